@@ -1,1 +1,17 @@
-//! placeholder
+//! The camplane controller: registry of sites, departments and cameras; placement
+//! requests and their approval chain; users, roles and sessions; the hash-chained
+//! audit log; all kept in a [`store::Store`] (embedded or etcd) and served over gRPC.
+
+pub mod api;
+pub mod audit;
+pub mod auth;
+pub mod cache;
+pub mod cli;
+pub mod clock;
+pub mod error;
+pub mod server;
+pub mod service;
+pub mod store;
+pub mod testing;
+
+pub use error::{Error, Result};

@@ -1,0 +1,265 @@
+//! The controller's config file (`camplane-controller --config FILE`).
+
+use crate::{from_yaml_strict, locate, Error, Problem, Result};
+use serde::{Deserialize, Serialize};
+use std::path::PathBuf;
+
+/// The whole controller config.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ControllerConfig {
+    /// The city's settings.
+    pub city: CitySettings,
+    /// gRPC listen address.
+    #[serde(default = "default_listen")]
+    pub listen: String,
+    /// Where state is kept.
+    #[serde(default)]
+    pub store: StoreConfig,
+    /// Sign-in settings.
+    #[serde(default)]
+    pub auth: AuthConfig,
+}
+
+fn default_listen() -> String {
+    "127.0.0.1:7100".into()
+}
+
+/// The city's settings.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CitySettings {
+    /// The city's name, shown on public pages.
+    pub name: String,
+    /// IANA time zone, e.g. `America/Chicago`.
+    pub time_zone: String,
+    /// Regular expression every case number must match.
+    #[serde(default = "default_case_format")]
+    pub case_number_format: String,
+    /// The version of the camera policy users must acknowledge.
+    #[serde(default = "default_policy_version")]
+    pub policy_version: String,
+}
+
+fn default_case_format() -> String {
+    r"^\d{2}-\d{5,6}$".into()
+}
+fn default_policy_version() -> String {
+    "AP-5.05-2023-08-07".into()
+}
+
+/// Where state is kept: exactly one of the two stores.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StoreConfig {
+    /// The embedded on-disk store (one machine, nothing to install).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub embedded: Option<EmbeddedStoreConfig>,
+    /// An etcd cluster (several controllers).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub etcd: Option<EtcdStoreConfig>,
+}
+
+/// The embedded on-disk store.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EmbeddedStoreConfig {
+    /// Directory of the store's files.
+    pub path: PathBuf,
+}
+
+/// An etcd cluster.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EtcdStoreConfig {
+    /// Client URLs, e.g. `http://127.0.0.1:2379`.
+    pub endpoints: Vec<String>,
+    /// Key prefix, so that several cities can share a cluster.
+    #[serde(default = "default_prefix")]
+    pub prefix: String,
+    /// Seconds of the leader lease.
+    #[serde(default = "default_lease")]
+    pub lease_seconds: u64,
+}
+
+fn default_prefix() -> String {
+    "/camplane".into()
+}
+fn default_lease() -> u64 {
+    10
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        StoreConfig {
+            embedded: Some(EmbeddedStoreConfig {
+                path: PathBuf::from("/var/lib/camplane/controller"),
+            }),
+            etcd: None,
+        }
+    }
+}
+
+/// Sign-in settings.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AuthConfig {
+    /// Lifetime of a bearer token, in minutes.
+    #[serde(default = "default_ttl")]
+    pub token_ttl_minutes: u64,
+    /// The first admin's user name.
+    #[serde(default = "default_admin")]
+    pub initial_admin: String,
+    /// Environment variable holding the first admin's password; when unset the
+    /// controller generates one and prints it once.
+    #[serde(default = "default_admin_env")]
+    pub initial_admin_password_env: String,
+}
+
+fn default_ttl() -> u64 {
+    480
+}
+fn default_admin() -> String {
+    "admin".into()
+}
+fn default_admin_env() -> String {
+    "CAMPLANE_ADMIN_PASSWORD".into()
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        AuthConfig {
+            token_ttl_minutes: default_ttl(),
+            initial_admin: default_admin(),
+            initial_admin_password_env: default_admin_env(),
+        }
+    }
+}
+
+impl ControllerConfig {
+    /// Parses and validates config text; every problem is reported.
+    pub fn parse(file: &str, text: &str) -> Result<ControllerConfig> {
+        let cfg: ControllerConfig = from_yaml_strict(file, text, 0, "").map_err(Error::Invalid)?;
+        let mut problems = Vec::new();
+        let mut bad = |path: &str, message: String| {
+            problems.push(Problem {
+                file: file.into(),
+                line: locate::line_of_path(text, path).map(|l| l + 1),
+                column: None,
+                path: path.into(),
+                message,
+            })
+        };
+        if cfg.city.name.trim().is_empty() {
+            bad("city.name", "must not be empty".into());
+        }
+        if jiff::tz::TimeZone::get(&cfg.city.time_zone).is_err() {
+            bad(
+                "city.time_zone",
+                format!("unknown time zone {:?}", cfg.city.time_zone),
+            );
+        }
+        if let Err(e) = regex::Regex::new(&cfg.city.case_number_format) {
+            bad(
+                "city.case_number_format",
+                format!("not a valid regular expression: {e}"),
+            );
+        }
+        if cfg.listen.parse::<std::net::SocketAddr>().is_err() {
+            bad("listen", format!("{:?} is not an address:port", cfg.listen));
+        }
+        match (&cfg.store.embedded, &cfg.store.etcd) {
+            (Some(_), Some(_)) => bad(
+                "store",
+                "name one store: `embedded` or `etcd`, not both".into(),
+            ),
+            (None, None) => bad("store", "name one store: `embedded` or `etcd`".into()),
+            _ => {}
+        }
+        if let Some(e) = &cfg.store.embedded {
+            if e.path.as_os_str().is_empty() {
+                bad("store.embedded.path", "must not be empty".into());
+            }
+        }
+        if let Some(EtcdStoreConfig {
+            endpoints,
+            prefix,
+            lease_seconds,
+        }) = &cfg.store.etcd
+        {
+            if endpoints.is_empty() {
+                bad(
+                    "store.etcd.endpoints",
+                    "at least one endpoint is needed".into(),
+                );
+            }
+            for (i, e) in endpoints.iter().enumerate() {
+                if !(e.starts_with("http://") || e.starts_with("https://")) {
+                    bad(
+                        &format!("store.etcd.endpoints.{i}"),
+                        format!("{e:?} must start with http:// or https://"),
+                    );
+                }
+            }
+            if !prefix.starts_with('/') {
+                bad("store.etcd.prefix", "must start with '/'".into());
+            }
+            if !(2..=120).contains(lease_seconds) {
+                bad("store.etcd.lease_seconds", "must be 2..=120".into());
+            }
+        }
+        if !(1..=7 * 24 * 60).contains(&cfg.auth.token_ttl_minutes) {
+            bad(
+                "auth.token_ttl_minutes",
+                "must be 1..=10080 (a week)".into(),
+            );
+        }
+        if problems.is_empty() {
+            Ok(cfg)
+        } else {
+            Err(Error::Invalid(problems))
+        }
+    }
+
+    /// Reads and validates a config file.
+    pub fn load(path: &std::path::Path) -> Result<ControllerConfig> {
+        let text = crate::read_file(path)?;
+        Self::parse(&path.display().to_string(), &text)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = "city:\n  name: Dubuque\n  time_zone: America/Chicago\nstore:\n  embedded:\n    path: /tmp/x\n";
+
+    #[test]
+    fn good_config_with_defaults() {
+        let c = ControllerConfig::parse("c.yaml", GOOD).unwrap();
+        assert_eq!(c.listen, "127.0.0.1:7100");
+        assert_eq!(c.auth.token_ttl_minutes, 480);
+    }
+
+    #[test]
+    fn every_problem_reported() {
+        let t = "city:\n  name: Dubuque\n  time_zone: Mars/Olympus\n  case_number_format: '(('\n  colour: red\nlisten: nowhere\nstore:\n  etcd:\n    endpoints: [127.0.0.1:2379]\n";
+        // unknown fields come first (they stop typed parsing); fix that one and see the rest
+        let e = ControllerConfig::parse("c.yaml", t).unwrap_err();
+        assert_eq!(e.problems()[0].path, "city.colour");
+        assert_eq!(e.problems()[0].line, Some(5));
+        let t = t.replace("  colour: red\n", "");
+        let e = ControllerConfig::parse("c.yaml", &t).unwrap_err();
+        let paths: Vec<_> = e.problems().iter().map(|p| p.path.as_str()).collect();
+        assert_eq!(
+            paths,
+            [
+                "city.time_zone",
+                "city.case_number_format",
+                "listen",
+                "store.etcd.endpoints.0"
+            ]
+        );
+    }
+
+    #[test]
+    fn syntax_error_has_line_and_column() {
+        let e = ControllerConfig::parse("c.yaml", "city: [\n").unwrap_err();
+        let p = &e.problems()[0];
+        assert!(p.line.is_some() && p.column.is_some());
+    }
+}

@@ -1,0 +1,519 @@
+//! The domain model shared by the controller, the CLI and the agent, in the city's
+//! words. Objects are `{kind, name, spec, status}`: users write `spec`, the
+//! controller owns `status`, and re-applying what `get -o yaml` printed changes
+//! nothing because `status` is never taken from a manifest.
+//!
+//! Unknown fields are refused by the loaders (`manifest::parse`, `Spec::from_json`),
+//! which collect every one of them at once rather than stopping at the first.
+
+use jiff::Timestamp;
+use serde::{Deserialize, Serialize};
+
+/// The policy's categories A-D, ALPR readers and criminal-investigation cameras.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Purpose {
+    /// Category A.
+    PropertyProtection,
+    /// Category B.
+    PersonalSafety,
+    /// Category C.
+    ExtendedResponsibility,
+    /// Category D.
+    AssistDepartments,
+    /// Automated license plate reader.
+    Alpr,
+    /// Covert or overt camera for a criminal investigation.
+    CriminalInvestigation,
+}
+
+impl Purpose {
+    /// The policy's category letter, where there is one.
+    pub fn category(self) -> Option<char> {
+        match self {
+            Purpose::PropertyProtection => Some('A'),
+            Purpose::PersonalSafety => Some('B'),
+            Purpose::ExtendedResponsibility => Some('C'),
+            Purpose::AssistDepartments => Some('D'),
+            _ => None,
+        }
+    }
+}
+
+/// How a camera is installed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CameraKind {
+    /// Permanently mounted.
+    Fixed,
+    /// Moves (vehicle-mounted readers, trailers).
+    Mobile,
+    /// Installed for a special event, with an end time.
+    Temporary,
+}
+
+/// Indoor or outdoor mount.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Mount {
+    /// Outdoors.
+    #[default]
+    Outdoor,
+    /// Indoors: a room is then required.
+    Indoor,
+}
+
+/// The room of an indoor camera.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Room {
+    /// Prohibited unless criminal investigation.
+    Bathroom,
+    /// Prohibited unless criminal investigation.
+    LockerRoom,
+    /// Prohibited unless criminal investigation.
+    Office,
+    /// Prohibited unless criminal investigation.
+    ConferenceRoom,
+    /// Any other room (lobbies, hallways...).
+    Other,
+}
+
+/// Life-cycle state of a camera.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CameraState {
+    /// Registered, placement not approved yet.
+    #[default]
+    Proposed,
+    /// Its placement request was approved by the City Manager.
+    Approved,
+    /// Recording (config pushed to its agent).
+    Active,
+    /// Taken out of service for now.
+    Suspended,
+    /// Permanently out of service.
+    Retired,
+}
+
+/// A point on the ground.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct LatLon {
+    /// Latitude in degrees, -90..=90.
+    pub lat: f64,
+    /// Longitude in degrees, -180..=180.
+    pub lon: f64,
+}
+
+/// Where a camera looks.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct View {
+    /// Clockwise from north, any number (taken modulo 360).
+    pub heading_deg: f64,
+    /// Field of view in (0, 360].
+    pub fov_deg: f64,
+    /// Range in metres, > 0.
+    pub range_m: f64,
+}
+
+/// The special-event window of a temporary camera.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SpecialEvent {
+    /// Name of the event.
+    pub event: String,
+    /// Start (RFC 3339).
+    pub from: Timestamp,
+    /// End (RFC 3339), after `from`.
+    pub until: Timestamp,
+}
+
+/// Video streams of a camera.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Streams {
+    /// Main (high resolution) stream, e.g. `rtsp://10.1.2.3/main`.
+    pub main: String,
+    /// Sub stream, for ALPR sampling or low-bandwidth view.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sub: Option<String>,
+}
+
+fn default_true() -> bool {
+    true
+}
+fn default_retention() -> u32 {
+    30
+}
+fn is_false(b: &bool) -> bool {
+    !*b
+}
+
+/// The most a recording or ALPR read is kept without a legal hold (policy 5.05).
+pub const MAX_RETENTION_DAYS: u32 = 30;
+
+/// A site: a building or pole cluster with a gateway.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SiteSpec {
+    /// Street address.
+    #[serde(default)]
+    pub address: String,
+    /// Latitude.
+    pub lat: f64,
+    /// Longitude.
+    pub lon: f64,
+}
+
+/// A city department.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DepartmentSpec {
+    /// Full name.
+    #[serde(default)]
+    pub display_name: String,
+}
+
+/// A camera, as Information Services registers it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CameraSpec {
+    /// The site it belongs to.
+    pub site: String,
+    /// The installing department.
+    pub department: String,
+    /// Fixed, mobile or temporary.
+    pub kind: CameraKind,
+    /// Policy category or use.
+    pub purpose: Purpose,
+    /// Indoor or outdoor.
+    #[serde(default)]
+    pub mount: Mount,
+    /// Room, required indoors.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub room: Option<Room>,
+    /// Where it is (a mobile camera: its base).
+    pub location: LatLon,
+    /// Where it looks.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub view: Option<View>,
+    /// Covert cameras are for criminal investigations only.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub covert: bool,
+    /// Kept out of public pages.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub confidential: bool,
+    /// Video streams.
+    pub streams: Streams,
+    /// Record video.
+    #[serde(default = "default_true")]
+    pub recording: bool,
+    /// Days to keep recordings, at most 30.
+    #[serde(default = "default_retention")]
+    pub retention_days: u32,
+    /// Run ALPR on its frames.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub alpr: bool,
+    /// The placement request that approved it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub placement_request: Option<String>,
+    /// The special-event window of a temporary camera.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub special_event: Option<SpecialEvent>,
+    /// The agent (site gateway) that records it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agent: Option<String>,
+}
+
+/// One place a camera stood, with the dates.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LocationRecord {
+    /// Where.
+    pub location: LatLon,
+    /// Since when.
+    pub from: Timestamp,
+    /// Until when; none for the current one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub until: Option<Timestamp>,
+}
+
+/// What the controller knows about a camera beyond its spec.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct CameraStatus {
+    /// Life-cycle state.
+    #[serde(default)]
+    pub state: CameraState,
+    /// When the state last changed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state_since: Option<Timestamp>,
+    /// Why it last changed, when the controller changed it by itself.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// Every location with dates, oldest first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub location_history: Vec<LocationRecord>,
+}
+
+/// A role of the governance spec.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    /// Information Services.
+    Admin,
+    /// Placement checks, GIS layers and rules.
+    Engineer,
+    /// Submits and recommends placement requests for a department.
+    DeptManager,
+    /// Chief of Police or designee.
+    Chief,
+    /// Approves placement requests.
+    CityManager,
+    /// Queries ALPR data with a case number.
+    AlprOperator,
+    /// Approves ALPR queries that need approval.
+    Supervisor,
+    /// Reads the audit log.
+    Auditor,
+    /// Views video of their department's cameras.
+    Viewer,
+}
+
+impl Role {
+    /// Every role.
+    pub const ALL: [Role; 9] = [
+        Role::Admin,
+        Role::Engineer,
+        Role::DeptManager,
+        Role::Chief,
+        Role::CityManager,
+        Role::AlprOperator,
+        Role::Supervisor,
+        Role::Auditor,
+        Role::Viewer,
+    ];
+
+    /// The role's name as written in files.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Admin => "admin",
+            Role::Engineer => "engineer",
+            Role::DeptManager => "dept_manager",
+            Role::Chief => "chief",
+            Role::CityManager => "city_manager",
+            Role::AlprOperator => "alpr_operator",
+            Role::Supervisor => "supervisor",
+            Role::Auditor => "auditor",
+            Role::Viewer => "viewer",
+        }
+    }
+
+    /// Parses a role name.
+    pub fn parse(s: &str) -> Option<Role> {
+        Role::ALL.into_iter().find(|r| r.as_str() == s)
+    }
+}
+
+impl std::fmt::Display for Role {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A person who signs in.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct UserSpec {
+    /// Full name.
+    #[serde(default)]
+    pub display_name: String,
+    /// Department.
+    #[serde(default)]
+    pub department: String,
+    /// Roles held.
+    #[serde(default)]
+    pub roles: Vec<Role>,
+    /// When department training was completed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trained_at: Option<Timestamp>,
+    /// Until when state-system certification is valid.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub certified_until: Option<Timestamp>,
+    /// The policy version acknowledged in writing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub policy_version: Option<String>,
+    /// A disabled user cannot sign in.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub disabled: bool,
+}
+
+/// The kind of a placement request's camera.
+pub type RequestKind = CameraKind;
+
+/// A placement request: everything the placement spec's request holds, plus the
+/// paperwork of the approval chain.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PlacementRequestSpec {
+    /// Where.
+    pub location: LatLon,
+    /// Indoor or outdoor.
+    #[serde(default)]
+    pub mount: Mount,
+    /// Room, required indoors.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub room: Option<Room>,
+    /// Category or use.
+    pub purpose: Purpose,
+    /// Covert camera.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub covert: bool,
+    /// Where it would look.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub view: Option<View>,
+    /// Special-event window, for temporary cameras.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub temporary: Option<SpecialEvent>,
+    /// Why the camera is needed.
+    pub justification: String,
+    /// Who pays.
+    pub funding_source: String,
+    /// The requesting department.
+    pub department: String,
+    /// Fixed, mobile or temporary.
+    pub kind: CameraKind,
+    /// The camera this request covers, once registered.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub camera: Option<String>,
+}
+
+/// Where a placement request stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RequestState {
+    /// Waiting for the department manager.
+    #[default]
+    Submitted,
+    /// The department manager recommended it; waiting for Chief of Police / IS.
+    DeptRecommended,
+    /// Reviewed by Chief of Police and/or Information Services; waiting for the City Manager.
+    Reviewed,
+    /// Approved by the City Manager.
+    Approved,
+    /// Denied by the City Manager.
+    Denied,
+    /// Rejected at a review step.
+    Rejected,
+}
+
+/// One step of the approval chain.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ApprovalStep {
+    /// recommend, reject, approve, deny, override.
+    pub action: String,
+    /// The role acted as.
+    pub role: Role,
+    /// Who.
+    pub actor: String,
+    /// When.
+    pub at: Timestamp,
+    /// Why.
+    #[serde(default)]
+    pub comment: String,
+}
+
+/// The controller's record of a placement request's progress.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct PlacementRequestStatus {
+    /// Where it stands.
+    #[serde(default)]
+    pub state: RequestState,
+    /// Who submitted it.
+    #[serde(default)]
+    pub submitted_by: String,
+    /// When.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub submitted_at: Option<Timestamp>,
+    /// Every step taken, in order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub steps: Vec<ApprovalStep>,
+    /// The placement verdict at submission (the placement spec's answer, as JSON).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verdict: Option<serde_json::Value>,
+}
+
+/// Every kind of object the controller stores and `camplane apply` accepts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Kind {
+    /// A site.
+    Site,
+    /// A department.
+    Department,
+    /// A camera.
+    Camera,
+    /// A placement request.
+    PlacementRequest,
+    /// A user.
+    User,
+}
+
+impl Kind {
+    /// Every kind, in the order objects are applied (dependencies first).
+    pub const ALL: [Kind; 5] = [
+        Kind::Department,
+        Kind::Site,
+        Kind::User,
+        Kind::PlacementRequest,
+        Kind::Camera,
+    ];
+
+    /// The name used in manifests (`kind: Camera`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Site => "Site",
+            Kind::Department => "Department",
+            Kind::Camera => "Camera",
+            Kind::PlacementRequest => "PlacementRequest",
+            Kind::User => "User",
+        }
+    }
+
+    /// Parses a kind, case-insensitively, accepting plurals and short names as
+    /// `camplane get` does (`cameras`, `camera`, `cam`, `requests`).
+    pub fn parse(s: &str) -> Option<Kind> {
+        let l = s.to_ascii_lowercase();
+        Some(match l.as_str() {
+            "site" | "sites" => Kind::Site,
+            "department" | "departments" | "dept" | "depts" => Kind::Department,
+            "camera" | "cameras" | "cam" | "cams" => Kind::Camera,
+            "placementrequest" | "placementrequests" | "request" | "requests" | "req" => {
+                Kind::PlacementRequest
+            }
+            "user" | "users" => Kind::User,
+            _ => return None,
+        })
+    }
+
+    /// The store key prefix of the kind.
+    pub fn prefix(self) -> &'static str {
+        match self {
+            Kind::Site => "objects/sites/",
+            Kind::Department => "objects/departments/",
+            Kind::Camera => "objects/cameras/",
+            Kind::PlacementRequest => "objects/requests/",
+            Kind::User => "objects/users/",
+        }
+    }
+}
+
+impl std::fmt::Display for Kind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A name is 1-63 characters of lower-case letters, digits, '-', '_' and '.',
+/// starting with a letter or digit (it becomes a store key and a file name).
+pub fn valid_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 63
+        && name
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_alphanumeric())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "-_.".contains(c))
+}

@@ -1,0 +1,296 @@
+//! gRPC services: translation between the wire and [`Controller`] only.
+
+use crate::auth::Actor;
+use crate::service::{Controller, StoredObject};
+use camplane_config::model::{Kind, PlacementRequestSpec, Role, UserSpec};
+use camplane_proto::v1 as pb;
+use std::sync::Arc;
+use tonic::{Request, Response, Status};
+
+/// The services over one controller.
+#[derive(Clone)]
+pub struct Api {
+    ctl: Arc<Controller>,
+}
+
+type R<T> = Result<Response<T>, Status>;
+
+impl Api {
+    /// Wraps a controller.
+    pub fn new(ctl: Arc<Controller>) -> Api {
+        Api { ctl }
+    }
+
+    fn token<T>(req: &Request<T>) -> Result<String, Status> {
+        let v = req.metadata().get("authorization").ok_or_else(|| {
+            Status::unauthenticated("sign in first: `camplane login` (no authorization header)")
+        })?;
+        let s = v
+            .to_str()
+            .map_err(|_| Status::unauthenticated("malformed authorization header"))?;
+        let t = s
+            .strip_prefix("Bearer ")
+            .ok_or_else(|| Status::unauthenticated("authorization must be `Bearer TOKEN`"))?;
+        Ok(t.trim().to_string())
+    }
+
+    fn actor<T>(&self, req: &Request<T>) -> Result<Actor, Status> {
+        Ok(self.ctl.authenticate(&Self::token(req)?)?)
+    }
+
+    /// All services, ready to add to a tonic server.
+    pub fn routes(self) -> tonic::service::Routes {
+        tonic::service::Routes::new(pb::auth_server::AuthServer::new(self.clone()))
+            .add_service(pb::objects_server::ObjectsServer::new(self.clone()))
+            .add_service(pb::approvals_server::ApprovalsServer::new(self.clone()))
+            .add_service(pb::cameras_server::CamerasServer::new(self.clone()))
+            .add_service(pb::users_server::UsersServer::new(self.clone()))
+            .add_service(pb::audit_server::AuditServer::new(self))
+    }
+}
+
+fn to_pb(o: &StoredObject, revision: i64) -> Result<pb::Object, Status> {
+    Ok(pb::Object {
+        kind: o.kind.clone(),
+        name: o.name.clone(),
+        json: serde_json::to_vec(o).map_err(|e| Status::internal(e.to_string()))?,
+        revision,
+    })
+}
+
+fn kind(s: &str) -> Result<Kind, Status> {
+    Kind::parse(s).ok_or_else(|| {
+        Status::invalid_argument(format!(
+            "unknown kind {s:?} (Site, Department, Camera, PlacementRequest, User)"
+        ))
+    })
+}
+
+fn role(s: &str) -> Result<Role, Status> {
+    Role::parse(s).ok_or_else(|| {
+        let all: Vec<&str> = Role::ALL.iter().map(|r| r.as_str()).collect();
+        Status::invalid_argument(format!("unknown role {s:?} (one of {})", all.join(", ")))
+    })
+}
+
+#[tonic::async_trait]
+impl pb::auth_server::Auth for Api {
+    async fn login(&self, req: Request<pb::LoginRequest>) -> R<pb::LoginResponse> {
+        let r = req.into_inner();
+        let (token, s, roles) = self.ctl.login(&r.username, &r.password).await?;
+        Ok(Response::new(pb::LoginResponse {
+            token,
+            expires_at: s.expires_at.to_string(),
+            roles: roles.iter().map(|r| r.as_str().to_string()).collect(),
+            username: s.username,
+        }))
+    }
+
+    async fn logout(&self, req: Request<pb::Empty>) -> R<pb::Empty> {
+        let actor = self.actor(&req)?;
+        self.ctl.logout(&Self::token(&req)?, &actor).await?;
+        Ok(Response::new(pb::Empty {}))
+    }
+
+    async fn who_am_i(&self, req: Request<pb::Empty>) -> R<pb::LoginResponse> {
+        let a = self.actor(&req)?;
+        Ok(Response::new(pb::LoginResponse {
+            token: String::new(),
+            expires_at: String::new(),
+            roles: a.roles.iter().map(|r| r.as_str().to_string()).collect(),
+            username: a.username,
+        }))
+    }
+}
+
+#[tonic::async_trait]
+impl pb::objects_server::Objects for Api {
+    async fn apply(&self, req: Request<pb::ApplyRequest>) -> R<pb::ApplyResponse> {
+        let actor = self.actor(&req)?;
+        let r = req.into_inner();
+        let mut items = Vec::with_capacity(r.objects.len());
+        for o in r.objects {
+            items.push((kind(&o.kind)?, o.name, o.json));
+        }
+        let res = self.ctl.apply(&actor, items, &r.source).await?;
+        Ok(Response::new(pb::ApplyResponse {
+            results: res
+                .into_iter()
+                .map(|a| pb::ApplyResult {
+                    kind: a.kind.as_str().into(),
+                    name: a.name,
+                    action: a.action.into(),
+                })
+                .collect(),
+        }))
+    }
+
+    async fn get(&self, req: Request<pb::GetRequest>) -> R<pb::ObjectList> {
+        let actor = self.actor(&req)?;
+        let r = req.into_inner();
+        let k = kind(&r.kind)?;
+        let objs = if r.name.is_empty() {
+            self.ctl.get_all(&actor, k).await?
+        } else {
+            vec![self.ctl.get(&actor, k, &r.name).await?]
+        };
+        let objects = objs
+            .iter()
+            .map(|(o, rev)| to_pb(o, *rev))
+            .collect::<Result<_, _>>()?;
+        Ok(Response::new(pb::ObjectList { objects }))
+    }
+
+    async fn delete(&self, req: Request<pb::DeleteRequest>) -> R<pb::Empty> {
+        let actor = self.actor(&req)?;
+        let r = req.into_inner();
+        self.ctl.delete(&actor, kind(&r.kind)?, &r.name).await?;
+        Ok(Response::new(pb::Empty {}))
+    }
+}
+
+#[tonic::async_trait]
+impl pb::approvals_server::Approvals for Api {
+    async fn submit(&self, req: Request<pb::SubmitRequest>) -> R<pb::Object> {
+        let actor = self.actor(&req)?;
+        let r = req.into_inner();
+        #[derive(serde::Deserialize)]
+        struct Named {
+            #[serde(default)]
+            name: String,
+            spec: serde_json::Value,
+        }
+        let named: Named = serde_json::from_slice(&r.json)
+            .map_err(|e| Status::invalid_argument(format!("request: {e}")))?;
+        let spec_bytes =
+            serde_json::to_vec(&named.spec).map_err(|e| Status::internal(e.to_string()))?;
+        let spec =
+            match camplane_config::manifest::Spec::from_json(Kind::PlacementRequest, &spec_bytes) {
+                Ok(camplane_config::manifest::Spec::PlacementRequest(s)) => *s,
+                Ok(_) => return Err(Status::internal("kind")),
+                Err(e) => return Err(Status::invalid_argument(format!("request spec: {e}"))),
+            };
+        let spec: PlacementRequestSpec = spec;
+        let o = self.ctl.submit_request(&actor, &named.name, spec).await?;
+        Ok(Response::new(to_pb(&o, 0)?))
+    }
+
+    async fn act(&self, req: Request<pb::ActRequest>) -> R<pb::Object> {
+        let actor = self.actor(&req)?;
+        let r = req.into_inner();
+        let as_role = if r.role.is_empty() {
+            None
+        } else {
+            Some(role(&r.role)?)
+        };
+        let o = self
+            .ctl
+            .act_on_request(&actor, &r.id, &r.action, as_role, &r.comment)
+            .await?;
+        Ok(Response::new(to_pb(&o, 0)?))
+    }
+
+    async fn show(&self, req: Request<pb::RequestId>) -> R<pb::Object> {
+        let actor = self.actor(&req)?;
+        let (o, rev) = self
+            .ctl
+            .get(&actor, Kind::PlacementRequest, &req.get_ref().id)
+            .await?;
+        Ok(Response::new(to_pb(&o, rev)?))
+    }
+}
+
+#[tonic::async_trait]
+impl pb::cameras_server::Cameras for Api {
+    async fn transition(&self, req: Request<pb::CameraAction>) -> R<pb::Object> {
+        let actor = self.actor(&req)?;
+        let r = req.into_inner();
+        let o = self
+            .ctl
+            .camera_transition(&actor, &r.name, &r.action, &r.reason)
+            .await?;
+        Ok(Response::new(to_pb(&o, 0)?))
+    }
+}
+
+#[tonic::async_trait]
+impl pb::users_server::Users for Api {
+    async fn add(&self, req: Request<pb::AddUserRequest>) -> R<pb::AddUserResponse> {
+        let actor = self.actor(&req)?;
+        let r = req.into_inner();
+        #[derive(serde::Deserialize)]
+        struct Named {
+            name: String,
+            spec: serde_json::Value,
+        }
+        let named: Named = serde_json::from_slice(&r.json)
+            .map_err(|e| Status::invalid_argument(format!("user: {e}")))?;
+        let bytes = serde_json::to_vec(&named.spec).map_err(|e| Status::internal(e.to_string()))?;
+        let spec: UserSpec = match camplane_config::manifest::Spec::from_json(Kind::User, &bytes) {
+            Ok(camplane_config::manifest::Spec::User(u)) => u,
+            Ok(_) => return Err(Status::internal("kind")),
+            Err(e) => return Err(Status::invalid_argument(format!("user spec: {e}"))),
+        };
+        let pw = (!r.password.is_empty()).then_some(r.password);
+        let (o, otp) = self.ctl.add_user(&actor, &named.name, spec, pw).await?;
+        Ok(Response::new(pb::AddUserResponse {
+            user: Some(to_pb(&o, 0)?),
+            one_time_password: otp.unwrap_or_default(),
+        }))
+    }
+
+    async fn grant(&self, req: Request<pb::GrantRequest>) -> R<pb::Object> {
+        let actor = self.actor(&req)?;
+        let r = req.into_inner();
+        let roles = r
+            .roles
+            .iter()
+            .map(|s| role(s))
+            .collect::<Result<Vec<_>, _>>()?;
+        let o = self
+            .ctl
+            .grant(&actor, &r.username, &roles, r.revoke)
+            .await?;
+        Ok(Response::new(to_pb(&o, 0)?))
+    }
+
+    async fn list(&self, req: Request<pb::Empty>) -> R<pb::ObjectList> {
+        let actor = self.actor(&req)?;
+        let objs = self.ctl.get_all(&actor, Kind::User).await?;
+        let objects = objs
+            .iter()
+            .map(|(o, rev)| to_pb(o, *rev))
+            .collect::<Result<_, _>>()?;
+        Ok(Response::new(pb::ObjectList { objects }))
+    }
+}
+
+#[tonic::async_trait]
+impl pb::audit_server::Audit for Api {
+    async fn verify(&self, req: Request<pb::Empty>) -> R<pb::VerifyResponse> {
+        let actor = self.actor(&req)?;
+        let v = self.ctl.audit_verify(&actor).await?;
+        Ok(Response::new(pb::VerifyResponse {
+            ok: v.first_broken.is_none(),
+            entries: v.entries,
+            first_broken_seq: v.first_broken.unwrap_or(0),
+            message: v.message,
+        }))
+    }
+
+    async fn tail(&self, req: Request<pb::TailRequest>) -> R<pb::AuditEntries> {
+        let actor = self.actor(&req)?;
+        let limit = req.get_ref().limit.max(1) as usize;
+        let entries = self.ctl.audit_tail(&actor, limit).await?;
+        let entries = entries
+            .into_iter()
+            .map(|e| {
+                Ok(pb::AuditEntry {
+                    seq: e.seq,
+                    json: serde_json::to_vec(&e).map_err(|e| Status::internal(e.to_string()))?,
+                })
+            })
+            .collect::<Result<_, Status>>()?;
+        Ok(Response::new(pb::AuditEntries { entries }))
+    }
+}

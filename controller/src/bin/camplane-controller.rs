@@ -1,0 +1,83 @@
+//! `camplane-controller --config FILE` runs the controller;
+//! `camplane-controller --check-config FILE` validates a config and exits.
+
+use anyhow::Context;
+use camplane_config::controller::ControllerConfig;
+use clap::Parser;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use tokio_util::sync::CancellationToken;
+
+#[derive(Parser)]
+#[command(
+    name = "camplane-controller",
+    version,
+    about = "The camplane controller"
+)]
+struct Args {
+    /// Config file (YAML).
+    #[arg(long, conflicts_with = "check_config")]
+    config: Option<PathBuf>,
+    /// Validate a config file, print every problem, and exit (0 when valid).
+    #[arg(long, value_name = "FILE")]
+    check_config: Option<PathBuf>,
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    if let Some(path) = args.check_config {
+        return match ControllerConfig::load(&path) {
+            Ok(_) => {
+                println!("{}: ok", path.display());
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("{e}");
+                ExitCode::from(1)
+            }
+        };
+    }
+    let Some(path) = args.config else {
+        eprintln!("camplane-controller: give --config FILE (or --check-config FILE)");
+        return ExitCode::from(2);
+    };
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    match run(path) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("camplane-controller: {e:#}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+#[tokio::main]
+async fn run(path: PathBuf) -> anyhow::Result<()> {
+    let config = ControllerConfig::load(&path)?;
+    let cancel = CancellationToken::new();
+    let running = camplane_controller::server::start(config, cancel.clone())
+        .await
+        .context("starting the controller")?;
+    if let Some(pw) = &running.initial_password {
+        // Shown once: it is stored only as a hash.
+        println!("initial admin password (shown once, change it): {pw}");
+    }
+    println!("camplane-controller listening on {}", running.addr);
+    let stop = cancel.clone();
+    tokio::spawn(async move {
+        let mut term =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = async { match term.as_mut() { Some(t) => { t.recv().await; } None => std::future::pending().await } } => {}
+        }
+        stop.cancel();
+    });
+    running.task.await.context("server task")??;
+    Ok(())
+}

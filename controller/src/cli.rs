@@ -1,0 +1,669 @@
+//! The `camplane` command-line client.
+
+use anyhow::{anyhow, bail, Context, Result};
+use camplane_config::manifest;
+use camplane_config::model::Kind;
+use camplane_proto::v1 as pb;
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use serde_json::Value;
+use std::io::Read;
+use std::path::PathBuf;
+use tonic::transport::Channel;
+
+#[derive(Parser)]
+#[command(
+    name = "camplane",
+    version,
+    about = "Manage a city's cameras and ALPR readers under its policy"
+)]
+pub struct Cli {
+    /// Controller address.
+    #[arg(
+        long,
+        global = true,
+        env = "CAMPLANE_SERVER",
+        default_value = "http://127.0.0.1:7100"
+    )]
+    server: String,
+    /// Bearer token (default: the one `camplane login` saved).
+    #[arg(long, global = true, env = "CAMPLANE_TOKEN", hide_env_values = true)]
+    token: Option<String>,
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Sign in and save the token (~/.config/camplane/token).
+    Login {
+        /// User name.
+        #[arg(short, long, default_value = "admin")]
+        username: String,
+        /// Read the password from standard input (else $CAMPLANE_PASSWORD).
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// End the session.
+    Logout,
+    /// Who the saved token belongs to.
+    Whoami,
+    /// Create or update objects from YAML files (idempotent).
+    Apply {
+        /// Files to apply (several objects per file, separated by `---`).
+        #[arg(short = 'f', long = "filename", required = true)]
+        files: Vec<PathBuf>,
+    },
+    /// Show objects.
+    Get {
+        /// sites, departments, cameras, requests, users.
+        kind: String,
+        /// One object's name.
+        name: Option<String>,
+        /// Output format.
+        #[arg(short, long, value_enum, default_value_t = Output::Table)]
+        output: Output,
+    },
+    /// Delete an object.
+    Delete {
+        /// Kind.
+        kind: String,
+        /// Name.
+        name: String,
+    },
+    /// Placement requests and their approvals.
+    #[command(subcommand)]
+    Request(RequestCmd),
+    /// Camera life cycle.
+    #[command(subcommand)]
+    Camera(CameraCmd),
+    /// Users and roles.
+    #[command(subcommand)]
+    User(UserCmd),
+    /// The audit log.
+    #[command(subcommand)]
+    Audit(AuditCmd),
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Output {
+    Table,
+    Yaml,
+    Json,
+}
+
+#[derive(Args)]
+struct Step {
+    /// Request id.
+    id: String,
+    /// The role to act as, when you hold several that could.
+    #[arg(long = "as")]
+    role: Option<String>,
+    /// Why.
+    #[arg(short = 'm', long = "comment", default_value = "")]
+    comment: String,
+}
+
+#[derive(Subcommand)]
+enum RequestCmd {
+    /// Submit a placement request from a YAML file (kind: PlacementRequest).
+    Submit {
+        /// The file.
+        #[arg(short = 'f', long = "filename")]
+        file: PathBuf,
+    },
+    /// Recommend (department manager, then Chief of Police / Information Services).
+    Recommend(Step),
+    /// Reject at a review step.
+    Reject(Step),
+    /// Approve (City Manager).
+    Approve(Step),
+    /// Deny (City Manager).
+    Deny(Step),
+    /// Show a request and its steps.
+    Show {
+        /// Request id.
+        id: String,
+        /// Output format.
+        #[arg(short, long, value_enum, default_value_t = Output::Yaml)]
+        output: Output,
+    },
+}
+
+#[derive(Subcommand)]
+enum CameraCmd {
+    /// Activate (needs an approved placement request).
+    Activate(CamArgs),
+    /// Suspend.
+    Suspend(CamArgs),
+    /// Retire for good.
+    Retire(CamArgs),
+}
+
+#[derive(Args)]
+struct CamArgs {
+    /// Camera name.
+    name: String,
+    /// Why.
+    #[arg(long, default_value = "")]
+    reason: String,
+}
+
+#[derive(Subcommand)]
+enum UserCmd {
+    /// Add a user; prints a one-time password unless --password-stdin is given.
+    Add {
+        /// User name.
+        name: String,
+        /// Roles (repeat or comma-separate).
+        #[arg(long = "role", value_delimiter = ',', required = true)]
+        roles: Vec<String>,
+        /// Department.
+        #[arg(long, default_value = "")]
+        department: String,
+        /// Full name.
+        #[arg(long, default_value = "")]
+        display_name: String,
+        /// Read the password from standard input.
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// Grant roles (or take them away with --revoke).
+    Grant {
+        /// User name.
+        name: String,
+        /// Roles.
+        #[arg(required = true, value_delimiter = ',')]
+        roles: Vec<String>,
+        /// Remove instead of add.
+        #[arg(long)]
+        revoke: bool,
+    },
+    /// List users.
+    List,
+}
+
+#[derive(Subcommand)]
+enum AuditCmd {
+    /// Walk the hash chain; exit 1 and name the first broken entry if any.
+    Verify,
+    /// Show the last entries.
+    Tail {
+        /// How many.
+        #[arg(short = 'n', long, default_value_t = 20)]
+        limit: u32,
+        /// Print JSON lines.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+fn token_path() -> PathBuf {
+    let base = std::env::var_os("CAMPLANE_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("XDG_CONFIG_HOME").map(|p| PathBuf::from(p).join("camplane")))
+        .or_else(|| std::env::var_os("HOME").map(|p| PathBuf::from(p).join(".config/camplane")))
+        .unwrap_or_else(|| PathBuf::from(".camplane"));
+    base.join("token")
+}
+
+struct Client {
+    channel: Channel,
+    token: Option<String>,
+}
+
+impl Client {
+    fn req<T>(&self, msg: T) -> Result<tonic::Request<T>> {
+        let mut r = tonic::Request::new(msg);
+        let t = self
+            .token
+            .as_ref()
+            .ok_or_else(|| anyhow!("not signed in: run `camplane login`"))?;
+        r.metadata_mut().insert(
+            "authorization",
+            format!("Bearer {t}")
+                .parse()
+                .map_err(|_| anyhow!("bad token"))?,
+        );
+        Ok(r)
+    }
+}
+
+fn status(e: tonic::Status) -> anyhow::Error {
+    let code = format!("{:?}", e.code());
+    anyhow!("{} ({code})", e.message())
+}
+
+/// Runs the CLI; returns the process exit code.
+pub async fn run(cli: Cli) -> Result<i32> {
+    let endpoint = tonic::transport::Endpoint::from_shared(cli.server.clone())
+        .with_context(|| format!("--server {:?} is not a URL", cli.server))?
+        .connect_timeout(std::time::Duration::from_secs(5));
+    let channel = endpoint.connect_lazy();
+    let token = cli.token.clone().or_else(|| {
+        std::fs::read_to_string(token_path())
+            .ok()
+            .map(|s| s.trim().to_string())
+    });
+    let c = Client { channel, token };
+    match cli.cmd {
+        Cmd::Login {
+            username,
+            password_stdin,
+        } => {
+            let password = if password_stdin {
+                let mut s = String::new();
+                std::io::stdin().read_to_string(&mut s)?;
+                s.trim_end_matches(['\n', '\r']).to_string()
+            } else {
+                std::env::var("CAMPLANE_PASSWORD").map_err(|_| anyhow!("give the password on stdin with --password-stdin, or in $CAMPLANE_PASSWORD"))?
+            };
+            let r = pb::auth_client::AuthClient::new(c.channel.clone())
+                .login(pb::LoginRequest { username, password })
+                .await
+                .map_err(status)?
+                .into_inner();
+            let p = token_path();
+            if let Some(d) = p.parent() {
+                std::fs::create_dir_all(d)?;
+            }
+            write_private(&p, &r.token)?;
+            println!(
+                "signed in as {} ({}), token valid until {}",
+                r.username,
+                r.roles.join(", "),
+                r.expires_at
+            );
+        }
+        Cmd::Logout => {
+            pb::auth_client::AuthClient::new(c.channel.clone())
+                .logout(c.req(pb::Empty {})?)
+                .await
+                .map_err(status)?;
+            let _ = std::fs::remove_file(token_path());
+            println!("signed out");
+        }
+        Cmd::Whoami => {
+            let r = pb::auth_client::AuthClient::new(c.channel.clone())
+                .who_am_i(c.req(pb::Empty {})?)
+                .await
+                .map_err(status)?
+                .into_inner();
+            println!("{} ({})", r.username, r.roles.join(", "));
+        }
+        Cmd::Apply { files } => {
+            // Read and check every file before sending anything.
+            let mut objects = Vec::new();
+            let mut errors = Vec::new();
+            for f in &files {
+                match manifest::load(f) {
+                    Ok(ms) => {
+                        for m in ms {
+                            objects.push(pb::Object {
+                                kind: m.spec.kind().as_str().into(),
+                                name: m.name,
+                                json: serde_json::to_vec(&m.spec.to_json())?,
+                                revision: 0,
+                            });
+                        }
+                    }
+                    Err(e) => errors.push(e.to_string()),
+                }
+            }
+            if !errors.is_empty() {
+                eprintln!("{}", errors.join("\n"));
+                eprintln!("nothing was applied");
+                return Ok(1);
+            }
+            let source = files
+                .iter()
+                .map(|f| f.display().to_string())
+                .collect::<Vec<_>>()
+                .join(",");
+            let r = pb::objects_client::ObjectsClient::new(c.channel.clone())
+                .apply(c.req(pb::ApplyRequest {
+                    objects,
+                    source,
+                    dry_run: false,
+                })?)
+                .await
+                .map_err(|e| anyhow!("{}\nnothing was applied", status(e)))?
+                .into_inner();
+            for a in r.results {
+                println!("{}/{} {}", a.kind.to_lowercase(), a.name, a.action);
+            }
+        }
+        Cmd::Get { kind, name, output } => {
+            let k = Kind::parse(&kind).ok_or_else(|| {
+                anyhow!("unknown kind {kind:?} (sites, departments, cameras, requests, users)")
+            })?;
+            let r = pb::objects_client::ObjectsClient::new(c.channel.clone())
+                .get(c.req(pb::GetRequest {
+                    kind: k.as_str().into(),
+                    name: name.clone().unwrap_or_default(),
+                })?)
+                .await
+                .map_err(status)?
+                .into_inner();
+            let objs: Vec<Value> = r
+                .objects
+                .iter()
+                .map(|o| serde_json::from_slice(&o.json))
+                .collect::<Result<_, _>>()?;
+            print_objects(k, &objs, output, name.is_some())?;
+        }
+        Cmd::Delete { kind, name } => {
+            let k = Kind::parse(&kind).ok_or_else(|| anyhow!("unknown kind {kind:?}"))?;
+            pb::objects_client::ObjectsClient::new(c.channel.clone())
+                .delete(c.req(pb::DeleteRequest {
+                    kind: k.as_str().into(),
+                    name: name.clone(),
+                })?)
+                .await
+                .map_err(status)?;
+            println!("{}/{name} deleted", k.as_str().to_lowercase());
+        }
+        Cmd::Request(rc) => {
+            let mut client = pb::approvals_client::ApprovalsClient::new(c.channel.clone());
+            let (obj, out) = match rc {
+                RequestCmd::Submit { file } => {
+                    let ms =
+                        manifest::load(&file).map_err(|e| anyhow!("{e}\nnothing was submitted"))?;
+                    let [m] = ms.as_slice() else {
+                        bail!("{}: give exactly one PlacementRequest", file.display())
+                    };
+                    if m.spec.kind() != Kind::PlacementRequest {
+                        bail!(
+                            "{}: kind must be PlacementRequest, not {}",
+                            file.display(),
+                            m.spec.kind()
+                        );
+                    }
+                    let body = serde_json::json!({"name": m.name, "spec": m.spec.to_json()});
+                    (
+                        client
+                            .submit(c.req(pb::SubmitRequest {
+                                json: serde_json::to_vec(&body)?,
+                            })?)
+                            .await
+                            .map_err(status)?
+                            .into_inner(),
+                        Output::Table,
+                    )
+                }
+                RequestCmd::Show { id, output } => (
+                    client
+                        .show(c.req(pb::RequestId { id })?)
+                        .await
+                        .map_err(status)?
+                        .into_inner(),
+                    output,
+                ),
+                RequestCmd::Recommend(s) => {
+                    (act(&mut client, &c, s, "recommend").await?, Output::Table)
+                }
+                RequestCmd::Reject(s) => (act(&mut client, &c, s, "reject").await?, Output::Table),
+                RequestCmd::Approve(s) => {
+                    (act(&mut client, &c, s, "approve").await?, Output::Table)
+                }
+                RequestCmd::Deny(s) => (act(&mut client, &c, s, "deny").await?, Output::Table),
+            };
+            let v: Value = serde_json::from_slice(&obj.json)?;
+            print_objects(Kind::PlacementRequest, &[v], out, true)?;
+        }
+        Cmd::Camera(cc) => {
+            let (action, a) = match cc {
+                CameraCmd::Activate(a) => ("activate", a),
+                CameraCmd::Suspend(a) => ("suspend", a),
+                CameraCmd::Retire(a) => ("retire", a),
+            };
+            let o = pb::cameras_client::CamerasClient::new(c.channel.clone())
+                .transition(c.req(pb::CameraAction {
+                    name: a.name,
+                    action: action.into(),
+                    reason: a.reason,
+                })?)
+                .await
+                .map_err(status)?
+                .into_inner();
+            let v: Value = serde_json::from_slice(&o.json)?;
+            print_objects(Kind::Camera, &[v], Output::Table, true)?;
+        }
+        Cmd::User(uc) => {
+            let mut client = pb::users_client::UsersClient::new(c.channel.clone());
+            match uc {
+                UserCmd::Add {
+                    name,
+                    roles,
+                    department,
+                    display_name,
+                    password_stdin,
+                } => {
+                    let password = if password_stdin {
+                        let mut s = String::new();
+                        std::io::stdin().read_to_string(&mut s)?;
+                        s.trim_end_matches(['\n', '\r']).to_string()
+                    } else {
+                        String::new()
+                    };
+                    let spec = serde_json::json!({"display_name": display_name, "department": department, "roles": roles});
+                    let body = serde_json::json!({"name": name, "spec": spec});
+                    let r = client
+                        .add(c.req(pb::AddUserRequest {
+                            json: serde_json::to_vec(&body)?,
+                            password,
+                        })?)
+                        .await
+                        .map_err(status)?
+                        .into_inner();
+                    println!("user/{name} created");
+                    if !r.one_time_password.is_empty() {
+                        println!("one-time password (shown once): {}", r.one_time_password);
+                    }
+                }
+                UserCmd::Grant {
+                    name,
+                    roles,
+                    revoke,
+                } => {
+                    let o = client
+                        .grant(c.req(pb::GrantRequest {
+                            username: name,
+                            roles,
+                            revoke,
+                        })?)
+                        .await
+                        .map_err(status)?
+                        .into_inner();
+                    let v: Value = serde_json::from_slice(&o.json)?;
+                    print_objects(Kind::User, &[v], Output::Table, true)?;
+                }
+                UserCmd::List => {
+                    let r = client
+                        .list(c.req(pb::Empty {})?)
+                        .await
+                        .map_err(status)?
+                        .into_inner();
+                    let objs: Vec<Value> = r
+                        .objects
+                        .iter()
+                        .map(|o| serde_json::from_slice(&o.json))
+                        .collect::<Result<_, _>>()?;
+                    print_objects(Kind::User, &objs, Output::Table, false)?;
+                }
+            }
+        }
+        Cmd::Audit(ac) => {
+            let mut client = pb::audit_client::AuditClient::new(c.channel.clone());
+            match ac {
+                AuditCmd::Verify => {
+                    let r = client
+                        .verify(c.req(pb::Empty {})?)
+                        .await
+                        .map_err(status)?
+                        .into_inner();
+                    if r.ok {
+                        println!("audit log ok: {}", r.message);
+                    } else {
+                        println!(
+                            "audit log BROKEN at entry {}: {}",
+                            r.first_broken_seq, r.message
+                        );
+                        return Ok(1);
+                    }
+                }
+                AuditCmd::Tail { limit, json } => {
+                    let r = client
+                        .tail(c.req(pb::TailRequest { limit })?)
+                        .await
+                        .map_err(status)?
+                        .into_inner();
+                    for e in r.entries {
+                        let v: Value = serde_json::from_slice(&e.json)?;
+                        if json {
+                            println!("{}", serde_json::to_string(&v)?);
+                        } else {
+                            let s = |k: &str| {
+                                v.get(k).and_then(|x| x.as_str()).unwrap_or("").to_string()
+                            };
+                            println!(
+                                "{:>6}  {}  {:<14} {:<24} {}/{}  {}",
+                                e.seq,
+                                s("at"),
+                                s("actor"),
+                                s("action"),
+                                s("kind"),
+                                s("name"),
+                                s("result")
+                            );
+                        }
+                    }
+                }
+            }
+        }
+    }
+    Ok(0)
+}
+
+async fn act(
+    client: &mut pb::approvals_client::ApprovalsClient<Channel>,
+    c: &Client,
+    s: Step,
+    action: &str,
+) -> Result<pb::Object> {
+    Ok(client
+        .act(c.req(pb::ActRequest {
+            id: s.id,
+            action: action.into(),
+            role: s.role.unwrap_or_default(),
+            comment: s.comment,
+        })?)
+        .await
+        .map_err(status)?
+        .into_inner())
+}
+
+fn write_private(p: &std::path::Path, s: &str) -> Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .write(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(p)?;
+    std::io::Write::write_all(&mut f, s.as_bytes())?;
+    Ok(())
+}
+
+fn field<'a>(v: &'a Value, path: &[&str]) -> &'a Value {
+    let mut cur = v;
+    for p in path {
+        cur = cur.get(p).unwrap_or(&Value::Null);
+    }
+    cur
+}
+
+fn text(v: &Value) -> String {
+    match v {
+        Value::Null => "-".into(),
+        Value::String(s) => s.clone(),
+        Value::Array(a) => a.iter().map(text).collect::<Vec<_>>().join(","),
+        other => other.to_string(),
+    }
+}
+
+fn print_objects(kind: Kind, objs: &[Value], output: Output, single: bool) -> Result<()> {
+    match output {
+        Output::Json => {
+            let v = if single && objs.len() == 1 {
+                objs[0].clone()
+            } else {
+                Value::Array(objs.to_vec())
+            };
+            println!("{}", serde_json::to_string_pretty(&v)?);
+        }
+        Output::Yaml => {
+            let items: Vec<_> = objs
+                .iter()
+                .map(|o| {
+                    let st = field(o, &["status"]).clone();
+                    (
+                        kind,
+                        text(field(o, &["name"])),
+                        field(o, &["spec"]).clone(),
+                        (!st.is_null()).then_some(st),
+                    )
+                })
+                .collect();
+            print!("{}", manifest::render_yaml(&items));
+        }
+        Output::Table => {
+            let cols: Vec<(&str, Vec<&str>)> = match kind {
+                Kind::Camera => vec![
+                    ("SITE", vec!["spec", "site"]),
+                    ("DEPARTMENT", vec!["spec", "department"]),
+                    ("KIND", vec!["spec", "kind"]),
+                    ("PURPOSE", vec!["spec", "purpose"]),
+                    ("STATE", vec!["status", "state"]),
+                ],
+                Kind::PlacementRequest => vec![
+                    ("DEPARTMENT", vec!["spec", "department"]),
+                    ("KIND", vec!["spec", "kind"]),
+                    ("PURPOSE", vec!["spec", "purpose"]),
+                    ("STATE", vec!["status", "state"]),
+                ],
+                Kind::Site => vec![
+                    ("ADDRESS", vec!["spec", "address"]),
+                    ("LAT", vec!["spec", "lat"]),
+                    ("LON", vec!["spec", "lon"]),
+                ],
+                Kind::Department => vec![("DISPLAY NAME", vec!["spec", "display_name"])],
+                Kind::User => vec![
+                    ("DEPARTMENT", vec!["spec", "department"]),
+                    ("ROLES", vec!["spec", "roles"]),
+                ],
+            };
+            let mut rows = vec![std::iter::once("NAME".to_string())
+                .chain(cols.iter().map(|(h, _)| h.to_string()))
+                .collect::<Vec<_>>()];
+            for o in objs {
+                rows.push(
+                    std::iter::once(text(field(o, &["name"])))
+                        .chain(cols.iter().map(|(_, p)| text(field(o, p))))
+                        .collect(),
+                );
+            }
+            let widths: Vec<usize> = (0..rows[0].len())
+                .map(|i| rows.iter().map(|r| r[i].chars().count()).max().unwrap_or(0))
+                .collect();
+            for r in rows {
+                let line: Vec<String> = r
+                    .iter()
+                    .zip(&widths)
+                    .map(|(c, w)| format!("{c:<w$}"))
+                    .collect();
+                println!("{}", line.join("  ").trim_end());
+            }
+        }
+    }
+    Ok(())
+}

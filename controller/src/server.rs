@@ -1,0 +1,72 @@
+//! Running a controller: open the store, start the cache and the reconciler,
+//! create the first admin, serve gRPC until shutdown.
+
+use crate::api::Api;
+use crate::clock::{DynClock, SystemClock};
+use crate::service::Controller;
+use crate::{store, Result};
+use camplane_config::controller::ControllerConfig;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use tokio_util::sync::CancellationToken;
+
+/// A running controller.
+pub struct Running {
+    /// The controller.
+    pub controller: Arc<Controller>,
+    /// The address it serves gRPC on.
+    pub addr: SocketAddr,
+    /// The first admin's generated password, when one was generated.
+    pub initial_password: Option<String>,
+    /// The serving task.
+    pub task: tokio::task::JoinHandle<Result<()>>,
+}
+
+/// Starts a controller with the system clock.
+pub async fn start(config: ControllerConfig, cancel: CancellationToken) -> Result<Running> {
+    start_with_clock(config, Arc::new(SystemClock), cancel).await
+}
+
+/// Starts a controller with an injected clock.
+pub async fn start_with_clock(
+    config: ControllerConfig,
+    clock: DynClock,
+    cancel: CancellationToken,
+) -> Result<Running> {
+    let store = store::open(&config.store).await?;
+    tracing::info!(backend = store.backend(), "store opened");
+    let env_pw = std::env::var(&config.auth.initial_admin_password_env)
+        .ok()
+        .filter(|s| !s.is_empty());
+    let listen: SocketAddr = config.listen.parse().map_err(|_| {
+        crate::Error::InvalidArgument(format!("listen: {:?} is not an address", config.listen))
+    })?;
+    let ctl = Controller::new(config, store, clock, cancel.clone()).await?;
+    let initial_password = ctl.bootstrap_admin(env_pw).await?;
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .map_err(|e| crate::Error::io(format!("binding {listen}"), e))?;
+    let addr = listener
+        .local_addr()
+        .map_err(|e| crate::Error::io("local address", e))?;
+    tokio::spawn(
+        ctl.clone()
+            .run_reconciler(std::time::Duration::from_secs(1), cancel.clone()),
+    );
+    let routes = Api::new(ctl.clone()).routes();
+    let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
+    let task = tokio::spawn(async move {
+        tonic::transport::Server::builder()
+            .add_routes(routes)
+            .serve_with_incoming_shutdown(incoming, cancel.cancelled_owned())
+            .await
+            .map_err(|e| crate::Error::Unavailable(format!("gRPC server: {e}")))
+    });
+    tracing::info!(%addr, "controller serving");
+    Ok(Running {
+        controller: ctl,
+        addr,
+        initial_password,
+        task,
+    })
+}

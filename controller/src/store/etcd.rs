@@ -1,0 +1,431 @@
+//! The etcd store: keys under `{prefix}/k/`, large values split into chunks under
+//! `{prefix}/c/{id}/` (etcd refuses requests over 1.5 MiB).
+//!
+//! A value is stored with a one-byte header: `0` inline, `1` a manifest naming its
+//! chunks. Chunks are written before the transaction that publishes their manifest,
+//! so a reader never sees a manifest whose chunks are not there yet; the chunks of a
+//! replaced or deleted value are removed after the transaction commits (a reader
+//! that raced with that removal reads again). Chunks of a transaction whose compare
+//! failed are removed at once.
+
+use super::*;
+use crate::error::Error;
+use etcd_client::{
+    Client, Compare as ECompare, CompareOp, ConnectOptions, DeleteOptions, EventType, GetOptions,
+    PutOptions, Txn, TxnOp, TxnOpResponse, WatchOptions,
+};
+use futures::StreamExt;
+use sha2::{Digest, Sha256};
+use std::time::Duration;
+
+/// Values above this are chunked, and a transaction keeps its inline values under it.
+const INLINE_MAX: usize = 1 << 20;
+/// Size of one chunk.
+const CHUNK: usize = 1 << 20;
+const DECODE_MAX: usize = 64 << 20;
+const PAGE: i64 = 64;
+
+/// The etcd store.
+#[derive(Clone)]
+pub struct EtcdStore {
+    client: Client,
+    keys: String,
+    chunks: String,
+}
+
+#[derive(serde::Serialize, serde::Deserialize)]
+struct ChunkManifest {
+    id: String,
+    n: usize,
+    len: usize,
+    sha256: String,
+}
+
+fn unavailable(e: etcd_client::Error) -> Error {
+    Error::Unavailable(format!("etcd: {e}"))
+}
+
+impl EtcdStore {
+    /// Connects to an etcd cluster; every key lives under `prefix`.
+    pub async fn connect(endpoints: &[String], prefix: &str) -> Result<EtcdStore> {
+        let opts = ConnectOptions::new()
+            .with_connect_timeout(Duration::from_secs(3))
+            .with_timeout(Duration::from_secs(5))
+            .with_keep_alive(Duration::from_secs(5), Duration::from_secs(3));
+        let client = Client::connect(endpoints, Some(opts))
+            .await
+            .map_err(unavailable)?;
+        let prefix = prefix.trim_end_matches('/');
+        let s = EtcdStore {
+            client,
+            keys: format!("{prefix}/k/"),
+            chunks: format!("{prefix}/c/"),
+        };
+        s.revision().await?;
+        Ok(s)
+    }
+
+    /// The underlying client (leader election uses it).
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    fn full(&self, key: &str) -> String {
+        format!("{}{key}", self.keys)
+    }
+
+    fn user_key(&self, full: &[u8]) -> Result<String> {
+        let s = std::str::from_utf8(full)
+            .map_err(|_| Error::Corrupt("non-UTF-8 key in etcd".into()))?;
+        Ok(s.strip_prefix(&self.keys).unwrap_or(s).to_string())
+    }
+
+    /// Decodes a stored value; `None` when its chunks are gone (replaced meanwhile).
+    async fn decode(&self, raw: &[u8]) -> Result<Option<Vec<u8>>> {
+        match raw.first() {
+            Some(0) => Ok(Some(raw[1..].to_vec())),
+            Some(1) => {
+                let m: ChunkManifest = serde_json::from_slice(&raw[1..])
+                    .map_err(|e| Error::Corrupt(format!("chunk manifest: {e}")))?;
+                let mut out = Vec::with_capacity(m.len);
+                let mut kv = self
+                    .client
+                    .kv_client()
+                    .max_decoding_message_size(DECODE_MAX);
+                for i in 0..m.n {
+                    let r = kv
+                        .get(format!("{}{}/{i:06}", self.chunks, m.id), None)
+                        .await
+                        .map_err(unavailable)?;
+                    let Some(c) = r.kvs().first() else {
+                        return Ok(None);
+                    };
+                    out.extend_from_slice(c.value());
+                }
+                if out.len() != m.len || hex::encode(Sha256::digest(&out)) != m.sha256 {
+                    return Err(Error::Corrupt(format!(
+                        "chunked value {} does not match its manifest",
+                        m.id
+                    )));
+                }
+                Ok(Some(out))
+            }
+            _ => Err(Error::Corrupt("stored value without a header".into())),
+        }
+    }
+
+    async fn to_kv(&self, kv: &etcd_client::KeyValue) -> Result<Option<KeyValue>> {
+        let Some(value) = self.decode(kv.value()).await? else {
+            return Ok(None);
+        };
+        Ok(Some(KeyValue {
+            key: self.user_key(kv.key())?,
+            value: Arc::new(value),
+            create_revision: kv.create_revision(),
+            mod_revision: kv.mod_revision(),
+        }))
+    }
+
+    async fn write_chunks(&self, value: &[u8]) -> Result<Vec<u8>> {
+        let id = hex::encode(rand::random::<[u8; 12]>());
+        let mut kv = self.client.kv_client();
+        let n = value.len().div_ceil(CHUNK).max(1);
+        for (i, c) in value.chunks(CHUNK).enumerate() {
+            kv.put(format!("{}{id}/{i:06}", self.chunks), c.to_vec(), None)
+                .await
+                .map_err(unavailable)?;
+        }
+        let m = ChunkManifest {
+            id,
+            n,
+            len: value.len(),
+            sha256: hex::encode(Sha256::digest(value)),
+        };
+        let mut out = vec![1u8];
+        out.extend(serde_json::to_vec(&m)?);
+        Ok(out)
+    }
+
+    async fn drop_chunks_of(&self, raw: &[u8]) {
+        if raw.first() != Some(&1) {
+            return;
+        }
+        if let Ok(m) = serde_json::from_slice::<ChunkManifest>(&raw[1..]) {
+            let prefix = format!("{}{}/", self.chunks, m.id);
+            let r = self
+                .client
+                .kv_client()
+                .delete(prefix, Some(DeleteOptions::new().with_prefix()))
+                .await;
+            if let Err(e) = r {
+                tracing::warn!(error = %e, chunks = %m.id, "could not remove replaced chunks");
+            }
+        }
+    }
+}
+
+#[async_trait]
+impl Store for EtcdStore {
+    async fn get(&self, key: &str) -> Result<Option<KeyValue>> {
+        let mut kv = self
+            .client
+            .kv_client()
+            .max_decoding_message_size(DECODE_MAX);
+        for _ in 0..5 {
+            let r = kv.get(self.full(key), None).await.map_err(unavailable)?;
+            let Some(raw) = r.kvs().first() else {
+                return Ok(None);
+            };
+            if let Some(v) = self.to_kv(raw).await? {
+                return Ok(Some(v));
+            }
+        }
+        Err(Error::Conflict(format!(
+            "{key} kept changing while it was read"
+        )))
+    }
+
+    async fn list(&self, prefix: &str) -> Result<Listing> {
+        let mut kv = self
+            .client
+            .kv_client()
+            .max_decoding_message_size(DECODE_MAX);
+        let start = self.full(prefix);
+        let end = prefix_end(start.as_bytes());
+        let mut from = start.clone().into_bytes();
+        let mut revision = 0;
+        let mut out = Vec::new();
+        loop {
+            let mut opts = GetOptions::new().with_range(end.clone()).with_limit(PAGE);
+            if revision > 0 {
+                opts = opts.with_revision(revision);
+            }
+            let r = kv
+                .get(from.clone(), Some(opts))
+                .await
+                .map_err(unavailable)?;
+            if revision == 0 {
+                revision = r.header().map(|h| h.revision()).unwrap_or(0);
+            }
+            for raw in r.kvs() {
+                // A chunk removed after the snapshot was taken: read that key fresh.
+                match self.to_kv(raw).await? {
+                    Some(v) => out.push(v),
+                    None => {
+                        if let Some(v) = self.get(&self.user_key(raw.key())?).await? {
+                            out.push(v);
+                        }
+                    }
+                }
+            }
+            if !r.more() {
+                break;
+            }
+            let Some(last) = r.kvs().last() else { break };
+            from = last.key().to_vec();
+            from.push(0);
+        }
+        Ok(Listing { kvs: out, revision })
+    }
+
+    async fn txn(&self, compares: Vec<Compare>, ops: Vec<Op>) -> Result<TxnOutcome> {
+        // Decide which values go inline: the whole request must stay under etcd's limit.
+        let mut sizes: Vec<(usize, usize)> = ops
+            .iter()
+            .enumerate()
+            .filter_map(|(i, o)| match o {
+                Op::Put(_, v) => Some((i, v.len())),
+                Op::Delete(_) => None,
+            })
+            .collect();
+        sizes.sort_by_key(|(_, n)| std::cmp::Reverse(*n));
+        let mut total: usize = sizes.iter().map(|(_, n)| n).sum();
+        let mut chunked = vec![false; ops.len()];
+        for (i, n) in sizes {
+            if n > INLINE_MAX || total > INLINE_MAX {
+                chunked[i] = true;
+                total -= n;
+            }
+        }
+        let mut written = Vec::new();
+        let mut eops = Vec::with_capacity(ops.len());
+        for (i, op) in ops.iter().enumerate() {
+            match op {
+                Op::Put(k, v) => {
+                    let enc = if chunked[i] {
+                        let m = self.write_chunks(v).await?;
+                        written.push(m.clone());
+                        m
+                    } else {
+                        let mut e = Vec::with_capacity(v.len() + 1);
+                        e.push(0u8);
+                        e.extend_from_slice(v);
+                        e
+                    };
+                    eops.push(TxnOp::put(
+                        self.full(k),
+                        enc,
+                        Some(PutOptions::new().with_prev_key()),
+                    ));
+                }
+                Op::Delete(k) => eops.push(TxnOp::delete(
+                    self.full(k),
+                    Some(DeleteOptions::new().with_prev_key()),
+                )),
+            }
+        }
+        let ecmp: Vec<ECompare> = compares
+            .iter()
+            .map(|Compare::ModRevision(k, r)| {
+                ECompare::mod_revision(self.full(k), CompareOp::Equal, *r)
+            })
+            .collect();
+        let resp = self
+            .client
+            .kv_client()
+            .txn(Txn::new().when(ecmp).and_then(eops))
+            .await;
+        let resp = match resp {
+            Ok(r) => r,
+            Err(e) => {
+                for m in &written {
+                    self.drop_chunks_of(m).await;
+                }
+                return Err(unavailable(e));
+            }
+        };
+        let revision = resp.header().map(|h| h.revision()).unwrap_or(0);
+        if !resp.succeeded() {
+            for m in &written {
+                self.drop_chunks_of(m).await;
+            }
+            return Ok(TxnOutcome {
+                succeeded: false,
+                revision,
+            });
+        }
+        for r in resp.op_responses() {
+            match r {
+                TxnOpResponse::Put(p) => {
+                    if let Some(prev) = p.prev_key() {
+                        self.drop_chunks_of(prev.value()).await;
+                    }
+                }
+                TxnOpResponse::Delete(d) => {
+                    for prev in d.prev_kvs() {
+                        self.drop_chunks_of(prev.value()).await;
+                    }
+                }
+                _ => {}
+            }
+        }
+        Ok(TxnOutcome {
+            succeeded: true,
+            revision,
+        })
+    }
+
+    async fn watch(&self, prefix: &str, from: Revision) -> Result<WatchStream> {
+        let (tx, rx) = tokio::sync::mpsc::channel::<Result<WatchEvent>>(256);
+        let this = self.clone();
+        let key = self.full(prefix);
+        tokio::spawn(async move {
+            let mut next = from.max(1);
+            let mut backoff = Duration::from_millis(100);
+            loop {
+                let opts = WatchOptions::new().with_prefix().with_start_revision(next);
+                let stream = tokio::select! {
+                    _ = tx.closed() => return,
+                    s = async { this.client.watch_client().max_decoding_message_size(DECODE_MAX).watch(key.clone(), Some(opts)).await } => s,
+                };
+                let mut stream = match stream {
+                    Ok(s) => s,
+                    Err(e) => {
+                        tracing::debug!(error = %e, "etcd watch: reconnecting");
+                        tokio::select! { _ = tx.closed() => return, _ = tokio::time::sleep(backoff) => {} }
+                        backoff = (backoff * 2).min(Duration::from_secs(2));
+                        continue;
+                    }
+                };
+                loop {
+                    let msg = tokio::select! {
+                        _ = tx.closed() => return,
+                        m = stream.next() => m,
+                    };
+                    let resp = match msg {
+                        Some(Ok(r)) => r,
+                        Some(Err(e)) => {
+                            tracing::debug!(error = %e, "etcd watch stream broke: resuming");
+                            break;
+                        }
+                        None => break,
+                    };
+                    backoff = Duration::from_millis(100);
+                    if resp.compact_revision() > 0 && next <= resp.compact_revision() {
+                        let _ = tx.send(Err(Error::Compacted(next))).await;
+                        return;
+                    }
+                    if resp.canceled() {
+                        break;
+                    }
+                    for ev in resp.events() {
+                        let Some(kv) = ev.kv() else { continue };
+                        let item = match ev.event_type() {
+                            EventType::Put => match this.to_kv(kv).await {
+                                Ok(Some(v)) => Ok(WatchEvent::Put(v)),
+                                Ok(None) => {
+                                    // Replaced meanwhile; the newer event follows.
+                                    next = kv.mod_revision() + 1;
+                                    continue;
+                                }
+                                Err(e) => Err(e),
+                            },
+                            EventType::Delete => match this.user_key(kv.key()) {
+                                Ok(key) => Ok(WatchEvent::Delete {
+                                    key,
+                                    revision: kv.mod_revision(),
+                                }),
+                                Err(e) => Err(e),
+                            },
+                        };
+                        next = kv.mod_revision() + 1;
+                        if tx.send(item).await.is_err() {
+                            return;
+                        }
+                    }
+                }
+                tokio::select! { _ = tx.closed() => return, _ = tokio::time::sleep(backoff) => {} }
+            }
+        });
+        Ok(Box::pin(tokio_stream::wrappers::ReceiverStream::new(rx)))
+    }
+
+    async fn revision(&self) -> Result<Revision> {
+        let r = self
+            .client
+            .kv_client()
+            .get(
+                self.keys.clone(),
+                Some(GetOptions::new().with_count_only().with_prefix()),
+            )
+            .await
+            .map_err(unavailable)?;
+        Ok(r.header().map(|h| h.revision()).unwrap_or(0))
+    }
+
+    fn backend(&self) -> &'static str {
+        "etcd"
+    }
+}
+
+/// The smallest key greater than every key with this prefix.
+fn prefix_end(p: &[u8]) -> Vec<u8> {
+    let mut end = p.to_vec();
+    while let Some(last) = end.pop() {
+        if last < 0xff {
+            end.push(last + 1);
+            return end;
+        }
+    }
+    vec![0]
+}
