@@ -145,7 +145,7 @@ mod tests {
 
     #[test]
     fn bases_sort_by_name() {
-        let mut all = vec![
+        let mut all = [
             Basis::StreetClass,
             Basis::SpecialEvent,
             Basis::OtherPublic,

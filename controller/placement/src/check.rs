@@ -49,6 +49,9 @@ pub fn check_bruteforce(layers: &Layers, rules: &Rules, req: &Request) -> Answer
 
 fn run(layers: &Layers, rules: &Rules, req: &Request, mode: Mode) -> Answer {
     let p = layers.project(req.lon, req.lat);
+    // The local projection has no finite image for points a quarter of the
+    // globe away from the layers: such a camera is near nothing they hold.
+    let beyond = !(p[0].is_finite() && p[1].is_finite());
 
     // Step 1: prohibitions.
     let mut reasons = Vec::new();
@@ -62,10 +65,16 @@ fn run(layers: &Layers, rules: &Rules, req: &Request, mode: Mode) -> Answer {
 
     // Step 2: bases.
     let mut bases = Vec::new();
-    if inside(&layers.city_property, p, mode) {
+    if beyond {
+        // Nothing spatial holds; only the temporary basis below can.
+    } else if inside(&layers.city_property, p, mode) {
         bases.push(Basis::CityProperty);
     }
-    let on = streets_within(layers, p, rules.street_buffer_m, mode);
+    let on = if beyond {
+        Vec::new()
+    } else {
+        streets_within(layers, p, rules.street_buffer_m, mode)
+    };
     if on
         .iter()
         .any(|&(i, _)| rules.is_eligible(layers.streets[i].class))
@@ -93,10 +102,10 @@ fn run(layers: &Layers, rules: &Rules, req: &Request, mode: Mode) -> Answer {
     if intersecting {
         bases.push(Basis::IntersectingStreet);
     }
-    if kiosk_within(layers, p, rules.kiosk_radius_m, mode) {
+    if !beyond && kiosk_within(layers, p, rules.kiosk_radius_m, mode) {
         bases.push(Basis::Kiosk911);
     }
-    if inside(&layers.other_public, p, mode) {
+    if !beyond && inside(&layers.other_public, p, mode) {
         bases.push(Basis::OtherPublic);
     }
     if req.temporary.is_some() {
@@ -142,7 +151,11 @@ fn run(layers: &Layers, rules: &Rules, req: &Request, mode: Mode) -> Answer {
         verdict,
         bases,
         reasons,
-        nearest_street: nearest_street(layers, p, mode),
+        nearest_street: if beyond {
+            None
+        } else {
+            nearest_street(layers, p, mode)
+        },
         residential_fraction,
     }
 }

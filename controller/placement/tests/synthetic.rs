@@ -531,3 +531,24 @@ fn indexed_and_bruteforce_agree_on_the_synthetic_town() {
         ask(&l, &Rules::default(), x, y, &extra);
     }
 }
+
+#[test]
+fn far_away_cameras_do_not_panic() {
+    let l = town();
+    let r = Rules::default();
+    for (lat, lon) in [
+        (-45.0, -160.0),
+        (0.0, 110.0),
+        (90.0, 0.0),
+        (-90.0, 180.0),
+        (45.0, -70.0),
+    ] {
+        let line = format!(
+            r#"{{"id":"far","lat":{lat},"lon":{lon},"purpose":"alpr","view":{{"heading_deg":0,"fov_deg":90,"range_m":50}}}}"#
+        );
+        let req = parse_request_line(&line).unwrap();
+        let a = check(&l, &r, &req);
+        assert_eq!(a, check_bruteforce(&l, &r, &req));
+        assert!(a.bases.is_empty(), "{a:?}");
+    }
+}
