@@ -1,0 +1,317 @@
+//! The verdict algorithm of spec/placement.md, steps 1 to 4.
+//!
+//! [`check`] answers through the R-trees; [`check_bruteforce`] scans every
+//! feature (the benchmark's baseline). Both compute every distance with the
+//! same function on the same segments, so their answers are identical.
+
+use std::borrow::Cow;
+
+use geo::{
+    Area, BooleanOps, BoundingRect, Coord, Distance, Euclidean, Intersects, LineString,
+    MultiPolygon, Point, Polygon,
+};
+use rstar::{Envelope, AABB};
+
+use crate::answer::{
+    round_distance, round_fraction, Answer, Basis, NearestStreet, Reason, Verdict,
+};
+use crate::layers::{seg_distance, Areas, Layers, MeetKey};
+use crate::request::{Mount, Purpose, Request, View};
+use crate::rules::Rules;
+
+/// Points on the arc of a view sector (the spec asks for at least 64).
+pub const ARC_POINTS: usize = 65;
+
+/// Ties for the nearest street: within this many metres the higher class wins.
+const TIE_M: f64 = 0.01;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    Indexed,
+    BruteForce,
+}
+
+/// Checks one request against the layers with the R-tree indexes.
+///
+/// `rules` gives the parameters (buffer, radii, tolerance, eligible classes,
+/// residential maximum); street classes and names come from the rules the
+/// layers were built with ([`Layers::rules`]). Meeting parts are precomputed
+/// for the build rules' tolerance and eligible classes and recomputed here
+/// when `rules` differ in those.
+pub fn check(layers: &Layers, rules: &Rules, req: &Request) -> Answer {
+    run(layers, rules, req, Mode::Indexed)
+}
+
+/// The same answer as [`check`], by scanning every feature without the indexes.
+pub fn check_bruteforce(layers: &Layers, rules: &Rules, req: &Request) -> Answer {
+    run(layers, rules, req, Mode::BruteForce)
+}
+
+fn run(layers: &Layers, rules: &Rules, req: &Request, mode: Mode) -> Answer {
+    let p = layers.project(req.lon, req.lat);
+    // The local projection has no finite image for points a quarter of the
+    // globe away from the layers: such a camera is near nothing they hold.
+    let beyond = !(p[0].is_finite() && p[1].is_finite());
+
+    // Step 1: prohibitions.
+    let mut reasons = Vec::new();
+    let investigation = req.purpose == Purpose::CriminalInvestigation;
+    if !investigation && req.mount == Mount::Indoor && req.room.is_some_and(|r| r.is_prohibited()) {
+        reasons.push(Reason::ProhibitedRoom);
+    }
+    if !investigation && req.covert {
+        reasons.push(Reason::Covert);
+    }
+
+    // Step 2: bases.
+    let mut bases = Vec::new();
+    if beyond {
+        // Nothing spatial holds; only the temporary basis below can.
+    } else if inside(&layers.city_property, p, mode) {
+        bases.push(Basis::CityProperty);
+    }
+    let on = if beyond {
+        Vec::new()
+    } else {
+        streets_within(layers, p, rules.street_buffer_m, mode)
+    };
+    if on
+        .iter()
+        .any(|&(i, _)| rules.is_eligible(layers.streets[i].class))
+    {
+        bases.push(Basis::StreetClass);
+    }
+    let key = MeetKey::of(rules);
+    let intersecting = on.iter().any(|&(i, _)| {
+        if rules.is_eligible(layers.streets[i].class) {
+            return false;
+        }
+        let part: Cow<'_, [geo::Line<f64>]> = if key == layers.meet_key {
+            Cow::Borrowed(&layers.meeting[i])
+        } else {
+            Cow::Owned(layers.compute_meeting_part(i, &key))
+        };
+        if part.is_empty() {
+            return false;
+        }
+        match rules.intersection_radius_m {
+            None => true,
+            Some(r) => part.iter().any(|l| seg_distance(&p, l) <= r),
+        }
+    });
+    if intersecting {
+        bases.push(Basis::IntersectingStreet);
+    }
+    if !beyond && kiosk_within(layers, p, rules.kiosk_radius_m, mode) {
+        bases.push(Basis::Kiosk911);
+    }
+    if !beyond && inside(&layers.other_public, p, mode) {
+        bases.push(Basis::OtherPublic);
+    }
+    if req.temporary.is_some() {
+        bases.push(Basis::SpecialEvent);
+    }
+    bases.sort();
+
+    // Step 3: verdict.
+    let mut verdict = if !reasons.is_empty() {
+        Verdict::Prohibited
+    } else if bases.iter().any(|b| {
+        matches!(
+            b,
+            Basis::CityProperty | Basis::StreetClass | Basis::IntersectingStreet | Basis::Kiosk911
+        )
+    }) {
+        Verdict::Eligible
+    } else if bases
+        .iter()
+        .any(|b| matches!(b, Basis::OtherPublic | Basis::SpecialEvent))
+    {
+        Verdict::NeedsRequest
+    } else {
+        Verdict::NotEligible
+    };
+
+    // Step 4: residential view. The reported (rounded) fraction is the one
+    // compared, so an answer never shows 0.2 and a residential_view reason.
+    let residential_fraction = req
+        .view
+        .map(|v| round_fraction(residential_fraction(layers, p, &v, mode)));
+    if let Some(f) = residential_fraction {
+        if matches!(verdict, Verdict::Eligible | Verdict::NeedsRequest)
+            && f > rules.residential_view_max_fraction
+        {
+            verdict = Verdict::NeedsReview;
+            reasons.push(Reason::ResidentialView);
+        }
+    }
+
+    Answer {
+        id: req.id.clone(),
+        verdict,
+        bases,
+        reasons,
+        nearest_street: if beyond {
+            None
+        } else {
+            nearest_street(layers, p, mode)
+        },
+        residential_fraction,
+    }
+}
+
+/// Query radius a hair larger than `r`, so that the R-tree's squared
+/// distances never drop a segment that the exact test keeps.
+fn slack2(r: f64) -> f64 {
+    let r = r * (1.0 + 1e-9) + 1e-9;
+    r * r
+}
+
+fn inside(areas: &Areas, p: [f64; 2], mode: Mode) -> bool {
+    let pt = Point::new(p[0], p[1]);
+    match mode {
+        Mode::Indexed => areas
+            .tree
+            .locate_all_at_point(&p)
+            .any(|b| areas.shapes[b.data as usize].intersects(&pt)),
+        Mode::BruteForce => areas.shapes.iter().any(|s| s.intersects(&pt)),
+    }
+}
+
+fn kiosk_within(layers: &Layers, p: [f64; 2], r: f64, mode: Mode) -> bool {
+    let pt = Point::new(p[0], p[1]);
+    let near = |k: &[f64; 2]| Euclidean.distance(&pt, &Point::new(k[0], k[1])) <= r;
+    match mode {
+        Mode::Indexed => layers
+            .kiosk_tree
+            .locate_within_distance(p, slack2(r))
+            .any(|k| near(k.geom())),
+        Mode::BruteForce => layers.kiosks.iter().any(near),
+    }
+}
+
+/// Streets within `r` of `p`, as (street index, distance), by street index.
+fn streets_within(layers: &Layers, p: [f64; 2], r: f64, mode: Mode) -> Vec<(usize, f64)> {
+    let mut hits: Vec<(usize, f64)> = match mode {
+        Mode::Indexed => layers
+            .seg_tree
+            .locate_within_distance(p, slack2(r))
+            .map(|s| (s.street as usize, seg_distance(&p, &s.line)))
+            .filter(|&(_, d)| d <= r)
+            .collect(),
+        Mode::BruteForce => layers
+            .segs
+            .iter()
+            .map(|s| (s.street as usize, seg_distance(&p, &s.line)))
+            .filter(|&(_, d)| d <= r)
+            .collect(),
+    };
+    min_per_street(&mut hits)
+}
+
+fn min_per_street(hits: &mut [(usize, f64)]) -> Vec<(usize, f64)> {
+    hits.sort_by(|a, b| a.0.cmp(&b.0).then(a.1.total_cmp(&b.1)));
+    let mut out: Vec<(usize, f64)> = Vec::new();
+    for &(i, d) in hits.iter() {
+        if out.last().is_none_or(|l| l.0 != i) {
+            out.push((i, d));
+        }
+    }
+    out
+}
+
+fn nearest_street(layers: &Layers, p: [f64; 2], mode: Mode) -> Option<NearestStreet> {
+    let mut hits: Vec<(usize, f64)> = match mode {
+        Mode::Indexed => {
+            let mut it = layers.seg_tree.nearest_neighbor_iter_with_distance_2(&p);
+            let (first, _) = it.next()?;
+            let d0 = seg_distance(&p, &first.line);
+            let limit = slack2(d0 + TIE_M);
+            let mut hits = vec![(first.street as usize, d0)];
+            for (s, d2) in it {
+                if d2 > limit {
+                    break;
+                }
+                hits.push((s.street as usize, seg_distance(&p, &s.line)));
+            }
+            hits
+        }
+        Mode::BruteForce => layers
+            .segs
+            .iter()
+            .map(|s| (s.street as usize, seg_distance(&p, &s.line)))
+            .collect(),
+    };
+    let per_street = min_per_street(&mut hits);
+    let dmin = per_street.iter().map(|h| h.1).fold(f64::INFINITY, f64::min);
+    let (i, d) = per_street
+        .into_iter()
+        .filter(|h| h.1 <= dmin + TIE_M)
+        .min_by_key(|&(i, _)| (layers.streets[i].class, layers.streets[i].order))?;
+    let s = &layers.streets[i];
+    Some(NearestStreet {
+        name: s.name.clone(),
+        class: s.class,
+        distance_m: round_distance(d),
+    })
+}
+
+/// The view's sector as a polygon: the camera, then `ARC_POINTS` points on the
+/// arc from heading − fov/2 to heading + fov/2 (a full circle for fov 360).
+pub fn sector_polygon(p: [f64; 2], view: &View) -> Polygon<f64> {
+    let heading = view.heading_deg.rem_euclid(360.0);
+    let r = view.range_m;
+    let at = |deg: f64| {
+        let a = deg.to_radians();
+        Coord {
+            x: p[0] + r * a.sin(),
+            y: p[1] + r * a.cos(),
+        }
+    };
+    let mut ring = Vec::with_capacity(ARC_POINTS + 2);
+    if view.fov_deg >= 360.0 {
+        let n = ARC_POINTS - 1;
+        ring.extend((0..n).map(|k| at(heading + 360.0 * k as f64 / n as f64)));
+    } else {
+        let start = heading - view.fov_deg / 2.0;
+        ring.push(Coord { x: p[0], y: p[1] });
+        let n = ARC_POINTS - 1;
+        ring.extend((0..=n).map(|k| at(start + view.fov_deg * k as f64 / n as f64)));
+    }
+    Polygon::new(LineString(ring), vec![])
+}
+
+fn residential_fraction(layers: &Layers, p: [f64; 2], view: &View, mode: Mode) -> f64 {
+    let sector = sector_polygon(p, view);
+    let total = sector.unsigned_area();
+    let Some(r) = sector.bounding_rect() else {
+        return 0.0;
+    };
+    if total <= 0.0 {
+        return 0.0;
+    }
+    let env = AABB::from_corners([r.min().x, r.min().y], [r.max().x, r.max().y]);
+    let res = &layers.residential;
+    let mut idx: Vec<usize> = match mode {
+        Mode::Indexed => res
+            .tree
+            .locate_in_envelope_intersecting(&env)
+            .map(|b| b.data as usize)
+            .collect(),
+        Mode::BruteForce => (0..res.shapes.len())
+            .filter(|&i| res.bbox(i).is_some_and(|b| b.intersects(&env)))
+            .collect(),
+    };
+    if idx.is_empty() {
+        return 0.0;
+    }
+    idx.sort_unstable();
+    // The parts are disjoint (unioned at load), so one intersection with all of them is their union's.
+    let candidates = MultiPolygon(
+        idx.iter()
+            .flat_map(|&i| res.shapes[i].0.iter().cloned())
+            .collect(),
+    );
+    let covered = sector.intersection(&candidates).unsigned_area();
+    (covered / total).clamp(0.0, 1.0)
+}
