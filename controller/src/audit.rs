@@ -12,6 +12,8 @@ use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
+use std::collections::HashSet;
+use std::sync::Arc;
 
 /// Key of the chain's head.
 pub const HEAD: &str = "meta/audit-head";
@@ -106,12 +108,21 @@ pub fn entry_hash(e: &AuditEntry) -> String {
 
 /// The audit log.
 pub struct AuditLog {
+    core: Arc<Core>,
+    tx: tokio::sync::mpsc::UnboundedSender<Pending>,
+}
+
+struct Core {
     store: DynStore,
     cache: Cache,
     clock: DynClock,
-    // Serializes this process's appends so that they do not race one another for
-    // the head (other controllers are handled by compare-and-swap).
-    lock: tokio::sync::Mutex<()>,
+}
+
+struct Pending {
+    compares: Vec<Compare>,
+    ops: Vec<Op>,
+    draft: Draft,
+    reply: tokio::sync::oneshot::Sender<Result<Option<Committed>>>,
 }
 
 /// What a committed change produced.
@@ -123,103 +134,47 @@ pub struct Committed {
     pub seq: u64,
 }
 
+/// Most changes committed together in one transaction.
+const BATCH: usize = 64;
+
 impl AuditLog {
-    /// The log over a store.
+    /// The log over a store. Its committer task ends when the log is dropped.
     pub fn new(store: DynStore, cache: Cache, clock: DynClock) -> AuditLog {
-        AuditLog {
+        let core = Arc::new(Core {
             store,
             cache,
             clock,
-            lock: tokio::sync::Mutex::new(()),
-        }
+        });
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        tokio::spawn(committer(core.clone(), rx));
+        AuditLog { core, tx }
     }
 
     /// Commits `ops` (if `compares` hold) together with the entry `draft`.
     /// Returns `Ok(None)` when one of the caller's compares failed: the caller reads
     /// again and retries. Contention on the chain's head is retried here.
+    ///
+    /// Changes from concurrent callers that touch different keys are committed
+    /// together, several chained entries in one store transaction (group commit):
+    /// the chain is one sequence, so without this every change would wait for the
+    /// previous one's round trip to the store.
     pub async fn commit(
         &self,
         compares: Vec<Compare>,
         ops: Vec<Op>,
         draft: Draft,
     ) -> Result<Option<Committed>> {
-        let _g = self.lock.lock().await;
-        let mut fresh = false;
-        for _ in 0..64 {
-            let head_kv = if fresh {
-                self.store.get(HEAD).await?
-            } else {
-                self.cache.get(HEAD)
-            };
-            let (head, head_rev) = match &head_kv {
-                Some(kv) => (serde_json::from_slice::<Head>(&kv.value)?, kv.mod_revision),
-                None => (
-                    Head {
-                        seq: 0,
-                        hash: GENESIS.into(),
-                    },
-                    0,
-                ),
-            };
-            let mut entry = AuditEntry {
-                seq: head.seq + 1,
-                at: self.clock.now(),
-                actor: draft.actor.clone(),
-                action: draft.action.clone(),
-                kind: draft.kind.clone(),
-                name: draft.name.clone(),
-                result: draft.result.clone(),
-                before: draft.before.clone(),
-                after: draft.after.clone(),
-                details: draft.details.clone(),
-                prev_hash: head.hash.clone(),
-                hash: String::new(),
-            };
-            entry.hash = entry_hash(&entry);
-            let new_head = serde_json::to_vec(&Head {
-                seq: entry.seq,
-                hash: entry.hash.clone(),
-            })?;
-            let mut cmp = compares.clone();
-            cmp.push(Compare::ModRevision(HEAD.into(), head_rev));
-            let mut all = ops.clone();
-            all.push(Op::Put(entry_key(entry.seq), serde_json::to_vec(&entry)?));
-            all.push(Op::Put(HEAD.into(), new_head.clone()));
-            let out = self.store.txn(cmp, all).await?;
-            if out.succeeded {
-                for op in &ops {
-                    match op {
-                        Op::Put(k, v) => {
-                            let created = self
-                                .cache
-                                .get(k)
-                                .map(|kv| kv.create_revision)
-                                .unwrap_or(out.revision);
-                            self.cache.note_put(k, v.clone(), created, out.revision)
-                        }
-                        Op::Delete(k) => self.cache.note_delete(k, out.revision),
-                    }
-                }
-                let created = head_kv.map(|kv| kv.create_revision).unwrap_or(out.revision);
-                self.cache.note_put(HEAD, new_head, created, out.revision);
-                return Ok(Some(Committed {
-                    revision: out.revision,
-                    seq: entry.seq,
-                }));
-            }
-            // Did the head move (another controller, or a stale cache)? Then retry.
-            let now = self
-                .store
-                .get(HEAD)
-                .await?
-                .map(|kv| kv.mod_revision)
-                .unwrap_or(0);
-            if now == head_rev && !compares.is_empty() {
-                return Ok(None);
-            }
-            fresh = true;
-        }
-        Err(Error::Conflict("the audit log's head kept moving".into()))
+        let (reply, rx) = tokio::sync::oneshot::channel();
+        self.tx
+            .send(Pending {
+                compares,
+                ops,
+                draft,
+                reply,
+            })
+            .map_err(|_| Error::Unavailable("audit committer stopped".into()))?;
+        rx.await
+            .map_err(|_| Error::Unavailable("audit committer stopped".into()))?
     }
 
     /// Appends an entry that changes nothing else (logins, refusals, reads).
@@ -231,13 +186,13 @@ impl AuditLog {
 
     /// The last `limit` entries, oldest first.
     pub async fn tail(&self, limit: usize) -> Result<Vec<AuditEntry>> {
-        let head = self.store.get(HEAD).await?;
+        let head = self.core.store.get(HEAD).await?;
         let Some(h) = head else { return Ok(vec![]) };
         let head: Head = serde_json::from_slice(&h.value)?;
         let first = head.seq.saturating_sub(limit as u64) + 1;
         let mut out = Vec::new();
         for seq in first..=head.seq {
-            if let Some(kv) = self.store.get(&entry_key(seq)).await? {
+            if let Some(kv) = self.core.store.get(&entry_key(seq)).await? {
                 out.push(serde_json::from_slice(&kv.value)?);
             }
         }
@@ -246,8 +201,8 @@ impl AuditLog {
 
     /// Walks the whole chain.
     pub async fn verify(&self) -> Result<Verification> {
-        let entries = self.store.list(ENTRIES).await?;
-        let head = match self.store.get(HEAD).await? {
+        let entries = self.core.store.list(ENTRIES).await?;
+        let head = match self.core.store.get(HEAD).await? {
             Some(kv) => serde_json::from_slice::<Head>(&kv.value)?,
             None => Head {
                 seq: 0,
@@ -352,5 +307,207 @@ pub fn verify_chain<'a>(
         entries: n,
         first_broken: None,
         message: format!("{n} entries, chain intact"),
+    }
+}
+
+fn keys_of(p: &Pending) -> impl Iterator<Item = &str> {
+    p.compares
+        .iter()
+        .map(|Compare::ModRevision(k, _)| k.as_str())
+        .chain(p.ops.iter().map(|o| o.key()))
+}
+
+async fn committer(core: Arc<Core>, mut rx: tokio::sync::mpsc::UnboundedReceiver<Pending>) {
+    let mut carry: Vec<Pending> = Vec::new();
+    loop {
+        if carry.is_empty() {
+            match rx.recv().await {
+                Some(p) => carry.push(p),
+                None => return,
+            }
+        }
+        while carry.len() < BATCH {
+            match rx.try_recv() {
+                Ok(p) => carry.push(p),
+                Err(_) => break,
+            }
+        }
+        // A group touches each key at most once, so combining cannot hide a lost update.
+        let mut group = Vec::new();
+        let mut rest = Vec::new();
+        let mut seen: HashSet<String> = HashSet::new();
+        for p in carry.drain(..) {
+            let ks: Vec<String> = keys_of(&p).map(str::to_string).collect();
+            if group.len() < BATCH && ks.iter().all(|k| !seen.contains(k)) {
+                seen.extend(ks);
+                group.push(p);
+            } else {
+                rest.push(p);
+            }
+        }
+        carry = rest;
+        if group.len() > 1 {
+            match core.commit_group(&group).await {
+                Ok(Some(done)) => {
+                    for (p, c) in group.into_iter().zip(done) {
+                        let _ = p.reply.send(Ok(Some(c)));
+                    }
+                    continue;
+                }
+                Ok(None) => {} // someone's compare failed: one by one finds whose
+                Err(e) => {
+                    let msg = e.to_string();
+                    for p in group {
+                        let _ = p.reply.send(Err(Error::Unavailable(msg.clone())));
+                    }
+                    continue;
+                }
+            }
+        }
+        for p in group {
+            let r = core.commit_one(&p.compares, &p.ops, &p.draft).await;
+            let _ = p.reply.send(r);
+        }
+    }
+}
+
+impl Core {
+    fn head(&self, kv: &Option<crate::store::KeyValue>) -> Result<(Head, Revision)> {
+        Ok(match kv {
+            Some(kv) => (serde_json::from_slice::<Head>(&kv.value)?, kv.mod_revision),
+            None => (
+                Head {
+                    seq: 0,
+                    hash: GENESIS.into(),
+                },
+                0,
+            ),
+        })
+    }
+
+    fn seal(&self, draft: &Draft, seq: u64, prev_hash: &str) -> AuditEntry {
+        let mut entry = AuditEntry {
+            seq,
+            at: self.clock.now(),
+            actor: draft.actor.clone(),
+            action: draft.action.clone(),
+            kind: draft.kind.clone(),
+            name: draft.name.clone(),
+            result: draft.result.clone(),
+            before: draft.before.clone(),
+            after: draft.after.clone(),
+            details: draft.details.clone(),
+            prev_hash: prev_hash.to_string(),
+            hash: String::new(),
+        };
+        entry.hash = entry_hash(&entry);
+        entry
+    }
+
+    fn note(&self, ops: &[Op], revision: Revision) {
+        for op in ops {
+            match op {
+                Op::Put(k, v) => {
+                    let created = self
+                        .cache
+                        .get(k)
+                        .map(|kv| kv.create_revision)
+                        .unwrap_or(revision);
+                    self.cache.note_put(k, v.clone(), created, revision)
+                }
+                Op::Delete(k) => self.cache.note_delete(k, revision),
+            }
+        }
+    }
+
+    /// Commits several changes in one transaction; `None` when any compare failed.
+    async fn commit_group(&self, group: &[Pending]) -> Result<Option<Vec<Committed>>> {
+        let head_kv = self.cache.get(HEAD);
+        let (head, head_rev) = self.head(&head_kv)?;
+        let mut cmp = vec![Compare::ModRevision(HEAD.into(), head_rev)];
+        let mut ops = Vec::new();
+        let mut prev = head.hash.clone();
+        let mut seqs = Vec::new();
+        for (i, p) in group.iter().enumerate() {
+            let e = self.seal(&p.draft, head.seq + 1 + i as u64, &prev);
+            prev = e.hash.clone();
+            seqs.push(e.seq);
+            cmp.extend(p.compares.iter().cloned());
+            ops.extend(p.ops.iter().cloned());
+            ops.push(Op::Put(entry_key(e.seq), serde_json::to_vec(&e)?));
+        }
+        let last = *seqs.last().unwrap_or(&head.seq);
+        let new_head = serde_json::to_vec(&Head {
+            seq: last,
+            hash: prev,
+        })?;
+        ops.push(Op::Put(HEAD.into(), new_head.clone()));
+        let out = self.store.txn(cmp, ops).await?;
+        if !out.succeeded {
+            return Ok(None);
+        }
+        for p in group {
+            self.note(&p.ops, out.revision);
+        }
+        let created = head_kv.map(|kv| kv.create_revision).unwrap_or(out.revision);
+        self.cache.note_put(HEAD, new_head, created, out.revision);
+        Ok(Some(
+            seqs.into_iter()
+                .map(|seq| Committed {
+                    revision: out.revision,
+                    seq,
+                })
+                .collect(),
+        ))
+    }
+
+    async fn commit_one(
+        &self,
+        compares: &[Compare],
+        ops: &[Op],
+        draft: &Draft,
+    ) -> Result<Option<Committed>> {
+        let mut fresh = false;
+        for _ in 0..64 {
+            let head_kv = if fresh {
+                self.store.get(HEAD).await?
+            } else {
+                self.cache.get(HEAD)
+            };
+            let (head, head_rev) = self.head(&head_kv)?;
+            let entry = self.seal(draft, head.seq + 1, &head.hash);
+            let new_head = serde_json::to_vec(&Head {
+                seq: entry.seq,
+                hash: entry.hash.clone(),
+            })?;
+            let mut cmp = compares.to_vec();
+            cmp.push(Compare::ModRevision(HEAD.into(), head_rev));
+            let mut all = ops.to_vec();
+            all.push(Op::Put(entry_key(entry.seq), serde_json::to_vec(&entry)?));
+            all.push(Op::Put(HEAD.into(), new_head.clone()));
+            let out = self.store.txn(cmp, all).await?;
+            if out.succeeded {
+                self.note(ops, out.revision);
+                let created = head_kv.map(|kv| kv.create_revision).unwrap_or(out.revision);
+                self.cache.note_put(HEAD, new_head, created, out.revision);
+                return Ok(Some(Committed {
+                    revision: out.revision,
+                    seq: entry.seq,
+                }));
+            }
+            // Did the head move (another controller, or a stale cache)? Then retry.
+            let now = self.store.get(HEAD).await?;
+            let now_rev = now.as_ref().map(|kv| kv.mod_revision).unwrap_or(0);
+            if let Some(kv) = now {
+                let created = kv.create_revision;
+                self.cache
+                    .note_put(HEAD, kv.value.to_vec(), created, kv.mod_revision);
+            }
+            if now_rev == head_rev && !compares.is_empty() {
+                return Ok(None);
+            }
+            fresh = true;
+        }
+        Err(Error::Conflict("the audit log's head kept moving".into()))
     }
 }

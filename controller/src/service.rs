@@ -71,6 +71,11 @@ pub struct Controller {
     pub audit: AuditLog,
     /// The config.
     pub config: ControllerConfig,
+    /// Per-object locks: writers of one object in this process take turns
+    /// instead of racing (compare-and-swap still guards across replicas).
+    locks: std::sync::Mutex<
+        std::collections::HashMap<String, std::sync::Weak<tokio::sync::Mutex<()>>>,
+    >,
 }
 
 fn json<T: Serialize>(v: &T) -> Value {
@@ -93,6 +98,7 @@ impl Controller {
             clock,
             audit,
             config,
+            locks: Default::default(),
         }))
     }
 
@@ -216,6 +222,25 @@ impl Controller {
     }
 
     // ---------- generic objects ----------
+
+    async fn lock(&self, kind: Kind, name: &str) -> tokio::sync::OwnedMutexGuard<()> {
+        let key = StoredObject::key(kind, name);
+        let m = {
+            let mut g = self.locks.lock().unwrap_or_else(|p| p.into_inner());
+            if g.len() > 4096 {
+                g.retain(|_, w| w.strong_count() > 0);
+            }
+            match g.get(&key).and_then(|w| w.upgrade()) {
+                Some(m) => m,
+                None => {
+                    let m = Arc::new(tokio::sync::Mutex::new(()));
+                    g.insert(key, Arc::downgrade(&m));
+                    m
+                }
+            }
+        };
+        m.lock_owned().await
+    }
 
     fn load(&self, kind: Kind, name: &str) -> Result<StoredObject> {
         let kv = self
@@ -418,6 +443,7 @@ impl Controller {
     ) -> Result<&'static str> {
         let kind = spec.kind();
         let spec_json = spec.to_json();
+        let _turn = self.lock(kind, name).await;
         for _ in 0..16 {
             let now = self.clock.now();
             let existing = self.load_kv(kind, name)?;
@@ -538,6 +564,7 @@ impl Controller {
             ));
         }
         let key = StoredObject::key(kind, name);
+        let _turn = self.lock(kind, name).await;
         for _ in 0..16 {
             let (old, kv) = self
                 .load_kv(kind, name)?
@@ -641,6 +668,7 @@ impl Controller {
         role: Option<Role>,
         comment: &str,
     ) -> Result<StoredObject> {
+        let _turn = self.lock(Kind::PlacementRequest, id).await;
         for _ in 0..16 {
             let (old, kv) = self
                 .load_kv(Kind::PlacementRequest, id)?
@@ -856,6 +884,7 @@ impl Controller {
             &format!("camera.{action}"),
         )
         .await?;
+        let _turn = self.lock(Kind::Camera, name).await;
         for _ in 0..16 {
             let (old, kv) = self
                 .load_kv(Kind::Camera, name)?
@@ -1069,6 +1098,7 @@ impl Controller {
     ) -> Result<StoredObject> {
         self.require(actor, Operation::ManageUsers, "user.grant")
             .await?;
+        let _turn = self.lock(Kind::User, name).await;
         for _ in 0..16 {
             let (old, kv) = self
                 .load_kv(Kind::User, name)?

@@ -1,0 +1,357 @@
+//! The controller end to end over gRPC: approvals, roles, the activation gate,
+//! temporary cameras, bad input, the audit chain, a corrupted store.
+
+mod common;
+use camplane_controller::clock::ManualClock;
+use camplane_controller::store::{Op, Store};
+use common::*;
+use std::sync::Arc;
+use tonic::Code;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn approval_chain_gates_activation() {
+    let dir = tempfile::tempdir().unwrap();
+    std::env::set_var("CAMPLANE_TEST_NO_SUCH_VAR", ADMIN_PW);
+    let h = start(config_embedded(dir.path()), None).await;
+    let r = apply(&h, &h.admin, CITY).await.unwrap();
+    assert!(r.iter().all(|a| a.action == "created"), "{r:?}");
+    // Idempotent: the same file again changes nothing.
+    let r = apply(&h, &h.admin, CITY).await.unwrap();
+    assert!(r.iter().all(|a| a.action == "unchanged"), "{r:?}");
+
+    let mgr = user(&h, "pd-manager", &["dept_manager"], "police").await;
+    let parks_mgr = user(&h, "parks-manager", &["dept_manager"], "parks").await;
+    let chief = user(&h, "chief", &["chief"], "police").await;
+    let cm = user(&h, "city-manager", &["city_manager"], "city-manager").await;
+
+    // No activation before approval.
+    let e = camera(&h, &h.admin, "cam-1", "activate").await.unwrap_err();
+    assert_eq!(e.code(), Code::FailedPrecondition, "{e:?}");
+
+    // Out of order: the City Manager cannot approve a request still at the department.
+    let e = act(&h, &cm, "req-1", "approve", "", "").await.unwrap_err();
+    assert_eq!(e.code(), Code::FailedPrecondition, "{e:?}");
+    // Wrong role: the chief cannot take the department manager's step.
+    let e = act(&h, &chief, "req-1", "recommend", "", "")
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::PermissionDenied, "{e:?}");
+    // Wrong department's manager.
+    let e = act(&h, &parks_mgr, "req-1", "recommend", "", "")
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::PermissionDenied, "{e:?}");
+    let st = get_json(&h, &h.admin, "requests", "req-1").await.unwrap();
+    assert_eq!(
+        st["status"]["state"], "submitted",
+        "state unchanged after refusals"
+    );
+
+    act(&h, &mgr, "req-1", "recommend", "", "needed")
+        .await
+        .unwrap();
+    // Repeating a step is refused.
+    let e = act(&h, &mgr, "req-1", "recommend", "", "again")
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::PermissionDenied, "{e:?}");
+    act(&h, &chief, "req-1", "recommend", "", "supports")
+        .await
+        .unwrap();
+    // Information Services may add its review too, once.
+    act(&h, &h.admin, "req-1", "recommend", "admin", "network ok")
+        .await
+        .unwrap();
+    let e = act(&h, &h.admin, "req-1", "recommend", "admin", "twice")
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::FailedPrecondition, "{e:?}");
+    // A denial needs a reason.
+    let e = act(&h, &cm, "req-1", "deny", "", "").await.unwrap_err();
+    assert_eq!(e.code(), Code::InvalidArgument);
+    let v = act(&h, &cm, "req-1", "approve", "", "approved")
+        .await
+        .unwrap();
+    assert_eq!(v["status"]["state"], "approved");
+    let steps = v["status"]["steps"].as_array().unwrap();
+    assert_eq!(steps.len(), 4);
+    assert_eq!(steps[0]["actor"], "pd-manager");
+    assert_eq!(steps[3]["role"], "city_manager");
+    // Decided requests take no more steps.
+    assert_eq!(
+        act(&h, &cm, "req-1", "deny", "", "x")
+            .await
+            .unwrap_err()
+            .code(),
+        Code::FailedPrecondition
+    );
+
+    // The camera moved to approved and can now be activated, by an admin only.
+    let cam = get_json(&h, &h.admin, "cameras", "cam-1").await.unwrap();
+    assert_eq!(cam["status"]["state"], "approved");
+    assert_eq!(
+        camera(&h, &chief, "cam-1", "activate")
+            .await
+            .unwrap_err()
+            .code(),
+        Code::PermissionDenied
+    );
+    let cam = camera(&h, &h.admin, "cam-1", "activate").await.unwrap();
+    assert_eq!(cam["status"]["state"], "active");
+    // An active camera cannot be deleted.
+    let e = camplane_proto::v1::objects_client::ObjectsClient::new(h.channel.clone())
+        .delete(req(
+            &h.admin,
+            camplane_proto::v1::DeleteRequest {
+                kind: "Camera".into(),
+                name: "cam-1".into(),
+            },
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::FailedPrecondition);
+
+    // Every step is in the audit log, and the chain verifies.
+    let v = verify(&h).await;
+    assert!(v.ok, "{}", v.message);
+    assert!(v.entries > 15);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn temporary_camera_leaves_active_at_its_end() {
+    let dir = tempfile::tempdir().unwrap();
+    std::env::set_var("CAMPLANE_TEST_NO_SUCH_VAR", ADMIN_PW);
+    let clock = ManualClock::new("2027-07-04T20:00:00Z".parse().unwrap());
+    let h = start(config_embedded(dir.path()), Some(Arc::new(clock.clone()))).await;
+    let temp = CITY
+        .replace("  kind: fixed\n  camera: cam-1", "  kind: temporary\n  camera: cam-1\n  temporary: {event: fireworks, from: \"2027-07-04T16:00:00Z\", until: \"2027-07-05T02:00:00Z\"}")
+        .replace("  kind: fixed\n  purpose", "  kind: temporary\n  purpose")
+        .replace("  placement_request: req-1", "  placement_request: req-1\n  special_event: {event: fireworks, from: \"2027-07-04T16:00:00Z\", until: \"2027-07-05T02:00:00Z\"}");
+    apply(&h, &h.admin, &temp).await.unwrap();
+    let mgr = user(&h, "m", &["dept_manager"], "police").await;
+    let chief = user(&h, "c", &["chief"], "police").await;
+    let cm = user(&h, "cm", &["city_manager"], "").await;
+    act(&h, &mgr, "req-1", "recommend", "", "").await.unwrap();
+    act(&h, &chief, "req-1", "recommend", "", "").await.unwrap();
+    act(&h, &cm, "req-1", "approve", "", "").await.unwrap();
+    camera(&h, &h.admin, "cam-1", "activate").await.unwrap();
+    h.running.controller.reconcile().await.unwrap();
+    assert_eq!(
+        get_json(&h, &h.admin, "cameras", "cam-1").await.unwrap()["status"]["state"],
+        "active"
+    );
+    clock.set("2027-07-05T02:00:01Z".parse().unwrap());
+    assert_eq!(h.running.controller.reconcile().await.unwrap(), 1);
+    let cam = get_json(&h, &h.admin, "cameras", "cam-1").await.unwrap();
+    assert_eq!(cam["status"]["state"], "suspended");
+    assert!(cam["status"]["reason"]
+        .as_str()
+        .unwrap()
+        .contains("fireworks"));
+    // Outside its window it cannot be activated again.
+    assert_eq!(
+        camera(&h, &h.admin, "cam-1", "activate")
+            .await
+            .unwrap_err()
+            .code(),
+        Code::FailedPrecondition
+    );
+    // Idempotent: running again changes nothing.
+    assert_eq!(h.running.controller.reconcile().await.unwrap(), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_input_is_refused_and_nothing_is_written() {
+    let dir = tempfile::tempdir().unwrap();
+    std::env::set_var("CAMPLANE_TEST_NO_SUCH_VAR", ADMIN_PW);
+    let h = start(config_embedded(dir.path()), None).await;
+    // A camera whose site does not exist, beside valid objects: nothing is written.
+    let bad = CITY.replace(
+        "  site: city-hall\n  department: police\n  kind: fixed",
+        "  site: no-such-site\n  department: police\n  kind: fixed",
+    );
+    let e = apply(&h, &h.admin, &bad).await.unwrap_err();
+    assert_eq!(e.code(), Code::InvalidArgument);
+    assert!(e.message().contains("no-such-site"), "{}", e.message());
+    let e = get_json(&h, &h.admin, "departments", "police")
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::NotFound, "nothing was written");
+    // Unknown fields sent over the wire are refused too.
+    let objects = vec![camplane_proto::v1::Object {
+        kind: "Site".into(),
+        name: "x".into(),
+        json: br#"{"lat": 1, "lon": 2, "colour": "red"}"#.to_vec(),
+        revision: 0,
+    }];
+    let e = camplane_proto::v1::objects_client::ObjectsClient::new(h.channel.clone())
+        .apply(req(
+            &h.admin,
+            camplane_proto::v1::ApplyRequest {
+                objects,
+                source: "wire".into(),
+                dry_run: false,
+            },
+        ))
+        .await
+        .unwrap_err();
+    assert!(e.message().contains("colour"), "{}", e.message());
+    // Garbage JSON does not crash the server.
+    let objects = vec![camplane_proto::v1::Object {
+        kind: "Camera".into(),
+        name: "y".into(),
+        json: b"\xff\x00{".to_vec(),
+        revision: 0,
+    }];
+    let e = camplane_proto::v1::objects_client::ObjectsClient::new(h.channel.clone())
+        .apply(req(
+            &h.admin,
+            camplane_proto::v1::ApplyRequest {
+                objects,
+                source: "wire".into(),
+                dry_run: false,
+            },
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::InvalidArgument);
+    // No token, a forged token, wrong password.
+    let e = camplane_proto::v1::objects_client::ObjectsClient::new(h.channel.clone())
+        .get(tonic::Request::new(camplane_proto::v1::GetRequest {
+            kind: "cameras".into(),
+            name: String::new(),
+        }))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::Unauthenticated);
+    let e = get_json(&h, "cpt_forged", "cameras", "").await.unwrap_err();
+    assert_eq!(e.code(), Code::Unauthenticated);
+    assert_eq!(
+        login(&h.channel, "admin", "wrong")
+            .await
+            .unwrap_err()
+            .code(),
+        Code::Unauthenticated
+    );
+    assert!(verify(&h).await.ok);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tokens_expire_by_the_injected_clock() {
+    let dir = tempfile::tempdir().unwrap();
+    std::env::set_var("CAMPLANE_TEST_NO_SUCH_VAR", ADMIN_PW);
+    let clock = ManualClock::new("2026-11-01T08:00:00Z".parse().unwrap());
+    let h = start(config_embedded(dir.path()), Some(Arc::new(clock.clone()))).await;
+    assert!(get_json(&h, &h.admin, "users", "admin").await.is_ok());
+    clock.advance(std::time::Duration::from_secs(8 * 3600 + 1));
+    assert_eq!(
+        get_json(&h, &h.admin, "users", "admin")
+            .await
+            .unwrap_err()
+            .code(),
+        Code::Unauthenticated
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tampering_with_the_audit_log_is_detected() {
+    let dir = tempfile::tempdir().unwrap();
+    std::env::set_var("CAMPLANE_TEST_NO_SUCH_VAR", ADMIN_PW);
+    let h = start(config_embedded(dir.path()), None).await;
+    apply(&h, &h.admin, CITY).await.unwrap();
+    assert!(verify(&h).await.ok);
+    let store = h.running.controller.store.clone();
+    tamper_and_check(&h, &*store).await;
+}
+
+/// Edits entry 4, then removes entry 6, checking verify names each.
+pub async fn tamper_and_check(h: &Harness, store: &dyn Store) {
+    let key = camplane_controller::audit::entry_key(4);
+    let kv = store.get(&key).await.unwrap().unwrap();
+    let orig = kv.value.to_vec();
+    let edited = String::from_utf8(orig.clone())
+        .unwrap()
+        .replace("\"admin\"", "\"mallory\"");
+    store.put(&key, edited.into_bytes()).await.unwrap();
+    let v = verify(h).await;
+    assert!(!v.ok);
+    assert_eq!(v.first_broken_seq, 4, "{}", v.message);
+    store.put(&key, orig).await.unwrap();
+    assert!(verify(h).await.ok);
+    store
+        .txn(
+            vec![],
+            vec![Op::Delete(camplane_controller::audit::entry_key(6))],
+        )
+        .await
+        .unwrap();
+    let v = verify(h).await;
+    assert!(!v.ok);
+    assert_eq!(v.first_broken_seq, 6, "{}", v.message);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn corrupted_store_file_refuses_to_start() {
+    let dir = tempfile::tempdir().unwrap();
+    std::env::set_var("CAMPLANE_TEST_NO_SUCH_VAR", ADMIN_PW);
+    {
+        let h = start(config_embedded(dir.path()), None).await;
+        apply(&h, &h.admin, CITY).await.unwrap();
+        h.cancel.cancel();
+        let _ = h.running.task.await;
+        drop(h.running.controller);
+    }
+    // Give the store's writer thread time to close (its handle is dropped with the controller).
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let data = dir.path().join("data");
+    let mut bytes = std::fs::read(&data).unwrap();
+    let mid = bytes.len() / 2;
+    bytes[mid] ^= 0x55;
+    std::fs::write(&data, &bytes).unwrap();
+    let cancel = tokio_util::sync::CancellationToken::new();
+    let err = camplane_controller::server::start(config_embedded(dir.path()), cancel)
+        .await
+        .err()
+        .expect("refuses");
+    let msg = err.to_string();
+    assert!(
+        msg.contains("damaged at byte") && msg.contains(&data.display().to_string()),
+        "{msg}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_changes_keep_one_intact_chain() {
+    let dir = tempfile::tempdir().unwrap();
+    std::env::set_var("CAMPLANE_TEST_NO_SUCH_VAR", ADMIN_PW);
+    let h = Arc::new(start(config_embedded(dir.path()), None).await);
+    apply(&h, &h.admin, CITY).await.unwrap();
+    let before = verify(&h).await.entries;
+    let mut tasks = Vec::new();
+    for i in 0..40 {
+        let h = h.clone();
+        tasks.push(tokio::spawn(async move {
+            // Distinct cameras (grouped into shared transactions) and the same
+            // camera from many clients (must serialize, no lost update).
+            let own = CITY
+                .split("---")
+                .last()
+                .unwrap()
+                .replace("name: cam-1", &format!("name: cam-x{i}"))
+                .replace("  placement_request: req-1\n", "");
+            apply(&h, &h.admin, &own).await.unwrap();
+            let same = CITY
+                .split("---")
+                .last()
+                .unwrap()
+                .replace("cam1\"}", &format!("cam1-{i}\"}}"));
+            apply(&h, &h.admin, &same).await.unwrap();
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let v = verify(&h).await;
+    assert!(v.ok, "{}", v.message);
+    assert_eq!(v.entries, before + 80, "one entry per change");
+}
