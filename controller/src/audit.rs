@@ -187,12 +187,7 @@ impl AuditLog {
             all.push(Op::Put(HEAD.into(), new_head.clone()));
             let out = self.store.txn(cmp, all).await?;
             if out.succeeded {
-                // Only keys the cache mirrors: large values kept elsewhere (GIS
-                // layers under `gis/`) must not pile up in memory.
-                for op in ops
-                    .iter()
-                    .filter(|op| crate::cache::CACHED.iter().any(|p| op.key().starts_with(p)))
-                {
+                for op in &ops {
                     match op {
                         Op::Put(k, v) => {
                             let created = self

@@ -681,7 +681,8 @@ pub async fn run(cli: Cli) -> Result<i32> {
         Cmd::Placement(pc) => return placement_online(&c, pc).await,
         Cmd::Gis(gc) => gis(&c, gc).await?,
         Cmd::Rules(RulesCmd::Apply { file }) => {
-            let data = std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?;
+            let data =
+                std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?;
             let r = placement_client(&c)
                 .apply_rules(c.req(pb::ApplyRulesRequest {
                     file: Some(pb::LayerFile {
@@ -740,10 +741,7 @@ fn print_loaded(r: &pb::LayerVersionInfo) {
     );
     if !r.pruned.is_empty() {
         let p: Vec<String> = r.pruned.iter().map(|n| n.to_string()).collect();
-        println!(
-            "pruned old versions no request refers to: {}",
-            p.join(", ")
-        );
+        println!("pruned old versions no request refers to: {}", p.join(", "));
     }
 }
 
@@ -799,7 +797,14 @@ async fn gis(c: &Client, gc: GisCmd) -> Result<()> {
                 return Ok(());
             }
             let mut rows = vec![[
-                "LAYER", "VERSION", "CURRENT", "FEATURES", "BYTES", "LOADED", "BY", "REFERENCED",
+                "LAYER",
+                "VERSION",
+                "CURRENT",
+                "FEATURES",
+                "BYTES",
+                "LOADED",
+                "BY",
+                "REFERENCED",
                 "FILES",
             ]
             .map(String::from)
@@ -824,12 +829,22 @@ async fn gis(c: &Client, gc: GisCmd) -> Result<()> {
                     rows.push(vec![
                         text(&l["layer"]),
                         text(&ver["version"]),
-                        if ver["version"] == l["current"] { "*" } else { "" }.into(),
+                        if ver["version"] == l["current"] {
+                            "*"
+                        } else {
+                            ""
+                        }
+                        .into(),
                         text(&ver["features"]),
                         text(&ver["bytes"]),
                         text(&ver["loaded_at"]),
                         text(&ver["loaded_by"]),
-                        if referenced.contains(&ver["version"]) { "yes" } else { "no" }.into(),
+                        if referenced.contains(&ver["version"]) {
+                            "yes"
+                        } else {
+                            "no"
+                        }
+                        .into(),
                         text(&ver["files"]),
                     ]);
                 }
@@ -855,8 +870,15 @@ async fn placement_online(c: &Client, pc: PlacementCmd) -> Result<i32> {
                 return Ok(0);
             }
             let mut rows = vec![[
-                "CAMERA", "STATE", "REQUEST", "VERDICT", "WAS", "OUT OF COMPLIANCE", "BASES",
-                "REASONS", "NEAREST STREET",
+                "CAMERA",
+                "STATE",
+                "REQUEST",
+                "VERDICT",
+                "WAS",
+                "OUT OF COMPLIANCE",
+                "BASES",
+                "REASONS",
+                "NEAREST STREET",
             ]
             .map(String::from)
             .to_vec()];
@@ -877,7 +899,12 @@ async fn placement_online(c: &Client, pc: PlacementCmd) -> Result<i32> {
                     text(&cam["request"]),
                     text(&cam["verdict"]),
                     text(&cam["was"]),
-                    if cam["out_of_compliance"] == true { "yes" } else { "no" }.into(),
+                    if cam["out_of_compliance"] == true {
+                        "yes"
+                    } else {
+                        "no"
+                    }
+                    .into(),
                     text(&a["bases"]),
                     text(&a["reasons"]),
                     nearest,

@@ -60,11 +60,14 @@ fn pointer_key(name: &str) -> String {
     format!("meta/gis/{name}")
 }
 
-fn part_key(name: &str, version: u64, part: usize) -> String {
+/// A file's key: its version, its place and a prefix of its hash, so two
+/// controllers racing for one version number never overwrite each other's bytes.
+fn part_key(name: &str, version: u64, part: usize, bytes: &[u8]) -> String {
+    let h = hex::encode(&Sha256::digest(bytes)[..8]);
     if name == RULES {
-        format!("gis/rules/{version:08}/{part:03}")
+        format!("gis/rules/{version:08}/{part:03}-{h}")
     } else {
-        format!("gis/layers/{name}/{version:08}/{part:03}")
+        format!("gis/layers/{name}/{version:08}/{part:03}-{h}")
     }
 }
 
@@ -75,6 +78,8 @@ pub struct LayerVersion {
     pub version: u64,
     /// The files it was loaded from, in order.
     pub files: Vec<String>,
+    /// The store key of each file's bytes.
+    pub keys: Vec<String>,
     /// Features in all its files (0 for rules).
     pub features: usize,
     /// Total size in bytes.
@@ -332,9 +337,8 @@ impl Controller {
 
     async fn read_parts(&self, name: &str, v: &LayerVersion) -> Result<Vec<(String, Vec<u8>)>> {
         let mut out = Vec::new();
-        for (i, file) in v.files.iter().enumerate() {
-            let key = part_key(name, v.version, i);
-            let kv = self.store.get(&key).await?.ok_or_else(|| {
+        for (file, key) in v.files.iter().zip(&v.keys) {
+            let kv = self.store.get(key).await?.ok_or_else(|| {
                 Error::Internal(format!("{name} version {} is missing {key}", v.version))
             })?;
             out.push((file.clone(), kv.value.to_vec()));
@@ -423,7 +427,11 @@ impl Controller {
     }
 
     /// Stores a new version of `name` (a layer or the rules) and prunes old
-    /// versions that no placement request names, in one audited transaction.
+    /// versions that no placement request names. The files' bytes are written
+    /// first, then one audited transaction publishes the version in the
+    /// pointer and removes the pruned versions' bytes: a reader never sees a
+    /// version whose bytes are missing, and the large values stay out of the
+    /// audit log and the cache.
     async fn store_version(
         &self,
         actor: &Actor,
@@ -451,6 +459,11 @@ impl Controller {
             let record = LayerVersion {
                 version,
                 files: files.iter().map(|(n, _)| n.clone()).collect(),
+                keys: files
+                    .iter()
+                    .enumerate()
+                    .map(|(i, (_, b))| part_key(name, version, i, b))
+                    .collect(),
                 features,
                 bytes,
                 sha256: sha256.clone(),
@@ -469,16 +482,16 @@ impl Controller {
                 versions: kept,
             };
             new.versions.push(record.clone());
-            let mut ops: Vec<Op> = files
+            let puts: Vec<Op> = files
                 .iter()
-                .enumerate()
-                .map(|(i, (_, b))| Op::Put(part_key(name, version, i), b.clone()))
+                .zip(&record.keys)
+                .map(|((_, b), k)| Op::Put(k.clone(), b.clone()))
                 .collect();
-            for p in &pruned {
-                for i in 0..p.files.len() {
-                    ops.push(Op::Delete(part_key(name, p.version, i)));
-                }
-            }
+            self.store.txn(vec![], puts).await?;
+            let mut ops: Vec<Op> = pruned
+                .iter()
+                .flat_map(|p| p.keys.iter().map(|k| Op::Delete(k.clone())))
+                .collect();
             ops.push(Op::Put(pointer_key(name), serde_json::to_vec(&new)?));
             let pruned: Vec<u64> = pruned.iter().map(|p| p.version).collect();
             let mut d = Draft::new(&actor.username, action, kind, name);
@@ -488,11 +501,7 @@ impl Controller {
                 "bytes": bytes, "sha256": sha256, "repairs": repairs, "pruned": pruned});
             let done = self
                 .audit
-                .commit(
-                    vec![Compare::ModRevision(pointer_key(name), rev)],
-                    ops,
-                    d,
-                )
+                .commit(vec![Compare::ModRevision(pointer_key(name), rev)], ops, d)
                 .await?;
             if done.is_some() {
                 return Ok(Loaded {
@@ -501,7 +510,20 @@ impl Controller {
                     pruned,
                 });
             }
+            // Someone else published first. Take back the bytes just written,
+            // unless the winner published the very same keys (same content).
             self.refresh(&pointer_key(name)).await?;
+            let (now, _) = self.pointer(name)?;
+            let theirs: BTreeSet<&String> = now.versions.iter().flat_map(|v| &v.keys).collect();
+            let orphans: Vec<Op> = record
+                .keys
+                .iter()
+                .filter(|k| !theirs.contains(k))
+                .map(|k| Op::Delete(k.clone()))
+                .collect();
+            if !orphans.is_empty() {
+                self.store.txn(vec![], orphans).await?;
+            }
         }
         Err(Error::Conflict(format!("{name} kept changing; try again")))
     }
@@ -592,8 +614,15 @@ impl Controller {
                 )
                 .await?);
         }
-        self.store_version(actor, RULES, vec![(file.to_string(), bytes)], 0, false, vec![])
-            .await
+        self.store_version(
+            actor,
+            RULES,
+            vec![(file.to_string(), bytes)],
+            0,
+            false,
+            vec![],
+        )
+        .await
     }
 
     /// `camplane gis list`: every layer and the rules, with their kept versions.
@@ -658,11 +687,7 @@ impl Controller {
                     "request {id}'s placement verdict is {verdict}: there is nothing to override"
                 )));
             };
-            let held: Vec<Role> = allowed
-                .iter()
-                .copied()
-                .filter(|r| actor.has(*r))
-                .collect();
+            let held: Vec<Role> = allowed.iter().copied().filter(|r| actor.has(*r)).collect();
             let role = match role {
                 Some(r) if held.contains(&r) => r,
                 None if !held.is_empty() => held[0],
@@ -796,11 +821,11 @@ impl Controller {
                 cams.push((req, a));
             }
         }
-        Ok(tokio::task::spawn_blocking(move || {
+        tokio::task::spawn_blocking(move || {
             camplane_placement::map::render_svg(&built.layers, &cams)
         })
         .await
-        .map_err(|e| Error::Internal(format!("rendering map: {e}")))?)
+        .map_err(|e| Error::Internal(format!("rendering map: {e}")))
     }
 }
 
@@ -840,24 +865,36 @@ mod tests {
         .is_ok());
         assert!(approval_gate(
             "r",
-            &status(v("needs_review", &["residential_view"]), vec![("override", Role::Chief)])
+            &status(
+                v("needs_review", &["residential_view"]),
+                vec![("override", Role::Chief)]
+            )
         )
         .is_ok());
         // Covert: only the chief's override counts.
         assert!(approval_gate(
             "r",
-            &status(v("prohibited", &["covert"]), vec![("override", Role::Engineer)])
+            &status(
+                v("prohibited", &["covert"]),
+                vec![("override", Role::Engineer)]
+            )
         )
         .is_err());
         assert!(approval_gate(
             "r",
-            &status(v("prohibited", &["covert"]), vec![("override", Role::Chief)])
+            &status(
+                v("prohibited", &["covert"]),
+                vec![("override", Role::Chief)]
+            )
         )
         .is_ok());
         // A prohibited room: nothing helps.
         assert!(approval_gate(
             "r",
-            &status(v("prohibited", &["prohibited_room"]), vec![("override", Role::Chief)])
+            &status(
+                v("prohibited", &["prohibited_room"]),
+                vec![("override", Role::Chief)]
+            )
         )
         .is_err());
     }

@@ -84,7 +84,9 @@ async fn start(store: StoreConfig) -> Harness {
         .connect()
         .await
         .unwrap();
-    let admin = login(&channel, "admin", ADMIN_PW).await.expect("admin login");
+    let admin = login(&channel, "admin", ADMIN_PW)
+        .await
+        .expect("admin login");
     Harness {
         running,
         cancel,
@@ -106,10 +108,8 @@ async fn login(ch: &Channel, user: &str, pw: &str) -> Result<String, tonic::Stat
 
 fn req<T>(token: &str, msg: T) -> tonic::Request<T> {
     let mut r = tonic::Request::new(msg);
-    r.metadata_mut().insert(
-        "authorization",
-        format!("Bearer {token}").parse().unwrap(),
-    );
+    r.metadata_mut()
+        .insert("authorization", format!("Bearer {token}").parse().unwrap());
     r
 }
 
@@ -185,7 +185,11 @@ async fn load(
         .into_inner())
 }
 
-async fn rules(h: &Harness, token: &str, yaml: &str) -> Result<pb::LayerVersionInfo, tonic::Status> {
+async fn rules(
+    h: &Harness,
+    token: &str,
+    yaml: &str,
+) -> Result<pb::LayerVersionInfo, tonic::Status> {
     Ok(placement(h)
         .apply_rules(req(
             token,
@@ -310,7 +314,9 @@ async fn people(h: &Harness) -> People {
 
 async fn to_city_manager(h: &Harness, p: &People, id: &str) {
     act(h, &p.pd, id, "recommend", "", "needed").await.unwrap();
-    act(h, &p.chief, id, "recommend", "", "supports").await.unwrap();
+    act(h, &p.chief, id, "recommend", "", "supports")
+        .await
+        .unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -328,13 +334,20 @@ async fn layers_verdicts_overrides_and_recheck() {
         .contains("no streets layer"));
 
     // Only an engineer or admin loads layers.
-    let e = load(&h, &p.pd, "streets", &[rt("streets.geojson")]).await.unwrap_err();
+    let e = load(&h, &p.pd, "streets", &[rt("streets.geojson")])
+        .await
+        .unwrap_err();
     assert_eq!(e.code(), Code::PermissionDenied, "{e:?}");
 
     // A bad layer is refused whole, naming file and feature; nothing is stored.
-    let e = load(&h, &p.engineer, "city_property", &[rt("other_buildings.geojson")])
-        .await
-        .unwrap_err();
+    let e = load(
+        &h,
+        &p.engineer,
+        "city_property",
+        &[rt("other_buildings.geojson")],
+    )
+    .await
+    .unwrap_err();
     assert_eq!(e.code(), Code::InvalidArgument, "{e:?}");
     assert!(e.message().contains("other_buildings.geojson"), "{e:?}");
     assert!(e.message().contains("feature "), "{e:?}");
@@ -348,16 +361,23 @@ async fn layers_verdicts_overrides_and_recheck() {
     assert!(stored.kvs.is_empty());
     assert!(layer(&gis_list(&h).await, "city_property")["current"].is_null());
     // Wrong geometry for the layer, too.
-    let e = load(&h, &p.engineer, "kiosks", &[rt("streets.geojson")]).await.unwrap_err();
+    let e = load(&h, &p.engineer, "kiosks", &[rt("streets.geojson")])
+        .await
+        .unwrap_err();
     assert!(e.message().contains("feature 0"), "{e:?}");
 
-    let s = load(&h, &p.engineer, "streets", &[rt("streets.geojson")]).await.unwrap();
+    let s = load(&h, &p.engineer, "streets", &[rt("streets.geojson")])
+        .await
+        .unwrap();
     assert_eq!(s.version, 1);
     let r = load(
         &h,
         &p.engineer,
         "residential",
-        &[rt("residential_houses.geojson"), rt("residential_apartments.geojson")],
+        &[
+            rt("residential_houses.geojson"),
+            rt("residential_apartments.geojson"),
+        ],
     )
     .await
     .unwrap();
@@ -365,7 +385,10 @@ async fn layers_verdicts_overrides_and_recheck() {
     let list = gis_list(&h).await;
     assert_eq!(layer(&list, "streets")["current"], 1);
     assert_eq!(layer(&list, "streets")["versions"][0]["features"], 755);
-    assert_eq!(layer(&list, "residential")["versions"][0]["features"], 1137 + 43);
+    assert_eq!(
+        layer(&list, "residential")["versions"][0]["features"],
+        1137 + 43
+    );
 
     // The spec's ex-2, recorded with the versions used.
     let r2 = submit(
@@ -398,22 +421,38 @@ async fn layers_verdicts_overrides_and_recheck() {
 
     // not_eligible: blocked at the City Manager until an override.
     let rn = submit(&h, &p.pd, "req-block", BLOCK.0, BLOCK.1, json!({})).await;
-    assert_eq!(rn["status"]["verdict"]["answer"]["verdict"], "not_eligible", "{rn}");
+    assert_eq!(
+        rn["status"]["verdict"]["answer"]["verdict"], "not_eligible",
+        "{rn}"
+    );
     to_city_manager(&h, &p, "req-block").await;
-    let e = act(&h, &p.cm, "req-block", "approve", "", "ok").await.unwrap_err();
+    let e = act(&h, &p.cm, "req-block", "approve", "", "ok")
+        .await
+        .unwrap_err();
     assert_eq!(e.code(), Code::FailedPrecondition, "{e:?}");
     assert!(e.message().contains("not_eligible"), "{e:?}");
     // Wrong roles for an override.
     for t in [&p.pd, &p.cm] {
-        let e = act(&h, t, "req-block", "override", "", "we need it").await.unwrap_err();
+        let e = act(&h, t, "req-block", "override", "", "we need it")
+            .await
+            .unwrap_err();
         assert_eq!(e.code(), Code::PermissionDenied, "{e:?}");
     }
-    let e = act(&h, &p.chief, "req-block", "override", "engineer", "we need it")
-        .await
-        .unwrap_err();
+    let e = act(
+        &h,
+        &p.chief,
+        "req-block",
+        "override",
+        "engineer",
+        "we need it",
+    )
+    .await
+    .unwrap_err();
     assert_eq!(e.code(), Code::PermissionDenied, "{e:?}");
     // A justification is required.
-    let e = act(&h, &p.chief, "req-block", "override", "", "  ").await.unwrap_err();
+    let e = act(&h, &p.chief, "req-block", "override", "", "  ")
+        .await
+        .unwrap_err();
     assert_eq!(e.code(), Code::InvalidArgument, "{e:?}");
     let o = act(
         &h,
@@ -430,21 +469,44 @@ async fn layers_verdicts_overrides_and_recheck() {
     assert_eq!(last["action"], "override");
     assert_eq!(last["role"], "chief");
     assert_eq!(last["actor"], "chief");
-    assert_eq!(o["status"]["state"], "reviewed", "an override is not a state change");
-    let a = act(&h, &p.cm, "req-block", "approve", "", "approved on override").await.unwrap();
+    assert_eq!(
+        o["status"]["state"], "reviewed",
+        "an override is not a state change"
+    );
+    let a = act(
+        &h,
+        &p.cm,
+        "req-block",
+        "approve",
+        "",
+        "approved on override",
+    )
+    .await
+    .unwrap();
     assert_eq!(a["status"]["state"], "approved");
 
     // needs_review is gated the same way; an engineer's override opens it.
     to_city_manager(&h, &p, "req-ex2").await;
-    let e = act(&h, &p.cm, "req-ex2", "approve", "", "").await.unwrap_err();
-    assert!(e.message().contains("needs_review"), "{e:?}");
-    act(&h, &p.engineer, "req-ex2", "override", "", "privacy mask installed over the houses")
+    let e = act(&h, &p.cm, "req-ex2", "approve", "", "")
         .await
-        .unwrap();
+        .unwrap_err();
+    assert!(e.message().contains("needs_review"), "{e:?}");
+    act(
+        &h,
+        &p.engineer,
+        "req-ex2",
+        "override",
+        "",
+        "privacy mask installed over the houses",
+    )
+    .await
+    .unwrap();
     act(&h, &p.cm, "req-ex2", "approve", "", "").await.unwrap();
 
     // An eligible request has nothing to override and is approved directly.
-    let e = act(&h, &p.chief, "req-ex1", "override", "", "why not").await.unwrap_err();
+    let e = act(&h, &p.chief, "req-ex1", "override", "", "why not")
+        .await
+        .unwrap_err();
     assert_eq!(e.code(), Code::FailedPrecondition, "{e:?}");
     to_city_manager(&h, &p, "req-ex1").await;
     act(&h, &p.cm, "req-ex1", "approve", "", "").await.unwrap();
@@ -484,13 +546,20 @@ spec:
         .unwrap();
     let rc = recheck(&h, &p.engineer).await.unwrap();
     assert_eq!(rc["out_of_compliance"], 0, "{rc}");
-    assert_eq!(recheck(&h, &p.pd).await.unwrap_err().code(), Code::PermissionDenied);
+    assert_eq!(
+        recheck(&h, &p.pd).await.unwrap_err().code(),
+        Code::PermissionDenied
+    );
 
     // Rules: a bad file is refused; a 1 m street buffer takes the camera off the street.
-    let e = rules(&h, &p.engineer, "street_buffer: 1\n").await.unwrap_err();
+    let e = rules(&h, &p.engineer, "street_buffer: 1\n")
+        .await
+        .unwrap_err();
     assert_eq!(e.code(), Code::InvalidArgument, "{e:?}");
     assert!(layer(&gis_list(&h).await, "rules")["current"].is_null());
-    let rv = rules(&h, &p.engineer, "street_buffer_m: 1\n").await.unwrap();
+    let rv = rules(&h, &p.engineer, "street_buffer_m: 1\n")
+        .await
+        .unwrap();
     assert_eq!(rv.version, 1);
     let rc = recheck(&h, &p.engineer).await.unwrap();
     assert_eq!(rc["rules"], 1);
@@ -506,12 +575,28 @@ spec:
     assert_eq!(r3["status"]["verdict"]["answer"]["verdict"], "not_eligible");
 
     // Versions: a referenced version is kept, an unreferenced one pruned.
-    let s2 = load(&h, &p.engineer, "streets", &[rt("streets.geojson")]).await.unwrap();
+    let s2 = load(&h, &p.engineer, "streets", &[rt("streets.geojson")])
+        .await
+        .unwrap();
     assert_eq!(s2.version, 2);
     assert!(s2.pruned.is_empty(), "streets v1 is referenced by requests");
-    let c1 = load(&h, &h.admin, "city_property", &[rt("city_property.geojson")]).await.unwrap();
+    let c1 = load(
+        &h,
+        &h.admin,
+        "city_property",
+        &[rt("city_property.geojson")],
+    )
+    .await
+    .unwrap();
     assert_eq!(c1.version, 1);
-    let c2 = load(&h, &h.admin, "city_property", &[rt("city_property.geojson")]).await.unwrap();
+    let c2 = load(
+        &h,
+        &h.admin,
+        "city_property",
+        &[rt("city_property.geojson")],
+    )
+    .await
+    .unwrap();
     assert_eq!((c2.version, c2.pruned.clone()), (2, vec![1]));
     let keys: Vec<String> = h
         .running
@@ -524,10 +609,22 @@ spec:
         .into_iter()
         .map(|kv| kv.key)
         .collect();
-    assert_eq!(keys, vec!["gis/layers/city_property/00000002/000".to_string()]);
+    assert_eq!(keys.len(), 1, "{keys:?}");
+    assert!(
+        keys[0].starts_with("gis/layers/city_property/00000002/000-"),
+        "{keys:?}"
+    );
+    let c2rec: Value = serde_json::from_slice(&c2.json).unwrap();
+    assert_eq!(c2rec["keys"], json!(keys));
     let list = gis_list(&h).await;
     assert_eq!(layer(&list, "streets")["current"], 2);
-    assert_eq!(layer(&list, "streets")["versions"].as_array().unwrap().len(), 2);
+    assert_eq!(
+        layer(&list, "streets")["versions"]
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
     assert_eq!(layer(&list, "streets")["referenced"], json!([1]));
 
     // The map, from the controller's layers and cameras.
@@ -537,10 +634,18 @@ spec:
         .unwrap()
         .into_inner()
         .svg;
-    assert!(svg.starts_with("<svg") || svg.starts_with("<?xml"), "{}", &svg[..100]);
+    assert!(
+        svg.starts_with("<svg") || svg.starts_with("<?xml"),
+        "{}",
+        &svg[..100]
+    );
     assert!(svg.contains("</svg>"));
     assert_eq!(
-        placement(&h).map(req(&p.pd, pb::Empty {})).await.unwrap_err().code(),
+        placement(&h)
+            .map(req(&p.pd, pb::Empty {}))
+            .await
+            .unwrap_err()
+            .code(),
         Code::PermissionDenied
     );
 
@@ -561,13 +666,28 @@ spec:
         .iter()
         .map(|e| {
             let v: Value = serde_json::from_slice(&e.json).unwrap();
-            format!("{} {}", v["action"].as_str().unwrap(), v["result"].as_str().unwrap())
+            format!(
+                "{} {}",
+                v["action"].as_str().unwrap(),
+                v["result"].as_str().unwrap()
+            )
         })
         .collect();
-    for want in ["gis.load ok", "rules.apply ok", "request.override ok", "placement.recheck ok"] {
-        assert!(actions.iter().any(|a| a == want), "no {want:?} in {actions:?}");
+    for want in [
+        "gis.load ok",
+        "rules.apply ok",
+        "request.override ok",
+        "placement.recheck ok",
+    ] {
+        assert!(
+            actions.iter().any(|a| a == want),
+            "no {want:?} in {actions:?}"
+        );
     }
-    assert!(actions.iter().any(|a| a.starts_with("gis.load refused:")), "{actions:?}");
+    assert!(
+        actions.iter().any(|a| a.starts_with("gis.load refused:")),
+        "{actions:?}"
+    );
 }
 
 /// The `camplane` binary with a server and token in its environment.
@@ -597,7 +717,13 @@ fn offline_check_needs_no_controller() {
         "/../../shared/checks/placement-examples.jsonl"
     );
     let o = std::process::Command::new(env!("CARGO_BIN_EXE_camplane"))
-        .args(["--server", "http://127.0.0.1:1", "placement", "check", "--streets"])
+        .args([
+            "--server",
+            "http://127.0.0.1:1",
+            "placement",
+            "check",
+            "--streets",
+        ])
         .arg(rt("streets.geojson"))
         .arg("--residential")
         .arg(rt("residential_houses.geojson"))
@@ -608,19 +734,30 @@ fn offline_check_needs_no_controller() {
         .env("CAMPLANE_HOME", "/nonexistent-camplane-home")
         .output()
         .unwrap();
-    assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
     let lines: Vec<Value> = String::from_utf8(o.stdout)
         .unwrap()
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
-    let verdicts: Vec<&str> = lines.iter().map(|l| l["verdict"].as_str().unwrap()).collect();
+    let verdicts: Vec<&str> = lines
+        .iter()
+        .map(|l| l["verdict"].as_str().unwrap())
+        .collect();
     assert_eq!(verdicts, ["eligible", "needs_review", "prohibited"]);
     // An invalid line is answered in place, exit 2.
     let o = std::process::Command::new(env!("CARGO_BIN_EXE_camplane"))
         .args(["placement", "check", "--streets"])
         .arg(rt("streets.geojson"))
-        .args(["--request", r#"{"id": "bad", "lat": 33.74, "lon": -84.36, "purpose": "nope"}"#])
+        .args([
+            "--request",
+            r#"{"id": "bad", "lat": 33.74, "lon": -84.36, "purpose": "nope"}"#,
+        ])
         .output()
         .unwrap();
     assert_eq!(o.status.code(), Some(2));
@@ -650,15 +787,22 @@ async fn cli_gis_load_and_map_in_a_browser() {
     let out = {
         let mut c = camplane(&h, &eng);
         c.args(["gis", "load", "--layer", "streets"]).arg(&streets);
-        tokio::task::spawn_blocking(move || run_ok(&mut c)).await.unwrap()
+        tokio::task::spawn_blocking(move || run_ok(&mut c))
+            .await
+            .unwrap()
     };
-    assert!(out.contains("streets version 1 stored (755 features"), "{out}");
+    assert!(
+        out.contains("streets version 1 stored (755 features"),
+        "{out}"
+    );
     let out = {
         let mut c = camplane(&h, &eng);
         c.args(["gis", "load", "--layer", "residential"])
             .arg(&houses)
             .arg(&apartments);
-        tokio::task::spawn_blocking(move || run_ok(&mut c)).await.unwrap()
+        tokio::task::spawn_blocking(move || run_ok(&mut c))
+            .await
+            .unwrap()
     };
     assert!(out.contains("residential version 1 stored"), "{out}");
     // A refusal names file and feature and exits 1.
@@ -666,11 +810,16 @@ async fn cli_gis_load_and_map_in_a_browser() {
         let mut c = camplane(&h, &eng);
         c.args(["gis", "load", "--layer", "city_property"])
             .arg(rt("other_buildings.geojson"));
-        tokio::task::spawn_blocking(move || c.output().unwrap()).await.unwrap()
+        tokio::task::spawn_blocking(move || c.output().unwrap())
+            .await
+            .unwrap()
     };
     assert_eq!(o.status.code(), Some(1));
     let err = String::from_utf8_lossy(&o.stderr);
-    assert!(err.contains("other_buildings.geojson") && err.contains("feature "), "{err}");
+    assert!(
+        err.contains("other_buildings.geojson") && err.contains("feature "),
+        "{err}"
+    );
 
     // Cameras to draw: one eligible, one looking at houses.
     submit(&h, &p.pd, "req-a", EX1.0, EX1.1, json!({})).await;
@@ -710,15 +859,27 @@ spec:
     let out = {
         let mut c = camplane(&h, &eng);
         c.args(["gis", "list"]);
-        tokio::task::spawn_blocking(move || run_ok(&mut c)).await.unwrap()
+        tokio::task::spawn_blocking(move || run_ok(&mut c))
+            .await
+            .unwrap()
     };
-    assert!(out.lines().any(|l| l.starts_with("streets") && l.contains("755")), "{out}");
-    assert!(out.lines().any(|l| l.starts_with("kiosks") && l.contains("(not loaded)")), "{out}");
+    assert!(
+        out.lines()
+            .any(|l| l.starts_with("streets") && l.contains("755")),
+        "{out}"
+    );
+    assert!(
+        out.lines()
+            .any(|l| l.starts_with("kiosks") && l.contains("(not loaded)")),
+        "{out}"
+    );
 
     let out = {
         let mut c = camplane(&h, &eng);
         c.args(["placement", "recheck", "--all", "-o", "json"]);
-        tokio::task::spawn_blocking(move || run_ok(&mut c)).await.unwrap()
+        tokio::task::spawn_blocking(move || run_ok(&mut c))
+            .await
+            .unwrap()
     };
     let v: Value = serde_json::from_str(&out).unwrap();
     assert_eq!(v["layers"]["streets"], 1, "{v}");
@@ -727,7 +888,9 @@ spec:
     let out = {
         let mut c = camplane(&h, &eng);
         c.args(["placement", "map", "--out"]).arg(&svg);
-        tokio::task::spawn_blocking(move || run_ok(&mut c)).await.unwrap()
+        tokio::task::spawn_blocking(move || run_ok(&mut c))
+            .await
+            .unwrap()
     };
     assert!(out.contains("map written"), "{out}");
     let text = std::fs::read_to_string(&svg).unwrap();
@@ -784,18 +947,27 @@ async fn etcd_stores_a_large_layer() {
     .await;
     let streets = gis_dir().join("vracar/streets.geojson");
     let bytes = std::fs::read(&streets).unwrap();
-    assert!(bytes.len() > 3_000_000, "the Vracar streets file is over 3 MB");
-    let r = load(&h, &h.admin, "streets", &[streets.clone()]).await.unwrap();
+    assert!(
+        bytes.len() > 3_000_000,
+        "the Vracar streets file is over 3 MB"
+    );
+    let r = load(&h, &h.admin, "streets", std::slice::from_ref(&streets))
+        .await
+        .unwrap();
     assert_eq!(r.version, 1);
     let rec: Value = serde_json::from_slice(&r.json).unwrap();
     assert_eq!(rec["features"], 4411);
     assert_eq!(rec["bytes"], bytes.len());
-    // Read back through the store, whole.
+    // Read back through the store, whole (it went to etcd in 1 MiB chunks).
+    assert!(rec["keys"][0]
+        .as_str()
+        .unwrap()
+        .starts_with("gis/layers/streets/00000001/000-"));
     let kv = h
         .running
         .controller
         .store
-        .get("gis/layers/streets/00000001/000")
+        .get(rec["keys"][0].as_str().unwrap())
         .await
         .unwrap()
         .expect("layer stored");
