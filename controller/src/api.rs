@@ -45,6 +45,11 @@ impl Api {
             .add_service(pb::approvals_server::ApprovalsServer::new(self.clone()))
             .add_service(pb::cameras_server::CamerasServer::new(self.clone()))
             .add_service(pb::users_server::UsersServer::new(self.clone()))
+            .add_service(
+                pb::placement_server::PlacementServer::new(self.clone())
+                    .max_decoding_message_size(crate::placement::MAX_MESSAGE)
+                    .max_encoding_message_size(crate::placement::MAX_MESSAGE),
+            )
             .add_service(pb::audit_server::AuditServer::new(self))
     }
 }
@@ -292,5 +297,61 @@ impl pb::audit_server::Audit for Api {
             })
             .collect::<Result<_, Status>>()?;
         Ok(Response::new(pb::AuditEntries { entries }))
+    }
+}
+
+fn loaded_to_pb(layer: &str, l: crate::placement::Loaded) -> Result<pb::LayerVersionInfo, Status> {
+    Ok(pb::LayerVersionInfo {
+        layer: layer.into(),
+        version: l.version.version,
+        json: serde_json::to_vec(&l.version).map_err(|e| Status::internal(e.to_string()))?,
+        repairs: l.repairs,
+        pruned: l.pruned,
+    })
+}
+
+#[tonic::async_trait]
+impl pb::placement_server::Placement for Api {
+    async fn load_layer(&self, req: Request<pb::LoadLayerRequest>) -> R<pb::LayerVersionInfo> {
+        let actor = self.actor(&req)?;
+        let r = req.into_inner();
+        let files = r.files.into_iter().map(|f| (f.name, f.data)).collect();
+        let l = self
+            .ctl
+            .load_layer(&actor, &r.layer, files, r.repair_polygons)
+            .await?;
+        Ok(Response::new(loaded_to_pb(&r.layer, l)?))
+    }
+
+    async fn apply_rules(&self, req: Request<pb::ApplyRulesRequest>) -> R<pb::LayerVersionInfo> {
+        let actor = self.actor(&req)?;
+        let f = req
+            .into_inner()
+            .file
+            .ok_or_else(|| Status::invalid_argument("no rules file"))?;
+        let l = self.ctl.apply_rules(&actor, &f.name, f.data).await?;
+        Ok(Response::new(loaded_to_pb(crate::placement::RULES, l)?))
+    }
+
+    async fn list(&self, req: Request<pb::Empty>) -> R<pb::GisListResponse> {
+        let actor = self.actor(&req)?;
+        let v = self.ctl.gis_list(&actor).await?;
+        Ok(Response::new(pb::GisListResponse {
+            json: serde_json::to_vec(&v).map_err(|e| Status::internal(e.to_string()))?,
+        }))
+    }
+
+    async fn recheck(&self, req: Request<pb::RecheckRequest>) -> R<pb::RecheckResponse> {
+        let actor = self.actor(&req)?;
+        let v = self.ctl.recheck(&actor, req.get_ref().all).await?;
+        Ok(Response::new(pb::RecheckResponse {
+            json: serde_json::to_vec(&v).map_err(|e| Status::internal(e.to_string()))?,
+        }))
+    }
+
+    async fn map(&self, req: Request<pb::Empty>) -> R<pb::MapResponse> {
+        let actor = self.actor(&req)?;
+        let svg = self.ctl.placement_map(&actor).await?;
+        Ok(Response::new(pb::MapResponse { svg }))
     }
 }

@@ -118,6 +118,13 @@ pub enum Operation {
     CameraLifecycle,
     /// Read and verify the audit log.
     ReadAudit,
+    /// Load GIS layers, apply placement rules, recheck cameras against them.
+    ManagePlacement,
+    /// Override a placement verdict with a written justification: law
+    /// enforcement (the chief) or traffic safety (an engineer).
+    PlacementOverride,
+    /// Render the placement map (every camera's location, covert ones too).
+    ViewPlacementMap,
 }
 
 impl Operation {
@@ -145,6 +152,9 @@ impl Operation {
             Operation::ChiefOrIsReview => &[Chief, Admin],
             Operation::CityManagerDecision => &[CityManager],
             Operation::ReadAudit => &[Auditor, Admin],
+            Operation::ManagePlacement => &[Engineer, Admin],
+            Operation::PlacementOverride => &[Chief, Engineer],
+            Operation::ViewPlacementMap => &[Engineer, Admin, Chief, CityManager],
         }
     }
 

@@ -82,6 +82,116 @@ enum Cmd {
     /// The audit log.
     #[command(subcommand)]
     Audit(AuditCmd),
+    /// Placement compliance: `check` runs offline on files; `recheck` and `map`
+    /// use the controller's layers and cameras.
+    #[command(subcommand)]
+    Placement(PlacementCmd),
+    /// GIS layers kept by the controller (versioned).
+    #[command(subcommand)]
+    Gis(GisCmd),
+    /// Placement rules kept by the controller (versioned).
+    #[command(subcommand)]
+    Rules(RulesCmd),
+}
+
+#[derive(Subcommand)]
+enum PlacementCmd {
+    /// Check requests against layer files, offline (no controller, no sign-in).
+    /// One JSON answer per request line. Exit 0: all answered; 2: some request
+    /// line was invalid (answered by an error line); 1: a layer, the rules or the
+    /// requests could not be used.
+    Check(CheckCli),
+    /// Re-check every approved or active camera against the controller's current
+    /// layers and rules; list those now out of compliance.
+    Recheck {
+        /// List every checked camera, not only those out of compliance.
+        #[arg(long)]
+        all: bool,
+        /// Output format.
+        #[arg(short, long, value_enum, default_value_t = Format::Table)]
+        output: Format,
+    },
+    /// Draw the controller's current layers and cameras (coloured by verdict,
+    /// with view sectors) as SVG.
+    Map {
+        /// The SVG file to write.
+        #[arg(long)]
+        out: PathBuf,
+    },
+}
+
+#[derive(Args)]
+struct CheckCli {
+    /// Street centerlines (GeoJSON); required, may repeat.
+    #[arg(long)]
+    streets: Vec<PathBuf>,
+    /// City property polygons; may repeat.
+    #[arg(long)]
+    city_property: Vec<PathBuf>,
+    /// Other public property polygons; may repeat.
+    #[arg(long)]
+    other_public: Vec<PathBuf>,
+    /// 911 kiosk points; may repeat.
+    #[arg(long)]
+    kiosks: Vec<PathBuf>,
+    /// Residential housing polygons; may repeat.
+    #[arg(long)]
+    residential: Vec<PathBuf>,
+    /// Rules YAML (default: the spec's defaults).
+    #[arg(long)]
+    rules: Option<PathBuf>,
+    /// Requests, one JSON object per line; `-` reads standard input.
+    #[arg(long)]
+    requests: Option<PathBuf>,
+    /// One request, inline JSON.
+    #[arg(long)]
+    request: Option<String>,
+    /// Repair closed-but-invalid polygons (each repair reported on stderr)
+    /// instead of refusing their file.
+    #[arg(long)]
+    repair_polygons: bool,
+    /// Also write an SVG map of the layers and the checked cameras.
+    #[arg(long)]
+    map: Option<PathBuf>,
+}
+
+#[derive(Subcommand)]
+enum GisCmd {
+    /// Store a new version of a layer (checked first: a bad file is refused whole,
+    /// naming the file and feature).
+    Load {
+        /// streets, city_property, other_public, kiosks or residential.
+        #[arg(long)]
+        layer: String,
+        /// GeoJSON files; together they make the new version.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// Repair closed-but-invalid polygons (each repair is reported) instead of refusing.
+        #[arg(long)]
+        repair_polygons: bool,
+    },
+    /// Show every layer's versions and feature counts.
+    List {
+        /// Output format.
+        #[arg(short, long, value_enum, default_value_t = Format::Table)]
+        output: Format,
+    },
+}
+
+#[derive(Subcommand)]
+enum RulesCmd {
+    /// Store a new version of the placement rules (YAML, checked first).
+    Apply {
+        /// The rules file.
+        #[arg(short = 'f', long = "filename")]
+        file: PathBuf,
+    },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Format {
+    Table,
+    Json,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -119,6 +229,18 @@ enum RequestCmd {
     Approve(Step),
     /// Deny (City Manager).
     Deny(Step),
+    /// Override the placement verdict (not_eligible, needs_review; covert: the
+    /// chief only) with a written justification, so the City Manager may approve.
+    Override {
+        /// Request id.
+        id: String,
+        /// Why the camera is needed where the rules do not allow it.
+        #[arg(long, required = true)]
+        justification: String,
+        /// chief (law enforcement) or engineer (traffic safety), when you hold both.
+        #[arg(long = "as")]
+        role: Option<String>,
+    },
     /// Show a request and its steps.
     Show {
         /// Request id.
@@ -235,6 +357,10 @@ fn status(e: tonic::Status) -> anyhow::Error {
 
 /// Runs the CLI; returns the process exit code.
 pub async fn run(cli: Cli) -> Result<i32> {
+    // Offline: no controller, no sign-in.
+    if let Cmd::Placement(PlacementCmd::Check(a)) = &cli.cmd {
+        return Ok(placement_check(a));
+    }
     let endpoint = tonic::transport::Endpoint::from_shared(cli.server.clone())
         .with_context(|| format!("--server {:?} is not a URL", cli.server))?
         .connect_timeout(std::time::Duration::from_secs(5));
@@ -406,6 +532,18 @@ pub async fn run(cli: Cli) -> Result<i32> {
                     (act(&mut client, &c, s, "approve").await?, Output::Table)
                 }
                 RequestCmd::Deny(s) => (act(&mut client, &c, s, "deny").await?, Output::Table),
+                RequestCmd::Override {
+                    id,
+                    justification,
+                    role,
+                } => {
+                    let s = Step {
+                        id,
+                        role,
+                        comment: justification,
+                    };
+                    (act(&mut client, &c, s, "override").await?, Output::Table)
+                }
             };
             let v: Value = serde_json::from_slice(&obj.json)?;
             print_objects(Kind::PlacementRequest, &[v], out, true)?;
@@ -540,8 +678,261 @@ pub async fn run(cli: Cli) -> Result<i32> {
                 }
             }
         }
+        Cmd::Placement(pc) => return placement_online(&c, pc).await,
+        Cmd::Gis(gc) => gis(&c, gc).await?,
+        Cmd::Rules(RulesCmd::Apply { file }) => {
+            let data =
+                std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?;
+            let r = placement_client(&c)
+                .apply_rules(c.req(pb::ApplyRulesRequest {
+                    file: Some(pb::LayerFile {
+                        name: file.display().to_string(),
+                        data,
+                    }),
+                })?)
+                .await
+                .map_err(status)?
+                .into_inner();
+            print_loaded(&r);
+        }
     }
     Ok(0)
+}
+
+fn placement_check(a: &CheckCli) -> i32 {
+    let args = camplane_placement::offline::CheckArgs {
+        streets: a.streets.clone(),
+        city_property: a.city_property.clone(),
+        other_public: a.other_public.clone(),
+        kiosks: a.kiosks.clone(),
+        residential: a.residential.clone(),
+        rules: a.rules.clone(),
+        requests: a.requests.clone(),
+        request: a.request.clone(),
+        repair_polygons: a.repair_polygons,
+        map: a.map.clone(),
+    };
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    let code = camplane_placement::offline::run_check(&args, &mut out, &mut std::io::stderr());
+    if std::io::Write::flush(&mut out).is_err() {
+        return 1;
+    }
+    code
+}
+
+fn placement_client(c: &Client) -> pb::placement_client::PlacementClient<Channel> {
+    pb::placement_client::PlacementClient::new(c.channel.clone())
+        .max_decoding_message_size(crate::placement::MAX_MESSAGE)
+        .max_encoding_message_size(crate::placement::MAX_MESSAGE)
+}
+
+fn print_loaded(r: &pb::LayerVersionInfo) {
+    let v: Value = serde_json::from_slice(&r.json).unwrap_or(Value::Null);
+    for rep in &r.repairs {
+        eprintln!("repaired {rep}");
+    }
+    println!(
+        "{} version {} stored ({} features, {} bytes, sha256 {})",
+        r.layer,
+        r.version,
+        text(field(&v, &["features"])),
+        text(field(&v, &["bytes"])),
+        text(field(&v, &["sha256"]))
+    );
+    if !r.pruned.is_empty() {
+        let p: Vec<String> = r.pruned.iter().map(|n| n.to_string()).collect();
+        println!("pruned old versions no request refers to: {}", p.join(", "));
+    }
+}
+
+fn print_table(rows: Vec<Vec<String>>) {
+    let widths: Vec<usize> = (0..rows.first().map_or(0, |r| r.len()))
+        .map(|i| rows.iter().map(|r| r[i].chars().count()).max().unwrap_or(0))
+        .collect();
+    for r in rows {
+        let line: Vec<String> = r
+            .iter()
+            .zip(&widths)
+            .map(|(c, w)| format!("{c:<w$}"))
+            .collect();
+        println!("{}", line.join("  ").trim_end());
+    }
+}
+
+async fn gis(c: &Client, gc: GisCmd) -> Result<()> {
+    match gc {
+        GisCmd::Load {
+            layer,
+            files,
+            repair_polygons,
+        } => {
+            let mut fs = Vec::new();
+            for f in &files {
+                let data = std::fs::read(f).with_context(|| format!("reading {}", f.display()))?;
+                fs.push(pb::LayerFile {
+                    name: f.display().to_string(),
+                    data,
+                });
+            }
+            let r = placement_client(c)
+                .load_layer(c.req(pb::LoadLayerRequest {
+                    layer,
+                    files: fs,
+                    repair_polygons,
+                })?)
+                .await
+                .map_err(status)?
+                .into_inner();
+            print_loaded(&r);
+        }
+        GisCmd::List { output } => {
+            let r = placement_client(c)
+                .list(c.req(pb::Empty {})?)
+                .await
+                .map_err(status)?
+                .into_inner();
+            let v: Value = serde_json::from_slice(&r.json)?;
+            if let Format::Json = output {
+                println!("{}", serde_json::to_string_pretty(&v)?);
+                return Ok(());
+            }
+            let mut rows = vec![[
+                "LAYER",
+                "VERSION",
+                "CURRENT",
+                "FEATURES",
+                "BYTES",
+                "LOADED",
+                "BY",
+                "REFERENCED",
+                "FILES",
+            ]
+            .map(String::from)
+            .to_vec()];
+            for l in v.as_array().into_iter().flatten() {
+                let versions = l["versions"].as_array().cloned().unwrap_or_default();
+                if versions.is_empty() {
+                    rows.push(vec![
+                        text(&l["layer"]),
+                        "-".into(),
+                        "-".into(),
+                        "-".into(),
+                        "-".into(),
+                        "-".into(),
+                        "-".into(),
+                        "-".into(),
+                        "(not loaded)".into(),
+                    ]);
+                }
+                let referenced = l["referenced"].as_array().cloned().unwrap_or_default();
+                for ver in versions {
+                    rows.push(vec![
+                        text(&l["layer"]),
+                        text(&ver["version"]),
+                        if ver["version"] == l["current"] {
+                            "*"
+                        } else {
+                            ""
+                        }
+                        .into(),
+                        text(&ver["features"]),
+                        text(&ver["bytes"]),
+                        text(&ver["loaded_at"]),
+                        text(&ver["loaded_by"]),
+                        if referenced.contains(&ver["version"]) {
+                            "yes"
+                        } else {
+                            "no"
+                        }
+                        .into(),
+                        text(&ver["files"]),
+                    ]);
+                }
+            }
+            print_table(rows);
+        }
+    }
+    Ok(())
+}
+
+async fn placement_online(c: &Client, pc: PlacementCmd) -> Result<i32> {
+    match pc {
+        PlacementCmd::Check(a) => Ok(placement_check(&a)),
+        PlacementCmd::Recheck { all, output } => {
+            let r = placement_client(c)
+                .recheck(c.req(pb::RecheckRequest { all })?)
+                .await
+                .map_err(status)?
+                .into_inner();
+            let v: Value = serde_json::from_slice(&r.json)?;
+            if let Format::Json = output {
+                println!("{}", serde_json::to_string_pretty(&v)?);
+                return Ok(0);
+            }
+            let mut rows = vec![[
+                "CAMERA",
+                "STATE",
+                "REQUEST",
+                "VERDICT",
+                "WAS",
+                "OUT OF COMPLIANCE",
+                "BASES",
+                "REASONS",
+                "NEAREST STREET",
+            ]
+            .map(String::from)
+            .to_vec()];
+            for cam in v["cameras"].as_array().into_iter().flatten() {
+                let a = &cam["answer"];
+                let nearest = match &a["nearest_street"] {
+                    Value::Null => "-".to_string(),
+                    n => format!(
+                        "{} ({}, {} m)",
+                        text(&n["name"]),
+                        text(&n["class"]),
+                        text(&n["distance_m"])
+                    ),
+                };
+                rows.push(vec![
+                    text(&cam["camera"]),
+                    text(&cam["state"]),
+                    text(&cam["request"]),
+                    text(&cam["verdict"]),
+                    text(&cam["was"]),
+                    if cam["out_of_compliance"] == true {
+                        "yes"
+                    } else {
+                        "no"
+                    }
+                    .into(),
+                    text(&a["bases"]),
+                    text(&a["reasons"]),
+                    nearest,
+                ]);
+            }
+            println!(
+                "layers {}, rules {}: {} camera(s) out of compliance",
+                serde_json::to_string(&v["layers"])?,
+                text(&v["rules"]).replace('-', "defaults"),
+                text(&v["out_of_compliance"])
+            );
+            if rows.len() > 1 {
+                print_table(rows);
+            }
+            Ok(0)
+        }
+        PlacementCmd::Map { out } => {
+            let r = placement_client(c)
+                .map(c.req(pb::Empty {})?)
+                .await
+                .map_err(status)?
+                .into_inner();
+            std::fs::write(&out, r.svg.as_bytes())
+                .with_context(|| format!("writing {}", out.display()))?;
+            println!("map written to {} ({} bytes)", out.display(), r.svg.len());
+            Ok(0)
+        }
+    }
 }
 
 async fn act(

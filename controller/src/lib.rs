@@ -9,6 +9,7 @@ pub mod cache;
 pub mod cli;
 pub mod clock;
 pub mod error;
+pub mod placement;
 pub mod server;
 pub mod service;
 pub mod store;

@@ -32,13 +32,13 @@ pub struct StoredObject {
 }
 
 impl StoredObject {
-    fn key(kind: Kind, name: &str) -> String {
+    pub(crate) fn key(kind: Kind, name: &str) -> String {
         format!("{}{name}", kind.prefix())
     }
-    fn status_as<T: serde::de::DeserializeOwned + Default>(&self) -> T {
+    pub(crate) fn status_as<T: serde::de::DeserializeOwned + Default>(&self) -> T {
         serde_json::from_value(self.status.clone()).unwrap_or_default()
     }
-    fn spec_as<T: serde::de::DeserializeOwned>(&self) -> Result<T> {
+    pub(crate) fn spec_as<T: serde::de::DeserializeOwned>(&self) -> Result<T> {
         serde_json::from_value(self.spec.clone()).map_err(|e| {
             Error::Internal(format!(
                 "stored {} {} does not parse: {e}",
@@ -76,6 +76,8 @@ pub struct Controller {
     locks: std::sync::Mutex<
         std::collections::HashMap<String, std::sync::Weak<tokio::sync::Mutex<()>>>,
     >,
+    /// Placement layers and rules, built once per set of versions.
+    pub placement: crate::placement::Engine,
 }
 
 fn json<T: Serialize>(v: &T) -> Value {
@@ -99,6 +101,7 @@ impl Controller {
             audit,
             config,
             locks: Default::default(),
+            placement: crate::placement::Engine::default(),
         }))
     }
 
@@ -242,7 +245,7 @@ impl Controller {
         m.lock_owned().await
     }
 
-    fn load(&self, kind: Kind, name: &str) -> Result<StoredObject> {
+    pub(crate) fn load(&self, kind: Kind, name: &str) -> Result<StoredObject> {
         let kv = self
             .cache
             .get(&StoredObject::key(kind, name))
@@ -250,7 +253,11 @@ impl Controller {
         Ok(serde_json::from_slice(&kv.value)?)
     }
 
-    fn load_kv(&self, kind: Kind, name: &str) -> Result<Option<(StoredObject, KeyValue)>> {
+    pub(crate) fn load_kv(
+        &self,
+        kind: Kind,
+        name: &str,
+    ) -> Result<Option<(StoredObject, KeyValue)>> {
         match self.cache.get(&StoredObject::key(kind, name)) {
             Some(kv) => Ok(Some((serde_json::from_slice(&kv.value)?, kv))),
             None => Ok(None),
@@ -258,7 +265,7 @@ impl Controller {
     }
 
     /// Re-reads a key from the store itself (after a compare failed on a stale cache).
-    async fn refresh(&self, key: &str) -> Result<()> {
+    pub(crate) async fn refresh(&self, key: &str) -> Result<()> {
         match self.store.get(key).await? {
             Some(kv) => {
                 self.cache
@@ -305,7 +312,7 @@ impl Controller {
 
     /// Writes `new` over whatever is at its key (compare on `prev_rev`), with an
     /// audit entry. `Ok(false)` when the compare failed.
-    async fn write(
+    pub(crate) async fn write(
         &self,
         actor: &Actor,
         action: &str,
@@ -468,14 +475,19 @@ impl Controller {
                             }
                             new.status = json(&st);
                         }
-                        Spec::PlacementRequest(_) => {
-                            let st: PlacementRequestStatus = old.status_as();
+                        Spec::PlacementRequest(r) => {
+                            let mut st: PlacementRequestStatus = old.status_as();
                             if st.state != RequestState::Submitted {
                                 return Err(Error::FailedPrecondition(format!(
                                     "PlacementRequest {name:?} is {:?}: its spec cannot change after review started; submit a new request",
                                     st.state
                                 )));
                             }
+                            // A changed placement gets a fresh verdict; an override
+                            // justified the old one only.
+                            st.verdict = Some(self.placement_verdict(name, r).await);
+                            st.steps.retain(|s| s.action != "override");
+                            new.status = json(&st);
                         }
                         _ => {}
                     }
@@ -503,12 +515,12 @@ impl Controller {
                                 }],
                             })
                         }
-                        Spec::PlacementRequest(_) => json(&PlacementRequestStatus {
+                        Spec::PlacementRequest(r) => json(&PlacementRequestStatus {
                             state: RequestState::Submitted,
                             submitted_by: actor.username.clone(),
                             submitted_at: Some(now),
                             steps: vec![],
-                            verdict: None,
+                            verdict: Some(self.placement_verdict(name, r).await),
                         }),
                         _ => Value::Null,
                     };
@@ -669,6 +681,9 @@ impl Controller {
         comment: &str,
     ) -> Result<StoredObject> {
         let _turn = self.lock(Kind::PlacementRequest, id).await;
+        if action == "override" {
+            return self.override_verdict(actor, id, role, comment).await;
+        }
         for _ in 0..16 {
             let (old, kv) = self
                 .load_kv(Kind::PlacementRequest, id)?
@@ -766,6 +781,9 @@ impl Controller {
                         "request {id} was already reviewed as {role}"
                     )));
                 }
+            }
+            if action == "approve" {
+                crate::placement::approval_gate(id, &st)?;
             }
             if comment.trim().is_empty() && matches!(action, "reject" | "deny") {
                 return Err(Error::InvalidArgument(format!(
@@ -1164,7 +1182,7 @@ fn unreachable_err() -> Result<Role> {
     Err(Error::Internal("role check passed without a role".into()))
 }
 
-fn state_name(s: RequestState) -> &'static str {
+pub(crate) fn state_name(s: RequestState) -> &'static str {
     match s {
         RequestState::Submitted => "submitted",
         RequestState::DeptRecommended => "dept_recommended",

@@ -1,0 +1,934 @@
+//! Placement compliance online: GIS layers and placement rules kept as numbered
+//! versions in the store, verdicts recorded on placement requests at submission,
+//! overrides of a verdict with a written justification, rechecks of the cameras
+//! in service and the placement map. The rules themselves live in the
+//! `camplane-placement` crate; this module only stores, versions and applies them.
+//!
+//! Store layout:
+//! - `gis/layers/{layer}/{version:08}/{part:03}`: the GeoJSON files of one version
+//!   of a layer, byte for byte as loaded (not mirrored by the cache: they are large);
+//! - `gis/rules/{version:08}/000`: a rules YAML file;
+//! - `meta/gis/{layer}`, `meta/gis/rules`: a small pointer record (current
+//!   version and every kept version), mirrored by the cache so every replica
+//!   sees a new version at once.
+//!
+//! A version stays as long as a placement request's verdict names it (the record
+//! of what a decision was based on); other old versions are pruned when a new
+//! one is loaded.
+
+use crate::audit::Draft;
+use crate::auth::{Actor, Operation};
+use crate::service::{state_name, Controller, StoredObject};
+use crate::store::{Compare, Op};
+use crate::{Error, Result};
+use camplane_config::model::{
+    ApprovalStep, CameraSpec, CameraState, CameraStatus, Kind, LatLon, Mount, PlacementRequestSpec,
+    PlacementRequestStatus, Purpose, RequestState, Role, Room, SpecialEvent, View,
+};
+use camplane_placement::{
+    check, parse_request_line, Answer, InvalidPolygons, LayerKind, LayerSet, Layers, Rules,
+};
+use jiff::Timestamp;
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+/// Every layer the spec names, in its order.
+pub const LAYERS: [LayerKind; 5] = [
+    LayerKind::Streets,
+    LayerKind::CityProperty,
+    LayerKind::OtherPublic,
+    LayerKind::Kiosks,
+    LayerKind::Residential,
+];
+
+/// The pseudo-layer name of the placement rules.
+pub const RULES: &str = "rules";
+
+/// The largest gRPC message the placement service takes or gives (layers of
+/// tens of MB travel whole).
+pub const MAX_MESSAGE: usize = 256 << 20;
+
+/// Parses a layer name (`streets`, `city_property`, ...).
+pub fn layer_kind(name: &str) -> Option<LayerKind> {
+    LAYERS.into_iter().find(|k| k.as_str() == name)
+}
+
+fn pointer_key(name: &str) -> String {
+    format!("meta/gis/{name}")
+}
+
+/// A file's key: its version, its place and a prefix of its hash, so two
+/// controllers racing for one version number never overwrite each other's bytes.
+fn part_key(name: &str, version: u64, part: usize, bytes: &[u8]) -> String {
+    let h = hex::encode(&Sha256::digest(bytes)[..8]);
+    if name == RULES {
+        format!("gis/rules/{version:08}/{part:03}-{h}")
+    } else {
+        format!("gis/layers/{name}/{version:08}/{part:03}-{h}")
+    }
+}
+
+/// One stored version of a layer (or of the rules).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LayerVersion {
+    /// Its number, from 1.
+    pub version: u64,
+    /// The files it was loaded from, in order.
+    pub files: Vec<String>,
+    /// The store key of each file's bytes.
+    pub keys: Vec<String>,
+    /// Features in all its files (0 for rules).
+    pub features: usize,
+    /// Total size in bytes.
+    pub bytes: u64,
+    /// SHA-256 of the files' bytes, in order.
+    pub sha256: String,
+    /// Whether closed-but-invalid polygons are repaired when it is read.
+    #[serde(default)]
+    pub repair_polygons: bool,
+    /// Who loaded it.
+    pub loaded_by: String,
+    /// When.
+    pub loaded_at: Timestamp,
+}
+
+/// The record under `meta/gis/{layer}`.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct LayerPointer {
+    /// The version in use.
+    pub current: u64,
+    /// Every kept version, oldest first.
+    pub versions: Vec<LayerVersion>,
+}
+
+impl LayerPointer {
+    fn current_version(&self) -> Option<&LayerVersion> {
+        self.versions.iter().find(|v| v.version == self.current)
+    }
+}
+
+/// The layer and rule versions a verdict was computed with.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Versions {
+    /// Layer name → version, for the layers loaded.
+    pub layers: BTreeMap<String, u64>,
+    /// Rules version; none: the spec's defaults.
+    pub rules: Option<u64>,
+}
+
+/// Layers and rules ready for checks.
+pub struct Built {
+    /// The versions they were built from.
+    pub versions: Versions,
+    /// The layers.
+    pub layers: Layers,
+    /// The rules.
+    pub rules: Rules,
+}
+
+/// The built layers, kept in memory and rebuilt when a version changes.
+#[derive(Default)]
+pub struct Engine {
+    built: tokio::sync::Mutex<Option<Arc<Built>>>,
+}
+
+/// What a load or rules apply stored.
+#[derive(Debug, Clone)]
+pub struct Loaded {
+    /// The new version's record.
+    pub version: LayerVersion,
+    /// Polygons repaired on load (`file, feature N: problem`).
+    pub repairs: Vec<String>,
+    /// Old versions removed.
+    pub pruned: Vec<u64>,
+}
+
+/// One camera's recheck.
+#[derive(Debug, Clone, Serialize)]
+pub struct RecheckRow {
+    /// Camera name.
+    pub camera: String,
+    /// Its state.
+    pub state: CameraState,
+    /// Its placement request.
+    pub request: Option<String>,
+    /// The verdict now.
+    pub verdict: String,
+    /// The verdict its placement request recorded, if any.
+    pub was: Option<String>,
+    /// Whether it is out of compliance now: not eligible, and not what its
+    /// request was approved with.
+    pub out_of_compliance: bool,
+    /// The answer now (the spec's JSON).
+    pub answer: Value,
+}
+
+#[derive(Deserialize)]
+struct FeatureCount {
+    features: Vec<serde::de::IgnoredAny>,
+}
+
+fn sha256_of(files: &[(String, Vec<u8>)]) -> String {
+    let mut h = Sha256::new();
+    for (_, b) in files {
+        h.update(b);
+    }
+    hex::encode(h.finalize())
+}
+
+/// The placement spec's request line for a placement request or a camera.
+#[allow(clippy::too_many_arguments)]
+fn request_line(
+    id: &str,
+    location: LatLon,
+    mount: Mount,
+    room: Option<Room>,
+    purpose: Purpose,
+    covert: bool,
+    view: Option<View>,
+    temporary: Option<&SpecialEvent>,
+) -> String {
+    json!({
+        "id": id,
+        "lat": location.lat,
+        "lon": location.lon,
+        "mount": mount,
+        "room": room,
+        "purpose": purpose,
+        "covert": covert,
+        "view": view,
+        "temporary": temporary,
+    })
+    .to_string()
+}
+
+fn request_line_of(name: &str, r: &PlacementRequestSpec) -> String {
+    request_line(
+        name,
+        r.location,
+        r.mount,
+        r.room,
+        r.purpose,
+        r.covert,
+        r.view,
+        r.temporary.as_ref(),
+    )
+}
+
+fn camera_line(name: &str, c: &CameraSpec) -> String {
+    request_line(
+        name,
+        c.location,
+        c.mount,
+        c.room,
+        c.purpose,
+        c.covert,
+        c.view,
+        c.special_event.as_ref(),
+    )
+}
+
+fn answer_json(a: &Answer) -> Value {
+    serde_json::to_value(a).unwrap_or(Value::Null)
+}
+
+fn verdict_name(a: &Answer) -> String {
+    answer_json(a)["verdict"]
+        .as_str()
+        .unwrap_or("unknown")
+        .to_string()
+}
+
+/// Who may override a verdict, from a request's recorded verdict: `Ok(None)`
+/// when no override is needed (eligible, needs_request, or not checked),
+/// `Ok(Some(roles))` when one of `roles` must override before approval, and an
+/// error when nothing can make it approvable.
+fn override_roles(id: &str, verdict: Option<&Value>) -> Result<Option<&'static [Role]>> {
+    let Some(answer) = verdict.map(|v| &v["answer"]).filter(|a| !a.is_null()) else {
+        return Ok(None);
+    };
+    let reasons: Vec<&str> = answer["reasons"]
+        .as_array()
+        .map(|a| a.iter().filter_map(|r| r.as_str()).collect())
+        .unwrap_or_default();
+    match answer["verdict"].as_str().unwrap_or("") {
+        "not_eligible" | "needs_review" => Ok(Some(&[Role::Chief, Role::Engineer])),
+        "prohibited" if reasons.contains(&"prohibited_room") => Err(Error::FailedPrecondition(format!(
+            "request {id}'s placement verdict is prohibited (prohibited_room): cameras in bathrooms, locker rooms, offices or meeting rooms are for criminal investigations only; no override applies"
+        ))),
+        // Covert outside a criminal investigation: the chief's recorded authorization.
+        "prohibited" => Ok(Some(&[Role::Chief])),
+        _ => Ok(None),
+    }
+}
+
+fn roles_text(roles: &[Role]) -> String {
+    roles
+        .iter()
+        .map(|r| r.as_str())
+        .collect::<Vec<_>>()
+        .join(" or ")
+}
+
+/// Refuses the City Manager's approval of a request whose placement verdict
+/// needs an override that nobody with the right role has recorded.
+pub fn approval_gate(id: &str, st: &PlacementRequestStatus) -> Result<()> {
+    let Some(roles) = override_roles(id, st.verdict.as_ref())? else {
+        return Ok(());
+    };
+    if st
+        .steps
+        .iter()
+        .any(|s| s.action == "override" && roles.contains(&s.role))
+    {
+        return Ok(());
+    }
+    let verdict = st
+        .verdict
+        .as_ref()
+        .and_then(|v| v["answer"]["verdict"].as_str())
+        .unwrap_or("unknown");
+    Err(Error::FailedPrecondition(format!(
+        "request {id}'s placement verdict is {verdict}: the City Manager can approve it only after an override with a written justification by the {} (`camplane request override {id} --justification TEXT`), or submit a new request",
+        roles_text(roles)
+    )))
+}
+
+impl Controller {
+    fn pointer(&self, name: &str) -> Result<(LayerPointer, i64)> {
+        match self.cache.get(&pointer_key(name)) {
+            Some(kv) => Ok((serde_json::from_slice(&kv.value)?, kv.mod_revision)),
+            None => Ok((LayerPointer::default(), 0)),
+        }
+    }
+
+    /// The versions in use now.
+    pub fn placement_versions(&self) -> Result<Versions> {
+        let mut v = Versions::default();
+        for k in LAYERS {
+            let (p, _) = self.pointer(k.as_str())?;
+            if p.current > 0 {
+                v.layers.insert(k.as_str().into(), p.current);
+            }
+        }
+        let (r, _) = self.pointer(RULES)?;
+        v.rules = (r.current > 0).then_some(r.current);
+        Ok(v)
+    }
+
+    /// Versions of `name` that some placement request's verdict names.
+    fn referenced_versions(&self, name: &str) -> Result<BTreeSet<u64>> {
+        let mut out = BTreeSet::new();
+        for (o, _) in self.list(Kind::PlacementRequest)? {
+            let st: PlacementRequestStatus = o.status_as();
+            let Some(v) = st.verdict else { continue };
+            let n = if name == RULES {
+                v["rules"].as_u64()
+            } else {
+                v["layers"][name].as_u64()
+            };
+            out.extend(n);
+        }
+        Ok(out)
+    }
+
+    async fn read_parts(&self, name: &str, v: &LayerVersion) -> Result<Vec<(String, Vec<u8>)>> {
+        let mut out = Vec::new();
+        for (file, key) in v.files.iter().zip(&v.keys) {
+            let kv = self.store.get(key).await?.ok_or_else(|| {
+                Error::Internal(format!("{name} version {} is missing {key}", v.version))
+            })?;
+            out.push((file.clone(), kv.value.to_vec()));
+        }
+        Ok(out)
+    }
+
+    /// The layers and rules in use, built (once per set of versions); `None`
+    /// when no streets layer is loaded.
+    pub async fn placement_built(&self) -> Result<Option<Arc<Built>>> {
+        let versions = self.placement_versions()?;
+        if !versions.layers.contains_key(LayerKind::Streets.as_str()) {
+            return Ok(None);
+        }
+        let mut g = self.placement.built.lock().await;
+        if let Some(b) = g.as_ref().filter(|b| b.versions == versions) {
+            return Ok(Some(b.clone()));
+        }
+        let mut inputs = Vec::new();
+        for k in LAYERS {
+            let (p, _) = self.pointer(k.as_str())?;
+            if let Some(v) = p.current_version() {
+                inputs.push((k, v.repair_polygons, self.read_parts(k.as_str(), v).await?));
+            }
+        }
+        let (rp, _) = self.pointer(RULES)?;
+        let rules_file = match rp.current_version() {
+            Some(v) => self.read_parts(RULES, v).await?.into_iter().next(),
+            None => None,
+        };
+        let vs = versions.clone();
+        let built = tokio::task::spawn_blocking(move || -> Result<Built> {
+            let rules = match rules_file {
+                Some((name, bytes)) => Rules::from_yaml(&bytes, &name)
+                    .map_err(|e| Error::Internal(format!("stored rules: {e}")))?,
+                None => Rules::default(),
+            };
+            let mut set = LayerSet::new();
+            for (k, repair, files) in inputs {
+                let how = if repair {
+                    InvalidPolygons::Repair
+                } else {
+                    InvalidPolygons::Refuse
+                };
+                for (name, bytes) in files {
+                    set.add_file_with(k, &name, &bytes, how)
+                        .map_err(|e| Error::Internal(format!("stored layer: {e}")))?;
+                }
+            }
+            let layers = set.build(&rules);
+            Ok(Built {
+                versions: vs,
+                layers,
+                rules,
+            })
+        })
+        .await
+        .map_err(|e| Error::Internal(format!("building layers: {e}")))??;
+        let built = Arc::new(built);
+        *g = Some(built.clone());
+        Ok(Some(built))
+    }
+
+    /// The verdict recorded on a placement request at submission:
+    /// `{"answer": {...}, "layers": {...}, "rules": n}`, or an `answer` of null
+    /// with a `note` when it could not be checked.
+    pub async fn placement_verdict(&self, name: &str, spec: &PlacementRequestSpec) -> Value {
+        let line = request_line_of(name, spec);
+        let built = match self.placement_built().await {
+            Ok(Some(b)) => b,
+            Ok(None) => {
+                return json!({"answer": null, "note": "not checked: no streets layer is loaded (`camplane gis load --layer streets FILE`)"})
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "placement layers could not be built");
+                return json!({"answer": null, "note": format!("not checked: {e}")});
+            }
+        };
+        let mut v = match parse_request_line(&line) {
+            Ok(req) => json!({"answer": answer_json(&check(&built.layers, &built.rules, &req))}),
+            Err(e) => json!({"answer": null, "note": format!("not checked: {}", e.message)}),
+        };
+        v["layers"] = json!(built.versions.layers);
+        v["rules"] = json!(built.versions.rules);
+        v
+    }
+
+    /// Stores a new version of `name` (a layer or the rules) and prunes old
+    /// versions that no placement request names. The files' bytes are written
+    /// first, then one audited transaction publishes the version in the
+    /// pointer and removes the pruned versions' bytes: a reader never sees a
+    /// version whose bytes are missing, and the large values stay out of the
+    /// audit log and the cache.
+    async fn store_version(
+        &self,
+        actor: &Actor,
+        name: &str,
+        files: Vec<(String, Vec<u8>)>,
+        features: usize,
+        repair_polygons: bool,
+        repairs: Vec<String>,
+    ) -> Result<Loaded> {
+        let sha256 = sha256_of(&files);
+        let bytes: u64 = files.iter().map(|(_, b)| b.len() as u64).sum();
+        let kind = if name == RULES {
+            "PlacementRules"
+        } else {
+            "GisLayer"
+        };
+        let action = if name == RULES {
+            "rules.apply"
+        } else {
+            "gis.load"
+        };
+        for _ in 0..16 {
+            let (old, rev) = self.pointer(name)?;
+            let version = old.versions.iter().map(|v| v.version).max().unwrap_or(0) + 1;
+            let record = LayerVersion {
+                version,
+                files: files.iter().map(|(n, _)| n.clone()).collect(),
+                keys: files
+                    .iter()
+                    .enumerate()
+                    .map(|(i, (_, b))| part_key(name, version, i, b))
+                    .collect(),
+                features,
+                bytes,
+                sha256: sha256.clone(),
+                repair_polygons,
+                loaded_by: actor.username.clone(),
+                loaded_at: self.clock.now(),
+            };
+            let referenced = self.referenced_versions(name)?;
+            let (kept, pruned): (Vec<LayerVersion>, Vec<LayerVersion>) = old
+                .versions
+                .iter()
+                .cloned()
+                .partition(|v| referenced.contains(&v.version));
+            let mut new = LayerPointer {
+                current: version,
+                versions: kept,
+            };
+            new.versions.push(record.clone());
+            let puts: Vec<Op> = files
+                .iter()
+                .zip(&record.keys)
+                .map(|((_, b), k)| Op::Put(k.clone(), b.clone()))
+                .collect();
+            self.store.txn(vec![], puts).await?;
+            let mut ops: Vec<Op> = pruned
+                .iter()
+                .flat_map(|p| p.keys.iter().map(|k| Op::Delete(k.clone())))
+                .collect();
+            ops.push(Op::Put(pointer_key(name), serde_json::to_vec(&new)?));
+            let pruned: Vec<u64> = pruned.iter().map(|p| p.version).collect();
+            let mut d = Draft::new(&actor.username, action, kind, name);
+            d.before = (rev > 0).then(|| json!(old));
+            d.after = Some(json!(new));
+            d.details = json!({"version": version, "files": record.files, "features": features,
+                "bytes": bytes, "sha256": sha256, "repairs": repairs, "pruned": pruned});
+            let done = self
+                .audit
+                .commit(vec![Compare::ModRevision(pointer_key(name), rev)], ops, d)
+                .await?;
+            if done.is_some() {
+                return Ok(Loaded {
+                    version: record,
+                    repairs,
+                    pruned,
+                });
+            }
+            // Someone else published first. Take back the bytes just written,
+            // unless the winner published the very same keys (same content).
+            self.refresh(&pointer_key(name)).await?;
+            let (now, _) = self.pointer(name)?;
+            let theirs: BTreeSet<&String> = now.versions.iter().flat_map(|v| &v.keys).collect();
+            let orphans: Vec<Op> = record
+                .keys
+                .iter()
+                .filter(|k| !theirs.contains(k))
+                .map(|k| Op::Delete(k.clone()))
+                .collect();
+            if !orphans.is_empty() {
+                self.store.txn(vec![], orphans).await?;
+            }
+        }
+        Err(Error::Conflict(format!("{name} kept changing; try again")))
+    }
+
+    async fn refuse(&self, actor: &Actor, action: &str, name: &str, msg: String) -> Result<Error> {
+        let mut d = Draft::new(&actor.username, action, "", name);
+        d.result = format!("refused: {msg}");
+        self.audit.record(d).await?;
+        Ok(Error::InvalidArgument(msg))
+    }
+
+    /// `camplane gis load`: validates the files with the placement library (the
+    /// whole version is refused, naming file and feature, if any is bad) and
+    /// stores them as the layer's new version.
+    pub async fn load_layer(
+        &self,
+        actor: &Actor,
+        layer: &str,
+        files: Vec<(String, Vec<u8>)>,
+        repair_polygons: bool,
+    ) -> Result<Loaded> {
+        self.require(actor, Operation::ManagePlacement, "gis.load")
+            .await?;
+        let Some(kind) = layer_kind(layer) else {
+            let names: Vec<&str> = LAYERS.iter().map(|k| k.as_str()).collect();
+            return Err(Error::InvalidArgument(format!(
+                "unknown layer {layer:?} (one of {})",
+                names.join(", ")
+            )));
+        };
+        if files.is_empty() {
+            return Err(Error::InvalidArgument("give at least one file".into()));
+        }
+        let (files, checked) = tokio::task::spawn_blocking(move || {
+            let mut set = LayerSet::new();
+            let how = if repair_polygons {
+                InvalidPolygons::Repair
+            } else {
+                InvalidPolygons::Refuse
+            };
+            let mut repairs = Vec::new();
+            let mut features = 0;
+            for (name, bytes) in &files {
+                match set.add_file_with(kind, name, bytes, how) {
+                    Ok(rs) => repairs.extend(
+                        rs.into_iter()
+                            .map(|r| format!("{name}, feature {}: {}", r.feature, r.problem)),
+                    ),
+                    Err(e) => return (files, Err(e.to_string())),
+                }
+                features += serde_json::from_slice::<FeatureCount>(bytes)
+                    .map(|f| f.features.len())
+                    .unwrap_or(0);
+            }
+            (files, Ok((features, repairs)))
+        })
+        .await
+        .map_err(|e| Error::Internal(format!("checking layer: {e}")))?;
+        let (features, repairs) = match checked {
+            Ok(x) => x,
+            Err(msg) => {
+                return Err(self
+                    .refuse(
+                        actor,
+                        "gis.load",
+                        layer,
+                        format!("{msg}; nothing was stored"),
+                    )
+                    .await?)
+            }
+        };
+        self.store_version(actor, layer, files, features, repair_polygons, repairs)
+            .await
+    }
+
+    /// `camplane rules apply`: validates a rules file and stores it as the new
+    /// rules version.
+    pub async fn apply_rules(&self, actor: &Actor, file: &str, bytes: Vec<u8>) -> Result<Loaded> {
+        self.require(actor, Operation::ManagePlacement, "rules.apply")
+            .await?;
+        if let Err(e) = Rules::from_yaml(&bytes, file) {
+            return Err(self
+                .refuse(
+                    actor,
+                    "rules.apply",
+                    RULES,
+                    format!("{e}; nothing was stored"),
+                )
+                .await?);
+        }
+        self.store_version(
+            actor,
+            RULES,
+            vec![(file.to_string(), bytes)],
+            0,
+            false,
+            vec![],
+        )
+        .await
+    }
+
+    /// `camplane gis list`: every layer and the rules, with their kept versions.
+    pub async fn gis_list(&self, actor: &Actor) -> Result<Value> {
+        self.require(actor, Operation::ReadObjects, "gis.list")
+            .await?;
+        let mut out = Vec::new();
+        let names = LAYERS.iter().map(|k| k.as_str()).chain([RULES]);
+        for name in names {
+            let (p, _) = self.pointer(name)?;
+            let referenced = self.referenced_versions(name)?;
+            out.push(json!({
+                "layer": name,
+                "current": (p.current > 0).then_some(p.current),
+                "versions": p.versions,
+                "referenced": referenced,
+            }));
+        }
+        Ok(Value::Array(out))
+    }
+
+    /// `camplane request override`: the chief (law enforcement) or an engineer
+    /// (traffic safety) records a written justification that lets the City
+    /// Manager approve a request the placement rules do not allow by themselves.
+    /// Covert cameras outside a criminal investigation need the chief.
+    pub async fn override_verdict(
+        &self,
+        actor: &Actor,
+        id: &str,
+        role: Option<Role>,
+        justification: &str,
+    ) -> Result<StoredObject> {
+        self.require(actor, Operation::PlacementOverride, "request.override")
+            .await?;
+        if justification.trim().is_empty() {
+            return Err(Error::InvalidArgument(
+                "an override needs a written justification (--justification TEXT)".into(),
+            ));
+        }
+        for _ in 0..16 {
+            let (old, kv) = self
+                .load_kv(Kind::PlacementRequest, id)?
+                .ok_or_else(|| Error::NotFound(format!("PlacementRequest {id:?}")))?;
+            let mut st: PlacementRequestStatus = old.status_as();
+            if matches!(
+                st.state,
+                RequestState::Approved | RequestState::Denied | RequestState::Rejected
+            ) {
+                return Err(Error::FailedPrecondition(format!(
+                    "request {id} is already {}: no further steps",
+                    state_name(st.state)
+                )));
+            }
+            let verdict = st
+                .verdict
+                .as_ref()
+                .and_then(|v| v["answer"]["verdict"].as_str())
+                .unwrap_or("not checked")
+                .to_string();
+            let Some(allowed) = override_roles(id, st.verdict.as_ref())? else {
+                return Err(Error::FailedPrecondition(format!(
+                    "request {id}'s placement verdict is {verdict}: there is nothing to override"
+                )));
+            };
+            let held: Vec<Role> = allowed.iter().copied().filter(|r| actor.has(*r)).collect();
+            let role = match role {
+                Some(r) if held.contains(&r) => r,
+                None if !held.is_empty() => held[0],
+                _ => {
+                    let msg = match role {
+                        Some(r) if !actor.has(r) => format!("you do not hold the role {r}"),
+                        _ => format!(
+                            "overriding a {verdict} verdict needs the role {}",
+                            roles_text(allowed)
+                        ),
+                    };
+                    let mut d =
+                        Draft::new(&actor.username, "request.override", "PlacementRequest", id);
+                    d.result = format!("denied: {msg}");
+                    self.audit.record(d).await?;
+                    return Err(Error::PermissionDenied(msg));
+                }
+            };
+            if st
+                .steps
+                .iter()
+                .any(|s| s.action == "override" && s.role == role)
+            {
+                return Err(Error::FailedPrecondition(format!(
+                    "request {id} already has an override by the {role}"
+                )));
+            }
+            st.steps.push(ApprovalStep {
+                action: "override".into(),
+                role,
+                actor: actor.username.clone(),
+                at: self.clock.now(),
+                comment: justification.into(),
+            });
+            let mut new = old.clone();
+            new.status = serde_json::to_value(&st)?;
+            if self
+                .write(
+                    actor,
+                    "request.override",
+                    Some(&old),
+                    &new,
+                    kv.mod_revision,
+                    json!({"role": role, "verdict": verdict, "justification": justification}),
+                )
+                .await?
+            {
+                return Ok(new);
+            }
+        }
+        Err(Error::Conflict(format!(
+            "request {id} kept changing; try again"
+        )))
+    }
+
+    fn no_streets() -> Error {
+        Error::FailedPrecondition(
+            "no streets layer is loaded: `camplane gis load --layer streets FILE`".into(),
+        )
+    }
+
+    /// `camplane placement recheck`: every approved or active camera against the
+    /// layers and rules in use now. With `all` false only those out of
+    /// compliance are listed.
+    pub async fn recheck(&self, actor: &Actor, all: bool) -> Result<Value> {
+        self.require(actor, Operation::ManagePlacement, "placement.recheck")
+            .await?;
+        let built = self.placement_built().await?.ok_or_else(Self::no_streets)?;
+        let mut rows = Vec::new();
+        for (cam, _) in self.list(Kind::Camera)? {
+            let spec: CameraSpec = cam.spec_as()?;
+            let st: CameraStatus = cam.status_as();
+            if !matches!(st.state, CameraState::Active | CameraState::Approved) {
+                continue;
+            }
+            let (verdict, answer) = match parse_request_line(&camera_line(&cam.name, &spec)) {
+                Ok(req) => {
+                    let a = check(&built.layers, &built.rules, &req);
+                    (verdict_name(&a), answer_json(&a))
+                }
+                Err(e) => ("error".to_string(), json!({"error": e.message})),
+            };
+            let was = spec.placement_request.as_deref().and_then(|r| {
+                let o = self.load(Kind::PlacementRequest, r).ok()?;
+                let rs: PlacementRequestStatus = o.status_as();
+                rs.verdict?["answer"]["verdict"]
+                    .as_str()
+                    .map(str::to_string)
+            });
+            let out_of_compliance = verdict != "eligible" && was.as_deref() != Some(&verdict);
+            if all || out_of_compliance {
+                rows.push(RecheckRow {
+                    camera: cam.name.clone(),
+                    state: st.state,
+                    request: spec.placement_request.clone(),
+                    verdict,
+                    was,
+                    out_of_compliance,
+                    answer,
+                });
+            }
+        }
+        let flagged = rows.iter().filter(|r| r.out_of_compliance).count();
+        let mut d = Draft::new(&actor.username, "placement.recheck", "", "");
+        d.details = json!({"layers": built.versions.layers, "rules": built.versions.rules,
+            "out_of_compliance": rows.iter().filter(|r| r.out_of_compliance).map(|r| &r.camera).collect::<Vec<_>>()});
+        self.audit.record(d).await?;
+        Ok(json!({
+            "layers": built.versions.layers,
+            "rules": built.versions.rules,
+            "out_of_compliance": flagged,
+            "cameras": rows,
+        }))
+    }
+
+    /// `camplane placement map`: the layers in use and every camera not retired,
+    /// coloured by its verdict now, as SVG.
+    pub async fn placement_map(&self, actor: &Actor) -> Result<String> {
+        self.require(actor, Operation::ViewPlacementMap, "placement.map")
+            .await?;
+        let built = self.placement_built().await?.ok_or_else(Self::no_streets)?;
+        let mut cams = Vec::new();
+        for (cam, _) in self.list(Kind::Camera)? {
+            let spec: CameraSpec = cam.spec_as()?;
+            let st: CameraStatus = cam.status_as();
+            if st.state == CameraState::Retired {
+                continue;
+            }
+            if let Ok(req) = parse_request_line(&camera_line(&cam.name, &spec)) {
+                let a = check(&built.layers, &built.rules, &req);
+                cams.push((req, a));
+            }
+        }
+        tokio::task::spawn_blocking(move || {
+            camplane_placement::map::render_svg(&built.layers, &cams)
+        })
+        .await
+        .map_err(|e| Error::Internal(format!("rendering map: {e}")))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn status(verdict: Value, steps: Vec<(&str, Role)>) -> PlacementRequestStatus {
+        PlacementRequestStatus {
+            verdict: Some(verdict),
+            steps: steps
+                .into_iter()
+                .map(|(a, r)| ApprovalStep {
+                    action: a.into(),
+                    role: r,
+                    actor: "x".into(),
+                    at: Timestamp::UNIX_EPOCH,
+                    comment: "because".into(),
+                })
+                .collect(),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn gate_follows_the_verdict() {
+        let v = |verdict: &str, reasons: &[&str]| json!({"answer": {"verdict": verdict, "reasons": reasons}});
+        assert!(approval_gate("r", &status(v("eligible", &[]), vec![])).is_ok());
+        assert!(approval_gate("r", &status(v("needs_request", &[]), vec![])).is_ok());
+        assert!(approval_gate("r", &status(json!({"answer": null, "note": "x"}), vec![])).is_ok());
+        let e = approval_gate("r", &status(v("not_eligible", &[]), vec![])).unwrap_err();
+        assert!(e.to_string().contains("not_eligible"), "{e}");
+        assert!(approval_gate(
+            "r",
+            &status(v("not_eligible", &[]), vec![("override", Role::Engineer)])
+        )
+        .is_ok());
+        assert!(approval_gate(
+            "r",
+            &status(
+                v("needs_review", &["residential_view"]),
+                vec![("override", Role::Chief)]
+            )
+        )
+        .is_ok());
+        // Covert: only the chief's override counts.
+        assert!(approval_gate(
+            "r",
+            &status(
+                v("prohibited", &["covert"]),
+                vec![("override", Role::Engineer)]
+            )
+        )
+        .is_err());
+        assert!(approval_gate(
+            "r",
+            &status(
+                v("prohibited", &["covert"]),
+                vec![("override", Role::Chief)]
+            )
+        )
+        .is_ok());
+        // A prohibited room: nothing helps.
+        assert!(approval_gate(
+            "r",
+            &status(
+                v("prohibited", &["prohibited_room"]),
+                vec![("override", Role::Chief)]
+            )
+        )
+        .is_err());
+    }
+
+    #[test]
+    fn request_lines_parse() {
+        let spec = PlacementRequestSpec {
+            location: LatLon {
+                lat: 33.7466848,
+                lon: -84.360234,
+            },
+            mount: Mount::Indoor,
+            room: Some(Room::LockerRoom),
+            purpose: Purpose::PropertyProtection,
+            covert: false,
+            view: Some(View {
+                heading_deg: 90.0,
+                fov_deg: 60.0,
+                range_m: 40.0,
+            }),
+            temporary: Some(SpecialEvent {
+                event: "fair".into(),
+                from: "2025-01-01T00:00:00Z".parse().unwrap(),
+                until: "2025-01-02T00:00:00Z".parse().unwrap(),
+            }),
+            justification: String::new(),
+            funding_source: String::new(),
+            department: "police".into(),
+            kind: camplane_config::model::CameraKind::Temporary,
+            camera: None,
+        };
+        let r = parse_request_line(&request_line_of("req-1", &spec)).unwrap();
+        assert_eq!(r.id, "req-1");
+        assert!(r.temporary.is_some());
+        assert!(r.view.is_some());
+    }
+}

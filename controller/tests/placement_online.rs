@@ -1,0 +1,997 @@
+//! Placement online, end to end over gRPC on real controllers: GIS layers and
+//! rules loaded as versions, verdicts recorded at submission, the override
+//! gate before the City Manager's approval, recheck after a rules change, the
+//! placement map (rendered in a real browser), and a 3 MB layer through etcd.
+//!
+//! The harness mirrors the one in `tests/common/mod.rs`, kept here so this file
+//! stands alone.
+
+use camplane_config::controller::{
+    ControllerConfig, EmbeddedStoreConfig, EtcdStoreConfig, StoreConfig,
+};
+use camplane_controller::server::{self, Running};
+use camplane_proto::v1 as pb;
+use serde_json::{json, Value};
+use std::path::{Path, PathBuf};
+use tokio_util::sync::CancellationToken;
+use tonic::transport::Channel;
+use tonic::Code;
+
+const ADMIN_PW: &str = "test-admin-password-1";
+const PW_ENV: &str = "CAMPLANE_PLACEMENT_TEST_ADMIN_PW";
+
+/// The shared GIS data; `CAMPLANE_DATA_DIR` (holding `gis/`) overrides it.
+fn gis_dir() -> PathBuf {
+    let d = match std::env::var_os("CAMPLANE_DATA_DIR") {
+        Some(d) => PathBuf::from(d).join("gis"),
+        None => PathBuf::from(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../shared/data/gis"
+        )),
+    };
+    assert!(
+        d.join("reynoldstown/streets.geojson").is_file(),
+        "GIS test data is missing: expected {} (set CAMPLANE_DATA_DIR to the folder holding gis/)",
+        d.display()
+    );
+    d
+}
+
+fn rt(file: &str) -> PathBuf {
+    gis_dir().join("reynoldstown").join(file)
+}
+
+fn config(store: StoreConfig) -> ControllerConfig {
+    let mut c = ControllerConfig::parse(
+        "test.yaml",
+        &format!("city:\n  name: Testville\n  time_zone: America/New_York\nlisten: 127.0.0.1:0\nstore:\n  embedded:\n    path: /x\nauth:\n  initial_admin_password_env: {PW_ENV}\n"),
+    )
+    .unwrap();
+    c.store = store;
+    c
+}
+
+fn embedded(dir: &Path) -> StoreConfig {
+    StoreConfig {
+        embedded: Some(EmbeddedStoreConfig {
+            path: dir.to_path_buf(),
+        }),
+        etcd: None,
+    }
+}
+
+struct Harness {
+    running: Running,
+    cancel: CancellationToken,
+    channel: Channel,
+    admin: String,
+}
+
+impl Drop for Harness {
+    fn drop(&mut self) {
+        self.cancel.cancel();
+    }
+}
+
+async fn start(store: StoreConfig) -> Harness {
+    std::env::set_var(PW_ENV, ADMIN_PW);
+    let cancel = CancellationToken::new();
+    let running = server::start(config(store), cancel.clone())
+        .await
+        .expect("controller starts");
+    let channel = tonic::transport::Endpoint::from_shared(format!("http://{}", running.addr))
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let admin = login(&channel, "admin", ADMIN_PW)
+        .await
+        .expect("admin login");
+    Harness {
+        running,
+        cancel,
+        channel,
+        admin,
+    }
+}
+
+async fn login(ch: &Channel, user: &str, pw: &str) -> Result<String, tonic::Status> {
+    Ok(pb::auth_client::AuthClient::new(ch.clone())
+        .login(pb::LoginRequest {
+            username: user.into(),
+            password: pw.into(),
+        })
+        .await?
+        .into_inner()
+        .token)
+}
+
+fn req<T>(token: &str, msg: T) -> tonic::Request<T> {
+    let mut r = tonic::Request::new(msg);
+    r.metadata_mut()
+        .insert("authorization", format!("Bearer {token}").parse().unwrap());
+    r
+}
+
+async fn user(h: &Harness, name: &str, roles: &[&str], department: &str) -> String {
+    let body = json!({"name": name, "spec": {"roles": roles, "department": department}});
+    let pw = format!("{name}-password-123");
+    pb::users_client::UsersClient::new(h.channel.clone())
+        .add(req(
+            &h.admin,
+            pb::AddUserRequest {
+                json: serde_json::to_vec(&body).unwrap(),
+                password: pw.clone(),
+            },
+        ))
+        .await
+        .unwrap();
+    login(&h.channel, name, &pw).await.unwrap()
+}
+
+async fn apply(h: &Harness, token: &str, yaml: &str) -> Result<(), tonic::Status> {
+    let ms = camplane_config::manifest::parse("test.yaml", yaml).expect("test manifest parses");
+    let objects = ms
+        .into_iter()
+        .map(|m| pb::Object {
+            kind: m.spec.kind().as_str().into(),
+            name: m.name,
+            json: serde_json::to_vec(&m.spec.to_json()).unwrap(),
+            revision: 0,
+        })
+        .collect();
+    pb::objects_client::ObjectsClient::new(h.channel.clone())
+        .apply(req(
+            token,
+            pb::ApplyRequest {
+                objects,
+                source: "test.yaml".into(),
+                dry_run: false,
+            },
+        ))
+        .await?;
+    Ok(())
+}
+
+fn placement(h: &Harness) -> pb::placement_client::PlacementClient<Channel> {
+    pb::placement_client::PlacementClient::new(h.channel.clone())
+        .max_decoding_message_size(256 << 20)
+        .max_encoding_message_size(256 << 20)
+}
+
+async fn load(
+    h: &Harness,
+    token: &str,
+    layer: &str,
+    files: &[PathBuf],
+) -> Result<pb::LayerVersionInfo, tonic::Status> {
+    let files = files
+        .iter()
+        .map(|f| pb::LayerFile {
+            name: f.display().to_string(),
+            data: std::fs::read(f).unwrap(),
+        })
+        .collect();
+    Ok(placement(h)
+        .load_layer(req(
+            token,
+            pb::LoadLayerRequest {
+                layer: layer.into(),
+                files,
+                repair_polygons: false,
+            },
+        ))
+        .await?
+        .into_inner())
+}
+
+async fn rules(
+    h: &Harness,
+    token: &str,
+    yaml: &str,
+) -> Result<pb::LayerVersionInfo, tonic::Status> {
+    Ok(placement(h)
+        .apply_rules(req(
+            token,
+            pb::ApplyRulesRequest {
+                file: Some(pb::LayerFile {
+                    name: "rules.yaml".into(),
+                    data: yaml.as_bytes().to_vec(),
+                }),
+            },
+        ))
+        .await?
+        .into_inner())
+}
+
+async fn gis_list(h: &Harness) -> Value {
+    let r = placement(h)
+        .list(req(&h.admin, pb::Empty {}))
+        .await
+        .unwrap()
+        .into_inner();
+    serde_json::from_slice(&r.json).unwrap()
+}
+
+fn layer<'a>(list: &'a Value, name: &str) -> &'a Value {
+    list.as_array()
+        .unwrap()
+        .iter()
+        .find(|l| l["layer"] == name)
+        .unwrap()
+}
+
+async fn recheck(h: &Harness, token: &str) -> Result<Value, tonic::Status> {
+    let r = placement(h)
+        .recheck(req(token, pb::RecheckRequest { all: false }))
+        .await?
+        .into_inner();
+    Ok(serde_json::from_slice(&r.json).unwrap())
+}
+
+/// Submits a placement request at (lat, lon) with extra spec fields.
+async fn submit(h: &Harness, token: &str, name: &str, lat: f64, lon: f64, extra: Value) -> Value {
+    let mut spec = json!({
+        "location": {"lat": lat, "lon": lon},
+        "purpose": "property_protection",
+        "justification": "break-ins",
+        "funding_source": "general fund",
+        "department": "police",
+        "kind": "fixed",
+    });
+    for (k, v) in extra.as_object().unwrap() {
+        spec[k] = v.clone();
+    }
+    let r = pb::approvals_client::ApprovalsClient::new(h.channel.clone())
+        .submit(req(
+            token,
+            pb::SubmitRequest {
+                json: serde_json::to_vec(&json!({"name": name, "spec": spec})).unwrap(),
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    serde_json::from_slice(&r.json).unwrap()
+}
+
+async fn act(
+    h: &Harness,
+    token: &str,
+    id: &str,
+    action: &str,
+    role: &str,
+    comment: &str,
+) -> Result<Value, tonic::Status> {
+    let r = pb::approvals_client::ApprovalsClient::new(h.channel.clone())
+        .act(req(
+            token,
+            pb::ActRequest {
+                id: id.into(),
+                action: action.into(),
+                role: role.into(),
+                comment: comment.into(),
+            },
+        ))
+        .await?
+        .into_inner();
+    Ok(serde_json::from_slice(&r.json).unwrap())
+}
+
+const CITY: &str = r#"
+kind: Department
+name: police
+spec: {display_name: Police}
+---
+kind: Site
+name: memorial-drive
+spec: {address: Memorial Dr SE, lat: 33.7466848, lon: -84.360234}
+"#;
+
+/// ex-1 of the spec: eligible by street class (Memorial Drive, 7.4 m).
+const EX1: (f64, f64) = (33.7466848, -84.360234);
+/// ex-2 of the spec: needs_review (intersecting street, residential view 0.4317).
+const EX2: (f64, f64) = (33.7461199, -84.3590487);
+/// A house 85 m from the nearest street of any class: not_eligible.
+const BLOCK: (f64, f64) = (33.7474451, -84.3576939);
+
+struct People {
+    engineer: String,
+    chief: String,
+    pd: String,
+    cm: String,
+}
+
+async fn people(h: &Harness) -> People {
+    apply(h, &h.admin, CITY).await.unwrap();
+    People {
+        engineer: user(h, "traffic-engineer", &["engineer"], "public-works").await,
+        chief: user(h, "chief", &["chief"], "police").await,
+        pd: user(h, "pd-manager", &["dept_manager"], "police").await,
+        cm: user(h, "city-manager", &["city_manager"], "city-manager").await,
+    }
+}
+
+async fn to_city_manager(h: &Harness, p: &People, id: &str) {
+    act(h, &p.pd, id, "recommend", "", "needed").await.unwrap();
+    act(h, &p.chief, id, "recommend", "", "supports")
+        .await
+        .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn layers_verdicts_overrides_and_recheck() {
+    let dir = tempfile::tempdir().unwrap();
+    let h = start(embedded(dir.path())).await;
+    let p = people(&h).await;
+
+    // Before any streets layer: the request is recorded, unchecked, with a note.
+    let r0 = submit(&h, &p.pd, "req-early", EX1.0, EX1.1, json!({})).await;
+    assert!(r0["status"]["verdict"]["answer"].is_null(), "{r0}");
+    assert!(r0["status"]["verdict"]["note"]
+        .as_str()
+        .unwrap()
+        .contains("no streets layer"));
+
+    // Only an engineer or admin loads layers.
+    let e = load(&h, &p.pd, "streets", &[rt("streets.geojson")])
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::PermissionDenied, "{e:?}");
+
+    // A bad layer is refused whole, naming file and feature; nothing is stored.
+    let e = load(
+        &h,
+        &p.engineer,
+        "city_property",
+        &[rt("other_buildings.geojson")],
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(e.code(), Code::InvalidArgument, "{e:?}");
+    assert!(e.message().contains("other_buildings.geojson"), "{e:?}");
+    assert!(e.message().contains("feature "), "{e:?}");
+    let stored = h
+        .running
+        .controller
+        .store
+        .list("gis/layers/city_property/")
+        .await
+        .unwrap();
+    assert!(stored.kvs.is_empty());
+    assert!(layer(&gis_list(&h).await, "city_property")["current"].is_null());
+    // Wrong geometry for the layer, too.
+    let e = load(&h, &p.engineer, "kiosks", &[rt("streets.geojson")])
+        .await
+        .unwrap_err();
+    assert!(e.message().contains("feature 0"), "{e:?}");
+
+    let s = load(&h, &p.engineer, "streets", &[rt("streets.geojson")])
+        .await
+        .unwrap();
+    assert_eq!(s.version, 1);
+    let r = load(
+        &h,
+        &p.engineer,
+        "residential",
+        &[
+            rt("residential_houses.geojson"),
+            rt("residential_apartments.geojson"),
+        ],
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.version, 1);
+    let list = gis_list(&h).await;
+    assert_eq!(layer(&list, "streets")["current"], 1);
+    assert_eq!(layer(&list, "streets")["versions"][0]["features"], 755);
+    assert_eq!(
+        layer(&list, "residential")["versions"][0]["features"],
+        1137 + 43
+    );
+
+    // The spec's ex-2, recorded with the versions used.
+    let r2 = submit(
+        &h,
+        &p.pd,
+        "req-ex2",
+        EX2.0,
+        EX2.1,
+        json!({"purpose": "personal_safety", "view": {"heading_deg": 90, "fov_deg": 90, "range_m": 40}}),
+    )
+    .await;
+    let v = &r2["status"]["verdict"];
+    assert_eq!(v["layers"], json!({"streets": 1, "residential": 1}), "{v}");
+    assert!(v["rules"].is_null(), "{v}");
+    let a = &v["answer"];
+    assert_eq!(a["id"], "req-ex2");
+    assert_eq!(a["verdict"], "needs_review", "{a}");
+    assert_eq!(a["bases"], json!(["intersecting_street"]));
+    assert_eq!(a["reasons"], json!(["residential_view"]));
+    assert_eq!(a["nearest_street"]["name"], "Chester Avenue Southeast");
+    assert!((a["nearest_street"]["distance_m"].as_f64().unwrap() - 3.87).abs() <= 0.5);
+    assert!((a["residential_fraction"].as_f64().unwrap() - 0.4317).abs() <= 0.01);
+
+    let r1 = submit(&h, &p.pd, "req-ex1", EX1.0, EX1.1, json!({})).await;
+    assert_eq!(r1["status"]["verdict"]["answer"]["verdict"], "eligible");
+    assert_eq!(
+        r1["status"]["verdict"]["answer"]["nearest_street"]["name"],
+        "Memorial Drive Southeast"
+    );
+
+    // not_eligible: blocked at the City Manager until an override.
+    let rn = submit(&h, &p.pd, "req-block", BLOCK.0, BLOCK.1, json!({})).await;
+    assert_eq!(
+        rn["status"]["verdict"]["answer"]["verdict"], "not_eligible",
+        "{rn}"
+    );
+    to_city_manager(&h, &p, "req-block").await;
+    let e = act(&h, &p.cm, "req-block", "approve", "", "ok")
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::FailedPrecondition, "{e:?}");
+    assert!(e.message().contains("not_eligible"), "{e:?}");
+    // Wrong roles for an override.
+    for t in [&p.pd, &p.cm] {
+        let e = act(&h, t, "req-block", "override", "", "we need it")
+            .await
+            .unwrap_err();
+        assert_eq!(e.code(), Code::PermissionDenied, "{e:?}");
+    }
+    let e = act(
+        &h,
+        &p.chief,
+        "req-block",
+        "override",
+        "engineer",
+        "we need it",
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(e.code(), Code::PermissionDenied, "{e:?}");
+    // A justification is required.
+    let e = act(&h, &p.chief, "req-block", "override", "", "  ")
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::InvalidArgument, "{e:?}");
+    let o = act(
+        &h,
+        &p.chief,
+        "req-block",
+        "override",
+        "chief",
+        "repeated burglaries on this block; case 24-1177",
+    )
+    .await
+    .unwrap();
+    let steps = o["status"]["steps"].as_array().unwrap();
+    let last = steps.last().unwrap();
+    assert_eq!(last["action"], "override");
+    assert_eq!(last["role"], "chief");
+    assert_eq!(last["actor"], "chief");
+    assert_eq!(
+        o["status"]["state"], "reviewed",
+        "an override is not a state change"
+    );
+    let a = act(
+        &h,
+        &p.cm,
+        "req-block",
+        "approve",
+        "",
+        "approved on override",
+    )
+    .await
+    .unwrap();
+    assert_eq!(a["status"]["state"], "approved");
+
+    // needs_review is gated the same way; an engineer's override opens it.
+    to_city_manager(&h, &p, "req-ex2").await;
+    let e = act(&h, &p.cm, "req-ex2", "approve", "", "")
+        .await
+        .unwrap_err();
+    assert!(e.message().contains("needs_review"), "{e:?}");
+    act(
+        &h,
+        &p.engineer,
+        "req-ex2",
+        "override",
+        "",
+        "privacy mask installed over the houses",
+    )
+    .await
+    .unwrap();
+    act(&h, &p.cm, "req-ex2", "approve", "", "").await.unwrap();
+
+    // An eligible request has nothing to override and is approved directly.
+    let e = act(&h, &p.chief, "req-ex1", "override", "", "why not")
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::FailedPrecondition, "{e:?}");
+    to_city_manager(&h, &p, "req-ex1").await;
+    act(&h, &p.cm, "req-ex1", "approve", "", "").await.unwrap();
+
+    // A camera on the eligible request, active.
+    apply(
+        &h,
+        &h.admin,
+        &format!(
+            r#"
+kind: Camera
+name: cam-memorial
+spec:
+  site: memorial-drive
+  department: police
+  kind: fixed
+  purpose: property_protection
+  location: {{lat: {}, lon: {}}}
+  streams: {{main: "rtsp://127.0.0.1:8554/m"}}
+  placement_request: req-ex1
+"#,
+            EX1.0, EX1.1
+        ),
+    )
+    .await
+    .unwrap();
+    pb::cameras_client::CamerasClient::new(h.channel.clone())
+        .transition(req(
+            &h.admin,
+            pb::CameraAction {
+                name: "cam-memorial".into(),
+                action: "activate".into(),
+                reason: String::new(),
+            },
+        ))
+        .await
+        .unwrap();
+    let rc = recheck(&h, &p.engineer).await.unwrap();
+    assert_eq!(rc["out_of_compliance"], 0, "{rc}");
+    assert_eq!(
+        recheck(&h, &p.pd).await.unwrap_err().code(),
+        Code::PermissionDenied
+    );
+
+    // Rules: a bad file is refused; a 1 m street buffer takes the camera off the street.
+    let e = rules(&h, &p.engineer, "street_buffer: 1\n")
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::InvalidArgument, "{e:?}");
+    assert!(layer(&gis_list(&h).await, "rules")["current"].is_null());
+    let rv = rules(&h, &p.engineer, "street_buffer_m: 1\n")
+        .await
+        .unwrap();
+    assert_eq!(rv.version, 1);
+    let rc = recheck(&h, &p.engineer).await.unwrap();
+    assert_eq!(rc["rules"], 1);
+    assert_eq!(rc["out_of_compliance"], 1, "{rc}");
+    let cam = &rc["cameras"][0];
+    assert_eq!(cam["camera"], "cam-memorial");
+    assert_eq!(cam["state"], "active");
+    assert_eq!(cam["verdict"], "not_eligible");
+    assert_eq!(cam["was"], "eligible");
+    // New submissions use the new rules version.
+    let r3 = submit(&h, &p.pd, "req-after-rules", EX1.0, EX1.1, json!({})).await;
+    assert_eq!(r3["status"]["verdict"]["rules"], 1);
+    assert_eq!(r3["status"]["verdict"]["answer"]["verdict"], "not_eligible");
+
+    // Versions: a referenced version is kept, an unreferenced one pruned.
+    let s2 = load(&h, &p.engineer, "streets", &[rt("streets.geojson")])
+        .await
+        .unwrap();
+    assert_eq!(s2.version, 2);
+    assert!(s2.pruned.is_empty(), "streets v1 is referenced by requests");
+    let c1 = load(
+        &h,
+        &h.admin,
+        "city_property",
+        &[rt("city_property.geojson")],
+    )
+    .await
+    .unwrap();
+    assert_eq!(c1.version, 1);
+    let c2 = load(
+        &h,
+        &h.admin,
+        "city_property",
+        &[rt("city_property.geojson")],
+    )
+    .await
+    .unwrap();
+    assert_eq!((c2.version, c2.pruned.clone()), (2, vec![1]));
+    let keys: Vec<String> = h
+        .running
+        .controller
+        .store
+        .list("gis/layers/city_property/")
+        .await
+        .unwrap()
+        .kvs
+        .into_iter()
+        .map(|kv| kv.key)
+        .collect();
+    assert_eq!(keys.len(), 1, "{keys:?}");
+    assert!(
+        keys[0].starts_with("gis/layers/city_property/00000002/000-"),
+        "{keys:?}"
+    );
+    let c2rec: Value = serde_json::from_slice(&c2.json).unwrap();
+    assert_eq!(c2rec["keys"], json!(keys));
+    let list = gis_list(&h).await;
+    assert_eq!(layer(&list, "streets")["current"], 2);
+    assert_eq!(
+        layer(&list, "streets")["versions"]
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
+    assert_eq!(layer(&list, "streets")["referenced"], json!([1]));
+
+    // The map, from the controller's layers and cameras.
+    let svg = placement(&h)
+        .map(req(&p.engineer, pb::Empty {}))
+        .await
+        .unwrap()
+        .into_inner()
+        .svg;
+    assert!(
+        svg.starts_with("<svg") || svg.starts_with("<?xml"),
+        "{}",
+        &svg[..100]
+    );
+    assert!(svg.contains("</svg>"));
+    assert_eq!(
+        placement(&h)
+            .map(req(&p.pd, pb::Empty {}))
+            .await
+            .unwrap_err()
+            .code(),
+        Code::PermissionDenied
+    );
+
+    // Every change audited, chain intact.
+    let v = pb::audit_client::AuditClient::new(h.channel.clone())
+        .verify(req(&h.admin, pb::Empty {}))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(v.ok, "{}", v.message);
+    let tail = pb::audit_client::AuditClient::new(h.channel.clone())
+        .tail(req(&h.admin, pb::TailRequest { limit: 200 }))
+        .await
+        .unwrap()
+        .into_inner();
+    let actions: Vec<String> = tail
+        .entries
+        .iter()
+        .map(|e| {
+            let v: Value = serde_json::from_slice(&e.json).unwrap();
+            format!(
+                "{} {}",
+                v["action"].as_str().unwrap(),
+                v["result"].as_str().unwrap()
+            )
+        })
+        .collect();
+    for want in [
+        "gis.load ok",
+        "rules.apply ok",
+        "request.override ok",
+        "placement.recheck ok",
+    ] {
+        assert!(
+            actions.iter().any(|a| a == want),
+            "no {want:?} in {actions:?}"
+        );
+    }
+    assert!(
+        actions.iter().any(|a| a.starts_with("gis.load refused:")),
+        "{actions:?}"
+    );
+}
+
+/// The `camplane` binary with a server and token in its environment.
+fn camplane(h: &Harness, token: &str) -> std::process::Command {
+    let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_camplane"));
+    c.env("CAMPLANE_SERVER", format!("http://{}", h.running.addr))
+        .env("CAMPLANE_TOKEN", token)
+        .env("CAMPLANE_HOME", "/nonexistent-camplane-home");
+    c
+}
+
+fn run_ok(c: &mut std::process::Command) -> String {
+    let o = c.output().unwrap();
+    assert!(
+        o.status.success(),
+        "{c:?}: {}\n{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    String::from_utf8(o.stdout).unwrap()
+}
+
+#[test]
+fn offline_check_needs_no_controller() {
+    let ex = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../shared/checks/placement-examples.jsonl"
+    );
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_camplane"))
+        .args([
+            "--server",
+            "http://127.0.0.1:1",
+            "placement",
+            "check",
+            "--streets",
+        ])
+        .arg(rt("streets.geojson"))
+        .arg("--residential")
+        .arg(rt("residential_houses.geojson"))
+        .arg("--residential")
+        .arg(rt("residential_apartments.geojson"))
+        .arg("--requests")
+        .arg(ex)
+        .env("CAMPLANE_HOME", "/nonexistent-camplane-home")
+        .output()
+        .unwrap();
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let lines: Vec<Value> = String::from_utf8(o.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let verdicts: Vec<&str> = lines
+        .iter()
+        .map(|l| l["verdict"].as_str().unwrap())
+        .collect();
+    assert_eq!(verdicts, ["eligible", "needs_review", "prohibited"]);
+    // An invalid line is answered in place, exit 2.
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_camplane"))
+        .args(["placement", "check", "--streets"])
+        .arg(rt("streets.geojson"))
+        .args([
+            "--request",
+            r#"{"id": "bad", "lat": 33.74, "lon": -84.36, "purpose": "nope"}"#,
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("\"error\""));
+    // No streets: exit 1.
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_camplane"))
+        .args(["placement", "check", "--request", "{}"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cli_gis_load_and_map_in_a_browser() {
+    let chromium = Path::new("/usr/bin/chromium");
+    assert!(
+        chromium.is_file(),
+        "install chromium: apt-get install -y chromium"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let h = start(embedded(dir.path())).await;
+    let p = people(&h).await;
+    let eng = p.engineer.clone();
+    let streets = rt("streets.geojson");
+    let houses = rt("residential_houses.geojson");
+    let apartments = rt("residential_apartments.geojson");
+    let out = {
+        let mut c = camplane(&h, &eng);
+        c.args(["gis", "load", "--layer", "streets"]).arg(&streets);
+        tokio::task::spawn_blocking(move || run_ok(&mut c))
+            .await
+            .unwrap()
+    };
+    assert!(
+        out.contains("streets version 1 stored (755 features"),
+        "{out}"
+    );
+    let out = {
+        let mut c = camplane(&h, &eng);
+        c.args(["gis", "load", "--layer", "residential"])
+            .arg(&houses)
+            .arg(&apartments);
+        tokio::task::spawn_blocking(move || run_ok(&mut c))
+            .await
+            .unwrap()
+    };
+    assert!(out.contains("residential version 1 stored"), "{out}");
+    // A refusal names file and feature and exits 1.
+    let o = {
+        let mut c = camplane(&h, &eng);
+        c.args(["gis", "load", "--layer", "city_property"])
+            .arg(rt("other_buildings.geojson"));
+        tokio::task::spawn_blocking(move || c.output().unwrap())
+            .await
+            .unwrap()
+    };
+    assert_eq!(o.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("other_buildings.geojson") && err.contains("feature "),
+        "{err}"
+    );
+
+    // Cameras to draw: one eligible, one looking at houses.
+    submit(&h, &p.pd, "req-a", EX1.0, EX1.1, json!({})).await;
+    apply(
+        &h,
+        &h.admin,
+        &format!(
+            r#"
+kind: Camera
+name: cam-a
+spec:
+  site: memorial-drive
+  department: police
+  kind: fixed
+  purpose: property_protection
+  location: {{lat: {}, lon: {}}}
+  view: {{heading_deg: 0, fov_deg: 60, range_m: 30}}
+  streams: {{main: "rtsp://127.0.0.1:8554/a"}}
+---
+kind: Camera
+name: cam-b
+spec:
+  site: memorial-drive
+  department: police
+  kind: fixed
+  purpose: personal_safety
+  location: {{lat: {}, lon: {}}}
+  view: {{heading_deg: 90, fov_deg: 90, range_m: 40}}
+  streams: {{main: "rtsp://127.0.0.1:8554/b"}}
+"#,
+            EX1.0, EX1.1, EX2.0, EX2.1
+        ),
+    )
+    .await
+    .unwrap();
+
+    let out = {
+        let mut c = camplane(&h, &eng);
+        c.args(["gis", "list"]);
+        tokio::task::spawn_blocking(move || run_ok(&mut c))
+            .await
+            .unwrap()
+    };
+    assert!(
+        out.lines()
+            .any(|l| l.starts_with("streets") && l.contains("755")),
+        "{out}"
+    );
+    assert!(
+        out.lines()
+            .any(|l| l.starts_with("kiosks") && l.contains("(not loaded)")),
+        "{out}"
+    );
+
+    let out = {
+        let mut c = camplane(&h, &eng);
+        c.args(["placement", "recheck", "--all", "-o", "json"]);
+        tokio::task::spawn_blocking(move || run_ok(&mut c))
+            .await
+            .unwrap()
+    };
+    let v: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["layers"]["streets"], 1, "{v}");
+
+    let svg = dir.path().join("map.svg");
+    let out = {
+        let mut c = camplane(&h, &eng);
+        c.args(["placement", "map", "--out"]).arg(&svg);
+        tokio::task::spawn_blocking(move || run_ok(&mut c))
+            .await
+            .unwrap()
+    };
+    assert!(out.contains("map written"), "{out}");
+    let text = std::fs::read_to_string(&svg).unwrap();
+    assert!(text.contains("</svg>"));
+
+    // Render it in a real browser.
+    let png = dir.path().join("map.png");
+    let profile = dir.path().join("chromium-profile");
+    let svg2 = svg.clone();
+    let png2 = png.clone();
+    let o = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(chromium)
+            .args([
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--no-first-run",
+                "--window-size=1200,900",
+            ])
+            .arg(format!("--user-data-dir={}", profile.display()))
+            .arg(format!("--screenshot={}", png2.display()))
+            .arg(format!("file://{}", svg2.display()))
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    let size = std::fs::metadata(&png).map(|m| m.len()).unwrap_or(0);
+    assert!(
+        size > 10 * 1024,
+        "chromium screenshot {} is {size} bytes (status {:?}): {}",
+        png.display(),
+        o.status,
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let head = std::fs::read(&png).unwrap();
+    assert_eq!(&head[..8], b"\x89PNG\r\n\x1a\n");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn etcd_stores_a_large_layer() {
+    let etcd = camplane_controller::testing::EtcdServer::start();
+    let h = start(StoreConfig {
+        embedded: None,
+        etcd: Some(EtcdStoreConfig {
+            endpoints: vec![etcd.endpoint()],
+            prefix: "/camplane-placement-test".into(),
+            lease_seconds: 10,
+        }),
+    })
+    .await;
+    let streets = gis_dir().join("vracar/streets.geojson");
+    let bytes = std::fs::read(&streets).unwrap();
+    assert!(
+        bytes.len() > 3_000_000,
+        "the Vracar streets file is over 3 MB"
+    );
+    let r = load(&h, &h.admin, "streets", std::slice::from_ref(&streets))
+        .await
+        .unwrap();
+    assert_eq!(r.version, 1);
+    let rec: Value = serde_json::from_slice(&r.json).unwrap();
+    assert_eq!(rec["features"], 4411);
+    assert_eq!(rec["bytes"], bytes.len());
+    // Read back through the store, whole (it went to etcd in 1 MiB chunks).
+    assert!(rec["keys"][0]
+        .as_str()
+        .unwrap()
+        .starts_with("gis/layers/streets/00000001/000-"));
+    let kv = h
+        .running
+        .controller
+        .store
+        .get(rec["keys"][0].as_str().unwrap())
+        .await
+        .unwrap()
+        .expect("layer stored");
+    assert_eq!(kv.value.as_slice(), bytes.as_slice());
+    // A verdict in Belgrade, computed from the layer read back from etcd.
+    apply(&h, &h.admin, "kind: Department\nname: police\nspec: {}\n")
+        .await
+        .unwrap();
+    let v = submit(&h, &h.admin, "req-vracar", 44.804543, 20.4788179, json!({})).await;
+    let verdict = &v["status"]["verdict"];
+    assert_eq!(verdict["layers"], json!({"streets": 1}), "{verdict}");
+    assert!(verdict["answer"]["verdict"].is_string(), "{verdict}");
+    assert!(verdict["answer"]["nearest_street"].is_object(), "{verdict}");
+    // A second controller on the same etcd sees the layer.
+    let h2 = start(StoreConfig {
+        embedded: None,
+        etcd: Some(EtcdStoreConfig {
+            endpoints: vec![etcd.endpoint()],
+            prefix: "/camplane-placement-test".into(),
+            lease_seconds: 10,
+        }),
+    })
+    .await;
+    let list = gis_list(&h2).await;
+    assert_eq!(layer(&list, "streets")["current"], 1);
+    assert_eq!(layer(&list, "streets")["referenced"], json!([1]));
+}
