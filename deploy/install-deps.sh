@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Installs the system packages camplane's build, demo and tests need (Debian 12).
+# Idempotent: packages already installed are skipped by apt.
+set -euo pipefail
+PKGS=(
+  # build: protobuf compiler for tonic/etcd-client, FFmpeg headers for ffmpeg-next (bindgen needs libclang)
+  protobuf-compiler pkg-config clang libclang-dev
+  libavcodec-dev libavformat-dev libavutil-dev libswscale-dev libavfilter-dev libavdevice-dev libswresample-dev
+  # real parts the tests start: etcd, FFmpeg, a GStreamer RTSP server, a browser for page checks
+  etcd-server etcd-client ffmpeg
+  python3-gi gir1.2-gst-rtsp-server-1.0 gstreamer1.0-plugins-base gstreamer1.0-plugins-good
+  gstreamer1.0-plugins-ugly gstreamer1.0-plugins-bad gstreamer1.0-libav
+  chromium
+)
+missing=()
+for p in "${PKGS[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO=sudo
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+echo "system packages ready"
