@@ -1,0 +1,268 @@
+//! The real binaries: `camplane-controller --config/--check-config` and the `camplane`
+//! CLI tour, as a user runs them.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+const CTL: &str = env!("CARGO_BIN_EXE_camplane-controller");
+const CLI: &str = env!("CARGO_BIN_EXE_camplane");
+
+fn examples() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../config/examples")
+}
+
+struct Ctl(std::process::Child);
+impl Drop for Ctl {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn cli(home: &Path, server: &str, args: &[&str], stdin: Option<&str>) -> Output {
+    let mut c = Command::new(CLI);
+    c.args(args)
+        .env("CAMPLANE_HOME", home)
+        .env("CAMPLANE_SERVER", server)
+        .env_remove("CAMPLANE_TOKEN");
+    c.stdin(if stdin.is_some() {
+        Stdio::piped()
+    } else {
+        Stdio::null()
+    })
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped());
+    let mut child = c.spawn().unwrap();
+    if let Some(s) = stdin {
+        use std::io::Write;
+        child.stdin.take().unwrap().write_all(s.as_bytes()).unwrap();
+    }
+    child.wait_with_output().unwrap()
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+#[test]
+fn check_config_reports_every_problem_with_paths() {
+    let ok = Command::new(CTL)
+        .arg("--check-config")
+        .arg(examples().join("controller-embedded.yaml"))
+        .output()
+        .unwrap();
+    assert!(ok.status.success(), "{}", text(&ok));
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("bad.yaml");
+    std::fs::write(&bad, "city:\n  name: X\n  time_zone: Nowhere/Land\nlisten: not-an-address\nstore:\n  etcd:\n    endpoints: [localhost:2379]\n").unwrap();
+    let o = Command::new(CTL)
+        .arg("--check-config")
+        .arg(&bad)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    let t = text(&o);
+    for want in [
+        "city.time_zone",
+        "listen",
+        "store.etcd.endpoints.0",
+        "bad.yaml:3",
+    ] {
+        assert!(t.contains(want), "missing {want} in:\n{t}");
+    }
+    std::fs::write(&bad, "city: [unclosed\n").unwrap();
+    let o = Command::new(CTL)
+        .arg("--check-config")
+        .arg(&bad)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    assert!(text(&o).contains("bad.yaml:"), "{}", text(&o));
+}
+
+#[test]
+fn cli_tour_against_a_real_controller() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = camplane_controller::testing::free_port();
+    let cfg = std::fs::read_to_string(examples().join("controller-embedded.yaml"))
+        .unwrap()
+        .replace(
+            "/var/lib/camplane/controller",
+            &dir.path().join("store").display().to_string(),
+        )
+        .replace("127.0.0.1:7100", &format!("127.0.0.1:{port}"));
+    let cfg_path = dir.path().join("controller.yaml");
+    std::fs::write(&cfg_path, cfg).unwrap();
+    let _ctl = Ctl(Command::new(CTL)
+        .arg("--config")
+        .arg(&cfg_path)
+        .env("CAMPLANE_ADMIN_PASSWORD", "tour-admin-password")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap());
+    let t0 = Instant::now();
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            t0.elapsed() < Duration::from_secs(20),
+            "controller did not start"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let server = format!("http://127.0.0.1:{port}");
+    let home = dir.path().join("home");
+    let run = |args: &[&str]| cli(&home, &server, args, None);
+
+    // Not signed in yet.
+    let o = run(&["get", "cameras"]);
+    assert!(
+        !o.status.success() && text(&o).contains("login"),
+        "{}",
+        text(&o)
+    );
+    let o = cli(
+        &home,
+        &server,
+        &["login", "--password-stdin"],
+        Some("tour-admin-password\n"),
+    );
+    assert!(o.status.success(), "{}", text(&o));
+
+    let city = examples().join("city.yaml");
+    let o = run(&["apply", "-f", city.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(
+        text(&o).contains("camera/ch-entrance created"),
+        "{}",
+        text(&o)
+    );
+    let o = run(&["apply", "-f", city.to_str().unwrap()]);
+    assert!(
+        text(&o).lines().all(|l| l.ends_with("unchanged")),
+        "{}",
+        text(&o)
+    );
+
+    // get -o yaml re-applies with no change.
+    let o = run(&["get", "cameras", "-o", "yaml"]);
+    assert!(o.status.success());
+    let dumped = dir.path().join("dump.yaml");
+    std::fs::write(&dumped, &o.stdout).unwrap();
+    let o = run(&["apply", "-f", dumped.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(
+        text(&o).lines().all(|l| l.ends_with("unchanged")),
+        "{}",
+        text(&o)
+    );
+    let o = run(&["get", "cameras", "-o", "json"]);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v.as_array().unwrap().len(), 2);
+
+    // A file with a typo: clear error with file and line, nothing applied.
+    let bad = dir.path().join("typo.yaml");
+    std::fs::write(
+        &bad,
+        "kind: Site\nname: depot\nspec:\n  lat: 42.5\n  lon: -90.6\n  adress: 1 Main St\n",
+    )
+    .unwrap();
+    let o = run(&["apply", "-f", bad.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        text(&o).contains("typo.yaml:6")
+            && text(&o).contains("spec.adress")
+            && text(&o).contains("nothing was applied"),
+        "{}",
+        text(&o)
+    );
+    assert!(!run(&["get", "sites", "depot"]).status.success());
+
+    // Users and the approval chain, as the people who take each step.
+    for (name, role, dept) in [
+        ("mgr", "dept_manager", "police"),
+        ("chief", "chief", "police"),
+        ("cm", "city_manager", "city"),
+    ] {
+        let o = cli(
+            &home,
+            &server,
+            &[
+                "user",
+                "add",
+                name,
+                "--role",
+                role,
+                "--department",
+                dept,
+                "--password-stdin",
+            ],
+            Some(&format!("{name}-password-123")),
+        );
+        assert!(
+            o.status.success() || text(&o).contains("already exists"),
+            "{}",
+            text(&o)
+        );
+    }
+    let as_user = |name: &str, args: &[&str]| {
+        let h = dir.path().join(format!("home-{name}"));
+        let o = cli(
+            &h,
+            &server,
+            &["login", "-u", name, "--password-stdin"],
+            Some(&format!("{name}-password-123")),
+        );
+        assert!(o.status.success(), "{}", text(&o));
+        cli(&h, &server, args, None)
+    };
+    let o = as_user("cm", &["request", "approve", "req-ch-entrance"]);
+    assert!(
+        !o.status.success() && text(&o).contains("FailedPrecondition"),
+        "{}",
+        text(&o)
+    );
+    assert!(as_user(
+        "mgr",
+        &["request", "recommend", "req-ch-entrance", "-m", "ok"]
+    )
+    .status
+    .success());
+    assert!(
+        as_user("chief", &["request", "recommend", "req-ch-entrance"])
+            .status
+            .success()
+    );
+    let o = as_user(
+        "cm",
+        &["request", "approve", "req-ch-entrance", "-m", "approved"],
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    let o = run(&["camera", "activate", "ch-entrance"]);
+    assert!(
+        o.status.success() && text(&o).contains("active"),
+        "{}",
+        text(&o)
+    );
+    let o = run(&["request", "show", "req-ch-entrance"]);
+    assert!(
+        text(&o).contains("city_manager") && text(&o).contains("approved"),
+        "{}",
+        text(&o)
+    );
+
+    let o = run(&["audit", "verify"]);
+    assert!(
+        o.status.success() && text(&o).contains("chain intact"),
+        "{}",
+        text(&o)
+    );
+    let o = run(&["audit", "tail", "-n", "3"]);
+    assert_eq!(text(&o).lines().count(), 3, "{}", text(&o));
+    assert!(run(&["logout"]).status.success());
+    assert!(!run(&["get", "cameras"]).status.success());
+}
