@@ -22,6 +22,8 @@ pub enum Spec {
     PlacementRequest(Box<PlacementRequestSpec>),
     /// A user.
     User(UserSpec),
+    /// An agent.
+    Agent(AgentSpec),
 }
 
 impl Spec {
@@ -33,6 +35,7 @@ impl Spec {
             Spec::Camera(_) => Kind::Camera,
             Spec::PlacementRequest(_) => Kind::PlacementRequest,
             Spec::User(_) => Kind::User,
+            Spec::Agent(_) => Kind::Agent,
         }
     }
 
@@ -60,6 +63,7 @@ impl Spec {
             Kind::Camera => Spec::Camera(Box::new(de(json)?)),
             Kind::PlacementRequest => Spec::PlacementRequest(Box::new(de(json)?)),
             Kind::User => Spec::User(de(json)?),
+            Kind::Agent => Spec::Agent(de(json)?),
         })
     }
 
@@ -134,6 +138,7 @@ impl Spec {
                 }
                 check_name_ref(&mut out, "spec.department", &r.department);
             }
+            Spec::Agent(a) => check_name_ref(&mut out, "spec.site", &a.site),
             Spec::User(u) => {
                 if u.roles.is_empty() {
                     out.push(("spec.roles".into(), "a user needs at least one role".into()));
@@ -276,10 +281,10 @@ pub fn parse(file: &str, text: &str) -> Result<Vec<Manifest>> {
                 column: None,
                 path: "kind".into(),
                 message: if kind_str.is_empty() {
-                    "missing `kind` (one of Site, Department, Camera, PlacementRequest, User)".into()
+                    "missing `kind` (one of Site, Department, Agent, Camera, PlacementRequest, User)".into()
                 } else {
                     format!(
-                        "unknown kind {kind_str:?} (one of Site, Department, Camera, PlacementRequest, User)"
+                        "unknown kind {kind_str:?} (one of Site, Department, Agent, Camera, PlacementRequest, User)"
                     )
                 },
             });
@@ -295,6 +300,7 @@ pub fn parse(file: &str, text: &str) -> Result<Vec<Manifest>> {
                 Kind::PlacementRequest => typed::<PlacementRequestSpec>(file, &doc, start)
                     .map(|(n, s)| (n, Spec::PlacementRequest(Box::new(s)))),
                 Kind::User => typed::<UserSpec>(file, &doc, start).map(|(n, s)| (n, Spec::User(s))),
+            Kind::Agent => typed::<AgentSpec>(file, &doc, start).map(|(n, s)| (n, Spec::Agent(s))),
             };
         let (name, spec) = match parsed {
             Ok(x) => x,

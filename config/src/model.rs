@@ -447,6 +447,8 @@ pub enum Kind {
     PlacementRequest,
     /// A user.
     User,
+    /// An agent (site gateway).
+    Agent,
 }
 
 impl Kind {
@@ -467,6 +469,7 @@ impl Kind {
             Kind::Camera => "Camera",
             Kind::PlacementRequest => "PlacementRequest",
             Kind::User => "User",
+            Kind::Agent => "Agent",
         }
     }
 
@@ -482,6 +485,7 @@ impl Kind {
                 Kind::PlacementRequest
             }
             "user" | "users" => Kind::User,
+            "agent" | "agents" | "gateway" | "gateways" => Kind::Agent,
             _ => return None,
         })
     }
@@ -494,6 +498,7 @@ impl Kind {
             Kind::Camera => "objects/cameras/",
             Kind::PlacementRequest => "objects/requests/",
             Kind::User => "objects/users/",
+            Kind::Agent => "objects/agents/",
         }
     }
 }
@@ -516,4 +521,57 @@ pub fn valid_name(name: &str) -> bool {
         && name
             .chars()
             .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "-_.".contains(c))
+}
+
+/// An agent: the gateway of a site, which records its cameras.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AgentSpec {
+    /// The site it serves.
+    pub site: String,
+}
+
+/// What the controller knows about an agent.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct AgentStatus {
+    /// When it enrolled.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub enrolled_at: Option<Timestamp>,
+    /// Serial number of its current certificate (hex).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub cert_serial: String,
+    /// When its certificate expires.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cert_expires: Option<Timestamp>,
+    /// A revoked agent is refused.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub revoked: bool,
+}
+
+/// One camera as an agent must run it (derived from the controller's objects).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AgentCamera {
+    /// Camera name.
+    pub id: String,
+    /// Main stream URL.
+    pub main_url: String,
+    /// Sub stream URL.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sub_url: Option<String>,
+    /// Record video.
+    pub recording: bool,
+    /// Days to keep recordings.
+    pub retention_days: u32,
+    /// Run ALPR.
+    pub alpr: bool,
+}
+
+/// The whole desired config of one agent.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct AgentDesired {
+    /// The agent.
+    pub agent: String,
+    /// Its site.
+    pub site: String,
+    /// Active cameras assigned to it.
+    pub cameras: Vec<AgentCamera>,
 }

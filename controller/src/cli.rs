@@ -1032,6 +1032,7 @@ fn print_objects(kind: Kind, objs: &[Value], output: Output, single: bool) -> Re
                     ("DEPARTMENT", vec!["spec", "department"]),
                     ("ROLES", vec!["spec", "roles"]),
                 ],
+                Kind::Agent => vec![("SITE", vec!["spec", "site"]), ("CERT EXPIRES", vec!["status", "cert_expires"]), ("REVOKED", vec!["status", "revoked"])],
             };
             let mut rows = vec![std::iter::once("NAME".to_string())
                 .chain(cols.iter().map(|(h, _)| h.to_string()))
