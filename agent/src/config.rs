@@ -98,7 +98,13 @@ pub struct LegalHold {
 impl LegalHold {
     /// Whether this hold covers recording of `camera` over `[start, end)`.
     pub fn covers(&self, camera: &str, start: Timestamp, end: Timestamp) -> bool {
-        start < self.until && end > self.from && self.cameras.iter().any(|c| c == camera)
+        // A zero-length record still sits at an instant: treat it as [start, start].
+        let end_ok = if end > start {
+            end > self.from
+        } else {
+            start >= self.from
+        };
+        start < self.until && end_ok && self.cameras.iter().any(|c| c == camera)
     }
 }
 

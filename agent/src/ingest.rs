@@ -22,7 +22,7 @@ use crate::config::CameraConfig;
 use crate::error::{AgentError, Result};
 use crate::health::{CameraHealth, CameraState, RateMeter, WindowTracker};
 use crate::index::Index;
-use crate::record::{annexb_sps, recover, SegmentWriter};
+use crate::record::{annexb_has_idr, annexb_sps, recover, SegmentWriter};
 
 /// Tunables for ingest (defaults suit real cameras; tests shorten them).
 #[derive(Debug, Clone)]
@@ -306,6 +306,7 @@ fn session(rt: &CameraRuntime, delivered: &mut bool, reconnect: bool) -> Result<
     let tb = f64::from(info.time_base);
     let mut writer: Option<SegmentWriter> = None;
     let mut last_video = Instant::now();
+    let mut coalescer = Coalescer::default();
     let result = loop {
         if rt.cancel.is_cancelled() {
             break Ok(());
@@ -330,6 +331,11 @@ fn session(rt: &CameraRuntime, delivered: &mut bool, reconnect: bool) -> Result<
             continue;
         }
         last_video = Instant::now();
+        // RTSP parsers split parameter sets from the IDR with the same timestamp:
+        // join them into one access unit (the muxer refuses equal DTS).
+        let Some((mut pkt, tainted)) = coalescer.push(pkt) else {
+            continue;
+        };
         let now = rt.clock.now();
         let size = pkt.size() as u64;
         {
@@ -346,7 +352,11 @@ fn session(rt: &CameraRuntime, delivered: &mut bool, reconnect: bool) -> Result<
         if !rt.cfg.recording {
             continue;
         }
-        let key = pkt.is_key();
+        // A segment starts on a whole IDR with a decode timestamp.
+        let key = pkt.is_key()
+            && !tainted
+            && pkt.dts().is_some()
+            && (!annexb || pkt.data().is_some_and(|d| annexb_has_idr(d, hevc)));
         if writer.is_none() && !key {
             continue; // segments start on keyframes
         }
@@ -394,13 +404,76 @@ fn session(rt: &CameraRuntime, delivered: &mut bool, reconnect: bool) -> Result<
             }
         }
     };
+    if let Some(w) = writer.as_mut() {
+        if let Some(mut last) = coalescer.flush() {
+            if matches!(w.write(&mut last), Ok(true)) {
+                lock(&rt.shared).packets_recorded += 1;
+            }
+        }
+    }
     if let Some(w) = writer.take() {
         finish(rt, w, rt.clock.now());
     }
     result
 }
 
+/// Joins packets that share a DTS into one access unit (RTSP parsers split the
+/// parameter sets, or slices, of an IDR into packets with the same timestamp).
+/// Packets with no timestamp at all (the first RTSP packet) are dropped, and the
+/// packet right after such a drop is marked: it may be the rest of a picture
+/// whose start was dropped, so no segment may start on it. Recording therefore
+/// starts at the second IDR of a connection (at most one GOP later).
+#[derive(Default)]
+pub struct Coalescer {
+    pending: Option<(ff::Packet, bool)>,
+    dropped_untimed: bool,
+}
+
+impl Coalescer {
+    /// Feeds one packet; returns the previous access unit once complete, with
+    /// whether it directly followed a dropped untimed packet.
+    pub fn push(&mut self, pkt: ff::Packet) -> Option<(ff::Packet, bool)> {
+        if pkt.dts().is_none() && pkt.pts().is_none() {
+            self.dropped_untimed = true;
+            return None;
+        }
+        let tainted = std::mem::take(&mut self.dropped_untimed);
+        match self.pending.take() {
+            Some((prev, t)) if pkt.dts().is_some() && pkt.dts() == prev.dts() => {
+                self.pending = Some((merge(&prev, &pkt), t || tainted));
+                None
+            }
+            prev => {
+                self.pending = Some((pkt, tainted));
+                prev
+            }
+        }
+    }
+
+    /// The last access unit, at the end of a session.
+    pub fn flush(&mut self) -> Option<ff::Packet> {
+        self.pending.take().map(|(p, _)| p)
+    }
+}
+
+fn merge(a: &ff::Packet, b: &ff::Packet) -> ff::Packet {
+    let mut data = Vec::with_capacity(a.size() + b.size());
+    data.extend_from_slice(a.data().unwrap_or(&[]));
+    data.extend_from_slice(b.data().unwrap_or(&[]));
+    let mut m = ff::Packet::copy(&data);
+    m.set_pts(a.pts());
+    m.set_dts(a.dts());
+    m.set_stream(a.stream());
+    m.set_duration(a.duration());
+    m.set_flags(a.flags() | b.flags());
+    m
+}
+
 fn finish(rt: &CameraRuntime, w: SegmentWriter, end: Timestamp) {
+    if w.packets() == 0 {
+        let _ = std::fs::remove_file(w.abandon());
+        return;
+    }
     match w.finish(&rt.cfg.id, end, &rt.index) {
         Ok(e) => {
             let mut s = lock(&rt.shared);

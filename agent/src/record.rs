@@ -121,7 +121,14 @@ impl SegmentWriter {
     pub fn write(&mut self, pkt: &mut ff::Packet) -> Result<bool> {
         let (pts, dts) = match (pkt.pts(), pkt.dts()) {
             (Some(p), Some(d)) => (p, d),
-            (Some(p), None) => (p, p),
+            // No DTS mid-segment: just after the last one (dropped below if that breaks pts >= dts).
+            (Some(p), None) => match (self.last_dts, self.offset) {
+                (Some(l), Some(o)) => (p, l + o + 1),
+                _ => {
+                    self.dropped += 1;
+                    return Ok(false);
+                }
+            },
             (None, Some(d)) => (d, d),
             (None, None) => {
                 self.dropped += 1;
@@ -133,7 +140,7 @@ impl SegmentWriter {
             self.first_secs = Some(dts as f64 * f64::from(self.in_tb));
         }
         let (pts, dts) = (pts - offset, dts - offset);
-        if dts < 0 || self.last_dts.is_some_and(|l| dts <= l) {
+        if dts < 0 || pts < dts || self.last_dts.is_some_and(|l| dts <= l) {
             self.dropped += 1;
             return Ok(false);
         }
@@ -282,6 +289,22 @@ pub fn recover(camera: &str, index: &Mutex<Index>) -> Result<Vec<Entry>> {
     Ok(out)
 }
 
+/// Whether an Annex-B packet holds an IDR picture (H.264 type 5, HEVC IRAP 16-21).
+/// RTSP parsers also flag parameter-set-only packets as key; a segment must start
+/// on a picture that decodes alone.
+pub fn annexb_has_idr(data: &[u8], hevc: bool) -> bool {
+    data.windows(4).any(|w| {
+        w[0] == 0 && w[1] == 0 && w[2] == 1 && {
+            let h = w[3];
+            if hevc {
+                (16..=21).contains(&((h >> 1) & 0x3f))
+            } else {
+                h & 0x1f == 5
+            }
+        }
+    })
+}
+
 /// The SPS NAL units in an Annex-B packet (H.264 type 7, HEVC type 33), concatenated.
 /// A change between keyframes means new stream parameters (e.g. resolution).
 pub fn annexb_sps(data: &[u8], hevc: bool) -> Option<Vec<u8>> {
@@ -328,6 +351,11 @@ mod tests {
         ];
         assert_eq!(annexb_sps(&pkt, false), Some(vec![0x67, 1, 2, 3]));
         assert_eq!(annexb_sps(&[0, 0, 1, 0x65, 1], false), None);
+        assert!(annexb_has_idr(&pkt, false));
+        assert!(!annexb_has_idr(
+            &[0, 0, 0, 1, 0x67, 1, 0, 0, 1, 0x41, 2],
+            false
+        ));
         assert_eq!(
             annexb_sps(&[0, 0, 1, 0x42, 1, 0, 0, 1, 0x26], true),
             Some(vec![0x42, 1])

@@ -260,6 +260,16 @@ impl Supervisor {
         }
     }
 
+    /// Video packets of `camera` written to segment files so far (flushed on return).
+    pub fn packets_recorded(&self, camera: &str) -> Option<u64> {
+        self.inner().cameras.get(camera).map(|t| {
+            t.shared
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .packets_recorded
+        })
+    }
+
     /// Closed active-collection windows since the last call (including those of
     /// cameras stopped since); each window is returned once.
     pub fn take_windows(&self) -> Vec<ActiveWindow> {
