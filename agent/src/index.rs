@@ -285,6 +285,40 @@ impl Index {
         Ok(e)
     }
 
+    /// Appends many segments with one fsync (bulk import, benchmarks, migration).
+    /// Each item is (start_ms, end_ms, size, nonce, sha256), oldest first.
+    pub fn append_batch(
+        &mut self,
+        camera: &str,
+        items: impl IntoIterator<Item = (i64, i64, u64, u32, [u8; 32])>,
+    ) -> Result<usize> {
+        let log = self.log_mut(camera)?;
+        let mut buf = Vec::new();
+        let mut n = 0;
+        for (start_ms, end_ms, size, nonce, sha256) in items {
+            let e = Entry {
+                seq: log.next_seq,
+                start_ms,
+                end_ms,
+                size,
+                nonce,
+                sha256,
+                prev_sha256: log.last_sha256,
+            };
+            buf.extend_from_slice(&encode(KIND_ADD, &e));
+            log.next_seq += 1;
+            log.last_sha256 = sha256;
+            log.entries.push(e);
+            n += 1;
+        }
+        log.file
+            .write_all(&buf)
+            .and_then(|_| log.file.sync_data())
+            .map_err(|err| AgentError::io("append", &log.path, err))?;
+        log.entries.sort_by_key(|e| (e.start_ms, e.seq));
+        Ok(n)
+    }
+
     /// Cameras with a log.
     pub fn cameras(&self) -> impl Iterator<Item = &str> {
         self.cameras.keys().map(String::as_str)
