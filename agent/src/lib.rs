@@ -1,1 +1,23 @@
-//! placeholder
+//! camplane site agent, media side: ingest cameras with FFmpeg, record
+//! remuxed segments with a hash chain and an index, enforce retention and
+//! legal holds, and report health and active-collection windows.
+//!
+//! The controller session drives it through [`supervisor::Supervisor`]:
+//! `reconcile(desired cameras, holds)`, `health()`, `take_windows()`, `sweep(now)`.
+
+pub mod clock;
+pub mod config;
+pub mod error;
+pub mod health;
+pub mod index;
+pub mod ingest;
+pub mod record;
+pub mod retention;
+pub mod supervisor;
+
+pub use clock::{Clock, ManualClock, SystemClock};
+pub use config::{CameraConfig, HoldReason, LegalHold, Transport};
+pub use error::{AgentError, Result};
+pub use health::{ActiveWindow, CameraHealth, CameraState, GatewayHealth};
+pub use retention::{DiskPolicy, DiskProbe, DiskSpace, SweepReport};
+pub use supervisor::{Supervisor, SupervisorOptions};

@@ -1,0 +1,346 @@
+//! What the controller tells the agent: cameras to record and legal holds.
+//!
+//! Unknown fields are refused and every problem names its path, so a bad push
+//! is explained in one round trip.
+
+use jiff::Timestamp;
+use serde::{Deserialize, Serialize};
+
+use crate::error::AgentError;
+
+/// Policy ceiling: no recording is kept longer than this (governance.md, Retention).
+pub const MAX_RETENTION_DAYS: u32 = 30;
+
+/// How the agent pulls RTP from the camera.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Transport {
+    /// RTP interleaved in the RTSP TCP connection (survives NAT and loss-free).
+    #[default]
+    Tcp,
+    /// RTP over UDP.
+    Udp,
+}
+
+impl Transport {
+    /// The value of FFmpeg's `rtsp_transport` option.
+    pub fn as_ffmpeg(self) -> &'static str {
+        match self {
+            Transport::Tcp => "tcp",
+            Transport::Udp => "udp",
+        }
+    }
+}
+
+fn default_true() -> bool {
+    true
+}
+fn default_segment_seconds() -> u32 {
+    60
+}
+fn default_retention_days() -> u32 {
+    MAX_RETENTION_DAYS
+}
+
+/// One camera the agent must ingest (and usually record).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CameraConfig {
+    /// Registry id; also the directory name of its recordings.
+    pub id: String,
+    /// Main (highest resolution) stream URL, usually `rtsp://`.
+    pub main_url: String,
+    /// RTSP transport, TCP unless told otherwise.
+    #[serde(default)]
+    pub transport: Transport,
+    /// Whether segments are written (ingest and health run either way).
+    #[serde(default = "default_true")]
+    pub recording: bool,
+    /// Target segment length; segments start on keyframes so they run slightly longer.
+    #[serde(default = "default_segment_seconds")]
+    pub segment_seconds: u32,
+    /// Days kept; at most [`MAX_RETENTION_DAYS`].
+    #[serde(default = "default_retention_days")]
+    pub retention_days: u32,
+    /// Whether plate reading runs on this camera (a later issue's pipeline).
+    #[serde(default)]
+    pub alpr: bool,
+}
+
+/// Why a hold was placed (governance.md: who may place which).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum HoldReason {
+    /// Placed by the chief for a criminal investigation.
+    CriminalInvestigation,
+    /// Placed by the chief for court proceedings.
+    Court,
+    /// Another bona fide use approved by the City Manager.
+    CityManagerApproved,
+}
+
+/// Keeps the named cameras' recordings in `[from, until)` past their retention.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LegalHold {
+    /// The case the hold serves.
+    pub case_number: String,
+    /// Camera ids covered.
+    pub cameras: Vec<String>,
+    /// Start of the held time range.
+    pub from: Timestamp,
+    /// End of the held time range (exclusive).
+    pub until: Timestamp,
+    /// Why it was placed.
+    pub reason: HoldReason,
+}
+
+impl LegalHold {
+    /// Whether this hold covers recording of `camera` over `[start, end)`.
+    pub fn covers(&self, camera: &str, start: Timestamp, end: Timestamp) -> bool {
+        // A zero-length record still sits at an instant: treat it as [start, start].
+        let end_ok = if end > start {
+            end > self.from
+        } else {
+            start >= self.from
+        };
+        start < self.until && end_ok && self.cameras.iter().any(|c| c == camera)
+    }
+}
+
+/// One problem in a config document.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigProblem {
+    /// Field path, e.g. `[1].retention_days`.
+    pub path: String,
+    /// What is wrong.
+    pub message: String,
+}
+
+impl std::fmt::Display for ConfigProblem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.path, self.message)
+    }
+}
+
+impl From<ConfigProblem> for AgentError {
+    fn from(p: ConfigProblem) -> Self {
+        AgentError::Config {
+            path: p.path,
+            message: p.message,
+        }
+    }
+}
+
+/// Whether `id` is safe as a single directory name.
+pub fn valid_camera_id(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= 128
+        && !id.starts_with('.')
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+}
+
+impl CameraConfig {
+    /// A camera with the defaults for everything but id and URL.
+    pub fn new(id: impl Into<String>, main_url: impl Into<String>) -> Self {
+        CameraConfig {
+            id: id.into(),
+            main_url: main_url.into(),
+            transport: Transport::Tcp,
+            recording: true,
+            segment_seconds: default_segment_seconds(),
+            retention_days: default_retention_days(),
+            alpr: false,
+        }
+    }
+
+    /// Every semantic problem, paths prefixed with `prefix`.
+    pub fn problems(&self, prefix: &str) -> Vec<ConfigProblem> {
+        let mut p = Vec::new();
+        let mut bad = |field: &str, message: String| {
+            p.push(ConfigProblem {
+                path: format!("{prefix}{field}"),
+                message,
+            })
+        };
+        if !valid_camera_id(&self.id) {
+            bad(
+                "id",
+                format!(
+                    "{:?} must be 1-128 of [A-Za-z0-9._-], not starting with '.'",
+                    self.id
+                ),
+            );
+        }
+        if self.main_url.trim().is_empty() {
+            bad("main_url", "must not be empty".into());
+        }
+        if !(1..=3600).contains(&self.segment_seconds) {
+            bad(
+                "segment_seconds",
+                format!("{} is outside 1..=3600", self.segment_seconds),
+            );
+        }
+        if self.retention_days == 0 || self.retention_days > MAX_RETENTION_DAYS {
+            bad(
+                "retention_days",
+                format!(
+                    "{} is outside 1..={MAX_RETENTION_DAYS} (policy maximum)",
+                    self.retention_days
+                ),
+            );
+        }
+        p
+    }
+}
+
+impl LegalHold {
+    /// Every semantic problem, paths prefixed with `prefix`.
+    pub fn problems(&self, prefix: &str) -> Vec<ConfigProblem> {
+        let mut p = Vec::new();
+        if self.case_number.trim().is_empty() {
+            p.push(ConfigProblem {
+                path: format!("{prefix}case_number"),
+                message: "must not be empty".into(),
+            });
+        }
+        if self.cameras.is_empty() {
+            p.push(ConfigProblem {
+                path: format!("{prefix}cameras"),
+                message: "must name at least one camera".into(),
+            });
+        }
+        if self.from >= self.until {
+            p.push(ConfigProblem {
+                path: format!("{prefix}until"),
+                message: format!("{} is not after from ({})", self.until, self.from),
+            });
+        }
+        p
+    }
+}
+
+fn parse_json<T: serde::de::DeserializeOwned>(text: &str) -> Result<T, Vec<ConfigProblem>> {
+    let de = &mut serde_json::Deserializer::from_str(text);
+    serde_path_to_error::deserialize(de).map_err(|e| {
+        let path = e.path().to_string();
+        vec![ConfigProblem {
+            path: if path == "." { String::new() } else { path },
+            message: e.into_inner().to_string(),
+        }]
+    })
+}
+
+/// Parses and validates a JSON list of cameras; reports every problem with its path.
+pub fn cameras_from_json(text: &str) -> Result<Vec<CameraConfig>, Vec<ConfigProblem>> {
+    let cams: Vec<CameraConfig> = parse_json(text)?;
+    let mut problems = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    for (i, c) in cams.iter().enumerate() {
+        problems.extend(c.problems(&format!("[{i}].")));
+        if !seen.insert(c.id.as_str()) {
+            problems.push(ConfigProblem {
+                path: format!("[{i}].id"),
+                message: format!("duplicate camera id {:?}", c.id),
+            });
+        }
+    }
+    if problems.is_empty() {
+        Ok(cams)
+    } else {
+        Err(problems)
+    }
+}
+
+/// Parses and validates a JSON list of legal holds.
+pub fn holds_from_json(text: &str) -> Result<Vec<LegalHold>, Vec<ConfigProblem>> {
+    let holds: Vec<LegalHold> = parse_json(text)?;
+    let problems: Vec<_> = holds
+        .iter()
+        .enumerate()
+        .flat_map(|(i, h)| h.problems(&format!("[{i}].")))
+        .collect();
+    if problems.is_empty() {
+        Ok(holds)
+    } else {
+        Err(problems)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_apply() {
+        let c = cameras_from_json(r#"[{"id":"cam-1","main_url":"rtsp://h/s"}]"#).unwrap();
+        assert_eq!(c[0].transport, Transport::Tcp);
+        assert!(c[0].recording);
+        assert_eq!(c[0].segment_seconds, 60);
+        assert_eq!(c[0].retention_days, 30);
+        assert!(!c[0].alpr);
+    }
+
+    #[test]
+    fn unknown_field_reports_its_path() {
+        let e = cameras_from_json(
+            r#"[{"id":"a","main_url":"u"},{"id":"b","main_url":"u","retention":5}]"#,
+        )
+        .unwrap_err();
+        assert_eq!(e[0].path, "[1].retention");
+        assert!(e[0].message.contains("unknown field `retention`"), "{e:?}");
+    }
+
+    #[test]
+    fn bad_transport_reports_its_path() {
+        let e = cameras_from_json(r#"[{"id":"a","main_url":"u","transport":"sctp"}]"#).unwrap_err();
+        assert_eq!(e[0].path, "[0].transport");
+    }
+
+    #[test]
+    fn every_semantic_problem_is_reported() {
+        let e = cameras_from_json(
+            r#"[{"id":"../x","main_url":" ","retention_days":45,"segment_seconds":0},
+                {"id":"ok","main_url":"u"},{"id":"ok","main_url":"u"}]"#,
+        )
+        .unwrap_err();
+        let paths: Vec<_> = e.iter().map(|p| p.path.as_str()).collect();
+        assert_eq!(
+            paths,
+            [
+                "[0].id",
+                "[0].main_url",
+                "[0].segment_seconds",
+                "[0].retention_days",
+                "[2].id"
+            ]
+        );
+    }
+
+    #[test]
+    fn holds_parse_and_validate() {
+        let h = holds_from_json(
+            r#"[{"case_number":"25-01234","cameras":["c1"],"from":"2025-01-01T00:00:00Z",
+                 "until":"2025-01-02T00:00:00Z","reason":"court"}]"#,
+        )
+        .unwrap();
+        let t = |s: &str| s.parse::<Timestamp>().unwrap();
+        assert!(h[0].covers("c1", t("2024-12-31T23:59:00Z"), t("2025-01-01T00:01:00Z")));
+        assert!(!h[0].covers("c1", t("2025-01-02T00:00:00Z"), t("2025-01-02T00:01:00Z")));
+        assert!(!h[0].covers("c2", t("2025-01-01T10:00:00Z"), t("2025-01-01T10:01:00Z")));
+        let e = holds_from_json(
+            r#"[{"case_number":"","cameras":[],"from":"2025-01-02T00:00:00Z",
+                 "until":"2025-01-01T00:00:00Z","reason":"court"}]"#,
+        )
+        .unwrap_err();
+        assert_eq!(e.len(), 3);
+        let e = holds_from_json(
+            r#"[{"case_number":"1","cameras":["c"],"from":"2025-01-01T00:00:00Z",
+                 "until":"2025-01-02T00:00:00Z","reason":"curiosity"}]"#,
+        )
+        .unwrap_err();
+        assert_eq!(e[0].path, "[0].reason");
+    }
+}

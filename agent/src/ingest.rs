@@ -1,0 +1,522 @@
+//! Per-camera ingest: one blocking thread per camera owns the FFmpeg input,
+//! reads packets itself (so a dropped stream is an error, not a silent EOF),
+//! feeds the segment writer, and reconnects with exponential backoff + jitter.
+//!
+//! Cancellation is checked between packets. A read blocked on a silent camera
+//! returns after the socket timeout (FFmpeg's `timeout` option, microseconds),
+//! which bounds how long stopping a camera can take; no interrupt callback
+//! (that would need unsafe).
+
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, Once};
+use std::time::{Duration, Instant};
+
+use ff::{codec, format, media, Rational};
+use ffmpeg_next as ff;
+use jiff::{SignedDuration, Timestamp};
+use rand::Rng;
+use tokio_util::sync::CancellationToken;
+
+use crate::clock::Clock;
+use crate::config::CameraConfig;
+use crate::error::{AgentError, Result};
+use crate::health::{CameraHealth, CameraState, RateMeter, WindowTracker};
+use crate::index::Index;
+use crate::record::{annexb_has_idr, annexb_sps, recover, SegmentWriter};
+
+/// Tunables for ingest (defaults suit real cameras; tests shorten them).
+#[derive(Debug, Clone)]
+pub struct IngestOptions {
+    /// Socket I/O timeout given to FFmpeg: a silent camera errors out after this.
+    pub socket_timeout: Duration,
+    /// No video packet for this long (while other data flows) counts as a drop.
+    pub silence_timeout: Duration,
+    /// First reconnect delay.
+    pub backoff_base: Duration,
+    /// Largest reconnect delay.
+    pub backoff_max: Duration,
+    /// Gaps up to this long do not split an active window (the report interval).
+    pub window_merge_gap: SignedDuration,
+    /// FFmpeg `analyzeduration` in microseconds (bounds probing a weird stream).
+    pub analyze_us: u64,
+}
+
+impl Default for IngestOptions {
+    fn default() -> Self {
+        IngestOptions {
+            socket_timeout: Duration::from_secs(5),
+            silence_timeout: Duration::from_secs(10),
+            backoff_base: Duration::from_millis(500),
+            backoff_max: Duration::from_secs(30),
+            window_merge_gap: SignedDuration::from_secs(60),
+            analyze_us: 2_000_000,
+        }
+    }
+}
+
+/// Exponential backoff with jitter: attempt n waits uniformly in [d/2, d],
+/// d = min(base * 2^n, max), so many cameras behind one failed switch do not
+/// reconnect in lockstep.
+#[derive(Debug, Clone)]
+pub struct Backoff {
+    base: Duration,
+    max: Duration,
+    attempt: u32,
+}
+
+impl Backoff {
+    /// A fresh backoff.
+    pub fn new(base: Duration, max: Duration) -> Self {
+        Backoff {
+            base,
+            max,
+            attempt: 0,
+        }
+    }
+
+    /// The next delay.
+    pub fn next_delay(&mut self, rng: &mut impl Rng) -> Duration {
+        let d = self
+            .base
+            .saturating_mul(1u32 << self.attempt.min(20))
+            .min(self.max);
+        self.attempt = self.attempt.saturating_add(1);
+        let lo = d / 2;
+        lo + Duration::from_nanos(rng.gen_range(0..=(d - lo).as_nanos() as u64))
+    }
+
+    /// After a session that delivered video.
+    pub fn reset(&mut self) {
+        self.attempt = 0;
+    }
+}
+
+/// State an ingest thread shares with the supervisor.
+#[derive(Debug)]
+pub struct CameraShared {
+    /// Health fields maintained by the thread (rates filled in at report time).
+    pub health: CameraHealth,
+    /// Packet rates.
+    pub meter: RateMeter,
+    /// Active windows.
+    pub windows: WindowTracker,
+    /// End of the last completed segment.
+    pub last_segment_end: Option<Timestamp>,
+    /// Video packets written to segments (flushed to the file).
+    pub packets_recorded: u64,
+}
+
+impl CameraShared {
+    /// Fresh state for a camera.
+    pub fn new(id: &str, merge_gap: SignedDuration) -> Self {
+        CameraShared {
+            health: CameraHealth {
+                id: id.to_string(),
+                state: CameraState::Connecting,
+                fps: 0.0,
+                bytes_per_sec: 0.0,
+                last_packet: None,
+                reconnects: 0,
+                failures: 0,
+                recording_lag: None,
+                segments_written: 0,
+                stream: None,
+                last_error: None,
+            },
+            meter: RateMeter::new(5),
+            windows: WindowTracker::new(id, merge_gap),
+            last_segment_end: None,
+            packets_recorded: 0,
+        }
+    }
+}
+
+/// Everything one camera's thread needs.
+#[derive(Clone)]
+pub struct CameraRuntime {
+    /// The camera.
+    pub cfg: CameraConfig,
+    /// Tunables.
+    pub opts: IngestOptions,
+    /// Time source for segment and window times.
+    pub clock: Arc<dyn Clock>,
+    /// Segment index.
+    pub index: Arc<Mutex<Index>>,
+    /// Shared health.
+    pub shared: Arc<Mutex<CameraShared>>,
+    /// Stop signal.
+    pub cancel: CancellationToken,
+}
+
+fn lock(s: &Mutex<CameraShared>) -> std::sync::MutexGuard<'_, CameraShared> {
+    s.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Initializes FFmpeg once per process (network, quiet logs).
+pub fn init_ffmpeg() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        let _ = ff::init();
+        ff::util::log::set_level(ff::util::log::Level::Fatal);
+    });
+}
+
+/// What we learned about a camera's video at connect time.
+#[derive(Debug, Clone)]
+pub struct VideoInfo {
+    /// Stream index in the input.
+    pub index: usize,
+    /// Its time base.
+    pub time_base: Rational,
+    /// Codec.
+    pub codec: codec::Id,
+    /// Coded width.
+    pub width: u32,
+    /// Coded height.
+    pub height: u32,
+}
+
+/// Opens a camera URL with the RTSP transport and socket timeout set.
+pub fn open_input(cfg: &CameraConfig, opts: &IngestOptions) -> Result<format::context::Input> {
+    init_ffmpeg();
+    let mut d = ff::Dictionary::new();
+    if cfg.main_url.starts_with("rtsp") {
+        d.set("rtsp_transport", cfg.transport.as_ffmpeg());
+    }
+    let us = opts.socket_timeout.as_micros().to_string();
+    // FFmpeg >= 5: `timeout` is the RTSP/TCP socket I/O timeout (was `stimeout`).
+    d.set("timeout", &us);
+    d.set("rw_timeout", &us);
+    d.set("analyzeduration", &opts.analyze_us.to_string());
+    format::input_with_dictionary(&cfg.main_url, d).map_err(|e| AgentError::ffmpeg("open", e))
+}
+
+/// Picks the video stream and checks it before anything could abort inside FFmpeg:
+/// a known codec we can put in TS, non-zero size and a pixel format.
+pub fn video_info(ictx: &format::context::Input) -> Result<VideoInfo> {
+    let st = ictx
+        .streams()
+        .best(media::Type::Video)
+        .ok_or_else(|| AgentError::UnusableStream("no video stream".into()))?;
+    let params = st.parameters();
+    let id = params.id();
+    if !matches!(id, codec::Id::H264 | codec::Id::HEVC) {
+        return Err(AgentError::UnusableStream(format!(
+            "codec {id:?} not recorded (H.264/H.265 only)"
+        )));
+    }
+    let dec = codec::Context::from_parameters(params)
+        .and_then(|c| c.decoder().video())
+        .map_err(|e| AgentError::ffmpeg("read codec parameters", e))?;
+    let (w, h) = (dec.width(), dec.height());
+    if w == 0 || h == 0 || dec.format() == ff::format::Pixel::None {
+        return Err(AgentError::UnusableStream(format!(
+            "probe incomplete: {w}x{h} {:?}",
+            dec.format()
+        )));
+    }
+    Ok(VideoInfo {
+        index: st.index(),
+        time_base: st.time_base(),
+        codec: id,
+        width: w,
+        height: h,
+    })
+}
+
+/// Runs a camera until cancelled: connect, record, reconnect. Never panics out;
+/// a panic inside is caught and reported as the camera's last error.
+pub fn run_camera(rt: CameraRuntime) {
+    let shared = rt.shared.clone();
+    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| camera_loop(&rt)));
+    let mut s = lock(&shared);
+    if let Err(p) = r {
+        let msg = p
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| p.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "panic".into());
+        s.health.last_error = Some(format!("ingest thread panicked: {msg}"));
+    }
+    s.health.state = CameraState::Stopped;
+    s.windows.finish();
+}
+
+fn camera_loop(rt: &CameraRuntime) {
+    if rt.cfg.recording {
+        if let Err(e) = recover(&rt.cfg.id, &rt.index) {
+            lock(&rt.shared).health.last_error = Some(format!("recovery: {e}"));
+        }
+    }
+    let mut backoff = Backoff::new(rt.opts.backoff_base, rt.opts.backoff_max);
+    let mut rng = rand::thread_rng();
+    let mut ever_delivered = false;
+    while !rt.cancel.is_cancelled() {
+        lock(&rt.shared).health.state = CameraState::Connecting;
+        let mut delivered = false;
+        let r = session(rt, &mut delivered, ever_delivered);
+        ever_delivered |= delivered;
+        if rt.cancel.is_cancelled() {
+            break;
+        }
+        {
+            let mut s = lock(&rt.shared);
+            s.health.state = CameraState::Offline;
+            if !delivered {
+                s.health.failures += 1;
+            }
+            if let Err(e) = &r {
+                tracing::warn!(camera = %rt.cfg.id, error = %e, "camera session ended");
+                s.health.last_error = Some(e.to_string());
+            }
+        }
+        if delivered {
+            backoff.reset();
+        }
+        let d = backoff.next_delay(&mut rng);
+        let until = Instant::now() + d;
+        while Instant::now() < until && !rt.cancel.is_cancelled() {
+            std::thread::sleep(Duration::from_millis(20).min(until - Instant::now()));
+        }
+    }
+}
+
+/// One connection. `delivered` is set once video arrived.
+fn session(rt: &CameraRuntime, delivered: &mut bool, reconnect: bool) -> Result<()> {
+    let mut ictx = open_input(&rt.cfg, &rt.opts)?;
+    let info = video_info(&ictx)?;
+    let params = ictx
+        .stream(info.index)
+        .map(|s| s.parameters())
+        .ok_or_else(|| AgentError::UnusableStream("stream vanished".into()))?;
+    // RTSP depacketizers emit Annex B; MP4/MKV inputs use length prefixes.
+    let annexb = ictx.format().name() == "rtsp" || ictx.format().name() == "mpegts";
+    let hevc = info.codec == codec::Id::HEVC;
+    lock(&rt.shared).health.stream = Some(format!(
+        "{} {}x{}",
+        if hevc { "hevc" } else { "h264" },
+        info.width,
+        info.height
+    ));
+    let dir: PathBuf = rt
+        .index
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .camera_dir(&rt.cfg.id);
+    let tb = f64::from(info.time_base);
+    let mut writer: Option<SegmentWriter> = None;
+    let mut last_video = Instant::now();
+    let mut coalescer = Coalescer::default();
+    let result = loop {
+        if rt.cancel.is_cancelled() {
+            break Ok(());
+        }
+        let mut pkt = ff::Packet::empty();
+        match pkt.read(&mut ictx) {
+            Ok(()) => {}
+            Err(ff::Error::Eof) => break Err(AgentError::EndOfStream),
+            Err(ff::Error::Other { errno }) if errno == ff::util::error::EAGAIN => {
+                if last_video.elapsed() > rt.opts.silence_timeout {
+                    break Err(AgentError::Silence(rt.opts.silence_timeout));
+                }
+                std::thread::sleep(Duration::from_millis(5));
+                continue;
+            }
+            Err(e) => break Err(AgentError::ffmpeg("read", e)),
+        }
+        if pkt.stream() != info.index {
+            if last_video.elapsed() > rt.opts.silence_timeout {
+                break Err(AgentError::Silence(rt.opts.silence_timeout));
+            }
+            continue;
+        }
+        last_video = Instant::now();
+        // RTSP parsers split parameter sets from the IDR with the same timestamp:
+        // join them into one access unit (the muxer refuses equal DTS).
+        let Some((mut pkt, tainted)) = coalescer.push(pkt) else {
+            continue;
+        };
+        let now = rt.clock.now();
+        let size = pkt.size() as u64;
+        {
+            let mut s = lock(&rt.shared);
+            if !*delivered && reconnect {
+                s.health.reconnects += 1;
+            }
+            s.health.state = CameraState::Online;
+            s.health.last_packet = Some(now);
+            s.meter.record(now, 1, size);
+            s.windows.video(now);
+        }
+        *delivered = true;
+        if !rt.cfg.recording {
+            continue;
+        }
+        // A segment starts on a whole IDR with a decode timestamp.
+        let key = pkt.is_key()
+            && !tainted
+            && pkt.dts().is_some()
+            && (!annexb || pkt.data().is_some_and(|d| annexb_has_idr(d, hevc)));
+        if writer.is_none() && !key {
+            continue; // segments start on keyframes
+        }
+        let secs = pkt.dts().or(pkt.pts()).map(|t| t as f64 * tb);
+        if key {
+            let sps = if annexb {
+                pkt.data().and_then(|d| annexb_sps(d, hevc))
+            } else {
+                None
+            };
+            let rotate = match &writer {
+                None => true,
+                Some(w) => {
+                    let changed = matches!((&w.sps, &sps), (Some(a), Some(b)) if a != b);
+                    let long = secs.is_some_and(|s| w.elapsed(s) >= rt.cfg.segment_seconds as f64);
+                    changed || long
+                }
+            };
+            if rotate {
+                if let Some(w) = writer.take() {
+                    finish(rt, w, now);
+                }
+                match SegmentWriter::create(&dir, now, params.clone(), info.time_base) {
+                    Ok(mut w) => {
+                        w.sps = sps;
+                        writer = Some(w);
+                    }
+                    Err(e) => break Err(e),
+                }
+            } else if let (Some(w), Some(s)) = (writer.as_mut(), sps) {
+                w.sps.get_or_insert(s);
+            }
+        }
+        if let Some(w) = writer.as_mut() {
+            match w.write(&mut pkt) {
+                Ok(true) => lock(&rt.shared).packets_recorded += 1,
+                Ok(false) => {}
+                Err(e) => {
+                    // Keep what was written; the next keyframe opens a new segment.
+                    lock(&rt.shared).health.last_error = Some(e.to_string());
+                    if let Some(w) = writer.take() {
+                        finish(rt, w, now);
+                    }
+                }
+            }
+        }
+    };
+    if let Some(w) = writer.as_mut() {
+        if let Some(mut last) = coalescer.flush() {
+            if matches!(w.write(&mut last), Ok(true)) {
+                lock(&rt.shared).packets_recorded += 1;
+            }
+        }
+    }
+    if let Some(w) = writer.take() {
+        finish(rt, w, rt.clock.now());
+    }
+    result
+}
+
+/// Joins packets that share a DTS into one access unit (RTSP parsers split the
+/// parameter sets, or slices, of an IDR into packets with the same timestamp).
+/// Packets with no timestamp at all (the first RTSP packet) are dropped, and the
+/// packet right after such a drop is marked: it may be the rest of a picture
+/// whose start was dropped, so no segment may start on it. Recording therefore
+/// starts at the second IDR of a connection (at most one GOP later).
+#[derive(Default)]
+pub struct Coalescer {
+    pending: Option<(ff::Packet, bool)>,
+    dropped_untimed: bool,
+}
+
+impl Coalescer {
+    /// Feeds one packet; returns the previous access unit once complete, with
+    /// whether it directly followed a dropped untimed packet.
+    pub fn push(&mut self, pkt: ff::Packet) -> Option<(ff::Packet, bool)> {
+        if pkt.dts().is_none() && pkt.pts().is_none() {
+            self.dropped_untimed = true;
+            return None;
+        }
+        let tainted = std::mem::take(&mut self.dropped_untimed);
+        match self.pending.take() {
+            Some((prev, t)) if pkt.dts().is_some() && pkt.dts() == prev.dts() => {
+                self.pending = Some((merge(&prev, &pkt), t || tainted));
+                None
+            }
+            prev => {
+                self.pending = Some((pkt, tainted));
+                prev
+            }
+        }
+    }
+
+    /// The last access unit, at the end of a session.
+    pub fn flush(&mut self) -> Option<ff::Packet> {
+        self.pending.take().map(|(p, _)| p)
+    }
+}
+
+fn merge(a: &ff::Packet, b: &ff::Packet) -> ff::Packet {
+    let mut data = Vec::with_capacity(a.size() + b.size());
+    data.extend_from_slice(a.data().unwrap_or(&[]));
+    data.extend_from_slice(b.data().unwrap_or(&[]));
+    let mut m = ff::Packet::copy(&data);
+    m.set_pts(a.pts());
+    m.set_dts(a.dts());
+    m.set_stream(a.stream());
+    m.set_duration(a.duration());
+    m.set_flags(a.flags() | b.flags());
+    m
+}
+
+fn finish(rt: &CameraRuntime, w: SegmentWriter, end: Timestamp) {
+    if w.packets() == 0 {
+        let _ = std::fs::remove_file(w.abandon());
+        return;
+    }
+    match w.finish(&rt.cfg.id, end, &rt.index) {
+        Ok(e) => {
+            let mut s = lock(&rt.shared);
+            s.health.segments_written += 1;
+            s.last_segment_end = Some(e.end());
+        }
+        Err(e) => {
+            tracing::error!(camera = %rt.cfg.id, error = %e, "segment not committed");
+            lock(&rt.shared).health.last_error = Some(format!("segment: {e}"));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::SeedableRng;
+
+    #[test]
+    fn backoff_grows_caps_and_jitters() {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+        let mut b = Backoff::new(Duration::from_millis(100), Duration::from_secs(2));
+        let d: Vec<_> = (0..8).map(|_| b.next_delay(&mut rng)).collect();
+        for (n, x) in d.iter().enumerate() {
+            let cap = Duration::from_millis(100 * (1 << n)).min(Duration::from_secs(2));
+            assert!(*x >= cap / 2 && *x <= cap, "{n}: {x:?}");
+        }
+        assert!(d[7] >= Duration::from_secs(1));
+        b.reset();
+        assert!(b.next_delay(&mut rng) <= Duration::from_millis(100));
+    }
+
+    #[test]
+    fn unreachable_camera_is_an_error_not_a_panic() {
+        let mut cfg = CameraConfig::new("x", "rtsp://127.0.0.1:1/none");
+        cfg.segment_seconds = 2;
+        let opts = IngestOptions {
+            socket_timeout: Duration::from_millis(500),
+            ..Default::default()
+        };
+        let Err(e) = open_input(&cfg, &opts) else {
+            panic!("nothing listens on port 1")
+        };
+        assert!(matches!(e, AgentError::Ffmpeg { .. }), "{e}");
+    }
+}

@@ -1,0 +1,517 @@
+//! Retention: age-out, legal holds, and disk pressure. Separate from recording
+//! (MediaMTX's split), driven by an injected clock and disk probe.
+//!
+//! Rules (governance.md): segments older than the camera's retention (default
+//! and ceiling 30 days) are deleted, file and index entry, unless a legal hold
+//! covers them. When free space falls under the threshold the oldest unheld
+//! segments go first, whatever their age, and an alarm is raised; held
+//! segments are never deleted, even if that leaves the disk short (that is a
+//! louder alarm, not a deletion).
+
+use std::collections::{BinaryHeap, HashMap};
+use std::path::PathBuf;
+use std::sync::Mutex;
+
+use jiff::{SignedDuration, Timestamp};
+
+use crate::config::{LegalHold, MAX_RETENTION_DAYS};
+use crate::index::{Entry, Index};
+
+/// Free and total bytes of the recording filesystem.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct DiskSpace {
+    /// Bytes available to the agent.
+    pub free: u64,
+    /// Filesystem size.
+    pub total: u64,
+}
+
+/// Where free space comes from (injectable so tests can fill the disk).
+pub trait DiskProbe: Send + Sync + 'static {
+    /// Current free/total bytes.
+    fn space(&self) -> std::io::Result<DiskSpace>;
+}
+
+/// Real probe: `statvfs` on the recording root.
+#[derive(Debug, Clone)]
+pub struct StatvfsProbe {
+    /// Any path on the filesystem to measure.
+    pub path: PathBuf,
+}
+
+impl DiskProbe for StatvfsProbe {
+    fn space(&self) -> std::io::Result<DiskSpace> {
+        let s = rustix::fs::statvfs(&self.path).map_err(std::io::Error::from)?;
+        Ok(DiskSpace {
+            free: s.f_bavail.saturating_mul(s.f_frsize),
+            total: s.f_blocks.saturating_mul(s.f_frsize),
+        })
+    }
+}
+
+/// A probe that reports whatever the test sets.
+#[derive(Debug, Default)]
+pub struct FixedProbe(pub Mutex<DiskSpace>);
+
+impl FixedProbe {
+    /// A probe reporting `free` of `total`.
+    pub fn new(free: u64, total: u64) -> Self {
+        FixedProbe(Mutex::new(DiskSpace { free, total }))
+    }
+    /// Changes what it reports.
+    pub fn set(&self, free: u64, total: u64) {
+        *self.0.lock().unwrap_or_else(|e| e.into_inner()) = DiskSpace { free, total };
+    }
+}
+
+impl DiskProbe for FixedProbe {
+    fn space(&self) -> std::io::Result<DiskSpace> {
+        Ok(*self.0.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+}
+
+/// When the disk counts as full.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct DiskPolicy {
+    /// Keep at least this many bytes free.
+    pub min_free_bytes: u64,
+    /// Keep at least this share (0-100) of the filesystem free.
+    pub min_free_percent: f64,
+}
+
+impl Default for DiskPolicy {
+    fn default() -> Self {
+        DiskPolicy {
+            min_free_bytes: 2 << 30,
+            min_free_percent: 5.0,
+        }
+    }
+}
+
+impl DiskPolicy {
+    /// Bytes that must be free on a filesystem of `total` bytes.
+    pub fn required_free(&self, total: u64) -> u64 {
+        let pct = (total as f64 * self.min_free_percent.clamp(0.0, 100.0) / 100.0) as u64;
+        self.min_free_bytes.max(pct)
+    }
+}
+
+/// Retention settings for one sweep.
+#[derive(Debug, Clone, Default)]
+pub struct RetentionPolicy {
+    /// Days per camera id; cameras not listed (e.g. removed ones) get 30.
+    pub days: HashMap<String, u32>,
+    /// Disk-pressure thresholds.
+    pub disk: DiskPolicy,
+}
+
+impl RetentionPolicy {
+    /// Retention for `camera`, clamped to the policy ceiling.
+    pub fn days_for(&self, camera: &str) -> u32 {
+        self.days
+            .get(camera)
+            .copied()
+            .unwrap_or(MAX_RETENTION_DAYS)
+            .clamp(1, MAX_RETENTION_DAYS)
+    }
+}
+
+/// Raised when the disk was under its free-space threshold.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DiskAlarm {
+    /// Free bytes measured before the sweep.
+    pub free_before: u64,
+    /// Free bytes expected after the sweep's deletions.
+    pub free_after: u64,
+    /// Threshold.
+    pub required: u64,
+    /// Unheld segments deleted early because of pressure.
+    pub deleted: usize,
+    /// Whether the threshold is met again (false: only held data left, or errors).
+    pub resolved: bool,
+}
+
+/// What a sweep did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SweepReport {
+    /// Segments deleted for age.
+    pub expired_deleted: usize,
+    /// Segments deleted for disk pressure.
+    pub pressure_deleted: usize,
+    /// Bytes of segment files deleted.
+    pub bytes_freed: u64,
+    /// Expired segments kept because a legal hold covers them.
+    pub held_kept: usize,
+    /// Files that could not be removed (their index entries are kept).
+    pub errors: Vec<String>,
+    /// Set when the disk was under threshold.
+    pub alarm: Option<DiskAlarm>,
+}
+
+/// Whether any hold covers this segment of `camera`.
+pub fn is_held(camera: &str, e: &Entry, holds: &[LegalHold]) -> bool {
+    let (s, t) = (e.start(), e.end());
+    holds.iter().any(|h| h.covers(camera, s, t))
+}
+
+/// Runs one sweep. The index lock is held only while planning and while erasing
+/// entries, not during file removal, so recorders keep appending.
+pub fn sweep(
+    index: &Mutex<Index>,
+    policy: &RetentionPolicy,
+    holds: &[LegalHold],
+    probe: &dyn DiskProbe,
+    now: Timestamp,
+) -> SweepReport {
+    let mut report = SweepReport::default();
+    // 1. Age.
+    let (root, mut victims) = {
+        let idx = index.lock().unwrap_or_else(|e| e.into_inner());
+        let mut victims: Vec<(String, Vec<Entry>)> = Vec::new();
+        for cam in idx.cameras() {
+            let days = policy.days_for(cam) as i64;
+            let cutoff = now
+                .checked_sub(SignedDuration::from_hours(24 * days))
+                .map(|t| t.as_millisecond())
+                .unwrap_or(i64::MIN);
+            let cam_holds: Vec<LegalHold> = holds
+                .iter()
+                .filter(|h| h.cameras.iter().any(|c| c == cam))
+                .cloned()
+                .collect();
+            let mut v = Vec::new();
+            for e in idx.segments(cam) {
+                if e.end_ms > cutoff {
+                    continue;
+                }
+                if !cam_holds.is_empty() && is_held(cam, e, &cam_holds) {
+                    report.held_kept += 1;
+                } else {
+                    v.push(*e);
+                }
+            }
+            if !v.is_empty() {
+                victims.push((cam.to_string(), v));
+            }
+        }
+        (idx.root().to_path_buf(), victims)
+    };
+    let _ = root;
+    for (cam, v) in victims.iter_mut() {
+        let (n, bytes) = delete(index, cam, v, &mut report.errors);
+        report.expired_deleted += n;
+        report.bytes_freed += bytes;
+    }
+
+    // 2. Disk pressure.
+    let space = match probe.space() {
+        Ok(s) => s,
+        Err(e) => {
+            report.errors.push(format!("disk probe: {e}"));
+            return report;
+        }
+    };
+    let required = policy.disk.required_free(space.total);
+    // The probe ran after age deletions, so it already counts their bytes.
+    let mut free = space.free;
+    if free >= required {
+        return report;
+    }
+    let free_before = free;
+    let mut deleted = 0;
+    // Oldest unheld first across all cameras; batch per round to keep fsyncs few.
+    loop {
+        let batch = {
+            let idx = index.lock().unwrap_or_else(|e| e.into_inner());
+            oldest_unheld(&idx, holds, required - free)
+        };
+        if batch.is_empty() {
+            break;
+        }
+        let mut progressed = false;
+        for (cam, mut v) in batch {
+            let (n, bytes) = delete(index, &cam, &mut v, &mut report.errors);
+            progressed |= n > 0;
+            deleted += n;
+            report.bytes_freed += bytes;
+            free = free.saturating_add(bytes);
+        }
+        if free >= required || !progressed {
+            break;
+        }
+    }
+    report.pressure_deleted = deleted;
+    report.alarm = Some(DiskAlarm {
+        free_before,
+        free_after: free,
+        required,
+        deleted,
+        resolved: free >= required,
+    });
+    report
+}
+
+/// Picks the globally oldest unheld segments until their sizes add up to `need`.
+fn oldest_unheld(idx: &Index, holds: &[LegalHold], need: u64) -> Vec<(String, Vec<Entry>)> {
+    use std::cmp::Reverse;
+    let cams: Vec<&str> = idx.cameras().collect();
+    let mut cursors = vec![0usize; cams.len()];
+    let mut heap = BinaryHeap::new();
+    let next_unheld = |ci: usize, from: usize| -> Option<usize> {
+        let segs = idx.segments(cams[ci]);
+        (from..segs.len()).find(|&i| !is_held(cams[ci], &segs[i], holds))
+    };
+    for ci in 0..cams.len() {
+        if let Some(i) = next_unheld(ci, 0) {
+            cursors[ci] = i;
+            heap.push(Reverse((idx.segments(cams[ci])[i].start_ms, ci)));
+        }
+    }
+    let mut picked: HashMap<usize, Vec<Entry>> = HashMap::new();
+    let mut sum = 0u64;
+    while sum < need {
+        let Some(Reverse((_, ci))) = heap.pop() else {
+            break;
+        };
+        let i = cursors[ci];
+        let e = idx.segments(cams[ci])[i];
+        sum = sum.saturating_add(e.size.max(1));
+        picked.entry(ci).or_default().push(e);
+        if let Some(j) = next_unheld(ci, i + 1) {
+            cursors[ci] = j;
+            heap.push(Reverse((idx.segments(cams[ci])[j].start_ms, ci)));
+        }
+    }
+    picked
+        .into_iter()
+        .map(|(ci, v)| (cams[ci].to_string(), v))
+        .collect()
+}
+
+/// Removes files, then erases the index entries of those actually gone.
+fn delete(
+    index: &Mutex<Index>,
+    cam: &str,
+    victims: &mut [Entry],
+    errors: &mut Vec<String>,
+) -> (usize, u64) {
+    let dir = index
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .camera_dir(cam);
+    let mut gone = Vec::with_capacity(victims.len());
+    let mut bytes = 0;
+    for e in victims.iter() {
+        let p = dir.join(e.file_name());
+        match std::fs::remove_file(&p) {
+            Ok(()) => {
+                bytes += e.size;
+                gone.push(e.seq);
+            }
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => gone.push(e.seq),
+            Err(err) => errors.push(format!("remove {}: {err}", p.display())),
+        }
+    }
+    let mut idx = index.lock().unwrap_or_else(|e| e.into_inner());
+    match idx.remove(cam, &gone) {
+        Ok(n) => (n, bytes),
+        Err(e) => {
+            errors.push(e.to_string());
+            (0, bytes)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::{Clock, ManualClock};
+    use crate::config::HoldReason;
+
+    fn ts(s: &str) -> Timestamp {
+        s.parse().unwrap()
+    }
+
+    /// One 1-hour segment per hour for `hours`, tiny real files.
+    fn fill(dir: &std::path::Path, cam: &str, start: Timestamp, hours: i64) -> Mutex<Index> {
+        let mut idx = Index::open(dir).unwrap();
+        std::fs::create_dir_all(idx.camera_dir(cam)).unwrap();
+        for h in 0..hours {
+            let s = start + SignedDuration::from_hours(h);
+            let e = s + SignedDuration::from_hours(1);
+            let entry = idx
+                .append(
+                    cam,
+                    s.as_millisecond(),
+                    e.as_millisecond(),
+                    100,
+                    h as u32,
+                    [0; 32],
+                )
+                .unwrap();
+            std::fs::write(idx.segment_path(cam, &entry), [0u8; 100]).unwrap();
+        }
+        Mutex::new(idx)
+    }
+
+    fn hold(cam: &str, from: &str, until: &str) -> LegalHold {
+        LegalHold {
+            case_number: "25-00001".into(),
+            cameras: vec![cam.into()],
+            from: ts(from),
+            until: ts(until),
+            reason: HoldReason::CriminalInvestigation,
+        }
+    }
+
+    #[test]
+    fn age_out_respects_holds_and_release() {
+        let dir = tempfile::tempdir().unwrap();
+        let t0 = ts("2025-01-01T00:00:00Z");
+        let idx = fill(dir.path(), "c", t0, 48); // Jan 1-2
+        let clock = ManualClock::new(t0);
+        let probe = FixedProbe::new(u64::MAX / 2, u64::MAX / 2);
+        let policy = RetentionPolicy::default();
+        let holds = vec![hold("c", "2025-01-01T10:00:00Z", "2025-01-01T12:00:00Z")];
+        clock.advance(SignedDuration::from_hours(24 * 30));
+        let r = sweep(&idx, &policy, &holds, &probe, clock.now());
+        assert_eq!(
+            r.expired_deleted, 0,
+            "nothing is 30 days old yet at day 30 00:00"
+        );
+        clock.advance(SignedDuration::from_hours(24)); // day 31
+        let r = sweep(&idx, &policy, &holds, &probe, clock.now());
+        assert_eq!(r.expired_deleted, 22);
+        assert_eq!(r.held_kept, 2);
+        let left: Vec<_> = idx.lock().unwrap().segments("c").to_vec();
+        assert_eq!(left.len(), 26);
+        assert_eq!(left[0].start(), ts("2025-01-01T10:00:00Z"));
+        let cam_dir = idx.lock().unwrap().camera_dir("c");
+        assert_eq!(
+            std::fs::read_dir(&cam_dir).unwrap().count(),
+            26,
+            "files really gone"
+        );
+        // Release: gone at the next sweep.
+        let r = sweep(&idx, &policy, &[], &probe, clock.now());
+        assert_eq!(r.expired_deleted, 2);
+        drop(idx);
+        let reopened = Index::open(dir.path()).unwrap();
+        assert_eq!(
+            reopened.segments("c").len(),
+            24,
+            "index entries erased on disk"
+        );
+    }
+
+    #[test]
+    fn shorter_camera_retention_and_ceiling() {
+        let mut p = RetentionPolicy::default();
+        p.days.insert("a".into(), 7);
+        p.days.insert("b".into(), 90);
+        assert_eq!(p.days_for("a"), 7);
+        assert_eq!(p.days_for("b"), 30);
+        assert_eq!(p.days_for("gone"), 30);
+        let dir = tempfile::tempdir().unwrap();
+        let t0 = ts("2025-01-01T00:00:00Z");
+        let idx = fill(dir.path(), "a", t0, 24);
+        let probe = FixedProbe::new(1 << 40, 1 << 40);
+        let r = sweep(
+            &idx,
+            &p,
+            &[],
+            &probe,
+            t0 + SignedDuration::from_hours(24 * 8),
+        );
+        assert_eq!(r.expired_deleted, 24);
+    }
+
+    #[test]
+    fn disk_pressure_deletes_oldest_unheld_across_cameras_and_alarms() {
+        let dir = tempfile::tempdir().unwrap();
+        let t0 = ts("2025-01-01T00:00:00Z");
+        let idx = fill(dir.path(), "a", t0, 10);
+        {
+            let mut g = idx.lock().unwrap();
+            std::fs::create_dir_all(g.camera_dir("b")).unwrap();
+            for h in 0..10 {
+                let s = t0 + SignedDuration::from_mins(30 + 60 * h);
+                let e = g
+                    .append(
+                        "b",
+                        s.as_millisecond(),
+                        s.as_millisecond() + 3_600_000,
+                        100,
+                        h as u32,
+                        [0; 32],
+                    )
+                    .unwrap();
+                std::fs::write(g.segment_path("b", &e), [0u8; 100]).unwrap();
+            }
+        }
+        let holds = vec![hold("a", "2025-01-01T00:00:00Z", "2025-01-01T01:00:00Z")];
+        let policy = RetentionPolicy {
+            days: HashMap::new(),
+            disk: DiskPolicy {
+                min_free_bytes: 1000,
+                min_free_percent: 0.0,
+            },
+        };
+        let probe = FixedProbe::new(700, 10_000);
+        let r = sweep(
+            &idx,
+            &policy,
+            &holds,
+            &probe,
+            t0 + SignedDuration::from_hours(11),
+        );
+        assert_eq!(r.expired_deleted, 0);
+        assert_eq!(r.pressure_deleted, 3);
+        let alarm = r.alarm.unwrap();
+        assert!(alarm.resolved);
+        let g = idx.lock().unwrap();
+        // a@00 held; next oldest: b@00:30, a@01, b@01:30.
+        assert_eq!(g.segments("a")[0].start_ms, t0.as_millisecond());
+        assert_eq!(
+            g.segments("a")[1].start(),
+            t0 + SignedDuration::from_hours(2)
+        );
+        assert_eq!(
+            g.segments("b")[0].start(),
+            t0 + SignedDuration::from_mins(150)
+        );
+    }
+
+    #[test]
+    fn held_data_is_never_deleted_even_when_full() {
+        let dir = tempfile::tempdir().unwrap();
+        let t0 = ts("2025-01-01T00:00:00Z");
+        let idx = fill(dir.path(), "a", t0, 5);
+        let holds = vec![hold("a", "2024-01-01T00:00:00Z", "2026-01-01T00:00:00Z")];
+        let policy = RetentionPolicy {
+            days: HashMap::new(),
+            disk: DiskPolicy {
+                min_free_bytes: 1 << 30,
+                min_free_percent: 0.0,
+            },
+        };
+        let probe = FixedProbe::new(0, 1 << 31);
+        let r = sweep(
+            &idx,
+            &policy,
+            &holds,
+            &probe,
+            t0 + SignedDuration::from_hours(24 * 60),
+        );
+        assert_eq!(r.expired_deleted + r.pressure_deleted, 0);
+        assert_eq!(r.held_kept, 5);
+        assert!(!r.alarm.unwrap().resolved);
+        assert_eq!(idx.lock().unwrap().segments("a").len(), 5);
+    }
+
+    #[test]
+    fn statvfs_probe_reads_something() {
+        let s = StatvfsProbe { path: "/".into() }.space().unwrap();
+        assert!(s.total > 0 && s.free <= s.total);
+    }
+}

@@ -1,0 +1,375 @@
+//! Reconciles desired cameras into ingest threads, and answers for health,
+//! active windows and retention. Level-triggered and idempotent: calling
+//! `reconcile` again with the same input changes nothing; a camera whose config
+//! changed is restarted; a thread that died is restarted.
+//!
+//! Every method takes `&self` and returns quickly except [`Supervisor::sweep`]
+//! (file deletions; run it on a blocking thread) and [`Supervisor::shutdown`].
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::thread::JoinHandle;
+
+use jiff::Timestamp;
+use tokio_util::sync::CancellationToken;
+
+use crate::clock::Clock;
+use crate::config::{CameraConfig, ConfigProblem, LegalHold};
+use crate::error::{AgentError, Result};
+use crate::health::{
+    cpu_percent, parse_meminfo, parse_proc_stat, ActiveWindow, CameraHealth, CpuSample,
+    GatewayHealth,
+};
+use crate::index::Index;
+use crate::ingest::{run_camera, CameraRuntime, CameraShared, IngestOptions};
+use crate::retention::{self, DiskPolicy, DiskProbe, RetentionPolicy, SweepReport};
+
+/// How the supervisor is set up.
+#[derive(Debug, Clone)]
+pub struct SupervisorOptions {
+    /// Recording root (`segments/<camera>/`, `index/`).
+    pub root: PathBuf,
+    /// Ingest tunables shared by all cameras.
+    pub ingest: IngestOptions,
+    /// Disk-pressure thresholds for sweeps.
+    pub disk: DiskPolicy,
+}
+
+struct CameraTask {
+    cfg: CameraConfig,
+    cancel: CancellationToken,
+    handle: Option<JoinHandle<()>>,
+    shared: Arc<Mutex<CameraShared>>,
+}
+
+/// What a reconcile did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ReconcileReport {
+    /// Cameras started for the first time.
+    pub started: Vec<String>,
+    /// Cameras restarted (config changed or thread died).
+    pub restarted: Vec<String>,
+    /// Cameras stopped (no longer desired).
+    pub stopped: Vec<String>,
+    /// Desired cameras refused, with why (others still applied).
+    pub rejected: Vec<ConfigProblem>,
+}
+
+struct Inner {
+    cameras: BTreeMap<String, CameraTask>,
+    /// Stopped cameras' threads, joined when finished; their last windows kept.
+    stopping: Vec<CameraTask>,
+    holds: Vec<LegalHold>,
+    retention_days: HashMap<String, u32>,
+    cpu_prev: Option<CpuSample>,
+    alarms: Vec<String>,
+}
+
+/// The agent's media supervisor.
+pub struct Supervisor {
+    opts: SupervisorOptions,
+    clock: Arc<dyn Clock>,
+    probe: Arc<dyn DiskProbe>,
+    index: Arc<Mutex<Index>>,
+    inner: Mutex<Inner>,
+}
+
+impl Supervisor {
+    /// Opens the index under `opts.root` and starts with no cameras.
+    pub fn new(
+        opts: SupervisorOptions,
+        clock: Arc<dyn Clock>,
+        probe: Arc<dyn DiskProbe>,
+    ) -> Result<Self> {
+        std::fs::create_dir_all(&opts.root).map_err(|e| AgentError::io("create", &opts.root, e))?;
+        let index = Arc::new(Mutex::new(Index::open(&opts.root)?));
+        Ok(Supervisor {
+            opts,
+            clock,
+            probe,
+            index,
+            inner: Mutex::new(Inner {
+                cameras: BTreeMap::new(),
+                stopping: Vec::new(),
+                holds: Vec::new(),
+                retention_days: HashMap::new(),
+                cpu_prev: None,
+                alarms: Vec::new(),
+            }),
+        })
+    }
+
+    fn inner(&self) -> MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The segment index (for lookups and exports).
+    pub fn index(&self) -> Arc<Mutex<Index>> {
+        self.index.clone()
+    }
+
+    /// Makes the running cameras match `desired` and stores `holds` for sweeps.
+    /// Invalid entries are rejected individually; never blocks on a camera.
+    pub fn reconcile(&self, desired: Vec<CameraConfig>, holds: Vec<LegalHold>) -> ReconcileReport {
+        let mut report = ReconcileReport::default();
+        let mut inner = self.inner();
+        let mut want: BTreeMap<String, CameraConfig> = BTreeMap::new();
+        for (i, c) in desired.into_iter().enumerate() {
+            let mut p = c.problems(&format!("[{i}]."));
+            if want.contains_key(&c.id) {
+                p.push(ConfigProblem {
+                    path: format!("[{i}].id"),
+                    message: format!("duplicate camera id {:?}", c.id),
+                });
+            }
+            if p.is_empty() {
+                want.insert(c.id.clone(), c);
+            } else {
+                report.rejected.extend(p);
+            }
+        }
+        inner.holds = holds;
+        // Remember retention for cameras that go away too: their data still ages out.
+        for c in want.values() {
+            inner.retention_days.insert(c.id.clone(), c.retention_days);
+        }
+        let ids: Vec<String> = inner.cameras.keys().cloned().collect();
+        for id in ids {
+            let keep = want.get(&id).is_some_and(|w| {
+                let t = &inner.cameras[&id];
+                t.cfg == *w && !t.handle.as_ref().is_some_and(|h| h.is_finished())
+            });
+            if !keep {
+                if let Some(t) = inner.cameras.remove(&id) {
+                    t.cancel.cancel();
+                    inner.stopping.push(t);
+                    if want.contains_key(&id) {
+                        report.restarted.push(id);
+                    } else {
+                        report.stopped.push(id);
+                    }
+                }
+            }
+        }
+        for (id, cfg) in want {
+            if inner.cameras.contains_key(&id) {
+                continue;
+            }
+            if !report.restarted.contains(&id) {
+                report.started.push(id.clone());
+            }
+            let task = self.spawn(cfg, &inner.stopping);
+            inner.cameras.insert(id, task);
+        }
+        reap(&mut inner.stopping);
+        report
+    }
+
+    fn spawn(&self, cfg: CameraConfig, stopping: &[CameraTask]) -> CameraTask {
+        let cancel = CancellationToken::new();
+        // A restarted camera keeps its counters (reconnects, errors) across the restart.
+        let prev = stopping.iter().rev().find(|t| t.cfg.id == cfg.id);
+        let mut fresh = CameraShared::new(&cfg.id, self.opts.ingest.window_merge_gap);
+        if let Some(p) = prev {
+            let p = p.shared.lock().unwrap_or_else(|e| e.into_inner());
+            fresh.health.reconnects = p.health.reconnects;
+            fresh.health.failures = p.health.failures;
+            fresh.health.segments_written = p.health.segments_written;
+            fresh.health.last_error = p.health.last_error.clone();
+        }
+        let shared = Arc::new(Mutex::new(fresh));
+        let rt = CameraRuntime {
+            cfg: cfg.clone(),
+            opts: self.opts.ingest.clone(),
+            clock: self.clock.clone(),
+            index: self.index.clone(),
+            shared: shared.clone(),
+            cancel: cancel.clone(),
+        };
+        let handle = std::thread::Builder::new()
+            .name(format!("ingest-{}", cfg.id))
+            .spawn(move || run_camera(rt));
+        let handle = match handle {
+            Ok(h) => Some(h),
+            Err(e) => {
+                let mut s = shared.lock().unwrap_or_else(|e| e.into_inner());
+                s.health.last_error = Some(format!("cannot start thread: {e}"));
+                None
+            }
+        };
+        CameraTask {
+            cfg,
+            cancel,
+            handle,
+            shared,
+        }
+    }
+
+    /// Configs currently applied.
+    pub fn cameras(&self) -> Vec<CameraConfig> {
+        self.inner()
+            .cameras
+            .values()
+            .map(|t| t.cfg.clone())
+            .collect()
+    }
+
+    /// Health of every camera and of the gateway.
+    pub fn health(&self) -> GatewayHealth {
+        let now = self.clock.now();
+        let mut inner = self.inner();
+        let cameras: Vec<CameraHealth> = inner
+            .cameras
+            .values()
+            .map(|t| {
+                let mut s = t.shared.lock().unwrap_or_else(|e| e.into_inner());
+                let (fps, bps) = s.meter.rates(now);
+                let mut h = s.health.clone();
+                h.fps = fps;
+                h.bytes_per_sec = bps;
+                h.recording_lag = s.last_segment_end.map(|e| now.duration_since(e));
+                s.windows.tick(now);
+                h
+            })
+            .collect();
+        let space = self.probe.space().unwrap_or_default();
+        let cpu = std::fs::read_to_string("/proc/stat")
+            .ok()
+            .and_then(|t| parse_proc_stat(&t));
+        let cpu_percent = match (inner.cpu_prev, cpu) {
+            (Some(a), Some(b)) => cpu_percent(a, b),
+            _ => None,
+        };
+        if cpu.is_some() {
+            inner.cpu_prev = cpu;
+        }
+        let (mem_total, mem_available) = std::fs::read_to_string("/proc/meminfo")
+            .ok()
+            .and_then(|t| parse_meminfo(&t))
+            .unwrap_or((0, 0));
+        GatewayHealth {
+            at: now,
+            cameras,
+            disk_free: space.free,
+            disk_total: space.total,
+            cpu_percent,
+            mem_total,
+            mem_available,
+            alarms: inner.alarms.clone(),
+        }
+    }
+
+    /// Video packets of `camera` written to segment files so far (flushed on return).
+    pub fn packets_recorded(&self, camera: &str) -> Option<u64> {
+        self.inner().cameras.get(camera).map(|t| {
+            t.shared
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .packets_recorded
+        })
+    }
+
+    /// Closed active-collection windows since the last call (including those of
+    /// cameras stopped since); each window is returned once.
+    pub fn take_windows(&self) -> Vec<ActiveWindow> {
+        let now = self.clock.now();
+        let mut inner = self.inner();
+        let mut out = Vec::new();
+        for t in inner.cameras.values().chain(inner.stopping.iter()) {
+            let mut s = t.shared.lock().unwrap_or_else(|e| e.into_inner());
+            s.windows.tick(now);
+            out.extend(s.windows.take_closed());
+        }
+        reap(&mut inner.stopping);
+        out
+    }
+
+    /// Windows still open (camera currently delivering), ending at their last video.
+    pub fn active_windows(&self) -> Vec<ActiveWindow> {
+        let inner = self.inner();
+        inner
+            .cameras
+            .values()
+            .filter_map(|t| {
+                t.shared
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .windows
+                    .current()
+            })
+            .collect()
+    }
+
+    /// Runs retention at `now` with the current holds; raises or clears the disk alarm.
+    /// Blocking (deletes files): call from a blocking thread.
+    pub fn sweep(&self, now: Timestamp) -> SweepReport {
+        let (holds, days) = {
+            let inner = self.inner();
+            (inner.holds.clone(), inner.retention_days.clone())
+        };
+        let policy = RetentionPolicy {
+            days,
+            disk: self.opts.disk,
+        };
+        let report = retention::sweep(&self.index, &policy, &holds, self.probe.as_ref(), now);
+        let mut alarms = Vec::new();
+        if let Some(a) = &report.alarm {
+            alarms.push(format!(
+                "disk_pressure: {} bytes free < {} required; deleted {} oldest unheld segments{}",
+                a.free_before,
+                a.required,
+                a.deleted,
+                if a.resolved {
+                    ""
+                } else {
+                    "; still short (rest is held or undeletable)"
+                }
+            ));
+        }
+        for e in &report.errors {
+            alarms.push(format!("retention: {e}"));
+        }
+        self.inner().alarms = alarms;
+        report
+    }
+
+    /// Stops every camera and waits for its thread (bounded by the socket timeout).
+    pub fn shutdown(&self) {
+        let mut inner = self.inner();
+        let tasks: Vec<CameraTask> = std::mem::take(&mut inner.cameras).into_values().collect();
+        inner.stopping.extend(tasks);
+        for t in &inner.stopping {
+            t.cancel.cancel();
+        }
+        for t in inner.stopping.iter_mut() {
+            if let Some(h) = t.handle.take() {
+                let _ = h.join();
+            }
+        }
+    }
+}
+
+impl Drop for Supervisor {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
+/// Drops stopped tasks whose thread ended and whose windows were all taken.
+fn reap(stopping: &mut Vec<CameraTask>) {
+    stopping.retain_mut(|t| {
+        let done = t.handle.as_ref().is_none_or(|h| h.is_finished());
+        if done {
+            if let Some(h) = t.handle.take() {
+                let _ = h.join();
+            }
+            let mut s = t.shared.lock().unwrap_or_else(|e| e.into_inner());
+            s.windows.finish();
+            // Keep until its last windows are taken.
+            let pending = !s.windows.take_closed_peek_empty();
+            return pending;
+        }
+        true
+    });
+}
