@@ -18,6 +18,43 @@ pub struct ControllerConfig {
     /// Sign-in settings.
     #[serde(default)]
     pub auth: AuthConfig,
+    /// TLS for users and agents (agents always use mutual TLS).
+    #[serde(default)]
+    pub tls: TlsSettings,
+}
+
+/// TLS settings. The controller's own CA (kept in the store) signs its server
+/// certificate and every agent's certificate.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TlsSettings {
+    /// Serve TLS (turn off only for local experiments: agents cannot enrol then).
+    #[serde(default = "default_true")]
+    pub enabled: bool,
+    /// DNS names and IP addresses the server certificate is valid for.
+    #[serde(default = "default_names")]
+    pub server_names: Vec<String>,
+    /// Where to write the CA certificate for users' CLIs and agents (`--ca`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca_cert_file: Option<PathBuf>,
+    /// Days an agent certificate is valid; agents renew at two thirds of it.
+    #[serde(default = "default_cert_days")]
+    pub agent_cert_days: i64,
+}
+
+fn default_true() -> bool {
+    true
+}
+fn default_names() -> Vec<String> {
+    vec!["localhost".into(), "127.0.0.1".into()]
+}
+fn default_cert_days() -> i64 {
+    30
+}
+
+impl Default for TlsSettings {
+    fn default() -> Self {
+        TlsSettings { enabled: true, server_names: default_names(), ca_cert_file: None, agent_cert_days: default_cert_days() }
+    }
 }
 
 fn default_listen() -> String {
@@ -201,6 +238,12 @@ impl ControllerConfig {
             if !(2..=120).contains(lease_seconds) {
                 bad("store.etcd.lease_seconds", "must be 2..=120".into());
             }
+        }
+        if cfg.tls.enabled && cfg.tls.server_names.is_empty() {
+            bad("tls.server_names", "at least one name is needed".into());
+        }
+        if !(1..=397).contains(&cfg.tls.agent_cert_days) {
+            bad("tls.agent_cert_days", "must be 1..=397".into());
         }
         if !(1..=7 * 24 * 60).contains(&cfg.auth.token_ttl_minutes) {
             bad(

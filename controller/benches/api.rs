@@ -75,6 +75,8 @@ async fn bench_controller(
     cfg.listen = "127.0.0.1:0".into();
     std::env::set_var("CAMPLANE_BENCH_PW", PW);
     cfg.auth.initial_admin_password_env = "CAMPLANE_BENCH_PW".into();
+    // Plaintext, like the raw etcd baseline beside it.
+    cfg.tls.enabled = false;
     let cancel = CancellationToken::new();
     let running = camplane_controller::server::start(cfg, cancel.clone())
         .await

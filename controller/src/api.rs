@@ -355,3 +355,146 @@ impl pb::placement_server::Placement for Api {
         Ok(Response::new(pb::MapResponse { svg }))
     }
 }
+
+/// The agent-facing service (and the user calls about agents).
+#[derive(Clone)]
+pub struct FleetApi {
+    fleet: Arc<crate::fleet::Fleet>,
+}
+
+impl FleetApi {
+    /// Wraps a fleet.
+    pub fn new(fleet: Arc<crate::fleet::Fleet>) -> FleetApi {
+        FleetApi { fleet }
+    }
+
+    fn actor<T>(&self, req: &Request<T>) -> Result<Actor, Status> {
+        Ok(self.fleet.ctl.authenticate(&Api::token(req)?)?)
+    }
+
+    fn agent<T>(&self, req: &Request<T>) -> Result<String, Status> {
+        let certs = req.peer_certs();
+        let der = certs.as_ref().and_then(|c| c.first()).map(|c| c.as_ref());
+        Ok(self.fleet.authenticate_agent(der)?)
+    }
+}
+
+type ControlStream = std::pin::Pin<Box<dyn futures::Stream<Item = Result<pb::ControllerMessage, Status>> + Send>>;
+
+#[tonic::async_trait]
+impl pb::fleet_server::Fleet for FleetApi {
+    async fn create_enroll_token(&self, req: Request<pb::EnrollTokenRequest>) -> R<pb::EnrollTokenResponse> {
+        let actor = self.actor(&req)?;
+        let r = req.into_inner();
+        let (token, expires, agent) = self.fleet.create_enroll_token(&actor, &r.site, &r.agent).await?;
+        Ok(Response::new(pb::EnrollTokenResponse { token, expires_at: expires.to_string(), agent }))
+    }
+
+    async fn enroll(&self, req: Request<pb::EnrollRequest>) -> R<pb::EnrollResponse> {
+        let r = req.into_inner();
+        let (agent, site, cert_pem, expires) = self.fleet.enroll(&r.token, &r.csr_pem).await?;
+        Ok(Response::new(pb::EnrollResponse { agent, site, cert_pem, ca_pem: self.fleet.pki.ca_cert_pem.clone(), expires_at: expires.to_string() }))
+    }
+
+    async fn renew(&self, req: Request<pb::RenewRequest>) -> R<pb::EnrollResponse> {
+        let agent = self.agent(&req)?;
+        let (cert_pem, expires) = self.fleet.renew(&agent, &req.get_ref().csr_pem).await?;
+        Ok(Response::new(pb::EnrollResponse { agent, site: String::new(), cert_pem, ca_pem: self.fleet.pki.ca_cert_pem.clone(), expires_at: expires.to_string() }))
+    }
+
+    async fn revoke(&self, req: Request<pb::AgentName>) -> R<pb::Object> {
+        let actor = self.actor(&req)?;
+        let o = self.fleet.revoke(&actor, &req.get_ref().agent).await?;
+        Ok(Response::new(to_pb(&o, 0)?))
+    }
+
+    type ControlStream = ControlStream;
+
+    async fn control(&self, req: Request<tonic::Streaming<pb::AgentMessage>>) -> R<Self::ControlStream> {
+        let agent = self.agent(&req)?;
+        let mut inbound = req.into_inner();
+        let fleet = self.fleet.clone();
+        let (tx, rx) = tokio::sync::mpsc::channel::<Result<pb::ControllerMessage, Status>>(64);
+        let span = tracing::info_span!("agent_session", agent = %agent);
+        tokio::spawn(tracing::Instrument::instrument(
+            async move {
+                let mut changes = fleet.ctl.cache.subscribe();
+                let mut last_sent: Option<Vec<u8>> = None;
+                let mut running_rev = 0i64;
+                let mut tick = tokio::time::interval(std::time::Duration::from_secs(5));
+                tracing::info!("agent connected");
+                loop {
+                    // Level-triggered: whatever woke us, compare desired with what was sent.
+                    match fleet.desired(&agent) {
+                        Ok(d) => {
+                            let json = serde_json::to_vec(&d).unwrap_or_default();
+                            if last_sent.as_ref() != Some(&json) {
+                                let revision = *changes.borrow();
+                                if tx.send(Ok(pb::ControllerMessage { msg: Some(pb::controller_message::Msg::Config(pb::AgentConfig { revision, json: json.clone() })) })).await.is_err() {
+                                    break;
+                                }
+                                if let Err(e) = fleet.audit_push(&agent, revision, &d).await {
+                                    tracing::warn!(error = %e, "could not audit a config push");
+                                }
+                                last_sent = Some(json);
+                            }
+                        }
+                        Err(e) => {
+                            let _ = tx.send(Err(e.into())).await;
+                            break;
+                        }
+                    }
+                    tokio::select! {
+                        _ = tx.closed() => break,
+                        _ = changes.changed() => {}
+                        _ = tick.tick() => {
+                            // A revoked agent's session ends.
+                            if let Err(e) = fleet.authenticate_agent_name(&agent) {
+                                let _ = tx.send(Err(e.into())).await;
+                                break;
+                            }
+                        }
+                        m = inbound.message() => match m {
+                            Ok(Some(msg)) => match msg.msg {
+                                Some(pb::agent_message::Msg::Hello(h)) => running_rev = h.config_revision,
+                                Some(pb::agent_message::Msg::Ack(a)) => running_rev = a.revision,
+                                Some(pb::agent_message::Msg::Report(r)) => {
+                                    match fleet.store_report(&agent, &r.key, &r.kind, &r.json, running_rev).await {
+                                        Ok(_) => {
+                                            let ack = pb::ControllerMessage { msg: Some(pb::controller_message::Msg::ReportAck(pb::ReportAck { key: r.key })) };
+                                            if tx.send(Ok(ack)).await.is_err() { break; }
+                                        }
+                                        Err(e) => tracing::warn!(error = %e, key = %r.key, "report not stored; the agent will resend it"),
+                                    }
+                                }
+                                None => {}
+                            },
+                            Ok(None) => break,
+                            Err(e) => { tracing::info!(error = %e, "agent stream ended"); break; }
+                        }
+                    }
+                }
+                tracing::info!("agent disconnected");
+            },
+            span,
+        ));
+        Ok(Response::new(Box::pin(tokio_stream::wrappers::ReceiverStream::new(rx))))
+    }
+
+    async fn list_agents(&self, req: Request<pb::Empty>) -> R<pb::ObjectList> {
+        let actor = self.actor(&req)?;
+        let objs = self.fleet.ctl.get_all(&actor, Kind::Agent).await?;
+        let objects = objs.iter().map(|(o, rev)| to_pb(o, *rev)).collect::<Result<_, _>>()?;
+        Ok(Response::new(pb::ObjectList { objects }))
+    }
+
+    async fn camera_status(&self, req: Request<pb::Empty>) -> R<pb::ObjectList> {
+        let actor = self.actor(&req)?;
+        let hs = self.fleet.health(&actor).await?;
+        let objects = hs
+            .iter()
+            .map(|h| Ok(pb::Object { kind: "AgentHealth".into(), name: h.agent.clone(), json: serde_json::to_vec(h).map_err(|e| Status::internal(e.to_string()))?, revision: 0 }))
+            .collect::<Result<_, Status>>()?;
+        Ok(Response::new(pb::ObjectList { objects }))
+    }
+}

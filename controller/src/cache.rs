@@ -205,6 +205,11 @@ impl Cache {
             .collect()
     }
 
+    /// A receiver that changes whenever the cache does.
+    pub fn subscribe(&self) -> tokio::sync::watch::Receiver<Revision> {
+        self.rev.subscribe()
+    }
+
     /// Waits until the cache has seen revision `r` (or the timeout passes).
     pub async fn wait_for(&self, r: Revision, timeout: Duration) -> bool {
         let mut rx = self.rev.subscribe();

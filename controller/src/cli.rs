@@ -25,6 +25,9 @@ pub struct Cli {
         default_value = "http://127.0.0.1:7100"
     )]
     server: String,
+    /// CA certificate to trust for https:// servers (the controller's `tls.ca_cert_file`).
+    #[arg(long, global = true, env = "CAMPLANE_CA")]
+    ca: Option<PathBuf>,
     /// Bearer token (default: the one `camplane login` saved).
     #[arg(long, global = true, env = "CAMPLANE_TOKEN", hide_env_values = true)]
     token: Option<String>,
@@ -82,6 +85,9 @@ enum Cmd {
     /// The audit log.
     #[command(subcommand)]
     Audit(AuditCmd),
+    /// Site gateways (agents).
+    #[command(subcommand)]
+    Agent(AgentCmd),
     /// Placement compliance: `check` runs offline on files; `recheck` and `map`
     /// use the controller's layers and cameras.
     #[command(subcommand)]
@@ -253,6 +259,12 @@ enum RequestCmd {
 
 #[derive(Subcommand)]
 enum CameraCmd {
+    /// Health of every camera as their agents report it.
+    Status {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Activate (needs an approved placement request).
     Activate(CamArgs),
     /// Suspend.
@@ -302,6 +314,26 @@ enum UserCmd {
     },
     /// List users.
     List,
+}
+
+#[derive(Subcommand)]
+enum AgentCmd {
+    /// Register a site's gateway and print its one-time enrolment token.
+    Enroll {
+        /// The site.
+        #[arg(long)]
+        site: String,
+        /// The agent's name (default: SITE-gw).
+        #[arg(long, default_value = "")]
+        name: String,
+    },
+    /// List agents.
+    List,
+    /// Refuse an agent from now on.
+    Revoke {
+        /// Agent name.
+        name: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -364,6 +396,19 @@ pub async fn run(cli: Cli) -> Result<i32> {
     let endpoint = tonic::transport::Endpoint::from_shared(cli.server.clone())
         .with_context(|| format!("--server {:?} is not a URL", cli.server))?
         .connect_timeout(std::time::Duration::from_secs(5));
+    let endpoint = if cli.server.starts_with("https://") {
+        let mut tls = tonic::transport::ClientTlsConfig::new();
+        match &cli.ca {
+            Some(p) => {
+                let pem = std::fs::read_to_string(p).with_context(|| format!("reading --ca {}", p.display()))?;
+                tls = tls.ca_certificate(tonic::transport::Certificate::from_pem(pem));
+            }
+            None => bail!("https:// needs the controller's CA certificate: --ca FILE (or $CAMPLANE_CA)"),
+        }
+        endpoint.tls_config(tls).context("TLS settings")?
+    } else {
+        endpoint
+    };
     let channel = endpoint.connect_lazy();
     let token = cli.token.clone().or_else(|| {
         std::fs::read_to_string(token_path())
@@ -548,8 +593,47 @@ pub async fn run(cli: Cli) -> Result<i32> {
             let v: Value = serde_json::from_slice(&obj.json)?;
             print_objects(Kind::PlacementRequest, &[v], out, true)?;
         }
+        Cmd::Camera(CameraCmd::Status { json }) => {
+            let r = pb::fleet_client::FleetClient::new(c.channel.clone()).camera_status(c.req(pb::Empty {})?).await.map_err(status)?.into_inner();
+            let hs: Vec<Value> = r.objects.iter().map(|o| serde_json::from_slice(&o.json)).collect::<Result<_, _>>()?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&hs)?);
+            } else {
+                let mut rows = vec![["AGENT", "CAMERA", "STATE", "FPS", "KB/S", "RECONNECTS", "LAST PACKET", "REPORTED", "LAST ERROR"].map(String::from).to_vec()];
+                for h in &hs {
+                    let agent = text(field(h, &["agent"]));
+                    let at = text(field(h, &["received_at"]));
+                    for cam in field(h, &["health", "cameras"]).as_array().cloned().unwrap_or_default() {
+                        let kbps = field(&cam, &["bytes_per_sec"]).as_f64().map(|b| format!("{:.0}", b / 1000.0)).unwrap_or("-".into());
+                        let fps = field(&cam, &["fps"]).as_f64().map(|f| format!("{f:.1}")).unwrap_or("-".into());
+                        rows.push(vec![agent.clone(), text(field(&cam, &["id"])), text(field(&cam, &["state"])), fps, kbps, text(field(&cam, &["reconnects"])), text(field(&cam, &["last_packet"])), at.clone(), text(field(&cam, &["last_error"]))]);
+                    }
+                }
+                print_rows(rows);
+            }
+        }
+        Cmd::Agent(ac) => {
+            let mut client = pb::fleet_client::FleetClient::new(c.channel.clone());
+            match ac {
+                AgentCmd::Enroll { site, name } => {
+                    let r = client.create_enroll_token(c.req(pb::EnrollTokenRequest { site, agent: name })?).await.map_err(status)?.into_inner();
+                    println!("agent/{} registered; one-time enrolment token (valid until {}):", r.agent, r.expires_at);
+                    println!("{}", r.token);
+                }
+                AgentCmd::List => {
+                    let r = client.list_agents(c.req(pb::Empty {})?).await.map_err(status)?.into_inner();
+                    let objs: Vec<Value> = r.objects.iter().map(|o| serde_json::from_slice(&o.json)).collect::<Result<_, _>>()?;
+                    print_objects(Kind::Agent, &objs, Output::Table, false)?;
+                }
+                AgentCmd::Revoke { name } => {
+                    client.revoke(c.req(pb::AgentName { agent: name.clone() })?).await.map_err(status)?;
+                    println!("agent/{name} revoked");
+                }
+            }
+        }
         Cmd::Camera(cc) => {
             let (action, a) = match cc {
+                CameraCmd::Status { .. } => unreachable_status(),
                 CameraCmd::Activate(a) => ("activate", a),
                 CameraCmd::Suspend(a) => ("suspend", a),
                 CameraCmd::Retire(a) => ("retire", a),
@@ -951,6 +1035,19 @@ async fn act(
         .await
         .map_err(status)?
         .into_inner())
+}
+
+fn unreachable_status() -> (&'static str, CamArgs) {
+    // `camera status` is handled before the life-cycle actions.
+    ("status", CamArgs { name: String::new(), reason: String::new() })
+}
+
+fn print_rows(rows: Vec<Vec<String>>) {
+    let widths: Vec<usize> = (0..rows[0].len()).map(|i| rows.iter().map(|r| r[i].chars().count()).max().unwrap_or(0)).collect();
+    for r in rows {
+        let line: Vec<String> = r.iter().zip(&widths).map(|(c, w)| format!("{c:<w$}")).collect();
+        println!("{}", line.join("  ").trim_end());
+    }
 }
 
 fn write_private(p: &std::path::Path, s: &str) -> Result<()> {

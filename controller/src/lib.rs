@@ -9,6 +9,8 @@ pub mod cache;
 pub mod cli;
 pub mod clock;
 pub mod error;
+pub mod fleet;
+pub mod pki;
 pub mod placement;
 pub mod server;
 pub mod service;

@@ -18,6 +18,8 @@ pub struct Running {
     pub addr: SocketAddr,
     /// The first admin's generated password, when one was generated.
     pub initial_password: Option<String>,
+    /// The CA certificate clients must trust (PEM).
+    pub ca_pem: String,
     /// The serving task.
     pub task: tokio::task::JoinHandle<Result<()>>,
 }
@@ -49,24 +51,46 @@ pub async fn start_with_clock(
     let addr = listener
         .local_addr()
         .map_err(|e| crate::Error::io("local address", e))?;
-    tokio::spawn(
-        ctl.clone()
-            .run_reconciler(std::time::Duration::from_secs(1), cancel.clone()),
-    );
-    let routes = Api::new(ctl.clone()).routes();
+    tokio::spawn(ctl.clone().run_reconciler(std::time::Duration::from_secs(1), cancel.clone()));
+    // Certificates are checked by peers against their real clocks, not the injected one.
+    let now = jiff::Timestamp::now();
+    let pki = crate::pki::Pki::load_or_create(&ctl.store, &ctl.config.city.name, now).await?;
+    let fleet = Arc::new(crate::fleet::Fleet { ctl: ctl.clone(), pki: pki.clone() });
+    let routes = Api::new(ctl.clone())
+        .routes()
+        .add_service(camplane_proto::v1::fleet_server::FleetServer::new(crate::api::FleetApi::new(fleet)));
+    let mut builder = tonic::transport::Server::builder();
+    let tls = &ctl.config.tls;
+    if tls.enabled {
+        let (cert, key) = pki.server_identity(&tls.server_names, now)?;
+        let cfg = tonic::transport::ServerTlsConfig::new()
+            .identity(tonic::transport::Identity::from_pem(cert, key))
+            .client_ca_root(tonic::transport::Certificate::from_pem(&pki.ca_cert_pem))
+            .client_auth_optional(true);
+        builder = builder
+            .tls_config(cfg)
+            .map_err(|e| crate::Error::Internal(format!("TLS config: {e}")))?;
+        if let Some(path) = &tls.ca_cert_file {
+            std::fs::write(path, &pki.ca_cert_pem).map_err(|e| crate::Error::io(format!("writing {}", path.display()), e))?;
+        }
+    } else {
+        tracing::warn!("TLS is disabled: traffic is in the clear and agents cannot enrol");
+    }
     let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
     let task = tokio::spawn(async move {
-        tonic::transport::Server::builder()
+        builder
             .add_routes(routes)
             .serve_with_incoming_shutdown(incoming, cancel.cancelled_owned())
             .await
             .map_err(|e| crate::Error::Unavailable(format!("gRPC server: {e}")))
     });
     tracing::info!(%addr, "controller serving");
+    let ca_pem = pki.ca_cert_pem.clone();
     Ok(Running {
         controller: ctl,
         addr,
         initial_password,
+        ca_pem,
         task,
     })
 }

@@ -393,10 +393,14 @@ impl Controller {
                 Spec::Camera(c) => {
                     refs.push(("spec.site", Kind::Site, &c.site));
                     refs.push(("spec.department", Kind::Department, &c.department));
+                    if let Some(a) = &c.agent {
+                        refs.push(("spec.agent", Kind::Agent, a));
+                    }
                     if let Some(r) = &c.placement_request {
                         refs.push(("spec.placement_request", Kind::PlacementRequest, r));
                     }
                 }
+                Spec::Agent(a) => refs.push(("spec.site", Kind::Site, &a.site)),
                 Spec::PlacementRequest(r) => {
                     refs.push(("spec.department", Kind::Department, &r.department));
                     if actor.has(Role::DeptManager)

@@ -95,7 +95,8 @@ fn cli_tour_against_a_real_controller() {
             "/var/lib/camplane/controller",
             &dir.path().join("store").display().to_string(),
         )
-        .replace("127.0.0.1:7100", &format!("127.0.0.1:{port}"));
+        .replace("127.0.0.1:7100", &format!("127.0.0.1:{port}"))
+        + &format!("tls:\n  ca_cert_file: {}\n", dir.path().join("ca.pem").display());
     let cfg_path = dir.path().join("controller.yaml");
     std::fs::write(&cfg_path, cfg).unwrap();
     let _ctl = Ctl(Command::new(CTL)
@@ -114,7 +115,8 @@ fn cli_tour_against_a_real_controller() {
         );
         std::thread::sleep(Duration::from_millis(50));
     }
-    let server = format!("http://127.0.0.1:{port}");
+    let server = format!("https://127.0.0.1:{port}");
+    std::env::set_var("CAMPLANE_CA", dir.path().join("ca.pem"));
     let home = dir.path().join("home");
     let run = |args: &[&str]| cli(&home, &server, args, None);
 

@@ -44,7 +44,7 @@ fn rt(file: &str) -> PathBuf {
 fn config(store: StoreConfig) -> ControllerConfig {
     let mut c = ControllerConfig::parse(
         "test.yaml",
-        &format!("city:\n  name: Testville\n  time_zone: America/New_York\nlisten: 127.0.0.1:0\nstore:\n  embedded:\n    path: /x\nauth:\n  initial_admin_password_env: {PW_ENV}\n"),
+        &format!("city:\n  name: Testville\n  time_zone: America/New_York\nlisten: 127.0.0.1:0\nstore:\n  embedded:\n    path: /x\nauth:\n  initial_admin_password_env: {PW_ENV}\ntls:\n  enabled: false\n"),
     )
     .unwrap();
     c.store = store;

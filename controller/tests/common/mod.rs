@@ -55,11 +55,7 @@ pub async fn start(config: ControllerConfig, clock: Option<DynClock>) -> Harness
     let running = server::start_with_clock(config, clock, cancel.clone())
         .await
         .expect("controller starts");
-    let channel = tonic::transport::Endpoint::from_shared(format!("http://{}", running.addr))
-        .unwrap()
-        .connect()
-        .await
-        .unwrap();
+    let channel = channel(&running).await;
     let pw = running
         .initial_password
         .clone()
@@ -71,6 +67,18 @@ pub async fn start(config: ControllerConfig, clock: Option<DynClock>) -> Harness
         channel,
         admin,
     }
+}
+
+/// A TLS channel to the controller, trusting its CA.
+pub async fn channel(running: &Running) -> Channel {
+    let tls = tonic::transport::ClientTlsConfig::new().ca_certificate(tonic::transport::Certificate::from_pem(&running.ca_pem));
+    tonic::transport::Endpoint::from_shared(format!("https://127.0.0.1:{}", running.addr.port()))
+        .unwrap()
+        .tls_config(tls)
+        .unwrap()
+        .connect()
+        .await
+        .unwrap()
 }
 
 pub async fn login(ch: &Channel, user: &str, pw: &str) -> Result<String, tonic::Status> {

@@ -1,0 +1,135 @@
+//! The controller's own certificate authority. Created at first start and kept in
+//! the store (`meta/ca`), so every replica serves and verifies with the same CA. It
+//! signs the controller's server certificate and, at enrolment, each agent's key:
+//! the agent sends a certificate signing request, so its private key never leaves
+//! the gateway. An agent's identity is its certificate's common name.
+
+use crate::store::DynStore;
+use crate::{Error, Result};
+use jiff::Timestamp;
+use rcgen::{
+    BasicConstraints, CertificateParams, CertificateSigningRequestParams, DistinguishedName, DnType,
+    ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair, KeyUsagePurpose, SerialNumber,
+};
+use serde::{Deserialize, Serialize};
+
+/// Store key of the CA.
+pub const CA_KEY: &str = "meta/ca";
+
+/// The CA: its certificate and key, PEM.
+#[derive(Clone, Serialize, Deserialize)]
+pub struct Pki {
+    /// CA certificate.
+    pub ca_cert_pem: String,
+    ca_key_pem: String,
+}
+
+fn pki_err(what: &str, e: impl std::fmt::Display) -> Error {
+    Error::Internal(format!("{what}: {e}"))
+}
+
+fn offset(t: Timestamp) -> time::OffsetDateTime {
+    time::OffsetDateTime::from_unix_timestamp(t.as_second()).unwrap_or(time::OffsetDateTime::UNIX_EPOCH)
+}
+
+/// A new random serial number, hex.
+fn serial() -> (SerialNumber, String) {
+    let mut b: [u8; 16] = rand::random();
+    b[0] &= 0x7f; // positive
+    (SerialNumber::from_slice(&b), hex::encode(b))
+}
+
+impl Pki {
+    /// Loads the CA from the store, creating it at first start (one replica wins).
+    pub async fn load_or_create(store: &DynStore, city: &str, now: Timestamp) -> Result<Pki> {
+        if let Some(kv) = store.get(CA_KEY).await? {
+            return Ok(serde_json::from_slice(&kv.value)?);
+        }
+        let key = KeyPair::generate().map_err(|e| pki_err("CA key", e))?;
+        let mut p = CertificateParams::default();
+        let mut dn = DistinguishedName::new();
+        dn.push(DnType::CommonName, format!("camplane CA ({city})"));
+        p.distinguished_name = dn;
+        p.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        p.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign, KeyUsagePurpose::DigitalSignature];
+        p.not_before = offset(now) - time::Duration::hours(1);
+        p.not_after = offset(now) + time::Duration::days(3650);
+        p.serial_number = Some(serial().0);
+        let cert = p.self_signed(&key).map_err(|e| pki_err("CA certificate", e))?;
+        let pki = Pki { ca_cert_pem: cert.pem(), ca_key_pem: key.serialize_pem() };
+        let out = store.compare_and_swap(CA_KEY, 0, serde_json::to_vec(&pki)?).await?;
+        if out.succeeded {
+            return Ok(pki);
+        }
+        // Another replica created it first: use theirs.
+        let kv = store.get(CA_KEY).await?.ok_or_else(|| Error::Internal("CA vanished".into()))?;
+        Ok(serde_json::from_slice(&kv.value)?)
+    }
+
+    fn issuer(&self) -> Result<Issuer<'static, KeyPair>> {
+        let key = KeyPair::from_pem(&self.ca_key_pem).map_err(|e| pki_err("CA key", e))?;
+        Issuer::from_ca_cert_pem(&self.ca_cert_pem, key).map_err(|e| pki_err("CA certificate", e))
+    }
+
+    /// A server certificate for the controller, valid for `names` (DNS names or IPs).
+    pub fn server_identity(&self, names: &[String], now: Timestamp) -> Result<(String, String)> {
+        let key = KeyPair::generate().map_err(|e| pki_err("server key", e))?;
+        let mut p = CertificateParams::new(names.to_vec()).map_err(|e| pki_err("server names", e))?;
+        let mut dn = DistinguishedName::new();
+        dn.push(DnType::CommonName, "camplane-controller");
+        p.distinguished_name = dn;
+        p.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+        p.not_before = offset(now) - time::Duration::hours(1);
+        p.not_after = offset(now) + time::Duration::days(90);
+        p.serial_number = Some(serial().0);
+        let cert = p.signed_by(&key, &self.issuer()?).map_err(|e| pki_err("server certificate", e))?;
+        Ok((cert.pem(), key.serialize_pem()))
+    }
+
+    /// Signs an agent's certificate request; the certificate names the agent
+    /// whatever the request asked for. Returns (PEM, serial hex, expiry).
+    pub fn sign_agent(&self, csr_pem: &str, agent: &str, now: Timestamp, days: i64) -> Result<(String, String, Timestamp)> {
+        let mut csr = CertificateSigningRequestParams::from_pem(csr_pem)
+            .map_err(|e| Error::InvalidArgument(format!("certificate signing request: {e}")))?;
+        let mut dn = DistinguishedName::new();
+        dn.push(DnType::CommonName, agent);
+        csr.params.distinguished_name = dn;
+        csr.params.subject_alt_names = vec![];
+        csr.params.is_ca = IsCa::ExplicitNoCa;
+        csr.params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+        csr.params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+        let expires = now.checked_add(jiff::SignedDuration::from_hours(24 * days)).unwrap_or(now);
+        csr.params.not_before = offset(now) - time::Duration::minutes(5);
+        csr.params.not_after = offset(expires);
+        let (sn, hexsn) = serial();
+        csr.params.serial_number = Some(sn);
+        let cert = csr.signed_by(&self.issuer()?).map_err(|e| pki_err("agent certificate", e))?;
+        Ok((cert.pem(), hexsn, expires))
+    }
+}
+
+/// The common name and serial (hex) of a peer's certificate.
+pub fn peer_identity(der: &[u8]) -> Result<(String, String)> {
+    let (_, cert) = x509_parser::parse_x509_certificate(der)
+        .map_err(|e| Error::Unauthenticated(format!("unreadable client certificate: {e}")))?;
+    let cn = cert
+        .subject()
+        .iter_common_name()
+        .next()
+        .and_then(|c| c.as_str().ok())
+        .ok_or_else(|| Error::Unauthenticated("client certificate has no common name".into()))?
+        .to_string();
+    let serial = hex::encode(cert.raw_serial());
+    Ok((cn, serial))
+}
+
+/// A new key and certificate signing request for an agent (used by the agent).
+pub fn agent_key_and_csr(agent_hint: &str) -> Result<(String, String)> {
+    let key = KeyPair::generate().map_err(|e| pki_err("agent key", e))?;
+    let mut p = CertificateParams::default();
+    let mut dn = DistinguishedName::new();
+    dn.push(DnType::CommonName, agent_hint);
+    p.distinguished_name = dn;
+    let csr = p.serialize_request(&key).map_err(|e| pki_err("certificate request", e))?;
+    Ok((key.serialize_pem(), csr.pem().map_err(|e| pki_err("certificate request", e))?))
+}
