@@ -45,6 +45,9 @@ pub enum AgentError {
     /// The on-disk segment index is unreadable or inconsistent.
     #[error("index: {0}")]
     Index(String),
+    /// Enrolment or the session with the controller failed.
+    #[error("controller: {0}")]
+    Control(String),
 }
 
 impl AgentError {

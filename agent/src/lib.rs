@@ -7,12 +7,14 @@
 
 pub mod clock;
 pub mod config;
+pub mod control;
 pub mod error;
 pub mod health;
 pub mod index;
 pub mod ingest;
 pub mod record;
 pub mod retention;
+pub mod spool;
 pub mod supervisor;
 
 pub use clock::{Clock, ManualClock, SystemClock};

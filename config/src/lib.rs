@@ -7,6 +7,7 @@
 //! field path. A YAML syntax or type error stops at the first one, with line and
 //! column, because nothing after it can be read reliably.
 
+pub mod agent;
 pub mod controller;
 pub mod locate;
 pub mod manifest;

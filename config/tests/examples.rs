@@ -16,8 +16,10 @@ fn every_example_is_valid() {
         }
         if name.starts_with("controller-") {
             ControllerConfig::load(&p).unwrap_or_else(|e| panic!("{e}"));
-        } else if name.starts_with("agent-") || name.starts_with("rules") {
-            continue; // checked by their own crates
+        } else if name.starts_with("agent") {
+            camplane_config::agent::AgentConfig::load(&p).unwrap_or_else(|e| panic!("{e}"));
+        } else if name.starts_with("rules") {
+            continue; // checked by the placement crate
         } else {
             let ms = manifest::load(&p).unwrap_or_else(|e| panic!("{e}"));
             assert!(!ms.is_empty(), "{name} is empty");

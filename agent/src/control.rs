@@ -1,0 +1,335 @@
+//! The agent's session with the controller.
+//!
+//! - **Enrolment**: at first start the agent makes a key, sends a certificate
+//!   signing request with its one-time token, and keeps the signed certificate;
+//!   every later connection is mutual TLS. The certificate is renewed once two
+//!   thirds of its life have passed.
+//! - **Config**: one long-lived bidirectional stream. The controller sends the
+//!   desired config whenever it changes; the agent persists it, reconciles its
+//!   cameras (idempotent) and acknowledges the revision. A restarted agent with no
+//!   controller runs on the last config it persisted.
+//! - **Reports**: health and closed active windows are spooled durably first
+//!   ([`crate::spool`]), sent, and dropped when acknowledged, so nothing is lost
+//!   while the controller is away and nothing is counted twice.
+//! - Reconnects go through every listed controller with exponential backoff and jitter.
+
+use crate::spool::{SpooledReport, Spool};
+use crate::supervisor::Supervisor;
+use crate::{AgentError, CameraConfig, Result};
+use camplane_config::agent::AgentConfig;
+use camplane_config::model::AgentDesired;
+use camplane_proto::v1 as pb;
+use jiff::Timestamp;
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity};
+
+/// What the agent keeps about its identity.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct IdentityMeta {
+    /// Its name, as the certificate says.
+    pub agent: String,
+    /// Its site.
+    pub site: String,
+    /// When the certificate was issued (as the agent saw it).
+    pub issued_at: Timestamp,
+    /// When it expires.
+    pub expires_at: Timestamp,
+}
+
+/// The config the agent last received, persisted.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct PersistedConfig {
+    /// Its revision.
+    pub revision: i64,
+    /// The desired config.
+    pub desired: AgentDesired,
+}
+
+fn cerr(e: impl std::fmt::Display) -> AgentError {
+    AgentError::Control(e.to_string())
+}
+
+fn write_atomic(path: &Path, bytes: &[u8], private: bool) -> Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let tmp = path.with_extension("tmp");
+    let mut o = std::fs::OpenOptions::new();
+    o.create(true).write(true).truncate(true);
+    if private {
+        o.mode(0o600);
+    }
+    let mut f = o.open(&tmp).map_err(|e| AgentError::io("writing", &tmp, e))?;
+    std::io::Write::write_all(&mut f, bytes).and_then(|_| f.sync_all()).map_err(|e| AgentError::io("writing", &tmp, e))?;
+    std::fs::rename(&tmp, path).map_err(|e| AgentError::io("renaming", path, e))
+}
+
+/// The agent's session state.
+pub struct Session {
+    cfg: AgentConfig,
+    sup: Arc<Supervisor>,
+    spool: Mutex<Spool>,
+    new_reports: Notify,
+    ca_pem: String,
+    dir: PathBuf,
+}
+
+impl Session {
+    /// Prepares a session: reads the CA, opens the spool, applies the last config.
+    pub fn new(cfg: AgentConfig, sup: Arc<Supervisor>) -> Result<Arc<Session>> {
+        let dir = cfg.data_dir.join("identity");
+        std::fs::create_dir_all(&dir).map_err(|e| AgentError::io("creating", &dir, e))?;
+        let ca_pem = std::fs::read_to_string(&cfg.ca_file).map_err(|e| AgentError::io("reading the controller CA", &cfg.ca_file, e))?;
+        let spool = Spool::open(&cfg.data_dir.join("spool.jsonl")).map_err(|e| AgentError::io("opening", cfg.data_dir.join("spool.jsonl"), e))?;
+        let s = Arc::new(Session { cfg, sup, spool: Mutex::new(spool), new_reports: Notify::new(), ca_pem, dir });
+        if let Some(p) = s.persisted() {
+            tracing::info!(revision = p.revision, cameras = p.desired.cameras.len(), "running the last config until the controller answers");
+            s.apply(&p.desired);
+        }
+        Ok(s)
+    }
+
+    fn config_path(&self) -> PathBuf {
+        self.cfg.data_dir.join("config.json")
+    }
+
+    /// The last persisted config.
+    pub fn persisted(&self) -> Option<PersistedConfig> {
+        std::fs::read(self.config_path()).ok().and_then(|b| serde_json::from_slice(&b).ok())
+    }
+
+    fn spool(&self) -> std::sync::MutexGuard<'_, Spool> {
+        self.spool.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Reports waiting for acknowledgement.
+    pub fn spool_depth(&self) -> usize {
+        self.spool().depth()
+    }
+
+    fn apply(&self, d: &AgentDesired) {
+        let cams: Vec<CameraConfig> = d
+            .cameras
+            .iter()
+            .map(|c| {
+                let mut cc = CameraConfig::new(c.id.clone(), c.main_url.clone());
+                cc.recording = c.recording;
+                cc.retention_days = c.retention_days;
+                cc.alpr = c.alpr;
+                cc.segment_seconds = self.cfg.segment_seconds;
+                cc
+            })
+            .collect();
+        let r = self.sup.reconcile(cams, vec![]);
+        tracing::info!(started = ?r.started, restarted = ?r.restarted, stopped = ?r.stopped, rejected = r.rejected.len(), "reconciled cameras");
+    }
+
+    fn identity(&self) -> Option<(String, String, IdentityMeta)> {
+        let cert = std::fs::read_to_string(self.dir.join("cert.pem")).ok()?;
+        let key = std::fs::read_to_string(self.dir.join("key.pem")).ok()?;
+        let meta = serde_json::from_slice(&std::fs::read(self.dir.join("meta.json")).ok()?).ok()?;
+        Some((cert, key, meta))
+    }
+
+    fn save_identity(&self, cert: &str, key: &str, r: &pb::EnrollResponse, site: &str) -> Result<IdentityMeta> {
+        let expires_at: Timestamp = r.expires_at.parse().map_err(cerr)?;
+        let meta = IdentityMeta { agent: r.agent.clone(), site: site.to_string(), issued_at: Timestamp::now(), expires_at };
+        write_atomic(&self.dir.join("key.pem"), key.as_bytes(), true)?;
+        write_atomic(&self.dir.join("cert.pem"), cert.as_bytes(), false)?;
+        write_atomic(&self.dir.join("meta.json"), &serde_json::to_vec(&meta).map_err(cerr)?, false)?;
+        Ok(meta)
+    }
+
+    fn endpoint(&self, url: &str, identity: Option<(&str, &str)>) -> Result<Endpoint> {
+        let mut tls = ClientTlsConfig::new().ca_certificate(Certificate::from_pem(&self.ca_pem));
+        if let Some((cert, key)) = identity {
+            tls = tls.identity(Identity::from_pem(cert, key));
+        }
+        Ok(Endpoint::from_shared(url.to_string())
+            .map_err(cerr)?
+            .connect_timeout(Duration::from_secs(5))
+            .tcp_keepalive(Some(Duration::from_secs(30)))
+            .http2_keep_alive_interval(Duration::from_secs(15))
+            .keep_alive_timeout(Duration::from_secs(10))
+            .tls_config(tls)
+            .map_err(cerr)?)
+    }
+
+    /// Enrols with the one-time token when the agent has no certificate yet.
+    pub async fn ensure_enrolled(&self) -> Result<IdentityMeta> {
+        if let Some((_, _, meta)) = self.identity() {
+            return Ok(meta);
+        }
+        let token_file = self.cfg.enroll_token_file.as_ref().ok_or_else(|| {
+            AgentError::Control("not enrolled: set enroll_token_file to the token from `camplane agent enroll`".into())
+        })?;
+        let token = std::fs::read_to_string(token_file).map_err(|e| AgentError::io("reading the enrolment token", token_file, e))?;
+        let (key, csr) = key_and_csr()?;
+        let mut last = None;
+        for url in &self.cfg.controllers {
+            let ch = match self.endpoint(url, None)?.connect().await {
+                Ok(c) => c,
+                Err(e) => {
+                    last = Some(format!("{url}: {e}"));
+                    continue;
+                }
+            };
+            match pb::fleet_client::FleetClient::new(ch).enroll(pb::EnrollRequest { token: token.trim().into(), csr_pem: csr.clone() }).await {
+                Ok(r) => {
+                    let r = r.into_inner();
+                    let site = r.site.clone();
+                    let meta = self.save_identity(&r.cert_pem, &key, &r, &site)?;
+                    tracing::info!(agent = %meta.agent, site = %meta.site, "enrolled");
+                    return Ok(meta);
+                }
+                Err(s) if s.code() == tonic::Code::Unavailable => last = Some(format!("{url}: {}", s.message())),
+                Err(s) => return Err(AgentError::Control(format!("enrolment refused by {url}: {}", s.message()))),
+            }
+        }
+        Err(AgentError::Control(format!("no controller reachable for enrolment ({})", last.unwrap_or_default())))
+    }
+
+    async fn renew_if_due(&self, ch: Channel) -> Result<()> {
+        let Some((_, _, meta)) = self.identity() else { return Ok(()) };
+        let life = meta.expires_at.duration_since(meta.issued_at);
+        let due = meta.issued_at.checked_add(life * 2 / 3).unwrap_or(meta.expires_at);
+        if Timestamp::now() < due {
+            return Ok(());
+        }
+        let (key, csr) = key_and_csr()?;
+        let r = pb::fleet_client::FleetClient::new(ch).renew(pb::RenewRequest { csr_pem: csr }).await.map_err(|s| cerr(s.message()))?.into_inner();
+        self.save_identity(&r.cert_pem, &key, &r, &meta.site)?;
+        tracing::info!(expires = %r.expires_at, "certificate renewed");
+        Ok(())
+    }
+
+    /// Queues a report durably and wakes the session to send it.
+    pub fn report(&self, kind: &str, key: String, json: serde_json::Value) -> Result<()> {
+        self.spool().push(SpooledReport { key, kind: kind.into(), json }).map_err(|e| AgentError::io("spooling", self.cfg.data_dir.join("spool.jsonl"), e))?;
+        self.new_reports.notify_one();
+        Ok(())
+    }
+
+    /// Runs the periodic reporting and retention sweeps until cancelled; works
+    /// whether or not a controller is connected.
+    pub async fn run_reporter(self: Arc<Self>, cancel: CancellationToken) {
+        let mut tick = tokio::time::interval(Duration::from_secs(self.cfg.report_interval_seconds));
+        loop {
+            tokio::select! {
+                _ = cancel.cancelled() => return,
+                _ = tick.tick() => {}
+            }
+            let now = Timestamp::now();
+            let health = self.sup.health();
+            if let Ok(json) = serde_json::to_value(&health) {
+                if let Err(e) = self.report("health", format!("h-{}", now.as_millisecond()), json) {
+                    tracing::warn!(error = %e, "could not spool a health report");
+                }
+            }
+            for w in self.sup.take_windows() {
+                if let Ok(json) = serde_json::to_value(&w) {
+                    let key = format!("w-{}-{}", json["camera"].as_str().unwrap_or("x"), json["start"].as_str().map(|s| s.replace([':', '.'], "")).unwrap_or_default());
+                    let key: String = key.chars().filter(|c| c.is_ascii_alphanumeric() || "-_".contains(*c)).collect();
+                    if let Err(e) = self.report("windows", key, json) {
+                        tracing::warn!(error = %e, "could not spool an active window");
+                    }
+                }
+            }
+            let sup = self.sup.clone();
+            let _ = tokio::task::spawn_blocking(move || sup.sweep(now)).await;
+        }
+    }
+
+    /// Keeps a session with some controller until cancelled.
+    pub async fn run(self: Arc<Self>, cancel: CancellationToken) -> Result<()> {
+        let meta = loop {
+            match self.ensure_enrolled().await {
+                Ok(m) => break m,
+                Err(AgentError::Control(m)) if m.starts_with("no controller reachable") => {
+                    tracing::warn!(error = %m, "enrolment: retrying");
+                    tokio::select! { _ = cancel.cancelled() => return Ok(()), _ = tokio::time::sleep(Duration::from_secs(2)) => {} }
+                }
+                Err(e) => return Err(e),
+            }
+        };
+        let mut backoff = Duration::from_millis(200);
+        let mut i = 0usize;
+        loop {
+            if cancel.is_cancelled() {
+                return Ok(());
+            }
+            let url = self.cfg.controllers[i % self.cfg.controllers.len()].clone();
+            i += 1;
+            match self.clone().session(&url, &meta.agent, cancel.clone()).await {
+                Ok(()) => backoff = Duration::from_millis(200),
+                Err(e) => tracing::warn!(controller = %url, error = %e, "session ended"),
+            }
+            let jitter = 0.5 + rand::random::<f64>();
+            let wait = backoff.mul_f64(jitter);
+            backoff = (backoff * 2).min(Duration::from_secs(10));
+            tokio::select! { _ = cancel.cancelled() => return Ok(()), _ = tokio::time::sleep(wait) => {} }
+        }
+    }
+
+    async fn session(self: Arc<Self>, url: &str, agent: &str, cancel: CancellationToken) -> Result<()> {
+        let (cert, key, _) = self.identity().ok_or_else(|| AgentError::Control("identity vanished".into()))?;
+        let ch = self.endpoint(url, Some((&cert, &key)))?.connect().await.map_err(cerr)?;
+        self.renew_if_due(ch.clone()).await?;
+        let (tx, rx) = tokio::sync::mpsc::channel::<pb::AgentMessage>(256);
+        let running = self.persisted().map(|p| p.revision).unwrap_or(0);
+        let hello = pb::AgentMessage { msg: Some(pb::agent_message::Msg::Hello(pb::Hello { agent: agent.into(), config_revision: running, version: env!("CARGO_PKG_VERSION").into() })) };
+        tx.send(hello).await.map_err(cerr)?;
+        let mut inbound = pb::fleet_client::FleetClient::new(ch)
+            .control(tokio_stream::wrappers::ReceiverStream::new(rx))
+            .await
+            .map_err(|s| cerr(format!("{}: {}", url, s.message())))?
+            .into_inner();
+        tracing::info!(controller = %url, "connected");
+        let mut sent: std::collections::HashSet<String> = std::collections::HashSet::new();
+        loop {
+            // Send whatever is spooled and not yet sent on this connection, in order.
+            for r in self.spool().pending() {
+                if sent.insert(r.key.clone()) {
+                    let json = serde_json::to_vec(&r.json).map_err(cerr)?;
+                    let m = pb::AgentMessage { msg: Some(pb::agent_message::Msg::Report(pb::Report { key: r.key, kind: r.kind, json })) };
+                    tx.send(m).await.map_err(cerr)?;
+                }
+            }
+            tokio::select! {
+                _ = cancel.cancelled() => return Ok(()),
+                _ = self.new_reports.notified() => {}
+                m = inbound.message() => match m {
+                    Ok(Some(msg)) => match msg.msg {
+                        Some(pb::controller_message::Msg::Config(c)) => {
+                            let desired: AgentDesired = serde_json::from_slice(&c.json).map_err(|e| cerr(format!("config from the controller: {e}")))?;
+                            let p = PersistedConfig { revision: c.revision, desired };
+                            write_atomic(&self.config_path(), &serde_json::to_vec(&p).map_err(cerr)?, false)?;
+                            self.apply(&p.desired);
+                            tx.send(pb::AgentMessage { msg: Some(pb::agent_message::Msg::Ack(pb::Ack { revision: c.revision })) }).await.map_err(cerr)?;
+                        }
+                        Some(pb::controller_message::Msg::ReportAck(a)) => {
+                            if let Err(e) = self.spool().ack(&a.key) {
+                                tracing::warn!(error = %e, "spool ack");
+                            }
+                        }
+                        None => {}
+                    },
+                    Ok(None) => return Err(AgentError::Control("controller closed the session".into())),
+                    Err(s) => return Err(cerr(format!("{:?}: {}", s.code(), s.message()))),
+                }
+            }
+        }
+    }
+}
+
+/// A new key and certificate signing request (the key never leaves the gateway).
+fn key_and_csr() -> Result<(String, String)> {
+    let key = rcgen::KeyPair::generate().map_err(cerr)?;
+    let mut p = rcgen::CertificateParams::default();
+    p.distinguished_name.push(rcgen::DnType::CommonName, "camplane-agent");
+    let csr = p.serialize_request(&key).map_err(cerr)?;
+    Ok((key.serialize_pem(), csr.pem().map_err(cerr)?))
+}

@@ -1,0 +1,105 @@
+//! The agent's config file (`camplane-agent --config FILE`).
+
+use crate::{from_yaml_strict, locate, Error, Problem, Result};
+use serde::{Deserialize, Serialize};
+use std::path::PathBuf;
+
+/// The whole agent config.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AgentConfig {
+    /// Controller addresses (`https://host:port`), tried in turn.
+    pub controllers: Vec<String>,
+    /// The controller's CA certificate (its `tls.ca_cert_file`), copied to the gateway.
+    pub ca_file: PathBuf,
+    /// File holding the one-time enrolment token (`camplane agent enroll`); read
+    /// once, at the first start.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub enroll_token_file: Option<PathBuf>,
+    /// Where identity, config, spool and recordings live.
+    pub data_dir: PathBuf,
+    /// Seconds between health reports.
+    #[serde(default = "default_report")]
+    pub report_interval_seconds: u64,
+    /// Target segment length.
+    #[serde(default = "default_segment")]
+    pub segment_seconds: u32,
+    /// Keep at least this many bytes free on the recordings' filesystem.
+    #[serde(default = "default_min_free_bytes")]
+    pub min_free_bytes: u64,
+    /// Keep at least this share (0-100) of it free.
+    #[serde(default = "default_min_free_percent")]
+    pub min_free_percent: f64,
+}
+
+fn default_report() -> u64 {
+    60
+}
+fn default_segment() -> u32 {
+    60
+}
+fn default_min_free_bytes() -> u64 {
+    2 << 30
+}
+fn default_min_free_percent() -> f64 {
+    5.0
+}
+
+impl AgentConfig {
+    /// Parses and validates config text; every problem is reported.
+    pub fn parse(file: &str, text: &str) -> Result<AgentConfig> {
+        let cfg: AgentConfig = from_yaml_strict(file, text, 0, "").map_err(Error::Invalid)?;
+        let mut problems = Vec::new();
+        let mut bad = |path: &str, message: String| {
+            problems.push(Problem {
+                file: file.into(),
+                line: locate::line_of_path(text, path).map(|l| l + 1),
+                column: None,
+                path: path.into(),
+                message,
+            })
+        };
+        if cfg.controllers.is_empty() {
+            bad("controllers", "at least one controller address is needed".into());
+        }
+        for (i, c) in cfg.controllers.iter().enumerate() {
+            if !c.starts_with("https://") {
+                bad(&format!("controllers.{i}"), format!("{c:?}: agents talk to controllers over TLS only (https://)"));
+            }
+        }
+        if !(1..=3600).contains(&cfg.report_interval_seconds) {
+            bad("report_interval_seconds", "must be 1..=3600".into());
+        }
+        if !(1..=3600).contains(&cfg.segment_seconds) {
+            bad("segment_seconds", "must be 1..=3600".into());
+        }
+        if !(0.0..=90.0).contains(&cfg.min_free_percent) {
+            bad("min_free_percent", "must be 0..=90".into());
+        }
+        if problems.is_empty() {
+            Ok(cfg)
+        } else {
+            Err(Error::Invalid(problems))
+        }
+    }
+
+    /// Reads and validates a config file.
+    pub fn load(path: &std::path::Path) -> Result<AgentConfig> {
+        let text = crate::read_file(path)?;
+        Self::parse(&path.display().to_string(), &text)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unknown_camera_field_and_plain_http_are_refused() {
+        let t = "controllers: [http://x:1]\nca_file: /ca.pem\ndata_dir: /d\ncolour: red\n";
+        let e = AgentConfig::parse("a.yaml", t).unwrap_err();
+        assert_eq!(e.problems()[0].path, "colour");
+        let t = "controllers: [http://x:1]\nca_file: /ca.pem\ndata_dir: /d\n";
+        let e = AgentConfig::parse("a.yaml", t).unwrap_err();
+        assert_eq!(e.problems()[0].path, "controllers.0");
+    }
+}
