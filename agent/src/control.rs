@@ -13,7 +13,7 @@
 //!   while the controller is away and nothing is counted twice.
 //! - Reconnects go through every listed controller with exponential backoff and jitter.
 
-use crate::spool::{SpooledReport, Spool};
+use crate::spool::{Spool, SpooledReport};
 use crate::supervisor::Supervisor;
 use crate::{AgentError, CameraConfig, Result};
 use camplane_config::agent::AgentConfig;
@@ -62,8 +62,12 @@ fn write_atomic(path: &Path, bytes: &[u8], private: bool) -> Result<()> {
     if private {
         o.mode(0o600);
     }
-    let mut f = o.open(&tmp).map_err(|e| AgentError::io("writing", &tmp, e))?;
-    std::io::Write::write_all(&mut f, bytes).and_then(|_| f.sync_all()).map_err(|e| AgentError::io("writing", &tmp, e))?;
+    let mut f = o
+        .open(&tmp)
+        .map_err(|e| AgentError::io("writing", &tmp, e))?;
+    std::io::Write::write_all(&mut f, bytes)
+        .and_then(|_| f.sync_all())
+        .map_err(|e| AgentError::io("writing", &tmp, e))?;
     std::fs::rename(&tmp, path).map_err(|e| AgentError::io("renaming", path, e))
 }
 
@@ -75,6 +79,7 @@ pub struct Session {
     new_reports: Notify,
     ca_pem: String,
     dir: PathBuf,
+    made: std::sync::atomic::AtomicU64,
 }
 
 impl Session {
@@ -82,11 +87,25 @@ impl Session {
     pub fn new(cfg: AgentConfig, sup: Arc<Supervisor>) -> Result<Arc<Session>> {
         let dir = cfg.data_dir.join("identity");
         std::fs::create_dir_all(&dir).map_err(|e| AgentError::io("creating", &dir, e))?;
-        let ca_pem = std::fs::read_to_string(&cfg.ca_file).map_err(|e| AgentError::io("reading the controller CA", &cfg.ca_file, e))?;
-        let spool = Spool::open(&cfg.data_dir.join("spool.jsonl")).map_err(|e| AgentError::io("opening", cfg.data_dir.join("spool.jsonl"), e))?;
-        let s = Arc::new(Session { cfg, sup, spool: Mutex::new(spool), new_reports: Notify::new(), ca_pem, dir });
+        let ca_pem = std::fs::read_to_string(&cfg.ca_file)
+            .map_err(|e| AgentError::io("reading the controller CA", &cfg.ca_file, e))?;
+        let spool = Spool::open(&cfg.data_dir.join("spool.jsonl"))
+            .map_err(|e| AgentError::io("opening", cfg.data_dir.join("spool.jsonl"), e))?;
+        let s = Arc::new(Session {
+            cfg,
+            sup,
+            spool: Mutex::new(spool),
+            new_reports: Notify::new(),
+            ca_pem,
+            dir,
+            made: Default::default(),
+        });
         if let Some(p) = s.persisted() {
-            tracing::info!(revision = p.revision, cameras = p.desired.cameras.len(), "running the last config until the controller answers");
+            tracing::info!(
+                revision = p.revision,
+                cameras = p.desired.cameras.len(),
+                "running the last config until the controller answers"
+            );
             s.apply(&p.desired);
         }
         Ok(s)
@@ -98,7 +117,9 @@ impl Session {
 
     /// The last persisted config.
     pub fn persisted(&self) -> Option<PersistedConfig> {
-        std::fs::read(self.config_path()).ok().and_then(|b| serde_json::from_slice(&b).ok())
+        std::fs::read(self.config_path())
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok())
     }
 
     fn spool(&self) -> std::sync::MutexGuard<'_, Spool> {
@@ -134,12 +155,27 @@ impl Session {
         Some((cert, key, meta))
     }
 
-    fn save_identity(&self, cert: &str, key: &str, r: &pb::EnrollResponse, site: &str) -> Result<IdentityMeta> {
+    fn save_identity(
+        &self,
+        cert: &str,
+        key: &str,
+        r: &pb::EnrollResponse,
+        site: &str,
+    ) -> Result<IdentityMeta> {
         let expires_at: Timestamp = r.expires_at.parse().map_err(cerr)?;
-        let meta = IdentityMeta { agent: r.agent.clone(), site: site.to_string(), issued_at: Timestamp::now(), expires_at };
+        let meta = IdentityMeta {
+            agent: r.agent.clone(),
+            site: site.to_string(),
+            issued_at: Timestamp::now(),
+            expires_at,
+        };
         write_atomic(&self.dir.join("key.pem"), key.as_bytes(), true)?;
         write_atomic(&self.dir.join("cert.pem"), cert.as_bytes(), false)?;
-        write_atomic(&self.dir.join("meta.json"), &serde_json::to_vec(&meta).map_err(cerr)?, false)?;
+        write_atomic(
+            &self.dir.join("meta.json"),
+            &serde_json::to_vec(&meta).map_err(cerr)?,
+            false,
+        )?;
         Ok(meta)
     }
 
@@ -164,9 +200,13 @@ impl Session {
             return Ok(meta);
         }
         let token_file = self.cfg.enroll_token_file.as_ref().ok_or_else(|| {
-            AgentError::Control("not enrolled: set enroll_token_file to the token from `camplane agent enroll`".into())
+            AgentError::Control(
+                "not enrolled: set enroll_token_file to the token from `camplane agent enroll`"
+                    .into(),
+            )
         })?;
-        let token = std::fs::read_to_string(token_file).map_err(|e| AgentError::io("reading the enrolment token", token_file, e))?;
+        let token = std::fs::read_to_string(token_file)
+            .map_err(|e| AgentError::io("reading the enrolment token", token_file, e))?;
         let (key, csr) = key_and_csr()?;
         let mut last = None;
         for url in &self.cfg.controllers {
@@ -177,7 +217,13 @@ impl Session {
                     continue;
                 }
             };
-            match pb::fleet_client::FleetClient::new(ch).enroll(pb::EnrollRequest { token: token.trim().into(), csr_pem: csr.clone() }).await {
+            match pb::fleet_client::FleetClient::new(ch)
+                .enroll(pb::EnrollRequest {
+                    token: token.trim().into(),
+                    csr_pem: csr.clone(),
+                })
+                .await
+            {
                 Ok(r) => {
                     let r = r.into_inner();
                     let site = r.site.clone();
@@ -185,22 +231,41 @@ impl Session {
                     tracing::info!(agent = %meta.agent, site = %meta.site, "enrolled");
                     return Ok(meta);
                 }
-                Err(s) if s.code() == tonic::Code::Unavailable => last = Some(format!("{url}: {}", s.message())),
-                Err(s) => return Err(AgentError::Control(format!("enrolment refused by {url}: {}", s.message()))),
+                Err(s) if s.code() == tonic::Code::Unavailable => {
+                    last = Some(format!("{url}: {}", s.message()))
+                }
+                Err(s) => {
+                    return Err(AgentError::Control(format!(
+                        "enrolment refused by {url}: {}",
+                        s.message()
+                    )))
+                }
             }
         }
-        Err(AgentError::Control(format!("no controller reachable for enrolment ({})", last.unwrap_or_default())))
+        Err(AgentError::Control(format!(
+            "no controller reachable for enrolment ({})",
+            last.unwrap_or_default()
+        )))
     }
 
     async fn renew_if_due(&self, ch: Channel) -> Result<()> {
-        let Some((_, _, meta)) = self.identity() else { return Ok(()) };
+        let Some((_, _, meta)) = self.identity() else {
+            return Ok(());
+        };
         let life = meta.expires_at.duration_since(meta.issued_at);
-        let due = meta.issued_at.checked_add(life * 2 / 3).unwrap_or(meta.expires_at);
+        let due = meta
+            .issued_at
+            .checked_add(life * 2 / 3)
+            .unwrap_or(meta.expires_at);
         if Timestamp::now() < due {
             return Ok(());
         }
         let (key, csr) = key_and_csr()?;
-        let r = pb::fleet_client::FleetClient::new(ch).renew(pb::RenewRequest { csr_pem: csr }).await.map_err(|s| cerr(s.message()))?.into_inner();
+        let r = pb::fleet_client::FleetClient::new(ch)
+            .renew(pb::RenewRequest { csr_pem: csr })
+            .await
+            .map_err(|s| cerr(s.message()))?
+            .into_inner();
         self.save_identity(&r.cert_pem, &key, &r, &meta.site)?;
         tracing::info!(expires = %r.expires_at, "certificate renewed");
         Ok(())
@@ -208,9 +273,21 @@ impl Session {
 
     /// Queues a report durably and wakes the session to send it.
     pub fn report(&self, kind: &str, key: String, json: serde_json::Value) -> Result<()> {
-        self.spool().push(SpooledReport { key, kind: kind.into(), json }).map_err(|e| AgentError::io("spooling", self.cfg.data_dir.join("spool.jsonl"), e))?;
+        self.spool()
+            .push(SpooledReport {
+                key,
+                kind: kind.into(),
+                json,
+            })
+            .map_err(|e| AgentError::io("spooling", self.cfg.data_dir.join("spool.jsonl"), e))?;
+        self.made.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         self.new_reports.notify_one();
         Ok(())
+    }
+
+    /// How many reports this session has made (spooled) since it started.
+    pub fn reports_made(&self) -> u64 {
+        self.made.load(std::sync::atomic::Ordering::SeqCst)
     }
 
     /// Runs the periodic reporting and retention sweeps until cancelled; works
@@ -231,8 +308,18 @@ impl Session {
             }
             for w in self.sup.take_windows() {
                 if let Ok(json) = serde_json::to_value(&w) {
-                    let key = format!("w-{}-{}", json["camera"].as_str().unwrap_or("x"), json["start"].as_str().map(|s| s.replace([':', '.'], "")).unwrap_or_default());
-                    let key: String = key.chars().filter(|c| c.is_ascii_alphanumeric() || "-_".contains(*c)).collect();
+                    let key = format!(
+                        "w-{}-{}",
+                        json["camera"].as_str().unwrap_or("x"),
+                        json["start"]
+                            .as_str()
+                            .map(|s| s.replace([':', '.'], ""))
+                            .unwrap_or_default()
+                    );
+                    let key: String = key
+                        .chars()
+                        .filter(|c| c.is_ascii_alphanumeric() || "-_".contains(*c))
+                        .collect();
                     if let Err(e) = self.report("windows", key, json) {
                         tracing::warn!(error = %e, "could not spool an active window");
                     }
@@ -263,7 +350,11 @@ impl Session {
             }
             let url = self.cfg.controllers[i % self.cfg.controllers.len()].clone();
             i += 1;
-            match self.clone().session(&url, &meta.agent, cancel.clone()).await {
+            match self
+                .clone()
+                .session(&url, &meta.agent, cancel.clone())
+                .await
+            {
                 Ok(()) => backoff = Duration::from_millis(200),
                 Err(e) => tracing::warn!(controller = %url, error = %e, "session ended"),
             }
@@ -274,13 +365,30 @@ impl Session {
         }
     }
 
-    async fn session(self: Arc<Self>, url: &str, agent: &str, cancel: CancellationToken) -> Result<()> {
-        let (cert, key, _) = self.identity().ok_or_else(|| AgentError::Control("identity vanished".into()))?;
-        let ch = self.endpoint(url, Some((&cert, &key)))?.connect().await.map_err(cerr)?;
+    async fn session(
+        self: Arc<Self>,
+        url: &str,
+        agent: &str,
+        cancel: CancellationToken,
+    ) -> Result<()> {
+        let (cert, key, _) = self
+            .identity()
+            .ok_or_else(|| AgentError::Control("identity vanished".into()))?;
+        let ch = self
+            .endpoint(url, Some((&cert, &key)))?
+            .connect()
+            .await
+            .map_err(cerr)?;
         self.renew_if_due(ch.clone()).await?;
         let (tx, rx) = tokio::sync::mpsc::channel::<pb::AgentMessage>(256);
         let running = self.persisted().map(|p| p.revision).unwrap_or(0);
-        let hello = pb::AgentMessage { msg: Some(pb::agent_message::Msg::Hello(pb::Hello { agent: agent.into(), config_revision: running, version: env!("CARGO_PKG_VERSION").into() })) };
+        let hello = pb::AgentMessage {
+            msg: Some(pb::agent_message::Msg::Hello(pb::Hello {
+                agent: agent.into(),
+                config_revision: running,
+                version: env!("CARGO_PKG_VERSION").into(),
+            })),
+        };
         tx.send(hello).await.map_err(cerr)?;
         let mut inbound = pb::fleet_client::FleetClient::new(ch)
             .control(tokio_stream::wrappers::ReceiverStream::new(rx))
@@ -291,10 +399,17 @@ impl Session {
         let mut sent: std::collections::HashSet<String> = std::collections::HashSet::new();
         loop {
             // Send whatever is spooled and not yet sent on this connection, in order.
-            for r in self.spool().pending() {
+            let pending = self.spool().pending();
+            for r in pending {
                 if sent.insert(r.key.clone()) {
                     let json = serde_json::to_vec(&r.json).map_err(cerr)?;
-                    let m = pb::AgentMessage { msg: Some(pb::agent_message::Msg::Report(pb::Report { key: r.key, kind: r.kind, json })) };
+                    let m = pb::AgentMessage {
+                        msg: Some(pb::agent_message::Msg::Report(pb::Report {
+                            key: r.key,
+                            kind: r.kind,
+                            json,
+                        })),
+                    };
                     tx.send(m).await.map_err(cerr)?;
                 }
             }
@@ -329,7 +444,8 @@ impl Session {
 fn key_and_csr() -> Result<(String, String)> {
     let key = rcgen::KeyPair::generate().map_err(cerr)?;
     let mut p = rcgen::CertificateParams::default();
-    p.distinguished_name.push(rcgen::DnType::CommonName, "camplane-agent");
+    p.distinguished_name
+        .push(rcgen::DnType::CommonName, "camplane-agent");
     let csr = p.serialize_request(&key).map_err(cerr)?;
     Ok((key.serialize_pem(), csr.pem().map_err(cerr)?))
 }

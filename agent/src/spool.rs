@@ -53,7 +53,11 @@ impl Spool {
                 }
             }
         }
-        let mut s = Spool { path: path.to_path_buf(), file: File::create(path.with_extension("tmp"))?, pending };
+        let mut s = Spool {
+            path: path.to_path_buf(),
+            file: File::create(path.with_extension("tmp"))?,
+            pending,
+        };
         s.rewrite()?;
         Ok(s)
     }
@@ -114,7 +118,11 @@ mod tests {
     use super::*;
 
     fn r(k: &str) -> SpooledReport {
-        SpooledReport { key: k.into(), kind: "health".into(), json: serde_json::json!({"k": k}) }
+        SpooledReport {
+            key: k.into(),
+            kind: "health".into(),
+            json: serde_json::json!({"k": k}),
+        }
     }
 
     #[test]
@@ -128,7 +136,12 @@ mod tests {
             s.push(r("c")).unwrap();
             s.ack("b").unwrap();
         }
-        std::fs::OpenOptions::new().append(true).open(&p).unwrap().write_all(b"{\"add\": {\"key\": \"d\", \"ki").unwrap();
+        std::fs::OpenOptions::new()
+            .append(true)
+            .open(&p)
+            .unwrap()
+            .write_all(b"{\"add\": {\"key\": \"d\", \"ki")
+            .unwrap();
         let mut s = Spool::open(&p).unwrap();
         let keys: Vec<_> = s.pending().into_iter().map(|r| r.key).collect();
         assert_eq!(keys, ["a", "c"]);

@@ -59,11 +59,17 @@ impl AgentConfig {
             })
         };
         if cfg.controllers.is_empty() {
-            bad("controllers", "at least one controller address is needed".into());
+            bad(
+                "controllers",
+                "at least one controller address is needed".into(),
+            );
         }
         for (i, c) in cfg.controllers.iter().enumerate() {
             if !c.starts_with("https://") {
-                bad(&format!("controllers.{i}"), format!("{c:?}: agents talk to controllers over TLS only (https://)"));
+                bad(
+                    &format!("controllers.{i}"),
+                    format!("{c:?}: agents talk to controllers over TLS only (https://)"),
+                );
             }
         }
         if !(1..=3600).contains(&cfg.report_interval_seconds) {

@@ -53,7 +53,12 @@ fn default_cert_days() -> i64 {
 
 impl Default for TlsSettings {
     fn default() -> Self {
-        TlsSettings { enabled: true, server_names: default_names(), ca_cert_file: None, agent_cert_days: default_cert_days() }
+        TlsSettings {
+            enabled: true,
+            server_names: default_names(),
+            ca_cert_file: None,
+            agent_cert_days: default_cert_days(),
+        }
     }
 }
 

@@ -290,18 +290,19 @@ pub fn parse(file: &str, text: &str) -> Result<Vec<Manifest>> {
             });
             continue;
         };
-        let parsed =
-            match kind {
-                Kind::Site => typed::<SiteSpec>(file, &doc, start).map(|(n, s)| (n, Spec::Site(s))),
-                Kind::Department => typed::<DepartmentSpec>(file, &doc, start)
-                    .map(|(n, s)| (n, Spec::Department(s))),
-                Kind::Camera => typed::<CameraSpec>(file, &doc, start)
-                    .map(|(n, s)| (n, Spec::Camera(Box::new(s)))),
-                Kind::PlacementRequest => typed::<PlacementRequestSpec>(file, &doc, start)
-                    .map(|(n, s)| (n, Spec::PlacementRequest(Box::new(s)))),
-                Kind::User => typed::<UserSpec>(file, &doc, start).map(|(n, s)| (n, Spec::User(s))),
+        let parsed = match kind {
+            Kind::Site => typed::<SiteSpec>(file, &doc, start).map(|(n, s)| (n, Spec::Site(s))),
+            Kind::Department => {
+                typed::<DepartmentSpec>(file, &doc, start).map(|(n, s)| (n, Spec::Department(s)))
+            }
+            Kind::Camera => {
+                typed::<CameraSpec>(file, &doc, start).map(|(n, s)| (n, Spec::Camera(Box::new(s))))
+            }
+            Kind::PlacementRequest => typed::<PlacementRequestSpec>(file, &doc, start)
+                .map(|(n, s)| (n, Spec::PlacementRequest(Box::new(s)))),
+            Kind::User => typed::<UserSpec>(file, &doc, start).map(|(n, s)| (n, Spec::User(s))),
             Kind::Agent => typed::<AgentSpec>(file, &doc, start).map(|(n, s)| (n, Spec::Agent(s))),
-            };
+        };
         let (name, spec) = match parsed {
             Ok(x) => x,
             Err(mut p) => {

@@ -453,9 +453,10 @@ pub enum Kind {
 
 impl Kind {
     /// Every kind, in the order objects are applied (dependencies first).
-    pub const ALL: [Kind; 5] = [
+    pub const ALL: [Kind; 6] = [
         Kind::Department,
         Kind::Site,
+        Kind::Agent,
         Kind::User,
         Kind::PlacementRequest,
         Kind::Camera,

@@ -360,12 +360,16 @@ impl pb::placement_server::Placement for Api {
 #[derive(Clone)]
 pub struct FleetApi {
     fleet: Arc<crate::fleet::Fleet>,
+    cancel: tokio_util::sync::CancellationToken,
 }
 
 impl FleetApi {
     /// Wraps a fleet.
-    pub fn new(fleet: Arc<crate::fleet::Fleet>) -> FleetApi {
-        FleetApi { fleet }
+    pub fn new(
+        fleet: Arc<crate::fleet::Fleet>,
+        cancel: tokio_util::sync::CancellationToken,
+    ) -> FleetApi {
+        FleetApi { fleet, cancel }
     }
 
     fn actor<T>(&self, req: &Request<T>) -> Result<Actor, Status> {
@@ -379,27 +383,50 @@ impl FleetApi {
     }
 }
 
-type ControlStream = std::pin::Pin<Box<dyn futures::Stream<Item = Result<pb::ControllerMessage, Status>> + Send>>;
+type ControlStream =
+    std::pin::Pin<Box<dyn futures::Stream<Item = Result<pb::ControllerMessage, Status>> + Send>>;
 
 #[tonic::async_trait]
 impl pb::fleet_server::Fleet for FleetApi {
-    async fn create_enroll_token(&self, req: Request<pb::EnrollTokenRequest>) -> R<pb::EnrollTokenResponse> {
+    async fn create_enroll_token(
+        &self,
+        req: Request<pb::EnrollTokenRequest>,
+    ) -> R<pb::EnrollTokenResponse> {
         let actor = self.actor(&req)?;
         let r = req.into_inner();
-        let (token, expires, agent) = self.fleet.create_enroll_token(&actor, &r.site, &r.agent).await?;
-        Ok(Response::new(pb::EnrollTokenResponse { token, expires_at: expires.to_string(), agent }))
+        let (token, expires, agent) = self
+            .fleet
+            .create_enroll_token(&actor, &r.site, &r.agent)
+            .await?;
+        Ok(Response::new(pb::EnrollTokenResponse {
+            token,
+            expires_at: expires.to_string(),
+            agent,
+        }))
     }
 
     async fn enroll(&self, req: Request<pb::EnrollRequest>) -> R<pb::EnrollResponse> {
         let r = req.into_inner();
         let (agent, site, cert_pem, expires) = self.fleet.enroll(&r.token, &r.csr_pem).await?;
-        Ok(Response::new(pb::EnrollResponse { agent, site, cert_pem, ca_pem: self.fleet.pki.ca_cert_pem.clone(), expires_at: expires.to_string() }))
+        Ok(Response::new(pb::EnrollResponse {
+            agent,
+            site,
+            cert_pem,
+            ca_pem: self.fleet.pki.ca_cert_pem.clone(),
+            expires_at: expires.to_string(),
+        }))
     }
 
     async fn renew(&self, req: Request<pb::RenewRequest>) -> R<pb::EnrollResponse> {
         let agent = self.agent(&req)?;
         let (cert_pem, expires) = self.fleet.renew(&agent, &req.get_ref().csr_pem).await?;
-        Ok(Response::new(pb::EnrollResponse { agent, site: String::new(), cert_pem, ca_pem: self.fleet.pki.ca_cert_pem.clone(), expires_at: expires.to_string() }))
+        Ok(Response::new(pb::EnrollResponse {
+            agent,
+            site: String::new(),
+            cert_pem,
+            ca_pem: self.fleet.pki.ca_cert_pem.clone(),
+            expires_at: expires.to_string(),
+        }))
     }
 
     async fn revoke(&self, req: Request<pb::AgentName>) -> R<pb::Object> {
@@ -410,10 +437,14 @@ impl pb::fleet_server::Fleet for FleetApi {
 
     type ControlStream = ControlStream;
 
-    async fn control(&self, req: Request<tonic::Streaming<pb::AgentMessage>>) -> R<Self::ControlStream> {
+    async fn control(
+        &self,
+        req: Request<tonic::Streaming<pb::AgentMessage>>,
+    ) -> R<Self::ControlStream> {
         let agent = self.agent(&req)?;
         let mut inbound = req.into_inner();
         let fleet = self.fleet.clone();
+        let cancel = self.cancel.clone();
         let (tx, rx) = tokio::sync::mpsc::channel::<Result<pb::ControllerMessage, Status>>(64);
         let span = tracing::info_span!("agent_session", agent = %agent);
         tokio::spawn(tracing::Instrument::instrument(
@@ -430,7 +461,18 @@ impl pb::fleet_server::Fleet for FleetApi {
                             let json = serde_json::to_vec(&d).unwrap_or_default();
                             if last_sent.as_ref() != Some(&json) {
                                 let revision = *changes.borrow();
-                                if tx.send(Ok(pb::ControllerMessage { msg: Some(pb::controller_message::Msg::Config(pb::AgentConfig { revision, json: json.clone() })) })).await.is_err() {
+                                if tx
+                                    .send(Ok(pb::ControllerMessage {
+                                        msg: Some(pb::controller_message::Msg::Config(
+                                            pb::AgentConfig {
+                                                revision,
+                                                json: json.clone(),
+                                            },
+                                        )),
+                                    }))
+                                    .await
+                                    .is_err()
+                                {
                                     break;
                                 }
                                 if let Err(e) = fleet.audit_push(&agent, revision, &d).await {
@@ -446,6 +488,7 @@ impl pb::fleet_server::Fleet for FleetApi {
                     }
                     tokio::select! {
                         _ = tx.closed() => break,
+                        _ = cancel.cancelled() => break,
                         _ = changes.changed() => {}
                         _ = tick.tick() => {
                             // A revoked agent's session ends.
@@ -478,13 +521,18 @@ impl pb::fleet_server::Fleet for FleetApi {
             },
             span,
         ));
-        Ok(Response::new(Box::pin(tokio_stream::wrappers::ReceiverStream::new(rx))))
+        Ok(Response::new(Box::pin(
+            tokio_stream::wrappers::ReceiverStream::new(rx),
+        )))
     }
 
     async fn list_agents(&self, req: Request<pb::Empty>) -> R<pb::ObjectList> {
         let actor = self.actor(&req)?;
         let objs = self.fleet.ctl.get_all(&actor, Kind::Agent).await?;
-        let objects = objs.iter().map(|(o, rev)| to_pb(o, *rev)).collect::<Result<_, _>>()?;
+        let objects = objs
+            .iter()
+            .map(|(o, rev)| to_pb(o, *rev))
+            .collect::<Result<_, _>>()?;
         Ok(Response::new(pb::ObjectList { objects }))
     }
 
@@ -493,7 +541,14 @@ impl pb::fleet_server::Fleet for FleetApi {
         let hs = self.fleet.health(&actor).await?;
         let objects = hs
             .iter()
-            .map(|h| Ok(pb::Object { kind: "AgentHealth".into(), name: h.agent.clone(), json: serde_json::to_vec(h).map_err(|e| Status::internal(e.to_string()))?, revision: 0 }))
+            .map(|h| {
+                Ok(pb::Object {
+                    kind: "AgentHealth".into(),
+                    name: h.agent.clone(),
+                    json: serde_json::to_vec(h).map_err(|e| Status::internal(e.to_string()))?,
+                    revision: 0,
+                })
+            })
             .collect::<Result<_, Status>>()?;
         Ok(Response::new(pb::ObjectList { objects }))
     }

@@ -400,10 +400,13 @@ pub async fn run(cli: Cli) -> Result<i32> {
         let mut tls = tonic::transport::ClientTlsConfig::new();
         match &cli.ca {
             Some(p) => {
-                let pem = std::fs::read_to_string(p).with_context(|| format!("reading --ca {}", p.display()))?;
+                let pem = std::fs::read_to_string(p)
+                    .with_context(|| format!("reading --ca {}", p.display()))?;
                 tls = tls.ca_certificate(tonic::transport::Certificate::from_pem(pem));
             }
-            None => bail!("https:// needs the controller's CA certificate: --ca FILE (or $CAMPLANE_CA)"),
+            None => {
+                bail!("https:// needs the controller's CA certificate: --ca FILE (or $CAMPLANE_CA)")
+            }
         }
         endpoint.tls_config(tls).context("TLS settings")?
     } else {
@@ -594,19 +597,59 @@ pub async fn run(cli: Cli) -> Result<i32> {
             print_objects(Kind::PlacementRequest, &[v], out, true)?;
         }
         Cmd::Camera(CameraCmd::Status { json }) => {
-            let r = pb::fleet_client::FleetClient::new(c.channel.clone()).camera_status(c.req(pb::Empty {})?).await.map_err(status)?.into_inner();
-            let hs: Vec<Value> = r.objects.iter().map(|o| serde_json::from_slice(&o.json)).collect::<Result<_, _>>()?;
+            let r = pb::fleet_client::FleetClient::new(c.channel.clone())
+                .camera_status(c.req(pb::Empty {})?)
+                .await
+                .map_err(status)?
+                .into_inner();
+            let hs: Vec<Value> = r
+                .objects
+                .iter()
+                .map(|o| serde_json::from_slice(&o.json))
+                .collect::<Result<_, _>>()?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&hs)?);
             } else {
-                let mut rows = vec![["AGENT", "CAMERA", "STATE", "FPS", "KB/S", "RECONNECTS", "LAST PACKET", "REPORTED", "LAST ERROR"].map(String::from).to_vec()];
+                let mut rows = vec![[
+                    "AGENT",
+                    "CAMERA",
+                    "STATE",
+                    "FPS",
+                    "KB/S",
+                    "RECONNECTS",
+                    "LAST PACKET",
+                    "REPORTED",
+                    "LAST ERROR",
+                ]
+                .map(String::from)
+                .to_vec()];
                 for h in &hs {
                     let agent = text(field(h, &["agent"]));
                     let at = text(field(h, &["received_at"]));
-                    for cam in field(h, &["health", "cameras"]).as_array().cloned().unwrap_or_default() {
-                        let kbps = field(&cam, &["bytes_per_sec"]).as_f64().map(|b| format!("{:.0}", b / 1000.0)).unwrap_or("-".into());
-                        let fps = field(&cam, &["fps"]).as_f64().map(|f| format!("{f:.1}")).unwrap_or("-".into());
-                        rows.push(vec![agent.clone(), text(field(&cam, &["id"])), text(field(&cam, &["state"])), fps, kbps, text(field(&cam, &["reconnects"])), text(field(&cam, &["last_packet"])), at.clone(), text(field(&cam, &["last_error"]))]);
+                    for cam in field(h, &["health", "cameras"])
+                        .as_array()
+                        .cloned()
+                        .unwrap_or_default()
+                    {
+                        let kbps = field(&cam, &["bytes_per_sec"])
+                            .as_f64()
+                            .map(|b| format!("{:.0}", b / 1000.0))
+                            .unwrap_or("-".into());
+                        let fps = field(&cam, &["fps"])
+                            .as_f64()
+                            .map(|f| format!("{f:.1}"))
+                            .unwrap_or("-".into());
+                        rows.push(vec![
+                            agent.clone(),
+                            text(field(&cam, &["id"])),
+                            text(field(&cam, &["state"])),
+                            fps,
+                            kbps,
+                            text(field(&cam, &["reconnects"])),
+                            text(field(&cam, &["last_packet"])),
+                            at.clone(),
+                            text(field(&cam, &["last_error"])),
+                        ]);
                     }
                 }
                 print_rows(rows);
@@ -616,17 +659,37 @@ pub async fn run(cli: Cli) -> Result<i32> {
             let mut client = pb::fleet_client::FleetClient::new(c.channel.clone());
             match ac {
                 AgentCmd::Enroll { site, name } => {
-                    let r = client.create_enroll_token(c.req(pb::EnrollTokenRequest { site, agent: name })?).await.map_err(status)?.into_inner();
-                    println!("agent/{} registered; one-time enrolment token (valid until {}):", r.agent, r.expires_at);
+                    let r = client
+                        .create_enroll_token(c.req(pb::EnrollTokenRequest { site, agent: name })?)
+                        .await
+                        .map_err(status)?
+                        .into_inner();
+                    println!(
+                        "agent/{} registered; one-time enrolment token (valid until {}):",
+                        r.agent, r.expires_at
+                    );
                     println!("{}", r.token);
                 }
                 AgentCmd::List => {
-                    let r = client.list_agents(c.req(pb::Empty {})?).await.map_err(status)?.into_inner();
-                    let objs: Vec<Value> = r.objects.iter().map(|o| serde_json::from_slice(&o.json)).collect::<Result<_, _>>()?;
+                    let r = client
+                        .list_agents(c.req(pb::Empty {})?)
+                        .await
+                        .map_err(status)?
+                        .into_inner();
+                    let objs: Vec<Value> = r
+                        .objects
+                        .iter()
+                        .map(|o| serde_json::from_slice(&o.json))
+                        .collect::<Result<_, _>>()?;
                     print_objects(Kind::Agent, &objs, Output::Table, false)?;
                 }
                 AgentCmd::Revoke { name } => {
-                    client.revoke(c.req(pb::AgentName { agent: name.clone() })?).await.map_err(status)?;
+                    client
+                        .revoke(c.req(pb::AgentName {
+                            agent: name.clone(),
+                        })?)
+                        .await
+                        .map_err(status)?;
                     println!("agent/{name} revoked");
                 }
             }
@@ -1039,13 +1102,25 @@ async fn act(
 
 fn unreachable_status() -> (&'static str, CamArgs) {
     // `camera status` is handled before the life-cycle actions.
-    ("status", CamArgs { name: String::new(), reason: String::new() })
+    (
+        "status",
+        CamArgs {
+            name: String::new(),
+            reason: String::new(),
+        },
+    )
 }
 
 fn print_rows(rows: Vec<Vec<String>>) {
-    let widths: Vec<usize> = (0..rows[0].len()).map(|i| rows.iter().map(|r| r[i].chars().count()).max().unwrap_or(0)).collect();
+    let widths: Vec<usize> = (0..rows[0].len())
+        .map(|i| rows.iter().map(|r| r[i].chars().count()).max().unwrap_or(0))
+        .collect();
     for r in rows {
-        let line: Vec<String> = r.iter().zip(&widths).map(|(c, w)| format!("{c:<w$}")).collect();
+        let line: Vec<String> = r
+            .iter()
+            .zip(&widths)
+            .map(|(c, w)| format!("{c:<w$}"))
+            .collect();
         println!("{}", line.join("  ").trim_end());
     }
 }
@@ -1129,7 +1204,11 @@ fn print_objects(kind: Kind, objs: &[Value], output: Output, single: bool) -> Re
                     ("DEPARTMENT", vec!["spec", "department"]),
                     ("ROLES", vec!["spec", "roles"]),
                 ],
-                Kind::Agent => vec![("SITE", vec!["spec", "site"]), ("CERT EXPIRES", vec!["status", "cert_expires"]), ("REVOKED", vec!["status", "revoked"])],
+                Kind::Agent => vec![
+                    ("SITE", vec!["spec", "site"]),
+                    ("CERT EXPIRES", vec!["status", "cert_expires"]),
+                    ("REVOKED", vec!["status", "revoked"]),
+                ],
             };
             let mut rows = vec![std::iter::once("NAME".to_string())
                 .chain(cols.iter().map(|(h, _)| h.to_string()))

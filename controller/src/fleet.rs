@@ -61,45 +61,95 @@ fn token_key(token: &str) -> String {
 impl Fleet {
     /// Issues a one-time enrolment token for a site's gateway (valid 24 hours),
     /// registering the agent if it is new.
-    pub async fn create_enroll_token(&self, actor: &Actor, site: &str, agent: &str) -> Result<(String, Timestamp, String)> {
-        self.ctl.require(actor, Operation::WriteRegistry, "agent.enroll").await?;
-        let agent = if agent.is_empty() { format!("{site}-gw") } else { agent.to_string() };
+    pub async fn create_enroll_token(
+        &self,
+        actor: &Actor,
+        site: &str,
+        agent: &str,
+    ) -> Result<(String, Timestamp, String)> {
+        self.ctl
+            .require(actor, Operation::WriteRegistry, "agent.enroll")
+            .await?;
+        let agent = if agent.is_empty() {
+            format!("{site}-gw")
+        } else {
+            agent.to_string()
+        };
         if self.ctl.load(Kind::Site, site).is_err() {
             return Err(Error::NotFound(format!("Site {site:?}: register it first")));
         }
         let spec = serde_json::to_vec(&AgentSpec { site: site.into() })?;
-        self.ctl.apply(actor, vec![(Kind::Agent, agent.clone(), spec)], "agent enroll").await?;
+        self.ctl
+            .apply(
+                actor,
+                vec![(Kind::Agent, agent.clone(), spec)],
+                "agent enroll",
+            )
+            .await?;
         let token = format!("cpe_{}", hex::encode(rand::random::<[u8; 24]>()));
         let now = self.ctl.now();
-        let expires_at = now.checked_add(jiff::SignedDuration::from_hours(24)).unwrap_or(now);
-        let rec = EnrollToken { agent: agent.clone(), site: site.into(), expires_at, created_by: actor.username.clone() };
+        let expires_at = now
+            .checked_add(jiff::SignedDuration::from_hours(24))
+            .unwrap_or(now);
+        let rec = EnrollToken {
+            agent: agent.clone(),
+            site: site.into(),
+            expires_at,
+            created_by: actor.username.clone(),
+        };
         let mut d = Draft::new(&actor.username, "agent.enroll_token", "Agent", &agent);
         d.details = serde_json::json!({"site": site, "expires_at": expires_at});
-        self.ctl.audit.commit(vec![], vec![Op::Put(token_key(&token), serde_json::to_vec(&rec)?)], d).await?;
+        self.ctl
+            .audit
+            .commit(
+                vec![],
+                vec![Op::Put(token_key(&token), serde_json::to_vec(&rec)?)],
+                d,
+            )
+            .await?;
         Ok((token, expires_at, agent))
     }
 
     /// Redeems a one-time token: signs the agent's key. The token is gone after.
-    pub async fn enroll(&self, token: &str, csr_pem: &str) -> Result<(String, String, String, Timestamp)> {
+    pub async fn enroll(
+        &self,
+        token: &str,
+        csr_pem: &str,
+    ) -> Result<(String, String, String, Timestamp)> {
         let key = token_key(token);
-        let kv = self.ctl.store.get(&key).await?.ok_or_else(|| Error::Unauthenticated("unknown or used enrolment token".into()))?;
+        let kv = self
+            .ctl
+            .store
+            .get(&key)
+            .await?
+            .ok_or_else(|| Error::Unauthenticated("unknown or used enrolment token".into()))?;
         let rec: EnrollToken = serde_json::from_slice(&kv.value)?;
         let now = self.ctl.now();
         if rec.expires_at <= now {
-            return Err(Error::Unauthenticated("enrolment token expired; ask for a new one".into()));
+            return Err(Error::Unauthenticated(
+                "enrolment token expired; ask for a new one".into(),
+            ));
         }
         let days = self.ctl.config.tls.agent_cert_days;
         // Certificate times are real time: peers check them against their own clocks.
-        let (cert, serial, expires) = self.pki.sign_agent(csr_pem, &rec.agent, Timestamp::now(), days)?;
+        let (cert, serial, expires) =
+            self.pki
+                .sign_agent(csr_pem, &rec.agent, Timestamp::now(), days)?;
         let (agent_obj, agent_kv) = self.agent_kv(&rec.agent)?;
         let mut new = agent_obj.clone();
-        let mut st: AgentStatus = serde_json::from_value(agent_obj.status.clone()).unwrap_or_default();
+        let mut st: AgentStatus =
+            serde_json::from_value(agent_obj.status.clone()).unwrap_or_default();
         st.enrolled_at = Some(now);
         st.cert_serial = serial.clone();
         st.cert_expires = Some(expires);
         st.revoked = false;
         new.status = serde_json::to_value(&st)?;
-        let mut d = Draft::new(&format!("agent:{}", rec.agent), "agent.enrolled", "Agent", &rec.agent);
+        let mut d = Draft::new(
+            &format!("agent:{}", rec.agent),
+            "agent.enrolled",
+            "Agent",
+            &rec.agent,
+        );
         d.before = Some(serde_json::to_value(&agent_obj)?);
         d.after = Some(serde_json::to_value(&new)?);
         d.details = serde_json::json!({"serial": serial, "expires": expires});
@@ -108,13 +158,18 @@ impl Fleet {
             .ctl
             .audit
             .commit(
-                vec![Compare::ModRevision(key.clone(), kv.mod_revision), Compare::ModRevision(okey.clone(), agent_kv)],
+                vec![
+                    Compare::ModRevision(key.clone(), kv.mod_revision),
+                    Compare::ModRevision(okey.clone(), agent_kv),
+                ],
                 vec![Op::Delete(key), Op::Put(okey, serde_json::to_vec(&new)?)],
                 d,
             )
             .await?;
         if done.is_none() {
-            return Err(Error::Unauthenticated("enrolment token was used meanwhile".into()));
+            return Err(Error::Unauthenticated(
+                "enrolment token was used meanwhile".into(),
+            ));
         }
         Ok((rec.agent, rec.site, cert, expires))
     }
@@ -130,25 +185,37 @@ impl Fleet {
 
     /// Who the peer certificate names, if it is the agent's current, unrevoked one.
     pub fn authenticate_agent(&self, peer_der: Option<&[u8]>) -> Result<String> {
-        let der = peer_der.ok_or_else(|| Error::Unauthenticated("agents connect with their client certificate (mutual TLS)".into()))?;
+        let der = peer_der.ok_or_else(|| {
+            Error::Unauthenticated(
+                "agents connect with their client certificate (mutual TLS)".into(),
+            )
+        })?;
         let (cn, serial) = crate::pki::peer_identity(der)?;
-        let (obj, _) = self.agent_kv(&cn).map_err(|_| Error::Unauthenticated(format!("agent {cn:?} is not registered")))?;
+        let (obj, _) = self
+            .agent_kv(&cn)
+            .map_err(|_| Error::Unauthenticated(format!("agent {cn:?} is not registered")))?;
         let st: AgentStatus = serde_json::from_value(obj.status).unwrap_or_default();
         if st.revoked {
             return Err(Error::PermissionDenied(format!("agent {cn:?} is revoked")));
         }
         if st.cert_serial != serial {
-            return Err(Error::Unauthenticated(format!("agent {cn:?} presented a replaced certificate")));
+            return Err(Error::Unauthenticated(format!(
+                "agent {cn:?} presented a replaced certificate"
+            )));
         }
         Ok(cn)
     }
 
     /// Whether a connected agent is still allowed (not revoked, still registered).
     pub fn authenticate_agent_name(&self, agent: &str) -> Result<()> {
-        let (obj, _) = self.agent_kv(agent).map_err(|_| Error::Unauthenticated(format!("agent {agent:?} is no longer registered")))?;
+        let (obj, _) = self.agent_kv(agent).map_err(|_| {
+            Error::Unauthenticated(format!("agent {agent:?} is no longer registered"))
+        })?;
         let st: AgentStatus = serde_json::from_value(obj.status).unwrap_or_default();
         if st.revoked {
-            return Err(Error::PermissionDenied(format!("agent {agent:?} is revoked")));
+            return Err(Error::PermissionDenied(format!(
+                "agent {agent:?} is revoked"
+            )));
         }
         Ok(())
     }
@@ -157,8 +224,14 @@ impl Fleet {
     pub async fn renew(&self, agent: &str, csr_pem: &str) -> Result<(String, Timestamp)> {
         for _ in 0..8 {
             let (obj, rev) = self.agent_kv(agent)?;
-            let (cert, serial, expires) = self.pki.sign_agent(csr_pem, agent, Timestamp::now(), self.ctl.config.tls.agent_cert_days)?;
-            let mut st: AgentStatus = serde_json::from_value(obj.status.clone()).unwrap_or_default();
+            let (cert, serial, expires) = self.pki.sign_agent(
+                csr_pem,
+                agent,
+                Timestamp::now(),
+                self.ctl.config.tls.agent_cert_days,
+            )?;
+            let mut st: AgentStatus =
+                serde_json::from_value(obj.status.clone()).unwrap_or_default();
             st.cert_serial = serial;
             st.cert_expires = Some(expires);
             let mut new = obj.clone();
@@ -166,7 +239,17 @@ impl Fleet {
             let key = format!("{}{agent}", Kind::Agent.prefix());
             let mut d = Draft::new(&format!("agent:{agent}"), "agent.renewed", "Agent", agent);
             d.after = Some(serde_json::to_value(&new)?);
-            if self.ctl.audit.commit(vec![Compare::ModRevision(key.clone(), rev)], vec![Op::Put(key, serde_json::to_vec(&new)?)], d).await?.is_some() {
+            if self
+                .ctl
+                .audit
+                .commit(
+                    vec![Compare::ModRevision(key.clone(), rev)],
+                    vec![Op::Put(key, serde_json::to_vec(&new)?)],
+                    d,
+                )
+                .await?
+                .is_some()
+            {
                 return Ok((cert, expires));
             }
         }
@@ -175,10 +258,13 @@ impl Fleet {
 
     /// Refuses an agent from now on (its sessions end at their next message).
     pub async fn revoke(&self, actor: &Actor, agent: &str) -> Result<StoredObject> {
-        self.ctl.require(actor, Operation::WriteRegistry, "agent.revoke").await?;
+        self.ctl
+            .require(actor, Operation::WriteRegistry, "agent.revoke")
+            .await?;
         for _ in 0..8 {
             let (obj, rev) = self.agent_kv(agent)?;
-            let mut st: AgentStatus = serde_json::from_value(obj.status.clone()).unwrap_or_default();
+            let mut st: AgentStatus =
+                serde_json::from_value(obj.status.clone()).unwrap_or_default();
             st.revoked = true;
             let mut new = obj.clone();
             new.status = serde_json::to_value(&st)?;
@@ -186,7 +272,17 @@ impl Fleet {
             let mut d = Draft::new(&actor.username, "agent.revoke", "Agent", agent);
             d.before = Some(serde_json::to_value(&obj)?);
             d.after = Some(serde_json::to_value(&new)?);
-            if self.ctl.audit.commit(vec![Compare::ModRevision(key.clone(), rev)], vec![Op::Put(key, serde_json::to_vec(&new)?)], d).await?.is_some() {
+            if self
+                .ctl
+                .audit
+                .commit(
+                    vec![Compare::ModRevision(key.clone(), rev)],
+                    vec![Op::Put(key, serde_json::to_vec(&new)?)],
+                    d,
+                )
+                .await?
+                .is_some()
+            {
                 return Ok(new);
             }
         }
@@ -199,7 +295,9 @@ impl Fleet {
         let spec: AgentSpec = serde_json::from_value(obj.spec)?;
         let mut cameras = Vec::new();
         for (cam, _) in self.ctl.list(Kind::Camera)? {
-            let Ok(c) = serde_json::from_value::<CameraSpec>(cam.spec.clone()) else { continue };
+            let Ok(c) = serde_json::from_value::<CameraSpec>(cam.spec.clone()) else {
+                continue;
+            };
             let st: CameraStatus = serde_json::from_value(cam.status.clone()).unwrap_or_default();
             if c.agent.as_deref() == Some(agent) && st.state == CameraState::Active {
                 cameras.push(AgentCamera {
@@ -212,11 +310,20 @@ impl Fleet {
                 });
             }
         }
-        Ok(AgentDesired { agent: agent.into(), site: spec.site, cameras })
+        Ok(AgentDesired {
+            agent: agent.into(),
+            site: spec.site,
+            cameras,
+        })
     }
 
     /// Records a config push in the audit log.
-    pub async fn audit_push(&self, agent: &str, revision: i64, desired: &AgentDesired) -> Result<()> {
+    pub async fn audit_push(
+        &self,
+        agent: &str,
+        revision: i64,
+        desired: &AgentDesired,
+    ) -> Result<()> {
         let mut d = Draft::new("system", "config.push", "Agent", agent);
         d.details = serde_json::json!({"revision": revision, "cameras": desired.cameras.iter().map(|c| &c.id).collect::<Vec<_>>()});
         self.ctl.audit.record(d).await?;
@@ -224,32 +331,68 @@ impl Fleet {
     }
 
     /// Stores a report once per idempotency key. Returns whether it was new.
-    pub async fn store_report(&self, agent: &str, key: &str, kind: &str, json: &[u8], config_revision: i64) -> Result<bool> {
-        if key.is_empty() || key.len() > 200 || !key.chars().all(|c| c.is_ascii_alphanumeric() || "-_.:".contains(c)) {
-            return Err(Error::InvalidArgument(format!("report key {key:?} is not valid")));
+    pub async fn store_report(
+        &self,
+        agent: &str,
+        key: &str,
+        kind: &str,
+        json: &[u8],
+        config_revision: i64,
+    ) -> Result<bool> {
+        if key.is_empty()
+            || key.len() > 200
+            || !key
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "-_.:".contains(c))
+        {
+            return Err(Error::InvalidArgument(format!(
+                "report key {key:?} is not valid"
+            )));
         }
-        let value: serde_json::Value = serde_json::from_slice(json).map_err(|e| Error::InvalidArgument(format!("report {key}: {e}")))?;
+        let value: serde_json::Value = serde_json::from_slice(json)
+            .map_err(|e| Error::InvalidArgument(format!("report {key}: {e}")))?;
         let rkey = format!("{REPORTS}{agent}/{key}");
         let now = self.ctl.now();
-        let rec = serde_json::json!({"agent": agent, "kind": kind, "received_at": now, "report": value});
-        let out = self.ctl.store.compare_and_swap(&rkey, 0, serde_json::to_vec(&rec)?).await?;
+        let rec =
+            serde_json::json!({"agent": agent, "kind": kind, "received_at": now, "report": value});
+        let out = self
+            .ctl
+            .store
+            .compare_and_swap(&rkey, 0, serde_json::to_vec(&rec)?)
+            .await?;
         if out.succeeded && kind == "health" {
-            let h = AgentHealth { agent: agent.into(), received_at: now, config_revision, health: value };
-            self.ctl.store.put(&format!("{HEALTH}{agent}"), serde_json::to_vec(&h)?).await?;
+            let h = AgentHealth {
+                agent: agent.into(),
+                received_at: now,
+                config_revision,
+                health: value,
+            };
+            self.ctl
+                .store
+                .put(&format!("{HEALTH}{agent}"), serde_json::to_vec(&h)?)
+                .await?;
         }
         Ok(out.succeeded)
     }
 
     /// The latest health of every agent.
     pub async fn health(&self, actor: &Actor) -> Result<Vec<AgentHealth>> {
-        self.ctl.require(actor, Operation::ReadObjects, "camera.status").await?;
+        self.ctl
+            .require(actor, Operation::ReadObjects, "camera.status")
+            .await?;
         let l = self.ctl.store.list(HEALTH).await?;
-        l.kvs.iter().map(|kv| Ok(serde_json::from_slice(&kv.value)?)).collect()
+        l.kvs
+            .iter()
+            .map(|kv| Ok(serde_json::from_slice(&kv.value)?))
+            .collect()
     }
 
     /// Stored reports of an agent (tests and audits count them).
     pub async fn reports(&self, agent: &str) -> Result<Vec<serde_json::Value>> {
         let l = self.ctl.store.list(&format!("{REPORTS}{agent}/")).await?;
-        l.kvs.iter().map(|kv| Ok(serde_json::from_slice(&kv.value)?)).collect()
+        l.kvs
+            .iter()
+            .map(|kv| Ok(serde_json::from_slice(&kv.value)?))
+            .collect()
     }
 }

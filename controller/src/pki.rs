@@ -8,8 +8,8 @@ use crate::store::DynStore;
 use crate::{Error, Result};
 use jiff::Timestamp;
 use rcgen::{
-    BasicConstraints, CertificateParams, CertificateSigningRequestParams, DistinguishedName, DnType,
-    ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair, KeyUsagePurpose, SerialNumber,
+    BasicConstraints, CertificateParams, CertificateSigningRequestParams, DistinguishedName,
+    DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair, KeyUsagePurpose, SerialNumber,
 };
 use serde::{Deserialize, Serialize};
 
@@ -29,7 +29,8 @@ fn pki_err(what: &str, e: impl std::fmt::Display) -> Error {
 }
 
 fn offset(t: Timestamp) -> time::OffsetDateTime {
-    time::OffsetDateTime::from_unix_timestamp(t.as_second()).unwrap_or(time::OffsetDateTime::UNIX_EPOCH)
+    time::OffsetDateTime::from_unix_timestamp(t.as_second())
+        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH)
 }
 
 /// A new random serial number, hex.
@@ -51,18 +52,32 @@ impl Pki {
         dn.push(DnType::CommonName, format!("camplane CA ({city})"));
         p.distinguished_name = dn;
         p.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        p.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign, KeyUsagePurpose::DigitalSignature];
+        p.key_usages = vec![
+            KeyUsagePurpose::KeyCertSign,
+            KeyUsagePurpose::CrlSign,
+            KeyUsagePurpose::DigitalSignature,
+        ];
         p.not_before = offset(now) - time::Duration::hours(1);
         p.not_after = offset(now) + time::Duration::days(3650);
         p.serial_number = Some(serial().0);
-        let cert = p.self_signed(&key).map_err(|e| pki_err("CA certificate", e))?;
-        let pki = Pki { ca_cert_pem: cert.pem(), ca_key_pem: key.serialize_pem() };
-        let out = store.compare_and_swap(CA_KEY, 0, serde_json::to_vec(&pki)?).await?;
+        let cert = p
+            .self_signed(&key)
+            .map_err(|e| pki_err("CA certificate", e))?;
+        let pki = Pki {
+            ca_cert_pem: cert.pem(),
+            ca_key_pem: key.serialize_pem(),
+        };
+        let out = store
+            .compare_and_swap(CA_KEY, 0, serde_json::to_vec(&pki)?)
+            .await?;
         if out.succeeded {
             return Ok(pki);
         }
         // Another replica created it first: use theirs.
-        let kv = store.get(CA_KEY).await?.ok_or_else(|| Error::Internal("CA vanished".into()))?;
+        let kv = store
+            .get(CA_KEY)
+            .await?
+            .ok_or_else(|| Error::Internal("CA vanished".into()))?;
         Ok(serde_json::from_slice(&kv.value)?)
     }
 
@@ -74,7 +89,8 @@ impl Pki {
     /// A server certificate for the controller, valid for `names` (DNS names or IPs).
     pub fn server_identity(&self, names: &[String], now: Timestamp) -> Result<(String, String)> {
         let key = KeyPair::generate().map_err(|e| pki_err("server key", e))?;
-        let mut p = CertificateParams::new(names.to_vec()).map_err(|e| pki_err("server names", e))?;
+        let mut p =
+            CertificateParams::new(names.to_vec()).map_err(|e| pki_err("server names", e))?;
         let mut dn = DistinguishedName::new();
         dn.push(DnType::CommonName, "camplane-controller");
         p.distinguished_name = dn;
@@ -82,13 +98,21 @@ impl Pki {
         p.not_before = offset(now) - time::Duration::hours(1);
         p.not_after = offset(now) + time::Duration::days(90);
         p.serial_number = Some(serial().0);
-        let cert = p.signed_by(&key, &self.issuer()?).map_err(|e| pki_err("server certificate", e))?;
+        let cert = p
+            .signed_by(&key, &self.issuer()?)
+            .map_err(|e| pki_err("server certificate", e))?;
         Ok((cert.pem(), key.serialize_pem()))
     }
 
     /// Signs an agent's certificate request; the certificate names the agent
     /// whatever the request asked for. Returns (PEM, serial hex, expiry).
-    pub fn sign_agent(&self, csr_pem: &str, agent: &str, now: Timestamp, days: i64) -> Result<(String, String, Timestamp)> {
+    pub fn sign_agent(
+        &self,
+        csr_pem: &str,
+        agent: &str,
+        now: Timestamp,
+        days: i64,
+    ) -> Result<(String, String, Timestamp)> {
         let mut csr = CertificateSigningRequestParams::from_pem(csr_pem)
             .map_err(|e| Error::InvalidArgument(format!("certificate signing request: {e}")))?;
         let mut dn = DistinguishedName::new();
@@ -98,12 +122,16 @@ impl Pki {
         csr.params.is_ca = IsCa::ExplicitNoCa;
         csr.params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
         csr.params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
-        let expires = now.checked_add(jiff::SignedDuration::from_hours(24 * days)).unwrap_or(now);
+        let expires = now
+            .checked_add(jiff::SignedDuration::from_hours(24 * days))
+            .unwrap_or(now);
         csr.params.not_before = offset(now) - time::Duration::minutes(5);
         csr.params.not_after = offset(expires);
         let (sn, hexsn) = serial();
         csr.params.serial_number = Some(sn);
-        let cert = csr.signed_by(&self.issuer()?).map_err(|e| pki_err("agent certificate", e))?;
+        let cert = csr
+            .signed_by(&self.issuer()?)
+            .map_err(|e| pki_err("agent certificate", e))?;
         Ok((cert.pem(), hexsn, expires))
     }
 }
@@ -130,6 +158,11 @@ pub fn agent_key_and_csr(agent_hint: &str) -> Result<(String, String)> {
     let mut dn = DistinguishedName::new();
     dn.push(DnType::CommonName, agent_hint);
     p.distinguished_name = dn;
-    let csr = p.serialize_request(&key).map_err(|e| pki_err("certificate request", e))?;
-    Ok((key.serialize_pem(), csr.pem().map_err(|e| pki_err("certificate request", e))?))
+    let csr = p
+        .serialize_request(&key)
+        .map_err(|e| pki_err("certificate request", e))?;
+    Ok((
+        key.serialize_pem(),
+        csr.pem().map_err(|e| pki_err("certificate request", e))?,
+    ))
 }

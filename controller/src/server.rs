@@ -51,14 +51,23 @@ pub async fn start_with_clock(
     let addr = listener
         .local_addr()
         .map_err(|e| crate::Error::io("local address", e))?;
-    tokio::spawn(ctl.clone().run_reconciler(std::time::Duration::from_secs(1), cancel.clone()));
+    tokio::spawn(
+        ctl.clone()
+            .run_reconciler(std::time::Duration::from_secs(1), cancel.clone()),
+    );
     // Certificates are checked by peers against their real clocks, not the injected one.
     let now = jiff::Timestamp::now();
     let pki = crate::pki::Pki::load_or_create(&ctl.store, &ctl.config.city.name, now).await?;
-    let fleet = Arc::new(crate::fleet::Fleet { ctl: ctl.clone(), pki: pki.clone() });
-    let routes = Api::new(ctl.clone())
-        .routes()
-        .add_service(camplane_proto::v1::fleet_server::FleetServer::new(crate::api::FleetApi::new(fleet)));
+    let fleet = Arc::new(crate::fleet::Fleet {
+        ctl: ctl.clone(),
+        pki: pki.clone(),
+    });
+    let routes = Api::new(ctl.clone()).routes().add_service(
+        camplane_proto::v1::fleet_server::FleetServer::new(crate::api::FleetApi::new(
+            fleet,
+            cancel.clone(),
+        )),
+    );
     let mut builder = tonic::transport::Server::builder();
     let tls = &ctl.config.tls;
     if tls.enabled {
@@ -71,7 +80,8 @@ pub async fn start_with_clock(
             .tls_config(cfg)
             .map_err(|e| crate::Error::Internal(format!("TLS config: {e}")))?;
         if let Some(path) = &tls.ca_cert_file {
-            std::fs::write(path, &pki.ca_cert_pem).map_err(|e| crate::Error::io(format!("writing {}", path.display()), e))?;
+            std::fs::write(path, &pki.ca_cert_pem)
+                .map_err(|e| crate::Error::io(format!("writing {}", path.display()), e))?;
         }
     } else {
         tracing::warn!("TLS is disabled: traffic is in the clear and agents cannot enrol");

@@ -96,7 +96,10 @@ fn cli_tour_against_a_real_controller() {
             &dir.path().join("store").display().to_string(),
         )
         .replace("127.0.0.1:7100", &format!("127.0.0.1:{port}"))
-        + &format!("tls:\n  ca_cert_file: {}\n", dir.path().join("ca.pem").display());
+        + &format!(
+            "tls:\n  ca_cert_file: {}\n",
+            dir.path().join("ca.pem").display()
+        );
     let cfg_path = dir.path().join("controller.yaml");
     std::fs::write(&cfg_path, cfg).unwrap();
     let _ctl = Ctl(Command::new(CTL)

@@ -42,7 +42,9 @@ fn main() -> ExitCode {
         return ExitCode::from(2);
     };
     tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
         .with_writer(std::io::stderr)
         .init();
     match run(p) {
@@ -62,15 +64,23 @@ async fn run(path: PathBuf) -> anyhow::Result<()> {
     let opts = SupervisorOptions {
         root: root.clone(),
         ingest: Default::default(),
-        disk: DiskPolicy { min_free_bytes: cfg.min_free_bytes, min_free_percent: cfg.min_free_percent },
+        disk: DiskPolicy {
+            min_free_bytes: cfg.min_free_bytes,
+            min_free_percent: cfg.min_free_percent,
+        },
     };
-    let sup = Arc::new(Supervisor::new(opts, Arc::new(SystemClock), Arc::new(StatvfsProbe { path: root }))?);
+    let sup = Arc::new(Supervisor::new(
+        opts,
+        Arc::new(SystemClock),
+        Arc::new(StatvfsProbe { path: root }),
+    )?);
     let session = Session::new(cfg, sup.clone())?;
     let cancel = CancellationToken::new();
     let reporter = tokio::spawn(session.clone().run_reporter(cancel.clone()));
     let stop = cancel.clone();
     tokio::spawn(async move {
-        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+        let mut term =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
         tokio::select! {
             _ = tokio::signal::ctrl_c() => {}
             _ = async { match term.as_mut() { Some(t) => { t.recv().await; } None => std::future::pending().await } } => {}

@@ -71,7 +71,8 @@ pub async fn start(config: ControllerConfig, clock: Option<DynClock>) -> Harness
 
 /// A TLS channel to the controller, trusting its CA.
 pub async fn channel(running: &Running) -> Channel {
-    let tls = tonic::transport::ClientTlsConfig::new().ca_certificate(tonic::transport::Certificate::from_pem(&running.ca_pem));
+    let tls = tonic::transport::ClientTlsConfig::new()
+        .ca_certificate(tonic::transport::Certificate::from_pem(&running.ca_pem));
     tonic::transport::Endpoint::from_shared(format!("https://127.0.0.1:{}", running.addr.port()))
         .unwrap()
         .tls_config(tls)

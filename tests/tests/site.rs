@@ -1,0 +1,241 @@
+//! A whole site end to end with real parts: a controller (embedded store, TLS), a
+//! GStreamer RTSP camera, and an agent that enrols with a one-time token, gets its
+//! camera over the mutual-TLS control stream, records it with FFmpeg, reports
+//! health, and keeps recording and spooling while the controller is down; after
+//! the controller returns, every report arrives exactly once.
+
+#[path = "../../controller/tests/common/mod.rs"]
+mod ctl;
+#[path = "../../agent/tests/common/mod.rs"]
+mod media;
+
+use camplane_agent::control::Session;
+use camplane_agent::retention::FixedProbe;
+use camplane_agent::{DiskPolicy, Supervisor, SupervisorOptions, SystemClock};
+use camplane_config::agent::AgentConfig;
+use camplane_proto::v1 as pb;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio_util::sync::CancellationToken;
+
+async fn wait_for<F: FnMut() -> bool>(limit: Duration, what: &str, mut f: F) {
+    let t0 = Instant::now();
+    while !f() {
+        assert!(t0.elapsed() < limit, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+fn segments(dir: &std::path::Path) -> usize {
+    walk(dir)
+        .into_iter()
+        .filter(|p| p.extension().is_some_and(|e| e == "ts"))
+        .count()
+}
+
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    if let Ok(rd) = std::fs::read_dir(dir) {
+        for e in rd.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                out.extend(walk(&p));
+            } else {
+                out.push(p);
+            }
+        }
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn agent_enrols_records_and_reports_exactly_once_across_a_controller_outage() {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
+        )
+        .with_test_writer()
+        .try_init();
+    media::require_tools();
+    let dir = tempfile::tempdir().unwrap();
+    std::env::set_var("CAMPLANE_TEST_NO_SUCH_VAR", ctl::ADMIN_PW);
+    let port = media::free_port();
+    let cam = media::RtspServer::start(port, &["/cam=live:320x240"]);
+
+    // The controller, on a fixed port so it can come back at the same address.
+    let ctl_port = camplane_controller::testing::free_port();
+    let mut cfg = ctl::config_embedded(&dir.path().join("store"));
+    cfg.listen = format!("127.0.0.1:{ctl_port}");
+    cfg.tls.ca_cert_file = Some(dir.path().join("ca.pem"));
+    let h = ctl::start(cfg.clone(), None).await;
+    ctl::apply(&h, &h.admin, ctl::CITY).await.unwrap();
+    let token = pb::fleet_client::FleetClient::new(h.channel.clone())
+        .create_enroll_token(ctl::req(
+            &h.admin,
+            pb::EnrollTokenRequest {
+                site: "city-hall".into(),
+                agent: String::new(),
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(token.agent, "city-hall-gw");
+    // Assign the camera to the gateway, approve and activate it.
+    let assigned = ctl::CITY
+        .replace(
+            "  placement_request: req-1",
+            &format!("  placement_request: req-1\n  agent: city-hall-gw\n  retention_days: 7"),
+        )
+        .replace("rtsp://127.0.0.1:8554/cam1", &cam.url("/cam"));
+    ctl::apply(&h, &h.admin, &assigned).await.unwrap();
+    let mgr = ctl::user(&h, "m", &["dept_manager"], "police").await;
+    let chief = ctl::user(&h, "c", &["chief"], "police").await;
+    let cm = ctl::user(&h, "cm", &["city_manager"], "").await;
+    ctl::act(&h, &mgr, "req-1", "recommend", "", "")
+        .await
+        .unwrap();
+    ctl::act(&h, &chief, "req-1", "recommend", "", "")
+        .await
+        .unwrap();
+    ctl::act(&h, &cm, "req-1", "approve", "", "").await.unwrap();
+    ctl::camera(&h, &h.admin, "cam-1", "activate")
+        .await
+        .unwrap();
+
+    // The agent, in this process, with its own data directory.
+    let adir = dir.path().join("agent");
+    std::fs::create_dir_all(&adir).unwrap();
+    std::fs::write(adir.join("token"), &token.token).unwrap();
+    let acfg = AgentConfig::parse(
+        "agent.yaml",
+        &format!(
+            "controllers: [https://127.0.0.1:{ctl_port}]\nca_file: {}\nenroll_token_file: {}\ndata_dir: {}\nreport_interval_seconds: 1\nsegment_seconds: 2\nmin_free_bytes: 0\nmin_free_percent: 0\n",
+            dir.path().join("ca.pem").display(),
+            adir.join("token").display(),
+            adir.display()
+        ),
+    )
+    .unwrap();
+    let rec = adir.join("recordings");
+    let sup = Arc::new(
+        Supervisor::new(
+            SupervisorOptions {
+                root: rec.clone(),
+                ingest: Default::default(),
+                disk: DiskPolicy {
+                    min_free_bytes: 0,
+                    min_free_percent: 0.0,
+                },
+            },
+            Arc::new(SystemClock),
+            Arc::new(FixedProbe::new(100 << 30, 200 << 30)),
+        )
+        .unwrap(),
+    );
+    let session = Session::new(acfg, sup.clone()).unwrap();
+    let stop = CancellationToken::new();
+    let reporter = tokio::spawn(session.clone().run_reporter(stop.clone()));
+    let runner = tokio::spawn(session.clone().run(stop.clone()));
+
+    // Enrolled, configured, recording, and its health reaches the controller.
+    wait_for(Duration::from_secs(30), "recorded segments", || {
+        segments(&rec) >= 2
+    })
+    .await;
+    let fleet = pb::fleet_client::FleetClient::new(h.channel.clone());
+    let t0 = Instant::now();
+    loop {
+        let st = fleet
+            .clone()
+            .camera_status(ctl::req(&h.admin, pb::Empty {}))
+            .await
+            .unwrap()
+            .into_inner();
+        let online = st.objects.iter().any(|o| {
+            let v: serde_json::Value = serde_json::from_slice(&o.json).unwrap();
+            v["health"]["cameras"].as_array().is_some_and(|cs| {
+                cs.iter()
+                    .any(|c| c["id"] == "cam-1" && c["state"] == "online")
+            })
+        });
+        if online {
+            break;
+        }
+        assert!(
+            t0.elapsed() < Duration::from_secs(20),
+            "camera status never showed cam-1 online: {st:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    // The config push is in the audit log.
+    let tail = pb::audit_client::AuditClient::new(h.channel.clone())
+        .tail(ctl::req(&h.admin, pb::TailRequest { limit: 50 }))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(tail
+        .entries
+        .iter()
+        .any(|e| String::from_utf8_lossy(&e.json).contains("config.push")));
+
+    // The controller goes away: the agent keeps recording and spools its reports.
+    h.cancel.cancel();
+    let _ = h.running.task.await;
+    drop(h.running.controller);
+    drop(h.channel);
+    let before = segments(&rec);
+    wait_for(
+        Duration::from_secs(20),
+        "spooled reports while the controller is down",
+        || session.spool_depth() >= 3,
+    )
+    .await;
+    wait_for(
+        Duration::from_secs(20),
+        "recording while the controller is down",
+        || segments(&rec) > before,
+    )
+    .await;
+
+    // It returns at the same address: the spool drains, every report exactly once.
+    let mut h2 = None;
+    for _ in 0..50 {
+        match camplane_controller::server::start(cfg.clone(), CancellationToken::new()).await {
+            Ok(r) => {
+                h2 = Some(r);
+                break;
+            }
+            Err(_) => tokio::time::sleep(Duration::from_millis(200)).await,
+        }
+    }
+    let h2 = h2.expect("controller restarts");
+    wait_for(Duration::from_secs(30), "the spool to drain", || {
+        session.spool_depth() == 0
+    })
+    .await;
+    stop.cancel();
+    let _ = reporter.await;
+    let _ = runner.await;
+    // Anything spooled after the last drain is still pending; count both sides now.
+    let fleet2 = camplane_controller::fleet::Fleet {
+        ctl: h2.controller.clone(),
+        pki: camplane_controller::pki::Pki::load_or_create(
+            &h2.controller.store,
+            "x",
+            camplane_controller::clock::Clock::now(&camplane_controller::clock::SystemClock),
+        )
+        .await
+        .unwrap(),
+    };
+    let stored = fleet2.reports("city-hall-gw").await.unwrap();
+    let made = session.reports_made();
+    let pending = session.spool_depth() as u64;
+    assert_eq!(
+        stored.len() as u64 + pending,
+        made,
+        "reports made = stored + still spooled; none lost, none twice"
+    );
+    assert!(stored.len() >= 5);
+    sup.shutdown();
+}
