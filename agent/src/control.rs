@@ -144,7 +144,18 @@ impl Session {
                 cc
             })
             .collect();
-        let r = self.sup.reconcile(cams, vec![]);
+        // The controller's hold and the agent's have the same shape.
+        let holds: Vec<crate::LegalHold> = d
+            .holds
+            .iter()
+            .filter_map(|h| serde_json::to_value(h).ok().and_then(|v| serde_json::from_value(v).ok()))
+            .collect();
+        if holds.len() != d.holds.len() {
+            // Never drop a hold we cannot read: keep running the previous config.
+            tracing::error!("a legal hold from the controller could not be read; keeping the previous config");
+            return;
+        }
+        let r = self.sup.reconcile(cams, holds);
         tracing::info!(started = ?r.started, restarted = ?r.restarted, stopped = ?r.stopped, rejected = r.rejected.len(), "reconciled cameras");
     }
 

@@ -24,6 +24,8 @@ pub enum Spec {
     User(UserSpec),
     /// An agent.
     Agent(AgentSpec),
+    /// A legal hold.
+    LegalHold(Box<LegalHoldSpec>),
 }
 
 impl Spec {
@@ -36,6 +38,7 @@ impl Spec {
             Spec::PlacementRequest(_) => Kind::PlacementRequest,
             Spec::User(_) => Kind::User,
             Spec::Agent(_) => Kind::Agent,
+            Spec::LegalHold(_) => Kind::LegalHold,
         }
     }
 
@@ -64,6 +67,7 @@ impl Spec {
             Kind::PlacementRequest => Spec::PlacementRequest(Box::new(de(json)?)),
             Kind::User => Spec::User(de(json)?),
             Kind::Agent => Spec::Agent(de(json)?),
+            Kind::LegalHold => Spec::LegalHold(Box::new(de(json)?)),
         })
     }
 
@@ -139,6 +143,14 @@ impl Spec {
                 check_name_ref(&mut out, "spec.department", &r.department);
             }
             Spec::Agent(a) => check_name_ref(&mut out, "spec.site", &a.site),
+            Spec::LegalHold(h) => {
+                if h.until <= h.from {
+                    out.push(("spec.until".into(), "must be after `from`".into()));
+                }
+                if h.cameras.is_empty() {
+                    out.push(("spec.cameras".into(), "name at least one camera".into()));
+                }
+            }
             Spec::User(u) => {
                 if u.roles.is_empty() {
                     out.push(("spec.roles".into(), "a user needs at least one role".into()));
@@ -302,6 +314,8 @@ pub fn parse(file: &str, text: &str) -> Result<Vec<Manifest>> {
                 .map(|(n, s)| (n, Spec::PlacementRequest(Box::new(s)))),
             Kind::User => typed::<UserSpec>(file, &doc, start).map(|(n, s)| (n, Spec::User(s))),
             Kind::Agent => typed::<AgentSpec>(file, &doc, start).map(|(n, s)| (n, Spec::Agent(s))),
+            Kind::LegalHold => typed::<LegalHoldSpec>(file, &doc, start)
+                .map(|(n, s)| (n, Spec::LegalHold(Box::new(s)))),
         };
         let (name, spec) = match parsed {
             Ok(x) => x,

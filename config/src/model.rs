@@ -247,6 +247,10 @@ pub struct CameraStatus {
     /// Every location with dates, oldest first.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub location_history: Vec<LocationRecord>,
+    /// Set when an active camera delivered no video for 7 days (the policy forbids
+    /// dummy cameras): since when it is flagged non-operational.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub non_operational_since: Option<Timestamp>,
 }
 
 /// A role of the governance spec.
@@ -449,14 +453,17 @@ pub enum Kind {
     User,
     /// An agent (site gateway).
     Agent,
+    /// A legal hold (created with `camplane hold create`, not applied).
+    LegalHold,
 }
 
 impl Kind {
     /// Every kind, in the order objects are applied (dependencies first).
-    pub const ALL: [Kind; 6] = [
+    pub const ALL: [Kind; 7] = [
         Kind::Department,
         Kind::Site,
         Kind::Agent,
+        Kind::LegalHold,
         Kind::User,
         Kind::PlacementRequest,
         Kind::Camera,
@@ -471,6 +478,7 @@ impl Kind {
             Kind::PlacementRequest => "PlacementRequest",
             Kind::User => "User",
             Kind::Agent => "Agent",
+            Kind::LegalHold => "LegalHold",
         }
     }
 
@@ -487,6 +495,7 @@ impl Kind {
             }
             "user" | "users" => Kind::User,
             "agent" | "agents" | "gateway" | "gateways" => Kind::Agent,
+            "legalhold" | "legalholds" | "hold" | "holds" => Kind::LegalHold,
             _ => return None,
         })
     }
@@ -500,6 +509,7 @@ impl Kind {
             Kind::PlacementRequest => "objects/requests/",
             Kind::User => "objects/users/",
             Kind::Agent => "objects/agents/",
+            Kind::LegalHold => "objects/holds/",
         }
     }
 }
@@ -575,4 +585,52 @@ pub struct AgentDesired {
     pub site: String,
     /// Active cameras assigned to it.
     pub cameras: Vec<AgentCamera>,
+    /// Legal holds on its cameras: covered recordings are kept past retention.
+    #[serde(default)]
+    pub holds: Vec<LegalHoldSpec>,
+}
+
+/// Why a legal hold was placed (governance: who may place which).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum HoldReason {
+    /// The Chief of Police, for a criminal investigation.
+    CriminalInvestigation,
+    /// The Chief of Police, for a court proceeding.
+    Court,
+    /// The City Manager, for another bona fide use.
+    CityManagerApproved,
+}
+
+/// A legal hold: recordings and reads of these cameras in this time range are
+/// kept past retention until the hold is released.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LegalHoldSpec {
+    /// The case.
+    pub case_number: String,
+    /// The cameras.
+    pub cameras: Vec<String>,
+    /// Start of the held range.
+    pub from: Timestamp,
+    /// End of the held range.
+    pub until: Timestamp,
+    /// Why.
+    pub reason: HoldReason,
+}
+
+/// Who placed and released a hold.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct LegalHoldStatus {
+    /// Who placed it.
+    #[serde(default)]
+    pub placed_by: String,
+    /// When.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub placed_at: Option<Timestamp>,
+    /// Who released it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub released_by: Option<String>,
+    /// When; a released hold no longer protects anything.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub released_at: Option<Timestamp>,
 }

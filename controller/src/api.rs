@@ -50,6 +50,7 @@ impl Api {
                     .max_decoding_message_size(crate::placement::MAX_MESSAGE)
                     .max_encoding_message_size(crate::placement::MAX_MESSAGE),
             )
+            .add_service(pb::holds_server::HoldsServer::new(self.clone()))
             .add_service(pb::audit_server::AuditServer::new(self))
     }
 }
@@ -551,5 +552,25 @@ impl pb::fleet_server::Fleet for FleetApi {
             })
             .collect::<Result<_, Status>>()?;
         Ok(Response::new(pb::ObjectList { objects }))
+    }
+}
+
+#[tonic::async_trait]
+impl pb::holds_server::Holds for Api {
+    async fn create(&self, req: Request<pb::SubmitRequest>) -> R<pb::Object> {
+        let actor = self.actor(&req)?;
+        let spec = match camplane_config::manifest::Spec::from_json(Kind::LegalHold, &req.get_ref().json) {
+            Ok(camplane_config::manifest::Spec::LegalHold(h)) => *h,
+            Ok(_) => return Err(Status::internal("kind")),
+            Err(e) => return Err(Status::invalid_argument(format!("hold: {e}"))),
+        };
+        let o = self.ctl.create_hold(&actor, spec).await?;
+        Ok(Response::new(to_pb(&o, 0)?))
+    }
+
+    async fn release(&self, req: Request<pb::HoldName>) -> R<pb::Object> {
+        let actor = self.actor(&req)?;
+        let o = self.ctl.release_hold(&actor, &req.get_ref().name).await?;
+        Ok(Response::new(to_pb(&o, 0)?))
     }
 }

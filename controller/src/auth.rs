@@ -118,6 +118,10 @@ pub enum Operation {
     CameraLifecycle,
     /// Read and verify the audit log.
     ReadAudit,
+    /// Place or release holds for criminal investigations and court proceedings.
+    HoldForCase,
+    /// Place or release holds for other bona fide uses.
+    HoldCityManager,
     /// Load GIS layers, apply placement rules, recheck cameras against them.
     ManagePlacement,
     /// Override a placement verdict with a written justification: law
@@ -152,6 +156,8 @@ impl Operation {
             Operation::ChiefOrIsReview => &[Chief, Admin],
             Operation::CityManagerDecision => &[CityManager],
             Operation::ReadAudit => &[Auditor, Admin],
+            Operation::HoldForCase => &[Chief],
+            Operation::HoldCityManager => &[CityManager],
             Operation::ManagePlacement => &[Engineer, Admin],
             Operation::PlacementOverride => &[Chief, Engineer],
             Operation::ViewPlacementMap => &[Engineer, Admin, Chief, CityManager],

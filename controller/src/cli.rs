@@ -88,6 +88,9 @@ enum Cmd {
     /// Site gateways (agents).
     #[command(subcommand)]
     Agent(AgentCmd),
+    /// Legal holds: recordings kept past retention for a case.
+    #[command(subcommand)]
+    Hold(HoldCmd),
     /// Placement compliance: `check` runs offline on files; `recheck` and `map`
     /// use the controller's layers and cameras.
     #[command(subcommand)]
@@ -313,6 +316,35 @@ enum UserCmd {
         revoke: bool,
     },
     /// List users.
+    List,
+}
+
+#[derive(Subcommand)]
+enum HoldCmd {
+    /// Place a hold (chief: criminal_investigation, court; City Manager: city_manager_approved).
+    Create {
+        /// Case number (the city's format).
+        #[arg(long = "case")]
+        case_number: String,
+        /// Cameras (repeat or comma-separate).
+        #[arg(long = "camera", value_delimiter = ',', required = true)]
+        cameras: Vec<String>,
+        /// Start of the held range (RFC 3339).
+        #[arg(long)]
+        from: String,
+        /// End of the held range (RFC 3339).
+        #[arg(long)]
+        to: String,
+        /// criminal_investigation, court or city_manager_approved.
+        #[arg(long)]
+        reason: String,
+    },
+    /// Release a hold: what it kept goes at the next retention sweep.
+    Release {
+        /// Hold name.
+        name: String,
+    },
+    /// List holds.
     List,
 }
 
@@ -653,6 +685,30 @@ pub async fn run(cli: Cli) -> Result<i32> {
                     }
                 }
                 print_rows(rows);
+            }
+        }
+        Cmd::Hold(hc) => {
+            let mut client = pb::holds_client::HoldsClient::new(c.channel.clone());
+            match hc {
+                HoldCmd::Create { case_number, cameras, from, to, reason } => {
+                    let spec = serde_json::json!({"case_number": case_number, "cameras": cameras, "from": from, "until": to, "reason": reason});
+                    let o = client.create(c.req(pb::SubmitRequest { json: serde_json::to_vec(&spec)? })?).await.map_err(status)?.into_inner();
+                    let v: Value = serde_json::from_slice(&o.json)?;
+                    print_objects(Kind::LegalHold, &[v], Output::Table, true)?;
+                }
+                HoldCmd::Release { name } => {
+                    client.release(c.req(pb::HoldName { name: name.clone() })?).await.map_err(status)?;
+                    println!("legalhold/{name} released");
+                }
+                HoldCmd::List => {
+                    let r = pb::objects_client::ObjectsClient::new(c.channel.clone())
+                        .get(c.req(pb::GetRequest { kind: "LegalHold".into(), name: String::new() })?)
+                        .await
+                        .map_err(status)?
+                        .into_inner();
+                    let objs: Vec<Value> = r.objects.iter().map(|o| serde_json::from_slice(&o.json)).collect::<Result<_, _>>()?;
+                    print_objects(Kind::LegalHold, &objs, Output::Table, false)?;
+                }
             }
         }
         Cmd::Agent(ac) => {
@@ -1203,6 +1259,14 @@ fn print_objects(kind: Kind, objs: &[Value], output: Output, single: bool) -> Re
                 Kind::User => vec![
                     ("DEPARTMENT", vec!["spec", "department"]),
                     ("ROLES", vec!["spec", "roles"]),
+                ],
+                Kind::LegalHold => vec![
+                    ("CASE", vec!["spec", "case_number"]),
+                    ("REASON", vec!["spec", "reason"]),
+                    ("CAMERAS", vec!["spec", "cameras"]),
+                    ("FROM", vec!["spec", "from"]),
+                    ("UNTIL", vec!["spec", "until"]),
+                    ("RELEASED", vec!["status", "released_at"]),
                 ],
                 Kind::Agent => vec![
                     ("SITE", vec!["spec", "site"]),

@@ -310,7 +310,15 @@ impl Fleet {
                 });
             }
         }
+        let ids: std::collections::HashSet<&str> = cameras.iter().map(|c| c.id.as_str()).collect();
+        let holds = self
+            .ctl
+            .active_holds()?
+            .into_iter()
+            .filter(|h| h.cameras.iter().any(|c| ids.contains(c.as_str())))
+            .collect();
         Ok(AgentDesired {
+            holds,
             agent: agent.into(),
             site: spec.site,
             cameras,

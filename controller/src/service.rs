@@ -401,6 +401,9 @@ impl Controller {
                     }
                 }
                 Spec::Agent(a) => refs.push(("spec.site", Kind::Site, &a.site)),
+                Spec::LegalHold(_) => problems.push(format!(
+                    "{source}: LegalHold {name:?}: place holds with `camplane hold create` (it checks who may place them)"
+                )),
                 Spec::PlacementRequest(r) => {
                     refs.push(("spec.department", Kind::Department, &r.department));
                     if actor.has(Role::DeptManager)
@@ -517,6 +520,7 @@ impl Controller {
                                     from: now,
                                     until: None,
                                 }],
+                                non_operational_since: None,
                             })
                         }
                         Spec::PlacementRequest(r) => json(&PlacementRequestStatus {
@@ -1027,15 +1031,146 @@ impl Controller {
         every: std::time::Duration,
         cancel: CancellationToken,
     ) {
+        let mut ticks = 0u64;
         loop {
             if let Err(e) = self.reconcile().await {
                 tracing::warn!(error = %e, "reconcile failed; will retry");
             }
+            // The 7-day rule reads every agent's health: once a minute is plenty.
+            if ticks % 60 == 0 {
+                if let Err(e) = self.flag_non_operational().await {
+                    tracing::warn!(error = %e, "non-operational check failed; will retry");
+                }
+            }
+            ticks += 1;
             tokio::select! {
                 _ = cancel.cancelled() => return,
                 _ = tokio::time::sleep(every) => {}
             }
         }
+    }
+
+    // ---------- legal holds ----------
+
+    /// Places a legal hold. The Chief of Police places holds for criminal
+    /// investigations and court proceedings, the City Manager for other bona fide
+    /// uses; the case number must match the city's format.
+    pub async fn create_hold(&self, actor: &Actor, spec: LegalHoldSpec) -> Result<StoredObject> {
+        let need = match spec.reason {
+            HoldReason::CriminalInvestigation | HoldReason::Court => Operation::HoldForCase,
+            HoldReason::CityManagerApproved => Operation::HoldCityManager,
+        };
+        self.require(actor, need, "hold.create").await?;
+        let re = regex::Regex::new(&self.config.city.case_number_format)
+            .map_err(|e| Error::Internal(format!("case number format: {e}")))?;
+        if spec.case_number.len() > 64 || !re.is_match(&spec.case_number) {
+            return Err(Error::InvalidArgument(format!(
+                "case number {:?} does not match the city's format {}",
+                spec.case_number.chars().take(64).collect::<String>(),
+                self.config.city.case_number_format
+            )));
+        }
+        let problems = Spec::LegalHold(Box::new(spec.clone())).validate();
+        if !problems.is_empty() {
+            return Err(Error::InvalidArgument(problems.into_iter().map(|(p, m)| format!("{p}: {m}")).collect::<Vec<_>>().join("; ")));
+        }
+        for c in &spec.cameras {
+            if self.load(Kind::Camera, c).is_err() {
+                return Err(Error::InvalidArgument(format!("camera {c:?} does not exist")));
+            }
+        }
+        let name = format!("hold-{}-{}", spec.case_number.to_ascii_lowercase().replace(|c: char| !c.is_ascii_alphanumeric(), "-"), hex::encode(rand::random::<[u8; 3]>()));
+        let obj = StoredObject {
+            kind: Kind::LegalHold.as_str().into(),
+            name: name.clone(),
+            spec: json(&spec),
+            status: json(&LegalHoldStatus { placed_by: actor.username.clone(), placed_at: Some(self.clock.now()), released_by: None, released_at: None }),
+        };
+        if !self.write(actor, "hold.create", None, &obj, 0, serde_json::json!({"case_number": spec.case_number, "reason": spec.reason})).await? {
+            return Err(Error::Conflict("hold name collision; try again".into()));
+        }
+        Ok(obj)
+    }
+
+    /// Releases a hold: what it kept becomes eligible for deletion at the next sweep.
+    pub async fn release_hold(&self, actor: &Actor, name: &str) -> Result<StoredObject> {
+        let _turn = self.lock(Kind::LegalHold, name).await;
+        for _ in 0..16 {
+            let (old, kv) = self.load_kv(Kind::LegalHold, name)?.ok_or_else(|| Error::NotFound(format!("LegalHold {name:?}")))?;
+            let spec: LegalHoldSpec = old.spec_as()?;
+            let need = match spec.reason {
+                HoldReason::CriminalInvestigation | HoldReason::Court => Operation::HoldForCase,
+                HoldReason::CityManagerApproved => Operation::HoldCityManager,
+            };
+            self.require(actor, need, "hold.release").await?;
+            let mut st: LegalHoldStatus = old.status_as();
+            if st.released_at.is_some() {
+                return Ok(old);
+            }
+            st.released_at = Some(self.clock.now());
+            st.released_by = Some(actor.username.clone());
+            let mut new = old.clone();
+            new.status = json(&st);
+            if self.write(actor, "hold.release", Some(&old), &new, kv.mod_revision, serde_json::json!({"case_number": spec.case_number})).await? {
+                return Ok(new);
+            }
+        }
+        Err(Error::Conflict(format!("hold {name} kept changing; try again")))
+    }
+
+    /// Holds in force (not released).
+    pub fn active_holds(&self) -> Result<Vec<LegalHoldSpec>> {
+        let mut out = Vec::new();
+        for (h, _) in self.list(Kind::LegalHold)? {
+            let st: LegalHoldStatus = h.status_as();
+            if st.released_at.is_none() {
+                out.push(h.spec_as()?);
+            }
+        }
+        Ok(out)
+    }
+
+    // ---------- dummy cameras ----------
+
+    /// Flags active cameras that delivered no video for 7 days (and clears the flag
+    /// when video returns). The last video time comes from the agents' health
+    /// reports; a camera never heard from counts from its activation.
+    pub async fn flag_non_operational(&self) -> Result<usize> {
+        let now = self.clock.now();
+        let mut last_video: std::collections::HashMap<String, Timestamp> = Default::default();
+        for kv in self.store.list(crate::fleet::HEALTH).await?.kvs {
+            let Ok(h) = serde_json::from_slice::<Value>(&kv.value) else { continue };
+            for c in h["health"]["cameras"].as_array().cloned().unwrap_or_default() {
+                let (Some(id), Some(t)) = (c["id"].as_str(), c["last_packet"].as_str().and_then(|t| t.parse::<Timestamp>().ok())) else { continue };
+                let e = last_video.entry(id.to_string()).or_insert(t);
+                if t > *e {
+                    *e = t;
+                }
+            }
+        }
+        let limit = jiff::SignedDuration::from_hours(24 * 7);
+        let mut changed = 0;
+        for (cam, rev) in self.list(Kind::Camera)? {
+            let mut st: CameraStatus = cam.status_as();
+            if st.state != CameraState::Active {
+                continue;
+            }
+            let since = st.state_since.unwrap_or(now);
+            let last = last_video.get(&cam.name).copied().map(|t| t.max(since)).unwrap_or(since);
+            let dead = now.duration_since(last) >= limit;
+            let (action, flag) = match (dead, st.non_operational_since.is_some()) {
+                (true, false) => ("camera.flag_non_operational", Some(now)),
+                (false, true) => ("camera.video_returned", None),
+                _ => continue,
+            };
+            st.non_operational_since = flag;
+            let mut new = cam.clone();
+            new.status = json(&st);
+            if self.write(&Actor::system(), action, Some(&cam), &new, rev, serde_json::json!({"last_video": last})).await? {
+                changed += 1;
+            }
+        }
+        Ok(changed)
     }
 
     // ---------- users ----------
