@@ -1,34 +1,81 @@
 #!/usr/bin/env bash
-# Sets up and runs camplane on one machine with its embedded defaults:
-# a controller (embedded store), the example city, and (once the agent lands) an
-# agent recording a demo camera. Ctrl-C stops everything.
+# Sets up and runs camplane on one machine with its embedded defaults: a controller
+# (embedded store, TLS with its own CA), the example city, a demo camera (an RTSP
+# stream of generated video), and an agent that enrols, records it and reports
+# health. Ctrl-C stops everything.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 deploy/install-deps.sh
 cargo build --release --bins
-BIN=target/release
-[ -n "${CARGO_TARGET_DIR:-}" ] && BIN="$CARGO_TARGET_DIR/release"
+BIN=${CARGO_TARGET_DIR:-$PWD/target}/release
 DATA=${CAMPLANE_DEMO_DIR:-$PWD/demo-data}
-mkdir -p "$DATA"
-export CAMPLANE_HOME="$DATA/cli"
+rm -rf "$DATA"; mkdir -p "$DATA"
+export CAMPLANE_HOME="$DATA/cli" CAMPLANE_SERVER=https://127.0.0.1:7100 CAMPLANE_CA="$DATA/ca.pem"
 export CAMPLANE_ADMIN_PASSWORD=${CAMPLANE_ADMIN_PASSWORD:-demo-admin-password}
+pids=()
+cleanup() { kill "${pids[@]}" 2>/dev/null || true; wait 2>/dev/null || true; }
+trap cleanup EXIT INT TERM
+
+# 1. The controller.
 sed "s#/var/lib/camplane/controller#$DATA/controller#" config/examples/controller-embedded.yaml > "$DATA/controller.yaml"
-"$BIN/camplane-controller" --config "$DATA/controller.yaml" &
-CTL=$!
-trap 'kill $CTL 2>/dev/null; wait' EXIT INT TERM
-for _ in $(seq 50); do (echo > /dev/tcp/127.0.0.1/7100) 2>/dev/null && break; sleep 0.2; done
-echo "$CAMPLANE_ADMIN_PASSWORD" | "$BIN/camplane" login --password-stdin
-"$BIN/camplane" apply -f config/examples/city.yaml
-"$BIN/camplane" get cameras
-"$BIN/camplane" audit verify
+printf 'tls:\n  ca_cert_file: %s\n' "$DATA/ca.pem" >> "$DATA/controller.yaml"
+"$BIN/camplane-controller" --config "$DATA/controller.yaml" 2> "$DATA/controller.log" &
+pids+=($!)
+for _ in $(seq 100); do
+  [ -s "$DATA/ca.pem" ] && (echo > /dev/tcp/127.0.0.1/7100) 2>/dev/null && break
+  kill -0 "${pids[0]}" 2>/dev/null || { echo "the controller did not start:"; cat "$DATA/controller.log"; exit 1; }
+  sleep 0.2
+done
+cam() { "$BIN/camplane" "$@"; }
+echo "$CAMPLANE_ADMIN_PASSWORD" | cam login --password-stdin
+
+# 2. The city, and the people of the approval chain.
+cam apply -f config/examples/city.yaml
+for u in "pd-manager dept_manager police" "chief chief police" "city-manager city_manager city-manager"; do
+  set -- $u
+  echo "$1-demo-password" | cam user add "$1" --role "$2" --department "$3" --password-stdin
+done
+as() { local u=$1; shift; echo "$u-demo-password" | CAMPLANE_HOME="$DATA/cli-$u" "$BIN/camplane" login -u "$u" --password-stdin >/dev/null; CAMPLANE_HOME="$DATA/cli-$u" "$BIN/camplane" "$@"; }
+as pd-manager request recommend req-ch-entrance -m "vandalism at the entrance" >/dev/null
+as chief request recommend req-ch-entrance -m "supports" >/dev/null
+as city-manager request approve req-ch-entrance -m "approved" >/dev/null
+cam camera activate ch-entrance
+
+# 3. The demo camera: a live RTSP stream of generated H.264 video.
+/usr/bin/python3 tests/support/rtsp_server.py 8554 /ch-entrance=live:640x360 > "$DATA/camera.log" 2>&1 &
+pids+=($!)
+
+# 4. The site agent: enrols with a one-time token, then runs on mutual TLS.
+cam agent enroll --site city-hall --name city-hall-gw | tail -n 1 > "$DATA/enroll-token"
+cat > "$DATA/agent.yaml" <<YAML
+controllers: [https://127.0.0.1:7100]
+ca_file: $DATA/ca.pem
+enroll_token_file: $DATA/enroll-token
+data_dir: $DATA/agent
+report_interval_seconds: 5
+segment_seconds: 10
+min_free_bytes: 0
+min_free_percent: 1
+YAML
+"$BIN/camplane-agent" --config "$DATA/agent.yaml" 2> "$DATA/agent.log" &
+pids+=($!)
+
+echo "waiting for the first recordings and health report..."
+for _ in $(seq 60); do
+  n=$(find "$DATA/agent/recordings" -name '*.ts' 2>/dev/null | wc -l)
+  [ "$n" -ge 1 ] && cam camera status 2>/dev/null | grep -q online && break
+  sleep 1
+done
+cam camera status
+cam agent list
+echo "recorded segments:"; find "$DATA/agent/recordings" -name '*.ts' | head
+cam audit verify
 cat <<MSG
 
-camplane is running (controller on 127.0.0.1:7100, data in $DATA).
-Try, in another shell:
-  export CAMPLANE_HOME=$DATA/cli PATH=$PWD/$BIN:\$PATH
-  camplane get cameras -o yaml
-  camplane request show req-ch-entrance
-  camplane audit tail
+camplane is running: controller https://127.0.0.1:7100, agent city-hall-gw, demo camera
+rtsp://127.0.0.1:8554/ch-entrance, data in $DATA. In another shell:
+  export CAMPLANE_HOME=$DATA/cli CAMPLANE_SERVER=$CAMPLANE_SERVER CAMPLANE_CA=$CAMPLANE_CA PATH=$BIN:\$PATH
+  camplane camera status; camplane get cameras -o yaml; camplane audit tail
 Ctrl-C stops it.
 MSG
-wait $CTL
+wait "${pids[0]}"

@@ -148,11 +148,17 @@ impl Session {
         let holds: Vec<crate::LegalHold> = d
             .holds
             .iter()
-            .filter_map(|h| serde_json::to_value(h).ok().and_then(|v| serde_json::from_value(v).ok()))
+            .filter_map(|h| {
+                serde_json::to_value(h)
+                    .ok()
+                    .and_then(|v| serde_json::from_value(v).ok())
+            })
             .collect();
         if holds.len() != d.holds.len() {
             // Never drop a hold we cannot read: keep running the previous config.
-            tracing::error!("a legal hold from the controller could not be read; keeping the previous config");
+            tracing::error!(
+                "a legal hold from the controller could not be read; keeping the previous config"
+            );
             return;
         }
         let r = self.sup.reconcile(cams, holds);

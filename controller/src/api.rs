@@ -34,8 +34,8 @@ impl Api {
         Ok(t.trim().to_string())
     }
 
-    fn actor<T>(&self, req: &Request<T>) -> Result<Actor, Status> {
-        Ok(self.ctl.authenticate(&Self::token(req)?)?)
+    async fn actor<T>(&self, req: &Request<T>) -> Result<Actor, Status> {
+        Ok(self.ctl.authenticate(&Self::token(req)?).await?)
     }
 
     /// All services, ready to add to a tonic server.
@@ -93,13 +93,13 @@ impl pb::auth_server::Auth for Api {
     }
 
     async fn logout(&self, req: Request<pb::Empty>) -> R<pb::Empty> {
-        let actor = self.actor(&req)?;
+        let actor = self.actor(&req).await?;
         self.ctl.logout(&Self::token(&req)?, &actor).await?;
         Ok(Response::new(pb::Empty {}))
     }
 
     async fn who_am_i(&self, req: Request<pb::Empty>) -> R<pb::LoginResponse> {
-        let a = self.actor(&req)?;
+        let a = self.actor(&req).await?;
         Ok(Response::new(pb::LoginResponse {
             token: String::new(),
             expires_at: String::new(),
@@ -112,7 +112,7 @@ impl pb::auth_server::Auth for Api {
 #[tonic::async_trait]
 impl pb::objects_server::Objects for Api {
     async fn apply(&self, req: Request<pb::ApplyRequest>) -> R<pb::ApplyResponse> {
-        let actor = self.actor(&req)?;
+        let actor = self.actor(&req).await?;
         let r = req.into_inner();
         let mut items = Vec::with_capacity(r.objects.len());
         for o in r.objects {
@@ -132,7 +132,7 @@ impl pb::objects_server::Objects for Api {
     }
 
     async fn get(&self, req: Request<pb::GetRequest>) -> R<pb::ObjectList> {
-        let actor = self.actor(&req)?;
+        let actor = self.actor(&req).await?;
         let r = req.into_inner();
         let k = kind(&r.kind)?;
         let objs = if r.name.is_empty() {
@@ -148,7 +148,7 @@ impl pb::objects_server::Objects for Api {
     }
 
     async fn delete(&self, req: Request<pb::DeleteRequest>) -> R<pb::Empty> {
-        let actor = self.actor(&req)?;
+        let actor = self.actor(&req).await?;
         let r = req.into_inner();
         self.ctl.delete(&actor, kind(&r.kind)?, &r.name).await?;
         Ok(Response::new(pb::Empty {}))
@@ -158,7 +158,7 @@ impl pb::objects_server::Objects for Api {
 #[tonic::async_trait]
 impl pb::approvals_server::Approvals for Api {
     async fn submit(&self, req: Request<pb::SubmitRequest>) -> R<pb::Object> {
-        let actor = self.actor(&req)?;
+        let actor = self.actor(&req).await?;
         let r = req.into_inner();
         #[derive(serde::Deserialize)]
         struct Named {
@@ -182,7 +182,7 @@ impl pb::approvals_server::Approvals for Api {
     }
 
     async fn act(&self, req: Request<pb::ActRequest>) -> R<pb::Object> {
-        let actor = self.actor(&req)?;
+        let actor = self.actor(&req).await?;
         let r = req.into_inner();
         let as_role = if r.role.is_empty() {
             None
@@ -197,7 +197,7 @@ impl pb::approvals_server::Approvals for Api {
     }
 
     async fn show(&self, req: Request<pb::RequestId>) -> R<pb::Object> {
-        let actor = self.actor(&req)?;
+        let actor = self.actor(&req).await?;
         let (o, rev) = self
             .ctl
             .get(&actor, Kind::PlacementRequest, &req.get_ref().id)
@@ -209,7 +209,7 @@ impl pb::approvals_server::Approvals for Api {
 #[tonic::async_trait]
 impl pb::cameras_server::Cameras for Api {
     async fn transition(&self, req: Request<pb::CameraAction>) -> R<pb::Object> {
-        let actor = self.actor(&req)?;
+        let actor = self.actor(&req).await?;
         let r = req.into_inner();
         let o = self
             .ctl
@@ -222,7 +222,7 @@ impl pb::cameras_server::Cameras for Api {
 #[tonic::async_trait]
 impl pb::users_server::Users for Api {
     async fn add(&self, req: Request<pb::AddUserRequest>) -> R<pb::AddUserResponse> {
-        let actor = self.actor(&req)?;
+        let actor = self.actor(&req).await?;
         let r = req.into_inner();
         #[derive(serde::Deserialize)]
         struct Named {
@@ -246,7 +246,7 @@ impl pb::users_server::Users for Api {
     }
 
     async fn grant(&self, req: Request<pb::GrantRequest>) -> R<pb::Object> {
-        let actor = self.actor(&req)?;
+        let actor = self.actor(&req).await?;
         let r = req.into_inner();
         let roles = r
             .roles
@@ -261,7 +261,7 @@ impl pb::users_server::Users for Api {
     }
 
     async fn list(&self, req: Request<pb::Empty>) -> R<pb::ObjectList> {
-        let actor = self.actor(&req)?;
+        let actor = self.actor(&req).await?;
         let objs = self.ctl.get_all(&actor, Kind::User).await?;
         let objects = objs
             .iter()
@@ -274,7 +274,7 @@ impl pb::users_server::Users for Api {
 #[tonic::async_trait]
 impl pb::audit_server::Audit for Api {
     async fn verify(&self, req: Request<pb::Empty>) -> R<pb::VerifyResponse> {
-        let actor = self.actor(&req)?;
+        let actor = self.actor(&req).await?;
         let v = self.ctl.audit_verify(&actor).await?;
         Ok(Response::new(pb::VerifyResponse {
             ok: v.first_broken.is_none(),
@@ -285,7 +285,7 @@ impl pb::audit_server::Audit for Api {
     }
 
     async fn tail(&self, req: Request<pb::TailRequest>) -> R<pb::AuditEntries> {
-        let actor = self.actor(&req)?;
+        let actor = self.actor(&req).await?;
         let limit = req.get_ref().limit.max(1) as usize;
         let entries = self.ctl.audit_tail(&actor, limit).await?;
         let entries = entries
@@ -314,7 +314,7 @@ fn loaded_to_pb(layer: &str, l: crate::placement::Loaded) -> Result<pb::LayerVer
 #[tonic::async_trait]
 impl pb::placement_server::Placement for Api {
     async fn load_layer(&self, req: Request<pb::LoadLayerRequest>) -> R<pb::LayerVersionInfo> {
-        let actor = self.actor(&req)?;
+        let actor = self.actor(&req).await?;
         let r = req.into_inner();
         let files = r.files.into_iter().map(|f| (f.name, f.data)).collect();
         let l = self
@@ -325,7 +325,7 @@ impl pb::placement_server::Placement for Api {
     }
 
     async fn apply_rules(&self, req: Request<pb::ApplyRulesRequest>) -> R<pb::LayerVersionInfo> {
-        let actor = self.actor(&req)?;
+        let actor = self.actor(&req).await?;
         let f = req
             .into_inner()
             .file
@@ -335,7 +335,7 @@ impl pb::placement_server::Placement for Api {
     }
 
     async fn list(&self, req: Request<pb::Empty>) -> R<pb::GisListResponse> {
-        let actor = self.actor(&req)?;
+        let actor = self.actor(&req).await?;
         let v = self.ctl.gis_list(&actor).await?;
         Ok(Response::new(pb::GisListResponse {
             json: serde_json::to_vec(&v).map_err(|e| Status::internal(e.to_string()))?,
@@ -343,7 +343,7 @@ impl pb::placement_server::Placement for Api {
     }
 
     async fn recheck(&self, req: Request<pb::RecheckRequest>) -> R<pb::RecheckResponse> {
-        let actor = self.actor(&req)?;
+        let actor = self.actor(&req).await?;
         let v = self.ctl.recheck(&actor, req.get_ref().all).await?;
         Ok(Response::new(pb::RecheckResponse {
             json: serde_json::to_vec(&v).map_err(|e| Status::internal(e.to_string()))?,
@@ -351,7 +351,7 @@ impl pb::placement_server::Placement for Api {
     }
 
     async fn map(&self, req: Request<pb::Empty>) -> R<pb::MapResponse> {
-        let actor = self.actor(&req)?;
+        let actor = self.actor(&req).await?;
         let svg = self.ctl.placement_map(&actor).await?;
         Ok(Response::new(pb::MapResponse { svg }))
     }
@@ -373,8 +373,8 @@ impl FleetApi {
         FleetApi { fleet, cancel }
     }
 
-    fn actor<T>(&self, req: &Request<T>) -> Result<Actor, Status> {
-        Ok(self.fleet.ctl.authenticate(&Api::token(req)?)?)
+    async fn actor<T>(&self, req: &Request<T>) -> Result<Actor, Status> {
+        Ok(self.fleet.ctl.authenticate(&Api::token(req)?).await?)
     }
 
     fn agent<T>(&self, req: &Request<T>) -> Result<String, Status> {
@@ -393,7 +393,7 @@ impl pb::fleet_server::Fleet for FleetApi {
         &self,
         req: Request<pb::EnrollTokenRequest>,
     ) -> R<pb::EnrollTokenResponse> {
-        let actor = self.actor(&req)?;
+        let actor = self.actor(&req).await?;
         let r = req.into_inner();
         let (token, expires, agent) = self
             .fleet
@@ -431,7 +431,7 @@ impl pb::fleet_server::Fleet for FleetApi {
     }
 
     async fn revoke(&self, req: Request<pb::AgentName>) -> R<pb::Object> {
-        let actor = self.actor(&req)?;
+        let actor = self.actor(&req).await?;
         let o = self.fleet.revoke(&actor, &req.get_ref().agent).await?;
         Ok(Response::new(to_pb(&o, 0)?))
     }
@@ -528,7 +528,7 @@ impl pb::fleet_server::Fleet for FleetApi {
     }
 
     async fn list_agents(&self, req: Request<pb::Empty>) -> R<pb::ObjectList> {
-        let actor = self.actor(&req)?;
+        let actor = self.actor(&req).await?;
         let objs = self.fleet.ctl.get_all(&actor, Kind::Agent).await?;
         let objects = objs
             .iter()
@@ -538,7 +538,7 @@ impl pb::fleet_server::Fleet for FleetApi {
     }
 
     async fn camera_status(&self, req: Request<pb::Empty>) -> R<pb::ObjectList> {
-        let actor = self.actor(&req)?;
+        let actor = self.actor(&req).await?;
         let hs = self.fleet.health(&actor).await?;
         let objects = hs
             .iter()
@@ -558,8 +558,11 @@ impl pb::fleet_server::Fleet for FleetApi {
 #[tonic::async_trait]
 impl pb::holds_server::Holds for Api {
     async fn create(&self, req: Request<pb::SubmitRequest>) -> R<pb::Object> {
-        let actor = self.actor(&req)?;
-        let spec = match camplane_config::manifest::Spec::from_json(Kind::LegalHold, &req.get_ref().json) {
+        let actor = self.actor(&req).await?;
+        let spec = match camplane_config::manifest::Spec::from_json(
+            Kind::LegalHold,
+            &req.get_ref().json,
+        ) {
             Ok(camplane_config::manifest::Spec::LegalHold(h)) => *h,
             Ok(_) => return Err(Status::internal("kind")),
             Err(e) => return Err(Status::invalid_argument(format!("hold: {e}"))),
@@ -569,7 +572,7 @@ impl pb::holds_server::Holds for Api {
     }
 
     async fn release(&self, req: Request<pb::HoldName>) -> R<pb::Object> {
-        let actor = self.actor(&req)?;
+        let actor = self.actor(&req).await?;
         let o = self.ctl.release_hold(&actor, &req.get_ref().name).await?;
         Ok(Response::new(to_pb(&o, 0)?))
     }

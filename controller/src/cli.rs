@@ -690,23 +690,45 @@ pub async fn run(cli: Cli) -> Result<i32> {
         Cmd::Hold(hc) => {
             let mut client = pb::holds_client::HoldsClient::new(c.channel.clone());
             match hc {
-                HoldCmd::Create { case_number, cameras, from, to, reason } => {
+                HoldCmd::Create {
+                    case_number,
+                    cameras,
+                    from,
+                    to,
+                    reason,
+                } => {
                     let spec = serde_json::json!({"case_number": case_number, "cameras": cameras, "from": from, "until": to, "reason": reason});
-                    let o = client.create(c.req(pb::SubmitRequest { json: serde_json::to_vec(&spec)? })?).await.map_err(status)?.into_inner();
+                    let o = client
+                        .create(c.req(pb::SubmitRequest {
+                            json: serde_json::to_vec(&spec)?,
+                        })?)
+                        .await
+                        .map_err(status)?
+                        .into_inner();
                     let v: Value = serde_json::from_slice(&o.json)?;
                     print_objects(Kind::LegalHold, &[v], Output::Table, true)?;
                 }
                 HoldCmd::Release { name } => {
-                    client.release(c.req(pb::HoldName { name: name.clone() })?).await.map_err(status)?;
+                    client
+                        .release(c.req(pb::HoldName { name: name.clone() })?)
+                        .await
+                        .map_err(status)?;
                     println!("legalhold/{name} released");
                 }
                 HoldCmd::List => {
                     let r = pb::objects_client::ObjectsClient::new(c.channel.clone())
-                        .get(c.req(pb::GetRequest { kind: "LegalHold".into(), name: String::new() })?)
+                        .get(c.req(pb::GetRequest {
+                            kind: "LegalHold".into(),
+                            name: String::new(),
+                        })?)
                         .await
                         .map_err(status)?
                         .into_inner();
-                    let objs: Vec<Value> = r.objects.iter().map(|o| serde_json::from_slice(&o.json)).collect::<Result<_, _>>()?;
+                    let objs: Vec<Value> = r
+                        .objects
+                        .iter()
+                        .map(|o| serde_json::from_slice(&o.json))
+                        .collect::<Result<_, _>>()?;
                     print_objects(Kind::LegalHold, &objs, Output::Table, false)?;
                 }
             }

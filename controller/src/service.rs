@@ -178,19 +178,33 @@ impl Controller {
     }
 
     /// Resolves a bearer token to its user, with the user's current roles.
-    pub fn authenticate(&self, token: &str) -> Result<Actor> {
-        let kv = self.cache.get(&auth::session_key(token)).ok_or_else(|| {
-            Error::Unauthenticated("unknown or revoked token; run `camplane login`".into())
-        })?;
+    pub async fn authenticate(&self, token: &str) -> Result<Actor> {
+        let key = auth::session_key(token);
+        // A session opened on another replica a moment ago may not have reached
+        // this one's cache yet: ask the store before refusing.
+        let kv = match self.cache.get(&key) {
+            Some(kv) => kv,
+            None => self.store.get(&key).await?.ok_or_else(|| {
+                Error::Unauthenticated("unknown or revoked token; run `camplane login`".into())
+            })?,
+        };
         let s: Session = serde_json::from_slice(&kv.value)?;
         if s.expires_at <= self.clock.now() {
             return Err(Error::Unauthenticated(
                 "token expired; run `camplane login`".into(),
             ));
         }
-        let user = self
-            .load(Kind::User, &s.username)
-            .map_err(|_| Error::Unauthenticated("user no longer exists".into()))?;
+        let user = match self.load(Kind::User, &s.username) {
+            Ok(u) => u,
+            Err(_) => {
+                let kv = self
+                    .store
+                    .get(&StoredObject::key(Kind::User, &s.username))
+                    .await?
+                    .ok_or_else(|| Error::Unauthenticated("user no longer exists".into()))?;
+                serde_json::from_slice(&kv.value)?
+            }
+        };
         let spec: UserSpec = user.spec_as()?;
         if spec.disabled {
             return Err(Error::Unauthenticated("user is disabled".into()));
@@ -1072,21 +1086,50 @@ impl Controller {
         }
         let problems = Spec::LegalHold(Box::new(spec.clone())).validate();
         if !problems.is_empty() {
-            return Err(Error::InvalidArgument(problems.into_iter().map(|(p, m)| format!("{p}: {m}")).collect::<Vec<_>>().join("; ")));
+            return Err(Error::InvalidArgument(
+                problems
+                    .into_iter()
+                    .map(|(p, m)| format!("{p}: {m}"))
+                    .collect::<Vec<_>>()
+                    .join("; "),
+            ));
         }
         for c in &spec.cameras {
             if self.load(Kind::Camera, c).is_err() {
-                return Err(Error::InvalidArgument(format!("camera {c:?} does not exist")));
+                return Err(Error::InvalidArgument(format!(
+                    "camera {c:?} does not exist"
+                )));
             }
         }
-        let name = format!("hold-{}-{}", spec.case_number.to_ascii_lowercase().replace(|c: char| !c.is_ascii_alphanumeric(), "-"), hex::encode(rand::random::<[u8; 3]>()));
+        let name = format!(
+            "hold-{}-{}",
+            spec.case_number
+                .to_ascii_lowercase()
+                .replace(|c: char| !c.is_ascii_alphanumeric(), "-"),
+            hex::encode(rand::random::<[u8; 3]>())
+        );
         let obj = StoredObject {
             kind: Kind::LegalHold.as_str().into(),
             name: name.clone(),
             spec: json(&spec),
-            status: json(&LegalHoldStatus { placed_by: actor.username.clone(), placed_at: Some(self.clock.now()), released_by: None, released_at: None }),
+            status: json(&LegalHoldStatus {
+                placed_by: actor.username.clone(),
+                placed_at: Some(self.clock.now()),
+                released_by: None,
+                released_at: None,
+            }),
         };
-        if !self.write(actor, "hold.create", None, &obj, 0, serde_json::json!({"case_number": spec.case_number, "reason": spec.reason})).await? {
+        if !self
+            .write(
+                actor,
+                "hold.create",
+                None,
+                &obj,
+                0,
+                serde_json::json!({"case_number": spec.case_number, "reason": spec.reason}),
+            )
+            .await?
+        {
             return Err(Error::Conflict("hold name collision; try again".into()));
         }
         Ok(obj)
@@ -1096,7 +1139,9 @@ impl Controller {
     pub async fn release_hold(&self, actor: &Actor, name: &str) -> Result<StoredObject> {
         let _turn = self.lock(Kind::LegalHold, name).await;
         for _ in 0..16 {
-            let (old, kv) = self.load_kv(Kind::LegalHold, name)?.ok_or_else(|| Error::NotFound(format!("LegalHold {name:?}")))?;
+            let (old, kv) = self
+                .load_kv(Kind::LegalHold, name)?
+                .ok_or_else(|| Error::NotFound(format!("LegalHold {name:?}")))?;
             let spec: LegalHoldSpec = old.spec_as()?;
             let need = match spec.reason {
                 HoldReason::CriminalInvestigation | HoldReason::Court => Operation::HoldForCase,
@@ -1111,11 +1156,23 @@ impl Controller {
             st.released_by = Some(actor.username.clone());
             let mut new = old.clone();
             new.status = json(&st);
-            if self.write(actor, "hold.release", Some(&old), &new, kv.mod_revision, serde_json::json!({"case_number": spec.case_number})).await? {
+            if self
+                .write(
+                    actor,
+                    "hold.release",
+                    Some(&old),
+                    &new,
+                    kv.mod_revision,
+                    serde_json::json!({"case_number": spec.case_number}),
+                )
+                .await?
+            {
                 return Ok(new);
             }
         }
-        Err(Error::Conflict(format!("hold {name} kept changing; try again")))
+        Err(Error::Conflict(format!(
+            "hold {name} kept changing; try again"
+        )))
     }
 
     /// Holds in force (not released).
@@ -1139,9 +1196,22 @@ impl Controller {
         let now = self.clock.now();
         let mut last_video: std::collections::HashMap<String, Timestamp> = Default::default();
         for kv in self.store.list(crate::fleet::HEALTH).await?.kvs {
-            let Ok(h) = serde_json::from_slice::<Value>(&kv.value) else { continue };
-            for c in h["health"]["cameras"].as_array().cloned().unwrap_or_default() {
-                let (Some(id), Some(t)) = (c["id"].as_str(), c["last_packet"].as_str().and_then(|t| t.parse::<Timestamp>().ok())) else { continue };
+            let Ok(h) = serde_json::from_slice::<Value>(&kv.value) else {
+                continue;
+            };
+            for c in h["health"]["cameras"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default()
+            {
+                let (Some(id), Some(t)) = (
+                    c["id"].as_str(),
+                    c["last_packet"]
+                        .as_str()
+                        .and_then(|t| t.parse::<Timestamp>().ok()),
+                ) else {
+                    continue;
+                };
                 let e = last_video.entry(id.to_string()).or_insert(t);
                 if t > *e {
                     *e = t;
@@ -1156,7 +1226,11 @@ impl Controller {
                 continue;
             }
             let since = st.state_since.unwrap_or(now);
-            let last = last_video.get(&cam.name).copied().map(|t| t.max(since)).unwrap_or(since);
+            let last = last_video
+                .get(&cam.name)
+                .copied()
+                .map(|t| t.max(since))
+                .unwrap_or(since);
             let dead = now.duration_since(last) >= limit;
             let (action, flag) = match (dead, st.non_operational_since.is_some()) {
                 (true, false) => ("camera.flag_non_operational", Some(now)),
@@ -1166,7 +1240,17 @@ impl Controller {
             st.non_operational_since = flag;
             let mut new = cam.clone();
             new.status = json(&st);
-            if self.write(&Actor::system(), action, Some(&cam), &new, rev, serde_json::json!({"last_video": last})).await? {
+            if self
+                .write(
+                    &Actor::system(),
+                    action,
+                    Some(&cam),
+                    &new,
+                    rev,
+                    serde_json::json!({"last_video": last}),
+                )
+                .await?
+            {
                 changed += 1;
             }
         }

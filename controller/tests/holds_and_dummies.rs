@@ -8,10 +8,20 @@ use common::*;
 use std::sync::Arc;
 use tonic::Code;
 
-async fn hold(h: &Harness, token: &str, case: &str, reason: &str) -> Result<serde_json::Value, tonic::Status> {
+async fn hold(
+    h: &Harness,
+    token: &str,
+    case: &str,
+    reason: &str,
+) -> Result<serde_json::Value, tonic::Status> {
     let spec = serde_json::json!({"case_number": case, "cameras": ["cam-1"], "from": "2026-10-01T00:00:00Z", "until": "2026-10-02T00:00:00Z", "reason": reason});
     let o = pb::holds_client::HoldsClient::new(h.channel.clone())
-        .create(req(token, pb::SubmitRequest { json: serde_json::to_vec(&spec).unwrap() }))
+        .create(req(
+            token,
+            pb::SubmitRequest {
+                json: serde_json::to_vec(&spec).unwrap(),
+            },
+        ))
         .await?
         .into_inner();
     Ok(serde_json::from_slice(&o.json).unwrap())
@@ -26,29 +36,59 @@ async fn holds_need_the_right_role_and_case_number_and_reach_agents() {
     let chief = user(&h, "chief", &["chief"], "police").await;
     let cm = user(&h, "cm", &["city_manager"], "").await;
     let op = user(&h, "op", &["alpr_operator"], "police").await;
-    assert_eq!(hold(&h, &op, "24-01234", "court").await.unwrap_err().code(), Code::PermissionDenied);
-    assert_eq!(hold(&h, &cm, "24-01234", "court").await.unwrap_err().code(), Code::PermissionDenied);
-    assert_eq!(hold(&h, &chief, "24-01234", "city_manager_approved").await.unwrap_err().code(), Code::PermissionDenied);
+    assert_eq!(
+        hold(&h, &op, "24-01234", "court").await.unwrap_err().code(),
+        Code::PermissionDenied
+    );
+    assert_eq!(
+        hold(&h, &cm, "24-01234", "court").await.unwrap_err().code(),
+        Code::PermissionDenied
+    );
+    assert_eq!(
+        hold(&h, &chief, "24-01234", "city_manager_approved")
+            .await
+            .unwrap_err()
+            .code(),
+        Code::PermissionDenied
+    );
     for bad in ["", "1234", "24-01234; DROP TABLE", &"9".repeat(10_000)] {
         let e = hold(&h, &chief, bad, "court").await.unwrap_err();
         assert_eq!(e.code(), Code::InvalidArgument, "{bad:.20}");
-        assert!(e.message().len() < 400, "the refusal does not echo 10 kB back");
+        assert!(
+            e.message().len() < 400,
+            "the refusal does not echo 10 kB back"
+        );
     }
-    let held = hold(&h, &chief, "24-01234", "criminal_investigation").await.unwrap();
-    hold(&h, &cm, "24-01235", "city_manager_approved").await.unwrap();
+    let held = hold(&h, &chief, "24-01234", "criminal_investigation")
+        .await
+        .unwrap();
+    hold(&h, &cm, "24-01235", "city_manager_approved")
+        .await
+        .unwrap();
     let name = held["name"].as_str().unwrap().to_string();
     // Holds cannot be applied as manifests (that would skip the role check).
     let m = "kind: LegalHold\nname: sneaky\nspec:\n  case_number: 24-00001\n  cameras: [cam-1]\n  from: 2026-10-01T00:00:00Z\n  until: 2026-10-02T00:00:00Z\n  reason: court\n";
     let e = apply(&h, &h.admin, m).await.unwrap_err();
     assert_eq!(e.code(), Code::InvalidArgument);
-    assert!(e.message().contains("camplane hold create"), "{}", e.message());
+    assert!(
+        e.message().contains("camplane hold create"),
+        "{}",
+        e.message()
+    );
     assert_eq!(h.running.controller.active_holds().unwrap().len(), 2);
     // Released by the chief: no longer in force.
     assert_eq!(
-        pb::holds_client::HoldsClient::new(h.channel.clone()).release(req(&cm, pb::HoldName { name: name.clone() })).await.unwrap_err().code(),
+        pb::holds_client::HoldsClient::new(h.channel.clone())
+            .release(req(&cm, pb::HoldName { name: name.clone() }))
+            .await
+            .unwrap_err()
+            .code(),
         Code::PermissionDenied
     );
-    pb::holds_client::HoldsClient::new(h.channel.clone()).release(req(&chief, pb::HoldName { name })).await.unwrap();
+    pb::holds_client::HoldsClient::new(h.channel.clone())
+        .release(req(&chief, pb::HoldName { name }))
+        .await
+        .unwrap();
     let active = h.running.controller.active_holds().unwrap();
     assert_eq!(active.len(), 1);
     assert_eq!(active[0].case_number, "24-01235");
@@ -82,10 +122,16 @@ async fn an_active_camera_without_video_for_7_days_is_flagged() {
     // Video returns (an agent reports a fresh packet): the flag clears.
     let now = clock.now_string();
     let health = serde_json::json!({"agent": "gw", "received_at": now, "config_revision": 1, "health": {"cameras": [{"id": "cam-1", "last_packet": now}]}});
-    ctl.store.put("health/gw", serde_json::to_vec(&health).unwrap()).await.unwrap();
+    ctl.store
+        .put("health/gw", serde_json::to_vec(&health).unwrap())
+        .await
+        .unwrap();
     assert_eq!(ctl.flag_non_operational().await.unwrap(), 1);
     let cam = get_json(&h, &admin, "cameras", "cam-1").await.unwrap();
-    assert!(cam["status"].get("non_operational_since").is_none(), "{cam}");
+    assert!(
+        cam["status"].get("non_operational_since").is_none(),
+        "{cam}"
+    );
 }
 
 trait NowString {

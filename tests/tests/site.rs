@@ -182,10 +182,24 @@ async fn agent_enrols_records_and_reports_exactly_once_across_a_controller_outag
     // A legal hold on the camera reaches the agent with its config.
     let chief = ctl::user(&h, "chief2", &["chief"], "police").await;
     let spec = serde_json::json!({"case_number": "26-04711", "cameras": ["cam-1"], "from": "2026-01-01T00:00:00Z", "until": "2027-01-01T00:00:00Z", "reason": "criminal_investigation"});
-    pb::holds_client::HoldsClient::new(h.channel.clone()).create(ctl::req(&chief, pb::SubmitRequest { json: serde_json::to_vec(&spec).unwrap() })).await.unwrap();
-    wait_for(Duration::from_secs(20), "the hold in the agent's config", || {
-        session.persisted().is_some_and(|p| p.desired.holds.iter().any(|h| h.case_number == "26-04711"))
-    })
+    pb::holds_client::HoldsClient::new(h.channel.clone())
+        .create(ctl::req(
+            &chief,
+            pb::SubmitRequest {
+                json: serde_json::to_vec(&spec).unwrap(),
+            },
+        ))
+        .await
+        .unwrap();
+    wait_for(
+        Duration::from_secs(20),
+        "the hold in the agent's config",
+        || {
+            session
+                .persisted()
+                .is_some_and(|p| p.desired.holds.iter().any(|h| h.case_number == "26-04711"))
+        },
+    )
     .await;
 
     // The controller goes away: the agent keeps recording and spools its reports.
