@@ -40,6 +40,12 @@
 //! ~0.75% of a core per stream (17.8% at 24), the RTSP server ~0.6% per stream
 //! (14.1% at 24); ffmpeg `-c copy -f segment` used 1.1% for one stream. Largest
 //! N with nothing lost: 24, the top of the default steps (target >= 16).
+//! `CAMPLANE_BENCH_STREAMS=32,48,64`, same box and load: 32 and 48 recorded
+//! 570/570 on every stream (agent 28% / 32%, server 17% / 25%); at 64, 56
+//! streams recorded 570/570 but 8 connections failed at RTSP open ("Invalid
+//! data found when processing input", failures=1) when all 64 connected to the
+//! one Python server at once; with the bench's 60 s backoff they never retried,
+//! so that step counts as lost. Counting takes ~1.5 s of ffprobe per stream.
 
 #[path = "../tests/common/mod.rs"]
 mod common;
