@@ -62,13 +62,13 @@ pids+=($!)
 
 echo "waiting for the first recordings and health report..."
 for _ in $(seq 60); do
-  n=$(find "$DATA/agent/recordings" -name '*.ts' 2>/dev/null | wc -l)
+  n=$( (find "$DATA/agent/recordings" -name '*.ts' 2>/dev/null || true) | wc -l)
   [ "$n" -ge 1 ] && cam camera status 2>/dev/null | grep -q online && break
   sleep 1
 done
 cam camera status
 cam agent list
-echo "recorded segments:"; find "$DATA/agent/recordings" -name '*.ts' | head
+echo "recorded segments:"; (find "$DATA/agent/recordings" -name '*.ts' 2>/dev/null || true) | head
 cam audit verify
 cat <<MSG
 
