@@ -342,7 +342,7 @@ fn record_step(clip: &Clip, n: usize, tck: f64) -> Step {
         .iter()
         .enumerate()
         .map(|(i, id)| {
-            let mut c = CameraConfig::new(id, &srv.url(i));
+            let mut c = CameraConfig::new(id, srv.url(i));
             c.segment_seconds = SEGMENT_SECS;
             c
         })

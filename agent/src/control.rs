@@ -201,14 +201,14 @@ impl Session {
         if let Some((cert, key)) = identity {
             tls = tls.identity(Identity::from_pem(cert, key));
         }
-        Ok(Endpoint::from_shared(url.to_string())
+        Endpoint::from_shared(url.to_string())
             .map_err(cerr)?
             .connect_timeout(Duration::from_secs(5))
             .tcp_keepalive(Some(Duration::from_secs(30)))
             .http2_keep_alive_interval(Duration::from_secs(15))
             .keep_alive_timeout(Duration::from_secs(10))
             .tls_config(tls)
-            .map_err(cerr)?)
+            .map_err(cerr)
     }
 
     /// Enrols with the one-time token when the agent has no certificate yet.

@@ -214,7 +214,7 @@ fn check_event(out: &mut Vec<(String, String)>, at: &str, e: &SpecialEvent) {
 
 fn check_name_ref(out: &mut Vec<(String, String)>, at: &str, name: &str) {
     if !valid_name(name) {
-        out.push((format!("{at}"), format!("{name:?} is not a valid name")));
+        out.push((at.to_string(), format!("{name:?} is not a valid name")));
     }
 }
 

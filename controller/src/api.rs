@@ -537,6 +537,23 @@ impl pb::fleet_server::Fleet for FleetApi {
         Ok(Response::new(pb::ObjectList { objects }))
     }
 
+    async fn windows(&self, req: Request<pb::Empty>) -> R<pb::ObjectList> {
+        let actor = self.actor(&req).await?;
+        let ws = self.fleet.windows(&actor).await?;
+        let objects = ws
+            .iter()
+            .map(|w| {
+                Ok(pb::Object {
+                    kind: "ActiveWindow".into(),
+                    name: w["camera"].as_str().unwrap_or("").into(),
+                    json: serde_json::to_vec(w).map_err(|e| Status::internal(e.to_string()))?,
+                    revision: 0,
+                })
+            })
+            .collect::<Result<_, Status>>()?;
+        Ok(Response::new(pb::ObjectList { objects }))
+    }
+
     async fn camera_status(&self, req: Request<pb::Empty>) -> R<pb::ObjectList> {
         let actor = self.actor(&req).await?;
         let hs = self.fleet.health(&actor).await?;

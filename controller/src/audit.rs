@@ -237,6 +237,7 @@ pub struct Verification {
 }
 
 /// Checks stored entries (key, JSON) against each other and the head.
+#[allow(clippy::explicit_counter_loop)] // `expect` is also read after the loop
 pub fn verify_chain<'a>(
     entries: impl Iterator<Item = (&'a str, &'a [u8])>,
     head_seq: u64,

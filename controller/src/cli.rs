@@ -268,6 +268,15 @@ enum CameraCmd {
         #[arg(long)]
         json: bool,
     },
+    /// Active-collection windows: when each camera actually delivered video.
+    Windows {
+        /// Only this camera.
+        #[arg(long)]
+        camera: Option<String>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Activate (needs an approved placement request).
     Activate(CamArgs),
     /// Suspend.
@@ -733,6 +742,37 @@ pub async fn run(cli: Cli) -> Result<i32> {
                 }
             }
         }
+        Cmd::Camera(CameraCmd::Windows { camera, json }) => {
+            let r = pb::fleet_client::FleetClient::new(c.channel.clone())
+                .windows(c.req(pb::Empty {})?)
+                .await
+                .map_err(status)?
+                .into_inner();
+            let ws: Vec<Value> = r
+                .objects
+                .iter()
+                .map(|o| serde_json::from_slice(&o.json))
+                .collect::<Result<Vec<Value>, _>>()?
+                .into_iter()
+                .filter(|w| camera.as_deref().is_none_or(|c| w["camera"] == c))
+                .collect();
+            if json {
+                println!("{}", serde_json::to_string_pretty(&ws)?);
+            } else {
+                let mut rows = vec![["AGENT", "CAMERA", "START", "END"]
+                    .map(String::from)
+                    .to_vec()];
+                for w in &ws {
+                    rows.push(vec![
+                        text(field(w, &["agent"])),
+                        text(field(w, &["camera"])),
+                        text(field(w, &["start"])),
+                        text(field(w, &["end"])),
+                    ]);
+                }
+                print_rows(rows);
+            }
+        }
         Cmd::Agent(ac) => {
             let mut client = pb::fleet_client::FleetClient::new(c.channel.clone());
             match ac {
@@ -774,7 +814,7 @@ pub async fn run(cli: Cli) -> Result<i32> {
         }
         Cmd::Camera(cc) => {
             let (action, a) = match cc {
-                CameraCmd::Status { .. } => unreachable_status(),
+                CameraCmd::Status { .. } | CameraCmd::Windows { .. } => unreachable_status(),
                 CameraCmd::Activate(a) => ("activate", a),
                 CameraCmd::Suspend(a) => ("suspend", a),
                 CameraCmd::Retire(a) => ("retire", a),

@@ -395,6 +395,24 @@ impl Fleet {
             .collect()
     }
 
+    /// Every active-collection window the agents reported, oldest first per agent.
+    pub async fn windows(&self, actor: &Actor) -> Result<Vec<serde_json::Value>> {
+        self.ctl
+            .require(actor, Operation::ReadObjects, "camera.windows")
+            .await?;
+        let l = self.ctl.store.list(REPORTS).await?;
+        let mut out = Vec::new();
+        for kv in l.kvs {
+            let v: serde_json::Value = serde_json::from_slice(&kv.value)?;
+            if v["kind"] == "windows" {
+                let mut w = v["report"].clone();
+                w["agent"] = v["agent"].clone();
+                out.push(w);
+            }
+        }
+        Ok(out)
+    }
+
     /// Stored reports of an agent (tests and audits count them).
     pub async fn reports(&self, agent: &str) -> Result<Vec<serde_json::Value>> {
         let l = self.ctl.store.list(&format!("{REPORTS}{agent}/")).await?;

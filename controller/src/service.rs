@@ -280,12 +280,9 @@ impl Controller {
 
     /// Re-reads a key from the store itself (after a compare failed on a stale cache).
     pub(crate) async fn refresh(&self, key: &str) -> Result<()> {
-        match self.store.get(key).await? {
-            Some(kv) => {
-                self.cache
-                    .note_put(key, kv.value.to_vec(), kv.create_revision, kv.mod_revision)
-            }
-            None => {}
+        if let Some(kv) = self.store.get(key).await? {
+            self.cache
+                .note_put(key, kv.value.to_vec(), kv.create_revision, kv.mod_revision)
         }
         Ok(())
     }
@@ -427,15 +424,14 @@ impl Controller {
                         problems.push(format!("{source}: PlacementRequest {name:?}: a department manager submits for their own department ({})", actor.department));
                     }
                 }
-                Spec::User(_) => {
+                Spec::User(_)
                     if self
                         .cache
                         .get(&StoredObject::key(Kind::User, name))
                         .is_none()
-                    {
+                    => {
                         problems.push(format!("{source}: User {name:?}: create users with `camplane user add` (it sets the password); apply updates existing users"));
                     }
-                }
                 _ => {}
             }
             for (path, kind, target) in refs {
@@ -687,7 +683,7 @@ impl Controller {
             "request submit",
         )
         .await?;
-        Ok(self.load(Kind::PlacementRequest, &name)?)
+        self.load(Kind::PlacementRequest, &name)
     }
 
     /// Takes one step of the approval chain:
@@ -1051,7 +1047,7 @@ impl Controller {
                 tracing::warn!(error = %e, "reconcile failed; will retry");
             }
             // The 7-day rule reads every agent's health: once a minute is plenty.
-            if ticks % 60 == 0 {
+            if ticks.is_multiple_of(60) {
                 if let Err(e) = self.flag_non_operational().await {
                     tracing::warn!(error = %e, "non-operational check failed; will retry");
                 }

@@ -173,6 +173,21 @@ async fn agent_identity_is_its_certificate() {
         Code::Unauthenticated
     );
 
+    // Renewal over mutual TLS: the new certificate works, the replaced one is refused.
+    let (k3, csr3) = agent_key_and_csr("gw1").unwrap();
+    let renewed = pb::fleet_client::FleetClient::new(ch.clone())
+        .renew(pb::RenewRequest { csr_pem: csr3 })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        first_message(ch.clone()).await.unwrap_err().code(),
+        Code::Unauthenticated,
+        "the old certificate is replaced"
+    );
+    let ch = agent_channel(&h, &renewed.cert_pem, &k3).await.unwrap();
+    assert!(first_message(ch.clone()).await.is_ok());
+
     // Revoked: refused from then on.
     fleet
         .revoke(req(

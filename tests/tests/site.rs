@@ -60,7 +60,7 @@ async fn agent_enrols_records_and_reports_exactly_once_across_a_controller_outag
     let dir = tempfile::tempdir().unwrap();
     std::env::set_var("CAMPLANE_TEST_NO_SUCH_VAR", ctl::ADMIN_PW);
     let port = media::free_port();
-    let cam = media::RtspServer::start(port, &["/cam=live:320x240"]);
+    let mut cam = media::RtspServer::start(port, &["/cam=live:320x240"]);
 
     // The controller, on a fixed port so it can come back at the same address.
     let ctl_port = camplane_controller::testing::free_port();
@@ -85,7 +85,7 @@ async fn agent_enrols_records_and_reports_exactly_once_across_a_controller_outag
     let assigned = ctl::CITY
         .replace(
             "  placement_request: req-1",
-            &format!("  placement_request: req-1\n  agent: city-hall-gw\n  retention_days: 7"),
+            "  placement_request: req-1\n  agent: city-hall-gw\n  retention_days: 7",
         )
         .replace("rtsp://127.0.0.1:8554/cam1", &cam.url("/cam"));
     ctl::apply(&h, &h.admin, &assigned).await.unwrap();
@@ -122,7 +122,11 @@ async fn agent_enrols_records_and_reports_exactly_once_across_a_controller_outag
         Supervisor::new(
             SupervisorOptions {
                 root: rec.clone(),
-                ingest: Default::default(),
+                // the report interval of this test's agent
+                ingest: camplane_agent::ingest::IngestOptions {
+                    window_merge_gap: jiff::SignedDuration::from_secs(1),
+                    ..Default::default()
+                },
                 disk: DiskPolicy {
                     min_free_bytes: 0,
                     min_free_percent: 0.0,
@@ -237,6 +241,53 @@ async fn agent_enrols_records_and_reports_exactly_once_across_a_controller_outag
         session.spool_depth() == 0
     })
     .await;
+
+    // The camera drops for longer than the report interval: its active window
+    // closes, is reported, and the controller lists it.
+    cam.kill();
+    let ch2 = ctl::channel(&h2).await;
+    let admin2 = ctl::login(&ch2, "admin", ctl::ADMIN_PW).await.unwrap();
+    let t0 = Instant::now();
+    let windows = loop {
+        let r = pb::fleet_client::FleetClient::new(ch2.clone())
+            .windows(ctl::req(&admin2, pb::Empty {}))
+            .await
+            .unwrap()
+            .into_inner();
+        if !r.objects.is_empty() {
+            break r.objects;
+        }
+        if t0.elapsed() > Duration::from_secs(40) {
+            let l = h2
+                .controller
+                .store
+                .list(camplane_controller::fleet::REPORTS)
+                .await
+                .unwrap();
+            let kinds: Vec<String> = l
+                .kvs
+                .iter()
+                .map(|kv| {
+                    serde_json::from_slice::<serde_json::Value>(&kv.value).unwrap()["kind"]
+                        .to_string()
+                })
+                .collect();
+            let health = sup.health();
+            panic!("no active window was reported after the camera dropped; stored kinds {kinds:?}; health {health:?}; active {:?}", sup.active_windows());
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    };
+    let w: serde_json::Value = serde_json::from_slice(&windows[0].json).unwrap();
+    assert_eq!(w["camera"], "cam-1");
+    assert_eq!(w["agent"], "city-hall-gw");
+    let (start, end): (jiff::Timestamp, jiff::Timestamp) = (
+        w["start"].as_str().unwrap().parse().unwrap(),
+        w["end"].as_str().unwrap().parse().unwrap(),
+    );
+    assert!(
+        end.duration_since(start) > jiff::SignedDuration::from_secs(5),
+        "one window across the controller outage: {w}"
+    );
     stop.cancel();
     let _ = reporter.await;
     let _ = runner.await;
@@ -260,5 +311,10 @@ async fn agent_enrols_records_and_reports_exactly_once_across_a_controller_outag
         "reports made = stored + still spooled; none lost, none twice"
     );
     assert!(stored.len() >= 5);
+    // Health reports made it; the camera's window is still open (it never dropped),
+    // so no closed window was reported, and none was invented.
+    assert!(stored
+        .iter()
+        .all(|r| r["kind"] == "health" || r["kind"] == "windows"));
     sup.shutdown();
 }

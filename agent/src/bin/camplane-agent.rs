@@ -63,7 +63,11 @@ async fn run(path: PathBuf) -> anyhow::Result<()> {
     std::fs::create_dir_all(&root).with_context(|| format!("creating {}", root.display()))?;
     let opts = SupervisorOptions {
         root: root.clone(),
-        ingest: Default::default(),
+        // A gap shorter than the report interval does not split an active window.
+        ingest: camplane_agent::ingest::IngestOptions {
+            window_merge_gap: jiff::SignedDuration::from_secs(cfg.report_interval_seconds as i64),
+            ..Default::default()
+        },
         disk: DiskPolicy {
             min_free_bytes: cfg.min_free_bytes,
             min_free_percent: cfg.min_free_percent,
