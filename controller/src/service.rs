@@ -1002,7 +1002,13 @@ impl Controller {
     pub async fn reconcile(&self) -> Result<usize> {
         let now = self.clock.now();
         let mut changed = 0;
-        for (cam, rev) in self.list(Kind::Camera)? {
+        // Runs every second over every camera: only temporary cameras are parsed.
+        for kv in self.cache.list(Kind::Camera.prefix()) {
+            if !kv.value.windows(15).any(|w| w == b"\"special_event\"") {
+                continue;
+            }
+            let cam: StoredObject = serde_json::from_slice(&kv.value)?;
+            let rev = kv.mod_revision;
             let spec: CameraSpec = cam.spec_as()?;
             let mut st: CameraStatus = cam.status_as();
             let Some(ev) = &spec.special_event else {
