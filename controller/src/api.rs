@@ -135,11 +135,19 @@ impl pb::objects_server::Objects for Api {
         let actor = self.actor(&req).await?;
         let r = req.into_inner();
         let k = kind(&r.kind)?;
-        let objs = if r.name.is_empty() {
-            self.ctl.get_all(&actor, k).await?
-        } else {
-            vec![self.ctl.get(&actor, k, &r.name).await?]
-        };
+        if !r.name.is_empty() {
+            let kv = self.ctl.get_raw(&actor, k, &r.name).await?;
+            let object = pb::Object {
+                kind: k.as_str().into(),
+                name: r.name,
+                json: kv.value.to_vec(),
+                revision: kv.mod_revision,
+            };
+            return Ok(Response::new(pb::ObjectList {
+                objects: vec![object],
+            }));
+        }
+        let objs = self.ctl.get_all(&actor, k).await?;
         let objects = objs
             .iter()
             .map(|(o, rev)| to_pb(o, *rev))

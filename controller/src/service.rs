@@ -310,6 +310,20 @@ impl Controller {
         Ok((o, kv.mod_revision))
     }
 
+    /// Reads one object as its stored JSON bytes (no parse, no re-encode: the hot
+    /// read path of the API).
+    pub async fn get_raw(&self, actor: &Actor, kind: Kind, name: &str) -> Result<KeyValue> {
+        let op = if kind == Kind::User {
+            Operation::ReadUsers
+        } else {
+            Operation::ReadObjects
+        };
+        self.require(actor, op, "get").await?;
+        self.cache
+            .get(&StoredObject::key(kind, name))
+            .ok_or_else(|| Error::NotFound(format!("{kind} {name:?}")))
+    }
+
     /// Lists objects, checking the role.
     pub async fn get_all(&self, actor: &Actor, kind: Kind) -> Result<Vec<(StoredObject, i64)>> {
         let op = if kind == Kind::User {
