@@ -258,7 +258,8 @@ pub fn sample_quad(
     let ex = Pt { x: (tr.x - tl.x) / tw as f32, y: (tr.y - tl.y) / tw as f32 };
     let ey = Pt { x: (bl.x - tl.x) / th as f32, y: (bl.y - tl.y) / th as f32 };
     let step = (ex.x.hypot(ex.y)).max(ey.x.hypot(ey.y));
-    let ss = (step.ceil() as usize).clamp(1, 4);
+    // Bilinear alone is fine down to half size; below that, average ss x ss samples.
+    let ss = ((step / 1.5).ceil() as usize).clamp(1, 4);
     let inv = 1.0 / (ss * ss) as f32;
     let plane = th * stride;
     let mut px = [0f32; 3];

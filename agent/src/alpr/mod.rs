@@ -88,7 +88,7 @@ impl Reader {
         Ok(Reader {
             ocr: ocr::Ocr::load(dir)?,
             formats: plate::formats(region),
-            max_lines: 40,
+            max_lines: 8,
             max_plates: 10,
         })
     }
@@ -110,13 +110,21 @@ impl Reader {
         if img.w == 0 || img.h == 0 || img.data.len() < img.w * img.h * 3 {
             return Err(AlprError::BadImage(format!("empty image {}x{}", img.w, img.h)));
         }
+        let t0 = std::time::Instant::now();
         let mut boxes = self.ocr.detect(img)?;
+        let t_det = t0.elapsed();
         // Lines short of a plate's proportions or tiny cannot hold 4+ readable characters.
-        boxes.retain(|b| b.rect.height() >= 8.0 && b.rect.width() >= 1.2 * b.rect.height());
+        boxes.retain(|b| {
+            let (w, h) = (b.rect.width(), b.rect.height());
+            h >= 8.0 && w >= 1.2 * h && w <= 12.0 * h
+        });
         boxes.sort_by(|a, b| (b.rect.height() * b.score).total_cmp(&(a.rect.height() * a.score)));
         boxes.truncate(self.max_lines);
         let rects: Vec<RotRect> = boxes.iter().map(|b| b.rect).collect();
         let recs = self.ocr.recognize(img, &rects)?;
+        if std::env::var_os("CAMPLANE_ALPR_PROFILE").is_some() {
+            eprintln!("alpr profile: det {:?} rec {:?} for {} lines", t_det, t0.elapsed() - t_det, rects.len());
+        }
         let lines: Vec<Line> = rects
             .iter()
             .zip(recs)

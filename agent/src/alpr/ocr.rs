@@ -40,7 +40,7 @@ pub struct DetParams {
 
 impl Default for DetParams {
     fn default() -> Self {
-        DetParams { long_side: 960, max_upscale: 2.0, thresh: 0.3, box_thresh: 0.5, unclip_ratio: 1.6 }
+        DetParams { long_side: 736, max_upscale: 2.0, thresh: 0.3, box_thresh: 0.5, unclip_ratio: 1.6 }
     }
 }
 
@@ -134,6 +134,7 @@ impl Ocr {
             dw,
             &mut input,
         );
+        let t_pre = std::time::Instant::now();
         let tensor = Tensor::from_array(([1usize, 3, dh, dw], input))
             .map_err(|e| AlprError::Engine(e.to_string()))?;
         let outputs = self
@@ -144,6 +145,9 @@ impl Ocr {
             .try_extract_tensor::<f32>()
             .map_err(|e| AlprError::Engine(format!("detection output: {e}")))?;
         let (ph, pw) = (shape[2] as usize, shape[3] as usize);
+        if std::env::var_os("CAMPLANE_ALPR_PROFILE").is_some() {
+            eprintln!("alpr profile: det model {:?} at {dw}x{dh}", t_pre.elapsed());
+        }
         let (sx, sy) = (img.w as f32 / pw as f32, img.h as f32 / ph as f32);
         let mut boxes = Vec::new();
         for r in geom::regions(prob, pw, ph, p.thresh, 1000) {
@@ -174,36 +178,30 @@ impl Ocr {
             return Ok(Vec::new());
         }
         const H: usize = 48;
-        let widths: Vec<usize> = rects
-            .iter()
-            .map(|r| ((H as f32 * r.width() / r.height().max(1.0)).ceil() as usize).clamp(8, 640))
-            .collect();
-        // PP-OCR pads every crop to at least 320 wide (ratio 320/48), as in training.
-        let stride = widths.iter().copied().max().unwrap_or(320).max(320);
-        let n = rects.len();
-        let per = 3 * H * stride;
-        let mut input = vec![0f32; n * per];
-        for (k, (r, &w)) in rects.iter().zip(&widths).enumerate() {
+        let mut out = Vec::with_capacity(rects.len());
+        // One run per line at its own width (no padding to 320): with one thread a batch
+        // saves nothing and padding costs up to 3x on short plate lines.
+        for r in rects {
+            let w = ((H as f32 * r.width() / r.height().max(1.0)).ceil() as usize).clamp(64, 640);
+            let w = w.div_ceil(8) * 8;
+            let mut input = vec![0f32; 3 * H * w];
             let [tl, tr, _, bl] = r.corners();
-            geom::sample_quad(img, tl, tr, bl, w, H, stride, &mut input[k * per..(k + 1) * per]);
-        }
-        let tensor = Tensor::from_array(([n, 3, H, stride], input))
-            .map_err(|e| AlprError::Engine(e.to_string()))?;
-        let outputs = self
-            .rec
-            .run(ort::inputs![tensor])
-            .map_err(|e| AlprError::Engine(format!("recognition: {e}")))?;
-        let (shape, probs) = outputs[0]
-            .try_extract_tensor::<f32>()
-            .map_err(|e| AlprError::Engine(format!("recognition output: {e}")))?;
-        let (t, c) = (shape[1] as usize, shape[2] as usize);
-        let mut out = Vec::with_capacity(n);
-        for k in 0..n {
+            geom::sample_quad(img, tl, tr, bl, w, H, w, &mut input);
+            let tensor = Tensor::from_array(([1usize, 3, H, w], input))
+                .map_err(|e| AlprError::Engine(e.to_string()))?;
+            let outputs = self
+                .rec
+                .run(ort::inputs![tensor])
+                .map_err(|e| AlprError::Engine(format!("recognition: {e}")))?;
+            let (shape, probs) = outputs[0]
+                .try_extract_tensor::<f32>()
+                .map_err(|e| AlprError::Engine(format!("recognition output: {e}")))?;
+            let (t, c) = (shape[1] as usize, shape[2] as usize);
             let mut text = String::new();
             let mut confs = Vec::new();
             let mut prev = usize::MAX;
             for step in 0..t {
-                let row = &probs[(k * t + step) * c..(k * t + step + 1) * c];
+                let row = &probs[step * c..(step + 1) * c];
                 let (mut bi, mut bv) = (0usize, f32::MIN);
                 for (i, &v) in row.iter().enumerate() {
                     if v > bv {

@@ -37,11 +37,14 @@ impl std::str::FromStr for Region {
 
 const BR_FORMATS: &[&str] = &["LLLDDDD", "LLLDLDD"];
 
-/// US formats seen across many states (CA `DLLLDDD`, NY/TX/PA `LLLDDDD`, ...).
+/// US formats: the letter/digit shapes occurring at least 3 times among the 751
+/// labelled crops of 51 states in openalpr-benchmarks/seg_and_ocr (data we may tune
+/// on), keeping those with both letters and digits.
 const US_FORMATS: &[&str] = &[
-    "DLLLDDD", "LLLDDDD", "LLLDDD", "DDDLLL", "DLLDDD", "DDDLLLL", "LLDDDDD", "DDDDLL",
-    "LLDDDD", "DLLLLDD", "DDLLLDD", "LLLDDDL", "DDDDDD", "DDDDDDD", "LDDDDDD", "DLDDDD",
-    "LLLLDDD", "DDLDDD", "DDDLDDD", "LLLLDD", "DDLLLL", "DDDLLLD",
+    "DDDLLL", "LLLDDD", "LLLDDDD", "LLDDDD", "DDDDLL", "LLDDD", "LLLDDL", "DLLLDDD", "LDDDDDD",
+    "DLLDDD", "LLDLDDD", "LDDDLL", "DDLLDD", "DDDDL", "DLDDDDL", "DDDDDL", "DDDLLD", "DLDDDD",
+    "LLDLLLL", "LDDDDD", "LLLLLLD", "LDDDD", "DLLLDD", "LLDLDL", "LLLLLDD", "LDLLLLL", "LLDLL",
+    "LLLLDLL", "LDLLLL", "DLLDDDD", "DLDDD",
 ];
 
 /// European formats (FR/IT/SK/HR `LLDDDLL`, ES `DDDDLLL`, UK `LLDDLLL`, BE `DLLLDDD`,
