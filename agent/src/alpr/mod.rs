@@ -246,6 +246,16 @@ pub fn decode(path: &Path) -> Result<image::RgbImage, AlprError> {
     limits.max_image_height = Some(MAX_SIDE);
     limits.max_alloc = Some(512 * 1024 * 1024);
     reader.limits(limits);
+    if reader.format() == Some(image::ImageFormat::Jpeg) {
+        // The decoder fills a cut-off JPEG with grey; refuse it instead. Entropy-coded
+        // data never holds FF D9 (FF is stuffed), so the end-of-image marker in the
+        // last bytes is reliable.
+        let bytes = std::fs::read(path).map_err(|e| bad(e.to_string()))?;
+        let tail = &bytes[bytes.len().saturating_sub(4096)..];
+        if !tail.windows(2).any(|w| w == [0xFF, 0xD9]) {
+            return Err(bad("truncated JPEG (no end-of-image marker)".into()));
+        }
+    }
     let img = reader.decode().map_err(|e| bad(e.to_string()))?;
     Ok(img.to_rgb8())
 }

@@ -230,13 +230,14 @@ pub fn fix_confusions(s: &str, formats: &[String]) -> Fixed {
 }
 
 /// Fallback when no format decides: an `O`/`0` or `I`/`1` between two characters of
-/// the other kind takes their kind (`AB1O23` → `AB1023`).
+/// the other kind (neither itself a look-alike) takes their kind (`AB7O23` → `AB7023`).
 pub fn fix_isolated(s: &str) -> String {
     let c: Vec<char> = s.chars().collect();
     let mut out = c.clone();
     for i in 1..c.len().saturating_sub(1) {
+        let ambiguous = |ch: char| matches!(ch, 'O' | '0' | 'I' | '1');
         let (a, b) = (c[i - 1].is_ascii_digit(), c[i + 1].is_ascii_digit());
-        if a != b {
+        if a != b || ambiguous(c[i - 1]) || ambiguous(c[i + 1]) {
             continue;
         }
         match (c[i], a) {
@@ -306,7 +307,7 @@ pub fn text_prior(s: &str, fits_format: bool) -> f32 {
 pub fn candidates(raw: &str, formats: &[String]) -> Vec<(String, f32)> {
     let s = normalize(raw);
     let mut out: Vec<(String, f32)> = Vec::new();
-    if s.len() < 4 || s.len() > 10 {
+    if s.len() < 4 || s.len() > 10 || is_known_word(&s) {
         return out;
     }
     let whole = fix_confusions(&s, formats);
