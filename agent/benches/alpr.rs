@@ -16,9 +16,19 @@ use std::process::Command;
 const VENV: &str = "/tmp/camplane-rapidocr-venv";
 /// The baseline and every package it pulls in, pinned.
 const BASELINE_PINS: &[&str] = &[
-    "rapidocr-onnxruntime==1.4.4", "onnxruntime==1.31.1", "numpy==2.4.6", "opencv-python==5.0.0.93",
-    "pillow==13.0.0", "pyclipper==1.4.0", "PyYAML==6.0.4", "shapely==2.2.0", "six==1.17.0",
-    "tqdm==4.70.1", "flatbuffers==25.12.19", "packaging==26.4", "protobuf==7.36.2",
+    "rapidocr-onnxruntime==1.4.4",
+    "onnxruntime==1.31.1",
+    "numpy==2.4.6",
+    "opencv-python==5.0.0.93",
+    "pillow==13.0.0",
+    "pyclipper==1.4.0",
+    "PyYAML==6.0.4",
+    "shapely==2.2.0",
+    "six==1.17.0",
+    "tqdm==4.70.1",
+    "flatbuffers==25.12.19",
+    "packaging==26.4",
+    "protobuf==7.36.2",
 ];
 
 fn data_dir() -> PathBuf {
@@ -31,14 +41,24 @@ fn data_dir() -> PathBuf {
 fn venv_python() -> Result<PathBuf, String> {
     let py = Path::new(VENV).join("bin/python");
     let ok = py.exists()
-        && Command::new(&py).args(["-c", "import rapidocr_onnxruntime"]).output().is_ok_and(|o| o.status.success());
+        && Command::new(&py)
+            .args(["-c", "import rapidocr_onnxruntime"])
+            .output()
+            .is_ok_and(|o| o.status.success());
     if !ok {
         eprintln!("creating the baseline environment in {VENV} ...");
-        let st = Command::new("python3").args(["-m", "venv", VENV]).status().map_err(|e| e.to_string())?;
+        let st = Command::new("python3")
+            .args(["-m", "venv", VENV])
+            .status()
+            .map_err(|e| e.to_string())?;
         if !st.success() {
             return Err("python3 -m venv failed".into());
         }
-        let st = Command::new(&py).args(["-m", "pip", "install", "-q"]).args(BASELINE_PINS).status().map_err(|e| e.to_string())?;
+        let st = Command::new(&py)
+            .args(["-m", "pip", "install", "-q"])
+            .args(BASELINE_PINS)
+            .status()
+            .map_err(|e| e.to_string())?;
         if !st.success() {
             return Err("pip install of the baseline failed".into());
         }
@@ -49,7 +69,10 @@ fn venv_python() -> Result<PathBuf, String> {
 fn baseline(dir: &Path, limit: Option<usize>) -> Result<FolderScore, String> {
     let py = venv_python()?;
     let labels = eval::load_labels(dir).map_err(|e| e.to_string())?;
-    let labels: Vec<_> = labels.into_iter().take(limit.unwrap_or(usize::MAX)).collect();
+    let labels: Vec<_> = labels
+        .into_iter()
+        .take(limit.unwrap_or(usize::MAX))
+        .collect();
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/alpr_baseline.py");
     let out = Command::new(py)
         .arg(script)
@@ -60,7 +83,14 @@ fn baseline(dir: &Path, limit: Option<usize>) -> Result<FolderScore, String> {
     if !out.status.success() {
         return Err(String::from_utf8_lossy(&out.stderr).into_owned());
     }
-    let mut s = FolderScore { region: dir.file_name().unwrap_or_default().to_string_lossy().into_owned(), ..Default::default() };
+    let mut s = FolderScore {
+        region: dir
+            .file_name()
+            .unwrap_or_default()
+            .to_string_lossy()
+            .into_owned(),
+        ..Default::default()
+    };
     let lines: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
         .lines()
         .filter(|l| l.starts_with('{'))
@@ -90,13 +120,21 @@ fn baseline(dir: &Path, limit: Option<usize>) -> Result<FolderScore, String> {
 
 fn main() {
     // `cargo bench` passes --bench; nothing else to parse.
-    let limit = std::env::var("ALPR_BENCH_LIMIT").ok().and_then(|v| v.parse().ok());
+    let limit = std::env::var("ALPR_BENCH_LIMIT")
+        .ok()
+        .and_then(|v| v.parse().ok());
     let dir = models::resolve_dir(None);
     let mut reader = Reader::load(&dir, Region::Any).unwrap_or_else(|e| panic!("{e}"));
-    let folders: Vec<PathBuf> = ["us", "eu", "br"].iter().map(|r| data_dir().join(r)).collect();
+    let folders: Vec<PathBuf> = ["us", "eu", "br"]
+        .iter()
+        .map(|r| data_dir().join(r))
+        .collect();
     let mut ours = Vec::new();
     for f in &folders {
-        ours.push(eval::eval_folder(&mut reader, f, limit).unwrap_or_else(|e| panic!("{}: {e}", f.display())));
+        ours.push(
+            eval::eval_folder(&mut reader, f, limit)
+                .unwrap_or_else(|e| panic!("{}: {e}", f.display())),
+        );
     }
     print!("ours (camplane alpr):\n{}", eval::report(&ours));
     let mut base = Vec::new();
@@ -108,10 +146,22 @@ fn main() {
             }
         }
     }
-    println!("\n{:<6} {:>22} {:>22}", "folder", "ours exact | ms", "RapidOCR exact | ms");
+    println!(
+        "\n{:<6} {:>22} {:>22}",
+        "folder", "ours exact | ms", "RapidOCR exact | ms"
+    );
     for (i, o) in ours.iter().enumerate() {
-        let b = base.get(i).map(|b| format!("{:>6.1}% | {:>5.0}", b.exact_pct(), eval::median(&b.ms))).unwrap_or_else(|| "-".into());
-        println!("{:<6} {:>6.1}% | {:>5.0} {:>22}", o.region, o.exact_pct(), eval::median(&o.ms), b);
+        let b = base
+            .get(i)
+            .map(|b| format!("{:>6.1}% | {:>5.0}", b.exact_pct(), eval::median(&b.ms)))
+            .unwrap_or_else(|| "-".into());
+        println!(
+            "{:<6} {:>6.1}% | {:>5.0} {:>22}",
+            o.region,
+            o.exact_pct(),
+            eval::median(&o.ms),
+            b
+        );
     }
     let all = |v: &[FolderScore]| {
         let (h, n): (usize, usize) = v.iter().fold((0, 0), |a, s| (a.0 + s.hit, a.1 + s.seen));
@@ -119,6 +169,11 @@ fn main() {
         (100.0 * h as f64 / n.max(1) as f64, eval::median(&ms))
     };
     let (oa, om) = all(&ours);
-    let b = if base.is_empty() { "-".to_string() } else { let (ba, bm) = all(&base); format!("{ba:>6.1}% | {bm:>5.0}") };
+    let b = if base.is_empty() {
+        "-".to_string()
+    } else {
+        let (ba, bm) = all(&base);
+        format!("{ba:>6.1}% | {bm:>5.0}")
+    };
     println!("{:<6} {:>6.1}% | {:>5.0} {:>22}", "all", oa, om, b);
 }

@@ -11,7 +11,10 @@ use std::process::Command;
 fn models_dir() -> PathBuf {
     let dir = models::resolve_dir(None);
     if let Err(e) = models::verify(&dir) {
-        panic!("ALPR models not ready in {}: {e}\nrun deploy/fetch-models.sh", dir.display());
+        panic!(
+            "ALPR models not ready in {}: {e}\nrun deploy/fetch-models.sh",
+            dir.display()
+        );
     }
     dir
 }
@@ -20,7 +23,11 @@ fn data_dir() -> PathBuf {
     let d = std::env::var_os("CAMPLANE_DATA_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/data/alpr"));
-    assert!(d.join("openalpr-benchmarks").is_dir(), "benchmark images not found in {} (set CAMPLANE_DATA_DIR)", d.display());
+    assert!(
+        d.join("openalpr-benchmarks").is_dir(),
+        "benchmark images not found in {} (set CAMPLANE_DATA_DIR)",
+        d.display()
+    );
     d.join("openalpr-benchmarks")
 }
 
@@ -51,7 +58,10 @@ fn confusions_fixed_by_position_for_brazil() {
     assert_eq!(plate::fix_confusions("ABC12O4", &f).text, "ABC1204");
     // Mercosul LLLDLDD keeps its letter in the fifth place.
     let m = plate::fix_confusions("BRA2E19", &f);
-    assert_eq!((m.text.as_str(), m.fits_format, m.cost), ("BRA2E19", true, 0.0));
+    assert_eq!(
+        (m.text.as_str(), m.fits_format, m.cost),
+        ("BRA2E19", true, 0.0)
+    );
     assert_eq!(plate::fix_confusions("8RA2E19", &f).text, "BRA2E19");
 }
 
@@ -65,7 +75,7 @@ fn confusions_fixed_by_position_for_europe_and_left_alone_when_ambiguous() {
     let any = plate::formats(Region::Any);
     assert_eq!(plate::fix_confusions("7ABC123", &any).text, "7ABC123");
     // Too many substitutions: left as read (only isolated O/0 I/1 fixes).
-    assert_eq!(plate::fix_confusions("8S2Z6G", &f).fits_format, false);
+    assert!(!plate::fix_confusions("8S2Z6G", &f).fits_format);
 }
 
 #[test]
@@ -92,28 +102,54 @@ fn state_names_and_slogans_are_not_plates() {
 
 #[test]
 fn voting_merges_frames_by_position() {
-    let reads = [("ABC1234", 0.9), ("A8C1234", 0.6), ("ABC1Z34", 0.5), ("ABC123", 0.4), ("ABC1234", 0.7)];
+    let reads = [
+        ("ABC1234", 0.9),
+        ("A8C1234", 0.6),
+        ("ABC1Z34", 0.5),
+        ("ABC123", 0.4),
+        ("ABC1234", 0.7),
+    ];
     let (text, conf) = plate::vote(&reads).unwrap();
     assert_eq!(text, "ABC1234");
     assert!(conf > 0.5 && conf <= 1.0, "{conf}");
     assert_eq!(plate::vote::<&str>(&[]), None);
     // The most supported length wins even when a shorter read is confident.
-    assert_eq!(plate::vote(&[("AB1234", 0.99), ("ABC1234", 0.6), ("ABC1234", 0.6)]).unwrap().0, "ABC1234");
+    assert_eq!(
+        plate::vote(&[("AB1234", 0.99), ("ABC1234", 0.6), ("ABC1234", 0.6)])
+            .unwrap()
+            .0,
+        "ABC1234"
+    );
 }
 
 // ---------- scoring ----------
 
 fn read(text: &str, confidence: f64, bbox: [i64; 4]) -> PlateRead {
-    PlateRead { text: text.into(), confidence, bbox }
+    PlateRead {
+        text: text.into(),
+        confidence,
+        bbox,
+    }
 }
 
 #[test]
 fn scoring_matches_the_python_scorer_rules() {
     let l = eval::parse_label("car.jpg\t100\t200\t50\t20\tab-123c\n").unwrap();
-    assert_eq!(l, Label { image: "car.jpg".into(), bbox: [100, 200, 50, 20], plate: "AB123C".into() });
+    assert_eq!(
+        l,
+        Label {
+            image: "car.jpg".into(),
+            bbox: [100, 200, 50, 20],
+            plate: "AB123C".into()
+        }
+    );
     assert!(eval::parse_label("car.jpg 1 2 3").is_none());
     // The most confident overlapping read decides; a more confident read elsewhere does not count.
-    let plates = [read("ZZZ999", 0.99, [0, 0, 10, 10]), read("AB123C", 0.8, [140, 210, 30, 10]), read("AB1230", 0.5, [100, 200, 50, 20])];
+    let plates = [
+        read("ZZZ999", 0.99, [0, 0, 10, 10]),
+        read("AB123C", 0.8, [140, 210, 30, 10]),
+        read("AB1230", 0.5, [100, 200, 50, 20]),
+    ];
     let o = eval::score(&l, &plates);
     assert!(o.located && o.hit);
     // Touching edges do not overlap (strict inequalities).
@@ -132,9 +168,15 @@ fn missing_model_names_the_file_and_checksum() {
     let e = Reader::load(tmp.path(), Region::Any).unwrap_err();
     let msg = e.to_string();
     assert!(matches!(e, AlprError::ModelMissing { .. }), "{msg}");
-    assert!(msg.contains("libonnxruntime.so") || msg.contains(".onnx"), "{msg}");
+    assert!(
+        msg.contains("libonnxruntime.so") || msg.contains(".onnx"),
+        "{msg}"
+    );
     assert!(msg.contains("fetch-models.sh"), "{msg}");
-    let name = models::ALL.iter().find(|f| msg.contains(f.name)).expect("names a model file");
+    let name = models::ALL
+        .iter()
+        .find(|f| msg.contains(f.name))
+        .expect("names a model file");
     assert!(msg.contains(name.sha256), "{msg}");
 }
 
@@ -154,12 +196,22 @@ fn corrupted_model_names_the_file_and_expected_checksum() {
     let e = Reader::load(tmp.path(), Region::Any).unwrap_err();
     let msg = e.to_string();
     assert!(matches!(e, AlprError::ModelCorrupt { .. }), "{msg}");
-    assert!(msg.contains(models::DET.name) && msg.contains(models::DET.sha256), "{msg}");
+    assert!(
+        msg.contains(models::DET.name) && msg.contains(models::DET.sha256),
+        "{msg}"
+    );
     // Through the CLI too: a clear message, exit 1, no panic.
-    let out = bin().env("CAMPLANE_MODELS", tmp.path()).args(["alpr", "read", "--json", "x.jpg"]).output().unwrap();
+    let out = bin()
+        .env("CAMPLANE_MODELS", tmp.path())
+        .args(["alpr", "read", "--json", "x.jpg"])
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains(models::DET.sha256) && !err.contains("panicked"), "{err}");
+    assert!(
+        err.contains(models::DET.sha256) && !err.contains("panicked"),
+        "{err}"
+    );
 }
 
 // ---------- bad input ----------
@@ -180,19 +232,38 @@ fn png_header(w: u32, h: u32) -> Vec<u8> {
 fn bad_inputs_give_an_error_line_and_the_rest_is_read() {
     let tmp = tempfile::tempdir().unwrap();
     let t = tmp.path();
-    let good = data_dir().join("us").join(first_image(&data_dir().join("us")));
+    let good = data_dir()
+        .join("us")
+        .join(first_image(&data_dir().join("us")));
     std::fs::write(t.join("notes.jpg"), b"this is not an image").unwrap();
     let jpeg = std::fs::read(&good).unwrap();
     std::fs::write(t.join("truncated.jpg"), &jpeg[..jpeg.len() / 3]).unwrap();
     std::fs::write(t.join("empty.png"), png_header(0, 0)).unwrap();
     std::fs::write(t.join("huge.png"), png_header(20000, 20000)).unwrap();
-    let names = ["notes.jpg", "truncated.jpg", "empty.png", "huge.png", "missing.jpg"];
+    let names = [
+        "notes.jpg",
+        "truncated.jpg",
+        "empty.png",
+        "huge.png",
+        "missing.jpg",
+    ];
     let mut args: Vec<PathBuf> = names.iter().map(|n| t.join(n)).collect();
     args.insert(2, good.clone());
-    let out = bin().args(["alpr", "read", "--json"]).args(&args).output().unwrap();
+    let out = bin()
+        .args(["alpr", "read", "--json"])
+        .args(&args)
+        .output()
+        .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let lines: Vec<serde_json::Value> = stdout.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let lines: Vec<serde_json::Value> = stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
     assert_eq!(lines.len(), args.len(), "{stdout}");
     for (l, a) in lines.iter().zip(&args) {
         assert_eq!(l["image"].as_str().unwrap(), a.to_str().unwrap());
@@ -201,11 +272,21 @@ fn bad_inputs_give_an_error_line_and_the_rest_is_read() {
             assert!(l.get("error").is_none(), "{l}");
             let plates = l["plates"].as_array().unwrap();
             assert!(!plates.is_empty(), "{l}");
-            let confs: Vec<f64> = plates.iter().map(|p| p["confidence"].as_f64().unwrap()).collect();
-            assert!(confs.windows(2).all(|w| w[0] >= w[1]), "sorted by confidence: {l}");
+            let confs: Vec<f64> = plates
+                .iter()
+                .map(|p| p["confidence"].as_f64().unwrap())
+                .collect();
+            assert!(
+                confs.windows(2).all(|w| w[0] >= w[1]),
+                "sorted by confidence: {l}"
+            );
             for p in plates {
                 let text = p["text"].as_str().unwrap();
-                assert!(text.chars().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit()), "{text}");
+                assert!(
+                    text.chars()
+                        .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit()),
+                    "{text}"
+                );
                 assert_eq!(p["box"].as_array().unwrap().len(), 4);
             }
         } else {
@@ -214,7 +295,11 @@ fn bad_inputs_give_an_error_line_and_the_rest_is_read() {
     }
     // Reading an in-memory 0x0 image is an error, not a panic.
     let mut r = Reader::load(&models_dir(), Region::Any).unwrap();
-    let empty = camplane_agent::alpr::geom::Rgb { w: 0, h: 0, data: &[] };
+    let empty = camplane_agent::alpr::geom::Rgb {
+        w: 0,
+        h: 0,
+        data: &[],
+    };
     assert!(matches!(r.read(&empty), Err(AlprError::BadImage(_))));
 }
 
@@ -232,7 +317,11 @@ fn sample_folders(n: usize) -> (tempfile::TempDir, Vec<PathBuf>) {
         let src = data_dir().join(region);
         let dst = tmp.path().join(region);
         std::fs::create_dir(&dst).unwrap();
-        let mut txts: Vec<PathBuf> = std::fs::read_dir(&src).unwrap().map(|e| e.unwrap().path()).filter(|p| p.extension().is_some_and(|x| x == "txt")).collect();
+        let mut txts: Vec<PathBuf> = std::fs::read_dir(&src)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.extension().is_some_and(|x| x == "txt"))
+            .collect();
         txts.sort();
         for t in txts.into_iter().take(n) {
             let label = eval::parse_label(&std::fs::read_to_string(&t).unwrap()).unwrap();
@@ -245,7 +334,14 @@ fn sample_folders(n: usize) -> (tempfile::TempDir, Vec<PathBuf>) {
 }
 
 fn exact_line(report: &str, region: &str) -> String {
-    report.lines().find(|l| l.starts_with(&format!("{region}: exact"))).unwrap_or_default().split(", median").next().unwrap().to_string()
+    report
+        .lines()
+        .find(|l| l.starts_with(&format!("{region}: exact")))
+        .unwrap_or_default()
+        .split(", median")
+        .next()
+        .unwrap()
+        .to_string()
 }
 
 #[test]
@@ -253,20 +349,53 @@ fn eval_on_real_images_reaches_the_floor_and_agrees_with_the_python_scorer() {
     let (_tmp, dirs) = sample_folders(8);
     let out = bin().args(["alpr", "eval"]).args(&dirs).output().unwrap();
     let report = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(out.status.success(), "{report}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{report}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     eprintln!("{report}");
     let overall = report.lines().last().unwrap();
-    let hits: usize = overall.split("exact ").nth(1).unwrap().split('/').next().unwrap().parse().unwrap();
+    let hits: usize = overall
+        .split("exact ")
+        .nth(1)
+        .unwrap()
+        .split('/')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
     // Floor: measured 13/24 on these 24 images (the first US ones are hard); a
     // regression below this fails.
-    assert!(hits >= 11, "exact reads {hits}/24 below the floor: {report}");
+    assert!(
+        hits >= 11,
+        "exact reads {hits}/24 below the floor: {report}"
+    );
 
     // The official scorer on `alpr read --json` output gives the same figures.
-    let images: Vec<PathBuf> = dirs.iter().flat_map(|d| eval::load_labels(d).unwrap().into_iter().map(move |l| d.join(l.image))).collect();
-    let reads = bin().args(["alpr", "read", "--json"]).args(&images).output().unwrap();
+    let images: Vec<PathBuf> = dirs
+        .iter()
+        .flat_map(|d| {
+            eval::load_labels(d)
+                .unwrap()
+                .into_iter()
+                .map(move |l| d.join(l.image))
+        })
+        .collect();
+    let reads = bin()
+        .args(["alpr", "read", "--json"])
+        .args(&images)
+        .output()
+        .unwrap();
     assert!(reads.status.success());
     let scorer = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/checks/alpr_score.py");
-    let mut py = Command::new("python3").arg(&scorer).args(&dirs).stdin(std::process::Stdio::piped()).stdout(std::process::Stdio::piped()).spawn().expect("python3");
+    let mut py = Command::new("python3")
+        .arg(&scorer)
+        .args(&dirs)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("python3");
     use std::io::Write;
     py.stdin.take().unwrap().write_all(&reads.stdout).unwrap();
     let py_out = py.wait_with_output().unwrap();

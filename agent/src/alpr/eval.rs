@@ -71,17 +71,28 @@ pub fn score(label: &Label, plates: &[PlateRead]) -> Outcome {
     let mut best: Option<&PlateRead> = None;
     for p in plates {
         let [bx, by, bw, bh] = p.bbox;
-        if bx < x + w && x < bx + bw && by < y + h && y < by + bh
+        if bx < x + w
+            && x < bx + bw
+            && by < y + h
+            && y < by + bh
             && best.is_none_or(|b| p.confidence > b.confidence)
         {
             best = Some(p);
         }
     }
     match best {
-        None => Outcome { located: false, hit: false, read: None },
+        None => Outcome {
+            located: false,
+            hit: false,
+            read: None,
+        },
         Some(b) => {
             let t = normalize(&b.text);
-            Outcome { located: true, hit: t == label.plate, read: Some(t) }
+            Outcome {
+                located: true,
+                hit: t == label.plate,
+                read: Some(t),
+            }
         }
     }
 }
@@ -97,11 +108,17 @@ pub fn median(ms: &[f64]) -> f64 {
 }
 
 /// One JSON line of `alpr read --json`.
-pub fn json_line(image: &str, result: &Result<Vec<PlateRead>, AlprError>, elapsed_ms: f64) -> String {
+pub fn json_line(
+    image: &str,
+    result: &Result<Vec<PlateRead>, AlprError>,
+    elapsed_ms: f64,
+) -> String {
     let ms = (elapsed_ms * 10.0).round() / 10.0;
     let v = match result {
         Ok(plates) => serde_json::json!({"image": image, "plates": plates, "elapsed_ms": ms}),
-        Err(e) => serde_json::json!({"image": image, "plates": [], "error": e.to_string(), "elapsed_ms": ms}),
+        Err(e) => {
+            serde_json::json!({"image": image, "plates": [], "error": e.to_string(), "elapsed_ms": ms})
+        }
     };
     v.to_string()
 }
@@ -138,14 +155,21 @@ impl FolderScore {
 }
 
 /// Reads every labelled image of `dir` and scores it; `limit` caps the images (first N).
-pub fn eval_folder(reader: &mut Reader, dir: &Path, limit: Option<usize>) -> std::io::Result<FolderScore> {
+pub fn eval_folder(
+    reader: &mut Reader,
+    dir: &Path,
+    limit: Option<usize>,
+) -> std::io::Result<FolderScore> {
     let labels = load_labels(dir)?;
     let region = dir
         .components()
         .next_back()
         .map(|c| c.as_os_str().to_string_lossy().into_owned())
         .unwrap_or_default();
-    let mut s = FolderScore { region: region.clone(), ..Default::default() };
+    let mut s = FolderScore {
+        region: region.clone(),
+        ..Default::default()
+    };
     for label in labels.iter().take(limit.unwrap_or(usize::MAX)) {
         let (r, ms) = timed_read(reader, &dir.join(&label.image));
         s.seen += 1;
@@ -155,10 +179,20 @@ pub fn eval_folder(reader: &mut Reader, dir: &Path, limit: Option<usize>) -> std
         s.located += o.located as usize;
         s.hit += o.hit as usize;
         if !o.hit {
-            let mark = if KNOWN_WRONG_LABELS.contains(&label.plate.as_str()) { " (label known wrong upstream)" } else { "" };
+            let mark = if KNOWN_WRONG_LABELS.contains(&label.plate.as_str()) {
+                " (label known wrong upstream)"
+            } else {
+                ""
+            };
             s.misses.push(match o.read {
-                Some(t) => format!("{region}/{}: read {t} want {}{mark}", label.image, label.plate),
-                None => format!("{region}/{}: no plate at the label's box (want {}){mark}", label.image, label.plate),
+                Some(t) => format!(
+                    "{region}/{}: read {t} want {}{mark}",
+                    label.image, label.plate
+                ),
+                None => format!(
+                    "{region}/{}: no plate at the label's box (want {}){mark}",
+                    label.image, label.plate
+                ),
             });
         }
     }
@@ -178,7 +212,13 @@ pub fn report(scores: &[FolderScore]) -> String {
     for s in scores {
         out.push_str(&format!(
             "{}: exact {}/{} = {:.1}%, located {}/{}, median {:.0} ms/image\n",
-            s.region, s.hit, s.seen, s.exact_pct(), s.located, s.seen, median(&s.ms)
+            s.region,
+            s.hit,
+            s.seen,
+            s.exact_pct(),
+            s.located,
+            s.seen,
+            median(&s.ms)
         ));
         seen += s.seen;
         hit += s.hit;

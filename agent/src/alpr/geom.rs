@@ -27,7 +27,10 @@ pub struct RotRect {
 impl RotRect {
     /// Corners: top-left, top-right, bottom-right, bottom-left.
     pub fn corners(&self) -> [Pt; 4] {
-        let v = Pt { x: -self.u.y, y: self.u.x };
+        let v = Pt {
+            x: -self.u.y,
+            y: self.u.x,
+        };
         let p = |a: f32, b: f32| Pt {
             x: self.c.x + a * self.hw * self.u.x + b * self.hh * v.x,
             y: self.c.y + a * self.hw * self.u.y + b * self.hh * v.y,
@@ -36,7 +39,11 @@ impl RotRect {
     }
     /// Grows each side outwards by `d`.
     pub fn grow(&self, d: f32) -> RotRect {
-        RotRect { hw: self.hw + d, hh: self.hh + d, ..*self }
+        RotRect {
+            hw: self.hw + d,
+            hh: self.hh + d,
+            ..*self
+        }
     }
     /// Width (along `u`).
     pub fn width(&self) -> f32 {
@@ -101,7 +108,10 @@ pub fn min_area_rect(pts: &[Pt]) -> Option<RotRect> {
         let (dx, dy) = (b.x - a.x, b.y - a.y);
         let l = (dx * dx + dy * dy).sqrt();
         if l > 1e-6 {
-            dirs.push(Pt { x: dx / l, y: dy / l });
+            dirs.push(Pt {
+                x: dx / l,
+                y: dy / l,
+            });
         }
     }
     for u in dirs {
@@ -118,7 +128,10 @@ pub fn min_area_rect(pts: &[Pt]) -> Option<RotRect> {
         let area = (a1 - a0) * (b1 - b0);
         if best.as_ref().is_none_or(|(ba, _)| area < *ba - 1e-3) {
             let (ca, cb) = ((a0 + a1) / 2.0, (b0 + b1) / 2.0);
-            let c = Pt { x: ca * u.x + cb * v.x, y: ca * u.y + cb * v.y };
+            let c = Pt {
+                x: ca * u.x + cb * v.x,
+                y: ca * u.y + cb * v.y,
+            };
             best = Some((area, orient(c, u, (a1 - a0) / 2.0, (b1 - b0) / 2.0)));
         }
     }
@@ -201,12 +214,19 @@ pub fn regions(prob: &[f32], w: usize, h: usize, thresh: f32, max_regions: usize
                 }
             }
             if edge {
-                boundary.push(Pt { x: x as f32, y: y as f32 });
+                boundary.push(Pt {
+                    x: x as f32,
+                    y: y as f32,
+                });
             }
         }
-        out.push(Region { boundary, score: sum / area as f32, area });
+        out.push(Region {
+            boundary,
+            score: sum / area as f32,
+            area,
+        });
     }
-    out.sort_by(|a, b| b.area.cmp(&a.area));
+    out.sort_by_key(|r| std::cmp::Reverse(r.area));
     out.truncate(max_regions);
     out
 }
@@ -255,8 +275,14 @@ pub fn sample_quad(
     stride: usize,
     out: &mut [f32],
 ) {
-    let ex = Pt { x: (tr.x - tl.x) / tw as f32, y: (tr.y - tl.y) / tw as f32 };
-    let ey = Pt { x: (bl.x - tl.x) / th as f32, y: (bl.y - tl.y) / th as f32 };
+    let ex = Pt {
+        x: (tr.x - tl.x) / tw as f32,
+        y: (tr.y - tl.y) / tw as f32,
+    };
+    let ey = Pt {
+        x: (bl.x - tl.x) / th as f32,
+        y: (bl.y - tl.y) / th as f32,
+    };
     let step = (ex.x.hypot(ex.y)).max(ey.x.hypot(ey.y));
     // Bilinear alone is fine down to half size; below that, average ss x ss samples.
     let ss = ((step / 1.5).ceil() as usize).clamp(1, 4);

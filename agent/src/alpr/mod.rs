@@ -74,6 +74,9 @@ pub struct Reader {
     pub max_plates: usize,
 }
 
+/// Axis-aligned bounds `(x0, y0, x1, y1)`.
+type Bounds = (f32, f32, f32, f32);
+
 /// A text line with its recognised string.
 struct Line {
     rect: RotRect,
@@ -101,14 +104,21 @@ impl Reader {
     /// Decodes an image file (JPEG or PNG) and reads it.
     pub fn read_path(&mut self, path: &Path) -> Result<Vec<PlateRead>, AlprError> {
         let img = decode(path)?;
-        let rgb = Rgb { w: img.width() as usize, h: img.height() as usize, data: img.as_raw() };
+        let rgb = Rgb {
+            w: img.width() as usize,
+            h: img.height() as usize,
+            data: img.as_raw(),
+        };
         self.read(&rgb)
     }
 
     /// Reads the plates in an RGB image, most confident first.
     pub fn read(&mut self, img: &Rgb<'_>) -> Result<Vec<PlateRead>, AlprError> {
         if img.w == 0 || img.h == 0 || img.data.len() < img.w * img.h * 3 {
-            return Err(AlprError::BadImage(format!("empty image {}x{}", img.w, img.h)));
+            return Err(AlprError::BadImage(format!(
+                "empty image {}x{}",
+                img.w, img.h
+            )));
         }
         let t0 = std::time::Instant::now();
         let mut boxes = self.ocr.detect(img)?;
@@ -123,19 +133,29 @@ impl Reader {
         let rects: Vec<RotRect> = boxes.iter().map(|b| b.rect).collect();
         let recs = self.ocr.recognize(img, &rects)?;
         if std::env::var_os("CAMPLANE_ALPR_PROFILE").is_some() {
-            eprintln!("alpr profile: det {:?} rec {:?} for {} lines", t_det, t0.elapsed() - t_det, rects.len());
+            eprintln!(
+                "alpr profile: det {:?} rec {:?} for {} lines",
+                t_det,
+                t0.elapsed() - t_det,
+                rects.len()
+            );
         }
         let lines: Vec<Line> = rects
             .iter()
             .zip(recs)
-            .map(|(r, rec)| Line { rect: *r, aabb: geom::bounds(&r.corners()), raw: rec.text, conf: rec.confidence })
+            .map(|(r, rec)| Line {
+                rect: *r,
+                aabb: geom::bounds(&r.corners()),
+                raw: rec.text,
+                conf: rec.confidence,
+            })
             .collect();
         Ok(self.plates_from_lines(&lines, img))
     }
 
     fn plates_from_lines(&self, lines: &[Line], img: &Rgb<'_>) -> Vec<PlateRead> {
         // (text, confidence, bounds)
-        let mut found: Vec<(String, f32, (f32, f32, f32, f32))> = Vec::new();
+        let mut found: Vec<(String, f32, Bounds)> = Vec::new();
         for (i, l) in lines.iter().enumerate() {
             let line_prior = main_line_prior(i, lines);
             for (text, prior) in plate::candidates(&l.raw, &self.formats) {
@@ -150,7 +170,12 @@ impl Reader {
                 if !(5..=8).contains(&joined.len()) {
                     continue;
                 }
-                let bounds = (l.aabb.0.min(m.aabb.0), l.aabb.1.min(m.aabb.1), l.aabb.2.max(m.aabb.2), l.aabb.3.max(m.aabb.3));
+                let bounds = (
+                    l.aabb.0.min(m.aabb.0),
+                    l.aabb.1.min(m.aabb.1),
+                    l.aabb.2.max(m.aabb.2),
+                    l.aabb.3.max(m.aabb.3),
+                );
                 let lp = main_line_prior(i, lines).min(main_line_prior(j, lines));
                 for (text, prior) in plate::candidates(&joined, &self.formats) {
                     found.push((text, 0.5 * (l.conf + m.conf) * prior * lp * 0.95, bounds));
@@ -170,7 +195,12 @@ impl Reader {
             out.push(PlateRead {
                 text,
                 confidence: (conf.clamp(0.0, 1.0) as f64 * 1e4).round() / 1e4,
-                bbox: [x0 as i64, y0 as i64, (x1 - x0).max(1.0) as i64, (y1 - y0).max(1.0) as i64],
+                bbox: [
+                    x0 as i64,
+                    y0 as i64,
+                    (x1 - x0).max(1.0) as i64,
+                    (y1 - y0).max(1.0) as i64,
+                ],
             });
             if out.len() >= self.max_plates {
                 break;
@@ -259,4 +289,3 @@ pub fn decode(path: &Path) -> Result<image::RgbImage, AlprError> {
     let img = reader.decode().map_err(|e| bad(e.to_string()))?;
     Ok(img.to_rgb8())
 }
-

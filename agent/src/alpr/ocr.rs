@@ -40,7 +40,13 @@ pub struct DetParams {
 
 impl Default for DetParams {
     fn default() -> Self {
-        DetParams { long_side: 736, max_upscale: 2.0, thresh: 0.3, box_thresh: 0.5, unclip_ratio: 1.6 }
+        DetParams {
+            long_side: 736,
+            max_upscale: 2.0,
+            thresh: 0.3,
+            box_thresh: 0.5,
+            unclip_ratio: 1.6,
+        }
     }
 }
 
@@ -76,7 +82,9 @@ pub struct Ocr {
 
 impl std::fmt::Debug for Ocr {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Ocr").field("alphabet", &self.alphabet.len()).finish()
+        f.debug_struct("Ocr")
+            .field("alphabet", &self.alphabet.len())
+            .finish()
     }
 }
 
@@ -89,6 +97,10 @@ fn session(env: &ort::environment::Environment, path: &Path) -> Result<Session, 
         .with_inter_threads(1)
         .map_err(|e| err(e.to_string()))?
         .with_optimization_level(GraphOptimizationLevel::Level3)
+        .map_err(|e| err(e.to_string()))?
+        // Input shapes vary per image and per line: planned memory patterns per shape
+        // only grow the resident size.
+        .with_memory_pattern(false)
         .map_err(|e| err(e.to_string()))?
         .commit_from_file(path)
         .map_err(|e| err(e.to_string()))
@@ -113,7 +125,12 @@ impl Ocr {
         let mut alphabet = vec![String::new()];
         alphabet.extend(table.lines().map(str::to_string));
         alphabet.push(" ".to_string());
-        Ok(Ocr { det, rec, alphabet, det_params: DetParams::default() })
+        Ok(Ocr {
+            det,
+            rec,
+            alphabet,
+            det_params: DetParams::default(),
+        })
     }
 
     /// Finds text lines in `img`.
@@ -127,8 +144,14 @@ impl Ocr {
         geom::sample_quad(
             img,
             Pt { x: 0.0, y: 0.0 },
-            Pt { x: img.w as f32, y: 0.0 },
-            Pt { x: 0.0, y: img.h as f32 },
+            Pt {
+                x: img.w as f32,
+                y: 0.0,
+            },
+            Pt {
+                x: 0.0,
+                y: img.h as f32,
+            },
             dw,
             dh,
             dw,
@@ -154,7 +177,9 @@ impl Ocr {
             if r.score < p.box_thresh || r.boundary.len() < 3 {
                 continue;
             }
-            let Some(rect) = geom::min_area_rect(&r.boundary) else { continue };
+            let Some(rect) = geom::min_area_rect(&r.boundary) else {
+                continue;
+            };
             if rect.width().min(rect.height()) < 3.0 {
                 continue;
             }
@@ -165,15 +190,27 @@ impl Ocr {
                 continue;
             }
             // Back to original pixels (x and y scale nearly alike; corners map exactly).
-            let c = grown.corners().map(|q| Pt { x: q.x * sx, y: q.y * sy });
-            let Some(rect) = geom::min_area_rect(&c) else { continue };
-            boxes.push(TextBox { rect, score: r.score });
+            let c = grown.corners().map(|q| Pt {
+                x: q.x * sx,
+                y: q.y * sy,
+            });
+            let Some(rect) = geom::min_area_rect(&c) else {
+                continue;
+            };
+            boxes.push(TextBox {
+                rect,
+                score: r.score,
+            });
         }
         Ok(boxes)
     }
 
     /// Reads the text in each rectangle of `img` (one batch).
-    pub fn recognize(&mut self, img: &Rgb<'_>, rects: &[RotRect]) -> Result<Vec<RecResult>, AlprError> {
+    pub fn recognize(
+        &mut self,
+        img: &Rgb<'_>,
+        rects: &[RotRect],
+    ) -> Result<Vec<RecResult>, AlprError> {
         if rects.is_empty() {
             return Ok(Vec::new());
         }
@@ -217,8 +254,16 @@ impl Ocr {
                 }
                 prev = bi;
             }
-            let confidence = if confs.is_empty() { 0.0 } else { confs.iter().sum::<f32>() / confs.len() as f32 };
-            out.push(RecResult { text, confidence, char_conf: confs });
+            let confidence = if confs.is_empty() {
+                0.0
+            } else {
+                confs.iter().sum::<f32>() / confs.len() as f32
+            };
+            out.push(RecResult {
+                text,
+                confidence,
+                char_conf: confs,
+            });
         }
         Ok(out)
     }

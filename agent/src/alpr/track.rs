@@ -50,7 +50,13 @@ pub struct Tracker {
 
 impl Default for Tracker {
     fn default() -> Self {
-        Tracker { tracks: Vec::new(), max_gap_ms: 1500, min_iou: 0.05, max_text_distance: 2, min_confidence: 0.3 }
+        Tracker {
+            tracks: Vec::new(),
+            max_gap_ms: 1500,
+            min_iou: 0.05,
+            max_text_distance: 2,
+            min_confidence: 0.3,
+        }
     }
 }
 
@@ -72,7 +78,9 @@ pub fn edit_distance(a: &str, b: &str) -> usize {
     for (i, ca) in a.chars().enumerate() {
         let mut cur = vec![i + 1; b.len() + 1];
         for (j, cb) in b.iter().enumerate() {
-            cur[j + 1] = (prev[j] + usize::from(ca != *cb)).min(prev[j + 1] + 1).min(cur[j] + 1);
+            cur[j + 1] = (prev[j] + usize::from(ca != *cb))
+                .min(prev[j + 1] + 1)
+                .min(cur[j] + 1);
         }
         prev = cur;
     }
@@ -83,7 +91,10 @@ impl Tracker {
     /// Adds one frame's reads (at `frame_ms`); returns the passes that finished.
     pub fn push(&mut self, frame_ms: i64, reads: &[PlateRead]) -> Vec<MergedRead> {
         let mut used = vec![false; self.tracks.len()];
-        let mut sorted: Vec<&PlateRead> = reads.iter().filter(|r| r.confidence as f32 >= self.min_confidence).collect();
+        let mut sorted: Vec<&PlateRead> = reads
+            .iter()
+            .filter(|r| r.confidence as f32 >= self.min_confidence)
+            .collect();
         sorted.sort_by(|a, b| b.confidence.total_cmp(&a.confidence));
         for r in sorted {
             let conf = r.confidence as f32;
@@ -93,8 +104,17 @@ impl Tracker {
                     continue;
                 }
                 let overlap = iou(t.last_box, r.bbox);
-                let near_text = t.reads.iter().any(|(s, _)| edit_distance(s, &r.text) <= self.max_text_distance);
-                let score = if overlap >= self.min_iou { 1.0 + overlap } else if near_text { 0.5 } else { 0.0 };
+                let near_text = t
+                    .reads
+                    .iter()
+                    .any(|(s, _)| edit_distance(s, &r.text) <= self.max_text_distance);
+                let score = if overlap >= self.min_iou {
+                    1.0 + overlap
+                } else if near_text {
+                    0.5
+                } else {
+                    0.0
+                };
                 if score > 0.0 && best.is_none_or(|(_, s)| score > s) {
                     best = Some((i, score));
                 }
@@ -132,7 +152,9 @@ impl Tracker {
     }
 
     fn finish(&mut self, done: impl Fn(&Track) -> bool) -> Vec<MergedRead> {
-        let (finished, open): (Vec<Track>, Vec<Track>) = std::mem::take(&mut self.tracks).into_iter().partition(|t| done(t));
+        let (finished, open): (Vec<Track>, Vec<Track>) = std::mem::take(&mut self.tracks)
+            .into_iter()
+            .partition(|t| done(t));
         self.tracks = open;
         finished
             .into_iter()
@@ -157,14 +179,20 @@ mod tests {
     use super::*;
 
     fn r(text: &str, c: f64, x: i64) -> PlateRead {
-        PlateRead { text: text.into(), confidence: c, bbox: [x, 100, 80, 30] }
+        PlateRead {
+            text: text.into(),
+            confidence: c,
+            bbox: [x, 100, 80, 30],
+        }
     }
 
     #[test]
     fn one_pass_over_frames_becomes_one_voted_read() {
         let mut t = Tracker::default();
         assert!(t.push(0, &[r("ABC1234", 0.9, 100)]).is_empty());
-        assert!(t.push(100, &[r("A8C1234", 0.6, 110), r("XYZ987", 0.8, 600)]).is_empty());
+        assert!(t
+            .push(100, &[r("A8C1234", 0.6, 110), r("XYZ987", 0.8, 600)])
+            .is_empty());
         assert!(t.push(200, &[r("ABC1234", 0.8, 120)]).is_empty());
         // Far later: both passes finish.
         let mut done = t.push(5000, &[]);
@@ -172,7 +200,10 @@ mod tests {
         assert_eq!(done.len(), 2);
         assert_eq!(done[0].text, "ABC1234");
         assert_eq!(done[0].frames, 3);
-        assert_eq!((done[0].first_ms, done[0].last_ms, done[0].best_frame_ms), (0, 200, 0));
+        assert_eq!(
+            (done[0].first_ms, done[0].last_ms, done[0].best_frame_ms),
+            (0, 200, 0)
+        );
         assert_eq!(done[1].text, "XYZ987");
         assert!(t.flush().is_empty());
     }

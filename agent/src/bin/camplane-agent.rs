@@ -4,11 +4,11 @@
 //! read licence plates.
 
 use anyhow::Context;
+use camplane_agent::alpr;
 use camplane_agent::control::Session;
 use camplane_agent::retention::StatvfsProbe;
 use camplane_agent::{DiskPolicy, Supervisor, SupervisorOptions, SystemClock};
 use camplane_config::agent::AgentConfig;
-use camplane_agent::alpr;
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -84,7 +84,11 @@ fn load_reader(opts: &AlprOpts) -> Result<alpr::Reader, ExitCode> {
 fn run_alpr(cmd: AlprCmd) -> ExitCode {
     use std::io::Write;
     match cmd {
-        AlprCmd::Read { json: _, opts, images } => {
+        AlprCmd::Read {
+            json: _,
+            opts,
+            images,
+        } => {
             let mut reader = match load_reader(&opts) {
                 Ok(r) => r,
                 Err(c) => return c,
