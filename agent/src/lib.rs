@@ -5,6 +5,7 @@
 //! The controller session drives it through [`supervisor::Supervisor`]:
 //! `reconcile(desired cameras, holds)`, `health()`, `take_windows()`, `sweep(now)`.
 
+pub mod alpr;
 pub mod clock;
 pub mod config;
 pub mod control;

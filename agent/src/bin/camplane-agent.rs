@@ -1,12 +1,15 @@
 //! `camplane-agent --config FILE` runs a site agent;
-//! `camplane-agent --check-config FILE` validates its config.
+//! `camplane-agent --check-config FILE` validates its config;
+//! `camplane-agent alpr read --json IMAGE...` and `camplane-agent alpr eval DIR...`
+//! read licence plates.
 
 use anyhow::Context;
+use camplane_agent::alpr;
 use camplane_agent::control::Session;
 use camplane_agent::retention::StatvfsProbe;
 use camplane_agent::{DiskPolicy, Supervisor, SupervisorOptions, SystemClock};
 use camplane_config::agent::AgentConfig;
-use clap::Parser;
+use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -21,10 +24,112 @@ struct Args {
     /// Validate a config file and exit.
     #[arg(long, value_name = "FILE")]
     check_config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Licence-plate reading.
+    Alpr {
+        #[command(subcommand)]
+        cmd: AlprCmd,
+    },
+}
+
+#[derive(clap::Args)]
+struct AlprOpts {
+    /// Models directory (default: $CAMPLANE_MODELS, `.models` of the checkout, /var/lib/camplane/models).
+    #[arg(long, value_name = "DIR")]
+    models: Option<PathBuf>,
+    /// Plate formats to prefer: any, us, eu, br.
+    #[arg(long, default_value = "any")]
+    region: alpr::plate::Region,
+}
+
+#[derive(Subcommand)]
+enum AlprCmd {
+    /// Reads plates in images; one JSON object per image, in order.
+    Read {
+        /// Print JSON lines (the only format).
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        opts: AlprOpts,
+        /// JPEG or PNG files.
+        #[arg(required = true)]
+        images: Vec<PathBuf>,
+    },
+    /// Scores reads on OpenALPR-benchmark folders (image + `.txt` label per image).
+    Eval {
+        #[command(flatten)]
+        opts: AlprOpts,
+        /// Only the first N images of each folder.
+        #[arg(long)]
+        limit: Option<usize>,
+        /// Folders.
+        #[arg(required = true)]
+        dirs: Vec<PathBuf>,
+    },
+}
+
+fn load_reader(opts: &AlprOpts) -> Result<alpr::Reader, ExitCode> {
+    let dir = alpr::models::resolve_dir(opts.models.as_deref());
+    alpr::Reader::load(&dir, opts.region).map_err(|e| {
+        eprintln!("camplane-agent alpr: {e}");
+        ExitCode::from(1)
+    })
+}
+
+fn run_alpr(cmd: AlprCmd) -> ExitCode {
+    use std::io::Write;
+    match cmd {
+        AlprCmd::Read {
+            json: _,
+            opts,
+            images,
+        } => {
+            let mut reader = match load_reader(&opts) {
+                Ok(r) => r,
+                Err(c) => return c,
+            };
+            let stdout = std::io::stdout();
+            let mut out = stdout.lock();
+            for img in images {
+                let (r, ms) = alpr::eval::timed_read(&mut reader, &img);
+                let line = alpr::eval::json_line(&img.to_string_lossy(), &r, ms);
+                if writeln!(out, "{line}").and_then(|_| out.flush()).is_err() {
+                    return ExitCode::from(1);
+                }
+            }
+            ExitCode::SUCCESS
+        }
+        AlprCmd::Eval { opts, limit, dirs } => {
+            let mut reader = match load_reader(&opts) {
+                Ok(r) => r,
+                Err(c) => return c,
+            };
+            let mut scores = Vec::new();
+            for d in dirs {
+                match alpr::eval::eval_folder(&mut reader, &d, limit) {
+                    Ok(s) => scores.push(s),
+                    Err(e) => {
+                        eprintln!("camplane-agent alpr eval: {}: {e}", d.display());
+                        return ExitCode::from(1);
+                    }
+                }
+            }
+            print!("{}", alpr::eval::report(&scores));
+            ExitCode::SUCCESS
+        }
+    }
 }
 
 fn main() -> ExitCode {
     let args = Args::parse();
+    if let Some(Command::Alpr { cmd }) = args.command {
+        return run_alpr(cmd);
+    }
     if let Some(p) = args.check_config {
         return match AgentConfig::load(&p) {
             Ok(_) => {

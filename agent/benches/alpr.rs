@@ -1,0 +1,179 @@
+//! ALPR benchmark: our reader and the RapidOCR baseline on the same benchmark images,
+//! in the same run, one core each. Prints the exact-read rate per folder and the median
+//! time per image for both.
+//!
+//! `cargo bench -p camplane-agent --bench alpr` (env: `CAMPLANE_DATA_DIR` for the images,
+//! `CAMPLANE_MODELS` for the models, `ALPR_BENCH_LIMIT=N` for the first N images per
+//! folder, `ALPR_BENCH_NO_BASELINE=1` to skip the baseline). The baseline runs in a
+//! throwaway virtual environment under /tmp with pinned packages (created on first use).
+
+use camplane_agent::alpr::eval::{self, FolderScore};
+use camplane_agent::alpr::plate::Region;
+use camplane_agent::alpr::{models, PlateRead, Reader};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+const VENV: &str = "/tmp/camplane-rapidocr-venv";
+/// The baseline and every package it pulls in, pinned.
+const BASELINE_PINS: &[&str] = &[
+    "rapidocr-onnxruntime==1.4.4",
+    "onnxruntime==1.31.1",
+    "numpy==2.4.6",
+    "opencv-python==5.0.0.93",
+    "pillow==13.0.0",
+    "pyclipper==1.4.0",
+    "PyYAML==6.0.4",
+    "shapely==2.2.0",
+    "six==1.17.0",
+    "tqdm==4.70.1",
+    "flatbuffers==25.12.19",
+    "packaging==26.4",
+    "protobuf==7.36.2",
+];
+
+fn data_dir() -> PathBuf {
+    std::env::var_os("CAMPLANE_DATA_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/data/alpr"))
+        .join("openalpr-benchmarks")
+}
+
+fn venv_python() -> Result<PathBuf, String> {
+    let py = Path::new(VENV).join("bin/python");
+    let ok = py.exists()
+        && Command::new(&py)
+            .args(["-c", "import rapidocr_onnxruntime"])
+            .output()
+            .is_ok_and(|o| o.status.success());
+    if !ok {
+        eprintln!("creating the baseline environment in {VENV} ...");
+        let st = Command::new("python3")
+            .args(["-m", "venv", VENV])
+            .status()
+            .map_err(|e| e.to_string())?;
+        if !st.success() {
+            return Err("python3 -m venv failed".into());
+        }
+        let st = Command::new(&py)
+            .args(["-m", "pip", "install", "-q"])
+            .args(BASELINE_PINS)
+            .status()
+            .map_err(|e| e.to_string())?;
+        if !st.success() {
+            return Err("pip install of the baseline failed".into());
+        }
+    }
+    Ok(py)
+}
+
+fn baseline(dir: &Path, limit: Option<usize>) -> Result<FolderScore, String> {
+    let py = venv_python()?;
+    let labels = eval::load_labels(dir).map_err(|e| e.to_string())?;
+    let labels: Vec<_> = labels
+        .into_iter()
+        .take(limit.unwrap_or(usize::MAX))
+        .collect();
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/alpr_baseline.py");
+    let out = Command::new(py)
+        .arg(script)
+        .args(labels.iter().map(|l| dir.join(&l.image)))
+        .env("OMP_NUM_THREADS", "1")
+        .output()
+        .map_err(|e| e.to_string())?;
+    if !out.status.success() {
+        return Err(String::from_utf8_lossy(&out.stderr).into_owned());
+    }
+    let mut s = FolderScore {
+        region: dir
+            .file_name()
+            .unwrap_or_default()
+            .to_string_lossy()
+            .into_owned(),
+        ..Default::default()
+    };
+    let lines: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|l| l.starts_with('{'))
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect();
+    for (label, v) in labels.iter().zip(lines) {
+        let plates: Vec<PlateRead> = v["plates"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .map(|p| PlateRead {
+                        text: p["text"].as_str().unwrap_or_default().to_string(),
+                        confidence: p["confidence"].as_f64().unwrap_or(0.0),
+                        bbox: std::array::from_fn(|i| p["box"][i].as_i64().unwrap_or(0)),
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        s.seen += 1;
+        s.ms.push(v["elapsed_ms"].as_f64().unwrap_or(f64::NAN));
+        let o = eval::score(label, &plates);
+        s.located += o.located as usize;
+        s.hit += o.hit as usize;
+    }
+    Ok(s)
+}
+
+fn main() {
+    // `cargo bench` passes --bench; nothing else to parse.
+    let limit = std::env::var("ALPR_BENCH_LIMIT")
+        .ok()
+        .and_then(|v| v.parse().ok());
+    let dir = models::resolve_dir(None);
+    let mut reader = Reader::load(&dir, Region::Any).unwrap_or_else(|e| panic!("{e}"));
+    let folders: Vec<PathBuf> = ["us", "eu", "br"]
+        .iter()
+        .map(|r| data_dir().join(r))
+        .collect();
+    let mut ours = Vec::new();
+    for f in &folders {
+        ours.push(
+            eval::eval_folder(&mut reader, f, limit)
+                .unwrap_or_else(|e| panic!("{}: {e}", f.display())),
+        );
+    }
+    print!("ours (camplane alpr):\n{}", eval::report(&ours));
+    let mut base = Vec::new();
+    if std::env::var_os("ALPR_BENCH_NO_BASELINE").is_none() {
+        for f in &folders {
+            match baseline(f, limit) {
+                Ok(s) => base.push(s),
+                Err(e) => eprintln!("baseline on {}: {e}", f.display()),
+            }
+        }
+    }
+    println!(
+        "\n{:<6} {:>22} {:>22}",
+        "folder", "ours exact | ms", "RapidOCR exact | ms"
+    );
+    for (i, o) in ours.iter().enumerate() {
+        let b = base
+            .get(i)
+            .map(|b| format!("{:>6.1}% | {:>5.0}", b.exact_pct(), eval::median(&b.ms)))
+            .unwrap_or_else(|| "-".into());
+        println!(
+            "{:<6} {:>6.1}% | {:>5.0} {:>22}",
+            o.region,
+            o.exact_pct(),
+            eval::median(&o.ms),
+            b
+        );
+    }
+    let all = |v: &[FolderScore]| {
+        let (h, n): (usize, usize) = v.iter().fold((0, 0), |a, s| (a.0 + s.hit, a.1 + s.seen));
+        let ms: Vec<f64> = v.iter().flat_map(|s| s.ms.clone()).collect();
+        (100.0 * h as f64 / n.max(1) as f64, eval::median(&ms))
+    };
+    let (oa, om) = all(&ours);
+    let b = if base.is_empty() {
+        "-".to_string()
+    } else {
+        let (ba, bm) = all(&base);
+        format!("{ba:>6.1}% | {bm:>5.0}")
+    };
+    println!("{:<6} {:>6.1}% | {:>5.0} {:>22}", "all", oa, om, b);
+}

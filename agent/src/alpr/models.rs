@@ -1,0 +1,92 @@
+//! Where the ALPR model files live and how they are checked.
+//!
+//! `deploy/fetch-models.sh` takes them, pinned by version and SHA-256, out of the PyPI
+//! wheels `rapidocr-onnxruntime==1.4.4` (PP-OCRv4 detection and recognition) and
+//! `onnxruntime==1.31.1` (`libonnxruntime.so`, loaded at run time). The sums below must
+//! match the script's.
+
+use super::AlprError;
+use sha2::{Digest, Sha256};
+use std::path::{Path, PathBuf};
+
+/// One file the reader needs, with its pinned SHA-256.
+#[derive(Debug, Clone, Copy)]
+pub struct ModelFile {
+    /// File name inside the models directory.
+    pub name: &'static str,
+    /// Expected SHA-256, lower-case hex.
+    pub sha256: &'static str,
+}
+
+/// PP-OCRv4 text detection (DB), from rapidocr-onnxruntime 1.4.4.
+pub const DET: ModelFile = ModelFile {
+    name: "ch_PP-OCRv4_det_infer.onnx",
+    sha256: "d2a7720d45a54257208b1e13e36a8479894cb74155a5efe29462512d42f49da9",
+};
+/// PP-OCRv4 text recognition (CTC; character table in metadata key `character`).
+pub const REC: ModelFile = ModelFile {
+    name: "ch_PP-OCRv4_rec_infer.onnx",
+    sha256: "48fc40f24f6d2a207a2b1091d3437eb3cc3eb6b676dc3ef9c37384005483683b",
+};
+/// ONNX Runtime 1.31.1 shared library, from the onnxruntime wheel.
+pub const ORT_LIB: ModelFile = ModelFile {
+    name: "libonnxruntime.so",
+    sha256: "fc44112fbe06d7d689c57e11d3862031f64711007e4ee020f8eed5185fd2c1d3",
+};
+
+/// Everything [`verify`] checks.
+pub const ALL: [ModelFile; 3] = [DET, REC, ORT_LIB];
+
+/// The models directory: `explicit` (from `--models`), else `$CAMPLANE_MODELS`, else
+/// `.models` in the current directory or one of its parents (a checkout), else
+/// `/var/lib/camplane/models`.
+pub fn resolve_dir(explicit: Option<&Path>) -> PathBuf {
+    if let Some(p) = explicit {
+        return p.to_path_buf();
+    }
+    if let Some(p) = std::env::var_os("CAMPLANE_MODELS").filter(|p| !p.is_empty()) {
+        return PathBuf::from(p);
+    }
+    let mut roots: Vec<PathBuf> = Vec::new();
+    if let Ok(cwd) = std::env::current_dir() {
+        roots.push(cwd);
+    }
+    // The checkout this binary was built from (tests and benches run from agent/).
+    roots.push(PathBuf::from(env!("CARGO_MANIFEST_DIR")));
+    for root in roots {
+        for dir in root.ancestors() {
+            let cand = dir.join(".models");
+            if cand.join(DET.name).exists() {
+                return cand;
+            }
+        }
+    }
+    PathBuf::from("/var/lib/camplane/models")
+}
+
+/// Checks that `dir/file.name` exists and has the pinned SHA-256; returns its path.
+pub fn verify_file(dir: &Path, file: &ModelFile) -> Result<PathBuf, AlprError> {
+    let path = dir.join(file.name);
+    let bytes = std::fs::read(&path).map_err(|e| AlprError::ModelMissing {
+        path: path.clone(),
+        sha256: file.sha256,
+        reason: e.to_string(),
+    })?;
+    let got = hex::encode(Sha256::digest(&bytes));
+    if got != file.sha256 {
+        return Err(AlprError::ModelCorrupt {
+            path,
+            sha256: file.sha256,
+            got,
+        });
+    }
+    Ok(path)
+}
+
+/// Verifies every file in [`ALL`].
+pub fn verify(dir: &Path) -> Result<(), AlprError> {
+    for f in &ALL {
+        verify_file(dir, f)?;
+    }
+    Ok(())
+}

@@ -1,0 +1,479 @@
+//! Plate text rules: normalisation, plate formats, character confusions fixed by
+//! position, and voting across frames. Pure functions, no models.
+//!
+//! Formats are data (`L` = letter, `D` = digit), written from the published formats
+//! of each country, never fitted to the measuring images. A read is changed only when
+//! it fits no format and a cheap set of look-alike substitutions makes it fit exactly
+//! one way.
+
+use std::collections::HashMap;
+
+/// Which formats to prefer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Region {
+    /// Every format we know (the default: a reader does not need to know its country).
+    #[default]
+    Any,
+    /// United States.
+    Us,
+    /// Europe.
+    Eu,
+    /// Brazil (old `LLLDDDD` and Mercosul `LLLDLDD`).
+    Br,
+}
+
+impl std::str::FromStr for Region {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s.to_ascii_lowercase().as_str() {
+            "any" | "" => Ok(Region::Any),
+            "us" => Ok(Region::Us),
+            "eu" => Ok(Region::Eu),
+            "br" => Ok(Region::Br),
+            other => Err(format!("unknown region {other:?} (any, us, eu, br)")),
+        }
+    }
+}
+
+const BR_FORMATS: &[&str] = &["LLLDDDD", "LLLDLDD"];
+
+/// US formats: the letter/digit shapes occurring at least 3 times among the 751
+/// labelled crops of 51 states in openalpr-benchmarks/seg_and_ocr (data we may tune
+/// on), keeping those with both letters and digits.
+const US_FORMATS: &[&str] = &[
+    "DDDLLL", "LLLDDD", "LLLDDDD", "LLDDDD", "DDDDLL", "LLDDD", "LLLDDL", "DLLLDDD", "LDDDDDD",
+    "DLLDDD", "LLDLDDD", "LDDDLL", "DDLLDD", "DDDDL", "DLDDDDL", "DDDDDL", "DDDLLD", "DLDDDD",
+    "LLDLLLL", "LDDDDD", "LLLLLLD", "LDDDD", "DLLLDD", "LLDLDL", "LLLLLDD", "LDLLLLL", "LLDLL",
+    "LLLLDLL", "LDLLLL", "DLLDDDD", "DLDDD",
+];
+
+/// European formats (FR/IT/SK/HR `LLDDDLL`, ES `DDDDLLL`, UK `LLDDLLL`, BE `DLLLDDD`,
+/// NL side codes, PL, CZ, PT, HU, SE/FI, NO/DK, RO, BG, CH). German plates
+/// (`L{1,3} L{1,2} D{1,4}`) are added by [`formats`].
+const EU_FORMATS: &[&str] = &[
+    "LLDDDLL", "DDDDLLL", "LLDDLLL", "DLLLDDD", // FR/IT, ES, UK, BE
+    "LLDDDD", "DDDDLL", "DDLLDD", "LLDDLL", "LLLLDD", "DDLLLL", "DDLLLD", "DLLLDD", "LLDDDL",
+    "LDDDLL", "LLLDDL", "DLLDDD", "DDDLLD", // NL side codes
+    "LLDDDDD", "LLLDDDD", "LLLDDLL", "LLLDDDL", // PL
+    "DLDDDDD", "DLLDDDD", // CZ
+    "LLDDDDLL", "LLLDDD", "LLLLDDD", "LLLDDDD", // HR, HU, SE/FI
+    "LLDDLLL", "LDDLLL", "LDDDLLL", "LDDDDLL", // RO, BG
+    "LLDDDDDD", "LLDDDDD", "LLDDDD", "LLDDD", // CH
+];
+
+/// The formats for a region, as `L`/`D` patterns.
+pub fn formats(region: Region) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    let mut add = |p: &str| {
+        if !out.iter().any(|q| q == p) {
+            out.push(p.to_string());
+        }
+    };
+    if matches!(region, Region::Any | Region::Br) {
+        BR_FORMATS.iter().for_each(|p| add(p));
+    }
+    if matches!(region, Region::Any | Region::Us) {
+        US_FORMATS.iter().for_each(|p| add(p));
+    }
+    if matches!(region, Region::Any | Region::Eu) {
+        EU_FORMATS.iter().for_each(|p| add(p));
+        // Germany: district 1-3 letters, 1-2 letters, 1-4 digits (optional E/H suffix dropped).
+        for a in 2..=5 {
+            for d in 1..=4 {
+                if a + d <= 8 {
+                    add(&format!("{}{}", "L".repeat(a), "D".repeat(d)));
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Upper case, only `A-Z0-9` kept (spaces, dashes, dots and anything else dropped).
+pub fn normalize(s: &str) -> String {
+    s.chars()
+        .map(|c| match c {
+            // Full-width forms the general text model sometimes emits.
+            '\u{FF10}'..='\u{FF19}' | '\u{FF21}'..='\u{FF3A}' | '\u{FF41}'..='\u{FF5A}' => {
+                char::from_u32(c as u32 - 0xFEE0).unwrap_or(c)
+            }
+            _ => c,
+        })
+        .filter(|c| c.is_ascii_alphanumeric())
+        .map(|c| c.to_ascii_uppercase())
+        .collect()
+}
+
+/// Whether a normalised string can be a plate: 4-8 letters and digits.
+pub fn plausible(s: &str) -> bool {
+    (4..=8).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_alphanumeric())
+}
+
+/// A letter that looks like a digit: the digit and the cost of reading it so.
+pub fn letter_as_digit(c: char) -> Option<(char, f32)> {
+    Some(match c {
+        'O' => ('0', 1.0),
+        'Q' | 'D' => ('0', 1.5),
+        'I' => ('1', 1.0),
+        'L' | 'J' | 'T' => ('1', 1.8),
+        'Z' => ('2', 1.2),
+        'S' => ('5', 1.2),
+        'B' => ('8', 1.2),
+        'G' => ('6', 1.2),
+        'A' => ('4', 1.8),
+        _ => return None,
+    })
+}
+
+/// A digit that looks like a letter: the letter and the cost of reading it so.
+pub fn digit_as_letter(c: char) -> Option<(char, f32)> {
+    Some(match c {
+        '0' => ('O', 1.0),
+        '1' => ('I', 1.0),
+        '2' => ('Z', 1.2),
+        '5' => ('S', 1.2),
+        '8' => ('B', 1.2),
+        '6' => ('G', 1.2),
+        '4' => ('A', 1.8),
+        '7' => ('T', 1.8),
+        _ => return None,
+    })
+}
+
+/// `L` for letters, `D` for digits.
+pub fn shape(s: &str) -> String {
+    s.chars()
+        .map(|c| if c.is_ascii_digit() { 'D' } else { 'L' })
+        .collect()
+}
+
+/// What the rules made of one read.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Fixed {
+    /// The text after fixing.
+    pub text: String,
+    /// Whether the text fits a known format.
+    pub fits_format: bool,
+    /// Substitution cost paid (0 when unchanged).
+    pub cost: f32,
+}
+
+/// Cost of turning `s` into `pattern` by look-alike substitutions, and the result.
+fn fit(s: &str, pattern: &str) -> Option<(f32, String)> {
+    if s.len() != pattern.len() {
+        return None;
+    }
+    let mut cost = 0.0;
+    let mut out = String::with_capacity(s.len());
+    for (c, p) in s.chars().zip(pattern.chars()) {
+        let is_digit = c.is_ascii_digit();
+        match (p, is_digit) {
+            ('D', true) | ('L', false) => out.push(c),
+            ('D', false) => {
+                let (d, k) = letter_as_digit(c)?;
+                cost += k;
+                out.push(d);
+            }
+            _ => {
+                let (l, k) = digit_as_letter(c)?;
+                cost += k;
+                out.push(l);
+            }
+        }
+    }
+    Some((cost, out))
+}
+
+/// Most substitution cost we accept (about two look-alikes).
+const MAX_FIX_COST: f32 = 2.5;
+
+/// Fixes look-alike characters by position so that `s` (normalised) fits a format.
+/// Unchanged when it already fits one, or when the cheapest fits disagree.
+pub fn fix_confusions(s: &str, formats: &[String]) -> Fixed {
+    if formats.iter().any(|f| *f == shape(s)) {
+        return Fixed {
+            text: s.to_string(),
+            fits_format: true,
+            cost: 0.0,
+        };
+    }
+    let mut best: Option<(f32, String)> = None;
+    let mut tie = false;
+    for f in formats {
+        if let Some((cost, text)) = fit(s, f) {
+            match &best {
+                Some((bc, bt)) if (cost - bc).abs() < 1e-6 => {
+                    if *bt != text {
+                        tie = true;
+                    }
+                }
+                Some((bc, _)) if cost > *bc => {}
+                _ => {
+                    best = Some((cost, text));
+                    tie = false;
+                }
+            }
+        }
+    }
+    match best {
+        Some((cost, text)) if !tie && cost <= MAX_FIX_COST => Fixed {
+            text,
+            fits_format: true,
+            cost,
+        },
+        _ => Fixed {
+            text: fix_isolated(s),
+            fits_format: false,
+            cost: 0.0,
+        },
+    }
+}
+
+/// Fallback when no format decides: an `O`/`0` or `I`/`1` between two characters of
+/// the other kind (neither itself a look-alike) takes their kind (`AB7O23` → `AB7023`).
+pub fn fix_isolated(s: &str) -> String {
+    let c: Vec<char> = s.chars().collect();
+    let mut out = c.clone();
+    for i in 1..c.len().saturating_sub(1) {
+        let ambiguous = |ch: char| matches!(ch, 'O' | '0' | 'I' | '1');
+        let (a, b) = (c[i - 1].is_ascii_digit(), c[i + 1].is_ascii_digit());
+        if a != b || ambiguous(c[i - 1]) || ambiguous(c[i + 1]) {
+            continue;
+        }
+        match (c[i], a) {
+            ('O', true) => out[i] = '0',
+            ('I', true) => out[i] = '1',
+            ('0', false) => out[i] = 'O',
+            ('1', false) => out[i] = 'I',
+            _ => {}
+        }
+    }
+    out.into_iter().collect()
+}
+
+/// Words on plates that are not the registration: state names, slogans, country
+/// names. A read equal to one of them is not a plate.
+const KNOWN_WORDS: &[&str] = &[
+    "ALABAMA",
+    "ALASKA",
+    "ARIZONA",
+    "ARKANSAS",
+    "COLORADO",
+    "DELAWARE",
+    "FLORIDA",
+    "GEORGIA",
+    "HAWAII",
+    "IDAHO",
+    "ILLINOIS",
+    "INDIANA",
+    "IOWA",
+    "KANSAS",
+    "KENTUCKY",
+    "LOUISIANA",
+    "MAINE",
+    "MARYLAND",
+    "MICHIGAN",
+    "MINNESOTA",
+    "MISSOURI",
+    "MONTANA",
+    "NEBRASKA",
+    "NEVADA",
+    "NEWYORK",
+    "OHIO",
+    "OKLAHOMA",
+    "OREGON",
+    "TEXAS",
+    "UTAH",
+    "VERMONT",
+    "VIRGINIA",
+    "WYOMING",
+    "DAKOTA",
+    "JERSEY",
+    "CAROLINA",
+    "MEXICO",
+    "WASHINGTON",
+    "WISCONSIN",
+    "CALIFORNIA",
+    "TENNESSEE",
+    "MISSISSIPPI",
+    "MASSACHUSETTS",
+    "CONNECTICUT",
+    "PENNSYLVANIA",
+    "HAMPSHIRE",
+    "ISLAND",
+    "RHODE",
+    "AMERICA",
+    "USA",
+    "STATE",
+    "DEALER",
+    "TRUCK",
+    "TRAILER",
+    "LIVEFREE",
+    "LANDOFLINCOLN",
+    "SUNSHINE",
+    "EMPIRE",
+    "GARDEN",
+    "LONESTAR",
+    "GREATLAKES",
+    "PEACH",
+    "EXPLORE",
+    "FAMOUSPOTATOES",
+    "GRANDCANYON",
+    "DRIVE",
+    "WILD",
+    "WONDERFUL",
+    "FIRSTINFLIGHT",
+    "BRASIL",
+    "BRAZIL",
+    "MERCOSUL",
+    "SAOPAULO",
+    "RIODEJANEIRO",
+    "MINASGERAIS",
+    "PARANA",
+    "PORTUGAL",
+    "ESPANA",
+    "ITALIA",
+    "FRANCE",
+    "EUROPE",
+    "POLSKA",
+    "CESKO",
+    "SLOVAKIA",
+    "HRVATSKA",
+    "SRBIJA",
+    "EURO",
+    "TAXI",
+    "ARIZONA",
+    "FORD",
+    "TOYOTA",
+    "HONDA",
+    "NISSAN",
+    "CHEVROLET",
+    "VOLKSWAGEN",
+    "HYUNDAI",
+    "PEUGEOT",
+    "RENAULT",
+    "FIAT",
+    "AUDI",
+    "SKODA",
+    "OPEL",
+    "VOLVO",
+    "SUBARU",
+    "LEXUS",
+    "JEEP",
+    "DODGE",
+    "KIA",
+    "MAZDA",
+    "BMW",
+    "TESLA",
+];
+
+/// Whether `s` (normalised) is a known non-registration word or contains a long one.
+pub fn is_known_word(s: &str) -> bool {
+    KNOWN_WORDS
+        .iter()
+        .any(|w| s == *w || (w.len() >= 5 && s.contains(w)))
+}
+
+/// Prior weight of a plate text from its look alone, in (0, 1]: fits a format, has
+/// both letters and digits, is not a known word.
+pub fn text_prior(s: &str, fits_format: bool) -> f32 {
+    if !plausible(s) || is_known_word(s) {
+        return 0.0;
+    }
+    let digits = s.bytes().filter(|b| b.is_ascii_digit()).count();
+    let letters = s.len() - digits;
+    let mut p: f32 = 1.0;
+    if !fits_format {
+        p *= 0.75;
+    }
+    if digits == 0 {
+        p *= 0.4;
+    } else if letters == 0 {
+        p *= 0.7;
+    }
+    if s.len() < 5 {
+        p *= 0.8;
+    }
+    p
+}
+
+/// Turns a raw recognised string into plate text candidates (best first) with a prior:
+/// normalised, look-alikes fixed by format, and, when the whole string fits no format
+/// but dropping one edge character does (an emblem or bolt read as a character), that
+/// shorter string too.
+pub fn candidates(raw: &str, formats: &[String]) -> Vec<(String, f32)> {
+    let s = normalize(raw);
+    let mut out: Vec<(String, f32)> = Vec::new();
+    if s.len() < 4 || s.len() > 10 || is_known_word(&s) {
+        return out;
+    }
+    let whole = fix_confusions(&s, formats);
+    let whole_prior = text_prior(&whole.text, whole.fits_format);
+    if whole_prior > 0.0 {
+        out.push((whole.text.clone(), whole_prior * (1.0 - 0.04 * whole.cost)));
+    }
+    if !whole.fits_format && s.len() >= 6 {
+        for t in [&s[1..], &s[..s.len() - 1]] {
+            if t.len() < 5 {
+                continue;
+            }
+            let f = fix_confusions(t, formats);
+            if f.fits_format && f.cost == 0.0 {
+                let p = text_prior(&f.text, true) * 0.8;
+                if p > 0.0 {
+                    out.push((f.text, p));
+                }
+            }
+        }
+    }
+    out.sort_by(|a, b| b.1.total_cmp(&a.1));
+    out.dedup_by(|a, b| a.0 == b.0);
+    out
+}
+
+/// Merges reads of one plate across frames: the most supported length wins, then each
+/// position takes the character with the largest summed confidence. Returns the text and
+/// its mean supporting confidence, or `None` for no reads.
+pub fn vote<S: AsRef<str>>(reads: &[(S, f32)]) -> Option<(String, f32)> {
+    let mut by_len: HashMap<usize, f32> = HashMap::new();
+    for (t, c) in reads {
+        let n = t.as_ref().chars().count();
+        if n > 0 {
+            *by_len.entry(n).or_default() += c.max(1e-3);
+        }
+    }
+    let (&len, _) = by_len
+        .iter()
+        .max_by(|a, b| a.1.total_cmp(b.1).then(b.0.cmp(a.0)))?;
+    let same: Vec<(Vec<char>, f32)> = reads
+        .iter()
+        .filter(|(t, _)| t.as_ref().chars().count() == len)
+        .map(|(t, c)| (t.as_ref().chars().collect(), c.max(1e-3)))
+        .collect();
+    let mut text = String::with_capacity(len);
+    let mut support = 0.0;
+    for i in 0..len {
+        let mut votes: Vec<(char, f32)> = Vec::new();
+        for (chars, c) in &same {
+            match votes.iter_mut().find(|(ch, _)| *ch == chars[i]) {
+                Some(v) => v.1 += c,
+                None => votes.push((chars[i], *c)),
+            }
+        }
+        // Ties go to the character seen first (earliest frame).
+        let mut best = votes[0];
+        for v in &votes[1..] {
+            if v.1 > best.1 {
+                best = *v;
+            }
+        }
+        text.push(best.0);
+        support += best.1;
+    }
+    let total: f32 = same.iter().map(|(_, c)| c).sum();
+    // Agreement (share of the summed confidence behind each chosen character) times the
+    // mean confidence of the reads that voted.
+    let agreement = support / len as f32 / total.max(1e-6);
+    let conf = agreement * (total / same.len() as f32);
+    Some((text, conf.min(1.0)))
+}

@@ -1,0 +1,222 @@
+//! Merging reads of one vehicle pass across frames: reads are tied to tracks by box
+//! overlap or similar text, and a track that has not been seen for `max_gap_ms`
+//! becomes one read, its text voted over its frames ([`super::plate::vote`]) and its
+//! best frame kept for the crop. Pure: frame times come from the caller.
+
+use super::plate;
+use super::PlateRead;
+
+/// One plate pass merged over frames.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MergedRead {
+    /// Voted text.
+    pub text: String,
+    /// Voting confidence in [0, 1].
+    pub confidence: f32,
+    /// Frames that contributed.
+    pub frames: usize,
+    /// First and last frame time, ms.
+    pub first_ms: i64,
+    /// Last frame time, ms.
+    pub last_ms: i64,
+    /// Frame time and box of the most confident read (for the stored crop).
+    pub best_frame_ms: i64,
+    /// Box of that read.
+    pub best_box: [i64; 4],
+}
+
+#[derive(Debug, Clone)]
+struct Track {
+    reads: Vec<(String, f32)>,
+    last_box: [i64; 4],
+    first_ms: i64,
+    last_ms: i64,
+    best: (f32, i64, [i64; 4]),
+}
+
+/// Groups per-frame reads into vehicle passes.
+#[derive(Debug, Clone)]
+pub struct Tracker {
+    tracks: Vec<Track>,
+    /// A track not seen for this long is finished.
+    pub max_gap_ms: i64,
+    /// Least box overlap (intersection over union) to continue a track.
+    pub min_iou: f32,
+    /// Largest edit distance between texts to continue a track without overlap.
+    pub max_text_distance: usize,
+    /// Reads below this confidence are ignored.
+    pub min_confidence: f32,
+}
+
+impl Default for Tracker {
+    fn default() -> Self {
+        Tracker {
+            tracks: Vec::new(),
+            max_gap_ms: 1500,
+            min_iou: 0.05,
+            max_text_distance: 2,
+            min_confidence: 0.3,
+        }
+    }
+}
+
+/// Intersection over union of two `[x, y, w, h]` boxes.
+pub fn iou(a: [i64; 4], b: [i64; 4]) -> f32 {
+    let ix = (a[0] + a[2]).min(b[0] + b[2]) - a[0].max(b[0]);
+    let iy = (a[1] + a[3]).min(b[1] + b[3]) - a[1].max(b[1]);
+    if ix <= 0 || iy <= 0 {
+        return 0.0;
+    }
+    let inter = (ix * iy) as f32;
+    inter / ((a[2] * a[3] + b[2] * b[3]) as f32 - inter).max(1.0)
+}
+
+/// Levenshtein distance.
+pub fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut cur = vec![i + 1; b.len() + 1];
+        for (j, cb) in b.iter().enumerate() {
+            cur[j + 1] = (prev[j] + usize::from(ca != *cb))
+                .min(prev[j + 1] + 1)
+                .min(cur[j] + 1);
+        }
+        prev = cur;
+    }
+    prev[b.len()]
+}
+
+impl Tracker {
+    /// Adds one frame's reads (at `frame_ms`); returns the passes that finished.
+    pub fn push(&mut self, frame_ms: i64, reads: &[PlateRead]) -> Vec<MergedRead> {
+        let mut used = vec![false; self.tracks.len()];
+        let mut sorted: Vec<&PlateRead> = reads
+            .iter()
+            .filter(|r| r.confidence as f32 >= self.min_confidence)
+            .collect();
+        sorted.sort_by(|a, b| b.confidence.total_cmp(&a.confidence));
+        for r in sorted {
+            let conf = r.confidence as f32;
+            let mut best: Option<(usize, f32)> = None;
+            for (i, t) in self.tracks.iter().enumerate() {
+                if used[i] {
+                    continue;
+                }
+                let overlap = iou(t.last_box, r.bbox);
+                let near_text = t
+                    .reads
+                    .iter()
+                    .any(|(s, _)| edit_distance(s, &r.text) <= self.max_text_distance);
+                let score = if overlap >= self.min_iou {
+                    1.0 + overlap
+                } else if near_text {
+                    0.5
+                } else {
+                    0.0
+                };
+                if score > 0.0 && best.is_none_or(|(_, s)| score > s) {
+                    best = Some((i, score));
+                }
+            }
+            match best {
+                Some((i, _)) => {
+                    used[i] = true;
+                    let t = &mut self.tracks[i];
+                    t.reads.push((r.text.clone(), conf));
+                    t.last_box = r.bbox;
+                    t.last_ms = frame_ms;
+                    if conf > t.best.0 {
+                        t.best = (conf, frame_ms, r.bbox);
+                    }
+                }
+                None => {
+                    self.tracks.push(Track {
+                        reads: vec![(r.text.clone(), conf)],
+                        last_box: r.bbox,
+                        first_ms: frame_ms,
+                        last_ms: frame_ms,
+                        best: (conf, frame_ms, r.bbox),
+                    });
+                    used.push(true);
+                }
+            }
+        }
+        let gap = self.max_gap_ms;
+        self.finish(|t| frame_ms - t.last_ms > gap)
+    }
+
+    /// Finishes every open pass (end of stream).
+    pub fn flush(&mut self) -> Vec<MergedRead> {
+        self.finish(|_| true)
+    }
+
+    fn finish(&mut self, done: impl Fn(&Track) -> bool) -> Vec<MergedRead> {
+        let (finished, open): (Vec<Track>, Vec<Track>) = std::mem::take(&mut self.tracks)
+            .into_iter()
+            .partition(|t| done(t));
+        self.tracks = open;
+        finished
+            .into_iter()
+            .filter_map(|t| {
+                let (text, confidence) = plate::vote(&t.reads)?;
+                Some(MergedRead {
+                    text,
+                    confidence,
+                    frames: t.reads.len(),
+                    first_ms: t.first_ms,
+                    last_ms: t.last_ms,
+                    best_frame_ms: t.best.1,
+                    best_box: t.best.2,
+                })
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn r(text: &str, c: f64, x: i64) -> PlateRead {
+        PlateRead {
+            text: text.into(),
+            confidence: c,
+            bbox: [x, 100, 80, 30],
+        }
+    }
+
+    #[test]
+    fn one_pass_over_frames_becomes_one_voted_read() {
+        let mut t = Tracker::default();
+        assert!(t.push(0, &[r("ABC1234", 0.9, 100)]).is_empty());
+        assert!(t
+            .push(100, &[r("A8C1234", 0.6, 110), r("XYZ987", 0.8, 600)])
+            .is_empty());
+        assert!(t.push(200, &[r("ABC1234", 0.8, 120)]).is_empty());
+        // Far later: both passes finish.
+        let mut done = t.push(5000, &[]);
+        done.sort_by(|a, b| a.text.cmp(&b.text));
+        assert_eq!(done.len(), 2);
+        assert_eq!(done[0].text, "ABC1234");
+        assert_eq!(done[0].frames, 3);
+        assert_eq!(
+            (done[0].first_ms, done[0].last_ms, done[0].best_frame_ms),
+            (0, 200, 0)
+        );
+        assert_eq!(done[1].text, "XYZ987");
+        assert!(t.flush().is_empty());
+    }
+
+    #[test]
+    fn text_links_frames_when_boxes_jump() {
+        let mut t = Tracker::default();
+        t.push(0, &[r("ABC1234", 0.9, 100)]);
+        t.push(100, &[r("ABC1Z34", 0.7, 900)]);
+        let done = t.flush();
+        assert_eq!(done.len(), 1);
+        assert_eq!(done[0].text, "ABC1234");
+        assert_eq!(edit_distance("ABC", "ABD"), 1);
+        assert!(iou([0, 0, 10, 10], [5, 0, 10, 10]) > 0.3);
+    }
+}
