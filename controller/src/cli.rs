@@ -812,25 +812,9 @@ pub async fn run(cli: Cli) -> Result<i32> {
                 }
             }
         }
-        Cmd::Camera(cc) => {
-            let (action, a) = match cc {
-                CameraCmd::Status { .. } | CameraCmd::Windows { .. } => unreachable_status(),
-                CameraCmd::Activate(a) => ("activate", a),
-                CameraCmd::Suspend(a) => ("suspend", a),
-                CameraCmd::Retire(a) => ("retire", a),
-            };
-            let o = pb::cameras_client::CamerasClient::new(c.channel.clone())
-                .transition(c.req(pb::CameraAction {
-                    name: a.name,
-                    action: action.into(),
-                    reason: a.reason,
-                })?)
-                .await
-                .map_err(status)?
-                .into_inner();
-            let v: Value = serde_json::from_slice(&o.json)?;
-            print_objects(Kind::Camera, &[v], Output::Table, true)?;
-        }
+        Cmd::Camera(CameraCmd::Activate(a)) => transition(&c, "activate", a).await?,
+        Cmd::Camera(CameraCmd::Suspend(a)) => transition(&c, "suspend", a).await?,
+        Cmd::Camera(CameraCmd::Retire(a)) => transition(&c, "retire", a).await?,
         Cmd::User(uc) => {
             let mut client = pb::users_client::UsersClient::new(c.channel.clone());
             match uc {
@@ -1218,15 +1202,18 @@ async fn act(
         .into_inner())
 }
 
-fn unreachable_status() -> (&'static str, CamArgs) {
-    // `camera status` is handled before the life-cycle actions.
-    (
-        "status",
-        CamArgs {
-            name: String::new(),
-            reason: String::new(),
-        },
-    )
+async fn transition(c: &Client, action: &str, a: CamArgs) -> Result<()> {
+    let o = pb::cameras_client::CamerasClient::new(c.channel.clone())
+        .transition(c.req(pb::CameraAction {
+            name: a.name,
+            action: action.into(),
+            reason: a.reason,
+        })?)
+        .await
+        .map_err(status)?
+        .into_inner();
+    let v: Value = serde_json::from_slice(&o.json)?;
+    print_objects(Kind::Camera, &[v], Output::Table, true)
 }
 
 fn print_rows(rows: Vec<Vec<String>>) {
