@@ -20,6 +20,8 @@ pub struct Running {
     pub initial_password: Option<String>,
     /// The CA certificate clients must trust (PEM).
     pub ca_pem: String,
+    /// Whether this controller leads (runs the work that must happen once).
+    pub leader: crate::leader::Leadership,
     /// The serving task.
     pub task: tokio::task::JoinHandle<Result<()>>,
 }
@@ -35,7 +37,15 @@ pub async fn start_with_clock(
     clock: DynClock,
     cancel: CancellationToken,
 ) -> Result<Running> {
-    let store = store::open(&config.store).await?;
+    // On etcd, keep the client for the leader election.
+    let (store, etcd): (store::DynStore, Option<etcd_client::Client>) = match &config.store.etcd {
+        Some(e) => {
+            let s = store::etcd::EtcdStore::connect(&e.endpoints, &e.prefix).await?;
+            let client = s.client().clone();
+            (Arc::new(s), Some(client))
+        }
+        None => (store::open(&config.store).await?, None),
+    };
     tracing::info!(backend = store.backend(), "store opened");
     let env_pw = std::env::var(&config.auth.initial_admin_password_env)
         .ok()
@@ -51,10 +61,21 @@ pub async fn start_with_clock(
     let addr = listener
         .local_addr()
         .map_err(|e| crate::Error::io("local address", e))?;
-    tokio::spawn(
-        ctl.clone()
-            .run_reconciler(std::time::Duration::from_secs(1), cancel.clone()),
-    );
+    let leadership = match (&etcd, &ctl.config.store.etcd) {
+        (Some(client), Some(e)) => crate::leader::spawn_etcd(
+            client.clone(),
+            format!("{}/leader", e.prefix.trim_end_matches('/')),
+            format!("{}@{addr}", std::process::id()),
+            e.lease_seconds as i64,
+            cancel.clone(),
+        ),
+        _ => crate::leader::always(),
+    };
+    tokio::spawn(ctl.clone().run_reconciler(
+        std::time::Duration::from_secs(1),
+        leadership.clone(),
+        cancel.clone(),
+    ));
     // Certificates are checked by peers against their real clocks, not the injected one.
     let now = jiff::Timestamp::now();
     let pki = crate::pki::Pki::load_or_create(&ctl.store, &ctl.config.city.name, now).await?;
@@ -101,6 +122,7 @@ pub async fn start_with_clock(
         addr,
         initial_password,
         ca_pem,
+        leader: leadership,
         task,
     })
 }

@@ -1059,10 +1059,18 @@ impl Controller {
     pub async fn run_reconciler(
         self: Arc<Self>,
         every: std::time::Duration,
+        leader: crate::leader::Leadership,
         cancel: CancellationToken,
     ) {
         let mut ticks = 0u64;
         loop {
+            if !*leader.borrow() {
+                tokio::select! {
+                    _ = cancel.cancelled() => return,
+                    _ = tokio::time::sleep(every) => {}
+                }
+                continue;
+            }
             if let Err(e) = self.reconcile().await {
                 tracing::warn!(error = %e, "reconcile failed; will retry");
             }

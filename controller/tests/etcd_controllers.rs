@@ -77,3 +77,40 @@ async fn etcd_outage_gives_unavailable_then_recovers() {
         "retired"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_leader_and_a_quick_takeover() {
+    let etcd = EtcdServer::start();
+    std::env::set_var("CAMPLANE_TEST_NO_SUCH_VAR", ADMIN_PW);
+    let mut ca = config_etcd(&etcd.endpoint(), "/lead");
+    if let Some(e) = ca.store.etcd.as_mut() {
+        e.lease_seconds = 2;
+    }
+    let a = start(ca.clone(), None).await;
+    let b = start(ca, None).await;
+    let leaders = |a: &Harness, b: &Harness| {
+        (*a.running.leader.borrow() as u8) + (*b.running.leader.borrow() as u8)
+    };
+    let t0 = Instant::now();
+    while leaders(&a, &b) != 1 {
+        assert!(t0.elapsed() < Duration::from_secs(10), "no leader elected");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(leaders(&a, &b), 1, "exactly one leader, and it stays");
+    let (old, new) = if *a.running.leader.borrow() {
+        (a, b)
+    } else {
+        (b, a)
+    };
+    old.cancel.cancel();
+    let t1 = Instant::now();
+    while !*new.running.leader.borrow() {
+        assert!(
+            t1.elapsed() < Duration::from_secs(10),
+            "no takeover within the lease time"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    eprintln!("takeover after {:?}", t1.elapsed());
+}
