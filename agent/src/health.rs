@@ -46,6 +46,24 @@ pub struct CameraHealth {
     pub stream: Option<String>,
     /// Most recent error, kept after recovery so operators see what happened.
     pub last_error: Option<String>,
+    /// Plate reading, for ALPR cameras.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub alpr: Option<AlprHealth>,
+}
+
+/// An ALPR camera's reading counters since it started.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AlprHealth {
+    /// Video packets dropped because the decoder fell behind (recording unaffected).
+    pub packets_dropped: u64,
+    /// Sampled frames dropped because the shared reader was busy.
+    pub frames_dropped: u64,
+    /// Frames read.
+    pub frames_read: u64,
+    /// Merged plate reads stored.
+    pub plates_read: u64,
+    /// Last ALPR error.
+    pub last_error: Option<String>,
 }
 
 /// The gateway's health: its cameras plus host resources.
@@ -124,6 +142,9 @@ pub struct ActiveWindow {
     pub start: Timestamp,
     /// Last video in the window (or now, for an open window).
     pub end: Timestamp,
+    /// Merged plate reads stored for this camera during the window (ALPR cameras).
+    #[serde(default)]
+    pub plates_read: u64,
 }
 
 /// Turns packet arrival times into active windows. A gap no longer than
@@ -133,6 +154,7 @@ pub struct WindowTracker {
     camera: String,
     merge_gap: SignedDuration,
     open: Option<(Timestamp, Timestamp)>,
+    open_plates: u64,
     closed: Vec<ActiveWindow>,
 }
 
@@ -143,6 +165,7 @@ impl WindowTracker {
             camera: camera.into(),
             merge_gap,
             open: None,
+            open_plates: 0,
             closed: Vec::new(),
         }
     }
@@ -162,11 +185,24 @@ impl WindowTracker {
     }
 
     fn close(&mut self, start: Timestamp, end: Timestamp) {
+        let plates_read = std::mem::take(&mut self.open_plates);
         self.closed.push(ActiveWindow {
             camera: self.camera.clone(),
             start,
             end,
+            plates_read,
         });
+    }
+
+    /// A merged plate read was stored: counted in the open window, or, when the
+    /// window already closed (the read is merged after the pass ends), in the last
+    /// closed window not yet taken.
+    pub fn plate_read(&mut self) {
+        if self.open.is_some() {
+            self.open_plates += 1;
+        } else if let Some(w) = self.closed.last_mut() {
+            w.plates_read += 1;
+        }
     }
 
     /// Closes the open window if nothing came for longer than the merge gap.
@@ -202,6 +238,7 @@ impl WindowTracker {
             camera: self.camera.clone(),
             start,
             end,
+            plates_read: self.open_plates,
         })
     }
 }

@@ -122,6 +122,7 @@ impl CameraShared {
                 segments_written: 0,
                 stream: None,
                 last_error: None,
+                alpr: None,
             },
             meter: RateMeter::new(5),
             windows: WindowTracker::new(id, merge_gap),
@@ -146,6 +147,8 @@ pub struct CameraRuntime {
     pub shared: Arc<Mutex<CameraShared>>,
     /// Stop signal.
     pub cancel: CancellationToken,
+    /// ALPR cameras: copies of the video packets go here (never blocks).
+    pub alpr: Option<crate::alpr::site::AlprFeed>,
 }
 
 fn lock(s: &Mutex<CameraShared>) -> std::sync::MutexGuard<'_, CameraShared> {
@@ -304,6 +307,10 @@ fn session(rt: &CameraRuntime, delivered: &mut bool, reconnect: bool) -> Result<
         .unwrap_or_else(|e| e.into_inner())
         .camera_dir(&rt.cfg.id);
     let tb = f64::from(info.time_base);
+    let mut feed_state = crate::alpr::site::FeedState::default();
+    if let Some(f) = &rt.alpr {
+        f.start(params.clone(), &mut feed_state);
+    }
     let mut writer: Option<SegmentWriter> = None;
     let mut last_video = Instant::now();
     let mut coalescer = Coalescer::default();
@@ -349,6 +356,9 @@ fn session(rt: &CameraRuntime, delivered: &mut bool, reconnect: bool) -> Result<
             s.windows.video(now);
         }
         *delivered = true;
+        if let Some(f) = &rt.alpr {
+            f.offer(&pkt, pkt.is_key() && !tainted, now, &mut feed_state);
+        }
         if !rt.cfg.recording {
             continue;
         }

@@ -8,15 +8,19 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 
 use jiff::Timestamp;
 use tokio_util::sync::CancellationToken;
 
+use crate::alpr::site::{AlprCounters, AlprSite, AlprSiteOptions};
+use crate::alpr::store::ReadStore;
 use crate::clock::Clock;
 use crate::config::{CameraConfig, ConfigProblem, LegalHold};
 use crate::error::{AgentError, Result};
+use crate::health::AlprHealth;
 use crate::health::{
     cpu_percent, parse_meminfo, parse_proc_stat, ActiveWindow, CameraHealth, CpuSample,
     GatewayHealth,
@@ -41,6 +45,7 @@ struct CameraTask {
     cancel: CancellationToken,
     handle: Option<JoinHandle<()>>,
     shared: Arc<Mutex<CameraShared>>,
+    alpr: Option<Arc<AlprCounters>>,
 }
 
 /// What a reconcile did.
@@ -72,6 +77,8 @@ pub struct Supervisor {
     clock: Arc<dyn Clock>,
     probe: Arc<dyn DiskProbe>,
     index: Arc<Mutex<Index>>,
+    reads: Arc<ReadStore>,
+    alpr: Mutex<(AlprSiteOptions, Option<Arc<AlprSite>>)>,
     inner: Mutex<Inner>,
 }
 
@@ -84,11 +91,14 @@ impl Supervisor {
     ) -> Result<Self> {
         std::fs::create_dir_all(&opts.root).map_err(|e| AgentError::io("create", &opts.root, e))?;
         let index = Arc::new(Mutex::new(Index::open(&opts.root)?));
+        let reads = Arc::new(ReadStore::open(&opts.root)?);
         Ok(Supervisor {
             opts,
             clock,
             probe,
             index,
+            reads,
+            alpr: Mutex::new((AlprSiteOptions::default(), None)),
             inner: Mutex::new(Inner {
                 cameras: BTreeMap::new(),
                 stopping: Vec::new(),
@@ -107,6 +117,31 @@ impl Supervisor {
     /// The segment index (for lookups and exports).
     pub fn index(&self) -> Arc<Mutex<Index>> {
         self.index.clone()
+    }
+
+    /// The plate-read store (`<root>/reads`).
+    pub fn reads(&self) -> Arc<ReadStore> {
+        self.reads.clone()
+    }
+
+    /// Sets the ALPR settings used when the reader starts (with the first ALPR
+    /// camera); call before `reconcile`.
+    pub fn set_alpr_options(&self, opts: AlprSiteOptions) {
+        self.alpr.lock().unwrap_or_else(|e| e.into_inner()).0 = opts;
+    }
+
+    /// The shared reader, started on first use; None (with an alarm) if its thread
+    /// cannot start. Models load on the reader thread.
+    fn alpr_site(&self) -> std::result::Result<Arc<AlprSite>, String> {
+        let mut g = self.alpr.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(s) = &g.1 {
+            return Ok(s.clone());
+        }
+        let site = AlprSite::start(g.0.clone(), self.reads.clone(), self.clock.clone())
+            .map_err(|e| format!("alpr: cannot start reader: {e}"))?;
+        let site = Arc::new(site);
+        g.1 = Some(site.clone());
+        Ok(site)
     }
 
     /// Makes the running cameras match `desired` and stores `holds` for sweeps.
@@ -179,6 +214,29 @@ impl Supervisor {
             fresh.health.last_error = p.health.last_error.clone();
         }
         let shared = Arc::new(Mutex::new(fresh));
+        let feed = if cfg.alpr {
+            let sh = shared.clone();
+            let on_read = Arc::new(move |_t: Timestamp| {
+                sh.lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .windows
+                    .plate_read();
+            });
+            match self
+                .alpr_site()
+                .and_then(|s| s.camera_feed(&cfg.id, on_read).map_err(|e| e.to_string()))
+            {
+                Ok(f) => Some(f),
+                Err(e) => {
+                    let mut s = shared.lock().unwrap_or_else(|e| e.into_inner());
+                    s.health.last_error = Some(format!("alpr: {e}"));
+                    None
+                }
+            }
+        } else {
+            None
+        };
+        let alpr = feed.as_ref().map(|f| f.counters());
         let rt = CameraRuntime {
             cfg: cfg.clone(),
             opts: self.opts.ingest.clone(),
@@ -186,6 +244,7 @@ impl Supervisor {
             index: self.index.clone(),
             shared: shared.clone(),
             cancel: cancel.clone(),
+            alpr: feed,
         };
         let handle = std::thread::Builder::new()
             .name(format!("ingest-{}", cfg.id))
@@ -203,6 +262,7 @@ impl Supervisor {
             cancel,
             handle,
             shared,
+            alpr,
         }
     }
 
@@ -230,6 +290,17 @@ impl Supervisor {
                 h.bytes_per_sec = bps;
                 h.recording_lag = s.last_segment_end.map(|e| now.duration_since(e));
                 s.windows.tick(now);
+                h.alpr = t.alpr.as_ref().map(|c| AlprHealth {
+                    packets_dropped: c.packets_dropped.load(Ordering::Relaxed),
+                    frames_dropped: c.frames_dropped.load(Ordering::Relaxed),
+                    frames_read: c.frames_read.load(Ordering::Relaxed),
+                    plates_read: c.plates_read.load(Ordering::Relaxed),
+                    last_error: c
+                        .last_error
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .clone(),
+                });
                 h
             })
             .collect();
@@ -256,7 +327,19 @@ impl Supervisor {
             cpu_percent,
             mem_total,
             mem_available,
-            alarms: inner.alarms.clone(),
+            alarms: {
+                let mut a = inner.alarms.clone();
+                let g = self.alpr.lock().unwrap_or_else(|e| e.into_inner());
+                if let Some(e) = g.1.as_ref().and_then(|s| {
+                    s.load_error
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .clone()
+                }) {
+                    a.push(format!("alpr: {e}"));
+                }
+                a
+            },
         }
     }
 
@@ -313,7 +396,11 @@ impl Supervisor {
             disk: self.opts.disk,
         };
         let report = retention::sweep(&self.index, &policy, &holds, self.probe.as_ref(), now);
+        let reads = self.reads.sweep(now, &policy.days, &holds);
         let mut alarms = Vec::new();
+        for e in &reads.errors {
+            alarms.push(format!("retention (reads): {e}"));
+        }
         if let Some(a) = &report.alarm {
             alarms.push(format!(
                 "disk_pressure: {} bytes free < {} required; deleted {} oldest unheld segments{}",

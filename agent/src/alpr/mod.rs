@@ -10,6 +10,8 @@ pub mod geom;
 pub mod models;
 pub mod ocr;
 pub mod plate;
+pub mod site;
+pub mod store;
 pub mod track;
 
 use geom::{Rgb, RotRect};

@@ -1,0 +1,487 @@
+//! ALPR on a site: the ingest thread of an ALPR camera hands copies of its video
+//! packets to that camera's decoder thread through a bounded channel that drops
+//! when full (recording never waits; after a drop the feed resumes at the next
+//! keyframe). The decoder samples frames at `fps`, converts them to RGB and hands
+//! them to the agent's one reader thread (one set of ONNX sessions for all
+//! cameras), again through a bounded channel that drops when full. The reader
+//! reads each frame, tracks plates per camera ([`super::track::Tracker`]) and,
+//! when a pass ends, stores one merged read with a JPEG crop of its best frame in
+//! the [`ReadStore`].
+
+use std::collections::{HashMap, VecDeque};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender, TrySendError};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use ffmpeg_next as ff;
+use jiff::Timestamp;
+
+use super::geom::Rgb;
+use super::plate::Region;
+use super::store::{NewRead, ReadStore};
+use super::track::{MergedRead, Tracker};
+use super::{models, Reader, MAX_SIDE};
+use crate::clock::Clock;
+
+/// Settings shared by the agent's ALPR cameras.
+#[derive(Debug, Clone)]
+pub struct AlprSiteOptions {
+    /// Models directory (None: [`models::resolve_dir`]).
+    pub models: Option<PathBuf>,
+    /// Plate formats to prefer.
+    pub region: Region,
+    /// Frames read per second per camera.
+    pub fps: f64,
+    /// A pass ends after this long without a read of it.
+    pub track_gap_ms: i64,
+    /// Packets queued per camera for its decoder before dropping.
+    pub packet_queue: usize,
+    /// Sampled frames queued for the reader (all cameras) before dropping.
+    pub frame_queue: usize,
+}
+
+impl Default for AlprSiteOptions {
+    fn default() -> Self {
+        AlprSiteOptions {
+            models: None,
+            region: Region::Any,
+            fps: 2.0,
+            track_gap_ms: 1500,
+            packet_queue: 512,
+            frame_queue: 4,
+        }
+    }
+}
+
+/// Per-camera ALPR counters (reported in health).
+#[derive(Debug, Default)]
+pub struct AlprCounters {
+    /// Packets the decoder could not take in time (queue full).
+    pub packets_dropped: AtomicU64,
+    /// Sampled frames the reader could not take in time (queue full).
+    pub frames_dropped: AtomicU64,
+    /// Frames read.
+    pub frames_read: AtomicU64,
+    /// Merged reads stored.
+    pub plates_read: AtomicU64,
+    /// Last ALPR error for this camera (decoder, format, reader, store).
+    pub last_error: Mutex<Option<String>>,
+}
+
+impl AlprCounters {
+    fn error(&self, e: impl Into<String>) {
+        *self.last_error.lock().unwrap_or_else(|e| e.into_inner()) = Some(e.into());
+    }
+}
+
+/// Called with each stored read's time (the supervisor counts it in the window).
+pub type OnRead = Arc<dyn Fn(Timestamp) + Send + Sync>;
+
+/// What the ingest thread sends its camera's decoder.
+pub enum FeedMsg {
+    /// A new connection: the stream's codec parameters.
+    Start(ff::codec::Parameters),
+    /// One access unit and when it arrived (ms since the epoch).
+    Packet(ff::Packet, i64),
+}
+
+/// The ingest side of one camera's ALPR feed.
+#[derive(Clone)]
+pub struct AlprFeed {
+    tx: SyncSender<FeedMsg>,
+    counters: Arc<AlprCounters>,
+}
+
+/// Ingest-side state for one session: skip to a keyframe after a drop.
+#[derive(Default)]
+pub struct FeedState {
+    need_key: bool,
+}
+
+impl AlprFeed {
+    /// A new session began; never blocks.
+    pub fn start(&self, params: ff::codec::Parameters, st: &mut FeedState) {
+        st.need_key = true;
+        if self.tx.try_send(FeedMsg::Start(params)).is_err() {
+            self.counters
+                .packets_dropped
+                .fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Offers a copy of a packet; never blocks. `key`: a whole IDR access unit.
+    pub fn offer(&self, pkt: &ff::Packet, key: bool, at: Timestamp, st: &mut FeedState) {
+        if st.need_key && !key {
+            return;
+        }
+        match self
+            .tx
+            .try_send(FeedMsg::Packet(pkt.clone(), at.as_millisecond()))
+        {
+            Ok(()) => st.need_key = false,
+            Err(TrySendError::Full(_)) | Err(TrySendError::Disconnected(_)) => {
+                self.counters
+                    .packets_dropped
+                    .fetch_add(1, Ordering::Relaxed);
+                st.need_key = true;
+            }
+        }
+    }
+
+    /// This camera's counters.
+    pub fn counters(&self) -> Arc<AlprCounters> {
+        self.counters.clone()
+    }
+}
+
+struct CamCtx {
+    id: String,
+    counters: Arc<AlprCounters>,
+    on_read: OnRead,
+}
+
+enum ReaderMsg {
+    Frame {
+        cam: Arc<CamCtx>,
+        at_ms: i64,
+        w: usize,
+        h: usize,
+        rgb: Vec<u8>,
+    },
+    End(Arc<CamCtx>),
+}
+
+/// The agent's ALPR: one reader thread, one decoder thread per ALPR camera.
+pub struct AlprSite {
+    opts: AlprSiteOptions,
+    frames: SyncSender<ReaderMsg>,
+    clock: Arc<dyn Clock>,
+    /// Set when the models could not be loaded (reads are then off).
+    pub load_error: Arc<Mutex<Option<String>>>,
+}
+
+impl AlprSite {
+    /// Starts the reader thread; models load on it (reconcile never waits).
+    pub fn start(
+        opts: AlprSiteOptions,
+        store: Arc<ReadStore>,
+        clock: Arc<dyn Clock>,
+    ) -> std::io::Result<AlprSite> {
+        let (tx, rx) = mpsc::sync_channel(opts.frame_queue.max(1));
+        let load_error = Arc::new(Mutex::new(None));
+        let (o, c, le) = (opts.clone(), clock.clone(), load_error.clone());
+        std::thread::Builder::new()
+            .name("alpr-reader".into())
+            .spawn(move || reader_loop(o, rx, store, c, le))?;
+        Ok(AlprSite {
+            opts,
+            frames: tx,
+            clock,
+            load_error,
+        })
+    }
+
+    /// Starts a decoder thread for `camera`; it ends when every copy of the
+    /// returned feed is dropped (the camera's ingest ended), flushing its passes.
+    pub fn camera_feed(&self, camera: &str, on_read: OnRead) -> std::io::Result<AlprFeed> {
+        let counters = Arc::new(AlprCounters::default());
+        let (tx, rx) = mpsc::sync_channel(self.opts.packet_queue.max(1));
+        let cam = Arc::new(CamCtx {
+            id: camera.to_string(),
+            counters: counters.clone(),
+            on_read,
+        });
+        let frames = self.frames.clone();
+        let interval_ms = (1000.0 / self.opts.fps.max(0.01)).round() as i64;
+        let _ = &self.clock;
+        std::thread::Builder::new()
+            .name(format!("alpr-dec-{camera}"))
+            .spawn(move || decode_loop(rx, cam, frames, interval_ms))?;
+        Ok(AlprFeed { tx, counters })
+    }
+}
+
+fn decode_loop(
+    rx: Receiver<FeedMsg>,
+    cam: Arc<CamCtx>,
+    frames: SyncSender<ReaderMsg>,
+    interval_ms: i64,
+) {
+    let mut dec: Option<ff::decoder::Video> = None;
+    let mut next_ms = i64::MIN;
+    let mut frame = ff::frame::Video::empty();
+    for msg in rx {
+        match msg {
+            FeedMsg::Start(params) => {
+                dec = match ff::codec::Context::from_parameters(params)
+                    .and_then(|c| c.decoder().video())
+                {
+                    Ok(d) => Some(d),
+                    Err(e) => {
+                        cam.counters.error(format!("alpr decoder: {e}"));
+                        None
+                    }
+                };
+            }
+            FeedMsg::Packet(pkt, at_ms) => {
+                let Some(d) = dec.as_mut() else { continue };
+                if d.send_packet(&pkt).is_err() {
+                    continue;
+                }
+                while d.receive_frame(&mut frame).is_ok() {
+                    if at_ms < next_ms {
+                        continue;
+                    }
+                    next_ms = at_ms + interval_ms;
+                    let (w, h) = (frame.width() as usize, frame.height() as usize);
+                    let Some(rgb) = to_rgb(&frame) else {
+                        cam.counters.error(format!(
+                            "alpr: cannot sample {w}x{h} {:?} frames",
+                            frame.format()
+                        ));
+                        continue;
+                    };
+                    let m = ReaderMsg::Frame {
+                        cam: cam.clone(),
+                        at_ms,
+                        w,
+                        h,
+                        rgb,
+                    };
+                    if frames.try_send(m).is_err() {
+                        cam.counters.frames_dropped.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+            }
+        }
+    }
+    let _ = frames.send(ReaderMsg::End(cam));
+}
+
+/// Planar 4:2:0 (or NV12) to packed RGB, BT.601. Checks size, format and plane
+/// sizes first; None for anything else (never calls into swscale).
+pub fn to_rgb(f: &ff::frame::Video) -> Option<Vec<u8>> {
+    use ff::format::Pixel;
+    let (w, h) = (f.width() as usize, f.height() as usize);
+    if w == 0 || h == 0 || w > MAX_SIDE as usize || h > MAX_SIDE as usize {
+        return None;
+    }
+    let full = match f.format() {
+        Pixel::YUV420P | Pixel::NV12 => false,
+        Pixel::YUVJ420P => true,
+        _ => return None,
+    };
+    let nv12 = f.format() == Pixel::NV12;
+    let (cw, ch) = (w.div_ceil(2), h.div_ceil(2));
+    let ys = f.stride(0);
+    let y = f.data(0);
+    if ys < w || y.len() < ys * (h - 1) + w {
+        return None;
+    }
+    let (u, us, v, vs) = if nv12 {
+        let s = f.stride(1);
+        let d = f.data(1);
+        if s < 2 * cw || d.len() < s * (ch - 1) + 2 * cw {
+            return None;
+        }
+        (d, s, d, s)
+    } else {
+        let (u, us, v, vs) = (f.data(1), f.stride(1), f.data(2), f.stride(2));
+        if us < cw || vs < cw || u.len() < us * (ch - 1) + cw || v.len() < vs * (ch - 1) + cw {
+            return None;
+        }
+        (u, us, v, vs)
+    };
+    let mut out = vec![0u8; w * h * 3];
+    for row in 0..h {
+        let (yr, cr) = (&y[row * ys..], row / 2);
+        for col in 0..w {
+            let (ui, vi) = if nv12 {
+                (cr * us + (col / 2) * 2, cr * vs + (col / 2) * 2 + 1)
+            } else {
+                (cr * us + col / 2, cr * vs + col / 2)
+            };
+            let (yy, uu, vv) = (
+                i32::from(yr[col]),
+                i32::from(u[ui]) - 128,
+                i32::from(v[vi]) - 128,
+            );
+            // Fixed point (x1024).
+            let (r, g, b) = if full {
+                (
+                    yy * 1024 + 1436 * vv,
+                    yy * 1024 - 352 * uu - 731 * vv,
+                    yy * 1024 + 1815 * uu,
+                )
+            } else {
+                let c = (yy - 16) * 1192;
+                (c + 1634 * vv, c - 401 * uu - 833 * vv, c + 2066 * uu)
+            };
+            let o = (row * w + col) * 3;
+            out[o] = (r >> 10).clamp(0, 255) as u8;
+            out[o + 1] = (g >> 10).clamp(0, 255) as u8;
+            out[o + 2] = (b >> 10).clamp(0, 255) as u8;
+        }
+    }
+    Some(out)
+}
+
+struct CamState {
+    cam: Arc<CamCtx>,
+    tracker: Tracker,
+    /// Crops of recent reads: (frame ms, box, crop).
+    crops: VecDeque<(i64, [i64; 4], image::RgbImage)>,
+}
+
+/// Crops kept this long (ms) for passes still open.
+const CROP_KEEP_MS: i64 = 120_000;
+
+fn reader_loop(
+    opts: AlprSiteOptions,
+    rx: Receiver<ReaderMsg>,
+    store: Arc<ReadStore>,
+    clock: Arc<dyn Clock>,
+    load_error: Arc<Mutex<Option<String>>>,
+) {
+    let dir = models::resolve_dir(opts.models.as_deref());
+    let mut reader = match Reader::load(&dir, opts.region) {
+        Ok(r) => Some(r),
+        Err(e) => {
+            tracing::error!(error = %e, "ALPR models not loaded; plate reading is off");
+            *load_error.lock().unwrap_or_else(|e| e.into_inner()) = Some(e.to_string());
+            None
+        }
+    };
+    let mut cams: HashMap<String, CamState> = HashMap::new();
+    loop {
+        match rx.recv_timeout(Duration::from_millis(250)) {
+            Ok(ReaderMsg::Frame {
+                cam,
+                at_ms,
+                w,
+                h,
+                rgb,
+            }) => {
+                let Some(reader) = reader.as_mut() else {
+                    cam.counters.error(
+                        load_error
+                            .lock()
+                            .unwrap_or_else(|e| e.into_inner())
+                            .clone()
+                            .unwrap_or_default(),
+                    );
+                    continue;
+                };
+                let st = cams.entry(cam.id.clone()).or_insert_with(|| CamState {
+                    cam: cam.clone(),
+                    tracker: {
+                        let mut t = Tracker::default();
+                        t.max_gap_ms = opts.track_gap_ms;
+                        t
+                    },
+                    crops: VecDeque::new(),
+                });
+                st.cam = cam.clone();
+                let img = Rgb { w, h, data: &rgb };
+                let reads = match reader.read(&img) {
+                    Ok(r) => r,
+                    Err(e) => {
+                        cam.counters.error(format!("alpr read: {e}"));
+                        continue;
+                    }
+                };
+                cam.counters.frames_read.fetch_add(1, Ordering::Relaxed);
+                for r in &reads {
+                    if let Some(c) = crop(&img, r.bbox) {
+                        st.crops.push_back((at_ms, r.bbox, c));
+                    }
+                }
+                while st
+                    .crops
+                    .front()
+                    .is_some_and(|(t, _, _)| at_ms - *t > CROP_KEEP_MS)
+                {
+                    st.crops.pop_front();
+                }
+                let done = st.tracker.push(at_ms, &reads);
+                emit(&store, st, done);
+            }
+            Ok(ReaderMsg::End(cam)) => {
+                if let Some(mut st) = cams.remove(&cam.id) {
+                    let done = st.tracker.flush();
+                    emit(&store, &mut st, done);
+                }
+            }
+            Err(RecvTimeoutError::Timeout) => {
+                let now = clock.now().as_millisecond();
+                for st in cams.values_mut() {
+                    let done = st.tracker.push(now, &[]);
+                    emit(&store, st, done);
+                }
+            }
+            Err(RecvTimeoutError::Disconnected) => {
+                for st in cams.values_mut() {
+                    let done = st.tracker.flush();
+                    emit(&store, st, done);
+                }
+                return;
+            }
+        }
+    }
+}
+
+/// The plate box grown by a margin, as an image.
+fn crop(img: &Rgb<'_>, b: [i64; 4]) -> Option<image::RgbImage> {
+    let m = (b[3] / 4).max(4);
+    let x0 = (b[0] - m).clamp(0, img.w as i64) as usize;
+    let y0 = (b[1] - m).clamp(0, img.h as i64) as usize;
+    let x1 = (b[0] + b[2] + m).clamp(0, img.w as i64) as usize;
+    let y1 = (b[1] + b[3] + m).clamp(0, img.h as i64) as usize;
+    if x1 <= x0 || y1 <= y0 {
+        return None;
+    }
+    let mut out = Vec::with_capacity((x1 - x0) * (y1 - y0) * 3);
+    for y in y0..y1 {
+        out.extend_from_slice(&img.data[(y * img.w + x0) * 3..(y * img.w + x1) * 3]);
+    }
+    image::RgbImage::from_raw((x1 - x0) as u32, (y1 - y0) as u32, out)
+}
+
+/// JPEG bytes of an image.
+pub fn jpeg(img: &image::RgbImage) -> Option<Vec<u8>> {
+    let mut buf = Vec::new();
+    image::codecs::jpeg::JpegEncoder::new_with_quality(&mut buf, 85)
+        .encode_image(img)
+        .ok()?;
+    Some(buf)
+}
+
+fn emit(store: &ReadStore, st: &mut CamState, done: Vec<MergedRead>) {
+    for m in done {
+        let jpg = st
+            .crops
+            .iter()
+            .find(|(t, b, _)| *t == m.best_frame_ms && *b == m.best_box)
+            .and_then(|(_, _, c)| jpeg(c));
+        let ts = |ms: i64| Timestamp::from_millisecond(ms).unwrap_or(Timestamp::UNIX_EPOCH);
+        let read = NewRead {
+            camera: st.cam.id.clone(),
+            plate: m.text.clone(),
+            confidence: (m.confidence * 1e4).round() / 1e4,
+            time: ts(m.best_frame_ms),
+            first: ts(m.first_ms),
+            last: ts(m.last_ms),
+            frames: m.frames,
+            bbox: m.best_box,
+        };
+        match store.append(read, jpg.as_deref()) {
+            Ok(r) => {
+                st.cam.counters.plates_read.fetch_add(1, Ordering::Relaxed);
+                (st.cam.on_read)(r.time);
+            }
+            Err(e) => st.cam.counters.error(format!("alpr store: {e}")),
+        }
+    }
+}

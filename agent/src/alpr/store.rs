@@ -1,0 +1,441 @@
+//! The agent's plate-read store: append-only JSON lines per camera and UTC day
+//! (`<root>/reads/<camera>/<YYYY-MM-DD>.jsonl`) with each read's JPEG crop beside
+//! them (`<root>/reads/<camera>/crops/<id>.jpg`), indexed in memory by plate and
+//! time and by camera and time (rebuilt from the files on open). Reads age out
+//! like recordings (per-camera retention days, at most 30), unless a legal hold
+//! covers the camera at the read's time.
+
+use std::collections::{BTreeMap, HashMap};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use jiff::{SignedDuration, Timestamp};
+use serde::{Deserialize, Serialize};
+
+use crate::config::{LegalHold, MAX_RETENTION_DAYS};
+use crate::error::{AgentError, Result};
+
+/// One merged plate read as stored.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StoredRead {
+    /// Unique within the camera: `<unix ms>-<plate>[-n]`.
+    pub id: String,
+    /// Camera id.
+    pub camera: String,
+    /// Plate text (upper case, letters and digits).
+    pub plate: String,
+    /// Voting confidence in [0, 1].
+    pub confidence: f32,
+    /// Time of the best frame (the crop's frame).
+    pub time: Timestamp,
+    /// First frame of the pass.
+    pub first: Timestamp,
+    /// Last frame of the pass.
+    pub last: Timestamp,
+    /// Frames read in the pass.
+    pub frames: usize,
+    /// Box of the plate in the best frame, `[x, y, w, h]` pixels.
+    #[serde(rename = "box")]
+    pub bbox: [i64; 4],
+    /// Crop file name under the camera's `crops/`, if one was stored.
+    pub crop: Option<String>,
+}
+
+/// A read to store (the store assigns the id and crop name).
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewRead {
+    /// Camera id.
+    pub camera: String,
+    /// Plate text.
+    pub plate: String,
+    /// Voting confidence.
+    pub confidence: f32,
+    /// Best frame time.
+    pub time: Timestamp,
+    /// First frame.
+    pub first: Timestamp,
+    /// Last frame.
+    pub last: Timestamp,
+    /// Frames in the pass.
+    pub frames: usize,
+    /// Plate box in the best frame.
+    pub bbox: [i64; 4],
+}
+
+/// What a read sweep did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ReadSweep {
+    /// Reads deleted (with their crops).
+    pub deleted: usize,
+    /// Expired reads kept because a legal hold covers them.
+    pub held: usize,
+    /// Failures (files kept, retried next sweep).
+    pub errors: Vec<String>,
+}
+
+type Key = (String, i64, String);
+
+#[derive(Default)]
+struct State {
+    /// (plate, ms, id) -> read.
+    by_plate: BTreeMap<Key, StoredRead>,
+    /// (camera, ms, id) -> plate.
+    by_camera: BTreeMap<Key, String>,
+}
+
+/// The read store under a recording root.
+pub struct ReadStore {
+    dir: PathBuf,
+    state: Mutex<State>,
+}
+
+fn day_of(t: Timestamp) -> String {
+    t.strftime("%Y-%m-%d").to_string()
+}
+
+impl ReadStore {
+    /// Opens (or prepares) the store under `root/reads`; creates nothing until the
+    /// first read. Lines that do not parse (a torn last write) are skipped.
+    pub fn open(root: &Path) -> Result<ReadStore> {
+        let dir = root.join("reads");
+        let store = ReadStore {
+            dir: dir.clone(),
+            state: Mutex::new(State::default()),
+        };
+        let Ok(cams) = std::fs::read_dir(&dir) else {
+            return Ok(store);
+        };
+        let mut st = store.lock();
+        for cam in cams.flatten() {
+            let Ok(days) = std::fs::read_dir(cam.path()) else {
+                continue;
+            };
+            for f in days.flatten() {
+                let p = f.path();
+                if p.extension().is_none_or(|e| e != "jsonl") {
+                    continue;
+                }
+                let text =
+                    std::fs::read_to_string(&p).map_err(|e| AgentError::io("read", &p, e))?;
+                for line in text.lines() {
+                    if let Ok(r) = serde_json::from_str::<StoredRead>(line) {
+                        insert(&mut st, r);
+                    }
+                }
+            }
+        }
+        drop(st);
+        Ok(store)
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The folder of a camera's reads.
+    pub fn camera_dir(&self, camera: &str) -> PathBuf {
+        self.dir.join(camera)
+    }
+
+    /// Path of a read's crop, if it has one.
+    pub fn crop_path(&self, r: &StoredRead) -> Option<PathBuf> {
+        r.crop
+            .as_ref()
+            .map(|c| self.camera_dir(&r.camera).join("crops").join(c))
+    }
+
+    /// Stores a read and its JPEG crop (crop first, then the index line).
+    pub fn append(&self, read: NewRead, crop_jpeg: Option<&[u8]>) -> Result<StoredRead> {
+        let cam_dir = self.camera_dir(&read.camera);
+        let crops = cam_dir.join("crops");
+        std::fs::create_dir_all(&crops).map_err(|e| AgentError::io("create", &crops, e))?;
+        let mut st = self.lock();
+        let ms = read.time.as_millisecond();
+        let base = format!("{ms}-{}", read.plate);
+        let mut id = base.clone();
+        let mut n = 1;
+        while st
+            .by_camera
+            .contains_key(&(read.camera.clone(), ms, id.clone()))
+        {
+            n += 1;
+            id = format!("{base}-{n}");
+        }
+        let crop = match crop_jpeg {
+            Some(bytes) => {
+                let name = format!("{id}.jpg");
+                let tmp = crops.join(format!(".{name}.tmp"));
+                std::fs::write(&tmp, bytes).map_err(|e| AgentError::io("write", &tmp, e))?;
+                let dst = crops.join(&name);
+                std::fs::rename(&tmp, &dst).map_err(|e| AgentError::io("rename", &dst, e))?;
+                Some(name)
+            }
+            None => None,
+        };
+        let r = StoredRead {
+            id,
+            camera: read.camera,
+            plate: read.plate,
+            confidence: read.confidence,
+            time: read.time,
+            first: read.first,
+            last: read.last,
+            frames: read.frames,
+            bbox: read.bbox,
+            crop,
+        };
+        let file = cam_dir.join(format!("{}.jsonl", day_of(r.time)));
+        let mut line = serde_json::to_string(&r).map_err(|e| AgentError::Io {
+            op: "encode",
+            path: file.clone(),
+            source: std::io::Error::other(e),
+        })?;
+        line.push('\n');
+        let mut f = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&file)
+            .map_err(|e| AgentError::io("open", &file, e))?;
+        f.write_all(line.as_bytes())
+            .and_then(|_| f.sync_data())
+            .map_err(|e| AgentError::io("append", &file, e))?;
+        insert(&mut st, r.clone());
+        Ok(r)
+    }
+
+    /// Reads of `plate` (any camera) with `from <= time < until`, oldest first.
+    pub fn find(&self, plate: &str, from: Timestamp, until: Timestamp) -> Vec<StoredRead> {
+        let st = self.lock();
+        let lo = (plate.to_string(), from.as_millisecond(), String::new());
+        st.by_plate
+            .range(lo..)
+            .take_while(|((p, ms, _), _)| p == plate && *ms < until.as_millisecond())
+            .filter(|(_, r)| r.time >= from && r.time < until)
+            .map(|(_, r)| r.clone())
+            .collect()
+    }
+
+    /// Reads of `camera` with `from <= time < until`, oldest first.
+    pub fn list(&self, camera: &str, from: Timestamp, until: Timestamp) -> Vec<StoredRead> {
+        let st = self.lock();
+        let lo = (camera.to_string(), from.as_millisecond(), String::new());
+        st.by_camera
+            .range(lo..)
+            .take_while(|((c, ms, _), _)| c == camera && *ms < until.as_millisecond())
+            .filter_map(|((_, ms, id), plate)| st.by_plate.get(&(plate.clone(), *ms, id.clone())))
+            .filter(|r| r.time >= from && r.time < until)
+            .cloned()
+            .collect()
+    }
+
+    /// Number of stored reads.
+    pub fn len(&self) -> usize {
+        self.lock().by_plate.len()
+    }
+
+    /// Whether nothing is stored.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Deletes reads older than their camera's retention (`days`, default and
+    /// ceiling 30) at `now`, except those a hold covers. Day files are rewritten
+    /// (temporary file + rename) or removed when emptied; crops are deleted.
+    pub fn sweep(
+        &self,
+        now: Timestamp,
+        days: &HashMap<String, u32>,
+        holds: &[LegalHold],
+    ) -> ReadSweep {
+        let mut rep = ReadSweep::default();
+        let mut st = self.lock();
+        let mut by_file: BTreeMap<(String, String), Vec<StoredRead>> = BTreeMap::new();
+        for r in st.by_plate.values() {
+            by_file
+                .entry((r.camera.clone(), day_of(r.time)))
+                .or_default()
+                .push(r.clone());
+        }
+        for ((cam, day), mut reads) in by_file {
+            let d = days
+                .get(&cam)
+                .copied()
+                .unwrap_or(MAX_RETENTION_DAYS)
+                .clamp(1, MAX_RETENTION_DAYS);
+            let cutoff = now - SignedDuration::from_hours(24 * i64::from(d));
+            let expired = |r: &StoredRead| r.time <= cutoff;
+            if !reads.iter().any(expired) {
+                continue;
+            }
+            reads.sort_by_key(|r| (r.time, r.id.clone()));
+            let (gone, keep): (Vec<StoredRead>, Vec<StoredRead>) = reads
+                .into_iter()
+                .partition(|r| expired(r) && !holds.iter().any(|h| h.covers(&cam, r.time, r.time)));
+            rep.held += keep.iter().filter(|r| expired(r)).count();
+            if gone.is_empty() {
+                continue;
+            }
+            let file = self.camera_dir(&cam).join(format!("{day}.jsonl"));
+            let w = if keep.is_empty() {
+                std::fs::remove_file(&file).or_else(|e| {
+                    if e.kind() == std::io::ErrorKind::NotFound {
+                        Ok(())
+                    } else {
+                        Err(e)
+                    }
+                })
+            } else {
+                let tmp = file.with_extension("jsonl.tmp");
+                let mut text = String::new();
+                for r in &keep {
+                    text.push_str(&serde_json::to_string(r).unwrap_or_default());
+                    text.push('\n');
+                }
+                std::fs::write(&tmp, text).and_then(|_| std::fs::rename(&tmp, &file))
+            };
+            if let Err(e) = w {
+                rep.errors.push(format!("{}: {e}", file.display()));
+                continue;
+            }
+            for r in gone {
+                if let Some(p) = self.crop_path(&r) {
+                    if let Err(e) = std::fs::remove_file(&p) {
+                        if e.kind() != std::io::ErrorKind::NotFound {
+                            rep.errors.push(format!("{}: {e}", p.display()));
+                        }
+                    }
+                }
+                let ms = r.time.as_millisecond();
+                st.by_camera.remove(&(r.camera.clone(), ms, r.id.clone()));
+                st.by_plate.remove(&(r.plate.clone(), ms, r.id.clone()));
+                rep.deleted += 1;
+            }
+        }
+        rep
+    }
+}
+
+fn insert(st: &mut State, r: StoredRead) {
+    let ms = r.time.as_millisecond();
+    st.by_camera
+        .insert((r.camera.clone(), ms, r.id.clone()), r.plate.clone());
+    st.by_plate.insert((r.plate.clone(), ms, r.id.clone()), r);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::{Clock, ManualClock};
+    use crate::config::HoldReason;
+
+    fn ts(s: &str) -> Timestamp {
+        s.parse().unwrap()
+    }
+
+    fn new_read(cam: &str, plate: &str, t: Timestamp) -> NewRead {
+        NewRead {
+            camera: cam.into(),
+            plate: plate.into(),
+            confidence: 0.9,
+            time: t,
+            first: t,
+            last: t,
+            frames: 3,
+            bbox: [1, 2, 3, 4],
+        }
+    }
+
+    #[test]
+    fn find_and_list_by_plate_camera_and_time_survive_reopen() {
+        let d = tempfile::tempdir().unwrap();
+        let s = ReadStore::open(d.path()).unwrap();
+        assert!(s.is_empty());
+        let t0 = ts("2025-03-01T23:59:59Z");
+        s.append(new_read("a", "ABC123", t0), Some(b"jpeg"))
+            .unwrap();
+        s.append(
+            new_read("b", "ABC123", t0 + SignedDuration::from_secs(2)),
+            None,
+        )
+        .unwrap();
+        let dup = s.append(new_read("a", "ABC123", t0), None).unwrap();
+        assert_eq!(dup.id, format!("{}-ABC123-2", t0.as_millisecond()));
+        s.append(
+            new_read("a", "XYZ999", t0 + SignedDuration::from_secs(1)),
+            None,
+        )
+        .unwrap();
+        let s = ReadStore::open(d.path()).unwrap();
+        assert_eq!(s.len(), 4);
+        let all = s.find("ABC123", t0, t0 + SignedDuration::from_secs(10));
+        assert_eq!(all.len(), 3);
+        assert_eq!(all[2].camera, "b");
+        assert!(
+            s.find(
+                "ABC123",
+                t0 + SignedDuration::from_secs(1),
+                ts("2026-01-01T00:00:00Z")
+            )
+            .len()
+                == 1
+        );
+        assert!(s.find("ABC12", t0, ts("2026-01-01T00:00:00Z")).is_empty());
+        let a = s.list("a", t0, t0 + SignedDuration::from_secs(10));
+        let plates: Vec<&str> = a.iter().map(|r| r.plate.as_str()).collect();
+        assert_eq!(plates, ["ABC123", "ABC123", "XYZ999"]);
+        let with_crop = a.iter().find(|r| r.crop.is_some()).unwrap();
+        assert_eq!(
+            std::fs::read(s.crop_path(with_crop).unwrap()).unwrap(),
+            b"jpeg"
+        );
+        // The day after goes to another file.
+        assert!(d.path().join("reads/b/2025-03-02.jsonl").is_file());
+    }
+
+    #[test]
+    fn reads_age_out_at_30_days_unless_held() {
+        let d = tempfile::tempdir().unwrap();
+        let s = ReadStore::open(d.path()).unwrap();
+        let t0 = ts("2025-01-01T10:00:00Z");
+        let clock = ManualClock::new(t0);
+        let held = s.append(new_read("c", "HELD1", t0), Some(b"x")).unwrap();
+        s.append(
+            new_read("c", "GONE1", t0 + SignedDuration::from_hours(1)),
+            Some(b"y"),
+        )
+        .unwrap();
+        s.append(new_read("d", "OTHER1", t0), None).unwrap();
+        let hold = LegalHold {
+            case_number: "CASE-1".into(),
+            cameras: vec!["c".into()],
+            from: t0 - SignedDuration::from_mins(1),
+            until: t0 + SignedDuration::from_mins(1),
+            reason: HoldReason::CriminalInvestigation,
+        };
+        let holds = vec![hold];
+        let days: HashMap<String, u32> = [("c".to_string(), 30)].into();
+        // Day 30 minus a second: nothing expires.
+        clock.set(t0 + SignedDuration::from_hours(24 * 30) - SignedDuration::from_secs(1));
+        let r = s.sweep(clock.now(), &days, &holds);
+        assert_eq!((r.deleted, r.held), (0, 0));
+        // Day 30 + 2 h (day 31 under way): c's first read is held, the second goes,
+        // d (default 30 days) goes too.
+        clock.advance(SignedDuration::from_hours(2));
+        let r = s.sweep(clock.now(), &days, &holds);
+        assert_eq!((r.deleted, r.held), (2, 1), "{r:?}");
+        assert!(r.errors.is_empty());
+        let left = s.list("c", t0, clock.now());
+        assert_eq!(left, vec![held.clone()]);
+        assert!(s.crop_path(&held).unwrap().is_file());
+        assert!(s.list("d", t0, clock.now()).is_empty());
+        assert!(!d.path().join("reads/d/2025-01-01.jsonl").exists());
+        // Survives reopening; releasing the hold lets it go.
+        let s = ReadStore::open(d.path()).unwrap();
+        assert_eq!(s.len(), 1);
+        let r = s.sweep(clock.now(), &days, &[]);
+        assert_eq!(r.deleted, 1);
+        assert!(!s.crop_path(&held).unwrap().exists());
+        assert!(s.is_empty());
+    }
+}
