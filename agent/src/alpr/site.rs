@@ -157,7 +157,6 @@ enum ReaderMsg {
 pub struct AlprSite {
     opts: AlprSiteOptions,
     frames: SyncSender<ReaderMsg>,
-    clock: Arc<dyn Clock>,
     /// Set when the models could not be loaded (reads are then off).
     pub load_error: Arc<Mutex<Option<String>>>,
 }
@@ -171,14 +170,13 @@ impl AlprSite {
     ) -> std::io::Result<AlprSite> {
         let (tx, rx) = mpsc::sync_channel(opts.frame_queue.max(1));
         let load_error = Arc::new(Mutex::new(None));
-        let (o, c, le) = (opts.clone(), clock.clone(), load_error.clone());
+        let (o, le) = (opts.clone(), load_error.clone());
         std::thread::Builder::new()
             .name("alpr-reader".into())
-            .spawn(move || reader_loop(o, rx, store, c, le))?;
+            .spawn(move || reader_loop(o, rx, store, clock, le))?;
         Ok(AlprSite {
             opts,
             frames: tx,
-            clock,
             load_error,
         })
     }
@@ -195,7 +193,6 @@ impl AlprSite {
         });
         let frames = self.frames.clone();
         let interval_ms = (1000.0 / self.opts.fps.max(0.01)).round() as i64;
-        let _ = &self.clock;
         std::thread::Builder::new()
             .name(format!("alpr-dec-{camera}"))
             .spawn(move || decode_loop(rx, cam, frames, interval_ms))?;
@@ -297,14 +294,14 @@ pub fn to_rgb(f: &ff::frame::Video) -> Option<Vec<u8>> {
     let mut out = vec![0u8; w * h * 3];
     for row in 0..h {
         let (yr, cr) = (&y[row * ys..], row / 2);
-        for col in 0..w {
+        for (col, &yv) in yr[..w].iter().enumerate() {
             let (ui, vi) = if nv12 {
                 (cr * us + (col / 2) * 2, cr * vs + (col / 2) * 2 + 1)
             } else {
                 (cr * us + col / 2, cr * vs + col / 2)
             };
             let (yy, uu, vv) = (
-                i32::from(yr[col]),
+                i32::from(yv),
                 i32::from(u[ui]) - 128,
                 i32::from(v[vi]) - 128,
             );
