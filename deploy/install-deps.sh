@@ -10,7 +10,7 @@ PKGS=(
   etcd-server etcd-client ffmpeg
   python3-gi gir1.2-gst-rtsp-server-1.0 gstreamer1.0-plugins-base gstreamer1.0-plugins-good
   gstreamer1.0-plugins-ugly gstreamer1.0-plugins-bad gstreamer1.0-libav
-  chromium
+  chromium fonts-dejavu-core
 )
 missing=()
 for p in "${PKGS[@]}"; do

@@ -38,13 +38,31 @@ impl EtcdServer {
     }
 
     fn spawn(&mut self) {
+        // Free ports are picked before etcd binds them, so another test can take one
+        // in between: when etcd exits at once, try again on new ports.
+        for attempt in 0..4 {
+            if attempt > 0 {
+                self.client_port = free_port();
+                self.peer_port = free_port();
+            }
+            if self.try_spawn() {
+                return;
+            }
+        }
+        panic!(
+            "etcd did not start; see {}",
+            self.dir.path().join("etcd.log").display()
+        );
+    }
+
+    fn try_spawn(&mut self) -> bool {
         let bin = which("etcd").unwrap_or_else(|| {
             panic!("etcd is not installed: install it with `apt-get install -y etcd-server` (the test starts it itself)")
         });
         let client = format!("http://127.0.0.1:{}", self.client_port);
         let peer = format!("http://127.0.0.1:{}", self.peer_port);
         let log = std::fs::File::create(self.dir.path().join("etcd.log")).expect("etcd log");
-        let child = Command::new(bin)
+        let mut child = Command::new(bin)
             .arg("--name=test")
             .arg(format!(
                 "--data-dir={}",
@@ -60,19 +78,21 @@ impl EtcdServer {
             .stderr(log)
             .spawn()
             .expect("starting etcd");
-        self.child = Some(child);
-        let deadline = Instant::now() + Duration::from_secs(20);
+        let deadline = Instant::now() + Duration::from_secs(60);
         while Instant::now() < deadline {
+            if let Ok(Some(_)) = child.try_wait() {
+                return false; // exited: most likely a port taken meanwhile
+            }
             if std::net::TcpStream::connect(("127.0.0.1", self.client_port)).is_ok() {
                 std::thread::sleep(Duration::from_millis(200));
-                return;
+                self.child = Some(child);
+                return true;
             }
             std::thread::sleep(Duration::from_millis(50));
         }
-        panic!(
-            "etcd did not start; see {}",
-            self.dir.path().join("etcd.log").display()
-        );
+        let _ = child.kill();
+        let _ = child.wait();
+        false
     }
 
     /// The client URL.
@@ -91,7 +111,17 @@ impl EtcdServer {
     /// Starts it again on the same ports and data.
     pub fn restart(&mut self) {
         self.stop();
-        self.spawn();
+        // Same ports: clients hold the old endpoint.
+        for _ in 0..8 {
+            if self.try_spawn() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(500));
+        }
+        panic!(
+            "etcd did not restart; see {}",
+            self.dir.path().join("etcd.log").display()
+        );
     }
 
     /// The data directory.
