@@ -29,6 +29,17 @@ pub struct AgentConfig {
     /// Keep at least this share (0-100) of it free.
     #[serde(default = "default_min_free_percent")]
     pub min_free_percent: f64,
+    /// Frames read per second on each ALPR camera.
+    #[serde(default = "default_alpr_fps")]
+    pub alpr_fps: f64,
+    /// Where the ALPR models are (`deploy/fetch-models.sh` puts them in `.models/`);
+    /// unset: `$CAMPLANE_MODELS`, then `/var/lib/camplane/models`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub models_dir: Option<PathBuf>,
+}
+
+fn default_alpr_fps() -> f64 {
+    2.0
 }
 
 fn default_report() -> u64 {
@@ -77,6 +88,9 @@ impl AgentConfig {
         }
         if !(1..=3600).contains(&cfg.segment_seconds) {
             bad("segment_seconds", "must be 1..=3600".into());
+        }
+        if !(cfg.alpr_fps > 0.0 && cfg.alpr_fps <= 30.0) {
+            bad("alpr_fps", "must be in (0, 30]".into());
         }
         if !(0.0..=90.0).contains(&cfg.min_free_percent) {
             bad("min_free_percent", "must be 0..=90".into());

@@ -183,6 +183,11 @@ async fn run(path: PathBuf) -> anyhow::Result<()> {
         Arc::new(SystemClock),
         Arc::new(StatvfsProbe { path: root }),
     )?);
+    sup.set_alpr_options(camplane_agent::alpr::site::AlprSiteOptions {
+        models: cfg.models_dir.clone(),
+        fps: cfg.alpr_fps,
+        ..Default::default()
+    });
     let session = Session::new(cfg, sup.clone())?;
     let cancel = CancellationToken::new();
     let reporter = tokio::spawn(session.clone().run_reporter(cancel.clone()));
