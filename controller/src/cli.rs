@@ -1333,17 +1333,7 @@ fn print_objects(kind: Kind, objs: &[Value], output: Output, single: bool) -> Re
                         .collect(),
                 );
             }
-            let widths: Vec<usize> = (0..rows[0].len())
-                .map(|i| rows.iter().map(|r| r[i].chars().count()).max().unwrap_or(0))
-                .collect();
-            for r in rows {
-                let line: Vec<String> = r
-                    .iter()
-                    .zip(&widths)
-                    .map(|(c, w)| format!("{c:<w$}"))
-                    .collect();
-                println!("{}", line.join("  ").trim_end());
-            }
+            print_rows(rows);
         }
     }
     Ok(())

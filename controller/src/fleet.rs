@@ -412,13 +412,4 @@ impl Fleet {
         }
         Ok(out)
     }
-
-    /// Stored reports of an agent (tests and audits count them).
-    pub async fn reports(&self, agent: &str) -> Result<Vec<serde_json::Value>> {
-        let l = self.ctl.store.list(&format!("{REPORTS}{agent}/")).await?;
-        l.kvs
-            .iter()
-            .map(|kv| Ok(serde_json::from_slice(&kv.value)?))
-            .collect()
-    }
 }
