@@ -11,6 +11,8 @@ PKGS=(
   python3-gi gir1.2-gst-rtsp-server-1.0 gstreamer1.0-plugins-base gstreamer1.0-plugins-good
   gstreamer1.0-plugins-ugly gstreamer1.0-plugins-bad gstreamer1.0-libav
   chromium fonts-dejavu-core
+  # mobile readers' GPS: the tests run a real gpsd
+  gpsd
 )
 missing=()
 for p in "${PKGS[@]}"; do

@@ -43,7 +43,7 @@ fn default_retention_days() -> u32 {
 }
 
 /// One camera the agent must ingest (and usually record).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CameraConfig {
     /// Registry id; also the directory name of its recordings.
@@ -62,9 +62,15 @@ pub struct CameraConfig {
     /// Days kept; at most [`MAX_RETENTION_DAYS`].
     #[serde(default = "default_retention_days")]
     pub retention_days: u32,
-    /// Whether plate reading runs on this camera (a later issue's pipeline).
+    /// Whether plate reading runs on this camera.
     #[serde(default)]
     pub alpr: bool,
+    /// Where it stands: stored with each plate read of a fixed reader.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub location: Option<camplane_config::model::LatLon>,
+    /// A mobile reader: reads are located by the gateway's GPS (gpsd).
+    #[serde(default)]
+    pub mobile: bool,
 }
 
 /// Why a hold was placed (governance.md: who may place which).
@@ -153,6 +159,8 @@ impl CameraConfig {
             segment_seconds: default_segment_seconds(),
             retention_days: default_retention_days(),
             alpr: false,
+            location: None,
+            mobile: false,
         }
     }
 

@@ -13,10 +13,12 @@
 //!   while the controller is away and nothing is counted twice.
 //! - Reconnects go through every listed controller with exponential backoff and jitter.
 
+use crate::hotlist::Applied;
 use crate::spool::{Spool, SpooledReport};
 use crate::supervisor::Supervisor;
 use crate::{AgentError, CameraConfig, Result};
 use camplane_config::agent::AgentConfig;
+use camplane_config::hotlist::{AlertReport, HotlistUpdate};
 use camplane_config::model::AgentDesired;
 use camplane_proto::v1 as pb;
 use jiff::Timestamp;
@@ -54,7 +56,8 @@ fn cerr(e: impl std::fmt::Display) -> AgentError {
     AgentError::Control(e.to_string())
 }
 
-fn write_atomic(path: &Path, bytes: &[u8], private: bool) -> Result<()> {
+/// Writes a file whole or not at all (temp file, fsync, rename).
+pub(crate) fn write_atomic(path: &Path, bytes: &[u8], private: bool) -> Result<()> {
     use std::os::unix::fs::OpenOptionsExt;
     let tmp = path.with_extension("tmp");
     let mut o = std::fs::OpenOptions::new();
@@ -100,6 +103,30 @@ impl Session {
             dir,
             made: Default::default(),
         });
+        // Hotlist hits become alert reports: spooled durably, sent at once.
+        let weak = Arc::downgrade(&s);
+        s.sup.set_alert_sink(Arc::new(move |a: AlertReport| {
+            let Some(s) = weak.upgrade() else { return };
+            let key: String = format!("a-{}-{}-{}", a.camera, a.read_id, a.list)
+                .chars()
+                .map(|c| {
+                    if c.is_ascii_alphanumeric() || "-_.".contains(c) {
+                        c
+                    } else {
+                        '_'
+                    }
+                })
+                .take(200)
+                .collect();
+            match serde_json::to_value(&a) {
+                Ok(json) => {
+                    if let Err(e) = s.report("alert", key, json) {
+                        tracing::error!(error = %e, "could not spool a hotlist alert");
+                    }
+                }
+                Err(e) => tracing::error!(error = %e, "could not encode a hotlist alert"),
+            }
+        }));
         if let Some(p) = s.persisted() {
             tracing::info!(
                 revision = p.revision,
@@ -140,6 +167,8 @@ impl Session {
                 cc.recording = c.recording;
                 cc.retention_days = c.retention_days;
                 cc.alpr = c.alpr;
+                cc.location = c.location;
+                cc.mobile = c.mobile;
                 cc.segment_seconds = self.cfg.segment_seconds;
                 cc
             })
@@ -163,6 +192,46 @@ impl Session {
         }
         let r = self.sup.reconcile(cams, holds);
         tracing::info!(started = ?r.started, restarted = ?r.restarted, stopped = ?r.stopped, rejected = r.rejected.len(), "reconciled cameras");
+    }
+
+    /// Applies a hotlist update from the controller; the acknowledgement says
+    /// which version is held now (0 asks for the whole list again).
+    fn apply_hotlist(&self, json: &[u8]) -> pb::HotlistAck {
+        let u: HotlistUpdate = match serde_json::from_slice(json) {
+            Ok(u) => u,
+            Err(e) => {
+                tracing::error!(error = %e, "unreadable hotlist update from the controller");
+                return pb::HotlistAck {
+                    list: String::new(),
+                    version: 0,
+                };
+            }
+        };
+        let hl = self.sup.hotlists();
+        match hl.apply(&u) {
+            Ok(Applied::Version(v)) => {
+                tracing::info!(list = %u.list, version = v, base = u.base_version, entries = hl.len(), "hotlist updated");
+                pb::HotlistAck {
+                    list: u.list,
+                    version: v,
+                }
+            }
+            Ok(Applied::NeedsFull(v)) => {
+                tracing::warn!(list = %u.list, base = u.base_version, "hotlist delta for another version; asking for the whole list");
+                pb::HotlistAck {
+                    list: u.list,
+                    version: v,
+                }
+            }
+            Err(e) => {
+                tracing::error!(list = %u.list, error = %e, "hotlist not stored");
+                let have = hl.versions().get(&u.list).copied().unwrap_or(0);
+                pb::HotlistAck {
+                    list: u.list,
+                    version: have,
+                }
+            }
+        }
     }
 
     fn identity(&self) -> Option<(String, String, IdentityMeta)> {
@@ -404,6 +473,7 @@ impl Session {
                 agent: agent.into(),
                 config_revision: running,
                 version: env!("CARGO_PKG_VERSION").into(),
+                hotlists: self.sup.hotlists().versions().into_iter().collect(),
             })),
         };
         tx.send(hello).await.map_err(cerr)?;
@@ -441,6 +511,10 @@ impl Session {
                             write_atomic(&self.config_path(), &serde_json::to_vec(&p).map_err(cerr)?, false)?;
                             self.apply(&p.desired);
                             tx.send(pb::AgentMessage { msg: Some(pb::agent_message::Msg::Ack(pb::Ack { revision: c.revision })) }).await.map_err(cerr)?;
+                        }
+                        Some(pb::controller_message::Msg::Hotlist(h)) => {
+                            let ack = self.apply_hotlist(&h.json);
+                            tx.send(pb::AgentMessage { msg: Some(pb::agent_message::Msg::HotlistAck(ack)) }).await.map_err(cerr)?;
                         }
                         Some(pb::controller_message::Msg::ReportAck(a)) => {
                             if let Err(e) = self.spool().ack(&a.key) {

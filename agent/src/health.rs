@@ -1,7 +1,9 @@
 //! Camera and gateway health, and active-collection windows. Pure and clock-driven:
 //! callers pass timestamps in, nothing here reads the time.
 
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
+
+use camplane_config::hotlist::HitCategory;
 
 use jiff::{SignedDuration, Timestamp};
 use serde::{Deserialize, Serialize};
@@ -145,6 +147,10 @@ pub struct ActiveWindow {
     /// Merged plate reads stored for this camera during the window (ALPR cameras).
     #[serde(default)]
     pub plates_read: u64,
+    /// Of those, reads that matched a hotlist, by category (a read on two lists
+    /// of one category counts once there).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub hits: BTreeMap<HitCategory, u64>,
 }
 
 /// Turns packet arrival times into active windows. A gap no longer than
@@ -155,6 +161,7 @@ pub struct WindowTracker {
     merge_gap: SignedDuration,
     open: Option<(Timestamp, Timestamp)>,
     open_plates: u64,
+    open_hits: BTreeMap<HitCategory, u64>,
     closed: Vec<ActiveWindow>,
 }
 
@@ -166,6 +173,7 @@ impl WindowTracker {
             merge_gap,
             open: None,
             open_plates: 0,
+            open_hits: BTreeMap::new(),
             closed: Vec::new(),
         }
     }
@@ -186,22 +194,33 @@ impl WindowTracker {
 
     fn close(&mut self, start: Timestamp, end: Timestamp) {
         let plates_read = std::mem::take(&mut self.open_plates);
+        let hits = std::mem::take(&mut self.open_hits);
         self.closed.push(ActiveWindow {
             camera: self.camera.clone(),
             start,
             end,
             plates_read,
+            hits,
         });
     }
 
     /// A merged plate read was stored: counted in the open window, or, when the
     /// window already closed (the read is merged after the pass ends), in the last
     /// closed window not yet taken.
-    pub fn plate_read(&mut self) {
-        if self.open.is_some() {
-            self.open_plates += 1;
+    pub fn plate_read(&mut self, hits: &[HitCategory]) {
+        let mut cats: Vec<HitCategory> = hits.to_vec();
+        cats.sort();
+        cats.dedup();
+        let (plates, map) = if self.open.is_some() {
+            (&mut self.open_plates, &mut self.open_hits)
         } else if let Some(w) = self.closed.last_mut() {
-            w.plates_read += 1;
+            (&mut w.plates_read, &mut w.hits)
+        } else {
+            return;
+        };
+        *plates += 1;
+        for c in cats {
+            *map.entry(c).or_default() += 1;
         }
     }
 
@@ -239,6 +258,7 @@ impl WindowTracker {
             start,
             end,
             plates_read: self.open_plates,
+            hits: self.open_hits.clone(),
         })
     }
 }

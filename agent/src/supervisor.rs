@@ -15,16 +15,18 @@ use std::thread::JoinHandle;
 use jiff::Timestamp;
 use tokio_util::sync::CancellationToken;
 
-use crate::alpr::site::{AlprCounters, AlprSite, AlprSiteOptions};
+use crate::alpr::site::{AlertSink, AlprCounters, AlprSite, AlprSiteOptions, SiteCtx};
 use crate::alpr::store::ReadStore;
 use crate::clock::Clock;
 use crate::config::{CameraConfig, ConfigProblem, LegalHold};
 use crate::error::{AgentError, Result};
+use crate::gps::Gps;
 use crate::health::AlprHealth;
 use crate::health::{
     cpu_percent, parse_meminfo, parse_proc_stat, ActiveWindow, CameraHealth, CpuSample,
     GatewayHealth,
 };
+use crate::hotlist::Hotlists;
 use crate::index::Index;
 use crate::ingest::{run_camera, CameraRuntime, CameraShared, IngestOptions};
 use crate::retention::{self, DiskPolicy, DiskProbe, RetentionPolicy, SweepReport};
@@ -79,6 +81,7 @@ pub struct Supervisor {
     index: Arc<Mutex<Index>>,
     reads: Arc<ReadStore>,
     alpr: Mutex<(AlprSiteOptions, Option<Arc<AlprSite>>)>,
+    site: Mutex<SiteCtx>,
     inner: Mutex<Inner>,
 }
 
@@ -92,6 +95,10 @@ impl Supervisor {
         std::fs::create_dir_all(&opts.root).map_err(|e| AgentError::io("create", &opts.root, e))?;
         let index = Arc::new(Mutex::new(Index::open(&opts.root)?));
         let reads = Arc::new(ReadStore::open(&opts.root)?);
+        let site = SiteCtx {
+            hotlists: Hotlists::open(&opts.root),
+            ..SiteCtx::default()
+        };
         Ok(Supervisor {
             opts,
             clock,
@@ -99,6 +106,7 @@ impl Supervisor {
             index,
             reads,
             alpr: Mutex::new((AlprSiteOptions::default(), None)),
+            site: Mutex::new(site),
             inner: Mutex::new(Inner {
                 cameras: BTreeMap::new(),
                 stopping: Vec::new(),
@@ -124,6 +132,29 @@ impl Supervisor {
         self.reads.clone()
     }
 
+    /// The hotlists reads are matched against (`<root>/hotlists.json`).
+    pub fn hotlists(&self) -> Hotlists {
+        self.site_ctx().hotlists
+    }
+
+    fn site_ctx(&self) -> SiteCtx {
+        self.site.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Where hotlist alerts go from now on.
+    pub fn set_alert_sink(&self, sink: AlertSink) {
+        *self
+            .site_ctx()
+            .alerts
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()) = Some(sink);
+    }
+
+    /// The gateway's GPS (mobile readers); call before `reconcile`.
+    pub fn set_gps(&self, gps: Gps) {
+        self.site.lock().unwrap_or_else(|e| e.into_inner()).gps = Some(gps);
+    }
+
     /// Sets the ALPR settings used when the reader starts (with the first ALPR
     /// camera); call before `reconcile`.
     pub fn set_alpr_options(&self, opts: AlprSiteOptions) {
@@ -137,8 +168,13 @@ impl Supervisor {
         if let Some(s) = &g.1 {
             return Ok(s.clone());
         }
-        let site = AlprSite::start(g.0.clone(), self.reads.clone(), self.clock.clone())
-            .map_err(|e| format!("alpr: cannot start reader: {e}"))?;
+        let site = AlprSite::start(
+            g.0.clone(),
+            self.reads.clone(),
+            self.clock.clone(),
+            self.site_ctx(),
+        )
+        .map_err(|e| format!("alpr: cannot start reader: {e}"))?;
         let site = Arc::new(site);
         g.1 = Some(site.clone());
         Ok(site)
@@ -216,15 +252,17 @@ impl Supervisor {
         let shared = Arc::new(Mutex::new(fresh));
         let feed = if cfg.alpr {
             let sh = shared.clone();
-            let on_read = Arc::new(move |_t: Timestamp| {
-                sh.lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .windows
-                    .plate_read();
-            });
+            let on_read = Arc::new(
+                move |_t: Timestamp, hits: &[camplane_config::hotlist::HitCategory]| {
+                    sh.lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .windows
+                        .plate_read(hits);
+                },
+            );
             match self
                 .alpr_site()
-                .and_then(|s| s.camera_feed(&cfg.id, on_read).map_err(|e| e.to_string()))
+                .and_then(|s| s.camera_feed(&cfg, on_read).map_err(|e| e.to_string()))
             {
                 Ok(f) => Some(f),
                 Err(e) => {

@@ -3,7 +3,6 @@
 
 mod common;
 
-use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -13,46 +12,6 @@ use camplane_agent::retention::StatvfsProbe;
 use camplane_agent::*;
 use common::*;
 use jiff::{SignedDuration, Timestamp};
-
-const FONT: &str = "/usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf";
-
-/// 1280x720, 8 s: "ABC1234" moving right (0.5-3 s, upper half), then "XYZ9876"
-/// (4-6.5 s, lower half), black text on white plate-like boxes.
-fn render_plates(path: &Path) {
-    assert!(
-        Path::new(FONT).is_file(),
-        "font {FONT} missing: apt-get install -y fonts-dejavu-core"
-    );
-    let plate = |text: &str, t0: f64, t1: f64, y: i32| {
-        let en = format!("between(t,{t0},{t1})");
-        format!(
-            "drawbox=x='100+(t-{t0})*120':y={y}:w=360:h=120:color=white:t=fill:enable='{en}',\
-             drawtext=fontfile={FONT}:text={text}:fontsize=72:fontcolor=black:\
-             x='120+(t-{t0})*120':y={}:enable='{en}'",
-            y + 25
-        )
-    };
-    let vf = format!(
-        "{},{}",
-        plate("ABC1234", 0.5, 3.0, 120),
-        plate("XYZ9876", 4.0, 6.5, 480)
-    );
-    ffmpeg(&[
-        "-f",
-        "lavfi",
-        "-i",
-        "color=c=0x405060:s=1280x720:r=25:d=8",
-        "-vf",
-        &vf,
-        "-c:v",
-        "libx264",
-        "-pix_fmt",
-        "yuv420p",
-        "-g",
-        "25",
-        path.to_str().unwrap(),
-    ]);
-}
 
 #[test]
 fn rendered_plates_over_rtsp_are_read_merged_and_stored() {
@@ -90,9 +49,26 @@ fn rendered_plates_over_rtsp_are_read_merged_and_stored() {
         fps: 4.0,
         ..Default::default()
     });
+    // A mobile reader: its reads take the gateway's GPS position (a real gpsd
+    // reading a stand-in receiver), not its base location.
+    let gpsd = Gpsd::start(42.5111, -90.665);
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let gps = camplane_agent::gps::Gps::default();
+    let gps_stop = tokio_util::sync::CancellationToken::new();
+    rt.spawn(camplane_agent::gps::follow(
+        format!("127.0.0.1:{}", gpsd.port),
+        gps.clone(),
+        gps_stop.clone(),
+    ));
+    sup.set_gps(gps.clone());
+    wait_until(Duration::from_secs(15), "a GPS fix from gpsd", || {
+        gps.latest().is_some()
+    });
     let mut cam = CameraConfig::new("lpr1", srv.url("/cam"));
     cam.segment_seconds = 2;
     cam.alpr = true;
+    cam.mobile = true;
+    cam.location = Some(camplane_config::model::LatLon { lat: 1.0, lon: 1.0 });
     let start = Timestamp::now();
     let r = sup.reconcile(vec![cam], vec![]);
     assert!(r.rejected.is_empty(), "{r:?}");
@@ -116,8 +92,15 @@ fn rendered_plates_over_rtsp_are_read_merged_and_stored() {
     assert_eq!(abc.len(), 1, "ABC1234 merged into one read: {all:?}");
     assert_eq!(xyz.len(), 1, "XYZ9876 merged into one read: {all:?}");
     assert!(abc[0].time < xyz[0].time);
+    gps_stop.cancel();
     for r in [&abc[0], &xyz[0]] {
         assert_eq!(r.camera, "lpr1");
+        let loc = r.location.expect("located by GPS");
+        assert_eq!(loc.source, camplane_agent::alpr::store::LocationSource::Gps);
+        assert!(
+            (loc.lat - 42.5111).abs() < 1e-4 && (loc.lon + 90.665).abs() < 1e-4,
+            "{loc:?}"
+        );
         assert!(r.frames >= 2, "{r:?}");
         assert!(r.confidence > 0.5, "{r:?}");
         let p = store.crop_path(r).expect("a crop is stored");

@@ -36,6 +36,10 @@ pub struct AgentConfig {
     /// unset: `$CAMPLANE_MODELS`, then `/var/lib/camplane/models`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub models_dir: Option<PathBuf>,
+    /// gpsd's address (`host:port`, usually `127.0.0.1:2947`) on a gateway with
+    /// mobile readers: their reads take the GPS position.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gpsd: Option<String>,
 }
 
 fn default_alpr_fps() -> f64 {
@@ -88,6 +92,14 @@ impl AgentConfig {
         }
         if !(1..=3600).contains(&cfg.segment_seconds) {
             bad("segment_seconds", "must be 1..=3600".into());
+        }
+        if let Some(g) = &cfg.gpsd {
+            let ok = g
+                .rsplit_once(':')
+                .is_some_and(|(h, p)| !h.is_empty() && p.parse::<u16>().is_ok_and(|p| p > 0));
+            if !ok {
+                bad("gpsd", format!("{g:?} is not host:port"));
+            }
         }
         if !(cfg.alpr_fps > 0.0 && cfg.alpr_fps <= 30.0) {
             bad("alpr_fps", "must be in (0, 30]".into());

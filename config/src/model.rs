@@ -574,6 +574,12 @@ pub struct AgentCamera {
     pub retention_days: u32,
     /// Run ALPR.
     pub alpr: bool,
+    /// Where it stands (a mobile reader: its base; reads take the GPS position).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub location: Option<LatLon>,
+    /// A mobile reader: reads are located by the gateway's GPS (gpsd).
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub mobile: bool,
 }
 
 /// The whole desired config of one agent.

@@ -51,6 +51,11 @@ impl Api {
                     .max_encoding_message_size(crate::placement::MAX_MESSAGE),
             )
             .add_service(pb::holds_server::HoldsServer::new(self.clone()))
+            .add_service(
+                pb::hotlists_server::HotlistsServer::new(self.clone())
+                    .max_decoding_message_size(crate::hotlist::MAX_FILE + (1 << 20)),
+            )
+            .add_service(pb::alerts_server::AlertsServer::new(self.clone()))
             .add_service(pb::audit_server::AuditServer::new(self))
     }
 }
@@ -392,6 +397,62 @@ impl FleetApi {
     }
 }
 
+/// The hotlist updates an agent holding `held` needs, skipping lists with an
+/// update already in flight for the same version (level-triggered: a lost
+/// update is resent when the agent's acknowledgement says it is still behind).
+async fn hotlist_pushes(
+    ctl: &Controller,
+    held: &std::collections::HashMap<String, u64>,
+    in_flight: &mut std::collections::HashMap<String, u64>,
+) -> Result<Vec<pb::ControllerMessage>, crate::Error> {
+    let mut out = Vec::new();
+    let infos = ctl.hotlists();
+    for info in &infos {
+        let have = held.get(&info.list).copied().unwrap_or(0);
+        if have == info.version || in_flight.get(&info.list) == Some(&info.version) {
+            continue;
+        }
+        let u = ctl.hotlist_update(info, have).await?;
+        in_flight.insert(info.list.clone(), info.version);
+        out.push(push_msg(&u)?);
+    }
+    for (list, v) in held {
+        if *v > 0 && !infos.iter().any(|i| &i.list == list) && !in_flight.contains_key(list) {
+            let Some((src, cat)) = list.split_once('.') else {
+                continue;
+            };
+            let (Some(source), Some(category)) = (
+                camplane_config::hotlist::HotlistSource::parse(src),
+                camplane_config::hotlist::HitCategory::parse(cat),
+            ) else {
+                continue;
+            };
+            let u = camplane_config::hotlist::HotlistUpdate {
+                list: list.clone(),
+                source,
+                category,
+                base_version: 0,
+                version: 0,
+                deleted: true,
+                delta: Default::default(),
+            };
+            in_flight.insert(list.clone(), 0);
+            out.push(push_msg(&u)?);
+        }
+    }
+    Ok(out)
+}
+
+fn push_msg(
+    u: &camplane_config::hotlist::HotlistUpdate,
+) -> Result<pb::ControllerMessage, crate::Error> {
+    Ok(pb::ControllerMessage {
+        msg: Some(pb::controller_message::Msg::Hotlist(pb::HotlistPush {
+            json: serde_json::to_vec(u)?,
+        })),
+    })
+}
+
 type ControlStream =
     std::pin::Pin<Box<dyn futures::Stream<Item = Result<pb::ControllerMessage, Status>> + Send>>;
 
@@ -461,6 +522,10 @@ impl pb::fleet_server::Fleet for FleetApi {
                 let mut changes = fleet.ctl.cache.subscribe();
                 let mut last_sent: Option<Vec<u8>> = None;
                 let mut running_rev = 0i64;
+                // Hotlist versions the agent holds, and the versions sent and not yet acknowledged.
+                let mut held: std::collections::HashMap<String, u64> = Default::default();
+                let mut in_flight: std::collections::HashMap<String, u64> = Default::default();
+                let mut hello_seen = false;
                 let mut tick = tokio::time::interval(std::time::Duration::from_secs(5));
                 tracing::info!("agent connected");
                 loop {
@@ -495,6 +560,25 @@ impl pb::fleet_server::Fleet for FleetApi {
                             break;
                         }
                     }
+                    if hello_seen {
+                        match hotlist_pushes(&fleet.ctl, &held, &mut in_flight).await {
+                            Ok(pushes) => {
+                                let mut closed = false;
+                                for p in pushes {
+                                    if tx.send(Ok(p)).await.is_err() {
+                                        closed = true;
+                                        break;
+                                    }
+                                }
+                                if closed {
+                                    break;
+                                }
+                            }
+                            Err(e) => {
+                                tracing::warn!(error = %e, "hotlist push not prepared; retrying at the next tick")
+                            }
+                        }
+                    }
                     tokio::select! {
                         _ = tx.closed() => break,
                         _ = cancel.cancelled() => break,
@@ -508,7 +592,16 @@ impl pb::fleet_server::Fleet for FleetApi {
                         }
                         m = inbound.message() => match m {
                             Ok(Some(msg)) => match msg.msg {
-                                Some(pb::agent_message::Msg::Hello(h)) => running_rev = h.config_revision,
+                                Some(pb::agent_message::Msg::Hello(h)) => {
+                                    running_rev = h.config_revision;
+                                    held = h.hotlists.into_iter().collect();
+                                    in_flight.clear();
+                                    hello_seen = true;
+                                }
+                                Some(pb::agent_message::Msg::HotlistAck(a)) => {
+                                    in_flight.remove(&a.list);
+                                    if a.version == 0 { held.remove(&a.list); } else { held.insert(a.list, a.version); }
+                                }
                                 Some(pb::agent_message::Msg::Ack(a)) => running_rev = a.revision,
                                 Some(pb::agent_message::Msg::Report(r)) => {
                                     match fleet.store_report(&agent, &r.key, &r.kind, &r.json, running_rev).await {
@@ -600,5 +693,129 @@ impl pb::holds_server::Holds for Api {
         let actor = self.actor(&req).await?;
         let o = self.ctl.release_hold(&actor, &req.get_ref().name).await?;
         Ok(Response::new(to_pb(&o, 0)?))
+    }
+}
+
+#[tonic::async_trait]
+impl pb::hotlists_server::Hotlists for Api {
+    async fn load(&self, req: Request<pb::HotlistLoadRequest>) -> R<pb::HotlistLoadResponse> {
+        use camplane_config::hotlist::{Columns, HitCategory, HotlistSource};
+        let actor = self.actor(&req).await?;
+        let r = req.into_inner();
+        let source = HotlistSource::parse(&r.source).ok_or_else(|| {
+            Status::invalid_argument(format!(
+                "--source {:?}: one of NCIC, STATE_DOT, CUSTOM",
+                r.source.chars().take(40).collect::<String>()
+            ))
+        })?;
+        let category = HitCategory::parse(&r.category).ok_or_else(|| {
+            Status::invalid_argument(format!(
+                "--category {:?}: one of {}",
+                r.category.chars().take(40).collect::<String>(),
+                HitCategory::ALL.map(|c| c.as_str()).join(", ")
+            ))
+        })?;
+        let columns: Columns = if r.columns_json.is_empty() {
+            Columns::default()
+        } else {
+            serde_json::from_str(&r.columns_json)
+                .map_err(|e| Status::invalid_argument(format!("columns: {e}")))?
+        };
+        let mode = crate::hotlist::LoadMode::parse(&r.mode)
+            .ok_or_else(|| Status::invalid_argument("--mode: one of replace, add, remove"))?;
+        let out = self
+            .ctl
+            .load_hotlist(
+                &actor,
+                crate::hotlist::LoadRequest {
+                    source,
+                    category,
+                    file: r.file_name.chars().take(200).collect(),
+                    csv: r.csv,
+                    columns,
+                    mode,
+                    public: r.public,
+                },
+            )
+            .await?;
+        Ok(Response::new(pb::HotlistLoadResponse {
+            list: out.list,
+            version: out.version,
+            entries: out.entries as u64,
+            upserted: out.upserted as u64,
+            removed: out.removed as u64,
+            bad_rows: out
+                .bad_rows
+                .into_iter()
+                .map(|b| pb::BadRow {
+                    line: b.line as u64,
+                    reason: b.reason,
+                })
+                .collect(),
+            public: out.public,
+        }))
+    }
+
+    async fn list(&self, req: Request<pb::Empty>) -> R<pb::HotlistListResponse> {
+        let actor = self.actor(&req).await?;
+        let (lists, sources) = self.ctl.list_hotlists(&actor).await?;
+        Ok(Response::new(pb::HotlistListResponse {
+            lists_json: json_bytes(&lists)?,
+            sources_json: json_bytes(&sources)?,
+        }))
+    }
+}
+
+fn json_bytes<T: serde::Serialize>(v: &T) -> Result<Vec<u8>, Status> {
+    serde_json::to_vec(v).map_err(|e| Status::internal(e.to_string()))
+}
+
+fn since(s: &str) -> Result<Option<jiff::Timestamp>, Status> {
+    if s.is_empty() {
+        return Ok(None);
+    }
+    s.parse()
+        .map(Some)
+        .map_err(|e| Status::invalid_argument(format!("--since {s:?}: {e}")))
+}
+
+fn alert_pb(a: &crate::hotlist::Alert) -> Result<pb::Object, Status> {
+    Ok(pb::Object {
+        kind: "Alert".into(),
+        name: a.id.clone(),
+        json: serde_json::to_vec(a).map_err(|e| Status::internal(e.to_string()))?,
+        revision: 0,
+    })
+}
+
+type AlertStream =
+    std::pin::Pin<Box<dyn futures::Stream<Item = Result<pb::Object, Status>> + Send>>;
+
+#[tonic::async_trait]
+impl pb::alerts_server::Alerts for Api {
+    async fn list(&self, req: Request<pb::AlertsRequest>) -> R<pb::ObjectList> {
+        let actor = self.actor(&req).await?;
+        let alerts = self
+            .ctl
+            .alerts(&actor, since(&req.get_ref().since)?)
+            .await?;
+        let objects = alerts.iter().map(alert_pb).collect::<Result<_, _>>()?;
+        Ok(Response::new(pb::ObjectList { objects }))
+    }
+
+    type WatchStream = AlertStream;
+
+    async fn watch(&self, req: Request<pb::AlertsRequest>) -> R<Self::WatchStream> {
+        use futures::StreamExt;
+        let actor = self.actor(&req).await?;
+        let rx = self
+            .ctl
+            .watch_alerts(&actor, since(&req.get_ref().since)?)
+            .await?;
+        let s = tokio_stream::wrappers::ReceiverStream::new(rx).map(|r| match r {
+            Ok(a) => alert_pb(&a),
+            Err(e) => Err(Status::from(e)),
+        });
+        Ok(Response::new(Box::pin(s)))
     }
 }

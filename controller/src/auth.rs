@@ -129,6 +129,12 @@ pub enum Operation {
     PlacementOverride,
     /// Render the placement map (every camera's location, covert ones too).
     ViewPlacementMap,
+    /// Load hotlists and set whether a source is public.
+    ManageHotlists,
+    /// See which hotlists exist (names, versions, counts; not their plates).
+    ReadHotlists,
+    /// Receive hotlist alerts (plates, places, times).
+    ReceiveAlerts,
 }
 
 impl Operation {
@@ -161,6 +167,9 @@ impl Operation {
             Operation::ManagePlacement => &[Engineer, Admin],
             Operation::PlacementOverride => &[Chief, Engineer],
             Operation::ViewPlacementMap => &[Engineer, Admin, Chief, CityManager],
+            Operation::ManageHotlists => &[Supervisor, Chief],
+            Operation::ReadHotlists => &[AlprOperator, Supervisor, Chief, Auditor, Admin],
+            Operation::ReceiveAlerts => &[AlprOperator, Supervisor, Chief],
         }
     }
 

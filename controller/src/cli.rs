@@ -101,6 +101,75 @@ enum Cmd {
     /// Placement rules kept by the controller (versioned).
     #[command(subcommand)]
     Rules(RulesCmd),
+    /// Hotlists the agents match every plate read against.
+    #[command(subcommand)]
+    Hotlist(HotlistCmd),
+    /// Hotlist alerts raised by the agents.
+    #[command(subcommand)]
+    Alerts(AlertsCmd),
+}
+
+#[derive(Subcommand)]
+enum HotlistCmd {
+    /// Load a CSV file as a new version of the list of one source and category;
+    /// agents receive the change within seconds. Rows that cannot be used are
+    /// listed with their line numbers and the rest is loaded (exit 2); a file
+    /// with no usable row changes nothing (exit 1).
+    Load {
+        /// NCIC, STATE_DOT or CUSTOM.
+        #[arg(long)]
+        source: String,
+        /// stolen_vehicle, stolen_plate, warrant, suspended_or_revoked_license,
+        /// protection_order or investigative.
+        #[arg(long)]
+        category: String,
+        /// Where the fields are: `plate=COL,state=COL,reason=COL,expiry=COL`, each
+        /// COL a header name or a 1-based number; `state=` drops a field.
+        /// Default: columns named plate, state, reason, expiry.
+        #[arg(long, default_value = "")]
+        columns: String,
+        /// The file has no header line (give columns by number).
+        #[arg(long)]
+        no_header: bool,
+        /// replace (the file is the whole list), add, or remove.
+        #[arg(long, default_value = "replace")]
+        mode: String,
+        /// Name this source in the public log.
+        #[arg(long, conflicts_with = "non_public")]
+        public: bool,
+        /// Keep this source out of the public log.
+        #[arg(long)]
+        non_public: bool,
+        /// The CSV file.
+        file: PathBuf,
+    },
+    /// Lists, their versions and sizes, and which sources are public.
+    List,
+}
+
+#[derive(Subcommand)]
+enum AlertsCmd {
+    /// Stream alerts as they arrive (one line each; `-o json`: one JSON object per line).
+    Watch {
+        /// Also show alerts received since this time (RFC 3339).
+        #[arg(long)]
+        since: Option<String>,
+        /// Output format (table or json).
+        #[arg(short, long, value_enum, default_value_t = Output::Table)]
+        output: Output,
+        /// Stop after this many alerts.
+        #[arg(long)]
+        count: Option<usize>,
+    },
+    /// Alerts received so far.
+    List {
+        /// Only those received since this time (RFC 3339).
+        #[arg(long)]
+        since: Option<String>,
+        /// Output format (table or json).
+        #[arg(short, long, value_enum, default_value_t = Output::Table)]
+        output: Output,
+    },
 }
 
 #[derive(Subcommand)]
@@ -203,7 +272,7 @@ enum Format {
     Json,
 }
 
-#[derive(Clone, Copy, ValueEnum)]
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
 enum Output {
     Table,
     Yaml,
@@ -742,6 +811,144 @@ pub async fn run(cli: Cli) -> Result<i32> {
                 }
             }
         }
+        Cmd::Hotlist(HotlistCmd::Load {
+            source,
+            category,
+            columns,
+            no_header,
+            mode,
+            public,
+            non_public,
+            file,
+        }) => {
+            let mut cols =
+                camplane_config::hotlist::Columns::parse_spec(&columns).map_err(|e| anyhow!(e))?;
+            cols.header = !no_header;
+            let csv =
+                std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?;
+            let r = pb::hotlists_client::HotlistsClient::new(c.channel.clone())
+                .max_encoding_message_size(crate::hotlist::MAX_FILE + (1 << 20))
+                .load(c.req(pb::HotlistLoadRequest {
+                    source,
+                    category,
+                    file_name: file.display().to_string(),
+                    csv,
+                    columns_json: serde_json::to_string(&cols)?,
+                    mode,
+                    public: if public {
+                        Some(true)
+                    } else if non_public {
+                        Some(false)
+                    } else {
+                        None
+                    },
+                })?)
+                .await
+                .map_err(status)?
+                .into_inner();
+            println!(
+                "hotlist {} version {}: {} entries ({} added or changed, {} removed); source {}",
+                r.list,
+                r.version,
+                r.entries,
+                r.upserted,
+                r.removed,
+                if r.public { "public" } else { "non-public" }
+            );
+            for b in &r.bad_rows {
+                eprintln!("{}:{}: {}", file.display(), b.line, b.reason);
+            }
+            if !r.bad_rows.is_empty() {
+                eprintln!("{} rows not loaded", r.bad_rows.len());
+                return Ok(2);
+            }
+        }
+        Cmd::Hotlist(HotlistCmd::List) => {
+            let r = pb::hotlists_client::HotlistsClient::new(c.channel.clone())
+                .list(c.req(pb::Empty {})?)
+                .await
+                .map_err(status)?
+                .into_inner();
+            let lists: Vec<Value> = serde_json::from_slice(&r.lists_json)?;
+            let sources: Vec<Value> = serde_json::from_slice(&r.sources_json)?;
+            let mut rows = vec![vec![
+                "LIST".to_string(),
+                "VERSION".into(),
+                "ENTRIES".into(),
+                "LOADED".into(),
+                "BY".into(),
+                "PUBLIC".into(),
+            ]];
+            for l in &lists {
+                let public = sources
+                    .iter()
+                    .find(|s| s["source"] == l["source"])
+                    .map_or("yes", |s| if s["public"] == true { "yes" } else { "no" });
+                rows.push(vec![
+                    text(field(l, &["list"])),
+                    text(field(l, &["version"])),
+                    text(field(l, &["entries"])),
+                    text(field(l, &["loaded_at"])),
+                    text(field(l, &["loaded_by"])),
+                    public.into(),
+                ]);
+            }
+            print_table(rows);
+        }
+        Cmd::Alerts(AlertsCmd::List { since, output }) => {
+            let r = pb::alerts_client::AlertsClient::new(c.channel.clone())
+                .list(c.req(pb::AlertsRequest {
+                    since: since.unwrap_or_default(),
+                })?)
+                .await
+                .map_err(status)?
+                .into_inner();
+            let alerts: Vec<Value> = r
+                .objects
+                .iter()
+                .map(|o| serde_json::from_slice(&o.json))
+                .collect::<Result<_, _>>()?;
+            if output == Output::Table {
+                let mut rows = vec![alert_header()];
+                rows.extend(alerts.iter().map(alert_row));
+                print_table(rows);
+            } else {
+                for a in &alerts {
+                    println!("{}", serde_json::to_string(a)?);
+                }
+            }
+        }
+        Cmd::Alerts(AlertsCmd::Watch {
+            since,
+            output,
+            count,
+        }) => {
+            let mut s = pb::alerts_client::AlertsClient::new(c.channel.clone())
+                .watch(c.req(pb::AlertsRequest {
+                    since: since.unwrap_or_default(),
+                })?)
+                .await
+                .map_err(status)?
+                .into_inner();
+            if output == Output::Table {
+                eprintln!("{}", alert_header().join("  "));
+            }
+            let mut n = 0usize;
+            while let Some(o) = s.message().await.map_err(status)? {
+                let a: Value = serde_json::from_slice(&o.json)?;
+                if output == Output::Table {
+                    println!("{}", alert_row(&a).join("  "));
+                } else {
+                    println!("{}", serde_json::to_string(&a)?);
+                }
+                use std::io::Write;
+                std::io::stdout().flush()?;
+                n += 1;
+                if count.is_some_and(|c| n >= c) {
+                    break;
+                }
+            }
+        }
         Cmd::Camera(CameraCmd::Windows { camera, json }) => {
             let r = pb::fleet_client::FleetClient::new(c.channel.clone())
                 .windows(c.req(pb::Empty {})?)
@@ -992,6 +1199,27 @@ fn print_loaded(r: &pb::LayerVersionInfo) {
         let p: Vec<String> = r.pruned.iter().map(|n| n.to_string()).collect();
         println!("pruned old versions no request refers to: {}", p.join(", "));
     }
+}
+
+fn alert_header() -> Vec<String> {
+    [
+        "RECEIVED", "SEEN", "CAMERA", "PLATE", "CATEGORY", "LIST", "REASON", "STATUS",
+    ]
+    .map(String::from)
+    .to_vec()
+}
+
+fn alert_row(a: &Value) -> Vec<String> {
+    vec![
+        text(field(a, &["received_at"])),
+        text(field(a, &["time"])),
+        text(field(a, &["camera"])),
+        text(field(a, &["plate"])),
+        text(field(a, &["category"])),
+        text(field(a, &["list"])),
+        text(field(a, &["entry", "reason"])),
+        text(field(a, &["status"])),
+    ]
 }
 
 fn print_table(rows: Vec<Vec<String>>) {

@@ -307,6 +307,8 @@ impl Fleet {
                     recording: c.recording,
                     retention_days: c.retention_days.min(MAX_RETENTION_DAYS),
                     alpr: c.alpr,
+                    location: Some(c.location),
+                    mobile: c.kind == CameraKind::Mobile,
                 });
             }
         }
@@ -363,11 +365,27 @@ impl Fleet {
         let now = self.ctl.now();
         let rec =
             serde_json::json!({"agent": agent, "kind": kind, "received_at": now, "report": value});
+        let mut ops = vec![Op::Put(rkey.clone(), serde_json::to_vec(&rec)?)];
+        let mut alert = None;
+        if kind == "alert" {
+            // Stored with its report in one transaction: a resent report makes no second alert.
+            let (a, op) = crate::hotlist::alert_ops(agent, key, now, &value)?;
+            ops.push(op);
+            alert = Some(a);
+        }
         let out = self
             .ctl
             .store
-            .compare_and_swap(&rkey, 0, serde_json::to_vec(&rec)?)
+            .txn(vec![Compare::ModRevision(rkey.clone(), 0)], ops)
             .await?;
+        if let (true, Some(a)) = (out.succeeded, alert) {
+            let mut d = Draft::new("system", "alert.raised", "Alert", &a.id);
+            d.details = serde_json::json!({
+                "agent": agent, "camera": a.report.camera, "list": a.report.list,
+                "category": a.report.category, "read_id": a.report.read_id,
+            });
+            self.ctl.audit.record(d).await?;
+        }
         if out.succeeded && kind == "health" {
             let h = AgentHealth {
                 agent: agent.into(),

@@ -10,6 +10,7 @@ pub mod cli;
 pub mod clock;
 pub mod error;
 pub mod fleet;
+pub mod hotlist;
 pub mod leader;
 pub mod pki;
 pub mod placement;

@@ -33,6 +33,7 @@ async fn first_message(
             agent: "x".into(),
             config_revision: 0,
             version: "t".into(),
+            hotlists: Default::default(),
         })),
     })
     .await

@@ -20,10 +20,15 @@ use jiff::Timestamp;
 
 use super::geom::Rgb;
 use super::plate::Region;
-use super::store::{NewRead, ReadStore};
+use super::store::{LocationSource, NewRead, ReadLocation, ReadStore};
 use super::track::{MergedRead, Tracker};
 use super::{models, Reader, MAX_SIDE};
 use crate::clock::Clock;
+use crate::config::CameraConfig;
+use crate::gps::Gps;
+use crate::hotlist::Hotlists;
+use camplane_config::hotlist::{AlertReport, HitCategory};
+use camplane_config::model::LatLon;
 
 /// Settings shared by the agent's ALPR cameras.
 #[derive(Debug, Clone)]
@@ -76,8 +81,24 @@ impl AlprCounters {
     }
 }
 
-/// Called with each stored read's time (the supervisor counts it in the window).
-pub type OnRead = Arc<dyn Fn(Timestamp) + Send + Sync>;
+/// Called with each stored read's time and the hit categories it matched (the
+/// supervisor counts it in the camera's active window).
+pub type OnRead = Arc<dyn Fn(Timestamp, &[HitCategory]) + Send + Sync>;
+
+/// Where alerts go (the session spools and sends them).
+pub type AlertSink = Arc<dyn Fn(AlertReport) + Send + Sync>;
+
+/// What the reader needs besides frames: the hotlists every read is matched
+/// against, where hits go, and the gateway's GPS for mobile readers.
+#[derive(Clone, Default)]
+pub struct SiteCtx {
+    /// The agent's hotlists.
+    pub hotlists: Hotlists,
+    /// Set by the session; alerts raised before that are logged only.
+    pub alerts: Arc<Mutex<Option<AlertSink>>>,
+    /// The gateway's GPS, when it has one.
+    pub gps: Option<Gps>,
+}
 
 /// What the ingest thread sends its camera's decoder.
 pub enum FeedMsg {
@@ -140,6 +161,8 @@ struct CamCtx {
     id: String,
     counters: Arc<AlprCounters>,
     on_read: OnRead,
+    location: Option<LatLon>,
+    mobile: bool,
 }
 
 enum ReaderMsg {
@@ -167,13 +190,15 @@ impl AlprSite {
         opts: AlprSiteOptions,
         store: Arc<ReadStore>,
         clock: Arc<dyn Clock>,
+        ctx: SiteCtx,
     ) -> std::io::Result<AlprSite> {
         let (tx, rx) = mpsc::sync_channel(opts.frame_queue.max(1));
         let load_error = Arc::new(Mutex::new(None));
         let (o, le) = (opts.clone(), load_error.clone());
+        let out = Out { store, ctx };
         std::thread::Builder::new()
             .name("alpr-reader".into())
-            .spawn(move || reader_loop(o, rx, store, clock, le))?;
+            .spawn(move || reader_loop(o, rx, out, clock, le))?;
         Ok(AlprSite {
             opts,
             frames: tx,
@@ -183,13 +208,16 @@ impl AlprSite {
 
     /// Starts a decoder thread for `camera`; it ends when every copy of the
     /// returned feed is dropped (the camera's ingest ended), flushing its passes.
-    pub fn camera_feed(&self, camera: &str, on_read: OnRead) -> std::io::Result<AlprFeed> {
+    pub fn camera_feed(&self, cfg: &CameraConfig, on_read: OnRead) -> std::io::Result<AlprFeed> {
+        let camera = cfg.id.as_str();
         let counters = Arc::new(AlprCounters::default());
         let (tx, rx) = mpsc::sync_channel(self.opts.packet_queue.max(1));
         let cam = Arc::new(CamCtx {
             id: camera.to_string(),
             counters: counters.clone(),
             on_read,
+            location: cfg.location,
+            mobile: cfg.mobile,
         });
         let frames = self.frames.clone();
         let interval_ms = (1000.0 / self.opts.fps.max(0.01)).round() as i64;
@@ -335,10 +363,16 @@ struct CamState {
 /// Crops kept this long (ms) for passes still open.
 const CROP_KEEP_MS: i64 = 120_000;
 
+/// Where merged reads go: the read store, then hotlist matching.
+struct Out {
+    store: Arc<ReadStore>,
+    ctx: SiteCtx,
+}
+
 fn reader_loop(
     opts: AlprSiteOptions,
     rx: Receiver<ReaderMsg>,
-    store: Arc<ReadStore>,
+    out: Out,
     clock: Arc<dyn Clock>,
     load_error: Arc<Mutex<Option<String>>>,
 ) {
@@ -403,25 +437,25 @@ fn reader_loop(
                     st.crops.pop_front();
                 }
                 let done = st.tracker.push(at_ms, &reads);
-                emit(&store, st, done);
+                emit(&out, st, done);
             }
             Ok(ReaderMsg::End(cam)) => {
                 if let Some(mut st) = cams.remove(&cam.id) {
                     let done = st.tracker.flush();
-                    emit(&store, &mut st, done);
+                    emit(&out, &mut st, done);
                 }
             }
             Err(RecvTimeoutError::Timeout) => {
                 let now = clock.now().as_millisecond();
                 for st in cams.values_mut() {
                     let done = st.tracker.push(now, &[]);
-                    emit(&store, st, done);
+                    emit(&out, st, done);
                 }
             }
             Err(RecvTimeoutError::Disconnected) => {
                 for st in cams.values_mut() {
                     let done = st.tracker.flush();
-                    emit(&store, st, done);
+                    emit(&out, st, done);
                 }
                 return;
             }
@@ -455,7 +489,7 @@ pub fn jpeg(img: &image::RgbImage) -> Option<Vec<u8>> {
     Some(buf)
 }
 
-fn emit(store: &ReadStore, st: &mut CamState, done: Vec<MergedRead>) {
+fn emit(out: &Out, st: &mut CamState, done: Vec<MergedRead>) {
     for m in done {
         let jpg = st
             .crops
@@ -472,13 +506,63 @@ fn emit(store: &ReadStore, st: &mut CamState, done: Vec<MergedRead>) {
             last: ts(m.last_ms),
             frames: m.frames,
             bbox: m.best_box,
+            location: locate(&st.cam, out.ctx.gps.as_ref(), ts(m.best_frame_ms)),
         };
-        match store.append(read, jpg.as_deref()) {
+        match out.store.append(read, jpg.as_deref()) {
             Ok(r) => {
                 st.cam.counters.plates_read.fetch_add(1, Ordering::Relaxed);
-                (st.cam.on_read)(r.time);
+                let hits = out.ctx.hotlists.matches(&r.plate, r.time);
+                let cats: Vec<HitCategory> = hits.iter().map(|h| h.category).collect();
+                (st.cam.on_read)(r.time, &cats);
+                let sink = out
+                    .ctx
+                    .alerts
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .clone();
+                for h in hits {
+                    let a = AlertReport {
+                        read_id: r.id.clone(),
+                        camera: r.camera.clone(),
+                        plate: r.plate.clone(),
+                        time: r.time,
+                        confidence: f64::from(r.confidence),
+                        location: r.location.map(|l| LatLon {
+                            lat: l.lat,
+                            lon: l.lon,
+                        }),
+                        list: h.list,
+                        source: h.source,
+                        category: h.category,
+                        list_version: h.version,
+                        entry: h.entry,
+                        matched_at: Timestamp::now(),
+                    };
+                    tracing::info!(camera_id = %a.camera, list = %a.list, read = %a.read_id, "hotlist hit");
+                    match &sink {
+                        Some(s) => s(a),
+                        None => tracing::warn!("hotlist hit with no session to report it"),
+                    }
+                }
             }
             Err(e) => st.cam.counters.error(format!("alpr store: {e}")),
         }
     }
+}
+
+/// A read's location: the fixed reader's, or the GPS fix nearest the read.
+fn locate(cam: &CamCtx, gps: Option<&Gps>, t: Timestamp) -> Option<ReadLocation> {
+    if cam.mobile {
+        let p = gps?.position_at(t)?;
+        return Some(ReadLocation {
+            lat: p.lat,
+            lon: p.lon,
+            source: LocationSource::Gps,
+        });
+    }
+    cam.location.map(|p| ReadLocation {
+        lat: p.lat,
+        lon: p.lon,
+        source: LocationSource::Fixed,
+    })
 }

@@ -40,6 +40,31 @@ pub struct StoredRead {
     pub bbox: [i64; 4],
     /// Crop file name under the camera's `crops/`, if one was stored.
     pub crop: Option<String>,
+    /// Where the plate was seen: a fixed reader's location or a mobile
+    /// reader's GPS position at that time; none when unknown.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub location: Option<ReadLocation>,
+}
+
+/// Where a read was made.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct ReadLocation {
+    /// Latitude.
+    pub lat: f64,
+    /// Longitude.
+    pub lon: f64,
+    /// `fixed` (the camera's registered location) or `gps`.
+    pub source: LocationSource,
+}
+
+/// How a read's location was known.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LocationSource {
+    /// The fixed reader's registered location.
+    Fixed,
+    /// The mobile reader's GPS fix nearest the read.
+    Gps,
 }
 
 /// A read to store (the store assigns the id and crop name).
@@ -61,6 +86,8 @@ pub struct NewRead {
     pub frames: usize,
     /// Plate box in the best frame.
     pub bbox: [i64; 4],
+    /// Where.
+    pub location: Option<ReadLocation>,
 }
 
 /// What a read sweep did.
@@ -184,6 +211,7 @@ impl ReadStore {
             frames: read.frames,
             bbox: read.bbox,
             crop,
+            location: read.location,
         };
         let file = cam_dir.join(format!("{}.jsonl", day_of(r.time)));
         let mut line = serde_json::to_string(&r).map_err(|e| AgentError::Io {
@@ -343,6 +371,7 @@ mod tests {
             last: t,
             frames: 3,
             bbox: [1, 2, 3, 4],
+            location: None,
         }
     }
 

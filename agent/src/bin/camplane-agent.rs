@@ -188,8 +188,13 @@ async fn run(path: PathBuf) -> anyhow::Result<()> {
         fps: cfg.alpr_fps,
         ..Default::default()
     });
-    let session = Session::new(cfg, sup.clone())?;
     let cancel = CancellationToken::new();
+    if let Some(addr) = cfg.gpsd.clone() {
+        let gps = camplane_agent::gps::Gps::default();
+        sup.set_gps(gps.clone());
+        tokio::spawn(camplane_agent::gps::follow(addr, gps, cancel.clone()));
+    }
+    let session = Session::new(cfg, sup.clone())?;
     let reporter = tokio::spawn(session.clone().run_reporter(cancel.clone()));
     let stop = cancel.clone();
     tokio::spawn(async move {

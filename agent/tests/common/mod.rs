@@ -257,3 +257,97 @@ pub fn wait_until(limit: Duration, what: &str, mut f: impl FnMut() -> bool) {
         std::thread::sleep(Duration::from_millis(100));
     }
 }
+
+pub const FONT: &str = "/usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf";
+
+/// 1280x720, 8 s: "ABC1234" moving right (0.5-3 s, upper half), then "XYZ9876"
+/// (4-6.5 s, lower half), black text on white plate-like boxes.
+#[allow(dead_code)]
+pub fn render_plates(path: &Path) {
+    assert!(
+        Path::new(FONT).is_file(),
+        "font {FONT} missing: apt-get install -y fonts-dejavu-core"
+    );
+    let plate = |text: &str, t0: f64, t1: f64, y: i32| {
+        let en = format!("between(t,{t0},{t1})");
+        format!(
+            "drawbox=x='100+(t-{t0})*120':y={y}:w=360:h=120:color=white:t=fill:enable='{en}',\
+             drawtext=fontfile={FONT}:text={text}:fontsize=72:fontcolor=black:\
+             x='120+(t-{t0})*120':y={}:enable='{en}'",
+            y + 25
+        )
+    };
+    let vf = format!(
+        "{},{}",
+        plate("ABC1234", 0.5, 3.0, 120),
+        plate("XYZ9876", 4.0, 6.5, 480)
+    );
+    ffmpeg(&[
+        "-f",
+        "lavfi",
+        "-i",
+        "color=c=0x405060:s=1280x720:r=25:d=8",
+        "-vf",
+        &vf,
+        "-c:v",
+        "libx264",
+        "-pix_fmt",
+        "yuv420p",
+        "-g",
+        "25",
+        path.to_str().unwrap(),
+    ]);
+}
+
+pub const APT_GPSD: &str = "apt-get install -y gpsd";
+
+/// A real gpsd reading a stand-in GPS receiver (NMEA over TCP at a fixed
+/// position); both killed on drop.
+pub struct Gpsd {
+    pub port: u16,
+    feed: Child,
+    gpsd: Child,
+}
+
+impl Gpsd {
+    pub fn start(lat: f64, lon: f64) -> Gpsd {
+        let ok = Command::new("gpsd")
+            .arg("-V")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        assert!(ok, "gpsd missing: {APT_GPSD}");
+        let feed_port = free_port();
+        let mut feed = Command::new("/usr/bin/python3")
+            .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/support/nmea_feed.py"))
+            .args([feed_port.to_string(), lat.to_string(), lon.to_string()])
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("python3 starts the NMEA feed");
+        let mut line = String::new();
+        BufReader::new(feed.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        assert_eq!(line.trim(), "READY");
+        let port = free_port();
+        let gpsd = Command::new("gpsd")
+            .args(["-N", "-n", "-b", "-S", &port.to_string()])
+            .arg(format!("tcp://127.0.0.1:{feed_port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start gpsd ({e}): {APT_GPSD}"));
+        wait_for_port(port);
+        Gpsd { port, feed, gpsd }
+    }
+}
+
+impl Drop for Gpsd {
+    fn drop(&mut self) {
+        for c in [&mut self.gpsd, &mut self.feed] {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}

@@ -1,0 +1,270 @@
+//! The hotlists an agent holds: applied from the controller's updates (whole
+//! lists or deltas), persisted under the data directory so matching goes on
+//! while the controller is away, and matched against every merged read.
+
+use camplane_config::hotlist::{HitCategory, HotlistEntry, HotlistSource, HotlistUpdate};
+use jiff::Timestamp;
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, RwLock};
+
+/// One list as held.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct HeldList {
+    /// Source.
+    pub source: HotlistSource,
+    /// Category.
+    pub category: HitCategory,
+    /// Version held.
+    pub version: u64,
+    /// Entries by key (`PLATE/STATE`).
+    pub entries: BTreeMap<String, HotlistEntry>,
+}
+
+/// A read's match on one list.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Hit {
+    /// List name.
+    pub list: String,
+    /// Source.
+    pub source: HotlistSource,
+    /// Category.
+    pub category: HitCategory,
+    /// Version matched against.
+    pub version: u64,
+    /// The entry.
+    pub entry: HotlistEntry,
+}
+
+/// What applying an update did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Applied {
+    /// Now at this version (0: the list was dropped).
+    Version(u64),
+    /// A delta for another base: the agent holds this version and needs the whole list.
+    NeedsFull(u64),
+}
+
+#[derive(Default)]
+struct Inner {
+    lists: BTreeMap<String, HeldList>,
+    /// Plate -> lists holding it (rebuilt on change).
+    by_plate: HashMap<String, Vec<String>>,
+}
+
+impl Inner {
+    fn reindex(&mut self) {
+        self.by_plate.clear();
+        for (name, l) in &self.lists {
+            for e in l.entries.values() {
+                let v = self.by_plate.entry(e.plate.clone()).or_default();
+                if !v.contains(name) {
+                    v.push(name.clone());
+                }
+            }
+        }
+    }
+}
+
+/// The agent's hotlists; cheap to clone, shared by the session and the reader.
+#[derive(Clone, Default)]
+pub struct Hotlists {
+    inner: Arc<RwLock<Inner>>,
+    path: Option<PathBuf>,
+}
+
+impl Hotlists {
+    /// Empty, not persisted (tests, `alpr read`).
+    pub fn in_memory() -> Hotlists {
+        Hotlists {
+            inner: Arc::default(),
+            path: None,
+        }
+    }
+
+    /// Loads `dir/hotlists.json` if present. A file that cannot be read is set
+    /// aside (`.bad`) and the agent starts empty: the controller resends whole lists.
+    pub fn open(dir: &Path) -> Hotlists {
+        let path = dir.join("hotlists.json");
+        let mut inner = Inner::default();
+        match std::fs::read(&path) {
+            Ok(b) => match serde_json::from_slice::<BTreeMap<String, HeldList>>(&b) {
+                Ok(lists) => inner.lists = lists,
+                Err(e) => {
+                    tracing::warn!(file = %path.display(), error = %e, "hotlists unreadable; set aside, asking for whole lists");
+                    let _ = std::fs::rename(&path, path.with_extension("json.bad"));
+                }
+            },
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => tracing::warn!(file = %path.display(), error = %e, "hotlists unreadable"),
+        }
+        inner.reindex();
+        Hotlists {
+            inner: Arc::new(RwLock::new(inner)),
+            path: Some(path),
+        }
+    }
+
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, Inner> {
+        self.inner.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// List name -> version held.
+    pub fn versions(&self) -> HashMap<String, u64> {
+        self.read()
+            .lists
+            .iter()
+            .map(|(k, l)| (k.clone(), l.version))
+            .collect()
+    }
+
+    /// Entries held across all lists.
+    pub fn len(&self) -> usize {
+        self.read().lists.values().map(|l| l.entries.len()).sum()
+    }
+
+    /// Whether no list holds anything.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Applies an update and persists the result before returning.
+    pub fn apply(&self, u: &HotlistUpdate) -> crate::Result<Applied> {
+        let mut g = self.inner.write().unwrap_or_else(|e| e.into_inner());
+        let outcome = if u.deleted {
+            g.lists.remove(&u.list);
+            Applied::Version(0)
+        } else if u.base_version == 0 {
+            let mut entries = BTreeMap::new();
+            for e in &u.delta.upsert {
+                entries.insert(e.key(), e.clone());
+            }
+            g.lists.insert(
+                u.list.clone(),
+                HeldList {
+                    source: u.source,
+                    category: u.category,
+                    version: u.version,
+                    entries,
+                },
+            );
+            Applied::Version(u.version)
+        } else {
+            match g.lists.get_mut(&u.list) {
+                Some(l) if l.version == u.base_version => {
+                    u.delta.apply(&mut l.entries);
+                    l.version = u.version;
+                    Applied::Version(u.version)
+                }
+                Some(l) if l.version == u.version => return Ok(Applied::Version(l.version)),
+                Some(_) | None => {
+                    // Not the base we hold: drop it and ask for the whole list.
+                    g.lists.remove(&u.list);
+                    Applied::NeedsFull(0)
+                }
+            }
+        };
+        g.reindex();
+        if let Some(p) = &self.path {
+            let bytes = serde_json::to_vec(&g.lists)
+                .map_err(|e| crate::AgentError::Control(format!("hotlists: {e}")))?;
+            // Plates on hotlists are not public: owner-only file.
+            crate::control::write_atomic(p, &bytes, true)?;
+        }
+        Ok(outcome)
+    }
+
+    /// Every live entry matching `plate` (exact, normalised), one per list.
+    pub fn matches(&self, plate: &str, now: Timestamp) -> Vec<Hit> {
+        let g = self.read();
+        let Some(names) = g.by_plate.get(plate) else {
+            return vec![];
+        };
+        let mut out = Vec::new();
+        for n in names {
+            let Some(l) = g.lists.get(n) else { continue };
+            if let Some(e) = l.entries.values().find(|e| e.plate == plate && e.live(now)) {
+                out.push(Hit {
+                    list: n.clone(),
+                    source: l.source,
+                    category: l.category,
+                    version: l.version,
+                    entry: e.clone(),
+                });
+            }
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use camplane_config::hotlist::HotlistDelta;
+
+    fn e(p: &str, exp: Option<&str>) -> HotlistEntry {
+        HotlistEntry {
+            plate: p.into(),
+            state: Some("IA".into()),
+            reason: None,
+            expires: exp.map(|s| s.parse().unwrap()),
+        }
+    }
+
+    fn upd(base: u64, v: u64, up: Vec<HotlistEntry>, rm: Vec<&str>) -> HotlistUpdate {
+        HotlistUpdate {
+            list: "ncic.stolen_vehicle".into(),
+            source: HotlistSource::Ncic,
+            category: HitCategory::StolenVehicle,
+            base_version: base,
+            version: v,
+            deleted: false,
+            delta: HotlistDelta {
+                upsert: up,
+                remove: rm.into_iter().map(String::from).collect(),
+            },
+        }
+    }
+
+    #[test]
+    fn full_then_delta_then_persisted() {
+        let dir = tempfile::tempdir().unwrap();
+        let h = Hotlists::open(dir.path());
+        let now: Timestamp = "2026-06-01T00:00:00Z".parse().unwrap();
+        assert_eq!(
+            h.apply(&upd(
+                0,
+                3,
+                vec![e("ABC123", None), e("OLD1", Some("2026-01-01T00:00:00Z"))],
+                vec![]
+            ))
+            .unwrap(),
+            Applied::Version(3)
+        );
+        assert_eq!(h.matches("ABC123", now).len(), 1);
+        assert!(
+            h.matches("OLD1", now).is_empty(),
+            "expired entries never match"
+        );
+        assert!(h.matches("ABC12", now).is_empty());
+        h.apply(&upd(3, 4, vec![e("NEW9", None)], vec!["ABC123/IA"]))
+            .unwrap();
+        assert!(h.matches("ABC123", now).is_empty());
+        assert_eq!(h.matches("NEW9", now)[0].version, 4);
+        // A delta for a base we do not hold asks for the whole list.
+        assert_eq!(
+            h.apply(&upd(7, 8, vec![], vec![])).unwrap(),
+            Applied::NeedsFull(0)
+        );
+        assert!(h.versions().is_empty());
+        h.apply(&upd(0, 8, vec![e("KEEP1", None)], vec![])).unwrap();
+        let again = Hotlists::open(dir.path());
+        assert_eq!(again.versions()["ncic.stolen_vehicle"], 8);
+        assert_eq!(again.matches("KEEP1", now).len(), 1);
+        // A corrupt file is set aside; the agent starts empty.
+        std::fs::write(dir.path().join("hotlists.json"), b"{not json").unwrap();
+        assert!(Hotlists::open(dir.path()).versions().is_empty());
+        assert!(dir.path().join("hotlists.json.bad").exists());
+    }
+}

@@ -1,0 +1,240 @@
+//! Hotlists and alerts at a real controller (embedded store, TLS): loads with
+//! bad rows, an all-bad load that changes nothing, who may load and watch,
+//! versions as composed deltas, and alerts stored once per report key and
+//! streamed to watchers.
+
+mod common;
+
+use camplane_config::hotlist::{HotlistDelta, HotlistEntry};
+use camplane_proto::v1 as pb;
+use common::*;
+use std::time::Duration;
+use tonic::Code;
+
+fn load_req(source: &str, category: &str, csv: &str, mode: &str) -> pb::HotlistLoadRequest {
+    pb::HotlistLoadRequest {
+        source: source.into(),
+        category: category.into(),
+        file_name: "list.csv".into(),
+        csv: csv.as_bytes().to_vec(),
+        columns_json: String::new(),
+        mode: mode.into(),
+        public: None,
+    }
+}
+
+async fn load(
+    h: &Harness,
+    token: &str,
+    r: pb::HotlistLoadRequest,
+) -> Result<pb::HotlistLoadResponse, tonic::Status> {
+    Ok(pb::hotlists_client::HotlistsClient::new(h.channel.clone())
+        .load(req(token, r))
+        .await?
+        .into_inner())
+}
+
+#[tokio::test]
+async fn hotlist_loads_versions_and_alerts() {
+    let dir = tempfile::tempdir().unwrap();
+    let h = start(config_embedded(dir.path()), None).await;
+    let sup = user(&h, "sup", &["supervisor"], "police").await;
+    let op = user(&h, "op", &["alpr_operator"], "police").await;
+    let eng = user(&h, "eng", &["engineer"], "").await;
+
+    // Only supervisors and the chief load lists.
+    let csv =
+        "plate,state,reason,expiry\nABC1234,IA,stolen 05/30,2099-01-01\nbad!,IA,x,\nKLM55,,,\n";
+    let e = load(&h, &op, load_req("NCIC", "stolen_vehicle", csv, ""))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::PermissionDenied, "{e:?}");
+
+    // Bad rows are reported by line; the good ones load.
+    let r = load(&h, &sup, load_req("NCIC", "stolen_vehicle", csv, ""))
+        .await
+        .unwrap();
+    assert_eq!(
+        (r.list.as_str(), r.version, r.entries),
+        ("ncic.stolen_vehicle", 1, 2)
+    );
+    assert_eq!(r.bad_rows.len(), 1);
+    assert_eq!(r.bad_rows[0].line, 3);
+    assert!(r.bad_rows[0].reason.contains("not 2-8"), "{:?}", r.bad_rows);
+
+    // A file with no usable row changes nothing and says why, by line.
+    let e = load(
+        &h,
+        &sup,
+        load_req("NCIC", "stolen_vehicle", "plate,state\n!!,IA\nX,Iowa\n", ""),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(e.code(), Code::InvalidArgument);
+    assert!(
+        e.message().contains("line 2") && e.message().contains("line 3"),
+        "{}",
+        e.message()
+    );
+    let ctl = &h.running.controller;
+    let info = ctl.hotlists();
+    assert_eq!(info.len(), 1);
+    assert_eq!((info[0].version, info[0].entries), (1, 2));
+    // Unknown source, category, columns are named.
+    for (s, c, cols, what) in [
+        ("FBI", "stolen_vehicle", "", "--source"),
+        ("NCIC", "stolen_car", "", "--category"),
+        ("NCIC", "warrant", r#"{"plate":"tag"}"#, "tag"),
+    ] {
+        let mut q = load_req(s, c, csv, "");
+        q.columns_json = cols.into();
+        let e = load(&h, &sup, q).await.unwrap_err();
+        assert_eq!(e.code(), Code::InvalidArgument);
+        assert!(e.message().contains(what), "{}", e.message());
+    }
+
+    // Same file again: no new version. Add, remove: new versions, composed as one delta.
+    let r = load(&h, &sup, load_req("NCIC", "stolen_vehicle", csv, ""))
+        .await
+        .unwrap();
+    assert_eq!((r.version, r.upserted, r.removed), (1, 0, 0));
+    load(
+        &h,
+        &sup,
+        load_req("NCIC", "stolen_vehicle", "plate\nNEW1\n", "add"),
+    )
+    .await
+    .unwrap();
+    let r = load(
+        &h,
+        &sup,
+        load_req("NCIC", "stolen_vehicle", "plate\nKLM55\n", "remove"),
+    )
+    .await
+    .unwrap();
+    assert_eq!((r.version, r.entries), (3, 2));
+    let info = ctl.hotlists().pop().unwrap();
+    let u = ctl.hotlist_update(&info, 1).await.unwrap();
+    assert_eq!((u.base_version, u.version), (1, 3));
+    assert_eq!(u.delta.remove, vec!["KLM55/".to_string()]);
+    assert_eq!(u.delta.upsert.len(), 1);
+    let full = ctl.hotlist_update(&info, 0).await.unwrap();
+    assert_eq!(full.base_version, 0);
+    let mut m = std::collections::BTreeMap::<String, HotlistEntry>::new();
+    // Applying the delta to version 1 gives the whole list at version 3.
+    m.insert("ABC1234/IA".into(), full.delta.upsert[0].clone());
+    m.insert(
+        "KLM55/".into(),
+        HotlistEntry {
+            plate: "KLM55".into(),
+            state: None,
+            reason: None,
+            expires: None,
+        },
+    );
+    u.delta.apply(&mut m);
+    let mut want: Vec<String> = full.delta.upsert.iter().map(|e| e.key()).collect();
+    want.sort();
+    assert_eq!(m.keys().cloned().collect::<Vec<_>>(), want);
+    assert!(!HotlistDelta::between(&m, &m).upsert.iter().any(|_| true));
+
+    // The public flag is per source, and listing shows it.
+    let mut q = load_req("CUSTOM", "investigative", "plate\nINV1\n", "");
+    q.public = Some(false);
+    let r = load(&h, &sup, q).await.unwrap();
+    assert!(!r.public);
+    let l = pb::hotlists_client::HotlistsClient::new(h.channel.clone())
+        .list(req(&op, pb::Empty {}))
+        .await
+        .unwrap()
+        .into_inner();
+    let sources: Vec<serde_json::Value> = serde_json::from_slice(&l.sources_json).unwrap();
+    let custom = sources.iter().find(|s| s["source"] == "CUSTOM").unwrap();
+    assert_eq!(custom["public"], false);
+    let e = pb::hotlists_client::HotlistsClient::new(h.channel.clone())
+        .list(req(&eng, pb::Empty {}))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::PermissionDenied);
+
+    // Alerts: an engineer may not watch; an operator's watch gets each alert once,
+    // even when the agent resends the report.
+    let e = pb::alerts_client::AlertsClient::new(h.channel.clone())
+        .watch(req(&eng, pb::AlertsRequest::default()))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::PermissionDenied);
+    let mut watch = pb::alerts_client::AlertsClient::new(h.channel.clone())
+        .watch(req(&op, pb::AlertsRequest::default()))
+        .await
+        .unwrap()
+        .into_inner();
+    let report = serde_json::json!({
+        "read_id": "1780000000000-ABC1234", "camera": "lpr-1", "plate": "ABC1234",
+        "time": "2026-06-01T12:00:00Z", "confidence": 0.93,
+        "location": {"lat": 42.5, "lon": -90.66},
+        "list": "ncic.stolen_vehicle", "source": "NCIC", "category": "stolen_vehicle",
+        "list_version": 3, "entry": {"plate": "ABC1234", "state": "IA", "reason": "stolen 05/30"},
+        "matched_at": "2026-06-01T12:00:01Z",
+    });
+    let fleet = camplane_controller::fleet::Fleet {
+        ctl: ctl.clone(),
+        pki: camplane_controller::pki::Pki::load_or_create(
+            &ctl.store,
+            &ctl.config.city.name,
+            ctl.now(),
+        )
+        .await
+        .unwrap(),
+    };
+    let bytes = serde_json::to_vec(&report).unwrap();
+    assert!(fleet
+        .store_report("gw", "a-1", "alert", &bytes, 1)
+        .await
+        .unwrap());
+    assert!(!fleet
+        .store_report("gw", "a-1", "alert", &bytes, 1)
+        .await
+        .unwrap());
+    // A malformed alert report is refused and stores nothing.
+    assert!(fleet
+        .store_report("gw", "a-2", "alert", br#"{"plate": 5}"#, 1)
+        .await
+        .is_err());
+    let got = tokio::time::timeout(Duration::from_secs(5), watch.message())
+        .await
+        .expect("an alert within 5 s")
+        .unwrap()
+        .unwrap();
+    let a: serde_json::Value = serde_json::from_slice(&got.json).unwrap();
+    assert_eq!(a["plate"], "ABC1234");
+    assert_eq!(a["status"], "unverified");
+    assert_eq!(a["agent"], "gw");
+    assert!(
+        tokio::time::timeout(Duration::from_millis(500), watch.message())
+            .await
+            .is_err(),
+        "no second alert for a resent report"
+    );
+    let all = pb::alerts_client::AlertsClient::new(h.channel.clone())
+        .list(req(&op, pb::AlertsRequest::default()))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(all.objects.len(), 1);
+    // Loads and alerts are audited.
+    let tail = pb::audit_client::AuditClient::new(h.channel.clone())
+        .tail(req(&h.admin, pb::TailRequest { limit: 100 }))
+        .await
+        .unwrap()
+        .into_inner();
+    let text: String = tail
+        .entries
+        .iter()
+        .map(|e| String::from_utf8_lossy(&e.json).to_string())
+        .collect();
+    for action in ["hotlist.load", "alert.raised", "alerts.watch"] {
+        assert!(text.contains(action), "{action} audited");
+    }
+    h.cancel.cancel();
+}

@@ -1,0 +1,291 @@
+//! The ALPR path end to end with real parts: a rendered-plates clip served by a
+//! real RTSP server (GStreamer), a real controller (embedded store, TLS), and an
+//! agent that enrols, receives its ALPR camera and the hotlists (whole, then a
+//! delta), reads the plates with the real PP-OCRv4 models, stores the merged
+//! reads with the camera's location, and raises exactly one alert for the plate
+//! on the hotlist, streamed to an operator's `alerts watch` within a second of the
+//! match. The camera's active window reports the read and the hit by category.
+
+#[path = "../../controller/tests/common/mod.rs"]
+mod ctl;
+#[path = "../../agent/tests/common/mod.rs"]
+mod media;
+
+use camplane_agent::control::Session;
+use camplane_agent::retention::FixedProbe;
+use camplane_agent::{DiskPolicy, Supervisor, SupervisorOptions, SystemClock};
+use camplane_config::agent::AgentConfig;
+use camplane_proto::v1 as pb;
+use jiff::{SignedDuration, Timestamp};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio_util::sync::CancellationToken;
+
+const LPR: &str = r#"
+---
+kind: PlacementRequest
+name: req-lpr
+spec:
+  location: {lat: 42.5011, lon: -90.6650}
+  purpose: alpr
+  justification: stolen vehicles entering downtown
+  funding_source: state grant
+  department: police
+  kind: fixed
+  camera: lpr-1
+---
+kind: Camera
+name: lpr-1
+spec:
+  site: city-hall
+  department: police
+  kind: fixed
+  purpose: alpr
+  location: {lat: 42.5011, lon: -90.6650}
+  streams: {main: "RTSP_URL"}
+  placement_request: req-lpr
+  agent: city-hall-gw
+  alpr: true
+"#;
+
+async fn wait_for<F: FnMut() -> bool>(limit: Duration, what: &str, mut f: F) {
+    let t0 = Instant::now();
+    while !f() {
+        assert!(t0.elapsed() < limit, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+async fn load(h: &ctl::Harness, token: &str, csv: &str, mode: &str) -> pb::HotlistLoadResponse {
+    pb::hotlists_client::HotlistsClient::new(h.channel.clone())
+        .load(ctl::req(
+            token,
+            pb::HotlistLoadRequest {
+                source: "NCIC".into(),
+                category: "stolen_vehicle".into(),
+                file_name: "ncic.csv".into(),
+                csv: csv.as_bytes().to_vec(),
+                columns_json: String::new(),
+                mode: mode.into(),
+                public: None,
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rendered_plates_raise_exactly_one_hotlist_alert_at_the_controller() {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
+        )
+        .with_test_writer()
+        .try_init();
+    media::require_tools();
+    let models = camplane_agent::alpr::models::resolve_dir(None);
+    camplane_agent::alpr::models::verify(&models)
+        .unwrap_or_else(|e| panic!("ALPR models not ready: {e}; run deploy/fetch-models.sh"));
+    let dir = tempfile::tempdir().unwrap();
+    let clip = dir.path().join("plates.mp4");
+    media::render_plates(&clip);
+
+    let mut cfg = ctl::config_embedded(&dir.path().join("store"));
+    cfg.tls.ca_cert_file = Some(dir.path().join("ca.pem"));
+    let h = ctl::start(cfg.clone(), None).await;
+    ctl::apply(&h, &h.admin, ctl::CITY).await.unwrap();
+    let sup_user = ctl::user(&h, "sgt", &["supervisor"], "police").await;
+    let op = ctl::user(&h, "op", &["alpr_operator"], "police").await;
+    let mgr = ctl::user(&h, "m", &["dept_manager"], "police").await;
+    let chief = ctl::user(&h, "c", &["chief"], "police").await;
+    let cm = ctl::user(&h, "cm", &["city_manager"], "").await;
+    let token = pb::fleet_client::FleetClient::new(h.channel.clone())
+        .create_enroll_token(ctl::req(
+            &h.admin,
+            pb::EnrollTokenRequest {
+                site: "city-hall".into(),
+                agent: String::new(),
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    let cam = media::RtspServer::start(
+        media::free_port(),
+        &[&format!("/lpr=mp4:{}", clip.display())],
+    );
+    ctl::apply(&h, &h.admin, &LPR.replace("RTSP_URL", &cam.url("/lpr")))
+        .await
+        .unwrap();
+    for (who, action) in [(&mgr, "recommend"), (&chief, "recommend"), (&cm, "approve")] {
+        ctl::act(&h, who, "req-lpr", action, "", "").await.unwrap();
+    }
+
+    // The hotlist: ABC1234 is stolen; a bad row is reported by line and skipped.
+    let r = load(
+        &h,
+        &sup_user,
+        "plate,state,reason,expiry\nABC1234,IA,stolen 2026-05-30,2099-12-31\nnot a plate!,IA,,\n",
+        "replace",
+    )
+    .await;
+    assert_eq!((r.version, r.entries), (1, 1));
+    assert_eq!(r.bad_rows.len(), 1);
+    assert_eq!(r.bad_rows[0].line, 3);
+
+    // An operator watches alerts.
+    let alerts: Arc<Mutex<Vec<serde_json::Value>>> = Arc::default();
+    let mut watch = pb::alerts_client::AlertsClient::new(h.channel.clone())
+        .watch(ctl::req(&op, pb::AlertsRequest::default()))
+        .await
+        .unwrap()
+        .into_inner();
+    let sink = alerts.clone();
+    tokio::spawn(async move {
+        while let Ok(Some(o)) = watch.message().await {
+            let mut a: serde_json::Value = serde_json::from_slice(&o.json).unwrap();
+            a["seen_by_watcher"] = serde_json::json!(Timestamp::now());
+            sink.lock().unwrap().push(a);
+        }
+    });
+
+    // The agent.
+    let adir = dir.path().join("agent");
+    std::fs::create_dir_all(&adir).unwrap();
+    std::fs::write(adir.join("token"), &token.token).unwrap();
+    let acfg = AgentConfig::parse(
+        "agent.yaml",
+        &format!(
+            "controllers: [https://127.0.0.1:{}]\nca_file: {}\nenroll_token_file: {}\ndata_dir: {}\nreport_interval_seconds: 1\nsegment_seconds: 2\nmin_free_bytes: 0\nmin_free_percent: 0\n",
+            h.running.addr.port(),
+            dir.path().join("ca.pem").display(),
+            adir.join("token").display(),
+            adir.display()
+        ),
+    )
+    .unwrap();
+    let sup = Arc::new(
+        Supervisor::new(
+            SupervisorOptions {
+                root: adir.join("recordings"),
+                ingest: camplane_agent::ingest::IngestOptions {
+                    window_merge_gap: SignedDuration::from_secs(1),
+                    ..Default::default()
+                },
+                disk: DiskPolicy {
+                    min_free_bytes: 0,
+                    min_free_percent: 0.0,
+                },
+            },
+            Arc::new(SystemClock),
+            Arc::new(FixedProbe::new(100 << 30, 200 << 30)),
+        )
+        .unwrap(),
+    );
+    sup.set_alpr_options(camplane_agent::alpr::site::AlprSiteOptions {
+        models: Some(models),
+        fps: 4.0,
+        ..Default::default()
+    });
+    let session = Session::new(acfg, sup.clone()).unwrap();
+    let stop = CancellationToken::new();
+    let reporter = tokio::spawn(session.clone().run_reporter(stop.clone()));
+    let runner = tokio::spawn(session.clone().run(stop.clone()));
+    let hotlists = sup.hotlists();
+    wait_for(Duration::from_secs(30), "the hotlist at the agent", || {
+        hotlists.versions().get("ncic.stolen_vehicle") == Some(&1)
+    })
+    .await;
+    // A second version reaches the agent as a delta.
+    let r = load(&h, &sup_user, "plate\nQRS4567\n", "add").await;
+    assert_eq!((r.version, r.entries), (2, 2));
+    wait_for(
+        Duration::from_secs(10),
+        "hotlist version 2 at the agent",
+        || hotlists.versions().get("ncic.stolen_vehicle") == Some(&2),
+    )
+    .await;
+    assert_eq!(hotlists.len(), 2);
+
+    // The camera goes live: the plates are read and ABC1234 raises an alert.
+    let start = Timestamp::now();
+    ctl::camera(&h, &h.admin, "lpr-1", "activate")
+        .await
+        .unwrap();
+    let reads = sup.reads();
+    let far = start + SignedDuration::from_hours(1);
+    wait_for(Duration::from_secs(60), "both plates read", || {
+        !reads.find("ABC1234", start, far).is_empty()
+            && !reads.find("XYZ9876", start, far).is_empty()
+    })
+    .await;
+    let abc = reads.find("ABC1234", start, far);
+    let xyz = reads.find("XYZ9876", start, far);
+    // Reads carry the fixed reader's location.
+    let loc = abc[0].location.expect("a fixed reader's reads are located");
+    assert_eq!((loc.lat, loc.lon), (42.5011, -90.6650));
+    wait_for(Duration::from_secs(10), "the alert at the watcher", || {
+        alerts
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|a| a["plate"] == "ABC1234")
+    })
+    .await;
+    // The first playback: one alert for ABC1234, none for XYZ9876 (not listed).
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let got = alerts.lock().unwrap().clone();
+    let first_pass: Vec<&serde_json::Value> = got
+        .iter()
+        .filter(|a| a["time"].as_str().unwrap().parse::<Timestamp>().unwrap() <= xyz[0].time)
+        .collect();
+    assert_eq!(first_pass.len(), 1, "exactly one alert: {got:#?}");
+    let a = first_pass[0];
+    assert_eq!(a["plate"], "ABC1234");
+    assert_eq!(a["camera"], "lpr-1");
+    assert_eq!(a["agent"], "city-hall-gw");
+    assert_eq!(a["category"], "stolen_vehicle");
+    assert_eq!(a["source"], "NCIC");
+    assert_eq!(a["list_version"], 2);
+    assert_eq!(a["entry"]["reason"], "stolen 2026-05-30");
+    assert_eq!(a["status"], "unverified");
+    assert_eq!(a["read_id"], abc[0].id.as_str());
+    let ts = |k: &str| a[k].as_str().unwrap().parse::<Timestamp>().unwrap();
+    let latency = ts("seen_by_watcher").duration_since(ts("matched_at"));
+    assert!(
+        latency < SignedDuration::from_secs(1),
+        "match to the watcher took {latency:?}"
+    );
+
+    // The camera stops: its window reports the plates read and the hit.
+    drop(cam);
+    let t0 = Instant::now();
+    let w = loop {
+        let r = pb::fleet_client::FleetClient::new(h.channel.clone())
+            .windows(ctl::req(&h.admin, pb::Empty {}))
+            .await
+            .unwrap()
+            .into_inner();
+        let ws: Vec<serde_json::Value> = r
+            .objects
+            .iter()
+            .map(|o| serde_json::from_slice(&o.json).unwrap())
+            .collect();
+        if let Some(w) = ws.into_iter().find(|w| w["camera"] == "lpr-1") {
+            break w;
+        }
+        assert!(
+            t0.elapsed() < Duration::from_secs(30),
+            "no window for lpr-1"
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    };
+    assert!(w["plates_read"].as_u64().unwrap() >= 2, "{w}");
+    assert!(w["hits"]["stolen_vehicle"].as_u64().unwrap() >= 1, "{w}");
+    stop.cancel();
+    let _ = reporter.await;
+    let _ = runner.await;
+    sup.shutdown();
+    h.cancel.cancel();
+}
