@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # Sets up and runs camplane on one machine with its embedded defaults: a controller
 # (embedded store, TLS with its own CA), the example city, a demo camera (an RTSP
-# stream of generated video), and an agent that enrols, records it and reports
-# health. Ctrl-C stops everything.
+# stream of generated video), an ALPR camera (rendered plates driving past), a
+# hotlist, and an agent that enrols, records both cameras, reads the plates,
+# raises a hotlist alert and reports health. Ctrl-C stops everything.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 deploy/install-deps.sh
+deploy/fetch-models.sh
 cargo build --release --bins
 BIN=${CARGO_TARGET_DIR:-$PWD/target}/release
 DATA=${CAMPLANE_DEMO_DIR:-$PWD/demo-data}
@@ -30,8 +32,9 @@ cam() { "$BIN/camplane" "$@"; }
 echo "$CAMPLANE_ADMIN_PASSWORD" | cam login --password-stdin
 
 # 2. The city, and the people of the approval chain.
-cam apply -f config/examples/city.yaml
-for u in "pd-manager dept_manager police" "chief chief police" "city-manager city_manager city-manager"; do
+cam apply -f config/examples/city.yaml -f config/examples/alpr.yaml
+for u in "pd-manager dept_manager police" "chief chief police" "city-manager city_manager city-manager" \
+         "sergeant supervisor police" "operator alpr_operator police"; do
   set -- $u
   echo "$1-demo-password" | cam user add "$1" --role "$2" --department "$3" --password-stdin
 done
@@ -40,9 +43,17 @@ as pd-manager request recommend req-ch-entrance -m "vandalism at the entrance" >
 as chief request recommend req-ch-entrance -m "supports" >/dev/null
 as city-manager request approve req-ch-entrance -m "approved" >/dev/null
 cam camera activate ch-entrance
+as pd-manager request recommend req-ch-lpr -m "stolen vehicles downtown" >/dev/null
+as chief request recommend req-ch-lpr -m "supports" >/dev/null
+as city-manager request approve req-ch-lpr -m "approved" >/dev/null
+cam camera activate ch-lpr
+
+# The hotlist the reads are matched against (its bad row is reported by line, exit 2).
+as sergeant hotlist load --source NCIC --category stolen_vehicle config/examples/hotlist-ncic.csv || [ $? -eq 2 ]
 
 # 3. The demo camera: a live RTSP stream of generated H.264 video.
-/usr/bin/python3 tests/support/rtsp_server.py 8554 /ch-entrance=live:640x360 > "$DATA/camera.log" 2>&1 &
+deploy/render-plates.sh "$DATA/plates.mp4"
+/usr/bin/python3 tests/support/rtsp_server.py 8554 /ch-entrance=live:640x360 "/ch-lpr=mp4:$DATA/plates.mp4" > "$DATA/camera.log" 2>&1 &
 pids+=($!)
 
 # 4. The site agent: enrols with a one-time token, then runs on mutual TLS.
@@ -56,6 +67,8 @@ report_interval_seconds: 5
 segment_seconds: 10
 min_free_bytes: 0
 min_free_percent: 1
+models_dir: $PWD/.models
+alpr_fps: 4
 YAML
 "$BIN/camplane-agent" --config "$DATA/agent.yaml" 2> "$DATA/agent.log" &
 pids+=($!)
@@ -66,8 +79,14 @@ for _ in $(seq 60); do
   [ "$n" -ge 1 ] && cam camera status 2>/dev/null | grep -q online && break
   sleep 1
 done
+echo "waiting for the ALPR camera's reads and the hotlist alert..."
+for _ in $(seq 60); do
+  as operator alerts list 2>/dev/null | grep -q ABC1234 && break
+  sleep 1
+done
 cam camera status
 cam agent list
+as operator alerts list
 echo "recorded segments:"; (find "$DATA/agent/recordings" -name '*.ts' 2>/dev/null || true) | head
 cam audit verify
 cat <<MSG
@@ -76,6 +95,8 @@ camplane is running: controller https://127.0.0.1:7100, agent city-hall-gw, demo
 rtsp://127.0.0.1:8554/ch-entrance, data in $DATA. In another shell:
   export CAMPLANE_HOME=$DATA/cli CAMPLANE_SERVER=$CAMPLANE_SERVER CAMPLANE_CA=$CAMPLANE_CA PATH=$BIN:\$PATH
   camplane camera status; camplane get cameras -o yaml; camplane audit tail
+  CAMPLANE_HOME=$DATA/cli-operator camplane alerts watch     # ALPR operator: alerts as they come
+  camplane camera windows                                     # active periods, plates read, hits
 Ctrl-C stops it.
 MSG
 wait "${pids[0]}"

@@ -394,7 +394,7 @@ impl Session {
             }
             for w in self.sup.take_windows() {
                 if let Ok(json) = serde_json::to_value(&w) {
-                    let key = format!(
+                    let mut key = format!(
                         "w-{}-{}",
                         json["camera"].as_str().unwrap_or("x"),
                         json["start"]
@@ -402,6 +402,10 @@ impl Session {
                             .map(|s| s.replace([':', '.'], ""))
                             .unwrap_or_default()
                     );
+                    if w.amends {
+                        // Several amendments to one window are distinct reports.
+                        key = format!("wa{}-{}", &key[1..], now.as_millisecond());
+                    }
                     let key: String = key
                         .chars()
                         .filter(|c| c.is_ascii_alphanumeric() || "-_".contains(*c))

@@ -151,7 +151,14 @@ pub struct ActiveWindow {
     /// of one category counts once there).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub hits: BTreeMap<HitCategory, u64>,
+    /// An amendment: reads merged after this window (same camera and start) was
+    /// already reported; its counts add to that window's.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub amends: bool,
 }
+
+/// Windows already reported, kept to place reads merged late.
+const TAKEN_KEPT: usize = 16;
 
 /// Turns packet arrival times into active windows. A gap no longer than
 /// `merge_gap` (the report interval) does not split a window.
@@ -163,6 +170,10 @@ pub struct WindowTracker {
     open_plates: u64,
     open_hits: BTreeMap<HitCategory, u64>,
     closed: Vec<ActiveWindow>,
+    /// (start, end) of windows already taken, newest last.
+    taken: VecDeque<(Timestamp, Timestamp)>,
+    /// Late counts for taken windows, reported as amendments.
+    amendments: Vec<ActiveWindow>,
 }
 
 impl WindowTracker {
@@ -175,6 +186,8 @@ impl WindowTracker {
             open_plates: 0,
             open_hits: BTreeMap::new(),
             closed: Vec::new(),
+            taken: VecDeque::new(),
+            amendments: Vec::new(),
         }
     }
 
@@ -201,17 +214,40 @@ impl WindowTracker {
             end,
             plates_read,
             hits,
+            amends: false,
         });
     }
 
-    /// A merged plate read was stored: counted in the open window, or, when the
-    /// window already closed (the read is merged after the pass ends), in the last
-    /// closed window not yet taken.
-    pub fn plate_read(&mut self, hits: &[HitCategory]) {
+    /// A merged plate read, seen at `at`, was stored. It counts in the window
+    /// that holds `at`: the open one, a closed one not yet reported, or (the
+    /// read was merged after its window was reported) an amendment to that window.
+    pub fn plate_read(&mut self, at: Timestamp, hits: &[HitCategory]) {
         let mut cats: Vec<HitCategory> = hits.to_vec();
         cats.sort();
         cats.dedup();
-        let (plates, map) = if self.open.is_some() {
+        let holds = |s: Timestamp, e: Timestamp| s <= at && at <= e + SignedDuration::from_secs(2);
+        let (plates, map) = if let Some(i) = self.closed.iter().position(|w| holds(w.start, w.end))
+        {
+            let w = &mut self.closed[i];
+            (&mut w.plates_read, &mut w.hits)
+        } else if let Some(&(s, e)) = self.taken.iter().rev().find(|(s, e)| holds(*s, *e)) {
+            let i = match self.amendments.iter().position(|a| a.start == s) {
+                Some(i) => i,
+                None => {
+                    self.amendments.push(ActiveWindow {
+                        camera: self.camera.clone(),
+                        start: s,
+                        end: e,
+                        plates_read: 0,
+                        hits: BTreeMap::new(),
+                        amends: true,
+                    });
+                    self.amendments.len() - 1
+                }
+            };
+            let w = &mut self.amendments[i];
+            (&mut w.plates_read, &mut w.hits)
+        } else if self.open.is_some() {
             (&mut self.open_plates, &mut self.open_hits)
         } else if let Some(w) = self.closed.last_mut() {
             (&mut w.plates_read, &mut w.hits)
@@ -243,12 +279,20 @@ impl WindowTracker {
 
     /// Whether no closed window is waiting to be taken.
     pub fn take_closed_peek_empty(&self) -> bool {
-        self.closed.is_empty()
+        self.closed.is_empty() && self.amendments.is_empty()
     }
 
-    /// Closed windows since the last call.
+    /// Closed windows since the last call, then amendments to earlier ones.
     pub fn take_closed(&mut self) -> Vec<ActiveWindow> {
-        std::mem::take(&mut self.closed)
+        let mut out = std::mem::take(&mut self.closed);
+        for w in &out {
+            self.taken.push_back((w.start, w.end));
+        }
+        while self.taken.len() > TAKEN_KEPT {
+            self.taken.pop_front();
+        }
+        out.append(&mut self.amendments);
+        out
     }
 
     /// The window still open, ending at its last video.
@@ -259,6 +303,7 @@ impl WindowTracker {
             end,
             plates_read: self.open_plates,
             hits: self.open_hits.clone(),
+            amends: false,
         })
     }
 }
@@ -364,5 +409,37 @@ mod tests {
         let real = std::fs::read_to_string("/proc/meminfo").unwrap();
         assert!(parse_meminfo(&real).unwrap().0 > 0);
         assert!(parse_proc_stat(&std::fs::read_to_string("/proc/stat").unwrap()).is_some());
+    }
+
+    #[test]
+    fn late_reads_count_in_their_window_or_amend_it() {
+        use camplane_config::hotlist::HitCategory::*;
+        let t = |s: i64| Timestamp::from_second(1_800_000_000 + s).unwrap();
+        let mut w = WindowTracker::new("lpr", SignedDuration::from_secs(5));
+        for s in 0..10 {
+            w.video(t(s));
+        }
+        w.plate_read(t(3), &[StolenVehicle, StolenVehicle, Warrant]);
+        w.tick(t(20));
+        // Closed, not yet taken: a read merged late still lands in it.
+        w.plate_read(t(9), &[]);
+        let first = w.take_closed();
+        assert_eq!(first.len(), 1);
+        assert_eq!(first[0].plates_read, 2);
+        assert_eq!(
+            first[0].hits[&StolenVehicle], 1,
+            "a read counts once per category"
+        );
+        assert_eq!(first[0].hits[&Warrant], 1);
+        // A new window opens; a read from the reported one becomes an amendment.
+        w.video(t(30));
+        w.plate_read(t(8), &[StolenPlate]);
+        w.plate_read(t(30), &[]);
+        let next = w.take_closed();
+        assert_eq!(next.len(), 1);
+        assert!(next[0].amends);
+        assert_eq!((next[0].start, next[0].plates_read), (t(0), 1));
+        assert_eq!(next[0].hits[&StolenPlate], 1);
+        assert_eq!(w.current().unwrap().plates_read, 1);
     }
 }

@@ -253,11 +253,11 @@ impl Supervisor {
         let feed = if cfg.alpr {
             let sh = shared.clone();
             let on_read = Arc::new(
-                move |_t: Timestamp, hits: &[camplane_config::hotlist::HitCategory]| {
+                move |t: Timestamp, hits: &[camplane_config::hotlist::HitCategory]| {
                     sh.lock()
                         .unwrap_or_else(|e| e.into_inner())
                         .windows
-                        .plate_read(hits);
+                        .plate_read(t, hits);
                 },
             );
             match self

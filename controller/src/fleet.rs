@@ -419,15 +419,44 @@ impl Fleet {
             .require(actor, Operation::ReadObjects, "camera.windows")
             .await?;
         let l = self.ctl.store.list(REPORTS).await?;
-        let mut out = Vec::new();
+        let mut out: Vec<serde_json::Value> = Vec::new();
+        let mut amendments = Vec::new();
         for kv in l.kvs {
             let v: serde_json::Value = serde_json::from_slice(&kv.value)?;
             if v["kind"] == "windows" {
                 let mut w = v["report"].clone();
                 w["agent"] = v["agent"].clone();
-                out.push(w);
+                if w["amends"] == true {
+                    amendments.push(w);
+                } else {
+                    out.push(w);
+                }
+            }
+        }
+        // Reads merged after their window was reported add to that window.
+        for a in amendments {
+            let base = out.iter_mut().find(|w| {
+                w["agent"] == a["agent"] && w["camera"] == a["camera"] && w["start"] == a["start"]
+            });
+            match base {
+                Some(w) => merge_counts(w, &a),
+                None => out.push(a),
             }
         }
         Ok(out)
+    }
+}
+
+/// Adds an amendment's plate and hit counts to its window.
+fn merge_counts(w: &mut serde_json::Value, a: &serde_json::Value) {
+    let n = |v: &serde_json::Value| v.as_u64().unwrap_or(0);
+    w["plates_read"] = (n(&w["plates_read"]) + n(&a["plates_read"])).into();
+    if let Some(hits) = a["hits"].as_object() {
+        if !w["hits"].is_object() {
+            w["hits"] = serde_json::json!({});
+        }
+        for (k, v) in hits {
+            w["hits"][k] = (n(&w["hits"][k]) + n(v)).into();
+        }
     }
 }
