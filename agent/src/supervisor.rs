@@ -472,6 +472,12 @@ impl Supervisor {
                 let _ = h.join();
             }
         }
+        drop(inner);
+        // The cameras' feeds are gone: the reader flushes open passes and ends.
+        let site = self.alpr.lock().unwrap_or_else(|e| e.into_inner()).1.take();
+        if let Some(site) = site.and_then(|s| Arc::into_inner(s)) {
+            site.stop();
+        }
     }
 }
 

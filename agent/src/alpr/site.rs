@@ -182,6 +182,7 @@ pub struct AlprSite {
     frames: SyncSender<ReaderMsg>,
     /// Set when the models could not be loaded (reads are then off).
     pub load_error: Arc<Mutex<Option<String>>>,
+    reader: Option<std::thread::JoinHandle<()>>,
 }
 
 impl AlprSite {
@@ -196,14 +197,25 @@ impl AlprSite {
         let load_error = Arc::new(Mutex::new(None));
         let (o, le) = (opts.clone(), load_error.clone());
         let out = Out { store, ctx };
-        std::thread::Builder::new()
+        let reader = std::thread::Builder::new()
             .name("alpr-reader".into())
             .spawn(move || reader_loop(o, rx, out, clock, le))?;
         Ok(AlprSite {
             opts,
             frames: tx,
             load_error,
+            reader: Some(reader),
         })
+    }
+
+    /// Stops the reader once every camera feed has ended: open passes are
+    /// flushed into the store first. Call after the cameras' ingest stopped.
+    pub fn stop(mut self) {
+        let h = self.reader.take();
+        drop(self);
+        if let Some(h) = h {
+            let _ = h.join();
+        }
     }
 
     /// Starts a decoder thread for `camera`; it ends when every copy of the
