@@ -194,6 +194,25 @@ impl Session {
         tracing::info!(started = ?r.started, restarted = ?r.restarted, stopped = ?r.stopped, rejected = r.rejected.len(), "reconciled cameras");
     }
 
+    /// The reads matching a controller's query, as JSON (no crop bytes: crops are
+    /// fetched one by one, each fetch audited).
+    fn answer_query(&self, json: &[u8]) -> std::result::Result<Vec<u8>, String> {
+        #[derive(serde::Deserialize)]
+        struct Q {
+            plate: String,
+            from: Timestamp,
+            until: Timestamp,
+            limit: usize,
+        }
+        let q: Q = serde_json::from_slice(json).map_err(|e| format!("query: {e}"))?;
+        if q.plate.contains(['?', '*']) {
+            return Err("plate patterns are not served by this agent version".into());
+        }
+        let mut reads = self.sup.reads().find(&q.plate, q.from, q.until);
+        reads.truncate(q.limit);
+        serde_json::to_vec(&reads).map_err(|e| e.to_string())
+    }
+
     /// Applies a hotlist update from the controller; the acknowledgement says
     /// which version is held now (0 asks for the whole list again).
     fn apply_hotlist(&self, json: &[u8]) -> pb::HotlistAck {
@@ -515,6 +534,19 @@ impl Session {
                             write_atomic(&self.config_path(), &serde_json::to_vec(&p).map_err(cerr)?, false)?;
                             self.apply(&p.desired);
                             tx.send(pb::AgentMessage { msg: Some(pb::agent_message::Msg::Ack(pb::Ack { revision: c.revision })) }).await.map_err(cerr)?;
+                        }
+                        Some(pb::controller_message::Msg::Query(q)) => {
+                            // Answered off the session loop: a big lookup never stalls config or reports.
+                            let (s, tx) = (self.clone(), tx.clone());
+                            tokio::spawn(async move {
+                                let id = q.id.clone();
+                                let answer = match tokio::task::spawn_blocking(move || s.answer_query(&q.json)).await {
+                                    Ok(Ok(json)) => pb::QueryAnswer { id, json, error: String::new() },
+                                    Ok(Err(e)) => pb::QueryAnswer { id, json: vec![], error: e },
+                                    Err(e) => pb::QueryAnswer { id, json: vec![], error: e.to_string() },
+                                };
+                                let _ = tx.send(pb::AgentMessage { msg: Some(pb::agent_message::Msg::Answer(answer)) }).await;
+                            });
                         }
                         Some(pb::controller_message::Msg::Hotlist(h)) => {
                             let ack = self.apply_hotlist(&h.json);

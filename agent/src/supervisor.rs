@@ -475,7 +475,7 @@ impl Supervisor {
         drop(inner);
         // The cameras' feeds are gone: the reader flushes open passes and ends.
         let site = self.alpr.lock().unwrap_or_else(|e| e.into_inner()).1.take();
-        if let Some(site) = site.and_then(|s| Arc::into_inner(s)) {
+        if let Some(site) = site.and_then(Arc::into_inner) {
             site.stop();
         }
     }

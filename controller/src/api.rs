@@ -56,6 +56,7 @@ impl Api {
                     .max_decoding_message_size(crate::hotlist::MAX_FILE + (1 << 20)),
             )
             .add_service(pb::alerts_server::AlertsServer::new(self.clone()))
+            .add_service(pb::alpr_server::AlprServer::new(self.clone()))
             .add_service(pb::audit_server::AuditServer::new(self))
     }
 }
@@ -526,6 +527,7 @@ impl pb::fleet_server::Fleet for FleetApi {
                 let mut held: std::collections::HashMap<String, u64> = Default::default();
                 let mut in_flight: std::collections::HashMap<String, u64> = Default::default();
                 let mut hello_seen = false;
+                let hub_id = fleet.ctl.hub.connect(&agent, tx.clone());
                 let mut tick = tokio::time::interval(std::time::Duration::from_secs(5));
                 tracing::info!("agent connected");
                 loop {
@@ -598,6 +600,7 @@ impl pb::fleet_server::Fleet for FleetApi {
                                     in_flight.clear();
                                     hello_seen = true;
                                 }
+                                Some(pb::agent_message::Msg::Answer(a)) => fleet.ctl.hub.answer(&agent, a),
                                 Some(pb::agent_message::Msg::HotlistAck(a)) => {
                                     in_flight.remove(&a.list);
                                     if a.version == 0 { held.remove(&a.list); } else { held.insert(a.list, a.version); }
@@ -619,6 +622,7 @@ impl pb::fleet_server::Fleet for FleetApi {
                         }
                     }
                 }
+                fleet.ctl.hub.disconnect(&agent, hub_id);
                 tracing::info!("agent disconnected");
             },
             span,
@@ -817,5 +821,54 @@ impl pb::alerts_server::Alerts for Api {
             Err(e) => Err(Status::from(e)),
         });
         Ok(Response::new(Box::pin(s)))
+    }
+}
+
+#[tonic::async_trait]
+impl pb::alpr_server::Alpr for Api {
+    async fn search(&self, req: Request<pb::SearchRequest>) -> R<pb::SearchResponse> {
+        let actor = self.actor(&req).await?;
+        let r = req.into_inner();
+        let t = |s: &str, what: &str| -> Result<Option<jiff::Timestamp>, Status> {
+            if s.is_empty() {
+                return Ok(None);
+            }
+            s.parse().map(Some).map_err(|e| {
+                Status::invalid_argument(format!(
+                    "{what} {:?}: {e}",
+                    s.chars().take(40).collect::<String>()
+                ))
+            })
+        };
+        let out = self
+            .ctl
+            .search(
+                &self.ctl.hub,
+                &actor,
+                crate::search::SearchRequest {
+                    plate: r.plate,
+                    case_number: r.case_number,
+                    purpose: r.purpose,
+                    from: t(&r.from, "--from")?,
+                    until: t(&r.to, "--to")?,
+                    sites: r.sites,
+                    timeout: std::time::Duration::from_millis(if r.timeout_ms == 0 {
+                        5000
+                    } else {
+                        u64::from(r.timeout_ms.min(60_000))
+                    }),
+                },
+            )
+            .await?;
+        Ok(Response::new(pb::SearchResponse {
+            query_id: out.query_id,
+            reads_json: json_bytes(&out.reads)?,
+            answered: out.answered,
+            unreachable: out
+                .unreachable
+                .into_iter()
+                .map(|(agent, reason)| pb::Unreachable { agent, reason })
+                .collect(),
+        }))
     }
 }

@@ -135,6 +135,9 @@ pub enum Operation {
     ReadHotlists,
     /// Receive hotlist alerts (plates, places, times).
     ReceiveAlerts,
+    /// Search plate reads (with a case number and purpose; training and
+    /// certification are checked too).
+    SearchAlpr,
 }
 
 impl Operation {
@@ -170,6 +173,7 @@ impl Operation {
             Operation::ManageHotlists => &[Supervisor, Chief],
             Operation::ReadHotlists => &[AlprOperator, Supervisor, Chief, Auditor, Admin],
             Operation::ReceiveAlerts => &[AlprOperator, Supervisor, Chief],
+            Operation::SearchAlpr => &[AlprOperator],
         }
     }
 

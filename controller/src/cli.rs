@@ -107,6 +107,41 @@ enum Cmd {
     /// Hotlist alerts raised by the agents.
     #[command(subcommand)]
     Alerts(AlertsCmd),
+    /// Case-numbered searches of the plate reads kept on the sites.
+    #[command(subcommand)]
+    Search(SearchCmd),
+}
+
+#[derive(Subcommand)]
+enum SearchCmd {
+    /// Reads of one plate across the sites (ALPR operators: training, certification
+    /// and the current policy acknowledged). Exit 3: some site did not answer.
+    Plate {
+        /// The plate (spaces and dashes ignored).
+        plate: String,
+        /// Case number (the city's format).
+        #[arg(long = "case")]
+        case_number: String,
+        /// stolen_vehicle, stolen_plate, warrant, missing_person, amber_alert,
+        /// protection_order, criminal_investigation or homeland_security.
+        #[arg(long)]
+        purpose: String,
+        /// From (RFC 3339; default 30 days before --to).
+        #[arg(long)]
+        from: Option<String>,
+        /// To (RFC 3339; default now).
+        #[arg(long)]
+        to: Option<String>,
+        /// Only these sites (repeat or comma-separate).
+        #[arg(long = "site", value_delimiter = ',')]
+        sites: Vec<String>,
+        /// How long to wait for the sites, in milliseconds.
+        #[arg(long, default_value_t = 5000)]
+        timeout_ms: u32,
+        /// Output format (table or json).
+        #[arg(short, long, value_enum, default_value_t = Output::Table)]
+        output: Output,
+    },
 }
 
 #[derive(Subcommand)]
@@ -947,6 +982,80 @@ pub async fn run(cli: Cli) -> Result<i32> {
                 if count.is_some_and(|c| n >= c) {
                     break;
                 }
+            }
+        }
+        Cmd::Search(SearchCmd::Plate {
+            plate,
+            case_number,
+            purpose,
+            from,
+            to,
+            sites,
+            timeout_ms,
+            output,
+        }) => {
+            let r = pb::alpr_client::AlprClient::new(c.channel.clone())
+                .search(c.req(pb::SearchRequest {
+                    plate,
+                    case_number,
+                    purpose,
+                    from: from.unwrap_or_default(),
+                    to: to.unwrap_or_default(),
+                    sites,
+                    timeout_ms,
+                })?)
+                .await
+                .map_err(status)?
+                .into_inner();
+            let reads: Vec<Value> = serde_json::from_slice(&r.reads_json)?;
+            if output == Output::Table {
+                let mut rows = vec![[
+                    "TIME",
+                    "PLATE",
+                    "CAMERA",
+                    "SITE",
+                    "CONFIDENCE",
+                    "LOCATION",
+                    "READ",
+                ]
+                .map(String::from)
+                .to_vec()];
+                for x in &reads {
+                    let loc = match (x["location"]["lat"].as_f64(), x["location"]["lon"].as_f64()) {
+                        (Some(a), Some(b)) => format!("{a:.5},{b:.5}"),
+                        _ => "-".into(),
+                    };
+                    rows.push(vec![
+                        text(field(x, &["time"])),
+                        text(field(x, &["plate"])),
+                        text(field(x, &["camera"])),
+                        text(field(x, &["site"])),
+                        text(field(x, &["confidence"])),
+                        loc,
+                        text(field(x, &["id"])),
+                    ]);
+                }
+                print_table(rows);
+                eprintln!(
+                    "query {}: {} reads from {} sites' agents",
+                    r.query_id,
+                    reads.len(),
+                    r.answered.len()
+                );
+            } else {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&serde_json::json!({
+                        "query_id": r.query_id, "reads": reads, "answered": r.answered,
+                        "unreachable": r.unreachable.iter().map(|u| serde_json::json!({"agent": u.agent, "reason": u.reason})).collect::<Vec<_>>(),
+                    }))?
+                );
+            }
+            if !r.unreachable.is_empty() {
+                for u in &r.unreachable {
+                    eprintln!("did not answer: {} ({})", u.agent, u.reason);
+                }
+                return Ok(3);
             }
         }
         Cmd::Camera(CameraCmd::Windows { camera, json }) => {

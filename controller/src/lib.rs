@@ -14,6 +14,7 @@ pub mod hotlist;
 pub mod leader;
 pub mod pki;
 pub mod placement;
+pub mod search;
 pub mod server;
 pub mod service;
 pub mod store;

@@ -78,6 +78,8 @@ pub struct Controller {
     >,
     /// Placement layers and rules, built once per set of versions.
     pub placement: crate::placement::Engine,
+    /// Agents connected to this controller (ALPR searches go out through it).
+    pub hub: crate::search::Hub,
 }
 
 fn json<T: Serialize>(v: &T) -> Value {
@@ -102,6 +104,7 @@ impl Controller {
             config,
             locks: Default::default(),
             placement: crate::placement::Engine::default(),
+            hub: crate::search::Hub::default(),
         }))
     }
 

@@ -1,0 +1,438 @@
+//! Case-numbered ALPR searches. Plate reads stay on the sites: the controller
+//! checks who asks and why, fans the query out to the agents over their control
+//! streams, merges the answers, names the agents that did not answer in time,
+//! and writes one audit entry (who, case number, purpose, result count) before
+//! the answer is returned.
+//!
+//! The [`Hub`] knows the agents connected to this controller; a query reaches
+//! agents connected to it (with several controllers an agent is connected to
+//! one of them: the others name it unreachable from here).
+
+use crate::audit::Draft;
+use crate::auth::{Actor, Operation};
+use crate::service::Controller;
+use crate::{Error, Result};
+use camplane_config::model::{AgentSpec, Kind};
+use camplane_proto::v1 as pb;
+use jiff::{SignedDuration, Timestamp};
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::Duration;
+use tokio::sync::mpsc;
+
+/// Purposes a query may give (governance.md; the city can extend the list).
+pub const ALLOWED_PURPOSES: [&str; 8] = [
+    "stolen_vehicle",
+    "stolen_plate",
+    "warrant",
+    "missing_person",
+    "amber_alert",
+    "protection_order",
+    "criminal_investigation",
+    "homeland_security",
+];
+
+/// Purposes the policy prohibits: refused, and the attempt logged.
+pub const PROHIBITED_PURPOSES: [&str; 5] = [
+    "immigration_enforcement",
+    "traffic_enforcement",
+    "harassment_or_intimidation",
+    "protected_class",
+    "personal_use",
+];
+
+/// Longest time range one query may cover.
+pub const MAX_RANGE_DAYS: i64 = 92;
+/// Most reads one agent returns for one query.
+pub const MAX_READS_PER_AGENT: usize = 10_000;
+
+type Outbound = mpsc::Sender<std::result::Result<pb::ControllerMessage, tonic::Status>>;
+
+/// The agents connected to this controller, and the queries waiting for answers.
+#[derive(Default)]
+pub struct Hub {
+    sessions: Mutex<HashMap<String, (u64, Outbound)>>,
+    pending: Mutex<HashMap<String, mpsc::UnboundedSender<(String, pb::QueryAnswer)>>>,
+    next: std::sync::atomic::AtomicU64,
+}
+
+impl Hub {
+    /// Registers an agent's session; returns its token for [`Hub::disconnect`].
+    pub fn connect(&self, agent: &str, tx: Outbound) -> u64 {
+        let id = self.next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.sessions
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(agent.to_string(), (id, tx));
+        id
+    }
+
+    /// Forgets a session (only the one registered with `id`).
+    pub fn disconnect(&self, agent: &str, id: u64) {
+        let mut g = self.sessions.lock().unwrap_or_else(|e| e.into_inner());
+        if g.get(agent).is_some_and(|(i, _)| *i == id) {
+            g.remove(agent);
+        }
+    }
+
+    /// Hands an agent's answer to the query waiting for it.
+    pub fn answer(&self, agent: &str, a: pb::QueryAnswer) {
+        let tx = self
+            .pending
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&a.id)
+            .cloned();
+        if let Some(tx) = tx {
+            let _ = tx.send((agent.to_string(), a));
+        }
+    }
+
+    fn session(&self, agent: &str) -> Option<Outbound> {
+        self.sessions
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(agent)
+            .map(|(_, t)| t.clone())
+    }
+}
+
+/// What the agents are asked.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AgentQuery {
+    /// Exact plate, or a pattern with `?` (one character) and `*` (any run).
+    pub plate: String,
+    /// From (inclusive).
+    pub from: Timestamp,
+    /// Until (exclusive).
+    pub until: Timestamp,
+    /// Most reads to return.
+    pub limit: usize,
+}
+
+/// A search as asked.
+#[derive(Debug, Clone)]
+pub struct SearchRequest {
+    /// Plate or pattern.
+    pub plate: String,
+    /// Case number.
+    pub case_number: String,
+    /// Purpose.
+    pub purpose: String,
+    /// From; default 30 days ago.
+    pub from: Option<Timestamp>,
+    /// Until; default now.
+    pub until: Option<Timestamp>,
+    /// Sites to ask; empty: every site.
+    pub sites: Vec<String>,
+    /// How long to wait for the agents.
+    pub timeout: Duration,
+}
+
+/// A search's result.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SearchOutcome {
+    /// The query's id (in the audit log too).
+    pub query_id: String,
+    /// Reads, oldest first, each with its agent and site.
+    pub reads: Vec<serde_json::Value>,
+    /// Agents that answered.
+    pub answered: Vec<String>,
+    /// Agents that did not, with why.
+    pub unreachable: Vec<(String, String)>,
+}
+
+/// Normalises a plate or pattern: upper case, no spaces or dashes; `?` and `*`
+/// kept. Returns (text, is_pattern).
+pub fn normalize_pattern(s: &str) -> Result<(String, bool)> {
+    let p: String = s
+        .chars()
+        .filter(|c| !matches!(c, ' ' | '-'))
+        .map(|c| c.to_ascii_uppercase())
+        .collect();
+    let ok = (1..=10).contains(&p.len())
+        && p.chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '?' || c == '*');
+    if !ok {
+        return Err(Error::InvalidArgument(format!(
+            "plate {:?}: 2-8 letters and digits, or a pattern with ? and *",
+            s.chars().take(20).collect::<String>()
+        )));
+    }
+    let pattern = p.contains(['?', '*']);
+    let fixed = p.chars().filter(|c| c.is_ascii_alphanumeric()).count();
+    if pattern && fixed < 3 {
+        return Err(Error::InvalidArgument(format!(
+            "plate pattern {p:?} names fewer than 3 characters: it would match nearly every plate"
+        )));
+    }
+    if !pattern && !(2..=8).contains(&p.len()) {
+        return Err(Error::InvalidArgument(format!(
+            "plate {p:?}: 2-8 letters and digits"
+        )));
+    }
+    Ok((p, pattern))
+}
+
+/// Whether `plate` matches `pattern` (`?` one character, `*` any run).
+pub fn matches(pattern: &str, plate: &str) -> bool {
+    fn go(p: &[u8], s: &[u8]) -> bool {
+        match (p.first(), s.first()) {
+            (None, None) => true,
+            (Some(b'*'), _) => go(&p[1..], s) || (!s.is_empty() && go(p, &s[1..])),
+            (Some(b'?'), Some(_)) => go(&p[1..], &s[1..]),
+            (Some(a), Some(b)) if a == b => go(&p[1..], &s[1..]),
+            _ => false,
+        }
+    }
+    go(pattern.as_bytes(), plate.as_bytes())
+}
+
+impl Controller {
+    /// Refuses (and audits the refusal with the case number and purpose asked).
+    async fn refuse_search(&self, actor: &Actor, req: &SearchRequest, e: Error) -> Error {
+        let mut d = Draft::new(&actor.username, "alpr.search", "AlprQuery", "");
+        d.result = format!("denied: {e}");
+        d.details = serde_json::json!({
+            "case_number": req.case_number.chars().take(64).collect::<String>(),
+            "purpose": req.purpose.chars().take(64).collect::<String>(),
+            "plate": req.plate.chars().take(20).collect::<String>(),
+        });
+        if let Err(ae) = self.audit.record(d).await {
+            return ae;
+        }
+        e
+    }
+
+    /// Checks a search; None when it may run now.
+    fn check_search(
+        &self,
+        actor: &Actor,
+        req: &SearchRequest,
+    ) -> Result<(String, bool, Timestamp, Timestamp)> {
+        if !Operation::SearchAlpr.allows(actor) {
+            return Err(Error::PermissionDenied(
+                "ALPR searches need the alpr_operator role".into(),
+            ));
+        }
+        let now = self.now();
+        let user = self
+            .load(Kind::User, &actor.username)
+            .ok()
+            .and_then(|o| serde_json::from_value::<camplane_config::model::UserSpec>(o.spec).ok())
+            .ok_or_else(|| Error::PermissionDenied("no user record".into()))?;
+        if user.trained_at.is_none_or(|t| t > now) {
+            return Err(Error::PermissionDenied(format!(
+                "{} has no completed ALPR training on record",
+                actor.username
+            )));
+        }
+        if user.certified_until.is_none_or(|t| t < now) {
+            return Err(Error::PermissionDenied(format!(
+                "{}'s state-system certification is not valid today",
+                actor.username
+            )));
+        }
+        let policy = &self.config.city.policy_version;
+        if user.policy_version.as_deref() != Some(policy.as_str()) {
+            return Err(Error::PermissionDenied(format!(
+                "{} has not acknowledged policy version {policy}",
+                actor.username
+            )));
+        }
+        let re = regex::Regex::new(&self.config.city.case_number_format)
+            .map_err(|e| Error::Internal(format!("case number format: {e}")))?;
+        if req.case_number.is_empty()
+            || req.case_number.len() > 64
+            || !re.is_match(&req.case_number)
+        {
+            return Err(Error::InvalidArgument(format!(
+                "a search needs a case number in the city's format {}",
+                self.config.city.case_number_format
+            )));
+        }
+        if PROHIBITED_PURPOSES.contains(&req.purpose.as_str()) {
+            return Err(Error::PermissionDenied(format!(
+                "purpose {} is prohibited by the policy",
+                req.purpose
+            )));
+        }
+        if !ALLOWED_PURPOSES.contains(&req.purpose.as_str()) {
+            return Err(Error::InvalidArgument(format!(
+                "purpose {:?} is not one of {}",
+                req.purpose.chars().take(40).collect::<String>(),
+                ALLOWED_PURPOSES.join(", ")
+            )));
+        }
+        let (plate, pattern) = normalize_pattern(&req.plate)?;
+        if pattern {
+            return Err(Error::FailedPrecondition(format!(
+                "plate pattern {plate:?} is outside the state-system rules: it needs a supervisor's approval first"
+            )));
+        }
+        let until = req.until.unwrap_or(now);
+        let from = req
+            .from
+            .unwrap_or(until - SignedDuration::from_hours(24 * 30));
+        if from >= until {
+            return Err(Error::InvalidArgument(format!(
+                "--from {from} is not before --to {until}"
+            )));
+        }
+        if until.duration_since(from) > SignedDuration::from_hours(24 * MAX_RANGE_DAYS) {
+            return Err(Error::InvalidArgument(format!(
+                "the time range covers more than {MAX_RANGE_DAYS} days"
+            )));
+        }
+        Ok((plate, pattern, from, until))
+    }
+
+    /// Runs a search (see the module docs).
+    pub async fn search(
+        &self,
+        hub: &Hub,
+        actor: &Actor,
+        req: SearchRequest,
+    ) -> Result<SearchOutcome> {
+        let (plate, _pattern, from, until) = match self.check_search(actor, &req) {
+            Ok(x) => x,
+            Err(e) => return Err(self.refuse_search(actor, &req, e).await),
+        };
+        // The agents of the sites asked for.
+        let mut agents: Vec<(String, String)> = Vec::new();
+        for (o, _) in self.list(Kind::Agent)? {
+            let Ok(spec) = serde_json::from_value::<AgentSpec>(o.spec.clone()) else {
+                continue;
+            };
+            if req.sites.is_empty() || req.sites.contains(&spec.site) {
+                agents.push((o.name.clone(), spec.site));
+            }
+        }
+        for s in &req.sites {
+            if !agents.iter().any(|(_, site)| site == s) {
+                let e = Error::InvalidArgument(format!("site {s:?} has no agent"));
+                return Err(self.refuse_search(actor, &req, e).await);
+            }
+        }
+        let query_id = format!(
+            "q-{}-{}",
+            now_ms(self),
+            hex::encode(rand::random::<[u8; 4]>())
+        );
+        let q = AgentQuery {
+            plate: plate.clone(),
+            from,
+            until,
+            limit: MAX_READS_PER_AGENT,
+        };
+        let json = serde_json::to_vec(&q)?;
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        hub.pending
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(query_id.clone(), tx);
+        let mut waiting: HashMap<String, String> = HashMap::new();
+        let mut unreachable = Vec::new();
+        for (agent, site) in &agents {
+            let msg = pb::ControllerMessage {
+                msg: Some(pb::controller_message::Msg::Query(pb::Query {
+                    id: query_id.clone(),
+                    json: json.clone(),
+                })),
+            };
+            match hub.session(agent) {
+                Some(s) if s.try_send(Ok(msg)).is_ok() => {
+                    waiting.insert(agent.clone(), site.clone());
+                }
+                Some(_) => {
+                    unreachable.push((agent.clone(), "its session is congested".to_string()))
+                }
+                None => unreachable.push((agent.clone(), "not connected".to_string())),
+            }
+        }
+        let mut reads = Vec::new();
+        let mut answered = Vec::new();
+        let deadline = tokio::time::Instant::now() + req.timeout;
+        while !waiting.is_empty() {
+            match tokio::time::timeout_at(deadline, rx.recv()).await {
+                Ok(Some((agent, a))) => {
+                    let Some(site) = waiting.remove(&agent) else {
+                        continue;
+                    };
+                    if !a.error.is_empty() {
+                        unreachable.push((agent, format!("agent error: {}", a.error)));
+                        continue;
+                    }
+                    match serde_json::from_slice::<Vec<serde_json::Value>>(&a.json) {
+                        Ok(rs) => {
+                            for mut r in rs.into_iter().take(MAX_READS_PER_AGENT) {
+                                r["agent"] = agent.clone().into();
+                                r["site"] = site.clone().into();
+                                reads.push(r);
+                            }
+                            answered.push(agent);
+                        }
+                        Err(e) => unreachable.push((agent, format!("unreadable answer: {e}"))),
+                    }
+                }
+                _ => break,
+            }
+        }
+        hub.pending
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&query_id);
+        for (agent, _) in waiting {
+            unreachable.push((agent, format!("no answer within {:?}", req.timeout)));
+        }
+        reads.sort_by(|a, b| a["time"].as_str().cmp(&b["time"].as_str()));
+        answered.sort();
+        unreachable.sort();
+        // One entry, written before anything is returned.
+        let mut d = Draft::new(&actor.username, "alpr.search", "AlprQuery", &query_id);
+        d.details = serde_json::json!({
+            "case_number": req.case_number, "purpose": req.purpose, "plate": plate,
+            "from": from, "until": until, "sites": req.sites,
+            "results": reads.len(), "answered": answered,
+            "unreachable": unreachable.iter().map(|(a, _)| a).collect::<Vec<_>>(),
+        });
+        self.audit.record(d).await?;
+        Ok(SearchOutcome {
+            query_id,
+            reads,
+            answered,
+            unreachable,
+        })
+    }
+}
+
+fn now_ms(c: &Controller) -> i64 {
+    c.now().as_millisecond()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn patterns() {
+        assert_eq!(
+            normalize_pattern("abc-1234").unwrap(),
+            ("ABC1234".into(), false)
+        );
+        assert_eq!(
+            normalize_pattern("AB?12*").unwrap(),
+            ("AB?12*".into(), true)
+        );
+        assert!(normalize_pattern("*").is_err(), "matches everything");
+        assert!(normalize_pattern("A*?").is_err());
+        assert!(normalize_pattern("A'; DROP").is_err());
+        assert!(normalize_pattern(&"A".repeat(10_000)).is_err());
+        assert!(matches("AB?12*", "ABC12"));
+        assert!(matches("AB?12*", "ABX1234"));
+        assert!(!matches("AB?12*", "AB12"));
+        assert!(matches("*1234", "ABC1234"));
+        assert!(!matches("ABC1234", "ABC12345"));
+    }
+}
