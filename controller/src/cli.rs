@@ -894,7 +894,11 @@ pub async fn run(cli: Cli) -> Result<i32> {
                 eprintln!("{}:{}: {}", file.display(), b.line, b.reason);
             }
             if !r.bad_rows.is_empty() {
-                eprintln!("{} rows not loaded", r.bad_rows.len());
+                eprintln!(
+                    "{} row{} not loaded",
+                    r.bad_rows.len(),
+                    if r.bad_rows.len() == 1 { "" } else { "s" }
+                );
                 return Ok(2);
             }
         }
