@@ -90,8 +90,15 @@ struct Line {
 impl Reader {
     /// Loads and checks the models in `dir` (see [`models::resolve_dir`]).
     pub fn load(dir: &Path, region: Region) -> Result<Reader, AlprError> {
+        let mut ocr = ocr::Ocr::load(dir)?;
+        if let Some(v) = std::env::var("CAMPLANE_ALPR_DET_LONG")
+            .ok()
+            .and_then(|v| v.parse().ok())
+        {
+            ocr.det_params.long_side = v;
+        }
         Ok(Reader {
-            ocr: ocr::Ocr::load(dir)?,
+            ocr,
             formats: plate::formats(region),
             max_lines: 8,
             max_plates: 10,
@@ -152,6 +159,20 @@ impl Reader {
                 conf: rec.confidence,
             })
             .collect();
+        if std::env::var_os("CAMPLANE_ALPR_DEBUG").is_some() {
+            for l in &lines {
+                eprintln!(
+                    "alpr line: box [{:.0} {:.0} {:.0} {:.0}] h {:.1} {:?} conf {:.3}",
+                    l.aabb.0,
+                    l.aabb.1,
+                    l.aabb.2 - l.aabb.0,
+                    l.aabb.3 - l.aabb.1,
+                    l.rect.height(),
+                    l.raw,
+                    l.conf
+                );
+            }
+        }
         Ok(self.plates_from_lines(&lines, img))
     }
 
