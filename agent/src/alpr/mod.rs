@@ -95,20 +95,14 @@ struct Line {
 impl Reader {
     /// Loads and checks the models in `dir` (see [`models::resolve_dir`]).
     pub fn load(dir: &Path, region: Region) -> Result<Reader, AlprError> {
-        let mut ocr = ocr::Ocr::load(dir)?;
-        if let Some(v) = std::env::var("CAMPLANE_ALPR_DET_LONG")
-            .ok()
-            .and_then(|v| v.parse().ok())
-        {
-            ocr.det_params.long_side = v;
-        }
+        let ocr = ocr::Ocr::load(dir)?;
         Ok(Reader {
             ocr,
             formats: plate::formats(region),
             max_lines: 8,
             max_plates: 10,
-            refine_regions: env_or("CAMPLANE_ALPR_REFINE", 3),
-            refine_line_px: env_or("CAMPLANE_ALPR_REFINE_PX", 64.0),
+            refine_regions: 3,
+            refine_line_px: 64.0,
         })
     }
 
@@ -319,13 +313,6 @@ fn overlaps(a: &Bounds, b: &Bounds) -> bool {
     a.0 < b.2 && b.0 < a.2 && a.1 < b.3 && b.1 < a.3
 }
 
-fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
 /// Whether `m` continues `l` to the right on the same text line.
 fn same_line(l: &Line, m: &Line) -> bool {
     let (hl, hm) = (l.rect.height(), m.rect.height());
@@ -404,4 +391,47 @@ pub fn decode(path: &Path) -> Result<image::RgbImage, AlprError> {
     }
     let img = reader.decode().map_err(|e| bad(e.to_string()))?;
     Ok(img.to_rgb8())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use geom::Pt;
+
+    fn rect(cx: f32, cy: f32, w: f32, h: f32) -> RotRect {
+        RotRect {
+            c: Pt { x: cx, y: cy },
+            u: Pt { x: 1.0, y: 0.0 },
+            hw: w / 2.0,
+            hh: h / 2.0,
+        }
+    }
+
+    #[test]
+    fn refine_window_grows_a_line_by_its_height_within_the_image() {
+        // A 100x20 line centred at (100, 50) in a 160x200 image.
+        let w = refine_window(&rect(100.0, 50.0, 100.0, 20.0), 160, 200);
+        assert_eq!(w, (30.0, 20.0, 160.0, 80.0));
+    }
+
+    #[test]
+    fn only_plate_shaped_lines_are_kept() {
+        assert!(plate_shaped(&rect(0.0, 0.0, 80.0, 20.0)));
+        assert!(!plate_shaped(&rect(0.0, 0.0, 20.0, 20.0)), "square");
+        assert!(
+            !plate_shaped(&rect(0.0, 0.0, 300.0, 20.0)),
+            "a long sign line"
+        );
+        assert!(
+            !plate_shaped(&rect(0.0, 0.0, 40.0, 6.0)),
+            "too small to read"
+        );
+    }
+
+    #[test]
+    fn windows_overlap_only_when_they_share_area() {
+        let a = (0.0, 0.0, 10.0, 10.0);
+        assert!(overlaps(&a, &(5.0, 5.0, 20.0, 20.0)));
+        assert!(!overlaps(&a, &(10.0, 0.0, 20.0, 10.0)));
+    }
 }
