@@ -312,3 +312,187 @@ pub fn sample_quad(
         }
     }
 }
+
+/// Per-channel normalisation of a model input: `(v / 255 - mean) / std`, channels in
+/// the model's BGR order.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Norm {
+    /// Means, B G R.
+    pub mean: [f32; 3],
+    /// Standard deviations, B G R.
+    pub std: [f32; 3],
+}
+
+impl Norm {
+    /// PP-OCR detection (ImageNet statistics, applied to the BGR image as PaddleOCR does).
+    pub const DET: Norm = Norm {
+        mean: [0.485, 0.456, 0.406],
+        std: [0.229, 0.224, 0.225],
+    };
+}
+
+/// Resampling taps of one output coordinate: first source index and weights.
+fn taps(src: usize, dst: usize, from: f32, to: f32) -> Vec<(usize, Vec<f32>)> {
+    let scale = (to - from) / dst as f32; // source pixels per output pixel
+    let mut out = Vec::with_capacity(dst);
+    for i in 0..dst {
+        if scale > 1.0 {
+            // Area average over [a, b).
+            let a = (from + i as f32 * scale).clamp(0.0, src as f32);
+            let b = (from + (i + 1) as f32 * scale).clamp(0.0, src as f32);
+            let first = (a.floor() as usize).min(src - 1);
+            let last = ((b.ceil() as usize).max(first + 1)).min(src);
+            let mut w: Vec<f32> = (first..last)
+                .map(|k| (b.min(k as f32 + 1.0) - a.max(k as f32)).max(0.0))
+                .collect();
+            let s: f32 = w.iter().sum();
+            if s > 0.0 {
+                w.iter_mut().for_each(|v| *v /= s);
+            } else {
+                w = vec![1.0];
+            }
+            out.push((first, w));
+        } else {
+            // Bilinear, pixel centres at integer + 0.5.
+            let x = (from + (i as f32 + 0.5) * scale - 0.5).clamp(0.0, (src - 1) as f32);
+            let x0 = x.floor() as usize;
+            let t = x - x0 as f32;
+            if x0 + 1 < src && t > 0.0 {
+                out.push((x0, vec![1.0 - t, t]));
+            } else {
+                out.push((x0, vec![1.0]));
+            }
+        }
+    }
+    out
+}
+
+/// Resizes the axis-aligned window `(x0, y0, x1, y1)` of `img` to `tw x th` (area
+/// averaging when shrinking, bilinear when growing) into a planar BGR tensor normalised
+/// by `norm`; `out` holds `3 * tw * th` values. Separable, so a 1280x720 frame takes a
+/// few milliseconds.
+pub fn resize_window(
+    img: &Rgb<'_>,
+    window: (f32, f32, f32, f32),
+    tw: usize,
+    th: usize,
+    norm: Norm,
+    out: &mut [f32],
+) {
+    let (x0, y0, x1, y1) = window;
+    let xt = taps(img.w, tw, x0, x1);
+    let yt = taps(img.h, th, y0, y1);
+    // Rows needed: the union of the vertical taps.
+    let r0 = yt.first().map_or(0, |t| t.0);
+    let r1 = yt
+        .iter()
+        .map(|t| t.0 + t.1.len())
+        .max()
+        .unwrap_or(0)
+        .min(img.h);
+    // Horizontal pass on the rows needed, interleaved RGB.
+    let mut tmp = vec![0f32; (r1 - r0) * tw * 3];
+    for y in r0..r1 {
+        let row = &img.data[y * img.w * 3..(y + 1) * img.w * 3];
+        let dst = &mut tmp[(y - r0) * tw * 3..(y - r0 + 1) * tw * 3];
+        for (i, (first, w)) in xt.iter().enumerate() {
+            let mut acc = [0f32; 3];
+            for (k, &wk) in w.iter().enumerate() {
+                let p = (first + k) * 3;
+                acc[0] += wk * row[p] as f32;
+                acc[1] += wk * row[p + 1] as f32;
+                acc[2] += wk * row[p + 2] as f32;
+            }
+            dst[i * 3..i * 3 + 3].copy_from_slice(&acc);
+        }
+    }
+    // Vertical pass, then normalise into BGR planes.
+    let plane = tw * th;
+    let scale: [f32; 3] = std::array::from_fn(|c| 1.0 / (255.0 * norm.std[c]));
+    let bias: [f32; 3] = std::array::from_fn(|c| norm.mean[c] / norm.std[c]);
+    let mut acc = vec![0f32; tw * 3];
+    for (j, (first, w)) in yt.iter().enumerate() {
+        acc.iter_mut().for_each(|v| *v = 0.0);
+        for (k, &wk) in w.iter().enumerate() {
+            let src = &tmp[(first + k - r0) * tw * 3..(first + k - r0 + 1) * tw * 3];
+            for (a, s) in acc.iter_mut().zip(src) {
+                *a += wk * s;
+            }
+        }
+        for i in 0..tw {
+            let k = j * tw + i;
+            // acc is RGB; planes are B, G, R.
+            out[k] = acc[i * 3 + 2] * scale[0] - bias[0];
+            out[plane + k] = acc[i * 3 + 1] * scale[1] - bias[1];
+            out[2 * plane + k] = acc[i * 3] * scale[2] - bias[2];
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn planes(img: &Rgb<'_>, window: (f32, f32, f32, f32), tw: usize, th: usize) -> Vec<f32> {
+        let mut out = vec![0f32; 3 * tw * th];
+        let unit = Norm {
+            mean: [0.0; 3],
+            std: [1.0; 3],
+        };
+        resize_window(img, window, tw, th, unit, &mut out);
+        out.iter().map(|v| v * 255.0).collect()
+    }
+
+    #[test]
+    fn shrinking_averages_areas_and_keeps_bgr_planes() {
+        // 4x2 image, columns alternate black and white, red channel only.
+        let mut data = vec![0u8; 4 * 2 * 3];
+        for y in 0..2 {
+            for x in [1usize, 3] {
+                data[(y * 4 + x) * 3] = 200;
+            }
+        }
+        let img = Rgb {
+            w: 4,
+            h: 2,
+            data: &data,
+        };
+        let out = planes(&img, (0.0, 0.0, 4.0, 2.0), 2, 1);
+        // Planes B, G, R: red lands in the third plane, averaged to 100.
+        assert_eq!(&out[..4], &[0.0, 0.0, 0.0, 0.0]);
+        assert!((out[4] - 100.0).abs() < 1e-3 && (out[5] - 100.0).abs() < 1e-3);
+    }
+
+    #[test]
+    fn growing_a_window_interpolates_between_pixel_centres() {
+        // 2x1 image: left pixel 0, right 255 (all channels); window is the right pixel.
+        let data = [0u8, 0, 0, 255, 255, 255];
+        let img = Rgb {
+            w: 2,
+            h: 1,
+            data: &data,
+        };
+        // Right half of the window lies past the last pixel centre: clamped to it.
+        let out = planes(&img, (1.0, 0.0, 2.0, 1.0), 4, 2);
+        assert!(out[0] < out[1] && out[1] < 255.0, "{out:?}");
+        assert!((out[2] - 255.0).abs() < 1e-3 && (out[7] - 255.0).abs() < 1e-3);
+        let out = planes(&img, (0.0, 0.0, 2.0, 1.0), 4, 1);
+        assert!(out[0] < 1.0 && out[3] > 254.0 && out[1] < out[2], "{out:?}");
+    }
+
+    #[test]
+    fn detection_normalisation_matches_paddle() {
+        let data = [255u8, 128, 0];
+        let img = Rgb {
+            w: 1,
+            h: 1,
+            data: &data,
+        };
+        let mut out = [0f32; 3];
+        resize_window(&img, (0.0, 0.0, 1.0, 1.0), 1, 1, Norm::DET, &mut out);
+        // B plane holds blue (0), R plane red (255).
+        assert!((out[0] - (0.0 - 0.485) / 0.229).abs() < 1e-4);
+        assert!((out[1] - (128.0 / 255.0 - 0.456) / 0.224).abs() < 1e-4);
+        assert!((out[2] - (1.0 - 0.406) / 0.225).abs() < 1e-4);
+    }
+}

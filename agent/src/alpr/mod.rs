@@ -74,6 +74,11 @@ pub struct Reader {
     pub max_lines: usize,
     /// Most plates reported per image.
     pub max_plates: usize,
+    /// How many plate-shaped regions of the first, whole-image detection are detected
+    /// again at a closer scale (0: none).
+    pub refine_regions: usize,
+    /// Height, in detector pixels, a region's text line is brought to when refined.
+    pub refine_line_px: f32,
 }
 
 /// Axis-aligned bounds `(x0, y0, x1, y1)`.
@@ -90,11 +95,14 @@ struct Line {
 impl Reader {
     /// Loads and checks the models in `dir` (see [`models::resolve_dir`]).
     pub fn load(dir: &Path, region: Region) -> Result<Reader, AlprError> {
+        let ocr = ocr::Ocr::load(dir)?;
         Ok(Reader {
-            ocr: ocr::Ocr::load(dir)?,
+            ocr,
             formats: plate::formats(region),
             max_lines: 8,
             max_plates: 10,
+            refine_regions: 3,
+            refine_line_px: 64.0,
         })
     }
 
@@ -124,13 +132,12 @@ impl Reader {
         }
         let t0 = std::time::Instant::now();
         let mut boxes = self.ocr.detect(img)?;
+        boxes.retain(|b| plate_shaped(&b.rect));
+        sort_by_prominence(&mut boxes);
+        if self.refine_regions > 0 {
+            boxes = self.refine(img, boxes)?;
+        }
         let t_det = t0.elapsed();
-        // Lines short of a plate's proportions or tiny cannot hold 4+ readable characters.
-        boxes.retain(|b| {
-            let (w, h) = (b.rect.width(), b.rect.height());
-            h >= 8.0 && w >= 1.2 * h && w <= 12.0 * h
-        });
-        boxes.sort_by(|a, b| (b.rect.height() * b.score).total_cmp(&(a.rect.height() * a.score)));
         boxes.truncate(self.max_lines);
         let rects: Vec<RotRect> = boxes.iter().map(|b| b.rect).collect();
         let recs = self.ocr.recognize(img, &rects)?;
@@ -152,7 +159,70 @@ impl Reader {
                 conf: rec.confidence,
             })
             .collect();
+        if std::env::var_os("CAMPLANE_ALPR_DEBUG").is_some() {
+            for l in &lines {
+                eprintln!(
+                    "alpr line: box [{:.0} {:.0} {:.0} {:.0}] h {:.1} {:?} conf {:.3}",
+                    l.aabb.0,
+                    l.aabb.1,
+                    l.aabb.2 - l.aabb.0,
+                    l.aabb.3 - l.aabb.1,
+                    l.rect.height(),
+                    l.raw,
+                    l.conf
+                );
+            }
+        }
         Ok(self.plates_from_lines(&lines, img))
+    }
+
+    /// Detects again, at a closer scale, around the most prominent plate-shaped lines:
+    /// the whole-image look is sized for speed and blurs small plates into one blob or
+    /// clips their edge characters. Lines found in a window replace the first look's
+    /// lines there; the others are kept after them.
+    fn refine(
+        &mut self,
+        img: &Rgb<'_>,
+        boxes: Vec<ocr::TextBox>,
+    ) -> Result<Vec<ocr::TextBox>, AlprError> {
+        let mut windows: Vec<(Bounds, f32)> = Vec::new();
+        for b in &boxes {
+            if windows.len() >= self.refine_regions {
+                break;
+            }
+            let win = refine_window(&b.rect, img.w, img.h);
+            if windows.iter().any(|(w, _)| overlaps(w, &win)) {
+                continue;
+            }
+            let scale = (self.refine_line_px / b.rect.height()).clamp(0.5, 4.0);
+            windows.push((win, scale));
+        }
+        let mut out: Vec<ocr::TextBox> = Vec::new();
+        // Windows where the closer look found a plate-shaped line.
+        let mut replaced: Vec<Bounds> = Vec::new();
+        for (win, scale) in &windows {
+            let mut found = self.ocr.detect_window(img, *win, *scale)?;
+            found.retain(|b| plate_shaped(&b.rect));
+            if std::env::var_os("CAMPLANE_ALPR_DEBUG").is_some() {
+                eprintln!(
+                    "alpr line: window {win:?} scale {scale:.2}: {} lines",
+                    found.len()
+                );
+            }
+            if !found.is_empty() {
+                replaced.push(*win);
+                out.extend(found);
+            }
+        }
+        sort_by_prominence(&mut out);
+        let inside = |b: &ocr::TextBox| {
+            replaced.iter().any(|w| {
+                let c = b.rect.c;
+                c.x >= w.0 && c.x <= w.2 && c.y >= w.1 && c.y <= w.3
+            })
+        };
+        out.extend(boxes.into_iter().filter(|b| !inside(b)));
+        Ok(out)
     }
 
     fn plates_from_lines(&self, lines: &[Line], img: &Rgb<'_>) -> Vec<PlateRead> {
@@ -210,6 +280,37 @@ impl Reader {
         }
         out
     }
+}
+
+/// Lines short of a plate's proportions or tiny cannot hold 4+ readable characters.
+fn plate_shaped(r: &RotRect) -> bool {
+    let (w, h) = (r.width(), r.height());
+    h >= 8.0 && w >= 1.2 * h && w <= 12.0 * h
+}
+
+/// Tallest and surest lines first.
+fn sort_by_prominence(boxes: &mut [ocr::TextBox]) {
+    boxes.sort_by(|a, b| (b.rect.height() * b.score).total_cmp(&(a.rect.height() * a.score)));
+}
+
+/// The window around a plate-shaped line worth a closer look: the line grown by its
+/// height sideways (a plate split in two boxes, an edge character the first look
+/// missed) and above and below (the state, slogan or city lines, which tell the main
+/// line from the others).
+fn refine_window(r: &RotRect, w: usize, h: usize) -> Bounds {
+    let (x0, y0, x1, y1) = geom::bounds(&r.corners());
+    let lh = r.height();
+    (
+        (x0 - lh).max(0.0),
+        (y0 - lh).max(0.0),
+        (x1 + lh).min(w as f32),
+        (y1 + lh).min(h as f32),
+    )
+}
+
+/// Whether two windows overlap.
+fn overlaps(a: &Bounds, b: &Bounds) -> bool {
+    a.0 < b.2 && b.0 < a.2 && a.1 < b.3 && b.1 < a.3
 }
 
 /// Whether `m` continues `l` to the right on the same text line.
@@ -290,4 +391,47 @@ pub fn decode(path: &Path) -> Result<image::RgbImage, AlprError> {
     }
     let img = reader.decode().map_err(|e| bad(e.to_string()))?;
     Ok(img.to_rgb8())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use geom::Pt;
+
+    fn rect(cx: f32, cy: f32, w: f32, h: f32) -> RotRect {
+        RotRect {
+            c: Pt { x: cx, y: cy },
+            u: Pt { x: 1.0, y: 0.0 },
+            hw: w / 2.0,
+            hh: h / 2.0,
+        }
+    }
+
+    #[test]
+    fn refine_window_grows_a_line_by_its_height_within_the_image() {
+        // A 100x20 line centred at (100, 50) in a 160x200 image.
+        let w = refine_window(&rect(100.0, 50.0, 100.0, 20.0), 160, 200);
+        assert_eq!(w, (30.0, 20.0, 160.0, 80.0));
+    }
+
+    #[test]
+    fn only_plate_shaped_lines_are_kept() {
+        assert!(plate_shaped(&rect(0.0, 0.0, 80.0, 20.0)));
+        assert!(!plate_shaped(&rect(0.0, 0.0, 20.0, 20.0)), "square");
+        assert!(
+            !plate_shaped(&rect(0.0, 0.0, 300.0, 20.0)),
+            "a long sign line"
+        );
+        assert!(
+            !plate_shaped(&rect(0.0, 0.0, 40.0, 6.0)),
+            "too small to read"
+        );
+    }
+
+    #[test]
+    fn windows_overlap_only_when_they_share_area() {
+        let a = (0.0, 0.0, 10.0, 10.0);
+        assert!(overlaps(&a, &(5.0, 5.0, 20.0, 20.0)));
+        assert!(!overlaps(&a, &(10.0, 0.0, 20.0, 10.0)));
+    }
 }

@@ -133,31 +133,33 @@ impl Ocr {
         })
     }
 
-    /// Finds text lines in `img`.
+    /// Finds text lines in `img`, seen whole with its longer side at
+    /// [`DetParams::long_side`].
     pub fn detect(&mut self, img: &Rgb<'_>) -> Result<Vec<TextBox>, AlprError> {
-        let p = self.det_params.clone();
+        let p = &self.det_params;
         let long = img.w.max(img.h) as f32;
         let scale = (p.long_side as f32 / long).min(p.max_upscale);
+        let window = (0.0, 0.0, img.w as f32, img.h as f32);
+        self.detect_window(img, window, scale)
+    }
+
+    /// Finds text lines in the axis-aligned `window` `(x0, y0, x1, y1)` of `img`, seen
+    /// at `scale` (detector pixels per image pixel; each side rounded to a multiple of
+    /// 32). Rectangles are in original-image pixels.
+    pub fn detect_window(
+        &mut self,
+        img: &Rgb<'_>,
+        window: (f32, f32, f32, f32),
+        scale: f32,
+    ) -> Result<Vec<TextBox>, AlprError> {
+        let p = self.det_params.clone();
+        let profile = std::env::var_os("CAMPLANE_ALPR_PROFILE").is_some();
+        let t0 = std::time::Instant::now();
+        let (x0, y0, x1, y1) = window;
         let round32 = |v: f32| (((v / 32.0).round() as usize).max(1)) * 32;
-        let (dw, dh) = (round32(img.w as f32 * scale), round32(img.h as f32 * scale));
+        let (dw, dh) = (round32((x1 - x0) * scale), round32((y1 - y0) * scale));
         let mut input = vec![0f32; 3 * dw * dh];
-        geom::sample_quad(
-            img,
-            Pt { x: 0.0, y: 0.0 },
-            Pt {
-                x: img.w as f32,
-                y: 0.0,
-            },
-            Pt {
-                x: 0.0,
-                y: img.h as f32,
-            },
-            dw,
-            dh,
-            dw,
-            &mut input,
-        );
-        let t_pre = std::time::Instant::now();
+        geom::resize_window(img, window, dw, dh, geom::Norm::DET, &mut input);
         let tensor = Tensor::from_array(([1usize, 3, dh, dw], input))
             .map_err(|e| AlprError::Engine(e.to_string()))?;
         let outputs = self
@@ -168,10 +170,7 @@ impl Ocr {
             .try_extract_tensor::<f32>()
             .map_err(|e| AlprError::Engine(format!("detection output: {e}")))?;
         let (ph, pw) = (shape[2] as usize, shape[3] as usize);
-        if std::env::var_os("CAMPLANE_ALPR_PROFILE").is_some() {
-            eprintln!("alpr profile: det model {:?} at {dw}x{dh}", t_pre.elapsed());
-        }
-        let (sx, sy) = (img.w as f32 / pw as f32, img.h as f32 / ph as f32);
+        let (sx, sy) = ((x1 - x0) / pw as f32, (y1 - y0) / ph as f32);
         let mut boxes = Vec::new();
         for r in geom::regions(prob, pw, ph, p.thresh, 1000) {
             if r.score < p.box_thresh || r.boundary.len() < 3 {
@@ -191,8 +190,8 @@ impl Ocr {
             }
             // Back to original pixels (x and y scale nearly alike; corners map exactly).
             let c = grown.corners().map(|q| Pt {
-                x: q.x * sx,
-                y: q.y * sy,
+                x: x0 + q.x * sx,
+                y: y0 + q.y * sy,
             });
             let Some(rect) = geom::min_area_rect(&c) else {
                 continue;
@@ -201,6 +200,9 @@ impl Ocr {
                 rect,
                 score: r.score,
             });
+        }
+        if profile {
+            eprintln!("alpr profile: det {:?} at {dw}x{dh}", t0.elapsed());
         }
         Ok(boxes)
     }
