@@ -197,14 +197,7 @@ impl Session {
     /// The reads matching a controller's query, as JSON (no crop bytes: crops are
     /// fetched one by one, each fetch audited).
     fn answer_query(&self, json: &[u8]) -> std::result::Result<Vec<u8>, String> {
-        #[derive(serde::Deserialize)]
-        struct Q {
-            plate: String,
-            from: Timestamp,
-            until: Timestamp,
-            limit: usize,
-        }
-        let q: Q = serde_json::from_slice(json).map_err(|e| format!("query: {e}"))?;
+        let q: camplane_config::model::ReadQuery = serde_json::from_slice(json).map_err(|e| format!("query: {e}"))?;
         if q.plate.contains(['?', '*']) {
             return Err("plate patterns are not served by this agent version".into());
         }

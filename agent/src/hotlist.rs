@@ -46,31 +46,12 @@ pub enum Applied {
     NeedsFull(u64),
 }
 
-#[derive(Default)]
-struct Inner {
-    lists: BTreeMap<String, HeldList>,
-    /// Plate -> lists holding it (rebuilt on change).
-    by_plate: HashMap<String, Vec<String>>,
-}
-
-impl Inner {
-    fn reindex(&mut self) {
-        self.by_plate.clear();
-        for (name, l) in &self.lists {
-            for e in l.entries.values() {
-                let v = self.by_plate.entry(e.plate.clone()).or_default();
-                if !v.contains(name) {
-                    v.push(name.clone());
-                }
-            }
-        }
-    }
-}
-
 /// The agent's hotlists; cheap to clone, shared by the session and the reader.
 #[derive(Clone, Default)]
 pub struct Hotlists {
-    inner: Arc<RwLock<Inner>>,
+    /// Lists by name; entries are keyed `PLATE/STATE`, so one plate's entries
+    /// are a contiguous range.
+    inner: Arc<RwLock<BTreeMap<String, HeldList>>>,
     path: Option<PathBuf>,
 }
 
@@ -87,10 +68,10 @@ impl Hotlists {
     /// aside (`.bad`) and the agent starts empty: the controller resends whole lists.
     pub fn open(dir: &Path) -> Hotlists {
         let path = dir.join("hotlists.json");
-        let mut inner = Inner::default();
+        let mut lists = BTreeMap::new();
         match std::fs::read(&path) {
             Ok(b) => match serde_json::from_slice::<BTreeMap<String, HeldList>>(&b) {
-                Ok(lists) => inner.lists = lists,
+                Ok(l) => lists = l,
                 Err(e) => {
                     tracing::warn!(file = %path.display(), error = %e, "hotlists unreadable; set aside, asking for whole lists");
                     let _ = std::fs::rename(&path, path.with_extension("json.bad"));
@@ -99,21 +80,19 @@ impl Hotlists {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
             Err(e) => tracing::warn!(file = %path.display(), error = %e, "hotlists unreadable"),
         }
-        inner.reindex();
         Hotlists {
-            inner: Arc::new(RwLock::new(inner)),
+            inner: Arc::new(RwLock::new(lists)),
             path: Some(path),
         }
     }
 
-    fn read(&self) -> std::sync::RwLockReadGuard<'_, Inner> {
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, BTreeMap<String, HeldList>> {
         self.inner.read().unwrap_or_else(|e| e.into_inner())
     }
 
     /// List name -> version held.
     pub fn versions(&self) -> HashMap<String, u64> {
         self.read()
-            .lists
             .iter()
             .map(|(k, l)| (k.clone(), l.version))
             .collect()
@@ -121,7 +100,7 @@ impl Hotlists {
 
     /// Entries held across all lists.
     pub fn len(&self) -> usize {
-        self.read().lists.values().map(|l| l.entries.len()).sum()
+        self.read().values().map(|l| l.entries.len()).sum()
     }
 
     /// Whether no list holds anything.
@@ -133,14 +112,14 @@ impl Hotlists {
     pub fn apply(&self, u: &HotlistUpdate) -> crate::Result<Applied> {
         let mut g = self.inner.write().unwrap_or_else(|e| e.into_inner());
         let outcome = if u.deleted {
-            g.lists.remove(&u.list);
+            g.remove(&u.list);
             Applied::Version(0)
         } else if u.base_version == 0 {
             let mut entries = BTreeMap::new();
             for e in &u.delta.upsert {
                 entries.insert(e.key(), e.clone());
             }
-            g.lists.insert(
+            g.insert(
                 u.list.clone(),
                 HeldList {
                     source: u.source,
@@ -151,7 +130,7 @@ impl Hotlists {
             );
             Applied::Version(u.version)
         } else {
-            match g.lists.get_mut(&u.list) {
+            match g.get_mut(&u.list) {
                 Some(l) if l.version == u.base_version => {
                     u.delta.apply(&mut l.entries);
                     l.version = u.version;
@@ -160,14 +139,13 @@ impl Hotlists {
                 Some(l) if l.version == u.version => return Ok(Applied::Version(l.version)),
                 Some(_) | None => {
                     // Not the base we hold: drop it and ask for the whole list.
-                    g.lists.remove(&u.list);
+                    g.remove(&u.list);
                     Applied::NeedsFull(0)
                 }
             }
         };
-        g.reindex();
         if let Some(p) = &self.path {
-            let bytes = serde_json::to_vec(&g.lists)
+            let bytes = serde_json::to_vec(&*g)
                 .map_err(|e| crate::AgentError::Control(format!("hotlists: {e}")))?;
             // Plates on hotlists are not public: owner-only file.
             crate::control::write_atomic(p, &bytes, true)?;
@@ -177,14 +155,16 @@ impl Hotlists {
 
     /// Every live entry matching `plate` (exact, normalised), one per list.
     pub fn matches(&self, plate: &str, now: Timestamp) -> Vec<Hit> {
-        let g = self.read();
-        let Some(names) = g.by_plate.get(plate) else {
-            return vec![];
-        };
+        let prefix = format!("{plate}/");
         let mut out = Vec::new();
-        for n in names {
-            let Some(l) = g.lists.get(n) else { continue };
-            if let Some(e) = l.entries.values().find(|e| e.plate == plate && e.live(now)) {
+        for (n, l) in self.read().iter() {
+            if let Some(e) = l
+                .entries
+                .range(prefix.clone()..)
+                .take_while(|(k, _)| k.starts_with(&prefix))
+                .map(|(_, e)| e)
+                .find(|e| e.live(now))
+            {
                 out.push(Hit {
                     list: n.clone(),
                     source: l.source,

@@ -640,3 +640,16 @@ pub struct LegalHoldStatus {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub released_at: Option<Timestamp>,
 }
+
+/// A search of an agent's plate reads, as the controller sends it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ReadQuery {
+    /// Exact plate, or a pattern with `?` (one character) and `*` (any run).
+    pub plate: String,
+    /// From (inclusive).
+    pub from: Timestamp,
+    /// Until (exclusive).
+    pub until: Timestamp,
+    /// Most reads to return.
+    pub limit: usize,
+}

@@ -75,10 +75,17 @@ pub struct SourceInfo {
     pub set_at: Timestamp,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 struct ListData {
     version: u64,
     entries: BTreeMap<String, HotlistEntry>,
+}
+
+/// [`ListData`] as written (borrowing the entries).
+#[derive(Serialize)]
+struct ListDataRef<'a> {
+    version: u64,
+    entries: &'a BTreeMap<String, HotlistEntry>,
 }
 
 /// How a load combines with the current list.
@@ -266,8 +273,10 @@ impl Controller {
                 .is_none_or(|s| s.public);
             let public = req.public.unwrap_or(cur_public);
             let mut ops = Vec::new();
+            // Cached keys written here, noted in the cache once committed.
+            let mut meta: Vec<(String, Vec<u8>)> = Vec::new();
             if req.public.is_some_and(|p| p != cur_public) {
-                ops.push(Op::Put(
+                meta.push((
                     source_key.clone(),
                     serde_json::to_vec(&SourceInfo {
                         source: req.source,
@@ -296,9 +305,9 @@ impl Controller {
             if version != data.version {
                 ops.push(Op::Put(
                     format!("{DATA}{list}"),
-                    serde_json::to_vec(&ListData {
+                    serde_json::to_vec(&ListDataRef {
                         version,
-                        entries: next.clone(),
+                        entries: &next,
                     })?,
                 ));
                 ops.push(Op::Put(
@@ -308,8 +317,9 @@ impl Controller {
                 if version > KEEP_DELTAS {
                     ops.push(Op::Delete(delta_key(&list, version - KEEP_DELTAS)));
                 }
-                ops.push(Op::Put(info_key(&list), serde_json::to_vec(&info)?));
+                meta.push((info_key(&list), serde_json::to_vec(&info)?));
             }
+            ops.extend(meta.iter().map(|(k, v)| Op::Put(k.clone(), v.clone())));
             let mut d = Draft::new(&actor.username, "hotlist.load", "Hotlist", &list);
             d.details = serde_json::json!({
                 "file": req.file, "sha256": sha, "mode": format!("{:?}", req.mode).to_lowercase(),
@@ -320,23 +330,10 @@ impl Controller {
                 info_key(&list),
                 info_kv.as_ref().map_or(0, |kv| kv.mod_revision),
             )];
-            let keys: Vec<(String, Option<Vec<u8>>)> = ops
-                .iter()
-                .map(|o| match o {
-                    Op::Put(k, v) => (k.clone(), Some(v.clone())),
-                    Op::Delete(k) => (k.clone(), None),
-                })
-                .collect();
             match self.audit.commit(compares, ops, d).await? {
                 Some(c) => {
-                    for (k, v) in keys {
-                        if !k.starts_with("meta/") {
-                            continue;
-                        }
-                        match v {
-                            Some(v) => self.cache.note_put(&k, v, c.revision, c.revision),
-                            None => self.cache.note_delete(&k, c.revision),
-                        }
+                    for (k, v) in meta {
+                        self.cache.note_put(&k, v, c.revision, c.revision);
                     }
                     return Ok(LoadOutcome {
                         list,

@@ -12,7 +12,7 @@ use crate::audit::Draft;
 use crate::auth::{Actor, Operation};
 use crate::service::Controller;
 use crate::{Error, Result};
-use camplane_config::model::{AgentSpec, Kind};
+use camplane_config::model::{AgentSpec, Kind, ReadQuery};
 use camplane_proto::v1 as pb;
 use jiff::{SignedDuration, Timestamp};
 use serde::{Deserialize, Serialize};
@@ -96,19 +96,6 @@ impl Hub {
             .get(agent)
             .map(|(_, t)| t.clone())
     }
-}
-
-/// What the agents are asked.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct AgentQuery {
-    /// Exact plate, or a pattern with `?` (one character) and `*` (any run).
-    pub plate: String,
-    /// From (inclusive).
-    pub from: Timestamp,
-    /// Until (exclusive).
-    pub until: Timestamp,
-    /// Most reads to return.
-    pub limit: usize,
 }
 
 /// A search as asked.
@@ -205,12 +192,12 @@ impl Controller {
         e
     }
 
-    /// Checks a search; None when it may run now.
+    /// Checks a search; the normalised plate and the time range when it may run now.
     fn check_search(
         &self,
         actor: &Actor,
         req: &SearchRequest,
-    ) -> Result<(String, bool, Timestamp, Timestamp)> {
+    ) -> Result<(String, Timestamp, Timestamp)> {
         if !Operation::SearchAlpr.allows(actor) {
             return Err(Error::PermissionDenied(
                 "ALPR searches need the alpr_operator role".into(),
@@ -285,7 +272,7 @@ impl Controller {
                 "the time range covers more than {MAX_RANGE_DAYS} days"
             )));
         }
-        Ok((plate, pattern, from, until))
+        Ok((plate, from, until))
     }
 
     /// Runs a search (see the module docs).
@@ -295,7 +282,7 @@ impl Controller {
         actor: &Actor,
         req: SearchRequest,
     ) -> Result<SearchOutcome> {
-        let (plate, _pattern, from, until) = match self.check_search(actor, &req) {
+        let (plate, from, until) = match self.check_search(actor, &req) {
             Ok(x) => x,
             Err(e) => return Err(self.refuse_search(actor, &req, e).await),
         };
@@ -317,10 +304,10 @@ impl Controller {
         }
         let query_id = format!(
             "q-{}-{}",
-            now_ms(self),
+            self.now().as_millisecond(),
             hex::encode(rand::random::<[u8; 4]>())
         );
-        let q = AgentQuery {
+        let q = ReadQuery {
             plate: plate.clone(),
             from,
             until,
@@ -405,10 +392,6 @@ impl Controller {
             unreachable,
         })
     }
-}
-
-fn now_ms(c: &Controller) -> i64 {
-    c.now().as_millisecond()
 }
 
 #[cfg(test)]

@@ -6,15 +6,13 @@
 //! on the hotlist, streamed to an operator's `alerts watch` within a second of the
 //! match. The camera's active window reports the read and the hit by category.
 
+mod agents;
 #[path = "../../controller/tests/common/mod.rs"]
 mod ctl;
 #[path = "../../agent/tests/common/mod.rs"]
 mod media;
 
 use camplane_agent::control::Session;
-use camplane_agent::retention::FixedProbe;
-use camplane_agent::{DiskPolicy, Supervisor, SupervisorOptions, SystemClock};
-use camplane_config::agent::AgentConfig;
 use camplane_proto::v1 as pb;
 use jiff::{SignedDuration, Timestamp};
 use std::sync::{Arc, Mutex};
@@ -100,17 +98,7 @@ async fn rendered_plates_raise_exactly_one_hotlist_alert_at_the_controller() {
     let mgr = ctl::user(&h, "m", &["dept_manager"], "police").await;
     let chief = ctl::user(&h, "c", &["chief"], "police").await;
     let cm = ctl::user(&h, "cm", &["city_manager"], "").await;
-    let token = pb::fleet_client::FleetClient::new(h.channel.clone())
-        .create_enroll_token(ctl::req(
-            &h.admin,
-            pb::EnrollTokenRequest {
-                site: "city-hall".into(),
-                agent: String::new(),
-            },
-        ))
-        .await
-        .unwrap()
-        .into_inner();
+    let token = agents::enroll_token(&h, "city-hall").await;
     let cam = media::RtspServer::start(
         media::free_port(),
         &[&format!("/lpr=mp4:{}", clip.display())],
@@ -152,37 +140,13 @@ async fn rendered_plates_raise_exactly_one_hotlist_alert_at_the_controller() {
 
     // The agent.
     let adir = dir.path().join("agent");
-    std::fs::create_dir_all(&adir).unwrap();
-    std::fs::write(adir.join("token"), &token.token).unwrap();
-    let acfg = AgentConfig::parse(
-        "agent.yaml",
-        &format!(
-            "controllers: [https://127.0.0.1:{}]\nca_file: {}\nenroll_token_file: {}\ndata_dir: {}\nreport_interval_seconds: 1\nsegment_seconds: 2\nmin_free_bytes: 0\nmin_free_percent: 0\n",
-            h.running.addr.port(),
-            dir.path().join("ca.pem").display(),
-            adir.join("token").display(),
-            adir.display()
-        ),
-    )
-    .unwrap();
-    let sup = Arc::new(
-        Supervisor::new(
-            SupervisorOptions {
-                root: adir.join("recordings"),
-                ingest: camplane_agent::ingest::IngestOptions {
-                    window_merge_gap: SignedDuration::from_secs(1),
-                    ..Default::default()
-                },
-                disk: DiskPolicy {
-                    min_free_bytes: 0,
-                    min_free_percent: 0.0,
-                },
-            },
-            Arc::new(SystemClock),
-            Arc::new(FixedProbe::new(100 << 30, 200 << 30)),
-        )
-        .unwrap(),
+    let acfg = agents::config(
+        h.running.addr.port(),
+        &dir.path().join("ca.pem"),
+        &adir,
+        &token.token,
     );
+    let sup = agents::supervisor(&adir);
     sup.set_alpr_options(camplane_agent::alpr::site::AlprSiteOptions {
         models: Some(models),
         fps: 4.0,

@@ -4,17 +4,14 @@
 //! health, and keeps recording and spooling while the controller is down; after
 //! the controller returns, every report arrives exactly once.
 
+mod agents;
 #[path = "../../controller/tests/common/mod.rs"]
 mod ctl;
 #[path = "../../agent/tests/common/mod.rs"]
 mod media;
 
 use camplane_agent::control::Session;
-use camplane_agent::retention::FixedProbe;
-use camplane_agent::{DiskPolicy, Supervisor, SupervisorOptions, SystemClock};
-use camplane_config::agent::AgentConfig;
 use camplane_proto::v1 as pb;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
 
@@ -69,17 +66,7 @@ async fn agent_enrols_records_and_reports_exactly_once_across_a_controller_outag
     cfg.tls.ca_cert_file = Some(dir.path().join("ca.pem"));
     let h = ctl::start(cfg.clone(), None).await;
     ctl::apply(&h, &h.admin, ctl::CITY).await.unwrap();
-    let token = pb::fleet_client::FleetClient::new(h.channel.clone())
-        .create_enroll_token(ctl::req(
-            &h.admin,
-            pb::EnrollTokenRequest {
-                site: "city-hall".into(),
-                agent: String::new(),
-            },
-        ))
-        .await
-        .unwrap()
-        .into_inner();
+    let token = agents::enroll_token(&h, "city-hall").await;
     assert_eq!(token.agent, "city-hall-gw");
     // Assign the camera to the gateway, approve and activate it.
     let assigned = ctl::CITY
@@ -105,38 +92,9 @@ async fn agent_enrols_records_and_reports_exactly_once_across_a_controller_outag
 
     // The agent, in this process, with its own data directory.
     let adir = dir.path().join("agent");
-    std::fs::create_dir_all(&adir).unwrap();
-    std::fs::write(adir.join("token"), &token.token).unwrap();
-    let acfg = AgentConfig::parse(
-        "agent.yaml",
-        &format!(
-            "controllers: [https://127.0.0.1:{ctl_port}]\nca_file: {}\nenroll_token_file: {}\ndata_dir: {}\nreport_interval_seconds: 1\nsegment_seconds: 2\nmin_free_bytes: 0\nmin_free_percent: 0\n",
-            dir.path().join("ca.pem").display(),
-            adir.join("token").display(),
-            adir.display()
-        ),
-    )
-    .unwrap();
+    let acfg = agents::config(ctl_port, &dir.path().join("ca.pem"), &adir, &token.token);
     let rec = adir.join("recordings");
-    let sup = Arc::new(
-        Supervisor::new(
-            SupervisorOptions {
-                root: rec.clone(),
-                // the report interval of this test's agent
-                ingest: camplane_agent::ingest::IngestOptions {
-                    window_merge_gap: jiff::SignedDuration::from_secs(1),
-                    ..Default::default()
-                },
-                disk: DiskPolicy {
-                    min_free_bytes: 0,
-                    min_free_percent: 0.0,
-                },
-            },
-            Arc::new(SystemClock),
-            Arc::new(FixedProbe::new(100 << 30, 200 << 30)),
-        )
-        .unwrap(),
-    );
+    let sup = agents::supervisor(&adir);
     let session = Session::new(acfg, sup.clone()).unwrap();
     let stop = CancellationToken::new();
     let reporter = tokio::spawn(session.clone().run_reporter(stop.clone()));

@@ -258,45 +258,23 @@ pub fn wait_until(limit: Duration, what: &str, mut f: impl FnMut() -> bool) {
     }
 }
 
-pub const FONT: &str = "/usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf";
-
-/// 1280x720, 8 s: "ABC1234" moving right (0.5-3 s, upper half), then "XYZ9876"
-/// (4-6.5 s, lower half), black text on white plate-like boxes.
+/// 1280x720, 12 s, rendered by `deploy/render-plates.sh` (the demo's clip):
+/// "ABC1234" moving right (0.5-3 s, upper half), then "XYZ9876" (4-6.5 s, lower
+/// half), then "KLM4455" (8-10.5 s), black text on white plate-like boxes.
 #[allow(dead_code)]
 pub fn render_plates(path: &Path) {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/render-plates.sh");
+    let out = Command::new("bash")
+        .arg(&script)
+        .arg(path)
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {}: {e}", script.display()));
     assert!(
-        Path::new(FONT).is_file(),
-        "font {FONT} missing: apt-get install -y fonts-dejavu-core"
+        out.status.success(),
+        "{} failed: {}",
+        script.display(),
+        String::from_utf8_lossy(&out.stderr)
     );
-    let plate = |text: &str, t0: f64, t1: f64, y: i32| {
-        let en = format!("between(t,{t0},{t1})");
-        format!(
-            "drawbox=x='100+(t-{t0})*120':y={y}:w=360:h=120:color=white:t=fill:enable='{en}',\
-             drawtext=fontfile={FONT}:text={text}:fontsize=72:fontcolor=black:\
-             x='120+(t-{t0})*120':y={}:enable='{en}'",
-            y + 25
-        )
-    };
-    let vf = format!(
-        "{},{}",
-        plate("ABC1234", 0.5, 3.0, 120),
-        plate("XYZ9876", 4.0, 6.5, 480)
-    );
-    ffmpeg(&[
-        "-f",
-        "lavfi",
-        "-i",
-        "color=c=0x405060:s=1280x720:r=25:d=8",
-        "-vf",
-        &vf,
-        "-c:v",
-        "libx264",
-        "-pix_fmt",
-        "yuv420p",
-        "-g",
-        "25",
-        path.to_str().unwrap(),
-    ]);
 }
 
 pub const APT_GPSD: &str = "apt-get install -y gpsd";

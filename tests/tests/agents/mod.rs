@@ -1,0 +1,66 @@
+//! An agent in the test process: enrolment token, config and supervisor, the way
+//! a gateway would have them (shared by the end-to-end tests).
+#![allow(dead_code)]
+
+use crate::ctl;
+use camplane_agent::retention::FixedProbe;
+use camplane_agent::{DiskPolicy, Supervisor, SupervisorOptions, SystemClock};
+use camplane_config::agent::AgentConfig;
+use camplane_proto::v1 as pb;
+use std::path::Path;
+use std::sync::Arc;
+
+/// A one-time enrolment token for `site`'s gateway (named `SITE-gw`).
+pub async fn enroll_token(h: &ctl::Harness, site: &str) -> pb::EnrollTokenResponse {
+    pb::fleet_client::FleetClient::new(h.channel.clone())
+        .create_enroll_token(ctl::req(
+            &h.admin,
+            pb::EnrollTokenRequest {
+                site: site.into(),
+                agent: String::new(),
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+}
+
+/// The agent's config in `dir` (its data directory), with the token written
+/// beside it: reports every second, 2 s segments, no disk floor.
+pub fn config(port: u16, ca: &Path, dir: &Path, token: &str) -> AgentConfig {
+    std::fs::create_dir_all(dir).unwrap();
+    std::fs::write(dir.join("token"), token).unwrap();
+    AgentConfig::parse(
+        "agent.yaml",
+        &format!(
+            "controllers: [https://127.0.0.1:{port}]\nca_file: {}\nenroll_token_file: {}\ndata_dir: {}\nreport_interval_seconds: 1\nsegment_seconds: 2\nmin_free_bytes: 0\nmin_free_percent: 0\n",
+            ca.display(),
+            dir.join("token").display(),
+            dir.display()
+        ),
+    )
+    .unwrap()
+}
+
+/// A supervisor recording under `dir/recordings`; active windows merge gaps up
+/// to the config's 1 s report interval.
+pub fn supervisor(dir: &Path) -> Arc<Supervisor> {
+    Arc::new(
+        Supervisor::new(
+            SupervisorOptions {
+                root: dir.join("recordings"),
+                ingest: camplane_agent::ingest::IngestOptions {
+                    window_merge_gap: jiff::SignedDuration::from_secs(1),
+                    ..Default::default()
+                },
+                disk: DiskPolicy {
+                    min_free_bytes: 0,
+                    min_free_percent: 0.0,
+                },
+            },
+            Arc::new(SystemClock),
+            Arc::new(FixedProbe::new(100 << 30, 200 << 30)),
+        )
+        .unwrap(),
+    )
+}
