@@ -13,6 +13,7 @@
 //!   while the controller is away and nothing is counted twice.
 //! - Reconnects go through every listed controller with exponential backoff and jitter.
 
+use crate::health::ActiveWindow;
 use crate::hotlist::Applied;
 use crate::spool::{Spool, SpooledReport};
 use crate::supervisor::Supervisor;
@@ -29,6 +30,20 @@ use std::time::Duration;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity};
+
+/// The report key of a window: camera and start; an amendment adds when it was
+/// made, since several amendments to one window are distinct reports.
+pub fn window_key(w: &ActiveWindow, now: Timestamp) -> String {
+    let start = w.start.to_string().replace([':', '.'], "");
+    let key = if w.amends {
+        format!("wa-{}-{start}-{}", w.camera, now.as_millisecond())
+    } else {
+        format!("w-{}-{start}", w.camera)
+    };
+    key.chars()
+        .filter(|c| c.is_ascii_alphanumeric() || "-_".contains(*c))
+        .collect()
+}
 
 /// What the agent keeps about its identity.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -405,31 +420,20 @@ impl Session {
                 }
             }
             for w in self.sup.take_windows() {
-                if let Ok(json) = serde_json::to_value(&w) {
-                    let mut key = format!(
-                        "w-{}-{}",
-                        json["camera"].as_str().unwrap_or("x"),
-                        json["start"]
-                            .as_str()
-                            .map(|s| s.replace([':', '.'], ""))
-                            .unwrap_or_default()
-                    );
-                    if w.amends {
-                        // Several amendments to one window are distinct reports.
-                        key = format!("wa{}-{}", &key[1..], now.as_millisecond());
-                    }
-                    let key: String = key
-                        .chars()
-                        .filter(|c| c.is_ascii_alphanumeric() || "-_".contains(*c))
-                        .collect();
-                    if let Err(e) = self.report("windows", key, json) {
-                        tracing::warn!(error = %e, "could not spool an active window");
-                    }
+                if let Err(e) = self.report_window(&w, now) {
+                    tracing::warn!(error = %e, "could not spool an active window");
                 }
             }
             let sup = self.sup.clone();
             let _ = tokio::task::spawn_blocking(move || sup.sweep(now)).await;
         }
+    }
+
+    /// Spools a closed active window (or an amendment made at `now`) for the
+    /// controller. Its key is its camera and start, so a window is stored once.
+    pub fn report_window(&self, w: &ActiveWindow, now: Timestamp) -> Result<()> {
+        let json = serde_json::to_value(w).map_err(|e| AgentError::Control(e.to_string()))?;
+        self.report("windows", window_key(w, now), json)
     }
 
     /// Keeps a session with some controller until cancelled.

@@ -155,6 +155,18 @@ pub struct ActiveWindow {
     /// already reported; its counts add to that window's.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub amends: bool,
+    /// The window was cut at a whole hour while video kept coming: the next
+    /// window of this camera continues the same collection period. (Windows are
+    /// cut hourly so that periods are reported while a reader runs for days, and
+    /// so that every window lies within one day and one month in any time zone
+    /// with a whole-hour offset.)
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub continues: bool,
+}
+
+/// The hour (seconds since the epoch, floored to 3600) that holds `t`.
+fn hour_of(t: Timestamp) -> i64 {
+    t.as_second().div_euclid(3600)
 }
 
 /// Windows already reported, kept to place reads merged late.
@@ -194,6 +206,16 @@ impl WindowTracker {
     /// Video arrived at `t`.
     pub fn video(&mut self, t: Timestamp) {
         match self.open {
+            Some((s, last))
+                if t.duration_since(last) <= self.merge_gap && hour_of(t) > hour_of(s) =>
+            {
+                // Still collecting, but a new hour: cut here, the period continues.
+                self.close(s, last);
+                if let Some(w) = self.closed.last_mut() {
+                    w.continues = true;
+                }
+                self.open = Some((t, t));
+            }
             Some((s, last)) if t.duration_since(last) <= self.merge_gap => {
                 self.open = Some((s, last.max(t)));
             }
@@ -215,6 +237,7 @@ impl WindowTracker {
             plates_read,
             hits,
             amends: false,
+            continues: false,
         });
     }
 
@@ -241,6 +264,7 @@ impl WindowTracker {
                         plates_read: 0,
                         hits: BTreeMap::new(),
                         amends: true,
+                        continues: false,
                     });
                     self.amendments.len() - 1
                 }
@@ -304,6 +328,7 @@ impl WindowTracker {
             plates_read: self.open_plates,
             hits: self.open_hits.clone(),
             amends: false,
+            continues: false,
         })
     }
 }
@@ -383,6 +408,34 @@ mod tests {
         let c = w.take_closed();
         assert_eq!((c[0].start, c[0].end), (t(300), t(300)));
         assert!(w.current().is_none());
+    }
+
+    #[test]
+    fn windows_are_cut_at_whole_hours_and_say_they_continue() {
+        // 1_800_000_000 is a whole hour (2027-01-15T08:00:00Z).
+        let t = |s: i64| Timestamp::from_second(1_800_000_000 + s).unwrap();
+        let mut w = WindowTracker::new("lpr", SignedDuration::from_secs(30));
+        for s in (-600..7300).step_by(5) {
+            w.video(t(s));
+            if s % 100 == 0 {
+                w.plate_read(t(s), &[]);
+            }
+        }
+        w.tick(t(8000));
+        let c = w.take_closed();
+        let spans: Vec<_> = c.iter().map(|x| (x.start, x.end, x.continues)).collect();
+        assert_eq!(
+            spans,
+            vec![
+                (t(-600), t(-5), true),
+                (t(0), t(3595), true),
+                (t(3600), t(7195), true),
+                (t(7200), t(7295), false),
+            ]
+        );
+        let reads: u64 = c.iter().map(|x| x.plates_read).sum();
+        assert_eq!(reads, (-600..7300).step_by(100).count() as u64);
+        assert_eq!(c[1].plates_read, 36);
     }
 
     #[test]

@@ -21,6 +21,10 @@ pub struct ControllerConfig {
     /// TLS for users and agents (agents always use mutual TLS).
     #[serde(default)]
     pub tls: TlsSettings,
+    /// Plain-HTTP listen address of the public transparency portal (`/public/`,
+    /// read-only, no sign-in), e.g. `127.0.0.1:7180`; none serves no portal.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub http_listen: Option<String>,
 }
 
 /// TLS settings. The controller's own CA (kept in the store) signs its server
@@ -203,6 +207,11 @@ impl ControllerConfig {
         }
         if cfg.listen.parse::<std::net::SocketAddr>().is_err() {
             bad("listen", format!("{:?} is not an address:port", cfg.listen));
+        }
+        if let Some(h) = &cfg.http_listen {
+            if h.parse::<std::net::SocketAddr>().is_err() {
+                bad("http_listen", format!("{h:?} is not an address:port"));
+            }
         }
         match (&cfg.store.embedded, &cfg.store.etcd) {
             (Some(_), Some(_)) => bad(

@@ -138,6 +138,10 @@ pub enum Operation {
     /// Search plate reads (with a case number and purpose; training and
     /// certification are checked too).
     SearchAlpr,
+    /// Generate a month's public log on demand (it is published by itself too).
+    GeneratePublicLog,
+    /// Enter an assist to a case for the public log's totals.
+    RecordCaseAssist,
 }
 
 impl Operation {
@@ -174,6 +178,8 @@ impl Operation {
             Operation::ReadHotlists => &[AlprOperator, Supervisor, Chief, Auditor, Admin],
             Operation::ReceiveAlerts => &[AlprOperator, Supervisor, Chief],
             Operation::SearchAlpr => &[AlprOperator],
+            Operation::GeneratePublicLog => &[Admin, Auditor, Chief, CityManager],
+            Operation::RecordCaseAssist => &[AlprOperator, Supervisor, Chief],
         }
     }
 

@@ -110,6 +110,47 @@ enum Cmd {
     /// Case-numbered searches of the plate reads kept on the sites.
     #[command(subcommand)]
     Search(SearchCmd),
+    // ---- public log ----
+    /// The monthly public log of plate reader use.
+    #[command(subcommand)]
+    Publog(PublogCmd),
+    /// Assists to cases, counted by offence in the public log (never the case number).
+    #[command(subcommand)]
+    CaseAssist(CaseAssistCmd),
+}
+
+// ---- public log ----
+#[derive(Subcommand)]
+enum PublogCmd {
+    /// Write a month's index.html, log.csv and log.json into DIR (a month that is
+    /// over in the city's time zone). The same data gives the same bytes.
+    Generate {
+        /// The month, YYYY-MM.
+        #[arg(long)]
+        month: String,
+        /// Directory to write into (created if missing).
+        #[arg(long)]
+        out: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
+enum CaseAssistCmd {
+    /// Record that plate reads assisted a case.
+    Add {
+        /// Case number (the city's format).
+        #[arg(long = "case")]
+        case_number: String,
+        /// Offence, a short code such as vehicle_theft or homicide.
+        #[arg(long)]
+        offense: String,
+        /// Arrests the reads assisted.
+        #[arg(long, default_value_t = 0)]
+        arrests: u32,
+        /// The day of the assist (YYYY-MM-DD, city time; default today).
+        #[arg(long)]
+        date: Option<String>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -987,6 +1028,52 @@ pub async fn run(cli: Cli) -> Result<i32> {
                     break;
                 }
             }
+        }
+        // ---- public log ----
+        Cmd::Publog(PublogCmd::Generate { month, out }) => {
+            let r = pb::public_log_client::PublicLogClient::new(c.channel.clone())
+                .generate(c.req(pb::PublicLogRequest { month })?)
+                .await
+                .map_err(status)?
+                .into_inner();
+            std::fs::create_dir_all(&out)
+                .with_context(|| format!("creating {}", out.display()))?;
+            for f in &r.files {
+                // Names come from the controller: take only plain file names.
+                if f.name.contains(['/', '\\']) || f.name.starts_with('.') {
+                    bail!("the controller sent a file named {:?}; not written", f.name);
+                }
+                let path = out.join(&f.name);
+                let tmp = out.join(format!(".{}.tmp", f.name));
+                std::fs::write(&tmp, &f.content)
+                    .and_then(|_| std::fs::rename(&tmp, &path))
+                    .with_context(|| format!("writing {}", path.display()))?;
+                println!("{} ({} bytes)", path.display(), f.content.len());
+            }
+        }
+        Cmd::CaseAssist(CaseAssistCmd::Add {
+            case_number,
+            offense,
+            arrests,
+            date,
+        }) => {
+            let o = pb::public_log_client::PublicLogClient::new(c.channel.clone())
+                .add_case_assist(c.req(pb::CaseAssistRequest {
+                    case_number,
+                    offense,
+                    arrests,
+                    date: date.unwrap_or_default(),
+                })?)
+                .await
+                .map_err(status)?
+                .into_inner();
+            let v: Value = serde_json::from_slice(&o.json)?;
+            println!(
+                "case assist recorded: {} on {} ({} arrests)",
+                text(field(&v, &["offense"])),
+                text(field(&v, &["date"])),
+                text(field(&v, &["arrests"]))
+            );
         }
         Cmd::Search(SearchCmd::Plate {
             plate,

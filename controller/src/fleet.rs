@@ -373,6 +373,13 @@ impl Fleet {
             ops.push(op);
             alert = Some(a);
         }
+        if kind == "windows" {
+            // Filed under its month in the same transaction: the public log's input.
+            match crate::publog::file_window_ops(agent, key, now, &value, &self.ctl.time_zone()) {
+                Some(more) => ops.extend(more),
+                None => tracing::warn!(agent, key, "window report not filed: malformed"),
+            }
+        }
         let out = self
             .ctl
             .store

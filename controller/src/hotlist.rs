@@ -56,6 +56,9 @@ pub struct HotlistInfo {
     pub loaded_by: String,
     /// When.
     pub loaded_at: Timestamp,
+    /// When its first version was loaded (the list has been compared with reads since).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub first_loaded_at: Option<Timestamp>,
     /// The loaded file's name and SHA-256.
     pub file: String,
     /// SHA-256 of the file's bytes.
@@ -299,6 +302,12 @@ impl Controller {
                 entries: next.len(),
                 loaded_by: actor.username.clone(),
                 loaded_at: now,
+                first_loaded_at: self
+                    .hotlists()
+                    .into_iter()
+                    .find(|h| h.list == list)
+                    .map(|h| h.first_loaded_at.unwrap_or(h.loaded_at))
+                    .or(Some(now)),
                 file: req.file.clone(),
                 sha256: sha.clone(),
             };

@@ -14,6 +14,8 @@ pub mod hotlist;
 pub mod leader;
 pub mod pki;
 pub mod placement;
+pub mod portal;
+pub mod publog;
 pub mod search;
 pub mod server;
 pub mod service;

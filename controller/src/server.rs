@@ -22,6 +22,8 @@ pub struct Running {
     pub ca_pem: String,
     /// Whether this controller leads (runs the work that must happen once).
     pub leader: crate::leader::Leadership,
+    /// Where the public portal serves plain HTTP, when configured.
+    pub http_addr: Option<SocketAddr>,
     /// The serving task.
     pub task: tokio::task::JoinHandle<Result<()>>,
 }
@@ -107,6 +109,10 @@ pub async fn start_with_clock(
     } else {
         tracing::warn!("TLS is disabled: traffic is in the clear and agents cannot enrol");
     }
+    let http_addr = match &ctl.config.http_listen {
+        Some(h) => Some(crate::portal::serve(ctl.clone(), h, cancel.clone()).await?),
+        None => None,
+    };
     let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
     let task = tokio::spawn(async move {
         builder
@@ -123,6 +129,7 @@ pub async fn start_with_clock(
         initial_password,
         ca_pem,
         leader: leadership,
+        http_addr,
         task,
     })
 }

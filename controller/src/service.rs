@@ -1083,6 +1083,12 @@ impl Controller {
                     tracing::warn!(error = %e, "non-operational check failed; will retry");
                 }
             }
+            // Months that are over and changed since they were published.
+            if ticks.is_multiple_of(5) {
+                if let Err(e) = self.publish_due().await {
+                    tracing::warn!(error = %e, "publishing the public log failed; will retry");
+                }
+            }
             ticks += 1;
             tokio::select! {
                 _ = cancel.cancelled() => return,

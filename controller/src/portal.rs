@@ -1,0 +1,273 @@
+//! The public transparency portal: plain HTTP, read-only, no sign-in.
+//!
+//! - `/public/`: the months published so far, the policy's current facts
+//!   (retention, prohibited uses, hotlist sources, cameras and readers by
+//!   category) and every fixed reader's location history.
+//! - `/public/{YYYY-MM}/` (`index.html`), `log.csv`, `log.json`: a published month,
+//!   exactly as the leader published it.
+//!
+//! Every controller serves it from the store; only the leader publishes months
+//! (see [`crate::publog`]). Nothing here can write, and pages carry a strict
+//! content security policy (no scripts, no external anything).
+
+use crate::publog::{esc, location_history_html, LocationHistory, Place, STYLE};
+use crate::service::Controller;
+use crate::Result;
+use axum::http::{header, HeaderValue, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use camplane_config::model::{
+    CameraKind, CameraSpec, CameraState, CameraStatus, Kind, Purpose, MAX_RETENTION_DAYS,
+};
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use tokio_util::sync::CancellationToken;
+
+/// Binds `listen` and serves the portal until cancelled. Returns the bound address.
+pub async fn serve(
+    ctl: Arc<Controller>,
+    listen: &str,
+    cancel: CancellationToken,
+) -> Result<SocketAddr> {
+    let addr: SocketAddr = listen.parse().map_err(|_| {
+        crate::Error::InvalidArgument(format!("http_listen: {listen:?} is not an address"))
+    })?;
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|e| crate::Error::io(format!("binding {addr} (http_listen)"), e))?;
+    let bound = listener
+        .local_addr()
+        .map_err(|e| crate::Error::io("local address", e))?;
+    let app = axum::Router::new().fallback(move |uri: Uri| {
+        let ctl = ctl.clone();
+        async move { route(&ctl, uri.path()).await }
+    });
+    tokio::spawn(async move {
+        if let Err(e) = axum::serve(listener, app)
+            .with_graceful_shutdown(cancel.cancelled_owned())
+            .await
+        {
+            tracing::warn!(error = %e, "public portal stopped");
+        }
+    });
+    tracing::info!(addr = %bound, "public portal serving /public/");
+    Ok(bound)
+}
+
+fn page(status: StatusCode, ctype: &'static str, body: String) -> Response {
+    let mut r = (status, body).into_response();
+    let h = r.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(ctype));
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(
+            "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
+        ),
+    );
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    h.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("public, max-age=60"),
+    );
+    r
+}
+
+fn not_found() -> Response {
+    page(
+        StatusCode::NOT_FOUND,
+        "text/html; charset=utf-8",
+        format!("<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><title>Not found</title><style>{STYLE}</style></head>\
+<body><h1>Not found</h1><p><a href=\"/public/\">The public log</a></p></body></html>\n"),
+    )
+}
+
+async fn route(ctl: &Controller, path: &str) -> Response {
+    if path == "/" || path == "/public" {
+        let mut r = StatusCode::MOVED_PERMANENTLY.into_response();
+        r.headers_mut()
+            .insert(header::LOCATION, HeaderValue::from_static("/public/"));
+        return r;
+    }
+    let Some(rest) = path.strip_prefix("/public/") else {
+        return not_found();
+    };
+    let result = if rest.is_empty() {
+        index(ctl)
+            .await
+            .map(|b| page(StatusCode::OK, "text/html; charset=utf-8", b))
+    } else {
+        let (month, file) = rest.split_once('/').unwrap_or((rest, ""));
+        let (file, ctype) = match file {
+            "" | "index.html" => ("index.html", "text/html; charset=utf-8"),
+            "log.csv" => ("log.csv", "text/csv; charset=utf-8"),
+            "log.json" => ("log.json", "application/json"),
+            _ => return not_found(),
+        };
+        if crate::publog::Month::parse(month).is_err() {
+            return not_found();
+        }
+        match ctl.published_file(month, file).await {
+            Ok(Some(body)) => Ok(page(StatusCode::OK, ctype, body)),
+            Ok(None) => return not_found(),
+            Err(e) => Err(e),
+        }
+    };
+    result.unwrap_or_else(|e| {
+        tracing::warn!(error = %e, path, "public portal could not answer");
+        page(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "text/plain; charset=utf-8",
+            "The public log is unavailable right now; try again shortly.\n".into(),
+        )
+    })
+}
+
+fn label(s: &str) -> String {
+    s.replace('_', " ")
+}
+
+/// The portal's front page.
+async fn index(ctl: &Controller) -> Result<String> {
+    let months = ctl.published_months().await?;
+    let tz = ctl.time_zone();
+    let city = &ctl.config.city.name;
+    let title = format!("{city}: license plate readers and cameras, public log");
+    let mut s = format!(
+        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
+<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
+<title>{t}</title><style>{STYLE}</style></head><body>\n<h1>{t}</h1>\n\
+<p>The city's policy requires a public log of license plate reader use, updated monthly. \
+Each month is generated from what the readers reported and published once the month is over in {}.</p>\n",
+        esc(&ctl.config.city.time_zone),
+        t = esc(&title)
+    );
+    s.push_str("<h2>Monthly logs</h2>");
+    if months.is_empty() {
+        s.push_str("<p>No month has been published yet.</p>\n");
+    } else {
+        s.push_str("<ul>");
+        for m in &months {
+            let _ = write!(
+                s,
+                "<li><a href=\"/public/{m}/\">{m}</a> (<a href=\"/public/{m}/log.csv\">CSV</a>, <a href=\"/public/{m}/log.json\">JSON</a>){}</li>",
+                match &m.last_updated {
+                    Some(u) => format!(", last updated {}", esc(u)),
+                    None => String::new(),
+                },
+                m = esc(&m.month)
+            );
+        }
+        s.push_str("</ul>\n");
+    }
+
+    // Current policy facts.
+    let _ = write!(
+        s,
+        "<h2>Current policy</h2><ul><li>Recordings and plate reads are deleted after at most {MAX_RETENTION_DAYS} days, unless a legal hold for a case covers them.</li>\
+<li>Every search of plate reads needs a case number and an allowed purpose, and is audited.</li>\
+<li>Prohibited uses, refused and logged: {}.</li><li>Policy version: {}.</li></ul>\n",
+        crate::search::PROHIBITED_PURPOSES
+            .iter()
+            .map(|p| esc(&label(p)))
+            .collect::<Vec<_>>()
+            .join("; "),
+        esc(&ctl.config.city.policy_version)
+    );
+    let public: BTreeMap<_, _> = ctl
+        .hotlist_sources()
+        .into_iter()
+        .map(|s| (s.source, s.public))
+        .collect();
+    let mut sources: Vec<&'static str> = ctl
+        .hotlists()
+        .iter()
+        .filter(|h| public.get(&h.source).copied().unwrap_or(true))
+        .map(|h| h.source.as_str())
+        .collect();
+    sources.sort();
+    sources.dedup();
+    let _ = write!(
+        s,
+        "<h2>Hotlist sources</h2><p>Reads are compared with: {}. Sources the city marks non-public are not named.</p>\n",
+        if sources.is_empty() {
+            "none yet".to_string()
+        } else {
+            sources.join(", ")
+        }
+    );
+
+    // Active cameras by category, and readers by kind. Covert investigation
+    // cameras are not counted.
+    let mut by_cat: BTreeMap<String, u64> = BTreeMap::new();
+    let mut readers: BTreeMap<&str, u64> = BTreeMap::new();
+    let mut history = Vec::new();
+    for (o, _) in ctl.list(Kind::Camera)? {
+        let Ok(spec) = serde_json::from_value::<CameraSpec>(o.spec.clone()) else {
+            continue;
+        };
+        let st: CameraStatus = serde_json::from_value(o.status.clone()).unwrap_or_default();
+        let reader = spec.alpr || spec.purpose == Purpose::Alpr;
+        if reader && spec.kind == CameraKind::Fixed && !spec.confidential && !spec.covert {
+            history.push(LocationHistory {
+                reader: o.name.clone(),
+                locations: st
+                    .location_history
+                    .iter()
+                    .map(|l| Place {
+                        lat: format!("{:.5}", l.location.lat),
+                        lon: format!("{:.5}", l.location.lon),
+                        from: l.from.to_zoned(tz.clone()).strftime("%Y-%m-%d").to_string(),
+                        until: l
+                            .until
+                            .map(|u| u.to_zoned(tz.clone()).strftime("%Y-%m-%d").to_string()),
+                    })
+                    .collect(),
+            });
+        }
+        if st.state != CameraState::Active || spec.covert {
+            continue;
+        }
+        if reader {
+            *readers
+                .entry(match spec.kind {
+                    CameraKind::Fixed => "fixed",
+                    CameraKind::Mobile => "mobile",
+                    CameraKind::Temporary => "temporary",
+                })
+                .or_default() += 1;
+        }
+        if let Some(c) = spec.purpose.category() {
+            *by_cat.entry(format!("Category {c}")).or_default() += 1;
+        }
+    }
+    s.push_str("<h2>Cameras and readers in service</h2><div class=\"scroll\"><table><caption>Active cameras by policy category and plate readers by kind</caption><thead><tr><th scope=\"col\">What</th><th scope=\"col\">Number</th></tr></thead><tbody>");
+    for c in ["A", "B", "C", "D"] {
+        let k = format!("Category {c}");
+        let _ = write!(
+            s,
+            "<tr><td>{}</td><td>{}</td></tr>",
+            match c {
+                "A" => "Category A (property protection)",
+                "B" => "Category B (personal safety)",
+                "C" => "Category C (extended responsibility)",
+                _ => "Category D (assist departments)",
+            },
+            by_cat.get(&k).copied().unwrap_or(0)
+        );
+    }
+    for k in ["fixed", "mobile", "temporary"] {
+        let _ = write!(
+            s,
+            "<tr><td>Plate readers, {k}</td><td>{}</td></tr>",
+            readers.get(k).copied().unwrap_or(0)
+        );
+    }
+    s.push_str("</tbody></table></div>\n");
+    s.push_str(&location_history_html(&history));
+    s.push_str("<p class=\"note\">No plate number, image or case number appears on these pages.</p>\n</body></html>\n");
+    Ok(s)
+}
