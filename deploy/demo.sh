@@ -87,6 +87,8 @@ done
 cam camera status
 cam agent list
 as operator alerts list
+# The public log counts assists by offence (never the case number).
+as operator case-assist add --case 26-04711 --offense vehicle_theft --arrests 1
 echo "recorded segments:"; (find "$DATA/agent/recordings" -name '*.ts' 2>/dev/null || true) | head
 cam audit verify
 cat <<MSG
@@ -97,6 +99,8 @@ rtsp://127.0.0.1:8554/ch-entrance, data in $DATA. In another shell:
   camplane camera status; camplane get cameras -o yaml; camplane audit tail
   CAMPLANE_HOME=$DATA/cli-operator camplane alerts watch     # ALPR operator: alerts as they come
   camplane camera windows                                     # active periods, plates read, hits
+  camplane publog generate --month YYYY-MM --out DIR          # a month's public log (once it is over)
+Public transparency portal (no sign-in): http://127.0.0.1:7180/public/
 Ctrl-C stops it.
 MSG
 wait "${pids[0]}"

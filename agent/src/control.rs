@@ -212,7 +212,8 @@ impl Session {
     /// The reads matching a controller's query, as JSON (no crop bytes: crops are
     /// fetched one by one, each fetch audited).
     fn answer_query(&self, json: &[u8]) -> std::result::Result<Vec<u8>, String> {
-        let q: camplane_config::model::ReadQuery = serde_json::from_slice(json).map_err(|e| format!("query: {e}"))?;
+        let q: camplane_config::model::ReadQuery =
+            serde_json::from_slice(json).map_err(|e| format!("query: {e}"))?;
         if q.plate.contains(['?', '*']) {
             return Err("plate patterns are not served by this agent version".into());
         }

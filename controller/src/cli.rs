@@ -1036,8 +1036,7 @@ pub async fn run(cli: Cli) -> Result<i32> {
                 .await
                 .map_err(status)?
                 .into_inner();
-            std::fs::create_dir_all(&out)
-                .with_context(|| format!("creating {}", out.display()))?;
+            std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
             for f in &r.files {
                 // Names come from the controller: take only plain file names.
                 if f.name.contains(['/', '\\']) || f.name.starts_with('.') {

@@ -169,7 +169,7 @@ Each month is generated from what the readers reported and published once the mo
         s,
         "<h2>Current policy</h2><ul><li>Recordings and plate reads are deleted after at most {MAX_RETENTION_DAYS} days, unless a legal hold for a case covers them.</li>\
 <li>Every search of plate reads needs a case number and an allowed purpose, and is audited.</li>\
-<li>Prohibited uses, refused and logged: {}.</li><li>Policy version: {}.</li></ul>\n",
+<li>Prohibited uses, refused and logged: {}.</li><li>Policy version: {}.</li></ul>",
         crate::search::PROHIBITED_PURPOSES
             .iter()
             .map(|p| esc(&label(p)))
@@ -192,7 +192,7 @@ Each month is generated from what the readers reported and published once the mo
     sources.dedup();
     let _ = write!(
         s,
-        "<h2>Hotlist sources</h2><p>Reads are compared with: {}. Sources the city marks non-public are not named.</p>\n",
+        "<h2>Hotlist sources</h2><p>Reads are compared with: {}. Sources the city marks non-public are not named.</p>",
         if sources.is_empty() {
             "none yet".to_string()
         } else {

@@ -364,7 +364,9 @@ pub struct PublicLog {
 }
 
 fn minute(t: Timestamp, tz: &TimeZone) -> String {
-    t.to_zoned(tz.clone()).strftime("%Y-%m-%d %H:%M").to_string()
+    t.to_zoned(tz.clone())
+        .strftime("%Y-%m-%d %H:%M")
+        .to_string()
 }
 
 fn day(t: Timestamp, tz: &TimeZone) -> String {
@@ -534,7 +536,10 @@ pub fn build(input: &MonthInput) -> PublicLog {
     let mut databases: Vec<String> = input
         .hotlists
         .iter()
-        .filter(|h| h.first_loaded_at.unwrap_or(h.loaded_at) < m_end && public.get(&h.source).copied().unwrap_or(true))
+        .filter(|h| {
+            h.first_loaded_at.unwrap_or(h.loaded_at) < m_end
+                && public.get(&h.source).copied().unwrap_or(true)
+        })
         .map(|h| h.source.as_str().to_string())
         .collect();
     databases.sort();
@@ -789,7 +794,12 @@ pub fn chart_svg(days: &[Day]) -> String {
             );
         }
     }
-    for (y, v) in [(base_r, 0), (top, max_r), (base_h, 0), (base_r + gap, max_h)] {
+    for (y, v) in [
+        (base_r, 0),
+        (top, max_r),
+        (base_h, 0),
+        (base_r + gap, max_h),
+    ] {
         let _ = write!(
             s,
             "<text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"end\">{v}</text><line x1=\"{left}\" x2=\"{:.1}\" y1=\"{y:.1}\" y2=\"{y:.1}\" stroke=\"#999\" stroke-width=\"0.5\"/>",
@@ -1011,7 +1021,9 @@ impl Controller {
         for kv in &l.kvs {
             match serde_json::from_slice::<FiledWindow>(&kv.value) {
                 Ok(w) => windows.push(w),
-                Err(e) => tracing::warn!(key = %kv.key, error = %e, "unreadable filed window skipped"),
+                Err(e) => {
+                    tracing::warn!(key = %kv.key, error = %e, "unreadable filed window skipped")
+                }
             }
         }
         let l = self.store.list(&format!("{ASSISTS}{month}/")).await?;
@@ -1054,7 +1066,12 @@ impl Controller {
             )));
         }
         let files = render(&build(&self.month_input(m).await?));
-        let mut d = Draft::new(&actor.username, "publog.generate", "PublicLog", &m.to_string());
+        let mut d = Draft::new(
+            &actor.username,
+            "publog.generate",
+            "PublicLog",
+            &m.to_string(),
+        );
         d.details = serde_json::json!({"files": files.iter().map(|(n, b)| (n.clone(), b.len())).collect::<BTreeMap<_, _>>()});
         self.audit.record(d).await?;
         Ok(files)
@@ -1108,7 +1125,8 @@ impl Controller {
                 continue;
             }
             let mut d = Draft::new("system", "publog.publish", "PublicLog", &m.to_string());
-            d.details = serde_json::json!({"edition": rec.edition, "last_updated": rec.last_updated});
+            d.details =
+                serde_json::json!({"edition": rec.edition, "last_updated": rec.last_updated});
             if self.audit.commit(compares, ops, d).await?.is_some() {
                 tracing::info!(month = %m, edition = rec.edition, "public log published");
                 done.push(m.to_string());
@@ -1223,7 +1241,13 @@ mod tests {
         s.parse().unwrap()
     }
 
-    fn win(cam: &str, start: &str, end: &str, plates: u64, hits: &[(HitCategory, u64)]) -> FiledWindow {
+    fn win(
+        cam: &str,
+        start: &str,
+        end: &str,
+        plates: u64,
+        hits: &[(HitCategory, u64)],
+    ) -> FiledWindow {
         FiledWindow {
             agent: "gw".into(),
             received_at: ts(end),
@@ -1283,7 +1307,10 @@ mod tests {
         assert_eq!(m.end(&tz), ts("2026-11-01T05:00:00Z"));
         assert_eq!(m.days().len(), 31);
         assert_eq!(Month::of(ts("2026-11-01T04:59:00Z"), &tz), m);
-        assert_eq!(Month::parse("2026-12").unwrap().next().to_string(), "2027-01");
+        assert_eq!(
+            Month::parse("2026-12").unwrap().next().to_string(),
+            "2027-01"
+        );
         for bad in ["2026-13", "2026-1", "26-10", "x", "2026-10-01", ""] {
             assert!(Month::parse(bad).is_err(), "{bad}");
         }
@@ -1292,14 +1319,44 @@ mod tests {
     #[test]
     fn continued_windows_make_one_period_and_amendments_add() {
         use HitCategory::*;
-        let mut a = win("lpr-a", "2026-10-02T13:10:00Z", "2026-10-02T13:59:59Z", 10, &[(Warrant, 1)]);
+        let mut a = win(
+            "lpr-a",
+            "2026-10-02T13:10:00Z",
+            "2026-10-02T13:59:59Z",
+            10,
+            &[(Warrant, 1)],
+        );
         a.window.continues = true;
-        let b = win("lpr-a", "2026-10-02T14:00:00Z", "2026-10-02T14:20:00Z", 5, &[]);
-        let mut amend = win("lpr-a", "2026-10-02T14:00:00Z", "2026-10-02T14:20:00Z", 2, &[(StolenPlate, 1)]);
+        let b = win(
+            "lpr-a",
+            "2026-10-02T14:00:00Z",
+            "2026-10-02T14:20:00Z",
+            5,
+            &[],
+        );
+        let mut amend = win(
+            "lpr-a",
+            "2026-10-02T14:00:00Z",
+            "2026-10-02T14:20:00Z",
+            2,
+            &[(StolenPlate, 1)],
+        );
         amend.window.amends = true;
         amend.received_at = ts("2026-11-03T10:00:00Z");
-        let c = win("lpr-secret", "2026-10-05T13:00:00Z", "2026-10-05T13:30:00Z", 7, &[]);
-        let other = win("not-a-reader", "2026-10-05T13:00:00Z", "2026-10-05T13:30:00Z", 0, &[]);
+        let c = win(
+            "lpr-secret",
+            "2026-10-05T13:00:00Z",
+            "2026-10-05T13:30:00Z",
+            7,
+            &[],
+        );
+        let other = win(
+            "not-a-reader",
+            "2026-10-05T13:00:00Z",
+            "2026-10-05T13:30:00Z",
+            0,
+            &[],
+        );
         let log = build(&input(vec![c, amend, b, a, other]));
         assert_eq!(log.readers.len(), 2);
         let r = &log.readers[0];
@@ -1317,7 +1374,11 @@ mod tests {
         assert_eq!(log.totals.hits_total, 2);
         assert_eq!(log.days[1].plates_read, 17);
         assert_eq!(log.last_updated.as_deref(), Some("2026-11-03 04:00"));
-        assert_eq!(log.location_history.len(), 1, "confidential reader left out");
+        assert_eq!(
+            log.location_history.len(),
+            1,
+            "confidential reader left out"
+        );
         let files = render(&log);
         let all: String = files
             .iter()
@@ -1326,19 +1387,43 @@ mod tests {
         assert!(!all.contains("lpr-secret") && !all.contains("42.70000"));
         // Same data, same bytes, whatever the input order.
         let again = render(&build(&input(vec![
-            win("lpr-secret", "2026-10-05T13:00:00Z", "2026-10-05T13:30:00Z", 7, &[]),
+            win(
+                "lpr-secret",
+                "2026-10-05T13:00:00Z",
+                "2026-10-05T13:30:00Z",
+                7,
+                &[],
+            ),
             {
-                let mut a = win("lpr-a", "2026-10-02T13:10:00Z", "2026-10-02T13:59:59Z", 10, &[(Warrant, 1)]);
+                let mut a = win(
+                    "lpr-a",
+                    "2026-10-02T13:10:00Z",
+                    "2026-10-02T13:59:59Z",
+                    10,
+                    &[(Warrant, 1)],
+                );
                 a.window.continues = true;
                 a
             },
             {
-                let mut m = win("lpr-a", "2026-10-02T14:00:00Z", "2026-10-02T14:20:00Z", 2, &[(StolenPlate, 1)]);
+                let mut m = win(
+                    "lpr-a",
+                    "2026-10-02T14:00:00Z",
+                    "2026-10-02T14:20:00Z",
+                    2,
+                    &[(StolenPlate, 1)],
+                );
                 m.window.amends = true;
                 m.received_at = ts("2026-11-03T10:00:00Z");
                 m
             },
-            win("lpr-a", "2026-10-02T14:00:00Z", "2026-10-02T14:20:00Z", 5, &[]),
+            win(
+                "lpr-a",
+                "2026-10-02T14:00:00Z",
+                "2026-10-02T14:20:00Z",
+                5,
+                &[],
+            ),
         ])));
         assert_eq!(files, again);
     }
@@ -1363,7 +1448,15 @@ mod tests {
     #[test]
     fn offence_codes() {
         assert!(check_offense("vehicle_theft").is_ok());
-        for bad in ["", "x", "Vehicle", "a b", "_x", "drop table;", &"a".repeat(49)] {
+        for bad in [
+            "",
+            "x",
+            "Vehicle",
+            "a b",
+            "_x",
+            "drop table;",
+            &"a".repeat(49),
+        ] {
             assert!(check_offense(bad).is_err(), "{bad}");
         }
     }

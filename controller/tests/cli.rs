@@ -89,6 +89,7 @@ fn check_config_reports_every_problem_with_paths() {
 fn cli_tour_against_a_real_controller() {
     let dir = tempfile::tempdir().unwrap();
     let port = camplane_controller::testing::free_port();
+    let http_port = camplane_controller::testing::free_port();
     let cfg = std::fs::read_to_string(examples().join("controller-embedded.yaml"))
         .unwrap()
         .replace(
@@ -96,6 +97,7 @@ fn cli_tour_against_a_real_controller() {
             &dir.path().join("store").display().to_string(),
         )
         .replace("127.0.0.1:7100", &format!("127.0.0.1:{port}"))
+        .replace("127.0.0.1:7180", &format!("127.0.0.1:{http_port}"))
         + &format!(
             "tls:\n  ca_cert_file: {}\n",
             dir.path().join("ca.pem").display()
@@ -259,6 +261,56 @@ fn cli_tour_against_a_real_controller() {
         "{}",
         text(&o)
     );
+
+    // The public log: a month that is over, generated twice, the same bytes.
+    let out1 = dir.path().join("publog-1");
+    let out2 = dir.path().join("publog-2");
+    for out in [&out1, &out2] {
+        let o = run(&[
+            "publog",
+            "generate",
+            "--month",
+            "2026-01",
+            "--out",
+            out.to_str().unwrap(),
+        ]);
+        assert!(o.status.success(), "{}", text(&o));
+    }
+    for f in ["index.html", "log.csv", "log.json"] {
+        let a = std::fs::read(out1.join(f)).unwrap();
+        assert!(!a.is_empty(), "{f}");
+        assert_eq!(a, std::fs::read(out2.join(f)).unwrap(), "{f}");
+    }
+    let o = run(&["publog", "generate", "--month", "2999-01", "--out", "x"]);
+    assert!(
+        !o.status.success() && text(&o).contains("not over yet"),
+        "{}",
+        text(&o)
+    );
+    let o = run(&["publog", "generate", "--month", "January", "--out", "x"]);
+    assert!(text(&o).contains("YYYY-MM"), "{}", text(&o));
+    let o = run(&[
+        "case-assist",
+        "add",
+        "--case",
+        "26-00001",
+        "--offense",
+        "vehicle_theft",
+    ]);
+    assert!(
+        !o.status.success() && text(&o).contains("permission denied"),
+        "admin does not enter case assists: {}",
+        text(&o)
+    );
+    // The portal answers without sign-in.
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", http_port)).unwrap();
+    use std::io::{Read, Write};
+    s.write_all(b"GET /public/ HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    let mut page = String::new();
+    s.read_to_string(&mut page).unwrap();
+    assert!(page.starts_with("HTTP/1.1 200"), "{page}");
+    assert!(page.contains("Current policy"), "{page}");
 
     let o = run(&["audit", "verify"]);
     assert!(

@@ -120,7 +120,7 @@ fn hits_of(n: u64) -> Vec<HitCategory> {
     if n % 55 == 3 {
         v.push(HitCategory::Warrant);
     }
-    if n % 101 == 0 {
+    if n.is_multiple_of(101) {
         v.push(HitCategory::Investigative);
     }
     v
@@ -208,11 +208,14 @@ fn windows_of(camera: &str, stretches: &[Stretch]) -> (Vec<ActiveWindow>, Window
     (w.take_closed(), w)
 }
 
+/// One period: start, end, reads, hits by category.
+type PeriodRow = (String, String, u64, BTreeMap<String, u64>);
+
 /// What October's log must say, computed from the traffic alone.
 #[derive(Default, Debug)]
 struct Expected {
     /// Per reader: (start, end, reads, hits by category) per period.
-    periods: BTreeMap<&'static str, Vec<(String, String, u64, BTreeMap<String, u64>)>>,
+    periods: BTreeMap<&'static str, Vec<PeriodRow>>,
     days: BTreeMap<String, (u64, u64)>,
     reads: u64,
     hits: BTreeMap<String, u64>,
@@ -293,7 +296,11 @@ fn http_get(addr: std::net::SocketAddr, path: &str) -> (u16, String, String) {
         .unwrap_or(0);
     let ctype = head
         .lines()
-        .find_map(|l| l.to_ascii_lowercase().strip_prefix("content-type: ").map(str::to_string))
+        .find_map(|l| {
+            l.to_ascii_lowercase()
+                .strip_prefix("content-type: ")
+                .map(str::to_string)
+        })
         .unwrap_or_default();
     (status, ctype, body.to_string())
 }
@@ -338,8 +345,17 @@ fn check_numbers(log: &Value, e: &Expected) {
     let days = log["days"].as_array().unwrap();
     assert_eq!(days.len(), 31);
     for d in days {
-        let want = e.days.get(d["date"].as_str().unwrap()).copied().unwrap_or((0, 0));
-        assert_eq!((d["plates_read"].clone(), d["hits"].clone()), (want.0.into(), want.1.into()), "day {}", d["date"]);
+        let want = e
+            .days
+            .get(d["date"].as_str().unwrap())
+            .copied()
+            .unwrap_or((0, 0));
+        assert_eq!(
+            (d["plates_read"].clone(), d["hits"].clone()),
+            (want.0.into(), want.1.into()),
+            "day {}",
+            d["date"]
+        );
     }
     let readers = log["readers"].as_array().unwrap();
     for (cam, periods) in &e.periods {
@@ -355,7 +371,7 @@ fn check_numbers(log: &Value, e: &Expected) {
             .iter()
             .find(|r| r["reader"] == name)
             .unwrap_or_else(|| panic!("reader {name} missing"));
-        let got: Vec<(String, String, u64, BTreeMap<String, u64>)> = r["periods"]
+        let got: Vec<PeriodRow> = r["periods"]
             .as_array()
             .unwrap()
             .iter()
@@ -412,8 +428,10 @@ async fn a_month_of_known_traffic_is_published_exactly() {
     // lpr-a moves on Oct 10: the log shows both places for October.
     clock.set("2026-10-10T17:00:00Z".parse().unwrap());
     relogin(&mut h).await;
-    let moved = READERS
-        .replace("{lat: 42.50071, lon: -90.66431}", "{lat: 42.50222, lon: -90.66111}");
+    let moved = READERS.replace(
+        "{lat: 42.50071, lon: -90.66431}",
+        "{lat: 42.50222, lon: -90.66111}",
+    );
     ctl::apply(&h, &h.admin, &moved).await.unwrap();
 
     // City Hall's gateway runs; the depot's is offline (spools, sends later).
@@ -472,8 +490,18 @@ async fn a_month_of_known_traffic_is_published_exactly() {
     }
     // Bad input is refused clearly and stores nothing.
     for (case, offense, date, want) in [
-        ("26-1; DROP TABLE", "vehicle_theft", "", "case number format"),
-        (&"9".repeat(10_000)[..], "vehicle_theft", "", "case number format"),
+        (
+            "26-1; DROP TABLE",
+            "vehicle_theft",
+            "",
+            "case number format",
+        ),
+        (
+            &"9".repeat(10_000)[..],
+            "vehicle_theft",
+            "",
+            "case number format",
+        ),
         ("26-00018", "Vehicle Theft <b>", "", "--offense"),
         ("26-00018", "vehicle_theft", "2026-12-01", "in the future"),
         ("26-00018", "vehicle_theft", "yesterday", "--date"),
@@ -492,7 +520,11 @@ async fn a_month_of_known_traffic_is_published_exactly() {
             .unwrap_err();
         assert_eq!(e.code(), tonic::Code::InvalidArgument, "{case:.40}");
         assert!(e.message().contains(want), "{}", e.message());
-        assert!(!e.message().contains("DROP"), "input echoed: {}", e.message());
+        assert!(
+            !e.message().contains("DROP"),
+            "input echoed: {}",
+            e.message()
+        );
     }
     // Only operators, supervisors and the chief enter assists.
     let e = pb::public_log_client::PublicLogClient::new(h.channel.clone())
@@ -513,13 +545,29 @@ async fn a_month_of_known_traffic_is_published_exactly() {
     // The month is not over in Chicago: nothing is published, and generating it is refused.
     let published = h.running.controller.publish_due().await.unwrap();
     assert!(!published.contains(&"2026-10".to_string()), "{published:?}");
-    assert!(!h.running.controller.published_months().await.unwrap().iter().any(|m| m.month == "2026-10"));
+    assert!(!h
+        .running
+        .controller
+        .published_months()
+        .await
+        .unwrap()
+        .iter()
+        .any(|m| m.month == "2026-10"));
     let e = pb::public_log_client::PublicLogClient::new(h.channel.clone())
-        .generate(ctl::req(&h.admin, pb::PublicLogRequest { month: "2026-10".into() }))
+        .generate(ctl::req(
+            &h.admin,
+            pb::PublicLogRequest {
+                month: "2026-10".into(),
+            },
+        ))
         .await
         .unwrap_err();
     assert_eq!(e.code(), tonic::Code::FailedPrecondition, "{}", e.message());
-    assert!(e.message().contains("2026-10-31 23:59") || e.message().contains("2026-11-01 00:00"), "{}", e.message());
+    assert!(
+        e.message().contains("2026-10-31 23:59") || e.message().contains("2026-11-01 00:00"),
+        "{}",
+        e.message()
+    );
 
     // The month ends (local midnight, still CDT: 05:00 UTC); the leader publishes it.
     clock.set("2026-11-01T05:00:30Z".parse().unwrap());
@@ -529,13 +577,33 @@ async fn a_month_of_known_traffic_is_published_exactly() {
     let mut without_depot = traffic();
     without_depot.insert("lpr-m", Vec::new());
     check_numbers(&log, &expected(&without_depot, None));
-    assert_eq!(log["databases"], serde_json::json!(["NCIC", "STATE_DOT"]), "non-public sources left out");
-    assert_eq!(log["totals"]["case_assists"], serde_json::json!({"vehicle_theft": 2, "warrant_service": 1}));
+    assert_eq!(
+        log["databases"],
+        serde_json::json!(["NCIC", "STATE_DOT"]),
+        "non-public sources left out"
+    );
+    assert_eq!(
+        log["totals"]["case_assists"],
+        serde_json::json!({"vehicle_theft": 2, "warrant_service": 1})
+    );
     assert_eq!(log["totals"]["arrests"], 3);
-    let a = log["readers"].as_array().unwrap().iter().find(|r| r["reader"] == "lpr-a").unwrap();
-    assert_eq!(a["locations"].as_array().unwrap().len(), 2, "lpr-a stood in two places in October");
+    let a = log["readers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["reader"] == "lpr-a")
+        .unwrap();
+    assert_eq!(
+        a["locations"].as_array().unwrap().len(),
+        2,
+        "lpr-a stood in two places in October"
+    );
     let history = log["location_history"].as_array().unwrap();
-    assert_eq!(history.len(), 1, "only lpr-a: lpr-hidden is confidential, lpr-m mobile");
+    assert_eq!(
+        history.len(),
+        1,
+        "only lpr-a: lpr-hidden is confidential, lpr-m mobile"
+    );
     assert_eq!(history[0]["locations"][0]["until"], "2026-10-10");
 
     // The portal serves exactly what was published.
@@ -556,7 +624,12 @@ async fn a_month_of_known_traffic_is_published_exactly() {
     // Generating on demand gives the published bytes, twice.
     let gen = || async {
         pb::public_log_client::PublicLogClient::new(h.channel.clone())
-            .generate(ctl::req(&h.admin, pb::PublicLogRequest { month: "2026-10".into() }))
+            .generate(ctl::req(
+                &h.admin,
+                pb::PublicLogRequest {
+                    month: "2026-10".into(),
+                },
+            ))
             .await
             .unwrap()
             .into_inner()
@@ -579,7 +652,10 @@ async fn a_month_of_known_traffic_is_published_exactly() {
     let mut tracker = trackers.remove("lpr-a").unwrap();
     tracker.plate_read(late_at, &[HitCategory::Warrant]);
     let amendments = tracker.take_closed();
-    assert!(amendments.len() == 1 && amendments[0].amends, "{amendments:?}");
+    assert!(
+        amendments.len() == 1 && amendments[0].amends,
+        "{amendments:?}"
+    );
     ch.report_window(&amendments[0], Timestamp::now()).unwrap();
     let token = agents::enroll_token(&h, "depot").await;
     let depot_dir = dir.path().join("depot");
@@ -597,11 +673,22 @@ async fn a_month_of_known_traffic_is_published_exactly() {
     let second = wait_edition(&h, 2).await;
     let log: Value = serde_json::from_str(&second.files["log.json"]).unwrap();
     check_numbers(&log, &expected(&all_traffic, Some(late_at)));
-    assert_eq!(log["last_updated"], "2026-11-03 10:00", "the page says when its data last changed");
+    assert_eq!(
+        log["last_updated"], "2026-11-03 10:00",
+        "the page says when its data last changed"
+    );
     assert!(second.files["index.html"].contains("Last updated 2026-11-03 10:00"));
-    let m = log["readers"].as_array().unwrap().iter().find(|r| r["reader"] == "lpr-m").unwrap();
+    let m = log["readers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["reader"] == "lpr-m")
+        .unwrap();
     assert_eq!(m["kind"], "mobile");
-    assert!(m["locations"].as_array().unwrap().is_empty(), "a mobile reader has no fixed place");
+    assert!(
+        m["locations"].as_array().unwrap().is_empty(),
+        "a mobile reader has no fixed place"
+    );
 
     // Nothing secret in any public output: plates, case numbers, the confidential
     // reader's name and place.
@@ -615,13 +702,23 @@ async fn a_month_of_known_traffic_is_published_exactly() {
         ("portal index", &index),
     ];
     for (name, text) in &outputs {
-        for secret in PLATES.iter().chain(CASES.iter()).chain(["lpr-hidden", "42.49123", "-90.67789", "SECRET"].iter()) {
+        for secret in PLATES
+            .iter()
+            .chain(CASES.iter())
+            .chain(["lpr-hidden", "42.49123", "-90.67789", "SECRET"].iter())
+        {
             assert!(!text.contains(secret), "{secret} appears in {name}");
         }
-        assert!(!text.contains("<img") && !text.contains("<script"), "{name}");
+        assert!(
+            !text.contains("<img") && !text.contains("<script"),
+            "{name}"
+        );
     }
     assert!(html.contains("<svg") && !html.contains("<script"));
-    assert!(!html.contains("https://") && !html.contains("src="), "no external resources");
+    assert!(
+        !html.contains("https://") && !html.contains("src="),
+        "no external resources"
+    );
 
     // A real browser renders the month; its visible text carries the figures.
     let chromium = std::path::Path::new("/usr/bin/chromium");
@@ -651,11 +748,10 @@ async fn a_month_of_known_traffic_is_published_exactly() {
     };
     let mut dump = run(vec!["--dump-dom".into()]);
     let mut shot = run(vec![format!("--screenshot={}", png.display())]);
-    let (dom, shot_out) = tokio::task::spawn_blocking(move || {
-        (dump.output().unwrap(), shot.output().unwrap())
-    })
-    .await
-    .unwrap();
+    let (dom, shot_out) =
+        tokio::task::spawn_blocking(move || (dump.output().unwrap(), shot.output().unwrap()))
+            .await
+            .unwrap();
     let dom = String::from_utf8_lossy(&dom.stdout).into_owned();
     let visible = strip_tags(&dom);
     let total = log["totals"]["plates_read"].as_u64().unwrap().to_string();
@@ -670,7 +766,10 @@ async fn a_month_of_known_traffic_is_published_exactly() {
         "NCIC",
         "Fixed reader locations",
     ] {
-        assert!(visible.contains(want), "{want:?} not visible in the rendered page: {visible:.2000}");
+        assert!(
+            visible.contains(want),
+            "{want:?} not visible in the rendered page: {visible:.2000}"
+        );
     }
     let size = std::fs::metadata(&png).map(|m| m.len()).unwrap_or(0);
     assert!(
@@ -705,5 +804,7 @@ fn strip_tags(html: &str) -> String {
         }
     }
     out.push_str(rest);
-    out.replace("&amp;", "&").replace("&lt;", "<").replace("&gt;", ">")
+    out.replace("&amp;", "&")
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
 }
