@@ -450,7 +450,42 @@ impl Fleet {
                 None => out.push(a),
             }
         }
-        Ok(out)
+        // Windows cut at whole hours join into the collection period they belong to.
+        let start = |w: &serde_json::Value| {
+            w["start"]
+                .as_str()
+                .and_then(|s| s.parse::<Timestamp>().ok())
+        };
+        out.sort_by(|a, b| {
+            (a["agent"].as_str(), a["camera"].as_str(), start(a)).cmp(&(
+                b["agent"].as_str(),
+                b["camera"].as_str(),
+                start(b),
+            ))
+        });
+        let mut joined: Vec<serde_json::Value> = Vec::with_capacity(out.len());
+        for w in out {
+            match joined.last_mut() {
+                Some(p)
+                    if p["continues"] == true
+                        && p["agent"] == w["agent"]
+                        && p["camera"] == w["camera"] =>
+                {
+                    merge_counts(p, &w);
+                    p["end"] = w["end"].clone();
+                    match w.get("continues") {
+                        Some(c) => p["continues"] = c.clone(),
+                        None => {
+                            if let Some(o) = p.as_object_mut() {
+                                o.remove("continues");
+                            }
+                        }
+                    }
+                }
+                _ => joined.push(w),
+            }
+        }
+        Ok(joined)
     }
 }
 
