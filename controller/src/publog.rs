@@ -241,6 +241,8 @@ pub struct MonthInput {
     pub month: Month,
     /// The ALPR cameras.
     pub readers: Vec<ReaderInfo>,
+    /// Registered cameras that are not readers (their windows are left out).
+    pub not_readers: std::collections::BTreeSet<String>,
     /// Windows filed under the month.
     pub windows: Vec<FiledWindow>,
     /// Hotlists (current versions) and source settings.
@@ -407,7 +409,9 @@ pub fn build(input: &MonthInput) -> PublicLog {
         last_received = last_received.max(Some(f.received_at));
         let w = &f.window;
         // Only readers, and windows of cameras no longer registered that read plates.
-        if !readers.contains_key(w.camera.as_str()) && w.plates_read == 0 {
+        if !readers.contains_key(w.camera.as_str())
+            && (w.plates_read == 0 || input.not_readers.contains(&w.camera))
+        {
             continue;
         }
         let k = (f.agent.clone(), w.camera.clone(), w.start);
@@ -1000,11 +1004,13 @@ impl Controller {
     pub async fn month_input(&self, month: Month) -> Result<MonthInput> {
         let tz = self.city_tz()?;
         let mut readers = Vec::new();
+        let mut not_readers = std::collections::BTreeSet::new();
         for (o, _) in self.list(Kind::Camera)? {
             let Ok(spec) = serde_json::from_value::<CameraSpec>(o.spec.clone()) else {
                 continue;
             };
             if !(spec.alpr || spec.purpose == Purpose::Alpr) {
+                not_readers.insert(o.name.clone());
                 continue;
             }
             let st: CameraStatus = serde_json::from_value(o.status.clone()).unwrap_or_default();
@@ -1039,6 +1045,7 @@ impl Controller {
             tz_name: self.config.city.time_zone.clone(),
             month,
             readers,
+            not_readers,
             windows,
             hotlists: self.hotlists(),
             sources: self.hotlist_sources(),
@@ -1292,6 +1299,7 @@ mod tests {
                     locations: vec![loc(42.7, "2026-01-01T12:00:00Z", None)],
                 },
             ],
+            not_readers: ["cam-1".to_string()].into(),
             windows,
             hotlists: vec![],
             sources: vec![],
@@ -1357,7 +1365,14 @@ mod tests {
             0,
             &[],
         );
-        let log = build(&input(vec![c, amend, b, a, other]));
+        let not_alpr = win(
+            "cam-1",
+            "2026-10-05T13:00:00Z",
+            "2026-10-05T13:30:00Z",
+            3,
+            &[],
+        );
+        let log = build(&input(vec![c, amend, b, a, other, not_alpr]));
         assert_eq!(log.readers.len(), 2);
         let r = &log.readers[0];
         assert_eq!(r.reader, "lpr-a");

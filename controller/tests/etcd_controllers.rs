@@ -114,3 +114,92 @@ async fn one_leader_and_a_quick_takeover() {
     }
     eprintln!("takeover after {:?}", t1.elapsed());
 }
+
+/// Two replicas: only the leader publishes the public log, a month is published
+/// once per change however the replicas race, and both portals serve it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_one_publication_per_change_across_replicas() {
+    use camplane_controller::publog;
+    let etcd = EtcdServer::start();
+    std::env::set_var("CAMPLANE_TEST_NO_SUCH_VAR", ADMIN_PW);
+    let mut ca = config_etcd(&etcd.endpoint(), "/pub");
+    ca.http_listen = Some("127.0.0.1:0".into());
+    let mut cb = ca.clone();
+    cb.http_listen = Some("127.0.0.1:0".into());
+    let a = start(ca, None).await;
+    let b = start(cb, None).await;
+    apply(&a, &a.admin, CITY).await.unwrap();
+    apply(
+        &a,
+        &a.admin,
+        "kind: Camera\nname: lpr-1\nspec:\n  site: city-hall\n  department: police\n  kind: fixed\n  purpose: alpr\n  alpr: true\n  location: {lat: 42.5006, lon: -90.6646}\n  streams: {main: \"rtsp://127.0.0.1:8554/lpr\"}\n",
+    )
+    .await
+    .unwrap();
+    let ctl = a.running.controller.clone();
+    let tz = ctl.time_zone();
+    // A window report in September 2026 (over), filed as the fleet files it.
+    let report = |plates: u64, key: &str, day: u32| {
+        let w = serde_json::json!({"camera": "lpr-1", "start": format!("2026-09-{day}T15:00:00Z"),
+            "end": format!("2026-09-{day}T15:30:00Z"), "plates_read": plates});
+        publog::file_window_ops("gw", key, jiff::Timestamp::now(), &w, &tz).unwrap()
+    };
+    ctl.store.txn(vec![], report(10, "w-1", 10)).await.unwrap();
+    let editions = |h: &Harness| {
+        let c = h.running.controller.clone();
+        async move {
+            c.published_months()
+                .await
+                .unwrap()
+                .into_iter()
+                .find(|m| m.month == "2026-09")
+                .map_or(0, |m| m.edition)
+        }
+    };
+    let t0 = Instant::now();
+    while editions(&b).await < 1 {
+        assert!(t0.elapsed() < Duration::from_secs(15), "never published");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // A late report; both replicas race to publish besides the leader's loop.
+    ctl.store.txn(vec![], report(5, "w-2", 11)).await.unwrap();
+    let (ra, rb) = tokio::join!(
+        a.running.controller.publish_due(),
+        b.running.controller.publish_due()
+    );
+    let (ra, rb) = (ra.unwrap(), rb.unwrap());
+    assert!(ra.len() + rb.len() <= 1, "{ra:?} {rb:?}");
+    let t0 = Instant::now();
+    while editions(&a).await < 2 {
+        assert!(t0.elapsed() < Duration::from_secs(15), "never republished");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    assert_eq!(editions(&a).await, 2, "one publication per change");
+    let entries = ctl.audit.tail(1000).await.unwrap();
+    let publishes = entries
+        .iter()
+        .filter(|e| e.action == "publog.publish" && e.name == "2026-09")
+        .count();
+    assert_eq!(publishes, 2, "each edition audited once");
+    // Both portals serve the same month.
+    let get = |addr: std::net::SocketAddr| {
+        use std::io::{Read, Write};
+        let mut s = std::net::TcpStream::connect(addr).unwrap();
+        s.write_all(
+            b"GET /public/2026-09/log.json HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+        )
+        .unwrap();
+        let mut t = String::new();
+        s.read_to_string(&mut t).unwrap();
+        t.split_once("\r\n\r\n")
+            .map(|(_, b)| b.to_string())
+            .unwrap_or_default()
+    };
+    let (ja, jb) = (
+        get(a.running.http_addr.unwrap()),
+        get(b.running.http_addr.unwrap()),
+    );
+    assert_eq!(ja, jb);
+    assert!(ja.contains("\"plates_read\": 15"), "{ja}");
+}
