@@ -13,6 +13,8 @@ PKGS=(
   chromium fonts-dejavu-core
   # mobile readers' GPS: the tests run a real gpsd
   gpsd
+  # promtool checks the /metrics output; systemd-analyze checks the units
+  prometheus systemd
 )
 missing=()
 for p in "${PKGS[@]}"; do

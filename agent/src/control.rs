@@ -98,6 +98,8 @@ pub struct Session {
     ca_pem: String,
     dir: PathBuf,
     made: std::sync::atomic::AtomicU64,
+    /// Hotlist alerts raised since start, by category.
+    alerts: Mutex<std::collections::BTreeMap<String, u64>>,
 }
 
 impl Session {
@@ -117,11 +119,17 @@ impl Session {
             ca_pem,
             dir,
             made: Default::default(),
+            alerts: Default::default(),
         });
         // Hotlist hits become alert reports: spooled durably, sent at once.
         let weak = Arc::downgrade(&s);
         s.sup.set_alert_sink(Arc::new(move |a: AlertReport| {
             let Some(s) = weak.upgrade() else { return };
+            *s.alerts
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .entry(a.category.as_str().to_string())
+                .or_default() += 1;
             let key: String = format!("a-{}-{}-{}", a.camera, a.read_id, a.list)
                 .chars()
                 .map(|c| {
@@ -397,6 +405,14 @@ impl Session {
         self.made.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         self.new_reports.notify_one();
         Ok(())
+    }
+
+    /// Hotlist alerts raised since start, by category.
+    pub fn alerts_by_category(&self) -> std::collections::BTreeMap<String, u64> {
+        self.alerts
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     /// How many reports this session has made (spooled) since it started.

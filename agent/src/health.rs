@@ -44,6 +44,12 @@ pub struct CameraHealth {
     pub recording_lag: Option<SignedDuration>,
     /// Completed segments since start.
     pub segments_written: u64,
+    /// Video packets (frames) received since start.
+    #[serde(default)]
+    pub frames_received: u64,
+    /// Bytes of video received since start.
+    #[serde(default)]
+    pub bytes_received: u64,
     /// Stream description from the last connect, e.g. `h264 640x360`.
     pub stream: Option<String>,
     /// Most recent error, kept after recovery so operators see what happened.

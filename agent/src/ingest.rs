@@ -120,6 +120,8 @@ impl CameraShared {
                 failures: 0,
                 recording_lag: None,
                 segments_written: 0,
+                frames_received: 0,
+                bytes_received: 0,
                 stream: None,
                 last_error: None,
                 alpr: None,
@@ -353,6 +355,8 @@ fn session(rt: &CameraRuntime, delivered: &mut bool, reconnect: bool) -> Result<
             s.health.state = CameraState::Online;
             s.health.last_packet = Some(now);
             s.meter.record(now, 1, size);
+            s.health.frames_received += 1;
+            s.health.bytes_received += size;
             s.windows.video(now);
         }
         *delivered = true;

@@ -15,6 +15,7 @@ pub mod health;
 pub mod hotlist;
 pub mod index;
 pub mod ingest;
+pub mod metrics;
 pub mod record;
 pub mod retention;
 pub mod spool;

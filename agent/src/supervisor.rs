@@ -247,6 +247,8 @@ impl Supervisor {
             fresh.health.reconnects = p.health.reconnects;
             fresh.health.failures = p.health.failures;
             fresh.health.segments_written = p.health.segments_written;
+            fresh.health.frames_received = p.health.frames_received;
+            fresh.health.bytes_received = p.health.bytes_received;
             fresh.health.last_error = p.health.last_error.clone();
         }
         let shared = Arc::new(Mutex::new(fresh));

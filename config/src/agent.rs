@@ -40,6 +40,10 @@ pub struct AgentConfig {
     /// mobile readers: their reads take the GPS position.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub gpsd: Option<String>,
+    /// Where to serve Prometheus metrics (`host:port`, plain HTTP, `/metrics`);
+    /// none serves none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metrics_listen: Option<String>,
 }
 
 fn default_alpr_fps() -> f64 {
@@ -99,6 +103,11 @@ impl AgentConfig {
                 .is_some_and(|(h, p)| !h.is_empty() && p.parse::<u16>().is_ok_and(|p| p > 0));
             if !ok {
                 bad("gpsd", format!("{g:?} is not host:port"));
+            }
+        }
+        if let Some(m) = &cfg.metrics_listen {
+            if m.parse::<std::net::SocketAddr>().is_err() {
+                bad("metrics_listen", format!("{m:?} is not an address:port"));
             }
         }
         if !(cfg.alpr_fps > 0.0 && cfg.alpr_fps <= 30.0) {

@@ -385,7 +385,14 @@ impl Fleet {
             .store
             .txn(vec![Compare::ModRevision(rkey.clone(), 0)], ops)
             .await?;
+        if out.succeeded {
+            self.ctl.metrics.report(kind);
+        }
         if let (true, Some(a)) = (out.succeeded, alert) {
+            self.ctl
+                .metrics
+                .alerts
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             let mut d = Draft::new("system", "alert.raised", "Alert", &a.id);
             d.details = serde_json::json!({
                 "agent": agent, "camera": a.report.camera, "list": a.report.list,

@@ -12,6 +12,7 @@ pub mod error;
 pub mod fleet;
 pub mod hotlist;
 pub mod leader;
+pub mod metrics;
 pub mod pki;
 pub mod placement;
 pub mod portal;

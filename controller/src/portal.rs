@@ -6,6 +6,8 @@
 //! - `/public/{YYYY-MM}/` (`index.html`), `log.csv`, `log.json`: a published month,
 //!   exactly as the leader published it.
 //!
+//! `/metrics` (Prometheus) is served on the same address.
+//!
 //! Every controller serves it from the store; only the leader publishes months
 //! (see [`crate::publog`]). Nothing here can write, and pages carry a strict
 //! content security policy (no scripts, no external anything).
@@ -27,6 +29,7 @@ use tokio_util::sync::CancellationToken;
 /// Binds `listen` and serves the portal until cancelled. Returns the bound address.
 pub async fn serve(
     ctl: Arc<Controller>,
+    leader: crate::leader::Leadership,
     listen: &str,
     cancel: CancellationToken,
 ) -> Result<SocketAddr> {
@@ -41,7 +44,18 @@ pub async fn serve(
         .map_err(|e| crate::Error::io("local address", e))?;
     let app = axum::Router::new().fallback(move |uri: Uri| {
         let ctl = ctl.clone();
-        async move { route(&ctl, uri.path()).await }
+        let leader = *leader.borrow();
+        async move {
+            if uri.path() == "/metrics" {
+                let mut r = ctl.render_metrics(leader).await.into_response();
+                r.headers_mut().insert(
+                    header::CONTENT_TYPE,
+                    HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+                );
+                return r;
+            }
+            route(&ctl, uri.path()).await
+        }
     });
     tokio::spawn(async move {
         if let Err(e) = axum::serve(listener, app)

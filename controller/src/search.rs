@@ -68,6 +68,14 @@ impl Hub {
         id
     }
 
+    /// How many agents have a session with this controller.
+    pub fn connected_count(&self) -> usize {
+        self.sessions
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .len()
+    }
+
     /// Forgets a session (only the one registered with `id`).
     pub fn disconnect(&self, agent: &str, id: u64) {
         let mut g = self.sessions.lock().unwrap_or_else(|e| e.into_inner());

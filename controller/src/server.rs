@@ -91,7 +91,8 @@ pub async fn start_with_clock(
             cancel.clone(),
         )),
     );
-    let mut builder = tonic::transport::Server::builder();
+    let mut builder = tonic::transport::Server::builder()
+        .layer(crate::metrics::MetricsLayer(ctl.metrics.clone()));
     let tls = &ctl.config.tls;
     if tls.enabled {
         let (cert, key) = pki.server_identity(&tls.server_names, now)?;
@@ -110,7 +111,9 @@ pub async fn start_with_clock(
         tracing::warn!("TLS is disabled: traffic is in the clear and agents cannot enrol");
     }
     let http_addr = match &ctl.config.http_listen {
-        Some(h) => Some(crate::portal::serve(ctl.clone(), h, cancel.clone()).await?),
+        Some(h) => {
+            Some(crate::portal::serve(ctl.clone(), leadership.clone(), h, cancel.clone()).await?)
+        }
         None => None,
     };
     let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);

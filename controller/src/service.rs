@@ -80,6 +80,8 @@ pub struct Controller {
     pub placement: crate::placement::Engine,
     /// Agents connected to this controller (ALPR searches go out through it).
     pub hub: crate::search::Hub,
+    /// Counters for `/metrics`.
+    pub metrics: Arc<crate::metrics::Metrics>,
 }
 
 fn json<T: Serialize>(v: &T) -> Value {
@@ -105,6 +107,7 @@ impl Controller {
             locks: Default::default(),
             placement: crate::placement::Engine::default(),
             hub: crate::search::Hub::default(),
+            metrics: Default::default(),
         }))
     }
 
@@ -1075,6 +1078,9 @@ impl Controller {
                 continue;
             }
             if let Err(e) = self.reconcile().await {
+                self.metrics
+                    .reconcile_errors
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 tracing::warn!(error = %e, "reconcile failed; will retry");
             }
             // The 7-day rule reads every agent's health: once a minute is plenty.
@@ -1086,6 +1092,9 @@ impl Controller {
             // Months that are over and changed since they were published.
             if ticks.is_multiple_of(5) {
                 if let Err(e) = self.publish_due().await {
+                    self.metrics
+                        .publish_errors
+                        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                     tracing::warn!(error = %e, "publishing the public log failed; will retry");
                 }
             }

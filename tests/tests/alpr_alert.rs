@@ -91,6 +91,7 @@ async fn rendered_plates_raise_exactly_one_hotlist_alert_at_the_controller() {
 
     let mut cfg = ctl::config_embedded(&dir.path().join("store"));
     cfg.tls.ca_cert_file = Some(dir.path().join("ca.pem"));
+    cfg.http_listen = Some("127.0.0.1:0".into());
     let h = ctl::start(cfg.clone(), None).await;
     ctl::apply(&h, &h.admin, ctl::CITY).await.unwrap();
     let sup_user = ctl::user(&h, "sgt", &["supervisor"], "police").await;
@@ -156,6 +157,14 @@ async fn rendered_plates_raise_exactly_one_hotlist_alert_at_the_controller() {
     let stop = CancellationToken::new();
     let reporter = tokio::spawn(session.clone().run_reporter(stop.clone()));
     let runner = tokio::spawn(session.clone().run(stop.clone()));
+    let agent_metrics = camplane_agent::metrics::serve(
+        "127.0.0.1:0",
+        sup.clone(),
+        Some(session.clone()),
+        stop.clone(),
+    )
+    .await
+    .unwrap();
     let hotlists = sup.hotlists();
     wait_for(Duration::from_secs(30), "the hotlist at the agent", || {
         hotlists.versions().get("ncic.stolen_vehicle") == Some(&1)
@@ -220,6 +229,31 @@ async fn rendered_plates_raise_exactly_one_hotlist_alert_at_the_controller() {
     assert!(
         latency < SignedDuration::from_secs(1),
         "match to the watcher took {latency:?}"
+    );
+
+    // Prometheus metrics on both sides, valid for promtool, with the figures above.
+    let m = agents::scrape(agent_metrics);
+    agents::promtool_check(&m);
+    let v = |k: &str| agents::sample(&m, k).unwrap_or_else(|| panic!("{k} missing:\n{m}"));
+    assert_eq!(v("camplane_agent_camera_up{camera=\"lpr-1\"}"), 1.0);
+    assert!(v("camplane_agent_frames_received_total{camera=\"lpr-1\"}") > 10.0);
+    assert!(v("camplane_agent_bytes_received_total{camera=\"lpr-1\"}") > 10_000.0);
+    assert!(v("camplane_agent_plates_read_total{camera=\"lpr-1\"}") >= 2.0);
+    assert_eq!(
+        v("camplane_agent_hotlist_hits_total{category=\"stolen_vehicle\"}"),
+        1.0
+    );
+    assert!(m.contains("camplane_agent_spool_depth "));
+    let c = agents::scrape(h.running.http_addr.unwrap());
+    agents::promtool_check(&c);
+    let v = |k: &str| agents::sample(&c, k).unwrap_or_else(|| panic!("{k} missing:\n{c}"));
+    assert_eq!(v("camplane_controller_leader"), 1.0);
+    assert_eq!(v("camplane_controller_agents_connected"), 1.0);
+    assert_eq!(v("camplane_controller_alerts_total"), 1.0);
+    assert!(v("camplane_controller_reports_received_total{kind=\"health\"}") >= 1.0);
+    assert!(v("camplane_controller_cameras{state=\"active\"}") >= 1.0);
+    assert!(
+        v("camplane_controller_request_duration_seconds_count{method=\"camplane.v1.Hotlists/Load\"}") >= 2.0
     );
 
     // The camera stops: its windows report the plates read and the hit (a read

@@ -194,7 +194,12 @@ async fn run(path: PathBuf) -> anyhow::Result<()> {
         sup.set_gps(gps.clone());
         tokio::spawn(camplane_agent::gps::follow(addr, gps, cancel.clone()));
     }
+    let metrics_listen = cfg.metrics_listen.clone();
     let session = Session::new(cfg, sup.clone())?;
+    if let Some(m) = metrics_listen {
+        camplane_agent::metrics::serve(&m, sup.clone(), Some(session.clone()), cancel.clone())
+            .await?;
+    }
     let reporter = tokio::spawn(session.clone().run_reporter(cancel.clone()));
     let stop = cancel.clone();
     tokio::spawn(async move {

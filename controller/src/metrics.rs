@@ -1,0 +1,344 @@
+//! Prometheus metrics at `/metrics` (on the `http_listen` address): agents
+//! connected, cameras by state and online, reports and alerts received,
+//! reconcile errors, leadership, and gRPC request latencies by method.
+//!
+//! Counters live in [`Metrics`] (atomics and small maps); gauges are read from
+//! the controller's state at scrape time. The text is the Prometheus exposition
+//! format, checked in the tests with `promtool check metrics`.
+
+use crate::service::Controller;
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+/// Upper bounds of the latency buckets, in seconds.
+pub const BUCKETS: [f64; 12] = [
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
+];
+/// Distinct method labels kept; further ones count as `other`.
+const MAX_METHODS: usize = 128;
+
+/// A latency histogram.
+#[derive(Debug, Clone, Default)]
+pub struct Histogram {
+    counts: [u64; BUCKETS.len()],
+    count: u64,
+    sum: f64,
+}
+
+impl Histogram {
+    /// Adds one observation.
+    pub fn observe(&mut self, d: Duration) {
+        let s = d.as_secs_f64();
+        for (i, b) in BUCKETS.iter().enumerate() {
+            if s <= *b {
+                self.counts[i] += 1;
+            }
+        }
+        self.count += 1;
+        self.sum += s;
+    }
+}
+
+/// The controller's counters.
+#[derive(Debug, Default)]
+pub struct Metrics {
+    reports: Mutex<BTreeMap<String, u64>>,
+    /// Hotlist alerts stored.
+    pub alerts: AtomicU64,
+    /// Reconcile passes that failed.
+    pub reconcile_errors: AtomicU64,
+    /// Public-log publications that failed.
+    pub publish_errors: AtomicU64,
+    requests: Mutex<BTreeMap<String, Histogram>>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl Metrics {
+    /// Counts a new (not replayed) agent report.
+    pub fn report(&self, kind: &str) {
+        let kind = match kind {
+            "health" | "windows" | "alert" => kind,
+            _ => "other",
+        };
+        *lock(&self.reports).entry(kind.to_string()).or_default() += 1;
+    }
+
+    /// Records a gRPC request's latency.
+    pub fn request(&self, path: &str, d: Duration) {
+        let method = path.trim_start_matches('/');
+        let mut m = lock(&self.requests);
+        let label = if m.contains_key(method)
+            || (m.len() < MAX_METHODS && method.starts_with("camplane.v1."))
+        {
+            method
+        } else {
+            "other"
+        };
+        m.entry(label.to_string()).or_default().observe(d);
+    }
+}
+
+/// Escapes a label value.
+pub fn label(v: &str) -> String {
+    v.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
+/// Writes one metric family's header.
+pub fn family(out: &mut String, name: &str, kind: &str, help: &str) {
+    let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+}
+
+/// Writes a histogram family.
+pub fn histograms(
+    out: &mut String,
+    name: &str,
+    help: &str,
+    key: &str,
+    h: &BTreeMap<String, Histogram>,
+) {
+    family(out, name, "histogram", help);
+    for (k, v) in h {
+        for (i, b) in BUCKETS.iter().enumerate() {
+            let _ = writeln!(
+                out,
+                "{name}_bucket{{{key}=\"{}\",le=\"{b}\"}} {}",
+                label(k),
+                v.counts[i]
+            );
+        }
+        let _ = writeln!(
+            out,
+            "{name}_bucket{{{key}=\"{}\",le=\"+Inf\"}} {}",
+            label(k),
+            v.count
+        );
+        let _ = writeln!(out, "{name}_sum{{{key}=\"{}\"}} {}", label(k), v.sum);
+        let _ = writeln!(out, "{name}_count{{{key}=\"{}\"}} {}", label(k), v.count);
+    }
+}
+
+impl Controller {
+    /// The `/metrics` text.
+    pub async fn render_metrics(&self, leader: bool) -> String {
+        use camplane_config::model::{CameraStatus, Kind};
+        let m = &self.metrics;
+        let mut s = String::new();
+        family(
+            &mut s,
+            "camplane_controller_leader",
+            "gauge",
+            "1 when this controller leads (runs the work that must happen once).",
+        );
+        let _ = writeln!(s, "camplane_controller_leader {}", u8::from(leader));
+        family(
+            &mut s,
+            "camplane_controller_agents_connected",
+            "gauge",
+            "Agents with a control stream to this controller.",
+        );
+        let _ = writeln!(
+            s,
+            "camplane_controller_agents_connected {}",
+            self.hub.connected_count()
+        );
+        let mut states: BTreeMap<String, u64> = ["pending", "active", "suspended", "retired"]
+            .iter()
+            .map(|k| (k.to_string(), 0))
+            .collect();
+        if let Ok(cams) = self.list(Kind::Camera) {
+            for (o, _) in cams {
+                let st: CameraStatus = serde_json::from_value(o.status).unwrap_or_default();
+                let name = serde_json::to_value(st.state)
+                    .ok()
+                    .and_then(|v| v.as_str().map(str::to_string))
+                    .unwrap_or_else(|| "unknown".into());
+                *states.entry(name).or_default() += 1;
+            }
+        }
+        family(
+            &mut s,
+            "camplane_controller_cameras",
+            "gauge",
+            "Registered cameras by life-cycle state.",
+        );
+        for (k, v) in &states {
+            let _ = writeln!(
+                s,
+                "camplane_controller_cameras{{state=\"{}\"}} {v}",
+                label(k)
+            );
+        }
+        // Cameras the agents last reported online.
+        let mut online = 0u64;
+        let mut reported = 0u64;
+        if let Ok(l) = self.store.list(crate::fleet::HEALTH).await {
+            for kv in l.kvs {
+                if let Ok(h) = serde_json::from_slice::<crate::fleet::AgentHealth>(&kv.value) {
+                    for c in h.health["cameras"].as_array().into_iter().flatten() {
+                        reported += 1;
+                        if c["state"] == "online" {
+                            online += 1;
+                        }
+                    }
+                }
+            }
+        }
+        family(
+            &mut s,
+            "camplane_controller_cameras_online",
+            "gauge",
+            "Cameras online in their agents' latest health reports.",
+        );
+        let _ = writeln!(s, "camplane_controller_cameras_online {online}");
+        family(
+            &mut s,
+            "camplane_controller_cameras_reported",
+            "gauge",
+            "Cameras in the agents' latest health reports.",
+        );
+        let _ = writeln!(s, "camplane_controller_cameras_reported {reported}");
+        family(
+            &mut s,
+            "camplane_controller_reports_received_total",
+            "counter",
+            "Agent reports stored (replays not counted), by kind.",
+        );
+        let reports = lock(&m.reports).clone();
+        for k in ["alert", "health", "other", "windows"] {
+            let _ = writeln!(
+                s,
+                "camplane_controller_reports_received_total{{kind=\"{k}\"}} {}",
+                reports.get(k).copied().unwrap_or(0)
+            );
+        }
+        family(
+            &mut s,
+            "camplane_controller_alerts_total",
+            "counter",
+            "Hotlist alerts stored.",
+        );
+        let _ = writeln!(
+            s,
+            "camplane_controller_alerts_total {}",
+            m.alerts.load(Ordering::Relaxed)
+        );
+        family(
+            &mut s,
+            "camplane_controller_reconcile_errors_total",
+            "counter",
+            "Reconcile passes that failed (retried).",
+        );
+        let _ = writeln!(
+            s,
+            "camplane_controller_reconcile_errors_total {}",
+            m.reconcile_errors.load(Ordering::Relaxed)
+        );
+        family(
+            &mut s,
+            "camplane_controller_publish_errors_total",
+            "counter",
+            "Public log publications that failed (retried).",
+        );
+        let _ = writeln!(
+            s,
+            "camplane_controller_publish_errors_total {}",
+            m.publish_errors.load(Ordering::Relaxed)
+        );
+        let req = lock(&m.requests).clone();
+        histograms(
+            &mut s,
+            "camplane_controller_request_duration_seconds",
+            "gRPC request latency until the response starts, by method.",
+            "method",
+            &req,
+        );
+        s
+    }
+}
+
+/// A tower layer that times every gRPC request.
+#[derive(Clone)]
+pub struct MetricsLayer(pub Arc<Metrics>);
+
+impl<S> tower::Layer<S> for MetricsLayer {
+    type Service = Timed<S>;
+    fn layer(&self, inner: S) -> Timed<S> {
+        Timed {
+            inner,
+            metrics: self.0.clone(),
+        }
+    }
+}
+
+/// The service [`MetricsLayer`] makes.
+#[derive(Clone)]
+pub struct Timed<S> {
+    inner: S,
+    metrics: Arc<Metrics>,
+}
+
+impl<S, B> tower::Service<http::Request<B>> for Timed<S>
+where
+    S: tower::Service<http::Request<B>>,
+    S::Future: Send + 'static,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = Pin<Box<dyn Future<Output = Result<S::Response, S::Error>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), S::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: http::Request<B>) -> Self::Future {
+        let path = req.uri().path().to_string();
+        let metrics = self.metrics.clone();
+        let t = Instant::now();
+        let fut = self.inner.call(req);
+        Box::pin(async move {
+            let r = fut.await;
+            metrics.request(&path, t.elapsed());
+            r
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn histogram_buckets_are_cumulative() {
+        let mut h = Histogram::default();
+        h.observe(Duration::from_millis(3));
+        h.observe(Duration::from_secs(10));
+        assert_eq!(h.counts[0], 0);
+        assert_eq!(h.counts[2], 1, "5 ms bucket holds the 3 ms request");
+        assert_eq!(h.counts[BUCKETS.len() - 1], 1);
+        assert_eq!(h.count, 2);
+    }
+
+    #[test]
+    fn method_labels_are_bounded() {
+        let m = Metrics::default();
+        for i in 0..300 {
+            m.request(&format!("/camplane.v1.X/M{i}"), Duration::from_millis(1));
+        }
+        m.request("/evil\"path", Duration::from_millis(1));
+        let r = lock(&m.requests);
+        assert_eq!(r.len(), MAX_METHODS + 1);
+        assert_eq!(r["other"].count, 300 - MAX_METHODS as u64 + 1);
+        assert_eq!(label("a\"b\\c\nd"), "a\\\"b\\\\c\\nd");
+    }
+}
