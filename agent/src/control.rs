@@ -552,9 +552,12 @@ impl Session {
                         Some(pb::controller_message::Msg::Query(q)) => {
                             // Answered off the session loop: a big lookup never stalls config or reports.
                             let (s, tx) = (self.clone(), tx.clone());
+                            // The controller's search continues here: one trace across processes.
+                            let span = tracing::info_span!("alpr.query", query_id = %q.id);
+                            camplane_telemetry::set_parent_from_traceparent(&span, &q.traceparent);
                             tokio::spawn(async move {
                                 let id = q.id.clone();
-                                let answer = match tokio::task::spawn_blocking(move || s.answer_query(&q.json)).await {
+                                let answer = match tokio::task::spawn_blocking(move || span.in_scope(|| s.answer_query(&q.json))).await {
                                     Ok(Ok(json)) => pb::QueryAnswer { id, json, error: String::new() },
                                     Ok(Err(e)) => pb::QueryAnswer { id, json: vec![], error: e },
                                     Err(e) => pb::QueryAnswer { id, json: vec![], error: e.to_string() },

@@ -564,6 +564,7 @@ impl Client {
                 .parse()
                 .map_err(|_| anyhow!("bad token"))?,
         );
+        camplane_telemetry::inject(&mut r);
         Ok(r)
     }
 }

@@ -302,15 +302,22 @@ where
     }
 
     fn call(&mut self, req: http::Request<B>) -> Self::Future {
+        use tracing::Instrument;
         let path = req.uri().path().to_string();
         let metrics = self.metrics.clone();
+        // One span per request, continuing the caller's trace (W3C traceparent).
+        let span = tracing::info_span!("grpc.request", rpc.method = %path.trim_start_matches('/'));
+        camplane_telemetry::extract_headers(req.headers(), &span);
         let t = Instant::now();
-        let fut = self.inner.call(req);
-        Box::pin(async move {
-            let r = fut.await;
-            metrics.request(&path, t.elapsed());
-            r
-        })
+        let fut = span.in_scope(|| self.inner.call(req));
+        Box::pin(
+            async move {
+                let r = fut.await;
+                metrics.request(&path, t.elapsed());
+                r
+            }
+            .instrument(span),
+        )
     }
 }
 

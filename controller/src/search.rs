@@ -334,6 +334,7 @@ impl Controller {
                 msg: Some(pb::controller_message::Msg::Query(pb::Query {
                     id: query_id.clone(),
                     json: json.clone(),
+                    traceparent: camplane_telemetry::current_traceparent(),
                 })),
             };
             match hub.session(agent) {

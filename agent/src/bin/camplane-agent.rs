@@ -146,13 +146,6 @@ fn main() -> ExitCode {
         eprintln!("camplane-agent: give --config FILE (or --check-config FILE)");
         return ExitCode::from(2);
     };
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
-        )
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
     match run(p) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -164,6 +157,7 @@ fn main() -> ExitCode {
 
 #[tokio::main]
 async fn run(path: PathBuf) -> anyhow::Result<()> {
+    let _telemetry = camplane_telemetry::init("camplane-agent", "info");
     let cfg = AgentConfig::load(&path)?;
     let root = cfg.data_dir.join("recordings");
     std::fs::create_dir_all(&root).with_context(|| format!("creating {}", root.display()))?;

@@ -41,13 +41,6 @@ fn main() -> ExitCode {
         eprintln!("camplane-controller: give --config FILE (or --check-config FILE)");
         return ExitCode::from(2);
     };
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
-        )
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
     match run(path) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -59,6 +52,7 @@ fn main() -> ExitCode {
 
 #[tokio::main]
 async fn run(path: PathBuf) -> anyhow::Result<()> {
+    let _telemetry = camplane_telemetry::init("camplane-controller", "info");
     let config = ControllerConfig::load(&path)?;
     let cancel = CancellationToken::new();
     let running = camplane_controller::server::start(config, cancel.clone())

@@ -2,11 +2,17 @@
 
 use clap::Parser;
 use std::process::ExitCode;
+use tracing::Instrument;
 
-#[tokio::main(flavor = "current_thread")]
+// One worker drives the I/O of the trace exporter while main flushes it.
+#[tokio::main(flavor = "multi_thread", worker_threads = 1)]
 async fn main() -> ExitCode {
     let cli = camplane_controller::cli::Cli::parse();
-    match camplane_controller::cli::run(cli).await {
+    // Quiet by default; with OTEL_EXPORTER_OTLP_ENDPOINT set, the command is a
+    // trace's root span and the controller's work continues it.
+    let _telemetry = camplane_telemetry::init("camplane", "warn,camplane=info");
+    let span = tracing::info_span!("camplane");
+    match camplane_controller::cli::run(cli).instrument(span).await {
         Ok(code) => ExitCode::from(code as u8),
         Err(e) => {
             eprintln!("camplane: {e:#}");
