@@ -143,3 +143,121 @@ pub fn which(name: &str) -> Option<PathBuf> {
         .map(|d| d.join(name))
         .find(|p| p.is_file())
 }
+
+/// A real etcd cluster of several members on loopback ports, for quorum tests;
+/// killed on drop.
+pub struct EtcdCluster {
+    members: Vec<Option<Child>>,
+    dir: tempfile::TempDir,
+    ports: Vec<(u16, u16)>,
+}
+
+impl EtcdCluster {
+    /// Starts `n` members and waits until every one answers.
+    pub fn start(n: usize) -> EtcdCluster {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let ports: Vec<(u16, u16)> = (0..n).map(|_| (free_port(), free_port())).collect();
+        let mut c = EtcdCluster {
+            members: (0..n).map(|_| None).collect(),
+            dir,
+            ports,
+        };
+        for i in 0..n {
+            c.spawn(i, "new");
+        }
+        for i in 0..n {
+            c.wait_up(i);
+        }
+        c
+    }
+
+    fn initial_cluster(&self) -> String {
+        self.ports
+            .iter()
+            .enumerate()
+            .map(|(i, (_, p))| format!("m{i}=http://127.0.0.1:{p}"))
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+
+    fn spawn(&mut self, i: usize, state: &str) {
+        let bin = which("etcd").unwrap_or_else(|| {
+            panic!("etcd is not installed: install it with `apt-get install -y etcd-server` (the test starts it itself)")
+        });
+        let (c, p) = self.ports[i];
+        let client = format!("http://127.0.0.1:{c}");
+        let peer = format!("http://127.0.0.1:{p}");
+        let log = std::fs::File::options()
+            .create(true)
+            .append(true)
+            .open(self.dir.path().join(format!("m{i}.log")))
+            .expect("etcd log");
+        let child = Command::new(bin)
+            .arg(format!("--name=m{i}"))
+            .arg(format!(
+                "--data-dir={}",
+                self.dir.path().join(format!("m{i}")).display()
+            ))
+            .arg(format!("--listen-client-urls={client}"))
+            .arg(format!("--advertise-client-urls={client}"))
+            .arg(format!("--listen-peer-urls={peer}"))
+            .arg(format!("--initial-advertise-peer-urls={peer}"))
+            .arg(format!("--initial-cluster={}", self.initial_cluster()))
+            .arg(format!("--initial-cluster-state={state}"))
+            .arg("--initial-cluster-token=camplane-test")
+            .arg("--log-level=error")
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("starting etcd");
+        self.members[i] = Some(child);
+    }
+
+    fn wait_up(&mut self, i: usize) {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while Instant::now() < deadline {
+            if std::net::TcpStream::connect(("127.0.0.1", self.ports[i].0)).is_ok() {
+                return;
+            }
+            if let Some(Ok(Some(_))) = self.members[i].as_mut().map(|c| c.try_wait()) {
+                panic!(
+                    "etcd member m{i} exited; see {}",
+                    self.dir.path().join(format!("m{i}.log")).display()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("etcd member m{i} did not open its client port");
+    }
+
+    /// Every member's client URL.
+    pub fn endpoints(&self) -> Vec<String> {
+        self.ports
+            .iter()
+            .map(|(c, _)| format!("http://127.0.0.1:{c}"))
+            .collect()
+    }
+
+    /// Kills member `i` (its data stays).
+    pub fn kill(&mut self, i: usize) {
+        if let Some(mut c) = self.members[i].take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// Starts member `i` again on its ports and data; it rejoins the cluster.
+    pub fn restart(&mut self, i: usize) {
+        self.kill(i);
+        self.spawn(i, "existing");
+        self.wait_up(i);
+    }
+}
+
+impl Drop for EtcdCluster {
+    fn drop(&mut self) {
+        for i in 0..self.members.len() {
+            self.kill(i);
+        }
+    }
+}

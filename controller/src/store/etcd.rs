@@ -45,6 +45,40 @@ fn unavailable(e: etcd_client::Error) -> Error {
     Error::Unavailable(format!("etcd: {e}"))
 }
 
+/// Whether a request failed before it reached any etcd member (a member that is
+/// down refuses the connection): sending it again is safe, writes included.
+fn not_sent(e: &etcd_client::Error) -> bool {
+    match e {
+        etcd_client::Error::TransportError(_) => true,
+        etcd_client::Error::GRpcStatus(s) => {
+            s.code() == tonic::Code::Unavailable
+                && (s.message().contains("connect error")
+                    || s.message().contains("trying to connect"))
+        }
+        _ => false,
+    }
+}
+
+/// Runs an etcd request; when it could not be sent (see [`not_sent`]) tries again
+/// after a short pause, when the client's balancer picks a member that is up.
+async fn sent<T, F, Fut>(mut f: F) -> std::result::Result<T, etcd_client::Error>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = std::result::Result<T, etcd_client::Error>>,
+{
+    let mut pause = Duration::from_millis(25);
+    for _ in 0..7 {
+        match f().await {
+            Err(e) if not_sent(&e) => {
+                tokio::time::sleep(pause).await;
+                pause *= 2;
+            }
+            r => return r,
+        }
+    }
+    f().await
+}
+
 impl EtcdStore {
     /// Connects to an etcd cluster; every key lives under `prefix`.
     pub async fn connect(endpoints: &[String], prefix: &str) -> Result<EtcdStore> {
@@ -88,15 +122,18 @@ impl EtcdStore {
                 let m: ChunkManifest = serde_json::from_slice(&raw[1..])
                     .map_err(|e| Error::Corrupt(format!("chunk manifest: {e}")))?;
                 let mut out = Vec::with_capacity(m.len);
-                let mut kv = self
+                let kv = self
                     .client
                     .kv_client()
                     .max_decoding_message_size(DECODE_MAX);
                 for i in 0..m.n {
-                    let r = kv
-                        .get(format!("{}{}/{i:06}", self.chunks, m.id), None)
-                        .await
-                        .map_err(unavailable)?;
+                    let k = format!("{}{}/{i:06}", self.chunks, m.id);
+                    let r = sent(|| {
+                        let (mut kv, k) = (kv.clone(), k.clone());
+                        async move { kv.get(k, None).await }
+                    })
+                    .await
+                    .map_err(unavailable)?;
                     let Some(c) = r.kvs().first() else {
                         return Ok(None);
                     };
@@ -128,12 +165,16 @@ impl EtcdStore {
 
     async fn write_chunks(&self, value: &[u8]) -> Result<Vec<u8>> {
         let id = hex::encode(rand::random::<[u8; 12]>());
-        let mut kv = self.client.kv_client();
+        let kv = self.client.kv_client();
         let n = value.len().div_ceil(CHUNK).max(1);
         for (i, c) in value.chunks(CHUNK).enumerate() {
-            kv.put(format!("{}{id}/{i:06}", self.chunks), c.to_vec(), None)
-                .await
-                .map_err(unavailable)?;
+            let k = format!("{}{id}/{i:06}", self.chunks);
+            sent(|| {
+                let (mut kv, k) = (kv.clone(), k.clone());
+                async move { kv.put(k, c.to_vec(), None).await }
+            })
+            .await
+            .map_err(unavailable)?;
         }
         let m = ChunkManifest {
             id,
@@ -167,12 +208,18 @@ impl EtcdStore {
 #[async_trait]
 impl Store for EtcdStore {
     async fn get(&self, key: &str) -> Result<Option<KeyValue>> {
-        let mut kv = self
+        let kv = self
             .client
             .kv_client()
             .max_decoding_message_size(DECODE_MAX);
         for _ in 0..5 {
-            let r = kv.get(self.full(key), None).await.map_err(unavailable)?;
+            let k = self.full(key);
+            let r = sent(|| {
+                let (mut kv, k) = (kv.clone(), k.clone());
+                async move { kv.get(k, None).await }
+            })
+            .await
+            .map_err(unavailable)?;
             let Some(raw) = r.kvs().first() else {
                 return Ok(None);
             };
@@ -186,7 +233,7 @@ impl Store for EtcdStore {
     }
 
     async fn list(&self, prefix: &str) -> Result<Listing> {
-        let mut kv = self
+        let kv = self
             .client
             .kv_client()
             .max_decoding_message_size(DECODE_MAX);
@@ -200,10 +247,12 @@ impl Store for EtcdStore {
             if revision > 0 {
                 opts = opts.with_revision(revision);
             }
-            let r = kv
-                .get(from.clone(), Some(opts))
-                .await
-                .map_err(unavailable)?;
+            let r = sent(|| {
+                let (mut kv, k, o) = (kv.clone(), from.clone(), opts.clone());
+                async move { kv.get(k, Some(o)).await }
+            })
+            .await
+            .map_err(unavailable)?;
             if revision == 0 {
                 revision = r.header().map(|h| h.revision()).unwrap_or(0);
             }
@@ -280,18 +329,29 @@ impl Store for EtcdStore {
                 ECompare::mod_revision(self.full(k), CompareOp::Equal, *r)
             })
             .collect();
-        let resp = self
-            .client
-            .kv_client()
-            .txn(Txn::new().when(ecmp).and_then(eops))
-            .await;
+        let txn = Txn::new().when(ecmp).and_then(eops);
+        let kv = self.client.kv_client();
+        let resp = sent(|| {
+            let (mut kv, t) = (kv.clone(), txn.clone());
+            async move { kv.txn(t).await }
+        })
+        .await;
         let resp = match resp {
             Ok(r) => r,
             Err(e) => {
                 for m in &written {
                     self.drop_chunks_of(m).await;
                 }
-                return Err(unavailable(e));
+                return Err(if not_sent(&e) {
+                    Error::Unavailable(format!(
+                        "etcd: no member reachable, nothing was written: {e}"
+                    ))
+                } else {
+                    // Sent, but no answer: etcd may still commit it once it has a quorum.
+                    Error::Unavailable(format!(
+                        "etcd did not confirm the write (no quorum?); it may still be applied when etcd recovers, so check before retrying: {e}"
+                    ))
+                });
             }
         };
         let revision = resp.header().map(|h| h.revision()).unwrap_or(0);
@@ -401,15 +461,16 @@ impl Store for EtcdStore {
     }
 
     async fn revision(&self) -> Result<Revision> {
-        let r = self
-            .client
-            .kv_client()
-            .get(
-                self.keys.clone(),
-                Some(GetOptions::new().with_count_only().with_prefix()),
-            )
-            .await
-            .map_err(unavailable)?;
+        let kv = self.client.kv_client();
+        let r = sent(|| {
+            let (mut kv, k) = (kv.clone(), self.keys.clone());
+            async move {
+                kv.get(k, Some(GetOptions::new().with_count_only().with_prefix()))
+                    .await
+            }
+        })
+        .await
+        .map_err(unavailable)?;
         Ok(r.header().map(|h| h.revision()).unwrap_or(0))
     }
 
