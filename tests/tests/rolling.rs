@@ -127,7 +127,7 @@ async fn restarting_controllers_one_by_one_loses_nothing() {
             let mut n = 0u64;
             while loading.load(Ordering::Relaxed) {
                 n += 1;
-                let r = if n % 2 == 0 {
+                let r = if n.is_multiple_of(2) {
                     pb::objects_client::ObjectsClient::new(ch.clone())
                         .get(ctl::req(
                             &admin,
