@@ -138,6 +138,13 @@ pub enum Operation {
     /// Search plate reads (with a case number and purpose; training and
     /// certification are checked too).
     SearchAlpr,
+    // ---------- governance ----------
+    /// Approve or reject ALPR queries outside the state-system rules (patterns,
+    /// queries for other agencies); never one's own.
+    ApproveAlprQuery,
+    /// Record an alert's visual and state-system checks, reject it, or record
+    /// the action taken on it (with its case number).
+    VerifyAlerts,
 }
 
 impl Operation {
@@ -174,6 +181,8 @@ impl Operation {
             Operation::ReadHotlists => &[AlprOperator, Supervisor, Chief, Auditor, Admin],
             Operation::ReceiveAlerts => &[AlprOperator, Supervisor, Chief],
             Operation::SearchAlpr => &[AlprOperator],
+            Operation::ApproveAlprQuery => &[Supervisor],
+            Operation::VerifyAlerts => &[AlprOperator],
         }
     }
 

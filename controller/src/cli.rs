@@ -110,12 +110,19 @@ enum Cmd {
     /// Case-numbered searches of the plate reads kept on the sites.
     #[command(subcommand)]
     Search(SearchCmd),
+    // ---------- governance ----------
+    /// ALPR queries waiting for a supervisor's approval (patterns, other agencies).
+    #[command(subcommand)]
+    Approvals(ApprovalsCmd),
+    // ---------- end governance ----------
 }
 
 #[derive(Subcommand)]
 enum SearchCmd {
     /// Reads of one plate across the sites (ALPR operators: training, certification
     /// and the current policy acknowledged). Exit 3: some site did not answer.
+    /// A pattern (`AB?12*`) or a query for another agency is not run: it waits
+    /// for a supervisor's approval; its id is printed and the exit code is 4.
     Plate {
         /// The plate (spaces and dashes ignored).
         plate: String,
@@ -141,8 +148,142 @@ enum SearchCmd {
         /// Output format (table or json).
         #[arg(short, long, value_enum, default_value_t = Output::Table)]
         output: Output,
+        /// Made for another agency (on the city's verified list); needs approval.
+        #[arg(long)]
+        for_agency: Option<String>,
+    },
+    // ---------- governance ----------
+    /// Run a query a supervisor approved (once; the operator who asked).
+    Run {
+        /// The approval's id (printed when the query was asked).
+        id: String,
+        /// How long to wait for the sites, in milliseconds.
+        #[arg(long, default_value_t = 5000)]
+        timeout_ms: u32,
+        /// Output format (table or json).
+        #[arg(short, long, value_enum, default_value_t = Output::Table)]
+        output: Output,
+    },
+    // ---------- end governance ----------
+}
+
+// ---------- governance: approvals ----------
+
+/// Exit code of a query that waits for a supervisor's approval.
+pub const EXIT_PENDING_APPROVAL: i32 = 4;
+
+#[derive(Subcommand)]
+enum ApprovalsCmd {
+    /// Queries waiting for approval (supervisors).
+    List {
+        /// Also decided and used ones.
+        #[arg(long)]
+        all: bool,
+        /// Output format (table or json).
+        #[arg(short, long, value_enum, default_value_t = Output::Table)]
+        output: Output,
+    },
+    /// Approve a query (supervisors; not your own).
+    Approve {
+        /// Approval id.
+        id: String,
+        /// Why (required).
+        #[arg(long, required = true)]
+        reason: String,
+    },
+    /// Reject a query (supervisors; not your own).
+    Reject {
+        /// Approval id.
+        id: String,
+        /// Why (required).
+        #[arg(long, required = true)]
+        reason: String,
     },
 }
+
+async fn approvals(c: &Client, ac: ApprovalsCmd) -> Result<i32> {
+    let mut client = pb::alpr_approvals_client::AlprApprovalsClient::new(c.channel.clone());
+    match ac {
+        ApprovalsCmd::List { all, output } => {
+            let r = client
+                .list(c.req(pb::AlprApprovalsRequest { all })?)
+                .await
+                .map_err(status)?
+                .into_inner();
+            let list: Vec<Value> = r
+                .objects
+                .iter()
+                .map(|o| serde_json::from_slice(&o.json))
+                .collect::<Result<_, _>>()?;
+            if output == Output::Table {
+                let mut rows = vec![[
+                    "ID",
+                    "STATE",
+                    "REQUESTED",
+                    "BY",
+                    "PLATE",
+                    "CASE",
+                    "PURPOSE",
+                    "AGENCY",
+                    "WHY",
+                ]
+                .map(String::from)
+                .to_vec()];
+                for a in &list {
+                    let why: Vec<String> = a["reasons"]
+                        .as_array()
+                        .map(|v| v.iter().map(text).collect())
+                        .unwrap_or_default();
+                    rows.push(vec![
+                        text(field(a, &["id"])),
+                        text(field(a, &["state"])),
+                        text(field(a, &["requested_at"])),
+                        text(field(a, &["requested_by"])),
+                        text(field(a, &["plate"])),
+                        text(field(a, &["case_number"])),
+                        text(field(a, &["purpose"])),
+                        text(field(a, &["for_agency"])),
+                        why.join("; "),
+                    ]);
+                }
+                print_table(rows);
+            } else {
+                println!("{}", serde_json::to_string_pretty(&list)?);
+            }
+        }
+        ApprovalsCmd::Approve { id, reason } => decide(c, &mut client, id, true, reason).await?,
+        ApprovalsCmd::Reject { id, reason } => decide(c, &mut client, id, false, reason).await?,
+    }
+    Ok(0)
+}
+
+async fn decide(
+    c: &Client,
+    client: &mut pb::alpr_approvals_client::AlprApprovalsClient<Channel>,
+    id: String,
+    approve: bool,
+    reason: String,
+) -> Result<()> {
+    let r = client
+        .decide(c.req(pb::AlprApprovalDecision {
+            id,
+            approve,
+            reason,
+        })?)
+        .await
+        .map_err(status)?
+        .into_inner();
+    let a: Value = serde_json::from_slice(&r.json)?;
+    println!(
+        "{} {} by {}",
+        text(field(&a, &["id"])),
+        text(field(&a, &["state"])),
+        text(field(&a, &["decided_by"]))
+    );
+    Ok(())
+}
+
+// ---------- end governance: approvals ----------
 
 #[derive(Subcommand)]
 enum HotlistCmd {
@@ -997,6 +1138,7 @@ pub async fn run(cli: Cli) -> Result<i32> {
             sites,
             timeout_ms,
             output,
+            for_agency,
         }) => {
             let r = pb::alpr_client::AlprClient::new(c.channel.clone())
                 .search(c.req(pb::SearchRequest {
@@ -1007,61 +1149,44 @@ pub async fn run(cli: Cli) -> Result<i32> {
                     to: to.unwrap_or_default(),
                     sites,
                     timeout_ms,
+                    for_agency: for_agency.unwrap_or_default(),
                 })?)
                 .await
                 .map_err(status)?
                 .into_inner();
-            let reads: Vec<Value> = serde_json::from_slice(&r.reads_json)?;
-            if output == Output::Table {
-                let mut rows = vec![[
-                    "TIME",
-                    "PLATE",
-                    "CAMERA",
-                    "SITE",
-                    "CONFIDENCE",
-                    "LOCATION",
-                    "READ",
-                ]
-                .map(String::from)
-                .to_vec()];
-                for x in &reads {
-                    let loc = match (x["location"]["lat"].as_f64(), x["location"]["lon"].as_f64()) {
-                        (Some(a), Some(b)) => format!("{a:.5},{b:.5}"),
-                        _ => "-".into(),
-                    };
-                    rows.push(vec![
-                        text(field(x, &["time"])),
-                        text(field(x, &["plate"])),
-                        text(field(x, &["camera"])),
-                        text(field(x, &["site"])),
-                        text(field(x, &["confidence"])),
-                        loc,
-                        text(field(x, &["id"])),
-                    ]);
+            if !r.pending_approval.is_empty() {
+                if output == Output::Json {
+                    println!(
+                        "{}",
+                        serde_json::json!({"pending_approval": r.pending_approval, "reasons": r.approval_reasons})
+                    );
+                } else {
+                    println!("{}", r.pending_approval);
+                    eprintln!(
+                        "not run: it waits for a supervisor's approval ({}); once approved: camplane search run {}",
+                        r.approval_reasons.join("; "),
+                        r.pending_approval
+                    );
                 }
-                print_table(rows);
-                eprintln!(
-                    "query {}: {} reads from {} sites' agents",
-                    r.query_id,
-                    reads.len(),
-                    r.answered.len()
-                );
-            } else {
-                println!(
-                    "{}",
-                    serde_json::to_string_pretty(&serde_json::json!({
-                        "query_id": r.query_id, "reads": reads, "answered": r.answered,
-                        "unreachable": r.unreachable.iter().map(|u| serde_json::json!({"agent": u.agent, "reason": u.reason})).collect::<Vec<_>>(),
-                    }))?
-                );
+                return Ok(EXIT_PENDING_APPROVAL);
             }
-            if !r.unreachable.is_empty() {
-                for u in &r.unreachable {
-                    eprintln!("did not answer: {} ({})", u.agent, u.reason);
-                }
-                return Ok(3);
-            }
+            return print_search(r, output);
         }
+        // ---------- governance ----------
+        Cmd::Search(SearchCmd::Run {
+            id,
+            timeout_ms,
+            output,
+        }) => {
+            let r = pb::alpr_approvals_client::AlprApprovalsClient::new(c.channel.clone())
+                .run(c.req(pb::RunApprovedRequest { id, timeout_ms })?)
+                .await
+                .map_err(status)?
+                .into_inner();
+            return print_search(r, output);
+        }
+        Cmd::Approvals(ac) => return approvals(&c, ac).await,
+        // ---------- end governance ----------
         Cmd::Camera(CameraCmd::Windows { camera, json }) => {
             let r = pb::fleet_client::FleetClient::new(c.channel.clone())
                 .windows(c.req(pb::Empty {})?)
@@ -1264,6 +1389,61 @@ pub async fn run(cli: Cli) -> Result<i32> {
                 .into_inner();
             print_loaded(&r);
         }
+    }
+    Ok(0)
+}
+
+/// Prints a search's reads; exit 3 when some site did not answer.
+fn print_search(r: pb::SearchResponse, output: Output) -> Result<i32> {
+    let reads: Vec<Value> = serde_json::from_slice(&r.reads_json)?;
+    if output == Output::Table {
+        let mut rows = vec![[
+            "TIME",
+            "PLATE",
+            "CAMERA",
+            "SITE",
+            "CONFIDENCE",
+            "LOCATION",
+            "READ",
+        ]
+        .map(String::from)
+        .to_vec()];
+        for x in &reads {
+            let loc = match (x["location"]["lat"].as_f64(), x["location"]["lon"].as_f64()) {
+                (Some(a), Some(b)) => format!("{a:.5},{b:.5}"),
+                _ => "-".into(),
+            };
+            rows.push(vec![
+                text(field(x, &["time"])),
+                text(field(x, &["plate"])),
+                text(field(x, &["camera"])),
+                text(field(x, &["site"])),
+                text(field(x, &["confidence"])),
+                loc,
+                text(field(x, &["id"])),
+            ]);
+        }
+        print_table(rows);
+        eprintln!(
+            "query {}: {} reads from {} sites' agents",
+            r.query_id,
+            reads.len(),
+            r.answered.len()
+        );
+    } else {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&serde_json::json!({
+                "query_id": r.query_id, "reads": reads, "answered": r.answered,
+                "unreachable": r.unreachable.iter().map(|u| serde_json::json!({"agent": u.agent, "reason": u.reason})).collect::<Vec<_>>(),
+            }))?
+        );
+    }
+    if !r.unreachable.is_empty() {
+        for u in &r.unreachable {
+            eprintln!("did not answer: {} ({})", u.agent, u.reason);
+        }
+        return Ok(3);
     }
     Ok(0)
 }

@@ -2,6 +2,7 @@
 //! requests and their approval chain; users, roles and sessions; the hash-chained
 //! audit log; all kept in a [`store::Store`] (embedded or etcd) and served over gRPC.
 
+pub mod alpr_approval;
 pub mod api;
 pub mod audit;
 pub mod auth;
@@ -10,6 +11,7 @@ pub mod cli;
 pub mod clock;
 pub mod error;
 pub mod fleet;
+pub mod governance_api;
 pub mod hotlist;
 pub mod leader;
 pub mod pki;
