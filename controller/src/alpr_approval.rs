@@ -337,9 +337,7 @@ impl Controller {
                 let mut d = Draft::new(&actor.username, "alpr.search", "AlprQuery", "");
                 d.result = format!("denied: {e}");
                 d.details = serde_json::json!({ "approval": shown(id) });
-                if let Err(ae) = self.audit.record(d).await {
-                    return Err(ae);
-                }
+                self.audit.record(d).await?;
                 Err(e)
             }
         }

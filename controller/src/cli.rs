@@ -283,6 +283,25 @@ async fn decide(
     Ok(())
 }
 
+async fn review_alert(c: &Client, r: pb::AlertReviewRequest) -> Result<()> {
+    let o = pb::alert_review_client::AlertReviewClient::new(c.channel.clone())
+        .review(c.req(r)?)
+        .await
+        .map_err(status)?
+        .into_inner();
+    let a: Value = serde_json::from_slice(&o.json)?;
+    println!(
+        "alert {} {}{}",
+        text(field(&a, &["id"])),
+        text(field(&a, &["status"])),
+        a["case_number"]
+            .as_str()
+            .map(|c| format!(" (case {c})"))
+            .unwrap_or_default()
+    );
+    Ok(())
+}
+
 // ---------- end governance: approvals ----------
 
 #[derive(Subcommand)]
@@ -346,6 +365,44 @@ enum AlertsCmd {
         #[arg(short, long, value_enum, default_value_t = Output::Table)]
         output: Output,
     },
+    // ---------- governance: alert verification ----------
+    /// Record the visual and state-system checks of an unverified alert (ALPR operators).
+    Verify {
+        /// Alert id.
+        id: String,
+        /// The plate in the crop is the plate read: `confirmed`.
+        #[arg(long)]
+        visual: String,
+        /// The state system still lists the plate: `confirmed`.
+        #[arg(long = "state-check")]
+        state_check: String,
+        /// A note.
+        #[arg(long, default_value = "")]
+        note: String,
+    },
+    /// Reject an alert: misread, not_on_state_system, expired_entry, duplicate or other.
+    Reject {
+        /// Alert id.
+        id: String,
+        /// Why.
+        #[arg(long)]
+        reason: String,
+        /// A note (required with `other`).
+        #[arg(long, default_value = "")]
+        note: String,
+    },
+    /// Record the action taken on a verified alert, with its case number.
+    Act {
+        /// Alert id.
+        id: String,
+        /// Case number (the city's format).
+        #[arg(long = "case")]
+        case_number: String,
+        /// A note.
+        #[arg(long, default_value = "")]
+        note: String,
+    },
+    // ---------- end governance: alert verification ----------
 }
 
 #[derive(Subcommand)]
@@ -635,6 +692,18 @@ enum AuditCmd {
         #[arg(long)]
         json: bool,
     },
+    // ---------- governance: audit report ----------
+    /// Write the monthly audit report (report.html, report.csv) of the audit
+    /// log's entries in MONTH, in the city's time zone (auditors, admins).
+    Report {
+        /// The month, YYYY-MM.
+        #[arg(long)]
+        month: String,
+        /// The directory to write report.html and report.csv into.
+        #[arg(long)]
+        out: PathBuf,
+    },
+    // ---------- end governance: audit report ----------
 }
 
 fn token_path() -> PathBuf {
@@ -1186,6 +1255,55 @@ pub async fn run(cli: Cli) -> Result<i32> {
             return print_search(r, output);
         }
         Cmd::Approvals(ac) => return approvals(&c, ac).await,
+        Cmd::Alerts(AlertsCmd::Verify {
+            id,
+            visual,
+            state_check,
+            note,
+        }) => {
+            review_alert(
+                &c,
+                pb::AlertReviewRequest {
+                    id,
+                    action: "verify".into(),
+                    visual,
+                    state_check,
+                    note,
+                    ..Default::default()
+                },
+            )
+            .await?
+        }
+        Cmd::Alerts(AlertsCmd::Reject { id, reason, note }) => {
+            review_alert(
+                &c,
+                pb::AlertReviewRequest {
+                    id,
+                    action: "reject".into(),
+                    reason,
+                    note,
+                    ..Default::default()
+                },
+            )
+            .await?
+        }
+        Cmd::Alerts(AlertsCmd::Act {
+            id,
+            case_number,
+            note,
+        }) => {
+            review_alert(
+                &c,
+                pb::AlertReviewRequest {
+                    id,
+                    action: "act".into(),
+                    case_number,
+                    note,
+                    ..Default::default()
+                },
+            )
+            .await?
+        }
         // ---------- end governance ----------
         Cmd::Camera(CameraCmd::Windows { camera, json }) => {
             let r = pb::fleet_client::FleetClient::new(c.channel.clone())
@@ -1343,6 +1461,22 @@ pub async fn run(cli: Cli) -> Result<i32> {
                         return Ok(1);
                     }
                 }
+                AuditCmd::Report { month, out } => {
+                    let r = pb::audit_reports_client::AuditReportsClient::new(c.channel.clone())
+                        .monthly(c.req(pb::AuditReportRequest { month })?)
+                        .await
+                        .map_err(status)?
+                        .into_inner();
+                    std::fs::create_dir_all(&out)
+                        .with_context(|| format!("creating {}", out.display()))?;
+                    for (name, bytes) in [("report.html", &r.html), ("report.csv", &r.csv)] {
+                        let p = out.join(name);
+                        std::fs::write(&p, bytes)
+                            .with_context(|| format!("writing {}", p.display()))?;
+                        println!("{}", p.display());
+                    }
+                    eprintln!("{} audit entries in the month", r.entries);
+                }
                 AuditCmd::Tail { limit, json } => {
                     let r = client
                         .tail(c.req(pb::TailRequest { limit })?)
@@ -1496,7 +1630,7 @@ fn print_loaded(r: &pb::LayerVersionInfo) {
 
 fn alert_header() -> Vec<String> {
     [
-        "RECEIVED", "SEEN", "CAMERA", "PLATE", "CATEGORY", "LIST", "REASON", "STATUS",
+        "RECEIVED", "SEEN", "CAMERA", "PLATE", "CATEGORY", "LIST", "REASON", "STATUS", "CASE", "ID",
     ]
     .map(String::from)
     .to_vec()
@@ -1512,6 +1646,8 @@ fn alert_row(a: &Value) -> Vec<String> {
         text(field(a, &["list"])),
         text(field(a, &["entry", "reason"])),
         text(field(a, &["status"])),
+        text(field(a, &["case_number"])),
+        text(field(a, &["id"])),
     ]
 }
 

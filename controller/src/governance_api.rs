@@ -54,14 +54,49 @@ impl pb::alpr_approvals_server::AlprApprovals for Api {
 
 #[tonic::async_trait]
 impl pb::alert_review_server::AlertReview for Api {
-    async fn review(&self, _req: Request<pb::AlertReviewRequest>) -> R<pb::Object> {
-        Err(Status::unimplemented("alert review"))
+    async fn review(&self, req: Request<pb::AlertReviewRequest>) -> R<pb::Object> {
+        use crate::alert_review::AlertAction;
+        let actor = self.actor(&req).await?;
+        let r = req.into_inner();
+        let action = match r.action.as_str() {
+            "verify" => AlertAction::Verify {
+                visual: r.visual,
+                state_check: r.state_check,
+                note: r.note,
+            },
+            "reject" => AlertAction::Reject {
+                reason: r.reason,
+                note: r.note,
+            },
+            "act" => AlertAction::Act {
+                case_number: r.case_number,
+                note: r.note,
+            },
+            _ => {
+                return Err(Status::invalid_argument(
+                    "action: one of verify, reject, act",
+                ))
+            }
+        };
+        let a = self.ctl.review_alert(&actor, &r.id, action).await?;
+        Ok(Response::new(pb::Object {
+            kind: "Alert".into(),
+            name: a.id.clone(),
+            json: json_bytes(&a)?,
+            revision: 0,
+        }))
     }
 }
 
 #[tonic::async_trait]
 impl pb::audit_reports_server::AuditReports for Api {
-    async fn monthly(&self, _req: Request<pb::AuditReportRequest>) -> R<pb::AuditReportResponse> {
-        Err(Status::unimplemented("audit report"))
+    async fn monthly(&self, req: Request<pb::AuditReportRequest>) -> R<pb::AuditReportResponse> {
+        let actor = self.actor(&req).await?;
+        let r = self.ctl.audit_report(&actor, &req.get_ref().month).await?;
+        Ok(Response::new(pb::AuditReportResponse {
+            html: r.html,
+            csv: r.csv,
+            entries: r.entries,
+        }))
     }
 }

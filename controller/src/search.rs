@@ -218,6 +218,19 @@ impl Controller {
         e
     }
 
+    /// Checks a case number against the city's format (`what` needs one).
+    pub(crate) fn check_case_number(&self, case: &str, what: &str) -> Result<()> {
+        let re = regex::Regex::new(&self.config.city.case_number_format)
+            .map_err(|e| Error::Internal(format!("case number format: {e}")))?;
+        if case.is_empty() || case.len() > 64 || !re.is_match(case) {
+            return Err(Error::InvalidArgument(format!(
+                "{what} needs a case number in the city's format {}",
+                self.config.city.case_number_format
+            )));
+        }
+        Ok(())
+    }
+
     /// Checks that `actor` may query ALPR data today: the role, training,
     /// certification valid on the day, and the current policy acknowledged.
     pub(crate) fn check_operator(&self, actor: &Actor) -> Result<()> {
@@ -259,17 +272,7 @@ impl Controller {
     pub(crate) fn check_search(&self, actor: &Actor, req: &SearchRequest) -> Result<CheckedSearch> {
         self.check_operator(actor)?;
         let now = self.now();
-        let re = regex::Regex::new(&self.config.city.case_number_format)
-            .map_err(|e| Error::Internal(format!("case number format: {e}")))?;
-        if req.case_number.is_empty()
-            || req.case_number.len() > 64
-            || !re.is_match(&req.case_number)
-        {
-            return Err(Error::InvalidArgument(format!(
-                "a search needs a case number in the city's format {}",
-                self.config.city.case_number_format
-            )));
-        }
+        self.check_case_number(&req.case_number, "a search")?;
         if PROHIBITED_PURPOSES.contains(&req.purpose.as_str()) {
             return Err(Error::PermissionDenied(format!(
                 "purpose {} is prohibited by the policy",

@@ -11,18 +11,14 @@ use common::*;
 use tonic::Code;
 
 /// A fully qualified operator (training, certification, policy acknowledged).
-pub async fn operator(h: &Harness, name: &str, certified_until: &str) -> String {
+async fn operator(h: &Harness, name: &str, certified_until: &str) -> String {
     let token = user(h, name, &["alpr_operator"], "police").await;
     set_operator(h, name, certified_until).await;
     token
 }
 
-pub async fn set_operator(h: &Harness, name: &str, certified_until: &str) {
-    let policy = &h.running.controller.config.city.policy_version;
-    let y = format!(
-        "kind: User\nname: {name}\nspec:\n  department: police\n  roles: [alpr_operator]\n  trained_at: 2026-01-05T00:00:00Z\n  certified_until: {certified_until}\n  policy_version: \"{policy}\"\n"
-    );
-    apply(h, &h.admin, &y).await.unwrap();
+async fn set_operator(h: &Harness, name: &str, certified_until: &str) {
+    qualify_operator(h, name, &["alpr_operator"], certified_until).await;
 }
 
 fn search_req(plate: &str, case: &str, agency: &str) -> pb::SearchRequest {
@@ -104,18 +100,6 @@ async fn list(
         .collect())
 }
 
-pub async fn audit(h: &Harness) -> Vec<serde_json::Value> {
-    let tail = pb::audit_client::AuditClient::new(h.channel.clone())
-        .tail(req(&h.admin, pb::TailRequest { limit: 10_000 }))
-        .await
-        .unwrap()
-        .into_inner();
-    tail.entries
-        .iter()
-        .map(|e| serde_json::from_slice(&e.json).unwrap())
-        .collect()
-}
-
 fn with_action<'a>(all: &'a [serde_json::Value], action: &str) -> Vec<&'a serde_json::Value> {
     all.iter().filter(|e| e["action"] == action).collect()
 }
@@ -132,8 +116,13 @@ async fn pattern_and_agency_queries_wait_for_a_supervisor_and_run_once() {
     let sup2 = user(&h, "sup2", &["supervisor"], "police").await;
     // A supervisor who also queries (and so could approve their own request).
     let both = user(&h, "both", &["supervisor", "alpr_operator"], "police").await;
-    let policy = h.running.controller.config.city.policy_version.clone();
-    apply(&h, &h.admin, &format!("kind: User\nname: both\nspec:\n  department: police\n  roles: [alpr_operator, supervisor]\n  trained_at: 2026-01-05T00:00:00Z\n  certified_until: 2099-01-01T00:00:00Z\n  policy_version: \"{policy}\"\n")).await.unwrap();
+    qualify_operator(
+        &h,
+        "both",
+        &["alpr_operator", "supervisor"],
+        "2099-01-01T00:00:00Z",
+    )
+    .await;
 
     // A pattern is not run: it is stored, pending, with why.
     let r = search(&h, &op, search_req("ab?12*", "26-04711", ""))
@@ -271,7 +260,7 @@ async fn pattern_and_agency_queries_wait_for_a_supervisor_and_run_once() {
     run(&h, &op2, &id2).await.unwrap();
 
     // The audit log tells the whole story, refusals included.
-    let log = audit(&h).await;
+    let log = audit_log(&h).await;
     let pend = with_action(&log, "alpr.search.pending");
     assert_eq!(pend.len(), 3);
     assert_eq!(pend[0]["details"]["case_number"], "26-04711");
