@@ -148,6 +148,31 @@ pub enum Operation {
 }
 
 impl Operation {
+    /// Every operation (the authorization test walks them all).
+    pub const ALL: [Operation; 21] = [
+        Operation::ReadObjects,
+        Operation::ReadUsers,
+        Operation::WriteRegistry,
+        Operation::ManageUsers,
+        Operation::SubmitRequest,
+        Operation::DeptReview,
+        Operation::ChiefOrIsReview,
+        Operation::CityManagerDecision,
+        Operation::CameraLifecycle,
+        Operation::ReadAudit,
+        Operation::HoldForCase,
+        Operation::HoldCityManager,
+        Operation::ManagePlacement,
+        Operation::PlacementOverride,
+        Operation::ViewPlacementMap,
+        Operation::ManageHotlists,
+        Operation::ReadHotlists,
+        Operation::ReceiveAlerts,
+        Operation::SearchAlpr,
+        Operation::ApproveAlprQuery,
+        Operation::VerifyAlerts,
+    ];
+
     /// The roles that may perform the operation.
     pub fn roles(self) -> &'static [Role] {
         use Role::*;
