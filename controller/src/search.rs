@@ -4,6 +4,10 @@
 //! and writes one audit entry (who, case number, purpose, result count) before
 //! the answer is returned.
 //!
+//! A partial-plate pattern, or a query made for another (verified) agency, is
+//! outside the state-system rules: it is not run when asked but waits for a
+//! supervisor's approval (see `alpr_approval`), then runs once.
+//!
 //! The [`Hub`] knows the agents connected to this controller; a query reaches
 //! agents connected to it (with several controllers an agent is connected to
 //! one of them: the others name it unreachable from here).
@@ -135,9 +139,13 @@ pub(crate) struct CheckedSearch {
 
 /// What the agents answered to one query.
 pub(crate) struct FanOut {
+    /// The query's id.
     pub query_id: String,
+    /// Reads, oldest first, each with its agent and site.
     pub reads: Vec<serde_json::Value>,
+    /// Agents that answered.
     pub answered: Vec<String>,
+    /// Agents that did not, with why.
     pub unreachable: Vec<(String, String)>,
 }
 
