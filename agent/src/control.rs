@@ -222,11 +222,15 @@ impl Session {
     fn answer_query(&self, json: &[u8]) -> std::result::Result<Vec<u8>, String> {
         let q: camplane_config::model::ReadQuery =
             serde_json::from_slice(json).map_err(|e| format!("query: {e}"))?;
-        if q.plate.contains(['?', '*']) {
-            return Err("plate patterns are not served by this agent version".into());
-        }
-        let mut reads = self.sup.reads().find(&q.plate, q.from, q.until);
-        reads.truncate(q.limit);
+        let reads = if q.is_pattern() {
+            self.sup
+                .reads()
+                .find_pattern(&q.plate, q.from, q.until, q.limit)
+        } else {
+            let mut r = self.sup.reads().find(&q.plate, q.from, q.until);
+            r.truncate(q.limit);
+            r
+        };
         serde_json::to_vec(&reads).map_err(|e| e.to_string())
     }
 

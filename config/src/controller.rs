@@ -25,7 +25,29 @@ pub struct ControllerConfig {
     /// read-only, no sign-in), e.g. `127.0.0.1:7180`; none serves no portal.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub http_listen: Option<String>,
+    /// ALPR governance settings (verified agencies).
+    #[serde(default, skip_serializing_if = "AlprSettings::is_empty")]
+    pub alpr: AlprSettings,
 }
+
+// ---------- governance: ALPR settings ----------
+
+/// ALPR governance settings.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AlprSettings {
+    /// Agencies ALPR data may be shared with (queries made for them still wait
+    /// for a supervisor's approval); names as the agreements spell them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub verified_agencies: Vec<String>,
+}
+
+impl AlprSettings {
+    fn is_empty(&self) -> bool {
+        self.verified_agencies.is_empty()
+    }
+}
+
+// ---------- end governance: ALPR settings ----------
 
 /// TLS settings. The controller's own CA (kept in the store) signs its server
 /// certificate and every agent's certificate.
@@ -265,6 +287,19 @@ impl ControllerConfig {
                 "must be 1..=10080 (a week)".into(),
             );
         }
+        for (i, a) in cfg.alpr.verified_agencies.iter().enumerate() {
+            if a.trim().is_empty() || a.len() > 100 || a.chars().any(char::is_control) {
+                bad(
+                    &format!("alpr.verified_agencies.{i}"),
+                    "an agency name is 1-100 printable characters".into(),
+                );
+            } else if cfg.alpr.verified_agencies[..i].contains(a) {
+                bad(
+                    &format!("alpr.verified_agencies.{i}"),
+                    format!("{a:?} is listed twice"),
+                );
+            }
+        }
         if problems.is_empty() {
             Ok(cfg)
         } else {
@@ -310,6 +345,23 @@ mod tests {
                 "listen",
                 "store.etcd.endpoints.0"
             ]
+        );
+    }
+
+    #[test]
+    fn verified_agencies() {
+        let t = format!("{GOOD}alpr:\n  verified_agencies: [Iowa DCI, Dubuque County Sheriff]\n");
+        let c = ControllerConfig::parse("c.yaml", &t).unwrap();
+        assert_eq!(c.alpr.verified_agencies.len(), 2);
+        let t = format!("{GOOD}alpr:\n  verified_agencies: [Iowa DCI]\n  shared_with: [x]\n");
+        let e = ControllerConfig::parse("c.yaml", &t).unwrap_err();
+        assert_eq!(e.problems()[0].path, "alpr.shared_with");
+        let t = format!("{GOOD}alpr:\n  verified_agencies: [Iowa DCI, ' ', Iowa DCI]\n");
+        let e = ControllerConfig::parse("c.yaml", &t).unwrap_err();
+        let paths: Vec<_> = e.problems().iter().map(|p| p.path.as_str()).collect();
+        assert_eq!(
+            paths,
+            ["alpr.verified_agencies.1", "alpr.verified_agencies.2"]
         );
     }
 

@@ -653,3 +653,25 @@ pub struct ReadQuery {
     /// Most reads to return.
     pub limit: usize,
 }
+
+impl ReadQuery {
+    /// Whether the query names a pattern rather than one plate.
+    pub fn is_pattern(&self) -> bool {
+        self.plate.contains(['?', '*'])
+    }
+}
+
+/// Whether `plate` matches `pattern` (`?` one character, `*` any run); a
+/// pattern without `?` or `*` matches only itself.
+pub fn plate_matches(pattern: &str, plate: &str) -> bool {
+    fn go(p: &[u8], s: &[u8]) -> bool {
+        match (p.first(), s.first()) {
+            (None, None) => true,
+            (Some(b'*'), _) => go(&p[1..], s) || (!s.is_empty() && go(p, &s[1..])),
+            (Some(b'?'), Some(_)) => go(&p[1..], &s[1..]),
+            (Some(a), Some(b)) if a == b => go(&p[1..], &s[1..]),
+            _ => false,
+        }
+    }
+    go(pattern.as_bytes(), plate.as_bytes())
+}

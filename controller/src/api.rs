@@ -10,7 +10,7 @@ use tonic::{Request, Response, Status};
 /// The services over one controller.
 #[derive(Clone)]
 pub struct Api {
-    ctl: Arc<Controller>,
+    pub(crate) ctl: Arc<Controller>,
 }
 
 type R<T> = Result<Response<T>, Status>;
@@ -34,7 +34,7 @@ impl Api {
         Ok(t.trim().to_string())
     }
 
-    async fn actor<T>(&self, req: &Request<T>) -> Result<Actor, Status> {
+    pub(crate) async fn actor<T>(&self, req: &Request<T>) -> Result<Actor, Status> {
         Ok(self.ctl.authenticate(&Self::token(req)?).await?)
     }
 
@@ -58,6 +58,16 @@ impl Api {
             .add_service(pb::alerts_server::AlertsServer::new(self.clone()))
             .add_service(pb::alpr_server::AlprServer::new(self.clone()))
             .add_service(pb::public_log_server::PublicLogServer::new(self.clone()))
+            // governance
+            .add_service(pb::alpr_approvals_server::AlprApprovalsServer::new(
+                self.clone(),
+            ))
+            .add_service(pb::alert_review_server::AlertReviewServer::new(
+                self.clone(),
+            ))
+            .add_service(pb::audit_reports_server::AuditReportsServer::new(
+                self.clone(),
+            ))
             .add_service(pb::audit_server::AuditServer::new(self))
     }
 }
@@ -771,7 +781,7 @@ impl pb::hotlists_server::Hotlists for Api {
     }
 }
 
-fn json_bytes<T: serde::Serialize>(v: &T) -> Result<Vec<u8>, Status> {
+pub(crate) fn json_bytes<T: serde::Serialize>(v: &T) -> Result<Vec<u8>, Status> {
     serde_json::to_vec(v).map_err(|e| Status::internal(e.to_string()))
 }
 
@@ -853,24 +863,12 @@ impl pb::alpr_server::Alpr for Api {
                     from: t(&r.from, "--from")?,
                     until: t(&r.to, "--to")?,
                     sites: r.sites,
-                    timeout: std::time::Duration::from_millis(if r.timeout_ms == 0 {
-                        5000
-                    } else {
-                        u64::from(r.timeout_ms.min(60_000))
-                    }),
+                    timeout: search_timeout(r.timeout_ms),
+                    for_agency: (!r.for_agency.is_empty()).then_some(r.for_agency),
                 },
             )
             .await?;
-        Ok(Response::new(pb::SearchResponse {
-            query_id: out.query_id,
-            reads_json: json_bytes(&out.reads)?,
-            answered: out.answered,
-            unreachable: out
-                .unreachable
-                .into_iter()
-                .map(|(agent, reason)| pb::Unreachable { agent, reason })
-                .collect(),
-        }))
+        Ok(Response::new(search_pb(out)?))
     }
 }
 
@@ -909,4 +907,28 @@ impl pb::public_log_server::PublicLog for Api {
             revision: 0,
         }))
     }
+}
+
+/// How long a search waits for the agents (0: 5 s; at most a minute).
+pub(crate) fn search_timeout(ms: u32) -> std::time::Duration {
+    std::time::Duration::from_millis(if ms == 0 {
+        5000
+    } else {
+        u64::from(ms.min(60_000))
+    })
+}
+
+pub(crate) fn search_pb(out: crate::search::SearchOutcome) -> Result<pb::SearchResponse, Status> {
+    Ok(pb::SearchResponse {
+        query_id: out.query_id,
+        reads_json: json_bytes(&out.reads)?,
+        answered: out.answered,
+        unreachable: out
+            .unreachable
+            .into_iter()
+            .map(|(agent, reason)| pb::Unreachable { agent, reason })
+            .collect(),
+        pending_approval: out.pending_approval.unwrap_or_default(),
+        approval_reasons: out.approval_reasons,
+    })
 }

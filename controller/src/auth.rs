@@ -142,9 +142,43 @@ pub enum Operation {
     GeneratePublicLog,
     /// Enter an assist to a case for the public log's totals.
     RecordCaseAssist,
+    // ---------- governance ----------
+    /// Approve or reject ALPR queries outside the state-system rules (patterns,
+    /// queries for other agencies); never one's own.
+    ApproveAlprQuery,
+    /// Record an alert's visual and state-system checks, reject it, or record
+    /// the action taken on it (with its case number).
+    VerifyAlerts,
 }
 
 impl Operation {
+    /// Every operation (the authorization test walks them all).
+    pub const ALL: [Operation; 23] = [
+        Operation::ReadObjects,
+        Operation::ReadUsers,
+        Operation::WriteRegistry,
+        Operation::ManageUsers,
+        Operation::SubmitRequest,
+        Operation::DeptReview,
+        Operation::ChiefOrIsReview,
+        Operation::CityManagerDecision,
+        Operation::CameraLifecycle,
+        Operation::ReadAudit,
+        Operation::HoldForCase,
+        Operation::HoldCityManager,
+        Operation::ManagePlacement,
+        Operation::PlacementOverride,
+        Operation::ViewPlacementMap,
+        Operation::ManageHotlists,
+        Operation::ReadHotlists,
+        Operation::ReceiveAlerts,
+        Operation::SearchAlpr,
+        Operation::ApproveAlprQuery,
+        Operation::VerifyAlerts,
+        Operation::GeneratePublicLog,
+        Operation::RecordCaseAssist,
+    ];
+
     /// The roles that may perform the operation.
     pub fn roles(self) -> &'static [Role] {
         use Role::*;
@@ -180,6 +214,8 @@ impl Operation {
             Operation::SearchAlpr => &[AlprOperator],
             Operation::GeneratePublicLog => &[Admin, Auditor, Chief, CityManager],
             Operation::RecordCaseAssist => &[AlprOperator, Supervisor, Chief],
+            Operation::ApproveAlprQuery => &[Supervisor],
+            Operation::VerifyAlerts => &[AlprOperator],
         }
     }
 

@@ -110,6 +110,11 @@ enum Cmd {
     /// Case-numbered searches of the plate reads kept on the sites.
     #[command(subcommand)]
     Search(SearchCmd),
+    // ---------- governance ----------
+    /// ALPR queries waiting for a supervisor's approval (patterns, other agencies).
+    #[command(subcommand)]
+    Approvals(ApprovalsCmd),
+    // ---------- end governance ----------
     // ---- public log ----
     /// The monthly public log of plate reader use.
     #[command(subcommand)]
@@ -157,6 +162,8 @@ enum CaseAssistCmd {
 enum SearchCmd {
     /// Reads of one plate across the sites (ALPR operators: training, certification
     /// and the current policy acknowledged). Exit 3: some site did not answer.
+    /// A pattern (`AB?12*`) or a query for another agency is not run: it waits
+    /// for a supervisor's approval; its id is printed and the exit code is 4.
     Plate {
         /// The plate (spaces and dashes ignored).
         plate: String,
@@ -182,8 +189,161 @@ enum SearchCmd {
         /// Output format (table or json).
         #[arg(short, long, value_enum, default_value_t = Output::Table)]
         output: Output,
+        /// Made for another agency (on the city's verified list); needs approval.
+        #[arg(long)]
+        for_agency: Option<String>,
+    },
+    // ---------- governance ----------
+    /// Run a query a supervisor approved (once; the operator who asked).
+    Run {
+        /// The approval's id (printed when the query was asked).
+        id: String,
+        /// How long to wait for the sites, in milliseconds.
+        #[arg(long, default_value_t = 5000)]
+        timeout_ms: u32,
+        /// Output format (table or json).
+        #[arg(short, long, value_enum, default_value_t = Output::Table)]
+        output: Output,
+    },
+    // ---------- end governance ----------
+}
+
+// ---------- governance: approvals ----------
+
+/// Exit code of a query that waits for a supervisor's approval.
+pub const EXIT_PENDING_APPROVAL: i32 = 4;
+
+#[derive(Subcommand)]
+enum ApprovalsCmd {
+    /// Queries waiting for approval (supervisors).
+    List {
+        /// Also decided and used ones.
+        #[arg(long)]
+        all: bool,
+        /// Output format (table or json).
+        #[arg(short, long, value_enum, default_value_t = Output::Table)]
+        output: Output,
+    },
+    /// Approve a query (supervisors; not your own).
+    Approve {
+        /// Approval id.
+        id: String,
+        /// Why (required).
+        #[arg(long, required = true)]
+        reason: String,
+    },
+    /// Reject a query (supervisors; not your own).
+    Reject {
+        /// Approval id.
+        id: String,
+        /// Why (required).
+        #[arg(long, required = true)]
+        reason: String,
     },
 }
+
+async fn approvals(c: &Client, ac: ApprovalsCmd) -> Result<i32> {
+    let mut client = pb::alpr_approvals_client::AlprApprovalsClient::new(c.channel.clone());
+    match ac {
+        ApprovalsCmd::List { all, output } => {
+            let r = client
+                .list(c.req(pb::AlprApprovalsRequest { all })?)
+                .await
+                .map_err(status)?
+                .into_inner();
+            let list: Vec<Value> = r
+                .objects
+                .iter()
+                .map(|o| serde_json::from_slice(&o.json))
+                .collect::<Result<_, _>>()?;
+            if output == Output::Table {
+                let mut rows = vec![[
+                    "ID",
+                    "STATE",
+                    "REQUESTED",
+                    "BY",
+                    "PLATE",
+                    "CASE",
+                    "PURPOSE",
+                    "AGENCY",
+                    "WHY",
+                ]
+                .map(String::from)
+                .to_vec()];
+                for a in &list {
+                    let why: Vec<String> = a["reasons"]
+                        .as_array()
+                        .map(|v| v.iter().map(text).collect())
+                        .unwrap_or_default();
+                    rows.push(vec![
+                        text(field(a, &["id"])),
+                        text(field(a, &["state"])),
+                        text(field(a, &["requested_at"])),
+                        text(field(a, &["requested_by"])),
+                        text(field(a, &["plate"])),
+                        text(field(a, &["case_number"])),
+                        text(field(a, &["purpose"])),
+                        text(field(a, &["for_agency"])),
+                        why.join("; "),
+                    ]);
+                }
+                print_table(rows);
+            } else {
+                println!("{}", serde_json::to_string_pretty(&list)?);
+            }
+        }
+        ApprovalsCmd::Approve { id, reason } => decide(c, &mut client, id, true, reason).await?,
+        ApprovalsCmd::Reject { id, reason } => decide(c, &mut client, id, false, reason).await?,
+    }
+    Ok(0)
+}
+
+async fn decide(
+    c: &Client,
+    client: &mut pb::alpr_approvals_client::AlprApprovalsClient<Channel>,
+    id: String,
+    approve: bool,
+    reason: String,
+) -> Result<()> {
+    let r = client
+        .decide(c.req(pb::AlprApprovalDecision {
+            id,
+            approve,
+            reason,
+        })?)
+        .await
+        .map_err(status)?
+        .into_inner();
+    let a: Value = serde_json::from_slice(&r.json)?;
+    println!(
+        "{} {} by {}",
+        text(field(&a, &["id"])),
+        text(field(&a, &["state"])),
+        text(field(&a, &["decided_by"]))
+    );
+    Ok(())
+}
+
+async fn review_alert(c: &Client, r: pb::AlertReviewRequest) -> Result<()> {
+    let o = pb::alert_review_client::AlertReviewClient::new(c.channel.clone())
+        .review(c.req(r)?)
+        .await
+        .map_err(status)?
+        .into_inner();
+    let a: Value = serde_json::from_slice(&o.json)?;
+    println!(
+        "alert {} {}{}",
+        text(field(&a, &["id"])),
+        text(field(&a, &["status"])),
+        a["case_number"]
+            .as_str()
+            .map(|c| format!(" (case {c})"))
+            .unwrap_or_default()
+    );
+    Ok(())
+}
+
+// ---------- end governance: approvals ----------
 
 #[derive(Subcommand)]
 enum HotlistCmd {
@@ -246,6 +406,44 @@ enum AlertsCmd {
         #[arg(short, long, value_enum, default_value_t = Output::Table)]
         output: Output,
     },
+    // ---------- governance: alert verification ----------
+    /// Record the visual and state-system checks of an unverified alert (ALPR operators).
+    Verify {
+        /// Alert id.
+        id: String,
+        /// The plate in the crop is the plate read: `confirmed`.
+        #[arg(long)]
+        visual: String,
+        /// The state system still lists the plate: `confirmed`.
+        #[arg(long = "state-check")]
+        state_check: String,
+        /// A note.
+        #[arg(long, default_value = "")]
+        note: String,
+    },
+    /// Reject an alert: misread, not_on_state_system, expired_entry, duplicate or other.
+    Reject {
+        /// Alert id.
+        id: String,
+        /// Why.
+        #[arg(long)]
+        reason: String,
+        /// A note (required with `other`).
+        #[arg(long, default_value = "")]
+        note: String,
+    },
+    /// Record the action taken on a verified alert, with its case number.
+    Act {
+        /// Alert id.
+        id: String,
+        /// Case number (the city's format).
+        #[arg(long = "case")]
+        case_number: String,
+        /// A note.
+        #[arg(long, default_value = "")]
+        note: String,
+    },
+    // ---------- end governance: alert verification ----------
 }
 
 #[derive(Subcommand)]
@@ -535,6 +733,18 @@ enum AuditCmd {
         #[arg(long)]
         json: bool,
     },
+    // ---------- governance: audit report ----------
+    /// Write the monthly audit report (report.html, report.csv) of the audit
+    /// log's entries in MONTH, in the city's time zone (auditors, admins).
+    Report {
+        /// The month, YYYY-MM.
+        #[arg(long)]
+        month: String,
+        /// The directory to write report.html and report.csv into.
+        #[arg(long)]
+        out: PathBuf,
+    },
+    // ---------- end governance: audit report ----------
 }
 
 fn token_path() -> PathBuf {
@@ -1084,6 +1294,7 @@ pub async fn run(cli: Cli) -> Result<i32> {
             sites,
             timeout_ms,
             output,
+            for_agency,
         }) => {
             let r = pb::alpr_client::AlprClient::new(c.channel.clone())
                 .search(c.req(pb::SearchRequest {
@@ -1094,61 +1305,93 @@ pub async fn run(cli: Cli) -> Result<i32> {
                     to: to.unwrap_or_default(),
                     sites,
                     timeout_ms,
+                    for_agency: for_agency.unwrap_or_default(),
                 })?)
                 .await
                 .map_err(status)?
                 .into_inner();
-            let reads: Vec<Value> = serde_json::from_slice(&r.reads_json)?;
-            if output == Output::Table {
-                let mut rows = vec![[
-                    "TIME",
-                    "PLATE",
-                    "CAMERA",
-                    "SITE",
-                    "CONFIDENCE",
-                    "LOCATION",
-                    "READ",
-                ]
-                .map(String::from)
-                .to_vec()];
-                for x in &reads {
-                    let loc = match (x["location"]["lat"].as_f64(), x["location"]["lon"].as_f64()) {
-                        (Some(a), Some(b)) => format!("{a:.5},{b:.5}"),
-                        _ => "-".into(),
-                    };
-                    rows.push(vec![
-                        text(field(x, &["time"])),
-                        text(field(x, &["plate"])),
-                        text(field(x, &["camera"])),
-                        text(field(x, &["site"])),
-                        text(field(x, &["confidence"])),
-                        loc,
-                        text(field(x, &["id"])),
-                    ]);
+            if !r.pending_approval.is_empty() {
+                if output == Output::Json {
+                    println!(
+                        "{}",
+                        serde_json::json!({"pending_approval": r.pending_approval, "reasons": r.approval_reasons})
+                    );
+                } else {
+                    println!("{}", r.pending_approval);
+                    eprintln!(
+                        "not run: it waits for a supervisor's approval ({}); once approved: camplane search run {}",
+                        r.approval_reasons.join("; "),
+                        r.pending_approval
+                    );
                 }
-                print_table(rows);
-                eprintln!(
-                    "query {}: {} reads from {} sites' agents",
-                    r.query_id,
-                    reads.len(),
-                    r.answered.len()
-                );
-            } else {
-                println!(
-                    "{}",
-                    serde_json::to_string_pretty(&serde_json::json!({
-                        "query_id": r.query_id, "reads": reads, "answered": r.answered,
-                        "unreachable": r.unreachable.iter().map(|u| serde_json::json!({"agent": u.agent, "reason": u.reason})).collect::<Vec<_>>(),
-                    }))?
-                );
+                return Ok(EXIT_PENDING_APPROVAL);
             }
-            if !r.unreachable.is_empty() {
-                for u in &r.unreachable {
-                    eprintln!("did not answer: {} ({})", u.agent, u.reason);
-                }
-                return Ok(3);
-            }
+            return print_search(r, output);
         }
+        // ---------- governance ----------
+        Cmd::Search(SearchCmd::Run {
+            id,
+            timeout_ms,
+            output,
+        }) => {
+            let r = pb::alpr_approvals_client::AlprApprovalsClient::new(c.channel.clone())
+                .run(c.req(pb::RunApprovedRequest { id, timeout_ms })?)
+                .await
+                .map_err(status)?
+                .into_inner();
+            return print_search(r, output);
+        }
+        Cmd::Approvals(ac) => return approvals(&c, ac).await,
+        Cmd::Alerts(AlertsCmd::Verify {
+            id,
+            visual,
+            state_check,
+            note,
+        }) => {
+            review_alert(
+                &c,
+                pb::AlertReviewRequest {
+                    id,
+                    action: "verify".into(),
+                    visual,
+                    state_check,
+                    note,
+                    ..Default::default()
+                },
+            )
+            .await?
+        }
+        Cmd::Alerts(AlertsCmd::Reject { id, reason, note }) => {
+            review_alert(
+                &c,
+                pb::AlertReviewRequest {
+                    id,
+                    action: "reject".into(),
+                    reason,
+                    note,
+                    ..Default::default()
+                },
+            )
+            .await?
+        }
+        Cmd::Alerts(AlertsCmd::Act {
+            id,
+            case_number,
+            note,
+        }) => {
+            review_alert(
+                &c,
+                pb::AlertReviewRequest {
+                    id,
+                    action: "act".into(),
+                    case_number,
+                    note,
+                    ..Default::default()
+                },
+            )
+            .await?
+        }
+        // ---------- end governance ----------
         Cmd::Camera(CameraCmd::Windows { camera, json }) => {
             let r = pb::fleet_client::FleetClient::new(c.channel.clone())
                 .windows(c.req(pb::Empty {})?)
@@ -1305,6 +1548,22 @@ pub async fn run(cli: Cli) -> Result<i32> {
                         return Ok(1);
                     }
                 }
+                AuditCmd::Report { month, out } => {
+                    let r = pb::audit_reports_client::AuditReportsClient::new(c.channel.clone())
+                        .monthly(c.req(pb::AuditReportRequest { month })?)
+                        .await
+                        .map_err(status)?
+                        .into_inner();
+                    std::fs::create_dir_all(&out)
+                        .with_context(|| format!("creating {}", out.display()))?;
+                    for (name, bytes) in [("report.html", &r.html), ("report.csv", &r.csv)] {
+                        let p = out.join(name);
+                        std::fs::write(&p, bytes)
+                            .with_context(|| format!("writing {}", p.display()))?;
+                        println!("{}", p.display());
+                    }
+                    eprintln!("{} audit entries in the month", r.entries);
+                }
                 AuditCmd::Tail { limit, json } => {
                     let r = client
                         .tail(c.req(pb::TailRequest { limit })?)
@@ -1351,6 +1610,61 @@ pub async fn run(cli: Cli) -> Result<i32> {
                 .into_inner();
             print_loaded(&r);
         }
+    }
+    Ok(0)
+}
+
+/// Prints a search's reads; exit 3 when some site did not answer.
+fn print_search(r: pb::SearchResponse, output: Output) -> Result<i32> {
+    let reads: Vec<Value> = serde_json::from_slice(&r.reads_json)?;
+    if output == Output::Table {
+        let mut rows = vec![[
+            "TIME",
+            "PLATE",
+            "CAMERA",
+            "SITE",
+            "CONFIDENCE",
+            "LOCATION",
+            "READ",
+        ]
+        .map(String::from)
+        .to_vec()];
+        for x in &reads {
+            let loc = match (x["location"]["lat"].as_f64(), x["location"]["lon"].as_f64()) {
+                (Some(a), Some(b)) => format!("{a:.5},{b:.5}"),
+                _ => "-".into(),
+            };
+            rows.push(vec![
+                text(field(x, &["time"])),
+                text(field(x, &["plate"])),
+                text(field(x, &["camera"])),
+                text(field(x, &["site"])),
+                text(field(x, &["confidence"])),
+                loc,
+                text(field(x, &["id"])),
+            ]);
+        }
+        print_table(rows);
+        eprintln!(
+            "query {}: {} reads from {} sites' agents",
+            r.query_id,
+            reads.len(),
+            r.answered.len()
+        );
+    } else {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&serde_json::json!({
+                "query_id": r.query_id, "reads": reads, "answered": r.answered,
+                "unreachable": r.unreachable.iter().map(|u| serde_json::json!({"agent": u.agent, "reason": u.reason})).collect::<Vec<_>>(),
+            }))?
+        );
+    }
+    if !r.unreachable.is_empty() {
+        for u in &r.unreachable {
+            eprintln!("did not answer: {} ({})", u.agent, u.reason);
+        }
+        return Ok(3);
     }
     Ok(0)
 }
@@ -1403,7 +1717,7 @@ fn print_loaded(r: &pb::LayerVersionInfo) {
 
 fn alert_header() -> Vec<String> {
     [
-        "RECEIVED", "SEEN", "CAMERA", "PLATE", "CATEGORY", "LIST", "REASON", "STATUS",
+        "RECEIVED", "SEEN", "CAMERA", "PLATE", "CATEGORY", "LIST", "REASON", "STATUS", "CASE", "ID",
     ]
     .map(String::from)
     .to_vec()
@@ -1419,6 +1733,8 @@ fn alert_row(a: &Value) -> Vec<String> {
         text(field(a, &["list"])),
         text(field(a, &["entry", "reason"])),
         text(field(a, &["status"])),
+        text(field(a, &["case_number"])),
+        text(field(a, &["id"])),
     ]
 }
 

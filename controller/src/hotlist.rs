@@ -167,6 +167,12 @@ pub struct Alert {
     /// What the agent saw.
     #[serde(flatten)]
     pub report: AlertReport,
+    /// Verification, rejection and action steps, oldest first (governance).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub steps: Vec<crate::alert_review::AlertStep>,
+    /// The case number recorded when action was taken on the alert.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub case_number: Option<String>,
 }
 
 fn info_key(list: &str) -> String {
@@ -495,6 +501,8 @@ pub fn alert_ops(
         received_at,
         status: "unverified".into(),
         report,
+        steps: vec![],
+        case_number: None,
     };
     let op = Op::Put(format!("{ALERTS}{id}"), serde_json::to_vec(&alert)?);
     Ok((alert, op))

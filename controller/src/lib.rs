@@ -2,14 +2,18 @@
 //! requests and their approval chain; users, roles and sessions; the hash-chained
 //! audit log; all kept in a [`store::Store`] (embedded or etcd) and served over gRPC.
 
+pub mod alert_review;
+pub mod alpr_approval;
 pub mod api;
 pub mod audit;
+pub mod audit_report;
 pub mod auth;
 pub mod cache;
 pub mod cli;
 pub mod clock;
 pub mod error;
 pub mod fleet;
+pub mod governance_api;
 pub mod hotlist;
 pub mod leader;
 pub mod metrics;

@@ -4,6 +4,10 @@
 //! and writes one audit entry (who, case number, purpose, result count) before
 //! the answer is returned.
 //!
+//! A partial-plate pattern, or a query made for another (verified) agency, is
+//! outside the state-system rules: it is not run when asked but waits for a
+//! supervisor's approval (see `alpr_approval`), then runs once.
+//!
 //! The [`Hub`] knows the agents connected to this controller; a query reaches
 //! agents connected to it (with several controllers an agent is connected to
 //! one of them: the others name it unreachable from here).
@@ -123,6 +127,34 @@ pub struct SearchRequest {
     pub sites: Vec<String>,
     /// How long to wait for the agents.
     pub timeout: Duration,
+    /// Made for another agency (it must be on the verified list; the query
+    /// waits for a supervisor's approval).
+    pub for_agency: Option<String>,
+}
+
+/// A search that passed the checks: what it may ask the agents.
+#[derive(Debug, Clone)]
+pub(crate) struct CheckedSearch {
+    /// Normalised plate or pattern.
+    pub plate: String,
+    /// Whether `plate` is a pattern.
+    pub pattern: bool,
+    /// From.
+    pub from: Timestamp,
+    /// Until.
+    pub until: Timestamp,
+}
+
+/// What the agents answered to one query.
+pub(crate) struct FanOut {
+    /// The query's id.
+    pub query_id: String,
+    /// Reads, oldest first, each with its agent and site.
+    pub reads: Vec<serde_json::Value>,
+    /// Agents that answered.
+    pub answered: Vec<String>,
+    /// Agents that did not, with why.
+    pub unreachable: Vec<(String, String)>,
 }
 
 /// A search's result.
@@ -136,6 +168,11 @@ pub struct SearchOutcome {
     pub answered: Vec<String>,
     /// Agents that did not, with why.
     pub unreachable: Vec<(String, String)>,
+    /// Set when the query was not run but waits for a supervisor's approval
+    /// (the approval's id); nothing was asked of the agents then.
+    pub pending_approval: Option<String>,
+    /// Why it needs approval.
+    pub approval_reasons: Vec<String>,
 }
 
 /// Normalises a plate or pattern: upper case, no spaces or dashes; `?` and `*`
@@ -172,27 +209,24 @@ pub fn normalize_pattern(s: &str) -> Result<(String, bool)> {
 
 /// Whether `plate` matches `pattern` (`?` one character, `*` any run).
 pub fn matches(pattern: &str, plate: &str) -> bool {
-    fn go(p: &[u8], s: &[u8]) -> bool {
-        match (p.first(), s.first()) {
-            (None, None) => true,
-            (Some(b'*'), _) => go(&p[1..], s) || (!s.is_empty() && go(p, &s[1..])),
-            (Some(b'?'), Some(_)) => go(&p[1..], &s[1..]),
-            (Some(a), Some(b)) if a == b => go(&p[1..], &s[1..]),
-            _ => false,
-        }
-    }
-    go(pattern.as_bytes(), plate.as_bytes())
+    camplane_config::model::plate_matches(pattern, plate)
 }
 
 impl Controller {
     /// Refuses (and audits the refusal with the case number and purpose asked).
-    async fn refuse_search(&self, actor: &Actor, req: &SearchRequest, e: Error) -> Error {
+    pub(crate) async fn refuse_search(
+        &self,
+        actor: &Actor,
+        req: &SearchRequest,
+        e: Error,
+    ) -> Error {
         let mut d = Draft::new(&actor.username, "alpr.search", "AlprQuery", "");
         d.result = format!("denied: {e}");
         d.details = serde_json::json!({
             "case_number": req.case_number.chars().take(64).collect::<String>(),
             "purpose": req.purpose.chars().take(64).collect::<String>(),
             "plate": req.plate.chars().take(20).collect::<String>(),
+            "for_agency": req.for_agency.as_ref().map(|a| a.chars().take(100).collect::<String>()),
         });
         if let Err(ae) = self.audit.record(d).await {
             return ae;
@@ -200,12 +234,22 @@ impl Controller {
         e
     }
 
-    /// Checks a search; the normalised plate and the time range when it may run now.
-    fn check_search(
-        &self,
-        actor: &Actor,
-        req: &SearchRequest,
-    ) -> Result<(String, Timestamp, Timestamp)> {
+    /// Checks a case number against the city's format (`what` needs one).
+    pub(crate) fn check_case_number(&self, case: &str, what: &str) -> Result<()> {
+        let re = regex::Regex::new(&self.config.city.case_number_format)
+            .map_err(|e| Error::Internal(format!("case number format: {e}")))?;
+        if case.is_empty() || case.len() > 64 || !re.is_match(case) {
+            return Err(Error::InvalidArgument(format!(
+                "{what} needs a case number in the city's format {}",
+                self.config.city.case_number_format
+            )));
+        }
+        Ok(())
+    }
+
+    /// Checks that `actor` may query ALPR data today: the role, training,
+    /// certification valid on the day, and the current policy acknowledged.
+    pub(crate) fn check_operator(&self, actor: &Actor) -> Result<()> {
         if !Operation::SearchAlpr.allows(actor) {
             return Err(Error::PermissionDenied(
                 "ALPR searches need the alpr_operator role".into(),
@@ -236,17 +280,15 @@ impl Controller {
                 actor.username
             )));
         }
-        let re = regex::Regex::new(&self.config.city.case_number_format)
-            .map_err(|e| Error::Internal(format!("case number format: {e}")))?;
-        if req.case_number.is_empty()
-            || req.case_number.len() > 64
-            || !re.is_match(&req.case_number)
-        {
-            return Err(Error::InvalidArgument(format!(
-                "a search needs a case number in the city's format {}",
-                self.config.city.case_number_format
-            )));
-        }
+        Ok(())
+    }
+
+    /// Checks a search: who asks, the case number, purpose, plate or pattern,
+    /// time range and agency.
+    pub(crate) fn check_search(&self, actor: &Actor, req: &SearchRequest) -> Result<CheckedSearch> {
+        self.check_operator(actor)?;
+        let now = self.now();
+        self.check_case_number(&req.case_number, "a search")?;
         if PROHIBITED_PURPOSES.contains(&req.purpose.as_str()) {
             return Err(Error::PermissionDenied(format!(
                 "purpose {} is prohibited by the policy",
@@ -261,10 +303,13 @@ impl Controller {
             )));
         }
         let (plate, pattern) = normalize_pattern(&req.plate)?;
-        if pattern {
-            return Err(Error::FailedPrecondition(format!(
-                "plate pattern {plate:?} is outside the state-system rules: it needs a supervisor's approval first"
-            )));
+        if let Some(a) = &req.for_agency {
+            if !self.config.alpr.verified_agencies.iter().any(|v| v == a) {
+                return Err(Error::PermissionDenied(format!(
+                    "agency {:?} is not on the city's verified list; ALPR data is shared only with verified agencies",
+                    a.chars().take(60).collect::<String>()
+                )));
+            }
         }
         let until = req.until.unwrap_or(now);
         let from = req
@@ -280,43 +325,127 @@ impl Controller {
                 "the time range covers more than {MAX_RANGE_DAYS} days"
             )));
         }
-        Ok((plate, from, until))
+        Ok(CheckedSearch {
+            plate,
+            pattern,
+            from,
+            until,
+        })
     }
 
-    /// Runs a search (see the module docs).
+    /// Runs a search (see the module docs). A pattern, or a query made for
+    /// another agency, is outside the state-system rules: it is not run but
+    /// stored as a pending approval (see `alpr_approval`).
     pub async fn search(
         &self,
         hub: &Hub,
         actor: &Actor,
         req: SearchRequest,
     ) -> Result<SearchOutcome> {
-        let (plate, from, until) = match self.check_search(actor, &req) {
+        let c = match self.check_search(actor, &req) {
             Ok(x) => x,
             Err(e) => return Err(self.refuse_search(actor, &req, e).await),
         };
-        // The agents of the sites asked for.
+        if let Err(e) = self.agents_for(&req.sites) {
+            return Err(self.refuse_search(actor, &req, e).await);
+        }
+        let mut reasons = Vec::new();
+        if c.pattern {
+            reasons.push(format!(
+                "partial plate {:?}: a pattern search across sites is outside the state-system rules",
+                c.plate
+            ));
+        }
+        if let Some(a) = &req.for_agency {
+            reasons.push(format!("requested for another agency: {a}"));
+        }
+        if !reasons.is_empty() {
+            let a = self.request_alpr_approval(actor, &req, &c, reasons).await?;
+            return Ok(SearchOutcome {
+                query_id: String::new(),
+                reads: vec![],
+                answered: vec![],
+                unreachable: vec![],
+                pending_approval: Some(a.id),
+                approval_reasons: a.reasons,
+            });
+        }
+        let plate = c.plate;
+        let (from, until) = (c.from, c.until);
+        let FanOut {
+            query_id,
+            reads,
+            answered,
+            unreachable,
+        } = match self
+            .fan_out(hub, &plate, from, until, &req.sites, req.timeout)
+            .await
+        {
+            Ok(f) => f,
+            Err(e) => return Err(self.refuse_search(actor, &req, e).await),
+        };
+        // One entry, written before anything is returned.
+        let mut d = Draft::new(&actor.username, "alpr.search", "AlprQuery", &query_id);
+        d.details = serde_json::json!({
+            "case_number": req.case_number, "purpose": req.purpose, "plate": plate,
+            "from": from, "until": until, "sites": req.sites,
+            "results": reads.len(), "answered": answered,
+            "unreachable": unreachable.iter().map(|(a, _)| a).collect::<Vec<_>>(),
+        });
+        self.audit.record(d).await?;
+        Ok(SearchOutcome {
+            query_id,
+            reads,
+            answered,
+            unreachable,
+            pending_approval: None,
+            approval_reasons: vec![],
+        })
+    }
+
+    /// The agents of `sites` (all agents when empty), with their sites; a site
+    /// without an agent is refused.
+    pub(crate) fn agents_for(&self, sites: &[String]) -> Result<Vec<(String, String)>> {
         let mut agents: Vec<(String, String)> = Vec::new();
         for (o, _) in self.list(Kind::Agent)? {
             let Ok(spec) = serde_json::from_value::<AgentSpec>(o.spec.clone()) else {
                 continue;
             };
-            if req.sites.is_empty() || req.sites.contains(&spec.site) {
+            if sites.is_empty() || sites.contains(&spec.site) {
                 agents.push((o.name.clone(), spec.site));
             }
         }
-        for s in &req.sites {
+        for s in sites {
             if !agents.iter().any(|(_, site)| site == s) {
-                let e = Error::InvalidArgument(format!("site {s:?} has no agent"));
-                return Err(self.refuse_search(actor, &req, e).await);
+                return Err(Error::InvalidArgument(format!(
+                    "site {:?} has no agent",
+                    s.chars().take(60).collect::<String>()
+                )));
             }
         }
+        Ok(agents)
+    }
+
+    /// Asks the agents of `sites` for the reads of `plate` (a plate or an
+    /// approved pattern) and merges their answers, oldest first. Writes no audit
+    /// entry: the caller writes one before returning anything.
+    pub(crate) async fn fan_out(
+        &self,
+        hub: &Hub,
+        plate: &str,
+        from: Timestamp,
+        until: Timestamp,
+        sites: &[String],
+        timeout: Duration,
+    ) -> Result<FanOut> {
+        let agents = self.agents_for(sites)?;
         let query_id = format!(
             "q-{}-{}",
             self.now().as_millisecond(),
             hex::encode(rand::random::<[u8; 4]>())
         );
         let q = ReadQuery {
-            plate: plate.clone(),
+            plate: plate.to_string(),
             from,
             until,
             limit: MAX_READS_PER_AGENT,
@@ -349,7 +478,7 @@ impl Controller {
         }
         let mut reads = Vec::new();
         let mut answered = Vec::new();
-        let deadline = tokio::time::Instant::now() + req.timeout;
+        let deadline = tokio::time::Instant::now() + timeout;
         while !waiting.is_empty() {
             match tokio::time::timeout_at(deadline, rx.recv()).await {
                 Ok(Some((agent, a))) => {
@@ -363,6 +492,11 @@ impl Controller {
                     match serde_json::from_slice::<Vec<serde_json::Value>>(&a.json) {
                         Ok(rs) => {
                             for mut r in rs.into_iter().take(MAX_READS_PER_AGENT) {
+                                // An agent answers only what was asked.
+                                let ok = r["plate"].as_str().is_some_and(|p| matches(plate, p));
+                                if !ok {
+                                    continue;
+                                }
                                 r["agent"] = agent.clone().into();
                                 r["site"] = site.clone().into();
                                 reads.push(r);
@@ -380,21 +514,12 @@ impl Controller {
             .unwrap_or_else(|e| e.into_inner())
             .remove(&query_id);
         for (agent, _) in waiting {
-            unreachable.push((agent, format!("no answer within {:?}", req.timeout)));
+            unreachable.push((agent, format!("no answer within {timeout:?}")));
         }
         reads.sort_by(|a, b| a["time"].as_str().cmp(&b["time"].as_str()));
         answered.sort();
         unreachable.sort();
-        // One entry, written before anything is returned.
-        let mut d = Draft::new(&actor.username, "alpr.search", "AlprQuery", &query_id);
-        d.details = serde_json::json!({
-            "case_number": req.case_number, "purpose": req.purpose, "plate": plate,
-            "from": from, "until": until, "sites": req.sites,
-            "results": reads.len(), "answered": answered,
-            "unreachable": unreachable.iter().map(|(a, _)| a).collect::<Vec<_>>(),
-        });
-        self.audit.record(d).await?;
-        Ok(SearchOutcome {
+        Ok(FanOut {
             query_id,
             reads,
             answered,

@@ -247,7 +247,12 @@ impl Controller {
     // ---------- generic objects ----------
 
     async fn lock(&self, kind: Kind, name: &str) -> tokio::sync::OwnedMutexGuard<()> {
-        let key = StoredObject::key(kind, name);
+        self.lock_key(&StoredObject::key(kind, name)).await
+    }
+
+    /// Takes this process's turn on a store key (see `locks`).
+    pub(crate) async fn lock_key(&self, key: &str) -> tokio::sync::OwnedMutexGuard<()> {
+        let key = key.to_string();
         let m = {
             let mut g = self.locks.lock().unwrap_or_else(|p| p.into_inner());
             if g.len() > 4096 {

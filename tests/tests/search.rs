@@ -3,8 +3,9 @@
 //! each holding its own plate reads. One agent is down: the search returns the
 //! reads of the other two, names the third as unreachable, and leaves exactly one
 //! audit entry with the case number, purpose and result count. Refusals (no
-//! training, prohibited purpose, bad case number, reversed or years-long range,
-//! patterns that need approval) are audited too and return nothing.
+//! training, prohibited purpose, bad case number, reversed or years-long range)
+//! are audited too and return nothing. A partial-plate pattern waits for a
+//! supervisor's approval, then runs once across the sites.
 
 mod agents;
 #[path = "../../controller/tests/common/mod.rs"]
@@ -84,6 +85,7 @@ async fn search(
                 to: to.into(),
                 sites: vec![],
                 timeout_ms: 3000,
+                for_agency: String::new(),
             },
         ))
         .await?
@@ -262,16 +264,6 @@ async fn search_across_three_sites_with_one_down() {
         ),
         (
             &op,
-            "AB?12*",
-            "26-04711",
-            "stolen_vehicle",
-            &from,
-            &to,
-            Code::FailedPrecondition,
-            "supervisor",
-        ),
-        (
-            &op,
             "*",
             "26-04711",
             "stolen_vehicle",
@@ -309,6 +301,51 @@ async fn search_across_three_sites_with_one_down() {
     assert!(entries[1..]
         .iter()
         .all(|e| e["result"].as_str().unwrap().starts_with("denied")));
+
+    // A pattern waits for a supervisor; once approved it runs once on the agents.
+    let r = search(&h, &op, "ABC12*", "26-04711", "stolen_vehicle", &from, &to)
+        .await
+        .unwrap();
+    assert!(!r.pending_approval.is_empty(), "{r:?}");
+    let sup = ctl::user(&h, "sup", &["supervisor"], "police").await;
+    let approvals = pb::alpr_approvals_client::AlprApprovalsClient::new(h.channel.clone());
+    approvals
+        .clone()
+        .decide(ctl::req(
+            &sup,
+            pb::AlprApprovalDecision {
+                id: r.pending_approval.clone(),
+                approve: true,
+                reason: "partial plate from a witness".into(),
+            },
+        ))
+        .await
+        .unwrap();
+    let run = |id: String| {
+        let mut c = approvals.clone();
+        let op = op.clone();
+        async move {
+            c.run(ctl::req(
+                &op,
+                pb::RunApprovedRequest {
+                    id,
+                    timeout_ms: 3000,
+                },
+            ))
+            .await
+        }
+    };
+    let got = run(r.pending_approval.clone()).await.unwrap().into_inner();
+    let reads: Vec<serde_json::Value> = serde_json::from_slice(&got.reads_json).unwrap();
+    assert_eq!(reads.len(), 2, "{reads:#?}");
+    assert!(reads.iter().all(|x| x["plate"] == "ABC1234"));
+    assert_eq!(got.unreachable.len(), 1);
+    let e = run(r.pending_approval.clone()).await.unwrap_err();
+    assert_eq!(e.code(), Code::FailedPrecondition, "runs once: {e:?}");
+    let entries = audit_entries(&h, "alpr.search").await;
+    let last_ok = entries.iter().rfind(|e| e["result"] == "ok").unwrap();
+    assert_eq!(last_ok["details"]["approval"], r.pending_approval.as_str());
+    assert_eq!(last_ok["details"]["results"], 2);
     for a in &agents {
         a.stop.cancel();
     }

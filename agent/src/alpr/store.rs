@@ -244,6 +244,39 @@ impl ReadStore {
             .collect()
     }
 
+    /// Reads whose plate matches `pattern` (`?` one character, `*` any run;
+    /// the controller lets such queries out only after a supervisor approved
+    /// them) with `from <= time < until`, oldest first, at most `limit`. Only
+    /// plates starting with the pattern's fixed prefix are looked at.
+    pub fn find_pattern(
+        &self,
+        pattern: &str,
+        from: Timestamp,
+        until: Timestamp,
+        limit: usize,
+    ) -> Vec<StoredRead> {
+        let prefix: String = pattern
+            .chars()
+            .take_while(|c| !matches!(c, '?' | '*'))
+            .collect();
+        let st = self.lock();
+        let lo = (prefix.clone(), i64::MIN, String::new());
+        let mut out: Vec<StoredRead> = st
+            .by_plate
+            .range(lo..)
+            .take_while(|((p, _, _), _)| p.starts_with(&prefix))
+            .filter(|((p, _, _), r)| {
+                r.time >= from
+                    && r.time < until
+                    && camplane_config::model::plate_matches(pattern, p)
+            })
+            .map(|(_, r)| r.clone())
+            .collect();
+        out.sort_by_key(|r| r.time);
+        out.truncate(limit);
+        out
+    }
+
     /// Reads of `camera` with `from <= time < until`, oldest first.
     pub fn list(&self, camera: &str, from: Timestamp, until: Timestamp) -> Vec<StoredRead> {
         let st = self.lock();
@@ -410,6 +443,20 @@ mod tests {
                 == 1
         );
         assert!(s.find("ABC12", t0, ts("2026-01-01T00:00:00Z")).is_empty());
+        // Approved patterns: `?` one character, `*` any run, time range, limit.
+        let far = ts("2026-01-01T00:00:00Z");
+        assert_eq!(s.find_pattern("AB?12*", t0, far, 10).len(), 3);
+        assert_eq!(s.find_pattern("AB?12*", t0, far, 2).len(), 2);
+        let p = s.find_pattern("*99?", t0, far, 10);
+        assert_eq!(p.len(), 1);
+        assert_eq!(p[0].plate, "XYZ999");
+        assert!(s.find_pattern("ABC12?", t0, far, 10).len() == 3);
+        assert!(s.find_pattern("ABC1", t0, far, 10).is_empty());
+        assert_eq!(
+            s.find_pattern("A*", t0 + SignedDuration::from_secs(1), far, 10)
+                .len(),
+            1
+        );
         let a = s.list("a", t0, t0 + SignedDuration::from_secs(10));
         let plates: Vec<&str> = a.iter().map(|r| r.plate.as_str()).collect();
         assert_eq!(plates, ["ABC123", "ABC123", "XYZ999"]);

@@ -253,3 +253,31 @@ spec:
   streams: {main: "rtsp://127.0.0.1:8554/cam1"}
   placement_request: req-1
 "#;
+
+// ---------- governance helpers ----------
+
+/// Makes `name` (an existing user) a qualified ALPR operator: training done,
+/// certification valid until `certified_until`, the current policy acknowledged.
+pub async fn qualify_operator(h: &Harness, name: &str, roles: &[&str], certified_until: &str) {
+    let policy = &h.running.controller.config.city.policy_version;
+    let y = format!(
+        "kind: User\nname: {name}\nspec:\n  department: police\n  roles: [{}]\n  trained_at: 2026-01-05T00:00:00Z\n  certified_until: {certified_until}\n  policy_version: \"{policy}\"\n",
+        roles.join(", ")
+    );
+    apply(h, &h.admin, &y).await.unwrap();
+}
+
+/// Every audit entry, oldest first, as JSON.
+pub async fn audit_log(h: &Harness) -> Vec<serde_json::Value> {
+    let tail = pb::audit_client::AuditClient::new(h.channel.clone())
+        .tail(req(&h.admin, pb::TailRequest { limit: 10_000 }))
+        .await
+        .unwrap()
+        .into_inner();
+    tail.entries
+        .iter()
+        .map(|e| serde_json::from_slice(&e.json).unwrap())
+        .collect()
+}
+
+// ---------- end governance helpers ----------

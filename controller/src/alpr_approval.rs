@@ -1,0 +1,440 @@
+//! Supervisor approvals of ALPR queries outside the state-system rules: a
+//! partial-plate pattern searched across sites, or a query made for another
+//! (verified) agency. Such a query is not run when asked: it is stored as a
+//! pending [`AlprApproval`] (audited `alpr.search.pending`), a supervisor other
+//! than the requester approves or rejects it with a reason, and the requesting
+//! operator then runs it exactly once (`alpr.search`, with the approval's id).
+//!
+//! Keys: `approvals/alpr/{id}` hold [`AlprApproval`] JSON (read from the store,
+//! not the cache). Every state change is a compare-and-swap committed in one
+//! transaction with its audit entry, so an approval is used once even when two
+//! runs race on two controllers.
+
+use crate::audit::Draft;
+use crate::auth::{Actor, Operation};
+use crate::search::{CheckedSearch, FanOut, Hub, SearchOutcome, SearchRequest};
+use crate::service::Controller;
+use crate::store::{Compare, Op};
+use crate::{Error, Result};
+use jiff::Timestamp;
+use serde::{Deserialize, Serialize};
+use std::time::Duration;
+
+/// Prefix of ALPR query approvals.
+pub const APPROVALS: &str = "approvals/alpr/";
+/// Longest decision reason accepted (characters).
+pub const MAX_REASON: usize = 1000;
+
+/// Where an approval stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ApprovalState {
+    /// Waits for a supervisor.
+    Pending,
+    /// Approved; the requester may run it once.
+    Approved,
+    /// Rejected; it never runs.
+    Rejected,
+    /// Approved and run.
+    Used,
+}
+
+impl ApprovalState {
+    /// The state's name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ApprovalState::Pending => "pending",
+            ApprovalState::Approved => "approved",
+            ApprovalState::Rejected => "rejected",
+            ApprovalState::Used => "used",
+        }
+    }
+}
+
+/// A query waiting for (or past) a supervisor's decision.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AlprApproval {
+    /// `aq-{ms}-{random}`.
+    pub id: String,
+    /// Where it stands.
+    pub state: ApprovalState,
+    /// The operator who asked (the only one who may run it).
+    pub requested_by: String,
+    /// When.
+    pub requested_at: Timestamp,
+    /// Normalised plate or pattern.
+    pub plate: String,
+    /// Case number.
+    pub case_number: String,
+    /// Purpose.
+    pub purpose: String,
+    /// From.
+    pub from: Timestamp,
+    /// Until.
+    pub until: Timestamp,
+    /// Sites to ask (empty: all).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sites: Vec<String>,
+    /// The verified agency it was made for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub for_agency: Option<String>,
+    /// Why it needs approval.
+    pub reasons: Vec<String>,
+    /// The supervisor who decided.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decided_by: Option<String>,
+    /// When.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decided_at: Option<Timestamp>,
+    /// Why.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decision_reason: Option<String>,
+    /// When it ran.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub used_at: Option<Timestamp>,
+    /// The query id of the run (in the audit log).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub query_id: Option<String>,
+    /// Reads the run returned.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub results: Option<usize>,
+}
+
+fn key(id: &str) -> String {
+    format!("{APPROVALS}{id}")
+}
+
+/// An id as the controller makes them; anything else is not looked up.
+fn valid_id(id: &str) -> bool {
+    id.len() <= 40
+        && id.starts_with("aq-")
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+}
+
+fn shown(s: &str) -> String {
+    s.chars().take(40).collect()
+}
+
+fn json<T: Serialize>(v: &T) -> serde_json::Value {
+    serde_json::to_value(v).unwrap_or(serde_json::Value::Null)
+}
+
+impl Controller {
+    /// Stores a checked query as a pending approval, audited `alpr.search.pending`.
+    pub(crate) async fn request_alpr_approval(
+        &self,
+        actor: &Actor,
+        req: &SearchRequest,
+        c: &CheckedSearch,
+        reasons: Vec<String>,
+    ) -> Result<AlprApproval> {
+        let now = self.now();
+        let a = AlprApproval {
+            id: format!(
+                "aq-{}-{}",
+                now.as_millisecond(),
+                hex::encode(rand::random::<[u8; 4]>())
+            ),
+            state: ApprovalState::Pending,
+            requested_by: actor.username.clone(),
+            requested_at: now,
+            plate: c.plate.clone(),
+            case_number: req.case_number.clone(),
+            purpose: req.purpose.clone(),
+            from: c.from,
+            until: c.until,
+            sites: req.sites.clone(),
+            for_agency: req.for_agency.clone(),
+            reasons,
+            decided_by: None,
+            decided_at: None,
+            decision_reason: None,
+            used_at: None,
+            query_id: None,
+            results: None,
+        };
+        let mut d = Draft::new(
+            &actor.username,
+            "alpr.search.pending",
+            "AlprApproval",
+            &a.id,
+        );
+        d.result = "pending: needs a supervisor's approval".into();
+        d.details = serde_json::json!({
+            "case_number": a.case_number, "purpose": a.purpose, "plate": a.plate,
+            "from": a.from, "until": a.until, "sites": a.sites,
+            "for_agency": a.for_agency, "reasons": a.reasons,
+        });
+        d.after = Some(json(&a));
+        let done = self
+            .audit
+            .commit(
+                vec![Compare::ModRevision(key(&a.id), 0)],
+                vec![Op::Put(key(&a.id), serde_json::to_vec(&a)?)],
+                d,
+            )
+            .await?;
+        match done {
+            Some(_) => Ok(a),
+            None => Err(Error::Conflict("approval id collision; try again".into())),
+        }
+    }
+
+    /// Audits a refused approval step and returns the error.
+    async fn refuse_approval(&self, actor: &Actor, action: &str, id: &str, e: Error) -> Error {
+        let mut d = Draft::new(&actor.username, action, "AlprApproval", &shown(id));
+        d.result = match e {
+            Error::PermissionDenied(_) => format!("denied: {e}"),
+            _ => format!("refused: {e}"),
+        };
+        if let Err(ae) = self.audit.record(d).await {
+            return ae;
+        }
+        e
+    }
+
+    async fn load_approval(&self, id: &str) -> Result<(AlprApproval, i64)> {
+        if !valid_id(id) {
+            return Err(Error::NotFound(format!(
+                "ALPR approval {:?} (ids look like aq-1780000000000-1a2b3c4d)",
+                shown(id)
+            )));
+        }
+        let kv = self
+            .store
+            .get(&key(id))
+            .await?
+            .ok_or_else(|| Error::NotFound(format!("ALPR approval {id}")))?;
+        Ok((serde_json::from_slice(&kv.value)?, kv.mod_revision))
+    }
+
+    /// Approvals for `camplane approvals list` (supervisors): pending ones, or
+    /// all with `all`, oldest first.
+    pub async fn alpr_approvals(&self, actor: &Actor, all: bool) -> Result<Vec<AlprApproval>> {
+        self.require(actor, Operation::ApproveAlprQuery, "alpr.approval.list")
+            .await?;
+        let l = self.store.list(APPROVALS).await?;
+        let mut out: Vec<AlprApproval> = l
+            .kvs
+            .iter()
+            .filter_map(|kv| serde_json::from_slice::<AlprApproval>(&kv.value).ok())
+            .filter(|a| all || a.state == ApprovalState::Pending)
+            .collect();
+        out.sort_by(|a, b| (a.requested_at, &a.id).cmp(&(b.requested_at, &b.id)));
+        Ok(out)
+    }
+
+    /// A supervisor approves or rejects a pending query, with a reason. Nobody
+    /// decides on their own request; a decision is final.
+    pub async fn decide_alpr_query(
+        &self,
+        actor: &Actor,
+        id: &str,
+        approve: bool,
+        reason: &str,
+    ) -> Result<AlprApproval> {
+        let action = if approve {
+            "alpr.approval.approve"
+        } else {
+            "alpr.approval.reject"
+        };
+        self.require(actor, Operation::ApproveAlprQuery, action)
+            .await?;
+        match self.try_decide(actor, id, approve, reason, action).await {
+            Ok(a) => Ok(a),
+            Err(e) => Err(self.refuse_approval(actor, action, id, e).await),
+        }
+    }
+
+    async fn try_decide(
+        &self,
+        actor: &Actor,
+        id: &str,
+        approve: bool,
+        reason: &str,
+        action: &str,
+    ) -> Result<AlprApproval> {
+        let reason = reason.trim();
+        if reason.is_empty() {
+            return Err(Error::InvalidArgument(
+                "a decision needs --reason saying why".into(),
+            ));
+        }
+        if reason.chars().count() > MAX_REASON {
+            return Err(Error::InvalidArgument(format!(
+                "the reason is {} characters; at most {MAX_REASON}",
+                reason.chars().count()
+            )));
+        }
+        if reason.chars().any(|c| c.is_control() && c != '\n') {
+            return Err(Error::InvalidArgument(
+                "the reason contains control characters".into(),
+            ));
+        }
+        let _turn = self.lock_key(&key(id)).await;
+        let (old, rev) = self.load_approval(id).await?;
+        if old.requested_by == actor.username {
+            return Err(Error::PermissionDenied(format!(
+                "{id} is your own request: another supervisor decides it"
+            )));
+        }
+        if old.state != ApprovalState::Pending {
+            return Err(Error::FailedPrecondition(format!(
+                "{id} is already {} (by {}): a decision is final",
+                old.state.as_str(),
+                old.decided_by.as_deref().unwrap_or("-")
+            )));
+        }
+        let mut new = old.clone();
+        new.state = if approve {
+            ApprovalState::Approved
+        } else {
+            ApprovalState::Rejected
+        };
+        new.decided_by = Some(actor.username.clone());
+        new.decided_at = Some(self.now());
+        new.decision_reason = Some(reason.to_string());
+        let mut d = Draft::new(&actor.username, action, "AlprApproval", id);
+        d.before = Some(json(&old));
+        d.after = Some(json(&new));
+        d.details = serde_json::json!({
+            "reason": reason, "requested_by": old.requested_by,
+            "case_number": old.case_number, "purpose": old.purpose, "plate": old.plate,
+            "for_agency": old.for_agency,
+        });
+        let done = self
+            .audit
+            .commit(
+                vec![Compare::ModRevision(key(id), rev)],
+                vec![Op::Put(key(id), serde_json::to_vec(&new)?)],
+                d,
+            )
+            .await?;
+        match done {
+            Some(_) => Ok(new),
+            None => Err(Error::FailedPrecondition(format!(
+                "{id} changed meanwhile (decided on another controller?); list again"
+            ))),
+        }
+    }
+
+    /// The requesting operator runs an approved query, once. Training,
+    /// certification and the policy version are checked again on the day; the
+    /// approval becomes `used` in the same transaction as the query's audit
+    /// entry, and nothing is returned unless that transaction committed.
+    pub async fn run_approved_query(
+        &self,
+        hub: &Hub,
+        actor: &Actor,
+        id: &str,
+        timeout: Duration,
+    ) -> Result<SearchOutcome> {
+        match self.try_run(hub, actor, id, timeout).await {
+            Ok(o) => Ok(o),
+            Err(e) => {
+                let mut d = Draft::new(&actor.username, "alpr.search", "AlprQuery", "");
+                d.result = format!("denied: {e}");
+                d.details = serde_json::json!({ "approval": shown(id) });
+                self.audit.record(d).await?;
+                Err(e)
+            }
+        }
+    }
+
+    async fn try_run(
+        &self,
+        hub: &Hub,
+        actor: &Actor,
+        id: &str,
+        timeout: Duration,
+    ) -> Result<SearchOutcome> {
+        self.check_operator(actor)?;
+        let _turn = self.lock_key(&key(id)).await;
+        let (old, rev) = self.load_approval(id).await?;
+        if old.requested_by != actor.username {
+            return Err(Error::PermissionDenied(format!(
+                "{id} was requested by {}: only they run it",
+                old.requested_by
+            )));
+        }
+        match old.state {
+            ApprovalState::Approved => {}
+            ApprovalState::Pending => {
+                return Err(Error::FailedPrecondition(format!(
+                    "{id} still waits for a supervisor's approval"
+                )))
+            }
+            ApprovalState::Rejected => {
+                return Err(Error::FailedPrecondition(format!(
+                    "{id} was rejected by {}: {}",
+                    old.decided_by.as_deref().unwrap_or("-"),
+                    old.decision_reason.as_deref().unwrap_or("")
+                )))
+            }
+            ApprovalState::Used => {
+                return Err(Error::FailedPrecondition(format!(
+                    "{id} already ran (query {}); an approval runs once",
+                    old.query_id.as_deref().unwrap_or("-")
+                )))
+            }
+        }
+        let FanOut {
+            query_id,
+            reads,
+            answered,
+            unreachable,
+        } = self
+            .fan_out(hub, &old.plate, old.from, old.until, &old.sites, timeout)
+            .await?;
+        let mut new = old.clone();
+        new.state = ApprovalState::Used;
+        new.used_at = Some(self.now());
+        new.query_id = Some(query_id.clone());
+        new.results = Some(reads.len());
+        let mut d = Draft::new(&actor.username, "alpr.search", "AlprQuery", &query_id);
+        d.details = serde_json::json!({
+            "case_number": old.case_number, "purpose": old.purpose, "plate": old.plate,
+            "from": old.from, "until": old.until, "sites": old.sites,
+            "results": reads.len(), "answered": answered,
+            "unreachable": unreachable.iter().map(|(a, _)| a).collect::<Vec<_>>(),
+            "approval": id, "approved_by": old.decided_by, "for_agency": old.for_agency,
+        });
+        let done = self
+            .audit
+            .commit(
+                vec![Compare::ModRevision(key(id), rev)],
+                vec![Op::Put(key(id), serde_json::to_vec(&new)?)],
+                d,
+            )
+            .await?;
+        if done.is_none() {
+            return Err(Error::FailedPrecondition(format!(
+                "{id} changed while the query ran (run on another controller?); an approval runs once"
+            )));
+        }
+        Ok(SearchOutcome {
+            query_id,
+            reads,
+            answered,
+            unreachable,
+            pending_approval: None,
+            approval_reasons: vec![],
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids() {
+        assert!(valid_id("aq-1780000000000-1a2b3c4d"));
+        assert!(!valid_id("aq-../../objects/users/admin"));
+        assert!(!valid_id("AQ-1"));
+        assert!(!valid_id(&format!("aq-{}", "1".repeat(100))));
+        assert!(!valid_id(""));
+    }
+}

@@ -1,0 +1,102 @@
+//! gRPC services of the governance features (ALPR query approvals, alert
+//! verification, monthly audit reports): translation only, like `api`.
+
+use crate::api::{json_bytes, search_pb, search_timeout, Api};
+use camplane_proto::v1 as pb;
+use tonic::{Request, Response, Status};
+
+type R<T> = Result<Response<T>, Status>;
+
+#[tonic::async_trait]
+impl pb::alpr_approvals_server::AlprApprovals for Api {
+    async fn list(&self, req: Request<pb::AlprApprovalsRequest>) -> R<pb::ObjectList> {
+        let actor = self.actor(&req).await?;
+        let all = self.ctl.alpr_approvals(&actor, req.get_ref().all).await?;
+        let objects = all
+            .iter()
+            .map(|a| {
+                Ok(pb::Object {
+                    kind: "AlprApproval".into(),
+                    name: a.id.clone(),
+                    json: json_bytes(a)?,
+                    revision: 0,
+                })
+            })
+            .collect::<Result<_, Status>>()?;
+        Ok(Response::new(pb::ObjectList { objects }))
+    }
+
+    async fn decide(&self, req: Request<pb::AlprApprovalDecision>) -> R<pb::Object> {
+        let actor = self.actor(&req).await?;
+        let r = req.into_inner();
+        let a = self
+            .ctl
+            .decide_alpr_query(&actor, &r.id, r.approve, &r.reason)
+            .await?;
+        Ok(Response::new(pb::Object {
+            kind: "AlprApproval".into(),
+            name: a.id.clone(),
+            json: json_bytes(&a)?,
+            revision: 0,
+        }))
+    }
+
+    async fn run(&self, req: Request<pb::RunApprovedRequest>) -> R<pb::SearchResponse> {
+        let actor = self.actor(&req).await?;
+        let r = req.into_inner();
+        let out = self
+            .ctl
+            .run_approved_query(&self.ctl.hub, &actor, &r.id, search_timeout(r.timeout_ms))
+            .await?;
+        Ok(Response::new(search_pb(out)?))
+    }
+}
+
+#[tonic::async_trait]
+impl pb::alert_review_server::AlertReview for Api {
+    async fn review(&self, req: Request<pb::AlertReviewRequest>) -> R<pb::Object> {
+        use crate::alert_review::AlertAction;
+        let actor = self.actor(&req).await?;
+        let r = req.into_inner();
+        let action = match r.action.as_str() {
+            "verify" => AlertAction::Verify {
+                visual: r.visual,
+                state_check: r.state_check,
+                note: r.note,
+            },
+            "reject" => AlertAction::Reject {
+                reason: r.reason,
+                note: r.note,
+            },
+            "act" => AlertAction::Act {
+                case_number: r.case_number,
+                note: r.note,
+            },
+            _ => {
+                return Err(Status::invalid_argument(
+                    "action: one of verify, reject, act",
+                ))
+            }
+        };
+        let a = self.ctl.review_alert(&actor, &r.id, action).await?;
+        Ok(Response::new(pb::Object {
+            kind: "Alert".into(),
+            name: a.id.clone(),
+            json: json_bytes(&a)?,
+            revision: 0,
+        }))
+    }
+}
+
+#[tonic::async_trait]
+impl pb::audit_reports_server::AuditReports for Api {
+    async fn monthly(&self, req: Request<pb::AuditReportRequest>) -> R<pb::AuditReportResponse> {
+        let actor = self.actor(&req).await?;
+        let r = self.ctl.audit_report(&actor, &req.get_ref().month).await?;
+        Ok(Response::new(pb::AuditReportResponse {
+            html: r.html,
+            csv: r.csv,
+            entries: r.entries,
+        }))
+    }
+}

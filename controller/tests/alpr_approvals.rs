@@ -1,0 +1,310 @@
+//! Supervisor approvals of ALPR queries at a real controller (embedded store,
+//! TLS): a pattern search and a query for another agency wait for approval
+//! instead of running; supervisors (not the requester) approve or reject with a
+//! reason; the requesting operator runs an approved query once, with training
+//! and certification checked again; every step and every refusal is audited.
+
+mod common;
+
+use camplane_proto::v1 as pb;
+use common::*;
+use tonic::Code;
+
+/// A fully qualified operator (training, certification, policy acknowledged).
+async fn operator(h: &Harness, name: &str, certified_until: &str) -> String {
+    let token = user(h, name, &["alpr_operator"], "police").await;
+    set_operator(h, name, certified_until).await;
+    token
+}
+
+async fn set_operator(h: &Harness, name: &str, certified_until: &str) {
+    qualify_operator(h, name, &["alpr_operator"], certified_until).await;
+}
+
+fn search_req(plate: &str, case: &str, agency: &str) -> pb::SearchRequest {
+    pb::SearchRequest {
+        plate: plate.into(),
+        case_number: case.into(),
+        purpose: "stolen_vehicle".into(),
+        from: String::new(),
+        to: String::new(),
+        sites: vec![],
+        timeout_ms: 500,
+        for_agency: agency.into(),
+    }
+}
+
+async fn search(
+    h: &Harness,
+    token: &str,
+    r: pb::SearchRequest,
+) -> Result<pb::SearchResponse, tonic::Status> {
+    Ok(pb::alpr_client::AlprClient::new(h.channel.clone())
+        .search(req(token, r))
+        .await?
+        .into_inner())
+}
+
+fn approvals(
+    h: &Harness,
+) -> pb::alpr_approvals_client::AlprApprovalsClient<tonic::transport::Channel> {
+    pb::alpr_approvals_client::AlprApprovalsClient::new(h.channel.clone())
+}
+
+async fn decide(
+    h: &Harness,
+    token: &str,
+    id: &str,
+    approve: bool,
+    reason: &str,
+) -> Result<serde_json::Value, tonic::Status> {
+    let o = approvals(h)
+        .decide(req(
+            token,
+            pb::AlprApprovalDecision {
+                id: id.into(),
+                approve,
+                reason: reason.into(),
+            },
+        ))
+        .await?
+        .into_inner();
+    Ok(serde_json::from_slice(&o.json).unwrap())
+}
+
+async fn run(h: &Harness, token: &str, id: &str) -> Result<pb::SearchResponse, tonic::Status> {
+    Ok(approvals(h)
+        .run(req(
+            token,
+            pb::RunApprovedRequest {
+                id: id.into(),
+                timeout_ms: 500,
+            },
+        ))
+        .await?
+        .into_inner())
+}
+
+async fn list(
+    h: &Harness,
+    token: &str,
+    all: bool,
+) -> Result<Vec<serde_json::Value>, tonic::Status> {
+    let l = approvals(h)
+        .list(req(token, pb::AlprApprovalsRequest { all }))
+        .await?
+        .into_inner();
+    Ok(l.objects
+        .iter()
+        .map(|o| serde_json::from_slice(&o.json).unwrap())
+        .collect())
+}
+
+fn with_action<'a>(all: &'a [serde_json::Value], action: &str) -> Vec<&'a serde_json::Value> {
+    all.iter().filter(|e| e["action"] == action).collect()
+}
+
+#[tokio::test]
+async fn pattern_and_agency_queries_wait_for_a_supervisor_and_run_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = config_embedded(dir.path());
+    cfg.alpr.verified_agencies = vec!["Iowa DCI".into()];
+    let h = start(cfg, None).await;
+    let op = operator(&h, "op", "2099-01-01T00:00:00Z").await;
+    let op2 = operator(&h, "op2", "2099-01-01T00:00:00Z").await;
+    let sup = user(&h, "sup", &["supervisor"], "police").await;
+    let sup2 = user(&h, "sup2", &["supervisor"], "police").await;
+    // A supervisor who also queries (and so could approve their own request).
+    let both = user(&h, "both", &["supervisor", "alpr_operator"], "police").await;
+    qualify_operator(
+        &h,
+        "both",
+        &["alpr_operator", "supervisor"],
+        "2099-01-01T00:00:00Z",
+    )
+    .await;
+
+    // A pattern is not run: it is stored, pending, with why.
+    let r = search(&h, &op, search_req("ab?12*", "26-04711", ""))
+        .await
+        .unwrap();
+    let id = r.pending_approval.clone();
+    assert!(id.starts_with("aq-"), "{r:?}");
+    assert!(r.query_id.is_empty() && r.reads_json == b"[]");
+    assert!(r.approval_reasons[0].contains("partial plate"), "{r:?}");
+    // Too few fixed characters: refused outright, nothing stored.
+    let e = search(&h, &op, search_req("A*", "26-04711", ""))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::InvalidArgument);
+    // An agency not on the verified list: refused; a verified one: pending.
+    let e = search(&h, &op, search_req("ABC1234", "26-04711", "Some Town PD"))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::PermissionDenied);
+    assert!(e.message().contains("verified"), "{}", e.message());
+    let r2 = search(&h, &op2, search_req("ABC1234", "26-04712", "Iowa DCI"))
+        .await
+        .unwrap();
+    assert!(r2.approval_reasons[0].contains("Iowa DCI"), "{r2:?}");
+    let id2 = r2.pending_approval.clone();
+    // A pattern with an injected case number is refused before anything is stored.
+    let e = search(
+        &h,
+        &op,
+        search_req("AB?12*", "26-04711'; DROP TABLE reads; --", ""),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(e.code(), Code::InvalidArgument);
+    assert!(!e.message().contains("DROP"), "{}", e.message());
+    let own = search(&h, &both, search_req("XYZ*", "26-04713", ""))
+        .await
+        .unwrap()
+        .pending_approval;
+
+    // Only supervisors list; both pending ones are shown, oldest first.
+    let e = list(&h, &op, false).await.unwrap_err();
+    assert_eq!(e.code(), Code::PermissionDenied);
+    let pending = list(&h, &sup, false).await.unwrap();
+    let ids: Vec<&str> = pending.iter().map(|a| a["id"].as_str().unwrap()).collect();
+    assert_eq!(ids, [id.as_str(), id2.as_str(), own.as_str()]);
+    assert_eq!(pending[0]["plate"], "AB?12*");
+    assert_eq!(pending[0]["requested_by"], "op");
+    assert_eq!(pending[1]["for_agency"], "Iowa DCI");
+
+    // Before approval it does not run.
+    let e = run(&h, &op, &id).await.unwrap_err();
+    assert_eq!(e.code(), Code::FailedPrecondition);
+    assert!(e.message().contains("waits"), "{}", e.message());
+
+    // Bad decisions: operators may not decide; nobody decides their own; a reason
+    // is required and bounded; unknown and malformed ids are named.
+    let e = decide(&h, &op, &id, true, "ok").await.unwrap_err();
+    assert_eq!(e.code(), Code::PermissionDenied);
+    let e = decide(&h, &both, &own, true, "mine").await.unwrap_err();
+    assert_eq!(e.code(), Code::PermissionDenied);
+    assert!(e.message().contains("own request"), "{}", e.message());
+    let e = decide(&h, &sup, &id, true, "  ").await.unwrap_err();
+    assert_eq!(e.code(), Code::InvalidArgument);
+    let e = decide(&h, &sup, &id, true, &"x".repeat(10_000))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::InvalidArgument);
+    assert!(e.message().len() < 200, "{}", e.message());
+    let e = decide(&h, &sup, "aq-1-deadbeef", true, "ok")
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::NotFound);
+    let e = decide(&h, &sup, "../../objects/users/admin", true, "ok")
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::NotFound);
+
+    // Approve; approving again (or rejecting after) is refused: a decision is final.
+    let a = decide(
+        &h,
+        &sup,
+        &id,
+        true,
+        "stolen car seen with a partial plate; case 26-04711",
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        (a["state"].as_str(), a["decided_by"].as_str()),
+        (Some("approved"), Some("sup"))
+    );
+    let e = decide(&h, &sup2, &id, true, "again").await.unwrap_err();
+    assert_eq!(e.code(), Code::FailedPrecondition);
+    let e = decide(&h, &sup2, &id, false, "changed my mind")
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::FailedPrecondition);
+    // Another supervisor may decide the supervisor-operator's own request.
+    decide(&h, &sup, &own, false, "too broad").await.unwrap();
+    let e = run(&h, &both, &own).await.unwrap_err();
+    assert_eq!(e.code(), Code::FailedPrecondition);
+    assert!(e.message().contains("rejected"), "{}", e.message());
+
+    // Only the requester runs it, and only while qualified on the day.
+    let e = run(&h, &op2, &id).await.unwrap_err();
+    assert_eq!(e.code(), Code::PermissionDenied);
+    set_operator(&h, "op", "2026-01-31T00:00:00Z").await;
+    let e = run(&h, &op, &id).await.unwrap_err();
+    assert_eq!(e.code(), Code::PermissionDenied);
+    assert!(e.message().contains("certification"), "{}", e.message());
+    set_operator(&h, "op", "2099-01-01T00:00:00Z").await;
+
+    // It runs once.
+    let r = run(&h, &op, &id).await.unwrap();
+    assert!(r.query_id.starts_with("q-"), "{r:?}");
+    assert!(r.pending_approval.is_empty());
+    let e = run(&h, &op, &id).await.unwrap_err();
+    assert_eq!(e.code(), Code::FailedPrecondition);
+    assert!(e.message().contains("once"), "{}", e.message());
+    let all = list(&h, &sup, true).await.unwrap();
+    let used = all.iter().find(|a| a["id"] == id.as_str()).unwrap();
+    assert_eq!(used["state"], "used");
+    assert_eq!(used["query_id"], r.query_id.as_str());
+    assert_eq!(
+        list(&h, &sup, false).await.unwrap().len(),
+        1,
+        "only the agency query still waits"
+    );
+
+    // The agency query: approved, run by its requester.
+    decide(&h, &sup2, &id2, true, "DCI request 2026-114, signed")
+        .await
+        .unwrap();
+    run(&h, &op2, &id2).await.unwrap();
+
+    // The audit log tells the whole story, refusals included.
+    let log = audit_log(&h).await;
+    let pend = with_action(&log, "alpr.search.pending");
+    assert_eq!(pend.len(), 3);
+    assert_eq!(pend[0]["details"]["case_number"], "26-04711");
+    assert_eq!(pend[0]["name"], id.as_str());
+    let appr = with_action(&log, "alpr.approval.approve");
+    let ok: Vec<_> = appr.iter().filter(|e| e["result"] == "ok").collect();
+    assert_eq!(ok.len(), 2);
+    assert_eq!(ok[0]["actor"], "sup");
+    assert!(ok[0]["details"]["reason"]
+        .as_str()
+        .unwrap()
+        .contains("partial plate"));
+    assert_eq!(ok[0]["after"]["state"], "approved");
+    // operator, own request, blank reason, 10 kB reason, unknown, malformed, twice
+    assert_eq!(
+        appr.iter().filter(|e| e["result"] != "ok").count(),
+        7,
+        "{appr:#?}"
+    );
+    let big = appr
+        .iter()
+        .find(|e| e["result"].as_str().unwrap().contains("at most"))
+        .unwrap();
+    assert!(
+        big.to_string().len() < 2000,
+        "a refused 10 kB reason is not copied into the log"
+    );
+    let rej = with_action(&log, "alpr.approval.reject");
+    assert_eq!(rej.iter().filter(|e| e["result"] == "ok").count(), 1);
+    assert_eq!(rej.iter().filter(|e| e["result"] != "ok").count(), 1);
+    let searches = with_action(&log, "alpr.search");
+    let ran: Vec<_> = searches.iter().filter(|e| e["result"] == "ok").collect();
+    assert_eq!(ran.len(), 2);
+    assert_eq!(ran[0]["details"]["approval"], id.as_str());
+    assert_eq!(ran[0]["details"]["approved_by"], "sup");
+    assert_eq!(ran[0]["details"]["plate"], "AB?12*");
+    assert_eq!(ran[1]["details"]["for_agency"], "Iowa DCI");
+    // refusals: A*, unverified agency, injected case, run before approval, rejected
+    // one, wrong operator, lapsed certification, second run
+    assert_eq!(
+        searches.iter().filter(|e| e["result"] != "ok").count(),
+        8,
+        "{searches:#?}"
+    );
+    assert!(verify(&h).await.ok);
+    h.cancel.cancel();
+}

@@ -1,0 +1,310 @@
+//! The governance commands through the real `camplane` binary against a real
+//! `camplane-controller`: a pattern search exits 4 with the approval's id, a
+//! supervisor lists and approves it, the operator runs it once; a query for an
+//! agency off the verified list is refused; alerts verification refuses an
+//! unknown alert; the monthly report lands in --out.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+const CTL: &str = env!("CARGO_BIN_EXE_camplane-controller");
+const CLI: &str = env!("CARGO_BIN_EXE_camplane");
+
+fn examples() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../config/examples")
+}
+
+struct Ctl(std::process::Child);
+impl Drop for Ctl {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+struct Env {
+    dir: PathBuf,
+    server: String,
+    ca: PathBuf,
+}
+
+impl Env {
+    fn cli(&self, home: &str, args: &[&str], stdin: Option<&str>) -> Output {
+        let mut c = Command::new(CLI);
+        c.args(args)
+            .env("CAMPLANE_HOME", self.dir.join(home))
+            .env("CAMPLANE_SERVER", &self.server)
+            .env("CAMPLANE_CA", &self.ca)
+            .env_remove("CAMPLANE_TOKEN")
+            .stdin(if stdin.is_some() {
+                Stdio::piped()
+            } else {
+                Stdio::null()
+            })
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = c.spawn().unwrap();
+        if let Some(s) = stdin {
+            use std::io::Write;
+            child.stdin.take().unwrap().write_all(s.as_bytes()).unwrap();
+        }
+        child.wait_with_output().unwrap()
+    }
+
+    fn login(&self, user: &str, pw: &str) {
+        let o = self.cli(user, &["login", "-u", user, "--password-stdin"], Some(pw));
+        assert!(o.status.success(), "{}", text(&o));
+    }
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+#[test]
+fn approvals_alerts_and_reports_through_the_cli() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = camplane_controller::testing::free_port();
+    let cfg = std::fs::read_to_string(examples().join("controller-embedded.yaml"))
+        .unwrap()
+        .replace(
+            "/var/lib/camplane/controller",
+            &dir.path().join("store").display().to_string(),
+        )
+        .replace("127.0.0.1:7100", &format!("127.0.0.1:{port}"))
+        + &format!(
+            "tls:\n  ca_cert_file: {}\n",
+            dir.path().join("ca.pem").display()
+        );
+    let cfg_path = dir.path().join("controller.yaml");
+    std::fs::write(&cfg_path, cfg).unwrap();
+    let _ctl = Ctl(Command::new(CTL)
+        .arg("--config")
+        .arg(&cfg_path)
+        .env("CAMPLANE_ADMIN_PASSWORD", "gov-admin-password")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap());
+    let t0 = Instant::now();
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            t0.elapsed() < Duration::from_secs(20),
+            "controller did not start"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let env = Env {
+        dir: dir.path().to_path_buf(),
+        server: format!("https://127.0.0.1:{port}"),
+        ca: dir.path().join("ca.pem"),
+    };
+    env.login("admin", "gov-admin-password\n");
+    for (name, role) in [
+        ("op", "alpr_operator"),
+        ("sup", "supervisor"),
+        ("aud", "auditor"),
+    ] {
+        let o = env.cli(
+            "admin",
+            &[
+                "user",
+                "add",
+                name,
+                "--role",
+                role,
+                "--department",
+                "police",
+                "--password-stdin",
+            ],
+            Some(&format!("{name}-password-123")),
+        );
+        assert!(o.status.success(), "{}", text(&o));
+        env.login(name, &format!("{name}-password-123"));
+    }
+    let qualified = dir.path().join("op.yaml");
+    std::fs::write(
+        &qualified,
+        "kind: User\nname: op\nspec:\n  department: police\n  roles: [alpr_operator]\n  trained_at: 2026-01-05T00:00:00Z\n  certified_until: 2099-01-01T00:00:00Z\n  policy_version: AP-5.05-2023-08-07\n",
+    )
+    .unwrap();
+    let o = env.cli("admin", &["apply", "-f", qualified.to_str().unwrap()], None);
+    assert!(o.status.success(), "{}", text(&o));
+
+    // A pattern waits: exit 4, the id on stdout.
+    let o = env.cli(
+        "op",
+        &[
+            "search",
+            "plate",
+            "AB?12*",
+            "--case",
+            "26-04711",
+            "--purpose",
+            "stolen_vehicle",
+        ],
+        None,
+    );
+    assert_eq!(o.status.code(), Some(4), "{}", text(&o));
+    let id = String::from_utf8_lossy(&o.stdout).trim().to_string();
+    assert!(id.starts_with("aq-"), "{}", text(&o));
+    assert!(text(&o).contains("supervisor"), "{}", text(&o));
+    // A verified agency waits too; an unknown one is refused (exit 1).
+    let o = env.cli(
+        "op",
+        &[
+            "search",
+            "plate",
+            "ABC1234",
+            "--case",
+            "26-04711",
+            "--purpose",
+            "warrant",
+            "--for-agency",
+            "Dubuque County Sheriff",
+            "-o",
+            "json",
+        ],
+        None,
+    );
+    assert_eq!(o.status.code(), Some(4), "{}", text(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert!(v["pending_approval"].as_str().unwrap().starts_with("aq-"));
+    let o = env.cli(
+        "op",
+        &[
+            "search",
+            "plate",
+            "ABC1234",
+            "--case",
+            "26-04711",
+            "--purpose",
+            "warrant",
+            "--for-agency",
+            "Elsewhere PD",
+        ],
+        None,
+    );
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(text(&o).contains("PermissionDenied"), "{}", text(&o));
+
+    // The supervisor sees both and approves the pattern; a reason is required.
+    let o = env.cli("sup", &["approvals", "list", "-o", "json"], None);
+    assert!(o.status.success(), "{}", text(&o));
+    let list: Vec<serde_json::Value> = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(list.len(), 2);
+    let o = env.cli("sup", &["approvals", "list"], None);
+    assert!(
+        text(&o).contains(&id) && text(&o).contains("AB?12*"),
+        "{}",
+        text(&o)
+    );
+    let o = env.cli("sup", &["approvals", "approve", &id], None);
+    assert!(!o.status.success(), "--reason is required: {}", text(&o));
+    let o = env.cli(
+        "op",
+        &["approvals", "approve", &id, "--reason", "mine"],
+        None,
+    );
+    assert!(text(&o).contains("PermissionDenied"), "{}", text(&o));
+    let o = env.cli(
+        "sup",
+        &["approvals", "approve", &id, "--reason", "witness saw AB?12"],
+        None,
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(text(&o).contains("approved by sup"), "{}", text(&o));
+    let o = env.cli(
+        "sup",
+        &["approvals", "reject", &id, "--reason", "oops"],
+        None,
+    );
+    assert!(text(&o).contains("FailedPrecondition"), "{}", text(&o));
+
+    // The operator runs it once (no agents here: no reads, every site answered).
+    let o = env.cli("op", &["search", "run", &id], None);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(text(&o).contains("query q-"), "{}", text(&o));
+    let o = env.cli("op", &["search", "run", &id], None);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(text(&o).contains("runs once"), "{}", text(&o));
+
+    // Alert steps name what is wrong.
+    let o = env.cli(
+        "op",
+        &[
+            "alerts",
+            "verify",
+            "nope",
+            "--visual",
+            "confirmed",
+            "--state-check",
+            "confirmed",
+        ],
+        None,
+    );
+    assert!(text(&o).contains("NotFound"), "{}", text(&o));
+    let o = env.cli("op", &["alerts", "act", "nope", "--case", "26-1"], None);
+    assert!(text(&o).contains("InvalidArgument"), "{}", text(&o));
+
+    // The monthly report lands in --out; the auditor may, the operator may not.
+    let month = jiff::Timestamp::now()
+        .to_zoned(jiff::tz::TimeZone::get("America/Chicago").unwrap())
+        .strftime("%Y-%m")
+        .to_string();
+    let out = dir.path().join("report");
+    let o = env.cli(
+        "op",
+        &[
+            "audit",
+            "report",
+            "--month",
+            &month,
+            "--out",
+            out.to_str().unwrap(),
+        ],
+        None,
+    );
+    assert!(text(&o).contains("PermissionDenied"), "{}", text(&o));
+    assert!(!out.exists());
+    let o = env.cli(
+        "aud",
+        &[
+            "audit",
+            "report",
+            "--month",
+            &month,
+            "--out",
+            out.to_str().unwrap(),
+        ],
+        None,
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    let html = std::fs::read_to_string(out.join("report.html")).unwrap();
+    let csv = std::fs::read_to_string(out.join("report.csv")).unwrap();
+    assert!(
+        html.contains("alpr.approval.approve") && html.contains("Dubuque"),
+        "{html}"
+    );
+    assert!(csv.starts_with("section,row,column,value\n"), "{csv}");
+    assert!(csv.contains("queries_per_user,1,user,op"), "{csv}");
+    let o = env.cli(
+        "aud",
+        &[
+            "audit",
+            "report",
+            "--month",
+            "2026-13",
+            "--out",
+            out.to_str().unwrap(),
+        ],
+        None,
+    );
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(text(&o).contains("YYYY-MM"), "{}", text(&o));
+}
