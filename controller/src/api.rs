@@ -531,7 +531,8 @@ impl pb::fleet_server::Fleet for FleetApi {
         let span = tracing::info_span!("agent_session", agent = %agent);
         tokio::spawn(tracing::Instrument::instrument(
             async move {
-                let mut changes = fleet.ctl.cache.subscribe();
+                // Only changes to cameras, agents, holds and hotlists wake a session.
+                let mut changes = fleet.ctl.cache.subscribe_fleet();
                 let mut last_sent: Option<Vec<u8>> = None;
                 let mut running_rev = 0i64;
                 // Hotlist versions the agent holds, and the versions sent and not yet acknowledged.
@@ -543,9 +544,9 @@ impl pb::fleet_server::Fleet for FleetApi {
                 tracing::info!("agent connected");
                 loop {
                     // Level-triggered: whatever woke us, compare desired with what was sent.
-                    match fleet.desired(&agent) {
-                        Ok(d) => {
-                            let json = serde_json::to_vec(&d).unwrap_or_default();
+                    match fleet.desired_entry(&agent) {
+                        Ok(entry) => {
+                            let (d, json) = (&entry.desired, entry.json.clone());
                             if last_sent.as_ref() != Some(&json) {
                                 let revision = *changes.borrow();
                                 if tx
@@ -562,7 +563,7 @@ impl pb::fleet_server::Fleet for FleetApi {
                                 {
                                     break;
                                 }
-                                if let Err(e) = fleet.audit_push(&agent, revision, &d).await {
+                                if let Err(e) = fleet.audit_push(&agent, revision, d).await {
                                     tracing::warn!(error = %e, "could not audit a config push");
                                 }
                                 last_sent = Some(json);

@@ -15,6 +15,16 @@ use tokio_util::sync::CancellationToken;
 /// Key prefixes the cache mirrors.
 pub const CACHED: [&str; 3] = ["objects/", "meta/", "sessions/"];
 
+/// Keys whose changes can change what an agent must run or hold: cameras,
+/// agents, legal holds and hotlists. Agent sessions wake only for these (not for
+/// every audit entry or sign-in), so a fleet of thousands stays quiet.
+pub const FLEET: [&str; 4] = [
+    "objects/cameras/",
+    "objects/agents/",
+    "objects/holds/",
+    "meta/hotlists/",
+];
+
 #[derive(Default)]
 struct Inner {
     map: BTreeMap<String, KeyValue>,
@@ -27,15 +37,18 @@ struct Inner {
 pub struct Cache {
     inner: Arc<RwLock<Inner>>,
     rev: Arc<tokio::sync::watch::Sender<Revision>>,
+    fleet_rev: Arc<tokio::sync::watch::Sender<Revision>>,
 }
 
 impl Cache {
     /// Loads the cache and keeps it current until `cancel` fires.
     pub async fn start(store: DynStore, cancel: CancellationToken) -> crate::Result<Cache> {
         let (tx, _) = tokio::sync::watch::channel(0);
+        let (ftx, _) = tokio::sync::watch::channel(0);
         let cache = Cache {
             inner: Arc::default(),
             rev: Arc::new(tx),
+            fleet_rev: Arc::new(ftx),
         };
         let mut streams = Vec::new();
         for p in CACHED {
@@ -120,11 +133,19 @@ impl Cache {
         for kv in l.kvs {
             g.map.insert(kv.key.clone(), kv);
         }
+        drop(g);
+        // Whatever changed meanwhile is in the map now: wake everyone.
+        let r = l.revision;
+        self.rev
+            .send_if_modified(|c| std::mem::replace(c, r.max(*c)) < r);
+        self.fleet_rev
+            .send_if_modified(|c| std::mem::replace(c, r.max(*c)) < r);
         Some(l.revision)
     }
 
     fn apply_event(&self, e: WatchEvent) {
         let r = e.revision();
+        let fleet = FLEET.iter().any(|p| e.key().starts_with(p));
         {
             let mut g = self.write();
             match e {
@@ -156,14 +177,18 @@ impl Cache {
                 }
             }
         }
-        self.rev.send_if_modified(|cur| {
+        let bump = |cur: &mut Revision| {
             if r > *cur {
                 *cur = r;
                 true
             } else {
                 false
             }
-        });
+        };
+        self.rev.send_if_modified(bump);
+        if fleet {
+            self.fleet_rev.send_if_modified(bump);
+        }
     }
 
     /// Records the controller's own committed write at once.
@@ -208,6 +233,16 @@ impl Cache {
     /// A receiver that changes whenever the cache does.
     pub fn subscribe(&self) -> tokio::sync::watch::Receiver<Revision> {
         self.rev.subscribe()
+    }
+
+    /// A receiver that changes whenever a [`FLEET`] key does.
+    pub fn subscribe_fleet(&self) -> tokio::sync::watch::Receiver<Revision> {
+        self.fleet_rev.subscribe()
+    }
+
+    /// The revision of the last [`FLEET`] change seen.
+    pub fn fleet_revision(&self) -> Revision {
+        *self.fleet_rev.borrow()
     }
 
     /// Waits until the cache has seen revision `r` (or the timeout passes).

@@ -52,6 +52,31 @@ pub struct Fleet {
     pub ctl: Arc<Controller>,
     /// The CA.
     pub pki: Pki,
+    /// Every agent's desired config, built once per fleet change.
+    pub index: DesiredIndex,
+}
+
+/// One agent's desired config and its JSON (what is pushed).
+#[derive(Debug)]
+pub struct DesiredEntry {
+    /// The config.
+    pub desired: AgentDesired,
+    /// Its JSON.
+    pub json: Vec<u8>,
+}
+
+/// Every agent's desired config, computed for all agents in one pass over the
+/// cameras and holds whenever a fleet key changed (see [`crate::cache::FLEET`]).
+/// Thousands of agent sessions woken by one change then each read their entry,
+/// instead of each scanning every camera.
+#[derive(Default)]
+pub struct DesiredIndex {
+    built: std::sync::Mutex<
+        Option<(
+            i64,
+            Arc<std::collections::HashMap<String, Arc<DesiredEntry>>>,
+        )>,
+    >,
 }
 
 fn token_key(token: &str) -> String {
@@ -289,7 +314,79 @@ impl Fleet {
         Err(Error::Conflict("agent record kept changing".into()))
     }
 
-    /// What an agent must run now: its active cameras.
+    /// What an agent must run now, from the index (rebuilt if the fleet changed).
+    pub fn desired_entry(&self, agent: &str) -> Result<Arc<DesiredEntry>> {
+        let rev = self.ctl.cache.fleet_revision();
+        let map = {
+            let mut g = self.index.built.lock().unwrap_or_else(|e| e.into_inner());
+            match g.as_ref() {
+                Some((r, m)) if *r == rev => m.clone(),
+                _ => {
+                    let m = Arc::new(self.build_index()?);
+                    *g = Some((rev, m.clone()));
+                    m
+                }
+            }
+        };
+        map.get(agent)
+            .cloned()
+            .ok_or_else(|| Error::NotFound(format!("Agent {agent:?}")))
+    }
+
+    /// Every registered agent's desired config, in one pass.
+    fn build_index(&self) -> Result<std::collections::HashMap<String, Arc<DesiredEntry>>> {
+        let mut by_agent: std::collections::HashMap<String, (String, Vec<AgentCamera>)> =
+            Default::default();
+        for (obj, _) in self.ctl.list(Kind::Agent)? {
+            let Ok(spec) = serde_json::from_value::<AgentSpec>(obj.spec.clone()) else {
+                continue;
+            };
+            by_agent.insert(obj.name.clone(), (spec.site, Vec::new()));
+        }
+        for (cam, _) in self.ctl.list(Kind::Camera)? {
+            let Ok(c) = serde_json::from_value::<CameraSpec>(cam.spec.clone()) else {
+                continue;
+            };
+            let st: CameraStatus = serde_json::from_value(cam.status.clone()).unwrap_or_default();
+            if st.state != CameraState::Active {
+                continue;
+            }
+            if let Some(e) = c.agent.as_deref().and_then(|a| by_agent.get_mut(a)) {
+                e.1.push(AgentCamera {
+                    id: cam.name.clone(),
+                    main_url: c.streams.main.clone(),
+                    sub_url: c.streams.sub.clone(),
+                    recording: c.recording,
+                    retention_days: c.retention_days.min(MAX_RETENTION_DAYS),
+                    alpr: c.alpr,
+                    location: Some(c.location),
+                    mobile: c.kind == CameraKind::Mobile,
+                });
+            }
+        }
+        let holds = self.ctl.active_holds()?;
+        let mut out = std::collections::HashMap::with_capacity(by_agent.len());
+        for (agent, (site, cameras)) in by_agent {
+            let ids: std::collections::HashSet<&str> =
+                cameras.iter().map(|c| c.id.as_str()).collect();
+            let holds = holds
+                .iter()
+                .filter(|h| h.cameras.iter().any(|c| ids.contains(c.as_str())))
+                .cloned()
+                .collect();
+            let desired = AgentDesired {
+                holds,
+                agent: agent.clone(),
+                site,
+                cameras,
+            };
+            let json = serde_json::to_vec(&desired)?;
+            out.insert(agent, Arc::new(DesiredEntry { desired, json }));
+        }
+        Ok(out)
+    }
+
+    /// What an agent must run now: its active cameras (computed afresh).
     pub fn desired(&self, agent: &str) -> Result<AgentDesired> {
         let (obj, _) = self.agent_kv(agent)?;
         let spec: AgentSpec = serde_json::from_value(obj.spec)?;

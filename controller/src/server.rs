@@ -84,6 +84,7 @@ pub async fn start_with_clock(
     let fleet = Arc::new(crate::fleet::Fleet {
         ctl: ctl.clone(),
         pki: pki.clone(),
+        index: Default::default(),
     });
     let routes = Api::new(ctl.clone()).routes().add_service(
         camplane_proto::v1::fleet_server::FleetServer::new(crate::api::FleetApi::new(

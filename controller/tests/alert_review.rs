@@ -20,6 +20,7 @@ async fn raise(h: &Harness, token: &str, key: &str, plate: &str) -> String {
         )
         .await
         .unwrap(),
+        index: Default::default(),
     };
     let report = serde_json::json!({
         "read_id": format!("1780000000000-{plate}"), "camera": "lpr-1", "plate": plate,

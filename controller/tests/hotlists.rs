@@ -186,6 +186,7 @@ async fn hotlist_loads_versions_and_alerts() {
         )
         .await
         .unwrap(),
+        index: Default::default(),
     };
     let bytes = serde_json::to_vec(&report).unwrap();
     assert!(fleet
