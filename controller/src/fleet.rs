@@ -71,13 +71,12 @@ pub struct DesiredEntry {
 /// instead of each scanning every camera.
 #[derive(Default)]
 pub struct DesiredIndex {
-    built: std::sync::Mutex<
-        Option<(
-            i64,
-            Arc<std::collections::HashMap<String, Arc<DesiredEntry>>>,
-        )>,
-    >,
+    /// The fleet revision it was built at, and the entries.
+    built: std::sync::Mutex<Option<(i64, Arc<DesiredMap>)>>,
 }
+
+/// Agent name to desired config.
+type DesiredMap = std::collections::HashMap<String, Arc<DesiredEntry>>;
 
 fn token_key(token: &str) -> String {
     format!("{ENROLL}{}", hex::encode(Sha256::digest(token.as_bytes())))
@@ -334,7 +333,7 @@ impl Fleet {
     }
 
     /// Every registered agent's desired config, in one pass.
-    fn build_index(&self) -> Result<std::collections::HashMap<String, Arc<DesiredEntry>>> {
+    fn build_index(&self) -> Result<DesiredMap> {
         let mut by_agent: std::collections::HashMap<String, (String, Vec<AgentCamera>)> =
             Default::default();
         for (obj, _) in self.ctl.list(Kind::Agent)? {
