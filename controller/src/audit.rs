@@ -136,6 +136,9 @@ pub struct Committed {
 
 /// Most changes committed together in one transaction.
 const BATCH: usize = 64;
+/// Most operations (and most compares) in one grouped transaction: etcd refuses
+/// more than 128 by default (`--max-txn-ops`).
+const MAX_TXN_OPS: usize = 128;
 
 impl AuditLog {
     /// The log over a store. Its committer task ends when the log is dropped.
@@ -337,10 +340,16 @@ async fn committer(core: Arc<Core>, mut rx: tokio::sync::mpsc::UnboundedReceiver
         let mut group = Vec::new();
         let mut rest = Vec::new();
         let mut seen: HashSet<String> = HashSet::new();
+        // The head's compare and put, then each change's own plus its entry.
+        let (mut n_ops, mut n_cmps) = (1, 1);
         for p in carry.drain(..) {
             let ks: Vec<String> = keys_of(&p).map(str::to_string).collect();
-            if group.len() < BATCH && ks.iter().all(|k| !seen.contains(k)) {
+            let (o, c) = (p.ops.len() + 1, p.compares.len());
+            let fits = group.is_empty() || (n_ops + o <= MAX_TXN_OPS && n_cmps + c <= MAX_TXN_OPS);
+            if group.len() < BATCH && fits && ks.iter().all(|k| !seen.contains(k)) {
                 seen.extend(ks);
+                n_ops += o;
+                n_cmps += c;
                 group.push(p);
             } else {
                 rest.push(p);
@@ -357,9 +366,17 @@ async fn committer(core: Arc<Core>, mut rx: tokio::sync::mpsc::UnboundedReceiver
                 }
                 Ok(None) => {} // someone's compare failed: one by one finds whose
                 Err(e) => {
-                    let msg = e.to_string();
+                    // Every change of the group gets the store's answer.
+                    let (unavailable, msg) = match &e {
+                        Error::Unavailable(m) => (true, m.clone()),
+                        other => (false, other.to_string()),
+                    };
                     for p in group {
-                        let _ = p.reply.send(Err(Error::Unavailable(msg.clone())));
+                        let _ = p.reply.send(Err(if unavailable {
+                            Error::Unavailable(msg.clone())
+                        } else {
+                            Error::Internal(msg.clone())
+                        }));
                     }
                     continue;
                 }

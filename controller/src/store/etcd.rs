@@ -342,14 +342,19 @@ impl Store for EtcdStore {
                 for m in &written {
                     self.drop_chunks_of(m).await;
                 }
+                let refused = matches!(&e, etcd_client::Error::GRpcStatus(st)
+                    if st.code() == tonic::Code::InvalidArgument);
                 return Err(if not_sent(&e) {
                     Error::Unavailable(format!(
                         "etcd: no member reachable, nothing was written: {e}"
                     ))
+                } else if refused {
+                    // Refused outright (e.g. over etcd's --max-txn-ops): nothing was written.
+                    Error::Internal(format!("etcd refused the transaction: {e}"))
                 } else {
                     // Sent, but no answer: etcd may still commit it once it has a quorum.
                     Error::Unavailable(format!(
-                        "etcd did not confirm the write (no quorum?); it may still be applied when etcd recovers, so check before retrying: {e}"
+                        "etcd did not confirm the write; it may still be applied when etcd recovers, so check before retrying: {e}"
                     ))
                 });
             }
