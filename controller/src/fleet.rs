@@ -222,7 +222,7 @@ impl Fleet {
         if st.revoked {
             return Err(Error::PermissionDenied(format!("agent {cn:?} is revoked")));
         }
-        if st.cert_serial != serial {
+        if !crate::pki::same_serial(&st.cert_serial, &serial) {
             return Err(Error::Unauthenticated(format!(
                 "agent {cn:?} presented a replaced certificate"
             )));

@@ -36,8 +36,22 @@ fn offset(t: Timestamp) -> time::OffsetDateTime {
 /// A new random serial number, hex.
 fn serial() -> (SerialNumber, String) {
     let mut b: [u8; 16] = rand::random();
-    b[0] &= 0x7f; // positive
+    // Positive and with a non-zero first byte: DER drops leading zero bytes, and
+    // the serial read back from a peer's certificate must equal the one stored.
+    b[0] = (b[0] & 0x7f).max(1);
     (SerialNumber::from_slice(&b), hex::encode(b))
+}
+
+/// Two hex serials are the same number (leading zero bytes aside).
+pub fn same_serial(a: &str, b: &str) -> bool {
+    let t = |s: &str| {
+        let mut s = s.trim_start_matches('0').to_ascii_lowercase();
+        if s.len() % 2 == 1 {
+            s.insert(0, '0');
+        }
+        s
+    };
+    !a.is_empty() && t(a) == t(b)
 }
 
 impl Pki {
@@ -165,4 +179,49 @@ pub fn agent_key_and_csr(agent_hint: &str) -> Result<(String, String)> {
         key.serialize_pem(),
         csr.pem().map_err(|e| pki_err("certificate request", e))?,
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn serials_read_back_from_certificates_equal_the_stored_ones() {
+        let now = Timestamp::now();
+        let (key, csr) = agent_key_and_csr("x").unwrap();
+        let _ = key;
+        let ca = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+            .block_on(async {
+                let dir = tempfile::tempdir().unwrap();
+                let store = crate::store::open(&camplane_config::controller::StoreConfig {
+                    embedded: Some(camplane_config::controller::EmbeddedStoreConfig {
+                        path: dir.path().to_path_buf(),
+                    }),
+                    etcd: None,
+                })
+                .await
+                .unwrap();
+                Pki::load_or_create(&store, "T", now).await.unwrap()
+            });
+        // 1 in 128 random serials began with a zero byte before: try enough to hit it.
+        for _ in 0..600 {
+            let (pem, stored, _) = ca.sign_agent(&csr, "ag", now, 30).unwrap();
+            let der = rustls_pemfile_der(&pem);
+            let (_, read) = peer_identity(&der).unwrap();
+            assert!(same_serial(&stored, &read), "{stored} vs {read}");
+            assert_eq!(stored, read);
+        }
+        assert!(same_serial("00ab", "ab") && !same_serial("", "") && !same_serial("ab", "ac"));
+    }
+
+    fn rustls_pemfile_der(pem: &str) -> Vec<u8> {
+        use base64::Engine;
+        let b64: String = pem.lines().filter(|l| !l.starts_with("-----")).collect();
+        base64::engine::general_purpose::STANDARD
+            .decode(b64)
+            .unwrap()
+    }
 }
