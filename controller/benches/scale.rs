@@ -8,9 +8,10 @@
 //! - the controller's resident memory per connected agent (RSS after the agents
 //!   connected minus before, divided by the agents);
 //! - the controller's CPU per 1,000 reports per second (reports sent by all the
-//!   agents at a fixed total rate for a while; CPU from /proc);
-//! and, with three controllers on etcd, the leader's failover time (median of
-//! several kills).
+//!   agents at a fixed total rate for a while; CPU from /proc).
+//!
+//! With three controllers on etcd it also prints the leader's failover time
+//! (median of several kills).
 //!
 //! `cargo bench -p camplane-controller --bench scale`
 //! Env: SCALE_AGENTS (default "1000,5000,10000"), SCALE_CONTROLLERS (default "1,3"),
@@ -442,7 +443,17 @@ async fn run(n_agents: usize, n_ctl: usize) {
         "  enrolled {n_agents} agents in {:.1} s",
         t0.elapsed().as_secs_f64()
     );
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    // Restart the controllers so that their memory is that of a controller holding
+    // this registry with no agent connected (not what enrolment left allocated).
+    for c in ctls.iter_mut() {
+        if let Some(mut p) = c.proc.0.take() {
+            let _ = p.kill();
+            let _ = p.wait();
+        }
+        c.proc = Controller::spawn(&c.cfg, c.port);
+    }
+    let ch = channel(ctls[0].port, &ca, None).await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
     let rss_before: Vec<u64> = ctls.iter().map(|c| rss(c.pid())).collect();
 
     // Connect them all (agent i to controller i % n), 64 handshakes at a time.
