@@ -19,33 +19,6 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
 
-const LPR: &str = r#"
----
-kind: PlacementRequest
-name: req-lpr
-spec:
-  location: {lat: 42.5011, lon: -90.6650}
-  purpose: alpr
-  justification: stolen vehicles entering downtown
-  funding_source: state grant
-  department: police
-  kind: fixed
-  camera: lpr-1
----
-kind: Camera
-name: lpr-1
-spec:
-  site: city-hall
-  department: police
-  kind: fixed
-  purpose: alpr
-  location: {lat: 42.5011, lon: -90.6650}
-  streams: {main: "RTSP_URL"}
-  placement_request: req-lpr
-  agent: city-hall-gw
-  alpr: true
-"#;
-
 async fn wait_for<F: FnMut() -> bool>(limit: Duration, what: &str, mut f: F) {
     let t0 = Instant::now();
     while !f() {
@@ -104,9 +77,13 @@ async fn rendered_plates_raise_exactly_one_hotlist_alert_at_the_controller() {
         media::free_port(),
         &[&format!("/lpr=mp4:{}", clip.display())],
     );
-    ctl::apply(&h, &h.admin, &LPR.replace("RTSP_URL", &cam.url("/lpr")))
-        .await
-        .unwrap();
+    ctl::apply(
+        &h,
+        &h.admin,
+        &agents::LPR.replace("RTSP_URL", &cam.url("/lpr")),
+    )
+    .await
+    .unwrap();
     for (who, action) in [(&mgr, "recommend"), (&chief, "recommend"), (&cm, "approve")] {
         ctl::act(&h, who, "req-lpr", action, "", "").await.unwrap();
     }

@@ -49,17 +49,7 @@ impl Drop for Cluster {
 }
 
 fn http(port: u16, path: &str) -> Option<String> {
-    use std::io::{Read, Write};
-    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
-    s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
-    write!(
-        s,
-        "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
-    )
-    .ok()?;
-    let mut t = String::new();
-    s.read_to_string(&mut t).ok()?;
-    t.split_once("\r\n\r\n").map(|(_, b)| b.to_string())
+    agents::try_http_get(([127, 0, 0, 1], port).into(), path).map(|(_, _, b)| b)
 }
 
 /// A metric from a controller (index 0-2), or None when it is down.

@@ -26,32 +26,6 @@ use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio_util::sync::CancellationToken;
 
-const LPR: &str = r#"
-kind: PlacementRequest
-name: req-lpr
-spec:
-  location: {lat: 42.5011, lon: -90.6650}
-  purpose: alpr
-  justification: stolen vehicles entering downtown
-  funding_source: state grant
-  department: police
-  kind: fixed
-  camera: lpr-1
----
-kind: Camera
-name: lpr-1
-spec:
-  site: city-hall
-  department: police
-  kind: fixed
-  purpose: alpr
-  location: {lat: 42.5011, lon: -90.6650}
-  streams: {main: "RTSP_URL"}
-  placement_request: req-lpr
-  agent: city-hall-gw
-  alpr: true
-"#;
-
 /// Copies one direction; while `cut`, neither reads nor writes (bytes in flight wait).
 async fn pump(
     mut r: tokio::net::tcp::OwnedReadHalf,
@@ -148,9 +122,13 @@ async fn a_partitioned_site_keeps_working_and_reports_exactly_once() {
         media::free_port(),
         &[&format!("/lpr=mp4:{}", clip.display())],
     );
-    ctl::apply(&h, &h.admin, &LPR.replace("RTSP_URL", &cam.url("/lpr")))
-        .await
-        .unwrap();
+    ctl::apply(
+        &h,
+        &h.admin,
+        &agents::LPR.replace("RTSP_URL", &cam.url("/lpr")),
+    )
+    .await
+    .unwrap();
     for (who, action) in [(&mgr, "recommend"), (&chief, "recommend"), (&cm, "approve")] {
         ctl::act(&h, who, "req-lpr", action, "", "").await.unwrap();
     }

@@ -24,7 +24,6 @@ use jiff::tz::TimeZone;
 use jiff::{SignedDuration, Timestamp};
 use serde_json::Value;
 use std::collections::BTreeMap;
-use std::io::{Read, Write};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
@@ -275,34 +274,6 @@ fn expected(traffic: &BTreeMap<&'static str, Vec<Stretch>>, late: Option<Timesta
         d.1 += 1;
     }
     e
-}
-
-/// A plain HTTP GET against the portal: (status, content type, body).
-fn http_get(addr: std::net::SocketAddr, path: &str) -> (u16, String, String) {
-    let mut s = std::net::TcpStream::connect(addr).unwrap();
-    write!(
-        s,
-        "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
-    )
-    .unwrap();
-    let mut buf = Vec::new();
-    s.read_to_end(&mut buf).unwrap();
-    let text = String::from_utf8_lossy(&buf).into_owned();
-    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
-    let status = head
-        .split_whitespace()
-        .nth(1)
-        .and_then(|x| x.parse().ok())
-        .unwrap_or(0);
-    let ctype = head
-        .lines()
-        .find_map(|l| {
-            l.to_ascii_lowercase()
-                .strip_prefix("content-type: ")
-                .map(str::to_string)
-        })
-        .unwrap_or_default();
-    (status, ctype, body.to_string())
 }
 
 async fn relogin(h: &mut ctl::Harness) {
@@ -607,19 +578,19 @@ async fn a_month_of_known_traffic_is_published_exactly() {
     assert_eq!(history[0]["locations"][0]["until"], "2026-10-10");
 
     // The portal serves exactly what was published.
-    let (status, ctype, body) = http_get(http, "/public/2026-10/log.json");
+    let (status, ctype, body) = agents::http_get(http, "/public/2026-10/log.json");
     assert_eq!(status, 200);
     assert!(ctype.starts_with("application/json"), "{ctype}");
     assert_eq!(body, first.files["log.json"]);
-    let (status, _, index) = http_get(http, "/public/");
+    let (status, _, index) = agents::http_get(http, "/public/");
     assert_eq!(status, 200);
     assert!(index.contains("href=\"/public/2026-10/\""), "{index}");
     assert!(index.contains("30 days"));
     assert!(index.contains("immigration enforcement"));
     assert!(index.contains("NCIC") && !index.contains("CUSTOM"));
-    assert_eq!(http_get(http, "/public/2026-08/").0, 404);
-    assert_eq!(http_get(http, "/public/../etc/passwd").0, 404);
-    assert_eq!(http_get(http, "/public/2026-10/secret.txt").0, 404);
+    assert_eq!(agents::http_get(http, "/public/2026-08/").0, 404);
+    assert_eq!(agents::http_get(http, "/public/../etc/passwd").0, 404);
+    assert_eq!(agents::http_get(http, "/public/2026-10/secret.txt").0, 404);
 
     // Generating on demand gives the published bytes, twice.
     let gen = || async {
@@ -692,9 +663,9 @@ async fn a_month_of_known_traffic_is_published_exactly() {
 
     // Nothing secret in any public output: plates, case numbers, the confidential
     // reader's name and place.
-    let (_, _, html) = http_get(http, "/public/2026-10/");
-    let (_, _, csv) = http_get(http, "/public/2026-10/log.csv");
-    let (_, _, index) = http_get(http, "/public/");
+    let (_, _, html) = agents::http_get(http, "/public/2026-10/");
+    let (_, _, csv) = agents::http_get(http, "/public/2026-10/log.csv");
+    let (_, _, index) = agents::http_get(http, "/public/");
     let outputs: Vec<(&str, &str)> = vec![
         ("index.html", &html),
         ("log.csv", &csv),

@@ -4,6 +4,10 @@
 //! receiving end, outside the city's systems) and checks that the agent's span
 //! is a child of the controller's request span, which is a child of the CLI's.
 
+mod agents;
+#[path = "../../controller/tests/common/mod.rs"]
+mod ctl;
+
 use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{
     TraceService, TraceServiceServer,
 };
@@ -347,12 +351,7 @@ async fn a_search_is_one_trace_across_cli_controller_and_agent() {
 }
 
 fn metrics(port: u16) -> String {
-    use std::io::{Read, Write};
-    let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", port)) else {
-        return String::new();
-    };
-    let _ = s.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
-    let mut t = String::new();
-    let _ = s.read_to_string(&mut t);
-    t
+    agents::try_http_get(([127, 0, 0, 1], port).into(), "/metrics")
+        .map(|(_, _, b)| b)
+        .unwrap_or_default()
 }

@@ -65,23 +65,73 @@ pub fn supervisor(dir: &Path) -> Arc<Supervisor> {
     )
 }
 
+/// A plain HTTP/1.1 GET: (status, content type, body); None if nothing answers.
+pub fn try_http_get(addr: std::net::SocketAddr, path: &str) -> Option<(u16, String, String)> {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr).ok()?;
+    s.set_read_timeout(Some(std::time::Duration::from_secs(10)))
+        .ok()?;
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
+    )
+    .ok()?;
+    let mut buf = Vec::new();
+    s.read_to_end(&mut buf).ok()?;
+    let text = String::from_utf8_lossy(&buf).into_owned();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let status = head.split_whitespace().nth(1)?.parse().ok()?;
+    let ctype = head
+        .lines()
+        .find_map(|l| {
+            l.to_ascii_lowercase()
+                .strip_prefix("content-type: ")
+                .map(str::to_string)
+        })
+        .unwrap_or_default();
+    Some((status, ctype, body.to_string()))
+}
+
+/// [`try_http_get`] that must be answered.
+pub fn http_get(addr: std::net::SocketAddr, path: &str) -> (u16, String, String) {
+    try_http_get(addr, path).unwrap_or_else(|| panic!("no HTTP answer from {addr}{path}"))
+}
+
 /// `GET /metrics` over plain HTTP.
 pub fn scrape(addr: std::net::SocketAddr) -> String {
-    use std::io::{Read, Write};
-    let mut s = std::net::TcpStream::connect(addr).unwrap();
-    s.write_all(b"GET /metrics HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
-        .unwrap();
-    let mut t = String::new();
-    s.read_to_string(&mut t).unwrap();
-    let (head, body) = t.split_once("\r\n\r\n").unwrap();
-    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
-    assert!(
-        head.to_ascii_lowercase()
-            .contains("content-type: text/plain; version=0.0.4"),
-        "{head}"
-    );
-    body.to_string()
+    let (status, ctype, body) = http_get(addr, "/metrics");
+    assert_eq!(status, 200, "{body}");
+    assert!(ctype.starts_with("text/plain; version=0.0.4"), "{ctype}");
+    body
 }
+
+/// An ALPR reader at City Hall on the gateway `city-hall-gw`, with its placement
+/// request (`RTSP_URL` is replaced by the test's stream).
+pub const LPR: &str = r#"
+kind: PlacementRequest
+name: req-lpr
+spec:
+  location: {lat: 42.5011, lon: -90.6650}
+  purpose: alpr
+  justification: stolen vehicles entering downtown
+  funding_source: state grant
+  department: police
+  kind: fixed
+  camera: lpr-1
+---
+kind: Camera
+name: lpr-1
+spec:
+  site: city-hall
+  department: police
+  kind: fixed
+  purpose: alpr
+  location: {lat: 42.5011, lon: -90.6650}
+  streams: {main: "RTSP_URL"}
+  placement_request: req-lpr
+  agent: city-hall-gw
+  alpr: true
+"#;
 
 /// Runs `promtool check metrics` (Debian's prometheus package) on exposition text.
 pub fn promtool_check(text: &str) {
