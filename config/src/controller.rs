@@ -28,7 +28,29 @@ pub struct ControllerConfig {
     /// ALPR governance settings (verified agencies).
     #[serde(default, skip_serializing_if = "AlprSettings::is_empty")]
     pub alpr: AlprSettings,
+    /// governance2: where recording exports may be written.
+    #[serde(default, skip_serializing_if = "ExportSettings::is_empty")]
+    pub exports: ExportSettings,
 }
+
+// ---------- governance2: export settings ----------
+
+/// Recording export settings.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExportSettings {
+    /// Exports may be written only under this directory (absolute; `..` and
+    /// symbolic links are resolved before the check). None: anywhere.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub allowed_dir: Option<PathBuf>,
+}
+
+impl ExportSettings {
+    fn is_empty(&self) -> bool {
+        self.allowed_dir.is_none()
+    }
+}
+
+// ---------- end governance2: export settings ----------
 
 // ---------- governance: ALPR settings ----------
 
@@ -297,6 +319,15 @@ impl ControllerConfig {
                 bad(
                     &format!("alpr.verified_agencies.{i}"),
                     format!("{a:?} is listed twice"),
+                );
+            }
+        }
+        // governance2
+        if let Some(d) = &cfg.exports.allowed_dir {
+            if !d.is_absolute() {
+                bad(
+                    "exports.allowed_dir",
+                    format!("{} must be an absolute path", d.display()),
                 );
             }
         }

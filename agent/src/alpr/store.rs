@@ -277,6 +277,19 @@ impl ReadStore {
         out
     }
 
+    // ---------- governance2: one read by id (crop fetches) ----------
+    /// The read with `id` (`{ms}-{plate}[-n]`, as [`ReadStore::append`] names it).
+    pub fn get(&self, id: &str) -> Option<StoredRead> {
+        let (ms, rest) = id.split_once('-')?;
+        let ms: i64 = ms.parse().ok()?;
+        let plate = rest.split('-').next()?;
+        let st = self.lock();
+        st.by_plate
+            .get(&(plate.to_string(), ms, id.to_string()))
+            .cloned()
+    }
+    // ---------- end governance2 ----------
+
     /// Reads of `camera` with `from <= time < until`, oldest first.
     pub fn list(&self, camera: &str, from: Timestamp, until: Timestamp) -> Vec<StoredRead> {
         let st = self.lock();
