@@ -277,6 +277,68 @@ impl ReadStore {
         out
     }
 
+    // ---------- governance2: bulk import ----------
+    /// Stores many reads without crops, one write and one fsync per day file
+    /// (bulk import, benchmarks); the same lines as [`ReadStore::append`].
+    pub fn append_batch(&self, reads: Vec<NewRead>) -> Result<usize> {
+        let mut st = self.lock();
+        let mut files: BTreeMap<PathBuf, String> = BTreeMap::new();
+        let n = reads.len();
+        for read in reads {
+            let ms = read.time.as_millisecond();
+            let base = format!("{ms}-{}", read.plate);
+            let mut id = base.clone();
+            let mut k = 1;
+            while st
+                .by_camera
+                .contains_key(&(read.camera.clone(), ms, id.clone()))
+            {
+                k += 1;
+                id = format!("{base}-{k}");
+            }
+            let r = StoredRead {
+                id,
+                camera: read.camera,
+                plate: read.plate,
+                confidence: read.confidence,
+                time: read.time,
+                first: read.first,
+                last: read.last,
+                frames: read.frames,
+                bbox: read.bbox,
+                crop: None,
+                location: read.location,
+            };
+            let file = self
+                .camera_dir(&r.camera)
+                .join(format!("{}.jsonl", day_of(r.time)));
+            let line = serde_json::to_string(&r).map_err(|e| AgentError::Io {
+                op: "encode",
+                path: file.clone(),
+                source: std::io::Error::other(e),
+            })?;
+            let buf = files.entry(file).or_default();
+            buf.push_str(&line);
+            buf.push('\n');
+            insert(&mut st, r);
+        }
+        for (file, text) in files {
+            if let Some(d) = file.parent() {
+                std::fs::create_dir_all(d).map_err(|e| AgentError::io("create", d, e))?;
+            }
+            let mut f = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&file)
+                .map_err(|e| AgentError::io("open", &file, e))?;
+            f.write_all(text.as_bytes())
+                .and_then(|_| f.sync_data())
+                .map_err(|e| AgentError::io("append", &file, e))?;
+        }
+        Ok(n)
+    }
+    // ---------- end governance2 ----------
+
     // ---------- governance2: one read by id (crop fetches) ----------
     /// The read with `id` (`{ms}-{plate}[-n]`, as [`ReadStore::append`] names it).
     pub fn get(&self, id: &str) -> Option<StoredRead> {
