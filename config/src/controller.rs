@@ -396,6 +396,25 @@ mod tests {
         );
     }
 
+    // governance2
+    #[test]
+    fn export_settings() {
+        let t = format!("{GOOD}exports:\n  allowed_dir: /srv/exports\n");
+        let c = ControllerConfig::parse("c.yaml", &t).unwrap();
+        assert_eq!(
+            c.exports.allowed_dir.as_deref(),
+            Some(std::path::Path::new("/srv/exports"))
+        );
+        let t = format!("{GOOD}exports:\n  allowed_dir: /srv/exports\n  max_hours: 48\n");
+        let e = ControllerConfig::parse("c.yaml", &t).unwrap_err();
+        assert_eq!(e.problems()[0].path, "exports.max_hours");
+        let t = format!("{GOOD}listen: nowhere\nexports:\n  allowed_dir: srv/exports\n");
+        let e = ControllerConfig::parse("c.yaml", &t).unwrap_err();
+        let paths: Vec<_> = e.problems().iter().map(|p| p.path.as_str()).collect();
+        assert_eq!(paths, ["listen", "exports.allowed_dir"]);
+        assert_eq!(e.problems()[1].line, Some(9));
+    }
+
     #[test]
     fn syntax_error_has_line_and_column() {
         let e = ControllerConfig::parse("c.yaml", "city: [\n").unwrap_err();

@@ -412,9 +412,8 @@ impl Controller {
             .ask(&agent, "segments", serde_json::to_vec(&q)?, AGENT_TIMEOUT)
             .await
             .and_then(|a| {
-                serde_json::from_slice::<Vec<SegmentInfo>>(&a.json).map_err(|e| {
-                    Error::Unavailable(format!("agent {agent}: unreadable answer: {e}"))
-                })
+                serde_json::from_slice::<Vec<SegmentInfo>>(&a.json)
+                    .map_err(|e| Error::Agent(format!("agent {agent}: unreadable answer: {e}")))
             }) {
             Ok(s) => s,
             Err(e) => return Err(refuse(e).await),
@@ -674,4 +673,24 @@ pub fn verify_export(dir: &Path, ca_cert_pem: &str) -> std::result::Result<usize
         prev = Some(f);
     }
     Ok(files.len())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn resolve_path_handles_dots_and_links() {
+        let d = tempfile::tempdir().unwrap();
+        let root = d.path().canonicalize().unwrap();
+        std::fs::create_dir(root.join("exports")).unwrap();
+        std::os::unix::fs::symlink(&root, root.join("exports/up")).unwrap();
+        assert_eq!(
+            resolve_path(&root.join("exports/../x/y")),
+            root.join("x/y"),
+            "`..` resolved, missing parts kept"
+        );
+        assert_eq!(resolve_path(&root.join("exports/up/z")), root.join("z"));
+        assert!(resolve_path(&root.join("exports/./a")).starts_with(root.join("exports")));
+    }
 }

@@ -113,7 +113,7 @@ impl Hub {
 // ---------- governance2: one question to one agent ----------
 impl Hub {
     /// Asks one agent one question of `kind` (see the `Query` message) and
-    /// waits for its answer; an agent error is `Unavailable` with its text.
+    /// waits for its answer; no answer or an agent error is [`Error::Agent`].
     pub(crate) async fn ask(
         &self,
         agent: &str,
@@ -136,11 +136,9 @@ impl Hub {
             })),
         };
         let out = match self.session(agent) {
-            None => Err(Error::Unavailable(format!(
-                "agent {agent} is not connected"
-            ))),
+            None => Err(Error::Agent(format!("agent {agent} is not connected"))),
             Some(s) => match s.send_timeout(Ok(msg), timeout).await {
-                Err(_) => Err(Error::Unavailable(format!(
+                Err(_) => Err(Error::Agent(format!(
                     "agent {agent}: its session is congested"
                 ))),
                 Ok(()) => loop {
@@ -148,7 +146,7 @@ impl Hub {
                         Ok(Some((from, a))) if from == agent => break Ok(a),
                         Ok(Some(_)) => continue,
                         _ => {
-                            break Err(Error::Unavailable(format!(
+                            break Err(Error::Agent(format!(
                                 "agent {agent}: no answer within {timeout:?}"
                             )))
                         }
@@ -162,7 +160,7 @@ impl Hub {
             .remove(&id);
         let a = out?;
         if !a.error.is_empty() {
-            return Err(Error::Unavailable(format!(
+            return Err(Error::Agent(format!(
                 "agent {agent}: {}",
                 a.error.chars().take(200).collect::<String>()
             )));

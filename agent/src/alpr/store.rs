@@ -589,4 +589,34 @@ mod tests {
         assert!(!s.crop_path(&held).unwrap().exists());
         assert!(s.is_empty());
     }
+
+    // governance2
+    #[test]
+    fn batch_append_matches_append_and_reopens() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = ReadStore::open(dir.path()).unwrap();
+        let t = ts("2026-11-01T10:00:00Z");
+        let mk = |plate: &str| NewRead {
+            camera: "lpr-1".into(),
+            plate: plate.into(),
+            confidence: 0.9,
+            time: t,
+            first: t,
+            last: t,
+            frames: 2,
+            bbox: [0, 0, 1, 1],
+            location: None,
+        };
+        s.append(mk("ABC1234"), None).unwrap();
+        assert_eq!(s.append_batch(vec![mk("ABC1234"), mk("XYZ9")]).unwrap(), 2);
+        let found = s.find("ABC1234", t, ts("2026-11-02T00:00:00Z"));
+        let ids: Vec<&str> = found.iter().map(|r| r.id.as_str()).collect();
+        let ms = t.as_millisecond();
+        let (a, b) = (format!("{ms}-ABC1234"), format!("{ms}-ABC1234-2"));
+        assert_eq!(ids, [a.as_str(), b.as_str()]);
+        assert_eq!(s.get(&b).unwrap().plate, "ABC1234");
+        assert!(s.get("nonsense").is_none());
+        let again = ReadStore::open(dir.path()).unwrap();
+        assert_eq!(again.len(), 3);
+    }
 }
