@@ -156,8 +156,7 @@ async fn bad_input_is_refused_clearly() {
                 },
             ))
             .await
-            .err()
-            .expect("refused");
+            .expect_err("refused");
         assert_refusal(
             &e,
             Code::PermissionDenied,
@@ -188,8 +187,7 @@ async fn bad_input_is_refused_clearly() {
             },
         ))
         .await
-        .err()
-        .expect("refused");
+        .expect_err("refused");
     assert_refusal(&e, Code::InvalidArgument, "out", "");
 
     // A forged token: Unauthenticated, nothing returned, nothing written.
