@@ -35,6 +35,24 @@ async fn send(tx: &ChunkTx, part: pb::export_chunk::Part) -> Result<(), ()> {
         .map_err(|_| ())
 }
 
+/// Ends an export that cannot be completed: the failure is audited (the entry
+/// refers to the export's own), then the client gets the error.
+async fn fail(api: &RecordingsApi, plan: &ExportPlan, tx: &ChunkTx, status: Status) {
+    let mut d = crate::audit::Draft::new(
+        &plan.requester,
+        "recordings.export.incomplete",
+        "Recording",
+        &plan.camera,
+    );
+    d.result = format!("failed: {}", status.message());
+    d.details =
+        serde_json::json!({"export_audit_seq": plan.audit_seq, "case_number": plan.case_number});
+    if let Err(e) = api.api.ctl.audit.record(d).await {
+        tracing::error!(error = %e, "export failure not audited");
+    }
+    let _ = tx.send(Err(status)).await;
+}
+
 /// Pulls every segment of the plan from its agent and sends it on, checking
 /// each file against its recorded hash; ends with the signed manifest.
 async fn pump(api: RecordingsApi, plan: ExportPlan, tx: ChunkTx) {
@@ -60,7 +78,7 @@ async fn pump(api: RecordingsApi, plan: ExportPlan, tx: ChunkTx) {
             let json = match serde_json::to_vec(&q) {
                 Ok(j) => j,
                 Err(e) => {
-                    let _ = tx.send(Err(Status::internal(e.to_string()))).await;
+                    fail(&api, &plan, &tx, Status::internal(e.to_string())).await;
                     return;
                 }
             };
@@ -74,11 +92,11 @@ async fn pump(api: RecordingsApi, plan: ExportPlan, tx: ChunkTx) {
                         "{}: the agent's file ends at byte {offset} of {}",
                         s.name, s.size
                     );
-                    let _ = tx.send(Err(Status::data_loss(msg))).await;
+                    fail(&api, &plan, &tx, Status::data_loss(msg)).await;
                     return;
                 }
                 Err(e) => {
-                    let _ = tx.send(Err(e.into())).await;
+                    fail(&api, &plan, &tx, e.into()).await;
                     return;
                 }
             };
@@ -95,14 +113,14 @@ async fn pump(api: RecordingsApi, plan: ExportPlan, tx: ChunkTx) {
                 s.name
             );
             tracing::error!(camera = %plan.camera, file = %s.name, "export: segment altered on the site");
-            let _ = tx.send(Err(Status::data_loss(msg))).await;
+            fail(&api, &plan, &tx, Status::data_loss(msg)).await;
             return;
         }
     }
     let manifest = match sign_manifest(&api.pki, manifest_body(&plan, &api.pki.ca_cert_pem)) {
         Ok(m) => m,
         Err(e) => {
-            let _ = tx.send(Err(e.into())).await;
+            fail(&api, &plan, &tx, e.into()).await;
             return;
         }
     };

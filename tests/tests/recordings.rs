@@ -470,6 +470,49 @@ async fn export_verify_refuse_authorize_and_crop() {
         .unwrap_err();
     assert_eq!(e.code(), Code::PermissionDenied);
 
+    // 7. A segment altered on the site after it was written: the export stops
+    // with DataLoss naming the file, no manifest is signed, and the failure is
+    // audited beside the export's entry.
+    let seg = {
+        let idx = sup.index();
+        let idx = idx.lock().unwrap();
+        idx.camera_dir("cam-1").join(&names[0])
+    };
+    let mut b = std::fs::read(&seg).unwrap();
+    b[100] ^= 0xff;
+    std::fs::write(&seg, &b).unwrap();
+    let out5 = exports.join("case-5");
+    let code = cli
+        .run(
+            &pd,
+            &[
+                "recordings",
+                "export",
+                "--camera",
+                "cam-1",
+                "--from",
+                &from,
+                "--to",
+                &to,
+                "--case",
+                "26-04711",
+                "--out",
+                &out5.display().to_string(),
+            ],
+        )
+        .await;
+    assert_eq!(code, 1);
+    assert!(!out5.join("manifest.json").exists());
+    let e = export(&h, &pd, &from, &to, "26-04711", &exports.join("case-6"))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::DataLoss, "{e:?}");
+    assert!(e.message().contains(&names[0]), "{}", e.message());
+    let inc = audit_entries(&h, "recordings.export.incomplete").await;
+    assert_eq!(inc.len(), 2, "{inc:#?}");
+    assert_eq!(inc[0]["actor"], "pd-viewer");
+    assert!(inc[0]["result"].as_str().unwrap().contains(&names[0]));
+
     assert!(ctl::verify(&h).await.ok, "the audit chain holds");
     stop.cancel();
     h.cancel.cancel();
