@@ -234,6 +234,87 @@ impl Session {
         serde_json::to_vec(&reads).map_err(|e| e.to_string())
     }
 
+    // ---------- governance2: recordings and crops over the control stream ----------
+    /// Answers a query of any kind: (json, bytes) or why not.
+    fn answer_any(
+        &self,
+        kind: &str,
+        json: &[u8],
+    ) -> std::result::Result<(Vec<u8>, Vec<u8>), String> {
+        use camplane_config::model::{
+            CropQuery, SegmentChunkQuery, SegmentInfo, SegmentsQuery, MAX_CHUNK,
+        };
+        match kind {
+            "" => Ok((self.answer_query(json)?, vec![])),
+            "segments" => {
+                let q: SegmentsQuery =
+                    serde_json::from_slice(json).map_err(|e| format!("query: {e}"))?;
+                let idx = self.sup.index();
+                let idx = idx.lock().unwrap_or_else(|e| e.into_inner());
+                let list: Vec<SegmentInfo> = idx
+                    .find(&q.camera, q.from, q.until)
+                    .into_iter()
+                    .map(|e| SegmentInfo {
+                        seq: e.seq,
+                        name: e.file_name(),
+                        start: e.start(),
+                        end: e.end(),
+                        size: e.size,
+                        sha256: hex::encode(e.sha256),
+                        prev_sha256: hex::encode(e.prev_sha256),
+                    })
+                    .collect();
+                Ok((
+                    serde_json::to_vec(&list).map_err(|e| e.to_string())?,
+                    vec![],
+                ))
+            }
+            "segment_chunk" => {
+                use std::io::{Read, Seek};
+                let q: SegmentChunkQuery =
+                    serde_json::from_slice(json).map_err(|e| format!("query: {e}"))?;
+                // The index names the file: a camera or segment it does not know is refused.
+                let path = {
+                    let idx = self.sup.index();
+                    let idx = idx.lock().unwrap_or_else(|e| e.into_inner());
+                    let e = idx
+                        .segments(&q.camera)
+                        .iter()
+                        .find(|e| e.seq == q.seq)
+                        .copied()
+                        .ok_or_else(|| format!("no segment {} of camera {:?}", q.seq, q.camera))?;
+                    idx.segment_path(&q.camera, &e)
+                };
+                let mut f =
+                    std::fs::File::open(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+                f.seek(std::io::SeekFrom::Start(q.offset))
+                    .map_err(|e| format!("{}: {e}", path.display()))?;
+                let mut buf = Vec::new();
+                f.take(q.len.min(MAX_CHUNK))
+                    .read_to_end(&mut buf)
+                    .map_err(|e| format!("{}: {e}", path.display()))?;
+                Ok((vec![], buf))
+            }
+            "crop" => {
+                let q: CropQuery =
+                    serde_json::from_slice(json).map_err(|e| format!("query: {e}"))?;
+                let reads = self.sup.reads();
+                let r = reads
+                    .get(&q.read_id)
+                    .ok_or_else(|| "not found".to_string())?;
+                let path = reads
+                    .crop_path(&r)
+                    .ok_or_else(|| "the read has no crop".to_string())?;
+                let jpeg = std::fs::read(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+                let meta =
+                    serde_json::json!({"camera": r.camera, "plate": r.plate, "time": r.time});
+                Ok((serde_json::to_vec(&meta).map_err(|e| e.to_string())?, jpeg))
+            }
+            other => Err(format!("unknown query kind {other:?}")),
+        }
+    }
+    // ---------- end governance2 ----------
+
     /// Applies a hotlist update from the controller; the acknowledgement says
     /// which version is held now (0 asks for the whole list again).
     fn apply_hotlist(&self, json: &[u8]) -> pb::HotlistAck {
@@ -561,10 +642,10 @@ impl Session {
                             camplane_telemetry::set_parent_from_traceparent(&span, &q.traceparent);
                             tokio::spawn(async move {
                                 let id = q.id.clone();
-                                let answer = match tokio::task::spawn_blocking(move || span.in_scope(|| s.answer_query(&q.json))).await {
-                                    Ok(Ok(json)) => pb::QueryAnswer { id, json, error: String::new() },
-                                    Ok(Err(e)) => pb::QueryAnswer { id, json: vec![], error: e },
-                                    Err(e) => pb::QueryAnswer { id, json: vec![], error: e.to_string() },
+                                let answer = match tokio::task::spawn_blocking(move || span.in_scope(|| s.answer_any(&q.kind, &q.json))).await {
+                                    Ok(Ok((json, data))) => pb::QueryAnswer { id, json, error: String::new(), data },
+                                    Ok(Err(e)) => pb::QueryAnswer { id, json: vec![], error: e, data: vec![] },
+                                    Err(e) => pb::QueryAnswer { id, json: vec![], error: e.to_string(), data: vec![] },
                                 };
                                 let _ = tx.send(pb::AgentMessage { msg: Some(pb::agent_message::Msg::Answer(answer)) }).await;
                             });

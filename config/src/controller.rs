@@ -28,7 +28,29 @@ pub struct ControllerConfig {
     /// ALPR governance settings (verified agencies).
     #[serde(default, skip_serializing_if = "AlprSettings::is_empty")]
     pub alpr: AlprSettings,
+    /// governance2: where recording exports may be written.
+    #[serde(default, skip_serializing_if = "ExportSettings::is_empty")]
+    pub exports: ExportSettings,
 }
+
+// ---------- governance2: export settings ----------
+
+/// Recording export settings.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExportSettings {
+    /// Exports may be written only under this directory (absolute; `..` and
+    /// symbolic links are resolved before the check). None: anywhere.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub allowed_dir: Option<PathBuf>,
+}
+
+impl ExportSettings {
+    fn is_empty(&self) -> bool {
+        self.allowed_dir.is_none()
+    }
+}
+
+// ---------- end governance2: export settings ----------
 
 // ---------- governance: ALPR settings ----------
 
@@ -300,6 +322,15 @@ impl ControllerConfig {
                 );
             }
         }
+        // governance2
+        if let Some(d) = &cfg.exports.allowed_dir {
+            if !d.is_absolute() {
+                bad(
+                    "exports.allowed_dir",
+                    format!("{} must be an absolute path", d.display()),
+                );
+            }
+        }
         if problems.is_empty() {
             Ok(cfg)
         } else {
@@ -363,6 +394,25 @@ mod tests {
             paths,
             ["alpr.verified_agencies.1", "alpr.verified_agencies.2"]
         );
+    }
+
+    // governance2
+    #[test]
+    fn export_settings() {
+        let t = format!("{GOOD}exports:\n  allowed_dir: /srv/exports\n");
+        let c = ControllerConfig::parse("c.yaml", &t).unwrap();
+        assert_eq!(
+            c.exports.allowed_dir.as_deref(),
+            Some(std::path::Path::new("/srv/exports"))
+        );
+        let t = format!("{GOOD}exports:\n  allowed_dir: /srv/exports\n  max_hours: 48\n");
+        let e = ControllerConfig::parse("c.yaml", &t).unwrap_err();
+        assert_eq!(e.problems()[0].path, "exports.max_hours");
+        let t = format!("{GOOD}listen: nowhere\nexports:\n  allowed_dir: srv/exports\n");
+        let e = ControllerConfig::parse("c.yaml", &t).unwrap_err();
+        let paths: Vec<_> = e.problems().iter().map(|p| p.path.as_str()).collect();
+        assert_eq!(paths, ["listen", "exports.allowed_dir"]);
+        assert_eq!(e.problems()[1].line, Some(9));
     }
 
     #[test]

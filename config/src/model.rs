@@ -675,3 +675,61 @@ pub fn plate_matches(pattern: &str, plate: &str) -> bool {
     }
     go(pattern.as_bytes(), plate.as_bytes())
 }
+
+// ---------- governance2: recordings and crops asked of an agent ----------
+
+/// The segments of one camera overlapping `[from, until)`, asked of its agent
+/// (control-stream query kind `segments`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SegmentsQuery {
+    /// The camera.
+    pub camera: String,
+    /// From (inclusive).
+    pub from: Timestamp,
+    /// Until (exclusive).
+    pub until: Timestamp,
+}
+
+/// One recorded segment as the agent's index knows it (hashes hex).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SegmentInfo {
+    /// Per-camera sequence number.
+    pub seq: u64,
+    /// File name in the camera's directory.
+    pub name: String,
+    /// Start.
+    pub start: Timestamp,
+    /// End.
+    pub end: Timestamp,
+    /// Size in bytes.
+    pub size: u64,
+    /// SHA-256 of the file, written when the segment was closed.
+    pub sha256: String,
+    /// SHA-256 of the camera's previous segment (the index's chain; zeros for the first).
+    pub prev_sha256: String,
+}
+
+/// Bytes of one segment (control-stream query kind `segment_chunk`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SegmentChunkQuery {
+    /// The camera.
+    pub camera: String,
+    /// The segment's sequence number.
+    pub seq: u64,
+    /// Offset of the first byte.
+    pub offset: u64,
+    /// Most bytes to return (the agent caps it at [`MAX_CHUNK`]).
+    pub len: u64,
+}
+
+/// Most bytes one `segment_chunk` answer carries.
+pub const MAX_CHUNK: u64 = 1 << 20;
+
+/// One read's JPEG crop (control-stream query kind `crop`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CropQuery {
+    /// The read's id, as a search returned it.
+    pub read_id: String,
+}
+
+// ---------- end governance2 ----------

@@ -149,11 +149,17 @@ pub enum Operation {
     /// Record an alert's visual and state-system checks, reject it, or record
     /// the action taken on it (with its case number).
     VerifyAlerts,
+    // ---------- governance2 ----------
+    /// View or copy (export) recordings: of the installing department's cameras,
+    /// any camera for the police, or as the chief authorized.
+    ViewRecordings,
+    /// Authorize a user to view and copy a camera's or a department's recordings.
+    AuthorizeRecordings,
 }
 
 impl Operation {
     /// Every operation (the authorization test walks them all).
-    pub const ALL: [Operation; 23] = [
+    pub const ALL: [Operation; 25] = [
         Operation::ReadObjects,
         Operation::ReadUsers,
         Operation::WriteRegistry,
@@ -177,6 +183,8 @@ impl Operation {
         Operation::VerifyAlerts,
         Operation::GeneratePublicLog,
         Operation::RecordCaseAssist,
+        Operation::ViewRecordings,
+        Operation::AuthorizeRecordings,
     ];
 
     /// The roles that may perform the operation.
@@ -216,6 +224,8 @@ impl Operation {
             Operation::RecordCaseAssist => &[AlprOperator, Supervisor, Chief],
             Operation::ApproveAlprQuery => &[Supervisor],
             Operation::VerifyAlerts => &[AlprOperator],
+            Operation::ViewRecordings => &[Viewer, Chief],
+            Operation::AuthorizeRecordings => &[Chief],
         }
     }
 

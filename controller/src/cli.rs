@@ -115,6 +115,14 @@ enum Cmd {
     #[command(subcommand)]
     Approvals(ApprovalsCmd),
     // ---------- end governance ----------
+    // ---------- governance2 ----------
+    /// Recordings: the chief's authorizations, case-numbered exports.
+    #[command(subcommand)]
+    Recordings(RecordingsCmd),
+    /// Exported recordings, checked offline.
+    #[command(subcommand)]
+    Export(ExportCmd),
+    // ---------- end governance2 ----------
     // ---- public log ----
     /// The monthly public log of plate reader use.
     #[command(subcommand)]
@@ -206,7 +214,215 @@ enum SearchCmd {
         output: Output,
     },
     // ---------- end governance ----------
+    // ---------- governance2 ----------
+    /// Fetch one read's JPEG crop from its site (ALPR operators, with a case
+    /// number; audited before it is returned).
+    Crop {
+        /// The read's id, as `search plate -o json` shows it.
+        read_id: String,
+        /// Case number (the city's format).
+        #[arg(long = "case")]
+        case_number: String,
+        /// The file to write (must not exist).
+        #[arg(long)]
+        out: PathBuf,
+        /// Only ask these sites (repeat or comma-separate).
+        #[arg(long = "site", value_delimiter = ',')]
+        sites: Vec<String>,
+    },
+    // ---------- end governance2 ----------
 }
+
+// ---------- governance2: recordings ----------
+
+#[derive(Subcommand)]
+enum RecordingsCmd {
+    /// The chief lets a user view and copy a camera's (or a department's)
+    /// recordings until a time (audited).
+    Authorize {
+        /// The user.
+        #[arg(long)]
+        user: String,
+        /// One camera ...
+        #[arg(
+            long,
+            conflicts_with = "department",
+            required_unless_present = "department"
+        )]
+        camera: Option<String>,
+        /// ... or every camera of a department.
+        #[arg(long)]
+        department: Option<String>,
+        /// When the authorization ends (RFC 3339).
+        #[arg(long)]
+        until: String,
+        /// Why (kept in the audit log).
+        #[arg(long)]
+        reason: String,
+    },
+    /// Copy a camera's segments overlapping FROM..TO (at most 24 hours) into a
+    /// new or empty directory, with a manifest signed by the controller
+    /// (the installing department's viewers, the police, people the chief
+    /// authorized; audited with the case number before anything is sent).
+    Export {
+        /// The camera.
+        #[arg(long)]
+        camera: String,
+        /// From (RFC 3339).
+        #[arg(long)]
+        from: String,
+        /// To (RFC 3339).
+        #[arg(long)]
+        to: String,
+        /// Case number (the city's format).
+        #[arg(long = "case")]
+        case_number: String,
+        /// A new or empty directory (the controller may restrict where: exports.allowed_dir).
+        #[arg(long)]
+        out: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
+enum ExportCmd {
+    /// Check an export offline: the manifest's signature against the
+    /// controller's CA certificate (--ca or $CAMPLANE_CA), every file against
+    /// its SHA-256, the segments' chain. Exit 1 naming the first file that fails.
+    Verify {
+        /// The export directory.
+        dir: PathBuf,
+    },
+}
+
+/// `export verify`: offline.
+fn export_verify(dir: &std::path::Path, ca: Option<&PathBuf>) -> Result<i32> {
+    let ca = ca.ok_or_else(|| {
+        anyhow!("export verify needs the controller's CA certificate: --ca FILE (or $CAMPLANE_CA)")
+    })?;
+    let pem =
+        std::fs::read_to_string(ca).with_context(|| format!("reading --ca {}", ca.display()))?;
+    match crate::recordings::verify_export(dir, &pem) {
+        Ok(n) => {
+            println!(
+                "{}: manifest signature, {n} files and their chain verified",
+                dir.display()
+            );
+            Ok(0)
+        }
+        Err(e) => {
+            eprintln!("export verify failed: {e}");
+            Ok(1)
+        }
+    }
+}
+
+/// `recordings export`: streams the files into a new or empty directory.
+async fn recordings_export(
+    c: &Client,
+    ca: Option<&PathBuf>,
+    camera: String,
+    from: String,
+    to: String,
+    case_number: String,
+    out: PathBuf,
+) -> Result<i32> {
+    use std::io::Write;
+    let abs = if out.is_absolute() {
+        out.clone()
+    } else {
+        std::env::current_dir()?.join(&out)
+    };
+    let resolved = crate::recordings::resolve_path(&abs);
+    if resolved.exists() {
+        let mut rd = std::fs::read_dir(&resolved)
+            .with_context(|| format!("--out {}: not a directory", resolved.display()))?;
+        if rd.next().is_some() {
+            bail!(
+                "--out {}: must be a new or empty directory",
+                resolved.display()
+            );
+        }
+    }
+    let mut stream = pb::recordings_client::RecordingsClient::new(c.channel.clone())
+        .export(c.req(pb::ExportRequest {
+            camera,
+            from,
+            to,
+            case_number,
+            out_dir: resolved.display().to_string(),
+        })?)
+        .await
+        .map_err(status)?
+        .into_inner();
+    std::fs::create_dir_all(&resolved)
+        .with_context(|| format!("creating {}", resolved.display()))?;
+    let mut current: Option<(String, std::fs::File)> = None;
+    let mut files = 0usize;
+    let mut bytes = 0u64;
+    let mut manifest = false;
+    loop {
+        let msg = match stream.message().await {
+            Ok(Some(m)) => m,
+            Ok(None) => break,
+            Err(e) => {
+                eprintln!(
+                    "export failed: {}; {} is incomplete",
+                    e.message(),
+                    resolved.display()
+                );
+                return Ok(1);
+            }
+        };
+        match msg.part {
+            Some(pb::export_chunk::Part::File(f)) => {
+                if f.name.is_empty() || f.name.contains(['/', '\\']) || f.name.starts_with('.') {
+                    bail!("the controller sent a file name that is not a plain name");
+                }
+                let p = resolved.join(&f.name);
+                let file = std::fs::OpenOptions::new()
+                    .write(true)
+                    .create_new(true)
+                    .open(&p)
+                    .with_context(|| format!("creating {}", p.display()))?;
+                current = Some((f.name, file));
+                files += 1;
+            }
+            Some(pb::export_chunk::Part::Data(d)) => {
+                let (name, f) = current
+                    .as_mut()
+                    .ok_or_else(|| anyhow!("the controller sent bytes before a file"))?;
+                f.write_all(&d).with_context(|| format!("writing {name}"))?;
+                bytes += d.len() as u64;
+            }
+            Some(pb::export_chunk::Part::ManifestJson(m)) => {
+                let p = resolved.join(crate::recordings::MANIFEST);
+                std::fs::write(&p, m).with_context(|| format!("writing {}", p.display()))?;
+                manifest = true;
+            }
+            None => {}
+        }
+    }
+    if let Some((name, f)) = current {
+        f.sync_all().with_context(|| format!("writing {name}"))?;
+    }
+    if !manifest {
+        eprintln!(
+            "export failed: no manifest came; {} is incomplete",
+            resolved.display()
+        );
+        return Ok(1);
+    }
+    println!(
+        "{}: {files} files, {bytes} bytes, manifest.json signed by the controller",
+        resolved.display()
+    );
+    if ca.is_some() {
+        return export_verify(&resolved, ca);
+    }
+    Ok(0)
+}
+
+// ---------- end governance2: recordings ----------
 
 // ---------- governance: approvals ----------
 
@@ -790,6 +1006,10 @@ pub async fn run(cli: Cli) -> Result<i32> {
     if let Cmd::Placement(PlacementCmd::Check(a)) = &cli.cmd {
         return Ok(placement_check(a));
     }
+    // governance2: offline too
+    if let Cmd::Export(ExportCmd::Verify { dir }) = &cli.cmd {
+        return export_verify(dir, cli.ca.as_ref());
+    }
     let endpoint = tonic::transport::Endpoint::from_shared(cli.server.clone())
         .with_context(|| format!("--server {:?} is not a URL", cli.server))?
         .connect_timeout(std::time::Duration::from_secs(5));
@@ -1342,6 +1562,67 @@ pub async fn run(cli: Cli) -> Result<i32> {
             return print_search(r, output);
         }
         Cmd::Approvals(ac) => return approvals(&c, ac).await,
+        // ---------- governance2 ----------
+        Cmd::Recordings(RecordingsCmd::Authorize {
+            user,
+            camera,
+            department,
+            until,
+            reason,
+        }) => {
+            let o = pb::recordings_client::RecordingsClient::new(c.channel.clone())
+                .authorize(c.req(pb::RecordingAuthorizeRequest {
+                    user,
+                    camera: camera.unwrap_or_default(),
+                    department: department.unwrap_or_default(),
+                    until,
+                    reason,
+                })?)
+                .await
+                .map_err(status)?
+                .into_inner();
+            println!("{}", o.name);
+        }
+        Cmd::Recordings(RecordingsCmd::Export {
+            camera,
+            from,
+            to,
+            case_number,
+            out,
+        }) => {
+            return recordings_export(&c, cli.ca.as_ref(), camera, from, to, case_number, out).await
+        }
+        Cmd::Export(ExportCmd::Verify { dir }) => return export_verify(&dir, cli.ca.as_ref()),
+        Cmd::Search(SearchCmd::Crop {
+            read_id,
+            case_number,
+            out,
+            sites,
+        }) => {
+            let r = pb::recordings_client::RecordingsClient::new(c.channel.clone())
+                .crop(c.req(pb::CropRequest {
+                    read_id,
+                    case_number,
+                    sites,
+                })?)
+                .await
+                .map_err(status)?
+                .into_inner();
+            std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(&out)
+                .and_then(|mut f| std::io::Write::write_all(&mut f, &r.jpeg))
+                .with_context(|| format!("writing {}", out.display()))?;
+            println!(
+                "{}: {} bytes (camera {}, agent {})",
+                out.display(),
+                r.jpeg.len(),
+                r.camera,
+                r.agent
+            );
+        }
+        // ---------- end governance2 ----------
         Cmd::Alerts(AlertsCmd::Verify {
             id,
             visual,

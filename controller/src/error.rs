@@ -33,6 +33,9 @@ pub enum Error {
     /// Concurrent writers kept winning; retry.
     #[error("conflict: {0}")]
     Conflict(String),
+    /// A site agent did not answer, or answered with an error (governance2).
+    #[error("site agent: {0}")]
+    Agent(String),
     /// A bug or an impossible state.
     #[error("internal error: {0}")]
     Internal(String),
@@ -67,7 +70,7 @@ impl From<Error> for tonic::Status {
     fn from(e: Error) -> Self {
         use tonic::Code;
         let code = match &e {
-            Error::Unavailable(_) => Code::Unavailable,
+            Error::Unavailable(_) | Error::Agent(_) => Code::Unavailable,
             Error::Compacted(_) => Code::OutOfRange,
             Error::Corrupt(_) | Error::Internal(_) | Error::Io { .. } => Code::Internal,
             Error::NotFound(_) => Code::NotFound,

@@ -21,6 +21,8 @@ pub mod pki;
 pub mod placement;
 pub mod portal;
 pub mod publog;
+pub mod recordings; // governance2
+pub mod recordings_api; // governance2
 pub mod search;
 pub mod server;
 pub mod service;

@@ -150,6 +150,37 @@ impl Pki {
     }
 }
 
+// ---------- governance2: signing export manifests with the CA key ----------
+impl Pki {
+    /// Signs `msg` with the CA's key (ECDSA P-256, SHA-256, ASN.1 signature).
+    pub fn sign(&self, msg: &[u8]) -> Result<Vec<u8>> {
+        use ring::signature::{EcdsaKeyPair, ECDSA_P256_SHA256_ASN1_SIGNING};
+        let key = KeyPair::from_pem(&self.ca_key_pem).map_err(|e| pki_err("CA key", e))?;
+        let rng = ring::rand::SystemRandom::new();
+        let kp =
+            EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_ASN1_SIGNING, &key.serialize_der(), &rng)
+                .map_err(|e| pki_err("CA key (expected ECDSA P-256)", e))?;
+        kp.sign(&rng, msg)
+            .map(|s| s.as_ref().to_vec())
+            .map_err(|e| pki_err("signing", e))
+    }
+}
+
+/// Checks a signature made by [`Pki::sign`] against the CA certificate (PEM).
+pub fn verify_signature(ca_cert_pem: &str, msg: &[u8], sig: &[u8]) -> Result<()> {
+    use ring::signature::{UnparsedPublicKey, ECDSA_P256_SHA256_ASN1};
+    let (_, pem) = x509_parser::pem::parse_x509_pem(ca_cert_pem.as_bytes())
+        .map_err(|e| Error::InvalidArgument(format!("CA certificate: {e}")))?;
+    let cert = pem
+        .parse_x509()
+        .map_err(|e| Error::InvalidArgument(format!("CA certificate: {e}")))?;
+    let key = cert.public_key().subject_public_key.data.to_vec();
+    UnparsedPublicKey::new(&ECDSA_P256_SHA256_ASN1, key)
+        .verify(msg, sig)
+        .map_err(|_| Error::InvalidArgument("bad signature".into()))
+}
+// ---------- end governance2 ----------
+
 /// The common name and serial (hex) of a peer's certificate.
 pub fn peer_identity(der: &[u8]) -> Result<(String, String)> {
     let (_, cert) = x509_parser::parse_x509_certificate(der)

@@ -110,6 +110,66 @@ impl Hub {
     }
 }
 
+// ---------- governance2: one question to one agent ----------
+impl Hub {
+    /// Asks one agent one question of `kind` (see the `Query` message) and
+    /// waits for its answer; no answer or an agent error is [`Error::Agent`].
+    pub(crate) async fn ask(
+        &self,
+        agent: &str,
+        kind: &str,
+        json: Vec<u8>,
+        timeout: Duration,
+    ) -> Result<pb::QueryAnswer> {
+        let id = format!("{kind}-{}", hex::encode(rand::random::<[u8; 8]>()));
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        self.pending
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(id.clone(), tx);
+        let msg = pb::ControllerMessage {
+            msg: Some(pb::controller_message::Msg::Query(pb::Query {
+                id: id.clone(),
+                json,
+                traceparent: camplane_telemetry::current_traceparent(),
+                kind: kind.to_string(),
+            })),
+        };
+        let out = match self.session(agent) {
+            None => Err(Error::Agent(format!("agent {agent} is not connected"))),
+            Some(s) => match s.send_timeout(Ok(msg), timeout).await {
+                Err(_) => Err(Error::Agent(format!(
+                    "agent {agent}: its session is congested"
+                ))),
+                Ok(()) => loop {
+                    match tokio::time::timeout(timeout, rx.recv()).await {
+                        Ok(Some((from, a))) if from == agent => break Ok(a),
+                        Ok(Some(_)) => continue,
+                        _ => {
+                            break Err(Error::Agent(format!(
+                                "agent {agent}: no answer within {timeout:?}"
+                            )))
+                        }
+                    }
+                },
+            },
+        };
+        self.pending
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&id);
+        let a = out?;
+        if !a.error.is_empty() {
+            return Err(Error::Agent(format!(
+                "agent {agent}: {}",
+                a.error.chars().take(200).collect::<String>()
+            )));
+        }
+        Ok(a)
+    }
+}
+// ---------- end governance2 ----------
+
 /// A search as asked.
 #[derive(Debug, Clone)]
 pub struct SearchRequest {
@@ -464,6 +524,7 @@ impl Controller {
                     id: query_id.clone(),
                     json: json.clone(),
                     traceparent: camplane_telemetry::current_traceparent(),
+                    kind: String::new(),
                 })),
             };
             match hub.session(agent) {

@@ -86,12 +86,17 @@ pub async fn start_with_clock(
         pki: pki.clone(),
         index: Default::default(),
     });
-    let routes = Api::new(ctl.clone()).routes().add_service(
-        camplane_proto::v1::fleet_server::FleetServer::new(crate::api::FleetApi::new(
-            fleet,
-            cancel.clone(),
-        )),
-    );
+    let routes = Api::new(ctl.clone())
+        .routes()
+        .add_service(camplane_proto::v1::fleet_server::FleetServer::new(
+            crate::api::FleetApi::new(fleet, cancel.clone()),
+        ))
+        // governance2
+        .add_service(
+            camplane_proto::v1::recordings_server::RecordingsServer::new(
+                crate::recordings_api::RecordingsApi::new(Api::new(ctl.clone()), pki.clone()),
+            ),
+        );
     let mut builder = tonic::transport::Server::builder()
         .layer(crate::metrics::MetricsLayer(ctl.metrics.clone()));
     let tls = &ctl.config.tls;

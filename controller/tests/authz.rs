@@ -113,6 +113,13 @@ const RPCS: &[(&str, Need)] = &[
         "PublicLog.AddCaseAssist",
         Need::Op(Operation::RecordCaseAssist),
     ),
+    // ---------- governance2 ----------
+    (
+        "Recordings.Authorize",
+        Need::Op(Operation::AuthorizeRecordings),
+    ),
+    ("Recordings.Export", Need::Op(Operation::ViewRecordings)),
+    ("Recordings.Crop", Need::Op(Operation::SearchAlpr)),
 ];
 
 fn placement_request(name: &str) -> String {
@@ -577,6 +584,44 @@ async fn call(h: &Harness, c: &Caller, rpc: &str) -> Result<(), tonic::Status> {
                     offense: "vehicle_theft".into(),
                     arrests: 0,
                     date: String::new(),
+                },
+            ))
+            .await
+            .map(|_| ()),
+        // ---------- governance2 ----------
+        "Recordings.Authorize" => pb::recordings_client::RecordingsClient::new(ch)
+            .authorize(req(
+                t,
+                pb::RecordingAuthorizeRequest {
+                    user: "u-viewer".into(),
+                    camera: "cam-1".into(),
+                    department: String::new(),
+                    until: "2099-01-01T00:00:00Z".into(),
+                    reason: "authz".into(),
+                },
+            ))
+            .await
+            .map(|_| ()),
+        "Recordings.Export" => pb::recordings_client::RecordingsClient::new(ch)
+            .export(req(
+                t,
+                pb::ExportRequest {
+                    camera: "cam-1".into(),
+                    from: "2026-10-01T00:00:00Z".into(),
+                    to: "2026-10-01T01:00:00Z".into(),
+                    case_number: "26-01234".into(),
+                    out_dir: "/tmp/authz-export".into(),
+                },
+            ))
+            .await
+            .map(|_| ()),
+        "Recordings.Crop" => pb::recordings_client::RecordingsClient::new(ch)
+            .crop(req(
+                t,
+                pb::CropRequest {
+                    read_id: "1780000000000-ABC1234".into(),
+                    case_number: "26-01234".into(),
+                    sites: vec![],
                 },
             ))
             .await

@@ -277,6 +277,81 @@ impl ReadStore {
         out
     }
 
+    // ---------- governance2: bulk import ----------
+    /// Stores many reads without crops, one write and one fsync per day file
+    /// (bulk import, benchmarks); the same lines as [`ReadStore::append`].
+    pub fn append_batch(&self, reads: Vec<NewRead>) -> Result<usize> {
+        let mut st = self.lock();
+        let mut files: BTreeMap<PathBuf, String> = BTreeMap::new();
+        let n = reads.len();
+        for read in reads {
+            let ms = read.time.as_millisecond();
+            let base = format!("{ms}-{}", read.plate);
+            let mut id = base.clone();
+            let mut k = 1;
+            while st
+                .by_camera
+                .contains_key(&(read.camera.clone(), ms, id.clone()))
+            {
+                k += 1;
+                id = format!("{base}-{k}");
+            }
+            let r = StoredRead {
+                id,
+                camera: read.camera,
+                plate: read.plate,
+                confidence: read.confidence,
+                time: read.time,
+                first: read.first,
+                last: read.last,
+                frames: read.frames,
+                bbox: read.bbox,
+                crop: None,
+                location: read.location,
+            };
+            let file = self
+                .camera_dir(&r.camera)
+                .join(format!("{}.jsonl", day_of(r.time)));
+            let line = serde_json::to_string(&r).map_err(|e| AgentError::Io {
+                op: "encode",
+                path: file.clone(),
+                source: std::io::Error::other(e),
+            })?;
+            let buf = files.entry(file).or_default();
+            buf.push_str(&line);
+            buf.push('\n');
+            insert(&mut st, r);
+        }
+        for (file, text) in files {
+            if let Some(d) = file.parent() {
+                std::fs::create_dir_all(d).map_err(|e| AgentError::io("create", d, e))?;
+            }
+            let mut f = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&file)
+                .map_err(|e| AgentError::io("open", &file, e))?;
+            f.write_all(text.as_bytes())
+                .and_then(|_| f.sync_data())
+                .map_err(|e| AgentError::io("append", &file, e))?;
+        }
+        Ok(n)
+    }
+    // ---------- end governance2 ----------
+
+    // ---------- governance2: one read by id (crop fetches) ----------
+    /// The read with `id` (`{ms}-{plate}[-n]`, as [`ReadStore::append`] names it).
+    pub fn get(&self, id: &str) -> Option<StoredRead> {
+        let (ms, rest) = id.split_once('-')?;
+        let ms: i64 = ms.parse().ok()?;
+        let plate = rest.split('-').next()?;
+        let st = self.lock();
+        st.by_plate
+            .get(&(plate.to_string(), ms, id.to_string()))
+            .cloned()
+    }
+    // ---------- end governance2 ----------
+
     /// Reads of `camera` with `from <= time < until`, oldest first.
     pub fn list(&self, camera: &str, from: Timestamp, until: Timestamp) -> Vec<StoredRead> {
         let st = self.lock();
@@ -513,5 +588,35 @@ mod tests {
         assert_eq!(r.deleted, 1);
         assert!(!s.crop_path(&held).unwrap().exists());
         assert!(s.is_empty());
+    }
+
+    // governance2
+    #[test]
+    fn batch_append_matches_append_and_reopens() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = ReadStore::open(dir.path()).unwrap();
+        let t = ts("2026-11-01T10:00:00Z");
+        let mk = |plate: &str| NewRead {
+            camera: "lpr-1".into(),
+            plate: plate.into(),
+            confidence: 0.9,
+            time: t,
+            first: t,
+            last: t,
+            frames: 2,
+            bbox: [0, 0, 1, 1],
+            location: None,
+        };
+        s.append(mk("ABC1234"), None).unwrap();
+        assert_eq!(s.append_batch(vec![mk("ABC1234"), mk("XYZ9")]).unwrap(), 2);
+        let found = s.find("ABC1234", t, ts("2026-11-02T00:00:00Z"));
+        let ids: Vec<&str> = found.iter().map(|r| r.id.as_str()).collect();
+        let ms = t.as_millisecond();
+        let (a, b) = (format!("{ms}-ABC1234"), format!("{ms}-ABC1234-2"));
+        assert_eq!(ids, [a.as_str(), b.as_str()]);
+        assert_eq!(s.get(&b).unwrap().plate, "ABC1234");
+        assert!(s.get("nonsense").is_none());
+        let again = ReadStore::open(dir.path()).unwrap();
+        assert_eq!(again.len(), 3);
     }
 }

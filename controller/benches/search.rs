@@ -1,0 +1,320 @@
+//! Exact-plate search across five sites (governance2). A controller (embedded
+//! store, TLS) and five in-process agents (real `Session`s over mutual TLS, real
+//! read stores), each holding SEARCH_BENCH_READS plate reads (default 1,000,000)
+//! spread over 30 days: a fixed set of 2,000 repeated plates plus a target plate
+//! read once a day. Generating them (the read store's batch append) is not
+//! timed. Timed: SEARCH_BENCH_RUNS (default 50) case-numbered 30-day searches of
+//! the target plate through the controller's gRPC API (check, fan-out over the
+//! control streams, merge, audit entry), p50/p99, beside the same lookup on one
+//! agent's local read index (`ReadStore::find`) in the same run. Target: p50 < 200 ms.
+//!
+//! `cargo bench -p camplane-controller --bench search`
+
+use camplane_agent::alpr::store::NewRead;
+use camplane_agent::control::Session;
+use camplane_agent::retention::FixedProbe;
+use camplane_agent::{DiskPolicy, Supervisor, SupervisorOptions, SystemClock};
+use camplane_config::agent::AgentConfig;
+use camplane_config::controller::ControllerConfig;
+use camplane_proto::v1 as pb;
+use jiff::{SignedDuration, Timestamp};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio_util::sync::CancellationToken;
+
+const AGENTS: usize = 5;
+const PLATES: usize = 2_000;
+const TARGET: &str = "TGT4711";
+
+fn env(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|s| s.replace('_', "").parse().ok())
+        .unwrap_or(default)
+}
+
+fn pct(v: &[Duration], p: f64) -> Duration {
+    let mut v = v.to_vec();
+    v.sort();
+    v[((v.len() as f64 - 1.0) * p).round() as usize]
+}
+
+fn req<T>(token: &str, msg: T) -> tonic::Request<T> {
+    let mut r = tonic::Request::new(msg);
+    r.metadata_mut()
+        .insert("authorization", format!("Bearer {token}").parse().unwrap());
+    r
+}
+
+#[tokio::main(flavor = "multi_thread")]
+async fn main() {
+    let per_agent = env("SEARCH_BENCH_READS", 1_000_000);
+    let runs = env("SEARCH_BENCH_RUNS", 50);
+    let dir = tempfile::tempdir().unwrap();
+    let ca = dir.path().join("ca.pem");
+    let mut cfg = ControllerConfig::parse(
+        "bench.yaml",
+        "city:\n  name: Dubuque\n  time_zone: America/Chicago\nlisten: 127.0.0.1:0\nstore:\n  embedded:\n    path: /x\nauth:\n  initial_admin_password_env: CAMPLANE_BENCH_NO_VAR\n",
+    )
+    .unwrap();
+    cfg.store.embedded.as_mut().unwrap().path = dir.path().join("store");
+    cfg.tls.ca_cert_file = Some(ca.clone());
+    let cancel = CancellationToken::new();
+    let running = camplane_controller::server::start_with_clock(
+        cfg,
+        Arc::new(camplane_controller::clock::SystemClock),
+        cancel.clone(),
+    )
+    .await
+    .expect("controller");
+    let port = running.addr.port();
+    let ch = tonic::transport::Endpoint::from_shared(format!("https://127.0.0.1:{port}"))
+        .unwrap()
+        .tls_config(
+            tonic::transport::ClientTlsConfig::new()
+                .ca_certificate(tonic::transport::Certificate::from_pem(&running.ca_pem)),
+        )
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let login = |user: &str, pw: &str| {
+        let ch = ch.clone();
+        let (user, pw) = (user.to_string(), pw.to_string());
+        async move {
+            pb::auth_client::AuthClient::new(ch)
+                .login(pb::LoginRequest {
+                    username: user,
+                    password: pw,
+                })
+                .await
+                .unwrap()
+                .into_inner()
+                .token
+        }
+    };
+    let admin = login("admin", running.initial_password.as_deref().unwrap()).await;
+    let policy = running.controller.config.city.policy_version.clone();
+    let mut objects = vec![pb::Object {
+        kind: "Department".into(),
+        name: "police".into(),
+        json: br#"{"display_name":"Police"}"#.to_vec(),
+        revision: 0,
+    }];
+    for i in 0..AGENTS {
+        objects.push(pb::Object {
+            kind: "Site".into(),
+            name: format!("site-{i}"),
+            json: serde_json::to_vec(
+                &serde_json::json!({"address": format!("{i} Main St"), "lat": 42.5, "lon": -90.66}),
+            )
+            .unwrap(),
+            revision: 0,
+        });
+    }
+    pb::objects_client::ObjectsClient::new(ch.clone())
+        .apply(req(
+            &admin,
+            pb::ApplyRequest {
+                objects,
+                source: "bench".into(),
+                dry_run: false,
+            },
+        ))
+        .await
+        .unwrap();
+    let op_spec = serde_json::json!({"name": "op", "spec": {"roles": ["alpr_operator"], "department": "police",
+        "trained_at": "2026-01-05T00:00:00Z", "certified_until": "2099-01-01T00:00:00Z", "policy_version": policy}});
+    pb::users_client::UsersClient::new(ch.clone())
+        .add(req(
+            &admin,
+            pb::AddUserRequest {
+                json: serde_json::to_vec(&op_spec).unwrap(),
+                password: "bench-operator-password".into(),
+            },
+        ))
+        .await
+        .unwrap();
+    let op = login("op", "bench-operator-password").await;
+
+    // Agents and their reads (not timed).
+    let now = Timestamp::now();
+    let from = now - SignedDuration::from_hours(24 * 30);
+    let span_ms = (now.as_millisecond() - from.as_millisecond() - 1) as u64;
+    let t_gen = Instant::now();
+    let stop = CancellationToken::new();
+    let mut sups = Vec::new();
+    for i in 0..AGENTS {
+        let site = format!("site-{i}");
+        let token = pb::fleet_client::FleetClient::new(ch.clone())
+            .create_enroll_token(req(
+                &admin,
+                pb::EnrollTokenRequest {
+                    site: site.clone(),
+                    agent: String::new(),
+                },
+            ))
+            .await
+            .unwrap()
+            .into_inner()
+            .token;
+        let adir = dir.path().join(&site);
+        std::fs::create_dir_all(&adir).unwrap();
+        std::fs::write(adir.join("token"), token).unwrap();
+        let acfg = AgentConfig::parse(
+            "agent.yaml",
+            &format!(
+                "controllers: [https://127.0.0.1:{port}]\nca_file: {}\nenroll_token_file: {}\ndata_dir: {}\nreport_interval_seconds: 60\nsegment_seconds: 2\nmin_free_bytes: 0\nmin_free_percent: 0\n",
+                ca.display(),
+                adir.join("token").display(),
+                adir.display()
+            ),
+        )
+        .unwrap();
+        let sup = Arc::new(
+            Supervisor::new(
+                SupervisorOptions {
+                    root: adir.join("recordings"),
+                    ingest: Default::default(),
+                    disk: DiskPolicy {
+                        min_free_bytes: 0,
+                        min_free_percent: 0.0,
+                    },
+                },
+                Arc::new(SystemClock),
+                Arc::new(FixedProbe::new(100 << 30, 200 << 30)),
+            )
+            .unwrap(),
+        );
+        let reads = sup.reads();
+        let camera = format!("lpr-{i}");
+        let mut rng: u64 = 0x9e37_79b9_7f4a_7c15 ^ (i as u64 + 1);
+        let mut next = || {
+            // xorshift64*: deterministic, no dependency
+            rng ^= rng >> 12;
+            rng ^= rng << 25;
+            rng ^= rng >> 27;
+            rng.wrapping_mul(0x2545_f491_4f6c_dd1d)
+        };
+        let mut done = 0;
+        while done < per_agent {
+            let n = (per_agent - done).min(200_000);
+            let mut batch = Vec::with_capacity(n);
+            for k in 0..n {
+                let idx = done + k;
+                // The target plate once a day, the rest from the repeated set.
+                let (plate, ms) = if idx % (per_agent / 30).max(1) == 0 {
+                    let day = (idx / (per_agent / 30).max(1)) as i64;
+                    (
+                        TARGET.to_string(),
+                        from.as_millisecond() + day * 86_400_000 + 3_600_000,
+                    )
+                } else {
+                    let r = next();
+                    (
+                        format!("P{:05}", r % PLATES as u64),
+                        from.as_millisecond() + ((r >> 20) % span_ms) as i64,
+                    )
+                };
+                let t = Timestamp::from_millisecond(ms.min(now.as_millisecond() - 1)).unwrap();
+                batch.push(NewRead {
+                    camera: camera.clone(),
+                    plate,
+                    confidence: 0.9,
+                    time: t,
+                    first: t,
+                    last: t,
+                    frames: 3,
+                    bbox: [0, 0, 120, 40],
+                    location: None,
+                });
+            }
+            reads.append_batch(batch).unwrap();
+            done += n;
+        }
+        let session = Session::new(acfg, sup.clone()).unwrap();
+        tokio::spawn(session.run(stop.clone()));
+        sups.push(sup);
+    }
+    let hub_ready = Instant::now();
+    while running.controller.hub.connected_count() < AGENTS {
+        assert!(
+            hub_ready.elapsed() < Duration::from_secs(60),
+            "agents did not connect"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    eprintln!(
+        "generated {} reads on {AGENTS} agents in {:.1?}",
+        per_agent * AGENTS,
+        t_gen.elapsed()
+    );
+
+    // Timed: searches through the controller.
+    let alpr = pb::alpr_client::AlprClient::new(ch.clone());
+    let search = || {
+        let mut alpr = alpr.clone();
+        let op = op.clone();
+        async move {
+            alpr.search(req(
+                &op,
+                pb::SearchRequest {
+                    plate: TARGET.into(),
+                    case_number: "26-04711".into(),
+                    purpose: "stolen_vehicle".into(),
+                    from: from.to_string(),
+                    to: now.to_string(),
+                    sites: vec![],
+                    timeout_ms: 10_000,
+                    for_agency: String::new(),
+                },
+            ))
+            .await
+            .unwrap()
+            .into_inner()
+        }
+    };
+    let warm = search().await;
+    let found: Vec<serde_json::Value> = serde_json::from_slice(&warm.reads_json).unwrap();
+    assert_eq!(warm.answered.len(), AGENTS, "{:?}", warm.unreachable);
+    let mut times = Vec::with_capacity(runs);
+    for _ in 0..runs {
+        let t = Instant::now();
+        let r = search().await;
+        times.push(t.elapsed());
+        assert_eq!(r.answered.len(), AGENTS);
+    }
+    // Baseline: one agent's local read index, same plate and range.
+    let local = sups[0].reads();
+    let mut base = Vec::with_capacity(runs);
+    let mut local_n = 0;
+    for _ in 0..runs {
+        let t = Instant::now();
+        local_n = local.find(TARGET, from, now).len();
+        base.push(t.elapsed());
+    }
+    println!(
+        "search: {AGENTS} agents x {per_agent} reads over 30 days, exact plate, {runs} searches"
+    );
+    println!(
+        "  through the controller (gRPC, TLS, fan-out, audit): {} reads, p50 {:.2?}, p99 {:.2?}",
+        found.len(),
+        pct(&times, 0.5),
+        pct(&times, 0.99)
+    );
+    println!(
+        "  baseline, one agent's ReadStore::find:              {local_n} reads, p50 {:.2?}, p99 {:.2?}",
+        pct(&base, 0.5),
+        pct(&base, 0.99)
+    );
+    println!(
+        "  target p50 < 200 ms: {}",
+        if pct(&times, 0.5) < Duration::from_millis(200) {
+            "met"
+        } else {
+            "NOT met"
+        }
+    );
+    stop.cancel();
+    cancel.cancel();
+}

@@ -1,0 +1,202 @@
+//! gRPC service of recording access, exports and plate crops (governance2):
+//! translation, plus the export's byte pump (bounded: one chunk in flight per
+//! agent request, two queued towards the client).
+
+use crate::api::{json_bytes, Api};
+use crate::pki::Pki;
+use crate::recordings::{manifest_body, sign_manifest, ExportPlan, ExportRequest, AGENT_TIMEOUT};
+use camplane_config::model::{SegmentChunkQuery, MAX_CHUNK};
+use camplane_proto::v1 as pb;
+use sha2::{Digest, Sha256};
+use std::pin::Pin;
+use tonic::{Request, Response, Status};
+
+type R<T> = Result<Response<T>, Status>;
+
+/// The Recordings service: the API and the CA that signs manifests.
+#[derive(Clone)]
+pub struct RecordingsApi {
+    api: Api,
+    pki: Pki,
+}
+
+impl RecordingsApi {
+    /// Wraps the API and the CA.
+    pub fn new(api: Api, pki: Pki) -> RecordingsApi {
+        RecordingsApi { api, pki }
+    }
+}
+
+type ChunkTx = tokio::sync::mpsc::Sender<Result<pb::ExportChunk, Status>>;
+
+async fn send(tx: &ChunkTx, part: pb::export_chunk::Part) -> Result<(), ()> {
+    tx.send(Ok(pb::ExportChunk { part: Some(part) }))
+        .await
+        .map_err(|_| ())
+}
+
+/// Ends an export that cannot be completed: the failure is audited (the entry
+/// refers to the export's own), then the client gets the error.
+async fn fail(api: &RecordingsApi, plan: &ExportPlan, tx: &ChunkTx, status: Status) {
+    let mut d = crate::audit::Draft::new(
+        &plan.requester,
+        "recordings.export.incomplete",
+        "Recording",
+        &plan.camera,
+    );
+    d.result = format!("failed: {}", status.message());
+    d.details =
+        serde_json::json!({"export_audit_seq": plan.audit_seq, "case_number": plan.case_number});
+    if let Err(e) = api.api.ctl.audit.record(d).await {
+        tracing::error!(error = %e, "export failure not audited");
+    }
+    let _ = tx.send(Err(status)).await;
+}
+
+/// Pulls every segment of the plan from its agent and sends it on, checking
+/// each file against its recorded hash; ends with the signed manifest.
+async fn pump(api: RecordingsApi, plan: ExportPlan, tx: ChunkTx) {
+    let hub = &api.api.ctl.hub;
+    for s in &plan.segments {
+        let file = pb::ExportFile {
+            name: s.name.clone(),
+            size: s.size,
+            sha256: s.sha256.clone(),
+        };
+        if send(&tx, pb::export_chunk::Part::File(file)).await.is_err() {
+            return;
+        }
+        let mut h = Sha256::new();
+        let mut offset = 0u64;
+        while offset < s.size {
+            let q = SegmentChunkQuery {
+                camera: plan.camera.clone(),
+                seq: s.seq,
+                offset,
+                len: MAX_CHUNK,
+            };
+            let json = match serde_json::to_vec(&q) {
+                Ok(j) => j,
+                Err(e) => {
+                    fail(&api, &plan, &tx, Status::internal(e.to_string())).await;
+                    return;
+                }
+            };
+            let data = match hub
+                .ask(&plan.agent, "segment_chunk", json, AGENT_TIMEOUT)
+                .await
+            {
+                Ok(a) if !a.data.is_empty() => a.data,
+                Ok(_) => {
+                    let msg = format!(
+                        "{}: the agent's file ends at byte {offset} of {}",
+                        s.name, s.size
+                    );
+                    fail(&api, &plan, &tx, Status::data_loss(msg)).await;
+                    return;
+                }
+                Err(e) => {
+                    fail(&api, &plan, &tx, e.into()).await;
+                    return;
+                }
+            };
+            offset += data.len() as u64;
+            h.update(&data);
+            if send(&tx, pb::export_chunk::Part::Data(data)).await.is_err() {
+                return;
+            }
+        }
+        let got = hex::encode(h.finalize());
+        if offset != s.size || got != s.sha256 {
+            let msg = format!(
+                "{}: the agent's bytes do not match the hash recorded when it was written; export stopped",
+                s.name
+            );
+            tracing::error!(camera = %plan.camera, file = %s.name, "export: segment altered on the site");
+            fail(&api, &plan, &tx, Status::data_loss(msg)).await;
+            return;
+        }
+    }
+    let manifest = match sign_manifest(&api.pki, manifest_body(&plan, &api.pki.ca_cert_pem)) {
+        Ok(m) => m,
+        Err(e) => {
+            fail(&api, &plan, &tx, e.into()).await;
+            return;
+        }
+    };
+    let _ = send(&tx, pb::export_chunk::Part::ManifestJson(manifest)).await;
+}
+
+#[tonic::async_trait]
+impl pb::recordings_server::Recordings for RecordingsApi {
+    async fn authorize(&self, req: Request<pb::RecordingAuthorizeRequest>) -> R<pb::Object> {
+        let actor = self.api.actor(&req).await?;
+        let r = req.into_inner();
+        let a = self
+            .api
+            .ctl
+            .authorize_recordings(
+                &actor,
+                &r.user,
+                &r.camera,
+                &r.department,
+                &r.until,
+                &r.reason,
+            )
+            .await?;
+        Ok(Response::new(pb::Object {
+            kind: "RecordingAuthorization".into(),
+            name: a.id.clone(),
+            json: json_bytes(&a)?,
+            revision: 0,
+        }))
+    }
+
+    type ExportStream =
+        Pin<Box<dyn futures::Stream<Item = Result<pb::ExportChunk, Status>> + Send + 'static>>;
+
+    async fn export(&self, req: Request<pb::ExportRequest>) -> R<Self::ExportStream> {
+        let actor = self.api.actor(&req).await?;
+        let r = req.into_inner();
+        let er = ExportRequest {
+            camera: r.camera,
+            from: r.from,
+            to: r.to,
+            case_number: r.case_number,
+            out_dir: r.out_dir,
+        };
+        // Checked and audited before the stream starts.
+        let plan = self
+            .api
+            .ctl
+            .plan_export(&self.api.ctl.hub, &actor, &er)
+            .await?;
+        let (tx, rx) = tokio::sync::mpsc::channel(2);
+        // Ends when the export is done or the client goes away (a send fails).
+        tokio::spawn(pump(self.clone(), plan, tx));
+        Ok(Response::new(Box::pin(
+            tokio_stream::wrappers::ReceiverStream::new(rx),
+        )))
+    }
+
+    async fn crop(&self, req: Request<pb::CropRequest>) -> R<pb::CropResponse> {
+        let actor = self.api.actor(&req).await?;
+        let r = req.into_inner();
+        let (jpeg, agent, camera) = self
+            .api
+            .ctl
+            .fetch_crop(
+                &self.api.ctl.hub,
+                &actor,
+                &r.read_id,
+                &r.case_number,
+                &r.sites,
+            )
+            .await?;
+        Ok(Response::new(pb::CropResponse {
+            jpeg,
+            agent,
+            camera,
+        }))
+    }
+}

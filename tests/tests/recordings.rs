@@ -1,0 +1,519 @@
+//! Recording access and exports with real parts: a controller (embedded store,
+//! TLS, a manual clock, `exports.allowed_dir`) and an agent that enrolled with a
+//! one-time token and holds segments of `cam-1` (police) written through its
+//! index with their real hashes. Through the real CLI code (`camplane recordings
+//! export`, `camplane export verify`): the installing department's viewer
+//! exports and the copy verifies offline; one flipped byte or a missing file
+//! fails naming the file; a viewer of another department is refused (audited)
+//! until the chief authorizes them, and again after the authorization ends; an
+//! output directory outside the allowed one is refused (audited); a plate crop
+//! is fetched with a case number and audited.
+
+mod agents;
+#[path = "../../controller/tests/common/mod.rs"]
+mod ctl;
+
+use camplane_agent::alpr::store::NewRead;
+use camplane_agent::control::Session;
+use camplane_controller::clock::ManualClock;
+use camplane_controller::recordings::{verify_export, ExportProblem};
+use camplane_proto::v1 as pb;
+use clap::Parser;
+use jiff::{SignedDuration, Timestamp};
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+use tonic::Code;
+
+struct Cli {
+    server: String,
+    ca: String,
+}
+
+impl Cli {
+    async fn run(&self, token: &str, args: &[&str]) -> i32 {
+        let mut a = vec![
+            "camplane",
+            "--server",
+            &self.server,
+            "--ca",
+            &self.ca,
+            "--token",
+            token,
+        ];
+        a.extend_from_slice(args);
+        let cli = camplane_controller::cli::Cli::try_parse_from(a).unwrap();
+        match camplane_controller::cli::run(cli).await {
+            Ok(code) => code,
+            Err(e) => {
+                eprintln!("camplane: {e:#}");
+                1
+            }
+        }
+    }
+}
+
+async fn audit_entries(h: &ctl::Harness, action: &str) -> Vec<serde_json::Value> {
+    ctl::audit_log(h)
+        .await
+        .into_iter()
+        .filter(|e| e["action"] == action)
+        .collect()
+}
+
+async fn export(
+    h: &ctl::Harness,
+    token: &str,
+    from: &str,
+    to: &str,
+    case: &str,
+    out: &Path,
+) -> Result<(), tonic::Status> {
+    let mut s = pb::recordings_client::RecordingsClient::new(h.channel.clone())
+        .export(ctl::req(
+            token,
+            pb::ExportRequest {
+                camera: "cam-1".into(),
+                from: from.into(),
+                to: to.into(),
+                case_number: case.into(),
+                out_dir: out.display().to_string(),
+            },
+        ))
+        .await?
+        .into_inner();
+    while s.message().await?.is_some() {}
+    Ok(())
+}
+
+fn acked_user(name: &str, role: &str, dept: &str, policy: &str) -> String {
+    format!(
+        "kind: User\nname: {name}\nspec:\n  department: {dept}\n  roles: [{role}]\n  trained_at: 2026-01-05T00:00:00Z\n  certified_until: 2099-01-01T00:00:00Z\n  policy_version: \"{policy}\"\n"
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn export_verify_refuse_authorize_and_crop() {
+    let dir = tempfile::tempdir().unwrap();
+    let dir_path = dir.path().canonicalize().unwrap();
+    let ca = dir_path.join("ca.pem");
+    let exports = dir_path.join("exports");
+    std::fs::create_dir_all(&exports).unwrap();
+    let mut cfg = ctl::config_embedded(&dir_path.join("store"));
+    cfg.tls.ca_cert_file = Some(ca.clone());
+    cfg.exports.allowed_dir = Some(exports.clone());
+    let now = Timestamp::now();
+    let clock = ManualClock::new(now);
+    let h = ctl::start(cfg, Some(Arc::new(clock.clone()))).await;
+    ctl::apply(&h, &h.admin, ctl::CITY).await.unwrap();
+    let cli = Cli {
+        server: format!("https://127.0.0.1:{}", h.running.addr.port()),
+        ca: ca.display().to_string(),
+    };
+
+    // The city-hall gateway, holding three segments of cam-1 (one over 1 MiB,
+    // so it travels in several chunks) and a read with its crop.
+    let token = agents::enroll_token(&h, "city-hall").await;
+    let adir = dir_path.join("agent");
+    let acfg = agents::config(h.running.addr.port(), &ca, &adir, &token.token);
+    let sup = agents::supervisor(&adir);
+    let t0 = now - SignedDuration::from_hours(3);
+    let mut names = Vec::new();
+    {
+        let idx = sup.index();
+        let mut idx = idx.lock().unwrap();
+        let cam_dir = idx.camera_dir("cam-1");
+        std::fs::create_dir_all(&cam_dir).unwrap();
+        for (i, size) in [70_000usize, 2_500_000, 5_000].into_iter().enumerate() {
+            let start = t0 + SignedDuration::from_mins(10 * i as i64);
+            let end = start + SignedDuration::from_mins(10);
+            let nonce = 0x100 + i as u32;
+            let name = camplane_agent::index::segment_file_name(start.as_millisecond(), nonce);
+            let bytes: Vec<u8> = (0..size).map(|j| (j * 31 + i * 7) as u8).collect();
+            let path = cam_dir.join(&name);
+            std::fs::write(&path, &bytes).unwrap();
+            let (n, sha) = camplane_agent::record::hash_file(&path).unwrap();
+            idx.append(
+                "cam-1",
+                start.as_millisecond(),
+                end.as_millisecond(),
+                n,
+                nonce,
+                sha,
+            )
+            .unwrap();
+            names.push(name);
+        }
+    }
+    let jpeg: Vec<u8> = b"\xff\xd8\xff\xe0 a plate crop \xff\xd9".to_vec();
+    let read = sup
+        .reads()
+        .append(
+            NewRead {
+                camera: "lpr-1".into(),
+                plate: "ABC1234".into(),
+                confidence: 0.9,
+                time: now - SignedDuration::from_hours(1),
+                first: now - SignedDuration::from_hours(1),
+                last: now - SignedDuration::from_hours(1),
+                frames: 3,
+                bbox: [10, 20, 200, 60],
+                location: None,
+            },
+            Some(&jpeg),
+        )
+        .unwrap();
+    let session = Session::new(acfg, sup.clone()).unwrap();
+    let stop = CancellationToken::new();
+    tokio::spawn(session.clone().run(stop.clone()));
+    for _ in 0..100 {
+        if session.persisted().is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    let policy = h.running.controller.config.city.policy_version.clone();
+    let pd = ctl::user(&h, "pd-viewer", &["viewer"], "police").await;
+    ctl::apply(
+        &h,
+        &h.admin,
+        &acked_user("pd-viewer", "viewer", "police", &policy),
+    )
+    .await
+    .unwrap();
+    let parks = ctl::user(&h, "parks-viewer", &["viewer"], "parks").await;
+    ctl::apply(
+        &h,
+        &h.admin,
+        &acked_user("parks-viewer", "viewer", "parks", &policy),
+    )
+    .await
+    .unwrap();
+    let chief = ctl::user(&h, "chief", &["chief"], "police").await;
+    ctl::apply(
+        &h,
+        &h.admin,
+        &acked_user("chief", "chief", "police", &policy),
+    )
+    .await
+    .unwrap();
+    let noack = ctl::user(&h, "pd-new", &["viewer"], "police").await;
+
+    let from = (t0 - SignedDuration::from_mins(5)).to_string();
+    let to = (t0 + SignedDuration::from_hours(1)).to_string();
+
+    // 1. The installing department's viewer exports; the copy verifies.
+    let out = exports.join("case-1");
+    let o = out.display().to_string();
+    let code = cli
+        .run(
+            &pd,
+            &[
+                "recordings",
+                "export",
+                "--camera",
+                "cam-1",
+                "--from",
+                &from,
+                "--to",
+                &to,
+                "--case",
+                "26-04711",
+                "--out",
+                &o,
+            ],
+        )
+        .await;
+    assert_eq!(code, 0);
+    for n in &names {
+        assert!(out.join(n).exists(), "{n} exported");
+    }
+    let m: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("manifest.json")).unwrap()).unwrap();
+    assert_eq!(m["case_number"], "26-04711");
+    assert_eq!(m["requester"], "pd-viewer");
+    assert_eq!(m["camera"], "cam-1");
+    assert_eq!(m["files"].as_array().unwrap().len(), 3);
+    assert_eq!(
+        m["files"][1]["prev_sha256"], m["files"][0]["sha256"],
+        "the index's chain is in the manifest"
+    );
+    assert!(m["signature"].as_str().is_some_and(|s| s.len() > 60));
+    assert_eq!(cli.run(&pd, &["export", "verify", &o]).await, 0);
+    let ca_pem = std::fs::read_to_string(&ca).unwrap();
+    assert_eq!(verify_export(&out, &ca_pem), Ok(3));
+    let e = audit_entries(&h, "recordings.export").await;
+    assert_eq!(e.len(), 1, "{e:#?}");
+    assert_eq!(e[0]["actor"], "pd-viewer");
+    assert_eq!(e[0]["result"], "ok");
+    assert_eq!(e[0]["details"]["case_number"], "26-04711");
+    assert_eq!(e[0]["details"]["files"], 3);
+    // `--out` must be new or empty.
+    assert_ne!(
+        cli.run(
+            &pd,
+            &[
+                "recordings",
+                "export",
+                "--camera",
+                "cam-1",
+                "--from",
+                &from,
+                "--to",
+                &to,
+                "--case",
+                "26-04711",
+                "--out",
+                &o,
+            ],
+        )
+        .await,
+        0
+    );
+
+    // 2. One flipped byte: verify fails naming that file; restored, it passes.
+    let victim = out.join(&names[1]);
+    let good = std::fs::read(&victim).unwrap();
+    let mut bad = good.clone();
+    bad[1_234_567] ^= 0x01;
+    std::fs::write(&victim, &bad).unwrap();
+    match verify_export(&out, &ca_pem) {
+        Err(ExportProblem::Altered(name, _)) => assert_eq!(name, names[1]),
+        other => panic!("flipped byte: {other:?}"),
+    }
+    assert_eq!(cli.run(&pd, &["export", "verify", &o]).await, 1);
+    std::fs::write(&victim, &good).unwrap();
+    assert_eq!(verify_export(&out, &ca_pem), Ok(3));
+    // A missing file.
+    std::fs::rename(out.join(&names[2]), dir_path.join("moved")).unwrap();
+    assert_eq!(
+        verify_export(&out, &ca_pem),
+        Err(ExportProblem::Missing(names[2].clone()))
+    );
+    assert_eq!(cli.run(&pd, &["export", "verify", &o]).await, 1);
+    std::fs::rename(dir_path.join("moved"), out.join(&names[2])).unwrap();
+    // An edited manifest (another case number) fails its signature.
+    let mtext = std::fs::read_to_string(out.join("manifest.json")).unwrap();
+    std::fs::write(
+        out.join("manifest.json"),
+        mtext.replace("26-04711", "26-04712"),
+    )
+    .unwrap();
+    assert!(matches!(
+        verify_export(&out, &ca_pem),
+        Err(ExportProblem::Manifest(_))
+    ));
+    std::fs::write(out.join("manifest.json"), mtext).unwrap();
+
+    // 3. A viewer of another department, and one who has not acknowledged the
+    // policy: refused, audited, nothing written.
+    let out2 = exports.join("case-2");
+    for (who, says) in [(&parks, "department"), (&noack, "policy")] {
+        let e = export(&h, who, &from, &to, "26-04711", &out2)
+            .await
+            .unwrap_err();
+        assert_eq!(e.code(), Code::PermissionDenied, "{e:?}");
+        assert!(e.message().contains(says), "{}", e.message());
+    }
+    assert!(!out2.exists());
+    let e = audit_entries(&h, "recordings.export").await;
+    assert_eq!(e.len(), 3);
+    assert!(e[1..]
+        .iter()
+        .all(|x| x["result"].as_str().unwrap().starts_with("denied")));
+    assert_eq!(e[1]["actor"], "parks-viewer");
+
+    // 4. The chief authorizes the parks viewer for cam-1 for ten minutes.
+    let until = (now + SignedDuration::from_mins(10)).to_string();
+    // Only the chief may.
+    let e = pb::recordings_client::RecordingsClient::new(h.channel.clone())
+        .authorize(ctl::req(
+            &pd,
+            pb::RecordingAuthorizeRequest {
+                user: "parks-viewer".into(),
+                camera: "cam-1".into(),
+                department: String::new(),
+                until: until.clone(),
+                reason: "assisting the case".into(),
+            },
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::PermissionDenied);
+    assert_eq!(
+        cli.run(
+            &chief,
+            &[
+                "recordings",
+                "authorize",
+                "--user",
+                "parks-viewer",
+                "--camera",
+                "cam-1",
+                "--until",
+                &until,
+                "--reason",
+                "assisting the case",
+            ],
+        )
+        .await,
+        0
+    );
+    let a = audit_entries(&h, "recordings.authorize").await;
+    assert_eq!(a.last().unwrap()["actor"], "chief");
+    assert_eq!(a.last().unwrap()["result"], "ok");
+    export(&h, &parks, &from, &to, "26-04711", &exports.join("case-3"))
+        .await
+        .unwrap();
+    let e = audit_entries(&h, "recordings.export").await;
+    assert_eq!(e.last().unwrap()["result"], "ok");
+    assert!(e.last().unwrap()["details"]["basis"]
+        .as_str()
+        .unwrap()
+        .starts_with("authorized by chief"));
+    // After its end time: refused again.
+    clock.advance(Duration::from_secs(11 * 60));
+    let e = export(&h, &parks, &from, &to, "26-04711", &exports.join("case-4"))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::PermissionDenied, "{e:?}");
+
+    // 5. Outside the allowed directory (also through `..`): refused and audited.
+    for bad_out in [
+        dir_path.join("elsewhere"),
+        exports.join("..").join("elsewhere"),
+    ] {
+        let e = export(&h, &pd, &from, &to, "26-04711", &bad_out)
+            .await
+            .unwrap_err();
+        assert_eq!(e.code(), Code::PermissionDenied, "{e:?}");
+        assert!(
+            e.message().contains("outside the allowed export directory"),
+            "{}",
+            e.message()
+        );
+        assert!(!bad_out.exists());
+    }
+    // Longer than 24 hours, and a bad case number: refused.
+    let long_to = (t0 + SignedDuration::from_hours(25)).to_string();
+    let e = export(&h, &pd, &from, &long_to, "26-04711", &exports.join("x"))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::InvalidArgument);
+    assert!(e.message().contains("24 hours"), "{}", e.message());
+    let e = export(
+        &h,
+        &pd,
+        &from,
+        &to,
+        "26-04711; rm -rf /",
+        &exports.join("x"),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(e.code(), Code::InvalidArgument);
+    assert!(!e.message().contains("rm -rf"), "{}", e.message());
+    let e = audit_entries(&h, "recordings.export").await;
+    assert_eq!(e.len(), 9, "every refusal audited: {e:#?}");
+
+    // 6. A plate crop, with a case number, audited before it is returned.
+    let op = ctl::user(&h, "op", &["alpr_operator"], "police").await;
+    ctl::apply(
+        &h,
+        &h.admin,
+        &acked_user("op", "alpr_operator", "police", &policy),
+    )
+    .await
+    .unwrap();
+    let crop_file = dir_path.join("crop.jpg");
+    let cf = crop_file.display().to_string();
+    assert_ne!(
+        cli.run(
+            &op,
+            &["search", "crop", &read.id, "--case", "nope", "--out", &cf]
+        )
+        .await,
+        0
+    );
+    assert!(!crop_file.exists());
+    assert_eq!(
+        cli.run(
+            &op,
+            &["search", "crop", &read.id, "--case", "26-04711", "--out", &cf]
+        )
+        .await,
+        0
+    );
+    assert_eq!(std::fs::read(&crop_file).unwrap(), jpeg);
+    let c = audit_entries(&h, "alpr.crop").await;
+    assert_eq!(c.len(), 2, "{c:#?}");
+    assert!(c[0]["result"].as_str().unwrap().starts_with("refused"));
+    assert_eq!(c[1]["result"], "ok");
+    assert_eq!(c[1]["actor"], "op");
+    assert_eq!(c[1]["details"]["case_number"], "26-04711");
+    assert_eq!(c[1]["details"]["read_id"], read.id.as_str());
+    assert_eq!(c[1]["details"]["camera"], "lpr-1");
+    // A viewer may not fetch crops.
+    let e = pb::recordings_client::RecordingsClient::new(h.channel.clone())
+        .crop(ctl::req(
+            &pd,
+            pb::CropRequest {
+                read_id: read.id.clone(),
+                case_number: "26-04711".into(),
+                sites: vec![],
+            },
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::PermissionDenied);
+
+    // 7. A segment altered on the site after it was written: the export stops
+    // with DataLoss naming the file, no manifest is signed, and the failure is
+    // audited beside the export's entry.
+    let seg = {
+        let idx = sup.index();
+        let idx = idx.lock().unwrap();
+        idx.camera_dir("cam-1").join(&names[0])
+    };
+    let mut b = std::fs::read(&seg).unwrap();
+    b[100] ^= 0xff;
+    std::fs::write(&seg, &b).unwrap();
+    let out5 = exports.join("case-5");
+    let code = cli
+        .run(
+            &pd,
+            &[
+                "recordings",
+                "export",
+                "--camera",
+                "cam-1",
+                "--from",
+                &from,
+                "--to",
+                &to,
+                "--case",
+                "26-04711",
+                "--out",
+                &out5.display().to_string(),
+            ],
+        )
+        .await;
+    assert_eq!(code, 1);
+    assert!(!out5.join("manifest.json").exists());
+    let e = export(&h, &pd, &from, &to, "26-04711", &exports.join("case-6"))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::DataLoss, "{e:?}");
+    assert!(e.message().contains(&names[0]), "{}", e.message());
+    let inc = audit_entries(&h, "recordings.export.incomplete").await;
+    assert_eq!(inc.len(), 2, "{inc:#?}");
+    assert_eq!(inc[0]["actor"], "pd-viewer");
+    assert!(inc[0]["result"].as_str().unwrap().contains(&names[0]));
+
+    assert!(ctl::verify(&h).await.ok, "the audit chain holds");
+    stop.cancel();
+    h.cancel.cancel();
+}
