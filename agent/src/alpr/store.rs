@@ -103,6 +103,18 @@ pub struct ReadSweep {
 
 type Key = (String, i64, String);
 
+/// A read id not yet taken by the camera at `ms`: `{ms}-{plate}`, then `-2`, `-3`...
+fn unique_id(taken: &BTreeMap<Key, String>, camera: &str, ms: i64, plate: &str) -> String {
+    let base = format!("{ms}-{plate}");
+    let mut id = base.clone();
+    let mut n = 1;
+    while taken.contains_key(&(camera.to_string(), ms, id.clone())) {
+        n += 1;
+        id = format!("{base}-{n}");
+    }
+    id
+}
+
 #[derive(Default)]
 struct State {
     /// (plate, ms, id) -> read.
@@ -179,16 +191,7 @@ impl ReadStore {
         std::fs::create_dir_all(&crops).map_err(|e| AgentError::io("create", &crops, e))?;
         let mut st = self.lock();
         let ms = read.time.as_millisecond();
-        let base = format!("{ms}-{}", read.plate);
-        let mut id = base.clone();
-        let mut n = 1;
-        while st
-            .by_camera
-            .contains_key(&(read.camera.clone(), ms, id.clone()))
-        {
-            n += 1;
-            id = format!("{base}-{n}");
-        }
+        let id = unique_id(&st.by_camera, &read.camera, ms, &read.plate);
         let crop = match crop_jpeg {
             Some(bytes) => {
                 let name = format!("{id}.jpg");
@@ -286,16 +289,7 @@ impl ReadStore {
         let n = reads.len();
         for read in reads {
             let ms = read.time.as_millisecond();
-            let base = format!("{ms}-{}", read.plate);
-            let mut id = base.clone();
-            let mut k = 1;
-            while st
-                .by_camera
-                .contains_key(&(read.camera.clone(), ms, id.clone()))
-            {
-                k += 1;
-                id = format!("{base}-{k}");
-            }
+            let id = unique_id(&st.by_camera, &read.camera, ms, &read.plate);
             let r = StoredRead {
                 id,
                 camera: read.camera,
