@@ -23,6 +23,7 @@ pub mod portal;
 pub mod publog;
 pub mod recordings; // governance2
 pub mod recordings_api; // governance2
+pub mod retention;
 pub mod search;
 pub mod server;
 pub mod service;

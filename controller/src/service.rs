@@ -1094,6 +1094,12 @@ impl Controller {
                     tracing::warn!(error = %e, "non-operational check failed; will retry");
                 }
             }
+            // ALPR alerts past 30 days (unless held), old report keys.
+            if ticks.is_multiple_of(300) {
+                if let Err(e) = self.sweep_retention().await {
+                    tracing::warn!(error = %e, "controller retention sweep failed; will retry");
+                }
+            }
             // Months that are over and changed since they were published.
             if ticks.is_multiple_of(5) {
                 if let Err(e) = self.publish_due().await {

@@ -1,0 +1,90 @@
+//! Controller-side retention, run by the leader. Hotlist alerts carry plates,
+//! places and times: they are ALPR data, deleted at 30 days like the reads on the
+//! sites, unless an active legal hold covers their camera and time. The agent
+//! reports the controller keeps (so that a resent report is stored once) are
+//! dropped after 7 days, long after any agent could still resend one (agents
+//! resend only what was never acknowledged). The public log's filed windows, the
+//! latest health and the audit log are not touched.
+
+use crate::audit::Draft;
+use crate::fleet::REPORTS;
+use crate::hotlist::{Alert, ALERTS};
+use crate::service::Controller;
+use crate::store::Op;
+use crate::Result;
+use camplane_config::model::{LegalHoldSpec, MAX_RETENTION_DAYS};
+use jiff::{SignedDuration, Timestamp};
+
+/// Days stored agent reports are kept.
+pub const REPORT_DAYS: i64 = 7;
+/// Deletes per store transaction (etcd allows 128 operations).
+const PER_TXN: usize = 100;
+
+/// What a sweep did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Swept {
+    /// Alerts deleted.
+    pub alerts: usize,
+    /// Alerts past 30 days kept because a hold covers them.
+    pub alerts_held: usize,
+    /// Stored reports deleted.
+    pub reports: usize,
+}
+
+fn held(holds: &[LegalHoldSpec], camera: &str, t: Timestamp) -> bool {
+    holds
+        .iter()
+        .any(|h| h.cameras.iter().any(|c| c == camera) && h.from <= t && t <= h.until)
+}
+
+impl Controller {
+    /// Deletes what is past its time (idempotent: a second sweep finds nothing).
+    pub async fn sweep_retention(&self) -> Result<Swept> {
+        let now = self.now();
+        let holds = self.active_holds()?;
+        let alert_cut = now - SignedDuration::from_hours(24 * i64::from(MAX_RETENTION_DAYS));
+        let report_cut = now - SignedDuration::from_hours(24 * REPORT_DAYS);
+        let mut out = Swept::default();
+        let mut doomed = Vec::new();
+        for kv in self.store.list(ALERTS).await?.kvs {
+            let Ok(a) = serde_json::from_slice::<Alert>(&kv.value) else {
+                tracing::warn!(key = %kv.key, "unreadable alert kept");
+                continue;
+            };
+            if a.report.time >= alert_cut {
+                continue;
+            }
+            if held(&holds, &a.report.camera, a.report.time) {
+                out.alerts_held += 1;
+            } else {
+                out.alerts += 1;
+                doomed.push(kv.key);
+            }
+        }
+        for kv in self.store.list(REPORTS).await?.kvs {
+            let received = serde_json::from_slice::<serde_json::Value>(&kv.value)
+                .ok()
+                .and_then(|v| v["received_at"].as_str()?.parse::<Timestamp>().ok());
+            if received.is_some_and(|t| t < report_cut) {
+                out.reports += 1;
+                doomed.push(kv.key);
+            }
+        }
+        for chunk in doomed.chunks(PER_TXN) {
+            self.store
+                .txn(vec![], chunk.iter().cloned().map(Op::Delete).collect())
+                .await?;
+        }
+        if out.alerts > 0 || out.reports > 0 {
+            let mut d = Draft::new("system", "retention.sweep", "Controller", "retention");
+            d.details = serde_json::json!({
+                "alerts_deleted": out.alerts, "alerts_held": out.alerts_held,
+                "reports_deleted": out.reports, "alert_days": MAX_RETENTION_DAYS,
+                "report_days": REPORT_DAYS,
+            });
+            self.audit.record(d).await?;
+            tracing::info!(?out, "retention sweep");
+        }
+        Ok(out)
+    }
+}
