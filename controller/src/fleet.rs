@@ -459,8 +459,13 @@ impl Fleet {
             .map_err(|e| Error::InvalidArgument(format!("report {key}: {e}")))?;
         let rkey = format!("{REPORTS}{agent}/{key}");
         let now = self.ctl.now();
-        let rec =
-            serde_json::json!({"agent": agent, "kind": kind, "received_at": now, "report": value});
+        // Health is kept once, as the agent's latest (below): its key here only makes
+        // a resent report count once, so it carries no copy of the report.
+        let rec = if kind == "health" {
+            serde_json::json!({"agent": agent, "kind": kind, "received_at": now})
+        } else {
+            serde_json::json!({"agent": agent, "kind": kind, "received_at": now, "report": value})
+        };
         let mut ops = vec![Op::Put(rkey.clone(), serde_json::to_vec(&rec)?)];
         let mut alert = None;
         if kind == "alert" {

@@ -3,7 +3,9 @@
 //! sites, unless an active legal hold covers their camera and time. The agent
 //! reports the controller keeps (so that a resent report is stored once) are
 //! dropped after 7 days, long after any agent could still resend one (agents
-//! resend only what was never acknowledged). The public log's filed windows, the
+//! resend only what was never acknowledged); the keys of health reports, which
+//! every agent sends every interval and which carry no copy of the report, after
+//! an hour. The public log's filed windows, the
 //! latest health and the audit log are not touched.
 
 use crate::audit::Draft;
@@ -17,6 +19,8 @@ use jiff::{SignedDuration, Timestamp};
 
 /// Days stored agent reports are kept.
 pub const REPORT_DAYS: i64 = 7;
+/// Hours the keys of health reports are kept.
+pub const HEALTH_KEY_HOURS: i64 = 1;
 /// Deletes per store transaction (etcd allows 128 operations).
 const PER_TXN: usize = 100;
 
@@ -44,6 +48,7 @@ impl Controller {
         let holds = self.active_holds()?;
         let alert_cut = now - SignedDuration::from_hours(24 * i64::from(MAX_RETENTION_DAYS));
         let report_cut = now - SignedDuration::from_hours(24 * REPORT_DAYS);
+        let health_cut = now - SignedDuration::from_hours(HEALTH_KEY_HOURS);
         let mut out = Swept::default();
         let mut doomed = Vec::new();
         for kv in self.store.list(ALERTS).await?.kvs {
@@ -62,10 +67,18 @@ impl Controller {
             }
         }
         for kv in self.store.list(REPORTS).await?.kvs {
-            let received = serde_json::from_slice::<serde_json::Value>(&kv.value)
-                .ok()
-                .and_then(|v| v["received_at"].as_str()?.parse::<Timestamp>().ok());
-            if received.is_some_and(|t| t < report_cut) {
+            let Ok(v) = serde_json::from_slice::<serde_json::Value>(&kv.value) else {
+                continue;
+            };
+            let cut = if v["kind"] == "health" {
+                health_cut
+            } else {
+                report_cut
+            };
+            let received = v["received_at"]
+                .as_str()
+                .and_then(|s| s.parse::<Timestamp>().ok());
+            if received.is_some_and(|t| t < cut) {
                 out.reports += 1;
                 doomed.push(kv.key);
             }

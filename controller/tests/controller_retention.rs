@@ -1,8 +1,8 @@
 //! Controller-side retention on an injected clock: hotlist alerts (ALPR data)
 //! are deleted at 30 days unless a legal hold covers their camera and time; a
 //! held alert goes at the first sweep after the hold is released; the stored
-//! report keys go after 7 days; each sweep that deletes is audited, and a second
-//! sweep deletes nothing.
+//! report keys go after 7 days, those of health reports after an hour; each
+//! sweep that deletes is audited, and a second sweep deletes nothing.
 
 mod common;
 use camplane_controller::clock::ManualClock;
@@ -74,6 +74,29 @@ async fn alerts_go_at_30_days_unless_held_and_report_keys_at_7() {
             .await
             .unwrap());
     }
+    // A health report: its key holds no copy (the latest health is kept apart).
+    let health = serde_json::json!({"at": "2026-06-02T00:00:00Z", "cameras": [], "disk_free": 1,
+        "disk_total": 2, "cpu_percent": null, "mem_total": 3, "mem_available": 1, "alarms": []});
+    assert!(fleet
+        .store_report(
+            "gw",
+            "h-1",
+            "health",
+            &serde_json::to_vec(&health).unwrap(),
+            1
+        )
+        .await
+        .unwrap());
+    let kv = ctl.store.get("reports/gw/h-1").await.unwrap().unwrap();
+    assert!(!String::from_utf8_lossy(&kv.value).contains("disk_free"));
+    clock.set("2026-06-02T01:30:00Z".parse().unwrap());
+    let s = ctl.sweep_retention().await.unwrap();
+    assert_eq!(
+        (s.reports, s.alerts),
+        (1, 0),
+        "health keys go after an hour"
+    );
+
     // A hold on lpr-2 for a criminal investigation covers its alert's time.
     let chief = user(&h, "chief", &["chief"], "police").await;
     let spec = serde_json::json!({"case_number": "26-04711", "cameras": ["lpr-2"],
