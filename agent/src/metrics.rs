@@ -24,7 +24,7 @@ fn label(v: &str) -> String {
 
 /// The `/metrics` text.
 pub fn render(sup: &Supervisor, session: Option<&Session>) -> String {
-    let h = sup.health();
+    let h = sup.health_snapshot();
     let mut s = String::new();
     type Get = fn(&crate::health::CameraHealth) -> f64;
     let per_camera: [(&str, &str, &str, Get); 9] = [

@@ -315,8 +315,19 @@ impl Supervisor {
             .collect()
     }
 
-    /// Health of every camera and of the gateway.
+    /// Health of every camera and of the gateway, for the periodic report: the
+    /// host CPU share is measured since the previous report.
     pub fn health(&self) -> GatewayHealth {
+        self.health_inner(true)
+    }
+
+    /// The same, without starting a new CPU measurement (a metrics scrape must
+    /// not shorten the interval the next report measures over).
+    pub fn health_snapshot(&self) -> GatewayHealth {
+        self.health_inner(false)
+    }
+
+    fn health_inner(&self, new_cpu_interval: bool) -> GatewayHealth {
         let now = self.clock.now();
         let mut inner = self.inner();
         let cameras: Vec<CameraHealth> = inner
@@ -352,7 +363,7 @@ impl Supervisor {
             (Some(a), Some(b)) => cpu_percent(a, b),
             _ => None,
         };
-        if cpu.is_some() {
+        if cpu.is_some() && new_cpu_interval {
             inner.cpu_prev = cpu;
         }
         let (mem_total, mem_available) = std::fs::read_to_string("/proc/meminfo")

@@ -385,42 +385,9 @@ impl Fleet {
         Ok(out)
     }
 
-    /// What an agent must run now: its active cameras (computed afresh).
+    /// What an agent must run now: its active cameras and the holds on them.
     pub fn desired(&self, agent: &str) -> Result<AgentDesired> {
-        let (obj, _) = self.agent_kv(agent)?;
-        let spec: AgentSpec = serde_json::from_value(obj.spec)?;
-        let mut cameras = Vec::new();
-        for (cam, _) in self.ctl.list(Kind::Camera)? {
-            let Ok(c) = serde_json::from_value::<CameraSpec>(cam.spec.clone()) else {
-                continue;
-            };
-            let st: CameraStatus = serde_json::from_value(cam.status.clone()).unwrap_or_default();
-            if c.agent.as_deref() == Some(agent) && st.state == CameraState::Active {
-                cameras.push(AgentCamera {
-                    id: cam.name.clone(),
-                    main_url: c.streams.main.clone(),
-                    sub_url: c.streams.sub.clone(),
-                    recording: c.recording,
-                    retention_days: c.retention_days.min(MAX_RETENTION_DAYS),
-                    alpr: c.alpr,
-                    location: Some(c.location),
-                    mobile: c.kind == CameraKind::Mobile,
-                });
-            }
-        }
-        let ids: std::collections::HashSet<&str> = cameras.iter().map(|c| c.id.as_str()).collect();
-        let holds = self
-            .ctl
-            .active_holds()?
-            .into_iter()
-            .filter(|h| h.cameras.iter().any(|c| ids.contains(c.as_str())))
-            .collect();
-        Ok(AgentDesired {
-            holds,
-            agent: agent.into(),
-            site: spec.site,
-            cameras,
-        })
+        Ok(self.desired_entry(agent)?.desired.clone())
     }
 
     /// Records a config push in the audit log.

@@ -12,7 +12,7 @@
 //! (see [`crate::publog`]). Nothing here can write, and pages carry a strict
 //! content security policy (no scripts, no external anything).
 
-use crate::publog::{esc, location_history_html, LocationHistory, Place, STYLE};
+use crate::publog::{esc, location_history_html, LocationHistory, STYLE};
 use crate::service::Controller;
 use crate::Result;
 use axum::http::{header, HeaderValue, StatusCode, Uri};
@@ -231,14 +231,7 @@ Each month is generated from what the readers reported and published once the mo
                 locations: st
                     .location_history
                     .iter()
-                    .map(|l| Place {
-                        lat: format!("{:.5}", l.location.lat),
-                        lon: format!("{:.5}", l.location.lon),
-                        from: l.from.to_zoned(tz.clone()).strftime("%Y-%m-%d").to_string(),
-                        until: l
-                            .until
-                            .map(|u| u.to_zoned(tz.clone()).strftime("%Y-%m-%d").to_string()),
-                    })
+                    .map(|l| crate::publog::place(l, &tz))
                     .collect(),
             });
         }

@@ -375,7 +375,8 @@ fn day(t: Timestamp, tz: &TimeZone) -> String {
     t.to_zoned(tz.clone()).strftime("%Y-%m-%d").to_string()
 }
 
-fn place(r: &LocationRecord, tz: &TimeZone) -> Place {
+/// A location record as the public pages show it (dates in `tz`).
+pub fn place(r: &LocationRecord, tz: &TimeZone) -> Place {
     Place {
         lat: format!("{:.5}", r.location.lat),
         lon: format!("{:.5}", r.location.lon),
@@ -601,6 +602,19 @@ fn csv_field(s: &str) -> String {
     }
 }
 
+/// One CSV row for a place: reader, first and last day, "lat,lon" in `detail`.
+fn place_row(s: &mut String, record: &str, reader: &str, l: &Place, blank: &str) {
+    let _ = writeln!(
+        s,
+        "{record},{},{},{},,,{blank},\"{},{}\",",
+        csv_field(reader),
+        l.from,
+        l.until.as_deref().unwrap_or(""),
+        l.lat,
+        l.lon
+    );
+}
+
 /// `log.csv`: one table; the `record` column says what each row is.
 pub fn render_csv(log: &PublicLog) -> String {
     let cats = HitCategory::ALL.map(|c| c.as_str()).join(",");
@@ -636,15 +650,7 @@ pub fn render_csv(log: &PublicLog) -> String {
             r.kind
         );
         for l in &r.locations {
-            let _ = writeln!(
-                s,
-                "reader_location,{},{},{},,,{blank},\"{},{}\",",
-                csv_field(&r.reader),
-                l.from,
-                l.until.as_deref().unwrap_or(""),
-                l.lat,
-                l.lon
-            );
+            place_row(&mut s, "reader_location", &r.reader, l, &blank);
         }
     }
     for d in &log.days {
@@ -673,15 +679,7 @@ pub fn render_csv(log: &PublicLog) -> String {
     }
     for h in &log.location_history {
         for l in &h.locations {
-            let _ = writeln!(
-                s,
-                "location_history,{},{},{},,,{blank},\"{},{}\",",
-                csv_field(&h.reader),
-                l.from,
-                l.until.as_deref().unwrap_or(""),
-                l.lat,
-                l.lon
-            );
+            place_row(&mut s, "location_history", &h.reader, l, &blank);
         }
     }
     s
