@@ -9,7 +9,7 @@
 
 use camplane_agent::alpr::eval::{self, FolderScore};
 use camplane_agent::alpr::plate::Region;
-use camplane_agent::alpr::{models, PlateRead, Reader};
+use camplane_agent::alpr::{models, PlateRead, Reader, Recognizers};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -137,6 +137,15 @@ fn main() {
         );
     }
     print!("ours (camplane alpr):\n{}", eval::report(&ours));
+    // The same pipeline with the general recogniser alone: what the plate reader adds.
+    reader.recognizers = Recognizers::General;
+    let mut general = Vec::new();
+    for f in &folders {
+        general.push(
+            eval::eval_folder(&mut reader, f, limit)
+                .unwrap_or_else(|e| panic!("{}: {e}", f.display())),
+        );
+    }
     let mut base = Vec::new();
     if std::env::var_os("ALPR_BENCH_NO_BASELINE").is_none() {
         for f in &folders {
@@ -147,19 +156,22 @@ fn main() {
         }
     }
     println!(
-        "\n{:<6} {:>22} {:>22}",
-        "folder", "ours exact | ms", "RapidOCR exact | ms"
+        "\n{:<6} {:>16} {:>22} {:>22}",
+        "folder", "ours exact | ms", "general only exact | ms", "RapidOCR exact | ms"
     );
     for (i, o) in ours.iter().enumerate() {
         let b = base
             .get(i)
             .map(|b| format!("{:>6.1}% | {:>5.0}", b.exact_pct(), eval::median(&b.ms)))
             .unwrap_or_else(|| "-".into());
+        let g = &general[i];
         println!(
-            "{:<6} {:>6.1}% | {:>5.0} {:>22}",
+            "{:<6} {:>6.1}% | {:>5.0} {:>14.1}% | {:>5.0} {:>22}",
             o.region,
             o.exact_pct(),
             eval::median(&o.ms),
+            g.exact_pct(),
+            eval::median(&g.ms),
             b
         );
     }
@@ -175,5 +187,9 @@ fn main() {
         let (ba, bm) = all(&base);
         format!("{ba:>6.1}% | {bm:>5.0}")
     };
-    println!("{:<6} {:>6.1}% | {:>5.0} {:>22}", "all", oa, om, b);
+    let (ga, gm) = all(&general);
+    println!(
+        "{:<6} {:>6.1}% | {:>5.0} {:>14.1}% | {:>5.0} {:>22}",
+        "all", oa, om, ga, gm, b
+    );
 }

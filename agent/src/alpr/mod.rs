@@ -79,6 +79,48 @@ pub struct Reader {
     pub refine_regions: usize,
     /// Height, in detector pixels, a region's text line is brought to when refined.
     pub refine_line_px: f32,
+    /// Which recognisers read each line.
+    pub recognizers: Recognizers,
+}
+
+/// Which recognisers read the text lines.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Recognizers {
+    /// PP-OCRv4's general text recogniser.
+    General,
+    /// camplane's plate reader (agent/models/plate-reader).
+    Plate,
+    /// Both; every reading is a candidate.
+    Both,
+}
+
+impl std::str::FromStr for Recognizers {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "general" => Ok(Recognizers::General),
+            "plate" => Ok(Recognizers::Plate),
+            "both" => Ok(Recognizers::Both),
+            other => Err(format!(
+                "unknown recognizers {other:?} (general, plate, both)"
+            )),
+        }
+    }
+}
+
+/// A text line as [`Reader::lines`] reports it.
+#[derive(Debug, Clone, Serialize)]
+pub struct LineInfo {
+    /// Top-left, top-right, bottom-right, bottom-left, in image pixels.
+    pub corners: [[f32; 2]; 4],
+    /// The general recogniser's text (not normalised).
+    pub text: String,
+    /// Its mean character confidence.
+    pub confidence: f32,
+    /// The plate reader's text.
+    pub plate_text: String,
+    /// Its mean character confidence.
+    pub plate_confidence: f32,
 }
 
 /// Axis-aligned bounds `(x0, y0, x1, y1)`.
@@ -87,8 +129,8 @@ type Bounds = (f32, f32, f32, f32);
 /// A text line with its recognised string.
 struct Line {
     rect: RotRect,
-    raw: String,
-    conf: f32,
+    /// The recognisers' readings, as [`Reader::recognizers`] says (general first).
+    reads: Vec<ocr::RecResult>,
     aabb: (f32, f32, f32, f32),
 }
 
@@ -103,6 +145,7 @@ impl Reader {
             max_plates: 10,
             refine_regions: 3,
             refine_line_px: 64.0,
+            recognizers: Recognizers::Both,
         })
     }
 
@@ -124,6 +167,34 @@ impl Reader {
 
     /// Reads the plates in an RGB image, most confident first.
     pub fn read(&mut self, img: &Rgb<'_>) -> Result<Vec<PlateRead>, AlprError> {
+        let lines = self.find_lines(img, self.recognizers)?;
+        Ok(self.plates_from_lines(&lines, img))
+    }
+
+    /// The text lines the reader considers in an image, each with its corners
+    /// (top-left, top-right, bottom-right, bottom-left) and the general recogniser's
+    /// text: what `camplane-agent alpr lines` prints to build the plate reader's
+    /// training data.
+    pub fn lines(&mut self, img: &Rgb<'_>) -> Result<Vec<LineInfo>, AlprError> {
+        Ok(self
+            .find_lines(img, Recognizers::Both)?
+            .into_iter()
+            .map(|l| {
+                let mut reads = l.reads.into_iter().map(|r| (r.text, r.confidence));
+                let (text, confidence) = reads.next().unwrap_or_default();
+                let (plate_text, plate_confidence) = reads.next().unwrap_or_default();
+                LineInfo {
+                    corners: l.rect.corners().map(|p| [p.x, p.y]),
+                    text,
+                    confidence,
+                    plate_text,
+                    plate_confidence,
+                }
+            })
+            .collect())
+    }
+
+    fn find_lines(&mut self, img: &Rgb<'_>, which: Recognizers) -> Result<Vec<Line>, AlprError> {
         if img.w == 0 || img.h == 0 || img.data.len() < img.w * img.h * 3 {
             return Err(AlprError::BadImage(format!(
                 "empty image {}x{}",
@@ -140,7 +211,15 @@ impl Reader {
         let t_det = t0.elapsed();
         boxes.truncate(self.max_lines);
         let rects: Vec<RotRect> = boxes.iter().map(|b| b.rect).collect();
-        let recs = self.ocr.recognize(img, &rects)?;
+        let mut general = match which {
+            Recognizers::General | Recognizers::Both => self.ocr.recognize(img, &rects)?,
+            Recognizers::Plate => Vec::new(),
+        };
+        let mut plate = match which {
+            Recognizers::Plate | Recognizers::Both => self.ocr.read_plates(img, &rects)?,
+            Recognizers::General => Vec::new(),
+        };
+        plate.reverse();
         if std::env::var_os("CAMPLANE_ALPR_PROFILE").is_some() {
             eprintln!(
                 "alpr profile: det {:?} rec {:?} for {} lines",
@@ -149,31 +228,32 @@ impl Reader {
                 rects.len()
             );
         }
+        general.reverse();
         let lines: Vec<Line> = rects
             .iter()
-            .zip(recs)
-            .map(|(r, rec)| Line {
+            .map(|r| Line {
                 rect: *r,
                 aabb: geom::bounds(&r.corners()),
-                raw: rec.text,
-                conf: rec.confidence,
+                reads: general.pop().into_iter().chain(plate.pop()).collect(),
             })
             .collect();
         if std::env::var_os("CAMPLANE_ALPR_DEBUG").is_some() {
             for l in &lines {
                 eprintln!(
-                    "alpr line: box [{:.0} {:.0} {:.0} {:.0}] h {:.1} {:?} conf {:.3}",
+                    "alpr line: box [{:.0} {:.0} {:.0} {:.0}] h {:.1} {:?}",
                     l.aabb.0,
                     l.aabb.1,
                     l.aabb.2 - l.aabb.0,
                     l.aabb.3 - l.aabb.1,
                     l.rect.height(),
-                    l.raw,
-                    l.conf
+                    l.reads
+                        .iter()
+                        .map(|r| (r.text.as_str(), r.confidence))
+                        .collect::<Vec<_>>(),
                 );
             }
         }
-        Ok(self.plates_from_lines(&lines, img))
+        Ok(lines)
     }
 
     /// Detects again, at a closer scale, around the most prominent plate-shaped lines:
@@ -230,16 +310,20 @@ impl Reader {
         let mut found: Vec<(String, f32, Bounds)> = Vec::new();
         for (i, l) in lines.iter().enumerate() {
             let line_prior = main_line_prior(i, lines);
-            for (text, prior) in plate::candidates(&l.raw, &self.formats) {
-                found.push((text, l.conf * prior * line_prior, l.aabb));
+            if self.recognizers == Recognizers::Both && l.reads.len() >= 2 {
+                for (text, conf, prior) in joint_candidates(&l.reads, &self.formats) {
+                    found.push((text, conf * prior * line_prior, l.aabb));
+                }
+            } else {
+                for r in &l.reads {
+                    for (text, prior) in plate::candidates(&r.text, &self.formats) {
+                        found.push((text, r.confidence * prior * line_prior, l.aabb));
+                    }
+                }
             }
             // A plate split in two boxes on one line (wide gap between character groups).
             for (j, m) in lines.iter().enumerate() {
                 if i == j || !same_line(l, m) {
-                    continue;
-                }
-                let joined = format!("{}{}", plate::normalize(&l.raw), plate::normalize(&m.raw));
-                if !(5..=8).contains(&joined.len()) {
                     continue;
                 }
                 let bounds = (
@@ -249,8 +333,20 @@ impl Reader {
                     l.aabb.3.max(m.aabb.3),
                 );
                 let lp = main_line_prior(i, lines).min(main_line_prior(j, lines));
-                for (text, prior) in plate::candidates(&joined, &self.formats) {
-                    found.push((text, 0.5 * (l.conf + m.conf) * prior * lp * 0.95, bounds));
+                // Joined reading by reading of the same recogniser.
+                for (lr, mr) in l.reads.iter().zip(&m.reads) {
+                    let (lc, mc) = (lr.confidence, mr.confidence);
+                    let joined = format!(
+                        "{}{}",
+                        plate::normalize(&lr.text),
+                        plate::normalize(&mr.text)
+                    );
+                    if !(5..=8).contains(&joined.len()) {
+                        continue;
+                    }
+                    for (text, prior) in plate::candidates(&joined, &self.formats) {
+                        found.push((text, 0.5 * (lc + mc) * prior * lp * 0.95, bounds));
+                    }
                 }
             }
         }
@@ -280,6 +376,69 @@ impl Reader {
         }
         out
     }
+}
+
+/// Plate candidates of one line read by several recognisers: every candidate any
+/// reading gives (and, where two readings differ in one to three positions, every mix
+/// of them), each scored by all recognisers at once: its confidence is the geometric
+/// mean, per character and recogniser, of the probabilities they give that exact text
+/// (summed over CTC alignments). A character one recogniser is unsure of is decided by
+/// the others. Returns `(text, confidence, prior)`.
+fn joint_candidates(reads: &[ocr::RecResult], formats: &[String]) -> Vec<(String, f32, f32)> {
+    let mut cands: Vec<(String, f32)> = Vec::new();
+    let mut add = |raw: &str| {
+        for (t, p) in plate::candidates(raw, formats) {
+            match cands.iter_mut().find(|(u, _)| *u == t) {
+                Some(c) => c.1 = c.1.max(p),
+                None => cands.push((t, p)),
+            }
+        }
+    };
+    let texts: Vec<String> = reads.iter().map(|r| plate::normalize(&r.text)).collect();
+    texts.iter().for_each(|t| add(t));
+    for (i, a) in texts.iter().enumerate() {
+        for b in &texts[i + 1..] {
+            mixes(a, b).iter().for_each(|m| add(m));
+        }
+    }
+    cands
+        .into_iter()
+        .filter_map(|(text, prior)| {
+            let mut sum = 0.0;
+            for r in reads {
+                sum += ocr::log_likelihood(&r.plate_probs, &text)?;
+            }
+            let n = (text.len() * reads.len()).max(1) as f32;
+            Some((text, (sum / n).exp(), prior))
+        })
+        .collect()
+}
+
+/// Where two readings of one length differ in one to three positions: every mix of
+/// the two (neither reading itself).
+fn mixes(a: &str, b: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    if a.len() == b.len() && a != b {
+        let diff: Vec<usize> = a
+            .bytes()
+            .zip(b.bytes())
+            .enumerate()
+            .filter(|(_, (x, y))| x != y)
+            .map(|(i, _)| i)
+            .collect();
+        if diff.len() <= 3 {
+            for mask in 1..(1u32 << diff.len()) - 1 {
+                let mut mix = a.as_bytes().to_vec();
+                for (bit, &i) in diff.iter().enumerate() {
+                    if mask & (1 << bit) != 0 {
+                        mix[i] = b.as_bytes()[i];
+                    }
+                }
+                out.push(String::from_utf8_lossy(&mix).into_owned());
+            }
+        }
+    }
+    out
 }
 
 /// Lines short of a plate's proportions or tiny cannot hold 4+ readable characters.
@@ -335,7 +494,7 @@ fn main_line_prior(i: usize, lines: &[Line]) -> f32 {
     let (x0, _, x1, _) = l.aabb;
     let mut prior: f32 = 1.0;
     for (j, m) in lines.iter().enumerate() {
-        if i == j || plate::normalize(&m.raw).len() < 3 {
+        if i == j || m.reads.iter().all(|r| plate::normalize(&r.text).len() < 3) {
             continue;
         }
         let hm = m.rect.height();
@@ -426,6 +585,79 @@ mod tests {
             !plate_shaped(&rect(0.0, 0.0, 40.0, 6.0)),
             "too small to read"
         );
+    }
+
+    fn rec(text: &str, rows: &[&[(char, f32)]]) -> ocr::RecResult {
+        let mut probs = vec![0f32; rows.len() * ocr::PLATE_CLASSES];
+        for (i, row) in rows.iter().enumerate() {
+            let r = &mut probs[i * ocr::PLATE_CLASSES..(i + 1) * ocr::PLATE_CLASSES];
+            let mut rest = 1.0;
+            for &(ch, p) in row.iter() {
+                r[ocr::plate_class(ch).unwrap()] = p;
+                rest -= p;
+            }
+            r[0] = rest;
+        }
+        ocr::RecResult {
+            text: text.into(),
+            confidence: 0.9,
+            char_conf: Vec::new(),
+            plate_probs: probs,
+        }
+    }
+
+    #[test]
+    fn mixes_of_two_readings_cover_every_differing_position() {
+        let mut m = mixes("AB12", "A812");
+        m.sort();
+        assert_eq!(
+            m,
+            Vec::<String>::new(),
+            "one difference: the readings themselves"
+        );
+        let mut m = mixes("AB1C", "A81G");
+        m.sort();
+        assert_eq!(m, vec!["A81C", "AB1G"]);
+        assert!(mixes("ABC", "ABCD").is_empty(), "different lengths");
+        assert!(
+            mixes("ABCD", "WXYZ").is_empty(),
+            "more than three differences"
+        );
+    }
+
+    #[test]
+    fn joint_scoring_takes_each_character_from_the_surer_recogniser() {
+        // The general recogniser is sure of the first character (K) and unsure of the
+        // fifth; the plate reader the other way round. The right plate is a mix.
+        let general = rec(
+            "KBC1Z34",
+            &[
+                &[('K', 0.95), ('X', 0.03)],
+                &[('B', 0.9)],
+                &[('C', 0.9)],
+                &[('1', 0.9)],
+                &[('Z', 0.5), ('2', 0.45)],
+                &[('3', 0.9)],
+                &[('4', 0.9)],
+            ],
+        );
+        let plate = rec(
+            "XBC1234",
+            &[
+                &[('X', 0.55), ('K', 0.4)],
+                &[('B', 0.9)],
+                &[('C', 0.9)],
+                &[('1', 0.9)],
+                &[('2', 0.97), ('Z', 0.02)],
+                &[('3', 0.9)],
+                &[('4', 0.9)],
+            ],
+        );
+        let formats = plate::formats(Region::Any);
+        let mut c = joint_candidates(&[general, plate], &formats);
+        c.sort_by(|a, b| (b.1 * b.2).total_cmp(&(a.1 * a.2)));
+        assert_eq!(c[0].0, "KBC1234", "{c:?}");
+        assert!(c[0].1 > 0.0 && c[0].1 <= 1.0);
     }
 
     #[test]

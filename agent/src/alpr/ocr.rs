@@ -68,12 +68,88 @@ pub struct RecResult {
     pub confidence: f32,
     /// Per character confidence.
     pub char_conf: Vec<f32>,
+    /// The line's per-step probabilities over the plate alphabet ([`PLATE_CLASSES`]
+    /// columns: blank, `0-9`, `A-Z`), for scoring any candidate text with [`log_likelihood`].
+    pub plate_probs: Vec<f32>,
 }
 
-/// The two PP-OCRv4 sessions and the recogniser's alphabet.
+/// Columns of [`RecResult::plate_probs`]: the CTC blank, then `0-9` and `A-Z`.
+pub const PLATE_CLASSES: usize = 37;
+
+/// The column of a plate character in [`RecResult::plate_probs`].
+pub fn plate_class(c: char) -> Option<usize> {
+    PLATE_ALPHABET
+        .iter()
+        .position(|&b| b as char == c)
+        .map(|i| i + 1)
+}
+
+/// `ln P(text)` under a line's CTC probabilities (summed over all alignments), or
+/// `None` when the text has a character outside the plate alphabet or cannot fit the
+/// line's steps.
+pub fn log_likelihood(probs: &[f32], text: &str) -> Option<f32> {
+    let c = PLATE_CLASSES;
+    let t = probs.len() / c;
+    let label: Vec<usize> = text.chars().map(plate_class).collect::<Option<_>>()?;
+    if label.is_empty() || t == 0 {
+        return None;
+    }
+    // Extended label: blank, l1, blank, l2, ..., blank.
+    let ext: Vec<usize> = std::iter::once(0)
+        .chain(label.iter().flat_map(|&l| [l, 0]))
+        .collect();
+    let s = ext.len();
+    let floor = 1e-12f64;
+    let p = |step: usize, k: usize| (probs[step * c + k] as f64).max(floor);
+    let mut alpha = vec![0f64; s];
+    alpha[0] = p(0, ext[0]);
+    alpha[1] = p(0, ext[1]);
+    let mut log_scale = 0f64;
+    for step in 1..t {
+        let mut next = vec![0f64; s];
+        for k in 0..s {
+            let mut a = alpha[k];
+            if k >= 1 {
+                a += alpha[k - 1];
+            }
+            if k >= 2 && ext[k] != 0 && ext[k] != ext[k - 2] {
+                a += alpha[k - 2];
+            }
+            next[k] = a * p(step, ext[k]);
+        }
+        let sum: f64 = next.iter().sum();
+        if sum <= 0.0 {
+            return None;
+        }
+        for v in &mut next {
+            *v /= sum;
+        }
+        log_scale += sum.ln();
+        alpha = next;
+    }
+    let end = alpha[s - 1] + alpha[s - 2];
+    if end <= 0.0 {
+        return None;
+    }
+    Some((log_scale + end.ln()) as f32)
+}
+
+/// camplane's own plate reader (agent/models/plate-reader: a small CRNN trained on
+/// seg_and_ocr crops and rendered plates), built into the binary: 128x32 BGR line in,
+/// `[N, 32, 37]` probabilities out (blank, `0-9`, `A-Z`).
+const PLATE_READER: &[u8] = include_bytes!("../../models/plate-reader/plate_reader.onnx");
+const PLATE_ALPHABET: &[u8; 36] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ";
+const PLATE_W: usize = 128;
+const PLATE_H: usize = 32;
+
+/// The two PP-OCRv4 sessions, the recogniser's alphabet, and the plate reader.
 pub struct Ocr {
     det: Session,
     rec: Session,
+    plate: Session,
+    /// For each plate column, the general alphabet's classes whose probabilities add up
+    /// to it (a letter in either case; blank, space, dash and dots as the blank).
+    to_plate: Vec<Vec<usize>>,
     /// Index 0 is the CTC blank; the model's characters; then a space.
     alphabet: Vec<String>,
     /// Detection settings.
@@ -88,20 +164,28 @@ impl std::fmt::Debug for Ocr {
     }
 }
 
-fn session(env: &ort::environment::Environment, path: &Path) -> Result<Session, AlprError> {
-    let err = |e: String| AlprError::Engine(format!("loading {}: {e}", path.display()));
+/// A session builder with the reader's settings: one thread, full graph optimisation.
+fn builder(
+    env: &ort::environment::Environment,
+) -> Result<ort::session::builder::SessionBuilder, String> {
     Session::builder(env)
-        .map_err(|e| err(e.to_string()))?
+        .map_err(|e| e.to_string())?
         .with_intra_threads(1)
-        .map_err(|e| err(e.to_string()))?
+        .map_err(|e| e.to_string())?
         .with_inter_threads(1)
-        .map_err(|e| err(e.to_string()))?
+        .map_err(|e| e.to_string())?
         .with_optimization_level(GraphOptimizationLevel::Level3)
-        .map_err(|e| err(e.to_string()))?
+        .map_err(|e| e.to_string())?
         // Input shapes vary per image and per line: planned memory patterns per shape
         // only grow the resident size.
         .with_memory_pattern(false)
-        .map_err(|e| err(e.to_string()))?
+        .map_err(|e| e.to_string())
+}
+
+fn session(env: &ort::environment::Environment, path: &Path) -> Result<Session, AlprError> {
+    let err = |e: String| AlprError::Engine(format!("loading {}: {e}", path.display()));
+    builder(env)
+        .map_err(err)?
         .commit_from_file(path)
         .map_err(|e| err(e.to_string()))
 }
@@ -115,6 +199,12 @@ impl Ocr {
         let env = environment(&lib)?;
         let det = session(env, &det_path)?;
         let rec = session(env, &rec_path)?;
+        let plate = builder(env)
+            .and_then(|mut b| {
+                b.commit_from_memory(PLATE_READER)
+                    .map_err(|e| e.to_string())
+            })
+            .map_err(|e| AlprError::Engine(format!("loading the built-in plate reader: {e}")))?;
         let table = rec
             .metadata()
             .ok()
@@ -125,9 +215,24 @@ impl Ocr {
         let mut alphabet = vec![String::new()];
         alphabet.extend(table.lines().map(str::to_string));
         alphabet.push(" ".to_string());
+        let mut to_plate: Vec<Vec<usize>> = vec![Vec::new(); PLATE_CLASSES];
+        to_plate[0].push(0);
+        for (i, a) in alphabet.iter().enumerate().skip(1) {
+            let mut chars = a.chars();
+            let (Some(ch), None) = (chars.next(), chars.next()) else {
+                continue;
+            };
+            if matches!(ch, ' ' | '-' | '.' | '·' | '•') {
+                to_plate[0].push(i);
+            } else if let Some(k) = plate_class(ch.to_ascii_uppercase()) {
+                to_plate[k].push(i);
+            }
+        }
         Ok(Ocr {
             det,
             rec,
+            plate,
+            to_plate,
             alphabet,
             det_params: DetParams::default(),
         })
@@ -162,6 +267,7 @@ impl Ocr {
         geom::resize_window(img, window, dw, dh, geom::Norm::DET, &mut input);
         let tensor = Tensor::from_array(([1usize, 3, dh, dw], input))
             .map_err(|e| AlprError::Engine(e.to_string()))?;
+        let t_pre = t0.elapsed();
         let outputs = self
             .det
             .run(ort::inputs![tensor])
@@ -169,6 +275,10 @@ impl Ocr {
         let (shape, prob) = outputs[0]
             .try_extract_tensor::<f32>()
             .map_err(|e| AlprError::Engine(format!("detection output: {e}")))?;
+        let t_run = t0.elapsed();
+        if profile {
+            eprintln!("alpr profile: det pre {t_pre:?} run {:?}", t_run - t_pre);
+        }
         let (ph, pw) = (shape[2] as usize, shape[3] as usize);
         let (sx, sy) = ((x1 - x0) / pw as f32, (y1 - y0) / ph as f32);
         let mut boxes = Vec::new();
@@ -228,45 +338,250 @@ impl Ocr {
             geom::sample_quad(img, tl, tr, bl, w, H, w, &mut input);
             let tensor = Tensor::from_array(([1usize, 3, H, w], input))
                 .map_err(|e| AlprError::Engine(e.to_string()))?;
-            let outputs = self
-                .rec
-                .run(ort::inputs![tensor])
-                .map_err(|e| AlprError::Engine(format!("recognition: {e}")))?;
-            let (shape, probs) = outputs[0]
-                .try_extract_tensor::<f32>()
-                .map_err(|e| AlprError::Engine(format!("recognition output: {e}")))?;
-            let (t, c) = (shape[1] as usize, shape[2] as usize);
-            let mut text = String::new();
-            let mut confs = Vec::new();
-            let mut prev = usize::MAX;
-            for step in 0..t {
-                let row = &probs[step * c..(step + 1) * c];
-                let (mut bi, mut bv) = (0usize, f32::MIN);
-                for (i, &v) in row.iter().enumerate() {
-                    if v > bv {
-                        bi = i;
-                        bv = v;
-                    }
-                }
-                if bi != 0 && bi != prev {
-                    if let Some(ch) = self.alphabet.get(bi) {
-                        text.push_str(ch);
-                        confs.push(bv);
-                    }
-                }
-                prev = bi;
-            }
-            let confidence = if confs.is_empty() {
-                0.0
-            } else {
-                confs.iter().sum::<f32>() / confs.len() as f32
-            };
-            out.push(RecResult {
-                text,
-                confidence,
-                char_conf: confs,
+            let outputs = run(&mut self.rec, tensor, "recognition")?;
+            let (t, c, probs) = steps_by_classes(&outputs, "recognition")?;
+            let alphabet = &self.alphabet;
+            let mut rec = ctc_greedy(probs, t, c, |k| {
+                alphabet.get(k).and_then(|s| s.chars().next())
             });
+            rec.plate_probs = Vec::with_capacity(t * PLATE_CLASSES);
+            for row in probs.chunks(c).take(t) {
+                for cols in &self.to_plate {
+                    rec.plate_probs
+                        .push(cols.iter().filter_map(|&i| row.get(i)).sum::<f32>());
+                }
+            }
+            out.push(rec);
         }
         Ok(out)
+    }
+
+    /// Reads each rectangle with the plate reader (one batch).
+    pub fn read_plates(
+        &mut self,
+        img: &Rgb<'_>,
+        rects: &[RotRect],
+    ) -> Result<Vec<RecResult>, AlprError> {
+        if rects.is_empty() {
+            return Ok(Vec::new());
+        }
+        let n = rects.len();
+        let each = 3 * PLATE_H * PLATE_W;
+        let mut input = vec![0f32; n * each];
+        for (r, chunk) in rects.iter().zip(input.chunks_mut(each)) {
+            let [tl, tr, _, bl] = r.corners();
+            geom::sample_quad(img, tl, tr, bl, PLATE_W, PLATE_H, PLATE_W, chunk);
+        }
+        let tensor = Tensor::from_array(([n, 3, PLATE_H, PLATE_W], input))
+            .map_err(|e| AlprError::Engine(e.to_string()))?;
+        let outputs = run(&mut self.plate, tensor, "plate reader")?;
+        let (t, c, probs) = steps_by_classes(&outputs, "plate reader")?;
+        if c != PLATE_CLASSES || probs.len() < n * t * c {
+            return Err(AlprError::Engine(format!(
+                "plate reader output: {t} steps of {c} classes for {n} lines"
+            )));
+        }
+        Ok(probs
+            .chunks(t * c)
+            .take(n)
+            .map(|p| {
+                let mut rec =
+                    ctc_greedy(p, t, c, |k| PLATE_ALPHABET.get(k - 1).map(|&b| b as char));
+                rec.plate_probs = calibrate(p, c, PLATE_TEMPERATURE);
+                pool_lookalikes(&mut rec.plate_probs, c);
+                rec
+            })
+            .collect())
+    }
+}
+
+/// The plate reader is over-confident: its probabilities are softened by this
+/// temperature, the one that minimises the negative log-likelihood of the true text on
+/// the seg_and_ocr validation split (`calibrate.py` beside `train.py`).
+pub const PLATE_TEMPERATURE: f32 = 1.8;
+
+/// Look-alike pairs whose split the plate reader cannot be trusted with: US plates,
+/// its real training data, rarely carry the letter (many states issue no O or I), so it
+/// learned "round glyph: 0" and "bar: 1" from their frequency.
+const POOLED: &[(char, char)] = &[('O', '0'), ('I', '1')];
+
+/// Gives both characters of each [`POOLED`] pair the pair's summed probability, so in
+/// joint scoring the plate reader says "one of the two" and the general recogniser
+/// (and the plate formats) decide which.
+fn pool_lookalikes(probs: &mut [f32], c: usize) {
+    let pairs: Vec<(usize, usize)> = POOLED
+        .iter()
+        .filter_map(|&(a, b)| Some((plate_class(a)?, plate_class(b)?)))
+        .collect();
+    for row in probs.chunks_mut(c) {
+        for &(a, b) in &pairs {
+            let sum = row[a] + row[b];
+            row[a] = sum;
+            row[b] = sum;
+        }
+    }
+}
+
+/// Softens each step's distribution: `p^(1/t)`, renormalised.
+fn calibrate(probs: &[f32], c: usize, t: f32) -> Vec<f32> {
+    let mut out: Vec<f32> = probs.iter().map(|p| p.max(1e-30).powf(1.0 / t)).collect();
+    for row in out.chunks_mut(c) {
+        let sum: f32 = row.iter().sum();
+        if sum > 0.0 {
+            row.iter_mut().for_each(|v| *v /= sum);
+        }
+    }
+    out
+}
+
+/// Runs a one-input model.
+fn run<'s>(
+    session: &'s mut Session,
+    input: Tensor<f32>,
+    what: &str,
+) -> Result<ort::session::SessionOutputs<'s>, AlprError> {
+    session
+        .run(ort::inputs![input])
+        .map_err(|e| AlprError::Engine(format!("{what}: {e}")))
+}
+
+/// A recogniser's output `[N, T, C]`: steps, classes, and the probabilities.
+fn steps_by_classes<'a>(
+    outputs: &'a ort::session::SessionOutputs<'_>,
+    what: &str,
+) -> Result<(usize, usize, &'a [f32]), AlprError> {
+    let (shape, probs) = outputs[0]
+        .try_extract_tensor::<f32>()
+        .map_err(|e| AlprError::Engine(format!("{what} output: {e}")))?;
+    match shape[..] {
+        [_, t, c] if t > 0 && c > 0 => Ok((t as usize, c as usize, probs)),
+        _ => Err(AlprError::Engine(format!("{what} output shape {shape:?}"))),
+    }
+}
+
+/// Greedy CTC decoding of `t` steps of `c` probabilities (class 0 the blank).
+fn ctc_greedy(probs: &[f32], t: usize, c: usize, ch: impl Fn(usize) -> Option<char>) -> RecResult {
+    let mut text = String::new();
+    let mut confs = Vec::new();
+    let mut prev = usize::MAX;
+    for step in 0..t {
+        let row = &probs[step * c..(step + 1) * c];
+        let (mut bi, mut bv) = (0usize, f32::MIN);
+        for (i, &v) in row.iter().enumerate() {
+            if v > bv {
+                bi = i;
+                bv = v;
+            }
+        }
+        if bi != 0 && bi != prev {
+            if let Some(x) = ch(bi) {
+                text.push(x);
+                confs.push(bv);
+            }
+        }
+        prev = bi;
+    }
+    let confidence = if confs.is_empty() {
+        0.0
+    } else {
+        confs.iter().sum::<f32>() / confs.len() as f32
+    };
+    RecResult {
+        text,
+        confidence,
+        char_conf: confs,
+        plate_probs: Vec::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A `t`-step matrix over the plate classes with the given `(class, p)` per step;
+    /// what is left of each step goes to the blank.
+    fn steps(rows: &[&[(char, f32)]]) -> Vec<f32> {
+        let mut out = vec![0f32; rows.len() * PLATE_CLASSES];
+        for (i, row) in rows.iter().enumerate() {
+            let r = &mut out[i * PLATE_CLASSES..(i + 1) * PLATE_CLASSES];
+            let mut rest = 1.0;
+            for &(ch, p) in row.iter() {
+                r[plate_class(ch).unwrap()] = p;
+                rest -= p;
+            }
+            r[0] = rest;
+        }
+        out
+    }
+
+    #[test]
+    fn likelihood_sums_every_alignment() {
+        // Two steps, P(A) = 0.6 then 0.3: "A" is AA, A-, -A.
+        let p = steps(&[&[('A', 0.6)], &[('A', 0.3)]]);
+        let want = 0.6 * 0.3 + 0.6 * 0.7 + 0.4 * 0.3;
+        let got = log_likelihood(&p, "A").unwrap().exp();
+        assert!((got - want).abs() < 1e-5, "{got} vs {want}");
+        // "AA" needs a blank between the two: impossible in two steps.
+        assert!(log_likelihood(&p, "AA").is_none_or(|l| l < -20.0));
+        // Outside the plate alphabet, or empty: no score.
+        assert!(log_likelihood(&p, "a").is_none());
+        assert!(log_likelihood(&p, "").is_none());
+    }
+
+    #[test]
+    fn likelihood_prefers_the_text_the_steps_show() {
+        let p = steps(&[
+            &[('A', 0.9)],
+            &[],
+            &[('B', 0.8), ('8', 0.15)],
+            &[],
+            &[('1', 0.7), ('I', 0.2)],
+        ]);
+        let l = |t: &str| log_likelihood(&p, t).unwrap();
+        assert!(l("AB1") > l("A81"));
+        assert!(
+            l("A81") > l("AB"),
+            "a missing character costs more than a look-alike"
+        );
+        assert!(l("AB1") > l("ABI"));
+    }
+
+    #[test]
+    fn long_lines_do_not_underflow() {
+        // 200 steps of a confident "ABC" spread out: still a finite, near-zero log.
+        let mut rows: Vec<&[(char, f32)]> = vec![&[]; 200];
+        rows[20] = &[('A', 0.99)];
+        rows[100] = &[('B', 0.99)];
+        rows[180] = &[('C', 0.99)];
+        let p = steps(&rows);
+        let l = log_likelihood(&p, "ABC").unwrap();
+        assert!(l.is_finite() && l > -1.0, "{l}");
+    }
+
+    #[test]
+    fn calibration_softens_and_keeps_each_step_a_distribution() {
+        let p = steps(&[&[('A', 0.9), ('4', 0.05)]]);
+        let q = calibrate(&p, PLATE_CLASSES, 2.0);
+        assert!((q.iter().sum::<f32>() - 1.0).abs() < 1e-5);
+        let a = plate_class('A').unwrap();
+        assert!(q[a] < 0.9 && q[a] > q[plate_class('4').unwrap()]);
+        assert!(calibrate(&p, PLATE_CLASSES, 1.0)
+            .iter()
+            .zip(&p)
+            .all(|(x, y)| (x - y).abs() < 1e-6));
+    }
+
+    #[test]
+    fn pooled_lookalikes_leave_the_choice_to_others() {
+        let mut p = steps(&[&[('0', 0.8), ('O', 0.1)], &[('1', 0.6), ('I', 0.3)]]);
+        pool_lookalikes(&mut p, PLATE_CLASSES);
+        let l = |t: &str| log_likelihood(&p, t).unwrap();
+        assert!((l("O1") - l("01")).abs() < 1e-5);
+        assert!((l("OI") - l("0I")).abs() < 1e-5);
+        // Other characters are untouched.
+        let mut q = steps(&[&[('8', 0.8), ('B', 0.1)]]);
+        let before = q.clone();
+        pool_lookalikes(&mut q, PLATE_CLASSES);
+        assert_eq!(q, before);
     }
 }

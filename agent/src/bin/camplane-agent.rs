@@ -45,6 +45,10 @@ struct AlprOpts {
     /// Plate formats to prefer: any, us, eu, br.
     #[arg(long, default_value = "any")]
     region: alpr::plate::Region,
+    /// Which recognisers read each text line: both (the general PP-OCRv4 recogniser
+    /// and camplane's plate reader, scored jointly), general, or plate.
+    #[arg(long, default_value = "both")]
+    recognizers: alpr::Recognizers,
 }
 
 #[derive(Subcommand)]
@@ -54,6 +58,16 @@ enum AlprCmd {
         /// Print JSON lines (the only format).
         #[arg(long)]
         json: bool,
+        #[command(flatten)]
+        opts: AlprOpts,
+        /// JPEG or PNG files.
+        #[arg(required = true)]
+        images: Vec<PathBuf>,
+    },
+    /// Prints the text lines the reader considers in each image (corners and the
+    /// general recogniser's text), one JSON object per image: the plate reader's
+    /// training recipe cuts its real examples with this.
+    Lines {
         #[command(flatten)]
         opts: AlprOpts,
         /// JPEG or PNG files.
@@ -75,14 +89,29 @@ enum AlprCmd {
 
 fn load_reader(opts: &AlprOpts) -> Result<alpr::Reader, ExitCode> {
     let dir = alpr::models::resolve_dir(opts.models.as_deref());
-    alpr::Reader::load(&dir, opts.region).map_err(|e| {
+    let mut reader = alpr::Reader::load(&dir, opts.region).map_err(|e| {
         eprintln!("camplane-agent alpr: {e}");
         ExitCode::from(1)
-    })
+    })?;
+    reader.recognizers = opts.recognizers;
+    Ok(reader)
+}
+
+/// Prints one line per image, in order, flushed as each is done.
+fn json_lines(images: &[PathBuf], mut line: impl FnMut(&std::path::Path) -> String) -> ExitCode {
+    use std::io::Write;
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    for img in images {
+        let l = line(img);
+        if writeln!(out, "{l}").and_then(|_| out.flush()).is_err() {
+            return ExitCode::from(1);
+        }
+    }
+    ExitCode::SUCCESS
 }
 
 fn run_alpr(cmd: AlprCmd) -> ExitCode {
-    use std::io::Write;
     match cmd {
         AlprCmd::Read {
             json: _,
@@ -93,16 +122,30 @@ fn run_alpr(cmd: AlprCmd) -> ExitCode {
                 Ok(r) => r,
                 Err(c) => return c,
             };
-            let stdout = std::io::stdout();
-            let mut out = stdout.lock();
-            for img in images {
-                let (r, ms) = alpr::eval::timed_read(&mut reader, &img);
-                let line = alpr::eval::json_line(&img.to_string_lossy(), &r, ms);
-                if writeln!(out, "{line}").and_then(|_| out.flush()).is_err() {
-                    return ExitCode::from(1);
+            json_lines(&images, |img| {
+                let (r, ms) = alpr::eval::timed_read(&mut reader, img);
+                alpr::eval::json_line(&img.to_string_lossy(), &r, ms)
+            })
+        }
+        AlprCmd::Lines { opts, images } => {
+            let mut reader = match load_reader(&opts) {
+                Ok(r) => r,
+                Err(c) => return c,
+            };
+            json_lines(&images, |img| {
+                let lines = alpr::decode(img).and_then(|i| {
+                    reader.lines(&alpr::geom::Rgb {
+                        w: i.width() as usize,
+                        h: i.height() as usize,
+                        data: i.as_raw(),
+                    })
+                });
+                match lines {
+                    Ok(l) => serde_json::json!({"image": img, "lines": l}),
+                    Err(e) => serde_json::json!({"image": img, "error": e.to_string()}),
                 }
-            }
-            ExitCode::SUCCESS
+                .to_string()
+            })
         }
         AlprCmd::Eval { opts, limit, dirs } => {
             let mut reader = match load_reader(&opts) {
