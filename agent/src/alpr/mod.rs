@@ -211,15 +211,14 @@ impl Reader {
         let t_det = t0.elapsed();
         boxes.truncate(self.max_lines);
         let rects: Vec<RotRect> = boxes.iter().map(|b| b.rect).collect();
-        let mut general = match which {
+        let general = match which {
             Recognizers::General | Recognizers::Both => self.ocr.recognize(img, &rects)?,
             Recognizers::Plate => Vec::new(),
         };
-        let mut plate = match which {
+        let plate = match which {
             Recognizers::Plate | Recognizers::Both => self.ocr.read_plates(img, &rects)?,
             Recognizers::General => Vec::new(),
         };
-        plate.reverse();
         if std::env::var_os("CAMPLANE_ALPR_PROFILE").is_some() {
             eprintln!(
                 "alpr profile: det {:?} rec {:?} for {} lines",
@@ -228,13 +227,13 @@ impl Reader {
                 rects.len()
             );
         }
-        general.reverse();
+        let (mut general, mut plate) = (general.into_iter(), plate.into_iter());
         let lines: Vec<Line> = rects
             .iter()
             .map(|r| Line {
                 rect: *r,
                 aabb: geom::bounds(&r.corners()),
-                reads: general.pop().into_iter().chain(plate.pop()).collect(),
+                reads: general.next().into_iter().chain(plate.next()).collect(),
             })
             .collect();
         if std::env::var_os("CAMPLANE_ALPR_DEBUG").is_some() {
@@ -310,7 +309,7 @@ impl Reader {
         let mut found: Vec<(String, f32, Bounds)> = Vec::new();
         for (i, l) in lines.iter().enumerate() {
             let line_prior = main_line_prior(i, lines);
-            if self.recognizers == Recognizers::Both && l.reads.len() >= 2 {
+            if l.reads.len() >= 2 {
                 for (text, conf, prior) in joint_candidates(&l.reads, &self.formats) {
                     found.push((text, conf * prior * line_prior, l.aabb));
                 }
@@ -588,21 +587,11 @@ mod tests {
     }
 
     fn rec(text: &str, rows: &[&[(char, f32)]]) -> ocr::RecResult {
-        let mut probs = vec![0f32; rows.len() * ocr::PLATE_CLASSES];
-        for (i, row) in rows.iter().enumerate() {
-            let r = &mut probs[i * ocr::PLATE_CLASSES..(i + 1) * ocr::PLATE_CLASSES];
-            let mut rest = 1.0;
-            for &(ch, p) in row.iter() {
-                r[ocr::plate_class(ch).unwrap()] = p;
-                rest -= p;
-            }
-            r[0] = rest;
-        }
         ocr::RecResult {
             text: text.into(),
             confidence: 0.9,
             char_conf: Vec::new(),
-            plate_probs: probs,
+            plate_probs: ocr::tests::steps(rows),
         }
     }
 

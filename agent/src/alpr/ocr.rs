@@ -104,9 +104,9 @@ pub fn log_likelihood(probs: &[f32], text: &str) -> Option<f32> {
     let mut alpha = vec![0f64; s];
     alpha[0] = p(0, ext[0]);
     alpha[1] = p(0, ext[1]);
+    let mut next = vec![0f64; s];
     let mut log_scale = 0f64;
     for step in 1..t {
-        let mut next = vec![0f64; s];
         for k in 0..s {
             let mut a = alpha[k];
             if k >= 1 {
@@ -125,7 +125,7 @@ pub fn log_likelihood(probs: &[f32], text: &str) -> Option<f32> {
             *v /= sum;
         }
         log_scale += sum.ln();
-        alpha = next;
+        std::mem::swap(&mut alpha, &mut next);
     }
     let end = alpha[s - 1] + alpha[s - 2];
     if end <= 0.0 {
@@ -267,7 +267,6 @@ impl Ocr {
         geom::resize_window(img, window, dw, dh, geom::Norm::DET, &mut input);
         let tensor = Tensor::from_array(([1usize, 3, dh, dw], input))
             .map_err(|e| AlprError::Engine(e.to_string()))?;
-        let t_pre = t0.elapsed();
         let outputs = self
             .det
             .run(ort::inputs![tensor])
@@ -275,10 +274,6 @@ impl Ocr {
         let (shape, prob) = outputs[0]
             .try_extract_tensor::<f32>()
             .map_err(|e| AlprError::Engine(format!("detection output: {e}")))?;
-        let t_run = t0.elapsed();
-        if profile {
-            eprintln!("alpr profile: det pre {t_pre:?} run {:?}", t_run - t_pre);
-        }
         let (ph, pw) = (shape[2] as usize, shape[3] as usize);
         let (sx, sy) = ((x1 - x0) / pw as f32, (y1 - y0) / ph as f32);
         let mut boxes = Vec::new();
@@ -495,12 +490,12 @@ fn ctc_greedy(probs: &[f32], t: usize, c: usize, ch: impl Fn(usize) -> Option<ch
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    /// A `t`-step matrix over the plate classes with the given `(class, p)` per step;
-    /// what is left of each step goes to the blank.
-    fn steps(rows: &[&[(char, f32)]]) -> Vec<f32> {
+    /// A matrix over the plate classes with the given `(class, p)` per step; what is
+    /// left of each step goes to the blank.
+    pub(crate) fn steps(rows: &[&[(char, f32)]]) -> Vec<f32> {
         let mut out = vec![0f32; rows.len() * PLATE_CLASSES];
         for (i, row) in rows.iter().enumerate() {
             let r = &mut out[i * PLATE_CLASSES..(i + 1) * PLATE_CLASSES];
