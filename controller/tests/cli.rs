@@ -1,52 +1,21 @@
 //! The real binaries: `camplane-controller --config/--check-config` and the `camplane`
 //! CLI tour, as a user runs them.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
-use std::time::{Duration, Instant};
+#[path = "common/binaries.rs"]
+mod binaries;
 
-const CTL: &str = env!("CARGO_BIN_EXE_camplane-controller");
-const CLI: &str = env!("CARGO_BIN_EXE_camplane");
+use binaries::{cli as cli_with_ca, examples, start_example_controller, text, CTL};
+use std::path::Path;
+use std::process::{Command, Output};
 
-fn examples() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../config/examples")
-}
-
-struct Ctl(std::process::Child);
-impl Drop for Ctl {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn cli(home: &Path, server: &str, args: &[&str], stdin: Option<&str>) -> Output {
-    let mut c = Command::new(CLI);
-    c.args(args)
-        .env("CAMPLANE_HOME", home)
-        .env("CAMPLANE_SERVER", server)
-        .env_remove("CAMPLANE_TOKEN");
-    c.stdin(if stdin.is_some() {
-        Stdio::piped()
-    } else {
-        Stdio::null()
-    })
-    .stdout(Stdio::piped())
-    .stderr(Stdio::piped());
-    let mut child = c.spawn().unwrap();
-    if let Some(s) = stdin {
-        use std::io::Write;
-        child.stdin.take().unwrap().write_all(s.as_bytes()).unwrap();
-    }
-    child.wait_with_output().unwrap()
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
+/// The CLI against the tour's controller, whose CA path each call passes.
+fn cli(
+    home: &Path,
+    ctl: &binaries::ExampleController,
+    args: &[&str],
+    stdin: Option<&str>,
+) -> Output {
+    cli_with_ca(home, &ctl.server, &ctl.ca, args, stdin)
 }
 
 #[test]
@@ -88,42 +57,10 @@ fn check_config_reports_every_problem_with_paths() {
 #[test]
 fn cli_tour_against_a_real_controller() {
     let dir = tempfile::tempdir().unwrap();
-    let port = camplane_controller::testing::free_port();
-    let http_port = camplane_controller::testing::free_port();
-    let cfg = std::fs::read_to_string(examples().join("controller-embedded.yaml"))
-        .unwrap()
-        .replace(
-            "/var/lib/camplane/controller",
-            &dir.path().join("store").display().to_string(),
-        )
-        .replace("127.0.0.1:7100", &format!("127.0.0.1:{port}"))
-        .replace("127.0.0.1:7180", &format!("127.0.0.1:{http_port}"))
-        + &format!(
-            "tls:\n  ca_cert_file: {}\n",
-            dir.path().join("ca.pem").display()
-        );
-    let cfg_path = dir.path().join("controller.yaml");
-    std::fs::write(&cfg_path, cfg).unwrap();
-    let _ctl = Ctl(Command::new(CTL)
-        .arg("--config")
-        .arg(&cfg_path)
-        .env("CAMPLANE_ADMIN_PASSWORD", "tour-admin-password")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap());
-    let t0 = Instant::now();
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(
-            t0.elapsed() < Duration::from_secs(20),
-            "controller did not start"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    let server = format!("https://127.0.0.1:{port}");
-    std::env::set_var("CAMPLANE_CA", dir.path().join("ca.pem"));
+    let ctl = start_example_controller(dir.path(), "tour-admin-password");
+    let http_port = ctl.http_port;
     let home = dir.path().join("home");
-    let run = |args: &[&str]| cli(&home, &server, args, None);
+    let run = |args: &[&str]| cli(&home, &ctl, args, None);
 
     // Not signed in yet.
     let o = run(&["get", "cameras"]);
@@ -134,7 +71,7 @@ fn cli_tour_against_a_real_controller() {
     );
     let o = cli(
         &home,
-        &server,
+        &ctl,
         &["login", "--password-stdin"],
         Some("tour-admin-password\n"),
     );
@@ -197,7 +134,7 @@ fn cli_tour_against_a_real_controller() {
     ] {
         let o = cli(
             &home,
-            &server,
+            &ctl,
             &[
                 "user",
                 "add",
@@ -220,12 +157,12 @@ fn cli_tour_against_a_real_controller() {
         let h = dir.path().join(format!("home-{name}"));
         let o = cli(
             &h,
-            &server,
+            &ctl,
             &["login", "-u", name, "--password-stdin"],
             Some(&format!("{name}-password-123")),
         );
         assert!(o.status.success(), "{}", text(&o));
-        cli(&h, &server, args, None)
+        cli(&h, &ctl, args, None)
     };
     let o = as_user("cm", &["request", "approve", "req-ch-entrance"]);
     assert!(

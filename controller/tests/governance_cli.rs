@@ -4,24 +4,12 @@
 //! agency off the verified list is refused; alerts verification refuses an
 //! unknown alert; the monthly report lands in --out.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
-use std::time::{Duration, Instant};
+#[path = "common/binaries.rs"]
+mod binaries;
 
-const CTL: &str = env!("CARGO_BIN_EXE_camplane-controller");
-const CLI: &str = env!("CARGO_BIN_EXE_camplane");
-
-fn examples() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../config/examples")
-}
-
-struct Ctl(std::process::Child);
-impl Drop for Ctl {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
+use binaries::{cli, start_example_controller, text};
+use std::path::PathBuf;
+use std::process::Output;
 
 struct Env {
     dir: PathBuf,
@@ -31,25 +19,7 @@ struct Env {
 
 impl Env {
     fn cli(&self, home: &str, args: &[&str], stdin: Option<&str>) -> Output {
-        let mut c = Command::new(CLI);
-        c.args(args)
-            .env("CAMPLANE_HOME", self.dir.join(home))
-            .env("CAMPLANE_SERVER", &self.server)
-            .env("CAMPLANE_CA", &self.ca)
-            .env_remove("CAMPLANE_TOKEN")
-            .stdin(if stdin.is_some() {
-                Stdio::piped()
-            } else {
-                Stdio::null()
-            })
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        let mut child = c.spawn().unwrap();
-        if let Some(s) = stdin {
-            use std::io::Write;
-            child.stdin.take().unwrap().write_all(s.as_bytes()).unwrap();
-        }
-        child.wait_with_output().unwrap()
+        cli(&self.dir.join(home), &self.server, &self.ca, args, stdin)
     }
 
     fn login(&self, user: &str, pw: &str) {
@@ -58,51 +28,14 @@ impl Env {
     }
 }
 
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
-
 #[test]
 fn approvals_alerts_and_reports_through_the_cli() {
     let dir = tempfile::tempdir().unwrap();
-    let port = camplane_controller::testing::free_port();
-    let cfg = std::fs::read_to_string(examples().join("controller-embedded.yaml"))
-        .unwrap()
-        .replace(
-            "/var/lib/camplane/controller",
-            &dir.path().join("store").display().to_string(),
-        )
-        .replace("127.0.0.1:7100", &format!("127.0.0.1:{port}"))
-        + &format!(
-            "tls:\n  ca_cert_file: {}\n",
-            dir.path().join("ca.pem").display()
-        );
-    let cfg_path = dir.path().join("controller.yaml");
-    std::fs::write(&cfg_path, cfg).unwrap();
-    let _ctl = Ctl(Command::new(CTL)
-        .arg("--config")
-        .arg(&cfg_path)
-        .env("CAMPLANE_ADMIN_PASSWORD", "gov-admin-password")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap());
-    let t0 = Instant::now();
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(
-            t0.elapsed() < Duration::from_secs(20),
-            "controller did not start"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    let ctl = start_example_controller(dir.path(), "gov-admin-password");
     let env = Env {
         dir: dir.path().to_path_buf(),
-        server: format!("https://127.0.0.1:{port}"),
-        ca: dir.path().join("ca.pem"),
+        server: ctl.server.clone(),
+        ca: ctl.ca.clone(),
     };
     env.login("admin", "gov-admin-password\n");
     for (name, role) in [
