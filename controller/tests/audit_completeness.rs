@@ -42,12 +42,6 @@ async fn one_new(h: &ctl::Harness, since: u64, what: &str) -> Value {
     e
 }
 
-fn acked(name: &str, role: &str, policy: &str) -> String {
-    format!(
-        "kind: User\nname: {name}\nspec:\n  department: police\n  roles: [{role}]\n  trained_at: 2026-01-05T00:00:00Z\n  certified_until: 2099-01-01T00:00:00Z\n  policy_version: \"{policy}\"\n"
-    )
-}
-
 async fn search(
     h: &ctl::Harness,
     token: &str,
@@ -158,24 +152,10 @@ async fn every_access_leaves_exactly_one_entry() {
     }
     tokio::time::sleep(Duration::from_millis(300)).await;
 
-    let policy = h.running.controller.config.city.policy_version.clone();
-    let op = ctl::user(&h, "op", &["alpr_operator"], "police").await;
-    ctl::apply(&h, &h.admin, &acked("op", "alpr_operator", &policy))
-        .await
-        .unwrap();
+    let op = ctl::qualified_user(&h, "op", "alpr_operator", "police").await;
     let sup_t = ctl::user(&h, "sup", &["supervisor"], "police").await;
-    let chief = ctl::user(&h, "chief", &["chief"], "police").await;
-    ctl::apply(&h, &h.admin, &acked("chief", "chief", &policy))
-        .await
-        .unwrap();
-    let viewer = ctl::user(&h, "viewer", &["viewer"], "parks").await;
-    ctl::apply(
-        &h,
-        &h.admin,
-        &acked("viewer", "viewer", &policy).replace("department: police", "department: parks"),
-    )
-    .await
-    .unwrap();
+    let chief = ctl::qualified_user(&h, "chief", "chief", "police").await;
+    let viewer = ctl::qualified_user(&h, "viewer", "viewer", "parks").await;
 
     // Allowed search: who, case, purpose, result count.
     let s0 = head(&h).await;

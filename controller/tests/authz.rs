@@ -669,18 +669,12 @@ async fn every_role_against_every_rpc() {
             .unwrap();
     }
     let mut callers = Vec::new();
-    let policy = h.running.controller.config.city.policy_version.clone();
     for role in Role::ALL {
         let role_s = r(role);
         let name = format!("u-{role_s}");
-        let token = user(&h, &name, &[role.as_str()], "police").await;
         // Training, certification and the policy are facts about the person, not
         // roles: every caller has them, so only the role decides.
-        let y = format!(
-            "kind: User\nname: {name}\nspec:\n  department: police\n  roles: [{}]\n  trained_at: 2026-01-05T00:00:00Z\n  certified_until: 2099-01-01T00:00:00Z\n  policy_version: \"{policy}\"\n",
-            role.as_str()
-        );
-        apply(&h, &h.admin, &y).await.unwrap();
+        let token = qualified_user(&h, &name, role.as_str(), "police").await;
         for state in ["s", "d", "r"] {
             let id = format!("{state}-{role_s}");
             apply(&h, &h.admin, &placement_request(&id)).await.unwrap();

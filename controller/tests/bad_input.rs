@@ -16,12 +16,6 @@ use std::sync::Arc;
 use std::time::Duration;
 use tonic::Code;
 
-fn acked(name: &str, role: &str, policy: &str) -> String {
-    format!(
-        "kind: User\nname: {name}\nspec:\n  department: police\n  roles: [{role}]\n  trained_at: 2026-01-05T00:00:00Z\n  certified_until: 2099-01-01T00:00:00Z\n  policy_version: \"{policy}\"\n"
-    )
-}
-
 fn search_req(plate: &str, case: &str, from: &str, to: &str) -> pb::SearchRequest {
     pb::SearchRequest {
         plate: plate.into(),
@@ -64,15 +58,8 @@ async fn bad_input_is_refused_clearly() {
     let clock = ManualClock::new(Timestamp::now());
     let h = start(cfg, Some(Arc::new(clock.clone()))).await;
     apply(&h, &h.admin, CITY).await.unwrap();
-    let policy = h.running.controller.config.city.policy_version.clone();
-    let op = user(&h, "op", &["alpr_operator"], "police").await;
-    apply(&h, &h.admin, &acked("op", "alpr_operator", &policy))
-        .await
-        .unwrap();
-    let chief = user(&h, "chief", &["chief"], "police").await;
-    apply(&h, &h.admin, &acked("chief", "chief", &policy))
-        .await
-        .unwrap();
+    let op = qualified_user(&h, "op", "alpr_operator", "police").await;
+    let chief = qualified_user(&h, "chief", "chief", "police").await;
     let alpr = pb::alpr_client::AlprClient::new(h.channel.clone());
     let now = h.running.controller.now();
     let to = now.to_string();

@@ -69,24 +69,12 @@ async fn rendered_plates_raise_exactly_one_hotlist_alert_at_the_controller() {
     ctl::apply(&h, &h.admin, ctl::CITY).await.unwrap();
     let sup_user = ctl::user(&h, "sgt", &["supervisor"], "police").await;
     let op = ctl::user(&h, "op", &["alpr_operator"], "police").await;
-    let mgr = ctl::user(&h, "m", &["dept_manager"], "police").await;
-    let chief = ctl::user(&h, "c", &["chief"], "police").await;
-    let cm = ctl::user(&h, "cm", &["city_manager"], "").await;
     let token = agents::enroll_token(&h, "city-hall").await;
     let cam = media::RtspServer::start(
         media::free_port(),
         &[&format!("/lpr=mp4:{}", clip.display())],
     );
-    ctl::apply(
-        &h,
-        &h.admin,
-        &agents::LPR.replace("RTSP_URL", &cam.url("/lpr")),
-    )
-    .await
-    .unwrap();
-    for (who, action) in [(&mgr, "recommend"), (&chief, "recommend"), (&cm, "approve")] {
-        ctl::act(&h, who, "req-lpr", action, "", "").await.unwrap();
-    }
+    agents::approved_lpr(&h, &cam.url("/lpr")).await;
 
     // The hotlist: ABC1234 is stolen; a bad row is reported by line and skipped.
     let r = load(

@@ -114,24 +114,12 @@ async fn a_partitioned_site_keeps_working_and_reports_exactly_once() {
     let h = ctl::start(cfg, None).await;
     ctl::apply(&h, &h.admin, ctl::CITY).await.unwrap();
     let sgt = ctl::user(&h, "sgt", &["supervisor"], "police").await;
-    let mgr = ctl::user(&h, "m", &["dept_manager"], "police").await;
-    let chief = ctl::user(&h, "c", &["chief"], "police").await;
-    let cm = ctl::user(&h, "cm", &["city_manager"], "").await;
     let token = agents::enroll_token(&h, "city-hall").await;
     let cam = media::RtspServer::start(
         media::free_port(),
         &[&format!("/lpr=mp4:{}", clip.display())],
     );
-    ctl::apply(
-        &h,
-        &h.admin,
-        &agents::LPR.replace("RTSP_URL", &cam.url("/lpr")),
-    )
-    .await
-    .unwrap();
-    for (who, action) in [(&mgr, "recommend"), (&chief, "recommend"), (&cm, "approve")] {
-        ctl::act(&h, who, "req-lpr", action, "", "").await.unwrap();
-    }
+    agents::approved_lpr(&h, &cam.url("/lpr")).await;
     pb::hotlists_client::HotlistsClient::new(h.channel.clone())
         .load(ctl::req(
             &sgt,

@@ -87,12 +87,6 @@ async fn export(
     Ok(())
 }
 
-fn acked_user(name: &str, role: &str, dept: &str, policy: &str) -> String {
-    format!(
-        "kind: User\nname: {name}\nspec:\n  department: {dept}\n  roles: [{role}]\n  trained_at: 2026-01-05T00:00:00Z\n  certified_until: 2099-01-01T00:00:00Z\n  policy_version: \"{policy}\"\n"
-    )
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn export_verify_refuse_authorize_and_crop() {
     let dir = tempfile::tempdir().unwrap();
@@ -175,31 +169,9 @@ async fn export_verify_refuse_authorize_and_crop() {
     }
     tokio::time::sleep(Duration::from_millis(300)).await;
 
-    let policy = h.running.controller.config.city.policy_version.clone();
-    let pd = ctl::user(&h, "pd-viewer", &["viewer"], "police").await;
-    ctl::apply(
-        &h,
-        &h.admin,
-        &acked_user("pd-viewer", "viewer", "police", &policy),
-    )
-    .await
-    .unwrap();
-    let parks = ctl::user(&h, "parks-viewer", &["viewer"], "parks").await;
-    ctl::apply(
-        &h,
-        &h.admin,
-        &acked_user("parks-viewer", "viewer", "parks", &policy),
-    )
-    .await
-    .unwrap();
-    let chief = ctl::user(&h, "chief", &["chief"], "police").await;
-    ctl::apply(
-        &h,
-        &h.admin,
-        &acked_user("chief", "chief", "police", &policy),
-    )
-    .await
-    .unwrap();
+    let pd = ctl::qualified_user(&h, "pd-viewer", "viewer", "police").await;
+    let parks = ctl::qualified_user(&h, "parks-viewer", "viewer", "parks").await;
+    let chief = ctl::qualified_user(&h, "chief", "chief", "police").await;
     let noack = ctl::user(&h, "pd-new", &["viewer"], "police").await;
 
     let from = (t0 - SignedDuration::from_mins(5)).to_string();
@@ -420,14 +392,7 @@ async fn export_verify_refuse_authorize_and_crop() {
     assert_eq!(e.len(), 9, "every refusal audited: {e:#?}");
 
     // 6. A plate crop, with a case number, audited before it is returned.
-    let op = ctl::user(&h, "op", &["alpr_operator"], "police").await;
-    ctl::apply(
-        &h,
-        &h.admin,
-        &acked_user("op", "alpr_operator", "police", &policy),
-    )
-    .await
-    .unwrap();
+    let op = ctl::qualified_user(&h, "op", "alpr_operator", "police").await;
     let crop_file = dir_path.join("crop.jpg");
     let cf = crop_file.display().to_string();
     assert_ne!(

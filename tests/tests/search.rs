@@ -152,13 +152,8 @@ async fn search_across_three_sites_with_one_down() {
     tokio::time::sleep(Duration::from_millis(500)).await;
 
     // An operator with training, certification and the policy acknowledged.
-    let policy = &h.running.controller.config.city.policy_version;
-    let op = ctl::user(&h, "op", &["alpr_operator"], "police").await;
+    let op = ctl::qualified_user(&h, "op", "alpr_operator", "police").await;
     let untrained = ctl::user(&h, "op2", &["alpr_operator"], "police").await;
-    let user = format!(
-        "kind: User\nname: op\nspec:\n  department: police\n  roles: [alpr_operator]\n  trained_at: 2026-01-05T00:00:00Z\n  certified_until: 2099-01-01T00:00:00Z\n  policy_version: \"{policy}\"\n"
-    );
-    ctl::apply(&h, &h.admin, &user).await.unwrap();
 
     let to = (now + SignedDuration::from_hours(1)).to_string();
     let from = (now - SignedDuration::from_hours(24 * 30)).to_string();

@@ -224,7 +224,7 @@ async fn a_search_is_one_trace_across_cli_controller_and_agent() {
     let user = dir.join("op.yaml");
     std::fs::write(
         &user,
-        "kind: User\nname: op\nspec:\n  department: police\n  roles: [alpr_operator]\n  trained_at: 2026-01-05T00:00:00Z\n  certified_until: 2099-01-01T00:00:00Z\n  policy_version: AP-5.05-2023-08-07\n",
+        ctl::qualified_user_yaml("op", "alpr_operator", "police", "AP-5.05-2023-08-07"),
     )
     .unwrap();
     env.ok("admin", &["apply", "-f", user.to_str().unwrap()], None);

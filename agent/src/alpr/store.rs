@@ -90,6 +90,25 @@ pub struct NewRead {
     pub location: Option<ReadLocation>,
 }
 
+impl NewRead {
+    /// The stored form, with the id and crop file name the store gave it.
+    fn stored(self, id: String, crop: Option<String>) -> StoredRead {
+        StoredRead {
+            id,
+            camera: self.camera,
+            plate: self.plate,
+            confidence: self.confidence,
+            time: self.time,
+            first: self.first,
+            last: self.last,
+            frames: self.frames,
+            bbox: self.bbox,
+            crop,
+            location: self.location,
+        }
+    }
+}
+
 /// What a read sweep did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ReadSweep {
@@ -203,19 +222,7 @@ impl ReadStore {
             }
             None => None,
         };
-        let r = StoredRead {
-            id,
-            camera: read.camera,
-            plate: read.plate,
-            confidence: read.confidence,
-            time: read.time,
-            first: read.first,
-            last: read.last,
-            frames: read.frames,
-            bbox: read.bbox,
-            crop,
-            location: read.location,
-        };
+        let r = read.stored(id, crop);
         let file = cam_dir.join(format!("{}.jsonl", day_of(r.time)));
         let mut line = serde_json::to_string(&r).map_err(|e| AgentError::Io {
             op: "encode",
@@ -290,19 +297,7 @@ impl ReadStore {
         for read in reads {
             let ms = read.time.as_millisecond();
             let id = unique_id(&st.by_camera, &read.camera, ms, &read.plate);
-            let r = StoredRead {
-                id,
-                camera: read.camera,
-                plate: read.plate,
-                confidence: read.confidence,
-                time: read.time,
-                first: read.first,
-                last: read.last,
-                frames: read.frames,
-                bbox: read.bbox,
-                crop: None,
-                location: read.location,
-            };
+            let r = read.stored(id, None);
             let file = self
                 .camera_dir(&r.camera)
                 .join(format!("{}.jsonl", day_of(r.time)));

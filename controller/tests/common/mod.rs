@@ -148,6 +148,29 @@ pub async fn user(h: &Harness, name: &str, roles: &[&str], department: &str) -> 
     login(&h.channel, name, &pw).await.unwrap()
 }
 
+/// The `User` object of someone trained, certified and acknowledging `policy`: what
+/// ALPR searches and exports ask of the person, beside their role.
+pub fn qualified_user_yaml(name: &str, role: &str, department: &str, policy: &str) -> String {
+    format!(
+        "kind: User\nname: {name}\nspec:\n  department: {department}\n  roles: [{role}]\n  trained_at: 2026-01-05T00:00:00Z\n  certified_until: 2099-01-01T00:00:00Z\n  policy_version: \"{policy}\"\n"
+    )
+}
+
+/// [`user`] with one role, made qualified ([`qualified_user_yaml`]) under the city's
+/// current policy; returns their token.
+pub async fn qualified_user(h: &Harness, name: &str, role: &str, department: &str) -> String {
+    let token = user(h, name, &[role], department).await;
+    let policy = &h.running.controller.config.city.policy_version;
+    apply(
+        h,
+        &h.admin,
+        &qualified_user_yaml(name, role, department, policy),
+    )
+    .await
+    .unwrap();
+    token
+}
+
 pub async fn get_json(
     h: &Harness,
     token: &str,

@@ -133,6 +133,20 @@ spec:
   alpr: true
 "#;
 
+/// Places [`LPR`] on `rtsp_url` and walks its request through the approval chain
+/// (department manager, chief, City Manager, each a user made for it).
+pub async fn approved_lpr(h: &ctl::Harness, rtsp_url: &str) {
+    ctl::apply(h, &h.admin, &LPR.replace("RTSP_URL", rtsp_url))
+        .await
+        .unwrap();
+    let mgr = ctl::user(h, "m", &["dept_manager"], "police").await;
+    let chief = ctl::user(h, "c", &["chief"], "police").await;
+    let cm = ctl::user(h, "cm", &["city_manager"], "").await;
+    for (who, action) in [(&mgr, "recommend"), (&chief, "recommend"), (&cm, "approve")] {
+        ctl::act(h, who, "req-lpr", action, "", "").await.unwrap();
+    }
+}
+
 /// Runs `promtool check metrics` (Debian's prometheus package) on exposition text.
 pub fn promtool_check(text: &str) {
     use std::io::Write;
