@@ -248,6 +248,26 @@ impl Controller {
         }
     }
 
+    /// Stores `new` over the approval read at `rev`, with its audit entry, in one
+    /// transaction; false when it changed since (another controller decided or ran it).
+    async fn replace_approval(
+        &self,
+        id: &str,
+        rev: i64,
+        new: &AlprApproval,
+        audit: Draft,
+    ) -> Result<bool> {
+        let done = self
+            .audit
+            .commit(
+                vec![Compare::ModRevision(key(id), rev)],
+                vec![Op::Put(key(id), serde_json::to_vec(new)?)],
+                audit,
+            )
+            .await?;
+        Ok(done.is_some())
+    }
+
     async fn try_decide(
         &self,
         actor: &Actor,
@@ -304,20 +324,13 @@ impl Controller {
             "case_number": old.case_number, "purpose": old.purpose, "plate": old.plate,
             "for_agency": old.for_agency,
         });
-        let done = self
-            .audit
-            .commit(
-                vec![Compare::ModRevision(key(id), rev)],
-                vec![Op::Put(key(id), serde_json::to_vec(&new)?)],
-                d,
-            )
-            .await?;
-        match done {
-            Some(_) => Ok(new),
-            None => Err(Error::FailedPrecondition(format!(
+        let done = self.replace_approval(id, rev, &new, d).await?;
+        if !done {
+            return Err(Error::FailedPrecondition(format!(
                 "{id} changed meanwhile (decided on another controller?); list again"
-            ))),
+            )));
         }
+        Ok(new)
     }
 
     /// The requesting operator runs an approved query, once. Training,
@@ -401,15 +414,8 @@ impl Controller {
             "unreachable": unreachable.iter().map(|(a, _)| a).collect::<Vec<_>>(),
             "approval": id, "approved_by": old.decided_by, "for_agency": old.for_agency,
         });
-        let done = self
-            .audit
-            .commit(
-                vec![Compare::ModRevision(key(id), rev)],
-                vec![Op::Put(key(id), serde_json::to_vec(&new)?)],
-                d,
-            )
-            .await?;
-        if done.is_none() {
+        let done = self.replace_approval(id, rev, &new, d).await?;
+        if !done {
             return Err(Error::FailedPrecondition(format!(
                 "{id} changed while the query ran (run on another controller?); an approval runs once"
             )));

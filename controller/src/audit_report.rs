@@ -12,6 +12,7 @@
 
 use crate::audit::{AuditEntry, Draft, ENTRIES};
 use crate::auth::{Actor, Operation};
+use crate::publog::esc;
 use crate::service::Controller;
 use crate::{Error, Result};
 use jiff::civil::Date;
@@ -205,22 +206,6 @@ struct Head<'a> {
     entries: u64,
     first: Option<u64>,
     last: Option<&'a AuditEntry>,
-}
-
-fn html_escape(t: &str) -> String {
-    let mut o = String::with_capacity(t.len());
-    for c in t.chars() {
-        match c {
-            '&' => o.push_str("&amp;"),
-            '<' => o.push_str("&lt;"),
-            '>' => o.push_str("&gt;"),
-            '"' => o.push_str("&quot;"),
-            '\'' => o.push_str("&#39;"),
-            c if c.is_control() && c != '\n' => o.push(' '),
-            c => o.push(c),
-        }
-    }
-    o
 }
 
 /// One CSV field: quoted when needed; a leading `= + - @` is defused so a
@@ -419,20 +404,20 @@ fn render_html(h: &Head, ts: &[Table]) -> Vec<u8> {
     o.push_str("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n");
     o.push_str(&format!(
         "<title>Audit report {} {}</title>\n",
-        html_escape(h.city),
-        html_escape(h.month)
+        esc(h.city),
+        esc(h.month)
     ));
     o.push_str("<style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse;margin-bottom:2em}td,th{border:1px solid #999;padding:.2em .5em;text-align:left;vertical-align:top}th{background:#eee}</style>\n</head>\n<body>\n");
     o.push_str(&format!(
         "<h1>Audit report: {}, {}</h1>\n<table id=\"report\">\n",
-        html_escape(h.city),
-        html_escape(h.month)
+        esc(h.city),
+        esc(h.month)
     ));
     for (k, v) in head_lines(h) {
         o.push_str(&format!(
             "<tr><th>{}</th><td>{}</td></tr>\n",
-            html_escape(k),
-            html_escape(&v)
+            esc(k),
+            esc(&v)
         ));
     }
     o.push_str("</table>\n");
@@ -440,11 +425,11 @@ fn render_html(h: &Head, ts: &[Table]) -> Vec<u8> {
         o.push_str(&format!(
             "<h2 id=\"{}\">{} ({})</h2>\n<table>\n<tr>",
             t.id,
-            html_escape(t.title),
+            esc(t.title),
             t.rows.len()
         ));
         for c in &t.cols {
-            o.push_str(&format!("<th>{}</th>", html_escape(c)));
+            o.push_str(&format!("<th>{}</th>", esc(c)));
         }
         o.push_str("</tr>\n");
         if t.rows.is_empty() {
@@ -456,7 +441,7 @@ fn render_html(h: &Head, ts: &[Table]) -> Vec<u8> {
         for r in &t.rows {
             o.push_str("<tr>");
             for v in r {
-                o.push_str(&format!("<td>{}</td>", html_escape(v)));
+                o.push_str(&format!("<td>{}</td>", esc(v)));
             }
             o.push_str("</tr>\n");
         }
@@ -561,7 +546,7 @@ mod tests {
 
     #[test]
     fn escaping() {
-        assert_eq!(html_escape("<b>&\"'"), "&lt;b&gt;&amp;&quot;&#39;");
+        assert_eq!(esc("<b>&\"'"), "&lt;b&gt;&amp;&quot;&#39;");
         assert_eq!(csv_field("a,b"), "\"a,b\"");
         assert_eq!(csv_field("say \"x\""), "\"say \"\"x\"\"\"");
         assert_eq!(csv_field("=HYPERLINK(1)"), "'=HYPERLINK(1)");

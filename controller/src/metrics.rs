@@ -99,6 +99,12 @@ pub fn family(out: &mut String, name: &str, kind: &str, help: &str) {
     let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
 }
 
+/// Writes a family of one unlabelled sample.
+fn scalar(out: &mut String, name: &str, kind: &str, help: &str, value: impl std::fmt::Display) {
+    family(out, name, kind, help);
+    let _ = writeln!(out, "{name} {value}");
+}
+
 /// Writes a histogram family.
 pub fn histograms(
     out: &mut String,
@@ -134,23 +140,19 @@ impl Controller {
         use camplane_config::model::{CameraStatus, Kind};
         let m = &self.metrics;
         let mut s = String::new();
-        family(
+        scalar(
             &mut s,
             "camplane_controller_leader",
             "gauge",
             "1 when this controller leads (runs the work that must happen once).",
+            u8::from(leader),
         );
-        let _ = writeln!(s, "camplane_controller_leader {}", u8::from(leader));
-        family(
+        scalar(
             &mut s,
             "camplane_controller_agents_connected",
             "gauge",
             "Agents with a control stream to this controller.",
-        );
-        let _ = writeln!(
-            s,
-            "camplane_controller_agents_connected {}",
-            self.hub.connected_count()
+            self.hub.connected_count(),
         );
         let mut states: BTreeMap<String, u64> = ["pending", "active", "suspended", "retired"]
             .iter()
@@ -194,20 +196,20 @@ impl Controller {
                 }
             }
         }
-        family(
+        scalar(
             &mut s,
             "camplane_controller_cameras_online",
             "gauge",
             "Cameras online in their agents' latest health reports.",
+            online,
         );
-        let _ = writeln!(s, "camplane_controller_cameras_online {online}");
-        family(
+        scalar(
             &mut s,
             "camplane_controller_cameras_reported",
             "gauge",
             "Cameras in the agents' latest health reports.",
+            reported,
         );
-        let _ = writeln!(s, "camplane_controller_cameras_reported {reported}");
         family(
             &mut s,
             "camplane_controller_reports_received_total",
@@ -222,38 +224,26 @@ impl Controller {
                 reports.get(k).copied().unwrap_or(0)
             );
         }
-        family(
+        scalar(
             &mut s,
             "camplane_controller_alerts_total",
             "counter",
             "Hotlist alerts stored.",
+            m.alerts.load(Ordering::Relaxed),
         );
-        let _ = writeln!(
-            s,
-            "camplane_controller_alerts_total {}",
-            m.alerts.load(Ordering::Relaxed)
-        );
-        family(
+        scalar(
             &mut s,
             "camplane_controller_reconcile_errors_total",
             "counter",
             "Reconcile passes that failed (retried).",
+            m.reconcile_errors.load(Ordering::Relaxed),
         );
-        let _ = writeln!(
-            s,
-            "camplane_controller_reconcile_errors_total {}",
-            m.reconcile_errors.load(Ordering::Relaxed)
-        );
-        family(
+        scalar(
             &mut s,
             "camplane_controller_publish_errors_total",
             "counter",
             "Public log publications that failed (retried).",
-        );
-        let _ = writeln!(
-            s,
-            "camplane_controller_publish_errors_total {}",
-            m.publish_errors.load(Ordering::Relaxed)
+            m.publish_errors.load(Ordering::Relaxed),
         );
         let req = lock(&m.requests).clone();
         histograms(

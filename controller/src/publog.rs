@@ -685,7 +685,7 @@ pub fn render_csv(log: &PublicLog) -> String {
     s
 }
 
-/// Escapes text for HTML.
+/// Escapes text for HTML (control characters but newlines become spaces).
 pub fn esc(s: &str) -> String {
     let mut o = String::with_capacity(s.len());
     for c in s.chars() {
@@ -695,6 +695,7 @@ pub fn esc(s: &str) -> String {
             '>' => o.push_str("&gt;"),
             '"' => o.push_str("&quot;"),
             '\'' => o.push_str("&#39;"),
+            c if c.is_control() && c != '\n' => o.push(' '),
             c => o.push(c),
         }
     }
