@@ -53,6 +53,9 @@ pub enum AlprError {
 /// Largest image side we decode; larger inputs are refused before decoding.
 pub const MAX_SIDE: u32 = 12_000;
 
+/// Largest image file we read.
+pub const MAX_FILE_BYTES: u64 = 256 * 1024 * 1024;
+
 /// One plate read in an image.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct PlateRead {
@@ -512,42 +515,47 @@ fn main_line_prior(i: usize, lines: &[Line]) -> f32 {
 /// Decodes a JPEG or PNG into RGB8, refusing sizes over [`MAX_SIDE`] before decoding.
 pub fn decode(path: &Path) -> Result<image::RgbImage, AlprError> {
     let bad = |e: String| AlprError::BadImage(format!("{}: {e}", path.display()));
-    let mut reader = image::ImageReader::open(path)
+    // Read once; what follows looks at the bytes in memory.
+    let len = std::fs::metadata(path)
         .map_err(|e| bad(e.to_string()))?
-        .with_guessed_format()
-        .map_err(|e| bad(e.to_string()))?;
-    if reader.format().is_none() {
+        .len();
+    if len > MAX_FILE_BYTES {
+        return Err(bad(format!(
+            "{len} bytes is over the {MAX_FILE_BYTES}-byte limit"
+        )));
+    }
+    let bytes = std::fs::read(path).map_err(|e| bad(e.to_string()))?;
+    let reader = || {
+        let mut r = image::ImageReader::new(std::io::Cursor::new(&bytes[..]))
+            .with_guessed_format()
+            .map_err(|e| bad(e.to_string()))?;
+        let mut limits = image::Limits::default();
+        limits.max_image_width = Some(MAX_SIDE);
+        limits.max_image_height = Some(MAX_SIDE);
+        limits.max_alloc = Some(512 * 1024 * 1024);
+        r.limits(limits);
+        Ok::<_, AlprError>(r)
+    };
+    let format = reader()?.format();
+    if format.is_none() {
         return Err(bad("not a JPEG or PNG image".into()));
     }
-    let mut limits = image::Limits::default();
-    limits.max_image_width = Some(MAX_SIDE);
-    limits.max_image_height = Some(MAX_SIDE);
-    limits.max_alloc = Some(512 * 1024 * 1024);
-    reader.limits(limits);
-    let (w, h) = reader.into_dimensions().map_err(|e| bad(e.to_string()))?;
+    let (w, h) = reader()?
+        .into_dimensions()
+        .map_err(|e| bad(e.to_string()))?;
     if w == 0 || h == 0 {
         return Err(bad(format!("empty image {w}x{h}")));
     }
-    let mut reader = image::ImageReader::open(path)
-        .map_err(|e| bad(e.to_string()))?
-        .with_guessed_format()
-        .map_err(|e| bad(e.to_string()))?;
-    let mut limits = image::Limits::default();
-    limits.max_image_width = Some(MAX_SIDE);
-    limits.max_image_height = Some(MAX_SIDE);
-    limits.max_alloc = Some(512 * 1024 * 1024);
-    reader.limits(limits);
-    if reader.format() == Some(image::ImageFormat::Jpeg) {
+    if format == Some(image::ImageFormat::Jpeg) {
         // The decoder fills a cut-off JPEG with grey; refuse it instead. Entropy-coded
         // data never holds FF D9 (FF is stuffed), so the end-of-image marker in the
         // last bytes is reliable.
-        let bytes = std::fs::read(path).map_err(|e| bad(e.to_string()))?;
         let tail = &bytes[bytes.len().saturating_sub(4096)..];
         if !tail.windows(2).any(|w| w == [0xFF, 0xD9]) {
             return Err(bad("truncated JPEG (no end-of-image marker)".into()));
         }
     }
-    let img = reader.decode().map_err(|e| bad(e.to_string()))?;
+    let img = reader()?.decode().map_err(|e| bad(e.to_string()))?;
     Ok(img.to_rgb8())
 }
 
