@@ -185,32 +185,24 @@ impl Controller {
 
     /// Resolves a bearer token to its user, with the user's current roles.
     pub async fn authenticate(&self, token: &str) -> Result<Actor> {
-        let key = auth::session_key(token);
-        // A session opened on another replica a moment ago may not have reached
-        // this one's cache yet: ask the store before refusing.
-        let kv = match self.cache.get(&key) {
-            Some(kv) => kv,
-            None => self.store.get(&key).await?.ok_or_else(|| {
+        // A session opened on another replica a moment ago is found too.
+        let kv = self
+            .read_through(&auth::session_key(token))
+            .await?
+            .ok_or_else(|| {
                 Error::Unauthenticated("unknown or revoked token; run `camplane login`".into())
-            })?,
-        };
+            })?;
         let s: Session = serde_json::from_slice(&kv.value)?;
         if s.expires_at <= self.clock.now() {
             return Err(Error::Unauthenticated(
                 "token expired; run `camplane login`".into(),
             ));
         }
-        let user = match self.load(Kind::User, &s.username) {
-            Ok(u) => u,
-            Err(_) => {
-                let kv = self
-                    .store
-                    .get(&StoredObject::key(Kind::User, &s.username))
-                    .await?
-                    .ok_or_else(|| Error::Unauthenticated("user no longer exists".into()))?;
-                serde_json::from_slice(&kv.value)?
-            }
-        };
+        let kv = self
+            .read_through(&StoredObject::key(Kind::User, &s.username))
+            .await?
+            .ok_or_else(|| Error::Unauthenticated("user no longer exists".into()))?;
+        let user: StoredObject = serde_json::from_slice(&kv.value)?;
         let spec: UserSpec = user.spec_as()?;
         if spec.disabled {
             return Err(Error::Unauthenticated("user is disabled".into()));
@@ -289,13 +281,26 @@ impl Controller {
         }
     }
 
-    /// Re-reads a key from the store itself (after a compare failed on a stale cache).
-    pub(crate) async fn refresh(&self, key: &str) -> Result<()> {
-        if let Some(kv) = self.store.get(key).await? {
+    /// Re-reads a key from the store itself (after a compare failed on a stale cache),
+    /// noting it in the cache.
+    pub(crate) async fn refresh(&self, key: &str) -> Result<Option<KeyValue>> {
+        let kv = self.store.get(key).await?;
+        if let Some(kv) = &kv {
             self.cache
                 .note_put(key, kv.value.to_vec(), kv.create_revision, kv.mod_revision)
         }
-        Ok(())
+        Ok(kv)
+    }
+
+    /// A key from the cache or, when the cache lacks it, from the store itself: what
+    /// another replica wrote a moment ago may not have reached this one's cache yet
+    /// (its watch lags, or is moving to another etcd member), and "not found" must
+    /// not be said of something that exists.
+    pub(crate) async fn read_through(&self, key: &str) -> Result<Option<KeyValue>> {
+        match self.cache.get(key) {
+            Some(kv) => Ok(Some(kv)),
+            None => self.refresh(key).await,
+        }
     }
 
     /// Lists the objects of a kind.
@@ -315,10 +320,11 @@ impl Controller {
             Operation::ReadObjects
         };
         self.require(actor, op, "get").await?;
-        let (o, kv) = self
-            .load_kv(kind, name)?
+        let kv = self
+            .read_through(&StoredObject::key(kind, name))
+            .await?
             .ok_or_else(|| Error::NotFound(format!("{kind} {name:?}")))?;
-        Ok((o, kv.mod_revision))
+        Ok((serde_json::from_slice(&kv.value)?, kv.mod_revision))
     }
 
     /// Reads one object as its stored JSON bytes (no parse, no re-encode: the hot
@@ -330,8 +336,8 @@ impl Controller {
             Operation::ReadObjects
         };
         self.require(actor, op, "get").await?;
-        self.cache
-            .get(&StoredObject::key(kind, name))
+        self.read_through(&StoredObject::key(kind, name))
+            .await?
             .ok_or_else(|| Error::NotFound(format!("{kind} {name:?}")))
     }
 

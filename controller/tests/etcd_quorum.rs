@@ -52,9 +52,8 @@ async fn one_member_lost_keeps_serving_two_lost_fail_clearly_then_resume() {
     let took = write_within(&a, "one-down-a", Duration::from_secs(15)).await;
     eprintln!("write with one member down after {took:?}");
     write_within(&b, "one-down-b", Duration::from_secs(15)).await;
-    assert!(get_json(&b, &b.admin, "departments", "one-down-a")
-        .await
-        .is_ok());
+    let r = get_json(&b, &b.admin, "departments", "one-down-a").await;
+    assert!(r.is_ok(), "read with one member down: {r:?}");
     let v = verify(&b).await;
     assert!(v.ok, "{}", v.message);
     let before = verify(&a).await.entries;
