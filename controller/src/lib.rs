@@ -1,33 +1,26 @@
 //! The camplane controller: registry of sites, departments and cameras; placement
 //! requests and their approval chain; users, roles and sessions; the hash-chained
 //! audit log; all kept in a [`store::Store`] (embedded or etcd) and served over gRPC.
+//!
+//! One folder per wing (see ARCHITECTURE.md): `core` holds the controller handle and
+//! what every wing needs (store, cache, clock, roles); the wings import core and the
+//! model; `api` translates gRPC.
 
-pub mod alert_review;
-pub mod alpr_approval;
+pub mod alpr;
 pub mod api;
+pub mod approvals;
 pub mod audit;
-pub mod audit_report;
-pub mod auth;
-pub mod cache;
 pub mod cli;
-pub mod clock;
-pub mod error;
+pub mod core;
 pub mod fleet;
-pub mod governance_api;
-pub mod hotlist;
-pub mod leader;
-pub mod metrics;
-pub mod pki;
-pub mod placement;
-pub mod portal;
+pub mod housekeeping;
 pub mod publog;
-pub mod recordings; // governance2
-pub mod recordings_api; // governance2
-pub mod retention;
-pub mod search;
+pub mod recordings;
 pub mod server;
-pub mod service;
-pub mod store;
 pub mod testing;
 
+// The paths tests, benches and the CLI name; the modules live in their wings.
+pub use self::alpr::hotlist;
+pub use self::approvals::placement;
+pub use self::core::{auth, clock, error, pki, store};
 pub use error::{Error, Result};

@@ -2,9 +2,10 @@
 //! create the first admin, serve gRPC until shutdown.
 
 use crate::api::Api;
-use crate::clock::{DynClock, SystemClock};
-use crate::service::Controller;
-use crate::{store, Result};
+use crate::core::clock::{DynClock, SystemClock};
+use crate::core::service::Controller;
+use crate::core::store;
+use crate::Result;
 use camplane_config::controller::ControllerConfig;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -21,7 +22,7 @@ pub struct Running {
     /// The CA certificate clients must trust (PEM).
     pub ca_pem: String,
     /// Whether this controller leads (runs the work that must happen once).
-    pub leader: crate::leader::Leadership,
+    pub leader: crate::core::leader::Leadership,
     /// Where the public portal serves plain HTTP, when configured.
     pub http_addr: Option<SocketAddr>,
     /// The serving task.
@@ -64,14 +65,14 @@ pub async fn start_with_clock(
         .local_addr()
         .map_err(|e| crate::Error::io("local address", e))?;
     let leadership = match (&etcd, &ctl.config.store.etcd) {
-        (Some(client), Some(e)) => crate::leader::spawn_etcd(
+        (Some(client), Some(e)) => crate::core::leader::spawn_etcd(
             client.clone(),
             format!("{}/leader", e.prefix.trim_end_matches('/')),
             format!("{}@{addr}", std::process::id()),
             e.lease_seconds as i64,
             cancel.clone(),
         ),
-        _ => crate::leader::always(),
+        _ => crate::core::leader::always(),
     };
     tokio::spawn(ctl.clone().run_reconciler(
         std::time::Duration::from_secs(1),
@@ -80,7 +81,7 @@ pub async fn start_with_clock(
     ));
     // Certificates are checked by peers against their real clocks, not the injected one.
     let now = jiff::Timestamp::now();
-    let pki = crate::pki::Pki::load_or_create(&ctl.store, &ctl.config.city.name, now).await?;
+    let pki = crate::core::pki::Pki::load_or_create(&ctl.store, &ctl.config.city.name, now).await?;
     let fleet = Arc::new(crate::fleet::Fleet {
         ctl: ctl.clone(),
         pki: pki.clone(),
@@ -94,11 +95,11 @@ pub async fn start_with_clock(
         // governance2
         .add_service(
             camplane_proto::v1::recordings_server::RecordingsServer::new(
-                crate::recordings_api::RecordingsApi::new(Api::new(ctl.clone()), pki.clone()),
+                crate::api::recordings::RecordingsApi::new(Api::new(ctl.clone()), pki.clone()),
             ),
         );
     let mut builder = tonic::transport::Server::builder()
-        .layer(crate::metrics::MetricsLayer(ctl.metrics.clone()));
+        .layer(crate::core::metrics::MetricsLayer(ctl.metrics.clone()));
     let tls = &ctl.config.tls;
     if tls.enabled {
         let (cert, key) = pki.server_identity(&tls.server_names, now)?;
@@ -118,7 +119,7 @@ pub async fn start_with_clock(
     }
     let http_addr = match &ctl.config.http_listen {
         Some(h) => {
-            Some(crate::portal::serve(ctl.clone(), leadership.clone(), h, cancel.clone()).await?)
+            Some(crate::publog::portal::serve(ctl.clone(), leadership.clone(), h, cancel.clone()).await?)
         }
         None => None,
     };

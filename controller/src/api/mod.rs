@@ -1,7 +1,10 @@
 //! gRPC services: translation between the wire and [`Controller`] only.
 
-use crate::auth::Actor;
-use crate::service::{Controller, StoredObject};
+pub mod governance;
+pub mod recordings;
+
+use crate::core::auth::Actor;
+use crate::core::service::{Controller, StoredObject};
 use camplane_config::model::{Kind, PlacementRequestSpec, Role, UserSpec};
 use camplane_proto::v1 as pb;
 use std::sync::Arc;
@@ -47,13 +50,13 @@ impl Api {
             .add_service(pb::users_server::UsersServer::new(self.clone()))
             .add_service(
                 pb::placement_server::PlacementServer::new(self.clone())
-                    .max_decoding_message_size(crate::placement::MAX_MESSAGE)
-                    .max_encoding_message_size(crate::placement::MAX_MESSAGE),
+                    .max_decoding_message_size(crate::approvals::placement::MAX_MESSAGE)
+                    .max_encoding_message_size(crate::approvals::placement::MAX_MESSAGE),
             )
             .add_service(pb::holds_server::HoldsServer::new(self.clone()))
             .add_service(
                 pb::hotlists_server::HotlistsServer::new(self.clone())
-                    .max_decoding_message_size(crate::hotlist::MAX_FILE + (1 << 20)),
+                    .max_decoding_message_size(crate::alpr::hotlist::MAX_FILE + (1 << 20)),
             )
             .add_service(pb::alerts_server::AlertsServer::new(self.clone()))
             .add_service(pb::alpr_server::AlprServer::new(self.clone()))
@@ -326,7 +329,7 @@ impl pb::audit_server::Audit for Api {
     }
 }
 
-fn loaded_to_pb(layer: &str, l: crate::placement::Loaded) -> Result<pb::LayerVersionInfo, Status> {
+fn loaded_to_pb(layer: &str, l: crate::approvals::placement::Loaded) -> Result<pb::LayerVersionInfo, Status> {
     Ok(pb::LayerVersionInfo {
         layer: layer.into(),
         version: l.version.version,
@@ -356,7 +359,7 @@ impl pb::placement_server::Placement for Api {
             .file
             .ok_or_else(|| Status::invalid_argument("no rules file"))?;
         let l = self.ctl.apply_rules(&actor, &f.name, f.data).await?;
-        Ok(Response::new(loaded_to_pb(crate::placement::RULES, l)?))
+        Ok(Response::new(loaded_to_pb(crate::approvals::placement::RULES, l)?))
     }
 
     async fn list(&self, req: Request<pb::Empty>) -> R<pb::GisListResponse> {
@@ -737,13 +740,13 @@ impl pb::hotlists_server::Hotlists for Api {
             serde_json::from_str(&r.columns_json)
                 .map_err(|e| Status::invalid_argument(format!("columns: {e}")))?
         };
-        let mode = crate::hotlist::LoadMode::parse(&r.mode)
+        let mode = crate::alpr::hotlist::LoadMode::parse(&r.mode)
             .ok_or_else(|| Status::invalid_argument("--mode: one of replace, add, remove"))?;
         let out = self
             .ctl
             .load_hotlist(
                 &actor,
-                crate::hotlist::LoadRequest {
+                crate::alpr::hotlist::LoadRequest {
                     source,
                     category,
                     file: r.file_name.chars().take(200).collect(),
@@ -795,7 +798,7 @@ fn since(s: &str) -> Result<Option<jiff::Timestamp>, Status> {
         .map_err(|e| Status::invalid_argument(format!("--since {s:?}: {e}")))
 }
 
-fn alert_pb(a: &crate::hotlist::Alert) -> Result<pb::Object, Status> {
+fn alert_pb(a: &crate::alpr::hotlist::Alert) -> Result<pb::Object, Status> {
     Ok(pb::Object {
         kind: "Alert".into(),
         name: a.id.clone(),
@@ -857,7 +860,7 @@ impl pb::alpr_server::Alpr for Api {
             .search(
                 &self.ctl.hub,
                 &actor,
-                crate::search::SearchRequest {
+                crate::alpr::search::SearchRequest {
                     plate: r.plate,
                     case_number: r.case_number,
                     purpose: r.purpose,
@@ -919,7 +922,7 @@ pub(crate) fn search_timeout(ms: u32) -> std::time::Duration {
     })
 }
 
-pub(crate) fn search_pb(out: crate::search::SearchOutcome) -> Result<pb::SearchResponse, Status> {
+pub(crate) fn search_pb(out: crate::alpr::search::SearchOutcome) -> Result<pb::SearchResponse, Status> {
     Ok(pb::SearchResponse {
         query_id: out.query_id,
         reads_json: json_bytes(&out.reads)?,

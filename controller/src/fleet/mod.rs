@@ -6,11 +6,11 @@
 //! The latest health of each agent lives under `health/{agent}` (not mirrored by the
 //! cache: it changes often and only `camera status` reads it).
 
-use crate::audit::Draft;
-use crate::auth::{Actor, Operation};
-use crate::pki::Pki;
-use crate::service::{Controller, StoredObject};
-use crate::store::{Compare, Op};
+use crate::core::audit::Draft;
+use crate::core::auth::{Actor, Operation};
+use crate::core::pki::Pki;
+use crate::core::service::{Controller, StoredObject};
+use crate::core::store::{Compare, Op};
 use crate::{Error, Result};
 use camplane_config::model::*;
 use jiff::Timestamp;
@@ -66,7 +66,7 @@ pub struct DesiredEntry {
 }
 
 /// Every agent's desired config, computed for all agents in one pass over the
-/// cameras and holds whenever a fleet key changed (see [`crate::cache::FLEET`]).
+/// cameras and holds whenever a fleet key changed (see [`crate::core::cache::FLEET`]).
 /// Thousands of agent sessions woken by one change then each read their entry,
 /// instead of each scanning every camera.
 #[derive(Default)]
@@ -214,7 +214,7 @@ impl Fleet {
                 "agents connect with their client certificate (mutual TLS)".into(),
             )
         })?;
-        let (cn, serial) = crate::pki::peer_identity(der)?;
+        let (cn, serial) = crate::core::pki::peer_identity(der)?;
         let (obj, _) = self
             .agent_kv(&cn)
             .map_err(|_| Error::Unauthenticated(format!("agent {cn:?} is not registered")))?;
@@ -222,7 +222,7 @@ impl Fleet {
         if st.revoked {
             return Err(Error::PermissionDenied(format!("agent {cn:?} is revoked")));
         }
-        if !crate::pki::same_serial(&st.cert_serial, &serial) {
+        if !crate::core::pki::same_serial(&st.cert_serial, &serial) {
             return Err(Error::Unauthenticated(format!(
                 "agent {cn:?} presented a replaced certificate"
             )));
@@ -437,7 +437,7 @@ impl Fleet {
         let mut alert = None;
         if kind == "alert" {
             // Stored with its report in one transaction: a resent report makes no second alert.
-            let (a, op) = crate::hotlist::alert_ops(agent, key, now, &value)?;
+            let (a, op) = crate::alpr::hotlist::alert_ops(agent, key, now, &value)?;
             ops.push(op);
             alert = Some(a);
         }

@@ -16,10 +16,10 @@
 //! of what a decision was based on); other old versions are pruned when a new
 //! one is loaded.
 
-use crate::audit::Draft;
-use crate::auth::{Actor, Operation};
-use crate::service::{state_name, Controller, StoredObject};
-use crate::store::{Compare, Op};
+use crate::core::audit::Draft;
+use crate::core::auth::{Actor, Operation};
+use crate::core::service::{state_name, Controller, StoredObject};
+use crate::core::store::{Compare, Op};
 use crate::{Error, Result};
 use camplane_config::model::{
     ApprovalStep, CameraSpec, CameraState, CameraStatus, Kind, LatLon, Mount, PlacementRequestSpec,

@@ -13,7 +13,7 @@
 //! content security policy (no scripts, no external anything).
 
 use crate::publog::{esc, location_history_html, LocationHistory, STYLE};
-use crate::service::Controller;
+use crate::core::service::Controller;
 use crate::Result;
 use axum::http::{header, HeaderValue, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
@@ -29,7 +29,7 @@ use tokio_util::sync::CancellationToken;
 /// Binds `listen` and serves the portal until cancelled. Returns the bound address.
 pub async fn serve(
     ctl: Arc<Controller>,
-    leader: crate::leader::Leadership,
+    leader: crate::core::leader::Leadership,
     listen: &str,
     cancel: CancellationToken,
 ) -> Result<SocketAddr> {
@@ -184,7 +184,7 @@ Each month is generated from what the readers reported and published once the mo
         "<h2>Current policy</h2><ul><li>Recordings and plate reads are deleted after at most {MAX_RETENTION_DAYS} days, unless a legal hold for a case covers them.</li>\
 <li>Every search of plate reads needs a case number and an allowed purpose, and is audited.</li>\
 <li>Prohibited uses, refused and logged: {}.</li><li>Policy version: {}.</li></ul>",
-        crate::search::PROHIBITED_PURPOSES
+        crate::alpr::search::PROHIBITED_PURPOSES
             .iter()
             .map(|p| esc(&label(p)))
             .collect::<Vec<_>>()

@@ -12,9 +12,9 @@
 //! agents connected to it (with several controllers an agent is connected to
 //! one of them: the others name it unreachable from here).
 
-use crate::audit::Draft;
-use crate::auth::{Actor, Operation};
-use crate::service::Controller;
+use crate::core::audit::Draft;
+use crate::core::auth::{Actor, Operation};
+use crate::core::service::Controller;
 use crate::{Error, Result};
 use camplane_config::model::{AgentSpec, Kind, ReadQuery};
 use camplane_proto::v1 as pb;

@@ -4,7 +4,7 @@
 //! the agent sends a certificate signing request, so its private key never leaves
 //! the gateway. An agent's identity is its certificate's common name.
 
-use crate::store::DynStore;
+use crate::core::store::DynStore;
 use crate::{Error, Result};
 use jiff::Timestamp;
 use rcgen::{
@@ -227,7 +227,7 @@ mod tests {
             .unwrap()
             .block_on(async {
                 let dir = tempfile::tempdir().unwrap();
-                let store = crate::store::open(&camplane_config::controller::StoreConfig {
+                let store = crate::core::store::open(&camplane_config::controller::StoreConfig {
                     embedded: Some(camplane_config::controller::EmbeddedStoreConfig {
                         path: dir.path().to_path_buf(),
                     }),

@@ -8,11 +8,11 @@
 //! an hour. The public log's filed windows, the
 //! latest health and the audit log are not touched.
 
-use crate::audit::Draft;
+use crate::core::audit::Draft;
 use crate::fleet::REPORTS;
-use crate::hotlist::{Alert, ALERTS};
-use crate::service::Controller;
-use crate::store::Op;
+use crate::alpr::hotlist::{Alert, ALERTS};
+use crate::core::service::Controller;
+use crate::core::store::Op;
 use crate::Result;
 use camplane_config::model::{LegalHoldSpec, MAX_RETENTION_DAYS};
 use jiff::{SignedDuration, Timestamp};

@@ -5,7 +5,7 @@
 //! controllers' writes arrive through the watch, so replicas see each other's
 //! changes within milliseconds without polling.
 
-use crate::store::{DynStore, KeyValue, Revision, WatchEvent};
+use crate::core::store::{DynStore, KeyValue, Revision, WatchEvent};
 use futures::StreamExt;
 use std::collections::BTreeMap;
 use std::sync::{Arc, RwLock};

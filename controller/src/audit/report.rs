@@ -10,10 +10,10 @@
 //! (ALPR queries and placement requests), holds / exports / alert steps,
 //! logins and failed logins, and the count of every action.
 
-use crate::audit::{AuditEntry, Draft, ENTRIES};
-use crate::auth::{Actor, Operation};
+use crate::core::audit::{AuditEntry, Draft, ENTRIES};
+use crate::core::auth::{Actor, Operation};
 use crate::publog::esc;
-use crate::service::Controller;
+use crate::core::service::Controller;
 use crate::{Error, Result};
 use jiff::civil::Date;
 use jiff::Timestamp;

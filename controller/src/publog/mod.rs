@@ -19,11 +19,13 @@
 //! same bytes (sorted maps, no clock reads; "last updated" is when the newest of
 //! the month's records arrived).
 
-use crate::audit::Draft;
-use crate::auth::{Actor, Operation};
-use crate::hotlist::{HotlistInfo, SourceInfo};
-use crate::service::Controller;
-use crate::store::{Compare, Op};
+pub mod portal;
+
+use crate::core::audit::Draft;
+use crate::core::auth::{Actor, Operation};
+use crate::alpr::hotlist::{HotlistInfo, SourceInfo};
+use crate::core::service::Controller;
+use crate::core::store::{Compare, Op};
 use crate::{Error, Result};
 use camplane_config::hotlist::{HitCategory, HotlistSource};
 use camplane_config::model::{CameraKind, CameraSpec, CameraStatus, Kind, LocationRecord, Purpose};

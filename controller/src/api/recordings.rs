@@ -3,7 +3,7 @@
 //! agent request, two queued towards the client).
 
 use crate::api::{json_bytes, Api};
-use crate::pki::Pki;
+use crate::core::pki::Pki;
 use crate::recordings::{manifest_body, sign_manifest, ExportPlan, ExportRequest, AGENT_TIMEOUT};
 use camplane_config::model::{SegmentChunkQuery, MAX_CHUNK};
 use camplane_proto::v1 as pb;
@@ -38,7 +38,7 @@ async fn send(tx: &ChunkTx, part: pb::export_chunk::Part) -> Result<(), ()> {
 /// Ends an export that cannot be completed: the failure is audited (the entry
 /// refers to the export's own), then the client gets the error.
 async fn fail(api: &RecordingsApi, plan: &ExportPlan, tx: &ChunkTx, status: Status) {
-    let mut d = crate::audit::Draft::new(
+    let mut d = crate::core::audit::Draft::new(
         &plan.requester,
         "recordings.export.incomplete",
         "Recording",

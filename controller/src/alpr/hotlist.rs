@@ -11,10 +11,10 @@
 //! - `alerts/{received_ms:013}-{agent}-{key}`: [`Alert`], written in the same
 //!   transaction as the agent's report, so a resent report never makes a second alert.
 
-use crate::audit::Draft;
-use crate::auth::{Actor, Operation};
-use crate::service::Controller;
-use crate::store::{Compare, Op, WatchEvent};
+use crate::core::audit::Draft;
+use crate::core::auth::{Actor, Operation};
+use crate::core::service::Controller;
+use crate::core::store::{Compare, Op, WatchEvent};
 use crate::{Error, Result};
 use camplane_config::hotlist::*;
 use futures::StreamExt;
@@ -169,7 +169,7 @@ pub struct Alert {
     pub report: AlertReport,
     /// Verification, rejection and action steps, oldest first (governance).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub steps: Vec<crate::alert_review::AlertStep>,
+    pub steps: Vec<crate::alpr::alert_review::AlertStep>,
     /// The case number recorded when action was taken on the alert.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub case_number: Option<String>,

@@ -9,7 +9,7 @@
 //! failed are removed at once.
 
 use super::*;
-use crate::error::Error;
+use crate::core::error::Error;
 use etcd_client::{
     Client, Compare as ECompare, CompareOp, ConnectOptions, DeleteOptions, EventType, GetOptions,
     PutOptions, Txn, TxnOp, TxnOpResponse, WatchOptions,

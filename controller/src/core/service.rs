@@ -2,11 +2,11 @@
 //! (sites, departments, cameras), placement requests and their approval chain,
 //! camera life cycle, users and sessions. The gRPC layer (`api`) only translates.
 
-use crate::audit::{AuditLog, Draft, Verification};
-use crate::auth::{self, Actor, Operation, Session};
-use crate::cache::Cache;
-use crate::clock::DynClock;
-use crate::store::{Compare, DynStore, KeyValue, Op};
+use crate::core::audit::{AuditLog, Draft, Verification};
+use crate::core::auth::{self, Actor, Operation, Session};
+use crate::core::cache::Cache;
+use crate::core::clock::DynClock;
+use crate::core::store::{Compare, DynStore, KeyValue, Op};
 use crate::{Error, Result};
 use camplane_config::controller::ControllerConfig;
 use camplane_config::manifest::Spec;
@@ -77,11 +77,11 @@ pub struct Controller {
         std::collections::HashMap<String, std::sync::Weak<tokio::sync::Mutex<()>>>,
     >,
     /// Placement layers and rules, built once per set of versions.
-    pub placement: crate::placement::Engine,
+    pub placement: crate::approvals::placement::Engine,
     /// Agents connected to this controller (ALPR searches go out through it).
-    pub hub: crate::search::Hub,
+    pub hub: crate::alpr::search::Hub,
     /// Counters for `/metrics`.
-    pub metrics: Arc<crate::metrics::Metrics>,
+    pub metrics: Arc<crate::core::metrics::Metrics>,
 }
 
 fn json<T: Serialize>(v: &T) -> Value {
@@ -105,8 +105,8 @@ impl Controller {
             audit,
             config,
             locks: Default::default(),
-            placement: crate::placement::Engine::default(),
-            hub: crate::search::Hub::default(),
+            placement: crate::approvals::placement::Engine::default(),
+            hub: crate::alpr::search::Hub::default(),
             metrics: Default::default(),
         }))
     }
@@ -832,7 +832,7 @@ impl Controller {
                 }
             }
             if action == "approve" {
-                crate::placement::approval_gate(id, &st)?;
+                crate::approvals::placement::approval_gate(id, &st)?;
             }
             if comment.trim().is_empty() && matches!(action, "reject" | "deny") {
                 return Err(Error::InvalidArgument(format!(
@@ -1076,7 +1076,7 @@ impl Controller {
     pub async fn run_reconciler(
         self: Arc<Self>,
         every: std::time::Duration,
-        leader: crate::leader::Leadership,
+        leader: crate::core::leader::Leadership,
         cancel: CancellationToken,
     ) {
         let mut ticks = 0u64;
@@ -1448,7 +1448,7 @@ impl Controller {
         &self,
         actor: &Actor,
         limit: usize,
-    ) -> Result<Vec<crate::audit::AuditEntry>> {
+    ) -> Result<Vec<crate::core::audit::AuditEntry>> {
         self.require(actor, Operation::ReadAudit, "audit.tail")
             .await?;
         self.audit.tail(limit.clamp(1, 10_000)).await

@@ -16,11 +16,11 @@
 //! ([`sign_manifest`]); [`verify_export`] checks a copy offline against the CA
 //! certificate.
 
-use crate::audit::Draft;
-use crate::auth::{Actor, Operation};
-use crate::search::Hub;
-use crate::service::Controller;
-use crate::store::{Compare, Op};
+use crate::core::audit::Draft;
+use crate::core::auth::{Actor, Operation};
+use crate::alpr::search::Hub;
+use crate::core::service::Controller;
+use crate::core::store::{Compare, Op};
 use crate::{Error, Result};
 use camplane_config::model::{CameraSpec, Kind, SegmentInfo, SegmentsQuery, UserSpec};
 use jiff::{SignedDuration, Timestamp};
@@ -584,7 +584,7 @@ pub fn manifest_body(plan: &ExportPlan, ca_cert_pem: &str) -> serde_json::Value 
 
 /// Signs a manifest body: the result is the body with `signature` (hex, over
 /// the body's compact JSON) added.
-pub fn sign_manifest(pki: &crate::pki::Pki, body: serde_json::Value) -> Result<Vec<u8>> {
+pub fn sign_manifest(pki: &crate::core::pki::Pki, body: serde_json::Value) -> Result<Vec<u8>> {
     let bytes = serde_json::to_vec(&body)?;
     let sig = pki.sign(&bytes)?;
     let mut v = body;
@@ -623,7 +623,7 @@ pub fn verify_export(dir: &Path, ca_cert_pem: &str) -> std::result::Result<usize
         .ok_or_else(|| m("no signature".into()))?;
     let sig = hex::decode(&sig_hex).map_err(|_| m("signature is not hex".into()))?;
     let body = serde_json::to_vec(&v).map_err(|e| m(e.to_string()))?;
-    crate::pki::verify_signature(ca_cert_pem, &body, &sig).map_err(|e| {
+    crate::core::pki::verify_signature(ca_cert_pem, &body, &sig).map_err(|e| {
         m(format!(
             "signature does not verify against the CA certificate: {e}"
         ))

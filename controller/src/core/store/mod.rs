@@ -15,7 +15,7 @@ pub mod conformance;
 pub mod embedded;
 pub mod etcd;
 
-use crate::error::Result;
+use crate::core::error::Result;
 use async_trait::async_trait;
 use futures::stream::BoxStream;
 use std::sync::Arc;

@@ -55,7 +55,7 @@ impl pb::alpr_approvals_server::AlprApprovals for Api {
 #[tonic::async_trait]
 impl pb::alert_review_server::AlertReview for Api {
     async fn review(&self, req: Request<pb::AlertReviewRequest>) -> R<pb::Object> {
-        use crate::alert_review::AlertAction;
+        use crate::alpr::alert_review::AlertAction;
         let actor = self.actor(&req).await?;
         let r = req.into_inner();
         let action = match r.action.as_str() {

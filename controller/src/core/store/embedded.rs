@@ -13,7 +13,7 @@
 //! - **One process**: a lock file keeps a second controller off the same directory.
 
 use super::*;
-use crate::error::Error;
+use crate::core::error::Error;
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};

@@ -4,9 +4,9 @@
 //! the hash of the one before it; `verify` walks the chain and names the first
 //! entry that was edited, removed or reordered.
 
-use crate::cache::Cache;
-use crate::clock::DynClock;
-use crate::store::{Compare, DynStore, Op, Revision};
+use crate::core::cache::Cache;
+use crate::core::clock::DynClock;
+use crate::core::store::{Compare, DynStore, Op, Revision};
 use crate::{Error, Result};
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
@@ -390,7 +390,7 @@ async fn committer(core: Arc<Core>, mut rx: tokio::sync::mpsc::UnboundedReceiver
 }
 
 impl Core {
-    fn head(&self, kv: &Option<crate::store::KeyValue>) -> Result<(Head, Revision)> {
+    fn head(&self, kv: &Option<crate::core::store::KeyValue>) -> Result<(Head, Revision)> {
         Ok(match kv {
             Some(kv) => (serde_json::from_slice::<Head>(&kv.value)?, kv.mod_revision),
             None => (

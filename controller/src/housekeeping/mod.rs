@@ -1,0 +1,3 @@
+//! Work the controller does on its own schedule.
+
+pub mod retention;
