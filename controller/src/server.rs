@@ -3,8 +3,8 @@
 
 use crate::api::Api;
 use crate::core::clock::{DynClock, SystemClock};
-use crate::core::service::Controller;
 use crate::core::store;
+use crate::core::Controller;
 use crate::Result;
 use camplane_config::controller::ControllerConfig;
 use std::net::SocketAddr;
@@ -118,9 +118,10 @@ pub async fn start_with_clock(
         tracing::warn!("TLS is disabled: traffic is in the clear and agents cannot enrol");
     }
     let http_addr = match &ctl.config.http_listen {
-        Some(h) => {
-            Some(crate::publog::portal::serve(ctl.clone(), leadership.clone(), h, cancel.clone()).await?)
-        }
+        Some(h) => Some(
+            crate::publog::portal::serve(ctl.clone(), leadership.clone(), h, cancel.clone())
+                .await?,
+        ),
         None => None,
     };
     let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);

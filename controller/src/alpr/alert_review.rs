@@ -12,11 +12,11 @@
 //!       `----reject----> rejected
 //! ```
 
+use crate::alpr::hotlist::{Alert, ALERTS};
 use crate::core::audit::Draft;
 use crate::core::auth::{Actor, Operation};
-use crate::alpr::hotlist::{Alert, ALERTS};
-use crate::core::service::Controller;
 use crate::core::store::{Compare, Op};
+use crate::core::Controller;
 use crate::{Error, Result};
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};

@@ -10,11 +10,11 @@
 //! transaction with its audit entry, so an approval is used once even when two
 //! runs race on two controllers.
 
+use crate::alpr::search::{CheckedSearch, FanOut, Hub, SearchOutcome, SearchRequest};
 use crate::core::audit::Draft;
 use crate::core::auth::{Actor, Operation};
-use crate::alpr::search::{CheckedSearch, FanOut, Hub, SearchOutcome, SearchRequest};
-use crate::core::service::Controller;
 use crate::core::store::{Compare, Op};
+use crate::core::Controller;
 use crate::{Error, Result};
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};

@@ -13,8 +13,8 @@
 
 use crate::core::audit::Draft;
 use crate::core::auth::{Actor, Operation};
-use crate::core::service::Controller;
 use crate::core::store::{Compare, Op, WatchEvent};
+use crate::core::Controller;
 use crate::{Error, Result};
 use camplane_config::hotlist::*;
 use futures::StreamExt;

@@ -14,7 +14,7 @@
 
 use crate::core::audit::Draft;
 use crate::core::auth::{Actor, Operation};
-use crate::core::service::Controller;
+use crate::core::Controller;
 use crate::{Error, Result};
 use camplane_config::model::{AgentSpec, Kind, ReadQuery};
 use camplane_proto::v1 as pb;

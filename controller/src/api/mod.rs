@@ -4,7 +4,7 @@ pub mod governance;
 pub mod recordings;
 
 use crate::core::auth::Actor;
-use crate::core::service::{Controller, StoredObject};
+use crate::core::{Controller, StoredObject};
 use camplane_config::model::{Kind, PlacementRequestSpec, Role, UserSpec};
 use camplane_proto::v1 as pb;
 use std::sync::Arc;
@@ -329,7 +329,10 @@ impl pb::audit_server::Audit for Api {
     }
 }
 
-fn loaded_to_pb(layer: &str, l: crate::approvals::placement::Loaded) -> Result<pb::LayerVersionInfo, Status> {
+fn loaded_to_pb(
+    layer: &str,
+    l: crate::approvals::placement::Loaded,
+) -> Result<pb::LayerVersionInfo, Status> {
     Ok(pb::LayerVersionInfo {
         layer: layer.into(),
         version: l.version.version,
@@ -359,7 +362,10 @@ impl pb::placement_server::Placement for Api {
             .file
             .ok_or_else(|| Status::invalid_argument("no rules file"))?;
         let l = self.ctl.apply_rules(&actor, &f.name, f.data).await?;
-        Ok(Response::new(loaded_to_pb(crate::approvals::placement::RULES, l)?))
+        Ok(Response::new(loaded_to_pb(
+            crate::approvals::placement::RULES,
+            l,
+        )?))
     }
 
     async fn list(&self, req: Request<pb::Empty>) -> R<pb::GisListResponse> {
@@ -922,7 +928,9 @@ pub(crate) fn search_timeout(ms: u32) -> std::time::Duration {
     })
 }
 
-pub(crate) fn search_pb(out: crate::alpr::search::SearchOutcome) -> Result<pb::SearchResponse, Status> {
+pub(crate) fn search_pb(
+    out: crate::alpr::search::SearchOutcome,
+) -> Result<pb::SearchResponse, Status> {
     Ok(pb::SearchResponse {
         query_id: out.query_id,
         reads_json: json_bytes(&out.reads)?,

@@ -18,8 +18,10 @@
 
 use crate::core::audit::Draft;
 use crate::core::auth::{Actor, Operation};
-use crate::core::service::{state_name, Controller, StoredObject};
+use crate::core::object::{Change, Refusal, Step};
+use crate::core::service::state_name;
 use crate::core::store::{Compare, Op};
+use crate::core::{Controller, StoredObject};
 use crate::{Error, Result};
 use camplane_config::model::{
     ApprovalStep, CameraSpec, CameraState, CameraStatus, Kind, LatLon, Mount, PlacementRequestSpec,
@@ -662,10 +664,8 @@ impl Controller {
                 "an override needs a written justification (--justification TEXT)".into(),
             ));
         }
-        for _ in 0..16 {
-            let (old, kv) = self
-                .load_kv(Kind::PlacementRequest, id)?
-                .ok_or_else(|| Error::NotFound(format!("PlacementRequest {id:?}")))?;
+        self.update(Kind::PlacementRequest, id, |old| {
+            let old = old.ok_or_else(|| Error::NotFound(format!("PlacementRequest {id:?}")))?;
             let mut st: PlacementRequestStatus = old.status_as();
             if matches!(
                 st.state,
@@ -674,7 +674,8 @@ impl Controller {
                 return Err(Error::FailedPrecondition(format!(
                     "request {id} is already {}: no further steps",
                     state_name(st.state)
-                )));
+                ))
+                .into());
             }
             let verdict = st
                 .verdict
@@ -685,7 +686,8 @@ impl Controller {
             let Some(allowed) = override_roles(id, st.verdict.as_ref())? else {
                 return Err(Error::FailedPrecondition(format!(
                     "request {id}'s placement verdict is {verdict}: there is nothing to override"
-                )));
+                ))
+                .into());
             };
             let held: Vec<Role> = allowed.iter().copied().filter(|r| actor.has(*r)).collect();
             let role = match role {
@@ -699,11 +701,13 @@ impl Controller {
                             roles_text(allowed)
                         ),
                     };
-                    let mut d =
-                        Draft::new(&actor.username, "request.override", "PlacementRequest", id);
-                    d.result = format!("denied: {msg}");
-                    self.audit.record(d).await?;
-                    return Err(Error::PermissionDenied(msg));
+                    return Err(Refusal::denied(
+                        actor,
+                        "request.override",
+                        "PlacementRequest",
+                        id,
+                        msg,
+                    ));
                 }
             };
             if st
@@ -713,7 +717,8 @@ impl Controller {
             {
                 return Err(Error::FailedPrecondition(format!(
                     "request {id} already has an override by the {role}"
-                )));
+                ))
+                .into());
             }
             st.steps.push(ApprovalStep {
                 action: "override".into(),
@@ -724,23 +729,11 @@ impl Controller {
             });
             let mut new = old.clone();
             new.status = serde_json::to_value(&st)?;
-            if self
-                .write(
-                    actor,
-                    "request.override",
-                    Some(&old),
-                    &new,
-                    kv.mod_revision,
-                    json!({"role": role, "verdict": verdict, "justification": justification}),
-                )
-                .await?
-            {
-                return Ok(new);
-            }
-        }
-        Err(Error::Conflict(format!(
-            "request {id} kept changing; try again"
-        )))
+            let details = json!({"role": role, "verdict": verdict, "justification": justification});
+            let change = Change::put(&actor.username, "request.override", new.clone(), details);
+            Ok(Step::Write(change, new))
+        })
+        .await
     }
 
     fn no_streets() -> Error {

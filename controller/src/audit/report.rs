@@ -12,8 +12,8 @@
 
 use crate::core::audit::{AuditEntry, Draft, ENTRIES};
 use crate::core::auth::{Actor, Operation};
+use crate::core::Controller;
 use crate::publog::esc;
-use crate::core::service::Controller;
 use crate::{Error, Result};
 use jiff::civil::Date;
 use jiff::Timestamp;

@@ -6,7 +6,7 @@
 //! the controller's state at scrape time. The text is the Prometheus exposition
 //! format, checked in the tests with `promtool check metrics`.
 
-use crate::core::service::Controller;
+use crate::core::Controller;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::future::Future;

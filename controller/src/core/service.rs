@@ -2,51 +2,18 @@
 //! (sites, departments, cameras), placement requests and their approval chain,
 //! camera life cycle, users and sessions. The gRPC layer (`api`) only translates.
 
-use crate::core::audit::{AuditLog, Draft, Verification};
+use crate::core::audit::{Draft, Verification};
 use crate::core::auth::{self, Actor, Operation, Session};
-use crate::core::cache::Cache;
-use crate::core::clock::DynClock;
-use crate::core::store::{Compare, DynStore, KeyValue, Op};
+use crate::core::object::{check, json, Change, Refusal, Step, StoredObject};
+use crate::core::store::{Compare, KeyValue, Op};
+use crate::core::Controller;
 use crate::{Error, Result};
-use camplane_config::controller::ControllerConfig;
 use camplane_config::manifest::Spec;
 use camplane_config::model::*;
 use jiff::Timestamp;
-use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
-
-/// An object as stored: `{kind, name, spec, status}`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct StoredObject {
-    /// Kind name (`Camera`).
-    pub kind: String,
-    /// Name.
-    pub name: String,
-    /// What users declared.
-    pub spec: Value,
-    /// What the controller keeps.
-    #[serde(default, skip_serializing_if = "Value::is_null")]
-    pub status: Value,
-}
-
-impl StoredObject {
-    pub(crate) fn key(kind: Kind, name: &str) -> String {
-        format!("{}{name}", kind.prefix())
-    }
-    pub(crate) fn status_as<T: serde::de::DeserializeOwned + Default>(&self) -> T {
-        serde_json::from_value(self.status.clone()).unwrap_or_default()
-    }
-    pub(crate) fn spec_as<T: serde::de::DeserializeOwned>(&self) -> Result<T> {
-        serde_json::from_value(self.spec.clone()).map_err(|e| {
-            Error::Internal(format!(
-                "stored {} {} does not parse: {e}",
-                self.kind, self.name
-            ))
-        })
-    }
-}
 
 /// The result of applying one object.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -59,58 +26,7 @@ pub struct ApplyResult {
     pub action: &'static str,
 }
 
-/// The controller.
-pub struct Controller {
-    /// The store.
-    pub store: DynStore,
-    /// The watch-fed cache.
-    pub cache: Cache,
-    /// The clock.
-    pub clock: DynClock,
-    /// The audit log.
-    pub audit: AuditLog,
-    /// The config.
-    pub config: ControllerConfig,
-    /// Per-object locks: writers of one object in this process take turns
-    /// instead of racing (compare-and-swap still guards across replicas).
-    locks: std::sync::Mutex<
-        std::collections::HashMap<String, std::sync::Weak<tokio::sync::Mutex<()>>>,
-    >,
-    /// Placement layers and rules, built once per set of versions.
-    pub placement: crate::approvals::placement::Engine,
-    /// Agents connected to this controller (ALPR searches go out through it).
-    pub hub: crate::alpr::search::Hub,
-    /// Counters for `/metrics`.
-    pub metrics: Arc<crate::core::metrics::Metrics>,
-}
-
-fn json<T: Serialize>(v: &T) -> Value {
-    serde_json::to_value(v).unwrap_or(Value::Null)
-}
-
 impl Controller {
-    /// Builds a controller over a store and starts its cache.
-    pub async fn new(
-        config: ControllerConfig,
-        store: DynStore,
-        clock: DynClock,
-        cancel: CancellationToken,
-    ) -> Result<Arc<Controller>> {
-        let cache = Cache::start(store.clone(), cancel).await?;
-        let audit = AuditLog::new(store.clone(), cache.clone(), clock.clone());
-        Ok(Arc::new(Controller {
-            store,
-            cache,
-            clock,
-            audit,
-            config,
-            locks: Default::default(),
-            placement: crate::approvals::placement::Engine::default(),
-            hub: crate::alpr::search::Hub::default(),
-            metrics: Default::default(),
-        }))
-    }
-
     // ---------- sign-in ----------
 
     /// Creates the first admin when there are no users. Returns the password when
@@ -223,95 +139,6 @@ impl Controller {
         Ok(())
     }
 
-    /// Refuses (and audits the refusal) unless the actor may perform `op`.
-    pub async fn require(&self, actor: &Actor, op: Operation, what: &str) -> Result<()> {
-        if op.allows(actor) {
-            return Ok(());
-        }
-        let roles: Vec<&str> = op.roles().iter().map(|r| r.as_str()).collect();
-        let msg = format!("{what} needs one of the roles {}", roles.join(", "));
-        let mut d = Draft::new(&actor.username, what, "", "");
-        d.result = format!("denied: {msg}");
-        self.audit.record(d).await?;
-        Err(Error::PermissionDenied(msg))
-    }
-
-    // ---------- generic objects ----------
-
-    async fn lock(&self, kind: Kind, name: &str) -> tokio::sync::OwnedMutexGuard<()> {
-        self.lock_key(&StoredObject::key(kind, name)).await
-    }
-
-    /// Takes this process's turn on a store key (see `locks`).
-    pub(crate) async fn lock_key(&self, key: &str) -> tokio::sync::OwnedMutexGuard<()> {
-        let key = key.to_string();
-        let m = {
-            let mut g = self.locks.lock().unwrap_or_else(|p| p.into_inner());
-            if g.len() > 4096 {
-                g.retain(|_, w| w.strong_count() > 0);
-            }
-            match g.get(&key).and_then(|w| w.upgrade()) {
-                Some(m) => m,
-                None => {
-                    let m = Arc::new(tokio::sync::Mutex::new(()));
-                    g.insert(key, Arc::downgrade(&m));
-                    m
-                }
-            }
-        };
-        m.lock_owned().await
-    }
-
-    pub(crate) fn load(&self, kind: Kind, name: &str) -> Result<StoredObject> {
-        let kv = self
-            .cache
-            .get(&StoredObject::key(kind, name))
-            .ok_or_else(|| Error::NotFound(format!("{kind} {name:?}")))?;
-        Ok(serde_json::from_slice(&kv.value)?)
-    }
-
-    pub(crate) fn load_kv(
-        &self,
-        kind: Kind,
-        name: &str,
-    ) -> Result<Option<(StoredObject, KeyValue)>> {
-        match self.cache.get(&StoredObject::key(kind, name)) {
-            Some(kv) => Ok(Some((serde_json::from_slice(&kv.value)?, kv))),
-            None => Ok(None),
-        }
-    }
-
-    /// Re-reads a key from the store itself (after a compare failed on a stale cache),
-    /// noting it in the cache.
-    pub(crate) async fn refresh(&self, key: &str) -> Result<Option<KeyValue>> {
-        let kv = self.store.get(key).await?;
-        if let Some(kv) = &kv {
-            self.cache
-                .note_put(key, kv.value.to_vec(), kv.create_revision, kv.mod_revision)
-        }
-        Ok(kv)
-    }
-
-    /// A key from the cache or, when the cache lacks it, from the store itself: what
-    /// another replica wrote a moment ago may not have reached this one's cache yet
-    /// (its watch lags, or is moving to another etcd member), and "not found" must
-    /// not be said of something that exists.
-    pub(crate) async fn read_through(&self, key: &str) -> Result<Option<KeyValue>> {
-        match self.cache.get(key) {
-            Some(kv) => Ok(Some(kv)),
-            None => self.refresh(key).await,
-        }
-    }
-
-    /// Lists the objects of a kind.
-    pub fn list(&self, kind: Kind) -> Result<Vec<(StoredObject, i64)>> {
-        self.cache
-            .list(kind.prefix())
-            .into_iter()
-            .map(|kv| Ok((serde_json::from_slice(&kv.value)?, kv.mod_revision)))
-            .collect()
-    }
-
     /// Reads one object.
     pub async fn get(&self, actor: &Actor, kind: Kind, name: &str) -> Result<(StoredObject, i64)> {
         let op = if kind == Kind::User {
@@ -350,40 +177,6 @@ impl Controller {
         };
         self.require(actor, op, "get").await?;
         self.list(kind)
-    }
-
-    /// Writes `new` over whatever is at its key (compare on `prev_rev`), with an
-    /// audit entry. `Ok(false)` when the compare failed.
-    pub(crate) async fn write(
-        &self,
-        actor: &Actor,
-        action: &str,
-        before: Option<&StoredObject>,
-        new: &StoredObject,
-        prev_rev: i64,
-        details: Value,
-    ) -> Result<bool> {
-        let kind = Kind::ALL
-            .into_iter()
-            .find(|k| k.as_str() == new.kind)
-            .ok_or_else(|| Error::Internal("kind".into()))?;
-        let key = StoredObject::key(kind, &new.name);
-        let mut d = Draft::new(&actor.username, action, &new.kind, &new.name);
-        d.before = before.map(json);
-        d.after = Some(json(new));
-        d.details = details;
-        let done = self
-            .audit
-            .commit(
-                vec![Compare::ModRevision(key.clone(), prev_rev)],
-                vec![Op::Put(key.clone(), serde_json::to_vec(new)?)],
-                d,
-            )
-            .await?;
-        if done.is_none() {
-            self.refresh(&key).await?;
-        }
-        Ok(done.is_some())
     }
 
     /// Applies objects declaratively (like `kubectl apply`): all are validated
@@ -498,111 +291,119 @@ impl Controller {
     ) -> Result<&'static str> {
         let kind = spec.kind();
         let spec_json = spec.to_json();
-        let _turn = self.lock(kind, name).await;
-        for _ in 0..16 {
-            let now = self.clock.now();
-            let existing = self.load_kv(kind, name)?;
-            let (new, prev_rev, before, action) = match &existing {
-                Some((old, _)) if old.spec == spec_json => return Ok("unchanged"),
-                Some((old, kv)) => {
-                    let mut new = old.clone();
-                    new.spec = spec_json.clone();
-                    match spec {
-                        Spec::Camera(c) => {
-                            let mut st: CameraStatus = old.status_as();
-                            let old_spec: CameraSpec = old.spec_as()?;
-                            if old_spec.location != c.location {
-                                if let Some(last) = st.location_history.last_mut() {
-                                    last.until = Some(now);
+        // A request's verdict is computed (async, outside the object's turn) only
+        // when the update finds it needs one; then the update runs again with it.
+        let mut verdict: Option<Value> = None;
+        loop {
+            let outcome = self
+                .update(kind, name, |existing| {
+                    let now = self.clock.now();
+                    let new = match existing {
+                        Some(old) if old.spec == spec_json => {
+                            return Ok(Step::Keep(Some("unchanged")))
+                        }
+                        Some(old) => {
+                            let mut new = old.clone();
+                            new.spec = spec_json.clone();
+                            match spec {
+                                Spec::Camera(c) => {
+                                    let mut st: CameraStatus = old.status_as();
+                                    let old_spec: CameraSpec = old.spec_as()?;
+                                    if old_spec.location != c.location {
+                                        if let Some(last) = st.location_history.last_mut() {
+                                            last.until = Some(now);
+                                        }
+                                        st.location_history.push(LocationRecord {
+                                            location: c.location,
+                                            from: now,
+                                            until: None,
+                                        });
+                                    }
+                                    new.status = json(&st);
                                 }
-                                st.location_history.push(LocationRecord {
-                                    location: c.location,
-                                    from: now,
-                                    until: None,
-                                });
+                                Spec::PlacementRequest(_) => {
+                                    let mut st: PlacementRequestStatus = old.status_as();
+                                    if st.state != RequestState::Submitted {
+                                        return Err(Error::FailedPrecondition(format!(
+                                            "PlacementRequest {name:?} is {:?}: its spec cannot change after review started; submit a new request",
+                                            st.state
+                                        )).into());
+                                    }
+                                    let Some(v) = &verdict else {
+                                        return Ok(Step::Keep(None));
+                                    };
+                                    // A changed placement gets a fresh verdict; an override
+                                    // justified the old one only.
+                                    st.verdict = Some(v.clone());
+                                    st.steps.retain(|s| s.action != "override");
+                                    new.status = json(&st);
+                                }
+                                _ => {}
                             }
-                            new.status = json(&st);
+                            new
                         }
-                        Spec::PlacementRequest(r) => {
-                            let mut st: PlacementRequestStatus = old.status_as();
-                            if st.state != RequestState::Submitted {
-                                return Err(Error::FailedPrecondition(format!(
-                                    "PlacementRequest {name:?} is {:?}: its spec cannot change after review started; submit a new request",
-                                    st.state
-                                )));
+                        None => {
+                            let status = match spec {
+                                Spec::Camera(c) => {
+                                    let approved = c.placement_request.as_deref().is_some_and(
+                                        |r| self.request_approved_for(r, name, c).is_ok(),
+                                    );
+                                    json(&CameraStatus {
+                                        state: if approved {
+                                            CameraState::Approved
+                                        } else {
+                                            CameraState::Proposed
+                                        },
+                                        state_since: Some(now),
+                                        reason: None,
+                                        location_history: vec![LocationRecord {
+                                            location: c.location,
+                                            from: now,
+                                            until: None,
+                                        }],
+                                        non_operational_since: None,
+                                    })
+                                }
+                                Spec::PlacementRequest(_) => {
+                                    let Some(v) = &verdict else {
+                                        return Ok(Step::Keep(None));
+                                    };
+                                    json(&PlacementRequestStatus {
+                                        state: RequestState::Submitted,
+                                        submitted_by: actor.username.clone(),
+                                        submitted_at: Some(now),
+                                        steps: vec![],
+                                        verdict: Some(v.clone()),
+                                    })
+                                }
+                                _ => Value::Null,
+                            };
+                            StoredObject {
+                                kind: kind.as_str().into(),
+                                name: name.into(),
+                                spec: spec_json.clone(),
+                                status,
                             }
-                            // A changed placement gets a fresh verdict; an override
-                            // justified the old one only.
-                            st.verdict = Some(self.placement_verdict(name, r).await);
-                            st.steps.retain(|s| s.action != "override");
-                            new.status = json(&st);
                         }
-                        _ => {}
-                    }
-                    (new, kv.mod_revision, Some(old.clone()), "configured")
-                }
-                None => {
-                    let status = match spec {
-                        Spec::Camera(c) => {
-                            let approved = c
-                                .placement_request
-                                .as_deref()
-                                .is_some_and(|r| self.request_approved_for(r, name, c).is_ok());
-                            json(&CameraStatus {
-                                state: if approved {
-                                    CameraState::Approved
-                                } else {
-                                    CameraState::Proposed
-                                },
-                                state_since: Some(now),
-                                reason: None,
-                                location_history: vec![LocationRecord {
-                                    location: c.location,
-                                    from: now,
-                                    until: None,
-                                }],
-                                non_operational_since: None,
-                            })
-                        }
-                        Spec::PlacementRequest(r) => json(&PlacementRequestStatus {
-                            state: RequestState::Submitted,
-                            submitted_by: actor.username.clone(),
-                            submitted_at: Some(now),
-                            steps: vec![],
-                            verdict: Some(self.placement_verdict(name, r).await),
-                        }),
-                        _ => Value::Null,
                     };
-                    (
-                        StoredObject {
-                            kind: kind.as_str().into(),
-                            name: name.into(),
-                            spec: spec_json.clone(),
-                            status,
-                        },
-                        0,
-                        None,
-                        "created",
-                    )
+                    let action = if existing.is_some() {
+                        "configured"
+                    } else {
+                        "created"
+                    };
+                    let details = serde_json::json!({"source": source, "action": action});
+                    let change = Change::put(&actor.username, "apply", new, details);
+                    Ok(Step::Write(change, Some(action)))
+                })
+                .await?;
+            match (outcome, spec) {
+                (Some(action), _) => return Ok(action),
+                (None, Spec::PlacementRequest(r)) if verdict.is_none() => {
+                    verdict = Some(self.placement_verdict(name, r).await);
                 }
-            };
-            if self
-                .write(
-                    actor,
-                    "apply",
-                    before.as_ref(),
-                    &new,
-                    prev_rev,
-                    serde_json::json!({"source": source, "action": action}),
-                )
-                .await?
-            {
-                return Ok(action);
+                (None, _) => return Err(Error::Internal("apply: no verdict".into())),
             }
         }
-        Err(Error::Conflict(format!(
-            "{kind} {name:?} kept changing; try again"
-        )))
     }
 
     /// Deletes an object. Active cameras must be retired first, and requests are
@@ -624,18 +425,15 @@ impl Controller {
                     .into(),
             ));
         }
-        let key = StoredObject::key(kind, name);
-        let _turn = self.lock(kind, name).await;
-        for _ in 0..16 {
-            let (old, kv) = self
-                .load_kv(kind, name)?
-                .ok_or_else(|| Error::NotFound(format!("{kind} {name:?}")))?;
+        self.update(kind, name, |old| {
+            let old = old.ok_or_else(|| Error::NotFound(format!("{kind} {name:?}")))?;
             if kind == Kind::Camera {
                 let st: CameraStatus = old.status_as();
                 if st.state == CameraState::Active {
                     return Err(Error::FailedPrecondition(format!(
                         "camera {name:?} is active: suspend or retire it first"
-                    )));
+                    ))
+                    .into());
                 }
             }
             if kind == Kind::Site || kind == Kind::Department {
@@ -654,32 +452,19 @@ impl Controller {
                     return Err(Error::FailedPrecondition(format!(
                         "{kind} {name:?} still has cameras: {}",
                         users.join(", ")
-                    )));
+                    ))
+                    .into());
                 }
             }
-            let mut d = Draft::new(&actor.username, "delete", kind.as_str(), name);
-            d.before = Some(json(&old));
-            let mut ops = vec![Op::Delete(key.clone())];
+            let mut change = Change::delete(&actor.username, "delete", kind, name);
             if kind == Kind::User {
-                ops.push(Op::Delete(format!("{}{name}", auth::PASSWORDS)));
+                change
+                    .ops
+                    .push(Op::Delete(format!("{}{name}", auth::PASSWORDS)));
             }
-            if self
-                .audit
-                .commit(
-                    vec![Compare::ModRevision(key.clone(), kv.mod_revision)],
-                    ops,
-                    d,
-                )
-                .await?
-                .is_some()
-            {
-                return Ok(());
-            }
-            self.refresh(&key).await?;
-        }
-        Err(Error::Conflict(format!(
-            "{kind} {name:?} kept changing; try again"
-        )))
+            Ok(Step::Write(change, ()))
+        })
+        .await
     }
 
     // ---------- placement requests ----------
@@ -729,154 +514,135 @@ impl Controller {
         role: Option<Role>,
         comment: &str,
     ) -> Result<StoredObject> {
-        let _turn = self.lock(Kind::PlacementRequest, id).await;
         if action == "override" {
             return self.override_verdict(actor, id, role, comment).await;
         }
-        for _ in 0..16 {
-            let (old, kv) = self
-                .load_kv(Kind::PlacementRequest, id)?
-                .ok_or_else(|| Error::NotFound(format!("PlacementRequest {id:?}")))?;
-            let spec: PlacementRequestSpec = old.spec_as()?;
-            let mut st: PlacementRequestStatus = old.status_as();
-            let (op, allowed_actions): (Operation, &[&str]) = match st.state {
-                RequestState::Submitted => (Operation::DeptReview, &["recommend", "reject"]),
-                RequestState::DeptRecommended => {
-                    (Operation::ChiefOrIsReview, &["recommend", "reject"])
-                }
-                RequestState::Reviewed => {
-                    if action == "recommend" || action == "reject" {
-                        (Operation::ChiefOrIsReview, &["recommend", "reject"])
-                    } else {
-                        (Operation::CityManagerDecision, &["approve", "deny"])
-                    }
-                }
-                RequestState::Approved | RequestState::Denied | RequestState::Rejected => {
-                    return Err(Error::FailedPrecondition(
-                        format!("request {id} is already {:?}: no further steps", st.state)
-                            .to_lowercase(),
-                    ))
-                }
-            };
-            if !allowed_actions.contains(&action) {
-                let need = match st.state {
-                    RequestState::Submitted => "the department manager's recommend or reject",
+        let what = format!("request.{action}");
+        let new = self
+            .update(Kind::PlacementRequest, id, |old| {
+                let old = old.ok_or_else(|| Error::NotFound(format!("PlacementRequest {id:?}")))?;
+                let spec: PlacementRequestSpec = old.spec_as()?;
+                let mut st: PlacementRequestStatus = old.status_as();
+                let (op, allowed_actions): (Operation, &[&str]) = match st.state {
+                    RequestState::Submitted => (Operation::DeptReview, &["recommend", "reject"]),
                     RequestState::DeptRecommended => {
-                        "the Chief of Police's or Information Services' recommend or reject"
+                        (Operation::ChiefOrIsReview, &["recommend", "reject"])
                     }
-                    _ => "the City Manager's approve or deny",
+                    RequestState::Reviewed => {
+                        if action == "recommend" || action == "reject" {
+                            (Operation::ChiefOrIsReview, &["recommend", "reject"])
+                        } else {
+                            (Operation::CityManagerDecision, &["approve", "deny"])
+                        }
+                    }
+                    RequestState::Approved | RequestState::Denied | RequestState::Rejected => {
+                        return Err(Error::FailedPrecondition(
+                            format!("request {id} is already {:?}: no further steps", st.state)
+                                .to_lowercase(),
+                        )
+                        .into())
+                    }
                 };
-                return Err(Error::FailedPrecondition(format!(
-                    "request {id} is {}: the next step is {need}, not {action:?}",
-                    state_name(st.state)
-                )));
-            }
-            // Which role does the actor act as?
-            let candidates: Vec<Role> = op
-                .roles()
-                .iter()
-                .copied()
-                .filter(|r| actor.has(*r))
-                .collect();
-            let role = match role {
-                Some(r) if candidates.contains(&r) => r,
-                Some(r) => {
-                    self.require(
-                        &Actor {
+                if !allowed_actions.contains(&action) {
+                    let need = match st.state {
+                        RequestState::Submitted => "the department manager's recommend or reject",
+                        RequestState::DeptRecommended => {
+                            "the Chief of Police's or Information Services' recommend or reject"
+                        }
+                        _ => "the City Manager's approve or deny",
+                    };
+                    return Err(Error::FailedPrecondition(format!(
+                        "request {id} is {}: the next step is {need}, not {action:?}",
+                        state_name(st.state)
+                    ))
+                    .into());
+                }
+                // Which role does the actor act as?
+                let candidates: Vec<Role> = op
+                    .roles()
+                    .iter()
+                    .copied()
+                    .filter(|r| actor.has(*r))
+                    .collect();
+                let role = match role {
+                    Some(r) if candidates.contains(&r) => r,
+                    Some(r) => {
+                        let as_r = Actor {
                             roles: vec![r],
                             ..actor.clone()
-                        },
-                        op,
-                        &format!("request.{action}"),
-                    )
-                    .await?;
-                    return Err(Error::PermissionDenied(format!(
-                        "you do not hold the role {r}"
-                    )));
-                }
-                None => match candidates.first() {
-                    Some(r) => *r,
-                    None => {
-                        self.require(actor, op, &format!("request.{action}"))
-                            .await?;
-                        unreachable_err()?
+                        };
+                        check(&as_r, op, &what)?;
+                        return Err(Error::PermissionDenied(format!(
+                            "you do not hold the role {r}"
+                        ))
+                        .into());
                     }
-                },
-            };
-            if role == Role::DeptManager && actor.department != spec.department {
-                let msg = format!(
-                    "only the manager of department {:?} reviews this request",
-                    spec.department
-                );
-                let mut d = Draft::new(
-                    &actor.username,
-                    &format!("request.{action}"),
-                    "PlacementRequest",
-                    id,
-                );
-                d.result = format!("denied: {msg}");
-                self.audit.record(d).await?;
-                return Err(Error::PermissionDenied(msg));
-            }
-            if st.state == RequestState::Reviewed && matches!(action, "recommend" | "reject") {
-                // "Chief of Police and/or Information Services": the other one may add
-                // a review before the City Manager decides, but nobody reviews twice.
-                if st
-                    .steps
-                    .iter()
-                    .any(|s| s.role == role && s.action == "recommend")
-                {
-                    return Err(Error::FailedPrecondition(format!(
-                        "request {id} was already reviewed as {role}"
-                    )));
+                    None => match candidates.first() {
+                        Some(r) => *r,
+                        None => {
+                            check(actor, op, &what)?;
+                            return Err(unreachable_err().into());
+                        }
+                    },
+                };
+                if role == Role::DeptManager && actor.department != spec.department {
+                    let msg = format!(
+                        "only the manager of department {:?} reviews this request",
+                        spec.department
+                    );
+                    return Err(Refusal::denied(actor, &what, "PlacementRequest", id, msg));
                 }
-            }
-            if action == "approve" {
-                crate::approvals::placement::approval_gate(id, &st)?;
-            }
-            if comment.trim().is_empty() && matches!(action, "reject" | "deny") {
-                return Err(Error::InvalidArgument(format!(
-                    "a {action} needs a comment saying why"
-                )));
-            }
-            st.steps.push(ApprovalStep {
-                action: action.into(),
-                role,
-                actor: actor.username.clone(),
-                at: self.clock.now(),
-                comment: comment.into(),
-            });
-            st.state = match (st.state, action) {
-                (_, "reject") => RequestState::Rejected,
-                (RequestState::Submitted, "recommend") => RequestState::DeptRecommended,
-                (RequestState::DeptRecommended, "recommend")
-                | (RequestState::Reviewed, "recommend") => RequestState::Reviewed,
-                (RequestState::Reviewed, "approve") => RequestState::Approved,
-                (RequestState::Reviewed, "deny") => RequestState::Denied,
-                (s, _) => s,
-            };
-            let mut new = old.clone();
-            new.status = json(&st);
-            if self
-                .write(
-                    actor,
-                    &format!("request.{action}"),
-                    Some(&old),
-                    &new,
-                    kv.mod_revision,
-                    serde_json::json!({"role": role, "comment": comment}),
-                )
-                .await?
-            {
-                if st.state == RequestState::Approved {
-                    self.mark_cameras_approved(actor, id).await?;
+                if st.state == RequestState::Reviewed && matches!(action, "recommend" | "reject") {
+                    // "Chief of Police and/or Information Services": the other one may add
+                    // a review before the City Manager decides, but nobody reviews twice.
+                    if st
+                        .steps
+                        .iter()
+                        .any(|s| s.role == role && s.action == "recommend")
+                    {
+                        return Err(Error::FailedPrecondition(format!(
+                            "request {id} was already reviewed as {role}"
+                        ))
+                        .into());
+                    }
                 }
-                return Ok(new);
-            }
+                if action == "approve" {
+                    crate::approvals::placement::approval_gate(id, &st)?;
+                }
+                if comment.trim().is_empty() && matches!(action, "reject" | "deny") {
+                    return Err(Error::InvalidArgument(format!(
+                        "a {action} needs a comment saying why"
+                    ))
+                    .into());
+                }
+                st.steps.push(ApprovalStep {
+                    action: action.into(),
+                    role,
+                    actor: actor.username.clone(),
+                    at: self.clock.now(),
+                    comment: comment.into(),
+                });
+                st.state = match (st.state, action) {
+                    (_, "reject") => RequestState::Rejected,
+                    (RequestState::Submitted, "recommend") => RequestState::DeptRecommended,
+                    (RequestState::DeptRecommended, "recommend")
+                    | (RequestState::Reviewed, "recommend") => RequestState::Reviewed,
+                    (RequestState::Reviewed, "approve") => RequestState::Approved,
+                    (RequestState::Reviewed, "deny") => RequestState::Denied,
+                    (s, _) => s,
+                };
+                let mut new = old.clone();
+                new.status = json(&st);
+                let details = serde_json::json!({"role": role, "comment": comment});
+                let change = Change::put(&actor.username, &what, new.clone(), details);
+                Ok(Step::Write(change, new))
+            })
+            .await?;
+        let st: PlacementRequestStatus = new.status_as();
+        if st.state == RequestState::Approved {
+            self.mark_cameras_approved(actor, id).await?;
         }
-        Err(Error::Conflict(format!(
-            "request {id} kept changing; try again"
-        )))
+        Ok(new)
     }
 
     /// Cameras waiting on an approved request move from proposed to approved.
@@ -951,11 +717,8 @@ impl Controller {
             &format!("camera.{action}"),
         )
         .await?;
-        let _turn = self.lock(Kind::Camera, name).await;
-        for _ in 0..16 {
-            let (old, kv) = self
-                .load_kv(Kind::Camera, name)?
-                .ok_or_else(|| Error::NotFound(format!("Camera {name:?}")))?;
+        self.update(Kind::Camera, name, |old| {
+            let old = old.ok_or_else(|| Error::NotFound(format!("Camera {name:?}")))?;
             let spec: CameraSpec = old.spec_as()?;
             let mut st: CameraStatus = old.status_as();
             let now = self.clock.now();
@@ -964,10 +727,10 @@ impl Controller {
                     if st.state == CameraState::Retired {
                         return Err(Error::FailedPrecondition(format!(
                             "camera {name} is retired"
-                        )));
+                        )).into());
                     }
                     if st.state == CameraState::Active {
-                        return Ok(old);
+                        return Ok(Step::Keep(old.clone()));
                     }
                     let req = spec.placement_request.as_deref().ok_or_else(|| {
                         Error::FailedPrecondition(format!("camera {name} has no placement request: set spec.placement_request to an approved request"))
@@ -978,7 +741,7 @@ impl Controller {
                             return Err(Error::FailedPrecondition(format!(
                                 "camera {name} is temporary for {:?}: it may be active only from {} until {}",
                                 ev.event, ev.from, ev.until
-                            )));
+                            )).into());
                         }
                     }
                     CameraState::Active
@@ -987,20 +750,20 @@ impl Controller {
                     if st.state != CameraState::Active {
                         return Err(Error::FailedPrecondition(
                             format!("camera {name} is {:?}, not active", st.state).to_lowercase(),
-                        ));
+                        ).into());
                     }
                     CameraState::Suspended
                 }
                 "retire" => {
                     if st.state == CameraState::Retired {
-                        return Ok(old);
+                        return Ok(Step::Keep(old.clone()));
                     }
                     CameraState::Retired
                 }
                 other => {
                     return Err(Error::InvalidArgument(format!(
                         "unknown camera action {other:?} (activate, suspend, retire)"
-                    )))
+                    )).into())
                 }
             };
             st.state = target;
@@ -1008,23 +771,11 @@ impl Controller {
             st.reason = (!reason.is_empty()).then(|| reason.to_string());
             let mut new = old.clone();
             new.status = json(&st);
-            if self
-                .write(
-                    actor,
-                    &format!("camera.{action}"),
-                    Some(&old),
-                    &new,
-                    kv.mod_revision,
-                    serde_json::json!({"reason": reason}),
-                )
-                .await?
-            {
-                return Ok(new);
-            }
-        }
-        Err(Error::Conflict(format!(
-            "camera {name} kept changing; try again"
-        )))
+            let details = serde_json::json!({"reason": reason});
+            let change = Change::put(&actor.username, &format!("camera.{action}"), new.clone(), details);
+            Ok(Step::Write(change, new))
+        })
+        .await
     }
 
     /// Level-triggered housekeeping, safe to run again and again and on several
@@ -1196,42 +947,27 @@ impl Controller {
 
     /// Releases a hold: what it kept becomes eligible for deletion at the next sweep.
     pub async fn release_hold(&self, actor: &Actor, name: &str) -> Result<StoredObject> {
-        let _turn = self.lock(Kind::LegalHold, name).await;
-        for _ in 0..16 {
-            let (old, kv) = self
-                .load_kv(Kind::LegalHold, name)?
-                .ok_or_else(|| Error::NotFound(format!("LegalHold {name:?}")))?;
+        self.update(Kind::LegalHold, name, |old| {
+            let old = old.ok_or_else(|| Error::NotFound(format!("LegalHold {name:?}")))?;
             let spec: LegalHoldSpec = old.spec_as()?;
             let need = match spec.reason {
                 HoldReason::CriminalInvestigation | HoldReason::Court => Operation::HoldForCase,
                 HoldReason::CityManagerApproved => Operation::HoldCityManager,
             };
-            self.require(actor, need, "hold.release").await?;
+            check(actor, need, "hold.release")?;
             let mut st: LegalHoldStatus = old.status_as();
             if st.released_at.is_some() {
-                return Ok(old);
+                return Ok(Step::Keep(old.clone()));
             }
             st.released_at = Some(self.clock.now());
             st.released_by = Some(actor.username.clone());
             let mut new = old.clone();
             new.status = json(&st);
-            if self
-                .write(
-                    actor,
-                    "hold.release",
-                    Some(&old),
-                    &new,
-                    kv.mod_revision,
-                    serde_json::json!({"case_number": spec.case_number}),
-                )
-                .await?
-            {
-                return Ok(new);
-            }
-        }
-        Err(Error::Conflict(format!(
-            "hold {name} kept changing; try again"
-        )))
+            let details = serde_json::json!({"case_number": spec.case_number});
+            let change = Change::put(&actor.username, "hold.release", new.clone(), details);
+            Ok(Step::Write(change, new))
+        })
+        .await
     }
 
     /// Holds in force (not released).
@@ -1398,11 +1134,8 @@ impl Controller {
     ) -> Result<StoredObject> {
         self.require(actor, Operation::ManageUsers, "user.grant")
             .await?;
-        let _turn = self.lock(Kind::User, name).await;
-        for _ in 0..16 {
-            let (old, kv) = self
-                .load_kv(Kind::User, name)?
-                .ok_or_else(|| Error::NotFound(format!("user {name:?}")))?;
+        self.update(Kind::User, name, |old| {
+            let old = old.ok_or_else(|| Error::NotFound(format!("user {name:?}")))?;
             let mut spec: UserSpec = old.spec_as()?;
             for r in roles {
                 if revoke {
@@ -1415,23 +1148,11 @@ impl Controller {
             let mut new = old.clone();
             new.spec = json(&spec);
             let action = if revoke { "user.revoke" } else { "user.grant" };
-            if self
-                .write(
-                    actor,
-                    action,
-                    Some(&old),
-                    &new,
-                    kv.mod_revision,
-                    serde_json::json!({"roles": roles}),
-                )
-                .await?
-            {
-                return Ok(new);
-            }
-        }
-        Err(Error::Conflict(format!(
-            "user {name} kept changing; try again"
-        )))
+            let details = serde_json::json!({"roles": roles});
+            let change = Change::put(&actor.username, action, new.clone(), details);
+            Ok(Step::Write(change, new))
+        })
+        .await
     }
 
     // ---------- audit ----------
@@ -1453,15 +1174,10 @@ impl Controller {
             .await?;
         self.audit.tail(limit.clamp(1, 10_000)).await
     }
-
-    /// The time now, by the injected clock.
-    pub fn now(&self) -> Timestamp {
-        self.clock.now()
-    }
 }
 
-fn unreachable_err() -> Result<Role> {
-    Err(Error::Internal("role check passed without a role".into()))
+fn unreachable_err() -> Error {
+    Error::Internal("role check passed without a role".into())
 }
 
 pub(crate) fn state_name(s: RequestState) -> &'static str {

@@ -9,8 +9,8 @@
 use crate::core::audit::Draft;
 use crate::core::auth::{Actor, Operation};
 use crate::core::pki::Pki;
-use crate::core::service::{Controller, StoredObject};
 use crate::core::store::{Compare, Op};
+use crate::core::{Change, Controller, Step, StoredObject};
 use crate::{Error, Result};
 use camplane_config::model::*;
 use jiff::Timestamp;
@@ -246,38 +246,28 @@ impl Fleet {
 
     /// A new certificate for an enrolled agent.
     pub async fn renew(&self, agent: &str, csr_pem: &str) -> Result<(String, Timestamp)> {
-        for _ in 0..8 {
-            let (obj, rev) = self.agent_kv(agent)?;
-            let (cert, serial, expires) = self.pki.sign_agent(
-                csr_pem,
-                agent,
-                Timestamp::now(),
-                self.ctl.config.tls.agent_cert_days,
-            )?;
-            let mut st: AgentStatus =
-                serde_json::from_value(obj.status.clone()).unwrap_or_default();
-            st.cert_serial = serial;
-            st.cert_expires = Some(expires);
-            let mut new = obj.clone();
-            new.status = serde_json::to_value(&st)?;
-            let key = format!("{}{agent}", Kind::Agent.prefix());
-            let mut d = Draft::new(&format!("agent:{agent}"), "agent.renewed", "Agent", agent);
-            d.after = Some(serde_json::to_value(&new)?);
-            if self
-                .ctl
-                .audit
-                .commit(
-                    vec![Compare::ModRevision(key.clone(), rev)],
-                    vec![Op::Put(key, serde_json::to_vec(&new)?)],
-                    d,
-                )
-                .await?
-                .is_some()
-            {
-                return Ok((cert, expires));
-            }
-        }
-        Err(Error::Conflict("agent record kept changing".into()))
+        self.ctl
+            .update(Kind::Agent, agent, |obj| {
+                let obj = obj.ok_or_else(|| Error::NotFound(format!("Agent {agent:?}")))?;
+                let (cert, serial, expires) = self.pki.sign_agent(
+                    csr_pem,
+                    agent,
+                    Timestamp::now(),
+                    self.ctl.config.tls.agent_cert_days,
+                )?;
+                let mut st: AgentStatus =
+                    serde_json::from_value(obj.status.clone()).unwrap_or_default();
+                st.cert_serial = serial;
+                st.cert_expires = Some(expires);
+                let mut new = obj.clone();
+                new.status = serde_json::to_value(&st)?;
+                let who = format!("agent:{agent}");
+                let mut change = Change::put(&who, "agent.renewed", new, serde_json::Value::Null);
+                // The agent's own renewal: the entry carries the new record only.
+                change.audit_before = false;
+                Ok(Step::Write(change, (cert, expires)))
+            })
+            .await
     }
 
     /// Refuses an agent from now on (its sessions end at their next message).
@@ -285,32 +275,23 @@ impl Fleet {
         self.ctl
             .require(actor, Operation::WriteRegistry, "agent.revoke")
             .await?;
-        for _ in 0..8 {
-            let (obj, rev) = self.agent_kv(agent)?;
-            let mut st: AgentStatus =
-                serde_json::from_value(obj.status.clone()).unwrap_or_default();
-            st.revoked = true;
-            let mut new = obj.clone();
-            new.status = serde_json::to_value(&st)?;
-            let key = format!("{}{agent}", Kind::Agent.prefix());
-            let mut d = Draft::new(&actor.username, "agent.revoke", "Agent", agent);
-            d.before = Some(serde_json::to_value(&obj)?);
-            d.after = Some(serde_json::to_value(&new)?);
-            if self
-                .ctl
-                .audit
-                .commit(
-                    vec![Compare::ModRevision(key.clone(), rev)],
-                    vec![Op::Put(key, serde_json::to_vec(&new)?)],
-                    d,
-                )
-                .await?
-                .is_some()
-            {
-                return Ok(new);
-            }
-        }
-        Err(Error::Conflict("agent record kept changing".into()))
+        self.ctl
+            .update(Kind::Agent, agent, |obj| {
+                let obj = obj.ok_or_else(|| Error::NotFound(format!("Agent {agent:?}")))?;
+                let mut st: AgentStatus =
+                    serde_json::from_value(obj.status.clone()).unwrap_or_default();
+                st.revoked = true;
+                let mut new = obj.clone();
+                new.status = serde_json::to_value(&st)?;
+                let change = Change::put(
+                    &actor.username,
+                    "agent.revoke",
+                    new.clone(),
+                    serde_json::Value::Null,
+                );
+                Ok(Step::Write(change, new))
+            })
+            .await
     }
 
     /// What an agent must run now, from the index (rebuilt if the fleet changed).

@@ -8,11 +8,11 @@
 //! an hour. The public log's filed windows, the
 //! latest health and the audit log are not touched.
 
-use crate::core::audit::Draft;
-use crate::fleet::REPORTS;
 use crate::alpr::hotlist::{Alert, ALERTS};
-use crate::core::service::Controller;
+use crate::core::audit::Draft;
 use crate::core::store::Op;
+use crate::core::Controller;
+use crate::fleet::REPORTS;
 use crate::Result;
 use camplane_config::model::{LegalHoldSpec, MAX_RETENTION_DAYS};
 use jiff::{SignedDuration, Timestamp};

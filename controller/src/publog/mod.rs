@@ -21,11 +21,11 @@
 
 pub mod portal;
 
+use crate::alpr::hotlist::{HotlistInfo, SourceInfo};
 use crate::core::audit::Draft;
 use crate::core::auth::{Actor, Operation};
-use crate::alpr::hotlist::{HotlistInfo, SourceInfo};
-use crate::core::service::Controller;
 use crate::core::store::{Compare, Op};
+use crate::core::Controller;
 use crate::{Error, Result};
 use camplane_config::hotlist::{HitCategory, HotlistSource};
 use camplane_config::model::{CameraKind, CameraSpec, CameraStatus, Kind, LocationRecord, Purpose};

@@ -12,8 +12,8 @@
 //! (see [`crate::publog`]). Nothing here can write, and pages carry a strict
 //! content security policy (no scripts, no external anything).
 
+use crate::core::Controller;
 use crate::publog::{esc, location_history_html, LocationHistory, STYLE};
-use crate::core::service::Controller;
 use crate::Result;
 use axum::http::{header, HeaderValue, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};

@@ -16,11 +16,11 @@
 //! ([`sign_manifest`]); [`verify_export`] checks a copy offline against the CA
 //! certificate.
 
+use crate::alpr::search::Hub;
 use crate::core::audit::Draft;
 use crate::core::auth::{Actor, Operation};
-use crate::alpr::search::Hub;
-use crate::core::service::Controller;
 use crate::core::store::{Compare, Op};
+use crate::core::Controller;
 use crate::{Error, Result};
 use camplane_config::model::{CameraSpec, Kind, SegmentInfo, SegmentsQuery, UserSpec};
 use jiff::{SignedDuration, Timestamp};

@@ -1,0 +1,315 @@
+//! Typed access to the objects under `objects/{kind}/{name}` and the one
+//! read-modify-write helper, [`Controller::update`]: every change of an existing
+//! object goes through it, so the per-object turn, the compare-and-swap, the
+//! retries and the audit entry are written once.
+
+use super::audit::Draft;
+use super::auth::{Actor, Operation};
+use super::store::{Compare, KeyValue, Op};
+use super::Controller;
+use crate::{Error, Result};
+use camplane_config::model::Kind;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use std::sync::Arc;
+
+/// An object as stored: `{kind, name, spec, status}`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StoredObject {
+    /// Kind name (`Camera`).
+    pub kind: String,
+    /// Name.
+    pub name: String,
+    /// What users declared.
+    pub spec: Value,
+    /// What the controller keeps.
+    #[serde(default, skip_serializing_if = "Value::is_null")]
+    pub status: Value,
+}
+
+impl StoredObject {
+    pub(crate) fn key(kind: Kind, name: &str) -> String {
+        format!("{}{name}", kind.prefix())
+    }
+    pub(crate) fn status_as<T: serde::de::DeserializeOwned + Default>(&self) -> T {
+        serde_json::from_value(self.status.clone()).unwrap_or_default()
+    }
+    pub(crate) fn spec_as<T: serde::de::DeserializeOwned>(&self) -> Result<T> {
+        serde_json::from_value(self.spec.clone()).map_err(|e| {
+            Error::Internal(format!(
+                "stored {} {} does not parse: {e}",
+                self.kind, self.name
+            ))
+        })
+    }
+}
+
+/// A value as JSON (`null` if it does not serialise, which our types always do).
+pub(crate) fn json<T: Serialize>(v: &T) -> Value {
+    serde_json::to_value(v).unwrap_or(Value::Null)
+}
+
+/// Why an update was refused: the error for the caller and, when the refusal
+/// itself is audited (a denied role), the entry to record.
+#[derive(Debug)]
+pub struct Refusal {
+    /// What the caller gets.
+    pub error: Error,
+    /// Recorded before the error is returned.
+    pub audit: Option<Draft>,
+}
+
+impl From<Error> for Refusal {
+    fn from(error: Error) -> Refusal {
+        Refusal { error, audit: None }
+    }
+}
+
+impl From<serde_json::Error> for Refusal {
+    fn from(e: serde_json::Error) -> Refusal {
+        Error::from(e).into()
+    }
+}
+
+impl Refusal {
+    /// A refusal recorded in the audit log as `denied: {msg}`.
+    pub fn denied(actor: &Actor, action: &str, kind: &str, name: &str, msg: String) -> Refusal {
+        let mut d = Draft::new(&actor.username, action, kind, name);
+        d.result = format!("denied: {msg}");
+        Refusal {
+            error: Error::PermissionDenied(msg),
+            audit: Some(d),
+        }
+    }
+}
+
+/// What an update's closure decided about the object it was shown.
+pub enum Step<T> {
+    /// Nothing to write: the update returns `T`.
+    Keep(T),
+    /// Write this change; once it is committed the update returns `T`.
+    Write(Change, T),
+}
+
+/// One change of one object, committed with its audit entry.
+pub struct Change {
+    /// The object's new value; `None` deletes it.
+    pub new: Option<StoredObject>,
+    /// The audit entry (who, action, details); its before and after are filled in.
+    pub draft: Draft,
+    /// Whether the entry carries the object as it was.
+    pub audit_before: bool,
+    /// More operations for the same transaction.
+    pub ops: Vec<Op>,
+}
+
+impl Change {
+    /// Puts `new`, audited as `action` by `actor` with `details`.
+    pub fn put(actor: &str, action: &str, new: StoredObject, details: Value) -> Change {
+        let mut draft = Draft::new(actor, action, &new.kind, &new.name);
+        draft.details = details;
+        Change {
+            new: Some(new),
+            draft,
+            audit_before: true,
+            ops: vec![],
+        }
+    }
+
+    /// Deletes the object, audited as `action` by `actor`.
+    pub fn delete(actor: &str, action: &str, kind: Kind, name: &str) -> Change {
+        Change {
+            new: None,
+            draft: Draft::new(actor, action, kind.as_str(), name),
+            audit_before: true,
+            ops: vec![],
+        }
+    }
+}
+
+impl Controller {
+    /// Takes this process's turn on a store key (see `locks`).
+    pub(crate) async fn lock_key(&self, key: &str) -> tokio::sync::OwnedMutexGuard<()> {
+        let key = key.to_string();
+        let m = {
+            let mut g = self.locks.lock().unwrap_or_else(|p| p.into_inner());
+            if g.len() > 4096 {
+                g.retain(|_, w| w.strong_count() > 0);
+            }
+            match g.get(&key).and_then(|w| w.upgrade()) {
+                Some(m) => m,
+                None => {
+                    let m = Arc::new(tokio::sync::Mutex::new(()));
+                    g.insert(key, Arc::downgrade(&m));
+                    m
+                }
+            }
+        };
+        m.lock_owned().await
+    }
+
+    /// Refuses (and audits the refusal) unless the actor may perform `op`.
+    pub async fn require(&self, actor: &Actor, op: Operation, what: &str) -> Result<()> {
+        match check(actor, op, what) {
+            Ok(()) => Ok(()),
+            Err(r) => Err(self.record_refusal(r).await),
+        }
+    }
+
+    /// Records a refusal's audit entry, if it has one; returns its error.
+    pub(crate) async fn record_refusal(&self, r: Refusal) -> Error {
+        if let Some(d) = r.audit {
+            if let Err(e) = self.audit.record(d).await {
+                return e;
+            }
+        }
+        r.error
+    }
+
+    pub(crate) fn load(&self, kind: Kind, name: &str) -> Result<StoredObject> {
+        let kv = self
+            .cache
+            .get(&StoredObject::key(kind, name))
+            .ok_or_else(|| Error::NotFound(format!("{kind} {name:?}")))?;
+        Ok(serde_json::from_slice(&kv.value)?)
+    }
+
+    pub(crate) fn load_kv(
+        &self,
+        kind: Kind,
+        name: &str,
+    ) -> Result<Option<(StoredObject, KeyValue)>> {
+        match self.cache.get(&StoredObject::key(kind, name)) {
+            Some(kv) => Ok(Some((serde_json::from_slice(&kv.value)?, kv))),
+            None => Ok(None),
+        }
+    }
+
+    /// Re-reads a key from the store itself (after a compare failed on a stale cache),
+    /// noting it in the cache.
+    pub(crate) async fn refresh(&self, key: &str) -> Result<Option<KeyValue>> {
+        let kv = self.store.get(key).await?;
+        if let Some(kv) = &kv {
+            self.cache
+                .note_put(key, kv.value.to_vec(), kv.create_revision, kv.mod_revision)
+        }
+        Ok(kv)
+    }
+
+    /// A key from the cache or, when the cache lacks it, from the store itself: what
+    /// another replica wrote a moment ago may not have reached this one's cache yet
+    /// (its watch lags, or is moving to another etcd member), and "not found" must
+    /// not be said of something that exists.
+    pub(crate) async fn read_through(&self, key: &str) -> Result<Option<KeyValue>> {
+        match self.cache.get(key) {
+            Some(kv) => Ok(Some(kv)),
+            None => self.refresh(key).await,
+        }
+    }
+
+    /// Lists the objects of a kind.
+    pub fn list(&self, kind: Kind) -> Result<Vec<(StoredObject, i64)>> {
+        self.cache
+            .list(kind.prefix())
+            .into_iter()
+            .map(|kv| Ok((serde_json::from_slice(&kv.value)?, kv.mod_revision)))
+            .collect()
+    }
+
+    /// Writes `new` over whatever is at its key (compare on `prev_rev`), with an
+    /// audit entry. `Ok(false)` when the compare failed. For one-shot passes over
+    /// a listing (the reconciler's), where a lost race is left to the next pass.
+    pub(crate) async fn write(
+        &self,
+        actor: &Actor,
+        action: &str,
+        before: Option<&StoredObject>,
+        new: &StoredObject,
+        prev_rev: i64,
+        details: Value,
+    ) -> Result<bool> {
+        let kind = Kind::ALL
+            .into_iter()
+            .find(|k| k.as_str() == new.kind)
+            .ok_or_else(|| Error::Internal("kind".into()))?;
+        let key = StoredObject::key(kind, &new.name);
+        let mut d = Draft::new(&actor.username, action, &new.kind, &new.name);
+        d.before = before.map(json);
+        d.after = Some(json(new));
+        d.details = details;
+        let done = self
+            .audit
+            .commit(
+                vec![Compare::ModRevision(key.clone(), prev_rev)],
+                vec![Op::Put(key.clone(), serde_json::to_vec(new)?)],
+                d,
+            )
+            .await?;
+        if done.is_none() {
+            self.refresh(&key).await?;
+        }
+        Ok(done.is_some())
+    }
+
+    /// The one read-modify-write of an object: takes this process's turn on it,
+    /// shows `f` the object as cached (`None`: absent), and commits what `f`
+    /// returns by compare-and-swap on the object's revision, with its audit entry
+    /// in the same transaction. A lost race re-reads the object from the store and
+    /// asks `f` again (so `f` must decide from what it is shown). A refusal is
+    /// audited when it carries an entry, then returned as its error.
+    pub async fn update<T>(
+        &self,
+        kind: Kind,
+        name: &str,
+        mut f: impl FnMut(Option<&StoredObject>) -> std::result::Result<Step<T>, Refusal>,
+    ) -> Result<T> {
+        let key = StoredObject::key(kind, name);
+        let _turn = self.lock_key(&key).await;
+        for _ in 0..16 {
+            let old = self.load_kv(kind, name)?;
+            let step = match f(old.as_ref().map(|(o, _)| o)) {
+                Ok(s) => s,
+                Err(r) => return Err(self.record_refusal(r).await),
+            };
+            let (change, out) = match step {
+                Step::Keep(out) => return Ok(out),
+                Step::Write(change, out) => (change, out),
+            };
+            let Change {
+                new,
+                mut draft,
+                audit_before,
+                mut ops,
+            } = change;
+            if audit_before {
+                draft.before = old.as_ref().map(|(o, _)| json(o));
+            }
+            draft.after = new.as_ref().map(json);
+            let write = match &new {
+                Some(n) => Op::Put(key.clone(), serde_json::to_vec(n)?),
+                None => Op::Delete(key.clone()),
+            };
+            ops.insert(0, write);
+            let rev = old.as_ref().map_or(0, |(_, kv)| kv.mod_revision);
+            let compare = vec![Compare::ModRevision(key.clone(), rev)];
+            if self.audit.commit(compare, ops, draft).await?.is_some() {
+                return Ok(out);
+            }
+            self.refresh(&key).await?;
+        }
+        Err(Error::Conflict(format!(
+            "{kind} {name:?} kept changing; try again"
+        )))
+    }
+}
+
+/// The role check as a pure function: `Ok` when `actor` may perform `op`, else
+/// the refusal (audited as `denied`) naming the roles that may.
+pub fn check(actor: &Actor, op: Operation, what: &str) -> std::result::Result<(), Refusal> {
+    if op.allows(actor) {
+        return Ok(());
+    }
+    let roles: Vec<&str> = op.roles().iter().map(|r| r.as_str()).collect();
+    let msg = format!("{what} needs one of the roles {}", roles.join(", "));
+    Err(Refusal::denied(actor, what, "", "", msg))
+}
