@@ -16,6 +16,7 @@ pub mod fleet;
 pub mod housekeeping;
 pub mod publog;
 pub mod recordings;
+pub mod registry;
 pub mod server;
 pub mod testing;
 

@@ -74,7 +74,8 @@ pub async fn start_with_clock(
         ),
         _ => crate::core::leader::always(),
     };
-    tokio::spawn(ctl.clone().run_reconciler(
+    tokio::spawn(crate::housekeeping::run(
+        ctl.clone(),
         std::time::Duration::from_secs(1),
         leadership.clone(),
         cancel.clone(),

@@ -1,3 +1,4 @@
-//! Placement requests: the rules engine on GIS layers and its verdicts.
+//! Placement requests: the approval chain and the placement rules' verdicts.
 
+pub mod chain;
 pub mod placement;

@@ -16,10 +16,10 @@
 //! of what a decision was based on); other old versions are pruned when a new
 //! one is loaded.
 
+use crate::approvals::chain::state_name;
 use crate::core::audit::Draft;
 use crate::core::auth::{Actor, Operation};
 use crate::core::object::{Change, Refusal, Step};
-use crate::core::service::state_name;
 use crate::core::store::{Compare, Op};
 use crate::core::{Controller, StoredObject};
 use crate::{Error, Result};

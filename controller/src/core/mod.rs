@@ -11,7 +11,6 @@ pub mod leader;
 pub mod metrics;
 pub mod object;
 pub mod pki;
-pub mod service;
 pub mod store;
 
 pub use object::{Change, Refusal, Step, StoredObject};

@@ -1,0 +1,9 @@
+//! The registry: declarative apply of sites, departments, cameras and agents,
+//! the camera life cycle, legal holds, users and their sessions.
+
+pub mod cameras;
+pub mod holds;
+pub mod objects;
+pub mod users;
+
+pub use objects::ApplyResult;

@@ -1,0 +1,352 @@
+//! Object access and declarative apply: reads with a role check, `apply` (all
+//! validated first, then written one by one through `update`), and delete.
+
+use crate::core::auth::{self, Actor, Operation};
+use crate::core::object::{json, Change, Step, StoredObject};
+use crate::core::store::{KeyValue, Op};
+use crate::core::Controller;
+use crate::{Error, Result};
+use camplane_config::manifest::Spec;
+use camplane_config::model::*;
+use serde_json::Value;
+
+/// The result of applying one object.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApplyResult {
+    /// Kind.
+    pub kind: Kind,
+    /// Name.
+    pub name: String,
+    /// `created`, `configured` or `unchanged`.
+    pub action: &'static str,
+}
+
+impl Controller {
+    /// Reads one object.
+    pub async fn get(&self, actor: &Actor, kind: Kind, name: &str) -> Result<(StoredObject, i64)> {
+        let op = if kind == Kind::User {
+            Operation::ReadUsers
+        } else {
+            Operation::ReadObjects
+        };
+        self.require(actor, op, "get").await?;
+        let kv = self
+            .read_through(&StoredObject::key(kind, name))
+            .await?
+            .ok_or_else(|| Error::NotFound(format!("{kind} {name:?}")))?;
+        Ok((serde_json::from_slice(&kv.value)?, kv.mod_revision))
+    }
+
+    /// Reads one object as its stored JSON bytes (no parse, no re-encode: the hot
+    /// read path of the API).
+    pub async fn get_raw(&self, actor: &Actor, kind: Kind, name: &str) -> Result<KeyValue> {
+        let op = if kind == Kind::User {
+            Operation::ReadUsers
+        } else {
+            Operation::ReadObjects
+        };
+        self.require(actor, op, "get").await?;
+        self.read_through(&StoredObject::key(kind, name))
+            .await?
+            .ok_or_else(|| Error::NotFound(format!("{kind} {name:?}")))
+    }
+
+    /// Lists objects, checking the role.
+    pub async fn get_all(&self, actor: &Actor, kind: Kind) -> Result<Vec<(StoredObject, i64)>> {
+        let op = if kind == Kind::User {
+            Operation::ReadUsers
+        } else {
+            Operation::ReadObjects
+        };
+        self.require(actor, op, "get").await?;
+        self.list(kind)
+    }
+
+    /// Applies objects declaratively (like `kubectl apply`): all are validated
+    /// first, including references between them, and nothing is written if any is
+    /// invalid. Applying the same objects again changes nothing.
+    pub async fn apply(
+        &self,
+        actor: &Actor,
+        items: Vec<(Kind, String, Vec<u8>)>,
+        source: &str,
+    ) -> Result<Vec<ApplyResult>> {
+        let mut specs = Vec::new();
+        let mut problems = Vec::new();
+        for (i, (kind, name, json)) in items.iter().enumerate() {
+            let at = format!("{source}: object {} ({kind} {name:?})", i + 1);
+            if !valid_name(name) {
+                problems.push(format!("{at}: name: not a valid name"));
+                continue;
+            }
+            match Spec::from_json(*kind, json) {
+                Ok(spec) => {
+                    for (path, msg) in spec.validate() {
+                        problems.push(format!("{at}: {path}: {msg}"));
+                    }
+                    specs.push((name.clone(), spec));
+                }
+                Err(e) => problems.push(format!("{at}: spec: {e}")),
+            }
+        }
+        // Roles: one check per kind present.
+        for kind in Kind::ALL {
+            if specs.iter().any(|(_, s)| s.kind() == kind) {
+                let op = match kind {
+                    Kind::PlacementRequest => Operation::SubmitRequest,
+                    Kind::User => Operation::ManageUsers,
+                    _ => Operation::WriteRegistry,
+                };
+                self.require(actor, op, &format!("apply {kind}")).await?;
+            }
+        }
+        // References must exist, in the store or in this same apply.
+        let exists = |kind: Kind, name: &str| {
+            self.cache.get(&StoredObject::key(kind, name)).is_some()
+                || specs.iter().any(|(n, s)| s.kind() == kind && n == name)
+        };
+        for (name, spec) in &specs {
+            let mut refs: Vec<(&str, Kind, &str)> = Vec::new();
+            match spec {
+                Spec::Camera(c) => {
+                    refs.push(("spec.site", Kind::Site, &c.site));
+                    refs.push(("spec.department", Kind::Department, &c.department));
+                    if let Some(a) = &c.agent {
+                        refs.push(("spec.agent", Kind::Agent, a));
+                    }
+                    if let Some(r) = &c.placement_request {
+                        refs.push(("spec.placement_request", Kind::PlacementRequest, r));
+                    }
+                }
+                Spec::Agent(a) => refs.push(("spec.site", Kind::Site, &a.site)),
+                Spec::LegalHold(_) => problems.push(format!(
+                    "{source}: LegalHold {name:?}: place holds with `camplane hold create` (it checks who may place them)"
+                )),
+                Spec::PlacementRequest(r) => {
+                    refs.push(("spec.department", Kind::Department, &r.department));
+                    if actor.has(Role::DeptManager)
+                        && !actor.has(Role::Admin)
+                        && r.department != actor.department
+                    {
+                        problems.push(format!("{source}: PlacementRequest {name:?}: a department manager submits for their own department ({})", actor.department));
+                    }
+                }
+                Spec::User(_)
+                    if self
+                        .cache
+                        .get(&StoredObject::key(Kind::User, name))
+                        .is_none()
+                    => {
+                        problems.push(format!("{source}: User {name:?}: create users with `camplane user add` (it sets the password); apply updates existing users"));
+                    }
+                _ => {}
+            }
+            for (path, kind, target) in refs {
+                if !exists(kind, target) {
+                    problems.push(format!(
+                        "{source}: {} {name:?}: {path}: {kind} {target:?} does not exist",
+                        spec.kind()
+                    ));
+                }
+            }
+        }
+        if !problems.is_empty() {
+            return Err(Error::InvalidArgument(problems.join("\n")));
+        }
+        let mut out = Vec::new();
+        for (name, spec) in specs {
+            let action = self.apply_one(actor, &name, &spec, source).await?;
+            out.push(ApplyResult {
+                kind: spec.kind(),
+                name,
+                action,
+            });
+        }
+        Ok(out)
+    }
+
+    async fn apply_one(
+        &self,
+        actor: &Actor,
+        name: &str,
+        spec: &Spec,
+        source: &str,
+    ) -> Result<&'static str> {
+        let kind = spec.kind();
+        let spec_json = spec.to_json();
+        // A request's verdict is computed (async, outside the object's turn) only
+        // when the update finds it needs one; then the update runs again with it.
+        let mut verdict: Option<Value> = None;
+        loop {
+            let outcome = self
+                .update(kind, name, |existing| {
+                    let now = self.clock.now();
+                    let new = match existing {
+                        Some(old) if old.spec == spec_json => {
+                            return Ok(Step::Keep(Some("unchanged")))
+                        }
+                        Some(old) => {
+                            let mut new = old.clone();
+                            new.spec = spec_json.clone();
+                            match spec {
+                                Spec::Camera(c) => {
+                                    let mut st: CameraStatus = old.status_as();
+                                    let old_spec: CameraSpec = old.spec_as()?;
+                                    if old_spec.location != c.location {
+                                        if let Some(last) = st.location_history.last_mut() {
+                                            last.until = Some(now);
+                                        }
+                                        st.location_history.push(LocationRecord {
+                                            location: c.location,
+                                            from: now,
+                                            until: None,
+                                        });
+                                    }
+                                    new.status = json(&st);
+                                }
+                                Spec::PlacementRequest(_) => {
+                                    let mut st: PlacementRequestStatus = old.status_as();
+                                    if st.state != RequestState::Submitted {
+                                        return Err(Error::FailedPrecondition(format!(
+                                            "PlacementRequest {name:?} is {:?}: its spec cannot change after review started; submit a new request",
+                                            st.state
+                                        )).into());
+                                    }
+                                    let Some(v) = &verdict else {
+                                        return Ok(Step::Keep(None));
+                                    };
+                                    // A changed placement gets a fresh verdict; an override
+                                    // justified the old one only.
+                                    st.verdict = Some(v.clone());
+                                    st.steps.retain(|s| s.action != "override");
+                                    new.status = json(&st);
+                                }
+                                _ => {}
+                            }
+                            new
+                        }
+                        None => {
+                            let status = match spec {
+                                Spec::Camera(c) => {
+                                    let approved = c.placement_request.as_deref().is_some_and(
+                                        |r| self.request_approved_for(r, name, c).is_ok(),
+                                    );
+                                    json(&CameraStatus {
+                                        state: if approved {
+                                            CameraState::Approved
+                                        } else {
+                                            CameraState::Proposed
+                                        },
+                                        state_since: Some(now),
+                                        reason: None,
+                                        location_history: vec![LocationRecord {
+                                            location: c.location,
+                                            from: now,
+                                            until: None,
+                                        }],
+                                        non_operational_since: None,
+                                    })
+                                }
+                                Spec::PlacementRequest(_) => {
+                                    let Some(v) = &verdict else {
+                                        return Ok(Step::Keep(None));
+                                    };
+                                    json(&PlacementRequestStatus {
+                                        state: RequestState::Submitted,
+                                        submitted_by: actor.username.clone(),
+                                        submitted_at: Some(now),
+                                        steps: vec![],
+                                        verdict: Some(v.clone()),
+                                    })
+                                }
+                                _ => Value::Null,
+                            };
+                            StoredObject {
+                                kind: kind.as_str().into(),
+                                name: name.into(),
+                                spec: spec_json.clone(),
+                                status,
+                            }
+                        }
+                    };
+                    let action = if existing.is_some() {
+                        "configured"
+                    } else {
+                        "created"
+                    };
+                    let details = serde_json::json!({"source": source, "action": action});
+                    let change = Change::put(&actor.username, "apply", new, details);
+                    Ok(Step::Write(change, Some(action)))
+                })
+                .await?;
+            match (outcome, spec) {
+                (Some(action), _) => return Ok(action),
+                (None, Spec::PlacementRequest(r)) if verdict.is_none() => {
+                    verdict = Some(self.placement_verdict(name, r).await);
+                }
+                (None, _) => return Err(Error::Internal("apply: no verdict".into())),
+            }
+        }
+    }
+
+    /// Deletes an object. Active cameras must be retired first, and requests are
+    /// records of decisions: they are never deleted.
+    pub async fn delete(&self, actor: &Actor, kind: Kind, name: &str) -> Result<()> {
+        self.require(
+            actor,
+            if kind == Kind::User {
+                Operation::ManageUsers
+            } else {
+                Operation::WriteRegistry
+            },
+            "delete",
+        )
+        .await?;
+        if kind == Kind::PlacementRequest {
+            return Err(Error::FailedPrecondition(
+                "placement requests are records of decisions and are kept; deny or reject instead"
+                    .into(),
+            ));
+        }
+        self.update(kind, name, |old| {
+            let old = old.ok_or_else(|| Error::NotFound(format!("{kind} {name:?}")))?;
+            if kind == Kind::Camera {
+                let st: CameraStatus = old.status_as();
+                if st.state == CameraState::Active {
+                    return Err(Error::FailedPrecondition(format!(
+                        "camera {name:?} is active: suspend or retire it first"
+                    ))
+                    .into());
+                }
+            }
+            if kind == Kind::Site || kind == Kind::Department {
+                let field = if kind == Kind::Site {
+                    "site"
+                } else {
+                    "department"
+                };
+                let users: Vec<String> = self
+                    .list(Kind::Camera)?
+                    .into_iter()
+                    .filter(|(c, _)| c.spec.get(field).and_then(|v| v.as_str()) == Some(name))
+                    .map(|(c, _)| c.name)
+                    .collect();
+                if !users.is_empty() {
+                    return Err(Error::FailedPrecondition(format!(
+                        "{kind} {name:?} still has cameras: {}",
+                        users.join(", ")
+                    ))
+                    .into());
+                }
+            }
+            let mut change = Change::delete(&actor.username, "delete", kind, name);
+            if kind == Kind::User {
+                change
+                    .ops
+                    .push(Op::Delete(format!("{}{name}", auth::PASSWORDS)));
+            }
+            Ok(Step::Write(change, ()))
+        })
+        .await
+    }
+}
