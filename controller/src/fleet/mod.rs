@@ -6,6 +6,8 @@
 //! The latest health of each agent lives under `health/{agent}` (not mirrored by the
 //! cache: it changes often and only `camera status` reads it).
 
+pub mod session;
+
 use crate::core::audit::Draft;
 use crate::core::auth::{Actor, Operation};
 use crate::core::pki::Pki;

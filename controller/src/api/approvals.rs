@@ -1,0 +1,116 @@
+//! gRPC services of placement requests and the placement rules.
+
+use super::*;
+
+#[tonic::async_trait]
+impl pb::approvals_server::Approvals for Api {
+    async fn submit(&self, req: Request<pb::SubmitRequest>) -> R<pb::Object> {
+        let actor = self.actor(&req).await?;
+        let r = req.into_inner();
+        #[derive(serde::Deserialize)]
+        struct Named {
+            #[serde(default)]
+            name: String,
+            spec: serde_json::Value,
+        }
+        let named: Named = serde_json::from_slice(&r.json)
+            .map_err(|e| Status::invalid_argument(format!("request: {e}")))?;
+        let spec_bytes =
+            serde_json::to_vec(&named.spec).map_err(|e| Status::internal(e.to_string()))?;
+        let spec =
+            match camplane_config::manifest::Spec::from_json(Kind::PlacementRequest, &spec_bytes) {
+                Ok(camplane_config::manifest::Spec::PlacementRequest(s)) => *s,
+                Ok(_) => return Err(Status::internal("kind")),
+                Err(e) => return Err(Status::invalid_argument(format!("request spec: {e}"))),
+            };
+        let spec: PlacementRequestSpec = spec;
+        let o = self.ctl.submit_request(&actor, &named.name, spec).await?;
+        Ok(Response::new(to_pb(&o, 0)?))
+    }
+
+    async fn act(&self, req: Request<pb::ActRequest>) -> R<pb::Object> {
+        let actor = self.actor(&req).await?;
+        let r = req.into_inner();
+        let as_role = if r.role.is_empty() {
+            None
+        } else {
+            Some(role(&r.role)?)
+        };
+        let o = self
+            .ctl
+            .act_on_request(&actor, &r.id, &r.action, as_role, &r.comment)
+            .await?;
+        Ok(Response::new(to_pb(&o, 0)?))
+    }
+
+    async fn show(&self, req: Request<pb::RequestId>) -> R<pb::Object> {
+        let actor = self.actor(&req).await?;
+        let (o, rev) = self
+            .ctl
+            .get(&actor, Kind::PlacementRequest, &req.get_ref().id)
+            .await?;
+        Ok(Response::new(to_pb(&o, rev)?))
+    }
+}
+
+pub(crate) fn loaded_to_pb(
+    layer: &str,
+    l: crate::approvals::placement::Loaded,
+) -> Result<pb::LayerVersionInfo, Status> {
+    Ok(pb::LayerVersionInfo {
+        layer: layer.into(),
+        version: l.version.version,
+        json: serde_json::to_vec(&l.version).map_err(|e| Status::internal(e.to_string()))?,
+        repairs: l.repairs,
+        pruned: l.pruned,
+    })
+}
+
+#[tonic::async_trait]
+impl pb::placement_server::Placement for Api {
+    async fn load_layer(&self, req: Request<pb::LoadLayerRequest>) -> R<pb::LayerVersionInfo> {
+        let actor = self.actor(&req).await?;
+        let r = req.into_inner();
+        let files = r.files.into_iter().map(|f| (f.name, f.data)).collect();
+        let l = self
+            .ctl
+            .load_layer(&actor, &r.layer, files, r.repair_polygons)
+            .await?;
+        Ok(Response::new(loaded_to_pb(&r.layer, l)?))
+    }
+
+    async fn apply_rules(&self, req: Request<pb::ApplyRulesRequest>) -> R<pb::LayerVersionInfo> {
+        let actor = self.actor(&req).await?;
+        let f = req
+            .into_inner()
+            .file
+            .ok_or_else(|| Status::invalid_argument("no rules file"))?;
+        let l = self.ctl.apply_rules(&actor, &f.name, f.data).await?;
+        Ok(Response::new(loaded_to_pb(
+            crate::approvals::placement::RULES,
+            l,
+        )?))
+    }
+
+    async fn list(&self, req: Request<pb::Empty>) -> R<pb::GisListResponse> {
+        let actor = self.actor(&req).await?;
+        let v = self.ctl.gis_list(&actor).await?;
+        Ok(Response::new(pb::GisListResponse {
+            json: serde_json::to_vec(&v).map_err(|e| Status::internal(e.to_string()))?,
+        }))
+    }
+
+    async fn recheck(&self, req: Request<pb::RecheckRequest>) -> R<pb::RecheckResponse> {
+        let actor = self.actor(&req).await?;
+        let v = self.ctl.recheck(&actor, req.get_ref().all).await?;
+        Ok(Response::new(pb::RecheckResponse {
+            json: serde_json::to_vec(&v).map_err(|e| Status::internal(e.to_string()))?,
+        }))
+    }
+
+    async fn map(&self, req: Request<pb::Empty>) -> R<pb::MapResponse> {
+        let actor = self.actor(&req).await?;
+        let svg = self.ctl.placement_map(&actor).await?;
+        Ok(Response::new(pb::MapResponse { svg }))
+    }
+}

@@ -1,0 +1,175 @@
+//! gRPC services of the registry: sign-in, objects, cameras, users, holds.
+
+use super::*;
+
+#[tonic::async_trait]
+impl pb::auth_server::Auth for Api {
+    async fn login(&self, req: Request<pb::LoginRequest>) -> R<pb::LoginResponse> {
+        let r = req.into_inner();
+        let (token, s, roles) = self.ctl.login(&r.username, &r.password).await?;
+        Ok(Response::new(pb::LoginResponse {
+            token,
+            expires_at: s.expires_at.to_string(),
+            roles: roles.iter().map(|r| r.as_str().to_string()).collect(),
+            username: s.username,
+        }))
+    }
+
+    async fn logout(&self, req: Request<pb::Empty>) -> R<pb::Empty> {
+        let actor = self.actor(&req).await?;
+        self.ctl.logout(&Self::token(&req)?, &actor).await?;
+        Ok(Response::new(pb::Empty {}))
+    }
+
+    async fn who_am_i(&self, req: Request<pb::Empty>) -> R<pb::LoginResponse> {
+        let a = self.actor(&req).await?;
+        Ok(Response::new(pb::LoginResponse {
+            token: String::new(),
+            expires_at: String::new(),
+            roles: a.roles.iter().map(|r| r.as_str().to_string()).collect(),
+            username: a.username,
+        }))
+    }
+}
+
+#[tonic::async_trait]
+impl pb::objects_server::Objects for Api {
+    async fn apply(&self, req: Request<pb::ApplyRequest>) -> R<pb::ApplyResponse> {
+        let actor = self.actor(&req).await?;
+        let r = req.into_inner();
+        let mut items = Vec::with_capacity(r.objects.len());
+        for o in r.objects {
+            items.push((kind(&o.kind)?, o.name, o.json));
+        }
+        let res = self.ctl.apply(&actor, items, &r.source).await?;
+        Ok(Response::new(pb::ApplyResponse {
+            results: res
+                .into_iter()
+                .map(|a| pb::ApplyResult {
+                    kind: a.kind.as_str().into(),
+                    name: a.name,
+                    action: a.action.into(),
+                })
+                .collect(),
+        }))
+    }
+
+    async fn get(&self, req: Request<pb::GetRequest>) -> R<pb::ObjectList> {
+        let actor = self.actor(&req).await?;
+        let r = req.into_inner();
+        let k = kind(&r.kind)?;
+        if !r.name.is_empty() {
+            let kv = self.ctl.get_raw(&actor, k, &r.name).await?;
+            let object = pb::Object {
+                kind: k.as_str().into(),
+                name: r.name,
+                json: kv.value.to_vec(),
+                revision: kv.mod_revision,
+            };
+            return Ok(Response::new(pb::ObjectList {
+                objects: vec![object],
+            }));
+        }
+        let objs = self.ctl.get_all(&actor, k).await?;
+        let objects = objs
+            .iter()
+            .map(|(o, rev)| to_pb(o, *rev))
+            .collect::<Result<_, _>>()?;
+        Ok(Response::new(pb::ObjectList { objects }))
+    }
+
+    async fn delete(&self, req: Request<pb::DeleteRequest>) -> R<pb::Empty> {
+        let actor = self.actor(&req).await?;
+        let r = req.into_inner();
+        self.ctl.delete(&actor, kind(&r.kind)?, &r.name).await?;
+        Ok(Response::new(pb::Empty {}))
+    }
+}
+
+#[tonic::async_trait]
+impl pb::cameras_server::Cameras for Api {
+    async fn transition(&self, req: Request<pb::CameraAction>) -> R<pb::Object> {
+        let actor = self.actor(&req).await?;
+        let r = req.into_inner();
+        let o = self
+            .ctl
+            .camera_transition(&actor, &r.name, &r.action, &r.reason)
+            .await?;
+        Ok(Response::new(to_pb(&o, 0)?))
+    }
+}
+
+#[tonic::async_trait]
+impl pb::users_server::Users for Api {
+    async fn add(&self, req: Request<pb::AddUserRequest>) -> R<pb::AddUserResponse> {
+        let actor = self.actor(&req).await?;
+        let r = req.into_inner();
+        #[derive(serde::Deserialize)]
+        struct Named {
+            name: String,
+            spec: serde_json::Value,
+        }
+        let named: Named = serde_json::from_slice(&r.json)
+            .map_err(|e| Status::invalid_argument(format!("user: {e}")))?;
+        let bytes = serde_json::to_vec(&named.spec).map_err(|e| Status::internal(e.to_string()))?;
+        let spec: UserSpec = match camplane_config::manifest::Spec::from_json(Kind::User, &bytes) {
+            Ok(camplane_config::manifest::Spec::User(u)) => u,
+            Ok(_) => return Err(Status::internal("kind")),
+            Err(e) => return Err(Status::invalid_argument(format!("user spec: {e}"))),
+        };
+        let pw = (!r.password.is_empty()).then_some(r.password);
+        let (o, otp) = self.ctl.add_user(&actor, &named.name, spec, pw).await?;
+        Ok(Response::new(pb::AddUserResponse {
+            user: Some(to_pb(&o, 0)?),
+            one_time_password: otp.unwrap_or_default(),
+        }))
+    }
+
+    async fn grant(&self, req: Request<pb::GrantRequest>) -> R<pb::Object> {
+        let actor = self.actor(&req).await?;
+        let r = req.into_inner();
+        let roles = r
+            .roles
+            .iter()
+            .map(|s| role(s))
+            .collect::<Result<Vec<_>, _>>()?;
+        let o = self
+            .ctl
+            .grant(&actor, &r.username, &roles, r.revoke)
+            .await?;
+        Ok(Response::new(to_pb(&o, 0)?))
+    }
+
+    async fn list(&self, req: Request<pb::Empty>) -> R<pb::ObjectList> {
+        let actor = self.actor(&req).await?;
+        let objs = self.ctl.get_all(&actor, Kind::User).await?;
+        let objects = objs
+            .iter()
+            .map(|(o, rev)| to_pb(o, *rev))
+            .collect::<Result<_, _>>()?;
+        Ok(Response::new(pb::ObjectList { objects }))
+    }
+}
+
+#[tonic::async_trait]
+impl pb::holds_server::Holds for Api {
+    async fn create(&self, req: Request<pb::SubmitRequest>) -> R<pb::Object> {
+        let actor = self.actor(&req).await?;
+        let spec = match camplane_config::manifest::Spec::from_json(
+            Kind::LegalHold,
+            &req.get_ref().json,
+        ) {
+            Ok(camplane_config::manifest::Spec::LegalHold(h)) => *h,
+            Ok(_) => return Err(Status::internal("kind")),
+            Err(e) => return Err(Status::invalid_argument(format!("hold: {e}"))),
+        };
+        let o = self.ctl.create_hold(&actor, spec).await?;
+        Ok(Response::new(to_pb(&o, 0)?))
+    }
+
+    async fn release(&self, req: Request<pb::HoldName>) -> R<pb::Object> {
+        let actor = self.actor(&req).await?;
+        let o = self.ctl.release_hold(&actor, &req.get_ref().name).await?;
+        Ok(Response::new(to_pb(&o, 0)?))
+    }
+}

@@ -1,0 +1,180 @@
+//! One agent's session on its control stream: the desired config pushed whenever
+//! the fleet changes, hotlist updates, reports stored and acknowledged, query
+//! answers handed to the hub; a revoked agent's session ends.
+
+use super::Fleet;
+use crate::core::Controller;
+use camplane_proto::v1 as pb;
+use std::sync::Arc;
+use tokio::sync::mpsc::Sender;
+use tokio_util::sync::CancellationToken;
+use tonic::Status;
+
+/// Runs an agent's session until either side ends it or the controller stops.
+pub async fn run(
+    fleet: Arc<Fleet>,
+    agent: String,
+    mut inbound: tonic::Streaming<pb::AgentMessage>,
+    tx: Sender<Result<pb::ControllerMessage, Status>>,
+    cancel: CancellationToken,
+) {
+    // Only changes to cameras, agents, holds and hotlists wake a session.
+    let mut changes = fleet.ctl.cache.subscribe_fleet();
+    let mut last_sent: Option<Vec<u8>> = None;
+    let mut running_rev = 0i64;
+    // Hotlist versions the agent holds, and the versions sent and not yet acknowledged.
+    let mut held: std::collections::HashMap<String, u64> = Default::default();
+    let mut in_flight: std::collections::HashMap<String, u64> = Default::default();
+    let mut hello_seen = false;
+    let hub_id = fleet.ctl.hub.connect(&agent, tx.clone());
+    let mut tick = tokio::time::interval(std::time::Duration::from_secs(5));
+    tracing::info!("agent connected");
+    loop {
+        // Level-triggered: whatever woke us, compare desired with what was sent.
+        match fleet.desired_entry(&agent) {
+            Ok(entry) => {
+                let (d, json) = (&entry.desired, entry.json.clone());
+                if last_sent.as_ref() != Some(&json) {
+                    let revision = *changes.borrow();
+                    if tx
+                        .send(Ok(pb::ControllerMessage {
+                            msg: Some(pb::controller_message::Msg::Config(pb::AgentConfig {
+                                revision,
+                                json: json.clone(),
+                            })),
+                        }))
+                        .await
+                        .is_err()
+                    {
+                        break;
+                    }
+                    if let Err(e) = fleet.audit_push(&agent, revision, d).await {
+                        tracing::warn!(error = %e, "could not audit a config push");
+                    }
+                    last_sent = Some(json);
+                }
+            }
+            Err(e) => {
+                let _ = tx.send(Err(e.into())).await;
+                break;
+            }
+        }
+        if hello_seen {
+            match hotlist_pushes(&fleet.ctl, &held, &mut in_flight).await {
+                Ok(pushes) => {
+                    let mut closed = false;
+                    for p in pushes {
+                        if tx.send(Ok(p)).await.is_err() {
+                            closed = true;
+                            break;
+                        }
+                    }
+                    if closed {
+                        break;
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "hotlist push not prepared; retrying at the next tick")
+                }
+            }
+        }
+        tokio::select! {
+            _ = tx.closed() => break,
+            _ = cancel.cancelled() => break,
+            _ = changes.changed() => {}
+            _ = tick.tick() => {
+                // A revoked agent's session ends.
+                if let Err(e) = fleet.authenticate_agent_name(&agent) {
+                    let _ = tx.send(Err(e.into())).await;
+                    break;
+                }
+            }
+            m = inbound.message() => match m {
+                Ok(Some(msg)) => match msg.msg {
+                    Some(pb::agent_message::Msg::Hello(h)) => {
+                        running_rev = h.config_revision;
+                        held = h.hotlists.into_iter().collect();
+                        in_flight.clear();
+                        hello_seen = true;
+                    }
+                    Some(pb::agent_message::Msg::Answer(a)) => fleet.ctl.hub.answer(&agent, a),
+                    Some(pb::agent_message::Msg::HotlistAck(a)) => {
+                        in_flight.remove(&a.list);
+                        if a.version == 0 { held.remove(&a.list); } else { held.insert(a.list, a.version); }
+                    }
+                    Some(pb::agent_message::Msg::Ack(a)) => running_rev = a.revision,
+                    Some(pb::agent_message::Msg::Report(r)) => {
+                        match fleet.store_report(&agent, &r.key, &r.kind, &r.json, running_rev).await {
+                            Ok(_) => {
+                                let ack = pb::ControllerMessage { msg: Some(pb::controller_message::Msg::ReportAck(pb::ReportAck { key: r.key })) };
+                                if tx.send(Ok(ack)).await.is_err() { break; }
+                            }
+                            Err(e) => tracing::warn!(error = %e, key = %r.key, "report not stored; the agent will resend it"),
+                        }
+                    }
+                    None => {}
+                },
+                Ok(None) => break,
+                Err(e) => { tracing::info!(error = %e, "agent stream ended"); break; }
+            }
+        }
+    }
+    fleet.ctl.hub.disconnect(&agent, hub_id);
+    tracing::info!("agent disconnected");
+}
+
+/// The hotlist updates an agent holding `held` needs, skipping lists with an
+/// update already in flight for the same version (level-triggered: a lost
+/// update is resent when the agent's acknowledgement says it is still behind).
+async fn hotlist_pushes(
+    ctl: &Controller,
+    held: &std::collections::HashMap<String, u64>,
+    in_flight: &mut std::collections::HashMap<String, u64>,
+) -> Result<Vec<pb::ControllerMessage>, crate::Error> {
+    let mut out = Vec::new();
+    let infos = ctl.hotlists();
+    for info in &infos {
+        let have = held.get(&info.list).copied().unwrap_or(0);
+        if have == info.version || in_flight.get(&info.list) == Some(&info.version) {
+            continue;
+        }
+        let u = ctl.hotlist_update(info, have).await?;
+        in_flight.insert(info.list.clone(), info.version);
+        out.push(push_msg(&u)?);
+    }
+    for (list, v) in held {
+        if *v > 0 && !infos.iter().any(|i| &i.list == list) && !in_flight.contains_key(list) {
+            let Some((src, cat)) = list.split_once('.') else {
+                continue;
+            };
+            let (Some(source), Some(category)) = (
+                camplane_config::hotlist::HotlistSource::parse(src),
+                camplane_config::hotlist::HitCategory::parse(cat),
+            ) else {
+                continue;
+            };
+            let u = camplane_config::hotlist::HotlistUpdate {
+                list: list.clone(),
+                source,
+                category,
+                base_version: 0,
+                version: 0,
+                deleted: true,
+                delta: Default::default(),
+            };
+            in_flight.insert(list.clone(), 0);
+            out.push(push_msg(&u)?);
+        }
+    }
+    Ok(out)
+}
+
+fn push_msg(
+    u: &camplane_config::hotlist::HotlistUpdate,
+) -> Result<pb::ControllerMessage, crate::Error> {
+    Ok(pb::ControllerMessage {
+        msg: Some(pb::controller_message::Msg::Hotlist(pb::HotlistPush {
+            json: serde_json::to_vec(u)?,
+        })),
+    })
+}
