@@ -146,7 +146,7 @@ impl Controller {
                     }
                 }
                 if action == "approve" {
-                    crate::approvals::placement::approval_gate(id, &st)?;
+                    crate::approvals::verdict::approval_gate(id, &st)?;
                 }
                 if comment.trim().is_empty() && matches!(action, "reject" | "deny") {
                     return Err(Error::InvalidArgument(format!(

@@ -1,0 +1,414 @@
+//! Placement verdicts: the request and camera lines the rules read, the approval
+//! gate, overrides with their written justification, the recheck and the map.
+
+use super::placement::*;
+use crate::approvals::chain::state_name;
+use crate::core::audit::Draft;
+use crate::core::auth::{Actor, Operation};
+use crate::core::object::{Change, Refusal, Step};
+use crate::core::{Controller, StoredObject};
+use crate::{Error, Result};
+use camplane_config::model::{
+    ApprovalStep, CameraSpec, CameraState, CameraStatus, Kind, LatLon, Mount, PlacementRequestSpec,
+    PlacementRequestStatus, Purpose, RequestState, Role, Room, SpecialEvent, View,
+};
+use camplane_placement::{check, parse_request_line, Answer};
+use serde_json::{json, Value};
+
+pub(crate) fn request_line(
+    id: &str,
+    location: LatLon,
+    mount: Mount,
+    room: Option<Room>,
+    purpose: Purpose,
+    covert: bool,
+    view: Option<View>,
+    temporary: Option<&SpecialEvent>,
+) -> String {
+    json!({
+        "id": id,
+        "lat": location.lat,
+        "lon": location.lon,
+        "mount": mount,
+        "room": room,
+        "purpose": purpose,
+        "covert": covert,
+        "view": view,
+        "temporary": temporary,
+    })
+    .to_string()
+}
+
+pub(crate) fn request_line_of(name: &str, r: &PlacementRequestSpec) -> String {
+    request_line(
+        name,
+        r.location,
+        r.mount,
+        r.room,
+        r.purpose,
+        r.covert,
+        r.view,
+        r.temporary.as_ref(),
+    )
+}
+
+pub(crate) fn camera_line(name: &str, c: &CameraSpec) -> String {
+    request_line(
+        name,
+        c.location,
+        c.mount,
+        c.room,
+        c.purpose,
+        c.covert,
+        c.view,
+        c.special_event.as_ref(),
+    )
+}
+
+pub(crate) fn answer_json(a: &Answer) -> Value {
+    serde_json::to_value(a).unwrap_or(Value::Null)
+}
+
+pub(crate) fn verdict_name(a: &Answer) -> String {
+    answer_json(a)["verdict"]
+        .as_str()
+        .unwrap_or("unknown")
+        .to_string()
+}
+
+/// Who may override a verdict, from a request's recorded verdict: `Ok(None)`
+/// when no override is needed (eligible, needs_request, or not checked),
+/// `Ok(Some(roles))` when one of `roles` must override before approval, and an
+/// error when nothing can make it approvable.
+pub(crate) fn override_roles(id: &str, verdict: Option<&Value>) -> Result<Option<&'static [Role]>> {
+    let Some(answer) = verdict.map(|v| &v["answer"]).filter(|a| !a.is_null()) else {
+        return Ok(None);
+    };
+    let reasons: Vec<&str> = answer["reasons"]
+        .as_array()
+        .map(|a| a.iter().filter_map(|r| r.as_str()).collect())
+        .unwrap_or_default();
+    match answer["verdict"].as_str().unwrap_or("") {
+        "not_eligible" | "needs_review" => Ok(Some(&[Role::Chief, Role::Engineer])),
+        "prohibited" if reasons.contains(&"prohibited_room") => Err(Error::FailedPrecondition(format!(
+            "request {id}'s placement verdict is prohibited (prohibited_room): cameras in bathrooms, locker rooms, offices or meeting rooms are for criminal investigations only; no override applies"
+        ))),
+        // Covert outside a criminal investigation: the chief's recorded authorization.
+        "prohibited" => Ok(Some(&[Role::Chief])),
+        _ => Ok(None),
+    }
+}
+
+pub(crate) fn roles_text(roles: &[Role]) -> String {
+    roles
+        .iter()
+        .map(|r| r.as_str())
+        .collect::<Vec<_>>()
+        .join(" or ")
+}
+
+/// Refuses the City Manager's approval of a request whose placement verdict
+/// needs an override that nobody with the right role has recorded.
+pub fn approval_gate(id: &str, st: &PlacementRequestStatus) -> Result<()> {
+    let Some(roles) = override_roles(id, st.verdict.as_ref())? else {
+        return Ok(());
+    };
+    if st
+        .steps
+        .iter()
+        .any(|s| s.action == "override" && roles.contains(&s.role))
+    {
+        return Ok(());
+    }
+    let verdict = st
+        .verdict
+        .as_ref()
+        .and_then(|v| v["answer"]["verdict"].as_str())
+        .unwrap_or("unknown");
+    Err(Error::FailedPrecondition(format!(
+        "request {id}'s placement verdict is {verdict}: the City Manager can approve it only after an override with a written justification by the {} (`camplane request override {id} --justification TEXT`), or submit a new request",
+        roles_text(roles)
+    )))
+}
+
+impl Controller {
+    /// `camplane request override`: the chief (law enforcement) or an engineer
+    /// (traffic safety) records a written justification that lets the City
+    /// Manager approve a request the placement rules do not allow by themselves.
+    /// Covert cameras outside a criminal investigation need the chief.
+    pub async fn override_verdict(
+        &self,
+        actor: &Actor,
+        id: &str,
+        role: Option<Role>,
+        justification: &str,
+    ) -> Result<StoredObject> {
+        self.require(actor, Operation::PlacementOverride, "request.override")
+            .await?;
+        if justification.trim().is_empty() {
+            return Err(Error::InvalidArgument(
+                "an override needs a written justification (--justification TEXT)".into(),
+            ));
+        }
+        self.update(Kind::PlacementRequest, id, |old| {
+            let old = old.ok_or_else(|| Error::NotFound(format!("PlacementRequest {id:?}")))?;
+            let mut st: PlacementRequestStatus = old.status_as();
+            if matches!(
+                st.state,
+                RequestState::Approved | RequestState::Denied | RequestState::Rejected
+            ) {
+                return Err(Error::FailedPrecondition(format!(
+                    "request {id} is already {}: no further steps",
+                    state_name(st.state)
+                ))
+                .into());
+            }
+            let verdict = st
+                .verdict
+                .as_ref()
+                .and_then(|v| v["answer"]["verdict"].as_str())
+                .unwrap_or("not checked")
+                .to_string();
+            let Some(allowed) = override_roles(id, st.verdict.as_ref())? else {
+                return Err(Error::FailedPrecondition(format!(
+                    "request {id}'s placement verdict is {verdict}: there is nothing to override"
+                ))
+                .into());
+            };
+            let held: Vec<Role> = allowed.iter().copied().filter(|r| actor.has(*r)).collect();
+            let role = match role {
+                Some(r) if held.contains(&r) => r,
+                None if !held.is_empty() => held[0],
+                _ => {
+                    let msg = match role {
+                        Some(r) if !actor.has(r) => format!("you do not hold the role {r}"),
+                        _ => format!(
+                            "overriding a {verdict} verdict needs the role {}",
+                            roles_text(allowed)
+                        ),
+                    };
+                    return Err(Refusal::denied(
+                        actor,
+                        "request.override",
+                        "PlacementRequest",
+                        id,
+                        msg,
+                    ));
+                }
+            };
+            if st
+                .steps
+                .iter()
+                .any(|s| s.action == "override" && s.role == role)
+            {
+                return Err(Error::FailedPrecondition(format!(
+                    "request {id} already has an override by the {role}"
+                ))
+                .into());
+            }
+            st.steps.push(ApprovalStep {
+                action: "override".into(),
+                role,
+                actor: actor.username.clone(),
+                at: self.clock.now(),
+                comment: justification.into(),
+            });
+            let mut new = old.clone();
+            new.status = serde_json::to_value(&st)?;
+            let details = json!({"role": role, "verdict": verdict, "justification": justification});
+            let change = Change::put(&actor.username, "request.override", new.clone(), details);
+            Ok(Step::Write(change, new))
+        })
+        .await
+    }
+
+    fn no_streets() -> Error {
+        Error::FailedPrecondition(
+            "no streets layer is loaded: `camplane gis load --layer streets FILE`".into(),
+        )
+    }
+
+    /// `camplane placement recheck`: every approved or active camera against the
+    /// layers and rules in use now. With `all` false only those out of
+    /// compliance are listed.
+    pub async fn recheck(&self, actor: &Actor, all: bool) -> Result<Value> {
+        self.require(actor, Operation::ManagePlacement, "placement.recheck")
+            .await?;
+        let built = self.placement_built().await?.ok_or_else(Self::no_streets)?;
+        let mut rows = Vec::new();
+        for (cam, _) in self.list(Kind::Camera)? {
+            let spec: CameraSpec = cam.spec_as()?;
+            let st: CameraStatus = cam.status_as();
+            if !matches!(st.state, CameraState::Active | CameraState::Approved) {
+                continue;
+            }
+            let (verdict, answer) = match parse_request_line(&camera_line(&cam.name, &spec)) {
+                Ok(req) => {
+                    let a = check(&built.layers, &built.rules, &req);
+                    (verdict_name(&a), answer_json(&a))
+                }
+                Err(e) => ("error".to_string(), json!({"error": e.message})),
+            };
+            let was = spec.placement_request.as_deref().and_then(|r| {
+                let o = self.load(Kind::PlacementRequest, r).ok()?;
+                let rs: PlacementRequestStatus = o.status_as();
+                rs.verdict?["answer"]["verdict"]
+                    .as_str()
+                    .map(str::to_string)
+            });
+            let out_of_compliance = verdict != "eligible" && was.as_deref() != Some(&verdict);
+            if all || out_of_compliance {
+                rows.push(RecheckRow {
+                    camera: cam.name.clone(),
+                    state: st.state,
+                    request: spec.placement_request.clone(),
+                    verdict,
+                    was,
+                    out_of_compliance,
+                    answer,
+                });
+            }
+        }
+        let flagged = rows.iter().filter(|r| r.out_of_compliance).count();
+        let mut d = Draft::new(&actor.username, "placement.recheck", "", "");
+        d.details = json!({"layers": built.versions.layers, "rules": built.versions.rules,
+            "out_of_compliance": rows.iter().filter(|r| r.out_of_compliance).map(|r| &r.camera).collect::<Vec<_>>()});
+        self.audit.record(d).await?;
+        Ok(json!({
+            "layers": built.versions.layers,
+            "rules": built.versions.rules,
+            "out_of_compliance": flagged,
+            "cameras": rows,
+        }))
+    }
+
+    /// `camplane placement map`: the layers in use and every camera not retired,
+    /// coloured by its verdict now, as SVG.
+    pub async fn placement_map(&self, actor: &Actor) -> Result<String> {
+        self.require(actor, Operation::ViewPlacementMap, "placement.map")
+            .await?;
+        let built = self.placement_built().await?.ok_or_else(Self::no_streets)?;
+        let mut cams = Vec::new();
+        for (cam, _) in self.list(Kind::Camera)? {
+            let spec: CameraSpec = cam.spec_as()?;
+            let st: CameraStatus = cam.status_as();
+            if st.state == CameraState::Retired {
+                continue;
+            }
+            if let Ok(req) = parse_request_line(&camera_line(&cam.name, &spec)) {
+                let a = check(&built.layers, &built.rules, &req);
+                cams.push((req, a));
+            }
+        }
+        tokio::task::spawn_blocking(move || {
+            camplane_placement::map::render_svg(&built.layers, &cams)
+        })
+        .await
+        .map_err(|e| Error::Internal(format!("rendering map: {e}")))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use jiff::Timestamp;
+
+    fn status(verdict: Value, steps: Vec<(&str, Role)>) -> PlacementRequestStatus {
+        PlacementRequestStatus {
+            verdict: Some(verdict),
+            steps: steps
+                .into_iter()
+                .map(|(a, r)| ApprovalStep {
+                    action: a.into(),
+                    role: r,
+                    actor: "x".into(),
+                    at: Timestamp::UNIX_EPOCH,
+                    comment: "because".into(),
+                })
+                .collect(),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn gate_follows_the_verdict() {
+        let v = |verdict: &str, reasons: &[&str]| json!({"answer": {"verdict": verdict, "reasons": reasons}});
+        assert!(approval_gate("r", &status(v("eligible", &[]), vec![])).is_ok());
+        assert!(approval_gate("r", &status(v("needs_request", &[]), vec![])).is_ok());
+        assert!(approval_gate("r", &status(json!({"answer": null, "note": "x"}), vec![])).is_ok());
+        let e = approval_gate("r", &status(v("not_eligible", &[]), vec![])).unwrap_err();
+        assert!(e.to_string().contains("not_eligible"), "{e}");
+        assert!(approval_gate(
+            "r",
+            &status(v("not_eligible", &[]), vec![("override", Role::Engineer)])
+        )
+        .is_ok());
+        assert!(approval_gate(
+            "r",
+            &status(
+                v("needs_review", &["residential_view"]),
+                vec![("override", Role::Chief)]
+            )
+        )
+        .is_ok());
+        // Covert: only the chief's override counts.
+        assert!(approval_gate(
+            "r",
+            &status(
+                v("prohibited", &["covert"]),
+                vec![("override", Role::Engineer)]
+            )
+        )
+        .is_err());
+        assert!(approval_gate(
+            "r",
+            &status(
+                v("prohibited", &["covert"]),
+                vec![("override", Role::Chief)]
+            )
+        )
+        .is_ok());
+        // A prohibited room: nothing helps.
+        assert!(approval_gate(
+            "r",
+            &status(
+                v("prohibited", &["prohibited_room"]),
+                vec![("override", Role::Chief)]
+            )
+        )
+        .is_err());
+    }
+
+    #[test]
+    fn request_lines_parse() {
+        let spec = PlacementRequestSpec {
+            location: LatLon {
+                lat: 33.7466848,
+                lon: -84.360234,
+            },
+            mount: Mount::Indoor,
+            room: Some(Room::LockerRoom),
+            purpose: Purpose::PropertyProtection,
+            covert: false,
+            view: Some(View {
+                heading_deg: 90.0,
+                fov_deg: 60.0,
+                range_m: 40.0,
+            }),
+            temporary: Some(SpecialEvent {
+                event: "fair".into(),
+                from: "2025-01-01T00:00:00Z".parse().unwrap(),
+                until: "2025-01-02T00:00:00Z".parse().unwrap(),
+            }),
+            justification: String::new(),
+            funding_source: String::new(),
+            department: "police".into(),
+            kind: camplane_config::model::CameraKind::Temporary,
+            camera: None,
+        };
+        let r = parse_request_line(&request_line_of("req-1", &spec)).unwrap();
+        assert_eq!(r.id, "req-1");
+        assert!(r.temporary.is_some());
+        assert!(r.view.is_some());
+    }
+}
