@@ -174,7 +174,7 @@ impl Controller {
                 new.status = json(&st);
                 let details = serde_json::json!({"role": role, "comment": comment});
                 let change = Change::put(&actor.username, &what, new.clone(), details);
-                Ok(Step::Write(change, new))
+                Ok(Step::Write(Box::new(change), new))
             })
             .await?;
         let st: PlacementRequestStatus = new.status_as();

@@ -177,8 +177,6 @@ pub(crate) fn sha256_of(files: &[(String, Vec<u8>)]) -> String {
     hex::encode(h.finalize())
 }
 
-/// The placement spec's request line for a placement request or a camera.
-#[allow(clippy::too_many_arguments)]
 impl Controller {
     pub(crate) fn pointer(&self, name: &str) -> Result<(LayerPointer, i64)> {
         match self.cache.get(&pointer_key(name)) {

@@ -15,6 +15,8 @@ use camplane_config::model::{
 use camplane_placement::{check, parse_request_line, Answer};
 use serde_json::{json, Value};
 
+/// The placement spec's request line for a placement request or a camera.
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn request_line(
     id: &str,
     location: LatLon,
@@ -217,7 +219,7 @@ impl Controller {
             new.status = serde_json::to_value(&st)?;
             let details = json!({"role": role, "verdict": verdict, "justification": justification});
             let change = Change::put(&actor.username, "request.override", new.clone(), details);
-            Ok(Step::Write(change, new))
+            Ok(Step::Write(Box::new(change), new))
         })
         .await
     }

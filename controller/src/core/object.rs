@@ -55,8 +55,8 @@ pub(crate) fn json<T: Serialize>(v: &T) -> Value {
 pub struct Refusal {
     /// What the caller gets.
     pub error: Error,
-    /// Recorded before the error is returned.
-    pub audit: Option<Draft>,
+    /// Recorded before the error is returned (boxed: refusals travel in `Result`s).
+    pub audit: Option<Box<Draft>>,
 }
 
 impl From<Error> for Refusal {
@@ -78,7 +78,7 @@ impl Refusal {
         d.result = format!("denied: {msg}");
         Refusal {
             error: Error::PermissionDenied(msg),
-            audit: Some(d),
+            audit: Some(Box::new(d)),
         }
     }
 }
@@ -87,8 +87,9 @@ impl Refusal {
 pub enum Step<T> {
     /// Nothing to write: the update returns `T`.
     Keep(T),
-    /// Write this change; once it is committed the update returns `T`.
-    Write(Change, T),
+    /// Write this change; once it is committed the update returns `T` (boxed:
+    /// a change is large, keeping is not).
+    Write(Box<Change>, T),
 }
 
 /// One change of one object, committed with its audit entry.
@@ -159,7 +160,7 @@ impl Controller {
     /// Records a refusal's audit entry, if it has one; returns its error.
     pub(crate) async fn record_refusal(&self, r: Refusal) -> Error {
         if let Some(d) = r.audit {
-            if let Err(e) = self.audit.record(d).await {
+            if let Err(e) = self.audit.record(*d).await {
                 return e;
             }
         }
@@ -273,7 +274,7 @@ impl Controller {
             };
             let (change, out) = match step {
                 Step::Keep(out) => return Ok(out),
-                Step::Write(change, out) => (change, out),
+                Step::Write(change, out) => (*change, out),
             };
             let Change {
                 new,

@@ -267,7 +267,7 @@ impl Fleet {
                 let mut change = Change::put(&who, "agent.renewed", new, serde_json::Value::Null);
                 // The agent's own renewal: the entry carries the new record only.
                 change.audit_before = false;
-                Ok(Step::Write(change, (cert, expires)))
+                Ok(Step::Write(Box::new(change), (cert, expires)))
             })
             .await
     }
@@ -291,7 +291,7 @@ impl Fleet {
                     new.clone(),
                     serde_json::Value::Null,
                 );
-                Ok(Step::Write(change, new))
+                Ok(Step::Write(Box::new(change), new))
             })
             .await
     }

@@ -82,7 +82,7 @@ impl Controller {
             new.status = json(&st);
             let details = serde_json::json!({"reason": reason});
             let change = Change::put(&actor.username, &format!("camera.{action}"), new.clone(), details);
-            Ok(Step::Write(change, new))
+            Ok(Step::Write(Box::new(change), new))
         })
         .await
     }

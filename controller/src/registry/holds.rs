@@ -97,7 +97,7 @@ impl Controller {
             new.status = json(&st);
             let details = serde_json::json!({"case_number": spec.case_number});
             let change = Change::put(&actor.username, "hold.release", new.clone(), details);
-            Ok(Step::Write(change, new))
+            Ok(Step::Write(Box::new(change), new))
         })
         .await
     }

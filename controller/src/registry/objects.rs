@@ -276,7 +276,7 @@ impl Controller {
                     };
                     let details = serde_json::json!({"source": source, "action": action});
                     let change = Change::put(&actor.username, "apply", new, details);
-                    Ok(Step::Write(change, Some(action)))
+                    Ok(Step::Write(Box::new(change), Some(action)))
                 })
                 .await?;
             match (outcome, spec) {
@@ -345,7 +345,7 @@ impl Controller {
                     .ops
                     .push(Op::Delete(format!("{}{name}", auth::PASSWORDS)));
             }
-            Ok(Step::Write(change, ()))
+            Ok(Step::Write(Box::new(change), ()))
         })
         .await
     }

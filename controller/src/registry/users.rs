@@ -218,7 +218,7 @@ impl Controller {
             let action = if revoke { "user.revoke" } else { "user.grant" };
             let details = serde_json::json!({"roles": roles});
             let change = Change::put(&actor.username, action, new.clone(), details);
-            Ok(Step::Write(change, new))
+            Ok(Step::Write(Box::new(change), new))
         })
         .await
     }
