@@ -26,7 +26,7 @@ use camplane_config::model::{
     PlacementRequestStatus, Purpose, RequestState, Role, Room, SpecialEvent, View,
 };
 use camplane_placement::{
-    check, parse_request_line, Answer, InvalidPolygons, LayerKind, LayerSet, Layers, Rules,
+    check, Answer, InvalidPolygons, LayerKind, LayerSet, Layers, Request, RequestError, Rules,
 };
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
@@ -179,9 +179,10 @@ fn sha256_of(files: &[(String, Vec<u8>)]) -> String {
     hex::encode(h.finalize())
 }
 
-/// The placement spec's request line for a placement request or a camera.
+/// The placement check's request for a placement request or a camera, built from the
+/// typed spec and checked by the same rules as a request line (no JSON round trip).
 #[allow(clippy::too_many_arguments)]
-fn request_line(
+fn placement_request(
     id: &str,
     location: LatLon,
     mount: Mount,
@@ -190,23 +191,23 @@ fn request_line(
     covert: bool,
     view: Option<View>,
     temporary: Option<&SpecialEvent>,
-) -> String {
-    json!({
-        "id": id,
-        "lat": location.lat,
-        "lon": location.lon,
-        "mount": mount,
-        "room": room,
-        "purpose": purpose,
-        "covert": covert,
-        "view": view,
-        "temporary": temporary,
-    })
-    .to_string()
+) -> std::result::Result<Request, RequestError> {
+    Request {
+        id: id.to_string(),
+        lat: location.lat,
+        lon: location.lon,
+        mount,
+        room,
+        purpose,
+        covert,
+        view,
+        temporary: temporary.cloned(),
+    }
+    .validated()
 }
 
-fn request_line_of(name: &str, r: &PlacementRequestSpec) -> String {
-    request_line(
+fn request_of(name: &str, r: &PlacementRequestSpec) -> std::result::Result<Request, RequestError> {
+    placement_request(
         name,
         r.location,
         r.mount,
@@ -218,8 +219,8 @@ fn request_line_of(name: &str, r: &PlacementRequestSpec) -> String {
     )
 }
 
-fn camera_line(name: &str, c: &CameraSpec) -> String {
-    request_line(
+fn camera_request(name: &str, c: &CameraSpec) -> std::result::Result<Request, RequestError> {
+    placement_request(
         name,
         c.location,
         c.mount,
@@ -406,7 +407,6 @@ impl Controller {
     /// `{"answer": {...}, "layers": {...}, "rules": n}`, or an `answer` of null
     /// with a `note` when it could not be checked.
     pub async fn placement_verdict(&self, name: &str, spec: &PlacementRequestSpec) -> Value {
-        let line = request_line_of(name, spec);
         let built = match self.placement_built().await {
             Ok(Some(b)) => b,
             Ok(None) => {
@@ -417,7 +417,7 @@ impl Controller {
                 return json!({"answer": null, "note": format!("not checked: {e}")});
             }
         };
-        let mut v = match parse_request_line(&line) {
+        let mut v = match request_of(name, spec) {
             Ok(req) => json!({"answer": answer_json(&check(&built.layers, &built.rules, &req))}),
             Err(e) => json!({"answer": null, "note": format!("not checked: {}", e.message)}),
         };
@@ -763,7 +763,7 @@ impl Controller {
             if !matches!(st.state, CameraState::Active | CameraState::Approved) {
                 continue;
             }
-            let (verdict, answer) = match parse_request_line(&camera_line(&cam.name, &spec)) {
+            let (verdict, answer) = match camera_request(&cam.name, &spec) {
                 Ok(req) => {
                     let a = check(&built.layers, &built.rules, &req);
                     (verdict_name(&a), answer_json(&a))
@@ -816,7 +816,7 @@ impl Controller {
             if st.state == CameraState::Retired {
                 continue;
             }
-            if let Ok(req) = parse_request_line(&camera_line(&cam.name, &spec)) {
+            if let Ok(req) = camera_request(&cam.name, &spec) {
                 let a = check(&built.layers, &built.rules, &req);
                 cams.push((req, a));
             }
@@ -900,7 +900,7 @@ mod tests {
     }
 
     #[test]
-    fn request_lines_parse() {
+    fn requests_are_built_from_typed_specs() {
         let spec = PlacementRequestSpec {
             location: LatLon {
                 lat: 33.7466848,
@@ -926,7 +926,7 @@ mod tests {
             kind: camplane_config::model::CameraKind::Temporary,
             camera: None,
         };
-        let r = parse_request_line(&request_line_of("req-1", &spec)).unwrap();
+        let r = request_of("req-1", &spec).unwrap();
         assert_eq!(r.id, "req-1");
         assert!(r.temporary.is_some());
         assert!(r.view.is_some());
