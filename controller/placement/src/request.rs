@@ -416,7 +416,8 @@ mod tests {
             f(&mut r);
             r.validated()
         };
-        let cases: [(&str, &dyn Fn(&mut Request)); 4] = [
+        type Edit<'a> = &'a dyn Fn(&mut Request);
+        let cases: [(&str, Edit); 4] = [
             (r#","mount":"indoor""#, &|r| r.mount = Mount::Indoor),
             (r#","room":"office""#, &|r| r.room = Some(Room::Office)),
             (
