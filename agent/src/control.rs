@@ -13,6 +13,7 @@
 //!   while the controller is away and nothing is counted twice.
 //! - Reconnects go through every listed controller with exponential backoff and jitter.
 
+use crate::fs::write_atomic;
 use crate::health::ActiveWindow;
 use crate::hotlist::Applied;
 use crate::spool::{Spool, SpooledReport};
@@ -24,7 +25,7 @@ use camplane_config::model::AgentDesired;
 use camplane_proto::v1 as pb;
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::Notify;
@@ -69,24 +70,6 @@ pub struct PersistedConfig {
 
 fn cerr(e: impl std::fmt::Display) -> AgentError {
     AgentError::Control(e.to_string())
-}
-
-/// Writes a file whole or not at all (temp file, fsync, rename).
-pub(crate) fn write_atomic(path: &Path, bytes: &[u8], private: bool) -> Result<()> {
-    use std::os::unix::fs::OpenOptionsExt;
-    let tmp = path.with_extension("tmp");
-    let mut o = std::fs::OpenOptions::new();
-    o.create(true).write(true).truncate(true);
-    if private {
-        o.mode(0o600);
-    }
-    let mut f = o
-        .open(&tmp)
-        .map_err(|e| AgentError::io("writing", &tmp, e))?;
-    std::io::Write::write_all(&mut f, bytes)
-        .and_then(|_| f.sync_all())
-        .map_err(|e| AgentError::io("writing", &tmp, e))?;
-    std::fs::rename(&tmp, path).map_err(|e| AgentError::io("renaming", path, e))
 }
 
 /// The agent's session state.

@@ -10,6 +10,7 @@ pub mod clock;
 pub mod config;
 pub mod control;
 pub mod error;
+pub mod fs;
 pub mod gps;
 pub mod health;
 pub mod hotlist;
