@@ -497,7 +497,8 @@ impl Session {
                 _ = cancel.cancelled() => return,
                 _ = tick.tick() => {}
             }
-            let now = Timestamp::now();
+            // The supervisor's clock, so reports and retention see the same time.
+            let now = self.sup.clock().now();
             let health = self.sup.health();
             if let Ok(json) = serde_json::to_value(&health) {
                 if let Err(e) = self.report("health", format!("h-{}", now.as_millisecond()), json) {
@@ -510,7 +511,7 @@ impl Session {
                 }
             }
             let sup = self.sup.clone();
-            let _ = tokio::task::spawn_blocking(move || sup.sweep(now)).await;
+            let _ = tokio::task::spawn_blocking(move || sup.sweep()).await;
         }
     }
 
