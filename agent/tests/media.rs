@@ -300,7 +300,7 @@ fn retention_holds_and_full_disk_on_recorded_segments() {
 
     // Full disk: the oldest unheld goes first, the held one stays, an alarm is raised.
     probe_.set((1 << 30) - all[0].1.size, 1 << 40);
-    let r = sup.sweep(clock.now());
+    let r = sup.sweep();
     assert_eq!((r.expired_deleted, r.pressure_deleted), (0, 1), "{r:?}");
     assert!(!all[0].0.exists(), "oldest unheld file removed");
     assert!(all[1].0.exists());
@@ -311,23 +311,23 @@ fn retention_holds_and_full_disk_on_recorded_segments() {
         .any(|a| a.starts_with("disk_pressure")));
     // Everything unheld gone and still short: alarm says so, held data stays.
     probe_.set(0, 1 << 40);
-    let r = sup.sweep(clock.now());
+    let r = sup.sweep();
     assert_eq!(r.pressure_deleted, n - 2);
     assert!(!r.alarm.unwrap().resolved);
     assert!(all[n - 1].0.exists(), "held segment never deleted");
     assert_eq!(segs(&sup, "c1").len(), 1);
     probe_.set(1 << 40, 1 << 40);
-    assert!(sup.sweep(clock.now()).alarm.is_none());
+    assert!(sup.sweep().alarm.is_none());
     assert!(sup.health().alarms.is_empty(), "alarm clears");
 
     // Day 31: past retention, the held segment survives.
     clock.advance(SignedDuration::from_hours(24 * 31));
-    let r = sup.sweep(clock.now());
+    let r = sup.sweep();
     assert_eq!((r.held_kept, r.expired_deleted), (1, 0), "{r:?}");
     assert!(all[n - 1].0.exists());
     // Release the hold: gone at the next sweep, file and index entry.
     sup.reconcile(vec![], vec![]);
-    let r = sup.sweep(clock.now());
+    let r = sup.sweep();
     assert_eq!(r.expired_deleted, 1);
     assert!(!all[n - 1].0.exists());
     assert!(segs(&sup, "c1").is_empty());
