@@ -4,7 +4,17 @@
 # stream of generated video), an ALPR camera (rendered plates driving past), a
 # hotlist, and an agent that enrols, records both cameras, reads the plates,
 # raises a hotlist alert and reports health. Ctrl-C stops everything.
+#
+# `deploy/demo.sh --check` does the same, checks that each of those happened (a
+# recording, the camera online, the ABC1234 alert, an intact audit chain), prints
+# what it found and exits: 0 when all held, 1 otherwise (deploy/purge-check.sh uses it).
 set -euo pipefail
+CHECK=0
+case "${1:-}" in
+  --check) CHECK=1 ;;
+  "") ;;
+  *) echo "usage: deploy/demo.sh [--check]" >&2; exit 2 ;;
+esac
 cd "$(dirname "$0")/.."
 deploy/install-deps.sh
 deploy/fetch-models.sh
@@ -91,6 +101,15 @@ as operator alerts list
 as operator case-assist add --case 26-04711 --offense vehicle_theft --arrests 1
 echo "recorded segments:"; (find "$DATA/agent/recordings" -name '*.ts' 2>/dev/null || true) | head
 cam audit verify
+if [ "$CHECK" = 1 ]; then
+  fail=0
+  ok() { if "$@" >/dev/null 2>&1; then echo "demo check: ok: $what"; else echo "demo check: FAILED: $what"; fail=1; fi; }
+  what="a recorded segment"; ok test -n "$(find "$DATA/agent/recordings" -name '*.ts' -print -quit 2>/dev/null)"
+  what="the demo camera online"; ok sh -c "'$BIN/camplane' camera status | grep -q online"
+  what="the hotlist alert for ABC1234"; ok sh -c "CAMPLANE_HOME='$DATA/cli-operator' '$BIN/camplane' alerts list | grep -q ABC1234"
+  what="the audit chain verifies"; ok "$BIN/camplane" audit verify
+  exit "$fail"
+fi
 cat <<MSG
 
 camplane is running: controller https://127.0.0.1:7100, agent city-hall-gw, demo camera

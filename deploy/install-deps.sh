@@ -3,8 +3,10 @@
 # Idempotent: packages already installed are skipped by apt.
 set -euo pipefail
 PKGS=(
-  # build: protobuf compiler for tonic/etcd-client, FFmpeg headers for ffmpeg-next (bindgen needs libclang)
-  protobuf-compiler pkg-config clang libclang-dev
+  # build: protobuf compiler for tonic/etcd-client and the well-known types it imports
+  # (google/protobuf/descriptor.proto is in libprotobuf-dev, which --no-install-recommends
+  # would otherwise leave out), FFmpeg headers for ffmpeg-next (bindgen needs libclang)
+  protobuf-compiler libprotobuf-dev pkg-config clang libclang-dev
   libavcodec-dev libavformat-dev libavutil-dev libswscale-dev libavfilter-dev libavdevice-dev libswresample-dev
   # real parts the tests start: etcd, FFmpeg, a GStreamer RTSP server, a browser for page checks
   etcd-server etcd-client ffmpeg
@@ -15,6 +17,9 @@ PKGS=(
   gpsd
   # promtool checks the /metrics output; systemd-analyze checks the units
   prometheus systemd
+  # benches: /usr/bin/time for peak memory; Debian's python3 with venv and pip for the
+  # model fetch and the RapidOCR baseline; GStreamer's RTSP server runs on /usr/bin/python3
+  time python3 python3-venv python3-pip
 )
 missing=()
 for p in "${PKGS[@]}"; do

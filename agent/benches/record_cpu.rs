@@ -105,7 +105,9 @@ fn main() {
             ])
             .arg(out.join("%03d.ts"))
             .output()
-            .unwrap();
+            .expect(
+                "the ffmpeg baseline needs /usr/bin/time and ffmpeg: run deploy/install-deps.sh",
+            );
         let err = String::from_utf8_lossy(&o.stderr);
         let line = err.lines().find(|l| l.starts_with("CPU ")).unwrap();
         let v: Vec<f64> = line[4..].split(' ').map(|x| x.parse().unwrap()).collect();

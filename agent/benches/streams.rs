@@ -456,7 +456,7 @@ fn ffmpeg_baseline(clip: &Clip, tck: f64) -> (f64, f64, u64, f64) {
         .arg(SEGMENT_SECS.to_string())
         .arg(dir.path().join("%03d.ts"))
         .output()
-        .unwrap();
+        .expect("the ffmpeg baseline needs /usr/bin/time and ffmpeg: run deploy/install-deps.sh");
     let wall = t.elapsed().as_secs_f64();
     let server = 100.0 * (proc_ticks(&srv.child.id().to_string()) - s0) / tck / wall;
     drop(srv);

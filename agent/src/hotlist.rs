@@ -148,7 +148,7 @@ impl Hotlists {
             let bytes = serde_json::to_vec(&*g)
                 .map_err(|e| crate::AgentError::Control(format!("hotlists: {e}")))?;
             // Plates on hotlists are not public: owner-only file.
-            crate::control::write_atomic(p, &bytes, true)?;
+            crate::fs::write_atomic(p, &bytes, true)?;
         }
         Ok(outcome)
     }

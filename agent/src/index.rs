@@ -408,7 +408,7 @@ impl Index {
             f.sync_all()?;
             fs::rename(&tmp, &log.path)?;
             if let Some(dir) = log.path.parent() {
-                File::open(dir)?.sync_all()?;
+                crate::fs::sync_dir(dir)?;
             }
             Ok(())
         })()

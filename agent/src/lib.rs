@@ -3,13 +3,15 @@
 //! legal holds, and report health and active-collection windows.
 //!
 //! The controller session drives it through [`supervisor::Supervisor`]:
-//! `reconcile(desired cameras, holds)`, `health()`, `take_windows()`, `sweep(now)`.
+//! `reconcile(desired cameras, holds)`, `health()`, `take_windows()`, `sweep()`
+//! (retention at the injected [`clock::Clock`]'s now).
 
 pub mod alpr;
 pub mod clock;
 pub mod config;
 pub mod control;
 pub mod error;
+pub mod fs;
 pub mod gps;
 pub mod health;
 pub mod hotlist;

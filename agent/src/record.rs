@@ -191,9 +191,7 @@ fn commit(
     let final_path = tmp.with_extension(""); // strips ".part"
     fs::rename(tmp, &final_path).map_err(|e| AgentError::io("rename", tmp, e))?;
     if let Some(dir) = final_path.parent() {
-        File::open(dir)
-            .and_then(|d| d.sync_all())
-            .map_err(|e| AgentError::io("fsync dir", dir, e))?;
+        crate::fs::sync_dir(dir).map_err(|e| AgentError::io("fsync dir", dir, e))?;
     }
     let end = end.max(start);
     index.lock().unwrap_or_else(|e| e.into_inner()).append(

@@ -63,14 +63,12 @@ impl Spool {
     }
 
     fn rewrite(&mut self) -> std::io::Result<()> {
-        let tmp = self.path.with_extension("tmp");
-        let mut f = File::create(&tmp)?;
+        let mut buf = Vec::new();
         for r in &self.pending {
-            serde_json::to_writer(&mut f, &Line::Add(r.clone()))?;
-            f.write_all(b"\n")?;
+            serde_json::to_writer(&mut buf, &Line::Add(r.clone()))?;
+            buf.push(b'\n');
         }
-        f.sync_all()?;
-        std::fs::rename(&tmp, &self.path)?;
+        crate::fs::write_atomic(&self.path, &buf, false).map_err(std::io::Error::other)?;
         self.file = OpenOptions::new().append(true).open(&self.path)?;
         Ok(())
     }

@@ -435,9 +435,15 @@ impl Supervisor {
             .collect()
     }
 
-    /// Runs retention at `now` with the current holds; raises or clears the disk alarm.
-    /// Blocking (deletes files): call from a blocking thread.
-    pub fn sweep(&self, now: Timestamp) -> SweepReport {
+    /// The clock everything here reads (segments, windows, health, retention).
+    pub fn clock(&self) -> Arc<dyn Clock> {
+        self.clock.clone()
+    }
+
+    /// Runs retention at the clock's now with the current holds; raises or clears
+    /// the disk alarm. Blocking (deletes files): call from a blocking thread.
+    pub fn sweep(&self) -> SweepReport {
+        let now = self.clock.now();
         let (holds, days) = {
             let inner = self.inner();
             (inner.holds.clone(), inner.retention_days.clone())
@@ -516,4 +522,79 @@ fn reap(stopping: &mut Vec<CameraTask>) {
         }
         true
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::ManualClock;
+    use crate::config::HoldReason;
+    use crate::retention::FixedProbe;
+    use jiff::SignedDuration;
+
+    #[test]
+    fn retention_runs_on_the_injected_clock() {
+        let dir = tempfile::tempdir().unwrap();
+        let t0: Timestamp = "2025-01-01T00:00:00Z".parse().unwrap();
+        let clock = Arc::new(ManualClock::new(t0));
+        let opts = SupervisorOptions {
+            root: dir.path().to_path_buf(),
+            ingest: IngestOptions::default(),
+            disk: DiskPolicy::default(),
+        };
+        let sup = Supervisor::new(
+            opts,
+            clock.clone(),
+            Arc::new(FixedProbe::new(1 << 40, 1 << 40)),
+        )
+        .unwrap();
+        // Two days of hourly segments, recorded at t0.
+        {
+            let idx = sup.index();
+            let mut idx = idx.lock().unwrap();
+            std::fs::create_dir_all(idx.camera_dir("c")).unwrap();
+            for h in 0..48 {
+                let s = t0 + SignedDuration::from_hours(h);
+                let e = idx
+                    .append(
+                        "c",
+                        s.as_millisecond(),
+                        (s + SignedDuration::from_hours(1)).as_millisecond(),
+                        10,
+                        h as u32,
+                        [0; 32],
+                    )
+                    .unwrap();
+                std::fs::write(idx.segment_path("c", &e), [0u8; 10]).unwrap();
+            }
+        }
+        let hold = LegalHold {
+            case_number: "25-00007".into(),
+            cameras: vec!["c".into()],
+            from: "2025-01-01T10:00:00Z".parse().unwrap(),
+            until: "2025-01-01T12:00:00Z".parse().unwrap(),
+            reason: HoldReason::Court,
+        };
+        sup.reconcile(vec![], vec![hold]);
+        let left = || sup.index().lock().unwrap().segments("c").len();
+
+        // One minute short of 30 days after the first segment ended: all kept.
+        clock.set(t0 + SignedDuration::from_hours(24 * 30) + SignedDuration::from_mins(59));
+        assert_eq!(sup.sweep().expired_deleted, 0);
+        assert_eq!(left(), 48);
+        // Over the line for the first day: the held hours stay, the rest go.
+        clock.advance(SignedDuration::from_hours(23) + SignedDuration::from_mins(1));
+        let r = sup.sweep();
+        assert_eq!((r.expired_deleted, r.held_kept), (22, 2), "{r:?}");
+        assert_eq!(left(), 26);
+        // The hold is released: its hours go at the next sweep, nothing else does.
+        sup.reconcile(vec![], vec![]);
+        let r = sup.sweep();
+        assert_eq!((r.expired_deleted, r.held_kept), (2, 0), "{r:?}");
+        assert_eq!(left(), 24);
+        // The clock alone moves the second day out.
+        clock.advance(SignedDuration::from_hours(24));
+        assert_eq!(sup.sweep().expired_deleted, 24);
+        assert_eq!(left(), 0);
+    }
 }

@@ -303,6 +303,95 @@ fn bad_inputs_give_an_error_line_and_the_rest_is_read() {
     assert!(matches!(r.read(&empty), Err(AlprError::BadImage(_))));
 }
 
+/// Without `--json`, `alpr read` prints an aligned table with the same reads as the
+/// JSON lines: one row per plate, `-` for an image without plates, the error after the
+/// columns for one that cannot be read.
+#[test]
+fn read_without_json_prints_an_aligned_table_of_the_same_reads() {
+    let tmp = tempfile::tempdir().unwrap();
+    let us = data_dir().join("us");
+    let good = us.join(first_image(&us));
+    let notes = tmp.path().join("notes.jpg");
+    std::fs::write(&notes, b"this is not an image").unwrap();
+    let args = [good.clone(), notes.clone()];
+    let json = bin()
+        .args(["alpr", "read", "--json"])
+        .args(&args)
+        .output()
+        .unwrap();
+    assert!(json.status.success());
+    let table = bin().args(["alpr", "read"]).args(&args).output().unwrap();
+    let stdout = String::from_utf8_lossy(&table.stdout).into_owned();
+    assert!(
+        table.status.success(),
+        "{}",
+        String::from_utf8_lossy(&table.stderr)
+    );
+    assert!(
+        serde_json::from_str::<serde_json::Value>(stdout.lines().next().unwrap()).is_err(),
+        "a table, not JSON: {stdout}"
+    );
+    let mut lines = stdout.lines();
+    let header = lines.next().unwrap();
+    let col = |name: &str| {
+        header
+            .find(name)
+            .unwrap_or_else(|| panic!("{name}: {header}"))
+    };
+    assert_eq!(col("IMAGE"), 0, "{header}");
+    let (plate_at, box_at) = (col("PLATE"), col("BOX"));
+    let conf_end = col("CONFIDENCE") + "CONFIDENCE".len();
+    let ms_end = col("MS") + "MS".len();
+    assert_eq!(ms_end, header.len(), "{header}");
+    // (image, plate, confidence) from both outputs.
+    let mut want: Vec<(String, String, String)> = Vec::new();
+    for l in String::from_utf8_lossy(&json.stdout).lines() {
+        let v: serde_json::Value = serde_json::from_str(l).unwrap();
+        let image = v["image"].as_str().unwrap().to_string();
+        let plates = v["plates"].as_array().unwrap();
+        if plates.is_empty() {
+            want.push((image.clone(), "-".into(), "-".into()));
+        }
+        for p in plates {
+            let conf = format!("{:.4}", p["confidence"].as_f64().unwrap());
+            want.push((image.clone(), p["text"].as_str().unwrap().into(), conf));
+        }
+    }
+    let mut got: Vec<(String, String, String)> = Vec::new();
+    for row in lines {
+        // (start, cell) of each whitespace-separated cell.
+        let spans: Vec<(usize, &str)> = row
+            .split(' ')
+            .scan(0, |at, c| {
+                let start = *at;
+                *at += c.len() + 1;
+                Some((start, c))
+            })
+            .filter(|(_, c)| !c.is_empty())
+            .collect();
+        let cells: Vec<&str> = spans.iter().map(|(_, c)| *c).collect();
+        assert!(cells.len() >= 5, "{row}");
+        // Every row's cells sit under their headings.
+        assert_eq!(spans[1].0, plate_at, "{stdout}");
+        assert_eq!(spans[2].0 + cells[2].len(), conf_end, "{stdout}");
+        assert_eq!(spans[3].0, box_at, "{stdout}");
+        assert!(cells[4].parse::<f64>().is_ok(), "ms: {row}");
+        assert_eq!(spans[4].0 + cells[4].len(), ms_end, "{stdout}");
+        if cells[0] == notes.to_str().unwrap() {
+            assert!(row.contains("error: bad image"), "{row}");
+        } else {
+            assert_eq!(cells.len(), 5, "{row}");
+            assert!(cells[3] == "-" || cells[3].split(',').count() == 4, "{row}");
+        }
+        got.push((cells[0].into(), cells[1].into(), cells[2].into()));
+    }
+    // The failed image has no plates in JSON (an error line) and a `-` row here.
+    want.retain(|w| w.0 != notes.to_str().unwrap());
+    got.retain(|g| g.0 != notes.to_str().unwrap());
+    assert!(!got.is_empty(), "{stdout}");
+    assert_eq!(got, want, "{stdout}");
+}
+
 fn first_image(dir: &Path) -> String {
     eval::load_labels(dir).unwrap()[0].image.clone()
 }

@@ -79,6 +79,14 @@ pub enum Room {
     Other,
 }
 
+impl Room {
+    /// Rooms where cameras are prohibited unless for a criminal investigation
+    /// (policy 5.05: bathrooms, locker rooms, offices, conference rooms).
+    pub fn is_prohibited(self) -> bool {
+        !matches!(self, Room::Other)
+    }
+}
+
 /// Life-cycle state of a camera.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

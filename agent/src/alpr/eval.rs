@@ -7,10 +7,10 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 /// Labels known to be wrong upstream (openalpr/benchmarks issue 6); scored as written,
-/// reported apart.
+/// reported apart. Exactly the list in `../shared/data/alpr/README.md` (EU, then US), which
+/// a unit test checks.
 pub const KNOWN_WRONG_LABELS: &[&str] = &[
-    "OUN4297", "OYO9FEU", "RK3OOAG", "RK6O5AB", "RKO26AJ", "RKO82AL", "RKO99AN", "3127K",
-    "59E21P1", "5DJ0529", "853FL",
+    "OYO9FEU", "RK3OOAG", "RK6O5AB", "RKO26AJ", "RKO82AL", "RKO99AN", "59E21P1", "5DJ0529", "853FL",
 ];
 
 /// One labelled image: `image x y w h PLATE` (TAB-separated) in `NAME.txt`.
@@ -123,6 +123,83 @@ pub fn json_line(
     v.to_string()
 }
 
+/// One image's row group in the table `alpr read` prints without `--json`.
+pub struct TableImage<'a> {
+    /// The image as given on the command line.
+    pub image: &'a str,
+    /// Its reads, or why it could not be read.
+    pub result: &'a Result<Vec<PlateRead>, AlprError>,
+    /// Milliseconds spent on it (decode included).
+    pub elapsed_ms: f64,
+}
+
+/// The readable form of `alpr read`: a header, then one row per plate read (most
+/// confident first) with the image, plate, confidence, box `x,y,w,h` and milliseconds,
+/// columns aligned. An image with no plate gets a row of `-`; an image that could not
+/// be read gets `-` and the error after the last column.
+pub fn table(images: &[TableImage<'_>]) -> String {
+    let mut rows: Vec<([String; 5], Option<String>)> = Vec::new();
+    for i in images {
+        let ms = format!("{:.1}", i.elapsed_ms);
+        let dash = || "-".to_string();
+        match i.result {
+            Ok(plates) if !plates.is_empty() => {
+                for p in plates {
+                    let [x, y, w, h] = p.bbox;
+                    rows.push((
+                        [
+                            i.image.to_string(),
+                            p.text.clone(),
+                            format!("{:.4}", p.confidence),
+                            format!("{x},{y},{w},{h}"),
+                            ms.clone(),
+                        ],
+                        None,
+                    ));
+                }
+            }
+            Ok(_) => rows.push(([i.image.to_string(), dash(), dash(), dash(), ms], None)),
+            Err(e) => rows.push((
+                [i.image.to_string(), dash(), dash(), dash(), ms],
+                Some(format!("error: {e}")),
+            )),
+        }
+    }
+    let header = ["IMAGE", "PLATE", "CONFIDENCE", "BOX", "MS"].map(str::to_string);
+    let mut width = header.clone().map(|h| h.len());
+    for (cells, _) in &rows {
+        for (w, c) in width.iter_mut().zip(cells) {
+            *w = (*w).max(c.chars().count());
+        }
+    }
+    // Numbers right-aligned, text left-aligned.
+    let right = [false, false, true, false, true];
+    let mut out = String::new();
+    for (cells, note) in std::iter::once((&header, &None)).chain(rows.iter().map(|(c, n)| (c, n))) {
+        let mut line = String::new();
+        for (k, c) in cells.iter().enumerate() {
+            if k > 0 {
+                line.push_str("  ");
+            }
+            let pad = " ".repeat(width[k] - c.chars().count());
+            if right[k] {
+                line.push_str(&pad);
+                line.push_str(c);
+            } else {
+                line.push_str(c);
+                line.push_str(&pad);
+            }
+        }
+        if let Some(n) = note {
+            line.push_str("  ");
+            line.push_str(n);
+        }
+        out.push_str(line.trim_end());
+        out.push('\n');
+    }
+    out
+}
+
 /// Reads an image file and times it (decode included).
 pub fn timed_read(reader: &mut Reader, path: &Path) -> (Result<Vec<PlateRead>, AlprError>, f64) {
     let t = Instant::now();
@@ -232,4 +309,94 @@ pub fn report(scores: &[FolderScore]) -> String {
         median(&all_ms)
     ));
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The labels the data README lists as known wrong upstream: the paragraph that
+    /// starts "Labels known to be wrong upstream", after its last colon, as
+    /// `REGION LABEL...` groups separated by `;` and ended by `.`.
+    fn readme_wrong_labels(readme: &str) -> Vec<String> {
+        let start = readme
+            .find("Labels known to be wrong upstream")
+            .expect("the data README has a \"Labels known to be wrong upstream\" paragraph");
+        let para = readme[start..].split("\n\n").next().unwrap_or_default();
+        let list = para.rsplit(':').next().unwrap_or_default();
+        list.trim()
+            .trim_end_matches('.')
+            .split(';')
+            .flat_map(|group| group.split_whitespace().skip(1))
+            .map(str::to_string)
+            .collect()
+    }
+
+    #[test]
+    fn known_wrong_labels_are_exactly_the_data_readmes() {
+        // The workspace root's sibling `shared/`, as the README and the other tests say.
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/data/alpr/README.md");
+        let readme = std::fs::read_to_string(&path).unwrap_or_else(|e| {
+            panic!(
+                "the data README {} is needed to check KNOWN_WRONG_LABELS: {e}",
+                path.display()
+            )
+        });
+        let mut want = readme_wrong_labels(&readme);
+        assert!(!want.is_empty(), "no labels found in {}", path.display());
+        let mut have: Vec<String> = KNOWN_WRONG_LABELS.iter().map(|s| s.to_string()).collect();
+        want.sort();
+        have.sort();
+        assert_eq!(have, want, "KNOWN_WRONG_LABELS against {}", path.display());
+    }
+
+    #[test]
+    fn table_aligns_columns_and_shows_empty_and_failed_images() {
+        let read = |text: &str, confidence, bbox| PlateRead {
+            text: text.into(),
+            confidence,
+            bbox,
+        };
+        let two = Ok(vec![
+            read("ABC1234", 0.9512, [412, 380, 120, 40]),
+            read("ABC1Z34", 0.41, [412, 380, 120, 40]),
+        ]);
+        let none = Ok(Vec::new());
+        let bad = Err(AlprError::BadImage(
+            "notes.jpg: not a JPEG or PNG image".into(),
+        ));
+        let t = table(&[
+            TableImage {
+                image: "a/car1.jpg",
+                result: &two,
+                elapsed_ms: 143.26,
+            },
+            TableImage {
+                image: "car2.jpg",
+                result: &none,
+                elapsed_ms: 9.0,
+            },
+            TableImage {
+                image: "notes.jpg",
+                result: &bad,
+                elapsed_ms: 0.04,
+            },
+        ]);
+        let want = "\
+IMAGE       PLATE    CONFIDENCE  BOX                MS
+a/car1.jpg  ABC1234      0.9512  412,380,120,40  143.3
+a/car1.jpg  ABC1Z34      0.4100  412,380,120,40  143.3
+car2.jpg    -                 -  -                 9.0
+notes.jpg   -                 -  -                 0.0  error: bad image: notes.jpg: not a JPEG or PNG image
+";
+        assert_eq!(t, want, "\n{t}");
+    }
+
+    #[test]
+    fn readme_list_is_parsed_by_region_groups() {
+        let text =
+            "intro\n\nLabels known to be wrong upstream (issue 6), mostly O/0;\nscore them: \
+                    EU AB1 CD2; US 3EF.\n\nnext";
+        assert_eq!(readme_wrong_labels(text), ["AB1", "CD2", "3EF"]);
+    }
 }

@@ -84,6 +84,13 @@ pub struct Reader {
     pub refine_line_px: f32,
     /// Which recognisers read each line.
     pub recognizers: Recognizers,
+    /// Weight of a plate read from two boxes joined on one line (see `same_line`)
+    /// against one read from a single box: a join rests on a geometric guess as well as
+    /// on the readings.
+    pub join_weight: f32,
+    /// Weight of a line under a clearly taller line of the same column (a state, slogan
+    /// or city line; see `main_line_prior`).
+    pub main_line_weight: f32,
 }
 
 /// Which recognisers read the text lines.
@@ -144,11 +151,23 @@ impl Reader {
         Ok(Reader {
             ocr,
             formats: plate::formats(region),
+            // max_lines (40 until 416819a), refine_regions and refine_line_px (env knobs
+            // in a98ca67): set while measuring on us/eu/br. Their source is now
+            // benches/alpr_derive.rs: synthetic scenes of seg_and_ocr crops, each the
+            // cheapest value within two exact reads of the best. They stay as set until
+            // a full run of it names other values (see its header).
             max_lines: 8,
+            // An output bound, not a tuning: scoring and tracking take the most confident
+            // read at a place, and ten keeps a line of JSON short.
             max_plates: 10,
             refine_regions: 3,
             refine_line_px: 64.0,
             recognizers: Recognizers::Both,
+            // Set by hand in the first version (e476140; the history holds no tuning of
+            // them on us/eu/br). benches/alpr_derive.rs sweeps them (the join on scenes,
+            // the main line on whole seg_and_ocr crops, which carry state lines).
+            join_weight: 0.95,
+            main_line_weight: 0.5,
         })
     }
 
@@ -276,6 +295,8 @@ impl Reader {
             if windows.iter().any(|(w, _)| overlaps(w, &win)) {
                 continue;
             }
+            // Guard rails, not swept: at most 4x up (plate_shaped's least line, 8 px,
+            // reaches 32) and 2x down; lines 16 to 128 px high get refine_line_px exactly.
             let scale = (self.refine_line_px / b.rect.height()).clamp(0.5, 4.0);
             windows.push((win, scale));
         }
@@ -311,7 +332,7 @@ impl Reader {
         // (text, confidence, bounds)
         let mut found: Vec<(String, f32, Bounds)> = Vec::new();
         for (i, l) in lines.iter().enumerate() {
-            let line_prior = main_line_prior(i, lines);
+            let line_prior = main_line_prior(i, lines, self.main_line_weight);
             if l.reads.len() >= 2 {
                 for (text, conf, prior) in joint_candidates(&l.reads, &self.formats) {
                     found.push((text, conf * prior * line_prior, l.aabb));
@@ -334,7 +355,11 @@ impl Reader {
                     l.aabb.2.max(m.aabb.2),
                     l.aabb.3.max(m.aabb.3),
                 );
-                let lp = main_line_prior(i, lines).min(main_line_prior(j, lines));
+                let lp = main_line_prior(i, lines, self.main_line_weight).min(main_line_prior(
+                    j,
+                    lines,
+                    self.main_line_weight,
+                ));
                 // Joined reading by reading of the same recogniser.
                 for (lr, mr) in l.reads.iter().zip(&m.reads) {
                     let (lc, mc) = (lr.confidence, mr.confidence);
@@ -343,11 +368,15 @@ impl Reader {
                         plate::normalize(&lr.text),
                         plate::normalize(&mr.text)
                     );
+                    // Plate-format rule: the known formats are 4 to 8 characters; a join is
+                    // two boxes of at least 2, and 2+2 is more often bolts and emblems.
                     if !(5..=8).contains(&joined.len()) {
                         continue;
                     }
                     for (text, prior) in plate::candidates(&joined, &self.formats) {
-                        found.push((text, 0.5 * (lc + mc) * prior * lp * 0.95, bounds));
+                        // The two boxes' mean confidence.
+                        let conf = 0.5 * (lc + mc);
+                        found.push((text, conf * prior * lp * self.join_weight, bounds));
                     }
                 }
             }
@@ -417,7 +446,8 @@ fn joint_candidates(reads: &[ocr::RecResult], formats: &[String]) -> Vec<(String
 }
 
 /// Where two readings of one length differ in one to three positions: every mix of
-/// the two (neither reading itself).
+/// the two (neither reading itself). Three bounds the mixes at 6 per pair; it is the
+/// look-alike budget of [`plate::fix_confusions`] (about two substitutions) plus one.
 fn mixes(a: &str, b: &str) -> Vec<String> {
     let mut out = Vec::new();
     if a.len() == b.len() && a != b {
@@ -444,6 +474,11 @@ fn mixes(a: &str, b: &str) -> Vec<String> {
 }
 
 /// Lines short of a plate's proportions or tiny cannot hold 4+ readable characters.
+/// Plate-format rules: the shortest format has 4 characters, each at least half as wide
+/// as high, so a line is at least 1.2 heights long even clipped by the detector; the
+/// longest (8 characters with separators, EU 520 x 110 mm) is about 6 heights, and 12
+/// leaves room for a line joined with its frame. Under 8 px high a character is 4 px
+/// wide, below what either recogniser (48 and 32 px lines) can bring back.
 fn plate_shaped(r: &RotRect) -> bool {
     let (w, h) = (r.width(), r.height());
     h >= 8.0 && w >= 1.2 * h && w <= 12.0 * h
@@ -474,7 +509,11 @@ fn overlaps(a: &Bounds, b: &Bounds) -> bool {
     a.0 < b.2 && b.0 < a.2 && a.1 < b.3 && b.1 < a.3
 }
 
-/// Whether `m` continues `l` to the right on the same text line.
+/// Whether `m` continues `l` to the right on the same text line. Plate-format rules:
+/// characters of one plate line share their height (within a quarter: the detector's
+/// boxes vary that much) and baseline (centres within a third of a height), and the
+/// widest gap inside a line (a separator, a sticker or emblem slot) is about one
+/// character height.
 fn same_line(l: &Line, m: &Line) -> bool {
     let (hl, hm) = (l.rect.height(), m.rect.height());
     let ratio = hl / hm.max(1e-3);
@@ -489,8 +528,12 @@ fn same_line(l: &Line, m: &Line) -> bool {
 
 /// Down-weights a line when a clearly taller text line sits right above or below it
 /// within the same column: that is the plate's main line and this one a state name,
-/// slogan or city line.
-fn main_line_prior(i: usize, lines: &[Line]) -> f32 {
+/// slogan or city line. Plate-format rules: the registration is the tallest line on US,
+/// EU and BR plates, and state or city lines are at most about two thirds of its height
+/// (1.25 leaves room for the detector's box variation); "right above or below" is
+/// within 1.5 line pairs vertically and a third of the narrower line horizontally.
+/// Returns 1 or `weight`.
+fn main_line_prior(i: usize, lines: &[Line], weight: f32) -> f32 {
     let l = &lines[i];
     let h = l.rect.height();
     let (x0, _, x1, _) = l.aabb;
@@ -506,7 +549,7 @@ fn main_line_prior(i: usize, lines: &[Line]) -> f32 {
         let overlap = (x1.min(m.aabb.2) - x0.max(m.aabb.0)).max(0.0);
         let dy = (l.rect.c.y - m.rect.c.y).abs();
         if overlap > 0.3 * (x1 - x0).min(m.aabb.2 - m.aabb.0) && dy < 1.5 * (h + hm) {
-            prior = prior.min(0.5);
+            prior = prior.min(weight);
         }
     }
     prior

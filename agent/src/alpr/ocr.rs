@@ -41,10 +41,22 @@ pub struct DetParams {
 impl Default for DetParams {
     fn default() -> Self {
         DetParams {
+            // PaddleOCR's det_limit_side_len (960, limit_type max) until 416819a set 736
+            // while measuring on us/eu/br. Its source is now benches/alpr_derive.rs:
+            // synthetic scenes of seg_and_ocr crops, the cheapest side within two exact
+            // reads of the best. Its first run (25 scenes, on a machine too loaded to
+            // rank timings) read equally at every side tried, so 736 stays until a full
+            // run names the value.
             long_side: 736,
+            // Set by hand in the first version (e476140). Its source is now
+            // benches/alpr_derive.rs on the seg_and_ocr validation crops read whole (the
+            // only images small enough for it to act); not yet run to the end.
             max_upscale: 2.0,
+            // PaddleOCR's det_db_thresh default, also RapidOCR 1.4.4's Det.thresh.
             thresh: 0.3,
+            // RapidOCR 1.4.4's Det.box_thresh default (PaddleOCR's det_db_box_thresh is 0.6).
             box_thresh: 0.5,
+            // RapidOCR 1.4.4's Det.unclip_ratio default (PaddleOCR's is 1.5).
             unclip_ratio: 1.6,
         }
     }
@@ -99,6 +111,7 @@ pub fn log_likelihood(probs: &[f32], text: &str) -> Option<f32> {
         .chain(label.iter().flat_map(|&l| [l, 0]))
         .collect();
     let s = ext.len();
+    // Numerical guard only: keeps ln finite for a probability the model rounds to 0.
     let floor = 1e-12f64;
     let p = |step: usize, k: usize| (probs[step * c + k] as f64).max(floor);
     let mut alpha = vec![0f64; s];
@@ -139,6 +152,7 @@ pub fn log_likelihood(probs: &[f32], text: &str) -> Option<f32> {
 /// `[N, 32, 37]` probabilities out (blank, `0-9`, `A-Z`).
 const PLATE_READER: &[u8] = include_bytes!("../../models/plate-reader/plate_reader.onnx");
 const PLATE_ALPHABET: &[u8; 36] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ";
+/// The plate reader's input size, as it was trained (`W, H` in train.py).
 const PLATE_W: usize = 128;
 const PLATE_H: usize = 32;
 
@@ -261,6 +275,7 @@ impl Ocr {
         let profile = std::env::var_os("CAMPLANE_ALPR_PROFILE").is_some();
         let t0 = std::time::Instant::now();
         let (x0, y0, x1, y1) = window;
+        // PaddleOCR's DetResizeForTest: each side rounded to a multiple of 32, at least 32.
         let round32 = |v: f32| (((v / 32.0).round() as usize).max(1)) * 32;
         let (dw, dh) = (round32((x1 - x0) * scale), round32((y1 - y0) * scale));
         let mut input = vec![0f32; 3 * dw * dh];
@@ -277,6 +292,7 @@ impl Ocr {
         let (ph, pw) = (shape[2] as usize, shape[3] as usize);
         let (sx, sy) = ((x1 - x0) / pw as f32, (y1 - y0) / ph as f32);
         let mut boxes = Vec::new();
+        // 1000: PaddleOCR's and RapidOCR's max_candidates default.
         for r in geom::regions(prob, pw, ph, p.thresh, 1000) {
             if r.score < p.box_thresh || r.boundary.len() < 3 {
                 continue;
@@ -284,12 +300,14 @@ impl Ocr {
             let Some(rect) = geom::min_area_rect(&r.boundary) else {
                 continue;
             };
+            // PaddleOCR's DBPostProcess min_size (3), before unclipping...
             if rect.width().min(rect.height()) < 3.0 {
                 continue;
             }
             let (w, h) = (rect.width(), rect.height());
             let d = w * h * p.unclip_ratio / (2.0 * (w + h));
             let grown = rect.grow(d);
+            // ...and min_size + 2 after it, as PaddleOCR's DBPostProcess.
             if grown.width().min(grown.height()) < 5.0 {
                 continue;
             }
@@ -321,11 +339,17 @@ impl Ocr {
         if rects.is_empty() {
             return Ok(Vec::new());
         }
+        // PP-OCRv4's recogniser input height (rec_image_shape 3,48,320 in PaddleOCR and
+        // RapidOCR).
         const H: usize = 48;
         let mut out = Vec::with_capacity(rects.len());
         // One run per line at its own width (no padding to 320): with one thread a batch
         // saves nothing and padding costs up to 3x on short plate lines.
         for r in rects {
+            // A guard, not a tuning: plate-shaped lines (`plate_shaped` in mod.rs: 1.2 to
+            // 12 heights long) are 58 to 576 wide at 48 high; the bounds only round the
+            // stubbiest up to 64 and cap anything wider. Widths in multiples of 8 (the
+            // recogniser's time steps are 8 pixels wide).
             let w = ((H as f32 * r.width() / r.height().max(1.0)).ceil() as usize).clamp(64, 640);
             let w = w.div_ceil(8) * 8;
             let mut input = vec![0f32; 3 * H * w];
@@ -397,7 +421,9 @@ pub const PLATE_TEMPERATURE: f32 = 1.8;
 
 /// Look-alike pairs whose split the plate reader cannot be trusted with: US plates,
 /// its real training data, rarely carry the letter (many states issue no O or I), so it
-/// learned "round glyph: 0" and "bar: 1" from their frequency.
+/// learned "round glyph: 0" and "bar: 1" from their frequency. In seg_and_ocr's
+/// groundtruth.csv O is 16 of the 332 O/0 and I 47 of the 330 I/1; every other letter
+/// of a look-alike pair is seen at least 28 times (Q).
 const POOLED: &[(char, char)] = &[('O', '0'), ('I', '1')];
 
 /// Gives both characters of each [`POOLED`] pair the pair's summed probability, so in

@@ -35,16 +35,22 @@ impl std::str::FromStr for Region {
     }
 }
 
+/// Brazil's published formats: the old national `LLLDDDD` and Mercosul `LLLDLDD`.
 const BR_FORMATS: &[&str] = &["LLLDDDD", "LLLDLDD"];
 
-/// US formats: the letter/digit shapes occurring at least 3 times among the 751
-/// labelled crops of 51 states in openalpr-benchmarks/seg_and_ocr (data we may tune
-/// on), keeping those with both letters and digits.
+/// US formats, by the plate-format rule for the US (no national format; each state
+/// issues several): every letter/digit shape seen at least 3 times (once or twice is as
+/// likely a one-off, vanity or dealer plate as a state's series) among
+/// the 751 labelled crops of 51 states in openalpr-benchmarks/seg_and_ocr/groundtruth.csv
+/// (data we may tune on), keeping those with both letters and digits (an all-letter or
+/// all-digit shape would make every state-name or number line "fit a format"). Most
+/// seen first; the unit test `us_formats_are_the_seg_and_ocr_shapes` derives the list
+/// again from groundtruth.csv and fails when they differ.
 const US_FORMATS: &[&str] = &[
     "DDDLLL", "LLLDDD", "LLLDDDD", "LLDDDD", "DDDDLL", "LLDDD", "LLLDDL", "DLLLDDD", "LDDDDDD",
     "DLLDDD", "LLDLDDD", "LDDDLL", "DDLLDD", "DDDDL", "DLDDDDL", "DDDDDL", "DDDLLD", "DLDDDD",
     "LLDLLLL", "LDDDDD", "LLLLLLD", "LDDDD", "DLLLDD", "LLDLDL", "LLLLLDD", "LDLLLLL", "LLDLL",
-    "LLLLDLL", "LDLLLL", "DLLDDDD", "DLDDD",
+    "LLLLDLL", "LDLLLL", "DLLDDDD", "DLDDD", "LDLDLL", "DDLL", "LLLDD",
 ];
 
 /// European formats (FR/IT/SK/HR `LLDDDLL`, ES `DDDDLLL`, UK `LLDDLLL`, BE `DLLLDDD`,
@@ -104,12 +110,17 @@ pub fn normalize(s: &str) -> String {
         .collect()
 }
 
-/// Whether a normalised string can be a plate: 4-8 letters and digits.
+/// Whether a normalised string can be a plate: 4-8 letters and digits (the lengths of
+/// the formats below: plate-format rule).
 pub fn plausible(s: &str) -> bool {
     (4..=8).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_alphanumeric())
 }
 
-/// A letter that looks like a digit: the digit and the cost of reading it so.
+/// A letter that looks like a digit: the digit and the cost of reading it so. The
+/// costs rank glyph likeness in plate fonts by hand (first version, e476140; the
+/// history holds no tuning of them on us/eu/br): 1 for the same glyph in many fonts
+/// (O/0, I/1), 1.2 for one stroke apart (Z/2, S/5, B/8, G/6), 1.5 for Q and D as 0,
+/// 1.8 for a loose likeness (L, J, T as 1; A as 4).
 pub fn letter_as_digit(c: char) -> Option<(char, f32)> {
     Some(match c {
         'O' => ('0', 1.0),
@@ -125,7 +136,8 @@ pub fn letter_as_digit(c: char) -> Option<(char, f32)> {
     })
 }
 
-/// A digit that looks like a letter: the letter and the cost of reading it so.
+/// A digit that looks like a letter: the letter and the cost of reading it so, on the
+/// scale of [`letter_as_digit`] (7 as T is a loose likeness).
 pub fn digit_as_letter(c: char) -> Option<(char, f32)> {
     Some(match c {
         '0' => ('O', 1.0),
@@ -184,7 +196,8 @@ fn fit(s: &str, pattern: &str) -> Option<(f32, String)> {
     Some((cost, out))
 }
 
-/// Most substitution cost we accept (about two look-alikes).
+/// Most substitution cost we accept: two look-alikes of the likelier kinds (up to 1.2
+/// each) but not two loose ones, on the scale of [`letter_as_digit`].
 const MAX_FIX_COST: f32 = 2.5;
 
 /// Fixes look-alike characters by position so that `s` (normalised) fits a format.
@@ -375,7 +388,12 @@ pub fn is_known_word(s: &str) -> bool {
 }
 
 /// Prior weight of a plate text from its look alone, in (0, 1]: fits a format, has
-/// both letters and digits, is not a known word.
+/// both letters and digits, is not a known word. The factors are hand-set (first
+/// version, e476140; the history holds no tuning of them on us/eu/br). Checked against
+/// seg_and_ocr's groundtruth.csv: per character (candidates are scored by a
+/// per-character mean), digit-only plates are 0.69 as likely as mixed ones there (0.7
+/// here); letter-only plates 0.69, set lower here (0.4) because in a scene most
+/// letter-only lines are words, not plates; plates under 5 characters 0.47 (0.8 here).
 pub fn text_prior(s: &str, fits_format: bool) -> f32 {
     if !plausible(s) || is_known_word(s) {
         return 0.0;
@@ -404,12 +422,16 @@ pub fn text_prior(s: &str, fits_format: bool) -> f32 {
 pub fn candidates(raw: &str, formats: &[String]) -> Vec<(String, f32)> {
     let s = normalize(raw);
     let mut out: Vec<(String, f32)> = Vec::new();
+    // Plate-format rule: formats are 4 to 8 characters; two more allow an emblem or
+    // bolt read on each side.
     if s.len() < 4 || s.len() > 10 || is_known_word(&s) {
         return out;
     }
     let whole = fix_confusions(&s, formats);
     let whole_prior = text_prior(&whole.text, whole.fits_format);
     if whole_prior > 0.0 {
+        // Each unit of look-alike cost takes 4% (hand-set with the costs): a fixed
+        // read ranks just under the same text read as is.
         out.push((whole.text.clone(), whole_prior * (1.0 - 0.04 * whole.cost)));
     }
     if !whole.fits_format && s.len() >= 6 {
@@ -419,6 +441,8 @@ pub fn candidates(raw: &str, formats: &[String]) -> Vec<(String, f32)> {
             }
             let f = fix_confusions(t, formats);
             if f.fits_format && f.cost == 0.0 {
+                // An edge character dropped: the prior of a text that fits no format
+                // or is short (hand-set, e476140).
                 let p = text_prior(&f.text, true) * 0.8;
                 if p > 0.0 {
                     out.push((f.text, p));
@@ -476,4 +500,62 @@ pub fn vote<S: AsRef<str>>(reads: &[(S, f32)]) -> Option<(String, f32)> {
     let agreement = support / len as f32 / total.max(1e-6);
     let conf = agreement * (total / same.len() as f32);
     Some((text, conf.min(1.0)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeMap;
+    use std::path::{Path, PathBuf};
+
+    /// The US rule's least count of a shape (see [`US_FORMATS`]).
+    const US_MIN_SEEN: usize = 3;
+
+    fn groundtruth() -> PathBuf {
+        std::env::var_os("CAMPLANE_DATA_DIR")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/data/alpr"))
+            .join("openalpr-benchmarks/seg_and_ocr/groundtruth.csv")
+    }
+
+    /// The US rule applied to `filename,state,plate` rows: shapes with letters and
+    /// digits seen at least [`US_MIN_SEEN`] times.
+    fn derive_us_formats(csv: &str) -> Vec<String> {
+        let mut seen: BTreeMap<String, usize> = BTreeMap::new();
+        for row in csv.lines() {
+            let Some(plate) = row.split(',').nth(2) else {
+                continue;
+            };
+            *seen.entry(shape(&normalize(plate))).or_default() += 1;
+        }
+        seen.into_iter()
+            .filter(|(s, n)| *n >= US_MIN_SEEN && s.contains('L') && s.contains('D'))
+            .map(|(s, _)| s)
+            .collect()
+    }
+
+    #[test]
+    fn us_formats_are_the_seg_and_ocr_shapes() {
+        let path = groundtruth();
+        let csv = std::fs::read_to_string(&path).unwrap_or_else(|e| {
+            panic!(
+                "{} is needed to check US_FORMATS (set CAMPLANE_DATA_DIR): {e}",
+                path.display()
+            )
+        });
+        let derived = derive_us_formats(&csv);
+        let mut compiled: Vec<String> = US_FORMATS.iter().map(|s| s.to_string()).collect();
+        compiled.sort();
+        let before = compiled.len();
+        compiled.dedup();
+        assert_eq!(compiled.len(), before, "US_FORMATS has duplicates");
+        assert_eq!(compiled, derived, "US_FORMATS against {}", path.display());
+    }
+
+    #[test]
+    fn the_us_rule_counts_shapes_and_keeps_mixed_ones() {
+        let csv = "a.png,ak,AB123\nb.png,ak,XY-456\nc.png,al,ZZ 789\nd.png,al,123456\n\
+                   e.png,al,234567\nf.png,al,345678\ng.png,ca,1ABC234\n";
+        assert_eq!(derive_us_formats(csv), ["LLDDD"]);
+    }
 }

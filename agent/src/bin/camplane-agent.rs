@@ -1,6 +1,6 @@
 //! `camplane-agent --config FILE` runs a site agent;
 //! `camplane-agent --check-config FILE` validates its config;
-//! `camplane-agent alpr read --json IMAGE...` and `camplane-agent alpr eval DIR...`
+//! `camplane-agent alpr read [--json] IMAGE...` and `camplane-agent alpr eval DIR...`
 //! read licence plates.
 
 use anyhow::Context;
@@ -53,9 +53,11 @@ struct AlprOpts {
 
 #[derive(Subcommand)]
 enum AlprCmd {
-    /// Reads plates in images; one JSON object per image, in order.
+    /// Reads plates in images, in order: a table (image, plate, confidence, box,
+    /// milliseconds), or one JSON object per image with --json.
     Read {
-        /// Print JSON lines (the only format).
+        /// One JSON object per line and image, printed as each is read, instead of the
+        /// table.
         #[arg(long)]
         json: bool,
         #[command(flatten)]
@@ -113,19 +115,38 @@ fn json_lines(images: &[PathBuf], mut line: impl FnMut(&std::path::Path) -> Stri
 
 fn run_alpr(cmd: AlprCmd) -> ExitCode {
     match cmd {
-        AlprCmd::Read {
-            json: _,
-            opts,
-            images,
-        } => {
+        AlprCmd::Read { json, opts, images } => {
             let mut reader = match load_reader(&opts) {
                 Ok(r) => r,
                 Err(c) => return c,
             };
-            json_lines(&images, |img| {
-                let (r, ms) = alpr::eval::timed_read(&mut reader, img);
-                alpr::eval::json_line(&img.to_string_lossy(), &r, ms)
-            })
+            if json {
+                return json_lines(&images, |img| {
+                    let (r, ms) = alpr::eval::timed_read(&mut reader, img);
+                    alpr::eval::json_line(&img.to_string_lossy(), &r, ms)
+                });
+            }
+            // The table's columns are sized to every row, so it is printed at the end.
+            let reads: Vec<(String, _, f64)> = images
+                .iter()
+                .map(|img| {
+                    let (r, ms) = alpr::eval::timed_read(&mut reader, img);
+                    (img.to_string_lossy().into_owned(), r, ms)
+                })
+                .collect();
+            let rows: Vec<alpr::eval::TableImage<'_>> = reads
+                .iter()
+                .map(|(image, result, ms)| alpr::eval::TableImage {
+                    image,
+                    result,
+                    elapsed_ms: *ms,
+                })
+                .collect();
+            use std::io::Write;
+            match std::io::stdout().write_all(alpr::eval::table(&rows).as_bytes()) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(_) => ExitCode::from(1),
+            }
         }
         AlprCmd::Lines { opts, images } => {
             let mut reader = match load_reader(&opts) {

@@ -18,7 +18,7 @@ pub use answer::{Answer, Basis, NearestStreet, Reason, Verdict};
 pub use check::{check, check_bruteforce};
 pub use layers::{InvalidPolygons, LayerKind, LayerSet, Layers, Repair};
 pub use request::{
-    parse_request_line, Mount, Purpose, Request, RequestError, Room, Temporary, View,
+    parse_request_line, Mount, Purpose, Request, RequestError, Room, SpecialEvent, View,
 };
 pub use rules::{ClassRule, Rules, StreetClass};
 

@@ -1,9 +1,8 @@
 //! Placement requests: one JSON object per line, validated per the spec.
 
+use jiff::Timestamp;
 use serde::Serialize;
 use serde_json::{Map, Value};
-use time::format_description::well_known::Rfc3339;
-use time::OffsetDateTime;
 
 /// A request that is not valid: answered in its place by `{"id": ..., "error": ...}`.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -15,80 +14,9 @@ pub struct RequestError {
     pub message: String,
 }
 
-/// Where the camera is mounted.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Mount {
-    /// Outside (the default).
-    Outdoor,
-    /// Inside a building; a room is then required.
-    Indoor,
-}
-
-/// The room of an indoor camera.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Room {
-    /// Prohibited.
-    Bathroom,
-    /// Prohibited.
-    LockerRoom,
-    /// Prohibited.
-    Office,
-    /// Prohibited (conference or meeting room).
-    ConferenceRoom,
-    /// Any other room.
-    Other,
-}
-
-impl Room {
-    /// Rooms where cameras are prohibited (unless criminal investigation).
-    pub fn is_prohibited(self) -> bool {
-        !matches!(self, Room::Other)
-    }
-}
-
-/// Why the camera is wanted (the policy's categories A to D, ALPR, investigation).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Purpose {
-    /// Category A.
-    PropertyProtection,
-    /// Category B.
-    PersonalSafety,
-    /// Category C.
-    ExtendedResponsibility,
-    /// Category D.
-    AssistDepartments,
-    /// Automated license plate reader.
-    Alpr,
-    /// Criminal investigation: lifts the room and covert prohibitions.
-    CriminalInvestigation,
-}
-
-/// The camera's view.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
-pub struct View {
-    /// Clockwise from north, any number (taken modulo 360).
-    pub heading_deg: f64,
-    /// In (0, 360].
-    pub fov_deg: f64,
-    /// Greater than 0.
-    pub range_m: f64,
-}
-
-/// A special event's time window.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Temporary {
-    /// The event.
-    pub event: String,
-    /// Start (RFC 3339).
-    #[serde(with = "time::serde::rfc3339")]
-    pub from: OffsetDateTime,
-    /// End (RFC 3339), after `from`; the camera expires then.
-    #[serde(with = "time::serde::rfc3339")]
-    pub until: OffsetDateTime,
-}
+// The request's vocabulary is the model's: one contract per concept (the camera and
+// placement-request specs the controller checks use the same types).
+pub use camplane_config::model::{Mount, Purpose, Room, SpecialEvent, View};
 
 /// A placement request.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -110,7 +38,7 @@ pub struct Request {
     /// The view, for the residential check.
     pub view: Option<View>,
     /// Special event window.
-    pub temporary: Option<Temporary>,
+    pub temporary: Option<SpecialEvent>,
 }
 
 impl Request {
@@ -193,9 +121,10 @@ fn only_fields(obj: &Map<String, Value>, known: &[&str], what: &str) -> Result<(
     }
 }
 
-fn timestamp(obj: &Map<String, Value>, key: &str) -> Result<OffsetDateTime, String> {
+fn timestamp(obj: &Map<String, Value>, key: &str) -> Result<Timestamp, String> {
     match obj.get(key) {
-        Some(Value::String(s)) => OffsetDateTime::parse(s, &Rfc3339)
+        Some(Value::String(s)) => s
+            .parse::<Timestamp>()
             .map_err(|e| format!("temporary.{key} `{s}` is not an RFC 3339 time: {e}")),
         None | Some(Value::Null) => Err(format!("missing temporary.{key}")),
         Some(other) => Err(format!(
@@ -204,16 +133,78 @@ fn timestamp(obj: &Map<String, Value>, key: &str) -> Result<OffsetDateTime, Stri
     }
 }
 
+fn check_position(lat: f64, lon: f64) -> Result<(), String> {
+    if !lat.is_finite() || !(-90.0..=90.0).contains(&lat) {
+        return Err(format!("lat {lat} is outside [-90, 90]"));
+    }
+    if !lon.is_finite() || !(-180.0..=180.0).contains(&lon) {
+        return Err(format!("lon {lon} is outside [-180, 180]"));
+    }
+    Ok(())
+}
+
+fn check_mount(mount: Mount, room: Option<Room>) -> Result<(), String> {
+    match (mount, room) {
+        (Mount::Indoor, None) => Err("room is required for an indoor camera".into()),
+        (Mount::Outdoor, Some(_)) => Err("room is refused for an outdoor camera".into()),
+        _ => Ok(()),
+    }
+}
+
+fn check_view(v: &View) -> Result<(), String> {
+    if !v.heading_deg.is_finite() {
+        return Err("view.heading_deg is not a finite number".into());
+    }
+    if !(v.fov_deg > 0.0 && v.fov_deg <= 360.0) {
+        return Err(format!("view.fov_deg {} is outside (0, 360]", v.fov_deg));
+    }
+    if !(v.range_m > 0.0 && v.range_m.is_finite()) {
+        return Err(format!("view.range_m {} must be greater than 0", v.range_m));
+    }
+    Ok(())
+}
+
+fn check_special_event(t: &SpecialEvent) -> Result<(), String> {
+    if t.event.trim().is_empty() {
+        return Err("temporary.event is empty".into());
+    }
+    if t.until <= t.from {
+        return Err("temporary.until must be after temporary.from".into());
+    }
+    Ok(())
+}
+
+impl Request {
+    /// Checks a request built from typed parts (a camera or placement-request spec)
+    /// by the same rules, in the same order and with the same messages, as a request
+    /// line: the controller's online checks and the offline CLI cannot disagree.
+    pub fn validated(self) -> Result<Request, RequestError> {
+        let checks = || -> Result<(), String> {
+            check_position(self.lat, self.lon)?;
+            check_mount(self.mount, self.room)?;
+            if let Some(v) = &self.view {
+                check_view(v)?;
+            }
+            if let Some(t) = &self.temporary {
+                check_special_event(t)?;
+            }
+            Ok(())
+        };
+        match checks() {
+            Ok(()) => Ok(self),
+            Err(message) => Err(RequestError {
+                id: Some(self.id),
+                message,
+            }),
+        }
+    }
+}
+
 fn parse_object(obj: &Map<String, Value>, id: String) -> Result<Request, String> {
     only_fields(obj, &FIELDS, "request")?;
     let lat = number(obj, "lat", "lat")?;
     let lon = number(obj, "lon", "lon")?;
-    if !(-90.0..=90.0).contains(&lat) {
-        return Err(format!("lat {lat} is outside [-90, 90]"));
-    }
-    if !(-180.0..=180.0).contains(&lon) {
-        return Err(format!("lon {lon} is outside [-180, 180]"));
-    }
+    check_position(lat, lon)?;
     let purpose = enum_value(
         obj,
         "purpose",
@@ -244,11 +235,7 @@ fn parse_object(obj: &Map<String, Value>, id: String) -> Result<Request, String>
             ("other", Room::Other),
         ],
     )?;
-    match (mount, room) {
-        (Mount::Indoor, None) => return Err("room is required for an indoor camera".into()),
-        (Mount::Outdoor, Some(_)) => return Err("room is refused for an outdoor camera".into()),
-        _ => {}
-    }
+    check_mount(mount, room)?;
     let covert = match obj.get("covert") {
         None | Some(Value::Null) => false,
         Some(Value::Bool(b)) => *b,
@@ -261,17 +248,13 @@ fn parse_object(obj: &Map<String, Value>, id: String) -> Result<Request, String>
             let heading_deg = number(v, "heading_deg", "view.heading_deg")?;
             let fov_deg = number(v, "fov_deg", "view.fov_deg")?;
             let range_m = number(v, "range_m", "view.range_m")?;
-            if !(fov_deg > 0.0 && fov_deg <= 360.0) {
-                return Err(format!("view.fov_deg {fov_deg} is outside (0, 360]"));
-            }
-            if range_m <= 0.0 {
-                return Err(format!("view.range_m {range_m} must be greater than 0"));
-            }
-            Some(View {
+            let view = View {
                 heading_deg,
                 fov_deg,
                 range_m,
-            })
+            };
+            check_view(&view)?;
+            Some(view)
         }
         Some(other) => return Err(format!("view must be an object or null, found {other}")),
     };
@@ -289,10 +272,9 @@ fn parse_object(obj: &Map<String, Value>, id: String) -> Result<Request, String>
             };
             let from = timestamp(t, "from")?;
             let until = timestamp(t, "until")?;
-            if until <= from {
-                return Err("temporary.until must be after temporary.from".into());
-            }
-            Some(Temporary { event, from, until })
+            let event = SpecialEvent { event, from, until };
+            check_special_event(&event)?;
+            Some(event)
         }
         Some(other) => {
             return Err(format!(
@@ -422,5 +404,52 @@ mod tests {
         assert!(e.message.contains("lat 91"), "{e}");
         let e = err(r#"{"id":"x","lat":1,"lon":1,"purpose":"alpr","colour":"red"}"#);
         assert!(e.message.contains("unknown field `colour`"), "{e}");
+    }
+
+    /// A typed request (what the controller builds from a camera spec) is refused by
+    /// the same rule, with the same message, as the request line that says the same.
+    #[test]
+    fn typed_requests_meet_the_line_rules() {
+        let line = |extra: &str| format!(r#"{{"id":"x","lat":1,"lon":1,"purpose":"alpr"{extra}}}"#);
+        let typed = |f: &dyn Fn(&mut Request)| {
+            let mut r = Request::new("x", 1.0, 1.0, Purpose::Alpr);
+            f(&mut r);
+            r.validated()
+        };
+        type Edit<'a> = &'a dyn Fn(&mut Request);
+        let cases: [(&str, Edit); 4] = [
+            (r#","mount":"indoor""#, &|r| r.mount = Mount::Indoor),
+            (r#","room":"office""#, &|r| r.room = Some(Room::Office)),
+            (
+                r#","view":{"heading_deg":0,"fov_deg":400,"range_m":5}"#,
+                &|r| {
+                    r.view = Some(View {
+                        heading_deg: 0.0,
+                        fov_deg: 400.0,
+                        range_m: 5.0,
+                    })
+                },
+            ),
+            (
+                r#","temporary":{"event":"e","from":"2025-01-02T00:00:00Z","until":"2025-01-01T00:00:00Z"}"#,
+                &|r| {
+                    r.temporary = Some(SpecialEvent {
+                        event: "e".into(),
+                        from: "2025-01-02T00:00:00Z".parse().unwrap(),
+                        until: "2025-01-01T00:00:00Z".parse().unwrap(),
+                    })
+                },
+            ),
+        ];
+        for (extra, f) in cases {
+            let from_line = parse_request_line(&line(extra)).unwrap_err();
+            let from_typed = typed(f).unwrap_err();
+            assert_eq!(from_line, from_typed, "{extra}");
+        }
+        // And the legitimate request passes both ways, equal.
+        assert_eq!(
+            parse_request_line(&line("")).unwrap(),
+            typed(&|_| {}).unwrap()
+        );
     }
 }

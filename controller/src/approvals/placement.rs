@@ -16,16 +16,14 @@
 //! of what a decision was based on); other old versions are pruned when a new
 //! one is loaded.
 
-use super::verdict::{answer_json, request_line_of};
+use super::verdict::{answer_json, request_of};
 use crate::core::audit::Draft;
 use crate::core::auth::{Actor, Operation};
 use crate::core::store::{Compare, Op};
 use crate::core::Controller;
 use crate::{Error, Result};
 use camplane_config::model::{CameraState, Kind, PlacementRequestSpec, PlacementRequestStatus};
-use camplane_placement::{
-    check, parse_request_line, InvalidPolygons, LayerKind, LayerSet, Layers, Rules,
-};
+use camplane_placement::{check, InvalidPolygons, LayerKind, LayerSet, Layers, Rules};
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
@@ -290,7 +288,6 @@ impl Controller {
     /// `{"answer": {...}, "layers": {...}, "rules": n}`, or an `answer` of null
     /// with a `note` when it could not be checked.
     pub async fn placement_verdict(&self, name: &str, spec: &PlacementRequestSpec) -> Value {
-        let line = request_line_of(name, spec);
         let built = match self.placement_built().await {
             Ok(Some(b)) => b,
             Ok(None) => {
@@ -301,7 +298,7 @@ impl Controller {
                 return json!({"answer": null, "note": format!("not checked: {e}")});
             }
         };
-        let mut v = match parse_request_line(&line) {
+        let mut v = match request_of(name, spec) {
             Ok(req) => json!({"answer": answer_json(&check(&built.layers, &built.rules, &req))}),
             Err(e) => json!({"answer": null, "note": format!("not checked: {}", e.message)}),
         };

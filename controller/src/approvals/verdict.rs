@@ -12,12 +12,13 @@ use camplane_config::model::{
     ApprovalStep, CameraSpec, CameraState, CameraStatus, Kind, LatLon, Mount, PlacementRequestSpec,
     PlacementRequestStatus, Purpose, RequestState, Role, Room, SpecialEvent, View,
 };
-use camplane_placement::{check, parse_request_line, Answer};
+use camplane_placement::{check, Answer, Request, RequestError};
 use serde_json::{json, Value};
 
-/// The placement spec's request line for a placement request or a camera.
+/// The placement check's request for a placement request or a camera, built from the
+/// typed spec and checked by the same rules as a request line (no JSON round trip).
 #[allow(clippy::too_many_arguments)]
-pub(crate) fn request_line(
+pub(crate) fn placement_request(
     id: &str,
     location: LatLon,
     mount: Mount,
@@ -26,23 +27,26 @@ pub(crate) fn request_line(
     covert: bool,
     view: Option<View>,
     temporary: Option<&SpecialEvent>,
-) -> String {
-    json!({
-        "id": id,
-        "lat": location.lat,
-        "lon": location.lon,
-        "mount": mount,
-        "room": room,
-        "purpose": purpose,
-        "covert": covert,
-        "view": view,
-        "temporary": temporary,
-    })
-    .to_string()
+) -> std::result::Result<Request, RequestError> {
+    Request {
+        id: id.to_string(),
+        lat: location.lat,
+        lon: location.lon,
+        mount,
+        room,
+        purpose,
+        covert,
+        view,
+        temporary: temporary.cloned(),
+    }
+    .validated()
 }
 
-pub(crate) fn request_line_of(name: &str, r: &PlacementRequestSpec) -> String {
-    request_line(
+pub(crate) fn request_of(
+    name: &str,
+    r: &PlacementRequestSpec,
+) -> std::result::Result<Request, RequestError> {
+    placement_request(
         name,
         r.location,
         r.mount,
@@ -54,8 +58,11 @@ pub(crate) fn request_line_of(name: &str, r: &PlacementRequestSpec) -> String {
     )
 }
 
-pub(crate) fn camera_line(name: &str, c: &CameraSpec) -> String {
-    request_line(
+pub(crate) fn camera_request(
+    name: &str,
+    c: &CameraSpec,
+) -> std::result::Result<Request, RequestError> {
+    placement_request(
         name,
         c.location,
         c.mount,
@@ -244,7 +251,7 @@ impl Controller {
             if !matches!(st.state, CameraState::Active | CameraState::Approved) {
                 continue;
             }
-            let (verdict, answer) = match parse_request_line(&camera_line(&cam.name, &spec)) {
+            let (verdict, answer) = match camera_request(&cam.name, &spec) {
                 Ok(req) => {
                     let a = check(&built.layers, &built.rules, &req);
                     (verdict_name(&a), answer_json(&a))
@@ -297,7 +304,7 @@ impl Controller {
             if st.state == CameraState::Retired {
                 continue;
             }
-            if let Ok(req) = parse_request_line(&camera_line(&cam.name, &spec)) {
+            if let Ok(req) = camera_request(&cam.name, &spec) {
                 let a = check(&built.layers, &built.rules, &req);
                 cams.push((req, a));
             }
@@ -382,7 +389,7 @@ mod tests {
     }
 
     #[test]
-    fn request_lines_parse() {
+    fn requests_are_built_from_typed_specs() {
         let spec = PlacementRequestSpec {
             location: LatLon {
                 lat: 33.7466848,
@@ -408,7 +415,7 @@ mod tests {
             kind: camplane_config::model::CameraKind::Temporary,
             camera: None,
         };
-        let r = parse_request_line(&request_line_of("req-1", &spec)).unwrap();
+        let r = request_of("req-1", &spec).unwrap();
         assert_eq!(r.id, "req-1");
         assert!(r.temporary.is_some());
         assert!(r.view.is_some());

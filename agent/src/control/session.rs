@@ -1,49 +1,27 @@
-//! The agent's session with the controller.
-//!
-//! - **Enrolment**: at first start the agent makes a key, sends a certificate
-//!   signing request with its one-time token, and keeps the signed certificate;
-//!   every later connection is mutual TLS. The certificate is renewed once two
-//!   thirds of its life have passed.
-//! - **Config**: one long-lived bidirectional stream. The controller sends the
-//!   desired config whenever it changes; the agent persists it, reconciles its
-//!   cameras (idempotent) and acknowledges the revision. A restarted agent with no
-//!   controller runs on the last config it persisted.
-//! - **Reports**: health and closed active windows are spooled durably first
-//!   ([`crate::spool`]), sent, and dropped when acknowledged, so nothing is lost
-//!   while the controller is away and nothing is counted twice.
-//! - Reconnects go through every listed controller with exponential backoff and jitter.
+//! Enrolment, identity and the control stream: desired config and hotlist
+//! updates in, reports and query answers out.
 
-use crate::health::ActiveWindow;
-use crate::hotlist::Applied;
-use crate::spool::{Spool, SpooledReport};
-use crate::supervisor::Supervisor;
-use crate::{AgentError, CameraConfig, Result};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
 use camplane_config::agent::AgentConfig;
 use camplane_config::hotlist::{AlertReport, HotlistUpdate};
 use camplane_config::model::AgentDesired;
 use camplane_proto::v1 as pb;
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
-use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
-use std::time::Duration;
-use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity};
 
-/// The report key of a window: camera and start; an amendment adds when it was
-/// made, since several amendments to one window are distinct reports.
-pub fn window_key(w: &ActiveWindow, now: Timestamp) -> String {
-    let start = w.start.to_string().replace([':', '.'], "");
-    let key = if w.amends {
-        format!("wa-{}-{start}-{}", w.camera, now.as_millisecond())
-    } else {
-        format!("w-{}-{start}", w.camera)
-    };
-    key.chars()
-        .filter(|c| c.is_ascii_alphanumeric() || "-_".contains(*c))
-        .collect()
-}
+use super::queries;
+use super::reporter::Reporter;
+use crate::config::{CameraConfig, LegalHold};
+use crate::error::{AgentError, Result};
+use crate::fs::write_atomic;
+use crate::health::ActiveWindow;
+use crate::hotlist::Applied;
+use crate::supervisor::Supervisor;
 
 /// What the agent keeps about its identity.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -71,35 +49,13 @@ fn cerr(e: impl std::fmt::Display) -> AgentError {
     AgentError::Control(e.to_string())
 }
 
-/// Writes a file whole or not at all (temp file, fsync, rename).
-pub(crate) fn write_atomic(path: &Path, bytes: &[u8], private: bool) -> Result<()> {
-    use std::os::unix::fs::OpenOptionsExt;
-    let tmp = path.with_extension("tmp");
-    let mut o = std::fs::OpenOptions::new();
-    o.create(true).write(true).truncate(true);
-    if private {
-        o.mode(0o600);
-    }
-    let mut f = o
-        .open(&tmp)
-        .map_err(|e| AgentError::io("writing", &tmp, e))?;
-    std::io::Write::write_all(&mut f, bytes)
-        .and_then(|_| f.sync_all())
-        .map_err(|e| AgentError::io("writing", &tmp, e))?;
-    std::fs::rename(&tmp, path).map_err(|e| AgentError::io("renaming", path, e))
-}
-
 /// The agent's session state.
 pub struct Session {
     cfg: AgentConfig,
     sup: Arc<Supervisor>,
-    spool: Mutex<Spool>,
-    new_reports: Notify,
+    reporter: Arc<Reporter>,
     ca_pem: String,
     dir: PathBuf,
-    made: std::sync::atomic::AtomicU64,
-    /// Hotlist alerts raised since start, by category.
-    alerts: Mutex<std::collections::BTreeMap<String, u64>>,
 }
 
 impl Session {
@@ -109,45 +65,20 @@ impl Session {
         std::fs::create_dir_all(&dir).map_err(|e| AgentError::io("creating", &dir, e))?;
         let ca_pem = std::fs::read_to_string(&cfg.ca_file)
             .map_err(|e| AgentError::io("reading the controller CA", &cfg.ca_file, e))?;
-        let spool = Spool::open(&cfg.data_dir.join("spool.jsonl"))
-            .map_err(|e| AgentError::io("opening", cfg.data_dir.join("spool.jsonl"), e))?;
+        let reporter = Arc::new(Reporter::open(cfg.data_dir.join("spool.jsonl"))?);
         let s = Arc::new(Session {
             cfg,
             sup,
-            spool: Mutex::new(spool),
-            new_reports: Notify::new(),
+            reporter,
             ca_pem,
             dir,
-            made: Default::default(),
-            alerts: Default::default(),
         });
-        // Hotlist hits become alert reports: spooled durably, sent at once.
-        let weak = Arc::downgrade(&s);
+        // Hotlist hits become alert reports: spooled durably, sent at once. Weak:
+        // the supervisor outlives a dropped session, whose alerts then stop.
+        let weak = Arc::downgrade(&s.reporter);
         s.sup.set_alert_sink(Arc::new(move |a: AlertReport| {
-            let Some(s) = weak.upgrade() else { return };
-            *s.alerts
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .entry(a.category.as_str().to_string())
-                .or_default() += 1;
-            let key: String = format!("a-{}-{}-{}", a.camera, a.read_id, a.list)
-                .chars()
-                .map(|c| {
-                    if c.is_ascii_alphanumeric() || "-_.".contains(c) {
-                        c
-                    } else {
-                        '_'
-                    }
-                })
-                .take(200)
-                .collect();
-            match serde_json::to_value(&a) {
-                Ok(json) => {
-                    if let Err(e) = s.report("alert", key, json) {
-                        tracing::error!(error = %e, "could not spool a hotlist alert");
-                    }
-                }
-                Err(e) => tracing::error!(error = %e, "could not encode a hotlist alert"),
+            if let Some(r) = weak.upgrade() {
+                r.alert(&a);
             }
         }));
         if let Some(p) = s.persisted() {
@@ -172,13 +103,45 @@ impl Session {
             .and_then(|b| serde_json::from_slice(&b).ok())
     }
 
-    fn spool(&self) -> std::sync::MutexGuard<'_, Spool> {
-        self.spool.lock().unwrap_or_else(|p| p.into_inner())
+    /// The session's reports: the spool and its counters.
+    pub fn reporter(&self) -> &Arc<Reporter> {
+        &self.reporter
     }
 
     /// Reports waiting for acknowledgement.
     pub fn spool_depth(&self) -> usize {
-        self.spool().depth()
+        self.reporter.depth()
+    }
+
+    /// Queues a report durably and wakes the session to send it.
+    pub fn report(&self, kind: &str, key: String, json: serde_json::Value) -> Result<()> {
+        self.reporter.report(kind, key, json)
+    }
+
+    /// Hotlist alerts raised since start, by category.
+    pub fn alerts_by_category(&self) -> std::collections::BTreeMap<String, u64> {
+        self.reporter.alerts_by_category()
+    }
+
+    /// How many reports this session has made (spooled) since it started.
+    pub fn reports_made(&self) -> u64 {
+        self.reporter.made()
+    }
+
+    /// Spools a closed active window (or an amendment made at `now`) for the
+    /// controller. Its key is its camera and start, so a window is stored once.
+    pub fn report_window(&self, w: &ActiveWindow, now: Timestamp) -> Result<()> {
+        self.reporter.report_window(w, now)
+    }
+
+    /// Runs the periodic reporting and retention sweeps until cancelled; works
+    /// whether or not a controller is connected.
+    pub async fn run_reporter(self: Arc<Self>, cancel: CancellationToken) {
+        let every = Duration::from_secs(self.cfg.report_interval_seconds);
+        self.reporter
+            .clone()
+            .run(self.sup.clone(), every, cancel)
+            .await
     }
 
     fn apply(&self, d: &AgentDesired) {
@@ -197,7 +160,7 @@ impl Session {
             })
             .collect();
         // The controller's hold and the agent's have the same shape.
-        let holds: Vec<crate::LegalHold> = d
+        let holds: Vec<LegalHold> = d
             .holds
             .iter()
             .filter_map(|h| {
@@ -216,104 +179,6 @@ impl Session {
         let r = self.sup.reconcile(cams, holds);
         tracing::info!(started = ?r.started, restarted = ?r.restarted, stopped = ?r.stopped, rejected = r.rejected.len(), "reconciled cameras");
     }
-
-    /// The reads matching a controller's query, as JSON (no crop bytes: crops are
-    /// fetched one by one, each fetch audited).
-    fn answer_query(&self, json: &[u8]) -> std::result::Result<Vec<u8>, String> {
-        let q: camplane_config::model::ReadQuery =
-            serde_json::from_slice(json).map_err(|e| format!("query: {e}"))?;
-        let reads = if q.is_pattern() {
-            self.sup
-                .reads()
-                .find_pattern(&q.plate, q.from, q.until, q.limit)
-        } else {
-            let mut r = self.sup.reads().find(&q.plate, q.from, q.until);
-            r.truncate(q.limit);
-            r
-        };
-        serde_json::to_vec(&reads).map_err(|e| e.to_string())
-    }
-
-    // ---------- governance2: recordings and crops over the control stream ----------
-    /// Answers a query of any kind: (json, bytes) or why not.
-    fn answer_any(
-        &self,
-        kind: &str,
-        json: &[u8],
-    ) -> std::result::Result<(Vec<u8>, Vec<u8>), String> {
-        use camplane_config::model::{
-            CropQuery, SegmentChunkQuery, SegmentInfo, SegmentsQuery, MAX_CHUNK,
-        };
-        match kind {
-            "" => Ok((self.answer_query(json)?, vec![])),
-            "segments" => {
-                let q: SegmentsQuery =
-                    serde_json::from_slice(json).map_err(|e| format!("query: {e}"))?;
-                let idx = self.sup.index();
-                let idx = idx.lock().unwrap_or_else(|e| e.into_inner());
-                let list: Vec<SegmentInfo> = idx
-                    .find(&q.camera, q.from, q.until)
-                    .into_iter()
-                    .map(|e| SegmentInfo {
-                        seq: e.seq,
-                        name: e.file_name(),
-                        start: e.start(),
-                        end: e.end(),
-                        size: e.size,
-                        sha256: hex::encode(e.sha256),
-                        prev_sha256: hex::encode(e.prev_sha256),
-                    })
-                    .collect();
-                Ok((
-                    serde_json::to_vec(&list).map_err(|e| e.to_string())?,
-                    vec![],
-                ))
-            }
-            "segment_chunk" => {
-                use std::io::{Read, Seek};
-                let q: SegmentChunkQuery =
-                    serde_json::from_slice(json).map_err(|e| format!("query: {e}"))?;
-                // The index names the file: a camera or segment it does not know is refused.
-                let path = {
-                    let idx = self.sup.index();
-                    let idx = idx.lock().unwrap_or_else(|e| e.into_inner());
-                    let e = idx
-                        .segments(&q.camera)
-                        .iter()
-                        .find(|e| e.seq == q.seq)
-                        .copied()
-                        .ok_or_else(|| format!("no segment {} of camera {:?}", q.seq, q.camera))?;
-                    idx.segment_path(&q.camera, &e)
-                };
-                let mut f =
-                    std::fs::File::open(&path).map_err(|e| format!("{}: {e}", path.display()))?;
-                f.seek(std::io::SeekFrom::Start(q.offset))
-                    .map_err(|e| format!("{}: {e}", path.display()))?;
-                let mut buf = Vec::new();
-                f.take(q.len.min(MAX_CHUNK))
-                    .read_to_end(&mut buf)
-                    .map_err(|e| format!("{}: {e}", path.display()))?;
-                Ok((vec![], buf))
-            }
-            "crop" => {
-                let q: CropQuery =
-                    serde_json::from_slice(json).map_err(|e| format!("query: {e}"))?;
-                let reads = self.sup.reads();
-                let r = reads
-                    .get(&q.read_id)
-                    .ok_or_else(|| "not found".to_string())?;
-                let path = reads
-                    .crop_path(&r)
-                    .ok_or_else(|| "the read has no crop".to_string())?;
-                let jpeg = std::fs::read(&path).map_err(|e| format!("{}: {e}", path.display()))?;
-                let meta =
-                    serde_json::json!({"camera": r.camera, "plate": r.plate, "time": r.time});
-                Ok((serde_json::to_vec(&meta).map_err(|e| e.to_string())?, jpeg))
-            }
-            other => Err(format!("unknown query kind {other:?}")),
-        }
-    }
-    // ---------- end governance2 ----------
 
     /// Applies a hotlist update from the controller; the acknowledgement says
     /// which version is held now (0 asks for the whole list again).
@@ -373,6 +238,7 @@ impl Session {
         let meta = IdentityMeta {
             agent: r.agent.clone(),
             site: site.to_string(),
+            // The wall clock, not the injected one: TLS checks the certificate against it.
             issued_at: Timestamp::now(),
             expires_at,
         };
@@ -464,6 +330,7 @@ impl Session {
             .issued_at
             .checked_add(life * 2 / 3)
             .unwrap_or(meta.expires_at);
+        // The wall clock, as for the certificate's validity.
         if Timestamp::now() < due {
             return Ok(());
         }
@@ -476,66 +343,6 @@ impl Session {
         self.save_identity(&r.cert_pem, &key, &r, &meta.site)?;
         tracing::info!(expires = %r.expires_at, "certificate renewed");
         Ok(())
-    }
-
-    /// Queues a report durably and wakes the session to send it.
-    pub fn report(&self, kind: &str, key: String, json: serde_json::Value) -> Result<()> {
-        self.spool()
-            .push(SpooledReport {
-                key,
-                kind: kind.into(),
-                json,
-            })
-            .map_err(|e| AgentError::io("spooling", self.cfg.data_dir.join("spool.jsonl"), e))?;
-        self.made.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-        self.new_reports.notify_one();
-        Ok(())
-    }
-
-    /// Hotlist alerts raised since start, by category.
-    pub fn alerts_by_category(&self) -> std::collections::BTreeMap<String, u64> {
-        self.alerts
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
-    }
-
-    /// How many reports this session has made (spooled) since it started.
-    pub fn reports_made(&self) -> u64 {
-        self.made.load(std::sync::atomic::Ordering::SeqCst)
-    }
-
-    /// Runs the periodic reporting and retention sweeps until cancelled; works
-    /// whether or not a controller is connected.
-    pub async fn run_reporter(self: Arc<Self>, cancel: CancellationToken) {
-        let mut tick = tokio::time::interval(Duration::from_secs(self.cfg.report_interval_seconds));
-        loop {
-            tokio::select! {
-                _ = cancel.cancelled() => return,
-                _ = tick.tick() => {}
-            }
-            let now = Timestamp::now();
-            let health = self.sup.health();
-            if let Ok(json) = serde_json::to_value(&health) {
-                if let Err(e) = self.report("health", format!("h-{}", now.as_millisecond()), json) {
-                    tracing::warn!(error = %e, "could not spool a health report");
-                }
-            }
-            for w in self.sup.take_windows() {
-                if let Err(e) = self.report_window(&w, now) {
-                    tracing::warn!(error = %e, "could not spool an active window");
-                }
-            }
-            let sup = self.sup.clone();
-            let _ = tokio::task::spawn_blocking(move || sup.sweep(now)).await;
-        }
-    }
-
-    /// Spools a closed active window (or an amendment made at `now`) for the
-    /// controller. Its key is its camera and start, so a window is stored once.
-    pub fn report_window(&self, w: &ActiveWindow, now: Timestamp) -> Result<()> {
-        let json = serde_json::to_value(w).map_err(|e| AgentError::Control(e.to_string()))?;
-        self.report("windows", window_key(w, now), json)
     }
 
     /// Keeps a session with some controller until cancelled.
@@ -608,7 +415,7 @@ impl Session {
         let mut sent: std::collections::HashSet<String> = std::collections::HashSet::new();
         loop {
             // Send whatever is spooled and not yet sent on this connection, in order.
-            let pending = self.spool().pending();
+            let pending = self.reporter.pending();
             for r in pending {
                 if sent.insert(r.key.clone()) {
                     let json = serde_json::to_vec(&r.json).map_err(cerr)?;
@@ -624,7 +431,7 @@ impl Session {
             }
             tokio::select! {
                 _ = cancel.cancelled() => return Ok(()),
-                _ = self.new_reports.notified() => {}
+                _ = self.reporter.notified() => {}
                 m = inbound.message() => match m {
                     Ok(Some(msg)) => match msg.msg {
                         Some(pb::controller_message::Msg::Config(c)) => {
@@ -642,7 +449,7 @@ impl Session {
                             camplane_telemetry::set_parent_from_traceparent(&span, &q.traceparent);
                             tokio::spawn(async move {
                                 let id = q.id.clone();
-                                let answer = match tokio::task::spawn_blocking(move || span.in_scope(|| s.answer_any(&q.kind, &q.json))).await {
+                                let answer = match tokio::task::spawn_blocking(move || span.in_scope(|| queries::answer(&s.sup, &q.kind, &q.json))).await {
                                     Ok(Ok((json, data))) => pb::QueryAnswer { id, json, error: String::new(), data },
                                     Ok(Err(e)) => pb::QueryAnswer { id, json: vec![], error: e, data: vec![] },
                                     Err(e) => pb::QueryAnswer { id, json: vec![], error: e.to_string(), data: vec![] },
@@ -654,11 +461,7 @@ impl Session {
                             let ack = self.apply_hotlist(&h.json);
                             tx.send(pb::AgentMessage { msg: Some(pb::agent_message::Msg::HotlistAck(ack)) }).await.map_err(cerr)?;
                         }
-                        Some(pb::controller_message::Msg::ReportAck(a)) => {
-                            if let Err(e) = self.spool().ack(&a.key) {
-                                tracing::warn!(error = %e, "spool ack");
-                            }
-                        }
+                        Some(pb::controller_message::Msg::ReportAck(a)) => self.reporter.ack(&a.key),
                         None => {}
                     },
                     Ok(None) => return Err(AgentError::Control("controller closed the session".into())),
