@@ -3,6 +3,7 @@
 use crate::auth::Actor;
 use crate::service::{Controller, StoredObject};
 use camplane_config::model::{Kind, PlacementRequestSpec, Role, UserSpec};
+use camplane_proto::limits;
 use camplane_proto::v1 as pb;
 use std::sync::Arc;
 use tonic::{Request, Response, Status};
@@ -47,13 +48,13 @@ impl Api {
             .add_service(pb::users_server::UsersServer::new(self.clone()))
             .add_service(
                 pb::placement_server::PlacementServer::new(self.clone())
-                    .max_decoding_message_size(crate::placement::MAX_MESSAGE)
-                    .max_encoding_message_size(crate::placement::MAX_MESSAGE),
+                    .max_decoding_message_size(limits::PLACEMENT_MAX_MESSAGE)
+                    .max_encoding_message_size(limits::PLACEMENT_MAX_MESSAGE),
             )
             .add_service(pb::holds_server::HoldsServer::new(self.clone()))
             .add_service(
                 pb::hotlists_server::HotlistsServer::new(self.clone())
-                    .max_decoding_message_size(crate::hotlist::MAX_FILE + (1 << 20)),
+                    .max_decoding_message_size(limits::HOTLIST_MAX_MESSAGE),
             )
             .add_service(pb::alerts_server::AlertsServer::new(self.clone()))
             .add_service(pb::alpr_server::AlprServer::new(self.clone()))

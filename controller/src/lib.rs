@@ -9,7 +9,6 @@ pub mod audit;
 pub mod audit_report;
 pub mod auth;
 pub mod cache;
-pub mod cli;
 pub mod clock;
 pub mod error;
 pub mod fleet;
