@@ -10,7 +10,6 @@ pub mod alpr;
 pub mod api;
 pub mod approvals;
 pub mod audit;
-pub mod cli;
 pub mod core;
 pub mod fleet;
 pub mod housekeeping;

@@ -43,8 +43,8 @@ impl Cli {
             token,
         ];
         a.extend_from_slice(args);
-        let cli = camplane_controller::cli::Cli::try_parse_from(a).unwrap();
-        match camplane_controller::cli::run(cli).await {
+        let cli = camplane_cli::Cli::try_parse_from(a).unwrap();
+        match camplane_cli::run(cli).await {
             Ok(code) => code,
             Err(e) => {
                 eprintln!("camplane: {e:#}");

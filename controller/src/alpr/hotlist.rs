@@ -36,8 +36,8 @@ pub const DELTAS: &str = "hotlist-delta/";
 pub const ALERTS: &str = "alerts/";
 /// Deltas kept per list.
 pub const KEEP_DELTAS: u64 = 32;
-/// Largest hotlist file accepted (bytes).
-pub const MAX_FILE: usize = 64 << 20;
+/// Largest hotlist file accepted (bytes): the wire limit both ends use.
+pub const MAX_FILE: usize = camplane_proto::limits::HOTLIST_MAX_FILE;
 
 /// A list's current version.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -59,13 +59,13 @@ impl Api {
             .add_service(pb::users_server::UsersServer::new(self.clone()))
             .add_service(
                 pb::placement_server::PlacementServer::new(self.clone())
-                    .max_decoding_message_size(crate::approvals::placement::MAX_MESSAGE)
-                    .max_encoding_message_size(crate::approvals::placement::MAX_MESSAGE),
+                    .max_decoding_message_size(camplane_proto::limits::PLACEMENT_MAX_MESSAGE)
+                    .max_encoding_message_size(camplane_proto::limits::PLACEMENT_MAX_MESSAGE),
             )
             .add_service(pb::holds_server::HoldsServer::new(self.clone()))
             .add_service(
                 pb::hotlists_server::HotlistsServer::new(self.clone())
-                    .max_decoding_message_size(crate::alpr::hotlist::MAX_FILE + (1 << 20)),
+                    .max_decoding_message_size(camplane_proto::limits::HOTLIST_MAX_MESSAGE),
             )
             .add_service(pb::alerts_server::AlertsServer::new(self.clone()))
             .add_service(pb::alpr_server::AlprServer::new(self.clone()))

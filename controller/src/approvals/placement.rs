@@ -43,10 +43,6 @@ pub const LAYERS: [LayerKind; 5] = [
 /// The pseudo-layer name of the placement rules.
 pub const RULES: &str = "rules";
 
-/// The largest gRPC message the placement service takes or gives (layers of
-/// tens of MB travel whole).
-pub const MAX_MESSAGE: usize = 256 << 20;
-
 /// Parses a layer name (`streets`, `city_property`, ...).
 pub fn layer_kind(name: &str) -> Option<LayerKind> {
     LAYERS.into_iter().find(|k| k.as_str() == name)

@@ -166,19 +166,6 @@ impl Pki {
     }
 }
 
-/// Checks a signature made by [`Pki::sign`] against the CA certificate (PEM).
-pub fn verify_signature(ca_cert_pem: &str, msg: &[u8], sig: &[u8]) -> Result<()> {
-    use ring::signature::{UnparsedPublicKey, ECDSA_P256_SHA256_ASN1};
-    let (_, pem) = x509_parser::pem::parse_x509_pem(ca_cert_pem.as_bytes())
-        .map_err(|e| Error::InvalidArgument(format!("CA certificate: {e}")))?;
-    let cert = pem
-        .parse_x509()
-        .map_err(|e| Error::InvalidArgument(format!("CA certificate: {e}")))?;
-    let key = cert.public_key().subject_public_key.data.to_vec();
-    UnparsedPublicKey::new(&ECDSA_P256_SHA256_ASN1, key)
-        .verify(msg, sig)
-        .map_err(|_| Error::InvalidArgument("bad signature".into()))
-}
 // ---------- end governance2 ----------
 
 /// The common name and serial (hex) of a peer's certificate.

@@ -13,8 +13,8 @@
 //! memory stays bounded whatever the size. The controller checks every file's
 //! bytes against the hash the agent's index recorded when the segment was
 //! written, and ends with a manifest signed with its CA key
-//! ([`sign_manifest`]); [`verify_export`] checks a copy offline against the CA
-//! certificate.
+//! ([`sign_manifest`]); [`verify_export`] (in `camplane-export`, shared with the
+//! CLI) checks a copy offline against the CA certificate.
 
 use crate::alpr::search::Hub;
 use crate::core::audit::Draft;
@@ -26,8 +26,12 @@ use camplane_config::model::{CameraSpec, Kind, SegmentInfo, SegmentsQuery, UserS
 use jiff::{SignedDuration, Timestamp};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
-use std::path::{Component, Path, PathBuf};
+use std::path::{Path, PathBuf};
 use std::time::Duration;
+
+pub use camplane_export::{
+    resolve_path, verify_export, ExportProblem, MANIFEST, SIGNATURE_ALGORITHM,
+};
 
 /// Key prefix of the chief's authorizations.
 pub const AUTHORIZATIONS: &str = "recording-access/";
@@ -37,10 +41,6 @@ pub const MAX_EXPORT_HOURS: i64 = 24;
 pub const POLICE_DEPARTMENT: &str = "police";
 /// How long the controller waits for one answer of an agent.
 pub const AGENT_TIMEOUT: Duration = Duration::from_secs(10);
-/// The manifest's file name in an export directory.
-pub const MANIFEST: &str = "manifest.json";
-/// The signature algorithm of manifests (the CA's P-256 key).
-pub const SIGNATURE_ALGORITHM: &str = "ECDSA_P256_SHA256_ASN1";
 
 /// The chief's authorization of one user for a camera's or a department's recordings.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -113,39 +113,6 @@ fn shown(s: &str, n: usize) -> String {
 
 fn json<T: Serialize>(v: &T) -> serde_json::Value {
     serde_json::to_value(v).unwrap_or(serde_json::Value::Null)
-}
-
-/// Resolves `..`, `.` and (for the part that exists) symbolic links, without
-/// needing the whole path to exist.
-pub fn resolve_path(p: &Path) -> PathBuf {
-    let mut out = PathBuf::new();
-    for c in p.components() {
-        match c {
-            Component::ParentDir => {
-                out.pop();
-            }
-            Component::CurDir => {}
-            other => out.push(other.as_os_str()),
-        }
-    }
-    // The longest existing ancestor, canonicalized, then the rest.
-    let mut existing = out.clone();
-    let mut rest = Vec::new();
-    while !existing.as_os_str().is_empty() {
-        if let Ok(c) = existing.canonicalize() {
-            let mut r = c;
-            for part in rest.iter().rev() {
-                r.push(part);
-            }
-            return r;
-        }
-        match existing.file_name() {
-            Some(n) => rest.push(n.to_os_string()),
-            None => break,
-        }
-        existing.pop();
-    }
-    out
 }
 
 impl Controller {
@@ -566,7 +533,7 @@ impl Controller {
 /// The body of an export's manifest (what is signed).
 pub fn manifest_body(plan: &ExportPlan, ca_cert_pem: &str) -> serde_json::Value {
     serde_json::json!({
-        "format": "camplane-export/1",
+        "format": camplane_export::FORMAT,
         "camera": plan.camera,
         "department": plan.department,
         "site": plan.site,
@@ -585,112 +552,6 @@ pub fn manifest_body(plan: &ExportPlan, ca_cert_pem: &str) -> serde_json::Value 
 /// Signs a manifest body: the result is the body with `signature` (hex, over
 /// the body's compact JSON) added.
 pub fn sign_manifest(pki: &crate::core::pki::Pki, body: serde_json::Value) -> Result<Vec<u8>> {
-    let bytes = serde_json::to_vec(&body)?;
-    let sig = pki.sign(&bytes)?;
-    let mut v = body;
-    v["signature"] = hex::encode(sig).into();
-    Ok(serde_json::to_vec_pretty(&v)?)
-}
-
-/// What [`verify_export`] found wrong; names the first file that fails.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum ExportProblem {
-    /// The manifest is missing, unreadable or its signature does not verify.
-    #[error("manifest.json: {0}")]
-    Manifest(String),
-    /// A listed file is missing.
-    #[error("{0}: missing")]
-    Missing(String),
-    /// A file's bytes do not match its hash (or size).
-    #[error("{0}: {1}")]
-    Altered(String, String),
-    /// The chain of hashes is broken at this file.
-    #[error("{0}: chain broken: {1}")]
-    Chain(String, String),
-}
-
-/// Checks an export directory offline: the manifest's signature against the
-/// controller's CA certificate, every file byte for byte against its hash, and
-/// the index's chain. Returns the number of files checked.
-pub fn verify_export(dir: &Path, ca_cert_pem: &str) -> std::result::Result<usize, ExportProblem> {
-    let m = |s: String| ExportProblem::Manifest(s);
-    let text = std::fs::read(dir.join(MANIFEST)).map_err(|e| m(e.to_string()))?;
-    let mut v: serde_json::Value = serde_json::from_slice(&text).map_err(|e| m(e.to_string()))?;
-    let sig_hex = v
-        .as_object_mut()
-        .and_then(|o| o.remove("signature"))
-        .and_then(|s| s.as_str().map(String::from))
-        .ok_or_else(|| m("no signature".into()))?;
-    let sig = hex::decode(&sig_hex).map_err(|_| m("signature is not hex".into()))?;
-    let body = serde_json::to_vec(&v).map_err(|e| m(e.to_string()))?;
-    crate::core::pki::verify_signature(ca_cert_pem, &body, &sig).map_err(|e| {
-        m(format!(
-            "signature does not verify against the CA certificate: {e}"
-        ))
-    })?;
-    let files: Vec<SegmentInfo> =
-        serde_json::from_value(v["files"].clone()).map_err(|e| m(format!("files: {e}")))?;
-    let mut prev: Option<&SegmentInfo> = None;
-    for f in &files {
-        if f.name.contains(['/', '\\']) || f.name.starts_with('.') {
-            return Err(m(format!("file name {:?} is not a plain name", f.name)));
-        }
-        if let Some(p) = prev {
-            if f.seq == p.seq + 1 && f.prev_sha256 != p.sha256 {
-                return Err(ExportProblem::Chain(
-                    f.name.clone(),
-                    format!("its prev_sha256 is not the hash of {}", p.name),
-                ));
-            }
-            if f.seq <= p.seq {
-                return Err(ExportProblem::Chain(
-                    f.name.clone(),
-                    "out of sequence".into(),
-                ));
-            }
-        }
-        let path = dir.join(&f.name);
-        let mut file = match std::fs::File::open(&path) {
-            Ok(x) => x,
-            Err(_) => return Err(ExportProblem::Missing(f.name.clone())),
-        };
-        let mut h = Sha256::new();
-        let n = std::io::copy(&mut file, &mut h)
-            .map_err(|e| ExportProblem::Altered(f.name.clone(), e.to_string()))?;
-        let got = hex::encode(h.finalize());
-        if n != f.size {
-            return Err(ExportProblem::Altered(
-                f.name.clone(),
-                format!("{n} bytes, the manifest says {}", f.size),
-            ));
-        }
-        if got != f.sha256 {
-            return Err(ExportProblem::Altered(
-                f.name.clone(),
-                format!("SHA-256 {got} is not the recorded {}", f.sha256),
-            ));
-        }
-        prev = Some(f);
-    }
-    Ok(files.len())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn resolve_path_handles_dots_and_links() {
-        let d = tempfile::tempdir().unwrap();
-        let root = d.path().canonicalize().unwrap();
-        std::fs::create_dir(root.join("exports")).unwrap();
-        std::os::unix::fs::symlink(&root, root.join("exports/up")).unwrap();
-        assert_eq!(
-            resolve_path(&root.join("exports/../x/y")),
-            root.join("x/y"),
-            "`..` resolved, missing parts kept"
-        );
-        assert_eq!(resolve_path(&root.join("exports/up/z")), root.join("z"));
-        assert!(resolve_path(&root.join("exports/./a")).starts_with(root.join("exports")));
-    }
+    let sig = pki.sign(&camplane_export::signed_bytes(&body)?)?;
+    Ok(camplane_export::signed_manifest(body, &sig)?)
 }

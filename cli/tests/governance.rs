@@ -1,13 +1,12 @@
 //! The governance commands through the real `camplane` binary against a real
-//! `camplane-controller`: a pattern search exits 4 with the approval's id, a
+//! controller (in this process: see common/mod.rs): a pattern search exits 4 with the approval's id, a
 //! supervisor lists and approves it, the operator runs it once; a query for an
 //! agency off the verified list is refused; alerts verification refuses an
 //! unknown alert; the monthly report lands in --out.
 
-#[path = "common/binaries.rs"]
-mod binaries;
+mod common;
 
-use binaries::{cli, start_example_controller, text};
+use common::{cli, start_example_controller, text};
 use std::path::PathBuf;
 use std::process::Output;
 

@@ -1,57 +1,14 @@
-//! The real binaries: `camplane-controller --config/--check-config` and the `camplane`
-//! CLI tour, as a user runs them.
+//! The `camplane` CLI tour against a real controller, as a user runs it.
 
-#[path = "common/binaries.rs"]
-mod binaries;
+mod common;
 
-use binaries::{cli as cli_with_ca, examples, start_example_controller, text, CTL};
+use common::{cli as cli_with_ca, examples, start_example_controller, text};
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 
 /// The CLI against the tour's controller, whose CA path each call passes.
-fn cli(
-    home: &Path,
-    ctl: &binaries::ExampleController,
-    args: &[&str],
-    stdin: Option<&str>,
-) -> Output {
+fn cli(home: &Path, ctl: &common::ExampleController, args: &[&str], stdin: Option<&str>) -> Output {
     cli_with_ca(home, &ctl.server, &ctl.ca, args, stdin)
-}
-
-#[test]
-fn check_config_reports_every_problem_with_paths() {
-    let ok = Command::new(CTL)
-        .arg("--check-config")
-        .arg(examples().join("controller-embedded.yaml"))
-        .output()
-        .unwrap();
-    assert!(ok.status.success(), "{}", text(&ok));
-    let dir = tempfile::tempdir().unwrap();
-    let bad = dir.path().join("bad.yaml");
-    std::fs::write(&bad, "city:\n  name: X\n  time_zone: Nowhere/Land\nlisten: not-an-address\nstore:\n  etcd:\n    endpoints: [localhost:2379]\n").unwrap();
-    let o = Command::new(CTL)
-        .arg("--check-config")
-        .arg(&bad)
-        .output()
-        .unwrap();
-    assert_eq!(o.status.code(), Some(1));
-    let t = text(&o);
-    for want in [
-        "city.time_zone",
-        "listen",
-        "store.etcd.endpoints.0",
-        "bad.yaml:3",
-    ] {
-        assert!(t.contains(want), "missing {want} in:\n{t}");
-    }
-    std::fs::write(&bad, "city: [unclosed\n").unwrap();
-    let o = Command::new(CTL)
-        .arg("--check-config")
-        .arg(&bad)
-        .output()
-        .unwrap();
-    assert_eq!(o.status.code(), Some(1));
-    assert!(text(&o).contains("bad.yaml:"), "{}", text(&o));
 }
 
 #[test]

@@ -1,0 +1,58 @@
+//! `agent`: site gateways: enrolment tokens, the list, revocation.
+
+use crate::call::{call, Client};
+use crate::output::{print_objects, values, Output};
+use anyhow::Result;
+use camplane_config::model::Kind;
+use camplane_proto::v1 as pb;
+use clap::Subcommand;
+
+#[derive(Subcommand)]
+pub(crate) enum AgentCmd {
+    /// Register a site's gateway and print its one-time enrolment token.
+    Enroll {
+        /// The site.
+        #[arg(long)]
+        site: String,
+        /// The agent's name (default: SITE-gw).
+        #[arg(long, default_value = "")]
+        name: String,
+    },
+    /// List agents.
+    List,
+    /// Refuse an agent from now on.
+    Revoke {
+        /// Agent name.
+        name: String,
+    },
+}
+
+/// Runs an `agent` command.
+pub async fn run(c: &Client, ac: AgentCmd) -> Result<i32> {
+    let mut client = pb::fleet_client::FleetClient::new(c.channel.clone());
+    match ac {
+        AgentCmd::Enroll { site, name } => {
+            let r = call(
+                client.create_enroll_token(c.req(pb::EnrollTokenRequest { site, agent: name })?),
+            )
+            .await?;
+            println!(
+                "agent/{} registered; one-time enrolment token (valid until {}):",
+                r.agent, r.expires_at
+            );
+            println!("{}", r.token);
+        }
+        AgentCmd::List => {
+            let r = call(client.list_agents(c.req(pb::Empty {})?)).await?;
+            print_objects(Kind::Agent, &values(&r.objects)?, Output::Table, false)?;
+        }
+        AgentCmd::Revoke { name } => {
+            call(client.revoke(c.req(pb::AgentName {
+                agent: name.clone(),
+            })?))
+            .await?;
+            println!("agent/{name} revoked");
+        }
+    }
+    Ok(0)
+}

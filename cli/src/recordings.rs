@@ -1,0 +1,200 @@
+//! `recordings`: the chief's authorizations, and case-numbered exports
+//! streamed into a new directory with the controller's signed manifest.
+
+use crate::call::{call, Client};
+use anyhow::{anyhow, bail, Context, Result};
+use camplane_proto::v1 as pb;
+use clap::Subcommand;
+use std::path::PathBuf;
+
+#[derive(Subcommand)]
+pub(crate) enum RecordingsCmd {
+    /// The chief lets a user view and copy a camera's (or a department's)
+    /// recordings until a time (audited).
+    Authorize {
+        /// The user.
+        #[arg(long)]
+        user: String,
+        /// One camera ...
+        #[arg(
+            long,
+            conflicts_with = "department",
+            required_unless_present = "department"
+        )]
+        camera: Option<String>,
+        /// ... or every camera of a department.
+        #[arg(long)]
+        department: Option<String>,
+        /// When the authorization ends (RFC 3339).
+        #[arg(long)]
+        until: String,
+        /// Why (kept in the audit log).
+        #[arg(long)]
+        reason: String,
+    },
+    /// Copy a camera's segments overlapping FROM..TO (at most 24 hours) into a
+    /// new or empty directory, with a manifest signed by the controller
+    /// (the installing department's viewers, the police, people the chief
+    /// authorized; audited with the case number before anything is sent).
+    Export {
+        /// The camera.
+        #[arg(long)]
+        camera: String,
+        /// From (RFC 3339).
+        #[arg(long)]
+        from: String,
+        /// To (RFC 3339).
+        #[arg(long)]
+        to: String,
+        /// Case number (the city's format).
+        #[arg(long = "case")]
+        case_number: String,
+        /// A new or empty directory (the controller may restrict where: exports.allowed_dir).
+        #[arg(long)]
+        out: PathBuf,
+    },
+}
+
+/// Runs a `recordings` command; an export is verified against `ca` when given.
+pub async fn run(c: &Client, ca: Option<&PathBuf>, rc: RecordingsCmd) -> Result<i32> {
+    match rc {
+        RecordingsCmd::Authorize {
+            user,
+            camera,
+            department,
+            until,
+            reason,
+        } => {
+            let o = call(
+                pb::recordings_client::RecordingsClient::new(c.channel.clone()).authorize(c.req(
+                    pb::RecordingAuthorizeRequest {
+                        user,
+                        camera: camera.unwrap_or_default(),
+                        department: department.unwrap_or_default(),
+                        until,
+                        reason,
+                    },
+                )?),
+            )
+            .await?;
+            println!("{}", o.name);
+            Ok(0)
+        }
+        RecordingsCmd::Export {
+            camera,
+            from,
+            to,
+            case_number,
+            out,
+        } => export(c, ca, camera, from, to, case_number, out).await,
+    }
+}
+
+/// `recordings export`: streams the files into a new or empty directory.
+async fn export(
+    c: &Client,
+    ca: Option<&PathBuf>,
+    camera: String,
+    from: String,
+    to: String,
+    case_number: String,
+    out: PathBuf,
+) -> Result<i32> {
+    use std::io::Write;
+    let abs = if out.is_absolute() {
+        out.clone()
+    } else {
+        std::env::current_dir()?.join(&out)
+    };
+    // The controller checks the directory it is told against exports.allowed_dir,
+    // so it is told the one the files will really land in.
+    let resolved = camplane_export::resolve_path(&abs);
+    if resolved.exists() {
+        let mut rd = std::fs::read_dir(&resolved)
+            .with_context(|| format!("--out {}: not a directory", resolved.display()))?;
+        if rd.next().is_some() {
+            bail!(
+                "--out {}: must be a new or empty directory",
+                resolved.display()
+            );
+        }
+    }
+    let mut stream = call(
+        pb::recordings_client::RecordingsClient::new(c.channel.clone()).export(c.req(
+            pb::ExportRequest {
+                camera,
+                from,
+                to,
+                case_number,
+                out_dir: resolved.display().to_string(),
+            },
+        )?),
+    )
+    .await?;
+    std::fs::create_dir_all(&resolved)
+        .with_context(|| format!("creating {}", resolved.display()))?;
+    let mut current: Option<(String, std::fs::File)> = None;
+    let mut files = 0usize;
+    let mut bytes = 0u64;
+    let mut manifest = false;
+    loop {
+        let msg = match stream.message().await {
+            Ok(Some(m)) => m,
+            Ok(None) => break,
+            Err(e) => {
+                eprintln!(
+                    "export failed: {}; {} is incomplete",
+                    e.message(),
+                    resolved.display()
+                );
+                return Ok(1);
+            }
+        };
+        match msg.part {
+            Some(pb::export_chunk::Part::File(f)) => {
+                if f.name.is_empty() || f.name.contains(['/', '\\']) || f.name.starts_with('.') {
+                    bail!("the controller sent a file name that is not a plain name");
+                }
+                let p = resolved.join(&f.name);
+                let file = std::fs::OpenOptions::new()
+                    .write(true)
+                    .create_new(true)
+                    .open(&p)
+                    .with_context(|| format!("creating {}", p.display()))?;
+                current = Some((f.name, file));
+                files += 1;
+            }
+            Some(pb::export_chunk::Part::Data(d)) => {
+                let (name, f) = current
+                    .as_mut()
+                    .ok_or_else(|| anyhow!("the controller sent bytes before a file"))?;
+                f.write_all(&d).with_context(|| format!("writing {name}"))?;
+                bytes += d.len() as u64;
+            }
+            Some(pb::export_chunk::Part::ManifestJson(m)) => {
+                let p = resolved.join(camplane_export::MANIFEST);
+                std::fs::write(&p, m).with_context(|| format!("writing {}", p.display()))?;
+                manifest = true;
+            }
+            None => {}
+        }
+    }
+    if let Some((name, f)) = current {
+        f.sync_all().with_context(|| format!("writing {name}"))?;
+    }
+    if !manifest {
+        eprintln!(
+            "export failed: no manifest came; {} is incomplete",
+            resolved.display()
+        );
+        return Ok(1);
+    }
+    println!(
+        "{}: {files} files, {bytes} bytes, manifest.json signed by the controller",
+        resolved.display()
+    );
+    if ca.is_some() {
+        return crate::export::verify(&resolved, ca);
+    }
+    Ok(0)
+}
