@@ -3,13 +3,13 @@
 //! Unknown fields are refused and every problem names its path, so a bad push
 //! is explained in one round trip.
 
-use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
 use crate::error::AgentError;
 
-/// Policy ceiling: no recording is kept longer than this (governance.md, Retention).
-pub const MAX_RETENTION_DAYS: u32 = 30;
+/// The model's hold types and policy ceiling, used as they are: the desired config
+/// from the controller needs no copy or conversion (one contract per concept).
+pub use camplane_config::model::{HoldReason, LegalHoldSpec as LegalHold, MAX_RETENTION_DAYS};
 
 /// How the agent pulls RTP from the camera.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -71,47 +71,6 @@ pub struct CameraConfig {
     /// A mobile reader: reads are located by the gateway's GPS (gpsd).
     #[serde(default)]
     pub mobile: bool,
-}
-
-/// Why a hold was placed (governance.md: who may place which).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum HoldReason {
-    /// Placed by the chief for a criminal investigation.
-    CriminalInvestigation,
-    /// Placed by the chief for court proceedings.
-    Court,
-    /// Another bona fide use approved by the City Manager.
-    CityManagerApproved,
-}
-
-/// Keeps the named cameras' recordings in `[from, until)` past their retention.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct LegalHold {
-    /// The case the hold serves.
-    pub case_number: String,
-    /// Camera ids covered.
-    pub cameras: Vec<String>,
-    /// Start of the held time range.
-    pub from: Timestamp,
-    /// End of the held time range (exclusive).
-    pub until: Timestamp,
-    /// Why it was placed.
-    pub reason: HoldReason,
-}
-
-impl LegalHold {
-    /// Whether this hold covers recording of `camera` over `[start, end)`.
-    pub fn covers(&self, camera: &str, start: Timestamp, end: Timestamp) -> bool {
-        // A zero-length record still sits at an instant: treat it as [start, start].
-        let end_ok = if end > start {
-            end > self.from
-        } else {
-            start >= self.from
-        };
-        start < self.until && end_ok && self.cameras.iter().any(|c| c == camera)
-    }
 }
 
 /// One problem in a config document.
@@ -204,30 +163,28 @@ impl CameraConfig {
     }
 }
 
-impl LegalHold {
-    /// Every semantic problem, paths prefixed with `prefix`.
-    pub fn problems(&self, prefix: &str) -> Vec<ConfigProblem> {
-        let mut p = Vec::new();
-        if self.case_number.trim().is_empty() {
-            p.push(ConfigProblem {
-                path: format!("{prefix}case_number"),
-                message: "must not be empty".into(),
-            });
-        }
-        if self.cameras.is_empty() {
-            p.push(ConfigProblem {
-                path: format!("{prefix}cameras"),
-                message: "must name at least one camera".into(),
-            });
-        }
-        if self.from >= self.until {
-            p.push(ConfigProblem {
-                path: format!("{prefix}until"),
-                message: format!("{} is not after from ({})", self.until, self.from),
-            });
-        }
-        p
+/// Every semantic problem of a hold, paths prefixed with `prefix`.
+fn hold_problems(h: &LegalHold, prefix: &str) -> Vec<ConfigProblem> {
+    let mut p = Vec::new();
+    if h.case_number.trim().is_empty() {
+        p.push(ConfigProblem {
+            path: format!("{prefix}case_number"),
+            message: "must not be empty".into(),
+        });
     }
+    if h.cameras.is_empty() {
+        p.push(ConfigProblem {
+            path: format!("{prefix}cameras"),
+            message: "must name at least one camera".into(),
+        });
+    }
+    if h.from >= h.until {
+        p.push(ConfigProblem {
+            path: format!("{prefix}until"),
+            message: format!("{} is not after from ({})", h.until, h.from),
+        });
+    }
+    p
 }
 
 fn parse_json<T: serde::de::DeserializeOwned>(text: &str) -> Result<T, Vec<ConfigProblem>> {
@@ -264,12 +221,34 @@ pub fn cameras_from_json(text: &str) -> Result<Vec<CameraConfig>, Vec<ConfigProb
 
 /// Parses and validates a JSON list of legal holds.
 pub fn holds_from_json(text: &str) -> Result<Vec<LegalHold>, Vec<ConfigProblem>> {
-    let holds: Vec<LegalHold> = parse_json(text)?;
-    let problems: Vec<_> = holds
-        .iter()
-        .enumerate()
-        .flat_map(|(i, h)| h.problems(&format!("[{i}].")))
+    // The model's type tolerates unknown fields (the controller's loaders check
+    // them), so list them here: a misspelt field must not pass silently.
+    let mut unknown = Vec::new();
+    let holds: Vec<LegalHold> = {
+        let mut de = serde_json::Deserializer::from_str(text);
+        let mut note = |p: serde_ignored::Path<'_>| unknown.push(json_path(&p));
+        let de = serde_ignored::Deserializer::new(&mut de, &mut note);
+        serde_path_to_error::deserialize(de).map_err(|e| {
+            let path = e.path().to_string();
+            vec![ConfigProblem {
+                path: if path == "." { String::new() } else { path },
+                message: e.into_inner().to_string(),
+            }]
+        })?
+    };
+    let mut problems: Vec<_> = unknown
+        .into_iter()
+        .map(|(path, field)| ConfigProblem {
+            path,
+            message: format!("unknown field `{field}`"),
+        })
         .collect();
+    problems.extend(
+        holds
+            .iter()
+            .enumerate()
+            .flat_map(|(i, h)| hold_problems(h, &format!("[{i}]."))),
+    );
     if problems.is_empty() {
         Ok(holds)
     } else {
@@ -277,9 +256,38 @@ pub fn holds_from_json(text: &str) -> Result<Vec<LegalHold>, Vec<ConfigProblem>>
     }
 }
 
+/// An ignored field's path in the `[1].field` form the other problems use, and its name.
+fn json_path(p: &serde_ignored::Path<'_>) -> (String, String) {
+    fn walk(p: &serde_ignored::Path<'_>, out: &mut String) {
+        match p {
+            serde_ignored::Path::Root => {}
+            serde_ignored::Path::Seq { parent, index } => {
+                walk(parent, out);
+                out.push_str(&format!("[{index}]"));
+            }
+            serde_ignored::Path::Map { parent, key } => {
+                walk(parent, out);
+                out.push('.');
+                out.push_str(key);
+            }
+            serde_ignored::Path::Some { parent }
+            | serde_ignored::Path::NewtypeStruct { parent }
+            | serde_ignored::Path::NewtypeVariant { parent } => walk(parent, out),
+        }
+    }
+    let mut path = String::new();
+    walk(p, &mut path);
+    let field = match p {
+        serde_ignored::Path::Map { key, .. } => key.clone(),
+        _ => path.clone(),
+    };
+    (path, field)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use jiff::Timestamp;
 
     #[test]
     fn defaults_apply() {
@@ -336,7 +344,8 @@ mod tests {
         .unwrap();
         let t = |s: &str| s.parse::<Timestamp>().unwrap();
         assert!(h[0].covers("c1", t("2024-12-31T23:59:00Z"), t("2025-01-01T00:01:00Z")));
-        assert!(!h[0].covers("c1", t("2025-01-02T00:00:00Z"), t("2025-01-02T00:01:00Z")));
+        // The end is inclusive (the model's rule): only what starts after it is free.
+        assert!(!h[0].covers("c1", t("2025-01-02T00:00:01Z"), t("2025-01-02T00:01:00Z")));
         assert!(!h[0].covers("c2", t("2025-01-01T10:00:00Z"), t("2025-01-01T10:01:00Z")));
         let e = holds_from_json(
             r#"[{"case_number":"","cameras":[],"from":"2025-01-02T00:00:00Z",
@@ -350,5 +359,12 @@ mod tests {
         )
         .unwrap_err();
         assert_eq!(e[0].path, "[0].reason");
+        let e = holds_from_json(
+            r#"[{"case_number":"1","cameras":["c"],"from":"2025-01-01T00:00:00Z",
+                 "until":"2025-01-02T00:00:00Z","reason":"court","untill":"x"}]"#,
+        )
+        .unwrap_err();
+        assert_eq!(e[0].path, "[0].untill");
+        assert!(e[0].message.contains("unknown field `untill`"), "{e:?}");
     }
 }

@@ -372,7 +372,12 @@ mod tests {
         let clock = ManualClock::new(t0);
         let probe = FixedProbe::new(u64::MAX / 2, u64::MAX / 2);
         let policy = RetentionPolicy::default();
-        let holds = vec![hold("c", "2025-01-01T10:00:00Z", "2025-01-01T12:00:00Z")];
+        // `until` is inclusive: end just before the 12:00 segment's first instant.
+        let holds = vec![hold(
+            "c",
+            "2025-01-01T10:00:00Z",
+            "2025-01-01T11:59:59.999Z",
+        )];
         clock.advance(SignedDuration::from_hours(24 * 30));
         let r = sweep(&idx, &policy, &holds, &probe, clock.now());
         assert_eq!(
@@ -449,7 +454,12 @@ mod tests {
                 std::fs::write(g.segment_path("b", &e), [0u8; 100]).unwrap();
             }
         }
-        let holds = vec![hold("a", "2025-01-01T00:00:00Z", "2025-01-01T01:00:00Z")];
+        // `until` is inclusive: end just before the 01:00 segment's first instant.
+        let holds = vec![hold(
+            "a",
+            "2025-01-01T00:00:00Z",
+            "2025-01-01T00:59:59.999Z",
+        )];
         let policy = RetentionPolicy {
             days: HashMap::new(),
             disk: DiskPolicy {

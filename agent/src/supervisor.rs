@@ -572,7 +572,8 @@ mod tests {
             case_number: "25-00007".into(),
             cameras: vec!["c".into()],
             from: "2025-01-01T10:00:00Z".parse().unwrap(),
-            until: "2025-01-01T12:00:00Z".parse().unwrap(),
+            // Inclusive: end just before the 12:00 segment's first instant.
+            until: "2025-01-01T11:59:59.999Z".parse().unwrap(),
             reason: HoldReason::Court,
         };
         sup.reconcile(vec![], vec![hold]);

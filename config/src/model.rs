@@ -616,9 +616,9 @@ pub enum HoldReason {
     CityManagerApproved,
 }
 
-/// A legal hold: recordings and reads of these cameras in this time range are
+/// A legal hold: recordings and reads of these cameras in `[from, until]` are
 /// kept past retention until the hold is released.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LegalHoldSpec {
     /// The case.
     pub case_number: String,
@@ -626,10 +626,27 @@ pub struct LegalHoldSpec {
     pub cameras: Vec<String>,
     /// Start of the held range.
     pub from: Timestamp,
-    /// End of the held range.
+    /// End of the held range, inclusive: the last instant named is kept too.
     pub until: Timestamp,
     /// Why.
     pub reason: HoldReason,
+}
+
+impl LegalHoldSpec {
+    /// Whether this hold covers what `camera` recorded over `[start, end)`; a
+    /// zero-length record (`end <= start`, e.g. a plate read) sits at `start`.
+    ///
+    /// The one rule for controller and agent alike. Both ends of the hold are
+    /// inclusive so that a hold never loses the last instant it names: keeping
+    /// one segment too many is harmless, deleting held evidence is not.
+    pub fn covers(&self, camera: &str, start: Timestamp, end: Timestamp) -> bool {
+        let reaches_from = if end > start {
+            end > self.from
+        } else {
+            start >= self.from
+        };
+        start <= self.until && reaches_from && self.cameras.iter().any(|c| c == camera)
+    }
 }
 
 /// Who placed and released a hold.
@@ -741,3 +758,50 @@ pub struct CropQuery {
 }
 
 // ---------- end governance2 ----------
+
+#[cfg(test)]
+mod hold_tests {
+    use super::*;
+
+    fn t(s: &str) -> Timestamp {
+        s.parse().unwrap()
+    }
+
+    fn hold() -> LegalHoldSpec {
+        LegalHoldSpec {
+            case_number: "25-01234".into(),
+            cameras: vec!["c1".into()],
+            from: t("2025-01-01T00:00:00Z"),
+            until: t("2025-01-02T00:00:00Z"),
+            reason: HoldReason::Court,
+        }
+    }
+
+    #[test]
+    fn instants_at_both_edges_are_held() {
+        let h = hold();
+        let at = |s: &str| h.covers("c1", t(s), t(s));
+        assert!(!at("2024-12-31T23:59:59.999Z"), "just before from");
+        assert!(at("2025-01-01T00:00:00Z"), "exactly at from");
+        assert!(at("2025-01-01T12:00:00Z"), "inside");
+        assert!(at("2025-01-02T00:00:00Z"), "exactly at until");
+        assert!(!at("2025-01-02T00:00:00.001Z"), "just after until");
+    }
+
+    #[test]
+    fn segments_touching_or_straddling_an_edge() {
+        let h = hold();
+        let seg = |a: &str, b: &str| h.covers("c1", t(a), t(b));
+        // Straddling from, and ending exactly at from (its instants are all before it).
+        assert!(seg("2024-12-31T23:59:00Z", "2025-01-01T00:01:00Z"));
+        assert!(!seg("2024-12-31T23:59:00Z", "2025-01-01T00:00:00Z"));
+        // Starting exactly at from, straddling until, starting exactly at until.
+        assert!(seg("2025-01-01T00:00:00Z", "2025-01-01T00:01:00Z"));
+        assert!(seg("2025-01-01T23:59:00Z", "2025-01-02T00:01:00Z"));
+        assert!(seg("2025-01-02T00:00:00Z", "2025-01-02T00:01:00Z"));
+        // Starting just after until.
+        assert!(!seg("2025-01-02T00:00:00.001Z", "2025-01-02T00:01:00Z"));
+        // Another camera is never covered.
+        assert!(!h.covers("c2", t("2025-01-01T10:00:00Z"), t("2025-01-01T10:01:00Z")));
+    }
+}

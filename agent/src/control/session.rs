@@ -16,7 +16,7 @@ use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity
 
 use super::queries;
 use super::reporter::Reporter;
-use crate::config::{CameraConfig, LegalHold};
+use crate::config::CameraConfig;
 use crate::error::{AgentError, Result};
 use crate::fs::write_atomic;
 use crate::health::ActiveWindow;
@@ -159,24 +159,7 @@ impl Session {
                 cc
             })
             .collect();
-        // The controller's hold and the agent's have the same shape.
-        let holds: Vec<LegalHold> = d
-            .holds
-            .iter()
-            .filter_map(|h| {
-                serde_json::to_value(h)
-                    .ok()
-                    .and_then(|v| serde_json::from_value(v).ok())
-            })
-            .collect();
-        if holds.len() != d.holds.len() {
-            // Never drop a hold we cannot read: keep running the previous config.
-            tracing::error!(
-                "a legal hold from the controller could not be read; keeping the previous config"
-            );
-            return;
-        }
-        let r = self.sup.reconcile(cams, holds);
+        let r = self.sup.reconcile(cams, d.holds.clone());
         tracing::info!(started = ?r.started, restarted = ?r.restarted, stopped = ?r.stopped, rejected = r.rejected.len(), "reconciled cameras");
     }
 

@@ -36,9 +36,7 @@ pub struct Swept {
 }
 
 fn held(holds: &[LegalHoldSpec], camera: &str, t: Timestamp) -> bool {
-    holds
-        .iter()
-        .any(|h| h.cameras.iter().any(|c| c == camera) && h.from <= t && t <= h.until)
+    holds.iter().any(|h| h.covers(camera, t, t))
 }
 
 impl Controller {
