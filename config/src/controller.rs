@@ -28,12 +28,12 @@ pub struct ControllerConfig {
     /// ALPR governance settings (verified agencies).
     #[serde(default, skip_serializing_if = "AlprSettings::is_empty")]
     pub alpr: AlprSettings,
-    /// governance2: where recording exports may be written.
+    /// Where recording exports may be written.
     #[serde(default, skip_serializing_if = "ExportSettings::is_empty")]
     pub exports: ExportSettings,
 }
 
-// ---------- governance2: export settings ----------
+// ---------- export settings ----------
 
 /// Recording export settings.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -49,8 +49,6 @@ impl ExportSettings {
         self.allowed_dir.is_none()
     }
 }
-
-// ---------- end governance2: export settings ----------
 
 // ---------- governance: ALPR settings ----------
 
@@ -322,7 +320,6 @@ impl ControllerConfig {
                 );
             }
         }
-        // governance2
         if let Some(d) = &cfg.exports.allowed_dir {
             if !d.is_absolute() {
                 bad(
@@ -396,7 +393,6 @@ mod tests {
         );
     }
 
-    // governance2
     #[test]
     fn export_settings() {
         let t = format!("{GOOD}exports:\n  allowed_dir: /srv/exports\n");

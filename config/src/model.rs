@@ -701,7 +701,7 @@ pub fn plate_matches(pattern: &str, plate: &str) -> bool {
     go(pattern.as_bytes(), plate.as_bytes())
 }
 
-// ---------- governance2: recordings and crops asked of an agent ----------
+// ---------- recordings and crops asked of an agent ----------
 
 /// The segments of one camera overlapping `[from, until)`, asked of its agent
 /// (control-stream query kind `segments`).
@@ -756,8 +756,6 @@ pub struct CropQuery {
     /// The read's id, as a search returned it.
     pub read_id: String,
 }
-
-// ---------- end governance2 ----------
 
 #[cfg(test)]
 mod hold_tests {

@@ -1,4 +1,4 @@
-//! Exact-plate search across five sites (governance2). A controller (embedded
+//! Exact-plate search across five sites. A controller (embedded
 //! store, TLS) and five in-process agents (real `Session`s over mutual TLS, real
 //! read stores), each holding SEARCH_BENCH_READS plate reads (default 1,000,000)
 //! spread over 30 days: a fixed set of 2,000 repeated plates plus a target plate

@@ -93,7 +93,6 @@ pub async fn start_with_clock(
         .add_service(camplane_proto::v1::fleet_server::FleetServer::new(
             crate::api::FleetApi::new(fleet, cancel.clone()),
         ))
-        // governance2
         .add_service(
             camplane_proto::v1::recordings_server::RecordingsServer::new(
                 crate::api::recordings::RecordingsApi::new(Api::new(ctl.clone()), pki.clone()),

@@ -1,4 +1,4 @@
-//! Audit completeness (governance2): each access the spec lists leaves exactly
+//! Audit completeness: each access the spec lists leaves exactly
 //! one new audit entry, with who, when, the case number and purpose where they
 //! apply, and the result count for searches; and the chain catches an edited or
 //! deleted entry on etcd as on the embedded store.

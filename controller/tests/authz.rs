@@ -113,7 +113,6 @@ const RPCS: &[(&str, Need)] = &[
         "PublicLog.AddCaseAssist",
         Need::Op(Operation::RecordCaseAssist),
     ),
-    // ---------- governance2 ----------
     (
         "Recordings.Authorize",
         Need::Op(Operation::AuthorizeRecordings),
@@ -588,7 +587,6 @@ async fn call(h: &Harness, c: &Caller, rpc: &str) -> Result<(), tonic::Status> {
             ))
             .await
             .map(|_| ()),
-        // ---------- governance2 ----------
         "Recordings.Authorize" => pb::recordings_client::RecordingsClient::new(ch)
             .authorize(req(
                 t,

@@ -1,4 +1,4 @@
-//! Bad input (governance2): an expired token, a forged token, case numbers with
+//! Bad input: an expired token, a forged token, case numbers with
 //! SQL or shell injection or 10 kB long, plate patterns that match everything,
 //! a reversed and a three-year time range, an export outside the allowed
 //! directory. Each is a clear refusal: the right gRPC code, a message naming the

@@ -287,7 +287,7 @@ impl ReadStore {
         out
     }
 
-    // ---------- governance2: bulk import ----------
+    // ---------- bulk import ----------
     /// Stores many reads without crops, one write and one fsync per day file
     /// (bulk import, benchmarks); the same lines as [`ReadStore::append`].
     pub fn append_batch(&self, reads: Vec<NewRead>) -> Result<usize> {
@@ -326,9 +326,8 @@ impl ReadStore {
         }
         Ok(n)
     }
-    // ---------- end governance2 ----------
 
-    // ---------- governance2: one read by id (crop fetches) ----------
+    // ---------- one read by id (crop fetches) ----------
     /// The read with `id` (`{ms}-{plate}[-n]`, as [`ReadStore::append`] names it).
     pub fn get(&self, id: &str) -> Option<StoredRead> {
         let (ms, rest) = id.split_once('-')?;
@@ -339,7 +338,6 @@ impl ReadStore {
             .get(&(plate.to_string(), ms, id.to_string()))
             .cloned()
     }
-    // ---------- end governance2 ----------
 
     /// Reads of `camera` with `from <= time < until`, oldest first.
     pub fn list(&self, camera: &str, from: Timestamp, until: Timestamp) -> Vec<StoredRead> {
@@ -579,7 +577,6 @@ mod tests {
         assert!(s.is_empty());
     }
 
-    // governance2
     #[test]
     fn batch_append_matches_append_and_reopens() {
         let dir = tempfile::tempdir().unwrap();

@@ -110,7 +110,7 @@ impl Hub {
     }
 }
 
-// ---------- governance2: one question to one agent ----------
+// ---------- one question to one agent ----------
 impl Hub {
     /// Asks one agent one question of `kind` (see the `Query` message) and
     /// waits for its answer; no answer or an agent error is [`Error::Agent`].
@@ -168,7 +168,6 @@ impl Hub {
         Ok(a)
     }
 }
-// ---------- end governance2 ----------
 
 /// A search as asked.
 #[derive(Debug, Clone)]

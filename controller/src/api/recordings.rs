@@ -1,4 +1,4 @@
-//! gRPC service of recording access, exports and plate crops (governance2):
+//! gRPC service of recording access, exports and plate crops:
 //! translation, plus the export's byte pump (bounded: one chunk in flight per
 //! agent request, two queued towards the client).
 

@@ -149,7 +149,6 @@ pub enum Operation {
     /// Record an alert's visual and state-system checks, reject it, or record
     /// the action taken on it (with its case number).
     VerifyAlerts,
-    // ---------- governance2 ----------
     /// View or copy (export) recordings: of the installing department's cameras,
     /// any camera for the police, or as the chief authorized.
     ViewRecordings,

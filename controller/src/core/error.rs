@@ -33,7 +33,7 @@ pub enum Error {
     /// Concurrent writers kept winning; retry.
     #[error("conflict: {0}")]
     Conflict(String),
-    /// A site agent did not answer, or answered with an error (governance2).
+    /// A site agent did not answer, or answered with an error.
     #[error("site agent: {0}")]
     Agent(String),
     /// A bug or an impossible state.

@@ -150,7 +150,7 @@ impl Pki {
     }
 }
 
-// ---------- governance2: signing export manifests with the CA key ----------
+// ---------- signing export manifests with the CA key ----------
 impl Pki {
     /// Signs `msg` with the CA's key (ECDSA P-256, SHA-256, ASN.1 signature).
     pub fn sign(&self, msg: &[u8]) -> Result<Vec<u8>> {
@@ -165,8 +165,6 @@ impl Pki {
             .map_err(|e| pki_err("signing", e))
     }
 }
-
-// ---------- end governance2 ----------
 
 /// The common name and serial (hex) of a peer's certificate.
 pub fn peer_identity(der: &[u8]) -> Result<(String, String)> {

@@ -1,4 +1,4 @@
-//! Recording access and exports, and plate crops (governance2).
+//! Recording access and exports, and plate crops.
 //!
 //! Recordings stay on the site gateways. Who may view or copy them: viewers of
 //! the installing department (the camera's `department`), the police (the
