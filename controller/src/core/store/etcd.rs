@@ -79,6 +79,28 @@ where
     f().await
 }
 
+/// Whether a request timed out waiting for an answer (a member that was just
+/// restarted can accept a connection and then not answer while it catches up).
+fn timed_out(e: &etcd_client::Error) -> bool {
+    matches!(e, etcd_client::Error::GRpcStatus(s)
+        if s.code() == tonic::Code::Cancelled && s.message().contains("Timeout expired"))
+}
+
+/// Runs a read: like [`sent`], and a read that timed out is sent once more (a
+/// read changes nothing, so a second try is always safe; the balancer may pick
+/// a member that answers). Writes never use this: a timed-out write may have
+/// been applied.
+async fn read<T, F, Fut>(mut f: F) -> std::result::Result<T, etcd_client::Error>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = std::result::Result<T, etcd_client::Error>>,
+{
+    match sent(&mut f).await {
+        Err(e) if timed_out(&e) => sent(f).await,
+        r => r,
+    }
+}
+
 impl EtcdStore {
     /// Connects to an etcd cluster; every key lives under `prefix`.
     pub async fn connect(endpoints: &[String], prefix: &str) -> Result<EtcdStore> {
@@ -128,7 +150,7 @@ impl EtcdStore {
                     .max_decoding_message_size(DECODE_MAX);
                 for i in 0..m.n {
                     let k = format!("{}{}/{i:06}", self.chunks, m.id);
-                    let r = sent(|| {
+                    let r = read(|| {
                         let (mut kv, k) = (kv.clone(), k.clone());
                         async move { kv.get(k, None).await }
                     })
@@ -214,7 +236,7 @@ impl Store for EtcdStore {
             .max_decoding_message_size(DECODE_MAX);
         for _ in 0..5 {
             let k = self.full(key);
-            let r = sent(|| {
+            let r = read(|| {
                 let (mut kv, k) = (kv.clone(), k.clone());
                 async move { kv.get(k, None).await }
             })
@@ -247,7 +269,7 @@ impl Store for EtcdStore {
             if revision > 0 {
                 opts = opts.with_revision(revision);
             }
-            let r = sent(|| {
+            let r = read(|| {
                 let (mut kv, k, o) = (kv.clone(), from.clone(), opts.clone());
                 async move { kv.get(k, Some(o)).await }
             })
@@ -467,7 +489,7 @@ impl Store for EtcdStore {
 
     async fn revision(&self) -> Result<Revision> {
         let kv = self.client.kv_client();
-        let r = sent(|| {
+        let r = read(|| {
             let (mut kv, k) = (kv.clone(), self.keys.clone());
             async move {
                 kv.get(k, Some(GetOptions::new().with_count_only().with_prefix()))
@@ -494,4 +516,34 @@ fn prefix_end(p: &[u8]) -> Vec<u8> {
         }
     }
     vec![0]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_timed_out_read_is_tried_again_a_refused_status_is_not() {
+        let timeout = etcd_client::Error::GRpcStatus(tonic::Status::cancelled("Timeout expired"));
+        assert!(timed_out(&timeout));
+        assert!(!not_sent(&timeout), "a timed-out write may have landed");
+        let denied = etcd_client::Error::GRpcStatus(tonic::Status::permission_denied("no"));
+        assert!(!timed_out(&denied) && !not_sent(&denied));
+    }
+
+    #[tokio::test]
+    async fn read_sends_a_timed_out_request_once_more_and_no_more() {
+        let tries = std::sync::atomic::AtomicU32::new(0);
+        let r: std::result::Result<(), _> = read(|| {
+            tries.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            async {
+                Err(etcd_client::Error::GRpcStatus(tonic::Status::cancelled(
+                    "Timeout expired",
+                )))
+            }
+        })
+        .await;
+        assert!(r.is_err());
+        assert_eq!(tries.load(std::sync::atomic::Ordering::SeqCst), 2);
+    }
 }
