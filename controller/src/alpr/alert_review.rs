@@ -13,7 +13,7 @@
 //! ```
 
 use crate::alpr::hotlist::{Alert, ALERTS};
-use crate::core::audit::Draft;
+use crate::core::audit::{AuditAction, Draft};
 use crate::core::auth::{Actor, Operation};
 use crate::core::store::{Compare, Op};
 use crate::core::Controller;
@@ -95,6 +95,13 @@ impl AlertAction {
             AlertAction::Act { .. } => "act",
         }
     }
+    fn audit(&self) -> AuditAction {
+        match self {
+            AlertAction::Verify { .. } => AuditAction::AlertVerify,
+            AlertAction::Reject { .. } => AuditAction::AlertReject,
+            AlertAction::Act { .. } => AuditAction::AlertAct,
+        }
+    }
     fn note(&self) -> &str {
         match self {
             AlertAction::Verify { note, .. }
@@ -131,13 +138,13 @@ impl Controller {
         id: &str,
         action: AlertAction,
     ) -> Result<Alert> {
-        let audit_action = format!("alert.{}", action.name());
-        self.require(actor, Operation::VerifyAlerts, &audit_action)
+        let audit_action = action.audit();
+        self.require(actor, Operation::VerifyAlerts, audit_action)
             .await?;
-        match self.try_review(actor, id, &action, &audit_action).await {
+        match self.try_review(actor, id, &action, audit_action).await {
             Ok(a) => Ok(a),
             Err(e) => {
-                let mut d = Draft::new(&actor.username, &audit_action, "Alert", &shown(id));
+                let mut d = Draft::new(&actor.username, audit_action, "Alert", &shown(id));
                 d.result = match e {
                     Error::PermissionDenied(_) => format!("denied: {e}"),
                     _ => format!("refused: {e}"),
@@ -158,7 +165,7 @@ impl Controller {
         actor: &Actor,
         id: &str,
         action: &AlertAction,
-        audit_action: &str,
+        audit_action: AuditAction,
     ) -> Result<Alert> {
         self.check_operator(actor)?;
         check_text("the note", action.note())?;

@@ -14,6 +14,7 @@ use crate::alpr::search::{CheckedSearch, FanOut, Hub, SearchOutcome, SearchReque
 use crate::core::audit::Draft;
 use crate::core::auth::{Actor, Operation};
 use crate::core::store::{Compare, Op};
+use crate::core::AuditAction;
 use crate::core::Controller;
 use crate::{Error, Result};
 use jiff::Timestamp;
@@ -157,7 +158,7 @@ impl Controller {
         };
         let mut d = Draft::new(
             &actor.username,
-            "alpr.search.pending",
+            AuditAction::AlprSearchPending,
             "AlprApproval",
             &a.id,
         );
@@ -183,7 +184,13 @@ impl Controller {
     }
 
     /// Audits a refused approval step and returns the error.
-    async fn refuse_approval(&self, actor: &Actor, action: &str, id: &str, e: Error) -> Error {
+    async fn refuse_approval(
+        &self,
+        actor: &Actor,
+        action: AuditAction,
+        id: &str,
+        e: Error,
+    ) -> Error {
         let mut d = Draft::new(&actor.username, action, "AlprApproval", &shown(id));
         d.result = match e {
             Error::PermissionDenied(_) => format!("denied: {e}"),
@@ -213,8 +220,12 @@ impl Controller {
     /// Approvals for `camplane approvals list` (supervisors): pending ones, or
     /// all with `all`, oldest first.
     pub async fn alpr_approvals(&self, actor: &Actor, all: bool) -> Result<Vec<AlprApproval>> {
-        self.require(actor, Operation::ApproveAlprQuery, "alpr.approval.list")
-            .await?;
+        self.require(
+            actor,
+            Operation::ApproveAlprQuery,
+            AuditAction::AlprApprovalList,
+        )
+        .await?;
         let l = self.store.list(APPROVALS).await?;
         let mut out: Vec<AlprApproval> = l
             .kvs
@@ -236,9 +247,9 @@ impl Controller {
         reason: &str,
     ) -> Result<AlprApproval> {
         let action = if approve {
-            "alpr.approval.approve"
+            AuditAction::AlprApprovalApprove
         } else {
-            "alpr.approval.reject"
+            AuditAction::AlprApprovalReject
         };
         self.require(actor, Operation::ApproveAlprQuery, action)
             .await?;
@@ -274,7 +285,7 @@ impl Controller {
         id: &str,
         approve: bool,
         reason: &str,
-        action: &str,
+        action: AuditAction,
     ) -> Result<AlprApproval> {
         let reason = reason.trim();
         if reason.is_empty() {
@@ -347,7 +358,7 @@ impl Controller {
         match self.try_run(hub, actor, id, timeout).await {
             Ok(o) => Ok(o),
             Err(e) => {
-                let mut d = Draft::new(&actor.username, "alpr.search", "AlprQuery", "");
+                let mut d = Draft::new(&actor.username, AuditAction::AlprSearch, "AlprQuery", "");
                 d.result = format!("denied: {e}");
                 d.details = serde_json::json!({ "approval": shown(id) });
                 self.audit.record(d).await?;
@@ -406,7 +417,12 @@ impl Controller {
         new.used_at = Some(self.now());
         new.query_id = Some(query_id.clone());
         new.results = Some(reads.len());
-        let mut d = Draft::new(&actor.username, "alpr.search", "AlprQuery", &query_id);
+        let mut d = Draft::new(
+            &actor.username,
+            AuditAction::AlprSearch,
+            "AlprQuery",
+            &query_id,
+        );
         d.details = serde_json::json!({
             "case_number": old.case_number, "purpose": old.purpose, "plate": old.plate,
             "from": old.from, "until": old.until, "sites": old.sites,

@@ -4,6 +4,7 @@
 
 use crate::api::{json_bytes, Api};
 use crate::core::pki::Pki;
+use crate::core::AuditAction;
 use crate::recordings::{manifest_body, sign_manifest, ExportPlan, ExportRequest, AGENT_TIMEOUT};
 use camplane_config::model::{SegmentChunkQuery, MAX_CHUNK};
 use camplane_proto::v1 as pb;
@@ -40,7 +41,7 @@ async fn send(tx: &ChunkTx, part: pb::export_chunk::Part) -> Result<(), ()> {
 async fn fail(api: &RecordingsApi, plan: &ExportPlan, tx: &ChunkTx, status: Status) {
     let mut d = crate::core::audit::Draft::new(
         &plan.requester,
-        "recordings.export.incomplete",
+        AuditAction::RecordingsExportIncomplete,
         "Recording",
         &plan.camera,
     );

@@ -3,6 +3,7 @@
 
 use crate::core::auth::{Actor, Operation};
 use crate::core::object::{check, json, Change, Refusal, Step, StoredObject};
+use crate::core::AuditAction;
 use crate::core::Controller;
 use crate::{Error, Result};
 use camplane_config::model::*;
@@ -56,7 +57,7 @@ impl Controller {
         if action == "override" {
             return self.override_verdict(actor, id, role, comment).await;
         }
-        let what = format!("request.{action}");
+        let step = AuditAction::request_step(action);
         let new = self
             .update(Kind::PlacementRequest, id, |old| {
                 let old = old.ok_or_else(|| Error::NotFound(format!("PlacementRequest {id:?}")))?;
@@ -96,6 +97,8 @@ impl Controller {
                     ))
                     .into());
                 }
+                // Every allowed action is a known step.
+                let what = step.ok_or_else(|| Error::Internal(format!("step {action:?}")))?;
                 // Which role does the actor act as?
                 let candidates: Vec<Role> = op
                     .roles()
@@ -110,7 +113,7 @@ impl Controller {
                             roles: vec![r],
                             ..actor.clone()
                         };
-                        check(&as_r, op, &what)?;
+                        check(&as_r, op, what)?;
                         return Err(Error::PermissionDenied(format!(
                             "you do not hold the role {r}"
                         ))
@@ -119,7 +122,7 @@ impl Controller {
                     None => match candidates.first() {
                         Some(r) => *r,
                         None => {
-                            check(actor, op, &what)?;
+                            check(actor, op, what)?;
                             return Err(unreachable_err().into());
                         }
                     },
@@ -129,7 +132,7 @@ impl Controller {
                         "only the manager of department {:?} reviews this request",
                         spec.department
                     );
-                    return Err(Refusal::denied(actor, &what, "PlacementRequest", id, msg));
+                    return Err(Refusal::denied(actor, what, "PlacementRequest", id, msg));
                 }
                 if st.state == RequestState::Reviewed && matches!(action, "recommend" | "reject") {
                     // "Chief of Police and/or Information Services": the other one may add
@@ -173,7 +176,7 @@ impl Controller {
                 let mut new = old.clone();
                 new.status = json(&st);
                 let details = serde_json::json!({"role": role, "comment": comment});
-                let change = Change::put(&actor.username, &what, new.clone(), details);
+                let change = Change::put(&actor.username, what, new.clone(), details);
                 Ok(Step::Write(Box::new(change), new))
             })
             .await?;
@@ -199,7 +202,7 @@ impl Controller {
                 new.status = json(&st);
                 self.write(
                     actor,
-                    "camera.approved",
+                    AuditAction::CameraApproved,
                     Some(&cam),
                     &new,
                     rev,

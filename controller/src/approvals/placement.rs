@@ -20,6 +20,7 @@ use super::verdict::{answer_json, request_of};
 use crate::core::audit::Draft;
 use crate::core::auth::{Actor, Operation};
 use crate::core::store::{Compare, Op};
+use crate::core::AuditAction;
 use crate::core::Controller;
 use crate::{Error, Result};
 use camplane_config::model::{CameraState, Kind, PlacementRequestSpec, PlacementRequestStatus};
@@ -326,9 +327,9 @@ impl Controller {
             "GisLayer"
         };
         let action = if name == RULES {
-            "rules.apply"
+            AuditAction::RulesApply
         } else {
-            "gis.load"
+            AuditAction::GisLoad
         };
         for _ in 0..16 {
             let (old, rev) = self.pointer(name)?;
@@ -408,7 +409,7 @@ impl Controller {
     pub(crate) async fn refuse(
         &self,
         actor: &Actor,
-        action: &str,
+        action: AuditAction,
         name: &str,
         msg: String,
     ) -> Result<Error> {
@@ -428,7 +429,7 @@ impl Controller {
         files: Vec<(String, Vec<u8>)>,
         repair_polygons: bool,
     ) -> Result<Loaded> {
-        self.require(actor, Operation::ManagePlacement, "gis.load")
+        self.require(actor, Operation::ManagePlacement, AuditAction::GisLoad)
             .await?;
         let Some(kind) = layer_kind(layer) else {
             let names: Vec<&str> = LAYERS.iter().map(|k| k.as_str()).collect();
@@ -471,7 +472,7 @@ impl Controller {
                 return Err(self
                     .refuse(
                         actor,
-                        "gis.load",
+                        AuditAction::GisLoad,
                         layer,
                         format!("{msg}; nothing was stored"),
                     )
@@ -485,13 +486,13 @@ impl Controller {
     /// `camplane rules apply`: validates a rules file and stores it as the new
     /// rules version.
     pub async fn apply_rules(&self, actor: &Actor, file: &str, bytes: Vec<u8>) -> Result<Loaded> {
-        self.require(actor, Operation::ManagePlacement, "rules.apply")
+        self.require(actor, Operation::ManagePlacement, AuditAction::RulesApply)
             .await?;
         if let Err(e) = Rules::from_yaml(&bytes, file) {
             return Err(self
                 .refuse(
                     actor,
-                    "rules.apply",
+                    AuditAction::RulesApply,
                     RULES,
                     format!("{e}; nothing was stored"),
                 )
@@ -510,7 +511,7 @@ impl Controller {
 
     /// `camplane gis list`: every layer and the rules, with their kept versions.
     pub async fn gis_list(&self, actor: &Actor) -> Result<Value> {
-        self.require(actor, Operation::ReadObjects, "gis.list")
+        self.require(actor, Operation::ReadObjects, AuditAction::GisList)
             .await?;
         let mut out = Vec::new();
         let names = LAYERS.iter().map(|k| k.as_str()).chain([RULES]);

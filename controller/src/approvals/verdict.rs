@@ -6,6 +6,7 @@ use crate::approvals::chain::state_name;
 use crate::core::audit::Draft;
 use crate::core::auth::{Actor, Operation};
 use crate::core::object::{Change, Refusal, Step};
+use crate::core::AuditAction;
 use crate::core::{Controller, StoredObject};
 use crate::{Error, Result};
 use camplane_config::model::{
@@ -152,8 +153,12 @@ impl Controller {
         role: Option<Role>,
         justification: &str,
     ) -> Result<StoredObject> {
-        self.require(actor, Operation::PlacementOverride, "request.override")
-            .await?;
+        self.require(
+            actor,
+            Operation::PlacementOverride,
+            AuditAction::RequestOverride,
+        )
+        .await?;
         if justification.trim().is_empty() {
             return Err(Error::InvalidArgument(
                 "an override needs a written justification (--justification TEXT)".into(),
@@ -198,7 +203,7 @@ impl Controller {
                     };
                     return Err(Refusal::denied(
                         actor,
-                        "request.override",
+                        AuditAction::RequestOverride,
                         "PlacementRequest",
                         id,
                         msg,
@@ -225,7 +230,12 @@ impl Controller {
             let mut new = old.clone();
             new.status = serde_json::to_value(&st)?;
             let details = json!({"role": role, "verdict": verdict, "justification": justification});
-            let change = Change::put(&actor.username, "request.override", new.clone(), details);
+            let change = Change::put(
+                &actor.username,
+                AuditAction::RequestOverride,
+                new.clone(),
+                details,
+            );
             Ok(Step::Write(Box::new(change), new))
         })
         .await
@@ -241,8 +251,12 @@ impl Controller {
     /// layers and rules in use now. With `all` false only those out of
     /// compliance are listed.
     pub async fn recheck(&self, actor: &Actor, all: bool) -> Result<Value> {
-        self.require(actor, Operation::ManagePlacement, "placement.recheck")
-            .await?;
+        self.require(
+            actor,
+            Operation::ManagePlacement,
+            AuditAction::PlacementRecheck,
+        )
+        .await?;
         let built = self.placement_built().await?.ok_or_else(Self::no_streets)?;
         let mut rows = Vec::new();
         for (cam, _) in self.list(Kind::Camera)? {
@@ -279,7 +293,7 @@ impl Controller {
             }
         }
         let flagged = rows.iter().filter(|r| r.out_of_compliance).count();
-        let mut d = Draft::new(&actor.username, "placement.recheck", "", "");
+        let mut d = Draft::new(&actor.username, AuditAction::PlacementRecheck, "", "");
         d.details = json!({"layers": built.versions.layers, "rules": built.versions.rules,
             "out_of_compliance": rows.iter().filter(|r| r.out_of_compliance).map(|r| &r.camera).collect::<Vec<_>>()});
         self.audit.record(d).await?;
@@ -294,8 +308,12 @@ impl Controller {
     /// `camplane placement map`: the layers in use and every camera not retired,
     /// coloured by its verdict now, as SVG.
     pub async fn placement_map(&self, actor: &Actor) -> Result<String> {
-        self.require(actor, Operation::ViewPlacementMap, "placement.map")
-            .await?;
+        self.require(
+            actor,
+            Operation::ViewPlacementMap,
+            AuditAction::PlacementMap,
+        )
+        .await?;
         let built = self.placement_built().await?.ok_or_else(Self::no_streets)?;
         let mut cams = Vec::new();
         for (cam, _) in self.list(Kind::Camera)? {

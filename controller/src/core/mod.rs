@@ -2,6 +2,7 @@
 //! its one read-modify-write helper, the store and its watch-fed cache, the audit
 //! log, the clock, roles and sessions, the CA, leadership, counters and errors.
 
+pub mod action;
 pub mod audit;
 pub mod auth;
 pub mod cache;
@@ -13,6 +14,7 @@ pub mod object;
 pub mod pki;
 pub mod store;
 
+pub use action::AuditAction;
 pub use object::{Change, Refusal, Step, StoredObject};
 
 use crate::Result;

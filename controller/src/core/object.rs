@@ -3,7 +3,7 @@
 //! object goes through it, so the per-object turn, the compare-and-swap, the
 //! retries and the audit entry are written once.
 
-use super::audit::Draft;
+use super::audit::{AuditAction, Draft};
 use super::auth::{Actor, Operation};
 use super::store::{Compare, KeyValue, Op};
 use super::Controller;
@@ -73,7 +73,13 @@ impl From<serde_json::Error> for Refusal {
 
 impl Refusal {
     /// A refusal recorded in the audit log as `denied: {msg}`.
-    pub fn denied(actor: &Actor, action: &str, kind: &str, name: &str, msg: String) -> Refusal {
+    pub fn denied(
+        actor: &Actor,
+        action: AuditAction,
+        kind: &str,
+        name: &str,
+        msg: String,
+    ) -> Refusal {
         let mut d = Draft::new(&actor.username, action, kind, name);
         d.result = format!("denied: {msg}");
         Refusal {
@@ -106,7 +112,7 @@ pub struct Change {
 
 impl Change {
     /// Puts `new`, audited as `action` by `actor` with `details`.
-    pub fn put(actor: &str, action: &str, new: StoredObject, details: Value) -> Change {
+    pub fn put(actor: &str, action: AuditAction, new: StoredObject, details: Value) -> Change {
         let mut draft = Draft::new(actor, action, &new.kind, &new.name);
         draft.details = details;
         Change {
@@ -118,7 +124,7 @@ impl Change {
     }
 
     /// Deletes the object, audited as `action` by `actor`.
-    pub fn delete(actor: &str, action: &str, kind: Kind, name: &str) -> Change {
+    pub fn delete(actor: &str, action: AuditAction, kind: Kind, name: &str) -> Change {
         Change {
             new: None,
             draft: Draft::new(actor, action, kind.as_str(), name),
@@ -150,7 +156,7 @@ impl Controller {
     }
 
     /// Refuses (and audits the refusal) unless the actor may perform `op`.
-    pub async fn require(&self, actor: &Actor, op: Operation, what: &str) -> Result<()> {
+    pub async fn require(&self, actor: &Actor, op: Operation, what: AuditAction) -> Result<()> {
         match check(actor, op, what) {
             Ok(()) => Ok(()),
             Err(r) => Err(self.record_refusal(r).await),
@@ -223,7 +229,7 @@ impl Controller {
     pub(crate) async fn write(
         &self,
         actor: &Actor,
-        action: &str,
+        action: AuditAction,
         before: Option<&StoredObject>,
         new: &StoredObject,
         prev_rev: i64,
@@ -306,7 +312,7 @@ impl Controller {
 
 /// The role check as a pure function: `Ok` when `actor` may perform `op`, else
 /// the refusal (audited as `denied`) naming the roles that may.
-pub fn check(actor: &Actor, op: Operation, what: &str) -> std::result::Result<(), Refusal> {
+pub fn check(actor: &Actor, op: Operation, what: AuditAction) -> std::result::Result<(), Refusal> {
     if op.allows(actor) {
         return Ok(());
     }

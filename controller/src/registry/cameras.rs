@@ -3,6 +3,7 @@
 
 use crate::core::auth::{Actor, Operation};
 use crate::core::object::{json, Change, Step, StoredObject};
+use crate::core::AuditAction;
 use crate::core::Controller;
 use crate::{Error, Result};
 use camplane_config::model::*;
@@ -20,12 +21,15 @@ impl Controller {
         action: &str,
         reason: &str,
     ) -> Result<StoredObject> {
-        self.require(
-            actor,
-            Operation::CameraLifecycle,
-            &format!("camera.{action}"),
-        )
-        .await?;
+        // A step the life cycle does not have is no request of anything: refused
+        // before any role check, so the audit log names only real steps.
+        let step = AuditAction::camera_step(action).ok_or_else(|| {
+            Error::InvalidArgument(format!(
+                "unknown camera action {action:?} (activate, suspend, retire)"
+            ))
+        })?;
+        self.require(actor, Operation::CameraLifecycle, step)
+            .await?;
         self.update(Kind::Camera, name, |old| {
             let old = old.ok_or_else(|| Error::NotFound(format!("Camera {name:?}")))?;
             let spec: CameraSpec = old.spec_as()?;
@@ -81,7 +85,7 @@ impl Controller {
             let mut new = old.clone();
             new.status = json(&st);
             let details = serde_json::json!({"reason": reason});
-            let change = Change::put(&actor.username, &format!("camera.{action}"), new.clone(), details);
+            let change = Change::put(&actor.username, step, new.clone(), details);
             Ok(Step::Write(Box::new(change), new))
         })
         .await
@@ -117,7 +121,7 @@ impl Controller {
                 if self
                     .write(
                         &Actor::system(),
-                        "camera.special_event_ended",
+                        AuditAction::CameraSpecialEventEnded,
                         Some(&cam),
                         &new,
                         rev,
@@ -176,8 +180,8 @@ impl Controller {
                 .unwrap_or(since);
             let dead = now.duration_since(last) >= limit;
             let (action, flag) = match (dead, st.non_operational_since.is_some()) {
-                (true, false) => ("camera.flag_non_operational", Some(now)),
-                (false, true) => ("camera.video_returned", None),
+                (true, false) => (AuditAction::CameraFlagNonOperational, Some(now)),
+                (false, true) => (AuditAction::CameraVideoReturned, None),
                 _ => continue,
             };
             st.non_operational_since = flag;

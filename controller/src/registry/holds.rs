@@ -2,6 +2,7 @@
 
 use crate::core::auth::{Actor, Operation};
 use crate::core::object::{check, json, Change, Step, StoredObject};
+use crate::core::AuditAction;
 use crate::core::Controller;
 use crate::{Error, Result};
 use camplane_config::manifest::Spec;
@@ -16,7 +17,7 @@ impl Controller {
             HoldReason::CriminalInvestigation | HoldReason::Court => Operation::HoldForCase,
             HoldReason::CityManagerApproved => Operation::HoldCityManager,
         };
-        self.require(actor, need, "hold.create").await?;
+        self.require(actor, need, AuditAction::HoldCreate).await?;
         let re = regex::Regex::new(&self.config.city.case_number_format)
             .map_err(|e| Error::Internal(format!("case number format: {e}")))?;
         if spec.case_number.len() > 64 || !re.is_match(&spec.case_number) {
@@ -64,7 +65,7 @@ impl Controller {
         if !self
             .write(
                 actor,
-                "hold.create",
+                AuditAction::HoldCreate,
                 None,
                 &obj,
                 0,
@@ -86,7 +87,7 @@ impl Controller {
                 HoldReason::CriminalInvestigation | HoldReason::Court => Operation::HoldForCase,
                 HoldReason::CityManagerApproved => Operation::HoldCityManager,
             };
-            check(actor, need, "hold.release")?;
+            check(actor, need, AuditAction::HoldRelease)?;
             let mut st: LegalHoldStatus = old.status_as();
             if st.released_at.is_some() {
                 return Ok(Step::Keep(old.clone()));
@@ -96,7 +97,12 @@ impl Controller {
             let mut new = old.clone();
             new.status = json(&st);
             let details = serde_json::json!({"case_number": spec.case_number});
-            let change = Change::put(&actor.username, "hold.release", new.clone(), details);
+            let change = Change::put(
+                &actor.username,
+                AuditAction::HoldRelease,
+                new.clone(),
+                details,
+            );
             Ok(Step::Write(Box::new(change), new))
         })
         .await

@@ -5,6 +5,7 @@ use crate::core::audit::Draft;
 use crate::core::auth::{self, Actor, Operation, Session};
 use crate::core::object::{json, Change, Step, StoredObject};
 use crate::core::store::{Compare, Op};
+use crate::core::AuditAction;
 use crate::core::Controller;
 use crate::{Error, Result};
 use camplane_config::manifest::Spec;
@@ -59,7 +60,7 @@ impl Controller {
             }
         };
         if !ok {
-            let mut d = Draft::new(username, "login_failed", "User", username);
+            let mut d = Draft::new(username, AuditAction::LoginFailed, "User", username);
             d.result = "refused: wrong user name or password".into();
             self.audit.record(d).await?;
             return Err(Error::Unauthenticated("wrong user name or password".into()));
@@ -74,7 +75,7 @@ impl Controller {
             expires_at: now.checked_add(ttl).unwrap_or(now),
         };
         let key = auth::session_key(&token);
-        let mut d = Draft::new(username, "login", "User", username);
+        let mut d = Draft::new(username, AuditAction::Login, "User", username);
         d.details = serde_json::json!({"expires_at": session.expires_at});
         self.audit
             .commit(vec![], vec![Op::Put(key, serde_json::to_vec(&session)?)], d)
@@ -115,7 +116,12 @@ impl Controller {
 
     /// Ends a session.
     pub async fn logout(&self, token: &str, actor: &Actor) -> Result<()> {
-        let d = Draft::new(&actor.username, "logout", "User", &actor.username);
+        let d = Draft::new(
+            &actor.username,
+            AuditAction::Logout,
+            "User",
+            &actor.username,
+        );
         self.audit
             .commit(vec![], vec![Op::Delete(auth::session_key(token))], d)
             .await?;
@@ -146,7 +152,7 @@ impl Controller {
             spec: json(&spec),
             status: Value::Null,
         };
-        let mut d = Draft::new(&actor.username, "user.add", "User", name);
+        let mut d = Draft::new(&actor.username, AuditAction::UserAdd, "User", name);
         d.after = Some(json(&obj));
         let hash = auth::hash_password(password)?;
         let done = self
@@ -174,7 +180,7 @@ impl Controller {
         spec: UserSpec,
         password: Option<String>,
     ) -> Result<(StoredObject, Option<String>)> {
-        self.require(actor, Operation::ManageUsers, "user.add")
+        self.require(actor, Operation::ManageUsers, AuditAction::UserAdd)
             .await?;
         let problems = Spec::User(spec.clone()).validate();
         if !problems.is_empty() {
@@ -200,7 +206,7 @@ impl Controller {
         roles: &[Role],
         revoke: bool,
     ) -> Result<StoredObject> {
-        self.require(actor, Operation::ManageUsers, "user.grant")
+        self.require(actor, Operation::ManageUsers, AuditAction::UserGrant)
             .await?;
         self.update(Kind::User, name, |old| {
             let old = old.ok_or_else(|| Error::NotFound(format!("user {name:?}")))?;
@@ -215,7 +221,11 @@ impl Controller {
             spec.roles.sort();
             let mut new = old.clone();
             new.spec = json(&spec);
-            let action = if revoke { "user.revoke" } else { "user.grant" };
+            let action = if revoke {
+                AuditAction::UserRevoke
+            } else {
+                AuditAction::UserGrant
+            };
             let details = serde_json::json!({"roles": roles});
             let change = Change::put(&actor.username, action, new.clone(), details);
             Ok(Step::Write(Box::new(change), new))
