@@ -232,7 +232,8 @@ impl Controller {
         if !versions.layers.contains_key(LayerKind::Streets.as_str()) {
             return Ok(None);
         }
-        let mut g = self.placement.built.lock().await;
+        let engine = self.wing::<Engine>();
+        let mut g = engine.built.lock().await;
         if let Some(b) = g.as_ref().filter(|b| b.versions == versions) {
             return Ok(Some(b.clone()));
         }

@@ -571,3 +571,22 @@ fn merge_counts(w: &mut serde_json::Value, a: &serde_json::Value) {
         }
     }
 }
+
+/// Cameras in the agents' latest health reports: (online, reported).
+pub async fn camera_health_counts(ctl: &Controller) -> (u64, u64) {
+    let mut online = 0u64;
+    let mut reported = 0u64;
+    if let Ok(l) = ctl.store.list(HEALTH).await {
+        for kv in l.kvs {
+            if let Ok(h) = serde_json::from_slice::<AgentHealth>(&kv.value) {
+                for c in h.health["cameras"].as_array().into_iter().flatten() {
+                    reported += 1;
+                    if c["state"] == "online" {
+                        online += 1;
+                    }
+                }
+            }
+        }
+    }
+    (online, reported)
+}
