@@ -22,3 +22,98 @@ pub mod limits {
     /// rest of its request.
     pub const HOTLIST_MAX_MESSAGE: usize = HOTLIST_MAX_FILE + (1 << 20);
 }
+
+/// The kinds of messages on the agent's control stream, typed at both ends. The
+/// wire carries their names (`Report.kind`, `Query.kind`), so an agent and a
+/// controller of different versions still talk; a name one end does not know is
+/// an unknown kind there, never a silent match.
+pub mod kinds {
+    /// What an agent reports (`Report.kind`).
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+    pub enum ReportKind {
+        /// The agent's and its cameras' health (kept once per agent, the latest).
+        Health,
+        /// A camera's active recording window (input of the public log).
+        Windows,
+        /// A hotlist match (stored as an alert).
+        Alert,
+    }
+
+    impl ReportKind {
+        /// Every kind.
+        pub const ALL: [ReportKind; 3] =
+            [ReportKind::Health, ReportKind::Windows, ReportKind::Alert];
+
+        /// The name on the wire.
+        pub fn as_str(self) -> &'static str {
+            match self {
+                ReportKind::Health => "health",
+                ReportKind::Windows => "windows",
+                ReportKind::Alert => "alert",
+            }
+        }
+
+        /// The kind a wire name stands for.
+        pub fn parse(s: &str) -> Option<ReportKind> {
+            Self::ALL.into_iter().find(|k| k.as_str() == s)
+        }
+    }
+
+    /// What the controller asks an agent (`Query.kind`).
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+    pub enum QueryKind {
+        /// Plate reads matching a search (the empty name, as before kinds existed).
+        Reads,
+        /// A camera's recorded segments in a time range.
+        Segments,
+        /// The bytes of one segment, a chunk at a time.
+        SegmentChunk,
+        /// One plate read's JPEG crop.
+        Crop,
+    }
+
+    impl QueryKind {
+        /// Every kind.
+        pub const ALL: [QueryKind; 4] = [
+            QueryKind::Reads,
+            QueryKind::Segments,
+            QueryKind::SegmentChunk,
+            QueryKind::Crop,
+        ];
+
+        /// The name on the wire.
+        pub fn as_str(self) -> &'static str {
+            match self {
+                QueryKind::Reads => "",
+                QueryKind::Segments => "segments",
+                QueryKind::SegmentChunk => "segment_chunk",
+                QueryKind::Crop => "crop",
+            }
+        }
+
+        /// The kind a wire name stands for.
+        pub fn parse(s: &str) -> Option<QueryKind> {
+            Self::ALL.into_iter().find(|k| k.as_str() == s)
+        }
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+
+        #[test]
+        fn every_kind_round_trips_and_names_are_the_wire_format() {
+            for k in ReportKind::ALL {
+                assert_eq!(ReportKind::parse(k.as_str()), Some(k));
+            }
+            for k in QueryKind::ALL {
+                assert_eq!(QueryKind::parse(k.as_str()), Some(k));
+            }
+            assert_eq!(ReportKind::Health.as_str(), "health");
+            assert_eq!(QueryKind::Reads.as_str(), "");
+            assert_eq!(QueryKind::SegmentChunk.as_str(), "segment_chunk");
+            assert_eq!(ReportKind::parse("Health"), None);
+            assert_eq!(QueryKind::parse("crops"), None);
+        }
+    }
+}

@@ -9,18 +9,19 @@ use camplane_config::model::{
 };
 
 use crate::supervisor::Supervisor;
+use camplane_proto::kinds::QueryKind;
 
 /// An answer: (JSON, bytes), or why not.
 pub type Answer = std::result::Result<(Vec<u8>, Vec<u8>), String>;
 
-/// Answers a query of `kind` (empty: plate reads) with its JSON body.
+/// Answers a query of the kind named `kind` on the wire with its JSON body.
 pub fn answer(sup: &Supervisor, kind: &str, json: &[u8]) -> Answer {
-    match kind {
-        "" => Ok((reads(sup, json)?, vec![])),
-        "segments" => segments(sup, json),
-        "segment_chunk" => segment_chunk(sup, json),
-        "crop" => crop(sup, json),
-        other => Err(format!("unknown query kind {other:?}")),
+    match QueryKind::parse(kind) {
+        Some(QueryKind::Reads) => Ok((reads(sup, json)?, vec![])),
+        Some(QueryKind::Segments) => segments(sup, json),
+        Some(QueryKind::SegmentChunk) => segment_chunk(sup, json),
+        Some(QueryKind::Crop) => crop(sup, json),
+        None => Err(format!("unknown query kind {kind:?}")),
     }
 }
 

@@ -10,6 +10,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use camplane_config::hotlist::AlertReport;
+use camplane_proto::kinds::ReportKind;
 use jiff::Timestamp;
 use tokio::sync::futures::Notified;
 use tokio::sync::Notify;
@@ -79,11 +80,11 @@ impl Reporter {
     }
 
     /// Queues a report durably and wakes the session to send it.
-    pub fn report(&self, kind: &str, key: String, json: serde_json::Value) -> Result<()> {
+    pub fn report(&self, kind: ReportKind, key: String, json: serde_json::Value) -> Result<()> {
         self.spool()
             .push(SpooledReport {
                 key,
-                kind: kind.into(),
+                kind: kind.as_str().into(),
                 json,
             })
             .map_err(|e| AgentError::io("spooling", &self.spool_path, e))?;
@@ -96,7 +97,7 @@ impl Reporter {
     /// controller. Its key is its camera and start, so a window is stored once.
     pub fn report_window(&self, w: &ActiveWindow, now: Timestamp) -> Result<()> {
         let json = serde_json::to_value(w).map_err(|e| AgentError::Control(e.to_string()))?;
-        self.report("windows", window_key(w, now), json)
+        self.report(ReportKind::Windows, window_key(w, now), json)
     }
 
     /// Counts a hotlist alert and spools it to be sent at once.
@@ -109,7 +110,7 @@ impl Reporter {
             .or_default() += 1;
         match serde_json::to_value(a) {
             Ok(json) => {
-                if let Err(e) = self.report("alert", alert_key(a), json) {
+                if let Err(e) = self.report(ReportKind::Alert, alert_key(a), json) {
                     tracing::error!(error = %e, "could not spool a hotlist alert");
                 }
             }
@@ -170,7 +171,11 @@ impl Reporter {
             let now = sup.clock().now();
             let health = sup.health();
             if let Ok(json) = serde_json::to_value(&health) {
-                if let Err(e) = self.report("health", format!("h-{}", now.as_millisecond()), json) {
+                if let Err(e) = self.report(
+                    ReportKind::Health,
+                    format!("h-{}", now.as_millisecond()),
+                    json,
+                ) {
                     tracing::warn!(error = %e, "could not spool a health report");
                 }
             }

@@ -8,6 +8,7 @@ use std::time::Duration;
 use camplane_config::agent::AgentConfig;
 use camplane_config::hotlist::{AlertReport, HotlistUpdate};
 use camplane_config::model::AgentDesired;
+use camplane_proto::kinds::ReportKind;
 use camplane_proto::v1 as pb;
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
@@ -114,7 +115,7 @@ impl Session {
     }
 
     /// Queues a report durably and wakes the session to send it.
-    pub fn report(&self, kind: &str, key: String, json: serde_json::Value) -> Result<()> {
+    pub fn report(&self, kind: ReportKind, key: String, json: serde_json::Value) -> Result<()> {
         self.reporter.report(kind, key, json)
     }
 

@@ -18,6 +18,7 @@ use crate::core::AuditAction;
 use crate::core::Controller;
 use crate::{Error, Result};
 use camplane_config::model::{AgentSpec, Kind, ReadQuery};
+use camplane_proto::kinds::QueryKind;
 use camplane_proto::v1 as pb;
 use jiff::{SignedDuration, Timestamp};
 use serde::{Deserialize, Serialize};
@@ -118,11 +119,15 @@ impl Hub {
     pub(crate) async fn ask(
         &self,
         agent: &str,
-        kind: &str,
+        kind: QueryKind,
         json: Vec<u8>,
         timeout: Duration,
     ) -> Result<pb::QueryAnswer> {
-        let id = format!("{kind}-{}", hex::encode(rand::random::<[u8; 8]>()));
+        let id = format!(
+            "{}-{}",
+            kind.as_str(),
+            hex::encode(rand::random::<[u8; 8]>())
+        );
         let (tx, mut rx) = mpsc::unbounded_channel();
         self.pending
             .lock()
@@ -133,7 +138,7 @@ impl Hub {
                 id: id.clone(),
                 json,
                 traceparent: camplane_telemetry::current_traceparent(),
-                kind: kind.to_string(),
+                kind: kind.as_str().to_string(),
             })),
         };
         let out = match self.session(agent) {
@@ -529,7 +534,7 @@ impl Controller {
                     id: query_id.clone(),
                     json: json.clone(),
                     traceparent: camplane_telemetry::current_traceparent(),
-                    kind: String::new(),
+                    kind: QueryKind::Reads.as_str().to_string(),
                 })),
             };
             match hub.session(agent) {

@@ -84,7 +84,12 @@ async fn pump(api: RecordingsApi, plan: ExportPlan, tx: ChunkTx) {
                 }
             };
             let data = match hub
-                .ask(&plan.agent, "segment_chunk", json, AGENT_TIMEOUT)
+                .ask(
+                    &plan.agent,
+                    camplane_proto::kinds::QueryKind::SegmentChunk,
+                    json,
+                    AGENT_TIMEOUT,
+                )
                 .await
             {
                 Ok(a) if !a.data.is_empty() => a.data,

@@ -7,6 +7,7 @@
 //! format, checked in the tests with `promtool check metrics`.
 
 use crate::core::Controller;
+use camplane_proto::kinds::ReportKind;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::future::Future;
@@ -64,11 +65,8 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 
 impl Metrics {
     /// Counts a new (not replayed) agent report.
-    pub fn report(&self, kind: &str) {
-        let kind = match kind {
-            "health" | "windows" | "alert" => kind,
-            _ => "other",
-        };
+    pub fn report(&self, kind: Option<ReportKind>) {
+        let kind = kind.map_or("other", ReportKind::as_str);
         *lock(&self.reports).entry(kind.to_string()).or_default() += 1;
     }
 
@@ -181,6 +179,7 @@ impl Controller {
             "Agent reports stored (replays not counted), by kind.",
         );
         let reports = lock(&m.reports).clone();
+        // Every kind, and `other` for kinds this build does not know.
         for k in ["alert", "health", "other", "windows"] {
             let _ = writeln!(
                 s,

@@ -16,6 +16,7 @@ use crate::core::AuditAction;
 use crate::core::{Change, Controller, Step, StoredObject};
 use crate::{Error, Result};
 use camplane_config::model::*;
+use camplane_proto::kinds::ReportKind;
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -420,22 +421,24 @@ impl Fleet {
             .map_err(|e| Error::InvalidArgument(format!("report {key}: {e}")))?;
         let rkey = format!("{REPORTS}{agent}/{key}");
         let now = self.ctl.now();
+        // A kind this build does not know (a newer agent's) is kept as sent.
+        let typed = ReportKind::parse(kind);
         // Health is kept once, as the agent's latest (below): its key here only makes
         // a resent report count once, so it carries no copy of the report.
-        let rec = if kind == "health" {
+        let rec = if typed == Some(ReportKind::Health) {
             serde_json::json!({"agent": agent, "kind": kind, "received_at": now})
         } else {
             serde_json::json!({"agent": agent, "kind": kind, "received_at": now, "report": value})
         };
         let mut ops = vec![Op::Put(rkey.clone(), serde_json::to_vec(&rec)?)];
         let mut alert = None;
-        if kind == "alert" {
+        if typed == Some(ReportKind::Alert) {
             // Stored with its report in one transaction: a resent report makes no second alert.
             let (a, op) = crate::alpr::hotlist::alert_ops(agent, key, now, &value)?;
             ops.push(op);
             alert = Some(a);
         }
-        if kind == "windows" {
+        if typed == Some(ReportKind::Windows) {
             // Filed under its month in the same transaction: the public log's input.
             match crate::publog::file_window_ops(agent, key, now, &value, &self.ctl.time_zone()) {
                 Some(more) => ops.extend(more),
@@ -448,7 +451,7 @@ impl Fleet {
             .txn(vec![Compare::ModRevision(rkey.clone(), 0)], ops)
             .await?;
         if out.succeeded {
-            self.ctl.metrics.report(kind);
+            self.ctl.metrics.report(typed);
         }
         if let (true, Some(a)) = (out.succeeded, alert) {
             self.ctl
@@ -462,7 +465,7 @@ impl Fleet {
             });
             self.ctl.audit.record(d).await?;
         }
-        if out.succeeded && kind == "health" {
+        if out.succeeded && typed == Some(ReportKind::Health) {
             let h = AgentHealth {
                 agent: agent.into(),
                 received_at: now,
@@ -499,7 +502,7 @@ impl Fleet {
         let mut amendments = Vec::new();
         for kv in l.kvs {
             let v: serde_json::Value = serde_json::from_slice(&kv.value)?;
-            if v["kind"] == "windows" {
+            if v["kind"] == ReportKind::Windows.as_str() {
                 let mut w = v["report"].clone();
                 w["agent"] = v["agent"].clone();
                 if w["amends"] == true {

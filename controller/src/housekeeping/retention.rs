@@ -69,7 +69,7 @@ impl Controller {
             let Ok(v) = serde_json::from_slice::<serde_json::Value>(&kv.value) else {
                 continue;
             };
-            let cut = if v["kind"] == "health" {
+            let cut = if v["kind"] == camplane_proto::kinds::ReportKind::Health.as_str() {
                 health_cut
             } else {
                 report_cut

@@ -24,6 +24,7 @@ use crate::core::AuditAction;
 use crate::core::Controller;
 use crate::{Error, Result};
 use camplane_config::model::{CameraSpec, Kind, SegmentInfo, SegmentsQuery, UserSpec};
+use camplane_proto::kinds::QueryKind;
 use jiff::{SignedDuration, Timestamp};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -383,7 +384,12 @@ impl Controller {
             until,
         };
         let segments = match hub
-            .ask(&agent, "segments", serde_json::to_vec(&q)?, AGENT_TIMEOUT)
+            .ask(
+                &agent,
+                QueryKind::Segments,
+                serde_json::to_vec(&q)?,
+                AGENT_TIMEOUT,
+            )
             .await
             .and_then(|a| {
                 serde_json::from_slice::<Vec<SegmentInfo>>(&a.json)
@@ -492,7 +498,7 @@ impl Controller {
             async move {
                 (
                     agent.clone(),
-                    hub.ask(agent, "crop", q, AGENT_TIMEOUT).await,
+                    hub.ask(agent, QueryKind::Crop, q, AGENT_TIMEOUT).await,
                 )
             }
         });
