@@ -50,6 +50,11 @@ pub struct CameraConfig {
     pub id: String,
     /// Main (highest resolution) stream URL, usually `rtsp://`.
     pub main_url: String,
+    /// Sub (lower resolution) stream URL, where the camera has one: carried from
+    /// the controller's `streams.sub` for live view, which serves it to spare the
+    /// site's uplink; recording and plate reading always use the main stream.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sub_url: Option<String>,
     /// RTSP transport, TCP unless told otherwise.
     #[serde(default)]
     pub transport: Transport,
@@ -113,6 +118,7 @@ impl CameraConfig {
         CameraConfig {
             id: id.into(),
             main_url: main_url.into(),
+            sub_url: None,
             transport: Transport::Tcp,
             recording: true,
             segment_seconds: default_segment_seconds(),
@@ -143,6 +149,9 @@ impl CameraConfig {
         }
         if self.main_url.trim().is_empty() {
             bad("main_url", "must not be empty".into());
+        }
+        if self.sub_url.as_ref().is_some_and(|u| u.trim().is_empty()) {
+            bad("sub_url", "must not be empty when given".into());
         }
         if !(1..=3600).contains(&self.segment_seconds) {
             bad(

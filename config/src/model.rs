@@ -573,7 +573,8 @@ pub struct AgentCamera {
     pub id: String,
     /// Main stream URL.
     pub main_url: String,
-    /// Sub stream URL.
+    /// Sub stream URL (the camera's `streams.sub`): the agent keeps it for live
+    /// view; recording and plate reading use the main stream.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sub_url: Option<String>,
     /// Record video.

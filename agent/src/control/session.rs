@@ -146,20 +146,7 @@ impl Session {
     }
 
     fn apply(&self, d: &AgentDesired) {
-        let cams: Vec<CameraConfig> = d
-            .cameras
-            .iter()
-            .map(|c| {
-                let mut cc = CameraConfig::new(c.id.clone(), c.main_url.clone());
-                cc.recording = c.recording;
-                cc.retention_days = c.retention_days;
-                cc.alpr = c.alpr;
-                cc.location = c.location;
-                cc.mobile = c.mobile;
-                cc.segment_seconds = self.cfg.segment_seconds;
-                cc
-            })
-            .collect();
+        let cams = camera_configs(d, self.cfg.segment_seconds);
         let r = self.sup.reconcile(cams, d.holds.clone());
         tracing::info!(started = ?r.started, restarted = ?r.restarted, stopped = ?r.stopped, rejected = r.rejected.len(), "reconciled cameras");
     }
@@ -464,4 +451,56 @@ fn key_and_csr() -> Result<(String, String)> {
         .push(rcgen::DnType::CommonName, "camplane-agent");
     let csr = p.serialize_request(&key).map_err(cerr)?;
     Ok((key.serialize_pem(), csr.pem().map_err(cerr)?))
+}
+
+/// The cameras an agent runs for a desired config: the model's cameras as they
+/// come, with this agent's segment length.
+fn camera_configs(d: &AgentDesired, segment_seconds: u32) -> Vec<CameraConfig> {
+    d.cameras
+        .iter()
+        .map(|c| {
+            let mut cc = CameraConfig::new(c.id.clone(), c.main_url.clone());
+            cc.sub_url = c.sub_url.clone();
+            cc.recording = c.recording;
+            cc.retention_days = c.retention_days;
+            cc.alpr = c.alpr;
+            cc.location = c.location;
+            cc.mobile = c.mobile;
+            cc.segment_seconds = segment_seconds;
+            cc
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod camera_config_tests {
+    use super::*;
+    use camplane_config::model::AgentCamera;
+
+    #[test]
+    fn the_sub_stream_is_carried_to_the_camera_and_the_main_stays_for_recording() {
+        let cam = |sub: Option<&str>| AgentCamera {
+            id: "cam-1".into(),
+            main_url: "rtsp://cam/main".into(),
+            sub_url: sub.map(str::to_string),
+            recording: true,
+            retention_days: 30,
+            alpr: false,
+            location: None,
+            mobile: false,
+        };
+        let d = AgentDesired {
+            cameras: vec![cam(Some("rtsp://cam/sub")), cam(None)],
+            ..AgentDesired::default()
+        };
+        let c = camera_configs(&d, 4);
+        assert_eq!(c[0].main_url, "rtsp://cam/main");
+        assert_eq!(c[0].sub_url.as_deref(), Some("rtsp://cam/sub"));
+        assert_eq!(c[1].sub_url, None);
+        assert_eq!(c[0].segment_seconds, 4);
+        assert!(c[0].problems("").is_empty());
+        let mut blank = c[0].clone();
+        blank.sub_url = Some(" ".into());
+        assert_eq!(blank.problems("cameras[0].")[0].path, "cameras[0].sub_url");
+    }
 }
