@@ -4,4 +4,5 @@
 pub mod alert_review;
 pub mod approval;
 pub mod hotlist;
+pub mod query_machine;
 pub mod search;

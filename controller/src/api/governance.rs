@@ -27,11 +27,17 @@ impl pb::alpr_approvals_server::AlprApprovals for Api {
     }
 
     async fn decide(&self, req: Request<pb::AlprApprovalDecision>) -> R<pb::Object> {
+        use crate::alpr::query_machine::Action;
         let actor = self.actor(&req).await?;
         let r = req.into_inner();
+        let decision = if r.approve {
+            Action::Approve
+        } else {
+            Action::Reject
+        };
         let a = self
             .ctl
-            .decide_alpr_query(&actor, &r.id, r.approve, &r.reason)
+            .decide_alpr_query(&actor, &r.id, decision, &r.reason)
             .await?;
         Ok(Response::new(pb::Object {
             kind: "AlprApproval".into(),
