@@ -2,6 +2,8 @@
 //! the camera life cycle, legal holds, users and their sessions.
 
 pub mod cameras;
+
+pub mod hold_machine;
 pub mod holds;
 pub mod objects;
 pub mod users;
