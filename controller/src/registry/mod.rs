@@ -2,7 +2,7 @@
 //! the camera life cycle, legal holds, users and their sessions.
 
 pub mod cameras;
-
+pub mod grant_machine;
 pub mod hold_machine;
 pub mod holds;
 pub mod objects;
