@@ -106,33 +106,6 @@ impl Controller {
         .await
     }
 
-    /// Cameras waiting on an approved request move from proposed to approved.
-    async fn mark_cameras_approved(&self, actor: &Actor, request: &str) -> Result<()> {
-        for (cam, rev) in self.list(Kind::Camera)? {
-            let spec: CameraSpec = cam.spec_as()?;
-            let mut st: CameraStatus = cam.status_as();
-            if spec.placement_request.as_deref() == Some(request)
-                && st.state == CameraState::Proposed
-                && self.request_approved_for(request, &cam.name, &spec).is_ok()
-            {
-                st.state = CameraState::Approved;
-                st.state_since = Some(self.clock.now());
-                let mut new = cam.clone();
-                new.status = json(&st);
-                self.write(
-                    actor,
-                    "camera.approved",
-                    Some(&cam),
-                    &new,
-                    rev,
-                    serde_json::json!({"request": request}),
-                )
-                .await?;
-            }
-        }
-        Ok(())
-    }
-
     /// Checks that `request` is approved and covers this camera.
     pub(crate) fn request_approved_for(
         &self,
