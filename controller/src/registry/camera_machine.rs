@@ -37,18 +37,22 @@ pub enum Action {
     Approve,
     /// The controller ends a temporary camera at its special event's end.
     EndSpecialEvent,
+    /// Delete the camera's object (admin, as for any registry object); an
+    /// active camera is suspended or retired first.
+    Delete,
 }
 
 impl Action {
     /// The actions an operator names (`camplane camera activate|suspend|retire`).
     pub const NAMED: [Action; 3] = [Action::Activate, Action::Suspend, Action::Retire];
     /// Every action.
-    pub const ALL: [Action; 5] = [
+    pub const ALL: [Action; 6] = [
         Action::Activate,
         Action::Suspend,
         Action::Retire,
         Action::Approve,
         Action::EndSpecialEvent,
+        Action::Delete,
     ];
 
     /// The name on the wire.
@@ -59,6 +63,7 @@ impl Action {
             Action::Retire => "retire",
             Action::Approve => "approve",
             Action::EndSpecialEvent => "end_special_event",
+            Action::Delete => "delete",
         }
     }
 
@@ -70,6 +75,7 @@ impl Action {
             Action::Retire => "camera.retire",
             Action::Approve => "camera.approved",
             Action::EndSpecialEvent => "camera.special_event_ended",
+            Action::Delete => "delete",
         }
     }
 }
@@ -120,7 +126,7 @@ pub struct State<'a> {
 /// What a permitted step changes and records.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Transition {
-    /// The camera's state after the step.
+    /// The camera's state after the step (a delete: the state it goes in).
     pub to: CameraState,
     /// Whether anything changes (activating an active camera, retiring a
     /// retired one: nothing).
@@ -191,6 +197,7 @@ pub fn next(state: &State, action: Action, actor: &Actor) -> Result<Transition, 
                 ))),
             };
         }
+        Action::Delete => check(actor, Operation::WriteRegistry, action.audit_action())?,
         _ => check(actor, Operation::CameraLifecycle, action.audit_action())?,
     }
     match action {
@@ -248,6 +255,14 @@ pub fn next(state: &State, action: Action, actor: &Actor) -> Result<Transition, 
                     "camera {name} is not an active camera past its special event"
                 ))),
             }
+        }
+        Action::Delete => {
+            if state.state == CameraState::Active {
+                return Err(precondition(format!(
+                    "camera {name:?} is active: suspend or retire it first"
+                )));
+            }
+            Ok(Transition::to(state.state, action))
         }
         Action::Approve => Err(Error::Internal("approve is decided above".into()).into()),
     }
@@ -336,6 +351,11 @@ mod tests {
             (Active, Action::Retire, Out::Ok(Retired)),
             (Suspended, Action::Retire, Out::Ok(Retired)),
             (Retired, Action::Retire, Out::Same),
+            (Proposed, Action::Delete, Out::Ok(Proposed)),
+            (Approved, Action::Delete, Out::Ok(Approved)),
+            (Active, Action::Delete, Out::Order),
+            (Suspended, Action::Delete, Out::Ok(Suspended)),
+            (Retired, Action::Delete, Out::Ok(Retired)),
         ];
         for (st, action, ok) in table {
             let s = state(st, Cover::Approved);
