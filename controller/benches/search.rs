@@ -237,7 +237,12 @@ async fn main() {
         sups.push(sup);
     }
     let hub_ready = Instant::now();
-    while running.controller.hub.connected_count() < AGENTS {
+    while running
+        .controller
+        .wing::<camplane_controller::alpr::search::Hub>()
+        .connected_count()
+        < AGENTS
+    {
         assert!(
             hub_ready.elapsed() < Duration::from_secs(60),
             "agents did not connect"

@@ -118,10 +118,9 @@ pub async fn start_with_clock(
         tracing::warn!("TLS is disabled: traffic is in the clear and agents cannot enrol");
     }
     let http_addr = match &ctl.config.http_listen {
-        Some(h) => Some(
-            crate::publog::portal::serve(ctl.clone(), leadership.clone(), h, cancel.clone())
-                .await?,
-        ),
+        Some(h) => {
+            Some(crate::api::http::serve(ctl.clone(), leadership.clone(), h, cancel.clone()).await?)
+        }
         None => None,
     };
     let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);

@@ -574,4 +574,44 @@ async fn etcd_stores_a_large_layer() {
     let list = gis_list(&h2).await;
     assert_eq!(layer(&list, "streets")["current"], 1);
     assert_eq!(layer(&list, "streets")["referenced"], json!([1]));
+
+    // Two controllers load the same layer at once: each load lands as its own
+    // version (a loser of the compare retries), and an attempt that lost took
+    // back the bytes it had written: the store holds exactly the kept versions'.
+    let file = [rt("city_property.geojson")];
+    let (hh, hh2) = (&h, &h2);
+    let loads = (0..6).map(|i| {
+        let file = &file;
+        async move {
+            let h = if i % 2 == 0 { hh } else { hh2 };
+            load(h, &h.admin, "city_property", file).await
+        }
+    });
+    let mut versions: Vec<u64> = futures::future::join_all(loads)
+        .await
+        .into_iter()
+        .map(|r| r.unwrap().version)
+        .collect();
+    versions.sort();
+    assert_eq!(versions, [1, 2, 3, 4, 5, 6]);
+    let list = gis_list(&h).await;
+    let named: std::collections::BTreeSet<String> = layer(&list, "city_property")["versions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|v| v["keys"].as_array().unwrap().clone())
+        .map(|k| k.as_str().unwrap().to_string())
+        .collect();
+    let stored: std::collections::BTreeSet<String> = h
+        .running
+        .controller
+        .store
+        .list("gis/layers/city_property/")
+        .await
+        .unwrap()
+        .kvs
+        .into_iter()
+        .map(|kv| kv.key)
+        .collect();
+    assert_eq!(stored, named, "no orphaned or missing layer bytes");
 }

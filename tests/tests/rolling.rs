@@ -90,7 +90,12 @@ async fn restarting_controllers_one_by_one_loses_nothing() {
     }
     let connected = |ctls: &[ctl::Harness]| -> usize {
         ctls.iter()
-            .map(|h| h.running.controller.hub.connected_count())
+            .map(|h| {
+                h.running
+                    .controller
+                    .wing::<camplane_controller::alpr::search::Hub>()
+                    .connected_count()
+            })
             .sum()
     };
     let t0 = Instant::now();

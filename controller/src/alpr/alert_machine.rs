@@ -13,6 +13,7 @@
 //! No store, no clock: the store code checks the step's input, loads the alert,
 //! calls [`next`] and applies the [`Transition`].
 
+use crate::core::audit::AuditAction;
 use crate::core::auth::{Actor, Operation};
 use crate::core::object::{check, Refusal};
 use crate::Error;
@@ -43,11 +44,11 @@ impl Action {
     }
 
     /// The audit action of the step (and of its refusals).
-    pub fn audit_action(self) -> &'static str {
+    pub fn audit_action(self) -> AuditAction {
         match self {
-            Action::Verify => "alert.verify",
-            Action::Reject => "alert.reject",
-            Action::Act => "alert.act",
+            Action::Verify => AuditAction::AlertVerify,
+            Action::Reject => AuditAction::AlertReject,
+            Action::Act => AuditAction::AlertAct,
         }
     }
 }
@@ -115,7 +116,7 @@ pub struct Transition {
     /// The alert's state after the step.
     pub to: AlertState,
     /// The audit action recorded with it.
-    pub audit: &'static str,
+    pub audit: AuditAction,
 }
 
 /// The rule: the step `action` by `actor` on the alert `state`, or why not.

@@ -15,6 +15,7 @@ use crate::alpr::search::{CheckedSearch, FanOut, Hub, SearchOutcome, SearchReque
 use crate::core::audit::Draft;
 use crate::core::auth::{Actor, Operation};
 use crate::core::store::{Compare, Op};
+use crate::core::AuditAction;
 use crate::core::Controller;
 use crate::{Error, Result};
 use jiff::Timestamp;
@@ -158,7 +159,7 @@ impl Controller {
         };
         let mut d = Draft::new(
             &actor.username,
-            "alpr.search.pending",
+            AuditAction::AlprSearchPending,
             "AlprApproval",
             &a.id,
         );
@@ -184,7 +185,13 @@ impl Controller {
     }
 
     /// Audits a refused approval step and returns the error.
-    async fn refuse_approval(&self, actor: &Actor, action: &str, id: &str, e: Error) -> Error {
+    async fn refuse_approval(
+        &self,
+        actor: &Actor,
+        action: AuditAction,
+        id: &str,
+        e: Error,
+    ) -> Error {
         let mut d = Draft::new(&actor.username, action, "AlprApproval", &shown(id));
         d.result = match e {
             Error::PermissionDenied(_) => format!("denied: {e}"),
@@ -214,8 +221,12 @@ impl Controller {
     /// Approvals for `camplane approvals list` (supervisors): pending ones, or
     /// all with `all`, oldest first.
     pub async fn alpr_approvals(&self, actor: &Actor, all: bool) -> Result<Vec<AlprApproval>> {
-        self.require(actor, Operation::ApproveAlprQuery, "alpr.approval.list")
-            .await?;
+        self.require(
+            actor,
+            Operation::ApproveAlprQuery,
+            AuditAction::AlprApprovalList,
+        )
+        .await?;
         let l = self.store.list(APPROVALS).await?;
         let mut out: Vec<AlprApproval> = l
             .kvs
@@ -334,7 +345,7 @@ impl Controller {
         match self.try_run(hub, actor, id, timeout).await {
             Ok(o) => Ok(o),
             Err(e) => {
-                let mut d = Draft::new(&actor.username, "alpr.search", "AlprQuery", "");
+                let mut d = Draft::new(&actor.username, AuditAction::AlprSearch, "AlprQuery", "");
                 d.result = format!("denied: {e}");
                 d.details = serde_json::json!({ "approval": shown(id) });
                 self.audit.record(d).await?;

@@ -14,6 +14,7 @@
 use crate::core::audit::Draft;
 use crate::core::auth::{Actor, Operation};
 use crate::core::store::{Compare, Op, WatchEvent};
+use crate::core::AuditAction;
 use crate::core::Controller;
 use crate::{Error, Result};
 use camplane_config::hotlist::*;
@@ -216,7 +217,7 @@ impl Controller {
         &self,
         actor: &Actor,
     ) -> Result<(Vec<HotlistInfo>, Vec<SourceInfo>)> {
-        self.require(actor, Operation::ReadHotlists, "hotlist.list")
+        self.require(actor, Operation::ReadHotlists, AuditAction::HotlistList)
             .await?;
         Ok((self.hotlists(), self.hotlist_sources()))
     }
@@ -224,7 +225,7 @@ impl Controller {
     /// Loads a hotlist file. Bad rows are reported and the good ones loaded; a
     /// file with no good row changes nothing and is refused.
     pub async fn load_hotlist(&self, actor: &Actor, req: LoadRequest) -> Result<LoadOutcome> {
-        self.require(actor, Operation::ManageHotlists, "hotlist.load")
+        self.require(actor, Operation::ManageHotlists, AuditAction::HotlistLoad)
             .await?;
         if req.csv.len() > MAX_FILE {
             return Err(Error::InvalidArgument(format!(
@@ -335,7 +336,7 @@ impl Controller {
                 meta.push((info_key(&list), serde_json::to_vec(&info)?));
             }
             ops.extend(meta.iter().map(|(k, v)| Op::Put(k.clone(), v.clone())));
-            let mut d = Draft::new(&actor.username, "hotlist.load", "Hotlist", &list);
+            let mut d = Draft::new(&actor.username, AuditAction::HotlistLoad, "Hotlist", &list);
             d.details = serde_json::json!({
                 "file": req.file, "sha256": sha, "mode": format!("{:?}", req.mode).to_lowercase(),
                 "version": version, "entries": next.len(), "upserted": delta.upsert.len(),
@@ -432,7 +433,7 @@ impl Controller {
 
     /// Alerts received at or after `since`, oldest first.
     pub async fn alerts(&self, actor: &Actor, since: Option<Timestamp>) -> Result<Vec<Alert>> {
-        self.require(actor, Operation::ReceiveAlerts, "alerts.list")
+        self.require(actor, Operation::ReceiveAlerts, AuditAction::AlertsList)
             .await?;
         let l = self.store.list(ALERTS).await?;
         Ok(l.kvs
@@ -449,9 +450,9 @@ impl Controller {
         actor: &Actor,
         since: Option<Timestamp>,
     ) -> Result<tokio::sync::mpsc::Receiver<Result<Alert>>> {
-        self.require(actor, Operation::ReceiveAlerts, "alerts.watch")
+        self.require(actor, Operation::ReceiveAlerts, AuditAction::AlertsWatch)
             .await?;
-        let mut d = Draft::new(&actor.username, "alerts.watch", "Alert", "");
+        let mut d = Draft::new(&actor.username, AuditAction::AlertsWatch, "Alert", "");
         d.details = serde_json::json!({ "since": since });
         self.audit.record(d).await?;
         let l = self.store.list(ALERTS).await?;

@@ -13,6 +13,7 @@
 //! applies the [`Transition`] (its own time and the query's results).
 
 use crate::alpr::approval::{AlprApproval, ApprovalState};
+use crate::core::audit::AuditAction;
 use crate::core::auth::{Actor, Operation};
 use crate::core::object::{check, Refusal};
 use crate::Error;
@@ -43,11 +44,11 @@ impl Action {
     }
 
     /// The audit action of the step (and of its refusals).
-    pub fn audit_action(self) -> &'static str {
+    pub fn audit_action(self) -> AuditAction {
         match self {
-            Action::Approve => "alpr.approval.approve",
-            Action::Reject => "alpr.approval.reject",
-            Action::Run => "alpr.search",
+            Action::Approve => AuditAction::AlprApprovalApprove,
+            Action::Reject => AuditAction::AlprApprovalReject,
+            Action::Run => AuditAction::AlprSearch,
         }
     }
 }
@@ -73,7 +74,7 @@ pub struct Transition {
     /// The approval's state after the step.
     pub to: ApprovalState,
     /// The audit action recorded with it.
-    pub audit: &'static str,
+    pub audit: AuditAction,
 }
 
 /// The rule: the step `action` by `actor` on the approval `state`, or why not.
@@ -272,7 +273,7 @@ mod tests {
             t,
             Transition {
                 to: ApprovalState::Used,
-                audit: "alpr.search"
+                audit: AuditAction::AlprSearch
             }
         );
     }

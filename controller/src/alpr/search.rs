@@ -14,6 +14,7 @@
 
 use crate::core::audit::Draft;
 use crate::core::auth::{Actor, Operation};
+use crate::core::AuditAction;
 use crate::core::Controller;
 use crate::{Error, Result};
 use camplane_config::model::{AgentSpec, Kind, ReadQuery};
@@ -279,7 +280,7 @@ impl Controller {
         req: &SearchRequest,
         e: Error,
     ) -> Error {
-        let mut d = Draft::new(&actor.username, "alpr.search", "AlprQuery", "");
+        let mut d = Draft::new(&actor.username, AuditAction::AlprSearch, "AlprQuery", "");
         d.result = format!("denied: {e}");
         d.details = serde_json::json!({
             "case_number": req.case_number.chars().take(64).collect::<String>(),
@@ -444,7 +445,12 @@ impl Controller {
             Err(e) => return Err(self.refuse_search(actor, &req, e).await),
         };
         // One entry, written before anything is returned.
-        let mut d = Draft::new(&actor.username, "alpr.search", "AlprQuery", &query_id);
+        let mut d = Draft::new(
+            &actor.username,
+            AuditAction::AlprSearch,
+            "AlprQuery",
+            &query_id,
+        );
         d.details = serde_json::json!({
             "case_number": req.case_number, "purpose": req.purpose, "plate": plate,
             "from": from, "until": until, "sites": req.sites,

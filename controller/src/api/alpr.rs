@@ -129,7 +129,7 @@ impl pb::alpr_server::Alpr for Api {
         let out = self
             .ctl
             .search(
-                &self.ctl.hub,
+                &self.ctl.wing::<crate::alpr::search::Hub>(),
                 &actor,
                 crate::alpr::search::SearchRequest {
                     plate: r.plate,

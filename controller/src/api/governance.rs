@@ -52,7 +52,12 @@ impl pb::alpr_approvals_server::AlprApprovals for Api {
         let r = req.into_inner();
         let out = self
             .ctl
-            .run_approved_query(&self.ctl.hub, &actor, &r.id, search_timeout(r.timeout_ms))
+            .run_approved_query(
+                &self.ctl.wing::<crate::alpr::search::Hub>(),
+                &actor,
+                &r.id,
+                search_timeout(r.timeout_ms),
+            )
             .await?;
         Ok(Response::new(search_pb(out)?))
     }

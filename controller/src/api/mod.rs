@@ -5,6 +5,7 @@ mod approvals;
 mod audit;
 mod fleet;
 pub mod governance;
+pub mod http;
 mod publog;
 pub mod recordings;
 mod registry;

@@ -4,6 +4,7 @@
 
 use crate::api::{json_bytes, Api};
 use crate::core::pki::Pki;
+use crate::core::AuditAction;
 use crate::recordings::{manifest_body, sign_manifest, ExportPlan, ExportRequest, AGENT_TIMEOUT};
 use camplane_config::model::{SegmentChunkQuery, MAX_CHUNK};
 use camplane_proto::v1 as pb;
@@ -40,7 +41,7 @@ async fn send(tx: &ChunkTx, part: pb::export_chunk::Part) -> Result<(), ()> {
 async fn fail(api: &RecordingsApi, plan: &ExportPlan, tx: &ChunkTx, status: Status) {
     let mut d = crate::core::audit::Draft::new(
         &plan.requester,
-        "recordings.export.incomplete",
+        AuditAction::RecordingsExportIncomplete,
         "Recording",
         &plan.camera,
     );
@@ -56,7 +57,7 @@ async fn fail(api: &RecordingsApi, plan: &ExportPlan, tx: &ChunkTx, status: Stat
 /// Pulls every segment of the plan from its agent and sends it on, checking
 /// each file against its recorded hash; ends with the signed manifest.
 async fn pump(api: RecordingsApi, plan: ExportPlan, tx: ChunkTx) {
-    let hub = &api.api.ctl.hub;
+    let hub = &api.api.ctl.wing::<crate::alpr::search::Hub>();
     for s in &plan.segments {
         let file = pb::ExportFile {
             name: s.name.clone(),
@@ -169,7 +170,11 @@ impl pb::recordings_server::Recordings for RecordingsApi {
         let plan = self
             .api
             .ctl
-            .plan_export(&self.api.ctl.hub, &actor, &er)
+            .plan_export(
+                &self.api.ctl.wing::<crate::alpr::search::Hub>(),
+                &actor,
+                &er,
+            )
             .await?;
         let (tx, rx) = tokio::sync::mpsc::channel(2);
         // Ends when the export is done or the client goes away (a send fails).
@@ -186,7 +191,7 @@ impl pb::recordings_server::Recordings for RecordingsApi {
             .api
             .ctl
             .fetch_crop(
-                &self.api.ctl.hub,
+                &self.api.ctl.wing::<crate::alpr::search::Hub>(),
                 &actor,
                 &r.read_id,
                 &r.case_number,

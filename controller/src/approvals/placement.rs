@@ -5,9 +5,11 @@
 //! `camplane-placement` crate; this module only stores, versions and applies them.
 //!
 //! Store layout:
-//! - `gis/layers/{layer}/{version:08}/{part:03}`: the GeoJSON files of one version
-//!   of a layer, byte for byte as loaded (not mirrored by the cache: they are large);
-//! - `gis/rules/{version:08}/000`: a rules YAML file;
+//! - `gis/layers/{layer}/{version:08}/{part:03}-{sha}-{attempt}`: the GeoJSON files
+//!   of one version of a layer, byte for byte as loaded (not mirrored by the cache:
+//!   they are large); `sha` is the content's hash prefix, `attempt` a tag of the
+//!   write that stored them (versions before the tag was added lack it);
+//! - `gis/rules/{version:08}/000-{sha}-{attempt}`: a rules YAML file;
 //! - `meta/gis/{layer}`, `meta/gis/rules`: a small pointer record (current
 //!   version and every kept version), mirrored by the cache so every replica
 //!   sees a new version at once.
@@ -19,8 +21,9 @@
 use super::verdict::{answer_json, request_of};
 use crate::core::audit::Draft;
 use crate::core::auth::{Actor, Operation};
-use crate::core::store::{Compare, Op};
-use crate::core::Controller;
+use crate::core::object::{KeyChange, KeyStep};
+use crate::core::store::Op;
+use crate::core::{AuditAction, Controller};
 use crate::{Error, Result};
 use camplane_config::model::{CameraState, Kind, PlacementRequestSpec, PlacementRequestStatus};
 use camplane_placement::{check, InvalidPolygons, LayerKind, LayerSet, Layers, Rules};
@@ -54,12 +57,18 @@ pub(crate) fn pointer_key(name: &str) -> String {
 
 /// A file's key: its version, its place and a prefix of its hash, so two
 /// controllers racing for one version number never overwrite each other's bytes.
-pub(crate) fn part_key(name: &str, version: u64, part: usize, bytes: &[u8]) -> String {
+pub(crate) fn part_key(
+    name: &str,
+    version: u64,
+    part: usize,
+    bytes: &[u8],
+    attempt: &str,
+) -> String {
     let h = hex::encode(&Sha256::digest(bytes)[..8]);
     if name == RULES {
-        format!("gis/rules/{version:08}/{part:03}-{h}")
+        format!("gis/rules/{version:08}/{part:03}-{h}-{attempt}")
     } else {
-        format!("gis/layers/{name}/{version:08}/{part:03}-{h}")
+        format!("gis/layers/{name}/{version:08}/{part:03}-{h}-{attempt}")
     }
 }
 
@@ -231,7 +240,8 @@ impl Controller {
         if !versions.layers.contains_key(LayerKind::Streets.as_str()) {
             return Ok(None);
         }
-        let mut g = self.placement.built.lock().await;
+        let engine = self.wing::<Engine>();
+        let mut g = engine.built.lock().await;
         if let Some(b) = g.as_ref().filter(|b| b.versions == versions) {
             return Ok(Some(b.clone()));
         }
@@ -326,89 +336,88 @@ impl Controller {
             "GisLayer"
         };
         let action = if name == RULES {
-            "rules.apply"
+            AuditAction::RulesApply
         } else {
-            "gis.load"
+            AuditAction::GisLoad
         };
-        for _ in 0..16 {
-            let (old, rev) = self.pointer(name)?;
-            let version = old.versions.iter().map(|v| v.version).max().unwrap_or(0) + 1;
-            let record = LayerVersion {
-                version,
-                files: files.iter().map(|(n, _)| n.clone()).collect(),
-                keys: files
+        let key = pointer_key(name);
+        let r = self
+            .update_key(&key, |kv| {
+                let (old, rev): (LayerPointer, i64) = match kv {
+                    Some(kv) => (serde_json::from_slice(&kv.value)?, kv.mod_revision),
+                    None => (LayerPointer::default(), 0),
+                };
+                let version = old.versions.iter().map(|v| v.version).max().unwrap_or(0) + 1;
+                // A fresh tag per attempt: an attempt that loses deletes exactly
+                // what it wrote, never the winner's bytes.
+                let attempt = hex::encode(rand::random::<[u8; 4]>());
+                let record = LayerVersion {
+                    version,
+                    files: files.iter().map(|(n, _)| n.clone()).collect(),
+                    keys: files
+                        .iter()
+                        .enumerate()
+                        .map(|(i, (_, b))| part_key(name, version, i, b, &attempt))
+                        .collect(),
+                    features,
+                    bytes,
+                    sha256: sha256.clone(),
+                    repair_polygons,
+                    loaded_by: actor.username.clone(),
+                    loaded_at: self.clock.now(),
+                };
+                let referenced = self.referenced_versions(name)?;
+                let (kept, pruned): (Vec<LayerVersion>, Vec<LayerVersion>) = old
+                    .versions
                     .iter()
-                    .enumerate()
-                    .map(|(i, (_, b))| part_key(name, version, i, b))
-                    .collect(),
-                features,
-                bytes,
-                sha256: sha256.clone(),
-                repair_polygons,
-                loaded_by: actor.username.clone(),
-                loaded_at: self.clock.now(),
-            };
-            let referenced = self.referenced_versions(name)?;
-            let (kept, pruned): (Vec<LayerVersion>, Vec<LayerVersion>) = old
-                .versions
-                .iter()
-                .cloned()
-                .partition(|v| referenced.contains(&v.version));
-            let mut new = LayerPointer {
-                current: version,
-                versions: kept,
-            };
-            new.versions.push(record.clone());
-            let puts: Vec<Op> = files
-                .iter()
-                .zip(&record.keys)
-                .map(|((_, b), k)| Op::Put(k.clone(), b.clone()))
-                .collect();
-            self.store.txn(vec![], puts).await?;
-            let mut ops: Vec<Op> = pruned
-                .iter()
-                .flat_map(|p| p.keys.iter().map(|k| Op::Delete(k.clone())))
-                .collect();
-            ops.push(Op::Put(pointer_key(name), serde_json::to_vec(&new)?));
-            let pruned: Vec<u64> = pruned.iter().map(|p| p.version).collect();
-            let mut d = Draft::new(&actor.username, action, kind, name);
-            d.before = (rev > 0).then(|| json!(old));
-            d.after = Some(json!(new));
-            d.details = json!({"version": version, "files": record.files, "features": features,
-                "bytes": bytes, "sha256": sha256, "repairs": repairs, "pruned": pruned});
-            let done = self
-                .audit
-                .commit(vec![Compare::ModRevision(pointer_key(name), rev)], ops, d)
-                .await?;
-            if done.is_some() {
-                return Ok(Loaded {
+                    .cloned()
+                    .partition(|v| referenced.contains(&v.version));
+                let mut new = LayerPointer {
+                    current: version,
+                    versions: kept,
+                };
+                new.versions.push(record.clone());
+                let staged: Vec<Op> = files
+                    .iter()
+                    .zip(&record.keys)
+                    .map(|((_, b), k)| Op::Put(k.clone(), b.clone()))
+                    .collect();
+                let ops: Vec<Op> = pruned
+                    .iter()
+                    .flat_map(|p| p.keys.iter().map(|k| Op::Delete(k.clone())))
+                    .collect();
+                let pruned: Vec<u64> = pruned.iter().map(|p| p.version).collect();
+                let mut d = Draft::new(&actor.username, action, kind, name);
+                d.before = (rev > 0).then(|| json!(old));
+                d.after = Some(json!(new));
+                d.details = json!({"version": version, "files": record.files, "features": features,
+                    "bytes": bytes, "sha256": sha256, "repairs": repairs, "pruned": pruned});
+                let change = KeyChange {
+                    value: Some(serde_json::to_vec(&new)?),
+                    draft: d,
+                    ops,
+                    staged,
+                };
+                let loaded = Loaded {
                     version: record,
-                    repairs,
+                    repairs: repairs.clone(),
                     pruned,
-                });
+                };
+                Ok(KeyStep::Write(Box::new(change), loaded))
+            })
+            .await;
+        match r {
+            Err(Error::Conflict(_)) => {
+                Err(Error::Conflict(format!("{name} kept changing; try again")))
             }
-            // Someone else published first. Take back the bytes just written,
-            // unless the winner published the very same keys (same content).
-            self.refresh(&pointer_key(name)).await?;
-            let (now, _) = self.pointer(name)?;
-            let theirs: BTreeSet<&String> = now.versions.iter().flat_map(|v| &v.keys).collect();
-            let orphans: Vec<Op> = record
-                .keys
-                .iter()
-                .filter(|k| !theirs.contains(k))
-                .map(|k| Op::Delete(k.clone()))
-                .collect();
-            if !orphans.is_empty() {
-                self.store.txn(vec![], orphans).await?;
-            }
+            r => r,
         }
-        Err(Error::Conflict(format!("{name} kept changing; try again")))
     }
 
     pub(crate) async fn refuse(
         &self,
         actor: &Actor,
-        action: &str,
+        action: AuditAction,
         name: &str,
         msg: String,
     ) -> Result<Error> {
@@ -428,7 +437,7 @@ impl Controller {
         files: Vec<(String, Vec<u8>)>,
         repair_polygons: bool,
     ) -> Result<Loaded> {
-        self.require(actor, Operation::ManagePlacement, "gis.load")
+        self.require(actor, Operation::ManagePlacement, AuditAction::GisLoad)
             .await?;
         let Some(kind) = layer_kind(layer) else {
             let names: Vec<&str> = LAYERS.iter().map(|k| k.as_str()).collect();
@@ -471,7 +480,7 @@ impl Controller {
                 return Err(self
                     .refuse(
                         actor,
-                        "gis.load",
+                        AuditAction::GisLoad,
                         layer,
                         format!("{msg}; nothing was stored"),
                     )
@@ -485,13 +494,13 @@ impl Controller {
     /// `camplane rules apply`: validates a rules file and stores it as the new
     /// rules version.
     pub async fn apply_rules(&self, actor: &Actor, file: &str, bytes: Vec<u8>) -> Result<Loaded> {
-        self.require(actor, Operation::ManagePlacement, "rules.apply")
+        self.require(actor, Operation::ManagePlacement, AuditAction::RulesApply)
             .await?;
         if let Err(e) = Rules::from_yaml(&bytes, file) {
             return Err(self
                 .refuse(
                     actor,
-                    "rules.apply",
+                    AuditAction::RulesApply,
                     RULES,
                     format!("{e}; nothing was stored"),
                 )
@@ -510,7 +519,7 @@ impl Controller {
 
     /// `camplane gis list`: every layer and the rules, with their kept versions.
     pub async fn gis_list(&self, actor: &Actor) -> Result<Value> {
-        self.require(actor, Operation::ReadObjects, "gis.list")
+        self.require(actor, Operation::ReadObjects, AuditAction::GisList)
             .await?;
         let mut out = Vec::new();
         let names = LAYERS.iter().map(|k| k.as_str()).chain([RULES]);

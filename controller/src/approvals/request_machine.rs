@@ -15,6 +15,7 @@
 
 use crate::approvals::chain::state_name;
 use crate::approvals::verdict::{approval_gate, override_roles, roles_text};
+use crate::core::audit::AuditAction;
 use crate::core::auth::{self, Operation};
 use crate::core::object::{check, Refusal};
 use crate::Error;
@@ -59,13 +60,13 @@ impl Action {
     }
 
     /// The audit action of the step (and of its refusals).
-    pub fn audit_action(self) -> &'static str {
+    pub fn audit_action(self) -> AuditAction {
         match self {
-            Action::Recommend => "request.recommend",
-            Action::Reject => "request.reject",
-            Action::Approve => "request.approve",
-            Action::Deny => "request.deny",
-            Action::Override => "request.override",
+            Action::Recommend => AuditAction::RequestRecommend,
+            Action::Reject => AuditAction::RequestReject,
+            Action::Approve => AuditAction::RequestApprove,
+            Action::Deny => AuditAction::RequestDeny,
+            Action::Override => AuditAction::RequestOverride,
         }
     }
 }
@@ -118,7 +119,7 @@ pub struct Transition {
     /// The role it was taken as.
     pub role: Role,
     /// The audit action recorded with it.
-    pub audit: &'static str,
+    pub audit: AuditAction,
     /// For an override: the verdict it overrides.
     pub verdict: Option<String>,
 }

@@ -5,6 +5,7 @@ use super::placement::*;
 use crate::approvals::request_machine::{self, Action};
 use crate::core::audit::Draft;
 use crate::core::auth::{Actor, Operation};
+use crate::core::AuditAction;
 use crate::core::{Controller, StoredObject};
 use crate::{Error, Result};
 use camplane_config::model::{
@@ -151,8 +152,12 @@ impl Controller {
         role: Option<Role>,
         justification: &str,
     ) -> Result<StoredObject> {
-        self.require(actor, Operation::PlacementOverride, "request.override")
-            .await?;
+        self.require(
+            actor,
+            Operation::PlacementOverride,
+            Action::Override.audit_action(),
+        )
+        .await?;
         request_machine::check_justification(justification)?;
         self.step_request(actor, id, Action::Override, role, justification)
             .await
@@ -168,8 +173,12 @@ impl Controller {
     /// layers and rules in use now. With `all` false only those out of
     /// compliance are listed.
     pub async fn recheck(&self, actor: &Actor, all: bool) -> Result<Value> {
-        self.require(actor, Operation::ManagePlacement, "placement.recheck")
-            .await?;
+        self.require(
+            actor,
+            Operation::ManagePlacement,
+            AuditAction::PlacementRecheck,
+        )
+        .await?;
         let built = self.placement_built().await?.ok_or_else(Self::no_streets)?;
         let mut rows = Vec::new();
         for (cam, _) in self.list(Kind::Camera)? {
@@ -206,7 +215,7 @@ impl Controller {
             }
         }
         let flagged = rows.iter().filter(|r| r.out_of_compliance).count();
-        let mut d = Draft::new(&actor.username, "placement.recheck", "", "");
+        let mut d = Draft::new(&actor.username, AuditAction::PlacementRecheck, "", "");
         d.details = json!({"layers": built.versions.layers, "rules": built.versions.rules,
             "out_of_compliance": rows.iter().filter(|r| r.out_of_compliance).map(|r| &r.camera).collect::<Vec<_>>()});
         self.audit.record(d).await?;
@@ -221,8 +230,12 @@ impl Controller {
     /// `camplane placement map`: the layers in use and every camera not retired,
     /// coloured by its verdict now, as SVG.
     pub async fn placement_map(&self, actor: &Actor) -> Result<String> {
-        self.require(actor, Operation::ViewPlacementMap, "placement.map")
-            .await?;
+        self.require(
+            actor,
+            Operation::ViewPlacementMap,
+            AuditAction::PlacementMap,
+        )
+        .await?;
         let built = self.placement_built().await?.ok_or_else(Self::no_streets)?;
         let mut cams = Vec::new();
         for (cam, _) in self.list(Kind::Camera)? {

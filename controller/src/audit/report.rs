@@ -10,6 +10,7 @@
 //! (ALPR queries and placement requests), holds / exports / alert steps,
 //! logins and failed logins, and the count of every action.
 
+use crate::core::action::{AuditAction, ReportSection};
 use crate::core::audit::{AuditEntry, Draft, ENTRIES};
 use crate::core::auth::{Actor, Operation};
 use crate::core::Controller;
@@ -116,11 +117,13 @@ impl Tally {
             subject: cut(&subject, 64),
             detail: cut(&detail, 300),
         };
-        match e.action.as_str() {
-            "alpr.search" | "alpr.search.pending" => {
+        let action = AuditAction::parse(&e.action);
+        let sections = action.map(AuditAction::sections).unwrap_or_default();
+        match action {
+            Some(AuditAction::AlprSearch | AuditAction::AlprSearchPending) => {
                 let metric = if refused(e) {
                     "refused"
-                } else if e.action == "alpr.search.pending" {
+                } else if action == Some(AuditAction::AlprSearchPending) {
                     "pending"
                 } else {
                     "ran"
@@ -149,8 +152,10 @@ impl Tally {
                     }
                 }
             }
-            "login" => self.logins.entry(e.actor.clone()).or_default().0 += 1,
-            "login_failed" => self.logins.entry(e.actor.clone()).or_default().1 += 1,
+            Some(AuditAction::Login) => self.logins.entry(e.actor.clone()).or_default().0 += 1,
+            Some(AuditAction::LoginFailed) => {
+                self.logins.entry(e.actor.clone()).or_default().1 += 1
+            }
             _ => {}
         }
         if refused(e) {
@@ -160,11 +165,7 @@ impl Tally {
             };
             self.refusals.push(event(subject, e.result.clone()));
         }
-        let a = e.action.as_str();
-        if a == "alpr.search.pending"
-            || a.starts_with("alpr.approval.")
-            || a.starts_with("request.")
-        {
+        if sections.contains(&ReportSection::Approvals) {
             let why = [&d["reason"], &d["comment"], &d["reasons"]]
                 .into_iter()
                 .map(s)
@@ -173,9 +174,7 @@ impl Tally {
             let detail = if refused(e) { e.result.clone() } else { why };
             self.approvals.push(event(e.name.clone(), detail));
         }
-        if (a.starts_with("hold.") || a.starts_with("export") || a.starts_with("alert."))
-            && a != "alert.raised"
-        {
+        if sections.contains(&ReportSection::HoldsExportsAlerts) {
             let detail = if refused(e) {
                 e.result.clone()
             } else {
@@ -454,12 +453,12 @@ fn render_html(h: &Head, ts: &[Table]) -> Vec<u8> {
 impl Controller {
     /// Makes the report of `month` (`YYYY-MM`, the city's time zone).
     pub async fn audit_report(&self, actor: &Actor, month: &str) -> Result<AuditReport> {
-        self.require(actor, Operation::ReadAudit, "audit.report")
+        self.require(actor, Operation::ReadAudit, AuditAction::AuditReport)
             .await?;
         let (y, m) = match parse_month(month) {
             Ok(x) => x,
             Err(e) => {
-                let mut d = Draft::new(&actor.username, "audit.report", "", "");
+                let mut d = Draft::new(&actor.username, AuditAction::AuditReport, "", "");
                 d.result = format!("refused: {e}");
                 self.audit.record(d).await?;
                 return Err(e);
@@ -513,7 +512,12 @@ impl Controller {
             csv: render_csv(&head, &ts),
             entries,
         };
-        let mut d = Draft::new(&actor.username, "audit.report", "AuditReport", &month_s);
+        let mut d = Draft::new(
+            &actor.username,
+            AuditAction::AuditReport,
+            "AuditReport",
+            &month_s,
+        );
         d.details = serde_json::json!({
             "month": month_s, "entries": entries,
             "html_sha256": hex::encode(Sha256::digest(&report.html)),
@@ -552,5 +556,68 @@ mod tests {
         assert_eq!(csv_field("=HYPERLINK(1)"), "'=HYPERLINK(1)");
         assert_eq!(csv_field("a\nb"), "a b");
         assert_eq!(csv_field("26-01234"), "26-01234");
+    }
+
+    fn entry(seq: u64, action: &str, result: &str) -> AuditEntry {
+        AuditEntry {
+            seq,
+            at: "2026-10-05T12:00:00Z".parse().unwrap(),
+            actor: "alice".into(),
+            action: action.into(),
+            kind: String::new(),
+            name: format!("obj-{seq}"),
+            result: result.into(),
+            before: None,
+            after: None,
+            details: serde_json::json!({"case_number": "26-00001"}),
+            prev_hash: String::new(),
+            hash: String::new(),
+        }
+    }
+
+    #[test]
+    fn every_section_is_fed_by_its_actions_not_by_name_prefixes() {
+        let mut t = Tally::default();
+        for (i, a) in [
+            "recordings.export",
+            "recordings.export.incomplete",
+            "hold.create",
+            "alert.act",
+            "alert.raised",
+            "alpr.approval.approve",
+            "alpr.approval.list",
+            "request.approve",
+            "alpr.search.pending",
+            "login",
+            "login_failed",
+            "a.future.action",
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            t.add(&entry(i as u64 + 1, a, "ok"));
+        }
+        let names = |v: &[Event]| v.iter().map(|e| e.action.clone()).collect::<Vec<_>>();
+        assert_eq!(
+            names(&t.holds_exports_alerts),
+            [
+                "recordings.export",
+                "recordings.export.incomplete",
+                "hold.create",
+                "alert.act"
+            ]
+        );
+        assert_eq!(
+            names(&t.approvals),
+            [
+                "alpr.approval.approve",
+                "request.approve",
+                "alpr.search.pending"
+            ]
+        );
+        assert_eq!(t.logins["alice"], (1, 1));
+        // An action this build does not know is still counted.
+        assert_eq!(t.actions["a.future.action"], 1);
+        assert!(t.refusals.is_empty());
     }
 }

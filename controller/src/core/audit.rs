@@ -4,6 +4,7 @@
 //! the hash of the one before it; `verify` walks the chain and names the first
 //! entry that was edited, removed or reordered.
 
+pub use crate::core::action::AuditAction;
 use crate::core::cache::Cache;
 use crate::core::clock::DynClock;
 use crate::core::store::{Compare, DynStore, Op, Revision};
@@ -32,7 +33,8 @@ pub struct AuditEntry {
     pub at: Timestamp,
     /// Who (user name, or `system` for the controller's own work).
     pub actor: String,
-    /// The action (`apply`, `login`, `login_failed`, `request.approve`, ...).
+    /// The action's stored name ([`AuditAction::name`]; kept as written, so an
+    /// entry from another version verifies whatever it names).
     pub action: String,
     /// The object kind, where there is one.
     #[serde(default, skip_serializing_if = "String::is_empty")]
@@ -58,12 +60,12 @@ pub struct AuditEntry {
 }
 
 /// An entry before it is sealed into the chain.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct Draft {
     /// Who.
     pub actor: String,
     /// What.
-    pub action: String,
+    pub action: AuditAction,
     /// Object kind.
     pub kind: String,
     /// Object name.
@@ -80,14 +82,16 @@ pub struct Draft {
 
 impl Draft {
     /// A draft with the essentials.
-    pub fn new(actor: &str, action: &str, kind: &str, name: &str) -> Draft {
+    pub fn new(actor: &str, action: AuditAction, kind: &str, name: &str) -> Draft {
         Draft {
             actor: actor.into(),
-            action: action.into(),
+            action,
             kind: kind.into(),
             name: name.into(),
             result: "ok".into(),
-            ..Draft::default()
+            before: None,
+            after: None,
+            details: Value::Null,
         }
     }
 }
@@ -408,7 +412,7 @@ impl Core {
             seq,
             at: self.clock.now(),
             actor: draft.actor.clone(),
-            action: draft.action.clone(),
+            action: draft.action.to_string(),
             kind: draft.kind.clone(),
             name: draft.name.clone(),
             result: draft.result.clone(),

@@ -100,7 +100,7 @@ pub fn family(out: &mut String, name: &str, kind: &str, help: &str) {
 }
 
 /// Writes a family of one unlabelled sample.
-fn scalar(out: &mut String, name: &str, kind: &str, help: &str, value: impl std::fmt::Display) {
+pub fn scalar(out: &mut String, name: &str, kind: &str, help: &str, value: impl std::fmt::Display) {
     family(out, name, kind, help);
     let _ = writeln!(out, "{name} {value}");
 }
@@ -135,7 +135,7 @@ pub fn histograms(
 }
 
 impl Controller {
-    /// The `/metrics` text.
+    /// The core's part of the `/metrics` text (the doors add the wings' gauges).
     pub async fn render_metrics(&self, leader: bool) -> String {
         use camplane_config::model::{CameraStatus, Kind};
         let m = &self.metrics;
@@ -146,13 +146,6 @@ impl Controller {
             "gauge",
             "1 when this controller leads (runs the work that must happen once).",
             u8::from(leader),
-        );
-        scalar(
-            &mut s,
-            "camplane_controller_agents_connected",
-            "gauge",
-            "Agents with a control stream to this controller.",
-            self.hub.connected_count(),
         );
         let mut states: BTreeMap<String, u64> = ["pending", "active", "suspended", "retired"]
             .iter()
@@ -181,35 +174,6 @@ impl Controller {
                 label(k)
             );
         }
-        // Cameras the agents last reported online.
-        let mut online = 0u64;
-        let mut reported = 0u64;
-        if let Ok(l) = self.store.list(crate::fleet::HEALTH).await {
-            for kv in l.kvs {
-                if let Ok(h) = serde_json::from_slice::<crate::fleet::AgentHealth>(&kv.value) {
-                    for c in h.health["cameras"].as_array().into_iter().flatten() {
-                        reported += 1;
-                        if c["state"] == "online" {
-                            online += 1;
-                        }
-                    }
-                }
-            }
-        }
-        scalar(
-            &mut s,
-            "camplane_controller_cameras_online",
-            "gauge",
-            "Cameras online in their agents' latest health reports.",
-            online,
-        );
-        scalar(
-            &mut s,
-            "camplane_controller_cameras_reported",
-            "gauge",
-            "Cameras in the agents' latest health reports.",
-            reported,
-        );
         family(
             &mut s,
             "camplane_controller_reports_received_total",

@@ -2,6 +2,7 @@
 //! its one read-modify-write helper, the store and its watch-fed cache, the audit
 //! log, the clock, roles and sessions, the CA, leadership, counters and errors.
 
+pub mod action;
 pub mod audit;
 pub mod auth;
 pub mod cache;
@@ -13,7 +14,8 @@ pub mod object;
 pub mod pki;
 pub mod store;
 
-pub use object::{Change, Refusal, Step, StoredObject};
+pub use action::AuditAction;
+pub use object::{Change, KeyChange, KeyStep, Refusal, Step, StoredObject};
 
 use crate::Result;
 use audit::AuditLog;
@@ -21,6 +23,8 @@ use cache::Cache;
 use camplane_config::controller::ControllerConfig;
 use clock::DynClock;
 use jiff::Timestamp;
+use std::any::{Any, TypeId};
+use std::collections::HashMap;
 use std::sync::Arc;
 use store::DynStore;
 use tokio_util::sync::CancellationToken;
@@ -42,10 +46,8 @@ pub struct Controller {
     locks: std::sync::Mutex<
         std::collections::HashMap<String, std::sync::Weak<tokio::sync::Mutex<()>>>,
     >,
-    /// Placement layers and rules, built once per set of versions.
-    pub placement: crate::approvals::placement::Engine,
-    /// Agents connected to this controller (ALPR searches go out through it).
-    pub hub: crate::alpr::search::Hub,
+    /// What wings keep for the process's life (see [`Controller::wing`]).
+    wings: std::sync::Mutex<HashMap<TypeId, Arc<dyn Any + Send + Sync>>>,
     /// Counters for `/metrics`.
     pub metrics: Arc<metrics::Metrics>,
 }
@@ -67,10 +69,23 @@ impl Controller {
             audit,
             config,
             locks: Default::default(),
-            placement: crate::approvals::placement::Engine::default(),
-            hub: crate::alpr::search::Hub::default(),
+            wings: Default::default(),
             metrics: Default::default(),
         }))
+    }
+
+    /// The state a wing keeps in this process for its life (the placement
+    /// engine's built layers, the query hub of connected agents): one value per
+    /// type, made on first use. Core holds it without naming any wing's type.
+    pub fn wing<T: Default + Send + Sync + 'static>(&self) -> Arc<T> {
+        let mut m = self.wings.lock().unwrap_or_else(|p| p.into_inner());
+        let any = m
+            .entry(TypeId::of::<T>())
+            .or_insert_with(|| Arc::new(T::default()))
+            .clone();
+        // Keyed by its own type id, so the cast holds.
+        any.downcast::<T>()
+            .unwrap_or_else(|_| unreachable!("wing state keyed by its type"))
     }
 
     /// The time now, by the injected clock.

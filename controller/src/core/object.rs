@@ -3,7 +3,7 @@
 //! object goes through it, so the per-object turn, the compare-and-swap, the
 //! retries and the audit entry are written once.
 
-use super::audit::Draft;
+use super::audit::{AuditAction, Draft};
 use super::auth::{Actor, Operation};
 use super::store::{Compare, KeyValue, Op};
 use super::Controller;
@@ -73,7 +73,13 @@ impl From<serde_json::Error> for Refusal {
 
 impl Refusal {
     /// A refusal recorded in the audit log as `denied: {msg}`.
-    pub fn denied(actor: &Actor, action: &str, kind: &str, name: &str, msg: String) -> Refusal {
+    pub fn denied(
+        actor: &Actor,
+        action: AuditAction,
+        kind: &str,
+        name: &str,
+        msg: String,
+    ) -> Refusal {
         let mut d = Draft::new(&actor.username, action, kind, name);
         d.result = format!("denied: {msg}");
         Refusal {
@@ -106,7 +112,7 @@ pub struct Change {
 
 impl Change {
     /// Puts `new`, audited as `action` by `actor` with `details`.
-    pub fn put(actor: &str, action: &str, new: StoredObject, details: Value) -> Change {
+    pub fn put(actor: &str, action: AuditAction, new: StoredObject, details: Value) -> Change {
         let mut draft = Draft::new(actor, action, &new.kind, &new.name);
         draft.details = details;
         Change {
@@ -118,7 +124,7 @@ impl Change {
     }
 
     /// Deletes the object, audited as `action` by `actor`.
-    pub fn delete(actor: &str, action: &str, kind: Kind, name: &str) -> Change {
+    pub fn delete(actor: &str, action: AuditAction, kind: Kind, name: &str) -> Change {
         Change {
             new: None,
             draft: Draft::new(actor, action, kind.as_str(), name),
@@ -150,7 +156,7 @@ impl Controller {
     }
 
     /// Refuses (and audits the refusal) unless the actor may perform `op`.
-    pub async fn require(&self, actor: &Actor, op: Operation, what: &str) -> Result<()> {
+    pub async fn require(&self, actor: &Actor, op: Operation, what: AuditAction) -> Result<()> {
         match check(actor, op, what) {
             Ok(()) => Ok(()),
             Err(r) => Err(self.record_refusal(r).await),
@@ -173,17 +179,6 @@ impl Controller {
             .get(&StoredObject::key(kind, name))
             .ok_or_else(|| Error::NotFound(format!("{kind} {name:?}")))?;
         Ok(serde_json::from_slice(&kv.value)?)
-    }
-
-    pub(crate) fn load_kv(
-        &self,
-        kind: Kind,
-        name: &str,
-    ) -> Result<Option<(StoredObject, KeyValue)>> {
-        match self.cache.get(&StoredObject::key(kind, name)) {
-            Some(kv) => Ok(Some((serde_json::from_slice(&kv.value)?, kv))),
-            None => Ok(None),
-        }
     }
 
     /// Re-reads a key from the store itself (after a compare failed on a stale cache),
@@ -223,7 +218,7 @@ impl Controller {
     pub(crate) async fn write(
         &self,
         actor: &Actor,
-        action: &str,
+        action: AuditAction,
         before: Option<&StoredObject>,
         new: &StoredObject,
         prev_rev: i64,
@@ -265,48 +260,121 @@ impl Controller {
         mut f: impl FnMut(Option<&StoredObject>) -> std::result::Result<Step<T>, Refusal>,
     ) -> Result<T> {
         let key = StoredObject::key(kind, name);
-        let _turn = self.lock_key(&key).await;
+        let r = self
+            .update_key(&key, |kv| {
+                let old: Option<StoredObject> =
+                    kv.map(|kv| serde_json::from_slice(&kv.value)).transpose()?;
+                let (change, out) = match f(old.as_ref())? {
+                    Step::Keep(out) => return Ok(KeyStep::Keep(out)),
+                    Step::Write(change, out) => (*change, out),
+                };
+                let Change {
+                    new,
+                    mut draft,
+                    audit_before,
+                    ops,
+                } = change;
+                if audit_before {
+                    draft.before = old.as_ref().map(json);
+                }
+                draft.after = new.as_ref().map(json);
+                let value = new.as_ref().map(serde_json::to_vec).transpose()?;
+                let change = KeyChange {
+                    value,
+                    draft,
+                    ops,
+                    staged: vec![],
+                };
+                Ok(KeyStep::Write(Box::new(change), out))
+            })
+            .await;
+        match r {
+            Err(Error::Conflict(_)) => Err(Error::Conflict(format!(
+                "{kind} {name:?} kept changing; try again"
+            ))),
+            r => r,
+        }
+    }
+
+    /// [`Controller::update`] for a store key that holds a record other than a
+    /// registry object (the GIS version pointers): the same turn, compare-and-swap,
+    /// retries and audit entry. Values too large for one transaction go in
+    /// [`KeyChange::staged`]: written first, and deleted again when the attempt
+    /// loses its compare.
+    pub async fn update_key<T>(
+        &self,
+        key: &str,
+        mut f: impl FnMut(Option<&KeyValue>) -> std::result::Result<KeyStep<T>, Refusal>,
+    ) -> Result<T> {
+        let _turn = self.lock_key(key).await;
         for _ in 0..16 {
-            let old = self.load_kv(kind, name)?;
-            let step = match f(old.as_ref().map(|(o, _)| o)) {
-                Ok(s) => s,
+            let old = self.cache.get(key);
+            let (change, out) = match f(old.as_ref()) {
+                Ok(KeyStep::Keep(out)) => return Ok(out),
+                Ok(KeyStep::Write(change, out)) => (*change, out),
                 Err(r) => return Err(self.record_refusal(r).await),
             };
-            let (change, out) = match step {
-                Step::Keep(out) => return Ok(out),
-                Step::Write(change, out) => (*change, out),
-            };
-            let Change {
-                new,
-                mut draft,
-                audit_before,
+            let KeyChange {
+                value,
+                draft,
                 mut ops,
+                staged,
             } = change;
-            if audit_before {
-                draft.before = old.as_ref().map(|(o, _)| json(o));
+            let staged_keys: Vec<String> = staged
+                .iter()
+                .filter_map(|op| match op {
+                    Op::Put(k, _) => Some(k.clone()),
+                    Op::Delete(_) => None,
+                })
+                .collect();
+            if !staged.is_empty() {
+                self.store.txn(vec![], staged).await?;
             }
-            draft.after = new.as_ref().map(json);
-            let write = match &new {
-                Some(n) => Op::Put(key.clone(), serde_json::to_vec(n)?),
-                None => Op::Delete(key.clone()),
+            let write = match value {
+                Some(v) => Op::Put(key.to_string(), v),
+                None => Op::Delete(key.to_string()),
             };
             ops.insert(0, write);
-            let rev = old.as_ref().map_or(0, |(_, kv)| kv.mod_revision);
-            let compare = vec![Compare::ModRevision(key.clone(), rev)];
+            let rev = old.as_ref().map_or(0, |kv| kv.mod_revision);
+            let compare = vec![Compare::ModRevision(key.to_string(), rev)];
             if self.audit.commit(compare, ops, draft).await?.is_some() {
                 return Ok(out);
             }
-            self.refresh(&key).await?;
+            // Another writer won: what this attempt staged is nobody's.
+            if !staged_keys.is_empty() {
+                let undo = staged_keys.into_iter().map(Op::Delete).collect();
+                self.store.txn(vec![], undo).await?;
+            }
+            self.refresh(key).await?;
         }
-        Err(Error::Conflict(format!(
-            "{kind} {name:?} kept changing; try again"
-        )))
+        Err(Error::Conflict(format!("{key} kept changing; try again")))
     }
+}
+
+/// What an [`Controller::update_key`] closure decided.
+pub enum KeyStep<T> {
+    /// Nothing to write.
+    Keep(T),
+    /// Write this change, then return `T`.
+    Write(Box<KeyChange>, T),
+}
+
+/// One change of one raw key, committed with its audit entry.
+pub struct KeyChange {
+    /// The key's new value; `None` deletes it.
+    pub value: Option<Vec<u8>>,
+    /// The audit entry, before and after as the closure set them.
+    pub draft: Draft,
+    /// More operations for the same transaction.
+    pub ops: Vec<Op>,
+    /// Puts written before the transaction, each under a key no other attempt
+    /// writes (they are deleted when the attempt loses).
+    pub staged: Vec<Op>,
 }
 
 /// The role check as a pure function: `Ok` when `actor` may perform `op`, else
 /// the refusal (audited as `denied`) naming the roles that may.
-pub fn check(actor: &Actor, op: Operation, what: &str) -> std::result::Result<(), Refusal> {
+pub fn check(actor: &Actor, op: Operation, what: AuditAction) -> std::result::Result<(), Refusal> {
     if op.allows(actor) {
         return Ok(());
     }

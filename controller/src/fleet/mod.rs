@@ -12,6 +12,7 @@ use crate::core::audit::Draft;
 use crate::core::auth::{Actor, Operation};
 use crate::core::pki::Pki;
 use crate::core::store::{Compare, Op};
+use crate::core::AuditAction;
 use crate::core::{Change, Controller, Step, StoredObject};
 use crate::{Error, Result};
 use camplane_config::model::*;
@@ -94,7 +95,7 @@ impl Fleet {
         agent: &str,
     ) -> Result<(String, Timestamp, String)> {
         self.ctl
-            .require(actor, Operation::WriteRegistry, "agent.enroll")
+            .require(actor, Operation::WriteRegistry, AuditAction::AgentEnroll)
             .await?;
         let agent = if agent.is_empty() {
             format!("{site}-gw")
@@ -123,7 +124,12 @@ impl Fleet {
             expires_at,
             created_by: actor.username.clone(),
         };
-        let mut d = Draft::new(&actor.username, "agent.enroll_token", "Agent", &agent);
+        let mut d = Draft::new(
+            &actor.username,
+            AuditAction::AgentEnrollToken,
+            "Agent",
+            &agent,
+        );
         d.details = serde_json::json!({"site": site, "expires_at": expires_at});
         self.ctl
             .audit
@@ -172,7 +178,7 @@ impl Fleet {
         new.status = serde_json::to_value(&st)?;
         let mut d = Draft::new(
             &format!("agent:{}", rec.agent),
-            "agent.enrolled",
+            AuditAction::AgentEnrolled,
             "Agent",
             &rec.agent,
         );
@@ -264,7 +270,12 @@ impl Fleet {
                 let mut new = obj.clone();
                 new.status = serde_json::to_value(&st)?;
                 let who = format!("agent:{agent}");
-                let mut change = Change::put(&who, "agent.renewed", new, serde_json::Value::Null);
+                let mut change = Change::put(
+                    &who,
+                    AuditAction::AgentRenewed,
+                    new,
+                    serde_json::Value::Null,
+                );
                 // The agent's own renewal: the entry carries the new record only.
                 change.audit_before = false;
                 Ok(Step::Write(Box::new(change), (cert, expires)))
@@ -275,7 +286,7 @@ impl Fleet {
     /// Refuses an agent from now on (its sessions end at their next message).
     pub async fn revoke(&self, actor: &Actor, agent: &str) -> Result<StoredObject> {
         self.ctl
-            .require(actor, Operation::WriteRegistry, "agent.revoke")
+            .require(actor, Operation::WriteRegistry, AuditAction::AgentRevoke)
             .await?;
         self.ctl
             .update(Kind::Agent, agent, |obj| {
@@ -287,7 +298,7 @@ impl Fleet {
                 new.status = serde_json::to_value(&st)?;
                 let change = Change::put(
                     &actor.username,
-                    "agent.revoke",
+                    AuditAction::AgentRevoke,
                     new.clone(),
                     serde_json::Value::Null,
                 );
@@ -380,7 +391,7 @@ impl Fleet {
         revision: i64,
         desired: &AgentDesired,
     ) -> Result<()> {
-        let mut d = Draft::new("system", "config.push", "Agent", agent);
+        let mut d = Draft::new("system", AuditAction::ConfigPush, "Agent", agent);
         d.details = serde_json::json!({"revision": revision, "cameras": desired.cameras.iter().map(|c| &c.id).collect::<Vec<_>>()});
         self.ctl.audit.record(d).await?;
         Ok(())
@@ -444,7 +455,7 @@ impl Fleet {
                 .metrics
                 .alerts
                 .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            let mut d = Draft::new("system", "alert.raised", "Alert", &a.id);
+            let mut d = Draft::new("system", AuditAction::AlertRaised, "Alert", &a.id);
             d.details = serde_json::json!({
                 "agent": agent, "camera": a.report.camera, "list": a.report.list,
                 "category": a.report.category, "read_id": a.report.read_id,
@@ -469,7 +480,7 @@ impl Fleet {
     /// The latest health of every agent.
     pub async fn health(&self, actor: &Actor) -> Result<Vec<AgentHealth>> {
         self.ctl
-            .require(actor, Operation::ReadObjects, "camera.status")
+            .require(actor, Operation::ReadObjects, AuditAction::CameraStatus)
             .await?;
         let l = self.ctl.store.list(HEALTH).await?;
         l.kvs
@@ -481,7 +492,7 @@ impl Fleet {
     /// Every active-collection window the agents reported, oldest first per agent.
     pub async fn windows(&self, actor: &Actor) -> Result<Vec<serde_json::Value>> {
         self.ctl
-            .require(actor, Operation::ReadObjects, "camera.windows")
+            .require(actor, Operation::ReadObjects, AuditAction::CameraWindows)
             .await?;
         let l = self.ctl.store.list(REPORTS).await?;
         let mut out: Vec<serde_json::Value> = Vec::new();
@@ -559,4 +570,23 @@ fn merge_counts(w: &mut serde_json::Value, a: &serde_json::Value) {
             w["hits"][k] = (n(&w["hits"][k]) + n(v)).into();
         }
     }
+}
+
+/// Cameras in the agents' latest health reports: (online, reported).
+pub async fn camera_health_counts(ctl: &Controller) -> (u64, u64) {
+    let mut online = 0u64;
+    let mut reported = 0u64;
+    if let Ok(l) = ctl.store.list(HEALTH).await {
+        for kv in l.kvs {
+            if let Ok(h) = serde_json::from_slice::<AgentHealth>(&kv.value) {
+                for c in h.health["cameras"].as_array().into_iter().flatten() {
+                    reported += 1;
+                    if c["state"] == "online" {
+                        online += 1;
+                    }
+                }
+            }
+        }
+    }
+    (online, reported)
 }

@@ -3,6 +3,7 @@
 //! answers handed to the hub; a revoked agent's session ends.
 
 use super::Fleet;
+use crate::alpr::search::Hub;
 use crate::core::Controller;
 use camplane_proto::v1 as pb;
 use std::sync::Arc;
@@ -26,7 +27,7 @@ pub async fn run(
     let mut held: std::collections::HashMap<String, u64> = Default::default();
     let mut in_flight: std::collections::HashMap<String, u64> = Default::default();
     let mut hello_seen = false;
-    let hub_id = fleet.ctl.hub.connect(&agent, tx.clone());
+    let hub_id = fleet.ctl.wing::<Hub>().connect(&agent, tx.clone());
     let mut tick = tokio::time::interval(std::time::Duration::from_secs(5));
     tracing::info!("agent connected");
     loop {
@@ -97,7 +98,7 @@ pub async fn run(
                         in_flight.clear();
                         hello_seen = true;
                     }
-                    Some(pb::agent_message::Msg::Answer(a)) => fleet.ctl.hub.answer(&agent, a),
+                    Some(pb::agent_message::Msg::Answer(a)) => fleet.ctl.wing::<Hub>().answer(&agent, a),
                     Some(pb::agent_message::Msg::HotlistAck(a)) => {
                         in_flight.remove(&a.list);
                         if a.version == 0 { held.remove(&a.list); } else { held.insert(a.list, a.version); }
@@ -119,7 +120,7 @@ pub async fn run(
             }
         }
     }
-    fleet.ctl.hub.disconnect(&agent, hub_id);
+    fleet.ctl.wing::<Hub>().disconnect(&agent, hub_id);
     tracing::info!("agent disconnected");
 }
 

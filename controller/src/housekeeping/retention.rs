@@ -11,6 +11,7 @@
 use crate::alpr::hotlist::{Alert, ALERTS};
 use crate::core::audit::Draft;
 use crate::core::store::Op;
+use crate::core::AuditAction;
 use crate::core::Controller;
 use crate::fleet::REPORTS;
 use crate::Result;
@@ -87,7 +88,12 @@ impl Controller {
                 .await?;
         }
         if out.alerts > 0 || out.reports > 0 {
-            let mut d = Draft::new("system", "retention.sweep", "Controller", "retention");
+            let mut d = Draft::new(
+                "system",
+                AuditAction::RetentionSweep,
+                "Controller",
+                "retention",
+            );
             d.details = serde_json::json!({
                 "alerts_deleted": out.alerts, "alerts_held": out.alerts_held,
                 "reports_deleted": out.reports, "alert_days": MAX_RETENTION_DAYS,

@@ -6,7 +6,8 @@
 //! - `/public/{YYYY-MM}/` (`index.html`), `log.csv`, `log.json`: a published month,
 //!   exactly as the leader published it.
 //!
-//! `/metrics` (Prometheus) is served on the same address.
+//! The HTTP door (`api/http.rs`) serves it, with `/metrics`, on the controller's
+//! HTTP address.
 //!
 //! Every controller serves it from the store; only the leader publishes months
 //! (see [`crate::publog`]). Nothing here can write, and pages carry a strict
@@ -15,59 +16,13 @@
 use crate::core::Controller;
 use crate::publog::{esc, location_history_html, LocationHistory, STYLE};
 use crate::Result;
-use axum::http::{header, HeaderValue, StatusCode, Uri};
+use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use camplane_config::model::{
     CameraKind, CameraSpec, CameraState, CameraStatus, Kind, Purpose, MAX_RETENTION_DAYS,
 };
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
-use std::net::SocketAddr;
-use std::sync::Arc;
-use tokio_util::sync::CancellationToken;
-
-/// Binds `listen` and serves the portal until cancelled. Returns the bound address.
-pub async fn serve(
-    ctl: Arc<Controller>,
-    leader: crate::core::leader::Leadership,
-    listen: &str,
-    cancel: CancellationToken,
-) -> Result<SocketAddr> {
-    let addr: SocketAddr = listen.parse().map_err(|_| {
-        crate::Error::InvalidArgument(format!("http_listen: {listen:?} is not an address"))
-    })?;
-    let listener = tokio::net::TcpListener::bind(addr)
-        .await
-        .map_err(|e| crate::Error::io(format!("binding {addr} (http_listen)"), e))?;
-    let bound = listener
-        .local_addr()
-        .map_err(|e| crate::Error::io("local address", e))?;
-    let app = axum::Router::new().fallback(move |uri: Uri| {
-        let ctl = ctl.clone();
-        let leader = *leader.borrow();
-        async move {
-            if uri.path() == "/metrics" {
-                let mut r = ctl.render_metrics(leader).await.into_response();
-                r.headers_mut().insert(
-                    header::CONTENT_TYPE,
-                    HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
-                );
-                return r;
-            }
-            route(&ctl, uri.path()).await
-        }
-    });
-    tokio::spawn(async move {
-        if let Err(e) = axum::serve(listener, app)
-            .with_graceful_shutdown(cancel.cancelled_owned())
-            .await
-        {
-            tracing::warn!(error = %e, "public portal stopped");
-        }
-    });
-    tracing::info!(addr = %bound, "public portal serving /public/");
-    Ok(bound)
-}
 
 fn page(status: StatusCode, ctype: &'static str, body: String) -> Response {
     let mut r = (status, body).into_response();
@@ -99,7 +54,8 @@ fn not_found() -> Response {
     )
 }
 
-async fn route(ctl: &Controller, path: &str) -> Response {
+/// The portal page at `path` (the HTTP door in `api/http.rs` serves it).
+pub async fn route(ctl: &Controller, path: &str) -> Response {
     if path == "/" || path == "/public" {
         let mut r = StatusCode::MOVED_PERMANENTLY.into_response();
         r.headers_mut()

@@ -1,6 +1,7 @@
 //! What the controller stores and publishes: case assists, filed windows, months.
 
 use super::*;
+use crate::core::AuditAction;
 
 /// A published month as stored.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -107,8 +108,12 @@ impl Controller {
         actor: &Actor,
         month: &str,
     ) -> Result<Vec<(String, Vec<u8>)>> {
-        self.require(actor, Operation::GeneratePublicLog, "publog.generate")
-            .await?;
+        self.require(
+            actor,
+            Operation::GeneratePublicLog,
+            AuditAction::PublogGenerate,
+        )
+        .await?;
         let m = Month::parse(month)?;
         let tz = self.city_tz()?;
         let end = m.end(&tz);
@@ -122,7 +127,7 @@ impl Controller {
         let files = render(&build(&self.month_input(m).await?));
         let mut d = Draft::new(
             &actor.username,
-            "publog.generate",
+            AuditAction::PublogGenerate,
             "PublicLog",
             &m.to_string(),
         );
@@ -178,7 +183,12 @@ impl Controller {
                 self.store.txn(compares, ops).await?;
                 continue;
             }
-            let mut d = Draft::new("system", "publog.publish", "PublicLog", &m.to_string());
+            let mut d = Draft::new(
+                "system",
+                AuditAction::PublogPublish,
+                "PublicLog",
+                &m.to_string(),
+            );
             d.details =
                 serde_json::json!({"edition": rec.edition, "last_updated": rec.last_updated});
             if self.audit.commit(compares, ops, d).await?.is_some() {
@@ -221,8 +231,12 @@ impl Controller {
         arrests: u32,
         date: Option<&str>,
     ) -> Result<CaseAssist> {
-        self.require(actor, Operation::RecordCaseAssist, "case_assist.add")
-            .await?;
+        self.require(
+            actor,
+            Operation::RecordCaseAssist,
+            AuditAction::CaseAssistAdd,
+        )
+        .await?;
         let re = regex::Regex::new(&self.config.city.case_number_format)
             .map_err(|e| Error::Internal(format!("case number format: {e}")))?;
         if case_number.len() > 64 || !re.is_match(case_number) {
@@ -270,7 +284,12 @@ impl Controller {
             now.as_millisecond().max(0),
             hex::encode(rand::random::<[u8; 4]>())
         );
-        let mut d = Draft::new(&actor.username, "case_assist.add", "CaseAssist", &key);
+        let mut d = Draft::new(
+            &actor.username,
+            AuditAction::CaseAssistAdd,
+            "CaseAssist",
+            &key,
+        );
         d.details = serde_json::json!({"case_number": case_number, "offense": offense, "arrests": arrests, "date": date});
         self.audit
             .commit(

@@ -20,6 +20,7 @@ use crate::alpr::search::Hub;
 use crate::core::audit::Draft;
 use crate::core::auth::{Actor, Operation};
 use crate::core::store::{Compare, Op};
+use crate::core::AuditAction;
 use crate::core::Controller;
 use crate::{Error, Result};
 use camplane_config::model::{CameraSpec, Kind, SegmentInfo, SegmentsQuery, UserSpec};
@@ -119,7 +120,7 @@ impl Controller {
     async fn refuse_recordings(
         &self,
         actor: &Actor,
-        action: &str,
+        action: AuditAction,
         name: &str,
         details: serde_json::Value,
         e: Error,
@@ -157,7 +158,7 @@ impl Controller {
         self.require(
             actor,
             Operation::AuthorizeRecordings,
-            "recordings.authorize",
+            AuditAction::RecordingsAuthorize,
         )
         .await?;
         let details = serde_json::json!({
@@ -202,7 +203,7 @@ impl Controller {
             Ok(t) => t,
             Err(e) => {
                 return Err(self
-                    .refuse_recordings(actor, "recordings.authorize", user, details, e)
+                    .refuse_recordings(actor, AuditAction::RecordingsAuthorize, user, details, e)
                     .await)
             }
         };
@@ -223,7 +224,7 @@ impl Controller {
         let key = format!("{AUTHORIZATIONS}{}", a.id);
         let mut d = Draft::new(
             &actor.username,
-            "recordings.authorize",
+            AuditAction::RecordingsAuthorize,
             "RecordingAuthorization",
             &a.id,
         );
@@ -336,7 +337,13 @@ impl Controller {
             "out_dir": shown(&req.out_dir, 200),
         });
         let refuse = |e: Error| {
-            self.refuse_recordings(actor, "recordings.export", &req.camera, details.clone(), e)
+            self.refuse_recordings(
+                actor,
+                AuditAction::RecordingsExport,
+                &req.camera,
+                details.clone(),
+                e,
+            )
         };
         let checked = async {
             let (cam, basis) = self.check_recording_access(actor, &req.camera).await?;
@@ -395,7 +402,7 @@ impl Controller {
         let at = self.now();
         let mut d = Draft::new(
             &actor.username,
-            "recordings.export",
+            AuditAction::RecordingsExport,
             "Recording",
             &req.camera,
         );
@@ -439,7 +446,7 @@ impl Controller {
         let refuse = |e: Error| async {
             let mut d = Draft::new(
                 &actor.username,
-                "alpr.crop",
+                AuditAction::AlprCrop,
                 "AlprRead",
                 &shown(read_id, 40),
             );
@@ -518,7 +525,7 @@ impl Controller {
             };
             return Err(refuse(Error::NotFound(msg)).await);
         };
-        let mut d = Draft::new(&actor.username, "alpr.crop", "AlprRead", read_id);
+        let mut d = Draft::new(&actor.username, AuditAction::AlprCrop, "AlprRead", read_id);
         d.details = serde_json::json!({
             "read_id": read_id, "case_number": case_number, "agent": agent, "camera": camera,
             "bytes": jpeg.len(), "sha256": hex::encode(Sha256::digest(&jpeg)),

@@ -17,6 +17,7 @@
 //! covers the camera (only when activating or approving), passes the time in,
 //! calls [`next`] and applies the [`Transition`].
 
+use crate::core::audit::AuditAction;
 use crate::core::auth::{Actor, Operation};
 use crate::core::object::{check, Refusal};
 use crate::Error;
@@ -68,14 +69,14 @@ impl Action {
     }
 
     /// The audit action of the step (and of its refusals).
-    pub fn audit_action(self) -> &'static str {
+    pub fn audit_action(self) -> AuditAction {
         match self {
-            Action::Activate => "camera.activate",
-            Action::Suspend => "camera.suspend",
-            Action::Retire => "camera.retire",
-            Action::Approve => "camera.approved",
-            Action::EndSpecialEvent => "camera.special_event_ended",
-            Action::Delete => "delete",
+            Action::Activate => AuditAction::CameraActivate,
+            Action::Suspend => AuditAction::CameraSuspend,
+            Action::Retire => AuditAction::CameraRetire,
+            Action::Approve => AuditAction::CameraApproved,
+            Action::EndSpecialEvent => AuditAction::CameraSpecialEventEnded,
+            Action::Delete => AuditAction::Delete,
         }
     }
 }
@@ -134,7 +135,7 @@ pub struct Transition {
     /// The status reason to record (`None`: the caller's, if any).
     pub reason: Option<String>,
     /// The audit action recorded with it.
-    pub audit: &'static str,
+    pub audit: AuditAction,
 }
 
 impl Transition {

@@ -3,6 +3,7 @@
 
 use crate::core::auth::{Actor, Operation};
 use crate::core::object::{json, Change, Step, StoredObject};
+use crate::core::AuditAction;
 use crate::core::Controller;
 use crate::registry::camera_machine::{self, Action, Cover};
 use crate::{Error, Result};
@@ -182,8 +183,8 @@ impl Controller {
                 .unwrap_or(since);
             let dead = now.duration_since(last) >= limit;
             let (action, flag) = match (dead, st.non_operational_since.is_some()) {
-                (true, false) => ("camera.flag_non_operational", Some(now)),
-                (false, true) => ("camera.video_returned", None),
+                (true, false) => (AuditAction::CameraFlagNonOperational, Some(now)),
+                (false, true) => (AuditAction::CameraVideoReturned, None),
                 _ => continue,
             };
             st.non_operational_since = flag;

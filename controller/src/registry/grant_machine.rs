@@ -6,6 +6,7 @@
 //! No store, no clock: the store code loads the user, calls [`next`] and
 //! applies the [`Transition`].
 
+use crate::core::audit::AuditAction;
 use crate::core::auth::{Actor, Operation};
 use crate::core::object::{check, Refusal};
 use camplane_config::model::Role;
@@ -21,17 +22,17 @@ pub enum Action<'a> {
 
 impl Action<'_> {
     /// The audit action of the change.
-    pub fn audit_action(self) -> &'static str {
+    pub fn audit_action(self) -> AuditAction {
         match self {
-            Action::Grant(_) => "user.grant",
-            Action::Revoke(_) => "user.revoke",
+            Action::Grant(_) => AuditAction::UserGrant,
+            Action::Revoke(_) => AuditAction::UserRevoke,
         }
     }
 }
 
 /// The audit action a refused grant or revoke is recorded under (the role
 /// check has always named both `user.grant`).
-pub const REFUSED: &str = "user.grant";
+pub const REFUSED: AuditAction = AuditAction::UserGrant;
 
 /// What a permitted change records: the user's roles after it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -39,7 +40,7 @@ pub struct Transition {
     /// The roles held after the change, sorted.
     pub roles: Vec<Role>,
     /// The audit action recorded with it.
-    pub audit: &'static str,
+    pub audit: AuditAction,
 }
 
 /// The rule: the change `action` by `actor` of a user holding `state`, or why not.
@@ -112,10 +113,10 @@ mod tests {
         )
         .unwrap();
         assert_eq!(t.roles, vec![Admin, Chief, Auditor, Viewer]);
-        assert_eq!(t.audit, "user.grant");
+        assert_eq!(t.audit, AuditAction::UserGrant);
         let t = next(&t.roles, Action::Revoke(&[Chief, Supervisor]), &admin).unwrap();
         assert_eq!(t.roles, vec![Admin, Auditor, Viewer]);
-        assert_eq!(t.audit, "user.revoke");
+        assert_eq!(t.audit, AuditAction::UserRevoke);
         // Granting what is held, revoking what is not: the same set, still recorded.
         let t = next(&[Viewer], Action::Revoke(&[Chief]), &admin).unwrap();
         assert_eq!(t.roles, vec![Viewer]);

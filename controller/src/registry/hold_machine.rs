@@ -12,6 +12,7 @@
 //! No store, no clock: the store code calls [`next`] and applies the
 //! [`Transition`] (stamping it with its own time).
 
+use crate::core::audit::AuditAction;
 use crate::core::auth::{Actor, Operation};
 use crate::core::object::{check, Refusal};
 use crate::Error;
@@ -40,10 +41,10 @@ impl Action {
     }
 
     /// The audit action of the step (and of its refusals).
-    pub fn audit_action(self) -> &'static str {
+    pub fn audit_action(self) -> AuditAction {
         match self {
-            Action::Place => "hold.create",
-            Action::Release => "hold.release",
+            Action::Place => AuditAction::HoldCreate,
+            Action::Release => AuditAction::HoldRelease,
         }
     }
 }
@@ -91,7 +92,7 @@ pub struct Transition {
     /// Whether anything changes (releasing a released hold does not).
     pub write: bool,
     /// The audit action recorded with it.
-    pub audit: &'static str,
+    pub audit: AuditAction,
 }
 
 /// The operation that places and releases holds of this reason.

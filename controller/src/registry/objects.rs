@@ -4,6 +4,7 @@
 use crate::core::auth::{self, Actor, Operation};
 use crate::core::object::{json, Change, Step, StoredObject};
 use crate::core::store::{KeyValue, Op};
+use crate::core::AuditAction;
 use crate::core::Controller;
 use crate::registry::camera_machine;
 use crate::{Error, Result};
@@ -30,7 +31,7 @@ impl Controller {
         } else {
             Operation::ReadObjects
         };
-        self.require(actor, op, "get").await?;
+        self.require(actor, op, AuditAction::Get).await?;
         let kv = self
             .read_through(&StoredObject::key(kind, name))
             .await?
@@ -46,7 +47,7 @@ impl Controller {
         } else {
             Operation::ReadObjects
         };
-        self.require(actor, op, "get").await?;
+        self.require(actor, op, AuditAction::Get).await?;
         self.read_through(&StoredObject::key(kind, name))
             .await?
             .ok_or_else(|| Error::NotFound(format!("{kind} {name:?}")))
@@ -59,7 +60,7 @@ impl Controller {
         } else {
             Operation::ReadObjects
         };
-        self.require(actor, op, "get").await?;
+        self.require(actor, op, AuditAction::Get).await?;
         self.list(kind)
     }
 
@@ -98,7 +99,8 @@ impl Controller {
                     Kind::User => Operation::ManageUsers,
                     _ => Operation::WriteRegistry,
                 };
-                self.require(actor, op, &format!("apply {kind}")).await?;
+                self.require(actor, op, AuditAction::ApplyKind(kind))
+                    .await?;
             }
         }
         // References must exist, in the store or in this same apply.
@@ -276,7 +278,7 @@ impl Controller {
                         "created"
                     };
                     let details = serde_json::json!({"source": source, "action": action});
-                    let change = Change::put(&actor.username, "apply", new, details);
+                    let change = Change::put(&actor.username, AuditAction::Apply, new, details);
                     Ok(Step::Write(Box::new(change), Some(action)))
                 })
                 .await?;
@@ -300,7 +302,7 @@ impl Controller {
             } else {
                 Operation::WriteRegistry
             },
-            "delete",
+            AuditAction::Delete,
         )
         .await?;
         if kind == Kind::PlacementRequest {
@@ -343,7 +345,7 @@ impl Controller {
                     .into());
                 }
             }
-            let mut change = Change::delete(&actor.username, "delete", kind, name);
+            let mut change = Change::delete(&actor.username, AuditAction::Delete, kind, name);
             if kind == Kind::User {
                 change
                     .ops

@@ -5,6 +5,7 @@ use crate::core::audit::Draft;
 use crate::core::auth::{self, Actor, Operation, Session};
 use crate::core::object::{json, Change, Step, StoredObject};
 use crate::core::store::{Compare, Op};
+use crate::core::AuditAction;
 use crate::core::Controller;
 use crate::registry::grant_machine;
 use crate::{Error, Result};
@@ -60,7 +61,7 @@ impl Controller {
             }
         };
         if !ok {
-            let mut d = Draft::new(username, "login_failed", "User", username);
+            let mut d = Draft::new(username, AuditAction::LoginFailed, "User", username);
             d.result = "refused: wrong user name or password".into();
             self.audit.record(d).await?;
             return Err(Error::Unauthenticated("wrong user name or password".into()));
@@ -75,7 +76,7 @@ impl Controller {
             expires_at: now.checked_add(ttl).unwrap_or(now),
         };
         let key = auth::session_key(&token);
-        let mut d = Draft::new(username, "login", "User", username);
+        let mut d = Draft::new(username, AuditAction::Login, "User", username);
         d.details = serde_json::json!({"expires_at": session.expires_at});
         self.audit
             .commit(vec![], vec![Op::Put(key, serde_json::to_vec(&session)?)], d)
@@ -116,7 +117,12 @@ impl Controller {
 
     /// Ends a session.
     pub async fn logout(&self, token: &str, actor: &Actor) -> Result<()> {
-        let d = Draft::new(&actor.username, "logout", "User", &actor.username);
+        let d = Draft::new(
+            &actor.username,
+            AuditAction::Logout,
+            "User",
+            &actor.username,
+        );
         self.audit
             .commit(vec![], vec![Op::Delete(auth::session_key(token))], d)
             .await?;
@@ -147,7 +153,7 @@ impl Controller {
             spec: json(&spec),
             status: Value::Null,
         };
-        let mut d = Draft::new(&actor.username, "user.add", "User", name);
+        let mut d = Draft::new(&actor.username, AuditAction::UserAdd, "User", name);
         d.after = Some(json(&obj));
         let hash = auth::hash_password(password)?;
         let done = self
@@ -175,7 +181,7 @@ impl Controller {
         spec: UserSpec,
         password: Option<String>,
     ) -> Result<(StoredObject, Option<String>)> {
-        self.require(actor, Operation::ManageUsers, "user.add")
+        self.require(actor, Operation::ManageUsers, AuditAction::UserAdd)
             .await?;
         let problems = Spec::User(spec.clone()).validate();
         if !problems.is_empty() {

@@ -1,0 +1,85 @@
+//! The plain-HTTP door: the public portal's pages ([`crate::publog::portal`])
+//! and `/metrics` (Prometheus): the core's counters plus the wings' gauges.
+
+use crate::alpr::search::Hub;
+use crate::core::leader::Leadership;
+use crate::core::metrics::scalar;
+use crate::core::Controller;
+use crate::Result;
+use axum::http::{header, HeaderValue, Uri};
+use axum::response::IntoResponse;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use tokio_util::sync::CancellationToken;
+
+/// The `/metrics` text.
+pub async fn metrics(ctl: &Controller, leader: bool) -> String {
+    let mut s = ctl.render_metrics(leader).await;
+    scalar(
+        &mut s,
+        "camplane_controller_agents_connected",
+        "gauge",
+        "Agents with a control stream to this controller.",
+        ctl.wing::<Hub>().connected_count(),
+    );
+    let (online, reported) = crate::fleet::camera_health_counts(ctl).await;
+    scalar(
+        &mut s,
+        "camplane_controller_cameras_online",
+        "gauge",
+        "Cameras online in their agents' latest health reports.",
+        online,
+    );
+    scalar(
+        &mut s,
+        "camplane_controller_cameras_reported",
+        "gauge",
+        "Cameras in the agents' latest health reports.",
+        reported,
+    );
+    s
+}
+
+/// Binds `listen` and serves the portal and `/metrics` until cancelled. Returns
+/// the bound address.
+pub async fn serve(
+    ctl: Arc<Controller>,
+    leader: Leadership,
+    listen: &str,
+    cancel: CancellationToken,
+) -> Result<SocketAddr> {
+    let addr: SocketAddr = listen.parse().map_err(|_| {
+        crate::Error::InvalidArgument(format!("http_listen: {listen:?} is not an address"))
+    })?;
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|e| crate::Error::io(format!("binding {addr} (http_listen)"), e))?;
+    let bound = listener
+        .local_addr()
+        .map_err(|e| crate::Error::io("local address", e))?;
+    let app = axum::Router::new().fallback(move |uri: Uri| {
+        let ctl = ctl.clone();
+        let leader = *leader.borrow();
+        async move {
+            if uri.path() == "/metrics" {
+                let mut r = metrics(&ctl, leader).await.into_response();
+                r.headers_mut().insert(
+                    header::CONTENT_TYPE,
+                    HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+                );
+                return r;
+            }
+            crate::publog::portal::route(&ctl, uri.path()).await
+        }
+    });
+    tokio::spawn(async move {
+        if let Err(e) = axum::serve(listener, app)
+            .with_graceful_shutdown(cancel.cancelled_owned())
+            .await
+        {
+            tracing::warn!(error = %e, "public portal stopped");
+        }
+    });
+    tracing::info!(addr = %bound, "public portal serving /public/");
+    Ok(bound)
+}
