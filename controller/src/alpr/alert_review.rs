@@ -12,8 +12,9 @@
 //!       `----reject----> rejected
 //! ```
 
+use crate::alpr::alert_machine::{self, Action};
 use crate::alpr::hotlist::{Alert, ALERTS};
-use crate::core::audit::{AuditAction, Draft};
+use crate::core::audit::Draft;
 use crate::core::auth::{Actor, Operation};
 use crate::core::store::{Compare, Op};
 use crate::core::Controller;
@@ -88,18 +89,12 @@ pub enum AlertAction {
 }
 
 impl AlertAction {
-    fn name(&self) -> &'static str {
+    /// The step it takes (the review's rule: [`alert_machine::next`]).
+    pub fn kind(&self) -> Action {
         match self {
-            AlertAction::Verify { .. } => "verify",
-            AlertAction::Reject { .. } => "reject",
-            AlertAction::Act { .. } => "act",
-        }
-    }
-    fn audit(&self) -> AuditAction {
-        match self {
-            AlertAction::Verify { .. } => AuditAction::AlertVerify,
-            AlertAction::Reject { .. } => AuditAction::AlertReject,
-            AlertAction::Act { .. } => AuditAction::AlertAct,
+            AlertAction::Verify { .. } => Action::Verify,
+            AlertAction::Reject { .. } => Action::Reject,
+            AlertAction::Act { .. } => Action::Act,
         }
     }
     fn note(&self) -> &str {
@@ -138,10 +133,10 @@ impl Controller {
         id: &str,
         action: AlertAction,
     ) -> Result<Alert> {
-        let audit_action = action.audit();
+        let audit_action = action.kind().audit_action();
         self.require(actor, Operation::VerifyAlerts, audit_action)
             .await?;
-        match self.try_review(actor, id, &action, audit_action).await {
+        match self.try_review(actor, id, &action).await {
             Ok(a) => Ok(a),
             Err(e) => {
                 let mut d = Draft::new(&actor.username, audit_action, "Alert", &shown(id));
@@ -160,17 +155,11 @@ impl Controller {
         }
     }
 
-    async fn try_review(
-        &self,
-        actor: &Actor,
-        id: &str,
-        action: &AlertAction,
-        audit_action: AuditAction,
-    ) -> Result<Alert> {
+    async fn try_review(&self, actor: &Actor, id: &str, action: &AlertAction) -> Result<Alert> {
         self.check_operator(actor)?;
         check_text("the note", action.note())?;
         let mut step = AlertStep {
-            action: action.name().into(),
+            action: action.kind().as_str().into(),
             by: actor.username.clone(),
             at: self.now(),
             visual: None,
@@ -180,7 +169,7 @@ impl Controller {
             note: action.note().trim().to_string(),
         };
         // The input first, then the state.
-        let (from, to): (&[&str], &str) = match action {
+        match action {
             AlertAction::Verify {
                 visual,
                 state_check,
@@ -195,7 +184,6 @@ impl Controller {
                 }
                 step.visual = Some(visual.clone());
                 step.state_check = Some(state_check.clone());
-                (&["unverified"], "verified")
             }
             AlertAction::Reject { reason, note } => {
                 if !REJECT_REASONS.contains(&reason.as_str()) {
@@ -211,12 +199,10 @@ impl Controller {
                     ));
                 }
                 step.reason = Some(reason.clone());
-                (&["unverified", "verified"], "rejected")
             }
             AlertAction::Act { case_number, .. } => {
                 self.check_case_number(case_number, "acting on an alert")?;
                 step.case_number = Some(case_number.clone());
-                (&["verified"], "actioned")
             }
         };
         if id.is_empty() || id.len() > 200 || id.chars().any(|c| c.is_control()) {
@@ -230,25 +216,19 @@ impl Controller {
             .await?
             .ok_or_else(|| Error::NotFound(format!("alert {:?}", shown(id))))?;
         let old: Alert = serde_json::from_slice(&kv.value)?;
-        if !from.contains(&old.status.as_str()) {
-            let next = match old.status.as_str() {
-                "unverified" => "verify it (both checks) or reject it",
-                "verified" => "act on it (with a case number) or reject it",
-                _ => "no further step",
-            };
-            return Err(Error::FailedPrecondition(format!(
-                "alert {id} is {}: cannot {} it ({next})",
-                old.status,
-                action.name()
-            )));
-        }
+        let state = alert_machine::State {
+            id,
+            status: &old.status,
+        };
+        let t = alert_machine::next(&state, action.kind(), actor).map_err(|r| r.error)?;
+        let to = t.to.as_str();
         let mut new = old.clone();
         new.status = to.into();
         if let Some(c) = &step.case_number {
             new.case_number = Some(c.clone());
         }
         new.steps.push(step.clone());
-        let mut d = Draft::new(&actor.username, audit_action, "Alert", id);
+        let mut d = Draft::new(&actor.username, t.audit, "Alert", id);
         d.details = serde_json::json!({
             "from": old.status, "to": to, "plate": old.report.plate,
             "list": old.report.list, "category": old.report.category,

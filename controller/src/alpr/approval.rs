@@ -10,6 +10,7 @@
 //! transaction with its audit entry, so an approval is used once even when two
 //! runs race on two controllers.
 
+use crate::alpr::query_machine::{self, Action};
 use crate::alpr::search::{CheckedSearch, FanOut, Hub, SearchOutcome, SearchRequest};
 use crate::core::audit::Draft;
 use crate::core::auth::{Actor, Operation};
@@ -238,24 +239,26 @@ impl Controller {
     }
 
     /// A supervisor approves or rejects a pending query, with a reason. Nobody
-    /// decides on their own request; a decision is final.
+    /// decides on their own request; a decision is final (the rule:
+    /// [`query_machine::next`]).
     pub async fn decide_alpr_query(
         &self,
         actor: &Actor,
         id: &str,
-        approve: bool,
+        action: Action,
         reason: &str,
     ) -> Result<AlprApproval> {
-        let action = if approve {
-            AuditAction::AlprApprovalApprove
-        } else {
-            AuditAction::AlprApprovalReject
-        };
-        self.require(actor, Operation::ApproveAlprQuery, action)
+        if action == Action::Run {
+            return Err(Error::InvalidArgument(
+                "a decision is approve or reject".into(),
+            ));
+        }
+        let audit = action.audit_action();
+        self.require(actor, Operation::ApproveAlprQuery, audit)
             .await?;
-        match self.try_decide(actor, id, approve, reason, action).await {
+        match self.try_decide(actor, id, action, reason).await {
             Ok(a) => Ok(a),
-            Err(e) => Err(self.refuse_approval(actor, action, id, e).await),
+            Err(e) => Err(self.refuse_approval(actor, audit, id, e).await),
         }
     }
 
@@ -283,9 +286,8 @@ impl Controller {
         &self,
         actor: &Actor,
         id: &str,
-        approve: bool,
+        action: Action,
         reason: &str,
-        action: AuditAction,
     ) -> Result<AlprApproval> {
         let reason = reason.trim();
         if reason.is_empty() {
@@ -306,28 +308,13 @@ impl Controller {
         }
         let _turn = self.lock_key(&key(id)).await;
         let (old, rev) = self.load_approval(id).await?;
-        if old.requested_by == actor.username {
-            return Err(Error::PermissionDenied(format!(
-                "{id} is your own request: another supervisor decides it"
-            )));
-        }
-        if old.state != ApprovalState::Pending {
-            return Err(Error::FailedPrecondition(format!(
-                "{id} is already {} (by {}): a decision is final",
-                old.state.as_str(),
-                old.decided_by.as_deref().unwrap_or("-")
-            )));
-        }
+        let t = query_machine::next(&old, action, actor).map_err(|r| r.error)?;
         let mut new = old.clone();
-        new.state = if approve {
-            ApprovalState::Approved
-        } else {
-            ApprovalState::Rejected
-        };
+        new.state = t.to;
         new.decided_by = Some(actor.username.clone());
         new.decided_at = Some(self.now());
         new.decision_reason = Some(reason.to_string());
-        let mut d = Draft::new(&actor.username, action, "AlprApproval", id);
+        let mut d = Draft::new(&actor.username, t.audit, "AlprApproval", id);
         d.before = Some(json(&old));
         d.after = Some(json(&new));
         d.details = serde_json::json!({
@@ -377,33 +364,7 @@ impl Controller {
         self.check_operator(actor)?;
         let _turn = self.lock_key(&key(id)).await;
         let (old, rev) = self.load_approval(id).await?;
-        if old.requested_by != actor.username {
-            return Err(Error::PermissionDenied(format!(
-                "{id} was requested by {}: only they run it",
-                old.requested_by
-            )));
-        }
-        match old.state {
-            ApprovalState::Approved => {}
-            ApprovalState::Pending => {
-                return Err(Error::FailedPrecondition(format!(
-                    "{id} still waits for a supervisor's approval"
-                )))
-            }
-            ApprovalState::Rejected => {
-                return Err(Error::FailedPrecondition(format!(
-                    "{id} was rejected by {}: {}",
-                    old.decided_by.as_deref().unwrap_or("-"),
-                    old.decision_reason.as_deref().unwrap_or("")
-                )))
-            }
-            ApprovalState::Used => {
-                return Err(Error::FailedPrecondition(format!(
-                    "{id} already ran (query {}); an approval runs once",
-                    old.query_id.as_deref().unwrap_or("-")
-                )))
-            }
-        }
+        let t = query_machine::next(&old, Action::Run, actor).map_err(|r| r.error)?;
         let FanOut {
             query_id,
             reads,
@@ -413,16 +374,11 @@ impl Controller {
             .fan_out(hub, &old.plate, old.from, old.until, &old.sites, timeout)
             .await?;
         let mut new = old.clone();
-        new.state = ApprovalState::Used;
+        new.state = t.to;
         new.used_at = Some(self.now());
         new.query_id = Some(query_id.clone());
         new.results = Some(reads.len());
-        let mut d = Draft::new(
-            &actor.username,
-            AuditAction::AlprSearch,
-            "AlprQuery",
-            &query_id,
-        );
+        let mut d = Draft::new(&actor.username, t.audit, "AlprQuery", &query_id);
         d.details = serde_json::json!({
             "case_number": old.case_number, "purpose": old.purpose, "plate": old.plate,
             "from": old.from, "until": old.until, "sites": old.sites,

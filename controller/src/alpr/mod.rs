@@ -1,7 +1,9 @@
 //! ALPR governance: case-numbered searches, query approvals, hotlists and the
 //! review of the alerts they raise.
 
+pub mod alert_machine;
 pub mod alert_review;
 pub mod approval;
 pub mod hotlist;
+pub mod query_machine;
 pub mod search;

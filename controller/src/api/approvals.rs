@@ -36,9 +36,10 @@ impl pb::approvals_server::Approvals for Api {
         } else {
             Some(role(&r.role)?)
         };
+        let action: crate::approvals::request_machine::Action = r.action.parse()?;
         let o = self
             .ctl
-            .act_on_request(&actor, &r.id, &r.action, as_role, &r.comment)
+            .act_on_request(&actor, &r.id, action, as_role, &r.comment)
             .await?;
         Ok(Response::new(to_pb(&o, 0)?))
     }

@@ -27,11 +27,17 @@ impl pb::alpr_approvals_server::AlprApprovals for Api {
     }
 
     async fn decide(&self, req: Request<pb::AlprApprovalDecision>) -> R<pb::Object> {
+        use crate::alpr::query_machine::Action;
         let actor = self.actor(&req).await?;
         let r = req.into_inner();
+        let decision = if r.approve {
+            Action::Approve
+        } else {
+            Action::Reject
+        };
         let a = self
             .ctl
-            .decide_alpr_query(&actor, &r.id, r.approve, &r.reason)
+            .decide_alpr_query(&actor, &r.id, decision, &r.reason)
             .await?;
         Ok(Response::new(pb::Object {
             kind: "AlprApproval".into(),
@@ -60,28 +66,24 @@ impl pb::alpr_approvals_server::AlprApprovals for Api {
 #[tonic::async_trait]
 impl pb::alert_review_server::AlertReview for Api {
     async fn review(&self, req: Request<pb::AlertReviewRequest>) -> R<pb::Object> {
+        use crate::alpr::alert_machine::Action;
         use crate::alpr::alert_review::AlertAction;
         let actor = self.actor(&req).await?;
         let r = req.into_inner();
-        let action = match r.action.as_str() {
-            "verify" => AlertAction::Verify {
+        let action = match r.action.parse::<Action>()? {
+            Action::Verify => AlertAction::Verify {
                 visual: r.visual,
                 state_check: r.state_check,
                 note: r.note,
             },
-            "reject" => AlertAction::Reject {
+            Action::Reject => AlertAction::Reject {
                 reason: r.reason,
                 note: r.note,
             },
-            "act" => AlertAction::Act {
+            Action::Act => AlertAction::Act {
                 case_number: r.case_number,
                 note: r.note,
             },
-            _ => {
-                return Err(Status::invalid_argument(
-                    "action: one of verify, reject, act",
-                ))
-            }
         };
         let a = self.ctl.review_alert(&actor, &r.id, action).await?;
         Ok(Response::new(pb::Object {

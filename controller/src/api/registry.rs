@@ -91,9 +91,10 @@ impl pb::cameras_server::Cameras for Api {
     async fn transition(&self, req: Request<pb::CameraAction>) -> R<pb::Object> {
         let actor = self.actor(&req).await?;
         let r = req.into_inner();
+        let action: crate::registry::camera_machine::Action = r.action.parse()?;
         let o = self
             .ctl
-            .camera_transition(&actor, &r.name, &r.action, &r.reason)
+            .camera_transition(&actor, &r.name, action, &r.reason)
             .await?;
         Ok(Response::new(to_pb(&o, 0)?))
     }

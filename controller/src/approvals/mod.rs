@@ -2,4 +2,5 @@
 
 pub mod chain;
 pub mod placement;
+pub mod request_machine;
 pub mod verdict;

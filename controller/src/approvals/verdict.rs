@@ -2,16 +2,15 @@
 //! gate, overrides with their written justification, the recheck and the map.
 
 use super::placement::*;
-use crate::approvals::chain::state_name;
+use crate::approvals::request_machine::{self, Action};
 use crate::core::audit::Draft;
 use crate::core::auth::{Actor, Operation};
-use crate::core::object::{Change, Refusal, Step};
 use crate::core::AuditAction;
 use crate::core::{Controller, StoredObject};
 use crate::{Error, Result};
 use camplane_config::model::{
-    ApprovalStep, CameraSpec, CameraState, CameraStatus, Kind, LatLon, Mount, PlacementRequestSpec,
-    PlacementRequestStatus, Purpose, RequestState, Role, Room, SpecialEvent, View,
+    CameraSpec, CameraState, CameraStatus, Kind, LatLon, Mount, PlacementRequestSpec,
+    PlacementRequestStatus, Purpose, Role, Room, SpecialEvent, View,
 };
 use camplane_placement::{check, Answer, Request, RequestError};
 use serde_json::{json, Value};
@@ -156,89 +155,12 @@ impl Controller {
         self.require(
             actor,
             Operation::PlacementOverride,
-            AuditAction::RequestOverride,
+            Action::Override.audit_action(),
         )
         .await?;
-        if justification.trim().is_empty() {
-            return Err(Error::InvalidArgument(
-                "an override needs a written justification (--justification TEXT)".into(),
-            ));
-        }
-        self.update(Kind::PlacementRequest, id, |old| {
-            let old = old.ok_or_else(|| Error::NotFound(format!("PlacementRequest {id:?}")))?;
-            let mut st: PlacementRequestStatus = old.status_as();
-            if matches!(
-                st.state,
-                RequestState::Approved | RequestState::Denied | RequestState::Rejected
-            ) {
-                return Err(Error::FailedPrecondition(format!(
-                    "request {id} is already {}: no further steps",
-                    state_name(st.state)
-                ))
-                .into());
-            }
-            let verdict = st
-                .verdict
-                .as_ref()
-                .and_then(|v| v["answer"]["verdict"].as_str())
-                .unwrap_or("not checked")
-                .to_string();
-            let Some(allowed) = override_roles(id, st.verdict.as_ref())? else {
-                return Err(Error::FailedPrecondition(format!(
-                    "request {id}'s placement verdict is {verdict}: there is nothing to override"
-                ))
-                .into());
-            };
-            let held: Vec<Role> = allowed.iter().copied().filter(|r| actor.has(*r)).collect();
-            let role = match role {
-                Some(r) if held.contains(&r) => r,
-                None if !held.is_empty() => held[0],
-                _ => {
-                    let msg = match role {
-                        Some(r) if !actor.has(r) => format!("you do not hold the role {r}"),
-                        _ => format!(
-                            "overriding a {verdict} verdict needs the role {}",
-                            roles_text(allowed)
-                        ),
-                    };
-                    return Err(Refusal::denied(
-                        actor,
-                        AuditAction::RequestOverride,
-                        "PlacementRequest",
-                        id,
-                        msg,
-                    ));
-                }
-            };
-            if st
-                .steps
-                .iter()
-                .any(|s| s.action == "override" && s.role == role)
-            {
-                return Err(Error::FailedPrecondition(format!(
-                    "request {id} already has an override by the {role}"
-                ))
-                .into());
-            }
-            st.steps.push(ApprovalStep {
-                action: "override".into(),
-                role,
-                actor: actor.username.clone(),
-                at: self.clock.now(),
-                comment: justification.into(),
-            });
-            let mut new = old.clone();
-            new.status = serde_json::to_value(&st)?;
-            let details = json!({"role": role, "verdict": verdict, "justification": justification});
-            let change = Change::put(
-                &actor.username,
-                AuditAction::RequestOverride,
-                new.clone(),
-                details,
-            );
-            Ok(Step::Write(Box::new(change), new))
-        })
-        .await
+        request_machine::check_justification(justification)?;
+        self.step_request(actor, id, Action::Override, role, justification)
+            .await
     }
 
     fn no_streets() -> Error {
@@ -338,6 +260,7 @@ impl Controller {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use camplane_config::model::ApprovalStep;
     use jiff::Timestamp;
 
     fn status(verdict: Value, steps: Vec<(&str, Role)>) -> PlacementRequestStatus {

@@ -5,90 +5,95 @@ use crate::core::auth::{Actor, Operation};
 use crate::core::object::{json, Change, Step, StoredObject};
 use crate::core::AuditAction;
 use crate::core::Controller;
+use crate::registry::camera_machine::{self, Action, Cover};
 use crate::{Error, Result};
 use camplane_config::model::*;
 use jiff::Timestamp;
 use serde_json::Value;
 
 impl Controller {
-    /// Activates, suspends or retires a camera. Activation needs an approved
-    /// placement request (the policy's purchasing gate) and, for a temporary
-    /// camera, being inside its special-event window.
+    /// Activates, suspends or retires a camera (the rule: [`camera_machine::next`]).
+    /// Activation needs an approved placement request (the policy's purchasing
+    /// gate) and, for a temporary camera, being inside its special-event window.
     pub async fn camera_transition(
         &self,
         actor: &Actor,
         name: &str,
-        action: &str,
+        action: Action,
         reason: &str,
     ) -> Result<StoredObject> {
-        // A step the life cycle does not have is no request of anything: refused
-        // before any role check, so the audit log names only real steps.
-        let step = AuditAction::camera_step(action).ok_or_else(|| {
-            Error::InvalidArgument(format!(
-                "unknown camera action {action:?} (activate, suspend, retire)"
-            ))
-        })?;
-        self.require(actor, Operation::CameraLifecycle, step)
+        self.require(actor, Operation::CameraLifecycle, action.audit_action())
             .await?;
         self.update(Kind::Camera, name, |old| {
             let old = old.ok_or_else(|| Error::NotFound(format!("Camera {name:?}")))?;
             let spec: CameraSpec = old.spec_as()?;
             let mut st: CameraStatus = old.status_as();
             let now = self.clock.now();
-            let target = match action {
-                "activate" => {
-                    if st.state == CameraState::Retired {
-                        return Err(Error::FailedPrecondition(format!(
-                            "camera {name} is retired"
-                        )).into());
-                    }
-                    if st.state == CameraState::Active {
-                        return Ok(Step::Keep(old.clone()));
-                    }
-                    let req = spec.placement_request.as_deref().ok_or_else(|| {
-                        Error::FailedPrecondition(format!("camera {name} has no placement request: set spec.placement_request to an approved request"))
-                    })?;
-                    self.request_approved_for(req, name, &spec)?;
-                    if let Some(ev) = &spec.special_event {
-                        if now < ev.from || now >= ev.until {
-                            return Err(Error::FailedPrecondition(format!(
-                                "camera {name} is temporary for {:?}: it may be active only from {} until {}",
-                                ev.event, ev.from, ev.until
-                            )).into());
-                        }
-                    }
-                    CameraState::Active
-                }
-                "suspend" => {
-                    if st.state != CameraState::Active {
-                        return Err(Error::FailedPrecondition(
-                            format!("camera {name} is {:?}, not active", st.state).to_lowercase(),
-                        ).into());
-                    }
-                    CameraState::Suspended
-                }
-                "retire" => {
-                    if st.state == CameraState::Retired {
-                        return Ok(Step::Keep(old.clone()));
-                    }
-                    CameraState::Retired
-                }
-                other => {
-                    return Err(Error::InvalidArgument(format!(
-                        "unknown camera action {other:?} (activate, suspend, retire)"
-                    )).into())
-                }
+            // Only activation asks whether the request covers the camera.
+            let answer = match (action, spec.placement_request.as_deref()) {
+                (Action::Activate, Some(req)) => Some(self.request_approved_for(req, name, &spec)),
+                _ => None,
             };
-            st.state = target;
+            let state = camera_machine::State {
+                name,
+                state: st.state,
+                cover: cover(spec.placement_request.as_deref(), answer.as_ref()),
+                special_event: spec.special_event.as_ref(),
+                now,
+            };
+            let t = camera_machine::next(&state, action, actor)?;
+            if !t.write {
+                return Ok(Step::Keep(old.clone()));
+            }
+            st.state = t.to;
             st.state_since = Some(now);
             st.reason = (!reason.is_empty()).then(|| reason.to_string());
             let mut new = old.clone();
             new.status = json(&st);
             let details = serde_json::json!({"reason": reason});
-            let change = Change::put(&actor.username, step, new.clone(), details);
+            let change = Change::put(&actor.username, t.audit, new.clone(), details);
             Ok(Step::Write(Box::new(change), new))
         })
         .await
+    }
+
+    /// Cameras waiting on an approved request move from proposed to approved.
+    pub(crate) async fn mark_cameras_approved(&self, actor: &Actor, request: &str) -> Result<()> {
+        let now = self.clock.now();
+        for (cam, rev) in self.list(Kind::Camera)? {
+            let spec: CameraSpec = cam.spec_as()?;
+            let mut st: CameraStatus = cam.status_as();
+            if spec.placement_request.as_deref() != Some(request)
+                || st.state != CameraState::Proposed
+            {
+                continue;
+            }
+            let answer = self.request_approved_for(request, &cam.name, &spec);
+            let state = camera_machine::State {
+                name: &cam.name,
+                state: st.state,
+                cover: cover(Some(request), Some(&answer)),
+                special_event: spec.special_event.as_ref(),
+                now,
+            };
+            let Ok(t) = camera_machine::next(&state, Action::Approve, actor) else {
+                continue;
+            };
+            st.state = t.to;
+            st.state_since = Some(now);
+            let mut new = cam.clone();
+            new.status = json(&st);
+            self.write(
+                actor,
+                t.audit,
+                Some(&cam),
+                &new,
+                rev,
+                serde_json::json!({"request": request}),
+            )
+            .await?;
+        }
+        Ok(())
     }
 
     /// Level-triggered housekeeping, safe to run again and again and on several
@@ -96,6 +101,7 @@ impl Controller {
     /// leave `active` at their end time.
     pub async fn reconcile(&self) -> Result<usize> {
         let now = self.clock.now();
+        let system = Actor::system();
         let mut changed = 0;
         // Runs every second over every camera: only temporary cameras are parsed.
         for kv in self.cache.list(Kind::Camera.prefix()) {
@@ -106,27 +112,24 @@ impl Controller {
             let rev = kv.mod_revision;
             let spec: CameraSpec = cam.spec_as()?;
             let mut st: CameraStatus = cam.status_as();
-            let Some(ev) = &spec.special_event else {
+            if spec.special_event.is_none() {
                 continue;
+            }
+            let state = camera_machine::State {
+                name: &cam.name,
+                state: st.state,
+                cover: Cover::NotAsked,
+                special_event: spec.special_event.as_ref(),
+                now,
             };
-            if st.state == CameraState::Active && now >= ev.until {
-                st.state = CameraState::Suspended;
+            if let Ok(t) = camera_machine::next(&state, Action::EndSpecialEvent, &system) {
+                st.state = t.to;
                 st.state_since = Some(now);
-                st.reason = Some(format!(
-                    "special event {:?} ended at {}",
-                    ev.event, ev.until
-                ));
+                st.reason = t.reason;
                 let mut new = cam.clone();
                 new.status = json(&st);
                 if self
-                    .write(
-                        &Actor::system(),
-                        AuditAction::CameraSpecialEventEnded,
-                        Some(&cam),
-                        &new,
-                        rev,
-                        Value::Null,
-                    )
+                    .write(&system, t.audit, Some(&cam), &new, rev, Value::Null)
                     .await?
                 {
                     changed += 1;
@@ -202,5 +205,15 @@ impl Controller {
             }
         }
         Ok(changed)
+    }
+}
+
+/// The machine's view of a placement request's answer.
+fn cover<'a>(request: Option<&str>, answer: Option<&'a Result<()>>) -> Cover<'a> {
+    match (request, answer) {
+        (None, _) => Cover::NoRequest,
+        (Some(_), None) => Cover::NotAsked,
+        (Some(_), Some(Ok(()))) => Cover::Approved,
+        (Some(_), Some(Err(e))) => Cover::Refused(e),
     }
 }

@@ -1,9 +1,9 @@
 //! Legal holds: who may place and release them, and the holds in force.
 
-use crate::core::auth::{Actor, Operation};
-use crate::core::object::{check, json, Change, Step, StoredObject};
-use crate::core::AuditAction;
+use crate::core::auth::Actor;
+use crate::core::object::{json, Change, Step, StoredObject};
 use crate::core::Controller;
+use crate::registry::hold_machine::{self, Action, Stage};
 use crate::{Error, Result};
 use camplane_config::manifest::Spec;
 use camplane_config::model::*;
@@ -11,13 +11,17 @@ use camplane_config::model::*;
 impl Controller {
     /// Places a legal hold. The Chief of Police places holds for criminal
     /// investigations and court proceedings, the City Manager for other bona fide
-    /// uses; the case number must match the city's format.
+    /// uses (the rule: [`hold_machine::next`]); the case number must match the
+    /// city's format.
     pub async fn create_hold(&self, actor: &Actor, spec: LegalHoldSpec) -> Result<StoredObject> {
-        let need = match spec.reason {
-            HoldReason::CriminalInvestigation | HoldReason::Court => Operation::HoldForCase,
-            HoldReason::CityManagerApproved => Operation::HoldCityManager,
+        let state = hold_machine::State {
+            reason: spec.reason,
+            stage: Stage::New,
         };
-        self.require(actor, need, AuditAction::HoldCreate).await?;
+        let t = match hold_machine::next(&state, Action::Place, actor) {
+            Ok(t) => t,
+            Err(r) => return Err(self.record_refusal(r).await),
+        };
         let re = regex::Regex::new(&self.config.city.case_number_format)
             .map_err(|e| Error::Internal(format!("case number format: {e}")))?;
         if spec.case_number.len() > 64 || !re.is_match(&spec.case_number) {
@@ -65,7 +69,7 @@ impl Controller {
         if !self
             .write(
                 actor,
-                AuditAction::HoldCreate,
+                t.audit,
                 None,
                 &obj,
                 0,
@@ -83,13 +87,17 @@ impl Controller {
         self.update(Kind::LegalHold, name, |old| {
             let old = old.ok_or_else(|| Error::NotFound(format!("LegalHold {name:?}")))?;
             let spec: LegalHoldSpec = old.spec_as()?;
-            let need = match spec.reason {
-                HoldReason::CriminalInvestigation | HoldReason::Court => Operation::HoldForCase,
-                HoldReason::CityManagerApproved => Operation::HoldCityManager,
-            };
-            check(actor, need, AuditAction::HoldRelease)?;
             let mut st: LegalHoldStatus = old.status_as();
-            if st.released_at.is_some() {
+            let state = hold_machine::State {
+                reason: spec.reason,
+                stage: if st.released_at.is_some() {
+                    Stage::Released
+                } else {
+                    Stage::InForce
+                },
+            };
+            let t = hold_machine::next(&state, Action::Release, actor)?;
+            if !t.write {
                 return Ok(Step::Keep(old.clone()));
             }
             st.released_at = Some(self.clock.now());
@@ -97,12 +105,7 @@ impl Controller {
             let mut new = old.clone();
             new.status = json(&st);
             let details = serde_json::json!({"case_number": spec.case_number});
-            let change = Change::put(
-                &actor.username,
-                AuditAction::HoldRelease,
-                new.clone(),
-                details,
-            );
+            let change = Change::put(&actor.username, t.audit, new.clone(), details);
             Ok(Step::Write(Box::new(change), new))
         })
         .await

@@ -6,6 +6,7 @@ use crate::core::object::{json, Change, Step, StoredObject};
 use crate::core::store::{KeyValue, Op};
 use crate::core::AuditAction;
 use crate::core::Controller;
+use crate::registry::camera_machine;
 use crate::{Error, Result};
 use camplane_config::manifest::Spec;
 use camplane_config::model::*;
@@ -314,12 +315,15 @@ impl Controller {
             let old = old.ok_or_else(|| Error::NotFound(format!("{kind} {name:?}")))?;
             if kind == Kind::Camera {
                 let st: CameraStatus = old.status_as();
-                if st.state == CameraState::Active {
-                    return Err(Error::FailedPrecondition(format!(
-                        "camera {name:?} is active: suspend or retire it first"
-                    ))
-                    .into());
-                }
+                // Only the state decides a delete (a spec that no longer parses still goes).
+                let state = camera_machine::State {
+                    name,
+                    state: st.state,
+                    cover: camera_machine::Cover::NotAsked,
+                    special_event: None,
+                    now: self.clock.now(),
+                };
+                camera_machine::next(&state, camera_machine::Action::Delete, actor)?;
             }
             if kind == Kind::Site || kind == Kind::Department {
                 let field = if kind == Kind::Site {

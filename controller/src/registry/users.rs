@@ -7,6 +7,7 @@ use crate::core::object::{json, Change, Step, StoredObject};
 use crate::core::store::{Compare, Op};
 use crate::core::AuditAction;
 use crate::core::Controller;
+use crate::registry::grant_machine;
 use crate::{Error, Result};
 use camplane_config::manifest::Spec;
 use camplane_config::model::*;
@@ -198,7 +199,7 @@ impl Controller {
         Ok((obj, generated.then_some(pw)))
     }
 
-    /// Grants (or revokes) roles.
+    /// Grants (or revokes) roles (the rule: [`grant_machine::next`]).
     pub async fn grant(
         &self,
         actor: &Actor,
@@ -206,28 +207,22 @@ impl Controller {
         roles: &[Role],
         revoke: bool,
     ) -> Result<StoredObject> {
-        self.require(actor, Operation::ManageUsers, AuditAction::UserGrant)
+        self.require(actor, Operation::ManageUsers, grant_machine::REFUSED)
             .await?;
+        let action = if revoke {
+            grant_machine::Action::Revoke(roles)
+        } else {
+            grant_machine::Action::Grant(roles)
+        };
         self.update(Kind::User, name, |old| {
             let old = old.ok_or_else(|| Error::NotFound(format!("user {name:?}")))?;
             let mut spec: UserSpec = old.spec_as()?;
-            for r in roles {
-                if revoke {
-                    spec.roles.retain(|x| x != r);
-                } else if !spec.roles.contains(r) {
-                    spec.roles.push(*r);
-                }
-            }
-            spec.roles.sort();
+            let t = grant_machine::next(&spec.roles, action, actor)?;
+            spec.roles = t.roles;
             let mut new = old.clone();
             new.spec = json(&spec);
-            let action = if revoke {
-                AuditAction::UserRevoke
-            } else {
-                AuditAction::UserGrant
-            };
             let details = serde_json::json!({"roles": roles});
-            let change = Change::put(&actor.username, action, new.clone(), details);
+            let change = Change::put(&actor.username, t.audit, new.clone(), details);
             Ok(Step::Write(Box::new(change), new))
         })
         .await
