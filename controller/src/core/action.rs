@@ -227,28 +227,6 @@ impl AuditAction {
             _ => &[],
         }
     }
-
-    /// A camera life-cycle step by the name the CLI and gRPC use.
-    pub fn camera_step(step: &str) -> Option<AuditAction> {
-        Some(match step {
-            "activate" => AuditAction::CameraActivate,
-            "suspend" => AuditAction::CameraSuspend,
-            "retire" => AuditAction::CameraRetire,
-            _ => return None,
-        })
-    }
-
-    /// A placement request step by the name the CLI and gRPC use.
-    pub fn request_step(step: &str) -> Option<AuditAction> {
-        Some(match step {
-            "recommend" => AuditAction::RequestRecommend,
-            "reject" => AuditAction::RequestReject,
-            "approve" => AuditAction::RequestApprove,
-            "deny" => AuditAction::RequestDeny,
-            "override" => AuditAction::RequestOverride,
-            _ => return None,
-        })
-    }
 }
 
 impl fmt::Display for AuditAction {
@@ -310,18 +288,5 @@ mod tests {
         }
         assert!(AuditAction::AlertRaised.sections().is_empty());
         assert!(AuditAction::AlprApprovalList.sections().is_empty());
-    }
-
-    #[test]
-    fn every_step_name_maps_to_its_action() {
-        for s in ["activate", "suspend", "retire"] {
-            let a = AuditAction::camera_step(s).unwrap();
-            assert_eq!(a.to_string(), format!("camera.{s}"));
-        }
-        for s in ["recommend", "reject", "approve", "deny", "override"] {
-            let a = AuditAction::request_step(s).unwrap();
-            assert_eq!(a.to_string(), format!("request.{s}"));
-        }
-        assert_eq!(AuditAction::camera_step("explode"), None);
     }
 }
