@@ -197,7 +197,14 @@ async fn rendered_plates_raise_exactly_one_hotlist_alert_at_the_controller() {
     );
 
     // Prometheus metrics on both sides, valid for promtool, with the figures above.
-    let m = agents::scrape(agent_metrics);
+    // The gauge is the stream's state at the scrape: a looped clip reconnecting
+    // at that instant reads 0, so wait (briefly) for a scrape that sees it up.
+    let mut m = agents::scrape(agent_metrics);
+    wait_for(Duration::from_secs(15), "the camera up in a scrape", || {
+        m = agents::scrape(agent_metrics);
+        agents::sample(&m, "camplane_agent_camera_up{camera=\"lpr-1\"}") == Some(1.0)
+    })
+    .await;
     agents::promtool_check(&m);
     let v = |k: &str| agents::sample(&m, k).unwrap_or_else(|| panic!("{k} missing:\n{m}"));
     assert_eq!(v("camplane_agent_camera_up{camera=\"lpr-1\"}"), 1.0);

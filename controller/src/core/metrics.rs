@@ -52,10 +52,8 @@ pub struct Metrics {
     reports: Mutex<BTreeMap<String, u64>>,
     /// Hotlist alerts stored.
     pub alerts: AtomicU64,
-    /// Reconcile passes that failed.
-    pub reconcile_errors: AtomicU64,
-    /// Public-log publications that failed.
-    pub publish_errors: AtomicU64,
+    /// Housekeeping runs that failed, by job.
+    job_failures: Mutex<BTreeMap<&'static str, u64>>,
     requests: Mutex<BTreeMap<String, Histogram>>,
 }
 
@@ -64,6 +62,21 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 impl Metrics {
+    /// Counts a failed run of a housekeeping job.
+    pub fn job_failed(&self, job: &'static str) {
+        *lock(&self.job_failures).entry(job).or_default() += 1;
+    }
+
+    /// Failed runs of `job` so far.
+    pub fn job_failures(&self, job: &str) -> u64 {
+        lock(&self.job_failures).get(job).copied().unwrap_or(0)
+    }
+
+    /// Reports of `kind` (or `other`) stored so far.
+    pub fn reports_of(&self, kind: &str) -> u64 {
+        lock(&self.reports).get(kind).copied().unwrap_or(0)
+    }
+
     /// Counts a new (not replayed) agent report.
     pub fn report(&self, kind: Option<ReportKind>) {
         let kind = kind.map_or("other", ReportKind::as_str);
@@ -199,14 +212,14 @@ impl Controller {
             "camplane_controller_reconcile_errors_total",
             "counter",
             "Reconcile passes that failed (retried).",
-            m.reconcile_errors.load(Ordering::Relaxed),
+            m.job_failures("reconcile"),
         );
         scalar(
             &mut s,
             "camplane_controller_publish_errors_total",
             "counter",
             "Public log publications that failed (retried).",
-            m.publish_errors.load(Ordering::Relaxed),
+            m.job_failures("publish"),
         );
         let req = lock(&m.requests).clone();
         histograms(

@@ -8,6 +8,7 @@ pub mod auth;
 pub mod cache;
 pub mod clock;
 pub mod error;
+pub mod events;
 pub mod leader;
 pub mod metrics;
 pub mod object;

@@ -10,6 +10,7 @@ pub mod session;
 
 use crate::core::audit::Draft;
 use crate::core::auth::{Actor, Operation};
+use crate::core::events::{AlertRaised, ReportStored};
 use crate::core::pki::Pki;
 use crate::core::store::{Compare, Op};
 use crate::core::AuditAction;
@@ -451,13 +452,14 @@ impl Fleet {
             .txn(vec![Compare::ModRevision(rkey.clone(), 0)], ops)
             .await?;
         if out.succeeded {
-            self.ctl.metrics.report(typed);
+            self.ctl.emit(ReportStored { agent, kind: typed });
         }
         if let (true, Some(a)) = (out.succeeded, alert) {
-            self.ctl
-                .metrics
-                .alerts
-                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            self.ctl.emit(AlertRaised {
+                agent,
+                id: &a.id,
+                list: &a.report.list,
+            });
             let mut d = Draft::new("system", AuditAction::AlertRaised, "Alert", &a.id);
             d.details = serde_json::json!({
                 "agent": agent, "camera": a.report.camera, "list": a.report.list,

@@ -4,11 +4,11 @@
 
 pub mod retention;
 
+use crate::core::events::JobFailed;
 use crate::core::leader::Leadership;
 use crate::core::Controller;
 use crate::Result;
 use futures::future::BoxFuture;
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
 
@@ -21,7 +21,6 @@ pub struct Job {
     /// Runs on the leader only.
     pub leader_only: bool,
     run: for<'a> fn(&'a Controller) -> BoxFuture<'a, Result<()>>,
-    failed: fn(&Controller, &crate::Error),
 }
 
 /// The jobs, in the order they run within a tick.
@@ -31,10 +30,6 @@ pub const JOBS: &[Job] = &[
         every_ticks: 1,
         leader_only: true,
         run: reconcile,
-        failed: |c, e| {
-            c.metrics.reconcile_errors.fetch_add(1, Ordering::Relaxed);
-            tracing::warn!(error = %e, "reconcile failed; will retry");
-        },
     },
     // The 7-day rule reads every agent's health: once a minute is plenty.
     Job {
@@ -42,7 +37,6 @@ pub const JOBS: &[Job] = &[
         every_ticks: 60,
         leader_only: true,
         run: non_operational,
-        failed: |_, e| tracing::warn!(error = %e, "non-operational check failed; will retry"),
     },
     // ALPR alerts past 30 days (unless held), old report keys.
     Job {
@@ -50,7 +44,6 @@ pub const JOBS: &[Job] = &[
         every_ticks: 300,
         leader_only: true,
         run: retention,
-        failed: |_, e| tracing::warn!(error = %e, "controller retention sweep failed; will retry"),
     },
     // Months that are over and changed since they were published.
     Job {
@@ -58,10 +51,6 @@ pub const JOBS: &[Job] = &[
         every_ticks: 5,
         leader_only: true,
         run: publish,
-        failed: |c, e| {
-            c.metrics.publish_errors.fetch_add(1, Ordering::Relaxed);
-            tracing::warn!(error = %e, "publishing the public log failed; will retry");
-        },
     },
 ];
 
@@ -95,7 +84,10 @@ pub async fn run(
         for job in JOBS {
             if (leading || !job.leader_only) && ticks.is_multiple_of(job.every_ticks) {
                 if let Err(e) = (job.run)(&ctl).await {
-                    (job.failed)(&ctl, &e);
+                    ctl.emit(JobFailed {
+                        job: job.name,
+                        error: &e,
+                    });
                 }
             }
         }
