@@ -47,9 +47,6 @@
 //! one Python server at once; with the bench's 60 s backoff they never retried,
 //! so that step counts as lost. Counting takes ~1.5 s of ffprobe per stream.
 
-#[path = "../tests/common/mod.rs"]
-mod common;
-
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -59,7 +56,7 @@ use std::time::{Duration, Instant};
 use camplane_agent::ingest::IngestOptions;
 use camplane_agent::retention::StatvfsProbe;
 use camplane_agent::*;
-use common::*;
+use camplane_testkit::{media::*, servers::*};
 
 const SIZE: &str = "1920x1080";
 const FPS: u32 = 30;

@@ -8,8 +8,8 @@
 use camplane_config::controller::{
     ControllerConfig, EmbeddedStoreConfig, EtcdStoreConfig, StoreConfig,
 };
-use camplane_controller::testing::EtcdServer;
 use camplane_proto::v1 as pb;
+use camplane_testkit::servers::EtcdServer;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::Semaphore;

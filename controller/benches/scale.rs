@@ -18,8 +18,8 @@
 //! SCALE_CHANGES (config changes timed per run, default 60), SCALE_REPORTS_PER_SEC
 //! (default 1000), SCALE_FAILOVERS (default 3). Needs etcd on PATH for three.
 
-use camplane_controller::testing::{free_port, EtcdServer};
 use camplane_proto::v1 as pb;
+use camplane_testkit::servers::{free_port, EtcdServer};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};

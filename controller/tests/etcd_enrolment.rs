@@ -3,9 +3,8 @@
 //! agent record reaches the second replica through its watch, and every agent
 //! then opens its control stream on that other replica with its new certificate.
 
-mod common;
-use camplane_controller::testing::EtcdServer;
-use common::*;
+use camplane_testkit::controller::*;
+use camplane_testkit::servers::EtcdServer;
 use std::time::Duration;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
