@@ -2,6 +2,7 @@
 //! a gateway would have them.
 
 use crate::controller as ctl;
+use camplane_agent::ingest::IngestOptions;
 use camplane_agent::retention::FixedProbe;
 use camplane_agent::{DiskPolicy, Supervisor, SupervisorOptions, SystemClock};
 use camplane_config::agent::AgentConfig;
@@ -44,14 +45,23 @@ pub fn config(port: u16, ca: &Path, dir: &Path, token: &str) -> AgentConfig {
 /// A supervisor recording under `dir/recordings`; active windows merge gaps up
 /// to the config's 1 s report interval.
 pub fn supervisor(dir: &Path) -> Arc<Supervisor> {
+    supervisor_with(
+        dir,
+        IngestOptions {
+            window_merge_gap: jiff::SignedDuration::from_secs(1),
+            ..Default::default()
+        },
+    )
+}
+
+/// A supervisor recording under `dir/recordings` with `ingest`, no disk floor, and
+/// a disk that always has 100 GiB of 200 free.
+pub fn supervisor_with(dir: &Path, ingest: IngestOptions) -> Arc<Supervisor> {
     Arc::new(
         Supervisor::new(
             SupervisorOptions {
                 root: dir.join("recordings"),
-                ingest: camplane_agent::ingest::IngestOptions {
-                    window_merge_gap: jiff::SignedDuration::from_secs(1),
-                    ..Default::default()
-                },
+                ingest,
                 disk: DiskPolicy {
                     min_free_bytes: 0,
                     min_free_percent: 0.0,

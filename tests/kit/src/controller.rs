@@ -11,7 +11,7 @@ use camplane_proto::v1 as pb;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
-use tonic::transport::Channel;
+use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity};
 
 /// The first admin's password where the test sets it (otherwise the controller's
 /// generated one is used).
@@ -89,12 +89,21 @@ pub async fn start(config: ControllerConfig, clock: Option<DynClock>) -> Harness
 
 /// A TLS channel to the controller, trusting its CA.
 pub async fn channel(running: &Running) -> Channel {
-    let tls = tonic::transport::ClientTlsConfig::new()
-        .ca_certificate(tonic::transport::Certificate::from_pem(&running.ca_pem));
-    tonic::transport::Endpoint::from_shared(format!("https://127.0.0.1:{}", running.addr.port()))
+    tls_channel(running.addr.port(), &running.ca_pem, None).await
+}
+
+/// A TLS channel to a controller on the loopback `port` whose CA is `ca_pem`, as an
+/// agent when `identity` (certificate and key PEM) is given.
+pub async fn tls_channel(port: u16, ca_pem: &str, identity: Option<(&str, &str)>) -> Channel {
+    let mut tls = ClientTlsConfig::new().ca_certificate(Certificate::from_pem(ca_pem));
+    if let Some((cert, key)) = identity {
+        tls = tls.identity(Identity::from_pem(cert, key));
+    }
+    Endpoint::from_shared(format!("https://127.0.0.1:{port}"))
         .unwrap()
         .tls_config(tls)
         .unwrap()
+        .connect_timeout(Duration::from_secs(30))
         .connect()
         .await
         .unwrap()
@@ -102,7 +111,7 @@ pub async fn channel(running: &Running) -> Channel {
 
 /// A plaintext channel to a controller whose TLS is off.
 pub async fn plain_channel(running: &Running) -> Channel {
-    tonic::transport::Endpoint::from_shared(format!("http://{}", running.addr))
+    Endpoint::from_shared(format!("http://{}", running.addr))
         .unwrap()
         .connect()
         .await
@@ -135,6 +144,15 @@ pub async fn apply(
     token: &str,
     yaml: &str,
 ) -> Result<Vec<pb::ApplyResult>, tonic::Status> {
+    apply_on(&h.channel, token, yaml).await
+}
+
+/// [`apply`] on any channel (a controller in another process).
+pub async fn apply_on(
+    ch: &Channel,
+    token: &str,
+    yaml: &str,
+) -> Result<Vec<pb::ApplyResult>, tonic::Status> {
     let ms = camplane_config::manifest::parse("test.yaml", yaml).expect("test manifest parses");
     let objects = ms
         .into_iter()
@@ -145,7 +163,7 @@ pub async fn apply(
             revision: 0,
         })
         .collect();
-    Ok(pb::objects_client::ObjectsClient::new(h.channel.clone())
+    Ok(pb::objects_client::ObjectsClient::new(ch.clone())
         .apply(req(
             token,
             pb::ApplyRequest {
@@ -161,12 +179,23 @@ pub async fn apply(
 
 /// Adds a user with roles and returns their token.
 pub async fn user(h: &Harness, name: &str, roles: &[&str], department: &str) -> String {
+    user_on(&h.channel, &h.admin, name, roles, department).await
+}
+
+/// [`user`] on any channel, added by `admin` (a token).
+pub async fn user_on(
+    ch: &Channel,
+    admin: &str,
+    name: &str,
+    roles: &[&str],
+    department: &str,
+) -> String {
     let body =
         serde_json::json!({"name": name, "spec": {"roles": roles, "department": department}});
     let pw = format!("{name}-password-123");
-    pb::users_client::UsersClient::new(h.channel.clone())
+    pb::users_client::UsersClient::new(ch.clone())
         .add(req(
-            &h.admin,
+            admin,
             pb::AddUserRequest {
                 json: serde_json::to_vec(&body).unwrap(),
                 password: pw.clone(),
@@ -174,7 +203,7 @@ pub async fn user(h: &Harness, name: &str, roles: &[&str], department: &str) -> 
         ))
         .await
         .unwrap();
-    login(&h.channel, name, &pw).await.unwrap()
+    login(ch, name, &pw).await.unwrap()
 }
 
 /// The `User` object of someone trained, certified and acknowledging `policy`: what

@@ -353,6 +353,11 @@ impl RtspServer {
         }
     }
 
+    /// The server process's id (for benches that measure its CPU time).
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().expect("the RTSP server runs").id()
+    }
+
     /// The `rtsp://` URL of one mount.
     pub fn url(&self, mount: &str) -> String {
         format!("rtsp://127.0.0.1:{}{mount}", self.port)
