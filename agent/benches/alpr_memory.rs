@@ -14,9 +14,7 @@
 //! Run: `cargo bench -p camplane-agent --bench alpr_memory` (needs the models:
 //! deploy/fetch-models.sh).
 
-#[path = "../tests/common/mod.rs"]
-mod common;
-
+use camplane_testkit::{media, servers};
 use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -42,7 +40,7 @@ fn phase(alpr: bool, clip: &str, seconds: u64) {
     let dir = tempfile::tempdir().unwrap();
     let mounts: Vec<String> = (0..CAMERAS).map(|i| format!("/c{i}=mp4:{clip}")).collect();
     let mounts: Vec<&str> = mounts.iter().map(String::as_str).collect();
-    let srv = common::RtspServer::start(common::free_port(), &mounts);
+    let srv = servers::RtspServer::start(servers::free_port(), &mounts);
     let root = dir.path().join("rec");
     let sup = Supervisor::new(
         SupervisorOptions {
@@ -122,13 +120,13 @@ fn main() {
     if std::env::args().any(|a| a == "--list" || a == "--test") {
         return;
     }
-    common::require_tools();
+    servers::require_tools();
     let models = camplane_agent::alpr::models::resolve_dir(None);
     camplane_agent::alpr::models::verify(&models)
         .unwrap_or_else(|e| panic!("ALPR models not ready: {e}; run deploy/fetch-models.sh"));
     let dir = tempfile::tempdir().unwrap();
     let clip = dir.path().join("plates.mp4");
-    common::render_plates(&clip);
+    media::render_plates(&clip);
     let me = std::env::current_exe().unwrap();
     let mut out = Vec::new();
     for p in ["record", "alpr"] {

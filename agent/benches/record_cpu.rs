@@ -5,16 +5,13 @@
 //! (the agent: /proc/self/stat deltas; ffmpeg: /usr/bin/time). The agent drops
 //! the first GOP of each connection by design (see ingest::Coalescer).
 
-#[path = "../tests/common/mod.rs"]
-mod common;
-
 use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use camplane_agent::retention::StatvfsProbe;
 use camplane_agent::*;
-use common::*;
+use camplane_testkit::{media::*, servers::*};
 
 fn self_cpu_s() -> f64 {
     let s = std::fs::read_to_string("/proc/self/stat").unwrap();

@@ -47,19 +47,15 @@
 //! one Python server at once; with the bench's 60 s backoff they never retried,
 //! so that step counts as lost. Counting takes ~1.5 s of ffprobe per stream.
 
-#[path = "../tests/common/mod.rs"]
-mod common;
-
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use camplane_agent::ingest::IngestOptions;
 use camplane_agent::retention::StatvfsProbe;
 use camplane_agent::*;
-use common::*;
+use camplane_testkit::{media::*, servers::*};
 
 const SIZE: &str = "1920x1080";
 const FPS: u32 = 30;
@@ -149,45 +145,13 @@ fn usage(a: &Sample, b: &Sample, tck: f64) -> (f64, f64, f64, f64, f64) {
     )
 }
 
-/// One RTSP server process (the test helper's script) whose PID we can read.
-struct Server {
-    child: Child,
-    port: u16,
-}
-
-impl Server {
-    fn start(clip: &Path, n: usize) -> Self {
-        let port = free_port();
-        let mounts: Vec<String> = (0..n)
-            .map(|i| format!("/c{i}=mp4:{}", clip.display()))
-            .collect();
-        let mut child = Command::new("/usr/bin/python3")
-            .arg(script())
-            .arg(port.to_string())
-            .args(&mounts)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot start RTSP server ({e}): {APT_GST}"));
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        assert_eq!(line.trim(), "READY", "RTSP server did not start: {APT_GST}");
-        wait_for_port(port);
-        Server { child, port }
-    }
-
-    fn url(&self, i: usize) -> String {
-        format!("rtsp://127.0.0.1:{}/c{i}", self.port)
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// One RTSP server serving `clip` on `n` mounts, `/c0` …
+fn serve(clip: &Path, n: usize) -> RtspServer {
+    let mounts: Vec<String> = (0..n)
+        .map(|i| format!("/c{i}=mp4:{}", clip.display()))
+        .collect();
+    let mounts: Vec<&str> = mounts.iter().map(String::as_str).collect();
+    RtspServer::start(free_port(), &mounts)
 }
 
 /// The clip, and where its first two keyframes are in decode order.
@@ -316,7 +280,7 @@ struct Step {
 }
 
 fn record_step(clip: &Clip, n: usize, tck: f64) -> Step {
-    let srv = Server::start(&clip.path, n);
+    let srv = serve(&clip.path, n);
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().to_path_buf();
     let sup = Supervisor::new(
@@ -342,12 +306,12 @@ fn record_step(clip: &Clip, n: usize, tck: f64) -> Step {
         .iter()
         .enumerate()
         .map(|(i, id)| {
-            let mut c = CameraConfig::new(id, srv.url(i));
+            let mut c = CameraConfig::new(id, srv.url(&format!("/c{i}")));
             c.segment_seconds = SEGMENT_SECS;
             c
         })
         .collect();
-    let a = Sample::take(srv.child.id());
+    let a = Sample::take(srv.pid());
     sup.reconcile(cams, vec![]);
     // Each stream ends when the server has sent the whole clip and closes it.
     let limit = Duration::from_secs(u64::from(CLIP_SECS) + 40);
@@ -362,7 +326,7 @@ fn record_step(clip: &Clip, n: usize, tck: f64) -> Step {
         }
         std::thread::sleep(Duration::from_millis(200));
     }
-    let b = Sample::take(srv.child.id());
+    let b = Sample::take(srv.pid());
     let load = loadavg();
     let health = sup.health();
     let counted: Vec<u64> = ids
@@ -426,9 +390,9 @@ fn record_step(clip: &Clip, n: usize, tck: f64) -> Step {
 
 /// One stream recorded by `ffmpeg -c copy -f segment`: (cpu %, server cpu %, frames, wall s).
 fn ffmpeg_baseline(clip: &Clip, tck: f64) -> (f64, f64, u64, f64) {
-    let srv = Server::start(&clip.path, 1);
+    let srv = serve(&clip.path, 1);
     let dir = tempfile::tempdir().unwrap();
-    let s0 = proc_ticks(&srv.child.id().to_string());
+    let s0 = proc_ticks(&srv.pid().to_string());
     let t = Instant::now();
     let o = Command::new("/usr/bin/time")
         .args([
@@ -441,7 +405,7 @@ fn ffmpeg_baseline(clip: &Clip, tck: f64) -> (f64, f64, u64, f64) {
             "tcp",
             "-i",
         ])
-        .arg(srv.url(0))
+        .arg(srv.url("/c0"))
         // Output seek past the first, untimestamped RTSP packet: without it
         // ffmpeg 5.1 stops at once ("first pts and dts value must be set").
         .args([
@@ -458,7 +422,7 @@ fn ffmpeg_baseline(clip: &Clip, tck: f64) -> (f64, f64, u64, f64) {
         .output()
         .expect("the ffmpeg baseline needs /usr/bin/time and ffmpeg: run deploy/install-deps.sh");
     let wall = t.elapsed().as_secs_f64();
-    let server = 100.0 * (proc_ticks(&srv.child.id().to_string()) - s0) / tck / wall;
+    let server = 100.0 * (proc_ticks(&srv.pid().to_string()) - s0) / tck / wall;
     drop(srv);
     let err = String::from_utf8_lossy(&o.stderr);
     let line = err

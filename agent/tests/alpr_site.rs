@@ -1,8 +1,6 @@
 //! ALPR on a site with real parts: a rendered-plates clip served by a real RTSP
 //! server, through the agent's ingest and the real PP-OCRv4 reader, into the read store.
 
-mod common;
-
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -10,7 +8,7 @@ use camplane_agent::alpr::models;
 use camplane_agent::alpr::site::AlprSiteOptions;
 use camplane_agent::retention::StatvfsProbe;
 use camplane_agent::*;
-use common::*;
+use camplane_testkit::{media::*, servers::*};
 use jiff::{SignedDuration, Timestamp};
 
 #[test]

@@ -1,7 +1,5 @@
 //! Recording through the agent's ingest with a real RTSP server and FFmpeg.
 
-mod common;
-
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
@@ -10,7 +8,7 @@ use camplane_agent::index::Index;
 use camplane_agent::record::hash_file;
 use camplane_agent::retention::{FixedProbe, StatvfsProbe};
 use camplane_agent::*;
-use common::*;
+use camplane_testkit::{media::*, servers::*};
 use jiff::{SignedDuration, Timestamp};
 
 fn opts(root: &Path) -> SupervisorOptions {

@@ -6,7 +6,8 @@
 
 mod common;
 
-use common::{cli, start_example_controller, text};
+use camplane_testkit::controller::start_example_controller;
+use common::{cli, text};
 use std::path::PathBuf;
 use std::process::Output;
 

@@ -2,14 +2,12 @@
 //! layers loaded, listed, rechecked and drawn through a real controller (the
 //! map rendered in a real browser).
 //!
-//! The harness is the controller's placement tests' own (common/placement.rs).
+//! The harness is the controller's placement tests' own (camplane-testkit's `placement`).
 
 use serde_json::{json, Value};
 use std::path::Path;
 
-#[path = "../../controller/tests/common/placement.rs"]
-mod harness;
-use harness::*;
+use camplane_testkit::placement::*;
 
 struct People {
     engineer: String,

@@ -2,12 +2,13 @@
 
 mod common;
 
-use common::{cli as cli_with_ca, examples, start_example_controller, text};
+use camplane_testkit::controller::{examples, start_example_controller, ExampleController};
+use common::{cli as cli_with_ca, text};
 use std::path::Path;
 use std::process::Output;
 
 /// The CLI against the tour's controller, whose CA path each call passes.
-fn cli(home: &Path, ctl: &common::ExampleController, args: &[&str], stdin: Option<&str>) -> Output {
+fn cli(home: &Path, ctl: &ExampleController, args: &[&str], stdin: Option<&str>) -> Output {
     cli_with_ca(home, &ctl.server, &ctl.ca, args, stdin)
 }
 

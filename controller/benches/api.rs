@@ -8,14 +8,12 @@
 use camplane_config::controller::{
     ControllerConfig, EmbeddedStoreConfig, EtcdStoreConfig, StoreConfig,
 };
-use camplane_controller::testing::EtcdServer;
 use camplane_proto::v1 as pb;
+use camplane_testkit::controller::{self as ctl, req};
+use camplane_testkit::servers::EtcdServer;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::Semaphore;
-use tokio_util::sync::CancellationToken;
-
-const PW: &str = "bench-admin-password";
 
 struct Stats {
     per_sec: f64,
@@ -59,13 +57,6 @@ where
     stats(lat, start.elapsed())
 }
 
-fn req<T>(token: &str, m: T) -> tonic::Request<T> {
-    let mut r = tonic::Request::new(m);
-    r.metadata_mut()
-        .insert("authorization", format!("Bearer {token}").parse().unwrap());
-    r
-}
-
 async fn bench_controller(
     label: &str,
     mut cfg: ControllerConfig,
@@ -73,28 +64,12 @@ async fn bench_controller(
     conc: usize,
 ) -> (Stats, Stats) {
     cfg.listen = "127.0.0.1:0".into();
-    std::env::set_var("CAMPLANE_BENCH_PW", PW);
+    std::env::set_var("CAMPLANE_BENCH_PW", ctl::ADMIN_PW);
     cfg.auth.initial_admin_password_env = "CAMPLANE_BENCH_PW".into();
     // Plaintext, like the raw etcd baseline beside it.
     cfg.tls.enabled = false;
-    let cancel = CancellationToken::new();
-    let running = camplane_controller::server::start(cfg, cancel.clone())
-        .await
-        .expect("controller");
-    let ch = tonic::transport::Endpoint::from_shared(format!("http://{}", running.addr))
-        .unwrap()
-        .connect()
-        .await
-        .unwrap();
-    let token = pb::auth_client::AuthClient::new(ch.clone())
-        .login(pb::LoginRequest {
-            username: "admin".into(),
-            password: PW.into(),
-        })
-        .await
-        .unwrap()
-        .into_inner()
-        .token;
+    let h = ctl::start(cfg, None).await;
+    let (ch, token) = (h.channel.clone(), h.admin.clone());
     let setup = r#"[{"kind":"Department","name":"police","json":{"display_name":"P"}},{"kind":"Site","name":"hq","json":{"lat":42.5,"lon":-90.6}}]"#;
     let setup: Vec<serde_json::Value> = serde_json::from_str(setup).unwrap();
     let objects = setup
@@ -162,8 +137,8 @@ async fn bench_controller(
     })
     .await;
     eprintln!("{label}: done");
-    cancel.cancel();
-    let _ = running.task.await;
+    h.cancel.cancel();
+    let _ = h.running.task.await;
     (create, get)
 }
 

@@ -18,8 +18,9 @@
 //! SCALE_CHANGES (config changes timed per run, default 60), SCALE_REPORTS_PER_SEC
 //! (default 1000), SCALE_FAILOVERS (default 3). Needs etcd on PATH for three.
 
-use camplane_controller::testing::{free_port, EtcdServer};
 use camplane_proto::v1 as pb;
+use camplane_testkit::controller::{apply_on, login, req, tls_channel, user_on};
+use camplane_testkit::servers::{free_port, EtcdServer};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -171,80 +172,6 @@ fn start_controllers(dir: &Path, n: usize, etcd: Option<&EtcdServer>) -> Vec<Con
     out
 }
 
-fn req<T>(token: &str, m: T) -> tonic::Request<T> {
-    let mut r = tonic::Request::new(m);
-    r.metadata_mut()
-        .insert("authorization", format!("Bearer {token}").parse().unwrap());
-    r
-}
-
-async fn channel(port: u16, ca: &str, identity: Option<(&str, &str)>) -> Channel {
-    let mut tls = ClientTlsConfig::new().ca_certificate(Certificate::from_pem(ca));
-    if let Some((c, k)) = identity {
-        tls = tls.identity(Identity::from_pem(c, k));
-    }
-    Endpoint::from_shared(format!("https://127.0.0.1:{port}"))
-        .unwrap()
-        .tls_config(tls)
-        .unwrap()
-        .connect_timeout(Duration::from_secs(30))
-        .connect()
-        .await
-        .unwrap()
-}
-
-async fn login(ch: &Channel, user: &str, pw: &str) -> String {
-    pb::auth_client::AuthClient::new(ch.clone())
-        .login(pb::LoginRequest {
-            username: user.into(),
-            password: pw.into(),
-        })
-        .await
-        .unwrap()
-        .into_inner()
-        .token
-}
-
-async fn apply(ch: &Channel, token: &str, yaml: &str) {
-    let docs = camplane_config::manifest::parse("scale.yaml", yaml).unwrap();
-    let objects = docs
-        .iter()
-        .map(|d| pb::Object {
-            kind: d.spec.kind().as_str().into(),
-            name: d.name.clone(),
-            json: serde_json::to_vec(&d.spec.to_json()).unwrap(),
-            revision: 0,
-        })
-        .collect();
-    pb::objects_client::ObjectsClient::new(ch.clone())
-        .apply(req(
-            token,
-            pb::ApplyRequest {
-                objects,
-                source: "scale".into(),
-                dry_run: false,
-            },
-        ))
-        .await
-        .unwrap();
-}
-
-async fn user(ch: &Channel, admin: &str, name: &str, role: &str) -> String {
-    let body = serde_json::json!({"name": name, "spec": {"roles": [role], "department": "police"}});
-    let pw = format!("{name}-password-123");
-    pb::users_client::UsersClient::new(ch.clone())
-        .add(req(
-            admin,
-            pb::AddUserRequest {
-                json: serde_json::to_vec(&body).unwrap(),
-                password: pw.clone(),
-            },
-        ))
-        .await
-        .unwrap();
-    login(ch, name, &pw).await
-}
-
 /// A simulated agent's identity.
 struct Identity2 {
     name: String,
@@ -385,18 +312,19 @@ async fn run(n_agents: usize, n_ctl: usize) {
     let etcd = (n_ctl > 1).then(EtcdServer::start);
     let mut ctls = start_controllers(dir.path(), n_ctl, etcd.as_ref());
     let ca = std::fs::read_to_string(dir.path().join("ca-0.pem")).unwrap();
-    let ch = channel(ctls[0].port, &ca, None).await;
-    let admin = login(&ch, "admin", PW).await;
-    apply(
+    let ch = tls_channel(ctls[0].port, &ca, None).await;
+    let admin = login(&ch, "admin", PW).await.unwrap();
+    apply_on(
         &ch,
         &admin,
         "kind: Department\nname: police\nspec: {display_name: Police}\n---\nkind: Site\nname: hq\nspec: {address: x, lat: 42.5, lon: -90.66}\n",
     )
-    .await;
+    .await
+    .unwrap();
     let (mgr, chief, cm) = (
-        user(&ch, &admin, "mgr", "dept_manager").await,
-        user(&ch, &admin, "chief", "chief").await,
-        user(&ch, &admin, "cm", "city_manager").await,
+        user_on(&ch, &admin, "mgr", &["dept_manager"], "police").await,
+        user_on(&ch, &admin, "chief", &["chief"], "police").await,
+        user_on(&ch, &admin, "cm", &["city_manager"], "police").await,
     );
 
     // Enrol every agent (not timed), 32 at a time.
@@ -417,9 +345,9 @@ async fn run(n_agents: usize, n_ctl: usize) {
     // Probe agents get a camera with an approved placement request (inactive).
     let probes = PROBES.min(n_agents);
     for p in 0..probes {
-        apply(&ch, &admin, &format!(
+        apply_on(&ch, &admin, &format!(
             "kind: PlacementRequest\nname: req-{p}\nspec:\n  location: {{lat: 42.5, lon: -90.66}}\n  purpose: property_protection\n  justification: scale\n  funding_source: bench\n  department: police\n  kind: fixed\n  camera: cam-{p}\n---\nkind: Camera\nname: cam-{p}\nspec:\n  site: hq\n  department: police\n  kind: fixed\n  purpose: property_protection\n  location: {{lat: 42.5, lon: -90.66}}\n  streams: {{main: \"rtsp://127.0.0.1/cam-{p}\"}}\n  placement_request: req-{p}\n  agent: ag-{p:05}\n"
-        )).await;
+        )).await.unwrap();
         for (who, action, role) in [
             (&mgr, "recommend", "dept_manager"),
             (&chief, "recommend", "chief"),
@@ -452,7 +380,7 @@ async fn run(n_agents: usize, n_ctl: usize) {
         }
         c.proc = Controller::spawn(&c.cfg, c.port);
     }
-    let ch = channel(ctls[0].port, &ca, None).await;
+    let ch = tls_channel(ctls[0].port, &ca, None).await;
     tokio::time::sleep(Duration::from_secs(3)).await;
     let rss_before: Vec<u64> = ctls.iter().map(|c| rss(c.pid())).collect();
 

@@ -12,13 +12,11 @@
 
 use camplane_agent::alpr::store::NewRead;
 use camplane_agent::control::Session;
-use camplane_agent::retention::FixedProbe;
-use camplane_agent::{DiskPolicy, Supervisor, SupervisorOptions, SystemClock};
-use camplane_config::agent::AgentConfig;
 use camplane_config::controller::ControllerConfig;
 use camplane_proto::v1 as pb;
+use camplane_testkit::agent;
+use camplane_testkit::controller::{self as ctl, req};
 use jiff::{SignedDuration, Timestamp};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
 
@@ -39,13 +37,6 @@ fn pct(v: &[Duration], p: f64) -> Duration {
     v[((v.len() as f64 - 1.0) * p).round() as usize]
 }
 
-fn req<T>(token: &str, msg: T) -> tonic::Request<T> {
-    let mut r = tonic::Request::new(msg);
-    r.metadata_mut()
-        .insert("authorization", format!("Bearer {token}").parse().unwrap());
-    r
-}
-
 #[tokio::main(flavor = "multi_thread")]
 async fn main() {
     let per_agent = env("SEARCH_BENCH_READS", 1_000_000);
@@ -59,41 +50,10 @@ async fn main() {
     .unwrap();
     cfg.store.embedded.as_mut().unwrap().path = dir.path().join("store");
     cfg.tls.ca_cert_file = Some(ca.clone());
-    let cancel = CancellationToken::new();
-    let running = camplane_controller::server::start_with_clock(
-        cfg,
-        Arc::new(camplane_controller::clock::SystemClock),
-        cancel.clone(),
-    )
-    .await
-    .expect("controller");
+    // The first admin password is generated (its variable is unset).
+    let h = ctl::start(cfg, None).await;
+    let (running, ch, admin) = (&h.running, h.channel.clone(), h.admin.clone());
     let port = running.addr.port();
-    let ch = tonic::transport::Endpoint::from_shared(format!("https://127.0.0.1:{port}"))
-        .unwrap()
-        .tls_config(
-            tonic::transport::ClientTlsConfig::new()
-                .ca_certificate(tonic::transport::Certificate::from_pem(&running.ca_pem)),
-        )
-        .unwrap()
-        .connect()
-        .await
-        .unwrap();
-    let login = |user: &str, pw: &str| {
-        let ch = ch.clone();
-        let (user, pw) = (user.to_string(), pw.to_string());
-        async move {
-            pb::auth_client::AuthClient::new(ch)
-                .login(pb::LoginRequest {
-                    username: user,
-                    password: pw,
-                })
-                .await
-                .unwrap()
-                .into_inner()
-                .token
-        }
-    };
-    let admin = login("admin", running.initial_password.as_deref().unwrap()).await;
     let policy = running.controller.config.city.policy_version.clone();
     let mut objects = vec![pb::Object {
         kind: "Department".into(),
@@ -135,7 +95,9 @@ async fn main() {
         ))
         .await
         .unwrap();
-    let op = login("op", "bench-operator-password").await;
+    let op = ctl::login(&ch, "op", "bench-operator-password")
+        .await
+        .unwrap();
 
     // Agents and their reads (not timed).
     let now = Timestamp::now();
@@ -146,46 +108,12 @@ async fn main() {
     let mut sups = Vec::new();
     for i in 0..AGENTS {
         let site = format!("site-{i}");
-        let token = pb::fleet_client::FleetClient::new(ch.clone())
-            .create_enroll_token(req(
-                &admin,
-                pb::EnrollTokenRequest {
-                    site: site.clone(),
-                    agent: String::new(),
-                },
-            ))
-            .await
-            .unwrap()
-            .into_inner()
-            .token;
+        let token = agent::enroll_token(&h, &site).await.token;
         let adir = dir.path().join(&site);
-        std::fs::create_dir_all(&adir).unwrap();
-        std::fs::write(adir.join("token"), token).unwrap();
-        let acfg = AgentConfig::parse(
-            "agent.yaml",
-            &format!(
-                "controllers: [https://127.0.0.1:{port}]\nca_file: {}\nenroll_token_file: {}\ndata_dir: {}\nreport_interval_seconds: 60\nsegment_seconds: 2\nmin_free_bytes: 0\nmin_free_percent: 0\n",
-                ca.display(),
-                adir.join("token").display(),
-                adir.display()
-            ),
-        )
-        .unwrap();
-        let sup = Arc::new(
-            Supervisor::new(
-                SupervisorOptions {
-                    root: adir.join("recordings"),
-                    ingest: Default::default(),
-                    disk: DiskPolicy {
-                        min_free_bytes: 0,
-                        min_free_percent: 0.0,
-                    },
-                },
-                Arc::new(SystemClock),
-                Arc::new(FixedProbe::new(100 << 30, 200 << 30)),
-            )
-            .unwrap(),
-        );
+        let mut acfg = agent::config(port, &ca, &adir, &token);
+        // Reports once a minute: the bench times searches, not reporting.
+        acfg.report_interval_seconds = 60;
+        let sup = agent::supervisor_with(&adir, Default::default());
         let reads = sup.reads();
         let camera = format!("lpr-{i}");
         let mut rng: u64 = 0x9e37_79b9_7f4a_7c15 ^ (i as u64 + 1);
@@ -321,5 +249,5 @@ async fn main() {
         }
     );
     stop.cancel();
-    cancel.cancel();
+    h.cancel.cancel();
 }

@@ -17,7 +17,6 @@ pub mod publog;
 pub mod recordings;
 pub mod registry;
 pub mod server;
-pub mod testing;
 
 // The paths tests, benches and the CLI name; the modules live in their wings.
 pub use self::alpr::hotlist;

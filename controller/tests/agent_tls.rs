@@ -2,10 +2,9 @@
 //! stream with the issued certificate, and refusals for a reused token, no
 //! certificate, a forged certificate, an expired one, and a revoked agent.
 
-mod common;
 use camplane_controller::pki::{agent_key_and_csr, Pki};
 use camplane_proto::v1 as pb;
-use common::*;
+use camplane_testkit::controller::*;
 use tonic::transport::{Certificate, ClientTlsConfig, Endpoint, Identity};
 use tonic::Code;
 

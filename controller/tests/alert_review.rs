@@ -3,10 +3,8 @@
 //! verified alerts are actioned, with a case number in the city's format; steps
 //! out of order, bad input and the wrong roles are refused and audited.
 
-mod common;
-
 use camplane_proto::v1 as pb;
-use common::*;
+use camplane_testkit::controller::*;
 use tonic::Code;
 
 async fn raise(h: &Harness, token: &str, key: &str, plate: &str) -> String {

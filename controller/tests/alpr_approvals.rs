@@ -4,10 +4,8 @@
 //! reason; the requesting operator runs an approved query once, with training
 //! and certification checked again; every step and every refusal is audited.
 
-mod common;
-
 use camplane_proto::v1 as pb;
-use common::*;
+use camplane_testkit::controller::*;
 use tonic::Code;
 
 /// A fully qualified operator (training, certification, policy acknowledged).

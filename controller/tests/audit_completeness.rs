@@ -3,15 +3,11 @@
 //! apply, and the result count for searches; and the chain catches an edited or
 //! deleted entry on etcd as on the embedded store.
 
-#[path = "../../tests/tests/agents/mod.rs"]
-mod agents;
-#[path = "common/mod.rs"]
-mod ctl;
-
 use camplane_agent::alpr::store::NewRead;
 use camplane_agent::control::Session;
 use camplane_controller::store::{Op, Store};
 use camplane_proto::v1 as pb;
+use camplane_testkit::{agent, controller as ctl};
 use jiff::{SignedDuration, Timestamp};
 use serde_json::Value;
 use std::time::Duration;
@@ -102,9 +98,9 @@ async fn every_access_leaves_exactly_one_entry() {
 
     // One gateway with a read and a recorded segment.
     let now = Timestamp::now();
-    let token = agents::enroll_token(&h, "city-hall").await;
+    let token = agent::enroll_token(&h, "city-hall").await;
     let adir = dir.path().join("agent");
-    let sup = agents::supervisor(&adir);
+    let sup = agent::supervisor(&adir);
     let t = now - SignedDuration::from_hours(2);
     sup.reads()
         .append(
@@ -140,7 +136,7 @@ async fn every_access_leaves_exactly_one_entry() {
         )
         .unwrap();
     }
-    let acfg = agents::config(h.running.addr.port(), &ca, &adir, &token.token);
+    let acfg = agent::config(h.running.addr.port(), &ca, &adir, &token.token);
     let session = Session::new(acfg, sup.clone()).unwrap();
     let stop = CancellationToken::new();
     tokio::spawn(session.clone().run(stop.clone()));
@@ -352,7 +348,7 @@ async fn edited_or_deleted_entry_is_named_on_both_stores() {
     tamper(&h, &*store, 2, 4).await;
     h.cancel.cancel();
 
-    let etcd = camplane_controller::testing::EtcdServer::start();
+    let etcd = camplane_testkit::servers::EtcdServer::start();
     let h = ctl::start(ctl::config_etcd(&etcd.endpoint(), "/audit"), None).await;
     ctl::apply(&h, &h.admin, ctl::CITY).await.unwrap();
     let store = h.running.controller.store.clone();

@@ -5,11 +5,9 @@
 //! byte-for-byte the same when made again, escapes what users typed, is only for
 //! auditors and admins, and its making is audited.
 
-mod common;
-
 use camplane_controller::clock::ManualClock;
 use camplane_proto::v1 as pb;
-use common::*;
+use camplane_testkit::controller::*;
 use std::sync::Arc;
 use tonic::Code;
 

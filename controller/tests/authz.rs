@@ -8,12 +8,10 @@
 //! RPCs (one-time token, mutual TLS) are refused to every user's bearer token.
 //! Every operation of the table is reached by at least one RPC.
 
-mod common;
-
 use camplane_config::model::Role;
 use camplane_controller::auth::Operation;
 use camplane_proto::v1 as pb;
-use common::*;
+use camplane_testkit::controller::*;
 use std::collections::HashSet;
 use tonic::Code;
 

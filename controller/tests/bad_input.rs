@@ -6,11 +6,9 @@
 //! and exports are audited (the spec logs them); token refusals happen before
 //! anyone is known and write nothing.
 
-mod common;
-
 use camplane_controller::clock::ManualClock;
 use camplane_proto::v1 as pb;
-use common::*;
+use camplane_testkit::controller::*;
 use jiff::{SignedDuration, Timestamp};
 use std::sync::Arc;
 use std::time::Duration;

@@ -4,10 +4,9 @@
 //! report keys go after 7 days, those of health reports after an hour; each
 //! sweep that deletes is audited, and a second sweep deletes nothing.
 
-mod common;
 use camplane_controller::clock::ManualClock;
 use camplane_proto::v1 as pb;
-use common::*;
+use camplane_testkit::controller::*;
 use std::sync::Arc;
 
 const CAMERAS: &str = r#"

@@ -1,9 +1,8 @@
 //! Controllers on a real etcd: two replicas see each other's writes through the
 //! watch, and audit tampering is caught on etcd too.
 
-mod common;
-use camplane_controller::testing::EtcdServer;
-use common::*;
+use camplane_testkit::controller::*;
+use camplane_testkit::servers::EtcdServer;
 use std::time::{Duration, Instant};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -3,9 +3,8 @@
 //! agent record reaches the second replica through its watch, and every agent
 //! then opens its control stream on that other replica with its new certificate.
 
-mod common;
-use camplane_controller::testing::EtcdServer;
-use common::*;
+use camplane_testkit::controller::*;
+use camplane_testkit::servers::EtcdServer;
 use std::time::Duration;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -70,19 +69,7 @@ async fn concurrent_enrolments_replicate_and_connect_anywhere() {
     assert!(bad.is_empty(), "{bad:?}");
     let mut fails = Vec::new();
     for (name, cert, key) in &ids {
-        let tls = tonic::transport::ClientTlsConfig::new()
-            .ca_certificate(tonic::transport::Certificate::from_pem(&b.running.ca_pem))
-            .identity(tonic::transport::Identity::from_pem(cert, key));
-        let ch = tonic::transport::Endpoint::from_shared(format!(
-            "https://127.0.0.1:{}",
-            b.running.addr.port()
-        ))
-        .unwrap()
-        .tls_config(tls)
-        .unwrap()
-        .connect()
-        .await
-        .unwrap();
+        let ch = tls_channel(b.running.addr.port(), &b.running.ca_pem, Some((cert, key))).await;
         let (tx, rx) = tokio::sync::mpsc::channel(4);
         tx.send(camplane_proto::v1::AgentMessage {
             msg: Some(camplane_proto::v1::agent_message::Msg::Hello(

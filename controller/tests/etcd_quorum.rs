@@ -7,9 +7,8 @@
 //! the quorum returns (etcd's semantics); such a write is whole (the change and
 //! its audit entry in one transaction) or absent, never half.
 
-mod common;
-use camplane_controller::testing::EtcdCluster;
-use common::*;
+use camplane_testkit::controller::*;
+use camplane_testkit::servers::EtcdCluster;
 use std::time::{Duration, Instant};
 use tonic::Code;
 

@@ -1,10 +1,9 @@
 //! Legal holds (who may place them, the case-number format, pushed to agents) and
 //! the 7-day dummy-camera rule, on an injected clock.
 
-mod common;
 use camplane_controller::clock::ManualClock;
 use camplane_proto::v1 as pb;
-use common::*;
+use camplane_testkit::controller::*;
 use std::sync::Arc;
 use tonic::Code;
 

@@ -3,11 +3,9 @@
 //! versions as composed deltas, and alerts stored once per report key and
 //! streamed to watchers.
 
-mod common;
-
 use camplane_config::hotlist::{HotlistDelta, HotlistEntry};
 use camplane_proto::v1 as pb;
-use common::*;
+use camplane_testkit::controller::*;
 use std::time::Duration;
 use tonic::Code;
 

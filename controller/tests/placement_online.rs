@@ -3,7 +3,7 @@
 //! gate before the City Manager's approval, recheck after a rules change, the
 //! placement map (rendered in a real browser), and a 3 MB layer through etcd.
 //!
-//! The harness (common/placement.rs) is shared with the CLI's placement tests.
+//! The harness (camplane-testkit's `placement`) is shared with the CLI's placement tests.
 
 use camplane_config::controller::{EtcdStoreConfig, StoreConfig};
 use camplane_proto::v1 as pb;
@@ -12,9 +12,7 @@ use std::path::PathBuf;
 use tonic::transport::Channel;
 use tonic::Code;
 
-#[path = "common/placement.rs"]
-mod harness;
-use harness::*;
+use camplane_testkit::placement::*;
 
 fn placement(h: &Harness) -> pb::placement_client::PlacementClient<Channel> {
     pb::placement_client::PlacementClient::new(h.channel.clone())
@@ -515,7 +513,7 @@ spec:
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn etcd_stores_a_large_layer() {
-    let etcd = camplane_controller::testing::EtcdServer::start();
+    let etcd = camplane_testkit::servers::EtcdServer::start();
     let h = start(StoreConfig {
         embedded: None,
         etcd: Some(EtcdStoreConfig {

@@ -4,8 +4,8 @@
 use camplane_controller::store::embedded::EmbeddedStore;
 use camplane_controller::store::etcd::EtcdStore;
 use camplane_controller::store::{conformance, DynStore, Store};
-use camplane_controller::testing::EtcdServer;
 use camplane_controller::Error;
+use camplane_testkit::servers::EtcdServer;
 use futures::StreamExt;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;

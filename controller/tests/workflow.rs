@@ -1,10 +1,9 @@
 //! The controller end to end over gRPC: approvals, roles, the activation gate,
 //! temporary cameras, bad input, the audit chain, a corrupted store.
 
-mod common;
 use camplane_controller::clock::ManualClock;
 use camplane_controller::store::{Op, Store};
-use common::*;
+use camplane_testkit::controller::*;
 use std::sync::Arc;
 use tonic::Code;
 

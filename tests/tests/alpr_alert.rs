@@ -6,14 +6,9 @@
 //! on the hotlist, streamed to an operator's `alerts watch` within a second of the
 //! match. The camera's active window reports the read and the hit by category.
 
-mod agents;
-#[path = "../../controller/tests/common/mod.rs"]
-mod ctl;
-#[path = "../../agent/tests/common/mod.rs"]
-mod media;
-
 use camplane_agent::control::Session;
 use camplane_proto::v1 as pb;
+use camplane_testkit::{agent, controller as ctl, http, media, servers};
 use jiff::{SignedDuration, Timestamp};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -54,7 +49,7 @@ async fn rendered_plates_raise_exactly_one_hotlist_alert_at_the_controller() {
         )
         .with_test_writer()
         .try_init();
-    media::require_tools();
+    servers::require_tools();
     let models = camplane_agent::alpr::models::resolve_dir(None);
     camplane_agent::alpr::models::verify(&models)
         .unwrap_or_else(|e| panic!("ALPR models not ready: {e}; run deploy/fetch-models.sh"));
@@ -69,12 +64,12 @@ async fn rendered_plates_raise_exactly_one_hotlist_alert_at_the_controller() {
     ctl::apply(&h, &h.admin, ctl::CITY).await.unwrap();
     let sup_user = ctl::user(&h, "sgt", &["supervisor"], "police").await;
     let op = ctl::user(&h, "op", &["alpr_operator"], "police").await;
-    let token = agents::enroll_token(&h, "city-hall").await;
-    let cam = media::RtspServer::start(
-        media::free_port(),
+    let token = agent::enroll_token(&h, "city-hall").await;
+    let cam = servers::RtspServer::start(
+        servers::free_port(),
         &[&format!("/lpr=mp4:{}", clip.display())],
     );
-    agents::approved_lpr(&h, &cam.url("/lpr")).await;
+    agent::approved_lpr(&h, &cam.url("/lpr")).await;
 
     // The hotlist: ABC1234 is stolen; a bad row is reported by line and skipped.
     let r = load(
@@ -106,13 +101,13 @@ async fn rendered_plates_raise_exactly_one_hotlist_alert_at_the_controller() {
 
     // The agent.
     let adir = dir.path().join("agent");
-    let acfg = agents::config(
+    let acfg = agent::config(
         h.running.addr.port(),
         &dir.path().join("ca.pem"),
         &adir,
         &token.token,
     );
-    let sup = agents::supervisor(&adir);
+    let sup = agent::supervisor(&adir);
     sup.set_alpr_options(camplane_agent::alpr::site::AlprSiteOptions {
         models: Some(models),
         fps: 4.0,
@@ -199,14 +194,14 @@ async fn rendered_plates_raise_exactly_one_hotlist_alert_at_the_controller() {
     // Prometheus metrics on both sides, valid for promtool, with the figures above.
     // The gauge is the stream's state at the scrape: a looped clip reconnecting
     // at that instant reads 0, so wait (briefly) for a scrape that sees it up.
-    let mut m = agents::scrape(agent_metrics);
+    let mut m = http::scrape(agent_metrics);
     wait_for(Duration::from_secs(15), "the camera up in a scrape", || {
-        m = agents::scrape(agent_metrics);
-        agents::sample(&m, "camplane_agent_camera_up{camera=\"lpr-1\"}") == Some(1.0)
+        m = http::scrape(agent_metrics);
+        http::sample(&m, "camplane_agent_camera_up{camera=\"lpr-1\"}") == Some(1.0)
     })
     .await;
-    agents::promtool_check(&m);
-    let v = |k: &str| agents::sample(&m, k).unwrap_or_else(|| panic!("{k} missing:\n{m}"));
+    http::promtool_check(&m);
+    let v = |k: &str| http::sample(&m, k).unwrap_or_else(|| panic!("{k} missing:\n{m}"));
     assert_eq!(v("camplane_agent_camera_up{camera=\"lpr-1\"}"), 1.0);
     assert!(v("camplane_agent_frames_received_total{camera=\"lpr-1\"}") > 10.0);
     assert!(v("camplane_agent_bytes_received_total{camera=\"lpr-1\"}") > 10_000.0);
@@ -216,9 +211,9 @@ async fn rendered_plates_raise_exactly_one_hotlist_alert_at_the_controller() {
         1.0
     );
     assert!(m.contains("camplane_agent_spool_depth "));
-    let c = agents::scrape(h.running.http_addr.unwrap());
-    agents::promtool_check(&c);
-    let v = |k: &str| agents::sample(&c, k).unwrap_or_else(|| panic!("{k} missing:\n{c}"));
+    let c = http::scrape(h.running.http_addr.unwrap());
+    http::promtool_check(&c);
+    let v = |k: &str| http::sample(&c, k).unwrap_or_else(|| panic!("{k} missing:\n{c}"));
     assert_eq!(v("camplane_controller_leader"), 1.0);
     assert_eq!(v("camplane_controller_agents_connected"), 1.0);
     assert_eq!(v("camplane_controller_alerts_total"), 1.0);

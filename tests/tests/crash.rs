@@ -3,12 +3,9 @@
 //! partial one stays playable and is indexed at the next start. The agent runs as
 //! the helper binary `crash-child` (tests/src/bin/crash_child.rs) so it can be killed.
 
-#[path = "../../agent/tests/common/mod.rs"]
-mod media;
-
 use camplane_agent::index::Index;
 use camplane_agent::record::{hash_file, recover};
-use media::*;
+use camplane_testkit::{media::*, servers::*};
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::sync::Mutex;

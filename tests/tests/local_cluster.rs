@@ -8,10 +8,8 @@
 //! Real processes throughout: the release script, the built binaries, etcd,
 //! the GStreamer RTSP server; the test reads Prometheus metrics and etcd.
 
-mod agents;
-#[path = "../../controller/tests/common/mod.rs"]
-mod ctl;
-
+use camplane_testkit::http::{sample, try_http_get};
+use camplane_testkit::servers::wait_until;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -49,25 +47,16 @@ impl Drop for Cluster {
 }
 
 fn http(port: u16, path: &str) -> Option<String> {
-    agents::try_http_get(([127, 0, 0, 1], port).into(), path).map(|(_, _, b)| b)
+    try_http_get(([127, 0, 0, 1], port).into(), path).map(|(_, _, b)| b)
 }
 
 /// A metric from a controller (index 0-2), or None when it is down.
 fn ctl_metric(i: u16, series: &str) -> Option<f64> {
-    agents::sample(&http(BASE + 80 + i, "/metrics")?, series)
+    sample(&http(BASE + 80 + i, "/metrics")?, series)
 }
 
 fn agent_metric(a: usize, series: &str) -> Option<f64> {
-    agents::sample(&http(BASE + 90 + a as u16, "/metrics")?, series)
-}
-
-fn wait_until(limit: Duration, what: &str, mut f: impl FnMut() -> bool) -> Duration {
-    let t0 = Instant::now();
-    while !f() {
-        assert!(t0.elapsed() < limit, "{what} within {limit:?}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    t0.elapsed()
+    sample(&http(BASE + 90 + a as u16, "/metrics")?, series)
 }
 
 /// Report keys stored in etcd, read with etcdctl.

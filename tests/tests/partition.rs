@@ -11,14 +11,9 @@
 //! controller == alerts raised), and the camera's active windows are right: none
 //! twice, those of the partition included, every plate read counted.
 
-mod agents;
-#[path = "../../controller/tests/common/mod.rs"]
-mod ctl;
-#[path = "../../agent/tests/common/mod.rs"]
-mod media;
-
 use camplane_agent::control::Session;
 use camplane_proto::v1 as pb;
+use camplane_testkit::{agent, controller as ctl, media, servers};
 use jiff::{SignedDuration, Timestamp};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -101,7 +96,7 @@ async fn a_partitioned_site_keeps_working_and_reports_exactly_once() {
             .and_then(|s| s.parse().ok())
             .unwrap_or(150),
     );
-    media::require_tools();
+    servers::require_tools();
     let models = camplane_agent::alpr::models::resolve_dir(None);
     camplane_agent::alpr::models::verify(&models)
         .unwrap_or_else(|e| panic!("ALPR models not ready: {e}; run deploy/fetch-models.sh"));
@@ -114,12 +109,12 @@ async fn a_partitioned_site_keeps_working_and_reports_exactly_once() {
     let h = ctl::start(cfg, None).await;
     ctl::apply(&h, &h.admin, ctl::CITY).await.unwrap();
     let sgt = ctl::user(&h, "sgt", &["supervisor"], "police").await;
-    let token = agents::enroll_token(&h, "city-hall").await;
-    let cam = media::RtspServer::start(
-        media::free_port(),
+    let token = agent::enroll_token(&h, "city-hall").await;
+    let cam = servers::RtspServer::start(
+        servers::free_port(),
         &[&format!("/lpr=mp4:{}", clip.display())],
     );
-    agents::approved_lpr(&h, &cam.url("/lpr")).await;
+    agent::approved_lpr(&h, &cam.url("/lpr")).await;
     pb::hotlists_client::HotlistsClient::new(h.channel.clone())
         .load(ctl::req(
             &sgt,
@@ -140,8 +135,8 @@ async fn a_partitioned_site_keeps_working_and_reports_exactly_once() {
     let cut = Arc::new(AtomicBool::new(false));
     let port = relay(h.running.addr.port(), cut.clone()).await;
     let adir = dir.path().join("agent");
-    let acfg = agents::config(port, &dir.path().join("ca.pem"), &adir, &token.token);
-    let sup = agents::supervisor(&adir);
+    let acfg = agent::config(port, &dir.path().join("ca.pem"), &adir, &token.token);
+    let sup = agent::supervisor(&adir);
     sup.set_alpr_options(camplane_agent::alpr::site::AlprSiteOptions {
         models: Some(models),
         fps: 4.0,

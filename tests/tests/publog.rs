@@ -11,15 +11,12 @@
 //! plate or case number may appear in any public file; the page is rendered
 //! by a real headless Chromium.
 
-mod agents;
-#[path = "../../controller/tests/common/mod.rs"]
-mod ctl;
-
 use camplane_agent::control::Session;
 use camplane_agent::health::{ActiveWindow, WindowTracker};
 use camplane_config::hotlist::HitCategory;
 use camplane_controller::clock::ManualClock;
 use camplane_proto::v1 as pb;
+use camplane_testkit::{agent, controller as ctl, http};
 use jiff::tz::TimeZone;
 use jiff::{SignedDuration, Timestamp};
 use serde_json::Value;
@@ -406,11 +403,11 @@ async fn a_month_of_known_traffic_is_published_exactly() {
     ctl::apply(&h, &h.admin, &moved).await.unwrap();
 
     // City Hall's gateway runs; the depot's is offline (spools, sends later).
-    let token = agents::enroll_token(&h, "city-hall").await;
+    let token = agent::enroll_token(&h, "city-hall").await;
     let ch_dir = dir.path().join("city-hall");
     let ch = Session::new(
-        agents::config(h.running.addr.port(), &ca, &ch_dir, &token.token),
-        agents::supervisor(&ch_dir),
+        agent::config(h.running.addr.port(), &ca, &ch_dir, &token.token),
+        agent::supervisor(&ch_dir),
     )
     .unwrap();
     let stop = CancellationToken::new();
@@ -578,19 +575,19 @@ async fn a_month_of_known_traffic_is_published_exactly() {
     assert_eq!(history[0]["locations"][0]["until"], "2026-10-10");
 
     // The portal serves exactly what was published.
-    let (status, ctype, body) = agents::http_get(http, "/public/2026-10/log.json");
+    let (status, ctype, body) = http::http_get(http, "/public/2026-10/log.json");
     assert_eq!(status, 200);
     assert!(ctype.starts_with("application/json"), "{ctype}");
     assert_eq!(body, first.files["log.json"]);
-    let (status, _, index) = agents::http_get(http, "/public/");
+    let (status, _, index) = http::http_get(http, "/public/");
     assert_eq!(status, 200);
     assert!(index.contains("href=\"/public/2026-10/\""), "{index}");
     assert!(index.contains("30 days"));
     assert!(index.contains("immigration enforcement"));
     assert!(index.contains("NCIC") && !index.contains("CUSTOM"));
-    assert_eq!(agents::http_get(http, "/public/2026-08/").0, 404);
-    assert_eq!(agents::http_get(http, "/public/../etc/passwd").0, 404);
-    assert_eq!(agents::http_get(http, "/public/2026-10/secret.txt").0, 404);
+    assert_eq!(http::http_get(http, "/public/2026-08/").0, 404);
+    assert_eq!(http::http_get(http, "/public/../etc/passwd").0, 404);
+    assert_eq!(http::http_get(http, "/public/2026-10/secret.txt").0, 404);
 
     // Generating on demand gives the published bytes, twice.
     let gen = || async {
@@ -628,11 +625,11 @@ async fn a_month_of_known_traffic_is_published_exactly() {
         "{amendments:?}"
     );
     ch.report_window(&amendments[0], Timestamp::now()).unwrap();
-    let token = agents::enroll_token(&h, "depot").await;
+    let token = agent::enroll_token(&h, "depot").await;
     let depot_dir = dir.path().join("depot");
     let depot = Session::new(
-        agents::config(h.running.addr.port(), &ca, &depot_dir, &token.token),
-        agents::supervisor(&depot_dir),
+        agent::config(h.running.addr.port(), &ca, &depot_dir, &token.token),
+        agent::supervisor(&depot_dir),
     )
     .unwrap();
     for w in &depot_windows {
@@ -663,9 +660,9 @@ async fn a_month_of_known_traffic_is_published_exactly() {
 
     // Nothing secret in any public output: plates, case numbers, the confidential
     // reader's name and place.
-    let (_, _, html) = agents::http_get(http, "/public/2026-10/");
-    let (_, _, csv) = agents::http_get(http, "/public/2026-10/log.csv");
-    let (_, _, index) = agents::http_get(http, "/public/");
+    let (_, _, html) = http::http_get(http, "/public/2026-10/");
+    let (_, _, csv) = http::http_get(http, "/public/2026-10/log.csv");
+    let (_, _, index) = http::http_get(http, "/public/");
     let outputs: Vec<(&str, &str)> = vec![
         ("index.html", &html),
         ("log.csv", &csv),

@@ -9,15 +9,12 @@
 //! output directory outside the allowed one is refused (audited); a plate crop
 //! is fetched with a case number and audited.
 
-mod agents;
-#[path = "../../controller/tests/common/mod.rs"]
-mod ctl;
-
 use camplane_agent::alpr::store::NewRead;
 use camplane_agent::control::Session;
 use camplane_controller::clock::ManualClock;
 use camplane_controller::recordings::{verify_export, ExportProblem};
 use camplane_proto::v1 as pb;
+use camplane_testkit::{agent, controller as ctl};
 use clap::Parser;
 use jiff::{SignedDuration, Timestamp};
 use std::path::Path;
@@ -108,10 +105,10 @@ async fn export_verify_refuse_authorize_and_crop() {
 
     // The city-hall gateway, holding three segments of cam-1 (one over 1 MiB,
     // so it travels in several chunks) and a read with its crop.
-    let token = agents::enroll_token(&h, "city-hall").await;
+    let token = agent::enroll_token(&h, "city-hall").await;
     let adir = dir_path.join("agent");
-    let acfg = agents::config(h.running.addr.port(), &ca, &adir, &token.token);
-    let sup = agents::supervisor(&adir);
+    let acfg = agent::config(h.running.addr.port(), &ca, &adir, &token.token);
+    let sup = agent::supervisor(&adir);
     let t0 = now - SignedDuration::from_hours(3);
     let mut names = Vec::new();
     {

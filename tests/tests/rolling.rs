@@ -4,14 +4,11 @@
 //! stored twice (reports made == reports stored), and every API call that
 //! failed failed with a retryable code (`Unavailable`), never with a wrong answer.
 
-mod agents;
-#[path = "../../controller/tests/common/mod.rs"]
-mod ctl;
-
 use camplane_agent::control::Session;
 use camplane_config::agent::AgentConfig;
-use camplane_controller::testing::{free_port, EtcdServer};
 use camplane_proto::v1 as pb;
+use camplane_testkit::servers::{free_port, EtcdServer};
+use camplane_testkit::{agent, controller as ctl};
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -75,13 +72,13 @@ async fn restarting_controllers_one_by_one_loses_nothing() {
     let stop = CancellationToken::new();
     let mut sessions: Vec<Arc<Session>> = Vec::new();
     for (n, site) in ["city-hall", "depot", "airport"].iter().enumerate() {
-        let token = agents::enroll_token(&ctls[0], site).await;
+        let token = agent::enroll_token(&ctls[0], site).await;
         let mut order = ports.clone();
         order.rotate_left(n);
         let adir = dir.path().join(site);
         let s = Session::new(
             agent_config(&order, &ca, &adir, &token.token),
-            agents::supervisor(&adir),
+            agent::supervisor(&adir),
         )
         .unwrap();
         tokio::spawn(s.clone().run_reporter(stop.clone()));

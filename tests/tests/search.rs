@@ -7,14 +7,11 @@
 //! are audited too and return nothing. A partial-plate pattern waits for a
 //! supervisor's approval, then runs once across the sites.
 
-mod agents;
-#[path = "../../controller/tests/common/mod.rs"]
-mod ctl;
-
 use camplane_agent::alpr::store::NewRead;
 use camplane_agent::control::Session;
 use camplane_agent::Supervisor;
 use camplane_proto::v1 as pb;
+use camplane_testkit::{agent, controller as ctl};
 use jiff::{SignedDuration, Timestamp};
 use std::sync::Arc;
 use std::time::Duration;
@@ -39,10 +36,10 @@ struct Agent {
 }
 
 async fn agent(h: &ctl::Harness, dir: &std::path::Path, site: &str, ca: &std::path::Path) -> Agent {
-    let token = agents::enroll_token(h, site).await;
+    let token = agent::enroll_token(h, site).await;
     let adir = dir.join(site);
-    let acfg = agents::config(h.running.addr.port(), ca, &adir, &token.token);
-    let sup = agents::supervisor(&adir);
+    let acfg = agent::config(h.running.addr.port(), ca, &adir, &token.token);
+    let sup = agent::supervisor(&adir);
     let session = Session::new(acfg, sup.clone()).unwrap();
     Agent {
         session,

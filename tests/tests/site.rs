@@ -4,14 +4,9 @@
 //! health, and keeps recording and spooling while the controller is down; after
 //! the controller returns, every report arrives exactly once.
 
-mod agents;
-#[path = "../../controller/tests/common/mod.rs"]
-mod ctl;
-#[path = "../../agent/tests/common/mod.rs"]
-mod media;
-
 use camplane_agent::control::Session;
 use camplane_proto::v1 as pb;
+use camplane_testkit::{agent, controller as ctl, servers};
 use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
 
@@ -53,20 +48,20 @@ async fn agent_enrols_records_and_reports_exactly_once_across_a_controller_outag
         )
         .with_test_writer()
         .try_init();
-    media::require_tools();
+    servers::require_tools();
     let dir = tempfile::tempdir().unwrap();
     std::env::set_var("CAMPLANE_TEST_NO_SUCH_VAR", ctl::ADMIN_PW);
-    let port = media::free_port();
-    let mut cam = media::RtspServer::start(port, &["/cam=live:320x240"]);
+    let port = servers::free_port();
+    let mut cam = servers::RtspServer::start(port, &["/cam=live:320x240"]);
 
     // The controller, on a fixed port so it can come back at the same address.
-    let ctl_port = camplane_controller::testing::free_port();
+    let ctl_port = servers::free_port();
     let mut cfg = ctl::config_embedded(&dir.path().join("store"));
     cfg.listen = format!("127.0.0.1:{ctl_port}");
     cfg.tls.ca_cert_file = Some(dir.path().join("ca.pem"));
     let h = ctl::start(cfg.clone(), None).await;
     ctl::apply(&h, &h.admin, ctl::CITY).await.unwrap();
-    let token = agents::enroll_token(&h, "city-hall").await;
+    let token = agent::enroll_token(&h, "city-hall").await;
     assert_eq!(token.agent, "city-hall-gw");
     // Assign the camera to the gateway, approve and activate it.
     let assigned = ctl::CITY
@@ -92,9 +87,9 @@ async fn agent_enrols_records_and_reports_exactly_once_across_a_controller_outag
 
     // The agent, in this process, with its own data directory.
     let adir = dir.path().join("agent");
-    let acfg = agents::config(ctl_port, &dir.path().join("ca.pem"), &adir, &token.token);
+    let acfg = agent::config(ctl_port, &dir.path().join("ca.pem"), &adir, &token.token);
     let rec = adir.join("recordings");
-    let sup = agents::supervisor(&adir);
+    let sup = agent::supervisor(&adir);
     let session = Session::new(acfg, sup.clone()).unwrap();
     let stop = CancellationToken::new();
     let reporter = tokio::spawn(session.clone().run_reporter(stop.clone()));

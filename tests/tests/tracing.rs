@@ -4,10 +4,8 @@
 //! receiving end, outside the city's systems) and checks that the agent's span
 //! is a child of the controller's request span, which is a child of the CLI's.
 
-mod agents;
-#[path = "../../controller/tests/common/mod.rs"]
-mod ctl;
-
+use camplane_testkit::servers::free_port;
+use camplane_testkit::{controller as ctl, http};
 use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{
     TraceService, TraceServiceServer,
 };
@@ -76,14 +74,6 @@ fn bin(name: &str) -> PathBuf {
         p.display()
     );
     p
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 struct Proc(Child);
@@ -351,7 +341,7 @@ async fn a_search_is_one_trace_across_cli_controller_and_agent() {
 }
 
 fn metrics(port: u16) -> String {
-    agents::try_http_get(([127, 0, 0, 1], port).into(), "/metrics")
+    http::try_http_get(([127, 0, 0, 1], port).into(), "/metrics")
         .map(|(_, _, b)| b)
         .unwrap_or_default()
 }

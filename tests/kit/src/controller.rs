@@ -1,5 +1,6 @@
-//! Shared helpers of the controller's integration tests.
-#![allow(dead_code)]
+//! A controller in the test process: configs, start, sign-in, requests, manifests,
+//! the audit log, the city fixture; and the example config's controller on its own
+//! runtime (for tests that run the `camplane` binary against it).
 
 use camplane_config::controller::{
     ControllerConfig, EmbeddedStoreConfig, EtcdStoreConfig, StoreConfig,
@@ -7,12 +8,16 @@ use camplane_config::controller::{
 use camplane_controller::clock::DynClock;
 use camplane_controller::server::{self, Running};
 use camplane_proto::v1 as pb;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
-use tonic::transport::Channel;
+use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity};
 
+/// The first admin's password where the test sets it (otherwise the controller's
+/// generated one is used).
 pub const ADMIN_PW: &str = "test-admin-password-1";
 
+/// A controller config on the embedded store in `dir`, TLS on, any free port.
 pub fn config_embedded(dir: &Path) -> ControllerConfig {
     let mut c = ControllerConfig::parse(
         "test.yaml",
@@ -28,6 +33,7 @@ pub fn config_embedded(dir: &Path) -> ControllerConfig {
     c
 }
 
+/// [`config_embedded`] on etcd at `endpoint` under `prefix`.
 pub fn config_etcd(endpoint: &str, prefix: &str) -> ControllerConfig {
     let mut c = config_embedded(Path::new("/unused"));
     c.store = StoreConfig {
@@ -41,21 +47,33 @@ pub fn config_etcd(endpoint: &str, prefix: &str) -> ControllerConfig {
     c
 }
 
+/// A controller running in the test process, with a channel to it and the admin's token.
 pub struct Harness {
+    /// The running controller.
     pub running: Running,
+    /// Stops it.
     pub cancel: CancellationToken,
+    /// gRPC to it (TLS when its config has TLS on).
     pub channel: Channel,
+    /// The admin's session token.
     pub admin: String,
 }
 
+/// Starts a controller on `config` (the system clock unless `clock`) and signs the
+/// admin in: with the generated first password, else [`ADMIN_PW`].
 pub async fn start(config: ControllerConfig, clock: Option<DynClock>) -> Harness {
     let cancel = CancellationToken::new();
     let clock =
         clock.unwrap_or_else(|| std::sync::Arc::new(camplane_controller::clock::SystemClock));
+    let tls = config.tls.enabled;
     let running = server::start_with_clock(config, clock, cancel.clone())
         .await
         .expect("controller starts");
-    let channel = channel(&running).await;
+    let channel = if tls {
+        channel(&running).await
+    } else {
+        plain_channel(&running).await
+    };
     let pw = running
         .initial_password
         .clone()
@@ -71,17 +89,36 @@ pub async fn start(config: ControllerConfig, clock: Option<DynClock>) -> Harness
 
 /// A TLS channel to the controller, trusting its CA.
 pub async fn channel(running: &Running) -> Channel {
-    let tls = tonic::transport::ClientTlsConfig::new()
-        .ca_certificate(tonic::transport::Certificate::from_pem(&running.ca_pem));
-    tonic::transport::Endpoint::from_shared(format!("https://127.0.0.1:{}", running.addr.port()))
+    tls_channel(running.addr.port(), &running.ca_pem, None).await
+}
+
+/// A TLS channel to a controller on the loopback `port` whose CA is `ca_pem`, as an
+/// agent when `identity` (certificate and key PEM) is given.
+pub async fn tls_channel(port: u16, ca_pem: &str, identity: Option<(&str, &str)>) -> Channel {
+    let mut tls = ClientTlsConfig::new().ca_certificate(Certificate::from_pem(ca_pem));
+    if let Some((cert, key)) = identity {
+        tls = tls.identity(Identity::from_pem(cert, key));
+    }
+    Endpoint::from_shared(format!("https://127.0.0.1:{port}"))
         .unwrap()
         .tls_config(tls)
+        .unwrap()
+        .connect_timeout(Duration::from_secs(30))
+        .connect()
+        .await
+        .unwrap()
+}
+
+/// A plaintext channel to a controller whose TLS is off.
+pub async fn plain_channel(running: &Running) -> Channel {
+    Endpoint::from_shared(format!("http://{}", running.addr))
         .unwrap()
         .connect()
         .await
         .unwrap()
 }
 
+/// Signs `user` in; their session token.
 pub async fn login(ch: &Channel, user: &str, pw: &str) -> Result<String, tonic::Status> {
     Ok(pb::auth_client::AuthClient::new(ch.clone())
         .login(pb::LoginRequest {
@@ -93,6 +130,7 @@ pub async fn login(ch: &Channel, user: &str, pw: &str) -> Result<String, tonic::
         .token)
 }
 
+/// A request carrying `token` as its bearer.
 pub fn req<T>(token: &str, msg: T) -> tonic::Request<T> {
     let mut r = tonic::Request::new(msg);
     r.metadata_mut()
@@ -106,6 +144,15 @@ pub async fn apply(
     token: &str,
     yaml: &str,
 ) -> Result<Vec<pb::ApplyResult>, tonic::Status> {
+    apply_on(&h.channel, token, yaml).await
+}
+
+/// [`apply`] on any channel (a controller in another process).
+pub async fn apply_on(
+    ch: &Channel,
+    token: &str,
+    yaml: &str,
+) -> Result<Vec<pb::ApplyResult>, tonic::Status> {
     let ms = camplane_config::manifest::parse("test.yaml", yaml).expect("test manifest parses");
     let objects = ms
         .into_iter()
@@ -116,7 +163,7 @@ pub async fn apply(
             revision: 0,
         })
         .collect();
-    Ok(pb::objects_client::ObjectsClient::new(h.channel.clone())
+    Ok(pb::objects_client::ObjectsClient::new(ch.clone())
         .apply(req(
             token,
             pb::ApplyRequest {
@@ -132,12 +179,23 @@ pub async fn apply(
 
 /// Adds a user with roles and returns their token.
 pub async fn user(h: &Harness, name: &str, roles: &[&str], department: &str) -> String {
+    user_on(&h.channel, &h.admin, name, roles, department).await
+}
+
+/// [`user`] on any channel, added by `admin` (a token).
+pub async fn user_on(
+    ch: &Channel,
+    admin: &str,
+    name: &str,
+    roles: &[&str],
+    department: &str,
+) -> String {
     let body =
         serde_json::json!({"name": name, "spec": {"roles": roles, "department": department}});
     let pw = format!("{name}-password-123");
-    pb::users_client::UsersClient::new(h.channel.clone())
+    pb::users_client::UsersClient::new(ch.clone())
         .add(req(
-            &h.admin,
+            admin,
             pb::AddUserRequest {
                 json: serde_json::to_vec(&body).unwrap(),
                 password: pw.clone(),
@@ -145,7 +203,7 @@ pub async fn user(h: &Harness, name: &str, roles: &[&str], department: &str) -> 
         ))
         .await
         .unwrap();
-    login(&h.channel, name, &pw).await.unwrap()
+    login(ch, name, &pw).await.unwrap()
 }
 
 /// The `User` object of someone trained, certified and acknowledging `policy`: what
@@ -171,6 +229,7 @@ pub async fn qualified_user(h: &Harness, name: &str, role: &str, department: &st
     token
 }
 
+/// One object's stored JSON (`{kind, name, spec, status}`).
 pub async fn get_json(
     h: &Harness,
     token: &str,
@@ -190,6 +249,7 @@ pub async fn get_json(
     Ok(serde_json::from_slice(&r.objects[0].json).unwrap())
 }
 
+/// Acts on placement request `id` (recommend, approve, …); the request afterwards.
 pub async fn act(
     h: &Harness,
     token: &str,
@@ -213,6 +273,7 @@ pub async fn act(
     Ok(serde_json::from_slice(&r.json).unwrap())
 }
 
+/// A camera life-cycle step (`action`) on `name`; the camera afterwards.
 pub async fn camera(
     h: &Harness,
     token: &str,
@@ -233,6 +294,7 @@ pub async fn camera(
     Ok(serde_json::from_slice(&r.json).unwrap())
 }
 
+/// The audit chain's verification, as the admin.
 pub async fn verify(h: &Harness) -> pb::VerifyResponse {
     pb::audit_client::AuditClient::new(h.channel.clone())
         .verify(req(&h.admin, pb::Empty {}))
@@ -241,6 +303,7 @@ pub async fn verify(h: &Harness) -> pb::VerifyResponse {
         .into_inner()
 }
 
+/// Two departments, City Hall, and one camera on its placement request.
 pub const CITY: &str = r#"
 kind: Department
 name: police
@@ -277,8 +340,6 @@ spec:
   placement_request: req-1
 "#;
 
-// ---------- governance helpers ----------
-
 /// Makes `name` (an existing user) a qualified ALPR operator: training done,
 /// certification valid until `certified_until`, the current policy acknowledged.
 pub async fn qualify_operator(h: &Harness, name: &str, roles: &[&str], certified_until: &str) {
@@ -303,4 +364,86 @@ pub async fn audit_log(h: &Harness) -> Vec<serde_json::Value> {
         .collect()
 }
 
-// ---------- end governance helpers ----------
+/// `config/examples`.
+pub fn examples() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../config/examples")
+}
+
+/// A running controller; stopped when dropped.
+pub struct ExampleController {
+    runtime: Option<tokio::runtime::Runtime>,
+    running: Option<server::Running>,
+    cancel: CancellationToken,
+    /// `https://127.0.0.1:PORT`.
+    pub server: String,
+    /// The portal's port (`http_listen`).
+    pub http_port: u16,
+    /// The CA certificate the controller wrote.
+    pub ca: PathBuf,
+}
+
+impl Drop for ExampleController {
+    fn drop(&mut self) {
+        self.cancel.cancel();
+        if let Some(rt) = self.runtime.take() {
+            {
+                let _in_runtime = rt.enter();
+                drop(self.running.take());
+            }
+            rt.shutdown_timeout(Duration::from_secs(5));
+        }
+    }
+}
+
+/// Starts the controller on `config/examples/controller-embedded.yaml` with its
+/// store, CA and config under `dir`, gRPC and the portal on free ports, and the
+/// given first admin password; returns once it accepts connections.
+pub fn start_example_controller(dir: &Path, admin_password: &str) -> ExampleController {
+    let port = crate::servers::free_port();
+    let http_port = crate::servers::free_port();
+    let ca = dir.join("ca.pem");
+    // Each controller of this process reads its own variable.
+    let pw_env = format!("CAMPLANE_TEST_ADMIN_PASSWORD_{port}");
+    std::env::set_var(&pw_env, admin_password);
+    let cfg = std::fs::read_to_string(examples().join("controller-embedded.yaml"))
+        .unwrap()
+        .replace(
+            "/var/lib/camplane/controller",
+            &dir.join("store").display().to_string(),
+        )
+        .replace("127.0.0.1:7100", &format!("127.0.0.1:{port}"))
+        .replace("127.0.0.1:7180", &format!("127.0.0.1:{http_port}"))
+        .replace(
+            "initial_admin_password_env: CAMPLANE_ADMIN_PASSWORD",
+            &format!("initial_admin_password_env: {pw_env}"),
+        )
+        + &format!("tls:\n  ca_cert_file: {}\n", ca.display());
+    let cfg_path = dir.join("controller.yaml");
+    std::fs::write(&cfg_path, cfg).unwrap();
+    let config = ControllerConfig::load(&cfg_path).expect("the example config loads");
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let cancel = CancellationToken::new();
+    let running = runtime
+        .block_on(server::start(config, cancel.clone()))
+        .expect("controller starts");
+    let t0 = Instant::now();
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            t0.elapsed() < Duration::from_secs(20),
+            "controller did not start"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    ExampleController {
+        runtime: Some(runtime),
+        running: Some(running),
+        cancel,
+        server: format!("https://127.0.0.1:{port}"),
+        http_port,
+        ca,
+    }
+}

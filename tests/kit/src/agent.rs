@@ -1,8 +1,8 @@
 //! An agent in the test process: enrolment token, config and supervisor, the way
-//! a gateway would have them (shared by the end-to-end tests).
-#![allow(dead_code)]
+//! a gateway would have them.
 
-use crate::ctl;
+use crate::controller as ctl;
+use camplane_agent::ingest::IngestOptions;
 use camplane_agent::retention::FixedProbe;
 use camplane_agent::{DiskPolicy, Supervisor, SupervisorOptions, SystemClock};
 use camplane_config::agent::AgentConfig;
@@ -45,14 +45,23 @@ pub fn config(port: u16, ca: &Path, dir: &Path, token: &str) -> AgentConfig {
 /// A supervisor recording under `dir/recordings`; active windows merge gaps up
 /// to the config's 1 s report interval.
 pub fn supervisor(dir: &Path) -> Arc<Supervisor> {
+    supervisor_with(
+        dir,
+        IngestOptions {
+            window_merge_gap: jiff::SignedDuration::from_secs(1),
+            ..Default::default()
+        },
+    )
+}
+
+/// A supervisor recording under `dir/recordings` with `ingest`, no disk floor, and
+/// a disk that always has 100 GiB of 200 free.
+pub fn supervisor_with(dir: &Path, ingest: IngestOptions) -> Arc<Supervisor> {
     Arc::new(
         Supervisor::new(
             SupervisorOptions {
                 root: dir.join("recordings"),
-                ingest: camplane_agent::ingest::IngestOptions {
-                    window_merge_gap: jiff::SignedDuration::from_secs(1),
-                    ..Default::default()
-                },
+                ingest,
                 disk: DiskPolicy {
                     min_free_bytes: 0,
                     min_free_percent: 0.0,
@@ -63,46 +72,6 @@ pub fn supervisor(dir: &Path) -> Arc<Supervisor> {
         )
         .unwrap(),
     )
-}
-
-/// A plain HTTP/1.1 GET: (status, content type, body); None if nothing answers.
-pub fn try_http_get(addr: std::net::SocketAddr, path: &str) -> Option<(u16, String, String)> {
-    use std::io::{Read, Write};
-    let mut s = std::net::TcpStream::connect(addr).ok()?;
-    s.set_read_timeout(Some(std::time::Duration::from_secs(10)))
-        .ok()?;
-    write!(
-        s,
-        "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
-    )
-    .ok()?;
-    let mut buf = Vec::new();
-    s.read_to_end(&mut buf).ok()?;
-    let text = String::from_utf8_lossy(&buf).into_owned();
-    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
-    let status = head.split_whitespace().nth(1)?.parse().ok()?;
-    let ctype = head
-        .lines()
-        .find_map(|l| {
-            l.to_ascii_lowercase()
-                .strip_prefix("content-type: ")
-                .map(str::to_string)
-        })
-        .unwrap_or_default();
-    Some((status, ctype, body.to_string()))
-}
-
-/// [`try_http_get`] that must be answered.
-pub fn http_get(addr: std::net::SocketAddr, path: &str) -> (u16, String, String) {
-    try_http_get(addr, path).unwrap_or_else(|| panic!("no HTTP answer from {addr}{path}"))
-}
-
-/// `GET /metrics` over plain HTTP.
-pub fn scrape(addr: std::net::SocketAddr) -> String {
-    let (status, ctype, body) = http_get(addr, "/metrics");
-    assert_eq!(status, 200, "{body}");
-    assert!(ctype.starts_with("text/plain; version=0.0.4"), "{ctype}");
-    body
 }
 
 /// An ALPR reader at City Hall on the gateway `city-hall-gw`, with its placement
@@ -145,37 +114,4 @@ pub async fn approved_lpr(h: &ctl::Harness, rtsp_url: &str) {
     for (who, action) in [(&mgr, "recommend"), (&chief, "recommend"), (&cm, "approve")] {
         ctl::act(h, who, "req-lpr", action, "", "").await.unwrap();
     }
-}
-
-/// Runs `promtool check metrics` (Debian's prometheus package) on exposition text.
-pub fn promtool_check(text: &str) {
-    use std::io::Write;
-    let mut c = std::process::Command::new("promtool")
-        .args(["check", "metrics"])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| {
-            panic!("promtool: {e}; install it with `apt-get install -y prometheus`")
-        });
-    c.stdin.take().unwrap().write_all(text.as_bytes()).unwrap();
-    let o = c.wait_with_output().unwrap();
-    assert!(
-        o.status.success(),
-        "promtool check metrics: {}{}\n{text}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    );
-}
-
-/// The value of one sample line (`name{labels}`), if present.
-pub fn sample(text: &str, series: &str) -> Option<f64> {
-    text.lines().find_map(|l| {
-        l.strip_prefix(series)?
-            .strip_prefix(' ')?
-            .trim()
-            .parse()
-            .ok()
-    })
 }

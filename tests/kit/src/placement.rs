@@ -1,18 +1,17 @@
-//! The placement tests' harness, shared by controller/tests/placement_online.rs and
-//! cli/tests/placement.rs: a controller started in the test process (embedded store or
-//! etcd, TLS), users, manifests and placement requests over gRPC, and the spec's
-//! worked-example places.
-#![allow(dead_code)]
+//! The placement tests' harness (the controller's placement_online and the CLI's
+//! placement tests): a controller started in the test process (embedded store or
+//! etcd, plaintext gRPC), users, manifests and placement requests, and the spec's
+//! worked-example places on the shared GIS data.
 
+use crate::controller as ctl;
 use camplane_config::controller::{ControllerConfig, EmbeddedStoreConfig, StoreConfig};
-use camplane_controller::server::{self, Running};
 use camplane_proto::v1 as pb;
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
-use tokio_util::sync::CancellationToken;
-use tonic::transport::Channel;
 
-pub const ADMIN_PW: &str = "test-admin-password-1";
+pub use crate::controller::{login, req, user, ADMIN_PW};
+
+/// The variable the first admin's password is read from.
 pub const PW_ENV: &str = "CAMPLANE_PLACEMENT_TEST_ADMIN_PW";
 
 /// The shared GIS data; `CAMPLANE_DATA_DIR` (holding `gis/`) overrides it.
@@ -21,7 +20,7 @@ pub fn gis_dir() -> PathBuf {
         Some(d) => PathBuf::from(d).join("gis"),
         None => PathBuf::from(concat!(
             env!("CARGO_MANIFEST_DIR"),
-            "/../../shared/data/gis"
+            "/../../../shared/data/gis"
         )),
     };
     assert!(
@@ -32,10 +31,12 @@ pub fn gis_dir() -> PathBuf {
     d
 }
 
+/// A file of the Reynoldstown layers.
 pub fn rt(file: &str) -> PathBuf {
     gis_dir().join("reynoldstown").join(file)
 }
 
+/// The placement tests' controller config: plaintext, on `store`.
 pub fn config(store: StoreConfig) -> ControllerConfig {
     let mut c = ControllerConfig::parse(
         "test.yaml",
@@ -46,6 +47,7 @@ pub fn config(store: StoreConfig) -> ControllerConfig {
     c
 }
 
+/// The embedded store in `dir`.
 pub fn embedded(dir: &Path) -> StoreConfig {
     StoreConfig {
         embedded: Some(EmbeddedStoreConfig {
@@ -55,98 +57,33 @@ pub fn embedded(dir: &Path) -> StoreConfig {
     }
 }
 
-pub struct Harness {
-    pub running: Running,
-    pub cancel: CancellationToken,
-    pub channel: Channel,
-    pub admin: String,
+/// A [`ctl::Harness`] on plaintext gRPC that stops its controller when dropped.
+pub struct Harness(ctl::Harness);
+
+impl std::ops::Deref for Harness {
+    type Target = ctl::Harness;
+    fn deref(&self) -> &ctl::Harness {
+        &self.0
+    }
 }
 
 impl Drop for Harness {
     fn drop(&mut self) {
-        self.cancel.cancel();
+        self.0.cancel.cancel();
     }
 }
 
+/// Starts the placement tests' controller on `store`, the admin signed in with [`ADMIN_PW`].
 pub async fn start(store: StoreConfig) -> Harness {
     std::env::set_var(PW_ENV, ADMIN_PW);
-    let cancel = CancellationToken::new();
-    let running = server::start(config(store), cancel.clone())
-        .await
-        .expect("controller starts");
-    let channel = tonic::transport::Endpoint::from_shared(format!("http://{}", running.addr))
-        .unwrap()
-        .connect()
-        .await
-        .unwrap();
-    let admin = login(&channel, "admin", ADMIN_PW)
-        .await
-        .expect("admin login");
-    Harness {
-        running,
-        cancel,
-        channel,
-        admin,
-    }
+    Harness(ctl::start(config(store), None).await)
 }
 
-pub async fn login(ch: &Channel, user: &str, pw: &str) -> Result<String, tonic::Status> {
-    Ok(pb::auth_client::AuthClient::new(ch.clone())
-        .login(pb::LoginRequest {
-            username: user.into(),
-            password: pw.into(),
-        })
-        .await?
-        .into_inner()
-        .token)
-}
-
-pub fn req<T>(token: &str, msg: T) -> tonic::Request<T> {
-    let mut r = tonic::Request::new(msg);
-    r.metadata_mut()
-        .insert("authorization", format!("Bearer {token}").parse().unwrap());
-    r
-}
-
-pub async fn user(h: &Harness, name: &str, roles: &[&str], department: &str) -> String {
-    let body = json!({"name": name, "spec": {"roles": roles, "department": department}});
-    let pw = format!("{name}-password-123");
-    pb::users_client::UsersClient::new(h.channel.clone())
-        .add(req(
-            &h.admin,
-            pb::AddUserRequest {
-                json: serde_json::to_vec(&body).unwrap(),
-                password: pw.clone(),
-            },
-        ))
-        .await
-        .unwrap();
-    login(&h.channel, name, &pw).await.unwrap()
-}
-
+/// Applies manifest text as `token`.
 pub async fn apply(h: &Harness, token: &str, yaml: &str) -> Result<(), tonic::Status> {
-    let ms = camplane_config::manifest::parse("test.yaml", yaml).expect("test manifest parses");
-    let objects = ms
-        .into_iter()
-        .map(|m| pb::Object {
-            kind: m.spec.kind().as_str().into(),
-            name: m.name,
-            json: serde_json::to_vec(&m.spec.to_json()).unwrap(),
-            revision: 0,
-        })
-        .collect();
-    pb::objects_client::ObjectsClient::new(h.channel.clone())
-        .apply(req(
-            token,
-            pb::ApplyRequest {
-                objects,
-                source: "test.yaml".into(),
-                dry_run: false,
-            },
-        ))
-        .await?;
-    Ok(())
+    ctl::apply(h, token, yaml).await.map(|_| ())
 }
+
 /// Submits a placement request at (lat, lon) with extra spec fields.
 pub async fn submit(
     h: &Harness,
@@ -179,6 +116,7 @@ pub async fn submit(
         .into_inner();
     serde_json::from_slice(&r.json).unwrap()
 }
+/// The police and the Memorial Drive site.
 pub const CITY: &str = r#"
 kind: Department
 name: police

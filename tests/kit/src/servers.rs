@@ -1,11 +1,21 @@
-//! Helpers for tests that need real servers: an etcd started on free loopback
-//! ports with a temporary data directory. Tests fail (never skip) when the server
-//! is not installed, naming the package to install.
+//! Real servers for tests: etcd (one member or a cluster) on free loopback ports with
+//! a temporary data directory, a GStreamer RTSP server, gpsd on a stand-in receiver,
+//! and a broken camera. Tests fail (never skip) when a server is not installed,
+//! naming the command that installs it.
 
-use std::net::TcpListener;
-use std::path::PathBuf;
+use std::io::{BufRead, BufReader, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
+
+/// Installs FFmpeg's command-line tools.
+pub const APT_FFMPEG: &str = "apt-get install -y ffmpeg";
+/// Installs the GStreamer RTSP server the media tests stream from.
+pub const APT_GST: &str = "apt-get install -y python3-gi gir1.2-gst-rtsp-server-1.0 \
+gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-ugly gstreamer1.0-plugins-bad";
+/// Installs gpsd.
+pub const APT_GPSD: &str = "apt-get install -y gpsd";
 
 /// A free loopback TCP port.
 pub fn free_port() -> u16 {
@@ -258,6 +268,211 @@ impl Drop for EtcdCluster {
     fn drop(&mut self) {
         for i in 0..self.members.len() {
             self.kill(i);
+        }
+    }
+}
+
+/// Fails the test, naming the install command, unless FFmpeg's tools and a GStreamer
+/// RTSP server that encodes H.264 are installed.
+pub fn require_tools() {
+    for tool in ["ffmpeg", "ffprobe"] {
+        let ok = Command::new(tool)
+            .arg("-version")
+            .stdout(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        assert!(ok, "{tool} missing: {APT_FFMPEG}");
+    }
+    let ok = Command::new("/usr/bin/python3")
+        .args([
+            "-c",
+            "import gi; gi.require_version('GstRtspServer','1.0'); \
+             from gi.repository import Gst, GstRtspServer; Gst.init(None); \
+             assert Gst.ElementFactory.find('x264enc') and Gst.ElementFactory.find('tsdemux')",
+        ])
+        .status()
+        .is_ok_and(|s| s.success());
+    assert!(ok, "GStreamer RTSP server missing: {APT_GST}");
+}
+
+/// `tests/support/rtsp_server.py`, the GStreamer RTSP server.
+pub fn script() -> PathBuf {
+    support().join("rtsp_server.py")
+}
+
+/// `tests/support`: the scripts the servers run.
+fn support() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../support")
+}
+
+/// A running RTSP server; killed on drop.
+pub struct RtspServer {
+    /// The port it serves on.
+    pub port: u16,
+    mounts: Vec<String>,
+    child: Option<Child>,
+}
+
+impl RtspServer {
+    /// Serves each of `mounts` (`/path=clip`, as `rtsp_server.py` takes them) on `port`.
+    pub fn start(port: u16, mounts: &[&str]) -> Self {
+        let mut s = RtspServer {
+            port,
+            mounts: mounts.iter().map(|m| m.to_string()).collect(),
+            child: None,
+        };
+        s.restart();
+        s
+    }
+
+    /// Starts it again (or the first time) on the same port and mounts.
+    pub fn restart(&mut self) {
+        self.kill();
+        let mut child = Command::new("/usr/bin/python3")
+            .arg(script())
+            .arg(self.port.to_string())
+            .args(&self.mounts)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start RTSP server ({e}): {APT_GST}"));
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        assert_eq!(line.trim(), "READY", "RTSP server did not start: {APT_GST}");
+        wait_for_port(self.port);
+        self.child = Some(child);
+    }
+
+    /// Stops the server (a camera gone).
+    pub fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// The server process's id (for benches that measure its CPU time).
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().expect("the RTSP server runs").id()
+    }
+
+    /// The `rtsp://` URL of one mount.
+    pub fn url(&self, mount: &str) -> String {
+        format!("rtsp://127.0.0.1:{}{mount}", self.port)
+    }
+}
+
+impl Drop for RtspServer {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// Waits (at most 10 s) until something listens on the loopback `port`.
+pub fn wait_for_port(port: u16) {
+    let t = Instant::now();
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            t.elapsed() < Duration::from_secs(10),
+            "port {port} never opened"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// A TCP server that answers every connection with random bytes (a broken camera).
+pub fn garbage_server() -> u16 {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for s in l.incoming().flatten() {
+            std::thread::spawn(move || {
+                let mut s = s;
+                let mut x: u64 = 0x9e3779b97f4a7c15;
+                let mut buf = vec![0u8; 4096];
+                loop {
+                    for b in buf.iter_mut() {
+                        x ^= x << 13;
+                        x ^= x >> 7;
+                        x ^= x << 17;
+                        *b = x as u8;
+                    }
+                    if s.write_all(&buf).is_err() {
+                        return;
+                    }
+                    std::thread::sleep(Duration::from_millis(10));
+                }
+            });
+        }
+    });
+    port
+}
+
+/// Polls `f` every 100 ms until it holds, failing the test after `limit`; returns
+/// how long it took.
+pub fn wait_until(limit: Duration, what: &str, mut f: impl FnMut() -> bool) -> Duration {
+    let t = Instant::now();
+    while !f() {
+        assert!(
+            t.elapsed() < limit,
+            "timed out after {limit:?} waiting for {what}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    t.elapsed()
+}
+
+/// A real gpsd reading a stand-in GPS receiver (NMEA over TCP at a fixed
+/// position); both killed on drop.
+pub struct Gpsd {
+    /// gpsd's client port.
+    pub port: u16,
+    feed: Child,
+    gpsd: Child,
+}
+
+impl Gpsd {
+    /// Starts the feed at (`lat`, `lon`) and gpsd reading it.
+    pub fn start(lat: f64, lon: f64) -> Gpsd {
+        let ok = Command::new("gpsd")
+            .arg("-V")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        assert!(ok, "gpsd missing: {APT_GPSD}");
+        let feed_port = free_port();
+        let mut feed = Command::new("/usr/bin/python3")
+            .arg(support().join("nmea_feed.py"))
+            .args([feed_port.to_string(), lat.to_string(), lon.to_string()])
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("python3 starts the NMEA feed");
+        let mut line = String::new();
+        BufReader::new(feed.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        assert_eq!(line.trim(), "READY");
+        let port = free_port();
+        let gpsd = Command::new("gpsd")
+            .args(["-N", "-n", "-b", "-S", &port.to_string()])
+            .arg(format!("tcp://127.0.0.1:{feed_port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start gpsd ({e}): {APT_GPSD}"));
+        wait_for_port(port);
+        Gpsd { port, feed, gpsd }
+    }
+}
+
+impl Drop for Gpsd {
+    fn drop(&mut self) {
+        for c in [&mut self.gpsd, &mut self.feed] {
+            let _ = c.kill();
+            let _ = c.wait();
         }
     }
 }
