@@ -91,6 +91,9 @@ pub struct Reader {
     /// Weight of a line under a clearly taller line of the same column (a state, slogan
     /// or city line; see `main_line_prior`).
     pub main_line_weight: f32,
+    /// Look-alike costs, fix budget and text prior of the candidates (see
+    /// [`plate::SCORING`]).
+    pub scoring: plate::Scoring,
 }
 
 /// Which recognisers read the text lines.
@@ -136,6 +139,13 @@ pub struct LineInfo {
 /// Axis-aligned bounds `(x0, y0, x1, y1)`.
 type Bounds = (f32, f32, f32, f32);
 
+/// An image's recognised text lines (see [`Reader::recognise`]).
+pub struct Recognised {
+    lines: Vec<Line>,
+    w: usize,
+    h: usize,
+}
+
 /// A text line with its recognised string.
 struct Line {
     rect: RotRect,
@@ -168,6 +178,7 @@ impl Reader {
             // the main line on whole seg_and_ocr crops, which carry state lines).
             join_weight: 0.95,
             main_line_weight: 0.5,
+            scoring: plate::SCORING,
         })
     }
 
@@ -190,7 +201,24 @@ impl Reader {
     /// Reads the plates in an RGB image, most confident first.
     pub fn read(&mut self, img: &Rgb<'_>) -> Result<Vec<PlateRead>, AlprError> {
         let lines = self.find_lines(img, self.recognizers)?;
-        Ok(self.plates_from_lines(&lines, img))
+        Ok(self.plates_from_lines(&lines, img.w, img.h))
+    }
+
+    /// The first half of [`Reader::read`]: the image's text lines, detected and
+    /// recognised. [`Reader::plates`] scores them; a sweep of the scoring settings
+    /// (`join_weight`, `main_line_weight`, `scoring`) recognises each image once.
+    pub fn recognise(&mut self, img: &Rgb<'_>) -> Result<Recognised, AlprError> {
+        Ok(Recognised {
+            lines: self.find_lines(img, self.recognizers)?,
+            w: img.w,
+            h: img.h,
+        })
+    }
+
+    /// The second half of [`Reader::read`]: the plates in recognised lines, most
+    /// confident first, as `read` would give them at the current settings.
+    pub fn plates(&self, rec: &Recognised) -> Vec<PlateRead> {
+        self.plates_from_lines(&rec.lines, rec.w, rec.h)
     }
 
     /// The text lines the reader considers in an image, each with its corners
@@ -328,18 +356,21 @@ impl Reader {
         Ok(out)
     }
 
-    fn plates_from_lines(&self, lines: &[Line], img: &Rgb<'_>) -> Vec<PlateRead> {
+    fn plates_from_lines(&self, lines: &[Line], w: usize, h: usize) -> Vec<PlateRead> {
         // (text, confidence, bounds)
         let mut found: Vec<(String, f32, Bounds)> = Vec::new();
         for (i, l) in lines.iter().enumerate() {
             let line_prior = main_line_prior(i, lines, self.main_line_weight);
             if l.reads.len() >= 2 {
-                for (text, conf, prior) in joint_candidates(&l.reads, &self.formats) {
+                for (text, conf, prior) in joint_candidates(&l.reads, &self.formats, &self.scoring)
+                {
                     found.push((text, conf * prior * line_prior, l.aabb));
                 }
             } else {
                 for r in &l.reads {
-                    for (text, prior) in plate::candidates(&r.text, &self.formats) {
+                    for (text, prior) in
+                        plate::candidates_with(&r.text, &self.formats, &self.scoring)
+                    {
                         found.push((text, r.confidence * prior * line_prior, l.aabb));
                     }
                 }
@@ -373,7 +404,9 @@ impl Reader {
                     if !(5..=8).contains(&joined.len()) {
                         continue;
                     }
-                    for (text, prior) in plate::candidates(&joined, &self.formats) {
+                    for (text, prior) in
+                        plate::candidates_with(&joined, &self.formats, &self.scoring)
+                    {
                         // The two boxes' mean confidence.
                         let conf = 0.5 * (lc + mc);
                         found.push((text, conf * prior * lp * self.join_weight, bounds));
@@ -389,8 +422,8 @@ impl Reader {
             }
             let x0 = x0.max(0.0).floor();
             let y0 = y0.max(0.0).floor();
-            let x1 = x1.min(img.w as f32).ceil();
-            let y1 = y1.min(img.h as f32).ceil();
+            let x1 = x1.min(w as f32).ceil();
+            let y1 = y1.min(h as f32).ceil();
             out.push(PlateRead {
                 text,
                 confidence: (conf.clamp(0.0, 1.0) as f64 * 1e4).round() / 1e4,
@@ -415,10 +448,14 @@ impl Reader {
 /// mean, per character and recogniser, of the probabilities they give that exact text
 /// (summed over CTC alignments). A character one recogniser is unsure of is decided by
 /// the others. Returns `(text, confidence, prior)`.
-fn joint_candidates(reads: &[ocr::RecResult], formats: &[String]) -> Vec<(String, f32, f32)> {
+fn joint_candidates(
+    reads: &[ocr::RecResult],
+    formats: &[String],
+    scoring: &plate::Scoring,
+) -> Vec<(String, f32, f32)> {
     let mut cands: Vec<(String, f32)> = Vec::new();
     let mut add = |raw: &str| {
-        for (t, p) in plate::candidates(raw, formats) {
+        for (t, p) in plate::candidates_with(raw, formats, scoring) {
             match cands.iter_mut().find(|(u, _)| *u == t) {
                 Some(c) => c.1 = c.1.max(p),
                 None => cands.push((t, p)),
@@ -694,7 +731,7 @@ mod tests {
             ],
         );
         let formats = plate::formats(Region::Any);
-        let mut c = joint_candidates(&[general, plate], &formats);
+        let mut c = joint_candidates(&[general, plate], &formats, &plate::SCORING);
         c.sort_by(|a, b| (b.1 * b.2).total_cmp(&(a.1 * a.2)));
         assert_eq!(c[0].0, "KBC1234", "{c:?}");
         assert!(c[0].1 > 0.0 && c[0].1 <= 1.0);
