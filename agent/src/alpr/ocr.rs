@@ -42,16 +42,18 @@ impl Default for DetParams {
     fn default() -> Self {
         DetParams {
             // PaddleOCR's det_limit_side_len (960, limit_type max) until 416819a set 736
-            // while measuring on us/eu/br. Its source is now benches/alpr_derive.rs:
-            // synthetic scenes of seg_and_ocr crops, the cheapest side within two exact
-            // reads of the best. Its first run (25 scenes, on a machine too loaded to
-            // rank timings) read equally at every side tried, so 736 stays until a full
-            // run names the value.
-            long_side: 736,
-            // Set by hand in the first version (e476140). Its source is now
-            // benches/alpr_derive.rs on the seg_and_ocr validation crops read whole (the
-            // only images small enough for it to act); not yet run to the end.
-            max_upscale: 2.0,
+            // while measuring on us/eu/br. Derived by benches/alpr_derive.rs on 160
+            // street scenes of seg_and_ocr validation crops (plates 40-300 px), run of
+            // 2026-12-03, the cheapest side within two exact reads of the best: 832
+            // chosen (99 exact, 310 CPU ms), alternatives 480: 85, 576: 93, 640: 89,
+            // 736: 92 (254 ms), 960: 98, 1216: 100 (761 ms).
+            long_side: 832,
+            // Derived by benches/alpr_derive.rs on the 160 seg_and_ocr validation crops
+            // read whole (the only images small enough for it to act), run of
+            // 2026-12-03, the cheapest within two exact reads of the best: 1 (no
+            // upscaling) chosen (103 exact, 158 CPU ms), alternatives 1.5: 97, 2: 100
+            // (239 ms), 3: 101, 4: 103 (291 ms).
+            max_upscale: 1.0,
             // PaddleOCR's det_db_thresh default, also RapidOCR 1.4.4's Det.thresh.
             thresh: 0.3,
             // RapidOCR 1.4.4's Det.box_thresh default (PaddleOCR's det_db_box_thresh is 0.6).
