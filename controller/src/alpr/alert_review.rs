@@ -16,8 +16,8 @@ use crate::alpr::alert_machine::{self, Action};
 use crate::alpr::hotlist::{Alert, ALERTS};
 use crate::core::audit::Draft;
 use crate::core::auth::{Actor, Operation};
-use crate::core::store::{Compare, Op};
 use crate::core::Controller;
+use crate::core::{KeyChange, KeyStep};
 use crate::{Error, Result};
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
@@ -209,45 +209,38 @@ impl Controller {
             return Err(Error::NotFound(format!("alert {:?}", shown(id))));
         }
         let key = format!("{ALERTS}{id}");
-        let _turn = self.lock_key(&key).await;
-        let kv = self
-            .store
-            .get(&key)
-            .await?
-            .ok_or_else(|| Error::NotFound(format!("alert {:?}", shown(id))))?;
-        let old: Alert = serde_json::from_slice(&kv.value)?;
-        let state = alert_machine::State {
-            id,
-            status: &old.status,
-        };
-        let t = alert_machine::next(&state, action.kind(), actor).map_err(|r| r.error)?;
-        let to = t.to.as_str();
-        let mut new = old.clone();
-        new.status = to.into();
-        if let Some(c) = &step.case_number {
-            new.case_number = Some(c.clone());
-        }
-        new.steps.push(step.clone());
-        let mut d = Draft::new(&actor.username, t.audit, "Alert", id);
-        d.details = serde_json::json!({
-            "from": old.status, "to": to, "plate": old.report.plate,
-            "list": old.report.list, "category": old.report.category,
-            "step": step,
-            "case_number": step.case_number,
-        });
-        let done = self
-            .audit
-            .commit(
-                vec![Compare::ModRevision(key.clone(), kv.mod_revision)],
-                vec![Op::Put(key, serde_json::to_vec(&new)?)],
-                d,
-            )
-            .await?;
-        match done {
-            Some(_) => Ok(new),
-            None => Err(Error::FailedPrecondition(format!(
-                "alert {id} changed meanwhile (on another controller?); list again"
-            ))),
-        }
+        // A lost race reads the alert again and asks the machine again: a second
+        // reviewer meanwhile makes this step out of order, and it is refused so.
+        self.update_stored_key(&key, |kv| {
+            let kv = kv.ok_or_else(|| Error::NotFound(format!("alert {:?}", shown(id))))?;
+            let old: Alert = serde_json::from_slice(&kv.value)?;
+            let state = alert_machine::State {
+                id,
+                status: &old.status,
+            };
+            let t = alert_machine::next(&state, action.kind(), actor).map_err(|r| r.error)?;
+            let to = t.to.as_str();
+            let mut new = old.clone();
+            new.status = to.into();
+            if let Some(c) = &step.case_number {
+                new.case_number = Some(c.clone());
+            }
+            new.steps.push(step.clone());
+            let mut d = Draft::new(&actor.username, t.audit, "Alert", id);
+            d.details = serde_json::json!({
+                "from": old.status, "to": to, "plate": old.report.plate,
+                "list": old.report.list, "category": old.report.category,
+                "step": step,
+                "case_number": step.case_number,
+            });
+            let change = KeyChange {
+                value: Some(serde_json::to_vec(&new)?),
+                draft: d,
+                ops: vec![],
+                staged: vec![],
+            };
+            Ok(KeyStep::Write(Box::new(change), new))
+        })
+        .await
     }
 }

@@ -15,8 +15,7 @@ use crate::alpr::search::{CheckedSearch, FanOut, Hub, SearchOutcome, SearchReque
 use crate::core::audit::Draft;
 use crate::core::auth::{Actor, Operation};
 use crate::core::store::{Compare, Op};
-use crate::core::AuditAction;
-use crate::core::Controller;
+use crate::core::{AuditAction, Controller, KeyChange, KeyStep};
 use crate::{Error, Result};
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
@@ -204,12 +203,7 @@ impl Controller {
     }
 
     async fn load_approval(&self, id: &str) -> Result<(AlprApproval, i64)> {
-        if !valid_id(id) {
-            return Err(Error::NotFound(format!(
-                "ALPR approval {:?} (ids look like aq-1780000000000-1a2b3c4d)",
-                shown(id)
-            )));
-        }
+        check_id(id)?;
         let kv = self
             .store
             .get(&key(id))
@@ -306,29 +300,36 @@ impl Controller {
                 "the reason contains control characters".into(),
             ));
         }
-        let _turn = self.lock_key(&key(id)).await;
-        let (old, rev) = self.load_approval(id).await?;
-        let t = query_machine::next(&old, action, actor).map_err(|r| r.error)?;
-        let mut new = old.clone();
-        new.state = t.to;
-        new.decided_by = Some(actor.username.clone());
-        new.decided_at = Some(self.now());
-        new.decision_reason = Some(reason.to_string());
-        let mut d = Draft::new(&actor.username, t.audit, "AlprApproval", id);
-        d.before = Some(json(&old));
-        d.after = Some(json(&new));
-        d.details = serde_json::json!({
-            "reason": reason, "requested_by": old.requested_by,
-            "case_number": old.case_number, "purpose": old.purpose, "plate": old.plate,
-            "for_agency": old.for_agency,
-        });
-        let done = self.replace_approval(id, rev, &new, d).await?;
-        if !done {
-            return Err(Error::FailedPrecondition(format!(
-                "{id} changed meanwhile (decided on another controller?); list again"
-            )));
-        }
-        Ok(new)
+        check_id(id)?;
+        let now = self.now();
+        // A lost race reads the approval again and asks the machine again: one
+        // decided meanwhile is refused as decided.
+        self.update_stored_key(&key(id), |kv| {
+            let kv = kv.ok_or_else(|| Error::NotFound(format!("ALPR approval {id}")))?;
+            let old: AlprApproval = serde_json::from_slice(&kv.value)?;
+            let t = query_machine::next(&old, action, actor).map_err(|r| r.error)?;
+            let mut new = old.clone();
+            new.state = t.to;
+            new.decided_by = Some(actor.username.clone());
+            new.decided_at = Some(now);
+            new.decision_reason = Some(reason.to_string());
+            let mut d = Draft::new(&actor.username, t.audit, "AlprApproval", id);
+            d.before = Some(json(&old));
+            d.after = Some(json(&new));
+            d.details = serde_json::json!({
+                "reason": reason, "requested_by": old.requested_by,
+                "case_number": old.case_number, "purpose": old.purpose, "plate": old.plate,
+                "for_agency": old.for_agency,
+            });
+            let change = KeyChange {
+                value: Some(serde_json::to_vec(&new)?),
+                draft: d,
+                ops: vec![],
+                staged: vec![],
+            };
+            Ok(KeyStep::Write(Box::new(change), new))
+        })
+        .await
     }
 
     /// The requesting operator runs an approved query, once. Training,
@@ -401,6 +402,18 @@ impl Controller {
             approval_reasons: vec![],
         })
     }
+}
+
+/// An approval id of the shape the controller makes, or the not-found answer
+/// that says what ids look like.
+fn check_id(id: &str) -> Result<()> {
+    if valid_id(id) {
+        return Ok(());
+    }
+    Err(Error::NotFound(format!(
+        "ALPR approval {:?} (ids look like aq-1780000000000-1a2b3c4d)",
+        shown(id)
+    )))
 }
 
 #[cfg(test)]

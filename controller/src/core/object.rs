@@ -304,11 +304,34 @@ impl Controller {
     pub async fn update_key<T>(
         &self,
         key: &str,
+        f: impl FnMut(Option<&KeyValue>) -> std::result::Result<KeyStep<T>, Refusal>,
+    ) -> Result<T> {
+        self.update_key_from(key, true, f).await
+    }
+
+    /// [`Controller::update_key`] for a key the cache does not mirror (alerts,
+    /// ALPR approvals): every attempt reads the key from the store itself.
+    pub async fn update_stored_key<T>(
+        &self,
+        key: &str,
+        f: impl FnMut(Option<&KeyValue>) -> std::result::Result<KeyStep<T>, Refusal>,
+    ) -> Result<T> {
+        self.update_key_from(key, false, f).await
+    }
+
+    async fn update_key_from<T>(
+        &self,
+        key: &str,
+        cached: bool,
         mut f: impl FnMut(Option<&KeyValue>) -> std::result::Result<KeyStep<T>, Refusal>,
     ) -> Result<T> {
         let _turn = self.lock_key(key).await;
         for _ in 0..16 {
-            let old = self.cache.get(key);
+            let old = if cached {
+                self.cache.get(key)
+            } else {
+                self.store.get(key).await?
+            };
             let (change, out) = match f(old.as_ref()) {
                 Ok(KeyStep::Keep(out)) => return Ok(out),
                 Ok(KeyStep::Write(change, out)) => (*change, out),
@@ -345,7 +368,9 @@ impl Controller {
                 let undo = staged_keys.into_iter().map(Op::Delete).collect();
                 self.store.txn(vec![], undo).await?;
             }
-            self.refresh(key).await?;
+            if cached {
+                self.refresh(key).await?;
+            }
         }
         Err(Error::Conflict(format!("{key} kept changing; try again")))
     }
