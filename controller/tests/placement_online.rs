@@ -12,6 +12,7 @@ use std::path::PathBuf;
 use tonic::transport::Channel;
 use tonic::Code;
 
+use camplane_testkit::controller::act;
 use camplane_testkit::placement::*;
 
 fn placement(h: &Harness) -> pb::placement_client::PlacementClient<Channel> {
@@ -85,29 +86,6 @@ fn layer<'a>(list: &'a Value, name: &str) -> &'a Value {
 async fn recheck(h: &Harness, token: &str) -> Result<Value, tonic::Status> {
     let r = placement(h)
         .recheck(req(token, pb::RecheckRequest { all: false }))
-        .await?
-        .into_inner();
-    Ok(serde_json::from_slice(&r.json).unwrap())
-}
-
-async fn act(
-    h: &Harness,
-    token: &str,
-    id: &str,
-    action: &str,
-    role: &str,
-    comment: &str,
-) -> Result<Value, tonic::Status> {
-    let r = pb::approvals_client::ApprovalsClient::new(h.channel.clone())
-        .act(req(
-            token,
-            pb::ActRequest {
-                id: id.into(),
-                action: action.into(),
-                role: role.into(),
-                comment: comment.into(),
-            },
-        ))
         .await?
         .into_inner();
     Ok(serde_json::from_slice(&r.json).unwrap())
