@@ -2,6 +2,8 @@
 //! callers pass timestamps in, nothing here reads the time.
 
 use std::collections::{BTreeMap, VecDeque};
+use std::sync::atomic::AtomicU64;
+use std::sync::Mutex;
 
 use camplane_config::hotlist::HitCategory;
 
@@ -386,6 +388,27 @@ pub fn parse_meminfo(text: &str) -> Option<(u64, u64)> {
             .map(|k| k * 1024)
     };
     Some((kb("MemTotal:")?, kb("MemAvailable:")?))
+}
+
+/// Per-camera ALPR counters (reported in health).
+#[derive(Debug, Default)]
+pub struct AlprCounters {
+    /// Packets the decoder could not take in time (queue full).
+    pub packets_dropped: AtomicU64,
+    /// Sampled frames the reader could not take in time (queue full).
+    pub frames_dropped: AtomicU64,
+    /// Frames read.
+    pub frames_read: AtomicU64,
+    /// Merged reads stored.
+    pub plates_read: AtomicU64,
+    /// Last ALPR error for this camera (decoder, format, reader, store).
+    pub last_error: Mutex<Option<String>>,
+}
+
+impl AlprCounters {
+    pub(crate) fn error(&self, e: impl Into<String>) {
+        *self.last_error.lock().unwrap_or_else(|e| e.into_inner()) = Some(e.into());
+    }
 }
 
 #[cfg(test)]

@@ -20,6 +20,7 @@ use tokio_util::sync::CancellationToken;
 use crate::clock::Clock;
 use crate::config::CameraConfig;
 use crate::error::{AgentError, Result};
+use crate::events::{SegmentCommitted, SegmentFailed, SessionEnded, StreamReconnected};
 use crate::health::{CameraHealth, CameraState, RateMeter, WindowTracker};
 use crate::index::Index;
 use crate::record::{annexb_has_idr, annexb_sps, recover, SegmentWriter};
@@ -265,15 +266,10 @@ fn camera_loop(rt: &CameraRuntime) {
             break;
         }
         {
-            let mut s = lock(&rt.shared);
-            s.health.state = CameraState::Offline;
-            if !delivered {
-                s.health.failures += 1;
-            }
-            if let Err(e) = &r {
-                tracing::warn!(camera = %rt.cfg.id, error = %e, "camera session ended");
-                s.health.last_error = Some(e.to_string());
-            }
+            lock(&rt.shared).health.emit(SessionEnded {
+                error: r.as_ref().err(),
+                delivered,
+            });
         }
         if delivered {
             backoff.reset();
@@ -350,7 +346,7 @@ fn session(rt: &CameraRuntime, delivered: &mut bool, reconnect: bool) -> Result<
         {
             let mut s = lock(&rt.shared);
             if !*delivered && reconnect {
-                s.health.reconnects += 1;
+                s.health.emit(StreamReconnected);
             }
             s.health.state = CameraState::Online;
             s.health.last_packet = Some(now);
@@ -491,13 +487,10 @@ fn finish(rt: &CameraRuntime, w: SegmentWriter, end: Timestamp) {
     match w.finish(&rt.cfg.id, end, &rt.index) {
         Ok(e) => {
             let mut s = lock(&rt.shared);
-            s.health.segments_written += 1;
+            s.health.emit(SegmentCommitted);
             s.last_segment_end = Some(e.end());
         }
-        Err(e) => {
-            tracing::error!(camera = %rt.cfg.id, error = %e, "segment not committed");
-            lock(&rt.shared).health.last_error = Some(format!("segment: {e}"));
-        }
+        Err(e) => lock(&rt.shared).health.emit(SegmentFailed { error: &e }),
     }
 }
 

@@ -11,6 +11,7 @@ pub mod clock;
 pub mod config;
 pub mod control;
 pub mod error;
+pub mod events;
 pub mod fs;
 pub mod gps;
 pub mod health;

@@ -10,7 +10,6 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender, TrySendError};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -25,6 +24,7 @@ use super::track::{MergedRead, Tracker};
 use super::{models, Reader, MAX_SIDE};
 use crate::clock::Clock;
 use crate::config::CameraConfig;
+use crate::events::{AlprFailed, FrameDropped, FrameRead, PacketDropped, PlateStored};
 use crate::gps::Gps;
 use crate::hotlist::Hotlists;
 use camplane_config::hotlist::{AlertReport, HitCategory};
@@ -60,26 +60,7 @@ impl Default for AlprSiteOptions {
     }
 }
 
-/// Per-camera ALPR counters (reported in health).
-#[derive(Debug, Default)]
-pub struct AlprCounters {
-    /// Packets the decoder could not take in time (queue full).
-    pub packets_dropped: AtomicU64,
-    /// Sampled frames the reader could not take in time (queue full).
-    pub frames_dropped: AtomicU64,
-    /// Frames read.
-    pub frames_read: AtomicU64,
-    /// Merged reads stored.
-    pub plates_read: AtomicU64,
-    /// Last ALPR error for this camera (decoder, format, reader, store).
-    pub last_error: Mutex<Option<String>>,
-}
-
-impl AlprCounters {
-    fn error(&self, e: impl Into<String>) {
-        *self.last_error.lock().unwrap_or_else(|e| e.into_inner()) = Some(e.into());
-    }
-}
+pub use crate::health::AlprCounters;
 
 /// Called with each stored read's time and the hit categories it matched (the
 /// supervisor counts it in the camera's active window).
@@ -126,9 +107,7 @@ impl AlprFeed {
     pub fn start(&self, params: ff::codec::Parameters, st: &mut FeedState) {
         st.need_key = true;
         if self.tx.try_send(FeedMsg::Start(params)).is_err() {
-            self.counters
-                .packets_dropped
-                .fetch_add(1, Ordering::Relaxed);
+            self.counters.emit(PacketDropped);
         }
     }
 
@@ -143,9 +122,7 @@ impl AlprFeed {
         {
             Ok(()) => st.need_key = false,
             Err(TrySendError::Full(_)) | Err(TrySendError::Disconnected(_)) => {
-                self.counters
-                    .packets_dropped
-                    .fetch_add(1, Ordering::Relaxed);
+                self.counters.emit(PacketDropped);
                 st.need_key = true;
             }
         }
@@ -257,7 +234,11 @@ fn decode_loop(
                 {
                     Ok(d) => Some(d),
                     Err(e) => {
-                        cam.counters.error(format!("alpr decoder: {e}"));
+                        cam.counters.emit(AlprFailed {
+                            camera: &cam.id,
+                            stage: "decoder",
+                            error: &e,
+                        });
                         None
                     }
                 };
@@ -274,10 +255,12 @@ fn decode_loop(
                     next_ms = at_ms + interval_ms;
                     let (w, h) = (frame.width() as usize, frame.height() as usize);
                     let Some(rgb) = to_rgb(&frame) else {
-                        cam.counters.error(format!(
-                            "alpr: cannot sample {w}x{h} {:?} frames",
-                            frame.format()
-                        ));
+                        let e = format!("cannot sample {w}x{h} {:?} frames", frame.format());
+                        cam.counters.emit(AlprFailed {
+                            camera: &cam.id,
+                            stage: "format",
+                            error: &e,
+                        });
                         continue;
                     };
                     let m = ReaderMsg::Frame {
@@ -288,7 +271,7 @@ fn decode_loop(
                         rgb,
                     };
                     if frames.try_send(m).is_err() {
-                        cam.counters.frames_dropped.fetch_add(1, Ordering::Relaxed);
+                        cam.counters.emit(FrameDropped);
                     }
                 }
             }
@@ -408,6 +391,7 @@ fn reader_loop(
                 rgb,
             }) => {
                 let Some(reader) = reader.as_mut() else {
+                    // Logged once where loading failed; kept as the camera's error.
                     cam.counters.error(
                         load_error
                             .lock()
@@ -431,11 +415,15 @@ fn reader_loop(
                 let reads = match reader.read(&img) {
                     Ok(r) => r,
                     Err(e) => {
-                        cam.counters.error(format!("alpr read: {e}"));
+                        cam.counters.emit(AlprFailed {
+                            camera: &cam.id,
+                            stage: "read",
+                            error: &e,
+                        });
                         continue;
                     }
                 };
-                cam.counters.frames_read.fetch_add(1, Ordering::Relaxed);
+                cam.counters.emit(FrameRead);
                 for r in &reads {
                     if let Some(c) = crop(&img, r.bbox) {
                         st.crops.push_back((at_ms, r.bbox, c));
@@ -522,8 +510,11 @@ fn emit(out: &Out, st: &mut CamState, done: Vec<MergedRead>) {
         };
         match out.store.append(read, jpg.as_deref()) {
             Ok(r) => {
-                st.cam.counters.plates_read.fetch_add(1, Ordering::Relaxed);
                 let hits = out.ctx.hotlists.matches(&r.plate, r.time);
+                st.cam.counters.emit(PlateStored {
+                    camera: &st.cam.id,
+                    hits: hits.len(),
+                });
                 let cats: Vec<HitCategory> = hits.iter().map(|h| h.category).collect();
                 (st.cam.on_read)(r.time, &cats);
                 let sink = out
@@ -557,7 +548,11 @@ fn emit(out: &Out, st: &mut CamState, done: Vec<MergedRead>) {
                     }
                 }
             }
-            Err(e) => st.cam.counters.error(format!("alpr store: {e}")),
+            Err(e) => st.cam.counters.emit(AlprFailed {
+                camera: &st.cam.id,
+                stage: "store",
+                error: &e,
+            }),
         }
     }
 }

@@ -233,12 +233,7 @@ impl Controller {
                 "step": step,
                 "case_number": step.case_number,
             });
-            let change = KeyChange {
-                value: Some(serde_json::to_vec(&new)?),
-                draft: d,
-                ops: vec![],
-                staged: vec![],
-            };
+            let change = KeyChange::put(serde_json::to_vec(&new)?, d);
             Ok(KeyStep::Write(Box::new(change), new))
         })
         .await

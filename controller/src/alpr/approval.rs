@@ -321,12 +321,7 @@ impl Controller {
                 "case_number": old.case_number, "purpose": old.purpose, "plate": old.plate,
                 "for_agency": old.for_agency,
             });
-            let change = KeyChange {
-                value: Some(serde_json::to_vec(&new)?),
-                draft: d,
-                ops: vec![],
-                staged: vec![],
-            };
+            let change = KeyChange::put(serde_json::to_vec(&new)?, d);
             Ok(KeyStep::Write(Box::new(change), new))
         })
         .await

@@ -13,9 +13,10 @@
 
 use crate::core::audit::Draft;
 use crate::core::auth::{Actor, Operation};
-use crate::core::store::{Compare, Op, WatchEvent};
+use crate::core::store::{Op, WatchEvent};
 use crate::core::AuditAction;
 use crate::core::Controller;
+use crate::core::{KeyChange, KeyStep, KeyWrite};
 use crate::{Error, Result};
 use camplane_config::hotlist::*;
 use futures::StreamExt;
@@ -255,38 +256,49 @@ impl Controller {
         }
         let list = list_name(req.source, req.category);
         let sha = hex::encode(Sha256::digest(&req.csv));
-        for _attempt in 0..5 {
-            let info_kv = self.store.get(&info_key(&list)).await?;
-            let data: ListData = match self.store.get(&format!("{DATA}{list}")).await? {
+        let source_key = format!("{SOURCES}{}", req.source.as_str());
+        let cur_public = self
+            .hotlist_sources()
+            .iter()
+            .find(|s| s.source == req.source)
+            .is_none_or(|s| s.public);
+        let public = req.public.unwrap_or(cur_public);
+        let first_loaded_at = self
+            .hotlists()
+            .into_iter()
+            .find(|h| h.list == list)
+            .map(|h| h.first_loaded_at.unwrap_or(h.loaded_at))
+            .or(Some(now));
+        let (ikey, dkey) = (info_key(&list), format!("{DATA}{list}"));
+        // The pointer and the entries are read, decided on and compared together:
+        // a load that lands meanwhile makes this one start again from it.
+        self.update_keys(&[ikey.as_str(), dkey.as_str()], |kvs| {
+            let data: ListData = match &kvs[1] {
                 Some(kv) => serde_json::from_slice(&kv.value)?,
                 None => ListData {
                     version: 0,
                     entries: BTreeMap::new(),
                 },
             };
-            let mut next = data.entries.clone();
-            match req.mode {
-                LoadMode::Replace => next = parsed.entries.clone(),
-                LoadMode::Add => next.extend(parsed.entries.clone()),
+            let next = match req.mode {
+                LoadMode::Replace => parsed.entries.clone(),
+                LoadMode::Add => {
+                    let mut next = data.entries.clone();
+                    next.extend(parsed.entries.clone());
+                    next
+                }
                 LoadMode::Remove => {
+                    let mut next = data.entries.clone();
                     for k in parsed.entries.keys() {
                         next.remove(k);
                     }
+                    next
                 }
-            }
+            };
             let delta = HotlistDelta::between(&data.entries, &next);
-            let source_key = format!("{SOURCES}{}", req.source.as_str());
-            let cur_public = self
-                .hotlist_sources()
-                .iter()
-                .find(|s| s.source == req.source)
-                .is_none_or(|s| s.public);
-            let public = req.public.unwrap_or(cur_public);
             let mut ops = Vec::new();
-            // Cached keys written here, noted in the cache once committed.
-            let mut meta: Vec<(String, Vec<u8>)> = Vec::new();
             if req.public.is_some_and(|p| p != cur_public) {
-                meta.push((
+                ops.push(Op::Put(
                     source_key.clone(),
                     serde_json::to_vec(&SourceInfo {
                         source: req.source,
@@ -301,26 +313,23 @@ impl Controller {
             } else {
                 data.version + 1
             };
-            let info = HotlistInfo {
-                list: list.clone(),
-                source: req.source,
-                category: req.category,
-                version,
-                entries: next.len(),
-                loaded_by: actor.username.clone(),
-                loaded_at: now,
-                first_loaded_at: self
-                    .hotlists()
-                    .into_iter()
-                    .find(|h| h.list == list)
-                    .map(|h| h.first_loaded_at.unwrap_or(h.loaded_at))
-                    .or(Some(now)),
-                file: req.file.clone(),
-                sha256: sha.clone(),
-            };
+            let mut value = KeyWrite::Leave;
             if version != data.version {
+                let info = HotlistInfo {
+                    list: list.clone(),
+                    source: req.source,
+                    category: req.category,
+                    version,
+                    entries: next.len(),
+                    loaded_by: actor.username.clone(),
+                    loaded_at: now,
+                    first_loaded_at,
+                    file: req.file.clone(),
+                    sha256: sha.clone(),
+                };
+                value = KeyWrite::Put(serde_json::to_vec(&info)?);
                 ops.push(Op::Put(
-                    format!("{DATA}{list}"),
+                    dkey.clone(),
                     serde_json::to_vec(&ListDataRef {
                         version,
                         entries: &next,
@@ -333,40 +342,37 @@ impl Controller {
                 if version > KEEP_DELTAS {
                     ops.push(Op::Delete(delta_key(&list, version - KEEP_DELTAS)));
                 }
-                meta.push((info_key(&list), serde_json::to_vec(&info)?));
             }
-            ops.extend(meta.iter().map(|(k, v)| Op::Put(k.clone(), v.clone())));
             let mut d = Draft::new(&actor.username, AuditAction::HotlistLoad, "Hotlist", &list);
             d.details = serde_json::json!({
                 "file": req.file, "sha256": sha, "mode": format!("{:?}", req.mode).to_lowercase(),
                 "version": version, "entries": next.len(), "upserted": delta.upsert.len(),
                 "removed": delta.remove.len(), "bad_rows": parsed.bad.len(), "public": public,
             });
-            let compares = vec![Compare::ModRevision(
-                info_key(&list),
-                info_kv.as_ref().map_or(0, |kv| kv.mod_revision),
-            )];
-            match self.audit.commit(compares, ops, d).await? {
-                Some(c) => {
-                    for (k, v) in meta {
-                        self.cache.note_put(&k, v, c.revision, c.revision);
-                    }
-                    return Ok(LoadOutcome {
-                        list,
-                        version,
-                        entries: next.len(),
-                        upserted: delta.upsert.len(),
-                        removed: delta.remove.len(),
-                        bad_rows: parsed.bad,
-                        public,
-                    });
-                }
-                None => continue,
+            let outcome = LoadOutcome {
+                list: list.clone(),
+                version,
+                entries: next.len(),
+                upserted: delta.upsert.len(),
+                removed: delta.remove.len(),
+                bad_rows: parsed.bad.clone(),
+                public,
+            };
+            let change = KeyChange {
+                value,
+                draft: d,
+                ops,
+                staged: vec![],
+            };
+            Ok(KeyStep::Write(Box::new(change), outcome))
+        })
+        .await
+        .map_err(|e| match e {
+            Error::Conflict(_) => {
+                Error::Conflict(format!("hotlist {list}: other loads kept winning; retry"))
             }
-        }
-        Err(Error::Conflict(format!(
-            "hotlist {list}: other loads kept winning; retry"
-        )))
+            e => e,
+        })
     }
 
     /// What brings an agent holding `have` (0: nothing) of `info.list` to its

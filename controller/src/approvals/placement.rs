@@ -21,7 +21,7 @@
 use super::verdict::{answer_json, request_of};
 use crate::core::audit::Draft;
 use crate::core::auth::{Actor, Operation};
-use crate::core::object::{KeyChange, KeyStep};
+use crate::core::object::{KeyChange, KeyStep, KeyWrite};
 use crate::core::store::Op;
 use crate::core::{AuditAction, Controller};
 use crate::{Error, Result};
@@ -393,7 +393,7 @@ impl Controller {
                 d.details = json!({"version": version, "files": record.files, "features": features,
                     "bytes": bytes, "sha256": sha256, "repairs": repairs, "pruned": pruned});
                 let change = KeyChange {
-                    value: Some(serde_json::to_vec(&new)?),
+                    value: KeyWrite::Put(serde_json::to_vec(&new)?),
                     draft: d,
                     ops,
                     staged,

@@ -16,7 +16,7 @@ pub mod pki;
 pub mod store;
 
 pub use action::AuditAction;
-pub use object::{Change, KeyChange, KeyStep, Refusal, Step, StoredObject};
+pub use object::{Change, KeyChange, KeyStep, KeyWrite, Refusal, Step, StoredObject};
 
 use crate::Result;
 use audit::AuditLog;

@@ -278,7 +278,10 @@ impl Controller {
                     draft.before = old.as_ref().map(json);
                 }
                 draft.after = new.as_ref().map(json);
-                let value = new.as_ref().map(serde_json::to_vec).transpose()?;
+                let value = match &new {
+                    Some(n) => KeyWrite::Put(serde_json::to_vec(n)?),
+                    None => KeyWrite::Delete,
+                };
                 let change = KeyChange {
                     value,
                     draft,
@@ -304,9 +307,10 @@ impl Controller {
     pub async fn update_key<T>(
         &self,
         key: &str,
-        f: impl FnMut(Option<&KeyValue>) -> std::result::Result<KeyStep<T>, Refusal>,
+        mut f: impl FnMut(Option<&KeyValue>) -> std::result::Result<KeyStep<T>, Refusal>,
     ) -> Result<T> {
-        self.update_key_from(key, true, f).await
+        self.update_from(&[key], true, |kvs| f(kvs[0].as_ref()))
+            .await
     }
 
     /// [`Controller::update_key`] for a key the cache does not mirror (alerts,
@@ -314,25 +318,55 @@ impl Controller {
     pub async fn update_stored_key<T>(
         &self,
         key: &str,
-        f: impl FnMut(Option<&KeyValue>) -> std::result::Result<KeyStep<T>, Refusal>,
-    ) -> Result<T> {
-        self.update_key_from(key, false, f).await
-    }
-
-    async fn update_key_from<T>(
-        &self,
-        key: &str,
-        cached: bool,
         mut f: impl FnMut(Option<&KeyValue>) -> std::result::Result<KeyStep<T>, Refusal>,
     ) -> Result<T> {
-        let _turn = self.lock_key(key).await;
+        self.update_from(&[key], false, |kvs| f(kvs[0].as_ref()))
+            .await
+    }
+
+    /// The read-modify-write of a record that spans several keys (a hotlist's
+    /// pointer and its entries; a public-log month and its "changed since" mark;
+    /// an enrolment token and its agent): every attempt reads all of `keys` from
+    /// the store, `f` decides from all of them, and the commit compares every
+    /// one, so a change of any key meanwhile makes the attempt lose and `f` is
+    /// asked again. [`KeyChange::value`] is the first key's; the others are
+    /// written by [`KeyChange::ops`].
+    pub async fn update_keys<T>(
+        &self,
+        keys: &[&str],
+        f: impl FnMut(&[Option<KeyValue>]) -> std::result::Result<KeyStep<T>, Refusal>,
+    ) -> Result<T> {
+        self.update_from(keys, false, f).await
+    }
+
+    async fn update_from<T>(
+        &self,
+        keys: &[&str],
+        cached: bool,
+        mut f: impl FnMut(&[Option<KeyValue>]) -> std::result::Result<KeyStep<T>, Refusal>,
+    ) -> Result<T> {
+        let Some(first) = keys.first() else {
+            return Err(Error::Internal("an update names no key".into()));
+        };
+        // Turns are taken in key order, so two updates over overlapping keys
+        // cannot each hold one the other waits for.
+        let mut order: Vec<&str> = keys.to_vec();
+        order.sort_unstable();
+        order.dedup();
+        let mut turns = Vec::with_capacity(order.len());
+        for k in order {
+            turns.push(self.lock_key(k).await);
+        }
         for _ in 0..16 {
-            let old = if cached {
-                self.cache.get(key)
-            } else {
-                self.store.get(key).await?
-            };
-            let (change, out) = match f(old.as_ref()) {
+            let mut old = Vec::with_capacity(keys.len());
+            for k in keys {
+                old.push(if cached {
+                    self.cache.get(k)
+                } else {
+                    self.store.get(k).await?
+                });
+            }
+            let (change, out) = match f(&old) {
                 Ok(KeyStep::Keep(out)) => return Ok(out),
                 Ok(KeyStep::Write(change, out)) => (*change, out),
                 Err(r) => return Err(self.record_refusal(r).await),
@@ -353,13 +387,18 @@ impl Controller {
             if !staged.is_empty() {
                 self.store.txn(vec![], staged).await?;
             }
-            let write = match value {
-                Some(v) => Op::Put(key.to_string(), v),
-                None => Op::Delete(key.to_string()),
-            };
-            ops.insert(0, write);
-            let rev = old.as_ref().map_or(0, |kv| kv.mod_revision);
-            let compare = vec![Compare::ModRevision(key.to_string(), rev)];
+            match value {
+                KeyWrite::Put(v) => ops.insert(0, Op::Put(first.to_string(), v)),
+                KeyWrite::Delete => ops.insert(0, Op::Delete(first.to_string())),
+                KeyWrite::Leave => {}
+            }
+            let compare = keys
+                .iter()
+                .zip(&old)
+                .map(|(k, kv)| {
+                    Compare::ModRevision(k.to_string(), kv.as_ref().map_or(0, |kv| kv.mod_revision))
+                })
+                .collect();
             if self.audit.commit(compare, ops, draft).await?.is_some() {
                 return Ok(out);
             }
@@ -369,10 +408,12 @@ impl Controller {
                 self.store.txn(vec![], undo).await?;
             }
             if cached {
-                self.refresh(key).await?;
+                for k in keys {
+                    self.refresh(k).await?;
+                }
             }
         }
-        Err(Error::Conflict(format!("{key} kept changing; try again")))
+        Err(Error::Conflict(format!("{first} kept changing; try again")))
     }
 }
 
@@ -384,10 +425,20 @@ pub enum KeyStep<T> {
     Write(Box<KeyChange>, T),
 }
 
+/// What becomes of the updated key (the first, for [`Controller::update_keys`]).
+pub enum KeyWrite {
+    /// This value.
+    Put(Vec<u8>),
+    /// Deleted.
+    Delete,
+    /// Left as it is (only the compare and the other operations).
+    Leave,
+}
+
 /// One change of one raw key, committed with its audit entry.
 pub struct KeyChange {
-    /// The key's new value; `None` deletes it.
-    pub value: Option<Vec<u8>>,
+    /// What becomes of the key.
+    pub value: KeyWrite,
     /// The audit entry, before and after as the closure set them.
     pub draft: Draft,
     /// More operations for the same transaction.
@@ -395,6 +446,18 @@ pub struct KeyChange {
     /// Puts written before the transaction, each under a key no other attempt
     /// writes (they are deleted when the attempt loses).
     pub staged: Vec<Op>,
+}
+
+impl KeyChange {
+    /// Puts `value` at the key, audited by `draft`.
+    pub fn put(value: Vec<u8>, draft: Draft) -> KeyChange {
+        KeyChange {
+            value: KeyWrite::Put(value),
+            draft,
+            ops: vec![],
+            staged: vec![],
+        }
+    }
 }
 
 /// The role check as a pure function: `Ok` when `actor` may perform `op`, else
@@ -406,4 +469,112 @@ pub fn check(actor: &Actor, op: Operation, what: AuditAction) -> std::result::Re
     let roles: Vec<&str> = op.roles().iter().map(|r| r.as_str()).collect();
     let msg = format!("{what} needs one of the roles {}", roles.join(", "));
     Err(Refusal::denied(actor, what, "", "", msg))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::clock::SystemClock;
+    use crate::core::store::embedded::EmbeddedStore;
+    use crate::core::store::DynStore;
+    use camplane_config::controller::ControllerConfig;
+    use tokio_util::sync::CancellationToken;
+
+    async fn replica(store: DynStore) -> Arc<Controller> {
+        let config = ControllerConfig::parse(
+            "t.yaml",
+            "city:\n  name: T\n  time_zone: America/Chicago\nlisten: 127.0.0.1:0\nstore:\n  embedded:\n    path: /x\n",
+        )
+        .unwrap();
+        Controller::new(
+            config,
+            store,
+            Arc::new(SystemClock),
+            CancellationToken::new(),
+        )
+        .await
+        .unwrap()
+    }
+
+    fn number(kv: &Option<KeyValue>) -> u64 {
+        kv.as_ref().map_or(0, |kv| {
+            std::str::from_utf8(&kv.value).unwrap().parse().unwrap()
+        })
+    }
+
+    /// Two replicas on one store (each with its own cache and turns) add one to
+    /// two keys together, many times at once: no increment is lost and the two
+    /// keys never part, because every attempt compares both.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn update_keys_loses_no_increment_across_replicas() {
+        let dir = tempfile::tempdir().unwrap();
+        let store: DynStore = Arc::new(EmbeddedStore::open(dir.path()).unwrap());
+        let (a, b) = (replica(store.clone()).await, replica(store.clone()).await);
+        let mut tasks = Vec::new();
+        for i in 0..24 {
+            let ctl = if i % 2 == 0 { a.clone() } else { b.clone() };
+            tasks.push(tokio::spawn(async move {
+                ctl.update_keys(&["n/one", "n/two"], |kvs| {
+                    let (x, y) = (number(&kvs[0]), number(&kvs[1]));
+                    assert_eq!(x, y, "the two keys parted");
+                    let d = Draft::new("test", AuditAction::HotlistLoad, "Test", "n");
+                    let mut c = KeyChange::put((x + 1).to_string().into_bytes(), d);
+                    c.ops
+                        .push(Op::Put("n/two".into(), (y + 1).to_string().into_bytes()));
+                    Ok(KeyStep::Write(Box::new(c), ()))
+                })
+                .await
+            }));
+        }
+        for t in tasks {
+            t.await.unwrap().unwrap();
+        }
+        assert_eq!(number(&store.get("n/one").await.unwrap()), 24);
+        assert_eq!(number(&store.get("n/two").await.unwrap()), 24);
+        let v = a.audit.verify().await.unwrap();
+        assert_eq!(
+            (v.first_broken, v.entries),
+            (None, 24),
+            "{}: one entry per committed change",
+            v.message
+        );
+    }
+
+    /// A change of the second key between the read and the commit makes the
+    /// attempt lose; the closure is asked again and sees the new value.
+    #[tokio::test]
+    async fn update_keys_asks_again_when_another_key_changed() {
+        let dir = tempfile::tempdir().unwrap();
+        let store: DynStore = Arc::new(EmbeddedStore::open(dir.path()).unwrap());
+        let ctl = replica(store.clone()).await;
+        let mut seen = Vec::new();
+        let out = ctl
+            .update_keys(&["m/a", "m/b"], |kvs| {
+                seen.push(number(&kvs[1]));
+                if seen.len() == 1 {
+                    // Another writer moves the second key while this one decides.
+                    let s = store.clone();
+                    std::thread::spawn(move || {
+                        tokio::runtime::Runtime::new()
+                            .unwrap()
+                            .block_on(s.put("m/b", b"7".to_vec()))
+                            .unwrap();
+                    })
+                    .join()
+                    .unwrap();
+                }
+                let d = Draft::new("test", AuditAction::HotlistLoad, "Test", "m");
+                let mut c = KeyChange::put(b"1".to_vec(), d);
+                c.value = KeyWrite::Leave;
+                Ok(KeyStep::Write(Box::new(c), number(&kvs[1])))
+            })
+            .await
+            .unwrap();
+        assert_eq!(seen, vec![0, 7]);
+        assert_eq!(out, 7);
+        assert!(
+            store.get("m/a").await.unwrap().is_none(),
+            "Leave writes nothing"
+        );
+    }
 }

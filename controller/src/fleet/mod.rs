@@ -15,6 +15,7 @@ use crate::core::pki::Pki;
 use crate::core::store::{Compare, Op};
 use crate::core::AuditAction;
 use crate::core::{Change, Controller, Step, StoredObject};
+use crate::core::{KeyChange, KeyStep};
 use crate::{Error, Result};
 use camplane_config::model::*;
 use camplane_proto::kinds::ReportKind;
@@ -169,42 +170,42 @@ impl Fleet {
         let (cert, serial, expires) =
             self.pki
                 .sign_agent(csr_pem, &rec.agent, Timestamp::now(), days)?;
-        let (agent_obj, agent_kv) = self.agent_kv(&rec.agent)?;
-        let mut new = agent_obj.clone();
-        let mut st: AgentStatus =
-            serde_json::from_value(agent_obj.status.clone()).unwrap_or_default();
-        st.enrolled_at = Some(now);
-        st.cert_serial = serial.clone();
-        st.cert_expires = Some(expires);
-        st.revoked = false;
-        new.status = serde_json::to_value(&st)?;
-        let mut d = Draft::new(
-            &format!("agent:{}", rec.agent),
-            AuditAction::AgentEnrolled,
-            "Agent",
-            &rec.agent,
-        );
-        d.before = Some(serde_json::to_value(&agent_obj)?);
-        d.after = Some(serde_json::to_value(&new)?);
-        d.details = serde_json::json!({"serial": serial, "expires": expires});
         let okey = format!("{}{}", Kind::Agent.prefix(), rec.agent);
-        let done = self
-            .ctl
-            .audit
-            .commit(
-                vec![
-                    Compare::ModRevision(key.clone(), kv.mod_revision),
-                    Compare::ModRevision(okey.clone(), agent_kv),
-                ],
-                vec![Op::Delete(key), Op::Put(okey, serde_json::to_vec(&new)?)],
-                d,
-            )
+        // The token is spent in the same transaction that records the agent's
+        // certificate, compared with both: a second use of the token finds it gone.
+        self.ctl
+            .update_keys(&[okey.as_str(), key.as_str()], |kvs| {
+                if kvs[1].as_ref().map(|t| t.mod_revision) != Some(kv.mod_revision) {
+                    return Err(Error::Unauthenticated(
+                        "enrolment token was used meanwhile".into(),
+                    )
+                    .into());
+                }
+                let agent_obj: StoredObject = match &kvs[0] {
+                    Some(a) => serde_json::from_slice(&a.value)?,
+                    None => return Err(Error::NotFound(format!("Agent {:?}", rec.agent)).into()),
+                };
+                let mut new = agent_obj.clone();
+                let mut st: AgentStatus = agent_obj.status_as();
+                st.enrolled_at = Some(now);
+                st.cert_serial = serial.clone();
+                st.cert_expires = Some(expires);
+                st.revoked = false;
+                new.status = serde_json::to_value(&st)?;
+                let mut d = Draft::new(
+                    &format!("agent:{}", rec.agent),
+                    AuditAction::AgentEnrolled,
+                    "Agent",
+                    &rec.agent,
+                );
+                d.before = Some(serde_json::to_value(&agent_obj)?);
+                d.after = Some(serde_json::to_value(&new)?);
+                d.details = serde_json::json!({"serial": serial, "expires": expires});
+                let mut change = KeyChange::put(serde_json::to_vec(&new)?, d);
+                change.ops.push(Op::Delete(key.clone()));
+                Ok(KeyStep::Write(Box::new(change), ()))
+            })
             .await?;
-        if done.is_none() {
-            return Err(Error::Unauthenticated(
-                "enrolment token was used meanwhile".into(),
-            ));
-        }
         Ok((rec.agent, rec.site, cert, expires))
     }
 

@@ -1,7 +1,17 @@
 //! What the controller stores and publishes: case assists, filed windows, months.
 
 use super::*;
-use crate::core::AuditAction;
+use crate::core::{AuditAction, KeyChange, KeyStep};
+
+/// What one month's publishing pass came to.
+enum Publish {
+    /// Stored as this edition.
+    Published(u32),
+    /// The files are what is published already.
+    Unchanged,
+    /// A report marked the month again meanwhile: the next pass publishes it.
+    MarkedAgain,
+}
 
 /// A published month as stored.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -156,44 +166,56 @@ impl Controller {
             let log = build(&self.month_input(m).await?);
             let files = render(&log);
             let pkey = format!("{PUBLISHED}{m}");
-            let prev = self.store.get(&pkey).await?;
-            let prev_rec: Option<Published> = prev
-                .as_ref()
-                .and_then(|p| serde_json::from_slice(&p.value).ok());
-            let rec = Published {
-                month: m.to_string(),
-                last_updated: log.last_updated.clone(),
-                published_at: now,
-                edition: prev_rec.as_ref().map_or(1, |p| p.edition + 1),
-                files: files
-                    .into_iter()
-                    .map(|(n, b)| (n, String::from_utf8_lossy(&b).into_owned()))
-                    .collect(),
-            };
-            let unchanged = prev_rec.as_ref().is_some_and(|p| p.files == rec.files);
-            let mut ops = vec![Op::Delete(kv.key.clone())];
-            if !unchanged {
-                ops.push(Op::Put(pkey.clone(), serde_json::to_vec(&rec)?));
-            }
-            let compares = vec![
-                Compare::ModRevision(kv.key.clone(), kv.mod_revision),
-                Compare::ModRevision(pkey, prev.map_or(0, |p| p.mod_revision)),
-            ];
-            if unchanged {
-                self.store.txn(compares, ops).await?;
-                continue;
-            }
-            let mut d = Draft::new(
-                "system",
-                AuditAction::PublogPublish,
-                "PublicLog",
-                &m.to_string(),
-            );
-            d.details =
-                serde_json::json!({"edition": rec.edition, "last_updated": rec.last_updated});
-            if self.audit.commit(compares, ops, d).await?.is_some() {
-                tracing::info!(month = %m, edition = rec.edition, "public log published");
-                done.push(m.to_string());
+            let seen = kv.mod_revision;
+            // The month and its "changed since" mark are read, decided on and
+            // compared together; a report that lands meanwhile marks the month
+            // again, and the next pass publishes it with that report in.
+            let outcome = self
+                .update_keys(&[pkey.as_str(), kv.key.as_str()], |kvs| {
+                    if kvs[1].as_ref().map(|d| d.mod_revision) != Some(seen) {
+                        return Ok(KeyStep::Keep(Publish::MarkedAgain));
+                    }
+                    let prev_rec: Option<Published> = kvs[0]
+                        .as_ref()
+                        .and_then(|p| serde_json::from_slice(&p.value).ok());
+                    let rec = Published {
+                        month: m.to_string(),
+                        last_updated: log.last_updated.clone(),
+                        published_at: now,
+                        edition: prev_rec.as_ref().map_or(1, |p| p.edition + 1),
+                        files: files
+                            .iter()
+                            .map(|(n, b)| (n.clone(), String::from_utf8_lossy(b).into_owned()))
+                            .collect(),
+                    };
+                    if prev_rec.as_ref().is_some_and(|p| p.files == rec.files) {
+                        return Ok(KeyStep::Keep(Publish::Unchanged));
+                    }
+                    let mut d = Draft::new(
+                        "system",
+                        AuditAction::PublogPublish,
+                        "PublicLog",
+                        &m.to_string(),
+                    );
+                    d.details = serde_json::json!({"edition": rec.edition, "last_updated": rec.last_updated});
+                    let mut change = KeyChange::put(serde_json::to_vec(&rec)?, d);
+                    change.ops.push(Op::Delete(kv.key.clone()));
+                    Ok(KeyStep::Write(Box::new(change), Publish::Published(rec.edition)))
+                })
+                .await?;
+            match outcome {
+                Publish::Published(edition) => {
+                    tracing::info!(month = %m, edition, "public log published");
+                    done.push(m.to_string());
+                }
+                // Nothing to publish: the mark goes, unless a report set it again.
+                Publish::Unchanged => {
+                    let compare = vec![Compare::ModRevision(kv.key.clone(), seen)];
+                    self.store
+                        .txn(compare, vec![Op::Delete(kv.key.clone())])
+                        .await?;
+                }
+                Publish::MarkedAgain => {}
             }
         }
         Ok(done)
