@@ -164,22 +164,8 @@ mod tests {
 
     #[test]
     fn camera_events_move_their_counters() {
-        let mut h = CameraHealth {
-            id: "cam-1".into(),
-            state: CameraState::Online,
-            fps: 0.0,
-            bytes_per_sec: 0.0,
-            last_packet: None,
-            reconnects: 0,
-            failures: 0,
-            recording_lag: None,
-            segments_written: 0,
-            frames_received: 0,
-            bytes_received: 0,
-            stream: None,
-            last_error: None,
-            alpr: None,
-        };
+        let mut h = CameraHealth::connecting("cam-1");
+        h.state = CameraState::Online;
         h.emit(SessionEnded {
             error: None,
             delivered: false,

@@ -61,6 +61,28 @@ pub struct CameraHealth {
     pub alpr: Option<AlprHealth>,
 }
 
+impl CameraHealth {
+    /// A camera's health before its first connection.
+    pub fn connecting(id: &str) -> CameraHealth {
+        CameraHealth {
+            id: id.to_string(),
+            state: CameraState::Connecting,
+            fps: 0.0,
+            bytes_per_sec: 0.0,
+            last_packet: None,
+            reconnects: 0,
+            failures: 0,
+            recording_lag: None,
+            segments_written: 0,
+            frames_received: 0,
+            bytes_received: 0,
+            stream: None,
+            last_error: None,
+            alpr: None,
+        }
+    }
+}
+
 /// An ALPR camera's reading counters since it started.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AlprHealth {

@@ -111,22 +111,7 @@ impl CameraShared {
     /// Fresh state for a camera.
     pub fn new(id: &str, merge_gap: SignedDuration) -> Self {
         CameraShared {
-            health: CameraHealth {
-                id: id.to_string(),
-                state: CameraState::Connecting,
-                fps: 0.0,
-                bytes_per_sec: 0.0,
-                last_packet: None,
-                reconnects: 0,
-                failures: 0,
-                recording_lag: None,
-                segments_written: 0,
-                frames_received: 0,
-                bytes_received: 0,
-                stream: None,
-                last_error: None,
-                alpr: None,
-            },
+            health: CameraHealth::connecting(id),
             meter: RateMeter::new(5),
             windows: WindowTracker::new(id, merge_gap),
             last_segment_end: None,
