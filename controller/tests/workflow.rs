@@ -3,6 +3,7 @@
 
 use camplane_controller::clock::ManualClock;
 use camplane_controller::store::{Op, Store};
+use camplane_proto::v1 as pb;
 use camplane_testkit::controller::*;
 use std::sync::Arc;
 use tonic::Code;
@@ -353,4 +354,79 @@ async fn concurrent_changes_keep_one_intact_chain() {
     let v = verify(&h).await;
     assert!(v.ok, "{}", v.message);
     assert_eq!(v.entries, before + 80, "one entry per change");
+}
+
+/// Separation of duties over gRPC: an admin cannot grant itself a role or set
+/// its own training; a user holding the department manager's and the chief's
+/// roles cannot take two steps of one request. Each refusal is audited, and
+/// the legitimate path (another person, another admin's edit) still works.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn separation_of_duties() {
+    let dir = tempfile::tempdir().unwrap();
+    std::env::set_var("CAMPLANE_TEST_NO_SUCH_VAR", ADMIN_PW);
+    let h = start(config_embedded(dir.path()), None).await;
+    apply(&h, &h.admin, CITY).await.unwrap();
+    let admin_name = h.running.controller.config.auth.initial_admin.clone();
+    let grant = |token: String, who: String, role: &'static str| {
+        let ch = h.channel.clone();
+        async move {
+            pb::users_client::UsersClient::new(ch)
+                .grant(req(
+                    &token,
+                    pb::GrantRequest {
+                        username: who,
+                        roles: vec![role.into()],
+                        revoke: false,
+                    },
+                ))
+                .await
+        }
+    };
+    let e = grant(h.admin.clone(), admin_name.clone(), "chief")
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::PermissionDenied, "{e:?}");
+    assert!(e.message().contains("their own roles"), "{e:?}");
+    // Its own training and certification: refused, naming the fields.
+    let own = format!(
+        "kind: User\nname: {admin_name}\nspec:\n  department: information-services\n  roles: [admin]\n  trained_at: 2026-01-05T00:00:00Z\n  certified_until: 2099-01-01T00:00:00Z\n"
+    );
+    let e = apply(&h, &h.admin, &own).await.unwrap_err();
+    assert_eq!(e.code(), Code::PermissionDenied, "{e:?}");
+    assert!(e.message().contains("trained_at"), "{e:?}");
+
+    // Someone else's roles are the admin's job.
+    let both = user(&h, "pd-both", &["dept_manager"], "police").await;
+    grant(h.admin.clone(), "pd-both".into(), "chief")
+        .await
+        .unwrap();
+    let cm = user(&h, "city-manager", &["city_manager"], "city-manager").await;
+    let chief = user(&h, "chief", &["chief"], "police").await;
+    act(&h, &both, "req-1", "recommend", "dept_manager", "needed")
+        .await
+        .unwrap();
+    let e = act(&h, &both, "req-1", "recommend", "chief", "supports too")
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::PermissionDenied, "{e:?}");
+    assert!(e.message().contains("different person"), "{e:?}");
+    act(&h, &chief, "req-1", "recommend", "", "supports")
+        .await
+        .unwrap();
+    act(&h, &cm, "req-1", "approve", "", "approved")
+        .await
+        .unwrap();
+
+    let log = audit_log(&h).await;
+    let denied = |action: &str, needle: &str| {
+        log.iter().any(|e| {
+            e["action"] == action
+                && e["result"]
+                    .as_str()
+                    .is_some_and(|r| r.starts_with("denied") && r.contains(needle))
+        })
+    };
+    assert!(denied("user.grant", "their own roles"), "self-grant audited");
+    assert!(denied("apply User", "trained_at"), "self-edit audited");
+    assert!(denied("request.recommend", "different person"), "second step audited");
 }

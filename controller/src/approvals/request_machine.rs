@@ -240,6 +240,19 @@ pub fn next(state: &State, action: Action, actor: &Actor) -> Result<Transition, 
         ))
         .into());
     }
+    // Separation of duties: one person takes one step of a request's chain,
+    // whatever roles they hold (an override is a justification, not a step).
+    if let Some(prev) = st
+        .steps
+        .iter()
+        .find(|s| s.actor == user.username && s.action != Action::Override.as_str())
+    {
+        let msg = format!(
+            "{} already took a step of request {id} ({} as {}); each step of the chain is taken by a different person",
+            user.username, prev.action, prev.role
+        );
+        return Err(Refusal::denied(user, what, "PlacementRequest", id, msg));
+    }
     if action == Approve {
         approval_gate(id, st)?;
     }
@@ -708,7 +721,11 @@ mod tests {
             (Recommend, Admin, Reviewed),
             (Approve, CityManager, Approved),
         ] {
-            let u = user(&[role], "parks");
+            // Four people: one person takes one step.
+            let u = auth::Actor {
+                username: format!("{role}"),
+                ..user(&[role], "parks")
+            };
             let s = State {
                 id: "r1",
                 department: "parks",
@@ -725,6 +742,69 @@ mod tests {
             st.state = t.to;
         }
         assert_eq!(st.steps.len(), 4);
+    }
+
+    /// Separation of duties: a user holding several roles cannot take two steps
+    /// of one request (recommend twice under two roles, or recommend then
+    /// decide); the refusal is audited. A different person takes the next step.
+    #[test]
+    fn one_person_takes_one_step() {
+        use Role::*;
+        let everything = user(&[DeptManager, Chief, Admin, CityManager], "parks");
+        let steps_by = |who: &str, steps: &[(&str, Role)]| {
+            let mut st = status(Submitted, steps, Some("eligible"));
+            for s in &mut st.steps {
+                s.actor = who.into();
+            }
+            st
+        };
+        let try_as = |st: &PlacementRequestStatus, action: Action, who: &auth::Actor| {
+            let s = State {
+                id: "r1",
+                department: "parks",
+                status: st,
+            };
+            classify(next(
+                &s,
+                action,
+                &Actor {
+                    user: who,
+                    as_role: None,
+                    comment: "because",
+                },
+            ))
+        };
+        // Recommended as department manager by "u": u may not review as chief.
+        let mut st = steps_by("u", &[("recommend", DeptManager)]);
+        st.state = DeptRecommended;
+        assert_eq!(try_as(&st, Recommend, &everything), Out::Denied);
+        assert_eq!(try_as(&st, Reject, &everything), Out::Denied);
+        // Reviewed with u's recommendation in it: u may not decide.
+        let mut st = steps_by("u", &[("recommend", DeptManager), ("recommend", Chief)]);
+        st.state = Reviewed;
+        st.steps[0].actor = "mgr".into();
+        assert_eq!(try_as(&st, Approve, &everything), Out::Denied);
+        assert_eq!(try_as(&st, Deny, &everything), Out::Denied);
+        // Someone else may.
+        let cm = auth::Actor {
+            username: "cm".into(),
+            ..user(&[CityManager], "city")
+        };
+        assert_eq!(try_as(&st, Approve, &cm), Out::Ok(Approved));
+        // An override by the chief is not a step: the chief may still review.
+        let mut st = steps_by("u", &[("override", Chief)]);
+        st.state = DeptRecommended;
+        st.steps.insert(
+            0,
+            ApprovalStep {
+                action: "recommend".into(),
+                role: DeptManager,
+                actor: "mgr".into(),
+                at: Timestamp::UNIX_EPOCH,
+                comment: "c".into(),
+            },
+        );
+        assert_eq!(try_as(&st, Recommend, &everything), Out::Ok(Reviewed));
     }
 
     #[test]

@@ -9,7 +9,7 @@
 use crate::core::audit::AuditAction;
 use crate::core::auth::{Actor, Operation};
 use crate::core::object::{check, Refusal};
-use camplane_config::model::Role;
+use camplane_config::model::{Kind, Role, UserSpec};
 
 /// A change of a user's roles (the wire says grant or revoke with a flag).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -43,9 +43,21 @@ pub struct Transition {
     pub audit: AuditAction,
 }
 
-/// The rule: the change `action` by `actor` of a user holding `state`, or why not.
-pub fn next(state: &[Role], action: Action, actor: &Actor) -> Result<Transition, Refusal> {
+/// The rule: the change `action` by `actor` of user `target` holding `state`,
+/// or why not. Separation of duties: nobody changes their own roles.
+pub fn next(
+    target: &str,
+    state: &[Role],
+    action: Action,
+    actor: &Actor,
+) -> Result<Transition, Refusal> {
     check(actor, Operation::ManageUsers, REFUSED)?;
+    if actor.username == target {
+        let msg = format!(
+            "{target} cannot change their own roles; another administrator does"
+        );
+        return Err(Refusal::denied(actor, action.audit_action(), "User", target, msg));
+    }
     let mut roles = state.to_vec();
     match action {
         Action::Grant(add) => {
@@ -62,6 +74,54 @@ pub fn next(state: &[Role], action: Action, actor: &Actor) -> Result<Transition,
         roles,
         audit: action.audit_action(),
     })
+}
+
+/// The rule for an edit of a user record through `apply`: nobody changes their
+/// own roles, department, training, certification, policy acknowledgement or
+/// disabled flag (only the display name is theirs to change), and the refusal
+/// names every field they tried.
+pub fn check_user_edit(
+    target: &str,
+    old: &UserSpec,
+    new: &UserSpec,
+    actor: &Actor,
+) -> Result<(), Refusal> {
+    if actor.username != target {
+        return Ok(());
+    }
+    let mut changed = Vec::new();
+    if old.roles != new.roles {
+        changed.push("roles");
+    }
+    if old.department != new.department {
+        changed.push("department");
+    }
+    if old.trained_at != new.trained_at {
+        changed.push("trained_at");
+    }
+    if old.certified_until != new.certified_until {
+        changed.push("certified_until");
+    }
+    if old.policy_version != new.policy_version {
+        changed.push("policy_version");
+    }
+    if old.disabled != new.disabled {
+        changed.push("disabled");
+    }
+    if changed.is_empty() {
+        return Ok(());
+    }
+    let msg = format!(
+        "{target} cannot change their own {}; another administrator does",
+        changed.join(", ")
+    );
+    Err(Refusal::denied(
+        actor,
+        AuditAction::ApplyKind(Kind::User),
+        "User",
+        target,
+        msg,
+    ))
 }
 
 #[cfg(test)]
@@ -85,7 +145,7 @@ mod tests {
         let held = [Viewer];
         for action in [Action::Grant(&[Chief]), Action::Revoke(&[Viewer])] {
             for r in Role::ALL {
-                let got = next(&held, action, &actor(&[r]));
+                let got = next("v", &held, action, &actor(&[r]));
                 if r == Admin {
                     assert_eq!(got.unwrap().audit, action.audit_action());
                 } else {
@@ -99,7 +159,7 @@ mod tests {
                     assert_eq!(e.audit.unwrap().action, REFUSED);
                 }
             }
-            assert!(next(&held, action, &actor(&[])).is_err());
+            assert!(next("v", &held, action, &actor(&[])).is_err());
         }
     }
 
@@ -107,6 +167,7 @@ mod tests {
     fn roles_stay_a_sorted_set() {
         let admin = actor(&[Admin]);
         let t = next(
+            "v",
             &[Viewer, Chief],
             Action::Grant(&[Chief, Auditor, Admin]),
             &admin,
@@ -114,11 +175,55 @@ mod tests {
         .unwrap();
         assert_eq!(t.roles, vec![Admin, Chief, Auditor, Viewer]);
         assert_eq!(t.audit, AuditAction::UserGrant);
-        let t = next(&t.roles, Action::Revoke(&[Chief, Supervisor]), &admin).unwrap();
+        let t = next("v", &t.roles, Action::Revoke(&[Chief, Supervisor]), &admin).unwrap();
         assert_eq!(t.roles, vec![Admin, Auditor, Viewer]);
         assert_eq!(t.audit, AuditAction::UserRevoke);
         // Granting what is held, revoking what is not: the same set, still recorded.
-        let t = next(&[Viewer], Action::Revoke(&[Chief]), &admin).unwrap();
+        let t = next("v", &[Viewer], Action::Revoke(&[Chief]), &admin).unwrap();
         assert_eq!(t.roles, vec![Viewer]);
+    }
+
+    /// Nobody changes their own roles, not even an admin granting itself chief;
+    /// the refusal is audited.
+    #[test]
+    fn nobody_changes_their_own_roles() {
+        let admin = actor(&[Admin]);
+        for action in [Action::Grant(&[Chief]), Action::Revoke(&[Admin])] {
+            let e = next("u", &[Admin], action, &admin).unwrap_err();
+            assert!(matches!(e.error, Error::PermissionDenied(_)), "{:?}", e.error);
+            assert!(e.error.to_string().contains("their own roles"));
+            assert_eq!(e.audit.unwrap().action, action.audit_action());
+        }
+        assert!(next("v", &[Admin], Action::Grant(&[Chief]), &admin).is_ok());
+    }
+
+    /// An admin editing its own record may change its display name only.
+    #[test]
+    fn nobody_edits_their_own_training_or_certification() {
+        let admin = actor(&[Admin]);
+        let old = UserSpec {
+            display_name: "U".into(),
+            department: "is".into(),
+            roles: vec![Admin],
+            trained_at: None,
+            certified_until: None,
+            policy_version: None,
+            disabled: false,
+        };
+        let mut new = old.clone();
+        new.display_name = "U. Name".into();
+        assert!(check_user_edit("u", &old, &new, &admin).is_ok());
+        new.trained_at = Some(jiff::Timestamp::UNIX_EPOCH);
+        new.certified_until = Some(jiff::Timestamp::UNIX_EPOCH);
+        new.policy_version = Some("5.05".into());
+        new.roles.push(Chief);
+        let e = check_user_edit("u", &old, &new, &admin).unwrap_err();
+        let msg = e.error.to_string();
+        for f in ["roles", "trained_at", "certified_until", "policy_version"] {
+            assert!(msg.contains(f), "{msg}");
+        }
+        assert_eq!(e.audit.unwrap().action, AuditAction::ApplyKind(Kind::User));
+        // The same edit of someone else's record is the admin's job.
+        assert!(check_user_edit("v", &old, &new, &admin).is_ok());
     }
 }

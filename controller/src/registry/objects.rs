@@ -6,7 +6,7 @@ use crate::core::object::{json, Change, Step, StoredObject};
 use crate::core::store::{KeyValue, Op};
 use crate::core::AuditAction;
 use crate::core::Controller;
-use crate::registry::camera_machine;
+use crate::registry::{camera_machine, grant_machine};
 use crate::{Error, Result};
 use camplane_config::manifest::Spec;
 use camplane_config::model::*;
@@ -206,6 +206,10 @@ impl Controller {
                                         });
                                     }
                                     new.status = json(&st);
+                                }
+                                Spec::User(u) => {
+                                    let old_spec: UserSpec = old.spec_as()?;
+                                    grant_machine::check_user_edit(name, &old_spec, u, actor)?;
                                 }
                                 Spec::PlacementRequest(_) => {
                                     let mut st: PlacementRequestStatus = old.status_as();

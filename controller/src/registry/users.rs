@@ -217,7 +217,7 @@ impl Controller {
         self.update(Kind::User, name, |old| {
             let old = old.ok_or_else(|| Error::NotFound(format!("user {name:?}")))?;
             let mut spec: UserSpec = old.spec_as()?;
-            let t = grant_machine::next(&spec.roles, action, actor)?;
+            let t = grant_machine::next(name, &spec.roles, action, actor)?;
             spec.roles = t.roles;
             let mut new = old.clone();
             new.spec = json(&spec);
