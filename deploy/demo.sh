@@ -48,6 +48,11 @@ for u in "pd-manager dept_manager police" "chief chief police" "city-manager cit
   set -- $u
   echo "$1-demo-password" | cam user add "$1" --role "$2" --department "$3" --password-stdin
 done
+# Alerts and searches are ALPR data: the operator's training, state-system certification
+# and acknowledgement of the policy the controller runs under are on record, not just the role.
+policy=$(sed -n 's/^ *policy_version: *//p' config/examples/controller-embedded.yaml)
+printf 'kind: User\nname: operator\nspec:\n  department: police\n  roles: [alpr_operator]\n  trained_at: 2026-01-05T00:00:00Z\n  certified_until: 2099-01-01T00:00:00Z\n  policy_version: "%s"\n' "$policy" > "$DATA/operator.yaml"
+cam apply -f "$DATA/operator.yaml" >/dev/null
 as() { local u=$1; shift; echo "$u-demo-password" | CAMPLANE_HOME="$DATA/cli-$u" "$BIN/camplane" login -u "$u" --password-stdin >/dev/null; CAMPLANE_HOME="$DATA/cli-$u" "$BIN/camplane" "$@"; }
 as pd-manager request recommend req-ch-entrance -m "vandalism at the entrance" >/dev/null
 as chief request recommend req-ch-entrance -m "supports" >/dev/null

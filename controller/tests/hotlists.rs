@@ -37,7 +37,10 @@ async fn hotlist_loads_versions_and_alerts() {
     let dir = tempfile::tempdir().unwrap();
     let h = start(config_embedded(dir.path()), None).await;
     let sup = user(&h, "sup", &["supervisor"], "police").await;
-    let op = user(&h, "op", &["alpr_operator"], "police").await;
+    // Alerts are ALPR data: the operator who reads them is trained, certified
+    // and acknowledges the policy; one who is not is refused, audited.
+    let op = qualified_user(&h, "op", "alpr_operator", "police").await;
+    let raw = user(&h, "op-untrained", &["alpr_operator"], "police").await;
     let eng = user(&h, "eng", &["engineer"], "").await;
 
     // Only supervisors and the chief load lists.
@@ -162,6 +165,31 @@ async fn hotlist_loads_versions_and_alerts() {
         .await
         .unwrap_err();
     assert_eq!(e.code(), Code::PermissionDenied);
+    for list in [false, true] {
+        let c = pb::alerts_client::AlertsClient::new(h.channel.clone());
+        let e = if list {
+            c.clone()
+                .list(req(&raw, pb::AlertsRequest::default()))
+                .await
+                .unwrap_err()
+        } else {
+            c.clone()
+                .watch(req(&raw, pb::AlertsRequest::default()))
+                .await
+                .unwrap_err()
+        };
+        assert_eq!(e.code(), Code::PermissionDenied, "{e:?}");
+        assert!(e.message().contains("training"), "{e:?}");
+    }
+    let log = audit_log(&h).await;
+    for action in ["alerts.list", "alerts.watch"] {
+        assert!(
+            log.iter().any(|e| e["action"] == action
+                && e["actor"] == "op-untrained"
+                && e["result"].as_str().unwrap().starts_with("denied")),
+            "{action} refusal audited"
+        );
+    }
     let mut watch = pb::alerts_client::AlertsClient::new(h.channel.clone())
         .watch(req(&op, pb::AlertsRequest::default()))
         .await

@@ -426,7 +426,13 @@ async fn separation_of_duties() {
                     .is_some_and(|r| r.starts_with("denied") && r.contains(needle))
         })
     };
-    assert!(denied("user.grant", "their own roles"), "self-grant audited");
+    assert!(
+        denied("user.grant", "their own roles"),
+        "self-grant audited"
+    );
     assert!(denied("apply User", "trained_at"), "self-edit audited");
-    assert!(denied("request.recommend", "different person"), "second step audited");
+    assert!(
+        denied("request.recommend", "different person"),
+        "second step audited"
+    );
 }

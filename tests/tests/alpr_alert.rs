@@ -63,7 +63,8 @@ async fn rendered_plates_raise_exactly_one_hotlist_alert_at_the_controller() {
     let h = ctl::start(cfg.clone(), None).await;
     ctl::apply(&h, &h.admin, ctl::CITY).await.unwrap();
     let sup_user = ctl::user(&h, "sgt", &["supervisor"], "police").await;
-    let op = ctl::user(&h, "op", &["alpr_operator"], "police").await;
+    // Alerts are ALPR data: the operator who watches them is qualified.
+    let op = ctl::qualified_user(&h, "op", "alpr_operator", "police").await;
     let token = agent::enroll_token(&h, "city-hall").await;
     let cam = servers::RtspServer::start(
         servers::free_port(),

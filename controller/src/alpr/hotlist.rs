@@ -16,7 +16,7 @@ use crate::core::auth::{Actor, Operation};
 use crate::core::store::{Op, WatchEvent};
 use crate::core::AuditAction;
 use crate::core::Controller;
-use crate::core::{KeyChange, KeyStep, KeyWrite};
+use crate::core::{KeyChange, KeyStep, KeyWrite, Refusal};
 use crate::{Error, Result};
 use camplane_config::hotlist::*;
 use futures::StreamExt;
@@ -439,14 +439,35 @@ impl Controller {
 
     /// Alerts received at or after `since`, oldest first.
     pub async fn alerts(&self, actor: &Actor, since: Option<Timestamp>) -> Result<Vec<Alert>> {
-        self.require(actor, Operation::ReceiveAlerts, AuditAction::AlertsList)
+        self.require_alert_reader(actor, AuditAction::AlertsList)
             .await?;
         let l = self.store.list(ALERTS).await?;
-        Ok(l.kvs
+        let out: Vec<Alert> = l
+            .kvs
             .iter()
             .filter_map(|kv| serde_json::from_slice::<Alert>(&kv.value).ok())
             .filter(|a| since.is_none_or(|s| a.received_at >= s))
-            .collect())
+            .collect();
+        let mut d = Draft::new(&actor.username, AuditAction::AlertsList, "Alert", "");
+        d.details = serde_json::json!({ "since": since, "alerts": out.len() });
+        self.audit.record(d).await?;
+        Ok(out)
+    }
+
+    /// Alerts are ALPR data: reading them takes the role and, like a search,
+    /// training, a valid certification and the current acknowledgement. A
+    /// refusal is audited under `what`.
+    async fn require_alert_reader(&self, actor: &Actor, what: AuditAction) -> Result<()> {
+        self.require(actor, Operation::ReceiveAlerts, what).await?;
+        match self.check_qualified(actor) {
+            Ok(()) => {}
+            Err(Error::PermissionDenied(msg)) => {
+                let r = Refusal::denied(actor, what, "Alert", "", msg);
+                return Err(self.record_refusal(r).await);
+            }
+            Err(e) => return Err(e),
+        }
+        Ok(())
     }
 
     /// Streams alerts: those received since `since` (if given), then each new
@@ -456,7 +477,7 @@ impl Controller {
         actor: &Actor,
         since: Option<Timestamp>,
     ) -> Result<tokio::sync::mpsc::Receiver<Result<Alert>>> {
-        self.require(actor, Operation::ReceiveAlerts, AuditAction::AlertsWatch)
+        self.require_alert_reader(actor, AuditAction::AlertsWatch)
             .await?;
         let mut d = Draft::new(&actor.username, AuditAction::AlertsWatch, "Alert", "");
         d.details = serde_json::json!({ "since": since });

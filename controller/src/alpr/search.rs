@@ -320,6 +320,13 @@ impl Controller {
                 "ALPR searches need the alpr_operator role".into(),
             ));
         }
+        self.check_qualified(actor)
+    }
+
+    /// Checks that `actor` may see ALPR data today, whatever the role that lets
+    /// them ask (searches, alerts): training, certification valid on the day,
+    /// and the current policy acknowledged.
+    pub(crate) fn check_qualified(&self, actor: &Actor) -> Result<()> {
         let now = self.now();
         let user = self
             .load(Kind::User, &actor.username)

@@ -53,10 +53,14 @@ pub fn next(
 ) -> Result<Transition, Refusal> {
     check(actor, Operation::ManageUsers, REFUSED)?;
     if actor.username == target {
-        let msg = format!(
-            "{target} cannot change their own roles; another administrator does"
-        );
-        return Err(Refusal::denied(actor, action.audit_action(), "User", target, msg));
+        let msg = format!("{target} cannot change their own roles; another administrator does");
+        return Err(Refusal::denied(
+            actor,
+            action.audit_action(),
+            "User",
+            target,
+            msg,
+        ));
     }
     let mut roles = state.to_vec();
     match action {
@@ -190,7 +194,11 @@ mod tests {
         let admin = actor(&[Admin]);
         for action in [Action::Grant(&[Chief]), Action::Revoke(&[Admin])] {
             let e = next("u", &[Admin], action, &admin).unwrap_err();
-            assert!(matches!(e.error, Error::PermissionDenied(_)), "{:?}", e.error);
+            assert!(
+                matches!(e.error, Error::PermissionDenied(_)),
+                "{:?}",
+                e.error
+            );
             assert!(e.error.to_string().contains("their own roles"));
             assert_eq!(e.audit.unwrap().action, action.audit_action());
         }
