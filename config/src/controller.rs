@@ -31,6 +31,40 @@ pub struct ControllerConfig {
     /// Where recording exports may be written.
     #[serde(default, skip_serializing_if = "ExportSettings::is_empty")]
     pub exports: ExportSettings,
+    /// How an approved placement binds the camera that is installed.
+    #[serde(default, skip_serializing_if = "PlacementSettings::is_default")]
+    pub placement: PlacementSettings,
+}
+
+// ---------- placement settings ----------
+
+/// How an approved placement request binds its camera.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PlacementSettings {
+    /// How far (metres) an activated or edited camera may stand from the
+    /// location its request approved; farther is a relocation, which needs a
+    /// new request. Default 10 m: the spread of a phone's GPS fix on a street,
+    /// about the width of a lot.
+    #[serde(default = "default_binding_tolerance")]
+    pub binding_tolerance_m: f64,
+}
+
+fn default_binding_tolerance() -> f64 {
+    10.0
+}
+
+impl Default for PlacementSettings {
+    fn default() -> Self {
+        PlacementSettings {
+            binding_tolerance_m: default_binding_tolerance(),
+        }
+    }
+}
+
+impl PlacementSettings {
+    fn is_default(&self) -> bool {
+        *self == PlacementSettings::default()
+    }
 }
 
 // ---------- export settings ----------
@@ -245,6 +279,13 @@ impl ControllerConfig {
             bad(
                 "city.case_number_format",
                 format!("not a valid regular expression: {e}"),
+            );
+        }
+        let tol = cfg.placement.binding_tolerance_m;
+        if !(tol.is_finite() && tol > 0.0 && tol <= 1000.0) {
+            bad(
+                "placement.binding_tolerance_m",
+                format!("{tol} metres: must be more than 0 and at most 1000"),
             );
         }
         if cfg.listen.parse::<std::net::SocketAddr>().is_err() {

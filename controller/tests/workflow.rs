@@ -436,3 +436,65 @@ async fn separation_of_duties() {
         "second step audited"
     );
 }
+
+/// An approval binds the camera: a camera moved 100 m, turned to ALPR, or made
+/// covert after approval is refused at activation and as an edit of the active
+/// camera, naming every field that differs; the refusals are audited, and the
+/// camera as approved activates and takes a harmless edit.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_approval_binds_the_camera() {
+    let dir = tempfile::tempdir().unwrap();
+    std::env::set_var("CAMPLANE_TEST_NO_SUCH_VAR", ADMIN_PW);
+    let h = start(config_embedded(dir.path()), None).await;
+    apply(&h, &h.admin, CITY).await.unwrap();
+    let mgr = user(&h, "pd-manager", &["dept_manager"], "police").await;
+    let chief = user(&h, "chief", &["chief"], "police").await;
+    let cm = user(&h, "city-manager", &["city_manager"], "city-manager").await;
+    let cam1 = CITY.split("---").last().unwrap();
+    // Registered about 111 m north of where its request places it.
+    let moved = cam1.replace(
+        "location: {lat: 42.5006, lon: -90.6646}",
+        "location: {lat: 42.5016, lon: -90.6646}",
+    );
+    apply(&h, &h.admin, &moved).await.unwrap();
+    for (who, step) in [(&mgr, "recommend"), (&chief, "recommend"), (&cm, "approve")] {
+        act(&h, who, "req-1", step, "", "ok").await.unwrap();
+    }
+    let st = get_json(&h, &h.admin, "cameras", "cam-1").await.unwrap();
+    assert_eq!(st["status"]["state"], "proposed", "the approval did not cover it");
+    let e = camera(&h, &h.admin, "cam-1", "activate").await.unwrap_err();
+    assert_eq!(e.code(), Code::FailedPrecondition, "{e:?}");
+    assert!(e.message().contains("location: 111"), "{e:?}");
+    // Back where it was approved: it activates.
+    apply(&h, &h.admin, cam1).await.unwrap();
+    camera(&h, &h.admin, "cam-1", "activate").await.unwrap();
+    // An edit of the active camera is checked again, every field named.
+    let side_door = cam1.replace(
+        "  placement_request: req-1",
+        "  placement_request: req-1\n  alpr: true\n  covert: true",
+    );
+    let e = apply(&h, &h.admin, &side_door).await.unwrap_err();
+    assert_eq!(e.code(), Code::FailedPrecondition, "{e:?}");
+    for f in ["alpr:", "covert:"] {
+        assert!(e.message().contains(f), "{f} not named: {e:?}");
+    }
+    let st = get_json(&h, &h.admin, "cameras", "cam-1").await.unwrap();
+    assert_eq!(st["spec"]["alpr"], serde_json::Value::Null, "nothing stored");
+    // A harmless edit (the recording switch) still goes through.
+    let harmless = cam1.replace(
+        "  placement_request: req-1",
+        "  placement_request: req-1\n  recording: false",
+    );
+    apply(&h, &h.admin, &harmless).await.unwrap();
+    let log = audit_log(&h).await;
+    let denied = |action: &str, needle: &str| {
+        log.iter().any(|e| {
+            e["action"] == action
+                && e["result"]
+                    .as_str()
+                    .is_some_and(|r| r.starts_with("denied") && r.contains(needle))
+        })
+    };
+    assert!(denied("camera.activate", "location"), "activation refusal audited");
+    assert!(denied("apply Camera", "alpr"), "edit refusal audited");
+}

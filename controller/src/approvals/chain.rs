@@ -1,6 +1,7 @@
 //! The placement request chain: submit, then department, chief or IS review,
 //! City Manager decision; cameras waiting on an approved request follow.
 
+use crate::approvals::binding;
 use crate::approvals::request_machine::{self, Action};
 use crate::core::auth::Actor;
 use crate::core::object::{json, Change, Step, StoredObject};
@@ -129,10 +130,11 @@ impl Controller {
                 )));
             }
         }
-        if rs.purpose != spec.purpose || rs.kind != spec.kind {
+        let differ = binding::mismatches(&rs, spec, self.config.placement.binding_tolerance_m);
+        if !differ.is_empty() {
             return Err(Error::FailedPrecondition(format!(
-                "placement request {request} approved a {:?} {:?} camera; this one is {:?} {:?}",
-                rs.kind, rs.purpose, spec.kind, spec.purpose
+                "camera {camera:?} is not what placement request {request} approved: {}",
+                differ.join("; ")
             )));
         }
         Ok(())

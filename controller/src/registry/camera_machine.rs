@@ -17,7 +17,7 @@
 //! covers the camera (only when activating or approving), passes the time in,
 //! calls [`next`] and applies the [`Transition`].
 
-use crate::core::audit::AuditAction;
+use crate::core::audit::{AuditAction, Draft};
 use crate::core::auth::{Actor, Operation};
 use crate::core::object::{check, Refusal};
 use crate::Error;
@@ -211,7 +211,17 @@ pub fn next(state: &State, action: Action, actor: &Actor) -> Result<Transition, 
             }
             match state.cover {
                 Cover::Approved => {}
-                Cover::Refused(e) => return Err(again(e).into()),
+                // A camera that is not what its request approved: a side door
+                // tried, so the refusal is on record.
+                Cover::Refused(e) => {
+                    let error = again(e);
+                    let mut d = Draft::new(&actor.username, action.audit_action(), "Camera", name);
+                    d.result = format!("denied: {error}");
+                    return Err(Refusal {
+                        error,
+                        audit: Some(Box::new(d)),
+                    });
+                }
                 Cover::NoRequest | Cover::NotAsked => return Err(precondition(format!(
                     "camera {name} has no placement request: set spec.placement_request to an approved request"
                 ))),

@@ -1,8 +1,9 @@
 //! Object access and declarative apply: reads with a role check, `apply` (all
 //! validated first, then written one by one through `update`), and delete.
 
+use crate::core::audit::Draft;
 use crate::core::auth::{self, Actor, Operation};
-use crate::core::object::{json, Change, Step, StoredObject};
+use crate::core::object::{json, Change, Refusal, Step, StoredObject};
 use crate::core::store::{KeyValue, Op};
 use crate::core::AuditAction;
 use crate::core::Controller;
@@ -195,6 +196,35 @@ impl Controller {
                                 Spec::Camera(c) => {
                                     let mut st: CameraStatus = old.status_as();
                                     let old_spec: CameraSpec = old.spec_as()?;
+                                    // An approval binds the camera for its life: a change of
+                                    // an approved, active or suspended camera is checked
+                                    // against its approved request again.
+                                    if matches!(
+                                        st.state,
+                                        CameraState::Approved
+                                            | CameraState::Active
+                                            | CameraState::Suspended
+                                    ) {
+                                        let req = c.placement_request.as_deref().ok_or_else(|| {
+                                            Error::FailedPrecondition(format!(
+                                                "Camera {name:?} is {}: it keeps the placement request that approved it",
+                                                format!("{:?}", st.state).to_lowercase()
+                                            ))
+                                        })?;
+                                        if let Err(error) = self.request_approved_for(req, name, c) {
+                                            let mut d = Draft::new(
+                                                &actor.username,
+                                                AuditAction::ApplyKind(Kind::Camera),
+                                                "Camera",
+                                                name,
+                                            );
+                                            d.result = format!("denied: {error}");
+                                            return Err(Refusal {
+                                                error,
+                                                audit: Some(Box::new(d)),
+                                            });
+                                        }
+                                    }
                                     if old_spec.location != c.location {
                                         if let Some(last) = st.location_history.last_mut() {
                                             last.until = Some(now);
