@@ -4,16 +4,16 @@
 use std::collections::HashMap;
 use std::fmt;
 
-use geo::orient::Direction;
 use geo::{
-    unary_union, BoundingRect, Coord, Distance, Euclidean, Line, LineString, MakeValid,
-    MultiPolygon, Orient, Point, Polygon, Validation,
+    BoundingRect, Coord, Distance, Euclidean, Line, LineString, MakeValid, MultiPolygon, Point,
+    Polygon, Validation,
 };
 use geojson::{Feature, GeometryValue, JsonObject, Position};
 use rstar::primitives::{GeomWithData, Rectangle};
 use rstar::{PointDistance, RTree, RTreeObject, AABB};
 use serde_json::Value;
 
+use crate::polyops::union_all;
 use crate::proj::LocalProjection;
 use crate::rules::{Rules, StreetClass};
 use crate::PlacementError;
@@ -255,10 +255,10 @@ fn valid_or_repaired(
                 let fixed = part
                     .make_valid()
                     .map_err(|r| format!("{problem}; repair failed: {r}"))?;
-                pieces.extend(fixed.0.into_iter().map(|p| p.orient(Direction::Default)));
+                pieces.extend(fixed.0);
             }
             repairs.push(Repair { feature, problem });
-            Ok(unary_union(&pieces))
+            Ok(union_all(&pieces))
         }
     }
 }
@@ -633,13 +633,8 @@ impl Layers {
             .residential
             .iter()
             .flat_map(|m| project_mp(&proj, m).0)
-            .map(|p| p.orient(Direction::Default))
             .collect();
-        let union = if res_polys.is_empty() {
-            MultiPolygon(vec![])
-        } else {
-            unary_union(&res_polys)
-        };
+        let union = union_all(&res_polys);
         let residential = Areas::new(union.0.into_iter().map(|p| MultiPolygon(vec![p])).collect());
 
         let kiosks: Vec<[f64; 2]> = set

@@ -10,6 +10,7 @@ pub mod check;
 pub mod layers;
 pub mod map;
 pub mod offline;
+mod polyops;
 pub mod proj;
 pub mod request;
 pub mod rules;
