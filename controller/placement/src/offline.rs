@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use crate::answer::error_line;
 use crate::layers::{InvalidPolygons, LayerKind, LayerSet, Layers};
 use crate::rules::Rules;
-use crate::{check, map, parse_request_line, PlacementError};
+use crate::{map, parse_request_line, try_check, PlacementError, RequestError};
 
 /// The command's arguments.
 #[derive(Debug, Clone, Default)]
@@ -81,7 +81,8 @@ pub fn load(args: &CheckArgs, err: &mut impl Write) -> Result<(Rules, Layers), P
 }
 
 /// Runs the check. Exit status: 0 when every request was answered, 2 when
-/// some request line was invalid (the others are still answered, in order),
+/// some request line was invalid or its view could not be measured (an error
+/// line naming the feature; the others are still answered, in order),
 /// 1 when a layer, the rules or the requests could not be used (nothing is
 /// answered then).
 pub fn run_check(args: &CheckArgs, out: &mut impl Write, err: &mut impl Write) -> i32 {
@@ -149,14 +150,23 @@ fn answer_lines(
             continue;
         }
         let answer_line = match parse_request_line(line) {
-            Ok(req) => {
-                let a = check(layers, rules, &req);
-                let s = a.to_json_line();
-                if map_path.is_some() {
-                    cameras.push((req, a));
+            Ok(req) => match try_check(layers, rules, &req) {
+                Ok(a) => {
+                    let s = a.to_json_line();
+                    if map_path.is_some() {
+                        cameras.push((req, a));
+                    }
+                    s
                 }
-                s
-            }
+                Err(e) => {
+                    let _ = writeln!(err, "placement check: line {line_no}: {e}");
+                    status = 2;
+                    error_line(&RequestError {
+                        id: Some(req.id.clone()),
+                        message: e.to_string(),
+                    })
+                }
+            },
             Err(e) => {
                 let _ = writeln!(err, "placement check: line {line_no}: {e}");
                 status = 2;
