@@ -357,11 +357,10 @@ fn residential_fraction(
     let exact = exact_fraction(&layers.residential, &sector, total, &env, mode);
     let raw = near(&layers.residential_features, &env, mode);
     let (sampled, hits) = sampled_fraction(&layers.residential_features, &raw, p, view);
-    // Implausible on its face (a share outside [0, 1], or NaN), or far from
-    // the estimate that involves no polygon operation at all.
-    let plausible = exact.is_some_and(|f| (-1e-9..=1.0 + 1e-9).contains(&f));
+    // Implausible on its face (`exact_fraction` gave none), or far from the
+    // estimate that involves no polygon operation at all.
     let agrees = exact.is_some_and(|f| (f - sampled).abs() <= CROSS_CHECK_TOLERANCE);
-    if plausible && agrees {
+    if agrees {
         return Ok(exact.unwrap_or(0.0).clamp(0.0, 1.0));
     }
     match on_mismatch {
@@ -391,6 +390,25 @@ fn residential_fraction(
             })
         }
     }
+}
+
+/// Whether `q` is inside `mp`, by the crossing number over each polygon's
+/// rings (even-odd, so it holds whatever the rings' orientation).
+fn covers(mp: &MultiPolygon<f64>, q: [f64; 2]) -> bool {
+    mp.0.iter().any(|poly| {
+        let mut inside = false;
+        for ring in std::iter::once(poly.exterior()).chain(poly.interiors()) {
+            for w in ring.0.windows(2) {
+                let (a, b) = (w[0], w[1]);
+                if (a.y > q[1]) != (b.y > q[1])
+                    && q[0] < a.x + (q[1] - a.y) / (b.y - a.y) * (b.x - a.x)
+                {
+                    inside = !inside;
+                }
+            }
+        }
+        inside
+    })
 }
 
 /// Indexes of the shapes whose bounding box meets `env`, ascending.
@@ -465,10 +483,9 @@ fn sampled_fraction(
         for ray in 0..SAMPLE_RAYS {
             let a = (start + span * (ray as f64 + 0.5) / SAMPLE_RAYS as f64).to_radians();
             let q = [p[0] + rr * a.sin(), p[1] + rr * a.cos()];
-            let pt = Point::new(q[0], q[1]);
             let mut any = false;
             for (k, (i, b)) in boxes.iter().enumerate() {
-                if b.contains_point(&q) && features.shapes[*i].intersects(&pt) {
+                if b.contains_point(&q) && covers(&features.shapes[*i], q) {
                     hits[k].1 += 1;
                     any = true;
                 }

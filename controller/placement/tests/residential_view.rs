@@ -348,3 +348,50 @@ fn fraction_matches_a_raster_on_random_footprints() {
         "{refused} of {cases} cases refused at load"
     );
 }
+
+/// The cross-check is no false alarm: random views over the real housing
+/// layers are all measured (none refused), in whichever file they fall.
+#[test]
+fn real_layers_pass_the_cross_check() {
+    let rules = Rules::default();
+    for (files, seed) in [
+        (
+            &[
+                "reynoldstown/residential_houses.geojson",
+                "reynoldstown/residential_apartments.geojson",
+            ][..],
+            21,
+        ),
+        (&["vracar/residential_synthetic.geojson"][..], 22),
+    ] {
+        let mut set = LayerSet::new();
+        for f in files {
+            set.add_file(LayerKind::Residential, f, &read(f)).unwrap();
+        }
+        let layers = set.build(&rules);
+        let (lon0, lat0) = layers.projection().origin();
+        let mut rng = Rng(seed);
+        let mut measured = 0;
+        for k in 0..400 {
+            let line = format!(
+                r#"{{"id":"v{k}","lat":{},"lon":{},"purpose":"personal_safety","view":{{"heading_deg":{},"fov_deg":{},"range_m":{}}}}}"#,
+                lat0 + rng.range(-0.006, 0.006),
+                lon0 + rng.range(-0.008, 0.008),
+                rng.range(0.0, 360.0),
+                rng.range(5.0, 360.0),
+                rng.range(5.0, 120.0)
+            );
+            let req = parse_request_line(&line).unwrap();
+            let a = try_check(&layers, &rules, &req)
+                .unwrap_or_else(|e| panic!("seed {seed}, {line}: {e}"));
+            if a.residential_fraction.is_some_and(|f| f > 0.0) {
+                measured += 1;
+            }
+        }
+        // Most views must see some housing, or the test checks nothing.
+        assert!(
+            measured > 50,
+            "{files:?}: only {measured} views saw housing"
+        );
+    }
+}
