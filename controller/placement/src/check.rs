@@ -18,6 +18,7 @@ use crate::answer::{
 use crate::layers::{seg_distance, Areas, Layers, MeetKey};
 use crate::request::{Mount, Purpose, Request, View};
 use crate::rules::Rules;
+use crate::PlacementError;
 
 /// Points on the arc of a view sector (the spec asks for at least 64).
 pub const ARC_POINTS: usize = 65;
@@ -38,16 +39,55 @@ enum Mode {
 /// layers were built with ([`Layers::rules`]). Meeting parts are precomputed
 /// for the build rules' tolerance and eligible classes and recomputed here
 /// when `rules` differ in those.
+///
+/// The view's residential fraction is cross-checked against a sampled
+/// estimate over the features as loaded. Should they disagree (a polygon
+/// operation gone wrong), this answers the larger of the two, so the view
+/// fails toward review and never toward 0; [`try_check`] refuses instead.
 pub fn check(layers: &Layers, rules: &Rules, req: &Request) -> Answer {
-    run(layers, rules, req, Mode::Indexed)
+    run(layers, rules, req, Mode::Indexed, OnMismatch::Larger)
+        .unwrap_or_else(|_| unreachable_answer(req))
+}
+
+/// [`check`], refusing with an error naming the feature when the exact
+/// residential fraction and the sampled estimate disagree.
+pub fn try_check(layers: &Layers, rules: &Rules, req: &Request) -> Result<Answer, PlacementError> {
+    run(layers, rules, req, Mode::Indexed, OnMismatch::Refuse)
 }
 
 /// The same answer as [`check`], by scanning every feature without the indexes.
 pub fn check_bruteforce(layers: &Layers, rules: &Rules, req: &Request) -> Answer {
-    run(layers, rules, req, Mode::BruteForce)
+    run(layers, rules, req, Mode::BruteForce, OnMismatch::Larger)
+        .unwrap_or_else(|_| unreachable_answer(req))
 }
 
-fn run(layers: &Layers, rules: &Rules, req: &Request, mode: Mode) -> Answer {
+/// What to do when the exact residential fraction fails its cross-check.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum OnMismatch {
+    Larger,
+    Refuse,
+}
+
+/// `run` errs only under [`OnMismatch::Refuse`]; this keeps `check` total
+/// without a panic path, and fails closed should that ever change.
+fn unreachable_answer(req: &Request) -> Answer {
+    Answer {
+        id: req.id.clone(),
+        verdict: Verdict::NeedsReview,
+        bases: Vec::new(),
+        reasons: vec![Reason::ResidentialView],
+        nearest_street: None,
+        residential_fraction: None,
+    }
+}
+
+fn run(
+    layers: &Layers,
+    rules: &Rules,
+    req: &Request,
+    mode: Mode,
+    on_mismatch: OnMismatch,
+) -> Result<Answer, PlacementError> {
     let p = layers.project(req.lon, req.lat);
     // The local projection has no finite image for points a quarter of the
     // globe away from the layers: such a camera is near nothing they hold.
@@ -134,9 +174,16 @@ fn run(layers: &Layers, rules: &Rules, req: &Request, mode: Mode) -> Answer {
 
     // Step 4: residential view. The reported (rounded) fraction is the one
     // compared, so an answer never shows 0.2 and a residential_view reason.
-    let residential_fraction = req
-        .view
-        .map(|v| round_fraction(residential_fraction(layers, p, &v, mode)));
+    let residential_fraction = match req.view {
+        None => None,
+        Some(v) => Some(round_fraction(residential_fraction(
+            layers,
+            p,
+            &v,
+            mode,
+            on_mismatch,
+        )?)),
+    };
     if let Some(f) = residential_fraction {
         if matches!(verdict, Verdict::Eligible | Verdict::NeedsRequest)
             && f > rules.residential_view_max_fraction
@@ -146,7 +193,7 @@ fn run(layers: &Layers, rules: &Rules, req: &Request, mode: Mode) -> Answer {
         }
     }
 
-    Answer {
+    Ok(Answer {
         id: req.id.clone(),
         verdict,
         bases,
@@ -157,7 +204,7 @@ fn run(layers: &Layers, rules: &Rules, req: &Request, mode: Mode) -> Answer {
             nearest_street(layers, p, mode)
         },
         residential_fraction,
-    }
+    })
 }
 
 /// Query radius a hair larger than `r`, so that the R-tree's squared
@@ -281,31 +328,118 @@ pub fn sector_polygon(p: [f64; 2], view: &View) -> Polygon<f64> {
     Polygon::new(LineString(ring), vec![])
 }
 
-fn residential_fraction(layers: &Layers, p: [f64; 2], view: &View, mode: Mode) -> f64 {
+/// Sample grid over a sector for the cross-check: rings of equal area times
+/// rays of equal angle, each sample standing for an equal share of the view.
+const SAMPLE_RINGS: usize = 24;
+const SAMPLE_RAYS: usize = 48;
+
+/// The most the exact fraction and the sampled estimate may differ. The grid's
+/// own error is a few hundredths at worst (thin strips across many cells);
+/// a dropped or doubled footprint moves the fraction by far more.
+pub const CROSS_CHECK_TOLERANCE: f64 = 0.05;
+
+fn residential_fraction(
+    layers: &Layers,
+    p: [f64; 2],
+    view: &View,
+    mode: Mode,
+    on_mismatch: OnMismatch,
+) -> Result<f64, PlacementError> {
     let sector = sector_polygon(p, view);
     let total = sector.unsigned_area();
     let Some(r) = sector.bounding_rect() else {
-        return 0.0;
+        return Ok(0.0);
     };
-    if total <= 0.0 {
-        return 0.0;
+    if total <= 0.0 || !total.is_finite() {
+        return Ok(0.0);
     }
     let env = AABB::from_corners([r.min().x, r.min().y], [r.max().x, r.max().y]);
-    let res = &layers.residential;
+    let exact = exact_fraction(&layers.residential, &sector, total, &env, mode);
+    let raw = near(&layers.residential_features, &env, mode);
+    let (sampled, hits) = sampled_fraction(&layers.residential_features, &raw, p, view);
+    // Implausible on its face (`exact_fraction` gave none), or far from the
+    // estimate that involves no polygon operation at all.
+    let agrees = exact.is_some_and(|f| (f - sampled).abs() <= CROSS_CHECK_TOLERANCE);
+    if agrees {
+        return Ok(exact.unwrap_or(0.0).clamp(0.0, 1.0));
+    }
+    match on_mismatch {
+        OnMismatch::Larger => Ok(exact
+            .filter(|f| f.is_finite())
+            .unwrap_or(0.0)
+            .max(sampled)
+            .clamp(0.0, 1.0)),
+        OnMismatch::Refuse => {
+            // Name the feature that holds most of the sampled share.
+            let worst = hits.iter().max_by_key(|&&(_, n)| n).map(|&(i, _)| i);
+            let (file, feature) = match worst {
+                Some(i) => {
+                    let (f, k) = &layers.residential_src[i];
+                    (f.clone(), Some(*k))
+                }
+                None => ("residential".to_string(), None),
+            };
+            Err(PlacementError::Layer {
+                file,
+                feature,
+                message: format!(
+                    "the residential share of the view could not be measured: the polygon \
+                     intersection gives {} but sampling the features gives {sampled:.4}",
+                    exact.map_or("nothing".to_string(), |f| format!("{f:.4}")),
+                ),
+            })
+        }
+    }
+}
+
+/// Whether `q` is inside `mp`, by the crossing number over each polygon's
+/// rings (even-odd, so it holds whatever the rings' orientation).
+fn covers(mp: &MultiPolygon<f64>, q: [f64; 2]) -> bool {
+    mp.0.iter().any(|poly| {
+        let mut inside = false;
+        for ring in std::iter::once(poly.exterior()).chain(poly.interiors()) {
+            for w in ring.0.windows(2) {
+                let (a, b) = (w[0], w[1]);
+                if (a.y > q[1]) != (b.y > q[1])
+                    && q[0] < a.x + (q[1] - a.y) / (b.y - a.y) * (b.x - a.x)
+                {
+                    inside = !inside;
+                }
+            }
+        }
+        inside
+    })
+}
+
+/// Indexes of the shapes whose bounding box meets `env`, ascending.
+fn near(areas: &Areas, env: &AABB<[f64; 2]>, mode: Mode) -> Vec<usize> {
     let mut idx: Vec<usize> = match mode {
-        Mode::Indexed => res
+        Mode::Indexed => areas
             .tree
-            .locate_in_envelope_intersecting(&env)
+            .locate_in_envelope_intersecting(env)
             .map(|b| b.data as usize)
             .collect(),
-        Mode::BruteForce => (0..res.shapes.len())
-            .filter(|&i| res.bbox(i).is_some_and(|b| b.intersects(&env)))
+        Mode::BruteForce => (0..areas.shapes.len())
+            .filter(|&i| areas.bbox(i).is_some_and(|b| b.intersects(env)))
             .collect(),
     };
-    if idx.is_empty() {
-        return 0.0;
-    }
     idx.sort_unstable();
+    idx
+}
+
+/// The share of the sector covered by the union's parts, by one polygon
+/// intersection; `None` when the intersection is larger than either operand.
+fn exact_fraction(
+    res: &Areas,
+    sector: &Polygon<f64>,
+    total: f64,
+    env: &AABB<[f64; 2]>,
+    mode: Mode,
+) -> Option<f64> {
+    let idx = near(res, env, mode);
+    if idx.is_empty() {
+        return Some(0.0);
+    }
     // The parts are disjoint (unioned at load), so one intersection with all of them is their union's.
     let candidates = MultiPolygon(
         idx.iter()
@@ -313,5 +447,114 @@ fn residential_fraction(layers: &Layers, p: [f64; 2], view: &View, mode: Mode) -
             .collect(),
     );
     let covered = sector.intersection(&candidates).unsigned_area();
-    (covered / total).clamp(0.0, 1.0)
+    // The overlay snaps to an integer grid, so areas agree to its rounding only.
+    let at_most = |a: f64| a * (1.0 + 1e-6) + 1e-3;
+    if !covered.is_finite()
+        || covered > at_most(total)
+        || covered > at_most(candidates.unsigned_area())
+    {
+        return None;
+    }
+    Some(covered / total)
+}
+
+/// The share of sample points of the view's sector that fall in any feature
+/// as loaded (no union, no overlay: point in polygon only), and per feature
+/// index the points it holds.
+fn sampled_fraction(
+    features: &Areas,
+    idx: &[usize],
+    p: [f64; 2],
+    view: &View,
+) -> (f64, Vec<(usize, usize)>) {
+    let (start, span) = if view.fov_deg >= 360.0 {
+        (0.0, 360.0)
+    } else {
+        (view.heading_deg - view.fov_deg / 2.0, view.fov_deg)
+    };
+    let boxes: Vec<(usize, AABB<[f64; 2]>)> = idx
+        .iter()
+        .filter_map(|&i| features.bbox(i).map(|b| (i, b)))
+        .collect();
+    let mut hits: Vec<(usize, usize)> = boxes.iter().map(|&(i, _)| (i, 0)).collect();
+    let mut inside = 0usize;
+    for ring in 0..SAMPLE_RINGS {
+        let rr = view.range_m * ((ring as f64 + 0.5) / SAMPLE_RINGS as f64).sqrt();
+        for ray in 0..SAMPLE_RAYS {
+            let a = (start + span * (ray as f64 + 0.5) / SAMPLE_RAYS as f64).to_radians();
+            let q = [p[0] + rr * a.sin(), p[1] + rr * a.cos()];
+            let mut any = false;
+            for (k, (i, b)) in boxes.iter().enumerate() {
+                if b.contains_point(&q) && covers(&features.shapes[*i], q) {
+                    hits[k].1 += 1;
+                    any = true;
+                }
+            }
+            if any {
+                inside += 1;
+            }
+        }
+    }
+    let n = SAMPLE_RINGS * SAMPLE_RAYS;
+    (inside as f64 / n as f64, hits)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{parse_request_line, LayerKind, LayerSet};
+
+    /// One housing square of about 79 m by 111 m, and a camera in its middle.
+    fn square_and_request() -> (Layers, Request) {
+        let ring = serde_json::json!([[
+            [20.0, 45.0],
+            [20.001, 45.0],
+            [20.001, 45.001],
+            [20.0, 45.001],
+            [20.0, 45.0]
+        ]]);
+        let doc = serde_json::json!({"type": "FeatureCollection", "features": [
+            {"type": "Feature", "properties": {}, "geometry": {"type": "Polygon", "coordinates": ring}}
+        ]});
+        let mut set = LayerSet::new();
+        set.add_file(
+            LayerKind::Residential,
+            "homes.geojson",
+            &serde_json::to_vec(&doc).unwrap(),
+        )
+        .unwrap();
+        let layers = set.build(&Rules::default());
+        let req = parse_request_line(
+            r#"{"id":"c1","lat":45.0005,"lon":20.0005,"purpose":"property_protection","view":{"heading_deg":90,"fov_deg":360,"range_m":20}}"#,
+        )
+        .unwrap();
+        (layers, req)
+    }
+
+    #[test]
+    fn an_honest_union_passes_the_cross_check() {
+        let (layers, req) = square_and_request();
+        let a = try_check(&layers, &Rules::default(), &req).unwrap();
+        assert_eq!(a.residential_fraction, Some(1.0));
+    }
+
+    #[test]
+    fn a_union_that_lost_a_footprint_is_refused_not_read_as_zero() {
+        let (mut layers, req) = square_and_request();
+        // What the old union did to Vračar feature 43: the part is gone.
+        layers.residential = Areas::default();
+        let e = try_check(&layers, &Rules::default(), &req).unwrap_err();
+        let msg = e.to_string();
+        assert!(
+            msg.contains("homes.geojson") && msg.contains("feature 0"),
+            "{msg}"
+        );
+        // `check` cannot refuse: it fails toward review with the larger share.
+        let a = check(&layers, &Rules::default(), &req);
+        assert_eq!(a.residential_fraction, Some(1.0));
+        assert_eq!(
+            check_bruteforce(&layers, &Rules::default(), &req).residential_fraction,
+            Some(1.0)
+        );
+    }
 }

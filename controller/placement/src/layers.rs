@@ -4,16 +4,16 @@
 use std::collections::HashMap;
 use std::fmt;
 
-use geo::orient::Direction;
 use geo::{
-    unary_union, BoundingRect, Coord, Distance, Euclidean, Line, LineString, MakeValid,
-    MultiPolygon, Orient, Point, Polygon, Validation,
+    BoundingRect, Coord, Distance, Euclidean, Line, LineString, MakeValid, MultiPolygon, Point,
+    Polygon, Validation,
 };
 use geojson::{Feature, GeometryValue, JsonObject, Position};
 use rstar::primitives::{GeomWithData, Rectangle};
 use rstar::{PointDistance, RTree, RTreeObject, AABB};
 use serde_json::Value;
 
+use crate::polyops::union_all;
 use crate::proj::LocalProjection;
 use crate::rules::{Rules, StreetClass};
 use crate::PlacementError;
@@ -66,6 +66,8 @@ pub struct LayerSet {
     other: Vec<MultiPolygon<f64>>,
     kiosks: Vec<Coord<f64>>,
     residential: Vec<MultiPolygon<f64>>,
+    /// Per residential feature: its file and index there, to name it in errors.
+    residential_src: Vec<(String, usize)>,
 }
 
 impl LayerSet {
@@ -133,6 +135,7 @@ impl LayerSet {
         };
         let mut streets = Vec::new();
         let mut polys = Vec::new();
+        let mut poly_src = Vec::new();
         let mut points = Vec::new();
         for (i, fv) in features.into_iter().enumerate() {
             let feature: Feature = serde_json::from_value(fv)
@@ -168,6 +171,7 @@ impl LayerSet {
                 ) => {
                     let mp = MultiPolygon(vec![polygon(coordinates).map_err(at)?]);
                     polys.push(valid_or_repaired(mp, invalid, i, &mut repairs).map_err(at)?);
+                    poly_src.push(i);
                 }
                 (
                     LayerKind::CityProperty | LayerKind::OtherPublic | LayerKind::Residential,
@@ -183,6 +187,7 @@ impl LayerSet {
                         valid_or_repaired(MultiPolygon(parts), invalid, i, &mut repairs)
                             .map_err(at)?,
                     );
+                    poly_src.push(i);
                 }
                 (_, other) => {
                     let want = match kind {
@@ -205,7 +210,11 @@ impl LayerSet {
             LayerKind::Kiosks => self.kiosks.extend(points),
             LayerKind::CityProperty => self.city.extend(polys),
             LayerKind::OtherPublic => self.other.extend(polys),
-            LayerKind::Residential => self.residential.extend(polys),
+            LayerKind::Residential => {
+                self.residential.extend(polys);
+                self.residential_src
+                    .extend(poly_src.into_iter().map(|i| (name.to_string(), i)));
+            }
         }
         Ok(repairs)
     }
@@ -255,10 +264,10 @@ fn valid_or_repaired(
                 let fixed = part
                     .make_valid()
                     .map_err(|r| format!("{problem}; repair failed: {r}"))?;
-                pieces.extend(fixed.0.into_iter().map(|p| p.orient(Direction::Default)));
+                pieces.extend(fixed.0);
             }
             repairs.push(Repair { feature, problem });
-            Ok(unary_union(&pieces))
+            Ok(union_all(&pieces))
         }
     }
 }
@@ -538,6 +547,11 @@ pub struct Layers {
     pub other_public: Areas,
     /// Residential housing, as the union of the layer's polygons (disjoint parts).
     pub residential: Areas,
+    /// The residential features as loaded (projected, one entry per feature),
+    /// for the check that does not trust the union.
+    pub(crate) residential_features: Areas,
+    /// Per entry of `residential_features`: its file and feature index.
+    pub(crate) residential_src: Vec<(String, usize)>,
     /// 911 kiosks (projected).
     pub kiosks: Vec<[f64; 2]>,
     pub(crate) kiosk_tree: RTree<PointIdx>,
@@ -629,17 +643,18 @@ impl Layers {
         let city_property = Areas::new(set.city.iter().map(|m| project_mp(&proj, m)).collect());
         let other_public = Areas::new(set.other.iter().map(|m| project_mp(&proj, m)).collect());
         // Union the housing once, so that a view's share is a sum over disjoint parts.
-        let res_polys: Vec<Polygon<f64>> = set
-            .residential
+        let residential_features = Areas::new(
+            set.residential
+                .iter()
+                .map(|m| project_mp(&proj, m))
+                .collect(),
+        );
+        let res_polys: Vec<Polygon<f64>> = residential_features
+            .shapes
             .iter()
-            .flat_map(|m| project_mp(&proj, m).0)
-            .map(|p| p.orient(Direction::Default))
+            .flat_map(|m| m.0.iter().cloned())
             .collect();
-        let union = if res_polys.is_empty() {
-            MultiPolygon(vec![])
-        } else {
-            unary_union(&res_polys)
-        };
+        let union = union_all(&res_polys);
         let residential = Areas::new(union.0.into_iter().map(|p| MultiPolygon(vec![p])).collect());
 
         let kiosks: Vec<[f64; 2]> = set
@@ -683,6 +698,8 @@ impl Layers {
             city_property,
             other_public,
             residential,
+            residential_features,
+            residential_src: set.residential_src,
             kiosks,
             kiosk_tree,
             boundary_tree,

@@ -10,12 +10,13 @@ pub mod check;
 pub mod layers;
 pub mod map;
 pub mod offline;
+mod polyops;
 pub mod proj;
 pub mod request;
 pub mod rules;
 
 pub use answer::{Answer, Basis, NearestStreet, Reason, Verdict};
-pub use check::{check, check_bruteforce};
+pub use check::{check, check_bruteforce, try_check};
 pub use layers::{InvalidPolygons, LayerKind, LayerSet, Layers, Repair};
 pub use request::{
     parse_request_line, Mount, Purpose, Request, RequestError, Room, SpecialEvent, View,

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use crate::answer::error_line;
 use crate::layers::{InvalidPolygons, LayerKind, LayerSet, Layers};
 use crate::rules::Rules;
-use crate::{check, map, parse_request_line, PlacementError};
+use crate::{map, parse_request_line, try_check, PlacementError, RequestError};
 
 /// The command's arguments.
 #[derive(Debug, Clone, Default)]
@@ -81,7 +81,8 @@ pub fn load(args: &CheckArgs, err: &mut impl Write) -> Result<(Rules, Layers), P
 }
 
 /// Runs the check. Exit status: 0 when every request was answered, 2 when
-/// some request line was invalid (the others are still answered, in order),
+/// some request line was invalid or its view could not be measured (an error
+/// line naming the feature; the others are still answered, in order),
 /// 1 when a layer, the rules or the requests could not be used (nothing is
 /// answered then).
 pub fn run_check(args: &CheckArgs, out: &mut impl Write, err: &mut impl Write) -> i32 {
@@ -149,14 +150,23 @@ fn answer_lines(
             continue;
         }
         let answer_line = match parse_request_line(line) {
-            Ok(req) => {
-                let a = check(layers, rules, &req);
-                let s = a.to_json_line();
-                if map_path.is_some() {
-                    cameras.push((req, a));
+            Ok(req) => match try_check(layers, rules, &req) {
+                Ok(a) => {
+                    let s = a.to_json_line();
+                    if map_path.is_some() {
+                        cameras.push((req, a));
+                    }
+                    s
                 }
-                s
-            }
+                Err(e) => {
+                    let _ = writeln!(err, "placement check: line {line_no}: {e}");
+                    status = 2;
+                    error_line(&RequestError {
+                        id: Some(req.id.clone()),
+                        message: e.to_string(),
+                    })
+                }
+            },
             Err(e) => {
                 let _ = writeln!(err, "placement check: line {line_no}: {e}");
                 status = 2;
@@ -174,4 +184,58 @@ fn answer_lines(
         }
     }
     status
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_view_that_cannot_be_measured_is_an_error_line_and_status_2() {
+        let doc = serde_json::json!({"type": "FeatureCollection", "features": [
+            {"type": "Feature", "properties": {}, "geometry": {"type": "Polygon", "coordinates": [[
+                [20.0, 45.0], [20.001, 45.0], [20.001, 45.001], [20.0, 45.001], [20.0, 45.0]
+            ]]}}
+        ]});
+        let mut set = LayerSet::new();
+        set.add_file(
+            LayerKind::Residential,
+            "homes.geojson",
+            &serde_json::to_vec(&doc).unwrap_or_default(),
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        let mut layers = set.build(&Rules::default());
+        // A union that lost the footprint, as the old one did to Vračar feature 43.
+        layers.residential = crate::layers::Areas::default();
+        let input = concat!(
+            r#"{"id":"c1","lat":45.0005,"lon":20.0005,"purpose":"property_protection","view":{"heading_deg":90,"fov_deg":360,"range_m":20}}"#,
+            "\n",
+            r#"{"id":"c2","lat":45.0005,"lon":20.0005,"purpose":"property_protection"}"#,
+            "\n"
+        );
+        let (mut out, mut err) = (Vec::new(), Vec::new());
+        let status = answer_lines(
+            input.as_bytes(),
+            &layers,
+            &Rules::default(),
+            None,
+            &mut out,
+            &mut err,
+        );
+        assert_eq!(status, 2);
+        let out = String::from_utf8_lossy(&out);
+        let lines: Vec<&str> = out.lines().collect();
+        assert_eq!(lines.len(), 2, "{out}");
+        assert!(
+            lines[0].starts_with(r#"{"id":"c1","error":"layer homes.geojson, feature 0: "#),
+            "{}",
+            lines[0]
+        );
+        assert!(
+            lines[1].starts_with(r#"{"id":"c2","verdict":"#),
+            "{}",
+            lines[1]
+        );
+        assert!(String::from_utf8_lossy(&err).contains("line 1"));
+    }
 }

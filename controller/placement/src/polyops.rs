@@ -1,0 +1,151 @@
+//! Polygon orientation and union that stay right on near-degenerate rings.
+//!
+//! `geo`'s `Winding::winding_order` (and so `Orient` and `unary_union`'s
+//! choice of fill rule) decides a ring's orientation from the turn at its
+//! lexicographically least vertex alone. When that vertex is the tip of a
+//! hair-thin spike (a next vertex almost on the previous edge, as float
+//! rounding of a projection can make), the turn there is the spike's, not the
+//! ring's, so a clockwise ring is taken for counter-clockwise and the union
+//! under the positive fill rule drops it whole. Here the orientation comes from
+//! the ring's signed area, which a spike changes by its negligible area only.
+
+use geo::{Coord, LineString, MultiPolygon, Polygon};
+use i_overlay::core::fill_rule::FillRule;
+use i_overlay::core::overlay_rule::OverlayRule;
+use i_overlay::float::overlay::{FloatOverlay, OverlayOptions};
+
+/// Twice the signed area of a closed ring (positive when counter-clockwise),
+/// taken relative to its first vertex to keep the products small.
+pub(crate) fn ring_signed_area2(ring: &[Coord<f64>]) -> f64 {
+    let Some(o) = ring.first() else {
+        return 0.0;
+    };
+    ring.windows(2)
+        .map(|w| (w[0].x - o.x) * (w[1].y - o.y) - (w[1].x - o.x) * (w[0].y - o.y))
+        .sum()
+}
+
+fn ring_with_sign(ring: &LineString<f64>, positive: bool) -> LineString<f64> {
+    let mut r = ring.clone();
+    r.close();
+    if (ring_signed_area2(&r.0) > 0.0) != positive {
+        r.0.reverse();
+    }
+    r
+}
+
+/// The polygon with its exterior counter-clockwise and its holes clockwise,
+/// judged by signed area.
+pub(crate) fn orient_by_area(p: &Polygon<f64>) -> Polygon<f64> {
+    Polygon::new(
+        ring_with_sign(p.exterior(), true),
+        p.interiors()
+            .iter()
+            .map(|r| ring_with_sign(r, false))
+            .collect(),
+    )
+}
+
+/// The union of `polys` as disjoint parts: rings oriented by signed area, then
+/// one overlay under the positive fill rule (so overlaps count once and holes
+/// stay holes).
+pub(crate) fn union_all(polys: &[Polygon<f64>]) -> MultiPolygon<f64> {
+    let paths: Vec<Vec<[f64; 2]>> = polys
+        .iter()
+        .map(orient_by_area)
+        .flat_map(|p| {
+            std::iter::once(p.exterior().clone())
+                .chain(p.interiors().iter().cloned())
+                .collect::<Vec<_>>()
+        })
+        .filter(|r| r.0.len() >= 4)
+        // The overlay takes open paths: drop the closing vertex.
+        .map(|r| r.0[..r.0.len() - 1].iter().map(|c| [c.x, c.y]).collect())
+        .collect();
+    if paths.is_empty() {
+        return MultiPolygon(vec![]);
+    }
+    let shapes = FloatOverlay::with_subj_custom(&paths, OverlayOptions::ogc(), Default::default())
+        .overlay(OverlayRule::Subject, FillRule::Positive);
+    MultiPolygon(
+        shapes
+            .into_iter()
+            .filter_map(|shape| {
+                let mut rings = shape.into_iter().map(|path| {
+                    let mut r = LineString(path.into_iter().map(|[x, y]| Coord { x, y }).collect());
+                    r.close();
+                    r
+                });
+                let exterior = rings.next()?;
+                Some(Polygon::new(exterior, rings.collect()))
+            })
+            .collect(),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use geo::{Area, Winding};
+
+    /// A clockwise ring whose least vertex (0, 0) is the tip of a hair-thin
+    /// spike: the next vertex lies a hair past the last edge, so the turn at
+    /// (0, 0) reads counter-clockwise (the shape a projection's rounding gave
+    /// a real housing polygon).
+    fn spiky_clockwise_ring() -> Polygon<f64> {
+        let v = [
+            (0.0, 0.0),
+            (2.0, 2.0 - 1e-12),
+            (2.0, 10.0),
+            (10.0, 10.0),
+            (10.0, 0.0),
+            (5.0, 5.0),
+            (0.0, 0.0),
+        ];
+        Polygon::new(
+            LineString(v.iter().map(|&(x, y)| Coord { x, y }).collect()),
+            vec![],
+        )
+    }
+
+    #[test]
+    fn orientation_follows_area_not_the_least_vertex() {
+        let p = spiky_clockwise_ring();
+        let o = orient_by_area(&p);
+        assert!(o.signed_area() > 0.0);
+        assert!(ring_signed_area2(&o.exterior().0) > 0.0);
+        // The premise: the local test at the least vertex is fooled.
+        assert!(p.signed_area() < 0.0);
+        assert_eq!(
+            p.exterior().winding_order(),
+            Some(geo::winding_order::WindingOrder::CounterClockwise)
+        );
+    }
+
+    #[test]
+    fn union_keeps_a_ring_whatever_its_orientation() {
+        let p = spiky_clockwise_ring();
+        let far = Polygon::new(
+            LineString(
+                [
+                    (100.0, 0.0),
+                    (110.0, 0.0),
+                    (110.0, 10.0),
+                    (100.0, 10.0),
+                    (100.0, 0.0),
+                ]
+                .iter()
+                .map(|&(x, y)| Coord { x, y })
+                .collect(),
+            ),
+            vec![],
+        );
+        let u = union_all(&[p.clone(), far.clone()]);
+        let want = p.unsigned_area() + far.unsigned_area();
+        assert!(
+            (u.unsigned_area() - want).abs() < 1e-6,
+            "{} vs {want}",
+            u.unsigned_area()
+        );
+    }
+}
