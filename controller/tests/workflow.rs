@@ -461,7 +461,10 @@ async fn an_approval_binds_the_camera() {
         act(&h, who, "req-1", step, "", "ok").await.unwrap();
     }
     let st = get_json(&h, &h.admin, "cameras", "cam-1").await.unwrap();
-    assert_eq!(st["status"]["state"], "proposed", "the approval did not cover it");
+    assert_eq!(
+        st["status"]["state"], "proposed",
+        "the approval did not cover it"
+    );
     let e = camera(&h, &h.admin, "cam-1", "activate").await.unwrap_err();
     assert_eq!(e.code(), Code::FailedPrecondition, "{e:?}");
     assert!(e.message().contains("location: 111"), "{e:?}");
@@ -479,7 +482,11 @@ async fn an_approval_binds_the_camera() {
         assert!(e.message().contains(f), "{f} not named: {e:?}");
     }
     let st = get_json(&h, &h.admin, "cameras", "cam-1").await.unwrap();
-    assert_eq!(st["spec"]["alpr"], serde_json::Value::Null, "nothing stored");
+    assert_eq!(
+        st["spec"]["alpr"],
+        serde_json::Value::Null,
+        "nothing stored"
+    );
     // A harmless edit (the recording switch) still goes through.
     let harmless = cam1.replace(
         "  placement_request: req-1",
@@ -495,6 +502,9 @@ async fn an_approval_binds_the_camera() {
                     .is_some_and(|r| r.starts_with("denied") && r.contains(needle))
         })
     };
-    assert!(denied("camera.activate", "location"), "activation refusal audited");
+    assert!(
+        denied("camera.activate", "location"),
+        "activation refusal audited"
+    );
     assert!(denied("apply Camera", "alpr"), "edit refusal audited");
 }

@@ -7,6 +7,7 @@
 
 pub mod answer;
 pub mod check;
+mod features;
 pub mod layers;
 pub mod map;
 pub mod offline;
