@@ -89,6 +89,7 @@ impl Controller {
                 id,
                 department: &spec.department,
                 status: &st,
+                covert: spec.covert,
             };
             let t = request_machine::next(&state, action, &who)?;
             st.steps.push(t.step(&who, self.clock.now()));

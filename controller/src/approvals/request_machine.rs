@@ -95,6 +95,9 @@ pub struct State<'a> {
     pub department: &'a str,
     /// Where it stands, its steps and its placement verdict.
     pub status: &'a PlacementRequestStatus,
+    /// A covert camera: the City Manager approves it only after the Chief of
+    /// Police has reviewed or overridden it.
+    pub covert: bool,
 }
 
 /// Who takes the step, as which role (`None`: the first one that fits), with
@@ -255,6 +258,14 @@ pub fn next(state: &State, action: Action, actor: &Actor) -> Result<Transition, 
     }
     if action == Approve {
         approval_gate(id, st)?;
+        // Covert use is for criminal investigations: the chief's own step
+        // (a review or an override) must be on the request.
+        if state.covert && !st.steps.iter().any(|s| s.role == Role::Chief) {
+            return Err(Error::FailedPrecondition(format!(
+                "request {id} is for a covert camera: the City Manager approves it only after the Chief of Police has reviewed it"
+            ))
+            .into());
+        }
     }
     if actor.comment.trim().is_empty() && matches!(action, Reject | Deny) {
         return Err(Error::InvalidArgument(format!(
@@ -426,6 +437,7 @@ mod tests {
             id: "r1",
             department: "parks",
             status: st,
+            covert: false,
         };
         let a = Actor {
             user: &u,
@@ -599,6 +611,7 @@ mod tests {
             id: "r1",
             department: "parks",
             status: &st,
+            covert: false,
         };
         let a = Actor {
             user: &u,
@@ -617,6 +630,7 @@ mod tests {
             id: "r1",
             department: "parks",
             status: &gated,
+            covert: false,
         };
         let a = Actor {
             user: &u,
@@ -697,6 +711,7 @@ mod tests {
             id: "r1",
             department: "parks",
             status: &st,
+            covert: false,
         };
         let a = Actor {
             user: &u,
@@ -730,6 +745,7 @@ mod tests {
                 id: "r1",
                 department: "parks",
                 status: &st,
+                covert: false,
             };
             let a = Actor {
                 user: &u,
@@ -763,6 +779,7 @@ mod tests {
                 id: "r1",
                 department: "parks",
                 status: st,
+                covert: false,
             };
             classify(next(
                 &s,
@@ -805,6 +822,40 @@ mod tests {
             },
         );
         assert_eq!(try_as(&st, Recommend, &everything), Out::Ok(Reviewed));
+    }
+
+    /// A covert camera's request reaches the City Manager through Information
+    /// Services alone: approval is refused until the chief has taken a step.
+    #[test]
+    fn covert_needs_the_chief() {
+        use Role::*;
+        let cm = auth::Actor {
+            username: "cm".into(),
+            ..user(&[CityManager], "city")
+        };
+        let approve = |steps: &[(&str, Role)], covert: bool| {
+            let st = status(Reviewed, steps, Some("eligible"));
+            let s = State {
+                id: "r1",
+                department: "parks",
+                status: &st,
+                covert,
+            };
+            classify(next(
+                &s,
+                Approve,
+                &Actor {
+                    user: &cm,
+                    as_role: None,
+                    comment: "ok",
+                },
+            ))
+        };
+        let is_only = [("recommend", DeptManager), ("recommend", Admin)];
+        assert_eq!(approve(&is_only, true), Out::Order);
+        assert_eq!(approve(&is_only, false), Out::Ok(Approved));
+        let with_chief = [("recommend", DeptManager), ("recommend", Chief)];
+        assert_eq!(approve(&with_chief, true), Out::Ok(Approved));
     }
 
     #[test]
