@@ -6,6 +6,8 @@
 //! `camplane` CLI (which verifies) use this crate, so the CLI needs no part of
 //! the controller, and the signed bytes are defined in one place.
 
+pub mod checkpoint;
+
 use camplane_config::model::SegmentInfo;
 use sha2::{Digest, Sha256};
 use std::path::{Component, Path, PathBuf};
