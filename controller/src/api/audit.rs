@@ -15,6 +15,22 @@ impl pb::audit_server::Audit for Api {
         }))
     }
 
+    async fn checkpoint(&self, req: Request<pb::CheckpointRequest>) -> R<pb::CheckpointResponse> {
+        let actor = self.actor(&req).await?;
+        let i = self
+            .ctl
+            .audit_checkpoint_info(&actor, req.get_ref().size)
+            .await?;
+        Ok(Response::new(pb::CheckpointResponse {
+            key_name: i.key.name.clone(),
+            public_key: i.key.public_key.to_vec(),
+            found: i.entry_hash.is_some(),
+            entry_hash: i.entry_hash.unwrap_or_default(),
+            head_seq: i.head_seq,
+            latest: i.latest.unwrap_or_default(),
+        }))
+    }
+
     async fn tail(&self, req: Request<pb::TailRequest>) -> R<pb::AuditEntries> {
         let actor = self.actor(&req).await?;
         let limit = req.get_ref().limit.max(1) as usize;

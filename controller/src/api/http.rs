@@ -40,6 +40,38 @@ pub async fn metrics(ctl: &Controller, leader: bool) -> String {
     s
 }
 
+/// Where the latest signed checkpoint of the audit chain is served.
+pub const CHECKPOINT_PATH: &str = "/public/audit-checkpoint";
+
+/// The latest checkpoint note, text/plain (404 before the leader signed one).
+async fn checkpoint(ctl: &Controller) -> axum::response::Response {
+    use axum::http::StatusCode;
+    let (status, body) = match ctl.latest_checkpoint().await {
+        Ok(Some(c)) => (StatusCode::OK, c.note),
+        Ok(None) => (
+            StatusCode::NOT_FOUND,
+            "No checkpoint has been signed yet.\n".to_string(),
+        ),
+        Err(e) => {
+            tracing::warn!(error = %e, "audit checkpoint unavailable");
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "The audit checkpoint is unavailable right now; try again shortly.\n".to_string(),
+            )
+        }
+    };
+    let mut r = (status, body).into_response();
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    r.headers_mut().insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("public, max-age=60"),
+    );
+    r
+}
+
 /// Binds `listen` and serves the portal and `/metrics` until cancelled. Returns
 /// the bound address.
 pub async fn serve(
@@ -68,6 +100,9 @@ pub async fn serve(
                     HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
                 );
                 return r;
+            }
+            if uri.path() == CHECKPOINT_PATH {
+                return checkpoint(&ctl).await;
             }
             crate::publog::portal::route(&ctl, uri.path()).await
         }

@@ -157,6 +157,8 @@ actions! {
     AuditTail = "audit.tail",
     /// A month's audit report made.
     AuditReport = "audit.report",
+    /// A checkpoint of the chain signed with the controller's checkpoint key.
+    AuditCheckpoint = "audit.checkpoint",
     // Housekeeping.
     /// The controller's retention pass.
     RetentionSweep = "retention.sweep",

@@ -206,6 +206,26 @@ impl AuditLog {
         Ok(out)
     }
 
+    /// The chain's head now, read from the store: (seq, hash hex); the empty
+    /// chain is (0, [`GENESIS`]).
+    pub async fn head(&self) -> Result<(u64, String)> {
+        Ok(match self.core.store.get(HEAD).await? {
+            Some(kv) => {
+                let h: Head = serde_json::from_slice(&kv.value)?;
+                (h.seq, h.hash)
+            }
+            None => (0, GENESIS.into()),
+        })
+    }
+
+    /// The stored entry `seq`, if there is one.
+    pub async fn entry(&self, seq: u64) -> Result<Option<AuditEntry>> {
+        match self.core.store.get(&entry_key(seq)).await? {
+            Some(kv) => Ok(Some(serde_json::from_slice(&kv.value)?)),
+            None => Ok(None),
+        }
+    }
+
     /// Walks the whole chain.
     pub async fn verify(&self) -> Result<Verification> {
         let entries = self.core.store.list(ENTRIES).await?;

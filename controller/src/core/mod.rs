@@ -14,6 +14,7 @@ pub mod metrics;
 pub mod object;
 pub mod pki;
 pub mod store;
+pub mod witness;
 
 pub use action::AuditAction;
 pub use object::{Change, KeyChange, KeyStep, KeyWrite, Refusal, Step, StoredObject};

@@ -2,6 +2,7 @@
 //! interval, run by one loop. Leader-only jobs run on the elected controller
 //! only (with the embedded store there is one, and it leads).
 
+pub mod checkpoint;
 pub mod retention;
 
 use crate::core::events::JobFailed;
@@ -52,6 +53,14 @@ pub const JOBS: &[Job] = &[
         leader_only: true,
         run: publish,
     },
+    // A signed checkpoint of the audit chain when the lead begins, then hourly
+    // by the injected clock (the job only looks at the clock when none is due).
+    Job {
+        name: "audit-checkpoint",
+        every_ticks: 1,
+        leader_only: true,
+        run: audit_checkpoint,
+    },
 ];
 
 fn reconcile(c: &Controller) -> BoxFuture<'_, Result<()>> {
@@ -64,6 +73,10 @@ fn non_operational(c: &Controller) -> BoxFuture<'_, Result<()>> {
 
 fn retention(c: &Controller) -> BoxFuture<'_, Result<()>> {
     Box::pin(async move { c.sweep_retention().await.map(drop) })
+}
+
+fn audit_checkpoint(c: &Controller) -> BoxFuture<'_, Result<()>> {
+    Box::pin(async move { c.checkpoint_if_due().await.map(drop) })
 }
 
 fn publish(c: &Controller) -> BoxFuture<'_, Result<()>> {
@@ -79,8 +92,13 @@ pub async fn run(
     cancel: CancellationToken,
 ) {
     let mut ticks = 0u64;
+    let mut was_leading = false;
     loop {
         let leading = *leader.borrow();
+        if leading && !was_leading {
+            ctl.wing::<checkpoint::LeadTerm>().begin();
+        }
+        was_leading = leading;
         for job in JOBS {
             if (leading || !job.leader_only) && ticks.is_multiple_of(job.every_ticks) {
                 if let Err(e) = (job.run)(&ctl).await {

@@ -121,6 +121,8 @@ pub struct MonthInput {
     pub sources: Vec<SourceInfo>,
     /// Case assists of the month.
     pub assists: Vec<CaseAssist>,
+    /// The month's last signed checkpoint of the audit chain (the note), if any.
+    pub checkpoint: Option<String>,
 }
 
 /// Counts by hit category, every category present.
@@ -233,6 +235,10 @@ pub struct PublicLog {
     pub totals: Totals,
     /// Every fixed reader's locations with dates (confidential readers left out).
     pub location_history: Vec<LocationHistory>,
+    /// The month's last signed checkpoint of the audit log, shown at the end of
+    /// `index.html` only (log.json and log.csv keep their format).
+    #[serde(skip)]
+    pub audit_checkpoint: Option<String>,
 }
 
 pub(super) fn minute(t: Timestamp, tz: &TimeZone) -> String {
@@ -431,6 +437,7 @@ pub fn build(input: &MonthInput) -> PublicLog {
         .collect();
 
     PublicLog {
+        audit_checkpoint: input.checkpoint.clone(),
         city: input.city.clone(),
         month: input.month.to_string(),
         time_zone: input.tz_name.clone(),

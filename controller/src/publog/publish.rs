@@ -97,7 +97,12 @@ impl Controller {
                 assists.push(a);
             }
         }
+        let checkpoint = self
+            .month_checkpoint(&month.to_string())
+            .await?
+            .map(|c| c.note);
         Ok(MonthInput {
+            checkpoint,
             city: self.config.city.name.clone(),
             tz,
             tz_name: self.config.city.time_zone.clone(),

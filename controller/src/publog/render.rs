@@ -342,8 +342,25 @@ Times are in {} and shown to the minute. {}</p>",
         s.push_str("</tbody></table></div>\n");
     }
     s.push_str(&location_history_html(&log.location_history));
-    s.push_str("<p class=\"note\">No plate number, image or case number appears in this log.</p>\n</body></html>\n");
+    s.push_str(
+        "<p class=\"note\">No plate number, image or case number appears in this log.</p>\n",
+    );
+    if let Some(note) = &log.audit_checkpoint {
+        s.push_str(&checkpoint_html(note));
+    }
+    s.push_str("</body></html>\n");
     s
+}
+
+/// The month's last signed checkpoint of the audit log, to be kept: a later
+/// rewrite of the log no longer matches it (`camplane audit verify --checkpoint`).
+pub fn checkpoint_html(note: &str) -> String {
+    format!(
+        "<h2 id=\"audit-checkpoint\">Audit log checkpoint</h2>\n<p>The month's last checkpoint of the \
+controller's audit log, signed by the controller (a C2SP signed note). Anyone may keep a copy \
+and check it later with <code>camplane audit verify --checkpoint FILE</code>.</p>\n<pre>{}</pre>\n",
+        esc(note)
+    )
 }
 
 /// The table of fixed readers' locations with dates.

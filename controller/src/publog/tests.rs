@@ -31,6 +31,7 @@ fn input(windows: Vec<FiledWindow>) -> MonthInput {
         until: until.map(ts),
     };
     MonthInput {
+        checkpoint: None,
         city: "Dubuque".into(),
         tz,
         tz_name: "America/Chicago".into(),
@@ -227,4 +228,24 @@ fn offence_codes() {
     ] {
         assert!(check_offense(bad).is_err(), "{bad}");
     }
+}
+
+#[test]
+fn the_months_checkpoint_ends_the_html_and_nothing_else_changes() {
+    let plain = render(&build(&input(vec![])));
+    let mut i = input(vec![]);
+    i.checkpoint = Some("o\n3\nAAAA\n\n\u{2014} o <x>\n".into());
+    let with = render(&build(&i));
+    let html = String::from_utf8(with[0].1.clone()).unwrap();
+    let before = String::from_utf8(plain[0].1.clone()).unwrap();
+    let head = before.strip_suffix("</body></html>\n").unwrap();
+    assert!(html.starts_with(head), "the page so far is unchanged");
+    let block = &html[head.len()..];
+    assert!(block.starts_with("<h2 id=\"audit-checkpoint\">"), "{block}");
+    assert!(
+        block.contains("<pre>o\n3\nAAAA\n\n\u{2014} o &lt;x&gt;\n</pre>"),
+        "{block}"
+    );
+    assert!(block.ends_with("</body></html>\n"));
+    assert_eq!(with[1..], plain[1..], "log.csv and log.json unchanged");
 }

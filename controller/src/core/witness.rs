@@ -1,0 +1,187 @@
+//! The audit log's witness: the controller's Ed25519 checkpoint key and the
+//! checkpoints the leader signs with it. A plain hash chain can be rewritten and
+//! recomputed by anyone who can write the store; a checkpoint someone kept
+//! (from `/public/audit-checkpoint` or a month's public log) pins the chain's
+//! head at that size, so a later rewrite no longer matches it. The note format
+//! is `camplane_export::checkpoint`, shared with the CLI.
+//!
+//! The key is created on a new store and kept in it (`meta/checkpoint-key`) like
+//! the CA (`core/pki.rs`), so every replica signs with the same key. The latest
+//! checkpoint is kept at `checkpoints/latest`, and each month's last one at
+//! `checkpoints/months/{YYYY-MM}` (city time zone).
+
+use crate::core::audit::{Draft, GENESIS};
+use crate::core::store::{DynStore, Op};
+use crate::core::{AuditAction, Controller};
+use crate::{Error, Result};
+use base64::engine::general_purpose::STANDARD as B64;
+use base64::Engine;
+use camplane_export::checkpoint::{self, Checkpoint, Signer, Verifier};
+use jiff::Timestamp;
+use serde::{Deserialize, Serialize};
+
+/// Store key of the checkpoint key.
+pub const KEY: &str = "meta/checkpoint-key";
+/// Store key of the latest checkpoint.
+pub const LATEST: &str = "checkpoints/latest";
+/// Prefix of each month's last checkpoint.
+pub const MONTHS: &str = "checkpoints/months/";
+
+/// The checkpoint key as stored: its name (the origin) and the PKCS#8 key.
+#[derive(Clone, Serialize, Deserialize)]
+pub struct WitnessKey {
+    /// The origin and key name, fixed when the key is made (so renaming the
+    /// city does not orphan earlier checkpoints).
+    pub origin: String,
+    /// The Ed25519 key, PKCS#8, base64.
+    pkcs8: String,
+}
+
+/// A stored checkpoint.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StoredCheckpoint {
+    /// The signed note, as served.
+    pub note: String,
+    /// Its size (entries).
+    pub size: u64,
+    /// When it was signed (the injected clock).
+    pub signed_at: Timestamp,
+}
+
+fn key_err(e: impl std::fmt::Display) -> Error {
+    Error::Internal(format!("checkpoint key: {e}"))
+}
+
+impl WitnessKey {
+    /// Loads the key from the store, creating it on a new store (one replica wins).
+    pub async fn load_or_create(store: &DynStore, city: &str) -> Result<WitnessKey> {
+        if let Some(kv) = store.get(KEY).await? {
+            return Ok(serde_json::from_slice(&kv.value)?);
+        }
+        let k = WitnessKey {
+            origin: checkpoint::origin_for_city(city),
+            pkcs8: B64.encode(Signer::generate_pkcs8().map_err(key_err)?),
+        };
+        let out = store
+            .compare_and_swap(KEY, 0, serde_json::to_vec(&k)?)
+            .await?;
+        if out.succeeded {
+            return Ok(k);
+        }
+        // Another replica created it first: use theirs.
+        let kv = store
+            .get(KEY)
+            .await?
+            .ok_or_else(|| Error::Internal("checkpoint key vanished".into()))?;
+        Ok(serde_json::from_slice(&kv.value)?)
+    }
+
+    /// The signer.
+    pub fn signer(&self) -> Result<Signer> {
+        let der = B64.decode(&self.pkcs8).map_err(key_err)?;
+        Signer::new(&self.origin, &der).map_err(key_err)
+    }
+
+    /// The public key.
+    pub fn verifier(&self) -> Result<Verifier> {
+        Ok(self.signer()?.verifier())
+    }
+}
+
+/// The store key of a month's last checkpoint (`YYYY-MM`).
+pub fn month_key(month: &str) -> String {
+    format!("{MONTHS}{month}")
+}
+
+impl Controller {
+    /// The checkpoint key (made on first use on a new store).
+    pub async fn witness_key(&self) -> Result<WitnessKey> {
+        WitnessKey::load_or_create(&self.store, &self.config.city.name).await
+    }
+
+    /// Signs a checkpoint of the chain's head now and stores it as the latest and
+    /// as its month's (city time zone) last so far; the signing is audited
+    /// (`audit.checkpoint`), so the entry after the checkpointed head records it.
+    pub async fn sign_checkpoint(&self) -> Result<StoredCheckpoint> {
+        let key = self.witness_key().await?;
+        let (size, hash_hex) = self.audit.head().await?;
+        let hash: [u8; 32] = hex::decode(&hash_hex)
+            .ok()
+            .and_then(|v| v.try_into().ok())
+            .ok_or_else(|| {
+                Error::Internal(format!("audit head hash {hash_hex:?} is not SHA-256 hex"))
+            })?;
+        let cp = Checkpoint {
+            origin: key.origin.clone(),
+            size,
+            hash,
+        };
+        let signer = key.signer()?;
+        let note = checkpoint::sign(&cp, &signer).map_err(key_err)?;
+        let now = self.now();
+        let rec = StoredCheckpoint {
+            note,
+            size,
+            signed_at: now,
+        };
+        let tz =
+            jiff::tz::TimeZone::get(&self.config.city.time_zone).unwrap_or(jiff::tz::TimeZone::UTC);
+        let month = now.to_zoned(tz).strftime("%Y-%m").to_string();
+        let bytes = serde_json::to_vec(&rec)?;
+        let v = signer.verifier();
+        let mut d = Draft::new(
+            "system",
+            AuditAction::AuditCheckpoint,
+            "AuditCheckpoint",
+            &month,
+        );
+        d.details = serde_json::json!({
+            "origin": cp.origin, "size": size, "hash": hash_hex,
+            "key_id": v.key_id_hex(),
+        });
+        self.audit
+            .commit(
+                vec![],
+                vec![
+                    Op::Put(LATEST.into(), bytes.clone()),
+                    Op::Put(month_key(&month), bytes),
+                ],
+                d,
+            )
+            .await?
+            .ok_or_else(|| Error::Internal("checkpoint commit without compares failed".into()))?;
+        tracing::info!(size, "audit checkpoint signed");
+        Ok(rec)
+    }
+
+    /// The latest signed checkpoint, if any.
+    pub async fn latest_checkpoint(&self) -> Result<Option<StoredCheckpoint>> {
+        self.stored_checkpoint(LATEST).await
+    }
+
+    /// A month's last signed checkpoint (`YYYY-MM`), if any.
+    pub async fn month_checkpoint(&self, month: &str) -> Result<Option<StoredCheckpoint>> {
+        self.stored_checkpoint(&month_key(month)).await
+    }
+
+    async fn stored_checkpoint(&self, key: &str) -> Result<Option<StoredCheckpoint>> {
+        match self.store.get(key).await? {
+            Some(kv) => Ok(Some(serde_json::from_slice(&kv.value)?)),
+            None => Ok(None),
+        }
+    }
+
+    /// The entry hash (hex) the chain has at `size` now: the genesis hash for
+    /// 0, `None` past the head or where the entry is missing.
+    pub async fn chain_hash_at(&self, size: u64) -> Result<Option<String>> {
+        if size == 0 {
+            return Ok(Some(GENESIS.into()));
+        }
+        // Recomputed, not the stored field: an entry edited in place differs too.
+        Ok(self
+            .audit
+            .entry(size)
+            .await?
+            .map(|e| crate::core::audit::entry_hash(&e)))
+    }
+}
