@@ -2,6 +2,7 @@
 
 use crate::call::{call, Client};
 use anyhow::{Context, Result};
+use camplane_export::checkpoint::{self, Checkpoint, CheckpointProblem, Verifier};
 use camplane_proto::v1 as pb;
 use clap::Subcommand;
 use serde_json::Value;
@@ -10,7 +11,14 @@ use std::path::PathBuf;
 #[derive(Subcommand)]
 pub(crate) enum AuditCmd {
     /// Walk the hash chain; exit 1 and name the first broken entry if any.
-    Verify,
+    /// With --checkpoint, also check a saved checkpoint (from
+    /// /public/audit-checkpoint or a month's public log): signed by the
+    /// controller's checkpoint key, and its head still the chain's entry at its size.
+    Verify {
+        /// A saved checkpoint note (C2SP signed note, tlog-checkpoint format).
+        #[arg(long, value_name = "FILE")]
+        checkpoint: Option<PathBuf>,
+    },
     /// Show the last entries.
     Tail {
         /// How many.
@@ -32,12 +40,44 @@ pub(crate) enum AuditCmd {
     },
 }
 
+fn hex_of(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+/// Checks a saved checkpoint note against the controller: its checkpoint key
+/// and its chain's entry hash at the checkpoint's size. The outer error is a
+/// failed call; the inner one what differs.
+pub async fn verify_checkpoint(
+    client: &mut pb::audit_client::AuditClient<tonic::transport::Channel>,
+    c: &Client,
+    note: &str,
+) -> Result<std::result::Result<(Checkpoint, Verifier), CheckpointProblem>> {
+    let size = match checkpoint::parse(note) {
+        Ok((cp, _, _)) => cp.size,
+        Err(e) => return Ok(Err(e.into())),
+    };
+    let r = call(client.checkpoint(c.req(pb::CheckpointRequest { size })?)).await?;
+    let key = Verifier::new(&r.key_name, &r.public_key)
+        .map_err(|e| anyhow::anyhow!("the controller's checkpoint key: {e}"))?;
+    let hash = r.found.then_some(r.entry_hash.as_str());
+    Ok(checkpoint::check_against_chain(note, &key, hash, r.head_seq).map(|cp| (cp, key)))
+}
+
 /// Runs an `audit` command; exit 1 when the chain is broken.
 pub async fn run(c: &Client, ac: AuditCmd) -> Result<i32> {
     let mut client = pb::audit_client::AuditClient::new(c.channel.clone());
     match ac {
-        AuditCmd::Verify => {
+        AuditCmd::Verify { checkpoint } => {
+            // Read the file first: a typo in its name fails before any call.
+            let note = match &checkpoint {
+                Some(p) => Some(
+                    std::fs::read_to_string(p)
+                        .with_context(|| format!("reading {}", p.display()))?,
+                ),
+                None => None,
+            };
             let r = call(client.verify(c.req(pb::Empty {})?)).await?;
+            let mut code = 0;
             if r.ok {
                 println!("audit log ok: {}", r.message);
             } else {
@@ -45,8 +85,28 @@ pub async fn run(c: &Client, ac: AuditCmd) -> Result<i32> {
                     "audit log BROKEN at entry {}: {}",
                     r.first_broken_seq, r.message
                 );
-                return Ok(1);
+                code = 1;
             }
+            if let (Some(note), Some(path)) = (note, checkpoint) {
+                match verify_checkpoint(&mut client, c, &note).await? {
+                    Ok((cp, key)) => {
+                        println!(
+                            "checkpoint ok: {} entries, head {} (entry {}), signed by {} (key id {})",
+                            cp.size,
+                            hex_of(&cp.hash),
+                            cp.size,
+                            key.name,
+                            key.key_id_hex()
+                        );
+                        println!("checkpoint key: {}", key.vkey());
+                    }
+                    Err(problem) => {
+                        println!("checkpoint {} REFUSED: {problem}", path.display());
+                        code = 1;
+                    }
+                }
+            }
+            return Ok(code);
         }
         AuditCmd::Report { month, out } => {
             let r = call(

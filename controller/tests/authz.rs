@@ -61,6 +61,7 @@ const RPCS: &[(&str, Need)] = &[
     ("Users.List", Need::Op(Operation::ReadUsers)),
     ("Audit.Verify", Need::Op(Operation::ReadAudit)),
     ("Audit.Tail", Need::Op(Operation::ReadAudit)),
+    ("Audit.Checkpoint", Need::Op(Operation::ReadAudit)),
     ("Placement.LoadLayer", Need::Op(Operation::ManagePlacement)),
     ("Placement.ApplyRules", Need::Op(Operation::ManagePlacement)),
     ("Placement.List", Need::Op(Operation::ReadObjects)),
@@ -331,6 +332,10 @@ async fn call(h: &Harness, c: &Caller, rpc: &str) -> Result<(), tonic::Status> {
             .map(|_| ()),
         "Audit.Verify" => pb::audit_client::AuditClient::new(ch)
             .verify(req(t, pb::Empty {}))
+            .await
+            .map(|_| ()),
+        "Audit.Checkpoint" => pb::audit_client::AuditClient::new(ch)
+            .checkpoint(req(t, pb::CheckpointRequest { size: 1 }))
             .await
             .map(|_| ()),
         "Audit.Tail" => pb::audit_client::AuditClient::new(ch)

@@ -351,6 +351,75 @@ pub fn open(note: &str, key: &Verifier) -> Result<Checkpoint, NoteError> {
     Ok(cp)
 }
 
+/// Why a saved checkpoint does not match the controller's chain now.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CheckpointProblem {
+    /// The note is malformed or its signature is not the controller's key's.
+    #[error("{0}")]
+    Note(#[from] NoteError),
+    /// The checkpoint names another log.
+    #[error("the checkpoint is of {found:?}, this controller's audit log is {expected:?}")]
+    Origin {
+        /// The checkpoint's origin.
+        found: String,
+        /// The controller's.
+        expected: String,
+    },
+    /// The chain has no entry at the checkpoint's size.
+    #[error(
+        "the checkpoint has {size} entries but the chain has {head} now: entries were removed"
+    )]
+    Missing {
+        /// The checkpoint's size.
+        size: u64,
+        /// The chain's length now.
+        head: u64,
+    },
+    /// The chain's entry at that size hashes differently: history was rewritten.
+    #[error("entry {size} differs: the checkpoint's head hash is {saved} but the chain's entry {size} hashes to {chain}: the audit log was rewritten since the checkpoint was signed")]
+    HashDiffers {
+        /// The size (the entry's seq).
+        size: u64,
+        /// The checkpoint's hash, hex.
+        saved: String,
+        /// The chain's, hex.
+        chain: String,
+    },
+}
+
+/// Checks a saved checkpoint against the controller's chain now: signed by
+/// `key`, of `key`'s log, and `entry_hash` (hex; `None` when the chain has no
+/// such entry) is the checkpoint's head hash. `head` is the chain's length now.
+pub fn check_against_chain(
+    note: &str,
+    key: &Verifier,
+    entry_hash: Option<&str>,
+    head: u64,
+) -> Result<Checkpoint, CheckpointProblem> {
+    let cp = open(note, key)?;
+    if cp.origin != key.name {
+        return Err(CheckpointProblem::Origin {
+            found: cp.origin,
+            expected: key.name.clone(),
+        });
+    }
+    let Some(chain) = entry_hash else {
+        return Err(CheckpointProblem::Missing {
+            size: cp.size,
+            head,
+        });
+    };
+    let saved = hex::encode(cp.hash);
+    if !saved.eq_ignore_ascii_case(chain) {
+        return Err(CheckpointProblem::HashDiffers {
+            size: cp.size,
+            saved,
+            chain: chain.to_string(),
+        });
+    }
+    Ok(cp)
+}
+
 /// The origin camplane gives a city's audit log: `camplane.<city slug>/audit`.
 pub fn origin_for_city(city: &str) -> String {
     let mut slug = String::new();
@@ -502,6 +571,34 @@ mod tests {
             .unwrap_err()
             .to_string()
             .starts_with("line 2: "));
+    }
+
+    #[test]
+    fn checked_against_the_chain_names_what_differs() {
+        let s = signer("camplane.test-city/audit");
+        let v = s.verifier();
+        let note = sign(&cp(), &s).unwrap();
+        let h = hex::encode([7u8; 32]);
+        assert_eq!(check_against_chain(&note, &v, Some(&h), 50).unwrap(), cp());
+        let e = check_against_chain(&note, &v, Some(&hex::encode([8u8; 32])), 50).unwrap_err();
+        assert!(
+            matches!(e, CheckpointProblem::HashDiffers { size: 42, .. }),
+            "{e}"
+        );
+        assert!(e.to_string().contains("entry 42 differs"), "{e}");
+        let e = check_against_chain(&note, &v, None, 40).unwrap_err();
+        assert!(e.to_string().contains("the chain has 40"), "{e}");
+        let other = signer("camplane.test-city/audit").verifier();
+        assert!(matches!(
+            check_against_chain(&note, &other, Some(&h), 50),
+            Err(CheckpointProblem::Note(NoteError::WrongKey { .. }))
+        ));
+        let elsewhere = signer("camplane.other/audit");
+        let note2 = sign(&cp(), &elsewhere).unwrap();
+        assert!(matches!(
+            check_against_chain(&note2, &elsewhere.verifier(), Some(&h), 50),
+            Err(CheckpointProblem::Origin { .. })
+        ));
     }
 
     #[test]
