@@ -213,6 +213,34 @@ fn cli_tour_against_a_real_controller() {
         "{}",
         text(&o)
     );
+    // A checkpoint kept from the portal verifies; the same with its size changed does not.
+    let (status, _, note) = camplane_testkit::http::http_get(
+        ([127, 0, 0, 1], http_port).into(),
+        "/public/audit-checkpoint",
+    );
+    assert_eq!(status, 200, "{note}");
+    let kept = dir.path().join("checkpoint.txt");
+    std::fs::write(&kept, &note).unwrap();
+    let o = run(&["audit", "verify", "--checkpoint", kept.to_str().unwrap()]);
+    assert!(
+        o.status.success()
+            && text(&o).contains("checkpoint ok")
+            && text(&o).contains("key id")
+            && text(&o).contains("checkpoint key: camplane."),
+        "{}",
+        text(&o)
+    );
+    let size: u64 = note.lines().nth(1).unwrap().parse().unwrap();
+    let altered = note.replacen(&format!("\n{size}\n"), &format!("\n{}\n", size + 1), 1);
+    std::fs::write(&kept, altered).unwrap();
+    let o = run(&["audit", "verify", "--checkpoint", kept.to_str().unwrap()]);
+    assert!(
+        o.status.code() == Some(1)
+            && text(&o).contains("REFUSED")
+            && text(&o).contains("does not verify"),
+        "{}",
+        text(&o)
+    );
     let o = run(&["audit", "tail", "-n", "3"]);
     assert_eq!(text(&o).lines().count(), 3, "{}", text(&o));
     assert!(run(&["logout"]).status.success());
