@@ -79,6 +79,24 @@ pub async fn start(config: ControllerConfig, clock: Option<DynClock>) -> Harness
         .clone()
         .unwrap_or_else(|| ADMIN_PW.into());
     let admin = login(&channel, "admin", &pw).await.expect("admin login");
+    // A leader signs an audit checkpoint (an audit entry) as its lead begins, in
+    // the background: wait for it, so tests that count entries start from a quiet log.
+    if *running.leader.borrow() {
+        let t = Instant::now();
+        while running
+            .controller
+            .latest_checkpoint()
+            .await
+            .expect("reading the latest checkpoint")
+            .is_none()
+        {
+            assert!(
+                t.elapsed() < Duration::from_secs(20),
+                "no audit checkpoint 20 s after the start"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
     Harness {
         running,
         cancel,
