@@ -418,14 +418,7 @@ async fn separation_of_duties() {
         .unwrap();
 
     let log = audit_log(&h).await;
-    let denied = |action: &str, needle: &str| {
-        log.iter().any(|e| {
-            e["action"] == action
-                && e["result"]
-                    .as_str()
-                    .is_some_and(|r| r.starts_with("denied") && r.contains(needle))
-        })
-    };
+    let denied = |action: &str, needle: &str| audited_denial(&log, action, needle);
     assert!(
         denied("user.grant", "their own roles"),
         "self-grant audited"
@@ -494,17 +487,20 @@ async fn an_approval_binds_the_camera() {
     );
     apply(&h, &h.admin, &harmless).await.unwrap();
     let log = audit_log(&h).await;
-    let denied = |action: &str, needle: &str| {
-        log.iter().any(|e| {
-            e["action"] == action
-                && e["result"]
-                    .as_str()
-                    .is_some_and(|r| r.starts_with("denied") && r.contains(needle))
-        })
-    };
+    let denied = |action: &str, needle: &str| audited_denial(&log, action, needle);
     assert!(
         denied("camera.activate", "location"),
         "activation refusal audited"
     );
     assert!(denied("apply Camera", "alpr"), "edit refusal audited");
+}
+
+/// Whether the log holds a refusal of `action` whose result mentions `needle`.
+fn audited_denial(log: &[serde_json::Value], action: &str, needle: &str) -> bool {
+    log.iter().any(|e| {
+        e["action"] == action
+            && e["result"]
+                .as_str()
+                .is_some_and(|r| r.starts_with("denied") && r.contains(needle))
+    })
 }
