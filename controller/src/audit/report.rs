@@ -214,16 +214,7 @@ fn csv_field(t: &str) -> String {
         .chars()
         .map(|c| if c.is_control() { ' ' } else { c })
         .collect();
-    let t = if t.starts_with(['=', '+', '-', '@']) {
-        format!("'{t}")
-    } else {
-        t
-    };
-    if t.contains([',', '"']) {
-        format!("\"{}\"", t.replace('"', "\"\""))
-    } else {
-        t
-    }
+    crate::core::csv::field(&t)
 }
 
 /// A table: a title, column names, rows.

@@ -7,6 +7,7 @@ pub mod audit;
 pub mod auth;
 pub mod cache;
 pub mod clock;
+pub mod csv;
 pub mod error;
 pub mod events;
 pub mod leader;

@@ -12,12 +12,9 @@ pub fn render(log: &PublicLog) -> Vec<(String, Vec<u8>)> {
     ]
 }
 
+/// One CSV field (quoted, formulas defused): `core::csv::field`.
 pub(super) fn csv_field(s: &str) -> String {
-    if s.contains([',', '"', '\n', '\r']) {
-        format!("\"{}\"", s.replace('"', "\"\""))
-    } else {
-        s.to_string()
-    }
+    crate::core::csv::field(s)
 }
 
 /// One CSV row for a place: reader, first and last day, "lat,lon" in `detail`.

@@ -207,6 +207,8 @@ fn html_escapes_and_csv_quotes() {
     assert!(html.contains("No reader collected data this month."));
     assert_eq!(csv_field("a,b"), "\"a,b\"");
     assert_eq!(csv_field("a\"b"), "\"a\"\"b\"");
+    // A reader name an agent made up is never a formula in the public log.
+    assert_eq!(csv_field("=cmd|' calc'!A0"), "'=cmd|' calc'!A0");
     let csv = render_csv(&log);
     let cols = csv.lines().next().unwrap().split(',').count();
     for l in csv.lines().filter(|l| !l.contains('"')) {
