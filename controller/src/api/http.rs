@@ -6,7 +6,7 @@ use crate::core::leader::Leadership;
 use crate::core::metrics::scalar;
 use crate::core::Controller;
 use crate::Result;
-use axum::http::{header, HeaderValue, Uri};
+use axum::http::{header, HeaderValue, Method, StatusCode, Uri};
 use axum::response::IntoResponse;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -45,7 +45,6 @@ pub const CHECKPOINT_PATH: &str = "/public/audit-checkpoint";
 
 /// The latest checkpoint note, text/plain (404 before the leader signed one).
 async fn checkpoint(ctl: &Controller) -> axum::response::Response {
-    use axum::http::StatusCode;
     let (status, body) = match ctl.latest_checkpoint().await {
         Ok(Some(c)) => (StatusCode::OK, c.note),
         Ok(None) => (
@@ -72,6 +71,22 @@ async fn checkpoint(ctl: &Controller) -> axum::response::Response {
     r
 }
 
+/// 405 for anything but GET and HEAD: the portal and `/metrics` only publish.
+fn method_not_allowed() -> axum::response::Response {
+    let mut r = (
+        StatusCode::METHOD_NOT_ALLOWED,
+        "Only GET and HEAD are served here.\n",
+    )
+        .into_response();
+    r.headers_mut()
+        .insert(header::ALLOW, HeaderValue::from_static("GET, HEAD"));
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    r
+}
+
 /// Binds `listen` and serves the portal and `/metrics` until cancelled. Returns
 /// the bound address.
 pub async fn serve(
@@ -89,10 +104,15 @@ pub async fn serve(
     let bound = listener
         .local_addr()
         .map_err(|e| crate::Error::io("local address", e))?;
-    let app = axum::Router::new().fallback(move |uri: Uri| {
+    // No extractor takes the body: a request is answered (or refused) without
+    // reading what a client sends after its headers.
+    let app = axum::Router::new().fallback(move |method: Method, uri: Uri| {
         let ctl = ctl.clone();
         let leader = *leader.borrow();
         async move {
+            if method != Method::GET && method != Method::HEAD {
+                return method_not_allowed();
+            }
             if uri.path() == "/metrics" {
                 let mut r = metrics(&ctl, leader).await.into_response();
                 r.headers_mut().insert(

@@ -27,6 +27,45 @@ pub fn try_http_get(addr: std::net::SocketAddr, path: &str) -> Option<(u16, Stri
     Some((status, ctype, body.to_string()))
 }
 
+/// Sends `METHOD path` with the given extra header lines and body bytes, then reads
+/// the answer's head: (status, head). Used to show what the portal refuses.
+pub fn http_raw(
+    addr: std::net::SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &str,
+    body: &[u8],
+) -> (u16, String) {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr).expect("portal reachable");
+    s.set_read_timeout(Some(std::time::Duration::from_secs(10)))
+        .unwrap();
+    write!(
+        s,
+        "{method} {path} HTTP/1.1\r\nHost: localhost\r\n{headers}Connection: close\r\n\r\n"
+    )
+    .unwrap();
+    s.write_all(body).unwrap();
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 4096];
+    // Read until the head is complete (the server may close without reading the body).
+    while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
+        match s.read(&mut chunk) {
+            Ok(0) => break,
+            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+            Err(e) => panic!("{method} {path}: no answer within 10 s: {e}"),
+        }
+    }
+    let text = String::from_utf8_lossy(&buf).into_owned();
+    let head = text.split("\r\n\r\n").next().unwrap_or("").to_string();
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("{method} {path}: not an HTTP answer: {head:?}"));
+    (status, head)
+}
+
 /// [`try_http_get`] that must be answered.
 pub fn http_get(addr: std::net::SocketAddr, path: &str) -> (u16, String, String) {
     try_http_get(addr, path).unwrap_or_else(|| panic!("no HTTP answer from {addr}{path}"))

@@ -79,8 +79,11 @@ impl EmbeddedStore {
     pub fn open(dir: &Path) -> Result<EmbeddedStore> {
         std::fs::create_dir_all(dir)
             .map_err(|e| Error::io(format!("creating store directory {}", dir.display()), e))?;
+        // The store holds the CA key and password hashes: owner only, whatever the
+        // umask, and tightened on every open (an older store made 0755/0644).
+        private_dir(dir)?;
         let lock_path = dir.join("LOCK");
-        let lock = OpenOptions::new()
+        let lock = private_file()
             .create(true)
             .truncate(false)
             .write(true)
@@ -319,6 +322,35 @@ fn event_size(e: &WatchEvent) -> usize {
     }
 }
 
+/// Open options for the store's files: created 0600 whatever the umask.
+fn private_file() -> OpenOptions {
+    let mut o = OpenOptions::new();
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut o, 0o600);
+    o
+}
+
+/// Makes the store directory and the files already in it owner-only (0700/0600).
+fn private_dir(dir: &Path) -> Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let set = |p: &Path, mode: u32| {
+            std::fs::set_permissions(p, std::fs::Permissions::from_mode(mode))
+                .map_err(|e| Error::io(format!("making {} private", p.display()), e))
+        };
+        set(dir, 0o700)?;
+        let entries = std::fs::read_dir(dir)
+            .map_err(|e| Error::io(format!("listing {}", dir.display()), e))?;
+        for e in entries.flatten() {
+            if e.file_type().is_ok_and(|t| t.is_file()) {
+                set(&e.path(), 0o600)?;
+            }
+        }
+    }
+    Ok(())
+}
+
 fn corrupt(path: &Path, offset: u64, what: &str) -> Error {
     Error::Corrupt(format!(
         "{} is damaged at byte {offset}: {what}. The controller will not serve data it cannot \
@@ -329,7 +361,7 @@ fn corrupt(path: &Path, offset: u64, what: &str) -> Error {
 
 /// Reads the log into memory. A torn last record is cut off; any other damage is fatal.
 fn load(path: &Path) -> Result<(File, State)> {
-    let mut file = OpenOptions::new()
+    let mut file = private_file()
         .read(true)
         .append(true)
         .create(true)
@@ -536,7 +568,12 @@ fn compact(dir: &Path, path: &Path, shared: &Shared) -> Result<(File, u64)> {
         }
     }
     let io = |e| Error::io(format!("compacting {}", path.display()), e);
-    let mut f = File::create(&tmp).map_err(io)?;
+    let mut f = private_file()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .open(&tmp)
+        .map_err(io)?;
     f.write_all(&buf).and_then(|_| f.sync_all()).map_err(io)?;
     std::fs::rename(&tmp, path).map_err(io)?;
     File::open(dir).and_then(|d| d.sync_all()).map_err(io)?;
@@ -667,6 +704,31 @@ impl Store for EmbeddedStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The store holds the CA key and password hashes: a store made under a loose
+    /// umask (or by an older version) is owner-only once opened.
+    #[cfg(unix)]
+    #[tokio::test]
+    async fn store_files_are_owner_only() {
+        use std::os::unix::fs::PermissionsExt;
+        let parent = tempfile::tempdir().unwrap();
+        let dir = parent.path().join("store");
+        std::fs::create_dir(&dir).unwrap();
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+        {
+            let s = EmbeddedStore::open(&dir).unwrap();
+            s.put("k", b"v".to_vec()).await.unwrap();
+        }
+        std::fs::set_permissions(dir.join("data"), std::fs::Permissions::from_mode(0o644)).unwrap();
+        let s = EmbeddedStore::open(&dir).unwrap();
+        s.put("k2", b"v".to_vec()).await.unwrap();
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&dir), 0o700);
+        for e in std::fs::read_dir(&dir).unwrap() {
+            let p = e.unwrap().path();
+            assert_eq!(mode(&p), 0o600, "{}", p.display());
+        }
+    }
 
     #[tokio::test]
     async fn torn_tail_is_dropped_and_middle_damage_refused() {
