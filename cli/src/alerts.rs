@@ -112,7 +112,7 @@ pub async fn run(c: &Client, ac: AlertsCmd) -> Result<i32> {
             while let Some(o) = s.message().await.map_err(status)? {
                 let a: Value = serde_json::from_slice(&o.json)?;
                 if output == Output::Table {
-                    println!("{}", alert_row(&a).join("  "));
+                    println!("{}", crate::output::clean(&alert_row(&a).join("  ")));
                 } else {
                     println!("{}", serde_json::to_string(&a)?);
                 }

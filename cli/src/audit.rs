@@ -129,7 +129,10 @@ pub async fn run(c: &Client, ac: AuditCmd) -> Result<i32> {
                 if json {
                     println!("{}", serde_json::to_string(&v)?);
                 } else {
-                    let s = |k: &str| v.get(k).and_then(|x| x.as_str()).unwrap_or("").to_string();
+                    // Escaped: a stored name or result cannot forge a row.
+                    let s = |k: &str| {
+                        crate::output::clean(v.get(k).and_then(|x| x.as_str()).unwrap_or(""))
+                    };
                     println!(
                         "{:>6}  {}  {:<14} {:<24} {}/{}  {}",
                         e.seq,

@@ -30,8 +30,19 @@ pub fn values(objects: &[pb::Object]) -> Result<Vec<Value>> {
         .collect::<Result<_, _>>()?)
 }
 
-/// Prints rows (the first is the header) in columns two spaces apart.
+/// Text from the controller made safe for a terminal (one rule for the CLI and
+/// the controller's reports: [`camplane_config::text::visible`]).
+pub fn clean(s: &str) -> String {
+    camplane_config::text::visible(s)
+}
+
+/// Prints rows (the first is the header) in columns two spaces apart; every
+/// cell is [`clean`]ed.
 pub fn print_table(rows: Vec<Vec<String>>) {
+    let rows: Vec<Vec<String>> = rows
+        .into_iter()
+        .map(|r| r.iter().map(|c| clean(c)).collect())
+        .collect();
     let widths: Vec<usize> = (0..rows.first().map_or(0, |r| r.len()))
         .map(|i| rows.iter().map(|r| r[i].chars().count()).max().unwrap_or(0))
         .collect();

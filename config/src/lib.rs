@@ -13,6 +13,7 @@ pub mod hotlist;
 pub mod locate;
 pub mod manifest;
 pub mod model;
+pub mod text;
 
 use std::fmt;
 

@@ -207,14 +207,11 @@ struct Head<'a> {
     last: Option<&'a AuditEntry>,
 }
 
-/// One CSV field: quoted when needed; a leading `= + - @` is defused so a
+/// One CSV field: control characters shown as escapes (what the log holds,
+/// visibly), quoted when needed, and a leading `= + - @` defused so a
 /// spreadsheet never runs refused input as a formula.
 fn csv_field(t: &str) -> String {
-    let t: String = t
-        .chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .collect();
-    crate::core::csv::field(&t)
+    crate::core::csv::field(&camplane_config::text::visible(t))
 }
 
 /// A table: a title, column names, rows.
@@ -431,7 +428,10 @@ fn render_html(h: &Head, ts: &[Table]) -> Vec<u8> {
         for r in &t.rows {
             o.push_str("<tr>");
             for v in r {
-                o.push_str(&format!("<td>{}</td>", esc(v)));
+                o.push_str(&format!(
+                    "<td>{}</td>",
+                    esc(&camplane_config::text::visible(v))
+                ));
             }
             o.push_str("</tr>\n");
         }
@@ -545,7 +545,8 @@ mod tests {
         assert_eq!(csv_field("a,b"), "\"a,b\"");
         assert_eq!(csv_field("say \"x\""), "\"say \"\"x\"\"\"");
         assert_eq!(csv_field("=HYPERLINK(1)"), "'=HYPERLINK(1)");
-        assert_eq!(csv_field("a\nb"), "a b");
+        assert_eq!(csv_field("a\nb"), "a\\nb");
+        assert_eq!(csv_field("x\x1b[2Ky"), "x\\x1b[2Ky");
         assert_eq!(csv_field("26-01234"), "26-01234");
     }
 
