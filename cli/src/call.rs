@@ -23,12 +23,21 @@ pub struct Client {
     /// The channel every service client is made on.
     pub channel: Channel,
     token: Option<String>,
+    /// Set when the server is `http://` without `--insecure-plaintext`: nothing
+    /// secret (a token, a password) may be sent to it.
+    plaintext: Option<String>,
 }
 
 impl Client {
     /// A client for `server` (`https://` needs the controller's CA certificate);
-    /// the token is `token`, else the saved one. Nothing is sent yet.
-    pub fn connect(server: &str, ca: Option<&Path>, token: Option<String>) -> Result<Client> {
+    /// the token is `token`, else the saved one. Nothing is sent yet; a plain
+    /// `http://` server gets no token or password unless `insecure_plaintext`.
+    pub fn connect(
+        server: &str,
+        ca: Option<&Path>,
+        token: Option<String>,
+        insecure_plaintext: bool,
+    ) -> Result<Client> {
         let endpoint = tonic::transport::Endpoint::from_shared(server.to_string())
             .with_context(|| format!("--server {server:?} is not a URL"))?
             .connect_timeout(std::time::Duration::from_secs(5));
@@ -54,11 +63,32 @@ impl Client {
                 .ok()
                 .map(|s| s.trim().to_string())
         });
-        Ok(Client { channel, token })
+        let plaintext =
+            (!server.starts_with("https://") && !insecure_plaintext).then(|| server.to_string());
+        Ok(Client {
+            channel,
+            token,
+            plaintext,
+        })
+    }
+
+    /// Refuses to send `what` (a password, a token) to a plain `http://` server:
+    /// anyone on the path would read it. `--insecure-plaintext` allows it (a test
+    /// controller on loopback).
+    pub fn check_secret(&self, what: &str) -> Result<()> {
+        match &self.plaintext {
+            Some(server) => bail!(
+                "refusing to send {what} in the clear to {server}: use https:// with the \
+                 controller's CA (--server https://HOST:PORT --ca FILE), or --insecure-plaintext \
+                 for a test controller on loopback"
+            ),
+            None => Ok(()),
+        }
     }
 
     /// A request carrying the bearer token and the trace context.
     pub fn req<T>(&self, msg: T) -> Result<tonic::Request<T>> {
+        self.check_secret("a token")?;
         let mut r = tonic::Request::new(msg);
         let t = self
             .token

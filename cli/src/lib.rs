@@ -46,9 +46,13 @@ pub struct Cli {
         long,
         global = true,
         env = "CAMPLANE_SERVER",
-        default_value = "http://127.0.0.1:7100"
+        default_value = "https://127.0.0.1:7100"
     )]
     server: String,
+    /// Allow a plain http:// server to receive passwords and tokens (a test
+    /// controller on loopback only: anyone on the path reads them).
+    #[arg(long, global = true)]
+    insecure_plaintext: bool,
     /// CA certificate to trust for https:// servers (the controller's `tls.ca_cert_file`).
     #[arg(long, global = true, env = "CAMPLANE_CA")]
     ca: Option<PathBuf>,
@@ -160,7 +164,12 @@ pub async fn run(cli: Cli) -> Result<i32> {
     if let Cmd::Export(export::ExportCmd::Verify { dir }) = &cli.cmd {
         return export::verify(dir, cli.ca.as_ref());
     }
-    let c = call::Client::connect(&cli.server, cli.ca.as_deref(), cli.token.clone())?;
+    let c = call::Client::connect(
+        &cli.server,
+        cli.ca.as_deref(),
+        cli.token.clone(),
+        cli.insecure_plaintext,
+    )?;
     match cli.cmd {
         Cmd::Login {
             username,

@@ -14,6 +14,7 @@ pub fn password_from_stdin() -> Result<String> {
 
 /// `login`: signs in and saves the token where later commands find it.
 pub async fn login(c: &Client, username: String, password_stdin: bool) -> Result<i32> {
+    c.check_secret("a password")?;
     let password = if password_stdin {
         password_from_stdin()?
     } else {

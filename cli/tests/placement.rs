@@ -25,7 +25,9 @@ async fn people(h: &Harness) -> People {
 /// The `camplane` binary with a server and token in its environment.
 fn camplane(h: &Harness, token: &str) -> std::process::Command {
     let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_camplane"));
-    c.env("CAMPLANE_SERVER", format!("http://{}", h.running.addr))
+    // The test controller speaks plain gRPC on loopback.
+    c.arg("--insecure-plaintext")
+        .env("CAMPLANE_SERVER", format!("http://{}", h.running.addr))
         .env("CAMPLANE_TOKEN", token)
         .env("CAMPLANE_HOME", "/nonexistent-camplane-home");
     c
@@ -263,4 +265,76 @@ spec:
     );
     let head = std::fs::read(&png).unwrap();
     assert_eq!(&head[..8], b"\x89PNG\r\n\x1a\n");
+}
+
+/// Issue #22: a plain `http://` server gets no password and no token unless the
+/// user says `--insecure-plaintext` (the other tests here do, on loopback).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn plain_http_gets_no_password_or_token() {
+    let dir = tempfile::tempdir().unwrap();
+    let h = start(embedded(dir.path())).await;
+    let p = people(&h).await;
+    let server = format!("http://{}", h.running.addr);
+    let run = move |args: &[&str], stdin: &str, token: Option<&str>| {
+        use std::io::Write;
+        let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_camplane"));
+        c.args(["--server", &server])
+            .args(args)
+            .env("CAMPLANE_HOME", "/nonexistent-camplane-home")
+            .env_remove("CAMPLANE_TOKEN")
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped());
+        if let Some(t) = token {
+            c.env("CAMPLANE_TOKEN", t);
+        }
+        let mut child = c.spawn().unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(stdin.as_bytes())
+            .unwrap();
+        child.wait_with_output().unwrap()
+    };
+    let logins = |log: Vec<serde_json::Value>| {
+        log.iter()
+            .filter(|e| e["action"].as_str().is_some_and(|a| a.starts_with("login")))
+            .count()
+    };
+    let before = logins(camplane_testkit::controller::audit_log(&h).await);
+    let login = ["login", "-u", "traffic-engineer", "--password-stdin"];
+    let pw = "traffic-engineer-password-123\n";
+    let (refused_login, refused_token, ok) = tokio::task::spawn_blocking({
+        let eng = p.engineer.clone();
+        move || {
+            (
+                run(&login, pw, None),
+                run(&["whoami"], "", Some(&eng)),
+                run(&["--insecure-plaintext", "whoami"], "", Some(&eng)),
+            )
+        }
+    })
+    .await
+    .unwrap();
+    for (o, what) in [(&refused_login, "a password"), (&refused_token, "a token")] {
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(!o.status.success(), "{err}");
+        assert!(
+            err.contains(&format!("refusing to send {what} in the clear"))
+                && err.contains("--insecure-plaintext"),
+            "{err}"
+        );
+    }
+    // The refused login never reached the controller: no sign-in was audited.
+    assert_eq!(
+        logins(camplane_testkit::controller::audit_log(&h).await),
+        before
+    );
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    assert!(String::from_utf8_lossy(&ok.stdout).contains("traffic-engineer"));
 }
