@@ -109,22 +109,56 @@ pub async fn run(c: &Client, ac: AuditCmd) -> Result<i32> {
             return Ok(code);
         }
         AuditCmd::Report { month, out } => {
-            let r = call(
+            let mut s = call(
                 pb::audit_reports_client::AuditReportsClient::new(c.channel.clone())
                     .monthly(c.req(pb::AuditReportRequest { month })?),
             )
             .await?;
             std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
-            for (name, bytes) in [("report.html", &r.html), ("report.csv", &r.csv)] {
+            // The files arrive in chunks; only the two names the report has are written.
+            let mut files: Vec<(&str, std::fs::File)> = Vec::new();
+            let mut entries = 0;
+            while let Some(chunk) = s.message().await.map_err(crate::call::status)? {
+                entries = chunk.entries;
+                let name = ["report.html", "report.csv"]
+                    .into_iter()
+                    .find(|n| *n == chunk.file)
+                    .ok_or_else(|| anyhow::anyhow!("unexpected report file {:?}", chunk.file))?;
                 let p = out.join(name);
-                std::fs::write(&p, bytes).with_context(|| format!("writing {}", p.display()))?;
-                println!("{}", p.display());
+                let f = match files.iter_mut().find(|(n, _)| *n == name) {
+                    Some((_, f)) => f,
+                    None => {
+                        let f = std::fs::File::create(&p)
+                            .with_context(|| format!("writing {}", p.display()))?;
+                        files.push((name, f));
+                        println!("{}", p.display());
+                        &mut files.last_mut().expect("just pushed").1
+                    }
+                };
+                std::io::Write::write_all(f, &chunk.data)
+                    .with_context(|| format!("writing {}", p.display()))?;
             }
-            eprintln!("{} audit entries in the month", r.entries);
+            eprintln!("{entries} audit entries in the month");
         }
         AuditCmd::Tail { limit, json } => {
-            let r = call(client.tail(c.req(pb::TailRequest { limit })?)).await?;
-            for e in r.entries {
+            // Pages of the newest entries, newest page first, until `limit`.
+            let mut pages = Vec::new();
+            let (mut want, mut before) = (limit.max(1) as usize, 0);
+            while want > 0 {
+                let r = call(client.tail(c.req(pb::TailRequest {
+                    limit: want.min(u32::MAX as usize) as u32,
+                    before_seq: before,
+                })?))
+                .await?;
+                want = want.saturating_sub(r.entries.len());
+                before = r.next_before;
+                let done = r.entries.is_empty() || before == 0;
+                pages.push(r.entries);
+                if done {
+                    break;
+                }
+            }
+            for e in pages.into_iter().rev().flatten() {
                 let v: Value = serde_json::from_slice(&e.json)?;
                 if json {
                     println!("{}", serde_json::to_string(&v)?);

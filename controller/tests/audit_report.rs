@@ -32,22 +32,17 @@ async fn search(
         .into_inner())
 }
 
-async fn report(
-    h: &Harness,
-    token: &str,
-    month: &str,
-) -> Result<pb::AuditReportResponse, tonic::Status> {
-    Ok(
-        pb::audit_reports_client::AuditReportsClient::new(h.channel.clone())
-            .monthly(req(
-                token,
-                pb::AuditReportRequest {
-                    month: month.into(),
-                },
-            ))
-            .await?
-            .into_inner(),
-    )
+/// The report's files, joined from their chunks.
+#[derive(Debug)]
+struct Report {
+    html: Vec<u8>,
+    csv: Vec<u8>,
+    entries: u64,
+}
+
+async fn report(h: &Harness, token: &str, month: &str) -> Result<Report, tonic::Status> {
+    let (html, csv, entries) = audit_report(h, token, month).await?;
+    Ok(Report { html, csv, entries })
 }
 
 /// The CSV's value at (section, row, column).

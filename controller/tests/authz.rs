@@ -339,7 +339,13 @@ async fn call(h: &Harness, c: &Caller, rpc: &str) -> Result<(), tonic::Status> {
             .await
             .map(|_| ()),
         "Audit.Tail" => pb::audit_client::AuditClient::new(ch)
-            .tail(req(t, pb::TailRequest { limit: 1 }))
+            .tail(req(
+                t,
+                pb::TailRequest {
+                    limit: 1,
+                    before_seq: 0,
+                },
+            ))
             .await
             .map(|_| ()),
         "Placement.LoadLayer" => placement

@@ -78,7 +78,10 @@ async fn one_member_lost_keeps_serving_two_lost_fail_clearly_then_resume() {
     let tail = camplane_proto::v1::audit_client::AuditClient::new(a.channel.clone())
         .tail(req(
             &a.admin,
-            camplane_proto::v1::TailRequest { limit: 1000 },
+            camplane_proto::v1::TailRequest {
+                limit: 1000,
+                before_seq: 0,
+            },
         ))
         .await
         .unwrap()

@@ -37,3 +37,66 @@ async fn the_portal_answers_get_and_head_only() {
     // The portal still serves after the refusals.
     assert_eq!(http_get(http, "/metrics").0, 200);
 }
+
+/// A reply never exceeds the client's limit: `audit tail` comes in pages (the
+/// server caps a page at 1000 entries and about 1 MiB), and walking the pages
+/// gives the whole chain in order, nothing skipped or repeated.
+#[tokio::test(flavor = "multi_thread")]
+async fn audit_tail_comes_in_pages() {
+    use camplane_proto::v1 as pb;
+    let dir = tempfile::tempdir().unwrap();
+    let h = start(config_embedded(dir.path()), None).await;
+    for i in 0..5 {
+        let y = format!("kind: Department\nname: d{i}\nspec:\n  display_name: D {i}\n");
+        apply(&h, &h.admin, &y).await.unwrap();
+    }
+    let all = audit_log(&h).await;
+    let mut client = pb::audit_client::AuditClient::new(h.channel.clone());
+    let mut seen = Vec::new();
+    let mut before = 0;
+    loop {
+        let page = client
+            .tail(req(
+                &h.admin,
+                pb::TailRequest {
+                    limit: 2,
+                    before_seq: before,
+                },
+            ))
+            .await
+            .unwrap()
+            .into_inner();
+        assert!(page.entries.len() <= 2);
+        seen.splice(0..0, page.entries.iter().map(|e| e.seq));
+        before = page.next_before;
+        if before == 0 {
+            break;
+        }
+    }
+    let want: Vec<u64> = all.iter().map(|e| e["seq"].as_u64().unwrap()).collect();
+    assert_eq!(seen, want);
+    assert_eq!(want, (1..=want.len() as u64).collect::<Vec<_>>());
+}
+
+/// A sign-in is a name and a password: a request over 64 KiB is refused on its
+/// length prefix, before it is read or anything is written; a normal one works.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_oversized_sign_in_is_refused_unread() {
+    use camplane_proto::v1 as pb;
+    let dir = tempfile::tempdir().unwrap();
+    let h = start(config_embedded(dir.path()), None).await;
+    let before = audit_log(&h).await.len();
+    let mut auth = pb::auth_client::AuthClient::new(h.channel.clone());
+    let e = auth
+        .login(pb::LoginRequest {
+            username: "u".repeat(1 << 20),
+            password: "x".into(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), tonic::Code::OutOfRange, "{e}");
+    assert!(e.message().contains("message length too large"), "{e}");
+    assert_eq!(audit_log(&h).await.len(), before, "nothing was written");
+    // The legitimate sign-in still works.
+    user(&h, "clerk", &["viewer"], "police").await;
+}

@@ -251,7 +251,13 @@ async fn hotlist_loads_versions_and_alerts() {
     assert_eq!(all.objects.len(), 1);
     // Loads and alerts are audited.
     let tail = pb::audit_client::AuditClient::new(h.channel.clone())
-        .tail(req(&h.admin, pb::TailRequest { limit: 100 }))
+        .tail(req(
+            &h.admin,
+            pb::TailRequest {
+                limit: 100,
+                before_seq: 0,
+            },
+        ))
         .await
         .unwrap()
         .into_inner();

@@ -456,7 +456,13 @@ spec:
         .into_inner();
     assert!(v.ok, "{}", v.message);
     let tail = pb::audit_client::AuditClient::new(h.channel.clone())
-        .tail(req(&h.admin, pb::TailRequest { limit: 200 }))
+        .tail(req(
+            &h.admin,
+            pb::TailRequest {
+                limit: 200,
+                before_seq: 0,
+            },
+        ))
         .await
         .unwrap()
         .into_inner();

@@ -21,6 +21,16 @@ pub mod limits {
     /// The largest `Hotlists` request: a file of [`HOTLIST_MAX_FILE`] bytes and the
     /// rest of its request.
     pub const HOTLIST_MAX_MESSAGE: usize = HOTLIST_MAX_FILE + (1 << 20);
+    /// The largest request any other service takes (tonic's default, stated):
+    /// manifests, requests, searches. The CLI checks a file against it first and
+    /// names the file.
+    pub const DEFAULT_MAX_MESSAGE: usize = 4 << 20;
+    /// The largest request of the `Auth` and `Users` services: names, passwords
+    /// and roles fit in far less; checked on the length prefix before the body is read.
+    pub const AUTH_MAX_MESSAGE: usize = 64 << 10;
+    /// The size a paged or streamed reply aims under (audit tail pages, report
+    /// chunks): well inside a client's 4 MiB decode limit.
+    pub const REPLY_PAGE_BYTES: usize = 1 << 20;
 }
 
 /// The kinds of messages on the agent's control stream, typed at both ends. The

@@ -91,7 +91,13 @@ async fn search(
 
 async fn audit_entries(h: &ctl::Harness, action: &str) -> Vec<serde_json::Value> {
     let tail = pb::audit_client::AuditClient::new(h.channel.clone())
-        .tail(ctl::req(&h.admin, pb::TailRequest { limit: 500 }))
+        .tail(ctl::req(
+            &h.admin,
+            pb::TailRequest {
+                limit: 500,
+                before_seq: 0,
+            },
+        ))
         .await
         .unwrap()
         .into_inner();

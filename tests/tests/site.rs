@@ -127,7 +127,13 @@ async fn agent_enrols_records_and_reports_exactly_once_across_a_controller_outag
     }
     // The config push is in the audit log.
     let tail = pb::audit_client::AuditClient::new(h.channel.clone())
-        .tail(ctl::req(&h.admin, pb::TailRequest { limit: 50 }))
+        .tail(ctl::req(
+            &h.admin,
+            pb::TailRequest {
+                limit: 50,
+                before_seq: 0,
+            },
+        ))
         .await
         .unwrap()
         .into_inner();

@@ -34,7 +34,10 @@ impl pb::audit_server::Audit for Api {
     async fn tail(&self, req: Request<pb::TailRequest>) -> R<pb::AuditEntries> {
         let actor = self.actor(&req).await?;
         let limit = req.get_ref().limit.max(1) as usize;
-        let entries = self.ctl.audit_tail(&actor, limit).await?;
+        let (entries, next_before) = self
+            .ctl
+            .audit_tail(&actor, limit, req.get_ref().before_seq)
+            .await?;
         let entries = entries
             .into_iter()
             .map(|e| {
@@ -44,6 +47,9 @@ impl pb::audit_server::Audit for Api {
                 })
             })
             .collect::<Result<_, Status>>()?;
-        Ok(Response::new(pb::AuditEntries { entries }))
+        Ok(Response::new(pb::AuditEntries {
+            entries,
+            next_before,
+        }))
     }
 }

@@ -97,13 +97,32 @@ impl pb::alert_review_server::AlertReview for Api {
 
 #[tonic::async_trait]
 impl pb::audit_reports_server::AuditReports for Api {
-    async fn monthly(&self, req: Request<pb::AuditReportRequest>) -> R<pb::AuditReportResponse> {
+    type MonthlyStream =
+        futures::stream::Iter<std::vec::IntoIter<Result<pb::AuditReportChunk, Status>>>;
+
+    /// The report is made (and its making audited) before the first chunk, so a
+    /// refusal is the call's answer; then its files go out in chunks of at most
+    /// [`REPLY_PAGE_BYTES`](camplane_proto::limits::REPLY_PAGE_BYTES).
+    async fn monthly(&self, req: Request<pb::AuditReportRequest>) -> R<Self::MonthlyStream> {
         let actor = self.actor(&req).await?;
         let r = self.ctl.audit_report(&actor, &req.get_ref().month).await?;
-        Ok(Response::new(pb::AuditReportResponse {
-            html: r.html,
-            csv: r.csv,
-            entries: r.entries,
-        }))
+        let chunk = camplane_proto::limits::REPLY_PAGE_BYTES;
+        let mut out = Vec::new();
+        for (file, bytes) in [("report.html", &r.html), ("report.csv", &r.csv)] {
+            // An empty file still gets one (empty) chunk, so the client writes it.
+            let pieces: Vec<&[u8]> = if bytes.is_empty() {
+                vec![&[][..]]
+            } else {
+                bytes.chunks(chunk).collect()
+            };
+            for data in pieces {
+                out.push(Ok(pb::AuditReportChunk {
+                    file: file.into(),
+                    data: data.to_vec(),
+                    entries: r.entries,
+                }));
+            }
+        }
+        Ok(Response::new(futures::stream::iter(out)))
     }
 }

@@ -51,37 +51,65 @@ impl Api {
         Ok(self.ctl.authenticate(&Self::token(req)?).await?)
     }
 
-    /// All services, ready to add to a tonic server.
+    /// All services, ready to add to a tonic server. Each takes requests up to a
+    /// size fitted to what it carries; tonic refuses a bigger one on its length
+    /// prefix, before the message is read.
     pub fn routes(self) -> tonic::service::Routes {
-        tonic::service::Routes::new(pb::auth_server::AuthServer::new(self.clone()))
-            .add_service(pb::objects_server::ObjectsServer::new(self.clone()))
-            .add_service(pb::approvals_server::ApprovalsServer::new(self.clone()))
-            .add_service(pb::cameras_server::CamerasServer::new(self.clone()))
-            .add_service(pb::users_server::UsersServer::new(self.clone()))
-            .add_service(
-                pb::placement_server::PlacementServer::new(self.clone())
-                    .max_decoding_message_size(camplane_proto::limits::PLACEMENT_MAX_MESSAGE)
-                    .max_encoding_message_size(camplane_proto::limits::PLACEMENT_MAX_MESSAGE),
-            )
-            .add_service(pb::holds_server::HoldsServer::new(self.clone()))
-            .add_service(
-                pb::hotlists_server::HotlistsServer::new(self.clone())
-                    .max_decoding_message_size(camplane_proto::limits::HOTLIST_MAX_MESSAGE),
-            )
-            .add_service(pb::alerts_server::AlertsServer::new(self.clone()))
-            .add_service(pb::alpr_server::AlprServer::new(self.clone()))
-            .add_service(pb::public_log_server::PublicLogServer::new(self.clone()))
-            // governance
-            .add_service(pb::alpr_approvals_server::AlprApprovalsServer::new(
-                self.clone(),
-            ))
-            .add_service(pb::alert_review_server::AlertReviewServer::new(
-                self.clone(),
-            ))
-            .add_service(pb::audit_reports_server::AuditReportsServer::new(
-                self.clone(),
-            ))
-            .add_service(pb::audit_server::AuditServer::new(self))
+        use camplane_proto::limits::{AUTH_MAX_MESSAGE, DEFAULT_MAX_MESSAGE as DEFAULT};
+        tonic::service::Routes::new(
+            pb::auth_server::AuthServer::new(self.clone())
+                .max_decoding_message_size(AUTH_MAX_MESSAGE),
+        )
+        .add_service(
+            pb::objects_server::ObjectsServer::new(self.clone()).max_decoding_message_size(DEFAULT),
+        )
+        .add_service(
+            pb::approvals_server::ApprovalsServer::new(self.clone())
+                .max_decoding_message_size(DEFAULT),
+        )
+        .add_service(
+            pb::cameras_server::CamerasServer::new(self.clone()).max_decoding_message_size(DEFAULT),
+        )
+        .add_service(
+            pb::users_server::UsersServer::new(self.clone())
+                .max_decoding_message_size(AUTH_MAX_MESSAGE),
+        )
+        .add_service(
+            pb::placement_server::PlacementServer::new(self.clone())
+                .max_decoding_message_size(camplane_proto::limits::PLACEMENT_MAX_MESSAGE)
+                .max_encoding_message_size(camplane_proto::limits::PLACEMENT_MAX_MESSAGE),
+        )
+        .add_service(
+            pb::holds_server::HoldsServer::new(self.clone()).max_decoding_message_size(DEFAULT),
+        )
+        .add_service(
+            pb::hotlists_server::HotlistsServer::new(self.clone())
+                .max_decoding_message_size(camplane_proto::limits::HOTLIST_MAX_MESSAGE),
+        )
+        .add_service(
+            pb::alerts_server::AlertsServer::new(self.clone()).max_decoding_message_size(DEFAULT),
+        )
+        .add_service(
+            pb::alpr_server::AlprServer::new(self.clone()).max_decoding_message_size(DEFAULT),
+        )
+        .add_service(
+            pb::public_log_server::PublicLogServer::new(self.clone())
+                .max_decoding_message_size(DEFAULT),
+        )
+        // governance
+        .add_service(
+            pb::alpr_approvals_server::AlprApprovalsServer::new(self.clone())
+                .max_decoding_message_size(DEFAULT),
+        )
+        .add_service(
+            pb::alert_review_server::AlertReviewServer::new(self.clone())
+                .max_decoding_message_size(DEFAULT),
+        )
+        .add_service(
+            pb::audit_reports_server::AuditReportsServer::new(self.clone())
+                .max_decoding_message_size(DEFAULT),
+        )
+        .add_service(pb::audit_server::AuditServer::new(self).max_decoding_message_size(DEFAULT))
     }
 }
 

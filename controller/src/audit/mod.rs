@@ -10,6 +10,9 @@ use crate::core::AuditAction;
 use crate::core::Controller;
 use crate::Result;
 
+/// The most entries one `audit tail` page carries; the CLI pages for more.
+pub const TAIL_PAGE_ENTRIES: usize = 1000;
+
 /// What [`Controller::audit_checkpoint_info`] answers.
 #[derive(Debug, Clone)]
 pub struct CheckpointInfo {
@@ -47,10 +50,25 @@ impl Controller {
         })
     }
 
-    /// The last entries.
-    pub async fn audit_tail(&self, actor: &Actor, limit: usize) -> Result<Vec<AuditEntry>> {
+    /// A page of the newest entries before `before` (0: from the head): at most
+    /// [`TAIL_PAGE_ENTRIES`] and about [`REPLY_PAGE_BYTES`] of them, oldest
+    /// first, and the `before` of the next older page (0: none left).
+    ///
+    /// [`REPLY_PAGE_BYTES`]: camplane_proto::limits::REPLY_PAGE_BYTES
+    pub async fn audit_tail(
+        &self,
+        actor: &Actor,
+        limit: usize,
+        before: u64,
+    ) -> Result<(Vec<AuditEntry>, u64)> {
         self.require(actor, Operation::ReadAudit, AuditAction::AuditTail)
             .await?;
-        self.audit.tail(limit.clamp(1, 10_000)).await
+        self.audit
+            .page(
+                limit.clamp(1, TAIL_PAGE_ENTRIES),
+                before,
+                camplane_proto::limits::REPLY_PAGE_BYTES,
+            )
+            .await
     }
 }

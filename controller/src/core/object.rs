@@ -474,27 +474,9 @@ pub fn check(actor: &Actor, op: Operation, what: AuditAction) -> std::result::Re
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::core::clock::SystemClock;
     use crate::core::store::embedded::EmbeddedStore;
     use crate::core::store::DynStore;
-    use camplane_config::controller::ControllerConfig;
-    use tokio_util::sync::CancellationToken;
-
-    async fn replica(store: DynStore) -> Arc<Controller> {
-        let config = ControllerConfig::parse(
-            "t.yaml",
-            "city:\n  name: T\n  time_zone: America/Chicago\nlisten: 127.0.0.1:0\nstore:\n  embedded:\n    path: /x\n",
-        )
-        .unwrap();
-        Controller::new(
-            config,
-            store,
-            Arc::new(SystemClock),
-            CancellationToken::new(),
-        )
-        .await
-        .unwrap()
-    }
+    use crate::core::testing::replica;
 
     fn number(kv: &Option<KeyValue>) -> u64 {
         kv.as_ref().map_or(0, |kv| {

@@ -369,17 +369,63 @@ pub async fn qualify_operator(h: &Harness, name: &str, roles: &[&str], certified
     apply(h, &h.admin, &y).await.unwrap();
 }
 
-/// Every audit entry, oldest first, as JSON.
+/// Every audit entry, oldest first, as JSON (read page by page, newest first,
+/// as `audit tail` does).
 pub async fn audit_log(h: &Harness) -> Vec<serde_json::Value> {
-    let tail = pb::audit_client::AuditClient::new(h.channel.clone())
-        .tail(req(&h.admin, pb::TailRequest { limit: 10_000 }))
-        .await
-        .unwrap()
-        .into_inner();
-    tail.entries
-        .iter()
+    let mut pages = Vec::new();
+    let mut before = 0;
+    loop {
+        let page = pb::audit_client::AuditClient::new(h.channel.clone())
+            .tail(req(
+                &h.admin,
+                pb::TailRequest {
+                    limit: 1000,
+                    before_seq: before,
+                },
+            ))
+            .await
+            .unwrap()
+            .into_inner();
+        before = page.next_before;
+        let done = page.entries.is_empty() || before == 0;
+        pages.push(page.entries);
+        if done {
+            break;
+        }
+    }
+    pages
+        .into_iter()
+        .rev()
+        .flatten()
         .map(|e| serde_json::from_slice(&e.json).unwrap())
         .collect()
+}
+
+/// The monthly audit report: (report.html, report.csv, entries), its chunks joined.
+pub async fn audit_report(
+    h: &Harness,
+    token: &str,
+    month: &str,
+) -> Result<(Vec<u8>, Vec<u8>, u64), tonic::Status> {
+    let mut s = pb::audit_reports_client::AuditReportsClient::new(h.channel.clone())
+        .monthly(req(
+            token,
+            pb::AuditReportRequest {
+                month: month.into(),
+            },
+        ))
+        .await?
+        .into_inner();
+    let (mut html, mut csv, mut entries) = (Vec::new(), Vec::new(), 0);
+    while let Some(c) = s.message().await? {
+        entries = c.entries;
+        match c.file.as_str() {
+            "report.html" => html.extend_from_slice(&c.data),
+            "report.csv" => csv.extend_from_slice(&c.data),
+            other => panic!("unexpected report file {other:?}"),
+        }
+    }
+    Ok((html, csv, entries))
 }
 
 /// `config/examples`.
