@@ -32,11 +32,17 @@ pub async fn apply(c: &Client, files: &[PathBuf]) -> Result<i32> {
         eprintln!("nothing was applied");
         return Ok(1);
     }
-    let source = files
+    let mut source = files
         .iter()
         .map(|f| f.display().to_string())
         .collect::<Vec<_>>()
         .join(",");
+    // The controller keeps at most 512 printable characters of it.
+    source.retain(|c| !c.is_control());
+    if source.chars().count() > 512 {
+        let head: String = source.chars().take(480).collect();
+        source = format!("{head}... ({} files)", files.len());
+    }
     let r = pb::objects_client::ObjectsClient::new(c.channel.clone())
         .apply(c.req(pb::ApplyRequest {
             objects,

@@ -61,6 +61,18 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+    /// The file is larger than its kind of file may be; it was not read.
+    #[error("{file}: {size} is over the {limit} limit of {what}; nothing was read")]
+    TooLarge {
+        /// The file.
+        file: String,
+        /// Its size (or "more than the limit", for a file that keeps growing).
+        size: String,
+        /// The limit, readable.
+        limit: String,
+        /// What kind of file.
+        what: &'static str,
+    },
     /// The file was read but is not valid; every problem found is listed.
     #[error("{}", Problems(.0))]
     Invalid(Vec<Problem>),
@@ -85,7 +97,7 @@ impl Error {
     pub fn problems(&self) -> &[Problem] {
         match self {
             Error::Invalid(p) => p,
-            Error::Io { .. } => &[],
+            Error::Io { .. } | Error::TooLarge { .. } => &[],
         }
     }
 }
@@ -173,10 +185,49 @@ pub(crate) fn join_path(prefix: &str, path: &str) -> String {
     }
 }
 
-/// Reads a file to a string, naming it in the error.
-pub fn read_file(path: &std::path::Path) -> Result<String> {
-    std::fs::read_to_string(path).map_err(|source| Error::Io {
+/// The largest configuration file (controller or agent) read: a city's config
+/// is a few KiB; a bigger file is a mistake, refused before it is parsed.
+pub const CONFIG_MAX_BYTES: u64 = 1 << 20;
+
+/// A size in bytes, readable (`4 MiB`, `50.0 MB` style).
+pub fn human_bytes(n: u64) -> String {
+    match n {
+        n if n >= 1 << 20 && n % (1 << 20) == 0 => format!("{} MiB", n >> 20),
+        n if n >= 1 << 20 => format!("{:.1} MiB", n as f64 / (1u64 << 20) as f64),
+        n if n >= 1 << 10 && n % (1 << 10) == 0 => format!("{} KiB", n >> 10),
+        n => format!("{n} bytes"),
+    }
+}
+
+/// Reads a file of at most `max` bytes to a string, naming it in the error; a
+/// larger file is refused before it is read (and a file that grows while read,
+/// or a device that never ends, is cut at the limit and refused).
+pub fn read_file_limited(path: &std::path::Path, max: u64, what: &'static str) -> Result<String> {
+    use std::io::Read;
+    let io = |source| Error::Io {
         file: path.display().to_string(),
         source,
-    })
+    };
+    let too_large = |size: String| Error::TooLarge {
+        file: path.display().to_string(),
+        size,
+        limit: human_bytes(max),
+        what,
+    };
+    let f = std::fs::File::open(path).map_err(io)?;
+    let len = f.metadata().map_err(io)?.len();
+    if len > max {
+        return Err(too_large(human_bytes(len)));
+    }
+    let mut text = String::new();
+    f.take(max + 1).read_to_string(&mut text).map_err(io)?;
+    if text.len() as u64 > max {
+        return Err(too_large("more than that".into()));
+    }
+    Ok(text)
+}
+
+/// Reads a configuration file (at most [`CONFIG_MAX_BYTES`]), naming it in the error.
+pub fn read_file(path: &std::path::Path) -> Result<String> {
+    read_file_limited(path, CONFIG_MAX_BYTES, "a configuration file")
 }

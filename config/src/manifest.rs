@@ -74,6 +74,7 @@ impl Spec {
     /// Checks the values (ranges, combinations); returns (field path, message) pairs.
     pub fn validate(&self) -> Vec<(String, String)> {
         let mut out = Vec::new();
+        check_free_text(&mut out, "spec", &self.to_json());
         match self {
             Spec::Site(s) => check_latlon(&mut out, "spec", s.lat, s.lon),
             Spec::Department(_) => {}
@@ -381,9 +382,55 @@ fn typed<S: DeserializeOwned>(
 
 /// Reads and parses a manifest file.
 pub fn load(path: &std::path::Path) -> Result<Vec<Manifest>> {
-    let text = crate::read_file(path)?;
+    let text = crate::read_file_limited(path, MANIFEST_MAX_BYTES, "a manifest file")?;
     parse(&path.display().to_string(), &text)
 }
+
+/// The longest string any field of an object may hold (characters): an address,
+/// a justification, a reason fit in far less; a display name of megabytes is an
+/// attack on the store and the audit log, refused before anything is written.
+pub const FREE_TEXT_MAX_CHARS: usize = 2000;
+
+/// Every string in a spec: at most [`FREE_TEXT_MAX_CHARS`], and no NUL or other
+/// control character (a line break and a tab are allowed in free text).
+fn check_free_text(out: &mut Vec<(String, String)>, path: &str, v: &serde_json::Value) {
+    match v {
+        serde_json::Value::String(s) => {
+            let n = s.chars().count();
+            if n > FREE_TEXT_MAX_CHARS {
+                out.push((
+                    path.into(),
+                    format!("{n} characters is over the limit of {FREE_TEXT_MAX_CHARS}"),
+                ));
+            }
+            if let Some(c) = s
+                .chars()
+                .find(|c| c.is_control() && !matches!(c, '\n' | '\t'))
+            {
+                out.push((
+                    path.into(),
+                    format!("control character U+{:04X} is not allowed", c as u32),
+                ));
+            }
+        }
+        serde_json::Value::Array(a) => {
+            for (i, x) in a.iter().enumerate() {
+                check_free_text(out, &format!("{path}[{i}]"), x);
+            }
+        }
+        serde_json::Value::Object(m) => {
+            for (k, x) in m {
+                check_free_text(out, &format!("{path}.{k}"), x);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// The largest manifest file `apply` reads: the controller's request limit
+/// (`camplane_proto::limits::DEFAULT_MAX_MESSAGE`, 4 MiB), so an oversized file
+/// is refused by name before it is parsed or sent.
+pub const MANIFEST_MAX_BYTES: u64 = 4 << 20;
 
 /// Renders objects as a manifest that `parse` reads back unchanged.
 pub fn render_yaml(
@@ -543,5 +590,54 @@ spec:
         let a: Vec<_> = ms.iter().map(|m| (&m.name, &m.spec)).collect();
         let b: Vec<_> = again.iter().map(|m| (&m.name, &m.spec)).collect();
         assert_eq!(a, b);
+    }
+}
+
+#[cfg(test)]
+mod size_tests {
+    use super::*;
+
+    /// A 50 MB YAML was parsed for 47 s and then refused by the transport without
+    /// naming the file: now it is refused by name before it is read.
+    #[test]
+    fn an_oversized_manifest_is_refused_by_name_unread() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("big.yaml");
+        let f = std::fs::File::create(&p).unwrap();
+        f.set_len(MANIFEST_MAX_BYTES + 1).unwrap();
+        let e = load(&p).unwrap_err().to_string();
+        assert!(e.contains("big.yaml"), "{e}");
+        assert!(e.contains("over the 4 MiB limit of a manifest file"), "{e}");
+        // A device that never ends is cut at the limit.
+        let e = crate::read_file_limited(std::path::Path::new("/dev/zero"), 1000, "a test file")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("/dev/zero") && e.contains("1000 bytes"), "{e}");
+        // Free text: bounded and without control characters.
+        let long = "x".repeat(FREE_TEXT_MAX_CHARS + 1);
+        let e = parse(
+            "d.yaml",
+            &format!("kind: Department\nname: police\nspec:\n  display_name: \"{long}\"\n"),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.contains("spec.display_name") && e.contains("over the limit of 2000"),
+            "{e}"
+        );
+        let e = parse(
+            "d.yaml",
+            "kind: Department\nname: police\nspec:\n  display_name: \"Pol\\0ice\"\n",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("control character U+0000"), "{e}");
+        // A normal manifest still loads.
+        std::fs::write(
+            &p,
+            "kind: Department\nname: police\nspec:\n  display_name: Police\n",
+        )
+        .unwrap();
+        assert_eq!(load(&p).unwrap().len(), 1);
     }
 }

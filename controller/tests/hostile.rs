@@ -100,3 +100,67 @@ async fn an_oversized_sign_in_is_refused_unread() {
     // The legitimate sign-in still works.
     user(&h, "clerk", &["viewer"], "police").await;
 }
+
+/// Free text has limits: a 3 MB display name, a NUL in it, or a 3 MB `source`
+/// sent straight over gRPC (no CLI to check first) are refused, naming the
+/// field, and nothing is written; the store and the audit log do not grow.
+#[tokio::test(flavor = "multi_thread")]
+async fn free_text_is_bounded_and_printable() {
+    use camplane_proto::v1 as pb;
+    let dir = tempfile::tempdir().unwrap();
+    let h = start(config_embedded(dir.path()), None).await;
+    let before = audit_log(&h).await.len();
+    let send = |display: String, source: String| {
+        let ch = h.channel.clone();
+        let admin = h.admin.clone();
+        async move {
+            let spec = serde_json::json!({ "display_name": display });
+            pb::objects_client::ObjectsClient::new(ch)
+                .apply(req(
+                    &admin,
+                    pb::ApplyRequest {
+                        objects: vec![pb::Object {
+                            kind: "Department".into(),
+                            name: "police".into(),
+                            json: serde_json::to_vec(&spec).unwrap(),
+                            revision: 0,
+                        }],
+                        source,
+                        dry_run: false,
+                    },
+                ))
+                .await
+        }
+    };
+    let e = send("x".repeat(3 << 20), "d.yaml".into())
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), tonic::Code::InvalidArgument, "{e}");
+    assert!(
+        e.message().contains("spec.display_name"),
+        "{}",
+        &e.message()[..200.min(e.message().len())]
+    );
+    let e = send("Pol\u{0}ice".into(), "d.yaml".into())
+        .await
+        .unwrap_err();
+    assert!(e.message().contains("control character U+0000"), "{e}");
+    let e = send("Police".into(), "s".repeat(3 << 20))
+        .await
+        .unwrap_err();
+    assert!(
+        e.message().contains("source: at most 512"),
+        "{}",
+        &e.message()[..200.min(e.message().len())]
+    );
+    let e = send(
+        "Police".into(),
+        "d.yaml\n   1 admin audit.cleared ok".into(),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(e.code(), tonic::Code::InvalidArgument);
+    assert_eq!(audit_log(&h).await.len(), before, "nothing was written");
+    // The legitimate apply works.
+    send("Police".into(), "d.yaml".into()).await.unwrap();
+}

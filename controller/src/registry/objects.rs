@@ -13,6 +13,9 @@ use camplane_config::manifest::Spec;
 use camplane_config::model::*;
 use serde_json::Value;
 
+/// The longest `source` (the files an apply came from) kept in the audit log.
+pub const SOURCE_MAX_CHARS: usize = 512;
+
 /// The result of applying one object.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ApplyResult {
@@ -74,6 +77,13 @@ impl Controller {
         items: Vec<(Kind, String, Vec<u8>)>,
         source: &str,
     ) -> Result<Vec<ApplyResult>> {
+        // The source names the files applied and is copied into every audit
+        // entry: bounded and printable, checked before anything else.
+        if source.chars().count() > SOURCE_MAX_CHARS || source.chars().any(char::is_control) {
+            return Err(Error::InvalidArgument(format!(
+                "apply: source: at most {SOURCE_MAX_CHARS} printable characters (the files applied)"
+            )));
+        }
         let mut specs = Vec::new();
         let mut problems = Vec::new();
         for (i, (kind, name, json)) in items.iter().enumerate() {
