@@ -164,3 +164,69 @@ async fn free_text_is_bounded_and_printable() {
     // The legitimate apply works.
     send("Police".into(), "d.yaml".into()).await.unwrap();
 }
+
+/// A raw HTTP/2 gRPC call that declares a `len`-byte message, sends `sent` bytes
+/// of it and never finishes: the answer's grpc-status, if one comes within `wait`.
+async fn unfinished_call(
+    addr: std::net::SocketAddr,
+    path: &str,
+    token: Option<&str>,
+    len: u32,
+    sent: usize,
+    wait: std::time::Duration,
+) -> Option<String> {
+    let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let (client, conn) = h2::client::handshake(tcp).await.unwrap();
+    tokio::spawn(conn);
+    let mut client = client.ready().await.unwrap();
+    let mut b = http::Request::builder()
+        .method("POST")
+        .uri(format!("http://{addr}{path}"))
+        .header("content-type", "application/grpc")
+        .header("te", "trailers");
+    if let Some(t) = token {
+        b = b.header("authorization", format!("Bearer {t}"));
+    }
+    let (resp, mut body) = client.send_request(b.body(()).unwrap(), false).unwrap();
+    let mut frame = vec![0u8];
+    frame.extend_from_slice(&len.to_be_bytes());
+    frame.resize(5 + sent, b'x');
+    body.send_data(bytes::Bytes::from(frame), false).unwrap();
+    let resp = tokio::time::timeout(wait, resp).await.ok()?.unwrap();
+    // A refusal before the body comes as a trailers-only answer: status in the headers.
+    let status = resp
+        .headers()
+        .get("grpc-status")
+        .map(|v| v.to_str().unwrap().to_string());
+    drop(body);
+    status
+}
+
+/// A hotlist upload is large: the caller is signed in before its body is read.
+/// Without a token (or with a made-up one) the answer is Unauthenticated while
+/// the client is still "sending" 60 MB; a signed-in caller's call goes on to be
+/// read (no answer while the body is unfinished).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_large_upload_is_refused_before_its_body_is_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = config_embedded(dir.path());
+    // Plain HTTP/2 on loopback keeps the raw client small; TLS changes nothing here.
+    config.tls.enabled = false;
+    let h = start(config, None).await;
+    let addr = h.running.addr;
+    let path = "/camplane.v1.Hotlists/Load";
+    let unauthenticated = Some("16".to_string());
+    assert_eq!(
+        unfinished_call(addr, path, None, 60 << 20, 1000).await,
+        unauthenticated
+    );
+    assert_eq!(
+        unfinished_call(addr, path, Some("cpt_made_up"), 60 << 20, 1000).await,
+        unauthenticated
+    );
+    // Signed in: the server waits for the rest of the message (nothing within 10 s).
+    assert_eq!(
+        unfinished_call(addr, path, Some(&h.admin), 1000, 10).await,
+        None
+    );
+}

@@ -9,6 +9,7 @@ pub mod http;
 mod publog;
 pub mod recordings;
 mod registry;
+pub mod signed_in;
 
 pub(crate) use alpr::{search_pb, search_timeout};
 pub use fleet::FleetApi;
@@ -82,10 +83,12 @@ impl Api {
         .add_service(
             pb::holds_server::HoldsServer::new(self.clone()).max_decoding_message_size(DEFAULT),
         )
-        .add_service(
+        // Hotlist files are large: the caller is signed in before the body is read.
+        .add_service(signed_in::SignedInFirst::new(
+            self.ctl.clone(),
             pb::hotlists_server::HotlistsServer::new(self.clone())
                 .max_decoding_message_size(camplane_proto::limits::HOTLIST_MAX_MESSAGE),
-        )
+        ))
         .add_service(
             pb::alerts_server::AlertsServer::new(self.clone()).max_decoding_message_size(DEFAULT),
         )
