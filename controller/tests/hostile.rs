@@ -216,17 +216,19 @@ async fn a_large_upload_is_refused_before_its_body_is_read() {
     let addr = h.running.addr;
     let path = "/camplane.v1.Hotlists/Load";
     let unauthenticated = Some("16".to_string());
+    let long = std::time::Duration::from_secs(10);
     assert_eq!(
-        unfinished_call(addr, path, None, 60 << 20, 1000).await,
+        unfinished_call(addr, path, None, 60 << 20, 1000, long).await,
         unauthenticated
     );
     assert_eq!(
-        unfinished_call(addr, path, Some("cpt_made_up"), 60 << 20, 1000).await,
+        unfinished_call(addr, path, Some("cpt_made_up"), 60 << 20, 1000, long).await,
         unauthenticated
     );
-    // Signed in: the server waits for the rest of the message (nothing within 10 s).
+    // Signed in: the server waits for the rest of the message (no answer yet).
+    let short = std::time::Duration::from_secs(2);
     assert_eq!(
-        unfinished_call(addr, path, Some(&h.admin), 1000, 10).await,
+        unfinished_call(addr, path, Some(&h.admin), 1000, 10, short).await,
         None
     );
 }
