@@ -56,10 +56,15 @@ cam apply -f "$DATA/operator.yaml" >/dev/null
 as() { local u=$1; shift; echo "$u-demo-password" | CAMPLANE_HOME="$DATA/cli-$u" "$BIN/camplane" login -u "$u" --password-stdin >/dev/null; CAMPLANE_HOME="$DATA/cli-$u" "$BIN/camplane" "$@"; }
 as pd-manager request recommend req-ch-entrance -m "vandalism at the entrance" >/dev/null
 as chief request recommend req-ch-entrance -m "supports" >/dev/null
+# Placement fails closed: the demo loads no streets layer, so each verdict is
+# cannot_check and the chief overrides it in writing before the City Manager decides.
+echo "no streets layer loaded: the chief overrides the cannot_check placement verdicts with a written justification"
+as chief request override req-ch-entrance --justification "demo city without a streets layer: placement checked on site" >/dev/null
 as city-manager request approve req-ch-entrance -m "approved" >/dev/null
 cam camera activate ch-entrance
 as pd-manager request recommend req-ch-lpr -m "stolen vehicles downtown" >/dev/null
 as chief request recommend req-ch-lpr -m "supports" >/dev/null
+as chief request override req-ch-lpr --justification "demo city without a streets layer: placement checked on site" >/dev/null
 as city-manager request approve req-ch-lpr -m "approved" >/dev/null
 cam camera activate ch-lpr
 

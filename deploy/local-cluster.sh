@@ -137,6 +137,8 @@ mounts=()
 for a in $(seq 1 "$AGENTS"); do
   as pd-manager request recommend "req-cam-$a" -m "needed" >/dev/null
   as chief request recommend "req-cam-$a" -m "supports" >/dev/null
+  # No streets layer here: placement fails closed until the chief overrides in writing.
+  as chief request override "req-cam-$a" --justification "local cluster without a streets layer: placement checked on site" >/dev/null
   as city-manager request approve "req-cam-$a" -m "approved" >/dev/null
   cam camera activate "cam-$a" >/dev/null
   mounts+=("/cam-$a=live:320x180")

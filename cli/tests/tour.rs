@@ -139,6 +139,28 @@ fn cli_tour_against_a_real_controller() {
             .status
             .success()
     );
+    // No streets layer in this city: the verdict is cannot_check and approval
+    // waits for the chief's (or an engineer's) written override.
+    let o = as_user(
+        "cm",
+        &["request", "approve", "req-ch-entrance", "-m", "approved"],
+    );
+    assert!(
+        !o.status.success() && text(&o).contains("cannot_check"),
+        "{}",
+        text(&o)
+    );
+    let o = as_user(
+        "chief",
+        &[
+            "request",
+            "override",
+            "req-ch-entrance",
+            "--justification",
+            "no streets layer loaded yet: placement checked on site by the chief",
+        ],
+    );
+    assert!(o.status.success(), "{}", text(&o));
     let o = as_user(
         "cm",
         &["request", "approve", "req-ch-entrance", "-m", "approved"],

@@ -106,6 +106,7 @@ async fn an_active_camera_without_video_for_7_days_is_flagged() {
     let cm = user(&h, "cm", &["city_manager"], "").await;
     act(&h, &mgr, "req-1", "recommend", "", "").await.unwrap();
     act(&h, &chief, "req-1", "recommend", "", "").await.unwrap();
+    override_unchecked(&h, &chief, "req-1").await;
     act(&h, &cm, "req-1", "approve", "", "").await.unwrap();
     camera(&h, &h.admin, "cam-1", "activate").await.unwrap();
     let ctl = h.running.controller.clone();

@@ -124,9 +124,12 @@ async fn layers_verdicts_overrides_and_recheck() {
     let h = start(embedded(dir.path())).await;
     let p = people(&h).await;
 
-    // Before any streets layer: the request is recorded, unchecked, with a note.
+    // Before any streets layer: the request is recorded as cannot_check, with a note.
     let r0 = submit(&h, &p.pd, "req-early", EX1.0, EX1.1, json!({})).await;
-    assert!(r0["status"]["verdict"]["answer"].is_null(), "{r0}");
+    assert_eq!(
+        r0["status"]["verdict"]["answer"]["verdict"], "cannot_check",
+        "{r0}"
+    );
     assert!(r0["status"]["verdict"]["note"]
         .as_str()
         .unwrap()
@@ -309,6 +312,18 @@ async fn layers_verdicts_overrides_and_recheck() {
     assert_eq!(e.code(), Code::FailedPrecondition, "{e:?}");
     to_city_manager(&h, &p, "req-ex1").await;
     act(&h, &p.cm, "req-ex1", "approve", "", "").await.unwrap();
+
+    // The request made before the layer was loaded is checked again at the
+    // decision: the same place, eligible now, approved without an override.
+    to_city_manager(&h, &p, "req-early").await;
+    let a = act(&h, &p.cm, "req-early", "approve", "", "")
+        .await
+        .unwrap();
+    assert_eq!(a["status"]["state"], "approved");
+    assert_eq!(
+        a["status"]["verdict"]["answer"]["verdict"], "eligible",
+        "{a}"
+    );
 
     // A camera on the eligible request, active.
     apply(

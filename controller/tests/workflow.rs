@@ -69,14 +69,36 @@ async fn approval_chain_gates_activation() {
     // A denial needs a reason.
     let e = act(&h, &cm, "req-1", "deny", "", "").await.unwrap_err();
     assert_eq!(e.code(), Code::InvalidArgument);
+    // Placement fails closed: with no streets layer the verdict is cannot_check,
+    // and the City Manager's approval is refused (and audited) until the layer
+    // is loaded or the chief or an engineer overrides with a justification.
+    let st = get_json(&h, &h.admin, "requests", "req-1").await.unwrap();
+    assert_eq!(st["status"]["verdict"]["answer"]["verdict"], "cannot_check");
+    let e = act(&h, &cm, "req-1", "approve", "", "approved")
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::FailedPrecondition, "{e:?}");
+    assert!(
+        e.message().contains("cannot_check") && e.message().contains("gis load"),
+        "{e:?}"
+    );
+    assert!(audit_log(&h)
+        .await
+        .iter()
+        .any(|e| e["action"] == "request.approve"
+            && e["result"]
+                .as_str()
+                .is_some_and(|r| r.starts_with("refused") && r.contains("cannot_check"))));
+    override_unchecked(&h, &chief, "req-1").await;
     let v = act(&h, &cm, "req-1", "approve", "", "approved")
         .await
         .unwrap();
     assert_eq!(v["status"]["state"], "approved");
     let steps = v["status"]["steps"].as_array().unwrap();
-    assert_eq!(steps.len(), 4);
+    assert_eq!(steps.len(), 5);
     assert_eq!(steps[0]["actor"], "pd-manager");
-    assert_eq!(steps[3]["role"], "city_manager");
+    assert_eq!(steps[3]["action"], "override");
+    assert_eq!(steps[4]["role"], "city_manager");
     // Decided requests take no more steps.
     assert_eq!(
         act(&h, &cm, "req-1", "deny", "", "x")
@@ -133,6 +155,7 @@ async fn temporary_camera_leaves_active_at_its_end() {
     let cm = user(&h, "cm", &["city_manager"], "").await;
     act(&h, &mgr, "req-1", "recommend", "", "").await.unwrap();
     act(&h, &chief, "req-1", "recommend", "", "").await.unwrap();
+    override_unchecked(&h, &chief, "req-1").await;
     act(&h, &cm, "req-1", "approve", "", "").await.unwrap();
     camera(&h, &h.admin, "cam-1", "activate").await.unwrap();
     h.running.controller.reconcile().await.unwrap();
@@ -413,6 +436,7 @@ async fn separation_of_duties() {
     act(&h, &chief, "req-1", "recommend", "", "supports")
         .await
         .unwrap();
+    override_unchecked(&h, &chief, "req-1").await;
     act(&h, &cm, "req-1", "approve", "", "approved")
         .await
         .unwrap();
@@ -450,6 +474,7 @@ async fn an_approval_binds_the_camera() {
         "location: {lat: 42.5016, lon: -90.6646}",
     );
     apply(&h, &h.admin, &moved).await.unwrap();
+    override_unchecked(&h, &chief, "req-1").await;
     for (who, step) in [(&mgr, "recommend"), (&chief, "recommend"), (&cm, "approve")] {
         act(&h, who, "req-1", step, "", "ok").await.unwrap();
     }

@@ -80,6 +80,7 @@ async fn agent_enrols_records_and_reports_exactly_once_across_a_controller_outag
     ctl::act(&h, &chief, "req-1", "recommend", "", "")
         .await
         .unwrap();
+    ctl::override_unchecked(&h, &chief, "req-1").await;
     ctl::act(&h, &cm, "req-1", "approve", "", "").await.unwrap();
     ctl::camera(&h, &h.admin, "cam-1", "activate")
         .await

@@ -3,6 +3,7 @@
 
 use crate::approvals::binding;
 use crate::approvals::request_machine::{self, Action};
+use crate::approvals::verdict::{recorded_verdict, CANNOT_CHECK};
 use crate::core::auth::Actor;
 use crate::core::object::{json, Change, Step, StoredObject};
 use crate::core::Controller;
@@ -81,10 +82,29 @@ impl Controller {
             as_role: role,
             comment,
         };
+        // A request that could not be checked at submission is checked again at
+        // the decision, in case the streets layer has been loaded since.
+        let fresh = match (action, self.load(Kind::PlacementRequest, id)) {
+            (Action::Approve, Ok(r)) => {
+                let st: PlacementRequestStatus = r.status_as();
+                if recorded_verdict(st.verdict.as_ref()) == CANNOT_CHECK {
+                    let v = self.placement_verdict(id, &r.spec_as()?).await;
+                    (recorded_verdict(Some(&v)) != CANNOT_CHECK).then_some(v)
+                } else {
+                    None
+                }
+            }
+            _ => None,
+        };
         self.update(Kind::PlacementRequest, id, |old| {
             let old = old.ok_or_else(|| Error::NotFound(format!("PlacementRequest {id:?}")))?;
             let spec: PlacementRequestSpec = old.spec_as()?;
             let mut st: PlacementRequestStatus = old.status_as();
+            if let Some(v) = &fresh {
+                if recorded_verdict(st.verdict.as_ref()) == CANNOT_CHECK {
+                    st.verdict = Some(v.clone());
+                }
+            }
             let state = request_machine::State {
                 id,
                 department: &spec.department,

@@ -18,7 +18,7 @@
 //! of what a decision was based on); other old versions are pruned when a new
 //! one is loaded.
 
-use super::verdict::{answer_json, request_of};
+use super::verdict::{answer_json, request_of, CANNOT_CHECK};
 use crate::core::audit::Draft;
 use crate::core::auth::{Actor, Operation};
 use crate::core::object::{KeyChange, KeyStep, KeyWrite};
@@ -291,22 +291,27 @@ impl Controller {
     }
 
     /// The verdict recorded on a placement request at submission:
-    /// `{"answer": {...}, "layers": {...}, "rules": n}`, or an `answer` of null
-    /// with a `note` when it could not be checked.
+    /// `{"answer": {...}, "layers": {...}, "rules": n}`; when it could not be
+    /// checked, the answer's verdict is `cannot_check` with a reason and a
+    /// `note` (placement fails closed: approval then needs an override).
     pub async fn placement_verdict(&self, name: &str, spec: &PlacementRequestSpec) -> Value {
+        let cannot = |reason: &str, note: String| json!({"answer": {"verdict": CANNOT_CHECK, "reasons": [reason]}, "note": note});
         let built = match self.placement_built().await {
             Ok(Some(b)) => b,
             Ok(None) => {
-                return json!({"answer": null, "note": "not checked: no streets layer is loaded (`camplane gis load --layer streets FILE`)"})
+                return cannot(
+                    "no_streets_layer",
+                    "cannot check: no streets layer is loaded (`camplane gis load --layer streets FILE`)".into(),
+                )
             }
             Err(e) => {
                 tracing::warn!(error = %e, "placement layers could not be built");
-                return json!({"answer": null, "note": format!("not checked: {e}")});
+                return cannot("layers_unavailable", format!("cannot check: {e}"));
             }
         };
         let mut v = match request_of(name, spec) {
             Ok(req) => json!({"answer": answer_json(&check(&built.layers, &built.rules, &req))}),
-            Err(e) => json!({"answer": null, "note": format!("not checked: {}", e.message)}),
+            Err(e) => cannot("invalid_request", format!("cannot check: {}", e.message)),
         };
         v["layers"] = json!(built.versions.layers);
         v["rules"] = json!(built.versions.rules);

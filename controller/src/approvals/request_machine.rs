@@ -14,7 +14,7 @@
 //! applies the [`Transition`] (stamping the step with its own time).
 
 use crate::approvals::chain::state_name;
-use crate::approvals::verdict::{approval_gate, override_roles, roles_text};
+use crate::approvals::verdict::{approval_gate, override_roles, recorded_verdict, roles_text};
 use crate::core::audit::AuditAction;
 use crate::core::auth::{self, Operation};
 use crate::core::object::{check, Refusal};
@@ -257,7 +257,10 @@ pub fn next(state: &State, action: Action, actor: &Actor) -> Result<Transition, 
         return Err(Refusal::denied(user, what, "PlacementRequest", id, msg));
     }
     if action == Approve {
-        approval_gate(id, st)?;
+        // Audited: an approval the placement verdict does not allow (placement
+        // fails closed: `cannot_check` too) is a refusal on the record.
+        approval_gate(id, st)
+            .map_err(|e| Refusal::refused(user, what, "PlacementRequest", id, e))?;
         // Covert use is for criminal investigations: the chief's own step
         // (a review or an override) must be on the request.
         if state.covert && !st.steps.iter().any(|s| s.role == Role::Chief) {
@@ -306,12 +309,7 @@ fn next_override(state: &State, actor: &Actor) -> Result<Transition, Refusal> {
         ))
         .into());
     }
-    let verdict = st
-        .verdict
-        .as_ref()
-        .and_then(|v| v["answer"]["verdict"].as_str())
-        .unwrap_or("not checked")
-        .to_string();
+    let verdict = recorded_verdict(st.verdict.as_ref()).to_string();
     let Some(allowed) = override_roles(id, st.verdict.as_ref())? else {
         return Err(Error::FailedPrecondition(format!(
             "request {id}'s placement verdict is {verdict}: there is nothing to override"
@@ -455,7 +453,7 @@ mod tests {
         let reviewed = status(
             Reviewed,
             &[("recommend", DeptManager), ("recommend", Chief)],
-            None,
+            Some("eligible"),
         );
         let table: Vec<(PlacementRequestStatus, Action, &[Role], Out, Out)> = vec![
             // (state, action, roles that may, their outcome, everyone else's)
@@ -672,7 +670,9 @@ mod tests {
             (Some("needs_review"), &[Chief, Engineer], Out::Ok(Reviewed)),
             (Some("prohibited"), &[Chief], Out::Ok(Reviewed)),
             (Some("eligible"), &[], Out::Order),
-            (None, &[], Out::Order),
+            // Placement fails closed: unchecked needs an override like not_eligible.
+            (Some("cannot_check"), &[Chief, Engineer], Out::Ok(Reviewed)),
+            (None, &[Chief, Engineer], Out::Ok(Reviewed)),
         ];
         for (verdict, may, ok) in cases {
             let st = status(Reviewed, &[], verdict);

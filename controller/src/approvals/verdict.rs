@@ -85,20 +85,31 @@ pub(crate) fn verdict_name(a: &Answer) -> String {
         .to_string()
 }
 
+/// The verdict name of a request that could not be checked (no streets layer
+/// loaded, the layers unusable, or the request's geometry invalid).
+pub const CANNOT_CHECK: &str = "cannot_check";
+
+/// The recorded verdict's name: [`CANNOT_CHECK`] when none was computed.
+pub(crate) fn recorded_verdict(verdict: Option<&Value>) -> &str {
+    verdict
+        .and_then(|v| v["answer"]["verdict"].as_str())
+        .unwrap_or(CANNOT_CHECK)
+}
+
 /// Who may override a verdict, from a request's recorded verdict: `Ok(None)`
-/// when no override is needed (eligible, needs_request, or not checked),
-/// `Ok(Some(roles))` when one of `roles` must override before approval, and an
-/// error when nothing can make it approvable.
+/// when no override is needed (eligible, needs_request), `Ok(Some(roles))` when
+/// one of `roles` must override before approval, and an error when nothing can
+/// make it approvable. Placement fails closed: a request that could not be
+/// checked ([`CANNOT_CHECK`]) needs the chief's or an engineer's override, like
+/// one the rules do not allow.
 pub(crate) fn override_roles(id: &str, verdict: Option<&Value>) -> Result<Option<&'static [Role]>> {
-    let Some(answer) = verdict.map(|v| &v["answer"]).filter(|a| !a.is_null()) else {
-        return Ok(None);
-    };
-    let reasons: Vec<&str> = answer["reasons"]
-        .as_array()
+    let answer = verdict.map(|v| &v["answer"]).filter(|a| a.is_object());
+    let reasons: Vec<&str> = answer
+        .and_then(|a| a["reasons"].as_array())
         .map(|a| a.iter().filter_map(|r| r.as_str()).collect())
         .unwrap_or_default();
-    match answer["verdict"].as_str().unwrap_or("") {
-        "not_eligible" | "needs_review" => Ok(Some(&[Role::Chief, Role::Engineer])),
+    match recorded_verdict(verdict) {
+        "not_eligible" | "needs_review" | CANNOT_CHECK => Ok(Some(&[Role::Chief, Role::Engineer])),
         "prohibited" if reasons.contains(&"prohibited_room") => Err(Error::FailedPrecondition(format!(
             "request {id}'s placement verdict is prohibited (prohibited_room): cameras in bathrooms, locker rooms, offices or meeting rooms are for criminal investigations only; no override applies"
         ))),
@@ -129,13 +140,14 @@ pub fn approval_gate(id: &str, st: &PlacementRequestStatus) -> Result<()> {
     {
         return Ok(());
     }
-    let verdict = st
-        .verdict
-        .as_ref()
-        .and_then(|v| v["answer"]["verdict"].as_str())
-        .unwrap_or("unknown");
+    let verdict = recorded_verdict(st.verdict.as_ref());
+    let load = if verdict == CANNOT_CHECK {
+        "load the streets layer (`camplane gis load --layer streets FILE`) so the rules can check it, or have "
+    } else {
+        "the City Manager can approve it only after "
+    };
     Err(Error::FailedPrecondition(format!(
-        "request {id}'s placement verdict is {verdict}: the City Manager can approve it only after an override with a written justification by the {} (`camplane request override {id} --justification TEXT`), or submit a new request",
+        "request {id}'s placement verdict is {verdict}: {load}an override with a written justification by the {} (`camplane request override {id} --justification TEXT`), or submit a new request",
         roles_text(roles)
     )))
 }
@@ -285,7 +297,28 @@ mod tests {
         let v = |verdict: &str, reasons: &[&str]| json!({"answer": {"verdict": verdict, "reasons": reasons}});
         assert!(approval_gate("r", &status(v("eligible", &[]), vec![])).is_ok());
         assert!(approval_gate("r", &status(v("needs_request", &[]), vec![])).is_ok());
-        assert!(approval_gate("r", &status(json!({"answer": null, "note": "x"}), vec![])).is_ok());
+        // Placement fails closed: a request that could not be checked (no streets
+        // layer) is not approvable until the layer is loaded or it is overridden.
+        for unchecked in [
+            v("cannot_check", &["no_streets_layer"]),
+            json!({"answer": null, "note": "x"}),
+        ] {
+            let e = approval_gate("r", &status(unchecked.clone(), vec![])).unwrap_err();
+            assert!(
+                e.to_string().contains("cannot_check") && e.to_string().contains("gis load"),
+                "{e}"
+            );
+            for r in [Role::Chief, Role::Engineer] {
+                assert!(
+                    approval_gate("r", &status(unchecked.clone(), vec![("override", r)])).is_ok()
+                );
+            }
+            assert!(approval_gate(
+                "r",
+                &status(unchecked.clone(), vec![("override", Role::Admin)])
+            )
+            .is_err());
+        }
         let e = approval_gate("r", &status(v("not_eligible", &[]), vec![])).unwrap_err();
         assert!(e.to_string().contains("not_eligible"), "{e}");
         assert!(approval_gate(

@@ -87,6 +87,23 @@ impl Refusal {
             audit: Some(Box::new(d)),
         }
     }
+
+    /// A refusal that keeps its error's code (a step out of order, a gate not
+    /// passed) and is recorded in the audit log as `refused: {error}`.
+    pub fn refused(
+        actor: &Actor,
+        action: AuditAction,
+        kind: &str,
+        name: &str,
+        error: Error,
+    ) -> Refusal {
+        let mut d = Draft::new(&actor.username, action, kind, name);
+        d.result = format!("refused: {error}");
+        Refusal {
+            error,
+            audit: Some(Box::new(d)),
+        }
+    }
 }
 
 /// What an update's closure decided about the object it was shown.

@@ -111,6 +111,7 @@ pub async fn approved_lpr(h: &ctl::Harness, rtsp_url: &str) {
     let mgr = ctl::user(h, "m", &["dept_manager"], "police").await;
     let chief = ctl::user(h, "c", &["chief"], "police").await;
     let cm = ctl::user(h, "cm", &["city_manager"], "").await;
+    ctl::override_unchecked(h, &chief, "req-lpr").await;
     for (who, action) in [(&mgr, "recommend"), (&chief, "recommend"), (&cm, "approve")] {
         ctl::act(h, who, "req-lpr", action, "", "").await.unwrap();
     }
