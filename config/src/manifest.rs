@@ -101,6 +101,18 @@ impl Spec {
                 if c.streams.main.trim().is_empty() {
                     out.push(("spec.streams.main".into(), "must not be empty".into()));
                 }
+                // Credentials are secrets, set apart from the spec everyone reads.
+                for (field, url) in [
+                    ("main", Some(&c.streams.main)),
+                    ("sub", c.streams.sub.as_ref()),
+                ] {
+                    if url.is_some_and(|u| crate::model::url_has_credentials(u)) {
+                        out.push((
+                            format!("spec.streams.{field}"),
+                            "a stream address must not carry a user name or password: set them apart with `camplane camera credentials set CAMERA --user USER --password-stdin`".into(),
+                        ));
+                    }
+                }
                 match (&c.kind, &c.special_event) {
                     (CameraKind::Temporary, None) => out.push((
                         "spec.special_event".into(),

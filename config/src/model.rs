@@ -145,6 +145,25 @@ pub struct Streams {
     pub sub: Option<String>,
 }
 
+/// `url` without its user name and password, if it has any
+/// (`rtsp://user:pass@host/p` → `rtsp://host/p`).
+pub fn url_without_credentials(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_string();
+    };
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let (authority, path) = rest.split_at(authority_end);
+    match authority.rfind('@') {
+        Some(at) => format!("{scheme}://{}{path}", &authority[at + 1..]),
+        None => url.to_string(),
+    }
+}
+
+/// Whether `url` carries a user name or password.
+pub fn url_has_credentials(url: &str) -> bool {
+    url_without_credentials(url) != url
+}
+
 fn default_true() -> bool {
     true
 }

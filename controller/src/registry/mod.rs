@@ -8,5 +8,6 @@ pub mod hold_machine;
 pub mod holds;
 pub mod objects;
 pub mod users;
+pub mod views;
 
 pub use objects::ApplyResult;

@@ -7,7 +7,7 @@ use crate::core::object::{json, Change, Refusal, Step, StoredObject};
 use crate::core::store::{KeyValue, Op};
 use crate::core::AuditAction;
 use crate::core::Controller;
-use crate::registry::{camera_machine, grant_machine};
+use crate::registry::{camera_machine, grant_machine, views};
 use crate::{Error, Result};
 use camplane_config::manifest::Spec;
 use camplane_config::model::*;
@@ -52,9 +52,13 @@ impl Controller {
             Operation::ReadObjects
         };
         self.require(actor, op, AuditAction::Get).await?;
-        self.read_through(&StoredObject::key(kind, name))
+        let mut kv = self
+            .read_through(&StoredObject::key(kind, name))
             .await?
-            .ok_or_else(|| Error::NotFound(format!("{kind} {name:?}")))
+            .ok_or_else(|| Error::NotFound(format!("{kind} {name:?}")))?;
+        let obj: StoredObject = serde_json::from_slice(&kv.value)?;
+        kv.value = serde_json::to_vec(&views::shown_to(actor, obj))?.into();
+        Ok(kv)
     }
 
     /// Lists objects, checking the role.
@@ -65,7 +69,11 @@ impl Controller {
             Operation::ReadObjects
         };
         self.require(actor, op, AuditAction::Get).await?;
-        self.list(kind)
+        Ok(self
+            .list(kind)?
+            .into_iter()
+            .map(|(o, rev)| (views::shown_to(actor, o), rev))
+            .collect())
     }
 
     /// Applies objects declaratively (like `kubectl apply`): all are validated
