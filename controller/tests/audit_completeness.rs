@@ -76,6 +76,7 @@ async fn export(
                 to: to.to_string(),
                 case_number: case.into(),
                 out_dir: "/tmp/camplane-audit-test".into(),
+                recipient: "A. Jones, Dubuque County Attorney".into(),
             },
         ))
         .await?

@@ -32,6 +32,30 @@ impl InternalEvent for ReportStored<'_> {
     }
 }
 
+/// An agent's report about cameras not assigned to it, refused (or, for
+/// health, stored without them).
+pub struct ReportRefused<'a> {
+    /// The agent.
+    pub agent: &'a str,
+    /// Its kind; `None` for a kind this build does not know.
+    pub kind: Option<ReportKind>,
+    /// How many foreign cameras it named.
+    pub cameras: usize,
+}
+
+impl InternalEvent for ReportRefused<'_> {
+    fn emit(self, m: &Metrics) {
+        // The names are the agent's, not registered ones: the audit entry holds them, bounded.
+        tracing::warn!(
+            agent = self.agent,
+            kind = self.kind.map_or("other", ReportKind::as_str),
+            cameras = self.cameras,
+            "report about cameras not assigned to the agent refused"
+        );
+        m.report_refused(self.kind);
+    }
+}
+
 /// A hotlist match stored as an alert.
 pub struct AlertRaised<'a> {
     /// The agent that saw it.
