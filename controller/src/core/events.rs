@@ -37,10 +37,18 @@ impl InternalEvent for ReportStored<'_> {
 pub struct ReportRefused<'a> {
     /// The agent.
     pub agent: &'a str,
-    /// Its kind; `None` for a kind this build does not know.
-    pub kind: Option<ReportKind>,
+    /// What it sent: a report kind (`other` for one this build does not know),
+    /// or `reads` for a search answer.
+    pub kind: &'static str,
     /// How many foreign cameras it named.
     pub cameras: usize,
+}
+
+impl ReportRefused<'_> {
+    /// The label of a report kind as the wire names it.
+    pub fn kind_label(kind: &str) -> &'static str {
+        ReportKind::parse(kind).map_or("other", ReportKind::as_str)
+    }
 }
 
 impl InternalEvent for ReportRefused<'_> {
@@ -48,7 +56,7 @@ impl InternalEvent for ReportRefused<'_> {
         // The names are the agent's, not registered ones: the audit entry holds them, bounded.
         tracing::warn!(
             agent = self.agent,
-            kind = self.kind.map_or("other", ReportKind::as_str),
+            kind = self.kind,
             cameras = self.cameras,
             "report about cameras not assigned to the agent refused"
         );

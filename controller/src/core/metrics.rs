@@ -85,15 +85,15 @@ impl Metrics {
         *lock(&self.reports).entry(kind.to_string()).or_default() += 1;
     }
 
-    /// Counts a report that named cameras not assigned to its agent.
-    pub fn report_refused(&self, kind: Option<ReportKind>) {
-        let kind = kind.map_or("other", ReportKind::as_str);
+    /// Counts a report (a kind's label, or `reads`) that named cameras not
+    /// assigned to its agent.
+    pub fn report_refused(&self, kind: &'static str) {
         *lock(&self.reports_refused)
             .entry(kind.to_string())
             .or_default() += 1;
     }
 
-    /// Reports of `kind` (or `other`) refused so far for naming foreign cameras.
+    /// Reports of `kind` (or `other`, or `reads`) refused so far for naming foreign cameras.
     pub fn reports_refused_of(&self, kind: &str) -> u64 {
         lock(&self.reports_refused).get(kind).copied().unwrap_or(0)
     }
@@ -240,10 +240,10 @@ impl Controller {
             &mut s,
             "camplane_controller_reports_refused_total",
             "counter",
-            "Agent reports refused for naming cameras not assigned to the agent, by kind.",
+            "Agent reports (and search answers: reads) refused for naming cameras not assigned to the agent, by kind.",
         );
         let refused = lock(&m.reports_refused).clone();
-        for k in ["alert", "health", "other", "windows"] {
+        for k in ["alert", "health", "other", "reads", "windows"] {
             let _ = writeln!(
                 s,
                 "camplane_controller_reports_refused_total{{kind=\"{k}\"}} {}",

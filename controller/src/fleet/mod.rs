@@ -563,7 +563,7 @@ impl Fleet {
         let kind_shown = reports::shown(kind);
         self.ctl.emit(ReportRefused {
             agent,
-            kind: ReportKind::parse(kind),
+            kind: ReportRefused::kind_label(kind),
             cameras: foreign.len(),
         });
         let new: Vec<String> = foreign

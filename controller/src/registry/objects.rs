@@ -357,7 +357,7 @@ impl Controller {
             let old = old.ok_or_else(|| Error::NotFound(format!("{kind} {name:?}")))?;
             if kind == Kind::LegalHold {
                 // A hold ends only through its release (hold_machine::delete says how).
-                return Err(hold_machine::delete(name, &hold_state(&old)?, actor));
+                return Err(hold_machine::delete(name, &hold_state(old)?, actor));
             }
             if kind == Kind::Camera {
                 let st: CameraStatus = old.status_as();
