@@ -281,6 +281,28 @@ async fn a_revoked_agent_comes_back_only_when_reinstated() {
     );
     // Another agent's token still works.
     enroll(&h, &other.token).await.unwrap();
+    // Deleting the revoked agent (to enrol its name afresh) is refused, audited.
+    let e = pb::objects_client::ObjectsClient::new(h.channel.clone())
+        .delete(req(
+            &h.admin,
+            pb::DeleteRequest {
+                kind: "Agent".into(),
+                name: "gw1".into(),
+            },
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::PermissionDenied);
+    assert!(
+        e.message().contains("agent reinstate gw1"),
+        "{}",
+        e.message()
+    );
+    let d = entries(&h, "delete").await;
+    assert!(d.last().unwrap()["result"]
+        .as_str()
+        .unwrap()
+        .starts_with("denied"));
     // No new token for a revoked agent: refused, audited, naming the way back.
     let e = token_for(&h, "gw1").await.unwrap_err();
     assert_eq!(e.code(), Code::FailedPrecondition);

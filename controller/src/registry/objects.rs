@@ -359,6 +359,18 @@ impl Controller {
                 // A hold ends only through its release (hold_machine::delete says how).
                 return Err(hold_machine::delete(name, &hold_state(old)?, actor));
             }
+            if kind == Kind::Agent && old.status_as::<AgentStatus>().revoked {
+                // Deleting it and enrolling the name anew would bring it back unrevoked.
+                return Err(Refusal::denied(
+                    actor,
+                    AuditAction::Delete,
+                    "Agent",
+                    name,
+                    format!(
+                        "agent {name} is revoked and kept so that its name cannot come back; `camplane agent reinstate {name} --reason TEXT` lets it enrol again"
+                    ),
+                ));
+            }
             if kind == Kind::Camera {
                 let st: CameraStatus = old.status_as();
                 // Only the state decides a delete (a spec that no longer parses still goes).
