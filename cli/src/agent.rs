@@ -1,4 +1,4 @@
-//! `agent`: site gateways: enrolment tokens, the list, revocation.
+//! `agent`: site gateways: enrolment tokens, the list, revocation, reinstatement.
 
 use crate::call::{call, Client};
 use crate::output::{print_objects, values, Output};
@@ -20,10 +20,18 @@ pub(crate) enum AgentCmd {
     },
     /// List agents.
     List,
-    /// Refuse an agent from now on.
+    /// Refuse an agent from now on (its outstanding enrolment tokens are cancelled).
     Revoke {
         /// Agent name.
         name: String,
+    },
+    /// Let a revoked agent enrol again with a new token (admin; audited with the reason).
+    Reinstate {
+        /// Agent name.
+        name: String,
+        /// Why (kept in the audit log).
+        #[arg(long)]
+        reason: String,
     },
 }
 
@@ -52,6 +60,16 @@ pub async fn run(c: &Client, ac: AgentCmd) -> Result<i32> {
             })?))
             .await?;
             println!("agent/{name} revoked");
+        }
+        AgentCmd::Reinstate { name, reason } => {
+            call(client.reinstate(c.req(pb::AgentReinstateRequest {
+                agent: name.clone(),
+                reason,
+            })?))
+            .await?;
+            println!(
+                "agent/{name} reinstated; it enrols again with a new token (camplane agent enroll)"
+            );
         }
     }
     Ok(0)

@@ -9,8 +9,9 @@ use std::path::PathBuf;
 
 #[derive(Subcommand)]
 pub(crate) enum RecordingsCmd {
-    /// The chief lets a user view and copy a camera's (or a department's)
-    /// recordings until a time (audited).
+    /// The chief lets a user view (or, with --copy, copy) a camera's (or a
+    /// department's) recordings until a time (audited). Viewing never includes
+    /// copying.
     Authorize {
         /// The user.
         #[arg(long)]
@@ -31,11 +32,14 @@ pub(crate) enum RecordingsCmd {
         /// Why (kept in the audit log).
         #[arg(long)]
         reason: String,
+        /// The right to copy (export) instead of to view.
+        #[arg(long)]
+        copy: bool,
     },
     /// Copy a camera's segments overlapping FROM..TO (at most 24 hours) into a
     /// new or empty directory, with a manifest signed by the controller
-    /// (the installing department's viewers, the police, people the chief
-    /// authorized; audited with the case number before anything is sent).
+    /// (the chief, and people the chief authorized to copy; audited with the
+    /// case number and the recipient before anything is sent).
     Export {
         /// The camera.
         #[arg(long)]
@@ -49,9 +53,12 @@ pub(crate) enum RecordingsCmd {
         /// Case number (the city's format).
         #[arg(long = "case")]
         case_number: String,
-        /// A new or empty directory (the controller may restrict where: exports.allowed_dir).
+        /// A new or empty directory on this machine.
         #[arg(long)]
         out: PathBuf,
+        /// Who receives the copy: "NAME, AGENCY" (audited, in the signed manifest).
+        #[arg(long)]
+        recipient: String,
     },
 }
 
@@ -64,6 +71,7 @@ pub async fn run(c: &Client, ca: Option<&PathBuf>, rc: RecordingsCmd) -> Result<
             department,
             until,
             reason,
+            copy,
         } => {
             let o = call(
                 pb::recordings_client::RecordingsClient::new(c.channel.clone()).authorize(c.req(
@@ -73,6 +81,7 @@ pub async fn run(c: &Client, ca: Option<&PathBuf>, rc: RecordingsCmd) -> Result<
                         department: department.unwrap_or_default(),
                         until,
                         reason,
+                        copy,
                     },
                 )?),
             )
@@ -86,7 +95,20 @@ pub async fn run(c: &Client, ca: Option<&PathBuf>, rc: RecordingsCmd) -> Result<
             to,
             case_number,
             out,
-        } => export(c, ca, camera, from, to, case_number, out).await,
+            recipient,
+        } => {
+            // Checked here too, so a typo fails before anything is asked or audited.
+            camplane_export::check_recipient(&recipient).map_err(|e| anyhow!("--{e}"))?;
+            let req = pb::ExportRequest {
+                camera,
+                from,
+                to,
+                case_number,
+                out_dir: String::new(),
+                recipient,
+            };
+            export(c, ca, req, out).await
+        }
     }
 }
 
@@ -94,10 +116,7 @@ pub async fn run(c: &Client, ca: Option<&PathBuf>, rc: RecordingsCmd) -> Result<
 async fn export(
     c: &Client,
     ca: Option<&PathBuf>,
-    camera: String,
-    from: String,
-    to: String,
-    case_number: String,
+    mut req: pb::ExportRequest,
     out: PathBuf,
 ) -> Result<i32> {
     use std::io::Write;
@@ -106,8 +125,8 @@ async fn export(
     } else {
         std::env::current_dir()?.join(&out)
     };
-    // The controller checks the directory it is told against exports.allowed_dir,
-    // so it is told the one the files will really land in.
+    // The controller records the directory in the audit entry (it cannot check
+    // it: it is on this machine), so it is told the one the files really land in.
     let resolved = camplane_export::resolve_path(&abs);
     if resolved.exists() {
         let mut rd = std::fs::read_dir(&resolved)
@@ -119,18 +138,10 @@ async fn export(
             );
         }
     }
-    let mut stream = call(
-        pb::recordings_client::RecordingsClient::new(c.channel.clone()).export(c.req(
-            pb::ExportRequest {
-                camera,
-                from,
-                to,
-                case_number,
-                out_dir: resolved.display().to_string(),
-            },
-        )?),
-    )
-    .await?;
+    req.out_dir = resolved.display().to_string();
+    let mut stream =
+        call(pb::recordings_client::RecordingsClient::new(c.channel.clone()).export(c.req(req)?))
+            .await?;
     std::fs::create_dir_all(&resolved)
         .with_context(|| format!("creating {}", resolved.display()))?;
     let mut current: Option<(String, std::fs::File)> = None;

@@ -28,7 +28,7 @@ pub struct ControllerConfig {
     /// ALPR governance settings (verified agencies).
     #[serde(default, skip_serializing_if = "AlprSettings::is_empty")]
     pub alpr: AlprSettings,
-    /// Where recording exports may be written.
+    /// Recording export settings (none left: see [`ExportSettings`]).
     #[serde(default, skip_serializing_if = "ExportSettings::is_empty")]
     pub exports: ExportSettings,
     /// How an approved placement binds the camera that is installed.
@@ -72,11 +72,18 @@ impl PlacementSettings {
 /// Recording export settings.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ExportSettings {
-    /// Exports may be written only under this directory (absolute; `..` and
-    /// symbolic links are resolved before the check). None: anywhere.
+    /// Removed: a config that sets it is refused with [`ALLOWED_DIR_REMOVED`].
+    /// Kept as a field only so that the refusal can name the key and say why.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub allowed_dir: Option<PathBuf>,
 }
+
+/// Why `exports.allowed_dir` is refused. The export's files are written by the
+/// client on its own machine; the controller only saw a path the client
+/// declared, so checking it controlled nothing. What controls a copy is on the
+/// controller: the chief's copy authorization, the named recipient, the audit
+/// entry and the signed manifest.
+pub const ALLOWED_DIR_REMOVED: &str = "removed: the controller cannot see where a client writes an export, so a check of the path the client declares is not a control; copies need the chief's copy authorization (camplane recordings authorize --copy) and name their recipient, both audited and in the signed manifest; delete this key";
 
 impl ExportSettings {
     fn is_empty(&self) -> bool {
@@ -361,13 +368,8 @@ impl ControllerConfig {
                 );
             }
         }
-        if let Some(d) = &cfg.exports.allowed_dir {
-            if !d.is_absolute() {
-                bad(
-                    "exports.allowed_dir",
-                    format!("{} must be an absolute path", d.display()),
-                );
-            }
+        if cfg.exports.allowed_dir.is_some() {
+            bad("exports.allowed_dir", ALLOWED_DIR_REMOVED.into());
         }
         if problems.is_empty() {
             Ok(cfg)
@@ -436,12 +438,13 @@ mod tests {
 
     #[test]
     fn export_settings() {
+        // exports.allowed_dir is refused, saying why (a client-declared path is no control).
         let t = format!("{GOOD}exports:\n  allowed_dir: /srv/exports\n");
-        let c = ControllerConfig::parse("c.yaml", &t).unwrap();
-        assert_eq!(
-            c.exports.allowed_dir.as_deref(),
-            Some(std::path::Path::new("/srv/exports"))
-        );
+        let e = ControllerConfig::parse("c.yaml", &t).unwrap_err();
+        assert_eq!(e.problems()[0].path, "exports.allowed_dir");
+        assert!(e.problems()[0].message.contains("not a control"), "{e}");
+        let c = ControllerConfig::parse("c.yaml", GOOD).unwrap();
+        assert!(c.exports.is_empty());
         let t = format!("{GOOD}exports:\n  allowed_dir: /srv/exports\n  max_hours: 48\n");
         let e = ControllerConfig::parse("c.yaml", &t).unwrap_err();
         assert_eq!(e.problems()[0].path, "exports.max_hours");

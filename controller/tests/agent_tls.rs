@@ -1,6 +1,8 @@
 //! Agent identity over mutual TLS: enrolment with a one-time token, the control
 //! stream with the issued certificate, and refusals for a reused token, no
-//! certificate, a forged certificate, an expired one, and a revoked agent.
+//! certificate, a forged certificate, an expired one, and a revoked agent (whose
+//! tokens are cancelled, and who comes back only when reinstated); reports about
+//! cameras that are not the agent's are refused, audited and counted.
 
 use camplane_controller::pki::{agent_key_and_csr, Pki};
 use camplane_proto::v1 as pb;
@@ -202,5 +204,330 @@ async fn agent_identity_is_its_certificate() {
         first_message(ch).await.unwrap_err().code(),
         Code::PermissionDenied
     );
+    assert!(verify(&h).await.ok);
+}
+
+async fn token_for(h: &Harness, agent: &str) -> Result<pb::EnrollTokenResponse, tonic::Status> {
+    pb::fleet_client::FleetClient::new(h.channel.clone())
+        .create_enroll_token(req(
+            &h.admin,
+            pb::EnrollTokenRequest {
+                site: "city-hall".into(),
+                agent: agent.into(),
+            },
+        ))
+        .await
+        .map(|r| r.into_inner())
+}
+
+/// Enrols with `token`: the agent's certificate and key.
+async fn enroll(h: &Harness, token: &str) -> Result<(String, String), tonic::Status> {
+    let (key, csr) = agent_key_and_csr("whatever").unwrap();
+    let e = pb::fleet_client::FleetClient::new(h.channel.clone())
+        .enroll(pb::EnrollRequest {
+            token: token.into(),
+            csr_pem: csr,
+        })
+        .await?
+        .into_inner();
+    Ok((e.cert_pem, key))
+}
+
+async fn entries(h: &Harness, action: &str) -> Vec<serde_json::Value> {
+    audit_log(h)
+        .await
+        .into_iter()
+        .filter(|e| e["action"] == action)
+        .collect()
+}
+
+/// Identities that stay dead: revoking cancels the agent's outstanding tokens,
+/// so a gateway holding an old one gets nothing; no new token is issued and no
+/// enrolment clears the flag until an admin reinstates the agent with a reason
+/// (audited); the old certificate stays refused after that, and the agent
+/// enrols again with a new token.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_revoked_agent_comes_back_only_when_reinstated() {
+    let dir = tempfile::tempdir().unwrap();
+    let h = start(config_embedded(dir.path()), None).await;
+    apply(&h, &h.admin, CITY).await.unwrap();
+    let mut fleet = pb::fleet_client::FleetClient::new(h.channel.clone());
+    let t1 = token_for(&h, "gw1").await.unwrap();
+    let (cert, key) = enroll(&h, &t1.token).await.unwrap();
+    // A second token, not yet used, and one for another agent.
+    let t2 = token_for(&h, "gw1").await.unwrap();
+    let other = token_for(&h, "gw2").await.unwrap();
+
+    fleet
+        .revoke(req(
+            &h.admin,
+            pb::AgentName {
+                agent: "gw1".into(),
+            },
+        ))
+        .await
+        .unwrap();
+    let r = entries(&h, "agent.revoke").await;
+    assert_eq!(r[0]["details"]["enrolment_tokens_cancelled"], 1);
+    // The old token gets nothing: no certificate, so no config and no hotlists.
+    assert_eq!(
+        enroll(&h, &t2.token).await.unwrap_err().code(),
+        Code::Unauthenticated
+    );
+    let ch = agent_channel(&h, &cert, &key).await.unwrap();
+    assert_eq!(
+        first_message(ch).await.unwrap_err().code(),
+        Code::PermissionDenied
+    );
+    // Another agent's token still works.
+    enroll(&h, &other.token).await.unwrap();
+    // Deleting the revoked agent (to enrol its name afresh) is refused, audited.
+    let e = pb::objects_client::ObjectsClient::new(h.channel.clone())
+        .delete(req(
+            &h.admin,
+            pb::DeleteRequest {
+                kind: "Agent".into(),
+                name: "gw1".into(),
+            },
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::PermissionDenied);
+    assert!(
+        e.message().contains("agent reinstate gw1"),
+        "{}",
+        e.message()
+    );
+    let d = entries(&h, "delete").await;
+    assert!(d.last().unwrap()["result"]
+        .as_str()
+        .unwrap()
+        .starts_with("denied"));
+    // No new token for a revoked agent: refused, audited, naming the way back.
+    let e = token_for(&h, "gw1").await.unwrap_err();
+    assert_eq!(e.code(), Code::FailedPrecondition);
+    assert!(
+        e.message().contains("camplane agent reinstate gw1"),
+        "{}",
+        e.message()
+    );
+    let t = entries(&h, "agent.enroll_token").await;
+    assert!(t.last().unwrap()["result"]
+        .as_str()
+        .unwrap()
+        .starts_with("refused"));
+
+    // Reinstating: admins only, with a reason; both refusals audited.
+    let viewer = user(&h, "v", &["viewer"], "police").await;
+    for (who, reason, code) in [
+        (&viewer, "back in service", Code::PermissionDenied),
+        (&h.admin, " ", Code::InvalidArgument),
+        (&h.admin, "a\u{1b}[2Jb", Code::InvalidArgument),
+    ] {
+        let e = fleet
+            .reinstate(req(
+                who,
+                pb::AgentReinstateRequest {
+                    agent: "gw1".into(),
+                    reason: reason.into(),
+                },
+            ))
+            .await
+            .unwrap_err();
+        assert_eq!(e.code(), code, "{e:?}");
+    }
+    let ri = entries(&h, "agent.reinstate").await;
+    assert_eq!(ri.len(), 3);
+    assert!(ri.iter().all(|e| e["result"] != "ok"));
+    fleet
+        .reinstate(req(
+            &h.admin,
+            pb::AgentReinstateRequest {
+                agent: "gw1".into(),
+                reason: "gateway replaced after the break-in (ticket 4711)".into(),
+            },
+        ))
+        .await
+        .unwrap();
+    let ri = entries(&h, "agent.reinstate").await;
+    assert_eq!(ri.last().unwrap()["result"], "ok");
+    assert_eq!(
+        ri.last().unwrap()["details"]["reason"],
+        "gateway replaced after the break-in (ticket 4711)"
+    );
+    // Reinstating an agent that is not revoked: nothing to do.
+    let e = fleet
+        .reinstate(req(
+            &h.admin,
+            pb::AgentReinstateRequest {
+                agent: "gw1".into(),
+                reason: "again".into(),
+            },
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::FailedPrecondition);
+    // The old certificate stays refused; a new token enrols and gets its config.
+    let ch = agent_channel(&h, &cert, &key).await.unwrap();
+    assert_eq!(
+        first_message(ch).await.unwrap_err().code(),
+        Code::Unauthenticated
+    );
+    let t3 = token_for(&h, "gw1").await.unwrap();
+    let (cert, key) = enroll(&h, &t3.token).await.unwrap();
+    let ch = agent_channel(&h, &cert, &key).await.unwrap();
+    let m = first_message(ch).await.unwrap();
+    assert!(matches!(
+        m.msg,
+        Some(pb::controller_message::Msg::Config(_))
+    ));
+    assert!(verify(&h).await.ok);
+}
+
+fn report(key: &str, kind: &str, json: serde_json::Value) -> pb::AgentMessage {
+    pb::AgentMessage {
+        msg: Some(pb::agent_message::Msg::Report(pb::Report {
+            key: key.into(),
+            kind: kind.into(),
+            json: serde_json::to_vec(&json).unwrap(),
+        })),
+    }
+}
+
+fn window(camera: &str) -> serde_json::Value {
+    serde_json::json!({"camera": camera, "start": "2026-10-01T10:00:00Z",
+        "end": "2026-10-01T10:30:00Z", "plates_read": 12})
+}
+
+/// An agent speaks only for its own cameras: windows, alerts and health about
+/// another agent's camera or made-up names are refused (acknowledged, so the
+/// agent lets them go, but not stored, filed or published), audited once per
+/// camera per session and counted; its own camera's reports are stored.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_agent_speaks_only_for_its_own_cameras() {
+    let dir = tempfile::tempdir().unwrap();
+    let h = start(config_embedded(dir.path()), None).await;
+    apply(&h, &h.admin, CITY).await.unwrap();
+    let t1 = token_for(&h, "gw1").await.unwrap();
+    token_for(&h, "gw2").await.unwrap();
+    let cam = |name: &str, agent: &str| {
+        format!(
+            "kind: Camera\nname: {name}\nspec:\n  site: city-hall\n  department: police\n  kind: fixed\n  purpose: property_protection\n  location: {{lat: 42.5006, lon: -90.6646}}\n  streams: {{main: \"rtsp://127.0.0.1:8554/{name}\"}}\n  agent: {agent}\n"
+        )
+    };
+    apply(&h, &h.admin, &cam("cam-1", "gw1")).await.unwrap();
+    apply(&h, &h.admin, &cam("cam-2", "gw2")).await.unwrap();
+    let (cert, key) = enroll(&h, &t1.token).await.unwrap();
+    let ch = agent_channel(&h, &cert, &key).await.unwrap();
+
+    let made_up = ["..", "<b>x</b>", "=cmd|' calc'!A0"];
+    let mut msgs = vec![
+        pb::AgentMessage {
+            msg: Some(pb::agent_message::Msg::Hello(pb::Hello {
+                agent: "gw1".into(),
+                ..Default::default()
+            })),
+        },
+        report("w-own", "windows", window("cam-1")),
+        report("w-other", "windows", window("cam-2")),
+    ];
+    for (i, n) in made_up.iter().enumerate() {
+        msgs.push(report(&format!("w-made-{i}"), "windows", window(n)));
+    }
+    msgs.push(report(
+        "a-other",
+        "alert",
+        serde_json::json!({"read_id": "1-X", "camera": "cam-2", "plate": "ABC1234",
+            "time": "2026-10-01T10:00:00Z", "confidence": 0.9, "list": "ncic.stolen_vehicle",
+            "source": "ncic", "category": "stolen_vehicle", "list_version": 1}),
+    ));
+    msgs.push(report(
+        "h-mixed",
+        "health",
+        serde_json::json!({"cameras": [{"id": "cam-1", "state": "online"}, {"id": "cam-2", "state": "online"}]}),
+    ));
+    msgs.push(report("w-other-again", "windows", window("cam-2")));
+    let keys: Vec<String> = msgs
+        .iter()
+        .filter_map(|m| match &m.msg {
+            Some(pb::agent_message::Msg::Report(r)) => Some(r.key.clone()),
+            _ => None,
+        })
+        .collect();
+    let (tx, rx) = tokio::sync::mpsc::channel(16);
+    for m in msgs {
+        tx.send(m).await.unwrap();
+    }
+    let mut s = pb::fleet_client::FleetClient::new(ch)
+        .control(tokio_stream::wrappers::ReceiverStream::new(rx))
+        .await
+        .unwrap()
+        .into_inner();
+    // Every report is acknowledged (a refused one too: resending it would not help).
+    let mut acked = Vec::new();
+    while acked.len() < keys.len() {
+        let m = tokio::time::timeout(std::time::Duration::from_secs(10), s.message())
+            .await
+            .expect("acknowledgements")
+            .unwrap()
+            .unwrap();
+        if let Some(pb::controller_message::Msg::ReportAck(a)) = m.msg {
+            acked.push(a.key);
+        }
+    }
+    assert_eq!(acked, keys);
+    drop(tx);
+
+    // Only the agent's own reports are stored; no window of another camera is
+    // filed for the public log, and no alert is raised.
+    let store = &h.running.controller.store;
+    let mut stored: Vec<String> = store
+        .list("reports/gw1/")
+        .await
+        .unwrap()
+        .kvs
+        .into_iter()
+        .map(|kv| kv.key)
+        .collect();
+    stored.sort();
+    assert_eq!(stored, ["reports/gw1/h-mixed", "reports/gw1/w-own"]);
+    let filed: Vec<String> = store
+        .list("windows/")
+        .await
+        .unwrap()
+        .kvs
+        .into_iter()
+        .map(|kv| kv.key)
+        .collect();
+    assert_eq!(filed.len(), 1, "{filed:?}");
+    assert!(filed[0].contains("/cam-1/"), "{filed:?}");
+    assert!(store.list("alerts/").await.unwrap().kvs.is_empty());
+    // Health keeps the agent's own camera only.
+    let hl = store.get("health/gw1").await.unwrap().unwrap();
+    let hl: serde_json::Value = serde_json::from_slice(&hl.value).unwrap();
+    assert_eq!(
+        hl["health"]["cameras"],
+        serde_json::json!([{"id": "cam-1", "state": "online"}])
+    );
+
+    // Audited once per camera per session, names bounded as sent.
+    let refused = entries(&h, "agent.report_refused").await;
+    let named: Vec<&str> = refused
+        .iter()
+        .flat_map(|e| e["details"]["cameras"].as_array().unwrap())
+        .map(|c| c.as_str().unwrap())
+        .collect();
+    assert_eq!(named, ["cam-2", "..", "<b>x</b>", "=cmd|' calc'!A0"]);
+    assert!(
+        refused
+            .iter()
+            .all(|e| e["actor"] == "agent:gw1"
+                && e["result"].as_str().unwrap().starts_with("refused"))
+    );
+    // Counted, every time.
+    let m = &h.running.controller.metrics;
+    assert_eq!(m.reports_refused_of("windows"), 5);
+    assert_eq!(m.reports_refused_of("alert"), 1);
+    assert_eq!(m.reports_refused_of("health"), 1);
     assert!(verify(&h).await.ok);
 }

@@ -76,6 +76,7 @@ async fn export(
                 to: to.to_string(),
                 case_number: case.into(),
                 out_dir: "/tmp/camplane-audit-test".into(),
+                recipient: "A. Jones, Dubuque County Attorney".into(),
             },
         ))
         .await?
@@ -99,6 +100,14 @@ async fn every_access_leaves_exactly_one_entry() {
     // One gateway with a read and a recorded segment.
     let now = Timestamp::now();
     let token = agent::enroll_token(&h, "city-hall").await;
+    // Its reader, assigned to it (an agent's reads of other cameras are left out).
+    ctl::apply(
+        &h,
+        &h.admin,
+        "kind: Camera\nname: lpr-1\nspec:\n  site: city-hall\n  department: police\n  kind: fixed\n  purpose: alpr\n  location: {lat: 42.5006, lon: -90.6646}\n  streams: {main: \"rtsp://127.0.0.1:8554/lpr-1\"}\n  agent: city-hall-gw\n",
+    )
+    .await
+    .unwrap();
     let adir = dir.path().join("agent");
     let sup = agent::supervisor(&adir);
     let t = now - SignedDuration::from_hours(2);

@@ -74,6 +74,7 @@ const RPCS: &[(&str, Need)] = &[
     ("Fleet.Enroll", Need::AgentOnly),
     ("Fleet.Renew", Need::AgentOnly),
     ("Fleet.Revoke", Need::Op(Operation::WriteRegistry)),
+    ("Fleet.Reinstate", Need::Op(Operation::WriteRegistry)),
     ("Fleet.Control", Need::AgentOnly),
     ("Fleet.ListAgents", Need::Op(Operation::ReadObjects)),
     ("Fleet.CameraStatus", Need::Op(Operation::ReadObjects)),
@@ -433,6 +434,17 @@ async fn call(h: &Harness, c: &Caller, rpc: &str) -> Result<(), tonic::Status> {
             ))
             .await
             .map(|_| ()),
+        "Fleet.Reinstate" => fleet
+            .clone()
+            .reinstate(req(
+                t,
+                pb::AgentReinstateRequest {
+                    agent: "no-such-agent".into(),
+                    reason: "authz".into(),
+                },
+            ))
+            .await
+            .map(|_| ()),
         "Fleet.Control" => {
             let hello = pb::AgentMessage {
                 msg: Some(pb::agent_message::Msg::Hello(pb::Hello {
@@ -605,6 +617,7 @@ async fn call(h: &Harness, c: &Caller, rpc: &str) -> Result<(), tonic::Status> {
                     department: String::new(),
                     until: "2099-01-01T00:00:00Z".into(),
                     reason: "authz".into(),
+                    copy: false,
                 },
             ))
             .await
@@ -618,6 +631,7 @@ async fn call(h: &Harness, c: &Caller, rpc: &str) -> Result<(), tonic::Status> {
                     to: "2026-10-01T01:00:00Z".into(),
                     case_number: "26-01234".into(),
                     out_dir: "/tmp/authz-export".into(),
+                    recipient: "A. Jones, Dubuque County Attorney".into(),
                 },
             ))
             .await
@@ -699,6 +713,23 @@ async fn every_role_against_every_rpc() {
             name,
         });
     }
+
+    // Copying is a right of its own: the viewer caller holds the chief's copy
+    // authorization, so for Recordings.Export only the role decides here too.
+    pb::recordings_client::RecordingsClient::new(h.channel.clone())
+        .authorize(req(
+            &chief,
+            pb::RecordingAuthorizeRequest {
+                user: "u-viewer".into(),
+                camera: "cam-1".into(),
+                department: String::new(),
+                until: "2099-01-01T00:00:00Z".into(),
+                reason: "authz fixture".into(),
+                copy: true,
+            },
+        ))
+        .await
+        .unwrap();
 
     let mut wrong = Vec::new();
     let mut reached: HashSet<String> = HashSet::new();

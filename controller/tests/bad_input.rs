@@ -1,7 +1,7 @@
 //! Bad input: an expired token, a forged token, case numbers with
 //! SQL or shell injection or 10 kB long, plate patterns that match everything,
-//! a reversed and a three-year time range, an export outside the allowed
-//! directory. Each is a clear refusal: the right gRPC code, a message naming the
+//! a reversed and a three-year time range, an export without a proper
+//! recipient. Each is a clear refusal: the right gRPC code, a message naming the
 //! field, the input not echoed back in full, nothing returned; refused queries
 //! and exports are audited (the spec logs them); token refusals happen before
 //! anyone is known and write nothing.
@@ -50,8 +50,7 @@ async fn bad_input_is_refused_clearly() {
     let dir = tempfile::tempdir().unwrap();
     let exports = dir.path().join("exports");
     std::fs::create_dir_all(&exports).unwrap();
-    let mut cfg = config_embedded(&dir.path().join("store"));
-    cfg.exports.allowed_dir = Some(exports.clone());
+    let cfg = config_embedded(&dir.path().join("store"));
     let ttl = cfg.auth.token_ttl_minutes;
     let clock = ManualClock::new(Timestamp::now());
     let h = start(cfg, Some(Arc::new(clock.clone()))).await;
@@ -118,17 +117,19 @@ async fn bad_input_is_refused_clearly() {
         );
     }
 
-    // An export outside the allowed directory (plainly, through `..`, through a
-    // symbolic link): PermissionDenied naming `out`, audited.
-    let link = exports.join("link");
-    std::os::unix::fs::symlink(dir.path(), &link).unwrap();
+    // An export's recipient: missing, without an agency, 10 kB long, or with
+    // control characters that would forge a line of the audit display:
+    // InvalidArgument naming the recipient, audited.
     let before = audit_log(&h).await.len();
-    let outs = [
-        dir.path().join("elsewhere"),
-        exports.join("..").join("..").join("etc"),
-        link.join("escaped"),
+    let long_recipient = format!("{}, Agency", "n".repeat(10_000));
+    let recipients = [
+        "",
+        "A. Jones",
+        long_recipient.as_str(),
+        "A. Jones, DA\nadmin audit.cleared ok",
+        "A. Jones, \u{1b}[2JDA",
     ];
-    for out in &outs {
+    for recipient in recipients {
         let e = pb::recordings_client::RecordingsClient::new(h.channel.clone())
             .export(req(
                 &chief,
@@ -137,43 +138,26 @@ async fn bad_input_is_refused_clearly() {
                     from: from.clone(),
                     to: to.clone(),
                     case_number: "26-04711".into(),
-                    out_dir: out.display().to_string(),
+                    out_dir: exports.display().to_string(),
+                    recipient: recipient.into(),
                 },
             ))
             .await
             .expect_err("refused");
-        assert_refusal(
-            &e,
-            Code::PermissionDenied,
-            "outside the allowed export directory",
-            "",
-        );
-        assert!(
-            e.message().starts_with("permission denied: out:"),
-            "{}",
-            e.message()
-        );
+        assert_refusal(&e, Code::InvalidArgument, "recipient", recipient);
     }
     let log = audit_log(&h).await;
     let new = &log[before..];
-    assert_eq!(new.len(), outs.len());
-    assert!(new.iter().all(|e| e["action"] == "recordings.export"
-        && e["result"].as_str().unwrap().starts_with("denied")));
-    // A relative path is not an export directory either.
-    let e = pb::recordings_client::RecordingsClient::new(h.channel.clone())
-        .export(req(
-            &chief,
-            pb::ExportRequest {
-                camera: "cam-1".into(),
-                from: from.clone(),
-                to: to.clone(),
-                case_number: "26-04711".into(),
-                out_dir: "exports/../../x".into(),
-            },
-        ))
-        .await
-        .expect_err("refused");
-    assert_refusal(&e, Code::InvalidArgument, "out", "");
+    assert_eq!(new.len(), recipients.len());
+    for e in new {
+        assert_eq!(e["action"], "recordings.export");
+        assert!(e["result"].as_str().unwrap().starts_with("refused"));
+        let r = e["details"]["recipient"].as_str().unwrap();
+        assert!(
+            r.len() <= 2 * camplane_export::MAX_RECIPIENT && !r.chars().any(char::is_control),
+            "bounded and escaped: {r:?}"
+        );
+    }
 
     // A forged token: Unauthenticated, nothing returned, nothing written.
     // The leader's hourly checkpoint (the clock passes hours below) is its own

@@ -1,5 +1,6 @@
-//! Legal holds (who may place them, the case-number format, pushed to agents) and
-//! the 7-day dummy-camera rule, on an injected clock.
+//! Legal holds (who may place them, the case-number format, pushed to agents;
+//! they end only by their release, never by the generic delete) and the 7-day
+//! dummy-camera rule, on an injected clock.
 
 use camplane_controller::clock::ManualClock;
 use camplane_proto::v1 as pb;
@@ -91,6 +92,68 @@ async fn holds_need_the_right_role_and_case_number_and_reach_agents() {
     let active = h.running.controller.active_holds().unwrap();
     assert_eq!(active.len(), 1);
     assert_eq!(active[0].case_number, "24-01235");
+    assert!(verify(&h).await.ok);
+}
+
+async fn delete_hold(h: &Harness, token: &str, name: &str) -> Result<(), tonic::Status> {
+    pb::objects_client::ObjectsClient::new(h.channel.clone())
+        .delete(req(
+            token,
+            pb::DeleteRequest {
+                kind: "hold".into(),
+                name: name.into(),
+            },
+        ))
+        .await
+        .map(|_| ())
+}
+
+/// `camplane delete hold NAME` is no way around the release: refused for the
+/// admin (who may delete other objects) and the chief alike, in force or
+/// released, audited, naming `camplane hold release`; the release still works.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hold_ends_only_by_its_release() {
+    let dir = tempfile::tempdir().unwrap();
+    let h = start(config_embedded(dir.path()), None).await;
+    apply(&h, &h.admin, CITY).await.unwrap();
+    let chief = user(&h, "chief", &["chief"], "police").await;
+    let held = hold(&h, &chief, "24-01234", "criminal_investigation")
+        .await
+        .unwrap();
+    let name = held["name"].as_str().unwrap().to_string();
+    let ctl = h.running.controller.clone();
+    for who in [&h.admin, &chief] {
+        let before = audit_log(&h).await.len();
+        let e = delete_hold(&h, who, &name).await.unwrap_err();
+        assert_eq!(e.code(), Code::PermissionDenied, "{e:?}");
+        assert!(
+            e.message()
+                .contains(&format!("camplane hold release {name}")),
+            "{}",
+            e.message()
+        );
+        let log = audit_log(&h).await;
+        let new = &log[before..];
+        assert_eq!(new.len(), 1, "{new:#?}");
+        assert_eq!(new[0]["action"], "delete");
+        assert_eq!(new[0]["name"], name.as_str());
+        assert!(new[0]["result"].as_str().unwrap().starts_with("denied"));
+        assert_eq!(ctl.active_holds().unwrap().len(), 1, "still in force");
+    }
+    // The legitimate end: the chief releases it.
+    pb::holds_client::HoldsClient::new(h.channel.clone())
+        .release(req(&chief, pb::HoldName { name: name.clone() }))
+        .await
+        .unwrap();
+    assert!(ctl.active_holds().unwrap().is_empty());
+    // Released, it stays as the record of the hold.
+    let e = delete_hold(&h, &h.admin, &name).await.unwrap_err();
+    assert_eq!(e.code(), Code::PermissionDenied);
+    let rec = get_json(&h, &h.admin, "holds", &name).await.unwrap();
+    assert_eq!(rec["status"]["released_by"], "chief");
+    // A hold that does not exist is NotFound, as before.
+    let e = delete_hold(&h, &h.admin, "no-such-hold").await.unwrap_err();
+    assert_eq!(e.code(), Code::NotFound);
     assert!(verify(&h).await.ok);
 }
 

@@ -14,8 +14,30 @@ use std::path::{Component, Path, PathBuf};
 
 /// The manifest's file name in an export directory.
 pub const MANIFEST: &str = "manifest.json";
-/// The manifest's `format` field.
-pub const FORMAT: &str = "camplane-export/1";
+/// The manifest's `format` field: version 2 names the copy's `recipient`.
+pub const FORMAT: &str = "camplane-export/2";
+/// The first format (no recipient): such manifests still verify.
+pub const FORMAT_V1: &str = "camplane-export/1";
+/// Longest recipient (`NAME, AGENCY`), in characters.
+pub const MAX_RECIPIENT: usize = 200;
+
+/// Checks an export's recipient: `NAME, AGENCY`, both parts non-empty, at most
+/// [`MAX_RECIPIENT`] characters, no control characters (it is printed in the
+/// audit log and the manifest). The CLI checks it before asking, the controller
+/// again before anything is audited as done.
+pub fn check_recipient(r: &str) -> Result<(), String> {
+    let shape = "recipient: \"NAME, AGENCY\" (who receives the copy)";
+    if r.chars().count() > MAX_RECIPIENT {
+        return Err(format!("{shape}, at most {MAX_RECIPIENT} characters"));
+    }
+    if r.chars().any(char::is_control) {
+        return Err(format!("{shape}, without control characters"));
+    }
+    match r.split_once(',') {
+        Some((name, agency)) if !name.trim().is_empty() && !agency.trim().is_empty() => Ok(()),
+        _ => Err(format!("{shape} is required")),
+    }
+}
 /// The signature algorithm of manifests (the CA's P-256 key).
 pub const SIGNATURE_ALGORITHM: &str = "ECDSA_P256_SHA256_ASN1";
 
@@ -83,6 +105,19 @@ pub fn verify_export(dir: &Path, ca_cert_pem: &str) -> Result<usize, ExportProbl
             "signature does not verify against the CA certificate: {e}"
         ))
     })?;
+    match v["format"].as_str() {
+        Some(FORMAT_V1) => {}
+        Some(FORMAT) => {
+            // Signed with the rest, so a recipient cannot be removed or changed.
+            let r = v["recipient"].as_str().unwrap_or_default();
+            check_recipient(r).map_err(m)?;
+        }
+        other => {
+            return Err(m(format!(
+                "unknown format {other:?} (this build reads {FORMAT_V1} and {FORMAT})"
+            )))
+        }
+    }
     let files: Vec<SegmentInfo> =
         serde_json::from_value(v["files"].clone()).map_err(|e| m(format!("files: {e}")))?;
     let mut prev: Option<&SegmentInfo> = None;
@@ -132,7 +167,7 @@ pub fn verify_export(dir: &Path, ca_cert_pem: &str) -> Result<usize, ExportProbl
 
 /// Resolves `..`, `.` and (for the part that exists) symbolic links, without
 /// needing the whole path to exist. The CLI sends the export directory resolved
-/// this way and the controller checks it against `exports.allowed_dir` the same way.
+/// this way, and the controller records it in the export's audit entry.
 pub fn resolve_path(p: &Path) -> PathBuf {
     let mut out = PathBuf::new();
     for c in p.components() {
@@ -167,6 +202,23 @@ pub fn resolve_path(p: &Path) -> PathBuf {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn recipients_name_a_person_and_an_agency() {
+        assert!(check_recipient("Det. A. Jones, Dubuque County Attorney").is_ok());
+        for bad in [
+            "",
+            "Jones",
+            ", Agency",
+            "Jones, ",
+            "Jones,\nadmin audit.cleared ok, x",
+            "Jones, \u{1b}[31mAgency",
+        ] {
+            assert!(check_recipient(bad).is_err(), "{bad:?} accepted");
+        }
+        let long = format!("{}, Agency", "n".repeat(MAX_RECIPIENT));
+        assert!(check_recipient(&long).is_err());
+    }
 
     #[test]
     fn resolve_path_handles_dots_and_links() {

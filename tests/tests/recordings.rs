@@ -1,13 +1,16 @@
 //! Recording access and exports with real parts: a controller (embedded store,
-//! TLS, a manual clock, `exports.allowed_dir`) and an agent that enrolled with a
-//! one-time token and holds segments of `cam-1` (police) written through its
-//! index with their real hashes. Through the real CLI code (`camplane recordings
-//! export`, `camplane export verify`): the installing department's viewer
-//! exports and the copy verifies offline; one flipped byte or a missing file
-//! fails naming the file; a viewer of another department is refused (audited)
-//! until the chief authorizes them, and again after the authorization ends; an
-//! output directory outside the allowed one is refused (audited); a plate crop
-//! is fetched with a case number and audited.
+//! TLS, a manual clock) and an agent that enrolled with a one-time token and
+//! holds segments of `cam-1` (police) written through its index with their real
+//! hashes. Through the real CLI code (`camplane recordings export`, `camplane
+//! export verify`): the installing department's viewer, who may view, is
+//! refused a copy (audited) until the chief authorizes copying; the copy names
+//! its recipient in the audit entry and the signed manifest, and verifies
+//! offline; one flipped byte or a missing file fails naming the file; a viewer
+//! of another department is refused (audited) with a view authorization and
+//! until the chief authorizes a copy, and again after it ends; an export
+//! without a proper recipient is refused (audited); the output directory is
+//! only recorded as the client declared it; a plate crop is fetched with a case
+//! number and audited.
 
 use camplane_agent::alpr::store::NewRead;
 use camplane_agent::control::Session;
@@ -59,6 +62,9 @@ async fn audit_entries(h: &ctl::Harness, action: &str) -> Vec<serde_json::Value>
         .collect()
 }
 
+/// Who receives the copies of this test.
+const RECIPIENT: &str = "A. Jones, Dubuque County Attorney";
+
 async fn export(
     h: &ctl::Harness,
     token: &str,
@@ -66,6 +72,18 @@ async fn export(
     to: &str,
     case: &str,
     out: &Path,
+) -> Result<(), tonic::Status> {
+    export_for(h, token, from, to, case, out, RECIPIENT).await
+}
+
+async fn export_for(
+    h: &ctl::Harness,
+    token: &str,
+    from: &str,
+    to: &str,
+    case: &str,
+    out: &Path,
+    recipient: &str,
 ) -> Result<(), tonic::Status> {
     let mut s = pb::recordings_client::RecordingsClient::new(h.channel.clone())
         .export(ctl::req(
@@ -76,6 +94,7 @@ async fn export(
                 to: to.into(),
                 case_number: case.into(),
                 out_dir: out.display().to_string(),
+                recipient: recipient.into(),
             },
         ))
         .await?
@@ -93,7 +112,6 @@ async fn export_verify_refuse_authorize_and_crop() {
     std::fs::create_dir_all(&exports).unwrap();
     let mut cfg = ctl::config_embedded(&dir_path.join("store"));
     cfg.tls.ca_cert_file = Some(ca.clone());
-    cfg.exports.allowed_dir = Some(exports.clone());
     let now = Timestamp::now();
     let clock = ManualClock::new(now);
     let h = ctl::start(cfg, Some(Arc::new(clock.clone()))).await;
@@ -174,7 +192,45 @@ async fn export_verify_refuse_authorize_and_crop() {
     let from = (t0 - SignedDuration::from_mins(5)).to_string();
     let to = (t0 + SignedDuration::from_hours(1)).to_string();
 
-    // 1. The installing department's viewer exports; the copy verifies.
+    // 0. The installing department's viewer may view, but not copy: refused,
+    // audited, naming the chief's copy authorization.
+    let e = export(&h, &pd, &from, &to, "26-04711", &exports.join("case-0"))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::PermissionDenied, "{e:?}");
+    assert!(e.message().contains("authorize --copy"), "{}", e.message());
+    let e = audit_entries(&h, "recordings.export").await;
+    assert_eq!(e.len(), 1);
+    assert!(e[0]["result"].as_str().unwrap().starts_with("denied"));
+    // The chief authorizes the copy (audited as such).
+    let copy_until = (now + SignedDuration::from_hours(2)).to_string();
+    assert_eq!(
+        cli.run(
+            &chief,
+            &[
+                "recordings",
+                "authorize",
+                "--copy",
+                "--user",
+                "pd-viewer",
+                "--camera",
+                "cam-1",
+                "--until",
+                &copy_until,
+                "--reason",
+                "evidence for the county attorney",
+            ],
+        )
+        .await,
+        0
+    );
+    let a = audit_entries(&h, "recordings.authorize_copy").await;
+    assert_eq!(a.len(), 1);
+    assert_eq!(a[0]["actor"], "chief");
+    assert_eq!(a[0]["result"], "ok");
+    assert_eq!(a[0]["after"]["right"], "copy");
+
+    // 1. Then the viewer exports, naming the recipient; the copy verifies.
     let out = exports.join("case-1");
     let o = out.display().to_string();
     let code = cli
@@ -193,6 +249,8 @@ async fn export_verify_refuse_authorize_and_crop() {
                 "26-04711",
                 "--out",
                 &o,
+                "--recipient",
+                RECIPIENT,
             ],
         )
         .await;
@@ -205,6 +263,8 @@ async fn export_verify_refuse_authorize_and_crop() {
     assert_eq!(m["case_number"], "26-04711");
     assert_eq!(m["requester"], "pd-viewer");
     assert_eq!(m["camera"], "cam-1");
+    assert_eq!(m["recipient"], RECIPIENT);
+    assert_eq!(m["format"], "camplane-export/2");
     assert_eq!(m["files"].as_array().unwrap().len(), 3);
     assert_eq!(
         m["files"][1]["prev_sha256"], m["files"][0]["sha256"],
@@ -215,11 +275,34 @@ async fn export_verify_refuse_authorize_and_crop() {
     let ca_pem = std::fs::read_to_string(&ca).unwrap();
     assert_eq!(verify_export(&out, &ca_pem), Ok(3));
     let e = audit_entries(&h, "recordings.export").await;
-    assert_eq!(e.len(), 1, "{e:#?}");
-    assert_eq!(e[0]["actor"], "pd-viewer");
-    assert_eq!(e[0]["result"], "ok");
-    assert_eq!(e[0]["details"]["case_number"], "26-04711");
-    assert_eq!(e[0]["details"]["files"], 3);
+    assert_eq!(e.len(), 2, "{e:#?}");
+    assert_eq!(e[1]["actor"], "pd-viewer");
+    assert_eq!(e[1]["result"], "ok");
+    assert_eq!(e[1]["details"]["case_number"], "26-04711");
+    assert_eq!(e[1]["details"]["recipient"], RECIPIENT);
+    assert!(e[1]["details"]["basis"]
+        .as_str()
+        .unwrap()
+        .starts_with("copy authorized by chief"));
+    assert_eq!(e[1]["details"]["files"], 3);
+    // Every export names its recipient: none, one without an agency, or one
+    // that would forge a line of the audit display, is refused and audited.
+    for bad in ["", "A. Jones", "A. Jones, DA\nadmin audit.cleared ok"] {
+        let e = export_for(&h, &pd, &from, &to, "26-04711", &exports.join("r"), bad)
+            .await
+            .unwrap_err();
+        assert_eq!(e.code(), Code::InvalidArgument, "{bad:?}: {e:?}");
+        assert!(e.message().contains("NAME, AGENCY"), "{}", e.message());
+    }
+    let e = audit_entries(&h, "recordings.export").await;
+    assert_eq!(e.len(), 5, "{e:#?}");
+    assert!(e[2..]
+        .iter()
+        .all(|x| x["result"].as_str().unwrap().starts_with("refused")));
+    assert!(!e[4]["details"]["recipient"]
+        .as_str()
+        .unwrap()
+        .contains('\n'));
     // `--out` must be new or empty.
     assert_ne!(
         cli.run(
@@ -237,6 +320,8 @@ async fn export_verify_refuse_authorize_and_crop() {
                 "26-04711",
                 "--out",
                 &o,
+                "--recipient",
+                RECIPIENT,
             ],
         )
         .await,
@@ -280,7 +365,7 @@ async fn export_verify_refuse_authorize_and_crop() {
     // 3. A viewer of another department, and one who has not acknowledged the
     // policy: refused, audited, nothing written.
     let out2 = exports.join("case-2");
-    for (who, says) in [(&parks, "department"), (&noack, "policy")] {
+    for (who, says) in [(&parks, "authorize --copy"), (&noack, "policy")] {
         let e = export(&h, who, &from, &to, "26-04711", &out2)
             .await
             .unwrap_err();
@@ -289,13 +374,14 @@ async fn export_verify_refuse_authorize_and_crop() {
     }
     assert!(!out2.exists());
     let e = audit_entries(&h, "recordings.export").await;
-    assert_eq!(e.len(), 3);
-    assert!(e[1..]
+    assert_eq!(e.len(), 7);
+    assert!(e[5..]
         .iter()
         .all(|x| x["result"].as_str().unwrap().starts_with("denied")));
-    assert_eq!(e[1]["actor"], "parks-viewer");
+    assert_eq!(e[5]["actor"], "parks-viewer");
 
-    // 4. The chief authorizes the parks viewer for cam-1 for ten minutes.
+    // 4. The chief authorizes the parks viewer to view cam-1 for ten minutes:
+    // still no copy. Then to copy it for ten minutes.
     let until = (now + SignedDuration::from_mins(10)).to_string();
     // Only the chief may.
     let e = pb::recordings_client::RecordingsClient::new(h.channel.clone())
@@ -307,6 +393,7 @@ async fn export_verify_refuse_authorize_and_crop() {
                 department: String::new(),
                 until: until.clone(),
                 reason: "assisting the case".into(),
+                copy: true,
             },
         ))
         .await
@@ -334,6 +421,30 @@ async fn export_verify_refuse_authorize_and_crop() {
     let a = audit_entries(&h, "recordings.authorize").await;
     assert_eq!(a.last().unwrap()["actor"], "chief");
     assert_eq!(a.last().unwrap()["result"], "ok");
+    let e = export(&h, &parks, &from, &to, "26-04711", &exports.join("case-3"))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::PermissionDenied, "viewing is not copying");
+    assert_eq!(
+        cli.run(
+            &chief,
+            &[
+                "recordings",
+                "authorize",
+                "--copy",
+                "--user",
+                "parks-viewer",
+                "--camera",
+                "cam-1",
+                "--until",
+                &until,
+                "--reason",
+                "assisting the case",
+            ],
+        )
+        .await,
+        0
+    );
     export(&h, &parks, &from, &to, "26-04711", &exports.join("case-3"))
         .await
         .unwrap();
@@ -342,7 +453,7 @@ async fn export_verify_refuse_authorize_and_crop() {
     assert!(e.last().unwrap()["details"]["basis"]
         .as_str()
         .unwrap()
-        .starts_with("authorized by chief"));
+        .starts_with("copy authorized by chief"));
     // After its end time: refused again.
     clock.advance(Duration::from_secs(11 * 60));
     let e = export(&h, &parks, &from, &to, "26-04711", &exports.join("case-4"))
@@ -350,22 +461,18 @@ async fn export_verify_refuse_authorize_and_crop() {
         .unwrap_err();
     assert_eq!(e.code(), Code::PermissionDenied, "{e:?}");
 
-    // 5. Outside the allowed directory (also through `..`): refused and audited.
-    for bad_out in [
-        dir_path.join("elsewhere"),
-        exports.join("..").join("elsewhere"),
-    ] {
-        let e = export(&h, &pd, &from, &to, "26-04711", &bad_out)
-            .await
-            .unwrap_err();
-        assert_eq!(e.code(), Code::PermissionDenied, "{e:?}");
-        assert!(
-            e.message().contains("outside the allowed export directory"),
-            "{}",
-            e.message()
-        );
-        assert!(!bad_out.exists());
-    }
+    // 5. The directory is the client's: the controller writes nothing there and
+    // only records the one the client declared (exports.allowed_dir is gone).
+    let elsewhere = dir_path.join("elsewhere");
+    export(&h, &pd, &from, &to, "26-04711", &elsewhere)
+        .await
+        .unwrap();
+    assert!(!elsewhere.exists());
+    let e = audit_entries(&h, "recordings.export").await;
+    assert_eq!(
+        e.last().unwrap()["details"]["out_dir"],
+        elsewhere.display().to_string()
+    );
     // Longer than 24 hours, and a bad case number: refused.
     let long_to = (t0 + SignedDuration::from_hours(25)).to_string();
     let e = export(&h, &pd, &from, &long_to, "26-04711", &exports.join("x"))
@@ -386,7 +493,7 @@ async fn export_verify_refuse_authorize_and_crop() {
     assert_eq!(e.code(), Code::InvalidArgument);
     assert!(!e.message().contains("rm -rf"), "{}", e.message());
     let e = audit_entries(&h, "recordings.export").await;
-    assert_eq!(e.len(), 9, "every refusal audited: {e:#?}");
+    assert_eq!(e.len(), 13, "every refusal audited: {e:#?}");
 
     // 6. A plate crop, with a case number, audited before it is returned.
     let op = ctl::qualified_user(&h, "op", "alpr_operator", "police").await;
@@ -460,6 +567,8 @@ async fn export_verify_refuse_authorize_and_crop() {
                 "26-04711",
                 "--out",
                 &out5.display().to_string(),
+                "--recipient",
+                RECIPIENT,
             ],
         )
         .await;

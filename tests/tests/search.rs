@@ -124,6 +124,13 @@ async fn search_across_three_sites_with_one_down() {
         agent(&h, dir.path(), "depot", &ca).await,
         agent(&h, dir.path(), "airport", &ca).await,
     ];
+    // Each site's reader, assigned to its gateway (an agent speaks only for its own cameras).
+    for (i, site) in ["city-hall", "depot", "airport"].iter().enumerate() {
+        let cam = format!(
+            "kind: Camera\nname: lpr-{i}\nspec:\n  site: {site}\n  department: police\n  kind: fixed\n  purpose: alpr\n  location: {{lat: 42.5006, lon: -90.6646}}\n  streams: {{main: \"rtsp://127.0.0.1:8554/lpr-{i}\"}}\n  agent: {site}-gw\n"
+        );
+        ctl::apply(&h, &h.admin, &cam).await.unwrap();
+    }
     for (i, a) in agents.iter().enumerate() {
         let reads = a.sup.reads();
         let t = now - SignedDuration::from_hours(24 * (i as i64 + 1));
@@ -132,6 +139,16 @@ async fn search_across_three_sites_with_one_down() {
             .unwrap();
         reads
             .append(read(&format!("lpr-{i}"), "OTHER99", t), None)
+            .unwrap();
+    }
+    // The city hall's gateway also answers for the depot's reader and a made-up
+    // name: those reads are left out of every search.
+    for (hours_ago, cam) in [(5, "lpr-1"), (6, "=cmd|' calc'!A0")] {
+        let t = now - SignedDuration::from_hours(hours_ago);
+        agents[0]
+            .sup
+            .reads()
+            .append(read(cam, "ABC1234", t), None)
             .unwrap();
     }
     // Two agents run; the airport's gateway is down (it enrolled, then stopped).
@@ -186,6 +203,16 @@ async fn search_across_three_sites_with_one_down() {
     assert_eq!(d["purpose"], "stolen_vehicle");
     assert_eq!(d["results"], 2);
     assert_eq!(entries[0]["actor"], "op");
+    // The reads the city hall's gateway gave for cameras not its own: refused,
+    // audited for that agent and query, counted.
+    let refused = audit_entries(&h, "agent.report_refused").await;
+    assert_eq!(refused.len(), 1, "{refused:#?}");
+    assert_eq!(refused[0]["actor"], "agent:city-hall-gw");
+    assert_eq!(
+        refused[0]["details"]["cameras"],
+        serde_json::json!(["=cmd|' calc'!A0", "lpr-1"])
+    );
+    assert_eq!(h.running.controller.metrics.reports_refused_of("reads"), 1);
 
     // Refusals: each audited, nothing returned.
     let huge = "9".repeat(10_000);

@@ -554,6 +554,16 @@ impl Controller {
                 None => unreachable.push((agent.clone(), "not connected".to_string())),
             }
         }
+        // An agent speaks only for its own cameras: camera -> the agent it is assigned to.
+        let assigned: HashMap<String, String> = self
+            .list(Kind::Camera)?
+            .into_iter()
+            .filter_map(|(c, _)| {
+                let agent = c.spec.get("agent")?.as_str()?.to_string();
+                Some((c.name, agent))
+            })
+            .collect();
+        let mut foreign: HashMap<String, std::collections::BTreeSet<String>> = HashMap::new();
         let mut reads = Vec::new();
         let mut answered = Vec::new();
         let deadline = tokio::time::Instant::now() + timeout;
@@ -575,6 +585,22 @@ impl Controller {
                                 if !ok {
                                     continue;
                                 }
+                                let cam = r["camera"].as_str().unwrap_or_default();
+                                if assigned.get(cam) != Some(&agent) {
+                                    // Bounded, control characters escaped: the name is the agent's.
+                                    let shown: String = cam
+                                        .chars()
+                                        .take(64)
+                                        .flat_map(|c| {
+                                            let esc = c.is_control().then(|| c.escape_default());
+                                            esc.into_iter()
+                                                .flatten()
+                                                .chain((!c.is_control()).then_some(c))
+                                        })
+                                        .collect();
+                                    foreign.entry(agent.clone()).or_default().insert(shown);
+                                    continue;
+                                }
                                 r["agent"] = agent.clone().into();
                                 r["site"] = site.clone().into();
                                 reads.push(r);
@@ -594,6 +620,9 @@ impl Controller {
         for (agent, _) in waiting {
             unreachable.push((agent, format!("no answer within {timeout:?}")));
         }
+        for (agent, cams) in foreign {
+            self.refuse_foreign_reads(&agent, &query_id, cams).await?;
+        }
         reads.sort_by(|a, b| a["time"].as_str().cmp(&b["time"].as_str()));
         answered.sort();
         unreachable.sort();
@@ -603,6 +632,38 @@ impl Controller {
             answered,
             unreachable,
         })
+    }
+}
+
+impl Controller {
+    /// Reads an agent answered for cameras not assigned to it are left out of
+    /// the search; they are counted (`reads`) and audited, one entry per agent
+    /// and query (at most 32 names), like a refused report.
+    async fn refuse_foreign_reads(
+        &self,
+        agent: &str,
+        query_id: &str,
+        cams: std::collections::BTreeSet<String>,
+    ) -> Result<()> {
+        self.emit(crate::core::events::ReportRefused {
+            agent,
+            kind: "reads",
+            cameras: cams.len(),
+        });
+        let mut d = Draft::new(
+            &format!("agent:{agent}"),
+            AuditAction::AgentReportRefused,
+            "Agent",
+            agent,
+        );
+        d.result =
+            "refused: reads of cameras not assigned to this agent left out of a search".into();
+        d.details = serde_json::json!({
+            "kind": "reads", "query_id": query_id,
+            "cameras": cams.into_iter().take(32).collect::<Vec<_>>(),
+        });
+        self.audit.record(d).await?;
+        Ok(())
     }
 }
 

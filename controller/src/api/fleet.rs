@@ -82,6 +82,13 @@ impl pb::fleet_server::Fleet for FleetApi {
         Ok(Response::new(to_pb(&o, 0)?))
     }
 
+    async fn reinstate(&self, req: Request<pb::AgentReinstateRequest>) -> R<pb::Object> {
+        let actor = self.actor(&req).await?;
+        let r = req.get_ref();
+        let o = self.fleet.reinstate(&actor, &r.agent, &r.reason).await?;
+        Ok(Response::new(to_pb(&o, 0)?))
+    }
+
     type ControlStream = ControlStream;
 
     async fn control(

@@ -148,6 +148,11 @@ impl pb::recordings_server::Recordings for RecordingsApi {
                 &r.department,
                 &r.until,
                 &r.reason,
+                if r.copy {
+                    crate::recordings::Right::Copy
+                } else {
+                    crate::recordings::Right::View
+                },
             )
             .await?;
         Ok(Response::new(pb::Object {
@@ -170,6 +175,7 @@ impl pb::recordings_server::Recordings for RecordingsApi {
             to: r.to,
             case_number: r.case_number,
             out_dir: r.out_dir,
+            recipient: r.recipient,
         };
         // Checked and audited before the stream starts.
         let plan = self

@@ -105,6 +105,10 @@ actions! {
     AgentRenewed = "agent.renewed",
     /// An agent revoked.
     AgentRevoke = "agent.revoke",
+    /// A revoked agent allowed to enrol again.
+    AgentReinstate = "agent.reinstate",
+    /// An agent's report about a camera not assigned to it, refused.
+    AgentReportRefused = "agent.report_refused",
     /// Desired config pushed to an agent.
     ConfigPush = "config.push",
     // ALPR.
@@ -139,6 +143,8 @@ actions! {
     // Recordings.
     /// Access to a camera's recordings authorised.
     RecordingsAuthorize = "recordings.authorize",
+    /// The right to copy (export) a camera's recordings authorised.
+    RecordingsAuthorizeCopy = "recordings.authorize_copy",
     /// Recordings exported.
     RecordingsExport = "recordings.export",
     /// An export that did not finish.

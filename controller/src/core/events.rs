@@ -32,6 +32,38 @@ impl InternalEvent for ReportStored<'_> {
     }
 }
 
+/// An agent's report about cameras not assigned to it, refused (or, for
+/// health, stored without them).
+pub struct ReportRefused<'a> {
+    /// The agent.
+    pub agent: &'a str,
+    /// What it sent: a report kind (`other` for one this build does not know),
+    /// or `reads` for a search answer.
+    pub kind: &'static str,
+    /// How many foreign cameras it named.
+    pub cameras: usize,
+}
+
+impl ReportRefused<'_> {
+    /// The label of a report kind as the wire names it.
+    pub fn kind_label(kind: &str) -> &'static str {
+        ReportKind::parse(kind).map_or("other", ReportKind::as_str)
+    }
+}
+
+impl InternalEvent for ReportRefused<'_> {
+    fn emit(self, m: &Metrics) {
+        // The names are the agent's, not registered ones: the audit entry holds them, bounded.
+        tracing::warn!(
+            agent = self.agent,
+            kind = self.kind,
+            cameras = self.cameras,
+            "report about cameras not assigned to the agent refused"
+        );
+        m.report_refused(self.kind);
+    }
+}
+
 /// A hotlist match stored as an alert.
 pub struct AlertRaised<'a> {
     /// The agent that saw it.

@@ -50,6 +50,8 @@ impl Histogram {
 #[derive(Debug, Default)]
 pub struct Metrics {
     reports: Mutex<BTreeMap<String, u64>>,
+    /// Reports refused for naming cameras not assigned to their agent, by kind.
+    reports_refused: Mutex<BTreeMap<String, u64>>,
     /// Hotlist alerts stored.
     pub alerts: AtomicU64,
     /// Housekeeping runs that failed, by job.
@@ -81,6 +83,19 @@ impl Metrics {
     pub fn report(&self, kind: Option<ReportKind>) {
         let kind = kind.map_or("other", ReportKind::as_str);
         *lock(&self.reports).entry(kind.to_string()).or_default() += 1;
+    }
+
+    /// Counts a report (a kind's label, or `reads`) that named cameras not
+    /// assigned to its agent.
+    pub fn report_refused(&self, kind: &'static str) {
+        *lock(&self.reports_refused)
+            .entry(kind.to_string())
+            .or_default() += 1;
+    }
+
+    /// Reports of `kind` (or `other`, or `reads`) refused so far for naming foreign cameras.
+    pub fn reports_refused_of(&self, kind: &str) -> u64 {
+        lock(&self.reports_refused).get(kind).copied().unwrap_or(0)
     }
 
     /// Records a gRPC request's latency.
@@ -221,6 +236,20 @@ impl Controller {
             "Public log publications that failed (retried).",
             m.job_failures("publish"),
         );
+        family(
+            &mut s,
+            "camplane_controller_reports_refused_total",
+            "counter",
+            "Agent reports (and search answers: reads) refused for naming cameras not assigned to the agent, by kind.",
+        );
+        let refused = lock(&m.reports_refused).clone();
+        for k in ["alert", "health", "other", "reads", "windows"] {
+            let _ = writeln!(
+                s,
+                "camplane_controller_reports_refused_total{{kind=\"{k}\"}} {}",
+                refused.get(k).copied().unwrap_or(0)
+            );
+        }
         let req = lock(&m.requests).clone();
         histograms(
             &mut s,

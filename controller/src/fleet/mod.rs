@@ -6,15 +6,16 @@
 //! The latest health of each agent lives under `health/{agent}` (not mirrored by the
 //! cache: it changes often and only `camera status` reads it).
 
+pub mod reports;
 pub mod session;
 
 use crate::core::audit::Draft;
 use crate::core::auth::{Actor, Operation};
-use crate::core::events::{AlertRaised, ReportStored};
+use crate::core::events::{AlertRaised, ReportRefused, ReportStored};
 use crate::core::pki::Pki;
 use crate::core::store::{Compare, Op};
 use crate::core::AuditAction;
-use crate::core::{Change, Controller, Step, StoredObject};
+use crate::core::{Change, Controller, Refusal, Step, StoredObject};
 use crate::core::{KeyChange, KeyStep};
 use crate::{Error, Result};
 use camplane_config::model::*;
@@ -30,6 +31,8 @@ pub const ENROLL: &str = "meta/enroll/";
 pub const REPORTS: &str = "reports/";
 /// Prefix of the latest health per agent.
 pub const HEALTH: &str = "health/";
+/// Foreign camera names one agent session audits; further ones are counted only.
+pub const MAX_AUDITED_FOREIGN: usize = 32;
 
 #[derive(Serialize, Deserialize)]
 struct EnrollToken {
@@ -69,6 +72,9 @@ pub struct DesiredEntry {
     pub desired: AgentDesired,
     /// Its JSON.
     pub json: Vec<u8>,
+    /// Every camera assigned to the agent, in any state: the cameras its
+    /// reports may speak for (see [`reports`]).
+    pub assigned: std::collections::HashSet<String>,
 }
 
 /// Every agent's desired config, computed for all agents in one pass over the
@@ -107,6 +113,25 @@ impl Fleet {
         };
         if self.ctl.load(Kind::Site, site).is_err() {
             return Err(Error::NotFound(format!("Site {site:?}: register it first")));
+        }
+        if let Ok((obj, _)) = self.agent_kv(&agent) {
+            let st: AgentStatus = obj.status_as();
+            if st.revoked {
+                // Identities that stay dead: a new token would bring the agent back.
+                let msg = format!(
+                    "agent {agent:?} is revoked; an admin reinstates it first with `camplane agent reinstate {agent} --reason TEXT`"
+                );
+                let mut d = Draft::new(
+                    &actor.username,
+                    AuditAction::AgentEnrollToken,
+                    "Agent",
+                    &agent,
+                );
+                d.result = format!("refused: {msg}");
+                d.details = serde_json::json!({"site": site});
+                self.ctl.audit.record(d).await?;
+                return Err(Error::FailedPrecondition(msg));
+            }
         }
         let spec = serde_json::to_vec(&AgentSpec { site: site.into() })?;
         self.ctl
@@ -187,10 +212,25 @@ impl Fleet {
                 };
                 let mut new = agent_obj.clone();
                 let mut st: AgentStatus = agent_obj.status_as();
+                if st.revoked {
+                    // Revocation cancels tokens; this refuses one that slipped past
+                    // (made or redeemed while the revocation committed).
+                    let msg = format!("agent {:?} is revoked", rec.agent);
+                    let mut d = Draft::new(
+                        &format!("agent:{}", rec.agent),
+                        AuditAction::AgentEnroll,
+                        "Agent",
+                        &rec.agent,
+                    );
+                    d.result = format!("denied: {msg}");
+                    return Err(Refusal {
+                        error: Error::PermissionDenied(msg),
+                        audit: Some(Box::new(d)),
+                    });
+                }
                 st.enrolled_at = Some(now);
                 st.cert_serial = serial.clone();
                 st.cert_expires = Some(expires);
-                st.revoked = false;
                 new.status = serde_json::to_value(&st)?;
                 let mut d = Draft::new(
                     &format!("agent:{}", rec.agent),
@@ -286,11 +326,25 @@ impl Fleet {
             .await
     }
 
-    /// Refuses an agent from now on (its sessions end at their next message).
+    /// Keys of the agent's outstanding enrolment tokens.
+    async fn token_keys(&self, agent: &str) -> Result<Vec<String>> {
+        let l = self.ctl.store.list(ENROLL).await?;
+        Ok(l.kvs
+            .into_iter()
+            .filter(|kv| {
+                serde_json::from_slice::<EnrollToken>(&kv.value).is_ok_and(|t| t.agent == agent)
+            })
+            .map(|kv| kv.key)
+            .collect())
+    }
+
+    /// Refuses an agent from now on (its sessions end at their next message)
+    /// and cancels its outstanding enrolment tokens in the same transaction.
     pub async fn revoke(&self, actor: &Actor, agent: &str) -> Result<StoredObject> {
         self.ctl
             .require(actor, Operation::WriteRegistry, AuditAction::AgentRevoke)
             .await?;
+        let tokens = self.token_keys(agent).await?;
         self.ctl
             .update(Kind::Agent, agent, |obj| {
                 let obj = obj.ok_or_else(|| Error::NotFound(format!("Agent {agent:?}")))?;
@@ -299,11 +353,68 @@ impl Fleet {
                 st.revoked = true;
                 let mut new = obj.clone();
                 new.status = serde_json::to_value(&st)?;
-                let change = Change::put(
+                let mut change = Change::put(
                     &actor.username,
                     AuditAction::AgentRevoke,
                     new.clone(),
-                    serde_json::Value::Null,
+                    serde_json::json!({"enrolment_tokens_cancelled": tokens.len()}),
+                );
+                change
+                    .ops
+                    .extend(tokens.iter().map(|k| Op::Delete(k.clone())));
+                Ok(Step::Write(Box::new(change), new))
+            })
+            .await
+    }
+
+    /// An admin lets a revoked agent enrol again, with a reason (audited
+    /// `agent.reinstate`). Its old certificate stays refused: the recorded
+    /// serial is cleared, so the gateway needs a new token and enrolment.
+    pub async fn reinstate(
+        &self,
+        actor: &Actor,
+        agent: &str,
+        reason: &str,
+    ) -> Result<StoredObject> {
+        self.ctl
+            .require(actor, Operation::WriteRegistry, AuditAction::AgentReinstate)
+            .await?;
+        let shown: String = agent.chars().take(80).collect();
+        if reason.trim().is_empty()
+            || reason.chars().count() > 1000
+            || reason.chars().any(char::is_control)
+        {
+            let msg = "reason: 1-1000 characters without control characters are required";
+            let mut d = Draft::new(
+                &actor.username,
+                AuditAction::AgentReinstate,
+                "Agent",
+                &shown,
+            );
+            d.result = format!("refused: {msg}");
+            self.ctl.audit.record(d).await?;
+            return Err(Error::InvalidArgument(msg.into()));
+        }
+        self.ctl
+            .update(Kind::Agent, agent, |obj| {
+                let obj = obj.ok_or_else(|| Error::NotFound(format!("Agent {agent:?}")))?;
+                let mut st: AgentStatus = obj.status_as();
+                if !st.revoked {
+                    return Err(Error::FailedPrecondition(format!(
+                        "agent {shown:?} is not revoked"
+                    ))
+                    .into());
+                }
+                st.revoked = false;
+                st.cert_serial.clear();
+                st.cert_expires = None;
+                let mut new = obj.clone();
+                new.status = serde_json::to_value(&st)?;
+                let change = Change::put(
+                    &actor.username,
+                    AuditAction::AgentReinstate,
+                    new.clone(),
+                    serde_json::json!({"reason": reason}),
                 );
                 Ok(Step::Write(Box::new(change), new))
             })
@@ -331,18 +442,24 @@ impl Fleet {
 
     /// Every registered agent's desired config, in one pass.
     fn build_index(&self) -> Result<DesiredMap> {
-        let mut by_agent: std::collections::HashMap<String, (String, Vec<AgentCamera>)> =
-            Default::default();
+        type Building = (String, Vec<AgentCamera>, std::collections::HashSet<String>);
+        let mut by_agent: std::collections::HashMap<String, Building> = Default::default();
         for (obj, _) in self.ctl.list(Kind::Agent)? {
             let Ok(spec) = serde_json::from_value::<AgentSpec>(obj.spec.clone()) else {
                 continue;
             };
-            by_agent.insert(obj.name.clone(), (spec.site, Vec::new()));
+            by_agent.insert(
+                obj.name.clone(),
+                (spec.site, Vec::new(), Default::default()),
+            );
         }
         for (cam, _) in self.ctl.list(Kind::Camera)? {
             let Ok(c) = serde_json::from_value::<CameraSpec>(cam.spec.clone()) else {
                 continue;
             };
+            if let Some(e) = c.agent.as_deref().and_then(|a| by_agent.get_mut(a)) {
+                e.2.insert(cam.name.clone());
+            }
             let st: CameraStatus = serde_json::from_value(cam.status.clone()).unwrap_or_default();
             if st.state != CameraState::Active {
                 continue;
@@ -362,7 +479,7 @@ impl Fleet {
         }
         let holds = self.ctl.active_holds()?;
         let mut out = std::collections::HashMap::with_capacity(by_agent.len());
-        for (agent, (site, cameras)) in by_agent {
+        for (agent, (site, cameras, assigned)) in by_agent {
             let ids: std::collections::HashSet<&str> =
                 cameras.iter().map(|c| c.id.as_str()).collect();
             let holds = holds
@@ -377,7 +494,14 @@ impl Fleet {
                 cameras,
             };
             let json = serde_json::to_vec(&desired)?;
-            out.insert(agent, Arc::new(DesiredEntry { desired, json }));
+            out.insert(
+                agent,
+                Arc::new(DesiredEntry {
+                    desired,
+                    json,
+                    assigned,
+                }),
+            );
         }
         Ok(out)
     }
@@ -396,6 +520,74 @@ impl Fleet {
     ) -> Result<()> {
         let mut d = Draft::new("system", AuditAction::ConfigPush, "Agent", agent);
         d.details = serde_json::json!({"revision": revision, "cameras": desired.cameras.iter().map(|c| &c.id).collect::<Vec<_>>()});
+        self.ctl.audit.record(d).await?;
+        Ok(())
+    }
+
+    /// An agent speaks only for its own cameras: what is kept of a report
+    /// (`None`: nothing, refuse it), and the cameras named that are not the
+    /// agent's. The rule is [`reports::screen`].
+    pub fn screen_report(
+        &self,
+        agent: &str,
+        kind: &str,
+        json: &[u8],
+    ) -> Result<(Option<Vec<u8>>, Vec<String>)> {
+        let Ok(value) = serde_json::from_slice::<serde_json::Value>(json) else {
+            // store_report refuses it, naming the error.
+            return Ok((Some(json.to_vec()), Vec::new()));
+        };
+        let entry = self.desired_entry(agent)?;
+        let (s, foreign) = reports::screen(ReportKind::parse(kind), &value, |c| {
+            entry.assigned.contains(c)
+        });
+        Ok(match s {
+            reports::Screened::Keep => (Some(json.to_vec()), foreign),
+            reports::Screened::Strip(v) => (Some(serde_json::to_vec(&v)?), foreign),
+            reports::Screened::Refuse => (None, foreign),
+        })
+    }
+
+    /// Counts a report's foreign cameras and audits those this session has
+    /// not audited yet (`audited` is the session's; at most
+    /// [`MAX_AUDITED_FOREIGN`] names, then counted only), so a misbehaving
+    /// agent cannot grow the audit log without bound.
+    pub async fn refuse_foreign(
+        &self,
+        agent: &str,
+        kind: &str,
+        foreign: &[String],
+        stored: bool,
+        audited: &mut std::collections::HashSet<String>,
+    ) -> Result<()> {
+        let kind_shown = reports::shown(kind);
+        self.ctl.emit(ReportRefused {
+            agent,
+            kind: ReportRefused::kind_label(kind),
+            cameras: foreign.len(),
+        });
+        let new: Vec<String> = foreign
+            .iter()
+            .map(|c| reports::shown(c))
+            .filter(|c| !audited.contains(c))
+            .take(MAX_AUDITED_FOREIGN.saturating_sub(audited.len()))
+            .collect();
+        if new.is_empty() {
+            return Ok(());
+        }
+        audited.extend(new.iter().cloned());
+        let mut d = Draft::new(
+            &format!("agent:{agent}"),
+            AuditAction::AgentReportRefused,
+            "Agent",
+            agent,
+        );
+        d.result = if stored {
+            "refused: cameras not assigned to this agent left out of its report".into()
+        } else {
+            "refused: a report about a camera not assigned to this agent".into()
+        };
+        d.details = serde_json::json!({"kind": kind_shown, "cameras": new});
         self.ctl.audit.record(d).await?;
         Ok(())
     }

@@ -1,6 +1,8 @@
 //! One agent's session on its control stream: the desired config pushed whenever
 //! the fleet changes, hotlist updates, reports stored and acknowledged, query
-//! answers handed to the hub; a revoked agent's session ends.
+//! answers handed to the hub; a revoked agent's session ends. Reports about
+//! cameras not assigned to the agent are refused (audited once per camera per
+//! session, counted) and acknowledged, so they never reach the store.
 
 use super::Fleet;
 use crate::alpr::search::Hub;
@@ -27,6 +29,8 @@ pub async fn run(
     let mut held: std::collections::HashMap<String, u64> = Default::default();
     let mut in_flight: std::collections::HashMap<String, u64> = Default::default();
     let mut hello_seen = false;
+    // Foreign cameras whose refusal this session audited already.
+    let mut audited_foreign: std::collections::HashSet<String> = Default::default();
     let hub_id = fleet.ctl.wing::<Hub>().connect(&agent, tx.clone());
     let mut tick = tokio::time::interval(std::time::Duration::from_secs(5));
     tracing::info!("agent connected");
@@ -105,7 +109,26 @@ pub async fn run(
                     }
                     Some(pb::agent_message::Msg::Ack(a)) => running_rev = a.revision,
                     Some(pb::agent_message::Msg::Report(r)) => {
-                        match fleet.store_report(&agent, &r.key, &r.kind, &r.json, running_rev).await {
+                        // An agent speaks only for its own cameras (fleet::reports).
+                        let (keep, foreign) = match fleet.screen_report(&agent, &r.kind, &r.json) {
+                            Ok(x) => x,
+                            Err(e) => {
+                                tracing::warn!(error = %e, key = %r.key, "report not screened; the agent will resend it");
+                                continue;
+                            }
+                        };
+                        if !foreign.is_empty() {
+                            if let Err(e) = fleet.refuse_foreign(&agent, &r.kind, &foreign, keep.is_some(), &mut audited_foreign).await {
+                                tracing::warn!(error = %e, key = %r.key, "refusal not audited; the agent will resend the report");
+                                continue;
+                            }
+                        }
+                        let stored = match keep {
+                            Some(json) => fleet.store_report(&agent, &r.key, &r.kind, &json, running_rev).await,
+                            // Acknowledged, so the agent's spool lets it go; nothing is stored.
+                            None => Ok(false),
+                        };
+                        match stored {
                             Ok(_) => {
                                 let ack = pb::ControllerMessage { msg: Some(pb::controller_message::Msg::ReportAck(pb::ReportAck { key: r.key })) };
                                 if tx.send(Ok(ack)).await.is_err() { break; }

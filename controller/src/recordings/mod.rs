@@ -1,14 +1,16 @@
 //! Recording access and exports, and plate crops.
 //!
-//! Recordings stay on the site gateways. Who may view or copy them: viewers of
-//! the installing department (the camera's `department`), the police (the
-//! chief; viewers of the police department), and users the chief authorized for
-//! a camera or a department until a time ([`RecordingAuthorization`], under
-//! `recording-access/{id}`). Everyone must have acknowledged the current policy.
+//! Recordings stay on the site gateways. Who may view them: viewers of the
+//! installing department (the camera's `department`), the police (the chief;
+//! viewers of the police department), and users the chief authorized for a
+//! camera or a department until a time ([`RecordingAuthorization`], under
+//! `recording-access/{id}`). Who may copy them (export): the chief, and users
+//! the chief authorized to copy. The rule is [`access::decide`]. Everyone must
+//! have acknowledged the current policy.
 //!
-//! An export is checked (access, case number, range of at most
-//! [`MAX_EXPORT_HOURS`], the output directory against `exports.allowed_dir`),
-//! its audit entry is written, and only then are bytes pulled from the camera's
+//! An export is checked (the right to copy, case number, the recipient, range
+//! of at most [`MAX_EXPORT_HOURS`]), its audit entry is written, and only then
+//! are bytes pulled from the camera's
 //! agent, one chunk of at most 1 MiB at a time over the control stream, so
 //! memory stays bounded whatever the size. The controller checks every file's
 //! bytes against the hash the agent's index recorded when the segment was
@@ -28,19 +30,19 @@ use camplane_proto::kinds::QueryKind;
 use jiff::{SignedDuration, Timestamp};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
-use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+pub mod access;
+
+pub use access::{Right, POLICE_DEPARTMENT};
 pub use camplane_export::{
-    resolve_path, verify_export, ExportProblem, MANIFEST, SIGNATURE_ALGORITHM,
+    check_recipient, resolve_path, verify_export, ExportProblem, MANIFEST, SIGNATURE_ALGORITHM,
 };
 
 /// Key prefix of the chief's authorizations.
 pub const AUTHORIZATIONS: &str = "recording-access/";
 /// Longest time range one export may cover.
 pub const MAX_EXPORT_HOURS: i64 = 24;
-/// The department whose viewers may view every camera's recordings.
-pub const POLICE_DEPARTMENT: &str = "police";
 /// How long the controller waits for one answer of an agent.
 pub const AGENT_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -49,8 +51,12 @@ pub const AGENT_TIMEOUT: Duration = Duration::from_secs(10);
 pub struct RecordingAuthorization {
     /// Id (`ra-{ms}-{hex}`).
     pub id: String,
-    /// Who may view and copy.
+    /// Who it is for.
     pub user: String,
+    /// What it allows: to view (the default: records from before copy rights
+    /// have none), or to copy.
+    #[serde(default, skip_serializing_if = "Right::is_view")]
+    pub right: Right,
     /// This camera's recordings, or
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub camera: Option<String>,
@@ -78,8 +84,11 @@ pub struct ExportRequest {
     pub to: String,
     /// Case number.
     pub case_number: String,
-    /// Where the CLI writes (absolute, symbolic links resolved by the CLI).
+    /// Where the CLI says it writes: recorded in the audit entry, checked
+    /// against nothing (the controller cannot see the client's disk).
     pub out_dir: String,
+    /// Who receives the copy: `NAME, AGENCY`.
+    pub recipient: String,
 }
 
 /// A checked and audited export: what to pull from which agent.
@@ -99,6 +108,8 @@ pub struct ExportPlan {
     pub until: Timestamp,
     /// Case number.
     pub case_number: String,
+    /// Who receives the copy.
+    pub recipient: String,
     /// Who asked.
     pub requester: String,
     /// When.
@@ -145,8 +156,10 @@ impl Controller {
             .ok_or_else(|| Error::PermissionDenied(format!("no user record for {name}")))
     }
 
-    /// The chief authorizes `user` for `camera`'s (or `department`'s) recordings
-    /// until `until`, with a reason; audited `recordings.authorize`.
+    /// The chief authorizes `user` to view (or, with `right` copy, to copy)
+    /// `camera`'s (or `department`'s) recordings until `until`, with a reason;
+    /// audited `recordings.authorize` (`recordings.authorize_copy`).
+    #[allow(clippy::too_many_arguments)]
     pub async fn authorize_recordings(
         &self,
         actor: &Actor,
@@ -155,13 +168,14 @@ impl Controller {
         department: &str,
         until: &str,
         reason: &str,
+        right: Right,
     ) -> Result<RecordingAuthorization> {
-        self.require(
-            actor,
-            Operation::AuthorizeRecordings,
-            AuditAction::RecordingsAuthorize,
-        )
-        .await?;
+        let action = match right {
+            Right::View => AuditAction::RecordingsAuthorize,
+            Right::Copy => AuditAction::RecordingsAuthorizeCopy,
+        };
+        self.require(actor, Operation::AuthorizeRecordings, action)
+            .await?;
         let details = serde_json::json!({
             "user": shown(user, 60), "camera": shown(camera, 60),
             "department": shown(department, 60), "until": shown(until, 40),
@@ -193,7 +207,10 @@ impl Controller {
                     "until: must be in the future".into(),
                 ));
             }
-            if reason.trim().is_empty() || reason.len() > 1000 {
+            if reason.trim().is_empty()
+                || reason.len() > 1000
+                || (right == Right::Copy && reason.chars().any(char::is_control))
+            {
                 return Err(Error::InvalidArgument(
                     "reason: 1-1000 characters are required".into(),
                 ));
@@ -204,7 +221,7 @@ impl Controller {
             Ok(t) => t,
             Err(e) => {
                 return Err(self
-                    .refuse_recordings(actor, AuditAction::RecordingsAuthorize, user, details, e)
+                    .refuse_recordings(actor, action, user, details, e)
                     .await)
             }
         };
@@ -215,6 +232,7 @@ impl Controller {
                 hex::encode(rand::random::<[u8; 4]>())
             ),
             user: user.to_string(),
+            right,
             camera: (!camera.is_empty()).then(|| camera.to_string()),
             department: (!department.is_empty()).then(|| department.to_string()),
             until,
@@ -223,12 +241,7 @@ impl Controller {
             authorized_at: now,
         };
         let key = format!("{AUTHORIZATIONS}{}", a.id);
-        let mut d = Draft::new(
-            &actor.username,
-            AuditAction::RecordingsAuthorize,
-            "RecordingAuthorization",
-            &a.id,
-        );
+        let mut d = Draft::new(&actor.username, action, "RecordingAuthorization", &a.id);
         d.details = details;
         d.after = Some(json(&a));
         match self
@@ -247,12 +260,14 @@ impl Controller {
         }
     }
 
-    /// Whether `actor` may view and copy `camera`'s recordings now; returns the
-    /// camera and on what basis (for the audit entry).
+    /// Whether `actor` has `right` over `camera`'s recordings now (the rule:
+    /// [`access::decide`]); returns the camera and on what basis (for the
+    /// audit entry).
     pub async fn check_recording_access(
         &self,
         actor: &Actor,
         camera: &str,
+        right: Right,
     ) -> Result<(CameraSpec, String)> {
         if !Operation::ViewRecordings.allows(actor) {
             return Err(Error::PermissionDenied(
@@ -271,56 +286,31 @@ impl Controller {
                 actor.username
             )));
         }
-        if actor.has(camplane_config::model::Role::Chief) {
-            return Ok((cam, "chief".into()));
-        }
-        if !actor.department.is_empty() && actor.department == cam.department {
-            return Ok((cam, "installing department".into()));
-        }
-        if actor.department == POLICE_DEPARTMENT {
-            return Ok((cam, "police".into()));
-        }
-        let now = self.now();
         let l = self.store.list(AUTHORIZATIONS).await?;
-        let granted = l
+        let auths: Vec<RecordingAuthorization> = l
             .kvs
             .iter()
-            .filter_map(|kv| serde_json::from_slice::<RecordingAuthorization>(&kv.value).ok())
-            .find(|a| {
-                a.user == actor.username
-                    && a.until > now
-                    && (a.camera.as_deref() == Some(camera)
-                        || a.department.as_deref() == Some(cam.department.as_str()))
-            });
-        match granted {
-            Some(a) => Ok((cam, format!("authorized by {} ({})", a.authorized_by, a.id))),
-            None => Err(Error::PermissionDenied(format!(
-                "recordings of camera {camera} are for its department ({}), the police and people the chief authorized",
-                cam.department
-            ))),
-        }
-    }
-
-    /// Checks an export's output directory against `exports.allowed_dir`.
-    pub fn check_export_dir(&self, out_dir: &str) -> Result<PathBuf> {
-        let p = Path::new(out_dir);
-        if out_dir.is_empty() || !p.is_absolute() || out_dir.len() > 4096 {
-            return Err(Error::InvalidArgument(
-                "out: the export directory must be an absolute path".into(),
-            ));
-        }
-        let resolved = resolve_path(p);
-        if let Some(allowed) = &self.config.exports.allowed_dir {
-            let allowed = resolve_path(allowed);
-            if !resolved.starts_with(&allowed) {
-                return Err(Error::PermissionDenied(format!(
-                    "out: {} is outside the allowed export directory {} (exports.allowed_dir)",
-                    shown(&resolved.display().to_string(), 120),
-                    allowed.display()
-                )));
-            }
-        }
-        Ok(resolved)
+            .filter_map(|kv| serde_json::from_slice(&kv.value).ok())
+            .filter(|a: &RecordingAuthorization| a.user == actor.username)
+            .collect();
+        let grants: Vec<access::Grant<'_>> = auths
+            .iter()
+            .map(|a| access::Grant {
+                id: &a.id,
+                user: &a.user,
+                camera: a.camera.as_deref(),
+                department: a.department.as_deref(),
+                right: a.right,
+                until: a.until,
+                by: &a.authorized_by,
+            })
+            .collect();
+        let camera_ref = access::Camera {
+            name: camera,
+            department: &cam.department,
+        };
+        let basis = access::decide(right, actor, camera_ref, &grants, self.now())?;
+        Ok((cam, basis))
     }
 
     /// Checks an export and writes its audit entry (before anything is
@@ -336,6 +326,7 @@ impl Controller {
             "case_number": shown(&req.case_number, 64),
             "from": shown(&req.from, 40), "to": shown(&req.to, 40),
             "out_dir": shown(&req.out_dir, 200),
+            "recipient": shown(&req.recipient, camplane_export::MAX_RECIPIENT).escape_default().to_string(),
         });
         let refuse = |e: Error| {
             self.refuse_recordings(
@@ -347,8 +338,11 @@ impl Controller {
             )
         };
         let checked = async {
-            let (cam, basis) = self.check_recording_access(actor, &req.camera).await?;
+            let (cam, basis) = self
+                .check_recording_access(actor, &req.camera, Right::Copy)
+                .await?;
             self.check_case_number(&req.case_number, "an export")?;
+            check_recipient(&req.recipient).map_err(Error::InvalidArgument)?;
             let from: Timestamp = req.from.parse().map_err(|_| {
                 Error::InvalidArgument("from: an RFC 3339 time, e.g. 2026-11-01T00:00:00Z".into())
             })?;
@@ -365,7 +359,9 @@ impl Controller {
                     "from/to: one export covers at most {MAX_EXPORT_HOURS} hours; export longer periods in parts"
                 )));
             }
-            let out = self.check_export_dir(&req.out_dir)?;
+            // Recorded as the client declared it; what the client writes where is
+            // its own (exports.allowed_dir was removed: ALLOWED_DIR_REMOVED).
+            let out = shown(&req.out_dir, 1024);
             let agents = self.agents_for(std::slice::from_ref(&cam.site))?;
             let (agent, site) = agents
                 .into_iter()
@@ -414,7 +410,7 @@ impl Controller {
         );
         d.details = serde_json::json!({
             "camera": req.camera, "department": cam.department, "site": site, "agent": agent,
-            "case_number": req.case_number, "from": from, "until": until,
+            "case_number": req.case_number, "recipient": req.recipient, "from": from, "until": until,
             "out_dir": out, "basis": basis, "files": segments.len(),
             "bytes": segments.iter().map(|s| s.size).sum::<u64>(),
             "sha256": segments.iter().map(|s| s.sha256.clone()).collect::<Vec<_>>(),
@@ -428,6 +424,7 @@ impl Controller {
             from,
             until,
             case_number: req.case_number.clone(),
+            recipient: req.recipient.clone(),
             requester: actor.username.clone(),
             at,
             audit_seq: c.seq,
@@ -554,6 +551,7 @@ pub fn manifest_body(plan: &ExportPlan, ca_cert_pem: &str) -> serde_json::Value 
         "from": plan.from,
         "until": plan.until,
         "case_number": plan.case_number,
+        "recipient": plan.recipient,
         "requester": plan.requester,
         "exported_at": plan.at,
         "audit_seq": plan.audit_seq,
@@ -567,4 +565,83 @@ pub fn manifest_body(plan: &ExportPlan, ca_cert_pem: &str) -> serde_json::Value 
 pub fn sign_manifest(pki: &crate::core::pki::Pki, body: serde_json::Value) -> Result<Vec<u8>> {
     let sig = pki.sign(&camplane_export::signed_bytes(&body)?)?;
     Ok(camplane_export::signed_manifest(body, &sig)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn plan() -> ExportPlan {
+        ExportPlan {
+            agent: "gw".into(),
+            site: "s".into(),
+            camera: "cam-1".into(),
+            department: "police".into(),
+            from: "2026-11-01T00:00:00Z".parse().unwrap(),
+            until: "2026-11-01T01:00:00Z".parse().unwrap(),
+            case_number: "26-01234".into(),
+            recipient: "A. Jones, County Attorney".into(),
+            requester: "chief".into(),
+            at: "2026-11-02T00:00:00Z".parse().unwrap(),
+            audit_seq: 7,
+            segments: vec![],
+        }
+    }
+
+    /// The recipient is signed with the manifest; a manifest of the first
+    /// format (no recipient) still verifies; a recipient changed or removed
+    /// afterwards does not.
+    #[test]
+    fn the_recipient_is_signed_and_old_manifests_still_verify() {
+        let pki = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+            .block_on(async {
+                let dir = tempfile::tempdir().unwrap();
+                let store = crate::core::store::open(&camplane_config::controller::StoreConfig {
+                    embedded: Some(camplane_config::controller::EmbeddedStoreConfig {
+                        path: dir.path().to_path_buf(),
+                    }),
+                    etcd: None,
+                })
+                .await
+                .unwrap();
+                crate::core::pki::Pki::load_or_create(&store, "T", Timestamp::now())
+                    .await
+                    .unwrap()
+            });
+        let d = tempfile::tempdir().unwrap();
+        let write = |m: &[u8]| std::fs::write(d.path().join(MANIFEST), m).unwrap();
+        let body = manifest_body(&plan(), &pki.ca_cert_pem);
+        assert_eq!(body["format"], camplane_export::FORMAT);
+        assert_eq!(body["recipient"], "A. Jones, County Attorney");
+        write(&sign_manifest(&pki, body.clone()).unwrap());
+        assert_eq!(verify_export(d.path(), &pki.ca_cert_pem), Ok(0));
+
+        let mut v1 = body.clone();
+        v1["format"] = camplane_export::FORMAT_V1.into();
+        if let Some(o) = v1.as_object_mut() {
+            o.remove("recipient");
+        }
+        write(&sign_manifest(&pki, v1).unwrap());
+        assert_eq!(verify_export(d.path(), &pki.ca_cert_pem), Ok(0));
+
+        // Version 2 without a recipient, even signed, is not a valid export.
+        let mut none = body.clone();
+        if let Some(o) = none.as_object_mut() {
+            o.remove("recipient");
+        }
+        write(&sign_manifest(&pki, none).unwrap());
+        assert!(verify_export(d.path(), &pki.ca_cert_pem).is_err());
+
+        // Changing the recipient after signing breaks the signature.
+        let signed = sign_manifest(&pki, body).unwrap();
+        let text = String::from_utf8(signed)
+            .unwrap()
+            .replace("A. Jones", "B. Smith");
+        write(text.as_bytes());
+        let e = verify_export(d.path(), &pki.ca_cert_pem).unwrap_err();
+        assert!(e.to_string().contains("signature"), "{e}");
+    }
 }

@@ -124,6 +124,29 @@ pub fn next(state: &State, action: Action, actor: &Actor) -> Result<Transition, 
     })
 }
 
+/// The generic `camplane delete hold NAME`: always refused, audited as a
+/// denied `delete`. A hold ends only by its release, by the roles [`next`]
+/// allows, which leaves the record of who released it and when; a released hold
+/// stays as the record of the case's hold.
+pub fn delete(name: &str, state: &State, actor: &Actor) -> Refusal {
+    let roles = operation(state.reason)
+        .roles()
+        .iter()
+        .map(|r| r.as_str())
+        .collect::<Vec<_>>()
+        .join(", ");
+    let name: String = name.chars().take(80).collect();
+    let msg = match state.stage {
+        Stage::Released => format!(
+            "legal hold {name} is released and kept as its record; holds are never deleted (a hold in force ends through `camplane hold release {name}`)"
+        ),
+        Stage::New | Stage::InForce => format!(
+            "legal hold {name} is not deleted: it ends only through `camplane hold release {name}` (by {roles})"
+        ),
+    };
+    Refusal::denied(actor, AuditAction::Delete, "LegalHold", &name, msg)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -222,6 +245,31 @@ mod tests {
             e.error.to_string(),
             Error::PermissionDenied("hold.release needs one of the roles chief".into()).to_string()
         );
+    }
+
+    /// Nobody deletes a hold, in any stage, whatever their roles; the refusal is
+    /// audited and names the way a hold ends.
+    #[test]
+    fn a_hold_is_never_deleted() {
+        for reason in [HoldReason::Court, HoldReason::CityManagerApproved] {
+            for stage in [Stage::InForce, Stage::Released] {
+                for r in Role::ALL {
+                    let actor = Actor {
+                        username: "u".into(),
+                        roles: vec![r],
+                        department: String::new(),
+                    };
+                    let e = delete("hold-1", &State { reason, stage }, &actor);
+                    assert!(matches!(e.error, Error::PermissionDenied(_)));
+                    assert!(e.audit.is_some(), "the refusal is audited");
+                    assert!(
+                        e.error.to_string().contains("camplane hold release hold-1"),
+                        "{}",
+                        e.error
+                    );
+                }
+            }
+        }
     }
 
     #[test]

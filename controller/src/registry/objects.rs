@@ -7,7 +7,7 @@ use crate::core::object::{json, Change, Refusal, Step, StoredObject};
 use crate::core::store::{KeyValue, Op};
 use crate::core::AuditAction;
 use crate::core::Controller;
-use crate::registry::{camera_machine, grant_machine, views};
+use crate::registry::{camera_machine, grant_machine, hold_machine, views};
 use crate::{Error, Result};
 use camplane_config::manifest::Spec;
 use camplane_config::model::*;
@@ -347,6 +347,14 @@ impl Controller {
     /// Deletes an object. Active cameras must be retired first, and requests are
     /// records of decisions: they are never deleted.
     pub async fn delete(&self, actor: &Actor, kind: Kind, name: &str) -> Result<()> {
+        if kind == Kind::LegalHold {
+            // Before the role check, so that everyone who tries learns the way a
+            // hold ends (the check in the update below covers a hold made meanwhile).
+            if let Ok(old) = self.load(Kind::LegalHold, name) {
+                let r = hold_machine::delete(name, &hold_state(&old)?, actor);
+                return Err(self.record_refusal(r).await);
+            }
+        }
         self.require(
             actor,
             if kind == Kind::User {
@@ -365,6 +373,22 @@ impl Controller {
         }
         self.update(kind, name, |old| {
             let old = old.ok_or_else(|| Error::NotFound(format!("{kind} {name:?}")))?;
+            if kind == Kind::LegalHold {
+                // A hold ends only through its release (hold_machine::delete says how).
+                return Err(hold_machine::delete(name, &hold_state(old)?, actor));
+            }
+            if kind == Kind::Agent && old.status_as::<AgentStatus>().revoked {
+                // Deleting it and enrolling the name anew would bring it back unrevoked.
+                return Err(Refusal::denied(
+                    actor,
+                    AuditAction::Delete,
+                    "Agent",
+                    name,
+                    format!(
+                        "agent {name} is revoked and kept so that its name cannot come back; `camplane agent reinstate {name} --reason TEXT` lets it enrol again"
+                    ),
+                ));
+            }
             if kind == Kind::Camera {
                 let st: CameraStatus = old.status_as();
                 // Only the state decides a delete (a spec that no longer parses still goes).
@@ -407,4 +431,18 @@ impl Controller {
         })
         .await
     }
+}
+
+/// A stored hold as its rule sees it.
+fn hold_state(old: &StoredObject) -> Result<hold_machine::State> {
+    let spec: LegalHoldSpec = old.spec_as()?;
+    let st: LegalHoldStatus = old.status_as();
+    Ok(hold_machine::State {
+        reason: spec.reason,
+        stage: if st.released_at.is_some() {
+            hold_machine::Stage::Released
+        } else {
+            hold_machine::Stage::InForce
+        },
+    })
 }
