@@ -249,6 +249,37 @@ async fn case_lists_need_a_case_an_approval_and_an_end() {
         .await
         .unwrap()
         .pending_approval;
+    // The loader cannot approve the extension, and no apply or edit reaches a
+    // list: a Hotlist is no object kind. Both refusals audited.
+    let e = decide(&h, &sgt, &extension, true, "mine")
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::PermissionDenied, "{e:?}");
+    let edit = pb::Object {
+        kind: "Hotlist".into(),
+        name: LIST.into(),
+        json: br#"{"spec": {"expires": "2026-06-30T00:00:00Z"}}"#.to_vec(),
+        revision: 0,
+    };
+    let e = pb::objects_client::ObjectsClient::new(h.channel.clone())
+        .apply(req(
+            &h.admin,
+            pb::ApplyRequest {
+                objects: vec![edit],
+                source: "edit".into(),
+                dry_run: false,
+            },
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::InvalidArgument, "{e:?}");
+    assert!(e.message().contains("unknown kind"), "{e:?}");
+    let log = audit_log(&h).await;
+    assert_eq!(count(&log, "alpr.approval.approve", "sgt", "denied"), 2);
+    assert!(log.iter().any(|e| e["action"] == "apply"
+        && e["kind"] == "Hotlist"
+        && e["result"].as_str().unwrap().starts_with("refused")));
+    assert_eq!(ctl.hotlists()[0].expires(), Some(case.expires));
     clock.set("2026-06-11T00:00:00Z".parse().unwrap());
     assert!(ctl.hotlists().is_empty(), "not served past its expiry");
     // The housekeeping job may have lapsed it already; either way, once.
