@@ -20,6 +20,18 @@ pub struct HeldList {
     pub version: u64,
     /// Entries by key (`PLATE/STATE`).
     pub entries: BTreeMap<String, HotlistEntry>,
+    /// When the whole list lapses (a custom or investigative list bound to a
+    /// case): from then on it matches nothing, by the agent's own clock, even
+    /// if the controller that would drop it is out of reach.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires: Option<Timestamp>,
+}
+
+impl HeldList {
+    /// Whether the list matches reads at `now`.
+    pub fn live(&self, now: Timestamp) -> bool {
+        self.expires.is_none_or(|e| e > now)
+    }
 }
 
 /// A read's match on one list.
@@ -126,6 +138,7 @@ impl Hotlists {
                     category: u.category,
                     version: u.version,
                     entries,
+                    expires: u.expires,
                 },
             );
             Applied::Version(u.version)
@@ -134,6 +147,7 @@ impl Hotlists {
                 Some(l) if l.version == u.base_version => {
                     u.delta.apply(&mut l.entries);
                     l.version = u.version;
+                    l.expires = u.expires;
                     Applied::Version(u.version)
                 }
                 Some(l) if l.version == u.version => return Ok(Applied::Version(l.version)),
@@ -153,11 +167,12 @@ impl Hotlists {
         Ok(outcome)
     }
 
-    /// Every live entry matching `plate` (exact, normalised), one per list.
+    /// Every live entry matching `plate` (exact, normalised), one per live
+    /// list (a lapsed list matches nothing).
     pub fn matches(&self, plate: &str, now: Timestamp) -> Vec<Hit> {
         let prefix = format!("{plate}/");
         let mut out = Vec::new();
-        for (n, l) in self.read().iter() {
+        for (n, l) in self.read().iter().filter(|(_, l)| l.live(now)) {
             if let Some(e) = l
                 .entries
                 .range(prefix.clone()..)
@@ -204,7 +219,39 @@ mod tests {
                 upsert: up,
                 remove: rm.into_iter().map(String::from).collect(),
             },
+            expires: None,
         }
+    }
+
+    /// A case-bound list lapses at its expiry on the agent's own clock: no
+    /// controller is asked, and a restart (from the persisted file) keeps it.
+    /// An extension (a new version with a later expiry) revives it.
+    #[test]
+    fn a_case_list_stops_matching_at_its_expiry_without_the_controller() {
+        let dir = tempfile::tempdir().unwrap();
+        let h = Hotlists::open(dir.path());
+        let t = |s: &str| -> Timestamp { s.parse().unwrap() };
+        let mut u = upd(0, 1, vec![e("INV1", None)], vec![]);
+        u.list = "custom.investigative.26-01234".into();
+        u.source = HotlistSource::Custom;
+        u.category = HitCategory::Investigative;
+        u.expires = Some(t("2026-06-10T00:00:00Z"));
+        h.apply(&u).unwrap();
+        // The legitimate path: it matches before its expiry.
+        assert_eq!(h.matches("INV1", t("2026-06-09T23:59:59Z")).len(), 1);
+        // The side door: the controller is gone, the list is still held, and
+        // the clock passes the expiry; nothing matches, before or after a restart.
+        assert!(h.matches("INV1", t("2026-06-10T00:00:00Z")).is_empty());
+        let again = Hotlists::open(dir.path());
+        assert_eq!(again.versions()["custom.investigative.26-01234"], 1);
+        assert!(again.matches("INV1", t("2026-06-11T00:00:00Z")).is_empty());
+        // A delta carries the list's new expiry (an approved extension).
+        let mut ext = upd(1, 2, vec![], vec![]);
+        ext.list = u.list.clone();
+        ext.expires = Some(t("2026-06-20T00:00:00Z"));
+        again.apply(&ext).unwrap();
+        assert_eq!(again.matches("INV1", t("2026-06-11T00:00:00Z")).len(), 1);
+        assert!(again.matches("INV1", t("2026-06-20T00:00:01Z")).is_empty());
     }
 
     #[test]

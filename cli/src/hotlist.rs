@@ -3,7 +3,7 @@
 use crate::call::{call, Client};
 use crate::output::{field, print_table, text};
 use anyhow::{anyhow, Context, Result};
-use camplane_proto::limits::HOTLIST_MAX_MESSAGE;
+use camplane_proto::limits::{HOTLIST_MAX_FILE, HOTLIST_MAX_MESSAGE};
 use camplane_proto::v1 as pb;
 use clap::Subcommand;
 use serde_json::Value;
@@ -14,7 +14,10 @@ pub(crate) enum HotlistCmd {
     /// Load a CSV file as a new version of the list of one source and category;
     /// agents receive the change within seconds. Rows that cannot be used are
     /// listed with their line numbers and the rest is loaded (exit 2); a file
-    /// with no usable row changes nothing (exit 1).
+    /// with no usable row changes nothing (exit 1). A custom or investigative
+    /// list (source CUSTOM or category investigative) is one case's list: it
+    /// needs --case, --purpose and --expires, and waits for another
+    /// supervisor's approval (exit 4, the approval's id on the last line).
     Load {
         /// NCIC, STATE_DOT or CUSTOM.
         #[arg(long)]
@@ -40,6 +43,17 @@ pub(crate) enum HotlistCmd {
         /// Keep this source out of the public log.
         #[arg(long)]
         non_public: bool,
+        /// Custom and investigative lists: the case number (the city's format;
+        /// at most 32 of A-Z, a-z, 0-9, - and _).
+        #[arg(long = "case")]
+        case_number: Option<String>,
+        /// Custom and investigative lists: why the list is kept (at most 200 characters).
+        #[arg(long)]
+        purpose: Option<String>,
+        /// Custom and investigative lists: when the list lapses, RFC 3339 or
+        /// YYYY-MM-DD (the end of that day, UTC); at most 30 days ahead.
+        #[arg(long)]
+        expires: Option<String>,
         /// The CSV file.
         file: PathBuf,
     },
@@ -58,11 +72,24 @@ pub async fn run(c: &Client, hc: HotlistCmd) -> Result<i32> {
             mode,
             public,
             non_public,
+            case_number,
+            purpose,
+            expires,
             file,
         } => {
             let mut cols =
                 camplane_config::hotlist::Columns::parse_spec(&columns).map_err(|e| anyhow!(e))?;
             cols.header = !no_header;
+            // The wire's limit, checked before the file is read into memory.
+            let size = std::fs::metadata(&file)
+                .with_context(|| format!("reading {}", file.display()))?
+                .len();
+            if size > HOTLIST_MAX_FILE as u64 {
+                return Err(anyhow!(
+                    "{}: {size} bytes; at most {HOTLIST_MAX_FILE}",
+                    file.display()
+                ));
+            }
             let csv =
                 std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?;
             let r = call(
@@ -82,9 +109,23 @@ pub async fn run(c: &Client, hc: HotlistCmd) -> Result<i32> {
                         } else {
                             None
                         },
+                        case_number: case_number.unwrap_or_default(),
+                        purpose: purpose.unwrap_or_default(),
+                        expires: expires.unwrap_or_default(),
                     })?),
             )
             .await?;
+            if !r.pending_approval.is_empty() {
+                for b in &r.bad_rows {
+                    eprintln!("{}:{}: {}", file.display(), b.line, b.reason);
+                }
+                eprintln!(
+                    "{}: {} entries wait for another supervisor's approval; nothing is matched until then: camplane approvals approve {} --reason TEXT",
+                    r.list, r.entries, r.pending_approval
+                );
+                println!("{}", r.pending_approval);
+                return Ok(crate::search::EXIT_PENDING_APPROVAL);
+            }
             println!(
                 "hotlist {} version {}: {} entries ({} added or changed, {} removed); source {}",
                 r.list,
@@ -121,6 +162,7 @@ pub async fn run(c: &Client, hc: HotlistCmd) -> Result<i32> {
                 "LOADED".into(),
                 "BY".into(),
                 "PUBLIC".into(),
+                "EXPIRES".into(),
             ]];
             for l in &lists {
                 let public = sources
@@ -134,6 +176,11 @@ pub async fn run(c: &Client, hc: HotlistCmd) -> Result<i32> {
                     text(field(l, &["loaded_at"])),
                     text(field(l, &["loaded_by"])),
                     public.into(),
+                    if l["lapsed_at"].is_string() {
+                        format!("lapsed {}", text(field(l, &["case", "expires"])))
+                    } else {
+                        text(field(l, &["case", "expires"]))
+                    },
                 ]);
             }
             print_table(rows);

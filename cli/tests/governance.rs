@@ -241,3 +241,91 @@ fn approvals_alerts_and_reports_through_the_cli() {
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
     assert!(text(&o).contains("YYYY-MM"), "{}", text(&o));
 }
+
+/// A custom (case) hotlist through the CLI: without its case, purpose and
+/// expiry it is refused naming the flag; with them it waits (exit 4, the
+/// approval's id on the last line); the loader cannot approve it, another
+/// supervisor does, and `hotlist list` shows it with its expiry.
+#[test]
+fn a_custom_hotlist_waits_for_another_supervisor() {
+    let dir = tempfile::tempdir().unwrap();
+    let ctl = start_example_controller(dir.path(), "gov-admin-password");
+    let env = Env {
+        dir: dir.path().to_path_buf(),
+        server: ctl.server.clone(),
+        ca: ctl.ca.clone(),
+    };
+    env.login("admin", "gov-admin-password\n");
+    for name in ["sgt", "lt"] {
+        let o = env.cli(
+            "admin",
+            &[
+                "user",
+                "add",
+                name,
+                "--role",
+                "supervisor",
+                "--department",
+                "police",
+                "--password-stdin",
+            ],
+            Some(&format!("{name}-password-123")),
+        );
+        assert!(o.status.success(), "{}", text(&o));
+        env.login(name, &format!("{name}-password-123"));
+    }
+    let csv = dir.path().join("case.csv");
+    std::fs::write(&csv, "plate,state,reason\nINV1,IA,seen at the burglary\n").unwrap();
+    let csv = csv.to_str().unwrap();
+    let load = [
+        "hotlist",
+        "load",
+        "--source",
+        "CUSTOM",
+        "--category",
+        "investigative",
+    ];
+    let o = env.cli("sgt", &[&load[..], &[csv]].concat(), None);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(text(&o).contains("--case"), "{}", text(&o));
+
+    let expires = (jiff::Timestamp::now() + std::time::Duration::from_secs(10 * 86_400))
+        .strftime("%Y-%m-%d")
+        .to_string();
+    let bound = [
+        "--case",
+        "26-04711",
+        "--purpose",
+        "burglary",
+        "--expires",
+        &expires,
+        csv,
+    ];
+    let o = env.cli("sgt", &[&load[..], &bound[..]].concat(), None);
+    assert_eq!(o.status.code(), Some(4), "{}", text(&o));
+    let stdout = String::from_utf8_lossy(&o.stdout).to_string();
+    let id = stdout.lines().last().unwrap().trim().to_string();
+    assert!(id.starts_with("ah-"), "{}", text(&o));
+    assert!(text(&o).contains("approval"), "{}", text(&o));
+
+    let o = env.cli(
+        "sgt",
+        &["approvals", "approve", &id, "--reason", "mine"],
+        None,
+    );
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(text(&o).contains("PermissionDenied"), "{}", text(&o));
+    let o = env.cli("lt", &["approvals", "list"], None);
+    assert!(text(&o).contains(&id), "{}", text(&o));
+    let o = env.cli(
+        "lt",
+        &["approvals", "approve", &id, "--reason", "case open"],
+        None,
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    let o = env.cli("lt", &["hotlist", "list"], None);
+    assert!(o.status.success(), "{}", text(&o));
+    let out = text(&o);
+    assert!(out.contains("custom.investigative.26-04711"), "{out}");
+    assert!(out.contains(&format!("{expires}T23:59:59Z")), "{out}");
+}

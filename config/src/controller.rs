@@ -34,6 +34,50 @@ pub struct ControllerConfig {
     /// How an approved placement binds the camera that is installed.
     #[serde(default, skip_serializing_if = "PlacementSettings::is_default")]
     pub placement: PlacementSettings,
+    /// Bounds on hotlist uploads.
+    #[serde(default, skip_serializing_if = "HotlistSettings::is_default")]
+    pub hotlists: HotlistSettings,
+}
+
+// ---------- hotlist settings ----------
+
+/// The wire's limit on a hotlist file (bytes): `camplane_proto::limits::HOTLIST_MAX_FILE`,
+/// which this crate does not link; the controller's tests hold the two equal.
+pub const HOTLIST_WIRE_MAX_FILE: u64 = 64 << 20;
+
+/// Bounds on what one hotlist load may hold; a larger file is refused naming
+/// the file and the limit, before its rows are checked.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HotlistSettings {
+    /// Largest file (bytes); at most the wire's 64 MiB. Default 64 MiB: a
+    /// state-wide NCIC extract of a few hundred thousand plates is a few MB.
+    #[serde(default = "default_hotlist_bytes")]
+    pub max_file_bytes: u64,
+    /// Most rows (entries) in one file. Default 1,000,000.
+    #[serde(default = "default_hotlist_entries")]
+    pub max_entries: u64,
+}
+
+fn default_hotlist_bytes() -> u64 {
+    HOTLIST_WIRE_MAX_FILE
+}
+fn default_hotlist_entries() -> u64 {
+    1_000_000
+}
+
+impl Default for HotlistSettings {
+    fn default() -> Self {
+        HotlistSettings {
+            max_file_bytes: default_hotlist_bytes(),
+            max_entries: default_hotlist_entries(),
+        }
+    }
+}
+
+impl HotlistSettings {
+    fn is_default(&self) -> bool {
+        *self == HotlistSettings::default()
+    }
 }
 
 // ---------- placement settings ----------
@@ -295,6 +339,19 @@ impl ControllerConfig {
                 format!("{tol} metres: must be more than 0 and at most 1000"),
             );
         }
+        let h = &cfg.hotlists;
+        if h.max_file_bytes == 0 || h.max_file_bytes > HOTLIST_WIRE_MAX_FILE {
+            bad(
+                "hotlists.max_file_bytes",
+                format!(
+                    "{} bytes: must be more than 0 and at most {HOTLIST_WIRE_MAX_FILE} (the wire's limit)",
+                    h.max_file_bytes
+                ),
+            );
+        }
+        if h.max_entries == 0 {
+            bad("hotlists.max_entries", "must be more than 0".into());
+        }
         if cfg.listen.parse::<std::net::SocketAddr>().is_err() {
             bad("listen", format!("{:?} is not an address:port", cfg.listen));
         }
@@ -453,6 +510,26 @@ mod tests {
         let paths: Vec<_> = e.problems().iter().map(|p| p.path.as_str()).collect();
         assert_eq!(paths, ["listen", "exports.allowed_dir"]);
         assert_eq!(e.problems()[1].line, Some(9));
+    }
+
+    #[test]
+    fn hotlist_limits() {
+        let c = ControllerConfig::parse("c.yaml", GOOD).unwrap();
+        assert_eq!(c.hotlists, HotlistSettings::default());
+        assert_eq!(c.hotlists.max_file_bytes, 64 << 20);
+        let t = format!("{GOOD}hotlists:\n  max_file_bytes: 1000\n  max_entries: 10\n");
+        let c = ControllerConfig::parse("c.yaml", &t).unwrap();
+        assert_eq!(
+            (c.hotlists.max_file_bytes, c.hotlists.max_entries),
+            (1000, 10)
+        );
+        let t = format!("{GOOD}hotlists:\n  max_file_bytes: 999999999999\n  max_entries: 0\n");
+        let e = ControllerConfig::parse("c.yaml", &t).unwrap_err();
+        let paths: Vec<_> = e.problems().iter().map(|p| p.path.as_str()).collect();
+        assert_eq!(paths, ["hotlists.max_file_bytes", "hotlists.max_entries"]);
+        let t = format!("{GOOD}hotlists:\n  max_rows: 5\n");
+        let e = ControllerConfig::parse("c.yaml", &t).unwrap_err();
+        assert_eq!(e.problems()[0].path, "hotlists.max_rows");
     }
 
     #[test]

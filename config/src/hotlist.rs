@@ -114,6 +114,61 @@ pub fn list_name(source: HotlistSource, category: HitCategory) -> String {
     )
 }
 
+/// Whether lists of this source and category are the department's own
+/// (custom or investigative) rather than the state feed (NCIC, STATE_DOT). The
+/// policy lets the state system's hits through; the department's own lists are
+/// bound to a case, a purpose and an expiry, and wait for a supervisor.
+pub fn needs_case(source: HotlistSource, category: HitCategory) -> bool {
+    source == HotlistSource::Custom || category == HitCategory::Investigative
+}
+
+/// Longest case number a case-bound list takes (characters).
+pub const MAX_CASE: usize = 32;
+/// Longest purpose of a case-bound list (characters).
+pub const MAX_PURPOSE: usize = 200;
+/// How far ahead a case-bound list may expire (days).
+pub const MAX_CASE_LIST_DAYS: i64 = 30;
+
+/// Checks a case number for a case-bound list: 1 to [`MAX_CASE`] ASCII letters,
+/// digits, `-` and `_` (it becomes part of the list's name, a store key and the
+/// agent's file). The city's format is checked besides, by the controller.
+pub fn check_case(case: &str) -> Result<(), String> {
+    if case.is_empty() {
+        return Err("--case: a custom or investigative list needs a case number".into());
+    }
+    if case.chars().count() > MAX_CASE
+        || !case
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+    {
+        return Err(format!(
+            "--case {:?}: at most {MAX_CASE} of A-Z, a-z, 0-9, - and _",
+            truncate(case)
+        ));
+    }
+    Ok(())
+}
+
+/// The name of a case-bound list: its source and category, then the case,
+/// e.g. `custom.investigative.26-01234`. One case, one list: its purpose,
+/// expiry and approval are the list's own.
+pub fn case_list_name(source: HotlistSource, category: HitCategory, case: &str) -> String {
+    format!("{}.{case}", list_name(source, category))
+}
+
+/// The source, category and case (of a case-bound list) a list name stands
+/// for; `None` for a name no load makes.
+pub fn parse_list_name(name: &str) -> Option<(HotlistSource, HitCategory, Option<String>)> {
+    let mut parts = name.splitn(3, '.');
+    let source = HotlistSource::parse(parts.next()?)?;
+    let category = HitCategory::parse(parts.next()?)?;
+    let case = parts.next().map(str::to_string);
+    if case.as_deref().is_some_and(|c| check_case(c).is_err()) {
+        return None;
+    }
+    Some((source, category, case))
+}
+
 /// One plate on a list.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -211,6 +266,10 @@ pub struct HotlistUpdate {
     pub deleted: bool,
     /// The changes (a whole list: everything in `upsert`).
     pub delta: HotlistDelta,
+    /// When the whole list lapses (case-bound lists): the agent stops matching
+    /// it then on its own clock, whether or not it still hears the controller.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires: Option<Timestamp>,
 }
 
 /// A read that matched a list, as the agent reports it.
@@ -325,13 +384,18 @@ pub struct Parsed {
     pub bad: Vec<BadRow>,
 }
 
-/// Most bytes of a field kept (longer ones make the row bad).
-const MAX_FIELD: usize = 512;
+/// Most bytes of a field kept (longer ones make the row bad). The limits of the
+/// fields a load keeps: plate 2-8 letters and digits (spaces and dashes
+/// dropped), state two letters, expiry a date or an RFC 3339 time, reason at
+/// most this many bytes. No field may hold NUL or another control character
+/// (a reason may span lines: newlines are its only exception), so what an
+/// officer reads with an alert is what the file said.
+pub const MAX_FIELD: usize = 512;
 
 /// Splits CSV text (RFC 4180: quotes, doubled quotes, newlines in quotes) into
 /// records with the line each starts on. An unterminated quote is an error for
 /// the record it opens.
-fn records(text: &str) -> Vec<(usize, Result<Vec<String>, String>)> {
+fn records(text: &str, max: usize) -> Vec<(usize, Result<Vec<String>, String>)> {
     let mut out = Vec::new();
     let mut fields: Vec<String> = Vec::new();
     let mut field = String::new();
@@ -342,6 +406,10 @@ fn records(text: &str) -> Vec<(usize, Result<Vec<String>, String>)> {
     let mut chars = text.chars().peekable();
     let mut bad: Option<String> = None;
     while let Some(c) = chars.next() {
+        if out.len() > max {
+            // The caller refuses the file: no need to split the rest.
+            return out;
+        }
         if in_quotes {
             match c {
                 '"' if chars.peek() == Some(&'"') => {
@@ -405,7 +473,9 @@ pub fn normalize_plate(s: &str) -> Option<String> {
     ((2..=8).contains(&p.len()) && p.chars().all(|c| c.is_ascii_alphanumeric())).then_some(p)
 }
 
-fn parse_expiry(s: &str) -> Result<Timestamp, String> {
+/// Parses an expiry: an RFC 3339 time, or a date (`YYYY-MM-DD`: the end of
+/// that day, UTC).
+pub fn parse_expiry(s: &str) -> Result<Timestamp, String> {
     if let Ok(t) = s.parse::<Timestamp>() {
         return Ok(t);
     }
@@ -430,10 +500,37 @@ fn truncate(s: &str) -> String {
     }
 }
 
+/// The first control character in a field, if any (newlines allowed where
+/// `lines`; a CR before a newline is part of the line break).
+fn control_char(s: &str, lines: bool) -> Option<char> {
+    let mut chars = s.chars().peekable();
+    while let Some(c) = chars.next() {
+        let line_break = lines && (c == '\n' || (c == '\r' && chars.peek() == Some(&'\n')));
+        if c.is_control() && !line_break {
+            return Some(c);
+        }
+    }
+    None
+}
+
 /// Parses a hotlist CSV. `now`: entries already expired are reported as bad
 /// rows. Errors only when the columns cannot be found (nothing is loadable).
 pub fn parse_csv(text: &str, cols: &Columns, now: Timestamp) -> Result<Parsed, String> {
-    let recs = records(text);
+    parse_csv_bounded(text, cols, now, usize::MAX)
+}
+
+/// [`parse_csv`] of at most `max_rows` rows after the header: a file with
+/// more is an error (`more than N rows`) before its rows are checked.
+pub fn parse_csv_bounded(
+    text: &str,
+    cols: &Columns,
+    now: Timestamp,
+    max_rows: usize,
+) -> Result<Parsed, String> {
+    let recs = records(text, max_rows.saturating_add(usize::from(cols.header)));
+    if recs.len() > max_rows.saturating_add(usize::from(cols.header)) {
+        return Err(format!("more than {max_rows} rows"));
+    }
     let mut it = recs.into_iter();
     let mut parsed = Parsed::default();
     // Column positions (0-based).
@@ -500,6 +597,26 @@ pub fn parse_csv(text: &str, cols: &Columns, now: Timestamp) -> Result<Parsed, S
             });
             continue;
         }
+        let used = [
+            ("plate", Some(pc)),
+            ("state", sc),
+            ("reason", rc),
+            ("expiry", ec),
+        ];
+        let control = used.iter().find_map(|(name, i)| {
+            let f = i.and_then(|i| rec.get(i))?.trim();
+            control_char(f, *name == "reason").map(|c| (name, c))
+        });
+        if let Some((name, c)) = control {
+            parsed.bad.push(BadRow {
+                line,
+                reason: format!(
+                    "field {name}: a control character (U+{:04X}); NUL and control characters are refused",
+                    u32::from(c)
+                ),
+            });
+            continue;
+        }
         let Some(raw) = get(Some(pc)) else {
             parsed.bad.push(BadRow {
                 line,
@@ -542,7 +659,7 @@ pub fn parse_csv(text: &str, cols: &Columns, now: Timestamp) -> Result<Parsed, S
             }
             None => None,
         };
-        let reason = get(rc).map(|s| s.chars().filter(|c| !c.is_control()).collect::<String>());
+        let reason = get(rc).map(|s| s.replace("\r\n", "\n"));
         let e = HotlistEntry {
             plate,
             state,
@@ -646,6 +763,78 @@ mod tests {
         d.apply(&mut x);
         assert_eq!(x, b);
         assert!(HotlistDelta::between(&b, &b).is_empty());
+    }
+
+    #[test]
+    fn control_characters_are_refused_naming_line_and_field() {
+        let csv = "plate,state,reason,expiry\n\
+                   NUL1,IA,\"a\0b\",\n\
+                   ESC1,IA,\"\x1b[2Jx\",\n\
+                   \"TAB\t1\",IA,x,\n\
+                   LINES1,IA,\"two\r\nlines\",\n\
+                   OK1,IA,fine,\n";
+        let p = parse_csv(csv, &Columns::default(), now()).unwrap();
+        let bad: Vec<(usize, &str)> = p.bad.iter().map(|b| (b.line, b.reason.as_str())).collect();
+        assert_eq!(bad.len(), 3, "{bad:?}");
+        assert_eq!(bad[0].0, 2);
+        assert!(
+            bad[0].1.contains("field reason") && bad[0].1.contains("U+0000"),
+            "{bad:?}"
+        );
+        assert_eq!(bad[1].0, 3);
+        assert!(bad[1].1.contains("U+001B"), "{bad:?}");
+        assert_eq!(bad[2].0, 4);
+        assert!(bad[2].1.contains("field plate"), "{bad:?}");
+        // A reason may span lines; the legitimate rows load.
+        assert_eq!(p.entries["LINES1/IA"].reason.as_deref(), Some("two\nlines"));
+        assert!(p.entries.contains_key("OK1/IA"));
+    }
+
+    #[test]
+    fn rows_are_bounded() {
+        let c = Columns::parse_spec("state=,reason=,expiry=").unwrap();
+        let csv = "plate\nAAA111\nBBB222\nCCC333\n";
+        assert_eq!(
+            parse_csv_bounded(csv, &c, now(), 3).unwrap().entries.len(),
+            3
+        );
+        let e = parse_csv_bounded(csv, &c, now(), 2).unwrap_err();
+        assert_eq!(e, "more than 2 rows");
+        let mut c = Columns::parse_spec("plate=1,state=,reason=,expiry=").unwrap();
+        c.header = false;
+        assert!(parse_csv_bounded("AAA111\nBBB222\n", &c, now(), 1).is_err());
+        assert!(parse_csv_bounded("AAA111\nBBB222\n", &c, now(), 2).is_ok());
+    }
+
+    #[test]
+    fn case_bound_lists() {
+        use HitCategory as C;
+        use HotlistSource as S;
+        assert!(needs_case(S::Custom, C::StolenVehicle));
+        assert!(needs_case(S::Ncic, C::Investigative));
+        assert!(!needs_case(S::Ncic, C::StolenVehicle));
+        assert!(!needs_case(S::StateDot, C::Warrant));
+        assert!(check_case("26-01234").is_ok());
+        assert!(check_case("").unwrap_err().contains("--case"));
+        for bad in ["a/b", "a.b", "26 1", "x\0", &"9".repeat(MAX_CASE + 1)] {
+            assert!(check_case(bad).unwrap_err().contains("--case"), "{bad:?}");
+        }
+        let n = case_list_name(S::Custom, C::Investigative, "26-01234");
+        assert_eq!(n, "custom.investigative.26-01234");
+        assert_eq!(
+            parse_list_name(&n),
+            Some((S::Custom, C::Investigative, Some("26-01234".into())))
+        );
+        assert_eq!(
+            parse_list_name("ncic.stolen_vehicle"),
+            Some((S::Ncic, C::StolenVehicle, None))
+        );
+        assert_eq!(parse_list_name("custom.investigative.a/b"), None);
+        assert_eq!(parse_list_name("fbi.warrant"), None);
+        assert_eq!(
+            parse_expiry("2026-06-30").unwrap().to_string(),
+            "2026-06-30T23:59:59Z"
+        );
     }
 
     #[test]

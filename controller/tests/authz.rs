@@ -512,6 +512,7 @@ async fn call(h: &Harness, c: &Caller, rpc: &str) -> Result<(), tonic::Status> {
                     columns_json: String::new(),
                     mode: String::new(),
                     public: None,
+                    ..Default::default()
                 },
             ))
             .await

@@ -18,6 +18,7 @@ fn load_req(source: &str, category: &str, csv: &str, mode: &str) -> pb::HotlistL
         columns_json: String::new(),
         mode: mode.into(),
         public: None,
+        ..Default::default()
     }
 }
 
@@ -139,11 +140,27 @@ async fn hotlist_loads_versions_and_alerts() {
     assert_eq!(m.keys().cloned().collect::<Vec<_>>(), want);
     assert!(!HotlistDelta::between(&m, &m).upsert.iter().any(|_| true));
 
-    // The public flag is per source, and listing shows it.
+    // The public flag is per source, and listing shows it. (A custom list is
+    // one case's, and takes effect once another supervisor approves it.)
     let mut q = load_req("CUSTOM", "investigative", "plate\nINV1\n", "");
     q.public = Some(false);
+    q.case_number = "26-04711".into();
+    q.purpose = "burglary".into();
+    q.expires = (ctl.now() + std::time::Duration::from_secs(86_400)).to_string();
     let r = load(&h, &sup, q).await.unwrap();
-    assert!(!r.public);
+    assert!(r.public, "unchanged until approved");
+    let sup2 = user(&h, "sup2", &["supervisor"], "police").await;
+    pb::alpr_approvals_client::AlprApprovalsClient::new(h.channel.clone())
+        .decide(req(
+            &sup2,
+            pb::AlprApprovalDecision {
+                id: r.pending_approval,
+                approve: true,
+                reason: "case 26-04711".into(),
+            },
+        ))
+        .await
+        .unwrap();
     let l = pb::hotlists_client::HotlistsClient::new(h.channel.clone())
         .list(req(&op, pb::Empty {}))
         .await

@@ -34,6 +34,7 @@ async fn load(h: &ctl::Harness, token: &str, csv: &str, mode: &str) -> pb::Hotli
                 columns_json: String::new(),
                 mode: mode.into(),
                 public: None,
+                ..Default::default()
             },
         ))
         .await

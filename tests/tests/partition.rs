@@ -126,6 +126,7 @@ async fn a_partitioned_site_keeps_working_and_reports_exactly_once() {
                 columns_json: String::new(),
                 mode: "replace".into(),
                 public: None,
+                ..Default::default()
             },
         ))
         .await

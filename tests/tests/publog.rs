@@ -371,12 +371,15 @@ async fn a_month_of_known_traffic_is_published_exactly() {
 
     // Hotlists: NCIC is public, the department's custom list is not.
     let sgt = ctl::user(&h, "sgt", &["supervisor"], "police").await;
+    let lt = ctl::user(&h, "lt", &["supervisor"], "police").await;
     for (source, category, plates, public) in [
         ("NCIC", "stolen_vehicle", "ABC1234,IA\nXYZ9876,IL\n", None),
         ("STATE_DOT", "warrant", "KLM4455,IA\n", None),
         ("CUSTOM", "investigative", "SECRET1,IA\n", Some(false)),
     ] {
-        pb::hotlists_client::HotlistsClient::new(h.channel.clone())
+        // The department's own list is one case's, and waits for another supervisor.
+        let custom = source == "CUSTOM";
+        let r = pb::hotlists_client::HotlistsClient::new(h.channel.clone())
             .load(ctl::req(
                 &sgt,
                 pb::HotlistLoadRequest {
@@ -387,10 +390,39 @@ async fn a_month_of_known_traffic_is_published_exactly() {
                     columns_json: String::new(),
                     mode: "replace".into(),
                     public,
+                    case_number: if custom {
+                        "26-04711".into()
+                    } else {
+                        String::new()
+                    },
+                    purpose: if custom {
+                        "stolen_vehicle".into()
+                    } else {
+                        String::new()
+                    },
+                    expires: if custom {
+                        "2026-10-15".into()
+                    } else {
+                        String::new()
+                    },
                 },
             ))
             .await
-            .unwrap();
+            .unwrap()
+            .into_inner();
+        if custom {
+            pb::alpr_approvals_client::AlprApprovalsClient::new(h.channel.clone())
+                .decide(ctl::req(
+                    &lt,
+                    pb::AlprApprovalDecision {
+                        id: r.pending_approval,
+                        approve: true,
+                        reason: "case 26-04711".into(),
+                    },
+                ))
+                .await
+                .unwrap();
+        }
     }
 
     // lpr-a moves on Oct 10: the log shows both places for October.

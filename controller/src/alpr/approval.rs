@@ -99,16 +99,21 @@ pub struct AlprApproval {
     /// Reads the run returned.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub results: Option<usize>,
+    /// Set when the request is a custom or investigative hotlist load (ids
+    /// `ah-…`) rather than a query: approving it loads the list.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hotlist: Option<crate::alpr::case_list::HotlistLoadSummary>,
 }
 
-fn key(id: &str) -> String {
+/// The store key of an approval.
+pub(crate) fn key(id: &str) -> String {
     format!("{APPROVALS}{id}")
 }
 
 /// An id as the controller makes them; anything else is not looked up.
 fn valid_id(id: &str) -> bool {
     id.len() <= 40
-        && id.starts_with("aq-")
+        && (id.starts_with("aq-") || id.starts_with("ah-"))
         && id
             .bytes()
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
@@ -155,6 +160,7 @@ impl Controller {
             used_at: None,
             query_id: None,
             results: None,
+            hotlist: None,
         };
         let mut d = Draft::new(
             &actor.username,
@@ -213,7 +219,8 @@ impl Controller {
     }
 
     /// Approvals for `camplane approvals list` (supervisors): pending ones, or
-    /// all with `all`, oldest first.
+    /// all with `all`, oldest first; queries and custom or investigative
+    /// hotlist loads alike.
     pub async fn alpr_approvals(&self, actor: &Actor, all: bool) -> Result<Vec<AlprApproval>> {
         self.require(
             actor,
@@ -301,6 +308,9 @@ impl Controller {
             ));
         }
         check_id(id)?;
+        if id.starts_with("ah-") {
+            return self.decide_case_list(actor, id, action, reason).await;
+        }
         let now = self.now();
         // A lost race reads the approval again and asks the machine again: one
         // decided meanwhile is refused as decided.
@@ -406,7 +416,7 @@ fn check_id(id: &str) -> Result<()> {
         return Ok(());
     }
     Err(Error::NotFound(format!(
-        "ALPR approval {:?} (ids look like aq-1780000000000-1a2b3c4d)",
+        "ALPR approval {:?} (ids look like aq-1780000000000-1a2b3c4d or ah-…)",
         shown(id)
     )))
 }
@@ -418,6 +428,7 @@ mod tests {
     #[test]
     fn ids() {
         assert!(valid_id("aq-1780000000000-1a2b3c4d"));
+        assert!(valid_id("ah-1780000000000-1a2b3c4d"));
         assert!(!valid_id("aq-../../objects/users/admin"));
         assert!(!valid_id("AQ-1"));
         assert!(!valid_id(&format!("aq-{}", "1".repeat(100))));

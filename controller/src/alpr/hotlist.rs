@@ -10,7 +10,12 @@
 //!   (the last [`KEEP_DELTAS`] are kept; an agent further behind gets the whole list)
 //! - `alerts/{received_ms:013}-{agent}-{key}`: [`Alert`], written in the same
 //!   transaction as the agent's report, so a resent report never makes a second alert.
+//!
+//! Custom and investigative lists are bound to a case (`alpr/case_list.rs`):
+//! one list per case, loaded only through a supervisor's approval, served
+//! until its expiry and then lapsed.
 
+pub use crate::alpr::case_list::{ApprovedLoad, PlannedLoad};
 use crate::core::audit::Draft;
 use crate::core::auth::{Actor, Operation};
 use crate::core::store::{Op, WatchEvent};
@@ -65,6 +70,50 @@ pub struct HotlistInfo {
     pub file: String,
     /// SHA-256 of the file's bytes.
     pub sha256: String,
+    /// A custom or investigative list's case, purpose and expiry.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub case: Option<CaseBinding>,
+    /// The approval its current version was loaded through.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub approval: Option<String>,
+    /// The supervisor who approved it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub approved_by: Option<String>,
+    /// When it lapsed (its entries removed); a new approved load revives it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lapsed_at: Option<Timestamp>,
+}
+
+impl HotlistInfo {
+    /// Whether it is served (sent to agents, matched) at `now`: a case-bound
+    /// list only with its case and before its expiry; one from before lists
+    /// were bound (no case) is not served at all.
+    pub fn live(&self, now: Timestamp) -> bool {
+        if self.lapsed_at.is_some() {
+            return false;
+        }
+        if !needs_case(self.source, self.category) {
+            return true;
+        }
+        self.case.as_ref().is_some_and(|c| c.expires > now)
+    }
+
+    /// The list's expiry as agents receive it.
+    pub fn expires(&self) -> Option<Timestamp> {
+        self.case.as_ref().map(|c| c.expires)
+    }
+}
+
+/// What binds a custom or investigative list: the case it serves, why, and
+/// when it lapses.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CaseBinding {
+    /// Case number.
+    pub case_number: String,
+    /// Why the list is kept.
+    pub purpose: String,
+    /// When it lapses (at most 30 days after the load).
+    pub expires: Timestamp,
 }
 
 /// A source's settings.
@@ -81,20 +130,21 @@ pub struct SourceInfo {
 }
 
 #[derive(Debug, Clone, Deserialize)]
-struct ListData {
-    version: u64,
-    entries: BTreeMap<String, HotlistEntry>,
+pub(crate) struct ListData {
+    pub(crate) version: u64,
+    pub(crate) entries: BTreeMap<String, HotlistEntry>,
 }
 
 /// [`ListData`] as written (borrowing the entries).
 #[derive(Serialize)]
-struct ListDataRef<'a> {
-    version: u64,
-    entries: &'a BTreeMap<String, HotlistEntry>,
+pub(crate) struct ListDataRef<'a> {
+    pub(crate) version: u64,
+    pub(crate) entries: &'a BTreeMap<String, HotlistEntry>,
 }
 
 /// How a load combines with the current list.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum LoadMode {
     /// The file is the whole list (NCIC and state extracts).
     #[default]
@@ -106,6 +156,15 @@ pub enum LoadMode {
 }
 
 impl LoadMode {
+    /// The name users type.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LoadMode::Replace => "replace",
+            LoadMode::Add => "add",
+            LoadMode::Remove => "remove",
+        }
+    }
+
     /// Parses `replace`, `add`, `remove`.
     pub fn parse(s: &str) -> Option<LoadMode> {
         match s {
@@ -134,6 +193,12 @@ pub struct LoadRequest {
     pub mode: LoadMode,
     /// Set the source's public flag.
     pub public: Option<bool>,
+    /// `--case` (custom and investigative lists; empty: not given).
+    pub case_number: String,
+    /// `--purpose` (the same).
+    pub purpose: String,
+    /// `--expires`: RFC 3339 or a date (the same).
+    pub expires: String,
 }
 
 /// What a load did.
@@ -153,6 +218,9 @@ pub struct LoadOutcome {
     pub bad_rows: Vec<BadRow>,
     /// The source is named in the public log.
     pub public: bool,
+    /// The load waits for a supervisor's approval under this id (nothing changed yet).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pending_approval: Option<String>,
 }
 
 /// An alert: a read that matched a hotlist, as the controller keeps it.
@@ -186,8 +254,19 @@ fn delta_key(list: &str, v: u64) -> String {
 }
 
 impl Controller {
-    /// Every list's current version.
+    /// The lists served now (sent to agents, named on the portal): every
+    /// state-feed list, and each case-bound list until its expiry.
     pub fn hotlists(&self) -> Vec<HotlistInfo> {
+        let now = self.now();
+        self.all_hotlists()
+            .into_iter()
+            .filter(|h| h.live(now))
+            .collect()
+    }
+
+    /// Every list ever loaded, lapsed ones included (the public log's record
+    /// of the sources reads were compared with, `hotlist list`).
+    pub fn all_hotlists(&self) -> Vec<HotlistInfo> {
         self.cache
             .list(INFO)
             .iter()
@@ -213,33 +292,67 @@ impl Controller {
             .collect()
     }
 
-    /// Lists and sources, for `camplane hotlist list`.
+    /// Lists (lapsed ones with `lapsed_at`) and sources, for `camplane hotlist list`.
     pub async fn list_hotlists(
         &self,
         actor: &Actor,
     ) -> Result<(Vec<HotlistInfo>, Vec<SourceInfo>)> {
         self.require(actor, Operation::ReadHotlists, AuditAction::HotlistList)
             .await?;
-        Ok((self.hotlists(), self.hotlist_sources()))
+        Ok((self.all_hotlists(), self.hotlist_sources()))
     }
 
     /// Loads a hotlist file. Bad rows are reported and the good ones loaded; a
-    /// file with no good row changes nothing and is refused.
+    /// file with no good row changes nothing and is refused. A custom or
+    /// investigative list is not loaded here: it waits for a supervisor's
+    /// approval (`alpr/case_list.rs`). Refusals are audited.
     pub async fn load_hotlist(&self, actor: &Actor, req: LoadRequest) -> Result<LoadOutcome> {
         self.require(actor, Operation::ManageHotlists, AuditAction::HotlistLoad)
             .await?;
-        if req.csv.len() > MAX_FILE {
+        let name = list_name(req.source, req.category);
+        match self.try_load(actor, req).await {
+            Ok(o) => Ok(o),
+            Err(e @ (Error::InvalidArgument(_) | Error::FailedPrecondition(_))) => {
+                let mut d = Draft::new(&actor.username, AuditAction::HotlistLoad, "Hotlist", &name);
+                d.result = format!("refused: {e}");
+                match self.audit.record(d).await {
+                    Ok(_) => Err(e),
+                    Err(ae) => Err(ae),
+                }
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn try_load(&self, actor: &Actor, req: LoadRequest) -> Result<LoadOutcome> {
+        let limits = &self.config.hotlists;
+        let max_bytes = limits.max_file_bytes.min(MAX_FILE as u64);
+        if req.csv.len() as u64 > max_bytes {
             return Err(Error::InvalidArgument(format!(
-                "{}: {} bytes; at most {MAX_FILE}",
+                "{}: {} bytes; at most {max_bytes} (hotlists.max_file_bytes)",
                 req.file,
                 req.csv.len()
             )));
         }
+        if let Some(c) = req.file.chars().find(|c| c.is_control()) {
+            return Err(Error::InvalidArgument(format!(
+                "the file name has a control character (U+{:04X})",
+                u32::from(c)
+            )));
+        }
+        let now = self.now();
+        let binding = self.check_case_binding(&req, now)?;
         let text = std::str::from_utf8(&req.csv)
             .map_err(|e| Error::InvalidArgument(format!("{}: not UTF-8 text ({e})", req.file)))?;
-        let now = self.now();
-        let parsed = parse_csv(text, &req.columns, now)
-            .map_err(|e| Error::InvalidArgument(format!("{}: {e}", req.file)))?;
+        let max_rows = usize::try_from(limits.max_entries).unwrap_or(usize::MAX);
+        let parsed = parse_csv_bounded(text, &req.columns, now, max_rows).map_err(|e| {
+            let key = if e.starts_with("more than ") {
+                " (hotlists.max_entries)"
+            } else {
+                ""
+            };
+            Error::InvalidArgument(format!("{}: {e}{key}", req.file))
+        })?;
         if parsed.entries.is_empty() {
             let shown: Vec<String> = parsed
                 .bad
@@ -254,25 +367,70 @@ impl Controller {
                 shown.join("\n  ")
             )));
         }
-        let list = list_name(req.source, req.category);
         let sha = hex::encode(Sha256::digest(&req.csv));
-        let source_key = format!("{SOURCES}{}", req.source.as_str());
+        let load = PlannedLoad {
+            list: match &binding {
+                Some(b) => case_list_name(req.source, req.category, &b.case_number),
+                None => list_name(req.source, req.category),
+            },
+            source: req.source,
+            category: req.category,
+            file: req.file,
+            sha256: sha,
+            mode: req.mode,
+            public: req.public,
+            entries: parsed.entries,
+            bad_rows: parsed.bad,
+            case: binding,
+            loaded_by: actor.username.clone(),
+        };
+        if load.case.is_some() {
+            return self.request_case_list(actor, load).await;
+        }
+        self.apply_load(actor, &load, None).await
+    }
+
+    /// Writes `load` as the list's next version (or nothing, when it changes
+    /// nothing), audited `hotlist.load`. `approval`: the approved request it
+    /// comes from (its key, the approval's new value, the pending entries' key
+    /// and the decision's audit entry), written in the same transaction.
+    pub(crate) async fn apply_load(
+        &self,
+        actor: &Actor,
+        load: &PlannedLoad,
+        approval: Option<ApprovedLoad>,
+    ) -> Result<LoadOutcome> {
+        let list = load.list.clone();
+        let now = self.now();
+        let source_key = format!("{SOURCES}{}", load.source.as_str());
         let cur_public = self
             .hotlist_sources()
             .iter()
-            .find(|s| s.source == req.source)
+            .find(|s| s.source == load.source)
             .is_none_or(|s| s.public);
-        let public = req.public.unwrap_or(cur_public);
-        let first_loaded_at = self
-            .hotlists()
-            .into_iter()
-            .find(|h| h.list == list)
-            .map(|h| h.first_loaded_at.unwrap_or(h.loaded_at))
-            .or(Some(now));
+        let public = load.public.unwrap_or(cur_public);
         let (ikey, dkey) = (info_key(&list), format!("{DATA}{list}"));
+        let mut keys = vec![ikey.as_str(), dkey.as_str()];
+        if let Some(a) = &approval {
+            keys.push(&a.key);
+            keys.push(&a.pending_key);
+        }
         // The pointer and the entries are read, decided on and compared together:
         // a load that lands meanwhile makes this one start again from it.
-        self.update_keys(&[ikey.as_str(), dkey.as_str()], |kvs| {
+        self.update_keys(&keys, |kvs| {
+            if let Some(a) = &approval {
+                if kvs[2].as_ref().map(|kv| kv.mod_revision) != Some(a.rev) || kvs[3].is_none() {
+                    return Err(Error::FailedPrecondition(format!(
+                        "{} changed while it was decided; look again",
+                        a.id
+                    ))
+                    .into());
+                }
+            }
+            let old_info: Option<HotlistInfo> = match &kvs[0] {
+                Some(kv) => Some(serde_json::from_slice(&kv.value)?),
+                None => None,
+            };
             let data: ListData = match &kvs[1] {
                 Some(kv) => serde_json::from_slice(&kv.value)?,
                 None => ListData {
@@ -280,16 +438,16 @@ impl Controller {
                     entries: BTreeMap::new(),
                 },
             };
-            let next = match req.mode {
-                LoadMode::Replace => parsed.entries.clone(),
+            let next = match load.mode {
+                LoadMode::Replace => load.entries.clone(),
                 LoadMode::Add => {
                     let mut next = data.entries.clone();
-                    next.extend(parsed.entries.clone());
+                    next.extend(load.entries.clone());
                     next
                 }
                 LoadMode::Remove => {
                     let mut next = data.entries.clone();
-                    for k in parsed.entries.keys() {
+                    for k in load.entries.keys() {
                         next.remove(k);
                     }
                     next
@@ -297,37 +455,51 @@ impl Controller {
             };
             let delta = HotlistDelta::between(&data.entries, &next);
             let mut ops = Vec::new();
-            if req.public.is_some_and(|p| p != cur_public) {
+            if load.public.is_some_and(|p| p != cur_public) {
                 ops.push(Op::Put(
                     source_key.clone(),
                     serde_json::to_vec(&SourceInfo {
-                        source: req.source,
+                        source: load.source,
                         public,
                         set_by: actor.username.clone(),
                         set_at: now,
                     })?,
                 ));
             }
-            let version = if delta.is_empty() && data.version > 0 {
+            // A new case binding (an extension) or a lapsed list revived is a
+            // new version even with the same entries: agents learn the expiry
+            // with the list.
+            let rebound = load.case.is_some()
+                && old_info
+                    .as_ref()
+                    .is_none_or(|i| i.case != load.case || i.lapsed_at.is_some());
+            let version = if delta.is_empty() && data.version > 0 && !rebound {
                 data.version
             } else {
                 data.version + 1
             };
-            let mut value = KeyWrite::Leave;
             if version != data.version {
+                let first_loaded_at = old_info
+                    .as_ref()
+                    .map(|h| h.first_loaded_at.unwrap_or(h.loaded_at))
+                    .or(Some(now));
                 let info = HotlistInfo {
                     list: list.clone(),
-                    source: req.source,
-                    category: req.category,
+                    source: load.source,
+                    category: load.category,
                     version,
                     entries: next.len(),
-                    loaded_by: actor.username.clone(),
+                    loaded_by: load.loaded_by.clone(),
                     loaded_at: now,
                     first_loaded_at,
-                    file: req.file.clone(),
-                    sha256: sha.clone(),
+                    file: load.file.clone(),
+                    sha256: load.sha256.clone(),
+                    case: load.case.clone(),
+                    approval: approval.as_ref().map(|a| a.id.clone()),
+                    approved_by: approval.as_ref().map(|_| actor.username.clone()),
+                    lapsed_at: None,
                 };
-                value = KeyWrite::Put(serde_json::to_vec(&info)?);
+                ops.push(Op::Put(ikey.clone(), serde_json::to_vec(&info)?));
                 ops.push(Op::Put(
                     dkey.clone(),
                     serde_json::to_vec(&ListDataRef {
@@ -343,24 +515,41 @@ impl Controller {
                     ops.push(Op::Delete(delta_key(&list, version - KEEP_DELTAS)));
                 }
             }
-            let mut d = Draft::new(&actor.username, AuditAction::HotlistLoad, "Hotlist", &list);
-            d.details = serde_json::json!({
-                "file": req.file, "sha256": sha, "mode": format!("{:?}", req.mode).to_lowercase(),
+            let details = serde_json::json!({
+                "file": load.file, "sha256": load.sha256, "mode": load.mode.as_str(),
                 "version": version, "entries": next.len(), "upserted": delta.upsert.len(),
-                "removed": delta.remove.len(), "bad_rows": parsed.bad.len(), "public": public,
+                "removed": delta.remove.len(), "bad_rows": load.bad_rows.len(), "public": public,
             });
+            let draft = match &approval {
+                Some(a) => {
+                    ops.push(Op::Put(a.key.clone(), a.value.clone()));
+                    ops.push(Op::Delete(a.pending_key.clone()));
+                    let mut d = a.draft.clone();
+                    if let serde_json::Value::Object(m) = &mut d.details {
+                        m.insert("load".into(), details);
+                    }
+                    d
+                }
+                None => {
+                    let mut d =
+                        Draft::new(&actor.username, AuditAction::HotlistLoad, "Hotlist", &list);
+                    d.details = details;
+                    d
+                }
+            };
             let outcome = LoadOutcome {
                 list: list.clone(),
                 version,
                 entries: next.len(),
                 upserted: delta.upsert.len(),
                 removed: delta.remove.len(),
-                bad_rows: parsed.bad.clone(),
+                bad_rows: load.bad_rows.clone(),
                 public,
+                pending_approval: None,
             };
             let change = KeyChange {
-                value,
-                draft: d,
+                value: KeyWrite::Leave,
+                draft,
                 ops,
                 staged: vec![],
             };
@@ -416,6 +605,7 @@ impl Controller {
                         upsert: up.into_values().collect(),
                         remove: rm.into_iter().collect(),
                     },
+                    expires: info.expires(),
                 });
             }
         }
@@ -434,6 +624,7 @@ impl Controller {
                 upsert: data.entries.into_values().collect(),
                 remove: vec![],
             },
+            expires: info.expires(),
         })
     }
 

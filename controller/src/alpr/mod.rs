@@ -4,6 +4,7 @@
 pub mod alert_machine;
 pub mod alert_review;
 pub mod approval;
+pub mod case_list;
 pub mod hotlist;
 pub mod query_machine;
 pub mod search;

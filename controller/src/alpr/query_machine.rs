@@ -110,6 +110,12 @@ pub fn next(state: &AlprApproval, action: Action, actor: &Actor) -> Result<Trans
             })
         }
         Action::Run => {
+            if state.hotlist.is_some() {
+                return Err(Error::FailedPrecondition(format!(
+                    "{id} is a hotlist load: it takes effect when approved; nothing runs"
+                ))
+                .into());
+            }
             if !Operation::SearchAlpr.allows(actor) {
                 return Err(Error::PermissionDenied(
                     "ALPR searches need the alpr_operator role".into(),
@@ -183,6 +189,7 @@ mod tests {
             used_at: None,
             query_id: None,
             results: None,
+            hotlist: None,
         }
     }
 
@@ -276,6 +283,43 @@ mod tests {
                 audit: AuditAction::AlprSearch
             }
         );
+    }
+
+    /// A hotlist load is decided like a query (a supervisor, not the loader,
+    /// once) and never runs.
+    #[test]
+    fn a_hotlist_load_is_decided_by_another_supervisor_and_never_runs() {
+        let mut a = approval(ApprovalState::Pending);
+        a.id = "ah-1-ab".into();
+        a.requested_by = "sgt".into();
+        a.hotlist = Some(crate::alpr::case_list::HotlistLoadSummary {
+            list: "custom.investigative.26-01234".into(),
+            mode: "replace".into(),
+            file: "f.csv".into(),
+            sha256: String::new(),
+            entries: 1,
+            bad_rows: 0,
+            expires: Timestamp::UNIX_EPOCH,
+        });
+        let who = |n: &str, r: Role| Actor {
+            username: n.into(),
+            roles: vec![r],
+            department: "police".into(),
+        };
+        let loader = who("sgt", Role::Supervisor);
+        let e = next(&a, Action::Approve, &loader).unwrap_err();
+        assert!(matches!(e.error, Error::PermissionDenied(_)), "{e:?}");
+        let e = next(&a, Action::Approve, &who("chief", Role::Chief)).unwrap_err();
+        assert!(matches!(e.error, Error::PermissionDenied(_)), "{e:?}");
+        let t = next(&a, Action::Approve, &who("sup", Role::Supervisor)).unwrap();
+        assert_eq!(t.to, ApprovalState::Approved);
+        for s in [ApprovalState::Pending, ApprovalState::Approved] {
+            a.state = s;
+            for actor in [&loader, &who("op", Role::AlprOperator)] {
+                let e = next(&a, Action::Run, actor).unwrap_err();
+                assert!(matches!(e.error, Error::FailedPrecondition(_)), "{e:?}");
+            }
+        }
     }
 
     #[test]

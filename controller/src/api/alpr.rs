@@ -41,6 +41,9 @@ impl pb::hotlists_server::Hotlists for Api {
                     columns,
                     mode,
                     public: r.public,
+                    case_number: r.case_number,
+                    purpose: r.purpose,
+                    expires: r.expires,
                 },
             )
             .await?;
@@ -59,6 +62,7 @@ impl pb::hotlists_server::Hotlists for Api {
                 })
                 .collect(),
             public: out.public,
+            pending_approval: out.pending_approval.unwrap_or_default(),
         }))
     }
 

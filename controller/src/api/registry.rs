@@ -39,7 +39,14 @@ impl pb::objects_server::Objects for Api {
         let r = req.into_inner();
         let mut items = Vec::with_capacity(r.objects.len());
         for o in r.objects {
-            items.push((kind(&o.kind)?, o.name, o.json));
+            let Some(k) = camplane_config::model::Kind::parse(&o.kind) else {
+                return Err(self
+                    .ctl
+                    .refuse_unknown_kind(&actor, &o.kind, &o.name)
+                    .await
+                    .into());
+            };
+            items.push((k, o.name, o.json));
         }
         let res = self.ctl.apply(&actor, items, &r.source).await?;
         Ok(Response::new(pb::ApplyResponse {

@@ -116,6 +116,10 @@ actions! {
     HotlistLoad = "hotlist.load",
     /// Hotlists listed.
     HotlistList = "hotlist.list",
+    /// A custom or investigative hotlist load stored to wait for a supervisor.
+    HotlistLoadPending = "hotlist.load.pending",
+    /// A case-bound hotlist lapsed at its expiry (its entries removed).
+    HotlistLapse = "hotlist.lapse",
     /// Alerts listed.
     AlertsList = "alerts.list",
     /// Alerts watched live.
@@ -217,6 +221,7 @@ impl AuditAction {
         match self {
             A::AlprSearch => &[S::Queries],
             A::AlprSearchPending => &[S::Queries, S::Approvals],
+            A::HotlistLoadPending => &[S::Approvals],
             A::Login | A::LoginFailed => &[S::Logins],
             A::RequestRecommend
             | A::RequestReject

@@ -168,13 +168,9 @@ async fn hotlist_pushes(
     }
     for (list, v) in held {
         if *v > 0 && !infos.iter().any(|i| &i.list == list) && !in_flight.contains_key(list) {
-            let Some((src, cat)) = list.split_once('.') else {
-                continue;
-            };
-            let (Some(source), Some(category)) = (
-                camplane_config::hotlist::HotlistSource::parse(src),
-                camplane_config::hotlist::HitCategory::parse(cat),
-            ) else {
+            // Lapsed and deleted lists alike: the agent drops what is not served.
+            let Some((source, category, _)) = camplane_config::hotlist::parse_list_name(list)
+            else {
                 continue;
             };
             let u = camplane_config::hotlist::HotlistUpdate {
@@ -185,6 +181,7 @@ async fn hotlist_pushes(
                 version: 0,
                 deleted: true,
                 delta: Default::default(),
+                expires: None,
             };
             in_flight.insert(list.clone(), 0);
             out.push(push_msg(&u)?);

@@ -46,6 +46,14 @@ pub const JOBS: &[Job] = &[
         leader_only: true,
         run: retention,
     },
+    // Case-bound hotlists past their expiry: their entries removed. Sessions
+    // stop sending them at the expiry itself (`Controller::hotlists`).
+    Job {
+        name: "hotlist-lapse",
+        every_ticks: 5,
+        leader_only: true,
+        run: hotlist_lapse,
+    },
     // Months that are over and changed since they were published.
     Job {
         name: "publish",
@@ -73,6 +81,10 @@ fn non_operational(c: &Controller) -> BoxFuture<'_, Result<()>> {
 
 fn retention(c: &Controller) -> BoxFuture<'_, Result<()>> {
     Box::pin(async move { c.sweep_retention().await.map(drop) })
+}
+
+fn hotlist_lapse(c: &Controller) -> BoxFuture<'_, Result<()>> {
+    Box::pin(async move { c.lapse_hotlists().await.map(drop) })
 }
 
 fn audit_checkpoint(c: &Controller) -> BoxFuture<'_, Result<()>> {

@@ -115,7 +115,8 @@ pub struct MonthInput {
     pub not_readers: std::collections::BTreeSet<String>,
     /// Windows filed under the month.
     pub windows: Vec<FiledWindow>,
-    /// Hotlists (current versions) and source settings.
+    /// Hotlists (current versions, lapsed case lists included: a month's
+    /// sources stay what they were) and source settings.
     pub hotlists: Vec<HotlistInfo>,
     /// Sources' public flags.
     pub sources: Vec<SourceInfo>,

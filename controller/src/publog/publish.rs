@@ -110,7 +110,7 @@ impl Controller {
             readers,
             not_readers,
             windows,
-            hotlists: self.hotlists(),
+            hotlists: self.all_hotlists(),
             sources: self.hotlist_sources(),
             assists,
         })

@@ -76,6 +76,28 @@ impl Controller {
             .collect())
     }
 
+    /// Refuses, audited, an apply that names a kind the registry does not hold
+    /// (a hotlist, say: lists change only through a load and, for a case's
+    /// list, its approval).
+    pub async fn refuse_unknown_kind(&self, actor: &Actor, kind: &str, name: &str) -> Error {
+        let shown = |s: &str| s.chars().take(64).collect::<String>();
+        let e = Error::InvalidArgument(format!(
+            "unknown kind {:?} (Site, Department, Camera, PlacementRequest, User)",
+            shown(kind)
+        ));
+        let mut d = Draft::new(
+            &actor.username,
+            AuditAction::Apply,
+            &shown(kind),
+            &shown(name),
+        );
+        d.result = format!("refused: {e}");
+        match self.audit.record(d).await {
+            Ok(_) => e,
+            Err(ae) => ae,
+        }
+    }
+
     /// Applies objects declaratively (like `kubectl apply`): all are validated
     /// first, including references between them, and nothing is written if any is
     /// invalid. Applying the same objects again changes nothing.
