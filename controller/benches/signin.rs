@@ -125,7 +125,7 @@ async fn main() {
         flood.push(tokio::spawn(async move {
             let mut i = 0u64;
             while Instant::now() < stop {
-                let user = if i % 2 == 0 {
+                let user = if i.is_multiple_of(2) {
                     "ana".to_string()
                 } else {
                     format!("{s:03}{:061}", i)

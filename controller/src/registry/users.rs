@@ -121,7 +121,7 @@ impl Controller {
         let source = source.map(lockout::source_key);
         let limits = self.wing::<SignInLimits>();
         let valid = auth::valid_user_name(username);
-        let counted = valid.then_some(username).unwrap_or("");
+        let counted = if valid { username } else { "" };
         if let Some(lock) = limits.check(counted, source.as_deref(), now) {
             return Err(locked_error(&lock));
         }
