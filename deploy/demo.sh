@@ -46,7 +46,10 @@ cam apply -f config/examples/city.yaml -f config/examples/alpr.yaml
 for u in "pd-manager dept_manager police" "chief chief police" "city-manager city_manager city-manager" \
          "sergeant supervisor police" "operator alpr_operator police"; do
   set -- $u
-  echo "$1-demo-password" | cam user add "$1" --role "$2" --department "$3" --password-stdin
+  echo "$1-demo-one-time" | cam user add "$1" --role "$2" --department "$3" --password-stdin
+  # The admin's password is one-time: each person signs in and chooses their own.
+  echo "$1-demo-one-time" | CAMPLANE_HOME="$DATA/cli-$1" "$BIN/camplane" login -u "$1" --password-stdin >/dev/null
+  printf '%s\n%s\n' "$1-demo-one-time" "$1-demo-password" | CAMPLANE_HOME="$DATA/cli-$1" "$BIN/camplane" passwd --password-stdin
 done
 # Alerts and searches are ALPR data: the operator's training, state-system certification
 # and acknowledgement of the policy the controller runs under are on record, not just the role.

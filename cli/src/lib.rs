@@ -76,6 +76,12 @@ enum Cmd {
     },
     /// End the session.
     Logout,
+    /// Change your own password (asks for the current one, then the new one).
+    Passwd {
+        /// Read the current and the new password from standard input, one per line.
+        #[arg(long)]
+        password_stdin: bool,
+    },
     /// Who the saved token belongs to.
     Whoami,
     /// Create or update objects from YAML files (idempotent).
@@ -176,6 +182,7 @@ pub async fn run(cli: Cli) -> Result<i32> {
             password_stdin,
         } => login::login(&c, username, password_stdin).await,
         Cmd::Logout => login::logout(&c).await,
+        Cmd::Passwd { password_stdin } => login::passwd(&c, password_stdin).await,
         Cmd::Whoami => login::whoami(&c).await,
         Cmd::Apply { files } => objects::apply(&c, &files).await,
         Cmd::Get { kind, name, output } => objects::get(&c, &kind, name, output).await,

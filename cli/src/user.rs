@@ -10,7 +10,8 @@ use clap::Subcommand;
 
 #[derive(Subcommand)]
 pub(crate) enum UserCmd {
-    /// Add a user; prints a one-time password unless --password-stdin is given.
+    /// Add a user with a one-time password (printed unless --password-stdin is
+    /// given): they change it with `camplane passwd` before anything else.
     Add {
         /// User name.
         name: String,
@@ -23,6 +24,15 @@ pub(crate) enum UserCmd {
         /// Full name.
         #[arg(long, default_value = "")]
         display_name: String,
+        /// Read the password from standard input.
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// Set a new one-time password for a user (printed unless --password-stdin
+    /// is given) and end their sessions.
+    ResetPassword {
+        /// User name.
+        name: String,
         /// Read the password from standard input.
         #[arg(long)]
         password_stdin: bool,
@@ -66,6 +76,25 @@ pub async fn run(c: &Client, uc: UserCmd) -> Result<i32> {
             })?))
             .await?;
             println!("user/{name} created");
+            if !r.one_time_password.is_empty() {
+                println!("one-time password (shown once): {}", r.one_time_password);
+            }
+        }
+        UserCmd::ResetPassword {
+            name,
+            password_stdin,
+        } => {
+            let password = if password_stdin {
+                password_from_stdin()?
+            } else {
+                String::new()
+            };
+            let r = call(client.reset_password(c.req(pb::ResetPasswordRequest {
+                username: name.clone(),
+                password,
+            })?))
+            .await?;
+            println!("user/{name}: new one-time password set, sessions ended");
             if !r.one_time_password.is_empty() {
                 println!("one-time password (shown once): {}", r.one_time_password);
             }

@@ -55,10 +55,17 @@ fn approvals_alerts_and_reports_through_the_cli() {
                 "police",
                 "--password-stdin",
             ],
-            Some(&format!("{name}-password-123")),
+            Some(&format!("{name}-one-time-123")),
         );
         assert!(o.status.success(), "{}", text(&o));
-        env.login(name, &format!("{name}-password-123"));
+        // The one-time password the admin set is changed first.
+        env.login(name, &format!("{name}-one-time-123"));
+        let o = env.cli(
+            name,
+            &["passwd", "--password-stdin"],
+            Some(&format!("{name}-one-time-123\n{name}-password-123\n")),
+        );
+        assert!(o.status.success(), "{}", text(&o));
     }
     let qualified = dir.path().join("op.yaml");
     std::fs::write(

@@ -103,13 +103,41 @@ fn cli_tour_against_a_real_controller() {
                 dept,
                 "--password-stdin",
             ],
-            Some(&format!("{name}-password-123")),
+            Some(&format!("{name}-one-time-123")),
         );
         assert!(
             o.status.success() || text(&o).contains("already exists"),
             "{}",
             text(&o)
         );
+        // The admin's password is one-time: the user signs in with it and
+        // chooses their own with `passwd` before anything else.
+        let h = dir.path().join(format!("home-{name}"));
+        let one_time = format!("{name}-one-time-123");
+        let o = cli(
+            &h,
+            &ctl,
+            &["login", "-u", name, "--password-stdin"],
+            Some(&one_time),
+        );
+        assert!(
+            o.status.success() && text(&o).contains("camplane passwd"),
+            "{}",
+            text(&o)
+        );
+        let o = cli(&h, &ctl, &["whoami"], None);
+        assert!(
+            !o.status.success() && text(&o).contains("one-time password"),
+            "{}",
+            text(&o)
+        );
+        let o = cli(
+            &h,
+            &ctl,
+            &["passwd", "--password-stdin"],
+            Some(&format!("{one_time}\n{name}-password-123\n")),
+        );
+        assert!(o.status.success(), "{}", text(&o));
     }
     let as_user = |name: &str, args: &[&str]| {
         let h = dir.path().join(format!("home-{name}"));

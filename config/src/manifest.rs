@@ -168,9 +168,39 @@ impl Spec {
                 if u.roles.is_empty() {
                     out.push(("spec.roles".into(), "a user needs at least one role".into()));
                 }
+                check_text(
+                    &mut out,
+                    "spec.display_name",
+                    &u.display_name,
+                    MAX_DISPLAY_NAME,
+                );
+                check_text(&mut out, "spec.department", &u.department, MAX_USER_FIELD);
+                if let Some(p) = &u.policy_version {
+                    check_text(&mut out, "spec.policy_version", p, MAX_USER_FIELD);
+                }
             }
         }
         out
+    }
+}
+
+/// The longest user display name, in characters.
+pub const MAX_DISPLAY_NAME: usize = 128;
+/// The longest of a user's other text fields (department, policy version).
+pub const MAX_USER_FIELD: usize = 64;
+
+/// A free-text field: at most `max` characters, no NUL or other control
+/// characters (they forge rows in what an auditor reads).
+fn check_text(out: &mut Vec<(String, String)>, at: &str, text: &str, max: usize) {
+    let n = text.chars().count();
+    if n > max {
+        out.push((at.into(), format!("at most {max} characters (got {n})")));
+    }
+    if text.chars().any(char::is_control) {
+        out.push((
+            at.into(),
+            "must not hold NUL or other control characters".into(),
+        ));
     }
 }
 
@@ -477,6 +507,38 @@ pub fn count_by_kind(ms: &[Manifest]) -> HashMap<Kind, usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A user's free text is bounded and holds no control characters; an
+    /// ordinary name with accents passes.
+    #[test]
+    fn user_text_fields_are_bounded_and_printable() {
+        let user = |display: String, policy: Option<String>| {
+            Spec::User(UserSpec {
+                display_name: display,
+                department: "police".into(),
+                roles: vec![crate::model::Role::Viewer],
+                trained_at: None,
+                certified_until: None,
+                policy_version: policy,
+                disabled: false,
+            })
+        };
+        assert!(user("Ana Marić-Núñez".into(), Some("5.05".into()))
+            .validate()
+            .is_empty());
+        let long = user("x".repeat(MAX_DISPLAY_NAME + 1), None).validate();
+        assert_eq!(long[0].0, "spec.display_name");
+        assert!(long[0].1.contains("at most 128"), "{long:?}");
+        assert!(user("x".repeat(MAX_DISPLAY_NAME), None)
+            .validate()
+            .is_empty());
+        for bad in ["a\0b", "a\nadmin audit.cleared ok", "\x1b[31mred"] {
+            let p = user(bad.into(), None).validate();
+            assert!(p[0].1.contains("control"), "{bad:?}: {p:?}");
+        }
+        let p = user("Ana".into(), Some("5.05\0".into())).validate();
+        assert_eq!(p[0].0, "spec.policy_version");
+    }
 
     const GOOD: &str = r#"
 kind: Department

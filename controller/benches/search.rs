@@ -90,14 +90,23 @@ async fn main() {
             &admin,
             pb::AddUserRequest {
                 json: serde_json::to_vec(&op_spec).unwrap(),
-                password: "bench-operator-password".into(),
+                password: "bench-operator-one-time".into(),
             },
         ))
         .await
         .unwrap();
-    let op = ctl::login(&ch, "op", "bench-operator-password")
+    // The admin's password is one-time: the operator changes it first.
+    let op = ctl::login(&ch, "op", "bench-operator-one-time")
         .await
         .unwrap();
+    ctl::change_password(
+        &ch,
+        &op,
+        "bench-operator-one-time",
+        "bench-operator-password",
+    )
+    .await
+    .unwrap();
 
     // Agents and their reads (not timed).
     let now = Timestamp::now();

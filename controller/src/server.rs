@@ -58,6 +58,8 @@ pub async fn start_with_clock(
     })?;
     let ctl = Controller::new(config, store, clock, cancel.clone()).await?;
     let initial_password = ctl.bootstrap_admin(env_pw).await?;
+    // Users stored before ids existed get theirs (sessions then belong to ids).
+    ctl.assign_user_ids().await?;
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .map_err(|e| crate::Error::io(format!("binding {listen}"), e))?;

@@ -30,6 +30,7 @@ enum Need {
 const RPCS: &[(&str, Need)] = &[
     ("Auth.WhoAmI", Need::SignedIn),
     ("Auth.Logout", Need::SignedIn),
+    ("Auth.ChangePassword", Need::SignedIn),
     ("Objects.Apply(Site)", Need::Op(Operation::WriteRegistry)),
     (
         "Objects.Apply(PlacementRequest)",
@@ -58,6 +59,7 @@ const RPCS: &[(&str, Need)] = &[
     ("Cameras.Transition", Need::Op(Operation::CameraLifecycle)),
     ("Users.Add", Need::Op(Operation::ManageUsers)),
     ("Users.Grant", Need::Op(Operation::ManageUsers)),
+    ("Users.ResetPassword", Need::Op(Operation::ManageUsers)),
     ("Users.List", Need::Op(Operation::ReadUsers)),
     ("Audit.Verify", Need::Op(Operation::ReadAudit)),
     ("Audit.Tail", Need::Op(Operation::ReadAudit)),
@@ -226,6 +228,12 @@ async fn call(h: &Harness, c: &Caller, rpc: &str) -> Result<(), tonic::Status> {
                 .await
                 .map(|_| ())
         }
+        "Auth.ChangePassword" => {
+            // Every signed-in user changes their own password (and back).
+            let tmp = format!("{}-changed", c.password);
+            change_password(&h.channel, t, &c.password, &tmp).await?;
+            change_password(&h.channel, t, &tmp, &c.password).await
+        }
         "Objects.Apply(Site)" => {
             apply(obj(
                 "Site",
@@ -316,6 +324,16 @@ async fn call(h: &Harness, c: &Caller, rpc: &str) -> Result<(), tonic::Status> {
                 .await
                 .map(|_| ())
         }
+        "Users.ResetPassword" => pb::users_client::UsersClient::new(ch)
+            .reset_password(req(
+                t,
+                pb::ResetPasswordRequest {
+                    username: "fx-viewer".into(),
+                    password: "fx-viewer-one-time-1".into(),
+                },
+            ))
+            .await
+            .map(|_| ()),
         "Users.Grant" => pb::users_client::UsersClient::new(ch)
             .grant(req(
                 t,

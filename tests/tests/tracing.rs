@@ -209,7 +209,18 @@ async fn a_search_is_one_trace_across_cli_controller_and_agent() {
             "police",
             "--password-stdin",
         ],
-        Some("op-password-123\n"),
+        Some("op-one-time-123\n"),
+    );
+    // The admin set a one-time password: op changes it before anything else.
+    env.ok(
+        "op",
+        &["login", "-u", "op", "--password-stdin"],
+        Some("op-one-time-123\n"),
+    );
+    env.ok(
+        "op",
+        &["passwd", "--password-stdin"],
+        Some("op-one-time-123\nop-password-123\n"),
     );
     let user = dir.join("op.yaml");
     std::fs::write(

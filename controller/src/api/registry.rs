@@ -5,19 +5,33 @@ use super::*;
 #[tonic::async_trait]
 impl pb::auth_server::Auth for Api {
     async fn login(&self, req: Request<pb::LoginRequest>) -> R<pb::LoginResponse> {
+        let source = req.remote_addr().map(|a| a.ip());
         let r = req.into_inner();
-        let (token, s, roles) = self.ctl.login(&r.username, &r.password).await?;
+        let s = self.ctl.login(&r.username, &r.password, source).await?;
         Ok(Response::new(pb::LoginResponse {
-            token,
-            expires_at: s.expires_at.to_string(),
-            roles: roles.iter().map(|r| r.as_str().to_string()).collect(),
-            username: s.username,
+            token: s.token,
+            expires_at: s.session.expires_at.to_string(),
+            roles: s.roles.iter().map(|r| r.as_str().to_string()).collect(),
+            username: s.session.username,
+            must_change_password: s.must_change_password,
         }))
     }
 
     async fn logout(&self, req: Request<pb::Empty>) -> R<pb::Empty> {
-        let actor = self.actor(&req).await?;
-        self.ctl.logout(&Self::token(&req)?, &actor).await?;
+        // Signing out works with a one-time password too.
+        let token = Self::token(&req)?;
+        let (actor, _, _) = self.ctl.session_of(&token).await?;
+        self.ctl.logout(&token, &actor).await?;
+        Ok(Response::new(pb::Empty {}))
+    }
+
+    async fn change_password(&self, req: Request<pb::ChangePasswordRequest>) -> R<pb::Empty> {
+        let token = Self::token(&req)?;
+        let source = req.remote_addr().map(|a| a.ip());
+        let r = req.into_inner();
+        self.ctl
+            .change_password(&token, &r.old_password, &r.new_password, source)
+            .await?;
         Ok(Response::new(pb::Empty {}))
     }
 
@@ -28,6 +42,7 @@ impl pb::auth_server::Auth for Api {
             expires_at: String::new(),
             roles: a.roles.iter().map(|r| r.as_str().to_string()).collect(),
             username: a.username,
+            must_change_password: false,
         }))
     }
 }
@@ -129,6 +144,19 @@ impl pb::users_server::Users for Api {
         let (o, otp) = self.ctl.add_user(&actor, &named.name, spec, pw).await?;
         Ok(Response::new(pb::AddUserResponse {
             user: Some(to_pb(&o, 0)?),
+            one_time_password: otp.unwrap_or_default(),
+        }))
+    }
+
+    async fn reset_password(
+        &self,
+        req: Request<pb::ResetPasswordRequest>,
+    ) -> R<pb::ResetPasswordResponse> {
+        let actor = self.actor(&req).await?;
+        let r = req.into_inner();
+        let pw = (!r.password.is_empty()).then_some(r.password);
+        let otp = self.ctl.reset_password(&actor, &r.username, pw).await?;
+        Ok(Response::new(pb::ResetPasswordResponse {
             one_time_password: otp.unwrap_or_default(),
         }))
     }

@@ -50,6 +50,15 @@ actions! {
     UserGrant = "user.grant",
     /// A role revoked.
     UserRevoke = "user.revoke",
+    /// A user name or a source address locked after repeated failed sign-ins
+    /// (once per lock, not per try).
+    LoginLocked = "login.locked",
+    /// A user changed their own password (`camplane passwd`).
+    UserPasswd = "user.passwd",
+    /// An administrator set a new one-time password for a user.
+    UserPasswordReset = "user.password_reset",
+    /// A user stored before ids existed given its immutable id.
+    UserIdentity = "user.identity",
     /// A legal hold placed.
     HoldCreate = "hold.create",
     /// A legal hold released.

@@ -6,9 +6,10 @@
 //! No store, no clock: the store code loads the user, calls [`next`] and
 //! applies the [`Transition`].
 
-use crate::core::audit::AuditAction;
+use crate::core::audit::{AuditAction, Draft};
 use crate::core::auth::{Actor, Operation};
 use crate::core::object::{check, Refusal};
+use crate::Error;
 use camplane_config::model::{Kind, Role, UserSpec};
 
 /// A change of a user's roles (the wire says grant or revoke with a flag).
@@ -80,6 +81,47 @@ pub fn next(
     })
 }
 
+/// The roles somebody must always hold: without an admin nobody can add users
+/// or grant roles again, and without a city manager no request is decided.
+pub const KEPT_ROLES: [Role; 2] = [Role::Admin, Role::CityManager];
+
+/// The rule that keeps [`KEPT_ROLES`] held: `target` goes from holding `before`
+/// to `after` (empty when deleted; a disabled user holds nothing), and
+/// `others(role)` says how many other enabled users hold `role`. Refused (and
+/// audited as `action`) when the target is the last holder of a kept role.
+pub fn check_last_holder(
+    target: &str,
+    before: &[Role],
+    after: &[Role],
+    others: impl Fn(Role) -> usize,
+    action: AuditAction,
+    actor: &Actor,
+) -> Result<(), Refusal> {
+    for role in KEPT_ROLES {
+        if before.contains(&role) && !after.contains(&role) && others(role) == 0 {
+            let msg = format!(
+                "{target} is the last {role}: grant {role} to someone else first (nothing could recover a city without one)"
+            );
+            let mut d = Draft::new(&actor.username, action, "User", target);
+            d.result = format!("denied: {msg}");
+            return Err(Refusal {
+                error: Error::FailedPrecondition(msg),
+                audit: Some(Box::new(d)),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// The roles `spec` holds in effect (none when disabled).
+pub fn effective_roles(spec: &UserSpec) -> &[Role] {
+    if spec.disabled {
+        &[]
+    } else {
+        &spec.roles
+    }
+}
+
 /// The rule for an edit of a user record through `apply`: nobody changes their
 /// own roles, department, training, certification, policy acknowledgement or
 /// disabled flag (only the display name is theirs to change), and the refusal
@@ -131,8 +173,64 @@ pub fn check_user_edit(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::Error;
     use Role::*;
+
+    /// The last admin and the last city manager can be neither demoted nor
+    /// deleted (nor disabled); with another holder, they can.
+    #[test]
+    fn the_last_admin_and_city_manager_stay() {
+        let admin = actor(&[Admin]);
+        for role in KEPT_ROLES {
+            for after in [vec![], vec![Viewer]] {
+                let e = check_last_holder(
+                    "x",
+                    &[role, Viewer],
+                    &after,
+                    |_| 0,
+                    AuditAction::Delete,
+                    &admin,
+                )
+                .unwrap_err();
+                assert!(
+                    matches!(e.error, Error::FailedPrecondition(_)),
+                    "{:?}",
+                    e.error
+                );
+                assert!(e.error.to_string().contains(&format!("last {role}")));
+                let d = e.audit.unwrap();
+                assert_eq!(d.action, AuditAction::Delete);
+                assert!(d.result.starts_with("denied: "));
+            }
+            // Someone else holds it: the legitimate change goes through.
+            assert!(
+                check_last_holder("x", &[role], &[], |_| 1, AuditAction::Delete, &admin).is_ok()
+            );
+            // Keeping the role is always fine.
+            assert!(check_last_holder(
+                "x",
+                &[role],
+                &[role],
+                |_| 0,
+                AuditAction::UserRevoke,
+                &admin
+            )
+            .is_ok());
+        }
+        // Other roles are not kept.
+        assert!(check_last_holder("x", &[Chief], &[], |_| 0, AuditAction::Delete, &admin).is_ok());
+        let mut spec = UserSpec {
+            display_name: String::new(),
+            department: String::new(),
+            roles: vec![Admin],
+            trained_at: None,
+            certified_until: None,
+            policy_version: None,
+            disabled: false,
+        };
+        assert_eq!(effective_roles(&spec), &[Admin]);
+        spec.disabled = true;
+        assert!(effective_roles(&spec).is_empty());
+    }
 
     fn actor(roles: &[Role]) -> Actor {
         Actor {

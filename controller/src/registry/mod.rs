@@ -6,6 +6,7 @@ pub mod cameras;
 pub mod grant_machine;
 pub mod hold_machine;
 pub mod holds;
+pub mod lockout;
 pub mod objects;
 pub mod users;
 pub mod views;

@@ -118,7 +118,12 @@ impl Controller {
         let mut problems = Vec::new();
         for (i, (kind, name, json)) in items.iter().enumerate() {
             let at = format!("{source}: object {} ({kind} {name:?})", i + 1);
-            if !valid_name(name) {
+            let name_ok = if *kind == Kind::User {
+                auth::valid_user_name(name)
+            } else {
+                valid_name(name)
+            };
+            if !name_ok {
                 problems.push(format!("{at}: name: not a valid name"));
                 continue;
             }
@@ -198,6 +203,12 @@ impl Controller {
             return Err(Error::InvalidArgument(problems.join("\n")));
         }
         let mut out = Vec::new();
+        // Edits of users take the kept-roles turn (the last admin stays).
+        let _turn = if specs.iter().any(|(_, s)| s.kind() == Kind::User) {
+            Some(self.kept_roles_turn().await)
+        } else {
+            None
+        };
         for (name, spec) in specs {
             let action = self.apply_one(actor, &name, &spec, source).await?;
             out.push(ApplyResult {
@@ -280,6 +291,15 @@ impl Controller {
                                 Spec::User(u) => {
                                     let old_spec: UserSpec = old.spec_as()?;
                                     grant_machine::check_user_edit(name, &old_spec, u, actor)?;
+                                    let others = self.other_holders(name)?;
+                                    grant_machine::check_last_holder(
+                                        name,
+                                        grant_machine::effective_roles(&old_spec),
+                                        grant_machine::effective_roles(u),
+                                        |r| others.iter().filter(|x| **x == r).count(),
+                                        AuditAction::ApplyKind(Kind::User),
+                                        actor,
+                                    )?;
                                 }
                                 Spec::PlacementRequest(_) => {
                                     let mut st: PlacementRequestStatus = old.status_as();
@@ -387,6 +407,11 @@ impl Controller {
             AuditAction::Delete,
         )
         .await?;
+        let _turn = if kind == Kind::User {
+            Some(self.kept_roles_turn().await)
+        } else {
+            None
+        };
         if kind == Kind::PlacementRequest {
             return Err(Error::FailedPrecondition(
                 "placement requests are records of decisions and are kept; deny or reject instead"
@@ -445,9 +470,26 @@ impl Controller {
             }
             let mut change = Change::delete(&actor.username, AuditAction::Delete, kind, name);
             if kind == Kind::User {
+                // The last admin or city manager stays; the user's sessions end
+                // with it (and any left are refused: they name the old id).
+                let others = self.other_holders(name)?;
+                if let Ok(spec) = old.spec_as::<UserSpec>() {
+                    grant_machine::check_last_holder(
+                        name,
+                        grant_machine::effective_roles(&spec),
+                        &[],
+                        |r| others.iter().filter(|x| **x == r).count(),
+                        AuditAction::Delete,
+                        actor,
+                    )?;
+                }
                 change
                     .ops
                     .push(Op::Delete(format!("{}{name}", auth::PASSWORDS)));
+                let id = auth::user_id_of(&old.status).unwrap_or_default();
+                change
+                    .ops
+                    .extend(self.sessions_of(id, name).into_iter().map(Op::Delete));
             }
             Ok(Step::Write(Box::new(change), ()))
         })

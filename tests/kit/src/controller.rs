@@ -66,7 +66,7 @@ pub async fn start(config: ControllerConfig, clock: Option<DynClock>) -> Harness
     let clock =
         clock.unwrap_or_else(|| std::sync::Arc::new(camplane_controller::clock::SystemClock));
     let tls = config.tls.enabled;
-    let running = server::start_with_clock(config, clock, cancel.clone())
+    let mut running = server::start_with_clock(config, clock, cancel.clone())
         .await
         .expect("controller starts");
     let channel = if tls {
@@ -79,6 +79,15 @@ pub async fn start(config: ControllerConfig, clock: Option<DynClock>) -> Harness
         .clone()
         .unwrap_or_else(|| ADMIN_PW.into());
     let admin = login(&channel, "admin", &pw).await.expect("admin login");
+    if let Some(generated) = running.initial_password.clone() {
+        // A generated first password is one-time: change it through the real
+        // `passwd` path, and keep the new one where tests sign in again from.
+        let changed = format!("{generated}-changed");
+        change_password(&channel, &admin, &generated, &changed)
+            .await
+            .expect("the admin changes its one-time password");
+        running.initial_password = Some(changed);
+    }
     // A leader signs an audit checkpoint (an audit entry) as its lead begins, in
     // the background: wait for it, so tests that count entries start from a quiet log.
     if *running.leader.borrow() {
@@ -148,6 +157,36 @@ pub async fn login(ch: &Channel, user: &str, pw: &str) -> Result<String, tonic::
         .token)
 }
 
+/// `camplane passwd` as the holder of `token`: from `old` to `new`.
+pub async fn change_password(
+    ch: &Channel,
+    token: &str,
+    old: &str,
+    new: &str,
+) -> Result<(), tonic::Status> {
+    pb::auth_client::AuthClient::new(ch.clone())
+        .change_password(req(
+            token,
+            pb::ChangePasswordRequest {
+                old_password: old.into(),
+                new_password: new.into(),
+            },
+        ))
+        .await?;
+    Ok(())
+}
+
+/// The one-time password [`user`] adds `name` with (changed at once to
+/// [`user_password`]).
+pub fn one_time_password(name: &str) -> String {
+    format!("{name}-one-time-123")
+}
+
+/// The password [`user`] leaves `name` with.
+pub fn user_password(name: &str) -> String {
+    format!("{name}-password-123")
+}
+
 /// A request carrying `token` as its bearer.
 pub fn req<T>(token: &str, msg: T) -> tonic::Request<T> {
     let mut r = tonic::Request::new(msg);
@@ -195,7 +234,8 @@ pub async fn apply_on(
         .results)
 }
 
-/// Adds a user with roles and returns their token.
+/// Adds a user with roles, changes their one-time password to
+/// [`user_password`] through `passwd`, and returns their token.
 pub async fn user(h: &Harness, name: &str, roles: &[&str], department: &str) -> String {
     user_on(&h.channel, &h.admin, name, roles, department).await
 }
@@ -210,18 +250,24 @@ pub async fn user_on(
 ) -> String {
     let body =
         serde_json::json!({"name": name, "spec": {"roles": roles, "department": department}});
-    let pw = format!("{name}-password-123");
+    let one_time = one_time_password(name);
     pb::users_client::UsersClient::new(ch.clone())
         .add(req(
             admin,
             pb::AddUserRequest {
                 json: serde_json::to_vec(&body).unwrap(),
-                password: pw.clone(),
+                password: one_time.clone(),
             },
         ))
         .await
         .unwrap();
-    login(ch, name, &pw).await.unwrap()
+    // The admin's password is one-time: the user changes it first, as a person
+    // would, and their session then works for everything.
+    let token = login(ch, name, &one_time).await.unwrap();
+    change_password(ch, &token, &one_time, &user_password(name))
+        .await
+        .unwrap();
+    token
 }
 
 /// The `User` object of someone trained, certified and acknowledging `policy`: what
