@@ -9,7 +9,7 @@
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
-use camplane_placement::{LayerKind, LayerSet, Rules};
+use camplane_placement::{LayerKind, LayerSet, Limits, Rules};
 use geo::{Coord, LineString, Polygon, Validation};
 use serde_json::json;
 
@@ -79,7 +79,11 @@ fn main() {
             ]}))
             .expect("json");
             let load = time(5, || {
-                let mut set = LayerSet::new();
+                // 160k is over the default 100k a feature: raised here to see the growth.
+                let mut set = LayerSet::with_limits(Limits {
+                    max_vertices_per_feature: 200_000,
+                    ..Limits::default()
+                });
                 set.add_file(LayerKind::Residential, "ring", &bytes)
                     .expect("a simple ring loads");
                 black_box(set.build(&rules));
