@@ -43,17 +43,11 @@ pub async fn run(c: &Client, gc: GisCmd) -> Result<i32> {
             let mut fs = Vec::new();
             for f in &files {
                 let data = std::fs::read(f).with_context(|| format!("reading {}", f.display()))?;
-                fs.push(pb::LayerFile {
-                    name: f.display().to_string(),
-                    data,
-                });
+                fs.push((f.display().to_string(), data));
             }
-            let r = call(client(c).load_layer(c.req(pb::LoadLayerRequest {
-                layer,
-                files: fs,
-                repair_polygons,
-            })?))
-            .await?;
+            // Streamed in chunks: the controller signs the caller in before reading any.
+            let parts = pb::LayerUpload::messages(&layer, repair_polygons, fs);
+            let r = call(client(c).load_layer(c.req(tokio_stream::iter(parts))?)).await?;
             print_loaded(&r);
         }
         GisCmd::List { output } => {

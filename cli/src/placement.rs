@@ -4,7 +4,7 @@
 use crate::call::{call, Client};
 use crate::output::{header, print_table, text, Format};
 use anyhow::{Context, Result};
-use camplane_proto::limits::PLACEMENT_MAX_MESSAGE;
+use camplane_proto::limits::{PLACEMENT_MAX_REQUEST, PLACEMENT_MAX_RESPONSE};
 use camplane_proto::v1 as pb;
 use clap::{Args, Subcommand};
 use serde_json::Value;
@@ -75,8 +75,8 @@ pub(crate) struct CheckCli {
 /// The placement service's client, with the wire limits of its large messages.
 pub fn client(c: &Client) -> pb::placement_client::PlacementClient<Channel> {
     pb::placement_client::PlacementClient::new(c.channel.clone())
-        .max_decoding_message_size(PLACEMENT_MAX_MESSAGE)
-        .max_encoding_message_size(PLACEMENT_MAX_MESSAGE)
+        .max_decoding_message_size(PLACEMENT_MAX_RESPONSE)
+        .max_encoding_message_size(PLACEMENT_MAX_REQUEST)
 }
 
 /// `placement check`: offline; returns the exit code.

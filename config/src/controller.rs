@@ -91,16 +91,49 @@ pub struct PlacementSettings {
     /// about the width of a lot.
     #[serde(default = "default_binding_tolerance")]
     pub binding_tolerance_m: f64,
+    /// The most positions one GIS feature may have (all its rings or lines).
+    /// Default 100,000: the largest feature of the real layers in
+    /// `shared/data/gis` has 345 (a Vračar residential block), and a city's
+    /// largest park or river outline has a few thousand; the checks are
+    /// near-linear, so 100,000 costs well under a second.
+    #[serde(default = "default_max_vertices")]
+    pub max_vertices_per_feature: usize,
+    /// The most features one layer may have (all its files together).
+    /// Default 1,000,000: the largest real layer has 4,411 (Vračar's streets,
+    /// a 3 km² district); a whole city is about 100 times that, with room to spare.
+    #[serde(default = "default_max_features")]
+    pub max_features_per_layer: usize,
+    /// The most bytes one layer may have (all its files together), counted
+    /// as the upload arrives. Default 256 MiB: the largest real layer is
+    /// 3.2 MB (Vračar's streets), so 80 times that; it is also the message
+    /// size the controller accepted before layers were uploaded in chunks.
+    #[serde(default = "default_max_layer_bytes")]
+    pub max_layer_bytes: u64,
 }
 
 fn default_binding_tolerance() -> f64 {
     10.0
 }
 
+fn default_max_vertices() -> usize {
+    100_000
+}
+
+fn default_max_features() -> usize {
+    1_000_000
+}
+
+fn default_max_layer_bytes() -> u64 {
+    256 << 20
+}
+
 impl Default for PlacementSettings {
     fn default() -> Self {
         PlacementSettings {
             binding_tolerance_m: default_binding_tolerance(),
+            max_vertices_per_feature: default_max_vertices(),
+            max_features_per_layer: default_max_features(),
+            max_layer_bytes: default_max_layer_bytes(),
         }
     }
 }
@@ -352,6 +385,24 @@ impl ControllerConfig {
         if h.max_entries == 0 {
             bad("hotlists.max_entries", "must be more than 0".into());
         }
+        for (path, value) in [
+            (
+                "placement.max_vertices_per_feature",
+                cfg.placement.max_vertices_per_feature as u64,
+            ),
+            (
+                "placement.max_features_per_layer",
+                cfg.placement.max_features_per_layer as u64,
+            ),
+            ("placement.max_layer_bytes", cfg.placement.max_layer_bytes),
+        ] {
+            if value == 0 {
+                bad(
+                    path,
+                    "must be more than 0 (0 would refuse every layer)".into(),
+                );
+            }
+        }
         if cfg.listen.parse::<std::net::SocketAddr>().is_err() {
             bad("listen", format!("{:?} is not an address:port", cfg.listen));
         }
@@ -530,6 +581,34 @@ mod tests {
         let t = format!("{GOOD}hotlists:\n  max_rows: 5\n");
         let e = ControllerConfig::parse("c.yaml", &t).unwrap_err();
         assert_eq!(e.problems()[0].path, "hotlists.max_rows");
+    }
+
+    #[test]
+    fn placement_limits_default_and_zero_is_refused() {
+        let c = ControllerConfig::parse("c.yaml", GOOD).unwrap();
+        assert_eq!(c.placement.max_vertices_per_feature, 100_000);
+        assert_eq!(c.placement.max_features_per_layer, 1_000_000);
+        assert_eq!(c.placement.max_layer_bytes, 256 << 20);
+        let t = format!("{GOOD}placement:\n  max_vertices_per_feature: 5000\n");
+        let c = ControllerConfig::parse("c.yaml", &t).unwrap();
+        assert_eq!(c.placement.max_vertices_per_feature, 5000);
+        // Every zero is reported at once, each on its line.
+        let t = format!(
+            "{GOOD}listen: nowhere\nplacement:\n  max_vertices_per_feature: 0\n  max_features_per_layer: 0\n  max_layer_bytes: 0\n"
+        );
+        let e = ControllerConfig::parse("c.yaml", &t).unwrap_err();
+        let paths: Vec<_> = e.problems().iter().map(|p| p.path.as_str()).collect();
+        assert_eq!(
+            paths,
+            [
+                "placement.max_vertices_per_feature",
+                "placement.max_features_per_layer",
+                "placement.max_layer_bytes",
+                "listen"
+            ]
+        );
+        assert_eq!(e.problems()[0].line, Some(9));
+        assert!(e.problems()[2].message.contains("more than 0"));
     }
 
     #[test]

@@ -371,14 +371,11 @@ async fn call(h: &Harness, c: &Caller, rpc: &str) -> Result<(), tonic::Status> {
             .clone()
             .load_layer(req(
                 t,
-                pb::LoadLayerRequest {
-                    layer: "streets".into(),
-                    files: vec![pb::LayerFile {
-                        name: "bad.geojson".into(),
-                        data: b"not geojson".to_vec(),
-                    }],
-                    repair_polygons: false,
-                },
+                tokio_stream::iter(pb::LayerUpload::messages(
+                    "streets",
+                    false,
+                    vec![("bad.geojson".into(), b"not geojson".to_vec())],
+                )),
             ))
             .await
             .map(|_| ()),

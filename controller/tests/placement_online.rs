@@ -29,19 +29,12 @@ async fn load(
 ) -> Result<pb::LayerVersionInfo, tonic::Status> {
     let files = files
         .iter()
-        .map(|f| pb::LayerFile {
-            name: f.display().to_string(),
-            data: std::fs::read(f).unwrap(),
-        })
+        .map(|f| (f.display().to_string(), std::fs::read(f).unwrap()))
         .collect();
     Ok(placement(h)
         .load_layer(req(
             token,
-            pb::LoadLayerRequest {
-                layer: layer.into(),
-                files,
-                repair_polygons: false,
-            },
+            tokio_stream::iter(pb::LayerUpload::messages(layer, false, files)),
         ))
         .await?
         .into_inner())

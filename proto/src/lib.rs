@@ -8,14 +8,53 @@
 /// Version 1 of the camplane API.
 pub mod v1 {
     tonic::include_proto!("camplane.v1");
+
+    impl LayerUpload {
+        /// The messages of one layer upload, in order: the header, then each
+        /// file's name and its bytes in chunks of at most
+        /// [`crate::limits::LAYER_CHUNK`] (the wire's framing, shared by the
+        /// CLI and the tests).
+        pub fn messages(
+            layer: &str,
+            repair_polygons: bool,
+            files: Vec<(String, Vec<u8>)>,
+        ) -> Vec<LayerUpload> {
+            use layer_upload::Part;
+            let mut out = vec![LayerUpload {
+                part: Some(Part::Header(LayerUploadHeader {
+                    layer: layer.into(),
+                    repair_polygons,
+                })),
+            }];
+            for (name, data) in files {
+                out.push(LayerUpload {
+                    part: Some(Part::File(name)),
+                });
+                out.extend(
+                    data.chunks(crate::limits::LAYER_CHUNK)
+                        .map(|c| LayerUpload {
+                            part: Some(Part::Chunk(c.to_vec())),
+                        }),
+                );
+            }
+            out
+        }
+    }
 }
 
 /// Message size limits both ends of a call set on their tonic clients and servers
 /// (tonic's default of 4 MiB each way is too small for these services).
 pub mod limits {
-    /// The largest message the `Placement` service takes or gives: GIS layers of
-    /// tens of MB travel whole.
-    pub const PLACEMENT_MAX_MESSAGE: usize = 256 << 20;
+    /// The largest message the `Placement` service takes: a layer upload's
+    /// chunk ([`LAYER_CHUNK`]) or a rules file, with room for their framing.
+    /// Layers travel in chunks, so a caller is authenticated before anything
+    /// large is read.
+    pub const PLACEMENT_MAX_REQUEST: usize = 4 << 20;
+    /// The largest bytes of one `LayerUpload.chunk`.
+    pub const LAYER_CHUNK: usize = 1 << 20;
+    /// The largest message the `Placement` service gives (the map's SVG, a
+    /// recheck of every camera).
+    pub const PLACEMENT_MAX_RESPONSE: usize = 256 << 20;
     /// The largest hotlist CSV file the `Hotlists` service accepts (bytes).
     pub const HOTLIST_MAX_FILE: usize = 64 << 20;
     /// The largest `Hotlists` request: a file of [`HOTLIST_MAX_FILE`] bytes and the

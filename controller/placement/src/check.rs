@@ -7,7 +7,7 @@
 use std::borrow::Cow;
 
 use geo::{
-    Area, BooleanOps, BoundingRect, Coord, Distance, Euclidean, Intersects, LineString,
+    Area, BooleanOps, BoundingRect, Coord, CoordsIter, Distance, Euclidean, Intersects, LineString,
     MultiPolygon, Point, Polygon,
 };
 use rstar::{Envelope, AABB};
@@ -441,9 +441,23 @@ fn exact_fraction(
         return Some(0.0);
     }
     // The parts are disjoint (unioned at load), so one intersection with all of them is their union's.
+    // A large part is first cut to the view's box (the sector lies inside
+    // it, so the intersection is the same): the overlay then sees the
+    // vertices near the camera, not a whole 100k-vertex outline per check.
+    let margin = AABB::from_corners(
+        [env.lower()[0] - 1.0, env.lower()[1] - 1.0],
+        [env.upper()[0] + 1.0, env.upper()[1] + 1.0],
+    );
     let candidates = MultiPolygon(
         idx.iter()
-            .flat_map(|&i| res.shapes[i].0.iter().cloned())
+            .flat_map(|&i| res.shapes[i].0.iter())
+            .filter_map(|p| {
+                if p.coords_count() > CLIP_ABOVE {
+                    clip_to_box(p, &margin)
+                } else {
+                    Some(p.clone())
+                }
+            })
             .collect(),
     );
     let covered = sector.intersection(&candidates).unsigned_area();
@@ -456,6 +470,71 @@ fn exact_fraction(
         return None;
     }
     Some(covered / total)
+}
+
+/// Parts with more vertices than this are cut to the view's box before the
+/// overlay; smaller ones (every real housing footprint) go to it whole.
+const CLIP_ABOVE: usize = 4_000;
+
+/// `p` cut to the box (Sutherland–Hodgman on each ring: linear, and exact
+/// in area; a ring may keep zero-width bridges along the box's edges, which
+/// the overlay ignores). `None` when nothing of the exterior is left.
+fn clip_to_box(p: &Polygon<f64>, b: &AABB<[f64; 2]>) -> Option<Polygon<f64>> {
+    let (lo, hi) = (b.lower(), b.upper());
+    let clip_ring = |ring: &LineString<f64>| -> Option<LineString<f64>> {
+        let mut pts: Vec<Coord<f64>> = ring.0.clone();
+        if pts.first() == pts.last() {
+            pts.pop();
+        }
+        // Each edge of the box: keep the side where `inside` holds.
+        let planes: [(usize, f64, bool); 4] = [
+            (0, lo[0], true),
+            (0, hi[0], false),
+            (1, lo[1], true),
+            (1, hi[1], false),
+        ];
+        for (axis, at, above) in planes {
+            if pts.is_empty() {
+                return None;
+            }
+            let get = |c: &Coord<f64>| if axis == 0 { c.x } else { c.y };
+            let inside = |c: &Coord<f64>| if above { get(c) >= at } else { get(c) <= at };
+            let mut out = Vec::with_capacity(pts.len());
+            for k in 0..pts.len() {
+                let (a, b) = (pts[(k + pts.len() - 1) % pts.len()], pts[k]);
+                let cross = |a: Coord<f64>, b: Coord<f64>| {
+                    let t = (at - get(&a)) / (get(&b) - get(&a));
+                    let c = a + (b - a) * t;
+                    if axis == 0 {
+                        Coord { x: at, y: c.y }
+                    } else {
+                        Coord { x: c.x, y: at }
+                    }
+                };
+                match (inside(&a), inside(&b)) {
+                    (true, true) => out.push(b),
+                    (true, false) => out.push(cross(a, b)),
+                    (false, true) => {
+                        out.push(cross(a, b));
+                        out.push(b);
+                    }
+                    (false, false) => {}
+                }
+            }
+            pts = out;
+        }
+        if pts.len() < 3 {
+            return None;
+        }
+        let mut r = LineString(pts);
+        r.close();
+        Some(r)
+    };
+    let exterior = clip_ring(p.exterior())?;
+    Some(Polygon::new(
+        exterior,
+        p.interiors().iter().filter_map(clip_ring).collect(),
+    ))
 }
 
 /// The share of sample points of the view's sector that fall in any feature
@@ -529,6 +608,45 @@ mod tests {
         )
         .unwrap();
         (layers, req)
+    }
+
+    #[test]
+    fn cutting_a_part_to_the_box_keeps_the_area_inside_it() {
+        // A comb whose teeth cross the box: the cut keeps exactly the area inside.
+        let mut ring = vec![Coord { x: 0.0, y: 0.0 }];
+        for t in 0..50 {
+            let x = t as f64 * 2.0;
+            ring.extend([
+                Coord { x, y: 10.0 },
+                Coord {
+                    x: x + 1.0,
+                    y: 10.0,
+                },
+                Coord { x: x + 1.0, y: 0.5 },
+                Coord { x: x + 2.0, y: 0.5 },
+            ]);
+        }
+        ring.push(Coord { x: 100.0, y: 0.0 });
+        ring.push(Coord { x: 0.0, y: 0.0 });
+        let p = Polygon::new(LineString(ring), vec![]);
+        let b = AABB::from_corners([10.0, 2.0], [30.0, 5.0]);
+        let cut = clip_to_box(&p, &b).unwrap();
+        let rect = Polygon::new(
+            LineString(vec![
+                Coord { x: 10.0, y: 2.0 },
+                Coord { x: 30.0, y: 2.0 },
+                Coord { x: 30.0, y: 5.0 },
+                Coord { x: 10.0, y: 5.0 },
+                Coord { x: 10.0, y: 2.0 },
+            ]),
+            vec![],
+        );
+        let want = p.intersection(&rect).unsigned_area();
+        assert!((want - 30.0).abs() < 1e-6, "{want}");
+        assert!((cut.unsigned_area() - want).abs() < 1e-6);
+        assert!((cut.intersection(&rect).unsigned_area() - want).abs() < 1e-6);
+        let far = AABB::from_corners([200.0, 200.0], [210.0, 210.0]);
+        assert!(clip_to_box(&p, &far).is_none());
     }
 
     #[test]

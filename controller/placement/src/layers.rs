@@ -5,7 +5,7 @@ use std::fmt;
 
 use geo::{
     BoundingRect, Coord, Distance, Euclidean, Line, LineString, MakeValid, MultiPolygon, Point,
-    Polygon, Validation,
+    Polygon,
 };
 use geojson::{Feature, GeometryValue, JsonObject};
 use rstar::primitives::{GeomWithData, Rectangle};
@@ -14,9 +14,11 @@ use serde_json::Value;
 
 pub use crate::features::{classify, parse_other_tags, property};
 use crate::features::{line_string, polygon, position};
+use crate::limits::{Cancel, Cancelled, Limits};
 use crate::polyops::union_all;
 use crate::proj::LocalProjection;
 use crate::rules::{Rules, StreetClass};
+use crate::validity::{check_multi_polygon, Failure};
 use crate::PlacementError;
 
 /// The kinds of layer the spec names.
@@ -69,12 +71,31 @@ pub struct LayerSet {
     residential: Vec<MultiPolygon<f64>>,
     /// Per residential feature: its file and index there, to name it in errors.
     residential_src: Vec<(String, usize)>,
+    limits: Limits,
+    /// Features and bytes added so far, per layer (a layer may come from several files).
+    added: std::collections::HashMap<LayerKind, (usize, u64)>,
+    cancel: Cancel,
 }
 
 impl LayerSet {
-    /// An empty set: every layer empty.
+    /// An empty set: every layer empty, the config's default [`Limits`].
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// An empty set that refuses layers over `limits`.
+    pub fn with_limits(limits: Limits) -> Self {
+        LayerSet {
+            limits,
+            ..Self::default()
+        }
+    }
+
+    /// Work on this set (loading, validating, building) stops with
+    /// [`PlacementError::Cancelled`] once `cancel` is set.
+    pub fn cancel_with(mut self, cancel: Cancel) -> Self {
+        self.cancel = cancel;
+        self
     }
 
     /// Adds one GeoJSON FeatureCollection to a layer. A layer may come from
@@ -110,6 +131,18 @@ impl LayerSet {
             feature,
             message,
         };
+        let (had_features, had_bytes) = self.added.get(&kind).copied().unwrap_or_default();
+        let layer_bytes = had_bytes + bytes.len() as u64;
+        if layer_bytes > self.limits.max_layer_bytes {
+            return Err(fail(
+                None,
+                format!(
+                    "the {kind} layer has {layer_bytes} bytes, more than placement.max_layer_bytes ({})",
+                    self.limits.max_layer_bytes
+                ),
+            ));
+        }
+        self.cancel.check()?;
         let doc: Value =
             serde_json::from_slice(bytes).map_err(|e| fail(None, format!("not GeoJSON: {e}")))?;
         let Value::Object(mut top) = doc else {
@@ -134,17 +167,43 @@ impl LayerSet {
                 "not GeoJSON: a FeatureCollection needs a `features` array".into(),
             ));
         };
+        let max_features = self.limits.max_features_per_layer;
+        if had_features + features.len() > max_features {
+            // Name the first feature over the limit.
+            let first_over = max_features.saturating_sub(had_features);
+            return Err(fail(
+                Some(first_over),
+                format!(
+                    "the {kind} layer has {} features, more than placement.max_features_per_layer ({max_features})",
+                    had_features + features.len()
+                ),
+            ));
+        }
+        let feature_count = features.len();
         let mut streets = Vec::new();
         let mut polys = Vec::new();
         let mut poly_src = Vec::new();
         let mut points = Vec::new();
         for (i, fv) in features.into_iter().enumerate() {
+            self.cancel.check()?;
             let feature: Feature = serde_json::from_value(fv)
                 .map_err(|e| fail(Some(i), format!("not a GeoJSON Feature: {e}")))?;
             let Some(geometry) = feature.geometry else {
                 return Err(fail(Some(i), "has no geometry".into()));
             };
             let at = |m: String| fail(Some(i), m);
+            // Bounded before any geometry work: every check after this is near-linear in it.
+            let vertices = vertex_count(&geometry.value);
+            if vertices > self.limits.max_vertices_per_feature {
+                return Err(fail(
+                    Some(i),
+                    format!(
+                        "has {vertices} positions, more than placement.max_vertices_per_feature ({})",
+                        self.limits.max_vertices_per_feature
+                    ),
+                ));
+            }
+            let cancel = &self.cancel;
             match (kind, &geometry.value) {
                 (LayerKind::Streets, GeometryValue::LineString { coordinates }) => {
                     streets.push(RawStreet {
@@ -171,7 +230,9 @@ impl LayerSet {
                     GeometryValue::Polygon { coordinates },
                 ) => {
                     let mp = MultiPolygon(vec![polygon(coordinates).map_err(at)?]);
-                    polys.push(valid_or_repaired(mp, invalid, i, &mut repairs).map_err(at)?);
+                    polys.push(
+                        valid_or_repaired(mp, invalid, i, &mut repairs, cancel)?.map_err(at)?,
+                    );
                     poly_src.push(i);
                 }
                 (
@@ -185,7 +246,7 @@ impl LayerSet {
                         .collect::<Result<Vec<_>, _>>()
                         .map_err(at)?;
                     polys.push(
-                        valid_or_repaired(MultiPolygon(parts), invalid, i, &mut repairs)
+                        valid_or_repaired(MultiPolygon(parts), invalid, i, &mut repairs, cancel)?
                             .map_err(at)?,
                     );
                     poly_src.push(i);
@@ -206,6 +267,8 @@ impl LayerSet {
                 }
             }
         }
+        self.added
+            .insert(kind, (had_features + feature_count, layer_bytes));
         match kind {
             LayerKind::Streets => self.streets.extend(streets),
             LayerKind::Kiosks => self.kiosks.extend(points),
@@ -224,7 +287,14 @@ impl LayerSet {
     /// projects everything onto a local transverse Mercator centred on the
     /// layers, builds the R-trees and precomputes each street's meeting part.
     pub fn build(self, rules: &Rules) -> Layers {
-        Layers::build(self, rules)
+        Layers::build(self, rules, &Cancel::new()).expect("a flag nobody else holds is never set")
+    }
+
+    /// [`LayerSet::build`], stopping with [`PlacementError::Cancelled`] once
+    /// the set's cancel flag ([`LayerSet::cancel_with`]) is set.
+    pub fn try_build(self, rules: &Rules) -> Result<Layers, PlacementError> {
+        let cancel = self.cancel.clone();
+        Ok(Layers::build(self, rules, &cancel)?)
     }
 }
 
@@ -247,30 +317,56 @@ pub struct Repair {
     pub problem: String,
 }
 
+/// The positions of a geometry, counted before anything else is done with it.
+fn vertex_count(g: &GeometryValue) -> usize {
+    match g {
+        GeometryValue::Point { .. } => 1,
+        GeometryValue::MultiPoint { coordinates } | GeometryValue::LineString { coordinates } => {
+            coordinates.len()
+        }
+        GeometryValue::MultiLineString { coordinates } | GeometryValue::Polygon { coordinates } => {
+            coordinates.iter().map(Vec::len).sum()
+        }
+        GeometryValue::MultiPolygon { coordinates } => coordinates
+            .iter()
+            .flat_map(|p| p.iter().map(Vec::len))
+            .sum(),
+        GeometryValue::GeometryCollection { geometries } => {
+            geometries.iter().map(|g| vertex_count(&g.value)).sum()
+        }
+    }
+}
+
+/// The polygon as loaded or repaired; the outer `Err` is a cancellation, the
+/// inner one the feature's problem.
 fn valid_or_repaired(
     mp: MultiPolygon<f64>,
     invalid: InvalidPolygons,
     feature: usize,
     repairs: &mut Vec<Repair>,
-) -> Result<MultiPolygon<f64>, String> {
-    let Err(e) = mp.check_validation() else {
-        return Ok(mp);
+    cancel: &Cancel,
+) -> Result<Result<MultiPolygon<f64>, String>, PlacementError> {
+    let e = match check_multi_polygon(&mp, cancel) {
+        Ok(()) => return Ok(Ok(mp)),
+        Err(Failure::Cancelled) => return Err(PlacementError::Cancelled),
+        Err(Failure::Invalid(e)) => e,
     };
     let problem = format!("polygon is not valid (it intersects itself): {e}");
-    match invalid {
+    Ok(match invalid {
         InvalidPolygons::Refuse => Err(problem),
         InvalidPolygons::Repair => {
             let mut pieces = Vec::new();
             for part in &mp.0 {
-                let fixed = part
-                    .make_valid()
-                    .map_err(|r| format!("{problem}; repair failed: {r}"))?;
-                pieces.extend(fixed.0);
+                cancel.check()?;
+                match part.make_valid() {
+                    Ok(fixed) => pieces.extend(fixed.0),
+                    Err(r) => return Ok(Err(format!("{problem}; repair failed: {r}"))),
+                }
             }
             repairs.push(Repair { feature, problem });
             Ok(union_all(&pieces))
         }
-    }
+    })
 }
 
 /// A projected street feature that the class map keeps.
@@ -422,7 +518,8 @@ fn project_mp(p: &LocalProjection, mp: &MultiPolygon<f64>) -> MultiPolygon<f64> 
 }
 
 impl Layers {
-    fn build(set: LayerSet, rules: &Rules) -> Layers {
+    fn build(set: LayerSet, rules: &Rules, cancel: &Cancel) -> Result<Layers, Cancelled> {
+        cancel.check()?;
         // Centre the projection on the bounding box of everything loaded.
         let mut bb: Option<(f64, f64, f64, f64)> = None;
         let mut grow = |c: &Coord<f64>| {
@@ -492,7 +589,9 @@ impl Layers {
             .iter()
             .flat_map(|m| m.0.iter().cloned())
             .collect();
+        cancel.check()?;
         let union = union_all(&res_polys);
+        cancel.check()?;
         let residential = Areas::new(union.0.into_iter().map(|p| MultiPolygon(vec![p])).collect());
 
         let kiosks: Vec<[f64; 2]> = set
@@ -547,9 +646,12 @@ impl Layers {
         };
         let key = layers.meet_key.clone();
         layers.meeting = (0..layers.streets.len())
-            .map(|i| layers.compute_meeting_part(i, &key))
-            .collect();
-        layers
+            .map(|i| {
+                cancel.check()?;
+                Ok(layers.compute_meeting_part(i, &key))
+            })
+            .collect::<Result<_, Cancelled>>()?;
+        Ok(layers)
     }
 
     /// The rules the layers were built with (class map, name property).

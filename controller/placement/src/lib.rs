@@ -9,16 +9,19 @@ pub mod answer;
 pub mod check;
 mod features;
 pub mod layers;
+pub mod limits;
 pub mod map;
 pub mod offline;
 mod polyops;
 pub mod proj;
 pub mod request;
 pub mod rules;
+mod validity;
 
 pub use answer::{Answer, Basis, NearestStreet, Reason, Verdict};
 pub use check::{check, check_bruteforce, try_check};
 pub use layers::{InvalidPolygons, LayerKind, LayerSet, Layers, Repair};
+pub use limits::{Cancel, Limits};
 pub use request::{
     parse_request_line, Mount, Purpose, Request, RequestError, Room, SpecialEvent, View,
 };
@@ -60,4 +63,13 @@ pub enum PlacementError {
     /// The command line was not usable.
     #[error("{0}")]
     Usage(String),
+    /// The work was cancelled (its client went away, or the server is stopping).
+    #[error("cancelled: the client went away or the server is stopping")]
+    Cancelled,
+}
+
+impl From<limits::Cancelled> for PlacementError {
+    fn from(_: limits::Cancelled) -> Self {
+        PlacementError::Cancelled
+    }
 }

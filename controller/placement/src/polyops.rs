@@ -46,12 +46,50 @@ pub(crate) fn orient_by_area(p: &Polygon<f64>) -> Polygon<f64> {
     )
 }
 
+/// Polygons with more vertices than this skip the overlay when nothing else
+/// comes near them: above ~16k segments the overlay's fragment solver grows
+/// quadratically on spiky rings (a 32k-vertex star took minutes), and a valid
+/// polygon alone is its own union. Below it the overlay is fast, and real
+/// layers (at most a few hundred vertices a feature) stay on the one path.
+const ALONE_ABOVE: usize = 4_000;
+
 /// The union of `polys` as disjoint parts: rings oriented by signed area, then
 /// one overlay under the positive fill rule (so overlaps count once and holes
-/// stay holes).
+/// stay holes). A large polygon whose bounding box meets no other's is taken
+/// as it is (oriented): it is valid (checked or repaired on load).
 pub(crate) fn union_all(polys: &[Polygon<f64>]) -> MultiPolygon<f64> {
-    let paths: Vec<Vec<[f64; 2]>> = polys
+    use geo::{BoundingRect, CoordsIter};
+    use rstar::primitives::{GeomWithData, Rectangle};
+    let boxes: Vec<Option<Rectangle<[f64; 2]>>> = polys
         .iter()
+        .map(|p| {
+            p.bounding_rect()
+                .map(|r| Rectangle::from_corners([r.min().x, r.min().y], [r.max().x, r.max().y]))
+        })
+        .collect();
+    let tree = rstar::RTree::bulk_load(
+        boxes
+            .iter()
+            .enumerate()
+            .filter_map(|(i, b)| b.map(|b| GeomWithData::new(b, i)))
+            .collect(),
+    );
+    let alone = |i: usize| {
+        polys[i].coords_count() > ALONE_ABOVE
+            && boxes[i].is_some_and(|b| {
+                tree.locate_in_envelope_intersecting(&rstar::RTreeObject::envelope(&b))
+                    .all(|g| g.data == i)
+            })
+    };
+    let (alone, overlaid): (Vec<usize>, Vec<usize>) = (0..polys.len()).partition(|&i| alone(i));
+    let mut out = overlay_union(overlaid.iter().map(|&i| &polys[i]));
+    out.0
+        .extend(alone.into_iter().map(|i| orient_by_area(&polys[i])));
+    out
+}
+
+fn overlay_union<'a>(polys: impl Iterator<Item = &'a Polygon<f64>>) -> MultiPolygon<f64> {
+    let paths: Vec<Vec<[f64; 2]>> = polys
         .map(orient_by_area)
         .flat_map(|p| {
             std::iter::once(p.exterior().clone())

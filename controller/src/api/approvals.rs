@@ -69,15 +69,82 @@ pub(crate) fn loaded_to_pb(
 
 #[tonic::async_trait]
 impl pb::placement_server::Placement for Api {
-    async fn load_layer(&self, req: Request<pb::LoadLayerRequest>) -> R<pb::LayerVersionInfo> {
+    async fn load_layer(
+        &self,
+        req: Request<tonic::Streaming<pb::LayerUpload>>,
+    ) -> R<pb::LayerVersionInfo> {
+        // Signed in and allowed, from the metadata, before any message is read.
         let actor = self.actor(&req).await?;
-        let r = req.into_inner();
-        let files = r.files.into_iter().map(|f| (f.name, f.data)).collect();
+        self.ctl
+            .require(
+                &actor,
+                crate::core::auth::Operation::ManagePlacement,
+                crate::core::AuditAction::GisLoad,
+            )
+            .await?;
+        let max = self.ctl.config.placement.max_layer_bytes;
+        let mut stream = req.into_inner();
+        use pb::layer_upload::Part;
+        let header = match stream.message().await? {
+            Some(pb::LayerUpload {
+                part: Some(Part::Header(h)),
+            }) => h,
+            _ => {
+                return Err(Status::invalid_argument(
+                    "a layer upload starts with its header (layer, repair_polygons)",
+                ))
+            }
+        };
+        let mut files: Vec<(String, Vec<u8>)> = Vec::new();
+        let mut total: u64 = 0;
+        while let Some(m) = stream.message().await? {
+            match m.part {
+                Some(Part::File(name)) => files.push((name, Vec::new())),
+                Some(Part::Chunk(bytes)) => {
+                    if bytes.len() > camplane_proto::limits::LAYER_CHUNK {
+                        return Err(Status::invalid_argument(format!(
+                            "a layer chunk holds at most {} bytes, this one {}",
+                            camplane_proto::limits::LAYER_CHUNK,
+                            bytes.len()
+                        )));
+                    }
+                    let Some((name, data)) = files.last_mut() else {
+                        return Err(Status::invalid_argument(
+                            "a layer chunk before any file's name",
+                        ));
+                    };
+                    total += bytes.len() as u64;
+                    if total > max {
+                        // Refused as it arrives: nothing more is read, nothing stored.
+                        let msg = format!(
+                            "layer {}: {name} makes the upload more than placement.max_layer_bytes ({max} bytes); nothing was stored",
+                            header.layer
+                        );
+                        return Err(self
+                            .ctl
+                            .refuse(
+                                &actor,
+                                crate::core::AuditAction::GisLoad,
+                                &header.layer,
+                                msg,
+                            )
+                            .await?
+                            .into());
+                    }
+                    data.extend_from_slice(&bytes);
+                }
+                Some(Part::Header(_)) | None => {
+                    return Err(Status::invalid_argument(
+                        "a layer upload has one header, first",
+                    ))
+                }
+            }
+        }
         let l = self
             .ctl
-            .load_layer(&actor, &r.layer, files, r.repair_polygons)
+            .load_layer(&actor, &header.layer, files, header.repair_polygons)
             .await?;
-        Ok(Response::new(loaded_to_pb(&r.layer, l)?))
+        Ok(Response::new(loaded_to_pb(&header.layer, l)?))
     }
 
     async fn apply_rules(&self, req: Request<pb::ApplyRulesRequest>) -> R<pb::LayerVersionInfo> {

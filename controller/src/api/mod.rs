@@ -77,8 +77,8 @@ impl Api {
         )
         .add_service(
             pb::placement_server::PlacementServer::new(self.clone())
-                .max_decoding_message_size(camplane_proto::limits::PLACEMENT_MAX_MESSAGE)
-                .max_encoding_message_size(camplane_proto::limits::PLACEMENT_MAX_MESSAGE),
+                .max_decoding_message_size(camplane_proto::limits::PLACEMENT_MAX_REQUEST)
+                .max_encoding_message_size(camplane_proto::limits::PLACEMENT_MAX_RESPONSE),
         )
         .add_service(
             pb::holds_server::HoldsServer::new(self.clone()).max_decoding_message_size(DEFAULT),

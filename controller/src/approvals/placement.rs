@@ -26,7 +26,9 @@ use crate::core::store::Op;
 use crate::core::{AuditAction, Controller};
 use crate::{Error, Result};
 use camplane_config::model::{CameraState, Kind, PlacementRequestSpec, PlacementRequestStatus};
-use camplane_placement::{check, InvalidPolygons, LayerKind, LayerSet, Layers, Rules};
+use camplane_placement::{
+    check, Cancel, InvalidPolygons, LayerKind, LayerSet, Layers, Limits, PlacementError, Rules,
+};
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
@@ -134,6 +136,44 @@ pub struct Built {
 #[derive(Default)]
 pub struct Engine {
     built: tokio::sync::Mutex<Option<Arc<Built>>>,
+    /// Blocking placement jobs that stopped on their cancel flag.
+    cancelled: std::sync::atomic::AtomicU64,
+}
+
+impl Engine {
+    /// How many blocking placement jobs (layer checks, builds) stopped
+    /// because their client went away or the server was stopping.
+    pub fn cancelled_jobs(&self) -> u64 {
+        self.cancelled.load(std::sync::atomic::Ordering::Relaxed)
+    }
+}
+
+/// The cancel flag of one piece of blocking placement work: set when this
+/// guard is dropped (the request's future was dropped: its client hung up)
+/// and when the server's shutdown token is cancelled, so neither waits on
+/// the work.
+pub(crate) struct WorkGuard {
+    cancel: Cancel,
+    watcher: tokio::task::JoinHandle<()>,
+}
+
+impl WorkGuard {
+    fn new(shutdown: &tokio_util::sync::CancellationToken) -> WorkGuard {
+        let cancel = Cancel::new();
+        let (c, s) = (cancel.clone(), shutdown.clone());
+        let watcher = tokio::spawn(async move {
+            s.cancelled().await;
+            c.cancel();
+        });
+        WorkGuard { cancel, watcher }
+    }
+}
+
+impl Drop for WorkGuard {
+    fn drop(&mut self) {
+        self.cancel.cancel();
+        self.watcher.abort();
+    }
 }
 
 /// What a load or rules apply stored.
@@ -178,6 +218,22 @@ pub(crate) fn sha256_of(files: &[(String, Vec<u8>)]) -> String {
         h.update(b);
     }
     hex::encode(h.finalize())
+}
+
+impl Engine {
+    /// A placement error as the controller's: a cancellation stays one, and
+    /// is counted (here, in the blocking job: the request's future may be
+    /// gone already).
+    fn cancelled_or(&self, e: PlacementError, what: &str) -> Error {
+        match e {
+            PlacementError::Cancelled => {
+                self.cancelled
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                Error::Cancelled(format!("{what}: {e}"))
+            }
+            e => Error::Internal(format!("{what}: {e}")),
+        }
+    }
 }
 
 impl Controller {
@@ -258,13 +314,17 @@ impl Controller {
             None => None,
         };
         let vs = versions.clone();
+        let limits = Limits::from(&self.config.placement);
+        let work = WorkGuard::new(&self.shutdown);
+        let cancel = work.cancel.clone();
+        let engine_ = engine.clone();
         let built = tokio::task::spawn_blocking(move || -> Result<Built> {
             let rules = match rules_file {
                 Some((name, bytes)) => Rules::from_yaml(&bytes, &name)
                     .map_err(|e| Error::Internal(format!("stored rules: {e}")))?,
                 None => Rules::default(),
             };
-            let mut set = LayerSet::new();
+            let mut set = LayerSet::with_limits(limits).cancel_with(cancel);
             for (k, repair, files) in inputs {
                 let how = if repair {
                     InvalidPolygons::Repair
@@ -273,10 +333,12 @@ impl Controller {
                 };
                 for (name, bytes) in files {
                     set.add_file_with(k, &name, &bytes, how)
-                        .map_err(|e| Error::Internal(format!("stored layer: {e}")))?;
+                        .map_err(|e| engine_.cancelled_or(e, "stored layer"))?;
                 }
             }
-            let layers = set.build(&rules);
+            let layers = set
+                .try_build(&rules)
+                .map_err(|e| engine_.cancelled_or(e, "building layers"))?;
             Ok(Built {
                 versions: vs,
                 layers,
@@ -284,8 +346,9 @@ impl Controller {
             })
         })
         .await
-        .map_err(|e| Error::Internal(format!("building layers: {e}")))??;
-        let built = Arc::new(built);
+        .map_err(|e| Error::Internal(format!("building layers: {e}")))?;
+        drop(work);
+        let built = Arc::new(built?);
         *g = Some(built.clone());
         Ok(Some(built))
     }
@@ -454,8 +517,12 @@ impl Controller {
         if files.is_empty() {
             return Err(Error::InvalidArgument("give at least one file".into()));
         }
+        let limits = Limits::from(&self.config.placement);
+        let work = WorkGuard::new(&self.shutdown);
+        let cancel = work.cancel.clone();
+        let engine = self.wing::<Engine>();
         let (files, checked) = tokio::task::spawn_blocking(move || {
-            let mut set = LayerSet::new();
+            let mut set = LayerSet::with_limits(limits).cancel_with(cancel);
             let how = if repair_polygons {
                 InvalidPolygons::Repair
             } else {
@@ -469,7 +536,13 @@ impl Controller {
                         rs.into_iter()
                             .map(|r| format!("{name}, feature {}: {}", r.feature, r.problem)),
                     ),
-                    Err(e) => return (files, Err(e.to_string())),
+                    Err(PlacementError::Cancelled) => {
+                        return (
+                            files,
+                            Err(engine.cancelled_or(PlacementError::Cancelled, "checking layer")),
+                        )
+                    }
+                    Err(e) => return (files, Err(Error::InvalidArgument(e.to_string()))),
                 }
                 features += serde_json::from_slice::<FeatureCount>(bytes)
                     .map(|f| f.features.len())
@@ -479,9 +552,15 @@ impl Controller {
         })
         .await
         .map_err(|e| Error::Internal(format!("checking layer: {e}")))?;
+        drop(work);
         let (features, repairs) = match checked {
             Ok(x) => x,
-            Err(msg) => {
+            Err(e @ Error::Cancelled(_)) => return Err(e),
+            Err(e) => {
+                let msg = match e {
+                    Error::InvalidArgument(m) => m,
+                    e => e.to_string(),
+                };
                 return Err(self
                     .refuse(
                         actor,
@@ -489,7 +568,7 @@ impl Controller {
                         layer,
                         format!("{msg}; nothing was stored"),
                     )
-                    .await?)
+                    .await?);
             }
         };
         self.store_version(actor, layer, files, features, repair_polygons, repairs)

@@ -39,6 +39,9 @@ pub enum Error {
     /// A bug or an impossible state.
     #[error("internal error: {0}")]
     Internal(String),
+    /// Work stopped because its client went away or the server is stopping.
+    #[error("cancelled: {0}")]
+    Cancelled(String),
     /// A config or manifest problem.
     #[error(transparent)]
     Config(#[from] camplane_config::Error),
@@ -73,6 +76,7 @@ impl From<Error> for tonic::Status {
             Error::Unavailable(_) | Error::Agent(_) => Code::Unavailable,
             Error::Compacted(_) => Code::OutOfRange,
             Error::Corrupt(_) | Error::Internal(_) | Error::Io { .. } => Code::Internal,
+            Error::Cancelled(_) => Code::Cancelled,
             Error::NotFound(_) => Code::NotFound,
             Error::AlreadyExists(_) => Code::AlreadyExists,
             Error::PermissionDenied(_) => Code::PermissionDenied,

@@ -57,6 +57,9 @@ pub struct Controller {
     wings: std::sync::Mutex<HashMap<TypeId, Arc<dyn Any + Send + Sync>>>,
     /// Counters for `/metrics`.
     pub metrics: Arc<metrics::Metrics>,
+    /// The server's shutdown token: blocking work (placement) stops when it
+    /// is cancelled, so a shutdown never waits on it.
+    pub shutdown: CancellationToken,
 }
 
 impl Controller {
@@ -67,7 +70,7 @@ impl Controller {
         clock: DynClock,
         cancel: CancellationToken,
     ) -> Result<Arc<Controller>> {
-        let cache = Cache::start(store.clone(), cancel).await?;
+        let cache = Cache::start(store.clone(), cancel.clone()).await?;
         let audit = AuditLog::new(store.clone(), cache.clone(), clock.clone());
         Ok(Arc::new(Controller {
             store,
@@ -78,6 +81,7 @@ impl Controller {
             locks: Default::default(),
             wings: Default::default(),
             metrics: Default::default(),
+            shutdown: cancel,
         }))
     }
 
