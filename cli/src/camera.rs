@@ -32,6 +32,26 @@ pub(crate) enum CameraCmd {
     Suspend(CamArgs),
     /// Retire for good.
     Retire(CamArgs),
+    /// The camera's own user name and password, kept apart from its spec.
+    #[command(subcommand)]
+    Credentials(CredentialsCmd),
+}
+
+#[derive(Subcommand)]
+pub(crate) enum CredentialsCmd {
+    /// Set a camera's user name and password (Information Services). The
+    /// controller keeps them sealed and sends them only to the camera's agent;
+    /// `get` never shows them.
+    Set {
+        /// Camera name.
+        name: String,
+        /// The camera's user name.
+        #[arg(long)]
+        user: String,
+        /// Read the password from standard input (required: never on the command line).
+        #[arg(long, required = true)]
+        password_stdin: bool,
+    },
 }
 
 #[derive(Args)]
@@ -51,6 +71,23 @@ pub async fn run(c: &Client, cc: CameraCmd) -> Result<i32> {
         CameraCmd::Activate(a) => transition(c, "activate", a).await?,
         CameraCmd::Suspend(a) => transition(c, "suspend", a).await?,
         CameraCmd::Retire(a) => transition(c, "retire", a).await?,
+        CameraCmd::Credentials(CredentialsCmd::Set { name, user, .. }) => {
+            let password = crate::login::password_from_stdin()?;
+            if password.is_empty() {
+                anyhow::bail!("no password on standard input");
+            }
+            call(
+                pb::cameras_client::CamerasClient::new(c.channel.clone()).set_credentials(c.req(
+                    pb::CameraCredentialsRequest {
+                        camera: name.clone(),
+                        username: user,
+                        password,
+                    },
+                )?),
+            )
+            .await?;
+            println!("camera/{name} credentials set");
+        }
     }
     Ok(0)
 }

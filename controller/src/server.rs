@@ -85,6 +85,8 @@ pub async fn start_with_clock(
     // Certificates are checked by peers against their real clocks, not the injected one.
     let now = jiff::Timestamp::now();
     let pki = crate::core::pki::Pki::load_or_create(&ctl.store, &ctl.config.city.name, now).await?;
+    // Loaded before any agent connects: their configs carry camera credentials.
+    ctl.camera_secrets().await?;
     let fleet = Arc::new(crate::fleet::Fleet {
         ctl: ctl.clone(),
         pki: pki.clone(),

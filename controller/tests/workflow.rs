@@ -529,3 +529,78 @@ fn audited_denial(log: &[serde_json::Value], action: &str, needle: &str) -> bool
                 .is_some_and(|r| r.starts_with("denied") && r.contains(needle))
     })
 }
+
+/// Camera credentials are secrets: a stream address with a password in it is
+/// refused by apply (naming the command to use); only Information Services sets
+/// them (a viewer is refused, audited); they are stored sealed, never shown by
+/// `get` or written to the audit log, and go only into the address the camera's
+/// agent is sent.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn camera_credentials_stay_secret() {
+    let dir = tempfile::tempdir().unwrap();
+    std::env::set_var("CAMPLANE_TEST_NO_SUCH_VAR", ADMIN_PW);
+    let h = start(config_embedded(dir.path()), None).await;
+    apply(&h, &h.admin, CITY).await.unwrap();
+    let secret = "Zq7-unguessable-camera-pw";
+    let cam1 = CITY.split("---").last().unwrap();
+    let with_pw = cam1.replace(
+        "rtsp://127.0.0.1:8554/cam1",
+        &format!("rtsp://svc:{secret}@127.0.0.1:8554/cam1"),
+    );
+    let e = camplane_config::manifest::parse("c.yaml", &with_pw).unwrap_err();
+    assert!(
+        e.to_string().contains("camplane camera credentials set"),
+        "{e}"
+    );
+    let set = |token: String, password: &str| {
+        let ch = h.channel.clone();
+        let password = password.to_string();
+        async move {
+            pb::cameras_client::CamerasClient::new(ch)
+                .set_credentials(req(
+                    &token,
+                    pb::CameraCredentialsRequest {
+                        camera: "cam-1".into(),
+                        username: "svc".into(),
+                        password,
+                    },
+                ))
+                .await
+        }
+    };
+    let viewer = user(&h, "clerk", &["viewer"], "police").await;
+    let e = set(viewer, secret).await.unwrap_err();
+    assert_eq!(e.code(), Code::PermissionDenied, "{e:?}");
+    let e = set(h.admin.clone(), "").await.unwrap_err();
+    assert_eq!(e.code(), Code::InvalidArgument, "{e:?}");
+    set(h.admin.clone(), secret).await.unwrap();
+
+    let ctl = &h.running.controller;
+    let (main, _) = ctl.agent_stream_urls("cam-1", "rtsp://127.0.0.1:8554/cam1", None);
+    assert_eq!(main, format!("rtsp://svc:{secret}@127.0.0.1:8554/cam1"));
+    let shown = get_json(&h, &h.admin, "cameras", "cam-1").await.unwrap();
+    assert_eq!(
+        shown["spec"]["streams"]["main"],
+        "rtsp://127.0.0.1:8554/cam1"
+    );
+    let log = audit_log(&h).await;
+    let text = serde_json::to_string(&log).unwrap();
+    assert!(!text.contains(secret), "the audit log holds no credential");
+    assert!(log.iter().any(|e| e["action"] == "camera.credentials_set"
+        && e["result"]
+            .as_str()
+            .is_some_and(|r| r.starts_with("denied"))));
+    assert!(log
+        .iter()
+        .any(|e| e["action"] == "camera.credentials_set" && e["result"] == "ok"));
+    let stored = ctl
+        .store
+        .get("meta/camera-credentials/cam-1")
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        !String::from_utf8_lossy(&stored.value).contains(secret),
+        "sealed at rest"
+    );
+}

@@ -120,6 +120,19 @@ impl pb::cameras_server::Cameras for Api {
             .await?;
         Ok(Response::new(to_pb(&o, 0)?))
     }
+
+    async fn set_credentials(&self, req: Request<pb::CameraCredentialsRequest>) -> R<pb::Empty> {
+        let actor = self.actor(&req).await?;
+        let r = req.into_inner();
+        let creds = crate::core::secrets::CameraCredentials {
+            username: r.username,
+            password: r.password,
+        };
+        self.ctl
+            .set_camera_credentials(&actor, &r.camera, creds)
+            .await?;
+        Ok(Response::new(pb::Empty {}))
+    }
 }
 
 #[tonic::async_trait]

@@ -78,6 +78,8 @@ actions! {
     CameraFlagNonOperational = "camera.flag_non_operational",
     /// A flagged camera whose video returned.
     CameraVideoReturned = "camera.video_returned",
+    /// A camera's credentials set (sealed; never in the entry).
+    CameraCredentialsSet = "camera.credentials_set",
     /// Reading cameras' health (audited when refused).
     CameraStatus = "camera.status",
     /// Reading cameras' active windows (audited when refused).

@@ -16,13 +16,14 @@ use tokio_util::sync::CancellationToken;
 pub const CACHED: [&str; 3] = ["objects/", "meta/", "sessions/"];
 
 /// Keys whose changes can change what an agent must run or hold: cameras,
-/// agents, legal holds and hotlists. Agent sessions wake only for these (not for
+/// agents, legal holds, hotlists and camera credentials. Agent sessions wake only for these (not for
 /// every audit entry or sign-in), so a fleet of thousands stays quiet.
-pub const FLEET: [&str; 4] = [
+pub const FLEET: [&str; 5] = [
     "objects/cameras/",
     "objects/agents/",
     "objects/holds/",
     "meta/hotlists/",
+    crate::core::secrets::CREDENTIALS,
 ];
 
 #[derive(Default)]

@@ -209,3 +209,62 @@ mod tests {
         assert!(nul.validate().is_err());
     }
 }
+
+/// The sealing key, loaded once per process (at start, by the server).
+#[derive(Default)]
+pub struct CameraSecrets(tokio::sync::OnceCell<std::sync::Arc<SecretBox>>);
+
+impl CameraSecrets {
+    /// The key if it has been loaded.
+    pub fn loaded(&self) -> Option<std::sync::Arc<SecretBox>> {
+        self.0.get().cloned()
+    }
+}
+
+impl crate::core::Controller {
+    /// The camera credentials' sealing key (loaded or created on first use).
+    pub async fn camera_secrets(&self) -> Result<std::sync::Arc<SecretBox>> {
+        self.wing::<CameraSecrets>()
+            .0
+            .get_or_try_init(|| async {
+                Ok(std::sync::Arc::new(
+                    SecretBox::load_or_create(&self.store).await?,
+                ))
+            })
+            .await
+            .cloned()
+    }
+
+    /// The stream addresses camera `name`'s agent is sent: `main` and `sub`
+    /// with the camera's credentials in them when some are set (and the key
+    /// is loaded). A record that does not open is logged (never its content)
+    /// and the addresses go without credentials.
+    pub fn agent_stream_urls(
+        &self,
+        name: &str,
+        main: &str,
+        sub: Option<&str>,
+    ) -> (String, Option<String>) {
+        let plain = || (main.to_string(), sub.map(str::to_string));
+        let Some(kv) = self.cache.get(&format!("{CREDENTIALS}{name}")) else {
+            return plain();
+        };
+        let Some(b) = self.wing::<CameraSecrets>().loaded() else {
+            tracing::warn!(
+                camera = name,
+                "camera credentials are set but the key is not loaded"
+            );
+            return plain();
+        };
+        match b.open(name, &kv.value) {
+            Ok(c) => (
+                with_credentials(main, &c),
+                sub.map(|s| with_credentials(s, &c)),
+            ),
+            Err(e) => {
+                tracing::warn!(camera = name, error = %e, "camera credentials unusable");
+                plain()
+            }
+        }
+    }
+}

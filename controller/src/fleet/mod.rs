@@ -465,10 +465,16 @@ impl Fleet {
                 continue;
             }
             if let Some(e) = c.agent.as_deref().and_then(|a| by_agent.get_mut(a)) {
+                // The only place credentials join the address: for this agent.
+                let (main_url, sub_url) = self.ctl.agent_stream_urls(
+                    &cam.name,
+                    &c.streams.main,
+                    c.streams.sub.as_deref(),
+                );
                 e.1.push(AgentCamera {
                     id: cam.name.clone(),
-                    main_url: c.streams.main.clone(),
-                    sub_url: c.streams.sub.clone(),
+                    main_url,
+                    sub_url,
                     recording: c.recording,
                     retention_days: c.retention_days.min(MAX_RETENTION_DAYS),
                     alpr: c.alpr,

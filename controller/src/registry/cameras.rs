@@ -1,10 +1,13 @@
 //! The camera life cycle: activate, suspend, retire; special events ending;
 //! cameras that delivered no video for 7 days flagged.
 
+use crate::core::audit::Draft;
 use crate::core::auth::{Actor, Operation};
 use crate::core::object::{json, Change, Step, StoredObject};
+use crate::core::secrets::{CameraCredentials, CREDENTIALS};
 use crate::core::AuditAction;
 use crate::core::Controller;
+use crate::core::{KeyChange, KeyStep};
 use crate::registry::camera_machine::{self, Action, Cover};
 use crate::{Error, Result};
 use camplane_config::model::*;
@@ -12,6 +15,41 @@ use jiff::Timestamp;
 use serde_json::Value;
 
 impl Controller {
+    /// `camplane camera credentials set`: seals camera `name`'s user name and
+    /// password under `meta/camera-credentials/NAME` (Information Services).
+    /// The audit entry says that they were set, never what they are.
+    pub async fn set_camera_credentials(
+        &self,
+        actor: &Actor,
+        name: &str,
+        creds: CameraCredentials,
+    ) -> Result<()> {
+        self.require(
+            actor,
+            Operation::WriteRegistry,
+            AuditAction::CameraCredentialsSet,
+        )
+        .await?;
+        creds.validate()?;
+        self.load(Kind::Camera, name)?;
+        let sealed = self.camera_secrets().await?.seal(name, &creds)?;
+        let key = format!("{CREDENTIALS}{name}");
+        self.update_key(&key, |old| {
+            let mut d = Draft::new(
+                &actor.username,
+                AuditAction::CameraCredentialsSet,
+                "Camera",
+                name,
+            );
+            d.details = serde_json::json!({ "replaced": old.is_some() });
+            Ok(KeyStep::Write(
+                Box::new(KeyChange::put(sealed.clone(), d)),
+                (),
+            ))
+        })
+        .await
+    }
+
     /// Activates, suspends or retires a camera (the rule: [`camera_machine::next`]).
     /// Activation needs an approved placement request (the policy's purchasing
     /// gate) and, for a temporary camera, being inside its special-event window.
