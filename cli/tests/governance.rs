@@ -308,6 +308,13 @@ fn a_custom_hotlist_waits_for_another_supervisor() {
         );
         assert!(o.status.success(), "{}", text(&o));
         env.login(name, &format!("{name}-password-123"));
+        // The admin's password is one-time: each supervisor chooses their own.
+        let o = env.cli(
+            name,
+            &["passwd", "--password-stdin"],
+            Some(&format!("{name}-password-123\n{name}-own-password-123\n")),
+        );
+        assert!(o.status.success(), "{}", text(&o));
     }
     let csv = dir.path().join("case.csv");
     std::fs::write(&csv, "plate,state,reason\nINV1,IA,seen at the burglary\n").unwrap();
