@@ -562,3 +562,57 @@ async fn wait_until(ctl: &camplane_controller::core::Controller, key: &str) {
     }
     panic!("{key} never reached the cache");
 }
+
+/// The first city manager comes from the config on a new store only, like the
+/// first admin: a weak password in its variable stops the start before anything
+/// is written; a password from the variable is theirs (not one-time); a
+/// generated one is one-time; a store with users gets nobody new.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_first_city_manager_comes_from_the_config_once() {
+    let weak_dir = tempfile::tempdir().unwrap();
+    let mut c = config_embedded(weak_dir.path());
+    c.auth.initial_city_manager_password_env = "CAMPLANE_TEST_WEAK_CM_PW".into();
+    std::env::set_var("CAMPLANE_TEST_WEAK_CM_PW", "short");
+    let cancel = tokio_util::sync::CancellationToken::new();
+    let e = camplane_controller::server::start(c, cancel.clone())
+        .await
+        .err()
+        .expect("a weak first city manager password stops the start");
+    assert!(e.to_string().contains("CAMPLANE_TEST_WEAK_CM_PW"), "{e}");
+    cancel.cancel();
+
+    let dir = tempfile::tempdir().unwrap();
+    let mut c = config_embedded(dir.path());
+    c.auth.initial_city_manager_password_env = "CAMPLANE_TEST_OWN_CM_PW".into();
+    std::env::set_var("CAMPLANE_TEST_OWN_CM_PW", "first-city-manager-own-pw");
+    let h = start(c, None).await;
+    assert!(h.running.initial_city_manager_password.is_none());
+    let t = login(&h.channel, FIRST_CITY_MANAGER, "first-city-manager-own-pw")
+        .await
+        .unwrap();
+    let me = whoami(&h, &t).await.unwrap();
+    assert_eq!(me.roles, ["city_manager"]);
+    let log = audit_log(&h).await;
+    let added: Vec<_> = entries(&log, "user.add")
+        .into_iter()
+        .filter(|e| e["actor"] == "system")
+        .collect();
+    assert_eq!(added.len(), 2, "the admin and the city manager: {added:#?}");
+    // Once: a store with users gets nobody new.
+    let ctl = h.running.controller.clone();
+    assert_eq!(ctl.bootstrap(None, None).await.unwrap(), (None, None));
+    assert_eq!(entries(&audit_log(&h).await, "user.add").len(), 2);
+    h.cancel.cancel();
+
+    // Generated: one-time (the harness changed it through passwd, as a person would).
+    let dir = tempfile::tempdir().unwrap();
+    let h = start(config_embedded(dir.path()), None).await;
+    assert!(h.city_manager.is_some());
+    let log = audit_log(&h).await;
+    let changed: Vec<_> = entries(&log, "user.passwd")
+        .into_iter()
+        .filter(|e| e["actor"] == FIRST_CITY_MANAGER)
+        .collect();
+    assert_eq!(changed.len(), 1, "{log:#?}");
+    h.cancel.cancel();
+}
