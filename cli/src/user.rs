@@ -88,9 +88,11 @@ fn report_pending(grants: &[pb::RoleGrant]) -> Result<i32> {
         let v: serde_json::Value = serde_json::from_slice(&g.json)?;
         let role = v["role"].as_str().unwrap_or_default();
         let by = if role == "city_manager" {
-            "a second admin"
+            "a second admin (not the one who asked)"
         } else {
-            "the city manager"
+            // A store started without auth.initial_city_manager has none: the
+            // grant then stays pending.
+            "the city manager (none yet on a store started without auth.initial_city_manager: it stays pending)"
         };
         eprintln!(
             "{role} for {} is pending: {by} confirms it with `camplane user grants confirm {}`",

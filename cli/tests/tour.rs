@@ -169,6 +169,32 @@ fn cli_tour_against_a_real_controller() {
         );
         assert!(o.status.success(), "{}", text(&o));
     }
+    // `user grant` of a governing role only asks: exit 4, the grant's id on
+    // the last line; listed; the city manager rejects it, saying why.
+    let o = run(&["user", "grant", "mgr", "auditor"]);
+    assert_eq!(o.status.code(), Some(4), "{}", text(&o));
+    let id = String::from_utf8_lossy(&o.stdout)
+        .lines()
+        .last()
+        .unwrap()
+        .trim()
+        .to_string();
+    assert!(id.starts_with("rg-"), "{}", text(&o));
+    let o = run(&["user", "grants", "list"]);
+    assert!(o.status.success() && text(&o).contains(&id), "{}", text(&o));
+    let o = cli(
+        &dir.path().join("home-city-manager"),
+        &ctl,
+        &["user", "grants", "reject", &id, "--reason", "no audit post"],
+        None,
+    );
+    assert!(
+        o.status.success() && text(&o).contains("rejected"),
+        "{}",
+        text(&o)
+    );
+    let o = run(&["user", "grants", "list"]);
+    assert!(!text(&o).contains(&id), "{}", text(&o));
     let as_user = |name: &str, args: &[&str]| {
         // "cm" is the config's first city manager.
         let (name, pw) = match name {

@@ -775,3 +775,31 @@ async fn users_acknowledge_the_policy_themselves() {
     assert_eq!(acks[0]["details"]["sha256"], p.sha256.as_str());
     h.cancel.cancel();
 }
+
+/// Without `auth.initial_city_manager` a new store has no city manager: a
+/// governing grant stays pending, and its audit entry says why.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_a_first_city_manager_governing_grants_stay_pending() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut c = config_embedded(dir.path());
+    c.auth.initial_city_manager = None;
+    let h = start(c, None).await;
+    assert!(h.city_manager.is_none());
+    user(&h, "vera", &["viewer"], "police").await;
+    let asked = ask(&h, &h.admin, "vera", "chief").await.unwrap();
+    assert_eq!(asked.len(), 1);
+    assert_eq!(roles_of(&h, "vera").await, ["viewer"]);
+    let log = audit_log(&h).await;
+    let e = log
+        .iter()
+        .find(|e| e["action"] == "user.grant.request")
+        .unwrap();
+    assert!(
+        e["result"]
+            .as_str()
+            .unwrap()
+            .contains("no city manager yet"),
+        "{e}"
+    );
+    h.cancel.cancel();
+}

@@ -511,6 +511,15 @@ impl Controller {
         Ok(held)
     }
 
+    /// How many enabled users hold `role`.
+    fn holders(&self, role: Role) -> Result<usize> {
+        Ok(self
+            .other_holders("")?
+            .iter()
+            .filter(|r| **r == role)
+            .count())
+    }
+
     /// This process's turn on changes that could remove a kept role.
     pub(crate) async fn kept_roles_turn(&self) -> tokio::sync::OwnedMutexGuard<()> {
         self.lock_key(KEPT_ROLES_TURN).await
@@ -709,12 +718,20 @@ impl Controller {
                 reason: None,
             };
             let key = format!("{GRANTS}{}", g.id);
+            let decider = grant_machine::decider(*role);
             let mut d = Draft::new(&actor.username, AuditAction::UserGrantRequest, "User", name);
-            d.result = "pending".into();
+            // Said where it is recorded when nobody can decide it yet.
+            d.result = match (decider, self.holders(decider)?) {
+                (Role::Admin, n) if n < 2 => {
+                    "pending: there is no second admin yet to confirm it".into()
+                }
+                (Role::CityManager, 0) => "pending: there is no city manager yet to confirm it (auth.initial_city_manager creates the first on a new store)".into(),
+                _ => "pending".into(),
+            };
             d.details = serde_json::json!({
                 "grant": g.id,
                 "role": role,
-                "decided_by": grant_machine::decider(*role),
+                "decided_by": decider,
             });
             let done = self
                 .audit
