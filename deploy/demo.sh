@@ -24,6 +24,9 @@ DATA=${CAMPLANE_DEMO_DIR:-$PWD/demo-data}
 rm -rf "$DATA"; mkdir -p "$DATA"
 export CAMPLANE_HOME="$DATA/cli" CAMPLANE_SERVER=https://127.0.0.1:7100 CAMPLANE_CA="$DATA/ca.pem"
 export CAMPLANE_ADMIN_PASSWORD=${CAMPLANE_ADMIN_PASSWORD:-demo-admin-password}
+# The first city manager (auth.initial_city_manager in the example config): the
+# second person who confirms the governing roles the admin grants.
+export CAMPLANE_CITY_MANAGER_PASSWORD=${CAMPLANE_CITY_MANAGER_PASSWORD:-city-manager-demo-password}
 pids=()
 cleanup() { kill "${pids[@]}" 2>/dev/null || true; wait 2>/dev/null || true; }
 trap cleanup EXIT INT TERM
@@ -43,20 +46,35 @@ echo "$CAMPLANE_ADMIN_PASSWORD" | cam login --password-stdin
 
 # 2. The city, and the people of the approval chain.
 cam apply -f config/examples/city.yaml -f config/examples/alpr.yaml
-for u in "pd-manager dept_manager police" "chief chief police" "city-manager city_manager city-manager" \
+as() {
+  local u=$1 pw="$1-demo-password"; shift
+  [ "$u" = city-manager ] && pw=$CAMPLANE_CITY_MANAGER_PASSWORD
+  echo "$pw" | CAMPLANE_HOME="$DATA/cli-$u" "$BIN/camplane" login -u "$u" --password-stdin >/dev/null
+  CAMPLANE_HOME="$DATA/cli-$u" "$BIN/camplane" "$@"
+}
+for u in "pd-manager dept_manager police" "chief chief police" \
          "sergeant supervisor police" "operator alpr_operator police"; do
   set -- $u
-  echo "$1-demo-one-time" | cam user add "$1" --role "$2" --department "$3" --password-stdin
+  rc=0
+  out=$(echo "$1-demo-one-time" | cam user add "$1" --role "$2" --department "$3" --password-stdin) || rc=$?
+  echo "$out"
+  if [ "$rc" -eq 4 ]; then
+    # A governing role (chief) takes two people: the admin's grant waits, and the
+    # city manager from the controller config confirms it (its id is the last line).
+    as city-manager user grants confirm "$(printf '%s\n' "$out" | tail -n 1)"
+  elif [ "$rc" -ne 0 ]; then
+    exit "$rc"
+  fi
   # The admin's password is one-time: each person signs in and chooses their own.
   echo "$1-demo-one-time" | CAMPLANE_HOME="$DATA/cli-$1" "$BIN/camplane" login -u "$1" --password-stdin >/dev/null
   printf '%s\n%s\n' "$1-demo-one-time" "$1-demo-password" | CAMPLANE_HOME="$DATA/cli-$1" "$BIN/camplane" passwd --password-stdin
 done
-# Alerts and searches are ALPR data: the operator's training, state-system certification
-# and acknowledgement of the policy the controller runs under are on record, not just the role.
-policy=$(sed -n 's/^ *policy_version: *//p' config/examples/controller-embedded.yaml)
-printf 'kind: User\nname: operator\nspec:\n  department: police\n  roles: [alpr_operator]\n  trained_at: 2026-01-05T00:00:00Z\n  certified_until: 2099-01-01T00:00:00Z\n  policy_version: "%s"\n' "$policy" > "$DATA/operator.yaml"
+# Alerts and searches are ALPR data: the operator's training and state-system
+# certification are on record (the admin's apply), and the operator acknowledges
+# the policy the controller runs under themselves, with their own password.
+printf 'kind: User\nname: operator\nspec:\n  department: police\n  roles: [alpr_operator]\n  trained_at: 2026-01-05T00:00:00Z\n  certified_until: 2099-01-01T00:00:00Z\n' > "$DATA/operator.yaml"
 cam apply -f "$DATA/operator.yaml" >/dev/null
-as() { local u=$1; shift; echo "$u-demo-password" | CAMPLANE_HOME="$DATA/cli-$u" "$BIN/camplane" login -u "$u" --password-stdin >/dev/null; CAMPLANE_HOME="$DATA/cli-$u" "$BIN/camplane" "$@"; }
+echo "operator-demo-password" | as operator policy acknowledge --password-stdin
 as pd-manager request recommend req-ch-entrance -m "vandalism at the entrance" >/dev/null
 as chief request recommend req-ch-entrance -m "supports" >/dev/null
 # Placement fails closed: the demo loads no streets layer, so each verdict is

@@ -27,6 +27,8 @@ rm -rf "$DATA"; mkdir -p "$DATA"
 DATA=$(cd "$DATA" && pwd)
 export CAMPLANE_HOME="$DATA/cli" CAMPLANE_SERVER=https://127.0.0.1:$BASE CAMPLANE_CA="$DATA/ca.pem"
 export CAMPLANE_ADMIN_PASSWORD=${CAMPLANE_ADMIN_PASSWORD:-cluster-admin-password}
+# The first city manager (auth.initial_city_manager below) confirms the chief's grant.
+export CAMPLANE_CITY_MANAGER_PASSWORD=${CAMPLANE_CITY_MANAGER_PASSWORD:-city-manager-cluster-password}
 pids=()
 cleanup() { kill "${pids[@]}" 2>/dev/null || true; wait 2>/dev/null || true; }
 trap cleanup EXIT INT TERM
@@ -70,6 +72,9 @@ store:
     endpoints: [$(IFS=,; echo "${endpoints[*]}")]
     prefix: /camplane/local
     lease_seconds: 5
+auth:
+  initial_city_manager: city-manager
+  initial_city_manager_password_env: CAMPLANE_CITY_MANAGER_PASSWORD
 tls:
   ca_cert_file: $DATA/ca-$i.pem
 YAML
@@ -83,11 +88,26 @@ cam() { "$BIN/camplane" "$@"; }
 echo "$CAMPLANE_ADMIN_PASSWORD" | cam login --password-stdin >/dev/null
 
 # 3. The city: one site, gateway (enrolled now, started below) and approved camera per agent.
-for u in "pd-manager dept_manager police" "chief chief police" "city-manager city_manager city-manager"; do
+as() {
+  local u=$1 pw="$1-cluster-password"; shift
+  [ "$u" = city-manager ] && pw=$CAMPLANE_CITY_MANAGER_PASSWORD
+  echo "$pw" | CAMPLANE_HOME="$DATA/cli-$u" "$BIN/camplane" login -u "$u" --password-stdin >/dev/null
+  CAMPLANE_HOME="$DATA/cli-$u" "$BIN/camplane" "$@"
+}
+for u in "pd-manager dept_manager police" "chief chief police"; do
   set -- $u
-  echo "$1-cluster-password" | cam user add "$1" --role "$2" --department "$3" --password-stdin >/dev/null
+  rc=0
+  out=$(echo "$1-cluster-one-time" | cam user add "$1" --role "$2" --department "$3" --password-stdin) || rc=$?
+  if [ "$rc" -eq 4 ]; then
+    # The chief's role takes two people: the config's first city manager confirms it.
+    as city-manager user grants confirm "$(printf '%s\n' "$out" | tail -n 1)" >/dev/null
+  elif [ "$rc" -ne 0 ]; then
+    echo "$out"; exit "$rc"
+  fi
+  # The admin's password is one-time: each person chooses their own first.
+  echo "$1-cluster-one-time" | CAMPLANE_HOME="$DATA/cli-$1" "$BIN/camplane" login -u "$1" --password-stdin >/dev/null
+  printf '%s\n%s\n' "$1-cluster-one-time" "$1-cluster-password" | CAMPLANE_HOME="$DATA/cli-$1" "$BIN/camplane" passwd --password-stdin >/dev/null
 done
-as() { local u=$1; shift; echo "$u-cluster-password" | CAMPLANE_HOME="$DATA/cli-$u" "$BIN/camplane" login -u "$u" --password-stdin >/dev/null; CAMPLANE_HOME="$DATA/cli-$u" "$BIN/camplane" "$@"; }
 {
   printf 'kind: Department\nname: police\nspec: {display_name: Police Department}\n'
   for a in $(seq 1 "$AGENTS"); do

@@ -21,6 +21,7 @@ mod login;
 mod objects;
 mod output;
 mod placement;
+mod policy;
 mod publog;
 mod recordings;
 mod request;
@@ -159,6 +160,9 @@ enum Cmd {
     /// Assists to cases, counted by offence in the public log (never the case number).
     #[command(subcommand)]
     CaseAssist(case_assist::CaseAssistCmd),
+    /// The city's policy: acknowledge it yourself.
+    #[command(subcommand)]
+    Policy(policy::PolicyCmd),
 }
 
 /// Runs the CLI; returns the process exit code.
@@ -204,5 +208,6 @@ pub async fn run(cli: Cli) -> Result<i32> {
         Cmd::Export(export::ExportCmd::Verify { dir }) => export::verify(&dir, cli.ca.as_ref()),
         Cmd::Publog(pc) => publog::run(&c, pc).await,
         Cmd::CaseAssist(cc) => case_assist::run(&c, cc).await,
+        Cmd::Policy(pc) => policy::run(&c, pc).await,
     }
 }

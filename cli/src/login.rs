@@ -37,7 +37,7 @@ fn two_passwords_from_stdin() -> Result<(String, String)> {
 }
 
 /// Asks for a password on the terminal without echoing it.
-fn prompt(what: &str) -> Result<String> {
+pub(crate) fn prompt(what: &str) -> Result<String> {
     use std::io::{BufRead, IsTerminal, Write};
     if !std::io::stdin().is_terminal() {
         return Err(anyhow!(

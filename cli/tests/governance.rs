@@ -6,7 +6,7 @@
 
 mod common;
 
-use camplane_testkit::controller::start_example_controller;
+use camplane_testkit::controller::{start_example_controller, EXAMPLE_CITY_MANAGER_PW};
 use common::{cli, text};
 use std::path::PathBuf;
 use std::process::Output;
@@ -57,7 +57,21 @@ fn approvals_alerts_and_reports_through_the_cli() {
             ],
             Some(&format!("{name}-one-time-123")),
         );
-        assert!(o.status.success(), "{}", text(&o));
+        if role == "auditor" {
+            // A governing role: exit 4, the pending grant's id on the last
+            // line; the city manager confirms it.
+            assert_eq!(o.status.code(), Some(4), "{}", text(&o));
+            let out = String::from_utf8_lossy(&o.stdout).to_string();
+            let id = out.lines().last().unwrap().trim().to_string();
+            assert!(id.starts_with("rg-"), "{}", text(&o));
+            env.login("city-manager", EXAMPLE_CITY_MANAGER_PW);
+            let o = env.cli("city-manager", &["user", "grants", "list"], None);
+            assert!(o.status.success() && text(&o).contains(&id), "{}", text(&o));
+            let o = env.cli("city-manager", &["user", "grants", "confirm", &id], None);
+            assert!(o.status.success(), "{}", text(&o));
+        } else {
+            assert!(o.status.success(), "{}", text(&o));
+        }
         // The one-time password the admin set is changed first.
         env.login(name, &format!("{name}-one-time-123"));
         let o = env.cli(
@@ -70,11 +84,25 @@ fn approvals_alerts_and_reports_through_the_cli() {
     let qualified = dir.path().join("op.yaml");
     std::fs::write(
         &qualified,
-        "kind: User\nname: op\nspec:\n  department: police\n  roles: [alpr_operator]\n  trained_at: 2026-01-05T00:00:00Z\n  certified_until: 2099-01-01T00:00:00Z\n  policy_version: AP-5.05-2023-08-07\n",
+        "kind: User\nname: op\nspec:\n  department: police\n  roles: [alpr_operator]\n  trained_at: 2026-01-05T00:00:00Z\n  certified_until: 2099-01-01T00:00:00Z\n",
     )
     .unwrap();
     let o = env.cli("admin", &["apply", "-f", qualified.to_str().unwrap()], None);
     assert!(o.status.success(), "{}", text(&o));
+    // The operator acknowledges the policy themselves: shown its version and
+    // SHA-256, giving their own password again.
+    let o = env.cli(
+        "op",
+        &["policy", "acknowledge", "--password-stdin"],
+        Some("op-password-123\n"),
+    );
+    assert!(
+        o.status.success()
+            && text(&o).contains("AP-5.05-2023-08-07")
+            && text(&o).contains("SHA-256"),
+        "{}",
+        text(&o)
+    );
 
     // A pattern waits: exit 4, the id on stdout.
     let o = env.cli(
@@ -280,6 +308,13 @@ fn a_custom_hotlist_waits_for_another_supervisor() {
         );
         assert!(o.status.success(), "{}", text(&o));
         env.login(name, &format!("{name}-password-123"));
+        // The admin's password is one-time: each supervisor chooses their own.
+        let o = env.cli(
+            name,
+            &["passwd", "--password-stdin"],
+            Some(&format!("{name}-password-123\n{name}-own-password-123\n")),
+        );
+        assert!(o.status.success(), "{}", text(&o));
     }
     let csv = dir.path().join("case.csv");
     std::fs::write(&csv, "plate,state,reason\nINV1,IA,seen at the burglary\n").unwrap();

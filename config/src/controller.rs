@@ -243,6 +243,10 @@ pub struct CitySettings {
     /// The version of the camera policy users must acknowledge.
     #[serde(default = "default_policy_version")]
     pub policy_version: String,
+    /// The policy's text (a file): `camplane policy acknowledge` shows its
+    /// SHA-256 beside the version. Unset: nobody can acknowledge the policy.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub policy_file: Option<PathBuf>,
 }
 
 fn default_case_format() -> String {
@@ -314,6 +318,15 @@ pub struct AuthConfig {
     /// controller generates one and prints it once.
     #[serde(default = "default_admin_env")]
     pub initial_admin_password_env: String,
+    /// The first city manager's user name, created with the first admin on a
+    /// new store. Unset: a new store has no city manager, and governing grants
+    /// (which the city manager confirms) stay pending.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub initial_city_manager: Option<String>,
+    /// Environment variable holding the first city manager's password; when
+    /// unset the controller generates one (one-time) and prints it once.
+    #[serde(default = "default_city_manager_env")]
+    pub initial_city_manager_password_env: String,
 }
 
 fn default_ttl() -> u64 {
@@ -325,6 +338,9 @@ fn default_admin() -> String {
 fn default_admin_env() -> String {
     "CAMPLANE_ADMIN_PASSWORD".into()
 }
+fn default_city_manager_env() -> String {
+    "CAMPLANE_CITY_MANAGER_PASSWORD".into()
+}
 
 impl Default for AuthConfig {
     fn default() -> Self {
@@ -332,6 +348,8 @@ impl Default for AuthConfig {
             token_ttl_minutes: default_ttl(),
             initial_admin: default_admin(),
             initial_admin_password_env: default_admin_env(),
+            initial_city_manager: None,
+            initial_city_manager_password_env: default_city_manager_env(),
         }
     }
 }

@@ -19,7 +19,7 @@
 //! (default 1000), SCALE_FAILOVERS (default 3). Needs etcd on PATH for three.
 
 use camplane_proto::v1 as pb;
-use camplane_testkit::controller::{apply_on, login, req, tls_channel, user_on};
+use camplane_testkit::controller::{apply_on, login, req, tls_channel, user_on, Deciders};
 use camplane_testkit::servers::{free_port, EtcdServer};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -30,6 +30,8 @@ use tokio::sync::{mpsc, watch, Semaphore};
 use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity};
 
 const PW: &str = "scale-admin-password";
+/// The first city manager's password (it confirms the chief's grant).
+const CM_PW: &str = "scale-city-manager-password";
 /// Agents that get a camera whose activation is timed.
 const PROBES: usize = 40;
 
@@ -116,6 +118,7 @@ impl Controller {
             .arg("--config")
             .arg(cfg)
             .env("SCALE_PW", PW)
+            .env("SCALE_CM_PW", CM_PW)
             .env("RUST_LOG", "warn")
             .stdout(Stdio::null())
             .stderr(log)
@@ -151,7 +154,7 @@ fn start_controllers(dir: &Path, n: usize, etcd: Option<&EtcdServer>) -> Vec<Con
         std::fs::write(
             &cfg,
             format!(
-                "city:\n  name: Bench\n  time_zone: America/Chicago\nlisten: 127.0.0.1:{port}\nhttp_listen: 127.0.0.1:{http}\n{store}auth:\n  initial_admin_password_env: SCALE_PW\n  token_ttl_minutes: 1440\ntls:\n  ca_cert_file: {}\n",
+                "city:\n  name: Bench\n  time_zone: America/Chicago\nlisten: 127.0.0.1:{port}\nhttp_listen: 127.0.0.1:{http}\n{store}auth:\n  initial_admin_password_env: SCALE_PW\n  initial_city_manager: cm\n  initial_city_manager_password_env: SCALE_CM_PW\n  token_ttl_minutes: 1440\ntls:\n  ca_cert_file: {}\n",
                 dir.join(format!("ca-{i}.pem")).display()
             ),
         )
@@ -321,10 +324,15 @@ async fn run(n_agents: usize, n_ctl: usize) {
     )
     .await
     .unwrap();
-    let (mgr, chief, cm) = (
-        user_on(&ch, &admin, "mgr", &["dept_manager"], "police").await,
-        user_on(&ch, &admin, "chief", &["chief"], "police").await,
-        user_on(&ch, &admin, "cm", &["city_manager"], "police").await,
+    // The city manager is the config's first one; it confirms the chief's grant.
+    let cm = login(&ch, "cm", CM_PW).await.unwrap();
+    let deciders = Deciders {
+        city_manager: Some(cm.clone()),
+        second_admin: None,
+    };
+    let (mgr, chief) = (
+        user_on(&ch, &admin, "mgr", &["dept_manager"], "police", &deciders).await,
+        user_on(&ch, &admin, "chief", &["chief"], "police", &deciders).await,
     );
 
     // Enrol every agent (not timed), 32 at a time.

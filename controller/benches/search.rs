@@ -50,11 +50,11 @@ async fn main() {
     .unwrap();
     cfg.store.embedded.as_mut().unwrap().path = dir.path().join("store");
     cfg.tls.ca_cert_file = Some(ca.clone());
+    ctl::with_governance(&mut cfg);
     // The first admin password is generated (its variable is unset).
     let h = ctl::start(cfg, None).await;
     let (running, ch, admin) = (&h.running, h.channel.clone(), h.admin.clone());
     let port = running.addr.port();
-    let policy = running.controller.config.city.policy_version.clone();
     let mut objects = vec![pb::Object {
         kind: "Department".into(),
         name: "police".into(),
@@ -84,7 +84,7 @@ async fn main() {
         .await
         .unwrap();
     let op_spec = serde_json::json!({"name": "op", "spec": {"roles": ["alpr_operator"], "department": "police",
-        "trained_at": "2026-01-05T00:00:00Z", "certified_until": "2099-01-01T00:00:00Z", "policy_version": policy}});
+        "trained_at": "2026-01-05T00:00:00Z", "certified_until": "2099-01-01T00:00:00Z"}});
     pb::users_client::UsersClient::new(ch.clone())
         .add(req(
             &admin,
@@ -107,6 +107,10 @@ async fn main() {
     )
     .await
     .unwrap();
+    // The operator acknowledges the policy themselves.
+    ctl::acknowledge_policy(&ch, &op, "bench-operator-password")
+        .await
+        .unwrap();
 
     // Agents and their reads (not timed).
     let now = Timestamp::now();

@@ -19,6 +19,9 @@ pub struct Running {
     pub addr: SocketAddr,
     /// The first admin's generated password, when one was generated.
     pub initial_password: Option<String>,
+    /// The first city manager's generated password (`auth.initial_city_manager`
+    /// without its variable), when one was generated.
+    pub initial_city_manager_password: Option<String>,
     /// The CA certificate clients must trust (PEM).
     pub ca_pem: String,
     /// Whether this controller leads (runs the work that must happen once).
@@ -53,11 +56,14 @@ pub async fn start_with_clock(
     let env_pw = std::env::var(&config.auth.initial_admin_password_env)
         .ok()
         .filter(|s| !s.is_empty());
+    let cm_pw = std::env::var(&config.auth.initial_city_manager_password_env)
+        .ok()
+        .filter(|s| !s.is_empty());
     let listen: SocketAddr = config.listen.parse().map_err(|_| {
         crate::Error::InvalidArgument(format!("listen: {:?} is not an address", config.listen))
     })?;
     let ctl = Controller::new(config, store, clock, cancel.clone()).await?;
-    let initial_password = ctl.bootstrap_admin(env_pw).await?;
+    let (initial_password, initial_city_manager_password) = ctl.bootstrap(env_pw, cm_pw).await?;
     // Users stored before ids existed get theirs (sessions then belong to ids).
     ctl.assign_user_ids().await?;
     let listener = tokio::net::TcpListener::bind(listen)
@@ -141,6 +147,7 @@ pub async fn start_with_clock(
         controller: ctl,
         addr,
         initial_password,
+        initial_city_manager_password,
         ca_pem,
         leader: leadership,
         http_addr,

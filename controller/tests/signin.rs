@@ -125,11 +125,20 @@ async fn names_and_free_text_are_bounded_before_anything_is_written() {
     // Refused before anything was written: no user, no audit entry.
     assert_eq!(audit_log(&h).await.len(), before);
 
-    // A 3.9 MB name with a forged row: refused, its entry bounded and escaped.
+    // A 3.9 MB name: refused on the request's length prefix (the Auth service
+    // takes 64 KiB), before it is read; nothing is written.
     let huge = format!(
         "x\nadmin audit.cleared ok\u{1b}[0m{}",
         "n".repeat(3_900_000)
     );
+    let e = login(&h.channel, &huge, "whatever-password")
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::OutOfRange, "{e:?}");
+    assert_eq!(audit_log(&h).await.len(), before);
+    // A 20,000-character name with a forged row (under that limit): refused,
+    // its entry bounded and escaped.
+    let huge = format!("x\nadmin audit.cleared ok\u{1b}[0m{}", "n".repeat(20_000));
     let e = login(&h.channel, &huge, "whatever-password")
         .await
         .unwrap_err();
@@ -475,8 +484,12 @@ async fn identities_stay_dead_and_the_last_admin_stays() {
     let e = delete_user(&h, &new, "vic").await.unwrap_err();
     assert_eq!(e.code(), Code::FailedPrecondition);
     assert!(e.message().contains("last admin"), "{}", e.message());
-    // The city manager: one, then two.
+    // The city manager: one, then two. (cm's grant is confirmed by a second
+    // admin; then the config's first city manager steps down, so cm is the last.)
     user(&h, "cm", &["city_manager"], "city-hall").await;
+    grant(&h, &new, FIRST_CITY_MANAGER, "city_manager", true)
+        .await
+        .unwrap();
     let e = delete_user(&h, &new, "cm").await.unwrap_err();
     assert!(e.message().contains("last city_manager"), "{}", e.message());
     let e = grant(&h, &new, "cm", "city_manager", true)
@@ -557,4 +570,58 @@ async fn wait_until(ctl: &camplane_controller::core::Controller, key: &str) {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     panic!("{key} never reached the cache");
+}
+
+/// The first city manager comes from the config on a new store only, like the
+/// first admin: a weak password in its variable stops the start before anything
+/// is written; a password from the variable is theirs (not one-time); a
+/// generated one is one-time; a store with users gets nobody new.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_first_city_manager_comes_from_the_config_once() {
+    let weak_dir = tempfile::tempdir().unwrap();
+    let mut c = config_embedded(weak_dir.path());
+    c.auth.initial_city_manager_password_env = "CAMPLANE_TEST_WEAK_CM_PW".into();
+    std::env::set_var("CAMPLANE_TEST_WEAK_CM_PW", "short");
+    let cancel = tokio_util::sync::CancellationToken::new();
+    let e = camplane_controller::server::start(c, cancel.clone())
+        .await
+        .err()
+        .expect("a weak first city manager password stops the start");
+    assert!(e.to_string().contains("CAMPLANE_TEST_WEAK_CM_PW"), "{e}");
+    cancel.cancel();
+
+    let dir = tempfile::tempdir().unwrap();
+    let mut c = config_embedded(dir.path());
+    c.auth.initial_city_manager_password_env = "CAMPLANE_TEST_OWN_CM_PW".into();
+    std::env::set_var("CAMPLANE_TEST_OWN_CM_PW", "first-city-manager-own-pw");
+    let h = start(c, None).await;
+    assert!(h.running.initial_city_manager_password.is_none());
+    let t = login(&h.channel, FIRST_CITY_MANAGER, "first-city-manager-own-pw")
+        .await
+        .unwrap();
+    let me = whoami(&h, &t).await.unwrap();
+    assert_eq!(me.roles, ["city_manager"]);
+    let log = audit_log(&h).await;
+    let added: Vec<_> = entries(&log, "user.add")
+        .into_iter()
+        .filter(|e| e["actor"] == "system")
+        .collect();
+    assert_eq!(added.len(), 2, "the admin and the city manager: {added:#?}");
+    // Once: a store with users gets nobody new.
+    let ctl = h.running.controller.clone();
+    assert_eq!(ctl.bootstrap(None, None).await.unwrap(), (None, None));
+    assert_eq!(entries(&audit_log(&h).await, "user.add").len(), 2);
+    h.cancel.cancel();
+
+    // Generated: one-time (the harness changed it through passwd, as a person would).
+    let dir = tempfile::tempdir().unwrap();
+    let h = start(config_embedded(dir.path()), None).await;
+    assert!(h.city_manager.is_some());
+    let log = audit_log(&h).await;
+    let changed: Vec<_> = entries(&log, "user.passwd")
+        .into_iter()
+        .filter(|e| e["actor"] == FIRST_CITY_MANAGER)
+        .collect();
+    assert_eq!(changed.len(), 1, "{log:#?}");
+    h.cancel.cancel();
 }

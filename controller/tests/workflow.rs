@@ -420,9 +420,12 @@ async fn separation_of_duties() {
 
     // Someone else's roles are the admin's job.
     let both = user(&h, "pd-both", &["dept_manager"], "police").await;
-    grant(h.admin.clone(), "pd-both".into(), "chief")
+    let asked = grant(h.admin.clone(), "pd-both".into(), "chief")
         .await
-        .unwrap();
+        .unwrap()
+        .into_inner();
+    // A governing role: the city manager confirms the admin's grant.
+    confirm_grants(&h.channel, &asked.pending_grants, &h.deciders(&[]).await).await;
     let cm = user(&h, "city-manager", &["city_manager"], "city-manager").await;
     let chief = user(&h, "chief", &["chief"], "police").await;
     act(&h, &both, "req-1", "recommend", "dept_manager", "needed")
@@ -603,4 +606,275 @@ async fn camera_credentials_stay_secret() {
         !String::from_utf8_lossy(&stored.value).contains(secret),
         "sealed at rest"
     );
+}
+
+/// The roles of the users' record now.
+async fn roles_of(h: &Harness, name: &str) -> Vec<String> {
+    let u = get_json(h, &h.admin, "User", name).await.unwrap();
+    u["spec"]["roles"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r.as_str().unwrap().to_string())
+        .collect()
+}
+
+/// `user grant` / `user grants …` over gRPC as `token`: the pending grants asked.
+async fn ask(
+    h: &Harness,
+    token: &str,
+    who: &str,
+    role: &str,
+) -> Result<Vec<pb::RoleGrant>, tonic::Status> {
+    Ok(pb::users_client::UsersClient::new(h.channel.clone())
+        .grant(req(
+            token,
+            pb::GrantRequest {
+                username: who.into(),
+                roles: vec![role.into()],
+                revoke: false,
+            },
+        ))
+        .await?
+        .into_inner()
+        .pending_grants)
+}
+
+/// Governing roles take two people: an admin's grant of chief, auditor or admin
+/// (and `user add` with one) only asks; the city manager from the config
+/// confirms or rejects; a grant of city_manager is confirmed by a second admin.
+/// Every side door (the asker confirming, the admin's apply, the wrong decider,
+/// twice, a user deleted meanwhile) is refused and audited.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn governing_roles_take_two_people() {
+    let dir = tempfile::tempdir().unwrap();
+    let h = start(config_embedded(dir.path()), None).await;
+    let ch = h.channel.clone();
+    let cm = h
+        .city_manager
+        .clone()
+        .expect("the first city manager from the config");
+    assert_eq!(roles_of(&h, FIRST_CITY_MANAGER).await, ["city_manager"]);
+    let v = user(&h, "vera", &["viewer"], "police").await;
+
+    // The admin asks: pending, not held; listed for the city manager.
+    let asked = ask(&h, &h.admin, "vera", "chief").await.unwrap();
+    assert_eq!(asked.len(), 1);
+    let id = asked[0].id.clone();
+    assert!(id.starts_with("rg-"), "{id}");
+    assert_eq!(roles_of(&h, "vera").await, ["viewer"]);
+    let listed = pb::users_client::UsersClient::new(ch.clone())
+        .list_grants(req(&cm, pb::Empty {}))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(listed.grants.iter().any(|g| g.id == id));
+    // Side doors: the asker confirms; the user confirms their own; the
+    // admin's apply adds the role; a viewer lists.
+    let e = decide_grant(&ch, &h.admin, &id, true, "")
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::PermissionDenied, "{e:?}");
+    let e = decide_grant(&ch, &v, &id, true, "").await.unwrap_err();
+    assert_eq!(e.code(), Code::PermissionDenied, "{e:?}");
+    let e = apply(
+        &h,
+        &h.admin,
+        "kind: User\nname: vera\nspec:\n  department: police\n  roles: [chief, viewer]\n",
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(e.code(), Code::PermissionDenied, "{e:?}");
+    assert!(e.message().contains("two people"), "{e:?}");
+    assert_eq!(roles_of(&h, "vera").await, ["viewer"]);
+    // Nor does a city manager decide a grant of their own.
+    let own = ask(&h, &h.admin, FIRST_CITY_MANAGER, "chief")
+        .await
+        .unwrap();
+    let e = decide_grant(&ch, &cm, &own[0].id, true, "")
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::PermissionDenied, "{e:?}");
+    // The city manager confirms: held, once.
+    let g = decide_grant(&ch, &cm, &id, true, "").await.unwrap();
+    assert_eq!(g["state"], "confirmed");
+    assert_eq!(roles_of(&h, "vera").await, ["chief", "viewer"]);
+    let e = decide_grant(&ch, &cm, &id, true, "").await.unwrap_err();
+    assert_eq!(e.code(), Code::FailedPrecondition, "{e:?}");
+
+    // `user add` with a governing role: added without it, one grant pending;
+    // the city manager rejects it with a reason.
+    let added = pb::users_client::UsersClient::new(ch.clone())
+        .add(req(
+            &h.admin,
+            pb::AddUserRequest {
+                json: serde_json::to_vec(&serde_json::json!({"name": "aldo", "spec": {"roles": ["auditor", "viewer"], "department": "city"}})).unwrap(),
+                password: "aldo-one-time-123".into(),
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(added.pending_grants.len(), 1);
+    assert_eq!(roles_of(&h, "aldo").await, ["viewer"]);
+    let rid = added.pending_grants[0].id.clone();
+    let e = decide_grant(&ch, &cm, &rid, false, "").await.unwrap_err();
+    assert_eq!(e.code(), Code::InvalidArgument, "{e:?}");
+    let g = decide_grant(&ch, &cm, &rid, false, "no audit duties")
+        .await
+        .unwrap();
+    assert_eq!(g["state"], "rejected");
+    assert_eq!(roles_of(&h, "aldo").await, ["viewer"]);
+
+    // A grant to a user deleted meanwhile is refused.
+    let gone = ask(&h, &h.admin, "aldo", "chief").await.unwrap();
+    pb::objects_client::ObjectsClient::new(ch.clone())
+        .delete(req(
+            &h.admin,
+            pb::DeleteRequest {
+                kind: "User".into(),
+                name: "aldo".into(),
+            },
+        ))
+        .await
+        .unwrap();
+    let e = decide_grant(&ch, &cm, &gone[0].id, true, "")
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::FailedPrecondition, "{e:?}");
+    assert!(e.message().contains("deleted"), "{e:?}");
+
+    // city_manager: not the city manager's to confirm; a second admin does.
+    let cmg = ask(&h, &h.admin, "vera", "city_manager").await.unwrap();
+    let e = decide_grant(&ch, &cm, &cmg[0].id, true, "")
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::PermissionDenied, "{e:?}");
+    // Not by the admin who asked for it either: a second admin.
+    let e = decide_grant(&ch, &h.admin, &cmg[0].id, true, "")
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::PermissionDenied, "{e:?}");
+    assert!(e.message().contains("second person"), "{e:?}");
+    let second = h.second_admin().await;
+    decide_grant(&ch, &second, &cmg[0].id, true, "")
+        .await
+        .unwrap();
+    assert_eq!(
+        roles_of(&h, "vera").await,
+        ["chief", "city_manager", "viewer"]
+    );
+
+    let log = audit_log(&h).await;
+    let count = |a: &str| log.iter().filter(|e| e["action"] == a).count();
+    // vera's chief, first-cm's chief, aldo's auditor and chief, vera's
+    // city_manager, the second admin's admin.
+    assert_eq!(count("user.grant.request"), 6);
+    assert!(count("user.grant.confirm") >= 3);
+    assert!(count("user.grant.reject") >= 1);
+    assert!(audited_denial(&log, "user.grant.confirm", "second person"));
+    assert!(audited_denial(&log, "user.grant.confirm", "their own"));
+    assert!(audited_denial(&log, "user.grant.confirm", "decided by"));
+    assert!(audited_denial(&log, "apply User", "two people"));
+    assert!(log.iter().any(|e| e["action"] == "user.grant.confirm"
+        && e["result"].as_str().unwrap().contains("deleted")));
+    h.cancel.cancel();
+}
+
+/// Users acknowledge the policy themselves: shown its version and SHA-256,
+/// with their own password again; recorded on their own record. An admin's
+/// apply of anyone's policy_version is refused (audited), as is a wrong password.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn users_acknowledge_the_policy_themselves() {
+    let dir = tempfile::tempdir().unwrap();
+    let h = start(config_embedded(dir.path()), None).await;
+    let op = user(&h, "op", &["alpr_operator"], "police").await;
+    let policy = h.running.controller.config.city.policy_version.clone();
+    // The side door: the admin sets it. Refused, audited, nothing recorded.
+    let e = apply(
+        &h,
+        &h.admin,
+        &format!("kind: User\nname: op\nspec:\n  department: police\n  roles: [alpr_operator]\n  policy_version: \"{policy}\"\n"),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(e.code(), Code::PermissionDenied, "{e:?}");
+    assert!(e.message().contains("policy acknowledge"), "{e:?}");
+    // A wrong password: refused, counted as a failed sign-in.
+    let e = acknowledge_policy(&h.channel, &op, "not-the-password")
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::Unauthenticated, "{e:?}");
+    let u = get_json(&h, &h.admin, "User", "op").await.unwrap();
+    assert!(u["status"]["acknowledged_at"].is_null(), "{u}");
+    // What was shown must still be the policy.
+    let e = pb::users_client::UsersClient::new(h.channel.clone())
+        .acknowledge_policy(req(
+            &op,
+            pb::AcknowledgePolicyRequest {
+                password: user_password("op"),
+                version: policy.clone(),
+                sha256: "0".repeat(64),
+            },
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::FailedPrecondition, "{e:?}");
+    // The legitimate path.
+    let text = std::fs::read(policy_file()).unwrap();
+    let p = acknowledge_policy(&h.channel, &op, &user_password("op"))
+        .await
+        .unwrap();
+    assert_eq!(p.version, policy);
+    assert_eq!(
+        p.sha256,
+        camplane_controller::core::auth::policy_sha256(&text)
+    );
+    let u = get_json(&h, &h.admin, "User", "op").await.unwrap();
+    assert_eq!(u["status"]["policy_version"], policy.as_str());
+    assert_eq!(u["status"]["policy_sha256"], p.sha256.as_str());
+    assert!(u["status"]["acknowledged_at"].is_string(), "{u}");
+    let log = audit_log(&h).await;
+    assert!(audited_denial(&log, "apply User", "policy acknowledge"));
+    assert!(log.iter().any(|e| e["action"] == "login_failed"
+        && e["result"].as_str().unwrap().contains("policy acknowledge")));
+    assert!(log.iter().any(|e| e["action"] == "policy.acknowledge"
+        && e["actor"] == "op"
+        && e["result"].as_str().unwrap().starts_with("refused")));
+    let acks: Vec<_> = log
+        .iter()
+        .filter(|e| e["action"] == "policy.acknowledge" && e["result"] == "ok")
+        .collect();
+    assert_eq!(acks.len(), 1, "{acks:#?}");
+    assert_eq!(acks[0]["actor"], "op");
+    assert_eq!(acks[0]["details"]["sha256"], p.sha256.as_str());
+    h.cancel.cancel();
+}
+
+/// Without `auth.initial_city_manager` a new store has no city manager: a
+/// governing grant stays pending, and its audit entry says why.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_a_first_city_manager_governing_grants_stay_pending() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut c = config_embedded(dir.path());
+    c.auth.initial_city_manager = None;
+    let h = start(c, None).await;
+    assert!(h.city_manager.is_none());
+    user(&h, "vera", &["viewer"], "police").await;
+    let asked = ask(&h, &h.admin, "vera", "chief").await.unwrap();
+    assert_eq!(asked.len(), 1);
+    assert_eq!(roles_of(&h, "vera").await, ["viewer"]);
+    let log = audit_log(&h).await;
+    let e = log
+        .iter()
+        .find(|e| e["action"] == "user.grant.request")
+        .unwrap();
+    assert!(
+        e["result"]
+            .as_str()
+            .unwrap()
+            .contains("no city manager yet"),
+        "{e}"
+    );
+    h.cancel.cancel();
 }

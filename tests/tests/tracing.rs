@@ -155,7 +155,8 @@ async fn a_search_is_one_trace_across_cli_controller_and_agent() {
     std::fs::write(
         dir.join("controller.yaml"),
         format!(
-            "city:\n  name: Dubuque\n  time_zone: America/Chicago\nlisten: 127.0.0.1:{port}\nhttp_listen: 127.0.0.1:{http}\nstore:\n  embedded:\n    path: {}\nauth:\n  initial_admin_password_env: TRACE_ADMIN_PW\ntls:\n  ca_cert_file: {}\n",
+            "city:\n  name: Dubuque\n  time_zone: America/Chicago\n  policy_file: {}\nlisten: 127.0.0.1:{port}\nhttp_listen: 127.0.0.1:{http}\nstore:\n  embedded:\n    path: {}\nauth:\n  initial_admin_password_env: TRACE_ADMIN_PW\ntls:\n  ca_cert_file: {}\n",
+            ctl::policy_file().display(),
             dir.join("store").display(),
             dir.join("ca.pem").display()
         ),
@@ -229,6 +230,12 @@ async fn a_search_is_one_trace_across_cli_controller_and_agent() {
     )
     .unwrap();
     env.ok("admin", &["apply", "-f", user.to_str().unwrap()], None);
+    // The operator acknowledges the policy themselves.
+    env.ok(
+        "op",
+        &["policy", "acknowledge", "--password-stdin"],
+        Some("op-password-123\n"),
+    );
     let token = env.ok(
         "admin",
         &["agent", "enroll", "--site", "city-hall", "--name", "gw"],

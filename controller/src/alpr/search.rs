@@ -328,11 +328,11 @@ impl Controller {
     /// and the current policy acknowledged.
     pub(crate) fn check_qualified(&self, actor: &Actor) -> Result<()> {
         let now = self.now();
-        let user = self
+        let obj = self
             .load(Kind::User, &actor.username)
-            .ok()
-            .and_then(|o| serde_json::from_value::<camplane_config::model::UserSpec>(o.spec).ok())
-            .ok_or_else(|| Error::PermissionDenied("no user record".into()))?;
+            .map_err(|_| Error::PermissionDenied("no user record".into()))?;
+        let user = serde_json::from_value::<camplane_config::model::UserSpec>(obj.spec.clone())
+            .map_err(|_| Error::PermissionDenied("no user record".into()))?;
         if user.trained_at.is_none_or(|t| t > now) {
             return Err(Error::PermissionDenied(format!(
                 "{} has no completed ALPR training on record",
@@ -346,9 +346,9 @@ impl Controller {
             )));
         }
         let policy = &self.config.city.policy_version;
-        if user.policy_version.as_deref() != Some(policy.as_str()) {
+        if crate::core::auth::acknowledged_policy(&obj.status) != Some(policy.as_str()) {
             return Err(Error::PermissionDenied(format!(
-                "{} has not acknowledged policy version {policy}",
+                "{} has not acknowledged policy version {policy} (`camplane policy acknowledge`)",
                 actor.username
             )));
         }

@@ -1,6 +1,8 @@
 //! gRPC services of the registry: sign-in, objects, cameras, users, holds.
 
 use super::*;
+use crate::registry::grant_machine::{Decision, RoleGrant};
+use crate::registry::users::PolicyText;
 
 #[tonic::async_trait]
 impl pb::auth_server::Auth for Api {
@@ -135,6 +137,27 @@ impl pb::cameras_server::Cameras for Api {
     }
 }
 
+/// Pending grants on the wire: the id and the stored record as JSON.
+fn role_grants(grants: &[RoleGrant]) -> Result<Vec<pb::RoleGrant>, Status> {
+    grants
+        .iter()
+        .map(|g| {
+            Ok(pb::RoleGrant {
+                id: g.id.clone(),
+                json: serde_json::to_vec(g).map_err(|e| Status::internal(e.to_string()))?,
+            })
+        })
+        .collect()
+}
+
+fn policy_info(p: PolicyText) -> pb::PolicyInfo {
+    pb::PolicyInfo {
+        version: p.version,
+        sha256: p.sha256,
+        file: p.file,
+    }
+}
+
 #[tonic::async_trait]
 impl pb::users_server::Users for Api {
     async fn add(&self, req: Request<pb::AddUserRequest>) -> R<pb::AddUserResponse> {
@@ -154,10 +177,11 @@ impl pb::users_server::Users for Api {
             Err(e) => return Err(Status::invalid_argument(format!("user spec: {e}"))),
         };
         let pw = (!r.password.is_empty()).then_some(r.password);
-        let (o, otp) = self.ctl.add_user(&actor, &named.name, spec, pw).await?;
+        let (o, otp, grants) = self.ctl.add_user(&actor, &named.name, spec, pw).await?;
         Ok(Response::new(pb::AddUserResponse {
             user: Some(to_pb(&o, 0)?),
             one_time_password: otp.unwrap_or_default(),
+            pending_grants: role_grants(&grants)?,
         }))
     }
 
@@ -174,7 +198,7 @@ impl pb::users_server::Users for Api {
         }))
     }
 
-    async fn grant(&self, req: Request<pb::GrantRequest>) -> R<pb::Object> {
+    async fn grant(&self, req: Request<pb::GrantRequest>) -> R<pb::GrantResponse> {
         let actor = self.actor(&req).await?;
         let r = req.into_inner();
         let roles = r
@@ -182,11 +206,55 @@ impl pb::users_server::Users for Api {
             .iter()
             .map(|s| role(s))
             .collect::<Result<Vec<_>, _>>()?;
-        let o = self
+        let (o, grants) = self
             .ctl
             .grant(&actor, &r.username, &roles, r.revoke)
             .await?;
-        Ok(Response::new(to_pb(&o, 0)?))
+        Ok(Response::new(pb::GrantResponse {
+            user: Some(to_pb(&o, 0)?),
+            pending_grants: role_grants(&grants)?,
+        }))
+    }
+
+    async fn list_grants(&self, req: Request<pb::Empty>) -> R<pb::RoleGrants> {
+        let actor = self.actor(&req).await?;
+        let grants = self.ctl.pending_grants(&actor).await?;
+        Ok(Response::new(pb::RoleGrants {
+            grants: role_grants(&grants)?,
+        }))
+    }
+
+    async fn decide_grant(&self, req: Request<pb::DecideGrantRequest>) -> R<pb::RoleGrant> {
+        let actor = self.actor(&req).await?;
+        let r = req.into_inner();
+        let decision = if r.confirm {
+            Decision::Confirm
+        } else {
+            Decision::Reject(&r.reason)
+        };
+        let g = self.ctl.decide_grant(&actor, &r.id, decision).await?;
+        Ok(Response::new(
+            role_grants(std::slice::from_ref(&g))?.remove(0),
+        ))
+    }
+
+    async fn policy(&self, req: Request<pb::Empty>) -> R<pb::PolicyInfo> {
+        self.actor(&req).await?;
+        Ok(Response::new(policy_info(self.ctl.policy_text()?)))
+    }
+
+    async fn acknowledge_policy(
+        &self,
+        req: Request<pb::AcknowledgePolicyRequest>,
+    ) -> R<pb::PolicyInfo> {
+        let token = Self::token(&req)?;
+        let source = req.remote_addr().map(|a| a.ip());
+        let r = req.into_inner();
+        let p = self
+            .ctl
+            .acknowledge_policy(&token, &r.password, &r.version, &r.sha256, source)
+            .await?;
+        Ok(Response::new(policy_info(p)))
     }
 
     async fn list(&self, req: Request<pb::Empty>) -> R<pb::ObjectList> {

@@ -62,6 +62,9 @@ async fn run(path: PathBuf) -> anyhow::Result<()> {
         // Shown once: it is stored only as a hash.
         println!("initial admin password (shown once, change it): {pw}");
     }
+    if let Some(pw) = &running.initial_city_manager_password {
+        println!("initial city manager password (shown once, change it): {pw}");
+    }
     println!("camplane-controller listening on {}", running.addr);
     let stop = cancel.clone();
     tokio::spawn(async move {

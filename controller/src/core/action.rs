@@ -50,6 +50,14 @@ actions! {
     UserGrant = "user.grant",
     /// A role revoked.
     UserRevoke = "user.revoke",
+    /// A governing role asked for: a pending grant a second person decides.
+    UserGrantRequest = "user.grant.request",
+    /// A pending grant confirmed (the role is held from then on).
+    UserGrantConfirm = "user.grant.confirm",
+    /// A pending grant rejected, with a reason.
+    UserGrantReject = "user.grant.reject",
+    /// A user acknowledged the city's policy themselves.
+    PolicyAcknowledge = "policy.acknowledge",
     /// A user name or a source address locked after repeated failed sign-ins
     /// (once per lock, not per try).
     LoginLocked = "login.locked",

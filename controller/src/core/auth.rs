@@ -92,6 +92,23 @@ pub fn user_id_of(status: &serde_json::Value) -> Option<&str> {
         .filter(|s| !s.is_empty())
 }
 
+/// The policy version a user acknowledged themselves (`status.policy_version`,
+/// written only by `camplane policy acknowledge`; a `spec.policy_version` an
+/// admin once applied is not an acknowledgement).
+pub fn acknowledged_policy(status: &serde_json::Value) -> Option<&str> {
+    status
+        .get("acknowledged_at")
+        .and(status.get("policy_version"))
+        .and_then(|v| v.as_str())
+        .filter(|s| !s.is_empty())
+}
+
+/// The SHA-256 (hex) of the policy text, as `policy acknowledge` shows it.
+pub fn policy_sha256(text: &[u8]) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(text))
+}
+
 /// The longest user name.
 pub const MAX_USER_NAME: usize = 64;
 

@@ -25,7 +25,7 @@ use crate::core::store::{Compare, Op};
 use crate::core::AuditAction;
 use crate::core::Controller;
 use crate::{Error, Result};
-use camplane_config::model::{CameraSpec, Kind, SegmentInfo, SegmentsQuery, UserSpec};
+use camplane_config::model::{CameraSpec, Kind, SegmentInfo, SegmentsQuery};
 use camplane_proto::kinds::QueryKind;
 use jiff::{SignedDuration, Timestamp};
 use serde::{Deserialize, Serialize};
@@ -147,13 +147,6 @@ impl Controller {
             return ae;
         }
         e
-    }
-
-    fn user_spec(&self, name: &str) -> Result<UserSpec> {
-        self.load(Kind::User, name)
-            .ok()
-            .and_then(|o| serde_json::from_value::<UserSpec>(o.spec).ok())
-            .ok_or_else(|| Error::PermissionDenied(format!("no user record for {name}")))
     }
 
     /// The chief authorizes `user` to view (or, with `right` copy, to copy)
@@ -278,11 +271,14 @@ impl Controller {
             .load(Kind::Camera, camera)
             .map_err(|_| Error::NotFound(format!("camera {:?}", shown(camera, 60))))?
             .spec_as()?;
-        let user = self.user_spec(&actor.username)?;
+        let status = self
+            .load(Kind::User, &actor.username)
+            .map_err(|_| Error::PermissionDenied(format!("no user record for {}", actor.username)))?
+            .status;
         let policy = &self.config.city.policy_version;
-        if user.policy_version.as_deref() != Some(policy.as_str()) {
+        if crate::core::auth::acknowledged_policy(&status) != Some(policy.as_str()) {
             return Err(Error::PermissionDenied(format!(
-                "{} has not acknowledged policy version {policy}",
+                "{} has not acknowledged policy version {policy} (`camplane policy acknowledge`)",
                 actor.username
             )));
         }

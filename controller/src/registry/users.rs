@@ -1,14 +1,18 @@
 //! Sign-in, sessions and users: the first admin, login and logout, bearer
 //! tokens, lockouts after failed sign-ins, passwords (one-time ones, changes,
-//! resets), adding users and granting roles.
+//! resets), adding users and granting roles (governing ones in two steps:
+//! pending grants under `grants/{id}`), and the user's own acknowledgement of
+//! the policy.
 
 use crate::core::audit::Draft;
 use crate::core::auth::{self, Actor, Operation, PasswordRecord, Session};
-use crate::core::object::{json, Change, Step, StoredObject};
+use crate::core::object::{
+    json, Change, KeyChange, KeyStep, KeyWrite, Refusal, Step, StoredObject,
+};
 use crate::core::store::{Compare, Op};
 use crate::core::AuditAction;
 use crate::core::Controller;
-use crate::registry::grant_machine;
+use crate::registry::grant_machine::{self, Decision, GrantState, RoleGrant};
 use crate::registry::lockout::{self, Lock, Locked, SignInLimits};
 use crate::{Error, Result};
 use camplane_config::manifest::Spec;
@@ -25,6 +29,20 @@ const KEPT_ROLES_TURN: &str = "meta/kept-roles-turn";
 /// transaction (within etcd's 128 operations); any left belong to the old id
 /// or password generation and are refused by [`Controller::authenticate`] anyway.
 const MAX_SESSIONS_ENDED: usize = 100;
+
+/// Where pending (and decided) governing grants are kept: `grants/{id}`.
+pub const GRANTS: &str = "grants/";
+
+/// The policy a user is shown before acknowledging it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PolicyText {
+    /// `city.policy_version`.
+    pub version: String,
+    /// The SHA-256 (hex) of `city.policy_file`'s bytes, read now.
+    pub sha256: String,
+    /// The file.
+    pub file: String,
+}
 
 /// What a successful sign-in returns.
 #[derive(Debug)]
@@ -45,9 +63,35 @@ impl Controller {
     /// it was generated (to be shown once; it is one-time). A password from the
     /// operator's variable is theirs and not one-time, but must follow the rules.
     pub async fn bootstrap_admin(&self, env_password: Option<String>) -> Result<Option<String>> {
+        Ok(self.bootstrap(env_password, None).await?.0)
+    }
+
+    /// [`Controller::bootstrap_admin`], and the first city manager
+    /// (`auth.initial_city_manager`, password from `cm_password` under the same
+    /// rules) on the same new store: the one person who confirms the governing
+    /// grants that follow. Returns each generated password (shown once).
+    pub async fn bootstrap(
+        &self,
+        env_password: Option<String>,
+        cm_password: Option<String>,
+    ) -> Result<(Option<String>, Option<String>)> {
         let users = self.store.list(Kind::User.prefix()).await?;
         if !users.kvs.is_empty() {
-            return Ok(None);
+            return Ok((None, None));
+        }
+        let cm = self.config.auth.initial_city_manager.clone();
+        if let (Some(_), Some(pw)) = (&cm, &cm_password) {
+            if let Some(why) = auth::weak_password(pw, &self.config.city.name) {
+                return Err(Error::InvalidArgument(format!(
+                    "${}: {why}",
+                    self.config.auth.initial_city_manager_password_env
+                )));
+            }
+        }
+        if cm.as_deref() == Some(self.config.auth.initial_admin.as_str()) {
+            return Err(Error::InvalidArgument(
+                "auth.initial_city_manager: a person other than the initial admin (governing roles take two people)".into(),
+            ));
         }
         if let Some(pw) = &env_password {
             if let Some(why) = auth::weak_password(pw, &self.config.city.name) {
@@ -71,7 +115,24 @@ impl Controller {
         };
         self.create_user(&Actor::system(), &name, spec, &password, generated)
             .await?;
-        Ok(generated.then_some(password))
+        let admin_pw = generated.then_some(password);
+        let Some(cm) = cm else {
+            return Ok((admin_pw, None));
+        };
+        let generated = cm_password.is_none();
+        let password = cm_password.unwrap_or_else(auth::new_password);
+        let spec = UserSpec {
+            display_name: "Initial city manager".into(),
+            department: "city-manager".into(),
+            roles: vec![Role::CityManager],
+            trained_at: None,
+            certified_until: None,
+            policy_version: None,
+            disabled: false,
+        };
+        self.create_user(&Actor::system(), &cm, spec, &password, generated)
+            .await?;
+        Ok((admin_pw, generated.then_some(password)))
     }
 
     /// Gives every user stored before ids existed its immutable id (run at
@@ -450,6 +511,15 @@ impl Controller {
         Ok(held)
     }
 
+    /// How many enabled users hold `role`.
+    fn holders(&self, role: Role) -> Result<usize> {
+        Ok(self
+            .other_holders("")?
+            .iter()
+            .filter(|r| **r == role)
+            .count())
+    }
+
     /// This process's turn on changes that could remove a kept role.
     pub(crate) async fn kept_roles_turn(&self) -> tokio::sync::OwnedMutexGuard<()> {
         self.lock_key(KEPT_ROLES_TURN).await
@@ -505,13 +575,15 @@ impl Controller {
 
     /// Adds a user with a one-time password (generated and returned when none
     /// was given): the user changes it with `camplane passwd` before anything else.
+    /// Governing roles in `spec` are not held yet: each becomes a pending grant
+    /// (returned) that a second person decides.
     pub async fn add_user(
         &self,
         actor: &Actor,
         name: &str,
         spec: UserSpec,
         password: Option<String>,
-    ) -> Result<(StoredObject, Option<String>)> {
+    ) -> Result<(StoredObject, Option<String>, Vec<RoleGrant>)> {
         self.require(actor, Operation::ManageUsers, AuditAction::UserAdd)
             .await?;
         if !auth::valid_user_name(name) {
@@ -531,21 +603,38 @@ impl Controller {
                     .join("; "),
             ));
         }
+        if spec.policy_version.is_some() {
+            let msg = format!("User {name:?}: policy_version: users acknowledge the policy themselves with `camplane policy acknowledge --password-stdin`");
+            let r = Refusal::denied(actor, AuditAction::UserAdd, "User", name, msg);
+            return Err(self.record_refusal(r).await);
+        }
+        let mut spec = spec;
+        let (governing, held): (Vec<Role>, Vec<Role>) = spec
+            .roles
+            .clone()
+            .into_iter()
+            .partition(|r| grant_machine::is_governing(*r));
+        spec.roles = held;
         let generated = password.is_none();
         let pw = password.unwrap_or_else(auth::new_password);
         let obj = self.create_user(actor, name, spec, &pw, true).await?;
-        Ok((obj, generated.then_some(pw)))
+        let id = auth::user_id_of(&obj.status)
+            .unwrap_or_default()
+            .to_string();
+        let grants = self.request_grants(actor, name, &id, &governing).await?;
+        Ok((obj, generated.then_some(pw), grants))
     }
 
     /// Grants (or revokes) roles (the rule: [`grant_machine::next`]; the last
     /// admin and city manager keep theirs: [`grant_machine::check_last_holder`]).
+    /// Governing roles are only asked for: the pending grants are returned.
     pub async fn grant(
         &self,
         actor: &Actor,
         name: &str,
         roles: &[Role],
         revoke: bool,
-    ) -> Result<StoredObject> {
+    ) -> Result<(StoredObject, Vec<RoleGrant>)> {
         self.require(actor, Operation::ManageUsers, grant_machine::REFUSED)
             .await?;
         let action = if revoke {
@@ -555,27 +644,301 @@ impl Controller {
         };
         let _turn = self.kept_roles_turn().await;
         let others = self.other_holders(name)?;
-        self.update(Kind::User, name, |old| {
-            let old = old.ok_or_else(|| Error::NotFound(format!("user {name:?}")))?;
-            let mut spec: UserSpec = old.spec_as()?;
-            let t = grant_machine::next(name, &spec.roles, action, actor)?;
-            let before = grant_machine::effective_roles(&spec).to_vec();
-            spec.roles = t.roles;
-            grant_machine::check_last_holder(
-                name,
-                &before,
-                grant_machine::effective_roles(&spec),
-                |r| others.iter().filter(|x| **x == r).count(),
-                t.audit,
-                actor,
-            )?;
-            let mut new = old.clone();
-            new.spec = json(&spec);
-            let details = serde_json::json!({"roles": roles});
-            let change = Change::put(&actor.username, t.audit, new.clone(), details);
-            Ok(Step::Write(Box::new(change), new))
+        let (obj, pending) = self
+            .update(Kind::User, name, |old| {
+                let old = old.ok_or_else(|| Error::NotFound(format!("user {name:?}")))?;
+                let mut spec: UserSpec = old.spec_as()?;
+                let t = grant_machine::next(name, &spec.roles, action, actor)?;
+                if !t.pending.is_empty() && t.roles == spec.roles {
+                    // Only governing roles asked for: nothing held changes now.
+                    return Ok(Step::Keep((old.clone(), t.pending)));
+                }
+                let before = grant_machine::effective_roles(&spec).to_vec();
+                spec.roles = t.roles;
+                grant_machine::check_last_holder(
+                    name,
+                    &before,
+                    grant_machine::effective_roles(&spec),
+                    |r| others.iter().filter(|x| **x == r).count(),
+                    t.audit,
+                    actor,
+                )?;
+                let mut new = old.clone();
+                new.spec = json(&spec);
+                let held: Vec<Role> = roles
+                    .iter()
+                    .filter(|r| !t.pending.contains(*r))
+                    .copied()
+                    .collect();
+                let details = serde_json::json!({"roles": held});
+                let change = Change::put(&actor.username, t.audit, new.clone(), details);
+                Ok(Step::Write(Box::new(change), (new, t.pending)))
+            })
+            .await?;
+        let id = auth::user_id_of(&obj.status)
+            .unwrap_or_default()
+            .to_string();
+        let grants = self.request_grants(actor, name, &id, &pending).await?;
+        Ok((obj, grants))
+    }
+
+    /// Stores a pending grant of each governing role in `roles` for user `name`
+    /// (immutable id `user_id`), each audited `user.grant.request`; one already
+    /// pending for the same user and role is returned instead of a second.
+    async fn request_grants(
+        &self,
+        actor: &Actor,
+        name: &str,
+        user_id: &str,
+        roles: &[Role],
+    ) -> Result<Vec<RoleGrant>> {
+        let mut out = Vec::new();
+        if roles.is_empty() {
+            return Ok(out);
+        }
+        let existing = self.grants(true).await?;
+        for role in roles {
+            if let Some(g) = existing
+                .iter()
+                .find(|g| g.user == name && g.user_id == user_id && g.role == *role)
+            {
+                out.push(g.clone());
+                continue;
+            }
+            let g = RoleGrant {
+                id: format!("rg-{}", hex::encode(rand::random::<[u8; 8]>())),
+                user: name.into(),
+                user_id: user_id.into(),
+                role: *role,
+                requested_by: actor.username.clone(),
+                requested_at: self.clock.now(),
+                state: GrantState::Pending,
+                decided_by: None,
+                decided_at: None,
+                reason: None,
+            };
+            let key = format!("{GRANTS}{}", g.id);
+            let decider = grant_machine::decider(*role);
+            let mut d = Draft::new(&actor.username, AuditAction::UserGrantRequest, "User", name);
+            // Said where it is recorded when nobody can decide it yet.
+            d.result = match (decider, self.holders(decider)?) {
+                (Role::Admin, n) if n < 2 => {
+                    "pending: there is no second admin yet to confirm it".into()
+                }
+                (Role::CityManager, 0) => "pending: there is no city manager yet to confirm it (auth.initial_city_manager creates the first on a new store)".into(),
+                _ => "pending".into(),
+            };
+            d.details = serde_json::json!({
+                "grant": g.id,
+                "role": role,
+                "decided_by": decider,
+            });
+            let done = self
+                .audit
+                .commit(
+                    vec![Compare::ModRevision(key.clone(), 0)],
+                    vec![Op::Put(key, serde_json::to_vec(&g)?)],
+                    d,
+                )
+                .await?;
+            if done.is_none() {
+                return Err(Error::Conflict("a grant id was taken; try again".into()));
+            }
+            out.push(g);
+        }
+        Ok(out)
+    }
+
+    /// The stored grants, oldest first (only pending ones when `pending`).
+    async fn grants(&self, pending: bool) -> Result<Vec<RoleGrant>> {
+        let l = self.store.list(GRANTS).await?;
+        let mut v: Vec<RoleGrant> = l
+            .kvs
+            .iter()
+            .filter_map(|kv| serde_json::from_slice(&kv.value).ok())
+            .filter(|g: &RoleGrant| !pending || g.state == GrantState::Pending)
+            .collect();
+        v.sort_by(|a, b| (a.requested_at, &a.id).cmp(&(b.requested_at, &b.id)));
+        Ok(v)
+    }
+
+    /// `camplane user grants list`: the pending governing grants, for those who
+    /// ask for or decide them (admins, the city manager) and auditors.
+    pub async fn pending_grants(&self, actor: &Actor) -> Result<Vec<RoleGrant>> {
+        if ![Role::Admin, Role::CityManager, Role::Auditor]
+            .iter()
+            .any(|r| actor.has(*r))
+        {
+            let msg = "pending grants are listed for admins, the city manager and auditors".into();
+            let r = Refusal::denied(actor, AuditAction::UserGrantConfirm, "RoleGrant", "", msg);
+            return Err(self.record_refusal(r).await);
+        }
+        self.grants(true).await
+    }
+
+    /// `camplane user grants confirm|reject ID`: the rule is
+    /// [`grant_machine::decide`]; a confirmation adds the role to the user in
+    /// the same transaction as the decision and its audit entry.
+    pub async fn decide_grant(
+        &self,
+        actor: &Actor,
+        id: &str,
+        decision: Decision<'_>,
+    ) -> Result<RoleGrant> {
+        let gkey = format!("{GRANTS}{id}");
+        let valid = id.len() <= 40 && id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-');
+        let Some(kv) = (if valid {
+            self.store.get(&gkey).await?
+        } else {
+            None
+        }) else {
+            let mut d = Draft::new(&actor.username, decision.audit_action(), "RoleGrant", "");
+            let msg = format!(
+                "no grant {:?}; see `camplane user grants list`",
+                auth::escaped_user_name(id)
+            );
+            d.result = format!("refused: {msg}");
+            self.audit.record(d).await?;
+            return Err(Error::NotFound(msg));
+        };
+        let grant: RoleGrant = serde_json::from_slice(&kv.value)?;
+        let ukey = StoredObject::key(Kind::User, &grant.user);
+        let now = self.clock.now();
+        self.update_keys(&[&gkey, &ukey], |kvs| {
+            let grant: RoleGrant = match &kvs[0] {
+                Some(kv) => serde_json::from_slice(&kv.value)?,
+                None => return Err(Error::NotFound(format!("grant {id}")).into()),
+            };
+            let user: Option<StoredObject> = kvs[1]
+                .as_ref()
+                .map(|kv| serde_json::from_slice(&kv.value))
+                .transpose()?;
+            let user_id = user.as_ref().and_then(|u| auth::user_id_of(&u.status));
+            let decided = grant_machine::decide(&grant, user_id, decision, actor, now)?;
+            let mut d = Draft::new(
+                &actor.username,
+                decision.audit_action(),
+                "User",
+                &grant.user,
+            );
+            d.details = serde_json::json!({
+                "grant": grant.id,
+                "role": grant.role,
+                "requested_by": grant.requested_by,
+                "reason": decided.reason,
+            });
+            let mut ops = Vec::new();
+            if let (GrantState::Confirmed, Some(u)) = (decided.state, &user) {
+                let mut spec: UserSpec = u.spec_as()?;
+                if !spec.roles.contains(&grant.role) {
+                    spec.roles.push(grant.role);
+                    spec.roles.sort();
+                }
+                let mut new = u.clone();
+                new.spec = json(&spec);
+                d.before = Some(json(u));
+                d.after = Some(json(&new));
+                ops.push(Op::Put(ukey.clone(), serde_json::to_vec(&new)?));
+            }
+            let change = KeyChange {
+                value: KeyWrite::Put(serde_json::to_vec(&decided)?),
+                draft: d,
+                ops,
+                staged: vec![],
+            };
+            Ok(KeyStep::Write(Box::new(change), decided))
         })
         .await
+    }
+
+    /// The policy as `camplane policy acknowledge` shows it: the version and
+    /// the SHA-256 of the text in `city.policy_file`, read now.
+    pub fn policy_text(&self) -> Result<PolicyText> {
+        let Some(file) = &self.config.city.policy_file else {
+            return Err(Error::FailedPrecondition(
+                "city.policy_file is not set in the controller config: there is no policy text to acknowledge".into(),
+            ));
+        };
+        let bytes = std::fs::read(file)
+            .map_err(|e| Error::io(format!("reading city.policy_file {}", file.display()), e))?;
+        Ok(PolicyText {
+            version: self.config.city.policy_version.clone(),
+            sha256: auth::policy_sha256(&bytes),
+            file: file.display().to_string(),
+        })
+    }
+
+    /// `camplane policy acknowledge`: the signed-in user (`token`), giving their
+    /// own password again, acknowledges the policy they were shown (`version`
+    /// and `sha256` must still be the current ones). Recorded on their own
+    /// record (`status.policy_version`, `policy_sha256`, `acknowledged_at`) and
+    /// audited; a wrong password counts as a failed sign-in.
+    pub async fn acknowledge_policy(
+        &self,
+        token: &str,
+        password: &str,
+        version: &str,
+        sha256: &str,
+        source: Option<IpAddr>,
+    ) -> Result<PolicyText> {
+        let actor = self.authenticate(token).await?;
+        let name = actor.username.as_str();
+        let now = self.clock.now();
+        let source = source.map(lockout::source_key);
+        if let Some(lock) = self
+            .wing::<SignInLimits>()
+            .check(name, source.as_deref(), now)
+        {
+            return Err(locked_error(&lock));
+        }
+        let record = self
+            .store
+            .get(&format!("{}{name}", auth::PASSWORDS))
+            .await?
+            .map(|kv| PasswordRecord::parse(&kv.value));
+        if !record.is_some_and(|r| auth::verify_password(password, &r.hash)) {
+            self.sign_in_failed(
+                name,
+                Some(name),
+                source.as_deref(),
+                "wrong password (policy acknowledge)",
+            )
+            .await?;
+            return Err(Error::Unauthenticated("the password is wrong".into()));
+        }
+        let policy = self.policy_text()?;
+        if policy.version != version || policy.sha256 != sha256 {
+            let msg = format!(
+                "the policy is now version {} (SHA-256 {}), not the one shown; run `camplane policy acknowledge` again",
+                policy.version, policy.sha256
+            );
+            let r = Refusal::refused(
+                &actor,
+                AuditAction::PolicyAcknowledge,
+                "User",
+                name,
+                Error::FailedPrecondition(msg),
+            );
+            return Err(self.record_refusal(r).await);
+        }
+        let ack = policy.clone();
+        self.update(Kind::User, name, |old| {
+            let old = old.ok_or_else(|| Error::NotFound(format!("user {name:?}")))?;
+            let mut new = old.clone();
+            let mut status = match &old.status {
+                Value::Object(m) => m.clone(),
+                _ => Default::default(),
+            };
+            status.insert("policy_version".into(), Value::String(ack.version.clone()));
+            status.insert("policy_sha256".into(), Value::String(ack.sha256.clone()));
+            status.insert("acknowledged_at".into(), json(&now));
+            new.status = Value::Object(status);
+            let details = serde_json::json!({"policy_version": ack.version, "sha256": ack.sha256});
+            let change = Change::put(name, AuditAction::PolicyAcknowledge, new, details);
+            Ok(Step::Write(Box::new(change), ()))
+        })
+        .await?;
+        Ok(policy)
     }
 }
 

@@ -17,6 +17,23 @@ use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity
 /// generated one is used).
 pub const ADMIN_PW: &str = "test-admin-password-1";
 
+/// The first city manager of the test configs (`auth.initial_city_manager`):
+/// the second person who confirms the governing grants the tests ask for.
+pub const FIRST_CITY_MANAGER: &str = "first-cm";
+
+/// The password the first city manager is left with (its generated one-time
+/// password is changed to it through `passwd`).
+pub const CITY_MANAGER_PW: &str = "test-city-manager-password-1";
+
+/// The admin [`Harness::second_admin`] adds (confirmed by the first city
+/// manager) to confirm grants of `city_manager`.
+pub const SECOND_ADMIN: &str = "second-admin";
+
+/// The policy text the test configs and the example config point at.
+pub fn policy_file() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../config/policy/camera-policy-summary.txt")
+}
+
 /// A controller config on the embedded store in `dir`, TLS on, any free port.
 pub fn config_embedded(dir: &Path) -> ControllerConfig {
     let mut c = ControllerConfig::parse(
@@ -24,6 +41,7 @@ pub fn config_embedded(dir: &Path) -> ControllerConfig {
         "city:\n  name: Testville\n  time_zone: America/Chicago\nlisten: 127.0.0.1:0\nstore:\n  embedded:\n    path: /x\nauth:\n  initial_admin_password_env: CAMPLANE_TEST_NO_SUCH_VAR\n",
     )
     .unwrap();
+    with_governance(&mut c);
     c.store = StoreConfig {
         embedded: Some(EmbeddedStoreConfig {
             path: dir.to_path_buf(),
@@ -31,6 +49,14 @@ pub fn config_embedded(dir: &Path) -> ControllerConfig {
         etcd: None,
     };
     c
+}
+
+/// Sets what governance needs in a test config: the first city manager (its
+/// password generated, as its variable is unset) and the policy text.
+pub fn with_governance(c: &mut ControllerConfig) {
+    c.auth.initial_city_manager = Some(FIRST_CITY_MANAGER.into());
+    c.auth.initial_city_manager_password_env = "CAMPLANE_TEST_NO_SUCH_CM_VAR".into();
+    c.city.policy_file = Some(policy_file());
 }
 
 /// [`config_embedded`] on etcd at `endpoint` under `prefix`.
@@ -57,6 +83,62 @@ pub struct Harness {
     pub channel: Channel,
     /// The admin's session token.
     pub admin: String,
+    /// The first city manager's session token, when the config names one.
+    pub city_manager: Option<String>,
+    /// A second admin's token, added on first need ([`Harness::second_admin`]).
+    pub second: std::sync::Arc<tokio::sync::OnceCell<String>>,
+}
+
+impl Harness {
+    /// The token of a second admin (added by the first, confirmed by the first
+    /// city manager), who confirms grants of `city_manager`.
+    pub async fn second_admin(&self) -> String {
+        self.second
+            .get_or_init(|| async {
+                let cm = self
+                    .city_manager
+                    .clone()
+                    .expect("a second admin is confirmed by the first city manager");
+                user_on(
+                    &self.channel,
+                    &self.admin,
+                    SECOND_ADMIN,
+                    &["admin"],
+                    "information-services",
+                    &Deciders {
+                        city_manager: Some(cm),
+                        second_admin: None,
+                    },
+                )
+                .await
+            })
+            .await
+            .clone()
+    }
+
+    /// Who decides this harness's governing grants (a second admin is added
+    /// when `roles` asks for `city_manager`).
+    pub async fn deciders(&self, roles: &[&str]) -> Deciders {
+        let second_admin = if roles.contains(&"city_manager") {
+            Some(self.second_admin().await)
+        } else {
+            None
+        };
+        Deciders {
+            city_manager: self.city_manager.clone(),
+            second_admin,
+        }
+    }
+}
+
+/// The second people of governing grants: the city manager's token, and a
+/// second admin's (for grants of `city_manager`).
+#[derive(Debug, Clone, Default)]
+pub struct Deciders {
+    /// Confirms grants of admin, chief and auditor.
+    pub city_manager: Option<String>,
+    /// Confirms grants of city_manager.
+    pub second_admin: Option<String>,
 }
 
 /// Starts a controller on `config` (the system clock unless `clock`) and signs the
@@ -88,6 +170,22 @@ pub async fn start(config: ControllerConfig, clock: Option<DynClock>) -> Harness
             .expect("the admin changes its one-time password");
         running.initial_password = Some(changed);
     }
+    let city_manager = match running.controller.config.auth.initial_city_manager.clone() {
+        Some(cm) => match running.initial_city_manager_password.take() {
+            Some(generated) => {
+                let t = login(&channel, &cm, &generated)
+                    .await
+                    .expect("first city manager login");
+                change_password(&channel, &t, &generated, CITY_MANAGER_PW)
+                    .await
+                    .expect("the first city manager changes its one-time password");
+                Some(t)
+            }
+            // A store started before: signed in as it was left.
+            None => login(&channel, &cm, CITY_MANAGER_PW).await.ok(),
+        },
+        None => None,
+    };
     // A leader signs an audit checkpoint (an audit entry) as its lead begins, in
     // the background: wait for it, so tests that count entries start from a quiet log.
     if *running.leader.borrow() {
@@ -111,6 +209,8 @@ pub async fn start(config: ControllerConfig, clock: Option<DynClock>) -> Harness
         cancel,
         channel,
         admin,
+        city_manager,
+        second: Default::default(),
     }
 }
 
@@ -235,23 +335,28 @@ pub async fn apply_on(
 }
 
 /// Adds a user with roles, changes their one-time password to
-/// [`user_password`] through `passwd`, and returns their token.
+/// [`user_password`] through `passwd`, and returns their token. Governing
+/// roles take their two steps: the admin asks, the harness's city manager (a
+/// second admin for `city_manager`) confirms.
 pub async fn user(h: &Harness, name: &str, roles: &[&str], department: &str) -> String {
-    user_on(&h.channel, &h.admin, name, roles, department).await
+    let deciders = h.deciders(roles).await;
+    user_on(&h.channel, &h.admin, name, roles, department, &deciders).await
 }
 
-/// [`user`] on any channel, added by `admin` (a token).
+/// [`user`] on any channel, added by `admin` (a token), governing grants
+/// confirmed by `deciders`.
 pub async fn user_on(
     ch: &Channel,
     admin: &str,
     name: &str,
     roles: &[&str],
     department: &str,
+    deciders: &Deciders,
 ) -> String {
     let body =
         serde_json::json!({"name": name, "spec": {"roles": roles, "department": department}});
     let one_time = one_time_password(name);
-    pb::users_client::UsersClient::new(ch.clone())
+    let added = pb::users_client::UsersClient::new(ch.clone())
         .add(req(
             admin,
             pb::AddUserRequest {
@@ -260,7 +365,9 @@ pub async fn user_on(
             },
         ))
         .await
-        .unwrap();
+        .unwrap()
+        .into_inner();
+    confirm_grants(ch, &added.pending_grants, deciders).await;
     // The admin's password is one-time: the user changes it first, as a person
     // would, and their session then works for everything.
     let token = login(ch, name, &one_time).await.unwrap();
@@ -270,16 +377,80 @@ pub async fn user_on(
     token
 }
 
-/// The `User` object of someone trained, certified and acknowledging `policy`: what
-/// ALPR searches and exports ask of the person, beside their role.
+/// Confirms each pending grant as its decider (`user grants confirm`).
+pub async fn confirm_grants(ch: &Channel, grants: &[pb::RoleGrant], deciders: &Deciders) {
+    for g in grants {
+        let v: serde_json::Value = serde_json::from_slice(&g.json).unwrap();
+        let by = if v["role"] == "city_manager" {
+            &deciders.second_admin
+        } else {
+            &deciders.city_manager
+        };
+        let by = by
+            .as_deref()
+            .unwrap_or_else(|| panic!("nobody to confirm {v}"));
+        decide_grant(ch, by, &g.id, true, "")
+            .await
+            .unwrap_or_else(|e| panic!("confirming {v}: {e}"));
+    }
+}
+
+/// `camplane user grants confirm|reject ID` as `token`.
+pub async fn decide_grant(
+    ch: &Channel,
+    token: &str,
+    id: &str,
+    confirm: bool,
+    reason: &str,
+) -> Result<serde_json::Value, tonic::Status> {
+    let g = pb::users_client::UsersClient::new(ch.clone())
+        .decide_grant(req(
+            token,
+            pb::DecideGrantRequest {
+                id: id.into(),
+                confirm,
+                reason: reason.into(),
+            },
+        ))
+        .await?
+        .into_inner();
+    Ok(serde_json::from_slice(&g.json).unwrap())
+}
+
+/// `camplane policy acknowledge` as the holder of `token` (whose password is
+/// `password`): the policy shown, then acknowledged as shown.
+pub async fn acknowledge_policy(
+    ch: &Channel,
+    token: &str,
+    password: &str,
+) -> Result<pb::PolicyInfo, tonic::Status> {
+    let mut c = pb::users_client::UsersClient::new(ch.clone());
+    let p = c.policy(req(token, pb::Empty {})).await?.into_inner();
+    Ok(c.acknowledge_policy(req(
+        token,
+        pb::AcknowledgePolicyRequest {
+            password: password.into(),
+            version: p.version,
+            sha256: p.sha256,
+        },
+    ))
+    .await?
+    .into_inner())
+}
+
+/// The `User` object of someone trained and certified: what ALPR searches and
+/// exports ask of the person, beside their role and their own acknowledgement
+/// of the policy (`policy` is the version they are to acknowledge, themselves).
 pub fn qualified_user_yaml(name: &str, role: &str, department: &str, policy: &str) -> String {
+    let _ = policy;
     format!(
-        "kind: User\nname: {name}\nspec:\n  department: {department}\n  roles: [{role}]\n  trained_at: 2026-01-05T00:00:00Z\n  certified_until: 2099-01-01T00:00:00Z\n  policy_version: \"{policy}\"\n"
+        "kind: User\nname: {name}\nspec:\n  department: {department}\n  roles: [{role}]\n  trained_at: 2026-01-05T00:00:00Z\n  certified_until: 2099-01-01T00:00:00Z\n"
     )
 }
 
-/// [`user`] with one role, made qualified ([`qualified_user_yaml`]) under the city's
-/// current policy; returns their token.
+/// [`user`] with one role, made qualified ([`qualified_user_yaml`], then the
+/// user's own `policy acknowledge`) under the city's current policy; returns
+/// their token.
 pub async fn qualified_user(h: &Harness, name: &str, role: &str, department: &str) -> String {
     let token = user(h, name, &[role], department).await;
     let policy = &h.running.controller.config.city.policy_version;
@@ -290,6 +461,9 @@ pub async fn qualified_user(h: &Harness, name: &str, role: &str, department: &st
     )
     .await
     .unwrap();
+    acknowledge_policy(&h.channel, &token, &user_password(name))
+        .await
+        .unwrap();
     token
 }
 
@@ -417,15 +591,19 @@ spec:
   placement_request: req-1
 "#;
 
-/// Makes `name` (an existing user) a qualified ALPR operator: training done,
-/// certification valid until `certified_until`, the current policy acknowledged.
+/// Makes `name` (an existing user added by [`user`]) a qualified ALPR operator:
+/// training done, certification valid until `certified_until` (the admin's
+/// apply), the current policy acknowledged (the user's own, with their password).
 pub async fn qualify_operator(h: &Harness, name: &str, roles: &[&str], certified_until: &str) {
-    let policy = &h.running.controller.config.city.policy_version;
     let y = format!(
-        "kind: User\nname: {name}\nspec:\n  department: police\n  roles: [{}]\n  trained_at: 2026-01-05T00:00:00Z\n  certified_until: {certified_until}\n  policy_version: \"{policy}\"\n",
+        "kind: User\nname: {name}\nspec:\n  department: police\n  roles: [{}]\n  trained_at: 2026-01-05T00:00:00Z\n  certified_until: {certified_until}\n",
         roles.join(", ")
     );
     apply(h, &h.admin, &y).await.unwrap();
+    let token = login(&h.channel, name, &user_password(name)).await.unwrap();
+    acknowledge_policy(&h.channel, &token, &user_password(name))
+        .await
+        .unwrap();
 }
 
 /// Every audit entry, oldest first, as JSON (read page by page, newest first,
@@ -518,6 +696,10 @@ impl Drop for ExampleController {
     }
 }
 
+/// The first city manager's password in [`start_example_controller`] (its
+/// name is the example config's `auth.initial_city_manager`).
+pub const EXAMPLE_CITY_MANAGER_PW: &str = "example-city-manager-password";
+
 /// Starts the controller on `config/examples/controller-embedded.yaml` with its
 /// store, CA and config under `dir`, gRPC and the portal on free ports, and the
 /// given first admin password; returns once it accepts connections.
@@ -528,6 +710,8 @@ pub fn start_example_controller(dir: &Path, admin_password: &str) -> ExampleCont
     // Each controller of this process reads its own variable.
     let pw_env = format!("CAMPLANE_TEST_ADMIN_PASSWORD_{port}");
     std::env::set_var(&pw_env, admin_password);
+    let cm_env = format!("CAMPLANE_TEST_CITY_MANAGER_PASSWORD_{port}");
+    std::env::set_var(&cm_env, EXAMPLE_CITY_MANAGER_PW);
     let cfg = std::fs::read_to_string(examples().join("controller-embedded.yaml"))
         .unwrap()
         .replace(
@@ -539,6 +723,14 @@ pub fn start_example_controller(dir: &Path, admin_password: &str) -> ExampleCont
         .replace(
             "initial_admin_password_env: CAMPLANE_ADMIN_PASSWORD",
             &format!("initial_admin_password_env: {pw_env}"),
+        )
+        .replace(
+            "initial_city_manager_password_env: CAMPLANE_CITY_MANAGER_PASSWORD",
+            &format!("initial_city_manager_password_env: {cm_env}"),
+        )
+        .replace(
+            "config/policy/camera-policy-summary.txt",
+            &policy_file().display().to_string(),
         )
         + &format!("tls:\n  ca_cert_file: {}\n", ca.display());
     let cfg_path = dir.join("controller.yaml");

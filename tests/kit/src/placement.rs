@@ -43,6 +43,7 @@ pub fn config(store: StoreConfig) -> ControllerConfig {
         &format!("city:\n  name: Testville\n  time_zone: America/New_York\nlisten: 127.0.0.1:0\nstore:\n  embedded:\n    path: /x\nauth:\n  initial_admin_password_env: {PW_ENV}\ntls:\n  enabled: false\n"),
     )
     .unwrap();
+    ctl::with_governance(&mut c);
     c.store = store;
     c
 }
