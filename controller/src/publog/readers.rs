@@ -482,8 +482,8 @@ mod tests {
 
     #[test]
     fn the_changes_that_append() {
-        use CameraState::*;
-        use ReaderEvent::*;
+        use CameraState::{Active, Approved, Proposed, Suspended};
+        use ReaderEvent::{Activated, Confidential, Public, Relocated};
         let a = spec(false);
         assert_eq!(
             reader_events(Some((&a, Approved)), (&a, Active)),
@@ -495,7 +495,10 @@ mod tests {
         );
         assert_eq!(reader_events(Some((&a, Active)), (&a, Active)), []);
         assert_eq!(reader_events(Some((&a, Active)), (&a, Suspended)), []);
-        assert_eq!(reader_events(Some((&a, Active)), (&a, Retired)), [Retired]);
+        assert_eq!(
+            reader_events(Some((&a, Active)), (&a, CameraState::Retired)),
+            [ReaderEvent::Retired]
+        );
         let mut moved = a.clone();
         moved.location.lat += 0.01;
         assert_eq!(
