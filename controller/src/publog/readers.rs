@@ -246,15 +246,13 @@ impl ReaderHistory {
 
     /// The store ops that append `entries` (numbered in order).
     pub fn append_ops(&self, entries: Vec<ReaderEntry>) -> Result<Vec<Op>> {
-        let mut seq = self.next_seq();
         let mut ops = Vec::with_capacity(entries.len());
-        for mut e in entries {
+        for (seq, mut e) in (self.next_seq()..).zip(entries) {
             e.seq = seq;
             ops.push(Op::Put(
                 history_key(&self.camera, seq),
                 serde_json::to_vec(&e)?,
             ));
-            seq += 1;
         }
         Ok(ops)
     }
