@@ -37,6 +37,59 @@ pub struct ControllerConfig {
     /// Bounds on hotlist uploads.
     #[serde(default, skip_serializing_if = "HotlistSettings::is_default")]
     pub hotlists: HotlistSettings,
+    /// The public log's settings (the grounds for keeping a reader confidential).
+    #[serde(default, skip_serializing_if = "PublogSettings::is_default")]
+    pub publog: PublogSettings,
+}
+
+// ---------- public log settings ----------
+
+/// The one ground policy 5.05 gives for keeping the list of ALPR reader
+/// locations from the public (ALPR program, "Log of use required": the list
+/// "shall be accessible to the public on its website, unless the agency
+/// determines that the data is confidential information as provided in Iowa
+/// Code 22.7"). The default of [`PublogSettings::confidential_bases`].
+pub const DEFAULT_CONFIDENTIAL_BASIS: &str = "iowa-code-22.7";
+
+/// The longest basis code.
+pub const BASIS_MAX_CHARS: usize = 48;
+
+/// The public log's settings.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PublogSettings {
+    /// The codes a reader's `confidential_basis` may name: lower-case letters,
+    /// digits, `.`, `_` and `-`, at most 48. Default `[iowa-code-22.7]` (see
+    /// [`DEFAULT_CONFIDENTIAL_BASIS`]); a city adds the codes its attorney
+    /// uses (one per subsection of Iowa Code 22.7 it relies on, say).
+    #[serde(default = "default_confidential_bases")]
+    pub confidential_bases: Vec<String>,
+}
+
+fn default_confidential_bases() -> Vec<String> {
+    vec![DEFAULT_CONFIDENTIAL_BASIS.into()]
+}
+
+impl Default for PublogSettings {
+    fn default() -> Self {
+        PublogSettings {
+            confidential_bases: default_confidential_bases(),
+        }
+    }
+}
+
+impl PublogSettings {
+    fn is_default(&self) -> bool {
+        *self == PublogSettings::default()
+    }
+}
+
+/// Whether `code` is a well-formed basis code.
+pub fn valid_basis_code(code: &str) -> bool {
+    !code.is_empty()
+        && code.len() <= BASIS_MAX_CHARS
+        && code.bytes().all(|b| {
+            b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'.' | b'_' | b'-')
+        })
 }
 
 // ---------- hotlist settings ----------
@@ -494,6 +547,19 @@ impl ControllerConfig {
                 );
             }
         }
+        for (i, b) in cfg.publog.confidential_bases.iter().enumerate() {
+            if !valid_basis_code(b) {
+                bad(
+                    &format!("publog.confidential_bases.{i}"),
+                    format!("{:?}: a code of lower-case letters, digits, '.', '_' and '-', at most {BASIS_MAX_CHARS}", b.chars().take(BASIS_MAX_CHARS).collect::<String>()),
+                );
+            } else if cfg.publog.confidential_bases[..i].contains(b) {
+                bad(
+                    &format!("publog.confidential_bases.{i}"),
+                    format!("{b:?} is listed twice"),
+                );
+            }
+        }
         if cfg.exports.allowed_dir.is_some() {
             bad("exports.allowed_dir", ALLOWED_DIR_REMOVED.into());
         }
@@ -627,6 +693,23 @@ mod tests {
         );
         assert_eq!(e.problems()[0].line, Some(9));
         assert!(e.problems()[2].message.contains("more than 0"));
+    }
+
+    #[test]
+    fn confidential_bases_default_to_the_policys_ground() {
+        let c = ControllerConfig::parse("c.yaml", GOOD).unwrap();
+        assert_eq!(c.publog.confidential_bases, ["iowa-code-22.7"]);
+        let t =
+            format!("{GOOD}publog:\n  confidential_bases: [iowa-code-22.7, iowa-code-22.7-5]\n");
+        let c = ControllerConfig::parse("c.yaml", &t).unwrap();
+        assert_eq!(c.publog.confidential_bases.len(), 2);
+        let t = format!("{GOOD}publog:\n  confidential_bases: [Secret Stuff, a, a]\n");
+        let e = ControllerConfig::parse("c.yaml", &t).unwrap_err();
+        let paths: Vec<_> = e.problems().iter().map(|p| p.path.as_str()).collect();
+        assert_eq!(
+            paths,
+            ["publog.confidential_bases.0", "publog.confidential_bases.2"]
+        );
     }
 
     #[test]

@@ -222,9 +222,16 @@ pub struct CameraSpec {
     /// Covert cameras are for criminal investigations only.
     #[serde(default, skip_serializing_if = "is_false")]
     pub covert: bool,
-    /// Kept out of public pages.
+    /// Kept out of public pages from the day it is marked (an ALPR reader:
+    /// needs `confidential_reason` and `confidential_basis`).
     #[serde(default, skip_serializing_if = "is_false")]
     pub confidential: bool,
+    /// Why it is confidential, in words (with `confidential`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub confidential_reason: Option<String>,
+    /// The ground for it: one of the controller's `publog.confidential_bases`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub confidential_basis: Option<String>,
     /// Video streams.
     pub streams: Streams,
     /// Record video.

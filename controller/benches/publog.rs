@@ -64,6 +64,8 @@ async fn main() {
     for r in 0..READERS {
         let spec = serde_json::json!({"site":"hq","department":"police","kind":"fixed","purpose":"alpr","alpr":true,
             "confidential": r % 10 == 9,
+            "confidential_reason": (r % 10 == 9).then_some("task force site"),
+            "confidential_basis": (r % 10 == 9).then_some("iowa-code-22.7"),
             "location":{"lat":42.49 + r as f64 * 0.001,"lon":-90.66},"streams":{"main":format!("rtsp://127.0.0.1/lpr-{r}")}});
         objs.push((
             Kind::Camera,

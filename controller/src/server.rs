@@ -66,6 +66,8 @@ pub async fn start_with_clock(
     let (initial_password, initial_city_manager_password) = ctl.bootstrap(env_pw, cm_pw).await?;
     // Users stored before ids existed get theirs (sessions then belong to ids).
     ctl.assign_user_ids().await?;
+    // A store from before reader histories: each reader's written once from its record.
+    ctl.backfill_reader_history().await?;
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .map_err(|e| crate::Error::io(format!("binding {listen}"), e))?;

@@ -30,6 +30,26 @@ kind: Site
 name: depot
 spec: {address: 925 Kerper Blvd, lat: 42.5150, lon: -90.6560}
 ---
+kind: Agent
+name: city-hall-gw
+spec: {site: city-hall}
+---
+kind: Agent
+name: depot-gw
+spec: {site: depot}
+---
+kind: PlacementRequest
+name: req-a
+spec: {location: {lat: 42.50071, lon: -90.66431}, purpose: alpr, justification: stolen vehicles, funding_source: state grant, department: police, kind: fixed, camera: lpr-a}
+---
+kind: PlacementRequest
+name: req-hidden
+spec: {location: {lat: 42.49123, lon: -90.67789}, purpose: alpr, justification: task force, funding_source: state grant, department: police, kind: fixed, camera: lpr-hidden}
+---
+kind: PlacementRequest
+name: req-m
+spec: {location: {lat: 42.5150, lon: -90.6560}, purpose: alpr, justification: patrol car, funding_source: state grant, department: police, kind: mobile, camera: lpr-m}
+---
 kind: Camera
 name: lpr-a
 spec:
@@ -40,6 +60,8 @@ spec:
   alpr: true
   location: {lat: 42.50071, lon: -90.66431}
   streams: {main: "rtsp://127.0.0.1:8554/lpr-a"}
+  agent: city-hall-gw
+  placement_request: req-a
 ---
 kind: Camera
 name: lpr-hidden
@@ -50,8 +72,12 @@ spec:
   purpose: alpr
   alpr: true
   confidential: true
+  confidential_reason: Iowa DCI task force site
+  confidential_basis: iowa-code-22.7
   location: {lat: 42.49123, lon: -90.67789}
   streams: {main: "rtsp://127.0.0.1:8554/lpr-hidden"}
+  agent: city-hall-gw
+  placement_request: req-hidden
 ---
 kind: Camera
 name: lpr-m
@@ -63,7 +89,28 @@ spec:
   alpr: true
   location: {lat: 42.5150, lon: -90.6560}
   streams: {main: "rtsp://127.0.0.1:8554/lpr-m"}
+  agent: depot-gw
+  placement_request: req-m
 "#;
+
+/// lpr-a's relocation on Oct 10: a new request for the new place.
+const MOVED_REQUEST: &str = r#"
+kind: PlacementRequest
+name: req-a2
+spec: {location: {lat: 42.50222, lon: -90.66111}, purpose: alpr, justification: stolen vehicles, funding_source: state grant, department: police, kind: fixed, camera: lpr-a}
+"#;
+
+/// Walks requests through the chain (placement unchecked here: the chief
+/// overrides in writing) and returns once each is approved.
+async fn approve(h: &ctl::Harness, ids: &[&str], people: &(String, String, String)) {
+    let (mgr, chief, cm) = people;
+    for id in ids {
+        ctl::override_unchecked(h, chief, id).await;
+        for (who, action) in [(mgr, "recommend"), (chief, "recommend"), (cm, "approve")] {
+            ctl::act(h, who, id, action, "", "").await.unwrap();
+        }
+    }
+}
 
 /// Plates in the hotlists: none may ever appear in public output.
 const PLATES: [&str; 4] = ["ABC1234", "XYZ9876", "KLM4455", "SECRET1"];
@@ -368,6 +415,17 @@ async fn a_month_of_known_traffic_is_published_exactly() {
     let http = h.running.http_addr.expect("portal serving");
     ctl::apply(&h, &h.admin, ctl::CITY).await.unwrap();
     ctl::apply(&h, &h.admin, READERS).await.unwrap();
+    // The readers are in service under approved requests: their history (and
+    // so the public list of their places) starts at their activation.
+    let people = (
+        ctl::user(&h, "mgr", &["dept_manager"], "police").await,
+        ctl::user(&h, "chief", &["chief"], "police").await,
+        ctl::user(&h, "cm", &["city_manager"], "").await,
+    );
+    approve(&h, &["req-a", "req-hidden", "req-m"], &people).await;
+    for cam in ["lpr-a", "lpr-hidden", "lpr-m"] {
+        ctl::camera(&h, &h.admin, cam, "activate").await.unwrap();
+    }
 
     // Hotlists: NCIC is public, the department's custom list is not.
     let sgt = ctl::user(&h, "sgt", &["supervisor"], "police").await;
@@ -428,10 +486,25 @@ async fn a_month_of_known_traffic_is_published_exactly() {
     // lpr-a moves on Oct 10: the log shows both places for October.
     clock.set("2026-10-10T17:00:00Z".parse().unwrap());
     relogin(&mut h).await;
-    let moved = READERS.replace(
-        "{lat: 42.50071, lon: -90.66431}",
-        "{lat: 42.50222, lon: -90.66111}",
+    ctl::apply(&h, &h.admin, MOVED_REQUEST).await.unwrap();
+    let people = (
+        ctl::login(&h.channel, "mgr", &ctl::user_password("mgr"))
+            .await
+            .unwrap(),
+        ctl::login(&h.channel, "chief", &ctl::user_password("chief"))
+            .await
+            .unwrap(),
+        ctl::login(&h.channel, "cm", &ctl::user_password("cm"))
+            .await
+            .unwrap(),
     );
+    approve(&h, &["req-a2"], &people).await;
+    let moved = READERS
+        .replace(
+            "  location: {lat: 42.50071, lon: -90.66431}",
+            "  location: {lat: 42.50222, lon: -90.66111}",
+        )
+        .replace("placement_request: req-a\n", "placement_request: req-a2\n");
     ctl::apply(&h, &h.admin, &moved).await.unwrap();
 
     // City Hall's gateway runs; the depot's is offline (spools, sends later).

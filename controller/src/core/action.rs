@@ -179,6 +179,14 @@ actions! {
     PublogPublish = "publog.publish",
     /// A case assist recorded for the public log.
     CaseAssistAdd = "case_assist.add",
+    /// An ALPR reader marked confidential (with its basis and reason), or its
+    /// basis or reason restated.
+    ReaderConfidential = "reader.confidential",
+    /// A confidential ALPR reader's marking lifted.
+    ReaderPublic = "reader.public",
+    /// A store from before reader histories: a reader's history written once
+    /// from its camera record.
+    ReaderHistoryBackfill = "reader.history_backfill",
     // The audit log.
     /// The chain verified.
     AuditVerify = "audit.verify",

@@ -278,34 +278,37 @@ impl Controller {
     ) -> Result<T> {
         let key = StoredObject::key(kind, name);
         let r = self
-            .update_key(&key, |kv| {
-                let old: Option<StoredObject> =
-                    kv.map(|kv| serde_json::from_slice(&kv.value)).transpose()?;
-                let (change, out) = match f(old.as_ref())? {
-                    Step::Keep(out) => return Ok(KeyStep::Keep(out)),
-                    Step::Write(change, out) => (*change, out),
-                };
-                let Change {
-                    new,
-                    mut draft,
-                    audit_before,
-                    ops,
-                } = change;
-                if audit_before {
-                    draft.before = old.as_ref().map(json);
-                }
-                draft.after = new.as_ref().map(json);
-                let value = match &new {
-                    Some(n) => KeyWrite::Put(serde_json::to_vec(n)?),
-                    None => KeyWrite::Delete,
-                };
-                let change = KeyChange {
-                    value,
-                    draft,
-                    ops,
-                    staged: vec![],
-                };
-                Ok(KeyStep::Write(Box::new(change), out))
+            .update_key(&key, |kv| object_step(kv, f(parse(kv)?.as_ref())?))
+            .await;
+        match r {
+            Err(Error::Conflict(_)) => Err(Error::Conflict(format!(
+                "{kind} {name:?} kept changing; try again"
+            ))),
+            r => r,
+        }
+    }
+
+    /// [`Controller::update`] of an object together with other keys (an
+    /// append-only record kept beside it, such as a reader's history): every
+    /// attempt reads the object and `also` from the store itself, `f` decides
+    /// from all of them, and the commit compares every one.
+    pub async fn update_with<T>(
+        &self,
+        kind: Kind,
+        name: &str,
+        also: &[&str],
+        mut f: impl FnMut(
+            Option<&StoredObject>,
+            &[Option<KeyValue>],
+        ) -> std::result::Result<Step<T>, Refusal>,
+    ) -> Result<T> {
+        let key = StoredObject::key(kind, name);
+        let mut keys = vec![key.as_str()];
+        keys.extend_from_slice(also);
+        let r = self
+            .update_keys(&keys, |kvs| {
+                let kv = kvs[0].as_ref();
+                object_step(kv, f(parse(kv)?.as_ref(), &kvs[1..])?)
             })
             .await;
         match r {
@@ -432,6 +435,44 @@ impl Controller {
         }
         Err(Error::Conflict(format!("{first} kept changing; try again")))
     }
+}
+
+/// The stored object at a key, if any.
+fn parse(kv: Option<&KeyValue>) -> std::result::Result<Option<StoredObject>, Refusal> {
+    Ok(kv.map(|kv| serde_json::from_slice(&kv.value)).transpose()?)
+}
+
+/// An object's step as the change of its key: the audit entry gets the object
+/// as it was (when the change asks) and as it becomes.
+fn object_step<T>(
+    kv: Option<&KeyValue>,
+    step: Step<T>,
+) -> std::result::Result<KeyStep<T>, Refusal> {
+    let (change, out) = match step {
+        Step::Keep(out) => return Ok(KeyStep::Keep(out)),
+        Step::Write(change, out) => (*change, out),
+    };
+    let Change {
+        new,
+        mut draft,
+        audit_before,
+        ops,
+    } = change;
+    if audit_before {
+        draft.before = parse(kv)?.as_ref().map(json);
+    }
+    draft.after = new.as_ref().map(json);
+    let value = match &new {
+        Some(n) => KeyWrite::Put(serde_json::to_vec(n)?),
+        None => KeyWrite::Delete,
+    };
+    let change = KeyChange {
+        value,
+        draft,
+        ops,
+        staged: vec![],
+    };
+    Ok(KeyStep::Write(Box::new(change), out))
 }
 
 /// What an [`Controller::update_key`] closure decided.

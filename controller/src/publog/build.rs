@@ -85,17 +85,75 @@ pub fn file_window_ops(
     ])
 }
 
-/// A reader as the public log shows it.
+/// A reader as the public log shows it (from its history: [`reader_info`]).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ReaderInfo {
     /// Camera id.
     pub camera: String,
     /// Fixed, mobile or temporary.
     pub kind: CameraKind,
-    /// Kept out of public pages: shown without name or location.
-    pub confidential: bool,
+    /// When it is kept out of public pages (shown without name or location),
+    /// oldest first: from each confidential marking until it is lifted.
+    pub hidden: Vec<Span>,
     /// Every location with dates.
     pub locations: Vec<LocationRecord>,
+}
+
+impl ReaderInfo {
+    /// Whether it is kept out of public pages at `t`.
+    pub fn hidden_at(&self, t: Timestamp) -> bool {
+        self.hidden
+            .iter()
+            .any(|h| h.from <= t && h.until.is_none_or(|u| t < u))
+    }
+
+    /// Whether it was hidden as `end` came (a reader confidential then is
+    /// left out of the list of locations of a log made as of `end`).
+    pub fn hidden_as_of(&self, end: Timestamp) -> bool {
+        self.hidden
+            .iter()
+            .any(|h| h.from < end && h.until.is_none_or(|u| u >= end))
+    }
+
+    /// Its places as known at `end`, each cut to the times it was not hidden:
+    /// a marking hides the reader from its date on, never before.
+    pub fn public_places(&self, end: Timestamp) -> Vec<LocationRecord> {
+        let mut out = Vec::new();
+        for l in self.locations.iter().filter(|l| l.from < end) {
+            // A place that ended after `end` was still current at `end`.
+            let until = l.until.filter(|u| *u < end);
+            let stop = until.unwrap_or(end);
+            let mut cursor = l.from;
+            for h in self.hidden.iter().filter(|h| h.from < stop) {
+                let h_end = h.until.filter(|u| *u < end);
+                if h_end.is_some_and(|u| u <= cursor) {
+                    continue;
+                }
+                if h.from > cursor {
+                    out.push(LocationRecord {
+                        location: l.location,
+                        from: cursor,
+                        until: Some(h.from),
+                    });
+                }
+                match h_end {
+                    Some(u) => cursor = cursor.max(u),
+                    None => cursor = stop,
+                }
+                if cursor >= stop {
+                    break;
+                }
+            }
+            if cursor < stop {
+                out.push(LocationRecord {
+                    location: l.location,
+                    from: cursor,
+                    until,
+                });
+            }
+        }
+        out
+    }
 }
 
 /// Everything one month's log is made from.
@@ -316,10 +374,15 @@ pub fn build(input: &MonthInput) -> PublicLog {
         last_received = last_received.max(Some(a.entered_at));
     }
 
-    // Per camera, oldest first; a window that continues joins the next into one period.
-    let mut by_camera: BTreeMap<String, Vec<WindowReport>> = BTreeMap::new();
+    // Per camera, oldest first; a window that continues joins the next into one
+    // period. A reader marked confidential is hidden from the marking on: its
+    // windows after it go under a confidential name, those before keep its own.
+    let mut by_camera: BTreeMap<(String, bool), Vec<WindowReport>> = BTreeMap::new();
     for ((_, cam, _), (w, _)) in base {
-        by_camera.entry(cam).or_default().push(w);
+        let hidden = readers
+            .get(cam.as_str())
+            .is_some_and(|r| r.hidden_at(w.start));
+        by_camera.entry((cam, hidden)).or_default().push(w);
     }
     let mut days: BTreeMap<String, (u64, u64)> = input
         .month
@@ -337,10 +400,9 @@ pub fn build(input: &MonthInput) -> PublicLog {
     };
     let mut confidential_n = 0;
     let mut out_readers = Vec::new();
-    for (cam, mut ws) in by_camera {
+    for ((cam, confidential), mut ws) in by_camera {
         ws.sort_by_key(|w| (w.start, w.end));
         let info = readers.get(cam.as_str()).copied();
-        let confidential = info.is_some_and(|r| r.confidential);
         let name = if confidential {
             confidential_n += 1;
             format!("confidential reader {confidential_n}")
@@ -393,9 +455,9 @@ pub fn build(input: &MonthInput) -> PublicLog {
         rm.periods = periods;
         if let (Some(r), "fixed", false) = (info, kind, confidential) {
             rm.locations = r
-                .locations
+                .public_places(m_end)
                 .iter()
-                .filter(|l| l.from < m_end && l.until.is_none_or(|u| u > m_start))
+                .filter(|l| l.until.is_none_or(|u| u > m_start))
                 .map(|l| place(l, tz))
                 .collect();
         }
@@ -427,14 +489,20 @@ pub fn build(input: &MonthInput) -> PublicLog {
     databases.sort();
     databases.dedup();
 
+    // As the month ended: what was known by then, without the hidden stretches.
     let location_history = input
         .readers
         .iter()
-        .filter(|r| r.kind == CameraKind::Fixed && !r.confidential && !r.locations.is_empty())
+        .filter(|r| r.kind == CameraKind::Fixed && !r.hidden_as_of(m_end))
         .map(|r| LocationHistory {
             reader: r.camera.clone(),
-            locations: r.locations.iter().map(|l| place(l, tz)).collect(),
+            locations: r
+                .public_places(m_end)
+                .iter()
+                .map(|l| place(l, tz))
+                .collect(),
         })
+        .filter(|h| !h.locations.is_empty())
         .collect();
 
     PublicLog {

@@ -22,12 +22,14 @@
 mod build;
 pub mod portal;
 mod publish;
+mod readers;
 mod render;
 #[cfg(test)]
 mod tests;
 
 pub use build::*;
 pub use publish::*;
+pub use readers::*;
 pub use render::*;
 
 use crate::alpr::hotlist::{HotlistInfo, SourceInfo};

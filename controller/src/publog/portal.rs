@@ -174,23 +174,28 @@ Each month is generated from what the readers reported and published once the mo
     // cameras are not counted.
     let mut by_cat: BTreeMap<String, u64> = BTreeMap::new();
     let mut readers: BTreeMap<&str, u64> = BTreeMap::new();
-    let mut history = Vec::new();
+    let now = ctl.now();
+    let history: Vec<LocationHistory> = ctl
+        .reader_infos()
+        .await?
+        .iter()
+        .filter(|r| r.kind == CameraKind::Fixed && !r.hidden_as_of(now))
+        .map(|r| LocationHistory {
+            reader: r.camera.clone(),
+            locations: r
+                .public_places(now)
+                .iter()
+                .map(|l| crate::publog::place(l, &tz))
+                .collect(),
+        })
+        .filter(|h| !h.locations.is_empty())
+        .collect();
     for (o, _) in ctl.list(Kind::Camera)? {
         let Ok(spec) = serde_json::from_value::<CameraSpec>(o.spec.clone()) else {
             continue;
         };
         let st: CameraStatus = serde_json::from_value(o.status.clone()).unwrap_or_default();
         let reader = spec.alpr || spec.purpose == Purpose::Alpr;
-        if reader && spec.kind == CameraKind::Fixed && !spec.confidential && !spec.covert {
-            history.push(LocationHistory {
-                reader: o.name.clone(),
-                locations: st
-                    .location_history
-                    .iter()
-                    .map(|l| crate::publog::place(l, &tz))
-                    .collect(),
-            });
-        }
         if st.state != CameraState::Active || spec.covert {
             continue;
         }

@@ -61,25 +61,17 @@ impl Controller {
     /// Everything a month's log is made from, read from the store.
     pub async fn month_input(&self, month: Month) -> Result<MonthInput> {
         let tz = self.city_tz()?;
-        let mut readers = Vec::new();
+        // Readers and their places come from their own history, which outlives
+        // the camera records (a retired reader's deleted record included).
+        let readers = self.reader_infos().await?;
+        let known: std::collections::BTreeSet<&str> =
+            readers.iter().map(|r| r.camera.as_str()).collect();
         let mut not_readers = std::collections::BTreeSet::new();
         for (o, _) in self.list(Kind::Camera)? {
-            let Ok(spec) = serde_json::from_value::<CameraSpec>(o.spec.clone()) else {
-                continue;
-            };
-            if !(spec.alpr || spec.purpose == Purpose::Alpr) {
+            if !known.contains(o.name.as_str()) {
                 not_readers.insert(o.name.clone());
-                continue;
             }
-            let st: CameraStatus = serde_json::from_value(o.status.clone()).unwrap_or_default();
-            readers.push(ReaderInfo {
-                camera: o.name.clone(),
-                kind: spec.kind,
-                confidential: spec.confidential || spec.covert,
-                locations: st.location_history,
-            });
         }
-        readers.sort_by(|a, b| a.camera.cmp(&b.camera));
         let l = self.store.list(&format!("{WINDOWS}{month}/")).await?;
         let mut windows = Vec::with_capacity(l.kvs.len());
         for kv in &l.kvs {

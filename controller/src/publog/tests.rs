@@ -40,7 +40,7 @@ fn input(windows: Vec<FiledWindow>) -> MonthInput {
             ReaderInfo {
                 camera: "lpr-a".into(),
                 kind: CameraKind::Fixed,
-                confidential: false,
+                hidden: vec![],
                 locations: vec![
                     loc(42.5, "2026-01-01T12:00:00Z", Some("2026-10-10T12:00:00Z")),
                     loc(42.6, "2026-10-10T12:00:00Z", None),
@@ -49,7 +49,7 @@ fn input(windows: Vec<FiledWindow>) -> MonthInput {
             ReaderInfo {
                 camera: "lpr-secret".into(),
                 kind: CameraKind::Fixed,
-                confidential: true,
+                hidden: vec![Span::ALWAYS],
                 locations: vec![loc(42.7, "2026-01-01T12:00:00Z", None)],
             },
         ],

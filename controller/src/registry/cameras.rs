@@ -8,6 +8,7 @@ use crate::core::secrets::{CameraCredentials, CREDENTIALS};
 use crate::core::AuditAction;
 use crate::core::Controller;
 use crate::core::{KeyChange, KeyStep};
+use crate::publog::{reader_events, ReaderEntry, ReaderHistory};
 use crate::registry::camera_machine::{self, Action, Cover};
 use crate::{Error, Result};
 use camplane_config::model::*;
@@ -62,7 +63,36 @@ impl Controller {
     ) -> Result<StoredObject> {
         self.require(actor, Operation::CameraLifecycle, action.audit_action())
             .await?;
-        self.update(Kind::Camera, name, |old| {
+        // A reader's history is appended in the same transaction; an entry
+        // appended meanwhile (its next key taken) means reading it again.
+        for _ in 0..16 {
+            let hist = self.reader_history(name).await?;
+            let next = hist.next_key();
+            let out = self
+                .transition_once(actor, name, action, reason, &hist, &next)
+                .await?;
+            if let Some(o) = out {
+                return Ok(o);
+            }
+        }
+        Err(Error::Conflict(format!(
+            "Camera {name:?}: its reader history kept changing; try again"
+        )))
+    }
+
+    async fn transition_once(
+        &self,
+        actor: &Actor,
+        name: &str,
+        action: Action,
+        reason: &str,
+        hist: &ReaderHistory,
+        next: &str,
+    ) -> Result<Option<StoredObject>> {
+        self.update_with(Kind::Camera, name, &[next], |old, also| {
+            if also[0].is_some() {
+                return Ok(Step::Keep(None));
+            }
             let old = old.ok_or_else(|| Error::NotFound(format!("Camera {name:?}")))?;
             let spec: CameraSpec = old.spec_as()?;
             let mut st: CameraStatus = old.status_as();
@@ -81,16 +111,23 @@ impl Controller {
             };
             let t = camera_machine::next(&state, action, actor)?;
             if !t.write {
-                return Ok(Step::Keep(old.clone()));
+                return Ok(Step::Keep(Some(old.clone())));
             }
+            let events = reader_events(Some((&spec, st.state)), (&spec, t.to));
             st.state = t.to;
             st.state_since = Some(now);
             st.reason = (!reason.is_empty()).then(|| reason.to_string());
             let mut new = old.clone();
             new.status = json(&st);
             let details = serde_json::json!({"reason": reason});
-            let change = Change::put(&actor.username, t.audit, new.clone(), details);
-            Ok(Step::Write(Box::new(change), new))
+            let mut change = Change::put(&actor.username, t.audit, new.clone(), details);
+            change.ops = hist.append_ops(
+                events
+                    .into_iter()
+                    .map(|e| ReaderEntry::new(name, e, &spec, now, &actor.username))
+                    .collect(),
+            )?;
+            Ok(Step::Write(Box::new(change), Some(new)))
         })
         .await
     }

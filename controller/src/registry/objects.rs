@@ -7,6 +7,9 @@ use crate::core::object::{json, Change, Refusal, Step, StoredObject};
 use crate::core::store::{KeyValue, Op};
 use crate::core::AuditAction;
 use crate::core::Controller;
+use crate::publog::{
+    confidential_problems, reader_events, ReaderEntry, ReaderEvent, ReaderHistory,
+};
 use crate::registry::{camera_machine, grant_machine, hold_machine, views};
 use crate::{Error, Result};
 use camplane_config::manifest::Spec;
@@ -116,6 +119,9 @@ impl Controller {
         }
         let mut specs = Vec::new();
         let mut problems = Vec::new();
+        // Confidential markings without their reason or basis: a side door
+        // tried, so each refusal is on record.
+        let mut marking_refused: Vec<(String, String)> = Vec::new();
         for (i, (kind, name, json)) in items.iter().enumerate() {
             let at = format!("{source}: object {} ({kind} {name:?})", i + 1);
             let name_ok = if *kind == Kind::User {
@@ -131,6 +137,17 @@ impl Controller {
                 Ok(spec) => {
                     for (path, msg) in spec.validate() {
                         problems.push(format!("{at}: {path}: {msg}"));
+                    }
+                    if let Spec::Camera(c) = &spec {
+                        let bases = &self.config.publog.confidential_bases;
+                        let found: Vec<String> = confidential_problems(c, bases)
+                            .into_iter()
+                            .map(|(path, msg)| format!("{at}: {path}: {msg}"))
+                            .collect();
+                        if !found.is_empty() {
+                            marking_refused.push((name.clone(), found.join("; ")));
+                            problems.extend(found);
+                        }
                     }
                     specs.push((name.clone(), spec));
                 }
@@ -200,6 +217,16 @@ impl Controller {
             }
         }
         if !problems.is_empty() {
+            for (name, why) in marking_refused {
+                let mut d = Draft::new(
+                    &actor.username,
+                    AuditAction::ReaderConfidential,
+                    "Camera",
+                    &name,
+                );
+                d.result = format!("refused: {why}");
+                self.audit.record(d).await?;
+            }
             return Err(Error::InvalidArgument(problems.join("\n")));
         }
         let mut out = Vec::new();
@@ -233,9 +260,26 @@ impl Controller {
         // when the update finds it needs one; then the update runs again with it.
         let mut verdict: Option<Value> = None;
         loop {
+            // A camera's reader history is appended in the same transaction; an
+            // entry appended meanwhile (its next key taken) means reading it again.
+            let hist = match spec {
+                Spec::Camera(_) => self.reader_history(name).await?,
+                _ => ReaderHistory::default(),
+            };
+            let next = hist.next_key();
+            let also: Vec<&str> = match spec {
+                Spec::Camera(_) => vec![next.as_str()],
+                _ => vec![],
+            };
+            let mut moved = false;
             let outcome = self
-                .update(kind, name, |existing| {
+                .update_with(kind, name, &also, |existing, taken| {
+                    if taken.first().is_some_and(|t| t.is_some()) {
+                        moved = true;
+                        return Ok(Step::Keep(None));
+                    }
                     let now = self.clock.now();
+                    let mut events: Vec<(ReaderEvent, CameraSpec)> = Vec::new();
                     let new = match existing {
                         Some(old) if old.spec == spec_json => {
                             return Ok(Step::Keep(Some("unchanged")))
@@ -276,6 +320,13 @@ impl Controller {
                                             });
                                         }
                                     }
+                                    events = reader_events(
+                                        Some((&old_spec, st.state)),
+                                        (c.as_ref(), st.state),
+                                    )
+                                    .into_iter()
+                                    .map(|e| (e, c.as_ref().clone()))
+                                    .collect();
                                     if old_spec.location != c.location {
                                         if let Some(last) = st.location_history.last_mut() {
                                             last.until = Some(now);
@@ -328,12 +379,17 @@ impl Controller {
                                     let approved = c.placement_request.as_deref().is_some_and(
                                         |r| self.request_approved_for(r, name, c).is_ok(),
                                     );
+                                    let state = if approved {
+                                        CameraState::Approved
+                                    } else {
+                                        CameraState::Proposed
+                                    };
+                                    events = reader_events(None, (c.as_ref(), state))
+                                        .into_iter()
+                                        .map(|e| (e, c.as_ref().clone()))
+                                        .collect();
                                     json(&CameraStatus {
-                                        state: if approved {
-                                            CameraState::Approved
-                                        } else {
-                                            CameraState::Proposed
-                                        },
+                                        state,
                                         state_since: Some(now),
                                         reason: None,
                                         location_history: vec![LocationRecord {
@@ -371,11 +427,36 @@ impl Controller {
                     } else {
                         "created"
                     };
-                    let details = serde_json::json!({"source": source, "action": action});
-                    let change = Change::put(&actor.username, AuditAction::Apply, new, details);
+                    let mut details = serde_json::json!({"source": source, "action": action});
+                    // A confidential marking (or its lifting) is its own audited
+                    // action, with its basis, reason and effective time.
+                    let mut audit = AuditAction::Apply;
+                    for (e, c) in &events {
+                        let marking = match e {
+                            ReaderEvent::Confidential => AuditAction::ReaderConfidential,
+                            ReaderEvent::Public => AuditAction::ReaderPublic,
+                            _ => continue,
+                        };
+                        audit = marking;
+                        details["confidential"] = serde_json::json!({
+                            "basis": c.confidential_basis,
+                            "reason": c.confidential_reason,
+                            "effective": now,
+                        });
+                    }
+                    let mut change = Change::put(&actor.username, audit, new, details);
+                    change.ops = hist.append_ops(
+                        events
+                            .iter()
+                            .map(|(e, c)| ReaderEntry::new(name, *e, c, now, &actor.username))
+                            .collect(),
+                    )?;
                     Ok(Step::Write(Box::new(change), Some(action)))
                 })
                 .await?;
+            if moved {
+                continue;
+            }
             match (outcome, spec) {
                 (Some(action), _) => return Ok(action),
                 (None, Spec::PlacementRequest(r)) if verdict.is_none() => {
