@@ -125,10 +125,22 @@ async fn names_and_free_text_are_bounded_before_anything_is_written() {
     // Refused before anything was written: no user, no audit entry.
     assert_eq!(audit_log(&h).await.len(), before);
 
-    // A 3.9 MB name with a forged row: refused, its entry bounded and escaped.
+    // A 3.9 MB name: refused on the request's length prefix (the Auth service
+    // takes 64 KiB), before it is read; nothing is written.
     let huge = format!(
         "x\nadmin audit.cleared ok\u{1b}[0m{}",
         "n".repeat(3_900_000)
+    );
+    let e = login(&h.channel, &huge, "whatever-password")
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::OutOfRange, "{e:?}");
+    assert_eq!(audit_log(&h).await.len(), before);
+    // A 20,000-character name with a forged row (under that limit): refused,
+    // its entry bounded and escaped.
+    let huge = format!(
+        "x\nadmin audit.cleared ok\u{1b}[0m{}",
+        "n".repeat(20_000)
     );
     let e = login(&h.channel, &huge, "whatever-password")
         .await
