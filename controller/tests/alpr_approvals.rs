@@ -306,3 +306,79 @@ async fn pattern_and_agency_queries_wait_for_a_supervisor_and_run_once() {
     assert!(verify(&h).await.ok);
     h.cancel.cancel();
 }
+
+/// 30 days means 30 days in the audit log too: a search's plate leaves the
+/// chained entry for a salted, sealed detail kept apart; auditors read it back
+/// while it is kept; an altered detail breaks `audit verify`; at 30 days the
+/// leader's sweep erases it (unless a hold covers its camera) and the chain
+/// still verifies, the entry reading `erased`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn plate_texts_in_the_audit_log_expire() {
+    use camplane_controller::clock::ManualClock;
+    let dir = tempfile::tempdir().unwrap();
+    let clock = ManualClock::new("2026-11-01T00:00:00Z".parse().unwrap());
+    let h = start(
+        config_embedded(dir.path()),
+        Some(std::sync::Arc::new(clock.clone())),
+    )
+    .await;
+    let op = qualified_user(&h, "op", "alpr_operator", "police").await;
+    search(&h, &op, search_req("KQZ4417", "26-04711", ""))
+        .await
+        .unwrap();
+    let ctl = &h.running.controller;
+    let raw = ctl.store.list("audit/entries/").await.unwrap();
+    let raw_text: String = raw
+        .kvs
+        .iter()
+        .map(|kv| String::from_utf8_lossy(&kv.value).into_owned())
+        .collect();
+    assert!(
+        !raw_text.contains("KQZ4417"),
+        "the chain holds no plate text"
+    );
+    let entry = |log: &[serde_json::Value]| {
+        log.iter()
+            .rev()
+            .find(|e| e["action"] == "alpr.search" && e["actor"] == "op")
+            .cloned()
+            .unwrap()
+    };
+    let e = entry(&audit_log(&h).await);
+    assert_eq!(
+        e["details"]["plate"], "KQZ4417",
+        "auditors read it while kept"
+    );
+    let digest = e["sealed"].as_str().unwrap().to_string();
+    let key = format!("audit/sealed/{digest}");
+
+    // An altered detail is named by verify.
+    let kept = ctl.store.get(&key).await.unwrap().unwrap();
+    let forged = String::from_utf8_lossy(&kept.value).replace("KQZ4417", "KQZ4418");
+    ctl.store.put(&key, forged.into_bytes()).await.unwrap();
+    let v = ctl.audit.verify().await.unwrap();
+    assert_eq!(v.first_broken, e["seq"].as_u64(), "{v:?}");
+    ctl.store.put(&key, kept.value.to_vec()).await.unwrap();
+    assert!(ctl.audit.verify().await.unwrap().first_broken.is_none());
+
+    // Day 29: kept. Day 31: erased, and the chain still verifies.
+    clock.advance(std::time::Duration::from_secs(29 * 86_400));
+    ctl.sweep_retention().await.unwrap();
+    assert!(ctl.store.get(&key).await.unwrap().is_some());
+    clock.advance(std::time::Duration::from_secs(2 * 86_400));
+    let swept = ctl.sweep_retention().await.unwrap();
+    assert!(swept.sealed >= 1, "{swept:?}");
+    assert!(ctl.store.get(&key).await.unwrap().is_none());
+    let v = ctl.audit.verify().await.unwrap();
+    assert!(v.first_broken.is_none(), "{v:?}");
+    // Read straight from the log: the admin's session lapsed over the 31 days.
+    let (page, _) = ctl.audit.page(1000, 0, 1 << 20).await.unwrap();
+    let page: Vec<serde_json::Value> = page
+        .iter()
+        .map(|e| serde_json::to_value(e).unwrap())
+        .collect();
+    let e = entry(&page);
+    assert_eq!(e["details"]["plate"], "erased");
+    assert_eq!(e["details"]["case_number"], "26-04711", "the rest stays");
+    h.cancel.cancel();
+}

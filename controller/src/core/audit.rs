@@ -7,6 +7,7 @@
 pub use crate::core::action::AuditAction;
 use crate::core::cache::Cache;
 use crate::core::clock::DynClock;
+use crate::core::sealed::{self, SealedRecord};
 use crate::core::store::{Compare, DynStore, Op, Revision};
 use crate::{Error, Result};
 use jiff::Timestamp;
@@ -53,6 +54,10 @@ pub struct AuditEntry {
     /// Anything else (comment, source file, case number...).
     #[serde(default, skip_serializing_if = "Value::is_null")]
     pub details: Value,
+    /// SHA-256(salt ‖ detail) of the plate texts and read ids taken out of this
+    /// entry and kept apart for 30 days ([`crate::core::sealed`]); empty when none.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub sealed: String,
     /// The previous entry's hash.
     pub prev_hash: String,
     /// This entry's hash.
@@ -78,6 +83,8 @@ pub struct Draft {
     pub after: Option<Value>,
     /// Details.
     pub details: Value,
+    /// The sealed detail's digest (set when the entry is committed).
+    pub sealed: String,
 }
 
 impl Draft {
@@ -92,6 +99,7 @@ impl Draft {
             before: None,
             after: None,
             details: Value::Null,
+            sealed: String::new(),
         }
     }
 }
@@ -168,9 +176,26 @@ impl AuditLog {
     pub async fn commit(
         &self,
         compares: Vec<Compare>,
-        ops: Vec<Op>,
-        draft: Draft,
+        mut ops: Vec<Op>,
+        mut draft: Draft,
     ) -> Result<Option<Committed>> {
+        // Plate texts and read ids leave the chained entry here, for every
+        // caller: they are kept apart, 30 days, under their salted digest.
+        if let Some(rec) = sealed::seal(
+            &draft.kind,
+            &mut draft.name,
+            &mut draft.details,
+            &mut draft.before,
+            &mut draft.after,
+            self.core.clock.now(),
+        ) {
+            let digest = rec.digest();
+            ops.push(Op::Put(
+                sealed::sealed_key(&digest),
+                serde_json::to_vec(&rec)?,
+            ));
+            draft.sealed = digest;
+        }
         let (reply, rx) = tokio::sync::oneshot::channel();
         self.tx
             .send(Pending {
@@ -229,6 +254,7 @@ impl AuditLog {
             seq -= 1;
         }
         out.reverse();
+        let out = self.unsealed(out).await?;
         let next = out.first().map_or(0, |e| e.seq);
         Ok((out, if next > 1 { next } else { 0 }))
     }
@@ -263,14 +289,63 @@ impl AuditLog {
                 hash: GENESIS.into(),
             },
         };
-        Ok(verify_chain(
+        let v = verify_chain(
             entries
                 .kvs
                 .iter()
                 .map(|kv| (kv.key.as_str(), kv.value.as_slice())),
             head.seq,
             &head.hash,
-        ))
+        );
+        if v.first_broken.is_some() {
+            return Ok(v);
+        }
+        // A sealed detail still kept must be the one its entry's digest names
+        // (erased ones are simply absent).
+        let by_digest: std::collections::HashMap<String, u64> = entries
+            .kvs
+            .iter()
+            .filter_map(|kv| serde_json::from_slice::<AuditEntry>(&kv.value).ok())
+            .filter(|e| !e.sealed.is_empty())
+            .map(|e| (e.sealed, e.seq))
+            .collect();
+        for kv in self.core.store.list(sealed::SEALED).await?.kvs {
+            let digest = kv.key.trim_start_matches(sealed::SEALED);
+            let fine = serde_json::from_slice::<SealedRecord>(&kv.value)
+                .is_ok_and(|r| r.digest() == digest);
+            if !fine {
+                let seq = by_digest.get(digest).copied().unwrap_or(0);
+                return Ok(Verification {
+                    entries: v.entries,
+                    first_broken: Some(seq),
+                    message: format!(
+                        "the sealed detail of entry {seq} ({}) was altered: it no longer matches the digest the chain holds",
+                        kv.key
+                    ),
+                });
+            }
+        }
+        Ok(v)
+    }
+
+    /// Entries as readers see them: sealed details put back while they are
+    /// kept, `erased` after.
+    pub async fn unsealed(&self, entries: Vec<AuditEntry>) -> Result<Vec<AuditEntry>> {
+        let mut out = Vec::with_capacity(entries.len());
+        for e in entries {
+            if e.sealed.is_empty() {
+                out.push(e);
+                continue;
+            }
+            let rec = match self.core.store.get(&sealed::sealed_key(&e.sealed)).await? {
+                Some(kv) => serde_json::from_slice::<SealedRecord>(&kv.value).ok(),
+                None => None,
+            };
+            let mut v = serde_json::to_value(&e)?;
+            sealed::unseal(&mut v, rec.as_ref());
+            out.push(serde_json::from_value(v)?);
+        }
+        Ok(out)
     }
 }
 
@@ -466,6 +541,7 @@ impl Core {
             before: draft.before.clone(),
             after: draft.after.clone(),
             details: draft.details.clone(),
+            sealed: draft.sealed.clone(),
             prev_hash: prev_hash.to_string(),
             hash: String::new(),
         };

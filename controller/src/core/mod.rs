@@ -14,6 +14,7 @@ pub mod leader;
 pub mod metrics;
 pub mod object;
 pub mod pki;
+pub mod sealed;
 pub mod secrets;
 pub mod store;
 pub mod witness;

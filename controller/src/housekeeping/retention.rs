@@ -10,6 +10,7 @@
 
 use crate::alpr::hotlist::{Alert, ALERTS};
 use crate::core::audit::Draft;
+use crate::core::sealed::{self, SealedRecord, SEALED};
 use crate::core::store::Op;
 use crate::core::AuditAction;
 use crate::core::Controller;
@@ -34,6 +35,8 @@ pub struct Swept {
     pub alerts_held: usize,
     /// Stored reports deleted.
     pub reports: usize,
+    /// Sealed audit details (plate texts, read ids) erased.
+    pub sealed: usize,
 }
 
 fn held(holds: &[LegalHoldSpec], camera: &str, t: Timestamp) -> bool {
@@ -82,12 +85,23 @@ impl Controller {
                 doomed.push(kv.key);
             }
         }
+        // Plate texts and read ids in the audit log: erased at 30 days unless a
+        // hold covers one of their cameras; the chain keeps their digests.
+        for kv in self.store.list(SEALED).await?.kvs {
+            let Ok(r) = serde_json::from_slice::<SealedRecord>(&kv.value) else {
+                continue;
+            };
+            if sealed::erasable(&r, now, |c, t| held(&holds, c, t)) {
+                out.sealed += 1;
+                doomed.push(kv.key);
+            }
+        }
         for chunk in doomed.chunks(PER_TXN) {
             self.store
                 .txn(vec![], chunk.iter().cloned().map(Op::Delete).collect())
                 .await?;
         }
-        if out.alerts > 0 || out.reports > 0 {
+        if out.alerts > 0 || out.reports > 0 || out.sealed > 0 {
             let mut d = Draft::new(
                 "system",
                 AuditAction::RetentionSweep,
@@ -97,7 +111,7 @@ impl Controller {
             d.details = serde_json::json!({
                 "alerts_deleted": out.alerts, "alerts_held": out.alerts_held,
                 "reports_deleted": out.reports, "alert_days": MAX_RETENTION_DAYS,
-                "report_days": REPORT_DAYS,
+                "report_days": REPORT_DAYS, "sealed_details_erased": out.sealed,
             });
             self.audit.record(d).await?;
             tracing::info!(?out, "retention sweep");
