@@ -878,3 +878,53 @@ async fn without_a_first_city_manager_governing_grants_stay_pending() {
     );
     h.cancel.cancel();
 }
+
+/// Where a covert camera is: every reply that carries its request or camera goes
+/// through the reader's view, so the department manager who recommends it, the
+/// city manager who approves it and an engineer read no location, site or view
+/// in `get`, `requests show` or the reply to their own step; the chief, admins
+/// and auditors do.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn covert_locations_are_shown_to_few() {
+    let dir = tempfile::tempdir().unwrap();
+    let h = start(config_embedded(dir.path()), None).await;
+    let city = CITY
+        .replace(
+            "  purpose: property_protection\n  justification: break-ins at the back door",
+            "  purpose: criminal_investigation\n  covert: true\n  justification: a case needs it",
+        )
+        .replace(
+            "  purpose: property_protection\n  location: {lat: 42.5006, lon: -90.6646}\n  streams",
+            "  purpose: criminal_investigation\n  covert: true\n  location: {lat: 42.5006, lon: -90.6646}\n  streams",
+        );
+    assert_eq!(city.matches("covert: true").count(), 2, "{city}");
+    apply(&h, &h.admin, &city).await.unwrap();
+    let mgr = user(&h, "pd-manager", &["dept_manager"], "police").await;
+    let eng = user(&h, "eng", &["engineer"], "public-works").await;
+    let chief = user(&h, "chief", &["chief"], "police").await;
+    let hidden = |o: &serde_json::Value| {
+        o["spec"].get("location").is_none()
+            && o["spec"].get("site").is_none()
+            && o["status"]["location_hidden"].is_string()
+    };
+    // The reply to the manager's own step.
+    let r = act(&h, &mgr, "req-1", "recommend", "", "needed")
+        .await
+        .unwrap();
+    assert!(hidden(&r), "{r}");
+    for who in [&mgr, &eng] {
+        for (kind, name) in [("requests", "req-1"), ("cameras", "cam-1")] {
+            let o = get_json(&h, who, kind, name).await.unwrap();
+            assert!(hidden(&o), "{kind} {o}");
+        }
+    }
+    let r = act(&h, &chief, "req-1", "recommend", "", "supports")
+        .await
+        .unwrap();
+    assert_eq!(r["spec"]["location"]["lat"], 42.5006, "the chief sees it");
+    for who in [&chief, &h.admin] {
+        let o = get_json(&h, who, "cameras", "cam-1").await.unwrap();
+        assert_eq!(o["spec"]["site"], "city-hall");
+    }
+    h.cancel.cancel();
+}

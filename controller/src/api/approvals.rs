@@ -25,7 +25,7 @@ impl pb::approvals_server::Approvals for Api {
             };
         let spec: PlacementRequestSpec = spec;
         let o = self.ctl.submit_request(&actor, &named.name, spec).await?;
-        Ok(Response::new(to_pb(&o, 0)?))
+        Ok(Response::new(to_pb(&actor, &o, 0)?))
     }
 
     async fn act(&self, req: Request<pb::ActRequest>) -> R<pb::Object> {
@@ -41,7 +41,7 @@ impl pb::approvals_server::Approvals for Api {
             .ctl
             .act_on_request(&actor, &r.id, action, as_role, &r.comment)
             .await?;
-        Ok(Response::new(to_pb(&o, 0)?))
+        Ok(Response::new(to_pb(&actor, &o, 0)?))
     }
 
     async fn show(&self, req: Request<pb::RequestId>) -> R<pb::Object> {
@@ -50,7 +50,7 @@ impl pb::approvals_server::Approvals for Api {
             .ctl
             .get(&actor, Kind::PlacementRequest, &req.get_ref().id)
             .await?;
-        Ok(Response::new(to_pb(&o, rev)?))
+        Ok(Response::new(to_pb(&actor, &o, rev)?))
     }
 }
 

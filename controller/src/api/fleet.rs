@@ -79,14 +79,14 @@ impl pb::fleet_server::Fleet for FleetApi {
     async fn revoke(&self, req: Request<pb::AgentName>) -> R<pb::Object> {
         let actor = self.actor(&req).await?;
         let o = self.fleet.revoke(&actor, &req.get_ref().agent).await?;
-        Ok(Response::new(to_pb(&o, 0)?))
+        Ok(Response::new(to_pb(&actor, &o, 0)?))
     }
 
     async fn reinstate(&self, req: Request<pb::AgentReinstateRequest>) -> R<pb::Object> {
         let actor = self.actor(&req).await?;
         let r = req.get_ref();
         let o = self.fleet.reinstate(&actor, &r.agent, &r.reason).await?;
-        Ok(Response::new(to_pb(&o, 0)?))
+        Ok(Response::new(to_pb(&actor, &o, 0)?))
     }
 
     type ControlStream = ControlStream;
@@ -115,7 +115,7 @@ impl pb::fleet_server::Fleet for FleetApi {
         let objs = self.fleet.ctl.get_all(&actor, Kind::Agent).await?;
         let objects = objs
             .iter()
-            .map(|(o, rev)| to_pb(o, *rev))
+            .map(|(o, rev)| to_pb(&actor, o, *rev))
             .collect::<Result<_, _>>()?;
         Ok(Response::new(pb::ObjectList { objects }))
     }

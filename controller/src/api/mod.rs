@@ -116,11 +116,15 @@ impl Api {
     }
 }
 
-fn to_pb(o: &StoredObject, revision: i64) -> Result<pb::Object, Status> {
+/// An object as a reply carries it: every reply goes through the reader's view
+/// (`registry::views::shown_to`), so no door shows a covert camera's location
+/// or a stream's credentials that `get` would hide.
+fn to_pb(actor: &Actor, o: &StoredObject, revision: i64) -> Result<pb::Object, Status> {
+    let o = crate::registry::views::shown_to(actor, o.clone());
     Ok(pb::Object {
         kind: o.kind.clone(),
         name: o.name.clone(),
-        json: serde_json::to_vec(o).map_err(|e| Status::internal(e.to_string()))?,
+        json: serde_json::to_vec(&o).map_err(|e| Status::internal(e.to_string()))?,
         revision,
     })
 }

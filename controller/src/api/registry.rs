@@ -97,7 +97,7 @@ impl pb::objects_server::Objects for Api {
         let objs = self.ctl.get_all(&actor, k).await?;
         let objects = objs
             .iter()
-            .map(|(o, rev)| to_pb(o, *rev))
+            .map(|(o, rev)| to_pb(&actor, o, *rev))
             .collect::<Result<_, _>>()?;
         Ok(Response::new(pb::ObjectList { objects }))
     }
@@ -120,7 +120,7 @@ impl pb::cameras_server::Cameras for Api {
             .ctl
             .camera_transition(&actor, &r.name, action, &r.reason)
             .await?;
-        Ok(Response::new(to_pb(&o, 0)?))
+        Ok(Response::new(to_pb(&actor, &o, 0)?))
     }
 
     async fn set_credentials(&self, req: Request<pb::CameraCredentialsRequest>) -> R<pb::Empty> {
@@ -179,7 +179,7 @@ impl pb::users_server::Users for Api {
         let pw = (!r.password.is_empty()).then_some(r.password);
         let (o, otp, grants) = self.ctl.add_user(&actor, &named.name, spec, pw).await?;
         Ok(Response::new(pb::AddUserResponse {
-            user: Some(to_pb(&o, 0)?),
+            user: Some(to_pb(&actor, &o, 0)?),
             one_time_password: otp.unwrap_or_default(),
             pending_grants: role_grants(&grants)?,
         }))
@@ -211,7 +211,7 @@ impl pb::users_server::Users for Api {
             .grant(&actor, &r.username, &roles, r.revoke)
             .await?;
         Ok(Response::new(pb::GrantResponse {
-            user: Some(to_pb(&o, 0)?),
+            user: Some(to_pb(&actor, &o, 0)?),
             pending_grants: role_grants(&grants)?,
         }))
     }
@@ -262,7 +262,7 @@ impl pb::users_server::Users for Api {
         let objs = self.ctl.get_all(&actor, Kind::User).await?;
         let objects = objs
             .iter()
-            .map(|(o, rev)| to_pb(o, *rev))
+            .map(|(o, rev)| to_pb(&actor, o, *rev))
             .collect::<Result<_, _>>()?;
         Ok(Response::new(pb::ObjectList { objects }))
     }
@@ -281,12 +281,12 @@ impl pb::holds_server::Holds for Api {
             Err(e) => return Err(Status::invalid_argument(format!("hold: {e}"))),
         };
         let o = self.ctl.create_hold(&actor, spec).await?;
-        Ok(Response::new(to_pb(&o, 0)?))
+        Ok(Response::new(to_pb(&actor, &o, 0)?))
     }
 
     async fn release(&self, req: Request<pb::HoldName>) -> R<pb::Object> {
         let actor = self.actor(&req).await?;
         let o = self.ctl.release_hold(&actor, &req.get_ref().name).await?;
-        Ok(Response::new(to_pb(&o, 0)?))
+        Ok(Response::new(to_pb(&actor, &o, 0)?))
     }
 }
