@@ -32,7 +32,7 @@ cleanup() { kill "${pids[@]}" 2>/dev/null || true; wait 2>/dev/null || true; }
 trap cleanup EXIT INT TERM
 
 # 1. The controller.
-sed "s#/var/lib/camplane/controller#$DATA/controller#" config/examples/controller-embedded.yaml > "$DATA/controller.yaml"
+sed "s#/var/lib/camplane/#$DATA/#" config/examples/controller-embedded.yaml > "$DATA/controller.yaml"
 printf 'tls:\n  ca_cert_file: %s\n' "$DATA/ca.pem" >> "$DATA/controller.yaml"
 "$BIN/camplane-controller" --config "$DATA/controller.yaml" 2> "$DATA/controller.log" &
 pids+=($!)

@@ -380,6 +380,13 @@ pub struct AuthConfig {
     /// unset the controller generates one (one-time) and prints it once.
     #[serde(default = "default_city_manager_env")]
     pub initial_city_manager_password_env: String,
+    /// A file holding the key that seals camera credentials, kept apart from the
+    /// store so that a store backup alone opens none of them. Created (0600) on
+    /// first start; a key kept in the store by an earlier version is moved into
+    /// it. Every controller on one store needs a copy of the same file. Unset:
+    /// the key is kept in the store.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub camera_secrets_key_file: Option<PathBuf>,
 }
 
 fn default_ttl() -> u64 {
@@ -403,6 +410,7 @@ impl Default for AuthConfig {
             initial_admin_password_env: default_admin_env(),
             initial_city_manager: None,
             initial_city_manager_password_env: default_city_manager_env(),
+            camera_secrets_key_file: None,
         }
     }
 }

@@ -3,23 +3,34 @@
 //! `camplane camera credentials set` stores a camera's user name and password
 //! under `meta/camera-credentials/NAME`, sealed with ChaCha20-Poly1305 (`ring`)
 //! under a 256-bit key and bound to the camera's name (the AEAD's associated
-//! data), so a record copied onto another camera does not open. The key is
-//! created once per store under `meta/camera-secrets-key`: a leaked credential
-//! record, log line or audit entry reveals nothing, but whoever holds a whole
-//! store backup holds the key too (keeping the key in a file apart is the next
-//! step, noted in ARCHITECTURE.md). The credentials are opened only to build the
+//! data), so a record copied onto another camera does not open.
+//!
+//! Where the key lives: with `auth.camera_secrets_key_file` set, in that file
+//! (0600), apart from the store, so a store backup alone opens no credential;
+//! the store keeps only the key's fingerprint (`meta/camera-secrets-key-id`),
+//! and a controller started with another key, or without its file, refuses to
+//! start instead of sealing with a second key. Unset, the key is created once
+//! per store under `meta/camera-secrets-key` (a leaked record, log line or audit
+//! entry still reveals nothing). A key kept in the store is moved into the file
+//! when the setting is added. The credentials are opened only to build the
 //! stream address that goes to the camera's own agent over its mutual-TLS
 //! stream; `get`, the audit log, logs and metrics never see them.
 
-use crate::core::store::DynStore;
+use crate::core::store::{Compare, DynStore, Op};
 use crate::{Error, Result};
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
 use ring::aead::{Aad, LessSafeKey, Nonce, UnboundKey, CHACHA20_POLY1305, NONCE_LEN};
 use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use std::path::Path;
 
 /// The sealing key's store key.
 pub const KEY: &str = "meta/camera-secrets-key";
+/// The fingerprint of a key kept in a file: which key the records were sealed with.
+pub const KEY_ID: &str = "meta/camera-secrets-key-id";
+/// The config key naming the key file.
+pub const KEY_FILE_SETTING: &str = "auth.camera_secrets_key_file";
 /// Prefix of the sealed credential records (one per camera).
 pub const CREDENTIALS: &str = "meta/camera-credentials/";
 
@@ -81,6 +92,53 @@ fn percent(s: &str) -> String {
     o
 }
 
+fn decode(what: &str, v: &[u8]) -> Result<Vec<u8>> {
+    let bytes = B64
+        .decode(v)
+        .map_err(|_| Error::Corrupt(format!("{what}: not a base64 256-bit key")))?;
+    if bytes.len() != 32 {
+        return Err(Error::Corrupt(format!("{what}: not a base64 256-bit key")));
+    }
+    Ok(bytes)
+}
+
+/// A key's fingerprint: what the store keeps when the key is in a file (it
+/// names the key without revealing it).
+fn key_id(bytes: &[u8]) -> String {
+    let mut h = Sha256::new();
+    h.update(b"camplane camera-secrets key id\0");
+    h.update(bytes);
+    hex::encode(&h.finalize()[..16])
+}
+
+/// Writes a new key file, owner-only, never over an existing one.
+fn write_new_key_file(path: &Path, bytes: &[u8]) -> Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+    let shown = path.display();
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(parent)
+            .map_err(|e| {
+                Error::io(
+                    format!("{KEY_FILE_SETTING}: creating {}", parent.display()),
+                    e,
+                )
+            })?;
+    }
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .map_err(|e| Error::io(format!("{KEY_FILE_SETTING}: creating {shown}"), e))?;
+    f.write_all(format!("{}\n", B64.encode(bytes)).as_bytes())
+        .and_then(|()| f.sync_all())
+        .map_err(|e| Error::io(format!("{KEY_FILE_SETTING}: writing {shown}"), e))
+}
+
 /// The sealing key.
 pub struct SecretBox {
     key: LessSafeKey,
@@ -88,6 +146,9 @@ pub struct SecretBox {
 
 impl SecretBox {
     fn from_bytes(bytes: &[u8]) -> Result<SecretBox> {
+        if bytes.len() != 32 {
+            return Err(Error::Corrupt(format!("{KEY}: not a 256-bit key")));
+        }
         let k = UnboundKey::new(&CHACHA20_POLY1305, bytes)
             .map_err(|_| Error::Corrupt(format!("{KEY}: not a 256-bit key")))?;
         Ok(SecretBox {
@@ -95,14 +156,25 @@ impl SecretBox {
         })
     }
 
+    /// Loads the key from where the config keeps it (see the module doc).
+    pub async fn load(store: &DynStore, key_file: Option<&Path>) -> Result<SecretBox> {
+        match key_file {
+            None => {
+                if store.get(KEY).await?.is_none() && store.get(KEY_ID).await?.is_some() {
+                    return Err(Error::FailedPrecondition(format!(
+                        "this store's camera credentials key is kept in a file: set {KEY_FILE_SETTING} to it"
+                    )));
+                }
+                SecretBox::load_or_create(store).await
+            }
+            Some(path) => SecretBox::load_from_file(store, path).await,
+        }
+    }
+
     /// Loads the key from the store, creating it on a new store (one replica wins).
     pub async fn load_or_create(store: &DynStore) -> Result<SecretBox> {
-        let decode = |v: &[u8]| {
-            B64.decode(v)
-                .map_err(|e| Error::Corrupt(format!("{KEY}: {e}")))
-        };
         if let Some(kv) = store.get(KEY).await? {
-            return SecretBox::from_bytes(&decode(&kv.value)?);
+            return SecretBox::from_bytes(&decode(KEY, &kv.value)?);
         }
         let fresh: [u8; 32] = rand::random();
         let out = store
@@ -115,7 +187,80 @@ impl SecretBox {
             .get(KEY)
             .await?
             .ok_or_else(|| Error::Internal("camera secrets key vanished".into()))?;
-        SecretBox::from_bytes(&decode(&kv.value)?)
+        SecretBox::from_bytes(&decode(KEY, &kv.value)?)
+    }
+
+    /// The key kept in `path`: read it, or move the store's key into it, or
+    /// create it on a new store; the store's fingerprint must name it.
+    async fn load_from_file(store: &DynStore, path: &Path) -> Result<SecretBox> {
+        let shown = path.display();
+        let in_store = store.get(KEY).await?;
+        let bytes = match std::fs::read(path) {
+            Ok(text) => decode(&shown.to_string(), text.trim_ascii())?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => match &in_store {
+                // Moving an earlier version's key out of the store.
+                Some(kv) => {
+                    let bytes = decode(KEY, &kv.value)?;
+                    write_new_key_file(path, &bytes)?;
+                    bytes
+                }
+                None if store.get(KEY_ID).await?.is_some() => {
+                    return Err(Error::FailedPrecondition(format!(
+                        "{KEY_FILE_SETTING}: {shown} is missing, and this store's camera credentials were sealed with the key kept there: copy it from another controller of this store or from its backup"
+                    )))
+                }
+                None => {
+                    let fresh: [u8; 32] = rand::random();
+                    write_new_key_file(path, &fresh)?;
+                    let out = store
+                        .compare_and_swap(KEY_ID, 0, key_id(&fresh).into_bytes())
+                        .await?;
+                    if !out.succeeded {
+                        // Another controller made a key first: ours was never used.
+                        let _ = std::fs::remove_file(path);
+                        return Err(Error::FailedPrecondition(format!(
+                            "{KEY_FILE_SETTING}: another controller of this store created its key first: copy its {shown} here"
+                        )));
+                    }
+                    return SecretBox::from_bytes(&fresh);
+                }
+            },
+            Err(e) => return Err(Error::io(format!("{KEY_FILE_SETTING}: reading {shown}"), e)),
+        };
+        let id = key_id(&bytes);
+        if let Some(kv) = &in_store {
+            if decode(KEY, &kv.value)? != bytes {
+                return Err(Error::FailedPrecondition(format!(
+                    "{KEY_FILE_SETTING}: {shown} is not the key this store's camera credentials were sealed with (kept in the store under {KEY})"
+                )));
+            }
+            // The move: the store keeps the fingerprint, and the key only in the file.
+            let ops = vec![
+                Op::Put(KEY_ID.into(), id.clone().into_bytes()),
+                Op::Delete(KEY.into()),
+            ];
+            store
+                .txn(vec![Compare::ModRevision(KEY.into(), kv.mod_revision)], ops)
+                .await?;
+            tracing::info!(file = %shown, "camera credentials key moved out of the store");
+        }
+        match store.get(KEY_ID).await? {
+            Some(kv) if kv.value.as_ref() != id.as_bytes() => Err(Error::FailedPrecondition(format!(
+                "{KEY_FILE_SETTING}: {shown} is not the key this store's camera credentials were sealed with"
+            ))),
+            Some(_) => SecretBox::from_bytes(&bytes),
+            None => {
+                store
+                    .compare_and_swap(KEY_ID, 0, id.clone().into_bytes())
+                    .await?;
+                match store.get(KEY_ID).await? {
+                    Some(kv) if kv.value.as_ref() == id.as_bytes() => SecretBox::from_bytes(&bytes),
+                    _ => Err(Error::FailedPrecondition(format!(
+                        "{KEY_FILE_SETTING}: {shown} is not the key another controller of this store registered"
+                    ))),
+                }
+            }
+        }
     }
 
     /// Seals `c` for camera `camera`: nonce ‖ ciphertext ‖ tag.
@@ -228,7 +373,11 @@ impl crate::core::Controller {
             .0
             .get_or_try_init(|| async {
                 Ok(std::sync::Arc::new(
-                    SecretBox::load_or_create(&self.store).await?,
+                    SecretBox::load(
+                        &self.store,
+                        self.config.auth.camera_secrets_key_file.as_deref(),
+                    )
+                    .await?,
                 ))
             })
             .await
@@ -266,5 +415,73 @@ impl crate::core::Controller {
                 plain()
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod key_file_tests {
+    use super::*;
+
+    fn creds() -> CameraCredentials {
+        CameraCredentials {
+            username: "svc".into(),
+            password: "a-camera-password".into(),
+        }
+    }
+
+    fn store_in(dir: &Path) -> DynStore {
+        std::sync::Arc::new(crate::core::store::embedded::EmbeddedStore::open(dir).unwrap())
+    }
+
+    /// The key kept apart: created 0600 in its file with only a fingerprint in
+    /// the store; the same file opens what it sealed after a restart; an
+    /// earlier store's key moves into the file; a missing or foreign file, or
+    /// dropping the setting, refuses to start rather than seal with a second key.
+    #[tokio::test]
+    async fn the_key_file_is_kept_apart_and_must_match() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let store = store_in(&dir.path().join("store"));
+        let file = dir.path().join("keys/camera-secrets.key");
+        let a = SecretBox::load(&store, Some(&file)).await.unwrap();
+        let sealed = a.seal("cam-1", &creds()).unwrap();
+        let mode = std::fs::metadata(&file).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+        assert!(
+            store.get(KEY).await.unwrap().is_none(),
+            "no key in the store"
+        );
+        assert!(store.get(KEY_ID).await.unwrap().is_some());
+        let b = SecretBox::load(&store, Some(&file)).await.unwrap();
+        assert_eq!(b.open("cam-1", &sealed).unwrap(), creds());
+        // Setting dropped: refused, naming the setting.
+        let e = SecretBox::load(&store, None).await.err().unwrap();
+        assert!(e.to_string().contains(KEY_FILE_SETTING), "{e}");
+        // Another key in the file: refused; the file missing: refused.
+        let other = dir.path().join("other.key");
+        std::fs::write(&other, format!("{}\n", B64.encode([9u8; 32]))).unwrap();
+        let e = SecretBox::load(&store, Some(&other)).await.err().unwrap();
+        assert!(e.to_string().contains("not the key"), "{e}");
+        let gone = dir.path().join("gone.key");
+        let e = SecretBox::load(&store, Some(&gone)).await.err().unwrap();
+        assert!(e.to_string().contains("is missing"), "{e}");
+        assert!(!gone.exists());
+        // A store whose key was kept inside (an earlier version): moved out.
+        let old = store_in(&dir.path().join("old"));
+        let inside = SecretBox::load(&old, None).await.unwrap();
+        let sealed = inside.seal("cam-2", &creds()).unwrap();
+        let moved_to = dir.path().join("moved.key");
+        let moved = SecretBox::load(&old, Some(&moved_to)).await.unwrap();
+        assert_eq!(moved.open("cam-2", &sealed).unwrap(), creds());
+        assert!(
+            old.get(KEY).await.unwrap().is_none(),
+            "moved out of the store"
+        );
+        let again = SecretBox::load(&old, Some(&moved_to)).await.unwrap();
+        assert_eq!(again.open("cam-2", &sealed).unwrap(), creds());
+        // A file that is not a key is named.
+        std::fs::write(&other, "not a key").unwrap();
+        let e = SecretBox::load(&store, Some(&other)).await.err().unwrap();
+        assert!(e.to_string().contains("other.key"), "{e}");
     }
 }

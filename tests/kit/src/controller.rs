@@ -718,6 +718,10 @@ pub fn start_example_controller(dir: &Path, admin_password: &str) -> ExampleCont
             "/var/lib/camplane/controller",
             &dir.join("store").display().to_string(),
         )
+        .replace(
+            "/var/lib/camplane/keys/",
+            &format!("{}/", dir.join("keys").display()),
+        )
         .replace("127.0.0.1:7100", &format!("127.0.0.1:{port}"))
         .replace("127.0.0.1:7180", &format!("127.0.0.1:{http_port}"))
         .replace(
