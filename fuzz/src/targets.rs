@@ -1,10 +1,7 @@
 //! The targets: each takes arbitrary bytes the way its door receives them and
-//! returns the outcome's class (`ok`, or the error's shape with its numbers
-//! and quoted text taken out), which the engine uses as its only feedback: an
-//! input with a class not seen before joins the corpus. A panic is a finding.
-//!
-//! Each target has the shape of a libFuzzer `fuzz_target!` body (`fn(&[u8])`),
-//! so moving it under cargo-fuzz, once that is available here, is a wrapper.
+//! returns the outcome's class (`ok`, or the first words of the error, what
+//! the input said left out), which the tests use to see that the seeds reach
+//! more than one path. A panic, an abort or a hang is a finding.
 
 use camplane_config::model::{AgentDesired, Kind};
 use camplane_placement::{LayerKind, LayerSet, Rules};

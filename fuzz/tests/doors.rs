@@ -1,96 +1,38 @@
-//! Every fuzz target runs for `CAMPLANE_FUZZ_SECONDS` (default 30) in the
-//! test suite, one test each (so they share the cores); any panic fails the
-//! test and names the input (hex). Longer runs: `deploy/fuzz.sh MINUTES`.
-
-use std::time::Duration;
-
-fn seconds() -> u64 {
-    std::env::var("CAMPLANE_FUZZ_SECONDS")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(30)
-}
-
-fn door(name: &str) {
-    let t = camplane_fuzz::target(name).expect("a target of that name");
-    let seed = name
-        .bytes()
-        .fold(0xC0FFEEu64, |h, b| h.rotate_left(5) ^ u64::from(b));
-    let r = camplane_fuzz::fuzz(t, Duration::from_secs(seconds()), seed, vec![]);
-    println!(
-        "{name}: {} execs, {} outcome classes, corpus {}, slowest {:.1} ms",
-        r.execs,
-        r.classes,
-        r.corpus,
-        r.slowest.as_secs_f64() * 1e3
-    );
-    assert!(
-        r.execs > 0 && r.classes > 1,
-        "{name}: the engine did not run"
-    );
-    let found: Vec<String> = r
-        .crashes
-        .iter()
-        .map(|(msg, input)| format!("{msg}: input {}", hex(input)))
-        .collect();
-    assert!(found.is_empty(), "{name} panicked:\n{}", found.join("\n"));
-}
-
-fn hex(b: &[u8]) -> String {
-    b.iter().take(4096).map(|x| format!("{x:02x}")).collect()
-}
+//! Every target runs on its seeds (and on a few hostile shapes) without a
+//! panic, and has a libFuzzer binary. The fuzzing itself: `deploy/fuzz.sh`.
 
 #[test]
-fn every_target_has_a_test() {
-    let tested = [
-        "layer",
-        "rules",
-        "request_line",
-        "hotlist_csv",
-        "manifest",
-        "controller_config",
-        "agent_config",
-        "checkpoint",
-        "agent_wire",
-    ];
+fn every_target_runs_its_seeds_and_has_a_libfuzzer_binary() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("libfuzzer/fuzz_targets");
     for t in camplane_fuzz::TARGETS {
-        assert!(tested.contains(&t.name), "{} has no test here", t.name);
+        let seeds = (t.seeds)();
+        assert!(!seeds.is_empty(), "{}: no seeds", t.name);
+        let mut outcomes = std::collections::HashSet::new();
+        for s in &seeds {
+            outcomes.insert((t.run)(s));
+        }
+        for hostile in [
+            &b""[..],
+            b"\0",
+            &[0xff; 70_000][..],
+            "{".repeat(10_000).as_bytes(),
+        ] {
+            outcomes.insert((t.run)(hostile));
+        }
+        assert!(
+            outcomes.len() > 1,
+            "{}: every input ends alike: {outcomes:?}",
+            t.name
+        );
+        let bin = dir.join(format!("{}.rs", t.name));
+        let text =
+            std::fs::read_to_string(&bin).unwrap_or_else(|e| panic!("{}: {e}", bin.display()));
+        assert!(
+            text.contains(&format!("target(\"{}\")", t.name)),
+            "{}",
+            bin.display()
+        );
+        let dict = camplane_fuzz::dictionary(t);
+        assert_eq!(dict.lines().count(), t.dictionary.len());
     }
-}
-
-#[test]
-fn layer() {
-    door("layer")
-}
-#[test]
-fn rules() {
-    door("rules")
-}
-#[test]
-fn request_line() {
-    door("request_line")
-}
-#[test]
-fn hotlist_csv() {
-    door("hotlist_csv")
-}
-#[test]
-fn manifest() {
-    door("manifest")
-}
-#[test]
-fn controller_config() {
-    door("controller_config")
-}
-#[test]
-fn agent_config() {
-    door("agent_config")
-}
-#[test]
-fn checkpoint() {
-    door("checkpoint")
-}
-#[test]
-fn agent_wire() {
-    door("agent_wire")
 }
