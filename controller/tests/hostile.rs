@@ -418,3 +418,88 @@ async fn race_two_deletions(
         assert!(e.message().contains("last city_manager"), "{e}");
     }
 }
+
+/// `alerts list` comes in pages too: 700 stored alerts with long reasons (about
+/// 1.5 MB) come back whole, in id order, over several pages, each read with a
+/// client limit of `REPLY_PAGE_BYTES`; every page's read is audited.
+#[tokio::test(flavor = "multi_thread")]
+async fn alerts_list_comes_in_pages() {
+    use camplane_config::hotlist::{AlertReport, HitCategory, HotlistEntry, HotlistSource};
+    use camplane_controller::alpr::hotlist::{Alert, ALERTS};
+    use camplane_proto::v1 as pb;
+    let dir = tempfile::tempdir().unwrap();
+    let h = start(config_embedded(dir.path()), None).await;
+    apply(&h, &h.admin, CITY).await.unwrap();
+    let op = qualified_user(&h, "op", "alpr_operator", "police").await;
+    let store = &h.running.controller.store;
+    let now = jiff::Timestamp::now();
+    let n = 700;
+    // Stored as the fleet stores them (made-up plates; the reason makes them long).
+    for i in 0..n {
+        let a = Alert {
+            id: format!("a{i:05}"),
+            agent: "gw".into(),
+            received_at: now,
+            status: "unverified".into(),
+            report: AlertReport {
+                read_id: format!("r{i}"),
+                camera: "cam".into(),
+                plate: format!("ZZ{i:05}"),
+                time: now,
+                confidence: 0.9,
+                location: None,
+                list: "stolen".into(),
+                source: HotlistSource::Ncic,
+                category: HitCategory::StolenVehicle,
+                list_version: 1,
+                entry: HotlistEntry {
+                    plate: format!("ZZ{i:05}"),
+                    state: None,
+                    reason: Some("r".repeat(2_000)),
+                    expires: None,
+                },
+                matched_at: now,
+            },
+            steps: vec![],
+            case_number: None,
+        };
+        store
+            .put(
+                &format!("{ALERTS}{}", a.id),
+                serde_json::to_vec(&a).unwrap(),
+            )
+            .await
+            .unwrap();
+    }
+    let mut client = pb::alerts_client::AlertsClient::new(h.channel.clone())
+        .max_decoding_message_size(camplane_proto::limits::REPLY_PAGE_BYTES);
+    let (mut ids, mut pages, mut after) = (Vec::new(), 0, String::new());
+    loop {
+        let r = client
+            .list(req(
+                &op,
+                pb::AlertsRequest {
+                    since: String::new(),
+                    after: after.clone(),
+                },
+            ))
+            .await
+            .unwrap()
+            .into_inner();
+        pages += 1;
+        ids.extend(r.objects.iter().map(|o| o.name.clone()));
+        if r.next_after.is_empty() {
+            break;
+        }
+        after = r.next_after;
+    }
+    let want: Vec<String> = (0..n).map(|i| format!("a{i:05}")).collect();
+    assert_eq!(ids, want);
+    assert!(pages >= 2, "{pages} pages");
+    let listed = audit_log(&h)
+        .await
+        .into_iter()
+        .filter(|e| e["action"] == "alerts.list")
+        .count();
+    assert_eq!(listed, pages);
+}
