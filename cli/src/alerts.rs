@@ -73,15 +73,25 @@ pub(crate) enum AlertsCmd {
 pub async fn run(c: &Client, ac: AlertsCmd) -> Result<i32> {
     match ac {
         AlertsCmd::List { since, output } => {
-            let r = call(
-                pb::alerts_client::AlertsClient::new(c.channel.clone()).list(c.req(
-                    pb::AlertsRequest {
-                        since: since.unwrap_or_default(),
-                    },
-                )?),
-            )
-            .await?;
-            let alerts = values(&r.objects)?;
+            // Follow the server's pages to the end.
+            let mut alerts = Vec::new();
+            let mut after = String::new();
+            loop {
+                let r = call(
+                    pb::alerts_client::AlertsClient::new(c.channel.clone()).list(c.req(
+                        pb::AlertsRequest {
+                            since: since.clone().unwrap_or_default(),
+                            after: after.clone(),
+                        },
+                    )?),
+                )
+                .await?;
+                alerts.extend(values(&r.objects)?);
+                if r.next_after.is_empty() || r.next_after <= after {
+                    break;
+                }
+                after = r.next_after;
+            }
             if output == Output::Table {
                 let mut rows = vec![alert_header()];
                 rows.extend(alerts.iter().map(alert_row));
@@ -101,6 +111,7 @@ pub async fn run(c: &Client, ac: AlertsCmd) -> Result<i32> {
                 pb::alerts_client::AlertsClient::new(c.channel.clone()).watch(c.req(
                     pb::AlertsRequest {
                         since: since.unwrap_or_default(),
+                        ..Default::default()
                     },
                 )?),
             )

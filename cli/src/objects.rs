@@ -68,16 +68,29 @@ pub async fn get(c: &Client, kind: &str, name: Option<String>, output: Output) -
     Ok(0)
 }
 
-/// Objects of one kind (all of them when `name` is empty).
+/// Objects of one kind (all of them when `name` is empty), following the
+/// server's pages to the end.
 pub async fn list(c: &Client, kind: Kind, name: String) -> Result<Vec<serde_json::Value>> {
-    let r = call(
-        pb::objects_client::ObjectsClient::new(c.channel.clone()).get(c.req(pb::GetRequest {
-            kind: kind.as_str().into(),
-            name,
-        })?),
-    )
-    .await?;
-    values(&r.objects)
+    let mut out = Vec::new();
+    let mut after = String::new();
+    loop {
+        let r = call(
+            pb::objects_client::ObjectsClient::new(c.channel.clone()).get(c.req(
+                pb::GetRequest {
+                    kind: kind.as_str().into(),
+                    name: name.clone(),
+                    after: after.clone(),
+                },
+            )?),
+        )
+        .await?;
+        out.extend(values(&r.objects)?);
+        // A next page named no further than this one would loop forever.
+        if r.next_after.is_empty() || r.next_after <= after {
+            return Ok(out);
+        }
+        after = r.next_after;
+    }
 }
 
 /// `delete KIND NAME`.

@@ -128,6 +128,7 @@ async fn bench_controller(
                     pb::GetRequest {
                         kind: "Camera".into(),
                         name: format!("cam-{:06}", i % n),
+                        ..Default::default()
                     },
                 ))
                 .await

@@ -32,6 +32,10 @@ pub struct Running {
     pub task: tokio::task::JoinHandle<Result<()>>,
 }
 
+/// How long a shutdown waits for calls in flight before dropping them: well
+/// inside the 10 s a shutdown may take, leaving time for the process to exit.
+pub const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// Starts a controller with the system clock.
 pub async fn start(config: ControllerConfig, cancel: CancellationToken) -> Result<Running> {
     start_with_clock(config, Arc::new(SystemClock), cancel).await
@@ -137,11 +141,23 @@ pub async fn start_with_clock(
     };
     let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
     let task = tokio::spawn(async move {
-        builder
+        let serve = builder
             .add_routes(routes)
-            .serve_with_incoming_shutdown(incoming, cancel.cancelled_owned())
-            .await
-            .map_err(|e| crate::Error::Unavailable(format!("gRPC server: {e}")))
+            .serve_with_incoming_shutdown(incoming, cancel.clone().cancelled_owned());
+        // A graceful shutdown waits for every call in flight (a stream, an
+        // upload whose body never ends): it gets SHUTDOWN_GRACE, then the server
+        // stops and the calls left are dropped (their work is cancelled by the
+        // same token), so a shutdown ends within 10 s whatever is running.
+        tokio::select! {
+            r = serve => r.map_err(|e| crate::Error::Unavailable(format!("gRPC server: {e}"))),
+            _ = async {
+                cancel.cancelled().await;
+                tokio::time::sleep(SHUTDOWN_GRACE).await;
+            } => {
+                tracing::warn!(grace = ?SHUTDOWN_GRACE, "calls still in flight at shutdown: dropped");
+                Ok(())
+            }
+        }
     });
     tracing::info!(%addr, "controller serving");
     let ca_pem = pki.ca_cert_pem.clone();

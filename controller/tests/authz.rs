@@ -175,6 +175,7 @@ async fn call(h: &Harness, c: &Caller, rpc: &str) -> Result<(), tonic::Status> {
         let g = pb::GetRequest {
             kind: kind.into(),
             name: name.into(),
+            ..Default::default()
         };
         async move {
             pb::objects_client::ObjectsClient::new(ch)

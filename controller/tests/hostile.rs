@@ -232,3 +232,274 @@ async fn a_large_upload_is_refused_before_its_body_is_read() {
         None
     );
 }
+
+/// `get KIND` comes in pages: 800 departments with long display names (about
+/// 1.4 MB of JSON) come back whole, in name order, each once, over several
+/// pages, and no reply exceeds `REPLY_PAGE_BYTES` (the client reads each with
+/// that limit). A name asked for still comes alone.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_list_bigger_than_a_page_comes_back_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    let h = start(config_embedded(dir.path()), None).await;
+    let n = 800;
+    let long = "x".repeat(1_500);
+    let yaml: String = (0..n)
+        .map(|i| format!("kind: Department\nname: d{i:04}\nspec:\n  display_name: {long}\n---\n"))
+        .collect();
+    apply(&h, &h.admin, &yaml).await.unwrap();
+    let (all, pages) = list_objects(&h, &h.admin, "departments").await.unwrap();
+    let names: Vec<String> = all
+        .iter()
+        .map(|o| o["name"].as_str().unwrap().to_string())
+        .collect();
+    let want: Vec<String> = (0..n).map(|i| format!("d{i:04}")).collect();
+    assert_eq!(names, want);
+    let bytes: usize = all.iter().map(|o| o.to_string().len()).sum();
+    assert!(
+        bytes > camplane_proto::limits::REPLY_PAGE_BYTES,
+        "{bytes} bytes fit one page: the test shows nothing"
+    );
+    assert!(pages >= 2, "{pages} pages");
+    let one = get_json(&h, &h.admin, "departments", "d0007")
+        .await
+        .unwrap();
+    assert_eq!(one["name"], "d0007");
+}
+
+/// A shutdown ends within 10 s whatever is running: here a signed-in hotlist
+/// upload whose body never ends holds a call open (a graceful shutdown alone
+/// would wait for it forever).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_shutdown_with_a_call_in_flight_ends_within_10_s() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = config_embedded(dir.path());
+    config.tls.enabled = false;
+    let mut h = start(config, None).await;
+    let addr = h.running.addr;
+    // The connection stays open (its task holds it) with the call unfinished.
+    let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let (client, conn) = h2::client::handshake(tcp).await.unwrap();
+    let held = tokio::spawn(conn);
+    let mut client = client.ready().await.unwrap();
+    let request = http::Request::builder()
+        .method("POST")
+        .uri(format!("http://{addr}/camplane.v1.Hotlists/Load"))
+        .header("content-type", "application/grpc")
+        .header("te", "trailers")
+        .header("authorization", format!("Bearer {}", h.admin))
+        .body(())
+        .unwrap();
+    let (_resp, mut body) = client.send_request(request, false).unwrap();
+    let mut frame = vec![0u8];
+    frame.extend_from_slice(&1000u32.to_be_bytes());
+    frame.resize(5 + 10, b'x');
+    body.send_data(bytes::Bytes::from(frame), false).unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+
+    let t0 = std::time::Instant::now();
+    h.cancel.cancel();
+    let r = tokio::time::timeout(std::time::Duration::from_secs(10), &mut h.running.task).await;
+    let took = t0.elapsed();
+    assert!(r.is_ok(), "the server still ran 10 s after the shutdown");
+    eprintln!("shutdown with a call in flight took {took:?}");
+    assert!(took < std::time::Duration::from_secs(10), "{took:?}");
+    drop(body);
+    held.abort();
+}
+
+/// The last city manager stays even when two admins' deletions of the only two
+/// race: two tasks delete one each at once; at most one deletion succeeds, the
+/// other is refused naming the rule, and a city manager is left.
+#[tokio::test(flavor = "multi_thread")]
+async fn two_racing_deletions_leave_a_city_manager() {
+    let dir = tempfile::tempdir().unwrap();
+    let h = start(config_embedded(dir.path()), None).await;
+    user(&h, "cm-two", &["city_manager"], "information-services").await;
+    let admin2 = h.second_admin().await;
+    race_two_deletions(
+        (&h.channel, &h.admin, FIRST_CITY_MANAGER),
+        (&h.channel, &admin2, "cm-two"),
+    )
+    .await;
+    let (users, _) = list_objects(&h, &h.admin, "users").await.unwrap();
+    assert_eq!(holds(&users, "city_manager"), 1, "{users:?}");
+}
+
+/// The same race across two controllers on one etcd: each deletion compares
+/// the other holder's record in its transaction, so the second to commit loses,
+/// reads again and is refused.
+#[tokio::test(flavor = "multi_thread")]
+async fn two_controllers_racing_deletions_leave_a_city_manager() {
+    let etcd = camplane_testkit::servers::EtcdServer::start();
+    std::env::set_var("CAMPLANE_TEST_NO_SUCH_VAR", ADMIN_PW);
+    let a = start(config_etcd(&etcd.endpoint(), "/kept"), None).await;
+    let b = start(config_etcd(&etcd.endpoint(), "/kept"), None).await;
+    user(&a, "cm-two", &["city_manager"], "information-services").await;
+    // Wait until b's cache has seen the holders.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while std::time::Instant::now() < deadline {
+        let (u, _) = list_objects(&b, &a.admin, "users").await.unwrap();
+        if holds(&u, "city_manager") == 2 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    race_two_deletions(
+        (&a.channel, &a.admin, FIRST_CITY_MANAGER),
+        (&b.channel, &a.admin, "cm-two"),
+    )
+    .await;
+    for h in [&a, &b] {
+        let mut left = 0;
+        // b may see a's deletion a moment later: the store is what counts.
+        for _ in 0..50 {
+            let (users, _) = list_objects(h, &a.admin, "users").await.unwrap();
+            left = holds(&users, "city_manager");
+            if left == 1 {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        assert_eq!(left, 1);
+    }
+}
+
+/// How many enabled users in `users` hold `role`.
+fn holds(users: &[serde_json::Value], role: &str) -> usize {
+    users
+        .iter()
+        .filter(|u| u["spec"]["disabled"].as_bool() != Some(true))
+        .filter(|u| {
+            u["spec"]["roles"]
+                .as_array()
+                .is_some_and(|r| r.iter().any(|x| x == role))
+        })
+        .count()
+}
+
+/// Deletes user `name` as `token`.
+async fn delete_user(
+    ch: &tonic::transport::Channel,
+    token: &str,
+    name: &str,
+) -> Result<(), tonic::Status> {
+    use camplane_proto::v1 as pb;
+    pb::objects_client::ObjectsClient::new(ch.clone())
+        .delete(req(
+            token,
+            pb::DeleteRequest {
+                kind: "users".into(),
+                name: name.into(),
+            },
+        ))
+        .await
+        .map(|_| ())
+}
+
+/// Starts both deletions at once; asserts at most one succeeded and any
+/// refusal names the last-holder rule.
+async fn race_two_deletions(
+    one: (&tonic::transport::Channel, &str, &str),
+    two: (&tonic::transport::Channel, &str, &str),
+) {
+    let go = std::sync::Arc::new(tokio::sync::Barrier::new(2));
+    let spawn = |(ch, token, name): (&tonic::transport::Channel, &str, &str)| {
+        let (ch, token, name, go) = (ch.clone(), token.to_string(), name.to_string(), go.clone());
+        tokio::spawn(async move {
+            go.wait().await;
+            delete_user(&ch, &token, &name).await
+        })
+    };
+    let (a, b) = (spawn(one), spawn(two));
+    let (a, b) = (a.await.unwrap(), b.await.unwrap());
+    assert!(!(a.is_ok() && b.is_ok()), "both deletions went through");
+    for e in [&a, &b].into_iter().filter_map(|r| r.as_ref().err()) {
+        assert_eq!(e.code(), tonic::Code::FailedPrecondition, "{e}");
+        assert!(e.message().contains("last city_manager"), "{e}");
+    }
+}
+
+/// `alerts list` comes in pages too: 700 stored alerts with long reasons (about
+/// 1.5 MB) come back whole, in id order, over several pages, each read with a
+/// client limit of `REPLY_PAGE_BYTES`; every page's read is audited.
+#[tokio::test(flavor = "multi_thread")]
+async fn alerts_list_comes_in_pages() {
+    use camplane_config::hotlist::{AlertReport, HitCategory, HotlistEntry, HotlistSource};
+    use camplane_controller::alpr::hotlist::{Alert, ALERTS};
+    use camplane_proto::v1 as pb;
+    let dir = tempfile::tempdir().unwrap();
+    let h = start(config_embedded(dir.path()), None).await;
+    apply(&h, &h.admin, CITY).await.unwrap();
+    let op = qualified_user(&h, "op", "alpr_operator", "police").await;
+    let store = &h.running.controller.store;
+    let now = jiff::Timestamp::now();
+    let n = 700;
+    // Stored as the fleet stores them (made-up plates; the reason makes them long).
+    for i in 0..n {
+        let a = Alert {
+            id: format!("a{i:05}"),
+            agent: "gw".into(),
+            received_at: now,
+            status: "unverified".into(),
+            report: AlertReport {
+                read_id: format!("r{i}"),
+                camera: "cam".into(),
+                plate: format!("ZZ{i:05}"),
+                time: now,
+                confidence: 0.9,
+                location: None,
+                list: "stolen".into(),
+                source: HotlistSource::Ncic,
+                category: HitCategory::StolenVehicle,
+                list_version: 1,
+                entry: HotlistEntry {
+                    plate: format!("ZZ{i:05}"),
+                    state: None,
+                    reason: Some("r".repeat(2_000)),
+                    expires: None,
+                },
+                matched_at: now,
+            },
+            steps: vec![],
+            case_number: None,
+        };
+        store
+            .put(
+                &format!("{ALERTS}{}", a.id),
+                serde_json::to_vec(&a).unwrap(),
+            )
+            .await
+            .unwrap();
+    }
+    let mut client = pb::alerts_client::AlertsClient::new(h.channel.clone())
+        .max_decoding_message_size(camplane_proto::limits::REPLY_PAGE_BYTES);
+    let (mut ids, mut pages, mut after) = (Vec::new(), 0, String::new());
+    loop {
+        let r = client
+            .list(req(
+                &op,
+                pb::AlertsRequest {
+                    since: String::new(),
+                    after: after.clone(),
+                },
+            ))
+            .await
+            .unwrap()
+            .into_inner();
+        pages += 1;
+        ids.extend(r.objects.iter().map(|o| o.name.clone()));
+        if r.next_after.is_empty() {
+            break;
+        }
+        after = r.next_after;
+    }
+    let want: Vec<String> = (0..n).map(|i| format!("a{i:05}")).collect();
+    assert_eq!(ids, want);
+    assert!(pages >= 2, "{pages} pages");
+    let listed = audit_log(&h)
+        .await
+        .into_iter()
+        .filter(|e| e["action"] == "alerts.list")
+        .count();
+    assert_eq!(listed, pages);
+}

@@ -316,6 +316,7 @@ async fn one_time_passwords_and_passwd() {
             pb::GetRequest {
                 kind: "Camera".into(),
                 name: String::new(),
+                ..Default::default()
             },
         ))
         .await

@@ -243,6 +243,7 @@ async fn bad_input_is_refused_and_nothing_is_written() {
         .get(tonic::Request::new(camplane_proto::v1::GetRequest {
             kind: "cameras".into(),
             name: String::new(),
+            ..Default::default()
         }))
         .await
         .unwrap_err();

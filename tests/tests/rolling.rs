@@ -136,6 +136,7 @@ async fn restarting_controllers_one_by_one_loses_nothing() {
                             pb::GetRequest {
                                 kind: "cameras".into(),
                                 name: String::new(),
+                                ..Default::default()
                             },
                         ))
                         .await

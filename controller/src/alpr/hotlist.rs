@@ -628,21 +628,44 @@ impl Controller {
         })
     }
 
-    /// Alerts received at or after `since`, oldest first.
-    pub async fn alerts(&self, actor: &Actor, since: Option<Timestamp>) -> Result<Vec<Alert>> {
+    /// One page of the alerts received at or after `since`, oldest first: those
+    /// with ids after `after` (all when empty), about
+    /// [`REPLY_PAGE_BYTES`](camplane_proto::limits::REPLY_PAGE_BYTES) of them,
+    /// and the id to ask after for the next page (empty: none left). Each page
+    /// is audited with what it gave.
+    pub async fn alerts(
+        &self,
+        actor: &Actor,
+        since: Option<Timestamp>,
+        after: &str,
+    ) -> Result<(Vec<Alert>, String)> {
         self.require_alert_reader(actor, AuditAction::AlertsList)
             .await?;
         let l = self.store.list(ALERTS).await?;
-        let out: Vec<Alert> = l
-            .kvs
-            .iter()
-            .filter_map(|kv| serde_json::from_slice::<Alert>(&kv.value).ok())
-            .filter(|a| since.is_none_or(|s| a.received_at >= s))
-            .collect();
+        // Keys are `alerts/{id}`, listed in key order: the id is the page key.
+        let listed = l.kvs.iter().filter_map(|kv| {
+            let id = kv.key.strip_prefix(ALERTS)?;
+            let a = serde_json::from_slice::<Alert>(&kv.value).ok()?;
+            since
+                .is_none_or(|s| a.received_at >= s)
+                .then(|| (id.to_string(), kv.value.len(), a))
+        });
+        let (page, next) = crate::core::page::page(
+            listed,
+            after,
+            |(id, _, _)| id.as_str(),
+            // The reply carries the alert's JSON and its id (as the name).
+            |(id, len, _)| id.len() + len + "Alert".len(),
+            camplane_proto::limits::REPLY_PAGE_BYTES,
+        );
+        let out: Vec<Alert> = page.into_iter().map(|(_, _, a)| a).collect();
         let mut d = Draft::new(&actor.username, AuditAction::AlertsList, "Alert", "");
         d.details = serde_json::json!({ "since": since, "alerts": out.len() });
+        if !after.is_empty() {
+            d.details["after"] = after.into();
+        }
         self.audit.record(d).await?;
-        Ok(out)
+        Ok((out, next))
     }
 
     /// Alerts are ALPR data: reading them takes the role and, like a search,
@@ -683,10 +706,13 @@ impl Controller {
             }
         }
         let mut w = self.store.watch(ALERTS, l.revision + 1).await?;
+        // A watch ends with the server too, so a shutdown does not wait on it.
+        let shutdown = self.shutdown.clone();
         tokio::spawn(async move {
             loop {
                 tokio::select! {
                     _ = tx.closed() => return,
+                    _ = shutdown.cancelled() => return,
                     ev = w.next() => match ev {
                         Some(Ok(WatchEvent::Put(kv))) if kv.create_revision == kv.mod_revision => {
                             if let Ok(a) = serde_json::from_slice::<Alert>(&kv.value) {

@@ -89,12 +89,13 @@ pub(crate) fn alert_pb(a: &crate::alpr::hotlist::Alert) -> Result<pb::Object, St
 impl pb::alerts_server::Alerts for Api {
     async fn list(&self, req: Request<pb::AlertsRequest>) -> R<pb::ObjectList> {
         let actor = self.actor(&req).await?;
-        let alerts = self
-            .ctl
-            .alerts(&actor, since(&req.get_ref().since)?)
-            .await?;
+        let r = req.get_ref();
+        let (alerts, next_after) = self.ctl.alerts(&actor, since(&r.since)?, &r.after).await?;
         let objects = alerts.iter().map(alert_pb).collect::<Result<_, _>>()?;
-        Ok(Response::new(pb::ObjectList { objects }))
+        Ok(Response::new(pb::ObjectList {
+            objects,
+            next_after,
+        }))
     }
 
     type WatchStream = AlertStream;

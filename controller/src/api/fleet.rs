@@ -117,7 +117,10 @@ impl pb::fleet_server::Fleet for FleetApi {
             .iter()
             .map(|(o, rev)| to_pb(&actor, o, *rev))
             .collect::<Result<_, _>>()?;
-        Ok(Response::new(pb::ObjectList { objects }))
+        Ok(Response::new(pb::ObjectList {
+            objects,
+            ..Default::default()
+        }))
     }
 
     async fn windows(&self, req: Request<pb::Empty>) -> R<pb::ObjectList> {
@@ -134,7 +137,10 @@ impl pb::fleet_server::Fleet for FleetApi {
                 })
             })
             .collect::<Result<_, Status>>()?;
-        Ok(Response::new(pb::ObjectList { objects }))
+        Ok(Response::new(pb::ObjectList {
+            objects,
+            ..Default::default()
+        }))
     }
 
     async fn camera_status(&self, req: Request<pb::Empty>) -> R<pb::ObjectList> {
@@ -151,6 +157,9 @@ impl pb::fleet_server::Fleet for FleetApi {
                 })
             })
             .collect::<Result<_, Status>>()?;
-        Ok(Response::new(pb::ObjectList { objects }))
+        Ok(Response::new(pb::ObjectList {
+            objects,
+            ..Default::default()
+        }))
     }
 }

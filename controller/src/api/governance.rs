@@ -23,7 +23,10 @@ impl pb::alpr_approvals_server::AlprApprovals for Api {
                 })
             })
             .collect::<Result<_, Status>>()?;
-        Ok(Response::new(pb::ObjectList { objects }))
+        Ok(Response::new(pb::ObjectList {
+            objects,
+            ..Default::default()
+        }))
     }
 
     async fn decide(&self, req: Request<pb::AlprApprovalDecision>) -> R<pb::Object> {

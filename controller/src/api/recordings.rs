@@ -188,8 +188,19 @@ impl pb::recordings_server::Recordings for RecordingsApi {
             )
             .await?;
         let (tx, rx) = tokio::sync::mpsc::channel(2);
-        // Ends when the export is done or the client goes away (a send fails).
-        tokio::spawn(pump(self.clone(), plan, tx));
+        // Ends when the export is done, or at once when the client goes away or
+        // the server shuts down (not at the pump's next send, which may wait on
+        // an agent).
+        let (closed, shutdown) = (tx.clone(), self.api.ctl.shutdown.clone());
+        let metrics = self.api.ctl.metrics.clone();
+        let work = pump(self.clone(), plan, tx);
+        tokio::spawn(async move {
+            tokio::select! {
+                () = work => {}
+                () = closed.closed() => metrics.work_cancelled("export"),
+                () = shutdown.cancelled() => metrics.work_cancelled("export"),
+            }
+        });
         Ok(Response::new(Box::pin(
             tokio_stream::wrappers::ReceiverStream::new(rx),
         )))

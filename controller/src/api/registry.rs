@@ -92,14 +92,28 @@ impl pb::objects_server::Objects for Api {
             };
             return Ok(Response::new(pb::ObjectList {
                 objects: vec![object],
+                next_after: String::new(),
             }));
         }
-        let objs = self.ctl.get_all(&actor, k).await?;
-        let objects = objs
-            .iter()
-            .map(|(o, rev)| to_pb(&actor, o, *rev))
-            .collect::<Result<_, _>>()?;
-        Ok(Response::new(pb::ObjectList { objects }))
+        // A list comes in pages under REPLY_PAGE_BYTES, in name order (#22).
+        let objs = self
+            .ctl
+            .get_all(&actor, k)
+            .await?
+            .into_iter()
+            .map(|(o, rev)| to_pb(&actor, &o, rev))
+            .collect::<Result<Vec<_>, _>>()?;
+        let (objects, next_after) = crate::core::page::page(
+            objs,
+            &r.after,
+            |o| o.name.as_str(),
+            |o| o.kind.len() + o.name.len() + o.json.len(),
+            camplane_proto::limits::REPLY_PAGE_BYTES,
+        );
+        Ok(Response::new(pb::ObjectList {
+            objects,
+            next_after,
+        }))
     }
 
     async fn delete(&self, req: Request<pb::DeleteRequest>) -> R<pb::Empty> {
@@ -264,7 +278,10 @@ impl pb::users_server::Users for Api {
             .iter()
             .map(|(o, rev)| to_pb(&actor, o, *rev))
             .collect::<Result<_, _>>()?;
-        Ok(Response::new(pb::ObjectList { objects }))
+        Ok(Response::new(pb::ObjectList {
+            objects,
+            ..Default::default()
+        }))
     }
 }
 

@@ -441,6 +441,50 @@ fn render_html(h: &Head, ts: &[Table]) -> Vec<u8> {
     o.into_bytes()
 }
 
+/// The entries of one month, added up.
+struct MonthTally {
+    tally: Tally,
+    entries: u64,
+    first: Option<u64>,
+    last: Option<AuditEntry>,
+}
+
+/// How many entries the tally reads between looks at its cancel token.
+const CANCEL_CHECK_EVERY: usize = 1024;
+
+/// Adds up the entries in `kvs` that fall in `[from, until)`; `None` when `stop`
+/// is cancelled before the end.
+fn tally_month(
+    kvs: &[crate::core::store::KeyValue],
+    from: Timestamp,
+    until: Timestamp,
+    kept: &crate::core::sealed::Kept,
+    stop: &tokio_util::sync::CancellationToken,
+) -> Result<Option<MonthTally>> {
+    let mut t = MonthTally {
+        tally: Tally::default(),
+        entries: 0,
+        first: None,
+        last: None,
+    };
+    for (i, kv) in kvs.iter().enumerate() {
+        if i % CANCEL_CHECK_EVERY == 0 && stop.is_cancelled() {
+            return Ok(None);
+        }
+        let e: AuditEntry = serde_json::from_slice(&kv.value)?;
+        if e.at < from || e.at >= until {
+            continue;
+        }
+        t.entries += 1;
+        t.first.get_or_insert(e.seq);
+        // Sealed details read as they are kept now (`erased` after 30 days).
+        let e = crate::core::sealed::unseal_entry(e, kept)?;
+        t.tally.add(&e);
+        t.last = Some(e);
+    }
+    Ok(Some(t))
+}
+
 impl Controller {
     /// Makes the report of `month` (`YYYY-MM`, the city's time zone).
     pub async fn audit_report(&self, actor: &Actor, month: &str) -> Result<AuditReport> {
@@ -472,22 +516,27 @@ impl Controller {
         };
         let (from, until) = (at(start)?, at(next)?);
         let listed = self.store.list(ENTRIES).await?;
-        let mut tally = Tally::default();
-        let mut entries = 0u64;
-        let mut first = None;
-        let mut last: Option<AuditEntry> = None;
-        for kv in &listed.kvs {
-            let e: AuditEntry = serde_json::from_slice(&kv.value)?;
-            if e.at < from || e.at >= until {
-                continue;
-            }
-            entries += 1;
-            first.get_or_insert(e.seq);
-            // Sealed details read as they are kept now (`erased` after 30 days).
-            let shown = self.audit.unsealed(vec![e.clone()]).await?;
-            tally.add(&shown[0]);
-            last = Some(e);
-        }
+        // The tally runs on a blocking thread and checks this token: it is
+        // cancelled when the call is dropped (the client went away) or the
+        // server shuts down, so neither waits for a long chain to be read.
+        let stop = self.shutdown.child_token();
+        let _dropped_with_the_call = stop.clone().drop_guard();
+        let t = stop.clone();
+        let kept = self.audit.kept_details().await?;
+        let tallied =
+            tokio::task::spawn_blocking(move || tally_month(&listed.kvs, from, until, &kept, &t))
+                .await
+                .map_err(|e| Error::Internal(format!("report tally: {e}")))?;
+        let Some(month_tally) = tallied? else {
+            self.metrics.work_cancelled("report");
+            return Err(Error::Cancelled("the audit report was cancelled".into()));
+        };
+        let MonthTally {
+            tally,
+            entries,
+            first,
+            last,
+        } = month_tally;
         let month_s = format!("{y:04}-{m:02}");
         let head = Head {
             city: &self.config.city.name,
@@ -568,6 +617,32 @@ mod tests {
             prev_hash: String::new(),
             hash: String::new(),
         }
+    }
+
+    /// The tally stops on its token (the call dropped, the server shutting
+    /// down) rather than reading the chain to its end; uncancelled it counts
+    /// the month's entries.
+    #[test]
+    fn the_tally_stops_when_cancelled() {
+        let kvs: Vec<crate::core::store::KeyValue> = (1..=3000)
+            .map(|seq| crate::core::store::KeyValue {
+                key: format!("audit/entries/{seq:012}"),
+                value: std::sync::Arc::new(serde_json::to_vec(&entry(seq, "get", "ok")).unwrap()),
+                create_revision: seq as i64,
+                mod_revision: seq as i64,
+            })
+            .collect();
+        let from: Timestamp = "2026-10-01T00:00:00Z".parse().unwrap();
+        let until: Timestamp = "2026-11-01T00:00:00Z".parse().unwrap();
+        let stop = tokio_util::sync::CancellationToken::new();
+        let t = tally_month(&kvs, from, until, &Default::default(), &stop)
+            .unwrap()
+            .unwrap();
+        assert_eq!((t.entries, t.first), (3000, Some(1)));
+        stop.cancel();
+        assert!(tally_month(&kvs, from, until, &Default::default(), &stop)
+            .unwrap()
+            .is_none());
     }
 
     #[test]

@@ -41,7 +41,21 @@ fn main() -> ExitCode {
         eprintln!("camplane-controller: give --config FILE (or --check-config FILE)");
         return ExitCode::from(2);
     };
-    match run(path) {
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("camplane-controller: starting the runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let r = rt.block_on(run(path));
+    // Blocking work still running (it stops on the shutdown token at its next
+    // check) does not hold the exit: a shutdown ends within 10 s.
+    rt.shutdown_timeout(std::time::Duration::from_secs(2));
+    match r {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("camplane-controller: {e:#}");
@@ -50,7 +64,6 @@ fn main() -> ExitCode {
     }
 }
 
-#[tokio::main]
 async fn run(path: PathBuf) -> anyhow::Result<()> {
     let _telemetry = camplane_telemetry::init("camplane-controller", "info");
     let config = ControllerConfig::load(&path)?;

@@ -328,24 +328,40 @@ impl AuditLog {
         Ok(v)
     }
 
+    /// Every sealed detail kept now, by digest (for readers of many entries).
+    pub async fn kept_details(&self) -> Result<sealed::Kept> {
+        Ok(self
+            .core
+            .store
+            .list(sealed::SEALED)
+            .await?
+            .kvs
+            .into_iter()
+            .filter_map(|kv| {
+                let digest = kv.key.strip_prefix(sealed::SEALED)?.to_string();
+                Some((digest, serde_json::from_slice(&kv.value).ok()?))
+            })
+            .collect())
+    }
+
     /// Entries as readers see them: sealed details put back while they are
     /// kept, `erased` after.
     pub async fn unsealed(&self, entries: Vec<AuditEntry>) -> Result<Vec<AuditEntry>> {
-        let mut out = Vec::with_capacity(entries.len());
-        for e in entries {
-            if e.sealed.is_empty() {
-                out.push(e);
+        let mut kept = sealed::Kept::new();
+        for e in &entries {
+            if e.sealed.is_empty() || kept.contains_key(&e.sealed) {
                 continue;
             }
-            let rec = match self.core.store.get(&sealed::sealed_key(&e.sealed)).await? {
-                Some(kv) => serde_json::from_slice::<SealedRecord>(&kv.value).ok(),
-                None => None,
-            };
-            let mut v = serde_json::to_value(&e)?;
-            sealed::unseal(&mut v, rec.as_ref());
-            out.push(serde_json::from_value(v)?);
+            if let Some(kv) = self.core.store.get(&sealed::sealed_key(&e.sealed)).await? {
+                if let Ok(r) = serde_json::from_slice::<SealedRecord>(&kv.value) {
+                    kept.insert(e.sealed.clone(), r);
+                }
+            }
         }
-        Ok(out)
+        entries
+            .into_iter()
+            .map(|e| sealed::unseal_entry(e, &kept))
+            .collect()
     }
 }
 

@@ -52,6 +52,9 @@ pub struct Metrics {
     reports: Mutex<BTreeMap<String, u64>>,
     /// Reports refused for naming cameras not assigned to their agent, by kind.
     reports_refused: Mutex<BTreeMap<String, u64>>,
+    /// Long work (a report, an export) stopped because its client went away or
+    /// the server shut down, by what it was.
+    work_cancelled: Mutex<BTreeMap<&'static str, u64>>,
     /// Hotlist alerts stored.
     pub alerts: AtomicU64,
     /// Housekeeping runs that failed, by job.
@@ -96,6 +99,17 @@ impl Metrics {
     /// Reports of `kind` (or `other`, or `reads`) refused so far for naming foreign cameras.
     pub fn reports_refused_of(&self, kind: &str) -> u64 {
         lock(&self.reports_refused).get(kind).copied().unwrap_or(0)
+    }
+
+    /// Counts long work (`report`, `export`) stopped before its end because its
+    /// client went away or the server shut down.
+    pub fn work_cancelled(&self, what: &'static str) {
+        *lock(&self.work_cancelled).entry(what).or_default() += 1;
+    }
+
+    /// Work of `what` cancelled so far.
+    pub fn work_cancelled_of(&self, what: &str) -> u64 {
+        lock(&self.work_cancelled).get(what).copied().unwrap_or(0)
     }
 
     /// Records a gRPC request's latency.
@@ -248,6 +262,19 @@ impl Controller {
                 s,
                 "camplane_controller_reports_refused_total{{kind=\"{k}\"}} {}",
                 refused.get(k).copied().unwrap_or(0)
+            );
+        }
+        family(
+            &mut s,
+            "camplane_controller_work_cancelled_total",
+            "counter",
+            "Long work stopped because its client went away or the server shut down, by what it was.",
+        );
+        for k in ["export", "report"] {
+            let _ = writeln!(
+                s,
+                "camplane_controller_work_cancelled_total{{what=\"{k}\"}} {}",
+                m.work_cancelled_of(k)
             );
         }
         let req = lock(&m.requests).clone();

@@ -13,6 +13,7 @@ pub mod events;
 pub mod leader;
 pub mod metrics;
 pub mod object;
+pub mod page;
 pub mod pki;
 pub mod sealed;
 pub mod secrets;

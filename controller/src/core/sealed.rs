@@ -183,6 +183,23 @@ fn mark_erased(v: &mut Value) {
     }
 }
 
+/// The sealed details kept now, by digest.
+pub type Kept = std::collections::HashMap<String, SealedRecord>;
+
+/// An entry as readers see it: its sealed details put back from `kept`, or
+/// `erased` when they are gone.
+pub fn unseal_entry(
+    e: crate::core::audit::AuditEntry,
+    kept: &Kept,
+) -> crate::Result<crate::core::audit::AuditEntry> {
+    if e.sealed.is_empty() {
+        return Ok(e);
+    }
+    let mut v = serde_json::to_value(&e)?;
+    unseal(&mut v, kept.get(&e.sealed));
+    Ok(serde_json::from_value(v)?)
+}
+
 /// Whether a detail may be erased at `now`: older than [`KEEP_DAYS`] and none
 /// of its cameras under a legal hold at the detail's time (`held(camera, at)`).
 pub fn erasable(

@@ -267,14 +267,20 @@ impl Controller {
                 _ => ReaderHistory::default(),
             };
             let next = hist.next_key();
+            // A user's edit compares the other kept-role holders' records.
+            let holder_keys = match spec {
+                Spec::User(_) => self.kept_holder_keys(name)?,
+                _ => Vec::new(),
+            };
             let also: Vec<&str> = match spec {
                 Spec::Camera(_) => vec![next.as_str()],
+                Spec::User(_) => holder_keys.iter().map(String::as_str).collect(),
                 _ => vec![],
             };
             let mut moved = false;
             let outcome = self
                 .update_with(kind, name, &also, |existing, taken| {
-                    if taken.first().is_some_and(|t| t.is_some()) {
+                    if matches!(spec, Spec::Camera(_)) && taken.first().is_some_and(|t| t.is_some()) {
                         moved = true;
                         return Ok(Step::Keep(None));
                     }
@@ -342,7 +348,7 @@ impl Controller {
                                 Spec::User(u) => {
                                     let old_spec: UserSpec = old.spec_as()?;
                                     grant_machine::check_user_edit(name, &old_spec, u, actor)?;
-                                    let others = self.other_holders(name)?;
+                                    let others = crate::registry::users::held_in(taken);
                                     grant_machine::check_last_holder(
                                         name,
                                         grant_machine::effective_roles(&old_spec),
@@ -499,7 +505,14 @@ impl Controller {
                     .into(),
             ));
         }
-        self.update(kind, name, |old| {
+        // A user's deletion compares the other kept-role holders' records.
+        let holder_keys = if kind == Kind::User {
+            self.kept_holder_keys(name)?
+        } else {
+            Vec::new()
+        };
+        let also: Vec<&str> = holder_keys.iter().map(String::as_str).collect();
+        self.update_with(kind, name, &also, |old, holders| {
             let old = old.ok_or_else(|| Error::NotFound(format!("{kind} {name:?}")))?;
             if kind == Kind::LegalHold {
                 // A hold ends only through its release (hold_machine::delete says how).
@@ -553,7 +566,7 @@ impl Controller {
             if kind == Kind::User {
                 // The last admin or city manager stays; the user's sessions end
                 // with it (and any left are refused: they name the old id).
-                let others = self.other_holders(name)?;
+                let others = crate::registry::users::held_in(holders);
                 if let Ok(spec) = old.spec_as::<UserSpec>() {
                     grant_machine::check_last_holder(
                         name,

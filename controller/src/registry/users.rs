@@ -25,6 +25,21 @@ use std::net::IpAddr;
 /// see the other still holding the role.
 const KEPT_ROLES_TURN: &str = "meta/kept-roles-turn";
 
+/// How many other holders of each kept role a removal compares (see
+/// [`Controller::kept_holder_keys`]): one still holding it is enough.
+const KEPT_COMPARED: usize = 8;
+
+/// The kept roles held by the user records `kvs` (read from the store in the
+/// same attempt as the change that compares them; a deleted one holds nothing).
+pub(crate) fn held_in(kvs: &[Option<crate::core::store::KeyValue>]) -> Vec<Role> {
+    kvs.iter()
+        .flatten()
+        .filter_map(|kv| serde_json::from_slice::<StoredObject>(&kv.value).ok())
+        .filter_map(|u| u.spec_as::<UserSpec>().ok())
+        .flat_map(|s| grant_machine::effective_roles(&s).to_vec())
+        .collect()
+}
+
 /// The most sessions a user's deletion or password change ends in its one
 /// transaction (within etcd's 128 operations); any left belong to the old id
 /// or password generation and are refused by [`Controller::authenticate`] anyway.
@@ -497,6 +512,36 @@ impl Controller {
             .collect()
     }
 
+    /// The records of other users who hold a kept role (at most
+    /// [`KEPT_COMPARED`] per role, from the cache). A change that could take a
+    /// kept role away reads these from the store and compares them in its
+    /// transaction ([`held_in`]), so the last-holder rule holds across
+    /// controllers: two removals of two different holders each compare the
+    /// other's record, and the second to commit loses, reads again and is
+    /// refused. A holder the cache does not list yet is only left uncounted,
+    /// which can refuse, never allow, a removal.
+    pub(crate) fn kept_holder_keys(&self, target: &str) -> Result<Vec<String>> {
+        let mut keys = Vec::new();
+        for role in grant_machine::KEPT_ROLES {
+            let holders = self
+                .list(Kind::User)?
+                .into_iter()
+                .filter(|(u, _)| u.name != target)
+                .filter(|(u, _)| {
+                    u.spec_as::<UserSpec>()
+                        .is_ok_and(|s| grant_machine::effective_roles(&s).contains(&role))
+                })
+                .map(|(u, _)| StoredObject::key(Kind::User, &u.name))
+                .take(KEPT_COMPARED);
+            for k in holders {
+                if !keys.contains(&k) {
+                    keys.push(k);
+                }
+            }
+        }
+        Ok(keys)
+    }
+
     /// How many enabled users other than `target` hold each kept role.
     pub(crate) fn other_holders(&self, target: &str) -> Result<Vec<Role>> {
         let mut held = Vec::new();
@@ -643,9 +688,11 @@ impl Controller {
             grant_machine::Action::Grant(roles)
         };
         let _turn = self.kept_roles_turn().await;
-        let others = self.other_holders(name)?;
+        let holder_keys = self.kept_holder_keys(name)?;
+        let also: Vec<&str> = holder_keys.iter().map(String::as_str).collect();
         let (obj, pending) = self
-            .update(Kind::User, name, |old| {
+            .update_with(Kind::User, name, &also, |old, holders| {
+                let others = held_in(holders);
                 let old = old.ok_or_else(|| Error::NotFound(format!("user {name:?}")))?;
                 let mut spec: UserSpec = old.spec_as()?;
                 let t = grant_machine::next(name, &spec.roles, action, actor)?;

@@ -480,11 +480,50 @@ pub async fn get_json(
             pb::GetRequest {
                 kind: kind.into(),
                 name: name.into(),
+                ..Default::default()
             },
         ))
         .await?
         .into_inner();
     Ok(serde_json::from_slice(&r.objects[0].json).unwrap())
+}
+
+/// Every object of `kind`, following the pages as the CLI does, and how many
+/// pages came. Each reply is read with a limit of
+/// [`REPLY_PAGE_BYTES`](camplane_proto::limits::REPLY_PAGE_BYTES), so one
+/// larger fails here.
+pub async fn list_objects(
+    h: &Harness,
+    token: &str,
+    kind: &str,
+) -> Result<(Vec<serde_json::Value>, usize), tonic::Status> {
+    let mut client = pb::objects_client::ObjectsClient::new(h.channel.clone())
+        .max_decoding_message_size(camplane_proto::limits::REPLY_PAGE_BYTES);
+    let (mut out, mut pages, mut after) = (Vec::new(), 0, String::new());
+    loop {
+        let r = client
+            .get(req(
+                token,
+                pb::GetRequest {
+                    kind: kind.into(),
+                    name: String::new(),
+                    after: after.clone(),
+                },
+            ))
+            .await?
+            .into_inner();
+        pages += 1;
+        out.extend(
+            r.objects
+                .iter()
+                .map(|o| serde_json::from_slice(&o.json).unwrap()),
+        );
+        if r.next_after.is_empty() {
+            return Ok((out, pages));
+        }
+        assert!(r.next_after > after, "the pages move on");
+        after = r.next_after;
+    }
 }
 
 /// Acts on placement request `id` (recommend, approve, …); the request afterwards.
