@@ -100,6 +100,8 @@ pub async fn start_with_clock(
         pki: pki.clone(),
         index: Default::default(),
     });
+    // One index rebuild per fleet change; only the sessions it concerns wake.
+    tokio::spawn(fleet.clone().wake_on_changes(cancel.clone()));
     let routes = Api::new(ctl.clone())
         .routes()
         .add_service(camplane_proto::v1::fleet_server::FleetServer::new(
