@@ -160,6 +160,11 @@ impl DesiredIndex {
             .count()
     }
 
+    /// How many agents have a session here.
+    pub fn sessions(&self) -> usize {
+        lock(&self.wakes).len()
+    }
+
     /// Wakes every session (a hotlist changed, or the index could not be built).
     pub fn wake_all(&self) -> usize {
         let g = lock(&self.wakes);
@@ -569,6 +574,12 @@ impl Fleet {
                 self.index.wake_all();
                 continue;
             }
+            if self.index.sessions() == 0 {
+                // Nobody to wake: the next session builds the index it needs,
+                // and a change then wakes everyone once (nothing to diff with).
+                prev = None;
+                continue;
+            }
             match self.desired_map() {
                 Ok(new) => {
                     match &prev {
@@ -627,13 +638,13 @@ impl Fleet {
             );
         }
         for (cam, _) in self.ctl.list(Kind::Camera)? {
-            let Ok(c) = serde_json::from_value::<CameraSpec>(cam.spec.clone()) else {
+            let Ok(c) = serde_json::from_value::<CameraSpec>(cam.spec) else {
                 continue;
             };
             if let Some(e) = c.agent.as_deref().and_then(|a| by_agent.get_mut(a)) {
                 e.2.insert(cam.name.clone());
             }
-            let st: CameraStatus = serde_json::from_value(cam.status.clone()).unwrap_or_default();
+            let st: CameraStatus = serde_json::from_value(cam.status).unwrap_or_default();
             if st.state != CameraState::Active {
                 continue;
             }
