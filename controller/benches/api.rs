@@ -259,6 +259,25 @@ async fn main() {
             "MISSED"
         }
     );
+    let met = |ok: bool| if ok { "met" } else { "MISSED" };
+    println!(
+        "controller get vs raw etcd-client get, same run (>= 3x wanted): embedded {:.0}/s = {:.2}x ({}), etcd {:.0}/s = {:.2}x ({}), raw {:.0}/s",
+        eg.per_sec,
+        eg.per_sec / rg.per_sec,
+        met(eg.per_sec >= 3.0 * rg.per_sec),
+        xg.per_sec,
+        xg.per_sec / rg.per_sec,
+        met(xg.per_sec >= 3.0 * rg.per_sec),
+        rg.per_sec
+    );
+    println!(
+        "controller get p99 (<= 5 ms wanted): embedded {:.2} ms ({}), etcd {:.2} ms ({}); raw etcd-client get p99 {:.2} ms",
+        eg.p99.as_secs_f64() * 1e3,
+        met(eg.p99 <= Duration::from_millis(5)),
+        xg.p99.as_secs_f64() * 1e3,
+        met(xg.p99 <= Duration::from_millis(5)),
+        rg.p99.as_secs_f64() * 1e3
+    );
     println!("controller+etcd vs raw etcd (p50 latency ratio, <= 2.0 wanted): create/put {:.2}, get/get {:.2}",
         xc.p50.as_secs_f64() / rp.p50.as_secs_f64(), xg.p50.as_secs_f64() / rg.p50.as_secs_f64());
     println!("controller+etcd vs raw etcd (throughput ratio raw/controller): create/put {:.2}, get/get {:.2}",

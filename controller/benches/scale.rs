@@ -13,10 +13,16 @@
 //! With three controllers on etcd it also prints the leader's failover time
 //! (median of several kills).
 //!
+//! The config change times are printed beside a baseline from the same run: the
+//! same controllers restarted with `CAMPLANE_BENCH_BROADCAST_WAKES` (every change
+//! wakes every agent session, as before wakes were targeted), the same agents
+//! reconnected, the same changes timed.
+//!
 //! `cargo bench -p camplane-controller --bench scale`
 //! Env: SCALE_AGENTS (default "1000,5000,10000"), SCALE_CONTROLLERS (default "1,3"),
 //! SCALE_CHANGES (config changes timed per run, default 60), SCALE_REPORTS_PER_SEC
-//! (default 1000), SCALE_FAILOVERS (default 3). Needs etcd on PATH for three.
+//! (default 1000), SCALE_FAILOVERS (default 3), SCALE_BASELINE (0: skip the broadcast
+//! baseline). Needs etcd on PATH for three.
 
 use camplane_proto::v1 as pb;
 use camplane_testkit::controller::{apply_on, login, req, tls_channel, user_on, Deciders};
@@ -109,12 +115,20 @@ impl Controller {
         self.proc.0.as_ref().map_or(0, |c| c.id())
     }
     fn spawn(cfg: &Path, port: u16) -> Proc {
+        Self::spawn_with(cfg, port, false)
+    }
+    /// `broadcast`: every fleet change wakes every session (the baseline).
+    fn spawn_with(cfg: &Path, port: u16, broadcast: bool) -> Proc {
         let log = std::fs::File::options()
             .create(true)
             .append(true)
             .open(cfg.with_extension("log"))
             .unwrap();
-        let child = Command::new(env!("CARGO_BIN_EXE_camplane-controller"))
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_camplane-controller"));
+        if broadcast {
+            cmd.env(camplane_controller::fleet::BROADCAST_WAKES_ENV, "1");
+        }
+        let child = cmd
             .arg("--config")
             .arg(cfg)
             .env("SCALE_PW", PW)
@@ -305,6 +319,116 @@ async fn try_connect(
     Ok(SimAgent { out: tx, seen })
 }
 
+/// Connects every agent (agent i to controller i % n), 64 handshakes at a time.
+async fn connect_all(
+    ids: &Arc<Vec<Identity2>>,
+    ctls: &[Controller],
+    ca: &str,
+    acked: Arc<AtomicU64>,
+) -> Vec<SimAgent> {
+    let n_ctl = ctls.len();
+    let retries: Arc<std::sync::Mutex<Vec<String>>> = Default::default();
+    let sem = Arc::new(Semaphore::new(64));
+    let mut hs = Vec::new();
+    for i in 0..ids.len() {
+        let (ids, ca, sem, acked, retries) = (
+            ids.clone(),
+            ca.to_string(),
+            sem.clone(),
+            acked.clone(),
+            retries.clone(),
+        );
+        let port = ctls[i % n_ctl].port;
+        hs.push(tokio::spawn(async move {
+            let _p = sem.acquire_owned().await.unwrap();
+            connect(&ids[i], port, &ca, acked, retries).await
+        }));
+    }
+    let mut sims = Vec::new();
+    for h in hs {
+        sims.push(h.await.unwrap());
+    }
+    let r = retries.lock().unwrap();
+    if let Some(e) = r.first() {
+        eprintln!("  {} connection attempts retried, e.g. {e}", r.len());
+    }
+    sims
+}
+
+/// Waits until every agent is connected and has its first config.
+async fn wait_connected(ctls: &[Controller], sims: &[SimAgent], n_agents: usize, t0: Instant) {
+    let https: Vec<u16> = ctls.iter().map(|c| c.http).collect();
+    loop {
+        let connected: f64 = https
+            .iter()
+            .filter_map(|p| metric(*p, "camplane_controller_agents_connected"))
+            .sum();
+        if connected as usize >= n_agents {
+            break;
+        }
+        assert!(
+            t0.elapsed() < Duration::from_secs(600),
+            "{connected} of {n_agents} connected"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    eprintln!(
+        "  connected {n_agents} agents in {:.1} s",
+        t0.elapsed().as_secs_f64()
+    );
+    for s in sims {
+        let mut w = s.seen.clone();
+        let _ = tokio::time::timeout(
+            Duration::from_secs(60),
+            w.wait_for(|(n, _)| *n != usize::MAX),
+        )
+        .await;
+    }
+}
+
+/// Config change to agent: activates or suspends a probe's camera through the
+/// channel's controller, `changes` times; the time until its agent has the config.
+/// One change first is not timed: it waits behind whatever the connections left
+/// queued (each session's first push is audited), up to two minutes.
+async fn time_changes(
+    ch: &Channel,
+    admin: &str,
+    sims: &[SimAgent],
+    probes: usize,
+    changes: usize,
+) -> Vec<Duration> {
+    let mut lat = Vec::new();
+    for k in 0..=changes {
+        let p = k % probes;
+        let mut w = sims[p].seen.clone();
+        let before = w.borrow().0;
+        let action = if before == 0 { "activate" } else { "suspend" };
+        let want = usize::from(before == 0);
+        let t = Instant::now();
+        pb::cameras_client::CamerasClient::new(ch.clone())
+            .transition(req(
+                admin,
+                pb::CameraAction {
+                    name: format!("cam-{p}"),
+                    action: action.into(),
+                    reason: "scale".into(),
+                },
+            ))
+            .await
+            .unwrap();
+        let limit = Duration::from_secs(if k == 0 { 120 } else { 30 });
+        let got = tokio::time::timeout(limit, w.wait_for(|(n, _)| *n == want))
+            .await
+            .expect("config change never reached its agent")
+            .unwrap()
+            .1;
+        if k > 0 {
+            lat.push(got.duration_since(t));
+        }
+    }
+    lat
+}
+
 fn pct(mut v: Vec<Duration>, p: f64) -> Duration {
     v.sort();
     v[((v.len() as f64 * p) as usize).min(v.len() - 1)]
@@ -356,10 +480,17 @@ async fn run(n_agents: usize, n_ctl: usize) {
         apply_on(&ch, &admin, &format!(
             "kind: PlacementRequest\nname: req-{p}\nspec:\n  location: {{lat: 42.5, lon: -90.66}}\n  purpose: property_protection\n  justification: scale\n  funding_source: bench\n  department: police\n  kind: fixed\n  camera: cam-{p}\n---\nkind: Camera\nname: cam-{p}\nspec:\n  site: hq\n  department: police\n  kind: fixed\n  purpose: property_protection\n  location: {{lat: 42.5, lon: -90.66}}\n  streams: {{main: \"rtsp://127.0.0.1/cam-{p}\"}}\n  placement_request: req-{p}\n  agent: ag-{p:05}\n"
         )).await.unwrap();
-        for (who, action, role) in [
-            (&mgr, "recommend", "dept_manager"),
-            (&chief, "recommend", "chief"),
-            (&cm, "approve", "city_manager"),
+        // No streets layer here: placement fails closed until the chief overrides.
+        for (who, action, role, comment) in [
+            (&mgr, "recommend", "dept_manager", "ok"),
+            (&chief, "recommend", "chief", "ok"),
+            (
+                &chief,
+                "override",
+                "",
+                camplane_testkit::controller::UNCHECKED,
+            ),
+            (&cm, "approve", "city_manager", "ok"),
         ] {
             pb::approvals_client::ApprovalsClient::new(ch.clone())
                 .act(req(
@@ -368,7 +499,7 @@ async fn run(n_agents: usize, n_ctl: usize) {
                         id: format!("req-{p}"),
                         action: action.into(),
                         role: role.into(),
-                        comment: "ok".into(),
+                        comment: comment.into(),
                     },
                 ))
                 .await
@@ -379,6 +510,26 @@ async fn run(n_agents: usize, n_ctl: usize) {
         "  enrolled {n_agents} agents in {:.1} s",
         t0.elapsed().as_secs_f64()
     );
+    let ids = Arc::new(ids);
+    // The baseline: the same changes with every change waking every session.
+    let base = if env_num("SCALE_BASELINE", 1) != 0 {
+        for c in ctls.iter_mut() {
+            if let Some(mut p) = c.proc.0.take() {
+                let _ = p.kill();
+                let _ = p.wait();
+            }
+            c.proc = Controller::spawn_with(&c.cfg, c.port, true);
+        }
+        let ch = tls_channel(ctls[0].port, &ca, None).await;
+        let t0 = Instant::now();
+        let sims = connect_all(&ids, &ctls, &ca, Arc::default()).await;
+        wait_connected(&ctls, &sims, n_agents, t0).await;
+        let lat = time_changes(&ch, &admin, &sims, probes, env_num("SCALE_CHANGES", 60)).await;
+        drop(sims);
+        Some((pct(lat.clone(), 0.5), pct(lat, 0.99)))
+    } else {
+        None
+    };
     // Restart the controllers so that their memory is that of a controller holding
     // this registry with no agent connected (not what enrolment left allocated).
     for c in ctls.iter_mut() {
@@ -392,97 +543,17 @@ async fn run(n_agents: usize, n_ctl: usize) {
     tokio::time::sleep(Duration::from_secs(3)).await;
     let rss_before: Vec<u64> = ctls.iter().map(|c| rss(c.pid())).collect();
 
-    // Connect them all (agent i to controller i % n), 64 handshakes at a time.
     let t0 = Instant::now();
     let acked = Arc::new(AtomicU64::new(0));
-    let retries: Arc<std::sync::Mutex<Vec<String>>> = Default::default();
-    let sem = Arc::new(Semaphore::new(64));
-    let ids = Arc::new(ids);
-    let mut hs = Vec::new();
-    for i in 0..n_agents {
-        let (ids, ca, sem, acked, retries) = (
-            ids.clone(),
-            ca.clone(),
-            sem.clone(),
-            acked.clone(),
-            retries.clone(),
-        );
-        let port = ctls[i % n_ctl].port;
-        hs.push(tokio::spawn(async move {
-            let _p = sem.acquire_owned().await.unwrap();
-            connect(&ids[i], port, &ca, acked, retries).await
-        }));
-    }
-    let mut sims = Vec::new();
-    for h in hs {
-        sims.push(h.await.unwrap());
-    }
-    let https: Vec<u16> = ctls.iter().map(|c| c.http).collect();
-    loop {
-        let connected: f64 = https
-            .iter()
-            .filter_map(|p| metric(*p, "camplane_controller_agents_connected"))
-            .sum();
-        if connected as usize >= n_agents {
-            break;
-        }
-        assert!(
-            t0.elapsed() < Duration::from_secs(600),
-            "{connected} of {n_agents} connected"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-    {
-        let r = retries.lock().unwrap();
-        eprintln!(
-            "  connected {n_agents} agents in {:.1} s ({} connection attempts retried{})",
-            t0.elapsed().as_secs_f64(),
-            r.len(),
-            r.first().map(|e| format!(", e.g. {e}")).unwrap_or_default()
-        );
-    }
-    // Every agent has its first config.
-    for s in &sims {
-        let mut w = s.seen.clone();
-        let _ = tokio::time::timeout(
-            Duration::from_secs(60),
-            w.wait_for(|(n, _)| *n != usize::MAX),
-        )
-        .await;
-    }
+    let sims = connect_all(&ids, &ctls, &ca, acked.clone()).await;
+    wait_connected(&ctls, &sims, n_agents, t0).await;
     tokio::time::sleep(Duration::from_secs(3)).await;
     let rss_after: Vec<u64> = ctls.iter().map(|c| rss(c.pid())).collect();
     let per_agent = (rss_after.iter().sum::<u64>() as f64 - rss_before.iter().sum::<u64>() as f64)
         / n_agents as f64;
 
-    // Config change to agent: activate / suspend a probe's camera through controller 0.
     let changes = env_num("SCALE_CHANGES", 60);
-    let mut lat = Vec::new();
-    for k in 0..changes {
-        let p = k % probes;
-        let mut w = sims[p].seen.clone();
-        let before = w.borrow().0;
-        let action = if before == 0 { "activate" } else { "suspend" };
-        let want = usize::from(before == 0);
-        let t = Instant::now();
-        pb::cameras_client::CamerasClient::new(ch.clone())
-            .transition(req(
-                &admin,
-                pb::CameraAction {
-                    name: format!("cam-{p}"),
-                    action: action.into(),
-                    reason: "scale".into(),
-                },
-            ))
-            .await
-            .unwrap();
-        let got = tokio::time::timeout(Duration::from_secs(30), w.wait_for(|(n, _)| *n == want))
-            .await
-            .expect("config change never reached its agent")
-            .unwrap()
-            .1;
-        lat.push(got.duration_since(t));
-    }
+    let lat = time_changes(&ch, &admin, &sims, probes, changes).await;
     let (p50, p99) = (pct(lat.clone(), 0.5), pct(lat, 0.99));
 
     // Reports: all agents together at a fixed rate; controller CPU per 1,000/s.
@@ -521,9 +592,14 @@ async fn run(n_agents: usize, n_ctl: usize) {
     let per_k = cpu / wall / (done as f64 / wall / 1000.0);
 
     println!(
-        "{n_ctl} controller(s), {n_agents:>6} agents: config change -> agent p50 {:>7.1} ms, p99 {:>7.1} ms ({changes} changes) | controller memory {:>6.1} kB/agent (RSS {} -> {} MB) | reports {:.0}/s acked, CPU {:.3} cores per 1,000 reports/s",
+        "{n_ctl} controller(s), {n_agents:>6} agents: config change -> agent p50 {:>7.1} ms, p99 {:>7.1} ms ({changes} changes; every session woken, same run: {}) | controller memory {:>6.1} kB/agent (RSS {} -> {} MB) | reports {:.0}/s acked, CPU {:.3} cores per 1,000 reports/s",
         p50.as_secs_f64() * 1e3,
         p99.as_secs_f64() * 1e3,
+        base.map_or("not run".into(), |(b50, b99)| format!(
+            "p50 {:.1} ms, p99 {:.1} ms",
+            b50.as_secs_f64() * 1e3,
+            b99.as_secs_f64() * 1e3
+        )),
         per_agent / 1024.0,
         rss_before.iter().sum::<u64>() >> 20,
         rss_after.iter().sum::<u64>() >> 20,

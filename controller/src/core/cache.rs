@@ -231,6 +231,16 @@ impl Cache {
             .collect()
     }
 
+    /// How many keys are under a prefix and the newest mod revision among them:
+    /// changes whenever a key there is written or deleted.
+    pub fn prefix_stamp(&self, prefix: &str) -> (usize, Revision) {
+        self.read()
+            .map
+            .range(prefix.to_string()..)
+            .take_while(|(k, _)| k.starts_with(prefix))
+            .fold((0, 0), |(n, r), (_, v)| (n + 1, r.max(v.mod_revision)))
+    }
+
     /// A receiver that changes whenever the cache does.
     pub fn subscribe(&self) -> tokio::sync::watch::Receiver<Revision> {
         self.rev.subscribe()

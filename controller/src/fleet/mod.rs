@@ -24,6 +24,7 @@ use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::sync::Arc;
+use tokio_util::sync::CancellationToken;
 
 /// Prefix of enrolment tokens (hashed).
 pub const ENROLL: &str = "meta/enroll/";
@@ -31,6 +32,9 @@ pub const ENROLL: &str = "meta/enroll/";
 pub const REPORTS: &str = "reports/";
 /// Prefix of the latest health per agent.
 pub const HEALTH: &str = "health/";
+/// Set (to anything) in a controller's environment, every fleet change wakes
+/// every agent session: the old broadcast, kept as the `scale` bench's baseline.
+pub const BROADCAST_WAKES_ENV: &str = "CAMPLANE_BENCH_BROADCAST_WAKES";
 /// Foreign camera names one agent session audits; further ones are counted only.
 pub const MAX_AUDITED_FOREIGN: usize = 32;
 
@@ -75,20 +79,118 @@ pub struct DesiredEntry {
     /// Every camera assigned to the agent, in any state: the cameras its
     /// reports may speak for (see [`reports`]).
     pub assigned: std::collections::HashSet<String>,
+    /// The mod revision of the agent's record it was built from.
+    agent_rev: i64,
 }
 
 /// Every agent's desired config, computed for all agents in one pass over the
-/// cameras and holds whenever a fleet key changed (see [`crate::core::cache::FLEET`]).
-/// Thousands of agent sessions woken by one change then each read their entry,
-/// instead of each scanning every camera.
+/// cameras and holds whenever a fleet key changed (see [`crate::core::cache::FLEET`]),
+/// and the wake channel of each agent with a session here. One task
+/// ([`Fleet::wake_on_changes`]) rebuilds it once per change and wakes only the
+/// sessions whose agent's entry changed, so the time from a change to its agent
+/// does not grow with the fleet.
 #[derive(Default)]
 pub struct DesiredIndex {
     /// The fleet revision it was built at, and the entries.
     built: std::sync::Mutex<Option<(i64, Arc<DesiredMap>)>>,
+    /// Agent to the channel its sessions wait on.
+    wakes: Arc<std::sync::Mutex<WakeMap>>,
 }
 
 /// Agent name to desired config.
-type DesiredMap = std::collections::HashMap<String, Arc<DesiredEntry>>;
+pub type DesiredMap = std::collections::HashMap<String, Arc<DesiredEntry>>;
+
+type WakeMap = std::collections::HashMap<String, tokio::sync::watch::Sender<u64>>;
+
+fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// A session's wake-up call: fires when its agent's desired config changed, or
+/// a hotlist did. Dropping the last one of an agent forgets the agent.
+pub struct Wake {
+    rx: tokio::sync::watch::Receiver<u64>,
+    agent: String,
+    wakes: Arc<std::sync::Mutex<WakeMap>>,
+}
+
+impl Wake {
+    /// Waits for the next wake-up (pending forever if none can come).
+    pub async fn changed(&mut self) {
+        if self.rx.changed().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    }
+}
+
+impl Drop for Wake {
+    fn drop(&mut self) {
+        let mut g = lock(&self.wakes);
+        // This receiver still counts: the last session of the agent has it.
+        if g.get(&self.agent)
+            .is_some_and(|tx| tx.receiver_count() <= 1)
+        {
+            g.remove(&self.agent);
+        }
+    }
+}
+
+impl DesiredIndex {
+    /// The wake-up of a session of `agent`, to take before its first look at
+    /// the desired config (so no change between the two is missed).
+    pub fn subscribe(&self, agent: &str) -> Wake {
+        let rx = lock(&self.wakes)
+            .entry(agent.to_string())
+            .or_insert_with(|| tokio::sync::watch::channel(0).0)
+            .subscribe();
+        Wake {
+            rx,
+            agent: agent.to_string(),
+            wakes: self.wakes.clone(),
+        }
+    }
+
+    /// Wakes the sessions of these agents; returns how many agents had one.
+    pub fn wake<'a>(&self, agents: impl IntoIterator<Item = &'a str>) -> usize {
+        let g = lock(&self.wakes);
+        agents
+            .into_iter()
+            .filter_map(|a| g.get(a))
+            .map(|tx| tx.send_modify(|n| *n = n.wrapping_add(1)))
+            .count()
+    }
+
+    /// How many agents have a session here.
+    pub fn sessions(&self) -> usize {
+        lock(&self.wakes).len()
+    }
+
+    /// Wakes every session (a hotlist changed, or the index could not be built).
+    pub fn wake_all(&self) -> usize {
+        let g = lock(&self.wakes);
+        for tx in g.values() {
+            tx.send_modify(|n| *n = n.wrapping_add(1));
+        }
+        g.len()
+    }
+}
+
+/// The agents whose desired config (what is pushed) differs between two
+/// builds of the index, those added and removed included, sorted. Only these
+/// sessions need waking; the rest would find nothing to send.
+pub fn changed_agents(old: &DesiredMap, new: &DesiredMap) -> Vec<String> {
+    let mut out: Vec<String> = new
+        .iter()
+        .filter(|(a, e)| {
+            old.get(*a)
+                .is_none_or(|o| !Arc::ptr_eq(o, e) && o.json != e.json)
+        })
+        .map(|(a, _)| a.clone())
+        .collect();
+    out.extend(old.keys().filter(|a| !new.contains_key(*a)).cloned());
+    out.sort();
+    out
+}
 
 fn token_key(token: &str) -> String {
     format!("{ENROLL}{}", hex::encode(Sha256::digest(token.as_bytes())))
@@ -423,44 +525,126 @@ impl Fleet {
 
     /// What an agent must run now, from the index (rebuilt if the fleet changed).
     pub fn desired_entry(&self, agent: &str) -> Result<Arc<DesiredEntry>> {
-        let rev = self.ctl.cache.fleet_revision();
-        let map = {
-            let mut g = self.index.built.lock().unwrap_or_else(|e| e.into_inner());
-            match g.as_ref() {
-                Some((r, m)) if *r == rev => m.clone(),
-                _ => {
-                    let m = Arc::new(self.build_index()?);
-                    *g = Some((rev, m.clone()));
-                    m
-                }
-            }
-        };
-        map.get(agent)
+        self.desired_map()?
+            .get(agent)
             .cloned()
             .ok_or_else(|| Error::NotFound(format!("Agent {agent:?}")))
     }
 
-    /// Every registered agent's desired config, in one pass.
-    fn build_index(&self) -> Result<DesiredMap> {
-        type Building = (String, Vec<AgentCamera>, std::collections::HashSet<String>);
-        let mut by_agent: std::collections::HashMap<String, Building> = Default::default();
-        for (obj, _) in self.ctl.list(Kind::Agent)? {
-            let Ok(spec) = serde_json::from_value::<AgentSpec>(obj.spec.clone()) else {
+    /// The index at the cache's current fleet revision, built once per revision
+    /// (whoever asks first builds it; the others wait and share it).
+    fn desired_map(&self) -> Result<Arc<DesiredMap>> {
+        let rev = self.ctl.cache.fleet_revision();
+        let mut g = lock(&self.index.built);
+        match g.as_ref() {
+            Some((r, m)) if *r == rev => Ok(m.clone()),
+            _ => {
+                let prev = g.as_ref().map(|(_, m)| m.clone());
+                let m = Arc::new(self.build_index(prev.as_deref())?);
+                *g = Some((rev, m.clone()));
+                Ok(m)
+            }
+        }
+    }
+
+    /// Follows fleet changes until `cancel`: after each, the index is rebuilt
+    /// once and only the sessions of agents whose desired config changed are
+    /// woken; a hotlist change wakes every session (each sends the agent's
+    /// delta). Sessions stay level-triggered with their own tick as the net
+    /// for anything missed.
+    pub async fn wake_on_changes(self: Arc<Self>, cancel: CancellationToken) {
+        let mut changes = self.ctl.cache.subscribe_fleet();
+        let hotlists = || self.ctl.cache.prefix_stamp(crate::alpr::hotlist::INFO);
+        let mut lists = hotlists();
+        let mut prev = self.desired_map().ok();
+        // For the `scale` bench's baseline only: every change wakes every
+        // session, as all did before wakes were targeted.
+        let broadcast = std::env::var_os(BROADCAST_WAKES_ENV).is_some();
+        loop {
+            tokio::select! {
+                _ = cancel.cancelled() => return,
+                r = changes.changed() => if r.is_err() { return },
+            }
+            let now = hotlists();
+            if now != lists {
+                lists = now;
+                self.index.wake_all();
+            }
+            if broadcast {
+                self.index.wake_all();
                 continue;
+            }
+            if self.index.sessions() == 0 {
+                // Nobody to wake: the next session builds the index it needs,
+                // and a change then wakes everyone once (nothing to diff with).
+                prev = None;
+                continue;
+            }
+            match self.desired_map() {
+                Ok(new) => {
+                    match &prev {
+                        Some(old) => {
+                            let changed = changed_agents(old, &new);
+                            self.index.wake(changed.iter().map(String::as_str));
+                        }
+                        None => {
+                            self.index.wake_all();
+                        }
+                    }
+                    prev = Some(new);
+                }
+                Err(e) => {
+                    // Each session meets the error itself, as before the index.
+                    tracing::warn!(error = %e, "desired config index not built");
+                    self.index.wake_all();
+                    prev = None;
+                }
+            }
+        }
+    }
+
+    /// Every registered agent's desired config, in one pass. What `prev` (the
+    /// last build) holds is reused where its inputs did not change: an agent
+    /// record at the same revision is not parsed again, and an entry equal to
+    /// the old one keeps the old one (no JSON made), so a change costs little
+    /// per agent it does not concern.
+    fn build_index(&self, prev: Option<&DesiredMap>) -> Result<DesiredMap> {
+        type Building = (
+            String,
+            Vec<AgentCamera>,
+            std::collections::HashSet<String>,
+            i64,
+        );
+        let mut by_agent: std::collections::HashMap<String, Building> = Default::default();
+        let prefix = Kind::Agent.prefix();
+        for kv in self.ctl.cache.list(prefix) {
+            let name = &kv.key[prefix.len()..];
+            let old = prev
+                .and_then(|p| p.get(name))
+                .filter(|e| e.agent_rev == kv.mod_revision);
+            let site = match old {
+                Some(e) => e.desired.site.clone(),
+                None => {
+                    let obj: StoredObject = serde_json::from_slice(&kv.value)?;
+                    let Ok(spec) = serde_json::from_value::<AgentSpec>(obj.spec) else {
+                        continue;
+                    };
+                    spec.site
+                }
             };
             by_agent.insert(
-                obj.name.clone(),
-                (spec.site, Vec::new(), Default::default()),
+                name.to_string(),
+                (site, Vec::new(), Default::default(), kv.mod_revision),
             );
         }
         for (cam, _) in self.ctl.list(Kind::Camera)? {
-            let Ok(c) = serde_json::from_value::<CameraSpec>(cam.spec.clone()) else {
+            let Ok(c) = serde_json::from_value::<CameraSpec>(cam.spec) else {
                 continue;
             };
             if let Some(e) = c.agent.as_deref().and_then(|a| by_agent.get_mut(a)) {
                 e.2.insert(cam.name.clone());
             }
-            let st: CameraStatus = serde_json::from_value(cam.status.clone()).unwrap_or_default();
+            let st: CameraStatus = serde_json::from_value(cam.status).unwrap_or_default();
             if st.state != CameraState::Active {
                 continue;
             }
@@ -485,7 +669,7 @@ impl Fleet {
         }
         let holds = self.ctl.active_holds()?;
         let mut out = std::collections::HashMap::with_capacity(by_agent.len());
-        for (agent, (site, cameras, assigned)) in by_agent {
+        for (agent, (site, cameras, assigned, agent_rev)) in by_agent {
             let ids: std::collections::HashSet<&str> =
                 cameras.iter().map(|c| c.id.as_str()).collect();
             let holds = holds
@@ -499,15 +683,25 @@ impl Fleet {
                 site,
                 cameras,
             };
-            let json = serde_json::to_vec(&desired)?;
-            out.insert(
-                agent,
-                Arc::new(DesiredEntry {
+            let old = prev
+                .and_then(|p| p.get(&agent))
+                .filter(|e| e.desired == desired && e.assigned == assigned);
+            let entry = match old {
+                Some(e) if e.agent_rev == agent_rev => e.clone(),
+                Some(e) => Arc::new(DesiredEntry {
+                    json: e.json.clone(),
                     desired,
-                    json,
                     assigned,
+                    agent_rev,
                 }),
-            );
+                None => Arc::new(DesiredEntry {
+                    json: serde_json::to_vec(&desired)?,
+                    desired,
+                    assigned,
+                    agent_rev,
+                }),
+            };
+            out.insert(agent, entry);
         }
         Ok(out)
     }
@@ -793,4 +987,94 @@ pub async fn camera_health_counts(ctl: &Controller) -> (u64, u64) {
         }
     }
     (online, reported)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(agent: &str, cameras: &[&str]) -> Arc<DesiredEntry> {
+        let desired = AgentDesired {
+            agent: agent.into(),
+            site: "hq".into(),
+            cameras: cameras
+                .iter()
+                .map(|c| AgentCamera {
+                    id: (*c).into(),
+                    main_url: format!("rtsp://127.0.0.1/{c}"),
+                    sub_url: None,
+                    recording: true,
+                    retention_days: 30,
+                    alpr: false,
+                    location: None,
+                    mobile: false,
+                })
+                .collect(),
+            holds: Vec::new(),
+        };
+        let json = serde_json::to_vec(&desired).unwrap();
+        Arc::new(DesiredEntry {
+            desired,
+            json,
+            assigned: cameras.iter().map(|c| c.to_string()).collect(),
+            agent_rev: 1,
+        })
+    }
+
+    fn map(entries: &[(&str, &[&str])]) -> DesiredMap {
+        entries
+            .iter()
+            .map(|(a, cams)| (a.to_string(), entry(a, cams)))
+            .collect()
+    }
+
+    #[test]
+    fn only_agents_whose_config_changed_are_woken() {
+        let old = map(&[("a", &["c1"]), ("b", &["c2"]), ("c", &[]), ("gone", &[])]);
+        // A rebuild makes new entries for everyone: equal ones are not changes.
+        let new = map(&[
+            ("a", &["c1"]),
+            ("b", &["c2", "c3"]),
+            ("c", &[]),
+            ("new", &[]),
+        ]);
+        assert_eq!(changed_agents(&old, &new), ["b", "gone", "new"]);
+        assert!(changed_agents(&new, &new).is_empty());
+        assert!(changed_agents(
+            &old,
+            &map(&[("a", &["c1"]), ("b", &["c2"]), ("c", &[]), ("gone", &[])])
+        )
+        .is_empty());
+        // A camera moved between agents wakes both.
+        let moved = map(&[("a", &[]), ("b", &["c2", "c1"]), ("c", &[]), ("gone", &[])]);
+        assert_eq!(changed_agents(&old, &moved), ["a", "b"]);
+        assert_eq!(
+            changed_agents(&DesiredMap::new(), &old),
+            ["a", "b", "c", "gone"]
+        );
+    }
+
+    #[tokio::test]
+    async fn a_wake_reaches_the_agents_sessions_and_no_other() {
+        let index = DesiredIndex::default();
+        let (mut a1, mut a2, mut b) = (
+            index.subscribe("a"),
+            index.subscribe("a"),
+            index.subscribe("b"),
+        );
+        assert_eq!(index.wake(["a", "nobody"]), 1);
+        let soon = std::time::Duration::from_millis(50);
+        assert!(tokio::time::timeout(soon, a1.changed()).await.is_ok());
+        assert!(tokio::time::timeout(soon, a2.changed()).await.is_ok());
+        assert!(tokio::time::timeout(soon, b.changed()).await.is_err());
+        assert_eq!(index.wake_all(), 2);
+        assert!(tokio::time::timeout(soon, b.changed()).await.is_ok());
+        // The agent is forgotten with its last session only.
+        drop(a1);
+        assert_eq!(index.wake(["a"]), 1);
+        drop(a2);
+        assert_eq!(index.wake(["a"]), 0);
+        drop(b);
+        assert_eq!(index.wake_all(), 0);
+    }
 }

@@ -1,5 +1,5 @@
 //! One agent's session on its control stream: the desired config pushed whenever
-//! the fleet changes, hotlist updates, reports stored and acknowledged, query
+//! the agent's own changes (woken by [`super::Fleet::wake_on_changes`]), hotlist updates, reports stored and acknowledged, query
 //! answers handed to the hub; a revoked agent's session ends. Reports about
 //! cameras not assigned to the agent are refused (audited once per camera per
 //! session, counted) and acknowledged, so they never reach the store.
@@ -21,8 +21,9 @@ pub async fn run(
     tx: Sender<Result<pb::ControllerMessage, Status>>,
     cancel: CancellationToken,
 ) {
-    // Only changes to cameras, agents, holds and hotlists wake a session.
-    let mut changes = fleet.ctl.cache.subscribe_fleet();
+    // Only a change to this agent's desired config, or to a hotlist, wakes a
+    // session (fleet::wake_on_changes); taken before the first look below.
+    let mut wake = fleet.index.subscribe(&agent);
     let mut last_sent: Option<Vec<u8>> = None;
     let mut running_rev = 0i64;
     // Hotlist versions the agent holds, and the versions sent and not yet acknowledged.
@@ -40,7 +41,7 @@ pub async fn run(
             Ok(entry) => {
                 let (d, json) = (&entry.desired, entry.json.clone());
                 if last_sent.as_ref() != Some(&json) {
-                    let revision = *changes.borrow();
+                    let revision = fleet.ctl.cache.fleet_revision();
                     if tx
                         .send(Ok(pb::ControllerMessage {
                             msg: Some(pb::controller_message::Msg::Config(pb::AgentConfig {
@@ -86,7 +87,7 @@ pub async fn run(
         tokio::select! {
             _ = tx.closed() => break,
             _ = cancel.cancelled() => break,
-            _ = changes.changed() => {}
+            _ = wake.changed() => {}
             _ = tick.tick() => {
                 // A revoked agent's session ends.
                 if let Err(e) = fleet.authenticate_agent_name(&agent) {

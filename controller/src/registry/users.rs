@@ -320,22 +320,37 @@ impl Controller {
     /// for `passwd` and `logout`, which work with a one-time password too.
     pub async fn session_of(&self, token: &str) -> Result<(Actor, Session, bool)> {
         // A session opened on another replica a moment ago is found too.
-        let kv = self
-            .read_through(&auth::session_key(token))
-            .await?
-            .ok_or_else(|| {
-                Error::Unauthenticated("unknown or revoked token; run `camplane login`".into())
-            })?;
+        let skey = auth::session_key(token);
+        let kv = self.read_through(&skey).await?.ok_or_else(|| {
+            Error::Unauthenticated("unknown or revoked token; run `camplane login`".into())
+        })?;
+        let memo = self.wing::<SessionMemo>();
+        if let Some(m) = memo.get(&skey, kv.mod_revision) {
+            // Parsed before from these very records: only the clock can differ.
+            let user_rev = self.cache.get(&m.user_key).map(|u| u.mod_revision);
+            let pw_rev = self.cache.get(&m.password_key).map(|p| p.mod_revision);
+            if user_rev == Some(m.revs[1]) && pw_rev == m.pw_rev {
+                if m.session.expires_at <= self.clock.now() {
+                    return Err(Error::Unauthenticated(
+                        "token expired; run `camplane login`".into(),
+                    ));
+                }
+                return Ok((m.actor, m.session, m.one_time));
+            }
+        }
         let s: Session = serde_json::from_slice(&kv.value)?;
         if s.expires_at <= self.clock.now() {
             return Err(Error::Unauthenticated(
                 "token expired; run `camplane login`".into(),
             ));
         }
+        let session_rev = kv.mod_revision;
+        let user_key = StoredObject::key(Kind::User, &s.username);
         let kv = self
-            .read_through(&StoredObject::key(Kind::User, &s.username))
+            .read_through(&user_key)
             .await?
             .ok_or_else(|| Error::Unauthenticated("user no longer exists".into()))?;
+        let user_rev = kv.mod_revision;
         let user: StoredObject = serde_json::from_slice(&kv.value)?;
         // The session belongs to the id: a user deleted and re-created under the
         // same name is someone else.
@@ -348,15 +363,28 @@ impl Controller {
         if spec.disabled {
             return Err(Error::Unauthenticated("user is disabled".into()));
         }
-        let one_time = self
-            .read_through(&format!("{}{}", auth::PASSWORDS, s.username))
-            .await?
+        let password_key = format!("{}{}", auth::PASSWORDS, s.username);
+        let pw = self.read_through(&password_key).await?;
+        let one_time = pw
+            .as_ref()
             .is_some_and(|kv| PasswordRecord::parse(&kv.value).one_time);
         let actor = Actor {
             username: s.username.clone(),
             roles: spec.roles,
             department: spec.department,
         };
+        memo.put(
+            skey,
+            MemoEntry {
+                revs: [session_rev, user_rev],
+                pw_rev: pw.map(|kv| kv.mod_revision),
+                user_key,
+                password_key,
+                actor: actor.clone(),
+                session: s.clone(),
+                one_time,
+            },
+        );
         Ok((actor, s, one_time))
     }
 
@@ -1000,4 +1028,48 @@ fn locked_error(lock: &Lock) -> Error {
         lockout::MAX_FAILURES,
         lock.until
     ))
+}
+
+/// Sessions already resolved, each with the mod revisions of the records it was
+/// read from (session, user, password): a request whose records are unchanged
+/// skips their parsing. Bounded; emptied when full (it only saves work).
+#[derive(Default)]
+struct SessionMemo(std::sync::Mutex<std::collections::HashMap<String, MemoEntry>>);
+
+/// Sessions [`SessionMemo`] keeps at most.
+const MEMO_MAX: usize = 4096;
+
+#[derive(Clone)]
+struct MemoEntry {
+    /// The session's and the user's mod revisions.
+    revs: [i64; 2],
+    /// The password record's, if there is one.
+    pw_rev: Option<i64>,
+    user_key: String,
+    password_key: String,
+    actor: Actor,
+    session: Session,
+    one_time: bool,
+}
+
+impl SessionMemo {
+    fn lock(&self) -> std::sync::MutexGuard<'_, std::collections::HashMap<String, MemoEntry>> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The entry of a session key, if it was made from this session revision.
+    fn get(&self, key: &str, session_rev: i64) -> Option<MemoEntry> {
+        self.lock()
+            .get(key)
+            .filter(|m| m.revs[0] == session_rev)
+            .cloned()
+    }
+
+    fn put(&self, key: String, entry: MemoEntry) {
+        let mut g = self.lock();
+        if g.len() >= MEMO_MAX && !g.contains_key(&key) {
+            g.clear();
+        }
+        g.insert(key, entry);
+    }
 }
