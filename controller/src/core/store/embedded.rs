@@ -821,10 +821,9 @@ impl Store for EmbeddedStore {
             .collect();
         {
             let g = self.leases.lock().unwrap_or_else(|e| e.into_inner());
-            if !g
-                .live
+            if g.live
                 .get(&lease)
-                .is_some_and(|(end, _, _)| *end > std::time::Instant::now())
+                .is_none_or(|(end, _, _)| *end <= std::time::Instant::now())
             {
                 return Err(Error::NotFound(format!("lease {lease} has ended")));
             }
