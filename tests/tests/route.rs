@@ -363,3 +363,54 @@ async fn any_controller_answers_for_every_site() {
         stop.cancel();
     }
 }
+
+/// The `Peer` service is for controllers only: a user's token without a
+/// certificate and an agent's certificate are refused; a controller peer
+/// certificate from the same CA is let in (and told the agent is not held here).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_peer_service_is_for_controllers_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let h = ctl::start(ctl::config_embedded(&dir.path().join("store")), None).await;
+    let pki = camplane_controller::pki::Pki::load_or_create(
+        &h.running.controller.store,
+        "Testville",
+        Timestamp::now(),
+    )
+    .await
+    .unwrap();
+    let admin = h.admin.clone();
+    let ask = |ch: tonic::transport::Channel| {
+        let admin = admin.clone();
+        async move {
+            pb::peer_client::PeerClient::new(ch)
+                .ask(ctl::req(
+                    &admin,
+                    pb::PeerQuery {
+                        agent: "city-hall-gw".into(),
+                        kind: camplane_proto::kinds::QueryKind::Reads.as_str().into(),
+                        json: b"{}".to_vec(),
+                        timeout_ms: 1000,
+                        traceparent: String::new(),
+                    },
+                ))
+                .await
+                .map(|_| ())
+        }
+    };
+    let port = h.running.addr.port();
+    let e = ask(h.channel.clone()).await.unwrap_err();
+    assert_eq!(e.code(), tonic::Code::Unauthenticated, "{e:?}");
+    let (key, csr) = camplane_controller::pki::agent_key_and_csr("x").unwrap();
+    let (cert, _, _) = pki
+        .sign_agent(&csr, "city-hall-gw", Timestamp::now(), 30)
+        .unwrap();
+    let agent_ch = ctl::tls_channel(port, &h.running.ca_pem, Some((&cert, &key))).await;
+    let e = ask(agent_ch).await.unwrap_err();
+    assert_eq!(e.code(), tonic::Code::PermissionDenied, "{e:?}");
+    let (cert, key) = pki
+        .controller_peer_identity("c-test", Timestamp::now())
+        .unwrap();
+    let peer_ch = ctl::tls_channel(port, &h.running.ca_pem, Some((&cert, &key))).await;
+    let e = ask(peer_ch).await.unwrap_err();
+    assert_eq!(e.code(), tonic::Code::FailedPrecondition, "{e:?}");
+}
