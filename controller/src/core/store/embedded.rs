@@ -1020,6 +1020,28 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn keys_leased_by_a_process_that_ended_are_gone_at_the_next_open() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let s = EmbeddedStore::open(dir.path()).unwrap();
+            let l = s.lease_grant(60).await.unwrap();
+            s.txn_leased(vec![], vec![Op::Put("presence/a".into(), b"1".to_vec())], l)
+                .await
+                .unwrap();
+            s.put("kept", b"1".to_vec()).await.unwrap();
+            // Dropped without revoking, as a crash would leave it.
+        }
+        let s = EmbeddedStore::open(dir.path()).unwrap();
+        assert!(s.get("presence/a").await.unwrap().is_none());
+        assert!(s
+            .get(&format!("{LEASED}presence/a"))
+            .await
+            .unwrap()
+            .is_none());
+        assert!(s.get("kept").await.unwrap().is_some());
+    }
+
+    #[tokio::test]
     async fn compaction_keeps_data_and_revisions() {
         let dir = tempfile::tempdir().unwrap();
         let s = EmbeddedStore::open(dir.path()).unwrap();
