@@ -352,4 +352,29 @@ mod tests {
         assert_eq!(e.len(), 1);
         assert_eq!(e[0].error, "agent a: no answer");
     }
+
+    #[tokio::test]
+    async fn an_older_session_ending_leaves_the_newer_record() {
+        let dir = tempfile::tempdir().unwrap();
+        let store: DynStore = std::sync::Arc::new(
+            crate::core::store::embedded::EmbeddedStore::open(dir.path()).unwrap(),
+        );
+        let a = Route::new(store.clone(), "127.0.0.1:1".into(), 10, None);
+        let b = Route::new(store.clone(), "127.0.0.1:2".into(), 10, None);
+        let now = Timestamp::now();
+        a.present("gw", 1, now).await;
+        assert_eq!(a.presence("gw").await.unwrap().unwrap().controller, a.id);
+        // The agent reconnects to b before a notices its old session ended.
+        b.present("gw", 7, now).await;
+        a.absent("gw", 1).await;
+        let p = a.presence("gw").await.unwrap().unwrap();
+        assert_eq!(
+            (p.controller.as_str(), p.address.as_str()),
+            (b.id.as_str(), "127.0.0.1:2")
+        );
+        // Its own session ending removes it.
+        b.absent("gw", 7).await;
+        assert!(a.presence("gw").await.unwrap().is_none());
+        assert!(a.presences().await.unwrap().is_empty());
+    }
 }
