@@ -40,6 +40,32 @@ pub struct ControllerConfig {
     /// The public log's settings (the grounds for keeping a reader confidential).
     #[serde(default, skip_serializing_if = "PublogSettings::is_default")]
     pub publog: PublogSettings,
+    /// How the other controllers (on etcd) reach this one.
+    #[serde(default, skip_serializing_if = "ClusterSettings::is_default")]
+    pub cluster: ClusterSettings,
+}
+
+// ---------- several controllers ----------
+
+/// How the other controllers reach this one: a query for an agent whose session
+/// this controller holds is forwarded here, to the `Peer` service on the gRPC
+/// listener (mutual TLS with controller peer certificates; with TLS off no
+/// query is forwarded).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClusterSettings {
+    /// `host:port` the other controllers dial for this one's `listen`, e.g.
+    /// `10.0.0.21:7100`. Peers check the certificate found there against the
+    /// first of their `tls.server_names` (the same list on every controller).
+    /// Default: the listen address as bound (right for a routable address,
+    /// not for `0.0.0.0`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub advertise: Option<String>,
+}
+
+impl ClusterSettings {
+    fn is_default(&self) -> bool {
+        self == &ClusterSettings::default()
+    }
 }
 
 // ---------- public log settings ----------
@@ -484,6 +510,14 @@ impl ControllerConfig {
         }
         if cfg.listen.parse::<std::net::SocketAddr>().is_err() {
             bad("listen", format!("{:?} is not an address:port", cfg.listen));
+        }
+        if let Some(a) = &cfg.cluster.advertise {
+            let ok = a
+                .rsplit_once(':')
+                .is_some_and(|(h, p)| !h.is_empty() && p.parse::<u16>().is_ok_and(|p| p > 0));
+            if !ok {
+                bad("cluster.advertise", format!("{a:?} is not a host:port"));
+            }
         }
         if let Some(h) = &cfg.http_listen {
             if h.parse::<std::net::SocketAddr>().is_err() {

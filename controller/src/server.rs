@@ -106,10 +106,57 @@ pub async fn start_with_clock(
     });
     // One index rebuild per fleet change; only the sessions it concerns wake.
     tokio::spawn(fleet.clone().wake_on_changes(cancel.clone()));
+    // Other controllers reach this one for the agents it holds (alpr::route).
+    let route = {
+        let tls = &ctl.config.tls;
+        let peer_tls = if tls.enabled {
+            let (cert, key) = pki.controller_peer_identity(&format!("{addr}"), now)?;
+            let mut c = tonic::transport::ClientTlsConfig::new()
+                .ca_certificate(tonic::transport::Certificate::from_pem(&pki.ca_cert_pem))
+                .identity(tonic::transport::Identity::from_pem(cert, key));
+            if let Some(name) = tls.server_names.first() {
+                c = c.domain_name(name.clone());
+            }
+            Some(c)
+        } else {
+            None
+        };
+        let advertise = ctl
+            .config
+            .cluster
+            .advertise
+            .clone()
+            .unwrap_or_else(|| addr.to_string());
+        if addr.ip().is_unspecified() && ctl.config.cluster.advertise.is_none() {
+            tracing::warn!(%addr, "cluster.advertise is not set: other controllers cannot reach this one's agents");
+        }
+        let ttl = ctl
+            .config
+            .store
+            .etcd
+            .as_ref()
+            .map(|e| e.lease_seconds as i64)
+            .unwrap_or(10);
+        Arc::new(crate::alpr::route::Route::new(
+            ctl.store.clone(),
+            advertise,
+            ttl,
+            peer_tls,
+        ))
+    };
+    ctl.wing::<crate::alpr::search::Hub>()
+        .set_route(route.clone());
+    {
+        let cancel = cancel.clone();
+        tokio::spawn(async move { route.keep(cancel).await });
+    }
     let routes = Api::new(ctl.clone())
         .routes()
         .add_service(camplane_proto::v1::fleet_server::FleetServer::new(
             crate::api::FleetApi::new(fleet, cancel.clone()),
+        ))
+        .add_service(camplane_proto::v1::peer_server::PeerServer::new(
+            crate::api::peer::PeerApi::new(ctl.clone()),
         ))
         .add_service(
             camplane_proto::v1::recordings_server::RecordingsServer::new(

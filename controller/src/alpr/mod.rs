@@ -7,4 +7,5 @@ pub mod approval;
 pub mod case_list;
 pub mod hotlist;
 pub mod query_machine;
+pub mod route;
 pub mod search;

@@ -8,10 +8,11 @@
 //! outside the state-system rules: it is not run when asked but waits for a
 //! supervisor's approval (see `alpr_approval`), then runs once.
 //!
-//! The [`Hub`] knows the agents connected to this controller; a query reaches
-//! agents connected to it (with several controllers an agent is connected to
-//! one of them: the others name it unreachable from here).
+//! The [`Hub`] knows the agents connected to this controller; a query for an
+//! agent connected to another controller is forwarded to it (see `route`), and
+//! an agent with no presence record anywhere "did not answer: offline".
 
+use super::route::{Presence, Route};
 use crate::core::audit::Draft;
 use crate::core::auth::{Actor, Operation};
 use crate::core::AuditAction;
@@ -23,7 +24,7 @@ use camplane_proto::v1 as pb;
 use jiff::{SignedDuration, Timestamp};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::mpsc;
 
@@ -61,6 +62,8 @@ pub struct Hub {
     sessions: Mutex<HashMap<String, (u64, Outbound)>>,
     pending: Mutex<HashMap<String, mpsc::UnboundedSender<(String, pb::QueryAnswer)>>>,
     next: std::sync::atomic::AtomicU64,
+    /// This controller in the cluster (set once at start; unset: local only).
+    route: std::sync::OnceLock<Arc<Route>>,
 }
 
 impl Hub {
@@ -72,6 +75,35 @@ impl Hub {
             .unwrap_or_else(|e| e.into_inner())
             .insert(agent.to_string(), (id, tx));
         id
+    }
+
+    /// Sets this controller's route (at start, once).
+    pub fn set_route(&self, route: Arc<Route>) {
+        let _ = self.route.set(route);
+    }
+
+    /// This controller's route, once set.
+    pub fn route(&self) -> Option<&Arc<Route>> {
+        self.route.get()
+    }
+
+    /// Records that this controller holds `agent`'s session `id` (from [`Hub::connect`]).
+    pub async fn present(&self, agent: &str, id: u64, since: Timestamp) {
+        if let Some(r) = self.route.get() {
+            r.present(agent, id, since).await;
+        }
+    }
+
+    /// Removes `agent`'s presence record if it is still session `id`'s.
+    pub async fn absent(&self, agent: &str, id: u64) {
+        if let Some(r) = self.route.get() {
+            r.absent(agent, id).await;
+        }
+    }
+
+    /// Whether `agent` has a session with this controller.
+    pub fn holds(&self, agent: &str) -> bool {
+        self.session(agent).is_some()
     }
 
     /// How many agents have a session with this controller.
@@ -115,8 +147,51 @@ impl Hub {
 // ---------- one question to one agent ----------
 impl Hub {
     /// Asks one agent one question of `kind` (see the `Query` message) and
-    /// waits for its answer; no answer or an agent error is [`Error::Agent`].
+    /// waits for its answer: here when it is connected here, else through the
+    /// controller its presence record names (asked again once when the agent
+    /// moved meanwhile). No answer or an agent error is [`Error::Agent`].
     pub(crate) async fn ask(
+        &self,
+        agent: &str,
+        kind: QueryKind,
+        json: Vec<u8>,
+        timeout: Duration,
+    ) -> Result<pb::QueryAnswer> {
+        let Some(route) = self.route.get() else {
+            return self.ask_here(agent, kind, json, timeout).await;
+        };
+        let mut tries = 0;
+        loop {
+            tries += 1;
+            if self.holds(agent) {
+                return self.ask_here(agent, kind, json, timeout).await;
+            }
+            let p = route
+                .presence(agent)
+                .await
+                .map_err(|e| Error::Agent(format!("agent {agent}: presence unknown: {e}")))?;
+            let p: Presence = match p {
+                Some(p) if p.controller != route.id => p,
+                _ => {
+                    return Err(Error::Agent(format!(
+                        "agent {agent} did not answer: offline"
+                    )))
+                }
+            };
+            match route.forward(&p, kind, json.clone(), timeout).await {
+                // It moved (or left) while asked: look again, once.
+                Err(Error::FailedPrecondition(m)) => {
+                    if tries >= 2 {
+                        return Err(Error::Agent(m));
+                    }
+                }
+                r => return r,
+            }
+        }
+    }
+
+    /// Asks `agent`'s session on this controller (see [`Hub::ask`]).
+    pub(crate) async fn ask_here(
         &self,
         agent: &str,
         kind: QueryKind,
@@ -142,7 +217,9 @@ impl Hub {
             })),
         };
         let out = match self.session(agent) {
-            None => Err(Error::Agent(format!("agent {agent} is not connected"))),
+            None => Err(Error::Agent(format!(
+                "agent {agent} did not answer: offline"
+            ))),
             Some(s) => match s.send_timeout(Ok(msg), timeout).await {
                 Err(_) => Err(Error::Agent(format!(
                     "agent {agent}: its session is congested"
@@ -532,10 +609,48 @@ impl Controller {
         hub.pending
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .insert(query_id.clone(), tx);
+            .insert(query_id.clone(), tx.clone());
         let mut waiting: HashMap<String, String> = HashMap::new();
         let mut unreachable = Vec::new();
+        // Agents held by other controllers are asked through them, at once; the
+        // tasks end with this call (the set aborts them when dropped).
+        let mut forwards = tokio::task::JoinSet::new();
+        let presences = match hub.route.get() {
+            Some(r) => r.presences().await.unwrap_or_default(),
+            None => HashMap::new(),
+        };
         for (agent, site) in &agents {
+            if hub.session(agent).is_some() {
+                continue;
+            }
+            let (Some(route), Some(p)) = (hub.route.get(), presences.get(agent)) else {
+                continue;
+            };
+            if p.controller == route.id {
+                continue;
+            }
+            let (route, p, json, tx) = (route.clone(), p.clone(), json.clone(), tx.clone());
+            let id = query_id.clone();
+            waiting.insert(agent.clone(), site.clone());
+            forwards.spawn(async move {
+                let a = match route.forward(&p, QueryKind::Reads, json, timeout).await {
+                    Ok(a) => pb::QueryAnswer { id, ..a },
+                    Err(e) => pb::QueryAnswer {
+                        id,
+                        error: match e {
+                            Error::Agent(m) | Error::FailedPrecondition(m) => m,
+                            e => e.to_string(),
+                        },
+                        ..Default::default()
+                    },
+                };
+                let _ = tx.send((p.agent.clone(), a));
+            });
+        }
+        for (agent, site) in &agents {
+            if waiting.contains_key(agent) {
+                continue;
+            }
             let msg = pb::ControllerMessage {
                 msg: Some(pb::controller_message::Msg::Query(pb::Query {
                     id: query_id.clone(),
@@ -551,7 +666,7 @@ impl Controller {
                 Some(_) => {
                     unreachable.push((agent.clone(), "its session is congested".to_string()))
                 }
-                None => unreachable.push((agent.clone(), "not connected".to_string())),
+                None => unreachable.push((agent.clone(), "offline".to_string())),
             }
         }
         // An agent speaks only for its own cameras: camera -> the agent it is assigned to.
@@ -617,6 +732,7 @@ impl Controller {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .remove(&query_id);
+        forwards.abort_all();
         for (agent, _) in waiting {
             unreachable.push((agent, format!("no answer within {timeout:?}")));
         }

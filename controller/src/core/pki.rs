@@ -150,6 +150,46 @@ impl Pki {
     }
 }
 
+/// The organizational unit of a controller peer certificate: agent
+/// certificates never carry one (their subject is replaced by the agent's name).
+pub const CONTROLLER_PEER_OU: &str = "camplane-controller-peer";
+
+impl Pki {
+    /// A client certificate this controller (`id`) presents to other
+    /// controllers' `Peer` service. Returns (certificate PEM, key PEM).
+    pub fn controller_peer_identity(&self, id: &str, now: Timestamp) -> Result<(String, String)> {
+        let key = KeyPair::generate().map_err(|e| pki_err("peer key", e))?;
+        let mut p = CertificateParams::default();
+        let mut dn = DistinguishedName::new();
+        dn.push(DnType::CommonName, format!("controller {id}"));
+        dn.push(DnType::OrganizationalUnitName, CONTROLLER_PEER_OU);
+        p.distinguished_name = dn;
+        p.is_ca = IsCa::ExplicitNoCa;
+        p.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+        p.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+        p.not_before = offset(now) - time::Duration::hours(1);
+        p.not_after = offset(now) + time::Duration::days(90);
+        p.serial_number = Some(serial().0);
+        let cert = p
+            .signed_by(&key, &self.issuer()?)
+            .map_err(|e| pki_err("peer certificate", e))?;
+        Ok((cert.pem(), key.serialize_pem()))
+    }
+}
+
+/// Whether a client certificate (already verified against the controller CA by
+/// the TLS layer) is a controller's peer certificate, not an agent's.
+pub fn is_controller_peer(der: &[u8]) -> bool {
+    let Ok((_, cert)) = x509_parser::parse_x509_certificate(der) else {
+        return false;
+    };
+    let peer = cert
+        .subject()
+        .iter_organizational_unit()
+        .any(|ou| ou.as_str() == Ok(CONTROLLER_PEER_OU));
+    peer
+}
+
 // ---------- signing export manifests with the CA key ----------
 impl Pki {
     /// Signs `msg` with the CA's key (ECDSA P-256, SHA-256, ASN.1 signature).
@@ -231,6 +271,34 @@ mod tests {
             assert_eq!(stored, read);
         }
         assert!(same_serial("00ab", "ab") && !same_serial("", "") && !same_serial("ab", "ac"));
+    }
+
+    #[test]
+    fn controller_peer_certificates_are_told_from_agents() {
+        let now = Timestamp::now();
+        let pki = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+            .block_on(async {
+                let dir = tempfile::tempdir().unwrap();
+                let store = crate::core::store::open(&camplane_config::controller::StoreConfig {
+                    embedded: Some(camplane_config::controller::EmbeddedStoreConfig {
+                        path: dir.path().to_path_buf(),
+                    }),
+                    etcd: None,
+                })
+                .await
+                .unwrap();
+                Pki::load_or_create(&store, "T", now).await.unwrap()
+            });
+        let (cert, _) = pki.controller_peer_identity("c-1", now).unwrap();
+        assert!(is_controller_peer(&rustls_pemfile_der(&cert)));
+        let (_, csr) = agent_key_and_csr("camplane-controller-peer").unwrap();
+        let (agent, _, _) = pki
+            .sign_agent(&csr, "camplane-controller-peer", now, 30)
+            .unwrap();
+        assert!(!is_controller_peer(&rustls_pemfile_der(&agent)));
     }
 
     fn rustls_pemfile_der(pem: &str) -> Vec<u8> {

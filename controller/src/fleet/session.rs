@@ -33,6 +33,12 @@ pub async fn run(
     // Foreign cameras whose refusal this session audited already.
     let mut audited_foreign: std::collections::HashSet<String> = Default::default();
     let hub_id = fleet.ctl.wing::<Hub>().connect(&agent, tx.clone());
+    // Other controllers find this session through its presence record.
+    fleet
+        .ctl
+        .wing::<Hub>()
+        .present(&agent, hub_id, jiff::Timestamp::now())
+        .await;
     let mut tick = tokio::time::interval(std::time::Duration::from_secs(5));
     tracing::info!("agent connected");
     loop {
@@ -145,6 +151,7 @@ pub async fn run(
         }
     }
     fleet.ctl.wing::<Hub>().disconnect(&agent, hub_id);
+    fleet.ctl.wing::<Hub>().absent(&agent, hub_id).await;
     tracing::info!("agent disconnected");
 }
 

@@ -31,6 +31,9 @@ pub fn cases() -> Vec<(&'static str, Case)> {
         ("many_large_values_in_one_txn", |s| {
             Box::pin(many_large_values_in_one_txn(s))
         }),
+        ("leased_keys_end_with_their_lease", |s| {
+            Box::pin(leased_keys_end_with_their_lease(s))
+        }),
     ]
 }
 
@@ -315,4 +318,84 @@ async fn many_large_values_in_one_txn(s: DynStore) {
     for (kv, v) in l.kvs.iter().zip(&vals) {
         assert_eq!(kv.value.as_slice(), &v[..]);
     }
+}
+
+/// Keys put under a lease live while it is kept alive and vanish when it is
+/// revoked or left to expire; a plain put detaches a key from its lease.
+async fn leased_keys_end_with_their_lease(s: DynStore) {
+    let a = s.lease_grant(2).await.unwrap();
+    let put = |k: &str, v: &str| Op::Put(k.into(), v.as_bytes().to_vec());
+    let out = s
+        .txn_leased(
+            vec![Compare::ModRevision("p/a".into(), 0)],
+            vec![put("p/a", "1")],
+            a,
+        )
+        .await
+        .unwrap();
+    assert!(out.succeeded);
+    // A failed compare writes nothing.
+    let out = s
+        .txn_leased(
+            vec![Compare::ModRevision("p/a".into(), 0)],
+            vec![put("p/a", "2")],
+            a,
+        )
+        .await
+        .unwrap();
+    assert!(!out.succeeded);
+    s.txn_leased(vec![], vec![put("p/b", "1"), put("p/c", "1")], a)
+        .await
+        .unwrap();
+    // Kept alive past its time to live, the lease and its keys stay.
+    for _ in 0..4 {
+        tokio::time::sleep(Duration::from_millis(700)).await;
+        assert!(s.lease_keep_alive(a).await.unwrap());
+    }
+    let keys = |l: Listing| l.kvs.into_iter().map(|kv| kv.key).collect::<Vec<_>>();
+    assert_eq!(keys(s.list("p/").await.unwrap()), vec!["p/a", "p/b", "p/c"]);
+    // A plain put detaches p/c: it outlives the lease.
+    s.put("p/c", b"plain".to_vec()).await.unwrap();
+    let r0 = s.revision().await.unwrap();
+    let mut w = s.watch("p/", r0 + 1).await.unwrap();
+    // Left to expire, the lease takes its keys with it (seen by watches too).
+    let t = std::time::Instant::now();
+    while s.get("p/a").await.unwrap().is_some() || s.get("p/b").await.unwrap().is_some() {
+        assert!(
+            t.elapsed() < Duration::from_secs(15),
+            "leased keys outlived their lease"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        !s.lease_keep_alive(a).await.unwrap(),
+        "an expired lease is not renewed"
+    );
+    assert_eq!(keys(s.list("p/").await.unwrap()), vec!["p/c"]);
+    let mut deleted = Vec::new();
+    while deleted.len() < 2 {
+        let e = tokio::time::timeout(Duration::from_secs(10), w.next())
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap();
+        if let WatchEvent::Delete { key, .. } = e {
+            deleted.push(key);
+        }
+    }
+    deleted.sort();
+    assert_eq!(deleted, vec!["p/a", "p/b"]);
+    // Revoked, a lease's keys go at once; a put under an ended lease is refused.
+    let b = s.lease_grant(30).await.unwrap();
+    s.txn_leased(vec![], vec![put("p/d", "1")], b)
+        .await
+        .unwrap();
+    assert!(s.get("p/d").await.unwrap().is_some());
+    s.lease_revoke(b).await.unwrap();
+    assert!(s.get("p/d").await.unwrap().is_none());
+    assert!(s
+        .txn_leased(vec![], vec![put("p/e", "1")], b)
+        .await
+        .is_err());
+    assert!(s.get("p/e").await.unwrap().is_none());
 }

@@ -11,6 +11,9 @@
 //! - **Compaction**: when the log grows well beyond the live data, it is rewritten as a
 //!   snapshot into a temporary file that atomically replaces the log.
 //! - **One process**: a lock file keeps a second controller off the same directory.
+//! - **Leases** live in memory: a leased key is written with a marker beside it
+//!   (`{LEASED}{key}`), removed with its lease, and every marked key left by a
+//!   process that ended is removed when the store is next opened.
 
 use super::*;
 use crate::core::error::Error;
@@ -27,6 +30,10 @@ const TAG_KV: u8 = 2;
 const TAG_BASE: u8 = 3;
 const OP_PUT: u8 = 1;
 const OP_DEL: u8 = 2;
+/// Marks a key put under a lease (see the module docs); nothing lists it.
+pub const LEASED: &str = "\u{1}leased/";
+/// How often expired leases are looked for.
+const LEASE_REAP: std::time::Duration = std::time::Duration::from_millis(250);
 /// Watch history kept in memory (events), beyond which old revisions are compacted.
 const HISTORY_EVENTS: usize = 200_000;
 /// Watch history kept in memory (value bytes).
@@ -58,10 +65,21 @@ struct WriteReq {
     reply: oneshot::Sender<Result<TxnOutcome>>,
 }
 
+/// The leases of this process: each one's end and keys, and each leased key's lease.
+#[derive(Default)]
+struct Leases {
+    next: LeaseId,
+    live: HashMap<LeaseId, (std::time::Instant, std::time::Duration, Vec<String>)>,
+    owner: HashMap<String, LeaseId>,
+    reaper: bool,
+}
+
 /// The embedded on-disk store.
 pub struct EmbeddedStore {
     shared: Arc<Shared>,
-    tx: Option<mpsc::Sender<WriteReq>>,
+    // Shared (weakly) with the lease reaper so that dropping the store still stops the writer.
+    tx: Option<Arc<mpsc::Sender<WriteReq>>>,
+    leases: Arc<std::sync::Mutex<Leases>>,
     writer: Option<std::thread::JoinHandle<()>>,
     _lock: File,
 }
@@ -112,12 +130,132 @@ impl EmbeddedStore {
             .name("store-writer".into())
             .spawn(move || writer_loop(dir, path, file, rx, sh))
             .map_err(|e| Error::io("starting the store writer", e))?;
-        Ok(EmbeddedStore {
+        let store = EmbeddedStore {
             shared,
-            tx: Some(tx),
+            tx: Some(Arc::new(tx)),
+            leases: Default::default(),
             writer: Some(writer),
             _lock: lock,
-        })
+        };
+        store.drop_leftover_leased()?;
+        Ok(store)
+    }
+
+    /// Removes the keys leased by a process that ended (their leases died with it).
+    fn drop_leftover_leased(&self) -> Result<()> {
+        let ops: Vec<Op> = {
+            let st = read_lock(&self.shared);
+            st.kvs
+                .range(LEASED.to_string()..)
+                .take_while(|(k, _)| k.starts_with(LEASED))
+                .flat_map(|(k, _)| {
+                    [
+                        Op::Delete(k[LEASED.len()..].to_string()),
+                        Op::Delete(k.clone()),
+                    ]
+                })
+                .collect()
+        };
+        if ops.is_empty() {
+            return Ok(());
+        }
+        let (reply, mut rx) = oneshot::channel();
+        self.sender()?
+            .send(WriteReq {
+                compares: vec![],
+                ops,
+                reply,
+            })
+            .map_err(|_| Error::Unavailable("store writer stopped".into()))?;
+        // Opening is synchronous (and may run inside a runtime): wait by polling.
+        loop {
+            match rx.try_recv() {
+                Ok(r) => return r.map(|_| ()),
+                Err(oneshot::error::TryRecvError::Empty) => {
+                    std::thread::sleep(std::time::Duration::from_millis(1))
+                }
+                Err(_) => return Err(Error::Unavailable("store writer stopped".into())),
+            }
+        }
+    }
+
+    fn sender(&self) -> Result<&mpsc::Sender<WriteReq>> {
+        self.tx
+            .as_deref()
+            .ok_or_else(|| Error::Unavailable("store closed".into()))
+    }
+}
+
+/// Sends one transaction to the writer and waits for its outcome.
+async fn send_txn(
+    tx: &mpsc::Sender<WriteReq>,
+    compares: Vec<Compare>,
+    ops: Vec<Op>,
+) -> Result<TxnOutcome> {
+    let (reply, rx) = oneshot::channel();
+    tx.send(WriteReq {
+        compares,
+        ops,
+        reply,
+    })
+    .map_err(|_| Error::Unavailable("store writer stopped".into()))?;
+    rx.await
+        .map_err(|_| Error::Unavailable("store writer stopped".into()))?
+}
+
+/// The ops that end `lease`: its keys (those it still holds) and their markers.
+fn end_lease(leases: &mut Leases, lease: LeaseId) -> Vec<Op> {
+    let Some((_, _, keys)) = leases.live.remove(&lease) else {
+        return vec![];
+    };
+    let mut ops = Vec::new();
+    for k in keys {
+        if leases.owner.get(&k) == Some(&lease) {
+            leases.owner.remove(&k);
+            ops.push(Op::Delete(format!("{LEASED}{k}")));
+            ops.push(Op::Delete(k));
+        }
+    }
+    ops
+}
+
+/// Ends the leases not kept alive in time, while the store lives.
+async fn reap_leases(
+    leases: std::sync::Weak<std::sync::Mutex<Leases>>,
+    tx: std::sync::Weak<mpsc::Sender<WriteReq>>,
+) {
+    loop {
+        tokio::time::sleep(LEASE_REAP).await;
+        let Some(l) = leases.upgrade() else { return };
+        let ops: Vec<Op> = {
+            let mut g = l.lock().unwrap_or_else(|e| e.into_inner());
+            let now = std::time::Instant::now();
+            let expired: Vec<LeaseId> = g
+                .live
+                .iter()
+                .filter(|(_, (end, _, _))| *end <= now)
+                .map(|(id, _)| *id)
+                .collect();
+            expired
+                .into_iter()
+                .flat_map(|id| end_lease(&mut g, id))
+                .collect()
+        };
+        drop(l);
+        if ops.is_empty() {
+            continue;
+        }
+        let Some(tx) = tx.upgrade() else { return };
+        let (reply, rx) = oneshot::channel();
+        let sent = tx.send(WriteReq {
+            compares: vec![],
+            ops,
+            reply,
+        });
+        drop(tx);
+        if sent.is_ok() {
+            let _ = rx.await;
+        }
     }
 }
 
@@ -605,20 +743,127 @@ impl Store for EmbeddedStore {
         })
     }
 
-    async fn txn(&self, compares: Vec<Compare>, ops: Vec<Op>) -> Result<TxnOutcome> {
-        let (reply, rx) = oneshot::channel();
-        let tx = self
-            .tx
-            .as_ref()
-            .ok_or_else(|| Error::Unavailable("store closed".into()))?;
-        tx.send(WriteReq {
-            compares,
-            ops,
-            reply,
+    async fn txn(&self, compares: Vec<Compare>, mut ops: Vec<Op>) -> Result<TxnOutcome> {
+        // A plain put or a delete detaches a leased key (as on etcd).
+        let detached: Vec<String> = {
+            let g = self.leases.lock().unwrap_or_else(|e| e.into_inner());
+            if g.owner.is_empty() {
+                vec![]
+            } else {
+                ops.iter()
+                    .map(|o| o.key())
+                    .filter(|k| g.owner.contains_key(*k))
+                    .map(str::to_string)
+                    .collect()
+            }
+        };
+        for k in &detached {
+            ops.push(Op::Delete(format!("{LEASED}{k}")));
+        }
+        let out = send_txn(self.sender()?, compares, ops).await?;
+        if out.succeeded && !detached.is_empty() {
+            let mut g = self.leases.lock().unwrap_or_else(|e| e.into_inner());
+            for k in detached {
+                g.owner.remove(&k);
+            }
+        }
+        Ok(out)
+    }
+
+    async fn lease_grant(&self, ttl_seconds: i64) -> Result<LeaseId> {
+        let ttl = std::time::Duration::from_secs(ttl_seconds.max(1) as u64);
+        let mut g = self.leases.lock().unwrap_or_else(|e| e.into_inner());
+        g.next += 1;
+        let id = g.next;
+        g.live
+            .insert(id, (std::time::Instant::now() + ttl, ttl, Vec::new()));
+        if !g.reaper {
+            g.reaper = true;
+            let tx = self.tx.as_ref().map(Arc::downgrade).unwrap_or_default();
+            tokio::spawn(reap_leases(Arc::downgrade(&self.leases), tx));
+        }
+        Ok(id)
+    }
+
+    async fn lease_keep_alive(&self, lease: LeaseId) -> Result<bool> {
+        let mut g = self.leases.lock().unwrap_or_else(|e| e.into_inner());
+        let now = std::time::Instant::now();
+        Ok(match g.live.get_mut(&lease) {
+            Some((end, ttl, _)) if *end > now => {
+                *end = now + *ttl;
+                true
+            }
+            _ => false,
         })
-        .map_err(|_| Error::Unavailable("store writer stopped".into()))?;
-        rx.await
-            .map_err(|_| Error::Unavailable("store writer stopped".into()))?
+    }
+
+    async fn lease_revoke(&self, lease: LeaseId) -> Result<()> {
+        let ops = {
+            let mut g = self.leases.lock().unwrap_or_else(|e| e.into_inner());
+            end_lease(&mut g, lease)
+        };
+        if !ops.is_empty() {
+            send_txn(self.sender()?, vec![], ops).await?;
+        }
+        Ok(())
+    }
+
+    async fn txn_leased(
+        &self,
+        compares: Vec<Compare>,
+        mut ops: Vec<Op>,
+        lease: LeaseId,
+    ) -> Result<TxnOutcome> {
+        let keys: Vec<String> = ops
+            .iter()
+            .filter(|o| matches!(o, Op::Put(..)))
+            .map(|o| o.key().to_string())
+            .collect();
+        {
+            let g = self.leases.lock().unwrap_or_else(|e| e.into_inner());
+            if g.live
+                .get(&lease)
+                .is_none_or(|(end, _, _)| *end <= std::time::Instant::now())
+            {
+                return Err(Error::NotFound(format!("lease {lease} has ended")));
+            }
+        }
+        for k in &keys {
+            ops.push(Op::Put(
+                format!("{LEASED}{k}"),
+                lease.to_string().into_bytes(),
+            ));
+        }
+        let out = send_txn(self.sender()?, compares, ops).await?;
+        if out.succeeded {
+            let ended = {
+                let mut g = self.leases.lock().unwrap_or_else(|e| e.into_inner());
+                match g.live.get_mut(&lease) {
+                    Some((_, _, held)) => {
+                        for k in &keys {
+                            if !held.contains(k) {
+                                held.push(k.clone());
+                            }
+                        }
+                        for k in &keys {
+                            g.owner.insert(k.clone(), lease);
+                        }
+                        false
+                    }
+                    None => true,
+                }
+            };
+            if ended {
+                // The lease ended while the write was in flight: its keys go too.
+                let mut del = Vec::new();
+                for k in keys {
+                    del.push(Op::Delete(format!("{LEASED}{k}")));
+                    del.push(Op::Delete(k));
+                }
+                send_txn(self.sender()?, vec![], del).await?;
+            }
+        }
+        Ok(out)
     }
 
     async fn watch(&self, prefix: &str, from: Revision) -> Result<WatchStream> {
@@ -772,6 +1017,28 @@ mod tests {
             EmbeddedStore::open(dir.path()),
             Err(Error::Unavailable(_))
         ));
+    }
+
+    #[tokio::test]
+    async fn keys_leased_by_a_process_that_ended_are_gone_at_the_next_open() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let s = EmbeddedStore::open(dir.path()).unwrap();
+            let l = s.lease_grant(60).await.unwrap();
+            s.txn_leased(vec![], vec![Op::Put("presence/a".into(), b"1".to_vec())], l)
+                .await
+                .unwrap();
+            s.put("kept", b"1".to_vec()).await.unwrap();
+            // Dropped without revoking, as a crash would leave it.
+        }
+        let s = EmbeddedStore::open(dir.path()).unwrap();
+        assert!(s.get("presence/a").await.unwrap().is_none());
+        assert!(s
+            .get(&format!("{LEASED}presence/a"))
+            .await
+            .unwrap()
+            .is_none());
+        assert!(s.get("kept").await.unwrap().is_some());
     }
 
     #[tokio::test]

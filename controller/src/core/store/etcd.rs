@@ -227,79 +227,14 @@ impl EtcdStore {
     }
 }
 
-#[async_trait]
-impl Store for EtcdStore {
-    async fn get(&self, key: &str) -> Result<Option<KeyValue>> {
-        let kv = self
-            .client
-            .kv_client()
-            .max_decoding_message_size(DECODE_MAX);
-        for _ in 0..5 {
-            let k = self.full(key);
-            let r = read(|| {
-                let (mut kv, k) = (kv.clone(), k.clone());
-                async move { kv.get(k, None).await }
-            })
-            .await
-            .map_err(unavailable)?;
-            let Some(raw) = r.kvs().first() else {
-                return Ok(None);
-            };
-            if let Some(v) = self.to_kv(raw).await? {
-                return Ok(Some(v));
-            }
-        }
-        Err(Error::Conflict(format!(
-            "{key} kept changing while it was read"
-        )))
-    }
-
-    async fn list(&self, prefix: &str) -> Result<Listing> {
-        let kv = self
-            .client
-            .kv_client()
-            .max_decoding_message_size(DECODE_MAX);
-        let start = self.full(prefix);
-        let end = prefix_end(start.as_bytes());
-        let mut from = start.clone().into_bytes();
-        let mut revision = 0;
-        let mut out = Vec::new();
-        loop {
-            let mut opts = GetOptions::new().with_range(end.clone()).with_limit(PAGE);
-            if revision > 0 {
-                opts = opts.with_revision(revision);
-            }
-            let r = read(|| {
-                let (mut kv, k, o) = (kv.clone(), from.clone(), opts.clone());
-                async move { kv.get(k, Some(o)).await }
-            })
-            .await
-            .map_err(unavailable)?;
-            if revision == 0 {
-                revision = r.header().map(|h| h.revision()).unwrap_or(0);
-            }
-            for raw in r.kvs() {
-                // A chunk removed after the snapshot was taken: read that key fresh.
-                match self.to_kv(raw).await? {
-                    Some(v) => out.push(v),
-                    None => {
-                        if let Some(v) = self.get(&self.user_key(raw.key())?).await? {
-                            out.push(v);
-                        }
-                    }
-                }
-            }
-            if !r.more() {
-                break;
-            }
-            let Some(last) = r.kvs().last() else { break };
-            from = last.key().to_vec();
-            from.push(0);
-        }
-        Ok(Listing { kvs: out, revision })
-    }
-
-    async fn txn(&self, compares: Vec<Compare>, ops: Vec<Op>) -> Result<TxnOutcome> {
+impl EtcdStore {
+    /// A transaction; its puts bound to `lease` when one is given.
+    async fn txn_with(
+        &self,
+        compares: Vec<Compare>,
+        ops: Vec<Op>,
+        lease: Option<LeaseId>,
+    ) -> Result<TxnOutcome> {
         // Decide which values go inline: the whole request must stay under etcd's limit.
         let mut sizes: Vec<(usize, usize)> = ops
             .iter()
@@ -314,6 +249,11 @@ impl Store for EtcdStore {
         let mut chunked = vec![false; ops.len()];
         for (i, n) in sizes {
             if n > INLINE_MAX || total > INLINE_MAX {
+                if lease.is_some() {
+                    return Err(Error::InvalidArgument(
+                        "a leased value is at most 1 MiB (it is never chunked)".into(),
+                    ));
+                }
                 chunked[i] = true;
                 total -= n;
             }
@@ -336,7 +276,10 @@ impl Store for EtcdStore {
                     eops.push(TxnOp::put(
                         self.full(k),
                         enc,
-                        Some(PutOptions::new().with_prev_key()),
+                        Some(match lease {
+                            Some(l) => PutOptions::new().with_prev_key().with_lease(l),
+                            None => PutOptions::new().with_prev_key(),
+                        }),
                     ));
                 }
                 Op::Delete(k) => eops.push(TxnOp::delete(
@@ -410,6 +353,132 @@ impl Store for EtcdStore {
             succeeded: true,
             revision,
         })
+    }
+}
+
+#[async_trait]
+impl Store for EtcdStore {
+    async fn get(&self, key: &str) -> Result<Option<KeyValue>> {
+        let kv = self
+            .client
+            .kv_client()
+            .max_decoding_message_size(DECODE_MAX);
+        for _ in 0..5 {
+            let k = self.full(key);
+            let r = read(|| {
+                let (mut kv, k) = (kv.clone(), k.clone());
+                async move { kv.get(k, None).await }
+            })
+            .await
+            .map_err(unavailable)?;
+            let Some(raw) = r.kvs().first() else {
+                return Ok(None);
+            };
+            if let Some(v) = self.to_kv(raw).await? {
+                return Ok(Some(v));
+            }
+        }
+        Err(Error::Conflict(format!(
+            "{key} kept changing while it was read"
+        )))
+    }
+
+    async fn list(&self, prefix: &str) -> Result<Listing> {
+        let kv = self
+            .client
+            .kv_client()
+            .max_decoding_message_size(DECODE_MAX);
+        let start = self.full(prefix);
+        let end = prefix_end(start.as_bytes());
+        let mut from = start.clone().into_bytes();
+        let mut revision = 0;
+        let mut out = Vec::new();
+        loop {
+            let mut opts = GetOptions::new().with_range(end.clone()).with_limit(PAGE);
+            if revision > 0 {
+                opts = opts.with_revision(revision);
+            }
+            let r = read(|| {
+                let (mut kv, k, o) = (kv.clone(), from.clone(), opts.clone());
+                async move { kv.get(k, Some(o)).await }
+            })
+            .await
+            .map_err(unavailable)?;
+            if revision == 0 {
+                revision = r.header().map(|h| h.revision()).unwrap_or(0);
+            }
+            for raw in r.kvs() {
+                // A chunk removed after the snapshot was taken: read that key fresh.
+                match self.to_kv(raw).await? {
+                    Some(v) => out.push(v),
+                    None => {
+                        if let Some(v) = self.get(&self.user_key(raw.key())?).await? {
+                            out.push(v);
+                        }
+                    }
+                }
+            }
+            if !r.more() {
+                break;
+            }
+            let Some(last) = r.kvs().last() else { break };
+            from = last.key().to_vec();
+            from.push(0);
+        }
+        Ok(Listing { kvs: out, revision })
+    }
+
+    async fn txn(&self, compares: Vec<Compare>, ops: Vec<Op>) -> Result<TxnOutcome> {
+        self.txn_with(compares, ops, None).await
+    }
+
+    async fn lease_grant(&self, ttl_seconds: i64) -> Result<LeaseId> {
+        let lc = self.client.lease_client();
+        let r = sent(|| {
+            let mut lc = lc.clone();
+            async move { lc.grant(ttl_seconds, None).await }
+        })
+        .await
+        .map_err(unavailable)?;
+        Ok(r.id())
+    }
+
+    async fn lease_keep_alive(&self, lease: LeaseId) -> Result<bool> {
+        let mut lc = self.client.lease_client();
+        // An ended lease is an answer, not an outage.
+        let gone = |e: &etcd_client::Error| e.to_string().contains("lease not found");
+        let (mut keeper, mut stream) = match lc.keep_alive(lease).await {
+            Ok(x) => x,
+            Err(e) if gone(&e) => return Ok(false),
+            Err(e) => return Err(unavailable(e)),
+        };
+        keeper.keep_alive().await.map_err(unavailable)?;
+        match tokio::time::timeout(Duration::from_secs(5), stream.message()).await {
+            Ok(Ok(Some(r))) => Ok(r.ttl() > 0),
+            Ok(Ok(None)) => Ok(false),
+            Ok(Err(e)) if gone(&e) => Ok(false),
+            Ok(Err(e)) => Err(unavailable(e)),
+            Err(_) => Err(Error::Unavailable("etcd: no keep-alive answer".into())),
+        }
+    }
+
+    async fn lease_revoke(&self, lease: LeaseId) -> Result<()> {
+        let mut lc = self.client.lease_client();
+        match lc.revoke(lease).await {
+            Ok(_) => Ok(()),
+            // Already expired: nothing left to remove.
+            Err(etcd_client::Error::GRpcStatus(st)) if st.code() == tonic::Code::NotFound => Ok(()),
+            Err(e) => Err(unavailable(e)),
+        }
+    }
+
+    async fn txn_leased(
+        &self,
+        compares: Vec<Compare>,
+        ops: Vec<Op>,
+        lease: LeaseId,
+    ) -> Result<TxnOutcome> {
+        self.txn_with(compares, ops, Some(lease)).await
     }
 
     async fn watch(&self, prefix: &str, from: Revision) -> Result<WatchStream> {

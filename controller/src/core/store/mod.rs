@@ -130,6 +130,24 @@ pub trait Store: Send + Sync + 'static {
     /// A short name for logs ("embedded", "etcd").
     fn backend(&self) -> &'static str;
 
+    /// Grants a lease that lives `ttl_seconds` unless kept alive. On etcd a
+    /// lease outlives nothing but its keep-alives (a crashed controller's keys
+    /// vanish within the time); the embedded store keeps leases in memory and
+    /// removes every leased key when it is next opened.
+    async fn lease_grant(&self, ttl_seconds: i64) -> Result<LeaseId>;
+    /// Renews a lease for another time to live; `false` when it has ended.
+    async fn lease_keep_alive(&self, lease: LeaseId) -> Result<bool>;
+    /// Ends a lease now, removing its keys (no error when it had ended).
+    async fn lease_revoke(&self, lease: LeaseId) -> Result<()>;
+    /// [`Store::txn`], its puts bound to `lease` (values at most 1 MiB: a
+    /// leased value is never chunked). A put without a lease later detaches the key.
+    async fn txn_leased(
+        &self,
+        compares: Vec<Compare>,
+        ops: Vec<Op>,
+        lease: LeaseId,
+    ) -> Result<TxnOutcome>;
+
     /// Sets a key unconditionally; returns the new revision.
     async fn put(&self, key: &str, value: Vec<u8>) -> Result<Revision> {
         Ok(self
@@ -166,6 +184,10 @@ pub trait Store: Send + Sync + 'static {
         Ok(out.succeeded)
     }
 }
+
+/// A lease's id: keys put under a lease ([`Store::txn_leased`]) vanish when it
+/// ends (revoked, or not kept alive within its time to live).
+pub type LeaseId = i64;
 
 /// A shared store.
 pub type DynStore = Arc<dyn Store>;

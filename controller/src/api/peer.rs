@@ -1,0 +1,70 @@
+//! The `Peer` service: another controller asks an agent held here (see
+//! `alpr::route`). Only controllers call it: the caller must present a
+//! controller peer certificate from the controller CA; agents' certificates,
+//! users' tokens and calls without a certificate are refused. Nothing is
+//! audited here: the controller the user spoke to audited the query.
+
+use crate::alpr::route::parts;
+use crate::alpr::search::Hub;
+use crate::core::Controller;
+use camplane_proto::kinds::QueryKind;
+use camplane_proto::v1 as pb;
+use std::sync::Arc;
+use std::time::Duration;
+use tonic::{Request, Response, Status};
+
+/// The longest a peer may ask this controller to wait for its agent.
+const MAX_WAIT: Duration = Duration::from_secs(60);
+
+/// The `Peer` service.
+pub struct PeerApi {
+    ctl: Arc<Controller>,
+}
+
+impl PeerApi {
+    /// The service for `ctl`.
+    pub fn new(ctl: Arc<Controller>) -> PeerApi {
+        PeerApi { ctl }
+    }
+}
+
+type AskStream =
+    std::pin::Pin<Box<dyn futures::Stream<Item = Result<pb::PeerAnswerChunk, Status>> + Send>>;
+
+#[tonic::async_trait]
+impl pb::peer_server::Peer for PeerApi {
+    type AskStream = AskStream;
+
+    async fn ask(&self, req: Request<pb::PeerQuery>) -> Result<Response<AskStream>, Status> {
+        let certs = req.peer_certs();
+        let der = certs.as_ref().and_then(|c| c.first()).map(|c| c.as_ref());
+        match der {
+            Some(d) if crate::core::pki::is_controller_peer(d) => {}
+            Some(_) => {
+                return Err(Status::permission_denied(
+                    "the Peer service is for controllers; this certificate is not a controller's",
+                ))
+            }
+            None => {
+                return Err(Status::unauthenticated(
+                    "the Peer service needs a controller peer certificate",
+                ))
+            }
+        }
+        let q = req.into_inner();
+        let kind = QueryKind::parse(&q.kind)
+            .ok_or_else(|| Status::invalid_argument("unknown query kind"))?;
+        let hub = self.ctl.wing::<Hub>();
+        if !hub.holds(&q.agent) {
+            // The asker looks up the agent's presence again.
+            return Err(Status::failed_precondition(
+                "its session is no longer held by this controller",
+            ));
+        }
+        let wait = Duration::from_millis(q.timeout_ms as u64).min(MAX_WAIT);
+        let a = hub.ask_here(&q.agent, kind, q.json, wait).await;
+        // One answer at a time is in memory (like an export's chunk); it leaves in parts.
+        let out = parts(a).into_iter().map(Ok);
+        Ok(Response::new(Box::pin(futures::stream::iter(out))))
+    }
+}
