@@ -28,7 +28,8 @@ fn systemd_units_verify_and_are_hardened() {
         (
             "camplane-controller.service",
             "camplane-controller",
-            "/var/lib/camplane/controller",
+            // Its store, and the camera credentials key kept apart from it.
+            "/var/lib/camplane/controller /var/lib/camplane/keys",
         ),
         (
             "camplane-agent.service",
