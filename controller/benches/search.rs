@@ -25,7 +25,6 @@ use camplane_proto::v1 as pb;
 use camplane_testkit::agent;
 use camplane_testkit::controller::{self as ctl, req};
 use camplane_testkit::servers;
-use camplane_controller::store::Store;
 use jiff::{SignedDuration, Timestamp};
 use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
@@ -260,8 +259,21 @@ async fn main() {
         }
     };
     // Every agent's presence record is written (a forwarded query needs it).
-    while h.running.controller.store.list("presence/").await.unwrap().kvs.len() < agents_n {
-        assert!(hub_ready.elapsed() < Duration::from_secs(120), "presence records");
+    while h
+        .running
+        .controller
+        .store
+        .list("presence/")
+        .await
+        .unwrap()
+        .kvs
+        .len()
+        < agents_n
+    {
+        assert!(
+            hub_ready.elapsed() < Duration::from_secs(120),
+            "presence records"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let warm = search(vec![]).await;
