@@ -149,6 +149,12 @@ async fn main() {
     for i in 0..agents_n {
         let site = format!("site-{i}");
         let token = agent::enroll_token(h, &site).await.token;
+        // The agent's reader: reads of a camera not assigned to the agent that
+        // answers are left out of a search.
+        let cam = format!(
+            "kind: Camera\nname: lpr-{i}\nspec:\n  site: {site}\n  department: police\n  kind: fixed\n  purpose: alpr\n  location: {{lat: 42.5, lon: -90.66}}\n  streams: {{main: \"rtsp://127.0.0.1:8554/lpr-{i}\"}}\n  agent: {site}-gw\n"
+        );
+        ctl::apply(h, &admin, &cam).await.unwrap();
         let adir = dir.path().join(&site);
         let port = hs[i % controllers].running.addr.port();
         let mut acfg = agent::config(port, &ca, &adir, &token);
@@ -279,6 +285,11 @@ async fn main() {
     let warm = search(vec![]).await;
     let found: Vec<serde_json::Value> = serde_json::from_slice(&warm.reads_json).unwrap();
     assert_eq!(warm.answered.len(), agents_n, "{:?}", warm.unreachable);
+    assert!(
+        found.len() >= agents_n * 30,
+        "every site's daily target read: {} found",
+        found.len()
+    );
     // Interleaved, so both see the same machine load.
     let mut times = Vec::with_capacity(runs);
     let mut local_times = Vec::with_capacity(runs);
