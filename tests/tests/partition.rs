@@ -18,53 +18,9 @@ use jiff::{SignedDuration, Timestamp};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio_util::sync::CancellationToken;
 
 /// Copies one direction; while `cut`, neither reads nor writes (bytes in flight wait).
-async fn pump(
-    mut r: tokio::net::tcp::OwnedReadHalf,
-    mut w: tokio::net::tcp::OwnedWriteHalf,
-    cut: Arc<AtomicBool>,
-) {
-    let mut buf = vec![0u8; 32 * 1024];
-    loop {
-        while cut.load(Ordering::SeqCst) {
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        let n = match r.read(&mut buf).await {
-            Ok(0) | Err(_) => return,
-            Ok(n) => n,
-        };
-        while cut.load(Ordering::SeqCst) {
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        if w.write_all(&buf[..n]).await.is_err() {
-            return;
-        }
-    }
-}
-
-/// A TCP relay to `target` that the test can cut; returns its port.
-async fn relay(target: u16, cut: Arc<AtomicBool>) -> u16 {
-    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = l.local_addr().unwrap().port();
-    tokio::spawn(async move {
-        while let Ok((inbound, _)) = l.accept().await {
-            let cut = cut.clone();
-            tokio::spawn(async move {
-                let Ok(out) = tokio::net::TcpStream::connect(("127.0.0.1", target)).await else {
-                    return;
-                };
-                let (ri, wi) = inbound.into_split();
-                let (ro, wo) = out.into_split();
-                tokio::join!(pump(ri, wo, cut.clone()), pump(ro, wi, cut));
-            });
-        }
-    });
-    port
-}
-
 async fn wait_for<F: FnMut() -> bool>(limit: Duration, what: &str, mut f: F) {
     let t0 = Instant::now();
     while !f() {
@@ -134,7 +90,7 @@ async fn a_partitioned_site_keeps_working_and_reports_exactly_once() {
 
     // The agent reaches the controller only through the relay.
     let cut = Arc::new(AtomicBool::new(false));
-    let port = relay(h.running.addr.port(), cut.clone()).await;
+    let port = servers::relay(h.running.addr.port(), cut.clone()).await;
     let adir = dir.path().join("agent");
     let acfg = agent::config(port, &dir.path().join("ca.pem"), &adir, &token.token);
     let sup = agent::supervisor(&adir);

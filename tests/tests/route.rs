@@ -17,7 +17,6 @@ use jiff::{SignedDuration, Timestamp};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio_util::sync::CancellationToken;
 
 const SITES: &str = r#"
@@ -33,50 +32,6 @@ spec: {address: 11000 Airport Rd, lat: 42.4020, lon: -90.7090}
 const SITE_NAMES: [&str; 3] = ["city-hall", "depot", "airport"];
 
 /// Copies one direction; while `cut`, neither reads nor writes.
-async fn pump(
-    mut r: tokio::net::tcp::OwnedReadHalf,
-    mut w: tokio::net::tcp::OwnedWriteHalf,
-    cut: Arc<AtomicBool>,
-) {
-    let mut buf = vec![0u8; 32 * 1024];
-    loop {
-        while cut.load(Ordering::SeqCst) {
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-        let n = match r.read(&mut buf).await {
-            Ok(0) | Err(_) => return,
-            Ok(n) => n,
-        };
-        while cut.load(Ordering::SeqCst) {
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-        if w.write_all(&buf[..n]).await.is_err() {
-            return;
-        }
-    }
-}
-
-/// A TCP relay to `target` that the test can hold (nothing passes while cut),
-/// so a query is surely in flight when the controller behind it dies.
-async fn relay(target: u16, cut: Arc<AtomicBool>) -> u16 {
-    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = l.local_addr().unwrap().port();
-    tokio::spawn(async move {
-        while let Ok((inbound, _)) = l.accept().await {
-            let cut = cut.clone();
-            tokio::spawn(async move {
-                let Ok(out) = tokio::net::TcpStream::connect(("127.0.0.1", target)).await else {
-                    return;
-                };
-                let (ri, wi) = inbound.into_split();
-                let (ro, wo) = out.into_split();
-                tokio::join!(pump(ri, wo, cut.clone()), pump(ro, wi, cut));
-            });
-        }
-    });
-    port
-}
-
 fn read(camera: &str, plate: &str, t: Timestamp) -> NewRead {
     NewRead {
         camera: camera.into(),
@@ -148,7 +103,7 @@ async fn any_controller_answers_for_every_site() {
     // The depot's controller (1) is reached by the others through a relay the test holds.
     let ports: Vec<u16> = (0..3).map(|_| servers::free_port()).collect();
     let cut = Arc::new(AtomicBool::new(false));
-    let relay_port = relay(ports[1], cut.clone()).await;
+    let relay_port = servers::relay(ports[1], cut.clone()).await;
     let mut hs = Vec::new();
     for (i, port) in ports.iter().enumerate() {
         let mut c = ctl::config_etcd(&etcd.endpoints()[i], "/route");

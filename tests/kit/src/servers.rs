@@ -476,3 +476,52 @@ impl Drop for Gpsd {
         }
     }
 }
+
+/// Copies `r` to `w`, holding while `cut` is set.
+async fn pump(
+    mut r: tokio::net::tcp::OwnedReadHalf,
+    mut w: tokio::net::tcp::OwnedWriteHalf,
+    cut: std::sync::Arc<std::sync::atomic::AtomicBool>,
+) {
+    let mut buf = vec![0u8; 32 * 1024];
+    loop {
+        while cut.load(std::sync::atomic::Ordering::SeqCst) {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let n = match tokio::io::AsyncReadExt::read(&mut r, &mut buf).await {
+            Ok(0) | Err(_) => return,
+            Ok(n) => n,
+        };
+        while cut.load(std::sync::atomic::Ordering::SeqCst) {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        if tokio::io::AsyncWriteExt::write_all(&mut w, &buf[..n])
+            .await
+            .is_err()
+        {
+            return;
+        }
+    }
+}
+
+/// A TCP relay on loopback to `target` that a test can cut (nothing passes
+/// while `cut` is set): a partition, or a query held surely in flight while the
+/// server behind it dies. Returns the relay's port.
+pub async fn relay(target: u16, cut: std::sync::Arc<std::sync::atomic::AtomicBool>) -> u16 {
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = l.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        while let Ok((inbound, _)) = l.accept().await {
+            let cut = cut.clone();
+            tokio::spawn(async move {
+                let Ok(out) = tokio::net::TcpStream::connect(("127.0.0.1", target)).await else {
+                    return;
+                };
+                let (ri, wi) = inbound.into_split();
+                let (ro, wo) = out.into_split();
+                tokio::join!(pump(ri, wo, cut.clone()), pump(ro, wi, cut));
+            });
+        }
+    });
+    port
+}
