@@ -31,6 +31,46 @@ struct Inner {
     map: BTreeMap<String, KeyValue>,
     /// Deleted keys and when, so a late watch event cannot resurrect them.
     tombstones: BTreeMap<String, Revision>,
+    /// The [`FLEET`] keys that changed, in the order they were applied, each with
+    /// its sequence number: what lets the fleet index update only what changed.
+    fleet_log: std::collections::VecDeque<(u64, String)>,
+    /// Sequence number of the last [`FLEET`] change applied.
+    fleet_seq: u64,
+    /// The log holds every change after this sequence number (older ones were
+    /// dropped, or a relist replaced keys without logging them).
+    fleet_log_from: u64,
+}
+
+/// Changes the fleet log keeps; a reader further behind rebuilds from a list.
+const FLEET_LOG_MAX: usize = 65_536;
+
+impl Inner {
+    fn log_fleet(&mut self, key: &str) {
+        self.fleet_seq += 1;
+        self.fleet_log.push_back((self.fleet_seq, key.to_string()));
+        if self.fleet_log.len() > FLEET_LOG_MAX {
+            if let Some((s, _)) = self.fleet_log.pop_front() {
+                self.fleet_log_from = s;
+            }
+        }
+    }
+}
+
+/// The [`FLEET`] keys changed after a sequence number (see [`Cache::fleet_changes`]).
+#[derive(Debug, PartialEq)]
+pub enum FleetChanges {
+    /// These keys (each once, sorted), up to and including sequence `through`.
+    Keys {
+        /// The last change included.
+        through: u64,
+        /// The changed keys.
+        keys: Vec<String>,
+    },
+    /// The log no longer reaches back that far: list everything, up to `through`.
+    Relist {
+        /// The last change a list now includes.
+        through: u64,
+    },
 }
 
 /// The cache.
@@ -134,19 +174,28 @@ impl Cache {
         for kv in l.kvs {
             g.map.insert(kv.key.clone(), kv);
         }
+        if FLEET
+            .iter()
+            .any(|f| f.starts_with(prefix) || prefix.starts_with(f))
+        {
+            // Keys changed without a log entry each: readers behind list again.
+            g.fleet_seq += 1;
+            g.fleet_log.clear();
+            g.fleet_log_from = g.fleet_seq;
+        }
         drop(g);
         // Whatever changed meanwhile is in the map now: wake everyone.
         let r = l.revision;
         self.rev
             .send_if_modified(|c| std::mem::replace(c, r.max(*c)) < r);
-        self.fleet_rev
-            .send_if_modified(|c| std::mem::replace(c, r.max(*c)) < r);
+        self.fleet_rev.send_modify(|c| *c = r.max(*c));
         Some(l.revision)
     }
 
     fn apply_event(&self, e: WatchEvent) {
         let r = e.revision();
         let fleet = FLEET.iter().any(|p| e.key().starts_with(p));
+        let mut fleet_changed = false;
         {
             let mut g = self.write();
             match e {
@@ -160,6 +209,10 @@ impl Cache {
                             .is_none_or(|t| *t < kv.mod_revision);
                     if newer {
                         g.tombstones.remove(&kv.key);
+                        if fleet {
+                            g.log_fleet(&kv.key);
+                            fleet_changed = true;
+                        }
                         g.map.insert(kv.key.clone(), kv);
                     }
                 }
@@ -169,6 +222,10 @@ impl Cache {
                         .is_some_and(|old| old.mod_revision < revision)
                     {
                         g.map.remove(&key);
+                        if fleet {
+                            g.log_fleet(&key);
+                            fleet_changed = true;
+                        }
                     }
                     g.tombstones.insert(key, revision);
                     if g.tombstones.len() > 10_000 {
@@ -187,8 +244,11 @@ impl Cache {
             }
         };
         self.rev.send_if_modified(bump);
-        if fleet {
-            self.fleet_rev.send_if_modified(bump);
+        if fleet_changed {
+            // Always notified, even for a change older than the newest seen (a
+            // late watch event after the controller's own write-through): the
+            // fleet index must still take it in.
+            self.fleet_rev.send_modify(|cur| *cur = r.max(*cur));
         }
     }
 
@@ -251,6 +311,31 @@ impl Cache {
         self.fleet_rev.subscribe()
     }
 
+    /// Sequence number of the last [`FLEET`] change applied: equal numbers mean
+    /// nothing under [`FLEET`] changed in between.
+    pub fn fleet_seq(&self) -> u64 {
+        self.read().fleet_seq
+    }
+
+    /// The [`FLEET`] keys changed after sequence number `after`, read in one
+    /// step with the sequence number they reach.
+    pub fn fleet_changes(&self, after: u64) -> FleetChanges {
+        let g = self.read();
+        if after < g.fleet_log_from {
+            return FleetChanges::Relist {
+                through: g.fleet_seq,
+            };
+        }
+        let start = g.fleet_log.partition_point(|(s, _)| *s <= after);
+        let mut keys: Vec<String> = g.fleet_log.range(start..).map(|(_, k)| k.clone()).collect();
+        keys.sort();
+        keys.dedup();
+        FleetChanges::Keys {
+            through: g.fleet_seq,
+            keys,
+        }
+    }
+
     /// The revision of the last [`FLEET`] change seen.
     pub fn fleet_revision(&self) -> Revision {
         *self.fleet_rev.borrow()
@@ -262,5 +347,73 @@ impl Cache {
         tokio::time::timeout(timeout, rx.wait_for(|cur| *cur >= r))
             .await
             .is_ok_and(|r| r.is_ok())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cache() -> Cache {
+        Cache {
+            inner: Arc::default(),
+            rev: Arc::new(tokio::sync::watch::channel(0).0),
+            fleet_rev: Arc::new(tokio::sync::watch::channel(0).0),
+        }
+    }
+
+    #[test]
+    fn the_fleet_log_names_each_changed_key_once() {
+        let c = cache();
+        let mut rx = c.subscribe_fleet();
+        c.note_put("objects/cameras/a", b"1".to_vec(), 5, 5);
+        c.note_put("objects/sites/s", b"1".to_vec(), 6, 6);
+        c.note_put("objects/agents/g", b"1".to_vec(), 7, 7);
+        c.note_put("objects/cameras/a", b"2".to_vec(), 5, 8);
+        assert_eq!(c.fleet_seq(), 3, "sites are not fleet keys");
+        assert_eq!(
+            c.fleet_changes(0),
+            FleetChanges::Keys {
+                through: 3,
+                keys: vec!["objects/agents/g".into(), "objects/cameras/a".into()]
+            }
+        );
+        assert_eq!(
+            c.fleet_changes(2),
+            FleetChanges::Keys {
+                through: 3,
+                keys: vec!["objects/cameras/a".into()]
+            }
+        );
+        // A stale event (older than what is held) changes nothing and logs nothing.
+        c.note_put("objects/cameras/a", b"0".to_vec(), 5, 6);
+        assert_eq!(c.fleet_seq(), 3);
+        // A late change older than the newest revision seen still notifies.
+        rx.borrow_and_update();
+        c.note_put("objects/holds/h", b"1".to_vec(), 4, 4);
+        assert!(rx.has_changed().unwrap());
+        assert_eq!(c.fleet_revision(), 8);
+        c.note_delete("objects/holds/h", 9);
+        assert_eq!(
+            c.fleet_changes(3),
+            FleetChanges::Keys {
+                through: 5,
+                keys: vec!["objects/holds/h".into()]
+            }
+        );
+    }
+
+    #[test]
+    fn a_reader_behind_the_log_lists_again() {
+        let c = cache();
+        for i in 0..(FLEET_LOG_MAX as i64 + 10) {
+            c.note_put("objects/cameras/a", vec![], 1, i + 1);
+        }
+        let through = c.fleet_seq();
+        assert_eq!(c.fleet_changes(3), FleetChanges::Relist { through });
+        assert!(matches!(
+            c.fleet_changes(through - 1),
+            FleetChanges::Keys { .. }
+        ));
     }
 }

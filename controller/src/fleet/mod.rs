@@ -6,23 +6,29 @@
 //! The latest health of each agent lives under `health/{agent}` (not mirrored by the
 //! cache: it changes often and only `camera status` reads it).
 
+pub mod index;
 pub mod reports;
 pub mod session;
 
+pub use index::{changed_agents, DesiredEntry, DesiredIndex, DesiredMap, Wake};
+
 use crate::core::audit::Draft;
 use crate::core::auth::{Actor, Operation};
+use crate::core::cache::FleetChanges;
 use crate::core::events::{AlertRaised, ReportRefused, ReportStored};
 use crate::core::pki::Pki;
-use crate::core::store::{Compare, Op};
+use crate::core::store::{Compare, KeyValue, Op};
 use crate::core::AuditAction;
 use crate::core::{Change, Controller, Refusal, Step, StoredObject};
 use crate::core::{KeyChange, KeyStep};
 use crate::{Error, Result};
 use camplane_config::model::*;
 use camplane_proto::kinds::ReportKind;
+use index::lock;
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
+use std::collections::BTreeSet;
 use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
 
@@ -69,127 +75,10 @@ pub struct Fleet {
     pub index: DesiredIndex,
 }
 
-/// One agent's desired config and its JSON (what is pushed).
-#[derive(Debug)]
-pub struct DesiredEntry {
-    /// The config.
-    pub desired: AgentDesired,
-    /// Its JSON.
-    pub json: Vec<u8>,
-    /// Every camera assigned to the agent, in any state: the cameras its
-    /// reports may speak for (see [`reports`]).
-    pub assigned: std::collections::HashSet<String>,
-    /// The mod revision of the agent's record it was built from.
-    agent_rev: i64,
-}
-
-/// Every agent's desired config, computed for all agents in one pass over the
-/// cameras and holds whenever a fleet key changed (see [`crate::core::cache::FLEET`]),
-/// and the wake channel of each agent with a session here. One task
-/// ([`Fleet::wake_on_changes`]) rebuilds it once per change and wakes only the
-/// sessions whose agent's entry changed, so the time from a change to its agent
-/// does not grow with the fleet.
-#[derive(Default)]
-pub struct DesiredIndex {
-    /// The fleet revision it was built at, and the entries.
-    built: std::sync::Mutex<Option<(i64, Arc<DesiredMap>)>>,
-    /// Agent to the channel its sessions wait on.
-    wakes: Arc<std::sync::Mutex<WakeMap>>,
-}
-
-/// Agent name to desired config.
-pub type DesiredMap = std::collections::HashMap<String, Arc<DesiredEntry>>;
-
-type WakeMap = std::collections::HashMap<String, tokio::sync::watch::Sender<u64>>;
-
-fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-/// A session's wake-up call: fires when its agent's desired config changed, or
-/// a hotlist did. Dropping the last one of an agent forgets the agent.
-pub struct Wake {
-    rx: tokio::sync::watch::Receiver<u64>,
-    agent: String,
-    wakes: Arc<std::sync::Mutex<WakeMap>>,
-}
-
-impl Wake {
-    /// Waits for the next wake-up (pending forever if none can come).
-    pub async fn changed(&mut self) {
-        if self.rx.changed().await.is_err() {
-            std::future::pending::<()>().await;
-        }
-    }
-}
-
-impl Drop for Wake {
-    fn drop(&mut self) {
-        let mut g = lock(&self.wakes);
-        // This receiver still counts: the last session of the agent has it.
-        if g.get(&self.agent)
-            .is_some_and(|tx| tx.receiver_count() <= 1)
-        {
-            g.remove(&self.agent);
-        }
-    }
-}
-
-impl DesiredIndex {
-    /// The wake-up of a session of `agent`, to take before its first look at
-    /// the desired config (so no change between the two is missed).
-    pub fn subscribe(&self, agent: &str) -> Wake {
-        let rx = lock(&self.wakes)
-            .entry(agent.to_string())
-            .or_insert_with(|| tokio::sync::watch::channel(0).0)
-            .subscribe();
-        Wake {
-            rx,
-            agent: agent.to_string(),
-            wakes: self.wakes.clone(),
-        }
-    }
-
-    /// Wakes the sessions of these agents; returns how many agents had one.
-    pub fn wake<'a>(&self, agents: impl IntoIterator<Item = &'a str>) -> usize {
-        let g = lock(&self.wakes);
-        agents
-            .into_iter()
-            .filter_map(|a| g.get(a))
-            .map(|tx| tx.send_modify(|n| *n = n.wrapping_add(1)))
-            .count()
-    }
-
-    /// How many agents have a session here.
-    pub fn sessions(&self) -> usize {
-        lock(&self.wakes).len()
-    }
-
-    /// Wakes every session (a hotlist changed, or the index could not be built).
-    pub fn wake_all(&self) -> usize {
-        let g = lock(&self.wakes);
-        for tx in g.values() {
-            tx.send_modify(|n| *n = n.wrapping_add(1));
-        }
-        g.len()
-    }
-}
-
-/// The agents whose desired config (what is pushed) differs between two
-/// builds of the index, those added and removed included, sorted. Only these
-/// sessions need waking; the rest would find nothing to send.
-pub fn changed_agents(old: &DesiredMap, new: &DesiredMap) -> Vec<String> {
-    let mut out: Vec<String> = new
-        .iter()
-        .filter(|(a, e)| {
-            old.get(*a)
-                .is_none_or(|o| !Arc::ptr_eq(o, e) && o.json != e.json)
-        })
-        .map(|(a, _)| a.clone())
-        .collect();
-    out.extend(old.keys().filter(|a| !new.contains_key(*a)).cloned());
-    out.sort();
-    out
+/// An agent record's site (`None`: unreadable, so the agent runs nothing).
+fn agent_site(kv: &KeyValue) -> Option<String> {
+    let obj: StoredObject = serde_json::from_slice(&kv.value).ok()?;
+    Some(serde_json::from_value::<AgentSpec>(obj.spec).ok()?.site)
 }
 
 fn token_key(token: &str) -> String {
@@ -397,6 +286,14 @@ impl Fleet {
         Ok(())
     }
 
+    /// The mod revision of an agent's record (`None`: not registered).
+    pub fn agent_record_revision(&self, agent: &str) -> Option<i64> {
+        self.ctl
+            .cache
+            .get(&format!("{}{agent}", Kind::Agent.prefix()))
+            .map(|kv| kv.mod_revision)
+    }
+
     /// A new certificate for an enrolled agent.
     pub async fn renew(&self, agent: &str, csr_pem: &str) -> Result<(String, Timestamp)> {
         self.ctl
@@ -531,32 +428,159 @@ impl Fleet {
             .ok_or_else(|| Error::NotFound(format!("Agent {agent:?}")))
     }
 
-    /// The index at the cache's current fleet revision, built once per revision
-    /// (whoever asks first builds it; the others wait and share it).
+    /// The index, brought up to the cache's last fleet change first: the
+    /// changed records are parsed and only the agents they concern rebuilt and
+    /// woken (whoever asks first does it; the others wait and share it). Built
+    /// in full the first time and when the change log no longer reaches back.
     fn desired_map(&self) -> Result<Arc<DesiredMap>> {
-        let rev = self.ctl.cache.fleet_revision();
+        let cache = &self.ctl.cache;
+        let seq = cache.fleet_seq();
         let mut g = lock(&self.index.built);
-        match g.as_ref() {
-            Some((r, m)) if *r == rev => Ok(m.clone()),
-            _ => {
-                let prev = g.as_ref().map(|(_, m)| m.clone());
-                let m = Arc::new(self.build_index(prev.as_deref())?);
-                *g = Some((rev, m.clone()));
-                Ok(m)
+        if let Some(b) = g.as_ref().filter(|b| b.through == seq) {
+            return Ok(b.map.clone());
+        }
+        let changes = match g.as_ref() {
+            Some(b) => cache.fleet_changes(b.through),
+            None => FleetChanges::Relist { through: seq },
+        };
+        match (changes, g.as_mut()) {
+            (FleetChanges::Keys { through, keys }, Some(b)) => {
+                let mut touched = BTreeSet::new();
+                let changed = self
+                    .apply_keys(&mut b.rows, &keys, &mut touched)
+                    .and_then(|()| {
+                        Ok(index::rebuild(
+                            Arc::make_mut(&mut b.map),
+                            &b.rows,
+                            &touched,
+                        )?)
+                    });
+                match changed {
+                    Ok(changed) => {
+                        b.through = through;
+                        self.index.wake(changed.iter().map(String::as_str));
+                        Ok(b.map.clone())
+                    }
+                    Err(e) => {
+                        // Half applied: the next call builds in full.
+                        *g = None;
+                        self.index.wake_all();
+                        Err(e)
+                    }
+                }
+            }
+            (FleetChanges::Keys { through, .. } | FleetChanges::Relist { through }, _) => {
+                let rows = self.all_rows()?;
+                let mut map = DesiredMap::with_capacity(rows.all_agents().len());
+                index::rebuild(&mut map, &rows, &rows.all_agents())?;
+                match g.as_ref() {
+                    Some(old) => {
+                        let changed = changed_agents(&old.map, &map);
+                        self.index.wake(changed.iter().map(String::as_str));
+                    }
+                    None => {
+                        self.index.wake_all();
+                    }
+                }
+                let map = Arc::new(map);
+                *g = Some(index::Built {
+                    through,
+                    rows,
+                    map: map.clone(),
+                });
+                Ok(map)
             }
         }
     }
 
-    /// Follows fleet changes until `cancel`: after each, the index is rebuilt
-    /// once and only the sessions of agents whose desired config changed are
-    /// woken; a hotlist change wakes every session (each sends the agent's
-    /// delta). Sessions stay level-triggered with their own tick as the net
-    /// for anything missed.
+    /// Takes changed fleet keys into the rows, noting the agents they concern.
+    fn apply_keys(
+        &self,
+        rows: &mut index::Rows,
+        keys: &[String],
+        touched: &mut BTreeSet<String>,
+    ) -> Result<()> {
+        let cache = &self.ctl.cache;
+        let mut holds = false;
+        for k in keys {
+            if let Some(name) = k.strip_prefix(Kind::Agent.prefix()) {
+                rows.set_agent(name, cache.get(k).and_then(|kv| agent_site(&kv)), touched);
+            } else if let Some(name) = k
+                .strip_prefix(Kind::Camera.prefix())
+                .or_else(|| k.strip_prefix(crate::core::secrets::CREDENTIALS))
+            {
+                let kv = cache.get(&format!("{}{name}", Kind::Camera.prefix()));
+                rows.set_camera(name, kv.and_then(|kv| self.camera_row(name, &kv)), touched);
+            } else if k.starts_with(Kind::LegalHold.prefix()) {
+                holds = true;
+            }
+        }
+        if holds {
+            rows.set_holds(self.ctl.active_holds()?, touched);
+        }
+        Ok(())
+    }
+
+    /// The rows of every agent, camera and active hold, parsed from the cache.
+    fn all_rows(&self) -> Result<index::Rows> {
+        let mut rows = index::Rows::default();
+        let mut touched = BTreeSet::new();
+        let prefix = Kind::Agent.prefix();
+        for kv in self.ctl.cache.list(prefix) {
+            rows.set_agent(&kv.key[prefix.len()..], agent_site(&kv), &mut touched);
+        }
+        let prefix = Kind::Camera.prefix();
+        for kv in self.ctl.cache.list(prefix) {
+            let name = &kv.key[prefix.len()..];
+            rows.set_camera(name, self.camera_row(name, &kv), &mut touched);
+        }
+        rows.set_holds(self.ctl.active_holds()?, &mut touched);
+        Ok(rows)
+    }
+
+    /// What a camera's record contributes to its agent's config (`None`: an
+    /// unreadable record, which runs nowhere).
+    fn camera_row(&self, name: &str, kv: &KeyValue) -> Option<index::CamRow> {
+        let obj: StoredObject = match serde_json::from_slice(&kv.value) {
+            Ok(o) => o,
+            Err(e) => {
+                tracing::warn!(camera = name, error = %e, "unreadable camera record left out of the fleet index");
+                return None;
+            }
+        };
+        let c: CameraSpec = serde_json::from_value(obj.spec).ok()?;
+        let st: CameraStatus = serde_json::from_value(obj.status).unwrap_or_default();
+        let runs = (st.state == CameraState::Active).then(|| {
+            // The only place credentials join the address: for this agent.
+            let (main_url, sub_url) =
+                self.ctl
+                    .agent_stream_urls(name, &c.streams.main, c.streams.sub.as_deref());
+            AgentCamera {
+                id: name.to_string(),
+                main_url,
+                sub_url,
+                recording: c.recording,
+                retention_days: c.retention_days.min(MAX_RETENTION_DAYS),
+                alpr: c.alpr,
+                location: Some(c.location),
+                mobile: c.kind == CameraKind::Mobile,
+            }
+        });
+        Some(index::CamRow {
+            agent: c.agent,
+            runs,
+        })
+    }
+
+    /// Follows fleet changes until `cancel`: after each, the index takes in the
+    /// changed keys once and wakes only the sessions of agents whose desired
+    /// config changed (see [`Fleet::desired_map`]); a hotlist change wakes every
+    /// session (each sends the agent's delta). Sessions stay level-triggered
+    /// with their own tick as the net for anything missed.
     pub async fn wake_on_changes(self: Arc<Self>, cancel: CancellationToken) {
         let mut changes = self.ctl.cache.subscribe_fleet();
         let hotlists = || self.ctl.cache.prefix_stamp(crate::alpr::hotlist::INFO);
         let mut lists = hotlists();
-        let mut prev = self.desired_map().ok();
         // For the `scale` bench's baseline only: every change wakes every
         // session, as all did before wakes were targeted.
         let broadcast = std::env::var_os(BROADCAST_WAKES_ENV).is_some();
@@ -575,135 +599,15 @@ impl Fleet {
                 continue;
             }
             if self.index.sessions() == 0 {
-                // Nobody to wake: the next session builds the index it needs,
-                // and a change then wakes everyone once (nothing to diff with).
-                prev = None;
+                // Nobody to wake: the next session brings the index up to date.
                 continue;
             }
-            match self.desired_map() {
-                Ok(new) => {
-                    match &prev {
-                        Some(old) => {
-                            let changed = changed_agents(old, &new);
-                            self.index.wake(changed.iter().map(String::as_str));
-                        }
-                        None => {
-                            self.index.wake_all();
-                        }
-                    }
-                    prev = Some(new);
-                }
-                Err(e) => {
-                    // Each session meets the error itself, as before the index.
-                    tracing::warn!(error = %e, "desired config index not built");
-                    self.index.wake_all();
-                    prev = None;
-                }
+            if let Err(e) = self.desired_map() {
+                // Each session meets the error itself, as before the index.
+                tracing::warn!(error = %e, "desired config index not built");
+                self.index.wake_all();
             }
         }
-    }
-
-    /// Every registered agent's desired config, in one pass. What `prev` (the
-    /// last build) holds is reused where its inputs did not change: an agent
-    /// record at the same revision is not parsed again, and an entry equal to
-    /// the old one keeps the old one (no JSON made), so a change costs little
-    /// per agent it does not concern.
-    fn build_index(&self, prev: Option<&DesiredMap>) -> Result<DesiredMap> {
-        type Building = (
-            String,
-            Vec<AgentCamera>,
-            std::collections::HashSet<String>,
-            i64,
-        );
-        let mut by_agent: std::collections::HashMap<String, Building> = Default::default();
-        let prefix = Kind::Agent.prefix();
-        for kv in self.ctl.cache.list(prefix) {
-            let name = &kv.key[prefix.len()..];
-            let old = prev
-                .and_then(|p| p.get(name))
-                .filter(|e| e.agent_rev == kv.mod_revision);
-            let site = match old {
-                Some(e) => e.desired.site.clone(),
-                None => {
-                    let obj: StoredObject = serde_json::from_slice(&kv.value)?;
-                    let Ok(spec) = serde_json::from_value::<AgentSpec>(obj.spec) else {
-                        continue;
-                    };
-                    spec.site
-                }
-            };
-            by_agent.insert(
-                name.to_string(),
-                (site, Vec::new(), Default::default(), kv.mod_revision),
-            );
-        }
-        for (cam, _) in self.ctl.list(Kind::Camera)? {
-            let Ok(c) = serde_json::from_value::<CameraSpec>(cam.spec) else {
-                continue;
-            };
-            if let Some(e) = c.agent.as_deref().and_then(|a| by_agent.get_mut(a)) {
-                e.2.insert(cam.name.clone());
-            }
-            let st: CameraStatus = serde_json::from_value(cam.status).unwrap_or_default();
-            if st.state != CameraState::Active {
-                continue;
-            }
-            if let Some(e) = c.agent.as_deref().and_then(|a| by_agent.get_mut(a)) {
-                // The only place credentials join the address: for this agent.
-                let (main_url, sub_url) = self.ctl.agent_stream_urls(
-                    &cam.name,
-                    &c.streams.main,
-                    c.streams.sub.as_deref(),
-                );
-                e.1.push(AgentCamera {
-                    id: cam.name.clone(),
-                    main_url,
-                    sub_url,
-                    recording: c.recording,
-                    retention_days: c.retention_days.min(MAX_RETENTION_DAYS),
-                    alpr: c.alpr,
-                    location: Some(c.location),
-                    mobile: c.kind == CameraKind::Mobile,
-                });
-            }
-        }
-        let holds = self.ctl.active_holds()?;
-        let mut out = std::collections::HashMap::with_capacity(by_agent.len());
-        for (agent, (site, cameras, assigned, agent_rev)) in by_agent {
-            let ids: std::collections::HashSet<&str> =
-                cameras.iter().map(|c| c.id.as_str()).collect();
-            let holds = holds
-                .iter()
-                .filter(|h| h.cameras.iter().any(|c| ids.contains(c.as_str())))
-                .cloned()
-                .collect();
-            let desired = AgentDesired {
-                holds,
-                agent: agent.clone(),
-                site,
-                cameras,
-            };
-            let old = prev
-                .and_then(|p| p.get(&agent))
-                .filter(|e| e.desired == desired && e.assigned == assigned);
-            let entry = match old {
-                Some(e) if e.agent_rev == agent_rev => e.clone(),
-                Some(e) => Arc::new(DesiredEntry {
-                    json: e.json.clone(),
-                    desired,
-                    assigned,
-                    agent_rev,
-                }),
-                None => Arc::new(DesiredEntry {
-                    json: serde_json::to_vec(&desired)?,
-                    desired,
-                    assigned,
-                    agent_rev,
-                }),
-            };
-            out.insert(agent, entry);
-        }
-        Ok(out)
     }
 
     /// What an agent must run now: its active cameras and the holds on them.
@@ -987,94 +891,4 @@ pub async fn camera_health_counts(ctl: &Controller) -> (u64, u64) {
         }
     }
     (online, reported)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn entry(agent: &str, cameras: &[&str]) -> Arc<DesiredEntry> {
-        let desired = AgentDesired {
-            agent: agent.into(),
-            site: "hq".into(),
-            cameras: cameras
-                .iter()
-                .map(|c| AgentCamera {
-                    id: (*c).into(),
-                    main_url: format!("rtsp://127.0.0.1/{c}"),
-                    sub_url: None,
-                    recording: true,
-                    retention_days: 30,
-                    alpr: false,
-                    location: None,
-                    mobile: false,
-                })
-                .collect(),
-            holds: Vec::new(),
-        };
-        let json = serde_json::to_vec(&desired).unwrap();
-        Arc::new(DesiredEntry {
-            desired,
-            json,
-            assigned: cameras.iter().map(|c| c.to_string()).collect(),
-            agent_rev: 1,
-        })
-    }
-
-    fn map(entries: &[(&str, &[&str])]) -> DesiredMap {
-        entries
-            .iter()
-            .map(|(a, cams)| (a.to_string(), entry(a, cams)))
-            .collect()
-    }
-
-    #[test]
-    fn only_agents_whose_config_changed_are_woken() {
-        let old = map(&[("a", &["c1"]), ("b", &["c2"]), ("c", &[]), ("gone", &[])]);
-        // A rebuild makes new entries for everyone: equal ones are not changes.
-        let new = map(&[
-            ("a", &["c1"]),
-            ("b", &["c2", "c3"]),
-            ("c", &[]),
-            ("new", &[]),
-        ]);
-        assert_eq!(changed_agents(&old, &new), ["b", "gone", "new"]);
-        assert!(changed_agents(&new, &new).is_empty());
-        assert!(changed_agents(
-            &old,
-            &map(&[("a", &["c1"]), ("b", &["c2"]), ("c", &[]), ("gone", &[])])
-        )
-        .is_empty());
-        // A camera moved between agents wakes both.
-        let moved = map(&[("a", &[]), ("b", &["c2", "c1"]), ("c", &[]), ("gone", &[])]);
-        assert_eq!(changed_agents(&old, &moved), ["a", "b"]);
-        assert_eq!(
-            changed_agents(&DesiredMap::new(), &old),
-            ["a", "b", "c", "gone"]
-        );
-    }
-
-    #[tokio::test]
-    async fn a_wake_reaches_the_agents_sessions_and_no_other() {
-        let index = DesiredIndex::default();
-        let (mut a1, mut a2, mut b) = (
-            index.subscribe("a"),
-            index.subscribe("a"),
-            index.subscribe("b"),
-        );
-        assert_eq!(index.wake(["a", "nobody"]), 1);
-        let soon = std::time::Duration::from_millis(50);
-        assert!(tokio::time::timeout(soon, a1.changed()).await.is_ok());
-        assert!(tokio::time::timeout(soon, a2.changed()).await.is_ok());
-        assert!(tokio::time::timeout(soon, b.changed()).await.is_err());
-        assert_eq!(index.wake_all(), 2);
-        assert!(tokio::time::timeout(soon, b.changed()).await.is_ok());
-        // The agent is forgotten with its last session only.
-        drop(a1);
-        assert_eq!(index.wake(["a"]), 1);
-        drop(a2);
-        assert_eq!(index.wake(["a"]), 0);
-        drop(b);
-        assert_eq!(index.wake_all(), 0);
-    }
 }

@@ -40,6 +40,7 @@ pub async fn run(
         .present(&agent, hub_id, jiff::Timestamp::now())
         .await;
     let mut tick = tokio::time::interval(std::time::Duration::from_secs(5));
+    let mut checked_rev: Option<i64> = None;
     tracing::info!("agent connected");
     loop {
         // Level-triggered: whatever woke us, compare desired with what was sent.
@@ -95,10 +96,15 @@ pub async fn run(
             _ = cancel.cancelled() => break,
             _ = wake.changed() => {}
             _ = tick.tick() => {
-                // A revoked agent's session ends.
-                if let Err(e) = fleet.authenticate_agent_name(&agent) {
-                    let _ = tx.send(Err(e.into())).await;
-                    break;
+                // A revoked agent's session ends. The record is read again only
+                // when it changed, so a large fleet's ticks stay cheap.
+                let rev = fleet.agent_record_revision(&agent);
+                if rev != checked_rev {
+                    if let Err(e) = fleet.authenticate_agent_name(&agent) {
+                        let _ = tx.send(Err(e.into())).await;
+                        break;
+                    }
+                    checked_rev = rev;
                 }
             }
             m = inbound.message() => match m {
