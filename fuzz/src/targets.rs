@@ -140,6 +140,24 @@ pub const TARGETS: &[Target] = &[
         ],
         run: run_export,
     },
+    Target {
+        name: "gpsd",
+        door: "gpsd's JSON lines (`TPV` fixes), read by the agent of a mobile reader",
+        seeds: || {
+            vec![
+                b"{\"class\":\"VERSION\",\"release\":\"3.22\",\"proto_major\":3,\"proto_minor\":14}\n{\"class\":\"DEVICES\",\"devices\":[]}\n{\"class\":\"WATCH\",\"enable\":true,\"json\":true}\n".to_vec(),
+                b"{\"class\":\"TPV\",\"device\":\"/dev/ttyACM0\",\"mode\":3,\"time\":\"2026-06-01T12:00:01.000Z\",\"ept\":0.005,\"lat\":42.5006,\"lon\":-90.6646,\"alt\":190.2,\"track\":87.1,\"speed\":11.2}\r\n".to_vec(),
+                b"{\"class\":\"TPV\",\"mode\":2,\"lat\":42.5,\"lon\":-90.66}\n{\"class\":\"TPV\",\"mode\":1}\n{\"class\":\"SKY\",\"satellites\":[]}\n".to_vec(),
+            ]
+        },
+        dictionary: &[
+            "\"class\"", "\"TPV\"", "\"SKY\"", "\"VERSION\"", "\"mode\"", "\"lat\"", "\"lon\"",
+            "\"time\"", "\"2026-06-01T12:00:01.000Z\"", "\"2026-06-01T12:00:01+02:00\"", "\n",
+            "\r\n", ":", ",", "{", "}", "[", "]", "1e309", "-0", "90.0", "-180.0", "180.00000000000003",
+            "18446744073709551616", "null", "true",
+        ],
+        run: run_gpsd,
+    },
 ];
 
 /// The outcome's class: `ok`, or the error with digits and quoted parts masked
@@ -502,4 +520,29 @@ fn export_seeds() -> Vec<Vec<u8>> {
             &[],
         ),
     ]
+}
+
+fn run_gpsd(b: &[u8]) -> String {
+    // The agent reads gpsd line by line as UTF-8 (a line that is not ends the
+    // session) and skips lines over 64 KiB.
+    let Ok(s) = std::str::from_utf8(b) else {
+        return "not utf-8".into();
+    };
+    let arrived: jiff::Timestamp = "2026-06-01T12:00:00Z".parse().unwrap_or_default();
+    let mut fixes = 0;
+    for line in s.lines().filter(|l| l.len() <= 64 * 1024) {
+        if let Some(f) = camplane_config::gpsd::parse_tpv(line, arrived) {
+            // A fix is a place on the earth.
+            assert!(
+                (-90.0..=90.0).contains(&f.pos.lat) && (-180.0..=180.0).contains(&f.pos.lon),
+                "{f:?} from {line:?}"
+            );
+            fixes += 1;
+        }
+    }
+    match fixes {
+        0 => "no fix".into(),
+        1 => "one fix".into(),
+        _ => "fixes".into(),
+    }
 }
