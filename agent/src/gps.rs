@@ -3,6 +3,8 @@
 //! `TPV` objects carry the fix). Fixes are kept for a few minutes so a read is
 //! located where the vehicle was when the plate was seen, not when the pass ended.
 
+// The line parser lives in camplane-config, where the fuzz targets reach it.
+pub use camplane_config::gpsd::{parse_tpv, Fix};
 use camplane_config::model::LatLon;
 use jiff::Timestamp;
 use std::collections::VecDeque;
@@ -15,15 +17,6 @@ use tokio_util::sync::CancellationToken;
 const KEEP: usize = 300;
 /// A fix further than this from the read's time does not locate it.
 pub const MAX_SKEW: jiff::SignedDuration = jiff::SignedDuration::from_secs(5);
-
-/// One position fix.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Fix {
-    /// When (the receiver's time, or arrival when gpsd gives none).
-    pub time: Timestamp,
-    /// Where.
-    pub pos: LatLon,
-}
 
 /// Recent fixes; cheap to clone.
 #[derive(Clone, Default)]
@@ -60,26 +53,6 @@ impl Gps {
             .back()
             .copied()
     }
-}
-
-/// Parses one gpsd line; a fix for `TPV` objects with a 2D or 3D fix.
-pub fn parse_tpv(line: &str, arrived: Timestamp) -> Option<Fix> {
-    let v: serde_json::Value = serde_json::from_str(line).ok()?;
-    if v["class"] != "TPV" || v["mode"].as_u64().unwrap_or(0) < 2 {
-        return None;
-    }
-    let (lat, lon) = (v["lat"].as_f64()?, v["lon"].as_f64()?);
-    if !(-90.0..=90.0).contains(&lat) || !(-180.0..=180.0).contains(&lon) {
-        return None;
-    }
-    let time = v["time"]
-        .as_str()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(arrived);
-    Some(Fix {
-        time,
-        pos: LatLon { lat, lon },
-    })
 }
 
 /// Follows gpsd at `addr` (`host:port`) until cancelled, reconnecting.
@@ -133,18 +106,14 @@ mod tests {
     use super::*;
 
     #[test]
-    fn tpv_and_nearest_fix() {
+    fn nearest_fix() {
+        // The line parser's own cases are camplane_config::gpsd's tests.
         let now: Timestamp = "2026-06-01T12:00:00Z".parse().unwrap();
-        assert!(parse_tpv(r#"{"class":"VERSION","release":"3.22"}"#, now).is_none());
-        assert!(parse_tpv(r#"{"class":"TPV","mode":1}"#, now).is_none());
-        assert!(parse_tpv("not json", now).is_none());
-        assert!(parse_tpv(r#"{"class":"TPV","mode":2,"lat":95.0,"lon":1.0}"#, now).is_none());
         let f = parse_tpv(
             r#"{"class":"TPV","mode":3,"time":"2026-06-01T12:00:01.000Z","lat":42.5,"lon":-90.66}"#,
             now,
         )
         .unwrap();
-        assert_eq!(f.time.to_string(), "2026-06-01T12:00:01Z");
         let gps = Gps::default();
         gps.push(f);
         gps.push(Fix {

@@ -68,6 +68,44 @@ impl ClusterSettings {
     }
 }
 
+/// Checks an address other controllers are to dial (`camplane-controller
+/// --advertise`): `HOST:PORT`, the host an IP address (IPv6 in brackets) or a
+/// DNS name, the port 1-65535. Stricter than `cluster.advertise`'s check, so
+/// an argument Kubernetes left unexpanded (`$(POD_IP):7100` with no `POD_IP`
+/// in the container's env) is named as such instead of being dialed.
+pub fn check_advertise(a: &str) -> std::result::Result<(), String> {
+    let shape = "is not HOST:PORT (such as 10.0.0.21:7100)";
+    if a.contains("$(") {
+        return Err(format!(
+            "{a:?} holds a variable that was not expanded: in Kubernetes, define it in the \
+             container's env (POD_IP from the downward API, fieldRef status.podIP)"
+        ));
+    }
+    let Some((host, port)) = a.rsplit_once(':') else {
+        return Err(format!("{a:?} {shape}"));
+    };
+    if !port.parse::<u16>().is_ok_and(|p| p > 0) {
+        return Err(format!("{a:?} {shape}: the port is 1-65535"));
+    }
+    let ip6 = host
+        .strip_prefix('[')
+        .and_then(|h| h.strip_suffix(']'))
+        .is_some_and(|h| h.parse::<std::net::Ipv6Addr>().is_ok());
+    let dns = host.len() <= 253
+        && host.split('.').all(|l| {
+            (1..=63).contains(&l.len())
+                && !l.starts_with('-')
+                && !l.ends_with('-')
+                && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+        });
+    if !(ip6 || dns || host.parse::<std::net::Ipv4Addr>().is_ok()) {
+        return Err(format!(
+            "{a:?} {shape}: the host is an IP address ([...] for IPv6) or a DNS name"
+        ));
+    }
+    Ok(())
+}
+
 // ---------- public log settings ----------
 
 /// The one ground policy 5.05 gives for keeping the list of ALPR reader
@@ -442,6 +480,14 @@ impl Default for AuthConfig {
 }
 
 impl ControllerConfig {
+    /// Sets `cluster.advertise` from `camplane-controller --advertise`, after
+    /// [`check_advertise`]; the error names the flag.
+    pub fn override_advertise(&mut self, a: &str) -> std::result::Result<(), String> {
+        check_advertise(a).map_err(|e| format!("--advertise: {e}"))?;
+        self.cluster.advertise = Some(a.to_string());
+        Ok(())
+    }
+
     /// Parses and validates config text; every problem is reported.
     pub fn parse(file: &str, text: &str) -> Result<ControllerConfig> {
         let cfg: ControllerConfig = from_yaml_strict(file, text, 0, "").map_err(Error::Invalid)?;
@@ -622,6 +668,47 @@ impl ControllerConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `--advertise` takes a dialable `HOST:PORT` over the config's value, and
+    /// refuses anything else naming the flag (an unexpanded `$(POD_IP)` too).
+    #[test]
+    fn the_advertise_flag_overrides_the_config_and_is_checked() {
+        let mut c = ControllerConfig::parse("c.yaml", GOOD).unwrap();
+        for good in [
+            "10.0.0.21:7100",
+            "[fd00::1]:7100",
+            "ctl-0.camplane.svc:7100",
+            "localhost:1",
+        ] {
+            c.override_advertise(good)
+                .unwrap_or_else(|e| panic!("{good}: {e}"));
+            assert_eq!(c.cluster.advertise.as_deref(), Some(good));
+        }
+        for bad in [
+            "$(POD_IP):7100",
+            "10.0.0.21",
+            ":7100",
+            "10.0.0.21:0",
+            "10.0.0.21:70000",
+            "fd00::1:7100",
+            "a b:7100",
+            "-x.example:7100",
+            "x..example:7100",
+        ] {
+            let e = c.override_advertise(bad).unwrap_err();
+            assert!(e.starts_with("--advertise: "), "{bad}: {e}");
+            assert_eq!(
+                c.cluster.advertise.as_deref(),
+                Some("localhost:1"),
+                "{bad} kept"
+            );
+        }
+        let e = c.override_advertise("$(POD_IP):7100").unwrap_err();
+        assert!(
+            e.contains("not expanded") && e.contains("status.podIP"),
+            "{e}"
+        );
+    }
 
     const GOOD: &str = "city:\n  name: Dubuque\n  time_zone: America/Chicago\nstore:\n  embedded:\n    path: /tmp/x\n";
 

@@ -9,6 +9,7 @@
 
 pub mod agent;
 pub mod controller;
+pub mod gpsd;
 pub mod hotlist;
 pub mod locate;
 pub mod manifest;

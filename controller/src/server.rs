@@ -128,7 +128,7 @@ pub async fn start_with_clock(
             .clone()
             .unwrap_or_else(|| addr.to_string());
         if addr.ip().is_unspecified() && ctl.config.cluster.advertise.is_none() {
-            tracing::warn!(%addr, "cluster.advertise is not set: other controllers cannot reach this one's agents");
+            tracing::warn!(%addr, "cluster.advertise (or --advertise) is not set: other controllers cannot reach this one's agents");
         }
         let ttl = ctl
             .config

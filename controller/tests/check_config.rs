@@ -56,3 +56,27 @@ fn check_config_reports_every_problem_with_paths() {
     assert_eq!(o.status.code(), Some(1));
     assert!(text(&o).contains("bad.yaml:"), "{}", text(&o));
 }
+
+/// `--advertise` is checked before anything starts, and its error names the
+/// flag (exit 2, a usage error); a good value passes with the config.
+#[test]
+fn the_advertise_flag_is_checked_and_named() {
+    let config = examples().join("controller-embedded.yaml");
+    let ok = Command::new(CTL)
+        .arg("--check-config")
+        .arg(&config)
+        .args(["--advertise", "10.244.1.7:7100"])
+        .output()
+        .unwrap();
+    assert!(ok.status.success(), "{}", text(&ok));
+    for bad in ["$(POD_IP):7100", "10.244.1.7", "a b:7100"] {
+        let o = Command::new(CTL)
+            .arg("--check-config")
+            .arg(&config)
+            .args(["--advertise", bad])
+            .output()
+            .unwrap();
+        assert_eq!(o.status.code(), Some(2), "{bad}: {}", text(&o));
+        assert!(text(&o).contains("--advertise"), "{bad}: {}", text(&o));
+    }
+}

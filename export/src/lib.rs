@@ -122,11 +122,14 @@ pub fn verify_export(dir: &Path, ca_cert_pem: &str) -> Result<usize, ExportProbl
         serde_json::from_value(v["files"].clone()).map_err(|e| m(format!("files: {e}")))?;
     let mut prev: Option<&SegmentInfo> = None;
     for f in &files {
-        if f.name.contains(['/', '\\']) || f.name.starts_with('.') {
+        // One non-empty component of this directory: an empty name would open
+        // the directory itself, and a NUL cannot be in a file name.
+        if f.name.is_empty() || f.name.contains(['/', '\\', '\0']) || f.name.starts_with('.') {
             return Err(m(format!("file name {:?} is not a plain name", f.name)));
         }
         if let Some(p) = prev {
-            if f.seq == p.seq + 1 && f.prev_sha256 != p.sha256 {
+            // Checked: a signed manifest may still carry any sequence number.
+            if p.seq.checked_add(1) == Some(f.seq) && f.prev_sha256 != p.sha256 {
                 return Err(ExportProblem::Chain(
                     f.name.clone(),
                     format!("its prev_sha256 is not the hash of {}", p.name),

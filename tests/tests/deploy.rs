@@ -132,6 +132,32 @@ fn kubernetes_manifests_run_three_controllers_on_three_etcd_members() {
         );
     }
     assert!(cfg.http_listen.is_some(), "portal and /metrics served");
+    // Each pod advertises its own IP to the other controllers (the config
+    // cannot know it): `--advertise $(POD_IP):PORT`, POD_IP from the downward
+    // API, the port the config listens on.
+    let args: Vec<&str> = c["args"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .map(|a| a.as_str().unwrap())
+        .collect();
+    let at = args
+        .iter()
+        .position(|a| *a == "--advertise")
+        .expect("--advertise");
+    let port = cfg.listen.rsplit_once(':').unwrap().1;
+    assert_eq!(args[at + 1], format!("$(POD_IP):{port}"));
+    let pod_ip = c["env"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .find(|e| e["name"] == "POD_IP")
+        .expect("POD_IP in the env");
+    assert_eq!(pod_ip["valueFrom"]["fieldRef"]["fieldPath"], "status.podIP");
+    ControllerConfig::parse("controller.yaml (ConfigMap)", text)
+        .unwrap()
+        .override_advertise(&args[at + 1].replace("$(POD_IP)", "10.244.1.7"))
+        .unwrap();
     let svc = find(&ctl, "Service", "camplane-controller");
     let ports: Vec<i64> = svc["spec"]["ports"]
         .as_sequence()

@@ -1,5 +1,7 @@
 //! `camplane-controller --config FILE` runs the controller;
 //! `camplane-controller --check-config FILE` validates a config and exits.
+//! `--advertise HOST:PORT` (with either) overrides `cluster.advertise`, for an
+//! address the config file cannot know, such as a Kubernetes pod's IP.
 
 use anyhow::Context;
 use camplane_config::controller::ControllerConfig;
@@ -21,12 +23,33 @@ struct Args {
     /// Validate a config file, print every problem, and exit (0 when valid).
     #[arg(long, value_name = "FILE")]
     check_config: Option<PathBuf>,
+    /// The address other controllers dial for this one (`HOST:PORT`); overrides
+    /// `cluster.advertise`. In Kubernetes: `--advertise $(POD_IP):7100`, with
+    /// POD_IP from the downward API (`status.podIP`).
+    #[arg(long, value_name = "HOST:PORT")]
+    advertise: Option<String>,
+}
+
+/// Loads the config and applies `--advertise` (checked; its error names the flag).
+fn load(path: &std::path::Path, advertise: Option<&str>) -> anyhow::Result<ControllerConfig> {
+    let mut config = ControllerConfig::load(path)?;
+    if let Some(a) = advertise {
+        config.override_advertise(a).map_err(anyhow::Error::msg)?;
+    }
+    Ok(config)
 }
 
 fn main() -> ExitCode {
     let args = Args::parse();
+    if let Some(a) = &args.advertise {
+        // Checked before anything starts: a bad flag is a usage error.
+        if let Err(e) = camplane_config::controller::check_advertise(a) {
+            eprintln!("camplane-controller: --advertise: {e}");
+            return ExitCode::from(2);
+        }
+    }
     if let Some(path) = args.check_config {
-        return match ControllerConfig::load(&path) {
+        return match load(&path, args.advertise.as_deref()) {
             Ok(_) => {
                 println!("{}: ok", path.display());
                 ExitCode::SUCCESS
@@ -51,7 +74,7 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    let r = rt.block_on(run(path));
+    let r = rt.block_on(run(path, args.advertise));
     // Blocking work still running (it stops on the shutdown token at its next
     // check) does not hold the exit: a shutdown ends within 10 s.
     rt.shutdown_timeout(std::time::Duration::from_secs(2));
@@ -64,9 +87,9 @@ fn main() -> ExitCode {
     }
 }
 
-async fn run(path: PathBuf) -> anyhow::Result<()> {
+async fn run(path: PathBuf, advertise: Option<String>) -> anyhow::Result<()> {
     let _telemetry = camplane_telemetry::init("camplane-controller", "info");
-    let config = ControllerConfig::load(&path)?;
+    let config = load(&path, advertise.as_deref())?;
     let cancel = CancellationToken::new();
     let running = camplane_controller::server::start(config, cancel.clone())
         .await
