@@ -98,6 +98,7 @@ const RPCS: &[(&str, Need)] = &[
         Need::Op(Operation::HoldCityManager),
     ),
     ("Hotlists.Load", Need::Op(Operation::ManageHotlists)),
+    ("Hotlists.Upload", Need::Op(Operation::ManageHotlists)),
     ("Hotlists.List", Need::Op(Operation::ReadHotlists)),
     ("Alerts.List", Need::Op(Operation::ReceiveAlerts)),
     ("Alerts.Watch", Need::Op(Operation::ReceiveAlerts)),
@@ -533,6 +534,19 @@ async fn call(h: &Harness, c: &Caller, rpc: &str) -> Result<(), tonic::Status> {
             ))
             .await
             .map(|_| ()),
+        "Hotlists.Upload" => upload_hotlist(
+            &ch,
+            t,
+            pb::HotlistLoadRequest {
+                source: "NCIC".into(),
+                category: "stolen_vehicle".into(),
+                file_name: "list.csv".into(),
+                csv: b"plate\nABC1234\n".to_vec(),
+                ..Default::default()
+            },
+        )
+        .await
+        .map(|_| ()),
         "Hotlists.List" => pb::hotlists_client::HotlistsClient::new(ch)
             .list(req(t, pb::Empty {}))
             .await
