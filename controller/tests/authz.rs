@@ -348,7 +348,7 @@ async fn call(h: &Harness, c: &Caller, rpc: &str) -> Result<(), tonic::Status> {
             .await
             .map(|_| ()),
         "Users.List" => pb::users_client::UsersClient::new(ch)
-            .list(req(t, pb::Empty {}))
+            .list(req(t, pb::ListRequest::default()))
             .await
             .map(|_| ()),
         "Audit.Verify" => pb::audit_client::AuditClient::new(ch)
@@ -483,17 +483,17 @@ async fn call(h: &Harness, c: &Caller, rpc: &str) -> Result<(), tonic::Status> {
         }
         "Fleet.ListAgents" => fleet
             .clone()
-            .list_agents(req(t, pb::Empty {}))
+            .list_agents(req(t, pb::ListRequest::default()))
             .await
             .map(|_| ()),
         "Fleet.CameraStatus" => fleet
             .clone()
-            .camera_status(req(t, pb::Empty {}))
+            .camera_status(req(t, pb::ListRequest::default()))
             .await
             .map(|_| ()),
         "Fleet.Windows" => fleet
             .clone()
-            .windows(req(t, pb::Empty {}))
+            .windows(req(t, pb::ListRequest::default()))
             .await
             .map(|_| ()),
         "Holds.Create(criminal_investigation)" => hold("criminal_investigation").await,

@@ -761,3 +761,95 @@ async fn a_multi_chunk_hotlist_loads_whole() {
         (n, sha.as_str())
     );
 }
+
+/// `Users.List` comes in pages as `get KIND` does: 4,000 users (over a page of
+/// JSON) come back whole, in name order, each once, over several pages, each
+/// read with a client limit of one page; an empty `after` is the first page.
+/// (Adding 4,000 users through `Users.Add` would hash 4,000 passwords: the
+/// records are copies of a real one, written to the store.)
+#[tokio::test(flavor = "multi_thread")]
+async fn users_list_comes_in_pages() {
+    use camplane_controller::store::Op;
+    use camplane_proto::v1 as pb;
+    let dir = tempfile::tempdir().unwrap();
+    let h = start(config_embedded(dir.path()), None).await;
+    user(&h, "model", &["viewer"], "police").await;
+    let store = &h.running.controller.store;
+    let prefix = camplane_config::model::Kind::User.prefix();
+    let model: serde_json::Value = serde_json::from_slice(
+        &store
+            .get(&format!("{prefix}model"))
+            .await
+            .unwrap()
+            .expect("the model user's record")
+            .value,
+    )
+    .unwrap();
+    let n = 4_000;
+    for part in 0..40 {
+        let ops = (part * n / 40..(part + 1) * n / 40)
+            .map(|i| {
+                let name = format!("u{i:04}");
+                let mut v = model.clone();
+                v["name"] = name.clone().into();
+                v["spec"]["display_name"] = "x".repeat(128).into();
+                Op::Put(format!("{prefix}{name}"), serde_json::to_vec(&v).unwrap())
+            })
+            .collect();
+        store.txn(Vec::new(), ops).await.unwrap();
+    }
+    // The cache follows the store's watch.
+    let t0 = std::time::Instant::now();
+    while h
+        .running
+        .controller
+        .list(camplane_config::model::Kind::User)
+        .unwrap()
+        .len()
+        < n
+    {
+        assert!(t0.elapsed() < std::time::Duration::from_secs(30));
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let mut client = pb::users_client::UsersClient::new(h.channel.clone())
+        .max_decoding_message_size(camplane_proto::limits::REPLY_PAGE_BYTES);
+    let (mut names, mut bytes, mut pages, mut after) = (Vec::new(), 0, 0, String::new());
+    loop {
+        let r = client
+            .list(req(
+                &h.admin,
+                pb::ListRequest {
+                    after: after.clone(),
+                },
+            ))
+            .await
+            .unwrap()
+            .into_inner();
+        pages += 1;
+        for o in &r.objects {
+            bytes += o.json.len();
+            names.push(o.name.clone());
+        }
+        if r.next_after.is_empty() {
+            break;
+        }
+        assert!(r.next_after > after, "the pages move on");
+        after = r.next_after;
+    }
+    let want: Vec<String> = (0..n).map(|i| format!("u{i:04}")).collect();
+    let listed: Vec<String> = names
+        .iter()
+        .filter(|n| n.starts_with('u'))
+        .cloned()
+        .collect();
+    assert_eq!(listed, want);
+    let mut sorted = names.clone();
+    sorted.sort();
+    sorted.dedup();
+    assert_eq!(sorted, names, "in name order, each once");
+    assert!(
+        bytes > camplane_proto::limits::REPLY_PAGE_BYTES,
+        "{bytes} bytes fit one page: the test shows nothing"
+    );
+    assert!(pages >= 2, "{pages} pages");
+}

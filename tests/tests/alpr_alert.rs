@@ -231,7 +231,7 @@ async fn rendered_plates_raise_exactly_one_hotlist_alert_at_the_controller() {
     let t0 = Instant::now();
     loop {
         let r = pb::fleet_client::FleetClient::new(h.channel.clone())
-            .windows(ctl::req(&h.admin, pb::Empty {}))
+            .windows(ctl::req(&h.admin, pb::ListRequest::default()))
             .await
             .unwrap()
             .into_inner();

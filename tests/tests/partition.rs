@@ -215,7 +215,7 @@ async fn a_partitioned_site_keeps_working_and_reports_exactly_once() {
     let t0 = Instant::now();
     loop {
         let r = pb::fleet_client::FleetClient::new(h.channel.clone())
-            .windows(ctl::req(&h.admin, pb::Empty {}))
+            .windows(ctl::req(&h.admin, pb::ListRequest::default()))
             .await
             .unwrap()
             .into_inner();
