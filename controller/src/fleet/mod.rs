@@ -107,7 +107,7 @@ fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 /// A session's wake-up call: fires when its agent's desired config changed, or
-/// a hotlist did. Dropping the last one of an agent forgets the agent.
+/// a hotlist did and the agent reads plates. Dropping the last one of an agent forgets the agent.
 pub struct Wake {
     rx: tokio::sync::watch::Receiver<u64>,
     agent: String,
@@ -165,7 +165,8 @@ impl DesiredIndex {
         lock(&self.wakes).len()
     }
 
-    /// Wakes every session (a hotlist changed, or the index could not be built).
+    /// Wakes every session (the index could not be built, or there was none to
+    /// compare with).
     pub fn wake_all(&self) -> usize {
         let g = lock(&self.wakes);
         for tx in g.values() {
@@ -189,6 +190,32 @@ pub fn changed_agents(old: &DesiredMap, new: &DesiredMap) -> Vec<String> {
         .collect();
     out.extend(old.keys().filter(|a| !new.contains_key(*a)).cloned());
     out.sort();
+    out
+}
+
+/// The agents that match plates: those with at least one ALPR camera, sorted.
+/// A hotlist change concerns these only (issue #17: hotlist deltas go to every
+/// ALPR agent).
+pub fn alpr_agents(map: &DesiredMap) -> Vec<String> {
+    let mut out: Vec<String> = map
+        .iter()
+        .filter(|(_, e)| e.desired.cameras.iter().any(|c| c.alpr))
+        .map(|(a, _)| a.clone())
+        .collect();
+    out.sort();
+    out
+}
+
+/// The sessions one fleet change wakes: the agents whose desired config changed
+/// between `old` and `new` and, when a hotlist changed, every ALPR agent of
+/// `new`; sorted, each once.
+pub fn agents_to_wake(old: &DesiredMap, new: &DesiredMap, hotlists_changed: bool) -> Vec<String> {
+    let mut out = changed_agents(old, new);
+    if hotlists_changed {
+        out.extend(alpr_agents(new));
+        out.sort();
+        out.dedup();
+    }
     out
 }
 
@@ -549,9 +576,9 @@ impl Fleet {
 
     /// Follows fleet changes until `cancel`: after each, the index is rebuilt
     /// once and only the sessions of agents whose desired config changed are
-    /// woken; a hotlist change wakes every session (each sends the agent's
-    /// delta). Sessions stay level-triggered with their own tick as the net
-    /// for anything missed.
+    /// woken; a hotlist change wakes the sessions of the ALPR agents (each
+    /// sends its agent the delta). Sessions stay level-triggered with their
+    /// own tick as the net for anything missed.
     pub async fn wake_on_changes(self: Arc<Self>, cancel: CancellationToken) {
         let mut changes = self.ctl.cache.subscribe_fleet();
         let hotlists = || self.ctl.cache.prefix_stamp(crate::alpr::hotlist::INFO);
@@ -566,10 +593,8 @@ impl Fleet {
                 r = changes.changed() => if r.is_err() { return },
             }
             let now = hotlists();
-            if now != lists {
-                lists = now;
-                self.index.wake_all();
-            }
+            let lists_changed = now != lists;
+            lists = now;
             if broadcast {
                 self.index.wake_all();
                 continue;
@@ -584,8 +609,8 @@ impl Fleet {
                 Ok(new) => {
                     match &prev {
                         Some(old) => {
-                            let changed = changed_agents(old, &new);
-                            self.index.wake(changed.iter().map(String::as_str));
+                            let wake = agents_to_wake(old, &new, lists_changed);
+                            self.index.wake(wake.iter().map(String::as_str));
                         }
                         None => {
                             self.index.wake_all();
@@ -994,6 +1019,11 @@ mod tests {
     use super::*;
 
     fn entry(agent: &str, cameras: &[&str]) -> Arc<DesiredEntry> {
+        entry_alpr(agent, cameras, &[])
+    }
+
+    /// An agent's entry whose cameras in `alpr` read plates.
+    fn entry_alpr(agent: &str, cameras: &[&str], alpr: &[&str]) -> Arc<DesiredEntry> {
         let desired = AgentDesired {
             agent: agent.into(),
             site: "hq".into(),
@@ -1005,7 +1035,7 @@ mod tests {
                     sub_url: None,
                     recording: true,
                     retention_days: 30,
-                    alpr: false,
+                    alpr: alpr.contains(c),
                     location: None,
                     mobile: false,
                 })
@@ -1052,6 +1082,38 @@ mod tests {
             changed_agents(&DesiredMap::new(), &old),
             ["a", "b", "c", "gone"]
         );
+    }
+
+    #[test]
+    fn a_hotlist_change_wakes_the_alpr_agents_only() {
+        let old: DesiredMap = [
+            ("lpr", entry_alpr("lpr", &["c1", "c2"], &["c2"])),
+            ("plain", entry("plain", &["c3"])),
+            ("empty", entry("empty", &[])),
+            ("lpr2", entry_alpr("lpr2", &["c4"], &["c4"])),
+        ]
+        .into_iter()
+        .map(|(a, e)| (a.to_string(), e))
+        .collect();
+        assert_eq!(alpr_agents(&old), ["lpr", "lpr2"]);
+        assert!(alpr_agents(&DesiredMap::new()).is_empty());
+        // Nothing else changed: a hotlist change wakes the ALPR agents, no other
+        // change wakes nobody.
+        assert_eq!(agents_to_wake(&old, &old, true), ["lpr", "lpr2"]);
+        assert!(agents_to_wake(&old, &old, false).is_empty());
+        // With a config change too: its agent and the ALPR agents, each once.
+        let mut new = old.clone();
+        new.insert("plain".into(), entry("plain", &["c3", "c5"]));
+        new.insert("lpr".into(), entry_alpr("lpr", &["c2"], &["c2"]));
+        assert_eq!(agents_to_wake(&old, &new, true), ["lpr", "lpr2", "plain"]);
+        assert_eq!(agents_to_wake(&old, &new, false), ["lpr", "plain"]);
+        // An agent whose ALPR camera was turned off this change is woken for
+        // its config; the hotlist part goes to the agents that read plates now.
+        let mut off = old.clone();
+        off.insert("lpr2".into(), entry("lpr2", &["c4"]));
+        assert_eq!(agents_to_wake(&old, &off, false), ["lpr2"]);
+        assert_eq!(agents_to_wake(&old, &off, true), ["lpr", "lpr2"]);
+        assert_eq!(alpr_agents(&off), ["lpr"]);
     }
 
     #[tokio::test]
