@@ -395,11 +395,10 @@ pub const MAX_FIELD: usize = 512;
 /// Splits CSV text (RFC 4180: quotes, doubled quotes, newlines in quotes) into
 /// records with the line each starts on. An unterminated quote is an error for
 /// the record it opens.
-fn records(
-    text: &str,
-    max: usize,
-    stop: &dyn Fn() -> bool,
-) -> Option<Vec<(usize, Result<Vec<String>, String>)>> {
+/// The records of a file: each with its first line, its fields or why it is bad.
+type Records = Vec<(usize, Result<Vec<String>, String>)>;
+
+fn records(text: &str, max: usize, stop: &dyn Fn() -> bool) -> Option<Records> {
     let mut out = Vec::new();
     let mut read = 0usize;
     let mut fields: Vec<String> = Vec::new();
@@ -416,7 +415,7 @@ fn records(
             return Some(out);
         }
         read += 1;
-        if read % STOP_EVERY == 0 && stop() {
+        if read.is_multiple_of(STOP_EVERY) && stop() {
             return None;
         }
         if in_quotes {

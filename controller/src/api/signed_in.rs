@@ -20,8 +20,12 @@ use tonic::Status;
 pub struct SignedInFirst<S> {
     inner: S,
     ctl: Arc<Controller>,
-    too_large: Option<(&'static str, fn() -> Status)>,
+    too_large: Option<TooLarge>,
 }
+
+/// A unary method's path and what a caller whose message is too large for it
+/// is told instead of tonic's refusal.
+type TooLarge = (&'static str, fn() -> Status);
 
 impl<S> SignedInFirst<S> {
     /// Wraps `inner`.
