@@ -51,8 +51,12 @@ pub async fn run(c: &Client, ac: AgentCmd) -> Result<i32> {
             println!("{}", r.token);
         }
         AgentCmd::List => {
-            let r = call(client.list_agents(c.req(pb::Empty {})?)).await?;
-            print_objects(Kind::Agent, &values(&r.objects)?, Output::Table, false)?;
+            let objects = crate::objects::all_pages(|after| {
+                let mut client = client.clone();
+                async move { call(client.list_agents(c.req(pb::ListRequest { after })?)).await }
+            })
+            .await?;
+            print_objects(Kind::Agent, &values(&objects)?, Output::Table, false)?;
         }
         AgentCmd::Revoke { name } => {
             call(client.revoke(c.req(pb::AgentName {

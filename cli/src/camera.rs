@@ -93,11 +93,15 @@ pub async fn run(c: &Client, cc: CameraCmd) -> Result<i32> {
 }
 
 async fn status(c: &Client, json: bool) -> Result<()> {
-    let r = call(
-        pb::fleet_client::FleetClient::new(c.channel.clone()).camera_status(c.req(pb::Empty {})?),
-    )
+    let objects = crate::objects::all_pages(|after| async move {
+        call(
+            pb::fleet_client::FleetClient::new(c.channel.clone())
+                .camera_status(c.req(pb::ListRequest { after })?),
+        )
+        .await
+    })
     .await?;
-    let hs = values(&r.objects)?;
+    let hs = values(&objects)?;
     if json {
         println!("{}", serde_json::to_string_pretty(&hs)?);
         return Ok(());
@@ -147,10 +151,15 @@ async fn status(c: &Client, json: bool) -> Result<()> {
 }
 
 async fn windows(c: &Client, camera: Option<String>, json: bool) -> Result<()> {
-    let r =
-        call(pb::fleet_client::FleetClient::new(c.channel.clone()).windows(c.req(pb::Empty {})?))
-            .await?;
-    let ws: Vec<Value> = values(&r.objects)?
+    let objects = crate::objects::all_pages(|after| async move {
+        call(
+            pb::fleet_client::FleetClient::new(c.channel.clone())
+                .windows(c.req(pb::ListRequest { after })?),
+        )
+        .await
+    })
+    .await?;
+    let ws: Vec<Value> = values(&objects)?
         .into_iter()
         .filter(|w| camera.as_deref().is_none_or(|c| w["camera"] == c))
         .collect();

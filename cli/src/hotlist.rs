@@ -92,27 +92,30 @@ pub async fn run(c: &Client, hc: HotlistCmd) -> Result<i32> {
             }
             let csv =
                 std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?;
+            // Streamed in chunks: the controller checks the caller before it
+            // reads any of the file, and the file's size as it arrives.
+            let messages = pb::HotlistUpload::messages(pb::HotlistLoadRequest {
+                source,
+                category,
+                file_name: file.display().to_string(),
+                csv,
+                columns_json: serde_json::to_string(&cols)?,
+                mode,
+                public: if public {
+                    Some(true)
+                } else if non_public {
+                    Some(false)
+                } else {
+                    None
+                },
+                case_number: case_number.unwrap_or_default(),
+                purpose: purpose.unwrap_or_default(),
+                expires: expires.unwrap_or_default(),
+            });
             let r = call(
                 pb::hotlists_client::HotlistsClient::new(c.channel.clone())
                     .max_encoding_message_size(HOTLIST_MAX_MESSAGE)
-                    .load(c.req(pb::HotlistLoadRequest {
-                        source,
-                        category,
-                        file_name: file.display().to_string(),
-                        csv,
-                        columns_json: serde_json::to_string(&cols)?,
-                        mode,
-                        public: if public {
-                            Some(true)
-                        } else if non_public {
-                            Some(false)
-                        } else {
-                            None
-                        },
-                        case_number: case_number.unwrap_or_default(),
-                        purpose: purpose.unwrap_or_default(),
-                        expires: expires.unwrap_or_default(),
-                    })?),
+                    .upload(c.req(tokio_stream::iter(messages))?),
             )
             .await?;
             if !r.pending_approval.is_empty() {

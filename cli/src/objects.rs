@@ -93,6 +93,26 @@ pub async fn list(c: &Client, kind: Kind, name: String) -> Result<Vec<serde_json
     }
 }
 
+/// Every object of a paged list (`Users.List`, Fleet's lists): `page(after)`
+/// asks for the page after `after` (empty: the first), followed to the end.
+pub async fn all_pages<F, Fut>(mut page: F) -> Result<Vec<pb::Object>>
+where
+    F: FnMut(String) -> Fut,
+    Fut: std::future::Future<Output = Result<pb::ObjectList>>,
+{
+    let mut out = Vec::new();
+    let mut after = String::new();
+    loop {
+        let r = page(after.clone()).await?;
+        out.extend(r.objects);
+        // A next page named no further than this one would loop forever.
+        if r.next_after.is_empty() || r.next_after <= after {
+            return Ok(out);
+        }
+        after = r.next_after;
+    }
+}
+
 /// `delete KIND NAME`.
 pub async fn delete(c: &Client, kind: &str, name: &str) -> Result<i32> {
     let k = Kind::parse(kind).ok_or_else(|| anyhow!("unknown kind {kind:?}"))?;

@@ -172,8 +172,12 @@ pub async fn run(c: &Client, uc: UserCmd) -> Result<i32> {
             return report_pending(&r.pending_grants);
         }
         UserCmd::List => {
-            let r = call(client.list(c.req(pb::Empty {})?)).await?;
-            print_objects(Kind::User, &values(&r.objects)?, Output::Table, false)?;
+            let objects = crate::objects::all_pages(|after| {
+                let mut client = client.clone();
+                async move { call(client.list(c.req(pb::ListRequest { after })?)).await }
+            })
+            .await?;
+            print_objects(Kind::User, &values(&objects)?, Output::Table, false)?;
         }
         UserCmd::Grants(GrantsCmd::List) => {
             let r = call(client.list_grants(c.req(pb::Empty {})?)).await?;

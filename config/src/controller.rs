@@ -158,7 +158,8 @@ pub fn valid_basis_code(code: &str) -> bool {
 
 // ---------- hotlist settings ----------
 
-/// The wire's limit on a hotlist file (bytes): `camplane_proto::limits::HOTLIST_MAX_FILE`,
+/// The largest hotlist file the controller takes, streamed in chunks (bytes):
+/// `camplane_proto::limits::HOTLIST_MAX_FILE`,
 /// which this crate does not link; the controller's tests hold the two equal.
 pub const HOTLIST_WIRE_MAX_FILE: u64 = 64 << 20;
 

@@ -395,8 +395,12 @@ pub const MAX_FIELD: usize = 512;
 /// Splits CSV text (RFC 4180: quotes, doubled quotes, newlines in quotes) into
 /// records with the line each starts on. An unterminated quote is an error for
 /// the record it opens.
-fn records(text: &str, max: usize) -> Vec<(usize, Result<Vec<String>, String>)> {
+/// The records of a file: each with its first line, its fields or why it is bad.
+type Records = Vec<(usize, Result<Vec<String>, String>)>;
+
+fn records(text: &str, max: usize, stop: &dyn Fn() -> bool) -> Option<Records> {
     let mut out = Vec::new();
+    let mut read = 0usize;
     let mut fields: Vec<String> = Vec::new();
     let mut field = String::new();
     let mut line = 1usize;
@@ -408,7 +412,11 @@ fn records(text: &str, max: usize) -> Vec<(usize, Result<Vec<String>, String>)> 
     while let Some(c) = chars.next() {
         if out.len() > max {
             // The caller refuses the file: no need to split the rest.
-            return out;
+            return Some(out);
+        }
+        read += 1;
+        if read.is_multiple_of(STOP_EVERY) && stop() {
+            return None;
         }
         if in_quotes {
             match c {
@@ -459,8 +467,13 @@ fn records(text: &str, max: usize) -> Vec<(usize, Result<Vec<String>, String>)> 
             out.push((start, bad.map_or(Ok(fields), Err)));
         }
     }
-    out
+    Some(out)
 }
+
+/// How many characters (while splitting) or rows (while checking) pass
+/// between two looks at a parse's stop flag: often enough to stop within
+/// milliseconds, rarely enough to cost nothing.
+const STOP_EVERY: usize = 1 << 14;
 
 /// Normalises a plate: upper case, spaces and dashes dropped. None when the
 /// rest is not 2-8 letters and digits.
@@ -527,7 +540,27 @@ pub fn parse_csv_bounded(
     now: Timestamp,
     max_rows: usize,
 ) -> Result<Parsed, String> {
-    let recs = records(text, max_rows.saturating_add(usize::from(cols.header)));
+    parse_csv_stoppable(text, cols, now, max_rows, &|| false)
+        .map(|p| p.expect("a parse that is never stopped ends"))
+}
+
+/// [`parse_csv_bounded`] that looks at `stop` while it splits and checks the
+/// rows, and gives up (`Ok(None)`) once it says so: a large file's parse ends
+/// soon after its client went away or the server began to shut down.
+pub fn parse_csv_stoppable(
+    text: &str,
+    cols: &Columns,
+    now: Timestamp,
+    max_rows: usize,
+    stop: &dyn Fn() -> bool,
+) -> Result<Option<Parsed>, String> {
+    let Some(recs) = records(
+        text,
+        max_rows.saturating_add(usize::from(cols.header)),
+        stop,
+    ) else {
+        return Ok(None);
+    };
     if recs.len() > max_rows.saturating_add(usize::from(cols.header)) {
         return Err(format!("more than {max_rows} rows"));
     }
@@ -577,7 +610,10 @@ pub fn parse_csv_bounded(
     let sc = opt(&cols.state, &defaults.state)?;
     let rc = opt(&cols.reason, &defaults.reason)?;
     let ec = opt(&cols.expiry, &defaults.expiry)?;
-    for (line, rec) in it {
+    for (n, (line, rec)) in it.enumerate() {
+        if n % STOP_EVERY == STOP_EVERY - 1 && stop() {
+            return Ok(None);
+        }
         let rec = match rec {
             Ok(r) => r,
             Err(e) => {
@@ -676,7 +712,7 @@ pub fn parse_csv_bounded(
         }
         parsed.entries.insert(k, e);
     }
-    Ok(parsed)
+    Ok(Some(parsed))
 }
 
 #[cfg(test)]
@@ -804,6 +840,31 @@ mod tests {
         c.header = false;
         assert!(parse_csv_bounded("AAA111\nBBB222\n", &c, now(), 1).is_err());
         assert!(parse_csv_bounded("AAA111\nBBB222\n", &c, now(), 2).is_ok());
+    }
+
+    #[test]
+    fn a_stopped_parse_gives_up() {
+        let c = Columns::parse_spec("state=,reason=,expiry=").unwrap();
+        let csv: String = std::iter::once("plate\n".to_string())
+            .chain((0..50_000).map(|i| format!("P{i:06}\n")))
+            .collect();
+        let full = parse_csv_stoppable(&csv, &c, now(), usize::MAX, &|| false)
+            .unwrap()
+            .unwrap();
+        assert_eq!(full.entries.len(), 50_000);
+        // Stopped from the start: gives up while splitting.
+        assert!(parse_csv_stoppable(&csv, &c, now(), usize::MAX, &|| true)
+            .unwrap()
+            .is_none());
+        // Stopped later: the flag is looked at again while the rows are checked.
+        let looks = std::cell::Cell::new(0);
+        let later = || {
+            looks.set(looks.get() + 1);
+            looks.get() > csv.len() / STOP_EVERY
+        };
+        assert!(parse_csv_stoppable(&csv, &c, now(), usize::MAX, &later)
+            .unwrap()
+            .is_none());
     }
 
     #[test]

@@ -98,6 +98,7 @@ const RPCS: &[(&str, Need)] = &[
         Need::Op(Operation::HoldCityManager),
     ),
     ("Hotlists.Load", Need::Op(Operation::ManageHotlists)),
+    ("Hotlists.Upload", Need::Op(Operation::ManageHotlists)),
     ("Hotlists.List", Need::Op(Operation::ReadHotlists)),
     ("Alerts.List", Need::Op(Operation::ReceiveAlerts)),
     ("Alerts.Watch", Need::Op(Operation::ReceiveAlerts)),
@@ -347,7 +348,7 @@ async fn call(h: &Harness, c: &Caller, rpc: &str) -> Result<(), tonic::Status> {
             .await
             .map(|_| ()),
         "Users.List" => pb::users_client::UsersClient::new(ch)
-            .list(req(t, pb::Empty {}))
+            .list(req(t, pb::ListRequest::default()))
             .await
             .map(|_| ()),
         "Audit.Verify" => pb::audit_client::AuditClient::new(ch)
@@ -482,17 +483,17 @@ async fn call(h: &Harness, c: &Caller, rpc: &str) -> Result<(), tonic::Status> {
         }
         "Fleet.ListAgents" => fleet
             .clone()
-            .list_agents(req(t, pb::Empty {}))
+            .list_agents(req(t, pb::ListRequest::default()))
             .await
             .map(|_| ()),
         "Fleet.CameraStatus" => fleet
             .clone()
-            .camera_status(req(t, pb::Empty {}))
+            .camera_status(req(t, pb::ListRequest::default()))
             .await
             .map(|_| ()),
         "Fleet.Windows" => fleet
             .clone()
-            .windows(req(t, pb::Empty {}))
+            .windows(req(t, pb::ListRequest::default()))
             .await
             .map(|_| ()),
         "Holds.Create(criminal_investigation)" => hold("criminal_investigation").await,
@@ -533,6 +534,19 @@ async fn call(h: &Harness, c: &Caller, rpc: &str) -> Result<(), tonic::Status> {
             ))
             .await
             .map(|_| ()),
+        "Hotlists.Upload" => upload_hotlist(
+            &ch,
+            t,
+            pb::HotlistLoadRequest {
+                source: "NCIC".into(),
+                category: "stolen_vehicle".into(),
+                file_name: "list.csv".into(),
+                csv: b"plate\nABC1234\n".to_vec(),
+                ..Default::default()
+            },
+        )
+        .await
+        .map(|_| ()),
         "Hotlists.List" => pb::hotlists_client::HotlistsClient::new(ch)
             .list(req(t, pb::Empty {}))
             .await

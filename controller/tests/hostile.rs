@@ -503,3 +503,353 @@ async fn alerts_list_comes_in_pages() {
         .count();
     assert_eq!(listed, pages);
 }
+
+/// A hotlist request of `csv` bytes for the NCIC stolen-vehicle list.
+fn ncic_upload(file_name: &str, csv: Vec<u8>) -> camplane_proto::v1::HotlistLoadRequest {
+    camplane_proto::v1::HotlistLoadRequest {
+        source: "NCIC".into(),
+        category: "stolen_vehicle".into(),
+        file_name: file_name.into(),
+        csv,
+        ..Default::default()
+    }
+}
+
+/// A hotlist upload is streamed and held to `hotlists.max_file_bytes` as it
+/// arrives: against a client that would send chunks for ever, the controller
+/// refuses once the running total passes the limit (having read at most one
+/// chunk more than the limit), names the limit, audits the refusal, and
+/// stores nothing.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_hotlist_upload_over_the_limit_is_refused_as_it_arrives() {
+    use camplane_proto::limits::HOTLIST_CHUNK;
+    use camplane_proto::v1 as pb;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = config_embedded(dir.path());
+    let max = 3 * HOTLIST_CHUNK as u64;
+    config.hotlists.max_file_bytes = max;
+    let h = start(config, None).await;
+    let sup = user(&h, "sup", &["supervisor"], "police").await;
+    let sent = Arc::new(AtomicUsize::new(0));
+    let counter = sent.clone();
+    let header = pb::HotlistUpload::messages(ncic_upload("endless.csv", Vec::new()));
+    let chunks = futures::stream::repeat_with(move || {
+        counter.fetch_add(1, Ordering::SeqCst);
+        pb::HotlistUpload {
+            part: Some(pb::hotlist_upload::Part::Chunk(vec![b'A'; HOTLIST_CHUNK])),
+        }
+    });
+    use futures::StreamExt;
+    let messages = futures::stream::iter(header).chain(chunks);
+    let e = tokio::time::timeout(
+        std::time::Duration::from_secs(30),
+        pb::hotlists_client::HotlistsClient::new(h.channel.clone()).upload(req(&sup, messages)),
+    )
+    .await
+    .expect("refused while the client still sends")
+    .unwrap_err();
+    assert_eq!(e.code(), tonic::Code::InvalidArgument, "{e}");
+    assert!(
+        e.message()
+            .contains(&format!("more than hotlists.max_file_bytes ({max} bytes)")),
+        "{e}"
+    );
+    // The server names what it had read: at most the limit and one chunk.
+    let read: u64 = e
+        .message()
+        .split("after ")
+        .nth(1)
+        .and_then(|s| s.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no byte count in {e}"));
+    assert!(read <= max + HOTLIST_CHUNK as u64, "{read} bytes read");
+    eprintln!(
+        "refused after {read} bytes read; the client had produced {} chunks",
+        sent.load(Ordering::SeqCst)
+    );
+    let log = audit_log(&h).await;
+    let last = log
+        .iter()
+        .rev()
+        .find(|e| e["action"] == "hotlist.load")
+        .expect("the refusal is audited");
+    assert!(
+        last["result"].as_str().unwrap().starts_with("refused: ")
+            && last["result"]
+                .as_str()
+                .unwrap()
+                .contains("hotlists.max_file_bytes"),
+        "{last}"
+    );
+    assert!(h.running.controller.all_hotlists().is_empty());
+    // The legitimate upload under the limit still loads.
+    let r = upload_hotlist(
+        &h.channel,
+        &sup,
+        ncic_upload("ok.csv", b"plate\nABC1234\n".to_vec()),
+    )
+    .await
+    .unwrap()
+    .into_inner();
+    assert_eq!(r.entries, 1);
+}
+
+/// The caller of a streamed hotlist upload is signed in and allowed before any
+/// message is read: without a token, with a made-up one, or as a viewer, the
+/// answer comes while the first message is still unfinished; a supervisor's
+/// upload goes on to be read. A unary `Load` now takes one chunk at most, and a
+/// larger one is told to use the streaming upload.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_unsigned_hotlist_upload_is_refused_before_any_chunk_is_read() {
+    use camplane_proto::v1 as pb;
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = config_embedded(dir.path());
+    config.tls.enabled = false;
+    let h = start(config, None).await;
+    let viewer = user(&h, "clerk", &["viewer"], "police").await;
+    let sup = user(&h, "sup", &["supervisor"], "police").await;
+    let addr = h.running.addr;
+    let path = "/camplane.v1.Hotlists/Upload";
+    let long = std::time::Duration::from_secs(10);
+    for token in [None, Some("cpt_made_up")] {
+        assert_eq!(
+            unfinished_call(addr, path, token, 1 << 20, 1000, long).await,
+            Some("16".to_string()),
+            "{token:?}"
+        );
+    }
+    let permission_denied = Some("7".to_string());
+    assert_eq!(
+        unfinished_call(addr, path, Some(&viewer), 1 << 20, 1000, long).await,
+        permission_denied
+    );
+    // A supervisor's upload is read (no answer while its first message is unfinished).
+    let short = std::time::Duration::from_secs(2);
+    assert_eq!(
+        unfinished_call(addr, path, Some(&sup), 1000, 10, short).await,
+        None
+    );
+    // The unary door takes a small file and refuses a large one, naming the upload.
+    let small = pb::hotlists_client::HotlistsClient::new(h.channel.clone())
+        .load(req(
+            &sup,
+            ncic_upload("small.csv", b"plate\nABC1234\n".to_vec()),
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(small.entries, 1);
+    let e = pb::hotlists_client::HotlistsClient::new(h.channel.clone())
+        .load(req(&sup, ncic_upload("big.csv", vec![b'A'; 2 << 20])))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), tonic::Code::OutOfRange, "{e}");
+    assert!(e.message().contains("Hotlists.Upload"), "{e}");
+}
+
+/// A client that drops its upload half-way stops the work: the controller
+/// counts it in `camplane_controller_work_cancelled_total{what="hotlist"}`,
+/// stores nothing, and serves the next upload. (Raw HTTP/2, so the client can
+/// reset its stream as a client that goes away does.)
+#[tokio::test(flavor = "multi_thread")]
+async fn a_dropped_hotlist_upload_stops() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = config_embedded(dir.path());
+    config.tls.enabled = false;
+    let h = start(config, None).await;
+    let sup = user(&h, "sup", &["supervisor"], "police").await;
+    let metrics = h.running.controller.metrics.clone();
+    assert_eq!(metrics.work_cancelled_of("hotlist"), 0);
+    let addr = h.running.addr;
+    let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let (client, conn) = h2::client::handshake(tcp).await.unwrap();
+    let held = tokio::spawn(conn);
+    let mut client = client.ready().await.unwrap();
+    let request = http::Request::builder()
+        .method("POST")
+        .uri(format!("http://{addr}/camplane.v1.Hotlists/Upload"))
+        .header("content-type", "application/grpc")
+        .header("te", "trailers")
+        .header("authorization", format!("Bearer {sup}"))
+        .body(())
+        .unwrap();
+    let (resp, mut body) = client.send_request(request, false).unwrap();
+    // HotlistUpload{header: {source: "NCIC", category: "stolen_vehicle"}}, then
+    // HotlistUpload{chunk: "plate\n"}, protobuf-encoded by hand, each in its
+    // gRPC frame (no compression flag, length).
+    let header: Vec<u8> = [&[0x0A, 4][..], b"NCIC", &[0x12, 14], b"stolen_vehicle"].concat();
+    let header = [&[0x0A, header.len() as u8][..], &header].concat();
+    let chunk = [&[0x12, 6][..], b"plate\n"].concat();
+    for m in [header, chunk] {
+        let mut frame = vec![0u8];
+        frame.extend_from_slice(&(m.len() as u32).to_be_bytes());
+        frame.extend_from_slice(&m);
+        body.send_data(bytes::Bytes::from(frame), false).unwrap();
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    assert_eq!(metrics.work_cancelled_of("hotlist"), 0, "still being read");
+    // The client goes away half-way.
+    body.send_reset(h2::Reason::CANCEL);
+    drop(resp);
+    let t0 = std::time::Instant::now();
+    while metrics.work_cancelled_of("hotlist") == 0 {
+        assert!(
+            t0.elapsed() < std::time::Duration::from_secs(10),
+            "the dropped upload was not stopped"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert_eq!(metrics.work_cancelled_of("hotlist"), 1);
+    assert!(h
+        .running
+        .controller
+        .render_metrics(true)
+        .await
+        .contains("camplane_controller_work_cancelled_total{what=\"hotlist\"} 1"));
+    assert!(h.running.controller.all_hotlists().is_empty());
+    held.abort();
+    upload_hotlist(
+        &h.channel,
+        &sup,
+        ncic_upload("next.csv", b"plate\nABC1234\n".to_vec()),
+    )
+    .await
+    .unwrap();
+}
+
+/// The legitimate upload of a file over one chunk: it arrives in several
+/// chunks, loads whole, and the stored list is the file (its SHA-256 and every
+/// row).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_multi_chunk_hotlist_loads_whole() {
+    use sha2::Digest;
+    let dir = tempfile::tempdir().unwrap();
+    let h = start(config_embedded(dir.path()), None).await;
+    let sup = user(&h, "sup", &["supervisor"], "police").await;
+    let n = 60_000;
+    let csv: String = std::iter::once("plate,state,reason\n".to_string())
+        .chain((0..n).map(|i| format!("Q{i:06},IA,reported stolen, report {i:08}\n")))
+        .collect();
+    let csv = csv.replace(", report", " report");
+    assert!(
+        csv.len() > 2 * camplane_proto::limits::HOTLIST_CHUNK,
+        "{} bytes",
+        csv.len()
+    );
+    let sha = hex::encode(sha2::Sha256::digest(csv.as_bytes()));
+    let r = upload_hotlist(&h.channel, &sup, ncic_upload("big.csv", csv.into_bytes()))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(
+        r.bad_rows.is_empty(),
+        "{:?}",
+        &r.bad_rows[..3.min(r.bad_rows.len())]
+    );
+    assert_eq!((r.entries, r.upserted), (n, n));
+    let info = h
+        .running
+        .controller
+        .all_hotlists()
+        .into_iter()
+        .find(|i| i.list == r.list)
+        .unwrap();
+    assert_eq!(
+        (info.entries as u64, info.sha256.as_str()),
+        (n, sha.as_str())
+    );
+}
+
+/// `Users.List` comes in pages as `get KIND` does: 4,000 users (over a page of
+/// JSON) come back whole, in name order, each once, over several pages, each
+/// read with a client limit of one page; an empty `after` is the first page.
+/// (Adding 4,000 users through `Users.Add` would hash 4,000 passwords: the
+/// records are copies of a real one, written to the store.)
+#[tokio::test(flavor = "multi_thread")]
+async fn users_list_comes_in_pages() {
+    use camplane_controller::store::Op;
+    use camplane_proto::v1 as pb;
+    let dir = tempfile::tempdir().unwrap();
+    let h = start(config_embedded(dir.path()), None).await;
+    user(&h, "model", &["viewer"], "police").await;
+    let store = &h.running.controller.store;
+    let prefix = camplane_config::model::Kind::User.prefix();
+    let model: serde_json::Value = serde_json::from_slice(
+        &store
+            .get(&format!("{prefix}model"))
+            .await
+            .unwrap()
+            .expect("the model user's record")
+            .value,
+    )
+    .unwrap();
+    let n = 4_000;
+    for part in 0..40 {
+        let ops = (part * n / 40..(part + 1) * n / 40)
+            .map(|i| {
+                let name = format!("u{i:04}");
+                let mut v = model.clone();
+                v["name"] = name.clone().into();
+                v["spec"]["display_name"] = "x".repeat(128).into();
+                Op::Put(format!("{prefix}{name}"), serde_json::to_vec(&v).unwrap())
+            })
+            .collect();
+        store.txn(Vec::new(), ops).await.unwrap();
+    }
+    // The cache follows the store's watch.
+    let t0 = std::time::Instant::now();
+    while h
+        .running
+        .controller
+        .list(camplane_config::model::Kind::User)
+        .unwrap()
+        .len()
+        < n
+    {
+        assert!(t0.elapsed() < std::time::Duration::from_secs(30));
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let mut client = pb::users_client::UsersClient::new(h.channel.clone())
+        .max_decoding_message_size(camplane_proto::limits::REPLY_PAGE_BYTES);
+    let (mut names, mut bytes, mut pages, mut after) = (Vec::new(), 0, 0, String::new());
+    loop {
+        let r = client
+            .list(req(
+                &h.admin,
+                pb::ListRequest {
+                    after: after.clone(),
+                },
+            ))
+            .await
+            .unwrap()
+            .into_inner();
+        pages += 1;
+        for o in &r.objects {
+            bytes += o.json.len();
+            names.push(o.name.clone());
+        }
+        if r.next_after.is_empty() {
+            break;
+        }
+        assert!(r.next_after > after, "the pages move on");
+        after = r.next_after;
+    }
+    let want: Vec<String> = (0..n).map(|i| format!("u{i:04}")).collect();
+    let listed: Vec<String> = names
+        .iter()
+        .filter(|n| n.starts_with('u'))
+        .cloned()
+        .collect();
+    assert_eq!(listed, want);
+    let mut sorted = names.clone();
+    sorted.sort();
+    sorted.dedup();
+    assert_eq!(sorted, names, "in name order, each once");
+    assert!(
+        bytes > camplane_proto::limits::REPLY_PAGE_BYTES,
+        "{bytes} bytes fit one page: the test shows nothing"
+    );
+    assert!(pages >= 2, "{pages} pages");
+}

@@ -27,10 +27,7 @@ async fn load(
     token: &str,
     r: pb::HotlistLoadRequest,
 ) -> Result<pb::HotlistLoadResponse, tonic::Status> {
-    Ok(pb::hotlists_client::HotlistsClient::new(h.channel.clone())
-        .load(req(token, r))
-        .await?
-        .into_inner())
+    Ok(upload_hotlist(&h.channel, token, r).await?.into_inner())
 }
 
 #[tokio::test]

@@ -40,6 +40,27 @@ pub mod v1 {
             out
         }
     }
+
+    impl HotlistUpload {
+        /// The messages of one hotlist upload, in order: the header (`req`
+        /// without its file), then the file's bytes in chunks of at most
+        /// [`crate::limits::HOTLIST_CHUNK`] (the wire's framing, shared by the
+        /// CLI and the tests).
+        pub fn messages(mut req: HotlistLoadRequest) -> Vec<HotlistUpload> {
+            use hotlist_upload::Part;
+            let csv = std::mem::take(&mut req.csv);
+            let mut out = vec![HotlistUpload {
+                part: Some(Part::Header(req)),
+            }];
+            out.extend(
+                csv.chunks(crate::limits::HOTLIST_CHUNK)
+                    .map(|c| HotlistUpload {
+                        part: Some(Part::Chunk(c.to_vec())),
+                    }),
+            );
+            out
+        }
+    }
 }
 
 /// Message size limits both ends of a call set on their tonic clients and servers
@@ -57,9 +78,13 @@ pub mod limits {
     pub const PLACEMENT_MAX_RESPONSE: usize = 256 << 20;
     /// The largest hotlist CSV file the `Hotlists` service accepts (bytes).
     pub const HOTLIST_MAX_FILE: usize = 64 << 20;
-    /// The largest `Hotlists` request: a file of [`HOTLIST_MAX_FILE`] bytes and the
-    /// rest of its request.
-    pub const HOTLIST_MAX_MESSAGE: usize = HOTLIST_MAX_FILE + (1 << 20);
+    /// The largest bytes of one `HotlistUpload.chunk`, and of the file a
+    /// unary `Hotlists.Load` carries.
+    pub const HOTLIST_CHUNK: usize = 1 << 20;
+    /// The largest `Hotlists` message: one chunk ([`HOTLIST_CHUNK`]) and the
+    /// rest of its request. Larger files are streamed (`Hotlists.Upload`), so a
+    /// caller is signed in and allowed before anything large is read.
+    pub const HOTLIST_MAX_MESSAGE: usize = HOTLIST_CHUNK + (64 << 10);
     /// The largest request any other service takes (tonic's default, stated):
     /// manifests, requests, searches. The CLI checks a file against it first and
     /// names the file.

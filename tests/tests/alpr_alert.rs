@@ -23,23 +23,23 @@ async fn wait_for<F: FnMut() -> bool>(limit: Duration, what: &str, mut f: F) {
 }
 
 async fn load(h: &ctl::Harness, token: &str, csv: &str, mode: &str) -> pb::HotlistLoadResponse {
-    pb::hotlists_client::HotlistsClient::new(h.channel.clone())
-        .load(ctl::req(
-            token,
-            pb::HotlistLoadRequest {
-                source: "NCIC".into(),
-                category: "stolen_vehicle".into(),
-                file_name: "ncic.csv".into(),
-                csv: csv.as_bytes().to_vec(),
-                columns_json: String::new(),
-                mode: mode.into(),
-                public: None,
-                ..Default::default()
-            },
-        ))
-        .await
-        .unwrap()
-        .into_inner()
+    ctl::upload_hotlist(
+        &h.channel,
+        token,
+        pb::HotlistLoadRequest {
+            source: "NCIC".into(),
+            category: "stolen_vehicle".into(),
+            file_name: "ncic.csv".into(),
+            csv: csv.as_bytes().to_vec(),
+            columns_json: String::new(),
+            mode: mode.into(),
+            public: None,
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap()
+    .into_inner()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -222,7 +222,7 @@ async fn rendered_plates_raise_exactly_one_hotlist_alert_at_the_controller() {
     assert!(v("camplane_controller_reports_received_total{kind=\"health\"}") >= 1.0);
     assert!(v("camplane_controller_cameras{state=\"active\"}") >= 1.0);
     assert!(
-        v("camplane_controller_request_duration_seconds_count{method=\"camplane.v1.Hotlists/Load\"}") >= 2.0
+        v("camplane_controller_request_duration_seconds_count{method=\"camplane.v1.Hotlists/Upload\"}") >= 2.0
     );
 
     // The camera stops: its windows report the plates read and the hit (a read
@@ -231,7 +231,7 @@ async fn rendered_plates_raise_exactly_one_hotlist_alert_at_the_controller() {
     let t0 = Instant::now();
     loop {
         let r = pb::fleet_client::FleetClient::new(h.channel.clone())
-            .windows(ctl::req(&h.admin, pb::Empty {}))
+            .windows(ctl::req(&h.admin, pb::ListRequest::default()))
             .await
             .unwrap()
             .into_inner();

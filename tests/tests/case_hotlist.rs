@@ -50,23 +50,23 @@ async fn a_case_list_reaches_agents_on_approval_and_leaves_at_its_expiry() {
     let hotlists = sup.hotlists();
 
     let expires = start + Duration::from_secs(3 * 86_400);
-    let r = pb::hotlists_client::HotlistsClient::new(h.channel.clone())
-        .load(ctl::req(
-            &sgt,
-            pb::HotlistLoadRequest {
-                source: "CUSTOM".into(),
-                category: "investigative".into(),
-                file_name: "case.csv".into(),
-                csv: b"plate,state\nINV1,IA\n".to_vec(),
-                case_number: "26-04711".into(),
-                purpose: "burglary".into(),
-                expires: expires.to_string(),
-                ..Default::default()
-            },
-        ))
-        .await
-        .unwrap()
-        .into_inner();
+    let r = ctl::upload_hotlist(
+        &h.channel,
+        &sgt,
+        pb::HotlistLoadRequest {
+            source: "CUSTOM".into(),
+            category: "investigative".into(),
+            file_name: "case.csv".into(),
+            csv: b"plate,state\nINV1,IA\n".to_vec(),
+            case_number: "26-04711".into(),
+            purpose: "burglary".into(),
+            expires: expires.to_string(),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap()
+    .into_inner();
     // Waiting for approval, the list is nowhere: the agent holds nothing.
     tokio::time::sleep(Duration::from_secs(2)).await;
     assert!(hotlists.versions().is_empty(), "{:?}", hotlists.versions());

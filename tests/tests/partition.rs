@@ -71,22 +71,22 @@ async fn a_partitioned_site_keeps_working_and_reports_exactly_once() {
         &[&format!("/lpr=mp4:{}", clip.display())],
     );
     agent::approved_lpr(&h, &cam.url("/lpr")).await;
-    pb::hotlists_client::HotlistsClient::new(h.channel.clone())
-        .load(ctl::req(
-            &sgt,
-            pb::HotlistLoadRequest {
-                source: "NCIC".into(),
-                category: "stolen_vehicle".into(),
-                file_name: "ncic.csv".into(),
-                csv: b"plate\nABC1234\n".to_vec(),
-                columns_json: String::new(),
-                mode: "replace".into(),
-                public: None,
-                ..Default::default()
-            },
-        ))
-        .await
-        .unwrap();
+    ctl::upload_hotlist(
+        &h.channel,
+        &sgt,
+        pb::HotlistLoadRequest {
+            source: "NCIC".into(),
+            category: "stolen_vehicle".into(),
+            file_name: "ncic.csv".into(),
+            csv: b"plate\nABC1234\n".to_vec(),
+            columns_json: String::new(),
+            mode: "replace".into(),
+            public: None,
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
 
     // The agent reaches the controller only through the relay.
     let cut = Arc::new(AtomicBool::new(false));
@@ -215,7 +215,7 @@ async fn a_partitioned_site_keeps_working_and_reports_exactly_once() {
     let t0 = Instant::now();
     loop {
         let r = pb::fleet_client::FleetClient::new(h.channel.clone())
-            .windows(ctl::req(&h.admin, pb::Empty {}))
+            .windows(ctl::req(&h.admin, pb::ListRequest::default()))
             .await
             .unwrap()
             .into_inner();

@@ -437,37 +437,37 @@ async fn a_month_of_known_traffic_is_published_exactly() {
     ] {
         // The department's own list is one case's, and waits for another supervisor.
         let custom = source == "CUSTOM";
-        let r = pb::hotlists_client::HotlistsClient::new(h.channel.clone())
-            .load(ctl::req(
-                &sgt,
-                pb::HotlistLoadRequest {
-                    source: source.into(),
-                    category: category.into(),
-                    file_name: format!("{source}.csv"),
-                    csv: format!("plate,state\n{plates}").into_bytes(),
-                    columns_json: String::new(),
-                    mode: "replace".into(),
-                    public,
-                    case_number: if custom {
-                        "26-04711".into()
-                    } else {
-                        String::new()
-                    },
-                    purpose: if custom {
-                        "stolen_vehicle".into()
-                    } else {
-                        String::new()
-                    },
-                    expires: if custom {
-                        "2026-10-15".into()
-                    } else {
-                        String::new()
-                    },
+        let r = ctl::upload_hotlist(
+            &h.channel,
+            &sgt,
+            pb::HotlistLoadRequest {
+                source: source.into(),
+                category: category.into(),
+                file_name: format!("{source}.csv"),
+                csv: format!("plate,state\n{plates}").into_bytes(),
+                columns_json: String::new(),
+                mode: "replace".into(),
+                public,
+                case_number: if custom {
+                    "26-04711".into()
+                } else {
+                    String::new()
                 },
-            ))
-            .await
-            .unwrap()
-            .into_inner();
+                purpose: if custom {
+                    "stolen_vehicle".into()
+                } else {
+                    String::new()
+                },
+                expires: if custom {
+                    "2026-10-15".into()
+                } else {
+                    String::new()
+                },
+            },
+        )
+        .await
+        .unwrap()
+        .into_inner();
         if custom {
             pb::alpr_approvals_client::AlprApprovalsClient::new(h.channel.clone())
                 .decide(ctl::req(

@@ -159,7 +159,7 @@ async fn search_across_three_sites_with_one_down() {
     for _ in 0..100 {
         let l = fleet
             .clone()
-            .list_agents(ctl::req(&h.admin, pb::Empty {}))
+            .list_agents(ctl::req(&h.admin, pb::ListRequest::default()))
             .await
             .unwrap()
             .into_inner();

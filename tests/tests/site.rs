@@ -106,7 +106,7 @@ async fn agent_enrols_records_and_reports_exactly_once_across_a_controller_outag
     loop {
         let st = fleet
             .clone()
-            .camera_status(ctl::req(&h.admin, pb::Empty {}))
+            .camera_status(ctl::req(&h.admin, pb::ListRequest::default()))
             .await
             .unwrap()
             .into_inner();
@@ -210,7 +210,7 @@ async fn agent_enrols_records_and_reports_exactly_once_across_a_controller_outag
     let t0 = Instant::now();
     let windows = loop {
         let r = pb::fleet_client::FleetClient::new(ch2.clone())
-            .windows(ctl::req(&admin2, pb::Empty {}))
+            .windows(ctl::req(&admin2, pb::ListRequest::default()))
             .await
             .unwrap()
             .into_inner();

@@ -313,14 +313,20 @@ impl Controller {
         match self.try_load(actor, req).await {
             Ok(o) => Ok(o),
             Err(e @ (Error::InvalidArgument(_) | Error::FailedPrecondition(_))) => {
-                let mut d = Draft::new(&actor.username, AuditAction::HotlistLoad, "Hotlist", &name);
-                d.result = format!("refused: {e}");
-                match self.audit.record(d).await {
-                    Ok(_) => Err(e),
-                    Err(ae) => Err(ae),
-                }
+                Err(self.refused_load(actor, &name, e).await)
             }
             Err(e) => Err(e),
+        }
+    }
+
+    /// Audits a refused load of `list` (`hotlist.load`, `refused: ...`); the
+    /// error to answer with (the audit's own, if it could not be written).
+    pub(crate) async fn refused_load(&self, actor: &Actor, list: &str, e: Error) -> Error {
+        let mut d = Draft::new(&actor.username, AuditAction::HotlistLoad, "Hotlist", list);
+        d.result = format!("refused: {e}");
+        match self.audit.record(d).await {
+            Ok(_) => e,
+            Err(ae) => ae,
         }
     }
 
@@ -342,17 +348,31 @@ impl Controller {
         }
         let now = self.now();
         let binding = self.check_case_binding(&req, now)?;
-        let text = std::str::from_utf8(&req.csv)
-            .map_err(|e| Error::InvalidArgument(format!("{}: not UTF-8 text ({e})", req.file)))?;
+        let sha = hex::encode(Sha256::digest(&req.csv));
+        let text = String::from_utf8(req.csv).map_err(|e| {
+            Error::InvalidArgument(format!("{}: not UTF-8 text ({})", req.file, e.utf8_error()))
+        })?;
         let max_rows = usize::try_from(limits.max_entries).unwrap_or(usize::MAX);
-        let parsed = parse_csv_bounded(text, &req.columns, now, max_rows).map_err(|e| {
+        // A large file parses for a while: on a blocking thread, looking at a
+        // token cancelled when this call is dropped (the client went away) or
+        // the server shuts down. (The API counts the cancelled load.)
+        let stop = self.shutdown.child_token();
+        let _dropped_with_the_call = stop.clone().drop_guard();
+        let columns = req.columns.clone();
+        let parsed = tokio::task::spawn_blocking(move || {
+            parse_csv_stoppable(&text, &columns, now, max_rows, &|| stop.is_cancelled())
+        })
+        .await
+        .map_err(|e| Error::Internal(format!("hotlist parse: {e}")))?
+        .map_err(|e| {
             let key = if e.starts_with("more than ") {
                 " (hotlists.max_entries)"
             } else {
                 ""
             };
             Error::InvalidArgument(format!("{}: {e}{key}", req.file))
-        })?;
+        })?
+        .ok_or_else(|| Error::Cancelled(format!("{}: the load was cancelled", req.file)))?;
         if parsed.entries.is_empty() {
             let shown: Vec<String> = parsed
                 .bad
@@ -367,7 +387,6 @@ impl Controller {
                 shown.join("\n  ")
             )));
         }
-        let sha = hex::encode(Sha256::digest(&req.csv));
         let load = PlannedLoad {
             list: match &binding {
                 Some(b) => case_list_name(req.source, req.category, &b.case_number),

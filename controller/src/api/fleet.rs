@@ -110,41 +110,51 @@ impl pb::fleet_server::Fleet for FleetApi {
         )))
     }
 
-    async fn list_agents(&self, req: Request<pb::Empty>) -> R<pb::ObjectList> {
+    async fn list_agents(&self, req: Request<pb::ListRequest>) -> R<pb::ObjectList> {
         let actor = self.actor(&req).await?;
         let objs = self.fleet.ctl.get_all(&actor, Kind::Agent).await?;
         let objects = objs
             .iter()
             .map(|(o, rev)| to_pb(&actor, o, *rev))
-            .collect::<Result<_, _>>()?;
-        Ok(Response::new(pb::ObjectList {
-            objects,
-            ..Default::default()
-        }))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Response::new(object_page(objects, &req.get_ref().after)))
     }
 
-    async fn windows(&self, req: Request<pb::Empty>) -> R<pb::ObjectList> {
+    async fn windows(&self, req: Request<pb::ListRequest>) -> R<pb::ObjectList> {
         let actor = self.actor(&req).await?;
         let ws = self.fleet.windows(&actor).await?;
-        let objects = ws
+        // Windows come sorted by agent, camera and start: the page key spells
+        // that order out (see `window_key`).
+        let keyed = ws
             .iter()
             .map(|w| {
-                Ok(pb::Object {
-                    kind: "ActiveWindow".into(),
-                    name: w["camera"].as_str().unwrap_or("").into(),
-                    json: serde_json::to_vec(w).map_err(|e| Status::internal(e.to_string()))?,
-                    revision: 0,
-                })
+                Ok((
+                    window_key(w),
+                    pb::Object {
+                        kind: "ActiveWindow".into(),
+                        name: w["camera"].as_str().unwrap_or("").into(),
+                        json: serde_json::to_vec(w).map_err(|e| Status::internal(e.to_string()))?,
+                        revision: 0,
+                    },
+                ))
             })
-            .collect::<Result<_, Status>>()?;
+            .collect::<Result<Vec<_>, Status>>()?;
+        let (page, next_after) = crate::core::page::page(
+            keyed,
+            &req.get_ref().after,
+            |(k, _)| k.as_str(),
+            |(k, o)| k.len() + o.kind.len() + o.name.len() + o.json.len(),
+            camplane_proto::limits::REPLY_PAGE_BYTES,
+        );
         Ok(Response::new(pb::ObjectList {
-            objects,
-            ..Default::default()
+            objects: page.into_iter().map(|(_, o)| o).collect(),
+            next_after,
         }))
     }
 
-    async fn camera_status(&self, req: Request<pb::Empty>) -> R<pb::ObjectList> {
+    async fn camera_status(&self, req: Request<pb::ListRequest>) -> R<pb::ObjectList> {
         let actor = self.actor(&req).await?;
+        // One record per agent, listed in key order: the agent is the page key.
         let hs = self.fleet.health(&actor).await?;
         let objects = hs
             .iter()
@@ -156,10 +166,72 @@ impl pb::fleet_server::Fleet for FleetApi {
                     revision: 0,
                 })
             })
-            .collect::<Result<_, Status>>()?;
-        Ok(Response::new(pb::ObjectList {
-            objects,
-            ..Default::default()
-        }))
+            .collect::<Result<Vec<_>, Status>>()?;
+        Ok(Response::new(object_page(objects, &req.get_ref().after)))
+    }
+}
+
+/// The page of `objects` (in name order) after `after`, under
+/// `REPLY_PAGE_BYTES`, as `Objects.Get` pages a kind.
+pub(crate) fn object_page(objects: Vec<pb::Object>, after: &str) -> pb::ObjectList {
+    let (objects, next_after) = crate::core::page::page(
+        objects,
+        after,
+        |o| o.name.as_str(),
+        |o| o.kind.len() + o.name.len() + o.json.len(),
+        camplane_proto::limits::REPLY_PAGE_BYTES,
+    );
+    pb::ObjectList {
+        objects,
+        next_after,
+    }
+}
+
+/// A window's page key, ordered as `Fleet::windows` sorts them (agent, camera,
+/// start): the names are joined by NUL, which no name holds and which sorts
+/// before every character, and the start is its nanoseconds since 1970,
+/// shifted positive and zero-padded (an unreadable start, first in that order,
+/// is empty).
+fn window_key(w: &serde_json::Value) -> String {
+    let start = w["start"]
+        .as_str()
+        .and_then(|s| s.parse::<jiff::Timestamp>().ok())
+        .map(|t| {
+            format!(
+                "{:040}",
+                t.as_nanosecond() - i128::from(i64::MIN) * 1_000_000_000
+            )
+        })
+        .unwrap_or_default();
+    format!(
+        "{}\0{}\0{start}",
+        w["agent"].as_str().unwrap_or(""),
+        w["camera"].as_str().unwrap_or("")
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Window keys sort as the windows do: by agent, then camera, then start,
+    /// whatever characters the names hold and on either side of 1970.
+    #[test]
+    fn window_keys_sort_as_windows_do() {
+        let w =
+            |a: &str, c: &str, s: &str| serde_json::json!({"agent": a, "camera": c, "start": s});
+        let sorted = [
+            w("a", "c", "1969-12-31T23:59:59Z"),
+            w("a", "c", "2026-01-01T00:00:00Z"),
+            w("a", "c", "2026-01-01T00:00:00.5Z"),
+            w("a", "c-2", "2020-01-01T00:00:00Z"),
+            w("a", "c/1", "2020-01-01T00:00:00Z"),
+            w("a-b", "a", "2020-01-01T00:00:00Z"),
+            w("ab", "a", "2020-01-01T00:00:00Z"),
+        ];
+        let keys: Vec<String> = sorted.iter().map(window_key).collect();
+        let mut again = keys.clone();
+        again.sort();
+        assert_eq!(again, keys);
     }
 }

@@ -84,12 +84,17 @@ impl Api {
         .add_service(
             pb::holds_server::HoldsServer::new(self.clone()).max_decoding_message_size(DEFAULT),
         )
-        // Hotlist files are large: the caller is signed in before the body is read.
-        .add_service(signed_in::SignedInFirst::new(
-            self.ctl.clone(),
-            pb::hotlists_server::HotlistsServer::new(self.clone())
-                .max_decoding_message_size(camplane_proto::limits::HOTLIST_MAX_MESSAGE),
-        ))
+        // Hotlist files are large: the caller is signed in before the body is
+        // read, and a file over one chunk is streamed (Upload); a unary Load
+        // that is too large is told so.
+        .add_service(
+            signed_in::SignedInFirst::new(
+                self.ctl.clone(),
+                pb::hotlists_server::HotlistsServer::new(self.clone())
+                    .max_decoding_message_size(camplane_proto::limits::HOTLIST_MAX_MESSAGE),
+            )
+            .too_large("/camplane.v1.Hotlists/Load", || alpr::load_too_large(None)),
+        )
         .add_service(
             pb::alerts_server::AlertsServer::new(self.clone()).max_decoding_message_size(DEFAULT),
         )

@@ -271,17 +271,17 @@ impl pb::users_server::Users for Api {
         Ok(Response::new(policy_info(p)))
     }
 
-    async fn list(&self, req: Request<pb::Empty>) -> R<pb::ObjectList> {
+    async fn list(&self, req: Request<pb::ListRequest>) -> R<pb::ObjectList> {
         let actor = self.actor(&req).await?;
         let objs = self.ctl.get_all(&actor, Kind::User).await?;
         let objects = objs
             .iter()
             .map(|(o, rev)| to_pb(&actor, o, *rev))
-            .collect::<Result<_, _>>()?;
-        Ok(Response::new(pb::ObjectList {
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Response::new(super::fleet::object_page(
             objects,
-            ..Default::default()
-        }))
+            &req.get_ref().after,
+        )))
     }
 }
 

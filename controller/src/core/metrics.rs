@@ -270,7 +270,7 @@ impl Controller {
             "counter",
             "Long work stopped because its client went away or the server shut down, by what it was.",
         );
-        for k in ["export", "report"] {
+        for k in ["export", "hotlist", "report"] {
             let _ = writeln!(
                 s,
                 "camplane_controller_work_cancelled_total{{what=\"{k}\"}} {}",

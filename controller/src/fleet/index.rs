@@ -132,6 +132,19 @@ pub fn changed_agents(old: &DesiredMap, new: &DesiredMap) -> Vec<String> {
     out
 }
 
+/// The agents that match plates: those with at least one ALPR camera, sorted.
+/// A hotlist change concerns these only (issue #17: hotlist deltas go to every
+/// ALPR agent).
+pub fn alpr_agents(map: &DesiredMap) -> Vec<String> {
+    let mut out: Vec<String> = map
+        .iter()
+        .filter(|(_, e)| e.desired.cameras.iter().any(|c| c.alpr))
+        .map(|(a, _)| a.clone())
+        .collect();
+    out.sort();
+    out
+}
+
 /// What one camera contributes to its agent's config.
 #[derive(Debug, Clone, PartialEq)]
 pub struct CamRow {
@@ -490,5 +503,24 @@ mod tests {
             .unwrap()
             .is_empty());
         assert!(Arc::ptr_eq(&before, &map["a"]));
+    }
+
+    #[test]
+    fn a_hotlist_change_concerns_the_alpr_agents_only() {
+        let mut rows = Rows::default();
+        let mut t = BTreeSet::new();
+        rows.set_agent("lpr", Some("hq".into()), &mut t);
+        rows.set_agent("plain", Some("hq".into()), &mut t);
+        rows.set_agent("idle", Some("hq".into()), &mut t);
+        let mut reader = named(cam("lpr", true), "c1");
+        if let Some(c) = reader.as_mut().and_then(|r| r.runs.as_mut()) {
+            c.alpr = true;
+        }
+        rows.set_camera("c1", reader, &mut t);
+        rows.set_camera("c2", named(cam("plain", true), "c2"), &mut t);
+        let mut map = DesiredMap::new();
+        rebuild(&mut map, &rows, &t).unwrap();
+        assert_eq!(alpr_agents(&map), ["lpr"]);
+        assert!(alpr_agents(&DesiredMap::new()).is_empty());
     }
 }

@@ -10,7 +10,7 @@ pub mod index;
 pub mod reports;
 pub mod session;
 
-pub use index::{changed_agents, DesiredEntry, DesiredIndex, DesiredMap, Wake};
+pub use index::{alpr_agents, changed_agents, DesiredEntry, DesiredIndex, DesiredMap, Wake};
 
 use crate::core::audit::Draft;
 use crate::core::auth::{Actor, Operation};
@@ -574,8 +574,8 @@ impl Fleet {
 
     /// Follows fleet changes until `cancel`: after each, the index takes in the
     /// changed keys once and wakes only the sessions of agents whose desired
-    /// config changed (see [`Fleet::desired_map`]); a hotlist change wakes every
-    /// session (each sends the agent's delta). Sessions stay level-triggered
+    /// config changed (see [`Fleet::desired_map`]); a hotlist change wakes the
+    /// sessions of the ALPR agents (each sends its agent the delta). Sessions stay level-triggered
     /// with their own tick as the net for anything missed.
     pub async fn wake_on_changes(self: Arc<Self>, cancel: CancellationToken) {
         let mut changes = self.ctl.cache.subscribe_fleet();
@@ -590,10 +590,8 @@ impl Fleet {
                 r = changes.changed() => if r.is_err() { return },
             }
             let now = hotlists();
-            if now != lists {
-                lists = now;
-                self.index.wake_all();
-            }
+            let lists_changed = now != lists;
+            lists = now;
             if broadcast {
                 self.index.wake_all();
                 continue;
@@ -602,10 +600,17 @@ impl Fleet {
                 // Nobody to wake: the next session brings the index up to date.
                 continue;
             }
-            if let Err(e) = self.desired_map() {
-                // Each session meets the error itself, as before the index.
-                tracing::warn!(error = %e, "desired config index not built");
-                self.index.wake_all();
+            match self.desired_map() {
+                Ok(map) if lists_changed => {
+                    let alpr = alpr_agents(&map);
+                    self.index.wake(alpr.iter().map(String::as_str));
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    // Each session meets the error itself, as before the index.
+                    tracing::warn!(error = %e, "desired config index not built");
+                    self.index.wake_all();
+                }
             }
         }
     }

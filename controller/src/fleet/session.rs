@@ -21,8 +21,9 @@ pub async fn run(
     tx: Sender<Result<pb::ControllerMessage, Status>>,
     cancel: CancellationToken,
 ) {
-    // Only a change to this agent's desired config, or to a hotlist, wakes a
-    // session (fleet::wake_on_changes); taken before the first look below.
+    // Only a change to this agent's desired config, or to a hotlist when the
+    // agent reads plates, wakes a session (fleet::wake_on_changes); taken
+    // before the first look below. Other agents meet a hotlist at their tick.
     let mut wake = fleet.index.subscribe(&agent);
     let mut last_sent: Option<Vec<u8>> = None;
     let mut running_rev = 0i64;

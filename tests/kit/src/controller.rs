@@ -295,6 +295,21 @@ pub fn req<T>(token: &str, msg: T) -> tonic::Request<T> {
     r
 }
 
+/// Loads a hotlist as `token` the way the CLI does: `r`'s file streamed in
+/// chunks through `Hotlists.Upload` (any size up to the controller's limit).
+pub async fn upload_hotlist(
+    ch: &Channel,
+    token: &str,
+    r: pb::HotlistLoadRequest,
+) -> Result<tonic::Response<pb::HotlistLoadResponse>, tonic::Status> {
+    pb::hotlists_client::HotlistsClient::new(ch.clone())
+        .upload(req(
+            token,
+            tokio_stream::iter(pb::HotlistUpload::messages(r)),
+        ))
+        .await
+}
+
 /// Applies manifest text as `token`.
 pub async fn apply(
     h: &Harness,
