@@ -5,7 +5,7 @@
 //! `camplane get cameras` follows them).
 //!
 //! `cargo bench -p camplane-controller --bench console`.
-//! Env: BENCH_CAMERAS (default 10000), BENCH_N (requests per phase, default 200).
+//! Env: BENCH_CAMERAS (default 10000), BENCH_N (requests per phase, default 50).
 
 use camplane_proto::v1 as pb;
 use camplane_testkit::console::ConsoleClient;
@@ -33,7 +33,7 @@ fn row(name: &str, mut lat: Vec<Duration>) {
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
     let cameras = env("BENCH_CAMERAS", 10_000);
-    let n = env("BENCH_N", 200);
+    let n = env("BENCH_N", 50);
     let dir = tempfile::tempdir().unwrap();
     let mut cfg = ctl::config_embedded(dir.path());
     cfg.console_listen = Some("127.0.0.1:0".into());
@@ -108,17 +108,22 @@ async fn main() {
     );
     assert!(first.body.contains("Next 50 cameras"));
 
-    let mut page = Vec::with_capacity(n);
-    let mut filtered = Vec::with_capacity(n);
-    let mut grpc_first = Vec::with_capacity(n);
-    let mut grpc_all = Vec::with_capacity(n);
     let mut objects = pb::objects_client::ObjectsClient::new(h.channel.clone())
         .max_decoding_message_size(64 << 20);
-    for i in 0..n {
+    // Each phase prints its row as it ends (a slow machine still shows the first ones).
+    println!("\n{cameras} cameras, {n} requests each, one after another\n");
+    println!("| {:<52} | {:>8} | {:>8} |", "request", "p50 ms", "p99 ms");
+    println!("|{:-<54}|{:->10}|{:->10}|", "", "", "");
+    let mut lat = Vec::with_capacity(n);
+    for _ in 0..n {
         let t = Instant::now();
         let a = c.get("/console/cameras").await;
-        page.push(t.elapsed());
+        lat.push(t.elapsed());
         assert_eq!(a.status, 200);
+    }
+    row("console GET /console/cameras (HTTPS, new TLS each)", lat);
+    let mut lat = Vec::with_capacity(n);
+    for i in 0..n {
         let t = Instant::now();
         let a = c
             .get(&format!(
@@ -126,8 +131,12 @@ async fn main() {
                 (i * 37) % cameras
             ))
             .await;
-        filtered.push(t.elapsed());
+        lat.push(t.elapsed());
         assert_eq!(a.status, 200);
+    }
+    row("console GET filtered page (department, state, after)", lat);
+    let mut lat = Vec::with_capacity(n);
+    for _ in 0..n {
         let t = Instant::now();
         let r = objects
             .get(req(
@@ -140,8 +149,12 @@ async fn main() {
             .await
             .unwrap()
             .into_inner();
-        grpc_first.push(t.elapsed());
+        lat.push(t.elapsed());
         assert!(!r.objects.is_empty());
+    }
+    row("gRPC Objects.Get Camera, first page", lat);
+    let mut lat = Vec::with_capacity(n);
+    for _ in 0..n {
         let t = Instant::now();
         let mut after = String::new();
         let mut got = 0;
@@ -164,21 +177,9 @@ async fn main() {
             }
             after = r.next_after;
         }
-        grpc_all.push(t.elapsed());
+        lat.push(t.elapsed());
         assert_eq!(got, cameras);
     }
-    println!("\n{cameras} cameras, {n} requests each, one after another\n");
-    println!("| {:<52} | {:>8} | {:>8} |", "request", "p50 ms", "p99 ms");
-    println!("|{:-<54}|{:->10}|{:->10}|", "", "", "");
-    row("console GET /console/cameras (HTTPS, new TLS each)", page);
-    row(
-        "console GET filtered page (department, state, after)",
-        filtered,
-    );
-    row("gRPC Objects.Get Camera, first page", grpc_first);
-    row(
-        "gRPC Objects.Get Camera, every page (get cameras)",
-        grpc_all,
-    );
+    row("gRPC Objects.Get Camera, every page (get cameras)", lat);
     h.cancel.cancel();
 }

@@ -123,9 +123,9 @@ pub fn page(title: &str, frame: Option<&Frame>, body: &str) -> String {
             esc(&f.roles)
         );
     }
-    let _ = write!(
+    let _ = writeln!(
         s,
-        "</header><main id=\"main\"><h1>{}</h1>{body}</main></body></html>\n",
+        "</header><main id=\"main\"><h1>{}</h1>{body}</main></body></html>",
         esc(title)
     );
     s

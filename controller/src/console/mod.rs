@@ -432,6 +432,9 @@ impl Console {
             );
         }
         let token = cookie(&parts.headers, COOKIE).unwrap_or("").to_string();
+        if method == Method::POST && path == "/console/logout" {
+            return self.logout(&token, body).await;
+        }
         let signed = match self.signed_in(&token).await {
             Ok(s) => s,
             Err(r) => return r,
@@ -442,7 +445,6 @@ impl Console {
                 Err(r) => return r,
             };
             let what = match path.as_str() {
-                "/console/logout" => Some(AuditAction::Logout),
                 p if p.starts_with("/console/requests/") => html::field(&form, "action")
                     .parse::<crate::approvals::request_machine::Action>()
                     .ok()
@@ -452,14 +454,11 @@ impl Console {
             if !self.csrf_ok(&token, html::field(&form, "csrf")) {
                 return self.csrf_refused(&signed, what, &path).await;
             }
-            return match path.as_str() {
-                "/console/logout" => self.logout(&token, &signed).await,
-                p => match p.strip_prefix("/console/requests/") {
-                    Some(name) if !name.is_empty() && !name.contains('/') => {
-                        requests::act(self, &signed, &path_name(name), &form).await
-                    }
-                    _ => not_found(&signed),
-                },
+            return match path.strip_prefix("/console/requests/") {
+                Some(name) if !name.is_empty() && !name.contains('/') => {
+                    requests::act(self, &signed, &path_name(name), &form).await
+                }
+                _ => not_found(&signed),
             };
         }
         if !read {
@@ -584,16 +583,36 @@ impl Console {
         }
     }
 
-    /// Sign-out: the session ends as with `camplane logout` (audited).
-    async fn logout(&self, token: &str, signed: &Signed) -> Response<Body> {
+    /// Sign-out: the session ends as with `camplane logout` (audited). It
+    /// works with a one-time password too, as `logout` does.
+    async fn logout(&self, token: &str, body: Body) -> Response<Body> {
+        let to_login = || {
+            let mut r = redirect("/console/login");
+            if let Ok(v) = HeaderValue::from_str(&session_cookie("", 0)) {
+                r.headers_mut().insert(header::SET_COOKIE, v);
+            }
+            r
+        };
+        let Ok((actor, _, _)) = self.ctl.session_of(token).await else {
+            return to_login();
+        };
+        let form = match read_form(body).await {
+            Ok(f) => f,
+            Err(r) => return r,
+        };
+        let signed = Signed {
+            actor,
+            csrf: self.csrf_for(token),
+        };
+        if !self.csrf_ok(token, html::field(&form, "csrf")) {
+            return self
+                .csrf_refused(&signed, Some(AuditAction::Logout), "/console/logout")
+                .await;
+        }
         if let Err(e) = self.ctl.logout(token, &signed.actor).await {
-            return refused(signed, &e);
+            return refused(&signed, &e);
         }
-        let mut r = redirect("/console/login");
-        if let Ok(v) = HeaderValue::from_str(&session_cookie("", 0)) {
-            r.headers_mut().insert(header::SET_COOKIE, v);
-        }
-        r
+        to_login()
     }
 
     /// 403 for a POST without the session's CSRF token, audited as a refusal
