@@ -25,6 +25,11 @@ pub struct ControllerConfig {
     /// read-only, no sign-in), e.g. `127.0.0.1:7180`; none serves no portal.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub http_listen: Option<String>,
+    /// HTTPS listen address of the operator console (`/console/`: sign-in,
+    /// cameras, placement requests), e.g. `127.0.0.1:7443`; none serves no
+    /// console. Served with the gRPC listener's certificate, so TLS must be on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub console_listen: Option<String>,
     /// ALPR governance settings (verified agencies).
     #[serde(default, skip_serializing_if = "AlprSettings::is_empty")]
     pub alpr: AlprSettings,
@@ -571,6 +576,18 @@ impl ControllerConfig {
                 bad("http_listen", format!("{h:?} is not an address:port"));
             }
         }
+        if let Some(c) = &cfg.console_listen {
+            if c.parse::<std::net::SocketAddr>().is_err() {
+                bad("console_listen", format!("{c:?} is not an address:port"));
+            }
+            // Passwords are typed into the console: never over plain HTTP.
+            if !cfg.tls.enabled {
+                bad(
+                    "console_listen",
+                    "the console is served over TLS only (passwords are sent to it): turn tls.enabled on or remove console_listen".into(),
+                );
+            }
+        }
         match (&cfg.store.embedded, &cfg.store.etcd) {
             (Some(_), Some(_)) => bad(
                 "store",
@@ -739,6 +756,24 @@ mod tests {
                 "store.etcd.endpoints.0"
             ]
         );
+    }
+
+    #[test]
+    fn the_console_needs_an_address_and_tls() {
+        let t = format!("{GOOD}console_listen: 127.0.0.1:7443\n");
+        let c = ControllerConfig::parse("c.yaml", &t).unwrap();
+        assert_eq!(c.console_listen.as_deref(), Some("127.0.0.1:7443"));
+        let t = format!("{GOOD}console_listen: nowhere\n");
+        let e = ControllerConfig::parse("c.yaml", &t).unwrap_err();
+        assert_eq!(e.problems()[0].path, "console_listen");
+        // Passwords are sent to the console: never over plain HTTP.
+        let t = format!("{GOOD}console_listen: 127.0.0.1:7443\ntls:\n  enabled: false\n");
+        let e = ControllerConfig::parse("c.yaml", &t).unwrap_err();
+        assert_eq!(e.problems()[0].path, "console_listen");
+        assert!(e.problems()[0].message.contains("TLS"), "{e}");
+        let t = format!("{GOOD}console_listen: 127.0.0.1:7443\nconsole_port: 1\n");
+        let e = ControllerConfig::parse("c.yaml", &t).unwrap_err();
+        assert_eq!(e.problems()[0].path, "console_port");
     }
 
     #[test]

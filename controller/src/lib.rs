@@ -10,6 +10,7 @@ pub mod alpr;
 pub mod api;
 pub mod approvals;
 pub mod audit;
+pub mod console;
 pub mod core;
 pub mod fleet;
 pub mod housekeeping;

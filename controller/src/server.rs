@@ -28,6 +28,8 @@ pub struct Running {
     pub leader: crate::core::leader::Leadership,
     /// Where the public portal serves plain HTTP, when configured.
     pub http_addr: Option<SocketAddr>,
+    /// Where the operator console serves HTTPS (`console_listen`), when configured.
+    pub console_addr: Option<SocketAddr>,
     /// The serving task.
     pub task: tokio::task::JoinHandle<Result<()>>,
 }
@@ -99,6 +101,12 @@ pub async fn start_with_clock(
     let pki = crate::core::pki::Pki::load_or_create(&ctl.store, &ctl.config.city.name, now).await?;
     // Loaded before any agent connects: their configs carry camera credentials.
     ctl.camera_secrets().await?;
+    if ctl.config.console_listen.is_some() && !ctl.config.tls.enabled {
+        // Passwords would cross the network in clear.
+        return Err(crate::Error::InvalidArgument(
+            "console_listen is set but tls.enabled is false: the console is served over TLS only (passwords are sent to it)".into(),
+        ));
+    }
     let fleet = Arc::new(crate::fleet::Fleet {
         ctl: ctl.clone(),
         pki: pki.clone(),
@@ -153,7 +161,7 @@ pub async fn start_with_clock(
     let routes = Api::new(ctl.clone())
         .routes()
         .add_service(camplane_proto::v1::fleet_server::FleetServer::new(
-            crate::api::FleetApi::new(fleet, cancel.clone()),
+            crate::api::FleetApi::new(fleet.clone(), cancel.clone()),
         ))
         .add_service(camplane_proto::v1::peer_server::PeerServer::new(
             crate::api::peer::PeerApi::new(ctl.clone()),
@@ -186,6 +194,20 @@ pub async fn start_with_clock(
         Some(h) => {
             Some(crate::api::http::serve(ctl.clone(), leadership.clone(), h, cancel.clone()).await?)
         }
+        None => None,
+    };
+    // The console: one more door, with the gRPC listener's certificate.
+    let console_addr = match &ctl.config.console_listen {
+        Some(c) => Some(
+            crate::console::serve(
+                ctl.clone(),
+                fleet.clone(),
+                c,
+                pki.server_identity(&ctl.config.tls.server_names, now)?,
+                cancel.clone(),
+            )
+            .await?,
+        ),
         None => None,
     };
     // TCP_NODELAY on every accepted connection: without it a small answer waits
@@ -221,6 +243,7 @@ pub async fn start_with_clock(
         ca_pem,
         leader: leadership,
         http_addr,
+        console_addr,
         task,
     })
 }

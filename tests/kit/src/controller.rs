@@ -760,6 +760,7 @@ pub const EXAMPLE_CITY_MANAGER_PW: &str = "example-city-manager-password";
 pub fn start_example_controller(dir: &Path, admin_password: &str) -> ExampleController {
     let port = crate::servers::free_port();
     let http_port = crate::servers::free_port();
+    let console_port = crate::servers::free_port();
     let ca = dir.join("ca.pem");
     // Each controller of this process reads its own variable.
     let pw_env = format!("CAMPLANE_TEST_ADMIN_PASSWORD_{port}");
@@ -778,6 +779,7 @@ pub fn start_example_controller(dir: &Path, admin_password: &str) -> ExampleCont
         )
         .replace("127.0.0.1:7100", &format!("127.0.0.1:{port}"))
         .replace("127.0.0.1:7180", &format!("127.0.0.1:{http_port}"))
+        .replace("127.0.0.1:7443", &format!("127.0.0.1:{console_port}"))
         .replace(
             "initial_admin_password_env: CAMPLANE_ADMIN_PASSWORD",
             &format!("initial_admin_password_env: {pw_env}"),

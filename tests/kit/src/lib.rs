@@ -9,11 +9,14 @@
 //! - [`agent`]: an agent in the test process (enrolment token, config, supervisor);
 //! - [`placement`]: the placement tests' controller, on plaintext gRPC and the spec's
 //!   GIS data;
-//! - [`http`]: plain HTTP reads and metrics checks.
+//! - [`http`]: plain HTTP reads and metrics checks;
+//! - [`console`]: the operator console's HTTPS client and a headless Chromium
+//!   driven over the DevTools protocol.
 //!
 //! Missing tools fail the test naming what to install; nothing here skips.
 
 pub mod agent;
+pub mod console;
 pub mod controller;
 pub mod http;
 pub mod media;

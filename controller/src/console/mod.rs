@@ -1,0 +1,728 @@
+//! The operator console: one more thin door, HTTPS on `console_listen`. Pages
+//! are rendered on the server; every action calls the same wing operation the
+//! gRPC door calls, with the same [`Actor`], so refusals, audit entries and
+//! what a reader is shown (`registry::views::shown_to`) are the gRPC ones. No
+//! rule lives here.
+//!
+//! - Served over TLS only, with the gRPC listener's certificate (the controller
+//!   CA's); a config with TLS off and `console_listen` set is refused.
+//! - Sign-in is `Controller::login` (argon2id users, lockout, audit, the client
+//!   address as the source); the cookie holds the session token the CLI would
+//!   get, so expiry, sign-out and deleted users behave as in the CLI.
+//! - Every POST form carries a CSRF token, HMAC-SHA256 of the session token
+//!   under a per-process random key; a POST without it or with a wrong one is
+//!   refused (403, audited). A POST whose `Origin` is another site is refused too
+//!   (the sign-in form has no session to bind a token to).
+//! - Every answer carries a strict Content-Security-Policy (no script at all),
+//!   `nosniff`, `Referrer-Policy: same-origin` (`no-referrer` would make
+//!   browsers send `Origin: null` with our own forms), and pages `no-store`.
+
+mod cameras;
+pub mod html;
+mod requests;
+
+use crate::core::audit::Draft;
+use crate::core::auth::{Actor, Operation};
+use crate::core::{AuditAction, Controller};
+use crate::fleet::Fleet;
+use crate::{Error, Result};
+use axum::body::Body;
+use axum::extract::connect_info::Connected;
+use axum::extract::ConnectInfo;
+use axum::http::{header, HeaderMap, HeaderValue, Method, Request, Response, StatusCode};
+use axum::serve::IncomingStream;
+use html::Frame;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio_rustls::rustls;
+use tokio_util::sync::CancellationToken;
+
+/// The session cookie's name.
+pub const COOKIE: &str = "camplane_session";
+
+/// The Content-Security-Policy of every answer: nothing but our own
+/// stylesheet, forms posting to us, no framing, no script.
+pub const CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+
+/// The largest form body read (sign-in, a request's step): anything bigger is
+/// refused before it is parsed.
+pub const MAX_FORM_BYTES: usize = 16 * 1024;
+
+/// How long a TLS handshake may take before the connection is dropped.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+const CSS: &str = include_str!("console.css");
+
+/// The console over one controller.
+pub struct Console {
+    ctl: Arc<Controller>,
+    fleet: Arc<Fleet>,
+    /// Signs session tokens into CSRF tokens; new in every process, so a
+    /// restart only makes open forms stale.
+    csrf_key: ring::hmac::Key,
+}
+
+/// The signed-in user of one request.
+pub(crate) struct Signed {
+    /// Who, with their current roles (as `authenticate` gives them).
+    pub actor: Actor,
+    /// The session's CSRF token.
+    pub csrf: String,
+}
+
+impl Signed {
+    /// The page frame: name, roles, sign-out form and the pages they reach.
+    pub fn frame(&self) -> Frame<'_> {
+        Frame {
+            user: &self.actor.username,
+            roles: self
+                .actor
+                .roles
+                .iter()
+                .map(|r| r.as_str())
+                .collect::<Vec<_>>()
+                .join(", "),
+            csrf: &self.csrf,
+            nav: nav(&self.actor),
+        }
+    }
+}
+
+/// The pages `actor`'s roles reach, in menu order. Later pages (map, alerts,
+/// ALPR search, approvals and holds, users, audit) get their entry here.
+fn nav(actor: &Actor) -> Vec<html::NavItem> {
+    let mut n = Vec::new();
+    if Operation::ReadObjects.allows(actor) {
+        n.push(("/console/cameras", "Cameras"));
+    }
+    if requests::takes_part(actor) {
+        n.push(("/console/requests", "Placement requests"));
+    }
+    n
+}
+
+/// The client's address (the sign-in source, as the gRPC door's `remote_addr`).
+#[derive(Debug, Clone, Copy)]
+pub struct ClientAddr(pub SocketAddr);
+
+impl Connected<IncomingStream<'_, TlsListener>> for ClientAddr {
+    fn connect_info(stream: IncomingStream<'_, TlsListener>) -> Self {
+        ClientAddr(*stream.remote_addr())
+    }
+}
+
+/// Connections whose TLS handshake is done: handshakes run in their own tasks,
+/// so a slow client never holds up the others.
+pub struct TlsListener {
+    rx: tokio::sync::mpsc::Receiver<(
+        tokio_rustls::server::TlsStream<tokio::net::TcpStream>,
+        SocketAddr,
+    )>,
+    local: SocketAddr,
+}
+
+impl axum::serve::Listener for TlsListener {
+    type Io = tokio_rustls::server::TlsStream<tokio::net::TcpStream>;
+    type Addr = SocketAddr;
+
+    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
+        match self.rx.recv().await {
+            Some(c) => c,
+            // The accepting task ended (shutdown): nothing more comes.
+            None => std::future::pending().await,
+        }
+    }
+
+    fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        Ok(self.local)
+    }
+}
+
+/// The TLS settings of the console: the server certificate and key (PEM) of
+/// the gRPC listener, HTTP/1.1, the ring provider the rest of the process uses.
+fn tls_config(cert_pem: &str, key_pem: &str) -> Result<rustls::ServerConfig> {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let bad = |e: &dyn std::fmt::Display| Error::Internal(format!("console TLS: {e}"));
+    let certs = CertificateDer::pem_slice_iter(cert_pem.as_bytes())
+        .collect::<std::result::Result<Vec<_>, _>>()
+        .map_err(|e| bad(&e))?;
+    let key = PrivateKeyDer::from_pem_slice(key_pem.as_bytes()).map_err(|e| bad(&e))?;
+    let mut cfg = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .map_err(|e| bad(&e))?
+    .with_no_client_auth()
+    .with_single_cert(certs, key)
+    .map_err(|e| bad(&e))?;
+    cfg.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(cfg)
+}
+
+/// Binds `listen` and serves the console over TLS (the server certificate
+/// `cert_pem`, its key `key_pem`) until `cancel`. Returns the bound address.
+pub async fn serve(
+    ctl: Arc<Controller>,
+    fleet: Arc<Fleet>,
+    listen: &str,
+    (cert_pem, key_pem): (String, String),
+    cancel: CancellationToken,
+) -> Result<SocketAddr> {
+    if !ctl.config.tls.enabled {
+        return Err(Error::InvalidArgument(
+            "console_listen: the console is served over TLS only (passwords are sent to it): turn tls.enabled on or remove console_listen".into(),
+        ));
+    }
+    let addr: SocketAddr = listen.parse().map_err(|_| {
+        Error::InvalidArgument(format!("console_listen: {listen:?} is not an address"))
+    })?;
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(tls_config(&cert_pem, &key_pem)?));
+    let tcp = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|e| Error::io(format!("binding {addr} (console_listen)"), e))?;
+    let bound = tcp
+        .local_addr()
+        .map_err(|e| Error::io("local address", e))?;
+    let (tx, rx) = tokio::sync::mpsc::channel(64);
+    {
+        let cancel = cancel.clone();
+        tokio::spawn(async move {
+            loop {
+                let (stream, peer) = tokio::select! {
+                    _ = cancel.cancelled() => return,
+                    r = tcp.accept() => match r {
+                        Ok(c) => c,
+                        Err(e) => {
+                            // Out of descriptors and the like: wait, then go on.
+                            tracing::warn!(error = %e, "console accept failed");
+                            tokio::time::sleep(Duration::from_millis(100)).await;
+                            continue;
+                        }
+                    },
+                };
+                let _ = stream.set_nodelay(true);
+                let (acceptor, tx) = (acceptor.clone(), tx.clone());
+                tokio::spawn(async move {
+                    match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
+                        Ok(Ok(tls)) => {
+                            let _ = tx.send((tls, peer)).await;
+                        }
+                        Ok(Err(e)) => {
+                            tracing::debug!(%peer, error = %e, "console TLS handshake failed")
+                        }
+                        Err(_) => tracing::debug!(%peer, "console TLS handshake timed out"),
+                    }
+                });
+            }
+        });
+    }
+    let listener = TlsListener { rx, local: bound };
+    let console = Arc::new(Console {
+        ctl,
+        fleet,
+        csrf_key: ring::hmac::Key::new(ring::hmac::HMAC_SHA256, &rand::random::<[u8; 32]>()),
+    });
+    let app = axum::Router::new().fallback(
+        move |ConnectInfo(ClientAddr(client)): ConnectInfo<ClientAddr>, req: Request<Body>| {
+            let console = console.clone();
+            async move { secured(console.handle(client, req).await) }
+        },
+    );
+    tokio::spawn(async move {
+        if let Err(e) = axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<ClientAddr>(),
+        )
+        .with_graceful_shutdown(cancel.cancelled_owned())
+        .await
+        {
+            tracing::warn!(error = %e, "console stopped");
+        }
+    });
+    tracing::info!(addr = %bound, "operator console serving https://{bound}/console/");
+    Ok(bound)
+}
+
+/// Adds the security headers every answer carries.
+fn secured(mut r: Response<Body>) -> Response<Body> {
+    let h = r.headers_mut();
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(CSP),
+    );
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("same-origin"),
+    );
+    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    h.entry(header::CACHE_CONTROL)
+        .or_insert(HeaderValue::from_static("no-store"));
+    r
+}
+
+/// An HTML answer.
+pub(crate) fn html_response(status: StatusCode, body: String) -> Response<Body> {
+    let mut r = Response::new(Body::from(body));
+    *r.status_mut() = status;
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/html; charset=utf-8"),
+    );
+    r
+}
+
+/// 303 See Other to `to` (a path of ours).
+pub(crate) fn redirect(to: &str) -> Response<Body> {
+    let mut r = Response::new(Body::empty());
+    *r.status_mut() = StatusCode::SEE_OTHER;
+    if let Ok(v) = HeaderValue::from_str(to) {
+        r.headers_mut().insert(header::LOCATION, v);
+    }
+    r
+}
+
+/// The HTTP status of a refusal, and the words shown (an internal error's
+/// details stay in the log).
+pub(crate) fn status_of(e: &Error) -> (StatusCode, String) {
+    let status = match e {
+        Error::PermissionDenied(_) => StatusCode::FORBIDDEN,
+        Error::NotFound(_) => StatusCode::NOT_FOUND,
+        Error::InvalidArgument(_) | Error::Config(_) => StatusCode::BAD_REQUEST,
+        Error::FailedPrecondition(_) | Error::AlreadyExists(_) | Error::Conflict(_) => {
+            StatusCode::CONFLICT
+        }
+        Error::Unauthenticated(_) => StatusCode::UNAUTHORIZED,
+        Error::Unavailable(_) | Error::Agent(_) => StatusCode::SERVICE_UNAVAILABLE,
+        _ => StatusCode::INTERNAL_SERVER_ERROR,
+    };
+    let text = if status == StatusCode::INTERNAL_SERVER_ERROR {
+        tracing::warn!(error = %e, "console: internal error");
+        "Something went wrong on the controller; try again shortly.".to_string()
+    } else {
+        e.to_string()
+    };
+    (status, text)
+}
+
+/// A page saying why an action or page was refused.
+pub(crate) fn refused(signed: &Signed, e: &Error) -> Response<Body> {
+    let (status, text) = status_of(e);
+    let title = if status == StatusCode::FORBIDDEN {
+        "Not allowed"
+    } else if status == StatusCode::NOT_FOUND {
+        "Not found"
+    } else {
+        "Refused"
+    };
+    html_response(
+        status,
+        html::page(title, Some(&signed.frame()), &html::message("error", &text)),
+    )
+}
+
+/// The value of cookie `name` in the request's `Cookie` headers.
+fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|c| c.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v)
+}
+
+/// The `Set-Cookie` value that holds `token` for `max_age` seconds (0: removes it).
+pub fn session_cookie(token: &str, max_age: i64) -> String {
+    format!("{COOKIE}={token}; HttpOnly; Secure; SameSite=Strict; Path=/console; Max-Age={max_age}")
+}
+
+/// Reads a form body of at most [`MAX_FORM_BYTES`].
+async fn read_form(body: Body) -> std::result::Result<Vec<(String, String)>, Response<Body>> {
+    match axum::body::to_bytes(body, MAX_FORM_BYTES).await {
+        Ok(b) => Ok(html::pairs(&String::from_utf8_lossy(&b))),
+        Err(_) => Err(html_response(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            html::page(
+                "Too large",
+                None,
+                &html::message("error", "The form was larger than the console takes."),
+            ),
+        )),
+    }
+}
+
+/// Whether a POST comes from another site: its `Origin` names a host other
+/// than the one it was sent to (browsers send `Origin` with every POST).
+fn cross_site(headers: &HeaderMap) -> bool {
+    let Some(origin) = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()) else {
+        return false;
+    };
+    let host = headers
+        .get(header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    origin
+        .strip_prefix("https://")
+        .is_none_or(|o| !o.eq_ignore_ascii_case(host))
+}
+
+impl Console {
+    /// The CSRF token of a session.
+    fn csrf_for(&self, token: &str) -> String {
+        hex::encode(ring::hmac::sign(&self.csrf_key, token.as_bytes()))
+    }
+
+    /// Whether `given` is the CSRF token of the session `token`.
+    fn csrf_ok(&self, token: &str, given: &str) -> bool {
+        hex::decode(given)
+            .is_ok_and(|tag| ring::hmac::verify(&self.csrf_key, token.as_bytes(), &tag).is_ok())
+    }
+
+    /// Answers one request.
+    async fn handle(&self, client: SocketAddr, req: Request<Body>) -> Response<Body> {
+        let (parts, body) = req.into_parts();
+        let path = parts.uri.path().to_string();
+        let query = parts.uri.query().unwrap_or("").to_string();
+        let method = parts.method.clone();
+        let read = method == Method::GET || method == Method::HEAD;
+        if method == Method::POST && cross_site(&parts.headers) {
+            return html_response(
+                StatusCode::FORBIDDEN,
+                html::page(
+                    "Not allowed",
+                    None,
+                    &html::message("error", "A form from another site was refused."),
+                ),
+            );
+        }
+        match (read, path.as_str()) {
+            (true, "/console/static/console.css") => {
+                let mut r = Response::new(Body::from(CSS));
+                r.headers_mut().insert(
+                    header::CONTENT_TYPE,
+                    HeaderValue::from_static("text/css; charset=utf-8"),
+                );
+                r.headers_mut().insert(
+                    header::CACHE_CONTROL,
+                    HeaderValue::from_static("private, max-age=3600"),
+                );
+                return r;
+            }
+            (true, "/console/login") => return login_page(StatusCode::OK, None),
+            (false, "/console/login") if method == Method::POST => {
+                return self.login(client, body).await
+            }
+            _ => {}
+        }
+        if path != "/console" && !path.starts_with("/console/") {
+            return html_response(
+                StatusCode::NOT_FOUND,
+                html::page(
+                    "Not found",
+                    None,
+                    &html::message("error", "The console is at /console/."),
+                ),
+            );
+        }
+        let token = cookie(&parts.headers, COOKIE).unwrap_or("").to_string();
+        if method == Method::POST && path == "/console/logout" {
+            return self.logout(&token, body).await;
+        }
+        let signed = match self.signed_in(&token).await {
+            Ok(s) => s,
+            Err(r) => return r,
+        };
+        if method == Method::POST {
+            let form = match read_form(body).await {
+                Ok(f) => f,
+                Err(r) => return r,
+            };
+            let what = match path.as_str() {
+                p if p.starts_with("/console/requests/") => html::field(&form, "action")
+                    .parse::<crate::approvals::request_machine::Action>()
+                    .ok()
+                    .map(|a| a.audit_action()),
+                _ => None,
+            };
+            if !self.csrf_ok(&token, html::field(&form, "csrf")) {
+                return self.csrf_refused(&signed, what, &path).await;
+            }
+            return match path.strip_prefix("/console/requests/") {
+                Some(name) if !name.is_empty() && !name.contains('/') => {
+                    requests::act(self, &signed, &path_name(name), &form).await
+                }
+                _ => not_found(&signed),
+            };
+        }
+        if !read {
+            let mut r = html_response(
+                StatusCode::METHOD_NOT_ALLOWED,
+                html::page("Not allowed", Some(&signed.frame()), ""),
+            );
+            r.headers_mut()
+                .insert(header::ALLOW, HeaderValue::from_static("GET, HEAD, POST"));
+            return r;
+        }
+        match path.as_str() {
+            "/console" | "/console/" => redirect(
+                nav(&signed.actor)
+                    .first()
+                    .map(|(p, _)| *p)
+                    .unwrap_or("/console/cameras"),
+            ),
+            "/console/cameras" => cameras::list(self, &signed, &query).await,
+            "/console/requests" => requests::list(self, &signed).await,
+            p => {
+                if let Some(name) = p.strip_prefix("/console/cameras/") {
+                    if !name.is_empty() && !name.contains('/') {
+                        return cameras::show(self, &signed, &path_name(name)).await;
+                    }
+                }
+                if let Some(name) = p.strip_prefix("/console/requests/") {
+                    if !name.is_empty() && !name.contains('/') {
+                        let done = html::pairs(&query)
+                            .into_iter()
+                            .find(|(k, _)| k == "done")
+                            .map(|(_, v)| v);
+                        return requests::show(self, &signed, &path_name(name), done.as_deref())
+                            .await;
+                    }
+                }
+                not_found(&signed)
+            }
+        }
+    }
+
+    /// The signed-in user of `token`, or the answer for a request without one:
+    /// 303 to the sign-in page (the stale cookie removed), or a page saying a
+    /// one-time password must be changed first.
+    async fn signed_in(&self, token: &str) -> std::result::Result<Signed, Response<Body>> {
+        let to_login = |stale: bool| {
+            let mut r = redirect("/console/login");
+            if stale {
+                if let Ok(v) = HeaderValue::from_str(&session_cookie("", 0)) {
+                    r.headers_mut().insert(header::SET_COOKIE, v);
+                }
+            }
+            r
+        };
+        if token.is_empty() {
+            return Err(to_login(false));
+        }
+        match self.ctl.authenticate(token).await {
+            Ok(actor) => Ok(Signed {
+                actor,
+                csrf: self.csrf_for(token),
+            }),
+            Err(Error::FailedPrecondition(msg)) => {
+                // A one-time password: only `passwd` (and sign-out) work until it is changed.
+                let body = format!(
+                    "{}<form method=\"post\" action=\"/console/logout\">{}<button type=\"submit\">Sign out</button></form>",
+                    html::message("error", &msg),
+                    html::csrf_field(&self.csrf_for(token))
+                );
+                Err(html_response(
+                    StatusCode::FORBIDDEN,
+                    html::page("Change your password first", None, &body),
+                ))
+            }
+            Err(e @ Error::Unavailable(_)) => {
+                let (status, text) = status_of(&e);
+                Err(html_response(
+                    status,
+                    html::page("Unavailable", None, &html::message("error", &text)),
+                ))
+            }
+            Err(_) => Err(to_login(true)),
+        }
+    }
+
+    /// Sign-in: `Controller::login`, the client's address as the source.
+    async fn login(&self, client: SocketAddr, body: Body) -> Response<Body> {
+        let form = match read_form(body).await {
+            Ok(f) => f,
+            Err(r) => return r,
+        };
+        let user = html::field(&form, "username");
+        let password = html::field(&form, "password");
+        match self.ctl.login(user, password, Some(client.ip())).await {
+            Ok(s) if s.must_change_password => {
+                // The session would be refused everywhere but `passwd`: end it.
+                if let Ok((actor, _, _)) = self.ctl.session_of(&s.token).await {
+                    let _ = self.ctl.logout(&s.token, &actor).await;
+                }
+                login_page(
+                    StatusCode::FORBIDDEN,
+                    Some("Your password is one-time: change it first with `camplane passwd`, then sign in here."),
+                )
+            }
+            Ok(s) => {
+                let max_age = s
+                    .session
+                    .expires_at
+                    .duration_since(self.ctl.now())
+                    .as_secs()
+                    .max(0);
+                let mut r = redirect("/console/");
+                if let Ok(v) = HeaderValue::from_str(&session_cookie(&s.token, max_age)) {
+                    r.headers_mut().insert(header::SET_COOKIE, v);
+                }
+                r
+            }
+            Err(e) => {
+                let (status, text) = status_of(&e);
+                login_page(status, Some(&text))
+            }
+        }
+    }
+
+    /// Sign-out: the session ends as with `camplane logout` (audited). It
+    /// works with a one-time password too, as `logout` does.
+    async fn logout(&self, token: &str, body: Body) -> Response<Body> {
+        let to_login = || {
+            let mut r = redirect("/console/login");
+            if let Ok(v) = HeaderValue::from_str(&session_cookie("", 0)) {
+                r.headers_mut().insert(header::SET_COOKIE, v);
+            }
+            r
+        };
+        let Ok((actor, _, _)) = self.ctl.session_of(token).await else {
+            return to_login();
+        };
+        let form = match read_form(body).await {
+            Ok(f) => f,
+            Err(r) => return r,
+        };
+        let signed = Signed {
+            actor,
+            csrf: self.csrf_for(token),
+        };
+        if !self.csrf_ok(token, html::field(&form, "csrf")) {
+            return self
+                .csrf_refused(&signed, Some(AuditAction::Logout), "/console/logout")
+                .await;
+        }
+        if let Err(e) = self.ctl.logout(token, &signed.actor).await {
+            return refused(&signed, &e);
+        }
+        to_login()
+    }
+
+    /// 403 for a POST without the session's CSRF token, audited as a refusal
+    /// of the action it asked for (when it named one).
+    async fn csrf_refused(
+        &self,
+        signed: &Signed,
+        what: Option<AuditAction>,
+        path: &str,
+    ) -> Response<Body> {
+        let msg = "the form's CSRF token is missing or wrong (reload the page and try again)";
+        if let Some(action) = what {
+            let target: String = path.chars().take(128).collect();
+            let mut d = Draft::new(&signed.actor.username, action, "Console", &target);
+            d.result = format!("refused: {msg}");
+            if let Err(e) = self.ctl.audit.record(d).await {
+                tracing::warn!(error = %e, "console: CSRF refusal not audited");
+            }
+        }
+        refused(signed, &Error::PermissionDenied(msg.into()))
+    }
+}
+
+/// A name from a path segment, percent-decoded (`+` stays a plus).
+fn path_name(seg: &str) -> String {
+    html::url_decode(&seg.replace('+', "%2B"))
+}
+
+fn not_found(signed: &Signed) -> Response<Body> {
+    refused(signed, &Error::NotFound("no such page".into()))
+}
+
+/// The sign-in form, with a message.
+fn login_page(status: StatusCode, msg: Option<&str>) -> Response<Body> {
+    let mut body = String::new();
+    if let Some(m) = msg {
+        body.push_str(&html::message("error", m));
+    }
+    body.push_str(
+        "<form class=\"login\" method=\"post\" action=\"/console/login\">\
+<label for=\"username\">User name</label>\
+<input id=\"username\" name=\"username\" autocomplete=\"username\" required autofocus>\
+<label for=\"password\">Password</label>\
+<input id=\"password\" name=\"password\" type=\"password\" autocomplete=\"current-password\" required>\
+<button type=\"submit\">Sign in</button></form>",
+    );
+    html_response(status, html::page("Sign in", None, &body))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_cookie_is_http_only_secure_strict_and_scoped() {
+        let c = session_cookie("cpt_x", 60);
+        for part in [
+            "HttpOnly",
+            "Secure",
+            "SameSite=Strict",
+            "Path=/console",
+            "Max-Age=60",
+        ] {
+            assert!(c.contains(part), "{c}");
+        }
+    }
+
+    #[test]
+    fn cookies_are_found_among_others() {
+        let mut h = HeaderMap::new();
+        h.append(
+            header::COOKIE,
+            HeaderValue::from_static("a=1; camplane_session=cpt_y"),
+        );
+        assert_eq!(cookie(&h, COOKIE), Some("cpt_y"));
+        assert_eq!(cookie(&h, "b"), None);
+    }
+
+    #[test]
+    fn csrf_tokens_belong_to_their_session() {
+        let c = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, b"k");
+        let t = hex::encode(ring::hmac::sign(&c, b"cpt_a"));
+        assert!(ring::hmac::verify(&c, b"cpt_a", &hex::decode(&t).unwrap()).is_ok());
+        assert!(ring::hmac::verify(&c, b"cpt_b", &hex::decode(&t).unwrap()).is_err());
+    }
+
+    #[test]
+    fn a_post_from_another_site_is_cross_site() {
+        let mut h = HeaderMap::new();
+        h.insert(header::HOST, HeaderValue::from_static("127.0.0.1:7443"));
+        assert!(!cross_site(&h));
+        h.insert(
+            header::ORIGIN,
+            HeaderValue::from_static("https://127.0.0.1:7443"),
+        );
+        assert!(!cross_site(&h));
+        h.insert(
+            header::ORIGIN,
+            HeaderValue::from_static("https://evil.example"),
+        );
+        assert!(cross_site(&h));
+        h.insert(
+            header::ORIGIN,
+            HeaderValue::from_static("http://127.0.0.1:7443"),
+        );
+        assert!(cross_site(&h));
+    }
+
+    #[test]
+    fn path_names_keep_plus_signs() {
+        assert_eq!(path_name("a+b%20c"), "a+b c");
+    }
+}
