@@ -95,21 +95,35 @@ impl pb::objects_server::Objects for Api {
                 next_after: String::new(),
             }));
         }
-        // A list comes in pages under REPLY_PAGE_BYTES, in name order (#22).
+        // A list comes in pages under REPLY_PAGE_BYTES, in name order (#22),
+        // each object parsed only when its page takes it.
+        let mut failed = None;
         let objs = self
             .ctl
-            .get_all(&actor, k)
+            .get_after(&actor, k, &r.after)
             .await?
-            .into_iter()
-            .map(|(o, rev)| to_pb(&actor, &o, rev))
-            .collect::<Result<Vec<_>, _>>()?;
+            .map_while(|r| {
+                match r
+                    .map_err(Status::from)
+                    .and_then(|(o, rev)| to_pb(&actor, &o, rev))
+                {
+                    Ok(o) => Some(o),
+                    Err(e) => {
+                        failed = Some(e);
+                        None
+                    }
+                }
+            });
         let (objects, next_after) = crate::core::page::page(
             objs,
-            &r.after,
+            "",
             |o| o.name.as_str(),
             |o| o.kind.len() + o.name.len() + o.json.len(),
             camplane_proto::limits::REPLY_PAGE_BYTES,
         );
+        if let Some(e) = failed {
+            return Err(e);
+        }
         Ok(Response::new(pb::ObjectList {
             objects,
             next_after,

@@ -1,11 +1,13 @@
 //! The cameras pages: the list (filters, pages of [`PAGE`]) through the same
-//! `get_all` as `camplane get cameras` (the reader's view applied), and one
+//! permission and view as `camplane get cameras` (rows kept per revision), and one
 //! camera's page. No stream address is ever shown, with or without
 //! credentials: the pages name what they show field by field.
 
 use super::html::{self, esc, url_part};
 use super::{html_response, refused, Console, Signed};
-use crate::core::StoredObject;
+use crate::core::auth::{Actor, Operation};
+use crate::core::{AuditAction, Controller, StoredObject};
+use crate::registry::views;
 use crate::Error;
 use axum::body::Body;
 use axum::http::{Response, StatusCode};
@@ -13,6 +15,7 @@ use camplane_config::model::{Kind, Purpose};
 use serde_json::Value;
 use std::collections::HashMap;
 use std::fmt::Write;
+use std::sync::Arc;
 
 /// Cameras on one page of the list.
 pub const PAGE: usize = 50;
@@ -89,12 +92,12 @@ impl Filters {
         }
     }
 
-    fn matches(&self, o: &StoredObject, online: bool) -> bool {
+    fn matches(&self, r: &Row, online: bool) -> bool {
         let eq = |want: &str, have: &str| want.is_empty() || want == have;
-        eq(&self.site, text(&o.spec, "site"))
-            && eq(&self.department, text(&o.spec, "department"))
-            && eq(&self.category, text(&o.spec, "purpose"))
-            && eq(&self.state, state(o))
+        eq(&self.site, &r.site)
+            && eq(&self.department, &r.department)
+            && eq(&self.category, &r.purpose)
+            && eq(&self.state, &r.state)
             && match self.online.as_str() {
                 "yes" => online,
                 "no" => !online,
@@ -121,27 +124,98 @@ impl Filters {
     }
 }
 
-/// One page of cameras matching `filters` (in name order, after
+/// What the list shows of one camera, taken from the camera as the reader's
+/// view ([`views::shown_to`]) has it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Row {
+    /// Camera name.
+    pub name: String,
+    /// Site (empty when hidden).
+    pub site: String,
+    /// Its whereabouts are hidden from this reader.
+    pub hidden: bool,
+    /// Department.
+    pub department: String,
+    /// Purpose as written in files.
+    pub purpose: String,
+    /// Life-cycle state.
+    pub state: String,
+}
+
+impl Row {
+    fn of(o: &StoredObject) -> Row {
+        Row {
+            name: o.name.clone(),
+            site: text(&o.spec, "site").to_string(),
+            hidden: o.status.get("location_hidden").is_some(),
+            department: text(&o.spec, "department").to_string(),
+            purpose: text(&o.spec, "purpose").to_string(),
+            state: state(o).to_string(),
+        }
+    }
+}
+
+/// The list's rows, kept per camera revision and class of reader (those who
+/// see covert cameras' whereabouts and those who do not, the only difference
+/// the view makes), so a page with 10,000 cameras parses only the cameras
+/// changed since the last one.
+#[derive(Default)]
+pub struct Rows {
+    by_class: std::sync::Mutex<[RowMap; 2]>,
+}
+
+/// Camera name to its row and the revision it was made from.
+type RowMap = HashMap<String, (i64, Arc<Row>)>;
+
+impl Rows {
+    /// Every camera's row as `actor` may see it, in name order.
+    fn current(&self, ctl: &Controller, actor: &Actor) -> crate::Result<Vec<Arc<Row>>> {
+        let class = usize::from(views::sees_covert(actor));
+        let prefix = Kind::Camera.prefix();
+        let kvs = ctl.cache.list(prefix);
+        let mut g = self.by_class.lock().unwrap_or_else(|e| e.into_inner());
+        // Rebuilt each time from what is current, so deleted cameras drop out.
+        let old = std::mem::take(&mut g[class]);
+        let mut kept = HashMap::with_capacity(kvs.len());
+        let mut out = Vec::with_capacity(kvs.len());
+        for kv in kvs {
+            let name = &kv.key[prefix.len()..];
+            let row = match old.get(name) {
+                Some((rev, r)) if *rev == kv.mod_revision => r.clone(),
+                _ => {
+                    let o: StoredObject = serde_json::from_slice(&kv.value)?;
+                    Arc::new(Row::of(&views::shown_to(actor, o)))
+                }
+            };
+            kept.insert(name.to_string(), (kv.mod_revision, row.clone()));
+            out.push(row);
+        }
+        g[class] = kept;
+        Ok(out)
+    }
+}
+
+/// One page of rows matching `filters` (in name order, after
 /// `filters.after`), whether more follow, and how many match in all.
-pub fn select<'a>(
-    cameras: &'a [(StoredObject, i64)],
+pub fn select(
+    rows: &[Arc<Row>],
     online: &HashMap<String, String>,
     filters: &Filters,
-) -> (Vec<&'a StoredObject>, bool, usize) {
+) -> (Vec<Arc<Row>>, bool, usize) {
     let mut page = Vec::with_capacity(PAGE);
     let mut more = false;
     let mut total = 0;
-    for (o, _) in cameras {
-        let on = online.get(&o.name).is_some_and(|s| s == "online");
-        if !filters.matches(o, on) {
+    for r in rows {
+        let on = online.get(&r.name).is_some_and(|s| s == "online");
+        if !filters.matches(r, on) {
             continue;
         }
         total += 1;
-        if o.name.as_str() <= filters.after.as_str() && !filters.after.is_empty() {
+        if r.name.as_str() <= filters.after.as_str() && !filters.after.is_empty() {
             continue;
         }
         if page.len() < PAGE {
-            page.push(o);
+            page.push(r.clone());
         } else {
             more = true;
         }
@@ -186,7 +260,12 @@ async fn names(console: &Console, signed: &Signed, kind: Kind) -> Vec<(String, S
 pub async fn list(console: &Console, signed: &Signed, query: &str) -> Response<Body> {
     let ctl = &console.ctl;
     let actor = &signed.actor;
-    let cameras = match ctl.get_all(actor, Kind::Camera).await {
+    // The same permission as `get_all` (and `camplane get cameras`).
+    let cameras = match ctl
+        .require(actor, Operation::ReadObjects, AuditAction::Get)
+        .await
+        .and_then(|()| console.rows.current(ctl, actor))
+    {
         Ok(c) => c,
         Err(e) => return refused(signed, &e),
     };
@@ -221,7 +300,7 @@ fn render_list(
     filters: &Filters,
     sites: &[(String, String)],
     departments: &[(String, String)],
-    page: &[&StoredObject],
+    page: &[Arc<Row>],
     more: bool,
     total: usize,
     online: &HashMap<String, String>,
@@ -269,9 +348,9 @@ fn render_list(
             .get(&o.name)
             .map(String::as_str)
             .unwrap_or("no report");
-        let purpose = text(&o.spec, "purpose");
-        let site = match text(&o.spec, "site") {
-            "" if o.status.get("location_hidden").is_some() => "(hidden)",
+        let purpose = &o.purpose;
+        let site = match o.site.as_str() {
+            "" if o.hidden => "(hidden)",
             s => s,
         };
         let _ = write!(
@@ -280,9 +359,9 @@ fn render_list(
             url_part(&o.name),
             esc(&o.name),
             esc(site),
-            esc(text(&o.spec, "department")),
+            esc(&o.department),
             esc(&purpose.replace('_', " ")),
-            esc(state(o)),
+            esc(&o.state),
             esc(on)
         );
     }
@@ -557,14 +636,14 @@ pub async fn show(console: &Console, signed: &Signed, name: &str) -> Response<Bo
 mod tests {
     use super::*;
 
-    fn cam(name: &str, site: &str, state: &str) -> (StoredObject, i64) {
+    fn cam(name: &str, site: &str, state: &str) -> Arc<Row> {
         let o: StoredObject = serde_json::from_value(serde_json::json!({
             "kind": "Camera", "name": name,
             "spec": {"site": site, "department": "police", "purpose": "alpr"},
             "status": {"state": state},
         }))
         .unwrap();
-        (o, 1)
+        Arc::new(Row::of(&o))
     }
 
     #[test]

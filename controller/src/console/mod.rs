@@ -61,6 +61,8 @@ pub struct Console {
     /// Signs session tokens into CSRF tokens; new in every process, so a
     /// restart only makes open forms stale.
     csrf_key: ring::hmac::Key,
+    /// The cameras list's rows, kept per camera revision (see [`cameras::Rows`]).
+    rows: cameras::Rows,
 }
 
 /// The signed-in user of one request.
@@ -223,6 +225,7 @@ pub async fn serve(
         ctl,
         fleet,
         csrf_key: ring::hmac::Key::new(ring::hmac::HMAC_SHA256, &rand::random::<[u8; 32]>()),
+        rows: Default::default(),
     });
     let app = axum::Router::new().fallback(
         move |ConnectInfo(ClientAddr(client)): ConnectInfo<ClientAddr>, req: Request<Body>| {

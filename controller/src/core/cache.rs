@@ -291,6 +291,23 @@ impl Cache {
             .collect()
     }
 
+    /// The keys under a prefix that sort after `prefix + after` (all when
+    /// `after` is empty), in order: where a page of a list starts.
+    pub fn list_after(&self, prefix: &str, after: &str) -> Vec<KeyValue> {
+        use std::ops::Bound;
+        let start = if after.is_empty() {
+            Bound::Included(prefix.to_string())
+        } else {
+            Bound::Excluded(format!("{prefix}{after}"))
+        };
+        self.read()
+            .map
+            .range::<String, _>((start, Bound::Unbounded))
+            .take_while(|(k, _)| k.starts_with(prefix))
+            .map(|(_, v)| v.clone())
+            .collect()
+    }
+
     /// How many keys are under a prefix and the newest mod revision among them:
     /// changes whenever a key there is written or deleted.
     pub fn prefix_stamp(&self, prefix: &str) -> (usize, Revision) {

@@ -79,6 +79,32 @@ impl Controller {
             .collect())
     }
 
+    /// Like [`Controller::get_all`] from the object after `after` on, parsed
+    /// only as it is taken: a page of a long list costs its own objects, not
+    /// the whole list's.
+    pub async fn get_after(
+        &self,
+        actor: &Actor,
+        kind: Kind,
+        after: &str,
+    ) -> Result<impl Iterator<Item = Result<(StoredObject, i64)>> + use<'_>> {
+        let op = if kind == Kind::User {
+            Operation::ReadUsers
+        } else {
+            Operation::ReadObjects
+        };
+        self.require(actor, op, AuditAction::Get).await?;
+        let actor = actor.clone();
+        Ok(self
+            .cache
+            .list_after(kind.prefix(), after)
+            .into_iter()
+            .map(move |kv| {
+                let o: StoredObject = serde_json::from_slice(&kv.value)?;
+                Ok((views::shown_to(&actor, o), kv.mod_revision))
+            }))
+    }
+
     /// Refuses, audited, an apply that names a kind the registry does not hold
     /// (a hotlist, say: lists change only through a load and, for a case's
     /// list, its approval).

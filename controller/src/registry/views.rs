@@ -17,10 +17,19 @@ pub const SEE_COVERT: [Role; 3] = [Role::Chief, Role::Admin, Role::Auditor];
 
 /// The fields that say where a camera or a request is.
 const WHERE: [&str; 4] = ["location", "site", "view", "room"];
+/// The status fields that say where a covert camera has been.
+const STATUS_WHERE: [&str; 1] = ["location_history"];
 
 pub use camplane_config::model::{
     url_has_credentials as has_credentials, url_without_credentials as without_credentials,
 };
+
+/// Whether `actor` sees covert cameras' whereabouts: the only way [`shown_to`]
+/// depends on who reads, so readers alike here see every object alike (what
+/// lets a door keep one rendering per object and class of reader).
+pub fn sees_covert(actor: &Actor) -> bool {
+    SEE_COVERT.iter().any(|r| actor.has(*r))
+}
 
 /// `obj` as `actor` may see it.
 pub fn shown_to(actor: &Actor, mut obj: StoredObject) -> StoredObject {
@@ -35,9 +44,7 @@ pub fn shown_to(actor: &Actor, mut obj: StoredObject) -> StoredObject {
         }
     }
     let covert = obj.spec.get("covert").and_then(Value::as_bool) == Some(true);
-    if covert
-        && matches!(kind, Some(Kind::Camera | Kind::PlacementRequest))
-        && !SEE_COVERT.iter().any(|r| actor.has(*r))
+    if covert && matches!(kind, Some(Kind::Camera | Kind::PlacementRequest)) && !sees_covert(actor)
     {
         if let Some(spec) = obj.spec.as_object_mut() {
             for f in WHERE {
@@ -46,6 +53,12 @@ pub fn shown_to(actor: &Actor, mut obj: StoredObject) -> StoredObject {
         }
         if !obj.status.is_object() {
             obj.status = Value::Object(Default::default());
+        }
+        // Where it stood before is as secret as where it stands.
+        if let Some(st) = obj.status.as_object_mut() {
+            for f in STATUS_WHERE {
+                st.remove(f);
+            }
         }
         obj.status["location_hidden"] =
             Value::String("covert: shown to the chief, admins and auditors only".into());
@@ -75,7 +88,9 @@ mod tests {
                 "view": {"heading": 90.0}, "covert": covert,
                 "streams": {"main": "rtsp://admin:s3cret@10.0.0.5:554/main", "sub": "rtsp://10.0.0.5/sub"}
             }),
-            status: json!({"state": "active"}),
+            status: json!({"state": "active", "location_history": [
+                {"location": {"lat": 42.5, "lon": -90.6}, "site": "city-hall", "from": "2026-01-01T00:00:00Z"}
+            ]}),
         }
     }
 
@@ -110,6 +125,11 @@ mod tests {
                 assert_eq!(shown.spec.get(*f).is_some(), sees, "{r} {f}");
             }
             assert_eq!(shown.status["location_hidden"].is_string(), !sees, "{r}");
+            assert_eq!(
+                shown.status.get("location_history").is_some(),
+                sees,
+                "{r}: location history"
+            );
             assert_eq!(shown.status["state"], "active");
         }
         // Not covert: everyone sees where it is.
