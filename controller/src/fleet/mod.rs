@@ -471,8 +471,9 @@ impl Fleet {
             }
             (FleetChanges::Keys { through, .. } | FleetChanges::Relist { through }, _) => {
                 let rows = self.all_rows()?;
-                let mut map = DesiredMap::with_capacity(rows.all_agents().len());
-                index::rebuild(&mut map, &rows, &rows.all_agents())?;
+                let agents = rows.all_agents();
+                let mut map = DesiredMap::with_capacity(agents.len());
+                index::rebuild(&mut map, &rows, &agents)?;
                 match g.as_ref() {
                     Some(old) => {
                         let changed = changed_agents(&old.map, &map);
