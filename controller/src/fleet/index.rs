@@ -313,23 +313,25 @@ pub fn rebuild(
 mod tests {
     use super::*;
 
+    /// What an agent runs for camera `id`.
+    fn runs(id: &str) -> AgentCamera {
+        AgentCamera {
+            id: id.into(),
+            main_url: format!("rtsp://127.0.0.1/{id}"),
+            sub_url: None,
+            recording: true,
+            retention_days: 30,
+            alpr: false,
+            location: None,
+            mobile: false,
+        }
+    }
+
     fn entry(agent: &str, cameras: &[&str]) -> Arc<DesiredEntry> {
         let desired = AgentDesired {
             agent: agent.into(),
             site: "hq".into(),
-            cameras: cameras
-                .iter()
-                .map(|c| AgentCamera {
-                    id: (*c).into(),
-                    main_url: format!("rtsp://127.0.0.1/{c}"),
-                    sub_url: None,
-                    recording: true,
-                    retention_days: 30,
-                    alpr: false,
-                    location: None,
-                    mobile: false,
-                })
-                .collect(),
+            cameras: cameras.iter().map(|c| runs(c)).collect(),
             holds: Vec::new(),
         };
         let json = serde_json::to_vec(&desired).unwrap();
@@ -400,16 +402,7 @@ mod tests {
     fn cam(agent: &str, active: bool) -> Option<CamRow> {
         Some(CamRow {
             agent: Some(agent.into()),
-            runs: active.then(|| AgentCamera {
-                id: String::new(),
-                main_url: "rtsp://127.0.0.1/x".into(),
-                sub_url: None,
-                recording: true,
-                retention_days: 30,
-                alpr: false,
-                location: None,
-                mobile: false,
-            }),
+            runs: active.then(|| runs("")),
         })
     }
 
