@@ -13,6 +13,7 @@ mod audit;
 pub mod call;
 mod camera;
 mod case_assist;
+mod complaint;
 mod export;
 mod gis;
 mod hold;
@@ -163,6 +164,9 @@ enum Cmd {
     /// The city's policy: acknowledge it yourself.
     #[command(subcommand)]
     Policy(policy::PolicyCmd),
+    /// Complaints about the use of the cameras, the chief's decision and appeals.
+    #[command(subcommand)]
+    Complaint(complaint::ComplaintCmd),
 }
 
 /// Runs the CLI; returns the process exit code.
@@ -209,5 +213,6 @@ pub async fn run(cli: Cli) -> Result<i32> {
         Cmd::Publog(pc) => publog::run(&c, pc).await,
         Cmd::CaseAssist(cc) => case_assist::run(&c, cc).await,
         Cmd::Policy(pc) => policy::run(&c, pc).await,
+        Cmd::Complaint(cc) => complaint::run(&c, cc).await,
     }
 }

@@ -309,11 +309,19 @@ pub enum Role {
     Auditor,
     /// Views video of their department's cameras.
     Viewer,
+    /// The city clerk: records complaints, their appeals and the City
+    /// Council's decisions on them.
+    CityClerk,
+    /// The Public Information Officer: reviews and decides external requests
+    /// to release records.
+    Pio,
+    /// The City Attorney's Office: advises on requests to release records.
+    CityAttorney,
 }
 
 impl Role {
     /// Every role.
-    pub const ALL: [Role; 9] = [
+    pub const ALL: [Role; 12] = [
         Role::Admin,
         Role::Engineer,
         Role::DeptManager,
@@ -323,6 +331,9 @@ impl Role {
         Role::Supervisor,
         Role::Auditor,
         Role::Viewer,
+        Role::CityClerk,
+        Role::Pio,
+        Role::CityAttorney,
     ];
 
     /// The role's name as written in files.
@@ -337,6 +348,9 @@ impl Role {
             Role::Supervisor => "supervisor",
             Role::Auditor => "auditor",
             Role::Viewer => "viewer",
+            Role::CityClerk => "city_clerk",
+            Role::Pio => "pio",
+            Role::CityAttorney => "city_attorney",
         }
     }
 

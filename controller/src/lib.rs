@@ -14,6 +14,7 @@ pub mod console;
 pub mod core;
 pub mod fleet;
 pub mod housekeeping;
+pub mod oversight;
 pub mod publog;
 pub mod recordings;
 pub mod registry;

@@ -122,7 +122,29 @@ const RPCS: &[(&str, Need)] = &[
     ),
     ("Recordings.Export", Need::Op(Operation::ViewRecordings)),
     ("Recordings.Crop", Need::Op(Operation::SearchAlpr)),
+    ("Complaints.File", Need::Op(Operation::FileComplaint)),
+    ("Complaints.List", Need::Op(Operation::ReadComplaints)),
+    ("Complaints.Show", Need::Op(Operation::ReadComplaints)),
+    (
+        "Complaints.Decide(chief)",
+        Need::Op(Operation::DecideComplaint),
+    ),
+    (
+        "Complaints.Decide(city_manager)",
+        Need::Op(Operation::DecideComplaintAppeal),
+    ),
+    (
+        "Complaints.Decide(council)",
+        Need::Op(Operation::RecordCouncilDecision),
+    ),
+    ("Complaints.Appeal", Need::Op(Operation::RecordAppeal)),
 ];
+
+/// The fixture complaint whose text is `about` (made before the callers run).
+async fn fixture_complaint(h: &Harness, about: &str) -> String {
+    let all = h.running.controller.all_complaints().await.unwrap();
+    all.into_iter().find(|c| c.about == about).unwrap().id
+}
 
 fn placement_request(name: &str) -> String {
     format!(
@@ -627,6 +649,59 @@ async fn call(h: &Harness, c: &Caller, rpc: &str) -> Result<(), tonic::Status> {
             ))
             .await
             .map(|_| ()),
+        "Complaints.File" => pb::complaints_client::ComplaintsClient::new(ch)
+            .file(req(
+                t,
+                pb::ComplaintFileRequest {
+                    from: "authz".into(),
+                    about: format!("filed by {role}"),
+                    camera: String::new(),
+                    received: String::new(),
+                },
+            ))
+            .await
+            .map(|_| ()),
+        "Complaints.List" => pb::complaints_client::ComplaintsClient::new(ch)
+            .list(req(t, pb::ComplaintListRequest::default()))
+            .await
+            .map(|_| ()),
+        "Complaints.Show" => pb::complaints_client::ComplaintsClient::new(ch)
+            .show(req(
+                t,
+                pb::ComplaintId {
+                    id: fixture_complaint(h, "fx-cp-chief").await,
+                },
+            ))
+            .await
+            .map(|_| ()),
+        "Complaints.Decide(chief)"
+        | "Complaints.Decide(city_manager)"
+        | "Complaints.Decide(council)" => {
+            let level = rpc
+                .trim_start_matches("Complaints.Decide(")
+                .trim_end_matches(')');
+            pb::complaints_client::ComplaintsClient::new(ch)
+                .decide(req(
+                    t,
+                    pb::ComplaintDecision {
+                        id: fixture_complaint(h, &format!("fx-cp-{level}")).await,
+                        outcome: pb::ComplaintOutcome::Followed as i32,
+                        finding: "authz".into(),
+                        as_role: String::new(),
+                    },
+                ))
+                .await
+                .map(|_| ())
+        }
+        "Complaints.Appeal" => pb::complaints_client::ComplaintsClient::new(ch)
+            .appeal(req(
+                t,
+                pb::ComplaintId {
+                    id: fixture_complaint(h, "fx-cp-appeal").await,
+                },
+            ))
+            .await
+            .map(|_| ()),
         "PublicLog.AddCaseAssist" => pb::public_log_client::PublicLogClient::new(ch)
             .add_case_assist(req(
                 t,
@@ -719,6 +794,63 @@ async fn every_role_against_every_rpc() {
             ))
             .await
             .unwrap();
+    }
+    // Complaints waiting for each level's decision, and one decided by the chief
+    // (to appeal), each found again by its text.
+    let clerk = user(&h, "fx-clerk", &["city_clerk"], "").await;
+    let cp = pb::complaints_client::ComplaintsClient::new(h.channel.clone());
+    for about in [
+        "fx-cp-chief",
+        "fx-cp-city_manager",
+        "fx-cp-council",
+        "fx-cp-appeal",
+    ] {
+        let id = cp
+            .clone()
+            .file(req(
+                &clerk,
+                pb::ComplaintFileRequest {
+                    from: "authz fixture".into(),
+                    about: about.into(),
+                    camera: String::new(),
+                    received: String::new(),
+                },
+            ))
+            .await
+            .unwrap()
+            .into_inner()
+            .name;
+        let climb: &[(&str, &str)] = match about {
+            "fx-cp-chief" => &[],
+            "fx-cp-appeal" => &[("decide", &chief)],
+            "fx-cp-city_manager" => &[("decide", &chief), ("appeal", &clerk)],
+            _ => &[
+                ("decide", &chief),
+                ("appeal", &clerk),
+                ("decide", &cm),
+                ("appeal", &clerk),
+            ],
+        };
+        for (step, who) in climb {
+            let mut c = cp.clone();
+            if *step == "appeal" {
+                c.appeal(req(who, pb::ComplaintId { id: id.clone() }))
+                    .await
+                    .unwrap();
+            } else {
+                c.decide(req(
+                    who,
+                    pb::ComplaintDecision {
+                        id: id.clone(),
+                        outcome: pb::ComplaintOutcome::NotFollowed as i32,
+                        finding: "fixture".into(),
+                        as_role: String::new(),
+                    },
+                ))
+                .await
+                .unwrap();
+            }
+        }
     }
     let mut callers = Vec::new();
     for role in Role::ALL {

@@ -5,7 +5,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
-const WINGS: [&str; 11] = [
+const WINGS: [&str; 12] = [
     "core",
     "registry",
     "approvals",
@@ -14,6 +14,7 @@ const WINGS: [&str; 11] = [
     "recordings",
     "publog",
     "audit",
+    "oversight",
     "housekeeping",
     "api",
     "console",

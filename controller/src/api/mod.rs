@@ -6,6 +6,7 @@ mod audit;
 mod fleet;
 pub mod governance;
 pub mod http;
+mod oversight;
 pub mod peer;
 mod publog;
 pub mod recordings;
@@ -103,6 +104,10 @@ impl Api {
         )
         .add_service(
             pb::public_log_server::PublicLogServer::new(self.clone())
+                .max_decoding_message_size(DEFAULT),
+        )
+        .add_service(
+            pb::complaints_server::ComplaintsServer::new(self.clone())
                 .max_decoding_message_size(DEFAULT),
         )
         // governance

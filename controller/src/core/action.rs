@@ -71,6 +71,16 @@ actions! {
     HoldCreate = "hold.create",
     /// A legal hold released.
     HoldRelease = "hold.release",
+    // Oversight: complaints and appeals.
+    /// A complaint recorded.
+    ComplaintFile = "complaint.file",
+    /// A decision on a complaint (the chief's, the City Manager's or the
+    /// Council's as the clerk records it).
+    ComplaintDecide = "complaint.decide",
+    /// A complaint's decision appealed.
+    ComplaintAppeal = "complaint.appeal",
+    /// Complaints read (audited when refused).
+    ComplaintList = "complaint.list",
     // The camera life cycle.
     /// A camera activated.
     CameraActivate = "camera.activate",

@@ -331,11 +331,24 @@ pub enum Operation {
     ViewRecordings,
     /// Authorize a user to view and copy a camera's or a department's recordings.
     AuthorizeRecordings,
+    // ---------- oversight ----------
+    /// Record a complaint about the use of the camera systems.
+    FileComplaint,
+    /// Read complaints (they name the complainant).
+    ReadComplaints,
+    /// The Chief of Police's decision on a complaint.
+    DecideComplaint,
+    /// The City Manager's decision on an appeal of the chief's.
+    DecideComplaintAppeal,
+    /// Record the City Council's decision on an appeal (the city clerk).
+    RecordCouncilDecision,
+    /// Record that a complaint's decision is appealed.
+    RecordAppeal,
 }
 
 impl Operation {
     /// Every operation (the authorization test walks them all).
-    pub const ALL: [Operation; 25] = [
+    pub const ALL: [Operation; 31] = [
         Operation::ReadObjects,
         Operation::ReadUsers,
         Operation::WriteRegistry,
@@ -361,6 +374,12 @@ impl Operation {
         Operation::RecordCaseAssist,
         Operation::ViewRecordings,
         Operation::AuthorizeRecordings,
+        Operation::FileComplaint,
+        Operation::ReadComplaints,
+        Operation::DecideComplaint,
+        Operation::DecideComplaintAppeal,
+        Operation::RecordCouncilDecision,
+        Operation::RecordAppeal,
     ];
 
     /// The roles that may perform the operation.
@@ -402,6 +421,14 @@ impl Operation {
             Operation::VerifyAlerts => &[AlprOperator],
             Operation::ViewRecordings => &[Viewer, Chief],
             Operation::AuthorizeRecordings => &[Chief],
+            // Complaints reach the police, the City Manager's office or the
+            // clerk; each records what it receives.
+            Operation::FileComplaint => &[Chief, CityManager, CityClerk],
+            Operation::ReadComplaints => &[Chief, CityManager, CityClerk, Auditor],
+            Operation::DecideComplaint => &[Chief],
+            Operation::DecideComplaintAppeal => &[CityManager],
+            Operation::RecordCouncilDecision => &[CityClerk],
+            Operation::RecordAppeal => &[CityManager, CityClerk],
         }
     }
 

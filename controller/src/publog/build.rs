@@ -182,6 +182,8 @@ pub struct MonthInput {
     pub assists: Vec<CaseAssist>,
     /// The month's last signed checkpoint of the audit chain (the note), if any.
     pub checkpoint: Option<String>,
+    /// What happened to complaints in the month, counted (no names, no text).
+    pub complaints: ComplaintCounts,
 }
 
 /// Counts by hit category, every category present.
@@ -294,6 +296,10 @@ pub struct PublicLog {
     pub totals: Totals,
     /// Every fixed reader's locations with dates (confidential readers left out).
     pub location_history: Vec<LocationHistory>,
+    /// Complaints about the use of the cameras: received, decided, appealed,
+    /// and the month's findings by outcome. Names no one.
+    #[serde(default)]
+    pub complaints: ComplaintCounts,
     /// The month's last signed checkpoint of the audit log, shown at the end of
     /// `index.html` only (log.json and log.csv keep their format).
     #[serde(skip)]
@@ -527,5 +533,6 @@ pub fn build(input: &MonthInput) -> PublicLog {
             .collect(),
         totals,
         location_history,
+        complaints: input.complaints.clone(),
     }
 }

@@ -37,6 +37,7 @@ use crate::core::audit::Draft;
 use crate::core::auth::{Actor, Operation};
 use crate::core::store::{Compare, Op};
 use crate::core::Controller;
+use crate::oversight::complaints::ComplaintCounts;
 use crate::{Error, Result};
 use camplane_config::hotlist::{HitCategory, HotlistSource};
 use camplane_config::model::{CameraKind, CameraSpec, CameraStatus, Kind, LocationRecord, Purpose};

@@ -93,7 +93,13 @@ impl Controller {
             .month_checkpoint(&month.to_string())
             .await?
             .map(|c| c.note);
+        let complaints = crate::oversight::complaints::ComplaintCounts::of(
+            &self.all_complaints().await?,
+            month.start(&tz),
+            month.end(&tz),
+        );
         Ok(MonthInput {
+            complaints,
             checkpoint,
             city: self.config.city.name.clone(),
             tz,

@@ -339,6 +339,7 @@ Times are in {} and shown to the minute. {}</p>",
         s.push_str("</tbody></table></div>\n");
     }
     s.push_str(&location_history_html(&log.location_history));
+    s.push_str(&complaints_html(&log.complaints));
     s.push_str(
         "<p class=\"note\">No plate number, image or case number appears in this log.</p>\n",
     );
@@ -357,6 +358,17 @@ pub fn checkpoint_html(note: &str) -> String {
 controller's audit log, signed by the controller (a C2SP signed note). Anyone may keep a copy \
 and check it later with <code>camplane audit verify --checkpoint FILE</code>.</p>\n<pre>{}</pre>\n",
         esc(note)
+    )
+}
+
+/// The month's complaints, counted: policy 5.05 has the chief review every
+/// complaint, with appeals to the City Manager and the City Council.
+pub fn complaints_html(c: &ComplaintCounts) -> String {
+    format!(
+        "<h2>Complaints</h2><div class=\"scroll\"><table><caption>Complaints about the use of the camera systems this month (no one is named)</caption>\
+<thead><tr><th scope=\"col\">Received</th><th scope=\"col\">Decided</th><th scope=\"col\">Appealed</th><th scope=\"col\">Policy followed</th><th scope=\"col\">Policy not followed</th></tr></thead>\
+<tbody><tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr></tbody></table></div>\n",
+        c.received, c.decided, c.appealed, c.followed, c.not_followed
     )
 }
 

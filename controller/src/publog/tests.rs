@@ -31,6 +31,7 @@ fn input(windows: Vec<FiledWindow>) -> MonthInput {
         until: until.map(ts),
     };
     MonthInput {
+        complaints: Default::default(),
         checkpoint: None,
         city: "Dubuque".into(),
         tz,

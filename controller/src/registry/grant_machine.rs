@@ -20,8 +20,19 @@ use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
 /// The roles that govern the others: granted only in two steps (a pending
-/// grant, then a second person's confirmation).
-pub const GOVERNING: [Role; 4] = [Role::Admin, Role::Chief, Role::CityManager, Role::Auditor];
+/// grant, then a second person's confirmation). The city clerk (who records
+/// the Council's final decisions on complaints), the Public Information
+/// Officer and the City Attorney (who decide and advise on releasing records)
+/// govern too: one administrator alone must not be able to make them.
+pub const GOVERNING: [Role; 7] = [
+    Role::Admin,
+    Role::Chief,
+    Role::CityManager,
+    Role::Auditor,
+    Role::CityClerk,
+    Role::Pio,
+    Role::CityAttorney,
+];
 
 /// Whether `role` is granted only in two steps.
 pub fn is_governing(role: Role) -> bool {
@@ -526,7 +537,10 @@ mod tests {
         for r in Role::ALL {
             assert_eq!(
                 is_governing(r),
-                matches!(r, Admin | Chief | CityManager | Auditor),
+                matches!(
+                    r,
+                    Admin | Chief | CityManager | Auditor | CityClerk | Pio | CityAttorney
+                ),
                 "{r}"
             );
         }

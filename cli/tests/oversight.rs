@@ -1,0 +1,200 @@
+//! Complaints and appeals through the real `camplane` binary against a real
+//! controller (in this process: see common/mod.rs): the city clerk files one
+//! (its id on the last line), the chief decides, an appeal goes to the City
+//! Manager and then to the Council, whose decision the clerk records; each
+//! wrong step is refused with a message that says why.
+
+mod common;
+
+use camplane_testkit::controller::{start_example_controller, EXAMPLE_CITY_MANAGER_PW};
+use common::{cli, text};
+use std::path::PathBuf;
+use std::process::Output;
+
+struct Env {
+    dir: PathBuf,
+    server: String,
+    ca: PathBuf,
+}
+
+impl Env {
+    fn cli(&self, home: &str, args: &[&str]) -> Output {
+        cli(&self.dir.join(home), &self.server, &self.ca, args, None)
+    }
+
+    fn cli_in(&self, home: &str, args: &[&str], stdin: &str) -> Output {
+        cli(
+            &self.dir.join(home),
+            &self.server,
+            &self.ca,
+            args,
+            Some(stdin),
+        )
+    }
+
+    fn ok(&self, home: &str, args: &[&str]) -> String {
+        let o = self.cli(home, args);
+        assert!(o.status.success(), "camplane {args:?}: {}", text(&o));
+        String::from_utf8_lossy(&o.stdout).to_string()
+    }
+
+    fn refused(&self, home: &str, args: &[&str], why: &str) {
+        let o = self.cli(home, args);
+        assert!(
+            !o.status.success() && text(&o).contains(why),
+            "camplane {args:?} should be refused with {why:?}: {}",
+            text(&o)
+        );
+    }
+
+    fn login(&self, user: &str, pw: &str) {
+        let o = self.cli_in(user, &["login", "-u", user, "--password-stdin"], pw);
+        assert!(o.status.success(), "{}", text(&o));
+    }
+
+    /// Adds a user; a governing role waits for the City Manager's confirmation.
+    fn add(&self, name: &str, role: &str) {
+        let o = self.cli_in(
+            "admin",
+            &["user", "add", name, "--role", role, "--password-stdin"],
+            &format!("{name}-one-time-123"),
+        );
+        if o.status.code() == Some(4) {
+            let out = String::from_utf8_lossy(&o.stdout).to_string();
+            let id = out.lines().last().unwrap().trim().to_string();
+            self.ok("city-manager", &["user", "grants", "confirm", &id]);
+        } else {
+            assert!(o.status.success(), "{}", text(&o));
+        }
+        self.login(name, &format!("{name}-one-time-123"));
+        let o = self.cli_in(
+            name,
+            &["passwd", "--password-stdin"],
+            &format!("{name}-one-time-123\n{name}-password-123\n"),
+        );
+        assert!(o.status.success(), "{}", text(&o));
+    }
+}
+
+#[test]
+fn a_complaint_climbs_to_the_council_through_the_cli() {
+    let dir = tempfile::tempdir().unwrap();
+    let ctl = start_example_controller(dir.path(), "oversight-admin-password");
+    let env = Env {
+        dir: dir.path().to_path_buf(),
+        server: ctl.server.clone(),
+        ca: ctl.ca.clone(),
+    };
+    env.login("admin", "oversight-admin-password\n");
+    env.login("city-manager", EXAMPLE_CITY_MANAGER_PW);
+    for (name, role) in [
+        ("chief1", "chief"),
+        ("clerk", "city_clerk"),
+        ("eng", "engineer"),
+    ] {
+        env.add(name, role);
+    }
+
+    env.refused(
+        "eng",
+        &["complaint", "file", "--from", "J. Roe", "--about", "x"],
+        "needs one of the roles chief, city_manager, city_clerk",
+    );
+    let out = env.ok(
+        "clerk",
+        &[
+            "complaint",
+            "file",
+            "--from",
+            "J. Roe, 555-0100",
+            "--about",
+            "The camera at 5th and Main looks into my window",
+            "--received",
+            "2026-11-20",
+        ],
+    );
+    let id = out.lines().last().unwrap().trim().to_string();
+    assert!(id.starts_with("cp-"), "the id is on the last line: {out}");
+
+    env.refused(
+        "clerk",
+        &["complaint", "appeal", &id],
+        "only a decision can be appealed",
+    );
+    env.refused(
+        "city-manager",
+        &[
+            "complaint",
+            "decide",
+            &id,
+            "--followed",
+            "--finding",
+            "ok",
+            "--as",
+            "city_manager",
+        ],
+        "out of order",
+    );
+    let out = env.ok(
+        "chief1",
+        &[
+            "complaint",
+            "decide",
+            &id,
+            "--not-followed",
+            "--finding",
+            "The view was not masked",
+        ],
+    );
+    assert!(out.contains("decided: chief"), "{out}");
+    let out = env.ok("clerk", &["complaint", "appeal", &id]);
+    assert!(out.contains("waiting: city_manager"), "{out}");
+    env.refused(
+        "chief1",
+        &["complaint", "decide", &id, "--followed", "--finding", "x"],
+        "needs one of the roles city_manager",
+    );
+    env.ok(
+        "city-manager",
+        &[
+            "complaint",
+            "decide",
+            &id,
+            "--followed",
+            "--finding",
+            "Masked since",
+            "--as",
+            "city_manager",
+        ],
+    );
+    env.ok("city-manager", &["complaint", "appeal", &id]);
+    let out = env.ok(
+        "clerk",
+        &[
+            "complaint",
+            "decide",
+            &id,
+            "--followed",
+            "--finding",
+            "Council upheld",
+            "--as",
+            "city_clerk",
+        ],
+    );
+    assert!(out.contains("decided: council"), "{out}");
+    env.refused("clerk", &["complaint", "appeal", &id], "final");
+
+    let out = env.ok("clerk", &["complaint", "list"]);
+    assert!(
+        out.contains(&id) && out.contains("decided: council"),
+        "{out}"
+    );
+    let out = env.ok("clerk", &["complaint", "list", "--open"]);
+    assert!(!out.contains(&id), "{out}");
+    let out = env.ok("chief1", &["complaint", "show", &id]);
+    assert!(
+        out.contains("Council upheld") && out.contains("J. Roe"),
+        "{out}"
+    );
+    env.refused("eng", &["complaint", "list"], "needs one of the roles");
+}

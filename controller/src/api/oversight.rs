@@ -1,0 +1,78 @@
+//! gRPC services of the oversight wing (complaints and appeals): translation only.
+
+use crate::api::{json_bytes, Api};
+use crate::oversight::complaint_machine::Outcome;
+use crate::oversight::complaints::{Complaint, NewComplaint};
+use camplane_proto::v1 as pb;
+use tonic::{Request, Response, Status};
+
+type R<T> = Result<Response<T>, Status>;
+
+fn object(c: &Complaint) -> Result<pb::Object, Status> {
+    Ok(pb::Object {
+        kind: "Complaint".into(),
+        name: c.id.clone(),
+        json: json_bytes(c)?,
+        revision: 0,
+    })
+}
+
+#[tonic::async_trait]
+impl pb::complaints_server::Complaints for Api {
+    async fn file(&self, req: Request<pb::ComplaintFileRequest>) -> R<pb::Object> {
+        let actor = self.actor(&req).await?;
+        let r = req.into_inner();
+        let c = self
+            .ctl
+            .file_complaint(
+                &actor,
+                NewComplaint {
+                    from: r.from,
+                    about: r.about,
+                    camera: r.camera,
+                    received: r.received,
+                },
+            )
+            .await?;
+        Ok(Response::new(object(&c)?))
+    }
+
+    async fn decide(&self, req: Request<pb::ComplaintDecision>) -> R<pb::Object> {
+        let actor = self.actor(&req).await?;
+        let r = req.into_inner();
+        let outcome = match pb::ComplaintOutcome::try_from(r.outcome) {
+            Ok(pb::ComplaintOutcome::Followed) => Outcome::Followed,
+            Ok(pb::ComplaintOutcome::NotFollowed) => Outcome::NotFollowed,
+            _ => return Err(Status::invalid_argument(
+                "a decision finds the policy followed or not followed (--followed, --not-followed)",
+            )),
+        };
+        let c = self
+            .ctl
+            .decide_complaint(&actor, &r.id, outcome, &r.finding, &r.as_role)
+            .await?;
+        Ok(Response::new(object(&c)?))
+    }
+
+    async fn appeal(&self, req: Request<pb::ComplaintId>) -> R<pb::Object> {
+        let actor = self.actor(&req).await?;
+        let c = self.ctl.appeal_complaint(&actor, &req.get_ref().id).await?;
+        Ok(Response::new(object(&c)?))
+    }
+
+    async fn list(&self, req: Request<pb::ComplaintListRequest>) -> R<pb::ObjectList> {
+        let actor = self.actor(&req).await?;
+        let r = req.into_inner();
+        let (all, next_after) = self.ctl.complaints(&actor, r.open, &r.after).await?;
+        Ok(Response::new(pb::ObjectList {
+            objects: all.iter().map(object).collect::<Result<_, _>>()?,
+            next_after,
+        }))
+    }
+
+    async fn show(&self, req: Request<pb::ComplaintId>) -> R<pb::Object> {
+        let actor = self.actor(&req).await?;
+        let c = self.ctl.complaint(&actor, &req.get_ref().id).await?;
+        Ok(Response::new(object(&c)?))
+    }
+}
