@@ -25,6 +25,7 @@ mod placement;
 mod policy;
 mod publog;
 mod recordings;
+mod records;
 mod request;
 mod rules;
 mod search;
@@ -167,6 +168,10 @@ enum Cmd {
     /// Complaints about the use of the cameras, the chief's decision and appeals.
     #[command(subcommand)]
     Complaint(complaint::ComplaintCmd),
+    /// External requests to release records: the Public Information Officer
+    /// reviews and decides after the City Attorney's advice.
+    #[command(subcommand)]
+    RecordsRequest(records::RecordsCmd),
 }
 
 /// Runs the CLI; returns the process exit code.
@@ -214,5 +219,6 @@ pub async fn run(cli: Cli) -> Result<i32> {
         Cmd::CaseAssist(cc) => case_assist::run(&c, cc).await,
         Cmd::Policy(pc) => policy::run(&c, pc).await,
         Cmd::Complaint(cc) => complaint::run(&c, cc).await,
+        Cmd::RecordsRequest(rc) => records::run(&c, rc).await,
     }
 }

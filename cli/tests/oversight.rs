@@ -198,3 +198,93 @@ fn a_complaint_climbs_to_the_council_through_the_cli() {
     );
     env.refused("eng", &["complaint", "list"], "needs one of the roles");
 }
+
+#[test]
+fn a_records_request_is_decided_after_the_attorneys_advice_through_the_cli() {
+    let dir = tempfile::tempdir().unwrap();
+    let ctl = start_example_controller(dir.path(), "records-admin-password");
+    let env = Env {
+        dir: dir.path().to_path_buf(),
+        server: ctl.server.clone(),
+        ca: ctl.ca.clone(),
+    };
+    env.login("admin", "records-admin-password\n");
+    env.login("city-manager", EXAMPLE_CITY_MANAGER_PW);
+    for (name, role) in [("pio1", "pio"), ("atty", "city_attorney")] {
+        env.add(name, role);
+    }
+    let out = env.ok(
+        "pio1",
+        &[
+            "records-request",
+            "open",
+            "--requester",
+            "R. Smith, Telegraph Herald",
+            "--received",
+            "2026-01-05",
+            "--describe",
+            "Video of the crash at 5th and Main",
+        ],
+    );
+    assert!(
+        out.contains("decision due 2026-01-25"),
+        "the config's default 20 days: {out}"
+    );
+    let id = out.lines().last().unwrap().trim().to_string();
+    assert!(id.starts_with("rr-"), "the id is on the last line: {out}");
+    let out = env.ok("atty", &["records-request", "list", "--overdue"]);
+    assert!(out.contains(&id), "overdue: {out}");
+    env.refused(
+        "pio1",
+        &[
+            "records-request",
+            "decide",
+            &id,
+            "--release",
+            "--reason",
+            "x",
+        ],
+        "only after the City Attorney has advised",
+    );
+    env.refused(
+        "pio1",
+        &["records-request", "review", &id, "--as", "city_attorney"],
+        "this step is the pio's",
+    );
+    env.ok("pio1", &["records-request", "review", &id, "--as", "pio"]);
+    env.refused(
+        "pio1",
+        &["records-request", "advise", &id, "--advice", "x"],
+        "needs one of the roles city_attorney",
+    );
+    env.ok(
+        "atty",
+        &[
+            "records-request",
+            "advise",
+            &id,
+            "--as",
+            "city_attorney",
+            "--advice",
+            "Release",
+        ],
+    );
+    let out = env.ok(
+        "pio1",
+        &[
+            "records-request",
+            "decide",
+            &id,
+            "--release",
+            "--reason",
+            "Public interest",
+        ],
+    );
+    assert!(out.contains("released"), "{out}");
+    let out = env.ok("pio1", &["records-request", "fulfil", &id]);
+    assert!(out.contains("fulfilled"), "{out}");
+    let out = env.ok("atty", &["records-request", "list", "--overdue"]);
+    assert!(!out.contains(&id), "decided: not overdue: {out}");
+    let out = env.ok("atty", &["records-request", "show", &id]);
+    assert!(out.contains("\"stage\": \"fulfilled\""), "{out}");
+}

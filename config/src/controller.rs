@@ -48,6 +48,10 @@ pub struct ControllerConfig {
     /// How the other controllers (on etcd) reach this one.
     #[serde(default, skip_serializing_if = "ClusterSettings::is_default")]
     pub cluster: ClusterSettings,
+    /// External requests to release records (policy 5.05: the Public
+    /// Information Officer reviews them, with the City Attorney's advice).
+    #[serde(default, skip_serializing_if = "RecordsSettings::is_default")]
+    pub records: RecordsSettings,
 }
 
 // ---------- several controllers ----------
@@ -122,6 +126,41 @@ pub const DEFAULT_CONFIDENTIAL_BASIS: &str = "iowa-code-22.7";
 
 /// The longest basis code.
 pub const BASIS_MAX_CHARS: usize = 48;
+
+/// Days a records request may wait for its decision unless the config says
+/// otherwise. Iowa Code chapter 22 sets no fixed number of days for answering;
+/// §22.8(4)(d) allows a good-faith delay to examine whether records are
+/// confidential of at most twenty calendar days, so that outer limit is the
+/// default deadline. The city sets its own in `records.response_days`.
+pub const DEFAULT_RESPONSE_DAYS: u32 = 20;
+
+/// Requests to release records.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RecordsSettings {
+    /// Calendar days from a request's receipt to its statutory deadline for a
+    /// decision (1..=365; default [`DEFAULT_RESPONSE_DAYS`]).
+    #[serde(default = "default_response_days")]
+    pub response_days: u32,
+}
+
+fn default_response_days() -> u32 {
+    DEFAULT_RESPONSE_DAYS
+}
+
+impl Default for RecordsSettings {
+    fn default() -> Self {
+        RecordsSettings {
+            response_days: DEFAULT_RESPONSE_DAYS,
+        }
+    }
+}
+
+impl RecordsSettings {
+    fn is_default(&self) -> bool {
+        *self == RecordsSettings::default()
+    }
+}
 
 /// The public log's settings.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -668,6 +707,12 @@ impl ControllerConfig {
         }
         if cfg.exports.allowed_dir.is_some() {
             bad("exports.allowed_dir", ALLOWED_DIR_REMOVED.into());
+        }
+        if !(1..=365).contains(&cfg.records.response_days) {
+            bad(
+                "records.response_days",
+                "must be 1..=365 (calendar days from receipt)".into(),
+            );
         }
         if problems.is_empty() {
             Ok(cfg)

@@ -655,6 +655,10 @@ pub enum HoldReason {
     Court,
     /// The City Manager, for another bona fide use.
     CityManagerApproved,
+    /// Placed by an external request to release records while it is open (its
+    /// id is the hold's case number): the video cannot be erased while the
+    /// request waits. It ends when the request is closed, never by hand.
+    RecordsRequest,
 }
 
 /// A legal hold: recordings and reads of these cameras in `[from, until]` are

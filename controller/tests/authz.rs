@@ -138,7 +138,33 @@ const RPCS: &[(&str, Need)] = &[
         Need::Op(Operation::RecordCouncilDecision),
     ),
     ("Complaints.Appeal", Need::Op(Operation::RecordAppeal)),
+    (
+        "RecordsRequests.Open",
+        Need::Op(Operation::OpenRecordsRequest),
+    ),
+    (
+        "RecordsRequests.List",
+        Need::Op(Operation::ReadRecordsRequests),
+    ),
+    (
+        "RecordsRequests.Show",
+        Need::Op(Operation::ReadRecordsRequests),
+    ),
+    (
+        "RecordsRequests.Step(review)",
+        Need::Op(Operation::ReviewRecordsRequest),
+    ),
+    (
+        "RecordsRequests.Step(advise)",
+        Need::Op(Operation::AdviseRecordsRequest),
+    ),
 ];
+
+/// The fixture records request whose description is `describe`.
+async fn fixture_records(h: &Harness, describe: &str) -> String {
+    let all = h.running.controller.all_records_requests().await.unwrap();
+    all.into_iter().find(|r| r.describe == describe).unwrap().id
+}
 
 /// The fixture complaint whose text is `about` (made before the callers run).
 async fn fixture_complaint(h: &Harness, about: &str) -> String {
@@ -702,6 +728,53 @@ async fn call(h: &Harness, c: &Caller, rpc: &str) -> Result<(), tonic::Status> {
             ))
             .await
             .map(|_| ()),
+        "RecordsRequests.Open" => pb::records_requests_client::RecordsRequestsClient::new(ch)
+            .open(req(
+                t,
+                pb::RecordsOpenRequest {
+                    requester: "authz".into(),
+                    describe: format!("opened by {role}"),
+                    ..Default::default()
+                },
+            ))
+            .await
+            .map(|_| ()),
+        "RecordsRequests.List" => pb::records_requests_client::RecordsRequestsClient::new(ch)
+            .list(req(t, pb::RecordsListRequest::default()))
+            .await
+            .map(|_| ()),
+        "RecordsRequests.Show" => pb::records_requests_client::RecordsRequestsClient::new(ch)
+            .show(req(
+                t,
+                pb::RecordsRequestId {
+                    id: fixture_records(h, "fx-rr-review").await,
+                },
+            ))
+            .await
+            .map(|_| ()),
+        "RecordsRequests.Step(review)" | "RecordsRequests.Step(advise)" => {
+            let (which, step, text) = if rpc.ends_with("(review)") {
+                ("fx-rr-review", pb::RecordsStepKind::RecordsStepReview, "")
+            } else {
+                (
+                    "fx-rr-advise",
+                    pb::RecordsStepKind::RecordsStepAdvise,
+                    "advice",
+                )
+            };
+            pb::records_requests_client::RecordsRequestsClient::new(ch)
+                .step(req(
+                    t,
+                    pb::RecordsStepRequest {
+                        id: fixture_records(h, which).await,
+                        step: step as i32,
+                        text: text.into(),
+                        as_role: String::new(),
+                    },
+                ))
+                .await
+                .map(|_| ())
+        }
         "PublicLog.AddCaseAssist" => pb::public_log_client::PublicLogClient::new(ch)
             .add_case_assist(req(
                 t,
@@ -850,6 +923,38 @@ async fn every_role_against_every_rpc() {
                 .await
                 .unwrap();
             }
+        }
+    }
+    // Records requests waiting for the PIO's review and for the attorney's advice.
+    let pio = user(&h, "fx-pio", &["pio"], "").await;
+    let rr = pb::records_requests_client::RecordsRequestsClient::new(h.channel.clone());
+    for describe in ["fx-rr-review", "fx-rr-advise"] {
+        let id = rr
+            .clone()
+            .open(req(
+                &pio,
+                pb::RecordsOpenRequest {
+                    requester: "authz fixture".into(),
+                    describe: describe.into(),
+                    ..Default::default()
+                },
+            ))
+            .await
+            .unwrap()
+            .into_inner()
+            .name;
+        if describe == "fx-rr-advise" {
+            rr.clone()
+                .step(req(
+                    &pio,
+                    pb::RecordsStepRequest {
+                        id,
+                        step: pb::RecordsStepKind::RecordsStepReview as i32,
+                        ..Default::default()
+                    },
+                ))
+                .await
+                .unwrap();
         }
     }
     let mut callers = Vec::new();

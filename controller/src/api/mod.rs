@@ -110,6 +110,10 @@ impl Api {
             pb::complaints_server::ComplaintsServer::new(self.clone())
                 .max_decoding_message_size(DEFAULT),
         )
+        .add_service(
+            pb::records_requests_server::RecordsRequestsServer::new(self.clone())
+                .max_decoding_message_size(DEFAULT),
+        )
         // governance
         .add_service(
             pb::alpr_approvals_server::AlprApprovalsServer::new(self.clone())

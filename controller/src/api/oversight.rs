@@ -1,8 +1,10 @@
-//! gRPC services of the oversight wing (complaints and appeals): translation only.
+//! gRPC services of the oversight wing (complaints and appeals, records
+//! requests): translation only.
 
 use crate::api::{json_bytes, Api};
 use crate::oversight::complaint_machine::Outcome;
 use crate::oversight::complaints::{Complaint, NewComplaint};
+use crate::oversight::records::{NewRecordsRequest, RecordsRequest};
 use camplane_proto::v1 as pb;
 use tonic::{Request, Response, Status};
 
@@ -74,5 +76,79 @@ impl pb::complaints_server::Complaints for Api {
         let actor = self.actor(&req).await?;
         let c = self.ctl.complaint(&actor, &req.get_ref().id).await?;
         Ok(Response::new(object(&c)?))
+    }
+}
+
+fn records_object(r: &RecordsRequest) -> Result<pb::Object, Status> {
+    Ok(pb::Object {
+        kind: "RecordsRequest".into(),
+        name: r.id.clone(),
+        json: json_bytes(r)?,
+        revision: 0,
+    })
+}
+
+#[tonic::async_trait]
+impl pb::records_requests_server::RecordsRequests for Api {
+    async fn open(&self, req: Request<pb::RecordsOpenRequest>) -> R<pb::Object> {
+        let actor = self.actor(&req).await?;
+        let r = req.into_inner();
+        let rr = self
+            .ctl
+            .open_records_request(
+                &actor,
+                NewRecordsRequest {
+                    requester: r.requester,
+                    received: r.received,
+                    describe: r.describe,
+                    camera: r.camera,
+                    from: r.from,
+                    to: r.to,
+                },
+            )
+            .await?;
+        Ok(Response::new(records_object(&rr)?))
+    }
+
+    async fn step(&self, req: Request<pb::RecordsStepRequest>) -> R<pb::Object> {
+        use crate::oversight::records_machine::{Action, Decision};
+        let actor = self.actor(&req).await?;
+        let r = req.into_inner();
+        let action = match pb::RecordsStepKind::try_from(r.step) {
+            Ok(pb::RecordsStepKind::RecordsStepReview) => Action::Review,
+            Ok(pb::RecordsStepKind::RecordsStepAdvise) => Action::Advise,
+            Ok(pb::RecordsStepKind::RecordsStepRelease) => Action::Decide(Decision::Release),
+            Ok(pb::RecordsStepKind::RecordsStepDeny) => Action::Decide(Decision::Deny),
+            Ok(pb::RecordsStepKind::RecordsStepFulfil) => Action::Fulfil,
+            _ => {
+                return Err(Status::invalid_argument(
+                    "step: one of review, advise, release, deny, fulfil",
+                ))
+            }
+        };
+        let rr = self
+            .ctl
+            .records_step(&actor, &r.id, action, &r.text, &r.as_role)
+            .await?;
+        Ok(Response::new(records_object(&rr)?))
+    }
+
+    async fn list(&self, req: Request<pb::RecordsListRequest>) -> R<pb::ObjectList> {
+        let actor = self.actor(&req).await?;
+        let r = req.into_inner();
+        let (all, next_after) = self
+            .ctl
+            .records_requests(&actor, r.open, r.overdue, &r.after)
+            .await?;
+        Ok(Response::new(pb::ObjectList {
+            objects: all.iter().map(records_object).collect::<Result<_, _>>()?,
+            next_after,
+        }))
+    }
+
+    async fn show(&self, req: Request<pb::RecordsRequestId>) -> R<pb::Object> {
+        let actor = self.actor(&req).await?;
+        let rr = self.ctl.records_request(&actor, &req.get_ref().id).await?;
+        Ok(Response::new(records_object(&rr)?))
     }
 }

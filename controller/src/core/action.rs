@@ -81,6 +81,20 @@ actions! {
     ComplaintAppeal = "complaint.appeal",
     /// Complaints read (audited when refused).
     ComplaintList = "complaint.list",
+    // Oversight: external requests to release records.
+    /// A records request recorded (with its legal hold when it covers recordings).
+    RecordsOpen = "records.open",
+    /// The Public Information Officer took up a records request.
+    RecordsReview = "records.review",
+    /// The City Attorney's advice on a records request.
+    RecordsAdvise = "records.advise",
+    /// The Public Information Officer's decision: release or deny (a denial
+    /// closes the request and releases its hold).
+    RecordsDecide = "records.decide",
+    /// A released request fulfilled (closes it and releases its hold).
+    RecordsFulfil = "records.fulfil",
+    /// Records requests read (audited when refused).
+    RecordsList = "records.list",
     // The camera life cycle.
     /// A camera activated.
     CameraActivate = "camera.activate",

@@ -344,11 +344,20 @@ pub enum Operation {
     RecordCouncilDecision,
     /// Record that a complaint's decision is appealed.
     RecordAppeal,
+    /// Record an external request to release records.
+    OpenRecordsRequest,
+    /// Read records requests (they name the requester).
+    ReadRecordsRequests,
+    /// The Public Information Officer's steps on a records request: review,
+    /// decide (after the City Attorney's advice), fulfil.
+    ReviewRecordsRequest,
+    /// The City Attorney's advice on a records request.
+    AdviseRecordsRequest,
 }
 
 impl Operation {
     /// Every operation (the authorization test walks them all).
-    pub const ALL: [Operation; 31] = [
+    pub const ALL: [Operation; 35] = [
         Operation::ReadObjects,
         Operation::ReadUsers,
         Operation::WriteRegistry,
@@ -380,6 +389,10 @@ impl Operation {
         Operation::DecideComplaintAppeal,
         Operation::RecordCouncilDecision,
         Operation::RecordAppeal,
+        Operation::OpenRecordsRequest,
+        Operation::ReadRecordsRequests,
+        Operation::ReviewRecordsRequest,
+        Operation::AdviseRecordsRequest,
     ];
 
     /// The roles that may perform the operation.
@@ -429,6 +442,12 @@ impl Operation {
             Operation::DecideComplaintAppeal => &[CityManager],
             Operation::RecordCouncilDecision => &[CityClerk],
             Operation::RecordAppeal => &[CityManager, CityClerk],
+            // Requests for records reach the Public Information Officer or the
+            // clerk; the PIO reviews and decides, the City Attorney advises.
+            Operation::OpenRecordsRequest => &[Pio, CityClerk],
+            Operation::ReadRecordsRequests => &[Pio, CityAttorney, CityClerk, Auditor],
+            Operation::ReviewRecordsRequest => &[Pio],
+            Operation::AdviseRecordsRequest => &[CityAttorney],
         }
     }
 

@@ -150,7 +150,7 @@ fn valid_id(id: &str) -> bool {
 }
 
 /// `id` as it may be shown in a message or an audit entry.
-fn shown(id: &str) -> String {
+pub(super) fn shown(id: &str) -> String {
     id.chars()
         .take(40)
         .map(|c| if c.is_control() { '?' } else { c })
@@ -159,7 +159,7 @@ fn shown(id: &str) -> String {
 
 /// Checks a free text field: present when `required`, bounded, and without
 /// control characters other than line breaks.
-fn text(field: &str, v: &str, max: usize, required: bool) -> Result<String> {
+pub(super) fn text(field: &str, v: &str, max: usize, required: bool) -> Result<String> {
     let v = v.trim();
     if required && v.is_empty() {
         return Err(Error::InvalidArgument(format!("{field} is required")));
@@ -179,13 +179,13 @@ fn text(field: &str, v: &str, max: usize, required: bool) -> Result<String> {
 }
 
 impl Controller {
-    fn city_tz_or_utc(&self) -> jiff::tz::TimeZone {
+    pub(super) fn city_tz_or_utc(&self) -> jiff::tz::TimeZone {
         jiff::tz::TimeZone::get(&self.config.city.time_zone).unwrap_or(jiff::tz::TimeZone::UTC)
     }
 
     /// When a complaint was received: `--received` as RFC 3339 or a day in the
     /// city's time zone (its start), never in the future; now when empty.
-    fn received_at(&self, s: &str) -> Result<Timestamp> {
+    pub(super) fn received_at(&self, s: &str) -> Result<Timestamp> {
         let now = self.now();
         let s = s.trim();
         if s.is_empty() {

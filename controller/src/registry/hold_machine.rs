@@ -100,11 +100,25 @@ pub fn operation(reason: HoldReason) -> Operation {
     match reason {
         HoldReason::CriminalInvestigation | HoldReason::Court => Operation::HoldForCase,
         HoldReason::CityManagerApproved => Operation::HoldCityManager,
+        HoldReason::RecordsRequest => Operation::ReviewRecordsRequest,
     }
 }
 
 /// The rule: the step `action` by `actor` on the hold `state`, or why not.
 pub fn next(state: &State, action: Action, actor: &Actor) -> Result<Transition, Refusal> {
+    if state.reason == HoldReason::RecordsRequest {
+        // Its one home is the records request's rule (`oversight`): placed
+        // when a request covering recordings opens, released when it closes.
+        return Err(Refusal::refused(
+            actor,
+            action.audit_action(),
+            "LegalHold",
+            "",
+            Error::FailedPrecondition(
+                "a records request's hold is placed and released with its request (`camplane records-request`), never by hand".into(),
+            ),
+        ));
+    }
     check(actor, operation(state.reason), action.audit_action())?;
     let (to, write) = match (state.stage, action) {
         (Stage::New, Action::Place) => (Stage::InForce, true),
