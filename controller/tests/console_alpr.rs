@@ -266,7 +266,18 @@ async fn alerts_are_reviewed_and_streamed_as_over_grpc() {
         "/console/login",
         "events after sign-out",
     );
+
+    // An open stream ends when the controller shuts down.
+    let mut c = signed_in(&h, op).await;
+    let mut events = c.open("/console/alerts/events").await;
+    assert_eq!(events.status, 200);
+    let t = std::time::Instant::now();
     h.cancel.cancel();
+    assert!(!events.until("never sent", Duration::from_secs(20)).await);
+    assert!(
+        t.elapsed() < Duration::from_secs(10),
+        "the stream ended with the controller, not by the test's timeout"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
