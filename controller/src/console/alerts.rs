@@ -484,6 +484,54 @@ mod tests {
         assert_eq!(stream_since("since=nonsense", &h), None);
     }
 
+    fn alert(status: &str, reason: &str) -> Alert {
+        serde_json::from_value(serde_json::json!({
+            "id": "1780000000000-gw-k-1", "agent": "gw", "received_at": "2026-06-01T12:00:02Z",
+            "status": status, "read_id": "1780000000000-ABC1234", "camera": "lpr-1",
+            "plate": "ABC1234", "time": "2026-06-01T12:00:00Z", "confidence": 0.93,
+            "list": "ncic.stolen_vehicle", "source": "NCIC", "category": "stolen_vehicle",
+            "list_version": 1, "entry": {"plate": "ABC1234", "state": "IA", "reason": reason},
+            "matched_at": "2026-06-01T12:00:01Z",
+        }))
+        .unwrap()
+    }
+
+    fn actor(role: camplane_config::model::Role) -> Actor {
+        Actor {
+            username: "op".into(),
+            roles: vec![role],
+            department: "police".into(),
+        }
+    }
+
+    #[test]
+    fn a_card_offers_the_steps_the_machine_allows_and_escapes_the_agents_words() {
+        use camplane_config::model::Role;
+        let op = actor(Role::AlprOperator);
+        let c = card(&alert("unverified", "<img src=x>"), &op, "tok");
+        assert!(c.contains("&lt;img src=x&gt;") && !c.contains("<img"));
+        assert!(c.contains("value=\"verify\"") && c.contains("value=\"reject\""));
+        assert!(!c.contains("value=\"act\""));
+        let c = card(&alert("verified", "stolen"), &op, "tok");
+        assert!(c.contains("value=\"act\"") && c.contains("name=\"case_number\""));
+        assert!(!c.contains("value=\"verify\""));
+        // A supervisor receives alerts but takes no review step.
+        let c = card(
+            &alert("unverified", "stolen"),
+            &actor(Role::Supervisor),
+            "tok",
+        );
+        assert!(!c.contains("<form"));
+        // An event is the card, one data line per line, named and with its id.
+        let e = event(&alert("unverified", "a\nb"), &op, "tok");
+        assert!(e.starts_with("event: alert\nid: 1780000000000-gw-k-1\ndata: <article"));
+        assert!(e.ends_with("</article>\n\n"));
+        assert!(e
+            .lines()
+            .filter(|l| !l.is_empty())
+            .all(|l| l.starts_with("event:") || l.starts_with("id:") || l.starts_with("data:")));
+    }
+
     #[test]
     fn card_ids_are_safe_for_any_alert_id() {
         assert_eq!(card_id("1-gw-k/1\"<"), "alert-1-gw-k%2F1%22%3C");

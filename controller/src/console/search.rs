@@ -499,4 +499,34 @@ mod tests {
         );
         assert!(form_time("yesterday").is_err());
     }
+
+    #[test]
+    fn results_escape_what_agents_send_and_fetch_crops_with_the_case() {
+        let o = SearchOutcome {
+            query_id: "q-1".into(),
+            reads: vec![
+                serde_json::json!({"id": "1780000000000-ABC1234", "camera": "<cam>", "plate": "ABC1234",
+                    "time": "2026-06-01T12:00:00Z", "crop": "c.jpg", "site": "depot"}),
+                serde_json::json!({"id": "1780000000001-ABC1234", "camera": "cam-2", "plate": "ABC1234",
+                    "time": "2026-06-01T12:01:00Z", "crop": null, "site": "depot"}),
+            ],
+            answered: vec!["depot-gw".into()],
+            unreachable: vec![("airport-gw".into(), "offline".into())],
+            pending_approval: None,
+            approval_reasons: vec![],
+        };
+        let mut b = String::new();
+        results(&mut b, &o, "26-01234");
+        assert!(
+            b.contains("src=\"/console/crops/1780000000000-ABC1234?case=26-01234&amp;site=depot\"")
+        );
+        assert_eq!(
+            b.matches("<img").count(),
+            1,
+            "a read without a crop has none"
+        );
+        assert!(b.contains("&lt;cam&gt;") && !b.contains("<cam>"));
+        assert!(b.contains("airport-gw (offline)"));
+        assert!(b.contains("2026-06-01 12:00:00 UTC"));
+    }
 }
