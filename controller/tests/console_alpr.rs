@@ -256,7 +256,24 @@ async fn alerts_are_reviewed_and_streamed_as_over_grpc() {
     assert_eq!(a.status, 409, "{}", a.body);
     assert!(a.body.contains("no further step"), "{}", a.body);
 
-    // A stream whose session signed out is refused at once.
+    // A stream whose session signs out ends: the next alert is not sent.
+    let mut events = c.open("/console/alerts/events").await;
+    assert_eq!(events.status, 200);
+    let mut other = client(&h);
+    other.cookie = c.cookie.clone();
+    let a = other.post("/console/logout", &[("csrf", &csrf)]).await;
+    assert_redirect(&a, "/console/login", "logout elsewhere");
+    let t = std::time::Instant::now();
+    raise(&h, &token, "k-2", "XYZ999", "stolen plate").await;
+    assert!(!events.until("XYZ999", Duration::from_secs(20)).await);
+    assert!(
+        t.elapsed() < Duration::from_secs(10),
+        "the stream ended, not the test's wait: {}",
+        events.seen
+    );
+    // Signed out, a new stream is refused at once.
+    let mut c = signed_in(&h, op).await;
+    let csrf = c.get("/console/alerts").await.csrf();
     let cookie = c.cookie.clone();
     let a = c.post("/console/logout", &[("csrf", &csrf)]).await;
     assert_redirect(&a, "/console/login", "logout");

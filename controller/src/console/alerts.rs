@@ -392,22 +392,22 @@ struct Live {
 
 impl Live {
     /// The next bytes to send, or `None` when the stream ends: the controller
-    /// shuts down, the watch ends, or the session is gone.
+    /// shuts down, the watch ends, or the session is gone (checked before
+    /// each alert is sent, and every [`SESSION_CHECK`]).
     async fn next(&mut self) -> Option<String> {
-        tokio::select! {
-            () = self.ctl.shutdown.cancelled() => None,
+        let alert = tokio::select! {
+            () = self.ctl.shutdown.cancelled() => return None,
             a = self.rx.recv() => match a {
-                Some(Ok(a)) => Some(event(&a, &self.actor, &self.csrf)),
-                _ => None,
+                Some(Ok(a)) => Some(a),
+                _ => return None,
             },
-            _ = self.tick.tick() => match self.ctl.authenticate(&self.token).await {
-                Ok(actor) => {
-                    self.actor = actor;
-                    Some(": session holds\n\n".into())
-                }
-                Err(_) => None,
-            },
-        }
+            _ = self.tick.tick() => None,
+        };
+        self.actor = self.ctl.authenticate(&self.token).await.ok()?;
+        Some(match alert {
+            Some(a) => event(&a, &self.actor, &self.csrf),
+            None => ": session holds\n\n".into(),
+        })
     }
 }
 

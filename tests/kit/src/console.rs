@@ -566,7 +566,7 @@ impl Streaming {
     }
 
     /// Reads until `needle` is in the body or `within` passed (or the server
-    /// ended the answer); whether it came.
+    /// ended the answer: the connection is closed after it); whether it came.
     pub async fn until(&mut self, needle: &str, within: Duration) -> bool {
         let deadline = tokio::time::Instant::now() + within;
         let mut buf = [0u8; 4096];
@@ -599,7 +599,7 @@ impl ConsoleClient {
             .map(|c| format!("Cookie: {c}\r\n"))
             .unwrap_or_default();
         let head = format!(
-            "GET {path} HTTP/1.1\r\nHost: localhost:{}\r\n{cookie}Accept: text/event-stream\r\n\r\n",
+            "GET {path} HTTP/1.1\r\nHost: localhost:{}\r\n{cookie}Accept: text/event-stream\r\nConnection: close\r\n\r\n",
             self.addr.port()
         );
         tls.write_all(head.as_bytes()).await.unwrap();
