@@ -13,13 +13,16 @@
 //!   under a per-process random key; a POST without it or with a wrong one is
 //!   refused (403, audited). A POST whose `Origin` is another site is refused too
 //!   (the sign-in form has no session to bind a token to).
-//! - Every answer carries a strict Content-Security-Policy (no script at all),
+//! - Every answer carries a strict Content-Security-Policy (our own script
+//!   file only, no inline script, no eval),
 //!   `nosniff`, `Referrer-Policy: same-origin` (`no-referrer` would make
 //!   browsers send `Origin: null` with our own forms), and pages `no-store`.
 
+mod alerts;
 mod cameras;
 pub mod html;
 mod requests;
+mod search;
 
 use crate::core::audit::Draft;
 use crate::core::auth::{Actor, Operation};
@@ -42,8 +45,9 @@ use tokio_util::sync::CancellationToken;
 pub const COOKIE: &str = "camplane_session";
 
 /// The Content-Security-Policy of every answer: nothing but our own
-/// stylesheet, forms posting to us, no framing, no script.
-pub const CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+/// stylesheet and script file (no inline script, no eval), images and event
+/// streams from us, forms posting to us, no framing.
+pub const CSP: &str = "default-src 'none'; script-src 'self'; connect-src 'self'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
 
 /// The largest form body read (sign-in, a request's step): anything bigger is
 /// refused before it is parsed.
@@ -53,6 +57,9 @@ pub const MAX_FORM_BYTES: usize = 16 * 1024;
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
 const CSS: &str = include_str!("console.css");
+
+/// The one script: new alerts from the event stream (pages work without it).
+const JS: &str = include_str!("console.js");
 
 /// The console over one controller.
 pub struct Console {
@@ -100,6 +107,15 @@ fn nav(actor: &Actor) -> Vec<html::NavItem> {
     }
     if requests::takes_part(actor) {
         n.push(("/console/requests", "Placement requests"));
+    }
+    if alerts::receives(actor) {
+        n.push(("/console/alerts", "Alerts"));
+    }
+    if search::searches(actor) {
+        n.push(("/console/search", "ALPR search"));
+    }
+    if search::sees_approvals(actor) {
+        n.push(("/console/approvals", "Query approvals"));
     }
     n
 }
@@ -418,6 +434,18 @@ impl Console {
                 );
                 return r;
             }
+            (true, "/console/static/console.js") => {
+                let mut r = Response::new(Body::from(JS));
+                r.headers_mut().insert(
+                    header::CONTENT_TYPE,
+                    HeaderValue::from_static("text/javascript; charset=utf-8"),
+                );
+                r.headers_mut().insert(
+                    header::CACHE_CONTROL,
+                    HeaderValue::from_static("private, max-age=3600"),
+                );
+                return r;
+            }
             (true, "/console/login") => return login_page(StatusCode::OK, None),
             (false, "/console/login") if method == Method::POST => {
                 return self.login(client, body).await
@@ -452,10 +480,30 @@ impl Console {
                     .parse::<crate::approvals::request_machine::Action>()
                     .ok()
                     .map(|a| a.audit_action()),
+                p if p.starts_with("/console/alerts/") => html::field(&form, "action")
+                    .parse::<crate::alpr::alert_machine::Action>()
+                    .ok()
+                    .map(|a| a.audit_action()),
+                "/console/search" => Some(AuditAction::AlprSearch),
+                "/console/approvals" => html::field(&form, "action")
+                    .parse::<crate::alpr::query_machine::Action>()
+                    .ok()
+                    .map(|a| a.audit_action()),
                 _ => None,
             };
             if !self.csrf_ok(&token, html::field(&form, "csrf")) {
                 return self.csrf_refused(&signed, what, &path).await;
+            }
+            // ALPR: alerts, searches, query approvals.
+            match path.as_str() {
+                "/console/search" => return search::run(self, &signed, &form).await,
+                "/console/approvals" => return search::decide(self, &signed, &form).await,
+                p => match p.strip_prefix("/console/alerts/") {
+                    Some(id) if !id.is_empty() && !id.contains('/') => {
+                        return alerts::act(self, &signed, &path_name(id), &form).await
+                    }
+                    _ => {}
+                },
             }
             return match path.strip_prefix("/console/requests/") {
                 Some(name) if !name.is_empty() && !name.contains('/') => {
@@ -482,6 +530,19 @@ impl Console {
             ),
             "/console/cameras" => cameras::list(self, &signed, &query).await,
             "/console/requests" => requests::list(self, &signed).await,
+            // ALPR: alerts (and their event stream), searches, crops, query approvals.
+            "/console/alerts" => alerts::list(self, &signed, &query).await,
+            "/console/alerts/events" => {
+                alerts::events(self, &signed, &token, &query, &parts.headers).await
+            }
+            "/console/search" => search::form(&signed).await,
+            "/console/approvals" => search::approvals(self, &signed, &query).await,
+            p if p.starts_with("/console/crops/") => match p.strip_prefix("/console/crops/") {
+                Some(id) if !id.is_empty() && !id.contains('/') => {
+                    search::crop(self, &signed, &path_name(id), &query).await
+                }
+                _ => not_found(&signed),
+            },
             p => {
                 if let Some(name) = p.strip_prefix("/console/cameras/") {
                     if !name.is_empty() && !name.contains('/') {

@@ -541,3 +541,98 @@ impl WebSocket {
         }
     }
 }
+
+// ---------- answers that keep coming (server-sent events) ----------
+
+/// An answer whose body is still coming: a server-sent event stream.
+pub struct Streaming {
+    /// HTTP status.
+    pub status: u16,
+    /// Header lines (names lower-cased), in order.
+    pub headers: Vec<(String, String)>,
+    /// The body read so far, as sent (chunk sizes included).
+    pub seen: String,
+    tls: tokio_rustls::client::TlsStream<tokio::net::TcpStream>,
+}
+
+impl Streaming {
+    /// The first value of header `name` (lower-case), empty when absent.
+    pub fn header(&self, name: &str) -> &str {
+        self.headers
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+            .unwrap_or("")
+    }
+
+    /// Reads until `needle` is in the body or `within` passed (or the server
+    /// ended the answer: the connection is closed after it); whether it came.
+    pub async fn until(&mut self, needle: &str, within: Duration) -> bool {
+        let deadline = tokio::time::Instant::now() + within;
+        let mut buf = [0u8; 4096];
+        while !self.seen.contains(needle) {
+            match tokio::time::timeout_at(deadline, self.tls.read(&mut buf)).await {
+                Ok(Ok(n)) if n > 0 => self.seen.push_str(&String::from_utf8_lossy(&buf[..n])),
+                _ => return false,
+            }
+        }
+        true
+    }
+}
+
+impl ConsoleClient {
+    /// GET `path` and read only the answer's head: the body (an event
+    /// stream) is read with [`Streaming::until`].
+    pub async fn open(&mut self, path: &str) -> Streaming {
+        let tcp = tokio::net::TcpStream::connect(self.addr)
+            .await
+            .expect("console reachable");
+        let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
+        let mut tls = self
+            .connector
+            .connect(name, tcp)
+            .await
+            .expect("TLS with the controller CA");
+        let cookie = self
+            .cookie
+            .as_ref()
+            .map(|c| format!("Cookie: {c}\r\n"))
+            .unwrap_or_default();
+        let head = format!(
+            "GET {path} HTTP/1.1\r\nHost: localhost:{}\r\n{cookie}Accept: text/event-stream\r\nConnection: close\r\n\r\n",
+            self.addr.port()
+        );
+        tls.write_all(head.as_bytes()).await.unwrap();
+        let mut raw = Vec::new();
+        let mut buf = [0u8; 4096];
+        let split = loop {
+            if let Some(i) = raw.windows(4).position(|w| w == b"\r\n\r\n") {
+                break i;
+            }
+            let n = tokio::time::timeout(Duration::from_secs(30), tls.read(&mut buf))
+                .await
+                .unwrap_or_else(|_| panic!("GET {path}: no answer within 30 s"))
+                .unwrap_or_else(|e| panic!("GET {path}: {e}"));
+            assert!(n > 0, "GET {path}: closed before the answer's head");
+            raw.extend_from_slice(&buf[..n]);
+        };
+        let head = String::from_utf8_lossy(&raw[..split]).into_owned();
+        let seen = String::from_utf8_lossy(&raw[split + 4..]).into_owned();
+        let mut lines = head.lines();
+        let status = lines
+            .next()
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|s| s.parse().ok())
+            .unwrap_or_else(|| panic!("GET {path}: no status line in {head:?}"));
+        let headers = lines
+            .filter_map(|l| l.split_once(':'))
+            .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
+            .collect();
+        Streaming {
+            status,
+            headers,
+            seen,
+            tls,
+        }
+    }
+}
