@@ -28,6 +28,7 @@ mod request;
 mod rules;
 mod search;
 mod user;
+mod view;
 
 pub use search::EXIT_PENDING_APPROVAL;
 
@@ -163,6 +164,9 @@ enum Cmd {
     /// The city's policy: acknowledge it yourself.
     #[command(subcommand)]
     Policy(policy::PolicyCmd),
+    /// Watching cameras through the controller (audited), and who watches.
+    #[command(subcommand)]
+    View(view::ViewCmd),
 }
 
 /// Runs the CLI; returns the process exit code.
@@ -209,5 +213,6 @@ pub async fn run(cli: Cli) -> Result<i32> {
         Cmd::Publog(pc) => publog::run(&c, pc).await,
         Cmd::CaseAssist(cc) => case_assist::run(&c, cc).await,
         Cmd::Policy(pc) => policy::run(&c, pc).await,
+        Cmd::View(vc) => view::run(&c, vc).await,
     }
 }

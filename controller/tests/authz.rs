@@ -122,6 +122,8 @@ const RPCS: &[(&str, Need)] = &[
     ),
     ("Recordings.Export", Need::Op(Operation::ViewRecordings)),
     ("Recordings.Crop", Need::Op(Operation::SearchAlpr)),
+    ("Viewing.Playback", Need::Op(Operation::ViewRecordings)),
+    ("Viewing.Sessions", Need::Op(Operation::ReadViewingSessions)),
 ];
 
 fn placement_request(name: &str) -> String {
@@ -676,6 +678,22 @@ async fn call(h: &Harness, c: &Caller, rpc: &str) -> Result<(), tonic::Status> {
                     sites: vec![],
                 },
             ))
+            .await
+            .map(|_| ()),
+        "Viewing.Playback" => pb::viewing_client::ViewingClient::new(ch.clone())
+            .playback(req(
+                t,
+                pb::PlaybackRequest {
+                    camera: "cam-1".into(),
+                    from: "2026-10-01T00:00:00Z".into(),
+                    to: "2026-10-01T01:00:00Z".into(),
+                    reason: "authz".into(),
+                },
+            ))
+            .await
+            .map(|_| ()),
+        "Viewing.Sessions" => pb::viewing_client::ViewingClient::new(ch)
+            .sessions(req(t, pb::ViewSessionsRequest { active: false }))
             .await
             .map(|_| ()),
         other => panic!("no call for {other}"),

@@ -5,13 +5,14 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
-const WINGS: [&str; 11] = [
+const WINGS: [&str; 12] = [
     "core",
     "registry",
     "approvals",
     "fleet",
     "alpr",
     "recordings",
+    "viewing",
     "publog",
     "audit",
     "housekeeping",

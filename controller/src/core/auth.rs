@@ -331,11 +331,13 @@ pub enum Operation {
     ViewRecordings,
     /// Authorize a user to view and copy a camera's or a department's recordings.
     AuthorizeRecordings,
+    /// List who watches which camera now and who watched before.
+    ReadViewingSessions,
 }
 
 impl Operation {
     /// Every operation (the authorization test walks them all).
-    pub const ALL: [Operation; 25] = [
+    pub const ALL: [Operation; 26] = [
         Operation::ReadObjects,
         Operation::ReadUsers,
         Operation::WriteRegistry,
@@ -361,6 +363,7 @@ impl Operation {
         Operation::RecordCaseAssist,
         Operation::ViewRecordings,
         Operation::AuthorizeRecordings,
+        Operation::ReadViewingSessions,
     ];
 
     /// The roles that may perform the operation.
@@ -402,6 +405,7 @@ impl Operation {
             Operation::VerifyAlerts => &[AlprOperator],
             Operation::ViewRecordings => &[Viewer, Chief],
             Operation::AuthorizeRecordings => &[Chief],
+            Operation::ReadViewingSessions => &[Admin, Auditor, Chief],
         }
     }
 
