@@ -110,8 +110,8 @@ async fn sessions(c: &Client, active: bool) -> Result<i32> {
     )
     .await?;
     println!(
-        "{:<28} {:<16} {:<16} {:<6} {:<25} {:<25} {:>10}  {}",
-        "SESSION", "USER", "CAMERA", "MODE", "STARTED", "ENDED", "BYTES", "REASON"
+        "{:<28} {:<16} {:<16} {:<6} {:<25} {:<25} {:>10}  REASON",
+        "SESSION", "USER", "CAMERA", "MODE", "STARTED", "ENDED", "BYTES"
     );
     for o in l.objects {
         let v: serde_json::Value = serde_json::from_slice(&o.json)?;
