@@ -381,6 +381,18 @@ mod tests {
         };
         // Another session's chunk 1 is refused: sessions start at chunk 0.
         assert!(p.answer(&index, &q(1)).is_err());
+        // A session closed early is forgotten (its remux thread ends on the
+        // closed pipe); asking it again is refused.
+        let mut other = q(0);
+        other.session = "vs-2".into();
+        assert!(!p.answer(&index, &other).unwrap().1.is_empty());
+        assert_eq!(p.open(), 1);
+        other.close = true;
+        p.answer(&index, &other).unwrap();
+        assert_eq!(p.open(), 0);
+        other.close = false;
+        other.chunk = 1;
+        assert!(p.answer(&index, &other).is_err());
         let mut out = Vec::new();
         let mut n = 0;
         loop {

@@ -49,9 +49,9 @@ impl pb::viewing_server::Viewing for ViewingApi {
             session: session.id.clone(),
             data: vec![],
         };
-        if tx.send(Ok(first)).await.is_err() {
-            return Err(Status::cancelled("viewer gone"));
-        }
+        // The queue is empty and its receiver held here: this cannot fail, and
+        // an early return would leave a session without its end.
+        let _ = tx.try_send(Ok(first));
         tokio::spawn(async move {
             let sent = Arc::new(AtomicU64::new(0));
             let chunks = tx.clone();
