@@ -83,6 +83,7 @@ pub struct Supervisor {
     alpr: Mutex<(AlprSiteOptions, Option<Arc<AlprSite>>)>,
     site: Mutex<SiteCtx>,
     inner: Mutex<Inner>,
+    playbacks: crate::playback::Playbacks,
 }
 
 impl Supervisor {
@@ -115,6 +116,7 @@ impl Supervisor {
                 cpu_prev: None,
                 alarms: Vec::new(),
             }),
+            playbacks: crate::playback::Playbacks::default(),
         })
     }
 
@@ -125,6 +127,11 @@ impl Supervisor {
     /// The segment index (for lookups and exports).
     pub fn index(&self) -> Arc<Mutex<Index>> {
         self.index.clone()
+    }
+
+    /// The playback sessions (recorded ranges remuxed to fMP4 for viewers).
+    pub fn playbacks(&self) -> &crate::playback::Playbacks {
+        &self.playbacks
     }
 
     /// The plate-read store (`<root>/reads`).

@@ -30,6 +30,7 @@ mod request;
 mod rules;
 mod search;
 mod user;
+mod view;
 
 pub use search::EXIT_PENDING_APPROVAL;
 
@@ -172,6 +173,9 @@ enum Cmd {
     /// reviews and decides after the City Attorney's advice.
     #[command(subcommand)]
     RecordsRequest(records::RecordsCmd),
+    /// Watching cameras through the controller (audited), and who watches.
+    #[command(subcommand)]
+    View(view::ViewCmd),
 }
 
 /// Runs the CLI; returns the process exit code.
@@ -220,5 +224,6 @@ pub async fn run(cli: Cli) -> Result<i32> {
         Cmd::Policy(pc) => policy::run(&c, pc).await,
         Cmd::Complaint(cc) => complaint::run(&c, cc).await,
         Cmd::RecordsRequest(rc) => records::run(&c, rc).await,
+        Cmd::View(vc) => view::run(&c, vc).await,
     }
 }

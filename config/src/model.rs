@@ -795,6 +795,27 @@ pub struct SegmentChunkQuery {
 /// Most bytes one `segment_chunk` answer carries.
 pub const MAX_CHUNK: u64 = 1 << 20;
 
+/// The next chunk of a recorded range remuxed to fragmented MP4 (control-stream
+/// query kind `playback`). The agent keeps one remux per `session`: chunk 0
+/// starts it, each later chunk continues it (the last one may be asked again),
+/// an empty answer ends it, and `close` stops it early.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PlaybackQuery {
+    /// The viewing session's id (chosen by the controller).
+    pub session: String,
+    /// The camera.
+    pub camera: String,
+    /// From (inclusive; the picture starts at the keyframe at or before it).
+    pub from: Timestamp,
+    /// Until (exclusive).
+    pub until: Timestamp,
+    /// Which chunk, counted from 0.
+    pub chunk: u64,
+    /// Stop the remux and forget the session.
+    #[serde(default)]
+    pub close: bool,
+}
+
 /// One read's JPEG crop (control-stream query kind `crop`).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct CropQuery {

@@ -19,6 +19,7 @@ pub mod publog;
 pub mod recordings;
 pub mod registry;
 pub mod server;
+pub mod viewing;
 
 // The paths tests, benches and the CLI name; the modules live in their wings.
 pub use self::alpr::hotlist;

@@ -170,7 +170,10 @@ pub async fn start_with_clock(
             camplane_proto::v1::recordings_server::RecordingsServer::new(
                 crate::api::recordings::RecordingsApi::new(Api::new(ctl.clone()), pki.clone()),
             ),
-        );
+        )
+        .add_service(camplane_proto::v1::viewing_server::ViewingServer::new(
+            crate::api::viewing::ViewingApi::new(Api::new(ctl.clone())),
+        ));
     let mut builder = tonic::transport::Server::builder()
         .layer(crate::core::metrics::MetricsLayer(ctl.metrics.clone()));
     let tls = &ctl.config.tls;

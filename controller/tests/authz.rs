@@ -158,6 +158,8 @@ const RPCS: &[(&str, Need)] = &[
         "RecordsRequests.Step(advise)",
         Need::Op(Operation::AdviseRecordsRequest),
     ),
+    ("Viewing.Playback", Need::Op(Operation::ViewRecordings)),
+    ("Viewing.Sessions", Need::Op(Operation::ReadViewingSessions)),
 ];
 
 /// The fixture records request whose description is `describe`.
@@ -824,6 +826,22 @@ async fn call(h: &Harness, c: &Caller, rpc: &str) -> Result<(), tonic::Status> {
                     sites: vec![],
                 },
             ))
+            .await
+            .map(|_| ()),
+        "Viewing.Playback" => pb::viewing_client::ViewingClient::new(ch.clone())
+            .playback(req(
+                t,
+                pb::PlaybackRequest {
+                    camera: "cam-1".into(),
+                    from: "2026-10-01T00:00:00Z".into(),
+                    to: "2026-10-01T01:00:00Z".into(),
+                    reason: "authz".into(),
+                },
+            ))
+            .await
+            .map(|_| ()),
+        "Viewing.Sessions" => pb::viewing_client::ViewingClient::new(ch)
+            .sessions(req(t, pb::ViewSessionsRequest { active: false }))
             .await
             .map(|_| ()),
         other => panic!("no call for {other}"),

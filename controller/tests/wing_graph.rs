@@ -5,13 +5,14 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
-const WINGS: [&str; 12] = [
+const WINGS: [&str; 13] = [
     "core",
     "registry",
     "approvals",
     "fleet",
     "alpr",
     "recordings",
+    "viewing",
     "publog",
     "audit",
     "oversight",

@@ -144,15 +144,18 @@ pub mod kinds {
         SegmentChunk,
         /// One plate read's JPEG crop.
         Crop,
+        /// A recorded range remuxed to fragmented MP4, a chunk at a time.
+        Playback,
     }
 
     impl QueryKind {
         /// Every kind.
-        pub const ALL: [QueryKind; 4] = [
+        pub const ALL: [QueryKind; 5] = [
             QueryKind::Reads,
             QueryKind::Segments,
             QueryKind::SegmentChunk,
             QueryKind::Crop,
+            QueryKind::Playback,
         ];
 
         /// The name on the wire.
@@ -162,6 +165,7 @@ pub mod kinds {
                 QueryKind::Segments => "segments",
                 QueryKind::SegmentChunk => "segment_chunk",
                 QueryKind::Crop => "crop",
+                QueryKind::Playback => "playback",
             }
         }
 

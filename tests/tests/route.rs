@@ -1,8 +1,8 @@
 //! Any controller answers for every site, with real parts: three controllers
 //! (TLS) on a three-member etcd and three agents spread across them, each
 //! holding its own plate reads. A search through each controller reaches every
-//! site; a crop and an export through a controller that does not hold the agent
-//! come back whole. The controller holding the depot's agent dies in the middle
+//! site; a crop, an export and a playback through a controller that does not
+//! hold the agent come back whole. The controller holding the depot's agent dies in the middle
 //! of a search: the search returns the other sites' reads once each and names
 //! the depot, within the search's time; the agent reconnects to another
 //! controller and a repeated search answers fully. Each search leaves exactly one
@@ -259,6 +259,64 @@ async fn any_controller_answers_for_every_site() {
     assert_eq!(files, names);
     assert_eq!(bytes, 70_000 + 2_500_000);
     assert!(manifest);
+
+    // A playback through a controller that does not hold city hall's agent: the
+    // agent remuxes two real 2 s TS segments (an hour before the export's) into
+    // fragmented MP4 and the chunks come back through the holder.
+    let p0 = t0 - SignedDuration::from_hours(1);
+    {
+        let idx = agents[0].1.index();
+        let mut idx = idx.lock().unwrap();
+        let cam_dir = idx.camera_dir("cam-1");
+        for i in 0..2i64 {
+            let start = p0 + SignedDuration::from_secs(2 * i);
+            let nonce = 0x200 + i as u32;
+            let path = cam_dir.join(camplane_agent::index::segment_file_name(
+                start.as_millisecond(),
+                nonce,
+            ));
+            let ok = std::process::Command::new("ffmpeg")
+                .args(["-loglevel", "error", "-y", "-f", "lavfi", "-i"])
+                .arg("testsrc=size=160x120:rate=25:duration=2")
+                .args(["-pix_fmt", "yuv420p", "-c:v", "libx264", "-g", "25"])
+                .args(["-f", "mpegts"])
+                .arg(&path)
+                .status()
+                .expect("ffmpeg on PATH")
+                .success();
+            assert!(ok);
+            let (n, sha) = camplane_agent::record::hash_file(&path).unwrap();
+            let end = start + SignedDuration::from_secs(2);
+            idx.append(
+                "cam-1",
+                start.as_millisecond(),
+                end.as_millisecond(),
+                n,
+                nonce,
+                sha,
+            )
+            .unwrap();
+        }
+    }
+    let mut s = pb::viewing_client::ViewingClient::new(hs[2].channel.clone())
+        .playback(ctl::req(
+            &chief,
+            pb::PlaybackRequest {
+                camera: "cam-1".into(),
+                from: p0.to_string(),
+                to: (p0 + SignedDuration::from_secs(4)).to_string(),
+                reason: "route test".into(),
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    let mut mp4 = Vec::new();
+    while let Some(m) = s.message().await.unwrap() {
+        mp4.extend_from_slice(&m.data);
+    }
+    assert!(mp4.windows(4).any(|w| w == b"moof"), "no fragments");
+    assert!(mp4.windows(4).any(|w| w == b"avc1"));
 
     // The depot's controller dies while a search through controller 0 waits for it.
     cut.store(true, Ordering::SeqCst);

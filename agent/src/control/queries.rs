@@ -1,5 +1,6 @@
 //! Answers to the controller's queries, by kind: plate reads, a camera's segment
-//! list, a slice of one segment file, and one read's crop. Each answer is
+//! list, a slice of one segment file, one read's crop, and the next chunk of a
+//! recorded range remuxed to fragmented MP4 ([`crate::playback`]). Each answer is
 //! (JSON, bytes) or why not; the session sends it back as a `QueryAnswer`.
 
 use std::io::{Read, Seek};
@@ -21,6 +22,11 @@ pub fn answer(sup: &Supervisor, kind: &str, json: &[u8]) -> Answer {
         Some(QueryKind::Segments) => segments(sup, json),
         Some(QueryKind::SegmentChunk) => segment_chunk(sup, json),
         Some(QueryKind::Crop) => crop(sup, json),
+        Some(QueryKind::Playback) => {
+            let q: camplane_config::model::PlaybackQuery =
+                serde_json::from_slice(json).map_err(|e| format!("query: {e}"))?;
+            sup.playbacks().answer(&sup.index(), &q)
+        }
         None => Err(format!("unknown query kind {kind:?}")),
     }
 }

@@ -12,6 +12,7 @@ mod publog;
 pub mod recordings;
 mod registry;
 pub mod signed_in;
+pub mod viewing;
 
 pub(crate) use alpr::{search_pb, search_timeout};
 pub use fleet::FleetApi;

@@ -196,6 +196,13 @@ actions! {
     RecordingsExport = "recordings.export",
     /// An export that did not finish.
     RecordingsExportIncomplete = "recordings.export.incomplete",
+    // Viewing.
+    /// A viewing session started (user, camera, live or range, reason), or refused.
+    ViewStart = "view.start",
+    /// A viewing session ended (duration, bytes, masked).
+    ViewEnd = "view.end",
+    /// Viewing sessions listed (audited when refused).
+    ViewSessions = "view.sessions",
     // The public log.
     /// A month's public log generated.
     PublogGenerate = "publog.generate",

@@ -353,11 +353,13 @@ pub enum Operation {
     ReviewRecordsRequest,
     /// The City Attorney's advice on a records request.
     AdviseRecordsRequest,
+    /// List who watches which camera now and who watched before.
+    ReadViewingSessions,
 }
 
 impl Operation {
     /// Every operation (the authorization test walks them all).
-    pub const ALL: [Operation; 35] = [
+    pub const ALL: [Operation; 36] = [
         Operation::ReadObjects,
         Operation::ReadUsers,
         Operation::WriteRegistry,
@@ -393,6 +395,7 @@ impl Operation {
         Operation::ReadRecordsRequests,
         Operation::ReviewRecordsRequest,
         Operation::AdviseRecordsRequest,
+        Operation::ReadViewingSessions,
     ];
 
     /// The roles that may perform the operation.
@@ -448,6 +451,7 @@ impl Operation {
             Operation::ReadRecordsRequests => &[Pio, CityAttorney, CityClerk, Auditor],
             Operation::ReviewRecordsRequest => &[Pio],
             Operation::AdviseRecordsRequest => &[CityAttorney],
+            Operation::ReadViewingSessions => &[Admin, Auditor, Chief],
         }
     }
 

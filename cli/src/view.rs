@@ -1,0 +1,136 @@
+//! `view`: watching a camera through the controller (every session audited at
+//! its start and its end), and the list of who watches and who watched.
+
+use crate::call::{call, Client};
+use anyhow::{Context, Result};
+use camplane_proto::v1 as pb;
+use clap::Subcommand;
+use std::io::Write;
+use std::path::PathBuf;
+
+#[derive(Subcommand)]
+pub(crate) enum ViewCmd {
+    /// Play a recorded range of CAMERA into FILE as fragmented MP4 (remuxed on
+    /// the site, never re-encoded): the installing department's viewers, the
+    /// police and people the chief authorized, with the current policy
+    /// acknowledged.
+    Playback {
+        /// The camera.
+        camera: String,
+        /// From (RFC 3339); the picture starts at the keyframe at or before it.
+        #[arg(long)]
+        from: String,
+        /// To (RFC 3339); at most 24 hours after --from.
+        #[arg(long)]
+        to: String,
+        /// The MP4 file to write (created or replaced).
+        #[arg(long)]
+        out: PathBuf,
+        /// Why (kept with the session and in the audit log).
+        #[arg(long, default_value = "")]
+        reason: String,
+    },
+    /// Who watches which camera now, and who watched before (admins,
+    /// auditors, the chief).
+    Sessions {
+        /// Only the sessions running now.
+        #[arg(long)]
+        active: bool,
+    },
+}
+
+/// Runs a `view` command.
+pub async fn run(c: &Client, vc: ViewCmd) -> Result<i32> {
+    match vc {
+        ViewCmd::Playback {
+            camera,
+            from,
+            to,
+            out,
+            reason,
+        } => playback(c, camera, from, to, out, reason).await,
+        ViewCmd::Sessions { active } => sessions(c, active).await,
+    }
+}
+
+async fn playback(
+    c: &Client,
+    camera: String,
+    from: String,
+    to: String,
+    out: PathBuf,
+    reason: String,
+) -> Result<i32> {
+    let mut stream = call(
+        pb::viewing_client::ViewingClient::new(c.channel.clone()).playback(c.req(
+            pb::PlaybackRequest {
+                camera,
+                from,
+                to,
+                reason,
+            },
+        )?),
+    )
+    .await?;
+    let mut f =
+        std::fs::File::create(&out).with_context(|| format!("creating {}", out.display()))?;
+    let mut session = String::new();
+    let mut bytes = 0u64;
+    loop {
+        match stream.message().await {
+            Ok(Some(m)) => {
+                if !m.session.is_empty() {
+                    session = m.session;
+                }
+                f.write_all(&m.data)
+                    .with_context(|| format!("writing {}", out.display()))?;
+                bytes += m.data.len() as u64;
+            }
+            Ok(None) => break,
+            Err(e) => {
+                eprintln!(
+                    "playback failed: {}; {} is incomplete",
+                    e.message(),
+                    out.display()
+                );
+                return Ok(1);
+            }
+        }
+    }
+    f.sync_all()
+        .with_context(|| format!("writing {}", out.display()))?;
+    println!("{}: {bytes} bytes (session {session})", out.display());
+    Ok(0)
+}
+
+async fn sessions(c: &Client, active: bool) -> Result<i32> {
+    let l = call(
+        pb::viewing_client::ViewingClient::new(c.channel.clone())
+            .sessions(c.req(pb::ViewSessionsRequest { active })?),
+    )
+    .await?;
+    println!(
+        "{:<28} {:<16} {:<16} {:<6} {:<25} {:<25} {:>10}  REASON",
+        "SESSION", "USER", "CAMERA", "MODE", "STARTED", "ENDED", "BYTES"
+    );
+    for o in l.objects {
+        let v: serde_json::Value = serde_json::from_slice(&o.json)?;
+        let s = |k: &str| v[k].as_str().unwrap_or("").to_string();
+        let ended = match v["ended_at"].as_str() {
+            Some(e) => e.to_string(),
+            None => "(watching)".to_string(),
+        };
+        println!(
+            "{:<28} {:<16} {:<16} {:<6} {:<25} {:<25} {:>10}  {}",
+            s("id"),
+            s("user"),
+            s("camera"),
+            s("mode"),
+            s("started_at"),
+            ended,
+            v["bytes"].as_u64().unwrap_or(0),
+            s("reason").escape_default()
+        );
+    }
+    Ok(0)
+}

@@ -1,0 +1,121 @@
+//! gRPC service of viewing: playback streamed as fragmented MP4, and the kept
+//! sessions. Translation, plus the task that ends every session it starts.
+
+use crate::api::{json_bytes, Api};
+use crate::viewing::PlaybackRequest;
+use camplane_proto::v1 as pb;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use tonic::{Request, Response, Status};
+
+type R<T> = Result<Response<T>, Status>;
+
+/// The Viewing service.
+#[derive(Clone)]
+pub struct ViewingApi {
+    api: Api,
+}
+
+impl ViewingApi {
+    /// Wraps the API.
+    pub fn new(api: Api) -> ViewingApi {
+        ViewingApi { api }
+    }
+}
+
+#[tonic::async_trait]
+impl pb::viewing_server::Viewing for ViewingApi {
+    type PlaybackStream =
+        Pin<Box<dyn futures::Stream<Item = Result<pb::PlaybackChunk, Status>> + Send + 'static>>;
+
+    async fn playback(&self, req: Request<pb::PlaybackRequest>) -> R<Self::PlaybackStream> {
+        let actor = self.api.actor(&req).await?;
+        let r = req.into_inner();
+        let pr = PlaybackRequest {
+            camera: r.camera,
+            from: r.from,
+            to: r.to,
+            reason: r.reason,
+        };
+        let ctl = self.api.ctl.clone();
+        let hub = ctl.wing::<crate::alpr::search::Hub>();
+        // Checked, stored and audited before the stream starts.
+        let session = ctl.start_playback(&hub, &actor, &pr).await?;
+        // Two chunks queued towards the client at most: with the one being
+        // fetched, a viewer costs the controller about 3 MiB whatever the range.
+        let (tx, rx) = tokio::sync::mpsc::channel(2);
+        let first = pb::PlaybackChunk {
+            session: session.id.clone(),
+            data: vec![],
+        };
+        // The queue is empty and its receiver held here: this cannot fail, and
+        // an early return would leave a session without its end.
+        let _ = tx.try_send(Ok(first));
+        tokio::spawn(async move {
+            let sent = Arc::new(AtomicU64::new(0));
+            let chunks = tx.clone();
+            let work = ctl.pump_playback(&hub, &session, &sent, |data| {
+                let chunks = chunks.clone();
+                async move {
+                    chunks
+                        .send(Ok(pb::PlaybackChunk {
+                            session: String::new(),
+                            data,
+                        }))
+                        .await
+                        .is_ok()
+                }
+            });
+            // The pump stops at once when the viewer goes away or the server
+            // shuts down (not at its next send, which may wait on the agent).
+            let outcome = tokio::select! {
+                r = work => match r {
+                    Ok(()) => "completed".to_string(),
+                    Err(crate::Error::Cancelled(_)) => "viewer gone".to_string(),
+                    Err(e) => {
+                        let outcome = format!("failed: {e}");
+                        let _ = tx.send(Err(e.into())).await;
+                        outcome
+                    }
+                },
+                () = tx.closed() => "viewer gone".to_string(),
+                () = ctl.shutdown.cancelled() => "controller shutting down".to_string(),
+            };
+            if outcome != "completed" {
+                ctl.metrics.work_cancelled("playback");
+                ctl.close_playback(&hub, &session).await;
+            }
+            if let Err(e) = ctl
+                .end_viewing(&session, sent.load(Ordering::Relaxed), &outcome)
+                .await
+            {
+                tracing::error!(session = %session.id, error = %e, "viewing session end not audited");
+            }
+        });
+        Ok(Response::new(Box::pin(
+            tokio_stream::wrappers::ReceiverStream::new(rx),
+        )))
+    }
+
+    async fn sessions(&self, req: Request<pb::ViewSessionsRequest>) -> R<pb::ObjectList> {
+        let actor = self.api.actor(&req).await?;
+        let active = req.get_ref().active;
+        let v = self.api.ctl.viewing_sessions(&actor, active).await?;
+        let objects = v
+            .iter()
+            .map(|s| {
+                Ok(pb::Object {
+                    kind: "ViewingSession".into(),
+                    name: s.id.clone(),
+                    json: json_bytes(s)?,
+                    revision: 0,
+                })
+            })
+            .collect::<Result<Vec<_>, Status>>()?;
+        Ok(Response::new(pb::ObjectList {
+            objects,
+            next_after: String::new(),
+        }))
+    }
+}
