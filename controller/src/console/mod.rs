@@ -17,9 +17,12 @@
 //!   `nosniff`, `Referrer-Policy: same-origin` (`no-referrer` would make
 //!   browsers send `Origin: null` with our own forms), and pages `no-store`.
 
+mod audit;
 mod cameras;
 pub mod html;
+mod map;
 mod requests;
+mod users;
 
 use crate::core::audit::Draft;
 use crate::core::auth::{Actor, Operation};
@@ -63,6 +66,8 @@ pub struct Console {
     csrf_key: ring::hmac::Key,
     /// The cameras list's rows, kept per camera revision (see [`cameras::Rows`]).
     rows: cameras::Rows,
+    /// The map's layers drawing and verdicts (see [`map::Memo`]).
+    map: map::Memo,
 }
 
 /// The signed-in user of one request.
@@ -91,15 +96,24 @@ impl Signed {
     }
 }
 
-/// The pages `actor`'s roles reach, in menu order. Later pages (map, alerts,
-/// ALPR search, approvals and holds, users, audit) get their entry here.
+/// The pages `actor`'s roles reach, in menu order. Later pages (alerts, ALPR
+/// search, approvals and holds) get their entry here.
 fn nav(actor: &Actor) -> Vec<html::NavItem> {
     let mut n = Vec::new();
     if Operation::ReadObjects.allows(actor) {
         n.push(("/console/cameras", "Cameras"));
     }
+    if Operation::ViewPlacementMap.allows(actor) {
+        n.push(("/console/map", "Map"));
+    }
     if requests::takes_part(actor) {
         n.push(("/console/requests", "Placement requests"));
+    }
+    if Operation::ReadUsers.allows(actor) {
+        n.push(("/console/users", "Users and roles"));
+    }
+    if Operation::ReadAudit.allows(actor) {
+        n.push(("/console/audit", "Audit"));
     }
     n
 }
@@ -226,6 +240,7 @@ pub async fn serve(
         fleet,
         csrf_key: ring::hmac::Key::new(ring::hmac::HMAC_SHA256, &rand::random::<[u8; 32]>()),
         rows: Default::default(),
+        map: Default::default(),
     });
     let app = axum::Router::new().fallback(
         move |ConnectInfo(ClientAddr(client)): ConnectInfo<ClientAddr>, req: Request<Body>| {
@@ -452,10 +467,19 @@ impl Console {
                     .parse::<crate::approvals::request_machine::Action>()
                     .ok()
                     .map(|a| a.audit_action()),
+                p if p.starts_with("/console/users") => users::audit_action(p, &form),
                 _ => None,
             };
             if !self.csrf_ok(&token, html::field(&form, "csrf")) {
                 return self.csrf_refused(&signed, what, &path).await;
+            }
+            if path == "/console/users" {
+                return users::add(self, &signed, &form).await;
+            }
+            if let Some(name) = path.strip_prefix("/console/users/") {
+                if !name.is_empty() && !name.contains('/') {
+                    return users::act(self, &signed, &path_name(name), &form).await;
+                }
             }
             return match path.strip_prefix("/console/requests/") {
                 Some(name) if !name.is_empty() && !name.contains('/') => {
@@ -482,6 +506,10 @@ impl Console {
             ),
             "/console/cameras" => cameras::list(self, &signed, &query).await,
             "/console/requests" => requests::list(self, &signed).await,
+            "/console/map" => map::show(self, &signed, &query).await,
+            "/console/users" => users::list(self, &signed, &query).await,
+            "/console/audit" => audit::show(self, &signed, &query).await,
+            "/console/audit/report" => audit::report(self, &signed, &query).await,
             p => {
                 if let Some(name) = p.strip_prefix("/console/cameras/") {
                     if !name.is_empty() && !name.contains('/') {
