@@ -52,8 +52,11 @@ const STATES: [(&str, &str); 5] = [
 #[derive(Default)]
 pub struct Memo {
     layers: Mutex<Option<(Versions, Arc<Drawing>)>>,
-    verdicts: Mutex<(Option<Versions>, HashMap<String, (i64, Arc<str>)>)>,
+    verdicts: Mutex<(Option<Versions>, VerdictMap)>,
 }
+
+/// Camera name to its verdict and the camera revision it was checked at.
+type VerdictMap = HashMap<String, (i64, Arc<str>)>;
 
 /// The layers drawn: SVG in the projection's metres (y north, drawn as -y).
 struct Drawing {
