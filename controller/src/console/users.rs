@@ -135,7 +135,7 @@ async fn render(
             let user = esc(&o.name);
             let _ = write!(
                 b,
-                "<td><form class=\"inline\" method=\"post\" action=\"{action}\">{csrf}<input type=\"hidden\" name=\"action\" value=\"grant\">\
+                "<td><details><summary>Change {user}</summary><form class=\"inline\" method=\"post\" action=\"{action}\">{csrf}<input type=\"hidden\" name=\"action\" value=\"grant\">\
 <label for=\"g-{i}\">Grant a role to {user}</label><select id=\"g-{i}\" name=\"role\">{}</select><button type=\"submit\">Grant</button></form>",
                 role_options(Role::ALL.into_iter().filter(|r| !held.iter().any(|h| h == r.as_str())))
             );
@@ -151,7 +151,7 @@ async fn render(
                 b,
                 "<form class=\"inline\" method=\"post\" action=\"{action}\">{csrf}<input type=\"hidden\" name=\"action\" value=\"delete\">\
 <input type=\"checkbox\" id=\"d-{i}\" name=\"confirm\" value=\"yes\" required><label class=\"check\" for=\"d-{i}\">Yes, delete {user}</label>\
-<button type=\"submit\">Delete</button></form></td>"
+<button type=\"submit\">Delete</button></form></details></td>"
             );
         }
         b.push_str("</tr>");
@@ -182,7 +182,7 @@ async fn render(
         for r in Role::ALL {
             let _ = write!(
                 b,
-                "<input type=\"checkbox\" id=\"u-role-{0}\" name=\"roles\" value=\"{0}\"><label class=\"check\" for=\"u-role-{0}\">{0}</label> ",
+                "<span class=\"opt\"><input type=\"checkbox\" id=\"u-role-{0}\" name=\"roles\" value=\"{0}\"><label class=\"check\" for=\"u-role-{0}\">{0}</label></span> ",
                 r.as_str()
             );
         }
