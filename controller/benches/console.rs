@@ -2,7 +2,9 @@
 //! request (TLS handshake included, one connection per request) for the first
 //! page and a filtered page, beside the same listing over gRPC in the same run
 //! (`Objects.Get` of kind Camera: its first page, and every page as
-//! `camplane get cameras` follows them).
+//! `camplane get cameras` follows them). Then the map page with every camera
+//! drawn over a small synthetic streets layer: its first answer (every verdict
+//! checked) and the next ones (verdicts kept per camera revision).
 //!
 //! `cargo bench -p camplane-controller --bench console`.
 //! Env: BENCH_CAMERAS (default 10000), BENCH_N (requests per phase, default 50).
@@ -54,8 +56,13 @@ async fn main() {
             c.iter()
                 .map(|i| {
                     let dept = if i % 2 == 0 { "police" } else { "parks" };
+                    // A 100 x 100 grid about 2 km across, for the map.
+                    let (lat, lon) = (
+                        42.49 + (i / 100) as f64 * 2e-4,
+                        -90.61 + (i % 100) as f64 * 2.7e-4,
+                    );
                     let cam = serde_json::json!({"site": "hq", "department": dept, "kind": "fixed",
-                        "purpose": "property_protection", "location": {"lat": 42.5, "lon": -90.6},
+                        "purpose": "property_protection", "location": {"lat": lat, "lon": lon},
                         "streams": {"main": "rtsp://127.0.0.1/x"}});
                     pb::Object {
                         kind: "Camera".into(),
@@ -181,5 +188,52 @@ async fn main() {
         assert_eq!(got, cameras);
     }
     row("gRPC Objects.Get Camera, every page (get cameras)", lat);
+
+    // The map: a street every 200 m each way across the grid (synthetic).
+    let mut features = Vec::new();
+    for k in 0..11 {
+        let (la, lo) = (42.49 + k as f64 * 0.0018, -90.61 + k as f64 * 0.00245);
+        let highway = if k % 5 == 0 {
+            "tertiary"
+        } else {
+            "residential"
+        };
+        for line in [[[-90.61, la], [-90.583, la]], [[lo, 42.49], [lo, 42.51]]] {
+            features.push(
+                serde_json::json!({"type": "Feature", "properties": {"highway": highway},
+                "geometry": {"type": "LineString", "coordinates": line}}),
+            );
+        }
+    }
+    let streets = serde_json::json!({"type": "FeatureCollection", "features": features});
+    pb::placement_client::PlacementClient::new(h.channel.clone())
+        .load_layer(req(
+            &h.admin,
+            tokio_stream::iter(pb::LayerUpload::messages(
+                "streets",
+                false,
+                vec![(
+                    "streets.geojson".into(),
+                    serde_json::to_vec(&streets).unwrap(),
+                )],
+            )),
+        ))
+        .await
+        .unwrap();
+    let t = Instant::now();
+    let first = c.get("/console/map").await;
+    row(
+        "console GET /console/map, first (every verdict)",
+        vec![t.elapsed()],
+    );
+    assert!(first.body.contains(&format!("{cameras} cameras drawn")));
+    let mut lat = Vec::with_capacity(n);
+    for _ in 0..n {
+        let t = Instant::now();
+        let a = c.get("/console/map").await;
+        lat.push(t.elapsed());
+        assert_eq!(a.status, 200);
+    }
+    row("console GET /console/map (verdicts kept)", lat);
     h.cancel.cancel();
 }

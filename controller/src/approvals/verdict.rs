@@ -152,6 +152,19 @@ pub fn approval_gate(id: &str, st: &PlacementRequestStatus) -> Result<()> {
     )))
 }
 
+/// A camera's placement verdict now against `built`, checked as `placement
+/// recheck` and `placement map` check it: the verdict's name, or
+/// [`CANNOT_CHECK`] when its spec cannot be checked.
+pub fn camera_verdict_now(built: &Built, cam: &StoredObject) -> String {
+    let Ok(spec) = cam.spec_as::<CameraSpec>() else {
+        return CANNOT_CHECK.into();
+    };
+    match camera_request(&cam.name, &spec) {
+        Ok(req) => verdict_name(&check(&built.layers, &built.rules, &req)),
+        Err(_) => CANNOT_CHECK.into(),
+    }
+}
+
 impl Controller {
     /// `camplane request override`: the chief (law enforcement) or an engineer
     /// (traffic safety) records a written justification that lets the City

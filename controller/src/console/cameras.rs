@@ -21,7 +21,7 @@ use std::sync::Arc;
 pub const PAGE: usize = 50;
 
 /// The categories a camera can be filtered by (its `purpose`).
-const PURPOSES: [Purpose; 6] = [
+pub(super) const PURPOSES: [Purpose; 6] = [
     Purpose::PropertyProtection,
     Purpose::PersonalSafety,
     Purpose::ExtendedResponsibility,
@@ -33,14 +33,14 @@ const PURPOSES: [Purpose; 6] = [
 /// The life-cycle states a camera can be filtered by.
 const STATES: [&str; 5] = ["proposed", "approved", "active", "suspended", "retired"];
 
-fn purpose_name(p: Purpose) -> String {
+pub(super) fn purpose_name(p: Purpose) -> String {
     serde_json::to_value(p)
         .ok()
         .and_then(|v| v.as_str().map(str::to_string))
         .unwrap_or_default()
 }
 
-fn purpose_label(p: Purpose) -> String {
+pub(super) fn purpose_label(p: Purpose) -> String {
     let name = purpose_name(p).replace('_', " ");
     match p.category() {
         Some(c) => format!("{c}: {name}"),
@@ -92,7 +92,8 @@ impl Filters {
         }
     }
 
-    fn matches(&self, r: &Row, online: bool) -> bool {
+    /// Whether `r` passes them (`online`: its camera is online now).
+    pub(super) fn matches(&self, r: &Row, online: bool) -> bool {
         let eq = |want: &str, have: &str| want.is_empty() || want == have;
         eq(&self.site, &r.site)
             && eq(&self.department, &r.department)
@@ -140,10 +141,16 @@ pub struct Row {
     pub purpose: String,
     /// Life-cycle state.
     pub state: String,
+    /// Where it stands (latitude, longitude), unless hidden from this reader.
+    pub location: Option<(f64, f64)>,
+    /// The camera's revision the row was made from.
+    pub revision: i64,
 }
 
 impl Row {
     fn of(o: &StoredObject) -> Row {
+        let l = o.spec.get("location");
+        let deg = |k| l.and_then(|l| l.get(k)).and_then(Value::as_f64);
         Row {
             name: o.name.clone(),
             site: text(&o.spec, "site").to_string(),
@@ -151,6 +158,8 @@ impl Row {
             department: text(&o.spec, "department").to_string(),
             purpose: text(&o.spec, "purpose").to_string(),
             state: state(o).to_string(),
+            location: deg("lat").zip(deg("lon")),
+            revision: 0,
         }
     }
 }
@@ -169,7 +178,7 @@ type RowMap = HashMap<String, (i64, Arc<Row>)>;
 
 impl Rows {
     /// Every camera's row as `actor` may see it, in name order.
-    fn current(&self, ctl: &Controller, actor: &Actor) -> crate::Result<Vec<Arc<Row>>> {
+    pub(super) fn current(&self, ctl: &Controller, actor: &Actor) -> crate::Result<Vec<Arc<Row>>> {
         let class = usize::from(views::sees_covert(actor));
         let prefix = Kind::Camera.prefix();
         let kvs = ctl.cache.list(prefix);
@@ -184,7 +193,10 @@ impl Rows {
                 Some((rev, r)) if *rev == kv.mod_revision => r.clone(),
                 _ => {
                     let o: StoredObject = serde_json::from_slice(&kv.value)?;
-                    Arc::new(Row::of(&views::shown_to(actor, o)))
+                    Arc::new(Row {
+                        revision: kv.mod_revision,
+                        ..Row::of(&views::shown_to(actor, o))
+                    })
                 }
             };
             kept.insert(name.to_string(), (kv.mod_revision, row.clone()));
@@ -243,7 +255,7 @@ impl Console {
 }
 
 /// The names of `kind`'s objects the reader may list, as select options.
-async fn names(console: &Console, signed: &Signed, kind: Kind) -> Vec<(String, String)> {
+pub(super) async fn names(console: &Console, signed: &Signed, kind: Kind) -> Vec<(String, String)> {
     console
         .ctl
         .get_all(&signed.actor, kind)

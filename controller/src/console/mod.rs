@@ -19,10 +19,13 @@
 //!   browsers send `Origin: null` with our own forms), and pages `no-store`.
 
 mod alerts;
+mod audit;
 mod cameras;
 pub mod html;
+mod map;
 mod requests;
 mod search;
+mod users;
 
 use crate::core::audit::Draft;
 use crate::core::auth::{Actor, Operation};
@@ -70,6 +73,8 @@ pub struct Console {
     csrf_key: ring::hmac::Key,
     /// The cameras list's rows, kept per camera revision (see [`cameras::Rows`]).
     rows: cameras::Rows,
+    /// The map's layers drawing and verdicts (see [`map::Memo`]).
+    map: map::Memo,
 }
 
 /// The signed-in user of one request.
@@ -98,12 +103,15 @@ impl Signed {
     }
 }
 
-/// The pages `actor`'s roles reach, in menu order. Later pages (map, alerts,
-/// ALPR search, approvals and holds, users, audit) get their entry here.
+/// The pages `actor`'s roles reach, in menu order. Later pages (alerts, ALPR
+/// search, approvals and holds) get their entry here.
 fn nav(actor: &Actor) -> Vec<html::NavItem> {
     let mut n = Vec::new();
     if Operation::ReadObjects.allows(actor) {
         n.push(("/console/cameras", "Cameras"));
+    }
+    if Operation::ViewPlacementMap.allows(actor) {
+        n.push(("/console/map", "Map"));
     }
     if requests::takes_part(actor) {
         n.push(("/console/requests", "Placement requests"));
@@ -116,6 +124,12 @@ fn nav(actor: &Actor) -> Vec<html::NavItem> {
     }
     if search::sees_approvals(actor) {
         n.push(("/console/approvals", "Query approvals"));
+    }
+    if Operation::ReadUsers.allows(actor) {
+        n.push(("/console/users", "Users and roles"));
+    }
+    if Operation::ReadAudit.allows(actor) {
+        n.push(("/console/audit", "Audit"));
     }
     n
 }
@@ -242,6 +256,7 @@ pub async fn serve(
         fleet,
         csrf_key: ring::hmac::Key::new(ring::hmac::HMAC_SHA256, &rand::random::<[u8; 32]>()),
         rows: Default::default(),
+        map: Default::default(),
     });
     let app = axum::Router::new().fallback(
         move |ConnectInfo(ClientAddr(client)): ConnectInfo<ClientAddr>, req: Request<Body>| {
@@ -489,6 +504,7 @@ impl Console {
                     .parse::<crate::alpr::query_machine::Action>()
                     .ok()
                     .map(|a| a.audit_action()),
+                p if p.starts_with("/console/users") => users::audit_action(p, &form),
                 _ => None,
             };
             if !self.csrf_ok(&token, html::field(&form, "csrf")) {
@@ -504,6 +520,14 @@ impl Console {
                     }
                     _ => {}
                 },
+            }
+            if path == "/console/users" {
+                return users::add(self, &signed, &form).await;
+            }
+            if let Some(name) = path.strip_prefix("/console/users/") {
+                if !name.is_empty() && !name.contains('/') {
+                    return users::act(self, &signed, &path_name(name), &form).await;
+                }
             }
             return match path.strip_prefix("/console/requests/") {
                 Some(name) if !name.is_empty() && !name.contains('/') => {
@@ -543,6 +567,10 @@ impl Console {
                 }
                 _ => not_found(&signed),
             },
+            "/console/map" => map::show(self, &signed, &query).await,
+            "/console/users" => users::list(self, &signed, &query).await,
+            "/console/audit" => audit::show(self, &signed, &query).await,
+            "/console/audit/report" => audit::report(self, &signed, &query).await,
             p => {
                 if let Some(name) = p.strip_prefix("/console/cameras/") {
                     if !name.is_empty() && !name.contains('/') {

@@ -2,7 +2,7 @@
 //!
 //! - `/public/`: the months published so far, the policy's current facts
 //!   (retention, prohibited uses, hotlist sources, cameras and readers by
-//!   category) and every fixed reader's location history.
+//!   category) and every fixed reader's location history (a map, then a table).
 //! - `/public/{YYYY-MM}/` (`index.html`), `log.csv`, `log.json`: a published month,
 //!   exactly as the leader published it.
 //!
@@ -235,6 +235,7 @@ Each month is generated from what the readers reported and published once the mo
         );
     }
     s.push_str("</tbody></table></div>\n");
+    s.push_str(&crate::publog::reader_map_html(&history));
     s.push_str(&location_history_html(&history));
     s.push_str("<p class=\"note\">No plate number, image or case number appears on these pages.</p>\n</body></html>\n");
     Ok(s)

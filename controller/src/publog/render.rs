@@ -397,3 +397,64 @@ pub fn location_history_html(h: &[LocationHistory]) -> String {
     s.push_str("</tbody></table></div>\n");
     s
 }
+
+/// The map of fixed readers' locations: exactly the places of
+/// [`location_history_html`]'s table (the portal's published set, confidential
+/// and covert readers already left out), drawn as inline SVG. Equirectangular,
+/// longitude scaled by the cosine of the middle latitude: true enough in shape
+/// over a city. A filled dot is where a reader stands now, a ring where one stood.
+pub fn reader_map_html(h: &[LocationHistory]) -> String {
+    let places: Vec<(&str, &Place, f64, f64)> = h
+        .iter()
+        .flat_map(|r| r.locations.iter().map(move |l| (r.reader.as_str(), l)))
+        .filter_map(|(r, l)| Some((r, l, l.lat.parse::<f64>().ok()?, l.lon.parse::<f64>().ok()?)))
+        .filter(|(_, _, la, lo)| la.is_finite() && lo.is_finite())
+        .collect();
+    let mut s = String::from("<h2>Map of fixed reader locations</h2>");
+    if places.is_empty() {
+        s.push_str("<p>No fixed reader location to show.</p>\n");
+        return s;
+    }
+    let (mut la0, mut la1, mut lo0, mut lo1) = (f64::MAX, f64::MIN, f64::MAX, f64::MIN);
+    for (_, _, la, lo) in &places {
+        (la0, la1, lo0, lo1) = (la0.min(*la), la1.max(*la), lo0.min(*lo), lo1.max(*lo));
+    }
+    let k = ((la0 + la1) / 2.0).to_radians().cos().max(0.01);
+    // Degrees of latitude as units; a small extent still gets a frame.
+    let (w, hgt) = (((lo1 - lo0) * k).max(0.002), (la1 - la0).max(0.002));
+    let span = w.max(hgt);
+    let pad = span * 0.08;
+    let (vw, vh) = (w + 2.0 * pad, hgt + 2.0 * pad);
+    let x = |lo: f64| ((lo - lo0) * k + pad + (w - (lo1 - lo0) * k) / 2.0) * 1000.0 / vw;
+    let y = |la: f64| ((la1 - la) + pad + (hgt - (la1 - la0)) / 2.0) * 1000.0 / vw;
+    let (pw, ph) = (1000.0, vh * 1000.0 / vw);
+    let _ = write!(
+        s,
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 {pw:.0} {ph:.0}\" width=\"{pw:.0}\" height=\"{ph:.0}\" role=\"img\" aria-labelledby=\"reader-map-title\">\
+<title id=\"reader-map-title\">Map of {} fixed reader location{} (north up)</title>\
+<rect x=\"0\" y=\"0\" width=\"{pw:.0}\" height=\"{ph:.0}\" fill=\"#f7f7f4\" stroke=\"#bbb\"/>",
+        places.len(),
+        if places.len() == 1 { "" } else { "s" }
+    );
+    // Earlier places first, so the current ones draw on top.
+    let mut order: Vec<_> = places.iter().collect();
+    order.sort_by_key(|(_, l, _, _)| l.until.is_none());
+    for (reader, l, la, lo) in order {
+        let now = l.until.is_none();
+        let _ = write!(
+            s,
+            "<circle class=\"{}\" cx=\"{:.1}\" cy=\"{:.1}\" r=\"7\" fill=\"{}\" stroke=\"#1d3557\" stroke-width=\"2\"><title>{}: {}, {} from {} until {}</title></circle>",
+            if now { "reader-now" } else { "reader-before" },
+            x(*lo),
+            y(*la),
+            if now { "#1d3557" } else { "none" },
+            esc(reader),
+            l.lat,
+            l.lon,
+            l.from,
+            l.until.as_deref().unwrap_or("now")
+        );
+    }
+    s.push_str("</svg>\n<p class=\"note\">Filled dot: where a fixed reader stands now. Ring: where one stood before. The table below lists the same places with dates.</p>\n");
+    s
+}

@@ -636,3 +636,31 @@ impl ConsoleClient {
         }
     }
 }
+
+impl Browser {
+    /// Clicks the middle of the element `selector` finds with the mouse, as a
+    /// person would (SVG links have no `click()`): scrolled into view first.
+    pub async fn click(&mut self, selector: &str) {
+        let sel = serde_json::to_string(selector).unwrap();
+        let at = self
+            .eval(&format!(
+                "(() => {{ const e = document.querySelector({sel}); if (!e) return null; e.scrollIntoView({{block: 'center'}}); const r = e.getBoundingClientRect(); return [r.x + r.width / 2, r.y + r.height / 2]; }})()"
+            ))
+            .await;
+        let (x, y) = match (at[0].as_f64(), at[1].as_f64()) {
+            (Some(x), Some(y)) => (x, y),
+            _ => panic!("nothing to click at {selector}"),
+        };
+        for (kind, button) in [
+            ("mouseMoved", "none"),
+            ("mousePressed", "left"),
+            ("mouseReleased", "left"),
+        ] {
+            self.call(
+                "Input.dispatchMouseEvent",
+                serde_json::json!({"type": kind, "x": x, "y": y, "button": button, "clickCount": 1}),
+            )
+            .await;
+        }
+    }
+}
