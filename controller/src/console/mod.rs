@@ -21,7 +21,8 @@
 mod alerts;
 mod audit;
 mod cameras;
-pub mod html;
+pub mod holds;
+mod html;
 mod map;
 mod requests;
 mod search;
@@ -130,6 +131,9 @@ fn nav(actor: &Actor) -> Vec<html::NavItem> {
     }
     if Operation::ReadAudit.allows(actor) {
         n.push(("/console/audit", "Audit"));
+    }
+    if holds::places_holds(actor) {
+        n.push(("/console/holds", "Legal holds"));
     }
     n
 }
@@ -505,6 +509,8 @@ impl Console {
                     .ok()
                     .map(|a| a.audit_action()),
                 p if p.starts_with("/console/users") => users::audit_action(p, &form),
+                "/console/holds" => Some(AuditAction::HoldCreate),
+                p if p.starts_with("/console/holds/") => Some(AuditAction::HoldRelease),
                 _ => None,
             };
             if !self.csrf_ok(&token, html::field(&form, "csrf")) {
@@ -520,6 +526,14 @@ impl Console {
                     }
                     _ => {}
                 },
+            }
+            if path == "/console/holds" {
+                return holds::create(self, &signed, &form).await;
+            }
+            if let Some(name) = path.strip_prefix("/console/holds/") {
+                if !name.is_empty() && !name.contains('/') {
+                    return holds::release(self, &signed, &path_name(name)).await;
+                }
             }
             if path == "/console/users" {
                 return users::add(self, &signed, &form).await;
@@ -568,6 +582,15 @@ impl Console {
                 _ => not_found(&signed),
             },
             "/console/map" => map::show(self, &signed, &query).await,
+            "/console/holds" => {
+                let released = html::pairs(&query).iter().any(|(k, _)| k == "released");
+                holds::list(
+                    self,
+                    &signed,
+                    released.then(|| html::message("note", "The hold was released.")),
+                )
+                .await
+            }
             "/console/users" => users::list(self, &signed, &query).await,
             "/console/audit" => audit::show(self, &signed, &query).await,
             "/console/audit/report" => audit::report(self, &signed, &query).await,
