@@ -495,6 +495,9 @@ impl Console {
                 Err(r) => return r,
             };
             let what = match path.as_str() {
+                "/console/requests/new" => Some(AuditAction::ApplyKind(
+                    camplane_config::model::Kind::PlacementRequest,
+                )),
                 p if p.starts_with("/console/requests/") => html::field(&form, "action")
                     .parse::<crate::approvals::request_machine::Action>()
                     .ok()
@@ -529,6 +532,9 @@ impl Console {
             }
             if path == "/console/holds" {
                 return holds::create(self, &signed, &form).await;
+            }
+            if path == "/console/requests/new" {
+                return requests::create(self, &signed, &form).await;
             }
             if let Some(name) = path.strip_prefix("/console/holds/") {
                 if !name.is_empty() && !name.contains('/') {
@@ -582,6 +588,7 @@ impl Console {
                 _ => not_found(&signed),
             },
             "/console/map" => map::show(self, &signed, &query).await,
+            "/console/requests/new" => requests::new_page(&signed).await,
             "/console/holds" => {
                 let released = html::pairs(&query).iter().any(|(k, _)| k == "released");
                 holds::list(

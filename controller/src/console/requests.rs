@@ -14,7 +14,7 @@ use crate::core::StoredObject;
 use crate::Error;
 use axum::body::Body;
 use axum::http::{Response, StatusCode};
-use camplane_config::model::{Kind, PlacementRequestStatus};
+use camplane_config::model::{Kind, PlacementRequestSpec, PlacementRequestStatus};
 use serde_json::Value;
 use std::fmt::Write;
 
@@ -130,7 +130,11 @@ pub async fn list(console: &Console, signed: &Signed) -> Response<Body> {
             n += 1;
         }
     }
-    let mut b = String::from("<section><h2>Waiting for you</h2>");
+    let mut b = String::new();
+    if submits(actor) {
+        b.push_str("<p><a href=\"/console/requests/new\">New placement request</a> (its placement verdict is shown before it is sent)</p>");
+    }
+    b.push_str("<section><h2>Waiting for you</h2>");
     if n == 0 {
         b.push_str("<p>Nothing is waiting for you.</p>");
     } else {
@@ -308,6 +312,178 @@ pub async fn act(
                 Some(html::message("error", &text)),
             )
             .await
+        }
+    }
+}
+
+/// Whether `actor` submits placement requests (a department manager, IS).
+pub fn submits(actor: &Actor) -> bool {
+    Operation::SubmitRequest.allows(actor)
+}
+
+/// The new request form, filled with `form` (after a preview or a refusal).
+fn new_form(signed: &Signed, form: &[(String, String)], verdict: Option<&Value>) -> String {
+    let f = |k: &str| esc(html::field(form, k));
+    let department = if form.is_empty() {
+        esc(&signed.actor.department)
+    } else {
+        f("department")
+    };
+    let purposes: Vec<(String, String)> = super::cameras::PURPOSES
+        .iter()
+        .map(|p| {
+            (
+                super::cameras::purpose_name(*p),
+                super::cameras::purpose_label(*p),
+            )
+        })
+        .collect();
+    let kinds =
+        [("fixed", "Fixed"), ("mobile", "Mobile")].map(|(v, l)| (v.to_string(), l.to_string()));
+    let mounts =
+        [("outdoor", "Outdoor"), ("indoor", "Indoor")].map(|(v, l)| (v.to_string(), l.to_string()));
+    let mut b = String::new();
+    if let Some(v) = verdict {
+        let answer = &v["answer"];
+        let reasons: Vec<&str> = answer["reasons"]
+            .as_array()
+            .map(|a| a.iter().filter_map(Value::as_str).collect())
+            .unwrap_or_default();
+        let _ = write!(
+            b,
+            "<section class=\"preview\"><h2>Placement verdict before sending</h2><p>Verdict: <strong>{}</strong>{}</p>{}</section>",
+            esc(answer["verdict"].as_str().unwrap_or(super::super::approvals::verdict::CANNOT_CHECK)),
+            if reasons.is_empty() {
+                String::new()
+            } else {
+                format!("; reasons: {}", esc(&reasons.join(", ")))
+            },
+            v["note"]
+                .as_str()
+                .map(|n| format!("<p>{}</p>", esc(n)))
+                .unwrap_or_default()
+        );
+    }
+    let _ = write!(
+        b,
+        "<section><h2>New placement request</h2><form method=\"post\" action=\"/console/requests/new\">{}\
+<label for=\"n-lat\">Latitude</label><input id=\"n-lat\" name=\"lat\" inputmode=\"decimal\" required value=\"{}\">\
+<label for=\"n-lon\">Longitude</label><input id=\"n-lon\" name=\"lon\" inputmode=\"decimal\" required value=\"{}\">\
+{}{}{}\
+<label for=\"n-department\">Department</label><input id=\"n-department\" name=\"department\" required value=\"{department}\">\
+<label for=\"n-camera\">Camera it is for (optional)</label><input id=\"n-camera\" name=\"camera\" value=\"{}\">\
+<label for=\"n-just\">Justification</label><textarea id=\"n-just\" name=\"justification\" rows=\"3\" required>{}</textarea>\
+<label for=\"n-fund\">Funding source</label><input id=\"n-fund\" name=\"funding_source\" required value=\"{}\">\
+<button type=\"submit\" name=\"do\" value=\"preview\">Check the placement first</button> \
+<button type=\"submit\" name=\"do\" value=\"submit\">Submit the request</button></form></section>",
+        html::csrf_field(&signed.csrf),
+        f("lat"),
+        f("lon"),
+        html::select("purpose", "Purpose", &purposes, html::field(form, "purpose")),
+        html::select("kind", "Kind", &kinds, html::field(form, "kind")),
+        html::select("mount", "Mount", &mounts, html::field(form, "mount")),
+        f("camera"),
+        f("justification"),
+        f("funding_source"),
+    );
+    b
+}
+
+/// The spec a new request form describes, or what is wrong with it.
+fn spec_of(form: &[(String, String)]) -> Result<PlacementRequestSpec, Error> {
+    let num = |k: &str| {
+        html::field(form, k)
+            .trim()
+            .parse::<f64>()
+            .map_err(|_| Error::InvalidArgument(format!("{k}: a number in decimal degrees")))
+    };
+    let mut spec = serde_json::json!({
+        "location": {"lat": num("lat")?, "lon": num("lon")?},
+        "purpose": html::field(form, "purpose"),
+        "kind": html::field(form, "kind"),
+        "justification": html::field(form, "justification").trim(),
+        "funding_source": html::field(form, "funding_source").trim(),
+        "department": html::field(form, "department").trim(),
+    });
+    if !html::field(form, "mount").is_empty() {
+        spec["mount"] = html::field(form, "mount").into();
+    }
+    let camera = html::field(form, "camera").trim();
+    if !camera.is_empty() {
+        spec["camera"] = camera.into();
+    }
+    serde_json::from_value(spec).map_err(|e| Error::InvalidArgument(format!("the request: {e}")))
+}
+
+/// `GET /console/requests/new`.
+pub async fn new_page(signed: &Signed) -> Response<Body> {
+    if !submits(&signed.actor) {
+        return refused(
+            signed,
+            &Error::PermissionDenied(
+                "placement requests are submitted by department managers and Information Services"
+                    .into(),
+            ),
+        );
+    }
+    html_response(
+        StatusCode::OK,
+        html::page(
+            "New placement request",
+            Some(&signed.frame()),
+            &new_form(signed, &[], None),
+        ),
+    )
+}
+
+/// `POST /console/requests/new`: `do=preview` shows the placement verdict the
+/// request would get (`Controller::placement_verdict`, nothing stored);
+/// `do=submit` submits it as `camplane request submit` does.
+pub async fn create(
+    console: &Console,
+    signed: &Signed,
+    form: &[(String, String)],
+) -> Response<Body> {
+    let again = |status, msg: String, verdict: Option<&Value>| {
+        let mut b = html::message("error", &msg);
+        b.push_str(&new_form(signed, form, verdict));
+        html_response(
+            status,
+            html::page("New placement request", Some(&signed.frame()), &b),
+        )
+    };
+    let spec = match spec_of(form) {
+        Ok(s) => s,
+        Err(e) => {
+            let (status, text) = status_of(&e);
+            return again(status, text, None);
+        }
+    };
+    if html::field(form, "do") == "preview" {
+        if !submits(&signed.actor) {
+            return refused(
+                signed,
+                &Error::PermissionDenied("placement requests are submitted by department managers and Information Services".into()),
+            );
+        }
+        let v = console.ctl.placement_verdict("preview", &spec).await;
+        return html_response(
+            StatusCode::OK,
+            html::page(
+                "New placement request",
+                Some(&signed.frame()),
+                &new_form(signed, form, Some(&v)),
+            ),
+        );
+    }
+    match console.ctl.submit_request(&signed.actor, "", spec).await {
+        Ok(o) => redirect(&format!(
+            "/console/requests/{}?done=submission",
+            url_part(&o.name)
+        )),
+        Err(e) => {
+            let (status, text) = status_of(&e);
+            again(status, text, None)
         }
     }
 }
