@@ -19,6 +19,7 @@ mod gis;
 mod hold;
 mod hotlist;
 mod login;
+mod maintenance;
 mod objects;
 mod output;
 mod placement;
@@ -173,6 +174,10 @@ enum Cmd {
     /// reviews and decides after the City Attorney's advice.
     #[command(subcommand)]
     RecordsRequest(records::RecordsCmd),
+    /// Maintenance and testing of the cameras, the chief's vendor list and
+    /// overdue tests.
+    #[command(subcommand)]
+    Maintenance(maintenance::MaintenanceCmd),
     /// Watching cameras through the controller (audited), and who watches.
     #[command(subcommand)]
     View(view::ViewCmd),
@@ -223,6 +228,7 @@ pub async fn run(cli: Cli) -> Result<i32> {
         Cmd::CaseAssist(cc) => case_assist::run(&c, cc).await,
         Cmd::Policy(pc) => policy::run(&c, pc).await,
         Cmd::Complaint(cc) => complaint::run(&c, cc).await,
+        Cmd::Maintenance(mc) => maintenance::run(&c, mc).await,
         Cmd::RecordsRequest(rc) => records::run(&c, rc).await,
         Cmd::View(vc) => view::run(&c, vc).await,
     }

@@ -288,3 +288,78 @@ fn a_records_request_is_decided_after_the_attorneys_advice_through_the_cli() {
     let out = env.ok("atty", &["records-request", "show", &id]);
     assert!(out.contains("\"stage\": \"fulfilled\""), "{out}");
 }
+
+#[test]
+fn maintenance_is_logged_with_a_listed_vendor_through_the_cli() {
+    let dir = tempfile::tempdir().unwrap();
+    let ctl = start_example_controller(dir.path(), "maint-admin-password");
+    let env = Env {
+        dir: dir.path().to_path_buf(),
+        server: ctl.server.clone(),
+        ca: ctl.ca.clone(),
+    };
+    env.login("admin", "maint-admin-password\n");
+    env.login("city-manager", EXAMPLE_CITY_MANAGER_PW);
+    let city = camplane_testkit::controller::examples().join("city.yaml");
+    env.ok("admin", &["apply", "-f", city.to_str().unwrap()]);
+    for (name, role) in [("chf", "chief"), ("watcher", "viewer")] {
+        env.add(name, role);
+    }
+    let out = env.ok("chf", &["maintenance", "vendors", "add", "Acme Video"]);
+    assert!(out.contains("Acme Video"), "{out}");
+    env.refused(
+        "admin",
+        &["maintenance", "vendors", "add", "Other Co"],
+        "needs one of the roles chief",
+    );
+    let log = |vendor: &str| {
+        vec![
+            "maintenance".to_string(),
+            "log".into(),
+            "ch-entrance".into(),
+            "--kind".into(),
+            "test".into(),
+            "--result".into(),
+            "ok".into(),
+            "--note".into(),
+            "Picture checked".into(),
+            "--vendor".into(),
+            vendor.into(),
+        ]
+    };
+    env.refused(
+        "watcher",
+        &args(&log("Acme Video")),
+        "needs one of the roles",
+    );
+    env.refused("admin", &args(&log("Nobody")), "not on the chief's list");
+    let out = env.ok("admin", &args(&log("Acme Video")));
+    let id = out.lines().last().unwrap().trim();
+    assert!(id.starts_with("20"), "{out}");
+    let out = env.ok("admin", &["maintenance", "list", "ch-entrance"]);
+    assert!(out.contains("Acme Video") && out.contains("test"), "{out}");
+    let out = env.ok(
+        "admin",
+        &["maintenance", "overdue", "--department", "police"],
+    );
+    assert!(out.starts_with("CAMERA"), "{out}");
+    env.refused(
+        "admin",
+        &[
+            "maintenance",
+            "log",
+            "ch-entrance",
+            "--kind",
+            "inspection",
+            "--result",
+            "ok",
+            "--note",
+            "x",
+        ],
+        "inspection",
+    );
+}
+
+fn args(v: &[String]) -> Vec<&str> {
+    v.iter().map(String::as_str).collect()
+}

@@ -52,6 +52,10 @@ pub struct ControllerConfig {
     /// Information Officer reviews them, with the City Attorney's advice).
     #[serde(default, skip_serializing_if = "RecordsSettings::is_default")]
     pub records: RecordsSettings,
+    /// Maintenance and testing of the cameras (policy 5.05: the department
+    /// using a camera maintains and tests it).
+    #[serde(default, skip_serializing_if = "MaintenanceSettings::is_default")]
+    pub maintenance: MaintenanceSettings,
 }
 
 // ---------- several controllers ----------
@@ -159,6 +163,37 @@ impl Default for RecordsSettings {
 impl RecordsSettings {
     fn is_default(&self) -> bool {
         *self == RecordsSettings::default()
+    }
+}
+
+/// Days between a camera's tests unless the config says otherwise.
+pub const DEFAULT_TEST_INTERVAL_DAYS: u32 = 90;
+
+/// Maintenance and testing of the cameras.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MaintenanceSettings {
+    /// Days after a camera's last passed test (or its activation) before its
+    /// next test is overdue (1..=3650; default [`DEFAULT_TEST_INTERVAL_DAYS`]).
+    #[serde(default = "default_test_interval_days")]
+    pub test_interval_days: u32,
+}
+
+fn default_test_interval_days() -> u32 {
+    DEFAULT_TEST_INTERVAL_DAYS
+}
+
+impl Default for MaintenanceSettings {
+    fn default() -> Self {
+        MaintenanceSettings {
+            test_interval_days: DEFAULT_TEST_INTERVAL_DAYS,
+        }
+    }
+}
+
+impl MaintenanceSettings {
+    fn is_default(&self) -> bool {
+        *self == MaintenanceSettings::default()
     }
 }
 
@@ -714,6 +749,12 @@ impl ControllerConfig {
                 "must be 1..=365 (calendar days from receipt)".into(),
             );
         }
+        if !(1..=3650).contains(&cfg.maintenance.test_interval_days) {
+            bad(
+                "maintenance.test_interval_days",
+                "must be 1..=3650 (days between a camera's tests)".into(),
+            );
+        }
         if problems.is_empty() {
             Ok(cfg)
         } else {
@@ -819,6 +860,27 @@ mod tests {
         let t = format!("{GOOD}console_listen: 127.0.0.1:7443\nconsole_port: 1\n");
         let e = ControllerConfig::parse("c.yaml", &t).unwrap_err();
         assert_eq!(e.problems()[0].path, "console_port");
+    }
+
+    #[test]
+    fn the_test_interval_is_bounded_and_its_section_strict() {
+        let c = ControllerConfig::parse("c.yaml", GOOD).unwrap();
+        assert_eq!(c.maintenance.test_interval_days, DEFAULT_TEST_INTERVAL_DAYS);
+        let t = format!("{GOOD}maintenance:\n  test_interval_days: 30\n");
+        let c = ControllerConfig::parse("c.yaml", &t).unwrap();
+        assert_eq!(c.maintenance.test_interval_days, 30);
+        for bad in ["0", "3651"] {
+            let t = format!("{GOOD}maintenance:\n  test_interval_days: {bad}\n");
+            let e = ControllerConfig::parse("c.yaml", &t).unwrap_err();
+            assert_eq!(e.problems()[0].path, "maintenance.test_interval_days");
+        }
+        let t = format!("{GOOD}maintenance:\n  test_interval: 30\n");
+        let e = ControllerConfig::parse("c.yaml", &t).unwrap_err();
+        assert!(
+            e.problems()[0].path.starts_with("maintenance")
+                && e.problems()[0].message.contains("test_interval"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -160,6 +160,18 @@ const RPCS: &[(&str, Need)] = &[
     ),
     ("Viewing.Playback", Need::Op(Operation::ViewRecordings)),
     ("Viewing.Sessions", Need::Op(Operation::ReadViewingSessions)),
+    ("Maintenance.Log", Need::Op(Operation::LogMaintenance)),
+    ("Maintenance.List", Need::Op(Operation::ReadMaintenance)),
+    ("Maintenance.Overdue", Need::Op(Operation::ReadMaintenance)),
+    ("Maintenance.Vendors", Need::Op(Operation::ReadMaintenance)),
+    (
+        "Maintenance.AddVendor",
+        Need::Op(Operation::ManageMaintenanceVendors),
+    ),
+    (
+        "Maintenance.RemoveVendor",
+        Need::Op(Operation::ManageMaintenanceVendors),
+    ),
 ];
 
 /// The fixture records request whose description is `describe`.
@@ -844,6 +856,49 @@ async fn call(h: &Harness, c: &Caller, rpc: &str) -> Result<(), tonic::Status> {
             .sessions(req(t, pb::ViewSessionsRequest { active: false }))
             .await
             .map(|_| ()),
+        // Every caller is in the police department, which cam-1 belongs to: only
+        // the role decides here (the department rule has its own tests).
+        "Maintenance.Log" => pb::maintenance_client::MaintenanceClient::new(ch)
+            .log(req(
+                t,
+                pb::MaintenanceLogRequest {
+                    camera: "cam-1".into(),
+                    kind: "cleaning".into(),
+                    result: "ok".into(),
+                    note: format!("logged by {role}"),
+                    vendor: String::new(),
+                },
+            ))
+            .await
+            .map(|_| ()),
+        "Maintenance.List" => pb::maintenance_client::MaintenanceClient::new(ch)
+            .list(req(
+                t,
+                pb::MaintenanceCamera {
+                    camera: "cam-1".into(),
+                },
+            ))
+            .await
+            .map(|_| ()),
+        "Maintenance.Overdue" => pb::maintenance_client::MaintenanceClient::new(ch)
+            .overdue(req(t, pb::MaintenanceOverdueRequest::default()))
+            .await
+            .map(|_| ()),
+        "Maintenance.Vendors" => pb::maintenance_client::MaintenanceClient::new(ch)
+            .vendors(req(t, pb::Empty {}))
+            .await
+            .map(|_| ()),
+        "Maintenance.AddVendor" | "Maintenance.RemoveVendor" => {
+            let mut c = pb::maintenance_client::MaintenanceClient::new(ch);
+            let v = pb::MaintenanceVendorRequest {
+                name: format!("vendor of {role}"),
+            };
+            if rpc.ends_with("AddVendor") {
+                c.add_vendor(req(t, v)).await.map(|_| ())
+            } else {
+                c.remove_vendor(req(t, v)).await.map(|_| ())
+            }
+        }
         other => panic!("no call for {other}"),
     }
 }

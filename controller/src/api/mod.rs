@@ -115,6 +115,10 @@ impl Api {
             pb::records_requests_server::RecordsRequestsServer::new(self.clone())
                 .max_decoding_message_size(DEFAULT),
         )
+        .add_service(
+            pb::maintenance_server::MaintenanceServer::new(self.clone())
+                .max_decoding_message_size(DEFAULT),
+        )
         // governance
         .add_service(
             pb::alpr_approvals_server::AlprApprovalsServer::new(self.clone())

@@ -1,9 +1,10 @@
 //! gRPC services of the oversight wing (complaints and appeals, records
-//! requests): translation only.
+//! requests, maintenance and testing): translation only.
 
 use crate::api::{json_bytes, Api};
 use crate::oversight::complaint_machine::Outcome;
 use crate::oversight::complaints::{Complaint, NewComplaint};
+use crate::oversight::maintenance::NewMaintenance;
 use crate::oversight::records::{NewRecordsRequest, RecordsRequest};
 use camplane_proto::v1 as pb;
 use tonic::{Request, Response, Status};
@@ -150,5 +151,93 @@ impl pb::records_requests_server::RecordsRequests for Api {
         let actor = self.actor(&req).await?;
         let rr = self.ctl.records_request(&actor, &req.get_ref().id).await?;
         Ok(Response::new(records_object(&rr)?))
+    }
+}
+
+fn maintenance_object<T: serde::Serialize>(
+    kind: &str,
+    name: &str,
+    v: &T,
+) -> Result<pb::Object, Status> {
+    Ok(pb::Object {
+        kind: kind.into(),
+        name: name.into(),
+        json: json_bytes(v)?,
+        revision: 0,
+    })
+}
+
+#[tonic::async_trait]
+impl pb::maintenance_server::Maintenance for Api {
+    async fn log(&self, req: Request<pb::MaintenanceLogRequest>) -> R<pb::Object> {
+        let actor = self.actor(&req).await?;
+        let r = req.into_inner();
+        let m = NewMaintenance {
+            camera: r.camera,
+            kind: r.kind.parse().map_err(Status::from)?,
+            result: r.result.parse().map_err(Status::from)?,
+            note: r.note,
+            vendor: r.vendor,
+        };
+        let e = self.ctl.log_maintenance(&actor, m).await?;
+        Ok(Response::new(maintenance_object(
+            "MaintenanceEntry",
+            &e.id,
+            &e,
+        )?))
+    }
+
+    async fn list(&self, req: Request<pb::MaintenanceCamera>) -> R<pb::ObjectList> {
+        let actor = self.actor(&req).await?;
+        let all = self
+            .ctl
+            .maintenance_log(&actor, &req.get_ref().camera)
+            .await?;
+        Ok(Response::new(pb::ObjectList {
+            objects: all
+                .iter()
+                .map(|e| maintenance_object("MaintenanceEntry", &e.id, e))
+                .collect::<Result<_, _>>()?,
+            next_after: String::new(),
+        }))
+    }
+
+    async fn overdue(&self, req: Request<pb::MaintenanceOverdueRequest>) -> R<pb::ObjectList> {
+        let actor = self.actor(&req).await?;
+        let all = self
+            .ctl
+            .maintenance_overdue(&actor, &req.get_ref().department)
+            .await?;
+        Ok(Response::new(pb::ObjectList {
+            objects: all
+                .iter()
+                .map(|c| maintenance_object("OverdueCamera", &c.camera, c))
+                .collect::<Result<_, _>>()?,
+            next_after: String::new(),
+        }))
+    }
+
+    async fn add_vendor(&self, req: Request<pb::MaintenanceVendorRequest>) -> R<pb::Object> {
+        let actor = self.actor(&req).await?;
+        let v = self
+            .ctl
+            .change_vendor(&actor, &req.get_ref().name, true)
+            .await?;
+        Ok(Response::new(maintenance_object("Vendors", "", &v)?))
+    }
+
+    async fn remove_vendor(&self, req: Request<pb::MaintenanceVendorRequest>) -> R<pb::Object> {
+        let actor = self.actor(&req).await?;
+        let v = self
+            .ctl
+            .change_vendor(&actor, &req.get_ref().name, false)
+            .await?;
+        Ok(Response::new(maintenance_object("Vendors", "", &v)?))
+    }
+
+    async fn vendors(&self, req: Request<pb::Empty>) -> R<pb::Object> {
+        let actor = self.actor(&req).await?;
+        let v = self.ctl.maintenance_vendors(&actor).await?;
+        Ok(Response::new(maintenance_object("Vendors", "", &v)?))
     }
 }

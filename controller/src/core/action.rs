@@ -95,6 +95,15 @@ actions! {
     RecordsFulfil = "records.fulfil",
     /// Records requests read (audited when refused).
     RecordsList = "records.list",
+    // Oversight: maintenance and testing of the cameras.
+    /// A camera's maintenance or test recorded (audited when refused).
+    MaintenanceLog = "maintenance.log",
+    /// A vendor added to the chief's list of authorized maintenance vendors.
+    MaintenanceVendorAdd = "maintenance.vendor_add",
+    /// A vendor removed from that list.
+    MaintenanceVendorRemove = "maintenance.vendor_remove",
+    /// Maintenance records read (audited when refused).
+    MaintenanceList = "maintenance.list",
     // The camera life cycle.
     /// A camera activated.
     CameraActivate = "camera.activate",

@@ -355,11 +355,19 @@ pub enum Operation {
     AdviseRecordsRequest,
     /// List who watches which camera now and who watched before.
     ReadViewingSessions,
+    /// Record a camera's maintenance or test (its own department's managers
+    /// and engineers, or Information Services: see
+    /// `oversight::maintenance_machine`).
+    LogMaintenance,
+    /// Read maintenance records and the overdue-test list.
+    ReadMaintenance,
+    /// Keep the list of authorized maintenance vendors (the chief).
+    ManageMaintenanceVendors,
 }
 
 impl Operation {
     /// Every operation (the authorization test walks them all).
-    pub const ALL: [Operation; 36] = [
+    pub const ALL: [Operation; 39] = [
         Operation::ReadObjects,
         Operation::ReadUsers,
         Operation::WriteRegistry,
@@ -396,6 +404,9 @@ impl Operation {
         Operation::ReviewRecordsRequest,
         Operation::AdviseRecordsRequest,
         Operation::ReadViewingSessions,
+        Operation::LogMaintenance,
+        Operation::ReadMaintenance,
+        Operation::ManageMaintenanceVendors,
     ];
 
     /// The roles that may perform the operation.
@@ -452,6 +463,15 @@ impl Operation {
             Operation::ReviewRecordsRequest => &[Pio],
             Operation::AdviseRecordsRequest => &[CityAttorney],
             Operation::ReadViewingSessions => &[Admin, Auditor, Chief],
+            // "Maintenance and testing will be the responsibility of the
+            // department utilizing the camera system": its manager and its
+            // engineers (the department is checked too), or Information
+            // Services. The chief keeps the vendor list, as the ALPR section asks.
+            Operation::LogMaintenance => &[Admin, DeptManager, Engineer],
+            Operation::ReadMaintenance => {
+                &[Admin, DeptManager, Engineer, Chief, CityManager, Auditor]
+            }
+            Operation::ManageMaintenanceVendors => &[Chief],
         }
     }
 

@@ -1,9 +1,13 @@
 //! Oversight: the duties policy 5.05 gives to people outside the day-to-day use
 //! of the cameras. So far: complaints about the use of the camera systems and
 //! their appeals ([`complaints`], the rule in [`complaint_machine`]); external
-//! requests to release records ([`records`], the rule in [`records_machine`]).
+//! requests to release records ([`records`], the rule in [`records_machine`]);
+//! maintenance and testing of the cameras ([`maintenance`], the rule in
+//! [`maintenance_machine`]).
 
 pub mod complaint_machine;
 pub mod complaints;
+pub mod maintenance;
+pub mod maintenance_machine;
 pub mod records;
 pub mod records_machine;
