@@ -24,6 +24,7 @@ mod cameras;
 pub mod holds;
 mod html;
 mod map;
+mod player;
 mod requests;
 mod search;
 mod users;
@@ -481,6 +482,17 @@ impl Console {
                 ),
             );
         }
+        // Video over WebSocket (the player): its own checks before the upgrade.
+        if read {
+            if let Some(name) = path
+                .strip_prefix("/console/cameras/")
+                .and_then(|r| r.strip_suffix("/playback.ws"))
+            {
+                if !name.is_empty() && !name.contains('/') {
+                    return player::playback_ws(self, parts, &path_name(name), &query).await;
+                }
+            }
+        }
         let token = cookie(&parts.headers, COOKIE).unwrap_or("").to_string();
         if method == Method::POST && path == "/console/logout" {
             return self.logout(&token, body).await;
@@ -604,7 +616,7 @@ impl Console {
             p => {
                 if let Some(name) = p.strip_prefix("/console/cameras/") {
                     if !name.is_empty() && !name.contains('/') {
-                        return cameras::show(self, &signed, &path_name(name)).await;
+                        return cameras::show(self, &signed, &path_name(name), &query).await;
                     }
                 }
                 if let Some(name) = p.strip_prefix("/console/requests/") {
