@@ -141,7 +141,7 @@ async fn the_console_plays_a_recorded_range_in_the_browser() {
     let reporter = tokio::spawn(session.clone().run_reporter(stop.clone()));
     let runner = tokio::spawn(session.clone().run(stop.clone()));
 
-    // Five segments recorded (about 10 s of video).
+    // Six segments recorded (about 12 s of video).
     let segs = || {
         let idx = sup.index();
         let idx = idx.lock().unwrap();
@@ -151,16 +151,16 @@ async fn the_console_plays_a_recorded_range_in_the_browser() {
             .collect::<Vec<(PathBuf, Timestamp, Timestamp)>>()
     };
     let t0 = Instant::now();
-    while segs().len() < 5 {
+    while segs().len() < 6 {
         assert!(
             t0.elapsed() < Duration::from_secs(90),
-            "no 5 segments recorded"
+            "no 6 segments recorded"
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     let recorded = segs();
-    let from = recorded[0].1;
-    let to = recorded[4].2;
+    let from = recorded[1].1;
+    let to = recorded[5].2;
 
     ctl::qualified_user(&h, "v-police", "viewer", "police").await;
     ctl::qualified_user(&h, "v-parks", "viewer", "parks").await;

@@ -50,9 +50,11 @@ use tokio_util::sync::CancellationToken;
 pub const COOKIE: &str = "camplane_session";
 
 /// The Content-Security-Policy of every answer: nothing but our own
-/// stylesheet and script file (no inline script, no eval), images and event
-/// streams from us, forms posting to us, no framing.
-pub const CSP: &str = "default-src 'none'; script-src 'self'; connect-src 'self'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+/// stylesheet and script file (no inline script, no eval), images, event
+/// streams and the player's WebSocket from us, media only from the player's
+/// own MediaSource (a `blob:` URL the script makes), forms posting to us, no
+/// framing.
+pub const CSP: &str = "default-src 'none'; script-src 'self'; connect-src 'self'; style-src 'self'; img-src 'self'; media-src blob:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
 
 /// The largest form body read (sign-in, a request's step): anything bigger is
 /// refused before it is parsed.

@@ -819,7 +819,8 @@ pub(super) async fn section(
                 b,
                 "<p>Playing from {} (you may watch: {}). Each viewing is logged with your name.</p>\
 <video id=\"player-video\" class=\"player\" controls muted playsinline data-ws=\"{}\"></video>\
-<p id=\"player-status\" class=\"note\" role=\"status\">The video plays with the console's script on.</p>",
+<p id=\"player-status\" class=\"note\" role=\"status\">The video plays with the console's script on.</p>\
+<script src=\"/console/static/console.js\"></script>",
                 esc(&html::when(&at.to_string())),
                 esc(basis),
                 esc(&ws)
