@@ -286,6 +286,7 @@ fn remux(
 
     let mut started = false;
     let mut last_dts: Option<i64> = None;
+    let mut last_out: Option<i64> = None;
     let mut ended = false;
     for (path, seg_start) in segments {
         walk(path, *seg_start, |t, tb, pkt| {
@@ -315,6 +316,17 @@ fn remux(
             pkt.set_stream(0);
             pkt.set_position(-1);
             pkt.rescale_ts(us_tb, out_tb);
+            // Decode times a microsecond apart can round to one tick of the
+            // output's time base (the muxer refuses a decode time that does
+            // not increase): keep them increasing there too.
+            if let (Some(d), Some(l)) = (pkt.dts(), last_out) {
+                if d <= l {
+                    let shift = l + 1 - d;
+                    pkt.set_dts(Some(d + shift));
+                    pkt.set_pts(pkt.pts().map(|p| p + shift));
+                }
+            }
+            last_out = pkt.dts();
             pkt.write(&mut octx)
                 .map_err(|e| format!("mp4 write: {e}"))?;
             Ok(true)

@@ -159,7 +159,7 @@ async fn the_console_plays_a_recorded_range_in_the_browser() {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     let recorded = segs();
-    let from = recorded[1].1;
+    let from = recorded[0].1;
     let to = recorded[5].2;
 
     ctl::qualified_user(&h, "v-police", "viewer", "police").await;
@@ -268,7 +268,7 @@ async fn the_console_plays_a_recorded_range_in_the_browser() {
     assert_eq!(start["actor"], "v-police");
     assert_eq!(start["details"]["reason"], "incident 17");
     assert_eq!(start["details"]["mode"], "range");
-    s.close(None).await.unwrap();
+    let _ = s.close(None).await;
     drop(s);
     let end = wait_for_end(&h, &id).await;
     assert_eq!(end["details"]["outcome"], "viewer gone", "{end}");
