@@ -193,7 +193,9 @@ async fn the_console_plays_a_recorded_range_in_the_browser() {
     let page = viewer.get("/console/cameras/cam-1").await;
     assert_eq!(page.status, 200, "{}", page.body);
     assert!(page.body.contains("id=\"player-video\""), "{}", page.body);
-    assert!(page.body.contains("/console/cameras/cam-1/playback.ws?from="));
+    assert!(page
+        .body
+        .contains("/console/cameras/cam-1/playback.ws?from="));
     assert!(page.body.contains("class=\"tl-rec\""), "{}", page.body);
     assert!(page.body.contains("class=\"tl-slot\""));
     assert!(
@@ -205,7 +207,11 @@ async fn the_console_plays_a_recorded_range_in_the_browser() {
     // Another department's viewer: told why, no player.
     let page = other.get("/console/cameras/cam-1").await;
     assert_eq!(page.status, 200, "{}", page.body);
-    assert!(page.body.contains("You may not watch this camera"), "{}", page.body);
+    assert!(
+        page.body.contains("You may not watch this camera"),
+        "{}",
+        page.body
+    );
     assert!(!page.body.contains("player-video"));
     assert!(!page.body.contains("class=\"tl-rec\""));
 
@@ -308,8 +314,10 @@ async fn the_console_plays_a_recorded_range_in_the_browser() {
     b.press("Tab").await;
     b.type_text(&ctl::user_password("v-police")).await;
     b.press("Enter").await;
-    b.wait_for("location.pathname !== '/console/login' && !!document.querySelector('form.signout')")
-        .await;
+    b.wait_for(
+        "location.pathname !== '/console/login' && !!document.querySelector('form.signout')",
+    )
+    .await;
     b.goto(&format!(
         "{base}/console/cameras/cam-1?at={}&reason=chromium",
         recorded[1].1

@@ -301,8 +301,8 @@ where
                 // there is goes as it is.
                 Some(h) if !h.is_empty() => {
                     let hello = serde_json::json!({"session": session, "mime": DEFAULT_MIME});
-                    if let Err(e) = send(socket, Message::Text(hello.to_string().into()), shutdown)
-                        .await
+                    if let Err(e) =
+                        send(socket, Message::Text(hello.to_string().into()), shutdown).await
                     {
                         return e;
                     }
@@ -324,7 +324,8 @@ where
                     None => continue,
                 };
                 let hello = serde_json::json!({"session": session, "mime": mime});
-                if let Err(e) = send(socket, Message::Text(hello.to_string().into()), shutdown).await
+                if let Err(e) =
+                    send(socket, Message::Text(hello.to_string().into()), shutdown).await
                 {
                     return e;
                 }
