@@ -204,6 +204,28 @@ async fn the_console_plays_a_recorded_range_in_the_browser() {
         page.body
     );
     assert!(!page.body.contains("<script>"), "no inline script");
+    // Without the script, a timeline slot is a link to the page playing from there.
+    let href = page
+        .body
+        .split("class=\"tl-slot\" href=\"")
+        .nth(1)
+        .and_then(|r| r.split('"').next())
+        .expect("a slot link")
+        .replace("&amp;", "&");
+    let at = href
+        .split("at=")
+        .nth(1)
+        .and_then(|r| r.split('&').next())
+        .unwrap()
+        .to_string();
+    let seek = viewer.get(href.split('#').next().unwrap()).await;
+    assert_eq!(seek.status, 200, "{href}");
+    assert!(
+        seek.body
+            .contains(&format!("playback.ws?from={at}&amp;to=")),
+        "the player starts at {at}: {}",
+        seek.body
+    );
     // Another department's viewer: told why, no player.
     let page = other.get("/console/cameras/cam-1").await;
     assert_eq!(page.status, 200, "{}", page.body);
