@@ -15,6 +15,9 @@
 //! - Headless Chromium plays a recorded range from the page: the video's
 //!   `currentTime` advances and frames are decoded; leaving the page ends the
 //!   session (`view.end`).
+//! - The agent going away mid-view: the viewer is told `failed: …` and the
+//!   end is recorded.
+//! - A range from the recording's first segment plays whole (`completed`).
 
 use camplane_agent::control::Session;
 use camplane_testkit::console::{Browser, ConsoleClient};
@@ -381,8 +384,34 @@ async fn the_console_plays_a_recorded_range_in_the_browser() {
     assert_eq!(end["actor"], "v-police");
     drop(b);
 
+    // The agent going away mid-view ends it for the viewer with the reason,
+    // and the end is recorded.
+    let mut s = ws(&viewer, &path, Some(&origin)).await.expect("upgrade");
+    let hello = match next(&mut s).await {
+        Some(Message::Text(t)) => serde_json::from_str::<serde_json::Value>(&t).unwrap(),
+        m => panic!("no hello: {m:?}"),
+    };
+    s.send(Message::text("pause")).await.unwrap();
+    let id3 = hello["session"].as_str().unwrap().to_string();
     stop.cancel();
     let _ = reporter.await;
     let _ = runner.await;
+    s.send(Message::text("resume")).await.unwrap();
+    let mut last = String::new();
+    while let Some(m) = next(&mut s).await {
+        match m {
+            Message::Text(t) => last = t.to_string(),
+            Message::Close(_) => break,
+            _ => {}
+        }
+    }
+    assert!(last.starts_with("failed: "), "{last}");
+    let end = wait_for_end(&h, &id3).await;
+    assert!(
+        end["details"]["outcome"]
+            .as_str()
+            .is_some_and(|o| o.starts_with("failed")),
+        "{end}"
+    );
     h.cancel.cancel();
 }
