@@ -94,6 +94,23 @@ async fn wait_for_end(h: &ctl::Harness, session: &str) -> serde_json::Value {
     }
 }
 
+/// The session id of the police viewer's playback with `reason`, once started.
+async fn wait_for_start(h: &ctl::Harness, reason: &str) -> String {
+    let t = Instant::now();
+    loop {
+        if let Some(e) = entries(h, "view.start").await.into_iter().find(|e| {
+            e["actor"] == "v-police" && e["result"] == "ok" && e["details"]["reason"] == reason
+        }) {
+            return e["details"]["session"].as_str().unwrap().to_string();
+        }
+        assert!(
+            t.elapsed() < Duration::from_secs(30),
+            "no view.start for {reason}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 async fn signed_in(h: &ctl::Harness, name: &str) -> ConsoleClient {
     let mut c = ConsoleClient::new(h.running.console_addr.unwrap(), &h.running.ca_pem);
     let a = c.login(name, &ctl::user_password(name)).await;
@@ -269,15 +286,28 @@ async fn the_console_plays_a_recorded_range_in_the_browser() {
         "{denied:?}"
     );
 
-    // The police viewer: the session and codec, then fMP4; gone mid-stream.
+    // The police viewer closes the socket while the session runs (it said
+    // `pause` first, so nothing more is pulled): the end is recorded.
+    let gone_path = format!("{path}-gone");
+    let mut s = ws(&viewer, &gone_path, Some(&origin))
+        .await
+        .expect("upgrade");
+    s.send(Message::text("pause")).await.unwrap();
+    let gone = wait_for_start(&h, "incident 17-gone").await;
+    let _ = s.close(None).await;
+    drop(s);
+    let end = wait_for_end(&h, &gone).await;
+    assert_eq!(end["details"]["outcome"], "viewer gone", "{end}");
+    assert_eq!(end["actor"], "v-police");
+
+    // A whole range: the session and codec, the init segment first, then
+    // fMP4, and `completed` at the end, the bytes counted. The range starts
+    // at the recording's first segment.
     let mut s = ws(&viewer, &path, Some(&origin)).await.expect("upgrade");
     let hello = match next(&mut s).await {
         Some(Message::Text(t)) => serde_json::from_str::<serde_json::Value>(&t).unwrap(),
         m => panic!("no hello: {m:?}"),
     };
-    // Nothing more is pulled while paused: the viewer goes mid-stream.
-    s.send(Message::text("pause")).await.unwrap();
-    let id = hello["session"].as_str().unwrap().to_string();
     assert!(
         hello["mime"]
             .as_str()
@@ -285,12 +315,23 @@ async fn the_console_plays_a_recorded_range_in_the_browser() {
             .starts_with("video/mp4; codecs=\"avc1."),
         "{hello}"
     );
-    match next(&mut s).await {
-        Some(Message::Binary(b)) => {
-            assert!(b.windows(4).any(|w| w == b"moov"), "the init segment first")
+    let id = hello["session"].as_str().unwrap().to_string();
+    let mut bytes = 0u64;
+    let mut last = String::new();
+    while let Some(m) = next(&mut s).await {
+        match m {
+            Message::Binary(b) => {
+                if bytes == 0 {
+                    assert!(b.windows(4).any(|w| w == b"moov"), "the init segment first");
+                }
+                bytes += b.len() as u64
+            }
+            Message::Text(t) => last = t.to_string(),
+            Message::Close(_) => break,
+            _ => {}
         }
-        m => panic!("no video: {m:?}"),
     }
+    assert_eq!(last, "completed");
     let start = entries(&h, "view.start").await;
     let start = start
         .iter()
@@ -299,35 +340,10 @@ async fn the_console_plays_a_recorded_range_in_the_browser() {
     assert_eq!(start["actor"], "v-police");
     assert_eq!(start["details"]["reason"], "incident 17");
     assert_eq!(start["details"]["mode"], "range");
-    let _ = s.close(None).await;
-    drop(s);
     let end = wait_for_end(&h, &id).await;
-    assert_eq!(end["details"]["outcome"], "viewer gone", "{end}");
-    assert!(end["details"]["bytes"].as_u64().unwrap() > 0);
-
-    // A whole range over the socket ends `completed`, the bytes counted.
-    let mut s = ws(&viewer, &path, Some(&origin)).await.expect("upgrade");
-    let mut bytes = 0u64;
-    let mut last = String::new();
-    let mut id2 = String::new();
-    while let Some(m) = next(&mut s).await {
-        match m {
-            Message::Binary(b) => bytes += b.len() as u64,
-            Message::Text(t) if id2.is_empty() => {
-                id2 = serde_json::from_str::<serde_json::Value>(&t).unwrap()["session"]
-                    .as_str()
-                    .unwrap()
-                    .to_string()
-            }
-            Message::Text(t) => last = t.to_string(),
-            Message::Close(_) => break,
-            _ => {}
-        }
-    }
-    assert_eq!(last, "completed");
-    let end = wait_for_end(&h, &id2).await;
     assert_eq!(end["details"]["outcome"], "completed");
     assert_eq!(end["details"]["bytes"], bytes);
+    assert!(bytes > 0);
 
     // Headless Chromium plays the range from the page.
     let base = format!("https://127.0.0.1:{}", viewer.addr().port());
@@ -372,6 +388,7 @@ async fn the_console_plays_a_recorded_range_in_the_browser() {
         .map(PathBuf::from)
         .unwrap_or_else(|| dir_path.join("shots"));
     b.screenshot(1280, &shots.join("player-1280.png")).await;
+    b.screenshot(390, &shots.join("player-390.png")).await;
     let sid = b
         .eval("document.getElementById('player-video').getAttribute('data-session')")
         .await
@@ -386,13 +403,12 @@ async fn the_console_plays_a_recorded_range_in_the_browser() {
 
     // The agent going away mid-view ends it for the viewer with the reason,
     // and the end is recorded.
-    let mut s = ws(&viewer, &path, Some(&origin)).await.expect("upgrade");
-    let hello = match next(&mut s).await {
-        Some(Message::Text(t)) => serde_json::from_str::<serde_json::Value>(&t).unwrap(),
-        m => panic!("no hello: {m:?}"),
-    };
+    let failing_path = format!("{path}-agent");
+    let mut s = ws(&viewer, &failing_path, Some(&origin))
+        .await
+        .expect("upgrade");
     s.send(Message::text("pause")).await.unwrap();
-    let id3 = hello["session"].as_str().unwrap().to_string();
+    let failing = wait_for_start(&h, "incident 17-agent").await;
     stop.cancel();
     let _ = reporter.await;
     let _ = runner.await;
@@ -406,7 +422,7 @@ async fn the_console_plays_a_recorded_range_in_the_browser() {
         }
     }
     assert!(last.starts_with("failed: "), "{last}");
-    let end = wait_for_end(&h, &id3).await;
+    let end = wait_for_end(&h, &failing).await;
     assert!(
         end["details"]["outcome"]
             .as_str()
