@@ -550,7 +550,7 @@ pub fn timeline_html(t: &Timeline, now: Timestamp) -> String {
     let mut s = String::with_capacity(8 * 1024);
     let _ = write!(
         s,
-        "<svg class=\"timeline\" viewBox=\"0 0 {WIDTH} 112\" role=\"img\" aria-labelledby=\"tl-title\">\
+        "<div class=\"scroll\"><svg class=\"timeline\" viewBox=\"0 0 {WIDTH} 112\" role=\"img\" aria-labelledby=\"tl-title\">\
 <title id=\"tl-title\">Timeline of {} from {} to {}</title>\
 <text class=\"tl-row\" x=\"2\" y=\"14\">Recorded</text><text class=\"tl-row\" x=\"2\" y=\"52\">Legal holds</text>\
 <text class=\"tl-row\" x=\"2\" y=\"78\">Active windows</text>\
@@ -633,7 +633,7 @@ pub fn timeline_html(t: &Timeline, now: Timestamp) -> String {
             hms(at)
         );
     }
-    s.push_str("</svg>");
+    s.push_str("</svg></div>");
     // Earlier, later, and the other spans.
     let len = t.end.duration_since(t.start);
     s.push_str("<p class=\"tl-nav\">");
