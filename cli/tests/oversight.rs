@@ -363,3 +363,61 @@ fn maintenance_is_logged_with_a_listed_vendor_through_the_cli() {
 fn args(v: &[String]) -> Vec<&str> {
     v.iter().map(String::as_str).collect()
 }
+
+#[test]
+fn a_new_policy_version_takes_effect_after_five_signoffs_through_the_cli() {
+    let dir = tempfile::tempdir().unwrap();
+    let ctl = start_example_controller(dir.path(), "oversight-admin-password");
+    let env = Env {
+        dir: dir.path().to_path_buf(),
+        server: ctl.server.clone(),
+        ca: ctl.ca.clone(),
+    };
+    env.login("admin", "oversight-admin-password\n");
+    env.login("city-manager", EXAMPLE_CITY_MANAGER_PW);
+    for (name, role) in [
+        ("chief1", "chief"),
+        ("eng", "engineer"),
+        ("attorney", "city_attorney"),
+        ("clerk", "city_clerk"),
+    ] {
+        env.add(name, role);
+    }
+    let text_file = dir.path().join("policy-2027.txt");
+    std::fs::write(&text_file, "Administrative Policy 5.05, reviewed 2027.\n").unwrap();
+    let file = text_file.to_str().unwrap();
+
+    env.refused(
+        "clerk",
+        &["policy", "propose", file, "--version", "AP-5.05-2027"],
+        "needs one of the roles",
+    );
+    let out = env.ok(
+        "chief1",
+        &["policy", "propose", file, "--version", "AP-5.05-2027"],
+    );
+    assert_eq!(out.lines().last().unwrap().trim(), "AP-5.05-2027", "{out}");
+    let out = env.ok("eng", &["policy", "signoff", "AP-5.05-2027"]);
+    assert!(
+        out.contains("waiting for police, information_services, city_attorney, city_manager"),
+        "{out}"
+    );
+    env.refused(
+        "eng",
+        &["policy", "signoff", "AP-5.05-2027"],
+        "signed version AP-5.05-2027 off already",
+    );
+    env.ok("chief1", &["policy", "signoff", "AP-5.05-2027"]);
+    env.ok("attorney", &["policy", "signoff", "AP-5.05-2027"]);
+    env.ok("admin", &["policy", "signoff", "AP-5.05-2027"]);
+    let out = env.ok("city-manager", &["policy", "signoff", "AP-5.05-2027"]);
+    assert!(out.contains("is in force from now"), "{out}");
+    let out = env.ok("clerk", &["policy", "status"]);
+    assert!(out.contains("version in force: AP-5.05-2027"), "{out}");
+    assert!(!out.contains("OVERDUE"), "{out}");
+    let out = env.ok("clerk", &["policy", "reviews"]);
+    assert!(
+        out.contains("AP-5.05-2027") && out.contains("in_force"),
+        "{out}"
+    );
+}

@@ -172,6 +172,10 @@ const RPCS: &[(&str, Need)] = &[
         "Maintenance.RemoveVendor",
         Need::Op(Operation::ManageMaintenanceVendors),
     ),
+    ("PolicyReview.Propose", Need::Op(Operation::ProposePolicy)),
+    ("PolicyReview.Signoff", Need::Op(Operation::SignOffPolicy)),
+    ("PolicyReview.Status", Need::SignedIn),
+    ("PolicyReview.Reviews", Need::SignedIn),
 ];
 
 /// The fixture records request whose description is `describe`.
@@ -899,6 +903,34 @@ async fn call(h: &Harness, c: &Caller, rpc: &str) -> Result<(), tonic::Status> {
                 c.remove_vendor(req(t, v)).await.map(|_| ())
             }
         }
+        "PolicyReview.Propose" => pb::policy_review_client::PolicyReviewClient::new(ch)
+            .propose(req(
+                t,
+                pb::PolicyProposeRequest {
+                    version: format!("authz-{role}"),
+                    text: b"authz fixture policy".to_vec(),
+                },
+            ))
+            .await
+            .map(|_| ()),
+        "PolicyReview.Signoff" => pb::policy_review_client::PolicyReviewClient::new(ch)
+            .signoff(req(
+                t,
+                pb::PolicySignoffRequest {
+                    version: "authz-none".into(),
+                    party: String::new(),
+                },
+            ))
+            .await
+            .map(|_| ()),
+        "PolicyReview.Status" => pb::policy_review_client::PolicyReviewClient::new(ch)
+            .status(req(t, pb::Empty {}))
+            .await
+            .map(|_| ()),
+        "PolicyReview.Reviews" => pb::policy_review_client::PolicyReviewClient::new(ch)
+            .reviews(req(t, pb::Empty {}))
+            .await
+            .map(|_| ()),
         other => panic!("no call for {other}"),
     }
 }

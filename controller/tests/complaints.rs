@@ -4,13 +4,9 @@
 //! out of the audit log and the public log, and every record still there
 //! after a restart.
 
-use camplane_controller::clock::SystemClock;
-use camplane_controller::server;
 use camplane_proto::v1 as pb;
 use camplane_testkit::controller::{self as ctl, audit_log, req, user, Harness};
 use camplane_testkit::servers::EtcdServer;
-use std::sync::Arc;
-use tokio_util::sync::CancellationToken;
 use tonic::Code;
 
 const FROM: &str = "Jane Roe, 555-0100";
@@ -295,30 +291,8 @@ async fn run_on(cfg: camplane_config::controller::ControllerConfig) {
 
     // A restart keeps the complaint with every step. The auditor's session is
     // in the store too, so it signs in the new controller's reads.
-    {
-        let Harness {
-            running, cancel, ..
-        } = h;
-        cancel.cancel();
-        let _ = running.task.await;
-    }
-    let cancel = CancellationToken::new();
-    let mut again = None;
-    for _ in 0..100 {
-        // The embedded store's lock goes with the last task of the old one.
-        match server::start_with_clock(cfg.clone(), Arc::new(SystemClock), cancel.clone()).await {
-            Ok(r) => {
-                again = Some(r);
-                break;
-            }
-            Err(e) if e.to_string().contains("in use") => {
-                tokio::time::sleep(std::time::Duration::from_millis(100)).await
-            }
-            Err(e) => panic!("controller restarts: {e}"),
-        }
-    }
-    let running = again.expect("the old controller let its store go within 10 s");
-    let ch = ctl::channel(&running).await;
+    let again = ctl::restart(h, cfg).await;
+    let ch = again.channel.clone();
     let v: serde_json::Value = serde_json::from_slice(
         &pb::complaints_client::ComplaintsClient::new(ch)
             .show(req(&p.auditor, pb::ComplaintId { id: id.clone() }))
@@ -331,8 +305,7 @@ async fn run_on(cfg: camplane_config::controller::ControllerConfig) {
     assert_eq!(stage(&v), "decided:council");
     assert_eq!(v["from"], FROM);
     assert_eq!(v["steps"].as_array().unwrap().len(), 5);
-    cancel.cancel();
-    let _ = running.task.await;
+    again.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -487,7 +487,7 @@ async fn three_people_take_one_request_through_the_chain_in_chromium() {
         ]
     );
 
-    // A viewer: the cameras, no requests page in the menu, no step offered.
+    // A viewer: the cameras and the policy, no requests page in the menu, no step offered.
     sign_in(&mut b, &base, viewer, &user_password(viewer)).await;
     b.goto(&format!("{base}/console/cameras")).await;
     assert_eq!(
@@ -495,7 +495,7 @@ async fn three_people_take_one_request_through_the_chain_in_chromium() {
             "[...document.querySelectorAll('nav a')].map(a => a.getAttribute('href')).join(' ')"
         )
         .await,
-        "/console/cameras"
+        "/console/cameras /console/policy"
     );
     assert_eq!(
         b.eval("!!document.querySelector(\"a[href='/console/cameras/cam-1']\")")

@@ -5,13 +5,9 @@
 //! release by hand) until it closes; deadlines come from the config and
 //! overdue requests are listed; everything is still there after a restart.
 
-use camplane_controller::clock::SystemClock;
-use camplane_controller::server;
 use camplane_proto::v1 as pb;
 use camplane_testkit::controller::{self as ctl, apply, audit_log, req, user, Harness, CITY};
 use camplane_testkit::servers::EtcdServer;
-use std::sync::Arc;
-use tokio_util::sync::CancellationToken;
 use tonic::Code;
 
 use pb::RecordsStepKind::*;
@@ -331,29 +327,8 @@ async fn run_on(mut cfg: camplane_config::controller::ControllerConfig) {
     );
 
     // A restart keeps both requests and the released hold.
-    {
-        let Harness {
-            running, cancel, ..
-        } = h;
-        cancel.cancel();
-        let _ = running.task.await;
-    }
-    let cancel = CancellationToken::new();
-    let mut again = None;
-    for _ in 0..100 {
-        match server::start_with_clock(cfg.clone(), Arc::new(SystemClock), cancel.clone()).await {
-            Ok(r) => {
-                again = Some(r);
-                break;
-            }
-            Err(e) if e.to_string().contains("in use") => {
-                tokio::time::sleep(std::time::Duration::from_millis(100)).await
-            }
-            Err(e) => panic!("controller restarts: {e}"),
-        }
-    }
-    let running = again.expect("the old controller let its store go within 10 s");
-    let ch = ctl::channel(&running).await;
+    let again = ctl::restart(h, cfg.clone()).await;
+    let ch = again.channel.clone();
     let l = pb::records_requests_client::RecordsRequestsClient::new(ch)
         .list(req(&auditor, pb::RecordsListRequest::default()))
         .await
@@ -372,8 +347,7 @@ async fn run_on(mut cfg: camplane_config::controller::ControllerConfig) {
     let mut sorted = stages.clone();
     sorted.sort();
     assert_eq!(sorted, ["denied", "fulfilled"]);
-    cancel.cancel();
-    let _ = running.task.await;
+    again.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -422,7 +422,7 @@ impl Controller {
                 actor.username
             )));
         }
-        let policy = &self.config.city.policy_version;
+        let policy = &self.policy_version_in_force();
         if crate::core::auth::acknowledged_policy(&obj.status) != Some(policy.as_str()) {
             return Err(Error::PermissionDenied(format!(
                 "{} has not acknowledged policy version {policy} (`camplane policy acknowledge`)",

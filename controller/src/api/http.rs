@@ -37,6 +37,23 @@ pub async fn metrics(ctl: &Controller, leader: bool) -> String {
         "Cameras in the agents' latest health reports.",
         reported,
     );
+    let policy = ctl.policy_status();
+    scalar(
+        &mut s,
+        "camplane_policy_review_overdue",
+        "gauge",
+        "1 when the camera policy's annual review is overdue (none on record, or the last over 12 months ago).",
+        u64::from(policy.review_overdue),
+    );
+    scalar(
+        &mut s,
+        "camplane_policy_last_review_timestamp_seconds",
+        "gauge",
+        "When the camera policy's last review took effect (0: none on record).",
+        policy
+            .last_review_at
+            .map_or(0, |t| t.as_second().max(0) as u64),
+    );
     s
 }
 

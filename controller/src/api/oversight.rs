@@ -1,5 +1,5 @@
 //! gRPC services of the oversight wing (complaints and appeals, records
-//! requests, maintenance and testing): translation only.
+//! requests, maintenance and testing, the policy's review): translation only.
 
 use crate::api::{json_bytes, Api};
 use crate::oversight::complaint_machine::Outcome;
@@ -239,5 +239,54 @@ impl pb::maintenance_server::Maintenance for Api {
         let actor = self.actor(&req).await?;
         let v = self.ctl.maintenance_vendors(&actor).await?;
         Ok(Response::new(maintenance_object("Vendors", "", &v)?))
+    }
+}
+
+fn policy_object(r: &crate::oversight::policy_review::PolicyReview) -> Result<pb::Object, Status> {
+    Ok(pb::Object {
+        kind: "PolicyReview".into(),
+        name: r.version.clone(),
+        json: json_bytes(r)?,
+        revision: 0,
+    })
+}
+
+#[tonic::async_trait]
+impl pb::policy_review_server::PolicyReview for Api {
+    async fn propose(&self, req: Request<pb::PolicyProposeRequest>) -> R<pb::Object> {
+        let actor = self.actor(&req).await?;
+        let r = req.into_inner();
+        let review = self.ctl.propose_policy(&actor, &r.version, &r.text).await?;
+        Ok(Response::new(policy_object(&review)?))
+    }
+
+    async fn signoff(&self, req: Request<pb::PolicySignoffRequest>) -> R<pb::Object> {
+        let actor = self.actor(&req).await?;
+        let r = req.into_inner();
+        let review = self
+            .ctl
+            .signoff_policy(&actor, &r.version, &r.party)
+            .await?;
+        Ok(Response::new(policy_object(&review)?))
+    }
+
+    async fn status(&self, req: Request<pb::Empty>) -> R<pb::Object> {
+        self.actor(&req).await?;
+        let st = self.ctl.policy_status();
+        Ok(Response::new(pb::Object {
+            kind: "PolicyStatus".into(),
+            name: st.version.clone(),
+            json: json_bytes(&st)?,
+            revision: 0,
+        }))
+    }
+
+    async fn reviews(&self, req: Request<pb::Empty>) -> R<pb::ObjectList> {
+        self.actor(&req).await?;
+        let all = self.ctl.policy_reviews().await?;
+        Ok(Response::new(pb::ObjectList {
+            objects: all.iter().map(policy_object).collect::<Result<_, _>>()?,
+            next_after: String::new(),
+        }))
     }
 }

@@ -25,6 +25,7 @@ pub mod holds;
 mod html;
 mod map;
 mod player;
+pub mod policy;
 mod requests;
 mod search;
 mod users;
@@ -138,6 +139,7 @@ fn nav(actor: &Actor) -> Vec<html::NavItem> {
     if holds::places_holds(actor) {
         n.push(("/console/holds", "Legal holds"));
     }
+    n.push(("/console/policy", "Policy"));
     n
 }
 
@@ -528,6 +530,7 @@ impl Console {
                 p if p.starts_with("/console/users") => users::audit_action(p, &form),
                 "/console/holds" => Some(AuditAction::HoldCreate),
                 p if p.starts_with("/console/holds/") => Some(AuditAction::HoldRelease),
+                p if p.starts_with("/console/policy/") => Some(AuditAction::PolicySignoff),
                 _ => None,
             };
             if !self.csrf_ok(&token, html::field(&form, "csrf")) {
@@ -553,6 +556,11 @@ impl Console {
             if let Some(name) = path.strip_prefix("/console/holds/") {
                 if !name.is_empty() && !name.contains('/') {
                     return holds::release(self, &signed, &path_name(name)).await;
+                }
+            }
+            if let Some(v) = path.strip_prefix("/console/policy/") {
+                if !v.is_empty() && !v.contains('/') {
+                    return policy::signoff(self, &signed, &path_name(v), &form).await;
                 }
             }
             if path == "/console/users" {
@@ -613,6 +621,15 @@ impl Console {
                 .await
             }
             "/console/users" => users::list(self, &signed, &query).await,
+            "/console/policy" => {
+                let done = html::pairs(&query).iter().any(|(k, _)| k == "signed");
+                policy::show(
+                    self,
+                    &signed,
+                    done.then(|| html::message("note", "Your signoff was recorded.")),
+                )
+                .await
+            }
             "/console/audit" => audit::show(self, &signed, &query).await,
             "/console/audit/report" => audit::report(self, &signed, &query).await,
             p => {

@@ -58,6 +58,12 @@ actions! {
     UserGrantReject = "user.grant.reject",
     /// A user acknowledged the city's policy themselves.
     PolicyAcknowledge = "policy.acknowledge",
+    /// A new version of the policy proposed for review.
+    PolicyPropose = "policy.propose",
+    /// A party's signoff on a proposed version (the last one makes it take effect).
+    PolicySignoff = "policy.signoff",
+    /// Policy reviews read (audited when refused).
+    PolicyReviews = "policy.reviews",
     /// A user name or a source address locked after repeated failed sign-ins
     /// (once per lock, not per try).
     LoginLocked = "login.locked",

@@ -348,6 +348,10 @@ pub enum Operation {
     OpenRecordsRequest,
     /// Read records requests (they name the requester).
     ReadRecordsRequests,
+    /// Propose a new version of the camera policy for its annual review.
+    ProposePolicy,
+    /// Sign a proposed policy version off for one of the five parties.
+    SignOffPolicy,
     /// The Public Information Officer's steps on a records request: review,
     /// decide (after the City Attorney's advice), fulfil.
     ReviewRecordsRequest,
@@ -367,7 +371,7 @@ pub enum Operation {
 
 impl Operation {
     /// Every operation (the authorization test walks them all).
-    pub const ALL: [Operation; 39] = [
+    pub const ALL: [Operation; 41] = [
         Operation::ReadObjects,
         Operation::ReadUsers,
         Operation::WriteRegistry,
@@ -407,6 +411,8 @@ impl Operation {
         Operation::LogMaintenance,
         Operation::ReadMaintenance,
         Operation::ManageMaintenanceVendors,
+        Operation::ProposePolicy,
+        Operation::SignOffPolicy,
     ];
 
     /// The roles that may perform the operation.
@@ -463,6 +469,12 @@ impl Operation {
             Operation::ReviewRecordsRequest => &[Pio],
             Operation::AdviseRecordsRequest => &[CityAttorney],
             Operation::ReadViewingSessions => &[Admin, Auditor, Chief],
+            // "This policy shall be reviewed by the Police Department,
+            // Engineering, Information Services, the City Attorney's Office and
+            // the City Manager": each may propose; each signs for its own party.
+            Operation::ProposePolicy | Operation::SignOffPolicy => {
+                &[Chief, Engineer, Admin, CityAttorney, CityManager]
+            }
             // "Maintenance and testing will be the responsibility of the
             // department utilizing the camera system": its manager and its
             // engineers (the department is checked too), or Information

@@ -3,11 +3,14 @@
 //! their appeals ([`complaints`], the rule in [`complaint_machine`]); external
 //! requests to release records ([`records`], the rule in [`records_machine`]);
 //! maintenance and testing of the cameras ([`maintenance`], the rule in
-//! [`maintenance_machine`]).
+//! [`maintenance_machine`]); the policy in force and its annual review
+//! ([`policy_review`], the rule in [`policy_machine`]).
 
 pub mod complaint_machine;
 pub mod complaints;
 pub mod maintenance;
 pub mod maintenance_machine;
+pub mod policy_machine;
+pub mod policy_review;
 pub mod records;
 pub mod records_machine;

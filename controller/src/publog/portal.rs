@@ -100,6 +100,24 @@ fn label(s: &str) -> String {
     s.replace('_', " ")
 }
 
+/// The policy's review, as the portal states it: when it was last reviewed,
+/// and a flag when the annual review is overdue.
+fn review_line(p: &crate::oversight::policy_review::PolicyStatus) -> String {
+    let day = |t: jiff::Timestamp| t.strftime("%Y-%m-%d").to_string();
+    let last = match p.last_review_at {
+        Some(t) => format!("Last reviewed {}.", day(t)),
+        None => "No review of it is on record yet.".to_string(),
+    };
+    if p.review_overdue {
+        format!("{last} <strong class=\"overdue\">The annual review is overdue.</strong>")
+    } else {
+        match p.review_due {
+            Some(t) => format!("{last} Next review due by {}.", day(t)),
+            None => last,
+        }
+    }
+}
+
 /// The portal's front page.
 async fn index(ctl: &Controller) -> Result<String> {
     let months = ctl.published_months().await?;
@@ -135,17 +153,19 @@ Each month is generated from what the readers reported and published once the mo
     }
 
     // Current policy facts.
+    let policy = ctl.policy_status();
     let _ = write!(
         s,
         "<h2>Current policy</h2><ul><li>Recordings and plate reads are deleted after at most {MAX_RETENTION_DAYS} days, unless a legal hold for a case covers them.</li>\
 <li>Every search of plate reads needs a case number and an allowed purpose, and is audited.</li>\
-<li>Prohibited uses, refused and logged: {}.</li><li>Policy version: {}.</li></ul>",
+<li>Prohibited uses, refused and logged: {}.</li><li>Policy version: {}. {}</li></ul>",
         crate::alpr::search::PROHIBITED_PURPOSES
             .iter()
             .map(|p| esc(&label(p)))
             .collect::<Vec<_>>()
             .join("; "),
-        esc(&ctl.config.city.policy_version)
+        esc(&policy.version),
+        review_line(&policy)
     );
     let public: BTreeMap<_, _> = ctl
         .hotlist_sources()

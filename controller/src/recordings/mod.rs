@@ -275,7 +275,7 @@ impl Controller {
             .load(Kind::User, &actor.username)
             .map_err(|_| Error::PermissionDenied(format!("no user record for {}", actor.username)))?
             .status;
-        let policy = &self.config.city.policy_version;
+        let policy = &self.policy_version_in_force();
         if crate::core::auth::acknowledged_policy(&status) != Some(policy.as_str()) {
             return Err(Error::PermissionDenied(format!(
                 "{} has not acknowledged policy version {policy} (`camplane policy acknowledge`)",

@@ -926,23 +926,6 @@ impl Controller {
         .await
     }
 
-    /// The policy as `camplane policy acknowledge` shows it: the version and
-    /// the SHA-256 of the text in `city.policy_file`, read now.
-    pub fn policy_text(&self) -> Result<PolicyText> {
-        let Some(file) = &self.config.city.policy_file else {
-            return Err(Error::FailedPrecondition(
-                "city.policy_file is not set in the controller config: there is no policy text to acknowledge".into(),
-            ));
-        };
-        let bytes = std::fs::read(file)
-            .map_err(|e| Error::io(format!("reading city.policy_file {}", file.display()), e))?;
-        Ok(PolicyText {
-            version: self.config.city.policy_version.clone(),
-            sha256: auth::policy_sha256(&bytes),
-            file: file.display().to_string(),
-        })
-    }
-
     /// `camplane policy acknowledge`: the signed-in user (`token`), giving their
     /// own password again, acknowledges the policy they were shown (`version`
     /// and `sha256` must still be the current ones). Recorded on their own

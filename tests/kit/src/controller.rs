@@ -214,6 +214,63 @@ pub async fn start(config: ControllerConfig, clock: Option<DynClock>) -> Harness
     }
 }
 
+/// A controller started again on the same config after its harness stopped.
+pub struct Restarted {
+    /// The new one.
+    pub running: Running,
+    /// Stops it.
+    pub cancel: CancellationToken,
+    /// gRPC to it.
+    pub channel: Channel,
+}
+
+impl Restarted {
+    /// Stops it and waits for its tasks.
+    pub async fn stop(self) {
+        self.cancel.cancel();
+        let _ = self.running.task.await;
+    }
+}
+
+/// Stops `h`, then starts a controller on `config` again (the same store),
+/// retrying while the embedded store's lock is still held by the old tasks
+/// (at most 10 s). Sessions are in the store: the old tokens sign in to it.
+pub async fn restart(h: Harness, config: ControllerConfig) -> Restarted {
+    {
+        // Everything of the old one goes at the end of this block (the
+        // controller's handle in `running` holds its store).
+        let Harness {
+            running, cancel, ..
+        } = h;
+        cancel.cancel();
+        let _ = running.task.await;
+    }
+    let cancel = CancellationToken::new();
+    for _ in 0..100 {
+        match server::start_with_clock(
+            config.clone(),
+            std::sync::Arc::new(camplane_controller::clock::SystemClock),
+            cancel.clone(),
+        )
+        .await
+        {
+            Ok(running) => {
+                let channel = channel(&running).await;
+                return Restarted {
+                    running,
+                    cancel,
+                    channel,
+                };
+            }
+            Err(e) if e.to_string().contains("in use") => {
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await
+            }
+            Err(e) => panic!("controller restarts: {e}"),
+        }
+    }
+    panic!("the old controller did not let its store go within 10 s")
+}
+
 /// A TLS channel to the controller, trusting its CA.
 pub async fn channel(running: &Running) -> Channel {
     tls_channel(running.addr.port(), &running.ca_pem, None).await
