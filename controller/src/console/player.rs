@@ -267,7 +267,7 @@ async fn send(
 
 /// The session's part of the pump: until the source ends, fails, the viewer
 /// goes, or `shutdown`. Counts what was sent into `sent`.
-async fn run<S>(
+async fn run<S, B>(
     socket: &mut WebSocket,
     session: &str,
     chunks: &mut S,
@@ -275,7 +275,8 @@ async fn run<S>(
     sent: &mut u64,
 ) -> Ended
 where
-    S: Stream<Item = crate::Result<Vec<u8>>> + Unpin,
+    S: Stream<Item = crate::Result<B>> + Unpin,
+    B: AsRef<[u8]> + Into<bytes::Bytes>,
 {
     let mut paused = false;
     let mut head: Option<Vec<u8>> = Some(Vec::new());
@@ -315,9 +316,9 @@ where
                 _ => return Ended::Completed,
             },
         };
-        let out = match head.as_mut() {
+        let out: bytes::Bytes = match head.as_mut() {
             Some(h) => {
-                h.extend_from_slice(&chunk);
+                h.extend_from_slice(chunk.as_ref());
                 let mime = match init_segment(h) {
                     Some((_, codec)) => mime_of(codec.as_deref()),
                     None if h.len() >= MAX_INIT_BYTES => DEFAULT_MIME.into(),
@@ -329,31 +330,33 @@ where
                 {
                     return e;
                 }
-                head.take().unwrap_or_default()
+                head.take().unwrap_or_default().into()
             }
-            None => chunk,
+            None => chunk.into(),
         };
         *sent += out.len() as u64;
-        if let Err(e) = send(socket, Message::Binary(out.into()), shutdown).await {
+        if let Err(e) = send(socket, Message::Binary(out), shutdown).await {
             return e;
         }
     }
 }
 
-/// Pumps `chunks` (fragmented MP4 from its init segment on) to the viewer on
+/// Pumps `chunks` (fragmented MP4 from its init segment on; `Vec<u8>` or
+/// `Bytes`) to the viewer on
 /// `socket`: first `{"session", "mime"}` once the init segment is in, then the
 /// bytes as binary messages, one at a time (the next chunk is pulled when the
 /// last was taken, nothing while the viewer says `pause`). Whatever ends it,
 /// `end(outcome, bytes sent)` runs (record the end there), then the viewer,
 /// if still there, gets a last text frame with how it ended and the close.
-pub async fn pump<S, E, F>(
+pub async fn pump<S, B, E, F>(
     mut socket: WebSocket,
     session: &str,
     mut chunks: S,
     shutdown: CancellationToken,
     end: E,
 ) where
-    S: Stream<Item = crate::Result<Vec<u8>>> + Unpin,
+    S: Stream<Item = crate::Result<B>> + Unpin,
+    B: AsRef<[u8]> + Into<bytes::Bytes>,
     E: FnOnce(Ended, u64) -> F,
     F: Future<Output = ()>,
 {
