@@ -176,6 +176,10 @@ const RPCS: &[(&str, Need)] = &[
     ("PolicyReview.Signoff", Need::Op(Operation::SignOffPolicy)),
     ("PolicyReview.Status", Need::SignedIn),
     ("PolicyReview.Reviews", Need::SignedIn),
+    (
+        "Compliance.Report",
+        Need::Op(Operation::ReadComplianceReport),
+    ),
 ];
 
 /// The fixture records request whose description is `describe`.
@@ -929,6 +933,16 @@ async fn call(h: &Harness, c: &Caller, rpc: &str) -> Result<(), tonic::Status> {
             .map(|_| ()),
         "PolicyReview.Reviews" => pb::policy_review_client::PolicyReviewClient::new(ch)
             .reviews(req(t, pb::Empty {}))
+            .await
+            .map(|_| ()),
+        "Compliance.Report" => pb::compliance_client::ComplianceClient::new(ch)
+            .report(req(
+                t,
+                pb::ComplianceReportRequest {
+                    department: "police".into(),
+                    month: "2026-11".into(),
+                },
+            ))
             .await
             .map(|_| ()),
         other => panic!("no call for {other}"),
