@@ -327,11 +327,9 @@ async fn live_view_is_shared_audited_and_ends_cleanly() {
     // ---- the camera dies mid-view ----
     let cut = dir_path.join("cut.mp4");
     let cut_s = cut.display().to_string();
+    let args = ["view", "live", "cam-1", "--seconds", "60", "--out", &cut_s];
     let (code, ()) = tokio::join!(
-        cli.run(
-            &viewer,
-            &["view", "live", "cam-1", "--seconds", "60", "--out", &cut_s]
-        ),
+        cli.run(&viewer, &args),
         async {
             tokio::time::sleep(Duration::from_secs(2)).await;
             cam.kill();
@@ -355,11 +353,9 @@ async fn live_view_is_shared_audited_and_ends_cleanly() {
     wait_for_picture(&sup).await;
     let gone = dir_path.join("gone.mp4");
     let gone_s = gone.display().to_string();
+    let args = ["view", "live", "cam-1", "--seconds", "60", "--out", &gone_s];
     let (code, ()) = tokio::join!(
-        cli.run(
-            &viewer,
-            &["view", "live", "cam-1", "--seconds", "60", "--out", &gone_s]
-        ),
+        cli.run(&viewer, &args),
         async {
             tokio::time::sleep(Duration::from_secs(2)).await;
             stop.cancel();

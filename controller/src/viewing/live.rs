@@ -228,11 +228,8 @@ impl Feed {
         let (tx, rx) = mpsc::channel(VIEWER_QUEUE);
         let mut snap: VecDeque<Arc<Piece>> = s.init.iter().cloned().collect();
         snap.extend(s.gop.iter().cloned());
-        s.viewers.push(Viewer {
-            id,
-            tx,
-            need_key: s.gop.is_empty(),
-        });
+        let need_key = s.gop.is_empty();
+        s.viewers.push(Viewer { id, tx, need_key });
         Ok((snap, rx))
     }
 
@@ -455,7 +452,7 @@ impl Relay {
                         break format!("agent {agent}: {}", m.end.chars().take(200).collect::<String>())
                     }
                     Ok(Some(m)) => feed.push(Piece::from_pb(m)),
-                    Ok(None) => break format!("agent {agent}: the stream ended"),
+                    Ok(None) => break format!("agent {agent}: its stream stopped without a reason (the agent gone?)"),
                     Err(s) => break format!("agent {agent}: the stream broke: {}", s.message()),
                 },
                 () = feed.stop.cancelled() => break "no viewers left".to_string(),
