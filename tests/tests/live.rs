@@ -379,3 +379,128 @@ async fn live_view_is_shared_audited_and_ends_cleanly() {
     let _ = runner.await;
     h.cancel.cancel();
 }
+
+/// Two controllers on etcd; the agent holds its session with controller 0.
+/// Viewers of controller 1 are fed from controller 0's relay over the peer
+/// link, sharing its one agent stream with controller 0's own viewer; the CLI
+/// through controller 1 gets the camera now, audited there.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_controller_that_does_not_hold_the_agent_relays_its_live_view() {
+    servers::require_tools();
+    let etcd = servers::EtcdCluster::start(1);
+    // Both controllers start with the same first admin password.
+    std::env::set_var("CAMPLANE_TEST_NO_SUCH_VAR", ctl::ADMIN_PW);
+    let dir = tempfile::tempdir().unwrap();
+    let dir_path = dir.path().canonicalize().unwrap();
+    let port = servers::free_port();
+    let _cam = servers::RtspServer::start(port, &["/cam=live:320x240"]);
+    let ca = dir_path.join("ca.pem");
+    let mut hs = Vec::new();
+    for _ in 0..2 {
+        let mut c = ctl::config_etcd(&etcd.endpoints()[0], "/live");
+        c.listen = format!("127.0.0.1:{}", servers::free_port());
+        c.tls.ca_cert_file = Some(ca.clone());
+        hs.push(ctl::start(c, None).await);
+    }
+    let (h0, h1) = (&hs[0], &hs[1]);
+    ctl::apply(h0, &h0.admin, ctl::CITY).await.unwrap();
+    let token = agent::enroll_token(h0, "city-hall").await;
+    let assigned = ctl::CITY
+        .replace(
+            "  placement_request: req-1",
+            "  placement_request: req-1\n  agent: city-hall-gw",
+        )
+        .replace(
+            "rtsp://127.0.0.1:8554/cam1",
+            &format!("rtsp://127.0.0.1:{port}/cam"),
+        );
+    ctl::apply(h0, &h0.admin, &assigned).await.unwrap();
+    let mgr = ctl::user(h0, "m", &["dept_manager"], "police").await;
+    let chief = ctl::user(h0, "c", &["chief"], "police").await;
+    let cm = ctl::user(h0, "cm", &["city_manager"], "").await;
+    ctl::override_unchecked(h0, &chief, "req-1").await;
+    for (who, action) in [(&mgr, "recommend"), (&chief, "recommend"), (&cm, "approve")] {
+        ctl::act(h0, who, "req-1", action, "", "").await.unwrap();
+    }
+    ctl::camera(h0, &h0.admin, "cam-1", "activate")
+        .await
+        .unwrap();
+    let adir = dir_path.join("agent");
+    let acfg = agent::config(h0.running.addr.port(), &ca, &adir, &token.token);
+    let sup = agent::supervisor(&adir);
+    let session = Session::new(acfg, sup.clone()).unwrap();
+    let stop = CancellationToken::new();
+    let runner = tokio::spawn(session.clone().run(stop.clone()));
+    wait_for_picture(&sup).await;
+    let viewer = ctl::qualified_user(h0, "v-police", "viewer", "police").await;
+
+    // Two viewers on controller 1, one on controller 0: one agent stream.
+    let live = |h: &ctl::Harness| {
+        let mut v = pb::viewing_client::ViewingClient::new(h.channel.clone());
+        let r = ctl::req(
+            &viewer,
+            pb::LiveRequest {
+                camera: "cam-1".into(),
+                reason: "peer".into(),
+                unmasked: false,
+                seconds: 0,
+            },
+        );
+        async move { v.live(r).await.unwrap().into_inner() }
+    };
+    let mut streams = vec![live(h1).await, live(h1).await, live(h0).await];
+    for s in &mut streams {
+        assert!(!s.message().await.unwrap().unwrap().session.is_empty());
+        let init = s.message().await.unwrap().unwrap();
+        assert_eq!(&init.data[4..8], b"ftyp", "the init segment comes first");
+        for _ in 0..10 {
+            s.message().await.unwrap().unwrap();
+        }
+    }
+    assert_eq!(sup.live().open_streams(), 1, "one agent stream for all three");
+    drop(streams);
+    let t = Instant::now();
+    while sup.live().open_streams() != 0 {
+        assert!(t.elapsed() < Duration::from_secs(15), "the agent stream stays open");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    // The CLI through controller 1.
+    let cli = Cli {
+        server: format!("https://127.0.0.1:{}", h1.running.addr.port()),
+        ca: ca.display().to_string(),
+    };
+    let out = dir_path.join("peer.mp4");
+    let out_s = out.display().to_string();
+    let code = cli
+        .run(
+            &viewer,
+            &["view", "live", "cam-1", "--seconds", "2", "--out", &out_s],
+        )
+        .await;
+    assert_eq!(code, 0, "live view through the other controller");
+    let fr = ffprobe(
+        &[
+            "-select_streams",
+            "v:0",
+            "-show_entries",
+            "stream=codec_name:frame=key_frame",
+        ],
+        &out,
+    );
+    assert_eq!(fr["streams"][0]["codec_name"], "h264");
+    assert_eq!(fr["frames"][0]["key_frame"], 1);
+    let id = last_start(h1, "v-police").await["details"]["session"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let end = view_end(h1, &id).await;
+    assert_eq!(end["details"]["bytes"], std::fs::metadata(&out).unwrap().len());
+    assert_eq!(end["details"]["outcome"], "completed");
+
+    stop.cancel();
+    let _ = runner.await;
+    for h in &hs {
+        h.cancel.cancel();
+    }
+}
