@@ -306,7 +306,10 @@ fn session(rt: &CameraRuntime, delivered: &mut bool, reconnect: bool) -> Result<
         let refused = if hevc {
             Some("live view takes H.264; this camera sends H.265".to_string())
         } else if !annexb {
-            Some(format!("live view takes RTSP; this camera's input is {}", ictx.format().name()))
+            Some(format!(
+                "live view takes RTSP; this camera's input is {}",
+                ictx.format().name()
+            ))
         } else {
             None
         };
@@ -314,8 +317,8 @@ fn session(rt: &CameraRuntime, delivered: &mut bool, reconnect: bool) -> Result<
     }
     let to_90k = |t: i64| {
         let Rational(n, d) = info.time_base;
-        (i128::from(t) * i128::from(crate::live::TIMESCALE) * i128::from(n)
-            / i128::from(d.max(1))) as i64
+        (i128::from(t) * i128::from(crate::live::TIMESCALE) * i128::from(n) / i128::from(d.max(1)))
+            as i64
     };
     let mut writer: Option<SegmentWriter> = None;
     let mut last_video = Instant::now();

@@ -101,6 +101,10 @@ struct Sub {
     need_key: bool,
 }
 
+/// A new stream: its track, the kept GOP (from a keyframe), and the queue of
+/// what follows.
+pub type Subscribed = (Arc<Track>, Vec<Arc<Frame>>, mpsc::Receiver<TapMsg>);
+
 /// One camera's live tap.
 #[derive(Default)]
 pub struct LiveTap {
@@ -202,7 +206,7 @@ impl LiveTap {
 
     /// Opens a stream: the track, the kept GOP (from a keyframe) and the queue
     /// of what follows; or why not (no picture yet, not H.264).
-    pub fn subscribe(&self) -> Result<(Arc<Track>, Vec<Arc<Frame>>, mpsc::Receiver<TapMsg>), String> {
+    pub fn subscribe(&self) -> Result<Subscribed, String> {
         let mut s = self.st();
         if let Some(r) = &s.refused {
             return Err(r.clone());
@@ -458,12 +462,22 @@ impl Fmp4 {
             b"hdlr",
             0,
             0,
-            &cat(&[vec![0; 4], b"vide".to_vec(), vec![0; 12], b"VideoHandler\0".to_vec()]),
+            &cat(&[
+                vec![0; 4],
+                b"vide".to_vec(),
+                vec![0; 12],
+                b"VideoHandler\0".to_vec(),
+            ]),
         );
         let vmhd = full(b"vmhd", 0, 1, &[0; 8]);
         let dinf = bx(
             b"dinf",
-            &full(b"dref", 0, 0, &cat(&[1u32.to_be_bytes().to_vec(), full(b"url ", 0, 1, &[])])),
+            &full(
+                b"dref",
+                0,
+                0,
+                &cat(&[1u32.to_be_bytes().to_vec(), full(b"url ", 0, 1, &[])]),
+            ),
         );
         let mut avcc = vec![1, t.sps[1], t.sps[2], t.sps[3], 0xff, 0xe1];
         avcc.extend_from_slice(&(t.sps.len() as u16).to_be_bytes());
@@ -486,7 +500,12 @@ impl Fmp4 {
         avc1.extend_from_slice(&0x0018u16.to_be_bytes());
         avc1.extend_from_slice(&0xffffu16.to_be_bytes());
         avc1.extend_from_slice(&bx(b"avcC", &avcc));
-        let stsd = full(b"stsd", 0, 0, &cat(&[1u32.to_be_bytes().to_vec(), bx(b"avc1", &avc1)]));
+        let stsd = full(
+            b"stsd",
+            0,
+            0,
+            &cat(&[1u32.to_be_bytes().to_vec(), bx(b"avc1", &avc1)]),
+        );
         let empty = 0u32.to_be_bytes();
         let stbl = bx(
             b"stbl",
@@ -684,7 +703,10 @@ mod tests {
         }
         assert_eq!(n, STREAM_QUEUE);
         tap.frame(&p_au(), 1 << 30, 1 << 30, false);
-        assert!(rx.try_recv().is_err(), "a skipping stream waits for a keyframe");
+        assert!(
+            rx.try_recv().is_err(),
+            "a skipping stream waits for a keyframe"
+        );
         tap.frame(&key_au(), (1 << 30) + 3600, (1 << 30) + 3600, true);
         match rx.try_recv() {
             Ok(TapMsg::Frame(f)) => assert!(f.key),

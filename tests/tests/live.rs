@@ -315,12 +315,14 @@ async fn live_view_is_shared_audited_and_ends_cleanly() {
         .await;
     assert_ne!(code, 0);
     assert!(
-        entries(&h, "view.start").await.iter().any(|e| e["actor"]
-            == "v-parks"
-            && e["details"]["mode"] == "live"
-            && e["result"]
-                .as_str()
-                .is_some_and(|r| r.starts_with("denied"))),
+        entries(&h, "view.start")
+            .await
+            .iter()
+            .any(|e| e["actor"] == "v-parks"
+                && e["details"]["mode"] == "live"
+                && e["result"]
+                    .as_str()
+                    .is_some_and(|r| r.starts_with("denied"))),
         "the refusal is audited"
     );
 
@@ -328,13 +330,10 @@ async fn live_view_is_shared_audited_and_ends_cleanly() {
     let cut = dir_path.join("cut.mp4");
     let cut_s = cut.display().to_string();
     let args = ["view", "live", "cam-1", "--seconds", "60", "--out", &cut_s];
-    let (code, ()) = tokio::join!(
-        cli.run(&viewer, &args),
-        async {
-            tokio::time::sleep(Duration::from_secs(2)).await;
-            cam.kill();
-        }
-    );
+    let (code, ()) = tokio::join!(cli.run(&viewer, &args), async {
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        cam.kill();
+    });
     assert_ne!(code, 0, "a view whose camera died fails");
     let id = last_start(&h, "v-police").await["details"]["session"]
         .as_str()
@@ -354,13 +353,10 @@ async fn live_view_is_shared_audited_and_ends_cleanly() {
     let gone = dir_path.join("gone.mp4");
     let gone_s = gone.display().to_string();
     let args = ["view", "live", "cam-1", "--seconds", "60", "--out", &gone_s];
-    let (code, ()) = tokio::join!(
-        cli.run(&viewer, &args),
-        async {
-            tokio::time::sleep(Duration::from_secs(2)).await;
-            stop.cancel();
-        }
-    );
+    let (code, ()) = tokio::join!(cli.run(&viewer, &args), async {
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        stop.cancel();
+    });
     assert_ne!(code, 0, "a view whose agent died fails");
     let id = last_start(&h, "v-police").await["details"]["session"]
         .as_str()
@@ -457,11 +453,18 @@ async fn a_controller_that_does_not_hold_the_agent_relays_its_live_view() {
             s.message().await.unwrap().unwrap();
         }
     }
-    assert_eq!(sup.live().open_streams(), 1, "one agent stream for all three");
+    assert_eq!(
+        sup.live().open_streams(),
+        1,
+        "one agent stream for all three"
+    );
     drop(streams);
     let t = Instant::now();
     while sup.live().open_streams() != 0 {
-        assert!(t.elapsed() < Duration::from_secs(15), "the agent stream stays open");
+        assert!(
+            t.elapsed() < Duration::from_secs(15),
+            "the agent stream stays open"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 
@@ -495,7 +498,10 @@ async fn a_controller_that_does_not_hold_the_agent_relays_its_live_view() {
         .unwrap()
         .to_string();
     let end = view_end(h1, &id).await;
-    assert_eq!(end["details"]["bytes"], std::fs::metadata(&out).unwrap().len());
+    assert_eq!(
+        end["details"]["bytes"],
+        std::fs::metadata(&out).unwrap().len()
+    );
     assert_eq!(end["details"]["outcome"], "completed");
 
     stop.cancel();

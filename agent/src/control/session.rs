@@ -570,7 +570,9 @@ async fn send_live(
     // The stream's end (its reason) reaches the controller before the call closes.
     let r = match r {
         Some(r) => Some(r),
-        None => tokio::time::timeout(Duration::from_secs(5), call).await.ok(),
+        None => tokio::time::timeout(Duration::from_secs(5), call)
+            .await
+            .ok(),
     };
     if let Some(Err(s)) = r {
         tracing::info!(stream = %stream, error = %s.message(), "live stream ended");

@@ -54,7 +54,10 @@ impl pb::peer_server::Peer for PeerApi {
     type AskStream = AskStream;
     type LiveStream = LiveStream;
 
-    async fn live(&self, req: Request<pb::PeerLiveRequest>) -> Result<Response<LiveStream>, Status> {
+    async fn live(
+        &self,
+        req: Request<pb::PeerLiveRequest>,
+    ) -> Result<Response<LiveStream>, Status> {
         controller_only(&req)?;
         let q = req.into_inner();
         let hub = self.ctl.wing::<Hub>();

@@ -143,7 +143,9 @@ impl pb::viewing_server::Viewing for ViewingApi {
                     Some(Err(e)) => {
                         // The session's end is recorded; the viewer learns why.
                         let st = match e {
-                            crate::Error::Agent(m) => Status::unavailable(format!("live view ended: {m}")),
+                            crate::Error::Agent(m) => {
+                                Status::unavailable(format!("live view ended: {m}"))
+                            }
                             e => e.into(),
                         };
                         let _ = tx.send(Err(st)).await;

@@ -116,6 +116,9 @@ struct FeedState {
     ended: Option<String>,
 }
 
+/// A joining viewer's start (the init segment and the GOP so far) and queue.
+type Joined = (VecDeque<Arc<Piece>>, mpsc::Receiver<Arc<Piece>>);
+
 /// One camera's shared stream on this controller.
 pub struct Feed {
     /// The camera.
@@ -220,7 +223,7 @@ impl Feed {
         self.skipped.load(Ordering::Relaxed)
     }
 
-    fn join(&self, id: u64) -> Result<(VecDeque<Arc<Piece>>, mpsc::Receiver<Arc<Piece>>)> {
+    fn join(&self, id: u64) -> Result<Joined> {
         let mut s = self.st();
         if let Some(r) = &s.ended {
             return Err(Error::Agent(r.clone()));
@@ -369,7 +372,7 @@ impl Relay {
             _ => None,
         };
         if let Some((route, p)) = peer {
-            return self.from_peer(ctl, &route, &p, feed).await;
+            return self.feed_from_peer(ctl, &route, &p, feed).await;
         }
         let stream = format!("ls-{}", hex::encode(rand::random::<[u8; 8]>()));
         self.pending
@@ -465,7 +468,7 @@ impl Relay {
     }
 
     /// A feed whose source is the relay of the controller holding the agent.
-    async fn from_peer(
+    async fn feed_from_peer(
         &self,
         ctl: &Arc<Controller>,
         route: &crate::alpr::route::Route,
@@ -604,7 +607,11 @@ impl LiveView {
             return;
         }
         self.sub = None;
-        if let Err(e) = self.ctl.end_viewing(&self.session, self.sent, outcome).await {
+        if let Err(e) = self
+            .ctl
+            .end_viewing(&self.session, self.sent, outcome)
+            .await
+        {
             tracing::error!(session = %self.session.id, error = %e, "viewing session end not audited");
         }
     }
@@ -633,7 +640,11 @@ impl Controller {
     /// `view.start` written in one transaction before any byte; then the
     /// camera's feed joined (started for the first viewer). Refusals are
     /// audited `view.start`.
-    pub async fn start_live(self: &Arc<Self>, actor: &Actor, req: &LiveRequest) -> Result<LiveView> {
+    pub async fn start_live(
+        self: &Arc<Self>,
+        actor: &Actor,
+        req: &LiveRequest,
+    ) -> Result<LiveView> {
         let shown = |s: &str, n: usize| s.chars().take(n).collect::<String>();
         let details = serde_json::json!({
             "camera": shown(&req.camera, 60), "mode": ViewMode::Live,
@@ -734,10 +745,12 @@ impl Controller {
             sent: 0,
             ended: false,
         };
-        match self
-            .wing::<Relay>()
-            .subscribe(self, &view.session.camera, &view.session.agent, masked)
-        {
+        match self.wing::<Relay>().subscribe(
+            self,
+            &view.session.camera,
+            &view.session.agent,
+            masked,
+        ) {
             Ok(sub) => view.sub = Some(sub),
             Err(e) => {
                 view.end(&format!("failed: {e}")).await;
@@ -779,7 +792,10 @@ mod tests {
         // The slow viewer never reads; the fast one does; pushes never wait.
         for i in 0..(VIEWER_QUEUE as i64 + 10) {
             f.push(piece(false, 80 + i * 40));
-            assert!(fast.try_recv().is_ok(), "the fast viewer gets every fragment");
+            assert!(
+                fast.try_recv().is_ok(),
+                "the fast viewer gets every fragment"
+            );
         }
         assert!(f.skipped() > 0);
         let mut n = 0;
