@@ -428,6 +428,20 @@ async fn a_controller_that_does_not_hold_the_agent_relays_its_live_view() {
     let stop = CancellationToken::new();
     let runner = tokio::spawn(session.clone().run(stop.clone()));
     wait_for_picture(&sup).await;
+    // Controller 1 finds the agent through its presence record.
+    let t = Instant::now();
+    while h1
+        .running
+        .controller
+        .store
+        .get("presence/city-hall-gw")
+        .await
+        .unwrap()
+        .is_none()
+    {
+        assert!(t.elapsed() < Duration::from_secs(30), "no presence record");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     let viewer = ctl::qualified_user(h0, "v-police", "viewer", "police").await;
 
     // Two viewers on controller 1, one on controller 0: one agent stream.
