@@ -184,6 +184,27 @@ pub fn open_input(cfg: &CameraConfig, opts: &IngestOptions) -> Result<format::co
     format::input_with_dictionary(&cfg.main_url, d).map_err(|e| AgentError::ffmpeg("open", e))
 }
 
+/// How long a direct open of the camera takes to give its first video packet
+/// (connect, probe, first read): the baseline a live view through the
+/// controller is measured beside.
+pub fn time_to_first_video(cfg: &CameraConfig, opts: &IngestOptions) -> Result<Duration> {
+    let t = Instant::now();
+    let mut ictx = open_input(cfg, opts)?;
+    let v = video_info(&ictx)?.index;
+    loop {
+        let mut p = ff::Packet::empty();
+        match p.read(&mut ictx) {
+            Ok(()) if p.stream() == v => return Ok(t.elapsed()),
+            Ok(()) => {}
+            Err(ff::Error::Eof) => return Err(AgentError::EndOfStream),
+            Err(_) if t.elapsed() > opts.socket_timeout => {
+                return Err(AgentError::Silence(opts.socket_timeout))
+            }
+            Err(_) => {}
+        }
+    }
+}
+
 /// Picks the video stream and checks it before anything could abort inside FFmpeg:
 /// a known codec we can put in TS, non-zero size and a pixel format.
 pub fn video_info(ictx: &format::context::Input) -> Result<VideoInfo> {
