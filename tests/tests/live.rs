@@ -6,7 +6,9 @@
 //! an MP4 ffprobe reads as H.264, its first frame a keyframe, its frames
 //! spanning about 3 s; `view.start` and `view.end` with mode live and bytes =
 //! the file's size. Two viewers of one camera share one agent stream (the
-//! agent's open-stream count is 1), which closes when both leave. A viewer of
+//! agent's open-stream count is 1), which closes when both leave; while one
+//! stops reading, the other gets every frame in real time and the stalled one
+//! skips ahead. A viewer of
 //! another department is refused, audited. The camera's RTSP server killed
 //! mid-view, then the agent stopped mid-view: each time the CLI exits non-zero
 //! with the reason, and `view.end` is recorded with the failure.
@@ -126,7 +128,8 @@ async fn live_view_is_shared_audited_and_ends_cleanly() {
     let dir = tempfile::tempdir().unwrap();
     let dir_path = dir.path().canonicalize().unwrap();
     let port = servers::free_port();
-    let mut cam = servers::RtspServer::start(port, &["/cam=live:320x240"]);
+    // About 1.5 Mb/s, so a viewer that stops reading fills its buffers soon.
+    let mut cam = servers::RtspServer::start(port, &["/cam=live:320x240@1500"]);
     let ca = dir_path.join("ca.pem");
     let mut cfg = ctl::config_embedded(&dir_path.join("store"));
     cfg.tls.ca_cert_file = Some(ca.clone());
@@ -269,7 +272,36 @@ async fn live_view_is_shared_audited_and_ends_cleanly() {
         async move { v.live(r).await.unwrap().into_inner() }
     };
     let mut a = live(&viewer).await;
-    let mut b = live(&viewer).await;
+    // b on its own connection with small HTTP/2 windows: when it stops
+    // reading, the controller's sends to it stop soon.
+    let small = tonic::transport::Endpoint::from_shared(format!(
+        "https://127.0.0.1:{}",
+        h.running.addr.port()
+    ))
+    .unwrap()
+    .tls_config(
+        tonic::transport::ClientTlsConfig::new()
+            .ca_certificate(tonic::transport::Certificate::from_pem(&h.running.ca_pem)),
+    )
+    .unwrap()
+    .initial_stream_window_size(16 << 10)
+    .initial_connection_window_size(64 << 10)
+    .connect()
+    .await
+    .unwrap();
+    let mut b = pb::viewing_client::ViewingClient::new(small)
+        .live(ctl::req(
+            &viewer,
+            pb::LiveRequest {
+                camera: "cam-1".into(),
+                reason: String::new(),
+                unmasked: false,
+                seconds: 0,
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner();
     let mut sessions = vec![];
     for s in [&mut a, &mut b] {
         let first = s.message().await.unwrap().unwrap();
@@ -283,6 +315,31 @@ async fn live_view_is_shared_audited_and_ends_cleanly() {
         }
     }
     assert_eq!(sup.live().open_streams(), 1, "one agent stream for both");
+    // b stops reading: a keeps getting the camera in real time; b's queue
+    // fills and it skips ahead, and reads on from a keyframe afterwards.
+    let relay = h
+        .running
+        .controller
+        .wing::<camplane_controller::viewing::live::Relay>();
+    let skipped = relay.skipped();
+    let t = Instant::now();
+    let mut n = 0;
+    while relay.skipped() == skipped {
+        a.message().await.unwrap().unwrap();
+        n += 1;
+        assert!(
+            t.elapsed() < Duration::from_secs(60),
+            "the stalled viewer never skipped"
+        );
+    }
+    let secs = t.elapsed().as_secs_f64();
+    assert!(
+        n as f64 >= secs * 25.0 * 0.8,
+        "the reading viewer got {n} fragments in {secs:.1} s (25 fps)"
+    );
+    for _ in 0..200 {
+        b.message().await.unwrap().unwrap();
+    }
     drop(a);
     drop(b);
     let t = Instant::now();

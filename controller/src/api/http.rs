@@ -37,6 +37,13 @@ pub async fn metrics(ctl: &Controller, leader: bool) -> String {
         "Cameras this controller relays live now (from its agents or its peers).",
         relay.feeds(),
     );
+    scalar(
+        &mut s,
+        "camplane_controller_live_skipped_total",
+        "counter",
+        "Live fragments slow viewers missed, skipping ahead to the next keyframe.",
+        relay.skipped(),
+    );
     let (online, reported) = crate::fleet::camera_health_counts(ctl).await;
     scalar(
         &mut s,

@@ -133,11 +133,11 @@ pub struct Feed {
     /// Cancelled when the source ended.
     done: CancellationToken,
     attached: tokio::sync::Notify,
-    skipped: AtomicU64,
+    skipped: Arc<AtomicU64>,
 }
 
 impl Feed {
-    fn new(camera: &str, agent: &str, masked: bool) -> Feed {
+    fn new(camera: &str, agent: &str, masked: bool, skipped: Arc<AtomicU64>) -> Feed {
         Feed {
             camera: camera.into(),
             agent: agent.into(),
@@ -146,7 +146,7 @@ impl Feed {
             stop: CancellationToken::new(),
             done: CancellationToken::new(),
             attached: tokio::sync::Notify::new(),
-            skipped: AtomicU64::new(0),
+            skipped,
         }
     }
 
@@ -218,11 +218,6 @@ impl Feed {
         self.st().ended.clone()
     }
 
-    /// Fragments viewers missed because their queues were full.
-    pub fn skipped(&self) -> u64 {
-        self.skipped.load(Ordering::Relaxed)
-    }
-
     fn join(&self, id: u64) -> Result<Joined> {
         let mut s = self.st();
         if let Some(r) = &s.ended {
@@ -251,6 +246,7 @@ pub struct Relay {
     pending: Mutex<HashMap<String, Arc<Feed>>>,
     agent_streams: AtomicUsize,
     next: AtomicU64,
+    skipped: Arc<AtomicU64>,
 }
 
 /// One viewer's place in a feed; leaving it (drop) may stop the feed.
@@ -299,6 +295,12 @@ impl Relay {
         self.agent_streams.load(Ordering::Relaxed)
     }
 
+    /// Fragments viewers missed (skipping to the next keyframe) because
+    /// their queues were full, since start.
+    pub fn skipped(&self) -> u64 {
+        self.skipped.load(Ordering::Relaxed)
+    }
+
     /// Feeds running on this controller.
     pub fn feeds(&self) -> usize {
         self.feeds.lock().unwrap_or_else(|e| e.into_inner()).len()
@@ -336,7 +338,7 @@ impl Relay {
                 });
             }
         }
-        let f = Arc::new(Feed::new(camera, agent, masked));
+        let f = Arc::new(Feed::new(camera, agent, masked, self.skipped.clone()));
         let (snap, rx) = f.join(id)?;
         g.insert(k, f.clone());
         drop(g);
@@ -776,7 +778,8 @@ mod tests {
 
     #[tokio::test]
     async fn a_joining_viewer_starts_at_the_keyframe_and_a_slow_one_skips_ahead() {
-        let f = Feed::new("cam", "gw", false);
+        let skipped = Arc::new(AtomicU64::new(0));
+        let f = Feed::new("cam", "gw", false, skipped.clone());
         f.push(Piece {
             data: bytes::Bytes::from_static(b"init"),
             init: true,
@@ -797,7 +800,7 @@ mod tests {
                 "the fast viewer gets every fragment"
             );
         }
-        assert!(f.skipped() > 0);
+        assert!(skipped.load(Ordering::Relaxed) > 0);
         let mut n = 0;
         while slow.try_recv().is_ok() {
             n += 1;
