@@ -436,7 +436,8 @@ async fn live_view_is_shared_audited_and_ends_cleanly() {
 /// Two controllers on etcd; the agent holds its session with controller 0.
 /// Viewers of controller 1 are fed from controller 0's relay over the peer
 /// link, sharing its one agent stream with controller 0's own viewer; the CLI
-/// through controller 1 gets the camera now, audited there.
+/// through controller 1 gets the camera now, audited there. Controller 0 shut
+/// down mid-view: its viewer's stream closes with the reason, the end logged.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_controller_that_does_not_hold_the_agent_relays_its_live_view() {
     servers::require_tools();
@@ -574,6 +575,28 @@ async fn a_controller_that_does_not_hold_the_agent_relays_its_live_view() {
         std::fs::metadata(&out).unwrap().len()
     );
     assert_eq!(end["details"]["outcome"], "completed");
+
+    // Controller 0 shuts down mid-view: its viewer gets a closed stream with
+    // the reason, and the end is in the log (read through controller 1).
+    let mut s = live(h0).await;
+    let id = s.message().await.unwrap().unwrap().session;
+    for _ in 0..5 {
+        s.message().await.unwrap().unwrap();
+    }
+    h0.cancel.cancel();
+    let t = Instant::now();
+    let e = loop {
+        match tokio::time::timeout(Duration::from_secs(15), s.message()).await {
+            Ok(Ok(Some(_))) => {}
+            Ok(Ok(None)) => panic!("the stream ended without a reason"),
+            Ok(Err(e)) => break e,
+            Err(_) => panic!("the stream did not end at shutdown"),
+        }
+        assert!(t.elapsed() < Duration::from_secs(15));
+    };
+    assert!(e.message().contains("shutting down"), "{e:?}");
+    let end = view_end(h1, &id).await;
+    assert_eq!(end["details"]["outcome"], "controller shutting down");
 
     stop.cancel();
     let _ = runner.await;
