@@ -377,7 +377,9 @@ impl Session {
             })),
         };
         tx.send(hello).await.map_err(cerr)?;
-        let media_ch = ch.clone();
+        // Live video goes on its own connection (and its own calls), so
+        // control messages wait behind no video, not even in TCP.
+        let media_ch = self.endpoint(url, Some((&cert, &key)))?.connect_lazy();
         let mut inbound = pb::fleet_client::FleetClient::new(ch)
             .control(tokio_stream::wrappers::ReceiverStream::new(rx))
             .await
