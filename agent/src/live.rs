@@ -271,6 +271,19 @@ impl LiveTaps {
             .cloned()
     }
 
+    /// Each camera's frames dropped for live streams that fell behind.
+    pub fn dropped_by_camera(&self) -> Vec<(String, u64)> {
+        let mut v: Vec<(String, u64)> = self
+            .taps
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .map(|(c, t)| (c.clone(), t.dropped()))
+            .collect();
+        v.sort();
+        v
+    }
+
     /// Live streams this agent sends now.
     pub fn open_streams(&self) -> usize {
         self.open.load(Ordering::Relaxed)
