@@ -278,7 +278,7 @@ async fn main() {
             ms(pct(&inside_v, 0.99))
         );
         println!(
-            "  process (controller + agent + viewers) CPU {:.0}% of a core, RSS {:.0} MiB (+{:.1} MiB); {} fragments delivered of ~{} sent (the rest skipped by slow viewers)",
+            "  process (controller + agent + viewers) CPU {:.0}% of a core, RSS {:.0} MiB ({:+.1} MiB); {} fragments delivered of ~{} sent (the rest skipped by slow viewers)",
             (cpu1 - cpu0) / seconds as f64 * 100.0,
             rss1 as f64 / 1048576.0,
             (rss1 as f64 - rss0 as f64) / 1048576.0,
