@@ -137,6 +137,8 @@ pub struct CameraRuntime {
     pub cancel: CancellationToken,
     /// ALPR cameras: copies of the video packets go here (never blocks).
     pub alpr: Option<crate::alpr::site::AlprFeed>,
+    /// Live view: every access unit goes to the tap (never blocks).
+    pub live: Option<Arc<crate::live::LiveTap>>,
 }
 
 fn lock(s: &Mutex<CameraShared>) -> std::sync::MutexGuard<'_, CameraShared> {
@@ -180,6 +182,27 @@ pub fn open_input(cfg: &CameraConfig, opts: &IngestOptions) -> Result<format::co
     d.set("rw_timeout", &us);
     d.set("analyzeduration", &opts.analyze_us.to_string());
     format::input_with_dictionary(&cfg.main_url, d).map_err(|e| AgentError::ffmpeg("open", e))
+}
+
+/// How long a direct open of the camera takes to give its first video packet
+/// (connect, probe, first read): the baseline a live view through the
+/// controller is measured beside.
+pub fn time_to_first_video(cfg: &CameraConfig, opts: &IngestOptions) -> Result<Duration> {
+    let t = Instant::now();
+    let mut ictx = open_input(cfg, opts)?;
+    let v = video_info(&ictx)?.index;
+    loop {
+        let mut p = ff::Packet::empty();
+        match p.read(&mut ictx) {
+            Ok(()) if p.stream() == v => return Ok(t.elapsed()),
+            Ok(()) => {}
+            Err(ff::Error::Eof) => return Err(AgentError::EndOfStream),
+            Err(_) if t.elapsed() > opts.socket_timeout => {
+                return Err(AgentError::Silence(opts.socket_timeout))
+            }
+            Err(_) => {}
+        }
+    }
 }
 
 /// Picks the video stream and checks it before anything could abort inside FFmpeg:
@@ -247,6 +270,12 @@ fn camera_loop(rt: &CameraRuntime) {
         let mut delivered = false;
         let r = session(rt, &mut delivered, ever_delivered);
         ever_delivered |= delivered;
+        if let Some(t) = &rt.live {
+            t.end(&match &r {
+                Ok(()) => format!("camera {}: stopped", rt.cfg.id),
+                Err(e) => format!("camera {}: connection lost: {e}", rt.cfg.id),
+            });
+        }
         if rt.cancel.is_cancelled() {
             break;
         }
@@ -294,6 +323,24 @@ fn session(rt: &CameraRuntime, delivered: &mut bool, reconnect: bool) -> Result<
     if let Some(f) = &rt.alpr {
         f.start(params.clone(), &mut feed_state);
     }
+    if let Some(t) = &rt.live {
+        let refused = if hevc {
+            Some("live view takes H.264; this camera sends H.265".to_string())
+        } else if !annexb {
+            Some(format!(
+                "live view takes RTSP; this camera's input is {}",
+                ictx.format().name()
+            ))
+        } else {
+            None
+        };
+        t.start(info.width, info.height, crate::live::TIMESCALE, refused);
+    }
+    let to_90k = |t: i64| {
+        let Rational(n, d) = info.time_base;
+        (i128::from(t) * i128::from(crate::live::TIMESCALE) * i128::from(n) / i128::from(d.max(1)))
+            as i64
+    };
     let mut writer: Option<SegmentWriter> = None;
     let mut last_video = Instant::now();
     let mut coalescer = Coalescer::default();
@@ -343,6 +390,10 @@ fn session(rt: &CameraRuntime, delivered: &mut bool, reconnect: bool) -> Result<
         *delivered = true;
         if let Some(f) = &rt.alpr {
             f.offer(&pkt, pkt.is_key() && !tainted, now, &mut feed_state);
+        }
+        if let (Some(t), Some(d), Some(dts)) = (&rt.live, pkt.data(), pkt.dts()) {
+            let key = pkt.is_key() && !tainted && annexb_has_idr(d, hevc);
+            t.frame(d, to_90k(dts), to_90k(pkt.pts().unwrap_or(dts)), key);
         }
         if !rt.cfg.recording {
             continue;

@@ -1,7 +1,7 @@
 //! Prometheus metrics at `/metrics` (plain HTTP on `metrics_listen`): per camera
 //! whether it is online, frames and bytes received, segments written, reconnects,
 //! plates read and frames dropped; hotlist hits by category; the report spool's
-//! depth; disk space. Read from the supervisor and session at scrape time.
+//! depth; disk space; live streams open and their dropped frames. Read from the supervisor and session at scrape time.
 
 use crate::control::Session;
 use crate::health::CameraState;
@@ -122,6 +122,30 @@ pub fn render(sup: &Supervisor, session: Option<&Session>) -> String {
             s,
             "camplane_agent_reports_made_total {}",
             session.reports_made()
+        );
+    }
+    family(
+        &mut s,
+        "camplane_agent_live_streams",
+        "gauge",
+        "Live streams sent to controllers now (one per camera and controller, shared by its viewers).",
+    );
+    let _ = writeln!(
+        s,
+        "camplane_agent_live_streams {}",
+        sup.live().open_streams()
+    );
+    family(
+        &mut s,
+        "camplane_agent_live_frames_dropped_total",
+        "counter",
+        "Frames a live stream missed because it fell behind (it skipped to the next keyframe).",
+    );
+    for (c, n) in sup.live().dropped_by_camera() {
+        let _ = writeln!(
+            s,
+            "camplane_agent_live_frames_dropped_total{{camera=\"{}\"}} {n}",
+            label(&c)
         );
     }
     family(

@@ -84,6 +84,7 @@ pub struct Supervisor {
     site: Mutex<SiteCtx>,
     inner: Mutex<Inner>,
     playbacks: crate::playback::Playbacks,
+    live: Arc<crate::live::LiveTaps>,
 }
 
 impl Supervisor {
@@ -117,6 +118,7 @@ impl Supervisor {
                 alarms: Vec::new(),
             }),
             playbacks: crate::playback::Playbacks::default(),
+            live: Arc::default(),
         })
     }
 
@@ -132,6 +134,11 @@ impl Supervisor {
     /// The playback sessions (recorded ranges remuxed to fMP4 for viewers).
     pub fn playbacks(&self) -> &crate::playback::Playbacks {
         &self.playbacks
+    }
+
+    /// The cameras' live taps (live view).
+    pub fn live(&self) -> &Arc<crate::live::LiveTaps> {
+        &self.live
     }
 
     /// The plate-read store (`<root>/reads`).
@@ -292,6 +299,7 @@ impl Supervisor {
             shared: shared.clone(),
             cancel: cancel.clone(),
             alpr: feed,
+            live: Some(self.live.tap(&cfg.id)),
         };
         let handle = std::thread::Builder::new()
             .name(format!("ingest-{}", cfg.id))

@@ -14,6 +14,7 @@ pub mod call;
 mod camera;
 mod case_assist;
 mod complaint;
+mod compliance;
 mod export;
 mod gis;
 mod hold;
@@ -178,6 +179,10 @@ enum Cmd {
     /// overdue tests.
     #[command(subcommand)]
     Maintenance(maintenance::MaintenanceCmd),
+    /// A department's monthly compliance report (auditors; a department
+    /// manager for their own department).
+    #[command(subcommand)]
+    Compliance(compliance::ComplianceCmd),
     /// Watching cameras through the controller (audited), and who watches.
     #[command(subcommand)]
     View(view::ViewCmd),
@@ -229,6 +234,7 @@ pub async fn run(cli: Cli) -> Result<i32> {
         Cmd::Policy(pc) => policy::run(&c, pc).await,
         Cmd::Complaint(cc) => complaint::run(&c, cc).await,
         Cmd::Maintenance(mc) => maintenance::run(&c, mc).await,
+        Cmd::Compliance(cc) => compliance::run(&c, cc).await,
         Cmd::RecordsRequest(rc) => records::run(&c, rc).await,
         Cmd::View(vc) => view::run(&c, vc).await,
     }

@@ -30,6 +30,26 @@ pub(crate) enum ViewCmd {
         #[arg(long, default_value = "")]
         reason: String,
     },
+    /// Watch CAMERA live into FILE as fragmented MP4 (never re-encoded),
+    /// starting at a keyframe: the same people as playback. Ends after
+    /// --seconds of video; a stream that ends early (the camera or its site
+    /// gone) exits non-zero with the reason.
+    Live {
+        /// The camera.
+        camera: String,
+        /// How many seconds of video to write.
+        #[arg(long)]
+        seconds: u32,
+        /// The MP4 file to write (created or replaced).
+        #[arg(long)]
+        out: PathBuf,
+        /// Why (kept with the session and in the audit log).
+        #[arg(long, default_value = "")]
+        reason: String,
+        /// Without the camera's privacy masks (needs the chief's lift).
+        #[arg(long)]
+        unmasked: bool,
+    },
     /// Who watches which camera now, and who watched before (admins,
     /// auditors, the chief).
     Sessions {
@@ -49,6 +69,29 @@ pub async fn run(c: &Client, vc: ViewCmd) -> Result<i32> {
             out,
             reason,
         } => playback(c, camera, from, to, out, reason).await,
+        ViewCmd::Live {
+            camera,
+            seconds,
+            out,
+            reason,
+            unmasked,
+        } => {
+            if seconds == 0 {
+                anyhow::bail!("--seconds: at least 1");
+            }
+            let stream = call(
+                pb::viewing_client::ViewingClient::new(c.channel.clone())
+                    .max_decoding_message_size(camplane_proto::limits::MEDIA_MAX_MESSAGE)
+                    .live(c.req(pb::LiveRequest {
+                        camera,
+                        reason,
+                        unmasked,
+                        seconds,
+                    })?),
+            )
+            .await?;
+            write_stream(stream, "live view", out).await
+        }
         ViewCmd::Sessions { active } => sessions(c, active).await,
     }
 }
@@ -61,7 +104,7 @@ async fn playback(
     out: PathBuf,
     reason: String,
 ) -> Result<i32> {
-    let mut stream = call(
+    let stream = call(
         pb::viewing_client::ViewingClient::new(c.channel.clone()).playback(c.req(
             pb::PlaybackRequest {
                 camera,
@@ -72,6 +115,16 @@ async fn playback(
         )?),
     )
     .await?;
+    write_stream(stream, "playback", out).await
+}
+
+/// Writes a viewing stream's chunks to `out`; a stream that fails exits 1
+/// with its reason.
+async fn write_stream(
+    mut stream: tonic::Streaming<pb::PlaybackChunk>,
+    what: &str,
+    out: PathBuf,
+) -> Result<i32> {
     let mut f =
         std::fs::File::create(&out).with_context(|| format!("creating {}", out.display()))?;
     let mut session = String::new();
@@ -89,7 +142,7 @@ async fn playback(
             Ok(None) => break,
             Err(e) => {
                 eprintln!(
-                    "playback failed: {}; {} is incomplete",
+                    "{what} failed: {}; {} is incomplete",
                     e.message(),
                     out.display()
                 );

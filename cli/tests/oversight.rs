@@ -54,9 +54,23 @@ impl Env {
 
     /// Adds a user; a governing role waits for the City Manager's confirmation.
     fn add(&self, name: &str, role: &str) {
+        self.add_in(name, role, "")
+    }
+
+    /// [`Env::add`] in a department.
+    fn add_in(&self, name: &str, role: &str, department: &str) {
         let o = self.cli_in(
             "admin",
-            &["user", "add", name, "--role", role, "--password-stdin"],
+            &[
+                "user",
+                "add",
+                name,
+                "--role",
+                role,
+                "--department",
+                department,
+                "--password-stdin",
+            ],
             &format!("{name}-one-time-123"),
         );
         if o.status.code() == Some(4) {
@@ -419,5 +433,119 @@ fn a_new_policy_version_takes_effect_after_five_signoffs_through_the_cli() {
     assert!(
         out.contains("AP-5.05-2027") && out.contains("in_force"),
         "{out}"
+    );
+}
+
+#[test]
+fn a_department_manager_reads_their_own_compliance_report_through_the_cli() {
+    let dir = tempfile::tempdir().unwrap();
+    let ctl = start_example_controller(dir.path(), "compliance-admin-password");
+    let env = Env {
+        dir: dir.path().to_path_buf(),
+        server: ctl.server.clone(),
+        ca: ctl.ca.clone(),
+    };
+    env.login("admin", "compliance-admin-password\n");
+    env.login("city-manager", EXAMPLE_CITY_MANAGER_PW);
+    let city = camplane_testkit::controller::examples().join("city.yaml");
+    env.ok("admin", &["apply", "-f", city.to_str().unwrap()]);
+    for (name, role, dept) in [
+        ("pmgr", "dept_manager", "police"),
+        ("lmgr", "dept_manager", "leisure-services"),
+        ("aud", "auditor", ""),
+        ("chf", "chief", "police"),
+        ("clerk", "city_clerk", ""),
+        ("pview", "viewer", "police"),
+    ] {
+        env.add_in(name, role, dept);
+    }
+    // A complaint about a police camera, and a police viewer's refused request.
+    let out = env.ok(
+        "clerk",
+        &[
+            "complaint",
+            "file",
+            "--from",
+            "J. Roe",
+            "--about",
+            "window",
+            "--camera",
+            "ch-entrance",
+        ],
+    );
+    let complaint = out.lines().last().unwrap().trim().to_string();
+    env.refused("pview", &["view", "sessions"], "needs one of the roles");
+
+    let month = jiff::Zoned::now()
+        .in_tz("America/Chicago")
+        .unwrap()
+        .strftime("%Y-%m")
+        .to_string();
+    let report = [
+        "compliance",
+        "report",
+        "--department",
+        "police",
+        "--month",
+        &month,
+    ];
+    let out = env.ok("pmgr", &report);
+    assert!(
+        out.contains("ch-entrance") && out.contains(&complaint),
+        "{out}"
+    );
+    assert!(
+        out.contains("pview"),
+        "the viewer's refusal is counted: {out}"
+    );
+    assert!(!out.contains("J. Roe"), "no complainant: {out}");
+    env.refused("lmgr", &report, "their own department");
+    env.refused(
+        "chf",
+        &report,
+        "needs one of the roles dept_manager, auditor",
+    );
+    let mut json = report.to_vec();
+    json.push("--json");
+    let v: serde_json::Value = serde_json::from_str(&env.ok("aud", &json)).unwrap();
+    assert_eq!(v["department"], "police");
+    let pview = v["activity"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["user"] == "pview")
+        .unwrap();
+    assert!(pview["refusals"].as_u64().unwrap() >= 1, "{v}");
+    assert!(
+        v["cameras"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|c| c["camera"] != "park-playground"),
+        "only the department's cameras: {v}"
+    );
+    env.refused(
+        "aud",
+        &[
+            "compliance",
+            "report",
+            "--department",
+            "police",
+            "--month",
+            "2026-13",
+        ],
+        "--month",
+    );
+    env.refused(
+        "aud",
+        &[
+            "compliance",
+            "report",
+            "--department",
+            "nope",
+            "--month",
+            &month,
+        ],
+        "no such department",
     );
 }

@@ -816,6 +816,22 @@ pub struct PlaybackQuery {
     pub close: bool,
 }
 
+/// Open a live stream of a camera (control-stream query kind `live_open`).
+/// The agent answers at once (or says why not: no picture now, not H.264, a
+/// masked stream it cannot make), then sends the video on a separate call,
+/// `Fleet.Media`, whose first message names `stream`. The controller ends the
+/// stream by ending that call.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct LiveOpenQuery {
+    /// The stream's id (chosen by the controller; the media call names it).
+    pub stream: String,
+    /// The camera.
+    pub camera: String,
+    /// Burn the camera's privacy masks in.
+    #[serde(default)]
+    pub masked: bool,
+}
+
 /// One read's JPEG crop (control-stream query kind `crop`).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct CropQuery {

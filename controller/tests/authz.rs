@@ -78,6 +78,7 @@ const RPCS: &[(&str, Need)] = &[
     ("Fleet.Revoke", Need::Op(Operation::WriteRegistry)),
     ("Fleet.Reinstate", Need::Op(Operation::WriteRegistry)),
     ("Fleet.Control", Need::AgentOnly),
+    ("Fleet.Media", Need::AgentOnly),
     ("Fleet.ListAgents", Need::Op(Operation::ReadObjects)),
     ("Fleet.CameraStatus", Need::Op(Operation::ReadObjects)),
     ("Fleet.Windows", Need::Op(Operation::ReadObjects)),
@@ -159,6 +160,7 @@ const RPCS: &[(&str, Need)] = &[
         Need::Op(Operation::AdviseRecordsRequest),
     ),
     ("Viewing.Playback", Need::Op(Operation::ViewRecordings)),
+    ("Viewing.Live", Need::Op(Operation::ViewRecordings)),
     ("Viewing.Sessions", Need::Op(Operation::ReadViewingSessions)),
     ("Maintenance.Log", Need::Op(Operation::LogMaintenance)),
     ("Maintenance.List", Need::Op(Operation::ReadMaintenance)),
@@ -176,6 +178,10 @@ const RPCS: &[(&str, Need)] = &[
     ("PolicyReview.Signoff", Need::Op(Operation::SignOffPolicy)),
     ("PolicyReview.Status", Need::SignedIn),
     ("PolicyReview.Reviews", Need::SignedIn),
+    (
+        "Compliance.Report",
+        Need::Op(Operation::ReadComplianceReport),
+    ),
 ];
 
 /// The fixture records request whose description is `describe`.
@@ -528,6 +534,17 @@ async fn call(h: &Harness, c: &Caller, rpc: &str) -> Result<(), tonic::Status> {
             ))
             .await
             .map(|_| ()),
+        "Fleet.Media" => fleet
+            .clone()
+            .media(req(
+                t,
+                tokio_stream::iter(vec![pb::MediaChunk {
+                    stream: "ls-0".into(),
+                    ..Default::default()
+                }]),
+            ))
+            .await
+            .map(|_| ()),
         "Fleet.Control" => {
             let hello = pb::AgentMessage {
                 msg: Some(pb::agent_message::Msg::Hello(pb::Hello {
@@ -856,6 +873,18 @@ async fn call(h: &Harness, c: &Caller, rpc: &str) -> Result<(), tonic::Status> {
             ))
             .await
             .map(|_| ()),
+        "Viewing.Live" => pb::viewing_client::ViewingClient::new(ch.clone())
+            .live(req(
+                t,
+                pb::LiveRequest {
+                    camera: "cam-1".into(),
+                    reason: "authz".into(),
+                    unmasked: false,
+                    seconds: 1,
+                },
+            ))
+            .await
+            .map(|_| ()),
         "Viewing.Sessions" => pb::viewing_client::ViewingClient::new(ch)
             .sessions(req(t, pb::ViewSessionsRequest { active: false }))
             .await
@@ -929,6 +958,16 @@ async fn call(h: &Harness, c: &Caller, rpc: &str) -> Result<(), tonic::Status> {
             .map(|_| ()),
         "PolicyReview.Reviews" => pb::policy_review_client::PolicyReviewClient::new(ch)
             .reviews(req(t, pb::Empty {}))
+            .await
+            .map(|_| ()),
+        "Compliance.Report" => pb::compliance_client::ComplianceClient::new(ch)
+            .report(req(
+                t,
+                pb::ComplianceReportRequest {
+                    department: "police".into(),
+                    month: "2026-11".into(),
+                },
+            ))
             .await
             .map(|_| ()),
         other => panic!("no call for {other}"),

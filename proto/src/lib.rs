@@ -95,6 +95,15 @@ pub mod limits {
     /// The size a paged or streamed reply aims under (audit tail pages, report
     /// chunks): well inside a client's 4 MiB decode limit.
     pub const REPLY_PAGE_BYTES: usize = 1 << 20;
+    /// The largest `MediaChunk` (`Fleet.Media`, `Peer.Live`): one fMP4
+    /// fragment of one frame; the agent drops a larger frame and its stream
+    /// waits for the next keyframe.
+    pub const MEDIA_MAX_MESSAGE: usize = 4 << 20;
+    /// The largest fMP4 fragment a `MediaChunk` carries.
+    pub const MEDIA_MAX_FRAGMENT: usize = MEDIA_MAX_MESSAGE - (64 << 10);
+    /// The longest `Viewing.Live` with `seconds` set (a day); 0 runs until
+    /// the viewer goes.
+    pub const LIVE_MAX_SECONDS: u32 = 86_400;
 }
 
 /// The kinds of messages on the agent's control stream, typed at both ends. The
@@ -146,16 +155,20 @@ pub mod kinds {
         Crop,
         /// A recorded range remuxed to fragmented MP4, a chunk at a time.
         Playback,
+        /// Open a camera's live stream; the video travels on `Fleet.Media`,
+        /// outside the control stream.
+        LiveOpen,
     }
 
     impl QueryKind {
         /// Every kind.
-        pub const ALL: [QueryKind; 5] = [
+        pub const ALL: [QueryKind; 6] = [
             QueryKind::Reads,
             QueryKind::Segments,
             QueryKind::SegmentChunk,
             QueryKind::Crop,
             QueryKind::Playback,
+            QueryKind::LiveOpen,
         ];
 
         /// The name on the wire.
@@ -166,6 +179,7 @@ pub mod kinds {
                 QueryKind::SegmentChunk => "segment_chunk",
                 QueryKind::Crop => "crop",
                 QueryKind::Playback => "playback",
+                QueryKind::LiveOpen => "live_open",
             }
         }
 

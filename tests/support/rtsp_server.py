@@ -7,6 +7,7 @@ SPEC is one of
   mp4:PATH    an MP4 file of pre-encoded H.264, sent as is (no re-encode), real time
   ts:PATH     an MPEG-TS file of H.264 (e.g. two resolutions back to back)
   live:WxH    a live test pattern, x264 at 25 fps, 1 s GOP
+  live:WxH@K  the same at about K kbit/s (a noisy pattern, so the bits are spent)
 
 Prints READY when listening. Kill it (SIGTERM/SIGKILL) to make the cameras drop;
 start it again on the same port to make them return.
@@ -30,14 +31,18 @@ def launch(kind, val):
     if kind == "ts":
         return f"( filesrc location={val} ! tsdemux ! h264parse ! {PAY} )"
     if kind == "live":
-        w, h = val.split("x")
+        size, _, kbps = val.partition("@")
+        w, h = size.split("x")
+        pattern, rate = "ball", ""
+        if kbps:
+            pattern, rate = "snow", f"bitrate={int(kbps)} pass=cbr "
         # threads=1: one slice per picture. With sliced threads rtph264pay's
         # config-interval=-1 puts SPS/PPS before every IDR slice, which splits
         # one picture into two access units for any decoder.
         return (
-            "( videotestsrc is-live=true pattern=ball ! "
+            f"( videotestsrc is-live=true pattern={pattern} ! "
             f"video/x-raw,width={w},height={h},framerate=25/1 ! "
-            "x264enc tune=zerolatency speed-preset=ultrafast key-int-max=25 threads=1 ! "
+            f"x264enc tune=zerolatency speed-preset=ultrafast key-int-max=25 threads=1 {rate}! "
             f"video/x-h264,profile=baseline ! {PAY} )"
         )
     raise SystemExit(f"unknown source kind {kind!r}")

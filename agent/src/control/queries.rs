@@ -27,6 +27,9 @@ pub fn answer(sup: &Supervisor, kind: &str, json: &[u8]) -> Answer {
                 serde_json::from_slice(json).map_err(|e| format!("query: {e}"))?;
             sup.playbacks().answer(&sup.index(), &q)
         }
+        // Opened by the session itself (it starts the media call): see
+        // `Session::open_live`.
+        Some(QueryKind::LiveOpen) => Err("live_open is answered by the session".into()),
         None => Err(format!("unknown query kind {kind:?}")),
     }
 }

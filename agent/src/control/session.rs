@@ -377,6 +377,9 @@ impl Session {
             })),
         };
         tx.send(hello).await.map_err(cerr)?;
+        // Live video goes on its own connection (and its own calls), so
+        // control messages wait behind no video, not even in TCP.
+        let media_ch = self.endpoint(url, Some((&cert, &key)))?.connect_lazy();
         let mut inbound = pb::fleet_client::FleetClient::new(ch)
             .control(tokio_stream::wrappers::ReceiverStream::new(rx))
             .await
@@ -412,6 +415,10 @@ impl Session {
                             self.apply(&p.desired);
                             tx.send(pb::AgentMessage { msg: Some(pb::agent_message::Msg::Ack(pb::Ack { revision: c.revision })) }).await.map_err(cerr)?;
                         }
+                        Some(pb::controller_message::Msg::Query(q)) if q.kind == camplane_proto::kinds::QueryKind::LiveOpen.as_str() => {
+                            let answer = self.open_live(media_ch.clone(), &q, cancel.clone());
+                            tx.send(pb::AgentMessage { msg: Some(pb::agent_message::Msg::Answer(answer)) }).await.map_err(cerr)?;
+                        }
                         Some(pb::controller_message::Msg::Query(q)) => {
                             // Answered off the session loop: a big lookup never stalls config or reports.
                             let (s, tx) = (self.clone(), tx.clone());
@@ -440,6 +447,137 @@ impl Session {
                 }
             }
         }
+    }
+}
+
+impl Session {
+    /// Opens a live stream the controller asked for: subscribes to the
+    /// camera's tap (answering at once, or why not), then sends the stream on
+    /// its own `Fleet.Media` call, outside the control stream.
+    fn open_live(&self, ch: Channel, q: &pb::Query, cancel: CancellationToken) -> pb::QueryAnswer {
+        let fail = |e: String| pb::QueryAnswer {
+            id: q.id.clone(),
+            json: vec![],
+            error: e,
+            data: vec![],
+        };
+        let lq: camplane_config::model::LiveOpenQuery = match serde_json::from_slice(&q.json) {
+            Ok(x) => x,
+            Err(e) => return fail(format!("query: {e}")),
+        };
+        let Some(tap) = self.sup.live().get(&lq.camera) else {
+            return fail(format!("camera {:?} does not run on this agent", lq.camera));
+        };
+        let (track, gop, rx) = match tap.subscribe() {
+            Ok(x) => x,
+            Err(e) => return fail(format!("camera {}: {e}", lq.camera)),
+        };
+        let rx = match crate::live::stream_frames(&lq.camera, lq.masked, rx) {
+            Ok(rx) => rx,
+            Err(e) => return fail(e),
+        };
+        let guard = self.sup.live().opened();
+        tokio::spawn(async move {
+            tokio::select! {
+                () = send_live(ch, lq, track, gop, rx, guard) => {}
+                () = cancel.cancelled() => {}
+            }
+        });
+        pb::QueryAnswer {
+            id: q.id.clone(),
+            json: b"{}".to_vec(),
+            error: String::new(),
+            data: vec![],
+        }
+    }
+}
+
+/// Sends one live stream as fMP4 on a `Fleet.Media` call until the camera's
+/// connection ends or the controller ends the call.
+async fn send_live(
+    ch: Channel,
+    q: camplane_config::model::LiveOpenQuery,
+    track: Arc<crate::live::Track>,
+    gop: Vec<Arc<crate::live::Frame>>,
+    mut rx: tokio::sync::mpsc::Receiver<crate::live::TapMsg>,
+    _open: crate::live::OpenGuard,
+) {
+    use crate::live::{Fmp4, Fragment, TapMsg};
+    use camplane_proto::limits::{MEDIA_MAX_FRAGMENT, MEDIA_MAX_MESSAGE};
+    let (tx, out) = tokio::sync::mpsc::channel::<pb::MediaChunk>(4);
+    let mut client = pb::fleet_client::FleetClient::new(ch)
+        .max_encoding_message_size(MEDIA_MAX_MESSAGE)
+        .max_decoding_message_size(MEDIA_MAX_MESSAGE);
+    let call = client.media(tokio_stream::wrappers::ReceiverStream::new(out));
+    let first_id = q.stream.clone();
+    let camera = q.camera.clone();
+    let stream = q.stream.clone();
+    let produce = async move {
+        let mut w = Fmp4::new(track);
+        let first = pb::MediaChunk {
+            stream: first_id,
+            data: w.init(),
+            init: true,
+            ..Default::default()
+        };
+        if tx.send(first).await.is_err() {
+            return;
+        }
+        let mut skipping = false;
+        let frag = |f: Fragment, skipping: &mut bool| {
+            if f.data.len() > MEDIA_MAX_FRAGMENT || (*skipping && !f.key) {
+                *skipping = true;
+                return None;
+            }
+            *skipping = false;
+            Some(pb::MediaChunk {
+                data: f.data,
+                key: f.key,
+                time_ms: f.time_ms,
+                ..Default::default()
+            })
+        };
+        for f in gop {
+            if let Some(m) = w.push(f).and_then(|f| frag(f, &mut skipping)) {
+                if tx.send(m).await.is_err() {
+                    return;
+                }
+            }
+        }
+        let end = loop {
+            match rx.recv().await {
+                Some(TapMsg::Frame(f)) => {
+                    if let Some(m) = w.push(f).and_then(|f| frag(f, &mut skipping)) {
+                        if tx.send(m).await.is_err() {
+                            return;
+                        }
+                    }
+                }
+                Some(TapMsg::End(r)) => break r,
+                None => break format!("camera {camera}: connection lost"),
+            }
+        };
+        let _ = tx
+            .send(pb::MediaChunk {
+                end,
+                ..Default::default()
+            })
+            .await;
+    };
+    tokio::pin!(call);
+    let r = tokio::select! {
+        r = &mut call => Some(r),
+        () = produce => None,
+    };
+    // The stream's end (its reason) reaches the controller before the call closes.
+    let r = match r {
+        Some(r) => Some(r),
+        None => tokio::time::timeout(Duration::from_secs(5), call)
+            .await
+            .ok(),
+    };
+    if let Some(Err(s)) = r {
+        tracing::info!(stream = %stream, error = %s.message(), "live stream ended");
     }
 }
 

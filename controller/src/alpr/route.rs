@@ -217,7 +217,8 @@ impl Route {
             .collect())
     }
 
-    fn channel(&self, address: &str) -> Result<tonic::transport::Channel> {
+    /// The channel to a peer controller (mutual TLS), kept per address.
+    pub(crate) fn channel(&self, address: &str) -> Result<tonic::transport::Channel> {
         let Some(tls) = &self.tls else {
             return Err(Error::Agent(
                 "held by another controller, which is not reachable with TLS off".into(),

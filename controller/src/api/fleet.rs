@@ -110,6 +110,15 @@ impl pb::fleet_server::Fleet for FleetApi {
         )))
     }
 
+    async fn media(&self, req: Request<tonic::Streaming<pb::MediaChunk>>) -> R<pb::MediaAck> {
+        let agent = self.agent(&req)?;
+        let relay = self.fleet.ctl.wing::<crate::viewing::live::Relay>();
+        let reason = relay
+            .attach(&self.fleet.ctl, &agent, req.into_inner())
+            .await?;
+        Ok(Response::new(pb::MediaAck { reason }))
+    }
+
     async fn list_agents(&self, req: Request<pb::ListRequest>) -> R<pb::ObjectList> {
         let actor = self.actor(&req).await?;
         let objs = self.fleet.ctl.get_all(&actor, Kind::Agent).await?;

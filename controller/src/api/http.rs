@@ -22,6 +22,28 @@ pub async fn metrics(ctl: &Controller, leader: bool) -> String {
         "Agents with a control stream to this controller.",
         ctl.wing::<Hub>().connected_count(),
     );
+    let relay = ctl.wing::<crate::viewing::live::Relay>();
+    scalar(
+        &mut s,
+        "camplane_controller_live_agent_streams",
+        "gauge",
+        "Live streams agents send to this controller now (one per camera, shared by its viewers).",
+        relay.agent_streams(),
+    );
+    scalar(
+        &mut s,
+        "camplane_controller_live_feeds",
+        "gauge",
+        "Cameras this controller relays live now (from its agents or its peers).",
+        relay.feeds(),
+    );
+    scalar(
+        &mut s,
+        "camplane_controller_live_skipped_total",
+        "counter",
+        "Live fragments slow viewers missed, skipping ahead to the next keyframe.",
+        relay.skipped(),
+    );
     let (online, reported) = crate::fleet::camera_health_counts(ctl).await;
     scalar(
         &mut s,

@@ -123,6 +123,10 @@ impl Api {
             pb::policy_review_server::PolicyReviewServer::new(self.clone())
                 .max_decoding_message_size(DEFAULT),
         )
+        .add_service(
+            pb::compliance_server::ComplianceServer::new(self.clone())
+                .max_decoding_message_size(DEFAULT),
+        )
         // governance
         .add_service(
             pb::alpr_approvals_server::AlprApprovalsServer::new(self.clone())

@@ -290,3 +290,21 @@ impl pb::policy_review_server::PolicyReview for Api {
         }))
     }
 }
+
+#[tonic::async_trait]
+impl pb::compliance_server::Compliance for Api {
+    async fn report(&self, req: Request<pb::ComplianceReportRequest>) -> R<pb::Object> {
+        let actor = self.actor(&req).await?;
+        let r = req.into_inner();
+        let rep = self
+            .ctl
+            .compliance_report(&actor, &r.department, &r.month)
+            .await?;
+        Ok(Response::new(pb::Object {
+            kind: "ComplianceReport".into(),
+            name: format!("{}/{}", rep.department, rep.month),
+            json: json_bytes(&rep)?,
+            revision: 0,
+        }))
+    }
+}

@@ -31,26 +31,83 @@ impl PeerApi {
 type AskStream =
     std::pin::Pin<Box<dyn futures::Stream<Item = Result<pb::PeerAnswerChunk, Status>> + Send>>;
 
+type LiveStream =
+    std::pin::Pin<Box<dyn futures::Stream<Item = Result<pb::MediaChunk, Status>> + Send>>;
+
+/// Refuses a caller without a controller peer certificate.
+fn controller_only<T>(req: &Request<T>) -> Result<(), Status> {
+    let certs = req.peer_certs();
+    let der = certs.as_ref().and_then(|c| c.first()).map(|c| c.as_ref());
+    match der {
+        Some(d) if crate::core::pki::is_controller_peer(d) => Ok(()),
+        Some(_) => Err(Status::permission_denied(
+            "the Peer service is for controllers; this certificate is not a controller's",
+        )),
+        None => Err(Status::unauthenticated(
+            "the Peer service needs a controller peer certificate",
+        )),
+    }
+}
+
 #[tonic::async_trait]
 impl pb::peer_server::Peer for PeerApi {
     type AskStream = AskStream;
+    type LiveStream = LiveStream;
+
+    async fn live(
+        &self,
+        req: Request<pb::PeerLiveRequest>,
+    ) -> Result<Response<LiveStream>, Status> {
+        controller_only(&req)?;
+        let q = req.into_inner();
+        let hub = self.ctl.wing::<Hub>();
+        if !hub.holds(&q.agent) {
+            return Err(Status::failed_precondition(
+                "its session is no longer held by this controller",
+            ));
+        }
+        // A viewer of this controller's relay like any other: one agent stream
+        // for this controller's viewers and its peers'.
+        let relay = self.ctl.wing::<crate::viewing::live::Relay>();
+        let mut sub = relay.subscribe(&self.ctl, &q.camera, &q.agent, q.masked)?;
+        let (tx, rx) = tokio::sync::mpsc::channel(4);
+        tokio::spawn(async move {
+            loop {
+                let m = tokio::select! {
+                    r = sub.recv() => r,
+                    () = tx.closed() => return,
+                };
+                let m = match m {
+                    Ok(p) => pb::MediaChunk {
+                        stream: String::new(),
+                        data: p.data.to_vec(),
+                        init: p.init,
+                        key: p.key,
+                        time_ms: p.time_ms,
+                        end: String::new(),
+                    },
+                    Err(end) => {
+                        let _ = tx
+                            .send(Ok(pb::MediaChunk {
+                                end,
+                                ..Default::default()
+                            }))
+                            .await;
+                        return;
+                    }
+                };
+                if tx.send(Ok(m)).await.is_err() {
+                    return;
+                }
+            }
+        });
+        Ok(Response::new(Box::pin(
+            tokio_stream::wrappers::ReceiverStream::new(rx),
+        )))
+    }
 
     async fn ask(&self, req: Request<pb::PeerQuery>) -> Result<Response<AskStream>, Status> {
-        let certs = req.peer_certs();
-        let der = certs.as_ref().and_then(|c| c.first()).map(|c| c.as_ref());
-        match der {
-            Some(d) if crate::core::pki::is_controller_peer(d) => {}
-            Some(_) => {
-                return Err(Status::permission_denied(
-                    "the Peer service is for controllers; this certificate is not a controller's",
-                ))
-            }
-            None => {
-                return Err(Status::unauthenticated(
-                    "the Peer service needs a controller peer certificate",
-                ))
-            }
-        }
+        controller_only(&req)?;
         let q = req.into_inner();
         let kind = QueryKind::parse(&q.kind)
             .ok_or_else(|| Status::invalid_argument("unknown query kind"))?;

@@ -98,6 +98,68 @@ impl pb::viewing_server::Viewing for ViewingApi {
         )))
     }
 
+    type LiveStream =
+        Pin<Box<dyn futures::Stream<Item = Result<pb::PlaybackChunk, Status>> + Send + 'static>>;
+
+    async fn live(&self, req: Request<pb::LiveRequest>) -> R<Self::LiveStream> {
+        let actor = self.api.actor(&req).await?;
+        let r = req.into_inner();
+        let lr = crate::viewing::live::LiveRequest {
+            camera: r.camera,
+            reason: r.reason,
+            unmasked: r.unmasked,
+            seconds: r.seconds,
+        };
+        // Checked, stored and audited before the stream starts.
+        let mut view = self.api.ctl.start_live(&actor, &lr).await?;
+        // A few fragments queued towards the client; the relay's bounded
+        // queue per viewer is where a slow client skips ahead.
+        let (tx, rx) = tokio::sync::mpsc::channel(4);
+        let first = pb::PlaybackChunk {
+            session: view.session.id.clone(),
+            data: vec![],
+        };
+        let _ = tx.try_send(Ok(first));
+        tokio::spawn(async move {
+            loop {
+                let got = tokio::select! {
+                    g = view.next() => g,
+                    () = tx.closed() => {
+                        view.end("viewer gone").await;
+                        break;
+                    }
+                };
+                match got {
+                    Some(Ok(data)) => {
+                        let m = pb::PlaybackChunk {
+                            session: String::new(),
+                            data: data.to_vec(),
+                        };
+                        if tx.send(Ok(m)).await.is_err() {
+                            view.end("viewer gone").await;
+                            break;
+                        }
+                    }
+                    Some(Err(e)) => {
+                        // The session's end is recorded; the viewer learns why.
+                        let st = match e {
+                            crate::Error::Agent(m) => {
+                                Status::unavailable(format!("live view ended: {m}"))
+                            }
+                            e => e.into(),
+                        };
+                        let _ = tx.send(Err(st)).await;
+                        break;
+                    }
+                    None => break,
+                }
+            }
+        });
+        Ok(Response::new(Box::pin(
+            tokio_stream::wrappers::ReceiverStream::new(rx),
+        )))
+    }
+
     async fn sessions(&self, req: Request<pb::ViewSessionsRequest>) -> R<pb::ObjectList> {
         let actor = self.api.actor(&req).await?;
         let active = req.get_ref().active;

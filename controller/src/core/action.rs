@@ -63,7 +63,8 @@ actions! {
     /// A party's signoff on a proposed version (the last one makes it take effect).
     PolicySignoff = "policy.signoff",
     /// Policy reviews read (audited when refused).
-    PolicyReviews = "policy.reviews",
+    /// A department's monthly compliance report made (refusals too).
+    ComplianceReport = "compliance.report",
     /// A user name or a source address locked after repeated failed sign-ins
     /// (once per lock, not per try).
     LoginLocked = "login.locked",

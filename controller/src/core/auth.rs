@@ -352,6 +352,8 @@ pub enum Operation {
     ProposePolicy,
     /// Sign a proposed policy version off for one of the five parties.
     SignOffPolicy,
+    /// A department's compliance report (auditors; a manager for their own).
+    ReadComplianceReport,
     /// The Public Information Officer's steps on a records request: review,
     /// decide (after the City Attorney's advice), fulfil.
     ReviewRecordsRequest,
@@ -371,7 +373,7 @@ pub enum Operation {
 
 impl Operation {
     /// Every operation (the authorization test walks them all).
-    pub const ALL: [Operation; 41] = [
+    pub const ALL: [Operation; 42] = [
         Operation::ReadObjects,
         Operation::ReadUsers,
         Operation::WriteRegistry,
@@ -413,6 +415,7 @@ impl Operation {
         Operation::ManageMaintenanceVendors,
         Operation::ProposePolicy,
         Operation::SignOffPolicy,
+        Operation::ReadComplianceReport,
     ];
 
     /// The roles that may perform the operation.
@@ -475,6 +478,9 @@ impl Operation {
             Operation::ProposePolicy | Operation::SignOffPolicy => {
                 &[Chief, Engineer, Admin, CityAttorney, CityManager]
             }
+            // "Department Managers are responsible for making sure that the
+            // provisions of this AP are adhered to"; auditors check them all.
+            Operation::ReadComplianceReport => &[DeptManager, Auditor],
             // "Maintenance and testing will be the responsibility of the
             // department utilizing the camera system": its manager and its
             // engineers (the department is checked too), or Information

@@ -4,10 +4,12 @@
 //! requests to release records ([`records`], the rule in [`records_machine`]);
 //! maintenance and testing of the cameras ([`maintenance`], the rule in
 //! [`maintenance_machine`]); the policy in force and its annual review
-//! ([`policy_review`], the rule in [`policy_machine`]).
+//! ([`policy_review`], the rule in [`policy_machine`]); the department
+//! compliance report ([`compliance`]).
 
 pub mod complaint_machine;
 pub mod complaints;
+pub mod compliance;
 pub mod maintenance;
 pub mod maintenance_machine;
 pub mod policy_machine;

@@ -21,6 +21,8 @@
 //! the same transaction (the audit log keeps them all). `camplane view
 //! sessions` lists them for admins, auditors and the chief.
 
+pub mod live;
+
 use crate::alpr::search::Hub;
 use crate::core::audit::Draft;
 use crate::core::auth::{Actor, Operation};
@@ -81,7 +83,7 @@ pub struct ViewingSession {
     pub reason: String,
     /// On what basis the rule let them watch.
     pub basis: String,
-    /// Whether privacy masks were burned in (none are yet: always false).
+    /// Whether privacy masks were burned in.
     pub masked: bool,
     /// The camera's agent.
     pub agent: String,
@@ -266,7 +268,7 @@ impl Controller {
     }
 
     /// Deletes of the oldest ended sessions beyond [`MAX_KEPT`] (with room for one more).
-    async fn sessions_to_forget(&self) -> Result<Vec<Op>> {
+    pub(crate) async fn sessions_to_forget(&self) -> Result<Vec<Op>> {
         let l = self.store.list(SESSIONS).await?;
         let over = (l.kvs.len() + 1).saturating_sub(MAX_KEPT);
         Ok(l.kvs

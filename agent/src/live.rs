@@ -1,0 +1,750 @@
+//! Live view at the agent: a tap on each camera's ingest, and fragmented MP4
+//! made from it for each stream the controller opens.
+//!
+//! **The tap never slows the recording.** The ingest thread hands every video
+//! access unit to its camera's [`LiveTap`] ([`LiveTap::frame`]): a short lock,
+//! a copy of the packet's bytes into the current group of pictures (GOP, from
+//! the last keyframe, bounded by [`MAX_GOP_BYTES`]; over it the GOP is dropped
+//! until the next keyframe) and a `try_send` to each open stream's bounded queue
+//! ([`STREAM_QUEUE`] frames). A full queue drops the frame for that stream,
+//! which then waits for the next keyframe (a slow stream skips ahead); the
+//! recorder never waits. When the camera's connection ends every stream is
+//! ended with the reason ([`LiveTap::end`]).
+//!
+//! **A new stream starts at once at a keyframe**: [`LiveTap::subscribe`]
+//! returns the kept GOP with the queue, taken under the same lock, so nothing
+//! is missed or repeated between them.
+//!
+//! **Fragmented MP4, hand-written** ([`Fmp4`]): an init segment (`ftyp` +
+//! `moov` with the `avcC` made from the SPS/PPS the keyframes carry), then one
+//! `moof`+`mdat` fragment per frame. Why not FFmpeg's mp4 muxer through a pipe
+//! (as [`crate::playback`] does for recorded ranges): per-frame fragments need
+//! a flush per frame through the pipe and a reader thread per stream, and the
+//! muxer wants the codec's extradata up front; the boxes for one H.264 track
+//! are ~200 lines of plain code with no FFmpeg state, unit-tested below, and
+//! each fragment leaves as soon as the next frame gives its duration (one frame
+//! of delay, 40 ms at 25 fps, well inside the 300 ms target). Nothing is
+//! re-encoded: samples are the camera's NAL units with length prefixes.
+//! H.264 only; an H.265 camera is refused with that reason. The SPS/PPS come
+//! in-band with the keyframes (as RTSP cameras and `rtph264pay
+//! config-interval=-1` send them).
+//!
+//! **Masks**: [`stream_frames`] is where a stream's frames pass on their way
+//! to the writer; a masked stream is refused there until the privacy-mask
+//! burner (`crate::mask::Masker`) plugs in at that one place.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+use tokio::sync::mpsc;
+
+/// Most bytes of one kept GOP (a new stream's first picture).
+pub const MAX_GOP_BYTES: usize = 16 << 20;
+/// The timescale of live tracks (timestamps are rescaled to it).
+pub const TIMESCALE: u32 = 90_000;
+/// Frames queued towards one stream before it skips to the next keyframe.
+pub const STREAM_QUEUE: usize = 128;
+
+/// A track's parameters, from the camera's stream and its keyframes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Track {
+    /// Coded width.
+    pub width: u32,
+    /// Coded height.
+    pub height: u32,
+    /// Timestamps' units per second (RTSP: 90000).
+    pub timescale: u32,
+    /// Sequence parameter set (no start code).
+    pub sps: Vec<u8>,
+    /// Picture parameter sets (no start codes).
+    pub pps: Vec<Vec<u8>>,
+}
+
+/// One access unit as the camera sent it (Annex B).
+#[derive(Debug)]
+pub struct Frame {
+    /// Annex B bytes.
+    pub data: Vec<u8>,
+    /// Decode time, in the track's timescale.
+    pub dts: i64,
+    /// Presentation time, in the track's timescale.
+    pub pts: i64,
+    /// Whether it is a whole IDR picture.
+    pub key: bool,
+    /// When the agent read it.
+    pub arrived: std::time::Instant,
+}
+
+/// What a stream's queue carries.
+#[derive(Debug, Clone)]
+pub enum TapMsg {
+    /// A frame.
+    Frame(Arc<Frame>),
+    /// The camera's connection ended (why); nothing follows.
+    End(String),
+}
+
+#[derive(Default)]
+struct TapState {
+    /// Width, height, timescale of the connection (SPS/PPS from the first keyframe).
+    stream: Option<(u32, u32, u32)>,
+    track: Option<Arc<Track>>,
+    refused: Option<String>,
+    gop: Vec<Arc<Frame>>,
+    gop_bytes: usize,
+    subs: Vec<Sub>,
+}
+
+struct Sub {
+    tx: mpsc::Sender<TapMsg>,
+    need_key: bool,
+}
+
+/// A new stream: its track, the kept GOP (from a keyframe), and the queue of
+/// what follows.
+pub type Subscribed = (Arc<Track>, Vec<Arc<Frame>>, mpsc::Receiver<TapMsg>);
+
+/// One camera's live tap.
+#[derive(Default)]
+pub struct LiveTap {
+    state: Mutex<TapState>,
+    dropped: std::sync::atomic::AtomicU64,
+}
+
+impl std::fmt::Debug for LiveTap {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LiveTap").finish()
+    }
+}
+
+impl LiveTap {
+    fn st(&self) -> std::sync::MutexGuard<'_, TapState> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// A connection began: its video's size and timescale; `refused` says
+    /// why it cannot be viewed live (not H.264).
+    pub fn start(&self, width: u32, height: u32, timescale: u32, refused: Option<String>) {
+        let mut s = self.st();
+        s.stream = Some((width, height, timescale));
+        s.track = None;
+        s.gop.clear();
+        s.gop_bytes = 0;
+        s.refused = refused;
+    }
+
+    /// One access unit (Annex B); `key`: a whole IDR. Never blocks.
+    pub fn frame(&self, data: &[u8], dts: i64, pts: i64, key: bool) {
+        let mut s = self.st();
+        let Some((w, h, ts)) = s.stream else { return };
+        if s.refused.is_some() {
+            return;
+        }
+        if key {
+            if let Some(t) = track_of(data, w, h, ts) {
+                if s.track.as_deref() != Some(&t) {
+                    if s.track.is_some() {
+                        // New parameters: streams made for the old ones cannot go on.
+                        end_subs(&mut s, "the camera's stream parameters changed");
+                    }
+                    s.track = Some(Arc::new(t));
+                }
+            }
+            s.gop.clear();
+            s.gop_bytes = 0;
+        }
+        if s.track.is_none() {
+            return;
+        }
+        let f = Arc::new(Frame {
+            data: data.to_vec(),
+            dts,
+            pts,
+            key,
+            arrived: std::time::Instant::now(),
+        });
+        if (key || !s.gop.is_empty()) && s.gop_bytes + data.len() <= MAX_GOP_BYTES {
+            s.gop_bytes += data.len();
+            s.gop.push(f.clone());
+        } else if !key {
+            s.gop.clear();
+            s.gop_bytes = 0;
+        }
+        let mut dropped = 0;
+        s.subs.retain_mut(|sub| {
+            if sub.need_key && !key {
+                return !sub.tx.is_closed();
+            }
+            match sub.tx.try_send(TapMsg::Frame(f.clone())) {
+                Ok(()) => {
+                    sub.need_key = false;
+                    true
+                }
+                Err(mpsc::error::TrySendError::Full(_)) => {
+                    sub.need_key = true;
+                    dropped += 1;
+                    true
+                }
+                Err(mpsc::error::TrySendError::Closed(_)) => false,
+            }
+        });
+        if dropped > 0 {
+            self.dropped.fetch_add(dropped, Ordering::Relaxed);
+        }
+    }
+
+    /// The camera's connection ended: every stream ends with `reason`.
+    pub fn end(&self, reason: &str) {
+        let mut s = self.st();
+        s.stream = None;
+        s.track = None;
+        s.gop.clear();
+        s.gop_bytes = 0;
+        end_subs(&mut s, reason);
+    }
+
+    /// Opens a stream: the track, the kept GOP (from a keyframe) and the queue
+    /// of what follows; or why not (no picture yet, not H.264).
+    pub fn subscribe(&self) -> Result<Subscribed, String> {
+        let mut s = self.st();
+        if let Some(r) = &s.refused {
+            return Err(r.clone());
+        }
+        let Some(track) = s.track.clone() else {
+            return Err("the camera is not streaming now".into());
+        };
+        let (tx, rx) = mpsc::channel(STREAM_QUEUE);
+        let gop = s.gop.clone();
+        s.subs.push(Sub {
+            tx,
+            need_key: gop.is_empty(),
+        });
+        Ok((track, gop, rx))
+    }
+
+    /// Streams open on this tap.
+    pub fn streams(&self) -> usize {
+        let mut s = self.st();
+        s.subs.retain(|x| !x.tx.is_closed());
+        s.subs.len()
+    }
+
+    /// Frames dropped for streams that fell behind.
+    pub fn dropped(&self) -> u64 {
+        self.dropped.load(Ordering::Relaxed)
+    }
+}
+
+fn end_subs(s: &mut TapState, reason: &str) {
+    for sub in s.subs.drain(..) {
+        // A full queue cannot take the reason: the stream then reads a closed
+        // queue, which it reports as the camera's connection ending.
+        let _ = sub.tx.try_send(TapMsg::End(reason.to_string()));
+    }
+}
+
+/// Every camera's tap, kept across the camera's restarts.
+#[derive(Debug, Default)]
+pub struct LiveTaps {
+    taps: Mutex<HashMap<String, Arc<LiveTap>>>,
+    open: AtomicUsize,
+}
+
+impl LiveTaps {
+    /// The tap of `camera` (made on first use).
+    pub fn tap(&self, camera: &str) -> Arc<LiveTap> {
+        self.taps
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry(camera.to_string())
+            .or_default()
+            .clone()
+    }
+
+    /// The tap of `camera`, if it runs here.
+    pub fn get(&self, camera: &str) -> Option<Arc<LiveTap>> {
+        self.taps
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(camera)
+            .cloned()
+    }
+
+    /// Each camera's frames dropped for live streams that fell behind.
+    pub fn dropped_by_camera(&self) -> Vec<(String, u64)> {
+        let mut v: Vec<(String, u64)> = self
+            .taps
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .map(|(c, t)| (c.clone(), t.dropped()))
+            .collect();
+        v.sort();
+        v
+    }
+
+    /// Live streams this agent sends now.
+    pub fn open_streams(&self) -> usize {
+        self.open.load(Ordering::Relaxed)
+    }
+
+    /// Counts a stream open until the guard drops.
+    pub fn opened(self: &Arc<Self>) -> OpenGuard {
+        self.open.fetch_add(1, Ordering::Relaxed);
+        OpenGuard(self.clone())
+    }
+}
+
+/// One open stream, counted in [`LiveTaps::open_streams`].
+#[derive(Debug)]
+pub struct OpenGuard(Arc<LiveTaps>);
+
+impl Drop for OpenGuard {
+    fn drop(&mut self) {
+        self.0.open.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// Where a stream's frames pass on the way to the writer: as they are for an
+/// unmasked stream. A masked stream is refused here until the privacy-mask
+/// burner (`Masker`: packets in, H.264 packets out) is plugged in at this one
+/// place.
+pub fn stream_frames(
+    camera: &str,
+    masked: bool,
+    rx: mpsc::Receiver<TapMsg>,
+) -> Result<mpsc::Receiver<TapMsg>, String> {
+    if masked {
+        return Err(format!(
+            "masked live view of camera {camera} is not available on this agent yet"
+        ));
+    }
+    Ok(rx)
+}
+
+// ---------- fragmented MP4 ----------
+
+/// The NAL units of Annex B bytes (without start codes).
+pub fn nal_units(data: &[u8]) -> Vec<&[u8]> {
+    let mut starts = Vec::new();
+    let mut i = 0;
+    while i + 3 <= data.len() {
+        if data[i] == 0 && data[i + 1] == 0 && data[i + 2] == 1 {
+            starts.push(i + 3);
+            i += 3;
+        } else {
+            i += 1;
+        }
+    }
+    let mut out = Vec::new();
+    for (k, &s) in starts.iter().enumerate() {
+        let mut e = starts.get(k + 1).map(|n| n - 3).unwrap_or(data.len());
+        while e > s && data[e - 1] == 0 {
+            e -= 1;
+        }
+        if e > s {
+            out.push(&data[s..e]);
+        }
+    }
+    out
+}
+
+/// The track a keyframe's in-band SPS and PPS describe.
+pub fn track_of(data: &[u8], width: u32, height: u32, timescale: u32) -> Option<Track> {
+    let mut sps = None;
+    let mut pps = Vec::new();
+    for n in nal_units(data) {
+        match n[0] & 0x1f {
+            7 if sps.is_none() && n.len() >= 4 => sps = Some(n.to_vec()),
+            8 => pps.push(n.to_vec()),
+            _ => {}
+        }
+    }
+    (!pps.is_empty()).then_some(())?;
+    Some(Track {
+        width,
+        height,
+        timescale,
+        sps: sps?,
+        pps,
+    })
+}
+
+fn bx(kind: &[u8; 4], body: &[u8]) -> Vec<u8> {
+    let mut v = Vec::with_capacity(body.len() + 8);
+    v.extend_from_slice(&((body.len() + 8) as u32).to_be_bytes());
+    v.extend_from_slice(kind);
+    v.extend_from_slice(body);
+    v
+}
+
+fn full(kind: &[u8; 4], version: u8, flags: u32, body: &[u8]) -> Vec<u8> {
+    let mut b = Vec::with_capacity(body.len() + 4);
+    b.push(version);
+    b.extend_from_slice(&flags.to_be_bytes()[1..]);
+    b.extend_from_slice(body);
+    bx(kind, &b)
+}
+
+fn cat(parts: &[Vec<u8>]) -> Vec<u8> {
+    parts.concat()
+}
+
+const MATRIX: [u32; 9] = [0x10000, 0, 0, 0, 0x10000, 0, 0, 0, 0x4000_0000];
+
+/// A fragmented MP4 writer for one H.264 track: the init segment, then one
+/// fragment per frame (each frame's duration is the next one's decode time
+/// minus its own, so a fragment leaves when the next frame arrives).
+#[derive(Debug)]
+pub struct Fmp4 {
+    track: Arc<Track>,
+    seq: u32,
+    base: Option<i64>,
+    pending: Option<Arc<Frame>>,
+    last_duration: u32,
+}
+
+/// One fragment made.
+#[derive(Debug)]
+pub struct Fragment {
+    /// `moof` + `mdat`.
+    pub data: Vec<u8>,
+    /// Whether it holds a keyframe.
+    pub key: bool,
+    /// Its decode time from the stream's first frame, in milliseconds.
+    pub time_ms: i64,
+    /// When its frame reached the agent.
+    pub arrived: std::time::Instant,
+}
+
+impl Fmp4 {
+    /// A writer for `track`.
+    pub fn new(track: Arc<Track>) -> Fmp4 {
+        let d = (track.timescale / 25).max(1);
+        Fmp4 {
+            track,
+            seq: 0,
+            base: None,
+            pending: None,
+            last_duration: d,
+        }
+    }
+
+    /// The init segment (`ftyp` + `moov`).
+    pub fn init(&self) -> Vec<u8> {
+        let t = &self.track;
+        let ftyp = bx(b"ftyp", b"isom\0\0\x02\0isomiso6avc1mp41");
+        let mut mvhd = Vec::new();
+        mvhd.extend_from_slice(&[0; 8]); // creation, modification
+        mvhd.extend_from_slice(&1000u32.to_be_bytes());
+        mvhd.extend_from_slice(&0u32.to_be_bytes()); // duration
+        mvhd.extend_from_slice(&0x10000u32.to_be_bytes()); // rate
+        mvhd.extend_from_slice(&0x0100u16.to_be_bytes()); // volume
+        mvhd.extend_from_slice(&[0; 10]);
+        for m in MATRIX {
+            mvhd.extend_from_slice(&m.to_be_bytes());
+        }
+        mvhd.extend_from_slice(&[0; 24]);
+        mvhd.extend_from_slice(&2u32.to_be_bytes()); // next track id
+        let mvhd = full(b"mvhd", 0, 0, &mvhd);
+
+        let mut tkhd = Vec::new();
+        tkhd.extend_from_slice(&[0; 8]);
+        tkhd.extend_from_slice(&1u32.to_be_bytes()); // track id
+        tkhd.extend_from_slice(&[0; 4]);
+        tkhd.extend_from_slice(&0u32.to_be_bytes()); // duration
+        tkhd.extend_from_slice(&[0; 8]);
+        tkhd.extend_from_slice(&[0; 4]); // layer, alternate group
+        tkhd.extend_from_slice(&[0; 4]); // volume, reserved
+        for m in MATRIX {
+            tkhd.extend_from_slice(&m.to_be_bytes());
+        }
+        tkhd.extend_from_slice(&(t.width << 16).to_be_bytes());
+        tkhd.extend_from_slice(&(t.height << 16).to_be_bytes());
+        let tkhd = full(b"tkhd", 0, 3, &tkhd);
+
+        let mut mdhd = Vec::new();
+        mdhd.extend_from_slice(&[0; 8]);
+        mdhd.extend_from_slice(&t.timescale.to_be_bytes());
+        mdhd.extend_from_slice(&0u32.to_be_bytes());
+        mdhd.extend_from_slice(&0x55c4u16.to_be_bytes()); // "und"
+        mdhd.extend_from_slice(&[0; 2]);
+        let mdhd = full(b"mdhd", 0, 0, &mdhd);
+        let hdlr = full(
+            b"hdlr",
+            0,
+            0,
+            &cat(&[
+                vec![0; 4],
+                b"vide".to_vec(),
+                vec![0; 12],
+                b"VideoHandler\0".to_vec(),
+            ]),
+        );
+        let vmhd = full(b"vmhd", 0, 1, &[0; 8]);
+        let dinf = bx(
+            b"dinf",
+            &full(
+                b"dref",
+                0,
+                0,
+                &cat(&[1u32.to_be_bytes().to_vec(), full(b"url ", 0, 1, &[])]),
+            ),
+        );
+        let mut avcc = vec![1, t.sps[1], t.sps[2], t.sps[3], 0xff, 0xe1];
+        avcc.extend_from_slice(&(t.sps.len() as u16).to_be_bytes());
+        avcc.extend_from_slice(&t.sps);
+        avcc.push(t.pps.len().min(31) as u8);
+        for p in t.pps.iter().take(31) {
+            avcc.extend_from_slice(&(p.len() as u16).to_be_bytes());
+            avcc.extend_from_slice(p);
+        }
+        let mut avc1 = vec![0; 6];
+        avc1.extend_from_slice(&1u16.to_be_bytes()); // data reference index
+        avc1.extend_from_slice(&[0; 16]);
+        avc1.extend_from_slice(&(t.width.min(0xffff) as u16).to_be_bytes());
+        avc1.extend_from_slice(&(t.height.min(0xffff) as u16).to_be_bytes());
+        avc1.extend_from_slice(&0x0048_0000u32.to_be_bytes());
+        avc1.extend_from_slice(&0x0048_0000u32.to_be_bytes());
+        avc1.extend_from_slice(&[0; 4]);
+        avc1.extend_from_slice(&1u16.to_be_bytes()); // frame count
+        avc1.extend_from_slice(&[0; 32]); // compressor name
+        avc1.extend_from_slice(&0x0018u16.to_be_bytes());
+        avc1.extend_from_slice(&0xffffu16.to_be_bytes());
+        avc1.extend_from_slice(&bx(b"avcC", &avcc));
+        let stsd = full(
+            b"stsd",
+            0,
+            0,
+            &cat(&[1u32.to_be_bytes().to_vec(), bx(b"avc1", &avc1)]),
+        );
+        let empty = 0u32.to_be_bytes();
+        let stbl = bx(
+            b"stbl",
+            &cat(&[
+                stsd,
+                full(b"stts", 0, 0, &empty),
+                full(b"stsc", 0, 0, &empty),
+                full(b"stsz", 0, 0, &[0; 8]),
+                full(b"stco", 0, 0, &empty),
+            ]),
+        );
+        let minf = bx(b"minf", &cat(&[vmhd, dinf, stbl]));
+        let mdia = bx(b"mdia", &cat(&[mdhd, hdlr, minf]));
+        let trak = bx(b"trak", &cat(&[tkhd, mdia]));
+        let mut trex = Vec::new();
+        trex.extend_from_slice(&1u32.to_be_bytes()); // track
+        trex.extend_from_slice(&1u32.to_be_bytes()); // sample description
+        trex.extend_from_slice(&[0; 12]);
+        let mvex = bx(b"mvex", &full(b"trex", 0, 0, &trex));
+        let moov = bx(b"moov", &cat(&[mvhd, trak, mvex]));
+        cat(&[ftyp, moov])
+    }
+
+    /// Takes the next frame; returns the previous one's fragment (its
+    /// duration known now).
+    pub fn push(&mut self, f: Arc<Frame>) -> Option<Fragment> {
+        let prev = self.pending.replace(f.clone())?;
+        let d = f.dts - prev.dts;
+        let d = if d > 0 && d < i64::from(u32::MAX) {
+            d as u32
+        } else {
+            self.last_duration
+        };
+        self.last_duration = d;
+        Some(self.fragment(&prev, d))
+    }
+
+    /// The last frame's fragment (its duration guessed from the one before).
+    pub fn flush(&mut self) -> Option<Fragment> {
+        let p = self.pending.take()?;
+        Some(self.fragment(&p, self.last_duration))
+    }
+
+    fn fragment(&mut self, f: &Frame, duration: u32) -> Fragment {
+        self.seq += 1;
+        let base = *self.base.get_or_insert(f.dts);
+        let decode = (f.dts - base).max(0) as u64;
+        let mut sample = Vec::with_capacity(f.data.len() + 16);
+        for n in nal_units(&f.data) {
+            // Access unit delimiters have no place in an MP4 sample.
+            if n[0] & 0x1f == 9 {
+                continue;
+            }
+            sample.extend_from_slice(&(n.len() as u32).to_be_bytes());
+            sample.extend_from_slice(n);
+        }
+        let cto = (f.pts - f.dts).clamp(i64::from(i32::MIN), i64::from(i32::MAX)) as i32;
+        let flags: u32 = if f.key { 0x0200_0000 } else { 0x0101_0000 };
+        let mfhd = full(b"mfhd", 0, 0, &self.seq.to_be_bytes());
+        let tfhd = full(b"tfhd", 0, 0x02_0000, &1u32.to_be_bytes());
+        let tfdt = full(b"tfdt", 1, 0, &decode.to_be_bytes());
+        // trun: data offset, duration, size, flags, composition offset.
+        let trun_len = 12 + 4 + 4 + 16;
+        let traf_len = 8 + tfhd.len() + tfdt.len() + trun_len;
+        let moof_len = 8 + mfhd.len() + traf_len;
+        let mut trun = Vec::new();
+        trun.extend_from_slice(&1u32.to_be_bytes());
+        trun.extend_from_slice(&((moof_len + 8) as u32).to_be_bytes());
+        trun.extend_from_slice(&duration.to_be_bytes());
+        trun.extend_from_slice(&(sample.len() as u32).to_be_bytes());
+        trun.extend_from_slice(&flags.to_be_bytes());
+        trun.extend_from_slice(&cto.to_be_bytes());
+        let trun = full(b"trun", 1, 0x0f01, &trun);
+        let traf = bx(b"traf", &cat(&[tfhd, tfdt, trun]));
+        let moof = bx(b"moof", &cat(&[mfhd, traf]));
+        debug_assert_eq!(moof.len(), moof_len);
+        let mdat = bx(b"mdat", &sample);
+        let ts = i64::from(self.track.timescale.max(1));
+        Fragment {
+            data: cat(&[moof, mdat]),
+            key: f.key,
+            time_ms: decode as i64 * 1000 / ts,
+            arrived: f.arrived,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SPS: [u8; 8] = [0x67, 0x42, 0xc0, 0x1e, 0xd9, 0x01, 0x40, 0x16];
+    const PPS: [u8; 4] = [0x68, 0xcb, 0x83, 0xcb];
+
+    fn key_au() -> Vec<u8> {
+        let mut v = vec![0, 0, 0, 1];
+        v.extend_from_slice(&SPS);
+        v.extend_from_slice(&[0, 0, 0, 1]);
+        v.extend_from_slice(&PPS);
+        v.extend_from_slice(&[0, 0, 1, 0x65, 0x88, 0x84]);
+        v
+    }
+
+    fn p_au() -> Vec<u8> {
+        vec![0, 0, 0, 1, 0x09, 0xf0, 0, 0, 1, 0x41, 0x9a, 0x02]
+    }
+
+    fn boxes(mut b: &[u8]) -> Vec<(String, usize)> {
+        let mut out = Vec::new();
+        while b.len() >= 8 {
+            let n = u32::from_be_bytes([b[0], b[1], b[2], b[3]]) as usize;
+            out.push((String::from_utf8_lossy(&b[4..8]).into_owned(), n));
+            assert!(n >= 8 && n <= b.len(), "box size {n} of {}", b.len());
+            b = &b[n..];
+        }
+        assert!(b.is_empty());
+        out
+    }
+
+    #[test]
+    fn the_track_comes_from_a_keyframes_parameter_sets() {
+        let t = track_of(&key_au(), 320, 240, 90_000).unwrap();
+        assert_eq!(t.sps, SPS);
+        assert_eq!(t.pps, vec![PPS.to_vec()]);
+        assert!(track_of(&p_au(), 320, 240, 90_000).is_none());
+    }
+
+    #[test]
+    fn init_and_fragments_are_well_formed_boxes() {
+        let t = Arc::new(track_of(&key_au(), 320, 240, 90_000).unwrap());
+        let mut w = Fmp4::new(t);
+        let init = w.init();
+        let b = boxes(&init);
+        assert_eq!(b[0].0, "ftyp");
+        assert_eq!(b[1].0, "moov");
+        assert!(init.windows(4).any(|x| x == b"avcC"));
+        let frame = |data: Vec<u8>, dts: i64, key: bool| {
+            Arc::new(Frame {
+                data,
+                dts,
+                pts: dts,
+                key,
+                arrived: std::time::Instant::now(),
+            })
+        };
+        assert!(w.push(frame(key_au(), 1000, true)).is_none());
+        let f1 = w.push(frame(p_au(), 4600, false)).unwrap();
+        assert!(f1.key);
+        assert_eq!(f1.time_ms, 0);
+        let b = boxes(&f1.data);
+        assert_eq!(
+            b.iter().map(|x| x.0.as_str()).collect::<Vec<_>>(),
+            ["moof", "mdat"]
+        );
+        // The sample: three length-prefixed NAL units, no start codes.
+        let mdat = &f1.data[b[0].1 + 8..];
+        assert_eq!(&mdat[..4], &(SPS.len() as u32).to_be_bytes());
+        assert_eq!(mdat.len(), 4 + SPS.len() + 4 + PPS.len() + 4 + 3);
+        // The duration is the next frame's decode time minus this one's.
+        let d = &f1.data;
+        let trun = d.windows(4).position(|x| x == b"trun").unwrap();
+        let dur = u32::from_be_bytes(d[trun + 16..trun + 20].try_into().unwrap());
+        assert_eq!(dur, 3600);
+        let off = u32::from_be_bytes(d[trun + 12..trun + 16].try_into().unwrap());
+        assert_eq!(off as usize, b[0].1 + 8, "data offset points into mdat");
+        let f2 = w.flush().unwrap();
+        assert!(!f2.key);
+        assert_eq!(f2.time_ms, 40);
+        // The delimiter is left out of the sample.
+        let b2 = boxes(&f2.data);
+        assert_eq!(b2[1].1, 8 + 4 + 3);
+    }
+
+    #[test]
+    fn a_full_stream_skips_to_the_next_keyframe_and_the_recorder_never_waits() {
+        let tap = LiveTap::default();
+        tap.start(320, 240, 90_000, None);
+        assert!(tap.subscribe().is_err(), "no picture yet");
+        tap.frame(&key_au(), 0, 0, true);
+        tap.frame(&p_au(), 3600, 3600, false);
+        let (_t, gop, mut rx) = tap.subscribe().unwrap();
+        assert_eq!(gop.len(), 2, "the kept GOP starts at the keyframe");
+        assert!(gop[0].key);
+        // Never read: fill the queue past its bound, the calls return at once.
+        let t0 = std::time::Instant::now();
+        for i in 0..(STREAM_QUEUE as i64 + 50) {
+            tap.frame(&p_au(), 7200 + i * 3600, 7200 + i * 3600, false);
+        }
+        assert!(t0.elapsed() < std::time::Duration::from_secs(1));
+        assert!(tap.dropped() > 0);
+        // Drain: the queue holds what fitted; nothing more until a keyframe.
+        let mut n = 0;
+        while rx.try_recv().is_ok() {
+            n += 1;
+        }
+        assert_eq!(n, STREAM_QUEUE);
+        tap.frame(&p_au(), 1 << 30, 1 << 30, false);
+        assert!(
+            rx.try_recv().is_err(),
+            "a skipping stream waits for a keyframe"
+        );
+        tap.frame(&key_au(), (1 << 30) + 3600, (1 << 30) + 3600, true);
+        match rx.try_recv() {
+            Ok(TapMsg::Frame(f)) => assert!(f.key),
+            other => panic!("{other:?}"),
+        }
+        tap.end("camera gone");
+        match rx.try_recv() {
+            Ok(TapMsg::End(r)) => assert_eq!(r, "camera gone"),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn h265_is_refused_with_the_reason() {
+        let tap = LiveTap::default();
+        tap.start(320, 240, 90_000, Some("live view takes H.264".into()));
+        tap.frame(&key_au(), 0, 0, true);
+        assert!(tap.subscribe().unwrap_err().contains("H.264"));
+    }
+
+    #[test]
+    fn a_masked_stream_is_refused_until_the_masker_plugs_in() {
+        let (_tx, rx) = mpsc::channel(1);
+        assert!(stream_frames("cam-1", true, rx).is_err());
+        let (_tx, rx) = mpsc::channel(1);
+        assert!(stream_frames("cam-1", false, rx).is_ok());
+    }
+}
