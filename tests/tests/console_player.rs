@@ -15,6 +15,8 @@
 //! - Headless Chromium plays a recorded range from the page: the video's
 //!   `currentTime` advances and frames are decoded; leaving the page ends the
 //!   session (`view.end`).
+//! - Live from the page (`?live=1`, `live.ws`): Chromium plays it; leaving
+//!   ends it (`view.end`, mode live, `viewer gone`).
 //! - The agent going away mid-view: the viewer is told `failed: …` and the
 //!   end is recorded.
 //! - A range from the recording's first segment plays whole (`completed`).
@@ -399,6 +401,48 @@ async fn the_console_plays_a_recorded_range_in_the_browser() {
     b.goto(&format!("{base}/console/cameras")).await;
     let end = wait_for_end(&h, &sid).await;
     assert_eq!(end["actor"], "v-police");
+
+    // Live from the page: the same player on `live.ws`, audited as live.
+    b.goto(&format!(
+        "{base}/console/cameras/cam-1?live=1&reason=live%20check"
+    ))
+    .await;
+    let t = Instant::now();
+    loop {
+        let v = b
+            .eval(
+                "(() => { const v = document.getElementById('player-video'); \
+                 return [v.currentTime, v.getVideoPlaybackQuality().totalVideoFrames, \
+                 document.getElementById('player-status').textContent]; })()",
+            )
+            .await;
+        if v[0].as_f64().unwrap_or(0.0) > 1.0 && v[1].as_u64().unwrap_or(0) > 0 {
+            eprintln!("chromium played live: {v}");
+            break;
+        }
+        assert!(
+            t.elapsed() < Duration::from_secs(40),
+            "the live video did not play: {v}"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    b.screenshot(1280, &shots.join("live-1280.png")).await;
+    let live_id = b
+        .eval("document.getElementById('player-video').getAttribute('data-session')")
+        .await
+        .as_str()
+        .unwrap()
+        .to_string();
+    b.goto(&format!("{base}/console/cameras")).await;
+    let end = wait_for_end(&h, &live_id).await;
+    assert_eq!(end["details"]["mode"], "live", "{end}");
+    assert_eq!(end["details"]["outcome"], "viewer gone", "{end}");
+    let start = entries(&h, "view.start").await;
+    let start = start
+        .iter()
+        .find(|e| e["details"]["session"] == live_id.as_str())
+        .expect("view.start of the live view");
+    assert_eq!(start["details"]["reason"], "live check");
     drop(b);
 
     // The agent going away mid-view ends it for the viewer with the reason,

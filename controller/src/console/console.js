@@ -46,6 +46,7 @@
 // binary messages, then one last text message saying how it ended. When the
 // buffer ahead is full this says "pause" (nothing more is sent), and
 // "resume" when it has room again. A seek is a new page (a new playback).
+// The same player shows a camera live (data-live="1", the live.ws address).
 (function () {
   "use strict";
   var video = document.getElementById("player-video");
@@ -67,6 +68,8 @@
   var ended = false;
   var paused = false;
   var lastWord = "";
+  // Live: no pausing the camera; a player that fell behind jumps to the edge.
+  var live = video.getAttribute("data-live") === "1";
   video.src = URL.createObjectURL(source);
 
   function ahead() {
@@ -74,7 +77,7 @@
     return b.length ? b.end(b.length - 1) - video.currentTime : 0;
   }
   function flow() {
-    if (!ws || ws.readyState !== WebSocket.OPEN) {
+    if (live || !ws || ws.readyState !== WebSocket.OPEN) {
       return;
     }
     if (!paused && (queue.length > 4 || ahead() > 60)) {
@@ -103,6 +106,9 @@
     // The recording may not start at zero: start where the video is.
     if (b.length && video.currentTime < b.start(0)) {
       video.currentTime = b.start(0);
+    }
+    if (live && b.length && b.end(b.length - 1) - video.currentTime > 3) {
+      video.currentTime = b.end(b.length - 1) - 0.5;
     }
     if (queue.length) {
       try {

@@ -496,6 +496,14 @@ impl Console {
                     return player::playback_ws(self, parts, &path_name(name), &query).await;
                 }
             }
+            if let Some(name) = path
+                .strip_prefix("/console/cameras/")
+                .and_then(|r| r.strip_suffix("/live.ws"))
+            {
+                if !name.is_empty() && !name.contains('/') {
+                    return player::live_ws(self, parts, &path_name(name), &query).await;
+                }
+            }
         }
         let token = cookie(&parts.headers, COOKIE).unwrap_or("").to_string();
         if method == Method::POST && path == "/console/logout" {

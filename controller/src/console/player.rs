@@ -28,6 +28,7 @@ use super::{cookie, cross_site, status_of, Console, Signed, COOKIE};
 use crate::alpr::search::Hub;
 use crate::core::auth::Actor;
 use crate::core::Controller;
+use crate::viewing::live::LiveRequest;
 use crate::viewing::player::{playback_chunks, Chunks};
 use crate::viewing::PlaybackRequest;
 use crate::Error;
@@ -465,6 +466,58 @@ async fn play(ctl: Arc<Controller>, actor: Actor, req: PlaybackRequest, mut sock
     .await;
 }
 
+/// `GET /console/cameras/{name}/live.ws[?reason=]`: the camera now, through
+/// the live wing (`Controller::start_live`, the gRPC door's call), pumped as a
+/// playback is; the view's end is recorded by the wing with how it ended.
+pub(super) async fn live_ws(
+    console: &Console,
+    mut parts: Parts,
+    camera: &str,
+    query: &str,
+) -> Response<Body> {
+    let (actor, ws) = match admit(console, &mut parts).await {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    let q = html::pairs(query);
+    let req = LiveRequest {
+        camera: camera.to_string(),
+        reason: html::field(&q, "reason").to_string(),
+        unmasked: false,
+        seconds: 0,
+    };
+    let ctl = console.ctl.clone();
+    ws.on_upgrade(move |socket| watch_live(ctl, actor, req, socket))
+}
+
+/// One live view on an upgraded socket.
+async fn watch_live(ctl: Arc<Controller>, actor: Actor, req: LiveRequest, mut socket: WebSocket) {
+    let view = match ctl.start_live(&actor, &req).await {
+        Ok(v) => v,
+        Err(e) => {
+            say_goodbye(&mut socket, 1008, &format!("refused: {}", status_of(&e).1)).await;
+            return;
+        }
+    };
+    let id = view.session.id.clone();
+    let view = Arc::new(tokio::sync::Mutex::new(view));
+    let chunks = Box::pin(futures::stream::unfold(view.clone(), |v| async move {
+        let next = v.lock().await.next().await;
+        next.map(|r| (r, v))
+    }));
+    pump(
+        socket,
+        &id,
+        chunks,
+        ctl.shutdown.clone(),
+        |ended, _| async move {
+            // A view that completed or failed has recorded its end already.
+            view.lock().await.end(&ended.outcome()).await;
+        },
+    )
+    .await;
+}
+
 // ---------- the page part ----------
 
 /// A bar on the timeline: a legal hold or an active-collection window.
@@ -788,7 +841,25 @@ pub(super) async fn section(
             .and_then(|r| r.last())
             .map(|(a, b)| plus(*b, SignedDuration::from_secs(-60)).max(*a))
     });
+    let live = html::field(&q, "live") == "1";
     match (&may, at) {
+        (Ok(basis), _) if live => {
+            let mut ws = format!("/console/cameras/{}/live.ws", url_part(camera));
+            if !reason.is_empty() {
+                let _ = write!(ws, "?reason={}", url_part(&reason));
+            }
+            let _ = write!(
+                b,
+                "<p>Live (you may watch: {}). Each viewing is logged with your name. \
+<a href=\"/console/cameras/{}#player\">Recordings</a></p>\
+<video id=\"player-video\" class=\"player\" controls muted playsinline data-live=\"1\" data-ws=\"{}\"></video>\
+<p id=\"player-status\" class=\"note\" role=\"status\">The video plays with the console's script on.</p>\
+<script src=\"/console/static/console.js\"></script>",
+                esc(basis),
+                url_part(camera),
+                esc(&ws)
+            );
+        }
         (Err(_), _) => {
             let _ = write!(
                 b,
@@ -830,6 +901,13 @@ pub(super) async fn section(
                 esc(&ws)
             );
         }
+    }
+    if may.is_ok() && !live {
+        let _ = write!(
+            b,
+            "<p><a href=\"/console/cameras/{}?live=1#player\">Watch live</a></p>",
+            url_part(camera)
+        );
     }
     // A form to play from a given time, with a reason (works without script).
     if may.is_ok() {
