@@ -298,6 +298,18 @@ async fn the_console_plays_a_recorded_range_in_the_browser() {
     let gone = wait_for_start(&h, "incident 17-gone").await;
     let _ = s.close(None).await;
     drop(s);
+    // A viewer sending more than `pause` or `resume` (10 KB) is cut off, its
+    // session ended as gone.
+    let big_path = format!("{path}-big");
+    let mut s = ws(&viewer, &big_path, Some(&origin))
+        .await
+        .expect("upgrade");
+    s.send(Message::text("pause")).await.unwrap();
+    let big = wait_for_start(&h, "incident 17-big").await;
+    let _ = s.send(Message::text("x".repeat(10_000))).await;
+    let end = wait_for_end(&h, &big).await;
+    assert_eq!(end["details"]["outcome"], "viewer gone", "{end}");
+    drop(s);
     let end = wait_for_end(&h, &gone).await;
     assert_eq!(end["details"]["outcome"], "viewer gone", "{end}");
     assert_eq!(end["actor"], "v-police");

@@ -51,6 +51,10 @@ use tokio_util::sync::CancellationToken;
 /// it the bytes go as they are, with the default codec.
 pub const MAX_INIT_BYTES: usize = 4 * 1024 * 1024;
 
+/// The longest message or frame a viewer may send (`pause`, `resume`, a
+/// close frame with its reason).
+pub const MAX_VIEWER_MESSAGE: usize = 128;
+
 /// How long a viewer may leave one message untaken before the session ends.
 pub const SEND_TIMEOUT: Duration = Duration::from_secs(60);
 
@@ -410,7 +414,13 @@ pub(super) async fn admit(
         Err(_) => return Err(plain(StatusCode::UNAUTHORIZED, "sign in first")),
     };
     match WebSocketUpgrade::from_request_parts(parts, &()).await {
-        Ok(ws) => Ok((actor, ws)),
+        // The viewer only ever says `pause` or `resume`: anything longer than
+        // a few bytes is refused by the socket before it is buffered.
+        Ok(ws) => Ok((
+            actor,
+            ws.max_message_size(MAX_VIEWER_MESSAGE)
+                .max_frame_size(MAX_VIEWER_MESSAGE),
+        )),
         Err(rej) => Err(rej.into_response()),
     }
 }
