@@ -11,7 +11,8 @@
 //!   another department (after it, with `refused: …`, audited `view.start`
 //!   as the gRPC door audits it); the police viewer gets `{"session",
 //!   "mime"}` with the init segment's codec, then fMP4; closing the socket
-//!   mid-stream leaves `view.end` (`viewer gone`).
+//!   mid-stream leaves `view.end` (`viewer gone`), as does one sending more
+//!   than `pause`/`resume` (cut off).
 //! - Headless Chromium plays a recorded range from the page: the video's
 //!   `currentTime` advances and frames are decoded; leaving the page ends the
 //!   session (`view.end`).
