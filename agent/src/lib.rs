@@ -18,6 +18,7 @@ pub mod health;
 pub mod hotlist;
 pub mod index;
 pub mod ingest;
+pub mod mask;
 pub mod metrics;
 pub mod playback;
 pub mod record;

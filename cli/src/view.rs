@@ -29,6 +29,10 @@ pub(crate) enum ViewCmd {
         /// Why (kept with the session and in the audit log).
         #[arg(long, default_value = "")]
         reason: String,
+        /// The original picture, without the camera's privacy masks: only
+        /// with a current lift from the chief (`camplane masks lift`).
+        #[arg(long)]
+        unmasked: bool,
     },
     /// Who watches which camera now, and who watched before (admins,
     /// auditors, the chief).
@@ -48,7 +52,8 @@ pub async fn run(c: &Client, vc: ViewCmd) -> Result<i32> {
             to,
             out,
             reason,
-        } => playback(c, camera, from, to, out, reason).await,
+            unmasked,
+        } => playback(c, camera, from, to, out, reason, unmasked).await,
         ViewCmd::Sessions { active } => sessions(c, active).await,
     }
 }
@@ -60,6 +65,7 @@ async fn playback(
     to: String,
     out: PathBuf,
     reason: String,
+    unmasked: bool,
 ) -> Result<i32> {
     let mut stream = call(
         pb::viewing_client::ViewingClient::new(c.channel.clone()).playback(c.req(
@@ -68,6 +74,7 @@ async fn playback(
                 from,
                 to,
                 reason,
+                unmasked,
             },
         )?),
     )
