@@ -145,7 +145,7 @@ async fn masks_are_burned_in_and_lifted_only_by_the_chief_for_a_while() {
     let reporter = tokio::spawn(session.clone().run_reporter(stop.clone()));
     let runner = tokio::spawn(session.clone().run(stop.clone()));
 
-    // Three segments recorded (about 6 s of video).
+    // Four segments recorded (about 8 s of video); the range skips the first.
     let segs = || {
         let idx = sup.index();
         let idx = idx.lock().unwrap();
@@ -155,15 +155,15 @@ async fn masks_are_burned_in_and_lifted_only_by_the_chief_for_a_while() {
             .collect::<Vec<(PathBuf, Timestamp, Timestamp)>>()
     };
     let t0 = Instant::now();
-    while segs().len() < 3 {
+    while segs().len() < 4 {
         assert!(
             t0.elapsed() < Duration::from_secs(60),
-            "no 3 segments recorded"
+            "no 4 segments recorded"
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     let recorded = segs();
-    let (from, to) = (recorded[0].1, recorded[1].2);
+    let (from, to) = (recorded[1].1, recorded[2].2);
     let (from_s, to_s) = (from.to_string(), to.to_string());
 
     let cli = Cli {
@@ -211,7 +211,7 @@ async fn masks_are_burned_in_and_lifted_only_by_the_chief_for_a_while() {
         brightest_inside(&m)
     );
     // The original recording's picture: the same outside the mask, bars inside.
-    let original = grey(&recorded[0].0);
+    let original = grey(&recorded[1].0);
     assert!(
         mean_inside(&original) > 100,
         "the bars: {}",
@@ -292,7 +292,7 @@ async fn masks_are_burned_in_and_lifted_only_by_the_chief_for_a_while() {
         "{lifts:?}"
     );
     assert_eq!(
-        run(chief.clone(), lift("1", "case 26-0412: the window is evidence")).await,
+        run(chief.clone(), lift("1", "case 26-04120: the window is evidence")).await,
         0
     );
     let ok = entries(&h, "mask.lift").await;
@@ -365,7 +365,7 @@ async fn masked_export(
                 "--to",
                 &to_s,
                 "--case",
-                "26-0412",
+                "26-04120",
                 "--recipient",
                 "A. Reporter, Telegraph Herald",
                 "--out",

@@ -270,6 +270,7 @@ impl Controller {
             "from": from, "until": until, "reason": s.reason, "basis": s.basis,
             "masked": s.masked, "agent": s.agent,
             "masks": masks.iter().map(|m| m.name.as_str()).collect::<Vec<_>>(),
+            "unmasked": req.unmasked,
         });
         match self
             .audit
