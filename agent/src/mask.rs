@@ -287,8 +287,8 @@ impl Masker {
         opts: MaskerOptions,
     ) -> Result<Masker> {
         crate::ingest::init_ffmpeg();
-        let dctx = codec::context::Context::from_parameters(params)
-            .map_err(err("decoder parameters"))?;
+        let dctx =
+            codec::context::Context::from_parameters(params).map_err(err("decoder parameters"))?;
         let mut dec = dctx.decoder();
         dec.set_packet_time_base(time_base);
         let decoder = dec.video().map_err(err("opening the decoder"))?;
@@ -330,9 +330,7 @@ impl Masker {
         o.set("tune", "zerolatency");
         // A keyframe where the source had one is an IDR, where a viewer can start.
         o.set("forced-idr", "1");
-        let encoder = enc
-            .open_as_with(x264, o)
-            .map_err(err("opening libx264"))?;
+        let encoder = enc.open_as_with(x264, o).map_err(err("opening libx264"))?;
         Ok(Masker {
             decoder,
             encoder,
@@ -375,9 +373,7 @@ impl Masker {
         let _ = self.decoder.send_eof();
         let mut out = Vec::new();
         self.drain_decoder(&mut out)?;
-        self.encoder
-            .send_eof()
-            .map_err(err("ending the encode"))?;
+        self.encoder.send_eof().map_err(err("ending the encode"))?;
         self.drain_encoder(&mut out)?;
         Ok(out)
     }
@@ -416,9 +412,7 @@ impl Masker {
                 continue;
             };
             let masked = masked_copy(&self.decoded, planes);
-            self.encoder
-                .send_frame(&masked)
-                .map_err(err("encoding"))?;
+            self.encoder.send_frame(&masked).map_err(err("encoding"))?;
             self.drain_encoder(out)?;
         }
     }
@@ -439,7 +433,11 @@ impl Masker {
 /// Re-encodes one recorded MPEG-TS segment with `masks` burned in, into `dst`
 /// (MPEG-TS, SPS and PPS in-band), written beside it first and renamed: a
 /// masked export's file. The original is left as it is.
-pub fn mask_file(src: &std::path::Path, dst: &std::path::Path, masks: &[PrivacyMask]) -> Result<()> {
+pub fn mask_file(
+    src: &std::path::Path,
+    dst: &std::path::Path,
+    masks: &[PrivacyMask],
+) -> Result<()> {
     crate::ingest::init_ffmpeg();
     let name = src.display().to_string();
     let mut ictx = format::input(&src).map_err(|e| MaskError(format!("{name}: {e}")))?;
@@ -448,7 +446,12 @@ pub fn mask_file(src: &std::path::Path, dst: &std::path::Path, masks: &[PrivacyM
             .streams()
             .best(ff::media::Type::Video)
             .ok_or_else(|| MaskError(format!("{name}: no video stream")))?;
-        (ist.index(), ist.time_base(), ist.parameters(), ist.avg_frame_rate())
+        (
+            ist.index(),
+            ist.time_base(),
+            ist.parameters(),
+            ist.avg_frame_rate(),
+        )
     };
     let mut m = Masker::with_options(
         params,
@@ -494,8 +497,7 @@ pub fn mask_file(src: &std::path::Path, dst: &std::path::Path, masks: &[PrivacyM
             write(o, &mut octx)?;
         }
         octx.write_trailer().map_err(err("mpegts trailer"))?;
-        std::fs::rename(&tmp, dst)
-            .map_err(|e| MaskError(format!("{}: {e}", dst.display())))
+        std::fs::rename(&tmp, dst).map_err(|e| MaskError(format!("{}: {e}", dst.display())))
     })();
     if r.is_err() {
         let _ = std::fs::remove_file(&tmp);
@@ -526,12 +528,18 @@ mod tests {
     #[test]
     fn a_rectangle_on_pixel_edges_is_exact() {
         // The left half of the top quarter of 320x240.
-        let s = spans(&[[0.0, 0.0], [0.5, 0.0], [0.5, 0.25], [0.0, 0.25]], 320, 240);
+        let s = spans(
+            &[[0.0, 0.0], [0.5, 0.0], [0.5, 0.25], [0.0, 0.25]],
+            320,
+            240,
+        );
         assert_eq!(s.len(), 60);
-        assert!(s
-            .iter()
-            .enumerate()
-            .all(|(i, sp)| *sp == Span { y: i as u32, x0: 0, x1: 160 }));
+        assert!(s.iter().enumerate().all(|(i, sp)| *sp
+            == Span {
+                y: i as u32,
+                x0: 0,
+                x1: 160
+            }));
         // The whole frame, however the points go round.
         let all = spans(&[[0.0, 1.0], [1.0, 1.0], [1.0, 0.0], [0.0, 0.0]], 7, 5);
         assert_eq!(all.len(), 5);
@@ -577,9 +585,23 @@ mod tests {
         let row = |y| s.iter().filter(|sp| sp.y == y).copied().collect::<Vec<_>>();
         assert_eq!(
             row(2),
-            vec![Span { y: 2, x0: 0, x1: 3 }, Span { y: 2, x0: 7, x1: 10 }]
+            vec![
+                Span { y: 2, x0: 0, x1: 3 },
+                Span {
+                    y: 2,
+                    x0: 7,
+                    x1: 10
+                }
+            ]
         );
-        assert_eq!(row(8), vec![Span { y: 8, x0: 0, x1: 10 }]);
+        assert_eq!(
+            row(8),
+            vec![Span {
+                y: 8,
+                x0: 0,
+                x1: 10
+            }]
+        );
     }
 
     #[test]

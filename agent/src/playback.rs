@@ -462,7 +462,17 @@ mod tests {
             let o = std::process::Command::new("ffmpeg")
                 .args(["-v", "error", "-i"])
                 .arg(&f)
-                .args(["-frames:v", "1", "-ss", "1.5", "-f", "rawvideo", "-pix_fmt", "gray", "-"])
+                .args([
+                    "-frames:v",
+                    "1",
+                    "-ss",
+                    "1.5",
+                    "-f",
+                    "rawvideo",
+                    "-pix_fmt",
+                    "gray",
+                    "-",
+                ])
                 .output()
                 .unwrap();
             assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
@@ -479,7 +489,11 @@ mod tests {
                 .max()
                 .unwrap()
         };
-        assert!(inside(&px) <= 20, "not black inside the mask: {}", inside(&px));
+        assert!(
+            inside(&px) <= 20,
+            "not black inside the mask: {}",
+            inside(&px)
+        );
         let below: u64 = (60..120)
             .flat_map(|y| (0..160).map(move |x| (x, y)))
             .map(|(x, y)| u64::from(px[y * 160 + x]))

@@ -697,18 +697,34 @@ spec:
             p.iter()
                 .any(|p| p.path == path && p.message.contains(msg) && p.line.is_some())
         };
-        assert!(has("spec.privacy_masks[0].polygon", "at least 3 points"), "{p:?}");
-        assert!(has("spec.privacy_masks[0].polygon[1]", "outside the frame"), "{p:?}");
-        assert!(has("spec.privacy_masks[1].polygon[2]", "outside the frame"), "{p:?}");
-        assert!(has("spec.privacy_masks[1].name", "already the name"), "{p:?}");
-        assert!(has("spec.privacy_masks[2].name", "not a valid name"), "{p:?}");
+        assert!(
+            has("spec.privacy_masks[0].polygon", "at least 3 points"),
+            "{p:?}"
+        );
+        assert!(
+            has("spec.privacy_masks[0].polygon[1]", "outside the frame"),
+            "{p:?}"
+        );
+        assert!(
+            has("spec.privacy_masks[1].polygon[2]", "outside the frame"),
+            "{p:?}"
+        );
+        assert!(
+            has("spec.privacy_masks[1].name", "already the name"),
+            "{p:?}"
+        );
+        assert!(
+            has("spec.privacy_masks[2].name", "not a valid name"),
+            "{p:?}"
+        );
         assert_eq!(p.len(), 5, "{p:?}");
 
         // At most 16 masks.
         let many: String = (0..17)
             .map(|i| format!("    - name: m{i}\n      polygon: [[0, 0], [1, 0], [1, 1]]\n"))
             .collect();
-        let p = problems(&GOOD.replace("  streams:", &format!("  privacy_masks:\n{many}  streams:")));
+        let p =
+            problems(&GOOD.replace("  streams:", &format!("  privacy_masks:\n{many}  streams:")));
         assert!(
             p.iter()
                 .any(|p| p.path == "spec.privacy_masks" && p.message.contains("at most 16")),
@@ -720,7 +736,8 @@ spec:
             "  privacy_masks:\n    - name: w\n      colour: red\n      polygon: [[0, 0], [1, 0], [1, 1]]\n  streams:",
         ));
         assert!(
-            p.iter().any(|p| p.path.contains("privacy_masks") && p.path.contains("colour")),
+            p.iter()
+                .any(|p| p.path.contains("privacy_masks") && p.path.contains("colour")),
             "{p:?}"
         );
     }

@@ -332,7 +332,10 @@ pub fn privacy_mask_problems(masks: &[PrivacyMask]) -> Vec<(String, String)> {
         if let Some(j) = masks[..i].iter().position(|o| o.name == m.name) {
             out.push((
                 format!("{at}.name"),
-                format!("{:?} is already the name of spec.privacy_masks[{j}]", m.name),
+                format!(
+                    "{:?} is already the name of spec.privacy_masks[{j}]",
+                    m.name
+                ),
             ));
         }
     }

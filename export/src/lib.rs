@@ -135,8 +135,8 @@ pub fn verify_export(dir: &Path, ca_cert_pem: &str) -> Result<usize, ExportProbl
         }
         other => {
             return Err(m(format!(
-                "unknown format {other:?} (this build reads {FORMAT_V1}, {FORMAT} and {FORMAT_MASKED})"
-            )))
+            "unknown format {other:?} (this build reads {FORMAT_V1}, {FORMAT} and {FORMAT_MASKED})"
+        )))
         }
     }
     let files: Vec<SegmentInfo> =

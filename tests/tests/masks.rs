@@ -1,6 +1,8 @@
 //! Privacy masks with real parts: a controller (embedded store, TLS, a clock
 //! the test moves), a GStreamer RTSP camera sending SMPTE colour bars, and an
 //! agent that records it and burns the camera's mask into what it plays back.
+//! Masks that are not right (too few points, outside the frame, a name twice)
+//! are refused on apply, each problem named by its field path.
 //!
 //! Through the real CLI: `camplane view playback` gives an MP4 whose pixels
 //! (read back by FFmpeg as grey) are black inside the mask (the left half of
@@ -15,6 +17,7 @@
 
 use camplane_agent::control::Session;
 use camplane_controller::clock::ManualClock;
+use camplane_proto::v1 as pb;
 use camplane_testkit::{agent, controller as ctl, servers};
 use clap::Parser;
 use jiff::{SignedDuration, Timestamp};
@@ -125,6 +128,40 @@ async fn masks_are_burned_in_and_lifted_only_by_the_chief_for_a_while() {
             "rtsp://127.0.0.1:8554/cam1",
             &format!("rtsp://127.0.0.1:{port}/cam"),
         );
+    // Bad masks are refused on apply (the controller's check, whatever the
+    // client), every problem named by its field path.
+    let ms = camplane_config::manifest::parse("city.yaml", &assigned).unwrap();
+    let cam = ms.iter().find(|m| m.name == "cam-1").unwrap();
+    let mut spec = cam.spec.to_json();
+    spec["privacy_masks"] = serde_json::json!([
+        {"name": "window-a", "polygon": [[0, 0], [1, 1]]},
+        {"name": "window-a", "polygon": [[0, 0], [0.5, 0], [1.5, 0.25]]},
+    ]);
+    let e = pb::objects_client::ObjectsClient::new(h.channel.clone())
+        .apply(ctl::req(
+            &h.admin,
+            pb::ApplyRequest {
+                objects: vec![pb::Object {
+                    kind: "Camera".into(),
+                    name: "cam-1".into(),
+                    json: serde_json::to_vec(&spec).unwrap(),
+                    revision: 0,
+                }],
+                source: "bad.yaml".into(),
+                dry_run: false,
+            },
+        ))
+        .await
+        .unwrap_err();
+    for says in [
+        "spec.privacy_masks[0].polygon",
+        "at least 3 points",
+        "spec.privacy_masks[1].name",
+        "spec.privacy_masks[1].polygon[2]",
+        "outside the frame",
+    ] {
+        assert!(e.message().contains(says), "{says}: {}", e.message());
+    }
     ctl::apply(&h, &h.admin, &assigned).await.unwrap();
     let mgr = ctl::user(&h, "m", &["dept_manager"], "police").await;
     let chief = ctl::qualified_user(&h, "c", "chief", "police").await;
@@ -292,7 +329,11 @@ async fn masks_are_burned_in_and_lifted_only_by_the_chief_for_a_while() {
         "{lifts:?}"
     );
     assert_eq!(
-        run(chief.clone(), lift("1", "case 26-04120: the window is evidence")).await,
+        run(
+            chief.clone(),
+            lift("1", "case 26-04120: the window is evidence")
+        )
+        .await,
         0
     );
     let ok = entries(&h, "mask.lift").await;
@@ -398,14 +439,15 @@ async fn masked_export(
         // The original is not in the export: only the masked file.
         assert!(!out.join(o["name"].as_str().unwrap()).exists());
         let masked = out.join(f["name"].as_str().unwrap());
-        assert!(brightest_inside(&grey(&masked)) <= 24, "{}", masked.display());
+        assert!(
+            brightest_inside(&grey(&masked)) <= 24,
+            "{}",
+            masked.display()
+        );
     }
     assert_eq!(
-        cli.run(
-            chief,
-            &["export", "verify", &out.display().to_string()]
-        )
-        .await,
+        cli.run(chief, &["export", "verify", &out.display().to_string()])
+            .await,
         0,
         "export verify"
     );

@@ -21,7 +21,10 @@ impl MasksApi {
 
 #[tonic::async_trait]
 impl pb::masks_server::Masks for MasksApi {
-    async fn lift(&self, req: Request<pb::MaskLiftRequest>) -> Result<Response<pb::Object>, Status> {
+    async fn lift(
+        &self,
+        req: Request<pb::MaskLiftRequest>,
+    ) -> Result<Response<pb::Object>, Status> {
         let actor = self.api.actor(&req).await?;
         let r = req.into_inner();
         let lift = self

@@ -69,7 +69,10 @@ async fn pump(api: RecordingsApi, plan: ExportPlan, tx: ChunkTx) {
         };
         let mut announced = false;
         if plan.masks.is_empty() {
-            if send(&tx, pb::export_chunk::Part::File(file.clone())).await.is_err() {
+            if send(&tx, pb::export_chunk::Part::File(file.clone()))
+                .await
+                .is_err()
+            {
                 return;
             }
             announced = true;

@@ -230,7 +230,10 @@ mod tests {
             if r == Role::Chief {
                 assert!(got.is_ok(), "{r}");
             } else {
-                assert!(matches!(got, Err(Error::PermissionDenied(_))), "{r}: {got:?}");
+                assert!(
+                    matches!(got, Err(Error::PermissionDenied(_))),
+                    "{r}: {got:?}"
+                );
             }
         }
         assert!(matches!(
@@ -268,7 +271,10 @@ mod tests {
         let at = |m: i64| t0 + SignedDuration::from_secs(m);
         assert!(lift_current(&l, "v", "cam-1", at(0)));
         assert!(lift_current(&l, "v", "cam-1", at(599)));
-        assert!(!lift_current(&l, "v", "cam-1", at(600)), "expired at its end");
+        assert!(
+            !lift_current(&l, "v", "cam-1", at(600)),
+            "expired at its end"
+        );
         assert!(!lift_current(&l, "v", "cam-1", at(-1)), "not before it");
         assert!(!lift_current(&l, "w", "cam-1", at(5)), "another user");
         assert!(!lift_current(&l, "v", "cam-2", at(5)), "another camera");
