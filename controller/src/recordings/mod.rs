@@ -668,6 +668,57 @@ mod tests {
         write(&sign_manifest(&pki, none).unwrap());
         assert!(verify_export(d.path(), &pki.ca_cert_pem).is_err());
 
+        // A masked export (format 3): the masked files are in the directory
+        // and checked byte for byte; the originals are named by hash only, and
+        // a masked file must name its original's hash.
+        let seg = SegmentInfo {
+            seq: 4,
+            name: "a.ts".into(),
+            start: "2026-11-01T00:00:00Z".parse().unwrap(),
+            end: "2026-11-01T00:00:02Z".parse().unwrap(),
+            size: 10,
+            sha256: "ab".repeat(32),
+            prev_sha256: "00".repeat(32),
+        };
+        let bytes = b"masked bytes".to_vec();
+        std::fs::write(d.path().join("a-masked.ts"), &bytes).unwrap();
+        let mf = camplane_export::MaskedFile {
+            name: "a-masked.ts".into(),
+            size: bytes.len() as u64,
+            sha256: hex::encode(Sha256::digest(&bytes)),
+            original_seq: 4,
+            original_sha256: seg.sha256.clone(),
+        };
+        let mut mplan = plan();
+        mplan.segments = vec![seg];
+        mplan.masks = vec![PrivacyMask {
+            name: "w".into(),
+            polygon: vec![[0.0, 0.0], [1.0, 0.0], [1.0, 1.0]],
+        }];
+        let mbody = manifest_body(&mplan, std::slice::from_ref(&mf), &pki.ca_cert_pem);
+        assert_eq!(mbody["format"], camplane_export::FORMAT_MASKED);
+        write(&sign_manifest(&pki, mbody.clone()).unwrap());
+        assert_eq!(verify_export(d.path(), &pki.ca_cert_pem), Ok(1));
+        std::fs::write(d.path().join("a-masked.ts"), b"masked bytez").unwrap();
+        assert!(matches!(
+            verify_export(d.path(), &pki.ca_cert_pem),
+            Err(camplane_export::ExportProblem::Altered(..))
+        ));
+        std::fs::write(d.path().join("a-masked.ts"), &bytes).unwrap();
+        let mut other = mf.clone();
+        other.original_sha256 = "cd".repeat(32);
+        write(&sign_manifest(&pki, manifest_body(&mplan, &[other], &pki.ca_cert_pem)).unwrap());
+        assert!(matches!(
+            verify_export(d.path(), &pki.ca_cert_pem),
+            Err(camplane_export::ExportProblem::Chain(..))
+        ));
+        write(&sign_manifest(&pki, manifest_body(&mplan, &[], &pki.ca_cert_pem)).unwrap());
+        assert!(
+            verify_export(d.path(), &pki.ca_cert_pem).is_err(),
+            "no masked file"
+        );
+        std::fs::remove_file(d.path().join("a-masked.ts")).unwrap();
+
         // Changing the recipient after signing breaks the signature.
         let signed = sign_manifest(&pki, body).unwrap();
         let text = String::from_utf8(signed)
