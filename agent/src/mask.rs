@@ -197,9 +197,9 @@ impl Planes {
     }
 }
 
-/// Copies `src` into a new frame of its own and fills the masks there.
-fn masked_copy(src: &frame::Video, planes: &Planes) -> frame::Video {
-    let mut out = frame::Video::new(src.format(), src.width(), src.height());
+/// Copies `src` into `out` (a frame of the masker's own, the same size and
+/// format) and fills the masks there.
+fn masked_copy(src: &frame::Video, planes: &Planes, out: &mut frame::Video) {
     for (i, (spans, value)) in planes.fill.iter().enumerate() {
         let (ss, ds) = (src.stride(i), out.stride(i));
         let rows = src.plane_height(i) as usize;
@@ -231,7 +231,6 @@ fn masked_copy(src: &frame::Video, planes: &Planes) -> frame::Video {
     } else {
         picture::Type::None
     });
-    out
 }
 
 /// Options of a [`Masker`] beyond the interface's three arguments.
@@ -263,6 +262,9 @@ pub struct Masker {
     masks: Vec<PrivacyMask>,
     planes: Option<Planes>,
     decoded: frame::Video,
+    /// The picture handed to the encoder, reused: libx264 copies each picture
+    /// while `send_frame` runs, so the buffer is ours again when it returns.
+    masked: Option<frame::Video>,
     /// Packets the decoder refused as corrupt (skipped).
     pub skipped: u64,
 }
@@ -337,6 +339,7 @@ impl Masker {
             masks: masks.to_vec(),
             planes: None,
             decoded: frame::Video::empty(),
+            masked: None,
             skipped: 0,
         })
     }
@@ -411,8 +414,11 @@ impl Masker {
             let Some(planes) = &self.planes else {
                 continue;
             };
-            let masked = masked_copy(&self.decoded, planes);
-            self.encoder.send_frame(&masked).map_err(err("encoding"))?;
+            let masked = self.masked.get_or_insert_with(|| {
+                frame::Video::new(planes.format, planes.width, planes.height)
+            });
+            masked_copy(&self.decoded, planes, masked);
+            self.encoder.send_frame(masked).map_err(err("encoding"))?;
             self.drain_encoder(out)?;
         }
     }
