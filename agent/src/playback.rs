@@ -146,6 +146,14 @@ fn start(index: &Mutex<Index>, q: &PlaybackQuery) -> Result<Remux, String> {
     if q.from >= q.until {
         return Err("playback: from must be before until".into());
     }
+    // The controller checked them on apply; a bad list (too many, too many
+    // points) is refused here too rather than worked through.
+    if let Some((at, why)) = camplane_config::model::privacy_mask_problems(&q.masks)
+        .into_iter()
+        .next()
+    {
+        return Err(format!("playback: masks: {at}: {why}"));
+    }
     let segments: Vec<(PathBuf, Timestamp)> = {
         let idx = index.lock().unwrap_or_else(|e| e.into_inner());
         idx.find(&q.camera, q.from, q.until)
@@ -478,6 +486,12 @@ mod tests {
             assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
             o.stdout
         };
+        // Masks the controller would have refused are refused here too.
+        let mut bad = q.clone();
+        bad.session = "vs-bad".into();
+        bad.masks[0].polygon.truncate(2);
+        let e = p.answer(&index, &bad).unwrap_err();
+        assert!(e.contains("at least 3 points"), "{e}");
         let masked = play(&p, &index, &q);
         assert!(masked.windows(4).any(|w| w == b"moof"), "no fragments");
         let px = gray(&masked, "masked.mp4");

@@ -115,6 +115,12 @@ fn masked_chunk(
     root: &std::path::Path,
 ) -> Answer {
     use sha2::Digest;
+    if let Some((at, why)) = camplane_config::model::privacy_mask_problems(&q.masks)
+        .into_iter()
+        .next()
+    {
+        return Err(format!("masked segment: masks: {at}: {why}"));
+    }
     let key = serde_json::to_vec(&q.masks).map_err(|e| e.to_string())?;
     let digest = hex::encode(&sha2::Sha256::digest(&key)[..8]);
     let dir = root.join("masked");
