@@ -19,6 +19,7 @@ pub mod hotlist;
 pub mod index;
 pub mod ingest;
 pub mod live;
+pub mod mask;
 pub mod metrics;
 pub mod playback;
 pub mod record;

@@ -19,7 +19,8 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use camplane_config::model::{PlaybackQuery, MAX_CHUNK};
+use crate::mask::{Masker, MaskerOptions};
+use camplane_config::model::{PlaybackQuery, PrivacyMask, MAX_CHUNK};
 use ff::{codec, format, media, Rational};
 use ffmpeg_next as ff;
 use jiff::Timestamp;
@@ -145,6 +146,14 @@ fn start(index: &Mutex<Index>, q: &PlaybackQuery) -> Result<Remux, String> {
     if q.from >= q.until {
         return Err("playback: from must be before until".into());
     }
+    // The controller checked them on apply; a bad list (too many, too many
+    // points) is refused here too rather than worked through.
+    if let Some((at, why)) = camplane_config::model::privacy_mask_problems(&q.masks)
+        .into_iter()
+        .next()
+    {
+        return Err(format!("playback: masks: {at}: {why}"));
+    }
     let segments: Vec<(PathBuf, Timestamp)> = {
         let idx = index.lock().unwrap_or_else(|e| e.into_inner());
         idx.find(&q.camera, q.from, q.until)
@@ -161,10 +170,11 @@ fn start(index: &Mutex<Index>, q: &PlaybackQuery) -> Result<Remux, String> {
     crate::ingest::init_ffmpeg();
     let (reader, writer) = std::io::pipe().map_err(|e| format!("playback pipe: {e}"))?;
     let (from, until) = (q.from, q.until);
+    let masks = q.masks.clone();
     let worker = std::thread::Builder::new()
         .name("playback".into())
         .spawn(move || {
-            let r = remux(&segments, from, until, &writer);
+            let r = remux(&segments, from, until, &masks, &writer);
             // Closing the writer is the reader's end of file.
             drop(writer);
             r
@@ -237,11 +247,14 @@ fn untagged(mut p: codec::Parameters) -> codec::Parameters {
 }
 
 /// Remuxes the range's packets into fragmented MP4 written to `out`: from the
-/// last keyframe at or before `from` to the last packet before `until`.
+/// last keyframe at or before `from` to the last packet before `until`. With
+/// `masks`, the packets go through a [`Masker`] first (decoded, the masks
+/// filled black, encoded again): the hidden pixels never leave the agent.
 fn remux(
     segments: &[(PathBuf, Timestamp)],
     from: Timestamp,
     until: Timestamp,
+    masks: &[PrivacyMask],
     out: &std::io::PipeWriter,
 ) -> Result<(), String> {
     let (first_path, first_start) = &segments[0];
@@ -261,7 +274,28 @@ fn remux(
         .best(media::Type::Video)
         .ok_or_else(|| format!("{}: no video stream", first_path.display()))?;
     let in_tb = ist.time_base();
-    let params = untagged(ist.parameters());
+    let us_tb = Rational(1, 1_000_000);
+    let mut masker = if masks.is_empty() {
+        None
+    } else {
+        let rate = ist.avg_frame_rate();
+        let opts = MaskerOptions {
+            frame_rate: if rate.numerator() > 0 && rate.denominator() > 0 {
+                rate
+            } else {
+                MaskerOptions::default().frame_rate
+            },
+            ..MaskerOptions::default()
+        };
+        Some(
+            Masker::with_options(ist.parameters(), us_tb, masks, opts)
+                .map_err(|e| e.to_string())?,
+        )
+    };
+    let (params, stream_tb) = match &masker {
+        Some(m) => (untagged(m.output_parameters()), us_tb),
+        None => (untagged(ist.parameters()), in_tb),
+    };
     drop(ictx);
 
     // The pipe protocol writes to the descriptor and leaves it open: `out` closes it.
@@ -272,7 +306,7 @@ fn remux(
             .add_stream(ff::encoder::find(codec::Id::None))
             .map_err(|e| format!("mp4 stream: {e}"))?;
         ost.set_parameters(params);
-        ost.set_time_base(in_tb);
+        ost.set_time_base(stream_tb);
     }
     let mut opts = ff::Dictionary::new();
     opts.set("movflags", "frag_keyframe+empty_moov+default_base_moof");
@@ -282,7 +316,6 @@ fn remux(
         .stream(0)
         .map(|s| s.time_base())
         .unwrap_or(Rational(1, 90_000));
-    let us_tb = Rational(1, 1_000_000);
 
     let mut started = false;
     let mut last_dts: Option<i64> = None;
@@ -315,24 +348,23 @@ fn remux(
             pkt.set_pts(Some(dts + lead));
             pkt.set_stream(0);
             pkt.set_position(-1);
-            pkt.rescale_ts(us_tb, out_tb);
-            // Decode times a microsecond apart can round to one tick of the
-            // output's time base (the muxer refuses a decode time that does
-            // not increase): keep them increasing there too.
-            if let (Some(d), Some(l)) = (pkt.dts(), last_out) {
-                if d <= l {
-                    let shift = l + 1 - d;
-                    pkt.set_dts(Some(d + shift));
-                    pkt.set_pts(pkt.pts().map(|p| p + shift));
+            match &mut masker {
+                Some(m) => {
+                    for mut p in m.push(pkt).map_err(|e| e.to_string())? {
+                        write_packet(&mut p, us_tb, out_tb, &mut last_out, &mut octx)?;
+                    }
                 }
+                None => write_packet(pkt, us_tb, out_tb, &mut last_out, &mut octx)?,
             }
-            last_out = pkt.dts();
-            pkt.write(&mut octx)
-                .map_err(|e| format!("mp4 write: {e}"))?;
             Ok(true)
         })?;
         if ended {
             break;
+        }
+    }
+    if let Some(m) = &mut masker {
+        for mut p in m.flush().map_err(|e| e.to_string())? {
+            write_packet(&mut p, us_tb, out_tb, &mut last_out, &mut octx)?;
         }
     }
     octx.write_trailer()
@@ -340,18 +372,43 @@ fn remux(
     Ok(())
 }
 
+/// Writes a packet (timestamps in `from`, masked or not) as the MP4's stream 0,
+/// its decode time after `last_out`'s.
+fn write_packet(
+    p: &mut ff::Packet,
+    from: Rational,
+    to: Rational,
+    last_out: &mut Option<i64>,
+    octx: &mut format::context::Output,
+) -> Result<(), String> {
+    p.set_stream(0);
+    p.set_position(-1);
+    p.rescale_ts(from, to);
+    // Decode times a microsecond apart can round to one tick of the output's
+    // time base (the muxer refuses a decode time that does not increase):
+    // keep them increasing there too.
+    if let (Some(d), Some(l)) = (p.dts(), *last_out) {
+        if d <= l {
+            let shift = l + 1 - d;
+            p.set_dts(Some(d + shift));
+            p.set_pts(p.pts().map(|t| t + shift));
+        }
+    }
+    *last_out = p.dts();
+    p.write(octx)
+        .map(|_| ())
+        .map_err(|e| format!("mp4 write: {e}"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    /// Two 2 s TS segments of a 25 fps clip with 1 s GOPs, indexed like the
-    /// recorder's; a range inside them comes out as fragmented MP4 starting at
-    /// a keyframe, in chunks, and the session closes at its end.
-    #[test]
-    fn a_range_comes_out_as_fragmented_mp4_in_chunks() {
+    /// Two 2 s TS segments of a 25 fps 160x120 clip with 1 s GOPs, indexed like
+    /// the recorder's, from `t0`.
+    fn two_segments(dir: &std::path::Path) -> (Mutex<Index>, Timestamp) {
         crate::ingest::init_ffmpeg();
-        let dir = tempfile::tempdir().unwrap();
-        let mut index = Index::open(dir.path()).unwrap();
+        let mut index = Index::open(dir).unwrap();
         let t0: Timestamp = "2026-11-01T00:00:00Z".parse().unwrap();
         let cam_dir = index.camera_dir("cam-1");
         std::fs::create_dir_all(&cam_dir).unwrap();
@@ -381,7 +438,103 @@ mod tests {
                 )
                 .unwrap();
         }
-        let index = Mutex::new(index);
+        (Mutex::new(index), t0)
+    }
+
+    /// Plays a whole session of `q` (chunk 0 on) and returns its bytes.
+    fn play(p: &Playbacks, index: &Mutex<Index>, q: &PlaybackQuery) -> Vec<u8> {
+        let mut out = Vec::new();
+        let mut q = q.clone();
+        loop {
+            let (_, data) = p.answer(index, &q).unwrap();
+            if data.is_empty() {
+                return out;
+            }
+            out.extend_from_slice(&data);
+            q.chunk += 1;
+        }
+    }
+
+    /// A masked range: H.264 again (re-encoded at the agent), black inside
+    /// the mask, the test pattern outside; the same range unmasked is not.
+    #[test]
+    fn a_masked_range_is_black_inside_its_masks() {
+        let dir = tempfile::tempdir().unwrap();
+        let (index, t0) = two_segments(dir.path());
+        let p = Playbacks::default();
+        let mut q = PlaybackQuery {
+            session: "vs-m".into(),
+            camera: "cam-1".into(),
+            from: t0,
+            until: t0 + jiff::SignedDuration::from_millis(3000),
+            chunk: 0,
+            close: false,
+            masks: vec![PrivacyMask {
+                name: "window".into(),
+                polygon: vec![[0.0, 0.0], [0.5, 0.0], [0.5, 0.25], [0.0, 0.25]],
+            }],
+        };
+        let gray = |bytes: &[u8], name: &str| {
+            let f = dir.path().join(name);
+            std::fs::write(&f, bytes).unwrap();
+            let o = std::process::Command::new("ffmpeg")
+                .args(["-v", "error", "-i"])
+                .arg(&f)
+                .args([
+                    "-frames:v",
+                    "1",
+                    "-ss",
+                    "1.5",
+                    "-f",
+                    "rawvideo",
+                    "-pix_fmt",
+                    "gray",
+                    "-",
+                ])
+                .output()
+                .unwrap();
+            assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+            o.stdout
+        };
+        // Masks the controller would have refused are refused here too.
+        let mut bad = q.clone();
+        bad.session = "vs-bad".into();
+        bad.masks[0].polygon.truncate(2);
+        let e = p.answer(&index, &bad).unwrap_err();
+        assert!(e.contains("at least 3 points"), "{e}");
+        let masked = play(&p, &index, &q);
+        assert!(masked.windows(4).any(|w| w == b"moof"), "no fragments");
+        let px = gray(&masked, "masked.mp4");
+        assert_eq!(px.len(), 160 * 120);
+        let inside = |px: &[u8]| {
+            (2..28)
+                .flat_map(|y| (2..78).map(move |x| (x, y)))
+                .map(|(x, y)| px[y * 160 + x])
+                .max()
+                .unwrap()
+        };
+        assert!(
+            inside(&px) <= 20,
+            "not black inside the mask: {}",
+            inside(&px)
+        );
+        let below: u64 = (60..120)
+            .flat_map(|y| (0..160).map(move |x| (x, y)))
+            .map(|(x, y)| u64::from(px[y * 160 + x]))
+            .sum();
+        assert!(below / (60 * 160) > 40, "the pattern outside is gone");
+        q.session = "vs-u".into();
+        q.masks.clear();
+        let plain = gray(&play(&p, &index, &q), "plain.mp4");
+        assert!(inside(&plain) > 20, "unmasked is black there too");
+    }
+
+    /// A range inside two segments comes out as fragmented MP4 starting at a
+    /// keyframe, in chunks, and the session closes at its end.
+    #[test]
+    fn a_range_comes_out_as_fragmented_mp4_in_chunks() {
+        let dir = tempfile::tempdir().unwrap();
+        let (index, t0) = two_segments(dir.path());
         let p = Playbacks::default();
         let q = |chunk| PlaybackQuery {
             session: "vs-1".into(),
@@ -390,6 +543,7 @@ mod tests {
             until: t0 + jiff::SignedDuration::from_millis(3500),
             chunk,
             close: false,
+            masks: vec![],
         };
         // Another session's chunk 1 is refused: sessions start at chunk 0.
         assert!(p.answer(&index, &q(1)).is_err());

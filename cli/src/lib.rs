@@ -21,6 +21,7 @@ mod hold;
 mod hotlist;
 mod login;
 mod maintenance;
+mod masks;
 mod objects;
 mod output;
 mod placement;
@@ -186,6 +187,10 @@ enum Cmd {
     /// Watching cameras through the controller (audited), and who watches.
     #[command(subcommand)]
     View(view::ViewCmd),
+    /// Privacy masks: the chief lifts a camera's masks for one user (at most
+    /// 60 minutes, audited).
+    #[command(subcommand)]
+    Masks(masks::MasksCmd),
 }
 
 /// Runs the CLI; returns the process exit code.
@@ -237,5 +242,6 @@ pub async fn run(cli: Cli) -> Result<i32> {
         Cmd::Compliance(cc) => compliance::run(&c, cc).await,
         Cmd::RecordsRequest(rc) => records::run(&c, rc).await,
         Cmd::View(vc) => view::run(&c, vc).await,
+        Cmd::Masks(mc) => masks::run(&c, mc).await,
     }
 }

@@ -147,7 +147,10 @@ pub async fn run(c: &Client, pc: PlacementCmd) -> Result<i32> {
                     }
                     .into(),
                     text(&a["bases"]),
-                    text(&a["reasons"]),
+                    match cam["privacy_masks"].as_str() {
+                        Some(m) => format!("{} ({m})", text(&a["reasons"])),
+                        None => text(&a["reasons"]),
+                    },
                     nearest,
                 ]);
             }

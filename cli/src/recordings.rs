@@ -59,6 +59,11 @@ pub(crate) enum RecordingsCmd {
         /// Who receives the copy: "NAME, AGENCY" (audited, in the signed manifest).
         #[arg(long)]
         recipient: String,
+        /// Re-encode with the camera's privacy masks burned in (at the site),
+        /// for releases outside the police: the manifest lists the masked files
+        /// and the originals' hashes.
+        #[arg(long)]
+        masked: bool,
     },
 }
 
@@ -96,6 +101,7 @@ pub async fn run(c: &Client, ca: Option<&PathBuf>, rc: RecordingsCmd) -> Result<
             case_number,
             out,
             recipient,
+            masked,
         } => {
             // Checked here too, so a typo fails before anything is asked or audited.
             camplane_export::check_recipient(&recipient).map_err(|e| anyhow!("--{e}"))?;
@@ -106,6 +112,7 @@ pub async fn run(c: &Client, ca: Option<&PathBuf>, rc: RecordingsCmd) -> Result<
                 case_number,
                 out_dir: String::new(),
                 recipient,
+                masked,
             };
             export(c, ca, req, out).await
         }

@@ -29,6 +29,10 @@ pub(crate) enum ViewCmd {
         /// Why (kept with the session and in the audit log).
         #[arg(long, default_value = "")]
         reason: String,
+        /// The original picture, without the camera's privacy masks: only
+        /// with a current lift from the chief (`camplane masks lift`).
+        #[arg(long)]
+        unmasked: bool,
     },
     /// Watch CAMERA live into FILE as fragmented MP4 (never re-encoded),
     /// starting at a keyframe: the same people as playback. Ends after
@@ -68,7 +72,8 @@ pub async fn run(c: &Client, vc: ViewCmd) -> Result<i32> {
             to,
             out,
             reason,
-        } => playback(c, camera, from, to, out, reason).await,
+            unmasked,
+        } => playback(c, camera, from, to, out, reason, unmasked).await,
         ViewCmd::Live {
             camera,
             seconds,
@@ -103,6 +108,7 @@ async fn playback(
     to: String,
     out: PathBuf,
     reason: String,
+    unmasked: bool,
 ) -> Result<i32> {
     let stream = call(
         pb::viewing_client::ViewingClient::new(c.channel.clone()).playback(c.req(
@@ -111,6 +117,7 @@ async fn playback(
                 from,
                 to,
                 reason,
+                unmasked,
             },
         )?),
     )

@@ -98,6 +98,7 @@ impl Spec {
                 if let Some(a) = &c.agent {
                     check_name_ref(&mut out, "spec.agent", a);
                 }
+                out.extend(crate::model::privacy_mask_problems(&c.privacy_masks));
                 if c.streams.main.trim().is_empty() {
                     out.push(("spec.streams.main".into(), "must not be empty".into()));
                 }
@@ -367,7 +368,17 @@ pub fn parse(file: &str, text: &str) -> Result<Vec<Manifest>> {
                 continue;
             }
         };
-        let at = |path: &str| locate::line_of_path(&doc, path).map(|l| l + start + 1);
+        // `a[1].b` is looked up as `a.1.b`; a path not on a line of its own
+        // (a point of a flow-style polygon) gets the line of its nearest parent.
+        let at = |path: &str| {
+            let mut p = path.replace('[', ".").replace(']', "");
+            loop {
+                if let Some(l) = locate::line_of_path(&doc, &p) {
+                    return Some(l + start + 1);
+                }
+                p = p.rsplit_once('.')?.0.to_string();
+            }
+        };
         if !valid_name(&name) {
             problems.push(Problem {
                 file: file.into(),
@@ -651,6 +662,84 @@ spec:
     fn retention_over_30_refused() {
         let p = problems(&GOOD.replace("  streams:", "  retention_days: 45\n  streams:"));
         assert!(p.iter().any(|p| p.path == "spec.retention_days"), "{p:?}");
+    }
+
+    /// Privacy masks: every problem at once, each naming its field path; a
+    /// good mask set reads back and renders unchanged.
+    #[test]
+    fn privacy_masks_are_checked_all_at_once() {
+        let good = GOOD.replace(
+            "  streams:",
+            "  privacy_masks:\n    - name: window-a\n      polygon: [[0, 0], [0.5, 0], [0.5, 0.25], [0, 0.25]]\n    - name: window-b\n      polygon: [[0.6, 0.1], [0.9, 0.1], [0.75, 0.4]]\n  streams:",
+        );
+        let ms = parse("good.yaml", &good).unwrap();
+        let Spec::Camera(c) = &ms[2].spec else {
+            panic!()
+        };
+        assert_eq!(c.privacy_masks.len(), 2);
+        assert_eq!(c.privacy_masks[0].polygon[2], [0.5, 0.25]);
+        let objs: Vec<_> = ms
+            .iter()
+            .map(|m| (m.spec.kind(), m.name.clone(), m.spec.to_json(), None))
+            .collect();
+        let again = parse("again.yaml", &render_yaml(&objs)).unwrap();
+        assert_eq!(
+            again.iter().map(|m| &m.spec).collect::<Vec<_>>(),
+            ms.iter().map(|m| &m.spec).collect::<Vec<_>>()
+        );
+
+        let bad = GOOD.replace(
+            "  streams:",
+            "  privacy_masks:\n    - name: w\n      polygon: [[0, 0], [1.5, 0]]\n    - name: w\n      polygon: [[0, 0], [1, 0], [1, -0.1]]\n    - name: Bad Name\n      polygon: [[0, 0], [1, 0], [1, 1]]\n  streams:",
+        );
+        let p = problems(&bad);
+        let has = |path: &str, msg: &str| {
+            p.iter()
+                .any(|p| p.path == path && p.message.contains(msg) && p.line.is_some())
+        };
+        assert!(
+            has("spec.privacy_masks[0].polygon", "at least 3 points"),
+            "{p:?}"
+        );
+        assert!(
+            has("spec.privacy_masks[0].polygon[1]", "outside the frame"),
+            "{p:?}"
+        );
+        assert!(
+            has("spec.privacy_masks[1].polygon[2]", "outside the frame"),
+            "{p:?}"
+        );
+        assert!(
+            has("spec.privacy_masks[1].name", "already the name"),
+            "{p:?}"
+        );
+        assert!(
+            has("spec.privacy_masks[2].name", "not a valid name"),
+            "{p:?}"
+        );
+        assert_eq!(p.len(), 5, "{p:?}");
+
+        // At most 16 masks.
+        let many: String = (0..17)
+            .map(|i| format!("    - name: m{i}\n      polygon: [[0, 0], [1, 0], [1, 1]]\n"))
+            .collect();
+        let p =
+            problems(&GOOD.replace("  streams:", &format!("  privacy_masks:\n{many}  streams:")));
+        assert!(
+            p.iter()
+                .any(|p| p.path == "spec.privacy_masks" && p.message.contains("at most 16")),
+            "{p:?}"
+        );
+        // Unknown fields of a mask are refused by path.
+        let p = problems(&GOOD.replace(
+            "  streams:",
+            "  privacy_masks:\n    - name: w\n      colour: red\n      polygon: [[0, 0], [1, 0], [1, 1]]\n  streams:",
+        ));
+        assert!(
+            p.iter()
+                .any(|p| p.path.contains("privacy_masks") && p.path.contains("colour")),
+            "{p:?}"
+        );
     }
 
     #[test]

@@ -252,6 +252,94 @@ pub struct CameraSpec {
     /// The agent (site gateway) that records it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub agent: Option<String>,
+    /// Parts of the picture burned black for every viewer (live, playback,
+    /// masked exports) at the agent; recordings keep the original.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub privacy_masks: Vec<PrivacyMask>,
+}
+
+/// Most privacy masks one camera has.
+pub const MAX_PRIVACY_MASKS: usize = 16;
+/// Most points one privacy mask's polygon has.
+pub const MAX_MASK_POINTS: usize = 64;
+
+/// A privacy mask: a polygon of the picture, in coordinates normalised to
+/// 0..1 (`[x, y]`, x from the left edge, y from the top), filled solid black.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PrivacyMask {
+    /// Its name (unique on the camera), e.g. `window-12-main`.
+    pub name: String,
+    /// At least 3 points, each inside the frame.
+    pub polygon: Vec<[f64; 2]>,
+}
+
+impl PrivacyMask {
+    /// Its problems as (field path under `at`, message), all of them.
+    pub fn problems(&self, at: &str) -> Vec<(String, String)> {
+        let mut out = Vec::new();
+        if !valid_name(&self.name) {
+            out.push((
+                format!("{at}.name"),
+                format!(
+                    "{:?} is not a valid name (lower-case letters, digits, '-', '_', '.'; at most 63)",
+                    self.name
+                ),
+            ));
+        }
+        if self.polygon.len() < 3 {
+            out.push((
+                format!("{at}.polygon"),
+                format!("a mask needs at least 3 points, got {}", self.polygon.len()),
+            ));
+        }
+        if self.polygon.len() > MAX_MASK_POINTS {
+            out.push((
+                format!("{at}.polygon"),
+                format!(
+                    "at most {MAX_MASK_POINTS} points, got {}",
+                    self.polygon.len()
+                ),
+            ));
+        }
+        for (i, [x, y]) in self.polygon.iter().enumerate() {
+            if !(0.0..=1.0).contains(x) || !(0.0..=1.0).contains(y) {
+                out.push((
+                    format!("{at}.polygon[{i}]"),
+                    format!("[{x}, {y}] is outside the frame: coordinates are normalised to 0..1"),
+                ));
+            }
+        }
+        out
+    }
+}
+
+/// Every problem of a camera's privacy masks (count, names, polygons), each
+/// with its field path (`spec.privacy_masks[i]...`).
+pub fn privacy_mask_problems(masks: &[PrivacyMask]) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    if masks.len() > MAX_PRIVACY_MASKS {
+        out.push((
+            "spec.privacy_masks".into(),
+            format!(
+                "at most {MAX_PRIVACY_MASKS} masks per camera, got {}",
+                masks.len()
+            ),
+        ));
+    }
+    for (i, m) in masks.iter().enumerate() {
+        let at = format!("spec.privacy_masks[{i}]");
+        out.extend(m.problems(&at));
+        if let Some(j) = masks[..i].iter().position(|o| o.name == m.name) {
+            out.push((
+                format!("{at}.name"),
+                format!(
+                    "{:?} is already the name of spec.privacy_masks[{j}]",
+                    m.name
+                ),
+            ));
+        }
+    }
+    out
 }
 
 /// One place a camera stood, with the dates.
@@ -790,6 +878,26 @@ pub struct SegmentChunkQuery {
     pub offset: u64,
     /// Most bytes to return (the agent caps it at [`MAX_CHUNK`]).
     pub len: u64,
+    /// A masked export: the bytes of the segment re-encoded at the agent with
+    /// these privacy masks burned in (made when offset 0 is asked, after the
+    /// original is checked against its index hash). The answer's JSON names
+    /// the masked file ([`MaskedSegment`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub masks: Vec<PrivacyMask>,
+}
+
+/// A segment re-encoded with privacy masks for a masked export, as the agent
+/// names it in a masked `segment_chunk` answer at offset 0.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MaskedSegment {
+    /// The masked file's name (`{original stem}-masked.ts`).
+    pub name: String,
+    /// Its size.
+    pub size: u64,
+    /// Its SHA-256 (hex).
+    pub sha256: String,
+    /// The original's SHA-256 (hex), checked against the index before masking.
+    pub original_sha256: String,
 }
 
 /// Most bytes one `segment_chunk` answer carries.
@@ -814,6 +922,11 @@ pub struct PlaybackQuery {
     /// Stop the remux and forget the session.
     #[serde(default)]
     pub close: bool,
+    /// Privacy masks to burn in (decoded, filled black, encoded again with
+    /// libx264); none: remuxed as recorded. The controller sends the camera's
+    /// masks unless the viewer holds a current lift.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub masks: Vec<PrivacyMask>,
 }
 
 /// Open a live stream of a camera (control-stream query kind `live_open`).

@@ -173,6 +173,9 @@ pub async fn start_with_clock(
         )
         .add_service(camplane_proto::v1::viewing_server::ViewingServer::new(
             crate::api::viewing::ViewingApi::new(Api::new(ctl.clone())),
+        ))
+        .add_service(camplane_proto::v1::masks_server::MasksServer::new(
+            crate::api::masks::MasksApi::new(Api::new(ctl.clone())),
         ));
     let mut builder = tonic::transport::Server::builder()
         .layer(crate::core::metrics::MetricsLayer(ctl.metrics.clone()));

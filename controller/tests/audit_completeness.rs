@@ -77,6 +77,7 @@ async fn export(
                 case_number: case.into(),
                 out_dir: "/tmp/camplane-audit-test".into(),
                 recipient: "A. Jones, Dubuque County Attorney".into(),
+                masked: false,
             },
         ))
         .await?

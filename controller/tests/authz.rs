@@ -162,6 +162,7 @@ const RPCS: &[(&str, Need)] = &[
     ("Viewing.Playback", Need::Op(Operation::ViewRecordings)),
     ("Viewing.Live", Need::Op(Operation::ViewRecordings)),
     ("Viewing.Sessions", Need::Op(Operation::ReadViewingSessions)),
+    ("Masks.Lift", Need::Op(Operation::LiftPrivacyMasks)),
     ("Maintenance.Log", Need::Op(Operation::LogMaintenance)),
     ("Maintenance.List", Need::Op(Operation::ReadMaintenance)),
     ("Maintenance.Overdue", Need::Op(Operation::ReadMaintenance)),
@@ -846,6 +847,7 @@ async fn call(h: &Harness, c: &Caller, rpc: &str) -> Result<(), tonic::Status> {
                     case_number: "26-01234".into(),
                     out_dir: "/tmp/authz-export".into(),
                     recipient: "A. Jones, Dubuque County Attorney".into(),
+                    masked: false,
                 },
             ))
             .await
@@ -868,6 +870,19 @@ async fn call(h: &Harness, c: &Caller, rpc: &str) -> Result<(), tonic::Status> {
                     camera: "cam-1".into(),
                     from: "2026-10-01T00:00:00Z".into(),
                     to: "2026-10-01T01:00:00Z".into(),
+                    reason: "authz".into(),
+                    unmasked: false,
+                },
+            ))
+            .await
+            .map(|_| ()),
+        "Masks.Lift" => pb::masks_client::MasksClient::new(ch)
+            .lift(req(
+                t,
+                pb::MaskLiftRequest {
+                    user: "admin".into(),
+                    camera: "cam-1".into(),
+                    minutes: 10,
                     reason: "authz".into(),
                 },
             ))

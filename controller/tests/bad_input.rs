@@ -140,6 +140,7 @@ async fn bad_input_is_refused_clearly() {
                     case_number: "26-04711".into(),
                     out_dir: exports.display().to_string(),
                     recipient: recipient.into(),
+                    masked: false,
                 },
             ))
             .await

@@ -203,6 +203,13 @@ async fn layers_verdicts_overrides_and_recheck() {
     assert_eq!(a["verdict"], "needs_review", "{a}");
     assert_eq!(a["bases"], json!(["intersecting_street"]));
     assert_eq!(a["reasons"], json!(["residential_view"]));
+    // The reason links to privacy masks: this request's camera has none yet.
+    assert!(
+        v["privacy_masks"]
+            .as_str()
+            .is_some_and(|n| n.contains("add privacy_masks")),
+        "{v}"
+    );
     assert_eq!(a["nearest_street"]["name"], "Chester Avenue Southeast");
     assert!((a["nearest_street"]["distance_m"].as_f64().unwrap() - 3.87).abs() <= 0.5);
     assert!((a["residential_fraction"].as_f64().unwrap() - 0.4317).abs() <= 0.01);

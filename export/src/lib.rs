@@ -18,6 +18,26 @@ pub const MANIFEST: &str = "manifest.json";
 pub const FORMAT: &str = "camplane-export/2";
 /// The first format (no recipient): such manifests still verify.
 pub const FORMAT_V1: &str = "camplane-export/1";
+/// A masked export (format 2 plus `masked_files` and `masks`): the files in
+/// the directory are the segments re-encoded with the camera's privacy masks;
+/// `files` still names the originals with their hashes and chain (kept on the
+/// site, not in the directory), and each masked file names its original's hash.
+pub const FORMAT_MASKED: &str = "camplane-export/3";
+
+/// One file of a masked export, as its manifest lists it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct MaskedFile {
+    /// The masked file's name in the directory.
+    pub name: String,
+    /// Its size.
+    pub size: u64,
+    /// Its SHA-256 (hex).
+    pub sha256: String,
+    /// The original segment's sequence number (its entry in `files`).
+    pub original_seq: u64,
+    /// The original's SHA-256 (hex), as the site's index recorded it.
+    pub original_sha256: String,
+}
 /// Longest recipient (`NAME, AGENCY`), in characters.
 pub const MAX_RECIPIENT: usize = 200;
 
@@ -105,21 +125,28 @@ pub fn verify_export(dir: &Path, ca_cert_pem: &str) -> Result<usize, ExportProbl
             "signature does not verify against the CA certificate: {e}"
         ))
     })?;
+    let masked_format = v["format"].as_str() == Some(FORMAT_MASKED);
     match v["format"].as_str() {
         Some(FORMAT_V1) => {}
-        Some(FORMAT) => {
+        Some(FORMAT) | Some(FORMAT_MASKED) => {
             // Signed with the rest, so a recipient cannot be removed or changed.
             let r = v["recipient"].as_str().unwrap_or_default();
             check_recipient(r).map_err(m)?;
         }
         other => {
             return Err(m(format!(
-                "unknown format {other:?} (this build reads {FORMAT_V1} and {FORMAT})"
-            )))
+            "unknown format {other:?} (this build reads {FORMAT_V1}, {FORMAT} and {FORMAT_MASKED})"
+        )))
         }
     }
     let files: Vec<SegmentInfo> =
         serde_json::from_value(v["files"].clone()).map_err(|e| m(format!("files: {e}")))?;
+    let masked: Vec<MaskedFile> = if masked_format {
+        serde_json::from_value(v["masked_files"].clone())
+            .map_err(|e| m(format!("masked_files: {e}")))?
+    } else {
+        Vec::new()
+    };
     let mut prev: Option<&SegmentInfo> = None;
     for f in &files {
         // One non-empty component of this directory: an empty name would open
@@ -142,30 +169,70 @@ pub fn verify_export(dir: &Path, ca_cert_pem: &str) -> Result<usize, ExportProbl
                 ));
             }
         }
-        let path = dir.join(&f.name);
-        let mut file = match std::fs::File::open(&path) {
-            Ok(x) => x,
-            Err(_) => return Err(ExportProblem::Missing(f.name.clone())),
-        };
-        let mut h = Sha256::new();
-        let n = std::io::copy(&mut file, &mut h)
-            .map_err(|e| ExportProblem::Altered(f.name.clone(), e.to_string()))?;
-        let got = hex::encode(h.finalize());
-        if n != f.size {
-            return Err(ExportProblem::Altered(
-                f.name.clone(),
-                format!("{n} bytes, the manifest says {}", f.size),
-            ));
-        }
-        if got != f.sha256 {
-            return Err(ExportProblem::Altered(
-                f.name.clone(),
-                format!("SHA-256 {got} is not the recorded {}", f.sha256),
-            ));
-        }
         prev = Some(f);
+        if masked_format {
+            // The original stays on the site: its masked copy is here, naming its hash.
+            let mf = masked
+                .iter()
+                .find(|x| x.original_seq == f.seq)
+                .ok_or_else(|| m(format!("masked_files: no masked file of {}", f.name)))?;
+            if mf.original_sha256 != f.sha256 {
+                return Err(ExportProblem::Chain(
+                    mf.name.clone(),
+                    format!("its original_sha256 is not the hash of {}", f.name),
+                ));
+            }
+            continue;
+        }
+        check_file(dir, &f.name, f.size, &f.sha256)?;
+    }
+    if masked_format {
+        if masked.len() != files.len() {
+            return Err(m(format!(
+                "masked_files: {} files for {} originals",
+                masked.len(),
+                files.len()
+            )));
+        }
+        for mf in &masked {
+            check_file(dir, &mf.name, mf.size, &mf.sha256)?;
+        }
+        return Ok(masked.len());
     }
     Ok(files.len())
+}
+
+/// One file of the directory against its size and hash.
+fn check_file(dir: &Path, name: &str, size: u64, sha256: &str) -> Result<(), ExportProblem> {
+    // One non-empty component of this directory: an empty name would open
+    // the directory itself, and a NUL cannot be in a file name.
+    if name.is_empty() || name.contains(['/', '\\', '\0']) || name.starts_with('.') {
+        return Err(ExportProblem::Manifest(format!(
+            "file name {name:?} is not a plain name"
+        )));
+    }
+    let path = dir.join(name);
+    let mut file = match std::fs::File::open(&path) {
+        Ok(x) => x,
+        Err(_) => return Err(ExportProblem::Missing(name.to_string())),
+    };
+    let mut h = Sha256::new();
+    let n = std::io::copy(&mut file, &mut h)
+        .map_err(|e| ExportProblem::Altered(name.to_string(), e.to_string()))?;
+    let got = hex::encode(h.finalize());
+    if n != size {
+        return Err(ExportProblem::Altered(
+            name.to_string(),
+            format!("{n} bytes, the manifest says {size}"),
+        ));
+    }
+    if got != sha256 {
+        return Err(ExportProblem::Altered(
+            name.to_string(),
+            format!("SHA-256 {got} is not the recorded {sha256}"),
+        ));
+    }
+    Ok(())
 }
 
 /// Resolves `..`, `.` and (for the part that exists) symbolic links, without

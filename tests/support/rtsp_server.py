@@ -6,8 +6,9 @@ usage: /usr/bin/python3 rtsp_server.py PORT MOUNT=SPEC [MOUNT=SPEC ...]
 SPEC is one of
   mp4:PATH    an MP4 file of pre-encoded H.264, sent as is (no re-encode), real time
   ts:PATH     an MPEG-TS file of H.264 (e.g. two resolutions back to back)
-  live:WxH    a live test pattern, x264 at 25 fps, 1 s GOP
+  live:WxH    a live test pattern (a ball on black), x264 at 25 fps, 1 s GOP
   live:WxH@K  the same at about K kbit/s (a noisy pattern, so the bits are spent)
+  bars:WxH    the same with SMPTE colour bars (bright all over: privacy mask tests)
 
 Prints READY when listening. Kill it (SIGTERM/SIGKILL) to make the cameras drop;
 start it again on the same port to make them return.
@@ -30,10 +31,10 @@ def launch(kind, val):
         return f"( filesrc location={val} ! qtdemux ! h264parse ! {PAY} )"
     if kind == "ts":
         return f"( filesrc location={val} ! tsdemux ! h264parse ! {PAY} )"
-    if kind == "live":
+    if kind in ("live", "bars"):
         size, _, kbps = val.partition("@")
         w, h = size.split("x")
-        pattern, rate = "ball", ""
+        pattern, rate = ("ball" if kind == "live" else "smpte"), ""
         if kbps:
             pattern, rate = "snow", f"bitrate={int(kbps)} pass=cbr "
         # threads=1: one slice per picture. With sliced threads rtph264pay's
@@ -61,7 +62,7 @@ def main():
         f = GstRtspServer.RTSPMediaFactory()
         f.set_launch(launch(kind, val))
         # A live camera is one stream for all viewers; a file starts over per client.
-        f.set_shared(kind == "live")
+        f.set_shared(kind in ("live", "bars"))
         mounts.add_factory(mount, f)
     if server.attach(None) == 0:
         raise SystemExit(f"cannot listen on port {port}")

@@ -95,6 +95,7 @@ async fn export_for(
                 case_number: case.into(),
                 out_dir: out.display().to_string(),
                 recipient: recipient.into(),
+                masked: false,
             },
         ))
         .await?

@@ -242,6 +242,7 @@ async fn any_controller_answers_for_every_site() {
                 case_number: "26-04711".into(),
                 out_dir: "/evidence/26-04711".into(),
                 recipient: "A. Jones, Dubuque County Attorney".into(),
+                masked: false,
             },
         ))
         .await
@@ -306,6 +307,7 @@ async fn any_controller_answers_for_every_site() {
                 from: p0.to_string(),
                 to: (p0 + SignedDuration::from_secs(4)).to_string(),
                 reason: "route test".into(),
+                unmasked: false,
             },
         ))
         .await

@@ -353,6 +353,7 @@ async fn playback_is_remuxed_streamed_and_audited() {
                 from: recorded[0].1.to_string(),
                 to: recorded[3].2.to_string(),
                 reason: String::new(),
+                unmasked: false,
             },
         ))
         .await

@@ -6,7 +6,7 @@
 use std::io::{Read, Seek};
 
 use camplane_config::model::{
-    CropQuery, ReadQuery, SegmentChunkQuery, SegmentInfo, SegmentsQuery, MAX_CHUNK,
+    CropQuery, MaskedSegment, ReadQuery, SegmentChunkQuery, SegmentInfo, SegmentsQuery, MAX_CHUNK,
 };
 
 use crate::supervisor::Supervisor;
@@ -76,7 +76,7 @@ fn segments(sup: &Supervisor, json: &[u8]) -> Answer {
 fn segment_chunk(sup: &Supervisor, json: &[u8]) -> Answer {
     let q: SegmentChunkQuery = serde_json::from_slice(json).map_err(|e| format!("query: {e}"))?;
     // The index names the file: a camera or segment it does not know is refused.
-    let path = {
+    let (path, sha256, root) = {
         let idx = sup.index();
         let idx = idx.lock().unwrap_or_else(|e| e.into_inner());
         let e = idx
@@ -85,8 +85,15 @@ fn segment_chunk(sup: &Supervisor, json: &[u8]) -> Answer {
             .find(|e| e.seq == q.seq)
             .copied()
             .ok_or_else(|| format!("no segment {} of camera {:?}", q.seq, q.camera))?;
-        idx.segment_path(&q.camera, &e)
+        (
+            idx.segment_path(&q.camera, &e),
+            hex::encode(e.sha256),
+            idx.root().to_path_buf(),
+        )
     };
+    if !q.masks.is_empty() {
+        return masked_chunk(&q, &path, &sha256, &root);
+    }
     let mut f = std::fs::File::open(&path).map_err(|e| format!("{}: {e}", path.display()))?;
     f.seek(std::io::SeekFrom::Start(q.offset))
         .map_err(|e| format!("{}: {e}", path.display()))?;
@@ -95,6 +102,84 @@ fn segment_chunk(sup: &Supervisor, json: &[u8]) -> Answer {
         .read_to_end(&mut buf)
         .map_err(|e| format!("{}: {e}", path.display()))?;
     Ok((vec![], buf))
+}
+
+/// Masked files kept at once (the last ones asked for, in `{root}/masked/`).
+const MASKED_KEPT: usize = 4;
+
+/// A chunk of a segment re-encoded with privacy masks (a masked export). At
+/// offset 0 the original is checked against its index hash, masked into
+/// `{root}/masked/` (the oldest beyond [`MASKED_KEPT`] removed) and named in
+/// the answer's JSON ([`MaskedSegment`]); later offsets read that file.
+fn masked_chunk(
+    q: &SegmentChunkQuery,
+    original: &std::path::Path,
+    original_sha256: &str,
+    root: &std::path::Path,
+) -> Answer {
+    use sha2::Digest;
+    if let Some((at, why)) = camplane_config::model::privacy_mask_problems(&q.masks)
+        .into_iter()
+        .next()
+    {
+        return Err(format!("masked segment: masks: {at}: {why}"));
+    }
+    let key = serde_json::to_vec(&q.masks).map_err(|e| e.to_string())?;
+    let digest = hex::encode(&sha2::Sha256::digest(&key)[..8]);
+    let dir = root.join("masked");
+    let path = dir.join(format!("{}-{}-{digest}.ts", q.camera, q.seq));
+    let shown = |e: std::io::Error| format!("{}: {e}", path.display());
+    let mut json = Vec::new();
+    if q.offset == 0 || !path.exists() {
+        let bytes = std::fs::read(original).map_err(|e| format!("{}: {e}", original.display()))?;
+        if hex::encode(sha2::Sha256::digest(&bytes)) != original_sha256 {
+            return Err(format!(
+                "{}: its bytes do not match the hash recorded when it was written; not masked",
+                original.display()
+            ));
+        }
+        std::fs::create_dir_all(&dir).map_err(shown)?;
+        if !path.exists() {
+            crate::mask::mask_file(original, &path, &q.masks).map_err(|e| e.to_string())?;
+        }
+        forget_old_masked(&dir, &path);
+        let masked = std::fs::read(&path).map_err(shown)?;
+        let stem = original
+            .file_stem()
+            .and_then(|s| s.to_str())
+            .unwrap_or("segment");
+        json = serde_json::to_vec(&MaskedSegment {
+            name: format!("{stem}-masked.ts"),
+            size: masked.len() as u64,
+            sha256: hex::encode(sha2::Sha256::digest(&masked)),
+            original_sha256: original_sha256.to_string(),
+        })
+        .map_err(|e| e.to_string())?;
+    }
+    let mut f = std::fs::File::open(&path).map_err(shown)?;
+    f.seek(std::io::SeekFrom::Start(q.offset)).map_err(shown)?;
+    let mut buf = Vec::new();
+    f.take(q.len.min(MAX_CHUNK))
+        .read_to_end(&mut buf)
+        .map_err(shown)?;
+    Ok((json, buf))
+}
+
+/// Removes the oldest masked files beyond [`MASKED_KEPT`] (never `keep`).
+fn forget_old_masked(dir: &std::path::Path, keep: &std::path::Path) {
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return;
+    };
+    let mut files: Vec<(std::time::SystemTime, std::path::PathBuf)> = rd
+        .filter_map(|e| e.ok())
+        .filter_map(|e| Some((e.metadata().ok()?.modified().ok()?, e.path())))
+        .filter(|(_, p)| p != keep)
+        .collect();
+    files.sort();
+    let over = (files.len() + 1).saturating_sub(MASKED_KEPT);
+    for (_, p) in files.into_iter().take(over) {
+        let _ = std::fs::remove_file(p);
+    }
 }
 
 /// One read's crop (JPEG bytes) with its camera, plate and time.

@@ -6,6 +6,7 @@ mod audit;
 mod fleet;
 pub mod governance;
 pub mod http;
+pub mod masks;
 mod oversight;
 pub mod peer;
 mod publog;

@@ -6,7 +6,7 @@ use crate::api::{json_bytes, Api};
 use crate::core::pki::Pki;
 use crate::core::AuditAction;
 use crate::recordings::{manifest_body, sign_manifest, ExportPlan, ExportRequest, AGENT_TIMEOUT};
-use camplane_config::model::{SegmentChunkQuery, MAX_CHUNK};
+use camplane_config::model::{MaskedSegment, SegmentChunkQuery, MAX_CHUNK};
 use camplane_proto::v1 as pb;
 use sha2::{Digest, Sha256};
 use std::pin::Pin;
@@ -58,23 +58,34 @@ async fn fail(api: &RecordingsApi, plan: &ExportPlan, tx: &ChunkTx, status: Stat
 /// each file against its recorded hash; ends with the signed manifest.
 async fn pump(api: RecordingsApi, plan: ExportPlan, tx: ChunkTx) {
     let hub = &api.api.ctl.wing::<crate::alpr::search::Hub>();
+    let mut masked_files = Vec::new();
     for s in &plan.segments {
-        let file = pb::ExportFile {
+        // A masked export's file is the segment re-encoded at the agent: its
+        // name, size and hash come with the first chunk.
+        let mut file = pb::ExportFile {
             name: s.name.clone(),
             size: s.size,
             sha256: s.sha256.clone(),
         };
-        if send(&tx, pb::export_chunk::Part::File(file)).await.is_err() {
-            return;
+        let mut announced = false;
+        if plan.masks.is_empty() {
+            if send(&tx, pb::export_chunk::Part::File(file.clone()))
+                .await
+                .is_err()
+            {
+                return;
+            }
+            announced = true;
         }
         let mut h = Sha256::new();
         let mut offset = 0u64;
-        while offset < s.size {
+        while offset < file.size || !announced {
             let q = SegmentChunkQuery {
                 camera: plan.camera.clone(),
                 seq: s.seq,
                 offset,
                 len: MAX_CHUNK,
+                masks: plan.masks.clone(),
             };
             let json = match serde_json::to_vec(&q) {
                 Ok(j) => j,
@@ -92,11 +103,47 @@ async fn pump(api: RecordingsApi, plan: ExportPlan, tx: ChunkTx) {
                 )
                 .await
             {
+                Ok(a) if !announced => {
+                    let m = match serde_json::from_slice::<MaskedSegment>(&a.json) {
+                        Ok(m) if m.original_sha256 == s.sha256 => m,
+                        _ => {
+                            let msg = format!(
+                                "{}: the agent did not name its masked copy of this segment",
+                                s.name
+                            );
+                            fail(&api, &plan, &tx, Status::data_loss(msg)).await;
+                            return;
+                        }
+                    };
+                    file = pb::ExportFile {
+                        name: m.name.clone(),
+                        size: m.size,
+                        sha256: m.sha256.clone(),
+                    };
+                    masked_files.push(camplane_export::MaskedFile {
+                        name: m.name,
+                        size: m.size,
+                        sha256: m.sha256,
+                        original_seq: s.seq,
+                        original_sha256: m.original_sha256,
+                    });
+                    if send(&tx, pb::export_chunk::Part::File(file.clone()))
+                        .await
+                        .is_err()
+                    {
+                        return;
+                    }
+                    announced = true;
+                    if a.data.is_empty() {
+                        continue;
+                    }
+                    a.data
+                }
                 Ok(a) if !a.data.is_empty() => a.data,
                 Ok(_) => {
                     let msg = format!(
                         "{}: the agent's file ends at byte {offset} of {}",
-                        s.name, s.size
+                        file.name, file.size
                     );
                     fail(&api, &plan, &tx, Status::data_loss(msg)).await;
                     return;
@@ -113,17 +160,18 @@ async fn pump(api: RecordingsApi, plan: ExportPlan, tx: ChunkTx) {
             }
         }
         let got = hex::encode(h.finalize());
-        if offset != s.size || got != s.sha256 {
+        if offset != file.size || got != file.sha256 {
             let msg = format!(
                 "{}: the agent's bytes do not match the hash recorded when it was written; export stopped",
-                s.name
+                file.name
             );
             tracing::error!(camera = %plan.camera, file = %s.name, "export: segment altered on the site");
             fail(&api, &plan, &tx, Status::data_loss(msg)).await;
             return;
         }
     }
-    let manifest = match sign_manifest(&api.pki, manifest_body(&plan, &api.pki.ca_cert_pem)) {
+    let body = manifest_body(&plan, &masked_files, &api.pki.ca_cert_pem);
+    let manifest = match sign_manifest(&api.pki, body) {
         Ok(m) => m,
         Err(e) => {
             fail(&api, &plan, &tx, e.into()).await;
@@ -176,6 +224,7 @@ impl pb::recordings_server::Recordings for RecordingsApi {
             case_number: r.case_number,
             out_dir: r.out_dir,
             recipient: r.recipient,
+            masked: r.masked,
         };
         // Checked and audited before the stream starts.
         let plan = self

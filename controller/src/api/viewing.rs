@@ -37,11 +37,12 @@ impl pb::viewing_server::Viewing for ViewingApi {
             from: r.from,
             to: r.to,
             reason: r.reason,
+            unmasked: r.unmasked,
         };
         let ctl = self.api.ctl.clone();
         let hub = ctl.wing::<crate::alpr::search::Hub>();
         // Checked, stored and audited before the stream starts.
-        let session = ctl.start_playback(&hub, &actor, &pr).await?;
+        let (session, masks) = ctl.start_playback(&hub, &actor, &pr).await?;
         // Two chunks queued towards the client at most: with the one being
         // fetched, a viewer costs the controller about 3 MiB whatever the range.
         let (tx, rx) = tokio::sync::mpsc::channel(2);
@@ -55,7 +56,7 @@ impl pb::viewing_server::Viewing for ViewingApi {
         tokio::spawn(async move {
             let sent = Arc::new(AtomicU64::new(0));
             let chunks = tx.clone();
-            let work = ctl.pump_playback(&hub, &session, &sent, |data| {
+            let work = ctl.pump_playback(&hub, &session, &masks, &sent, |data| {
                 let chunks = chunks.clone();
                 async move {
                     chunks

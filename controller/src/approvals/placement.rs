@@ -25,7 +25,9 @@ use crate::core::object::{KeyChange, KeyStep, KeyWrite};
 use crate::core::store::Op;
 use crate::core::{AuditAction, Controller};
 use crate::{Error, Result};
-use camplane_config::model::{CameraState, Kind, PlacementRequestSpec, PlacementRequestStatus};
+use camplane_config::model::{
+    CameraSpec, CameraState, Kind, PlacementRequestSpec, PlacementRequestStatus,
+};
 use camplane_placement::{
     check, Cancel, InvalidPolygons, LayerKind, LayerSet, Layers, Limits, PlacementError, Rules,
 };
@@ -205,6 +207,10 @@ pub struct RecheckRow {
     pub out_of_compliance: bool,
     /// The answer now (the spec's JSON).
     pub answer: Value,
+    /// With a `residential_view` reason: what the camera's privacy masks
+    /// cover, or that it has none ([`super::verdict::residential_view_masks`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub privacy_masks: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -376,6 +382,18 @@ impl Controller {
             Ok(req) => json!({"answer": answer_json(&check(&built.layers, &built.rules, &req))}),
             Err(e) => cannot("invalid_request", format!("cannot check: {}", e.message)),
         };
+        // A request for a registered camera: its residential_view reason says
+        // what the camera's privacy masks cover.
+        let masks = spec
+            .camera
+            .as_deref()
+            .and_then(|c| self.load(Kind::Camera, c).ok())
+            .and_then(|o| o.spec_as::<CameraSpec>().ok())
+            .map(|c| c.privacy_masks)
+            .unwrap_or_default();
+        if let Some(n) = super::verdict::residential_view_masks(&v["answer"], &masks) {
+            v["privacy_masks"] = json!(n);
+        }
         v["layers"] = json!(built.versions.layers);
         v["rules"] = json!(built.versions.rules);
         v

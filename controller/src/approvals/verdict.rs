@@ -10,7 +10,7 @@ use crate::core::{Controller, StoredObject};
 use crate::{Error, Result};
 use camplane_config::model::{
     CameraSpec, CameraState, CameraStatus, Kind, LatLon, Mount, PlacementRequestSpec,
-    PlacementRequestStatus, Purpose, Role, Room, SpecialEvent, View,
+    PlacementRequestStatus, PrivacyMask, Purpose, Role, Room, SpecialEvent, View,
 };
 use camplane_placement::{check, Answer, Request, RequestError};
 use serde_json::{json, Value};
@@ -83,6 +83,30 @@ pub(crate) fn verdict_name(a: &Answer) -> String {
         .as_str()
         .unwrap_or("unknown")
         .to_string()
+}
+
+/// What a placement answer's `residential_view` reason says about the
+/// camera's privacy masks: the masks that cover the residences' windows, or
+/// that it has none and should (`spec.privacy_masks`). None without that reason.
+pub fn residential_view_masks(answer: &Value, masks: &[PrivacyMask]) -> Option<String> {
+    let residential = answer["reasons"]
+        .as_array()
+        .is_some_and(|r| r.iter().any(|r| r == "residential_view"));
+    if !residential {
+        return None;
+    }
+    Some(if masks.is_empty() {
+        "no privacy masks: add privacy_masks to the camera's spec over the windows of the residences it sees".into()
+    } else {
+        format!(
+            "covered by privacy masks: {}",
+            masks
+                .iter()
+                .map(|m| m.name.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        )
+    })
 }
 
 /// The verdict name of a request that could not be checked (no streets layer
@@ -228,6 +252,7 @@ impl Controller {
             });
             let out_of_compliance = verdict != "eligible" && was.as_deref() != Some(&verdict);
             if all || out_of_compliance {
+                let privacy_masks = residential_view_masks(&answer, &spec.privacy_masks);
                 rows.push(RecheckRow {
                     camera: cam.name.clone(),
                     state: st.state,
@@ -236,6 +261,7 @@ impl Controller {
                     was,
                     out_of_compliance,
                     answer,
+                    privacy_masks,
                 });
             }
         }
@@ -373,6 +399,29 @@ mod tests {
             )
         )
         .is_err());
+    }
+
+    #[test]
+    fn residential_view_names_the_masks_or_asks_for_them() {
+        let mask = |n: &str| PrivacyMask {
+            name: n.into(),
+            polygon: vec![[0.0, 0.0], [1.0, 0.0], [1.0, 1.0]],
+        };
+        let residential = json!({"verdict": "needs_review", "reasons": ["residential_view"]});
+        assert_eq!(
+            residential_view_masks(&residential, &[mask("a"), mask("b")]).as_deref(),
+            Some("covered by privacy masks: a, b")
+        );
+        assert!(residential_view_masks(&residential, &[])
+            .unwrap()
+            .contains("add privacy_masks"));
+        for other in [
+            json!({"verdict": "eligible", "reasons": []}),
+            json!({"verdict": "prohibited", "reasons": ["covert"]}),
+            Value::Null,
+        ] {
+            assert_eq!(residential_view_masks(&other, &[mask("a")]), None);
+        }
     }
 
     #[test]

@@ -219,6 +219,9 @@ actions! {
     ViewEnd = "view.end",
     /// Viewing sessions listed (audited when refused).
     ViewSessions = "view.sessions",
+    /// A camera's privacy masks lifted by the chief for one user, for at most
+    /// an hour (or the lift refused).
+    MaskLift = "mask.lift",
     // The public log.
     /// A month's public log generated.
     PublogGenerate = "publog.generate",

@@ -361,6 +361,8 @@ pub enum Operation {
     AdviseRecordsRequest,
     /// List who watches which camera now and who watched before.
     ReadViewingSessions,
+    /// Lift a camera's privacy masks for one user, for at most an hour.
+    LiftPrivacyMasks,
     /// Record a camera's maintenance or test (its own department's managers
     /// and engineers, or Information Services: see
     /// `oversight::maintenance_machine`).
@@ -373,7 +375,7 @@ pub enum Operation {
 
 impl Operation {
     /// Every operation (the authorization test walks them all).
-    pub const ALL: [Operation; 42] = [
+    pub const ALL: [Operation; 43] = [
         Operation::ReadObjects,
         Operation::ReadUsers,
         Operation::WriteRegistry,
@@ -410,6 +412,7 @@ impl Operation {
         Operation::ReviewRecordsRequest,
         Operation::AdviseRecordsRequest,
         Operation::ReadViewingSessions,
+        Operation::LiftPrivacyMasks,
         Operation::LogMaintenance,
         Operation::ReadMaintenance,
         Operation::ManageMaintenanceVendors,
@@ -481,6 +484,8 @@ impl Operation {
             // "Department Managers are responsible for making sure that the
             // provisions of this AP are adhered to"; auditors check them all.
             Operation::ReadComplianceReport => &[DeptManager, Auditor],
+            // The issue: "given by the chief, for at most 60 minutes".
+            Operation::LiftPrivacyMasks => &[Chief],
             // "Maintenance and testing will be the responsibility of the
             // department utilizing the camera system": its manager and its
             // engineers (the department is checked too), or Information

@@ -25,7 +25,7 @@ use crate::core::store::{Compare, Op};
 use crate::core::AuditAction;
 use crate::core::Controller;
 use crate::{Error, Result};
-use camplane_config::model::{CameraSpec, Kind, SegmentInfo, SegmentsQuery};
+use camplane_config::model::{CameraSpec, Kind, PrivacyMask, SegmentInfo, SegmentsQuery};
 use camplane_proto::kinds::QueryKind;
 use jiff::{SignedDuration, Timestamp};
 use serde::{Deserialize, Serialize};
@@ -89,6 +89,8 @@ pub struct ExportRequest {
     pub out_dir: String,
     /// Who receives the copy: `NAME, AGENCY`.
     pub recipient: String,
+    /// Re-encoded at the agent with the camera's privacy masks.
+    pub masked: bool,
 }
 
 /// A checked and audited export: what to pull from which agent.
@@ -118,6 +120,8 @@ pub struct ExportPlan {
     pub audit_seq: u64,
     /// Segments overlapping the range, oldest first, as the agent's index has them.
     pub segments: Vec<SegmentInfo>,
+    /// A masked export: the camera's privacy masks, burned in at the agent.
+    pub masks: Vec<PrivacyMask>,
 }
 
 fn shown(s: &str, n: usize) -> String {
@@ -323,6 +327,7 @@ impl Controller {
             "from": shown(&req.from, 40), "to": shown(&req.to, 40),
             "out_dir": shown(&req.out_dir, 200),
             "recipient": shown(&req.recipient, camplane_export::MAX_RECIPIENT).escape_default().to_string(),
+            "masked": req.masked,
         });
         let refuse = |e: Error| {
             self.refuse_recordings(
@@ -339,6 +344,12 @@ impl Controller {
                 .await?;
             self.check_case_number(&req.case_number, "an export")?;
             check_recipient(&req.recipient).map_err(Error::InvalidArgument)?;
+            if req.masked && cam.privacy_masks.is_empty() {
+                return Err(Error::FailedPrecondition(format!(
+                    "masked: camera {} has no privacy masks (spec.privacy_masks); export it without --masked",
+                    req.camera
+                )));
+            }
             let from: Timestamp = req.from.parse().map_err(|_| {
                 Error::InvalidArgument("from: an RFC 3339 time, e.g. 2026-11-01T00:00:00Z".into())
             })?;
@@ -410,6 +421,8 @@ impl Controller {
             "out_dir": out, "basis": basis, "files": segments.len(),
             "bytes": segments.iter().map(|s| s.size).sum::<u64>(),
             "sha256": segments.iter().map(|s| s.sha256.clone()).collect::<Vec<_>>(),
+            "masked": req.masked,
+            "masks": if req.masked { cam.privacy_masks.iter().map(|m| m.name.clone()).collect::<Vec<_>>() } else { vec![] },
         });
         let c = self.audit.record(d).await?;
         Ok(ExportPlan {
@@ -425,6 +438,11 @@ impl Controller {
             at,
             audit_seq: c.seq,
             segments,
+            masks: if req.masked {
+                cam.privacy_masks
+            } else {
+                Vec::new()
+            },
         })
     }
 
@@ -536,8 +554,26 @@ impl Controller {
 
 // ---------- manifests ----------
 
-/// The body of an export's manifest (what is signed).
-pub fn manifest_body(plan: &ExportPlan, ca_cert_pem: &str) -> serde_json::Value {
+/// The body of an export's manifest (what is signed). A masked export's
+/// (`masked` the files re-encoded at the agent, in the plan's order) is format
+/// 3: `files` keeps the originals' names, hashes and chain (not in the
+/// directory), `masked_files` the files that are, each with its original's
+/// hash, and `masks` the polygons burned in.
+pub fn manifest_body(
+    plan: &ExportPlan,
+    masked: &[camplane_export::MaskedFile],
+    ca_cert_pem: &str,
+) -> serde_json::Value {
+    let mut v = manifest_body_plain(plan, ca_cert_pem);
+    if !plan.masks.is_empty() {
+        v["format"] = camplane_export::FORMAT_MASKED.into();
+        v["masked_files"] = serde_json::json!(masked);
+        v["masks"] = serde_json::json!(plan.masks);
+    }
+    v
+}
+
+fn manifest_body_plain(plan: &ExportPlan, ca_cert_pem: &str) -> serde_json::Value {
     serde_json::json!({
         "format": camplane_export::FORMAT,
         "camera": plan.camera,
@@ -581,6 +617,7 @@ mod tests {
             at: "2026-11-02T00:00:00Z".parse().unwrap(),
             audit_seq: 7,
             segments: vec![],
+            masks: vec![],
         }
     }
 
@@ -609,7 +646,7 @@ mod tests {
             });
         let d = tempfile::tempdir().unwrap();
         let write = |m: &[u8]| std::fs::write(d.path().join(MANIFEST), m).unwrap();
-        let body = manifest_body(&plan(), &pki.ca_cert_pem);
+        let body = manifest_body(&plan(), &[], &pki.ca_cert_pem);
         assert_eq!(body["format"], camplane_export::FORMAT);
         assert_eq!(body["recipient"], "A. Jones, County Attorney");
         write(&sign_manifest(&pki, body.clone()).unwrap());
@@ -630,6 +667,57 @@ mod tests {
         }
         write(&sign_manifest(&pki, none).unwrap());
         assert!(verify_export(d.path(), &pki.ca_cert_pem).is_err());
+
+        // A masked export (format 3): the masked files are in the directory
+        // and checked byte for byte; the originals are named by hash only, and
+        // a masked file must name its original's hash.
+        let seg = SegmentInfo {
+            seq: 4,
+            name: "a.ts".into(),
+            start: "2026-11-01T00:00:00Z".parse().unwrap(),
+            end: "2026-11-01T00:00:02Z".parse().unwrap(),
+            size: 10,
+            sha256: "ab".repeat(32),
+            prev_sha256: "00".repeat(32),
+        };
+        let bytes = b"masked bytes".to_vec();
+        std::fs::write(d.path().join("a-masked.ts"), &bytes).unwrap();
+        let mf = camplane_export::MaskedFile {
+            name: "a-masked.ts".into(),
+            size: bytes.len() as u64,
+            sha256: hex::encode(Sha256::digest(&bytes)),
+            original_seq: 4,
+            original_sha256: seg.sha256.clone(),
+        };
+        let mut mplan = plan();
+        mplan.segments = vec![seg];
+        mplan.masks = vec![PrivacyMask {
+            name: "w".into(),
+            polygon: vec![[0.0, 0.0], [1.0, 0.0], [1.0, 1.0]],
+        }];
+        let mbody = manifest_body(&mplan, std::slice::from_ref(&mf), &pki.ca_cert_pem);
+        assert_eq!(mbody["format"], camplane_export::FORMAT_MASKED);
+        write(&sign_manifest(&pki, mbody.clone()).unwrap());
+        assert_eq!(verify_export(d.path(), &pki.ca_cert_pem), Ok(1));
+        std::fs::write(d.path().join("a-masked.ts"), b"masked bytez").unwrap();
+        assert!(matches!(
+            verify_export(d.path(), &pki.ca_cert_pem),
+            Err(camplane_export::ExportProblem::Altered(..))
+        ));
+        std::fs::write(d.path().join("a-masked.ts"), &bytes).unwrap();
+        let mut other = mf.clone();
+        other.original_sha256 = "cd".repeat(32);
+        write(&sign_manifest(&pki, manifest_body(&mplan, &[other], &pki.ca_cert_pem)).unwrap());
+        assert!(matches!(
+            verify_export(d.path(), &pki.ca_cert_pem),
+            Err(camplane_export::ExportProblem::Chain(..))
+        ));
+        write(&sign_manifest(&pki, manifest_body(&mplan, &[], &pki.ca_cert_pem)).unwrap());
+        assert!(
+            verify_export(d.path(), &pki.ca_cert_pem).is_err(),
+            "no masked file"
+        );
+        std::fs::remove_file(d.path().join("a-masked.ts")).unwrap();
 
         // Changing the recipient after signing breaks the signature.
         let signed = sign_manifest(&pki, body).unwrap();

@@ -22,6 +22,7 @@
 //! sessions` lists them for admins, auditors and the chief.
 
 pub mod live;
+pub mod masks;
 
 use crate::alpr::search::Hub;
 use crate::core::audit::Draft;
@@ -31,7 +32,7 @@ use crate::core::AuditAction;
 use crate::core::Controller;
 use crate::recordings::Right;
 use crate::{Error, Result};
-use camplane_config::model::{PlaybackQuery, SegmentInfo, SegmentsQuery};
+use camplane_config::model::{PlaybackQuery, PrivacyMask, SegmentInfo, SegmentsQuery};
 use camplane_proto::kinds::QueryKind;
 use jiff::{SignedDuration, Timestamp};
 use serde::{Deserialize, Serialize};
@@ -83,7 +84,7 @@ pub struct ViewingSession {
     pub reason: String,
     /// On what basis the rule let them watch.
     pub basis: String,
-    /// Whether privacy masks were burned in.
+    /// Whether the camera's privacy masks were burned in (at the agent).
     pub masked: bool,
     /// The camera's agent.
     pub agent: String,
@@ -124,6 +125,9 @@ pub struct PlaybackRequest {
     pub to: String,
     /// Why (optional, kept).
     pub reason: String,
+    /// The original picture, without the camera's privacy masks: only for a
+    /// user holding a current lift ([`masks::check_unmasked`]).
+    pub unmasked: bool,
 }
 
 fn shown(s: &str, n: usize) -> String {
@@ -140,19 +144,22 @@ fn parse_time(what: &str, s: &str) -> Result<Timestamp> {
 
 impl Controller {
     /// Checks a playback (the right to view the camera's recordings, the range,
-    /// the reason, that the agent holds recordings in it), stores its session
-    /// and writes its `view.start` entry in one transaction, before any byte is
-    /// sent. Refusals are audited `view.start` too.
+    /// the reason, that the agent holds recordings in it, and for `unmasked` a
+    /// current lift of the camera's masks), stores its session and writes its
+    /// `view.start` entry in one transaction, before any byte is sent.
+    /// Refusals are audited `view.start` too. Returns the session and the
+    /// privacy masks the agent is to burn in (the camera's, unless lifted).
     pub async fn start_playback(
         &self,
         hub: &Hub,
         actor: &Actor,
         req: &PlaybackRequest,
-    ) -> Result<ViewingSession> {
+    ) -> Result<(ViewingSession, Vec<PrivacyMask>)> {
         let details = serde_json::json!({
             "camera": shown(&req.camera, 60), "mode": ViewMode::Range,
             "from": shown(&req.from, 40), "to": shown(&req.to, 40),
             "reason": shown(&req.reason, MAX_REASON).escape_default().to_string(),
+            "unmasked": req.unmasked,
         });
         let refuse = |e: Error| async {
             let mut d = Draft::new(
@@ -175,6 +182,15 @@ impl Controller {
             let (cam, basis) = self
                 .check_recording_access(actor, &req.camera, Right::View)
                 .await?;
+            // Masked unless the viewer holds a current lift (a camera without
+            // masks has nothing to lift).
+            let masks = if req.unmasked && !cam.privacy_masks.is_empty() {
+                let lift = self.mask_lift(&req.camera, &actor.username).await?;
+                masks::check_unmasked(lift.as_ref(), &actor.username, &req.camera, self.now())?;
+                Vec::new()
+            } else {
+                cam.privacy_masks.clone()
+            };
             let from = parse_time("from", &req.from)?;
             let until = parse_time("to", &req.to)?;
             if from >= until {
@@ -220,10 +236,10 @@ impl Controller {
                     req.camera
                 )));
             }
-            Ok((cam, basis, from, until, agent))
+            Ok((cam, basis, from, until, agent, masks))
         }
         .await;
-        let (cam, basis, from, until, agent) = match checked {
+        let (cam, basis, from, until, agent, masks) = match checked {
             Ok(x) => x,
             Err(e) => return Err(refuse(e).await),
         };
@@ -242,7 +258,7 @@ impl Controller {
             until: Some(until),
             reason: req.reason.clone(),
             basis,
-            masked: false,
+            masked: !masks.is_empty(),
             agent,
             started_at: now,
             ended_at: None,
@@ -256,13 +272,15 @@ impl Controller {
             "session": s.id, "camera": s.camera, "department": s.department, "mode": s.mode,
             "from": from, "until": until, "reason": s.reason, "basis": s.basis,
             "masked": s.masked, "agent": s.agent,
+            "masks": masks.iter().map(|m| m.name.as_str()).collect::<Vec<_>>(),
+            "unmasked": req.unmasked,
         });
         match self
             .audit
             .commit(vec![Compare::ModRevision(s.key(), 0)], ops, d)
             .await?
         {
-            Some(_) => Ok(s),
+            Some(_) => Ok((s, masks)),
             None => Err(Error::Conflict("session id collision; try again".into())),
         }
     }
@@ -315,14 +333,15 @@ impl Controller {
         Ok(ended)
     }
 
-    /// Pulls the session's range from its agent, remuxed to fragmented MP4, and
-    /// hands each chunk to `sink` (which returns false when the viewer is gone);
-    /// counts the bytes into `sent`. Returns how it ended. Closes the agent's
-    /// remux when it stops early.
+    /// Pulls the session's range from its agent, remuxed to fragmented MP4
+    /// (with `masks` burned in there), and hands each chunk to `sink` (which
+    /// returns false when the viewer is gone); counts the bytes into `sent`.
+    /// Returns how it ended. Closes the agent's remux when it stops early.
     pub async fn pump_playback<F, Fut>(
         &self,
         hub: &Hub,
         s: &ViewingSession,
+        masks: &[PrivacyMask],
         sent: &std::sync::atomic::AtomicU64,
         mut sink: F,
     ) -> std::result::Result<(), Error>
@@ -340,6 +359,7 @@ impl Controller {
             until,
             chunk: 0,
             close: false,
+            masks: masks.to_vec(),
         };
         loop {
             let a = hub
@@ -374,6 +394,7 @@ impl Controller {
             until,
             chunk: 0,
             close: true,
+            masks: vec![],
         };
         if let Ok(json) = serde_json::to_vec(&q) {
             let _ = hub

@@ -1,0 +1,463 @@
+//! Privacy masks with real parts: a controller (embedded store, TLS, a clock
+//! the test moves), a GStreamer RTSP camera sending SMPTE colour bars, and an
+//! agent that records it and burns the camera's mask into what it plays back.
+//! Masks that are not right (too few points, outside the frame, a name twice)
+//! are refused on apply, each problem named by its field path.
+//!
+//! Through the real CLI: `camplane view playback` gives an MP4 whose pixels
+//! (read back by FFmpeg as grey) are black inside the mask (the left half of
+//! the top quarter) and the bars outside; the session and its audit entries
+//! say `masked: true`. `--unmasked` without a lift is refused and audited; a
+//! viewer cannot lift, the chief cannot lift for over 60 minutes or without a
+//! reason (each refusal audited); the chief's lift for the viewer lets
+//! `--unmasked` show the bars inside the mask, and once the lift has expired
+//! (the controller's clock moved 2 minutes) it is refused again, audited.
+//! `recordings export --masked` writes masked segments whose manifest lists
+//! them and the originals' hashes, and `export verify` passes.
+
+use camplane_agent::control::Session;
+use camplane_controller::clock::ManualClock;
+use camplane_proto::v1 as pb;
+use camplane_testkit::{agent, controller as ctl, servers};
+use clap::Parser;
+use jiff::{SignedDuration, Timestamp};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio_util::sync::CancellationToken;
+
+const W: usize = 320;
+const H: usize = 240;
+
+struct Cli {
+    server: String,
+    ca: String,
+}
+
+impl Cli {
+    async fn run(&self, token: &str, args: &[&str]) -> i32 {
+        let mut a = vec![
+            "camplane",
+            "--server",
+            &self.server,
+            "--ca",
+            &self.ca,
+            "--token",
+            token,
+        ];
+        a.extend_from_slice(args);
+        let cli = camplane_cli::Cli::try_parse_from(a).unwrap();
+        match camplane_cli::run(cli).await {
+            Ok(code) => code,
+            Err(e) => {
+                eprintln!("camplane: {e:#}");
+                1
+            }
+        }
+    }
+}
+
+async fn entries(h: &ctl::Harness, action: &str) -> Vec<serde_json::Value> {
+    ctl::audit_log(h)
+        .await
+        .into_iter()
+        .filter(|e| e["action"] == action)
+        .collect()
+}
+
+/// The first picture of `file` as grey bytes (W×H).
+fn grey(file: &Path) -> Vec<u8> {
+    let out = Command::new("ffmpeg")
+        .args(["-v", "error", "-i"])
+        .arg(file)
+        .args(["-frames:v", "1", "-f", "rawvideo", "-pix_fmt", "gray", "-"])
+        .output()
+        .expect("ffmpeg on PATH");
+    assert!(out.status.success(), "ffmpeg {}", file.display());
+    assert_eq!(out.stdout.len(), W * H, "{}", file.display());
+    out.stdout
+}
+
+/// The brightest pixel inside the mask (2 pixels in from its edges).
+fn brightest_inside(px: &[u8]) -> u8 {
+    (2..H / 4 - 2)
+        .flat_map(|y| (2..W / 2 - 2).map(move |x| px[y * W + x]))
+        .max()
+        .unwrap()
+}
+
+/// The mean of the pixels inside the mask.
+fn mean_inside(px: &[u8]) -> u64 {
+    let v: Vec<u64> = (0..H / 4)
+        .flat_map(|y| (0..W / 2).map(move |x| u64::from(px[y * W + x])))
+        .collect();
+    v.iter().sum::<u64>() / v.len() as u64
+}
+
+/// Mean absolute difference of two pictures away from the mask (below it,
+/// 4 pixels clear of its edge).
+fn outside_difference(a: &[u8], b: &[u8]) -> u64 {
+    let v: Vec<u64> = (H / 4 + 4..H)
+        .flat_map(|y| (0..W).map(move |x| y * W + x))
+        .map(|i| u64::from(a[i].abs_diff(b[i])))
+        .collect();
+    v.iter().sum::<u64>() / v.len() as u64
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn masks_are_burned_in_and_lifted_only_by_the_chief_for_a_while() {
+    servers::require_tools();
+    let dir = tempfile::tempdir().unwrap();
+    let dir_path = dir.path().canonicalize().unwrap();
+    let port = servers::free_port();
+    let _cam = servers::RtspServer::start(port, &[&format!("/cam=bars:{W}x{H}")]);
+    let ca = dir_path.join("ca.pem");
+    let mut cfg = ctl::config_embedded(&dir_path.join("store"));
+    cfg.tls.ca_cert_file = Some(ca.clone());
+    let clock = ManualClock::new(Timestamp::now());
+    let h = ctl::start(cfg, Some(Arc::new(clock.clone()))).await;
+    ctl::apply(&h, &h.admin, ctl::CITY).await.unwrap();
+    let token = agent::enroll_token(&h, "city-hall").await;
+    let assigned = ctl::CITY
+        .replace(
+            "  placement_request: req-1",
+            "  placement_request: req-1\n  agent: city-hall-gw\n  privacy_masks:\n    - name: window-a\n      polygon: [[0, 0], [0.5, 0], [0.5, 0.25], [0, 0.25]]",
+        )
+        .replace(
+            "rtsp://127.0.0.1:8554/cam1",
+            &format!("rtsp://127.0.0.1:{port}/cam"),
+        );
+    // Bad masks are refused on apply (the controller's check, whatever the
+    // client), every problem named by its field path.
+    let ms = camplane_config::manifest::parse("city.yaml", &assigned).unwrap();
+    let cam = ms.iter().find(|m| m.name == "cam-1").unwrap();
+    let mut spec = cam.spec.to_json();
+    spec["privacy_masks"] = serde_json::json!([
+        {"name": "window-a", "polygon": [[0, 0], [1, 1]]},
+        {"name": "window-a", "polygon": [[0, 0], [0.5, 0], [1.5, 0.25]]},
+    ]);
+    let e = pb::objects_client::ObjectsClient::new(h.channel.clone())
+        .apply(ctl::req(
+            &h.admin,
+            pb::ApplyRequest {
+                objects: vec![pb::Object {
+                    kind: "Camera".into(),
+                    name: "cam-1".into(),
+                    json: serde_json::to_vec(&spec).unwrap(),
+                    revision: 0,
+                }],
+                source: "bad.yaml".into(),
+                dry_run: false,
+            },
+        ))
+        .await
+        .unwrap_err();
+    for says in [
+        "spec.privacy_masks[0].polygon",
+        "at least 3 points",
+        "spec.privacy_masks[1].name",
+        "spec.privacy_masks[1].polygon[2]",
+        "outside the frame",
+    ] {
+        assert!(e.message().contains(says), "{says}: {}", e.message());
+    }
+    ctl::apply(&h, &h.admin, &assigned).await.unwrap();
+    let mgr = ctl::user(&h, "m", &["dept_manager"], "police").await;
+    let chief = ctl::qualified_user(&h, "c", "chief", "police").await;
+    let cm = ctl::user(&h, "cm", &["city_manager"], "").await;
+    ctl::override_unchecked(&h, &chief, "req-1").await;
+    for (who, action) in [(&mgr, "recommend"), (&chief, "recommend"), (&cm, "approve")] {
+        ctl::act(&h, who, "req-1", action, "", "").await.unwrap();
+    }
+    ctl::camera(&h, &h.admin, "cam-1", "activate")
+        .await
+        .unwrap();
+
+    let adir = dir_path.join("agent");
+    let acfg = agent::config(h.running.addr.port(), &ca, &adir, &token.token);
+    let sup = agent::supervisor(&adir);
+    let session = Session::new(acfg, sup.clone()).unwrap();
+    let stop = CancellationToken::new();
+    let reporter = tokio::spawn(session.clone().run_reporter(stop.clone()));
+    let runner = tokio::spawn(session.clone().run(stop.clone()));
+
+    // Four segments recorded (about 8 s of video); the range skips the first.
+    let segs = || {
+        let idx = sup.index();
+        let idx = idx.lock().unwrap();
+        idx.segments("cam-1")
+            .iter()
+            .map(|e| (idx.segment_path("cam-1", e), e.start(), e.end()))
+            .collect::<Vec<(PathBuf, Timestamp, Timestamp)>>()
+    };
+    let t0 = Instant::now();
+    while segs().len() < 4 {
+        assert!(
+            t0.elapsed() < Duration::from_secs(60),
+            "no 4 segments recorded"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let recorded = segs();
+    let (from, to) = (recorded[1].1, recorded[2].2);
+    let (from_s, to_s) = (from.to_string(), to.to_string());
+
+    let cli = Cli {
+        server: format!("https://127.0.0.1:{}", h.running.addr.port()),
+        ca: ca.display().to_string(),
+    };
+    let viewer = ctl::qualified_user(&h, "v-police", "viewer", "police").await;
+    let play = |out: &Path, unmasked: bool| {
+        let mut a: Vec<String> = [
+            "view",
+            "playback",
+            "cam-1",
+            "--from",
+            &from_s,
+            "--to",
+            &to_s,
+            "--out",
+            &out.display().to_string(),
+            "--reason",
+            "incident 7",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        if unmasked {
+            a.push("--unmasked".into());
+        }
+        a
+    };
+    let run = |token: String, args: Vec<String>| {
+        let cli = &cli;
+        async move {
+            let a: Vec<&str> = args.iter().map(String::as_str).collect();
+            cli.run(&token, &a).await
+        }
+    };
+
+    // Masked by default: black inside the mask, the bars outside.
+    let masked = dir_path.join("masked.mp4");
+    assert_eq!(run(viewer.clone(), play(&masked, false)).await, 0);
+    let m = grey(&masked);
+    assert!(
+        brightest_inside(&m) <= 24,
+        "not black inside the mask: {}",
+        brightest_inside(&m)
+    );
+    // The original recording's picture: the same outside the mask, bars inside.
+    let original = grey(&recorded[1].0);
+    assert!(
+        mean_inside(&original) > 100,
+        "the bars: {}",
+        mean_inside(&original)
+    );
+    assert!(
+        outside_difference(&m, &original) <= 8,
+        "the picture outside the mask changed: {}",
+        outside_difference(&m, &original)
+    );
+    let start = entries(&h, "view.start").await;
+    let start = start
+        .iter()
+        .find(|e| e["actor"] == "v-police" && e["result"] == "ok")
+        .expect("view.start");
+    assert_eq!(start["details"]["masked"], true);
+    assert_eq!(start["details"]["masks"], serde_json::json!(["window-a"]));
+    let id = start["details"]["session"].as_str().unwrap().to_string();
+    let t = Instant::now();
+    loop {
+        let end = entries(&h, "view.end").await;
+        if let Some(e) = end.iter().find(|e| e["details"]["session"] == id.as_str()) {
+            assert_eq!(e["details"]["masked"], true);
+            break;
+        }
+        assert!(t.elapsed() < Duration::from_secs(20), "no view.end");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    // --unmasked without a lift: refused, audited.
+    let refused = dir_path.join("refused.mp4");
+    assert_ne!(run(viewer.clone(), play(&refused, true)).await, 0);
+    let denied = |v: &[serde_json::Value], actor: &str, says: &str| {
+        v.iter().any(|e| {
+            e["actor"] == actor
+                && e["result"]
+                    .as_str()
+                    .is_some_and(|r| r.starts_with("denied") && r.contains(says))
+        })
+    };
+    assert!(
+        denied(&entries(&h, "view.start").await, "v-police", "masks lift"),
+        "unmasked without a lift not audited"
+    );
+
+    // Only the chief lifts, for at most 60 minutes, with a reason; audited.
+    let lift = |minutes: &str, reason: &str| -> Vec<String> {
+        [
+            "masks",
+            "lift",
+            "--user",
+            "v-police",
+            "--camera",
+            "cam-1",
+            "--minutes",
+            minutes,
+            "--reason",
+            reason,
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect()
+    };
+    assert_ne!(run(viewer.clone(), lift("10", "me")).await, 0);
+    assert!(denied(&entries(&h, "mask.lift").await, "v-police", "chief"));
+    assert_ne!(run(chief.clone(), lift("61", "too long")).await, 0);
+    assert_ne!(run(chief.clone(), lift("10", " ")).await, 0);
+    let lifts = entries(&h, "mask.lift").await;
+    assert_eq!(
+        lifts
+            .iter()
+            .filter(|e| e["actor"] == "c"
+                && e["result"]
+                    .as_str()
+                    .is_some_and(|r| r.starts_with("refused")))
+            .count(),
+        2,
+        "{lifts:?}"
+    );
+    assert_eq!(
+        run(
+            chief.clone(),
+            lift("1", "case 26-04120: the window is evidence")
+        )
+        .await,
+        0
+    );
+    let ok = entries(&h, "mask.lift").await;
+    let ok = ok
+        .iter()
+        .find(|e| e["result"] == "ok")
+        .expect("mask.lift ok");
+    assert_eq!(ok["actor"], "c");
+    assert_eq!(ok["details"]["user"], "v-police");
+    assert_eq!(ok["details"]["minutes"], 1);
+
+    // With the lift: the original, bars inside the mask.
+    let unmasked = dir_path.join("unmasked.mp4");
+    assert_eq!(run(viewer.clone(), play(&unmasked, true)).await, 0);
+    let u = grey(&unmasked);
+    assert!(mean_inside(&u) > 100, "masked still: {}", mean_inside(&u));
+    let starts = entries(&h, "view.start").await;
+    assert!(starts.iter().any(|e| e["actor"] == "v-police"
+        && e["result"] == "ok"
+        && e["details"]["masked"] == false
+        && e["details"]["unmasked"] == true));
+
+    // The lift expires: refused again, audited.
+    clock.advance(Duration::from_secs(120));
+    let late = dir_path.join("late.mp4");
+    assert_ne!(run(viewer.clone(), play(&late, true)).await, 0);
+    assert!(
+        denied(&entries(&h, "view.start").await, "v-police", "expired"),
+        "an expired lift not audited"
+    );
+    // Masked viewing goes on.
+    let again = dir_path.join("again.mp4");
+    assert_eq!(run(viewer.clone(), play(&again, false)).await, 0);
+    assert!(brightest_inside(&grey(&again)) <= 24);
+
+    masked_export(&h, &cli, &chief, &dir_path, from, to, &recorded).await;
+
+    stop.cancel();
+    let _ = reporter.await;
+    let _ = runner.await;
+    h.cancel.cancel();
+}
+
+/// `recordings export --masked`: masked segments, a manifest naming them and
+/// the originals' hashes, `export verify` passing, pixels masked.
+async fn masked_export(
+    h: &ctl::Harness,
+    cli: &Cli,
+    chief: &str,
+    dir: &Path,
+    from: Timestamp,
+    to: Timestamp,
+    recorded: &[(PathBuf, Timestamp, Timestamp)],
+) {
+    let out = dir.join("export-masked");
+    let (from_s, to_s) = (
+        from.to_string(),
+        (to - SignedDuration::from_millis(1)).to_string(),
+    );
+    let code = cli
+        .run(
+            chief,
+            &[
+                "recordings",
+                "export",
+                "--camera",
+                "cam-1",
+                "--from",
+                &from_s,
+                "--to",
+                &to_s,
+                "--case",
+                "26-04120",
+                "--recipient",
+                "A. Reporter, Telegraph Herald",
+                "--out",
+                &out.display().to_string(),
+                "--masked",
+            ],
+        )
+        .await;
+    assert_eq!(code, 0, "masked export");
+    let m: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("manifest.json")).unwrap()).unwrap();
+    let files = m["masked_files"].as_array().expect("masked_files");
+    assert!(!files.is_empty());
+    let originals = m["files"].as_array().unwrap();
+    assert_eq!(files.len(), originals.len());
+    for (f, o) in files.iter().zip(originals) {
+        assert_eq!(f["original_sha256"], o["sha256"]);
+        let p = recorded
+            .iter()
+            .find(|(p, _, _)| p.file_name().unwrap().to_str() == o["name"].as_str())
+            .expect("an original recorded segment")
+            .0
+            .clone();
+        let bytes = std::fs::read(&p).unwrap();
+        assert_eq!(
+            hex_sha256(&bytes),
+            o["sha256"].as_str().unwrap(),
+            "the original's hash"
+        );
+        // The original is not in the export: only the masked file.
+        assert!(!out.join(o["name"].as_str().unwrap()).exists());
+        let masked = out.join(f["name"].as_str().unwrap());
+        assert!(
+            brightest_inside(&grey(&masked)) <= 24,
+            "{}",
+            masked.display()
+        );
+    }
+    assert_eq!(
+        cli.run(chief, &["export", "verify", &out.display().to_string()])
+            .await,
+        0,
+        "export verify"
+    );
+    let ex = entries(h, "recordings.export").await;
+    assert!(ex
+        .iter()
+        .any(|e| e["result"] == "ok" && e["details"]["masked"] == true));
+}
+
+fn hex_sha256(b: &[u8]) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(b))
+}
