@@ -442,6 +442,7 @@ pub(super) async fn playback_ws(
         from: html::field(&q, "from").to_string(),
         to: html::field(&q, "to").to_string(),
         reason: html::field(&q, "reason").to_string(),
+        unmasked: html::field(&q, "unmasked") == "1",
     };
     let ctl = console.ctl.clone();
     ws.on_upgrade(move |socket| play(ctl, actor, req, socket))
@@ -454,7 +455,7 @@ async fn play(ctl: Arc<Controller>, actor: Actor, req: PlaybackRequest, mut sock
     let started = ctl
         .start_playback(&hub, &actor, &req)
         .await
-        .and_then(|s| playback_chunks(hub.clone(), &s).map(|c| (s, c)));
+        .and_then(|(s, masks)| playback_chunks(hub.clone(), &s, &masks).map(|c| (s, c)));
     let (session, chunks): (_, Chunks) = match started {
         Ok(x) => x,
         Err(e) => {
@@ -493,7 +494,7 @@ pub(super) async fn live_ws(
     let req = LiveRequest {
         camera: camera.to_string(),
         reason: html::field(&q, "reason").to_string(),
-        unmasked: false,
+        unmasked: html::field(&q, "unmasked") == "1",
         seconds: 0,
     };
     let ctl = console.ctl.clone();

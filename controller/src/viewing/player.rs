@@ -10,7 +10,7 @@ use crate::core::Controller;
 use crate::recordings::Right;
 use crate::viewing::{ViewingSession, AGENT_TIMEOUT};
 use crate::{Error, Result};
-use camplane_config::model::{PlaybackQuery, SegmentInfo, SegmentsQuery};
+use camplane_config::model::{PlaybackQuery, PrivacyMask, SegmentInfo, SegmentsQuery};
 use camplane_proto::kinds::QueryKind;
 use jiff::{SignedDuration, Timestamp};
 use std::sync::Arc;
@@ -101,9 +101,10 @@ impl Controller {
 
 /// A started playback's fMP4 chunks from its agent, each asked for when the
 /// previous one was taken (the same queries as [`Controller::pump_playback`]);
-/// the stream ends with the range. Whoever stops early closes the agent's
-/// remux with [`Controller::close_playback`].
-pub fn playback_chunks(hub: Arc<Hub>, s: &ViewingSession) -> Result<Chunks> {
+/// the stream ends with the range; `masks` (from `start_playback`) are burned
+/// in at the agent. Whoever stops early closes the agent's remux with
+/// [`Controller::close_playback`].
+pub fn playback_chunks(hub: Arc<Hub>, s: &ViewingSession, masks: &[PrivacyMask]) -> Result<Chunks> {
     let (Some(from), Some(until)) = (s.from, s.until) else {
         return Err(Error::InvalidArgument("not a playback session".into()));
     };
@@ -114,6 +115,7 @@ pub fn playback_chunks(hub: Arc<Hub>, s: &ViewingSession) -> Result<Chunks> {
         until,
         chunk: 0,
         close: false,
+        masks: masks.to_vec(),
     };
     let agent = s.agent.clone();
     Ok(Box::pin(futures::stream::try_unfold(
