@@ -24,6 +24,7 @@ mod cameras;
 pub mod holds;
 mod html;
 mod map;
+pub mod oversight;
 mod player;
 pub mod policy;
 mod requests;
@@ -138,6 +139,15 @@ fn nav(actor: &Actor) -> Vec<html::NavItem> {
     }
     if holds::places_holds(actor) {
         n.push(("/console/holds", "Legal holds"));
+    }
+    if oversight::reads_complaints(actor) {
+        n.push(("/console/complaints", "Complaints"));
+    }
+    if oversight::reads_records(actor) {
+        n.push(("/console/records", "Records requests"));
+    }
+    if oversight::reads_maintenance(actor) {
+        n.push(("/console/maintenance", "Maintenance"));
     }
     n.push(("/console/policy", "Policy"));
     n
@@ -539,6 +549,11 @@ impl Console {
                 "/console/holds" => Some(AuditAction::HoldCreate),
                 p if p.starts_with("/console/holds/") => Some(AuditAction::HoldRelease),
                 p if p.starts_with("/console/policy/") => Some(AuditAction::PolicySignoff),
+                "/console/complaints" => Some(AuditAction::ComplaintFile),
+                p if p.starts_with("/console/complaints/") => match html::field(&form, "action") {
+                    "appeal" => Some(AuditAction::ComplaintAppeal),
+                    _ => Some(AuditAction::ComplaintDecide),
+                },
                 _ => None,
             };
             if !self.csrf_ok(&token, html::field(&form, "csrf")) {
@@ -564,6 +579,14 @@ impl Console {
             if let Some(name) = path.strip_prefix("/console/holds/") {
                 if !name.is_empty() && !name.contains('/') {
                     return holds::release(self, &signed, &path_name(name)).await;
+                }
+            }
+            if path == "/console/complaints" {
+                return oversight::file(self, &signed, &form).await;
+            }
+            if let Some(id) = path.strip_prefix("/console/complaints/") {
+                if !id.is_empty() && !id.contains('/') {
+                    return oversight::step(self, &signed, &path_name(id), &form).await;
                 }
             }
             if let Some(v) = path.strip_prefix("/console/policy/") {
@@ -629,6 +652,19 @@ impl Console {
                 .await
             }
             "/console/users" => users::list(self, &signed, &query).await,
+            "/console/complaints" => {
+                let pairs = html::pairs(&query);
+                let msg = if let Some((_, id)) = pairs.iter().find(|(k, _)| k == "filed") {
+                    Some(html::message("note", &format!("Complaint {id} recorded.")))
+                } else if pairs.iter().any(|(k, _)| k == "done") {
+                    Some(html::message("note", "The step was recorded."))
+                } else {
+                    None
+                };
+                oversight::complaints(self, &signed, StatusCode::OK, msg).await
+            }
+            "/console/records" => oversight::records(self, &signed).await,
+            "/console/maintenance" => oversight::maintenance(self, &signed).await,
             "/console/policy" => {
                 let done = html::pairs(&query).iter().any(|(k, _)| k == "signed");
                 policy::show(

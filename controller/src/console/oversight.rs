@@ -1,0 +1,293 @@
+//! The oversight pages: complaints and their appeals (the chief, the City
+//! Manager, the city clerk, auditors), external requests to release records
+//! with their statutory deadlines and the overdue ones flagged (the Public
+//! Information Officer, the City Attorney, the clerk, auditors), and the
+//! cameras whose maintenance test is overdue (those who read maintenance).
+//!
+//! Each page calls the wing operation its CLI command calls (`complaints`,
+//! `file_complaint`, `decide_complaint`, `appeal_complaint`,
+//! `records_requests`, `maintenance_overdue`) with the signed-in `Actor`.
+//! Which complaint step a row offers is asked of the pure rule
+//! (`complaint_machine::next`) on the stored stage; the step is decided again
+//! when taken.
+
+use super::html::{self, esc, url_part};
+use super::{html_response, redirect, refused, status_of, Console, Signed};
+use crate::core::auth::{Actor, Operation};
+use crate::oversight::complaint_machine::{self, Action, Outcome};
+use crate::oversight::complaints::NewComplaint;
+use axum::body::Body;
+use axum::http::{Response, StatusCode};
+use std::fmt::Write;
+
+/// Whether `actor` reads complaints (they get the page).
+pub fn reads_complaints(actor: &Actor) -> bool {
+    Operation::ReadComplaints.allows(actor)
+}
+
+/// Whether `actor` reads records requests.
+pub fn reads_records(actor: &Actor) -> bool {
+    Operation::ReadRecordsRequests.allows(actor)
+}
+
+/// Whether `actor` reads maintenance records.
+pub fn reads_maintenance(actor: &Actor) -> bool {
+    Operation::ReadMaintenance.allows(actor)
+}
+
+fn day(t: jiff::Timestamp) -> String {
+    html::when(&t.to_string())
+}
+
+/// `GET /console/complaints`.
+pub(crate) async fn complaints(
+    console: &Console,
+    signed: &Signed,
+    status: StatusCode,
+    msg: Option<String>,
+) -> Response<Body> {
+    let actor = &signed.actor;
+    let (all, _) = match console.ctl.complaints(actor, false, "").await {
+        Ok(x) => x,
+        Err(e) => return refused(signed, &e),
+    };
+    let mut b = msg.unwrap_or_default();
+    b.push_str("<section><h2>Complaints</h2>");
+    if all.is_empty() {
+        b.push_str("<p>No complaints.</p>");
+    } else {
+        b.push_str("<div class=\"scroll\"><table><thead><tr><th scope=\"col\">Complaint</th><th scope=\"col\">Camera</th><th scope=\"col\">Received</th><th scope=\"col\">About</th><th scope=\"col\">Stage</th><th scope=\"col\">Steps</th></tr></thead><tbody>");
+        for c in all.iter().rev() {
+            let mut steps = String::new();
+            let decide = Action::Decide { as_level: None };
+            if complaint_machine::next(&c.id, c.stage, decide, actor).is_ok() {
+                let outcomes = [
+                    (
+                        "followed".to_string(),
+                        "The policy was followed".to_string(),
+                    ),
+                    (
+                        "not_followed".to_string(),
+                        "The policy was not followed".to_string(),
+                    ),
+                ];
+                let _ = write!(
+                    steps,
+                    "<form method=\"post\" action=\"/console/complaints/{id}\">{csrf}<input type=\"hidden\" name=\"action\" value=\"decide\">{sel}<label for=\"f-{id}\">Finding</label><textarea id=\"f-{id}\" name=\"finding\" required></textarea><button type=\"submit\">Decide</button></form>",
+                    id = url_part(&c.id),
+                    csrf = html::csrf_field(&signed.csrf),
+                    sel = html::select("outcome", "Finding on the policy", &outcomes, "")
+                );
+            }
+            if complaint_machine::next(&c.id, c.stage, Action::Appeal, actor).is_ok() {
+                let _ = write!(
+                    steps,
+                    "<form class=\"inline\" method=\"post\" action=\"/console/complaints/{}\">{}<input type=\"hidden\" name=\"action\" value=\"appeal\"><button type=\"submit\">Record an appeal</button></form>",
+                    url_part(&c.id),
+                    html::csrf_field(&signed.csrf)
+                );
+            }
+            let findings: Vec<String> = c
+                .steps
+                .iter()
+                .filter_map(|s| {
+                    s.outcome.map(|o| {
+                        format!(
+                            "{} ({}): {}",
+                            s.level.as_str(),
+                            o.as_str().replace('_', " "),
+                            s.finding.as_deref().unwrap_or("")
+                        )
+                    })
+                })
+                .collect();
+            let _ = write!(
+                b,
+                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}{}</td><td>{steps}</td></tr>",
+                esc(&c.id),
+                esc(c.camera.as_deref().unwrap_or("-")),
+                esc(&day(c.received_at)),
+                esc(&c.about),
+                esc(&c.stage.describe()),
+                if findings.is_empty() {
+                    String::new()
+                } else {
+                    format!("<br>{}", esc(&findings.join("; ")))
+                },
+            );
+        }
+        b.push_str("</tbody></table></div>");
+    }
+    b.push_str("</section>");
+    if Operation::FileComplaint.allows(actor) {
+        let _ = write!(
+            b,
+            "<section><h2>Record a complaint</h2><form method=\"post\" action=\"/console/complaints\">{}\
+<label for=\"c-from\">From (kept in the record only, never published)</label><input id=\"c-from\" name=\"from\" required>\
+<label for=\"c-about\">What it says</label><textarea id=\"c-about\" name=\"about\" required></textarea>\
+<label for=\"c-camera\">Camera (optional)</label><input id=\"c-camera\" name=\"camera\">\
+<label for=\"c-received\">Received (YYYY-MM-DD, optional: today)</label><input id=\"c-received\" name=\"received\">\
+<button type=\"submit\">Record the complaint</button></form></section>",
+            html::csrf_field(&signed.csrf)
+        );
+    }
+    html_response(status, html::page("Complaints", Some(&signed.frame()), &b))
+}
+
+/// `POST /console/complaints`: files one, as `camplane complaint file` does.
+pub(crate) async fn file(
+    console: &Console,
+    signed: &Signed,
+    form: &[(String, String)],
+) -> Response<Body> {
+    let c = NewComplaint {
+        from: html::field(form, "from").to_string(),
+        about: html::field(form, "about").to_string(),
+        camera: html::field(form, "camera").to_string(),
+        received: html::field(form, "received").to_string(),
+    };
+    match console.ctl.file_complaint(&signed.actor, c).await {
+        Ok(c) => redirect(&format!("/console/complaints?filed={}", url_part(&c.id))),
+        Err(e) => {
+            let (status, text) = status_of(&e);
+            complaints(console, signed, status, Some(html::message("error", &text))).await
+        }
+    }
+}
+
+/// `POST /console/complaints/ID`: a decision or an appeal, as `camplane
+/// complaint decide|appeal` do.
+pub(crate) async fn step(
+    console: &Console,
+    signed: &Signed,
+    id: &str,
+    form: &[(String, String)],
+) -> Response<Body> {
+    let ctl = &console.ctl;
+    let done = match html::field(form, "action") {
+        "decide" => match html::field(form, "outcome").parse::<Outcome>() {
+            Ok(o) => {
+                ctl.decide_complaint(&signed.actor, id, o, html::field(form, "finding"), "")
+                    .await
+            }
+            Err(e) => Err(e),
+        },
+        "appeal" => ctl.appeal_complaint(&signed.actor, id).await,
+        _ => Err(crate::Error::InvalidArgument(
+            "action: decide or appeal".into(),
+        )),
+    };
+    match done {
+        Ok(_) => redirect("/console/complaints?done=1"),
+        Err(e) => {
+            let (status, text) = status_of(&e);
+            complaints(console, signed, status, Some(html::message("error", &text))).await
+        }
+    }
+}
+
+/// `GET /console/records`: the requests, their deadlines, the overdue ones first.
+pub(crate) async fn records(console: &Console, signed: &Signed) -> Response<Body> {
+    let actor = &signed.actor;
+    let (mut all, _) = match console.ctl.records_requests(actor, false, false, "").await {
+        Ok(x) => x,
+        Err(e) => return refused(signed, &e),
+    };
+    let now = console.ctl.now();
+    let overdue = all.iter().filter(|r| r.overdue(now)).count();
+    all.sort_by_key(|r| (!r.overdue(now), r.stage.is_closed(), r.due));
+    let mut b = String::new();
+    if overdue > 0 {
+        b.push_str(&html::message(
+            "error",
+            &format!("{overdue} request(s) past their statutory deadline without a decision."),
+        ));
+    }
+    b.push_str("<section><h2>Requests to release records</h2>");
+    if all.is_empty() {
+        b.push_str("<p>No requests.</p>");
+    } else {
+        b.push_str("<div class=\"scroll\"><table><thead><tr><th scope=\"col\">Request</th><th scope=\"col\">Requester</th><th scope=\"col\">Received</th><th scope=\"col\">Deadline</th><th scope=\"col\">Camera and range</th><th scope=\"col\">Stage</th><th scope=\"col\">Hold</th></tr></thead><tbody>");
+        for r in &all {
+            let range = match (&r.camera, r.from, r.until) {
+                (Some(c), Some(f), Some(u)) => format!("{c}: {} to {}", day(f), day(u)),
+                (Some(c), _, _) => c.clone(),
+                _ => "-".into(),
+            };
+            let _ = write!(
+                b,
+                "<tr{}><td>{}</td><td>{}</td><td>{}</td><td>{}{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                if r.overdue(now) { " class=\"overdue\"" } else { "" },
+                esc(&r.id),
+                esc(&r.requester),
+                esc(&day(r.received_at)),
+                esc(&day(r.due)),
+                if r.overdue(now) { " <strong>overdue</strong>" } else { "" },
+                esc(&range),
+                esc(&r.stage.as_str().replace('_', " ")),
+                esc(r.hold.as_deref().unwrap_or("-")),
+            );
+        }
+        b.push_str("</tbody></table></div>");
+    }
+    b.push_str("<p>Steps: <code>camplane records-request review|advise|decide|fulfil ID</code>.</p></section>");
+    html_response(
+        StatusCode::OK,
+        html::page("Records requests", Some(&signed.frame()), &b),
+    )
+}
+
+/// `GET /console/maintenance`: cameras whose test is overdue or that are
+/// non-operational for a week (a department manager's own department).
+pub(crate) async fn maintenance(console: &Console, signed: &Signed) -> Response<Body> {
+    let actor = &signed.actor;
+    let department = if actor.roles.iter().all(|r| {
+        matches!(
+            r,
+            camplane_config::model::Role::DeptManager | camplane_config::model::Role::Engineer
+        )
+    }) {
+        actor.department.clone()
+    } else {
+        String::new()
+    };
+    let all = match console.ctl.maintenance_overdue(actor, &department).await {
+        Ok(x) => x,
+        Err(e) => return refused(signed, &e),
+    };
+    let mut b = String::from("<section><h2>Overdue tests and non-operational cameras</h2>");
+    if !department.is_empty() {
+        let _ = write!(b, "<p>Department {}.</p>", esc(&department));
+    }
+    if all.is_empty() {
+        b.push_str("<p>None: every camera in service passed a test within its interval.</p>");
+    } else {
+        b.push_str("<div class=\"scroll\"><table><thead><tr><th scope=\"col\">Camera</th><th scope=\"col\">Department</th><th scope=\"col\">Why</th></tr></thead><tbody>");
+        for o in &all {
+            let why: Vec<String> = o
+                .reasons
+                .iter()
+                .map(|r| {
+                    serde_json::to_value(r)
+                        .ok()
+                        .and_then(|v| v["reason"].as_str().map(|s| s.replace('_', " ")))
+                        .unwrap_or_default()
+                })
+                .collect();
+            let _ = write!(
+                b,
+                "<tr><td><a href=\"/console/cameras/{}\">{}</a></td><td>{}</td><td>{}</td></tr>",
+                url_part(&o.camera),
+                esc(&o.camera),
+                esc(&o.department),
+                esc(&why.join(", "))
+            );
+        }
+        b.push_str("</tbody></table></div>");
+    }
+    b.push_str("<p>Log a test, repair or cleaning: <code>camplane maintenance log CAMERA --kind test --result ok --note TEXT</code>.</p></section>");
+    html_response(
+        StatusCode::OK,
+        html::page("Maintenance", Some(&signed.frame()), &b),
+    )
+}
