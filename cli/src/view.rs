@@ -170,8 +170,8 @@ async fn sessions(c: &Client, active: bool) -> Result<i32> {
     )
     .await?;
     println!(
-        "{:<28} {:<16} {:<16} {:<6} {:<25} {:<25} {:>10}  REASON",
-        "SESSION", "USER", "CAMERA", "MODE", "STARTED", "ENDED", "BYTES"
+        "{:<28} {:<16} {:<16} {:<6} {:<6} {:<25} {:<25} {:>10}  REASON",
+        "SESSION", "USER", "CAMERA", "MODE", "MASKED", "STARTED", "ENDED", "BYTES"
     );
     for o in l.objects {
         let v: serde_json::Value = serde_json::from_slice(&o.json)?;
@@ -181,11 +181,12 @@ async fn sessions(c: &Client, active: bool) -> Result<i32> {
             None => "(watching)".to_string(),
         };
         println!(
-            "{:<28} {:<16} {:<16} {:<6} {:<25} {:<25} {:>10}  {}",
+            "{:<28} {:<16} {:<16} {:<6} {:<6} {:<25} {:<25} {:>10}  {}",
             s("id"),
             s("user"),
             s("camera"),
             s("mode"),
+            if v["masked"] == true { "yes" } else { "no" },
             s("started_at"),
             ended,
             v["bytes"].as_u64().unwrap_or(0),
