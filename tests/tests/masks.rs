@@ -14,6 +14,10 @@
 //! (the controller's clock moved 2 minutes) it is refused again, audited.
 //! `recordings export --masked` writes masked segments whose manifest lists
 //! them and the originals' hashes, and `export verify` passes.
+//!
+//! Live view the same way (`camplane view live`): masked by default, shared
+//! per (camera, masked), unmasked only while the chief's lift lasts (a running
+//! unmasked view ends at its expiry).
 
 use camplane_agent::control::Session;
 use camplane_controller::clock::ManualClock;
@@ -105,32 +109,138 @@ fn outside_difference(a: &[u8], b: &[u8]) -> u64 {
     v.iter().sum::<u64>() / v.len() as u64
 }
 
+/// A controller with a clock the test moves, a bars camera (`cam-1`) whose
+/// mask `window-a` covers the left half of the top quarter, activated, and
+/// an agent recording and tapping it.
+struct World {
+    dir: PathBuf,
+    h: ctl::Harness,
+    clock: ManualClock,
+    sup: Arc<camplane_agent::Supervisor>,
+    stop: CancellationToken,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+    cli: Cli,
+    /// The camera's manifest as applied.
+    assigned: String,
+    chief: String,
+    _cam: servers::RtspServer,
+    _tmp: tempfile::TempDir,
+}
+
+impl World {
+    async fn start() -> World {
+        servers::require_tools();
+        let tmp = tempfile::tempdir().unwrap();
+        let dir_path = tmp.path().canonicalize().unwrap();
+        let port = servers::free_port();
+        let cam = servers::RtspServer::start(port, &[&format!("/cam=bars:{W}x{H}")]);
+        let ca = dir_path.join("ca.pem");
+        let mut cfg = ctl::config_embedded(&dir_path.join("store"));
+        cfg.tls.ca_cert_file = Some(ca.clone());
+        let clock = ManualClock::new(Timestamp::now());
+        let h = ctl::start(cfg, Some(Arc::new(clock.clone()))).await;
+        ctl::apply(&h, &h.admin, ctl::CITY).await.unwrap();
+        let token = agent::enroll_token(&h, "city-hall").await;
+        let assigned = ctl::CITY
+            .replace(
+                "  placement_request: req-1",
+                "  placement_request: req-1\n  agent: city-hall-gw\n  privacy_masks:\n    - name: window-a\n      polygon: [[0, 0], [0.5, 0], [0.5, 0.25], [0, 0.25]]",
+            )
+            .replace(
+                "rtsp://127.0.0.1:8554/cam1",
+                &format!("rtsp://127.0.0.1:{port}/cam"),
+            );
+        ctl::apply(&h, &h.admin, &assigned).await.unwrap();
+        let mgr = ctl::user(&h, "m", &["dept_manager"], "police").await;
+        let chief = ctl::qualified_user(&h, "c", "chief", "police").await;
+        let cm = ctl::user(&h, "cm", &["city_manager"], "").await;
+        ctl::override_unchecked(&h, &chief, "req-1").await;
+        for (who, action) in [(&mgr, "recommend"), (&chief, "recommend"), (&cm, "approve")] {
+            ctl::act(&h, who, "req-1", action, "", "").await.unwrap();
+        }
+        ctl::camera(&h, &h.admin, "cam-1", "activate")
+            .await
+            .unwrap();
+
+        let adir = dir_path.join("agent");
+        let acfg = agent::config(h.running.addr.port(), &ca, &adir, &token.token);
+        let sup = agent::supervisor(&adir);
+        let session = Session::new(acfg, sup.clone()).unwrap();
+        let stop = CancellationToken::new();
+        let reporter = tokio::spawn(session.clone().run_reporter(stop.clone()));
+        let runner = tokio::spawn(session.clone().run(stop.clone()));
+        let tasks = vec![
+            tokio::spawn(async move {
+                let _ = reporter.await;
+            }),
+            tokio::spawn(async move {
+                let _ = runner.await;
+            }),
+        ];
+        let cli = Cli {
+            server: format!("https://127.0.0.1:{}", h.running.addr.port()),
+            ca: ca.display().to_string(),
+        };
+        World {
+            dir: dir_path,
+            h,
+            clock,
+            sup,
+            stop,
+            tasks,
+            cli,
+            assigned,
+            chief,
+            _cam: cam,
+            _tmp: tmp,
+        }
+    }
+
+    async fn stop(self) {
+        self.stop.cancel();
+        for t in self.tasks {
+            let _ = t.await;
+        }
+        self.h.cancel.cancel();
+    }
+
+    /// `camplane ARGS` as the holder of `token`; its exit code.
+    async fn run(&self, token: &str, args: &[String]) -> i32 {
+        let a: Vec<&str> = args.iter().map(String::as_str).collect();
+        self.cli.run(token, &a).await
+    }
+}
+
+fn strings(a: &[&str]) -> Vec<String> {
+    a.iter().map(|s| s.to_string()).collect()
+}
+
+/// `masks lift` of cam-1 for `user`.
+fn lift_args(user: &str, minutes: &str, reason: &str) -> Vec<String> {
+    strings(&[
+        "masks", "lift", "--user", user, "--camera", "cam-1", "--minutes", minutes, "--reason",
+        reason,
+    ])
+}
+
+/// Whether `v` holds an entry of `actor` denied with a result saying `says`.
+fn denied(v: &[serde_json::Value], actor: &str, says: &str) -> bool {
+    v.iter().any(|e| {
+        e["actor"] == actor
+            && e["result"]
+                .as_str()
+                .is_some_and(|r| r.starts_with("denied") && r.contains(says))
+    })
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn masks_are_burned_in_and_lifted_only_by_the_chief_for_a_while() {
-    servers::require_tools();
-    let dir = tempfile::tempdir().unwrap();
-    let dir_path = dir.path().canonicalize().unwrap();
-    let port = servers::free_port();
-    let _cam = servers::RtspServer::start(port, &[&format!("/cam=bars:{W}x{H}")]);
-    let ca = dir_path.join("ca.pem");
-    let mut cfg = ctl::config_embedded(&dir_path.join("store"));
-    cfg.tls.ca_cert_file = Some(ca.clone());
-    let clock = ManualClock::new(Timestamp::now());
-    let h = ctl::start(cfg, Some(Arc::new(clock.clone()))).await;
-    ctl::apply(&h, &h.admin, ctl::CITY).await.unwrap();
-    let token = agent::enroll_token(&h, "city-hall").await;
-    let assigned = ctl::CITY
-        .replace(
-            "  placement_request: req-1",
-            "  placement_request: req-1\n  agent: city-hall-gw\n  privacy_masks:\n    - name: window-a\n      polygon: [[0, 0], [0.5, 0], [0.5, 0.25], [0, 0.25]]",
-        )
-        .replace(
-            "rtsp://127.0.0.1:8554/cam1",
-            &format!("rtsp://127.0.0.1:{port}/cam"),
-        );
+    let w = World::start().await;
+    let (h, clock, sup, chief) = (&w.h, &w.clock, &w.sup, &w.chief);
+    let dir_path = w.dir.clone();
     // Bad masks are refused on apply (the controller's check, whatever the
     // client), every problem named by its field path.
-    let ms = camplane_config::manifest::parse("city.yaml", &assigned).unwrap();
+    let ms = camplane_config::manifest::parse("city.yaml", &w.assigned).unwrap();
     let cam = ms.iter().find(|m| m.name == "cam-1").unwrap();
     let mut spec = cam.spec.to_json();
     spec["privacy_masks"] = serde_json::json!([
@@ -162,25 +272,6 @@ async fn masks_are_burned_in_and_lifted_only_by_the_chief_for_a_while() {
     ] {
         assert!(e.message().contains(says), "{says}: {}", e.message());
     }
-    ctl::apply(&h, &h.admin, &assigned).await.unwrap();
-    let mgr = ctl::user(&h, "m", &["dept_manager"], "police").await;
-    let chief = ctl::qualified_user(&h, "c", "chief", "police").await;
-    let cm = ctl::user(&h, "cm", &["city_manager"], "").await;
-    ctl::override_unchecked(&h, &chief, "req-1").await;
-    for (who, action) in [(&mgr, "recommend"), (&chief, "recommend"), (&cm, "approve")] {
-        ctl::act(&h, who, "req-1", action, "", "").await.unwrap();
-    }
-    ctl::camera(&h, &h.admin, "cam-1", "activate")
-        .await
-        .unwrap();
-
-    let adir = dir_path.join("agent");
-    let acfg = agent::config(h.running.addr.port(), &ca, &adir, &token.token);
-    let sup = agent::supervisor(&adir);
-    let session = Session::new(acfg, sup.clone()).unwrap();
-    let stop = CancellationToken::new();
-    let reporter = tokio::spawn(session.clone().run_reporter(stop.clone()));
-    let runner = tokio::spawn(session.clone().run(stop.clone()));
 
     // Four segments recorded (about 8 s of video); the range skips the first.
     let segs = || {
@@ -203,11 +294,8 @@ async fn masks_are_burned_in_and_lifted_only_by_the_chief_for_a_while() {
     let (from, to) = (recorded[1].1, recorded[2].2);
     let (from_s, to_s) = (from.to_string(), to.to_string());
 
-    let cli = Cli {
-        server: format!("https://127.0.0.1:{}", h.running.addr.port()),
-        ca: ca.display().to_string(),
-    };
-    let viewer = ctl::qualified_user(&h, "v-police", "viewer", "police").await;
+    let cli = &w.cli;
+    let viewer = ctl::qualified_user(h, "v-police", "viewer", "police").await;
     let play = |out: &Path, unmasked: bool| {
         let mut a: Vec<String> = [
             "view",
@@ -231,7 +319,6 @@ async fn masks_are_burned_in_and_lifted_only_by_the_chief_for_a_while() {
         a
     };
     let run = |token: String, args: Vec<String>| {
-        let cli = &cli;
         async move {
             let a: Vec<&str> = args.iter().map(String::as_str).collect();
             cli.run(&token, &a).await
@@ -259,7 +346,7 @@ async fn masks_are_burned_in_and_lifted_only_by_the_chief_for_a_while() {
         "the picture outside the mask changed: {}",
         outside_difference(&m, &original)
     );
-    let start = entries(&h, "view.start").await;
+    let start = entries(h, "view.start").await;
     let start = start
         .iter()
         .find(|e| e["actor"] == "v-police" && e["result"] == "ok")
@@ -269,7 +356,7 @@ async fn masks_are_burned_in_and_lifted_only_by_the_chief_for_a_while() {
     let id = start["details"]["session"].as_str().unwrap().to_string();
     let t = Instant::now();
     loop {
-        let end = entries(&h, "view.end").await;
+        let end = entries(h, "view.end").await;
         if let Some(e) = end.iter().find(|e| e["details"]["session"] == id.as_str()) {
             assert_eq!(e["details"]["masked"], true);
             break;
@@ -281,16 +368,8 @@ async fn masks_are_burned_in_and_lifted_only_by_the_chief_for_a_while() {
     // --unmasked without a lift: refused, audited.
     let refused = dir_path.join("refused.mp4");
     assert_ne!(run(viewer.clone(), play(&refused, true)).await, 0);
-    let denied = |v: &[serde_json::Value], actor: &str, says: &str| {
-        v.iter().any(|e| {
-            e["actor"] == actor
-                && e["result"]
-                    .as_str()
-                    .is_some_and(|r| r.starts_with("denied") && r.contains(says))
-        })
-    };
     assert!(
-        denied(&entries(&h, "view.start").await, "v-police", "masks lift"),
+        denied(&entries(h, "view.start").await, "v-police", "masks lift"),
         "unmasked without a lift not audited"
     );
 
@@ -313,10 +392,10 @@ async fn masks_are_burned_in_and_lifted_only_by_the_chief_for_a_while() {
         .collect()
     };
     assert_ne!(run(viewer.clone(), lift("10", "me")).await, 0);
-    assert!(denied(&entries(&h, "mask.lift").await, "v-police", "chief"));
+    assert!(denied(&entries(h, "mask.lift").await, "v-police", "chief"));
     assert_ne!(run(chief.clone(), lift("61", "too long")).await, 0);
     assert_ne!(run(chief.clone(), lift("10", " ")).await, 0);
-    let lifts = entries(&h, "mask.lift").await;
+    let lifts = entries(h, "mask.lift").await;
     assert_eq!(
         lifts
             .iter()
@@ -336,7 +415,7 @@ async fn masks_are_burned_in_and_lifted_only_by_the_chief_for_a_while() {
         .await,
         0
     );
-    let ok = entries(&h, "mask.lift").await;
+    let ok = entries(h, "mask.lift").await;
     let ok = ok
         .iter()
         .find(|e| e["result"] == "ok")
@@ -350,7 +429,7 @@ async fn masks_are_burned_in_and_lifted_only_by_the_chief_for_a_while() {
     assert_eq!(run(viewer.clone(), play(&unmasked, true)).await, 0);
     let u = grey(&unmasked);
     assert!(mean_inside(&u) > 100, "masked still: {}", mean_inside(&u));
-    let starts = entries(&h, "view.start").await;
+    let starts = entries(h, "view.start").await;
     assert!(starts.iter().any(|e| e["actor"] == "v-police"
         && e["result"] == "ok"
         && e["details"]["masked"] == false
@@ -361,7 +440,7 @@ async fn masks_are_burned_in_and_lifted_only_by_the_chief_for_a_while() {
     let late = dir_path.join("late.mp4");
     assert_ne!(run(viewer.clone(), play(&late, true)).await, 0);
     assert!(
-        denied(&entries(&h, "view.start").await, "v-police", "expired"),
+        denied(&entries(h, "view.start").await, "v-police", "expired"),
         "an expired lift not audited"
     );
     // Masked viewing goes on.
@@ -369,12 +448,214 @@ async fn masks_are_burned_in_and_lifted_only_by_the_chief_for_a_while() {
     assert_eq!(run(viewer.clone(), play(&again, false)).await, 0);
     assert!(brightest_inside(&grey(&again)) <= 24);
 
-    masked_export(&h, &cli, &chief, &dir_path, from, to, &recorded).await;
+    masked_export(h, &w.cli, chief, &dir_path, from, to, &recorded).await;
+    w.stop().await;
+}
 
-    stop.cancel();
-    let _ = reporter.await;
-    let _ = runner.await;
-    h.cancel.cancel();
+/// Waits until the camera's tap has a picture to start a live stream with.
+async fn wait_for_picture(sup: &camplane_agent::Supervisor) {
+    let t = Instant::now();
+    while !sup
+        .live()
+        .get("cam-1")
+        .is_some_and(|t| t.subscribe().is_ok())
+    {
+        assert!(
+            t.elapsed() < Duration::from_secs(60),
+            "no live picture from the camera"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// The session's `view.end`, waited for.
+async fn view_end(h: &ctl::Harness, session: &str) -> serde_json::Value {
+    let t = Instant::now();
+    loop {
+        if let Some(e) = entries(h, "view.end")
+            .await
+            .into_iter()
+            .find(|e| e["details"]["session"] == session)
+        {
+            return e;
+        }
+        assert!(
+            t.elapsed() < Duration::from_secs(30),
+            "no view.end for {session}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// The newest `view.start` of `user` that was let through.
+async fn last_start(h: &ctl::Harness, user: &str) -> serde_json::Value {
+    entries(h, "view.start")
+        .await
+        .into_iter()
+        .rfind(|e| e["actor"] == user && e["result"] == "ok")
+        .expect("view.start")
+}
+
+/// Live view of a masked camera, through the real CLI and the gRPC door:
+/// masked by default (black inside the mask, the bars outside; the session,
+/// `view.start` and `view.end` say `masked: true`); two masked viewers share
+/// one agent stream and an unmasked one needs a second; `--unmasked` without
+/// a lift is refused and audited; with the chief's lift the original picture
+/// (bars inside the mask); when the lift expires (the controller's clock
+/// moved) a running unmasked view ends, and a new one is refused, audited.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn live_view_is_masked_and_unmasked_only_while_the_chiefs_lift_lasts() {
+    let w = World::start().await;
+    let (h, sup) = (&w.h, &w.sup);
+    let viewer = ctl::qualified_user(h, "v-police", "viewer", "police").await;
+    wait_for_picture(sup).await;
+    let live = |out: &Path, unmasked: bool| {
+        let mut a = strings(&[
+            "view",
+            "live",
+            "cam-1",
+            "--seconds",
+            "2",
+            "--out",
+            &out.display().to_string(),
+            "--reason",
+            "watching the door",
+        ]);
+        if unmasked {
+            a.push("--unmasked".into());
+        }
+        a
+    };
+
+    // ---- masked by default ----
+    let masked = w.dir.join("live-masked.mp4");
+    assert_eq!(w.run(&viewer, &live(&masked, false)).await, 0, "masked live view");
+    let m = grey(&masked);
+    assert!(
+        brightest_inside(&m) <= 24,
+        "not black inside the mask: {}",
+        brightest_inside(&m)
+    );
+    let below: u64 = m[(H / 4 + 4) * W..].iter().map(|&p| u64::from(p)).sum::<u64>()
+        / ((H - H / 4 - 4) * W) as u64;
+    assert!(below > 60, "the bars outside the mask are gone: {below}");
+    let start = last_start(h, "v-police").await;
+    assert_eq!(start["details"]["mode"], "live");
+    assert_eq!(start["details"]["masked"], true);
+    assert_eq!(start["details"]["masks"], serde_json::json!(["window-a"]));
+    let id = start["details"]["session"].as_str().unwrap().to_string();
+    let end = view_end(h, &id).await;
+    assert_eq!(end["details"]["masked"], true);
+    assert_eq!(end["details"]["outcome"], "completed");
+    assert_eq!(
+        end["details"]["bytes"],
+        std::fs::metadata(&masked).unwrap().len()
+    );
+
+    // ---- --unmasked without a lift: refused, audited ----
+    let refused = w.dir.join("live-refused.mp4");
+    assert_ne!(w.run(&viewer, &live(&refused, true)).await, 0);
+    assert!(
+        denied(&entries(h, "view.start").await, "v-police", "masks lift"),
+        "an unmasked live view without a lift not audited"
+    );
+
+    // ---- the chief's lift: the original picture ----
+    assert_eq!(
+        w.run(&w.chief, &lift_args("v-police", "1", "case 26-04121: the door"))
+            .await,
+        0
+    );
+    let unmasked = w.dir.join("live-unmasked.mp4");
+    assert_eq!(w.run(&viewer, &live(&unmasked, true)).await, 0, "lifted");
+    let u = grey(&unmasked);
+    assert!(mean_inside(&u) > 100, "masked still: {}", mean_inside(&u));
+    assert!(
+        outside_difference(&m, &u) <= 8,
+        "masked and original differ outside the mask: {}",
+        outside_difference(&m, &u)
+    );
+    let start = last_start(h, "v-police").await;
+    assert_eq!(start["details"]["masked"], false);
+    assert_eq!(start["details"]["unmasked"], true);
+    let id = start["details"]["session"].as_str().unwrap().to_string();
+    assert_eq!(view_end(h, &id).await["details"]["masked"], false);
+
+    // ---- one agent stream per (camera, masked) ----
+    let viewing = pb::viewing_client::ViewingClient::new(h.channel.clone());
+    let open = |unmasked: bool| {
+        let mut v = viewing.clone();
+        let r = ctl::req(
+            &viewer,
+            pb::LiveRequest {
+                camera: "cam-1".into(),
+                reason: String::new(),
+                unmasked,
+                seconds: 0,
+            },
+        );
+        async move { v.live(r).await.unwrap().into_inner() }
+    };
+    let mut streams = vec![open(false).await, open(false).await];
+    for s in &mut streams {
+        s.message().await.unwrap().unwrap(); // the session id
+        let init = s.message().await.unwrap().unwrap();
+        assert_eq!(&init.data[4..8], b"ftyp");
+        for _ in 0..5 {
+            s.message().await.unwrap().unwrap();
+        }
+    }
+    assert_eq!(sup.live().open_streams(), 1, "two masked viewers, one stream");
+    let mut plain = open(true).await;
+    for _ in 0..5 {
+        plain.message().await.unwrap().unwrap();
+    }
+    assert_eq!(
+        sup.live().open_streams(),
+        2,
+        "a masked and an unmasked stream"
+    );
+    let relay = h
+        .running
+        .controller
+        .wing::<camplane_controller::viewing::live::Relay>();
+    assert_eq!(relay.feeds(), 2);
+    drop(streams);
+
+    // ---- the lift expires: the unmasked view ends, a new one is refused ----
+    w.clock.advance(Duration::from_secs(120));
+    let t = Instant::now();
+    let st = loop {
+        match tokio::time::timeout(Duration::from_secs(10), plain.message()).await {
+            Ok(Ok(Some(_))) => {}
+            Ok(Err(st)) => break st,
+            other => panic!("the unmasked view went on: {other:?}"),
+        }
+        assert!(t.elapsed() < Duration::from_secs(20), "no end at expiry");
+    };
+    assert_eq!(st.code(), tonic::Code::PermissionDenied, "{st:?}");
+    assert!(st.message().contains("expired"), "{}", st.message());
+    let cut = entries(h, "view.end")
+        .await
+        .into_iter()
+        .rfind(|e| e["details"]["masked"] == false && e["details"]["mode"] == "live")
+        .expect("the cut view's end");
+    assert_eq!(cut["details"]["outcome"], "ended: the lift expired");
+    let late = w.dir.join("live-late.mp4");
+    assert_ne!(w.run(&viewer, &live(&late, true)).await, 0);
+    assert!(
+        denied(&entries(h, "view.start").await, "v-police", "expired"),
+        "an unmasked live view after the lift expired not audited"
+    );
+    let t = Instant::now();
+    while sup.live().open_streams() != 0 {
+        assert!(
+            t.elapsed() < Duration::from_secs(15),
+            "agent streams stay open after their viewers left"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    w.stop().await;
 }
 
 /// `recordings export --masked`: masked segments, a manifest naming them and
