@@ -905,7 +905,12 @@ mod tests {
             .filter(|(s, _)| s.index() == vi)
             .map(|(_, p)| {
                 let pts = p.pts().unwrap();
-                (p.data().unwrap().to_vec(), p.dts().unwrap_or(pts), pts, p.is_key())
+                (
+                    p.data().unwrap().to_vec(),
+                    p.dts().unwrap_or(pts),
+                    pts,
+                    p.is_key(),
+                )
             })
             .collect()
     }

@@ -218,7 +218,15 @@ fn strings(a: &[&str]) -> Vec<String> {
 /// `masks lift` of cam-1 for `user`.
 fn lift_args(user: &str, minutes: &str, reason: &str) -> Vec<String> {
     strings(&[
-        "masks", "lift", "--user", user, "--camera", "cam-1", "--minutes", minutes, "--reason",
+        "masks",
+        "lift",
+        "--user",
+        user,
+        "--camera",
+        "cam-1",
+        "--minutes",
+        minutes,
+        "--reason",
         reason,
     ])
 }
@@ -318,11 +326,9 @@ async fn masks_are_burned_in_and_lifted_only_by_the_chief_for_a_while() {
         }
         a
     };
-    let run = |token: String, args: Vec<String>| {
-        async move {
-            let a: Vec<&str> = args.iter().map(String::as_str).collect();
-            cli.run(&token, &a).await
-        }
+    let run = |token: String, args: Vec<String>| async move {
+        let a: Vec<&str> = args.iter().map(String::as_str).collect();
+        cli.run(&token, &a).await
     };
 
     // Masked by default: black inside the mask, the bars outside.
@@ -455,10 +461,10 @@ async fn masks_are_burned_in_and_lifted_only_by_the_chief_for_a_while() {
 /// Waits until the camera's tap has a picture to start a live stream with.
 async fn wait_for_picture(sup: &camplane_agent::Supervisor) {
     let t = Instant::now();
-    while !sup
+    while sup
         .live()
         .get("cam-1")
-        .is_some_and(|t| t.subscribe().is_ok())
+        .is_none_or(|t| t.subscribe().is_err())
     {
         assert!(
             t.elapsed() < Duration::from_secs(60),
@@ -529,14 +535,21 @@ async fn live_view_is_masked_and_unmasked_only_while_the_chiefs_lift_lasts() {
 
     // ---- masked by default ----
     let masked = w.dir.join("live-masked.mp4");
-    assert_eq!(w.run(&viewer, &live(&masked, false)).await, 0, "masked live view");
+    assert_eq!(
+        w.run(&viewer, &live(&masked, false)).await,
+        0,
+        "masked live view"
+    );
     let m = grey(&masked);
     assert!(
         brightest_inside(&m) <= 24,
         "not black inside the mask: {}",
         brightest_inside(&m)
     );
-    let below: u64 = m[(H / 4 + 4) * W..].iter().map(|&p| u64::from(p)).sum::<u64>()
+    let below: u64 = m[(H / 4 + 4) * W..]
+        .iter()
+        .map(|&p| u64::from(p))
+        .sum::<u64>()
         / ((H - H / 4 - 4) * W) as u64;
     assert!(below > 60, "the bars outside the mask are gone: {below}");
     let start = last_start(h, "v-police").await;
@@ -562,8 +575,11 @@ async fn live_view_is_masked_and_unmasked_only_while_the_chiefs_lift_lasts() {
 
     // ---- the chief's lift: the original picture ----
     assert_eq!(
-        w.run(&w.chief, &lift_args("v-police", "1", "case 26-04121: the door"))
-            .await,
+        w.run(
+            &w.chief,
+            &lift_args("v-police", "1", "case 26-04121: the door")
+        )
+        .await,
         0
     );
     let unmasked = w.dir.join("live-unmasked.mp4");
@@ -605,7 +621,11 @@ async fn live_view_is_masked_and_unmasked_only_while_the_chiefs_lift_lasts() {
             s.message().await.unwrap().unwrap();
         }
     }
-    assert_eq!(sup.live().open_streams(), 1, "two masked viewers, one stream");
+    assert_eq!(
+        sup.live().open_streams(),
+        1,
+        "two masked viewers, one stream"
+    );
     let mut plain = open(true).await;
     for _ in 0..5 {
         plain.message().await.unwrap().unwrap();

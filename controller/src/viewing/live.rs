@@ -459,25 +459,33 @@ impl Relay {
         let _count = Counted(&self.agent_streams);
         // A stream may end before its first picture (a masked one whose
         // masker failed): its first message then says why.
-        let early = (!first.end.is_empty())
-            .then(|| format!("agent {agent}: {}", first.end.chars().take(200).collect::<String>()));
+        let early = (!first.end.is_empty()).then(|| {
+            format!(
+                "agent {agent}: {}",
+                first.end.chars().take(200).collect::<String>()
+            )
+        });
         if early.is_none() {
             feed.push(Piece::from_pb(first));
         }
-        let reason = if let Some(r) = early { r } else { loop {
-            tokio::select! {
-                m = inbound.message() => match m {
-                    Ok(Some(m)) if !m.end.is_empty() => {
-                        break format!("agent {agent}: {}", m.end.chars().take(200).collect::<String>())
-                    }
-                    Ok(Some(m)) => feed.push(Piece::from_pb(m)),
-                    Ok(None) => break format!("agent {agent}: its stream stopped without a reason (the agent gone?)"),
-                    Err(s) => break format!("agent {agent}: the stream broke: {}", s.message()),
-                },
-                () = feed.stop.cancelled() => break "no viewers left".to_string(),
-                () = ctl.shutdown.cancelled() => break "controller shutting down".to_string(),
+        let reason = if let Some(r) = early {
+            r
+        } else {
+            loop {
+                tokio::select! {
+                    m = inbound.message() => match m {
+                        Ok(Some(m)) if !m.end.is_empty() => {
+                            break format!("agent {agent}: {}", m.end.chars().take(200).collect::<String>())
+                        }
+                        Ok(Some(m)) => feed.push(Piece::from_pb(m)),
+                        Ok(None) => break format!("agent {agent}: its stream stopped without a reason (the agent gone?)"),
+                        Err(s) => break format!("agent {agent}: the stream broke: {}", s.message()),
+                    },
+                    () = feed.stop.cancelled() => break "no viewers left".to_string(),
+                    () = ctl.shutdown.cancelled() => break "controller shutting down".to_string(),
+                }
             }
-        } };
+        };
         feed.end(&reason);
         self.forget(&feed);
         Ok(reason)
@@ -682,7 +690,12 @@ impl Controller {
             // Masked unless the viewer holds a current lift (the rule of
             // playback too: `masks::view_masks`).
             let masking = self
-                .masks_for_view(&cam.privacy_masks, req.unmasked, &actor.username, &req.camera)
+                .masks_for_view(
+                    &cam.privacy_masks,
+                    req.unmasked,
+                    &actor.username,
+                    &req.camera,
+                )
                 .await?;
             let (agent, _site) = self
                 .agents_for(std::slice::from_ref(&cam.site))?
