@@ -507,8 +507,10 @@ async fn last_start(h: &ctl::Harness, user: &str) -> serde_json::Value {
 /// `view.start` and `view.end` say `masked: true`); two masked viewers share
 /// one agent stream and an unmasked one needs a second; `--unmasked` without
 /// a lift is refused and audited; with the chief's lift the original picture
-/// (bars inside the mask); when the lift expires (the controller's clock
-/// moved) a running unmasked view ends, and a new one is refused, audited.
+/// (bars inside the mask); a change of the camera's masks ends the masked
+/// views running (the lifted one goes on); when the lift expires (the
+/// controller's clock moved) a running unmasked view ends, and a new one is
+/// refused, audited.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn live_view_is_masked_and_unmasked_only_while_the_chiefs_lift_lasts() {
     let w = World::start().await;
@@ -640,6 +642,37 @@ async fn live_view_is_masked_and_unmasked_only_while_the_chiefs_lift_lasts() {
         .controller
         .wing::<camplane_controller::viewing::live::Relay>();
     assert_eq!(relay.feeds(), 2);
+
+    // ---- the camera's masks change: masked views end, the lifted one goes on ----
+    let two = w.assigned.replace(
+        "      polygon: [[0, 0], [0.5, 0], [0.5, 0.25], [0, 0.25]]",
+        "      polygon: [[0, 0], [0.5, 0], [0.5, 0.25], [0, 0.25]]\n    - name: window-b\n      polygon: [[0.5, 0.75], [1, 0.75], [1, 1], [0.5, 1]]",
+    );
+    assert_ne!(two, w.assigned);
+    ctl::apply(h, &h.admin, &two).await.unwrap();
+    for s in &mut streams {
+        let t = Instant::now();
+        let st = loop {
+            match tokio::time::timeout(Duration::from_secs(10), s.message()).await {
+                Ok(Ok(Some(_))) => {}
+                Ok(Err(st)) => break st,
+                other => panic!("the masked view went on: {other:?}"),
+            }
+            assert!(t.elapsed() < Duration::from_secs(20), "no end");
+        };
+        assert_eq!(st.code(), tonic::Code::FailedPrecondition, "{st:?}");
+        assert!(st.message().contains("masks changed"), "{}", st.message());
+    }
+    assert!(entries(h, "view.end")
+        .await
+        .iter()
+        .any(
+            |e| e["details"]["outcome"] == "ended: the camera's privacy masks changed"
+                && e["details"]["masked"] == true
+        ));
+    for _ in 0..30 {
+        plain.message().await.unwrap().unwrap();
+    }
     drop(streams);
 
     // ---- the lift expires: the unmasked view ends, a new one is refused ----

@@ -16,7 +16,9 @@
 //!
 //! `next` gives `None` once `seconds` of video were sent (`completed`) and
 //! `Some(Err(..))` when the stream ended for another reason (the agent or its
-//! camera gone, the controller shutting down: the reason is the error's text);
+//! camera gone, the controller shutting down, an unmasked view's lift expired
+//! ([`LIFT_EXPIRED`]), the camera's privacy masks changed ([`MASKS_CHANGED`]):
+//! the reason is the error's text);
 //! both write `view.end` (duration, bytes, masked, outcome) before returning.
 //! Dropping a [`LiveView`] that has not ended records `viewer gone`.
 //!
@@ -63,6 +65,8 @@ pub const VIEWER_QUEUE: usize = 64;
 pub const MAX_GOP_BYTES: usize = 16 << 20;
 /// How long the agent has to open its media call after `live_open`.
 pub const ATTACH_TIMEOUT: Duration = Duration::from_secs(10);
+/// How often a running view compares its masks with the camera's.
+pub const MASKS_RECHECK: Duration = Duration::from_secs(1);
 
 /// A live view as asked.
 #[derive(Debug, Clone, Default)]
@@ -553,6 +557,8 @@ impl Drop for Counted<'_> {
 
 /// The outcome of an unmasked live view cut at its lift's expiry.
 pub const LIFT_EXPIRED: &str = "ended: the lift expired";
+/// The outcome of a view cut because the camera's privacy masks changed.
+pub const MASKS_CHANGED: &str = "ended: the camera's privacy masks changed";
 
 /// A live viewing session: its record, and the stream (see the module doc).
 pub struct LiveView {
@@ -566,6 +572,9 @@ pub struct LiveView {
     ended: bool,
     /// An unmasked view: when its lift expires (the view ends there).
     lift_ends: Option<jiff::Timestamp>,
+    /// The masks burned in (none: the original).
+    masks: Vec<PrivacyMask>,
+    masks_checked: std::time::Instant,
 }
 
 impl LiveView {
@@ -593,6 +602,27 @@ impl LiveView {
             Ok(p) => {
                 // The original picture only while the lift lasts (the
                 // injected clock), however long the view was asked for.
+                // A view is burned in with the masks of its start: when the
+                // camera's change (a mask added over a window found later),
+                // a view not lifted ends, and starts again with the new ones.
+                if self.lift_ends.is_none() && self.masks_checked.elapsed() >= MASKS_RECHECK {
+                    self.masks_checked = std::time::Instant::now();
+                    let now: Vec<PrivacyMask> = self
+                        .ctl
+                        .load(camplane_config::model::Kind::Camera, &self.session.camera)
+                        .ok()
+                        .and_then(|o| o.spec_as::<camplane_config::model::CameraSpec>().ok())
+                        .map(|c| c.privacy_masks)
+                        .unwrap_or_default();
+                    if now != self.masks {
+                        let why = format!(
+                            "camera {}'s privacy masks changed since the view started; start it again",
+                            self.session.camera
+                        );
+                        self.end(MASKS_CHANGED).await;
+                        return Some(Err(Error::FailedPrecondition(why)));
+                    }
+                }
                 if self.lift_ends.is_some_and(|t| self.ctl.now() >= t) {
                     let why = format!(
                         "the lift of camera {}'s privacy masks expired; view it masked, or ask the chief for a new lift",
@@ -777,6 +807,8 @@ impl Controller {
             sent: 0,
             ended: false,
             lift_ends: masking.lift_ends,
+            masks: masking.masks.clone(),
+            masks_checked: std::time::Instant::now(),
         };
         match self.wing::<Relay>().subscribe(
             self,
