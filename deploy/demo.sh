@@ -75,6 +75,8 @@ done
 printf 'kind: User\nname: operator\nspec:\n  department: police\n  roles: [alpr_operator]\n  trained_at: 2026-01-05T00:00:00Z\n  certified_until: 2099-01-01T00:00:00Z\n' > "$DATA/operator.yaml"
 cam apply -f "$DATA/operator.yaml" >/dev/null
 echo "operator-demo-password" | as operator policy acknowledge --password-stdin
+# The chief watches cameras (live and recorded), under the policy acknowledged.
+echo "chief-demo-password" | as chief policy acknowledge --password-stdin
 as pd-manager request recommend req-ch-entrance -m "vandalism at the entrance" >/dev/null
 as chief request recommend req-ch-entrance -m "supports" >/dev/null
 # Placement fails closed: the demo loads no streets layer, so each verdict is
@@ -139,6 +141,9 @@ if [ "$CHECK" = 1 ]; then
   what="the demo camera online"; ok sh -c "'$BIN/camplane' camera status | grep -q online"
   what="the hotlist alert for ABC1234"; ok sh -c "CAMPLANE_HOME='$DATA/cli-operator' '$BIN/camplane' alerts list | grep -q ABC1234"
   what="the audit chain verifies"; ok "$BIN/camplane" audit verify
+  what="the chief watches ch-entrance live"; ok as chief view live ch-entrance --seconds 2 --out "$DATA/live-check.mp4" --reason "demo check"
+  from=$(date -u -d '-2 minutes' +%Y-%m-%dT%H:%M:%SZ); to=$(date -u +%Y-%m-%dT%H:%M:%SZ)
+  what="the chief plays ch-entrance back"; ok as chief view playback ch-entrance --from "$from" --to "$to" --out "$DATA/playback-check.mp4" --reason "demo check"
   exit "$fail"
 fi
 cat <<MSG
@@ -150,6 +155,9 @@ rtsp://127.0.0.1:8554/ch-entrance, data in $DATA. In another shell:
   CAMPLANE_HOME=$DATA/cli-operator camplane alerts watch     # ALPR operator: alerts as they come
   camplane camera windows                                     # active periods, plates read, hits
   camplane publog generate --month YYYY-MM --out DIR          # a month's public log (once it is over)
+  CAMPLANE_HOME=$DATA/cli-chief camplane view live ch-entrance --seconds 10 --out live.mp4
+Operators' console (chief / chief-demo-password; the controller's CA in $DATA/ca.pem):
+  live view of ch-entrance: https://127.0.0.1:7443/console/cameras/ch-entrance?live=1#player
 Public transparency portal (no sign-in): http://127.0.0.1:7180/public/
 Ctrl-C stops it.
 MSG

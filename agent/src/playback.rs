@@ -319,6 +319,7 @@ fn remux(
 
     let mut started = false;
     let mut last_dts: Option<i64> = None;
+    let mut last_out: Option<i64> = None;
     let mut ended = false;
     for (path, seg_start) in segments {
         walk(path, *seg_start, |t, tb, pkt| {
@@ -349,15 +350,11 @@ fn remux(
             pkt.set_position(-1);
             match &mut masker {
                 Some(m) => {
-                    for p in m.push(pkt).map_err(|e| e.to_string())? {
-                        write_packet(p, us_tb, out_tb, &mut octx)?;
+                    for mut p in m.push(pkt).map_err(|e| e.to_string())? {
+                        write_packet(&mut p, us_tb, out_tb, &mut last_out, &mut octx)?;
                     }
                 }
-                None => {
-                    pkt.rescale_ts(us_tb, out_tb);
-                    pkt.write(&mut octx)
-                        .map_err(|e| format!("mp4 write: {e}"))?;
-                }
+                None => write_packet(pkt, us_tb, out_tb, &mut last_out, &mut octx)?,
             }
             Ok(true)
         })?;
@@ -366,8 +363,8 @@ fn remux(
         }
     }
     if let Some(m) = &mut masker {
-        for p in m.flush().map_err(|e| e.to_string())? {
-            write_packet(p, us_tb, out_tb, &mut octx)?;
+        for mut p in m.flush().map_err(|e| e.to_string())? {
+            write_packet(&mut p, us_tb, out_tb, &mut last_out, &mut octx)?;
         }
     }
     octx.write_trailer()
@@ -375,16 +372,29 @@ fn remux(
     Ok(())
 }
 
-/// Writes a masked packet (timestamps in `from`) as the MP4's stream 0.
+/// Writes a packet (timestamps in `from`, masked or not) as the MP4's stream 0,
+/// its decode time after `last_out`'s.
 fn write_packet(
-    mut p: ff::Packet,
+    p: &mut ff::Packet,
     from: Rational,
     to: Rational,
+    last_out: &mut Option<i64>,
     octx: &mut format::context::Output,
 ) -> Result<(), String> {
     p.set_stream(0);
     p.set_position(-1);
     p.rescale_ts(from, to);
+    // Decode times a microsecond apart can round to one tick of the output's
+    // time base (the muxer refuses a decode time that does not increase):
+    // keep them increasing there too.
+    if let (Some(d), Some(l)) = (p.dts(), *last_out) {
+        if d <= l {
+            let shift = l + 1 - d;
+            p.set_dts(Some(d + shift));
+            p.set_pts(p.pts().map(|t| t + shift));
+        }
+    }
+    *last_out = p.dts();
     p.write(octx)
         .map(|_| ())
         .map_err(|e| format!("mp4 write: {e}"))

@@ -432,7 +432,7 @@ fn show_value(v: &Value) -> String {
 }
 
 /// `GET /console/cameras/NAME`.
-pub async fn show(console: &Console, signed: &Signed, name: &str) -> Response<Body> {
+pub async fn show(console: &Console, signed: &Signed, name: &str, query: &str) -> Response<Body> {
     let ctl = &console.ctl;
     let actor = &signed.actor;
     let o = match ctl.get(actor, Kind::Camera, name).await {
@@ -490,6 +490,9 @@ pub async fn show(console: &Console, signed: &Signed, name: &str) -> Response<Bo
         text(&o.status, "non_operational_since"),
     );
     b.push_str("</tbody></table></section>");
+
+    // The player and the timeline (recordings, holds, windows).
+    b.push_str(&super::player::section(console, signed, &o.name, query).await);
 
     // Health: the agent's latest report, field by field (never its stream).
     b.push_str("<section><h2>Health</h2>");

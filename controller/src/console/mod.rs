@@ -24,6 +24,7 @@ mod cameras;
 pub mod holds;
 mod html;
 mod map;
+mod player;
 pub mod policy;
 mod requests;
 mod search;
@@ -50,9 +51,11 @@ use tokio_util::sync::CancellationToken;
 pub const COOKIE: &str = "camplane_session";
 
 /// The Content-Security-Policy of every answer: nothing but our own
-/// stylesheet and script file (no inline script, no eval), images and event
-/// streams from us, forms posting to us, no framing.
-pub const CSP: &str = "default-src 'none'; script-src 'self'; connect-src 'self'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+/// stylesheet and script file (no inline script, no eval), images, event
+/// streams and the player's WebSocket from us, media only from the player's
+/// own MediaSource (a `blob:` URL the script makes), forms posting to us, no
+/// framing.
+pub const CSP: &str = "default-src 'none'; script-src 'self'; connect-src 'self'; style-src 'self'; img-src 'self'; media-src blob:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
 
 /// The largest form body read (sign-in, a request's step): anything bigger is
 /// refused before it is parsed.
@@ -483,6 +486,25 @@ impl Console {
                 ),
             );
         }
+        // Video over WebSocket (the player): its own checks before the upgrade.
+        if read {
+            if let Some(name) = path
+                .strip_prefix("/console/cameras/")
+                .and_then(|r| r.strip_suffix("/playback.ws"))
+            {
+                if !name.is_empty() && !name.contains('/') {
+                    return player::playback_ws(self, parts, &path_name(name), &query).await;
+                }
+            }
+            if let Some(name) = path
+                .strip_prefix("/console/cameras/")
+                .and_then(|r| r.strip_suffix("/live.ws"))
+            {
+                if !name.is_empty() && !name.contains('/') {
+                    return player::live_ws(self, parts, &path_name(name), &query).await;
+                }
+            }
+        }
         let token = cookie(&parts.headers, COOKIE).unwrap_or("").to_string();
         if method == Method::POST && path == "/console/logout" {
             return self.logout(&token, body).await;
@@ -621,7 +643,7 @@ impl Console {
             p => {
                 if let Some(name) = p.strip_prefix("/console/cameras/") {
                     if !name.is_empty() && !name.contains('/') {
-                        return cameras::show(self, &signed, &path_name(name)).await;
+                        return cameras::show(self, &signed, &path_name(name), &query).await;
                     }
                 }
                 if let Some(name) = p.strip_prefix("/console/requests/") {

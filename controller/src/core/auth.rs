@@ -103,6 +103,18 @@ pub fn acknowledged_policy(status: &serde_json::Value) -> Option<&str> {
         .filter(|s| !s.is_empty())
 }
 
+/// The policy a user is shown before acknowledging it (the version in force:
+/// `oversight::policy_review` keeps it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PolicyText {
+    /// The version in force.
+    pub version: String,
+    /// The SHA-256 (hex) of its text.
+    pub sha256: String,
+    /// Where the text is.
+    pub file: String,
+}
+
 /// The SHA-256 (hex) of the policy text, as `policy acknowledge` shows it.
 pub fn policy_sha256(text: &[u8]) -> String {
     use sha2::Digest;

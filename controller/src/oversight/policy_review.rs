@@ -19,11 +19,10 @@
 //! before searches and views, the portal): every user acknowledges it again.
 
 use crate::core::audit::Draft;
-use crate::core::auth::{self, Actor};
+use crate::core::auth::{self, Actor, PolicyText};
 use crate::core::store::{KeyValue, Op};
 use crate::core::{AuditAction, Controller, KeyChange, KeyStep, KeyWrite};
 use crate::oversight::policy_machine::{self, Party, ReviewStage, ReviewState, Signoff};
-use crate::registry::users::PolicyText;
 use crate::{Error, Result};
 use base64::Engine;
 use jiff::Timestamp;

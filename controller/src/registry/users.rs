@@ -48,16 +48,7 @@ const MAX_SESSIONS_ENDED: usize = 100;
 /// Where pending (and decided) governing grants are kept: `grants/{id}`.
 pub const GRANTS: &str = "grants/";
 
-/// The policy a user is shown before acknowledging it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PolicyText {
-    /// `city.policy_version`.
-    pub version: String,
-    /// The SHA-256 (hex) of `city.policy_file`'s bytes, read now.
-    pub sha256: String,
-    /// The file.
-    pub file: String,
-}
+pub use crate::core::auth::PolicyText;
 
 /// What a successful sign-in returns.
 #[derive(Debug)]

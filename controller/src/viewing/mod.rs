@@ -38,6 +38,8 @@ use jiff::{SignedDuration, Timestamp};
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
 
+pub mod player;
+
 /// Key prefix of the viewing sessions.
 pub const SESSIONS: &str = "viewing/sessions/";
 /// Most sessions kept in the store (the oldest ended ones go first).

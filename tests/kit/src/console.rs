@@ -54,6 +54,9 @@ pub fn form_part(s: &str) -> String {
         .collect()
 }
 
+/// A TLS connection to the console.
+pub type ConsoleTls = tokio_rustls::client::TlsStream<tokio::net::TcpStream>;
+
 /// An HTTPS client of one console, keeping the session cookie it is given.
 pub struct ConsoleClient {
     addr: SocketAddr,
@@ -82,6 +85,24 @@ impl ConsoleClient {
             connector: tokio_rustls::TlsConnector::from(Arc::new(cfg)),
             cookie: None,
         }
+    }
+
+    /// A TLS connection to the console (trusting the controller CA), for a
+    /// client of its own protocol (a WebSocket of the player).
+    pub async fn connect_tls(&self) -> ConsoleTls {
+        let tcp = tokio::net::TcpStream::connect(self.addr)
+            .await
+            .expect("console reachable");
+        let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
+        self.connector
+            .connect(name, tcp)
+            .await
+            .expect("TLS with the controller CA")
+    }
+
+    /// The console's address.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
     }
 
     /// Sends one request (`extra`: more header lines, each ending `\r\n`) and
