@@ -17,11 +17,13 @@
 //!
 //! Live view the same way (`camplane view live`): masked by default, shared
 //! per (camera, masked), unmasked only while the chief's lift lasts (a running
-//! unmasked view ends at its expiry).
+//! unmasked view ends at its expiry); and in the console's player, where
+//! headless Chromium decodes it black inside the mask.
 
 use camplane_agent::control::Session;
 use camplane_controller::clock::ManualClock;
 use camplane_proto::v1 as pb;
+use camplane_testkit::console::Browser;
 use camplane_testkit::{agent, controller as ctl, servers};
 use clap::Parser;
 use jiff::{SignedDuration, Timestamp};
@@ -137,6 +139,7 @@ impl World {
         let ca = dir_path.join("ca.pem");
         let mut cfg = ctl::config_embedded(&dir_path.join("store"));
         cfg.tls.ca_cert_file = Some(ca.clone());
+        cfg.console_listen = Some("127.0.0.1:0".into());
         let clock = ManualClock::new(Timestamp::now());
         let h = ctl::start(cfg, Some(Arc::new(clock.clone()))).await;
         ctl::apply(&h, &h.admin, ctl::CITY).await.unwrap();
@@ -708,6 +711,103 @@ async fn live_view_is_masked_and_unmasked_only_while_the_chiefs_lift_lasts() {
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+    w.stop().await;
+}
+
+/// The console's live player on the masked camera: headless Chromium plays
+/// it, and the picture it decoded (drawn onto a canvas and read back) is black
+/// inside the mask and the bars outside; the session says `masked: true`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_console_plays_a_masked_camera_live_masked() {
+    let w = World::start().await;
+    let h = &w.h;
+    ctl::qualified_user(h, "v-police", "viewer", "police").await;
+    wait_for_picture(&w.sup).await;
+    let base = format!("https://{}", h.running.console_addr.unwrap());
+    let mut b = Browser::launch().await;
+    b.goto(&format!("{base}/console/login")).await;
+    b.wait_for("document.activeElement && document.activeElement.id === 'username'")
+        .await;
+    b.type_text("v-police").await;
+    b.press("Tab").await;
+    b.type_text(&ctl::user_password("v-police")).await;
+    b.press("Enter").await;
+    b.wait_for(
+        "location.pathname !== '/console/login' && !!document.querySelector('form.signout')",
+    )
+    .await;
+    b.goto(&format!(
+        "{base}/console/cameras/cam-1?live=1&reason=masked%20check"
+    ))
+    .await;
+    let t = Instant::now();
+    loop {
+        let v = b
+            .eval(
+                "(() => { const v = document.getElementById('player-video'); \
+                 return [v.currentTime, v.getVideoPlaybackQuality().totalVideoFrames, \
+                 document.getElementById('player-status').textContent]; })()",
+            )
+            .await;
+        if v[0].as_f64().unwrap_or(0.0) > 1.0 && v[1].as_u64().unwrap_or(0) > 0 {
+            break;
+        }
+        assert!(
+            t.elapsed() < Duration::from_secs(40),
+            "the live video did not play: {v}"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    // The decoded picture, as the page shows it: the brightest pixel inside
+    // the mask (2 pixels in from its edges) and the mean below it.
+    let px = b
+        .eval(
+            "(() => { const v = document.getElementById('player-video'); \
+             const c = document.createElement('canvas'); c.width = v.videoWidth; \
+             c.height = v.videoHeight; const g = c.getContext('2d'); g.drawImage(v, 0, 0); \
+             const d = g.getImageData(0, 0, c.width, c.height).data; \
+             const y = (i) => 0.299 * d[i] + 0.587 * d[i + 1] + 0.114 * d[i + 2]; \
+             let inside = 0, sum = 0, n = 0; \
+             for (let r = 2; r < c.height / 4 - 2; r++) for (let x = 2; x < c.width / 2 - 2; x++) \
+               inside = Math.max(inside, y((r * c.width + x) * 4)); \
+             for (let r = c.height / 4 + 4; r < c.height; r++) for (let x = 0; x < c.width; x++) \
+               { sum += y((r * c.width + x) * 4); n++; } \
+             return [c.width, c.height, inside, sum / n]; })()",
+        )
+        .await;
+    assert_eq!(px[0], W as u64, "{px}");
+    assert_eq!(px[1], H as u64, "{px}");
+    eprintln!("the browser's picture: {px}");
+    let (inside, below) = (px[2].as_f64().unwrap(), px[3].as_f64().unwrap());
+    assert!(
+        inside <= 24.0,
+        "not black inside the mask in the browser: {px}"
+    );
+    assert!(
+        below > 60.0,
+        "the bars outside the mask are gone in the browser: {px}"
+    );
+    let shots = std::env::var_os("CAMPLANE_SHOTS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| w.dir.join("shots"));
+    b.screenshot(1280, &shots.join("live-masked-1280.png"))
+        .await;
+    let sid = b
+        .eval("document.getElementById('player-video').getAttribute('data-session')")
+        .await
+        .as_str()
+        .unwrap()
+        .to_string();
+    let start = entries(h, "view.start")
+        .await
+        .into_iter()
+        .find(|e| e["details"]["session"] == sid.as_str())
+        .expect("view.start of the console's live view");
+    assert_eq!(start["details"]["mode"], "live");
+    assert_eq!(start["details"]["masked"], true);
+    b.goto(&format!("{base}/console/cameras")).await;
+    assert_eq!(view_end(h, &sid).await["details"]["masked"], true);
+    drop(b);
     w.stop().await;
 }
 
