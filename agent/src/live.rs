@@ -30,8 +30,9 @@
 //! config-interval=-1` send them).
 //!
 //! **Masks**: [`stream_frames`] is where a stream's frames pass on their way
-//! to the writer; a masked stream is refused there until the privacy-mask
-//! burner (`crate::mask::Masker`) plugs in at that one place.
+//! to the writer; a masked stream's go through the privacy-mask burner
+//! ([`crate::mask::LiveMasker`]) on a thread of its own there, and the writer
+//! takes its track (SPS/PPS) from the first masked keyframe.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -306,21 +307,160 @@ impl Drop for OpenGuard {
     }
 }
 
-/// Where a stream's frames pass on the way to the writer: as they are for an
-/// unmasked stream. A masked stream is refused here until the privacy-mask
-/// burner (`Masker`: packets in, H.264 packets out) is plugged in at this one
-/// place.
+/// Frames queued from a stream's masker towards its writer.
+pub const MASKED_QUEUE: usize = 16;
+
+/// One stream's frames on their way to the writer: the camera's as they are,
+/// or re-encoded with the privacy masks burned in ([`stream_frames`]).
+#[derive(Debug)]
+pub struct StreamFrames {
+    track: Option<Arc<Track>>,
+    size: (u32, u32, u32),
+    first: std::collections::VecDeque<Arc<Frame>>,
+    rx: mpsc::Receiver<TapMsg>,
+}
+
+impl StreamFrames {
+    /// The stream's track: the camera's, or for a masked stream the
+    /// encoder's (its SPS/PPS, from the first masked keyframe, waited for).
+    /// `Err(reason)`: the stream ended before its first picture.
+    pub async fn track(&mut self) -> Result<Arc<Track>, String> {
+        if let Some(t) = &self.track {
+            return Ok(t.clone());
+        }
+        let (w, h, ts) = self.size;
+        match self.rx.recv().await {
+            Some(TapMsg::Frame(f)) => {
+                let t = Arc::new(track_of(&f.data, w, h, ts).ok_or_else(|| {
+                    "the masked stream did not start with its parameter sets".to_string()
+                })?);
+                self.track = Some(t.clone());
+                self.first.push_back(f);
+                Ok(t)
+            }
+            Some(TapMsg::End(r)) => Err(r),
+            None => Err("the stream ended before its first picture".into()),
+        }
+    }
+
+    /// The next frame (from a keyframe), or the end; `None`: the source is
+    /// gone without a reason.
+    pub async fn next(&mut self) -> Option<TapMsg> {
+        if let Some(f) = self.first.pop_front() {
+            return Some(TapMsg::Frame(f));
+        }
+        self.rx.recv().await
+    }
+}
+
+/// Where a stream's frames pass on the way to the writer. Unmasked: the tap's
+/// as they are. Masked (`masks` not empty): a thread of its own (`live-mask`)
+/// decodes them, fills the masks black and encodes them again
+/// ([`crate::mask::LiveMasker`]), so the hidden pixels never leave the agent.
+/// The tap feeds that thread as it feeds any stream (never waiting: when the
+/// masker falls behind its queue fills and it skips to the next keyframe, and
+/// the masker, starting again from that keyframe, makes an IDR there); the
+/// thread waits on the writer (a slow viewer's stream backs up into the
+/// masker's queue, never into the recorder). It ends with the tap's stream or
+/// when the writer is gone.
 pub fn stream_frames(
     camera: &str,
-    masked: bool,
-    rx: mpsc::Receiver<TapMsg>,
-) -> Result<mpsc::Receiver<TapMsg>, String> {
-    if masked {
-        return Err(format!(
-            "masked live view of camera {camera} is not available on this agent yet"
-        ));
+    masks: &[camplane_config::model::PrivacyMask],
+    subscribed: Subscribed,
+) -> Result<StreamFrames, String> {
+    let (track, gop, rx) = subscribed;
+    let size = (track.width, track.height, track.timescale);
+    if masks.is_empty() {
+        return Ok(StreamFrames {
+            track: Some(track),
+            size,
+            first: gop.into(),
+            rx,
+        });
     }
-    Ok(rx)
+    if let Some((at, why)) = camplane_config::model::privacy_mask_problems(masks)
+        .into_iter()
+        .next()
+    {
+        return Err(format!("live view of camera {camera}: masks: {at}: {why}"));
+    }
+    let (tx, out) = mpsc::channel(MASKED_QUEUE);
+    let masker = crate::mask::LiveMasker::new(track.timescale, masks);
+    let camera = camera.to_string();
+    std::thread::Builder::new()
+        .name("live-mask".into())
+        .spawn(move || mask_frames(&camera, masker, gop, rx, tx))
+        .map_err(|e| format!("live view: the masker thread: {e}"))?;
+    Ok(StreamFrames {
+        track: None,
+        size,
+        first: Default::default(),
+        rx: out,
+    })
+}
+
+/// The masker thread of one stream: frames in (the kept GOP, then the tap's
+/// queue), masked frames out, until either end goes.
+fn mask_frames(
+    camera: &str,
+    mut masker: crate::mask::LiveMasker,
+    gop: Vec<Arc<Frame>>,
+    mut rx: mpsc::Receiver<TapMsg>,
+    tx: mpsc::Sender<TapMsg>,
+) {
+    // When each picture reached the agent, by presentation time: the masked
+    // frame carries its source's arrival (the latency figures stay true).
+    let mut arrivals: std::collections::VecDeque<(i64, std::time::Instant)> = Default::default();
+    let mut gop = gop.into_iter();
+    loop {
+        let f = match gop.next() {
+            Some(f) => f,
+            None => match rx.blocking_recv() {
+                Some(TapMsg::Frame(f)) => f,
+                Some(TapMsg::End(r)) => {
+                    let _ = tx.blocking_send(TapMsg::End(r));
+                    return;
+                }
+                None => return,
+            },
+        };
+        if tx.is_closed() {
+            return;
+        }
+        arrivals.push_back((f.pts, f.arrived));
+        while arrivals.len() > 64 {
+            arrivals.pop_front();
+        }
+        let unit = crate::mask::Unit {
+            data: f.data.clone(),
+            dts: f.dts,
+            pts: f.pts,
+            key: f.key,
+        };
+        let out = match masker.push(&unit) {
+            Ok(v) => v,
+            Err(e) => {
+                let _ = tx.blocking_send(TapMsg::End(format!("camera {camera}: {e}")));
+                return;
+            }
+        };
+        for u in out {
+            let arrived = arrivals
+                .iter()
+                .find(|(p, _)| *p == u.pts)
+                .map_or(f.arrived, |(_, a)| *a);
+            let m = Frame {
+                data: u.data,
+                dts: u.dts,
+                pts: u.pts,
+                key: u.key,
+                arrived,
+            };
+            if tx.blocking_send(TapMsg::Frame(Arc::new(m))).is_err() {
+                return;
+            }
+        }
+    }
 }
 
 // ---------- fragmented MP4 ----------
@@ -740,11 +880,130 @@ mod tests {
         assert!(tap.subscribe().unwrap_err().contains("H.264"));
     }
 
-    #[test]
-    fn a_masked_stream_is_refused_until_the_masker_plugs_in() {
-        let (_tx, rx) = mpsc::channel(1);
-        assert!(stream_frames("cam-1", true, rx).is_err());
-        let (_tx, rx) = mpsc::channel(1);
-        assert!(stream_frames("cam-1", false, rx).is_ok());
+    /// A camera's access units (320x240 test pattern, 25 fps, 1 s GOP,
+    /// MPEG-TS as RTSP cameras send them: SPS/PPS before each keyframe),
+    /// with times in 1/90000.
+    fn camera_units(dir: &std::path::Path) -> Vec<(Vec<u8>, i64, i64, bool)> {
+        use ffmpeg_next as ff;
+        crate::ingest::init_ffmpeg();
+        let src = dir.join("cam.ts");
+        let st = std::process::Command::new("ffmpeg")
+            .args(["-loglevel", "error", "-y", "-f", "lavfi", "-i"])
+            .arg("testsrc=size=320x240:rate=25:duration=3")
+            .args([
+                "-pix_fmt", "yuv420p", "-c:v", "libx264", "-g", "25", "-bf", "0", "-f", "mpegts",
+            ])
+            .arg(&src)
+            .status()
+            .expect("ffmpeg on PATH");
+        assert!(st.success());
+        let mut ictx = ff::format::input(&src).unwrap();
+        let ist = ictx.streams().best(ff::media::Type::Video).unwrap();
+        let (vi, tb) = (ist.index(), ist.time_base());
+        assert_eq!(tb, ff::Rational(1, 90_000));
+        ictx.packets()
+            .filter(|(s, _)| s.index() == vi)
+            .map(|(_, p)| {
+                let pts = p.pts().unwrap();
+                (
+                    p.data().unwrap().to_vec(),
+                    p.dts().unwrap_or(pts),
+                    pts,
+                    p.is_key(),
+                )
+            })
+            .collect()
+    }
+
+    /// A masked stream: the camera's frames through the masker thread, then
+    /// the fMP4 writer; FFmpeg reads the file: black inside the mask, the
+    /// pattern outside, from a keyframe, every picture there.
+    #[tokio::test]
+    async fn a_masked_stream_is_black_inside_its_masks() {
+        let dir = tempfile::tempdir().unwrap();
+        let units = camera_units(dir.path());
+        assert_eq!(units.len(), 75);
+        let tap = LiveTap::default();
+        tap.start(320, 240, 90_000, None);
+        // A GOP and a bit kept: the stream starts at the second keyframe.
+        for (d, dts, pts, key) in &units[..30] {
+            tap.frame(d, *dts, *pts, *key);
+        }
+        let mask = camplane_config::model::PrivacyMask {
+            name: "window".into(),
+            polygon: vec![[0.0, 0.0], [0.5, 0.0], [0.5, 0.25], [0.0, 0.25]],
+        };
+        // Masks the controller would refuse are refused here too.
+        let mut bad = mask.clone();
+        bad.polygon.truncate(2);
+        let e = stream_frames("cam-1", &[bad], tap.subscribe().unwrap()).unwrap_err();
+        assert!(e.contains("masks"), "{e}");
+        let mut sf = stream_frames("cam-1", &[mask], tap.subscribe().unwrap()).unwrap();
+        for (d, dts, pts, key) in &units[30..] {
+            tap.frame(d, *dts, *pts, *key);
+        }
+        tap.end("camera gone");
+        let track = sf.track().await.unwrap();
+        assert_eq!((track.width, track.height), (320, 240));
+        let mut w = Fmp4::new(track);
+        let mut file = w.init();
+        let mut frames = 0;
+        let end = loop {
+            match sf.next().await {
+                Some(TapMsg::Frame(f)) => {
+                    assert!(frames > 0 || f.key, "the first masked frame is a keyframe");
+                    frames += 1;
+                    if let Some(fr) = w.push(f) {
+                        file.extend_from_slice(&fr.data);
+                    }
+                }
+                Some(TapMsg::End(r)) => break r,
+                None => panic!("no end"),
+            }
+        };
+        assert_eq!(end, "camera gone");
+        if let Some(fr) = w.flush() {
+            file.extend_from_slice(&fr.data);
+        }
+        assert_eq!(frames, 50, "every picture from the kept keyframe on");
+        let out = dir.path().join("masked.mp4");
+        std::fs::write(&out, &file).unwrap();
+        let gray = std::process::Command::new("ffmpeg")
+            .args(["-v", "error", "-i"])
+            .arg(&out)
+            .args(["-frames:v", "1", "-f", "rawvideo", "-pix_fmt", "gray", "-"])
+            .output()
+            .unwrap();
+        assert!(gray.status.success());
+        let px = gray.stdout;
+        assert_eq!(px.len(), 320 * 240);
+        let at = |x: usize, y: usize| px[y * 320 + x];
+        for y in (2..58).step_by(5) {
+            for x in (2..158).step_by(7) {
+                assert!(at(x, y) <= 20, "inside the mask at {x},{y}: {}", at(x, y));
+            }
+        }
+        let outside: u64 = (100..240)
+            .flat_map(|y| (0..320).map(move |x| (x, y)))
+            .map(|(x, y)| u64::from(at(x, y)))
+            .sum();
+        assert!(outside / (140 * 320) > 40, "the pattern outside is gone");
+
+        // Unmasked: the kept GOP and the queue as they are.
+        let tap = LiveTap::default();
+        tap.start(320, 240, 90_000, None);
+        for (d, dts, pts, key) in &units[..30] {
+            tap.frame(d, *dts, *pts, *key);
+        }
+        let mut sf = stream_frames("cam-1", &[], tap.subscribe().unwrap()).unwrap();
+        let t = sf.track().await.unwrap();
+        match sf.next().await {
+            Some(TapMsg::Frame(f)) => {
+                assert!(f.key);
+                assert_eq!(f.data, units[25].0);
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(track_of(&units[25].0, 320, 240, 90_000).unwrap(), *t);
     }
 }

@@ -436,6 +436,113 @@ impl Masker {
     }
 }
 
+/// One access unit of H.264 (Annex B) with its times, in and out of a
+/// [`LiveMasker`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unit {
+    /// Annex B bytes.
+    pub data: Vec<u8>,
+    /// Decode time (the stream's time base).
+    pub dts: i64,
+    /// Presentation time.
+    pub pts: i64,
+    /// A whole IDR picture (out: with its SPS and PPS in front).
+    pub key: bool,
+}
+
+/// The live path's masker: access units as a camera sends them (Annex B,
+/// SPS/PPS in-band before each keyframe) in, masked access units of the same
+/// shape out (libx264 repeats SPS/PPS before every IDR, no global header), so
+/// the live fMP4 writer takes them as it takes a camera's. The stream's size
+/// and pixel format are learnt from its first keyframe (decoded once to
+/// find them); until then units are dropped.
+pub struct LiveMasker {
+    masks: Vec<PrivacyMask>,
+    time_base: Rational,
+    inner: Option<Masker>,
+}
+
+impl LiveMasker {
+    /// A masker for a live stream whose times count `timescale` per second;
+    /// `masks` are checked by the caller (`privacy_mask_problems`).
+    pub fn new(timescale: u32, masks: &[PrivacyMask]) -> LiveMasker {
+        LiveMasker {
+            masks: masks.to_vec(),
+            time_base: Rational(1, i32::try_from(timescale.max(1)).unwrap_or(90_000)),
+            inner: None,
+        }
+    }
+
+    fn packet(u: &Unit) -> ff::Packet {
+        let mut p = ff::Packet::copy(&u.data);
+        p.set_pts(Some(u.pts));
+        p.set_dts(Some(u.dts));
+        if u.key {
+            p.set_flags(codec::packet::Flags::KEY);
+        }
+        p
+    }
+
+    /// The parameters of the stream a keyframe starts (H.264, its size and
+    /// pixel format), found by decoding it.
+    fn probe(&self, u: &Unit) -> Result<codec::Parameters> {
+        crate::ingest::init_ffmpeg();
+        let h264 = ff::decoder::find(codec::Id::H264)
+            .ok_or_else(|| MaskError("this FFmpeg has no H.264 decoder".into()))?;
+        let mut dec = codec::context::Context::new_with_codec(h264).decoder();
+        dec.set_packet_time_base(self.time_base);
+        let mut dec = dec.video().map_err(err("opening the decoder"))?;
+        dec.send_packet(&Self::packet(u))
+            .map_err(err("decoding the first keyframe"))?;
+        let _ = dec.send_eof();
+        let mut f = frame::Video::empty();
+        dec.receive_frame(&mut f)
+            .map_err(err("decoding the first keyframe"))?;
+        Ok(codec::Parameters::from(&dec))
+    }
+
+    /// One unit in; the masked units ready out (one per picture, at once:
+    /// no B-frames, no lookahead).
+    pub fn push(&mut self, u: &Unit) -> Result<Vec<Unit>> {
+        if self.inner.is_none() {
+            if !u.key {
+                return Ok(Vec::new());
+            }
+            let params = self.probe(u)?;
+            let opts = MaskerOptions {
+                global_header: false,
+                ..MaskerOptions::default()
+            };
+            self.inner = Some(Masker::with_options(
+                params,
+                self.time_base,
+                &self.masks,
+                opts,
+            )?);
+        }
+        let Some(m) = self.inner.as_mut() else {
+            return Ok(Vec::new());
+        };
+        Ok(m.push(&Self::packet(u))?
+            .into_iter()
+            .filter_map(|p| {
+                let pts = p.pts().or(p.dts())?;
+                Some(Unit {
+                    data: p.data()?.to_vec(),
+                    dts: p.dts().unwrap_or(pts),
+                    pts,
+                    key: p.is_key(),
+                })
+            })
+            .collect())
+    }
+
+    /// Packets the decoder refused as corrupt (skipped).
+    pub fn skipped(&self) -> u64 {
+        self.inner.as_ref().map_or(0, |m| m.skipped)
+    }
+}
+
 /// Re-encodes one recorded MPEG-TS segment with `masks` burned in, into `dst`
 /// (MPEG-TS, SPS and PPS in-band), written beside it first and renamed: a
 /// masked export's file. The original is left as it is.

@@ -940,9 +940,13 @@ pub struct LiveOpenQuery {
     pub stream: String,
     /// The camera.
     pub camera: String,
-    /// Burn the camera's privacy masks in.
+    /// Burn the camera's privacy masks in (`masks` then holds them).
     #[serde(default)]
     pub masked: bool,
+    /// The privacy masks to burn in (decoded, filled black, encoded again
+    /// with libx264), as [`PlaybackQuery::masks`]; none when not `masked`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub masks: Vec<PrivacyMask>,
 }
 
 /// One read's JPEG crop (control-stream query kind `crop`).

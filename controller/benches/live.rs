@@ -15,6 +15,19 @@
 //!   fragments they missed (slow viewers skip ahead), and the process's CPU
 //!   and RSS beside one viewer's. Controller, agent and viewers share this
 //!   process: the CPU and memory are theirs together.
+//! - gateway CPU per stream (LIVE_BENCH_CPU_SECONDS each, default 10): the
+//!   process's CPU with one unmasked viewer, then (the camera given a privacy
+//!   mask, the left half of the top quarter) one masked viewer, each minus the
+//!   same process with no viewer (recording only), and of the masked one the
+//!   masker's own thread (`live-mask`); beside them the camera's ingest thread
+//!   (what the gateway spends on the camera anyway) and the `ffmpeg` CLI doing
+//!   the masked job on the same stream (decode + drawbox + libx264
+//!   ultrafast/zerolatency, one thread each, as the masker): its CPU. The
+//!   process figures hold the controller's relay and the viewer's reading too
+//!   (all in this process): an upper bound of the gateway's part.
+//!
+//! LIVE_BENCH_PARTS (default `first,viewers,gateway`) picks the parts; the
+//! issue's figure is for 1080p: `LIVE_BENCH_SIZE=1920x1080@4000`.
 //!
 //! `cargo bench -p camplane-controller --bench live`
 
@@ -114,6 +127,9 @@ async fn main() {
     let seconds = env("LIVE_BENCH_SECONDS", 10) as u64;
     let runs = env("LIVE_BENCH_RUNS", 10);
     let size = std::env::var("LIVE_BENCH_SIZE").unwrap_or_else(|_| "640x360@4000".into());
+    let parts =
+        std::env::var("LIVE_BENCH_PARTS").unwrap_or_else(|_| "first,viewers,gateway".into());
+    let part = |p: &str| parts.split(',').any(|x| x.trim() == p);
     let dir = tempfile::tempdir().unwrap();
     let dir_path = dir.path().canonicalize().unwrap();
     let port = servers::free_port();
@@ -205,7 +221,7 @@ async fn main() {
 
     // ---- request → first frame, cold ----
     let mut first = Vec::new();
-    for _ in 0..runs {
+    for _ in 0..if part("first") { runs } else { 0 } {
         let t = Instant::now();
         let mut s = open(0).await;
         loop {
@@ -222,7 +238,7 @@ async fn main() {
         }
     }
     let mut direct = Vec::new();
-    for _ in 0..runs.min(5) {
+    for _ in 0..if part("first") { runs.min(5) } else { 0 } {
         let url = url.clone();
         let d = tokio::task::spawn_blocking(move || {
             let cfg = camplane_agent::CameraConfig::new("cam-1", url);
@@ -236,19 +252,22 @@ async fn main() {
         .unwrap();
         direct.push(d);
     }
-    println!(
-        "request → first frame ({runs} cold starts): p50 {} p99 {}   (target ≤ 1 s)",
-        ms(pct(&first, 0.5)),
-        ms(pct(&first, 0.99))
-    );
-    println!(
-        "  baseline, RTSP open → first video packet, direct (FFmpeg): p50 {} p99 {}",
-        ms(pct(&direct, 0.5)),
-        ms(pct(&direct, 0.99))
-    );
+    if part("first") {
+        println!(
+            "request → first frame ({runs} cold starts): p50 {} p99 {}   (target ≤ 1 s)",
+            ms(pct(&first, 0.5)),
+            ms(pct(&first, 0.99))
+        );
+        println!(
+            "  baseline, RTSP open → first video packet, direct (FFmpeg): p50 {} p99 {}",
+            ms(pct(&direct, 0.5)),
+            ms(pct(&direct, 0.99))
+        );
+    }
 
     // ---- one viewer, then N ----
-    for n in [1, viewers] {
+    let counts: &[usize] = if part("viewers") { &[1, viewers] } else { &[] };
+    for &n in counts {
         inside.lock().unwrap().clear();
         let (cpu0, rss0) = usage();
         let until = Instant::now() + Duration::from_secs(seconds);
@@ -290,6 +309,131 @@ async fn main() {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
+    if part("gateway") {
+        let masked = assigned.replace(
+            "  agent: city-hall-gw",
+            "  agent: city-hall-gw\n  privacy_masks:\n    - name: window-a\n      polygon: [[0, 0], [0.5, 0], [0.5, 0.25], [0, 0.25]]",
+        );
+        gateway_cpu(&h, &sup, &open, &arrivals, &masked, &url, &size).await;
+    }
     stop.cancel();
     h.cancel.cancel();
+}
+
+/// CPU seconds of this process's threads named `name`.
+fn thread_cpu(name: &str) -> f64 {
+    let mut t = 0.0;
+    for e in std::fs::read_dir("/proc/self/task")
+        .into_iter()
+        .flatten()
+        .flatten()
+    {
+        let comm = std::fs::read_to_string(e.path().join("comm")).unwrap_or_default();
+        if comm.trim() != name {
+            continue;
+        }
+        let stat = std::fs::read_to_string(e.path().join("stat")).unwrap_or_default();
+        let f: Vec<&str> = stat
+            .rsplit(')')
+            .next()
+            .unwrap_or("")
+            .split_whitespace()
+            .collect();
+        t += f.get(11).and_then(|x| x.parse::<f64>().ok()).unwrap_or(0.0)
+            + f.get(12).and_then(|x| x.parse::<f64>().ok()).unwrap_or(0.0);
+    }
+    t / 100.0
+}
+
+/// The gateway's extra CPU per live stream, unmasked and masked, beside the
+/// same process with no viewer, the camera's ingest thread and the `ffmpeg`
+/// CLI doing the masked job (see the module doc).
+async fn gateway_cpu<F, Fut>(
+    h: &ctl::Harness,
+    sup: &camplane_agent::Supervisor,
+    open: &F,
+    arrivals: &Arrivals,
+    masked_manifest: &str,
+    url: &str,
+    size: &str,
+) where
+    F: Fn(usize) -> Fut,
+    Fut: std::future::Future<Output = tonic::Streaming<pb::PlaybackChunk>>,
+{
+    let secs = env("LIVE_BENCH_CPU_SECONDS", 10) as u64;
+    let settle = || async {
+        let t = Instant::now();
+        while sup.live().open_streams() != 0 && t.elapsed() < Duration::from_secs(10) {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    };
+    // (process CPU, ingest thread CPU, masker thread CPU) over `secs`, with
+    // one viewer reading or none.
+    let measure = |viewer: bool| async move {
+        settle().await;
+        let s = if viewer { Some(open(0).await) } else { None };
+        // The stream running (past its start) before counting.
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        let (p0, i0, m0) = (
+            usage().0,
+            thread_cpu("ingest-cam-1"),
+            thread_cpu("live-mask"),
+        );
+        let until = Instant::now() + Duration::from_secs(secs);
+        let got = match s {
+            Some(s) => watch(s, arrivals.clone(), until).await.1,
+            None => {
+                tokio::time::sleep_until(until.into()).await;
+                0
+            }
+        };
+        let (p1, i1, m1) = (
+            usage().0,
+            thread_cpu("ingest-cam-1"),
+            thread_cpu("live-mask"),
+        );
+        let pc = |a: f64, b: f64| (b - a) / secs as f64 * 100.0;
+        (pc(p0, p1), pc(i0, i1), pc(m0, m1), got)
+    };
+    let (idle, ingest, _, _) = measure(false).await;
+    let (plain, _, _, plain_bytes) = measure(true).await;
+    ctl::apply(h, &h.admin, masked_manifest)
+        .await
+        .expect("the camera with a mask");
+    let (masked, _, masker, masked_bytes) = measure(true).await;
+    settle().await;
+    // The same masked job by the ffmpeg CLI on the same stream, one thread
+    // for decoding and one for encoding as the masker: its CPU (the child's
+    // rusage, taken by python3 once it exits).
+    let script = format!(
+        "import resource,subprocess;subprocess.run(['ffmpeg','-v','error','-rtsp_transport','tcp','-threads','1','-i','{url}','-t','{secs}','-vf','drawbox=x=0:y=0:w=iw/2:h=ih/4:color=black:t=fill','-c:v','libx264','-preset','ultrafast','-tune','zerolatency','-threads','1','-f','null','-']);r=resource.getrusage(resource.RUSAGE_CHILDREN);print(r.ru_utime+r.ru_stime)"
+    );
+    let out = tokio::process::Command::new("/usr/bin/python3")
+        .args(["-c", &script])
+        .output()
+        .await
+        .expect("python3 and ffmpeg");
+    let ff: f64 = String::from_utf8_lossy(&out.stdout)
+        .trim()
+        .parse()
+        .unwrap_or(f64::NAN);
+    let ff = ff / secs as f64 * 100.0;
+    println!(
+        "gateway CPU per live stream ({size}, {secs} s each; dev profile unless built with --release):"
+    );
+    println!(
+        "  unmasked: +{:.1}% of a core ({:.2} Mb/s)   (target ≤ 2%)",
+        plain - idle,
+        plain_bytes as f64 * 8.0 / secs as f64 / 1e6
+    );
+    println!(
+        "  masked:   +{:.1}% of a core, of which the masker thread {masker:.1}% ({:.2} Mb/s)   (target ≤ 30%)",
+        masked - idle,
+        masked_bytes as f64 * 8.0 / secs as f64 / 1e6
+    );
+    println!(
+        "  baselines: the process with no viewer {idle:.1}% (recording; its ingest thread {ingest:.1}%); ffmpeg CLI decode + drawbox + libx264 ultrafast on the same stream {ff:.1}%"
+    );
+    println!("  (the process figures include the controller's relay and the viewer: an upper bound of the gateway's part)");
 }

@@ -75,6 +75,19 @@ fn ffprobe(args: &[&str], file: &Path) -> serde_json::Value {
     serde_json::from_slice(&out.stdout).unwrap()
 }
 
+/// The first picture of `file` as grey bytes (`w`×`h`), read by FFmpeg.
+fn first_picture_grey(file: &Path, w: usize, h: usize) -> Vec<u8> {
+    let out = Command::new("ffmpeg")
+        .args(["-v", "error", "-i"])
+        .arg(file)
+        .args(["-frames:v", "1", "-f", "rawvideo", "-pix_fmt", "gray", "-"])
+        .output()
+        .expect("ffmpeg on PATH");
+    assert!(out.status.success(), "ffmpeg {}", file.display());
+    assert_eq!(out.stdout.len(), w * h, "{}", file.display());
+    out.stdout
+}
+
 /// The session's `view.end`, waited for.
 async fn view_end(h: &ctl::Harness, session: &str) -> serde_json::Value {
     let t = Instant::now();
@@ -436,8 +449,10 @@ async fn live_view_is_shared_audited_and_ends_cleanly() {
 /// Two controllers on etcd; the agent holds its session with controller 0.
 /// Viewers of controller 1 are fed from controller 0's relay over the peer
 /// link, sharing its one agent stream with controller 0's own viewer; the CLI
-/// through controller 1 gets the camera now, audited there. Controller 0 shut
-/// down mid-view: its viewer's stream closes with the reason, the end logged.
+/// through controller 1 gets the camera now, audited there; once the camera
+/// has a privacy mask, masked (black inside it, the bars outside), the masks
+/// burned in as controller 0 reads them. Controller 0 shut down mid-view: its
+/// viewer's stream closes with the reason, the end logged.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_controller_that_does_not_hold_the_agent_relays_its_live_view() {
     servers::require_tools();
@@ -447,7 +462,8 @@ async fn a_controller_that_does_not_hold_the_agent_relays_its_live_view() {
     let dir = tempfile::tempdir().unwrap();
     let dir_path = dir.path().canonicalize().unwrap();
     let port = servers::free_port();
-    let _cam = servers::RtspServer::start(port, &["/cam=live:320x240"]);
+    // Colour bars (bright all over): the masked view below shows its mask.
+    let _cam = servers::RtspServer::start(port, &["/cam=bars:320x240"]);
     let ca = dir_path.join("ca.pem");
     let mut hs = Vec::new();
     for _ in 0..2 {
@@ -575,6 +591,50 @@ async fn a_controller_that_does_not_hold_the_agent_relays_its_live_view() {
         std::fs::metadata(&out).unwrap().len()
     );
     assert_eq!(end["details"]["outcome"], "completed");
+
+    // The camera given a privacy mask (the left half of the top quarter):
+    // through controller 1 the view is masked, burned in at the agent with
+    // the masks controller 0 (holding it) reads from the camera's spec.
+    let masked = assigned.replace(
+        "  agent: city-hall-gw",
+        "  agent: city-hall-gw\n  privacy_masks:\n    - name: window-a\n      polygon: [[0, 0], [0.5, 0], [0.5, 0.25], [0, 0.25]]",
+    );
+    ctl::apply(h0, &h0.admin, &masked).await.unwrap();
+    let t = Instant::now();
+    while ctl::get_json(h1, &h1.admin, "Camera", "cam-1")
+        .await
+        .unwrap()["spec"]["privacy_masks"]
+        .as_array()
+        .is_none_or(|m| m.is_empty())
+    {
+        assert!(
+            t.elapsed() < Duration::from_secs(10),
+            "controller 1 never saw the mask"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let out = dir_path.join("peer-masked.mp4");
+    let out_s = out.display().to_string();
+    let code = cli
+        .run(
+            &viewer,
+            &["view", "live", "cam-1", "--seconds", "2", "--out", &out_s],
+        )
+        .await;
+    assert_eq!(code, 0, "masked live view through the other controller");
+    let px = first_picture_grey(&out, 320, 240);
+    let inside = (2..58)
+        .flat_map(|y| (2..158).map(move |x| (x, y)))
+        .map(|(x, y)| px[y * 320 + x])
+        .max()
+        .unwrap();
+    assert!(inside <= 24, "not black inside the mask: {inside}");
+    let below = px[64 * 320..].iter().map(|&p| u64::from(p)).sum::<u64>() / (176 * 320);
+    assert!(below > 60, "the bars outside the mask are gone: {below}");
+    let start = last_start(h1, "v-police").await;
+    assert_eq!(start["details"]["masked"], true);
+    let id = start["details"]["session"].as_str().unwrap().to_string();
+    assert_eq!(view_end(h1, &id).await["details"]["masked"], true);
 
     // Controller 0 shuts down mid-view: its viewer gets a closed stream with
     // the reason, and the end is in the log (read through controller 1).

@@ -14,10 +14,16 @@
 //! (the controller's clock moved 2 minutes) it is refused again, audited.
 //! `recordings export --masked` writes masked segments whose manifest lists
 //! them and the originals' hashes, and `export verify` passes.
+//!
+//! Live view the same way (`camplane view live`): masked by default, shared
+//! per (camera, masked), unmasked only while the chief's lift lasts (a running
+//! unmasked view ends at its expiry); and in the console's player, where
+//! headless Chromium decodes it black inside the mask.
 
 use camplane_agent::control::Session;
 use camplane_controller::clock::ManualClock;
 use camplane_proto::v1 as pb;
+use camplane_testkit::console::Browser;
 use camplane_testkit::{agent, controller as ctl, servers};
 use clap::Parser;
 use jiff::{SignedDuration, Timestamp};
@@ -105,32 +111,147 @@ fn outside_difference(a: &[u8], b: &[u8]) -> u64 {
     v.iter().sum::<u64>() / v.len() as u64
 }
 
+/// A controller with a clock the test moves, a bars camera (`cam-1`) whose
+/// mask `window-a` covers the left half of the top quarter, activated, and
+/// an agent recording and tapping it.
+struct World {
+    dir: PathBuf,
+    h: ctl::Harness,
+    clock: ManualClock,
+    sup: Arc<camplane_agent::Supervisor>,
+    stop: CancellationToken,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+    cli: Cli,
+    /// The camera's manifest as applied.
+    assigned: String,
+    chief: String,
+    _cam: servers::RtspServer,
+    _tmp: tempfile::TempDir,
+}
+
+impl World {
+    async fn start() -> World {
+        servers::require_tools();
+        let tmp = tempfile::tempdir().unwrap();
+        let dir_path = tmp.path().canonicalize().unwrap();
+        let port = servers::free_port();
+        let cam = servers::RtspServer::start(port, &[&format!("/cam=bars:{W}x{H}")]);
+        let ca = dir_path.join("ca.pem");
+        let mut cfg = ctl::config_embedded(&dir_path.join("store"));
+        cfg.tls.ca_cert_file = Some(ca.clone());
+        cfg.console_listen = Some("127.0.0.1:0".into());
+        let clock = ManualClock::new(Timestamp::now());
+        let h = ctl::start(cfg, Some(Arc::new(clock.clone()))).await;
+        ctl::apply(&h, &h.admin, ctl::CITY).await.unwrap();
+        let token = agent::enroll_token(&h, "city-hall").await;
+        let assigned = ctl::CITY
+            .replace(
+                "  placement_request: req-1",
+                "  placement_request: req-1\n  agent: city-hall-gw\n  privacy_masks:\n    - name: window-a\n      polygon: [[0, 0], [0.5, 0], [0.5, 0.25], [0, 0.25]]",
+            )
+            .replace(
+                "rtsp://127.0.0.1:8554/cam1",
+                &format!("rtsp://127.0.0.1:{port}/cam"),
+            );
+        ctl::apply(&h, &h.admin, &assigned).await.unwrap();
+        let mgr = ctl::user(&h, "m", &["dept_manager"], "police").await;
+        let chief = ctl::qualified_user(&h, "c", "chief", "police").await;
+        let cm = ctl::user(&h, "cm", &["city_manager"], "").await;
+        ctl::override_unchecked(&h, &chief, "req-1").await;
+        for (who, action) in [(&mgr, "recommend"), (&chief, "recommend"), (&cm, "approve")] {
+            ctl::act(&h, who, "req-1", action, "", "").await.unwrap();
+        }
+        ctl::camera(&h, &h.admin, "cam-1", "activate")
+            .await
+            .unwrap();
+
+        let adir = dir_path.join("agent");
+        let acfg = agent::config(h.running.addr.port(), &ca, &adir, &token.token);
+        let sup = agent::supervisor(&adir);
+        let session = Session::new(acfg, sup.clone()).unwrap();
+        let stop = CancellationToken::new();
+        let reporter = tokio::spawn(session.clone().run_reporter(stop.clone()));
+        let runner = tokio::spawn(session.clone().run(stop.clone()));
+        let tasks = vec![
+            tokio::spawn(async move {
+                let _ = reporter.await;
+            }),
+            tokio::spawn(async move {
+                let _ = runner.await;
+            }),
+        ];
+        let cli = Cli {
+            server: format!("https://127.0.0.1:{}", h.running.addr.port()),
+            ca: ca.display().to_string(),
+        };
+        World {
+            dir: dir_path,
+            h,
+            clock,
+            sup,
+            stop,
+            tasks,
+            cli,
+            assigned,
+            chief,
+            _cam: cam,
+            _tmp: tmp,
+        }
+    }
+
+    async fn stop(self) {
+        self.stop.cancel();
+        for t in self.tasks {
+            let _ = t.await;
+        }
+        self.h.cancel.cancel();
+    }
+
+    /// `camplane ARGS` as the holder of `token`; its exit code.
+    async fn run(&self, token: &str, args: &[String]) -> i32 {
+        let a: Vec<&str> = args.iter().map(String::as_str).collect();
+        self.cli.run(token, &a).await
+    }
+}
+
+fn strings(a: &[&str]) -> Vec<String> {
+    a.iter().map(|s| s.to_string()).collect()
+}
+
+/// `masks lift` of cam-1 for `user`.
+fn lift_args(user: &str, minutes: &str, reason: &str) -> Vec<String> {
+    strings(&[
+        "masks",
+        "lift",
+        "--user",
+        user,
+        "--camera",
+        "cam-1",
+        "--minutes",
+        minutes,
+        "--reason",
+        reason,
+    ])
+}
+
+/// Whether `v` holds an entry of `actor` denied with a result saying `says`.
+fn denied(v: &[serde_json::Value], actor: &str, says: &str) -> bool {
+    v.iter().any(|e| {
+        e["actor"] == actor
+            && e["result"]
+                .as_str()
+                .is_some_and(|r| r.starts_with("denied") && r.contains(says))
+    })
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn masks_are_burned_in_and_lifted_only_by_the_chief_for_a_while() {
-    servers::require_tools();
-    let dir = tempfile::tempdir().unwrap();
-    let dir_path = dir.path().canonicalize().unwrap();
-    let port = servers::free_port();
-    let _cam = servers::RtspServer::start(port, &[&format!("/cam=bars:{W}x{H}")]);
-    let ca = dir_path.join("ca.pem");
-    let mut cfg = ctl::config_embedded(&dir_path.join("store"));
-    cfg.tls.ca_cert_file = Some(ca.clone());
-    let clock = ManualClock::new(Timestamp::now());
-    let h = ctl::start(cfg, Some(Arc::new(clock.clone()))).await;
-    ctl::apply(&h, &h.admin, ctl::CITY).await.unwrap();
-    let token = agent::enroll_token(&h, "city-hall").await;
-    let assigned = ctl::CITY
-        .replace(
-            "  placement_request: req-1",
-            "  placement_request: req-1\n  agent: city-hall-gw\n  privacy_masks:\n    - name: window-a\n      polygon: [[0, 0], [0.5, 0], [0.5, 0.25], [0, 0.25]]",
-        )
-        .replace(
-            "rtsp://127.0.0.1:8554/cam1",
-            &format!("rtsp://127.0.0.1:{port}/cam"),
-        );
+    let w = World::start().await;
+    let (h, clock, sup, chief) = (&w.h, &w.clock, &w.sup, &w.chief);
+    let dir_path = w.dir.clone();
     // Bad masks are refused on apply (the controller's check, whatever the
     // client), every problem named by its field path.
-    let ms = camplane_config::manifest::parse("city.yaml", &assigned).unwrap();
+    let ms = camplane_config::manifest::parse("city.yaml", &w.assigned).unwrap();
     let cam = ms.iter().find(|m| m.name == "cam-1").unwrap();
     let mut spec = cam.spec.to_json();
     spec["privacy_masks"] = serde_json::json!([
@@ -162,25 +283,6 @@ async fn masks_are_burned_in_and_lifted_only_by_the_chief_for_a_while() {
     ] {
         assert!(e.message().contains(says), "{says}: {}", e.message());
     }
-    ctl::apply(&h, &h.admin, &assigned).await.unwrap();
-    let mgr = ctl::user(&h, "m", &["dept_manager"], "police").await;
-    let chief = ctl::qualified_user(&h, "c", "chief", "police").await;
-    let cm = ctl::user(&h, "cm", &["city_manager"], "").await;
-    ctl::override_unchecked(&h, &chief, "req-1").await;
-    for (who, action) in [(&mgr, "recommend"), (&chief, "recommend"), (&cm, "approve")] {
-        ctl::act(&h, who, "req-1", action, "", "").await.unwrap();
-    }
-    ctl::camera(&h, &h.admin, "cam-1", "activate")
-        .await
-        .unwrap();
-
-    let adir = dir_path.join("agent");
-    let acfg = agent::config(h.running.addr.port(), &ca, &adir, &token.token);
-    let sup = agent::supervisor(&adir);
-    let session = Session::new(acfg, sup.clone()).unwrap();
-    let stop = CancellationToken::new();
-    let reporter = tokio::spawn(session.clone().run_reporter(stop.clone()));
-    let runner = tokio::spawn(session.clone().run(stop.clone()));
 
     // Four segments recorded (about 8 s of video); the range skips the first.
     let segs = || {
@@ -203,11 +305,8 @@ async fn masks_are_burned_in_and_lifted_only_by_the_chief_for_a_while() {
     let (from, to) = (recorded[1].1, recorded[2].2);
     let (from_s, to_s) = (from.to_string(), to.to_string());
 
-    let cli = Cli {
-        server: format!("https://127.0.0.1:{}", h.running.addr.port()),
-        ca: ca.display().to_string(),
-    };
-    let viewer = ctl::qualified_user(&h, "v-police", "viewer", "police").await;
+    let cli = &w.cli;
+    let viewer = ctl::qualified_user(h, "v-police", "viewer", "police").await;
     let play = |out: &Path, unmasked: bool| {
         let mut a: Vec<String> = [
             "view",
@@ -230,12 +329,9 @@ async fn masks_are_burned_in_and_lifted_only_by_the_chief_for_a_while() {
         }
         a
     };
-    let run = |token: String, args: Vec<String>| {
-        let cli = &cli;
-        async move {
-            let a: Vec<&str> = args.iter().map(String::as_str).collect();
-            cli.run(&token, &a).await
-        }
+    let run = |token: String, args: Vec<String>| async move {
+        let a: Vec<&str> = args.iter().map(String::as_str).collect();
+        cli.run(&token, &a).await
     };
 
     // Masked by default: black inside the mask, the bars outside.
@@ -259,7 +355,7 @@ async fn masks_are_burned_in_and_lifted_only_by_the_chief_for_a_while() {
         "the picture outside the mask changed: {}",
         outside_difference(&m, &original)
     );
-    let start = entries(&h, "view.start").await;
+    let start = entries(h, "view.start").await;
     let start = start
         .iter()
         .find(|e| e["actor"] == "v-police" && e["result"] == "ok")
@@ -269,7 +365,7 @@ async fn masks_are_burned_in_and_lifted_only_by_the_chief_for_a_while() {
     let id = start["details"]["session"].as_str().unwrap().to_string();
     let t = Instant::now();
     loop {
-        let end = entries(&h, "view.end").await;
+        let end = entries(h, "view.end").await;
         if let Some(e) = end.iter().find(|e| e["details"]["session"] == id.as_str()) {
             assert_eq!(e["details"]["masked"], true);
             break;
@@ -281,16 +377,8 @@ async fn masks_are_burned_in_and_lifted_only_by_the_chief_for_a_while() {
     // --unmasked without a lift: refused, audited.
     let refused = dir_path.join("refused.mp4");
     assert_ne!(run(viewer.clone(), play(&refused, true)).await, 0);
-    let denied = |v: &[serde_json::Value], actor: &str, says: &str| {
-        v.iter().any(|e| {
-            e["actor"] == actor
-                && e["result"]
-                    .as_str()
-                    .is_some_and(|r| r.starts_with("denied") && r.contains(says))
-        })
-    };
     assert!(
-        denied(&entries(&h, "view.start").await, "v-police", "masks lift"),
+        denied(&entries(h, "view.start").await, "v-police", "masks lift"),
         "unmasked without a lift not audited"
     );
 
@@ -313,10 +401,10 @@ async fn masks_are_burned_in_and_lifted_only_by_the_chief_for_a_while() {
         .collect()
     };
     assert_ne!(run(viewer.clone(), lift("10", "me")).await, 0);
-    assert!(denied(&entries(&h, "mask.lift").await, "v-police", "chief"));
+    assert!(denied(&entries(h, "mask.lift").await, "v-police", "chief"));
     assert_ne!(run(chief.clone(), lift("61", "too long")).await, 0);
     assert_ne!(run(chief.clone(), lift("10", " ")).await, 0);
-    let lifts = entries(&h, "mask.lift").await;
+    let lifts = entries(h, "mask.lift").await;
     assert_eq!(
         lifts
             .iter()
@@ -336,7 +424,7 @@ async fn masks_are_burned_in_and_lifted_only_by_the_chief_for_a_while() {
         .await,
         0
     );
-    let ok = entries(&h, "mask.lift").await;
+    let ok = entries(h, "mask.lift").await;
     let ok = ok
         .iter()
         .find(|e| e["result"] == "ok")
@@ -350,7 +438,7 @@ async fn masks_are_burned_in_and_lifted_only_by_the_chief_for_a_while() {
     assert_eq!(run(viewer.clone(), play(&unmasked, true)).await, 0);
     let u = grey(&unmasked);
     assert!(mean_inside(&u) > 100, "masked still: {}", mean_inside(&u));
-    let starts = entries(&h, "view.start").await;
+    let starts = entries(h, "view.start").await;
     assert!(starts.iter().any(|e| e["actor"] == "v-police"
         && e["result"] == "ok"
         && e["details"]["masked"] == false
@@ -361,7 +449,7 @@ async fn masks_are_burned_in_and_lifted_only_by_the_chief_for_a_while() {
     let late = dir_path.join("late.mp4");
     assert_ne!(run(viewer.clone(), play(&late, true)).await, 0);
     assert!(
-        denied(&entries(&h, "view.start").await, "v-police", "expired"),
+        denied(&entries(h, "view.start").await, "v-police", "expired"),
         "an expired lift not audited"
     );
     // Masked viewing goes on.
@@ -369,12 +457,358 @@ async fn masks_are_burned_in_and_lifted_only_by_the_chief_for_a_while() {
     assert_eq!(run(viewer.clone(), play(&again, false)).await, 0);
     assert!(brightest_inside(&grey(&again)) <= 24);
 
-    masked_export(&h, &cli, &chief, &dir_path, from, to, &recorded).await;
+    masked_export(h, &w.cli, chief, &dir_path, from, to, &recorded).await;
+    w.stop().await;
+}
 
-    stop.cancel();
-    let _ = reporter.await;
-    let _ = runner.await;
-    h.cancel.cancel();
+/// Waits until the camera's tap has a picture to start a live stream with.
+async fn wait_for_picture(sup: &camplane_agent::Supervisor) {
+    let t = Instant::now();
+    while sup
+        .live()
+        .get("cam-1")
+        .is_none_or(|t| t.subscribe().is_err())
+    {
+        assert!(
+            t.elapsed() < Duration::from_secs(60),
+            "no live picture from the camera"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// The session's `view.end`, waited for.
+async fn view_end(h: &ctl::Harness, session: &str) -> serde_json::Value {
+    let t = Instant::now();
+    loop {
+        if let Some(e) = entries(h, "view.end")
+            .await
+            .into_iter()
+            .find(|e| e["details"]["session"] == session)
+        {
+            return e;
+        }
+        assert!(
+            t.elapsed() < Duration::from_secs(30),
+            "no view.end for {session}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// The newest `view.start` of `user` that was let through.
+async fn last_start(h: &ctl::Harness, user: &str) -> serde_json::Value {
+    entries(h, "view.start")
+        .await
+        .into_iter()
+        .rfind(|e| e["actor"] == user && e["result"] == "ok")
+        .expect("view.start")
+}
+
+/// Live view of a masked camera, through the real CLI and the gRPC door:
+/// masked by default (black inside the mask, the bars outside; the session,
+/// `view.start` and `view.end` say `masked: true`); two masked viewers share
+/// one agent stream and an unmasked one needs a second; `--unmasked` without
+/// a lift is refused and audited; with the chief's lift the original picture
+/// (bars inside the mask); a change of the camera's masks ends the masked
+/// views running (the lifted one goes on); when the lift expires (the
+/// controller's clock moved) a running unmasked view ends, and a new one is
+/// refused, audited.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn live_view_is_masked_and_unmasked_only_while_the_chiefs_lift_lasts() {
+    let w = World::start().await;
+    let (h, sup) = (&w.h, &w.sup);
+    let viewer = ctl::qualified_user(h, "v-police", "viewer", "police").await;
+    wait_for_picture(sup).await;
+    let live = |out: &Path, unmasked: bool| {
+        let mut a = strings(&[
+            "view",
+            "live",
+            "cam-1",
+            "--seconds",
+            "2",
+            "--out",
+            &out.display().to_string(),
+            "--reason",
+            "watching the door",
+        ]);
+        if unmasked {
+            a.push("--unmasked".into());
+        }
+        a
+    };
+
+    // ---- masked by default ----
+    let masked = w.dir.join("live-masked.mp4");
+    assert_eq!(
+        w.run(&viewer, &live(&masked, false)).await,
+        0,
+        "masked live view"
+    );
+    let m = grey(&masked);
+    assert!(
+        brightest_inside(&m) <= 24,
+        "not black inside the mask: {}",
+        brightest_inside(&m)
+    );
+    let below: u64 = m[(H / 4 + 4) * W..]
+        .iter()
+        .map(|&p| u64::from(p))
+        .sum::<u64>()
+        / ((H - H / 4 - 4) * W) as u64;
+    assert!(below > 60, "the bars outside the mask are gone: {below}");
+    let start = last_start(h, "v-police").await;
+    assert_eq!(start["details"]["mode"], "live");
+    assert_eq!(start["details"]["masked"], true);
+    assert_eq!(start["details"]["masks"], serde_json::json!(["window-a"]));
+    let id = start["details"]["session"].as_str().unwrap().to_string();
+    let end = view_end(h, &id).await;
+    assert_eq!(end["details"]["masked"], true);
+    assert_eq!(end["details"]["outcome"], "completed");
+    assert_eq!(
+        end["details"]["bytes"],
+        std::fs::metadata(&masked).unwrap().len()
+    );
+
+    // ---- --unmasked without a lift: refused, audited ----
+    let refused = w.dir.join("live-refused.mp4");
+    assert_ne!(w.run(&viewer, &live(&refused, true)).await, 0);
+    assert!(
+        denied(&entries(h, "view.start").await, "v-police", "masks lift"),
+        "an unmasked live view without a lift not audited"
+    );
+
+    // ---- the chief's lift: the original picture ----
+    assert_eq!(
+        w.run(
+            &w.chief,
+            &lift_args("v-police", "1", "case 26-04121: the door")
+        )
+        .await,
+        0
+    );
+    let unmasked = w.dir.join("live-unmasked.mp4");
+    assert_eq!(w.run(&viewer, &live(&unmasked, true)).await, 0, "lifted");
+    let u = grey(&unmasked);
+    assert!(mean_inside(&u) > 100, "masked still: {}", mean_inside(&u));
+    assert!(
+        outside_difference(&m, &u) <= 8,
+        "masked and original differ outside the mask: {}",
+        outside_difference(&m, &u)
+    );
+    let start = last_start(h, "v-police").await;
+    assert_eq!(start["details"]["masked"], false);
+    assert_eq!(start["details"]["unmasked"], true);
+    let id = start["details"]["session"].as_str().unwrap().to_string();
+    assert_eq!(view_end(h, &id).await["details"]["masked"], false);
+
+    // ---- one agent stream per (camera, masked) ----
+    let viewing = pb::viewing_client::ViewingClient::new(h.channel.clone());
+    let open = |unmasked: bool| {
+        let mut v = viewing.clone();
+        let r = ctl::req(
+            &viewer,
+            pb::LiveRequest {
+                camera: "cam-1".into(),
+                reason: String::new(),
+                unmasked,
+                seconds: 0,
+            },
+        );
+        async move { v.live(r).await.unwrap().into_inner() }
+    };
+    let mut streams = vec![open(false).await, open(false).await];
+    for s in &mut streams {
+        s.message().await.unwrap().unwrap(); // the session id
+        let init = s.message().await.unwrap().unwrap();
+        assert_eq!(&init.data[4..8], b"ftyp");
+        for _ in 0..5 {
+            s.message().await.unwrap().unwrap();
+        }
+    }
+    assert_eq!(
+        sup.live().open_streams(),
+        1,
+        "two masked viewers, one stream"
+    );
+    let mut plain = open(true).await;
+    for _ in 0..5 {
+        plain.message().await.unwrap().unwrap();
+    }
+    assert_eq!(
+        sup.live().open_streams(),
+        2,
+        "a masked and an unmasked stream"
+    );
+    let relay = h
+        .running
+        .controller
+        .wing::<camplane_controller::viewing::live::Relay>();
+    assert_eq!(relay.feeds(), 2);
+
+    // ---- the camera's masks change: masked views end, the lifted one goes on ----
+    let two = w.assigned.replace(
+        "      polygon: [[0, 0], [0.5, 0], [0.5, 0.25], [0, 0.25]]",
+        "      polygon: [[0, 0], [0.5, 0], [0.5, 0.25], [0, 0.25]]\n    - name: window-b\n      polygon: [[0.5, 0.75], [1, 0.75], [1, 1], [0.5, 1]]",
+    );
+    assert_ne!(two, w.assigned);
+    ctl::apply(h, &h.admin, &two).await.unwrap();
+    for s in &mut streams {
+        let t = Instant::now();
+        let st = loop {
+            match tokio::time::timeout(Duration::from_secs(10), s.message()).await {
+                Ok(Ok(Some(_))) => {}
+                Ok(Err(st)) => break st,
+                other => panic!("the masked view went on: {other:?}"),
+            }
+            assert!(t.elapsed() < Duration::from_secs(20), "no end");
+        };
+        assert_eq!(st.code(), tonic::Code::FailedPrecondition, "{st:?}");
+        assert!(st.message().contains("masks changed"), "{}", st.message());
+    }
+    assert!(entries(h, "view.end")
+        .await
+        .iter()
+        .any(
+            |e| e["details"]["outcome"] == "ended: the camera's privacy masks changed"
+                && e["details"]["masked"] == true
+        ));
+    for _ in 0..30 {
+        plain.message().await.unwrap().unwrap();
+    }
+    drop(streams);
+
+    // ---- the lift expires: the unmasked view ends, a new one is refused ----
+    w.clock.advance(Duration::from_secs(120));
+    let t = Instant::now();
+    let st = loop {
+        match tokio::time::timeout(Duration::from_secs(10), plain.message()).await {
+            Ok(Ok(Some(_))) => {}
+            Ok(Err(st)) => break st,
+            other => panic!("the unmasked view went on: {other:?}"),
+        }
+        assert!(t.elapsed() < Duration::from_secs(20), "no end at expiry");
+    };
+    assert_eq!(st.code(), tonic::Code::PermissionDenied, "{st:?}");
+    assert!(st.message().contains("expired"), "{}", st.message());
+    let cut = entries(h, "view.end")
+        .await
+        .into_iter()
+        .rfind(|e| e["details"]["masked"] == false && e["details"]["mode"] == "live")
+        .expect("the cut view's end");
+    assert_eq!(cut["details"]["outcome"], "ended: the lift expired");
+    let late = w.dir.join("live-late.mp4");
+    assert_ne!(w.run(&viewer, &live(&late, true)).await, 0);
+    assert!(
+        denied(&entries(h, "view.start").await, "v-police", "expired"),
+        "an unmasked live view after the lift expired not audited"
+    );
+    let t = Instant::now();
+    while sup.live().open_streams() != 0 {
+        assert!(
+            t.elapsed() < Duration::from_secs(15),
+            "agent streams stay open after their viewers left"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    w.stop().await;
+}
+
+/// The console's live player on the masked camera: headless Chromium plays
+/// it, and the picture it decoded (drawn onto a canvas and read back) is black
+/// inside the mask and the bars outside; the session says `masked: true`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_console_plays_a_masked_camera_live_masked() {
+    let w = World::start().await;
+    let h = &w.h;
+    ctl::qualified_user(h, "v-police", "viewer", "police").await;
+    wait_for_picture(&w.sup).await;
+    let base = format!("https://{}", h.running.console_addr.unwrap());
+    let mut b = Browser::launch().await;
+    b.goto(&format!("{base}/console/login")).await;
+    b.wait_for("document.activeElement && document.activeElement.id === 'username'")
+        .await;
+    b.type_text("v-police").await;
+    b.press("Tab").await;
+    b.type_text(&ctl::user_password("v-police")).await;
+    b.press("Enter").await;
+    b.wait_for(
+        "location.pathname !== '/console/login' && !!document.querySelector('form.signout')",
+    )
+    .await;
+    b.goto(&format!(
+        "{base}/console/cameras/cam-1?live=1&reason=masked%20check"
+    ))
+    .await;
+    let t = Instant::now();
+    loop {
+        let v = b
+            .eval(
+                "(() => { const v = document.getElementById('player-video'); \
+                 return [v.currentTime, v.getVideoPlaybackQuality().totalVideoFrames, \
+                 document.getElementById('player-status').textContent]; })()",
+            )
+            .await;
+        if v[0].as_f64().unwrap_or(0.0) > 1.0 && v[1].as_u64().unwrap_or(0) > 0 {
+            break;
+        }
+        assert!(
+            t.elapsed() < Duration::from_secs(40),
+            "the live video did not play: {v}"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    // The decoded picture, as the page shows it: the brightest pixel inside
+    // the mask (2 pixels in from its edges) and the mean below it.
+    let px = b
+        .eval(
+            "(() => { const v = document.getElementById('player-video'); \
+             const c = document.createElement('canvas'); c.width = v.videoWidth; \
+             c.height = v.videoHeight; const g = c.getContext('2d'); g.drawImage(v, 0, 0); \
+             const d = g.getImageData(0, 0, c.width, c.height).data; \
+             const y = (i) => 0.299 * d[i] + 0.587 * d[i + 1] + 0.114 * d[i + 2]; \
+             let inside = 0, sum = 0, n = 0; \
+             for (let r = 2; r < c.height / 4 - 2; r++) for (let x = 2; x < c.width / 2 - 2; x++) \
+               inside = Math.max(inside, y((r * c.width + x) * 4)); \
+             for (let r = c.height / 4 + 4; r < c.height; r++) for (let x = 0; x < c.width; x++) \
+               { sum += y((r * c.width + x) * 4); n++; } \
+             return [c.width, c.height, inside, sum / n]; })()",
+        )
+        .await;
+    assert_eq!(px[0], W as u64, "{px}");
+    assert_eq!(px[1], H as u64, "{px}");
+    eprintln!("the browser's picture: {px}");
+    let (inside, below) = (px[2].as_f64().unwrap(), px[3].as_f64().unwrap());
+    assert!(
+        inside <= 24.0,
+        "not black inside the mask in the browser: {px}"
+    );
+    assert!(
+        below > 60.0,
+        "the bars outside the mask are gone in the browser: {px}"
+    );
+    let shots = std::env::var_os("CAMPLANE_SHOTS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| w.dir.join("shots"));
+    b.screenshot(1280, &shots.join("live-masked-1280.png"))
+        .await;
+    let sid = b
+        .eval("document.getElementById('player-video').getAttribute('data-session')")
+        .await
+        .as_str()
+        .unwrap()
+        .to_string();
+    let start = entries(h, "view.start")
+        .await
+        .into_iter()
+        .find(|e| e["details"]["session"] == sid.as_str())
+        .expect("view.start of the console's live view");
+    assert_eq!(start["details"]["mode"], "live");
+    assert_eq!(start["details"]["masked"], true);
+    b.goto(&format!("{base}/console/cameras")).await;
+    assert_eq!(view_end(h, &sid).await["details"]["masked"], true);
+    drop(b);
+    w.stop().await;
 }
 
 /// `recordings export --masked`: masked segments, a manifest naming them and

@@ -468,18 +468,27 @@ impl Session {
         let Some(tap) = self.sup.live().get(&lq.camera) else {
             return fail(format!("camera {:?} does not run on this agent", lq.camera));
         };
-        let (track, gop, rx) = match tap.subscribe() {
+        // Masked exactly when masks come with the ask: a masked ask without
+        // them (or masks on an unmasked ask) is the controller's mistake,
+        // refused rather than guessed at.
+        if lq.masked == lq.masks.is_empty() {
+            return fail(format!(
+                "live view of camera {}: masked must come with the masks to burn in",
+                lq.camera
+            ));
+        }
+        let subscribed = match tap.subscribe() {
             Ok(x) => x,
             Err(e) => return fail(format!("camera {}: {e}", lq.camera)),
         };
-        let rx = match crate::live::stream_frames(&lq.camera, lq.masked, rx) {
-            Ok(rx) => rx,
+        let frames = match crate::live::stream_frames(&lq.camera, &lq.masks, subscribed) {
+            Ok(f) => f,
             Err(e) => return fail(e),
         };
         let guard = self.sup.live().opened();
         tokio::spawn(async move {
             tokio::select! {
-                () = send_live(ch, lq, track, gop, rx, guard) => {}
+                () = send_live(ch, lq, frames, guard) => {}
                 () = cancel.cancelled() => {}
             }
         });
@@ -497,9 +506,7 @@ impl Session {
 async fn send_live(
     ch: Channel,
     q: camplane_config::model::LiveOpenQuery,
-    track: Arc<crate::live::Track>,
-    gop: Vec<Arc<crate::live::Frame>>,
-    mut rx: tokio::sync::mpsc::Receiver<crate::live::TapMsg>,
+    mut frames: crate::live::StreamFrames,
     _open: crate::live::OpenGuard,
 ) {
     use crate::live::{Fmp4, Fragment, TapMsg};
@@ -513,6 +520,20 @@ async fn send_live(
     let camera = q.camera.clone();
     let stream = q.stream.clone();
     let produce = async move {
+        // A masked stream's track comes with its first masked keyframe.
+        let track = match frames.track().await {
+            Ok(t) => t,
+            Err(end) => {
+                let _ = tx
+                    .send(pb::MediaChunk {
+                        stream: first_id,
+                        end,
+                        ..Default::default()
+                    })
+                    .await;
+                return;
+            }
+        };
         let mut w = Fmp4::new(track);
         let first = pb::MediaChunk {
             stream: first_id,
@@ -537,15 +558,8 @@ async fn send_live(
                 ..Default::default()
             })
         };
-        for f in gop {
-            if let Some(m) = w.push(f).and_then(|f| frag(f, &mut skipping)) {
-                if tx.send(m).await.is_err() {
-                    return;
-                }
-            }
-        }
         let end = loop {
-            match rx.recv().await {
+            match frames.next().await {
                 Some(TapMsg::Frame(f)) => {
                     if let Some(m) = w.push(f).and_then(|f| frag(f, &mut skipping)) {
                         if tx.send(m).await.is_err() {

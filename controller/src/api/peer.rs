@@ -69,7 +69,24 @@ impl pb::peer_server::Peer for PeerApi {
         // A viewer of this controller's relay like any other: one agent stream
         // for this controller's viewers and its peers'.
         let relay = self.ctl.wing::<crate::viewing::live::Relay>();
-        let mut sub = relay.subscribe(&self.ctl, &q.camera, &q.agent, q.masked)?;
+        // The masks come from the camera's spec as this controller reads it,
+        // never from the wire: a masked ask is burned in with the camera's.
+        let masks = if q.masked {
+            let cam: camplane_config::model::CameraSpec = self
+                .ctl
+                .load(camplane_config::model::Kind::Camera, &q.camera)
+                .map_err(|_| Status::not_found("no such camera"))?
+                .spec_as()?;
+            if cam.privacy_masks.is_empty() {
+                return Err(Status::failed_precondition(
+                    "a masked view of a camera that has no privacy masks now",
+                ));
+            }
+            cam.privacy_masks
+        } else {
+            Vec::new()
+        };
+        let mut sub = relay.subscribe(&self.ctl, &q.camera, &q.agent, &masks)?;
         let (tx, rx) = tokio::sync::mpsc::channel(4);
         tokio::spawn(async move {
             loop {

@@ -16,7 +16,9 @@
 //!
 //! `next` gives `None` once `seconds` of video were sent (`completed`) and
 //! `Some(Err(..))` when the stream ended for another reason (the agent or its
-//! camera gone, the controller shutting down: the reason is the error's text);
+//! camera gone, the controller shutting down, an unmasked view's lift expired
+//! ([`LIFT_EXPIRED`]), the camera's privacy masks changed ([`MASKS_CHANGED`]):
+//! the reason is the error's text);
 //! both write `view.end` (duration, bytes, masked, outcome) before returning.
 //! Dropping a [`LiveView`] that has not ended records `viewer gone`.
 //!
@@ -47,7 +49,7 @@ use crate::core::Controller;
 use crate::recordings::Right;
 use crate::viewing::{ViewMode, ViewingSession, MAX_REASON};
 use crate::{Error, Result};
-use camplane_config::model::LiveOpenQuery;
+use camplane_config::model::{LiveOpenQuery, PrivacyMask};
 use camplane_proto::kinds::QueryKind;
 use camplane_proto::v1 as pb;
 use std::collections::{HashMap, VecDeque};
@@ -63,6 +65,8 @@ pub const VIEWER_QUEUE: usize = 64;
 pub const MAX_GOP_BYTES: usize = 16 << 20;
 /// How long the agent has to open its media call after `live_open`.
 pub const ATTACH_TIMEOUT: Duration = Duration::from_secs(10);
+/// How often a running view compares its masks with the camera's.
+pub const MASKS_RECHECK: Duration = Duration::from_secs(1);
 
 /// A live view as asked.
 #[derive(Debug, Clone, Default)]
@@ -127,6 +131,8 @@ pub struct Feed {
     pub agent: String,
     /// Masks burned in.
     pub masked: bool,
+    /// The masks burned in (at the agent); none when not `masked`.
+    pub masks: Vec<PrivacyMask>,
     state: Mutex<FeedState>,
     /// Cancelled when the last viewer leaves (the source stops).
     stop: CancellationToken,
@@ -137,11 +143,12 @@ pub struct Feed {
 }
 
 impl Feed {
-    fn new(camera: &str, agent: &str, masked: bool, skipped: Arc<AtomicU64>) -> Feed {
+    fn new(camera: &str, agent: &str, masks: &[PrivacyMask], skipped: Arc<AtomicU64>) -> Feed {
         Feed {
             camera: camera.into(),
             agent: agent.into(),
-            masked,
+            masked: !masks.is_empty(),
+            masks: masks.to_vec(),
             state: Mutex::default(),
             stop: CancellationToken::new(),
             done: CancellationToken::new(),
@@ -314,20 +321,24 @@ impl Relay {
         }
     }
 
-    /// Joins the camera's feed, starting it (and its agent stream) for the
-    /// first viewer.
+    /// Joins the camera's feed with `masks` burned in (none: the original),
+    /// starting it (and its agent stream) for the first viewer. One feed per
+    /// (camera, masked): masked viewers share one, unmasked ones another. A
+    /// masked feed whose masks are not `masks` (the camera's changed since it
+    /// started) is not joined: a new one with these masks takes its place
+    /// for viewers from now on.
     pub fn subscribe(
         self: &Arc<Self>,
         ctl: &Arc<Controller>,
         camera: &str,
         agent: &str,
-        masked: bool,
+        masks: &[PrivacyMask],
     ) -> Result<Subscription> {
         let id = self.next.fetch_add(1, Ordering::Relaxed);
         let mut g = self.feeds.lock().unwrap_or_else(|e| e.into_inner());
-        let k = (camera.to_string(), masked);
+        let k = (camera.to_string(), !masks.is_empty());
         if let Some(f) = g.get(&k).cloned() {
-            if f.ended().is_none() && !f.stop.is_cancelled() {
+            if f.ended().is_none() && !f.stop.is_cancelled() && f.masks == masks {
                 let (snap, rx) = f.join(id)?;
                 return Ok(Subscription {
                     relay: self.clone(),
@@ -338,7 +349,7 @@ impl Relay {
                 });
             }
         }
-        let f = Arc::new(Feed::new(camera, agent, masked, self.skipped.clone()));
+        let f = Arc::new(Feed::new(camera, agent, masks, self.skipped.clone()));
         let (snap, rx) = f.join(id)?;
         g.insert(k, f.clone());
         drop(g);
@@ -385,6 +396,7 @@ impl Relay {
             stream: stream.clone(),
             camera: feed.camera.clone(),
             masked: feed.masked,
+            masks: feed.masks.clone(),
         };
         let asked = hub
             .ask_here(
@@ -449,19 +461,33 @@ impl Relay {
         feed.attached.notify_one();
         self.agent_streams.fetch_add(1, Ordering::Relaxed);
         let _count = Counted(&self.agent_streams);
-        feed.push(Piece::from_pb(first));
-        let reason = loop {
-            tokio::select! {
-                m = inbound.message() => match m {
-                    Ok(Some(m)) if !m.end.is_empty() => {
-                        break format!("agent {agent}: {}", m.end.chars().take(200).collect::<String>())
-                    }
-                    Ok(Some(m)) => feed.push(Piece::from_pb(m)),
-                    Ok(None) => break format!("agent {agent}: its stream stopped without a reason (the agent gone?)"),
-                    Err(s) => break format!("agent {agent}: the stream broke: {}", s.message()),
-                },
-                () = feed.stop.cancelled() => break "no viewers left".to_string(),
-                () = ctl.shutdown.cancelled() => break "controller shutting down".to_string(),
+        // A stream may end before its first picture (a masked one whose
+        // masker failed): its first message then says why.
+        let early = (!first.end.is_empty()).then(|| {
+            format!(
+                "agent {agent}: {}",
+                first.end.chars().take(200).collect::<String>()
+            )
+        });
+        if early.is_none() {
+            feed.push(Piece::from_pb(first));
+        }
+        let reason = if let Some(r) = early {
+            r
+        } else {
+            loop {
+                tokio::select! {
+                    m = inbound.message() => match m {
+                        Ok(Some(m)) if !m.end.is_empty() => {
+                            break format!("agent {agent}: {}", m.end.chars().take(200).collect::<String>())
+                        }
+                        Ok(Some(m)) => feed.push(Piece::from_pb(m)),
+                        Ok(None) => break format!("agent {agent}: its stream stopped without a reason (the agent gone?)"),
+                        Err(s) => break format!("agent {agent}: the stream broke: {}", s.message()),
+                    },
+                    () = feed.stop.cancelled() => break "no viewers left".to_string(),
+                    () = ctl.shutdown.cancelled() => break "controller shutting down".to_string(),
+                }
             }
         };
         feed.end(&reason);
@@ -529,23 +555,10 @@ impl Drop for Counted<'_> {
     }
 }
 
-/// Whether a live view of a camera is masked, or why it cannot be given.
-/// `has_masks`: the camera's spec has privacy masks. Until the mask burner
-/// is in (agent `mask::Masker`), a camera with masks has no masked live view,
-/// and an unmasked one needs the chief's lift (not there yet either).
-pub fn live_masking(camera: &str, has_masks: bool, unmasked: bool) -> Result<bool> {
-    if !has_masks {
-        return Ok(false);
-    }
-    if unmasked {
-        return Err(Error::PermissionDenied(format!(
-            "camera {camera} has privacy masks; viewing it unmasked needs the chief's lift"
-        )));
-    }
-    Err(Error::FailedPrecondition(format!(
-        "camera {camera} has privacy masks; masked live view is not available yet"
-    )))
-}
+/// The outcome of an unmasked live view cut at its lift's expiry.
+pub const LIFT_EXPIRED: &str = "ended: the lift expired";
+/// The outcome of a view cut because the camera's privacy masks changed.
+pub const MASKS_CHANGED: &str = "ended: the camera's privacy masks changed";
 
 /// A live viewing session: its record, and the stream (see the module doc).
 pub struct LiveView {
@@ -557,6 +570,11 @@ pub struct LiveView {
     first_ms: Option<i64>,
     sent: u64,
     ended: bool,
+    /// An unmasked view: when its lift expires (the view ends there).
+    lift_ends: Option<jiff::Timestamp>,
+    /// The masks burned in (none: the original).
+    masks: Vec<PrivacyMask>,
+    masks_checked: std::time::Instant,
 }
 
 impl LiveView {
@@ -582,6 +600,37 @@ impl LiveView {
         };
         match got {
             Ok(p) => {
+                // The original picture only while the lift lasts (the
+                // injected clock), however long the view was asked for.
+                // A view is burned in with the masks of its start: when the
+                // camera's change (a mask added over a window found later),
+                // a view not lifted ends, and starts again with the new ones.
+                if self.lift_ends.is_none() && self.masks_checked.elapsed() >= MASKS_RECHECK {
+                    self.masks_checked = std::time::Instant::now();
+                    let now: Vec<PrivacyMask> = self
+                        .ctl
+                        .load(camplane_config::model::Kind::Camera, &self.session.camera)
+                        .ok()
+                        .and_then(|o| o.spec_as::<camplane_config::model::CameraSpec>().ok())
+                        .map(|c| c.privacy_masks)
+                        .unwrap_or_default();
+                    if now != self.masks {
+                        let why = format!(
+                            "camera {}'s privacy masks changed since the view started; start it again",
+                            self.session.camera
+                        );
+                        self.end(MASKS_CHANGED).await;
+                        return Some(Err(Error::FailedPrecondition(why)));
+                    }
+                }
+                if self.lift_ends.is_some_and(|t| self.ctl.now() >= t) {
+                    let why = format!(
+                        "the lift of camera {}'s privacy masks expired; view it masked, or ask the chief for a new lift",
+                        self.session.camera
+                    );
+                    self.end(LIFT_EXPIRED).await;
+                    return Some(Err(Error::PermissionDenied(why)));
+                }
                 if self.seconds > 0 && !p.init {
                     let t0 = *self.first_ms.get_or_insert(p.time_ms);
                     if p.time_ms - t0 >= i64::from(self.seconds) * 1000 {
@@ -668,8 +717,16 @@ impl Controller {
                     "seconds: at most {max} (0: until the viewer goes)"
                 )));
             }
-            // The camera spec's privacy masks plug in here (issue 19, masks).
-            let masked = live_masking(&req.camera, false, req.unmasked)?;
+            // Masked unless the viewer holds a current lift (the rule of
+            // playback too: `masks::view_masks`).
+            let masking = self
+                .masks_for_view(
+                    &cam.privacy_masks,
+                    req.unmasked,
+                    &actor.username,
+                    &req.camera,
+                )
+                .await?;
             let (agent, _site) = self
                 .agents_for(std::slice::from_ref(&cam.site))?
                 .into_iter()
@@ -677,10 +734,10 @@ impl Controller {
                 .ok_or_else(|| {
                     Error::FailedPrecondition(format!("site {} has no agent", cam.site))
                 })?;
-            Ok((cam, basis, masked, agent))
+            Ok((cam, basis, masking, agent))
         }
         .await;
-        let (cam, basis, masked, agent) = match checked {
+        let (cam, basis, masking, agent) = match checked {
             Ok(x) => x,
             Err(e) => {
                 let mut d = Draft::new(
@@ -715,7 +772,7 @@ impl Controller {
             until: None,
             reason: req.reason.clone(),
             basis,
-            masked,
+            masked: !masking.masks.is_empty(),
             agent,
             started_at: now,
             ended_at: None,
@@ -729,6 +786,9 @@ impl Controller {
             "session": s.id, "camera": s.camera, "department": s.department, "mode": s.mode,
             "reason": s.reason, "basis": s.basis, "masked": s.masked, "agent": s.agent,
             "seconds": req.seconds,
+            "masks": masking.masks.iter().map(|m| m.name.as_str()).collect::<Vec<_>>(),
+            "unmasked": req.unmasked,
+            "lift_ends": masking.lift_ends,
         });
         if self
             .audit
@@ -746,12 +806,15 @@ impl Controller {
             first_ms: None,
             sent: 0,
             ended: false,
+            lift_ends: masking.lift_ends,
+            masks: masking.masks.clone(),
+            masks_checked: std::time::Instant::now(),
         };
         match self.wing::<Relay>().subscribe(
             self,
             &view.session.camera,
             &view.session.agent,
-            masked,
+            &masking.masks,
         ) {
             Ok(sub) => view.sub = Some(sub),
             Err(e) => {
@@ -779,7 +842,7 @@ mod tests {
     #[tokio::test]
     async fn a_joining_viewer_starts_at_the_keyframe_and_a_slow_one_skips_ahead() {
         let skipped = Arc::new(AtomicU64::new(0));
-        let f = Feed::new("cam", "gw", false, skipped.clone());
+        let f = Feed::new("cam", "gw", &[], skipped.clone());
         f.push(Piece {
             data: bytes::Bytes::from_static(b"init"),
             init: true,
@@ -818,19 +881,5 @@ mod tests {
         assert!(fast.recv().await.is_none());
         assert_eq!(f.ended().unwrap(), "agent gw: the stream broke");
         assert!(f.join(3).is_err());
-    }
-
-    #[test]
-    fn masks_are_not_given_away_before_the_burner_is_in() {
-        assert!(!live_masking("c", false, false).unwrap());
-        assert!(!live_masking("c", false, true).unwrap());
-        assert!(matches!(
-            live_masking("c", true, false),
-            Err(Error::FailedPrecondition(_))
-        ));
-        assert!(matches!(
-            live_masking("c", true, true),
-            Err(Error::PermissionDenied(_))
-        ));
     }
 }

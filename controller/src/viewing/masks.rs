@@ -7,7 +7,8 @@
 //!
 //! A lift is kept under `viewing/mask-lifts/{camera}/{user}` (the latest one
 //! for the pair; the audit log keeps them all). The rules are pure functions
-//! here ([`check_lift`], [`lift_current`], [`check_unmasked`]) with their tests
+//! here ([`check_lift`], [`lift_current`], [`check_unmasked`], [`view_masks`],
+//! which live view and playback both ask) with their tests
 //! beside them; the store code loads, asks them and writes.
 
 use crate::core::audit::Draft;
@@ -15,7 +16,7 @@ use crate::core::auth::{Actor, Operation};
 use crate::core::store::Op;
 use crate::core::{AuditAction, Controller};
 use crate::{Error, Result};
-use camplane_config::model::{CameraSpec, Kind};
+use camplane_config::model::{CameraSpec, Kind, PrivacyMask};
 use jiff::{SignedDuration, Timestamp};
 use serde::{Deserialize, Serialize};
 
@@ -121,7 +122,58 @@ pub fn check_unmasked(
     }
 }
 
+/// What a view burns in: the masks, and for an unmasked view the end of the
+/// lift that lets it be (a live view ends there).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ViewMasks {
+    /// The masks the agent burns in (none: the original picture).
+    pub masks: Vec<PrivacyMask>,
+    /// For an unmasked view of a camera with masks: when its lift expires.
+    pub lift_ends: Option<Timestamp>,
+}
+
+/// The rule of every view (live and playback): the camera's `masks` are
+/// burned in unless the viewer asked `unmasked` and holds a current lift
+/// ([`check_unmasked`]); a camera without masks has nothing to lift.
+pub fn view_masks(
+    masks: &[PrivacyMask],
+    unmasked: bool,
+    lift: Option<&MaskLift>,
+    user: &str,
+    camera: &str,
+    now: Timestamp,
+) -> Result<ViewMasks> {
+    if !unmasked || masks.is_empty() {
+        return Ok(ViewMasks {
+            masks: masks.to_vec(),
+            lift_ends: None,
+        });
+    }
+    check_unmasked(lift, user, camera, now)?;
+    Ok(ViewMasks {
+        masks: Vec::new(),
+        lift_ends: lift.map(|l| l.expires_at),
+    })
+}
+
 impl Controller {
+    /// The masks of `user`'s view of `camera` ([`view_masks`]); the lift is
+    /// read only for an unmasked view of a camera with masks.
+    pub async fn masks_for_view(
+        &self,
+        masks: &[PrivacyMask],
+        unmasked: bool,
+        user: &str,
+        camera: &str,
+    ) -> Result<ViewMasks> {
+        let lift = if unmasked && !masks.is_empty() {
+            self.mask_lift(camera, user).await?
+        } else {
+            None
+        };
+        view_masks(masks, unmasked, lift.as_ref(), user, camera, self.now())
+    }
+
     /// `camplane masks lift`: checked ([`check_lift`], the user and the camera
     /// exist, the camera has masks), stored with its expiry and audited
     /// `mask.lift` in one transaction; refusals audited `mask.lift` too.
@@ -284,5 +336,48 @@ mod tests {
         let e = check_unmasked(None, "v", "cam-1", at(5)).unwrap_err();
         assert!(matches!(e, Error::PermissionDenied(_)) && e.to_string().contains("masks lift"));
         assert!(check_unmasked(Some(&l), "w", "cam-1", at(5)).is_err());
+    }
+
+    #[test]
+    fn a_view_is_masked_unless_lifted_and_an_unmasked_one_ends_with_its_lift() {
+        let t0: Timestamp = "2026-11-01T10:00:00Z".parse().unwrap();
+        let l = MaskLift {
+            user: "v".into(),
+            camera: "cam-1".into(),
+            reason: "r".into(),
+            lifted_by: "c".into(),
+            lifted_at: t0,
+            expires_at: t0 + SignedDuration::from_mins(10),
+        };
+        let m = vec![PrivacyMask {
+            name: "w".into(),
+            polygon: vec![[0.0, 0.0], [0.5, 0.0], [0.5, 0.5]],
+        }];
+        let at = |s: i64| t0 + SignedDuration::from_secs(s);
+        // Masked by default, lift or not.
+        for lift in [None, Some(&l)] {
+            let v = view_masks(&m, false, lift, "v", "cam-1", at(5)).unwrap();
+            assert_eq!(v.masks, m);
+            assert_eq!(v.lift_ends, None);
+        }
+        // Unmasked only with a current lift, until it ends.
+        let v = view_masks(&m, true, Some(&l), "v", "cam-1", at(5)).unwrap();
+        assert!(v.masks.is_empty());
+        assert_eq!(v.lift_ends, Some(l.expires_at));
+        for (lift, user, t, says) in [
+            (None, "v", at(5), "masks lift"),
+            (Some(&l), "v", at(600), "expired"),
+            (Some(&l), "w", at(5), "masks lift"),
+            (Some(&l), "v", at(-1), "masks lift"),
+        ] {
+            let e = view_masks(&m, true, lift, user, "cam-1", t).unwrap_err();
+            assert!(
+                matches!(e, Error::PermissionDenied(_)) && e.to_string().contains(says),
+                "{user} {t}: {e}"
+            );
+        }
+        // A camera without masks has nothing to lift: the original, no end.
+        let v = view_masks(&[], true, None, "v", "cam-1", at(5)).unwrap();
+        assert!(v.masks.is_empty() && v.lift_ends.is_none());
     }
 }

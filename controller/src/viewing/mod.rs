@@ -184,13 +184,15 @@ impl Controller {
                 .await?;
             // Masked unless the viewer holds a current lift (a camera without
             // masks has nothing to lift).
-            let masks = if req.unmasked && !cam.privacy_masks.is_empty() {
-                let lift = self.mask_lift(&req.camera, &actor.username).await?;
-                masks::check_unmasked(lift.as_ref(), &actor.username, &req.camera, self.now())?;
-                Vec::new()
-            } else {
-                cam.privacy_masks.clone()
-            };
+            let masks = self
+                .masks_for_view(
+                    &cam.privacy_masks,
+                    req.unmasked,
+                    &actor.username,
+                    &req.camera,
+                )
+                .await?
+                .masks;
             let from = parse_time("from", &req.from)?;
             let until = parse_time("to", &req.to)?;
             if from >= until {
