@@ -33,6 +33,7 @@ use sha2::{Digest, Sha256};
 use std::time::Duration;
 
 pub mod access;
+pub mod fees;
 
 pub use access::{Right, POLICE_DEPARTMENT};
 pub use camplane_export::{
@@ -87,10 +88,29 @@ pub struct ExportRequest {
     /// Where the CLI says it writes: recorded in the audit entry, checked
     /// against nothing (the controller cannot see the client's disk).
     pub out_dir: String,
-    /// Who receives the copy: `NAME, AGENCY`.
+    /// Who receives the copy outside the police: `NAME, AGENCY` (its fee is
+    /// recorded). Empty: the police keep it (the requester is recorded as the
+    /// recipient; no fee).
     pub recipient: String,
     /// Re-encoded at the agent with the camera's privacy masks.
     pub masked: bool,
+}
+
+/// The copy that fulfils a released records request (`oversight::records`
+/// checked the request's stage and the step's role): always masked, its fee
+/// from the camera's department's schedule.
+#[derive(Debug, Clone)]
+pub struct ReleaseExport {
+    /// The records request's id.
+    pub request: String,
+    /// The camera it covers.
+    pub camera: String,
+    /// Its range.
+    pub from: Timestamp,
+    /// Its range's end.
+    pub until: Timestamp,
+    /// Where the CLI says it writes (recorded only).
+    pub out_dir: String,
 }
 
 /// A checked and audited export: what to pull from which agent.
@@ -122,6 +142,10 @@ pub struct ExportPlan {
     pub segments: Vec<SegmentInfo>,
     /// A masked export: the camera's privacy masks, burned in at the agent.
     pub masks: Vec<PrivacyMask>,
+    /// The records request it fulfils, if any.
+    pub records_request: Option<String>,
+    /// Its fee (copies for someone outside the police); `None`: no fee.
+    pub fee: Option<fees::Fee>,
 }
 
 fn shown(s: &str, n: usize) -> String {
@@ -275,17 +299,7 @@ impl Controller {
             .load(Kind::Camera, camera)
             .map_err(|_| Error::NotFound(format!("camera {:?}", shown(camera, 60))))?
             .spec_as()?;
-        let status = self
-            .load(Kind::User, &actor.username)
-            .map_err(|_| Error::PermissionDenied(format!("no user record for {}", actor.username)))?
-            .status;
-        let policy = &self.policy_version_in_force();
-        if crate::core::auth::acknowledged_policy(&status) != Some(policy.as_str()) {
-            return Err(Error::PermissionDenied(format!(
-                "{} has not acknowledged policy version {policy} (`camplane policy acknowledge`)",
-                actor.username
-            )));
-        }
+        self.check_policy_acknowledged(actor)?;
         let l = self.store.list(AUTHORIZATIONS).await?;
         let auths: Vec<RecordingAuthorization> = l
             .kvs
@@ -313,8 +327,173 @@ impl Controller {
         Ok((cam, basis))
     }
 
+    /// Whether `actor` acknowledged the policy version in force (before any
+    /// recording is seen or copied).
+    fn check_policy_acknowledged(&self, actor: &Actor) -> Result<()> {
+        let status = self
+            .load(Kind::User, &actor.username)
+            .map_err(|_| Error::PermissionDenied(format!("no user record for {}", actor.username)))?
+            .status;
+        let policy = &self.policy_version_in_force();
+        if crate::core::auth::acknowledged_policy(&status) != Some(policy.as_str()) {
+            return Err(Error::PermissionDenied(format!(
+                "{} has not acknowledged policy version {policy} (`camplane policy acknowledge`)",
+                actor.username
+            )));
+        }
+        Ok(())
+    }
+
+    /// The fee of a copy of `minutes` of `department`'s video in `files`
+    /// files, by its schedule (none: no fee).
+    pub fn fee_for(&self, department: &str, minutes: u64, files: u64) -> Result<fees::Fee> {
+        let schedule = match self.load(Kind::FeeSchedule, department) {
+            Ok(o) => Some(o.spec_as::<camplane_config::model::FeeScheduleSpec>()?),
+            Err(Error::NotFound(_)) => None,
+            Err(e) => return Err(e),
+        };
+        Ok(fees::Fee::charge(department, schedule, minutes, files))
+    }
+
+    /// The camera's agent and its segments overlapping `from..until`.
+    async fn segments_for(
+        &self,
+        hub: &Hub,
+        camera: &str,
+        cam: &CameraSpec,
+        from: Timestamp,
+        until: Timestamp,
+    ) -> Result<(String, String, Vec<SegmentInfo>)> {
+        let agents = self.agents_for(std::slice::from_ref(&cam.site))?;
+        let (agent, site) = agents
+            .into_iter()
+            .next()
+            .ok_or_else(|| Error::FailedPrecondition(format!("site {} has no agent", cam.site)))?;
+        let q = SegmentsQuery {
+            camera: camera.to_string(),
+            from,
+            until,
+        };
+        let segments = hub
+            .ask(
+                &agent,
+                QueryKind::Segments,
+                serde_json::to_vec(&q)?,
+                AGENT_TIMEOUT,
+            )
+            .await
+            .and_then(|a| {
+                serde_json::from_slice::<Vec<SegmentInfo>>(&a.json)
+                    .map_err(|e| Error::Agent(format!("agent {agent}: unreadable answer: {e}")))
+            })?;
+        if segments.is_empty() {
+            return Err(Error::NotFound(format!(
+                "camera {camera} has no recording between {from} and {until}"
+            )));
+        }
+        Ok((agent, site, segments))
+    }
+
+    /// Plans the masked copy that fulfils a released records request (the
+    /// request's stage and the step's role were checked by the caller): the
+    /// Public Information Officer must have acknowledged the policy, the camera
+    /// must have privacy masks (a release outside the police is masked), the
+    /// range at most [`MAX_EXPORT_HOURS`]. Audited `recordings.export` with the
+    /// request's id, its fee and `masked: true` before any byte leaves;
+    /// refusals audited too. The recipient recorded is the request (its
+    /// requester's name stays in the request, out of the audit log).
+    pub async fn plan_release(
+        &self,
+        hub: &Hub,
+        actor: &Actor,
+        r: &ReleaseExport,
+    ) -> Result<ExportPlan> {
+        let recipient = format!("Requester of {}, public records request", r.request);
+        let details = serde_json::json!({
+            "camera": shown(&r.camera, 60), "records_request": r.request,
+            "from": r.from, "until": r.until, "out_dir": shown(&r.out_dir, 200),
+            "recipient": recipient, "masked": true,
+        });
+        let checked = async {
+            self.check_policy_acknowledged(actor)?;
+            let cam: CameraSpec = self
+                .load(Kind::Camera, &r.camera)
+                .map_err(|_| Error::NotFound(format!("camera {:?}", shown(&r.camera, 60))))?
+                .spec_as()?;
+            if cam.privacy_masks.is_empty() {
+                return Err(Error::FailedPrecondition(format!(
+                    "camera {} has no privacy masks (spec.privacy_masks): a release outside the police is masked; its department draws them first",
+                    r.camera
+                )));
+            }
+            if r.until.duration_since(r.from) > SignedDuration::from_hours(MAX_EXPORT_HOURS) {
+                return Err(Error::FailedPrecondition(format!(
+                    "the request covers more than {MAX_EXPORT_HOURS} hours, more than one export copies"
+                )));
+            }
+            let (agent, site, segments) = self
+                .segments_for(hub, &r.camera, &cam, r.from, r.until)
+                .await?;
+            let spans: Vec<(Timestamp, Timestamp)> =
+                segments.iter().map(|s| (s.start, s.end)).collect();
+            let fee = self.fee_for(
+                &cam.department,
+                fees::video_minutes(&spans, r.from, r.until),
+                segments.len() as u64,
+            )?;
+            Ok((cam, agent, site, segments, fee))
+        }
+        .await;
+        let (cam, agent, site, segments, fee) = match checked {
+            Ok(x) => x,
+            Err(e) => {
+                return Err(self
+                    .refuse_recordings(actor, AuditAction::RecordingsExport, &r.camera, details, e)
+                    .await)
+            }
+        };
+        let at = self.now();
+        let mut d = Draft::new(
+            &actor.username,
+            AuditAction::RecordingsExport,
+            "Recording",
+            &r.camera,
+        );
+        d.details = serde_json::json!({
+            "camera": r.camera, "department": cam.department, "site": site, "agent": agent,
+            "case_number": r.request, "records_request": r.request, "recipient": recipient,
+            "from": r.from, "until": r.until, "out_dir": shown(&r.out_dir, 1024),
+            "basis": format!("records request {} released", r.request),
+            "files": segments.len(),
+            "bytes": segments.iter().map(|s| s.size).sum::<u64>(),
+            "sha256": segments.iter().map(|s| s.sha256.clone()).collect::<Vec<_>>(),
+            "masked": true,
+            "masks": cam.privacy_masks.iter().map(|m| m.name.clone()).collect::<Vec<_>>(),
+            "fee": fee,
+        });
+        let c = self.audit.record(d).await?;
+        Ok(ExportPlan {
+            agent,
+            site,
+            camera: r.camera.clone(),
+            department: cam.department,
+            from: r.from,
+            until: r.until,
+            case_number: r.request.clone(),
+            recipient,
+            requester: actor.username.clone(),
+            at,
+            audit_seq: c.seq,
+            segments,
+            masks: cam.privacy_masks,
+            records_request: Some(r.request.clone()),
+            fee: Some(fee),
+        })
+    }
+
     /// Checks an export and writes its audit entry (before anything is
     /// returned); refusals are audited too. The caller streams the plan.
+    /// With a recipient (someone outside the police) its fee is recorded.
     pub async fn plan_export(
         &self,
         hub: &Hub,
@@ -343,7 +522,9 @@ impl Controller {
                 .check_recording_access(actor, &req.camera, Right::Copy)
                 .await?;
             self.check_case_number(&req.case_number, "an export")?;
-            check_recipient(&req.recipient).map_err(Error::InvalidArgument)?;
+            if !req.recipient.is_empty() {
+                check_recipient(&req.recipient).map_err(Error::InvalidArgument)?;
+            }
             if req.masked && cam.privacy_masks.is_empty() {
                 return Err(Error::FailedPrecondition(format!(
                     "masked: camera {} has no privacy masks (spec.privacy_masks); export it without --masked",
@@ -369,45 +550,43 @@ impl Controller {
             // Recorded as the client declared it; what the client writes where is
             // its own (exports.allowed_dir was removed: ALLOWED_DIR_REMOVED).
             let out = shown(&req.out_dir, 1024);
-            let agents = self.agents_for(std::slice::from_ref(&cam.site))?;
-            let (agent, site) = agents
-                .into_iter()
-                .next()
-                .ok_or_else(|| Error::FailedPrecondition(format!("site {} has no agent", cam.site)))?;
-            Ok((cam, basis, from, until, out, agent, site))
+            let (agent, site, segments) = self
+                .segments_for(hub, &req.camera, &cam, from, until)
+                .await?;
+            // A copy for someone outside the police is charged by the camera's
+            // department's schedule; the police's own copies are not.
+            let fee = if req.recipient.is_empty() {
+                None
+            } else {
+                let spans: Vec<(Timestamp, Timestamp)> =
+                    segments.iter().map(|s| (s.start, s.end)).collect();
+                Some(self.fee_for(
+                    &cam.department,
+                    fees::video_minutes(&spans, from, until),
+                    segments.len() as u64,
+                )?)
+            };
+            Ok((cam, basis, from, until, out, agent, site, segments, fee))
         }
         .await;
-        let (cam, basis, from, until, out, agent, site) = match checked {
+        let (cam, basis, from, until, out, agent, site, segments, fee) = match checked {
             Ok(x) => x,
             Err(e) => return Err(refuse(e).await),
         };
-        let q = SegmentsQuery {
-            camera: req.camera.clone(),
-            from,
-            until,
-        };
-        let segments = match hub
-            .ask(
-                &agent,
-                QueryKind::Segments,
-                serde_json::to_vec(&q)?,
-                AGENT_TIMEOUT,
+        // The police's own copy: its requester is its recipient.
+        let recipient = if req.recipient.is_empty() {
+            format!(
+                "{}, {}",
+                actor.username,
+                if actor.department.is_empty() {
+                    POLICE_DEPARTMENT
+                } else {
+                    actor.department.as_str()
+                }
             )
-            .await
-            .and_then(|a| {
-                serde_json::from_slice::<Vec<SegmentInfo>>(&a.json)
-                    .map_err(|e| Error::Agent(format!("agent {agent}: unreadable answer: {e}")))
-            }) {
-            Ok(s) => s,
-            Err(e) => return Err(refuse(e).await),
+        } else {
+            req.recipient.clone()
         };
-        if segments.is_empty() {
-            return Err(refuse(Error::NotFound(format!(
-                "camera {} has no recording between {from} and {until}",
-                req.camera
-            )))
-            .await);
-        }
         let at = self.now();
         let mut d = Draft::new(
             &actor.username,
@@ -417,12 +596,14 @@ impl Controller {
         );
         d.details = serde_json::json!({
             "camera": req.camera, "department": cam.department, "site": site, "agent": agent,
-            "case_number": req.case_number, "recipient": req.recipient, "from": from, "until": until,
+            "case_number": req.case_number, "recipient": recipient, "from": from, "until": until,
             "out_dir": out, "basis": basis, "files": segments.len(),
             "bytes": segments.iter().map(|s| s.size).sum::<u64>(),
             "sha256": segments.iter().map(|s| s.sha256.clone()).collect::<Vec<_>>(),
             "masked": req.masked,
             "masks": if req.masked { cam.privacy_masks.iter().map(|m| m.name.clone()).collect::<Vec<_>>() } else { vec![] },
+            "outside": !req.recipient.is_empty(),
+            "fee": fee,
         });
         let c = self.audit.record(d).await?;
         Ok(ExportPlan {
@@ -433,7 +614,7 @@ impl Controller {
             from,
             until,
             case_number: req.case_number.clone(),
-            recipient: req.recipient.clone(),
+            recipient,
             requester: actor.username.clone(),
             at,
             audit_seq: c.seq,
@@ -443,6 +624,8 @@ impl Controller {
             } else {
                 Vec::new()
             },
+            records_request: None,
+            fee,
         })
     }
 
@@ -574,7 +757,7 @@ pub fn manifest_body(
 }
 
 fn manifest_body_plain(plan: &ExportPlan, ca_cert_pem: &str) -> serde_json::Value {
-    serde_json::json!({
+    let mut v = serde_json::json!({
         "format": camplane_export::FORMAT,
         "camera": plan.camera,
         "department": plan.department,
@@ -589,7 +772,15 @@ fn manifest_body_plain(plan: &ExportPlan, ca_cert_pem: &str) -> serde_json::Valu
         "audit_seq": plan.audit_seq,
         "files": plan.segments,
         "signer": {"algorithm": SIGNATURE_ALGORITHM, "certificate": ca_cert_pem},
-    })
+    });
+    // Signed with the rest: the fee charged and the request fulfilled.
+    if let Some(f) = &plan.fee {
+        v["fee"] = json(f);
+    }
+    if let Some(r) = &plan.records_request {
+        v["records_request"] = r.as_str().into();
+    }
+    v
 }
 
 /// Signs a manifest body: the result is the body with `signature` (hex, over
@@ -618,6 +809,8 @@ mod tests {
             audit_seq: 7,
             segments: vec![],
             masks: vec![],
+            records_request: None,
+            fee: None,
         }
     }
 
