@@ -56,16 +56,20 @@ pub(crate) enum RecordingsCmd {
         /// A new or empty directory on this machine.
         #[arg(long)]
         out: PathBuf,
-        /// Who outside the police receives the copy: "NAME, AGENCY" (audited,
-        /// in the signed manifest, with its fee from the camera's department's
-        /// fee schedule). Without it the police keep the copy: no fee.
+        /// Who receives the copy: "NAME, AGENCY" (audited, in the signed
+        /// manifest). Its fee, from the camera's department's fee schedule, is
+        /// recorded with it, unless --police-use.
         #[arg(long)]
-        recipient: Option<String>,
+        recipient: String,
         /// Re-encode with the camera's privacy masks burned in (at the site),
         /// for releases outside the police: the manifest lists the masked files
         /// and the originals' hashes.
         #[arg(long)]
         masked: bool,
+        /// The police's own use (a case's evidence, the prosecutor): no fee.
+        /// The chief and the police department only.
+        #[arg(long)]
+        police_use: bool,
     },
 }
 
@@ -104,19 +108,19 @@ pub async fn run(c: &Client, ca: Option<&PathBuf>, rc: RecordingsCmd) -> Result<
             out,
             recipient,
             masked,
+            police_use,
         } => {
             // Checked here too, so a typo fails before anything is asked or audited.
-            if let Some(r) = &recipient {
-                camplane_export::check_recipient(r).map_err(|e| anyhow!("--{e}"))?;
-            }
+            camplane_export::check_recipient(&recipient).map_err(|e| anyhow!("--{e}"))?;
             let req = pb::ExportRequest {
                 camera,
                 from,
                 to,
                 case_number,
                 out_dir: String::new(),
-                recipient: recipient.unwrap_or_default(),
+                recipient,
                 masked,
+                police_use,
             };
             export(c, ca, req, out).await
         }
@@ -138,8 +142,9 @@ async fn export(
     let Some(got) = receive(stream, &resolved).await? else {
         return Ok(1);
     };
-    if let Some(fee) = got.manifest["fee"].as_object() {
-        println!("fee: {}", fee_shown(fee));
+    match got.manifest["fee"].as_object() {
+        Some(fee) => println!("fee: {}", fee_shown(fee)),
+        None => println!("fee: none (police use)"),
     }
     if ca.is_some() {
         return crate::export::verify(&resolved, ca);
@@ -186,14 +191,19 @@ pub(crate) fn fee_shown(fee: &serde_json::Map<String, serde_json::Value>) -> Str
     let dept = fee.get("department").and_then(|v| v.as_str()).unwrap_or("?");
     let basis = if fee.get("schedule").is_some_and(|s| s.is_object()) {
         format!(
-            "{dept}'s fee schedule: {} minutes, {} files",
-            fee.get("minutes").and_then(|v| v.as_u64()).unwrap_or(0),
-            fee.get("files").and_then(|v| v.as_u64()).unwrap_or(0)
+            "{dept}'s fee schedule: {}, {}",
+            count(fee.get("minutes"), "minute"),
+            count(fee.get("files"), "file")
         )
     } else {
         format!("{dept} has no fee schedule")
     };
     format!("{}.{:02} {currency} ({basis})", cents / 100, cents % 100)
+}
+
+fn count(v: Option<&serde_json::Value>, what: &str) -> String {
+    let n = v.and_then(|v| v.as_u64()).unwrap_or(0);
+    format!("{n} {what}{}", if n == 1 { "" } else { "s" })
 }
 
 /// Writes an export stream's files and manifest into `resolved`; `None` (the

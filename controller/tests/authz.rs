@@ -865,6 +865,7 @@ async fn call(h: &Harness, c: &Caller, rpc: &str) -> Result<(), tonic::Status> {
                     out_dir: "/tmp/authz-export".into(),
                     recipient: "A. Jones, Dubuque County Attorney".into(),
                     masked: false,
+                    police_use: false,
                 },
             ))
             .await

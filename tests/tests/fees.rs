@@ -17,9 +17,10 @@
 //! of the manifest written, its hold released; all audited, the requester's
 //! name nowhere in the audit log. A second fulfilment is refused.
 //!
-//! `recordings export --recipient` (outside the police) records the fee in
-//! its audit entry and manifest; without `--recipient` (the police's own
-//! copy) there is no fee.
+//! `recordings export --recipient` (someone outside) records the fee in its
+//! audit entry and signed manifest; `--police-use` (the chief's, the police's
+//! own copy) has none, and someone outside the police claiming it (a parks
+//! viewer the chief authorized to copy) is denied, audited, and charged.
 
 use camplane_agent::control::Session;
 use camplane_proto::v1 as pb;
@@ -211,10 +212,11 @@ async fn records_requests_are_fulfilled_with_a_masked_copy_and_its_fee() {
     );
     // The department's own manager applies it.
     assert_eq!(cli.run(&mgr, &["apply", "-f", &fees]).await, 0);
-    let applied = entries(&h, "apply FeeSchedule").await;
-    assert!(applied
-        .iter()
-        .any(|e| e["actor"] == "m-police" && e["result"] == "ok"));
+    let applied = entries(&h, "apply").await;
+    assert!(applied.iter().any(|e| e["actor"] == "m-police"
+        && e["kind"] == "FeeSchedule"
+        && e["name"] == "police"
+        && e["result"] == "ok"));
 
     // ---------- the agent records ----------
     let adir = d.join("agent");
@@ -441,8 +443,8 @@ async fn records_requests_are_fulfilled_with_a_masked_copy_and_its_fee() {
         0
     );
 
-    // ---------- exports: outside recipients pay, the police do not ----------
-    let export = |out: &Path, recipient: Option<&str>| {
+    // ---------- exports: outside recipients pay, the police's own use does not ----------
+    let export = |out: &Path, recipient: &str, police_use: bool| {
         let mut a: Vec<String> = [
             "recordings",
             "export",
@@ -456,32 +458,52 @@ async fn records_requests_are_fulfilled_with_a_masked_copy_and_its_fee() {
             "26-04120",
             "--out",
             &out.display().to_string(),
+            "--recipient",
+            recipient,
         ]
         .iter()
         .map(|s| s.to_string())
         .collect();
-        if let Some(r) = recipient {
-            a.extend(["--recipient".to_string(), r.to_string()]);
+        if police_use {
+            a.push("--police-use".into());
         }
         a
     };
+    let run = |token: String, args: Vec<String>| {
+        let cli = &cli;
+        async move {
+            let a: Vec<&str> = args.iter().map(String::as_str).collect();
+            cli.run(&token, &a).await
+        }
+    };
+    let manifest = |dir: &Path| -> serde_json::Value {
+        serde_json::from_slice(&std::fs::read(dir.join("manifest.json")).unwrap()).unwrap()
+    };
     let outside = d.join("outside");
-    let args = export(&outside, Some("A. Lawyer, Smith & Jones LLP"));
-    let a: Vec<&str> = args.iter().map(String::as_str).collect();
-    assert_eq!(cli.run(&chief, &a).await, 0);
-    let mo: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(outside.join("manifest.json")).unwrap()).unwrap();
+    assert_eq!(
+        run(
+            chief.clone(),
+            export(&outside, "A. Lawyer, Smith & Jones LLP", false)
+        )
+        .await,
+        0
+    );
+    let mo = manifest(&outside);
     let (_, _, cents_out) = expected_fee(&mo, from, to);
     assert_eq!(mo["fee"]["cents"], cents_out);
     assert_eq!(mo["recipient"], "A. Lawyer, Smith & Jones LLP");
     let police = d.join("police");
-    let args = export(&police, None);
-    let a: Vec<&str> = args.iter().map(String::as_str).collect();
-    assert_eq!(cli.run(&chief, &a).await, 0);
-    let mp: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(police.join("manifest.json")).unwrap()).unwrap();
-    assert!(mp.get("fee").is_none(), "the police's copy has no fee");
-    assert_eq!(mp["recipient"], "c, police", "kept by its requester");
+    assert_eq!(
+        run(
+            chief.clone(),
+            export(&police, "Det. A. Jones, Dubuque County Attorney", true)
+        )
+        .await,
+        0
+    );
+    let mp = manifest(&police);
+    assert!(mp.get("fee").is_none(), "the police's own copy has no fee");
+    assert_eq!(mp["police_use"], true, "and says why, signed");
     for dir in [&outside, &police] {
         assert_eq!(
             cli.run(&chief, &["export", "verify", &dir.display().to_string()])
@@ -489,6 +511,39 @@ async fn records_requests_are_fulfilled_with_a_masked_copy_and_its_fee() {
             0
         );
     }
+    // Someone outside the police, authorized by the chief to copy, cannot
+    // claim police use (denied, audited); their copy is charged.
+    let vp = ctl::qualified_user(&h, "v-parks", "viewer", "parks").await;
+    assert_eq!(
+        cli.run(
+            &chief,
+            &[
+                "recordings",
+                "authorize",
+                "--user",
+                "v-parks",
+                "--camera",
+                "cam-1",
+                "--until",
+                "2099-01-01T00:00:00Z",
+                "--reason",
+                "copies for the parks board",
+                "--copy"
+            ]
+        )
+        .await,
+        0
+    );
+    let parks_copy = d.join("parks");
+    assert_ne!(
+        run(vp.clone(), export(&parks_copy, "B. Board, Parks Board", true)).await,
+        0
+    );
+    assert_eq!(
+        run(vp.clone(), export(&parks_copy, "B. Board, Parks Board", false)).await,
+        0
+    );
+    assert_eq!(manifest(&parks_copy)["fee"]["cents"], cents_out);
     let ex = entries(&h, "recordings.export").await;
     let by_chief: Vec<_> = ex
         .iter()
@@ -496,9 +551,17 @@ async fn records_requests_are_fulfilled_with_a_masked_copy_and_its_fee() {
         .collect();
     assert_eq!(by_chief.len(), 2);
     assert_eq!(by_chief[0]["details"]["fee"]["cents"], cents_out);
-    assert_eq!(by_chief[0]["details"]["outside"], true);
+    assert_eq!(by_chief[0]["details"]["police_use"], false);
     assert!(by_chief[1]["details"]["fee"].is_null());
-    assert_eq!(by_chief[1]["details"]["outside"], false);
+    assert_eq!(by_chief[1]["details"]["police_use"], true);
+    let by_parks: Vec<_> = ex.iter().filter(|e| e["actor"] == "v-parks").collect();
+    assert_eq!(by_parks.len(), 2);
+    assert!(
+        result_starts(by_parks[0], "denied") && by_parks[0]["details"]["police_use"] == true,
+        "{:?}",
+        by_parks[0]
+    );
+    assert_eq!(by_parks[1]["details"]["fee"]["cents"], cents_out);
 
     // Nothing about the requester in the audit log.
     let log = ctl::audit_log(&h).await;

@@ -243,6 +243,7 @@ async fn any_controller_answers_for_every_site() {
                 out_dir: "/evidence/26-04711".into(),
                 recipient: "A. Jones, Dubuque County Attorney".into(),
                 masked: false,
+                police_use: false,
             },
         ))
         .await

@@ -285,6 +285,7 @@ impl pb::recordings_server::Recordings for RecordingsApi {
             out_dir: r.out_dir,
             recipient: r.recipient,
             masked: r.masked,
+            police_use: r.police_use,
         };
         // Checked and audited before the stream starts.
         let plan = self

@@ -2,13 +2,16 @@
 //! City departments will establish ... fee schedules for reproduction of City
 //! video." Each department keeps one `FeeSchedule` (named after it; its
 //! manager or an admin applies it: [`may_set`]). A copy for someone outside
-//! (a fulfilled records request, an export `--recipient`) is charged by the
-//! schedule of the camera's department: [`fee`] of the minutes of video the
-//! copy covers ([`video_minutes`]) and its files. The charge is recorded as a
-//! [`Fee`] (with the schedule it used, so the record stands when the schedule
-//! changes) in the export's audit entry and manifest, and on the request.
-//! A department without a schedule charges nothing (`schedule: null`).
-//! Copies the police keep (an export without `--recipient`) carry no fee.
+//! (a fulfilled records request; an export to its `--recipient`) is charged
+//! by the schedule of the camera's department: [`fee`] of the minutes of
+//! video the copy covers ([`video_minutes`]) and its files. The charge is
+//! recorded as a [`Fee`] (with the schedule it used, so the record stands
+//! when the schedule changes) in the export's audit entry and manifest, and
+//! on the request. A department without a schedule charges nothing
+//! (`schedule: null`). The police's own copies (`--police-use`: a case's
+//! evidence, the prosecutor) carry no fee; only the police say so
+//! ([`charged`]). Every export still names its recipient: the policy's log
+//! identifies whoever was given the video.
 //!
 //! No store, no clock: the caller reads the schedule and the segments.
 
@@ -96,6 +99,23 @@ pub fn video_minutes(segments: &[(Timestamp, Timestamp)], from: Timestamp, until
         })
         .sum();
     u64::try_from(ms).unwrap_or(0).div_ceil(60_000)
+}
+
+/// Whether an export is charged: yes, unless it is the police's own use,
+/// which only the police claim (the chief, or a member of the police
+/// department); anyone else claiming it is refused (`PermissionDenied`,
+/// audited by the caller with the export).
+pub fn charged(police_use: bool, actor: &Actor) -> Result<bool, crate::Error> {
+    if !police_use {
+        return Ok(true);
+    }
+    if actor.has(Role::Chief) || actor.department == super::POLICE_DEPARTMENT {
+        return Ok(false);
+    }
+    Err(crate::Error::PermissionDenied(format!(
+        "--police-use: {} is not of the police; a copy for anyone else is charged by its department's fee schedule",
+        actor.username
+    )))
 }
 
 /// Who may apply `department`'s fee schedule: an admin, or that department's
@@ -203,6 +223,32 @@ mod tests {
         let f = Fee::charge("parks", Some(schedule(500, 25, 100)), 10, 3);
         assert_eq!(f.cents, 1050);
         assert_eq!(f.shown(), "10.50 USD");
+    }
+
+    /// Only the police claim police use (no fee); everyone else's copies are
+    /// charged.
+    #[test]
+    fn only_the_police_copy_without_a_fee() {
+        let actor = |role: Role, dept: &str| Actor {
+            username: "u".into(),
+            roles: vec![role],
+            department: dept.into(),
+        };
+        for r in Role::ALL {
+            for dept in ["police", "parks", ""] {
+                let a = actor(r, dept);
+                assert!(charged(false, &a).unwrap(), "{r} of {dept:?}");
+                let police = r == Role::Chief || dept == "police";
+                match charged(true, &a) {
+                    Ok(c) => assert!(police && !c, "{r} of {dept:?}"),
+                    Err(crate::Error::PermissionDenied(m)) => {
+                        assert!(!police, "{r} of {dept:?}");
+                        assert!(m.contains("--police-use"), "{m}");
+                    }
+                    Err(e) => panic!("{e:?}"),
+                }
+            }
+        }
     }
 
     /// Every role, own department and another: only admins and the

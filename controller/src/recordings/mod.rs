@@ -88,12 +88,14 @@ pub struct ExportRequest {
     /// Where the CLI says it writes: recorded in the audit entry, checked
     /// against nothing (the controller cannot see the client's disk).
     pub out_dir: String,
-    /// Who receives the copy outside the police: `NAME, AGENCY` (its fee is
-    /// recorded). Empty: the police keep it (the requester is recorded as the
-    /// recipient; no fee).
+    /// Who receives the copy: `NAME, AGENCY`.
     pub recipient: String,
     /// Re-encoded at the agent with the camera's privacy masks.
     pub masked: bool,
+    /// The police's own use (a case's evidence, the prosecutor): no fee
+    /// ([`fees::charged`]). Otherwise the recipient is outside and the copy's
+    /// fee is recorded.
+    pub police_use: bool,
 }
 
 /// The copy that fulfils a released records request (`oversight::records`
@@ -144,7 +146,8 @@ pub struct ExportPlan {
     pub masks: Vec<PrivacyMask>,
     /// The records request it fulfils, if any.
     pub records_request: Option<String>,
-    /// Its fee (copies for someone outside the police); `None`: no fee.
+    /// Its fee (copies for someone outside the police); `None`: the police's
+    /// own use, no fee.
     pub fee: Option<fees::Fee>,
 }
 
@@ -493,7 +496,7 @@ impl Controller {
 
     /// Checks an export and writes its audit entry (before anything is
     /// returned); refusals are audited too. The caller streams the plan.
-    /// With a recipient (someone outside the police) its fee is recorded.
+    /// Unless it is the police's own use, its fee is recorded.
     pub async fn plan_export(
         &self,
         hub: &Hub,
@@ -507,6 +510,7 @@ impl Controller {
             "out_dir": shown(&req.out_dir, 200),
             "recipient": shown(&req.recipient, camplane_export::MAX_RECIPIENT).escape_default().to_string(),
             "masked": req.masked,
+            "police_use": req.police_use,
         });
         let refuse = |e: Error| {
             self.refuse_recordings(
@@ -522,9 +526,8 @@ impl Controller {
                 .check_recording_access(actor, &req.camera, Right::Copy)
                 .await?;
             self.check_case_number(&req.case_number, "an export")?;
-            if !req.recipient.is_empty() {
-                check_recipient(&req.recipient).map_err(Error::InvalidArgument)?;
-            }
+            check_recipient(&req.recipient).map_err(Error::InvalidArgument)?;
+            let charged = fees::charged(req.police_use, actor)?;
             if req.masked && cam.privacy_masks.is_empty() {
                 return Err(Error::FailedPrecondition(format!(
                     "masked: camera {} has no privacy masks (spec.privacy_masks); export it without --masked",
@@ -555,7 +558,7 @@ impl Controller {
                 .await?;
             // A copy for someone outside the police is charged by the camera's
             // department's schedule; the police's own copies are not.
-            let fee = if req.recipient.is_empty() {
+            let fee = if !charged {
                 None
             } else {
                 let spans: Vec<(Timestamp, Timestamp)> =
@@ -573,20 +576,6 @@ impl Controller {
             Ok(x) => x,
             Err(e) => return Err(refuse(e).await),
         };
-        // The police's own copy: its requester is its recipient.
-        let recipient = if req.recipient.is_empty() {
-            format!(
-                "{}, {}",
-                actor.username,
-                if actor.department.is_empty() {
-                    POLICE_DEPARTMENT
-                } else {
-                    actor.department.as_str()
-                }
-            )
-        } else {
-            req.recipient.clone()
-        };
         let at = self.now();
         let mut d = Draft::new(
             &actor.username,
@@ -596,13 +585,13 @@ impl Controller {
         );
         d.details = serde_json::json!({
             "camera": req.camera, "department": cam.department, "site": site, "agent": agent,
-            "case_number": req.case_number, "recipient": recipient, "from": from, "until": until,
+            "case_number": req.case_number, "recipient": req.recipient, "from": from, "until": until,
             "out_dir": out, "basis": basis, "files": segments.len(),
             "bytes": segments.iter().map(|s| s.size).sum::<u64>(),
             "sha256": segments.iter().map(|s| s.sha256.clone()).collect::<Vec<_>>(),
             "masked": req.masked,
             "masks": if req.masked { cam.privacy_masks.iter().map(|m| m.name.clone()).collect::<Vec<_>>() } else { vec![] },
-            "outside": !req.recipient.is_empty(),
+            "police_use": req.police_use,
             "fee": fee,
         });
         let c = self.audit.record(d).await?;
@@ -614,7 +603,7 @@ impl Controller {
             from,
             until,
             case_number: req.case_number.clone(),
-            recipient,
+            recipient: req.recipient.clone(),
             requester: actor.username.clone(),
             at,
             audit_seq: c.seq,
@@ -773,9 +762,11 @@ fn manifest_body_plain(plan: &ExportPlan, ca_cert_pem: &str) -> serde_json::Valu
         "files": plan.segments,
         "signer": {"algorithm": SIGNATURE_ALGORITHM, "certificate": ca_cert_pem},
     });
-    // Signed with the rest: the fee charged and the request fulfilled.
-    if let Some(f) = &plan.fee {
-        v["fee"] = json(f);
+    // Signed with the rest: the fee charged (or that none is: the police's
+    // own use) and the request fulfilled.
+    match &plan.fee {
+        Some(f) => v["fee"] = json(f),
+        None => v["police_use"] = true.into(),
     }
     if let Some(r) = &plan.records_request {
         v["records_request"] = r.as_str().into();
