@@ -188,7 +188,10 @@ pub(crate) struct Received {
 pub(crate) fn fee_shown(fee: &serde_json::Map<String, serde_json::Value>) -> String {
     let cents = fee.get("cents").and_then(|v| v.as_u64()).unwrap_or(0);
     let currency = fee.get("currency").and_then(|v| v.as_str()).unwrap_or("");
-    let dept = fee.get("department").and_then(|v| v.as_str()).unwrap_or("?");
+    let dept = fee
+        .get("department")
+        .and_then(|v| v.as_str())
+        .unwrap_or("?");
     let basis = if fee.get("schedule").is_some_and(|s| s.is_object()) {
         format!(
             "{dept}'s fee schedule: {}, {}",

@@ -390,8 +390,9 @@ pub fn parse(file: &str, text: &str) -> Result<Vec<Manifest>> {
             Kind::Agent => typed::<AgentSpec>(file, &doc, start).map(|(n, s)| (n, Spec::Agent(s))),
             Kind::LegalHold => typed::<LegalHoldSpec>(file, &doc, start)
                 .map(|(n, s)| (n, Spec::LegalHold(Box::new(s)))),
-            Kind::FeeSchedule => typed::<FeeScheduleSpec>(file, &doc, start)
-                .map(|(n, s)| (n, Spec::FeeSchedule(s))),
+            Kind::FeeSchedule => {
+                typed::<FeeScheduleSpec>(file, &doc, start).map(|(n, s)| (n, Spec::FeeSchedule(s)))
+            }
         };
         let (name, spec) = match parsed {
             Ok(x) => x,
@@ -606,8 +607,7 @@ mod tests {
         let Err(Error::Invalid(p)) = parse("fees.yaml", bad) else {
             panic!("accepted")
         };
-        let at: Vec<(&str, Option<usize>)> =
-            p.iter().map(|p| (p.path.as_str(), p.line)).collect();
+        let at: Vec<(&str, Option<usize>)> = p.iter().map(|p| (p.path.as_str(), p.line)).collect();
         assert_eq!(
             at,
             [
@@ -626,9 +626,12 @@ mod tests {
             assert!(parse("fees.yaml", bad).is_err(), "{bad}");
         }
         // The gRPC door's parser refuses the same unknown field.
-        assert!(Spec::from_json(Kind::FeeSchedule, br#"{"base_cents": 1, "per_hour_cents": 1}"#)
-            .unwrap_err()
-            .contains("per_hour_cents"));
+        assert!(Spec::from_json(
+            Kind::FeeSchedule,
+            br#"{"base_cents": 1, "per_hour_cents": 1}"#
+        )
+        .unwrap_err()
+        .contains("per_hour_cents"));
     }
 
     const GOOD: &str = r#"

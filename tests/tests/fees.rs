@@ -198,15 +198,20 @@ async fn records_requests_are_fulfilled_with_a_masked_copy_and_its_fee() {
     ] {
         assert!(e.message().contains(says), "{says}: {}", e.message());
     }
-    let e = raw(&mgr, serde_json::json!({"base_cents": 5, "discount": 1}), "police")
-        .await
-        .unwrap_err();
+    let e = raw(
+        &mgr,
+        serde_json::json!({"base_cents": 5, "discount": 1}),
+        "police",
+    )
+    .await
+    .unwrap_err();
     assert!(e.message().contains("discount"), "{}", e.message());
     let e = raw(&h.admin, serde_json::json!({"base_cents": 5}), "nowhere")
         .await
         .unwrap_err();
     assert!(
-        e.message().contains("Department \"nowhere\" does not exist"),
+        e.message()
+            .contains("Department \"nowhere\" does not exist"),
         "{}",
         e.message()
     );
@@ -347,7 +352,10 @@ async fn records_requests_are_fulfilled_with_a_masked_copy_and_its_fee() {
     assert_eq!(requests(&id).await["stage"], "released");
     let fulfils = entries(&h, "records.fulfil").await;
     assert_eq!(
-        fulfils.iter().filter(|e| result_starts(e, "refused")).count(),
+        fulfils
+            .iter()
+            .filter(|e| result_starts(e, "refused"))
+            .count(),
         2,
         "before the release, and without --out: {fulfils:?}"
     );
@@ -404,7 +412,10 @@ async fn records_requests_are_fulfilled_with_a_masked_copy_and_its_fee() {
         .find(|(o, _)| o.name == hold)
         .unwrap()
         .0;
-    assert!(!held.status["released_at"].is_null(), "the hold is released");
+    assert!(
+        !held.status["released_at"].is_null(),
+        "the hold is released"
+    );
     // Audited: the copy (with the request and the fee), then the fulfilment.
     let ex = entries(&h, "recordings.export").await;
     let copy = ex
@@ -536,11 +547,19 @@ async fn records_requests_are_fulfilled_with_a_masked_copy_and_its_fee() {
     );
     let parks_copy = d.join("parks");
     assert_ne!(
-        run(vp.clone(), export(&parks_copy, "B. Board, Parks Board", true)).await,
+        run(
+            vp.clone(),
+            export(&parks_copy, "B. Board, Parks Board", true)
+        )
+        .await,
         0
     );
     assert_eq!(
-        run(vp.clone(), export(&parks_copy, "B. Board, Parks Board", false)).await,
+        run(
+            vp.clone(),
+            export(&parks_copy, "B. Board, Parks Board", false)
+        )
+        .await,
         0
     );
     assert_eq!(manifest(&parks_copy)["fee"]["cents"], cents_out);

@@ -433,8 +433,7 @@ impl Controller {
         let Some(rr) = old else {
             return Err(Error::NotFound(format!("records request {id}")));
         };
-        let (Some(camera), Some(from), Some(until)) = (rr.camera.clone(), rr.from, rr.until)
-        else {
+        let (Some(camera), Some(from), Some(until)) = (rr.camera.clone(), rr.from, rr.until) else {
             return Err(self
                 .record_refusal(refuse(Error::FailedPrecondition(format!(
                     "records request {id} covers no recordings: fulfil it without --out"

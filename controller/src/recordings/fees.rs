@@ -86,7 +86,11 @@ pub fn fee(schedule: &FeeScheduleSpec, minutes: u64, files: u64) -> u64 {
 /// inside `from..until`, summed, a started minute counting whole. The
 /// requester pays for the range asked, not for the ends of the first and last
 /// segments that stick out of it.
-pub fn video_minutes(segments: &[(Timestamp, Timestamp)], from: Timestamp, until: Timestamp) -> u64 {
+pub fn video_minutes(
+    segments: &[(Timestamp, Timestamp)],
+    from: Timestamp,
+    until: Timestamp,
+) -> u64 {
     let ms: i64 = segments
         .iter()
         .map(|(s, e)| {
@@ -211,7 +215,11 @@ mod tests {
         assert_eq!(video_minutes(&whole, from, later), 11);
         // A segment outside the range counts nothing.
         assert_eq!(
-            video_minutes(&[(t("2026-11-01T11:00:00Z"), t("2026-11-01T11:01:00Z"))], from, until),
+            video_minutes(
+                &[(t("2026-11-01T11:00:00Z"), t("2026-11-01T11:01:00Z"))],
+                from,
+                until
+            ),
             0
         );
     }
