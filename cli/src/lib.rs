@@ -99,7 +99,7 @@ enum Cmd {
     },
     /// Show objects.
     Get {
-        /// sites, departments, cameras, requests, users.
+        /// sites, departments, cameras, requests, users, agents, holds, feeschedules.
         kind: String,
         /// One object's name.
         name: Option<String>,
