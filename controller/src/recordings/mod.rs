@@ -911,5 +911,40 @@ mod tests {
         write(text.as_bytes());
         let e = verify_export(d.path(), &pki.ca_cert_pem).unwrap_err();
         assert!(e.to_string().contains("signature"), "{e}");
+
+        // The fee and the records request are signed too: a copy cannot be
+        // passed off as cheaper, or as another request's. The police's own
+        // copy says so instead of a fee.
+        let plain = manifest_body(&plan(), &[], &pki.ca_cert_pem);
+        assert_eq!(plain["police_use"], true);
+        assert!(plain.get("fee").is_none());
+        let mut charged = plan();
+        charged.fee = Some(fees::Fee::charge(
+            "police",
+            Some(camplane_config::model::FeeScheduleSpec {
+                currency: "USD".into(),
+                base_cents: 1500,
+                per_minute_cents: 250,
+                per_file_cents: 75,
+            }),
+            60,
+            0,
+        ));
+        charged.records_request = Some("rr-20261101-abcdef".into());
+        let cb = manifest_body(&charged, &[], &pki.ca_cert_pem);
+        assert_eq!(cb["fee"]["cents"], 16_500);
+        assert_eq!(cb["records_request"], "rr-20261101-abcdef");
+        assert!(cb.get("police_use").is_none());
+        let signed = String::from_utf8(sign_manifest(&pki, cb).unwrap()).unwrap();
+        write(signed.as_bytes());
+        assert_eq!(verify_export(d.path(), &pki.ca_cert_pem), Ok(0));
+        for (from, to) in [
+            ("16500", "1650"),
+            ("rr-20261101-abcdef", "rr-20261101-000000"),
+        ] {
+            write(signed.replace(from, to).as_bytes());
+            let e = verify_export(d.path(), &pki.ca_cert_pem).unwrap_err();
+            assert!(e.to_string().contains("signature"), "{from}: {e}");
+        }
     }
 }
