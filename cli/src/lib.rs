@@ -99,7 +99,7 @@ enum Cmd {
     },
     /// Show objects.
     Get {
-        /// sites, departments, cameras, requests, users.
+        /// sites, departments, cameras, requests, users, agents, holds, feeschedules.
         kind: String,
         /// One object's name.
         name: Option<String>,
@@ -240,7 +240,7 @@ pub async fn run(cli: Cli) -> Result<i32> {
         Cmd::Complaint(cc) => complaint::run(&c, cc).await,
         Cmd::Maintenance(mc) => maintenance::run(&c, mc).await,
         Cmd::Compliance(cc) => compliance::run(&c, cc).await,
-        Cmd::RecordsRequest(rc) => records::run(&c, rc).await,
+        Cmd::RecordsRequest(rc) => records::run(&c, cli.ca.as_ref(), rc).await,
         Cmd::View(vc) => view::run(&c, vc).await,
         Cmd::Masks(mc) => masks::run(&c, mc).await,
     }

@@ -61,7 +61,7 @@ pub async fn apply(c: &Client, files: &[PathBuf]) -> Result<i32> {
 /// `get KIND [NAME]`.
 pub async fn get(c: &Client, kind: &str, name: Option<String>, output: Output) -> Result<i32> {
     let k = Kind::parse(kind).ok_or_else(|| {
-        anyhow!("unknown kind {kind:?} (sites, departments, cameras, requests, users)")
+        anyhow!("unknown kind {kind:?} (sites, departments, cameras, requests, users, agents, holds, feeschedules)")
     })?;
     let objs = list(c, k, name.clone().unwrap_or_default()).await?;
     print_objects(k, &objs, output, name.is_some())?;

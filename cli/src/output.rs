@@ -139,6 +139,12 @@ pub fn print_objects(kind: Kind, objs: &[Value], output: Output, single: bool) -
                     ("UNTIL", vec!["spec", "until"]),
                     ("RELEASED", vec!["status", "released_at"]),
                 ],
+                Kind::FeeSchedule => vec![
+                    ("CURRENCY", vec!["spec", "currency"]),
+                    ("BASE CENTS", vec!["spec", "base_cents"]),
+                    ("PER MINUTE", vec!["spec", "per_minute_cents"]),
+                    ("PER FILE", vec!["spec", "per_file_cents"]),
+                ],
                 Kind::Agent => vec![
                     ("SITE", vec!["spec", "site"]),
                     ("CERT EXPIRES", vec!["status", "cert_expires"]),

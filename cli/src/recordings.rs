@@ -5,7 +5,7 @@ use crate::call::{call, Client};
 use anyhow::{anyhow, bail, Context, Result};
 use camplane_proto::v1 as pb;
 use clap::Subcommand;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 #[derive(Subcommand)]
 pub(crate) enum RecordingsCmd {
@@ -56,7 +56,9 @@ pub(crate) enum RecordingsCmd {
         /// A new or empty directory on this machine.
         #[arg(long)]
         out: PathBuf,
-        /// Who receives the copy: "NAME, AGENCY" (audited, in the signed manifest).
+        /// Who receives the copy: "NAME, AGENCY" (audited, in the signed
+        /// manifest). Its fee, from the camera's department's fee schedule, is
+        /// recorded with it, unless --police-use.
         #[arg(long)]
         recipient: String,
         /// Re-encode with the camera's privacy masks burned in (at the site),
@@ -64,6 +66,10 @@ pub(crate) enum RecordingsCmd {
         /// and the originals' hashes.
         #[arg(long)]
         masked: bool,
+        /// The police's own use (a case's evidence, the prosecutor): no fee.
+        /// The chief and the police department only.
+        #[arg(long)]
+        police_use: bool,
     },
 }
 
@@ -102,6 +108,7 @@ pub async fn run(c: &Client, ca: Option<&PathBuf>, rc: RecordingsCmd) -> Result<
             out,
             recipient,
             masked,
+            police_use,
         } => {
             // Checked here too, so a typo fails before anything is asked or audited.
             camplane_export::check_recipient(&recipient).map_err(|e| anyhow!("--{e}"))?;
@@ -113,6 +120,7 @@ pub async fn run(c: &Client, ca: Option<&PathBuf>, rc: RecordingsCmd) -> Result<
                 out_dir: String::new(),
                 recipient,
                 masked,
+                police_use,
             };
             export(c, ca, req, out).await
         }
@@ -126,11 +134,31 @@ async fn export(
     mut req: pb::ExportRequest,
     out: PathBuf,
 ) -> Result<i32> {
-    use std::io::Write;
+    let resolved = out_dir(&out)?;
+    req.out_dir = resolved.display().to_string();
+    let stream =
+        call(pb::recordings_client::RecordingsClient::new(c.channel.clone()).export(c.req(req)?))
+            .await?;
+    let Some(got) = receive(stream, &resolved).await? else {
+        return Ok(1);
+    };
+    match got.manifest["fee"].as_object() {
+        Some(fee) => println!("fee: {}", fee_shown(fee)),
+        None => println!("fee: none (police use)"),
+    }
+    if ca.is_some() {
+        return crate::export::verify(&resolved, ca);
+    }
+    Ok(0)
+}
+
+/// The directory an export writes into, as the files will really land
+/// (symbolic links resolved): new, or empty.
+pub(crate) fn out_dir(out: &Path) -> Result<PathBuf> {
     let abs = if out.is_absolute() {
-        out.clone()
+        out.to_path_buf()
     } else {
-        std::env::current_dir()?.join(&out)
+        std::env::current_dir()?.join(out)
     };
     // The controller records the directory in the audit entry (it cannot check
     // it: it is on this machine), so it is told the one the files really land in.
@@ -145,27 +173,77 @@ async fn export(
             );
         }
     }
-    req.out_dir = resolved.display().to_string();
-    let mut stream =
-        call(pb::recordings_client::RecordingsClient::new(c.channel.clone()).export(c.req(req)?))
-            .await?;
-    std::fs::create_dir_all(&resolved)
+    Ok(resolved)
+}
+
+/// What an export stream left in its directory.
+pub(crate) struct Received {
+    /// The signed manifest, parsed.
+    pub manifest: serde_json::Value,
+    /// A records request's fulfilment: the request as fulfilled.
+    pub records_request: Option<serde_json::Value>,
+}
+
+/// `$12.50 USD (parks's schedule: 10 minutes, 3 files)` for a recorded fee.
+pub(crate) fn fee_shown(fee: &serde_json::Map<String, serde_json::Value>) -> String {
+    let cents = fee.get("cents").and_then(|v| v.as_u64()).unwrap_or(0);
+    let currency = fee.get("currency").and_then(|v| v.as_str()).unwrap_or("");
+    let dept = fee
+        .get("department")
+        .and_then(|v| v.as_str())
+        .unwrap_or("?");
+    let basis = if fee.get("schedule").is_some_and(|s| s.is_object()) {
+        format!(
+            "{dept}'s fee schedule: {}, {}",
+            count(fee.get("minutes"), "minute"),
+            count(fee.get("files"), "file")
+        )
+    } else {
+        format!("{dept} has no fee schedule")
+    };
+    format!("{}.{:02} {currency} ({basis})", cents / 100, cents % 100)
+}
+
+fn count(v: Option<&serde_json::Value>, what: &str) -> String {
+    let n = v.and_then(|v| v.as_u64()).unwrap_or(0);
+    format!("{n} {what}{}", if n == 1 { "" } else { "s" })
+}
+
+/// Writes an export stream's files and manifest into `resolved`; `None` (the
+/// reason printed) when it stopped before its end.
+pub(crate) async fn receive(
+    mut stream: tonic::Streaming<pb::ExportChunk>,
+    resolved: &Path,
+) -> Result<Option<Received>> {
+    use std::io::Write;
+    std::fs::create_dir_all(resolved)
         .with_context(|| format!("creating {}", resolved.display()))?;
     let mut current: Option<(String, std::fs::File)> = None;
     let mut files = 0usize;
     let mut bytes = 0u64;
-    let mut manifest = false;
+    let mut manifest = None;
+    let mut records_request = None;
     loop {
         let msg = match stream.message().await {
             Ok(Some(m)) => m,
             Ok(None) => break,
+            Err(e) if manifest.is_some() => {
+                // The copy is whole; what came after it (a request's
+                // fulfilment) did not happen.
+                eprintln!(
+                    "{}: the copy is complete, but: {}",
+                    resolved.display(),
+                    e.message()
+                );
+                return Ok(None);
+            }
             Err(e) => {
                 eprintln!(
                     "export failed: {}; {} is incomplete",
                     e.message(),
                     resolved.display()
                 );
-                return Ok(1);
+                return Ok(None);
             }
         };
         match msg.part {
@@ -191,8 +269,17 @@ async fn export(
             }
             Some(pb::export_chunk::Part::ManifestJson(m)) => {
                 let p = resolved.join(camplane_export::MANIFEST);
-                std::fs::write(&p, m).with_context(|| format!("writing {}", p.display()))?;
-                manifest = true;
+                std::fs::write(&p, &m).with_context(|| format!("writing {}", p.display()))?;
+                manifest = Some(
+                    serde_json::from_slice::<serde_json::Value>(&m)
+                        .context("the controller's manifest is not JSON")?,
+                );
+            }
+            Some(pb::export_chunk::Part::RecordsRequestJson(j)) => {
+                records_request = Some(
+                    serde_json::from_slice::<serde_json::Value>(&j)
+                        .context("the controller's records request is not JSON")?,
+                );
             }
             None => {}
         }
@@ -200,19 +287,19 @@ async fn export(
     if let Some((name, f)) = current {
         f.sync_all().with_context(|| format!("writing {name}"))?;
     }
-    if !manifest {
+    let Some(manifest) = manifest else {
         eprintln!(
             "export failed: no manifest came; {} is incomplete",
             resolved.display()
         );
-        return Ok(1);
-    }
+        return Ok(None);
+    };
     println!(
         "{}: {files} files, {bytes} bytes, manifest.json signed by the controller",
         resolved.display()
     );
-    if ca.is_some() {
-        return crate::export::verify(&resolved, ca);
-    }
-    Ok(0)
+    Ok(Some(Received {
+        manifest,
+        records_request,
+    }))
 }

@@ -5,6 +5,7 @@ use crate::call::{call, Client};
 use anyhow::{bail, Result};
 use camplane_proto::v1 as pb;
 use clap::Subcommand;
+use std::path::PathBuf;
 
 #[derive(Subcommand)]
 pub(crate) enum RecordsCmd {
@@ -63,10 +64,17 @@ pub(crate) enum RecordsCmd {
         #[arg(long)]
         reason: String,
     },
-    /// Fulfil a released request (closes it and releases its hold).
+    /// Fulfil a released request (closes it and releases its hold). One that
+    /// covers a camera's recordings is fulfilled with their copy: masked (the
+    /// camera's privacy masks burned in at the site), signed, tied to the
+    /// request, its fee from the camera's department's fee schedule recorded
+    /// on the request with the manifest's SHA-256.
     Fulfil {
         /// Request id.
         id: String,
+        /// A new or empty directory for the copy (requests covering recordings).
+        #[arg(long)]
+        out: Option<PathBuf>,
     },
     /// List requests with their deadlines (PIO, City Attorney, city clerk, auditors).
     List {
@@ -91,8 +99,9 @@ fn parse(o: &pb::Object) -> Result<serde_json::Value> {
     Ok(serde_json::from_slice(&o.json)?)
 }
 
-/// Runs a `records-request` command.
-pub async fn run(c: &Client, rc: RecordsCmd) -> Result<i32> {
+/// Runs a `records-request` command; a fulfilment's copy is verified against
+/// `ca` when given.
+pub async fn run(c: &Client, ca: Option<&PathBuf>, rc: RecordsCmd) -> Result<i32> {
     let mut client = pb::records_requests_client::RecordsRequestsClient::new(c.channel.clone());
     let step = |id: String, kind: pb::RecordsStepKind, text: String, as_role: Option<String>| {
         pb::RecordsStepRequest {
@@ -167,7 +176,8 @@ pub async fn run(c: &Client, rc: RecordsCmd) -> Result<i32> {
             };
             call(client.step(c.req(step(id, kind, reason, None))?)).await?
         }
-        RecordsCmd::Fulfil { id } => {
+        RecordsCmd::Fulfil { id, out: Some(out) } => return fulfil(c, ca, id, out).await,
+        RecordsCmd::Fulfil { id, out: None } => {
             call(client.step(c.req(step(
                 id,
                 pb::RecordsStepKind::RecordsStepFulfil,
@@ -240,5 +250,45 @@ pub async fn run(c: &Client, rc: RecordsCmd) -> Result<i32> {
             _ => "",
         }
     );
+    Ok(0)
+}
+
+/// `records-request fulfil ID --out DIR`: the request's masked copy into DIR;
+/// the controller fulfils the request once the signed manifest is sent.
+async fn fulfil(c: &Client, ca: Option<&PathBuf>, id: String, out: PathBuf) -> Result<i32> {
+    let resolved = crate::recordings::out_dir(&out)?;
+    let stream = call(
+        pb::recordings_client::RecordingsClient::new(c.channel.clone()).fulfil(c.req(
+            pb::RecordsFulfilRequest {
+                id: id.clone(),
+                out_dir: resolved.display().to_string(),
+            },
+        )?),
+    )
+    .await?;
+    let Some(got) = crate::recordings::receive(stream, &resolved).await? else {
+        eprintln!("records request {id} is not fulfilled");
+        return Ok(1);
+    };
+    let Some(rr) = got.records_request else {
+        eprintln!("records request {id} is not fulfilled: the controller did not say so");
+        return Ok(1);
+    };
+    if let Some(fee) = rr["fee"].as_object() {
+        println!("fee: {}", crate::recordings::fee_shown(fee));
+    }
+    println!(
+        "records request {id} {}; manifest sha256 {}{}",
+        rr["stage"].as_str().unwrap_or("?"),
+        rr["export"]["manifest_sha256"].as_str().unwrap_or("?"),
+        if rr["hold"].is_string() {
+            "; its hold is released"
+        } else {
+            ""
+        }
+    );
+    if ca.is_some() {
+        return crate::export::verify(&resolved, ca);
+    }
     Ok(0)
 }

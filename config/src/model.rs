@@ -197,6 +197,42 @@ pub struct DepartmentSpec {
     pub display_name: String,
 }
 
+/// A department's fee schedule for reproducing City video (`kind:
+/// FeeSchedule`, named after its department). Policy 5.05: "Individual City
+/// departments will establish ... fee schedules for reproduction of City
+/// video." The fee of one copy is
+/// `base_cents + per_minute_cents × minutes + per_file_cents × files`: a base
+/// for handling the request, the minutes of video (what takes staff time to
+/// review and mask) and the files (what takes media and transfer), the three
+/// things a records clerk counts; all amounts are whole cents, so no rounding
+/// of money ever happens. Checked on apply: each amount is 0..=
+/// [`MAX_FEE_CENTS`], the currency three capital letters (ISO 4217).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FeeScheduleSpec {
+    /// ISO 4217 code of the amounts (default `USD`).
+    #[serde(default = "default_currency")]
+    pub currency: String,
+    /// Charged once per copy (cents).
+    #[serde(default)]
+    pub base_cents: i64,
+    /// Charged per minute of video, a started minute counting whole (cents).
+    #[serde(default)]
+    pub per_minute_cents: i64,
+    /// Charged per file in the copy (cents).
+    #[serde(default)]
+    pub per_file_cents: i64,
+}
+
+/// The currency of a fee schedule that names none.
+pub const DEFAULT_CURRENCY: &str = "USD";
+/// The largest amount of a fee schedule, in cents ($10,000: anything above is
+/// a typo, not a fee).
+pub const MAX_FEE_CENTS: i64 = 1_000_000;
+
+fn default_currency() -> String {
+    DEFAULT_CURRENCY.to_string()
+}
+
 /// A camera, as Information Services registers it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CameraSpec {
@@ -591,12 +627,15 @@ pub enum Kind {
     Agent,
     /// A legal hold (created with `camplane hold create`, not applied).
     LegalHold,
+    /// A department's fee schedule for copies of its video (named after the department).
+    FeeSchedule,
 }
 
 impl Kind {
     /// Every kind, in the order objects are applied (dependencies first).
-    pub const ALL: [Kind; 7] = [
+    pub const ALL: [Kind; 8] = [
         Kind::Department,
+        Kind::FeeSchedule,
         Kind::Site,
         Kind::Agent,
         Kind::LegalHold,
@@ -615,6 +654,7 @@ impl Kind {
             Kind::User => "User",
             Kind::Agent => "Agent",
             Kind::LegalHold => "LegalHold",
+            Kind::FeeSchedule => "FeeSchedule",
         }
     }
 
@@ -632,6 +672,7 @@ impl Kind {
             "user" | "users" => Kind::User,
             "agent" | "agents" | "gateway" | "gateways" => Kind::Agent,
             "legalhold" | "legalholds" | "hold" | "holds" => Kind::LegalHold,
+            "feeschedule" | "feeschedules" | "fees" | "fee" => Kind::FeeSchedule,
             _ => return None,
         })
     }
@@ -646,6 +687,7 @@ impl Kind {
             Kind::User => "objects/users/",
             Kind::Agent => "objects/agents/",
             Kind::LegalHold => "objects/holds/",
+            Kind::FeeSchedule => "objects/fee-schedules/",
         }
     }
 }

@@ -78,6 +78,7 @@ async fn export(
                 out_dir: "/tmp/camplane-audit-test".into(),
                 recipient: "A. Jones, Dubuque County Attorney".into(),
                 masked: false,
+                police_use: false,
             },
         ))
         .await?

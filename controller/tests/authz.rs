@@ -37,6 +37,10 @@ const RPCS: &[(&str, Need)] = &[
         Need::Op(Operation::SubmitRequest),
     ),
     ("Objects.Apply(User)", Need::Op(Operation::ManageUsers)),
+    (
+        "Objects.Apply(FeeSchedule)",
+        Need::Op(Operation::SetFeeSchedule),
+    ),
     ("Objects.Get(Camera)", Need::Op(Operation::ReadObjects)),
     ("Objects.Get(cameras)", Need::Op(Operation::ReadObjects)),
     ("Objects.Get(User)", Need::Op(Operation::ReadUsers)),
@@ -122,6 +126,10 @@ const RPCS: &[(&str, Need)] = &[
         Need::Op(Operation::AuthorizeRecordings),
     ),
     ("Recordings.Export", Need::Op(Operation::ViewRecordings)),
+    (
+        "Recordings.Fulfil",
+        Need::Op(Operation::ReviewRecordsRequest),
+    ),
     ("Recordings.Crop", Need::Op(Operation::SearchAlpr)),
     ("Complaints.File", Need::Op(Operation::FileComplaint)),
     ("Complaints.List", Need::Op(Operation::ReadComplaints)),
@@ -314,6 +322,15 @@ async fn call(h: &Harness, c: &Caller, rpc: &str) -> Result<(), tonic::Status> {
                 "Site",
                 &format!("site-{role}"),
                 "kind: Site\nname: x\nspec: {address: 1 Main St, lat: 42.5, lon: -90.6}\n",
+            ))
+            .await
+        }
+        // Every caller is of the police department: its manager sets its schedule.
+        "Objects.Apply(FeeSchedule)" => {
+            apply(obj(
+                "FeeSchedule",
+                "police",
+                "kind: FeeSchedule\nname: police\nspec: {base_cents: 500, per_minute_cents: 25, per_file_cents: 10}\n",
             ))
             .await
         }
@@ -848,6 +865,17 @@ async fn call(h: &Harness, c: &Caller, rpc: &str) -> Result<(), tonic::Status> {
                     out_dir: "/tmp/authz-export".into(),
                     recipient: "A. Jones, Dubuque County Attorney".into(),
                     masked: false,
+                    police_use: false,
+                },
+            ))
+            .await
+            .map(|_| ()),
+        "Recordings.Fulfil" => pb::recordings_client::RecordingsClient::new(ch)
+            .fulfil(req(
+                t,
+                pb::RecordsFulfilRequest {
+                    id: "rr-20990101-000000".into(),
+                    out_dir: "/tmp/authz-fulfil".into(),
                 },
             ))
             .await

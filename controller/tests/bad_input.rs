@@ -141,6 +141,7 @@ async fn bad_input_is_refused_clearly() {
                     out_dir: exports.display().to_string(),
                     recipient: recipient.into(),
                     masked: false,
+                    police_use: false,
                 },
             ))
             .await

@@ -107,6 +107,25 @@ async fn run_on(mut cfg: camplane_config::controller::ControllerConfig) {
         e.code() == Code::InvalidArgument && e.message().contains("--from"),
         "{e:?}"
     );
+    // One request is one copy: at most 24 hours of a camera.
+    let e = client(&h)
+        .open(req(
+            &clerk,
+            pb::RecordsOpenRequest {
+                requester: "x".into(),
+                describe: "x".into(),
+                camera: "cam-1".into(),
+                from: "2026-11-01T00:00:00Z".into(),
+                to: "2026-11-02T00:00:01Z".into(),
+                ..Default::default()
+            },
+        ))
+        .await
+        .unwrap_err();
+    assert!(
+        e.code() == Code::InvalidArgument && e.message().contains("24 hours"),
+        "{e:?}"
+    );
 
     // A request for recordings holds them.
     let v = open(&h, &clerk, "2026-11-20", true).await.unwrap();
@@ -219,12 +238,19 @@ async fn run_on(mut cfg: camplane_config::controller::ControllerConfig) {
         Some(false),
         "still held until fulfilled"
     );
-    let v = step(&h, &pio, &id, RecordsStepFulfil, "").await.unwrap();
-    assert_eq!(v["stage"], "fulfilled");
+    // A request covering recordings is fulfilled with their copy and its fee
+    // (`fulfil ID --out DIR`, tests/tests/fees.rs), never closed without it.
+    let e = step(&h, &pio, &id, RecordsStepFulfil, "")
+        .await
+        .unwrap_err();
+    assert!(
+        e.code() == Code::FailedPrecondition && e.message().contains("--out"),
+        "{e:?}"
+    );
     assert_eq!(
         hold_released(&h, &hold),
-        Some(true),
-        "closing released the hold"
+        Some(false),
+        "still held until its copy is made"
     );
     assert_eq!(
         step(&h, &pio, &id, RecordsStepDeny, "x")
@@ -295,6 +321,24 @@ async fn run_on(mut cfg: camplane_config::controller::ControllerConfig) {
         "a decided request is not overdue"
     );
 
+    // A request for records other than recordings is fulfilled as it was.
+    let plain = open(&h, &clerk, "", false).await.unwrap();
+    let plain_id = plain["id"].as_str().unwrap().to_string();
+    step(&h, &pio, &plain_id, RecordsStepReview, "")
+        .await
+        .unwrap();
+    step(&h, &attorney, &plain_id, RecordsStepAdvise, "Release")
+        .await
+        .unwrap();
+    step(&h, &pio, &plain_id, RecordsStepRelease, "Public record")
+        .await
+        .unwrap();
+    let v = step(&h, &pio, &plain_id, RecordsStepFulfil, "")
+        .await
+        .unwrap();
+    assert_eq!(v["stage"], "fulfilled");
+    assert!(v["fee"].is_null(), "no copy of video, no fee");
+
     // Audited: every step, every refusal; the requester never.
     let log = audit_log(&h).await;
     let on = |action: &str, result: &str| {
@@ -304,10 +348,10 @@ async fn run_on(mut cfg: camplane_config::controller::ControllerConfig) {
             })
             .count()
     };
-    assert_eq!(on("records.open", "ok"), 2);
-    assert_eq!(on("records.review", "ok"), 2);
-    assert_eq!(on("records.advise", "ok"), 2);
-    assert_eq!(on("records.decide", "ok"), 2);
+    assert_eq!(on("records.open", "ok"), 3);
+    assert_eq!(on("records.review", "ok"), 3);
+    assert_eq!(on("records.advise", "ok"), 3);
+    assert_eq!(on("records.decide", "ok"), 3);
     assert_eq!(on("records.fulfil", "ok"), 1);
     assert!(on("records.open", "denied") >= 1);
     assert!(on("records.review", "denied") >= 1);
@@ -315,7 +359,7 @@ async fn run_on(mut cfg: camplane_config::controller::ControllerConfig) {
     assert!(on("records.decide", "denied") >= 1);
     assert!(on("records.advise", "refused") >= 1);
     assert!(on("records.decide", "refused") >= 3);
-    assert!(on("records.fulfil", "refused") >= 1);
+    assert!(on("records.fulfil", "refused") >= 2);
     assert!(
         on("hold.release", "refused") >= 1,
         "the hand release was audited"
@@ -326,7 +370,7 @@ async fn run_on(mut cfg: camplane_config::controller::ControllerConfig) {
         "no requester in the audit log"
     );
 
-    // A restart keeps both requests and the released hold.
+    // A restart keeps the requests and the hold.
     let again = ctl::restart(h, cfg.clone()).await;
     let ch = again.channel.clone();
     let l = pb::records_requests_client::RecordsRequestsClient::new(ch)
@@ -346,7 +390,7 @@ async fn run_on(mut cfg: camplane_config::controller::ControllerConfig) {
         .collect();
     let mut sorted = stages.clone();
     sorted.sort();
-    assert_eq!(sorted, ["denied", "fulfilled"]);
+    assert_eq!(sorted, ["denied", "fulfilled", "released"]);
     again.stop().await;
 }
 

@@ -74,9 +74,10 @@ pub const TARGETS: &[Target] = &[
             vec![
                 include_str!("../../config/examples/city.yaml").as_bytes().to_vec(),
                 include_str!("../../config/examples/alpr.yaml").as_bytes().to_vec(),
+                include_str!("../../config/examples/fees.yaml").as_bytes().to_vec(),
             ]
         },
-        dictionary: &["---\n", "kind: ", "name: ", "spec:\n", "Camera", "PlacementRequest", "LegalHold", "User", "Site", "Department", "Agent", "Hotlist", ": ", "\n  ", "- ", "{", "}", "[", "]", "&a", "*a", "<<: *a", "~", "!!str", "1e309", "-1", "2026-01-01T00:00:00Z"],
+        dictionary: &["---\n", "kind: ", "name: ", "spec:\n", "Camera", "PlacementRequest", "LegalHold", "User", "Site", "Department", "Agent", "Hotlist", "FeeSchedule", "base_cents: ", ": ", "\n  ", "- ", "{", "}", "[", "]", "&a", "*a", "<<: *a", "~", "!!str", "1e309", "-1", "2026-01-01T00:00:00Z"],
         run: run_manifest,
     },
     Target {
@@ -259,6 +260,7 @@ fn run_manifest(b: &[u8]) -> String {
             Kind::PlacementRequest,
             Kind::LegalHold,
             Kind::User,
+            Kind::FeeSchedule,
         ] {
             last = outcome(camplane_config::manifest::Spec::from_json(k, b).map(drop));
         }
@@ -271,6 +273,7 @@ fn run_manifest(b: &[u8]) -> String {
         Kind::LegalHold,
         Kind::User,
         Kind::Site,
+        Kind::FeeSchedule,
     ] {
         let _ = camplane_config::manifest::Spec::from_json(k, b);
     }

@@ -96,6 +96,7 @@ async fn export_for(
                 out_dir: out.display().to_string(),
                 recipient: recipient.into(),
                 masked: false,
+                police_use: false,
             },
         ))
         .await?

@@ -243,6 +243,7 @@ async fn any_controller_answers_for_every_site() {
                 out_dir: "/evidence/26-04711".into(),
                 recipient: "A. Jones, Dubuque County Attorney".into(),
                 masked: false,
+                police_use: false,
             },
         ))
         .await
@@ -254,7 +255,7 @@ async fn any_controller_answers_for_every_site() {
             Some(pb::export_chunk::Part::File(f)) => files.push(f.name),
             Some(pb::export_chunk::Part::Data(d)) => bytes += d.len(),
             Some(pb::export_chunk::Part::ManifestJson(_)) => manifest = true,
-            None => {}
+            Some(pb::export_chunk::Part::RecordsRequestJson(_)) | None => {}
         }
     }
     assert_eq!(files, names);

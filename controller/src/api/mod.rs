@@ -161,7 +161,7 @@ fn to_pb(actor: &Actor, o: &StoredObject, revision: i64) -> Result<pb::Object, S
 fn kind(s: &str) -> Result<Kind, Status> {
     Kind::parse(s).ok_or_else(|| {
         Status::invalid_argument(format!(
-            "unknown kind {s:?} (Site, Department, Camera, PlacementRequest, User)"
+            "unknown kind {s:?} (Site, Department, Camera, PlacementRequest, User, FeeSchedule)"
         ))
     })
 }

@@ -55,8 +55,15 @@ async fn fail(api: &RecordingsApi, plan: &ExportPlan, tx: &ChunkTx, status: Stat
 }
 
 /// Pulls every segment of the plan from its agent and sends it on, checking
-/// each file against its recorded hash; ends with the signed manifest.
-async fn pump(api: RecordingsApi, plan: ExportPlan, tx: ChunkTx) {
+/// each file against its recorded hash; ends with the signed manifest. A
+/// records request's copy (`fulfil`: the Public Information Officer) then
+/// fulfils the request and ends with it.
+async fn pump(
+    api: RecordingsApi,
+    plan: ExportPlan,
+    tx: ChunkTx,
+    fulfil: Option<crate::core::auth::Actor>,
+) {
     let hub = &api.api.ctl.wing::<crate::alpr::search::Hub>();
     let mut masked_files = Vec::new();
     for s in &plan.segments {
@@ -178,7 +185,60 @@ async fn pump(api: RecordingsApi, plan: ExportPlan, tx: ChunkTx) {
             return;
         }
     };
-    let _ = send(&tx, pb::export_chunk::Part::ManifestJson(manifest)).await;
+    if send(&tx, pb::export_chunk::Part::ManifestJson(manifest.clone()))
+        .await
+        .is_err()
+    {
+        return;
+    }
+    if let Some(actor) = fulfil {
+        // Only once the copy is complete: a failed copy leaves the request
+        // released, to be fulfilled again.
+        match api
+            .api
+            .ctl
+            .finish_records_fulfilment(&actor, &plan, &manifest)
+            .await
+        {
+            Ok(rr) => match serde_json::to_vec(&rr) {
+                Ok(j) => {
+                    let _ = send(&tx, pb::export_chunk::Part::RecordsRequestJson(j)).await;
+                }
+                Err(e) => {
+                    let _ = tx.send(Err(Status::internal(e.to_string()))).await;
+                }
+            },
+            Err(e) => {
+                let _ = tx.send(Err(e.into())).await;
+            }
+        }
+    }
+}
+
+impl RecordingsApi {
+    /// Streams a checked and audited plan (and, for a records request's copy,
+    /// fulfils the request at its end).
+    fn stream(
+        &self,
+        plan: ExportPlan,
+        fulfil: Option<crate::core::auth::Actor>,
+    ) -> <Self as pb::recordings_server::Recordings>::ExportStream {
+        let (tx, rx) = tokio::sync::mpsc::channel(2);
+        // Ends when the export is done, or at once when the client goes away or
+        // the server shuts down (not at the pump's next send, which may wait on
+        // an agent).
+        let (closed, shutdown) = (tx.clone(), self.api.ctl.shutdown.clone());
+        let metrics = self.api.ctl.metrics.clone();
+        let work = pump(self.clone(), plan, tx, fulfil);
+        tokio::spawn(async move {
+            tokio::select! {
+                () = work => {}
+                () = closed.closed() => metrics.work_cancelled("export"),
+                () = shutdown.cancelled() => metrics.work_cancelled("export"),
+            }
+        });
+        Box::pin(tokio_stream::wrappers::ReceiverStream::new(rx))
+    }
 }
 
 #[tonic::async_trait]
@@ -225,6 +285,7 @@ impl pb::recordings_server::Recordings for RecordingsApi {
             out_dir: r.out_dir,
             recipient: r.recipient,
             masked: r.masked,
+            police_use: r.police_use,
         };
         // Checked and audited before the stream starts.
         let plan = self
@@ -236,23 +297,26 @@ impl pb::recordings_server::Recordings for RecordingsApi {
                 &er,
             )
             .await?;
-        let (tx, rx) = tokio::sync::mpsc::channel(2);
-        // Ends when the export is done, or at once when the client goes away or
-        // the server shuts down (not at the pump's next send, which may wait on
-        // an agent).
-        let (closed, shutdown) = (tx.clone(), self.api.ctl.shutdown.clone());
-        let metrics = self.api.ctl.metrics.clone();
-        let work = pump(self.clone(), plan, tx);
-        tokio::spawn(async move {
-            tokio::select! {
-                () = work => {}
-                () = closed.closed() => metrics.work_cancelled("export"),
-                () = shutdown.cancelled() => metrics.work_cancelled("export"),
-            }
-        });
-        Ok(Response::new(Box::pin(
-            tokio_stream::wrappers::ReceiverStream::new(rx),
-        )))
+        Ok(Response::new(self.stream(plan, None)))
+    }
+
+    type FulfilStream = Self::ExportStream;
+
+    async fn fulfil(&self, req: Request<pb::RecordsFulfilRequest>) -> R<Self::FulfilStream> {
+        let actor = self.api.actor(&req).await?;
+        let r = req.into_inner();
+        // The step checked, the copy planned and audited before the stream starts.
+        let plan = self
+            .api
+            .ctl
+            .plan_records_fulfilment(
+                &self.api.ctl.wing::<crate::alpr::search::Hub>(),
+                &actor,
+                &r.id,
+                &r.out_dir,
+            )
+            .await?;
+        Ok(Response::new(self.stream(plan, Some(actor))))
     }
 
     async fn crop(&self, req: Request<pb::CropRequest>) -> R<pb::CropResponse> {

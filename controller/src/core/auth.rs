@@ -383,11 +383,14 @@ pub enum Operation {
     ReadMaintenance,
     /// Keep the list of authorized maintenance vendors (the chief).
     ManageMaintenanceVendors,
+    /// Apply a department's fee schedule for copies of its video (its own
+    /// department's manager: checked in `registry::objects`; or an admin).
+    SetFeeSchedule,
 }
 
 impl Operation {
     /// Every operation (the authorization test walks them all).
-    pub const ALL: [Operation; 43] = [
+    pub const ALL: [Operation; 44] = [
         Operation::ReadObjects,
         Operation::ReadUsers,
         Operation::WriteRegistry,
@@ -431,6 +434,7 @@ impl Operation {
         Operation::ProposePolicy,
         Operation::SignOffPolicy,
         Operation::ReadComplianceReport,
+        Operation::SetFeeSchedule,
     ];
 
     /// The roles that may perform the operation.
@@ -507,6 +511,10 @@ impl Operation {
                 &[Admin, DeptManager, Engineer, Chief, CityManager, Auditor]
             }
             Operation::ManageMaintenanceVendors => &[Chief],
+            // "Individual City departments will establish ... fee schedules for
+            // reproduction of City video": each department's manager, for their
+            // own department; Information Services (admin) for any.
+            Operation::SetFeeSchedule => &[DeptManager, Admin],
         }
     }
 

@@ -9,6 +9,15 @@
 //! be erased while it waits; the step that closes it (a denial, a fulfilment)
 //! releases that hold in its own transaction. The requester's name stays in
 //! the record: audit entries name the request by id.
+//!
+//! A released request that covers recordings is fulfilled with a copy
+//! (`records-request fulfil ID --out DIR`): [`Controller::plan_records_fulfilment`]
+//! checks the step and plans a masked export tied to the request
+//! (`recordings::plan_release`, its fee from the camera's department's
+//! schedule); once its signed manifest is sent, [`Controller::finish_records_fulfilment`]
+//! records the fee and the manifest's SHA-256 on the request, closes it and
+//! releases its hold, in one transaction with its audit entry. Such a request
+//! is never fulfilled without its copy.
 
 use crate::core::audit::Draft;
 use crate::core::auth::{Actor, Operation};
@@ -17,6 +26,8 @@ use crate::core::store::Op;
 use crate::core::{AuditAction, Controller, KeyChange, KeyStep};
 use crate::oversight::complaints::{shown, text, MAX_FROM, MAX_TEXT};
 use crate::oversight::records_machine::{self, Action, Decision, Stage};
+use crate::recordings::fees::Fee;
+use crate::recordings::{ExportPlan, ReleaseExport, MAX_EXPORT_HOURS};
 use crate::{Error, Result};
 use camplane_config::model::{HoldReason, Kind, LegalHoldSpec, LegalHoldStatus};
 use jiff::{SignedDuration, Timestamp};
@@ -92,6 +103,23 @@ pub struct RecordsRequest {
     /// Steps after opening, oldest first.
     #[serde(default)]
     pub steps: Vec<RecordsStep>,
+    /// The fee charged for the copy that fulfilled it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fee: Option<Fee>,
+    /// The copy that fulfilled it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub export: Option<FulfilledExport>,
+}
+
+/// The copy that fulfilled a request, as recorded on it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FulfilledExport {
+    /// SHA-256 (hex) of the signed manifest file as sent.
+    pub manifest_sha256: String,
+    /// The export's own audit entry (`recordings.export`).
+    pub audit_seq: u64,
+    /// Files in the copy (masked).
+    pub files: usize,
 }
 
 impl RecordsRequest {
@@ -178,6 +206,12 @@ impl Controller {
                 if f >= u {
                     return Err(Error::InvalidArgument("--from must be before --to".into()));
                 }
+                // What is released is one export: a longer request could never be fulfilled.
+                if u.duration_since(f) > SignedDuration::from_hours(MAX_EXPORT_HOURS) {
+                    return Err(Error::InvalidArgument(format!(
+                        "--from/--to: one request covers at most {MAX_EXPORT_HOURS} hours of a camera (one copy); open one per day"
+                    )));
+                }
                 (Some(cam.to_string()), Some(f), Some(u))
             }
             _ => return Err(Error::InvalidArgument(
@@ -205,6 +239,8 @@ impl Controller {
             hold: hold.clone(),
             decision: None,
             steps: Vec::new(),
+            fee: None,
+            export: None,
         };
         let hold_obj = match (&camera, from, until, &hold) {
             (Some(cam), Some(f), Some(u), Some(name)) => Some(StoredObject {
@@ -312,6 +348,20 @@ impl Controller {
             let Some(old) = old else {
                 return Err(Error::NotFound(format!("records request {id}")).into());
             };
+            if action == Action::Fulfil {
+                if let Some(cam) = &old.camera {
+                    // Its copy comes with its fee and manifest: `--out DIR`.
+                    return Err(Refusal::refused(
+                        actor,
+                        t.audit,
+                        "RecordsRequest",
+                        id,
+                        Error::FailedPrecondition(format!(
+                            "records request {id} covers camera {cam}'s recordings: fulfil it with `--out DIR` (a masked copy with its fee)"
+                        )),
+                    ));
+                }
+            }
             let mut new = old.clone();
             new.stage = t.to;
             if let Action::Decide(d) = action {
@@ -334,19 +384,128 @@ impl Controller {
             });
             let mut change = KeyChange::put(serde_json::to_vec(&new)?, d);
             if t.closes {
-                if let Some(kv) = &kvs[1] {
-                    let mut h: StoredObject = serde_json::from_slice(&kv.value)?;
-                    let mut st: LegalHoldStatus = h.status_as();
-                    if st.released_at.is_none() {
-                        st.released_at = Some(now);
-                        st.released_by = Some(actor.username.clone());
-                        h.status = json(&st);
-                        change
-                            .ops
-                            .push(Op::Put(hold_key.clone(), serde_json::to_vec(&h)?));
-                        d_hold_released(&mut change.draft, &h.name);
-                    }
-                }
+                release_hold(&mut change, kvs[1].as_ref(), &hold_key, actor, now)?;
+            }
+            Ok(KeyStep::Write(Box::new(change), new))
+        })
+        .await
+    }
+
+    /// `camplane records-request fulfil ID --out DIR`, first half: the step is
+    /// checked (the Public Information Officer, a request released; refusals
+    /// audited `records.fulfil`) and the masked copy of what it covers is
+    /// planned and audited (`recordings.export`, with the request's id and
+    /// its fee). The caller streams the plan, then calls
+    /// [`Controller::finish_records_fulfilment`].
+    pub async fn plan_records_fulfilment(
+        &self,
+        hub: &crate::alpr::search::Hub,
+        actor: &Actor,
+        id: &str,
+        out_dir: &str,
+    ) -> Result<ExportPlan> {
+        let audit = Action::Fulfil.audit_action();
+        let refuse = |error: Error| Refusal::refused(actor, audit, "RecordsRequest", id, error);
+        if !valid_id(id) {
+            let shown = shown(id);
+            let r = match records_machine::next(&shown, Stage::New, Action::Fulfil, actor) {
+                Err(r) => r,
+                Ok(_) => Refusal::refused(
+                    actor,
+                    audit,
+                    "RecordsRequest",
+                    &shown,
+                    Error::NotFound(format!("records request {shown}")),
+                ),
+            };
+            return Err(self.record_refusal(r).await);
+        }
+        let old: Option<RecordsRequest> = self
+            .store
+            .get(&key(id))
+            .await?
+            .map(|kv| serde_json::from_slice(&kv.value))
+            .transpose()?;
+        let stage = old.as_ref().map_or(Stage::New, |r| r.stage);
+        if let Err(r) = records_machine::next(id, stage, Action::Fulfil, actor) {
+            return Err(self.record_refusal(r).await);
+        }
+        let Some(rr) = old else {
+            return Err(Error::NotFound(format!("records request {id}")));
+        };
+        let (Some(camera), Some(from), Some(until)) = (rr.camera.clone(), rr.from, rr.until) else {
+            return Err(self
+                .record_refusal(refuse(Error::FailedPrecondition(format!(
+                    "records request {id} covers no recordings: fulfil it without --out"
+                ))))
+                .await);
+        };
+        self.plan_release(
+            hub,
+            actor,
+            &ReleaseExport {
+                request: id.to_string(),
+                camera,
+                from,
+                until,
+                out_dir: out_dir.to_string(),
+            },
+        )
+        .await
+    }
+
+    /// `records-request fulfil ID --out DIR`, second half, once the copy's
+    /// signed manifest (`manifest` as sent) went out: the request is fulfilled
+    /// with its fee and the manifest's SHA-256, closed, and its hold released,
+    /// in one transaction audited `records.fulfil`. The step is checked again
+    /// (a request closed meanwhile is refused, audited).
+    pub async fn finish_records_fulfilment(
+        &self,
+        actor: &Actor,
+        plan: &ExportPlan,
+        manifest: &[u8],
+    ) -> Result<RecordsRequest> {
+        use sha2::{Digest, Sha256};
+        let id = plan
+            .records_request
+            .as_deref()
+            .ok_or_else(|| Error::Internal("fulfilment without its request".into()))?;
+        let export = FulfilledExport {
+            manifest_sha256: hex::encode(Sha256::digest(manifest)),
+            audit_seq: plan.audit_seq,
+            files: plan.segments.len(),
+        };
+        let now = self.now();
+        let hold_key = StoredObject::key(Kind::LegalHold, &hold_name(id));
+        self.update_keys(&[&key(id), &hold_key], |kvs| {
+            let old: Option<RecordsRequest> = kvs[0]
+                .as_ref()
+                .map(|kv| serde_json::from_slice(&kv.value))
+                .transpose()?;
+            let stage = old.as_ref().map_or(Stage::New, |r| r.stage);
+            let t = records_machine::next(id, stage, Action::Fulfil, actor)?;
+            let Some(old) = old else {
+                return Err(Error::NotFound(format!("records request {id}")).into());
+            };
+            let mut new = old.clone();
+            new.stage = t.to;
+            new.fee = plan.fee.clone();
+            new.export = Some(export.clone());
+            new.steps.push(RecordsStep {
+                step: StepKind::Fulfil,
+                by: actor.username.clone(),
+                at: now,
+                text: None,
+            });
+            let mut d = Draft::new(&actor.username, t.audit, "RecordsRequest", id);
+            d.details = serde_json::json!({
+                "stage": new.stage, "decision": new.decision, "camera": new.camera,
+                "fee": new.fee, "manifest_sha256": export.manifest_sha256,
+                "export_audit_seq": export.audit_seq, "files": export.files,
+            });
+            let mut change = KeyChange::put(serde_json::to_vec(&new)?, d);
+            if t.closes {
+                release_hold(&mut change, kvs[1].as_ref(), &hold_key, actor, now)?;
             }
             Ok(KeyStep::Write(Box::new(change), new))
         })
@@ -423,9 +582,30 @@ impl Controller {
     }
 }
 
-/// Names the hold a closing step released in its audit entry.
-fn d_hold_released(d: &mut Draft, hold: &str) {
-    d.details["hold_released"] = serde_json::json!(hold);
+/// Releases the request's hold (`kv`, if placed and still in force) in the
+/// closing step's transaction, named in its audit entry.
+fn release_hold(
+    change: &mut KeyChange,
+    kv: Option<&crate::core::store::KeyValue>,
+    hold_key: &str,
+    actor: &Actor,
+    now: Timestamp,
+) -> Result<()> {
+    let Some(kv) = kv else {
+        return Ok(());
+    };
+    let mut h: StoredObject = serde_json::from_slice(&kv.value)?;
+    let mut st: LegalHoldStatus = h.status_as();
+    if st.released_at.is_none() {
+        st.released_at = Some(now);
+        st.released_by = Some(actor.username.clone());
+        h.status = json(&st);
+        change
+            .ops
+            .push(Op::Put(hold_key.to_string(), serde_json::to_vec(&h)?));
+        change.draft.details["hold_released"] = serde_json::json!(h.name);
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -453,6 +633,8 @@ mod tests {
             hold: None,
             decision: None,
             steps: vec![],
+            fee: None,
+            export: None,
         };
         assert!(!r.overdue(at("2026-11-20T23:59:59Z")));
         assert!(r.overdue(at("2026-11-21T00:00:01Z")));

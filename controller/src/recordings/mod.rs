@@ -33,6 +33,7 @@ use sha2::{Digest, Sha256};
 use std::time::Duration;
 
 pub mod access;
+pub mod fees;
 
 pub use access::{Right, POLICE_DEPARTMENT};
 pub use camplane_export::{
@@ -91,6 +92,27 @@ pub struct ExportRequest {
     pub recipient: String,
     /// Re-encoded at the agent with the camera's privacy masks.
     pub masked: bool,
+    /// The police's own use (a case's evidence, the prosecutor): no fee
+    /// ([`fees::charged`]). Otherwise the recipient is outside and the copy's
+    /// fee is recorded.
+    pub police_use: bool,
+}
+
+/// The copy that fulfils a released records request (`oversight::records`
+/// checked the request's stage and the step's role): always masked, its fee
+/// from the camera's department's schedule.
+#[derive(Debug, Clone)]
+pub struct ReleaseExport {
+    /// The records request's id.
+    pub request: String,
+    /// The camera it covers.
+    pub camera: String,
+    /// Its range.
+    pub from: Timestamp,
+    /// Its range's end.
+    pub until: Timestamp,
+    /// Where the CLI says it writes (recorded only).
+    pub out_dir: String,
 }
 
 /// A checked and audited export: what to pull from which agent.
@@ -122,6 +144,11 @@ pub struct ExportPlan {
     pub segments: Vec<SegmentInfo>,
     /// A masked export: the camera's privacy masks, burned in at the agent.
     pub masks: Vec<PrivacyMask>,
+    /// The records request it fulfils, if any.
+    pub records_request: Option<String>,
+    /// Its fee (copies for someone outside the police); `None`: the police's
+    /// own use, no fee.
+    pub fee: Option<fees::Fee>,
 }
 
 fn shown(s: &str, n: usize) -> String {
@@ -275,17 +302,7 @@ impl Controller {
             .load(Kind::Camera, camera)
             .map_err(|_| Error::NotFound(format!("camera {:?}", shown(camera, 60))))?
             .spec_as()?;
-        let status = self
-            .load(Kind::User, &actor.username)
-            .map_err(|_| Error::PermissionDenied(format!("no user record for {}", actor.username)))?
-            .status;
-        let policy = &self.policy_version_in_force();
-        if crate::core::auth::acknowledged_policy(&status) != Some(policy.as_str()) {
-            return Err(Error::PermissionDenied(format!(
-                "{} has not acknowledged policy version {policy} (`camplane policy acknowledge`)",
-                actor.username
-            )));
-        }
+        self.check_policy_acknowledged(actor)?;
         let l = self.store.list(AUTHORIZATIONS).await?;
         let auths: Vec<RecordingAuthorization> = l
             .kvs
@@ -313,8 +330,173 @@ impl Controller {
         Ok((cam, basis))
     }
 
+    /// Whether `actor` acknowledged the policy version in force (before any
+    /// recording is seen or copied).
+    fn check_policy_acknowledged(&self, actor: &Actor) -> Result<()> {
+        let status = self
+            .load(Kind::User, &actor.username)
+            .map_err(|_| Error::PermissionDenied(format!("no user record for {}", actor.username)))?
+            .status;
+        let policy = &self.policy_version_in_force();
+        if crate::core::auth::acknowledged_policy(&status) != Some(policy.as_str()) {
+            return Err(Error::PermissionDenied(format!(
+                "{} has not acknowledged policy version {policy} (`camplane policy acknowledge`)",
+                actor.username
+            )));
+        }
+        Ok(())
+    }
+
+    /// The fee of a copy of `minutes` of `department`'s video in `files`
+    /// files, by its schedule (none: no fee).
+    pub fn fee_for(&self, department: &str, minutes: u64, files: u64) -> Result<fees::Fee> {
+        let schedule = match self.load(Kind::FeeSchedule, department) {
+            Ok(o) => Some(o.spec_as::<camplane_config::model::FeeScheduleSpec>()?),
+            Err(Error::NotFound(_)) => None,
+            Err(e) => return Err(e),
+        };
+        Ok(fees::Fee::charge(department, schedule, minutes, files))
+    }
+
+    /// The camera's agent and its segments overlapping `from..until`.
+    async fn segments_for(
+        &self,
+        hub: &Hub,
+        camera: &str,
+        cam: &CameraSpec,
+        from: Timestamp,
+        until: Timestamp,
+    ) -> Result<(String, String, Vec<SegmentInfo>)> {
+        let agents = self.agents_for(std::slice::from_ref(&cam.site))?;
+        let (agent, site) = agents
+            .into_iter()
+            .next()
+            .ok_or_else(|| Error::FailedPrecondition(format!("site {} has no agent", cam.site)))?;
+        let q = SegmentsQuery {
+            camera: camera.to_string(),
+            from,
+            until,
+        };
+        let segments = hub
+            .ask(
+                &agent,
+                QueryKind::Segments,
+                serde_json::to_vec(&q)?,
+                AGENT_TIMEOUT,
+            )
+            .await
+            .and_then(|a| {
+                serde_json::from_slice::<Vec<SegmentInfo>>(&a.json)
+                    .map_err(|e| Error::Agent(format!("agent {agent}: unreadable answer: {e}")))
+            })?;
+        if segments.is_empty() {
+            return Err(Error::NotFound(format!(
+                "camera {camera} has no recording between {from} and {until}"
+            )));
+        }
+        Ok((agent, site, segments))
+    }
+
+    /// Plans the masked copy that fulfils a released records request (the
+    /// request's stage and the step's role were checked by the caller): the
+    /// Public Information Officer must have acknowledged the policy, the camera
+    /// must have privacy masks (a release outside the police is masked), the
+    /// range at most [`MAX_EXPORT_HOURS`]. Audited `recordings.export` with the
+    /// request's id, its fee and `masked: true` before any byte leaves;
+    /// refusals audited too. The recipient recorded is the request (its
+    /// requester's name stays in the request, out of the audit log).
+    pub async fn plan_release(
+        &self,
+        hub: &Hub,
+        actor: &Actor,
+        r: &ReleaseExport,
+    ) -> Result<ExportPlan> {
+        let recipient = format!("Requester of {}, public records request", r.request);
+        let details = serde_json::json!({
+            "camera": shown(&r.camera, 60), "records_request": r.request,
+            "from": r.from, "until": r.until, "out_dir": shown(&r.out_dir, 200),
+            "recipient": recipient, "masked": true,
+        });
+        let checked = async {
+            self.check_policy_acknowledged(actor)?;
+            let cam: CameraSpec = self
+                .load(Kind::Camera, &r.camera)
+                .map_err(|_| Error::NotFound(format!("camera {:?}", shown(&r.camera, 60))))?
+                .spec_as()?;
+            if cam.privacy_masks.is_empty() {
+                return Err(Error::FailedPrecondition(format!(
+                    "camera {} has no privacy masks (spec.privacy_masks): a release outside the police is masked; its department draws them first",
+                    r.camera
+                )));
+            }
+            if r.until.duration_since(r.from) > SignedDuration::from_hours(MAX_EXPORT_HOURS) {
+                return Err(Error::FailedPrecondition(format!(
+                    "the request covers more than {MAX_EXPORT_HOURS} hours, more than one export copies"
+                )));
+            }
+            let (agent, site, segments) = self
+                .segments_for(hub, &r.camera, &cam, r.from, r.until)
+                .await?;
+            let spans: Vec<(Timestamp, Timestamp)> =
+                segments.iter().map(|s| (s.start, s.end)).collect();
+            let fee = self.fee_for(
+                &cam.department,
+                fees::video_minutes(&spans, r.from, r.until),
+                segments.len() as u64,
+            )?;
+            Ok((cam, agent, site, segments, fee))
+        }
+        .await;
+        let (cam, agent, site, segments, fee) = match checked {
+            Ok(x) => x,
+            Err(e) => {
+                return Err(self
+                    .refuse_recordings(actor, AuditAction::RecordingsExport, &r.camera, details, e)
+                    .await)
+            }
+        };
+        let at = self.now();
+        let mut d = Draft::new(
+            &actor.username,
+            AuditAction::RecordingsExport,
+            "Recording",
+            &r.camera,
+        );
+        d.details = serde_json::json!({
+            "camera": r.camera, "department": cam.department, "site": site, "agent": agent,
+            "case_number": r.request, "records_request": r.request, "recipient": recipient,
+            "from": r.from, "until": r.until, "out_dir": shown(&r.out_dir, 1024),
+            "basis": format!("records request {} released", r.request),
+            "files": segments.len(),
+            "bytes": segments.iter().map(|s| s.size).sum::<u64>(),
+            "sha256": segments.iter().map(|s| s.sha256.clone()).collect::<Vec<_>>(),
+            "masked": true,
+            "masks": cam.privacy_masks.iter().map(|m| m.name.clone()).collect::<Vec<_>>(),
+            "fee": fee,
+        });
+        let c = self.audit.record(d).await?;
+        Ok(ExportPlan {
+            agent,
+            site,
+            camera: r.camera.clone(),
+            department: cam.department,
+            from: r.from,
+            until: r.until,
+            case_number: r.request.clone(),
+            recipient,
+            requester: actor.username.clone(),
+            at,
+            audit_seq: c.seq,
+            segments,
+            masks: cam.privacy_masks,
+            records_request: Some(r.request.clone()),
+            fee: Some(fee),
+        })
+    }
+
     /// Checks an export and writes its audit entry (before anything is
     /// returned); refusals are audited too. The caller streams the plan.
+    /// Unless it is the police's own use, its fee is recorded.
     pub async fn plan_export(
         &self,
         hub: &Hub,
@@ -328,6 +510,7 @@ impl Controller {
             "out_dir": shown(&req.out_dir, 200),
             "recipient": shown(&req.recipient, camplane_export::MAX_RECIPIENT).escape_default().to_string(),
             "masked": req.masked,
+            "police_use": req.police_use,
         });
         let refuse = |e: Error| {
             self.refuse_recordings(
@@ -344,6 +527,7 @@ impl Controller {
                 .await?;
             self.check_case_number(&req.case_number, "an export")?;
             check_recipient(&req.recipient).map_err(Error::InvalidArgument)?;
+            let charged = fees::charged(req.police_use, actor)?;
             if req.masked && cam.privacy_masks.is_empty() {
                 return Err(Error::FailedPrecondition(format!(
                     "masked: camera {} has no privacy masks (spec.privacy_masks); export it without --masked",
@@ -369,45 +553,29 @@ impl Controller {
             // Recorded as the client declared it; what the client writes where is
             // its own (exports.allowed_dir was removed: ALLOWED_DIR_REMOVED).
             let out = shown(&req.out_dir, 1024);
-            let agents = self.agents_for(std::slice::from_ref(&cam.site))?;
-            let (agent, site) = agents
-                .into_iter()
-                .next()
-                .ok_or_else(|| Error::FailedPrecondition(format!("site {} has no agent", cam.site)))?;
-            Ok((cam, basis, from, until, out, agent, site))
+            let (agent, site, segments) = self
+                .segments_for(hub, &req.camera, &cam, from, until)
+                .await?;
+            // A copy for someone outside the police is charged by the camera's
+            // department's schedule; the police's own copies are not.
+            let fee = if !charged {
+                None
+            } else {
+                let spans: Vec<(Timestamp, Timestamp)> =
+                    segments.iter().map(|s| (s.start, s.end)).collect();
+                Some(self.fee_for(
+                    &cam.department,
+                    fees::video_minutes(&spans, from, until),
+                    segments.len() as u64,
+                )?)
+            };
+            Ok((cam, basis, from, until, out, agent, site, segments, fee))
         }
         .await;
-        let (cam, basis, from, until, out, agent, site) = match checked {
+        let (cam, basis, from, until, out, agent, site, segments, fee) = match checked {
             Ok(x) => x,
             Err(e) => return Err(refuse(e).await),
         };
-        let q = SegmentsQuery {
-            camera: req.camera.clone(),
-            from,
-            until,
-        };
-        let segments = match hub
-            .ask(
-                &agent,
-                QueryKind::Segments,
-                serde_json::to_vec(&q)?,
-                AGENT_TIMEOUT,
-            )
-            .await
-            .and_then(|a| {
-                serde_json::from_slice::<Vec<SegmentInfo>>(&a.json)
-                    .map_err(|e| Error::Agent(format!("agent {agent}: unreadable answer: {e}")))
-            }) {
-            Ok(s) => s,
-            Err(e) => return Err(refuse(e).await),
-        };
-        if segments.is_empty() {
-            return Err(refuse(Error::NotFound(format!(
-                "camera {} has no recording between {from} and {until}",
-                req.camera
-            )))
-            .await);
-        }
         let at = self.now();
         let mut d = Draft::new(
             &actor.username,
@@ -423,6 +591,8 @@ impl Controller {
             "sha256": segments.iter().map(|s| s.sha256.clone()).collect::<Vec<_>>(),
             "masked": req.masked,
             "masks": if req.masked { cam.privacy_masks.iter().map(|m| m.name.clone()).collect::<Vec<_>>() } else { vec![] },
+            "police_use": req.police_use,
+            "fee": fee,
         });
         let c = self.audit.record(d).await?;
         Ok(ExportPlan {
@@ -443,6 +613,8 @@ impl Controller {
             } else {
                 Vec::new()
             },
+            records_request: None,
+            fee,
         })
     }
 
@@ -574,7 +746,7 @@ pub fn manifest_body(
 }
 
 fn manifest_body_plain(plan: &ExportPlan, ca_cert_pem: &str) -> serde_json::Value {
-    serde_json::json!({
+    let mut v = serde_json::json!({
         "format": camplane_export::FORMAT,
         "camera": plan.camera,
         "department": plan.department,
@@ -589,7 +761,17 @@ fn manifest_body_plain(plan: &ExportPlan, ca_cert_pem: &str) -> serde_json::Valu
         "audit_seq": plan.audit_seq,
         "files": plan.segments,
         "signer": {"algorithm": SIGNATURE_ALGORITHM, "certificate": ca_cert_pem},
-    })
+    });
+    // Signed with the rest: the fee charged (or that none is: the police's
+    // own use) and the request fulfilled.
+    match &plan.fee {
+        Some(f) => v["fee"] = json(f),
+        None => v["police_use"] = true.into(),
+    }
+    if let Some(r) = &plan.records_request {
+        v["records_request"] = r.as_str().into();
+    }
+    v
 }
 
 /// Signs a manifest body: the result is the body with `signature` (hex, over
@@ -618,6 +800,8 @@ mod tests {
             audit_seq: 7,
             segments: vec![],
             masks: vec![],
+            records_request: None,
+            fee: None,
         }
     }
 
@@ -727,5 +911,40 @@ mod tests {
         write(text.as_bytes());
         let e = verify_export(d.path(), &pki.ca_cert_pem).unwrap_err();
         assert!(e.to_string().contains("signature"), "{e}");
+
+        // The fee and the records request are signed too: a copy cannot be
+        // passed off as cheaper, or as another request's. The police's own
+        // copy says so instead of a fee.
+        let plain = manifest_body(&plan(), &[], &pki.ca_cert_pem);
+        assert_eq!(plain["police_use"], true);
+        assert!(plain.get("fee").is_none());
+        let mut charged = plan();
+        charged.fee = Some(fees::Fee::charge(
+            "police",
+            Some(camplane_config::model::FeeScheduleSpec {
+                currency: "USD".into(),
+                base_cents: 1500,
+                per_minute_cents: 250,
+                per_file_cents: 75,
+            }),
+            60,
+            0,
+        ));
+        charged.records_request = Some("rr-20261101-abcdef".into());
+        let cb = manifest_body(&charged, &[], &pki.ca_cert_pem);
+        assert_eq!(cb["fee"]["cents"], 16_500);
+        assert_eq!(cb["records_request"], "rr-20261101-abcdef");
+        assert!(cb.get("police_use").is_none());
+        let signed = String::from_utf8(sign_manifest(&pki, cb).unwrap()).unwrap();
+        write(signed.as_bytes());
+        assert_eq!(verify_export(d.path(), &pki.ca_cert_pem), Ok(0));
+        for (from, to) in [
+            ("16500", "1650"),
+            ("rr-20261101-abcdef", "rr-20261101-000000"),
+        ] {
+            write(signed.replace(from, to).as_bytes());
+            let e = verify_export(d.path(), &pki.ca_cert_pem).unwrap_err();
+            assert!(e.to_string().contains("signature"), "{from}: {e}");
+        }
     }
 }

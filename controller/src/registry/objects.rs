@@ -111,7 +111,7 @@ impl Controller {
     pub async fn refuse_unknown_kind(&self, actor: &Actor, kind: &str, name: &str) -> Error {
         let shown = |s: &str| s.chars().take(64).collect::<String>();
         let e = Error::InvalidArgument(format!(
-            "unknown kind {:?} (Site, Department, Camera, PlacementRequest, User)",
+            "unknown kind {:?} (Site, Department, Camera, PlacementRequest, User, FeeSchedule)",
             shown(kind)
         ));
         let mut d = Draft::new(
@@ -186,10 +186,20 @@ impl Controller {
                 let op = match kind {
                     Kind::PlacementRequest => Operation::SubmitRequest,
                     Kind::User => Operation::ManageUsers,
+                    Kind::FeeSchedule => Operation::SetFeeSchedule,
                     _ => Operation::WriteRegistry,
                 };
                 self.require(actor, op, AuditAction::ApplyKind(kind))
                     .await?;
+            }
+        }
+        // A fee schedule is its own department's (or an admin's): a manager
+        // applying another's is denied, audited.
+        for (name, spec) in &specs {
+            if let Spec::FeeSchedule(_) = spec {
+                if let Err(r) = crate::recordings::fees::may_set(actor, name) {
+                    return Err(self.record_refusal(r).await);
+                }
             }
         }
         // References must exist, in the store or in this same apply.
@@ -211,6 +221,8 @@ impl Controller {
                     }
                 }
                 Spec::Agent(a) => refs.push(("spec.site", Kind::Site, &a.site)),
+                // Named after its department, which must exist.
+                Spec::FeeSchedule(_) => refs.push(("name", Kind::Department, name)),
                 Spec::LegalHold(_) => problems.push(format!(
                     "{source}: LegalHold {name:?}: place holds with `camplane hold create` (it checks who may place them)"
                 )),
