@@ -149,6 +149,9 @@ fn nav(actor: &Actor) -> Vec<html::NavItem> {
     if oversight::reads_maintenance(actor) {
         n.push(("/console/maintenance", "Maintenance"));
     }
+    if oversight::reads_compliance(actor) {
+        n.push(("/console/compliance", "Compliance"));
+    }
     n.push(("/console/policy", "Policy"));
     n
 }
@@ -550,6 +553,11 @@ impl Console {
                 p if p.starts_with("/console/holds/") => Some(AuditAction::HoldRelease),
                 p if p.starts_with("/console/policy/") => Some(AuditAction::PolicySignoff),
                 "/console/complaints" => Some(AuditAction::ComplaintFile),
+                p if p.starts_with("/console/records/") => match html::field(&form, "action") {
+                    "review" => Some(AuditAction::RecordsReview),
+                    "advise" => Some(AuditAction::RecordsAdvise),
+                    _ => Some(AuditAction::RecordsDecide),
+                },
                 p if p.starts_with("/console/complaints/") => match html::field(&form, "action") {
                     "appeal" => Some(AuditAction::ComplaintAppeal),
                     _ => Some(AuditAction::ComplaintDecide),
@@ -587,6 +595,11 @@ impl Console {
             if let Some(id) = path.strip_prefix("/console/complaints/") {
                 if !id.is_empty() && !id.contains('/') {
                     return oversight::step(self, &signed, &path_name(id), &form).await;
+                }
+            }
+            if let Some(id) = path.strip_prefix("/console/records/") {
+                if !id.is_empty() && !id.contains('/') {
+                    return oversight::record_step(self, &signed, &path_name(id), &form).await;
                 }
             }
             if let Some(v) = path.strip_prefix("/console/policy/") {
@@ -663,7 +676,17 @@ impl Console {
                 };
                 oversight::complaints(self, &signed, StatusCode::OK, msg).await
             }
-            "/console/records" => oversight::records(self, &signed).await,
+            "/console/records" => {
+                let done = html::pairs(&query).iter().any(|(k, _)| k == "done");
+                oversight::records(
+                    self,
+                    &signed,
+                    StatusCode::OK,
+                    done.then(|| html::message("note", "The step was recorded.")),
+                )
+                .await
+            }
+            "/console/compliance" => oversight::compliance(self, &signed, &query).await,
             "/console/maintenance" => oversight::maintenance(self, &signed).await,
             "/console/policy" => {
                 let done = html::pairs(&query).iter().any(|(k, _)| k == "signed");

@@ -6,16 +6,19 @@
 //!
 //! Each page calls the wing operation its CLI command calls (`complaints`,
 //! `file_complaint`, `decide_complaint`, `appeal_complaint`,
-//! `records_requests`, `maintenance_overdue`) with the signed-in `Actor`.
-//! Which complaint step a row offers is asked of the pure rule
-//! (`complaint_machine::next`) on the stored stage; the step is decided again
-//! when taken.
+//! `records_requests`, `records_step`, `maintenance_overdue`,
+//! `compliance_report`) with the signed-in `Actor`. Which step a row offers
+//! is asked of the pure rule (`complaint_machine::next`,
+//! `records_machine::next`) on the stored stage; the step is decided again
+//! when taken. Fulfilling a records request writes a masked copy to a
+//! directory, so it stays the CLI's (`camplane records-request fulfil ID --out DIR`).
 
 use super::html::{self, esc, url_part};
 use super::{html_response, redirect, refused, status_of, Console, Signed};
 use crate::core::auth::{Actor, Operation};
 use crate::oversight::complaint_machine::{self, Action, Outcome};
 use crate::oversight::complaints::NewComplaint;
+use crate::oversight::records_machine::{self, Action as RAction, Decision};
 use axum::body::Body;
 use axum::http::{Response, StatusCode};
 use std::fmt::Write;
@@ -186,8 +189,88 @@ pub(crate) async fn step(
     }
 }
 
+/// The step forms a records request's row offers `actor` (the rule decides).
+fn record_steps(signed: &Signed, r: &crate::oversight::records::RecordsRequest) -> String {
+    let actor = &signed.actor;
+    let may = |a: RAction| records_machine::next(&r.id, r.stage, a, actor).is_ok();
+    let form = |action: &str, extra: &str, label: &str| {
+        format!(
+            "<form method=\"post\" action=\"/console/records/{id}\">{csrf}<input type=\"hidden\" name=\"action\" value=\"{action}\">{extra}<button type=\"submit\">{label}</button></form>",
+            id = url_part(&r.id),
+            csrf = html::csrf_field(&signed.csrf),
+        )
+    };
+    let mut out = String::new();
+    if may(RAction::Review) {
+        out.push_str(&form("review", "", "Take up for review"));
+    }
+    if may(RAction::Advise) {
+        out.push_str(&form(
+            "advise",
+            &format!("<label for=\"a-{id}\">Advice</label><textarea id=\"a-{id}\" name=\"text\" required></textarea>", id = esc(&r.id)),
+            "Record the advice",
+        ));
+    }
+    if may(RAction::Decide(Decision::Release)) {
+        let choices = [
+            ("release".to_string(), "Release".to_string()),
+            ("deny".to_string(), "Deny".to_string()),
+        ];
+        out.push_str(&form(
+            "decide",
+            &format!(
+                "{}<label for=\"d-{id}\">Reason</label><textarea id=\"d-{id}\" name=\"text\" required></textarea>",
+                html::select("decision", "Decision", &choices, ""),
+                id = esc(&r.id)
+            ),
+            "Decide",
+        ));
+    }
+    out
+}
+
+/// `POST /console/records/ID`: review, advise or decide, as `camplane
+/// records-request review|advise|decide` do.
+pub(crate) async fn record_step(
+    console: &Console,
+    signed: &Signed,
+    id: &str,
+    form: &[(String, String)],
+) -> Response<Body> {
+    let action = match (html::field(form, "action"), html::field(form, "decision")) {
+        ("review", _) => Ok(RAction::Review),
+        ("advise", _) => Ok(RAction::Advise),
+        ("decide", "release") => Ok(RAction::Decide(Decision::Release)),
+        ("decide", "deny") => Ok(RAction::Decide(Decision::Deny)),
+        _ => Err(crate::Error::InvalidArgument(
+            "action: review, advise or decide (release or deny)".into(),
+        )),
+    };
+    let done = match action {
+        Ok(a) => {
+            console
+                .ctl
+                .records_step(&signed.actor, id, a, html::field(form, "text"), "")
+                .await
+        }
+        Err(e) => Err(e),
+    };
+    match done {
+        Ok(_) => redirect("/console/records?done=1"),
+        Err(e) => {
+            let (status, text) = status_of(&e);
+            records(console, signed, status, Some(html::message("error", &text))).await
+        }
+    }
+}
+
 /// `GET /console/records`: the requests, their deadlines, the overdue ones first.
-pub(crate) async fn records(console: &Console, signed: &Signed) -> Response<Body> {
+pub(crate) async fn records(
+    console: &Console,
+    signed: &Signed,
+    status: StatusCode,
+    msg: Option<String>,
+) -> Response<Body> {
     let actor = &signed.actor;
     let (mut all, _) = match console.ctl.records_requests(actor, false, false, "").await {
         Ok(x) => x,
@@ -196,7 +279,7 @@ pub(crate) async fn records(console: &Console, signed: &Signed) -> Response<Body
     let now = console.ctl.now();
     let overdue = all.iter().filter(|r| r.overdue(now)).count();
     all.sort_by_key(|r| (!r.overdue(now), r.stage.is_closed(), r.due));
-    let mut b = String::new();
+    let mut b = msg.unwrap_or_default();
     if overdue > 0 {
         b.push_str(&html::message(
             "error",
@@ -207,7 +290,7 @@ pub(crate) async fn records(console: &Console, signed: &Signed) -> Response<Body
     if all.is_empty() {
         b.push_str("<p>No requests.</p>");
     } else {
-        b.push_str("<div class=\"scroll\"><table><thead><tr><th scope=\"col\">Request</th><th scope=\"col\">Requester</th><th scope=\"col\">Received</th><th scope=\"col\">Deadline</th><th scope=\"col\">Camera and range</th><th scope=\"col\">Stage</th><th scope=\"col\">Hold</th></tr></thead><tbody>");
+        b.push_str("<div class=\"scroll\"><table><thead><tr><th scope=\"col\">Request</th><th scope=\"col\">Requester</th><th scope=\"col\">Received</th><th scope=\"col\">Deadline</th><th scope=\"col\">Camera and range</th><th scope=\"col\">Stage</th><th scope=\"col\">Hold</th><th scope=\"col\">Steps</th></tr></thead><tbody>");
         for r in &all {
             let range = match (&r.camera, r.from, r.until) {
                 (Some(c), Some(f), Some(u)) => format!("{c}: {} to {}", day(f), day(u)),
@@ -216,7 +299,7 @@ pub(crate) async fn records(console: &Console, signed: &Signed) -> Response<Body
             };
             let _ = write!(
                 b,
-                "<tr{}><td>{}</td><td>{}</td><td>{}</td><td>{}{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                "<tr{}><td>{}</td><td>{}</td><td>{}</td><td>{}{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
                 if r.overdue(now) { " class=\"overdue\"" } else { "" },
                 esc(&r.id),
                 esc(&r.requester),
@@ -226,13 +309,14 @@ pub(crate) async fn records(console: &Console, signed: &Signed) -> Response<Body
                 esc(&range),
                 esc(&r.stage.as_str().replace('_', " ")),
                 esc(r.hold.as_deref().unwrap_or("-")),
+                record_steps(signed, r),
             );
         }
         b.push_str("</tbody></table></div>");
     }
-    b.push_str("<p>Steps: <code>camplane records-request review|advise|decide|fulfil ID</code>.</p></section>");
+    b.push_str("<p>A released request is fulfilled with its masked copy and fee: <code>camplane records-request fulfil ID --out DIR</code>.</p></section>");
     html_response(
-        StatusCode::OK,
+        status,
         html::page("Records requests", Some(&signed.frame()), &b),
     )
 }
@@ -289,5 +373,122 @@ pub(crate) async fn maintenance(console: &Console, signed: &Signed) -> Response<
     html_response(
         StatusCode::OK,
         html::page("Maintenance", Some(&signed.frame()), &b),
+    )
+}
+
+/// Whether `actor` reads compliance reports (department managers, auditors).
+pub fn reads_compliance(actor: &Actor) -> bool {
+    Operation::ReadComplianceReport.allows(actor)
+}
+
+/// `GET /console/compliance[?department=D&month=YYYY-MM]`: a department's
+/// month (`camplane compliance report`); a manager's own department by default.
+pub(crate) async fn compliance(console: &Console, signed: &Signed, query: &str) -> Response<Body> {
+    let pairs = html::pairs(query);
+    let get = |k: &str| {
+        pairs
+            .iter()
+            .find(|(n, _)| n == k)
+            .map(|(_, v)| v.trim().to_string())
+            .unwrap_or_default()
+    };
+    let department = match get("department") {
+        d if d.is_empty() => signed.actor.department.clone(),
+        d => d,
+    };
+    let month = match get("month") {
+        m if m.is_empty() => console
+            .ctl
+            .now()
+            .to_zoned(console.ctl.time_zone())
+            .strftime("%Y-%m")
+            .to_string(),
+        m => m,
+    };
+    let mut b = format!(
+        "<form method=\"get\" action=\"/console/compliance\"><label for=\"c-dept\">Department</label><input id=\"c-dept\" name=\"department\" value=\"{}\"><label for=\"c-month\">Month (YYYY-MM)</label><input id=\"c-month\" name=\"month\" value=\"{}\"><button type=\"submit\">Show</button></form>",
+        esc(&department),
+        esc(&month)
+    );
+    if department.is_empty() {
+        b.push_str("<p>Name a department.</p>");
+        return html_response(
+            StatusCode::OK,
+            html::page("Compliance", Some(&signed.frame()), &b),
+        );
+    }
+    let r = match console
+        .ctl
+        .compliance_report(&signed.actor, &department, &month)
+        .await
+    {
+        Ok(r) => r,
+        Err(e) => {
+            let (status, text) = status_of(&e);
+            b.push_str(&html::message("error", &text));
+            return html_response(status, html::page("Compliance", Some(&signed.frame()), &b));
+        }
+    };
+    let _ = write!(
+        b,
+        "<section><h2>{} in {}</h2><h3>Cameras</h3><div class=\"scroll\"><table><thead><tr><th scope=\"col\">Camera</th><th scope=\"col\">State</th><th scope=\"col\">Non-operational since</th></tr></thead><tbody>",
+        esc(&r.department),
+        esc(&r.month)
+    );
+    for c in &r.cameras {
+        let _ = write!(
+            b,
+            "<tr><td><a href=\"/console/cameras/{}\">{}</a></td><td>{}</td><td>{}</td></tr>",
+            url_part(&c.camera),
+            esc(&c.camera),
+            esc(&serde_json::to_value(c.state)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_string))
+                .unwrap_or_default()),
+            esc(&c
+                .non_operational_since
+                .map(day)
+                .unwrap_or_else(|| "-".into())),
+        );
+    }
+    b.push_str("</tbody></table></div>");
+    let _ = write!(
+        b,
+        "<h3>Overdue tests or non-operational ({})</h3><ul>",
+        r.overdue.len()
+    );
+    for o in &r.overdue {
+        let _ = write!(b, "<li>{}</li>", esc(&o.camera));
+    }
+    b.push_str("</ul><h3>Access by the department's users</h3><div class=\"scroll\"><table><thead><tr><th scope=\"col\">User</th><th scope=\"col\">Views</th><th scope=\"col\">Exports</th><th scope=\"col\">Searches</th><th scope=\"col\">Refusals</th></tr></thead><tbody>");
+    for a in &r.activity {
+        let _ = write!(
+            b,
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            esc(&a.user),
+            a.views,
+            a.exports,
+            a.searches,
+            a.refusals
+        );
+    }
+    let _ = write!(
+        b,
+        "</tbody></table></div><h3>Open complaints about its cameras ({})</h3><ul>",
+        r.open_complaints.len()
+    );
+    for c in &r.open_complaints {
+        let _ = write!(
+            b,
+            "<li>{} ({}): {}</li>",
+            esc(&c.id),
+            esc(&c.camera),
+            esc(&c.stage)
+        );
+    }
+    b.push_str("</ul></section>");
+    html_response(
+        StatusCode::OK,
+        html::page("Compliance", Some(&signed.frame()), &b),
     )
 }
