@@ -23,7 +23,7 @@ use crate::core::audit::Draft;
 use crate::core::auth::{Actor, Operation};
 use crate::core::store::{Compare, Op};
 use crate::core::AuditAction;
-use crate::core::Controller;
+use crate::core::{Controller, StoredObject};
 use crate::{Error, Result};
 use camplane_config::model::{CameraSpec, Kind, PrivacyMask, SegmentInfo, SegmentsQuery};
 use camplane_proto::kinds::QueryKind;
@@ -302,7 +302,7 @@ impl Controller {
             .load(Kind::Camera, camera)
             .map_err(|_| Error::NotFound(format!("camera {:?}", shown(camera, 60))))?
             .spec_as()?;
-        self.check_policy_acknowledged(actor)?;
+        self.check_policy_acknowledged(actor).await?;
         let l = self.store.list(AUTHORIZATIONS).await?;
         let auths: Vec<RecordingAuthorization> = l
             .kvs
@@ -331,14 +331,33 @@ impl Controller {
     }
 
     /// Whether `actor` acknowledged the policy version in force (before any
-    /// recording is seen or copied).
-    fn check_policy_acknowledged(&self, actor: &Actor) -> Result<()> {
-        let status = self
-            .load(Kind::User, &actor.username)
-            .map_err(|_| Error::PermissionDenied(format!("no user record for {}", actor.username)))?
-            .status;
+    /// recording is seen or copied). The user record is read from the cache,
+    /// and again from the store before a refusal: an acknowledgement made
+    /// through another controller a moment ago counts here at once.
+    async fn check_policy_acknowledged(&self, actor: &Actor) -> Result<()> {
         let policy = &self.policy_version_in_force();
-        if crate::core::auth::acknowledged_policy(&status) != Some(policy.as_str()) {
+        let acknowledged = |o: &StoredObject| {
+            crate::core::auth::acknowledged_policy(&o.status) == Some(policy.as_str())
+        };
+        let cached = self.load(Kind::User, &actor.username).ok();
+        let fresh = match cached {
+            Some(o) if acknowledged(&o) => true,
+            _ => match self
+                .refresh(&StoredObject::key(Kind::User, &actor.username))
+                .await?
+            {
+                Some(kv) => serde_json::from_slice::<StoredObject>(&kv.value)
+                    .map(|o| acknowledged(&o))
+                    .unwrap_or(false),
+                None => {
+                    return Err(Error::PermissionDenied(format!(
+                        "no user record for {}",
+                        actor.username
+                    )))
+                }
+            },
+        };
+        if !fresh {
             return Err(Error::PermissionDenied(format!(
                 "{} has not acknowledged policy version {policy} (`camplane policy acknowledge`)",
                 actor.username
@@ -418,7 +437,7 @@ impl Controller {
             "recipient": recipient, "masked": true,
         });
         let checked = async {
-            self.check_policy_acknowledged(actor)?;
+            self.check_policy_acknowledged(actor).await?;
             let cam: CameraSpec = self
                 .load(Kind::Camera, &r.camera)
                 .map_err(|_| Error::NotFound(format!("camera {:?}", shown(&r.camera, 60))))?
