@@ -84,7 +84,7 @@ fn theirs(clip: &std::path::Path) -> f64 {
 }
 
 fn main() {
-    camplane_agent::ingest::init_ffmpeg();
+    camplane_agent::ffmpeg::init_ffmpeg();
     let dir = tempfile::tempdir().unwrap();
     let clip = dir.path().join("clip.ts");
     let st = Command::new("ffmpeg")

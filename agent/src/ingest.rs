@@ -8,7 +8,7 @@
 //! (that would need unsafe).
 
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex, Once};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use ff::{codec, format, media, Rational};
@@ -145,14 +145,7 @@ fn lock(s: &Mutex<CameraShared>) -> std::sync::MutexGuard<'_, CameraShared> {
     s.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-/// Initializes FFmpeg once per process (network, quiet logs).
-pub fn init_ffmpeg() {
-    static ONCE: Once = Once::new();
-    ONCE.call_once(|| {
-        let _ = ff::init();
-        ff::util::log::set_level(ff::util::log::Level::Fatal);
-    });
-}
+use crate::ffmpeg::init_ffmpeg;
 
 /// What we learned about a camera's video at connect time.
 #[derive(Debug, Clone)]

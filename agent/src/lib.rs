@@ -12,6 +12,7 @@ pub mod config;
 pub mod control;
 pub mod error;
 pub mod events;
+pub mod ffmpeg;
 pub mod fs;
 pub mod gps;
 pub mod health;

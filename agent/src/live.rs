@@ -885,7 +885,7 @@ mod tests {
     /// with times in 1/90000.
     fn camera_units(dir: &std::path::Path) -> Vec<(Vec<u8>, i64, i64, bool)> {
         use ffmpeg_next as ff;
-        crate::ingest::init_ffmpeg();
+        crate::ffmpeg::init_ffmpeg();
         let src = dir.join("cam.ts");
         let st = std::process::Command::new("ffmpeg")
             .args(["-loglevel", "error", "-y", "-f", "lavfi", "-i"])

@@ -288,7 +288,7 @@ impl Masker {
         masks: &[PrivacyMask],
         opts: MaskerOptions,
     ) -> Result<Masker> {
-        crate::ingest::init_ffmpeg();
+        crate::ffmpeg::init_ffmpeg();
         let dctx =
             codec::context::Context::from_parameters(params).map_err(err("decoder parameters"))?;
         let mut dec = dctx.decoder();
@@ -486,7 +486,7 @@ impl LiveMasker {
     /// The parameters of the stream a keyframe starts (H.264, its size and
     /// pixel format), found by decoding it.
     fn probe(&self, u: &Unit) -> Result<codec::Parameters> {
-        crate::ingest::init_ffmpeg();
+        crate::ffmpeg::init_ffmpeg();
         let h264 = ff::decoder::find(codec::Id::H264)
             .ok_or_else(|| MaskError("this FFmpeg has no H.264 decoder".into()))?;
         let mut dec = codec::context::Context::new_with_codec(h264).decoder();
@@ -551,7 +551,7 @@ pub fn mask_file(
     dst: &std::path::Path,
     masks: &[PrivacyMask],
 ) -> Result<()> {
-    crate::ingest::init_ffmpeg();
+    crate::ffmpeg::init_ffmpeg();
     let name = src.display().to_string();
     let mut ictx = format::input(&src).map_err(|e| MaskError(format!("{name}: {e}")))?;
     let (vi, tb, params, rate) = {
@@ -736,7 +736,7 @@ mod tests {
     /// had them.
     #[test]
     fn the_masker_burns_masks_into_h264() {
-        crate::ingest::init_ffmpeg();
+        crate::ffmpeg::init_ffmpeg();
         let dir = tempfile::tempdir().unwrap();
         let src = dir.path().join("src.ts");
         let st = std::process::Command::new("ffmpeg")

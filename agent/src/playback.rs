@@ -167,7 +167,7 @@ fn start(index: &Mutex<Index>, q: &PlaybackQuery) -> Result<Remux, String> {
             q.camera, q.from, q.until
         ));
     }
-    crate::ingest::init_ffmpeg();
+    crate::ffmpeg::init_ffmpeg();
     let (reader, writer) = std::io::pipe().map_err(|e| format!("playback pipe: {e}"))?;
     let (from, until) = (q.from, q.until);
     let masks = q.masks.clone();
@@ -407,7 +407,7 @@ mod tests {
     /// Two 2 s TS segments of a 25 fps 160x120 clip with 1 s GOPs, indexed like
     /// the recorder's, from `t0`.
     fn two_segments(dir: &std::path::Path) -> (Mutex<Index>, Timestamp) {
-        crate::ingest::init_ffmpeg();
+        crate::ffmpeg::init_ffmpeg();
         let mut index = Index::open(dir).unwrap();
         let t0: Timestamp = "2026-11-01T00:00:00Z".parse().unwrap();
         let cam_dir = index.camera_dir("cam-1");

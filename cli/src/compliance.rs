@@ -93,6 +93,22 @@ pub async fn run(c: &Client, cc: ComplianceCmd) -> Result<i32> {
         );
     }
     print_table(t);
+    let f = &v["fee_schedule"];
+    if f.is_object() {
+        let amount = |k: &str| {
+            let c = f[k].as_i64().unwrap_or(0);
+            format!("{}.{:02}", c / 100, (c % 100).abs())
+        };
+        println!(
+            "\nfee schedule: {} {} per copy, {} per minute, {} per file",
+            clean(&text(&f["currency"])),
+            amount("base_cents"),
+            amount("per_minute_cents"),
+            amount("per_file_cents")
+        );
+    } else {
+        println!("\nfee schedule: none (copies carry no fee)");
+    }
     println!(
         "\nopen complaints about its cameras ({}):",
         rows(&v["open_complaints"]).len()

@@ -178,6 +178,105 @@ async fn complaints_records_and_maintenance_in_the_console() {
         "{}",
         a.body
     );
+    assert!(
+        !a.body.contains("value=\"review\""),
+        "the clerk takes no step: {}",
+        a.body
+    );
+    let id = a
+        .body
+        .split("<td>rr-")
+        .nth(1)
+        .and_then(|s| s.split('<').next())
+        .map(|s| format!("rr-{s}"))
+        .expect("the request's id in the page");
+    let path = format!("/console/records/{id}");
+    // The PIO takes it up; the attorney advises; the PIO decides.
+    let mut pio_c = ConsoleClient::new(h.running.console_addr.unwrap(), &h.running.ca_pem);
+    assert_eq!(
+        pio_c.login("o-pio", &user_password("o-pio")).await.status,
+        303
+    );
+    let a = pio_c.get("/console/records").await;
+    assert!(a.body.contains("value=\"review\""), "{}", a.body);
+    let csrf = a.csrf();
+    // Out of order: a decision before the attorney's advice.
+    let a = pio_c
+        .post(
+            &path,
+            &[
+                ("csrf", &csrf),
+                ("action", "decide"),
+                ("decision", "deny"),
+                ("text", "x"),
+            ],
+        )
+        .await;
+    assert_eq!(a.status, 409, "{}", a.body);
+    let a = pio_c
+        .post(&path, &[("csrf", &csrf), ("action", "review")])
+        .await;
+    assert_eq!(a.status, 303, "{}", a.body);
+    let mut atty = signed_in(&h, "o-atty", &["city_attorney"]).await;
+    let a = atty.get("/console/records").await;
+    assert!(a.body.contains("value=\"advise\""), "{}", a.body);
+    let csrf_a = a.csrf();
+    let a = atty
+        .post(
+            &path,
+            &[
+                ("csrf", &csrf_a),
+                ("action", "advise"),
+                ("text", "deny: an open investigation"),
+            ],
+        )
+        .await;
+    assert_eq!(a.status, 303, "{}", a.body);
+    let a = pio_c
+        .post(
+            &path,
+            &[
+                ("csrf", &csrf),
+                ("action", "decide"),
+                ("decision", "deny"),
+                ("text", "open investigation"),
+            ],
+        )
+        .await;
+    assert_eq!(a.status, 303, "{}", a.body);
+    let a = pio_c.get("/console/records?done=1").await;
+    assert!(
+        a.body.contains("denied") && !a.body.contains("<strong>overdue</strong>"),
+        "{}",
+        a.body
+    );
+
+    // Compliance: a police manager's own month with its fee schedule; another
+    // department is refused.
+    let mut mgr = signed_in(&h, "o-mgr", &["dept_manager"]).await;
+    let a = mgr.get("/console/compliance").await;
+    assert_eq!(a.status, 200, "{}", a.body);
+    assert!(
+        a.body.contains("cam-1") && a.body.contains("Open complaints"),
+        "{}",
+        a.body
+    );
+    assert!(a.body.contains("carry no fee"), "{}", a.body);
+    apply(
+        &h,
+        &h.admin,
+        "kind: FeeSchedule\nname: police\nspec:\n  base_cents: 2500\n  per_minute_cents: 150\n",
+    )
+    .await
+    .unwrap();
+    let a = mgr.get("/console/compliance").await;
+    assert!(
+        a.body.contains("USD 25.00 per copy") && a.body.contains("USD 1.50 per minute"),
+        "{}",
+        a.body
+    );
+    let a = mgr.get("/console/compliance?department=parks").await;
+    assert_eq!(a.status, 403, "{}", a.body);
 
     // The maintenance page: the chief sees the overdue list (the city's camera
     // has never passed a test).

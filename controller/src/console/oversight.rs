@@ -38,6 +38,11 @@ pub fn reads_maintenance(actor: &Actor) -> bool {
     Operation::ReadMaintenance.allows(actor)
 }
 
+/// Cents as an amount, `12.50`.
+fn cents(c: i64) -> String {
+    format!("{}.{:02}", c / 100, (c % 100).abs())
+}
+
 fn day(t: jiff::Timestamp) -> String {
     html::when(&t.to_string())
 }
@@ -486,7 +491,22 @@ pub(crate) async fn compliance(console: &Console, signed: &Signed, query: &str) 
             esc(&c.stage)
         );
     }
-    b.push_str("</ul></section>");
+    b.push_str("</ul><h3>Fee schedule</h3>");
+    match &r.fee_schedule {
+        Some(f) => {
+            let _ = write!(
+                b,
+                "<p>Copies of its video for outside recipients: {c} {} per copy, {c} {} per minute of video, {c} {} per file (`kind: FeeSchedule`, name {}).</p>",
+                cents(f.base_cents),
+                cents(f.per_minute_cents),
+                cents(f.per_file_cents),
+                esc(&r.department),
+                c = esc(&f.currency)
+            );
+        }
+        None => b.push_str("<p>None: copies of its video carry no fee until the department applies a <code>kind: FeeSchedule</code>.</p>"),
+    }
+    b.push_str("</section>");
     html_response(
         StatusCode::OK,
         html::page("Compliance", Some(&signed.frame()), &b),

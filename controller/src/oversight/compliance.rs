@@ -18,7 +18,9 @@ use crate::core::{AuditAction, Controller};
 use crate::oversight::complaint_machine::Stage;
 use crate::oversight::maintenance::OverdueCamera;
 use crate::{Error, Result};
-use camplane_config::model::{CameraSpec, CameraState, CameraStatus, Kind, UserSpec};
+use camplane_config::model::{
+    CameraSpec, CameraState, CameraStatus, FeeScheduleSpec, Kind, UserSpec,
+};
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
@@ -87,6 +89,10 @@ pub struct ComplianceReport {
     pub activity: Vec<UserActivity>,
     /// Open complaints about its cameras.
     pub open_complaints: Vec<OpenComplaint>,
+    /// The department's fee schedule for copies of its video (none: copies
+    /// carry no fee).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fee_schedule: Option<FeeScheduleSpec>,
     /// Audit entries read for the month.
     pub entries: u64,
 }
@@ -270,6 +276,10 @@ impl Controller {
             non_operational,
             activity: activity.into_values().collect(),
             open_complaints,
+            fee_schedule: self
+                .load(Kind::FeeSchedule, department)
+                .ok()
+                .and_then(|o| o.spec_as::<FeeScheduleSpec>().ok()),
             entries,
         };
         let mut d = Draft::new(
