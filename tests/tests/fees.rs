@@ -22,51 +22,17 @@
 //! own copy) has none, and someone outside the police claiming it (a parks
 //! viewer the chief authorized to copy) is denied, audited, and charged.
 
+mod common;
+
 use camplane_agent::control::Session;
 use camplane_proto::v1 as pb;
 use camplane_testkit::{agent, controller as ctl, servers};
-use clap::Parser;
+use common::*;
 use jiff::{SignedDuration, Timestamp};
 use sha2::Digest;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
-
-struct Cli {
-    server: String,
-    ca: String,
-}
-
-impl Cli {
-    async fn run(&self, token: &str, args: &[&str]) -> i32 {
-        let mut a = vec![
-            "camplane",
-            "--server",
-            &self.server,
-            "--ca",
-            &self.ca,
-            "--token",
-            token,
-        ];
-        a.extend_from_slice(args);
-        let cli = camplane_cli::Cli::try_parse_from(a).unwrap();
-        match camplane_cli::run(cli).await {
-            Ok(code) => code,
-            Err(e) => {
-                eprintln!("camplane: {e:#}");
-                1
-            }
-        }
-    }
-}
-
-async fn entries(h: &ctl::Harness, action: &str) -> Vec<serde_json::Value> {
-    ctl::audit_log(h)
-        .await
-        .into_iter()
-        .filter(|e| e["action"] == action)
-        .collect()
-}
 
 fn result_starts(e: &serde_json::Value, with: &str) -> bool {
     e["result"].as_str().is_some_and(|r| r.starts_with(with))

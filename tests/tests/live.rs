@@ -13,51 +13,17 @@
 //! mid-view, then the agent stopped mid-view: each time the CLI exits non-zero
 //! with the reason, and `view.end` is recorded with the failure.
 
+mod common;
+
 use camplane_agent::control::Session;
 use camplane_agent::ingest::IngestOptions;
 use camplane_proto::v1 as pb;
 use camplane_testkit::{agent, controller as ctl, servers};
-use clap::Parser;
+use common::*;
 use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
-
-struct Cli {
-    server: String,
-    ca: String,
-}
-
-impl Cli {
-    async fn run(&self, token: &str, args: &[&str]) -> i32 {
-        let mut a = vec![
-            "camplane",
-            "--server",
-            &self.server,
-            "--ca",
-            &self.ca,
-            "--token",
-            token,
-        ];
-        a.extend_from_slice(args);
-        let cli = camplane_cli::Cli::try_parse_from(a).unwrap();
-        match camplane_cli::run(cli).await {
-            Ok(code) => code,
-            Err(e) => {
-                eprintln!("camplane: {e:#}");
-                1
-            }
-        }
-    }
-}
-
-async fn entries(h: &ctl::Harness, action: &str) -> Vec<serde_json::Value> {
-    ctl::audit_log(h)
-        .await
-        .into_iter()
-        .filter(|e| e["action"] == action)
-        .collect()
-}
 
 fn ffprobe(args: &[&str], file: &Path) -> serde_json::Value {
     let out = Command::new("ffprobe")
@@ -89,52 +55,6 @@ fn first_picture_grey(file: &Path, w: usize, h: usize) -> Vec<u8> {
 }
 
 /// The session's `view.end`, waited for.
-async fn view_end(h: &ctl::Harness, session: &str) -> serde_json::Value {
-    let t = Instant::now();
-    loop {
-        if let Some(e) = entries(h, "view.end")
-            .await
-            .into_iter()
-            .find(|e| e["details"]["session"] == session)
-        {
-            return e;
-        }
-        assert!(
-            t.elapsed() < Duration::from_secs(30),
-            "no view.end for {session}"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-}
-
-/// The newest `view.start` of `user` that was let through.
-async fn last_start(h: &ctl::Harness, user: &str) -> serde_json::Value {
-    entries(h, "view.start")
-        .await
-        .into_iter()
-        .rfind(|e| e["actor"] == user && e["result"] == "ok")
-        .expect("view.start")
-}
-
-/// Waits until the camera's tap has a picture to start a stream with.
-async fn wait_for_picture(sup: &camplane_agent::Supervisor) {
-    let t = Instant::now();
-    loop {
-        if sup
-            .live()
-            .get("cam-1")
-            .is_some_and(|t| t.subscribe().is_ok())
-        {
-            return;
-        }
-        assert!(
-            t.elapsed() < Duration::from_secs(60),
-            "no live picture from the camera"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn live_view_is_shared_audited_and_ends_cleanly() {
     servers::require_tools();

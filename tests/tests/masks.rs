@@ -20,12 +20,14 @@
 //! unmasked view ends at its expiry); and in the console's player, where
 //! headless Chromium decodes it black inside the mask.
 
+mod common;
+
 use camplane_agent::control::Session;
 use camplane_controller::clock::ManualClock;
 use camplane_proto::v1 as pb;
 use camplane_testkit::console::Browser;
 use camplane_testkit::{agent, controller as ctl, servers};
-use clap::Parser;
+use common::*;
 use jiff::{SignedDuration, Timestamp};
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -35,42 +37,6 @@ use tokio_util::sync::CancellationToken;
 
 const W: usize = 320;
 const H: usize = 240;
-
-struct Cli {
-    server: String,
-    ca: String,
-}
-
-impl Cli {
-    async fn run(&self, token: &str, args: &[&str]) -> i32 {
-        let mut a = vec![
-            "camplane",
-            "--server",
-            &self.server,
-            "--ca",
-            &self.ca,
-            "--token",
-            token,
-        ];
-        a.extend_from_slice(args);
-        let cli = camplane_cli::Cli::try_parse_from(a).unwrap();
-        match camplane_cli::run(cli).await {
-            Ok(code) => code,
-            Err(e) => {
-                eprintln!("camplane: {e:#}");
-                1
-            }
-        }
-    }
-}
-
-async fn entries(h: &ctl::Harness, action: &str) -> Vec<serde_json::Value> {
-    ctl::audit_log(h)
-        .await
-        .into_iter()
-        .filter(|e| e["action"] == action)
-        .collect()
-}
 
 /// The first picture of `file` as grey bytes (W×H).
 fn grey(file: &Path) -> Vec<u8> {
@@ -459,50 +425,6 @@ async fn masks_are_burned_in_and_lifted_only_by_the_chief_for_a_while() {
 
     masked_export(h, &w.cli, chief, &dir_path, from, to, &recorded).await;
     w.stop().await;
-}
-
-/// Waits until the camera's tap has a picture to start a live stream with.
-async fn wait_for_picture(sup: &camplane_agent::Supervisor) {
-    let t = Instant::now();
-    while sup
-        .live()
-        .get("cam-1")
-        .is_none_or(|t| t.subscribe().is_err())
-    {
-        assert!(
-            t.elapsed() < Duration::from_secs(60),
-            "no live picture from the camera"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-}
-
-/// The session's `view.end`, waited for.
-async fn view_end(h: &ctl::Harness, session: &str) -> serde_json::Value {
-    let t = Instant::now();
-    loop {
-        if let Some(e) = entries(h, "view.end")
-            .await
-            .into_iter()
-            .find(|e| e["details"]["session"] == session)
-        {
-            return e;
-        }
-        assert!(
-            t.elapsed() < Duration::from_secs(30),
-            "no view.end for {session}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
-/// The newest `view.start` of `user` that was let through.
-async fn last_start(h: &ctl::Harness, user: &str) -> serde_json::Value {
-    entries(h, "view.start")
-        .await
-        .into_iter()
-        .rfind(|e| e["actor"] == user && e["result"] == "ok")
-        .expect("view.start")
 }
 
 /// Live view of a masked camera, through the real CLI and the gRPC door:

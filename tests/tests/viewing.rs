@@ -12,52 +12,18 @@
 //! session for the auditor and is refused (audited) to a viewer; a viewer who
 //! goes away mid-stream still leaves the session's end in the log.
 
+mod common;
+
 use camplane_agent::control::Session;
 use camplane_proto::v1 as pb;
 use camplane_testkit::{agent, controller as ctl, servers};
-use clap::Parser;
+use common::*;
 use jiff::{SignedDuration, Timestamp};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
 use tonic::Code;
-
-struct Cli {
-    server: String,
-    ca: String,
-}
-
-impl Cli {
-    async fn run(&self, token: &str, args: &[&str]) -> i32 {
-        let mut a = vec![
-            "camplane",
-            "--server",
-            &self.server,
-            "--ca",
-            &self.ca,
-            "--token",
-            token,
-        ];
-        a.extend_from_slice(args);
-        let cli = camplane_cli::Cli::try_parse_from(a).unwrap();
-        match camplane_cli::run(cli).await {
-            Ok(code) => code,
-            Err(e) => {
-                eprintln!("camplane: {e:#}");
-                1
-            }
-        }
-    }
-}
-
-async fn entries(h: &ctl::Harness, action: &str) -> Vec<serde_json::Value> {
-    ctl::audit_log(h)
-        .await
-        .into_iter()
-        .filter(|e| e["action"] == action)
-        .collect()
-}
 
 fn ffprobe(args: &[&str], file: &Path) -> serde_json::Value {
     let out = Command::new("ffprobe")
