@@ -156,7 +156,7 @@ impl Controller {
     }
 
     async fn try_review(&self, actor: &Actor, id: &str, action: &AlertAction) -> Result<Alert> {
-        self.check_operator(actor)?;
+        self.check_operator(actor).await?;
         check_text("the note", action.note())?;
         let mut step = AlertStep {
             action: action.kind().as_str().into(),

@@ -367,7 +367,7 @@ impl Controller {
         id: &str,
         timeout: Duration,
     ) -> Result<SearchOutcome> {
-        self.check_operator(actor)?;
+        self.check_operator(actor).await?;
         let _turn = self.lock_key(&key(id)).await;
         let (old, rev) = self.load_approval(id).await?;
         let t = query_machine::next(&old, Action::Run, actor).map_err(|r| r.error)?;

@@ -692,7 +692,7 @@ impl Controller {
     /// refusal is audited under `what`.
     async fn require_alert_reader(&self, actor: &Actor, what: AuditAction) -> Result<()> {
         self.require(actor, Operation::ReceiveAlerts, what).await?;
-        match self.check_qualified(actor) {
+        match self.check_qualified(actor).await {
             Ok(()) => {}
             Err(Error::PermissionDenied(msg)) => {
                 let r = Refusal::denied(actor, what, "Alert", "", msg);

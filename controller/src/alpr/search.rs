@@ -391,51 +391,36 @@ impl Controller {
 
     /// Checks that `actor` may query ALPR data today: the role, training,
     /// certification valid on the day, and the current policy acknowledged.
-    pub(crate) fn check_operator(&self, actor: &Actor) -> Result<()> {
+    pub(crate) async fn check_operator(&self, actor: &Actor) -> Result<()> {
         if !Operation::SearchAlpr.allows(actor) {
             return Err(Error::PermissionDenied(
                 "ALPR searches need the alpr_operator role".into(),
             ));
         }
-        self.check_qualified(actor)
+        self.check_qualified(actor).await
     }
 
     /// Checks that `actor` may see ALPR data today, whatever the role that lets
     /// them ask (searches, alerts): training, certification valid on the day,
-    /// and the current policy acknowledged.
-    pub(crate) fn check_qualified(&self, actor: &Actor) -> Result<()> {
+    /// and the current policy acknowledged. A refusal read from the cache is
+    /// checked again against the store (`check_user_fresh`).
+    pub(crate) async fn check_qualified(&self, actor: &Actor) -> Result<()> {
         let now = self.now();
-        let obj = self
-            .load(Kind::User, &actor.username)
-            .map_err(|_| Error::PermissionDenied("no user record".into()))?;
-        let user = serde_json::from_value::<camplane_config::model::UserSpec>(obj.spec.clone())
-            .map_err(|_| Error::PermissionDenied("no user record".into()))?;
-        if user.trained_at.is_none_or(|t| t > now) {
-            return Err(Error::PermissionDenied(format!(
-                "{} has no completed ALPR training on record",
-                actor.username
-            )));
-        }
-        if user.certified_until.is_none_or(|t| t < now) {
-            return Err(Error::PermissionDenied(format!(
-                "{}'s state-system certification is not valid today",
-                actor.username
-            )));
-        }
-        let policy = &self.policy_version_in_force();
-        if crate::core::auth::acknowledged_policy(&obj.status) != Some(policy.as_str()) {
-            return Err(Error::PermissionDenied(format!(
-                "{} has not acknowledged policy version {policy} (`camplane policy acknowledge`)",
-                actor.username
-            )));
-        }
-        Ok(())
+        let policy = self.policy_version_in_force();
+        self.check_user_fresh(&actor.username, |obj| {
+            qualified(&actor.username, obj, now, &policy)
+        })
+        .await
     }
 
     /// Checks a search: who asks, the case number, purpose, plate or pattern,
     /// time range and agency.
-    pub(crate) fn check_search(&self, actor: &Actor, req: &SearchRequest) -> Result<CheckedSearch> {
-        self.check_operator(actor)?;
+    pub(crate) async fn check_search(
+        &self,
+        actor: &Actor,
+        req: &SearchRequest,
+    ) -> Result<CheckedSearch> {
+        self.check_operator(actor).await?;
         let now = self.now();
         self.check_case_number(&req.case_number, "a search")?;
         if PROHIBITED_PURPOSES.contains(&req.purpose.as_str()) {
@@ -491,7 +476,7 @@ impl Controller {
         actor: &Actor,
         req: SearchRequest,
     ) -> Result<SearchOutcome> {
-        let c = match self.check_search(actor, &req) {
+        let c = match self.check_search(actor, &req).await {
             Ok(x) => x,
             Err(e) => return Err(self.refuse_search(actor, &req, e).await),
         };
@@ -783,6 +768,36 @@ impl Controller {
     }
 }
 
+/// Whether `username`'s record qualifies them for ALPR data at `now`: training
+/// completed, certification valid, and `policy` acknowledged. The rule, pure.
+fn qualified(
+    username: &str,
+    obj: Option<&crate::core::StoredObject>,
+    now: jiff::Timestamp,
+    policy: &str,
+) -> Result<()> {
+    let no_record = || Error::PermissionDenied("no user record".into());
+    let obj = obj.ok_or_else(no_record)?;
+    let user = serde_json::from_value::<camplane_config::model::UserSpec>(obj.spec.clone())
+        .map_err(|_| no_record())?;
+    if user.trained_at.is_none_or(|t| t > now) {
+        return Err(Error::PermissionDenied(format!(
+            "{username} has no completed ALPR training on record"
+        )));
+    }
+    if user.certified_until.is_none_or(|t| t < now) {
+        return Err(Error::PermissionDenied(format!(
+            "{username}'s state-system certification is not valid today"
+        )));
+    }
+    if crate::core::auth::acknowledged_policy(&obj.status) != Some(policy) {
+        return Err(Error::PermissionDenied(format!(
+            "{username} has not acknowledged policy version {policy} (`camplane policy acknowledge`)"
+        )));
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -806,5 +821,54 @@ mod tests {
         assert!(!matches("AB?12*", "AB12"));
         assert!(matches("*1234", "ABC1234"));
         assert!(!matches("ABC1234", "ABC12345"));
+    }
+
+    #[test]
+    fn qualification_needs_training_certification_and_the_acknowledgement() {
+        let now: Timestamp = "2026-12-04T12:00:00Z".parse().unwrap();
+        let user = |trained: Option<&str>, until: Option<&str>, ack: Option<&str>| {
+            let mut spec = serde_json::json!({ "roles": ["alpr_operator"] });
+            if let Some(t) = trained {
+                spec["trained_at"] = t.into();
+            }
+            if let Some(t) = until {
+                spec["certified_until"] = t.into();
+            }
+            let status = match ack {
+                Some(v) => serde_json::json!({
+                    "acknowledged_at": "2026-12-01T00:00:00Z", "policy_version": v }),
+                None => serde_json::Value::Null,
+            };
+            crate::core::StoredObject {
+                kind: "User".into(),
+                name: "op".into(),
+                spec,
+                status,
+            }
+        };
+        let (past, future) = (Some("2026-01-01T00:00:00Z"), Some("2027-06-01T00:00:00Z"));
+        let refused = |o: Option<&crate::core::StoredObject>, why: &str| match qualified(
+            "op",
+            o,
+            now,
+            "5.05-2026",
+        ) {
+            Err(Error::PermissionDenied(m)) => assert!(m.contains(why), "{m}"),
+            other => panic!("expected a refusal for {why}: {other:?}"),
+        };
+        refused(None, "no user record");
+        refused(Some(&user(None, future, Some("5.05-2026"))), "training");
+        refused(Some(&user(future, future, Some("5.05-2026"))), "training");
+        refused(Some(&user(past, None, Some("5.05-2026"))), "certification");
+        refused(Some(&user(past, past, Some("5.05-2026"))), "certification");
+        refused(Some(&user(past, future, None)), "acknowledged");
+        refused(Some(&user(past, future, Some("5.05-2025"))), "acknowledged");
+        qualified(
+            "op",
+            Some(&user(past, future, Some("5.05-2026"))),
+            now,
+            "5.05-2026",
+        )
+        .expect("trained, certified and acknowledged");
     }
 }

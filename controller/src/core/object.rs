@@ -209,6 +209,32 @@ impl Controller {
         Ok(kv)
     }
 
+    /// Checks a user's record with `check`, first from the cache. A refusal
+    /// (`PermissionDenied`) is checked once more against the store itself before it
+    /// stands: an acknowledgement, training or certification written through another
+    /// controller a moment ago may not have reached this one's cache yet, and a user
+    /// who qualifies must not be refused for it. `check` gets `None` when there is
+    /// no record.
+    pub(crate) async fn check_user_fresh<T>(
+        &self,
+        username: &str,
+        check: impl Fn(Option<&StoredObject>) -> Result<T>,
+    ) -> Result<T> {
+        let cached = self.load(Kind::User, username).ok();
+        match check(cached.as_ref()) {
+            Err(Error::PermissionDenied(_)) => {}
+            decided => return decided,
+        }
+        let fresh = match self
+            .refresh(&StoredObject::key(Kind::User, username))
+            .await?
+        {
+            Some(kv) => serde_json::from_slice::<StoredObject>(&kv.value).ok(),
+            None => None,
+        };
+        check(fresh.as_ref())
+    }
+
     /// A key from the cache or, when the cache lacks it, from the store itself: what
     /// another replica wrote a moment ago may not have reached this one's cache yet
     /// (its watch lags, or is moving to another etcd member), and "not found" must

@@ -23,7 +23,7 @@ use crate::core::audit::Draft;
 use crate::core::auth::{Actor, Operation};
 use crate::core::store::{Compare, Op};
 use crate::core::AuditAction;
-use crate::core::{Controller, StoredObject};
+use crate::core::Controller;
 use crate::{Error, Result};
 use camplane_config::model::{CameraSpec, Kind, PrivacyMask, SegmentInfo, SegmentsQuery};
 use camplane_proto::kinds::QueryKind;
@@ -335,35 +335,23 @@ impl Controller {
     /// and again from the store before a refusal: an acknowledgement made
     /// through another controller a moment ago counts here at once.
     async fn check_policy_acknowledged(&self, actor: &Actor) -> Result<()> {
-        let policy = &self.policy_version_in_force();
-        let acknowledged = |o: &StoredObject| {
-            crate::core::auth::acknowledged_policy(&o.status) == Some(policy.as_str())
-        };
-        let cached = self.load(Kind::User, &actor.username).ok();
-        let fresh = match cached {
-            Some(o) if acknowledged(&o) => true,
-            _ => match self
-                .refresh(&StoredObject::key(Kind::User, &actor.username))
-                .await?
-            {
-                Some(kv) => serde_json::from_slice::<StoredObject>(&kv.value)
-                    .map(|o| acknowledged(&o))
-                    .unwrap_or(false),
-                None => {
-                    return Err(Error::PermissionDenied(format!(
-                        "no user record for {}",
-                        actor.username
-                    )))
-                }
-            },
-        };
-        if !fresh {
-            return Err(Error::PermissionDenied(format!(
-                "{} has not acknowledged policy version {policy} (`camplane policy acknowledge`)",
-                actor.username
-            )));
-        }
-        Ok(())
+        let policy = self.policy_version_in_force();
+        self.check_user_fresh(&actor.username, |obj| {
+            let Some(obj) = obj else {
+                return Err(Error::PermissionDenied(format!(
+                    "no user record for {}",
+                    actor.username
+                )));
+            };
+            if crate::core::auth::acknowledged_policy(&obj.status) != Some(policy.as_str()) {
+                return Err(Error::PermissionDenied(format!(
+                    "{} has not acknowledged policy version {policy} (`camplane policy acknowledge`)",
+                    actor.username
+                )));
+            }
+            Ok(())
+        })
+        .await
     }
 
     /// The fee of a copy of `minutes` of `department`'s video in `files`
@@ -668,8 +656,8 @@ impl Controller {
                 Err(ae) => ae,
             }
         };
-        let checked = (|| -> Result<Vec<(String, String)>> {
-            self.check_operator(actor)?;
+        let checked = async {
+            self.check_operator(actor).await?;
             self.check_case_number(case_number, "a crop fetch")?;
             let ok_id = read_id.len() <= 40
                 && read_id.split_once('-').is_some_and(|(ms, rest)| {
@@ -687,7 +675,8 @@ impl Controller {
                 ));
             }
             self.agents_for(sites)
-        })();
+        }
+        .await;
         let agents = match checked {
             Ok(a) => a,
             Err(e) => return Err(refuse(e).await),
