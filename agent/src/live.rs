@@ -385,7 +385,8 @@ pub fn stream_frames(
         return Err(format!("live view of camera {camera}: masks: {at}: {why}"));
     }
     let (tx, out) = mpsc::channel(MASKED_QUEUE);
-    let masker = crate::mask::LiveMasker::new(track.timescale, masks);
+    let masker = crate::mask::LiveMasker::new(track.timescale, masks)
+        .with_source_bit_rate(gop_bit_rate(&gop, track.timescale));
     let camera = camera.to_string();
     std::thread::Builder::new()
         .name("live-mask".into())
@@ -401,6 +402,18 @@ pub fn stream_frames(
 
 /// The masker thread of one stream: frames in (the kept GOP, then the tap's
 /// queue), masked frames out, until either end goes.
+/// The bitrate of the frames of a group of pictures (bits per second), when it
+/// holds at least two: its bytes over the time from its first frame to just past
+/// its last.
+fn gop_bit_rate(gop: &[Arc<Frame>], timescale: u32) -> Option<u64> {
+    let (first, last) = (gop.first()?, gop.last()?);
+    let n = i64::try_from(gop.len()).ok().filter(|n| *n >= 2)?;
+    let span = last.dts.checked_sub(first.dts).filter(|d| *d > 0)?;
+    let ticks = span.checked_mul(n)? / (n - 1);
+    let bytes: u64 = gop.iter().map(|f| f.data.len() as u64).sum();
+    Some(bytes * 8 * u64::from(timescale.max(1)) / u64::try_from(ticks).ok()?)
+}
+
 fn mask_frames(
     camera: &str,
     mut masker: crate::mask::LiveMasker,

@@ -243,6 +243,51 @@ pub struct MaskerOptions {
     /// SPS/PPS as extradata (avcC), as MP4 needs (default true); false repeats
     /// them in-band before every keyframe (MPEG-TS).
     pub global_header: bool,
+    /// The source's bitrate in bits per second, when known: the masked stream is
+    /// held to [`bit_rate_cap`] of it (default None: estimated from the picture
+    /// size and frame rate).
+    pub source_bit_rate: Option<u64>,
+}
+
+/// Bits per pixel of a surveillance H.264 stream at the high end, for a source
+/// whose bitrate is unknown: 1080p at 25 fps is then 5.2 Mb/s, the top of the
+/// 2-6 Mb/s camera makers quote for 1080p H.264 (hand-set from that range).
+const UNKNOWN_SOURCE_BITS_PER_PIXEL: f64 = 0.1;
+
+/// How much more than its source a masked stream may spend: libx264's ultrafast
+/// preset spends more bits than a camera's encoder on the same picture, and the
+/// masked areas cost next to nothing (hand-set; the test
+/// `a_noisy_source_is_held_near_its_bitrate` checks a noise clip, which without
+/// the cap came out at about 4x its source).
+const CAP_OVER_SOURCE: f64 = 1.5;
+
+/// The most a masked stream may spend, in bits per second: [`CAP_OVER_SOURCE`]
+/// times its source's bitrate (or, unknown, the estimate from the picture size).
+/// libx264 keeps to it with its VBV (a buffer of one second at that rate) on
+/// top of its constant-quality default.
+pub fn bit_rate_cap(source_bps: Option<u64>, width: u32, height: u32, frame_rate: Rational) -> u64 {
+    let fps = if frame_rate.numerator() > 0 && frame_rate.denominator() > 0 {
+        f64::from(frame_rate.numerator()) / f64::from(frame_rate.denominator())
+    } else {
+        25.0
+    };
+    let source = source_bps.filter(|b| *b > 0).map_or_else(
+        || f64::from(width) * f64::from(height) * fps * UNKNOWN_SOURCE_BITS_PER_PIXEL,
+        |b| b as f64,
+    );
+    (source * CAP_OVER_SOURCE).max(64_000.0) as u64
+}
+
+/// A file's mean bitrate (size over duration), when its duration is known.
+fn file_bit_rate(path: &std::path::Path, ictx: &format::context::Input) -> Option<u64> {
+    let bytes = std::fs::metadata(path).ok()?.len();
+    let us = u64::try_from(ictx.duration()).ok().filter(|d| *d > 0)?;
+    Some(bytes.saturating_mul(8).saturating_mul(1_000_000) / us)
+}
+
+/// [`file_bit_rate`] for callers that open the file themselves (playback).
+pub fn source_bit_rate_of(path: &std::path::Path, ictx: &format::context::Input) -> Option<u64> {
+    file_bit_rate(path, ictx)
 }
 
 impl Default for MaskerOptions {
@@ -251,6 +296,7 @@ impl Default for MaskerOptions {
             frame_rate: Rational(25, 1),
             gop: 250,
             global_header: true,
+            source_bit_rate: None,
         }
     }
 }
@@ -332,6 +378,11 @@ impl Masker {
         o.set("tune", "zerolatency");
         // A keyframe where the source had one is an IDR, where a viewer can start.
         o.set("forced-idr", "1");
+        let kbps = bit_rate_cap(opts.source_bit_rate, w, h, opts.frame_rate) / 1000;
+        o.set(
+            "x264-params",
+            &format!("vbv-maxrate={kbps}:vbv-bufsize={kbps}"),
+        );
         let encoder = enc.open_as_with(x264, o).map_err(err("opening libx264"))?;
         Ok(Masker {
             decoder,
@@ -459,6 +510,7 @@ pub struct Unit {
 pub struct LiveMasker {
     masks: Vec<PrivacyMask>,
     time_base: Rational,
+    source_bit_rate: Option<u64>,
     inner: Option<Masker>,
 }
 
@@ -469,8 +521,16 @@ impl LiveMasker {
         LiveMasker {
             masks: masks.to_vec(),
             time_base: Rational(1, i32::try_from(timescale.max(1)).unwrap_or(90_000)),
+            source_bit_rate: None,
             inner: None,
         }
+    }
+
+    /// The source's bitrate, when the caller has measured it (see
+    /// [`MaskerOptions::source_bit_rate`]).
+    pub fn with_source_bit_rate(mut self, bps: Option<u64>) -> LiveMasker {
+        self.source_bit_rate = bps;
+        self
     }
 
     fn packet(u: &Unit) -> ff::Packet {
@@ -511,6 +571,7 @@ impl LiveMasker {
             let params = self.probe(u)?;
             let opts = MaskerOptions {
                 global_header: false,
+                source_bit_rate: self.source_bit_rate,
                 ..MaskerOptions::default()
             };
             self.inner = Some(Masker::with_options(
@@ -554,6 +615,7 @@ pub fn mask_file(
     crate::ffmpeg::init_ffmpeg();
     let name = src.display().to_string();
     let mut ictx = format::input(&src).map_err(|e| MaskError(format!("{name}: {e}")))?;
+    let source_bit_rate = file_bit_rate(src, &ictx);
     let (vi, tb, params, rate) = {
         let ist = ictx
             .streams()
@@ -577,6 +639,7 @@ pub fn mask_file(
                 MaskerOptions::default().frame_rate
             },
             global_header: false,
+            source_bit_rate,
             ..MaskerOptions::default()
         },
     )?;
@@ -729,6 +792,51 @@ mod tests {
         // Odd picture sizes stay inside.
         let s = spans(&[[0.0, 0.0], [1.0, 0.0], [1.0, 1.0], [0.0, 1.0]], 161, 121);
         assert!(s.iter().all(|sp| sp.x1 <= 161 && sp.y < 121));
+    }
+
+    /// Noise is what a re-encoder spends most on: a noisy clip of 500 kb/s,
+    /// masked, stays within the cap (1.5x its source, plus the one second of
+    /// VBV buffer over a 6 s clip), where libx264's constant-quality default
+    /// alone came out at about 4x.
+    #[test]
+    fn a_noisy_source_is_held_near_its_bitrate() {
+        crate::ffmpeg::init_ffmpeg();
+        let dir = tempfile::tempdir().unwrap();
+        let src = dir.path().join("noise.ts");
+        let st = std::process::Command::new("ffmpeg")
+            .args(["-loglevel", "error", "-y", "-f", "lavfi", "-i"])
+            .arg("testsrc2=size=320x240:rate=25:duration=6,noise=alls=40:allf=t")
+            .args([
+                "-pix_fmt", "yuv420p", "-c:v", "libx264", "-b:v", "500k", "-maxrate", "500k",
+                "-bufsize", "500k", "-g", "25", "-f", "mpegts",
+            ])
+            .arg(&src)
+            .status()
+            .expect("ffmpeg on PATH");
+        assert!(st.success());
+        let dst = dir.path().join("masked.ts");
+        let mask = PrivacyMask {
+            name: "corner".into(),
+            polygon: vec![[0.0, 0.0], [0.2, 0.0], [0.2, 0.2], [0.0, 0.2]],
+        };
+        mask_file(&src, &dst, &[mask]).unwrap();
+        let (a, b) = (
+            std::fs::metadata(&src).unwrap().len() as f64,
+            std::fs::metadata(&dst).unwrap().len() as f64,
+        );
+        assert!(
+            b <= a * CAP_OVER_SOURCE * 7.0 / 6.0 * 1.1,
+            "masked {b} bytes against a source of {a}"
+        );
+        assert_eq!(
+            bit_rate_cap(None, 1920, 1080, Rational(25, 1)),
+            7_776_000,
+            "an unknown 1080p25 source: 0.1 bit per pixel, times 1.5"
+        );
+        assert_eq!(
+            bit_rate_cap(Some(2_000_000), 1920, 1080, Rational(25, 1)),
+            3_000_000
+        );
     }
 
     /// A clip of 320x240 test pattern through the masker: decodable H.264 out,

@@ -285,6 +285,7 @@ fn remux(
             } else {
                 MaskerOptions::default().frame_rate
             },
+            source_bit_rate: crate::mask::source_bit_rate_of(first_path, &ictx),
             ..MaskerOptions::default()
         };
         Some(
