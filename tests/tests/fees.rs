@@ -548,6 +548,58 @@ async fn records_requests_are_fulfilled_with_a_masked_copy_and_its_fee() {
     );
     assert_eq!(by_parks[1]["details"]["fee"]["cents"], cents_out);
 
+    // The month's audit report sums the copies and their fees per department:
+    // the records copy and two charged exports, and the police's own copy
+    // without a fee (the refused one is not a copy).
+    let auditor = ctl::user(&h, "aud", &["auditor"], "").await;
+    let at: Timestamp = copy["at"].as_str().unwrap().parse().unwrap();
+    let month = at
+        .in_tz("America/Chicago")
+        .unwrap()
+        .strftime("%Y-%m")
+        .to_string();
+    let report = d.join("report");
+    assert_eq!(
+        cli.run(
+            &auditor,
+            &[
+                "audit",
+                "report",
+                "--month",
+                &month,
+                "--out",
+                &report.display().to_string()
+            ]
+        )
+        .await,
+        0
+    );
+    let csv = std::fs::read_to_string(report.join("report.csv")).unwrap();
+    let fees: Vec<&str> = csv.lines().filter(|l| l.starts_with("fees,")).collect();
+    let cell = |row: &str, col: &str| {
+        fees.iter()
+            .find(|l| l.starts_with(&format!("fees,{row},{col},")))
+            .map(|l| l.splitn(4, ',').nth(3).unwrap().to_string())
+    };
+    let charged = cents + 2 * cents_out;
+    // Rows by (department, currency): the police's copy without a fee has none.
+    for (row, col, want) in [
+        ("1", "department", "police".to_string()),
+        ("1", "copies", "1".into()),
+        ("1", "police use (no fee)", "1".into()),
+        ("1", "fees", "no fee".into()),
+        ("2", "department", "police".into()),
+        ("2", "copies", "3".into()),
+        ("2", "police use (no fee)", "0".into()),
+        (
+            "2",
+            "fees",
+            format!("{}.{:02} USD", charged / 100, charged % 100),
+        ),
+    ] {
+        assert_eq!(cell(row, col), Some(want), "{row} {col}: {fees:?}");
+    }
+
     // Nothing about the requester in the audit log.
     let log = ctl::audit_log(&h).await;
     assert!(!serde_json::to_string(&log).unwrap().contains("R. Smith"));

@@ -82,6 +82,18 @@ struct Tally {
     logins: BTreeMap<String, (u64, u64)>,
     /// action -> count.
     actions: BTreeMap<String, u64>,
+    /// (department, currency) -> the copies made and their fees.
+    fees: BTreeMap<(String, String), FeeTally>,
+}
+
+/// A department's copies in the month and what they were charged (policy 5.05:
+/// each department sets its fee schedule; the month's report shows it was kept).
+#[derive(Default)]
+struct FeeTally {
+    copies: u64,
+    police_use: u64,
+    minutes: u64,
+    cents: u64,
 }
 
 fn s(v: &Value) -> String {
@@ -151,6 +163,25 @@ impl Tally {
                         c.2.insert(cut(&purpose, 64));
                     }
                 }
+            }
+            Some(AuditAction::RecordingsExport) if !refused(e) => {
+                let fee = &d["fee"];
+                let currency = match s(&fee["currency"]) {
+                    c if c.is_empty() => "-".to_string(),
+                    c => cut(&c, 8),
+                };
+                let department = match s(&fee["department"]) {
+                    x if x.is_empty() => s(&d["department"]),
+                    x => x,
+                };
+                let f = self
+                    .fees
+                    .entry((cut(&department, 64), currency))
+                    .or_default();
+                f.copies += 1;
+                f.police_use += u64::from(d["police_use"].as_bool() == Some(true));
+                f.minutes += fee["minutes"].as_u64().unwrap_or(0);
+                f.cents += fee["cents"].as_u64().unwrap_or(0);
             }
             Some(AuditAction::Login) => self.logins.entry(e.actor.clone()).or_default().0 += 1,
             Some(AuditAction::LoginFailed) => {
@@ -317,6 +348,34 @@ fn tables(t: &Tally) -> Vec<Table> {
             "Legal holds, exports and alert steps",
             &t.holds_exports_alerts,
         ),
+        Table {
+            id: "fees",
+            title: "Copies and their fees, per department",
+            cols: vec![
+                "department",
+                "copies",
+                "police use (no fee)",
+                "minutes charged",
+                "fees",
+            ],
+            rows: t
+                .fees
+                .iter()
+                .map(|((dep, cur), f)| {
+                    vec![
+                        dep.clone(),
+                        f.copies.to_string(),
+                        f.police_use.to_string(),
+                        f.minutes.to_string(),
+                        if cur == "-" {
+                            "no fee".to_string()
+                        } else {
+                            format!("{}.{:02} {cur}", f.cents / 100, f.cents % 100)
+                        },
+                    ]
+                })
+                .collect(),
+        },
         Table {
             id: "logins",
             title: "Logins and failed logins",
@@ -689,5 +748,47 @@ mod tests {
         // An action this build does not know is still counted.
         assert_eq!(t.actions["a.future.action"], 1);
         assert!(t.refusals.is_empty());
+    }
+
+    #[test]
+    fn fees_are_summed_per_department_and_currency() {
+        let mut t = Tally::default();
+        let fee = |cents: u64, minutes: u64| {
+            serde_json::json!({ "department": "police", "currency": "USD",
+                "cents": cents, "minutes": minutes, "files": 1 })
+        };
+        for (i, (details, result)) in [
+            (serde_json::json!({ "fee": fee(16_500, 12) }), "ok"),
+            (serde_json::json!({ "fee": fee(2_500, 1) }), "ok"),
+            (
+                serde_json::json!({ "fee": fee(99_999, 99) }),
+                "denied: no copy right",
+            ),
+            (
+                serde_json::json!({ "department": "police", "police_use": true, "fee": null }),
+                "ok",
+            ),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let mut e = entry(i as u64 + 1, "recordings.export", result);
+            e.details = details;
+            t.add(&e);
+        }
+        let f = &t.fees[&("police".to_string(), "USD".to_string())];
+        assert_eq!(
+            (f.copies, f.minutes, f.cents),
+            (2, 13, 19_000),
+            "the refusal is not a copy"
+        );
+        let free = &t.fees[&("police".to_string(), "-".to_string())];
+        assert_eq!((free.copies, free.police_use), (1, 1));
+        let rows = &tables(&t)
+            .into_iter()
+            .find(|x| x.id == "fees")
+            .unwrap()
+            .rows;
+        assert_eq!(rows[1], ["police", "2", "0", "13", "190.00 USD"]);
     }
 }
