@@ -36,6 +36,32 @@ async fn a_case_list_reaches_agents_on_approval_and_leaves_at_its_expiry() {
     let sgt = ctl::user(&h, "sgt", &["supervisor"], "police").await;
     let lt = ctl::user(&h, "lt", &["supervisor"], "police").await;
     let token = agent::enroll_token(&h, "city-hall").await;
+    // The gateway reads plates (an approved reader, not yet live): lists go to
+    // it. A second gateway on the site reads none and is never sent one.
+    agent::approved_lpr(&h, "rtsp://127.0.0.1:9/not-live").await;
+    let plain_token = pb::fleet_client::FleetClient::new(h.channel.clone())
+        .create_enroll_token(ctl::req(
+            &h.admin,
+            pb::EnrollTokenRequest {
+                site: "city-hall".into(),
+                agent: "plain-gw".into(),
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    let pdir = dir.path().join("plain");
+    let plain = agent::supervisor(&pdir);
+    let plain_session = Session::new(
+        agent::config(
+            h.running.addr.port(),
+            &dir.path().join("ca.pem"),
+            &pdir,
+            &plain_token.token,
+        ),
+        plain.clone(),
+    )
+    .unwrap();
     let adir = dir.path().join("agent");
     let acfg = agent::config(
         h.running.addr.port(),
@@ -47,6 +73,7 @@ async fn a_case_list_reaches_agents_on_approval_and_leaves_at_its_expiry() {
     let session = Session::new(acfg, sup.clone()).unwrap();
     let stop = CancellationToken::new();
     let runner = tokio::spawn(session.clone().run(stop.clone()));
+    let plain_runner = tokio::spawn(plain_session.clone().run(stop.clone()));
     let hotlists = sup.hotlists();
 
     let expires = start + Duration::from_secs(3 * 86_400);
@@ -87,6 +114,19 @@ async fn a_case_list_reaches_agents_on_approval_and_leaves_at_its_expiry() {
         || hotlists.versions().get(LIST) == Some(&1),
     )
     .await;
+    // The plain gateway, connected all along, past a tick of its session: nothing.
+    wait_for(
+        Duration::from_secs(30),
+        "the plain gateway's config",
+        || plain_session.persisted().is_some(),
+    )
+    .await;
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    assert!(
+        plain.hotlists().versions().is_empty(),
+        "{:?}",
+        plain.hotlists().versions()
+    );
     // Its expiry came with it: the agent matches before, not at it.
     assert_eq!(hotlists.matches("INV1", start).len(), 1);
     assert!(hotlists.matches("INV1", expires).is_empty());
@@ -100,5 +140,6 @@ async fn a_case_list_reaches_agents_on_approval_and_leaves_at_its_expiry() {
     .await;
     stop.cancel();
     let _ = runner.await;
+    let _ = plain_runner.await;
     h.cancel.cancel();
 }

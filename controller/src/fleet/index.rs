@@ -21,6 +21,10 @@ pub struct DesiredEntry {
     /// Every camera assigned to the agent, in any state: the cameras its
     /// reports may speak for (see [`reports`]).
     pub assigned: HashSet<String>,
+    /// Whether one of those cameras reads plates (any state: an approved
+    /// reader's gateway holds the hotlists before the reader goes live). Only
+    /// such agents are sent hotlists.
+    pub reads_plates: bool,
 }
 
 /// Every agent's desired config, and the wake channel of each agent with a
@@ -138,7 +142,7 @@ pub fn changed_agents(old: &DesiredMap, new: &DesiredMap) -> Vec<String> {
 pub fn alpr_agents(map: &DesiredMap) -> Vec<String> {
     let mut out: Vec<String> = map
         .iter()
-        .filter(|(_, e)| e.desired.cameras.iter().any(|c| c.alpr))
+        .filter(|(_, e)| e.reads_plates)
         .map(|(a, _)| a.clone())
         .collect();
     out.sort();
@@ -150,6 +154,8 @@ pub fn alpr_agents(map: &DesiredMap) -> Vec<String> {
 pub struct CamRow {
     /// The agent it is assigned to.
     pub agent: Option<String>,
+    /// Whether it reads plates (its spec's `alpr`, whatever its state).
+    pub alpr: bool,
     /// What the agent runs for it, when the camera is active.
     pub runs: Option<AgentCamera>,
 }
@@ -232,7 +238,7 @@ impl Rows {
 
     /// One registered agent's desired config and its assigned cameras (any
     /// state): its active cameras in name order, and the holds on them.
-    pub fn entry(&self, agent: &str) -> Option<(AgentDesired, HashSet<String>)> {
+    pub fn entry(&self, agent: &str) -> Option<(AgentDesired, HashSet<String>, bool)> {
         let site = self.agents.get(agent)?;
         let names = self.by_agent.get(agent);
         let cameras: Vec<AgentCamera> = names
@@ -248,6 +254,10 @@ impl Rows {
             .cloned()
             .collect();
         let assigned = names.into_iter().flatten().cloned().collect();
+        let reads_plates = names
+            .into_iter()
+            .flatten()
+            .any(|c| self.cams.get(c).is_some_and(|r| r.alpr));
         Some((
             AgentDesired {
                 agent: agent.to_string(),
@@ -256,6 +266,7 @@ impl Rows {
                 holds,
             },
             assigned,
+            reads_plates,
         ))
     }
 }
@@ -272,7 +283,8 @@ pub(super) struct Built {
 
 /// Rebuilds the entries of the `touched` agents from `rows` into `map`, keeping
 /// an old entry where nothing it holds changed; returns the agents whose pushed
-/// JSON changed (added and removed ones included), sorted.
+/// JSON, or whether they are sent hotlists, changed (added and removed ones
+/// included), sorted.
 pub fn rebuild(
     map: &mut DesiredMap,
     rows: &Rows,
@@ -280,21 +292,23 @@ pub fn rebuild(
 ) -> serde_json::Result<Vec<String>> {
     let mut changed = Vec::new();
     for a in touched {
-        let Some((desired, assigned)) = rows.entry(a) else {
+        let Some((desired, assigned, reads_plates)) = rows.entry(a) else {
             if map.remove(a).is_some() {
                 changed.push(a.clone());
             }
             continue;
         };
         let old = map.get(a);
-        if old.is_some_and(|e| e.desired == desired && e.assigned == assigned) {
+        if old.is_some_and(|e| {
+            e.desired == desired && e.assigned == assigned && e.reads_plates == reads_plates
+        }) {
             continue;
         }
         let json = match old {
             Some(e) if e.desired == desired => e.json.clone(),
             _ => serde_json::to_vec(&desired)?,
         };
-        if old.is_none_or(|e| e.json != json) {
+        if old.is_none_or(|e| e.json != json || e.reads_plates != reads_plates) {
             changed.push(a.clone());
         }
         map.insert(
@@ -303,6 +317,7 @@ pub fn rebuild(
                 desired,
                 json,
                 assigned,
+                reads_plates,
             }),
         );
     }
@@ -339,6 +354,7 @@ mod tests {
             desired,
             json,
             assigned: cameras.iter().map(|c| c.to_string()).collect(),
+            reads_plates: false,
         })
     }
 
@@ -402,6 +418,7 @@ mod tests {
     fn cam(agent: &str, active: bool) -> Option<CamRow> {
         Some(CamRow {
             agent: Some(agent.into()),
+            alpr: false,
             runs: active.then(|| runs("")),
         })
     }
@@ -505,14 +522,29 @@ mod tests {
         rows.set_agent("lpr", Some("hq".into()), &mut t);
         rows.set_agent("plain", Some("hq".into()), &mut t);
         rows.set_agent("idle", Some("hq".into()), &mut t);
-        let mut reader = named(cam("lpr", true), "c1");
-        if let Some(c) = reader.as_mut().and_then(|r| r.runs.as_mut()) {
-            c.alpr = true;
-        }
-        rows.set_camera("c1", reader, &mut t);
+        rows.set_agent("approved", Some("hq".into()), &mut t);
+        let reader = |agent: &str, active: bool, id: &str| {
+            let mut r = named(cam(agent, active), id);
+            if let Some(r) = r.as_mut() {
+                r.alpr = true;
+                if let Some(c) = r.runs.as_mut() {
+                    c.alpr = true;
+                }
+            }
+            r
+        };
+        rows.set_camera("c1", reader("lpr", true, "c1"), &mut t);
         rows.set_camera("c2", named(cam("plain", true), "c2"), &mut t);
+        // A reader approved but not yet live: its gateway gets the lists first.
+        rows.set_camera("c3", reader("approved", false, "c3"), &mut t);
         let mut map = DesiredMap::new();
         rebuild(&mut map, &rows, &t).unwrap();
+        assert_eq!(alpr_agents(&map), ["approved", "lpr"]);
+        assert!(map["approved"].desired.cameras.is_empty());
+        // The reader moves away: its old gateway is no longer sent lists.
+        let mut t = BTreeSet::new();
+        rows.set_camera("c3", reader("lpr", false, "c3"), &mut t);
+        assert_eq!(rebuild(&mut map, &rows, &t).unwrap(), ["approved"]);
         assert_eq!(alpr_agents(&map), ["lpr"]);
         assert!(alpr_agents(&DesiredMap::new()).is_empty());
     }

@@ -569,6 +569,7 @@ impl Fleet {
         });
         Some(index::CamRow {
             agent: c.agent,
+            alpr: c.alpr,
             runs,
         })
     }

@@ -23,7 +23,7 @@ pub async fn run(
 ) {
     // Only a change to this agent's desired config, or to a hotlist when the
     // agent reads plates, wakes a session (fleet::wake_on_changes); taken
-    // before the first look below. Other agents meet a hotlist at their tick.
+    // before the first look below. Other agents are never sent a hotlist.
     let mut wake = fleet.index.subscribe(&agent);
     let mut last_sent: Option<Vec<u8>> = None;
     let mut running_rev = 0i64;
@@ -44,9 +44,13 @@ pub async fn run(
     let mut checked_rev: Option<i64> = None;
     tracing::info!("agent connected");
     loop {
+        // Whether the agent has a camera that reads plates: only then is it sent
+        // hotlists (and, without one, told to drop any it holds).
+        let reads_plates;
         // Level-triggered: whatever woke us, compare desired with what was sent.
         match fleet.desired_entry(&agent) {
             Ok(entry) => {
+                reads_plates = entry.reads_plates;
                 let (d, json) = (&entry.desired, entry.json.clone());
                 if last_sent.as_ref() != Some(&json) {
                     let revision = fleet.ctl.cache.fleet_revision();
@@ -74,7 +78,7 @@ pub async fn run(
             }
         }
         if hello_seen {
-            match hotlist_pushes(&fleet.ctl, &held, &mut in_flight).await {
+            match hotlist_pushes(&fleet.ctl, reads_plates, &held, &mut in_flight).await {
                 Ok(pushes) => {
                     let mut closed = false;
                     for p in pushes {
@@ -165,13 +169,20 @@ pub async fn run(
 /// The hotlist updates an agent holding `held` needs, skipping lists with an
 /// update already in flight for the same version (level-triggered: a lost
 /// update is resent when the agent's acknowledgement says it is still behind).
+/// An agent that reads no plates is served no list: hotlists are ALPR data, and
+/// a gateway without a reader drops whatever it holds.
 async fn hotlist_pushes(
     ctl: &Controller,
+    reads_plates: bool,
     held: &std::collections::HashMap<String, u64>,
     in_flight: &mut std::collections::HashMap<String, u64>,
 ) -> Result<Vec<pb::ControllerMessage>, crate::Error> {
     let mut out = Vec::new();
-    let infos = ctl.hotlists();
+    let infos = if reads_plates {
+        ctl.hotlists()
+    } else {
+        Vec::new()
+    };
     for info in &infos {
         let have = held.get(&info.list).copied().unwrap_or(0);
         if have == info.version || in_flight.get(&info.list) == Some(&info.version) {
