@@ -117,8 +117,10 @@ pub async fn start_with_clock(
     // Other controllers reach this one for the agents it holds (alpr::route).
     let route = {
         let tls = &ctl.config.tls;
+        let mut peer_serial = None;
         let peer_tls = if tls.enabled {
             let (cert, key) = pki.controller_peer_identity(&format!("{addr}"), now)?;
+            peer_serial = Some(crate::core::pki::pem_serial(&cert)?);
             let mut c = tonic::transport::ClientTlsConfig::new()
                 .ca_certificate(tonic::transport::Certificate::from_pem(&pki.ca_cert_pem))
                 .identity(tonic::transport::Identity::from_pem(cert, key));
@@ -145,12 +147,11 @@ pub async fn start_with_clock(
             .as_ref()
             .map(|e| e.lease_seconds as i64)
             .unwrap_or(10);
-        Arc::new(crate::alpr::route::Route::new(
-            ctl.store.clone(),
-            advertise,
-            ttl,
-            peer_tls,
-        ))
+        let route = crate::alpr::route::Route::new(ctl.store.clone(), advertise, ttl, peer_tls);
+        Arc::new(match peer_serial {
+            Some(s) => route.with_peer_serial(s),
+            None => route,
+        })
     };
     ctl.wing::<crate::alpr::search::Hub>()
         .set_route(route.clone());

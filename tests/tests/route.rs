@@ -423,10 +423,45 @@ async fn the_peer_service_is_for_controllers_only() {
     let agent_ch = ctl::tls_channel(port, &h.running.ca_pem, Some((&cert, &key))).await;
     let e = ask(agent_ch).await.unwrap_err();
     assert_eq!(e.code(), tonic::Code::PermissionDenied, "{e:?}");
+    // A controller peer certificate from the same CA, but of no running
+    // controller (never registered, or its controller stopped): refused.
     let (cert, key) = pki
         .controller_peer_identity("c-test", Timestamp::now())
         .unwrap();
     let peer_ch = ctl::tls_channel(port, &h.running.ca_pem, Some((&cert, &key))).await;
-    let e = ask(peer_ch).await.unwrap_err();
+    let e = ask(peer_ch.clone()).await.unwrap_err();
+    assert_eq!(e.code(), tonic::Code::PermissionDenied, "{e:?}");
+    assert!(e.message().contains("not a running controller's"), "{e:?}");
+    // Registered as a running controller's: let in (and told the agent is not
+    // held here); its registration gone, refused again.
+    let store = &h.running.controller.store;
+    let key_of = format!(
+        "{}{}",
+        camplane_controller::alpr::route::PEERS,
+        camplane_controller::pki::pem_serial(&cert).unwrap()
+    );
+    store
+        .txn(
+            vec![],
+            vec![camplane_controller::store::Op::Put(
+                key_of.clone(),
+                b"{}".to_vec(),
+            )],
+        )
+        .await
+        .unwrap();
+    let e = ask(peer_ch.clone()).await.unwrap_err();
     assert_eq!(e.code(), tonic::Code::FailedPrecondition, "{e:?}");
+    store
+        .txn(vec![], vec![camplane_controller::store::Op::Delete(key_of)])
+        .await
+        .unwrap();
+    let e = ask(peer_ch).await.unwrap_err();
+    assert_eq!(e.code(), tonic::Code::PermissionDenied, "{e:?}");
+    // The controller's own certificate is registered while it runs.
+    let peers = store
+        .list(camplane_controller::alpr::route::PEERS)
+        .await
+        .unwrap();
+    assert_eq!(peers.kvs.len(), 1, "this controller's own peer certificate");
 }

@@ -7,6 +7,12 @@
 //!
 //! With TLS off there are no certificates: the `Peer` service refuses every call,
 //! and an agent held by another controller is named unreachable from here.
+//!
+//! A controller's peer certificate is new at every start and is accepted only
+//! while that controller runs: its serial is registered (`cluster/peers/{serial}`)
+//! under the same lease as its presence records, and the `Peer` service refuses a
+//! certificate whose serial is not registered. Stopping or restarting a
+//! controller revokes its certificate; one that crashed loses it within the lease.
 
 use crate::core::store::{Compare, DynStore, LeaseId, Op};
 use crate::{Error, Result};
@@ -42,6 +48,28 @@ pub struct Presence {
     pub since: Timestamp,
 }
 
+/// Where the serials of running controllers' peer certificates are registered.
+pub const PEERS: &str = "cluster/peers/";
+
+/// A running controller's peer certificate, as registered.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PeerRecord {
+    /// The controller's id.
+    pub controller: String,
+    /// Where peers reach it.
+    pub address: String,
+    /// When it registered.
+    pub since: Timestamp,
+}
+
+/// Whether `serial` (hex) is the peer certificate of a running controller.
+pub async fn peer_registered(store: &DynStore, serial: &str) -> Result<bool> {
+    if serial.is_empty() || serial.len() > 64 || !serial.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Ok(false);
+    }
+    Ok(store.get(&format!("{PEERS}{serial}")).await?.is_some())
+}
+
 /// The presence record's key of `agent`.
 pub fn presence_key(agent: &str) -> String {
     format!("{PRESENCE}{agent}")
@@ -61,6 +89,10 @@ pub struct Route {
     /// The records this controller wrote, put again under a new lease.
     mine: Mutex<HashMap<String, Presence>>,
     channels: Mutex<HashMap<String, tonic::transport::Channel>>,
+    /// The serial (hex) of the peer certificate this controller presents, kept
+    /// registered under its lease (none with TLS off).
+    peer_serial: Option<String>,
+    started: Timestamp,
 }
 
 impl Route {
@@ -80,7 +112,37 @@ impl Route {
             lease: Mutex::new(None),
             mine: Default::default(),
             channels: Default::default(),
+            peer_serial: None,
+            started: Timestamp::now(),
         }
+    }
+
+    /// The serial (hex) of the peer certificate this controller presents: it
+    /// is registered while the controller runs (see the module docs).
+    pub fn with_peer_serial(mut self, serial: String) -> Route {
+        self.peer_serial = Some(serial);
+        self
+    }
+
+    /// Registers this controller's peer certificate under the lease.
+    async fn register_peer(&self) -> Result<()> {
+        let Some(serial) = &self.peer_serial else {
+            return Ok(());
+        };
+        let lease = self.lease().await?;
+        let r = PeerRecord {
+            controller: self.id.clone(),
+            address: self.address.clone(),
+            since: self.started,
+        };
+        self.store
+            .txn_leased(
+                vec![],
+                vec![Op::Put(format!("{PEERS}{serial}"), serde_json::to_vec(&r)?)],
+                lease,
+            )
+            .await?;
+        Ok(())
     }
 
     async fn lease(&self) -> Result<LeaseId> {
@@ -157,7 +219,16 @@ impl Route {
     /// replaced and this controller's records are put again.
     pub async fn keep(&self, cancel: CancellationToken) {
         let every = Duration::from_millis((self.ttl as u64 * 1000 / 3).max(300));
+        let mut registered = false;
         loop {
+            if !registered {
+                match self.register_peer().await {
+                    Ok(()) => registered = true,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "peer certificate not registered; retrying")
+                    }
+                }
+            }
             tokio::select! {
                 _ = cancel.cancelled() => break,
                 _ = tokio::time::sleep(every) => {}
@@ -177,6 +248,7 @@ impl Route {
                 continue;
             }
             *self.lease.lock().unwrap_or_else(|e| e.into_inner()) = None;
+            registered = self.register_peer().await.is_ok();
             let records: Vec<Presence> = self
                 .mine
                 .lock()

@@ -34,12 +34,23 @@ type AskStream =
 type LiveStream =
     std::pin::Pin<Box<dyn futures::Stream<Item = Result<pb::MediaChunk, Status>> + Send>>;
 
-/// Refuses a caller without a controller peer certificate.
-fn controller_only<T>(req: &Request<T>) -> Result<(), Status> {
+/// Refuses a caller without a controller peer certificate, or with one that
+/// is not a running controller's (its serial not registered: see
+/// `alpr::route`, revoked when its controller stopped).
+async fn controller_only<T>(ctl: &Controller, req: &Request<T>) -> Result<(), Status> {
     let certs = req.peer_certs();
     let der = certs.as_ref().and_then(|c| c.first()).map(|c| c.as_ref());
     match der {
-        Some(d) if crate::core::pki::is_controller_peer(d) => Ok(()),
+        Some(d) if crate::core::pki::is_controller_peer(d) => {
+            let (_, serial) = crate::core::pki::peer_identity(d)?;
+            if crate::alpr::route::peer_registered(&ctl.store, &serial).await? {
+                Ok(())
+            } else {
+                Err(Status::permission_denied(
+                    "this controller peer certificate is not a running controller's (revoked when its controller stopped)",
+                ))
+            }
+        }
         Some(_) => Err(Status::permission_denied(
             "the Peer service is for controllers; this certificate is not a controller's",
         )),
@@ -58,7 +69,7 @@ impl pb::peer_server::Peer for PeerApi {
         &self,
         req: Request<pb::PeerLiveRequest>,
     ) -> Result<Response<LiveStream>, Status> {
-        controller_only(&req)?;
+        controller_only(&self.ctl, &req).await?;
         let q = req.into_inner();
         let hub = self.ctl.wing::<Hub>();
         if !hub.holds(&q.agent) {
@@ -124,7 +135,7 @@ impl pb::peer_server::Peer for PeerApi {
     }
 
     async fn ask(&self, req: Request<pb::PeerQuery>) -> Result<Response<AskStream>, Status> {
-        controller_only(&req)?;
+        controller_only(&self.ctl, &req).await?;
         let q = req.into_inner();
         let kind = QueryKind::parse(&q.kind)
             .ok_or_else(|| Status::invalid_argument("unknown query kind"))?;

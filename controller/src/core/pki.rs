@@ -221,6 +221,13 @@ pub fn peer_identity(der: &[u8]) -> Result<(String, String)> {
     Ok((cn, serial))
 }
 
+/// The serial (hex, as [`peer_identity`] gives it) of the first certificate in `pem`.
+pub fn pem_serial(pem: &str) -> Result<String> {
+    let (_, p) = x509_parser::pem::parse_x509_pem(pem.as_bytes())
+        .map_err(|e| Error::Internal(format!("certificate PEM: {e}")))?;
+    Ok(peer_identity(&p.contents)?.1)
+}
+
 /// A new key and certificate signing request for an agent (used by the agent).
 pub fn agent_key_and_csr(agent_hint: &str) -> Result<(String, String)> {
     let key = KeyPair::generate().map_err(|e| pki_err("agent key", e))?;
@@ -294,6 +301,10 @@ mod tests {
             });
         let (cert, _) = pki.controller_peer_identity("c-1", now).unwrap();
         assert!(is_controller_peer(&rustls_pemfile_der(&cert)));
+        assert_eq!(
+            pem_serial(&cert).unwrap(),
+            peer_identity(&rustls_pemfile_der(&cert)).unwrap().1
+        );
         let (_, csr) = agent_key_and_csr("camplane-controller-peer").unwrap();
         let (agent, _, _) = pki
             .sign_agent(&csr, "camplane-controller-peer", now, 30)
