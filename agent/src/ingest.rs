@@ -328,6 +328,8 @@ fn session(rt: &CameraRuntime, delivered: &mut bool, reconnect: bool) -> Result<
             None
         };
         t.start(info.width, info.height, crate::live::TIMESCALE, refused);
+        // A camera that sends SPS/PPS only in its SDP: FFmpeg keeps them here.
+        t.set_parameter_sets(&crate::ffmpeg::extradata(&params));
     }
     let to_90k = |t: i64| {
         let Rational(n, d) = info.time_base;

@@ -26,8 +26,11 @@
 //! of delay, 40 ms at 25 fps, well inside the 300 ms target). Nothing is
 //! re-encoded: samples are the camera's NAL units with length prefixes.
 //! H.264 only; an H.265 camera is refused with that reason. The SPS/PPS come
-//! in-band with the keyframes (as RTSP cameras and `rtph264pay
-//! config-interval=-1` send them).
+//! in-band with the keyframes (as most RTSP cameras and `rtph264pay
+//! config-interval=-1` send them) or, from a camera that sends them only in
+//! its SDP (`sprop-parameter-sets`), from the stream's extradata
+//! ([`LiveTap::set_parameter_sets`]): they are put in front of each keyframe
+//! that lacks them, so every stream, masked or not, starts on a whole one.
 //!
 //! **Masks**: [`stream_frames`] is where a stream's frames pass on their way
 //! to the writer; a masked stream's go through the privacy-mask burner
@@ -95,6 +98,9 @@ struct TapState {
     gop: Vec<Arc<Frame>>,
     gop_bytes: usize,
     subs: Vec<Sub>,
+    /// SPS and PPS NAL units (Annex B, with start codes) from the stream's
+    /// extradata, for keyframes that do not carry their own.
+    parameter_sets: Option<Vec<u8>>,
 }
 
 struct Sub {
@@ -133,6 +139,16 @@ impl LiveTap {
         s.gop.clear();
         s.gop_bytes = 0;
         s.refused = refused;
+        s.parameter_sets = None;
+    }
+
+    /// The connection's codec extradata (Annex B, as FFmpeg's RTSP demuxer
+    /// keeps a camera's `sprop-parameter-sets`, or an `avcC` record): its SPS
+    /// and PPS go in front of each keyframe that does not carry its own. Call
+    /// after [`LiveTap::start`].
+    pub fn set_parameter_sets(&self, extradata: &[u8]) {
+        let sets = parameter_sets(extradata);
+        self.st().parameter_sets = (!sets.is_empty()).then_some(sets);
     }
 
     /// One access unit (Annex B); `key`: a whole IDR. Never blocks.
@@ -141,6 +157,14 @@ impl LiveTap {
         let Some((w, h, ts)) = s.stream else { return };
         if s.refused.is_some() {
             return;
+        }
+        let with_sets;
+        let mut data = data;
+        if key && track_of(data, w, h, ts).is_none() {
+            if let Some(p) = &s.parameter_sets {
+                with_sets = [p.as_slice(), data].concat();
+                data = &with_sets;
+            }
         }
         if key {
             if let Some(t) = track_of(data, w, h, ts) {
@@ -498,6 +522,43 @@ pub fn nal_units(data: &[u8]) -> Vec<&[u8]> {
         }
         if e > s {
             out.push(&data[s..e]);
+        }
+    }
+    out
+}
+
+/// The SPS and PPS NAL units of codec extradata, Annex B with 4-byte start
+/// codes: from Annex B extradata, or from an `avcC` record (version 1). Other
+/// NAL units and malformed records give nothing.
+pub fn parameter_sets(extradata: &[u8]) -> Vec<u8> {
+    let mut nals: Vec<&[u8]> = Vec::new();
+    if extradata.first() == Some(&1) {
+        // avcC: version, profile, compat, level, length size, SPS count, then
+        // length-prefixed SPS, PPS count, length-prefixed PPS.
+        let mut at = 5usize;
+        for count_mask in [0x1f_u8, 0xff] {
+            let Some(&n) = extradata.get(at) else { break };
+            at += 1;
+            for _ in 0..(n & count_mask) {
+                let Some(len) = extradata.get(at..at + 2) else {
+                    break;
+                };
+                let len = usize::from(u16::from_be_bytes([len[0], len[1]]));
+                let Some(nal) = extradata.get(at + 2..at + 2 + len) else {
+                    break;
+                };
+                nals.push(nal);
+                at += 2 + len;
+            }
+        }
+    } else {
+        nals = nal_units(extradata);
+    }
+    let mut out = Vec::new();
+    for n in nals {
+        if matches!(n.first().map(|b| b & 0x1f), Some(7 | 8)) {
+            out.extend_from_slice(&[0, 0, 0, 1]);
+            out.extend_from_slice(n);
         }
     }
     out
@@ -883,6 +944,47 @@ mod tests {
             Ok(TapMsg::End(r)) => assert_eq!(r, "camera gone"),
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn parameter_sets_from_the_sdp_complete_bare_keyframes() {
+        let idr = [0u8, 0, 0, 1, 0x65, 0x88, 0x84];
+        let mut annexb = vec![0, 0, 0, 1];
+        annexb.extend_from_slice(&SPS);
+        annexb.extend_from_slice(&[0, 0, 0, 1]);
+        annexb.extend_from_slice(&PPS);
+        // avcC carries the same two.
+        let mut avcc = vec![1, SPS[1], SPS[2], SPS[3], 0xff, 0xe1];
+        avcc.extend_from_slice(&(SPS.len() as u16).to_be_bytes());
+        avcc.extend_from_slice(&SPS);
+        avcc.push(1);
+        avcc.extend_from_slice(&(PPS.len() as u16).to_be_bytes());
+        avcc.extend_from_slice(&PPS);
+        assert_eq!(parameter_sets(&annexb), annexb);
+        assert_eq!(parameter_sets(&avcc), annexb);
+        assert!(parameter_sets(&[1, 2, 3]).is_empty(), "truncated");
+        assert!(parameter_sets(&p_au()).is_empty(), "no parameter sets");
+        // Without them a bare keyframe gives no stream; with them it does,
+        // and the stream's first frame carries them in front of the picture.
+        let tap = LiveTap::default();
+        tap.start(320, 240, 90_000, None);
+        tap.frame(&idr, 0, 0, true);
+        assert!(tap.subscribe().is_err());
+        tap.start(320, 240, 90_000, None);
+        tap.set_parameter_sets(&avcc);
+        tap.frame(&idr, 0, 0, true);
+        tap.frame(&p_au(), 3600, 3600, false);
+        let (t, gop, _rx) = tap.subscribe().unwrap();
+        assert_eq!(
+            (t.sps.as_slice(), t.pps.clone()),
+            (&SPS[..], vec![PPS.to_vec()])
+        );
+        assert_eq!(gop[0].data, [annexb.as_slice(), &idr].concat());
+        assert_eq!(gop[1].data, p_au(), "only keyframes get them");
+        // A keyframe with its own keeps them as they are.
+        tap.frame(&key_au(), 7200, 7200, true);
+        let (_, gop, _rx) = tap.subscribe().unwrap();
+        assert_eq!(gop[0].data, key_au());
     }
 
     #[test]
