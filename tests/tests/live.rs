@@ -248,6 +248,16 @@ async fn live_view_is_shared_audited_and_ends_cleanly() {
         }
     }
     assert_eq!(sup.live().open_streams(), 1, "one agent stream for both");
+    // Each running session is marked as this controller's, under its lease
+    // (a controller that dies loses the marks and the leader ends the sessions).
+    let store = &h.running.controller.store;
+    for s in &sessions {
+        let mark = store
+            .get(&camplane_controller::viewing::held_key(s))
+            .await
+            .unwrap();
+        assert!(mark.is_some(), "session {s} is marked while it runs");
+    }
     // b stops reading: a keeps getting the camera in real time; b's queue
     // fills and it skips ahead, and reads on from a keyframe afterwards.
     let relay = h
@@ -285,6 +295,11 @@ async fn live_view_is_shared_audited_and_ends_cleanly() {
     }
     for s in &sessions {
         assert_eq!(view_end(&h, s).await["details"]["outcome"], "viewer gone");
+        let mark = store
+            .get(&camplane_controller::viewing::held_key(s))
+            .await
+            .unwrap();
+        assert!(mark.is_none(), "session {s}'s mark goes with its end");
     }
 
     // ---- another department is refused, audited ----

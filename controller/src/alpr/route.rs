@@ -93,6 +93,9 @@ pub struct Route {
     /// registered under its lease (none with TLS off).
     peer_serial: Option<String>,
     started: Timestamp,
+    /// Other keys this controller holds under its lease while it serves what
+    /// they name (a viewing session's mark), put again under a new lease.
+    held: Mutex<std::collections::HashSet<String>>,
 }
 
 impl Route {
@@ -114,7 +117,42 @@ impl Route {
             channels: Default::default(),
             peer_serial: None,
             started: Timestamp::now(),
+            held: Default::default(),
         }
+    }
+
+    /// Holds `key` (its value: this controller's id) under the lease while this
+    /// controller serves what it names; it vanishes with the lease if the
+    /// controller dies. The holder deletes it when done ([`Route::let_go`]).
+    pub async fn hold(&self, key: &str) {
+        self.held
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(key.to_string());
+        if let Err(e) = self.put_held(key).await {
+            // The keeper puts it again with the next lease.
+            tracing::warn!(error = %e, %key, "held key not written");
+        }
+    }
+
+    /// Stops putting `key` again (its holder deletes it).
+    pub fn let_go(&self, key: &str) {
+        self.held
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(key);
+    }
+
+    async fn put_held(&self, key: &str) -> Result<()> {
+        let lease = self.lease().await?;
+        self.store
+            .txn_leased(
+                vec![],
+                vec![Op::Put(key.to_string(), self.id.clone().into_bytes())],
+                lease,
+            )
+            .await?;
+        Ok(())
     }
 
     /// The serial (hex) of the peer certificate this controller presents: it
@@ -259,6 +297,18 @@ impl Route {
             for p in records {
                 if let Err(e) = self.put(&p).await {
                     tracing::warn!(error = %e, agent = %p.agent, "presence not recorded again");
+                }
+            }
+            let held: Vec<String> = self
+                .held
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .iter()
+                .cloned()
+                .collect();
+            for key in held {
+                if let Err(e) = self.put_held(&key).await {
+                    tracing::warn!(error = %e, %key, "held key not written again");
                 }
             }
         }

@@ -61,6 +61,13 @@ pub const JOBS: &[Job] = &[
         leader_only: true,
         run: publish,
     },
+    // Viewing sessions whose controller died without ending them: ended, audited.
+    Job {
+        name: "viewing-orphans",
+        every_ticks: 30,
+        leader_only: true,
+        run: viewing_orphans,
+    },
     // A signed checkpoint of the audit chain when the lead begins, then hourly
     // by the injected clock (the job only looks at the clock when none is due).
     Job {
@@ -73,6 +80,10 @@ pub const JOBS: &[Job] = &[
 
 fn reconcile(c: &Controller) -> BoxFuture<'_, Result<()>> {
     Box::pin(async move { c.reconcile().await.map(drop) })
+}
+
+fn viewing_orphans(c: &Controller) -> BoxFuture<'_, Result<()>> {
+    Box::pin(async move { c.end_orphaned_sessions().await.map(drop) })
 }
 
 fn non_operational(c: &Controller) -> BoxFuture<'_, Result<()>> {

@@ -798,6 +798,7 @@ impl Controller {
         {
             return Err(Error::Conflict("session id collision; try again".into()));
         }
+        self.hold_viewing(&s.id).await;
         let mut view = LiveView {
             session: s,
             ctl: self.clone(),

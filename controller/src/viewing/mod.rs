@@ -42,6 +42,24 @@ pub mod player;
 
 /// Key prefix of the viewing sessions.
 pub const SESSIONS: &str = "viewing/sessions/";
+
+/// Where a running session's mark lives (`viewing/held/{id}`, the serving
+/// controller's id), under that controller's lease: a session whose controller
+/// died loses its mark, and the leader ends it ([`Controller::end_orphaned_sessions`]).
+pub const HELD: &str = "viewing/held/";
+
+/// How long a running session may be without its mark before the leader ends
+/// it: well over a lease (`store.etcd.lease_seconds`, 10 s by default) and the
+/// keeper's putting it again under a new one.
+pub const ORPHAN_GRACE: jiff::SignedDuration = jiff::SignedDuration::from_secs(120);
+
+/// How a session whose controller stopped without ending it is ended.
+pub const ORPHANED: &str = "ended: its controller stopped";
+
+/// The mark's key of session `id`.
+pub fn held_key(id: &str) -> String {
+    format!("{HELD}{id}")
+}
 /// Most sessions kept in the store (the oldest ended ones go first).
 pub const MAX_KEPT: usize = 1000;
 /// Longest range one playback covers.
@@ -97,7 +115,7 @@ pub struct ViewingSession {
     #[serde(default)]
     pub bytes: u64,
     /// How it ended: `completed`, `viewer gone`, `controller shutting down`,
-    /// or `failed: ...`.
+    /// `ended: its controller stopped` ([`ORPHANED`]), or `failed: ...`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub outcome: Option<String>,
 }
@@ -282,7 +300,10 @@ impl Controller {
             .commit(vec![Compare::ModRevision(s.key(), 0)], ops, d)
             .await?
         {
-            Some(_) => Ok((s, masks)),
+            Some(_) => {
+                self.hold_viewing(&s.id).await;
+                Ok((s, masks))
+            }
             None => Err(Error::Conflict("session id collision; try again".into())),
         }
     }
@@ -328,10 +349,51 @@ impl Controller {
         self.audit
             .commit(
                 vec![],
-                vec![Op::Put(ended.key(), serde_json::to_vec(&ended)?)],
+                vec![
+                    Op::Put(ended.key(), serde_json::to_vec(&ended)?),
+                    Op::Delete(held_key(&s.id)),
+                ],
                 d,
             )
             .await?;
+        if let Some(r) = self.wing::<Hub>().route() {
+            r.let_go(&held_key(&s.id));
+        }
+        Ok(ended)
+    }
+
+    /// Marks session `id` as served by this controller, under its lease.
+    pub(crate) async fn hold_viewing(&self, id: &str) {
+        if let Some(r) = self.wing::<Hub>().route() {
+            r.hold(&held_key(id)).await;
+        }
+    }
+
+    /// Ends the running sessions whose controller stopped without ending them
+    /// (their mark gone, [`ORPHAN_GRACE`] after their start): each gets its end,
+    /// outcome [`ORPHANED`], and its `view.end`, with the bytes last recorded.
+    /// Run by the leader (housekeeping). Returns how many it ended.
+    pub async fn end_orphaned_sessions(&self) -> Result<usize> {
+        // Without a route no session here has a mark: nothing can be judged.
+        if self.wing::<Hub>().route().is_none() {
+            return Ok(0);
+        }
+        let now = self.now();
+        let mut ended = 0;
+        for kv in self.store.list(SESSIONS).await?.kvs {
+            let Ok(s) = serde_json::from_slice::<ViewingSession>(&kv.value) else {
+                continue;
+            };
+            if !s.active() || now.duration_since(s.started_at) < ORPHAN_GRACE {
+                continue;
+            }
+            if self.store.get(&held_key(&s.id)).await?.is_some() {
+                continue;
+            }
+            tracing::warn!(session = %s.id, camera = %s.camera, "viewing session without its controller: ended");
+            self.end_viewing(&s, s.bytes, ORPHANED).await?;
+            ended += 1;
+        }
         Ok(ended)
     }
 
