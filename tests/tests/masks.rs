@@ -636,9 +636,70 @@ async fn live_view_is_masked_and_unmasked_only_while_the_chiefs_lift_lasts() {
     w.stop().await;
 }
 
+/// Waits until the console's player has played more than a second.
+async fn wait_playing(b: &mut Browser) {
+    let t = Instant::now();
+    loop {
+        let v = b
+            .eval(
+                "(() => { const v = document.getElementById('player-video'); \
+                 return [v.currentTime, v.getVideoPlaybackQuality().totalVideoFrames, \
+                 document.getElementById('player-status').textContent]; })()",
+            )
+            .await;
+        if v[0].as_f64().unwrap_or(0.0) > 1.0 && v[1].as_u64().unwrap_or(0) > 0 {
+            return;
+        }
+        assert!(
+            t.elapsed() < Duration::from_secs(40),
+            "the live video did not play: {v}"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+/// The decoded picture, as the page shows it: its size, the brightest pixel
+/// inside the mask (2 pixels in from its edges) and the mean below it.
+async fn picture(b: &mut Browser) -> (u64, u64, f64, f64) {
+    let px = b
+        .eval(
+            "(() => { const v = document.getElementById('player-video'); \
+             const c = document.createElement('canvas'); c.width = v.videoWidth; \
+             c.height = v.videoHeight; const g = c.getContext('2d'); g.drawImage(v, 0, 0); \
+             const d = g.getImageData(0, 0, c.width, c.height).data; \
+             const y = (i) => 0.299 * d[i] + 0.587 * d[i + 1] + 0.114 * d[i + 2]; \
+             let inside = 0, sum = 0, n = 0; \
+             for (let r = 2; r < c.height / 4 - 2; r++) for (let x = 2; x < c.width / 2 - 2; x++) \
+               inside = Math.max(inside, y((r * c.width + x) * 4)); \
+             for (let r = c.height / 4 + 4; r < c.height; r++) for (let x = 0; x < c.width; x++) \
+               { sum += y((r * c.width + x) * 4); n++; } \
+             return [c.width, c.height, inside, sum / n]; })()",
+        )
+        .await;
+    eprintln!("the browser's picture: {px}");
+    (
+        px[0].as_u64().unwrap(),
+        px[1].as_u64().unwrap(),
+        px[2].as_f64().unwrap(),
+        px[3].as_f64().unwrap(),
+    )
+}
+
+/// The player's session id.
+async fn session_of(b: &mut Browser) -> String {
+    b.eval("document.getElementById('player-video').getAttribute('data-session')")
+        .await
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
 /// The console's live player on the masked camera: headless Chromium plays
 /// it, and the picture it decoded (drawn onto a canvas and read back) is black
-/// inside the mask and the bars outside; the session says `masked: true`.
+/// inside the mask and the bars outside; the session says `masked: true`. The
+/// page offers the original picture only once the chief has lifted the masks
+/// for the viewer; then it plays unmasked (the bars inside the mask), audited
+/// `masked: false`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_console_plays_a_masked_camera_live_masked() {
     let w = World::start().await;
@@ -662,64 +723,29 @@ async fn the_console_plays_a_masked_camera_live_masked() {
         "{base}/console/cameras/cam-1?live=1&reason=masked%20check"
     ))
     .await;
-    let t = Instant::now();
-    loop {
-        let v = b
-            .eval(
-                "(() => { const v = document.getElementById('player-video'); \
-                 return [v.currentTime, v.getVideoPlaybackQuality().totalVideoFrames, \
-                 document.getElementById('player-status').textContent]; })()",
-            )
-            .await;
-        if v[0].as_f64().unwrap_or(0.0) > 1.0 && v[1].as_u64().unwrap_or(0) > 0 {
-            break;
-        }
-        assert!(
-            t.elapsed() < Duration::from_secs(40),
-            "the live video did not play: {v}"
-        );
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
-    // The decoded picture, as the page shows it: the brightest pixel inside
-    // the mask (2 pixels in from its edges) and the mean below it.
-    let px = b
-        .eval(
-            "(() => { const v = document.getElementById('player-video'); \
-             const c = document.createElement('canvas'); c.width = v.videoWidth; \
-             c.height = v.videoHeight; const g = c.getContext('2d'); g.drawImage(v, 0, 0); \
-             const d = g.getImageData(0, 0, c.width, c.height).data; \
-             const y = (i) => 0.299 * d[i] + 0.587 * d[i + 1] + 0.114 * d[i + 2]; \
-             let inside = 0, sum = 0, n = 0; \
-             for (let r = 2; r < c.height / 4 - 2; r++) for (let x = 2; x < c.width / 2 - 2; x++) \
-               inside = Math.max(inside, y((r * c.width + x) * 4)); \
-             for (let r = c.height / 4 + 4; r < c.height; r++) for (let x = 0; x < c.width; x++) \
-               { sum += y((r * c.width + x) * 4); n++; } \
-             return [c.width, c.height, inside, sum / n]; })()",
-        )
-        .await;
-    assert_eq!(px[0], W as u64, "{px}");
-    assert_eq!(px[1], H as u64, "{px}");
-    eprintln!("the browser's picture: {px}");
-    let (inside, below) = (px[2].as_f64().unwrap(), px[3].as_f64().unwrap());
+    wait_playing(&mut b).await;
+    let (width, height, inside, below) = picture(&mut b).await;
+    assert_eq!((width, height), (W as u64, H as u64));
     assert!(
         inside <= 24.0,
-        "not black inside the mask in the browser: {px}"
+        "not black inside the mask in the browser: {inside}"
     );
     assert!(
         below > 60.0,
-        "the bars outside the mask are gone in the browser: {px}"
+        "the bars outside the mask are gone in the browser: {below}"
+    );
+    // No lift: no offer of the original picture.
+    assert_eq!(
+        b.eval("!!document.querySelector('a.unmasked')").await,
+        false,
+        "the original picture offered without a lift"
     );
     let shots = std::env::var_os("CAMPLANE_SHOTS")
         .map(PathBuf::from)
         .unwrap_or_else(|| w.dir.join("shots"));
     b.screenshot(1280, &shots.join("live-masked-1280.png"))
         .await;
-    let sid = b
-        .eval("document.getElementById('player-video').getAttribute('data-session')")
-        .await
-        .as_str()
-        .unwrap()
-        .to_string();
+    let sid = session_of(&mut b).await;
     let start = entries(h, "view.start")
         .await
         .into_iter()
@@ -729,6 +755,59 @@ async fn the_console_plays_a_masked_camera_live_masked() {
     assert_eq!(start["details"]["masked"], true);
     b.goto(&format!("{base}/console/cameras")).await;
     assert_eq!(view_end(h, &sid).await["details"]["masked"], true);
+
+    // Asking for the original without a lift: told so, shown masked.
+    b.goto(&format!("{base}/console/cameras/cam-1?live=1&unmasked=1"))
+        .await;
+    b.wait_for("!!document.getElementById('player-video')")
+        .await;
+    let page = b.eval("document.body.innerText").await;
+    assert!(
+        page.as_str()
+            .unwrap()
+            .contains("needs the chief's current lift"),
+        "{page}"
+    );
+    b.goto(&format!("{base}/console/cameras")).await;
+
+    // The chief lifts the masks for the viewer: the page offers the original.
+    assert_eq!(
+        w.cli
+            .run(
+                &w.chief,
+                &lift_args("v-police", "5", "case 26-04122: the side door")
+                    .iter()
+                    .map(String::as_str)
+                    .collect::<Vec<_>>()
+            )
+            .await,
+        0
+    );
+    b.goto(&format!(
+        "{base}/console/cameras/cam-1?live=1&reason=lifted%20check"
+    ))
+    .await;
+    b.wait_for("!!document.querySelector('a.unmasked')").await;
+    b.eval("document.querySelector('a.unmasked').click()").await;
+    b.wait_for("location.search.includes('unmasked=1') && !!document.querySelector('a.masked')")
+        .await;
+    wait_playing(&mut b).await;
+    let (_, _, inside, _) = picture(&mut b).await;
+    assert!(
+        inside > 60.0,
+        "the original picture is still black inside the mask: {inside}"
+    );
+    let sid = session_of(&mut b).await;
+    let start = entries(h, "view.start")
+        .await
+        .into_iter()
+        .find(|e| e["details"]["session"] == sid.as_str())
+        .expect("view.start of the unmasked live view");
+    assert_eq!(start["details"]["masked"], false);
+    assert_eq!(start["details"]["unmasked"], true);
+    assert_eq!(start["details"]["reason"], "lifted check");
+    b.goto(&format!("{base}/console/cameras")).await;
+    assert_eq!(view_end(h, &sid).await["details"]["masked"], false);
     drop(b);
     w.stop().await;
 }

@@ -853,11 +853,71 @@ pub(super) async fn section(
             .map(|(a, b)| plus(*b, SignedDuration::from_secs(-60)).max(*a))
     });
     let live = html::field(&q, "live") == "1";
+    // The chief's current lift of this camera's masks for the viewer, if any:
+    // with one, the page offers the original picture (asked with unmasked=1;
+    // the WebSocket's view decides again).
+    let lift = match &may {
+        Ok(_) => ctl
+            .mask_lift(camera, &signed.actor.username)
+            .await
+            .ok()
+            .flatten()
+            .filter(|l| {
+                crate::viewing::masks::lift_current(l, &signed.actor.username, camera, now)
+            }),
+        Err(_) => None,
+    };
+    let asked_unmasked = html::field(&q, "unmasked") == "1";
+    let unmasked = asked_unmasked && lift.is_some();
+    if asked_unmasked && lift.is_none() && may.is_ok() {
+        b.push_str(&html::message(
+            "error",
+            "The original picture needs the chief's current lift of this camera's privacy masks for you; showing it masked.",
+        ));
+    }
+    if let Some(l) = &lift {
+        let mut other = format!("/console/cameras/{}?", url_part(camera));
+        if live {
+            other.push_str("live=1&");
+        } else if let Some(a) = at {
+            let _ = write!(other, "at={}&", url_part(&a.to_string()));
+        }
+        if !reason.is_empty() {
+            let _ = write!(other, "reason={}&", url_part(&reason));
+        }
+        let (now_shown, link) = if unmasked {
+            (
+                "You are watching the original picture",
+                "Watch with the masks",
+            )
+        } else {
+            other.push_str("unmasked=1&");
+            ("The picture is masked", "Watch the original picture")
+        };
+        other.pop();
+        let _ = write!(
+            b,
+            "<p class=\"lift\">{now_shown}: the chief lifted this camera's privacy masks for you until {} ({}). \
+<a class=\"{}\" href=\"{}#player\">{link}</a></p>",
+            esc(&html::when(&l.expires_at.to_string())),
+            esc(&l.reason),
+            if unmasked { "masked" } else { "unmasked" },
+            esc(&other)
+        );
+    }
+    let unmasked_param = if unmasked { "unmasked=1" } else { "" };
     match (&may, at) {
         (Ok(basis), _) if live => {
             let mut ws = format!("/console/cameras/{}/live.ws", url_part(camera));
+            let mut params: Vec<String> = Vec::new();
             if !reason.is_empty() {
-                let _ = write!(ws, "?reason={}", url_part(&reason));
+                params.push(format!("reason={}", url_part(&reason)));
+            }
+            if unmasked {
+                params.push(unmasked_param.to_string());
+            }
+            if !params.is_empty() {
+                let _ = write!(ws, "?{}", params.join("&"));
             }
             let _ = write!(
                 b,
@@ -901,6 +961,9 @@ pub(super) async fn section(
             if !reason.is_empty() {
                 let _ = write!(ws, "&reason={}", url_part(&reason));
             }
+            if unmasked {
+                let _ = write!(ws, "&{unmasked_param}");
+            }
             let _ = write!(
                 b,
                 "<p>Playing from {} (you may watch: {}). Each viewing is logged with your name.</p>\
@@ -916,8 +979,9 @@ pub(super) async fn section(
     if may.is_ok() && !live {
         let _ = write!(
             b,
-            "<p><a href=\"/console/cameras/{}?live=1#player\">Watch live</a></p>",
-            url_part(camera)
+            "<p><a href=\"/console/cameras/{}?live=1{}#player\">Watch live</a></p>",
+            url_part(camera),
+            if unmasked { "&unmasked=1" } else { "" }
         );
     }
     // A form to play from a given time, with a reason (works without script).
@@ -927,12 +991,20 @@ pub(super) async fn section(
             "<form class=\"play-at\" method=\"get\" action=\"/console/cameras/{}#player\">\
 <input type=\"hidden\" name=\"span\" value=\"{}\">\
 <label for=\"play-at\">Play from (UTC, RFC 3339)</label><input id=\"play-at\" name=\"at\" value=\"{}\">\
-<label for=\"play-reason\">Reason (logged)</label><input id=\"play-reason\" name=\"reason\" maxlength=\"500\" value=\"{}\">\
+<label for=\"play-reason\">Reason (logged)</label><input id=\"play-reason\" name=\"reason\" maxlength=\"500\" value=\"{}\">{}\
 <button type=\"submit\">Play</button></form>",
             url_part(camera),
             esc(span),
             esc(&at.map(|a| a.to_string()).unwrap_or_default()),
-            esc(&reason)
+            esc(&reason),
+            if lift.is_some() {
+                format!(
+                    "<label><input type=\"checkbox\" name=\"unmasked\" value=\"1\"{}> The original picture (lifted)</label>",
+                    if unmasked { " checked" } else { "" }
+                )
+            } else {
+                String::new()
+            }
         );
     }
     let marks = marks(console, signed, camera).await;
