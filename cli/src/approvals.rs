@@ -42,8 +42,22 @@ pub async fn run(c: &Client, ac: ApprovalsCmd) -> Result<i32> {
     let mut client = pb::alpr_approvals_client::AlprApprovalsClient::new(c.channel.clone());
     match ac {
         ApprovalsCmd::List { all, output } => {
-            let r = call(client.list(c.req(pb::AlprApprovalsRequest { all })?)).await?;
-            let list = crate::output::values(&r.objects)?;
+            // Every page, in order.
+            let mut objects = Vec::new();
+            let mut after = String::new();
+            loop {
+                let r = call(client.list(c.req(pb::AlprApprovalsRequest {
+                    all,
+                    after: after.clone(),
+                })?))
+                .await?;
+                objects.extend(r.objects);
+                if r.next_after.is_empty() || r.next_after <= after {
+                    break;
+                }
+                after = r.next_after;
+            }
+            let list = crate::output::values(&objects)?;
             if output == Output::Table {
                 let mut rows = vec![header([
                     "ID",

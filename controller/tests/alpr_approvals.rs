@@ -89,7 +89,13 @@ async fn list(
     all: bool,
 ) -> Result<Vec<serde_json::Value>, tonic::Status> {
     let l = approvals(h)
-        .list(req(token, pb::AlprApprovalsRequest { all }))
+        .list(req(
+            token,
+            pb::AlprApprovalsRequest {
+                all,
+                ..Default::default()
+            },
+        ))
         .await?
         .into_inner();
     Ok(l.objects
@@ -381,4 +387,67 @@ async fn plate_texts_in_the_audit_log_expire() {
     assert_eq!(e["details"]["plate"], "erased");
     assert_eq!(e["details"]["case_number"], "26-04711", "the rest stays");
     h.cancel.cancel();
+}
+
+/// A long queue comes in pages under the reply limit, in the list's order
+/// (requested, then id), each approval once; the CLI follows them.
+#[tokio::test]
+async fn the_approval_queue_comes_in_pages() {
+    let dir = tempfile::tempdir().unwrap();
+    let h = start(config_embedded(dir.path()), None).await;
+    let sup = user(&h, "sup", &["supervisor"], "police").await;
+    let store = &h.running.controller.store;
+    let n = 3000u64;
+    let why = "x".repeat(500);
+    for batch in (0..n).collect::<Vec<_>>().chunks(100) {
+        let ops = batch
+            .iter()
+            .map(|i| {
+                // Two per millisecond, so the page key's id part decides ties.
+                let ms = 1_780_000_000_000 + i / 2;
+                let id = format!("aq-{ms}-{i:08x}");
+                let at = jiff::Timestamp::from_millisecond(ms as i64).unwrap();
+                let a = serde_json::json!({
+                    "id": id, "state": "pending", "requested_by": "op",
+                    "requested_at": at, "plate": "ABC*", "case_number": "26-00001",
+                    "purpose": "stolen_vehicle", "from": at, "until": at,
+                    "reasons": [why],
+                });
+                camplane_controller::store::Op::Put(
+                    format!("{}{id}", camplane_controller::alpr::approval::APPROVALS),
+                    serde_json::to_vec(&a).unwrap(),
+                )
+            })
+            .collect();
+        store.txn(vec![], ops).await.unwrap();
+    }
+    let mut client = approvals(&h);
+    let (mut ids, mut after, mut pages) = (Vec::new(), String::new(), 0);
+    loop {
+        let r = client
+            .list(req(
+                &sup,
+                pb::AlprApprovalsRequest {
+                    all: false,
+                    after: after.clone(),
+                },
+            ))
+            .await
+            .unwrap()
+            .into_inner();
+        let bytes: usize = r.objects.iter().map(|o| o.json.len()).sum();
+        assert!(bytes <= camplane_proto::limits::REPLY_PAGE_BYTES, "{bytes}");
+        pages += 1;
+        ids.extend(r.objects.into_iter().map(|o| o.name));
+        if r.next_after.is_empty() {
+            break;
+        }
+        assert!(r.next_after > after, "pages move forward");
+        after = r.next_after;
+    }
+    assert!(pages >= 2, "{pages} pages");
+    let want: Vec<String> = (0..n)
+        .map(|i| format!("aq-{}-{i:08x}", 1_780_000_000_000 + i / 2))
+        .collect();
+    assert_eq!(ids, want, "every approval once, in order");
 }

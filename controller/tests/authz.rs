@@ -674,7 +674,7 @@ async fn call(h: &Harness, c: &Caller, rpc: &str) -> Result<(), tonic::Status> {
             .await
             .map(|_| ()),
         "AlprApprovals.List" => pb::alpr_approvals_client::AlprApprovalsClient::new(ch)
-            .list(req(t, pb::AlprApprovalsRequest { all: true }))
+            .list(req(t, pb::AlprApprovalsRequest { all: true, ..Default::default() }))
             .await
             .map(|_| ()),
         "AlprApprovals.Decide" => pb::alpr_approvals_client::AlprApprovalsClient::new(ch)

@@ -152,7 +152,13 @@ async fn case_lists_need_a_case_an_approval_and_an_end() {
     assert_eq!((r.list.as_str(), r.entries, r.version), (LIST, 1, 0));
     assert!(ctl.hotlists().is_empty() && ctl.all_hotlists().is_empty());
     let pending = pb::alpr_approvals_client::AlprApprovalsClient::new(h.channel.clone())
-        .list(req(&lt, pb::AlprApprovalsRequest { all: false }))
+        .list(req(
+            &lt,
+            pb::AlprApprovalsRequest {
+                all: false,
+                ..Default::default()
+            },
+        ))
         .await
         .unwrap()
         .into_inner();

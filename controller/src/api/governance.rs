@@ -11,21 +11,34 @@ type R<T> = Result<Response<T>, Status>;
 impl pb::alpr_approvals_server::AlprApprovals for Api {
     async fn list(&self, req: Request<pb::AlprApprovalsRequest>) -> R<pb::ObjectList> {
         let actor = self.actor(&req).await?;
-        let all = self.ctl.alpr_approvals(&actor, req.get_ref().all).await?;
-        let objects = all
+        let r = req.into_inner();
+        let all = self.ctl.alpr_approvals(&actor, r.all).await?;
+        // Pages under REPLY_PAGE_BYTES in the list's order (requested, then
+        // id); the page key carries both, zero-padded so it sorts as they do.
+        let keyed = all
             .iter()
             .map(|a| {
-                Ok(pb::Object {
-                    kind: "AlprApproval".into(),
-                    name: a.id.clone(),
-                    json: json_bytes(a)?,
-                    revision: 0,
-                })
+                Ok((
+                    format!("{:020}-{}", a.requested_at.as_millisecond().max(0), a.id),
+                    pb::Object {
+                        kind: "AlprApproval".into(),
+                        name: a.id.clone(),
+                        json: json_bytes(a)?,
+                        revision: 0,
+                    },
+                ))
             })
-            .collect::<Result<_, Status>>()?;
+            .collect::<Result<Vec<_>, Status>>()?;
+        let (objects, next_after) = crate::core::page::page(
+            keyed,
+            &r.after,
+            |(k, _)| k.as_str(),
+            |(k, o)| k.len() + o.name.len() + o.json.len(),
+            camplane_proto::limits::REPLY_PAGE_BYTES,
+        );
         Ok(Response::new(pb::ObjectList {
-            objects,
-            ..Default::default()
+            objects: objects.into_iter().map(|(_, o)| o).collect(),
+            next_after,
         }))
     }
 
