@@ -31,8 +31,9 @@ use crate::index::Index;
 
 /// Most remuxes one agent runs at once.
 pub const MAX_SESSIONS: usize = 8;
-/// A session not asked for this long is dropped.
-pub const IDLE: Duration = Duration::from_secs(60);
+/// A session not asked for this long is dropped (a paused viewer's
+/// controller sends `keep` asks within it).
+pub const IDLE: Duration = camplane_config::model::PLAYBACK_IDLE;
 
 /// The open playback sessions of this agent.
 #[derive(Default)]
@@ -76,7 +77,7 @@ impl Playbacks {
             }
             match all.get(&q.session) {
                 Some(s) => s.clone(),
-                None if q.chunk != 0 => {
+                None if q.chunk != 0 || q.keep => {
                     return Err(format!(
                         "playback session {:?} is not open here (ended, or idle over {} s)",
                         q.session,
@@ -97,6 +98,10 @@ impl Playbacks {
         };
         let mut r = session.lock().unwrap_or_else(|e| e.into_inner());
         r.touched = Instant::now();
+        if q.keep {
+            // The viewer paused: kept open, nothing read.
+            return Ok((br#"{"kept":true}"#.to_vec(), vec![]));
+        }
         if let Some((n, data)) = &r.last {
             if *n == q.chunk {
                 return Ok((vec![], data.clone()));
@@ -470,6 +475,7 @@ mod tests {
             until: t0 + jiff::SignedDuration::from_millis(3000),
             chunk: 0,
             close: false,
+            keep: false,
             masks: vec![PrivacyMask {
                 name: "window".into(),
                 polygon: vec![[0.0, 0.0], [0.5, 0.0], [0.5, 0.25], [0.0, 0.25]],
@@ -544,10 +550,16 @@ mod tests {
             until: t0 + jiff::SignedDuration::from_millis(3500),
             chunk,
             close: false,
+            keep: false,
             masks: vec![],
         };
         // Another session's chunk 1 is refused: sessions start at chunk 0.
         assert!(p.answer(&index, &q(1)).is_err());
+        // Keeping a session that is not open is refused (it starts nothing).
+        let mut keep = q(0);
+        keep.keep = true;
+        assert!(p.answer(&index, &keep).is_err());
+        assert_eq!(p.open(), 0);
         // A session closed early is forgotten (its remux thread ends on the
         // closed pipe); asking it again is refused.
         let mut other = q(0);
@@ -572,6 +584,12 @@ mod tests {
             }
             // The same chunk asked again comes again.
             assert_eq!(p.answer(&index, &q(n)).unwrap().1, data);
+            // A keep (the viewer paused) reads nothing: the next chunk is
+            // still the next one.
+            let mut keep = q(n + 1);
+            keep.keep = true;
+            let (kept, none) = p.answer(&index, &keep).unwrap();
+            assert_eq!((kept.as_slice(), none.len()), (&br#"{"kept":true}"#[..], 0));
             out.extend_from_slice(&data);
             n += 1;
         }

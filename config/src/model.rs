@@ -945,6 +945,11 @@ pub struct MaskedSegment {
 /// Most bytes one `segment_chunk` answer carries.
 pub const MAX_CHUNK: u64 = 1 << 20;
 
+/// How long an agent keeps a playback whose next chunk nobody asks for (the
+/// viewer went away, the controller died); a paused viewer's controller keeps
+/// it open with a `keep` ask well within it.
+pub const PLAYBACK_IDLE: std::time::Duration = std::time::Duration::from_secs(60);
+
 /// The next chunk of a recorded range remuxed to fragmented MP4 (control-stream
 /// query kind `playback`). The agent keeps one remux per `session`: chunk 0
 /// starts it, each later chunk continues it (the last one may be asked again),
@@ -964,6 +969,10 @@ pub struct PlaybackQuery {
     /// Stop the remux and forget the session.
     #[serde(default)]
     pub close: bool,
+    /// Only keep the session open (its viewer paused, the controller pulls
+    /// nothing): the agent's idle clock starts again; no chunk is read.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub keep: bool,
     /// Privacy masks to burn in (decoded, filled black, encoded again with
     /// libx264); none: remuxed as recorded. The controller sends the camera's
     /// masks unless the viewer holds a current lift.

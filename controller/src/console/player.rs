@@ -270,29 +270,48 @@ async fn send(
     }
 }
 
+/// How often a paused viewer's source is kept open (`keep`): a third of the
+/// agent's idle end of a playback nobody asks for.
+const KEEP_EVERY: std::time::Duration =
+    std::time::Duration::from_secs(camplane_config::model::PLAYBACK_IDLE.as_secs() / 3);
+
 /// The session's part of the pump: until the source ends, fails, the viewer
-/// goes, or `shutdown`. Counts what was sent into `sent`.
-async fn run<S, B>(
+/// goes, or `shutdown`. Counts what was sent into `sent`. While the viewer has
+/// paused, `keep` runs every [`KEEP_EVERY`] (the source stays open).
+async fn run<S, B, K, KF>(
     socket: &mut WebSocket,
     session: &str,
     chunks: &mut S,
     shutdown: &CancellationToken,
+    keep: &K,
     sent: &mut u64,
 ) -> Ended
 where
     S: Stream<Item = crate::Result<B>> + Unpin,
     B: AsRef<[u8]> + Into<bytes::Bytes>,
+    K: Fn() -> KF,
+    KF: Future<Output = ()>,
 {
     let mut paused = false;
+    let mut keep_at = tokio::time::Instant::now();
     let mut head: Option<Vec<u8>> = Some(Vec::new());
     loop {
         let next = tokio::select! {
             m = socket.recv() => match heard(m) {
                 Heard::Gone => return Ended::ViewerGone,
-                Heard::Pause => { paused = true; continue }
+                Heard::Pause => {
+                    paused = true;
+                    keep_at = tokio::time::Instant::now() + KEEP_EVERY;
+                    continue
+                }
                 Heard::Resume => { paused = false; continue }
                 Heard::Other => continue,
             },
+            () = tokio::time::sleep_until(keep_at), if paused => {
+                keep().await;
+                keep_at = tokio::time::Instant::now() + KEEP_EVERY;
+                continue
+            }
             c = chunks.next(), if !paused => c,
             () = shutdown.cancelled() => return Ended::Shutdown,
         };
@@ -353,20 +372,31 @@ where
 /// last was taken, nothing while the viewer says `pause`). Whatever ends it,
 /// `end(outcome, bytes sent)` runs (record the end there), then the viewer,
 /// if still there, gets a last text frame with how it ended and the close.
-pub async fn pump<S, B, E, F>(
+pub async fn pump<S, B, E, F, K, KF>(
     mut socket: WebSocket,
     session: &str,
     mut chunks: S,
     shutdown: CancellationToken,
+    keep: K,
     end: E,
 ) where
     S: Stream<Item = crate::Result<B>> + Unpin,
     B: AsRef<[u8]> + Into<bytes::Bytes>,
     E: FnOnce(Ended, u64) -> F,
     F: Future<Output = ()>,
+    K: Fn() -> KF,
+    KF: Future<Output = ()>,
 {
     let mut sent = 0;
-    let ended = run(&mut socket, session, &mut chunks, &shutdown, &mut sent).await;
+    let ended = run(
+        &mut socket,
+        session,
+        &mut chunks,
+        &shutdown,
+        &keep,
+        &mut sent,
+    )
+    .await;
     drop(chunks);
     let told = ended.told();
     end(ended, sent).await;
@@ -465,7 +495,12 @@ async fn play(ctl: Arc<Controller>, actor: Actor, req: PlaybackRequest, mut sock
     };
     let shutdown = ctl.shutdown.clone();
     let id = session.id.clone();
-    pump(socket, &id, chunks, shutdown, |ended, bytes| async move {
+    let (kc, kh, ks) = (ctl.clone(), hub.clone(), session.clone());
+    let keep = move || {
+        let (ctl, hub, s) = (kc.clone(), kh.clone(), ks.clone());
+        async move { ctl.keep_playback(&hub, &s).await }
+    };
+    pump(socket, &id, chunks, shutdown, keep, |ended, bytes| async move {
         if ended != Ended::Completed {
             ctl.metrics.work_cancelled("playback");
             ctl.close_playback(&hub, &session).await;
@@ -521,6 +556,8 @@ async fn watch_live(ctl: Arc<Controller>, actor: Actor, req: LiveRequest, mut so
         &id,
         chunks,
         ctl.shutdown.clone(),
+        // A live camera is never paused at its source: nothing to keep.
+        || async {},
         |ended, _| async move {
             // A view that completed or failed has recorded its end already.
             view.lock().await.end(&ended.outcome()).await;

@@ -423,6 +423,7 @@ impl Controller {
             until,
             chunk: 0,
             close: false,
+            keep: false,
             masks: masks.to_vec(),
         };
         loop {
@@ -448,23 +449,13 @@ impl Controller {
     /// Asks the agent to stop a session's remux (best effort: an agent that
     /// does not answer drops it when it has been idle a minute).
     pub async fn close_playback(&self, hub: &Hub, s: &ViewingSession) {
-        let (Some(from), Some(until)) = (s.from, s.until) else {
-            return;
-        };
-        let q = PlaybackQuery {
-            session: s.id.clone(),
-            camera: s.camera.clone(),
-            from,
-            until,
-            chunk: 0,
-            close: true,
-            masks: vec![],
-        };
-        if let Ok(json) = serde_json::to_vec(&q) {
-            let _ = hub
-                .ask(&s.agent, QueryKind::Playback, json, Duration::from_secs(5))
-                .await;
-        }
+        playback_control(hub, s, true).await;
+    }
+
+    /// Keeps the agent's remux of a playback open while its viewer has paused
+    /// (nothing is pulled): asked within [`camplane_config::model::PLAYBACK_IDLE`], it reads nothing.
+    pub async fn keep_playback(&self, hub: &Hub, s: &ViewingSession) {
+        playback_control(hub, s, false).await;
     }
 
     /// The kept sessions, newest first (only the running ones with
@@ -490,6 +481,29 @@ impl Controller {
             .collect();
         v.reverse();
         Ok(v)
+    }
+}
+
+/// Closes (`close`) or keeps open (otherwise) a playback's remux at its agent;
+/// an agent that does not answer drops it at its idle end anyway.
+async fn playback_control(hub: &Hub, s: &ViewingSession, close: bool) {
+    let (Some(from), Some(until)) = (s.from, s.until) else {
+        return;
+    };
+    let q = PlaybackQuery {
+        session: s.id.clone(),
+        camera: s.camera.clone(),
+        from,
+        until,
+        chunk: 0,
+        close,
+        keep: !close,
+        masks: vec![],
+    };
+    if let Ok(json) = serde_json::to_vec(&q) {
+        let _ = hub
+            .ask(&s.agent, QueryKind::Playback, json, Duration::from_secs(5))
+            .await;
     }
 }
 

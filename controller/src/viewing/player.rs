@@ -115,6 +115,7 @@ pub fn playback_chunks(hub: Arc<Hub>, s: &ViewingSession, masks: &[PrivacyMask])
         until,
         chunk: 0,
         close: false,
+        keep: false,
         masks: masks.to_vec(),
     };
     let agent = s.agent.clone();
