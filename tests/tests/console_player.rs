@@ -22,11 +22,14 @@
 //!   end is recorded.
 //! - A range from the recording's first segment plays whole (`completed`).
 
+mod common;
+
 use camplane_agent::control::Session;
 use camplane_testkit::console::{Browser, ConsoleClient};
 use camplane_testkit::{agent, controller as ctl, servers};
 use futures::{SinkExt, StreamExt};
-use jiff::{SignedDuration, Timestamp};
+use common::{activate_cam1, cam1_manifest, wait_segments};
+use jiff::SignedDuration;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 use tokio_tungstenite::tungstenite::{self, client::IntoClientRequest, Message};
@@ -135,26 +138,10 @@ async fn the_console_plays_a_recorded_range_in_the_browser() {
     let h = ctl::start(cfg, None).await;
     ctl::apply(&h, &h.admin, ctl::CITY).await.unwrap();
     let token = agent::enroll_token(&h, "city-hall").await;
-    let assigned = ctl::CITY
-        .replace(
-            "  placement_request: req-1",
-            "  placement_request: req-1\n  agent: city-hall-gw",
-        )
-        .replace(
-            "rtsp://127.0.0.1:8554/cam1",
-            &format!("rtsp://127.0.0.1:{port}/cam"),
-        );
-    ctl::apply(&h, &h.admin, &assigned).await.unwrap();
+    let assigned = cam1_manifest(port, "");
     let mgr = ctl::user(&h, "m", &["dept_manager"], "police").await;
     let chief = ctl::user(&h, "c", &["chief"], "police").await;
-    let cm = ctl::user(&h, "cm", &["city_manager"], "").await;
-    ctl::override_unchecked(&h, &chief, "req-1").await;
-    for (who, action) in [(&mgr, "recommend"), (&chief, "recommend"), (&cm, "approve")] {
-        ctl::act(&h, who, "req-1", action, "", "").await.unwrap();
-    }
-    ctl::camera(&h, &h.admin, "cam-1", "activate")
-        .await
-        .unwrap();
+    activate_cam1(&h, &assigned, &mgr, &chief).await;
 
     let adir = dir_path.join("agent");
     let acfg = agent::config(h.running.addr.port(), &ca, &adir, &token.token);
@@ -165,23 +152,7 @@ async fn the_console_plays_a_recorded_range_in_the_browser() {
     let runner = tokio::spawn(session.clone().run(stop.clone()));
 
     // Six segments recorded (about 12 s of video).
-    let segs = || {
-        let idx = sup.index();
-        let idx = idx.lock().unwrap();
-        idx.segments("cam-1")
-            .iter()
-            .map(|e| (idx.segment_path("cam-1", e), e.start(), e.end()))
-            .collect::<Vec<(PathBuf, Timestamp, Timestamp)>>()
-    };
-    let t0 = Instant::now();
-    while segs().len() < 6 {
-        assert!(
-            t0.elapsed() < Duration::from_secs(90),
-            "no 6 segments recorded"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-    let recorded = segs();
+    let recorded = wait_segments(&sup, 6, Duration::from_secs(90)).await;
     let from = recorded[0].1;
     let to = recorded[5].2;
 

@@ -30,8 +30,8 @@ use camplane_testkit::{agent, controller as ctl, servers};
 use common::*;
 use jiff::{SignedDuration, Timestamp};
 use sha2::Digest;
-use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::path::Path;
+use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 fn result_starts(e: &serde_json::Value, with: &str) -> bool {
@@ -77,27 +77,11 @@ async fn records_requests_are_fulfilled_with_a_masked_copy_and_its_fee() {
     let h = ctl::start(cfg, None).await;
     ctl::apply(&h, &h.admin, ctl::CITY).await.unwrap();
     let token = agent::enroll_token(&h, "city-hall").await;
-    let assigned = ctl::CITY
-        .replace(
-            "  placement_request: req-1",
-            "  placement_request: req-1\n  agent: city-hall-gw\n  privacy_masks:\n    - name: window-a\n      polygon: [[0, 0], [0.5, 0], [0.5, 0.25], [0, 0.25]]",
-        )
-        .replace(
-            "rtsp://127.0.0.1:8554/cam1",
-            &format!("rtsp://127.0.0.1:{port}/cam"),
-        );
-    ctl::apply(&h, &h.admin, &assigned).await.unwrap();
+    let assigned = cam1_manifest(port, "\n  privacy_masks:\n    - name: window-a\n      polygon: [[0, 0], [0.5, 0], [0.5, 0.25], [0, 0.25]]");
     let mgr = ctl::user(&h, "m-police", &["dept_manager"], "police").await;
     let parks = ctl::user(&h, "m-parks", &["dept_manager"], "parks").await;
     let chief = ctl::qualified_user(&h, "c", "chief", "police").await;
-    let cm = ctl::user(&h, "cm", &["city_manager"], "").await;
-    ctl::override_unchecked(&h, &chief, "req-1").await;
-    for (who, action) in [(&mgr, "recommend"), (&chief, "recommend"), (&cm, "approve")] {
-        ctl::act(&h, who, "req-1", action, "", "").await.unwrap();
-    }
-    ctl::camera(&h, &h.admin, "cam-1", "activate")
-        .await
-        .unwrap();
+    activate_cam1(&h, &assigned, &mgr, &chief).await;
     let cli = Cli {
         server: format!("https://127.0.0.1:{}", h.running.addr.port()),
         ca: ca.display().to_string(),
@@ -197,23 +181,7 @@ async fn records_requests_are_fulfilled_with_a_masked_copy_and_its_fee() {
     let stop = CancellationToken::new();
     let reporter = tokio::spawn(session.clone().run_reporter(stop.clone()));
     let runner = tokio::spawn(session.clone().run(stop.clone()));
-    let segs = || {
-        let idx = sup.index();
-        let idx = idx.lock().unwrap();
-        idx.segments("cam-1")
-            .iter()
-            .map(|e| (idx.segment_path("cam-1", e), e.start(), e.end()))
-            .collect::<Vec<(PathBuf, Timestamp, Timestamp)>>()
-    };
-    let t0 = Instant::now();
-    while segs().len() < 4 {
-        assert!(
-            t0.elapsed() < Duration::from_secs(60),
-            "no 4 segments recorded"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-    let recorded = segs();
+    let recorded = wait_segments(&sup, 4, Duration::from_secs(60)).await;
     let (from, to) = (
         recorded[1].1,
         recorded[2].2 - SignedDuration::from_millis(1),

@@ -69,26 +69,10 @@ async fn live_view_is_shared_audited_and_ends_cleanly() {
     let h = ctl::start(cfg, None).await;
     ctl::apply(&h, &h.admin, ctl::CITY).await.unwrap();
     let token = agent::enroll_token(&h, "city-hall").await;
-    let assigned = ctl::CITY
-        .replace(
-            "  placement_request: req-1",
-            "  placement_request: req-1\n  agent: city-hall-gw",
-        )
-        .replace(
-            "rtsp://127.0.0.1:8554/cam1",
-            &format!("rtsp://127.0.0.1:{port}/cam"),
-        );
-    ctl::apply(&h, &h.admin, &assigned).await.unwrap();
+    let assigned = cam1_manifest(port, "");
     let mgr = ctl::user(&h, "m", &["dept_manager"], "police").await;
     let chief = ctl::user(&h, "c", &["chief"], "police").await;
-    let cm = ctl::user(&h, "cm", &["city_manager"], "").await;
-    ctl::override_unchecked(&h, &chief, "req-1").await;
-    for (who, action) in [(&mgr, "recommend"), (&chief, "recommend"), (&cm, "approve")] {
-        ctl::act(&h, who, "req-1", action, "", "").await.unwrap();
-    }
-    ctl::camera(&h, &h.admin, "cam-1", "activate")
-        .await
-        .unwrap();
+    activate_cam1(&h, &assigned, &mgr, &chief).await;
 
     let adir = dir_path.join("agent");
     let acfg = agent::config(h.running.addr.port(), &ca, &adir, &token.token);
@@ -410,26 +394,10 @@ async fn a_controller_that_does_not_hold_the_agent_relays_its_live_view() {
     let (h0, h1) = (&hs[0], &hs[1]);
     ctl::apply(h0, &h0.admin, ctl::CITY).await.unwrap();
     let token = agent::enroll_token(h0, "city-hall").await;
-    let assigned = ctl::CITY
-        .replace(
-            "  placement_request: req-1",
-            "  placement_request: req-1\n  agent: city-hall-gw",
-        )
-        .replace(
-            "rtsp://127.0.0.1:8554/cam1",
-            &format!("rtsp://127.0.0.1:{port}/cam"),
-        );
-    ctl::apply(h0, &h0.admin, &assigned).await.unwrap();
+    let assigned = cam1_manifest(port, "");
     let mgr = ctl::user(h0, "m", &["dept_manager"], "police").await;
     let chief = ctl::user(h0, "c", &["chief"], "police").await;
-    let cm = ctl::user(h0, "cm", &["city_manager"], "").await;
-    ctl::override_unchecked(h0, &chief, "req-1").await;
-    for (who, action) in [(&mgr, "recommend"), (&chief, "recommend"), (&cm, "approve")] {
-        ctl::act(h0, who, "req-1", action, "", "").await.unwrap();
-    }
-    ctl::camera(h0, &h0.admin, "cam-1", "activate")
-        .await
-        .unwrap();
+    activate_cam1(h0, &assigned, &mgr, &chief).await;
     let adir = dir_path.join("agent");
     let acfg = agent::config(h0.running.addr.port(), &ca, &adir, &token.token);
     let sup = agent::supervisor(&adir);

@@ -110,26 +110,13 @@ impl World {
         let h = ctl::start(cfg, Some(Arc::new(clock.clone()))).await;
         ctl::apply(&h, &h.admin, ctl::CITY).await.unwrap();
         let token = agent::enroll_token(&h, "city-hall").await;
-        let assigned = ctl::CITY
-            .replace(
-                "  placement_request: req-1",
-                "  placement_request: req-1\n  agent: city-hall-gw\n  privacy_masks:\n    - name: window-a\n      polygon: [[0, 0], [0.5, 0], [0.5, 0.25], [0, 0.25]]",
-            )
-            .replace(
-                "rtsp://127.0.0.1:8554/cam1",
-                &format!("rtsp://127.0.0.1:{port}/cam"),
-            );
-        ctl::apply(&h, &h.admin, &assigned).await.unwrap();
+        let assigned = cam1_manifest(
+            port,
+            "\n  privacy_masks:\n    - name: window-a\n      polygon: [[0, 0], [0.5, 0], [0.5, 0.25], [0, 0.25]]",
+        );
         let mgr = ctl::user(&h, "m", &["dept_manager"], "police").await;
         let chief = ctl::qualified_user(&h, "c", "chief", "police").await;
-        let cm = ctl::user(&h, "cm", &["city_manager"], "").await;
-        ctl::override_unchecked(&h, &chief, "req-1").await;
-        for (who, action) in [(&mgr, "recommend"), (&chief, "recommend"), (&cm, "approve")] {
-            ctl::act(&h, who, "req-1", action, "", "").await.unwrap();
-        }
-        ctl::camera(&h, &h.admin, "cam-1", "activate")
-            .await
-            .unwrap();
+        activate_cam1(&h, &assigned, &mgr, &chief).await;
 
         let adir = dir_path.join("agent");
         let acfg = agent::config(h.running.addr.port(), &ca, &adir, &token.token);

@@ -18,8 +18,8 @@ use camplane_agent::control::Session;
 use camplane_proto::v1 as pb;
 use camplane_testkit::{agent, controller as ctl, servers};
 use common::*;
-use jiff::{SignedDuration, Timestamp};
-use std::path::{Path, PathBuf};
+use jiff::SignedDuration;
+use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
@@ -88,26 +88,10 @@ async fn playback_is_remuxed_streamed_and_audited() {
     let h = ctl::start(cfg, None).await;
     ctl::apply(&h, &h.admin, ctl::CITY).await.unwrap();
     let token = agent::enroll_token(&h, "city-hall").await;
-    let assigned = ctl::CITY
-        .replace(
-            "  placement_request: req-1",
-            "  placement_request: req-1\n  agent: city-hall-gw",
-        )
-        .replace(
-            "rtsp://127.0.0.1:8554/cam1",
-            &format!("rtsp://127.0.0.1:{port}/cam"),
-        );
-    ctl::apply(&h, &h.admin, &assigned).await.unwrap();
+    let assigned = cam1_manifest(port, "");
     let mgr = ctl::user(&h, "m", &["dept_manager"], "police").await;
     let chief = ctl::user(&h, "c", &["chief"], "police").await;
-    let cm = ctl::user(&h, "cm", &["city_manager"], "").await;
-    ctl::override_unchecked(&h, &chief, "req-1").await;
-    for (who, action) in [(&mgr, "recommend"), (&chief, "recommend"), (&cm, "approve")] {
-        ctl::act(&h, who, "req-1", action, "", "").await.unwrap();
-    }
-    ctl::camera(&h, &h.admin, "cam-1", "activate")
-        .await
-        .unwrap();
+    activate_cam1(&h, &assigned, &mgr, &chief).await;
 
     let adir = dir_path.join("agent");
     let acfg = agent::config(h.running.addr.port(), &ca, &adir, &token.token);
@@ -118,23 +102,7 @@ async fn playback_is_remuxed_streamed_and_audited() {
     let runner = tokio::spawn(session.clone().run(stop.clone()));
 
     // Four segments recorded (about 8 s of video).
-    let segs = || {
-        let idx = sup.index();
-        let idx = idx.lock().unwrap();
-        idx.segments("cam-1")
-            .iter()
-            .map(|e| (idx.segment_path("cam-1", e), e.start(), e.end()))
-            .collect::<Vec<(PathBuf, Timestamp, Timestamp)>>()
-    };
-    let t0 = Instant::now();
-    while segs().len() < 4 {
-        assert!(
-            t0.elapsed() < Duration::from_secs(60),
-            "no 4 segments recorded"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-    let recorded = segs();
+    let recorded = wait_segments(&sup, 4, Duration::from_secs(60)).await;
     let from = recorded[1].1 + SignedDuration::from_millis(500);
     let to = recorded[3].1 + SignedDuration::from_millis(500);
     let range = to.duration_since(from).as_secs_f64();
