@@ -27,8 +27,8 @@ mod common;
 use camplane_agent::control::Session;
 use camplane_testkit::console::{Browser, ConsoleClient};
 use camplane_testkit::{agent, controller as ctl, servers};
-use futures::{SinkExt, StreamExt};
 use common::{activate_cam1, cam1_manifest, wait_segments};
+use futures::{SinkExt, StreamExt};
 use jiff::SignedDuration;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -334,17 +334,8 @@ async fn the_console_plays_a_recorded_range_in_the_browser() {
     // Headless Chromium plays the range from the page.
     let base = format!("https://127.0.0.1:{}", viewer.addr().port());
     let mut b = Browser::launch().await;
-    b.goto(&format!("{base}/console/login")).await;
-    b.wait_for("document.activeElement && document.activeElement.id === 'username'")
+    b.sign_in(&base, "v-police", &ctl::user_password("v-police"))
         .await;
-    b.type_text("v-police").await;
-    b.press("Tab").await;
-    b.type_text(&ctl::user_password("v-police")).await;
-    b.press("Enter").await;
-    b.wait_for(
-        "location.pathname !== '/console/login' && !!document.querySelector('form.signout')",
-    )
-    .await;
     b.goto(&format!(
         "{base}/console/cameras/cam-1?at={}&reason=chromium",
         recorded[1].1

@@ -238,23 +238,7 @@ async fn masks_are_burned_in_and_lifted_only_by_the_chief_for_a_while() {
     }
 
     // Four segments recorded (about 8 s of video); the range skips the first.
-    let segs = || {
-        let idx = sup.index();
-        let idx = idx.lock().unwrap();
-        idx.segments("cam-1")
-            .iter()
-            .map(|e| (idx.segment_path("cam-1", e), e.start(), e.end()))
-            .collect::<Vec<(PathBuf, Timestamp, Timestamp)>>()
-    };
-    let t0 = Instant::now();
-    while segs().len() < 4 {
-        assert!(
-            t0.elapsed() < Duration::from_secs(60),
-            "no 4 segments recorded"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-    let recorded = segs();
+    let recorded = wait_segments(sup, 4, Duration::from_secs(60)).await;
     let (from, to) = (recorded[1].1, recorded[2].2);
     let (from_s, to_s) = (from.to_string(), to.to_string());
 
@@ -695,17 +679,8 @@ async fn the_console_plays_a_masked_camera_live_masked() {
     wait_for_picture(&w.sup).await;
     let base = format!("https://{}", h.running.console_addr.unwrap());
     let mut b = Browser::launch().await;
-    b.goto(&format!("{base}/console/login")).await;
-    b.wait_for("document.activeElement && document.activeElement.id === 'username'")
+    b.sign_in(&base, "v-police", &ctl::user_password("v-police"))
         .await;
-    b.type_text("v-police").await;
-    b.press("Tab").await;
-    b.type_text(&ctl::user_password("v-police")).await;
-    b.press("Enter").await;
-    b.wait_for(
-        "location.pathname !== '/console/login' && !!document.querySelector('form.signout')",
-    )
-    .await;
     b.goto(&format!(
         "{base}/console/cameras/cam-1?live=1&reason=masked%20check"
     ))

@@ -393,6 +393,23 @@ impl Browser {
             .await;
     }
 
+    /// Signs in through the console's login page at `base` (`https://host:port`)
+    /// as `user` with the test password, typing as a person does, and waits
+    /// for the signed-in page.
+    pub async fn sign_in(&mut self, base: &str, user: &str, password: &str) {
+        self.goto(&format!("{base}/console/login")).await;
+        self.wait_for("document.activeElement && document.activeElement.id === 'username'")
+            .await;
+        self.type_text(user).await;
+        self.press("Tab").await;
+        self.type_text(password).await;
+        self.press("Enter").await;
+        self.wait_for(
+            "location.pathname !== '/console/login' && !!document.querySelector('form.signout')",
+        )
+        .await;
+    }
+
     /// Presses a key (`Tab`, `Enter`) on the focused element.
     pub async fn press(&mut self, key: &str) {
         let (code, vk, text) = match key {
