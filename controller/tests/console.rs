@@ -349,30 +349,6 @@ async fn a_config_with_tls_off_serves_no_console() {
     assert!(e.to_string().contains("console_listen"), "{e}");
 }
 
-/// The screenshots' folder: under the target directory, never committed.
-fn shots() -> std::path::PathBuf {
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(std::path::PathBuf::from)
-        .unwrap_or_else(|| std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target"));
-    target.join("tmp/console-screenshots")
-}
-
-/// Signs in through the form with the keyboard alone: the user name field has
-/// focus, Tab moves to the password, Enter sends.
-async fn sign_in(b: &mut Browser, base: &str, user: &str, password: &str) {
-    b.goto(&format!("{base}/console/login")).await;
-    b.wait_for("document.activeElement && document.activeElement.id === 'username'")
-        .await;
-    b.type_text(user).await;
-    b.press("Tab").await;
-    b.type_text(password).await;
-    b.press("Enter").await;
-    b.wait_for(
-        "location.pathname !== '/console/login' && !!document.querySelector('form.signout')",
-    )
-    .await;
-}
-
 async fn sign_out(b: &mut Browser) {
     b.eval("document.querySelector('form.signout button').click()")
         .await;
@@ -417,7 +393,7 @@ async fn three_people_take_one_request_through_the_chain_in_chromium() {
         "https://127.0.0.1:{}",
         h.running.console_addr.unwrap().port()
     );
-    let out = shots();
+    let out = camplane_testkit::console::screenshot_dir();
     let mut b = Browser::launch().await;
 
     b.goto(&format!("{base}/console/login")).await;
@@ -425,7 +401,7 @@ async fn three_people_take_one_request_through_the_chain_in_chromium() {
     b.screenshot(1280, &out.join("login-1280.png")).await;
 
     // The department manager recommends.
-    sign_in(&mut b, &base, dm, &user_password(dm)).await;
+    b.sign_in(&base, dm, &user_password(dm)).await;
     take_step(
         &mut b,
         &base,
@@ -441,13 +417,13 @@ async fn three_people_take_one_request_through_the_chain_in_chromium() {
     sign_out(&mut b).await;
 
     // The chief overrides the unchecked placement in writing, then reviews.
-    sign_in(&mut b, &base, chief, &user_password(chief)).await;
+    b.sign_in(&base, chief, &user_password(chief)).await;
     take_step(&mut b, &base, "req-1", "override", UNCHECKED).await;
     take_step(&mut b, &base, "req-1", "recommend", "reviewed").await;
     sign_out(&mut b).await;
 
     // The City Manager approves.
-    sign_in(&mut b, &base, FIRST_CITY_MANAGER, CITY_MANAGER_PW).await;
+    b.sign_in(&base, FIRST_CITY_MANAGER, CITY_MANAGER_PW).await;
     take_step(&mut b, &base, "req-1", "approve", "approved").await;
     b.screenshot(390, &out.join("request-approved-390.png"))
         .await;
@@ -488,7 +464,7 @@ async fn three_people_take_one_request_through_the_chain_in_chromium() {
     );
 
     // A viewer: the cameras and the policy, no requests page in the menu, no step offered.
-    sign_in(&mut b, &base, viewer, &user_password(viewer)).await;
+    b.sign_in(&base, viewer, &user_password(viewer)).await;
     b.goto(&format!("{base}/console/cameras")).await;
     assert_eq!(
         b.eval(

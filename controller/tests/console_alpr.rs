@@ -500,29 +500,6 @@ async fn searches_crops_and_approvals_are_the_wings() {
     h.cancel.cancel();
 }
 
-/// The screenshots' folder: under the target directory, never committed.
-fn shots() -> std::path::PathBuf {
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(std::path::PathBuf::from)
-        .unwrap_or_else(|| std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target"));
-    target.join("tmp/console-screenshots")
-}
-
-/// Signs in through the form with the keyboard alone.
-async fn sign_in(b: &mut Browser, base: &str, user: &str, password: &str) {
-    b.goto(&format!("{base}/console/login")).await;
-    b.wait_for("document.activeElement && document.activeElement.id === 'username'")
-        .await;
-    b.type_text(user).await;
-    b.press("Tab").await;
-    b.type_text(password).await;
-    b.press("Enter").await;
-    b.wait_for(
-        "location.pathname !== '/console/login' && !!document.querySelector('form.signout')",
-    )
-    .await;
-}
-
 /// The card of alert `id` on the page, as a JS expression.
 fn card_js(id: &str) -> String {
     let sel = serde_json::to_string(&format!("alert-{id}")).unwrap();
@@ -539,9 +516,9 @@ async fn an_operator_verifies_an_alert_and_is_refused_a_search_in_chromium() {
         "https://127.0.0.1:{}",
         h.running.console_addr.unwrap().port()
     );
-    let out = shots();
+    let out = camplane_testkit::console::screenshot_dir();
     let mut b = Browser::launch().await;
-    sign_in(&mut b, &base, op, &user_password(op)).await;
+    b.sign_in(&base, op, &user_password(op)).await;
 
     // The alerts page; a second alert appears on it without a reload.
     b.goto(&format!("{base}/console/alerts")).await;

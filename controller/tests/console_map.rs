@@ -441,28 +441,6 @@ async fn users_are_the_admins_and_every_change_is_the_clis() {
     h.cancel.cancel();
 }
 
-fn shots() -> std::path::PathBuf {
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(std::path::PathBuf::from)
-        .unwrap_or_else(|| std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target"));
-    target.join("tmp/console-screenshots")
-}
-
-/// Signs in through the form with the keyboard alone.
-async fn sign_in(b: &mut Browser, base: &str, user: &str, password: &str) {
-    b.goto(&format!("{base}/console/login")).await;
-    b.wait_for("document.activeElement && document.activeElement.id === 'username'")
-        .await;
-    b.type_text(user).await;
-    b.press("Tab").await;
-    b.type_text(password).await;
-    b.press("Enter").await;
-    b.wait_for(
-        "location.pathname !== '/console/login' && !!document.querySelector('form.signout')",
-    )
-    .await;
-}
-
 async fn sign_out(b: &mut Browser) {
     b.eval("document.querySelector('form.signout button').click()")
         .await;
@@ -478,11 +456,11 @@ async fn the_map_in_chromium_and_a_viewer_kept_to_their_pages() {
         "https://127.0.0.1:{}",
         h.running.console_addr.unwrap().port()
     );
-    let out = shots();
+    let out = camplane_testkit::console::screenshot_dir();
     let mut b = Browser::launch().await;
 
     // The admin's map: every camera an SVG link; a click lands on its page.
-    sign_in(&mut b, &base, "admin", &admin_password(&h)).await;
+    b.sign_in(&base, "admin", &admin_password(&h)).await;
     b.goto(&format!("{base}/console/map")).await;
     assert_eq!(
         b.eval("document.querySelectorAll('main svg a.camera circle').length")
@@ -508,7 +486,8 @@ async fn the_map_in_chromium_and_a_viewer_kept_to_their_pages() {
     sign_out(&mut b).await;
 
     // A viewer: none of these pages in the menu, each refused.
-    sign_in(&mut b, &base, "viewer-1", &user_password("viewer-1")).await;
+    b.sign_in(&base, "viewer-1", &user_password("viewer-1"))
+        .await;
     let nav = b
         .eval("[...document.querySelectorAll('nav a')].map(a => a.getAttribute('href')).join(' ')")
         .await;

@@ -702,3 +702,12 @@ impl Browser {
         }
     }
 }
+
+/// Where the console tests put their screenshots: `tmp/console-screenshots`
+/// under the target directory (`CARGO_TARGET_DIR`, else the workspace's).
+pub fn screenshot_dir() -> std::path::PathBuf {
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target"));
+    target.join("tmp/console-screenshots")
+}
