@@ -4,6 +4,11 @@
 //! wheels `rapidocr-onnxruntime==1.4.4` (PP-OCRv4 detection and recognition) and
 //! `onnxruntime==1.31.1` (`libonnxruntime.so`, loaded at run time). The sums below must
 //! match the script's.
+//!
+//! The int8 versions of the two PP-OCRv4 models are made from those by
+//! `agent/models/quantize/quantize.py` with the committed calibration ranges (the
+//! script runs it in a virtual environment of pinned wheels and checks the sums below);
+//! the plate reader's int8 version is committed beside its float one.
 
 use super::AlprError;
 use sha2::{Digest, Sha256};
@@ -34,8 +39,57 @@ pub const ORT_LIB: ModelFile = ModelFile {
     sha256: "fc44112fbe06d7d689c57e11d3862031f64711007e4ee020f8eed5185fd2c1d3",
 };
 
+/// [`DET`] quantised to int8 (agent/models/quantize, by deploy/fetch-models.sh).
+pub const DET_INT8: ModelFile = ModelFile {
+    name: "ch_PP-OCRv4_det_infer_int8.onnx",
+    sha256: "4018b2fc64c44de4f8f21fafc1c0f5c31c74a8351cf34ea805ffa56677d31a6a",
+};
+/// [`REC`] quantised to int8 (agent/models/quantize, by deploy/fetch-models.sh).
+pub const REC_INT8: ModelFile = ModelFile {
+    name: "ch_PP-OCRv4_rec_infer_int8.onnx",
+    sha256: "dad9815a54dba0f051054fc4fc90264754267c2971e607807d2baa7bb90c3c9a",
+};
+
 /// Everything [`verify`] checks.
-pub const ALL: [ModelFile; 3] = [DET, REC, ORT_LIB];
+pub const ALL: [ModelFile; 5] = [DET, REC, ORT_LIB, DET_INT8, REC_INT8];
+
+/// Which versions of the models read plates (config `alpr_precision`, `--precision`).
+pub use camplane_config::agent::AlprPrecision as Precision;
+
+/// The detector and recogniser files of a precision.
+pub fn files(precision: Precision) -> (ModelFile, ModelFile) {
+    match precision {
+        Precision::Fp32 => (DET, REC),
+        Precision::Int8 => (DET_INT8, REC_INT8),
+    }
+}
+
+/// The precision [`super::Reader::load`] uses unless told otherwise: the agent sets it
+/// once at start from its config's `alpr_precision`, so every camera's reader follows.
+static DEFAULT: std::sync::atomic::AtomicU8 = std::sync::atomic::AtomicU8::new(0);
+
+/// Sets the process's default precision (see [`default_precision`]).
+pub fn set_default_precision(p: Precision) {
+    let v = match p {
+        Precision::Fp32 => 1,
+        Precision::Int8 => 2,
+    };
+    DEFAULT.store(v, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// The process's default precision: as set by [`set_default_precision`], else
+/// [`SHIPPED_PRECISION`].
+pub fn default_precision() -> Precision {
+    match DEFAULT.load(std::sync::atomic::Ordering::Relaxed) {
+        1 => Precision::Fp32,
+        2 => Precision::Int8,
+        _ => SHIPPED_PRECISION,
+    }
+}
+
+/// The default when nothing is configured. See agent/models/quantize/README.md for the
+/// measurement that chose it.
+pub const SHIPPED_PRECISION: Precision = Precision::Fp32;
 
 /// The models directory: `explicit` (from `--models`), else `$CAMPLANE_MODELS`, else
 /// `.models` in the current directory or one of its parents (a checkout), else
