@@ -31,8 +31,8 @@ LIBS=(
 )
 # file in .models/ made by quantize.py, expected SHA-256 (also in models.rs).
 INT8=(
-  "ch_PP-OCRv4_det_infer_int8.onnx||4018b2fc64c44de4f8f21fafc1c0f5c31c74a8351cf34ea805ffa56677d31a6a"
-  "ch_PP-OCRv4_rec_infer_int8.onnx||dad9815a54dba0f051054fc4fc90264754267c2971e607807d2baa7bb90c3c9a"
+  "ch_PP-OCRv4_det_infer_int8.onnx||8b160a3c33c44108b58d2bff509126b62c0be851bb4da64a1da39f5aec78a561"
+  "ch_PP-OCRv4_rec_infer_int8.onnx||a3d49fdb907f143e4fc8fbbab00d54ab96103793670425ac527d8f3a249ce52b"
 )
 QUANT_REQS="$ROOT/agent/models/quantize/requirements.txt"
 

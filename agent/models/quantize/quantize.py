@@ -93,6 +93,23 @@ def opset17(model):
     return model
 
 
+def _pointwise(conv, inits):
+    """A 1x1 convolution, no padding, no groups, weights known."""
+    if conv is None or conv.op_type != "Conv" or len(conv.input) < 2 or conv.input[1] not in inits:
+        return False
+    w = inits[conv.input[1]]
+    if list(w.dims[2:]) != [1, 1]:
+        return False
+    for a in conv.attribute:
+        if a.name == "group" and a.i != 1:
+            return False
+        if a.name == "pads" and any(a.ints):
+            return False
+        if a.name == "auto_pad" and a.s not in (b"", b"NOTSET", b"VALID"):
+            return False
+    return True
+
+
 def simplify(model):
     """Runs on ORT's pre-processed graph, where batch norms are folded into the
     convolutions and constants are initializers."""
@@ -140,6 +157,54 @@ def simplify(model):
         conv.input.extend([wname, bname])
         # The convolution now writes what the Add wrote.
         conv.output[0] = add.output[0]
+        removed.update([id(mul), id(add)])
+    keep = [n for n in g.node if id(n) not in removed]
+    del g.node[:]
+    g.node.extend(keep)
+
+    # y * s + b (scalars) read only by 1x1 convolutions without padding: into their
+    # weights and bias (W*s; B + b * the sum of each output channel's weights). Exact:
+    # with no padding every output sees only real inputs.
+    removed = set()
+    cons = consumers()
+    inits = {i.name: i for i in g.initializer}
+    for mul in list(g.node):
+        if mul.op_type != "Mul" or len(mul.input) != 2:
+            continue
+        svals = [(i, _scalar(g, i)) for i in mul.input]
+        svals = [(i, v) for i, v in svals if v is not None and i in inits]
+        if len(svals) != 1:
+            continue
+        y = [i for i in mul.input if i != svals[0][0]][0]
+        s = svals[0][1]
+        adds = cons.get(mul.output[0], [])
+        if len(adds) != 1 or adds[0] is None or adds[0].op_type != "Add":
+            continue
+        add = adds[0]
+        other = [i for i in add.input if i != mul.output[0]]
+        b = _scalar(g, other[0]) if len(other) == 1 and other[0] in inits else None
+        if b is None:
+            continue
+        convs = cons.get(add.output[0], [])
+        if not convs or any(not _pointwise(c, inits) for c in convs):
+            continue
+        for c in convs:
+            w = numpy_helper.to_array(inits[c.input[1]]).astype(np.float32)
+            if len(c.input) > 2 and c.input[2] in inits:
+                bias = numpy_helper.to_array(inits[c.input[2]]).astype(np.float32)
+            else:
+                bias = np.zeros(w.shape[0], np.float32)
+            wname, bname = c.output[0] + "_in_w", c.output[0] + "_in_b"
+            new_b = bias + np.float32(b) * w.reshape(w.shape[0], -1).sum(axis=1)
+            g.initializer.extend([
+                numpy_helper.from_array((w * np.float32(s)).astype(np.float32), wname),
+                numpy_helper.from_array(new_b.astype(np.float32), bname),
+            ])
+            c.input[0] = y
+            del c.input[1:]
+            c.input.extend([wname, bname])
+            inits[wname] = g.initializer[-2]
+            inits[bname] = g.initializer[-1]
         removed.update([id(mul), id(add)])
     keep = [n for n in g.node if id(n) not in removed]
     del g.node[:]

@@ -42,12 +42,12 @@ pub const ORT_LIB: ModelFile = ModelFile {
 /// [`DET`] quantised to int8 (agent/models/quantize, by deploy/fetch-models.sh).
 pub const DET_INT8: ModelFile = ModelFile {
     name: "ch_PP-OCRv4_det_infer_int8.onnx",
-    sha256: "4018b2fc64c44de4f8f21fafc1c0f5c31c74a8351cf34ea805ffa56677d31a6a",
+    sha256: "8b160a3c33c44108b58d2bff509126b62c0be851bb4da64a1da39f5aec78a561",
 };
 /// [`REC`] quantised to int8 (agent/models/quantize, by deploy/fetch-models.sh).
 pub const REC_INT8: ModelFile = ModelFile {
     name: "ch_PP-OCRv4_rec_infer_int8.onnx",
-    sha256: "dad9815a54dba0f051054fc4fc90264754267c2971e607807d2baa7bb90c3c9a",
+    sha256: "a3d49fdb907f143e4fc8fbbab00d54ab96103793670425ac527d8f3a249ce52b",
 };
 
 /// Everything [`verify`] checks.
