@@ -11,8 +11,8 @@
 //! figure without the baseline beside it is not a result.
 
 use camplane_agent::alpr::eval::{self, FolderScore};
-use camplane_agent::alpr::plate::Region;
 use camplane_agent::alpr::models::{self, Precision};
+use camplane_agent::alpr::plate::Region;
 use camplane_agent::alpr::{PlateRead, Reader, Recognizers};
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -142,16 +142,16 @@ fn main() {
             .collect()
     };
     // Both precisions of the models (agent/models/quantize), in the same run.
-    let mut reader = Reader::load_with(&dir, Region::Any, Precision::Fp32)
-        .unwrap_or_else(|e| panic!("{e}"));
+    let mut reader =
+        Reader::load_with(&dir, Region::Any, Precision::Fp32).unwrap_or_else(|e| panic!("{e}"));
     let ours = eval_all(&mut reader);
     print!("ours (camplane alpr, fp32):\n{}", eval::report(&ours));
     // The same pipeline with the general recogniser alone: what the plate reader adds.
     reader.recognizers = Recognizers::General;
     let general = eval_all(&mut reader);
     drop(reader);
-    let mut reader = Reader::load_with(&dir, Region::Any, Precision::Int8)
-        .unwrap_or_else(|e| panic!("{e}"));
+    let mut reader =
+        Reader::load_with(&dir, Region::Any, Precision::Int8).unwrap_or_else(|e| panic!("{e}"));
     let int8 = eval_all(&mut reader);
     print!("ours (camplane alpr, int8):\n{}", eval::report(&int8));
     drop(reader);

@@ -612,7 +612,10 @@ fn int8_models_load_and_read_a_rendered_plate() {
         .unwrap();
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("--precision") && err.contains("fp32, int8"), "{err}");
+    assert!(
+        err.contains("--precision") && err.contains("fp32, int8"),
+        "{err}"
+    );
 }
 
 /// A missing int8 file is the same clear error as a missing float one: the file, its

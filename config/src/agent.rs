@@ -192,7 +192,8 @@ mod tests {
         let cfg = AgentConfig::parse("a.yaml", base).unwrap();
         assert_eq!(cfg.alpr_precision, None);
         for (v, want) in [("fp32", AlprPrecision::Fp32), ("int8", AlprPrecision::Int8)] {
-            let cfg = AgentConfig::parse("a.yaml", &format!("{base}alpr_precision: {v}\n")).unwrap();
+            let cfg =
+                AgentConfig::parse("a.yaml", &format!("{base}alpr_precision: {v}\n")).unwrap();
             assert_eq!(cfg.alpr_precision, Some(want));
             assert_eq!(want.to_string().parse::<AlprPrecision>(), Ok(want));
         }

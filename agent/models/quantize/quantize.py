@@ -54,9 +54,10 @@ RANGES = os.path.join(HERE, "ranges")
 PLATE_READER = os.path.join(HERE, "..", "plate-reader", "plate_reader.onnx")
 
 # name -> (float model file, int8 file, ops quantised). Only convolutions are quantised:
-# ORT's int8 element-wise kernels (QLinearMul, QLinearAdd) measured slower than float on
-# the detector (profile of 2026-12-04 in this folder's README), and the recognisers'
-# attention/LSTM parts carry the reading's confidence, which the joint scoring uses.
+# with every op quantised, ORT's int8 element-wise kernels (QLinearMul, QLinearAdd) took
+# more time than the float ones on the detector (profile of 2026-12-04, README.md
+# beside this file), and the recognisers' attention/LSTM parts carry the reading's
+# probabilities, which the joint scoring multiplies.
 MODELS = {
     "det": ("ch_PP-OCRv4_det_infer.onnx", "ch_PP-OCRv4_det_infer_int8.onnx", ["Conv"]),
     "rec": ("ch_PP-OCRv4_rec_infer.onnx", "ch_PP-OCRv4_rec_infer_int8.onnx", ["Conv"]),
@@ -411,6 +412,8 @@ def calibration_readers(seg, lines_path, n_scenes, seed):
     rng = random.Random(seed)
     det = [det_input(scene(crops, rng)) for _ in range(n_scenes)]
     # Whole crops too: the closer look (Reader::refine) sees plate-sized windows.
+    # 32 crops: a spread sample sized so calibration takes about a minute (not tuned on
+    # any score).
     det += [det_input(c) for c in crops[:: max(1, len(crops) // 32)]]
     rec, plate = [], []
     with open(lines_path) as f:
@@ -420,6 +423,8 @@ def calibration_readers(seg, lines_path, n_scenes, seed):
             if is_validation(name):
                 continue
             img = load_rgb(obj["image"])
+            # The first three lines: the reader reads the most prominent lines first, and
+            # a crop holds the plate and its state and slogan lines.
             for l in obj["lines"][:3]:
                 tl, tr, _, bl = l["corners"]
                 lw = np.hypot(tr[0] - tl[0], tr[1] - tl[1])
@@ -429,7 +434,9 @@ def calibration_readers(seg, lines_path, n_scenes, seed):
                 rw = (rw + 7) // 8 * 8
                 rec.append(sample_quad(img, tl, tr, bl, rw, 48))
                 plate.append(sample_quad(img, tl, tr, bl, 128, 32))
-    # A fixed, spread sample keeps calibration minutes long, not hours.
+    # A fixed, spread sample keeps calibration minutes long, not hours (300 lines: a
+    # size, not tuned on any score). The plate reader takes batches; 8 is the reader's
+    # max_lines, its largest batch.
     rec = rec[:: max(1, len(rec) // 300)]
     plate = [np.concatenate(plate[i : i + 8]) for i in range(0, len(plate), 8)]
     print(f"calibration: {len(det)} detector inputs, {len(rec)} lines, {len(plate)} plate batches")
@@ -443,6 +450,8 @@ def main():
     ap.add_argument("--only", choices=sorted(MODELS), action="append", help="build only these")
     ap.add_argument("--calibrate", metavar="SEG_AND_OCR_DIR", help="recompute the ranges first")
     ap.add_argument("--lines", help="`camplane-agent alpr lines` output on the crops")
+    # 48 scenes (a size for a minute's calibration, not tuned on any score); seed 21: the
+    # issue's number, any fixed value does.
     ap.add_argument("--scenes", type=int, default=48, help="street scenes rendered (calibration)")
     ap.add_argument("--seed", type=int, default=21, help="scene generator seed (calibration)")
     a = ap.parse_args()

@@ -155,8 +155,7 @@ pub fn log_likelihood(probs: &[f32], text: &str) -> Option<f32> {
 const PLATE_READER: &[u8] = include_bytes!("../../models/plate-reader/plate_reader.onnx");
 /// The plate reader quantised to int8 by agent/models/quantize/quantize.py (committed:
 /// we trained it), for `--precision int8`.
-const PLATE_READER_INT8: &[u8] =
-    include_bytes!("../../models/plate-reader/plate_reader_int8.onnx");
+const PLATE_READER_INT8: &[u8] = include_bytes!("../../models/plate-reader/plate_reader_int8.onnx");
 const PLATE_ALPHABET: &[u8; 36] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ";
 /// The plate reader's input size, as it was trained (`W, H` in train.py).
 const PLATE_W: usize = 128;
@@ -230,10 +229,7 @@ impl Ocr {
             models::Precision::Int8 => PLATE_READER_INT8,
         };
         let plate = builder(env)
-            .and_then(|mut b| {
-                b.commit_from_memory(plate_model)
-                    .map_err(|e| e.to_string())
-            })
+            .and_then(|mut b| b.commit_from_memory(plate_model).map_err(|e| e.to_string()))
             .map_err(|e| AlprError::Engine(format!("loading the built-in plate reader: {e}")))?;
         let table = rec
             .metadata()
