@@ -144,3 +144,26 @@ pub fn verify(dir: &Path) -> Result<(), AlprError> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_precision_has_its_own_pinned_files_and_the_default_follows_the_config() {
+        let (d32, r32) = files(Precision::Fp32);
+        let (d8, r8) = files(Precision::Int8);
+        assert_eq!((d32.name, r32.name), (DET.name, REC.name));
+        assert_eq!((d8.name, r8.name), (DET_INT8.name, REC_INT8.name));
+        for f in ALL {
+            assert_eq!(f.sha256.len(), 64, "{}", f.name);
+            assert!(f.sha256.bytes().all(|b| b.is_ascii_hexdigit()), "{}", f.name);
+        }
+        // The one test in this binary that sets the process's default.
+        assert_eq!(default_precision(), SHIPPED_PRECISION);
+        set_default_precision(Precision::Int8);
+        assert_eq!(default_precision(), Precision::Int8);
+        set_default_precision(Precision::Fp32);
+        assert_eq!(default_precision(), Precision::Fp32);
+    }
+}
