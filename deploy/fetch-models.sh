@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # Fetches the ALPR models (PP-OCRv4 detection + recognition, from the PyPI wheel
 # rapidocr-onnxruntime, Apache-2.0) and ONNX Runtime's shared library (from the PyPI
-# onnxruntime wheel, MIT) into .models/ at the repository root (or $1).
+# onnxruntime wheel, MIT) into .models/ at the repository root (or $1), then makes the
+# int8 versions of the two PP-OCRv4 models with agent/models/quantize/quantize.py (ONNX
+# Runtime's own quantisation, from the committed calibration ranges: no data needed) in a
+# virtual environment of hash-pinned wheels under the wheel cache.
 # Pinned by version and SHA-256; idempotent: a second run only re-checks checksums.
 # Nothing here is committed: .models/ is in .gitignore.
 set -euo pipefail
@@ -26,11 +29,17 @@ MODELS=(
 LIBS=(
   "libonnxruntime.so|onnxruntime/capi/libonnxruntime.so.1.31.1|fc44112fbe06d7d689c57e11d3862031f64711007e4ee020f8eed5185fd2c1d3"
 )
+# file in .models/ made by quantize.py, expected SHA-256 (also in models.rs).
+INT8=(
+  "ch_PP-OCRv4_det_infer_int8.onnx||8b160a3c33c44108b58d2bff509126b62c0be851bb4da64a1da39f5aec78a561"
+  "ch_PP-OCRv4_rec_infer_int8.onnx||a3d49fdb907f143e4fc8fbbab00d54ab96103793670425ac527d8f3a249ce52b"
+)
+QUANT_REQS="$ROOT/agent/models/quantize/requirements.txt"
 
 sha() { sha256sum "$1" | cut -d' ' -f1; }
 all_ok() {
   local e name
-  for e in "${MODELS[@]}" "${LIBS[@]}"; do
+  for e in "${MODELS[@]}" "${LIBS[@]}" "${INT8[@]}"; do
     IFS='|' read -r name _ sum <<<"$e"
     [ -f "$DEST/$name" ] && [ "$(sha "$DEST/$name")" = "$sum" ] || return 1
   done
@@ -74,5 +83,36 @@ PYEOF
 }
 extract "$CACHE/$RAPIDOCR_WHEEL" "${MODELS[@]}"
 extract "$CACHE/$ORT_WHEEL" "${LIBS[@]}"
+
+int8_ok() {
+  local e name sum
+  for e in "${INT8[@]}"; do
+    IFS='|' read -r name _ sum <<<"$e"
+    [ -f "$DEST/$name" ] && [ "$(sha "$DEST/$name")" = "$sum" ] || return 1
+  done
+}
+if ! int8_ok; then
+  # One environment per requirements file (its hash names it), reused on later runs.
+  VENV="$CACHE/quant-venv-$(sha "$QUANT_REQS" | cut -c1-12)"
+  if [ ! -x "$VENV/bin/python" ] || [ ! -f "$VENV/.ready" ]; then
+    rm -rf "$VENV"
+    "$PY" -m venv "$VENV"
+    "$VENV/bin/python" -m pip install -q --disable-pip-version-check --require-hashes \
+      --no-deps --only-binary=:all: --find-links "$CACHE" -r "$QUANT_REQS"
+    touch "$VENV/.ready"
+  fi
+  qtmp="$(mktemp -d)"
+  "$VENV/bin/python" "$ROOT/agent/models/quantize/quantize.py" --models "$DEST" --out "$qtmp" >/dev/null
+  for e in "${INT8[@]}"; do
+    IFS='|' read -r name _ sum <<<"$e"
+    got="$(sha "$qtmp/$name")"
+    if [ "$got" != "$sum" ]; then
+      echo "fetch-models: quantize.py made $name with SHA-256 $got, expected $sum" >&2
+      rm -rf "$qtmp"; exit 1
+    fi
+    mv "$qtmp/$name" "$DEST/$name"
+  done
+  rm -rf "$qtmp"
+fi
 all_ok
 echo "models ready in $DEST"

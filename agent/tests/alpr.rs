@@ -543,3 +543,113 @@ fn lines_and_recognizer_choice_on_a_real_plate_crop() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("general, plate, both"));
 }
+
+// ---------- precision ----------
+
+/// A 1280x720 frame with one plate-like box (white, black DejaVu Sans Bold text), as
+/// deploy/render-plates.sh draws them.
+fn rendered_plate(dir: &Path, text: &str) -> PathBuf {
+    camplane_testkit::servers::require_tools();
+    let png = dir.join(format!("{text}.png"));
+    let font = "/usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf";
+    let vf = format!(
+        "drawbox=x=420:y=300:w=360:h=120:color=white:t=fill,\
+         drawtext=fontfile={font}:text={text}:fontsize=72:fontcolor=black:x=440:y=325"
+    );
+    let out = Command::new("ffmpeg")
+        .args(["-loglevel", "error", "-y", "-f", "lavfi", "-i"])
+        .arg("color=c=0x405060:s=1280x720:d=1")
+        .args(["-frames:v", "1", "-vf", &vf])
+        .arg(&png)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "ffmpeg: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    png
+}
+
+/// The int8 models (made by deploy/fetch-models.sh from the committed recipe) load, and
+/// read a rendered plate as the float ones do, in the library and through the CLI.
+#[test]
+fn int8_models_load_and_read_a_rendered_plate() {
+    let dir = models_dir();
+    let tmp = tempfile::tempdir().unwrap();
+    let png = rendered_plate(tmp.path(), "ABC1234");
+    for p in [models::Precision::Fp32, models::Precision::Int8] {
+        let mut reader = Reader::load_with(&dir, Region::Any, p).unwrap();
+        let plates = reader.read_path(&png).unwrap();
+        assert_eq!(
+            plates.first().map(|r| r.text.as_str()),
+            Some("ABC1234"),
+            "{p}: {plates:?}"
+        );
+        let [x, y, w, h] = plates[0].bbox;
+        assert!(
+            x < 780 && x + w > 420 && y < 420 && y + h > 300,
+            "{p}: {plates:?}"
+        );
+    }
+    let out = bin()
+        .args(["alpr", "read", "--json", "--precision", "int8"])
+        .arg(&png)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["plates"][0]["text"], "ABC1234", "{v}");
+    // Only fp32 and int8 exist.
+    let out = bin()
+        .args(["alpr", "read", "--json", "--precision", "fp16"])
+        .arg(&png)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("--precision") && err.contains("fp32, int8"),
+        "{err}"
+    );
+}
+
+/// A missing int8 file is the same clear error as a missing float one: the file, its
+/// checksum and the script that makes it; the float models still load without it.
+#[test]
+fn a_missing_int8_model_names_the_file_and_the_script() {
+    let src = models_dir();
+    let tmp = tempfile::tempdir().unwrap();
+    for f in models::ALL {
+        if f.name != models::DET_INT8.name {
+            std::os::unix::fs::symlink(src.join(f.name), tmp.path().join(f.name)).unwrap();
+        }
+    }
+    let e = Reader::load_with(tmp.path(), Region::Any, models::Precision::Int8).unwrap_err();
+    let msg = e.to_string();
+    assert!(matches!(e, AlprError::ModelMissing { .. }), "{msg}");
+    assert!(
+        msg.contains(models::DET_INT8.name) && msg.contains(models::DET_INT8.sha256),
+        "{msg}"
+    );
+    assert!(msg.contains("deploy/fetch-models.sh"), "{msg}");
+    Reader::load_with(tmp.path(), Region::Any, models::Precision::Fp32).unwrap();
+    // Through the CLI: exit 1 with the same message, no panic.
+    let out = bin()
+        .env("CAMPLANE_MODELS", tmp.path())
+        .args(["alpr", "read", "--json", "--precision", "int8", "x.jpg"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(models::DET_INT8.name)
+            && err.contains("fetch-models.sh")
+            && !err.contains("panicked"),
+        "{err}"
+    );
+}

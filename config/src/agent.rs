@@ -36,6 +36,10 @@ pub struct AgentConfig {
     /// unset: `$CAMPLANE_MODELS`, then `/var/lib/camplane/models`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub models_dir: Option<PathBuf>,
+    /// Which versions of the ALPR models read plates: `fp32` or `int8` (made by
+    /// `deploy/fetch-models.sh`); unset: the agent's default.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub alpr_precision: Option<AlprPrecision>,
     /// gpsd's address (`host:port`, usually `127.0.0.1:2947`) on a gateway with
     /// mobile readers: their reads take the GPS position.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -44,6 +48,44 @@ pub struct AgentConfig {
     /// none serves none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub metrics_listen: Option<String>,
+}
+
+/// The precision of the ALPR models (`alpr_precision`, `camplane-agent alpr read
+/// --precision`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AlprPrecision {
+    /// The float models as published.
+    Fp32,
+    /// Their int8 versions (agent/models/quantize).
+    Int8,
+}
+
+impl AlprPrecision {
+    /// The name in configs and on the command line.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AlprPrecision::Fp32 => "fp32",
+            AlprPrecision::Int8 => "int8",
+        }
+    }
+}
+
+impl std::fmt::Display for AlprPrecision {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for AlprPrecision {
+    type Err = String;
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        match s {
+            "fp32" => Ok(AlprPrecision::Fp32),
+            "int8" => Ok(AlprPrecision::Int8),
+            other => Err(format!("unknown precision {other:?} (fp32, int8)")),
+        }
+    }
 }
 
 fn default_alpr_fps() -> f64 {
@@ -142,5 +184,24 @@ mod tests {
         let t = "controllers: [http://x:1]\nca_file: /ca.pem\ndata_dir: /d\n";
         let e = AgentConfig::parse("a.yaml", t).unwrap_err();
         assert_eq!(e.problems()[0].path, "controllers.0");
+    }
+
+    #[test]
+    fn alpr_precision_is_fp32_or_int8_and_anything_else_names_the_field() {
+        let base = "controllers: [https://x:1]\nca_file: /ca.pem\ndata_dir: /d\n";
+        let cfg = AgentConfig::parse("a.yaml", base).unwrap();
+        assert_eq!(cfg.alpr_precision, None);
+        for (v, want) in [("fp32", AlprPrecision::Fp32), ("int8", AlprPrecision::Int8)] {
+            let cfg =
+                AgentConfig::parse("a.yaml", &format!("{base}alpr_precision: {v}\n")).unwrap();
+            assert_eq!(cfg.alpr_precision, Some(want));
+            assert_eq!(want.to_string().parse::<AlprPrecision>(), Ok(want));
+        }
+        let e = AgentConfig::parse("a.yaml", &format!("{base}alpr_precision: fp16\n")).unwrap_err();
+        let p = &e.problems()[0];
+        assert_eq!(p.path, "alpr_precision", "{p:?}");
+        assert_eq!(p.file, "a.yaml");
+        assert!(p.message.contains("fp16"), "{p:?}");
+        assert!("fp16".parse::<AlprPrecision>().is_err());
     }
 }

@@ -155,9 +155,19 @@ struct Line {
 }
 
 impl Reader {
-    /// Loads and checks the models in `dir` (see [`models::resolve_dir`]).
+    /// Loads and checks the models in `dir` (see [`models::resolve_dir`]), at the
+    /// process's default precision ([`models::default_precision`]).
     pub fn load(dir: &Path, region: Region) -> Result<Reader, AlprError> {
-        let ocr = ocr::Ocr::load(dir)?;
+        Reader::load_with(dir, region, models::default_precision())
+    }
+
+    /// Loads and checks the models of `precision` in `dir`.
+    pub fn load_with(
+        dir: &Path,
+        region: Region,
+        precision: models::Precision,
+    ) -> Result<Reader, AlprError> {
+        let ocr = ocr::Ocr::load_with(dir, precision)?;
         Ok(Reader {
             ocr,
             formats: plate::formats(region),

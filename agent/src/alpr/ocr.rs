@@ -153,6 +153,9 @@ pub fn log_likelihood(probs: &[f32], text: &str) -> Option<f32> {
 /// seg_and_ocr crops and rendered plates), built into the binary: 128x32 BGR line in,
 /// `[N, 32, 37]` probabilities out (blank, `0-9`, `A-Z`).
 const PLATE_READER: &[u8] = include_bytes!("../../models/plate-reader/plate_reader.onnx");
+/// The plate reader quantised to int8 by agent/models/quantize/quantize.py (committed:
+/// we trained it), for `--precision int8`.
+const PLATE_READER_INT8: &[u8] = include_bytes!("../../models/plate-reader/plate_reader_int8.onnx");
 const PLATE_ALPHABET: &[u8; 36] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ";
 /// The plate reader's input size, as it was trained (`W, H` in train.py).
 const PLATE_W: usize = 128;
@@ -209,17 +212,24 @@ fn session(env: &ort::environment::Environment, path: &Path) -> Result<Session, 
 impl Ocr {
     /// Loads the models from `dir` after checking every file's SHA-256.
     pub fn load(dir: &Path) -> Result<Ocr, AlprError> {
+        Ocr::load_with(dir, models::Precision::Fp32)
+    }
+
+    /// Loads the models of `precision` from `dir` after checking every file's SHA-256.
+    pub fn load_with(dir: &Path, precision: models::Precision) -> Result<Ocr, AlprError> {
+        let (det_file, rec_file) = models::files(precision);
         let lib = models::verify_file(dir, &models::ORT_LIB)?;
-        let det_path = models::verify_file(dir, &models::DET)?;
-        let rec_path = models::verify_file(dir, &models::REC)?;
+        let det_path = models::verify_file(dir, &det_file)?;
+        let rec_path = models::verify_file(dir, &rec_file)?;
         let env = environment(&lib)?;
         let det = session(env, &det_path)?;
         let rec = session(env, &rec_path)?;
+        let plate_model = match precision {
+            models::Precision::Fp32 => PLATE_READER,
+            models::Precision::Int8 => PLATE_READER_INT8,
+        };
         let plate = builder(env)
-            .and_then(|mut b| {
-                b.commit_from_memory(PLATE_READER)
-                    .map_err(|e| e.to_string())
-            })
+            .and_then(|mut b| b.commit_from_memory(plate_model).map_err(|e| e.to_string()))
             .map_err(|e| AlprError::Engine(format!("loading the built-in plate reader: {e}")))?;
         let table = rec
             .metadata()

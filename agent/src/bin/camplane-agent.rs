@@ -49,6 +49,10 @@ struct AlprOpts {
     /// and camplane's plate reader, scored jointly), general, or plate.
     #[arg(long, default_value = "both")]
     recognizers: alpr::Recognizers,
+    /// Model precision: fp32 (the published models) or int8 (made by
+    /// deploy/fetch-models.sh); default: the agent's shipped one.
+    #[arg(long)]
+    precision: Option<alpr::models::Precision>,
 }
 
 #[derive(Subcommand)]
@@ -91,7 +95,10 @@ enum AlprCmd {
 
 fn load_reader(opts: &AlprOpts) -> Result<alpr::Reader, ExitCode> {
     let dir = alpr::models::resolve_dir(opts.models.as_deref());
-    let mut reader = alpr::Reader::load(&dir, opts.region).map_err(|e| {
+    let precision = opts
+        .precision
+        .unwrap_or_else(alpr::models::default_precision);
+    let mut reader = alpr::Reader::load_with(&dir, opts.region, precision).map_err(|e| {
         eprintln!("camplane-agent alpr: {e}");
         ExitCode::from(1)
     })?;
@@ -242,6 +249,9 @@ async fn run(path: PathBuf) -> anyhow::Result<()> {
         Arc::new(SystemClock),
         Arc::new(StatvfsProbe { path: root }),
     )?);
+    if let Some(p) = cfg.alpr_precision {
+        camplane_agent::alpr::models::set_default_precision(p);
+    }
     sup.set_alpr_options(camplane_agent::alpr::site::AlprSiteOptions {
         models: cfg.models_dir.clone(),
         fps: cfg.alpr_fps,
