@@ -7,6 +7,11 @@
 //! reads each frame, tracks plates per camera ([`super::track::Tracker`]) and,
 //! when a pass ends, stores one merged read with a JPEG crop of its best frame in
 //! the [`ReadStore`].
+//!
+//! Video, not images: the reader looks only where something moved since the
+//! camera's last sampled frame ([`super::motion`]), and where an open pass's plate
+//! is expected ([`Tracker::windows`]); a frame where neither is anything costs no
+//! detector call. A whole frame is read every `full_every_ms` all the same.
 
 use std::collections::{HashMap, VecDeque};
 use std::path::PathBuf;
@@ -18,13 +23,16 @@ use ffmpeg_next as ff;
 use jiff::Timestamp;
 
 use super::geom::Rgb;
+use super::motion::{Look, Motion, MotionParams};
 use super::plate::Region;
 use super::store::{LocationSource, NewRead, ReadLocation, ReadStore};
 use super::track::{MergedRead, Tracker};
 use super::{models, Reader, MAX_SIDE};
 use crate::clock::Clock;
 use crate::config::CameraConfig;
-use crate::events::{AlprFailed, FrameDropped, FrameRead, PacketDropped, PlateStored};
+use crate::events::{
+    AlprFailed, FrameDropped, FrameRead, FrameStill, Looked, PacketDropped, PlateStored,
+};
 use crate::gps::Gps;
 use crate::hotlist::Hotlists;
 use camplane_config::hotlist::{AlertReport, HitCategory};
@@ -37,8 +45,14 @@ pub struct AlprSiteOptions {
     pub models: Option<PathBuf>,
     /// Plate formats to prefer.
     pub region: Region,
-    /// Frames read per second per camera.
+    /// Frames read per second per camera, unless the camera sets its own
+    /// (`CameraConfig::alpr_fps`).
     pub fps: f64,
+    /// Motion gating: look only where something moved (None: every sampled frame
+    /// is read whole, as before video reading).
+    pub motion: Option<MotionParams>,
+    /// With motion gating, look again around each open pass's predicted box.
+    pub track_relook: bool,
     /// A pass ends after this long without a read of it.
     pub track_gap_ms: i64,
     /// Packets queued per camera for its decoder before dropping.
@@ -53,6 +67,8 @@ impl Default for AlprSiteOptions {
             models: None,
             region: Region::Any,
             fps: 2.0,
+            motion: Some(MotionParams::default()),
+            track_relook: true,
             track_gap_ms: 1500,
             packet_queue: 512,
             frame_queue: 4,
@@ -209,11 +225,46 @@ impl AlprSite {
             mobile: cfg.mobile,
         });
         let frames = self.frames.clone();
-        let interval_ms = (1000.0 / self.opts.fps.max(0.01)).round() as i64;
+        let sampler = Sampler::new(cfg.alpr_fps.unwrap_or(self.opts.fps));
         std::thread::Builder::new()
             .name(format!("alpr-dec-{camera}"))
-            .spawn(move || decode_loop(rx, cam, frames, interval_ms))?;
+            .spawn(move || decode_loop(rx, cam, frames, sampler))?;
         Ok(AlprFeed { tx, counters })
+    }
+}
+
+/// Which decoded frames a camera's reader samples: one every `1000 / fps` ms of
+/// arrival time, on average (a late frame does not push the next ones later).
+#[derive(Debug, Clone)]
+pub struct Sampler {
+    interval_ms: i64,
+    next_ms: Option<i64>,
+}
+
+impl Sampler {
+    /// Sampling at `fps` frames per second (the camera's own, else the agent's).
+    pub fn new(fps: f64) -> Sampler {
+        Sampler {
+            interval_ms: (1000.0 / fps.max(0.01)).round().max(1.0) as i64,
+            next_ms: None,
+        }
+    }
+
+    /// Whether the frame that arrived at `at_ms` is read.
+    pub fn take(&mut self, at_ms: i64) -> bool {
+        match self.next_ms {
+            Some(n) if at_ms < n && n - at_ms <= self.interval_ms => false,
+            // On time or late by less than an interval: keep the cadence.
+            Some(n) if at_ms >= n && at_ms - n < self.interval_ms => {
+                self.next_ms = Some(n + self.interval_ms);
+                true
+            }
+            // First frame, a long gap, or a clock gone back: start again here.
+            _ => {
+                self.next_ms = Some(at_ms + self.interval_ms);
+                true
+            }
+        }
     }
 }
 
@@ -221,10 +272,9 @@ fn decode_loop(
     rx: Receiver<FeedMsg>,
     cam: Arc<CamCtx>,
     frames: SyncSender<ReaderMsg>,
-    interval_ms: i64,
+    mut sampler: Sampler,
 ) {
     let mut dec: Option<ff::decoder::Video> = None;
-    let mut next_ms = i64::MIN;
     let mut frame = ff::frame::Video::empty();
     for msg in rx {
         match msg {
@@ -249,10 +299,9 @@ fn decode_loop(
                     continue;
                 }
                 while d.receive_frame(&mut frame).is_ok() {
-                    if at_ms < next_ms {
+                    if !sampler.take(at_ms) {
                         continue;
                     }
-                    next_ms = at_ms + interval_ms;
                     let (w, h) = (frame.width() as usize, frame.height() as usize);
                     let Some(rgb) = to_rgb(&frame) else {
                         let e = format!("cannot sample {w}x{h} {:?} frames", frame.format());
@@ -351,6 +400,7 @@ pub fn to_rgb(f: &ff::frame::Video) -> Option<Vec<u8>> {
 struct CamState {
     cam: Arc<CamCtx>,
     tracker: Tracker,
+    motion: Option<Motion>,
     /// Crops of recent reads: (frame ms, box, crop).
     crops: VecDeque<(i64, [i64; 4], image::RgbImage)>,
 }
@@ -409,10 +459,22 @@ fn reader_loop(
                         t
                     },
                     crops: VecDeque::new(),
+                    motion: opts.motion.clone().map(Motion::new),
                 });
                 st.cam = cam.clone();
                 let img = Rgb { w, h, data: &rgb };
-                let reads = match reader.read(&img) {
+                let look = match st.motion.as_mut() {
+                    Some(m) => {
+                        let tracks = if opts.track_relook {
+                            st.tracker.windows(at_ms, w, h)
+                        } else {
+                            Vec::new()
+                        };
+                        m.look(at_ms, &rgb, w, h, &tracks)
+                    }
+                    None => Look::Full,
+                };
+                let reads = match read_look(reader, &img, &look) {
                     Ok(r) => r,
                     Err(e) => {
                         cam.counters.emit(AlprFailed {
@@ -423,6 +485,11 @@ fn reader_loop(
                         continue;
                     }
                 };
+                match &look {
+                    Look::Skip => cam.counters.emit(FrameStill),
+                    Look::Full => cam.counters.emit(Looked { windows: 1 }),
+                    Look::Windows(ws) => cam.counters.emit(Looked { windows: ws.len() }),
+                }
                 cam.counters.emit(FrameRead);
                 for r in &reads {
                     if let Some(c) = crop(&img, r.bbox) {
@@ -459,6 +526,33 @@ fn reader_loop(
                 }
                 return;
             }
+        }
+    }
+}
+
+/// Reads a frame where `look` says: the whole frame, each window (a plate read
+/// in two overlapping windows is kept once, the surer read), or nothing.
+fn read_look(
+    reader: &mut Reader,
+    img: &Rgb<'_>,
+    look: &Look,
+) -> Result<Vec<super::PlateRead>, super::AlprError> {
+    match look {
+        Look::Full => reader.read(img),
+        Look::Skip => Ok(Vec::new()),
+        Look::Windows(ws) => {
+            let mut out: Vec<super::PlateRead> = Vec::new();
+            for w in ws {
+                for r in reader.read_region(img, *w)? {
+                    match out.iter_mut().find(|o| o.text == r.text) {
+                        Some(o) if o.confidence >= r.confidence => {}
+                        Some(o) => *o = r,
+                        None => out.push(r),
+                    }
+                }
+            }
+            out.sort_by(|a, b| b.confidence.total_cmp(&a.confidence));
+            Ok(out)
         }
     }
 }
@@ -572,4 +666,52 @@ fn locate(cam: &CamCtx, gps: Option<&Gps>, t: Timestamp) -> Option<ReadLocation>
         lon: p.lon,
         source: LocationSource::Fixed,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Frames arriving at 25 fps for `secs` seconds: how many a sampler takes.
+    fn sampled(fps: f64, secs: i64) -> usize {
+        let mut s = Sampler::new(fps);
+        (0..secs * 25)
+            .filter(|i| s.take(1_000_000 + i * 40))
+            .count()
+    }
+
+    #[test]
+    fn each_camera_is_sampled_at_its_own_rate() {
+        assert_eq!(sampled(2.0, 10), 20);
+        assert_eq!(sampled(5.0, 10), 50);
+        assert_eq!(sampled(0.5, 10), 5);
+        // More often than frames come: every frame.
+        assert_eq!(sampled(30.0, 10), 250);
+    }
+
+    #[test]
+    fn a_gap_or_a_clock_going_back_restarts_the_cadence() {
+        let mut s = Sampler::new(2.0);
+        assert!(s.take(0));
+        assert!(!s.take(499));
+        assert!(s.take(500));
+        // A 10 s gap: the next frame is read, the cadence starts there.
+        assert!(s.take(10_520));
+        assert!(!s.take(10_600));
+        assert!(s.take(11_020));
+        // Back in time (a reconnect's clock): read, and go on from there.
+        assert!(s.take(3_000));
+        assert!(!s.take(3_100));
+        assert!(s.take(3_500));
+    }
+
+    #[test]
+    fn the_camera_rate_overrides_the_agents() {
+        let mut cfg = CameraConfig::new("c", "rtsp://x/y");
+        let opts = AlprSiteOptions::default();
+        let rate = |c: &CameraConfig| Sampler::new(c.alpr_fps.unwrap_or(opts.fps)).interval_ms;
+        assert_eq!(rate(&cfg), 500);
+        cfg.alpr_fps = Some(4.0);
+        assert_eq!(rate(&cfg), 250);
+    }
 }

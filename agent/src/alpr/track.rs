@@ -28,6 +28,8 @@ pub struct MergedRead {
 #[derive(Debug, Clone)]
 struct Track {
     reads: Vec<(String, f32)>,
+    /// The read before the last one: (frame ms, box), for the track's velocity.
+    prev: Option<(i64, [i64; 4])>,
     last_box: [i64; 4],
     first_ms: i64,
     last_ms: i64,
@@ -124,6 +126,9 @@ impl Tracker {
                     used[i] = true;
                     let t = &mut self.tracks[i];
                     t.reads.push((r.text.clone(), conf));
+                    if frame_ms > t.last_ms {
+                        t.prev = Some((t.last_ms, t.last_box));
+                    }
                     t.last_box = r.bbox;
                     t.last_ms = frame_ms;
                     if conf > t.best.0 {
@@ -133,6 +138,7 @@ impl Tracker {
                 None => {
                     self.tracks.push(Track {
                         reads: vec![(r.text.clone(), conf)],
+                        prev: None,
                         last_box: r.bbox,
                         first_ms: frame_ms,
                         last_ms: frame_ms,
@@ -144,6 +150,43 @@ impl Tracker {
         }
         let gap = self.max_gap_ms;
         self.finish(|t| frame_ms - t.last_ms > gap)
+    }
+
+    /// Where each open pass's plate is looked for again at `at_ms`: its last box
+    /// moved on at the velocity of its last two reads (constant velocity; standing
+    /// still after one read), joined with the last box (the prediction may be off
+    /// by the whole move) and grown by the plate's height plus half the move on
+    /// every side, as `[x0, y0, x1, y1]` within `w` x `h`. Plate geometry: a height
+    /// of margin keeps the plate's frame and a state line above or below it in the
+    /// window (the reader's main-line rule needs them), and half the move covers a
+    /// vehicle braking or speeding up by half between two frames.
+    pub fn windows(&self, at_ms: i64, w: usize, h: usize) -> Vec<[usize; 4]> {
+        self.tracks
+            .iter()
+            .map(|t| {
+                let b = t.last_box;
+                let (dx, dy) = match t.prev {
+                    Some((t0, p)) if t.last_ms > t0 => {
+                        let k = (at_ms - t.last_ms) as f64 / (t.last_ms - t0) as f64;
+                        let k = k.clamp(0.0, 4.0);
+                        (
+                            ((b[0] - p[0]) as f64 * k).round() as i64,
+                            ((b[1] - p[1]) as f64 * k).round() as i64,
+                        )
+                    }
+                    _ => (0, 0),
+                };
+                let m = b[3].max(1) + dx.abs().max(dy.abs()) / 2;
+                let x0 = b[0].min(b[0] + dx) - m;
+                let y0 = b[1].min(b[1] + dy) - m;
+                let x1 = (b[0] + b[2]).max(b[0] + b[2] + dx) + m;
+                let y1 = (b[1] + b[3]).max(b[1] + b[3] + dy) + m;
+                let cx = |v: i64| v.clamp(0, w as i64) as usize;
+                let cy = |v: i64| v.clamp(0, h as i64) as usize;
+                [cx(x0), cy(y0), cx(x1), cy(y1)]
+            })
+            .filter(|b| b[2] > b[0] && b[3] > b[1])
+            .collect()
     }
 
     /// Finishes every open pass (end of stream).
@@ -206,6 +249,21 @@ mod tests {
         );
         assert_eq!(done[1].text, "XYZ987");
         assert!(t.flush().is_empty());
+    }
+
+    #[test]
+    fn an_open_pass_is_looked_for_where_its_plate_will_be() {
+        let mut t = Tracker::default();
+        assert!(t.windows(0, 1280, 720).is_empty(), "no pass, no window");
+        t.push(0, &[r("ABC1234", 0.9, 100)]);
+        // One read: around where it was, grown by its height (30).
+        assert_eq!(t.windows(500, 1280, 720), vec![[70, 70, 210, 160]]);
+        t.push(500, &[r("ABC1234", 0.9, 200)]);
+        // 100 px per 500 ms: at 1000 ms at x 300; the window spans the last box
+        // (200) to the predicted one (300..380), grown by 30 + 50.
+        assert_eq!(t.windows(1000, 1280, 720), vec![[120, 20, 460, 210]]);
+        // Within the frame.
+        assert_eq!(t.windows(1000, 400, 150), vec![[120, 20, 400, 150]]);
     }
 
     #[test]
