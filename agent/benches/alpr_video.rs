@@ -79,18 +79,102 @@ const fn p(
 
 /// The clip's plates, in the US 3-letter 4-digit and California formats.
 const PLATES: [Plate; 12] = [
-    p("ABC1234", 72, (2.0, 7.0), (-360.0, 400.0), (1280.0, 380.0), "0x202428"),
-    p("XYZ9876", 56, (4.0, 12.0), (1280.0, 150.0), (-280.0, 150.0), "0x7a1c1c"),
-    p("KLM4455", 44, (8.0, 14.0), (-220.0, 560.0), (1280.0, 560.0), "0x1c3a7a"),
-    p("7TRK482", 36, (11.0, 21.0), (200.0, 720.0), (900.0, 250.0), "0x303030"),
-    p("GHW2381", 28, (14.0, 20.0), (1280.0, 300.0), (-140.0, 300.0), "0x5a5a20"),
-    p("DPN5567", 22, (17.0, 25.0), (-110.0, 470.0), (1280.0, 480.0), "0x202428"),
-    p("RTZ8841", 64, (21.0, 26.0), (-320.0, 90.0), (1280.0, 100.0), "0x1c5a3a"),
-    p("MVC3092", 18, (24.0, 32.0), (1280.0, 620.0), (-90.0, 620.0), "0x7a1c1c"),
-    p("FJK7710", 40, (27.0, 37.0), (300.0, 200.0), (800.0, 200.0), "0x1c3a7a"),
-    p("WPL6624", 50, (30.0, 36.0), (-250.0, 440.0), (1280.0, 450.0), "0x303030"),
-    p("HNX1958", 32, (33.0, 39.0), (1280.0, 330.0), (-160.0, 330.0), "0x5a5a20"),
-    p("CSE4087", 24, (34.0, 40.0), (-120.0, 570.0), (1280.0, 570.0), "0x202428"),
+    p(
+        "ABC1234",
+        72,
+        (2.0, 7.0),
+        (-360.0, 400.0),
+        (1280.0, 380.0),
+        "0x202428",
+    ),
+    p(
+        "XYZ9876",
+        56,
+        (4.0, 12.0),
+        (1280.0, 150.0),
+        (-280.0, 150.0),
+        "0x7a1c1c",
+    ),
+    p(
+        "KLM4455",
+        44,
+        (8.0, 14.0),
+        (-220.0, 560.0),
+        (1280.0, 560.0),
+        "0x1c3a7a",
+    ),
+    p(
+        "7TRK482",
+        36,
+        (11.0, 21.0),
+        (200.0, 720.0),
+        (900.0, 250.0),
+        "0x303030",
+    ),
+    p(
+        "GHW2381",
+        28,
+        (14.0, 20.0),
+        (1280.0, 300.0),
+        (-140.0, 300.0),
+        "0x5a5a20",
+    ),
+    p(
+        "DPN5567",
+        22,
+        (17.0, 25.0),
+        (-110.0, 470.0),
+        (1280.0, 480.0),
+        "0x202428",
+    ),
+    p(
+        "RTZ8841",
+        64,
+        (21.0, 26.0),
+        (-320.0, 90.0),
+        (1280.0, 100.0),
+        "0x1c5a3a",
+    ),
+    p(
+        "MVC3092",
+        18,
+        (24.0, 32.0),
+        (1280.0, 620.0),
+        (-90.0, 620.0),
+        "0x7a1c1c",
+    ),
+    p(
+        "FJK7710",
+        40,
+        (27.0, 37.0),
+        (300.0, 200.0),
+        (800.0, 200.0),
+        "0x1c3a7a",
+    ),
+    p(
+        "WPL6624",
+        50,
+        (30.0, 36.0),
+        (-250.0, 440.0),
+        (1280.0, 450.0),
+        "0x303030",
+    ),
+    p(
+        "HNX1958",
+        32,
+        (33.0, 39.0),
+        (1280.0, 330.0),
+        (-160.0, 330.0),
+        "0x5a5a20",
+    ),
+    p(
+        "CSE4087",
+        24,
+        (34.0, 40.0),
+        (-120.0, 570.0),
+        (1280.0, 570.0),
+        "0x202428",
+    ),
 ];
 
 /// The FFmpeg filter drawing one vehicle and its plate.
@@ -231,6 +315,10 @@ fn phase(name: &str, clip: &str, seconds: f64) {
     )
     .unwrap();
     let mut opts = AlprSiteOptions::default();
+    if name == "decode" {
+        // Models that do not load: frames are decoded and sampled, never read.
+        opts.models = Some(dir.path().join("no-models"));
+    }
     if name == "images" {
         opts.motion = None;
         opts.track_relook = false;
@@ -252,7 +340,11 @@ fn phase(name: &str, clip: &str, seconds: f64) {
     sup.shutdown();
     let (cpu, wall) = (cpu_s() - c0, t0.elapsed().as_secs_f64());
     let sum = |f: &dyn Fn(&camplane_agent::health::AlprHealth) -> u64| -> u64 {
-        h.cameras.iter().filter_map(|c| c.alpr.as_ref()).map(f).sum()
+        h.cameras
+            .iter()
+            .filter_map(|c| c.alpr.as_ref())
+            .map(f)
+            .sum()
     };
     let (mut once, mut missed, mut dup, mut other) = (0, 0, 0, Vec::new());
     let reads = sup.reads();
@@ -323,6 +415,7 @@ fn main() {
             .env("ALPR_VIDEO_PHASE", p)
             .env("ALPR_VIDEO_CLIP", &clip)
             .env("CAMPLANE_MODELS", &models)
+            .stderr(std::process::Stdio::inherit())
             .output()
             .unwrap();
         let text = String::from_utf8_lossy(&o.stdout).to_string();
@@ -330,10 +423,7 @@ fn main() {
             .lines()
             .find(|l| l.starts_with("RESULT"))
             .unwrap_or_else(|| {
-                panic!(
-                    "phase {p} failed: {text}\n{}",
-                    String::from_utf8_lossy(&o.stderr)
-                )
+                panic!("phase {p} failed (its errors above): {text}")
             })
             .to_string();
         out.push((p.clone(), line));
@@ -347,6 +437,7 @@ fn main() {
     fn label(p: &str) -> &str {
         match p {
             "record" => "recording only",
+            "decode" => "ALPR decoding and sampling only",
             "images" => "ALPR, every frame whole (before)",
             "video" => "ALPR, motion-gated (now)",
             other => other,
@@ -365,7 +456,7 @@ fn main() {
             field(l, "peak_kb") / 1024.0,
             field(l, "cameras_recording"),
         );
-        if p != "record" {
+        if p != "record" && p != "decode" {
             println!(
                 "  {:<34} frames read {:>4} (dropped {:>3}, still {:>3}), detector calls {:>4}; plates read once {:>2}/{rendered}, missed {:>2}, duplicates {:>2}, other texts {:>2}",
                 "",
@@ -378,7 +469,10 @@ fn main() {
                 field(l, "duplicates"),
                 field(l, "other"),
             );
-            if let Some(t) = l.split_whitespace().find_map(|w| w.strip_prefix("other_texts=")) {
+            if let Some(t) = l
+                .split_whitespace()
+                .find_map(|w| w.strip_prefix("other_texts="))
+            {
                 if !t.is_empty() {
                     println!("  {:<34} other texts: {t}", "");
                 }
@@ -404,7 +498,11 @@ fn main() {
             } else {
                 "NOT every plate read once"
             },
-            if *v <= 0.5 && all_once { "met" } else { "MISSED" }
+            if *v <= 0.5 && all_once {
+                "met"
+            } else {
+                "MISSED"
+            }
         );
     }
 }

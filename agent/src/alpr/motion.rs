@@ -1,18 +1,21 @@
 //! Motion gating for reading video: where in a sampled frame the detector looks.
 //! Pure: the caller hands frames (RGB), their times and the windows its tracks
-//! predict; [`Motion::look`] says whether to read the whole frame, some windows of
-//! it, or nothing.
+//! predict ([`Watch`]); [`Motion::look`] says whether to read the whole frame, some
+//! windows of it, or nothing, and which settled passes' windows moved.
 //!
 //! Each frame is brought down to a grid of `cell` x `cell` means of its grey
 //! level and compared with the previous sampled frame's grid. Cells that changed
-//! by more than `threshold` are motion; cells inside a track's window are taken
-//! out (the track looks there itself); what is left is grown by one cell, split
+//! by more than `threshold` are motion; cells inside a pass's zone are taken out
+//! (an unsettled pass's window is read; a settled one is held while its window
+//! moves, its vehicle's motion being its own); what is left is grown by one cell, split
 //! into connected groups (groups under `min_cells` are coding noise), and each
 //! group's bounds, back in frame pixels and padded by `pad_px`, is a window. The
 //! windows (the tracks' too) are merged where they overlap. A whole frame is read
 //! every `full_every_ms` (the safety net: a plate that arrived between two frames
 //! and stopped), on the first frame, and when the windows would cover more than
 //! `full_share` of the frame (one whole look is then cheaper than many).
+
+pub use super::track::Watch;
 
 /// An axis-aligned window `[x0, y0, x1, y1]` in frame pixels, `x1`/`y1` exclusive.
 pub type Window = [usize; 4];
@@ -230,10 +233,20 @@ impl Motion {
         }
     }
 
-    /// Where to read the frame at `at_ms` (`rgb`, `w` x `h`), given the windows the
-    /// camera's open tracks predict for it (frame pixels): they are always looked
-    /// at, and the motion inside them is theirs.
-    pub fn look(&mut self, at_ms: i64, rgb: &[u8], w: usize, h: usize, tracks: &[Window]) -> Look {
+    /// Where to read the frame at `at_ms` (`rgb`, `w` x `h`), given where the
+    /// camera's open passes are expected (frame pixels): an unsettled pass's window
+    /// is always read; the motion inside any pass's zone is the pass's own. Also
+    /// says, per pass, whether anything moved in its window (false on a whole
+    /// frame, which reads every pass).
+    pub fn look(
+        &mut self,
+        at_ms: i64,
+        rgb: &[u8],
+        w: usize,
+        h: usize,
+        watches: &[Watch],
+    ) -> (Look, Vec<bool>) {
+        let still = vec![false; watches.len()];
         let p = &self.params;
         let cur = grid(rgb, w, h, p.cell);
         let prev = self.prev.replace(cur);
@@ -245,17 +258,24 @@ impl Motion {
             Some(g) if !due && g.w == cur.w && g.h == cur.h => g,
             _ => {
                 self.last_full_ms = Some(at_ms);
-                return Look::Full;
+                return (Look::Full, still);
             }
         };
         let mut mask = changed(&prev, cur, p.threshold);
         let c = p.cell;
-        for t in tracks {
-            // Cells wholly or partly inside the track's window.
-            for y in t[1] / c..t[3].div_ceil(c).min(cur.h) {
-                for x in t[0] / c..t[2].div_ceil(c).min(cur.w) {
-                    mask[y * cur.w + x] = false;
-                }
+        // Cells wholly or partly inside a window.
+        let (gw, gh) = (cur.w, cur.h);
+        let cells = move |t: Window| {
+            (t[1] / c..t[3].div_ceil(c).min(gh))
+                .flat_map(move |y| (t[0] / c..t[2].div_ceil(c).min(gw)).map(move |x| (x, y)))
+        };
+        let moved: Vec<bool> = watches
+            .iter()
+            .map(|t| cells(t.window).any(|(x, y)| mask[y * gw + x]))
+            .collect();
+        for t in watches {
+            for (x, y) in cells(t.zone) {
+                mask[y * gw + x] = false;
             }
         }
         let mut ws: Vec<Window> = groups(&mask, cur.w, cur.h, p.min_cells)
@@ -263,21 +283,25 @@ impl Motion {
             .map(|g| pad([g[0] * c, g[1] * c, g[2] * c, g[3] * c], p.pad_px, w, h))
             .collect();
         ws.extend(
-            tracks
+            watches
                 .iter()
-                .map(|t| [t[0].min(w), t[1].min(h), t[2].min(w), t[3].min(h)])
+                .filter(|t| !t.settled)
+                .map(|t| {
+                    let t = t.window;
+                    [t[0].min(w), t[1].min(h), t[2].min(w), t[3].min(h)]
+                })
                 .filter(|t| area(t) > 0),
         );
         let ws = merge(ws);
         if ws.is_empty() {
-            return Look::Skip;
+            return (Look::Skip, moved);
         }
         let covered: usize = ws.iter().map(area).sum();
         if covered as f32 > p.full_share * (w * h) as f32 {
             self.last_full_ms = Some(at_ms);
-            return Look::Full;
+            return (Look::Full, still);
         }
-        Look::Windows(ws)
+        (Look::Windows(ws), moved)
     }
 }
 
@@ -330,9 +354,9 @@ mod tests {
     fn the_first_frame_is_read_whole_and_then_nothing_when_nothing_moves() {
         let mut m = Motion::default();
         let f = frame(320, 240, &[]);
-        assert_eq!(m.look(0, &f, 320, 240, &[]), Look::Full);
-        assert_eq!(m.look(500, &f, 320, 240, &[]), Look::Skip);
-        assert_eq!(m.look(1000, &f, 320, 240, &[]), Look::Skip);
+        assert_eq!(m.look(0, &f, 320, 240, &[]).0, Look::Full);
+        assert_eq!(m.look(500, &f, 320, 240, &[]).0, Look::Skip);
+        assert_eq!(m.look(1000, &f, 320, 240, &[]).0, Look::Skip);
     }
 
     #[test]
@@ -342,7 +366,7 @@ mod tests {
         let a = [100, 100, 180, 130];
         let b = [140, 104, 220, 134];
         m.look(0, &frame(w, h, &[a]), w, h, &[]);
-        let Look::Windows(ws) = m.look(500, &frame(w, h, &[b]), w, h, &[]) else {
+        let Look::Windows(ws) = m.look(500, &frame(w, h, &[b]), w, h, &[]).0 else {
             panic!("expected windows")
         };
         assert_eq!(ws.len(), 1, "{ws:?}");
@@ -360,7 +384,7 @@ mod tests {
         let (w, h) = (640, 360);
         m.look(0, &frame(w, h, &[]), w, h, &[]);
         let far = [[40, 40, 100, 60], [500, 280, 560, 300]];
-        let Look::Windows(ws) = m.look(500, &frame(w, h, &far), w, h, &[]) else {
+        let Look::Windows(ws) = m.look(500, &frame(w, h, &far), w, h, &[]).0 else {
             panic!()
         };
         assert_eq!(ws.len(), 2, "{ws:?}");
@@ -368,7 +392,7 @@ mod tests {
         // Within two pads of each other: one window.
         let near = [[40, 40, 100, 60], [120, 40, 180, 60]];
         m.look(1000, &frame(w, h, &[]), w, h, &[]);
-        let Look::Windows(ws) = m.look(1500, &frame(w, h, &near), w, h, &[]) else {
+        let Look::Windows(ws) = m.look(1500, &frame(w, h, &near), w, h, &[]).0 else {
             panic!()
         };
         assert!(
@@ -386,11 +410,11 @@ mod tests {
         m.look(0, &f, w, h, &[]);
         // Every pixel brighter by 10: under the threshold.
         let brighter: Vec<u8> = f.iter().map(|v| v + 10).collect();
-        assert_eq!(m.look(500, &brighter, w, h, &[]), Look::Skip);
+        assert_eq!(m.look(500, &brighter, w, h, &[]).0, Look::Skip);
         // One changed cell: a speck of noise, not a plate.
         let speck = frame(w, h, &[[160, 160, 168, 168]]);
         m.look(1000, &brighter, w, h, &[]);
-        assert_eq!(m.look(1500, &speck, w, h, &[]), Look::Skip);
+        assert_eq!(m.look(1500, &speck, w, h, &[]).0, Look::Skip);
     }
 
     #[test]
@@ -398,18 +422,18 @@ mod tests {
         let mut m = Motion::default();
         let (w, h) = (320, 240);
         let f = frame(w, h, &[]);
-        assert_eq!(m.look(0, &f, w, h, &[]), Look::Full);
-        assert_eq!(m.look(9_999, &f, w, h, &[]), Look::Skip);
-        assert_eq!(m.look(10_000, &f, w, h, &[]), Look::Full);
-        assert_eq!(m.look(10_500, &f, w, h, &[]), Look::Skip);
+        assert_eq!(m.look(0, &f, w, h, &[]).0, Look::Full);
+        assert_eq!(m.look(9_999, &f, w, h, &[]).0, Look::Skip);
+        assert_eq!(m.look(10_000, &f, w, h, &[]).0, Look::Full);
+        assert_eq!(m.look(10_500, &f, w, h, &[]).0, Look::Skip);
         // A clock going back (a reconnect) reads whole.
-        assert_eq!(m.look(5_000, &f, w, h, &[]), Look::Full);
+        assert_eq!(m.look(5_000, &f, w, h, &[]).0, Look::Full);
         // Most of the frame changed (a light switched on): whole.
         let lit = frame(w, h, &[[0, 0, 300, 200]]);
-        assert_eq!(m.look(5_500, &lit, w, h, &[]), Look::Full);
+        assert_eq!(m.look(5_500, &lit, w, h, &[]).0, Look::Full);
         // A new size (the camera's stream changed): whole.
         let small = frame(160, 120, &[]);
-        assert_eq!(m.look(6_000, &small, 160, 120, &[]), Look::Full);
+        assert_eq!(m.look(6_000, &small, 160, 120, &[]).0, Look::Full);
     }
 
     #[test]
@@ -422,19 +446,66 @@ mod tests {
         // The track predicts the plate's move: its window covers both places.
         let t = [80, 84, 240, 146];
         assert_eq!(
-            m.look(500, &frame(w, h, &[b]), w, h, &[t]),
-            Look::Windows(vec![t])
+            m.look(500, &frame(w, h, &[b]), w, h, &[reading(t)]),
+            (Look::Windows(vec![t]), vec![true])
         );
         // Nothing moved, the track still open: only its window is looked at.
         assert_eq!(
-            m.look(1000, &frame(w, h, &[b]), w, h, &[t]),
-            Look::Windows(vec![t])
+            m.look(1000, &frame(w, h, &[b]), w, h, &[reading(t)]),
+            (Look::Windows(vec![t]), vec![false])
         );
         // A window reaching past the frame is cut to it.
         assert_eq!(
-            m.look(1500, &frame(w, h, &[b]), w, h, &[[600, 300, 700, 400]]),
-            Look::Windows(vec![[600, 300, 640, 360]])
+            m.look(1500, &frame(w, h, &[b]), w, h, &[reading([600, 300, 700, 400])]),
+            (Look::Windows(vec![[600, 300, 640, 360]]), vec![false])
         );
+    }
+
+    fn reading(t: Window) -> Watch {
+        Watch {
+            window: t,
+            zone: t,
+            settled: false,
+        }
+    }
+
+    #[test]
+    fn a_settled_pass_is_not_read_and_its_vehicles_motion_is_its_own() {
+        let mut m = Motion::default();
+        let (w, h) = (640, 360);
+        // A vehicle (dark) with its plate (white), moving right.
+        let car = |x: usize| {
+            let mut f = frame(w, h, &[[x, 100, x + 80, 130]]);
+            for y in 60..140 {
+                for xx in (x - 60)..(x + 140) {
+                    if !(100..130).contains(&y) || !(x..x + 80).contains(&xx) {
+                        f[(y * w + xx) * 3..(y * w + xx) * 3 + 3].fill(20);
+                    }
+                }
+            }
+            f
+        };
+        m.look(0, &car(100), w, h, &[]);
+        let held = Watch {
+            window: [80, 70, 260, 160],
+            zone: [0, 0, 460, 190],
+            settled: true,
+        };
+        assert_eq!(
+            m.look(500, &car(140), w, h, &[held.clone()]),
+            (Look::Skip, vec![true]),
+            "moved, not read, no other window"
+        );
+        assert_eq!(
+            m.look(1000, &car(140), w, h, &[held.clone()]),
+            (Look::Skip, vec![false]),
+            "stood still"
+        );
+        // Motion outside its zone is read.
+        let (look, moved) = m.look(1500, &frame(w, h, &[[500, 300, 560, 320]]), w, h, &[held]);
+        assert_eq!(moved, vec![true], "the car left its window");
+        let Look::Windows(ws) = look else { panic!("{look:?}") };
+        assert!(ws.iter().all(|x| x[0] >= 400), "{ws:?}");
     }
 
     #[test]

@@ -465,12 +465,19 @@ fn reader_loop(
                 let img = Rgb { w, h, data: &rgb };
                 let look = match st.motion.as_mut() {
                     Some(m) => {
-                        let tracks = if opts.track_relook {
-                            st.tracker.windows(at_ms, w, h)
+                        let watches = if opts.track_relook {
+                            st.tracker.watches(at_ms, w, h)
                         } else {
                             Vec::new()
                         };
-                        m.look(at_ms, &rgb, w, h, &tracks)
+                        let (look, moved) = m.look(at_ms, &rgb, w, h, &watches);
+                        // Settled passes whose plate moved on are held, not read.
+                        for (i, (wt, mv)) in watches.iter().zip(moved).enumerate() {
+                            if wt.settled && mv {
+                                st.tracker.hold(at_ms, i);
+                            }
+                        }
+                        look
                     }
                     None => Look::Full,
                 };
