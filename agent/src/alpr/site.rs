@@ -250,6 +250,11 @@ impl Sampler {
         }
     }
 
+    /// When the next frame is due (ms), once one was taken.
+    pub fn next_due(&self) -> Option<i64> {
+        self.next_ms
+    }
+
     /// Whether the frame that arrived at `at_ms` is read.
     pub fn take(&mut self, at_ms: i64) -> bool {
         match self.next_ms {
@@ -268,6 +273,44 @@ impl Sampler {
     }
 }
 
+/// Skips decoding the rest of a group of pictures once no sample is due before
+/// the next keyframe: a decoder must decode every frame from a keyframe up to a
+/// sampled one, but none after the last sample of the group. At 2 frames/s on a
+/// camera with a keyframe every second, about half the frames are never decoded.
+#[derive(Debug, Clone, Default)]
+pub struct GopSkip {
+    last_key_ms: Option<i64>,
+    gop_ms: Option<i64>,
+    skipping: bool,
+}
+
+impl GopSkip {
+    /// A packet arrived at `at_ms` (`key`: it starts a group); whether to skip it.
+    pub fn skip(&mut self, key: bool, at_ms: i64) -> bool {
+        if key {
+            if let Some(k) = self.last_key_ms {
+                self.gop_ms = (at_ms > k).then_some(at_ms - k);
+            }
+            self.last_key_ms = Some(at_ms);
+            self.skipping = false;
+        }
+        self.skipping
+    }
+
+    /// A frame was sampled; the next is due at `next_ms`: skip to the next
+    /// keyframe when it is expected before then (groups seen so far are regular).
+    pub fn sampled(&mut self, next_ms: Option<i64>) {
+        if let (Some(k), Some(g), Some(n)) = (self.last_key_ms, self.gop_ms, next_ms) {
+            self.skipping = n >= k + g;
+        }
+    }
+
+    /// A new connection or a decoder error: decode everything until the next keyframe.
+    pub fn reset(&mut self) {
+        *self = GopSkip::default();
+    }
+}
+
 fn decode_loop(
     rx: Receiver<FeedMsg>,
     cam: Arc<CamCtx>,
@@ -275,10 +318,12 @@ fn decode_loop(
     mut sampler: Sampler,
 ) {
     let mut dec: Option<ff::decoder::Video> = None;
+    let mut gop = GopSkip::default();
     let mut frame = ff::frame::Video::empty();
     for msg in rx {
         match msg {
             FeedMsg::Start(params) => {
+                gop.reset();
                 dec = match ff::codec::Context::from_parameters(params)
                     .and_then(|c| c.decoder().video())
                 {
@@ -295,13 +340,18 @@ fn decode_loop(
             }
             FeedMsg::Packet(pkt, at_ms) => {
                 let Some(d) = dec.as_mut() else { continue };
+                if gop.skip(pkt.is_key(), at_ms) {
+                    continue;
+                }
                 if d.send_packet(&pkt).is_err() {
+                    gop.reset();
                     continue;
                 }
                 while d.receive_frame(&mut frame).is_ok() {
                     if !sampler.take(at_ms) {
                         continue;
                     }
+                    gop.sampled(sampler.next_due());
                     let (w, h) = (frame.width() as usize, frame.height() as usize);
                     let Some(rgb) = to_rgb(&frame) else {
                         let e = format!("cannot sample {w}x{h} {:?} frames", frame.format());
@@ -710,6 +760,40 @@ mod tests {
         assert!(s.take(3_000));
         assert!(!s.take(3_100));
         assert!(s.take(3_500));
+    }
+
+    #[test]
+    fn frames_after_a_groups_last_sample_are_not_decoded() {
+        // 25 fps, a keyframe every second, sampled at 2 fps.
+        let (mut s, mut g) = (Sampler::new(2.0), GopSkip::default());
+        let (mut decoded, mut taken) = (0, Vec::new());
+        for i in 0..250i64 {
+            let at = 1_000_000 + i * 40;
+            if g.skip(i % 25 == 0, at) {
+                continue;
+            }
+            decoded += 1;
+            if s.take(at) {
+                taken.push(at);
+                g.sampled(s.next_due());
+            }
+        }
+        assert_eq!(taken.len(), 20, "{taken:?}");
+        // Frames 0 to 13 of each second after the first (which learns the group).
+        assert_eq!(decoded, 25 + 9 * 14, "{taken:?}");
+        // A long group (4 s): only its tail after the last sample is skipped.
+        let (mut s, mut g) = (Sampler::new(2.0), GopSkip::default());
+        let decoded = (0..500i64)
+            .filter(|i| {
+                let at = i * 40;
+                let skip = g.skip(i % 100 == 0, at);
+                if !skip && s.take(at) {
+                    g.sampled(s.next_due());
+                }
+                !skip
+            })
+            .count();
+        assert!(decoded > 450 && decoded < 500, "{decoded}");
     }
 
     #[test]
