@@ -347,13 +347,31 @@ fn phase(name: &str, clip: &str, seconds: f64) {
             .sum()
     };
     let (mut once, mut missed, mut dup, mut other) = (0, 0, 0, Vec::new());
+    let mut missed_texts = Vec::new();
     let reads = sup.reads();
     let (from, until) = (jiff::Timestamp::MIN, jiff::Timestamp::MAX);
     for i in 0..CAMERAS {
         let got = reads.list(&format!("c{i}"), from, until);
+        if std::env::var_os("ALPR_VIDEO_VERBOSE").is_some() {
+            let t0 = got.iter().map(|r| r.first).min();
+            for r in &got {
+                let s = |t: jiff::Timestamp| t0.map_or(0.0, |z| t.duration_since(z).as_secs_f64());
+                eprintln!(
+                    "c{i} {:<8} {:>5.1}..{:>5.1} s frames {:>2} box {:?}",
+                    r.plate,
+                    s(r.first),
+                    s(r.last),
+                    r.frames,
+                    r.bbox
+                );
+            }
+        }
         for pl in &PLATES {
             match got.iter().filter(|r| r.plate == pl.text).count() {
-                0 => missed += 1,
+                0 => {
+                    missed += 1;
+                    missed_texts.push(pl.text);
+                }
                 1 => once += 1,
                 n => dup += n - 1,
             }
@@ -366,13 +384,14 @@ fn phase(name: &str, clip: &str, seconds: f64) {
     }
     let online = h.cameras.iter().filter(|c| c.segments_written > 0).count();
     println!(
-        "RESULT cpu_s={cpu:.2} wall_s={wall:.2} frames_read={} frames_dropped={} detector_calls={} frames_still={} once={once} missed={missed} duplicates={dup} other={} peak_kb={} cameras_recording={online} other_texts={}",
+        "RESULT cpu_s={cpu:.2} wall_s={wall:.2} frames_read={} frames_dropped={} detector_calls={} frames_still={} once={once} missed={missed} duplicates={dup} other={} peak_kb={} cameras_recording={online} missed_texts={} other_texts={}",
         sum(&|a| a.frames_read),
         sum(&|a| a.frames_dropped),
         sum(&|a| a.detector_calls),
         sum(&|a| a.frames_still),
         other.len(),
         status_kb("VmHWM:"),
+        missed_texts.join(","),
         other.join(","),
     );
 }
@@ -469,12 +488,14 @@ fn main() {
                 field(l, "duplicates"),
                 field(l, "other"),
             );
-            if let Some(t) = l
-                .split_whitespace()
-                .find_map(|w| w.strip_prefix("other_texts="))
-            {
-                if !t.is_empty() {
-                    println!("  {:<34} other texts: {t}", "");
+            for (k, says) in [("missed_texts", "missed"), ("other_texts", "other texts")] {
+                if let Some(t) = l
+                    .split_whitespace()
+                    .find_map(|w| w.strip_prefix(&format!("{k}=")))
+                {
+                    if !t.is_empty() {
+                        println!("  {:<34} {says}: {t}", "");
+                    }
                 }
             }
         }

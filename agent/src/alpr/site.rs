@@ -186,6 +186,7 @@ impl AlprSite {
         clock: Arc<dyn Clock>,
         ctx: SiteCtx,
     ) -> std::io::Result<AlprSite> {
+        tune_malloc();
         let (tx, rx) = mpsc::sync_channel(opts.frame_queue.max(1));
         let load_error = Arc::new(Mutex::new(None));
         let (o, le) = (opts.clone(), load_error.clone());
@@ -310,6 +311,37 @@ impl GopSkip {
         *self = GopSkip::default();
     }
 }
+
+/// glibc's allocator, set once for the agent's process when plate reading starts:
+/// every decoder thread and the reader allocate a 1280x720 RGB frame (2.7 MB) per
+/// sample. glibc gives each thread an arena of its own (up to 8 per core) and,
+/// after the first such buffer is freed, raises its mmap threshold so the next ones
+/// come from those arenas, where freed frames stay resident. A fixed 1 MiB threshold
+/// (glibc's dynamic one starts at 128 KiB; frames and ONNX Runtime's tensors are
+/// over it, packets and small objects under) returns each frame to the system when
+/// freed; 2 arenas (the reader's and the rest) bound what small allocations hold.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+#[allow(unsafe_code)]
+fn tune_malloc() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    // glibc's malloc.h: M_MMAP_THRESHOLD -3, M_ARENA_MAX -8.
+    const M_MMAP_THRESHOLD: std::ffi::c_int = -3;
+    const M_ARENA_MAX: std::ffi::c_int = -8;
+    unsafe extern "C" {
+        fn mallopt(param: std::ffi::c_int, value: std::ffi::c_int) -> std::ffi::c_int;
+    }
+    ONCE.call_once(|| {
+        // SAFETY: mallopt takes two integers and only changes allocator settings;
+        // glibc allows it at any time.
+        unsafe {
+            mallopt(M_MMAP_THRESHOLD, 1 << 20);
+            mallopt(M_ARENA_MAX, 2);
+        }
+    });
+}
+
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+fn tune_malloc() {}
 
 fn decode_loop(
     rx: Receiver<FeedMsg>,
@@ -532,6 +564,8 @@ fn reader_loop(
                     None => Look::Full,
                 };
                 let reads = match read_look(reader, &img, &look) {
+                    // Video reading keeps one read per plate (see `one_per_place`).
+                    Ok(r) if st.motion.is_some() => one_per_place(r),
                     Ok(r) => r,
                     Err(e) => {
                         cam.counters.emit(AlprFailed {
@@ -612,6 +646,28 @@ fn read_look(
             Ok(out)
         }
     }
+}
+
+/// The surest read at each place: a read whose box lies mostly (more than half of
+/// the smaller box) over a surer one's is another reading of the same plate (an
+/// alternative text, or a part of it seen from a neighbouring window), and would
+/// start a pass of its own.
+fn one_per_place(mut reads: Vec<super::PlateRead>) -> Vec<super::PlateRead> {
+    reads.sort_by(|a, b| b.confidence.total_cmp(&a.confidence));
+    let mut out: Vec<super::PlateRead> = Vec::new();
+    for r in reads {
+        let over = |o: &super::PlateRead| {
+            let (a, b) = (o.bbox, r.bbox);
+            let ix = (a[0] + a[2]).min(b[0] + b[2]) - a[0].max(b[0]);
+            let iy = (a[1] + a[3]).min(b[1] + b[3]) - a[1].max(b[1]);
+            let small = (a[2] * a[3]).min(b[2] * b[3]).max(1);
+            ix > 0 && iy > 0 && 2 * ix * iy > small
+        };
+        if !out.iter().any(over) {
+            out.push(r);
+        }
+    }
+    out
 }
 
 /// The plate box grown by a margin, as an image.
@@ -794,6 +850,22 @@ mod tests {
             })
             .count();
         assert!(decoded > 450 && decoded < 500, "{decoded}");
+    }
+
+    #[test]
+    fn one_read_per_plate_the_surest() {
+        let r = |t: &str, c: f64, b: [i64; 4]| super::super::PlateRead {
+            text: t.into(),
+            confidence: c,
+            bbox: b,
+        };
+        let out = one_per_place(vec![
+            r("KLM44", 0.6, [50, 570, 180, 38]),
+            r("KLM4455", 0.9, [40, 572, 225, 36]),
+            r("XYZ9876", 0.5, [600, 100, 200, 40]),
+        ]);
+        let texts: Vec<&str> = out.iter().map(|r| r.text.as_str()).collect();
+        assert_eq!(texts, ["KLM4455", "XYZ9876"]);
     }
 
     #[test]
