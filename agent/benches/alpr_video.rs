@@ -441,9 +441,7 @@ fn main() {
         let line = text
             .lines()
             .find(|l| l.starts_with("RESULT"))
-            .unwrap_or_else(|| {
-                panic!("phase {p} failed (its errors above): {text}")
-            })
+            .unwrap_or_else(|| panic!("phase {p} failed (its errors above): {text}"))
             .to_string();
         out.push((p.clone(), line));
     }
@@ -498,6 +496,27 @@ fn main() {
                     }
                 }
             }
+        }
+    }
+    // What reading (less decoding) costs per frame read, and what a camera set would
+    // cost with none dropped (the reader thread keeps up): the baseline drops most
+    // sampled frames on a busy machine, which lowers its measured CPU.
+    let dec = out
+        .iter()
+        .find(|(p, _)| p == "decode")
+        .map(|(_, l)| field(l, "cpu_s"));
+    if let Some(dec) = dec {
+        for (p, l) in out.iter().filter(|(p, _)| p == "images" || p == "video") {
+            let read = (field(l, "cpu_s") - dec).max(0.0);
+            let frames = field(l, "frames_read").max(1.0);
+            let all = frames + field(l, "frames_dropped");
+            let wall = field(l, "wall_s").max(1e-3);
+            println!(
+                "  {:<34} reading {:>5.1} CPU ms per frame read; with no frame dropped: {:.3} cores",
+                label(p),
+                1000.0 * read / frames,
+                (dec + read / frames * all) / wall
+            );
         }
     }
     if let (Some(v), Some(i)) = (cores.get("video"), cores.get("images")) {

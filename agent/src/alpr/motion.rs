@@ -456,7 +456,13 @@ mod tests {
         );
         // A window reaching past the frame is cut to it.
         assert_eq!(
-            m.look(1500, &frame(w, h, &[b]), w, h, &[reading([600, 300, 700, 400])]),
+            m.look(
+                1500,
+                &frame(w, h, &[b]),
+                w,
+                h,
+                &[reading([600, 300, 700, 400])]
+            ),
             (Look::Windows(vec![[600, 300, 640, 360]]), vec![false])
         );
     }
@@ -504,7 +510,9 @@ mod tests {
         // Motion outside its zone is read.
         let (look, moved) = m.look(1500, &frame(w, h, &[[500, 300, 560, 320]]), w, h, &[held]);
         assert_eq!(moved, vec![true], "the car left its window");
-        let Look::Windows(ws) = look else { panic!("{look:?}") };
+        let Look::Windows(ws) = look else {
+            panic!("{look:?}")
+        };
         assert!(ws.iter().all(|x| x[0] >= 400), "{ws:?}");
     }
 

@@ -367,7 +367,10 @@ mod tests {
         t.push(500, &[r("ABC1234", 0.9, 200)]);
         assert!(!t.watches(1000, 1280, 720)[0].settled, "two reads");
         t.push(1000, &[r("A8C1234", 0.9, 300)]);
-        assert!(!t.watches(1500, 1280, 720)[0].settled, "the last three differ");
+        assert!(
+            !t.watches(1500, 1280, 720)[0].settled,
+            "the last three differ"
+        );
         t.push(1500, &[r("ABC1234", 0.9, 400)]);
         t.push(2000, &[r("ABC1234", 0.9, 500)]);
         assert!(!t.watches(2500, 1280, 720)[0].settled, "two alike");
@@ -387,7 +390,10 @@ mod tests {
         // Not held any more (its window still): it finishes after the gap, one read.
         let done = t.push(6500, &[]);
         assert_eq!(done.len(), 1);
-        assert_eq!((done[0].text.as_str(), done[0].frames, done[0].last_ms), ("ABC1234", 6, 4500));
+        assert_eq!(
+            (done[0].text.as_str(), done[0].frames, done[0].last_ms),
+            ("ABC1234", 6, 4500)
+        );
         t.hold(7000, 0);
     }
 
