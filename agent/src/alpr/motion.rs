@@ -498,12 +498,12 @@ mod tests {
             settled: true,
         };
         assert_eq!(
-            m.look(500, &car(140), w, h, &[held.clone()]),
+            m.look(500, &car(140), w, h, std::slice::from_ref(&held)),
             (Look::Skip, vec![true]),
             "moved, not read, no other window"
         );
         assert_eq!(
-            m.look(1000, &car(140), w, h, &[held.clone()]),
+            m.look(1000, &car(140), w, h, std::slice::from_ref(&held)),
             (Look::Skip, vec![false]),
             "stood still"
         );
