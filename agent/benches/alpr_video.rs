@@ -11,9 +11,10 @@
 //! [`CLIP_S`] s, so a camera watched for `ALPR_VIDEO_SECONDS` (default CLIP_S + 2.5)
 //! sees it once.
 //!
-//! Three phases, each in its own child process (this binary re-executed with
+//! Four phases, each in its own child process (this binary re-executed with
 //! `ALPR_VIDEO_PHASE`), each an in-process [`Supervisor`] with the 4 cameras:
 //! - `record`: recording only (what the gateway pays without ALPR);
+//! - `decode`: recording + ALPR decoding and sampling, with models that do not load;
 //! - `images`: recording + ALPR as before video reading: every sampled frame read
 //!   whole (motion gating and track re-look off), the baseline;
 //! - `video`: recording + ALPR with motion gating and track re-look (the default).
@@ -424,7 +425,7 @@ fn main() {
     let clip = render(dir.path());
     let me = std::env::current_exe().unwrap();
     let phases: Vec<String> = std::env::var("ALPR_VIDEO_PHASES")
-        .unwrap_or_else(|_| "record,images,video".into())
+        .unwrap_or_else(|_| "record,decode,images,video".into())
         .split(',')
         .map(str::to_string)
         .collect();
