@@ -227,7 +227,15 @@ impl Tracker {
             .map(|t| {
                 let window = t.window(at_ms, w, h);
                 let n = self.settle_reads.max(1);
-                let settled = t.reads.len() >= n
+                // A plate cut by the frame's edge reads short: settled only clear of
+                // the edges by one plate height (about the detector's box margin).
+                let b = t.last_box;
+                let clear = b[0] > b[3]
+                    && b[1] > b[3]
+                    && b[0] + b[2] + b[3] < w as i64
+                    && b[1] + 2 * b[3] < h as i64;
+                let settled = clear
+                    && t.reads.len() >= n
                     && t.reads[t.reads.len() - n..]
                         .iter()
                         .all(|(s, _)| *s == t.reads[t.reads.len() - 1].0);
@@ -381,6 +389,8 @@ mod tests {
         // The vehicle around the plate: 2.5 plate widths each side, 4 heights above.
         assert_eq!(w.window, [520, 20, 860, 210]);
         assert_eq!(w.zone, [320, 0, 1060, 240]);
+        // Near the frame's edge (a plate may be cut there): not settled.
+        assert!(!t.watches(3000, 700, 720)[0].settled);
         // Held without reads, it follows its path and does not finish.
         for at in [3000, 3500, 4000, 4500] {
             t.hold(at, 0);
