@@ -70,6 +70,10 @@ pub struct CameraConfig {
     /// Whether plate reading runs on this camera.
     #[serde(default)]
     pub alpr: bool,
+    /// Frames read per second on this camera (the camera spec's `alpr_fps`, in
+    /// (0, 30]); none: the agent's `alpr_fps`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub alpr_fps: Option<f64>,
     /// Where it stands: stored with each plate read of a fixed reader.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub location: Option<camplane_config::model::LatLon>,
@@ -124,6 +128,7 @@ impl CameraConfig {
             segment_seconds: default_segment_seconds(),
             retention_days: default_retention_days(),
             alpr: false,
+            alpr_fps: None,
             location: None,
             mobile: false,
         }
@@ -158,6 +163,13 @@ impl CameraConfig {
                 "segment_seconds",
                 format!("{} is outside 1..=3600", self.segment_seconds),
             );
+        }
+        if let Some(fps) = self.alpr_fps {
+            if let Some((field, message)) =
+                camplane_config::model::alpr_fps_problem("alpr_fps", fps)
+            {
+                bad(&field, message);
+            }
         }
         if self.retention_days == 0 || self.retention_days > MAX_RETENTION_DAYS {
             bad(

@@ -118,6 +118,29 @@ impl AlprEvent for FrameRead {
     }
 }
 
+/// The plate reader's detector looked at a frame: `windows` windows of it where
+/// something moved or a pass was expected, or the whole frame (`windows` 1).
+pub struct Looked {
+    /// Detector calls (first looks) it took.
+    pub windows: usize,
+}
+
+impl AlprEvent for Looked {
+    fn emit(self, c: &AlprCounters) {
+        c.detector_calls
+            .fetch_add(self.windows as u64, Ordering::Relaxed);
+    }
+}
+
+/// Nothing moved in a sampled frame and no pass was open: not looked at.
+pub struct FrameStill;
+
+impl AlprEvent for FrameStill {
+    fn emit(self, c: &AlprCounters) {
+        c.frames_still.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
 /// A merged plate read was stored.
 pub struct PlateStored<'a> {
     /// The camera.

@@ -94,6 +94,12 @@ pub struct AlprHealth {
     pub frames_read: u64,
     /// Merged plate reads stored.
     pub plates_read: u64,
+    /// The detector's first looks: whole frames, or windows where something moved.
+    #[serde(default)]
+    pub detector_calls: u64,
+    /// Sampled frames where nothing moved and no pass was open (not looked at).
+    #[serde(default)]
+    pub frames_still: u64,
     /// Last ALPR error.
     pub last_error: Option<String>,
 }
@@ -423,6 +429,10 @@ pub struct AlprCounters {
     pub frames_read: AtomicU64,
     /// Merged reads stored.
     pub plates_read: AtomicU64,
+    /// Detector first looks (whole frames or windows).
+    pub detector_calls: AtomicU64,
+    /// Sampled frames not looked at (nothing moved).
+    pub frames_still: AtomicU64,
     /// Last ALPR error for this camera (decoder, format, reader, store).
     pub last_error: Mutex<Option<String>>,
 }

@@ -361,6 +361,8 @@ impl Supervisor {
                     frames_dropped: c.frames_dropped.load(Ordering::Relaxed),
                     frames_read: c.frames_read.load(Ordering::Relaxed),
                     plates_read: c.plates_read.load(Ordering::Relaxed),
+                    detector_calls: c.detector_calls.load(Ordering::Relaxed),
+                    frames_still: c.frames_still.load(Ordering::Relaxed),
                     last_error: c
                         .last_error
                         .lock()

@@ -152,8 +152,8 @@ impl AgentConfig {
                 bad("metrics_listen", format!("{m:?} is not an address:port"));
             }
         }
-        if !(cfg.alpr_fps > 0.0 && cfg.alpr_fps <= 30.0) {
-            bad("alpr_fps", "must be in (0, 30]".into());
+        if let Some((field, message)) = crate::model::alpr_fps_problem("alpr_fps", cfg.alpr_fps) {
+            bad(&field, message);
         }
         if !(0.0..=90.0).contains(&cfg.min_free_percent) {
             bad("min_free_percent", "must be 0..=90".into());

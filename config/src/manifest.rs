@@ -103,6 +103,9 @@ impl Spec {
                     check_name_ref(&mut out, "spec.agent", a);
                 }
                 out.extend(crate::model::privacy_mask_problems(&c.privacy_masks));
+                if let Some(fps) = c.alpr_fps {
+                    out.extend(crate::model::alpr_fps_problem("spec.alpr_fps", fps));
+                }
                 if c.streams.main.trim().is_empty() {
                     out.push(("spec.streams.main".into(), "must not be empty".into()));
                 }
@@ -745,6 +748,31 @@ spec:
     fn retention_over_30_refused() {
         let p = problems(&GOOD.replace("  streams:", "  retention_days: 45\n  streams:"));
         assert!(p.iter().any(|p| p.path == "spec.retention_days"), "{p:?}");
+    }
+
+    /// A camera's own ALPR frame rate: (0, 30], like the agent-wide one.
+    #[test]
+    fn alpr_fps_out_of_range_refused_naming_the_field() {
+        for bad in ["0", "31", "-1"] {
+            let p =
+                problems(&GOOD.replace("  streams:", &format!("  alpr_fps: {bad}\n  streams:")));
+            assert!(
+                p.iter()
+                    .any(|p| p.path == "spec.alpr_fps" && p.message.contains("(0, 30]")),
+                "{bad}: {p:?}"
+            );
+        }
+        for good in ["0.5", "2", "30"] {
+            let ms = parse(
+                "good.yaml",
+                &GOOD.replace("  streams:", &format!("  alpr_fps: {good}\n  streams:")),
+            )
+            .unwrap();
+            let Spec::Camera(c) = &ms[2].spec else {
+                panic!()
+            };
+            assert_eq!(c.alpr_fps, Some(good.parse().unwrap()));
+        }
     }
 
     /// Privacy masks: every problem at once, each naming its field path; a

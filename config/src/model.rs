@@ -279,6 +279,10 @@ pub struct CameraSpec {
     /// Run ALPR on its frames.
     #[serde(default, skip_serializing_if = "is_false")]
     pub alpr: bool,
+    /// Frames read per second on this camera when `alpr` is on, in (0, 30]
+    /// ([`ALPR_FPS_MAX`]); none: its agent's `alpr_fps`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub alpr_fps: Option<f64>,
     /// The placement request that approved it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub placement_request: Option<String>,
@@ -292,6 +296,21 @@ pub struct CameraSpec {
     /// masked exports) at the agent; recordings keep the original.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub privacy_masks: Vec<PrivacyMask>,
+}
+
+/// Most frames per second ALPR reads on one camera (the camera spec's and the
+/// agent's `alpr_fps`): 30, the frame rate of the cameras the city buys; reading
+/// more often than frames arrive reads the same frame twice.
+pub const ALPR_FPS_MAX: f64 = 30.0;
+
+/// The problem of an `alpr_fps` value at `path`, if any: it must be in (0, 30].
+pub fn alpr_fps_problem(path: &str, fps: f64) -> Option<(String, String)> {
+    (!(fps > 0.0 && fps <= ALPR_FPS_MAX)).then(|| {
+        (
+            path.to_string(),
+            format!("must be in (0, {ALPR_FPS_MAX}] frames per second, got {fps}"),
+        )
+    })
 }
 
 /// Most privacy masks one camera has.
@@ -753,6 +772,9 @@ pub struct AgentCamera {
     pub retention_days: u32,
     /// Run ALPR.
     pub alpr: bool,
+    /// Frames read per second (the camera spec's `alpr_fps`); none: the agent's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub alpr_fps: Option<f64>,
     /// Where it stands (a mobile reader: its base; reads take the GPS position).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub location: Option<LatLon>,

@@ -8,6 +8,7 @@
 pub mod eval;
 pub mod geom;
 pub mod models;
+pub mod motion;
 pub mod ocr;
 pub mod plate;
 pub mod site;
@@ -77,6 +78,8 @@ pub struct Reader {
     pub max_lines: usize,
     /// Most plates reported per image.
     pub max_plates: usize,
+    /// Set by [`Reader::read_region`] while it reads: the first look's window.
+    first_look: Option<Bounds>,
     /// How many plate-shaped regions of the first, whole-image detection are detected
     /// again at a closer scale (0: none).
     pub refine_regions: usize,
@@ -184,6 +187,7 @@ impl Reader {
             // An output bound, not a tuning: scoring and tracking take the most confident
             // read at a place, and ten keeps a line of JSON short.
             max_plates: 10,
+            first_look: None,
             // Derived as max_lines: 3 kept (92 exact, 293 CPU ms), alternatives 0: 85
             // (270 ms), 1: 92, 2: 92, 4: 92 (284 ms), 6: 92.
             refine_regions: 3,
@@ -224,6 +228,36 @@ impl Reader {
     pub fn read(&mut self, img: &Rgb<'_>) -> Result<Vec<PlateRead>, AlprError> {
         let lines = self.find_lines(img, self.recognizers)?;
         Ok(self.plates_from_lines(&lines, img.w, img.h))
+    }
+
+    /// Reads the plates in one window `[x0, y0, x1, y1]` (pixels, ends exclusive) of
+    /// an RGB image: the first look detects the window alone, at the scale a whole
+    /// image's first look has, so a plate reads as it would in the whole image; boxes
+    /// are in the image's pixels. What video reading runs where something moved.
+    pub fn read_region(
+        &mut self,
+        img: &Rgb<'_>,
+        window: [usize; 4],
+    ) -> Result<Vec<PlateRead>, AlprError> {
+        let [x0, y0, x1, y1] = window.map(|v| v as f32);
+        let win = (x0, y0, x1.min(img.w as f32), y1.min(img.h as f32));
+        if win.2 <= win.0 || win.3 <= win.1 {
+            return Ok(Vec::new());
+        }
+        self.first_look = Some(win);
+        let out = self.read(img);
+        self.first_look = None;
+        out
+    }
+
+    /// The first look's text lines: the whole image, or [`Reader::read_region`]'s window.
+    fn detect_first(&mut self, img: &Rgb<'_>) -> Result<Vec<ocr::TextBox>, AlprError> {
+        let Some(win) = self.first_look else {
+            return self.ocr.detect(img);
+        };
+        let p = &self.ocr.det_params;
+        let scale = (p.long_side as f32 / img.w.max(img.h) as f32).min(p.max_upscale);
+        self.ocr.detect_window(img, win, scale)
     }
 
     /// The first half of [`Reader::read`]: the image's text lines, detected and
@@ -274,7 +308,7 @@ impl Reader {
             )));
         }
         let t0 = std::time::Instant::now();
-        let mut boxes = self.ocr.detect(img)?;
+        let mut boxes = self.detect_first(img)?;
         boxes.retain(|b| plate_shaped(&b.rect));
         sort_by_prominence(&mut boxes);
         if self.refine_regions > 0 {

@@ -7,6 +7,11 @@
 //! reads each frame, tracks plates per camera ([`super::track::Tracker`]) and,
 //! when a pass ends, stores one merged read with a JPEG crop of its best frame in
 //! the [`ReadStore`].
+//!
+//! Video, not images: the reader looks only where something moved since the
+//! camera's last sampled frame ([`super::motion`]), and where an open pass's plate
+//! is expected ([`Tracker::windows`]); a frame where neither is anything costs no
+//! detector call. A whole frame is read every `full_every_ms` all the same.
 
 use std::collections::{HashMap, VecDeque};
 use std::path::PathBuf;
@@ -18,13 +23,16 @@ use ffmpeg_next as ff;
 use jiff::Timestamp;
 
 use super::geom::Rgb;
+use super::motion::{Look, Motion, MotionParams};
 use super::plate::Region;
 use super::store::{LocationSource, NewRead, ReadLocation, ReadStore};
 use super::track::{MergedRead, Tracker};
 use super::{models, Reader, MAX_SIDE};
 use crate::clock::Clock;
 use crate::config::CameraConfig;
-use crate::events::{AlprFailed, FrameDropped, FrameRead, PacketDropped, PlateStored};
+use crate::events::{
+    AlprFailed, FrameDropped, FrameRead, FrameStill, Looked, PacketDropped, PlateStored,
+};
 use crate::gps::Gps;
 use crate::hotlist::Hotlists;
 use camplane_config::hotlist::{AlertReport, HitCategory};
@@ -37,8 +45,14 @@ pub struct AlprSiteOptions {
     pub models: Option<PathBuf>,
     /// Plate formats to prefer.
     pub region: Region,
-    /// Frames read per second per camera.
+    /// Frames read per second per camera, unless the camera sets its own
+    /// (`CameraConfig::alpr_fps`).
     pub fps: f64,
+    /// Motion gating: look only where something moved (None: every sampled frame
+    /// is read whole, as before video reading).
+    pub motion: Option<MotionParams>,
+    /// With motion gating, look again around each open pass's predicted box.
+    pub track_relook: bool,
     /// A pass ends after this long without a read of it.
     pub track_gap_ms: i64,
     /// Packets queued per camera for its decoder before dropping.
@@ -53,6 +67,8 @@ impl Default for AlprSiteOptions {
             models: None,
             region: Region::Any,
             fps: 2.0,
+            motion: Some(MotionParams::default()),
+            track_relook: true,
             track_gap_ms: 1500,
             packet_queue: 512,
             frame_queue: 4,
@@ -170,6 +186,7 @@ impl AlprSite {
         clock: Arc<dyn Clock>,
         ctx: SiteCtx,
     ) -> std::io::Result<AlprSite> {
+        tune_malloc();
         let (tx, rx) = mpsc::sync_channel(opts.frame_queue.max(1));
         let load_error = Arc::new(Mutex::new(None));
         let (o, le) = (opts.clone(), load_error.clone());
@@ -209,26 +226,136 @@ impl AlprSite {
             mobile: cfg.mobile,
         });
         let frames = self.frames.clone();
-        let interval_ms = (1000.0 / self.opts.fps.max(0.01)).round() as i64;
+        let sampler = Sampler::new(cfg.alpr_fps.unwrap_or(self.opts.fps));
         std::thread::Builder::new()
             .name(format!("alpr-dec-{camera}"))
-            .spawn(move || decode_loop(rx, cam, frames, interval_ms))?;
+            .spawn(move || decode_loop(rx, cam, frames, sampler))?;
         Ok(AlprFeed { tx, counters })
     }
 }
+
+/// Which decoded frames a camera's reader samples: one every `1000 / fps` ms of
+/// arrival time, on average (a late frame does not push the next ones later).
+#[derive(Debug, Clone)]
+pub struct Sampler {
+    interval_ms: i64,
+    next_ms: Option<i64>,
+}
+
+impl Sampler {
+    /// Sampling at `fps` frames per second (the camera's own, else the agent's).
+    pub fn new(fps: f64) -> Sampler {
+        Sampler {
+            interval_ms: (1000.0 / fps.max(0.01)).round().max(1.0) as i64,
+            next_ms: None,
+        }
+    }
+
+    /// When the next frame is due (ms), once one was taken.
+    pub fn next_due(&self) -> Option<i64> {
+        self.next_ms
+    }
+
+    /// Whether the frame that arrived at `at_ms` is read.
+    pub fn take(&mut self, at_ms: i64) -> bool {
+        match self.next_ms {
+            Some(n) if at_ms < n && n - at_ms <= self.interval_ms => false,
+            // On time or late by less than an interval: keep the cadence.
+            Some(n) if at_ms >= n && at_ms - n < self.interval_ms => {
+                self.next_ms = Some(n + self.interval_ms);
+                true
+            }
+            // First frame, a long gap, or a clock gone back: start again here.
+            _ => {
+                self.next_ms = Some(at_ms + self.interval_ms);
+                true
+            }
+        }
+    }
+}
+
+/// Skips decoding the rest of a group of pictures once no sample is due before
+/// the next keyframe: a decoder must decode every frame from a keyframe up to a
+/// sampled one, but none after the last sample of the group. At 2 frames/s on a
+/// camera with a keyframe every second, about half the frames are never decoded.
+#[derive(Debug, Clone, Default)]
+pub struct GopSkip {
+    last_key_ms: Option<i64>,
+    gop_ms: Option<i64>,
+    skipping: bool,
+}
+
+impl GopSkip {
+    /// A packet arrived at `at_ms` (`key`: it starts a group); whether to skip it.
+    pub fn skip(&mut self, key: bool, at_ms: i64) -> bool {
+        if key {
+            if let Some(k) = self.last_key_ms {
+                self.gop_ms = (at_ms > k).then_some(at_ms - k);
+            }
+            self.last_key_ms = Some(at_ms);
+            self.skipping = false;
+        }
+        self.skipping
+    }
+
+    /// A frame was sampled; the next is due at `next_ms`: skip to the next
+    /// keyframe when it is expected before then (groups seen so far are regular).
+    pub fn sampled(&mut self, next_ms: Option<i64>) {
+        if let (Some(k), Some(g), Some(n)) = (self.last_key_ms, self.gop_ms, next_ms) {
+            self.skipping = n >= k + g;
+        }
+    }
+
+    /// A new connection or a decoder error: decode everything until the next keyframe.
+    pub fn reset(&mut self) {
+        *self = GopSkip::default();
+    }
+}
+
+/// glibc's allocator, set once for the agent's process when plate reading starts:
+/// every decoder thread and the reader allocate a 1280x720 RGB frame (2.7 MB) per
+/// sample. glibc gives each thread an arena of its own (up to 8 per core) and,
+/// after the first such buffer is freed, raises its mmap threshold so the next ones
+/// come from those arenas, where freed frames stay resident. A fixed 1 MiB threshold
+/// (glibc's dynamic one starts at 128 KiB; frames and ONNX Runtime's tensors are
+/// over it, packets and small objects under) returns each frame to the system when
+/// freed; 2 arenas (the reader's and the rest) bound what small allocations hold.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+#[allow(unsafe_code)]
+fn tune_malloc() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    // glibc's malloc.h: M_MMAP_THRESHOLD -3, M_ARENA_MAX -8.
+    const M_MMAP_THRESHOLD: std::ffi::c_int = -3;
+    const M_ARENA_MAX: std::ffi::c_int = -8;
+    unsafe extern "C" {
+        fn mallopt(param: std::ffi::c_int, value: std::ffi::c_int) -> std::ffi::c_int;
+    }
+    ONCE.call_once(|| {
+        // SAFETY: mallopt takes two integers and only changes allocator settings;
+        // glibc allows it at any time.
+        unsafe {
+            mallopt(M_MMAP_THRESHOLD, 1 << 20);
+            mallopt(M_ARENA_MAX, 2);
+        }
+    });
+}
+
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+fn tune_malloc() {}
 
 fn decode_loop(
     rx: Receiver<FeedMsg>,
     cam: Arc<CamCtx>,
     frames: SyncSender<ReaderMsg>,
-    interval_ms: i64,
+    mut sampler: Sampler,
 ) {
     let mut dec: Option<ff::decoder::Video> = None;
-    let mut next_ms = i64::MIN;
+    let mut gop = GopSkip::default();
     let mut frame = ff::frame::Video::empty();
     for msg in rx {
         match msg {
             FeedMsg::Start(params) => {
+                gop.reset();
                 dec = match ff::codec::Context::from_parameters(params)
                     .and_then(|c| c.decoder().video())
                 {
@@ -245,14 +372,18 @@ fn decode_loop(
             }
             FeedMsg::Packet(pkt, at_ms) => {
                 let Some(d) = dec.as_mut() else { continue };
+                if gop.skip(pkt.is_key(), at_ms) {
+                    continue;
+                }
                 if d.send_packet(&pkt).is_err() {
+                    gop.reset();
                     continue;
                 }
                 while d.receive_frame(&mut frame).is_ok() {
-                    if at_ms < next_ms {
+                    if !sampler.take(at_ms) {
                         continue;
                     }
-                    next_ms = at_ms + interval_ms;
+                    gop.sampled(sampler.next_due());
                     let (w, h) = (frame.width() as usize, frame.height() as usize);
                     let Some(rgb) = to_rgb(&frame) else {
                         let e = format!("cannot sample {w}x{h} {:?} frames", frame.format());
@@ -351,6 +482,7 @@ pub fn to_rgb(f: &ff::frame::Video) -> Option<Vec<u8>> {
 struct CamState {
     cam: Arc<CamCtx>,
     tracker: Tracker,
+    motion: Option<Motion>,
     /// Crops of recent reads: (frame ms, box, crop).
     crops: VecDeque<(i64, [i64; 4], image::RgbImage)>,
 }
@@ -409,10 +541,31 @@ fn reader_loop(
                         t
                     },
                     crops: VecDeque::new(),
+                    motion: opts.motion.clone().map(Motion::new),
                 });
                 st.cam = cam.clone();
                 let img = Rgb { w, h, data: &rgb };
-                let reads = match reader.read(&img) {
+                let look = match st.motion.as_mut() {
+                    Some(m) => {
+                        let watches = if opts.track_relook {
+                            st.tracker.watches(at_ms, w, h)
+                        } else {
+                            Vec::new()
+                        };
+                        let (look, moved) = m.look(at_ms, &rgb, w, h, &watches);
+                        // Settled passes whose plate moved on are held, not read.
+                        for (i, (wt, mv)) in watches.iter().zip(moved).enumerate() {
+                            if wt.settled && mv {
+                                st.tracker.hold(at_ms, i);
+                            }
+                        }
+                        look
+                    }
+                    None => Look::Full,
+                };
+                let reads = match read_look(reader, &img, &look) {
+                    // Video reading keeps one read per plate (see `one_per_place`).
+                    Ok(r) if st.motion.is_some() => one_per_place(r),
                     Ok(r) => r,
                     Err(e) => {
                         cam.counters.emit(AlprFailed {
@@ -423,6 +576,11 @@ fn reader_loop(
                         continue;
                     }
                 };
+                match &look {
+                    Look::Skip => cam.counters.emit(FrameStill),
+                    Look::Full => cam.counters.emit(Looked { windows: 1 }),
+                    Look::Windows(ws) => cam.counters.emit(Looked { windows: ws.len() }),
+                }
                 cam.counters.emit(FrameRead);
                 for r in &reads {
                     if let Some(c) = crop(&img, r.bbox) {
@@ -461,6 +619,55 @@ fn reader_loop(
             }
         }
     }
+}
+
+/// Reads a frame where `look` says: the whole frame, each window (a plate read
+/// in two overlapping windows is kept once, the surer read), or nothing.
+fn read_look(
+    reader: &mut Reader,
+    img: &Rgb<'_>,
+    look: &Look,
+) -> Result<Vec<super::PlateRead>, super::AlprError> {
+    match look {
+        Look::Full => reader.read(img),
+        Look::Skip => Ok(Vec::new()),
+        Look::Windows(ws) => {
+            let mut out: Vec<super::PlateRead> = Vec::new();
+            for w in ws {
+                for r in reader.read_region(img, *w)? {
+                    match out.iter_mut().find(|o| o.text == r.text) {
+                        Some(o) if o.confidence >= r.confidence => {}
+                        Some(o) => *o = r,
+                        None => out.push(r),
+                    }
+                }
+            }
+            out.sort_by(|a, b| b.confidence.total_cmp(&a.confidence));
+            Ok(out)
+        }
+    }
+}
+
+/// The surest read at each place: a read whose box lies mostly (more than half of
+/// the smaller box) over a surer one's is another reading of the same plate (an
+/// alternative text, or a part of it seen from a neighbouring window), and would
+/// start a pass of its own.
+fn one_per_place(mut reads: Vec<super::PlateRead>) -> Vec<super::PlateRead> {
+    reads.sort_by(|a, b| b.confidence.total_cmp(&a.confidence));
+    let mut out: Vec<super::PlateRead> = Vec::new();
+    for r in reads {
+        let over = |o: &super::PlateRead| {
+            let (a, b) = (o.bbox, r.bbox);
+            let ix = (a[0] + a[2]).min(b[0] + b[2]) - a[0].max(b[0]);
+            let iy = (a[1] + a[3]).min(b[1] + b[3]) - a[1].max(b[1]);
+            let small = (a[2] * a[3]).min(b[2] * b[3]).max(1);
+            ix > 0 && iy > 0 && 2 * ix * iy > small
+        };
+        if !out.iter().any(over) {
+            out.push(r);
+        }
+    }
+    out
 }
 
 /// The plate box grown by a margin, as an image.
@@ -572,4 +779,102 @@ fn locate(cam: &CamCtx, gps: Option<&Gps>, t: Timestamp) -> Option<ReadLocation>
         lon: p.lon,
         source: LocationSource::Fixed,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Frames arriving at 25 fps for `secs` seconds: how many a sampler takes.
+    fn sampled(fps: f64, secs: i64) -> usize {
+        let mut s = Sampler::new(fps);
+        (0..secs * 25)
+            .filter(|i| s.take(1_000_000 + i * 40))
+            .count()
+    }
+
+    #[test]
+    fn each_camera_is_sampled_at_its_own_rate() {
+        assert_eq!(sampled(2.0, 10), 20);
+        assert_eq!(sampled(5.0, 10), 50);
+        assert_eq!(sampled(0.5, 10), 5);
+        // More often than frames come: every frame.
+        assert_eq!(sampled(30.0, 10), 250);
+    }
+
+    #[test]
+    fn a_gap_or_a_clock_going_back_restarts_the_cadence() {
+        let mut s = Sampler::new(2.0);
+        assert!(s.take(0));
+        assert!(!s.take(499));
+        assert!(s.take(500));
+        // A 10 s gap: the next frame is read, the cadence starts there.
+        assert!(s.take(10_520));
+        assert!(!s.take(10_600));
+        assert!(s.take(11_020));
+        // Back in time (a reconnect's clock): read, and go on from there.
+        assert!(s.take(3_000));
+        assert!(!s.take(3_100));
+        assert!(s.take(3_500));
+    }
+
+    #[test]
+    fn frames_after_a_groups_last_sample_are_not_decoded() {
+        // 25 fps, a keyframe every second, sampled at 2 fps.
+        let (mut s, mut g) = (Sampler::new(2.0), GopSkip::default());
+        let (mut decoded, mut taken) = (0, Vec::new());
+        for i in 0..250i64 {
+            let at = 1_000_000 + i * 40;
+            if g.skip(i % 25 == 0, at) {
+                continue;
+            }
+            decoded += 1;
+            if s.take(at) {
+                taken.push(at);
+                g.sampled(s.next_due());
+            }
+        }
+        assert_eq!(taken.len(), 20, "{taken:?}");
+        // Frames 0 to 13 of each second after the first (which learns the group).
+        assert_eq!(decoded, 25 + 9 * 14, "{taken:?}");
+        // A long group (4 s): only its tail after the last sample is skipped.
+        let (mut s, mut g) = (Sampler::new(2.0), GopSkip::default());
+        let decoded = (0..500i64)
+            .filter(|i| {
+                let at = i * 40;
+                let skip = g.skip(i % 100 == 0, at);
+                if !skip && s.take(at) {
+                    g.sampled(s.next_due());
+                }
+                !skip
+            })
+            .count();
+        assert!(decoded > 450 && decoded < 500, "{decoded}");
+    }
+
+    #[test]
+    fn one_read_per_plate_the_surest() {
+        let r = |t: &str, c: f64, b: [i64; 4]| super::super::PlateRead {
+            text: t.into(),
+            confidence: c,
+            bbox: b,
+        };
+        let out = one_per_place(vec![
+            r("KLM44", 0.6, [50, 570, 180, 38]),
+            r("KLM4455", 0.9, [40, 572, 225, 36]),
+            r("XYZ9876", 0.5, [600, 100, 200, 40]),
+        ]);
+        let texts: Vec<&str> = out.iter().map(|r| r.text.as_str()).collect();
+        assert_eq!(texts, ["KLM4455", "XYZ9876"]);
+    }
+
+    #[test]
+    fn the_camera_rate_overrides_the_agents() {
+        let mut cfg = CameraConfig::new("c", "rtsp://x/y");
+        let opts = AlprSiteOptions::default();
+        let rate = |c: &CameraConfig| Sampler::new(c.alpr_fps.unwrap_or(opts.fps)).interval_ms;
+        assert_eq!(rate(&cfg), 500);
+        cfg.alpr_fps = Some(4.0);
+        assert_eq!(rate(&cfg), 250);
+    }
 }

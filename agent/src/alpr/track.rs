@@ -28,10 +28,53 @@ pub struct MergedRead {
 #[derive(Debug, Clone)]
 struct Track {
     reads: Vec<(String, f32)>,
+    /// The read before the last one: (frame ms, box), for the track's velocity.
+    prev: Option<(i64, [i64; 4])>,
     last_box: [i64; 4],
     first_ms: i64,
     last_ms: i64,
     best: (f32, i64, [i64; 4]),
+}
+
+impl Track {
+    /// The move (dx, dy) from the last box to `at_ms` at the velocity of the last
+    /// two boxes (none after one).
+    fn velocity_move(&self, at_ms: i64) -> (i64, i64) {
+        let b = self.last_box;
+        match self.prev {
+            Some((t0, p)) if self.last_ms > t0 => {
+                let k = (at_ms - self.last_ms) as f64 / (self.last_ms - t0) as f64;
+                // At most 4 intervals ahead: past that the pass has ended (max_gap_ms).
+                let k = k.clamp(0.0, 4.0);
+                (
+                    ((b[0] - p[0]) as f64 * k).round() as i64,
+                    ((b[1] - p[1]) as f64 * k).round() as i64,
+                )
+            }
+            _ => (0, 0),
+        }
+    }
+
+    /// The box predicted at `at_ms`.
+    fn predicted(&self, at_ms: i64) -> [i64; 4] {
+        let (dx, dy) = self.velocity_move(at_ms);
+        let b = self.last_box;
+        [b[0] + dx, b[1] + dy, b[2], b[3]]
+    }
+
+    /// See [`Tracker::windows`]; empty (x1 <= x0) when it left the frame.
+    fn window(&self, at_ms: i64, w: usize, h: usize) -> [usize; 4] {
+        let b = self.last_box;
+        let (dx, dy) = self.velocity_move(at_ms);
+        let m = b[3].max(1) + dx.abs().max(dy.abs()) / 2;
+        let x0 = b[0].min(b[0] + dx) - m;
+        let y0 = b[1].min(b[1] + dy) - m;
+        let x1 = (b[0] + b[2]).max(b[0] + b[2] + dx) + m;
+        let y1 = (b[1] + b[3]).max(b[1] + b[3] + dy) + m;
+        let cx = |v: i64| v.clamp(0, w as i64) as usize;
+        let cy = |v: i64| v.clamp(0, h as i64) as usize;
+        [cx(x0), cy(y0), cx(x1), cy(y1)]
+    }
 }
 
 /// Groups per-frame reads into vehicle passes.
@@ -46,6 +89,23 @@ pub struct Tracker {
     pub max_text_distance: usize,
     /// Reads below this confidence are ignored.
     pub min_confidence: f32,
+    /// A pass whose last this many reads agree exactly is settled: video reading
+    /// stops reading it and holds it while its predicted box moves (see
+    /// [`Tracker::watches`], [`Tracker::hold`]).
+    pub settle_reads: usize,
+}
+
+/// Where an open pass is looked for in the next frame (see [`Tracker::watches`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Watch {
+    /// Around the predicted box: read there (unsettled), or watched for motion
+    /// (settled), `[x0, y0, x1, y1]` in frame pixels.
+    pub window: [usize; 4],
+    /// Whose motion belongs to the pass: the window, or for a settled pass the
+    /// vehicle around its plate.
+    pub zone: [usize; 4],
+    /// Settled: not read again, held while its window moves.
+    pub settled: bool,
 }
 
 impl Default for Tracker {
@@ -56,6 +116,11 @@ impl Default for Tracker {
             min_iou: 0.05,
             max_text_distance: 2,
             min_confidence: 0.3,
+            // 3: a majority of the 5 frames a plate is in view at the least at the
+            // alpr_fps default (2 fps; a plate crossing a 1280 px frame at 500 px/s,
+            // the fastest of the video bench, is in view 2.5 s); the vote (plate::vote)
+            // over 3 identical reads only changes if later reads outweigh them.
+            settle_reads: 3,
         }
     }
 }
@@ -124,6 +189,9 @@ impl Tracker {
                     used[i] = true;
                     let t = &mut self.tracks[i];
                     t.reads.push((r.text.clone(), conf));
+                    if frame_ms > t.last_ms {
+                        t.prev = Some((t.last_ms, t.last_box));
+                    }
                     t.last_box = r.bbox;
                     t.last_ms = frame_ms;
                     if conf > t.best.0 {
@@ -133,6 +201,7 @@ impl Tracker {
                 None => {
                     self.tracks.push(Track {
                         reads: vec![(r.text.clone(), conf)],
+                        prev: None,
                         last_box: r.bbox,
                         first_ms: frame_ms,
                         last_ms: frame_ms,
@@ -144,6 +213,82 @@ impl Tracker {
         }
         let gap = self.max_gap_ms;
         self.finish(|t| frame_ms - t.last_ms > gap)
+    }
+
+    /// For each open pass, in order, where it is looked for at `at_ms`: the window
+    /// [`Tracker::windows`] gives, and whether it is settled (its last
+    /// `settle_reads` reads agree exactly). A settled pass's zone is the vehicle
+    /// around its plate, by plate geometry: a US plate (12 x 6 in) on a car's rear
+    /// (about 6 ft wide, 4 ft tall, the plate low in it) has 2.5 plate widths of car
+    /// on each side and about 4 plate heights above, 1 below.
+    pub fn watches(&self, at_ms: i64, w: usize, h: usize) -> Vec<Watch> {
+        self.tracks
+            .iter()
+            .map(|t| {
+                let window = t.window(at_ms, w, h);
+                let n = self.settle_reads.max(1);
+                // A plate cut by the frame's edge reads short: settled only clear of
+                // the edges by one plate height (about the detector's box margin).
+                let b = t.last_box;
+                let clear = b[0] > b[3]
+                    && b[1] > b[3]
+                    && b[0] + b[2] + b[3] < w as i64
+                    && b[1] + 2 * b[3] < h as i64;
+                let settled = clear
+                    && t.reads.len() >= n
+                    && t.reads[t.reads.len() - n..]
+                        .iter()
+                        .all(|(s, _)| *s == t.reads[t.reads.len() - 1].0);
+                let zone = if settled {
+                    let (bw, bh) = (t.last_box[2] as usize, t.last_box[3] as usize);
+                    [
+                        window[0].saturating_sub(bw * 5 / 2),
+                        window[1].saturating_sub(bh * 4),
+                        (window[2] + bw * 5 / 2).min(w),
+                        (window[3] + bh).min(h),
+                    ]
+                } else {
+                    window
+                };
+                Watch {
+                    window,
+                    zone,
+                    settled,
+                }
+            })
+            .collect()
+    }
+
+    /// Keeps the `i`th open pass (the order of [`Tracker::watches`]) alive at `at_ms`
+    /// without a read: its box moves on to where it was predicted (constant
+    /// velocity). For a settled pass whose window moved.
+    pub fn hold(&mut self, at_ms: i64, i: usize) {
+        let Some(t) = self.tracks.get_mut(i) else {
+            return;
+        };
+        if at_ms <= t.last_ms {
+            return;
+        }
+        let b = t.predicted(at_ms);
+        t.prev = Some((t.last_ms, t.last_box));
+        t.last_box = b;
+        t.last_ms = at_ms;
+    }
+
+    /// Where each open pass's plate is looked for again at `at_ms`: its last box
+    /// moved on at the velocity of its last two reads (constant velocity; standing
+    /// still after one read), joined with the last box (the prediction may be off
+    /// by the whole move) and grown by the plate's height plus half the move on
+    /// every side, as `[x0, y0, x1, y1]` within `w` x `h`. Plate geometry: a height
+    /// of margin keeps the plate's frame and a state line above or below it in the
+    /// window (the reader's main-line rule needs them), and half the move covers a
+    /// vehicle braking or speeding up by half between two frames.
+    pub fn windows(&self, at_ms: i64, w: usize, h: usize) -> Vec<[usize; 4]> {
+        self.tracks
+            .iter()
+            .map(|t| t.window(at_ms, w, h))
+            .filter(|b| b[2] > b[0] && b[3] > b[1])
+            .collect()
     }
 
     /// Finishes every open pass (end of stream).
@@ -206,6 +351,60 @@ mod tests {
         );
         assert_eq!(done[1].text, "XYZ987");
         assert!(t.flush().is_empty());
+    }
+
+    #[test]
+    fn an_open_pass_is_looked_for_where_its_plate_will_be() {
+        let mut t = Tracker::default();
+        assert!(t.windows(0, 1280, 720).is_empty(), "no pass, no window");
+        t.push(0, &[r("ABC1234", 0.9, 100)]);
+        // One read: around where it was, grown by its height (30).
+        assert_eq!(t.windows(500, 1280, 720), vec![[70, 70, 210, 160]]);
+        t.push(500, &[r("ABC1234", 0.9, 200)]);
+        // 100 px per 500 ms: at 1000 ms at x 300; the window spans the last box
+        // (200) to the predicted one (300..380), grown by 30 + 50.
+        assert_eq!(t.windows(1000, 1280, 720), vec![[120, 20, 460, 210]]);
+        // Within the frame.
+        assert_eq!(t.windows(1000, 400, 150), vec![[120, 20, 400, 150]]);
+    }
+
+    #[test]
+    fn a_pass_read_alike_three_times_settles_and_is_held_along_its_path() {
+        let mut t = Tracker::default();
+        t.push(0, &[r("ABC1234", 0.9, 100)]);
+        t.push(500, &[r("ABC1234", 0.9, 200)]);
+        assert!(!t.watches(1000, 1280, 720)[0].settled, "two reads");
+        t.push(1000, &[r("A8C1234", 0.9, 300)]);
+        assert!(
+            !t.watches(1500, 1280, 720)[0].settled,
+            "the last three differ"
+        );
+        t.push(1500, &[r("ABC1234", 0.9, 400)]);
+        t.push(2000, &[r("ABC1234", 0.9, 500)]);
+        assert!(!t.watches(2500, 1280, 720)[0].settled, "two alike");
+        t.push(2500, &[r("ABC1234", 0.9, 600)]);
+        let w = &t.watches(3000, 1280, 720)[0];
+        assert!(w.settled);
+        assert_eq!(w.window, t.windows(3000, 1280, 720)[0]);
+        // The vehicle around the plate: 2.5 plate widths each side, 4 heights above.
+        assert_eq!(w.window, [520, 20, 860, 210]);
+        assert_eq!(w.zone, [320, 0, 1060, 240]);
+        // Near the frame's edge (a plate may be cut there): not settled.
+        assert!(!t.watches(3000, 700, 720)[0].settled);
+        // Held without reads, it follows its path and does not finish.
+        for at in [3000, 3500, 4000, 4500] {
+            t.hold(at, 0);
+            assert!(t.push(at, &[]).is_empty());
+        }
+        assert_eq!(t.windows(5000, 1280, 720), vec![[920, 20, 1260, 210]]);
+        // Not held any more (its window still): it finishes after the gap, one read.
+        let done = t.push(6500, &[]);
+        assert_eq!(done.len(), 1);
+        assert_eq!(
+            (done[0].text.as_str(), done[0].frames, done[0].last_ms),
+            ("ABC1234", 6, 4500)
+        );
+        t.hold(7000, 0);
     }
 
     #[test]

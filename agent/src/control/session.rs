@@ -616,6 +616,7 @@ fn camera_configs(d: &AgentDesired, segment_seconds: u32) -> Vec<CameraConfig> {
             cc.recording = c.recording;
             cc.retention_days = c.retention_days;
             cc.alpr = c.alpr;
+            cc.alpr_fps = c.alpr_fps;
             cc.location = c.location;
             cc.mobile = c.mobile;
             cc.segment_seconds = segment_seconds;
@@ -638,6 +639,7 @@ mod camera_config_tests {
             recording: true,
             retention_days: 30,
             alpr: false,
+            alpr_fps: None,
             location: None,
             mobile: false,
         };
@@ -654,5 +656,29 @@ mod camera_config_tests {
         let mut blank = c[0].clone();
         blank.sub_url = Some(" ".into());
         assert_eq!(blank.problems("cameras[0].")[0].path, "cameras[0].sub_url");
+    }
+
+    #[test]
+    fn a_cameras_own_alpr_fps_is_carried_and_checked() {
+        let mut d: AgentDesired = serde_json::from_value(serde_json::json!({
+            "agent": "gw", "site": "hq",
+            "cameras": [
+                {"id": "a", "main_url": "rtsp://cam/a", "recording": true,
+                 "retention_days": 30, "alpr": true, "alpr_fps": 5.0},
+                {"id": "b", "main_url": "rtsp://cam/b", "recording": true,
+                 "retention_days": 30, "alpr": true},
+            ],
+        }))
+        .unwrap();
+        let c = camera_configs(&d, 4);
+        assert_eq!(c[0].alpr_fps, Some(5.0));
+        assert_eq!(c[1].alpr_fps, None, "absent: the agent's alpr_fps");
+        assert!(c[0].problems("").is_empty());
+        d.cameras[0].alpr_fps = Some(31.0);
+        let p = camera_configs(&d, 4)[0].problems("cameras[0].");
+        assert_eq!(p[0].path, "cameras[0].alpr_fps", "{p:?}");
+        d.cameras[0].alpr_fps = Some(0.0);
+        let p = camera_configs(&d, 4)[0].problems("cameras[0].");
+        assert_eq!(p[0].path, "cameras[0].alpr_fps", "{p:?}");
     }
 }

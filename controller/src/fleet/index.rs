@@ -337,6 +337,7 @@ mod tests {
             recording: true,
             retention_days: 30,
             alpr: false,
+            alpr_fps: None,
             location: None,
             mobile: false,
         }

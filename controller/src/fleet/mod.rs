@@ -563,6 +563,7 @@ impl Fleet {
                 recording: c.recording,
                 retention_days: c.retention_days.min(MAX_RETENTION_DAYS),
                 alpr: c.alpr,
+                alpr_fps: c.alpr_fps,
                 location: Some(c.location),
                 mobile: c.kind == CameraKind::Mobile,
             }
