@@ -159,9 +159,9 @@ struct Line {
 
 impl Reader {
     /// Loads and checks the models in `dir` (see [`models::resolve_dir`]), at the
-    /// process's default precision ([`models::default_precision`]).
+    /// shipped precision ([`models::SHIPPED_PRECISION`]).
     pub fn load(dir: &Path, region: Region) -> Result<Reader, AlprError> {
-        Reader::load_with(dir, region, models::default_precision())
+        Reader::load_with(dir, region, models::SHIPPED_PRECISION)
     }
 
     /// Loads and checks the models of `precision` in `dir`.

@@ -64,29 +64,6 @@ pub fn files(precision: Precision) -> (ModelFile, ModelFile) {
     }
 }
 
-/// The precision [`super::Reader::load`] uses unless told otherwise: the agent sets it
-/// once at start from its config's `alpr_precision`, so every camera's reader follows.
-static DEFAULT: std::sync::atomic::AtomicU8 = std::sync::atomic::AtomicU8::new(0);
-
-/// Sets the process's default precision (see [`default_precision`]).
-pub fn set_default_precision(p: Precision) {
-    let v = match p {
-        Precision::Fp32 => 1,
-        Precision::Int8 => 2,
-    };
-    DEFAULT.store(v, std::sync::atomic::Ordering::Relaxed);
-}
-
-/// The process's default precision: as set by [`set_default_precision`], else
-/// [`SHIPPED_PRECISION`].
-pub fn default_precision() -> Precision {
-    match DEFAULT.load(std::sync::atomic::Ordering::Relaxed) {
-        1 => Precision::Fp32,
-        2 => Precision::Int8,
-        _ => SHIPPED_PRECISION,
-    }
-}
-
 /// The default when nothing is configured: fp32, because int8 lost exact reads in the
 /// run of 2026-12-04 (agent/models/quantize/README.md). On seg_and_ocr validation scenes
 /// it lost 4 of 160 top-1 reads. `--bench alpr` measured eu 90.7% -> 85.2% and br 91.2% ->
@@ -152,7 +129,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn each_precision_has_its_own_pinned_files_and_the_default_follows_the_config() {
+    fn each_precision_has_its_own_pinned_files() {
         let (d32, r32) = files(Precision::Fp32);
         let (d8, r8) = files(Precision::Int8);
         assert_eq!((d32.name, r32.name), (DET.name, REC.name));
@@ -165,11 +142,5 @@ mod tests {
                 f.name
             );
         }
-        // The one test in this binary that sets the process's default.
-        assert_eq!(default_precision(), SHIPPED_PRECISION);
-        set_default_precision(Precision::Int8);
-        assert_eq!(default_precision(), Precision::Int8);
-        set_default_precision(Precision::Fp32);
-        assert_eq!(default_precision(), Precision::Fp32);
     }
 }

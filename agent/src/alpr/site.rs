@@ -48,6 +48,9 @@ pub struct AlprSiteOptions {
     /// Frames read per second per camera, unless the camera sets its own
     /// (`CameraConfig::alpr_fps`).
     pub fps: f64,
+    /// Which models read (config `alpr_precision`; default
+    /// [`models::SHIPPED_PRECISION`]).
+    pub precision: models::Precision,
     /// Motion gating: look only where something moved (None: every sampled frame
     /// is read whole, as before video reading).
     pub motion: Option<MotionParams>,
@@ -67,6 +70,7 @@ impl Default for AlprSiteOptions {
             models: None,
             region: Region::Any,
             fps: 2.0,
+            precision: models::SHIPPED_PRECISION,
             motion: Some(MotionParams::default()),
             track_relook: true,
             track_gap_ms: 1500,
@@ -504,7 +508,7 @@ fn reader_loop(
     load_error: Arc<Mutex<Option<String>>>,
 ) {
     let dir = models::resolve_dir(opts.models.as_deref());
-    let mut reader = match Reader::load(&dir, opts.region) {
+    let mut reader = match Reader::load_with(&dir, opts.region, opts.precision) {
         Ok(r) => Some(r),
         Err(e) => {
             tracing::error!(error = %e, "ALPR models not loaded; plate reading is off");

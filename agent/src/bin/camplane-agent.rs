@@ -95,9 +95,7 @@ enum AlprCmd {
 
 fn load_reader(opts: &AlprOpts) -> Result<alpr::Reader, ExitCode> {
     let dir = alpr::models::resolve_dir(opts.models.as_deref());
-    let precision = opts
-        .precision
-        .unwrap_or_else(alpr::models::default_precision);
+    let precision = opts.precision.unwrap_or(alpr::models::SHIPPED_PRECISION);
     let mut reader = alpr::Reader::load_with(&dir, opts.region, precision).map_err(|e| {
         eprintln!("camplane-agent alpr: {e}");
         ExitCode::from(1)
@@ -249,12 +247,12 @@ async fn run(path: PathBuf) -> anyhow::Result<()> {
         Arc::new(SystemClock),
         Arc::new(StatvfsProbe { path: root }),
     )?);
-    if let Some(p) = cfg.alpr_precision {
-        camplane_agent::alpr::models::set_default_precision(p);
-    }
     sup.set_alpr_options(camplane_agent::alpr::site::AlprSiteOptions {
         models: cfg.models_dir.clone(),
         fps: cfg.alpr_fps,
+        precision: cfg
+            .alpr_precision
+            .unwrap_or(camplane_agent::alpr::models::SHIPPED_PRECISION),
         ..Default::default()
     });
     let cancel = CancellationToken::new();
