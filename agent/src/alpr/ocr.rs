@@ -7,6 +7,7 @@ use ort::session::{builder::GraphOptimizationLevel, Session};
 use ort::value::Tensor;
 use std::path::Path;
 use std::sync::OnceLock;
+pub mod detmap; // the detector's probability map beside its boxes (small plates, alpr/small.rs)
 
 /// ONNX Runtime allows one environment per process; it lives for the process.
 static ENV: OnceLock<Result<ort::environment::Environment, String>> = OnceLock::new();
