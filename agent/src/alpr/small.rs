@@ -24,6 +24,10 @@ pub struct SecondLook {
     /// Least plate-reader confidence (mean of its characters' maxima) of a line the
     /// second look found.
     pub min_conf: f32,
+    /// Detector pixels per image pixel of the closer look. One scale for every place:
+    /// a weak trace is a fragment of its line, too unsure a measure of its height to
+    /// size the look by (as `refine` does from a whole line).
+    pub scale: f32,
 }
 
 /// The shipped second look. Derived by benches/alpr_derive.rs on its small-plate and
@@ -33,7 +37,14 @@ pub const SECOND_LOOK: SecondLook = SecondLook {
     regions: 2,
     weak_thresh: 0.1,
     min_conf: 0.8,
+    scale: 2.0,
 };
+
+/// The least window of a second look, image pixels `(w, h)`: twice the size, each way,
+/// of a plate whose characters are 12 px high (the "under 12 px"), by the
+/// derivation scenes' geometry (characters about 45% of a crop's height, a crop half as
+/// high as wide: a 53x27 px plate), so a trace anywhere on such a plate sees all of it.
+pub const MIN_WINDOW: (f32, f32) = (106.0, 54.0);
 
 /// A place worth a second look.
 #[derive(Debug, Clone, PartialEq)]
@@ -92,15 +103,21 @@ pub fn places(map: &ProbMap, first: &[TextBox], weak_thresh: f32, unclip_ratio: 
 
 /// The window around a place: a trace may be a fragment of a plate line, which is at
 /// most about six heights long (plate-format rule, see `plate_shaped`), so it is grown
-/// by three heights sideways (half a line each way) and one up and down.
+/// by three heights sideways (half a line each way) and one up and down, and to at
+/// least [`MIN_WINDOW`] about its centre; within the image.
 pub fn place_window(p: &Place, w: usize, h: usize) -> Bounds {
     let (x0, y0, x1, y1) = p.bounds;
     let lh = p.line_h;
+    let (cx, cy) = (0.5 * (x0 + x1), 0.5 * (y0 + y1));
+    let (hw, hh) = (
+        (0.5 * (x1 - x0) + 3.0 * lh).max(0.5 * MIN_WINDOW.0),
+        (0.5 * (y1 - y0) + lh).max(0.5 * MIN_WINDOW.1),
+    );
     (
-        (x0 - 3.0 * lh).max(0.0),
-        (y0 - lh).max(0.0),
-        (x1 + 3.0 * lh).min(w as f32),
-        (y1 + lh).min(h as f32),
+        (cx - hw).max(0.0),
+        (cy - hh).max(0.0),
+        (cx + hw).min(w as f32),
+        (cy + hh).min(h as f32),
     )
 }
 
@@ -134,9 +151,7 @@ impl Reader {
             if windows.iter().any(|(w, _)| overlaps(w, &win)) {
                 continue;
             }
-            // The refine's guard rails: at most 4x up, 2x down.
-            let scale = (self.refine_line_px / p.line_h.max(1.0)).clamp(0.5, 4.0);
-            windows.push((win, scale));
+            windows.push((win, sl.scale));
         }
         let mut found: Vec<TextBox> = Vec::new();
         for (win, scale) in &windows {
@@ -262,13 +277,21 @@ mod tests {
 
     #[test]
     fn a_place_window_holds_the_rest_of_a_plate_line() {
+        // A long trace: grown by three heights sideways, one up and down.
         let p = Place {
-            bounds: (100.0, 50.0, 112.0, 60.0),
-            line_h: 10.0,
+            bounds: (100.0, 50.0, 200.0, 70.0),
+            line_h: 20.0,
             score: 0.2,
         };
-        assert_eq!(place_window(&p, 1280, 720), (70.0, 40.0, 142.0, 70.0));
-        assert_eq!(place_window(&p, 120, 65), (70.0, 40.0, 120.0, 65.0));
+        assert_eq!(place_window(&p, 1280, 720), (40.0, 30.0, 260.0, 90.0));
+        assert_eq!(place_window(&p, 220, 80), (40.0, 30.0, 220.0, 80.0));
+        // A speck: the least window about its centre.
+        let q = Place {
+            bounds: (100.0, 50.0, 110.0, 56.0),
+            line_h: 6.0,
+            score: 0.2,
+        };
+        assert_eq!(place_window(&q, 1280, 720), (52.0, 26.0, 158.0, 80.0));
     }
 
     #[test]
