@@ -181,7 +181,9 @@ fn split_crop(c: &RgbImage, rng: &mut Rng) -> RgbImage {
         .min_by(|&a, &b| ink(a).total_cmp(&ink(b)))
         .unwrap_or(w / 2);
     let char_h = 0.45 * h as f32;
-    let gap = (rng.range(SPLIT_GAP.0, SPLIT_GAP.1) * char_h).round().max(1.0) as u32;
+    let gap = (rng.range(SPLIT_GAP.0, SPLIT_GAP.1) * char_h)
+        .round()
+        .max(1.0) as u32;
     let colour: [u8; 3] = std::array::from_fn(|_| rng.range(0.0, 255.0) as u8);
     let mut out = RgbImage::new(w + gap, h);
     for y in 0..h {

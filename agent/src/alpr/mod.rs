@@ -628,8 +628,7 @@ fn emblem_split(l: &Line, m: &Line, formats: &[String]) -> bool {
     dy < 0.35 * h
         && gap > -0.3 * h
         && gap < plate::EMBLEM_GAP * h
-        && l
-            .reads
+        && l.reads
             .iter()
             .zip(&m.reads)
             .any(|(a, b)| plate::halves_make_one(&a.text, &b.text, formats))

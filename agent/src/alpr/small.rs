@@ -9,7 +9,7 @@
 //! only when the plate reader reads it with confidence: its own judgement of whether
 //! the place holds a plate.
 
-use super::geom::{self, RotRect, Rgb};
+use super::geom::{self, Rgb, RotRect};
 use super::ocr::detmap::ProbMap;
 use super::ocr::{self, TextBox};
 use super::{overlaps, plate_shaped, AlprError, Bounds, Reader};

@@ -43,10 +43,7 @@ impl ProbMap {
 
 impl Ocr {
     /// [`Ocr::detect`], also returning the probability map.
-    pub fn detect_with_map(
-        &mut self,
-        img: &Rgb<'_>,
-    ) -> Result<(Vec<TextBox>, ProbMap), AlprError> {
+    pub fn detect_with_map(&mut self, img: &Rgb<'_>) -> Result<(Vec<TextBox>, ProbMap), AlprError> {
         let p = &self.det_params;
         let long = img.w.max(img.h) as f32;
         let scale = (p.long_side as f32 / long).min(p.max_upscale);
