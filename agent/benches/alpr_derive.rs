@@ -42,6 +42,7 @@
 use camplane_agent::alpr::eval::{self, Label};
 use camplane_agent::alpr::geom::Rgb;
 use camplane_agent::alpr::plate::{normalize, Region, Scoring};
+use camplane_agent::alpr::small::SecondLook;
 use camplane_agent::alpr::{models, Reader, Recognised};
 use image::codecs::jpeg::JpegEncoder;
 use image::{imageops, Rgb as Px, RgbImage};
@@ -146,8 +147,87 @@ fn load_crops() -> Vec<Crop> {
         .collect()
 }
 
-/// A synthetic scene around crop `k`, and its label.
+/// The plate widths of the standard scenes, px (see the header).
+const WIDTHS: (f32, f32) = (40.0, 300.0);
+
+/// The plate widths of the small-plate scenes, px: characters of about 8 px (a 36-px
+/// crop: characters are about 22.5% of a crop's width) up to 20 px (90 px), where the
+/// whole-image look starts to find them. The issue's unlocated plates have characters
+/// under 12 px; log-uniform as the standard scenes.
+const SMALL_WIDTHS: (f32, f32) = (36.0, 90.0);
+
+/// The emblem gap of the split scenes, in character heights: from a separator slot
+/// (0.6) to a state emblem (1.6), within `plate::EMBLEM_GAP` (the plate-format rule).
+const SPLIT_GAP: (f32, f32) = (0.6, 1.6);
+
+/// `c` split by an emblem: cut at the column of least ink in its middle 40% (between two
+/// characters), the halves moved apart by a gap of `SPLIT_GAP` character heights
+/// (characters are about 45% of a crop's height) filled with the cut column's colours,
+/// and a disc of one random colour, two thirds of a character high, in the gap.
+fn split_crop(c: &RgbImage, rng: &mut Rng) -> RgbImage {
+    let (w, h) = (c.width(), c.height());
+    let luma = |x: u32, y: u32| {
+        let p = c.get_pixel(x, y).0;
+        0.299 * p[0] as f32 + 0.587 * p[1] as f32 + 0.114 * p[2] as f32
+    };
+    // Ink in a column: the spread of its luminance over the character band.
+    let (y0, y1) = (h / 4, 3 * h / 4);
+    let ink = |x: u32| {
+        let v: Vec<f32> = (y0..y1).map(|y| luma(x, y)).collect();
+        let m = v.iter().sum::<f32>() / v.len().max(1) as f32;
+        v.iter().map(|a| (a - m).abs()).sum::<f32>()
+    };
+    let cut = (3 * w / 10..7 * w / 10)
+        .min_by(|&a, &b| ink(a).total_cmp(&ink(b)))
+        .unwrap_or(w / 2);
+    let char_h = 0.45 * h as f32;
+    let gap = (rng.range(SPLIT_GAP.0, SPLIT_GAP.1) * char_h)
+        .round()
+        .max(1.0) as u32;
+    let colour: [u8; 3] = std::array::from_fn(|_| rng.range(0.0, 255.0) as u8);
+    let mut out = RgbImage::new(w + gap, h);
+    for y in 0..h {
+        for x in 0..w + gap {
+            let src = if x < cut {
+                x
+            } else if x < cut + gap {
+                cut
+            } else {
+                x - gap
+            };
+            out.put_pixel(x, y, *c.get_pixel(src, y));
+        }
+    }
+    let (cx, cy, r) = (
+        cut as f32 + gap as f32 / 2.0,
+        h as f32 / 2.0,
+        (char_h / 3.0).min(gap as f32 / 2.0),
+    );
+    for y in 0..h {
+        for x in cut..cut + gap {
+            let (dx, dy) = (x as f32 + 0.5 - cx, y as f32 + 0.5 - cy);
+            if dx * dx + dy * dy <= r * r {
+                out.put_pixel(x, y, Px(colour));
+            }
+        }
+    }
+    out
+}
+
+/// A synthetic scene around crop `k`, and its label: the standard scenes.
 fn scene(crops: &[Crop], k: usize, rng: &mut Rng) -> (RgbImage, Label) {
+    scene_with(crops, k, rng, WIDTHS, false)
+}
+
+/// A scene with the plate `widths` (log-uniform), its crop split by an emblem when
+/// `split`. The standard scenes' draws are unchanged (a split draws after them).
+fn scene_with(
+    crops: &[Crop],
+    k: usize,
+    rng: &mut Rng,
+    widths: (f32, f32),
+    split: bool,
+) -> (RgbImage, Label) {
     const SIZES: [(u32, u32); 4] = [(1280, 720), (1920, 1080), (800, 600), (640, 480)];
     let (w, h) = SIZES[rng.below(SIZES.len())];
     let top: [f32; 3] = std::array::from_fn(|_| rng.range(40.0, 220.0));
@@ -168,10 +248,20 @@ fn scene(crops: &[Crop], k: usize, rng: &mut Rng) -> (RgbImage, Label) {
         imageops::overlay(img, &small, x, y);
         (cw, ch)
     };
-    let target = &crops[k];
-    // Log-uniform plate width, 40 to 300 px (see the header).
+    let split_target;
+    let target = if split {
+        split_target = Crop {
+            img: split_crop(&crops[k].img, rng),
+            plate: crops[k].plate.clone(),
+            validation: crops[k].validation,
+        };
+        &split_target
+    } else {
+        &crops[k]
+    };
+    // Log-uniform plate width, 40 to 300 px for the standard scenes (see the header).
     let pw = rng
-        .range(40f32.ln(), 300f32.ln())
+        .range(widths.0.ln(), widths.1.ln())
         .exp()
         .min(0.45 * w as f32);
     let ph = pw * target.img.height() as f32 / target.img.width() as f32;
@@ -244,7 +334,16 @@ fn scene(crops: &[Crop], k: usize, rng: &mut Rng) -> (RgbImage, Label) {
         .expect("JPEG decoding of a scene")
         .to_rgb8();
     let label = Label {
-        image: format!("scene-{k}"),
+        image: format!(
+            "scene-{k}{}",
+            if split {
+                "-split"
+            } else if widths != WIDTHS {
+                "-small"
+            } else {
+                ""
+            }
+        ),
         bbox: [x, y, cw as i64, ch as i64],
         plate: target.plate.clone(),
     };
@@ -303,6 +402,52 @@ fn sweep<T: Copy + std::fmt::Display>(
     let cheapest = tied.clone().min_by(|a, b| a.2.total_cmp(&b.2));
     // A shipped value among the tied ones, within NOISE of the cheapest, stays: the
     // timings of settings that do nearly the same work rank by the machine's noise.
+    let kept = tied.clone().find(|r| {
+        r.0.to_string() == shipped.to_string()
+            && cheapest.is_some_and(|c| r.2 <= c.2 * (1.0 + NOISE))
+    });
+    if let Some((v, hit, ms)) = kept.or(cheapest) {
+        println!("{name}: chosen {v} (exact {hit}, best {best}, median {ms:.0} CPU ms)\n");
+    }
+}
+
+/// A sweep of a second-look setting ([`SecondLook`]) on the standard, small-plate and
+/// emblem-split scenes together: each value's exact and located reads per set, and the
+/// median CPU ms over all; the value chosen as [`sweep`] chooses, on the summed exact
+/// reads (a second look must not cost the standard scenes what it gains on small plates).
+fn sweep_look<T: Copy + std::fmt::Display>(
+    name: &str,
+    values: &[T],
+    reader: &mut Reader,
+    sets: &[(&str, &[(RgbImage, Label)])],
+    set: impl Fn(&mut SecondLook, T),
+    shipped: T,
+) {
+    if skipped(name) {
+        return;
+    }
+    let mut results = Vec::new();
+    for &v in values {
+        set(&mut reader.second_look, v);
+        let (mut hit, mut line, mut ms) = (0, String::new(), Vec::new());
+        for (set_name, images) in sets {
+            let (h, located, m) = run(reader, images);
+            hit += h;
+            ms.push(m);
+            line += &format!(
+                " {set_name} exact {h}/{n} located {located}/{n};",
+                n = images.len()
+            );
+        }
+        // The median of the sets' medians: each set counts alike.
+        let m = eval::median(&ms);
+        println!("{name} = {v}:{line} total exact {hit}, median {m:.0} CPU ms");
+        results.push((v, hit, m));
+    }
+    set(&mut reader.second_look, shipped);
+    let best = results.iter().map(|r| r.1).max().unwrap_or(0);
+    let tied = results.iter().filter(|r| r.1 + TIE >= best);
+    let cheapest = tied.clone().min_by(|a, b| a.2.total_cmp(&b.2));
     let kept = tied.clone().find(|r| {
         r.0.to_string() == shipped.to_string()
             && cheapest.is_some_and(|c| r.2 <= c.2 * (1.0 + NOISE))
@@ -410,9 +555,29 @@ fn main() {
             (c.img.clone(), label)
         })
         .collect();
+    // The small-plate and emblem-split scenes, each from its own fixed seed so that the
+    // standard scenes stay as they were.
+    let mut rng_small = Rng(0x5EED_5A11);
+    let small: Vec<(RgbImage, Label)> = val
+        .iter()
+        .map(|&k| scene_with(&crops, k, &mut rng_small, SMALL_WIDTHS, false))
+        .collect();
+    let mut rng_split = Rng(0x5EED_E3B1);
+    let split: Vec<(RgbImage, Label)> = val
+        .iter()
+        .map(|&k| scene_with(&crops, k, &mut rng_split, WIDTHS, true))
+        .collect();
+    if let Ok(dir) = std::env::var("ALPR_DERIVE_SAVE") {
+        for (img, label) in small.iter().chain(&split) {
+            let _ = img.save(Path::new(&dir).join(format!("{}.png", label.image)));
+        }
+    }
     println!(
-        "{} synthetic scenes and {} whole crops (seg_and_ocr validation split)\n",
+        "{} synthetic scenes, {} small-plate and {} emblem-split scenes, and {} whole crops \
+         (seg_and_ocr validation split)\n",
         scenes.len(),
+        small.len(),
+        split.len(),
         whole.len()
     );
     let dir = models::resolve_dir(None);
@@ -424,6 +589,42 @@ fn main() {
         reader.refine_line_px,
         reader.join_weight,
         reader.main_line_weight,
+    );
+    // The second look (small plates) and the emblem join, on all three scene sets.
+    let sets: [(&str, &[(RgbImage, Label)]); 3] =
+        [("standard", &scenes), ("small", &small), ("split", &split)];
+    let look = reader.second_look;
+    sweep_look(
+        "second_look.regions",
+        &[0, 1, 2, 3],
+        &mut reader,
+        &sets,
+        |l, v| l.regions = v,
+        look.regions,
+    );
+    sweep_look(
+        "second_look.weak_thresh",
+        &[0.05, 0.1, 0.2],
+        &mut reader,
+        &sets,
+        |l, v| l.weak_thresh = v,
+        look.weak_thresh,
+    );
+    sweep_look(
+        "second_look.scale",
+        &[1.5, 2.0, 3.0],
+        &mut reader,
+        &sets,
+        |l, v| l.scale = v,
+        look.scale,
+    );
+    sweep_look(
+        "second_look.min_conf",
+        &[0.6, 0.7, 0.8, 0.9],
+        &mut reader,
+        &sets,
+        |l, v| l.min_conf = v,
+        look.min_conf,
     );
     sweep(
         "long_side",

@@ -12,6 +12,7 @@ pub mod motion;
 pub mod ocr;
 pub mod plate;
 pub mod site;
+pub mod small;
 pub mod store;
 pub mod track;
 
@@ -97,6 +98,8 @@ pub struct Reader {
     /// Look-alike costs, fix budget and text prior of the candidates (see
     /// [`plate::SCORING`]).
     pub scoring: plate::Scoring,
+    /// The second, closer look for small plates (see [`small`]).
+    pub second_look: small::SecondLook,
 }
 
 /// Which recognisers read the text lines.
@@ -205,6 +208,7 @@ impl Reader {
             join_weight: 0.95,
             main_line_weight: 0.5,
             scoring: plate::SCORING,
+            second_look: small::SECOND_LOOK,
         })
     }
 
@@ -251,13 +255,17 @@ impl Reader {
     }
 
     /// The first look's text lines: the whole image, or [`Reader::read_region`]'s window.
-    fn detect_first(&mut self, img: &Rgb<'_>) -> Result<Vec<ocr::TextBox>, AlprError> {
-        let Some(win) = self.first_look else {
-            return self.ocr.detect(img);
-        };
+    fn detect_first(
+        &mut self,
+        img: &Rgb<'_>,
+    ) -> Result<(Vec<ocr::TextBox>, ocr::detmap::ProbMap), AlprError> {
         let p = &self.ocr.det_params;
         let scale = (p.long_side as f32 / img.w.max(img.h) as f32).min(p.max_upscale);
-        self.ocr.detect_window(img, win, scale)
+        let win = self
+            .first_look
+            .unwrap_or((0.0, 0.0, img.w as f32, img.h as f32));
+        let map = self.ocr.prob_map(img, win, scale)?;
+        Ok((self.ocr.boxes_in(&map), map))
     }
 
     /// The first half of [`Reader::read`]: the image's text lines, detected and
@@ -308,12 +316,14 @@ impl Reader {
             )));
         }
         let t0 = std::time::Instant::now();
-        let mut boxes = self.detect_first(img)?;
+        let (first, map) = self.detect_first(img)?;
+        let mut boxes = first.clone();
         boxes.retain(|b| plate_shaped(&b.rect));
         sort_by_prominence(&mut boxes);
         if self.refine_regions > 0 {
             boxes = self.refine(img, boxes)?;
         }
+        self.add_small_plates(img, &map, &first, &mut boxes)?;
         let t_det = t0.elapsed();
         boxes.truncate(self.max_lines);
         let rects: Vec<RotRect> = boxes.iter().map(|b| b.rect).collect();
@@ -412,6 +422,31 @@ impl Reader {
         Ok(out)
     }
 
+    /// The small-plate additions to the first look's lines (see [`small`]): halves of a
+    /// plate split by an emblem, right after the line they continue, and the second
+    /// look's lines, first (the plate reader vouched for them), keeping the total within
+    /// `max_lines`.
+    fn add_small_plates(
+        &mut self,
+        img: &Rgb<'_>,
+        map: &ocr::detmap::ProbMap,
+        first: &[ocr::TextBox],
+        boxes: &mut Vec<ocr::TextBox>,
+    ) -> Result<(), AlprError> {
+        let mut halves = small::halves(first, boxes);
+        // Inserted from the last partner back, so earlier indices stay put.
+        halves.sort_by_key(|h| std::cmp::Reverse(h.0));
+        for (i, b) in halves {
+            boxes.insert(i + 1, b);
+        }
+        let extra = self.second_look(img, map, first)?;
+        if !extra.is_empty() {
+            boxes.truncate(self.max_lines.saturating_sub(extra.len()));
+            boxes.splice(0..0, extra);
+        }
+        Ok(())
+    }
+
     fn plates_from_lines(&self, lines: &[Line], w: usize, h: usize) -> Vec<PlateRead> {
         // (text, confidence, bounds)
         let mut found: Vec<(String, f32, Bounds)> = Vec::new();
@@ -433,7 +468,10 @@ impl Reader {
             }
             // A plate split in two boxes on one line (wide gap between character groups).
             for (j, m) in lines.iter().enumerate() {
-                if i == j || !same_line(l, m) {
+                // Beyond a plain line's gap, only halves the format rules join (an
+                // emblem between them; see `emblem_split`).
+                let emblem = i != j && !same_line(l, m) && emblem_split(l, m, &self.formats);
+                if i == j || !(same_line(l, m) || emblem) {
                     continue;
                 }
                 let bounds = (
@@ -449,6 +487,9 @@ impl Reader {
                 ));
                 // Joined reading by reading of the same recogniser.
                 for (lr, mr) in l.reads.iter().zip(&m.reads) {
+                    if emblem && !plate::halves_make_one(&lr.text, &mr.text, &self.formats) {
+                        continue;
+                    }
                     let (lc, mc) = (lr.confidence, mr.confidence);
                     let joined = format!(
                         "{}{}",
@@ -617,6 +658,28 @@ fn same_line(l: &Line, m: &Line) -> bool {
     let dy = (l.rect.c.y - m.rect.c.y).abs();
     let gap = m.aabb.0 - l.aabb.2;
     dy < 0.35 * h && gap > -0.3 * h && gap < 1.2 * h
+}
+
+/// Whether `m` continues `l` to the right past an emblem: the same line as [`same_line`]
+/// but with a gap of up to [`plate::EMBLEM_GAP`] heights, and some reading of each
+/// (by the same recogniser) makes one plate by the format rules
+/// ([`plate::halves_make_one`]).
+fn emblem_split(l: &Line, m: &Line, formats: &[String]) -> bool {
+    let (hl, hm) = (l.rect.height(), m.rect.height());
+    let ratio = hl / hm.max(1e-3);
+    if !(0.75..=1.33).contains(&ratio) {
+        return false;
+    }
+    let h = hl.max(hm);
+    let dy = (l.rect.c.y - m.rect.c.y).abs();
+    let gap = m.aabb.0 - l.aabb.2;
+    dy < 0.35 * h
+        && gap > -0.3 * h
+        && gap < plate::EMBLEM_GAP * h
+        && l.reads
+            .iter()
+            .zip(&m.reads)
+            .any(|(a, b)| plate::halves_make_one(&a.text, &b.text, formats))
 }
 
 /// Down-weights a line when a clearly taller text line sits right above or below it

@@ -1,12 +1,13 @@
 //! PP-OCRv4 text detection and recognition on ONNX Runtime (one intra-op thread).
 
-use super::geom::{self, Pt, Rgb, RotRect};
+use super::geom::{self, Rgb, RotRect};
 use super::models;
 use super::AlprError;
 use ort::session::{builder::GraphOptimizationLevel, Session};
 use ort::value::Tensor;
 use std::path::Path;
 use std::sync::OnceLock;
+pub mod detmap; // the detector's probability map beside its boxes (small plates, alpr/small.rs)
 
 /// ONNX Runtime allows one environment per process; it lives for the process.
 static ENV: OnceLock<Result<ort::environment::Environment, String>> = OnceLock::new();
@@ -283,61 +284,16 @@ impl Ocr {
         window: (f32, f32, f32, f32),
         scale: f32,
     ) -> Result<Vec<TextBox>, AlprError> {
-        let p = self.det_params.clone();
-        let profile = std::env::var_os("CAMPLANE_ALPR_PROFILE").is_some();
         let t0 = std::time::Instant::now();
-        let (x0, y0, x1, y1) = window;
-        // PaddleOCR's DetResizeForTest: each side rounded to a multiple of 32, at least 32.
-        let round32 = |v: f32| (((v / 32.0).round() as usize).max(1)) * 32;
-        let (dw, dh) = (round32((x1 - x0) * scale), round32((y1 - y0) * scale));
-        let mut input = vec![0f32; 3 * dw * dh];
-        geom::resize_window(img, window, dw, dh, geom::Norm::DET, &mut input);
-        let tensor = Tensor::from_array(([1usize, 3, dh, dw], input))
-            .map_err(|e| AlprError::Engine(e.to_string()))?;
-        let outputs = self
-            .det
-            .run(ort::inputs![tensor])
-            .map_err(|e| AlprError::Engine(format!("detection: {e}")))?;
-        let (shape, prob) = outputs[0]
-            .try_extract_tensor::<f32>()
-            .map_err(|e| AlprError::Engine(format!("detection output: {e}")))?;
-        let (ph, pw) = (shape[2] as usize, shape[3] as usize);
-        let (sx, sy) = ((x1 - x0) / pw as f32, (y1 - y0) / ph as f32);
-        let mut boxes = Vec::new();
-        // 1000: PaddleOCR's and RapidOCR's max_candidates default.
-        for r in geom::regions(prob, pw, ph, p.thresh, 1000) {
-            if r.score < p.box_thresh || r.boundary.len() < 3 {
-                continue;
-            }
-            let Some(rect) = geom::min_area_rect(&r.boundary) else {
-                continue;
-            };
-            // PaddleOCR's DBPostProcess min_size (3), before unclipping...
-            if rect.width().min(rect.height()) < 3.0 {
-                continue;
-            }
-            let (w, h) = (rect.width(), rect.height());
-            let d = w * h * p.unclip_ratio / (2.0 * (w + h));
-            let grown = rect.grow(d);
-            // ...and min_size + 2 after it, as PaddleOCR's DBPostProcess.
-            if grown.width().min(grown.height()) < 5.0 {
-                continue;
-            }
-            // Back to original pixels (x and y scale nearly alike; corners map exactly).
-            let c = grown.corners().map(|q| Pt {
-                x: x0 + q.x * sx,
-                y: y0 + q.y * sy,
-            });
-            let Some(rect) = geom::min_area_rect(&c) else {
-                continue;
-            };
-            boxes.push(TextBox {
-                rect,
-                score: r.score,
-            });
-        }
-        if profile {
-            eprintln!("alpr profile: det {:?} at {dw}x{dh}", t0.elapsed());
+        let map = self.prob_map(img, window, scale)?;
+        let boxes = self.boxes_in(&map);
+        if std::env::var_os("CAMPLANE_ALPR_PROFILE").is_some() {
+            eprintln!(
+                "alpr profile: det {:?} at {}x{}",
+                t0.elapsed(),
+                map.w,
+                map.h
+            );
         }
         Ok(boxes)
     }

@@ -547,6 +547,29 @@ pub fn candidates_with(raw: &str, formats: &[String], sc: &Scoring) -> Vec<(Stri
     out
 }
 
+/// Widest gap, in character heights, between two halves of one plate split by an
+/// emblem. Plate-format rule: the emblems, stickers and separators US states print
+/// between character groups (Pennsylvania's keystone, Utah's arch, New Jersey's state
+/// outline) are at most about one and a half character heights wide; 2 leaves room for
+/// the detector's box margins. Without an emblem a plate's widest inner gap is about one
+/// height (see `same_line` in mod.rs).
+pub const EMBLEM_GAP: f32 = 2.0;
+
+/// Whether two readings either side of an emblem make one plate by the format rules:
+/// each half has at least two characters (a single character beside an emblem is as
+/// likely a bolt or the emblem itself read as a letter), the whole is 5 to 8 characters,
+/// is no known word, and fits a known format as read or by look-alike fixes.
+pub fn halves_make_one(left: &str, right: &str, formats: &[String]) -> bool {
+    let (l, r) = (normalize(left), normalize(right));
+    if l.len() < 2 || r.len() < 2 {
+        return false;
+    }
+    let whole = format!("{l}{r}");
+    (5..=8).contains(&whole.len())
+        && !is_known_word(&whole)
+        && fix_confusions(&whole, formats).fits_format
+}
+
 /// Merges reads of one plate across frames: the most supported length wins, then each
 /// position takes the character with the largest summed confidence. Returns the text and
 /// its mean supporting confidence, or `None` for no reads.
@@ -642,6 +665,37 @@ mod tests {
         compiled.dedup();
         assert_eq!(compiled.len(), before, "US_FORMATS has duplicates");
         assert_eq!(compiled, derived, "US_FORMATS against {}", path.display());
+    }
+
+    #[test]
+    fn halves_either_side_of_an_emblem_make_one_plate_when_a_format_says_so() {
+        let any = formats(Region::Any);
+        let us = formats(Region::Us);
+        // Utah's 1A [arch] MW240: DLLLDDD is a US format.
+        assert!(halves_make_one("1A", "MW240", &us));
+        // 383 [sticker] WJP: DDDLLL.
+        assert!(halves_make_one("383", "WJP", &any));
+        // A look-alike in a half is fixed by the format: 38B WJP fits DDDLLL with the
+        // B read as 8.
+        assert!(halves_make_one("38B", "WJP", &us));
+        // Brazil's LLLDDDD split 3 + 4.
+        assert!(halves_make_one("ABC", "1234", &formats(Region::Br)));
+    }
+
+    #[test]
+    fn halves_that_fit_no_format_or_are_too_short_stay_apart() {
+        let us = formats(Region::Us);
+        // One character beside the emblem: a bolt or the emblem read as a letter.
+        assert!(!halves_make_one("1", "ABC123", &us));
+        // Letters only, none a look-alike of a digit: LLLLLL is no US format.
+        assert!(!halves_make_one("XYW", "KMN", &us));
+        // A state name split by its emblem.
+        assert!(!halves_make_one("TEX", "AS", &us));
+        assert!(!halves_make_one("NEVA", "DA", &us));
+        // Too long together for any plate.
+        assert!(!halves_make_one("ABC1234", "XY", &formats(Region::Any)));
+        // BR's LLLDDDD wants digits after the letters: 1234 ABC fits no Brazilian format.
+        assert!(!halves_make_one("1234", "ABC", &formats(Region::Br)));
     }
 
     #[test]
