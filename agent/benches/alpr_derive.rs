@@ -44,6 +44,7 @@ use camplane_agent::alpr::geom::Rgb;
 use camplane_agent::alpr::plate::{normalize, Region, Scoring};
 use camplane_agent::alpr::small::SecondLook;
 use camplane_agent::alpr::{models, Reader, Recognised};
+use camplane_testkit::process::cpu_ms;
 use image::codecs::jpeg::JpegEncoder;
 use image::{imageops, Rgb as Px, RgbImage};
 use sha2::{Digest, Sha256};
@@ -52,25 +53,6 @@ use std::path::{Path, PathBuf};
 /// Exact reads within which two settings count as equally good (about 1.3% of the 160
 /// validation crops: one or two reads flip between runs of nearby settings).
 const TIE: usize = 2;
-
-/// CPU time of this process so far, in ms: the sum over its threads of the nanoseconds
-/// on a CPU (`/proc/self/task/*/schedstat`). Settings are ranked by it, not by wall
-/// time, because the machine it runs on is shared and its load changes during a run.
-fn cpu_ms() -> f64 {
-    let mut ns: u64 = 0;
-    if let Ok(tasks) = std::fs::read_dir("/proc/self/task") {
-        for t in tasks.flatten() {
-            if let Ok(stat) = std::fs::read_to_string(t.path().join("schedstat")) {
-                ns += stat
-                    .split_whitespace()
-                    .next()
-                    .and_then(|v| v.parse::<u64>().ok())
-                    .unwrap_or(0);
-            }
-        }
-    }
-    ns as f64 / 1e6
-}
 
 /// Relative spread of the median CPU ms between runs of the same work on the shared
 /// machine the derivation ran on (settings that cannot differ in cost measured up to 5%

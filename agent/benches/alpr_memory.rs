@@ -14,6 +14,7 @@
 //! Run: `cargo bench -p camplane-agent --bench alpr_memory` (needs the models:
 //! deploy/fetch-models.sh).
 
+use camplane_testkit::process::status_kb;
 use camplane_testkit::{media, servers};
 use std::process::Command;
 use std::sync::Arc;
@@ -25,16 +26,6 @@ use camplane_agent::retention::StatvfsProbe;
 use camplane_agent::{CameraConfig, DiskPolicy, Supervisor, SupervisorOptions, SystemClock};
 
 const CAMERAS: usize = 4;
-
-fn status_kb(field: &str) -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .unwrap_or_default()
-        .lines()
-        .find(|l| l.starts_with(field))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0)
-}
 
 fn phase(alpr: bool, clip: &str, seconds: u64) {
     let dir = tempfile::tempdir().unwrap();

@@ -10,27 +10,10 @@
 use camplane_agent::alpr::geom::{Pt, Rgb, RotRect};
 use camplane_agent::alpr::models::{self, Precision};
 use camplane_agent::alpr::ocr::Ocr;
+use camplane_testkit::process::cpu_ms;
 use image::{imageops, Rgb as Px, RgbImage};
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
-
-/// CPU time of this process so far, in ms (as benches/alpr_derive.rs: the machine is
-/// shared, so CPU time, not wall time).
-fn cpu_ms() -> f64 {
-    let mut ns: u64 = 0;
-    if let Ok(tasks) = std::fs::read_dir("/proc/self/task") {
-        for t in tasks.flatten() {
-            if let Ok(stat) = std::fs::read_to_string(t.path().join("schedstat")) {
-                ns += stat
-                    .split_whitespace()
-                    .next()
-                    .and_then(|v| v.parse::<u64>().ok())
-                    .unwrap_or(0);
-            }
-        }
-    }
-    ns as f64 / 1e6
-}
 
 fn seg_dir() -> PathBuf {
     std::env::var_os("CAMPLANE_DATA_DIR")

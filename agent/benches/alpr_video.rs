@@ -29,6 +29,7 @@
 //! Run: `cargo bench -p camplane-agent --bench alpr_video` (needs the models:
 //! deploy/fetch-models.sh).
 
+use camplane_testkit::process::status_kb;
 use camplane_testkit::servers;
 use std::path::Path;
 use std::process::Command;
@@ -266,16 +267,6 @@ fn render(dir: &Path) -> std::path::PathBuf {
         clip.to_str().unwrap(),
     ]);
     clip
-}
-
-fn status_kb(field: &str) -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .unwrap_or_default()
-        .lines()
-        .find(|l| l.starts_with(field))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0)
 }
 
 /// This process's CPU time so far (user + system), s: fields 14 and 15 of

@@ -21,4 +21,5 @@ pub mod controller;
 pub mod http;
 pub mod media;
 pub mod placement;
+pub mod process;
 pub mod servers;
