@@ -27,7 +27,7 @@ mod common;
 use camplane_agent::control::Session;
 use camplane_testkit::console::{Browser, ConsoleClient};
 use camplane_testkit::{agent, controller as ctl, servers};
-use common::{activate_cam1, cam1_manifest, wait_segments};
+use common::{activate_cam1, cam1_manifest, entries, view_end, wait_segments};
 use futures::{SinkExt, StreamExt};
 use jiff::SignedDuration;
 use std::path::PathBuf;
@@ -36,14 +36,6 @@ use tokio_tungstenite::tungstenite::{self, client::IntoClientRequest, Message};
 use tokio_util::sync::CancellationToken;
 
 type Ws = tokio_tungstenite::WebSocketStream<camplane_testkit::console::ConsoleTls>;
-
-async fn entries(h: &ctl::Harness, action: &str) -> Vec<serde_json::Value> {
-    ctl::audit_log(h)
-        .await
-        .into_iter()
-        .filter(|e| e["action"] == action)
-        .collect()
-}
 
 /// Opens the player's WebSocket at `path` with `c`'s cookie (if any) and
 /// `origin` (if any).
@@ -79,24 +71,6 @@ async fn next(s: &mut Ws) -> Option<Message> {
         Ok(Some(Ok(m))) => Some(m),
         Ok(Some(Err(_))) | Ok(None) => None,
         Err(_) => panic!("no message within 30 s"),
-    }
-}
-
-async fn wait_for_end(h: &ctl::Harness, session: &str) -> serde_json::Value {
-    let t = Instant::now();
-    loop {
-        if let Some(e) = entries(h, "view.end")
-            .await
-            .into_iter()
-            .find(|e| e["details"]["session"] == session)
-        {
-            return e;
-        }
-        assert!(
-            t.elapsed() < Duration::from_secs(30),
-            "no view.end for {session}"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
 
@@ -279,10 +253,10 @@ async fn the_console_plays_a_recorded_range_in_the_browser() {
     s.send(Message::text("pause")).await.unwrap();
     let big = wait_for_start(&h, "incident 17-big").await;
     let _ = s.send(Message::text("x".repeat(10_000))).await;
-    let end = wait_for_end(&h, &big).await;
+    let end = view_end(&h, &big).await;
     assert_eq!(end["details"]["outcome"], "viewer gone", "{end}");
     drop(s);
-    let end = wait_for_end(&h, &gone).await;
+    let end = view_end(&h, &gone).await;
     assert_eq!(end["details"]["outcome"], "viewer gone", "{end}");
     assert_eq!(end["actor"], "v-police");
 
@@ -326,7 +300,7 @@ async fn the_console_plays_a_recorded_range_in_the_browser() {
     assert_eq!(start["actor"], "v-police");
     assert_eq!(start["details"]["reason"], "incident 17");
     assert_eq!(start["details"]["mode"], "range");
-    let end = wait_for_end(&h, &id).await;
+    let end = view_end(&h, &id).await;
     assert_eq!(end["details"]["outcome"], "completed");
     assert_eq!(end["details"]["bytes"], bytes);
     assert!(bytes > 0);
@@ -374,7 +348,7 @@ async fn the_console_plays_a_recorded_range_in_the_browser() {
         .to_string();
     // Leaving the page closes the socket: the session's end is recorded.
     b.goto(&format!("{base}/console/cameras")).await;
-    let end = wait_for_end(&h, &sid).await;
+    let end = view_end(&h, &sid).await;
     assert_eq!(end["actor"], "v-police");
 
     // Live from the page: the same player on `live.ws`, audited as live.
@@ -409,7 +383,7 @@ async fn the_console_plays_a_recorded_range_in_the_browser() {
         .unwrap()
         .to_string();
     b.goto(&format!("{base}/console/cameras")).await;
-    let end = wait_for_end(&h, &live_id).await;
+    let end = view_end(&h, &live_id).await;
     assert_eq!(end["details"]["mode"], "live", "{end}");
     assert_eq!(end["details"]["outcome"], "viewer gone", "{end}");
     let start = entries(&h, "view.start").await;
@@ -441,7 +415,7 @@ async fn the_console_plays_a_recorded_range_in_the_browser() {
         }
     }
     assert!(last.starts_with("failed: "), "{last}");
-    let end = wait_for_end(&h, &failing).await;
+    let end = view_end(&h, &failing).await;
     assert!(
         end["details"]["outcome"]
             .as_str()

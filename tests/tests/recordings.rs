@@ -12,55 +12,21 @@
 //! only recorded as the client declared it; a plate crop is fetched with a case
 //! number and audited.
 
+mod common;
+
 use camplane_agent::alpr::store::NewRead;
 use camplane_agent::control::Session;
 use camplane_controller::clock::ManualClock;
 use camplane_controller::recordings::{verify_export, ExportProblem};
 use camplane_proto::v1 as pb;
 use camplane_testkit::{agent, controller as ctl};
-use clap::Parser;
+use common::{entries, Cli};
 use jiff::{SignedDuration, Timestamp};
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 use tonic::Code;
-
-struct Cli {
-    server: String,
-    ca: String,
-}
-
-impl Cli {
-    async fn run(&self, token: &str, args: &[&str]) -> i32 {
-        let mut a = vec![
-            "camplane",
-            "--server",
-            &self.server,
-            "--ca",
-            &self.ca,
-            "--token",
-            token,
-        ];
-        a.extend_from_slice(args);
-        let cli = camplane_cli::Cli::try_parse_from(a).unwrap();
-        match camplane_cli::run(cli).await {
-            Ok(code) => code,
-            Err(e) => {
-                eprintln!("camplane: {e:#}");
-                1
-            }
-        }
-    }
-}
-
-async fn audit_entries(h: &ctl::Harness, action: &str) -> Vec<serde_json::Value> {
-    ctl::audit_log(h)
-        .await
-        .into_iter()
-        .filter(|e| e["action"] == action)
-        .collect()
-}
 
 /// Who receives the copies of this test.
 const RECIPIENT: &str = "A. Jones, Dubuque County Attorney";
@@ -201,7 +167,7 @@ async fn export_verify_refuse_authorize_and_crop() {
         .unwrap_err();
     assert_eq!(e.code(), Code::PermissionDenied, "{e:?}");
     assert!(e.message().contains("authorize --copy"), "{}", e.message());
-    let e = audit_entries(&h, "recordings.export").await;
+    let e = entries(&h, "recordings.export").await;
     assert_eq!(e.len(), 1);
     assert!(e[0]["result"].as_str().unwrap().starts_with("denied"));
     // The chief authorizes the copy (audited as such).
@@ -226,7 +192,7 @@ async fn export_verify_refuse_authorize_and_crop() {
         .await,
         0
     );
-    let a = audit_entries(&h, "recordings.authorize_copy").await;
+    let a = entries(&h, "recordings.authorize_copy").await;
     assert_eq!(a.len(), 1);
     assert_eq!(a[0]["actor"], "chief");
     assert_eq!(a[0]["result"], "ok");
@@ -276,7 +242,7 @@ async fn export_verify_refuse_authorize_and_crop() {
     assert_eq!(cli.run(&pd, &["export", "verify", &o]).await, 0);
     let ca_pem = std::fs::read_to_string(&ca).unwrap();
     assert_eq!(verify_export(&out, &ca_pem), Ok(3));
-    let e = audit_entries(&h, "recordings.export").await;
+    let e = entries(&h, "recordings.export").await;
     assert_eq!(e.len(), 2, "{e:#?}");
     assert_eq!(e[1]["actor"], "pd-viewer");
     assert_eq!(e[1]["result"], "ok");
@@ -296,7 +262,7 @@ async fn export_verify_refuse_authorize_and_crop() {
         assert_eq!(e.code(), Code::InvalidArgument, "{bad:?}: {e:?}");
         assert!(e.message().contains("NAME, AGENCY"), "{}", e.message());
     }
-    let e = audit_entries(&h, "recordings.export").await;
+    let e = entries(&h, "recordings.export").await;
     assert_eq!(e.len(), 5, "{e:#?}");
     assert!(e[2..]
         .iter()
@@ -375,7 +341,7 @@ async fn export_verify_refuse_authorize_and_crop() {
         assert!(e.message().contains(says), "{}", e.message());
     }
     assert!(!out2.exists());
-    let e = audit_entries(&h, "recordings.export").await;
+    let e = entries(&h, "recordings.export").await;
     assert_eq!(e.len(), 7);
     assert!(e[5..]
         .iter()
@@ -420,7 +386,7 @@ async fn export_verify_refuse_authorize_and_crop() {
         .await,
         0
     );
-    let a = audit_entries(&h, "recordings.authorize").await;
+    let a = entries(&h, "recordings.authorize").await;
     assert_eq!(a.last().unwrap()["actor"], "chief");
     assert_eq!(a.last().unwrap()["result"], "ok");
     let e = export(&h, &parks, &from, &to, "26-04711", &exports.join("case-3"))
@@ -450,7 +416,7 @@ async fn export_verify_refuse_authorize_and_crop() {
     export(&h, &parks, &from, &to, "26-04711", &exports.join("case-3"))
         .await
         .unwrap();
-    let e = audit_entries(&h, "recordings.export").await;
+    let e = entries(&h, "recordings.export").await;
     assert_eq!(e.last().unwrap()["result"], "ok");
     assert!(e.last().unwrap()["details"]["basis"]
         .as_str()
@@ -470,7 +436,7 @@ async fn export_verify_refuse_authorize_and_crop() {
         .await
         .unwrap();
     assert!(!elsewhere.exists());
-    let e = audit_entries(&h, "recordings.export").await;
+    let e = entries(&h, "recordings.export").await;
     assert_eq!(
         e.last().unwrap()["details"]["out_dir"],
         elsewhere.display().to_string()
@@ -494,7 +460,7 @@ async fn export_verify_refuse_authorize_and_crop() {
     .unwrap_err();
     assert_eq!(e.code(), Code::InvalidArgument);
     assert!(!e.message().contains("rm -rf"), "{}", e.message());
-    let e = audit_entries(&h, "recordings.export").await;
+    let e = entries(&h, "recordings.export").await;
     assert_eq!(e.len(), 13, "every refusal audited: {e:#?}");
 
     // 6. A plate crop, with a case number, audited before it is returned.
@@ -519,7 +485,7 @@ async fn export_verify_refuse_authorize_and_crop() {
         0
     );
     assert_eq!(std::fs::read(&crop_file).unwrap(), jpeg);
-    let c = audit_entries(&h, "alpr.crop").await;
+    let c = entries(&h, "alpr.crop").await;
     assert_eq!(c.len(), 2, "{c:#?}");
     assert!(c[0]["result"].as_str().unwrap().starts_with("refused"));
     assert_eq!(c[1]["result"], "ok");
@@ -581,7 +547,7 @@ async fn export_verify_refuse_authorize_and_crop() {
         .unwrap_err();
     assert_eq!(e.code(), Code::DataLoss, "{e:?}");
     assert!(e.message().contains(&names[0]), "{}", e.message());
-    let inc = audit_entries(&h, "recordings.export.incomplete").await;
+    let inc = entries(&h, "recordings.export.incomplete").await;
     assert_eq!(inc.len(), 2, "{inc:#?}");
     assert_eq!(inc[0]["actor"], "pd-viewer");
     assert!(inc[0]["result"].as_str().unwrap().contains(&names[0]));
