@@ -14,6 +14,10 @@ use camplane_testkit::console::ConsoleClient;
 use camplane_testkit::controller::{self as ctl, req};
 use std::time::{Duration, Instant};
 
+// The controller binary's allocator, so the figures are the product's.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn env(name: &str, default: usize) -> usize {
     std::env::var(name)
         .ok()

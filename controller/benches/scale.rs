@@ -35,6 +35,10 @@ use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, watch, Semaphore};
 use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity};
 
+// The controller binary's allocator, so the figures are the product's.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 const PW: &str = "scale-admin-password";
 /// The first city manager's password (it confirms the chief's grant).
 const CM_PW: &str = "scale-city-manager-password";

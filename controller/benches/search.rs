@@ -29,6 +29,10 @@ use jiff::{SignedDuration, Timestamp};
 use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
 
+// The controller binary's allocator, so the figures are the product's.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 const PLATES: usize = 2_000;
 const TARGET: &str = "TGT4711";
 

@@ -1243,3 +1243,50 @@ async fn every_role_against_every_rpc() {
     assert!(denied > 100, "{denied} denials audited");
     h.cancel.cancel();
 }
+
+/// `Objects.Get` answers from a memo made once per revision and view: a covert
+/// camera's place read first by someone who may see it stays hidden from a viewer,
+/// and an edit is never answered with the old revision's bytes.
+#[tokio::test]
+async fn a_covert_place_read_by_the_admin_first_stays_hidden_from_a_viewer() {
+    let dir = tempfile::tempdir().unwrap();
+    let h = start(config_embedded(dir.path()), None).await;
+    apply(&h, &h.admin, CITY).await.unwrap();
+    let covert = "kind: Camera\nname: cam-covert\nspec:\n  site: city-hall\n  department: police\n  kind: fixed\n  purpose: criminal_investigation\n  covert: true\n  location: {lat: 42.5123, lon: -90.6777}\n  streams: {main: \"rtsp://127.0.0.1:8554/covert\"}\n";
+    apply(&h, &h.admin, covert).await.unwrap();
+    let viewer = user(&h, "memo-viewer", &["viewer"], "police").await;
+    let lat = |v: &serde_json::Value| v["spec"]["location"]["lat"].as_f64();
+    let hidden_from_viewer = || async {
+        for _ in 0..2 {
+            let v = get_json(&h, &viewer, "Camera", "cam-covert").await.unwrap();
+            let text = v.to_string();
+            assert!(v["spec"].get("location").is_none(), "{text}");
+            assert!(!text.contains("42.5") && !text.contains("-90.67"), "{text}");
+            assert!(text.contains("location_hidden"), "{text}");
+        }
+    };
+    for _ in 0..2 {
+        let a = get_json(&h, &h.admin, "Camera", "cam-covert")
+            .await
+            .unwrap();
+        assert_eq!(lat(&a), Some(42.5123));
+    }
+    hidden_from_viewer().await;
+    assert_eq!(
+        lat(&get_json(&h, &h.admin, "Camera", "cam-covert")
+            .await
+            .unwrap()),
+        Some(42.5123)
+    );
+    // A new revision: the new place, never the old one's bytes.
+    apply(&h, &h.admin, &covert.replace("42.5123", "42.5321"))
+        .await
+        .unwrap();
+    assert_eq!(
+        lat(&get_json(&h, &h.admin, "Camera", "cam-covert")
+            .await
+            .unwrap()),
+        Some(42.5321)
+    );
+    hidden_from_viewer().await;
+}

@@ -123,7 +123,10 @@ impl Metrics {
         } else {
             "other"
         };
-        m.entry(label.to_string()).or_default().observe(d);
+        match m.get_mut(label) {
+            Some(h) => h.observe(d),
+            None => m.entry(label.to_string()).or_default().observe(d),
+        }
     }
 }
 

@@ -46,8 +46,8 @@ impl Controller {
         Ok((serde_json::from_slice(&kv.value)?, kv.mod_revision))
     }
 
-    /// Reads one object as its stored JSON bytes (no parse, no re-encode: the hot
-    /// read path of the API).
+    /// Reads one object as the JSON bytes the actor may see: the hot read path of
+    /// the API, parsed and re-encoded once per revision and view ([`ShownMemo`]).
     pub async fn get_raw(&self, actor: &Actor, kind: Kind, name: &str) -> Result<KeyValue> {
         let op = if kind == Kind::User {
             Operation::ReadUsers
@@ -55,12 +55,23 @@ impl Controller {
             Operation::ReadObjects
         };
         self.require(actor, op, AuditAction::Get).await?;
+        let key = StoredObject::key(kind, name);
         let mut kv = self
-            .read_through(&StoredObject::key(kind, name))
+            .read_through(&key)
             .await?
             .ok_or_else(|| Error::NotFound(format!("{kind} {name:?}")))?;
+        // The view depends on the record and on one fact of the actor: whether
+        // they see covert placements. Made once per revision and view.
+        let view = views::sees_covert(actor);
+        let memo = self.wing::<ShownMemo>();
+        if let Some(shown) = memo.get(&key, kv.mod_revision, view) {
+            kv.value = shown;
+            return Ok(kv);
+        }
         let obj: StoredObject = serde_json::from_slice(&kv.value)?;
-        kv.value = serde_json::to_vec(&views::shown_to(actor, obj))?.into();
+        let shown = std::sync::Arc::new(serde_json::to_vec(&views::shown_to(actor, obj))?);
+        memo.put(key, kv.mod_revision, view, shown.clone());
+        kv.value = shown;
         Ok(kv)
     }
 
@@ -641,4 +652,75 @@ fn hold_state(old: &StoredObject) -> Result<hold_machine::State> {
             hold_machine::Stage::InForce
         },
     })
+}
+
+/// Objects as [`Controller::get_raw`] answers them: per key, the revision they were
+/// made from and the bytes of each view (`sees_covert` false, true). A newer
+/// revision replaces the entry. Bounded; emptied when full (it only saves the
+/// parse and re-encode of the hot read path).
+#[derive(Default)]
+struct ShownMemo(std::sync::Mutex<std::collections::HashMap<String, Shown>>);
+
+/// Keys [`ShownMemo`] keeps at most (about 400 bytes a camera, two views: a few
+/// MB at most).
+const SHOWN_MAX: usize = 8192;
+
+struct Shown {
+    rev: i64,
+    views: [Option<std::sync::Arc<Vec<u8>>>; 2],
+}
+
+impl ShownMemo {
+    fn lock(&self) -> std::sync::MutexGuard<'_, std::collections::HashMap<String, Shown>> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn get(&self, key: &str, rev: i64, covert: bool) -> Option<std::sync::Arc<Vec<u8>>> {
+        let g = self.lock();
+        let s = g.get(key).filter(|s| s.rev == rev)?;
+        s.views[usize::from(covert)].clone()
+    }
+
+    fn put(&self, key: String, rev: i64, covert: bool, bytes: std::sync::Arc<Vec<u8>>) {
+        let mut g = self.lock();
+        if g.len() >= SHOWN_MAX && !g.contains_key(&key) {
+            g.clear();
+        }
+        let e = g.entry(key).or_insert(Shown {
+            rev,
+            views: [None, None],
+        });
+        if e.rev != rev {
+            *e = Shown {
+                rev,
+                views: [None, None],
+            };
+        }
+        e.views[usize::from(covert)] = Some(bytes);
+    }
+}
+
+#[cfg(test)]
+mod shown_memo_tests {
+    use super::*;
+
+    #[test]
+    fn a_view_is_kept_per_revision_and_per_covert_sight() {
+        let m = ShownMemo::default();
+        let a = std::sync::Arc::new(b"plain".to_vec());
+        let b = std::sync::Arc::new(b"with place".to_vec());
+        m.put("k".into(), 5, false, a.clone());
+        m.put("k".into(), 5, true, b.clone());
+        assert_eq!(m.get("k", 5, false), Some(a));
+        assert_eq!(m.get("k", 5, true), Some(b));
+        // Another revision is never answered from the old one's bytes.
+        assert_eq!(m.get("k", 6, false), None);
+        m.put("k".into(), 6, false, std::sync::Arc::new(b"new".to_vec()));
+        assert_eq!(
+            m.get("k", 6, true),
+            None,
+            "the old revision's views are gone"
+        );
+        assert_eq!(m.get("k", 5, true), None);
+    }
 }

@@ -300,16 +300,23 @@ impl Controller {
     /// Resolves a bearer token to its user, with the user's current roles. A
     /// caller whose password is one-time is refused ([`auth::CHANGE_ONE_TIME`]).
     pub async fn authenticate(&self, token: &str) -> Result<Actor> {
-        let (actor, _, one_time) = self.session_of(token).await?;
-        if one_time {
+        let m = self.resolve_session(token).await?;
+        if m.one_time {
             return Err(Error::FailedPrecondition(auth::CHANGE_ONE_TIME.into()));
         }
-        Ok(actor)
+        Ok(m.actor.clone())
     }
 
     /// The token's user and session, and whether their password is one-time:
     /// for `passwd` and `logout`, which work with a one-time password too.
     pub async fn session_of(&self, token: &str) -> Result<(Actor, Session, bool)> {
+        let m = self.resolve_session(token).await?;
+        Ok((m.actor.clone(), m.session.clone(), m.one_time))
+    }
+
+    /// The token's session as [`SessionMemo`] keeps it (shared, not copied: every
+    /// request of the API comes through here).
+    async fn resolve_session(&self, token: &str) -> Result<std::sync::Arc<MemoEntry>> {
         // A session opened on another replica a moment ago is found too.
         let skey = auth::session_key(token);
         let kv = self.read_through(&skey).await?.ok_or_else(|| {
@@ -326,7 +333,7 @@ impl Controller {
                         "token expired; run `camplane login`".into(),
                     ));
                 }
-                return Ok((m.actor, m.session, m.one_time));
+                return Ok(m);
             }
         }
         let s: Session = serde_json::from_slice(&kv.value)?;
@@ -364,19 +371,17 @@ impl Controller {
             roles: spec.roles,
             department: spec.department,
         };
-        memo.put(
-            skey,
-            MemoEntry {
-                revs: [session_rev, user_rev],
-                pw_rev: pw.map(|kv| kv.mod_revision),
-                user_key,
-                password_key,
-                actor: actor.clone(),
-                session: s.clone(),
-                one_time,
-            },
-        );
-        Ok((actor, s, one_time))
+        let m = std::sync::Arc::new(MemoEntry {
+            revs: [session_rev, user_rev],
+            pw_rev: pw.map(|kv| kv.mod_revision),
+            user_key,
+            password_key,
+            actor,
+            session: s,
+            one_time,
+        });
+        memo.put(skey, m.clone());
+        Ok(m)
     }
 
     /// Ends a session.
@@ -1008,12 +1013,11 @@ fn locked_error(lock: &Lock) -> Error {
 /// read from (session, user, password): a request whose records are unchanged
 /// skips their parsing. Bounded; emptied when full (it only saves work).
 #[derive(Default)]
-struct SessionMemo(std::sync::Mutex<std::collections::HashMap<String, MemoEntry>>);
+struct SessionMemo(std::sync::Mutex<std::collections::HashMap<String, std::sync::Arc<MemoEntry>>>);
 
 /// Sessions [`SessionMemo`] keeps at most.
 const MEMO_MAX: usize = 4096;
 
-#[derive(Clone)]
 struct MemoEntry {
     /// The session's and the user's mod revisions.
     revs: [i64; 2],
@@ -1027,19 +1031,22 @@ struct MemoEntry {
 }
 
 impl SessionMemo {
-    fn lock(&self) -> std::sync::MutexGuard<'_, std::collections::HashMap<String, MemoEntry>> {
+    fn lock(
+        &self,
+    ) -> std::sync::MutexGuard<'_, std::collections::HashMap<String, std::sync::Arc<MemoEntry>>>
+    {
         self.0.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// The entry of a session key, if it was made from this session revision.
-    fn get(&self, key: &str, session_rev: i64) -> Option<MemoEntry> {
+    fn get(&self, key: &str, session_rev: i64) -> Option<std::sync::Arc<MemoEntry>> {
         self.lock()
             .get(key)
             .filter(|m| m.revs[0] == session_rev)
             .cloned()
     }
 
-    fn put(&self, key: String, entry: MemoEntry) {
+    fn put(&self, key: String, entry: std::sync::Arc<MemoEntry>) {
         let mut g = self.lock();
         if g.len() >= MEMO_MAX && !g.contains_key(&key) {
             g.clear();

@@ -127,6 +127,11 @@ pub fn inject<T>(req: &mut tonic::Request<T>) {
 
 /// Makes `span` a child of the trace context in request headers (if any).
 pub fn extract_headers(headers: &http::HeaderMap, span: &tracing::Span) {
+    // Nothing to continue (the common case of a call without a trace): the span
+    // stays a root, as an empty extraction would leave it, without the work.
+    if span.is_disabled() || !headers.contains_key("traceparent") {
+        return;
+    }
     let cx = TraceContextPropagator::new().extract(&HeaderExtractor(headers));
     let _ = span.set_parent(cx);
 }
