@@ -69,8 +69,8 @@ pub fn files(precision: Precision) -> (ModelFile, ModelFile) {
 /// run of 2026-12-04 (agent/models/quantize/README.md). On seg_and_ocr validation scenes
 /// it lost 4 of 160 top-1 reads. `--bench alpr` measured eu 90.7% -> 85.2% and br 91.2% ->
 /// 86.0%, us the same. Mixed (the int8 detector alone, issue 21) is not the default
-/// either: in one `alpr eval` run of 2026-12-04 it took the us median from 216 to 131 ms
-/// (0.61x) but lost exact reads beyond the one or two the issue allows: eu 98 -> 95 of
+/// either: in one `alpr eval` run of 2026-12-04 it took the us median from 216 (192 in a
+/// second fp32 pass) to 131 ms (0.61-0.68x) but lost exact reads beyond the one or two the issue allows: eu 98 -> 95 of
 /// 108, br 52 -> 51 of 57, us 88 of 111 both (located 106 -> 104).
 pub const SHIPPED_PRECISION: Precision = Precision::Fp32;
 
