@@ -1,7 +1,8 @@
 //! ALPR benchmark: our reader and the RapidOCR baseline on the same benchmark images,
 //! in the same run, one core each. Prints the exact-read rate per folder, the plates
-//! located and the median time per image for both, ours at both model precisions
-//! (fp32 and int8: agent/models/quantize).
+//! located and the median time per image for both, ours at each model precision
+//! (fp32, int8 and mixed, the int8 detector with the fp32 recognisers:
+//! agent/models/quantize).
 //!
 //! `cargo bench -p camplane-agent --bench alpr` (env: `CAMPLANE_DATA_DIR` for the images,
 //! `CAMPLANE_MODELS` for the models, `ALPR_BENCH_LIMIT=N` for the first N images per
@@ -141,7 +142,7 @@ fn main() {
             })
             .collect()
     };
-    // Both precisions of the models (agent/models/quantize), in the same run.
+    // Each precision of the models (agent/models/quantize), in the same run.
     let mut reader =
         Reader::load_with(&dir, Region::Any, Precision::Fp32).unwrap_or_else(|e| panic!("{e}"));
     let ours = eval_all(&mut reader);
@@ -154,6 +155,11 @@ fn main() {
         Reader::load_with(&dir, Region::Any, Precision::Int8).unwrap_or_else(|e| panic!("{e}"));
     let int8 = eval_all(&mut reader);
     print!("ours (camplane alpr, int8):\n{}", eval::report(&int8));
+    drop(reader);
+    let mut reader =
+        Reader::load_with(&dir, Region::Any, Precision::Mixed).unwrap_or_else(|e| panic!("{e}"));
+    let mixed = eval_all(&mut reader);
+    print!("ours (camplane alpr, mixed):\n{}", eval::report(&mixed));
     drop(reader);
     let mut base = Vec::new();
     for f in &folders {
@@ -170,10 +176,11 @@ fn main() {
         }
     }
     println!(
-        "\n{:<6} {:>22} {:>22} {:>22} {:>22}",
+        "\n{:<6} {:>22} {:>22} {:>22} {:>22} {:>22}",
         "folder",
         "fp32 exact loc | ms",
         "int8 exact loc | ms",
+        "mixed exact loc | ms",
         "general only | ms",
         "RapidOCR exact loc | ms"
     );
@@ -186,12 +193,13 @@ fn main() {
             eval::median(&s.ms)
         )
     };
-    for (((o, q), g), b) in ours.iter().zip(&int8).zip(&general).zip(&base) {
+    for ((((o, q), m), g), b) in ours.iter().zip(&int8).zip(&mixed).zip(&general).zip(&base) {
         println!(
-            "{:<6} {:>22} {:>22} {:>22} {:>22}",
+            "{:<6} {:>22} {:>22} {:>22} {:>22} {:>22}",
             o.region,
             cell(o),
             cell(q),
+            cell(m),
             format!("{:>5.1}% | {:>4.0}", g.exact_pct(), eval::median(&g.ms)),
             cell(b)
         );
@@ -203,30 +211,35 @@ fn main() {
     };
     let (oa, om) = all(&ours);
     let (qa, qm) = all(&int8);
+    let (ma, mm) = all(&mixed);
     let (ba, bm) = all(&base);
     let (ga, gm) = all(&general);
     println!(
-        "{:<6} {:>22} {:>22} {:>22} {:>22}",
+        "{:<6} {:>22} {:>22} {:>22} {:>22} {:>22}",
         "all",
         format!("{oa:>5.1}% | {om:>4.0}"),
         format!("{qa:>5.1}% | {qm:>4.0}"),
+        format!("{ma:>5.1}% | {mm:>4.0}"),
         format!("{ga:>5.1}% | {gm:>4.0}"),
         format!("{ba:>5.1}% | {bm:>4.0}")
     );
     // Issue 21's targets: median per 1280x720 image (us) <= 60 ms, ratio to RapidOCR in
     // the same run <= 0.15; on a shared machine the ratio is what carries over.
-    if let (Some(o), Some(q), Some(b)) = (
+    if let (Some(o), Some(q), Some(m), Some(b)) = (
         ours.iter().find(|s| s.region == "us"),
         int8.iter().find(|s| s.region == "us"),
+        mixed.iter().find(|s| s.region == "us"),
         base.iter().find(|s| s.region == "us"),
     ) {
         let bus = eval::median(&b.ms);
         println!(
-            "speed ratio to RapidOCR: us (1280x720) fp32 {:.2}, int8 {:.2}; all fp32 {:.2}, int8 {:.2} (target 0.15)",
+            "speed ratio to RapidOCR: us (1280x720) fp32 {:.2}, int8 {:.2}, mixed {:.2}; all fp32 {:.2}, int8 {:.2}, mixed {:.2} (target 0.15)",
             eval::median(&o.ms) / bus,
             eval::median(&q.ms) / bus,
+            eval::median(&m.ms) / bus,
             om / bm,
-            qm / bm
+            qm / bm,
+            mm / bm
         );
     }
 }

@@ -405,12 +405,32 @@ fn sweep_look<T: Copy + std::fmt::Display>(
     set: impl Fn(&mut SecondLook, T),
     shipped: T,
 ) {
+    sweep_sets(
+        name,
+        values,
+        reader,
+        sets,
+        |r, v| set(&mut r.second_look, v),
+        shipped,
+    );
+}
+
+/// [`sweep_look`] for any reader setting: each value on every set of scenes, chosen on
+/// the summed exact reads and the median of the sets' median CPU ms.
+fn sweep_sets<T: Copy + std::fmt::Display>(
+    name: &str,
+    values: &[T],
+    reader: &mut Reader,
+    sets: &[(&str, &[(RgbImage, Label)])],
+    set: impl Fn(&mut Reader, T),
+    shipped: T,
+) {
     if skipped(name) {
         return;
     }
     let mut results = Vec::new();
     for &v in values {
-        set(&mut reader.second_look, v);
+        set(reader, v);
         let (mut hit, mut line, mut ms) = (0, String::new(), Vec::new());
         for (set_name, images) in sets {
             let (h, located, m) = run(reader, images);
@@ -426,7 +446,7 @@ fn sweep_look<T: Copy + std::fmt::Display>(
         println!("{name} = {v}:{line} total exact {hit}, median {m:.0} CPU ms");
         results.push((v, hit, m));
     }
-    set(&mut reader.second_look, shipped);
+    set(reader, shipped);
     let best = results.iter().map(|r| r.1).max().unwrap_or(0);
     let tied = results.iter().filter(|r| r.1 + TIE >= best);
     let cheapest = tied.clone().min_by(|a, b| a.2.total_cmp(&b.2));
@@ -607,6 +627,18 @@ fn main() {
         &sets,
         |l, v| l.min_conf = v,
         look.min_conf,
+    );
+    // The lines the general recogniser reads besides the plate reader, on all three
+    // scene sets (a split plate's halves are joined reading by reading). max_lines
+    // (8) reads every line, as before the choice.
+    let general = reader.general_lines;
+    sweep_sets(
+        "general_lines",
+        &[1, 2, 3, 4, 8],
+        &mut reader,
+        &sets,
+        |r, v| r.general_lines = v,
+        general,
     );
     sweep(
         "long_side",

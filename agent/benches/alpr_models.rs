@@ -112,7 +112,9 @@ fn main() {
             std::fs::metadata(dir.join(f.name)).map_or(0.0, |m| m.len() as f64 / 1e6)
         };
         let plate_size = match p {
-            Precision::Fp32 => include_bytes!("../models/plate-reader/plate_reader.onnx").len(),
+            Precision::Fp32 | Precision::Mixed => {
+                include_bytes!("../models/plate-reader/plate_reader.onnx").len()
+            }
             Precision::Int8 => {
                 include_bytes!("../models/plate-reader/plate_reader_int8.onnx").len()
             }

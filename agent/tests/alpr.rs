@@ -572,13 +572,18 @@ fn rendered_plate(dir: &Path, text: &str) -> PathBuf {
 }
 
 /// The int8 models (made by deploy/fetch-models.sh from the committed recipe) load, and
-/// read a rendered plate as the float ones do, in the library and through the CLI.
+/// read a rendered plate as the float ones do, alone and mixed (the int8 detector with
+/// the float recognisers), in the library and through the CLI.
 #[test]
 fn int8_models_load_and_read_a_rendered_plate() {
     let dir = models_dir();
     let tmp = tempfile::tempdir().unwrap();
     let png = rendered_plate(tmp.path(), "ABC1234");
-    for p in [models::Precision::Fp32, models::Precision::Int8] {
+    for p in [
+        models::Precision::Fp32,
+        models::Precision::Int8,
+        models::Precision::Mixed,
+    ] {
         let mut reader = Reader::load_with(&dir, Region::Any, p).unwrap();
         let plates = reader.read_path(&png).unwrap();
         assert_eq!(
@@ -592,19 +597,21 @@ fn int8_models_load_and_read_a_rendered_plate() {
             "{p}: {plates:?}"
         );
     }
-    let out = bin()
-        .args(["alpr", "read", "--json", "--precision", "int8"])
-        .arg(&png)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(v["plates"][0]["text"], "ABC1234", "{v}");
-    // Only fp32 and int8 exist.
+    for p in ["int8", "mixed"] {
+        let out = bin()
+            .args(["alpr", "read", "--json", "--precision", p])
+            .arg(&png)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{p}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(v["plates"][0]["text"], "ABC1234", "{p}: {v}");
+    }
+    // Only fp32, int8 and mixed exist.
     let out = bin()
         .args(["alpr", "read", "--json", "--precision", "fp16"])
         .arg(&png)
@@ -613,7 +620,7 @@ fn int8_models_load_and_read_a_rendered_plate() {
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
-        err.contains("--precision") && err.contains("fp32, int8"),
+        err.contains("--precision") && err.contains("fp32, int8, mixed"),
         "{err}"
     );
 }
@@ -637,6 +644,9 @@ fn a_missing_int8_model_names_the_file_and_the_script() {
         "{msg}"
     );
     assert!(msg.contains("deploy/fetch-models.sh"), "{msg}");
+    // Mixed runs the int8 detector: the same error.
+    let e = Reader::load_with(tmp.path(), Region::Any, models::Precision::Mixed).unwrap_err();
+    assert!(e.to_string().contains(models::DET_INT8.name), "{e}");
     Reader::load_with(tmp.path(), Region::Any, models::Precision::Fp32).unwrap();
     // Through the CLI: exit 1 with the same message, no panic.
     let out = bin()

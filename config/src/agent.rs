@@ -36,8 +36,9 @@ pub struct AgentConfig {
     /// unset: `$CAMPLANE_MODELS`, then `/var/lib/camplane/models`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub models_dir: Option<PathBuf>,
-    /// Which versions of the ALPR models read plates: `fp32` or `int8` (made by
-    /// `deploy/fetch-models.sh`); unset: the agent's default.
+    /// Which versions of the ALPR models read plates: `fp32`, `int8` (made by
+    /// `deploy/fetch-models.sh`) or `mixed` (the int8 detector, the fp32 recognisers);
+    /// unset: the agent's default.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub alpr_precision: Option<AlprPrecision>,
     /// gpsd's address (`host:port`, usually `127.0.0.1:2947`) on a gateway with
@@ -59,6 +60,9 @@ pub enum AlprPrecision {
     Fp32,
     /// Their int8 versions (agent/models/quantize).
     Int8,
+    /// The int8 text detector with the float recognisers: int8 saves most time on the
+    /// detector and loses reads on the recognisers.
+    Mixed,
 }
 
 impl AlprPrecision {
@@ -67,6 +71,7 @@ impl AlprPrecision {
         match self {
             AlprPrecision::Fp32 => "fp32",
             AlprPrecision::Int8 => "int8",
+            AlprPrecision::Mixed => "mixed",
         }
     }
 }
@@ -83,7 +88,8 @@ impl std::str::FromStr for AlprPrecision {
         match s {
             "fp32" => Ok(AlprPrecision::Fp32),
             "int8" => Ok(AlprPrecision::Int8),
-            other => Err(format!("unknown precision {other:?} (fp32, int8)")),
+            "mixed" => Ok(AlprPrecision::Mixed),
+            other => Err(format!("unknown precision {other:?} (fp32, int8, mixed)")),
         }
     }
 }
@@ -187,11 +193,15 @@ mod tests {
     }
 
     #[test]
-    fn alpr_precision_is_fp32_or_int8_and_anything_else_names_the_field() {
+    fn alpr_precision_is_fp32_int8_or_mixed_and_anything_else_names_the_field() {
         let base = "controllers: [https://x:1]\nca_file: /ca.pem\ndata_dir: /d\n";
         let cfg = AgentConfig::parse("a.yaml", base).unwrap();
         assert_eq!(cfg.alpr_precision, None);
-        for (v, want) in [("fp32", AlprPrecision::Fp32), ("int8", AlprPrecision::Int8)] {
+        for (v, want) in [
+            ("fp32", AlprPrecision::Fp32),
+            ("int8", AlprPrecision::Int8),
+            ("mixed", AlprPrecision::Mixed),
+        ] {
             let cfg =
                 AgentConfig::parse("a.yaml", &format!("{base}alpr_precision: {v}\n")).unwrap();
             assert_eq!(cfg.alpr_precision, Some(want));

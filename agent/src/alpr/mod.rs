@@ -88,6 +88,12 @@ pub struct Reader {
     pub refine_line_px: f32,
     /// Which recognisers read each line.
     pub recognizers: Recognizers,
+    /// With [`Recognizers::Both`]: most lines the general recogniser reads too. The plate
+    /// reader reads every line first (it costs about an eighth of the general one), and
+    /// the general recogniser reads only the lines whose plate reading makes the best
+    /// plate candidates (see [`general_choice`]); those lines are scored jointly, the
+    /// others on the plate reading alone. `max_lines` or more: every line, as before.
+    pub general_lines: usize,
     /// Weight of a plate read from two boxes joined on one line (see `same_line`)
     /// against one read from a single box: a join rests on a geometric guess as well as
     /// on the readings.
@@ -155,9 +161,28 @@ pub struct Recognised {
 /// A text line with its recognised string.
 struct Line {
     rect: RotRect,
-    /// The recognisers' readings, as [`Reader::recognizers`] says (general first).
-    reads: Vec<ocr::RecResult>,
+    /// The general recogniser's reading, where it read the line.
+    general: Option<ocr::RecResult>,
+    /// The plate reader's reading, where it read the line.
+    plate: Option<ocr::RecResult>,
     aabb: (f32, f32, f32, f32),
+}
+
+impl Line {
+    /// The line's readings, general first.
+    fn reads(&self) -> impl Iterator<Item = &ocr::RecResult> {
+        self.general.iter().chain(&self.plate)
+    }
+
+    /// The readings of `self` and `other` by the same recogniser, in pairs.
+    fn pairs<'a>(
+        &'a self,
+        other: &'a Line,
+    ) -> impl Iterator<Item = (&'a ocr::RecResult, &'a ocr::RecResult)> {
+        let general = self.general.as_ref().zip(other.general.as_ref());
+        let plate = self.plate.as_ref().zip(other.plate.as_ref());
+        general.into_iter().chain(plate)
+    }
 }
 
 impl Reader {
@@ -198,6 +223,14 @@ impl Reader {
             // 91, 48: 91, 64: 92 (310 ms), 96: 102 (326 ms).
             refine_line_px: 80.0,
             recognizers: Recognizers::Both,
+            // Derived by benches/alpr_derive.rs (issue 21), run of 2026-12-04, on the 160
+            // standard, 160 small-plate and 160 emblem-split scenes together (as the
+            // second look): 8 kept (225 exact, 168 CPU ms median), alternatives 1: 210
+            // (154 ms), 2: 215 (167 ms), 3: 222 (167 ms), 4: 224 (169 ms). The scenes'
+            // lines are few, so reading fewer saves little and costs split plates
+            // (split exact 48, 53, 56, 58 against 59). At 8 (max_lines) every line is
+            // read by both, as before the choice.
+            general_lines: 8,
             // Set by hand in the first version (e476140; the history holds no tuning of
             // them on us/eu/br). Derived by benches/alpr_derive.rs, run of 2026-12-03
             // (kept unless another value gains more than two exact reads): the join on
@@ -230,7 +263,7 @@ impl Reader {
 
     /// Reads the plates in an RGB image, most confident first.
     pub fn read(&mut self, img: &Rgb<'_>) -> Result<Vec<PlateRead>, AlprError> {
-        let lines = self.find_lines(img, self.recognizers)?;
+        let lines = self.find_lines(img, self.recognizers, self.general_lines)?;
         Ok(self.plates_from_lines(&lines, img.w, img.h))
     }
 
@@ -273,7 +306,7 @@ impl Reader {
     /// (`join_weight`, `main_line_weight`, `scoring`) recognises each image once.
     pub fn recognise(&mut self, img: &Rgb<'_>) -> Result<Recognised, AlprError> {
         Ok(Recognised {
-            lines: self.find_lines(img, self.recognizers)?,
+            lines: self.find_lines(img, self.recognizers, self.general_lines)?,
             w: img.w,
             h: img.h,
         })
@@ -291,12 +324,14 @@ impl Reader {
     /// training data.
     pub fn lines(&mut self, img: &Rgb<'_>) -> Result<Vec<LineInfo>, AlprError> {
         Ok(self
-            .find_lines(img, Recognizers::Both)?
+            .find_lines(img, Recognizers::Both, usize::MAX)?
             .into_iter()
             .map(|l| {
-                let mut reads = l.reads.into_iter().map(|r| (r.text, r.confidence));
-                let (text, confidence) = reads.next().unwrap_or_default();
-                let (plate_text, plate_confidence) = reads.next().unwrap_or_default();
+                let read = |r: Option<ocr::RecResult>| {
+                    r.map(|r| (r.text, r.confidence)).unwrap_or_default()
+                };
+                let (text, confidence) = read(l.general);
+                let (plate_text, plate_confidence) = read(l.plate);
                 LineInfo {
                     corners: l.rect.corners().map(|p| [p.x, p.y]),
                     text,
@@ -308,7 +343,14 @@ impl Reader {
             .collect())
     }
 
-    fn find_lines(&mut self, img: &Rgb<'_>, which: Recognizers) -> Result<Vec<Line>, AlprError> {
+    /// The image's text lines, read by `which`; with [`Recognizers::Both`] the general
+    /// recogniser reads at most `general_lines` of them (see [`Reader::general_lines`]).
+    fn find_lines(
+        &mut self,
+        img: &Rgb<'_>,
+        which: Recognizers,
+        general_lines: usize,
+    ) -> Result<Vec<Line>, AlprError> {
         if img.w == 0 || img.h == 0 || img.data.len() < img.w * img.h * 3 {
             return Err(AlprError::BadImage(format!(
                 "empty image {}x{}",
@@ -327,31 +369,56 @@ impl Reader {
         let t_det = t0.elapsed();
         boxes.truncate(self.max_lines);
         let rects: Vec<RotRect> = boxes.iter().map(|b| b.rect).collect();
-        let general = match which {
-            Recognizers::General | Recognizers::Both => self.ocr.recognize(img, &rects)?,
-            Recognizers::Plate => Vec::new(),
+        let plate: Vec<Option<ocr::RecResult>> = match which {
+            Recognizers::Plate | Recognizers::Both => self
+                .ocr
+                .read_plates(img, &rects)?
+                .into_iter()
+                .map(Some)
+                .collect(),
+            Recognizers::General => vec![None; rects.len()],
         };
-        let plate = match which {
-            Recognizers::Plate | Recognizers::Both => self.ocr.read_plates(img, &rects)?,
-            Recognizers::General => Vec::new(),
-        };
-        if std::env::var_os("CAMPLANE_ALPR_PROFILE").is_some() {
-            eprintln!(
-                "alpr profile: det {:?} rec {:?} for {} lines",
-                t_det,
-                t0.elapsed() - t_det,
-                rects.len()
-            );
-        }
-        let (mut general, mut plate) = (general.into_iter(), plate.into_iter());
-        let lines: Vec<Line> = rects
+        let t_plate = t0.elapsed();
+        let mut lines: Vec<Line> = rects
             .iter()
-            .map(|r| Line {
+            .zip(plate)
+            .map(|(r, plate)| Line {
                 rect: *r,
                 aabb: geom::bounds(&r.corners()),
-                reads: general.next().into_iter().chain(plate.next()).collect(),
+                general: None,
+                plate,
             })
             .collect();
+        // Which lines the general recogniser reads.
+        let chosen: Vec<bool> = match which {
+            Recognizers::General => vec![true; rects.len()],
+            Recognizers::Plate => vec![false; rects.len()],
+            Recognizers::Both if general_lines >= rects.len() => vec![true; rects.len()],
+            Recognizers::Both => general_choice(&self.line_scores(&lines), general_lines),
+        };
+        let general_rects: Vec<RotRect> = rects
+            .iter()
+            .zip(&chosen)
+            .filter(|(_, &c)| c)
+            .map(|(r, _)| *r)
+            .collect();
+        let mut general = self.ocr.recognize(img, &general_rects)?.into_iter();
+        for (l, &c) in lines.iter_mut().zip(&chosen) {
+            if c {
+                l.general = general.next();
+            }
+        }
+        if std::env::var_os("CAMPLANE_ALPR_PROFILE").is_some() {
+            eprintln!(
+                "alpr profile: det {:?} rec {:?} (plate reader {:?} for {} lines, general {:?} for {})",
+                t_det,
+                t0.elapsed() - t_det,
+                t_plate - t_det,
+                rects.len(),
+                t0.elapsed() - t_plate,
+                general_rects.len(),
+            );
+        }
         if std::env::var_os("CAMPLANE_ALPR_DEBUG").is_some() {
             for l in &lines {
                 eprintln!(
@@ -361,8 +428,7 @@ impl Reader {
                     l.aabb.2 - l.aabb.0,
                     l.aabb.3 - l.aabb.1,
                     l.rect.height(),
-                    l.reads
-                        .iter()
+                    l.reads()
                         .map(|r| (r.text.as_str(), r.confidence))
                         .collect::<Vec<_>>(),
                 );
@@ -447,73 +513,31 @@ impl Reader {
         Ok(())
     }
 
-    fn plates_from_lines(&self, lines: &[Line], w: usize, h: usize) -> Vec<PlateRead> {
-        // (text, confidence, bounds)
-        let mut found: Vec<(String, f32, Bounds)> = Vec::new();
-        for (i, l) in lines.iter().enumerate() {
-            let line_prior = main_line_prior(i, lines, self.main_line_weight);
-            if l.reads.len() >= 2 {
-                for (text, conf, prior) in joint_candidates(&l.reads, &self.formats, &self.scoring)
-                {
-                    found.push((text, conf * prior * line_prior, l.aabb));
-                }
-            } else {
-                for r in &l.reads {
-                    for (text, prior) in
-                        plate::candidates_with(&r.text, &self.formats, &self.scoring)
-                    {
-                        found.push((text, r.confidence * prior * line_prior, l.aabb));
-                    }
-                }
-            }
-            // A plate split in two boxes on one line (wide gap between character groups).
-            for (j, m) in lines.iter().enumerate() {
-                // Beyond a plain line's gap, only halves the format rules join (an
-                // emblem between them; see `emblem_split`).
-                let emblem = i != j && !same_line(l, m) && emblem_split(l, m, &self.formats);
-                if i == j || !(same_line(l, m) || emblem) {
-                    continue;
-                }
-                let bounds = (
-                    l.aabb.0.min(m.aabb.0),
-                    l.aabb.1.min(m.aabb.1),
-                    l.aabb.2.max(m.aabb.2),
-                    l.aabb.3.max(m.aabb.3),
-                );
-                let lp = main_line_prior(i, lines, self.main_line_weight).min(main_line_prior(
-                    j,
-                    lines,
-                    self.main_line_weight,
-                ));
-                // Joined reading by reading of the same recogniser.
-                for (lr, mr) in l.reads.iter().zip(&m.reads) {
-                    if emblem && !plate::halves_make_one(&lr.text, &mr.text, &self.formats) {
-                        continue;
-                    }
-                    let (lc, mc) = (lr.confidence, mr.confidence);
-                    let joined = format!(
-                        "{}{}",
-                        plate::normalize(&lr.text),
-                        plate::normalize(&mr.text)
-                    );
-                    // Plate-format rule: the known formats are 4 to 8 characters; a join is
-                    // two boxes of at least 2, and 2+2 is more often bolts and emblems.
-                    if !(5..=8).contains(&joined.len()) {
-                        continue;
-                    }
-                    for (text, prior) in
-                        plate::candidates_with(&joined, &self.formats, &self.scoring)
-                    {
-                        // The two boxes' mean confidence.
-                        let conf = 0.5 * (lc + mc);
-                        found.push((text, conf * prior * lp * self.join_weight, bounds));
-                    }
-                }
-            }
+    /// The settings that score candidates.
+    fn scorer(&self) -> Scorer<'_> {
+        Scorer {
+            formats: &self.formats,
+            scoring: &self.scoring,
+            main_line_weight: self.main_line_weight,
+            join_weight: self.join_weight,
         }
-        found.sort_by(|a, b| b.1.total_cmp(&a.1));
+    }
+
+    fn line_scores(&self, lines: &[Line]) -> Vec<f32> {
+        self.scorer().line_scores(lines)
+    }
+
+    fn plates_from_lines(&self, lines: &[Line], w: usize, h: usize) -> Vec<PlateRead> {
+        let mut found = self.scorer().candidates(lines);
+        found.sort_by(|a, b| b.conf.total_cmp(&a.conf));
         let mut out: Vec<PlateRead> = Vec::new();
-        for (text, conf, (x0, y0, x1, y1)) in found {
+        for Candidate {
+            text,
+            conf,
+            bounds: (x0, y0, x1, y1),
+            ..
+        } in found
+        {
             if conf <= 0.0 || out.iter().any(|p| p.text == text) {
                 continue;
             }
@@ -539,6 +563,112 @@ impl Reader {
     }
 }
 
+/// What scores plate candidates: [`Reader`]'s formats and scoring settings.
+struct Scorer<'a> {
+    formats: &'a [String],
+    scoring: &'a plate::Scoring,
+    main_line_weight: f32,
+    join_weight: f32,
+}
+
+impl Scorer<'_> {
+    /// Each line's best plate candidate's confidence (0 where it makes none), a line
+    /// joined with another included: how plate-like the line reads at its current
+    /// readings, as [`Reader::plates`] would score it.
+    fn line_scores(&self, lines: &[Line]) -> Vec<f32> {
+        let mut scores = vec![0.0f32; lines.len()];
+        for c in self.candidates(lines) {
+            for i in [c.lines.0, c.lines.1] {
+                scores[i] = scores[i].max(c.conf);
+            }
+        }
+        scores
+    }
+
+    /// Every plate candidate of the lines, unsorted.
+    fn candidates(&self, lines: &[Line]) -> Vec<Candidate> {
+        let mut found: Vec<Candidate> = Vec::new();
+        let mut push = |text, conf, bounds, lines| {
+            found.push(Candidate {
+                text,
+                conf,
+                bounds,
+                lines,
+            })
+        };
+        for (i, l) in lines.iter().enumerate() {
+            let line_prior = main_line_prior(i, lines, self.main_line_weight);
+            let reads: Vec<&ocr::RecResult> = l.reads().collect();
+            if reads.len() >= 2 {
+                for (text, conf, prior) in joint_candidates(&reads, self.formats, self.scoring) {
+                    push(text, conf * prior * line_prior, l.aabb, (i, i));
+                }
+            } else {
+                for r in reads {
+                    for (text, prior) in plate::candidates_with(&r.text, self.formats, self.scoring)
+                    {
+                        push(text, r.confidence * prior * line_prior, l.aabb, (i, i));
+                    }
+                }
+            }
+            // A plate split in two boxes on one line (wide gap between character groups).
+            for (j, m) in lines.iter().enumerate() {
+                // Beyond a plain line's gap, only halves the format rules join (an
+                // emblem between them; see `emblem_split`).
+                let emblem = i != j && !same_line(l, m) && emblem_split(l, m, self.formats);
+                if i == j || !(same_line(l, m) || emblem) {
+                    continue;
+                }
+                let bounds = (
+                    l.aabb.0.min(m.aabb.0),
+                    l.aabb.1.min(m.aabb.1),
+                    l.aabb.2.max(m.aabb.2),
+                    l.aabb.3.max(m.aabb.3),
+                );
+                let lp = main_line_prior(i, lines, self.main_line_weight).min(main_line_prior(
+                    j,
+                    lines,
+                    self.main_line_weight,
+                ));
+                // Joined reading by reading of the same recogniser.
+                for (lr, mr) in l.pairs(m) {
+                    if emblem && !plate::halves_make_one(&lr.text, &mr.text, self.formats) {
+                        continue;
+                    }
+                    let (lc, mc) = (lr.confidence, mr.confidence);
+                    let joined = format!(
+                        "{}{}",
+                        plate::normalize(&lr.text),
+                        plate::normalize(&mr.text)
+                    );
+                    // Plate-format rule: the known formats are 4 to 8 characters; a join is
+                    // two boxes of at least 2, and 2+2 is more often bolts and emblems.
+                    if !(5..=8).contains(&joined.len()) {
+                        continue;
+                    }
+                    for (text, prior) in plate::candidates_with(&joined, self.formats, self.scoring)
+                    {
+                        // The two boxes' mean confidence.
+                        let conf = 0.5 * (lc + mc);
+                        push(text, conf * prior * lp * self.join_weight, bounds, (i, j));
+                    }
+                }
+            }
+        }
+        found
+    }
+}
+
+/// A plate candidate of an image's lines.
+struct Candidate {
+    text: String,
+    /// Its confidence, priors and weights included.
+    conf: f32,
+    bounds: Bounds,
+    /// The line it was read from, twice, or the two lines joined.
+    lines: (usize, usize),
+}
+
 /// Plate candidates of one line read by several recognisers: every candidate any
 /// reading gives (and, where two readings differ in one to three positions, every mix
 /// of them), each scored by all recognisers at once: its confidence is the geometric
@@ -546,7 +676,7 @@ impl Reader {
 /// (summed over CTC alignments). A character one recogniser is unsure of is decided by
 /// the others. Returns `(text, confidence, prior)`.
 fn joint_candidates(
-    reads: &[ocr::RecResult],
+    reads: &[&ocr::RecResult],
     formats: &[String],
     scoring: &plate::Scoring,
 ) -> Vec<(String, f32, f32)> {
@@ -577,6 +707,22 @@ fn joint_candidates(
             Some((text, (sum / n).exp(), prior))
         })
         .collect()
+}
+
+/// Which lines (most prominent first) the general recogniser reads too: the `k` with
+/// the best `scores` (each line's best plate candidate by the plate reader's readings
+/// alone, a join with another line included: [`Reader::line_scores`]), the more
+/// prominent first among equals. A line making no candidate ranks last but can still be
+/// chosen: the general recogniser may read more of it.
+fn general_choice(scores: &[f32], k: usize) -> Vec<bool> {
+    let mut order: Vec<(usize, f32)> = scores.iter().copied().enumerate().collect();
+    // Stable: equal scores keep the lines' prominence order.
+    order.sort_by(|a, b| b.1.total_cmp(&a.1));
+    let mut chosen = vec![false; scores.len()];
+    for (i, _) in order.into_iter().take(k) {
+        chosen[i] = true;
+    }
+    chosen
 }
 
 /// Where two readings of one length differ in one to three positions: every mix of
@@ -676,9 +822,7 @@ fn emblem_split(l: &Line, m: &Line, formats: &[String]) -> bool {
     dy < 0.35 * h
         && gap > -0.3 * h
         && gap < plate::EMBLEM_GAP * h
-        && l.reads
-            .iter()
-            .zip(&m.reads)
+        && l.pairs(m)
             .any(|(a, b)| plate::halves_make_one(&a.text, &b.text, formats))
 }
 
@@ -695,7 +839,7 @@ fn main_line_prior(i: usize, lines: &[Line], weight: f32) -> f32 {
     let (x0, _, x1, _) = l.aabb;
     let mut prior: f32 = 1.0;
     for (j, m) in lines.iter().enumerate() {
-        if i == j || m.reads.iter().all(|r| plate::normalize(&r.text).len() < 3) {
+        if i == j || m.reads().all(|r| plate::normalize(&r.text).len() < 3) {
             continue;
         }
         let hm = m.rect.height();
@@ -850,10 +994,93 @@ mod tests {
             ],
         );
         let formats = plate::formats(Region::Any);
-        let mut c = joint_candidates(&[general, plate], &formats, &plate::SCORING);
+        let mut c = joint_candidates(&[&general, &plate], &formats, &plate::SCORING);
         c.sort_by(|a, b| (b.1 * b.2).total_cmp(&(a.1 * a.2)));
         assert_eq!(c[0].0, "KBC1234", "{c:?}");
         assert!(c[0].1 > 0.0 && c[0].1 <= 1.0);
+    }
+
+    fn read(text: &str, confidence: f32) -> ocr::RecResult {
+        ocr::RecResult {
+            text: text.into(),
+            confidence,
+            char_conf: Vec::new(),
+            plate_probs: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn the_general_recogniser_reads_the_lines_with_the_best_plate_scores() {
+        // Most prominent first: a slogan (no candidate), a sure plate, a speck (none),
+        // an unsure plate.
+        let scores = [0.0, 0.8, 0.0, 0.3];
+        let choose = |k| general_choice(&scores, k);
+        assert_eq!(choose(0), [false; 4]);
+        assert_eq!(choose(1), [false, true, false, false]);
+        assert_eq!(choose(2), [false, true, false, true]);
+        // Lines making no candidate come last, in prominence order.
+        assert_eq!(choose(3), [true, true, false, true]);
+        assert_eq!(choose(4), [true; 4], "every line, as before the choice");
+        assert_eq!(choose(usize::MAX), [true; 4]);
+        assert!(general_choice(&[], 2).is_empty());
+    }
+
+    #[test]
+    fn a_half_of_a_split_plate_scores_as_the_join_it_makes() {
+        let formats = plate::formats(Region::Us);
+        let scorer = Scorer {
+            formats: &formats,
+            scoring: &plate::SCORING,
+            main_line_weight: 0.5,
+            join_weight: 0.95,
+        };
+        let line = |cx: f32, w: f32, text: &str| {
+            let r = rect(cx, 50.0, w, 24.0);
+            Line {
+                rect: r,
+                aabb: geom::bounds(&r.corners()),
+                general: None,
+                plate: Some(read(text, 0.9)),
+            }
+        };
+        // "1A", an emblem's gap, "MW240" (a US format together), and a speck far away.
+        let lines = [
+            line(72.0, 24.0, "1A"),
+            line(155.0, 70.0, "MW240"),
+            line(600.0, 24.0, "7B"),
+        ];
+        let s = scorer.line_scores(&lines);
+        // "1A" alone makes no candidate; joined it scores as the join (a join is
+        // weighted under a line read whole, which "MW240" also is).
+        assert!(s[0] > 0.0 && s[1] >= s[0], "{s:?}");
+        assert_eq!(s[2], 0.0, "{s:?}");
+    }
+
+    #[test]
+    fn split_halves_pair_only_readings_of_the_same_recogniser() {
+        let r = rect(0.0, 0.0, 80.0, 20.0);
+        let line = |general: Option<&str>, plate: Option<&str>| Line {
+            rect: r,
+            aabb: geom::bounds(&r.corners()),
+            general: general.map(|t| read(t, 0.9)),
+            plate: plate.map(|t| read(t, 0.9)),
+        };
+        let both = line(Some("G1"), Some("P1"));
+        let plate_only = line(None, Some("P2"));
+        let texts = |a: &Line, b: &Line| -> Vec<(String, String)> {
+            a.pairs(b)
+                .map(|(x, y)| (x.text.clone(), y.text.clone()))
+                .collect()
+        };
+        assert_eq!(texts(&both, &plate_only), [("P1".into(), "P2".into())]);
+        assert_eq!(texts(&plate_only, &both), [("P2".into(), "P1".into())]);
+        assert_eq!(
+            texts(&both, &line(Some("G3"), Some("P3"))),
+            [("G1".into(), "G3".into()), ("P1".into(), "P3".into())]
+        );
+        assert!(texts(&line(Some("G4"), None), &plate_only).is_empty());
+        let all: Vec<&str> = both.reads().map(|r| r.text.as_str()).collect();
+        assert_eq!(all, ["G1", "P1"], "general first");
     }
 
     #[test]

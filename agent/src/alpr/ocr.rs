@@ -226,7 +226,7 @@ impl Ocr {
         let det = session(env, &det_path)?;
         let rec = session(env, &rec_path)?;
         let plate_model = match precision {
-            models::Precision::Fp32 => PLATE_READER,
+            models::Precision::Fp32 | models::Precision::Mixed => PLATE_READER,
             models::Precision::Int8 => PLATE_READER_INT8,
         };
         let plate = builder(env)

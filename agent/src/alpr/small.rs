@@ -323,12 +323,13 @@ mod tests {
         crate::alpr::Line {
             rect: r,
             aabb: geom::bounds(&r.corners()),
-            reads: vec![ocr::RecResult {
+            general: Some(ocr::RecResult {
                 text: text.into(),
                 confidence: 0.9,
                 char_conf: Vec::new(),
                 plate_probs: Vec::new(),
-            }],
+            }),
+            plate: None,
         }
     }
 

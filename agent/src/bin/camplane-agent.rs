@@ -49,10 +49,16 @@ struct AlprOpts {
     /// and camplane's plate reader, scored jointly), general, or plate.
     #[arg(long, default_value = "both")]
     recognizers: alpr::Recognizers,
-    /// Model precision: fp32 (the published models) or int8 (made by
-    /// deploy/fetch-models.sh); default: the agent's shipped one.
+    /// Model precision: fp32 (the published models), int8 (made by
+    /// deploy/fetch-models.sh) or mixed (the int8 detector, the fp32 recognisers);
+    /// default: the agent's shipped one.
     #[arg(long)]
     precision: Option<alpr::models::Precision>,
+    /// With `--recognizers both`: most lines per image the general recogniser reads too
+    /// (those whose plate-reader reading is most plate-like); default: the reader's own,
+    /// 8, the most lines read: every line.
+    #[arg(long, value_name = "N")]
+    general_lines: Option<usize>,
 }
 
 #[derive(Subcommand)]
@@ -101,6 +107,9 @@ fn load_reader(opts: &AlprOpts) -> Result<alpr::Reader, ExitCode> {
         ExitCode::from(1)
     })?;
     reader.recognizers = opts.recognizers;
+    if let Some(n) = opts.general_lines {
+        reader.general_lines = n;
+    }
     Ok(reader)
 }
 
