@@ -542,6 +542,14 @@ fn reader_loop(
                     tracker: {
                         let mut t = Tracker::default();
                         t.max_gap_ms = opts.track_gap_ms;
+                        // A standing vehicle is met again by each whole-frame read:
+                        // its record lasts that period, the gap and a sample at 1 fps
+                        // (without motion gating every sample reads it: its pass
+                        // never ends while it stands).
+                        t.linger_ms = opts
+                            .motion
+                            .as_ref()
+                            .map_or(0, |m| m.full_every_ms + opts.track_gap_ms + 1000);
                         t
                     },
                     crops: VecDeque::new(),

@@ -1,7 +1,10 @@
 //! Merging reads of one vehicle pass across frames: reads are tied to tracks by box
 //! overlap or similar text, and a track that has not been seen for `max_gap_ms`
 //! becomes one read, its text voted over its frames ([`super::plate::vote`]) and its
-//! best frame kept for the crop. Pure: frame times come from the caller.
+//! best frame kept for the crop. A vehicle that stops is stored once: its pass ends
+//! when nothing moves there, and the passes the whole-frame reads make of it while it
+//! stands are not stored again (see [`Tracker::linger_ms`]). Pure: frame times come
+//! from the caller.
 
 use super::plate;
 use super::PlateRead;
@@ -31,12 +34,40 @@ struct Track {
     /// The read before the last one: (frame ms, box), for the track's velocity.
     prev: Option<(i64, [i64; 4])>,
     last_box: [i64; 4],
+    first_box: [i64; 4],
     first_ms: i64,
     last_ms: i64,
     best: (f32, i64, [i64; 4]),
 }
 
+/// A stored pass whose plate stood still when it ended: the place of a vehicle that
+/// stopped (at a light, parked), held for [`Tracker::linger_ms`] after it was last seen.
+#[derive(Debug, Clone)]
+struct Standing {
+    text: String,
+    last_box: [i64; 4],
+    last_ms: i64,
+}
+
+/// Least overlap of a new pass's first box with a standing plate's box for the two to
+/// be one vehicle that never left: boxes of one still plate differ by the detector's
+/// jitter only (a few pixels), while a vehicle pulling into the same place overlaps
+/// it far less at first.
+const STAND_IOU: f32 = 0.5;
+
 impl Track {
+    /// Whether the plate stood still at the end: its last two boxes at most a quarter
+    /// of the plate's height apart (detector jitter, a vehicle creeping at a few
+    /// pixels a frame), at least 2 px.
+    fn stood_still(&self) -> bool {
+        let Some((_, p)) = self.prev else {
+            return false;
+        };
+        let b = self.last_box;
+        let tol = (b[3] / 4).max(2);
+        (b[0] - p[0]).abs() <= tol && (b[1] - p[1]).abs() <= tol
+    }
+
     /// The move (dx, dy) from the last box to `at_ms` at the velocity of the last
     /// two boxes (none after one).
     fn velocity_move(&self, at_ms: i64) -> (i64, i64) {
@@ -93,6 +124,13 @@ pub struct Tracker {
     /// stops reading it and holds it while its predicted box moves (see
     /// [`Tracker::watches`], [`Tracker::hold`]).
     pub settle_reads: usize,
+    /// How long after a stored pass's plate was last seen standing still a new pass
+    /// of the same text starting on the same place (overlap [`STAND_IOU`]) is the same
+    /// vehicle, not stored again. Video reading sets it to a whole-frame period plus
+    /// the gap and a sample, so that each whole-frame read of a vehicle that stands
+    /// finds the last one's record (0: off).
+    pub linger_ms: i64,
+    standing: Vec<Standing>,
 }
 
 /// Where an open pass is looked for in the next frame (see [`Tracker::watches`]).
@@ -121,6 +159,10 @@ impl Default for Tracker {
             // the fastest of the video bench, is in view 2.5 s); the vote (plate::vote)
             // over 3 identical reads only changes if later reads outweigh them.
             settle_reads: 3,
+            // The motion gate's whole-frame period (10 s), the gap (1.5 s) and a
+            // sample at 2 fps (0.5 s); site.rs sets it from its own settings.
+            linger_ms: 12_000,
+            standing: Vec::new(),
         }
     }
 }
@@ -203,6 +245,7 @@ impl Tracker {
                         reads: vec![(r.text.clone(), conf)],
                         prev: None,
                         last_box: r.bbox,
+                        first_box: r.bbox,
                         first_ms: frame_ms,
                         last_ms: frame_ms,
                         best: (conf, frame_ms, r.bbox),
@@ -212,7 +255,11 @@ impl Tracker {
             }
         }
         let gap = self.max_gap_ms;
-        self.finish(|t| frame_ms - t.last_ms > gap)
+        let out = self.finish(|t| frame_ms - t.last_ms > gap);
+        // A standing record outlives its linger only while a pass could still match it.
+        let keep = self.linger_ms + gap;
+        self.standing.retain(|s| frame_ms - s.last_ms <= keep);
+        out
     }
 
     /// For each open pass, in order, where it is looked for at `at_ms`: the window
@@ -301,21 +348,51 @@ impl Tracker {
             .into_iter()
             .partition(|t| done(t));
         self.tracks = open;
-        finished
-            .into_iter()
-            .filter_map(|t| {
-                let (text, confidence) = plate::vote(&t.reads)?;
-                Some(MergedRead {
-                    text,
-                    confidence,
-                    frames: t.reads.len(),
-                    first_ms: t.first_ms,
+        let mut out = Vec::new();
+        for t in finished {
+            let Some((text, confidence)) = plate::vote(&t.reads) else {
+                continue;
+            };
+            let stood = t.stood_still();
+            let linger = self.linger_ms;
+            let same = self.standing.iter().position(|s| {
+                s.text == text
+                    && t.first_ms >= s.last_ms
+                    && t.first_ms - s.last_ms <= linger
+                    && iou(s.last_box, t.first_box) >= STAND_IOU
+            });
+            if let Some(i) = same {
+                // The vehicle that stood there, seen again: stored already. It stands
+                // on (the record moves on with it) or it has driven off.
+                if stood {
+                    self.standing[i].last_ms = t.last_ms;
+                    self.standing[i].last_box = t.last_box;
+                } else if t.reads.len() > 1 {
+                    self.standing.swap_remove(i);
+                } else {
+                    // One read (a whole-frame look): it still stands.
+                    self.standing[i].last_ms = t.last_ms;
+                }
+                continue;
+            }
+            if stood && self.linger_ms > 0 {
+                self.standing.push(Standing {
+                    text: text.clone(),
+                    last_box: t.last_box,
                     last_ms: t.last_ms,
-                    best_frame_ms: t.best.1,
-                    best_box: t.best.2,
-                })
-            })
-            .collect()
+                });
+            }
+            out.push(MergedRead {
+                text,
+                confidence,
+                frames: t.reads.len(),
+                first_ms: t.first_ms,
+                last_ms: t.last_ms,
+                best_frame_ms: t.best.1,
+                best_box: t.best.2,
+            });
+        }
+        out
     }
 }
 
@@ -417,5 +494,68 @@ mod tests {
         assert_eq!(done[0].text, "ABC1234");
         assert_eq!(edit_distance("ABC", "ABD"), 1);
         assert!(iou([0, 0, 10, 10], [5, 0, 10, 10]) > 0.3);
+    }
+
+    fn at(text: &str, x: i64, y: i64) -> PlateRead {
+        PlateRead {
+            text: text.into(),
+            confidence: 0.9,
+            bbox: [x, y, 120, 40],
+        }
+    }
+
+    #[test]
+    fn a_vehicle_that_stops_is_stored_once_while_it_stands() {
+        let mut t = Tracker::default();
+        // It drives in and stops at x 400 (the last two reads 1 px apart).
+        t.push(0, &[at("ABC1234", 200, 300)]);
+        t.push(500, &[at("ABC1234", 350, 300)]);
+        t.push(1000, &[at("ABC1234", 399, 300)]);
+        t.push(1500, &[at("ABC1234", 400, 301)]);
+        // Nothing moves: no reads; the pass ends after the gap and is stored.
+        let done = t.push(3100, &[]);
+        assert_eq!(done.len(), 1);
+        assert_eq!(done[0].text, "ABC1234");
+        // The whole-frame reads every 10 s find it where it stands: not stored again.
+        for k in 1..=6 {
+            let ms = 1500 + k * 10_000;
+            assert!(t.push(ms, &[at("ABC1234", 401, 300)]).is_empty());
+            assert!(t.push(ms + 2000, &[]).is_empty(), "whole-frame read {k}");
+        }
+        // Another plate stopping beside it is stored.
+        t.push(64_000, &[at("XYZ9876", 800, 300)]);
+        let done = t.push(66_000, &[]);
+        assert_eq!(done.len(), 1);
+        assert_eq!(done[0].text, "XYZ9876");
+        // It drives off: the pass that moves it on is the same vehicle, not stored;
+        // then the record is gone and the same plate coming back is a new pass.
+        t.push(70_000, &[at("ABC1234", 402, 300)]);
+        t.push(70_500, &[at("ABC1234", 500, 300)]);
+        t.push(71_000, &[at("ABC1234", 650, 300)]);
+        assert!(t.push(73_000, &[]).is_empty(), "leaving");
+        t.push(90_000, &[at("ABC1234", 400, 300)]);
+        t.push(90_500, &[at("ABC1234", 400, 300)]);
+        assert_eq!(t.push(92_100, &[]).len(), 1, "back again later: stored");
+    }
+
+    #[test]
+    fn passes_that_move_are_never_taken_for_a_standing_vehicle() {
+        let mut t = Tracker::default();
+        // The demo clip's case: a plate crossing at 120 px/s, replayed 13 s later.
+        for round in 0..2 {
+            let t0 = round * 13_000;
+            for k in 0..5 {
+                t.push(t0 + k * 500, &[at("ABC1234", 100 + k * 60, 120)]);
+            }
+            let done = t.push(t0 + 5000, &[]);
+            assert_eq!(done.len(), 1, "round {round}");
+        }
+        // A standing plate seen again after its linger is stored again.
+        let mut t = Tracker::default();
+        t.push(0, &[at("KLM4455", 400, 300)]);
+        t.push(500, &[at("KLM4455", 400, 300)]);
+        assert_eq!(t.push(2100, &[]).len(), 1);
+        t.push(500 + 12_001, &[at("KLM4455", 400, 300)]);
+        assert_eq!(t.push(500 + 14_000, &[]).len(), 1);
     }
 }
