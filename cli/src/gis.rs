@@ -20,7 +20,8 @@ pub(crate) enum GisCmd {
         /// GeoJSON files; together they make the new version.
         #[arg(required = true)]
         files: Vec<PathBuf>,
-        /// Repair closed-but-invalid polygons (each repair is reported) instead of refusing.
+        /// Repair closed-but-invalid polygons (each repair is reported) instead of refusing:
+        /// what the rings enclose by the even-odd rule is kept (a bow-tie becomes its two lobes).
         #[arg(long)]
         repair_polygons: bool,
     },

@@ -93,3 +93,20 @@ fn a_sequence_number_at_the_end_of_u64_is_refused_cleanly() {
     );
     assert_eq!((t.run)(&input), "chain broken out sequence");
 }
+
+/// Inputs libFuzzer found a panic with, each run again: none may panic now.
+#[test]
+fn past_findings_run_without_a_panic() {
+    // 2026-12-04, `layer`: a hole crossing its shell, a repaired city-property layer
+    // (first byte 246: kind 1, repair); `geo`'s sweep asserted on it.
+    let layer = [
+        &[246u8][..],
+        br#"{"type":"FeatureCollection","features":[{"type":"Feature","pr0]],[ies":{},"geometry":{"type":"MultiPolygon","coordinates":[[[[-0,0],[5.001,1e-300001,0.001],[0,0.301],[0,0]],[[0.0002,0.0002],[0.0088,5.0003],[0.0004,0.0004],[0.0002,0.0002]]]]}}]}"#,
+    ]
+    .concat();
+    let t = camplane_fuzz::TARGETS
+        .iter()
+        .find(|t| t.name == "layer")
+        .unwrap();
+    assert!(!(t.run)(&layer).is_empty());
+}

@@ -4,8 +4,7 @@
 use std::fmt;
 
 use geo::{
-    BoundingRect, Coord, Distance, Euclidean, Line, LineString, MakeValid, MultiPolygon, Point,
-    Polygon,
+    BoundingRect, Coord, Distance, Euclidean, Line, LineString, MultiPolygon, Point, Polygon,
 };
 use geojson::{Feature, GeometryValue, JsonObject};
 use rstar::primitives::{GeomWithData, Rectangle};
@@ -358,7 +357,7 @@ fn valid_or_repaired(
             let mut pieces = Vec::new();
             for part in &mp.0 {
                 cancel.check()?;
-                match part.make_valid() {
+                match crate::polyops::repair_even_odd(part) {
                     Ok(fixed) => pieces.extend(fixed.0),
                     Err(r) => return Ok(Err(format!("{problem}; repair failed: {r}"))),
                 }

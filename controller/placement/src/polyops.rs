@@ -105,6 +105,11 @@ fn overlay_union<'a>(polys: impl Iterator<Item = &'a Polygon<f64>>) -> MultiPoly
     }
     let shapes = FloatOverlay::with_subj_custom(&paths, OverlayOptions::ogc(), Default::default())
         .overlay(OverlayRule::Subject, FillRule::Positive);
+    to_multi_polygon(shapes)
+}
+
+/// The overlay's shapes (each an outer path, then its holes) as polygons.
+fn to_multi_polygon(shapes: Vec<Vec<Vec<[f64; 2]>>>) -> MultiPolygon<f64> {
     MultiPolygon(
         shapes
             .into_iter()
@@ -121,10 +126,90 @@ fn overlay_union<'a>(polys: impl Iterator<Item = &'a Polygon<f64>>) -> MultiPoly
     )
 }
 
+/// A valid polygon covering what `p`'s rings enclose by the even-odd rule (the
+/// rule of GEOS's MakeValid "linework" method): a bow-tie becomes its two lobes, and
+/// a hole that crosses its shell is taken out where it lies inside the shell and
+/// added where it lies outside. One overlay pass, robust on near-degenerate rings;
+/// `geo`'s `make_valid` (constrained Delaunay) hit an internal assertion on a
+/// sliver hole the fuzzer found (fuzz/tests/doors.rs `past_findings_run_without_a_panic`).
+pub(crate) fn repair_even_odd(p: &Polygon<f64>) -> Result<MultiPolygon<f64>, String> {
+    use geo::CoordsIter;
+    if p.coords_iter()
+        .any(|c| !c.x.is_finite() || !c.y.is_finite())
+    {
+        return Err("a coordinate is not a finite number".into());
+    }
+    let paths: Vec<Vec<[f64; 2]>> = std::iter::once(p.exterior())
+        .chain(p.interiors())
+        .map(|r| {
+            let mut v: Vec<[f64; 2]> = r.0.iter().map(|c| [c.x, c.y]).collect();
+            // The overlay takes open paths: drop the closing vertex.
+            if v.len() > 1 && v.first() == v.last() {
+                v.pop();
+            }
+            v
+        })
+        .filter(|v| v.len() >= 3)
+        .collect();
+    if paths.is_empty() {
+        return Ok(MultiPolygon(vec![]));
+    }
+    let shapes = FloatOverlay::with_subj_custom(&paths, OverlayOptions::ogc(), Default::default())
+        .overlay(OverlayRule::Subject, FillRule::EvenOdd);
+    Ok(to_multi_polygon(shapes))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use geo::{Area, Winding};
+    use geo::{Area, Validation, Winding};
+
+    #[test]
+    fn a_bow_tie_is_repaired_into_its_two_lobes() {
+        let bow = Polygon::new(
+            LineString::from(vec![
+                (0.0, 0.0),
+                (2.0, 2.0),
+                (2.0, 0.0),
+                (0.0, 2.0),
+                (0.0, 0.0),
+            ]),
+            vec![],
+        );
+        let fixed = repair_even_odd(&bow).unwrap();
+        assert!(fixed.is_valid(), "{fixed:?}");
+        assert_eq!(fixed.0.len(), 2);
+        assert!(
+            (fixed.unsigned_area() - 2.0).abs() < 1e-9,
+            "{}",
+            fixed.unsigned_area()
+        );
+        // A hole inside stays a hole; a valid polygon comes out as it went in.
+        let square = Polygon::new(
+            LineString::from(vec![
+                (0.0, 0.0),
+                (4.0, 0.0),
+                (4.0, 4.0),
+                (0.0, 4.0),
+                (0.0, 0.0),
+            ]),
+            vec![LineString::from(vec![
+                (1.0, 1.0),
+                (1.0, 2.0),
+                (2.0, 2.0),
+                (2.0, 1.0),
+                (1.0, 1.0),
+            ])],
+        );
+        let same = repair_even_odd(&square).unwrap();
+        assert!(same.is_valid());
+        assert!((same.unsigned_area() - 15.0).abs() < 1e-9);
+        let nan = Polygon::new(
+            LineString::from(vec![(0.0, 0.0), (f64::NAN, 0.0), (1.0, 1.0), (0.0, 0.0)]),
+            vec![],
+        );
+        assert!(repair_even_odd(&nan).is_err());
+    }
 
     /// A clockwise ring whose least vertex (0, 0) is the tip of a hair-thin
     /// spike: the next vertex lies a hair past the last edge, so the turn at

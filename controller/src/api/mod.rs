@@ -40,6 +40,11 @@ impl Api {
     }
 
     fn token<T>(req: &Request<T>) -> Result<String, Status> {
+        Self::bearer(req).map(str::to_string)
+    }
+
+    /// The bearer token of a request, borrowed from its metadata.
+    fn bearer<T>(req: &Request<T>) -> Result<&str, Status> {
         let v = req.metadata().get("authorization").ok_or_else(|| {
             Status::unauthenticated("sign in first: `camplane login` (no authorization header)")
         })?;
@@ -49,11 +54,11 @@ impl Api {
         let t = s
             .strip_prefix("Bearer ")
             .ok_or_else(|| Status::unauthenticated("authorization must be `Bearer TOKEN`"))?;
-        Ok(t.trim().to_string())
+        Ok(t.trim())
     }
 
     pub(crate) async fn actor<T>(&self, req: &Request<T>) -> Result<Actor, Status> {
-        Ok(self.ctl.authenticate(&Self::token(req)?).await?)
+        Ok(self.ctl.authenticate(Self::bearer(req)?).await?)
     }
 
     /// All services, ready to add to a tonic server. Each takes requests up to a
