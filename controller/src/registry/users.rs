@@ -300,9 +300,16 @@ impl Controller {
     /// Resolves a bearer token to its user, with the user's current roles. A
     /// caller whose password is one-time is refused ([`auth::CHANGE_ONE_TIME`]).
     pub async fn authenticate(&self, token: &str) -> Result<Actor> {
-        let m = self.resolve_session(token).await?;
+        let mut m = self.resolve_session(token).await?;
         if m.one_time {
-            return Err(Error::FailedPrecondition(auth::CHANGE_ONE_TIME.into()));
+            // The password changed through another controller a moment ago (the
+            // sign-in that made this token came after it) may not have reached this
+            // one's cache yet: the store decides before the refusal stands.
+            self.refresh(&m.password_key).await?;
+            m = self.resolve_session(token).await?;
+            if m.one_time {
+                return Err(Error::FailedPrecondition(auth::CHANGE_ONE_TIME.into()));
+            }
         }
         Ok(m.actor.clone())
     }
