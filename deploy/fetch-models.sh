@@ -31,7 +31,7 @@ LIBS=(
 )
 # file in .models/ made by quantize.py, expected SHA-256 (also in models.rs).
 INT8=(
-  "ch_PP-OCRv4_det_infer_int8.onnx||8b160a3c33c44108b58d2bff509126b62c0be851bb4da64a1da39f5aec78a561"
+  "ch_PP-OCRv4_det_infer_int8.onnx||ed9b7a0deffe8d7f69fc9015e093769cdfc0e016bd9826401a03d894e13f9130"
   "ch_PP-OCRv4_rec_infer_int8.onnx||a3d49fdb907f143e4fc8fbbab00d54ab96103793670425ac527d8f3a249ce52b"
 )
 QUANT_REQS="$ROOT/agent/models/quantize/requirements.txt"

@@ -332,6 +332,28 @@ fn scene_with(
     (img, label)
 }
 
+/// Writes each set of held-out images as a folder `camplane-agent alpr eval` reads
+/// (`DIR/SET/NAME.png` and `NAME.txt`, `image x y w h PLATE`), so that a precision or a
+/// model can be compared on them with the CLI. Lossless PNG: a scene's JPEG round trip
+/// is already in its pixels.
+fn save_sets(dir: &Path, sets: &[(&str, &[(RgbImage, Label)])]) {
+    for (name, images) in sets {
+        let folder = dir.join(name);
+        std::fs::create_dir_all(&folder)
+            .unwrap_or_else(|e| panic!("ALPR_DERIVE_SAVE: {}: {e}", folder.display()));
+        for (img, label) in images.iter() {
+            let file = format!("{}.png", label.image);
+            img.save(folder.join(&file))
+                .unwrap_or_else(|e| panic!("ALPR_DERIVE_SAVE: {file}: {e}"));
+            let [x, y, w, h] = label.bbox;
+            let txt = format!("{file}\t{x}\t{y}\t{w}\t{h}\t{}\n", label.plate);
+            std::fs::write(folder.join(format!("{}.txt", label.image)), txt)
+                .unwrap_or_else(|e| panic!("ALPR_DERIVE_SAVE: {}.txt: {e}", label.image));
+        }
+    }
+    println!("held-out sets written under {}", dir.display());
+}
+
 /// Exact reads, located reads and the median CPU ms of the reader on `images`.
 fn run(reader: &mut Reader, images: &[(RgbImage, Label)]) -> (usize, usize, f64) {
     let (mut hit, mut located) = (0, 0);
@@ -570,9 +592,15 @@ fn main() {
         .map(|&k| scene_with(&crops, k, &mut rng_split, WIDTHS, true))
         .collect();
     if let Ok(dir) = std::env::var("ALPR_DERIVE_SAVE") {
-        for (img, label) in small.iter().chain(&split) {
-            let _ = img.save(Path::new(&dir).join(format!("{}.png", label.image)));
-        }
+        save_sets(
+            Path::new(&dir),
+            &[
+                ("standard", &scenes),
+                ("small", &small),
+                ("split", &split),
+                ("crops", &whole),
+            ],
+        );
     }
     println!(
         "{} synthetic scenes, {} small-plate and {} emblem-split scenes, and {} whole crops \
