@@ -107,7 +107,8 @@ fn main() {
     ];
     for (k, p) in [Precision::Fp32, Precision::Int8].into_iter().enumerate() {
         let mut ocr = Ocr::load_with(&dir, p).unwrap_or_else(|e| panic!("{e}"));
-        let (det, rec) = models::files(p);
+        let set = models::files(p);
+        let (det, rec) = (set.det, set.rec);
         let size = |f: &models::ModelFile| {
             std::fs::metadata(dir.join(f.name)).map_or(0.0, |m| m.len() as f64 / 1e6)
         };

@@ -16,10 +16,11 @@
 //! - `record`: recording only (what the gateway pays without ALPR);
 //! - `decode`: recording + ALPR decoding and sampling, with models that do not load;
 //! - `images`: recording + ALPR as before video reading: every sampled frame read
-//!   whole (motion gating and track re-look off), the baseline;
-//! - `video`: recording + ALPR with motion gating and track re-look (the default).
-//! - `video-mixed`: `video` with `alpr_precision: mixed` (the int8 text detector, the
-//!   float recognisers), what a gateway short of CPU can choose.
+//!   whole (motion gating and track re-look off) by the float models, the baseline;
+//! - `video`: recording + ALPR with motion gating and track re-look, at the shipped
+//!   precision (fp32), the default;
+//! - `video-mixed`: `video` with `alpr_precision: mixed` (the int8 detector for the first
+//!   look, the float models for the rest), what a gateway short of CPU can choose.
 //!
 //! Each prints the process's CPU (utime + stime from /proc/self/stat, the same
 //! figure as getrusage(RUSAGE_SELF)) over the wall time, as cores; frames read and

@@ -572,8 +572,9 @@ fn rendered_plate(dir: &Path, text: &str) -> PathBuf {
 }
 
 /// The int8 models (made by deploy/fetch-models.sh from the committed recipe) load, and
-/// read a rendered plate as the float ones do, alone and mixed (the int8 detector with
-/// the float recognisers), in the library and through the CLI.
+/// read a rendered plate as the float ones do, alone and mixed (the int8 detector for
+/// the first look, the float one and the float recognisers for the rest), in the library
+/// and through the CLI.
 #[test]
 fn int8_models_load_and_read_a_rendered_plate() {
     let dir = models_dir();
@@ -644,10 +645,20 @@ fn a_missing_int8_model_names_the_file_and_the_script() {
         "{msg}"
     );
     assert!(msg.contains("deploy/fetch-models.sh"), "{msg}");
-    // Mixed runs the int8 detector: the same error.
+    // Mixed runs the int8 detector (its first look): the same error.
     let e = Reader::load_with(tmp.path(), Region::Any, models::Precision::Mixed).unwrap_err();
     assert!(e.to_string().contains(models::DET_INT8.name), "{e}");
     Reader::load_with(tmp.path(), Region::Any, models::Precision::Fp32).unwrap();
+    // And the float one (its closer looks): without it mixed does not load either.
+    let only_int8 = tempfile::tempdir().unwrap();
+    for f in models::ALL {
+        if f.name != models::DET.name {
+            std::os::unix::fs::symlink(src.join(f.name), only_int8.path().join(f.name)).unwrap();
+        }
+    }
+    let e = Reader::load_with(only_int8.path(), Region::Any, models::Precision::Mixed).unwrap_err();
+    assert!(e.to_string().contains(models::DET.name), "{e}");
+    Reader::load_with(only_int8.path(), Region::Any, models::Precision::Int8).unwrap();
     // Through the CLI: exit 1 with the same message, no panic.
     let out = bin()
         .env("CAMPLANE_MODELS", tmp.path())

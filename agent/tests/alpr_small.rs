@@ -79,6 +79,28 @@ fn a_small_plate_in_a_large_frame_is_found_by_the_second_look() {
     );
 }
 
+/// Mixed precision runs the int8 detector for the first look, and its map of this dim
+/// frame is blank (0.00 everywhere, where fp32's reaches 0.73 on the plate): the blank
+/// first look is seen again by the float detector, so mixed reads the plate as fp32 does.
+#[test]
+fn a_blank_int8_first_look_is_seen_again_by_the_float_detector() {
+    let dir = tempfile::tempdir().unwrap();
+    let img = dir.path().join("small.png");
+    let (x, y, w, h) = (700, 420, 60, 20);
+    render(&img, Some(("KRT4825", x, y, w, h, 10)));
+    let label = Label {
+        image: "small.png".into(),
+        bbox: [x as i64, y as i64, w as i64, h as i64],
+        plate: "KRT4825".into(),
+    };
+    let models = models::resolve_dir(None);
+    let mut mixed = Reader::load_with(&models, Region::Any, models::Precision::Mixed)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let plates = read(&mut mixed, &img);
+    let o = eval::score(&label, &plates);
+    assert!(o.located && o.hit, "mixed misses the dim plate: {plates:?}");
+}
+
 /// The second look adds nothing the plate reader does not vouch for: a frame of noise
 /// alone gets no plate.
 #[test]

@@ -60,8 +60,10 @@ pub enum AlprPrecision {
     Fp32,
     /// Their int8 versions (agent/models/quantize).
     Int8,
-    /// The int8 text detector with the float recognisers: int8 saves most time on the
-    /// detector and loses reads on the recognisers.
+    /// The int8 text detector for the first look (the whole frame, or where something
+    /// moved), the float detector for the closer looks and the float recognisers: the
+    /// first look is most of the detector's time, and int8 loses reads on the boxes the
+    /// recognisers read and in the recognisers.
     Mixed,
 }
 

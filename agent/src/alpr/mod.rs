@@ -297,7 +297,14 @@ impl Reader {
         let win = self
             .first_look
             .unwrap_or((0.0, 0.0, img.w as f32, img.h as f32));
-        let map = self.ocr.prob_map(img, win, scale)?;
+        let mut map = self.ocr.prob_map(img, win, scale, true)?;
+        // Mixed precision's int8 first look can go blank where the float detector sees
+        // text (a dim frame: agent/models/quantize/README.md). A map without a trace even
+        // at the second look's weak threshold is seen again by the float detector: it
+        // costs a second look only where the first found nothing at all.
+        if self.ocr.first_differs() && map.prob.iter().all(|&p| p < self.second_look.weak_thresh) {
+            map = self.ocr.prob_map(img, win, scale, false)?;
+        }
         Ok((self.ocr.boxes_in(&map), map))
     }
 

@@ -56,22 +56,54 @@ pub const ALL: [ModelFile; 5] = [DET, REC, ORT_LIB, DET_INT8, REC_INT8];
 /// Which versions of the models read plates (config `alpr_precision`, `--precision`).
 pub use camplane_config::agent::AlprPrecision as Precision;
 
-/// The detector and recogniser files of a precision.
-pub fn files(precision: Precision) -> (ModelFile, ModelFile) {
-    match precision {
-        Precision::Fp32 => (DET, REC),
-        Precision::Int8 => (DET_INT8, REC_INT8),
-        Precision::Mixed => (DET_INT8, REC),
+/// The files a precision runs: the detector of the first look (the whole image, or the
+/// window where something moved), the detector of the closer looks (refine, second
+/// look: the boxes that are read) and the general recogniser.
+#[derive(Debug, Clone, Copy)]
+pub struct ModelSet {
+    /// The first look's detector.
+    pub first_det: ModelFile,
+    /// The closer looks' detector.
+    pub det: ModelFile,
+    /// The general recogniser.
+    pub rec: ModelFile,
+}
+
+/// The model files of a precision.
+pub fn files(precision: Precision) -> ModelSet {
+    let (first_det, det, rec) = match precision {
+        Precision::Fp32 => (DET, DET, REC),
+        Precision::Int8 => (DET_INT8, DET_INT8, REC_INT8),
+        // The first look is most of the detector's time (a 1280x720 frame at 832x480
+        // against windows of about 83,000 pixels); the closer looks place the boxes
+        // the recognisers read.
+        Precision::Mixed => (DET_INT8, DET, REC),
+    };
+    ModelSet {
+        first_det,
+        det,
+        rec,
     }
 }
 
-/// The default when nothing is configured: fp32, because int8 lost exact reads in the
-/// run of 2026-12-04 (agent/models/quantize/README.md). On seg_and_ocr validation scenes
-/// it lost 4 of 160 top-1 reads. `--bench alpr` measured eu 90.7% -> 85.2% and br 91.2% ->
-/// 86.0%, us the same. Mixed (the int8 detector alone, issue 21) is not the default
-/// either: in one `alpr eval` run of 2026-12-04 it took the us median from 216 (192 in a
-/// second fp32 pass) to 131 ms (0.61-0.68x) but lost exact reads beyond the one or two the issue allows: eu 98 -> 95 of
-/// 108, br 52 -> 51 of 57, us 88 of 111 both (located 106 -> 104).
+/// The default when nothing is configured: fp32. Mixed (the int8 detector for the first
+/// look, the float models for the rest; issue 21) read as fp32 did in every count, run
+/// of 2026-12-05 (release `camplane-agent alpr eval`, one thread):
+/// - held out first (`alpr_derive`'s four sets of seg_and_ocr validation images,
+///   `ALPR_DERIVE_SAVE`): 330 of 640 exact, as fp32;
+/// - then measured, exact and located: us 88 and 107 of 111 (fp32 88 and 106), eu 98
+///   of 108 and br 52 of 57 (both as fp32), at 0.73x fp32's median time on us (111
+///   against 152 ms).
+///
+/// It is not the default. The int8 map can go blank where the float one sees text (2 of
+/// 161 held-out frames lost every trace fp32 found; the dim 60x20 plate of
+/// `tests/alpr_small.rs`: fp32's map 0.73 there, int8's 0.00 everywhere), so a blank
+/// first look is seen again by the float detector (`Reader::detect_first`). That second
+/// look costs most in video, where many motion windows hold no text: 4 cameras took
+/// 0.508 cores against fp32's 0.523 (`alpr_video`, 2026-12-05). And the second detector
+/// session costs memory: peak 297 MB against fp32's 236, over issue 21's 250 MB. A
+/// gateway short of CPU for still images can choose it (`alpr_precision: mixed`); int8
+/// everywhere lost 9 held-out reads (agent/models/quantize/README.md).
 pub const SHIPPED_PRECISION: Precision = Precision::Fp32;
 
 /// The models directory: `explicit` (from `--models`), else `$CAMPLANE_MODELS`, else
@@ -134,15 +166,19 @@ mod tests {
 
     #[test]
     fn each_precision_has_its_own_pinned_files() {
-        let (d32, r32) = files(Precision::Fp32);
-        let (d8, r8) = files(Precision::Int8);
-        let (dm, rm) = files(Precision::Mixed);
-        assert_eq!((d32.name, r32.name), (DET.name, REC.name));
-        assert_eq!((d8.name, r8.name), (DET_INT8.name, REC_INT8.name));
+        let names = |p| {
+            let m = files(p);
+            (m.first_det.name, m.det.name, m.rec.name)
+        };
+        assert_eq!(names(Precision::Fp32), (DET.name, DET.name, REC.name));
         assert_eq!(
-            (dm.name, rm.name),
-            (DET_INT8.name, REC.name),
-            "int8 detector only"
+            names(Precision::Int8),
+            (DET_INT8.name, DET_INT8.name, REC_INT8.name)
+        );
+        assert_eq!(
+            names(Precision::Mixed),
+            (DET_INT8.name, DET.name, REC.name),
+            "int8 for the first look only"
         );
         for f in ALL {
             assert_eq!(f.sha256.len(), 64, "{}", f.name);

@@ -164,7 +164,10 @@ const PLATE_H: usize = 32;
 
 /// The two PP-OCRv4 sessions, the recogniser's alphabet, and the plate reader.
 pub struct Ocr {
+    /// The closer looks' detector (and the first look's, without [`Ocr::first`]).
     det: Session,
+    /// The first look's detector, where the precision runs another ([`models::ModelSet`]).
+    first: Option<Session>,
     rec: Session,
     plate: Session,
     /// For each plate column, the general alphabet's classes whose probabilities add up
@@ -218,12 +221,18 @@ impl Ocr {
 
     /// Loads the models of `precision` from `dir` after checking every file's SHA-256.
     pub fn load_with(dir: &Path, precision: models::Precision) -> Result<Ocr, AlprError> {
-        let (det_file, rec_file) = models::files(precision);
+        let set = models::files(precision);
         let lib = models::verify_file(dir, &models::ORT_LIB)?;
-        let det_path = models::verify_file(dir, &det_file)?;
-        let rec_path = models::verify_file(dir, &rec_file)?;
+        let first_path = models::verify_file(dir, &set.first_det)?;
+        let det_path = models::verify_file(dir, &set.det)?;
+        let rec_path = models::verify_file(dir, &set.rec)?;
         let env = environment(&lib)?;
         let det = session(env, &det_path)?;
+        let first = if first_path == det_path {
+            None
+        } else {
+            Some(session(env, &first_path)?)
+        };
         let rec = session(env, &rec_path)?;
         let plate_model = match precision {
             models::Precision::Fp32 | models::Precision::Mixed => PLATE_READER,
@@ -257,6 +266,7 @@ impl Ocr {
         }
         Ok(Ocr {
             det,
+            first,
             rec,
             plate,
             to_plate,
@@ -265,19 +275,25 @@ impl Ocr {
         })
     }
 
+    /// Whether the first look runs a detector of its own ([`models::ModelSet`]).
+    pub fn first_differs(&self) -> bool {
+        self.first.is_some()
+    }
+
     /// Finds text lines in `img`, seen whole with its longer side at
-    /// [`DetParams::long_side`].
+    /// [`DetParams::long_side`] (a first look: [`Ocr::first`]'s detector where there is one).
     pub fn detect(&mut self, img: &Rgb<'_>) -> Result<Vec<TextBox>, AlprError> {
         let p = &self.det_params;
         let long = img.w.max(img.h) as f32;
         let scale = (p.long_side as f32 / long).min(p.max_upscale);
         let window = (0.0, 0.0, img.w as f32, img.h as f32);
-        self.detect_window(img, window, scale)
+        let map = self.prob_map(img, window, scale, true)?;
+        Ok(self.boxes_in(&map))
     }
 
     /// Finds text lines in the axis-aligned `window` `(x0, y0, x1, y1)` of `img`, seen
     /// at `scale` (detector pixels per image pixel; each side rounded to a multiple of
-    /// 32). Rectangles are in original-image pixels.
+    /// 32), a closer look. Rectangles are in original-image pixels.
     pub fn detect_window(
         &mut self,
         img: &Rgb<'_>,
@@ -285,7 +301,7 @@ impl Ocr {
         scale: f32,
     ) -> Result<Vec<TextBox>, AlprError> {
         let t0 = std::time::Instant::now();
-        let map = self.prob_map(img, window, scale)?;
+        let map = self.prob_map(img, window, scale, false)?;
         let boxes = self.boxes_in(&map);
         if std::env::var_os("CAMPLANE_ALPR_PROFILE").is_some() {
             eprintln!(

@@ -50,8 +50,8 @@ struct AlprOpts {
     #[arg(long, default_value = "both")]
     recognizers: alpr::Recognizers,
     /// Model precision: fp32 (the published models), int8 (made by
-    /// deploy/fetch-models.sh) or mixed (the int8 detector, the fp32 recognisers);
-    /// default: the agent's shipped one.
+    /// deploy/fetch-models.sh) or mixed (the int8 detector for the first look, fp32 for
+    /// the closer looks and the recognisers); default: the agent's shipped one, fp32.
     #[arg(long)]
     precision: Option<alpr::models::Precision>,
     /// With `--recognizers both`: most lines per image the general recogniser reads too

@@ -42,12 +42,14 @@ impl ProbMap {
 }
 
 impl Ocr {
-    /// The detector's map of `window` seen at `scale`.
+    /// The detector's map of `window` seen at `scale`; by the first look's detector when
+    /// `first_look` (see [`models::ModelSet`](crate::alpr::models::ModelSet)).
     pub fn prob_map(
         &mut self,
         img: &Rgb<'_>,
         window: (f32, f32, f32, f32),
         scale: f32,
+        first_look: bool,
     ) -> Result<ProbMap, AlprError> {
         let (x0, y0, x1, y1) = window;
         // PaddleOCR's DetResizeForTest: each side rounded to a multiple of 32, at least 32.
@@ -57,8 +59,11 @@ impl Ocr {
         geom::resize_window(img, window, dw, dh, geom::Norm::DET, &mut input);
         let tensor = Tensor::from_array(([1usize, 3, dh, dw], input))
             .map_err(|e| AlprError::Engine(e.to_string()))?;
-        let outputs = self
-            .det
+        let det = match (&mut self.first, first_look) {
+            (Some(f), true) => f,
+            _ => &mut self.det,
+        };
+        let outputs = det
             .run(ort::inputs![tensor])
             .map_err(|e| AlprError::Engine(format!("detection: {e}")))?;
         let (shape, prob) = outputs[0]
