@@ -89,22 +89,36 @@ pub(crate) fn union_all(polys: &[Polygon<f64>]) -> MultiPolygon<f64> {
 }
 
 fn overlay_union<'a>(polys: impl Iterator<Item = &'a Polygon<f64>>) -> MultiPolygon<f64> {
-    let paths: Vec<Vec<[f64; 2]>> = polys
-        .map(orient_by_area)
-        .flat_map(|p| {
-            std::iter::once(p.exterior().clone())
-                .chain(p.interiors().iter().cloned())
-                .collect::<Vec<_>>()
+    let oriented: Vec<Polygon<f64>> = polys.map(orient_by_area).collect();
+    overlay(
+        oriented
+            .iter()
+            .flat_map(|p| std::iter::once(p.exterior()).chain(p.interiors())),
+        FillRule::Positive,
+    )
+}
+
+/// The area `rings` enclose by `rule`, in one overlay pass.
+fn overlay<'a>(
+    rings: impl Iterator<Item = &'a LineString<f64>>,
+    rule: FillRule,
+) -> MultiPolygon<f64> {
+    let paths: Vec<Vec<[f64; 2]>> = rings
+        .map(|r| {
+            let mut v: Vec<[f64; 2]> = r.0.iter().map(|c| [c.x, c.y]).collect();
+            // The overlay takes open paths: drop the closing vertex.
+            if v.len() > 1 && v.first() == v.last() {
+                v.pop();
+            }
+            v
         })
-        .filter(|r| r.0.len() >= 4)
-        // The overlay takes open paths: drop the closing vertex.
-        .map(|r| r.0[..r.0.len() - 1].iter().map(|c| [c.x, c.y]).collect())
+        .filter(|v| v.len() >= 3)
         .collect();
     if paths.is_empty() {
         return MultiPolygon(vec![]);
     }
     let shapes = FloatOverlay::with_subj_custom(&paths, OverlayOptions::ogc(), Default::default())
-        .overlay(OverlayRule::Subject, FillRule::Positive);
+        .overlay(OverlayRule::Subject, rule);
     to_multi_polygon(shapes)
 }
 
@@ -139,24 +153,10 @@ pub(crate) fn repair_even_odd(p: &Polygon<f64>) -> Result<MultiPolygon<f64>, Str
     {
         return Err("a coordinate is not a finite number".into());
     }
-    let paths: Vec<Vec<[f64; 2]>> = std::iter::once(p.exterior())
-        .chain(p.interiors())
-        .map(|r| {
-            let mut v: Vec<[f64; 2]> = r.0.iter().map(|c| [c.x, c.y]).collect();
-            // The overlay takes open paths: drop the closing vertex.
-            if v.len() > 1 && v.first() == v.last() {
-                v.pop();
-            }
-            v
-        })
-        .filter(|v| v.len() >= 3)
-        .collect();
-    if paths.is_empty() {
-        return Ok(MultiPolygon(vec![]));
-    }
-    let shapes = FloatOverlay::with_subj_custom(&paths, OverlayOptions::ogc(), Default::default())
-        .overlay(OverlayRule::Subject, FillRule::EvenOdd);
-    Ok(to_multi_polygon(shapes))
+    Ok(overlay(
+        std::iter::once(p.exterior()).chain(p.interiors()),
+        FillRule::EvenOdd,
+    ))
 }
 
 #[cfg(test)]
