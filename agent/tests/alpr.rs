@@ -626,17 +626,23 @@ fn int8_models_load_and_read_a_rendered_plate() {
     );
 }
 
+/// A models folder with every file but `missing` (links to the real ones).
+fn models_without(missing: models::ModelFile) -> tempfile::TempDir {
+    let src = models_dir();
+    let tmp = tempfile::tempdir().unwrap();
+    for f in models::ALL {
+        if f.name != missing.name {
+            std::os::unix::fs::symlink(src.join(f.name), tmp.path().join(f.name)).unwrap();
+        }
+    }
+    tmp
+}
+
 /// A missing int8 file is the same clear error as a missing float one: the file, its
 /// checksum and the script that makes it; the float models still load without it.
 #[test]
 fn a_missing_int8_model_names_the_file_and_the_script() {
-    let src = models_dir();
-    let tmp = tempfile::tempdir().unwrap();
-    for f in models::ALL {
-        if f.name != models::DET_INT8.name {
-            std::os::unix::fs::symlink(src.join(f.name), tmp.path().join(f.name)).unwrap();
-        }
-    }
+    let tmp = models_without(models::DET_INT8);
     let e = Reader::load_with(tmp.path(), Region::Any, models::Precision::Int8).unwrap_err();
     let msg = e.to_string();
     assert!(matches!(e, AlprError::ModelMissing { .. }), "{msg}");
@@ -650,12 +656,7 @@ fn a_missing_int8_model_names_the_file_and_the_script() {
     assert!(e.to_string().contains(models::DET_INT8.name), "{e}");
     Reader::load_with(tmp.path(), Region::Any, models::Precision::Fp32).unwrap();
     // And the float one (its closer looks): without it mixed does not load either.
-    let only_int8 = tempfile::tempdir().unwrap();
-    for f in models::ALL {
-        if f.name != models::DET.name {
-            std::os::unix::fs::symlink(src.join(f.name), only_int8.path().join(f.name)).unwrap();
-        }
-    }
+    let only_int8 = models_without(models::DET);
     let e = Reader::load_with(only_int8.path(), Region::Any, models::Precision::Mixed).unwrap_err();
     assert!(e.to_string().contains(models::DET.name), "{e}");
     Reader::load_with(only_int8.path(), Region::Any, models::Precision::Int8).unwrap();

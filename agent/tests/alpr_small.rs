@@ -50,13 +50,10 @@ fn read(reader: &mut Reader, path: &Path) -> Vec<camplane_agent::alpr::PlateRead
     reader.read_path(path).unwrap_or_else(|e| panic!("{e}"))
 }
 
-/// A 60x20 plate with 7-px-high characters (font 10 px: DejaVu Sans Bold's capitals
-/// are 0.73 of its size), dim and blurred, in a 1280x720 frame: the whole-image look
-/// sees it at 0.65x, characters of under 5 px, and misses it.
-#[test]
-fn a_small_plate_in_a_large_frame_is_found_by_the_second_look() {
-    let dir = tempfile::tempdir().unwrap();
-    let img = dir.path().join("small.png");
+/// The frame of [`a_small_plate_in_a_large_frame_is_found_by_the_second_look`], written
+/// to `dir/small.png`, and its label.
+fn dim_small_plate(dir: &Path) -> (std::path::PathBuf, Label) {
+    let img = dir.join("small.png");
     let (x, y, w, h) = (700, 420, 60, 20);
     render(&img, Some(("KRT4825", x, y, w, h, 10)));
     let label = Label {
@@ -64,6 +61,16 @@ fn a_small_plate_in_a_large_frame_is_found_by_the_second_look() {
         bbox: [x as i64, y as i64, w as i64, h as i64],
         plate: "KRT4825".into(),
     };
+    (img, label)
+}
+
+/// A 60x20 plate with 7-px-high characters (font 10 px: DejaVu Sans Bold's capitals
+/// are 0.73 of its size), dim and blurred, in a 1280x720 frame: the whole-image look
+/// sees it at 0.65x, characters of under 5 px, and misses it.
+#[test]
+fn a_small_plate_in_a_large_frame_is_found_by_the_second_look() {
+    let dir = tempfile::tempdir().unwrap();
+    let (img, label) = dim_small_plate(dir.path());
     let mut r = reader();
     let plates = read(&mut r, &img);
     let o = eval::score(&label, &plates);
@@ -85,14 +92,7 @@ fn a_small_plate_in_a_large_frame_is_found_by_the_second_look() {
 #[test]
 fn a_blank_int8_first_look_is_seen_again_by_the_float_detector() {
     let dir = tempfile::tempdir().unwrap();
-    let img = dir.path().join("small.png");
-    let (x, y, w, h) = (700, 420, 60, 20);
-    render(&img, Some(("KRT4825", x, y, w, h, 10)));
-    let label = Label {
-        image: "small.png".into(),
-        bbox: [x as i64, y as i64, w as i64, h as i64],
-        plate: "KRT4825".into(),
-    };
+    let (img, label) = dim_small_plate(dir.path());
     let models = models::resolve_dir(None);
     let mut mixed = Reader::load_with(&models, Region::Any, models::Precision::Mixed)
         .unwrap_or_else(|e| panic!("{e}"));
