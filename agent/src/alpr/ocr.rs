@@ -223,16 +223,17 @@ impl Ocr {
     pub fn load_with(dir: &Path, precision: models::Precision) -> Result<Ocr, AlprError> {
         let set = models::files(precision);
         let lib = models::verify_file(dir, &models::ORT_LIB)?;
-        let first_path = models::verify_file(dir, &set.first_det)?;
         let det_path = models::verify_file(dir, &set.det)?;
+        // The first look's detector is checked and loaded only where it is another file.
+        let first_path = if set.first_det.name == set.det.name {
+            None
+        } else {
+            Some(models::verify_file(dir, &set.first_det)?)
+        };
         let rec_path = models::verify_file(dir, &set.rec)?;
         let env = environment(&lib)?;
         let det = session(env, &det_path)?;
-        let first = if first_path == det_path {
-            None
-        } else {
-            Some(session(env, &first_path)?)
-        };
+        let first = first_path.map(|p| session(env, &p)).transpose()?;
         let rec = session(env, &rec_path)?;
         let plate_model = match precision {
             models::Precision::Fp32 | models::Precision::Mixed => PLATE_READER,
