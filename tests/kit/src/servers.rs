@@ -17,12 +17,53 @@ gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-ugly gs
 /// Installs gpsd.
 pub const APT_GPSD: &str = "apt-get install -y gpsd";
 
-/// A free loopback TCP port.
+/// A free loopback TCP port for a server a test starts, drawn below the kernel's
+/// ephemeral range.
+///
+/// A port the kernel hands out for `bind(0)` lies in the ephemeral range, the same
+/// range every outgoing connection takes its local port from. Between this call and
+/// the server's own bind, a client connection of a test running beside it could take
+/// that port (CI saw `AddrInUse` on a controller's console port). Below the range no
+/// connection is given a port, and each port is handed out once per process; the
+/// start is spread by process id for test binaries that run at the same time.
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("no free port")
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let (lo, hi) = below_ephemeral();
+    let span = hi - lo;
+    // The first call seeds the counter; a race between two first calls only
+    // moves the start.
+    if NEXT.load(Ordering::Relaxed) == 0 {
+        let seed = (std::process::id() * 7919) % span;
+        let _ = NEXT.compare_exchange(0, seed + 1, Ordering::Relaxed, Ordering::Relaxed);
+    }
+    for _ in 0..span {
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        let port = (lo + n % span) as u16;
+        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no free loopback port in {lo}..{hi}")
+}
+
+/// Ports from 20000 up to the start of the kernel's ephemeral range
+/// (`/proc/sys/net/ipv4/ip_local_port_range`; Linux's default starts at 32768).
+fn below_ephemeral() -> (u32, u32) {
+    let start = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|s| s.split_whitespace().next()?.parse::<u32>().ok())
+        .unwrap_or(32768);
+    if start > 21000 {
+        (20000, start)
+    } else {
+        // An unusual range leaves little below it: use the ports above it instead.
+        let end = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+            .ok()
+            .and_then(|s| s.split_whitespace().nth(1)?.parse::<u32>().ok())
+            .unwrap_or(60999);
+        (end + 1, 65535)
+    }
 }
 
 /// A real etcd server for a test; killed on drop.
