@@ -19,6 +19,10 @@ fn environment(lib: &Path) -> Result<&'static ort::environment::Environment, Alp
             .with_name("camplane-alpr")
             .build()
             .map_err(|e| format!("ONNX Runtime environment: {e}"))
+            .and_then(|env| {
+                share_cpu_arena(&env)?;
+                Ok(env)
+            })
     })
     .as_ref()
     .map_err(|e| AlprError::Engine(e.clone()))
@@ -187,6 +191,36 @@ impl std::fmt::Debug for Ocr {
     }
 }
 
+/// Registers one CPU arena with the environment, which every session of the reader
+/// allocates from ([`builder`] sets `session.use_env_allocators`). Sessions never run
+/// at once (one reader thread), so one arena's peak is the largest session's, where
+/// an arena per session holds the sum of each one's peak: `mixed` runs two detectors
+/// on the same frames.
+#[allow(unsafe_code)]
+fn share_cpu_arena(env: &ort::environment::Environment) -> Result<(), String> {
+    use ort::memory::{AllocationDevice, AllocatorType, MemoryInfo, MemoryType};
+    use ort::AsPointer;
+    let info = MemoryInfo::new(
+        AllocationDevice::CPU,
+        0,
+        AllocatorType::Arena,
+        MemoryType::Default,
+    )
+    .map_err(|e| format!("ONNX Runtime CPU memory info: {e}"))?;
+    // SAFETY: both pointers come from live ort objects (the environment lives for
+    // the process); a null arena configuration is ONNX Runtime's default arena; the
+    // returned status is consumed (and freed) by `result_from_status`.
+    unsafe {
+        let status = (ort::api().CreateAndRegisterAllocator)(
+            env.ptr().cast_mut(),
+            info.ptr(),
+            std::ptr::null(),
+        );
+        ort::Error::result_from_status(status)
+    }
+    .map_err(|e| format!("ONNX Runtime shared CPU arena: {e}"))
+}
+
 /// A session builder with the reader's settings: one thread, full graph optimisation.
 fn builder(
     env: &ort::environment::Environment,
@@ -202,6 +236,8 @@ fn builder(
         // Input shapes vary per image and per line: planned memory patterns per shape
         // only grow the resident size.
         .with_memory_pattern(false)
+        .map_err(|e| e.to_string())?
+        .with_env_allocators()
         .map_err(|e| e.to_string())
 }
 
