@@ -1,8 +1,8 @@
 //! ALPR benchmark: our reader and the RapidOCR baseline on the same benchmark images,
 //! in the same run, one core each. Prints the exact-read rate per folder, the plates
 //! located and the median time per image for both, ours at each model precision
-//! (fp32, the default; int8; mixed: the int8 detector for the first look, fp32 for the
-//! closer looks and the recognisers: agent/models/quantize).
+//! (fp32, the published models; int8; mixed, the default: the int8 detector for the
+//! first look, fp32 for the closer looks and the recognisers: agent/models/quantize).
 //!
 //! `cargo bench -p camplane-agent --bench alpr` (env: `CAMPLANE_DATA_DIR` for the images,
 //! `CAMPLANE_MODELS` for the models, `ALPR_BENCH_LIMIT=N` for the first N images per

@@ -18,9 +18,9 @@
 //! - `images`: recording + ALPR as before video reading: every sampled frame read
 //!   whole (motion gating and track re-look off) by the float models, the baseline;
 //! - `video`: recording + ALPR with motion gating and track re-look, at the shipped
-//!   precision (fp32), the default;
-//! - `video-mixed`: `video` with `alpr_precision: mixed` (the int8 detector for the first
-//!   look, the float models for the rest), what a gateway short of CPU can choose.
+//!   precision (`models::SHIPPED_PRECISION`, mixed: the int8 detector for the first look, the
+//!   float models for the rest), the default;
+//! - `video-fp32`: `video` with `alpr_precision: fp32` (the float models alone).
 //!
 //! Each prints the process's CPU (utime + stime from /proc/self/stat, the same
 //! figure as getrusage(RUSAGE_SELF)) over the wall time, as cores; frames read and
@@ -39,6 +39,7 @@ use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use camplane_agent::alpr::models::Precision;
 use camplane_agent::alpr::site::AlprSiteOptions;
 use camplane_agent::ingest::IngestOptions;
 use camplane_agent::retention::StatvfsProbe;
@@ -314,10 +315,12 @@ fn phase(name: &str, clip: &str, seconds: f64) {
         // Models that do not load: frames are decoded and sampled, never read.
         opts.models = Some(dir.path().join("no-models"));
     }
-    if name == "video-mixed" {
-        opts.precision = camplane_agent::alpr::models::Precision::Mixed;
+    if name == "video-fp32" {
+        opts.precision = Precision::Fp32;
     }
     if name == "images" {
+        // The pipeline before video reading: the float models, every frame whole.
+        opts.precision = Precision::Fp32;
         opts.motion = None;
         opts.track_relook = false;
     }
@@ -422,7 +425,7 @@ fn main() {
     let clip = render(dir.path());
     let me = std::env::current_exe().unwrap();
     let phases: Vec<String> = std::env::var("ALPR_VIDEO_PHASES")
-        .unwrap_or_else(|_| "record,decode,images,video,video-mixed".into())
+        .unwrap_or_else(|_| "record,decode,images,video,video-fp32".into())
         .split(',')
         .map(str::to_string)
         .collect();
@@ -454,8 +457,8 @@ fn main() {
             "record" => "recording only",
             "decode" => "ALPR decoding and sampling only",
             "images" => "ALPR, every frame whole (before)",
-            "video" => "ALPR, motion-gated (now)",
-            "video-mixed" => "ALPR, motion-gated, mixed precision",
+            "video" => "ALPR, motion-gated (now, mixed)",
+            "video-fp32" => "ALPR, motion-gated, fp32",
             other => other,
         }
     }
@@ -531,7 +534,7 @@ fn main() {
             (v - rec) / (i - rec).max(1e-9)
         );
     }
-    for p in ["video", "video-mixed"] {
+    for p in ["video", "video-fp32"] {
         let (Some(v), Some((_, l))) = (cores.get(p), out.iter().find(|(q, _)| q == p)) else {
             continue;
         };

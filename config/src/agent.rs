@@ -37,8 +37,9 @@ pub struct AgentConfig {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub models_dir: Option<PathBuf>,
     /// Which versions of the ALPR models read plates: `fp32`, `int8` (made by
-    /// `deploy/fetch-models.sh`) or `mixed` (the int8 detector, the fp32 recognisers);
-    /// unset: the agent's default.
+    /// `deploy/fetch-models.sh`) or `mixed` (the int8 detector for the first look, the
+    /// fp32 one for the closer looks, the fp32 recognisers);
+    /// unset: the agent's default, mixed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub alpr_precision: Option<AlprPrecision>,
     /// gpsd's address (`host:port`, usually `127.0.0.1:2947`) on a gateway with

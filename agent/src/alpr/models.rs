@@ -86,25 +86,27 @@ pub fn files(precision: Precision) -> ModelSet {
     }
 }
 
-/// The default when nothing is configured: fp32. Mixed (the int8 detector for the first
-/// look, the float models for the rest; issue 21) read as fp32 did in every count, run
-/// of 2026-12-05 (release `camplane-agent alpr eval`, one thread):
+/// The default when nothing is configured: mixed (issue 21: int8 the default only if
+/// accuracy holds). Mixed runs the int8 detector for the first look (the whole frame,
+/// or the windows where something moved), the float detector for the closer looks that
+/// place the boxes read and wherever the int8 first look is blank, and the float
+/// recognisers. It read as fp32 did in every count, run of 2026-12-05 (release
+/// `camplane-agent alpr eval`, one thread):
 /// - held out first (`alpr_derive`'s four sets of seg_and_ocr validation images,
 ///   `ALPR_DERIVE_SAVE`): 330 of 640 exact, as fp32;
 /// - then measured, exact and located: us 88 and 107 of 111 (fp32 88 and 106), eu 98
 ///   of 108 and br 52 of 57 (both as fp32), at 0.73x fp32's median time on us (111
-///   against 152 ms).
+///   against 152 ms);
+/// - the dim 60x20 plate of `tests/alpr_small.rs`, where the int8 map is blank: read,
+///   by the float look again (`Reader::detect_first`).
 ///
-/// It is not the default. The int8 map can go blank where the float one sees text (2 of
-/// 161 held-out frames lost every trace fp32 found; the dim 60x20 plate of
-/// `tests/alpr_small.rs`: fp32's map 0.73 there, int8's 0.00 everywhere), so a blank
-/// first look is seen again by the float detector (`Reader::detect_first`). That second
-/// look costs most in video, where many motion windows hold no text: 4 cameras took
-/// 0.508 cores against fp32's 0.523 (`alpr_video`, 2026-12-05). And the second detector
-/// session costs memory: peak 297 MB against fp32's 236, over issue 21's 250 MB. A
-/// gateway short of CPU for still images can choose it (`alpr_precision: mixed`); int8
-/// everywhere lost 9 held-out reads (agent/models/quantize/README.md).
-pub const SHIPPED_PRECISION: Precision = Precision::Fp32;
+/// In video (`alpr_video`, 4 cameras, 2026-12-05 after the sessions came to share one
+/// arena): 0.493 cores against fp32's 0.514, 48 of 48 plates read once by both, peak
+/// 230.8 MB against 232.6. Before the shared arena the second detector session took
+/// mixed's peak to 297 MB, over issue 21's 250, and fp32 stayed the default.
+/// `alpr_precision: fp32` keeps the published models alone; int8 everywhere lost 9
+/// held-out reads (agent/models/quantize/README.md).
+pub const SHIPPED_PRECISION: Precision = Precision::Mixed;
 
 /// The models directory: `explicit` (from `--models`), else `$CAMPLANE_MODELS`, else
 /// `.models` in the current directory or one of its parents (a checkout), else

@@ -51,7 +51,7 @@ struct AlprOpts {
     recognizers: alpr::Recognizers,
     /// Model precision: fp32 (the published models), int8 (made by
     /// deploy/fetch-models.sh) or mixed (the int8 detector for the first look, fp32 for
-    /// the closer looks and the recognisers); default: the agent's shipped one, fp32.
+    /// the closer looks and the recognisers); default: the agent's shipped one, mixed.
     #[arg(long)]
     precision: Option<alpr::models::Precision>,
     /// With `--recognizers both`: most lines per image the general recogniser reads too
