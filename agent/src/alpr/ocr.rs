@@ -191,11 +191,13 @@ impl std::fmt::Debug for Ocr {
     }
 }
 
-/// Registers one CPU arena with the environment, which every session of the reader
-/// allocates from ([`builder`] sets `session.use_env_allocators`). Sessions never run
-/// at once (one reader thread), so one arena's peak is the largest session's, where
-/// an arena per session holds the sum of each one's peak: `mixed` runs two detectors
-/// on the same frames.
+/// Registers one CPU arena with the environment, which every session of the process
+/// allocates from ([`builder`] sets `session.use_env_allocators`). A site's reader runs
+/// its sessions one at a time on one thread, so the arena's peak is the largest
+/// session's, where an arena per session holds the sum of each one's peak (`mixed`
+/// runs two detectors on the same frames). The arena is ONNX Runtime's own (it locks
+/// for readers on other threads, as in tests) and, like the environment, lives for the
+/// process: what it grew to is kept after a reader is dropped.
 #[allow(unsafe_code)]
 fn share_cpu_arena(env: &ort::environment::Environment) -> Result<(), String> {
     use ort::memory::{AllocationDevice, AllocatorType, MemoryInfo, MemoryType};
