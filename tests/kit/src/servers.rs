@@ -48,21 +48,18 @@ pub fn free_port() -> u16 {
 }
 
 /// Ports from 20000 up to the start of the kernel's ephemeral range
-/// (`/proc/sys/net/ipv4/ip_local_port_range`; Linux's default starts at 32768).
+/// (`/proc/sys/net/ipv4/ip_local_port_range`; Linux's default is 32768-60999), or
+/// those above the range when it leaves too few below it.
 fn below_ephemeral() -> (u32, u32) {
-    let start = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
-        .ok()
-        .and_then(|s| s.split_whitespace().next()?.parse::<u32>().ok())
-        .unwrap_or(32768);
-    if start > 21000 {
-        (20000, start)
-    } else {
-        // An unusual range leaves little below it: use the ports above it instead.
-        let end = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
-            .ok()
-            .and_then(|s| s.split_whitespace().nth(1)?.parse::<u32>().ok())
-            .unwrap_or(60999);
-        (end + 1, 65535)
+    let range: Vec<u32> = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .unwrap_or_default()
+        .split_whitespace()
+        .filter_map(|v| v.parse().ok())
+        .collect();
+    match range[..] {
+        [start, _] if start > 21000 => (20000, start),
+        [_, end] if end < 64000 => (end + 1, 65536),
+        _ => (20000, 32768),
     }
 }
 
