@@ -318,7 +318,23 @@ pub async fn approvals(console: &Console, signed: &Signed, query: &str) -> Respo
         .ok()
         .map(|a| html::message("note", &format!("Your {} was recorded.", a.as_str())));
     let all = html::field(&q, "all") == "1";
-    render_approvals(console, signed, StatusCode::OK, msg, all).await
+    let after = html::field(&q, "after");
+    render_approvals(console, signed, StatusCode::OK, msg, all, after).await
+}
+
+/// Most approvals one page lists (as the users page).
+pub const APPROVALS_PAGE: usize = 50;
+
+/// The page of `list` (in the wing's order: requested, then id) after the approval
+/// `after` (the first page when `after` is empty or names none of them: approvals
+/// are never deleted, so only a made-up id misses), and whether more follow.
+fn approvals_page<'a>(list: &'a [AlprApproval], after: &str) -> (&'a [AlprApproval], bool) {
+    let start = match after {
+        "" => 0,
+        id => list.iter().position(|a| a.id == id).map_or(0, |i| i + 1),
+    };
+    let end = (start + APPROVALS_PAGE).min(list.len());
+    (&list[start..end], end < list.len())
 }
 
 async fn render_approvals(
@@ -327,6 +343,7 @@ async fn render_approvals(
     status: StatusCode,
     msg: Option<String>,
     all: bool,
+    after: &str,
 ) -> Response<Body> {
     let actor = &signed.actor;
     let mut b = msg.unwrap_or_default();
@@ -337,18 +354,35 @@ async fn render_approvals(
         };
         let _ = write!(
             b,
-            "<section><h2>{}</h2>",
+            "<section><h2>{} ({})</h2>",
             if all {
                 "All requests"
             } else {
                 "Waiting for a decision"
-            }
+            },
+            list.len()
         );
         if list.is_empty() {
             b.push_str("<p>Nothing is waiting.</p>");
         }
-        for a in &list {
+        let (shown, more) = approvals_page(&list, after);
+        for a in shown {
             approval_card(&mut b, a, &signed.csrf);
+        }
+        let all_q = if all { "all=1&" } else { "" };
+        if let (true, Some(last)) = (more, shown.last()) {
+            let _ = write!(
+                b,
+                "<p class=\"pager\"><a href=\"/console/approvals?{all_q}after={}\">Next {APPROVALS_PAGE}</a></p>",
+                url_part(&last.id)
+            );
+        }
+        if !after.is_empty() {
+            let _ = write!(
+                b,
+                "<p class=\"pager\"><a href=\"/console/approvals{}\">First page</a></p>",
+                if all { "?all=1" } else { "" }
+            );
         }
         b.push_str(if all {
             "<p><a href=\"/console/approvals\">Only those waiting</a></p></section>"
@@ -478,6 +512,7 @@ async fn refusal(console: &Console, signed: &Signed, e: &Error) -> Response<Body
         status,
         Some(html::message("error", &text)),
         false,
+        "",
     )
     .await
 }
@@ -485,6 +520,57 @@ async fn refusal(console: &Console, signed: &Signed, e: &Error) -> Response<Body
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn approvals(n: usize) -> Vec<AlprApproval> {
+        (0..n)
+            .map(|i| AlprApproval {
+                id: format!("aq-{:013}-0000", 1_780_000_000_000u64 + i as u64),
+                state: ApprovalState::Pending,
+                requested_by: "op".into(),
+                requested_at: Timestamp::UNIX_EPOCH,
+                plate: "AB*".into(),
+                case_number: "C-1".into(),
+                purpose: "p".into(),
+                from: Timestamp::UNIX_EPOCH,
+                until: Timestamp::UNIX_EPOCH,
+                sites: vec![],
+                for_agency: None,
+                reasons: vec![],
+                decided_by: None,
+                decided_at: None,
+                decision_reason: None,
+                used_at: None,
+                query_id: None,
+                results: None,
+                hotlist: None,
+            })
+            .collect()
+    }
+
+    /// Following each page's last id walks the whole list once, in order; an id
+    /// that names none starts again at the first page.
+    #[test]
+    fn approval_pages_cover_the_list_once() {
+        let list = approvals(2 * APPROVALS_PAGE + 7);
+        let (mut seen, mut after, mut pages) = (Vec::new(), String::new(), 0);
+        loop {
+            let (page, more) = approvals_page(&list, &after);
+            assert!(page.len() <= APPROVALS_PAGE);
+            seen.extend(page.iter().map(|a| a.id.clone()));
+            pages += 1;
+            if !more {
+                break;
+            }
+            after = page.last().unwrap().id.clone();
+        }
+        assert_eq!(pages, 3);
+        assert_eq!(seen, list.iter().map(|a| a.id.clone()).collect::<Vec<_>>());
+        let (page, more) = approvals_page(&list, "aq-made-up");
+        assert_eq!((page[0].id.as_str(), more), (list[0].id.as_str(), true));
+        let (page, more) = approvals_page(&list[..3], "");
+        assert_eq!((page.len(), more), (3, false));
+        assert!(approvals_page(&[], "").0.is_empty());
+    }
 
     #[test]
     fn form_times_are_rfc3339_or_local_utc() {
