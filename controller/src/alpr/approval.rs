@@ -421,6 +421,33 @@ fn check_id(id: &str) -> Result<()> {
     )))
 }
 
+/// A test approval: `id` in `state`, asked by `op` for `AB*` under case `C-1`, every
+/// time the epoch and every optional part empty.
+#[cfg(test)]
+pub(crate) fn sample(id: &str, state: ApprovalState) -> AlprApproval {
+    AlprApproval {
+        id: id.into(),
+        state,
+        requested_by: "op".into(),
+        requested_at: Timestamp::UNIX_EPOCH,
+        plate: "AB*".into(),
+        case_number: "C-1".into(),
+        purpose: "p".into(),
+        from: Timestamp::UNIX_EPOCH,
+        until: Timestamp::UNIX_EPOCH,
+        sites: vec![],
+        for_agency: None,
+        reasons: vec![],
+        decided_by: None,
+        decided_at: None,
+        decision_reason: None,
+        used_at: None,
+        query_id: None,
+        results: None,
+        hotlist: None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

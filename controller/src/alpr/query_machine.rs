@@ -170,27 +170,7 @@ mod tests {
     }
 
     fn approval(state: ApprovalState) -> AlprApproval {
-        AlprApproval {
-            id: "aq-1-ab".into(),
-            state,
-            requested_by: "op".into(),
-            requested_at: Timestamp::UNIX_EPOCH,
-            plate: "AB*".into(),
-            case_number: "C-1".into(),
-            purpose: "p".into(),
-            from: Timestamp::UNIX_EPOCH,
-            until: Timestamp::UNIX_EPOCH,
-            sites: vec![],
-            for_agency: None,
-            reasons: vec![],
-            decided_by: None,
-            decided_at: None,
-            decision_reason: None,
-            used_at: None,
-            query_id: None,
-            results: None,
-            hotlist: None,
-        }
+        crate::alpr::approval::sample("aq-1-ab", state)
     }
 
     fn run(state: ApprovalState, action: Action, who: &str, roles: &[Role]) -> Out {

@@ -523,26 +523,9 @@ mod tests {
 
     fn approvals(n: usize) -> Vec<AlprApproval> {
         (0..n)
-            .map(|i| AlprApproval {
-                id: format!("aq-{:013}-0000", 1_780_000_000_000u64 + i as u64),
-                state: ApprovalState::Pending,
-                requested_by: "op".into(),
-                requested_at: Timestamp::UNIX_EPOCH,
-                plate: "AB*".into(),
-                case_number: "C-1".into(),
-                purpose: "p".into(),
-                from: Timestamp::UNIX_EPOCH,
-                until: Timestamp::UNIX_EPOCH,
-                sites: vec![],
-                for_agency: None,
-                reasons: vec![],
-                decided_by: None,
-                decided_at: None,
-                decision_reason: None,
-                used_at: None,
-                query_id: None,
-                results: None,
-                hotlist: None,
+            .map(|i| {
+                let id = format!("aq-{}-0000", 1_780_000_000_000u64 + i as u64);
+                crate::alpr::approval::sample(&id, ApprovalState::Pending)
             })
             .collect()
     }
