@@ -27,10 +27,11 @@ pub const APPROVALS: &str = "approvals/alpr/";
 pub const MAX_REASON: usize = 1000;
 
 /// Where an approval stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ApprovalState {
     /// Waits for a supervisor.
+    #[default]
     Pending,
     /// Approved; the requester may run it once.
     Approved,
@@ -52,8 +53,10 @@ impl ApprovalState {
     }
 }
 
-/// A query waiting for (or past) a supervisor's decision.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// A query waiting for (or past) a supervisor's decision. `Default` is a pending
+/// request with nothing decided yet (the times at the epoch), for constructors to
+/// fill in what they ask.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct AlprApproval {
     /// `aq-{ms}-{random}`.
     pub id: String,
@@ -154,13 +157,7 @@ impl Controller {
             sites: req.sites.clone(),
             for_agency: req.for_agency.clone(),
             reasons,
-            decided_by: None,
-            decided_at: None,
-            decision_reason: None,
-            used_at: None,
-            query_id: None,
-            results: None,
-            hotlist: None,
+            ..AlprApproval::default()
         };
         let mut d = Draft::new(
             &actor.username,
@@ -429,22 +426,10 @@ pub(crate) fn sample(id: &str, state: ApprovalState) -> AlprApproval {
         id: id.into(),
         state,
         requested_by: "op".into(),
-        requested_at: Timestamp::UNIX_EPOCH,
         plate: "AB*".into(),
         case_number: "C-1".into(),
         purpose: "p".into(),
-        from: Timestamp::UNIX_EPOCH,
-        until: Timestamp::UNIX_EPOCH,
-        sites: vec![],
-        for_agency: None,
-        reasons: vec![],
-        decided_by: None,
-        decided_at: None,
-        decision_reason: None,
-        used_at: None,
-        query_id: None,
-        results: None,
-        hotlist: None,
+        ..AlprApproval::default()
     }
 }
 

@@ -230,13 +230,8 @@ impl Controller {
                 load.mode.as_str(),
                 case.expires
             )],
-            decided_by: None,
-            decided_at: None,
-            decision_reason: None,
-            used_at: None,
-            query_id: None,
-            results: None,
             hotlist: Some(summary.clone()),
+            ..AlprApproval::default()
         };
         let mut d = Draft::new(
             &actor.username,
