@@ -2,7 +2,8 @@
 # Fetches the ALPR models (PP-OCRv4 detection + recognition, from the PyPI wheel
 # rapidocr-onnxruntime, Apache-2.0) and ONNX Runtime's shared library (from the PyPI
 # onnxruntime wheel, MIT) into .models/ at the repository root (or $1), then makes the
-# int8 versions of the two PP-OCRv4 models with agent/models/quantize/quantize.py (ONNX
+# int8 versions of the two PP-OCRv4 models, and their simplified float graphs (same
+# function, fewer passes), with agent/models/quantize/quantize.py (ONNX
 # Runtime's own quantisation, from the committed calibration ranges: no data needed) in a
 # virtual environment of hash-pinned wheels under the wheel cache.
 # Pinned by version and SHA-256; idempotent: a second run only re-checks checksums.
@@ -29,10 +30,13 @@ MODELS=(
 LIBS=(
   "libonnxruntime.so|onnxruntime/capi/libonnxruntime.so.1.31.1|fc44112fbe06d7d689c57e11d3862031f64711007e4ee020f8eed5185fd2c1d3"
 )
-# file in .models/ made by quantize.py, expected SHA-256 (also in models.rs).
+# file in .models/ made by quantize.py, expected SHA-256 (also in models.rs): the int8
+# models and the simplified ("folded") float graphs the reader runs as its float models.
 INT8=(
   "ch_PP-OCRv4_det_infer_int8.onnx||ed9b7a0deffe8d7f69fc9015e093769cdfc0e016bd9826401a03d894e13f9130"
   "ch_PP-OCRv4_rec_infer_int8.onnx||a3d49fdb907f143e4fc8fbbab00d54ab96103793670425ac527d8f3a249ce52b"
+  "ch_PP-OCRv4_det_infer_folded.onnx||e052cb0b20e7b174ab4ccd9d3cb0f8817d461bbb2182f26a6707669b17913ee1"
+  "ch_PP-OCRv4_rec_infer_folded.onnx||1d006becb84ecb44d312e1b467fb30c4e88098182361ca754978cc2aab8f2ebb"
 )
 QUANT_REQS="$ROOT/agent/models/quantize/requirements.txt"
 

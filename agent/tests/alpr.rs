@@ -187,9 +187,11 @@ fn corrupted_model_names_the_file_and_expected_checksum() {
     for f in models::ALL {
         std::os::unix::fs::symlink(src.join(f.name), tmp.path().join(f.name)).unwrap();
     }
-    let det = tmp.path().join(models::DET.name);
+    // The closer looks' detector of the shipped precision: the folded float one.
+    let file = models::files(models::SHIPPED_PRECISION).det;
+    let det = tmp.path().join(file.name);
     std::fs::remove_file(&det).unwrap();
-    let mut bytes = std::fs::read(src.join(models::DET.name)).unwrap();
+    let mut bytes = std::fs::read(src.join(file.name)).unwrap();
     let mid = bytes.len() / 2;
     bytes[mid] ^= 0xff;
     std::fs::write(&det, &bytes).unwrap();
@@ -197,7 +199,7 @@ fn corrupted_model_names_the_file_and_expected_checksum() {
     let msg = e.to_string();
     assert!(matches!(e, AlprError::ModelCorrupt { .. }), "{msg}");
     assert!(
-        msg.contains(models::DET.name) && msg.contains(models::DET.sha256),
+        msg.contains(file.name) && msg.contains(file.sha256),
         "{msg}"
     );
     // Through the CLI too: a clear message, exit 1, no panic.
@@ -209,7 +211,7 @@ fn corrupted_model_names_the_file_and_expected_checksum() {
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
-        err.contains(models::DET.sha256) && !err.contains("panicked"),
+        err.contains(file.sha256) && !err.contains("panicked"),
         "{err}"
     );
 }
@@ -655,10 +657,10 @@ fn a_missing_int8_model_names_the_file_and_the_script() {
     let e = Reader::load_with(tmp.path(), Region::Any, models::Precision::Mixed).unwrap_err();
     assert!(e.to_string().contains(models::DET_INT8.name), "{e}");
     Reader::load_with(tmp.path(), Region::Any, models::Precision::Fp32).unwrap();
-    // And the float one (its closer looks): without it mixed does not load either.
-    let only_int8 = models_without(models::DET);
+    // And the float one (its closer looks, folded): without it mixed does not load either.
+    let only_int8 = models_without(models::DET_FOLDED);
     let e = Reader::load_with(only_int8.path(), Region::Any, models::Precision::Mixed).unwrap_err();
-    assert!(e.to_string().contains(models::DET.name), "{e}");
+    assert!(e.to_string().contains(models::DET_FOLDED.name), "{e}");
     Reader::load_with(only_int8.path(), Region::Any, models::Precision::Int8).unwrap();
     // Through the CLI: exit 1 with the same message, no panic.
     let out = bin()

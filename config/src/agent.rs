@@ -57,7 +57,8 @@ pub struct AgentConfig {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum AlprPrecision {
-    /// The float models as published.
+    /// The float models as published (run as their folded graphs: the same function in
+    /// fewer passes over memory; agent/models/quantize).
     Fp32,
     /// Their int8 versions (agent/models/quantize).
     Int8,
