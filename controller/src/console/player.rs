@@ -14,7 +14,8 @@
 //!   (`completed`, `refused: …`, `failed: …`) before the close frame. The
 //!   viewer closing the socket ends the session (`viewer gone`). The viewer
 //!   may send `pause` and `resume` (its buffer is full, or has room again):
-//!   while paused nothing more is pulled.
+//!   while paused nothing more is pulled, and the source is kept open for at
+//!   most [`MAX_PAUSE`] (then `paused too long`: the gateway's slot goes back).
 //! - [`pump`] is generic over a stream of byte chunks and an end callback, so
 //!   any source of fMP4 (a recorded range, a live camera) plugs in.
 //! - The page part ([`section`]): a `<video>` the one script (`console.js`)
@@ -188,6 +189,8 @@ pub enum Ended {
     Shutdown,
     /// The source failed: the error for the record, the words for the viewer.
     Failed(String, String),
+    /// The viewer kept the range paused for [`MAX_PAUSE`]: its source was given back.
+    PausedTooLong,
 }
 
 impl Ended {
@@ -199,6 +202,7 @@ impl Ended {
             Ended::ViewerStalled => "viewer stalled".into(),
             Ended::Shutdown => "controller shutting down".into(),
             Ended::Failed(e, _) => format!("failed: {e}"),
+            Ended::PausedTooLong => "paused too long".into(),
         }
     }
 
@@ -209,6 +213,14 @@ impl Ended {
             Ended::ViewerGone | Ended::ViewerStalled => None,
             Ended::Shutdown => Some((1001, "controller shutting down".into())),
             Ended::Failed(_, shown) => Some((1011, format!("failed: {shown}"))),
+            Ended::PausedTooLong => Some((
+                1000,
+                format!(
+                    "paused too long: after {} minutes paused the recording was given back \
+                     to its gateway; open the range again to go on",
+                    MAX_PAUSE.as_secs() / 60
+                ),
+            )),
         }
     }
 }
@@ -275,9 +287,49 @@ async fn send(
 const KEEP_EVERY: std::time::Duration =
     std::time::Duration::from_secs(camplane_config::model::PLAYBACK_IDLE.as_secs() / 3);
 
+/// The longest a viewer may keep a recorded range paused. While paused, the range
+/// holds one of its gateway's playback slots (`camplane_agent::playback::MAX_SESSIONS`,
+/// 8 per gateway) because the controller keeps its source open; past this the session
+/// ends (`paused too long`) and the slot goes back. A product choice, not a measured
+/// figure: long enough for a phone call, short enough that a forgotten tab, or a viewer
+/// pausing on purpose, cannot keep a gateway's slots from other investigators for hours.
+/// A client that streams slowly instead still holds its slot; the gateway's cap bounds
+/// that.
+pub const MAX_PAUSE: Duration = Duration::from_secs(10 * 60);
+
+/// A viewer's pause as the pump keeps it: since when the range has been paused,
+/// without a `resume` between. Repeating `pause` does not restart the clock.
+#[derive(Debug, Default, Clone, Copy, PartialEq)]
+struct Pause {
+    since: Option<tokio::time::Instant>,
+}
+
+impl Pause {
+    /// The viewer said `pause`.
+    fn start(&mut self, now: tokio::time::Instant) {
+        self.since.get_or_insert(now);
+    }
+
+    /// The viewer said `resume`.
+    fn end(&mut self) {
+        self.since = None;
+    }
+
+    fn paused(&self) -> bool {
+        self.since.is_some()
+    }
+
+    /// At a keep, `now`: whether the source is kept open (else the session ends).
+    fn keeps(&self, now: tokio::time::Instant) -> bool {
+        self.since
+            .is_some_and(|s| now.saturating_duration_since(s) < MAX_PAUSE)
+    }
+}
+
 /// The session's part of the pump: until the source ends, fails, the viewer
 /// goes, or `shutdown`. Counts what was sent into `sent`. While the viewer has
-/// paused, `keep` runs every [`KEEP_EVERY`] (the source stays open).
+/// paused, `keep` runs every [`KEEP_EVERY`] (the source stays open), for at most
+/// [`MAX_PAUSE`].
 async fn run<S, B, K, KF>(
     socket: &mut WebSocket,
     session: &str,
@@ -292,7 +344,7 @@ where
     K: Fn() -> KF,
     KF: Future<Output = ()>,
 {
-    let mut paused = false;
+    let mut pause = Pause::default();
     let mut keep_at = tokio::time::Instant::now();
     let mut head: Option<Vec<u8>> = Some(Vec::new());
     loop {
@@ -300,19 +352,24 @@ where
             m = socket.recv() => match heard(m) {
                 Heard::Gone => return Ended::ViewerGone,
                 Heard::Pause => {
-                    paused = true;
-                    keep_at = tokio::time::Instant::now() + KEEP_EVERY;
+                    if !pause.paused() {
+                        keep_at = tokio::time::Instant::now() + KEEP_EVERY;
+                    }
+                    pause.start(tokio::time::Instant::now());
                     continue
                 }
-                Heard::Resume => { paused = false; continue }
+                Heard::Resume => { pause.end(); continue }
                 Heard::Other => continue,
             },
-            () = tokio::time::sleep_until(keep_at), if paused => {
+            () = tokio::time::sleep_until(keep_at), if pause.paused() => {
+                if !pause.keeps(tokio::time::Instant::now()) {
+                    return Ended::PausedTooLong;
+                }
                 keep().await;
                 keep_at = tokio::time::Instant::now() + KEEP_EVERY;
                 continue
             }
-            c = chunks.next(), if !paused => c,
+            c = chunks.next(), if !pause.paused() => c,
             () = shutdown.cancelled() => return Ended::Shutdown,
         };
         let chunk = match next {
@@ -1066,6 +1123,45 @@ pub(super) async fn section(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A paused range keeps its source for [`MAX_PAUSE`], then the session ends;
+    /// a `resume` starts the count again; a viewer repeating `pause` (to look
+    /// paused for a moment each time) does not.
+    #[test]
+    fn a_pause_keeps_the_source_for_at_most_max_pause() {
+        let t0 = tokio::time::Instant::now();
+        let mut p = Pause::default();
+        assert!(!p.paused() && !p.keeps(t0), "not paused: nothing to keep");
+        p.start(t0);
+        assert!(p.paused());
+        assert!(p.keeps(t0 + KEEP_EVERY));
+        assert!(p.keeps(t0 + MAX_PAUSE - Duration::from_secs(1)));
+        assert!(!p.keeps(t0 + MAX_PAUSE), "the pause ran out");
+        // `pause` again, late in the pause: the clock does not restart.
+        p.start(t0 + MAX_PAUSE - Duration::from_secs(5));
+        assert!(!p.keeps(t0 + MAX_PAUSE));
+        // `resume`, then `pause`: a new pause, a new count.
+        p.end();
+        assert!(!p.paused());
+        let t1 = t0 + MAX_PAUSE;
+        p.start(t1);
+        assert!(p.keeps(t1 + MAX_PAUSE - Duration::from_secs(1)));
+        assert!(!p.keeps(t1 + MAX_PAUSE));
+    }
+
+    /// The end is recorded as `paused too long` and the viewer is told why and
+    /// what to do, in a close reason a browser accepts (a normal close).
+    #[test]
+    fn a_pause_that_ran_out_is_recorded_and_explained() {
+        assert_eq!(Ended::PausedTooLong.outcome(), "paused too long");
+        let (code, text) = Ended::PausedTooLong.told().unwrap();
+        assert_eq!(code, 1000);
+        assert!(
+            text.starts_with("paused too long: after 10 minutes"),
+            "{text}"
+        );
+        assert!(text.contains("open the range again"), "{text}");
+    }
 
     fn bx(typ: &[u8; 4], body: &[u8]) -> Vec<u8> {
         let mut v = ((body.len() + 8) as u32).to_be_bytes().to_vec();
