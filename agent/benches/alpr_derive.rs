@@ -668,6 +668,23 @@ fn main() {
         |r, v| r.general_lines = v,
         general,
     );
+    // The least plate score of a line the general recogniser reads, on the three scene
+    // sets and the crops (which carry the state names and slogans it would skip).
+    let min_score = reader.general_min_score;
+    let with_crops: [(&str, &[(RgbImage, Label)]); 4] = [
+        ("standard", &scenes),
+        ("small", &small),
+        ("split", &split),
+        ("crops", &whole),
+    ];
+    sweep_sets(
+        "general_min_score",
+        &[0.0, 0.05, 0.1, 0.2, 0.3, 0.5],
+        &mut reader,
+        &with_crops,
+        |r, v| r.general_min_score = v,
+        min_score,
+    );
     sweep(
         "long_side",
         &[480, 576, 640, 736, 832, 960, 1216],

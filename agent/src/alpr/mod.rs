@@ -94,6 +94,11 @@ pub struct Reader {
     /// plate candidates (see [`general_choice`]); those lines are scored jointly, the
     /// others on the plate reading alone. `max_lines` or more: every line, as before.
     pub general_lines: usize,
+    /// With [`Recognizers::Both`]: the least plate-candidate score (see
+    /// [`general_choice`]) of a line the general recogniser reads too; the lines under it
+    /// (state names, slogans, other text the plate reader makes no likely plate of) are
+    /// scored on the plate reading alone. 0: every chosen line, as before.
+    pub general_min_score: f32,
     /// Weight of a plate read from two boxes joined on one line (see `same_line`)
     /// against one read from a single box: a join rests on a geometric guess as well as
     /// on the readings.
@@ -231,6 +236,16 @@ impl Reader {
             // (split exact 48, 53, 56, 58 against 59). At 8 (max_lines) every line is
             // read by both, as before the choice.
             general_lines: 8,
+            // Swept by benches/alpr_derive.rs (issue 21), run of 2026-12-05, on the
+            // standard, small-plate and emblem-split scenes and the crops (640 held-out
+            // images, mixed): 0 (every chosen line) 330 exact, 583 located, 96 CPU ms
+            // median; 0.05 and 0.1: 328, 571, 92 ms; 0.2 and 0.3: 328, 571, 88 ms; 0.5:
+            // 326. The bench's rule (exact reads within two of the best, then the
+            // cheapest) names 0.2, but every value over 0 loses 12 plates located: the
+            // lines it skips are those the plate reader makes no candidate of, and the
+            // general reading is what finds a plate there. 0 kept: 8% of the CPU is not
+            // worth a plate in fifty found.
+            general_min_score: 0.0,
             // Set by hand in the first version (e476140; the history holds no tuning of
             // them on us/eu/br). Derived by benches/alpr_derive.rs, run of 2026-12-03
             // (kept unless another value gains more than two exact reads): the join on
@@ -400,8 +415,14 @@ impl Reader {
         let chosen: Vec<bool> = match which {
             Recognizers::General => vec![true; rects.len()],
             Recognizers::Plate => vec![false; rects.len()],
-            Recognizers::Both if general_lines >= rects.len() => vec![true; rects.len()],
-            Recognizers::Both => general_choice(&self.line_scores(&lines), general_lines),
+            Recognizers::Both if general_lines >= rects.len() && self.general_min_score <= 0.0 => {
+                vec![true; rects.len()]
+            }
+            Recognizers::Both => general_choice(
+                &self.line_scores(&lines),
+                general_lines,
+                self.general_min_score,
+            ),
         };
         let general_rects: Vec<RotRect> = rects
             .iter()
@@ -721,8 +742,15 @@ fn joint_candidates(
 /// alone, a join with another line included: [`Reader::line_scores`]), the more
 /// prominent first among equals. A line making no candidate ranks last but can still be
 /// chosen: the general recogniser may read more of it.
-fn general_choice(scores: &[f32], k: usize) -> Vec<bool> {
-    let mut order: Vec<(usize, f32)> = scores.iter().copied().enumerate().collect();
+/// Lines scoring under `min_score` are not chosen (with `min_score` 0 a line making no
+/// candidate can be).
+fn general_choice(scores: &[f32], k: usize, min_score: f32) -> Vec<bool> {
+    let mut order: Vec<(usize, f32)> = scores
+        .iter()
+        .copied()
+        .enumerate()
+        .filter(|&(_, s)| min_score <= 0.0 || s >= min_score)
+        .collect();
     // Stable: equal scores keep the lines' prominence order.
     order.sort_by(|a, b| b.1.total_cmp(&a.1));
     let mut chosen = vec![false; scores.len()];
@@ -1021,7 +1049,7 @@ mod tests {
         // Most prominent first: a slogan (no candidate), a sure plate, a speck (none),
         // an unsure plate.
         let scores = [0.0, 0.8, 0.0, 0.3];
-        let choose = |k| general_choice(&scores, k);
+        let choose = |k| general_choice(&scores, k, 0.0);
         assert_eq!(choose(0), [false; 4]);
         assert_eq!(choose(1), [false, true, false, false]);
         assert_eq!(choose(2), [false, true, false, true]);
@@ -1030,6 +1058,10 @@ mod tests {
         assert_eq!(choose(4), [true; 4], "every line, as before the choice");
         assert_eq!(choose(usize::MAX), [true; 4]);
         assert!(general_choice(&[], 2).is_empty());
+        // A least score: the lines under it are never chosen, however many may be.
+        assert_eq!(general_choice(&scores, 4, 0.3), [false, true, false, true]);
+        assert_eq!(general_choice(&scores, 1, 0.3), [false, true, false, false]);
+        assert_eq!(general_choice(&scores, 4, 0.9), [false; 4]);
     }
 
     #[test]
