@@ -1057,7 +1057,7 @@ mod tests {
         assert_eq!(choose(3), [true, true, false, true]);
         assert_eq!(choose(4), [true; 4], "every line, as before the choice");
         assert_eq!(choose(usize::MAX), [true; 4]);
-        assert!(general_choice(&[], 2).is_empty());
+        assert!(general_choice(&[], 2, 0.0).is_empty());
         // A least score: the lines under it are never chosen, however many may be.
         assert_eq!(general_choice(&scores, 4, 0.3), [false, true, false, true]);
         assert_eq!(general_choice(&scores, 1, 0.3), [false, true, false, false]);
