@@ -1,6 +1,7 @@
-//! Each ALPR model before and after int8 quantisation (agent/models/quantize), in the
-//! same run: file size and the median CPU time of one call on one core, pre- and
-//! post-processing included (what the reader pays per call).
+//! Each ALPR model before and after agent/models/quantize, in the same run: the
+//! published float graph, its folded graph (what fp32 and mixed run: the same function
+//! in fewer passes) and its int8 version; file size and the median CPU time of one call
+//! on one core, pre- and post-processing included (what the reader pays per call).
 //!
 //! `cargo bench -p camplane-agent --bench alpr_models` (env: `CAMPLANE_DATA_DIR`,
 //! `CAMPLANE_MODELS`). The input is a 1280x720 frame holding one seg_and_ocr crop of the
@@ -98,27 +99,35 @@ fn main() {
     };
     let eight = vec![rect; 8];
     let n = 21;
-    let mut rows: Vec<(&str, [f64; 2], [f64; 2])> = vec![
-        ("PP-OCRv4 detector, 1280x720 frame", [0.0; 2], [0.0; 2]),
-        ("PP-OCRv4 recogniser, 1 line", [0.0; 2], [0.0; 2]),
-        ("PP-OCRv4 recogniser, 8 lines", [0.0; 2], [0.0; 2]),
-        ("plate reader, 1 line", [0.0; 2], [0.0; 2]),
-        ("plate reader, 8 lines", [0.0; 2], [0.0; 2]),
+    let mut rows: Vec<(&str, [f64; 3], [f64; 3])> = vec![
+        ("PP-OCRv4 detector, 1280x720 frame", [0.0; 3], [0.0; 3]),
+        ("PP-OCRv4 recogniser, 1 line", [0.0; 3], [0.0; 3]),
+        ("PP-OCRv4 recogniser, 8 lines", [0.0; 3], [0.0; 3]),
+        ("plate reader, 1 line", [0.0; 3], [0.0; 3]),
+        ("plate reader, 8 lines", [0.0; 3], [0.0; 3]),
     ];
-    for (k, p) in [Precision::Fp32, Precision::Int8].into_iter().enumerate() {
-        let mut ocr = Ocr::load_with(&dir, p).unwrap_or_else(|e| panic!("{e}"));
-        let set = models::files(p);
+    // The published float graphs (before anything of ours), the folded ones fp32 and
+    // mixed run, and the int8 ones.
+    let published = models::ModelSet {
+        first_det: models::DET,
+        det: models::DET,
+        rec: models::REC,
+    };
+    let columns = [
+        (published, false),
+        (models::files(Precision::Fp32), false),
+        (models::files(Precision::Int8), true),
+    ];
+    for (k, (set, int8_plate)) in columns.into_iter().enumerate() {
+        let mut ocr = Ocr::load_set(&dir, set, int8_plate).unwrap_or_else(|e| panic!("{e}"));
         let (det, rec) = (set.det, set.rec);
         let size = |f: &models::ModelFile| {
             std::fs::metadata(dir.join(f.name)).map_or(0.0, |m| m.len() as f64 / 1e6)
         };
-        let plate_size = match p {
-            Precision::Fp32 | Precision::Mixed => {
-                include_bytes!("../models/plate-reader/plate_reader.onnx").len()
-            }
-            Precision::Int8 => {
-                include_bytes!("../models/plate-reader/plate_reader_int8.onnx").len()
-            }
+        let plate_size = if int8_plate {
+            include_bytes!("../models/plate-reader/plate_reader_int8.onnx").len()
+        } else {
+            include_bytes!("../models/plate-reader/plate_reader.onnx").len()
         } as f64
             / 1e6;
         let sizes = [size(&det), size(&rec), size(&rec), plate_size, plate_size];
@@ -135,18 +144,33 @@ fn main() {
         }
     }
     println!(
-        "{:<36} {:>9} {:>9} {:>10} {:>10} {:>7}",
-        "model, call", "fp32 MB", "int8 MB", "fp32 ms", "int8 ms", "ratio"
+        "{:<36} {:>8} {:>8} {:>8} {:>9} {:>9} {:>9} {:>7} {:>7}",
+        "model, call",
+        "pub. MB",
+        "fp32 MB",
+        "int8 MB",
+        "pub. ms",
+        "fp32 ms",
+        "int8 ms",
+        "fp32/p",
+        "int8/p"
     );
     for (name, s, t) in rows {
         println!(
-            "{name:<36} {:>9.2} {:>9.2} {:>10.2} {:>10.2} {:>7.2}",
+            "{name:<36} {:>8.2} {:>8.2} {:>8.2} {:>9.2} {:>9.2} {:>9.2} {:>7.2} {:>7.2}",
             s[0],
             s[1],
+            s[2],
             t[0],
             t[1],
-            t[1] / t[0]
+            t[2],
+            t[1] / t[0],
+            t[2] / t[0]
         );
     }
+    println!(
+        "(pub.: the published float graphs; fp32: the folded ones fp32 and mixed run; \
+         the plate reader is ours, the same float model in both)"
+    );
     println!("(median CPU ms per call over {n} samples, one intra-op thread, same run)");
 }

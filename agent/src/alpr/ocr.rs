@@ -271,7 +271,17 @@ impl Ocr {
 
     /// Loads the models of `precision` from `dir` after checking every file's SHA-256.
     pub fn load_with(dir: &Path, precision: models::Precision) -> Result<Ocr, AlprError> {
-        let set = models::files(precision);
+        Ocr::load_set(
+            dir,
+            models::files(precision),
+            precision == models::Precision::Int8,
+        )
+    }
+
+    /// Loads the files of `set` from `dir` after checking every file's SHA-256, with
+    /// the built-in plate reader, its int8 version where `int8_plate` (for benches
+    /// comparing the published graphs with what the precisions run).
+    pub fn load_set(dir: &Path, set: models::ModelSet, int8_plate: bool) -> Result<Ocr, AlprError> {
         let lib = models::verify_file(dir, &models::ORT_LIB)?;
         let det_path = models::verify_file(dir, &set.det)?;
         // The first look's detector is checked and loaded only where it is another file.
@@ -285,9 +295,10 @@ impl Ocr {
         let det = session(env, &det_path)?;
         let first = first_path.map(|p| session(env, &p)).transpose()?;
         let rec = session(env, &rec_path)?;
-        let plate_model = match precision {
-            models::Precision::Fp32 | models::Precision::Mixed => PLATE_READER,
-            models::Precision::Int8 => PLATE_READER_INT8,
+        let plate_model = if int8_plate {
+            PLATE_READER_INT8
+        } else {
+            PLATE_READER
         };
         let plate = builder(env)
             .and_then(|mut b| b.commit_from_memory(plate_model).map_err(|e| e.to_string()))
