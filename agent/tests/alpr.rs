@@ -628,6 +628,70 @@ fn int8_models_load_and_read_a_rendered_plate() {
     );
 }
 
+/// The folded float models (quantize.py's simplification, built and pinned by
+/// fetch-models.sh) compute what the published graphs compute: on a real plate crop
+/// and a rendered frame, the same boxes (corners within a tenth of a pixel, scores
+/// within 1e-4) and the same readings of them (text equal, confidences within 1e-4).
+/// A folding that changed the function fails here, whatever its speed.
+#[test]
+fn the_folded_float_models_compute_what_the_published_ones_do() {
+    use camplane_agent::alpr::geom::Rgb;
+    use camplane_agent::alpr::ocr::Ocr;
+    let dir = models_dir();
+    let published = models::ModelSet {
+        first_det: models::DET,
+        det: models::DET,
+        rec: models::REC,
+    };
+    let folded = models::files(models::Precision::Fp32);
+    assert_eq!(folded.det.name, models::DET_FOLDED.name);
+    assert_eq!(folded.rec.name, models::REC_FOLDED.name);
+    let mut a = Ocr::load_set(&dir, published, false).unwrap();
+    let mut b = Ocr::load_set(&dir, folded, false).unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let seg = data_dir().join("seg_and_ocr/usimages");
+    let mut crops: Vec<PathBuf> = std::fs::read_dir(&seg)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    crops.sort();
+    let mut lines = 0;
+    for path in [crops[0].clone(), rendered_plate(tmp.path(), "XYZ9876")] {
+        let img = camplane_agent::alpr::decode(&path).unwrap();
+        let rgb = Rgb {
+            w: img.width() as usize,
+            h: img.height() as usize,
+            data: img.as_raw(),
+        };
+        let (da, db) = (a.detect(&rgb).unwrap(), b.detect(&rgb).unwrap());
+        assert_eq!(da.len(), db.len(), "{}", path.display());
+        for (x, y) in da.iter().zip(&db) {
+            for (p, q) in x.rect.corners().iter().zip(y.rect.corners()) {
+                assert!(
+                    (p.x - q.x).abs() < 0.1 && (p.y - q.y).abs() < 0.1,
+                    "{}: {x:?} against {y:?}",
+                    path.display()
+                );
+            }
+            assert!((x.score - y.score).abs() < 1e-4, "{x:?} against {y:?}");
+        }
+        let rects: Vec<_> = da.iter().map(|t| t.rect).collect();
+        let (ra, rb) = (
+            a.recognize(&rgb, &rects).unwrap(),
+            b.recognize(&rgb, &rects).unwrap(),
+        );
+        for (x, y) in ra.iter().zip(&rb) {
+            assert_eq!(x.text, y.text, "{}", path.display());
+            assert!(
+                (x.confidence - y.confidence).abs() < 1e-4,
+                "{x:?} against {y:?}"
+            );
+        }
+        lines += rects.len();
+    }
+    assert!(lines >= 2, "the images hold text lines: {lines}");
+}
+
 /// A models folder with every file but `missing` (links to the real ones).
 fn models_without(missing: models::ModelFile) -> tempfile::TempDir {
     let src = models_dir();
