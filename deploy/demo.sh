@@ -112,6 +112,7 @@ min_free_bytes: 0
 min_free_percent: 1
 models_dir: $PWD/.models
 alpr_fps: 4
+alpr_region: us
 YAML
 "$BIN/camplane-agent" --config "$DATA/agent.yaml" 2> "$DATA/agent.log" &
 pids+=($!)

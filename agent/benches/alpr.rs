@@ -2,7 +2,9 @@
 //! in the same run, one core each. Prints the exact-read rate per folder, the plates
 //! located and the median time per image for both, ours at each model precision
 //! (fp32, the published models; int8; mixed, the default: the int8 detector for the
-//! first look, fp32 for the closer looks and the recognisers: agent/models/quantize).
+//! first look, fp32 for the closer looks and the recognisers: agent/models/quantize),
+//! every folder read with region `any`; and, beside, the shipped precision with each
+//! folder read in its own region (`alpr_region`: us, eu, br), as a city sets its agents.
 //!
 //! `cargo bench -p camplane-agent --bench alpr` (env: `CAMPLANE_DATA_DIR` for the images,
 //! `CAMPLANE_MODELS` for the models, `ALPR_BENCH_LIMIT=N` for the first N images per
@@ -161,6 +163,23 @@ fn main() {
     let mixed = eval_all(&mut reader);
     print!("ours (camplane alpr, mixed):\n{}", eval::report(&mixed));
     drop(reader);
+    // The shipped precision with each folder read as a city sets its agents
+    // (`alpr_region`): us for us, eu for eu, br for br. Every other figure reads all
+    // three with `any`, the configuration issue 21's baseline was measured in.
+    let regional: Vec<FolderScore> = folders
+        .iter()
+        .map(|f| {
+            let name = f.file_name().and_then(|n| n.to_str()).unwrap_or("any");
+            let region: Region = name.parse().unwrap_or_default();
+            let mut r = Reader::load_with(&dir, region, models::SHIPPED_PRECISION)
+                .unwrap_or_else(|e| panic!("{e}"));
+            eval::eval_folder(&mut r, f, limit).unwrap_or_else(|e| panic!("{}: {e}", f.display()))
+        })
+        .collect();
+    print!(
+        "ours (camplane alpr, mixed, each folder's own region):\n{}",
+        eval::report(&regional)
+    );
     let mut base = Vec::new();
     for f in &folders {
         match baseline(f, limit) {
@@ -176,11 +195,12 @@ fn main() {
         }
     }
     println!(
-        "\n{:<6} {:>22} {:>22} {:>22} {:>22} {:>22}",
+        "\n{:<6} {:>22} {:>22} {:>22} {:>22} {:>22} {:>22}",
         "folder",
         "fp32 exact loc | ms",
         "int8 exact loc | ms",
         "mixed exact loc | ms",
+        "mixed, own region",
         "general only | ms",
         "RapidOCR exact loc | ms"
     );
@@ -193,13 +213,21 @@ fn main() {
             eval::median(&s.ms)
         )
     };
-    for ((((o, q), m), g), b) in ours.iter().zip(&int8).zip(&mixed).zip(&general).zip(&base) {
+    for (((((o, q), m), r), g), b) in ours
+        .iter()
+        .zip(&int8)
+        .zip(&mixed)
+        .zip(&regional)
+        .zip(&general)
+        .zip(&base)
+    {
         println!(
-            "{:<6} {:>22} {:>22} {:>22} {:>22} {:>22}",
+            "{:<6} {:>22} {:>22} {:>22} {:>22} {:>22} {:>22}",
             o.region,
             cell(o),
             cell(q),
             cell(m),
+            cell(r),
             format!("{:>5.1}% | {:>4.0}", g.exact_pct(), eval::median(&g.ms)),
             cell(b)
         );
@@ -214,12 +242,14 @@ fn main() {
     let (ma, mm) = all(&mixed);
     let (ba, bm) = all(&base);
     let (ga, gm) = all(&general);
+    let (ra, rm) = all(&regional);
     println!(
-        "{:<6} {:>22} {:>22} {:>22} {:>22} {:>22}",
+        "{:<6} {:>22} {:>22} {:>22} {:>22} {:>22} {:>22}",
         "all",
         format!("{oa:>5.1}% | {om:>4.0}"),
         format!("{qa:>5.1}% | {qm:>4.0}"),
         format!("{ma:>5.1}% | {mm:>4.0}"),
+        format!("{ra:>5.1}% | {rm:>4.0}"),
         format!("{ga:>5.1}% | {gm:>4.0}"),
         format!("{ba:>5.1}% | {bm:>4.0}")
     );

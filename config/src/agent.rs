@@ -42,6 +42,12 @@ pub struct AgentConfig {
     /// unset: the agent's default, mixed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub alpr_precision: Option<AlprPrecision>,
+    /// Whose plates the ALPR cameras read: `any` (every format the reader knows: US, EU,
+    /// Brazil), `us`, `eu` or `br`; unset: any. A region's plates are scored on its
+    /// formats, and `us` fixes no look-alike to fit a format (US plates may be vanity
+    /// plates of any shape).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub alpr_region: Option<AlprRegion>,
     /// gpsd's address (`host:port`, usually `127.0.0.1:2947`) on a gateway with
     /// mobile readers: their reads take the GPS position.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -94,6 +100,53 @@ impl std::str::FromStr for AlprPrecision {
             "int8" => Ok(AlprPrecision::Int8),
             "mixed" => Ok(AlprPrecision::Mixed),
             other => Err(format!("unknown precision {other:?} (fp32, int8, mixed)")),
+        }
+    }
+}
+
+/// Whose plates an agent reads (`alpr_region`, `camplane-agent alpr read --region`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AlprRegion {
+    /// Every format the reader knows (the default: a reader need not know its country).
+    #[default]
+    Any,
+    /// The United States.
+    Us,
+    /// Europe.
+    Eu,
+    /// Brazil (the old `LLLDDDD` and Mercosul `LLLDLDD`).
+    Br,
+}
+
+impl AlprRegion {
+    /// The name in configs and on the command line.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AlprRegion::Any => "any",
+            AlprRegion::Us => "us",
+            AlprRegion::Eu => "eu",
+            AlprRegion::Br => "br",
+        }
+    }
+}
+
+impl std::fmt::Display for AlprRegion {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for AlprRegion {
+    type Err = String;
+    /// Case-insensitive on the command line; empty is `any`.
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        match s.to_ascii_lowercase().as_str() {
+            "any" | "" => Ok(AlprRegion::Any),
+            "us" => Ok(AlprRegion::Us),
+            "eu" => Ok(AlprRegion::Eu),
+            "br" => Ok(AlprRegion::Br),
+            other => Err(format!("unknown region {other:?} (any, us, eu, br)")),
         }
     }
 }
@@ -217,5 +270,30 @@ mod tests {
         assert_eq!(p.file, "a.yaml");
         assert!(p.message.contains("fp16"), "{p:?}");
         assert!("fp16".parse::<AlprPrecision>().is_err());
+    }
+
+    #[test]
+    fn alpr_region_is_any_us_eu_or_br_and_anything_else_names_the_field() {
+        let base = "controllers: [https://x:1]\nca_file: /ca.pem\ndata_dir: /d\n";
+        let cfg = AgentConfig::parse("a.yaml", base).unwrap();
+        assert_eq!(cfg.alpr_region, None);
+        assert_eq!(cfg.alpr_region.unwrap_or_default(), AlprRegion::Any);
+        for (v, want) in [
+            ("any", AlprRegion::Any),
+            ("us", AlprRegion::Us),
+            ("eu", AlprRegion::Eu),
+            ("br", AlprRegion::Br),
+        ] {
+            let cfg = AgentConfig::parse("a.yaml", &format!("{base}alpr_region: {v}\n")).unwrap();
+            assert_eq!(cfg.alpr_region, Some(want));
+            assert_eq!(want.to_string().parse::<AlprRegion>(), Ok(want));
+        }
+        assert_eq!("US".parse::<AlprRegion>(), Ok(AlprRegion::Us));
+        let e = AgentConfig::parse("a.yaml", &format!("{base}alpr_region: iowa\n")).unwrap_err();
+        let p = &e.problems()[0];
+        assert_eq!(p.path, "alpr_region", "{p:?}");
+        assert!(p.message.contains("iowa"), "{p:?}");
+        let e = "iowa".parse::<AlprRegion>().unwrap_err();
+        assert!(e.contains("any, us, eu, br"), "{e}");
     }
 }

@@ -255,7 +255,7 @@ impl Reader {
             // kept (100), alternatives 0.1: 101, 0.25: 101, 0.75: 100, 1: 99.
             join_weight: 0.95,
             main_line_weight: 0.5,
-            scoring: plate::SCORING,
+            scoring: plate::scoring(region),
             second_look: small::SECOND_LOOK,
         })
     }

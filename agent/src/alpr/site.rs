@@ -43,7 +43,7 @@ use camplane_config::model::LatLon;
 pub struct AlprSiteOptions {
     /// Models directory (None: [`models::resolve_dir`]).
     pub models: Option<PathBuf>,
-    /// Plate formats to prefer.
+    /// Plate formats to prefer (config `alpr_region`; default any).
     pub region: Region,
     /// Frames read per second per camera, unless the camera sets its own
     /// (`CameraConfig::alpr_fps`).

@@ -42,7 +42,8 @@ struct AlprOpts {
     /// Models directory (default: $CAMPLANE_MODELS, `.models` of the checkout, /var/lib/camplane/models).
     #[arg(long, value_name = "DIR")]
     models: Option<PathBuf>,
-    /// Plate formats to prefer: any, us, eu, br.
+    /// Whose plates: any (US, EU and Brazilian formats), us, eu, br (as the agent's
+    /// `alpr_region`; us bends no read to fit a series format).
     #[arg(long, default_value = "any")]
     region: alpr::plate::Region,
     /// Which recognisers read each text line: both (the general PP-OCRv4 recogniser
@@ -262,6 +263,7 @@ async fn run(path: PathBuf) -> anyhow::Result<()> {
         precision: cfg
             .alpr_precision
             .unwrap_or(camplane_agent::alpr::models::SHIPPED_PRECISION),
+        region: cfg.alpr_region.unwrap_or_default(),
         ..Default::default()
     });
     let cancel = CancellationToken::new();
