@@ -502,17 +502,23 @@ fn eval_on_real_images_reaches_the_floor_and_agrees_with_the_python_scorer() {
     }
 }
 
+/// The seg_and_ocr US plate crops, sorted by name.
+fn seg_crops() -> Vec<PathBuf> {
+    let seg = data_dir().join("seg_and_ocr/usimages");
+    let mut crops: Vec<PathBuf> = std::fs::read_dir(&seg)
+        .unwrap_or_else(|e| panic!("{}: {e} (set CAMPLANE_DATA_DIR)", seg.display()))
+        .map(|e| e.unwrap().path())
+        .collect();
+    crops.sort();
+    crops
+}
+
 /// `alpr lines` (the plate reader's training recipe cuts its real examples with it)
 /// prints each line's corners and both recognisers' readings; `--recognizers general`
 /// reads with the general recogniser alone.
 #[test]
 fn lines_and_recognizer_choice_on_a_real_plate_crop() {
-    let seg = data_dir().join("seg_and_ocr/usimages");
-    let mut crops: Vec<PathBuf> = std::fs::read_dir(&seg)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .collect();
-    crops.sort();
+    let crops = seg_crops();
     let crop = &crops[0];
     let out = bin().args(["alpr", "lines"]).arg(crop).output().unwrap();
     assert!(
@@ -649,12 +655,7 @@ fn the_folded_float_models_compute_what_the_published_ones_do() {
     let mut a = Ocr::load_set(&dir, published, false).unwrap();
     let mut b = Ocr::load_set(&dir, folded, false).unwrap();
     let tmp = tempfile::tempdir().unwrap();
-    let seg = data_dir().join("seg_and_ocr/usimages");
-    let mut crops: Vec<PathBuf> = std::fs::read_dir(&seg)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .collect();
-    crops.sort();
+    let crops = seg_crops();
     let mut lines = 0;
     for path in [crops[0].clone(), rendered_plate(tmp.path(), "XYZ9876")] {
         let img = camplane_agent::alpr::decode(&path).unwrap();

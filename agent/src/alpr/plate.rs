@@ -296,6 +296,14 @@ pub fn fix_confusions_with(s: &str, formats: &[String], sc: &Scoring) -> Fixed {
             cost: 0.0,
         };
     }
+    // Every fit of a read that fits no format as it is costs more than nothing.
+    if sc.max_fix_cost <= 0.0 {
+        return Fixed {
+            text: fix_isolated(s),
+            fits_format: false,
+            cost: 0.0,
+        };
+    }
     let mut best: Option<(f32, String)> = None;
     let mut tie = false;
     for f in formats {
