@@ -209,6 +209,22 @@ impl Controller {
         Ok(kv)
     }
 
+    /// Reads keys from the store itself, at one revision (one round trip on etcd),
+    /// noting what it found in the cache: for what must not be taken from a cache
+    /// that may lag (who a caller is).
+    pub(crate) async fn read_fresh(&self, keys: &[&str]) -> Result<Vec<Option<KeyValue>>> {
+        let kvs = self.store.get_many(keys).await?;
+        for kv in kvs.iter().flatten() {
+            self.cache.note_put(
+                &kv.key,
+                kv.value.to_vec(),
+                kv.create_revision,
+                kv.mod_revision,
+            );
+        }
+        Ok(kvs)
+    }
+
     /// Checks a user's record with `check`, first from the cache. A refusal
     /// (`PermissionDenied`) is checked once more against the store itself before it
     /// stands: an acknowledgement, training or certification written through another

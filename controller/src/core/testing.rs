@@ -2,7 +2,9 @@
 
 use super::Controller;
 use crate::core::clock::SystemClock;
-use crate::core::store::DynStore;
+use crate::core::store::{
+    Compare, DynStore, KeyValue, LeaseId, Listing, Op, Revision, TxnOutcome, WatchStream,
+};
 use camplane_config::controller::ControllerConfig;
 use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
@@ -22,4 +24,52 @@ pub(crate) async fn replica(store: DynStore) -> Arc<Controller> {
     )
     .await
     .unwrap()
+}
+
+/// A store whose watches hear nothing: a replica on it is as far behind as a watch
+/// can be (its cache keeps what it listed at start), while every read and write
+/// reaches the real store underneath. What a lagging etcd watch looks like to the
+/// replica, made deterministic.
+pub(crate) struct Lagging(pub DynStore);
+
+#[async_trait::async_trait]
+impl crate::core::store::Store for Lagging {
+    async fn get(&self, key: &str) -> crate::Result<Option<KeyValue>> {
+        self.0.get(key).await
+    }
+    async fn get_many(&self, keys: &[&str]) -> crate::Result<Vec<Option<KeyValue>>> {
+        self.0.get_many(keys).await
+    }
+    async fn list(&self, prefix: &str) -> crate::Result<Listing> {
+        self.0.list(prefix).await
+    }
+    async fn txn(&self, compares: Vec<Compare>, ops: Vec<Op>) -> crate::Result<TxnOutcome> {
+        self.0.txn(compares, ops).await
+    }
+    async fn watch(&self, _prefix: &str, _from: Revision) -> crate::Result<WatchStream> {
+        Ok(Box::pin(futures::stream::pending()))
+    }
+    async fn revision(&self) -> crate::Result<Revision> {
+        self.0.revision().await
+    }
+    fn backend(&self) -> &'static str {
+        "lagging"
+    }
+    async fn lease_grant(&self, ttl_seconds: i64) -> crate::Result<LeaseId> {
+        self.0.lease_grant(ttl_seconds).await
+    }
+    async fn lease_keep_alive(&self, lease: LeaseId) -> crate::Result<bool> {
+        self.0.lease_keep_alive(lease).await
+    }
+    async fn lease_revoke(&self, lease: LeaseId) -> crate::Result<()> {
+        self.0.lease_revoke(lease).await
+    }
+    async fn txn_leased(
+        &self,
+        compares: Vec<Compare>,
+        ops: Vec<Op>,
+        lease: LeaseId,
+    ) -> crate::Result<TxnOutcome> {
+        self.0.txn_leased(compares, ops, lease).await
+    }
 }

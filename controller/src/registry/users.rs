@@ -323,18 +323,37 @@ impl Controller {
 
     /// The token's session as [`SessionMemo`] keeps it (shared, not copied: every
     /// request of the API comes through here).
+    ///
+    /// Who the caller is (the session, the user's record with its roles and
+    /// `disabled`, the password record) is read from the store itself on every
+    /// request, in one read at one revision ([`Store::get_many`]: one round trip on
+    /// etcd), never from this replica's watch-fed cache alone. A replica whose watch
+    /// lags would otherwise admit, for as long as it lags, a user just disabled or
+    /// demoted, or a session just revoked, through another controller. The memo
+    /// still saves the parsing when nothing changed.
+    ///
+    /// [`Store::get_many`]: crate::core::store::Store::get_many
     async fn resolve_session(&self, token: &str) -> Result<std::sync::Arc<MemoEntry>> {
-        // A session opened on another replica a moment ago is found too.
         let skey = auth::session_key(token);
-        let kv = self.read_through(&skey).await?.ok_or_else(|| {
+        let memo = self.wing::<SessionMemo>();
+        let known = memo.latest(&skey);
+        let mut read = match &known {
+            Some(m) => {
+                self.read_fresh(&[&skey, &m.user_key, &m.password_key])
+                    .await?
+            }
+            None => self.read_fresh(&[&skey]).await?,
+        }
+        .into_iter();
+        let kv = read.next().flatten().ok_or_else(|| {
             Error::Unauthenticated("unknown or revoked token; run `camplane login`".into())
         })?;
-        let memo = self.wing::<SessionMemo>();
-        if let Some(m) = memo.get(&skey, kv.mod_revision) {
-            // Parsed before from these very records: only the clock can differ.
-            let user_rev = self.cache.get(&m.user_key).map(|u| u.mod_revision);
-            let pw_rev = self.cache.get(&m.password_key).map(|p| p.mod_revision);
+        let (user_kv, pw_kv) = (read.next().flatten(), read.next().flatten());
+        if let Some(m) = known.filter(|m| m.revs[0] == kv.mod_revision) {
+            let user_rev = user_kv.as_ref().map(|u| u.mod_revision);
+            let pw_rev = pw_kv.as_ref().map(|p| p.mod_revision);
             if user_rev == Some(m.revs[1]) && pw_rev == m.pw_rev {
+                // Parsed before from these very records: only the clock can differ.
                 if m.session.expires_at <= self.clock.now() {
                     return Err(Error::Unauthenticated(
                         "token expired; run `camplane login`".into(),
@@ -351,10 +370,17 @@ impl Controller {
         }
         let session_rev = kv.mod_revision;
         let user_key = StoredObject::key(Kind::User, &s.username);
-        let kv = self
-            .read_through(&user_key)
-            .await?
-            .ok_or_else(|| Error::Unauthenticated("user no longer exists".into()))?;
+        let password_key = format!("{}{}", auth::PASSWORDS, s.username);
+        let (user_kv, pw) = if user_kv.as_ref().is_some_and(|u| u.key == user_key) {
+            (user_kv, pw_kv)
+        } else {
+            let mut r = self
+                .read_fresh(&[&user_key, &password_key])
+                .await?
+                .into_iter();
+            (r.next().flatten(), r.next().flatten())
+        };
+        let kv = user_kv.ok_or_else(|| Error::Unauthenticated("user no longer exists".into()))?;
         let user_rev = kv.mod_revision;
         let user: StoredObject = serde_json::from_slice(&kv.value)?;
         // The session belongs to the id: a user deleted and re-created under the
@@ -368,8 +394,6 @@ impl Controller {
         if spec.disabled {
             return Err(Error::Unauthenticated("user is disabled".into()));
         }
-        let password_key = format!("{}{}", auth::PASSWORDS, s.username);
-        let pw = self.read_through(&password_key).await?;
         let one_time = pw
             .as_ref()
             .is_some_and(|kv| PasswordRecord::parse(&kv.value).one_time);
@@ -1045,12 +1069,9 @@ impl SessionMemo {
         self.0.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// The entry of a session key, if it was made from this session revision.
-    fn get(&self, key: &str, session_rev: i64) -> Option<std::sync::Arc<MemoEntry>> {
-        self.lock()
-            .get(key)
-            .filter(|m| m.revs[0] == session_rev)
-            .cloned()
+    /// The entry of a session key, made from whatever revision it was.
+    fn latest(&self, key: &str) -> Option<std::sync::Arc<MemoEntry>> {
+        self.lock().get(key).cloned()
     }
 
     fn put(&self, key: String, entry: std::sync::Arc<MemoEntry>) {
@@ -1059,5 +1080,80 @@ impl SessionMemo {
             g.clear();
         }
         g.insert(key, entry);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::store::embedded::EmbeddedStore;
+    use crate::core::store::DynStore;
+    use crate::core::testing::{replica, Lagging};
+    use std::sync::Arc;
+
+    const ADMIN_PW: &str = "a long enough admin passphrase 7";
+    const OFFICER_PW: &str = "an officer's own passphrase 19";
+
+    /// A replica whose watch hears nothing of what another replica did still knows,
+    /// on the very next request, that a user was demoted, disabled or signed out
+    /// there: who a caller is comes from the store, not from the lagging cache.
+    #[tokio::test]
+    async fn a_lagging_replica_sees_a_demotion_a_disable_and_a_sign_out_at_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let store: DynStore = Arc::new(EmbeddedStore::open(dir.path()).unwrap());
+        let a = replica(store.clone()).await;
+        a.bootstrap_admin(Some(ADMIN_PW.into())).await.unwrap();
+        let admin_name = a.config.auth.initial_admin.clone();
+        let admin = a.login(&admin_name, ADMIN_PW, None).await.unwrap().token;
+        let admin = a.authenticate(&admin).await.unwrap();
+        let spec = UserSpec {
+            display_name: "Officer".into(),
+            department: "police".into(),
+            roles: vec![Role::AlprOperator, Role::Viewer],
+            trained_at: None,
+            certified_until: None,
+            policy_version: None,
+            disabled: false,
+        };
+        a.add_user(&admin, "officer", spec.clone(), Some(OFFICER_PW.into()))
+            .await
+            .unwrap();
+        let token = a.login("officer", OFFICER_PW, None).await.unwrap().token;
+        let other = a.login("officer", OFFICER_PW, None).await.unwrap().token;
+
+        // B starts now and its watch never hears another change.
+        let b = replica(Arc::new(Lagging(store.clone()))).await;
+        let (who, _, _) = b.session_of(&token).await.unwrap();
+        assert_eq!(who.roles, vec![Role::AlprOperator, Role::Viewer]);
+
+        // Demoted through A.
+        a.grant(&admin, "officer", &[Role::AlprOperator], true)
+            .await
+            .unwrap();
+        let (who, _, _) = b.session_of(&token).await.unwrap();
+        assert_eq!(who.roles, vec![Role::Viewer], "B kept a revoked role");
+
+        // Signed out through A (one of the two sessions).
+        let (me, _, _) = a.session_of(&other).await.unwrap();
+        a.logout(&other, &me).await.unwrap();
+        let e = b.session_of(&other).await.unwrap_err();
+        assert!(
+            matches!(e, Error::Unauthenticated(ref m) if m.contains("revoked")),
+            "B admitted a token signed out through A: {e}"
+        );
+
+        // Disabled through A.
+        let mut off = spec;
+        off.roles = vec![Role::Viewer];
+        off.disabled = true;
+        let json = serde_json::to_vec(&off).unwrap();
+        a.apply(&admin, vec![(Kind::User, "officer".into(), json)], "test")
+            .await
+            .unwrap();
+        let e = b.session_of(&token).await.unwrap_err();
+        assert!(
+            matches!(e, Error::Unauthenticated(ref m) if m.contains("disabled")),
+            "B admitted a user disabled through A: {e}"
+        );
     }
 }

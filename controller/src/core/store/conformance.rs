@@ -13,6 +13,7 @@ type Case = fn(DynStore) -> Pin<Box<dyn Future<Output = ()> + Send>>;
 pub fn cases() -> Vec<(&'static str, Case)> {
     vec![
         ("get_put_revisions", |s| Box::pin(get_put_revisions(s))),
+        ("get_many_in_order", |s| Box::pin(get_many_in_order(s))),
         ("list_by_prefix_sorted", |s| {
             Box::pin(list_by_prefix_sorted(s))
         }),
@@ -66,6 +67,50 @@ async fn get_put_revisions(s: DynStore) {
     // empty values and unusual keys round-trip
     s.put("b/ü space", Vec::new()).await.unwrap();
     assert_eq!(s.get("b/ü space").await.unwrap().unwrap().value.len(), 0);
+}
+
+async fn get_many_in_order(s: DynStore) {
+    assert!(s.get_many(&[]).await.unwrap().is_empty());
+    s.put("m/a", b"one".to_vec()).await.unwrap();
+    s.put("m/c", b"three".to_vec()).await.unwrap();
+    let big = vec![7u8; (3 << 20) / 2];
+    let r = s.put("m/big", big.clone()).await.unwrap();
+    let got = s
+        .get_many(&["m/c", "m/b", "m/big", "m/a", "m/c"])
+        .await
+        .unwrap();
+    let values: Vec<Option<Vec<u8>>> = got
+        .iter()
+        .map(|kv| kv.as_ref().map(|kv| kv.value.to_vec()))
+        .collect();
+    assert_eq!(
+        values,
+        vec![
+            Some(b"three".to_vec()),
+            None,
+            Some(big),
+            Some(b"one".to_vec()),
+            Some(b"three".to_vec())
+        ]
+    );
+    for (kv, key) in got.iter().zip(["m/c", "m/b", "m/big", "m/a", "m/c"]) {
+        assert_eq!(kv, &s.get(key).await.unwrap(), "{key}: as get reads it");
+    }
+    assert_eq!(got[2].as_ref().unwrap().mod_revision, r);
+    // More keys than one etcd transaction may hold.
+    let keys: Vec<String> = (0..150).map(|i| format!("m/n{i:03}")).collect();
+    for k in keys.iter().step_by(3) {
+        s.put(k, k.as_bytes().to_vec()).await.unwrap();
+    }
+    let refs: Vec<&str> = keys.iter().map(String::as_str).collect();
+    let got = s.get_many(&refs).await.unwrap();
+    assert_eq!(got.len(), 150);
+    for (i, kv) in got.iter().enumerate() {
+        assert_eq!(
+            kv.as_ref().map(|kv| kv.key.as_str()),
+            (i % 3 == 0).then_some(keys[i].as_str())
+        );
+    }
 }
 
 async fn list_by_prefix_sorted(s: DynStore) {

@@ -729,6 +729,11 @@ impl Store for EmbeddedStore {
         Ok(read_lock(&self.shared).kvs.get(key).cloned())
     }
 
+    async fn get_many(&self, keys: &[&str]) -> Result<Vec<Option<KeyValue>>> {
+        let st = read_lock(&self.shared);
+        Ok(keys.iter().map(|k| st.kvs.get(*k).cloned()).collect())
+    }
+
     async fn list(&self, prefix: &str) -> Result<Listing> {
         let st = read_lock(&self.shared);
         let kvs = st

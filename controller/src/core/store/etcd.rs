@@ -24,6 +24,8 @@ const INLINE_MAX: usize = 1 << 20;
 const CHUNK: usize = 1 << 20;
 const DECODE_MAX: usize = 64 << 20;
 const PAGE: i64 = 64;
+/// Keys read in one transaction by `get_many`.
+const GET_MANY_GROUP: usize = 64;
 
 /// The etcd store.
 #[derive(Clone)]
@@ -381,6 +383,59 @@ impl Store for EtcdStore {
         Err(Error::Conflict(format!(
             "{key} kept changing while it was read"
         )))
+    }
+
+    async fn get_many(&self, keys: &[&str]) -> Result<Vec<Option<KeyValue>>> {
+        let kv = self
+            .client
+            .kv_client()
+            .max_decoding_message_size(DECODE_MAX);
+        let mut out = Vec::with_capacity(keys.len());
+        // One transaction of reads per group: one revision, one round trip. A group
+        // stays well under etcd's --max-txn-ops (128 by default).
+        for group in keys.chunks(GET_MANY_GROUP) {
+            let txn = Txn::new().and_then(
+                group
+                    .iter()
+                    .map(|k| TxnOp::get(self.full(k), None))
+                    .collect::<Vec<_>>(),
+            );
+            let mut got = None;
+            for _ in 0..5 {
+                let r = read(|| {
+                    let (mut kv, t) = (kv.clone(), txn.clone());
+                    async move { kv.txn(t).await }
+                })
+                .await
+                .map_err(unavailable)?;
+                let mut values = Vec::with_capacity(group.len());
+                let mut whole = true;
+                for op in r.op_responses() {
+                    let TxnOpResponse::Get(g) = op else {
+                        return Err(Error::Internal("etcd answered a read with a write".into()));
+                    };
+                    match g.kvs().first() {
+                        None => values.push(None),
+                        Some(raw) => match self.to_kv(raw).await? {
+                            Some(v) => values.push(Some(v)),
+                            // Replaced while read (its chunks are gone): read again.
+                            None => whole = false,
+                        },
+                    }
+                }
+                if whole && values.len() == group.len() {
+                    got = Some(values);
+                    break;
+                }
+            }
+            out.extend(got.ok_or_else(|| {
+                Error::Conflict(format!(
+                    "{} kept changing while it was read",
+                    group.join(", ")
+                ))
+            })?);
+        }
+        Ok(out)
     }
 
     async fn list(&self, prefix: &str) -> Result<Listing> {

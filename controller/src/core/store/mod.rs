@@ -119,6 +119,10 @@ pub type WatchStream = BoxStream<'static, Result<WatchEvent>>;
 pub trait Store: Send + Sync + 'static {
     /// Reads one key.
     async fn get(&self, key: &str) -> Result<Option<KeyValue>>;
+    /// Reads several keys at one revision, in the order asked (`None` where a key
+    /// is absent). On etcd this is one linearizable round trip: what a replica
+    /// must not take from its watch-fed cache (who a caller is) is read here.
+    async fn get_many(&self, keys: &[&str]) -> Result<Vec<Option<KeyValue>>>;
     /// Lists every key under a prefix, sorted, at one revision.
     async fn list(&self, prefix: &str) -> Result<Listing>;
     /// Applies `ops` atomically if every compare holds.
