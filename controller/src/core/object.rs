@@ -215,6 +215,11 @@ impl Controller {
     pub(crate) async fn read_fresh(&self, keys: &[&str]) -> Result<Vec<Option<KeyValue>>> {
         let kvs = self.store.get_many(keys).await?;
         for kv in kvs.iter().flatten() {
+            let held = self.cache.get(&kv.key).map(|c| c.mod_revision);
+            if held.is_some_and(|r| r >= kv.mod_revision) {
+                // Already current (the common case): no write lock taken.
+                continue;
+            }
             self.cache.note_put(
                 &kv.key,
                 kv.value.to_vec(),

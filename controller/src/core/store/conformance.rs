@@ -14,6 +14,9 @@ pub fn cases() -> Vec<(&'static str, Case)> {
     vec![
         ("get_put_revisions", |s| Box::pin(get_put_revisions(s))),
         ("get_many_in_order", |s| Box::pin(get_many_in_order(s))),
+        ("get_many_callers_at_once", |s| {
+            Box::pin(get_many_callers_at_once(s))
+        }),
         ("list_by_prefix_sorted", |s| {
             Box::pin(list_by_prefix_sorted(s))
         }),
@@ -110,6 +113,35 @@ async fn get_many_in_order(s: DynStore) {
             kv.as_ref().map(|kv| kv.key.as_str()),
             (i % 3 == 0).then_some(keys[i].as_str())
         );
+    }
+}
+
+/// Many callers at once (a store may send them together): each gets its own keys,
+/// in its order, and sees every write committed before it asked.
+async fn get_many_callers_at_once(s: DynStore) {
+    s.put("g/shared", b"s".to_vec()).await.unwrap();
+    let mut tasks = Vec::new();
+    for i in 0..96 {
+        let s = s.clone();
+        tasks.push(tokio::spawn(async move {
+            let own = format!("g/{i:03}");
+            for round in 0..5 {
+                let v = format!("{i}-{round}").into_bytes();
+                let r = s.put(&own, v.clone()).await.unwrap();
+                let got = s
+                    .get_many(&[&own, "g/none", "g/shared", &own])
+                    .await
+                    .unwrap();
+                let own_kv = got[0].as_ref().expect("a key written before the read");
+                assert_eq!((own_kv.value.as_slice(), own_kv.mod_revision), (&v[..], r));
+                assert_eq!(got[3], got[0]);
+                assert!(got[1].is_none());
+                assert_eq!(got[2].as_ref().unwrap().value.as_slice(), b"s");
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
     }
 }
 

@@ -24,8 +24,12 @@ const INLINE_MAX: usize = 1 << 20;
 const CHUNK: usize = 1 << 20;
 const DECODE_MAX: usize = 64 << 20;
 const PAGE: i64 = 64;
-/// Keys read in one transaction by `get_many`.
+/// Keys read in one transaction by `get_many` (etcd's --max-txn-ops is 128 by
+/// default): a product choice, not a measured figure.
 const GET_MANY_GROUP: usize = 64;
+/// Transactions of queued reads on the wire at once (`serve_reads`): a product
+/// choice; with 32 requests in flight in `benches/api.rs` a batch carries several.
+const READS_IN_FLIGHT: usize = 4;
 
 /// The etcd store.
 #[derive(Clone)]
@@ -33,6 +37,15 @@ pub struct EtcdStore {
     client: Client,
     keys: String,
     chunks: String,
+    /// Where [`Store::get_many`] queues its reads to be sent together with others
+    /// ([`serve_reads`]); `None` in the clone that sends them.
+    reads: Option<tokio::sync::mpsc::UnboundedSender<QueuedRead>>,
+}
+
+/// A [`Store::get_many`] waiting for its turn on the wire.
+struct QueuedRead {
+    keys: Vec<String>,
+    reply: tokio::sync::oneshot::Sender<Result<Vec<Option<KeyValue>>>>,
 }
 
 #[derive(serde::Serialize, serde::Deserialize)]
@@ -114,12 +127,17 @@ impl EtcdStore {
             .await
             .map_err(unavailable)?;
         let prefix = prefix.trim_end_matches('/');
-        let s = EtcdStore {
+        let mut s = EtcdStore {
             client,
             keys: format!("{prefix}/k/"),
             chunks: format!("{prefix}/c/"),
+            reads: None,
         };
         s.revision().await?;
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        // Ends when the last clone of the store (the last sender) is dropped.
+        tokio::spawn(serve_reads(s.clone(), rx));
+        s.reads = Some(tx);
         Ok(s)
     }
 
@@ -358,6 +376,129 @@ impl EtcdStore {
     }
 }
 
+impl EtcdStore {
+    /// Reads at most [`GET_MANY_GROUP`] keys in one transaction: one revision, one
+    /// round trip.
+    async fn read_group(&self, group: &[&str]) -> Result<Vec<Option<KeyValue>>> {
+        let kv = self
+            .client
+            .kv_client()
+            .max_decoding_message_size(DECODE_MAX);
+        let txn = Txn::new().and_then(
+            group
+                .iter()
+                .map(|k| TxnOp::get(self.full(k), None))
+                .collect::<Vec<_>>(),
+        );
+        for _ in 0..5 {
+            let r = read(|| {
+                let (mut kv, t) = (kv.clone(), txn.clone());
+                async move { kv.txn(t).await }
+            })
+            .await
+            .map_err(unavailable)?;
+            let mut values = Vec::with_capacity(group.len());
+            let mut whole = true;
+            for op in r.op_responses() {
+                let TxnOpResponse::Get(g) = op else {
+                    return Err(Error::Internal("etcd answered a read with a write".into()));
+                };
+                match g.kvs().first() {
+                    None => values.push(None),
+                    Some(raw) => match self.to_kv(raw).await? {
+                        Some(v) => values.push(Some(v)),
+                        // Replaced while read (its chunks are gone): read again.
+                        None => whole = false,
+                    },
+                }
+            }
+            if whole && values.len() == group.len() {
+                return Ok(values);
+            }
+        }
+        Err(Error::Conflict(format!(
+            "{} kept changing while it was read",
+            group.join(", ")
+        )))
+    }
+}
+
+/// Sends the queued [`Store::get_many`] reads, those that arrived while others were
+/// on the wire together in one transaction (each caller's keys in one, so still at
+/// one revision; keys asked for twice read once), at most [`READS_IN_FLIGHT`]
+/// transactions at a time. Every read is sent after its caller asked, so it sees
+/// every write committed before: linearizable, at a round trip per batch rather
+/// than per request. Ends when every sender is gone.
+async fn serve_reads(
+    store: EtcdStore,
+    mut queue: tokio::sync::mpsc::UnboundedReceiver<QueuedRead>,
+) {
+    let slots = std::sync::Arc::new(tokio::sync::Semaphore::new(READS_IN_FLIGHT));
+    let mut next = None;
+    loop {
+        let first = match next.take() {
+            Some(r) => r,
+            None => match queue.recv().await {
+                Some(r) => r,
+                None => return,
+            },
+        };
+        // Wait for a slot first: what is asked for meanwhile joins this batch.
+        let Ok(slot) = slots.clone().acquire_owned().await else {
+            return;
+        };
+        let mut batch = vec![first];
+        let mut keys: Vec<String> = Vec::new();
+        let mut index = std::collections::HashMap::new();
+        let mut take = |r: &QueuedRead, keys: &mut Vec<String>| {
+            for k in &r.keys {
+                index.entry(k.clone()).or_insert_with(|| {
+                    keys.push(k.clone());
+                    keys.len() - 1
+                });
+            }
+        };
+        take(&batch[0], &mut keys);
+        while let Ok(r) = queue.try_recv() {
+            let new = r.keys.iter().filter(|k| !keys.contains(k)).count();
+            if keys.len() + new > GET_MANY_GROUP {
+                next = Some(r);
+                break;
+            }
+            take(&r, &mut keys);
+            batch.push(r);
+        }
+        let positions: Vec<Vec<usize>> = batch
+            .iter()
+            .map(|r| r.keys.iter().map(|k| index[k]).collect())
+            .collect();
+        let store = store.clone();
+        tokio::spawn(async move {
+            let _slot = slot;
+            let refs: Vec<&str> = keys.iter().map(String::as_str).collect();
+            let got = store.read_group(&refs).await;
+            for (r, at) in batch.into_iter().zip(positions) {
+                let answer = match &got {
+                    Ok(values) => Ok(at.iter().map(|&i| values[i].clone()).collect()),
+                    Err(e) => Err(copy_error(e)),
+                };
+                // The caller may have gone (its request was cancelled).
+                let _ = r.reply.send(answer);
+            }
+        });
+    }
+}
+
+/// The same error again, for each caller of a batch that failed.
+fn copy_error(e: &Error) -> Error {
+    match e {
+        Error::Unavailable(m) => Error::Unavailable(m.clone()),
+        Error::Corrupt(m) => Error::Corrupt(m.clone()),
+        Error::Conflict(m) => Error::Conflict(m.clone()),
+        other => Error::Internal(other.to_string()),
+    }
+}
+
 #[async_trait]
 impl Store for EtcdStore {
     async fn get(&self, key: &str) -> Result<Option<KeyValue>> {
@@ -386,56 +527,21 @@ impl Store for EtcdStore {
     }
 
     async fn get_many(&self, keys: &[&str]) -> Result<Vec<Option<KeyValue>>> {
-        let kv = self
-            .client
-            .kv_client()
-            .max_decoding_message_size(DECODE_MAX);
-        let mut out = Vec::with_capacity(keys.len());
-        // One transaction of reads per group: one revision, one round trip. A group
-        // stays well under etcd's --max-txn-ops (128 by default).
-        for group in keys.chunks(GET_MANY_GROUP) {
-            let txn = Txn::new().and_then(
-                group
-                    .iter()
-                    .map(|k| TxnOp::get(self.full(k), None))
-                    .collect::<Vec<_>>(),
-            );
-            let mut got = None;
-            for _ in 0..5 {
-                let r = read(|| {
-                    let (mut kv, t) = (kv.clone(), txn.clone());
-                    async move { kv.txn(t).await }
-                })
-                .await
-                .map_err(unavailable)?;
-                let mut values = Vec::with_capacity(group.len());
-                let mut whole = true;
-                for op in r.op_responses() {
-                    let TxnOpResponse::Get(g) = op else {
-                        return Err(Error::Internal("etcd answered a read with a write".into()));
-                    };
-                    match g.kvs().first() {
-                        None => values.push(None),
-                        Some(raw) => match self.to_kv(raw).await? {
-                            Some(v) => values.push(Some(v)),
-                            // Replaced while read (its chunks are gone): read again.
-                            None => whole = false,
-                        },
-                    }
-                }
-                if whole && values.len() == group.len() {
-                    got = Some(values);
-                    break;
-                }
+        let Some(queue) = self.reads.as_ref().filter(|_| keys.len() <= GET_MANY_GROUP) else {
+            let mut out = Vec::with_capacity(keys.len());
+            for group in keys.chunks(GET_MANY_GROUP) {
+                out.extend(self.read_group(group).await?);
             }
-            out.extend(got.ok_or_else(|| {
-                Error::Conflict(format!(
-                    "{} kept changing while it was read",
-                    group.join(", ")
-                ))
-            })?);
-        }
-        Ok(out)
+            return Ok(out);
+        };
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        let keys = keys.iter().map(|k| k.to_string()).collect();
+        queue
+            .send(QueuedRead { keys, reply })
+            .map_err(|_| Error::Unavailable("etcd: the store is closing".into()))?;
+        answer
+            .await
+            .map_err(|_| Error::Unavailable("etcd: the store is closing".into()))?
     }
 
     async fn list(&self, prefix: &str) -> Result<Listing> {
