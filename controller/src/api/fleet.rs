@@ -23,10 +23,10 @@ impl FleetApi {
         Ok(self.fleet.ctl.authenticate(&Api::token(req)?).await?)
     }
 
-    fn agent<T>(&self, req: &Request<T>) -> Result<String, Status> {
+    async fn agent<T>(&self, req: &Request<T>) -> Result<String, Status> {
         let certs = req.peer_certs();
         let der = certs.as_ref().and_then(|c| c.first()).map(|c| c.as_ref());
-        Ok(self.fleet.authenticate_agent(der)?)
+        Ok(self.fleet.authenticate_agent(der).await?)
     }
 }
 
@@ -65,7 +65,7 @@ impl pb::fleet_server::Fleet for FleetApi {
     }
 
     async fn renew(&self, req: Request<pb::RenewRequest>) -> R<pb::EnrollResponse> {
-        let agent = self.agent(&req)?;
+        let agent = self.agent(&req).await?;
         let (cert_pem, expires) = self.fleet.renew(&agent, &req.get_ref().csr_pem).await?;
         Ok(Response::new(pb::EnrollResponse {
             agent,
@@ -95,7 +95,7 @@ impl pb::fleet_server::Fleet for FleetApi {
         &self,
         req: Request<tonic::Streaming<pb::AgentMessage>>,
     ) -> R<Self::ControlStream> {
-        let agent = self.agent(&req)?;
+        let agent = self.agent(&req).await?;
         let inbound = req.into_inner();
         let fleet = self.fleet.clone();
         let cancel = self.cancel.clone();
@@ -111,7 +111,7 @@ impl pb::fleet_server::Fleet for FleetApi {
     }
 
     async fn media(&self, req: Request<tonic::Streaming<pb::MediaChunk>>) -> R<pb::MediaAck> {
-        let agent = self.agent(&req)?;
+        let agent = self.agent(&req).await?;
         let relay = self.fleet.ctl.wing::<crate::viewing::live::Relay>();
         let reason = relay
             .attach(&self.fleet.ctl, &agent, req.into_inner())

@@ -249,18 +249,30 @@ impl Fleet {
         Ok((serde_json::from_slice(&kv.value)?, kv.mod_revision))
     }
 
+    /// An agent's record read from the store itself, not from the cache: whether
+    /// an agent may connect or stay connected must not wait on this replica's watch
+    /// (an agent revoked through another controller is refused here at once).
+    async fn agent_record_fresh(&self, agent: &str) -> Result<Option<AgentStatus>> {
+        let key = format!("{}{agent}", Kind::Agent.prefix());
+        let Some(kv) = self.ctl.read_fresh(&[&key]).await?.pop().flatten() else {
+            return Ok(None);
+        };
+        let obj: StoredObject = serde_json::from_slice(&kv.value)?;
+        Ok(Some(serde_json::from_value(obj.status).unwrap_or_default()))
+    }
+
     /// Who the peer certificate names, if it is the agent's current, unrevoked one.
-    pub fn authenticate_agent(&self, peer_der: Option<&[u8]>) -> Result<String> {
+    pub async fn authenticate_agent(&self, peer_der: Option<&[u8]>) -> Result<String> {
         let der = peer_der.ok_or_else(|| {
             Error::Unauthenticated(
                 "agents connect with their client certificate (mutual TLS)".into(),
             )
         })?;
         let (cn, serial) = crate::core::pki::peer_identity(der)?;
-        let (obj, _) = self
-            .agent_kv(&cn)
-            .map_err(|_| Error::Unauthenticated(format!("agent {cn:?} is not registered")))?;
-        let st: AgentStatus = serde_json::from_value(obj.status).unwrap_or_default();
+        let st = self
+            .agent_record_fresh(&cn)
+            .await?
+            .ok_or_else(|| Error::Unauthenticated(format!("agent {cn:?} is not registered")))?;
         if st.revoked {
             return Err(Error::PermissionDenied(format!("agent {cn:?} is revoked")));
         }
@@ -272,26 +284,18 @@ impl Fleet {
         Ok(cn)
     }
 
-    /// Whether a connected agent is still allowed (not revoked, still registered).
-    pub fn authenticate_agent_name(&self, agent: &str) -> Result<()> {
-        let (obj, _) = self.agent_kv(agent).map_err(|_| {
+    /// Whether a connected agent is still allowed (not revoked, still registered),
+    /// from the store itself.
+    pub async fn authenticate_agent_name(&self, agent: &str) -> Result<()> {
+        let st = self.agent_record_fresh(agent).await?.ok_or_else(|| {
             Error::Unauthenticated(format!("agent {agent:?} is no longer registered"))
         })?;
-        let st: AgentStatus = serde_json::from_value(obj.status).unwrap_or_default();
         if st.revoked {
             return Err(Error::PermissionDenied(format!(
                 "agent {agent:?} is revoked"
             )));
         }
         Ok(())
-    }
-
-    /// The mod revision of an agent's record (`None`: not registered).
-    pub fn agent_record_revision(&self, agent: &str) -> Option<i64> {
-        self.ctl
-            .cache
-            .get(&format!("{}{agent}", Kind::Agent.prefix()))
-            .map(|kv| kv.mod_revision)
     }
 
     /// A new certificate for an enrolled agent.
@@ -899,4 +903,61 @@ pub async fn camera_health_counts(ctl: &Controller) -> (u64, u64) {
         }
     }
     (online, reported)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::store::{embedded::EmbeddedStore, DynStore};
+    use crate::core::testing::{replica, Lagging};
+
+    const ADMIN_PW: &str = "a long enough admin passphrase 7";
+
+    /// An agent revoked through one controller is refused by another whose watch
+    /// hears nothing: the connected session's check reads the store.
+    #[tokio::test]
+    async fn a_lagging_replica_refuses_an_agent_revoked_elsewhere() {
+        let dir = tempfile::tempdir().unwrap();
+        let store: DynStore = Arc::new(EmbeddedStore::open(dir.path()).unwrap());
+        let a = replica(store.clone()).await;
+        a.bootstrap_admin(Some(ADMIN_PW.into())).await.unwrap();
+        let name = a.config.auth.initial_admin.clone();
+        let token = a.login(&name, ADMIN_PW, None).await.unwrap().token;
+        let admin = a.authenticate(&token).await.unwrap();
+        let site = br#"{"address": "50 W 13th St", "lat": 42.5006, "lon": -90.6646}"#;
+        a.apply(
+            &admin,
+            vec![
+                (Kind::Site, "city-hall".into(), site.to_vec()),
+                (
+                    Kind::Agent,
+                    "gw-1".into(),
+                    br#"{"site": "city-hall"}"#.to_vec(),
+                ),
+            ],
+            "test",
+        )
+        .await
+        .unwrap();
+        let now = a.clock.now();
+        let fleet = |ctl: Arc<Controller>| {
+            let store = ctl.store.clone();
+            async move {
+                Fleet {
+                    pki: Pki::load_or_create(&store, "T", now).await.unwrap(),
+                    ctl,
+                    index: Default::default(),
+                }
+            }
+        };
+        let b = replica(Arc::new(Lagging(store.clone()))).await;
+        let (fa, fb) = (fleet(a).await, fleet(b).await);
+        fb.authenticate_agent_name("gw-1").await.unwrap();
+        fa.revoke(&admin, "gw-1").await.unwrap();
+        let e = fb.authenticate_agent_name("gw-1").await.unwrap_err();
+        assert!(
+            matches!(e, Error::PermissionDenied(ref m) if m.contains("revoked")),
+            "B kept a revoked agent: {e}"
+        );
+    }
 }

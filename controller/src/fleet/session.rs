@@ -41,7 +41,6 @@ pub async fn run(
         .present(&agent, hub_id, jiff::Timestamp::now())
         .await;
     let mut tick = tokio::time::interval(std::time::Duration::from_secs(5));
-    let mut checked_rev: Option<i64> = None;
     tracing::info!("agent connected");
     loop {
         // Whether the agent has a camera that reads plates: only then is it sent
@@ -101,15 +100,12 @@ pub async fn run(
             _ = cancel.cancelled() => break,
             _ = wake.changed() => {}
             _ = tick.tick() => {
-                // A revoked agent's session ends. The record is read again only
-                // when it changed, so a large fleet's ticks stay cheap.
-                let rev = fleet.agent_record_revision(&agent);
-                if rev != checked_rev {
-                    if let Err(e) = fleet.authenticate_agent_name(&agent) {
-                        let _ = tx.send(Err(e.into())).await;
-                        break;
-                    }
-                    checked_rev = rev;
+                // A revoked agent's session ends within a tick. The record is
+                // read from the store, not the cache, so a replica whose watch
+                // lags ends it too (store reads of many sessions go out together).
+                if let Err(e) = fleet.authenticate_agent_name(&agent).await {
+                    let _ = tx.send(Err(e.into())).await;
+                    break;
                 }
             }
             m = inbound.message() => match m {
