@@ -31,6 +31,11 @@ use crate::index::Index;
 
 /// Most remuxes one agent runs at once.
 pub const MAX_SESSIONS: usize = 8;
+/// Most of them one viewer holds at once ([`PlaybackQuery::viewer`]), so that one
+/// person, opening ranges or streaming them slowly, cannot keep the gateway from
+/// at least two others. A product choice, not a measured figure: a third of
+/// [`MAX_SESSIONS`], rounded up.
+pub const MAX_PER_VIEWER: usize = MAX_SESSIONS.div_ceil(3);
 /// A session not asked for this long is dropped (a paused viewer's
 /// controller sends `keep` asks within it).
 pub const IDLE: Duration = camplane_config::model::PLAYBACK_IDLE;
@@ -38,7 +43,14 @@ pub const IDLE: Duration = camplane_config::model::PLAYBACK_IDLE;
 /// The open playback sessions of this agent.
 #[derive(Default)]
 pub struct Playbacks {
-    sessions: Mutex<HashMap<String, Arc<Mutex<Remux>>>>,
+    sessions: Mutex<HashMap<String, Open>>,
+}
+
+/// An open session: who watches it ([`PlaybackQuery::viewer`], kept outside the
+/// remux's lock, which a chunk being read holds), and its remux.
+struct Open {
+    viewer: String,
+    remux: Arc<Mutex<Remux>>,
 }
 
 /// One session: the pipe's reading end and the thread writing into it.
@@ -66,8 +78,9 @@ impl Playbacks {
     pub fn answer(&self, index: &Mutex<Index>, q: &PlaybackQuery) -> Answer {
         let session = {
             let mut all = self.sessions.lock().unwrap_or_else(|e| e.into_inner());
-            all.retain(|_, r| {
-                r.try_lock()
+            all.retain(|_, o| {
+                o.remux
+                    .try_lock()
                     .map(|r| r.touched.elapsed() < IDLE)
                     .unwrap_or(true)
             });
@@ -76,7 +89,7 @@ impl Playbacks {
                 return Ok((br#"{"closed":true}"#.to_vec(), vec![]));
             }
             match all.get(&q.session) {
-                Some(s) => s.clone(),
+                Some(o) => o.remux.clone(),
                 None if q.chunk != 0 || q.keep => {
                     return Err(format!(
                         "playback session {:?} is not open here (ended, or idle over {} s)",
@@ -90,8 +103,23 @@ impl Playbacks {
                             "this gateway already plays {MAX_SESSIONS} ranges; try again later"
                         ));
                     }
+                    if !q.viewer.is_empty() {
+                        let held = all.values().filter(|o| o.viewer == q.viewer).count();
+                        if held >= MAX_PER_VIEWER {
+                            return Err(format!(
+                                "{} already plays {held} ranges on this gateway (at most {MAX_PER_VIEWER} for one viewer, so that others get theirs); close one first",
+                                q.viewer
+                            ));
+                        }
+                    }
                     let s = Arc::new(Mutex::new(start(index, q)?));
-                    all.insert(q.session.clone(), s.clone());
+                    all.insert(
+                        q.session.clone(),
+                        Open {
+                            viewer: q.viewer.clone(),
+                            remux: s.clone(),
+                        },
+                    );
                     s
                 }
             }
@@ -470,6 +498,7 @@ mod tests {
         let p = Playbacks::default();
         let mut q = PlaybackQuery {
             session: "vs-m".into(),
+            viewer: "ann".into(),
             camera: "cam-1".into(),
             from: t0,
             until: t0 + jiff::SignedDuration::from_millis(3000),
@@ -536,6 +565,46 @@ mod tests {
         assert!(inside(&plain) > 20, "unmasked is black there too");
     }
 
+    /// One viewer holds at most [`MAX_PER_VIEWER`] of the gateway's sessions;
+    /// another viewer still gets one, and a closed one makes room again.
+    #[test]
+    fn one_viewer_cannot_take_every_playback_slot() {
+        let dir = tempfile::tempdir().unwrap();
+        let (index, t0) = two_segments(dir.path());
+        let p = Playbacks::default();
+        let q = |viewer: &str, session: &str| PlaybackQuery {
+            session: session.into(),
+            viewer: viewer.into(),
+            camera: "cam-1".into(),
+            from: t0,
+            until: t0 + jiff::SignedDuration::from_millis(3000),
+            chunk: 0,
+            close: false,
+            keep: false,
+            masks: vec![],
+        };
+        for i in 0..MAX_PER_VIEWER {
+            p.answer(&index, &q("ann", &format!("vs-a{i}"))).unwrap();
+        }
+        let e = p.answer(&index, &q("ann", "vs-more")).unwrap_err();
+        assert!(
+            e.contains(&format!("ann already plays {MAX_PER_VIEWER} ranges")),
+            "{e}"
+        );
+        assert_eq!(p.open(), MAX_PER_VIEWER, "the refused one holds nothing");
+        // Her open sessions go on, and another viewer gets a slot.
+        let mut keep = q("ann", "vs-a0");
+        keep.keep = true;
+        p.answer(&index, &keep).unwrap();
+        p.answer(&index, &q("bob", "vs-b0")).unwrap();
+        // One closed: room for her again.
+        let mut close = q("ann", "vs-a1");
+        close.close = true;
+        p.answer(&index, &close).unwrap();
+        p.answer(&index, &q("ann", "vs-more")).unwrap();
+        assert_eq!(p.open(), MAX_PER_VIEWER + 1);
+    }
+
     /// A range inside two segments comes out as fragmented MP4 starting at a
     /// keyframe, in chunks, and the session closes at its end.
     #[test]
@@ -545,6 +614,7 @@ mod tests {
         let p = Playbacks::default();
         let q = |chunk| PlaybackQuery {
             session: "vs-1".into(),
+            viewer: String::new(),
             camera: "cam-1".into(),
             from: t0 + jiff::SignedDuration::from_millis(1500),
             until: t0 + jiff::SignedDuration::from_millis(3500),

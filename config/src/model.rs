@@ -980,6 +980,11 @@ pub const PLAYBACK_IDLE: std::time::Duration = std::time::Duration::from_secs(60
 pub struct PlaybackQuery {
     /// The viewing session's id (chosen by the controller).
     pub session: String,
+    /// Who watches (the controller's user name): the agent lets one viewer hold
+    /// only a few of its playback slots at once. Empty from a controller that
+    /// predates it: then only the gateway's own cap applies.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub viewer: String,
     /// The camera.
     pub camera: String,
     /// From (inclusive; the picture starts at the keyframe at or before it).

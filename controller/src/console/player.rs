@@ -293,8 +293,9 @@ const KEEP_EVERY: std::time::Duration =
 /// ends (`paused too long`) and the slot goes back. A product choice, not a measured
 /// figure: long enough for a phone call, short enough that a forgotten tab, or a viewer
 /// pausing on purpose, cannot keep a gateway's slots from other investigators for hours.
-/// A client that streams slowly instead still holds its slot; the gateway's cap bounds
-/// that.
+/// A client that streams slowly instead still holds its slot; the gateway bounds that
+/// per viewer (`camplane_agent::playback::MAX_PER_VIEWER`, 3 of the 8, by the
+/// `viewer` the controller names in each playback query).
 pub const MAX_PAUSE: Duration = Duration::from_secs(10 * 60);
 
 /// A viewer's pause as the pump keeps it: since when the range has been paused,

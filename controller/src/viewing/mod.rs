@@ -418,6 +418,7 @@ impl Controller {
         };
         let mut q = PlaybackQuery {
             session: s.id.clone(),
+            viewer: s.user.clone(),
             camera: s.camera.clone(),
             from,
             until,
@@ -492,6 +493,7 @@ async fn playback_control(hub: &Hub, s: &ViewingSession, close: bool) {
     };
     let q = PlaybackQuery {
         session: s.id.clone(),
+        viewer: s.user.clone(),
         camera: s.camera.clone(),
         from,
         until,

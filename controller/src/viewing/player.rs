@@ -110,6 +110,7 @@ pub fn playback_chunks(hub: Arc<Hub>, s: &ViewingSession, masks: &[PrivacyMask])
     };
     let q = PlaybackQuery {
         session: s.id.clone(),
+        viewer: s.user.clone(),
         camera: s.camera.clone(),
         from,
         until,
