@@ -33,7 +33,7 @@ LIBS=(
 # file in .models/ made by quantize.py, expected SHA-256 (also in models.rs): the int8
 # models and the simplified ("folded") float graphs the reader runs as its float models.
 INT8=(
-  "ch_PP-OCRv4_det_infer_int8.onnx||b3c3a0d911a8e6322cce76147852488986fe5bb3e0bfd43f6ee21837ba65a278"
+  "ch_PP-OCRv4_det_infer_int8.onnx||ed9b7a0deffe8d7f69fc9015e093769cdfc0e016bd9826401a03d894e13f9130"
   "ch_PP-OCRv4_rec_infer_int8.onnx||a3d49fdb907f143e4fc8fbbab00d54ab96103793670425ac527d8f3a249ce52b"
   "ch_PP-OCRv4_det_infer_folded.onnx||e052cb0b20e7b174ab4ccd9d3cb0f8817d461bbb2182f26a6707669b17913ee1"
   "ch_PP-OCRv4_rec_infer_folded.onnx||1d006becb84ecb44d312e1b467fb30c4e88098182361ca754978cc2aab8f2ebb"

@@ -30,8 +30,9 @@ Each model goes through these steps:
      float: see MODELS), uint8 activations and per-channel int8 weights, the layout
      ORT's CPU kernels run with VNNI; the detector's ranges by Percentile, the
      recognisers' by MinMax (see CALIBRATION);
-  5. the detector's HardSwish activations run in uint8 (QLinearAdd and QLinearMul, the
-     affine block after each folded into the output's quantisation: see hardswish_uint8).
+  5. (none at present) HardSwish in uint8 for the models in UINT8_HARDSWISH (QLinearAdd
+     and QLinearMul, the affine block after each folded into the output's quantisation:
+     see hardswish_uint8; tried on the detector and not adopted).
 """
 
 import argparse
@@ -368,20 +369,24 @@ def _save_with_metadata(path, src, out):
 
 # --- 5. HardSwish in uint8 -----------------------------------------------------------
 
-# Models whose HardSwish runs in uint8 after step 4 (the detector: its first look is
-# int8). ORT has no quantised HardSwish, so step 4 leaves each one in float between a
-# DequantizeLinear and a QuantizeLinear; on the detector (832x480, one thread, ORT
-# 1.31.1) those float passes over the large early activations took about a third of
-# its time. Issue 21, run of 2026-12-05 (30 held-out street scenes of alpr_derive's
-# standard set, 832x480, one thread, same run): 39.1 ms against 46.6 ms median; the
-# text maps against the float model's differ in 0.060% of pixels at the 0.3 threshold,
-# against 0.053% for step 4's int8 model. Decided on alpr_derive's four held-out sets
-# (640 seg_and_ocr validation images; `camplane-agent alpr eval --precision mixed`, the
-# same binary but for the pin, same hour): 340 exact against 330 (`--region us`: 407
-# against 395), 579 located against 583 (standard scenes 149 against 154, small 140
-# against 142, split 136 against 134, crops 154 against 153), median 83 ms against 91.
-# Adopted for the exact reads and the time, with the four plates located fewer stated.
-UINT8_HARDSWISH = {"det"}
+# Models whose HardSwish would run in uint8 after step 4 (hardswish_uint8). None: tried
+# on the detector and NOT adopted. ORT has no quantised HardSwish, so step 4 leaves each
+# one in float between a DequantizeLinear and a QuantizeLinear, about a third of the int8
+# detector's time. Issue 21, 2026-12-05:
+# - the detector alone (30 held-out standard scenes, 832x480, one thread, same run):
+#   39.1 ms median against 46.6 ms;
+# - alpr_derive's four held-out sets (640 seg_and_ocr validation images, `alpr eval
+#   --precision mixed`): 340 exact against 330 (`--region us`: 407 against 395), 579
+#   located against 583, median 83 ms against 91. Adopted on these figures;
+# - then `--bench alpr` on us/eu/br, mixed (same run as RapidOCR): us 78.4% and 104 of 111
+#   located against 79.3% and 107 (the run before), eu 88.0% against 90.7%, br 91.2% as
+#   before; each folder in its own region us 82.0 / eu 87.0 / br 93.0 against 83.8 / 89.8
+#   / 94.7; us median 104 ms against 105: no faster on real photographs.
+# Reverted after seeing us/eu/br, and said so openly: worse on every folder and not
+# faster there. The held-out scenes (crops pasted on flat backgrounds) keep failing to
+# predict real photographs for changes to the first look (long_side in ocr.rs is the
+# other case). Put "det" here to build it again.
+UINT8_HARDSWISH = set()
 
 
 def hardswish_uint8(model):

@@ -42,7 +42,7 @@ pub const ORT_LIB: ModelFile = ModelFile {
 /// [`DET`] quantised to int8 (agent/models/quantize, by deploy/fetch-models.sh).
 pub const DET_INT8: ModelFile = ModelFile {
     name: "ch_PP-OCRv4_det_infer_int8.onnx",
-    sha256: "b3c3a0d911a8e6322cce76147852488986fe5bb3e0bfd43f6ee21837ba65a278",
+    sha256: "ed9b7a0deffe8d7f69fc9015e093769cdfc0e016bd9826401a03d894e13f9130",
 };
 /// [`REC`] quantised to int8 (agent/models/quantize, by deploy/fetch-models.sh).
 pub const REC_INT8: ModelFile = ModelFile {
