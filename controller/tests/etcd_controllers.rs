@@ -30,6 +30,22 @@ async fn two_controllers_share_state_through_watch() {
     act(&a, &mgr, "req-1", "recommend", "", "").await.unwrap();
     let v = verify(&b).await;
     assert!(v.ok, "{}", v.message);
+    // Disabled through A, refused by B on the very next call: who a caller is is read
+    // from etcd on every request, not from B's watch-fed cache (a lagging watch is
+    // made deterministic in the registry's unit test).
+    get_json(&b, &mgr, "cameras", "cam-1").await.unwrap();
+    apply(
+        &a,
+        &a.admin,
+        "kind: User\nname: m\nspec:\n  department: police\n  roles: [dept_manager]\n  disabled: true\n",
+    )
+    .await
+    .unwrap();
+    let e = get_json(&b, &mgr, "cameras", "cam-1").await.unwrap_err();
+    assert!(
+        e.to_string().contains("disabled"),
+        "B admitted a user disabled through A: {e}"
+    );
     let store = a.running.controller.store.clone();
     workflow_tamper(&b, &*store).await;
 }
