@@ -1132,6 +1132,10 @@ mod tests {
             .unwrap();
         let (who, _, _) = b.session_of(&token).await.unwrap();
         assert_eq!(who.roles, vec![Role::Viewer], "B kept a revoked role");
+        // What was read went into B's cache: the request's later checks of the record
+        // (policy acknowledgement, training, certification) read it from there.
+        let cached: UserSpec = b.load(Kind::User, "officer").unwrap().spec_as().unwrap();
+        assert_eq!(cached.roles, vec![Role::Viewer]);
 
         // Signed out through A (one of the two sessions).
         let (me, _, _) = a.session_of(&other).await.unwrap();
