@@ -26,6 +26,23 @@ pub(crate) async fn replica(store: DynStore) -> Arc<Controller> {
     .unwrap()
 }
 
+/// Two replicas on one fresh embedded store in `dir`, the second on [`Lagging`] (its
+/// watch hears nothing from its start), with the first admin bootstrapped and signed
+/// in on the first: (first, second, admin).
+pub(crate) async fn lagging_pair(
+    dir: &std::path::Path,
+) -> (Arc<Controller>, Arc<Controller>, crate::core::auth::Actor) {
+    const ADMIN_PW: &str = "a long enough admin passphrase 7";
+    let store: DynStore = Arc::new(crate::core::store::embedded::EmbeddedStore::open(dir).unwrap());
+    let a = replica(store.clone()).await;
+    a.bootstrap_admin(Some(ADMIN_PW.into())).await.unwrap();
+    let name = a.config.auth.initial_admin.clone();
+    let token = a.login(&name, ADMIN_PW, None).await.unwrap().token;
+    let admin = a.authenticate(&token).await.unwrap();
+    let b = replica(Arc::new(Lagging(store))).await;
+    (a, b, admin)
+}
+
 /// A store whose watches hear nothing: a replica on it is as far behind as a watch
 /// can be (its cache keeps what it listed at start), while every read and write
 /// reaches the real store underneath. What a lagging etcd watch looks like to the

@@ -908,22 +908,14 @@ pub async fn camera_health_counts(ctl: &Controller) -> (u64, u64) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::core::store::{embedded::EmbeddedStore, DynStore};
-    use crate::core::testing::{replica, Lagging};
-
-    const ADMIN_PW: &str = "a long enough admin passphrase 7";
+    use crate::core::testing::lagging_pair;
 
     /// An agent revoked through one controller is refused by another whose watch
     /// hears nothing: the connected session's check reads the store.
     #[tokio::test]
     async fn a_lagging_replica_refuses_an_agent_revoked_elsewhere() {
         let dir = tempfile::tempdir().unwrap();
-        let store: DynStore = Arc::new(EmbeddedStore::open(dir.path()).unwrap());
-        let a = replica(store.clone()).await;
-        a.bootstrap_admin(Some(ADMIN_PW.into())).await.unwrap();
-        let name = a.config.auth.initial_admin.clone();
-        let token = a.login(&name, ADMIN_PW, None).await.unwrap().token;
-        let admin = a.authenticate(&token).await.unwrap();
+        let (a, b, admin) = lagging_pair(dir.path()).await;
         let site = br#"{"address": "50 W 13th St", "lat": 42.5006, "lon": -90.6646}"#;
         a.apply(
             &admin,
@@ -950,7 +942,6 @@ mod tests {
                 }
             }
         };
-        let b = replica(Arc::new(Lagging(store.clone()))).await;
         let (fa, fb) = (fleet(a).await, fleet(b).await);
         fb.authenticate_agent_name("gw-1").await.unwrap();
         fa.revoke(&admin, "gw-1").await.unwrap();

@@ -1086,12 +1086,8 @@ impl SessionMemo {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::core::store::embedded::EmbeddedStore;
-    use crate::core::store::DynStore;
-    use crate::core::testing::{replica, Lagging};
-    use std::sync::Arc;
+    use crate::core::testing::lagging_pair;
 
-    const ADMIN_PW: &str = "a long enough admin passphrase 7";
     const OFFICER_PW: &str = "an officer's own passphrase 19";
 
     /// A replica whose watch hears nothing of what another replica did still knows,
@@ -1100,12 +1096,7 @@ mod tests {
     #[tokio::test]
     async fn a_lagging_replica_sees_a_demotion_a_disable_and_a_sign_out_at_once() {
         let dir = tempfile::tempdir().unwrap();
-        let store: DynStore = Arc::new(EmbeddedStore::open(dir.path()).unwrap());
-        let a = replica(store.clone()).await;
-        a.bootstrap_admin(Some(ADMIN_PW.into())).await.unwrap();
-        let admin_name = a.config.auth.initial_admin.clone();
-        let admin = a.login(&admin_name, ADMIN_PW, None).await.unwrap().token;
-        let admin = a.authenticate(&admin).await.unwrap();
+        let (a, b, admin) = lagging_pair(dir.path()).await;
         let spec = UserSpec {
             display_name: "Officer".into(),
             department: "police".into(),
@@ -1121,8 +1112,6 @@ mod tests {
         let token = a.login("officer", OFFICER_PW, None).await.unwrap().token;
         let other = a.login("officer", OFFICER_PW, None).await.unwrap().token;
 
-        // B starts now and its watch never hears another change.
-        let b = replica(Arc::new(Lagging(store.clone()))).await;
         let (who, _, _) = b.session_of(&token).await.unwrap();
         assert_eq!(who.roles, vec![Role::AlprOperator, Role::Viewer]);
 
