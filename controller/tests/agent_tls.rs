@@ -531,3 +531,67 @@ async fn an_agent_speaks_only_for_its_own_cameras() {
     assert_eq!(m.reports_refused_of("health"), 1);
     assert!(verify(&h).await.ok);
 }
+
+/// A site may have several gateways: a camera's video is asked of the agent
+/// that records it (its `spec.agent`), never of another gateway at its site,
+/// which would learn who watches what and could answer for a camera that is not
+/// its own.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn video_is_asked_of_the_cameras_own_agent_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let h = start(config_embedded(dir.path()), None).await;
+    apply(&h, &h.admin, CITY).await.unwrap();
+    let t1 = token_for(&h, "gw1").await.unwrap();
+    token_for(&h, "gw2").await.unwrap();
+    let cam = |name: &str, agent: &str| {
+        format!(
+            "kind: Camera\nname: {name}\nspec:\n  site: city-hall\n  department: police\n  kind: fixed\n  purpose: property_protection\n  location: {{lat: 42.5006, lon: -90.6646}}\n  streams: {{main: \"rtsp://127.0.0.1:8554/{name}\"}}\n  agent: {agent}\n"
+        )
+    };
+    apply(&h, &h.admin, &cam("cam-1", "gw1")).await.unwrap();
+    apply(&h, &h.admin, &cam("cam-2", "gw2")).await.unwrap();
+    // Only gw1 is connected.
+    let (cert, key) = enroll(&h, &t1.token).await.unwrap();
+    let ch = agent_channel(&h, &cert, &key).await.unwrap();
+    let (tx, rx) = tokio::sync::mpsc::channel(4);
+    tx.send(pb::AgentMessage {
+        msg: Some(pb::agent_message::Msg::Hello(pb::Hello {
+            agent: "gw1".into(),
+            ..Default::default()
+        })),
+    })
+    .await
+    .unwrap();
+    let mut s = pb::fleet_client::FleetClient::new(ch)
+        .control(tokio_stream::wrappers::ReceiverStream::new(rx))
+        .await
+        .unwrap()
+        .into_inner();
+    s.message().await.unwrap().expect("gw1's first message");
+
+    let viewer = qualified_user(&h, "v-police", "viewer", "police").await;
+    let err = pb::viewing_client::ViewingClient::new(h.channel.clone())
+        .playback(req(
+            &viewer,
+            pb::PlaybackRequest {
+                camera: "cam-2".into(),
+                from: "2026-10-01T00:00:00Z".into(),
+                to: "2026-10-01T01:00:00Z".into(),
+                reason: "routing".into(),
+                unmasked: false,
+            },
+        ))
+        .await
+        .err()
+        .expect("cam-2's gateway is offline");
+    assert!(err.message().contains("gw2"), "{err:?}");
+    // gw1 was asked nothing.
+    while let Ok(m) = tokio::time::timeout(std::time::Duration::from_secs(2), s.message()).await {
+        let Some(m) = m.unwrap() else { break };
+        assert!(
+            !matches!(m.msg, Some(pb::controller_message::Msg::Query(_))),
+            "gw1 was asked about cam-2: {m:?}"
+        );
+    }
+    drop(tx);
+}

@@ -98,6 +98,13 @@ async fn bad_input_is_refused_clearly() {
             "time range",
             String::new(),
         ),
+        // No `from`, and a `to` with no 30 days before it: refused, not a panic
+        // that would drop the connection unaudited.
+        (
+            search_req("ABC1234", "26-04711", "", "-009999-01-10T00:00:00Z"),
+            "--to",
+            String::new(),
+        ),
     ];
     let n = cases.len();
     for (r, field, input) in cases {

@@ -143,6 +143,19 @@ async fn an_upload_over_max_layer_bytes_is_refused_as_it_arrives_and_nothing_is_
     .unwrap_err();
     assert!(e.message().contains("b.geojson"), "{}", e.message());
     assert_eq!(versions(&h, "residential").await, 0);
+    // File names and the number of files count too: many empty files with long
+    // names are refused as they arrive.
+    let many: Vec<(String, Vec<u8>)> = (0..1000)
+        .map(|i| (format!("{i}-{}.geojson", "n".repeat(4000)), Vec::new()))
+        .collect();
+    let e = upload(&h, "residential", many).await.unwrap_err();
+    assert_eq!(e.code(), Code::InvalidArgument, "{e:?}");
+    assert!(
+        e.message().contains("at most 64 files") && e.message().contains("nothing was stored"),
+        "{}",
+        e.message()
+    );
+    assert_eq!(versions(&h, "residential").await, 0);
     // Under it, the same layer loads.
     upload(&h, "residential", vec![("a.geojson".into(), half)])
         .await

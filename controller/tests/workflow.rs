@@ -41,11 +41,26 @@ async fn approval_chain_gates_activation() {
         .await
         .unwrap_err();
     assert_eq!(e.code(), Code::PermissionDenied, "{e:?}");
+    // Nor can that manager take the request over by rewriting it as their own
+    // department's (and then recommend it): refused, audited, the spec kept.
+    let taken = "kind: PlacementRequest\nname: req-1\nspec:\n  location: {lat: 42.5006, lon: -90.6646}\n  purpose: property_protection\n  justification: parks needs it\n  funding_source: general fund\n  department: parks\n  kind: fixed\n  camera: cam-1\n";
+    let e = apply(&h, &parks_mgr, taken).await.unwrap_err();
+    assert_eq!(e.code(), Code::PermissionDenied, "{e:?}");
+    assert!(e.message().contains("own department"), "{e:?}");
+    assert!(audit_log(&h)
+        .await
+        .iter()
+        .any(|e| e["action"] == "apply PlacementRequest"
+            && e["actor"] == "parks-manager"
+            && e["result"]
+                .as_str()
+                .is_some_and(|r| r.starts_with("denied") && r.contains("own department"))));
     let st = get_json(&h, &h.admin, "requests", "req-1").await.unwrap();
     assert_eq!(
         st["status"]["state"], "submitted",
         "state unchanged after refusals"
     );
+    assert_eq!(st["spec"]["department"], "police");
 
     act(&h, &mgr, "req-1", "recommend", "", "needed")
         .await

@@ -446,9 +446,18 @@ impl Controller {
             }
         }
         let until = req.until.unwrap_or(now);
-        let from = req
-            .from
-            .unwrap_or(until - SignedDuration::from_hours(24 * 30));
+        let from = match req.from {
+            Some(f) => f,
+            // `to` is the client's: near the start of time there are no 30 days
+            // before it (and jiff's subtraction would panic).
+            None => until
+                .checked_sub(SignedDuration::from_hours(24 * 30))
+                .map_err(|_| {
+                    Error::InvalidArgument(format!(
+                        "--to {until} leaves no 30 days before it; give --from"
+                    ))
+                })?,
+        };
         if from >= until {
             return Err(Error::InvalidArgument(format!(
                 "--from {from} is not before --to {until}"

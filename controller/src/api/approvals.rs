@@ -2,6 +2,10 @@
 
 use super::*;
 
+/// The most files one layer upload holds (a layer is a few GeoJSON files: the
+/// residential layer is two in the city's own data).
+const MAX_LAYER_FILES: usize = 64;
+
 #[tonic::async_trait]
 impl pb::approvals_server::Approvals for Api {
     async fn submit(&self, req: Request<pb::SubmitRequest>) -> R<pb::Object> {
@@ -99,7 +103,28 @@ impl pb::placement_server::Placement for Api {
         let mut total: u64 = 0;
         while let Some(m) = stream.message().await? {
             match m.part {
-                Some(Part::File(name)) => files.push((name, Vec::new())),
+                Some(Part::File(name)) => {
+                    // Names and files count too, or a stream of empty files with
+                    // long names would grow without bound under the byte limit.
+                    total += name.len() as u64;
+                    if files.len() >= MAX_LAYER_FILES || total > max {
+                        let msg = format!(
+                            "layer {}: at most {MAX_LAYER_FILES} files and placement.max_layer_bytes ({max} bytes) with their names; nothing was stored",
+                            header.layer
+                        );
+                        return Err(self
+                            .ctl
+                            .refuse(
+                                &actor,
+                                crate::core::AuditAction::GisLoad,
+                                &header.layer,
+                                msg,
+                            )
+                            .await?
+                            .into());
+                    }
+                    files.push((name, Vec::new()))
+                }
                 Some(Part::Chunk(bytes)) => {
                     if bytes.len() > camplane_proto::limits::LAYER_CHUNK {
                         return Err(Status::invalid_argument(format!(

@@ -237,7 +237,9 @@ impl Rows {
     }
 
     /// One registered agent's desired config and its assigned cameras (any
-    /// state): its active cameras in name order, and the holds on them.
+    /// state): its active cameras in name order, and the holds on any camera
+    /// assigned to it. A suspended or retired camera's recordings are still on
+    /// the gateway and still age out there, so its holds must still reach it.
     pub fn entry(&self, agent: &str) -> Option<(AgentDesired, HashSet<String>, bool)> {
         let site = self.agents.get(agent)?;
         let names = self.by_agent.get(agent);
@@ -246,11 +248,14 @@ impl Rows {
             .flatten()
             .filter_map(|c| self.cams.get(c)?.runs.clone())
             .collect();
-        let ids: HashSet<&str> = cameras.iter().map(|c| c.id.as_str()).collect();
         let holds = self
             .holds
             .iter()
-            .filter(|h| h.cameras.iter().any(|c| ids.contains(c.as_str())))
+            .filter(|h| {
+                h.cameras
+                    .iter()
+                    .any(|c| names.is_some_and(|n| n.contains(c.as_str())))
+            })
             .cloned()
             .collect();
         let assigned = names.into_iter().flatten().cloned().collect();
@@ -484,6 +489,18 @@ mod tests {
         assert_eq!(map["b"].desired.holds.len(), 1);
         let mut t = BTreeSet::new();
         rows.set_holds(vec![hold(&["nowhere"])], &mut t);
+        assert_eq!(rebuild(&mut map, &rows, &t).unwrap(), ["b"]);
+
+        // A hold on a camera that no longer runs (suspended, retired) still reaches
+        // its agent: the recordings are on the gateway, and would age out there.
+        let mut t = BTreeSet::new();
+        rows.set_camera("c2", named(cam("b", false), "c2"), &mut t);
+        rows.set_holds(vec![hold(&["c2"])], &mut t);
+        assert_eq!(rebuild(&mut map, &rows, &t).unwrap(), ["b"]);
+        assert!(!map["b"].desired.cameras.iter().any(|c| c.id == "c2"));
+        assert_eq!(map["b"].desired.holds.len(), 1, "the hold reaches b");
+        let mut t = BTreeSet::new();
+        rows.set_holds(vec![], &mut t);
         assert_eq!(rebuild(&mut map, &rows, &t).unwrap(), ["b"]);
 
         // An agent removed leaves the map; its cameras stay assigned to its name.

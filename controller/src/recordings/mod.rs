@@ -25,7 +25,9 @@ use crate::core::store::{Compare, Op};
 use crate::core::AuditAction;
 use crate::core::Controller;
 use crate::{Error, Result};
-use camplane_config::model::{CameraSpec, Kind, PrivacyMask, SegmentInfo, SegmentsQuery};
+use camplane_config::model::{
+    AgentSpec, CameraSpec, Kind, PrivacyMask, SegmentInfo, SegmentsQuery,
+};
 use camplane_proto::kinds::QueryKind;
 use jiff::{SignedDuration, Timestamp};
 use serde::{Deserialize, Serialize};
@@ -160,6 +162,26 @@ fn json<T: Serialize>(v: &T) -> serde_json::Value {
 }
 
 impl Controller {
+    /// The agent that records `camera` (its `spec.agent`) and that agent's site:
+    /// the one agent asked for the camera's video (segments, playback, live).
+    /// A site may have several gateways; asking another one would send the
+    /// query, and the viewer's name, to an agent that never recorded the camera,
+    /// and let it answer for a camera that is not its own.
+    pub(crate) fn camera_agent(&self, camera: &str, cam: &CameraSpec) -> Result<(String, String)> {
+        let agent = cam.agent.as_deref().ok_or_else(|| {
+            Error::FailedPrecondition(format!(
+                "camera {camera} has no agent (spec.agent): no gateway records it"
+            ))
+        })?;
+        let o = self.load(Kind::Agent, agent).map_err(|_| {
+            Error::FailedPrecondition(format!(
+                "camera {camera}'s agent {agent:?} is not registered"
+            ))
+        })?;
+        let spec: AgentSpec = o.spec_as()?;
+        Ok((agent.to_string(), spec.site))
+    }
+
     async fn refuse_recordings(
         &self,
         actor: &Actor,
@@ -374,11 +396,7 @@ impl Controller {
         from: Timestamp,
         until: Timestamp,
     ) -> Result<(String, String, Vec<SegmentInfo>)> {
-        let agents = self.agents_for(std::slice::from_ref(&cam.site))?;
-        let (agent, site) = agents
-            .into_iter()
-            .next()
-            .ok_or_else(|| Error::FailedPrecondition(format!("site {} has no agent", cam.site)))?;
+        let (agent, site) = self.camera_agent(camera, cam)?;
         let q = SegmentsQuery {
             camera: camera.to_string(),
             from,
@@ -703,6 +721,29 @@ impl Controller {
                         .ok()
                         .and_then(|v| v["camera"].as_str().map(String::from))
                         .unwrap_or_default();
+                    // An agent speaks only for its own cameras: a crop it names
+                    // another's camera for is not evidence of anything.
+                    let own = self
+                        .load(Kind::Camera, &camera)
+                        .ok()
+                        .and_then(|o| o.spec_as::<CameraSpec>().ok())
+                        .is_some_and(|c| c.agent.as_deref() == Some(agent.as_str()));
+                    if !own {
+                        let mut d = Draft::new(
+                            &format!("agent:{agent}"),
+                            AuditAction::AgentReportRefused,
+                            "Agent",
+                            &agent,
+                        );
+                        d.result = "refused: a crop of a camera not assigned to this agent".into();
+                        d.details =
+                            serde_json::json!({"kind": "crop", "cameras": [shown(&camera, 60)]});
+                        self.audit.record(d).await?;
+                        problems.push(format!(
+                            "agent {agent} answered for a camera that is not its own"
+                        ));
+                        continue;
+                    }
                     found = Some((a.data, agent, camera));
                     break;
                 }

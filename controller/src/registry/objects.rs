@@ -408,6 +408,30 @@ impl Controller {
                                     )?;
                                 }
                                 Spec::PlacementRequest(_) => {
+                                    // The new spec's department was checked above; the
+                                    // request being replaced must be the actor's own
+                                    // department's too, or a manager could take over
+                                    // (and then recommend) another department's request.
+                                    let old_department = old
+                                        .spec
+                                        .get("department")
+                                        .and_then(|d| d.as_str())
+                                        .unwrap_or_default();
+                                    if actor.has(Role::DeptManager)
+                                        && !actor.has(Role::Admin)
+                                        && old_department != actor.department
+                                    {
+                                        return Err(Refusal::denied(
+                                            actor,
+                                            AuditAction::ApplyKind(Kind::PlacementRequest),
+                                            "PlacementRequest",
+                                            name,
+                                            format!(
+                                                "PlacementRequest {name:?} is the {old_department} department's: a department manager edits their own department's requests ({})",
+                                                actor.department
+                                            ),
+                                        ));
+                                    }
                                     let mut st: PlacementRequestStatus = old.status_as();
                                     if st.state != RequestState::Submitted {
                                         return Err(Error::FailedPrecondition(format!(

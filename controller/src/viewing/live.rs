@@ -727,13 +727,7 @@ impl Controller {
                     &req.camera,
                 )
                 .await?;
-            let (agent, _site) = self
-                .agents_for(std::slice::from_ref(&cam.site))?
-                .into_iter()
-                .next()
-                .ok_or_else(|| {
-                    Error::FailedPrecondition(format!("site {} has no agent", cam.site))
-                })?;
+            let (agent, _site) = self.camera_agent(&req.camera, &cam)?;
             Ok((cam, basis, masking, agent))
         }
         .await;

@@ -228,13 +228,7 @@ impl Controller {
                     "reason: at most {MAX_REASON} characters, no control characters"
                 )));
             }
-            let (agent, _site) = self
-                .agents_for(std::slice::from_ref(&cam.site))?
-                .into_iter()
-                .next()
-                .ok_or_else(|| {
-                    Error::FailedPrecondition(format!("site {} has no agent", cam.site))
-                })?;
+            let (agent, _site) = self.camera_agent(&req.camera, &cam)?;
             let q = SegmentsQuery {
                 camera: req.camera.clone(),
                 from,

@@ -71,11 +71,7 @@ impl Controller {
         let (cam, _) = self
             .check_recording_access(actor, camera, Right::View)
             .await?;
-        let (agent, _) = self
-            .agents_for(std::slice::from_ref(&cam.site))?
-            .into_iter()
-            .next()
-            .ok_or_else(|| Error::FailedPrecondition(format!("site {} has no agent", cam.site)))?;
+        let (agent, _) = self.camera_agent(camera, &cam)?;
         let q = SegmentsQuery {
             camera: camera.to_string(),
             from,
