@@ -257,12 +257,70 @@ async fn hotlist_loads_versions_and_alerts() {
             .is_err(),
         "no second alert for a resent report"
     );
+    // An open watch checks the right again before each new alert: a second
+    // operator's stream ends, with no plate sent, once the certification
+    // lapses (refused and audited as at the start); a third's once its
+    // session signs out.
+    let op2 = qualified_user(&h, "op2", "alpr_operator", "police").await;
+    let op3 = qualified_user(&h, "op3", "alpr_operator", "police").await;
+    let open = |t: String| {
+        let c = pb::alerts_client::AlertsClient::new(h.channel.clone());
+        async move {
+            c.clone()
+                .watch(req(&t, pb::AlertsRequest::default()))
+                .await
+                .unwrap()
+                .into_inner()
+        }
+    };
+    let (mut w2, mut w3) = (open(op2.clone()).await, open(op3.clone()).await);
+    apply(
+        &h,
+        &h.admin,
+        &qualified_user_yaml("op2", "alpr_operator", "police", "")
+            .replace("2099-01-01", "2026-01-06"),
+    )
+    .await
+    .unwrap();
+    pb::auth_client::AuthClient::new(h.channel.clone())
+        .logout(req(&op3, pb::Empty {}))
+        .await
+        .unwrap();
+    let mut later = report.clone();
+    later["read_id"] = "1780000000001-KQZ4417".into();
+    later["plate"] = "KQZ4417".into();
+    assert!(fleet
+        .store_report(
+            "gw",
+            "a-3",
+            "alert",
+            &serde_json::to_vec(&later).unwrap(),
+            1
+        )
+        .await
+        .unwrap());
+    for (w, code) in [
+        (&mut w2, Code::PermissionDenied),
+        (&mut w3, Code::Unauthenticated),
+    ] {
+        let end = tokio::time::timeout(Duration::from_secs(5), w.message())
+            .await
+            .expect("the stream ends within 5 s");
+        let e = end.expect_err("ends with the refusal, not the alert");
+        assert_eq!(e.code(), code, "{e:?}");
+    }
+    assert!(audit_log(&h)
+        .await
+        .iter()
+        .any(|e| e["action"] == "alerts.watch"
+            && e["actor"] == "op2"
+            && e["result"].as_str().unwrap().starts_with("denied")));
     let all = pb::alerts_client::AlertsClient::new(h.channel.clone())
         .list(req(&op, pb::AlertsRequest::default()))
         .await
         .unwrap()
         .into_inner();
-    assert_eq!(all.objects.len(), 1);
+    assert_eq!(all.objects.len(), 2, "ABC1234's and KQZ4417's");
     // Loads and alerts are audited.
     let tail = pb::audit_client::AuditClient::new(h.channel.clone())
         .tail(req(

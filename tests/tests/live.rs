@@ -315,6 +315,35 @@ async fn live_view_is_shared_audited_and_ends_cleanly() {
         "the refusal is audited"
     );
 
+    // ---- the viewer signs out mid-view: the view ends, with why ----
+    let t2 = ctl::login(&h.channel, "v-police", &ctl::user_password("v-police"))
+        .await
+        .unwrap();
+    let mut v = live(&t2).await;
+    let sid = v.message().await.unwrap().unwrap().session;
+    v.message().await.unwrap().unwrap();
+    pb::auth_client::AuthClient::new(h.channel.clone())
+        .logout(ctl::req(&t2, pb::Empty {}))
+        .await
+        .unwrap();
+    let t = Instant::now();
+    let e = loop {
+        match v.message().await {
+            Ok(Some(_)) => assert!(
+                t.elapsed() < Duration::from_secs(15),
+                "still streaming 15 s after the sign-out"
+            ),
+            Ok(None) => panic!("the view ended without its reason"),
+            Err(e) => break e,
+        }
+    };
+    assert_eq!(e.code(), tonic::Code::Unauthenticated, "{e:?}");
+    let outcome = view_end(&h, &sid).await["details"]["outcome"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(outcome.starts_with("ended: access withdrawn"), "{outcome}");
+
     // ---- the camera dies mid-view ----
     let cut = dir_path.join("cut.mp4");
     let cut_s = cut.display().to_string();

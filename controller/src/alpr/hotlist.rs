@@ -31,6 +31,10 @@ use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+/// How often an open alert stream checks again that its caller may read
+/// alerts (see [`Controller::watch_alerts`]); before each new alert too.
+pub const ALERTS_RECHECK: std::time::Duration = std::time::Duration::from_secs(15);
+
 /// Prefix of list descriptions.
 pub const INFO: &str = "meta/hotlists/";
 /// Prefix of source settings.
@@ -704,10 +708,15 @@ impl Controller {
     }
 
     /// Streams alerts: those received since `since` (if given), then each new
-    /// one as it arrives, until the receiver is dropped.
+    /// one as it arrives, until the receiver is dropped. The right is checked
+    /// again with the caller's session `token` before each new alert and every
+    /// [`ALERTS_RECHECK`]: signed out, disabled, the role revoked, the
+    /// certification lapsed or the policy unacknowledged, and the stream ends
+    /// with the refusal (audited as at its start) before another plate leaves.
     pub async fn watch_alerts(
         self: &Arc<Self>,
         actor: &Actor,
+        token: &str,
         since: Option<Timestamp>,
     ) -> Result<tokio::sync::mpsc::Receiver<Result<Alert>>> {
         self.require_alert_reader(actor, AuditAction::AlertsWatch)
@@ -727,14 +736,41 @@ impl Controller {
         let mut w = self.store.watch(ALERTS, l.revision + 1).await?;
         // A watch ends with the server too, so a shutdown does not wait on it.
         let shutdown = self.shutdown.clone();
+        let (ctl, token) = (self.clone(), token.to_string());
+        let mut tick =
+            tokio::time::interval_at(tokio::time::Instant::now() + ALERTS_RECHECK, ALERTS_RECHECK);
         tokio::spawn(async move {
+            // Whether the caller may still read alerts; a refusal ends the stream.
+            let still_allowed = |tx: tokio::sync::mpsc::Sender<Result<Alert>>| {
+                let (ctl, token) = (ctl.clone(), token.clone());
+                async move {
+                    let checked = match ctl.authenticate(&token).await {
+                        Ok(actor) => {
+                            ctl.require_alert_reader(&actor, AuditAction::AlertsWatch)
+                                .await
+                        }
+                        Err(e) => Err(e),
+                    };
+                    match checked {
+                        Ok(()) => true,
+                        // The store out of reach for a moment is not a refusal.
+                        Err(Error::Unavailable(_)) => true,
+                        Err(e) => {
+                            let _ = tx.send(Err(e)).await;
+                            false
+                        }
+                    }
+                }
+            };
             loop {
                 tokio::select! {
                     _ = tx.closed() => return,
                     _ = shutdown.cancelled() => return,
+                    _ = tick.tick() => if !still_allowed(tx.clone()).await { return; },
                     ev = w.next() => match ev {
                         Some(Ok(WatchEvent::Put(kv))) if kv.create_revision == kv.mod_revision => {
                             if let Ok(a) = serde_json::from_slice::<Alert>(&kv.value) {
+                                if !still_allowed(tx.clone()).await { return; }
                                 if tx.send(Ok(a)).await.is_err() { return; }
                             }
                         }

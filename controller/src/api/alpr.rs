@@ -255,9 +255,10 @@ impl pb::alerts_server::Alerts for Api {
     async fn watch(&self, req: Request<pb::AlertsRequest>) -> R<Self::WatchStream> {
         use futures::StreamExt;
         let actor = self.actor(&req).await?;
+        let token = Self::token(&req)?;
         let rx = self
             .ctl
-            .watch_alerts(&actor, since(&req.get_ref().since)?)
+            .watch_alerts(&actor, &token, since(&req.get_ref().since)?)
             .await?;
         let s = tokio_stream::wrappers::ReceiverStream::new(rx).map(|r| match r {
             Ok(a) => alert_pb(&a),

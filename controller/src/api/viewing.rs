@@ -104,6 +104,7 @@ impl pb::viewing_server::Viewing for ViewingApi {
 
     async fn live(&self, req: Request<pb::LiveRequest>) -> R<Self::LiveStream> {
         let actor = self.api.actor(&req).await?;
+        let token = Api::token(&req)?;
         let r = req.into_inner();
         let lr = crate::viewing::live::LiveRequest {
             camera: r.camera,
@@ -112,7 +113,7 @@ impl pb::viewing_server::Viewing for ViewingApi {
             seconds: r.seconds,
         };
         // Checked, stored and audited before the stream starts.
-        let mut view = self.api.ctl.start_live(&actor, &lr).await?;
+        let mut view = self.api.ctl.start_live(&actor, &token, &lr).await?;
         // A few fragments queued towards the client; the relay's bounded
         // queue per viewer is where a slow client skips ahead.
         let (tx, rx) = tokio::sync::mpsc::channel(4);

@@ -423,7 +423,7 @@ pub async fn events(
     headers: &HeaderMap,
 ) -> Response<Body> {
     let since = stream_since(query, headers);
-    let rx = match console.ctl.watch_alerts(&signed.actor, since).await {
+    let rx = match console.ctl.watch_alerts(&signed.actor, token, since).await {
         Ok(rx) => rx,
         Err(e) => return refused(signed, &e),
     };

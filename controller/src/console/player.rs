@@ -482,7 +482,7 @@ fn plain(status: StatusCode, text: &str) -> Response<Body> {
 pub(super) async fn admit(
     console: &Console,
     parts: &mut Parts,
-) -> Result<(Actor, WebSocketUpgrade), Response<Body>> {
+) -> Result<(Actor, String, WebSocketUpgrade), Response<Body>> {
     if parts.headers.get(header::ORIGIN).is_none() || cross_site(&parts.headers) {
         return Err(plain(
             StatusCode::FORBIDDEN,
@@ -506,6 +506,7 @@ pub(super) async fn admit(
         // a few bytes is refused by the socket before it is buffered.
         Ok(ws) => Ok((
             actor,
+            token,
             ws.max_message_size(MAX_VIEWER_MESSAGE)
                 .max_frame_size(MAX_VIEWER_MESSAGE),
         )),
@@ -520,7 +521,7 @@ pub(super) async fn playback_ws(
     camera: &str,
     query: &str,
 ) -> Response<Body> {
-    let (actor, ws) = match admit(console, &mut parts).await {
+    let (actor, _token, ws) = match admit(console, &mut parts).await {
         Ok(x) => x,
         Err(r) => return r,
     };
@@ -579,7 +580,7 @@ pub(super) async fn live_ws(
     camera: &str,
     query: &str,
 ) -> Response<Body> {
-    let (actor, ws) = match admit(console, &mut parts).await {
+    let (actor, token, ws) = match admit(console, &mut parts).await {
         Ok(x) => x,
         Err(r) => return r,
     };
@@ -591,12 +592,18 @@ pub(super) async fn live_ws(
         seconds: 0,
     };
     let ctl = console.ctl.clone();
-    ws.on_upgrade(move |socket| watch_live(ctl, actor, req, socket))
+    ws.on_upgrade(move |socket| watch_live(ctl, actor, token, req, socket))
 }
 
 /// One live view on an upgraded socket.
-async fn watch_live(ctl: Arc<Controller>, actor: Actor, req: LiveRequest, mut socket: WebSocket) {
-    let view = match ctl.start_live(&actor, &req).await {
+async fn watch_live(
+    ctl: Arc<Controller>,
+    actor: Actor,
+    token: String,
+    req: LiveRequest,
+    mut socket: WebSocket,
+) {
+    let view = match ctl.start_live(&actor, &token, &req).await {
         Ok(v) => v,
         Err(e) => {
             say_goodbye(&mut socket, 1008, &format!("refused: {}", status_of(&e).1)).await;

@@ -5,7 +5,7 @@
 //! ```ignore
 //! // Checked (the recordings rule, Right::View, policy acknowledged), stored
 //! // and audited `view.start` before any byte; refusals audited too.
-//! let mut view: LiveView = ctl.start_live(&actor, &LiveRequest {
+//! let mut view: LiveView = ctl.start_live(&actor, &token, &LiveRequest {
 //!     camera, reason, unmasked: false, seconds: 0 /* until dropped */ }).await?;
 //! while let Some(chunk) = view.next().await {      // Option<Result<bytes::Bytes>>
 //!     let bytes = chunk?;  // the init segment first, then fMP4 fragments from a keyframe
@@ -67,6 +67,14 @@ pub const MAX_GOP_BYTES: usize = 16 << 20;
 pub const ATTACH_TIMEOUT: Duration = Duration::from_secs(10);
 /// How often a running view compares its masks with the camera's.
 pub const MASKS_RECHECK: Duration = Duration::from_secs(1);
+/// How often a running view checks again that its viewer may still see the
+/// camera: the session not signed out or expired, the user not disabled, the
+/// role and the chief's authorization still held. A live view has no end of its
+/// own, so a right withdrawn must end it (within this long).
+pub const ACCESS_RECHECK: Duration = Duration::from_secs(5);
+/// The outcome of a view ended because its viewer's right ended (the reason
+/// follows).
+pub const ACCESS_WITHDRAWN: &str = "ended: access withdrawn";
 
 /// A live view as asked.
 #[derive(Debug, Clone, Default)]
@@ -575,6 +583,10 @@ pub struct LiveView {
     /// The masks burned in (none: the original).
     masks: Vec<PrivacyMask>,
     masks_checked: std::time::Instant,
+    /// The viewer's session token: the right is checked again with it every
+    /// [`ACCESS_RECHECK`].
+    token: String,
+    access_checked: std::time::Instant,
 }
 
 impl LiveView {
@@ -600,6 +612,21 @@ impl LiveView {
         };
         match got {
             Ok(p) => {
+                if self.access_checked.elapsed() >= ACCESS_RECHECK {
+                    self.access_checked = std::time::Instant::now();
+                    match self.access_holds().await {
+                        Ok(()) => {}
+                        // The store out of reach for a moment is not a refusal:
+                        // checked again at the next tick.
+                        Err(Error::Unavailable(e)) => {
+                            tracing::warn!(session = %self.session.id, error = %e, "live view's access not checked again");
+                        }
+                        Err(e) => {
+                            self.end(&format!("{ACCESS_WITHDRAWN}: {e}")).await;
+                            return Some(Err(e));
+                        }
+                    }
+                }
                 // The original picture only while the lift lasts (the
                 // injected clock), however long the view was asked for.
                 // A view is burned in with the masks of its start: when the
@@ -652,6 +679,16 @@ impl LiveView {
         }
     }
 
+    /// Whether the viewer may still see the camera: the session resolved again
+    /// (signed out, expired, disabled, roles), then the recordings rule.
+    async fn access_holds(&self) -> Result<()> {
+        let actor = self.ctl.authenticate(&self.token).await?;
+        self.ctl
+            .check_recording_access(&actor, &self.session.camera, Right::View)
+            .await
+            .map(|_| ())
+    }
+
     /// Ends the session now with `outcome` (`viewer gone`, ...), recorded.
     pub async fn end(&mut self, outcome: &str) {
         if std::mem::replace(&mut self.ended, true) {
@@ -694,6 +731,7 @@ impl Controller {
     pub async fn start_live(
         self: &Arc<Self>,
         actor: &Actor,
+        token: &str,
         req: &LiveRequest,
     ) -> Result<LiveView> {
         let shown = |s: &str, n: usize| s.chars().take(n).collect::<String>();
@@ -804,6 +842,8 @@ impl Controller {
             lift_ends: masking.lift_ends,
             masks: masking.masks.clone(),
             masks_checked: std::time::Instant::now(),
+            token: token.to_string(),
+            access_checked: std::time::Instant::now(),
         };
         match self.wing::<Relay>().subscribe(
             self,
