@@ -162,6 +162,24 @@ async fn the_map_draws_the_cameras_each_reader_may_see() {
     assert!(!links.contains(&"cam-covert".to_string()));
     assert!(!a.body.contains("cam-covert"));
     assert!(a.body.contains("1 not drawn"), "{}", a.body);
+    // The gRPC door's map (`camplane placement map`) leaves it out the same way;
+    // an admin's draws it.
+    let grpc_map = |token: String| {
+        let ch = h.channel.clone();
+        async move {
+            camplane_proto::v1::placement_client::PlacementClient::new(ch)
+                .max_decoding_message_size(camplane_proto::limits::PLACEMENT_MAX_RESPONSE)
+                .map(req(&token, camplane_proto::v1::Empty {}))
+                .await
+                .unwrap()
+                .into_inner()
+                .svg
+        }
+    };
+    let eng_token = user(&h, "eng-2", &["engineer"], "").await;
+    let svg = grpc_map(eng_token).await;
+    assert!(svg.contains("cam-park") && !svg.contains("cam-covert"));
+    assert!(grpc_map(h.admin.clone()).await.contains("cam-covert"));
     assert!(
         a.body.contains("href=\"/console/map\""),
         "in the engineer's menu"

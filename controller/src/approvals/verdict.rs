@@ -219,8 +219,8 @@ impl Controller {
     }
 
     /// `camplane placement recheck`: every approved or active camera against the
-    /// layers and rules in use now. With `all` false only those out of
-    /// compliance are listed.
+    /// layers and rules in use now (covert ones only for those who see covert
+    /// cameras). With `all` false only those out of compliance are listed.
     pub async fn recheck(&self, actor: &Actor, all: bool) -> Result<Value> {
         self.require(
             actor,
@@ -234,6 +234,11 @@ impl Controller {
             let spec: CameraSpec = cam.spec_as()?;
             let st: CameraStatus = cam.status_as();
             if !matches!(st.state, CameraState::Active | CameraState::Approved) {
+                continue;
+            }
+            // Where a covert camera is (its verdict names the street it is
+            // near) is for the few who see covert cameras (`views`).
+            if spec.covert && !crate::registry::views::sees_covert(actor) {
                 continue;
             }
             let (verdict, answer) = match camera_request(&cam.name, &spec) {
@@ -278,8 +283,9 @@ impl Controller {
         }))
     }
 
-    /// `camplane placement map`: the layers in use and every camera not retired,
-    /// coloured by its verdict now, as SVG.
+    /// `camplane placement map`: the layers in use and every camera not retired
+    /// (covert ones only for those who see covert cameras), coloured by its
+    /// verdict now, as SVG.
     pub async fn placement_map(&self, actor: &Actor) -> Result<String> {
         self.require(
             actor,
@@ -292,7 +298,9 @@ impl Controller {
         for (cam, _) in self.list(Kind::Camera)? {
             let spec: CameraSpec = cam.spec_as()?;
             let st: CameraStatus = cam.status_as();
-            if st.state == CameraState::Retired {
+            if st.state == CameraState::Retired
+                || (spec.covert && !crate::registry::views::sees_covert(actor))
+            {
                 continue;
             }
             if let Ok(req) = camera_request(&cam.name, &spec) {
