@@ -626,3 +626,48 @@ async fn the_first_city_manager_comes_from_the_config_once() {
     assert_eq!(changed.len(), 1, "{log:#?}");
     h.cancel.cancel();
 }
+
+/// The chief's authorization to view is the person's, not the name's: a user
+/// deleted and created again under the same name is someone else, and does
+/// not inherit it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_recreated_name_does_not_inherit_the_chiefs_authorization() {
+    use camplane_config::model::Role;
+    use camplane_controller::auth::Actor;
+    use camplane_controller::recordings::Right;
+    let dir = tempfile::tempdir().unwrap();
+    let h = start(config_embedded(dir.path()), None).await;
+    apply(&h, &h.admin, CITY).await.unwrap();
+    let chief = user(&h, "chief", &["chief"], "police").await;
+    qualified_user(&h, "ann", "viewer", "parks").await;
+    let ctl = h.running.controller.clone();
+    let ann = Actor {
+        username: "ann".into(),
+        roles: vec![Role::Viewer],
+        department: "parks".into(),
+    };
+    let may_view = || ctl.check_recording_access(&ann, "cam-1", Right::View);
+    assert!(may_view().await.is_err(), "a parks viewer, police's camera");
+    let until = (Timestamp::now() + jiff::SignedDuration::from_hours(24)).to_string();
+    pb::recordings_client::RecordingsClient::new(h.channel.clone())
+        .authorize(req(
+            &chief,
+            pb::RecordingAuthorizeRequest {
+                user: "ann".into(),
+                camera: "cam-1".into(),
+                until,
+                reason: "incident 14".into(),
+                ..Default::default()
+            },
+        ))
+        .await
+        .unwrap();
+    assert!(may_view().await.is_ok(), "authorized by the chief");
+    delete_user(&h, &h.admin, "ann").await.unwrap();
+    qualified_user(&h, "ann", "viewer", "parks").await;
+    let e = may_view().await.unwrap_err();
+    assert!(
+        matches!(e, camplane_controller::Error::PermissionDenied(_)),
+        "{e:?}"
+    );
+}

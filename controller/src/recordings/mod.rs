@@ -20,7 +20,7 @@
 
 use crate::alpr::search::Hub;
 use crate::core::audit::Draft;
-use crate::core::auth::{Actor, Operation};
+use crate::core::auth::{self, Actor, Operation};
 use crate::core::store::{Compare, Op};
 use crate::core::AuditAction;
 use crate::core::Controller;
@@ -56,6 +56,11 @@ pub struct RecordingAuthorization {
     pub id: String,
     /// Who it is for.
     pub user: String,
+    /// That user's immutable id when it was made: a user deleted and created
+    /// again under the same name is another person, and does not inherit it.
+    /// (Made before ids were kept: matched by name alone.)
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_id: Option<String>,
     /// What it allows: to view (the default: records from before copy rights
     /// have none), or to copy.
     #[serde(default, skip_serializing_if = "Right::is_view")]
@@ -228,10 +233,12 @@ impl Controller {
             "reason": shown(reason, 200),
         });
         let now = self.now();
+        let mut user_id = None;
         let checked = (|| -> Result<Timestamp> {
-            if self.load(Kind::User, user).is_err() {
+            let Ok(u) = self.load(Kind::User, user) else {
                 return Err(Error::NotFound(format!("user {:?}", shown(user, 60))));
-            }
+            };
+            user_id = auth::user_id_of(&u.status).map(str::to_string);
             match (camera.is_empty(), department.is_empty()) {
                 (true, true) | (false, false) => {
                     return Err(Error::InvalidArgument(
@@ -278,6 +285,7 @@ impl Controller {
                 hex::encode(rand::random::<[u8; 4]>())
             ),
             user: user.to_string(),
+            user_id,
             right,
             camera: (!camera.is_empty()).then(|| camera.to_string()),
             department: (!department.is_empty()).then(|| department.to_string()),
@@ -325,12 +333,20 @@ impl Controller {
             .map_err(|_| Error::NotFound(format!("camera {:?}", shown(camera, 60))))?
             .spec_as()?;
         self.check_policy_acknowledged(actor).await?;
+        // The actor's id as the identity read found it (that read fed the cache).
+        let my_id = self
+            .load(Kind::User, &actor.username)
+            .ok()
+            .and_then(|u| auth::user_id_of(&u.status).map(str::to_string));
         let l = self.store.list(AUTHORIZATIONS).await?;
         let auths: Vec<RecordingAuthorization> = l
             .kvs
             .iter()
             .filter_map(|kv| serde_json::from_slice(&kv.value).ok())
-            .filter(|a: &RecordingAuthorization| a.user == actor.username)
+            .filter(|a: &RecordingAuthorization| {
+                a.user == actor.username
+                    && (a.user_id.is_none() || a.user_id.as_deref() == my_id.as_deref())
+            })
             .collect();
         let grants: Vec<access::Grant<'_>> = auths
             .iter()
