@@ -109,6 +109,19 @@ async fn case_lists_need_a_case_an_approval_and_an_end() {
         ("4711", "burglary", "2026-06-10", "--case"),     // the city's format
         ("26-04711", "bur\0glary", "2026-06-10", "--purpose"),
         ("26-04711", &"x".repeat(201), "2026-06-10", "--purpose"),
+        // A purpose the policy prohibits, named in the free text.
+        (
+            "26-04711",
+            "immigration_enforcement",
+            "2026-06-10",
+            "--purpose",
+        ),
+        (
+            "26-04711",
+            "Traffic enforcement sweep",
+            "2026-06-10",
+            "--purpose",
+        ),
     ] {
         let e = load(&h, &sgt, custom(csv, case, purpose, expires))
             .await

@@ -154,6 +154,11 @@ impl Controller {
         check_case(case).map_err(Error::InvalidArgument)?;
         self.check_case_number(case, "--case: a custom or investigative list")?;
         let purpose = text_flag("--purpose", &req.purpose, MAX_PURPOSE)?;
+        if let Some(p) = crate::alpr::search::names_prohibited(&purpose) {
+            return Err(Error::InvalidArgument(format!(
+                "--purpose names {p}, a purpose the policy prohibits"
+            )));
+        }
         if req.expires.trim().is_empty() {
             return Err(Error::InvalidArgument(format!(
                 "--expires: a custom or investigative list needs --expires (at most {MAX_CASE_LIST_DAYS} days ahead)"

@@ -49,6 +49,42 @@ pub const PROHIBITED_PURPOSES: [&str; 5] = [
     "personal_use",
 ];
 
+/// The prohibited purpose a free-text purpose (a case list's `--purpose`)
+/// names, if any: its identifier or its telling words, case and punctuation
+/// aside ("Immigration hold", "traffic_enforcement", "for personal use"). A
+/// screen of what is said, not of what is meant: the supervisor's approval of
+/// the list is the check of that.
+pub fn names_prohibited(text: &str) -> Option<&'static str> {
+    const SIGNS: [(&str, &[&str]); 5] = [
+        ("immigration_enforcement", &["immigration"]),
+        ("traffic_enforcement", &["traffic enforcement"]),
+        (
+            "harassment_or_intimidation",
+            &["harassment", "harass", "intimidation", "intimidate"],
+        ),
+        ("protected_class", &["protected class"]),
+        ("personal_use", &["personal use"]),
+    ];
+    let norm: String = text
+        .chars()
+        .map(|c| {
+            if c.is_alphanumeric() {
+                c.to_ascii_lowercase()
+            } else {
+                ' '
+            }
+        })
+        .collect();
+    let joined = format!(
+        " {} ",
+        norm.split_whitespace().collect::<Vec<_>>().join(" ")
+    );
+    SIGNS
+        .iter()
+        .find(|(_, words)| words.iter().any(|w| joined.contains(&format!(" {w} "))))
+        .map(|(p, _)| *p)
+}
+
 /// Longest time range one query may cover.
 pub const MAX_RANGE_DAYS: i64 = 92;
 /// Most reads one agent returns for one query.
@@ -810,6 +846,29 @@ fn qualified(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_free_text_purpose_naming_a_prohibited_one_is_caught() {
+        for (text, p) in [
+            ("immigration_enforcement", "immigration_enforcement"),
+            ("ICE: Immigration hold", "immigration_enforcement"),
+            ("Traffic-enforcement sweep", "traffic_enforcement"),
+            ("to harass a neighbour", "harassment_or_intimidation"),
+            ("PERSONAL USE", "personal_use"),
+            ("protected_class", "protected_class"),
+        ] {
+            assert_eq!(names_prohibited(text), Some(p), "{text}");
+        }
+        for text in [
+            "vehicle seen at the burglary",
+            "stolen_vehicle",
+            "personal property taken in a robbery",
+            "street race suspects",
+            "trafficking investigation",
+        ] {
+            assert_eq!(names_prohibited(text), None, "{text}");
+        }
+    }
 
     #[test]
     fn patterns() {
