@@ -365,8 +365,10 @@ fn session(rt: &CameraRuntime, delivered: &mut bool, reconnect: bool) -> Result<
         last_video = Instant::now();
         // RTSP parsers split parameter sets from the IDR with the same timestamp:
         // join them into one access unit (the muxer refuses equal DTS).
-        let Some((mut pkt, tainted)) = coalescer.push(pkt) else {
-            continue;
+        let (mut pkt, tainted) = match coalescer.push(pkt) {
+            Ok(Some(unit)) => unit,
+            Ok(None) => continue,
+            Err(e) => break Err(e),
         };
         let now = rt.clock.now();
         let size = pkt.size() as u64;
@@ -467,26 +469,50 @@ fn session(rt: &CameraRuntime, delivered: &mut bool, reconnect: bool) -> Result<
 #[derive(Default)]
 pub struct Coalescer {
     pending: Option<(ff::Packet, bool)>,
+    /// Packets joined into `pending`.
+    parts: usize,
     dropped_untimed: bool,
 }
 
+/// Most packets one access unit is joined from. An IDR's parameter sets and
+/// slices are a handful; a camera whose timestamps stop moving sends every
+/// packet with one DTS, and joining them all would grow without bound while
+/// nothing reached the recording.
+pub const MAX_ACCESS_UNIT_PARTS: usize = 256;
+/// Most bytes of one joined access unit (a 4K IDR is a few MB).
+pub const MAX_ACCESS_UNIT_BYTES: usize = 16 << 20;
+
 impl Coalescer {
     /// Feeds one packet; returns the previous access unit once complete, with
-    /// whether it directly followed a dropped untimed packet.
-    pub fn push(&mut self, pkt: ff::Packet) -> Option<(ff::Packet, bool)> {
+    /// whether it directly followed a dropped untimed packet. An error when
+    /// packets keep one timestamp past [`MAX_ACCESS_UNIT_PARTS`] or
+    /// [`MAX_ACCESS_UNIT_BYTES`]: the stream is unusable (the session ends and
+    /// reconnects, and says why).
+    pub fn push(&mut self, pkt: ff::Packet) -> Result<Option<(ff::Packet, bool)>, AgentError> {
         if pkt.dts().is_none() && pkt.pts().is_none() {
             self.dropped_untimed = true;
-            return None;
+            return Ok(None);
         }
         let tainted = std::mem::take(&mut self.dropped_untimed);
         match self.pending.take() {
             Some((prev, t)) if pkt.dts().is_some() && pkt.dts() == prev.dts() => {
+                self.parts += 1;
+                if self.parts >= MAX_ACCESS_UNIT_PARTS
+                    || prev.size() + pkt.size() > MAX_ACCESS_UNIT_BYTES
+                {
+                    return Err(AgentError::UnusableStream(format!(
+                        "timestamps not advancing: {} packets ({} bytes) share one DTS",
+                        self.parts + 1,
+                        prev.size() + pkt.size()
+                    )));
+                }
                 self.pending = Some((merge(&prev, &pkt), t || tainted));
-                None
+                Ok(None)
             }
             prev => {
+                self.parts = 0;
                 self.pending = Some((pkt, tainted));
-                prev
+                Ok(prev)
             }
         }
     }
@@ -528,6 +554,35 @@ fn finish(rt: &CameraRuntime, w: SegmentWriter, end: Timestamp) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_stuck_dts_is_an_unusable_stream_not_a_growing_unit() {
+        let pkt = |dts: i64| {
+            let mut p = ff::Packet::copy(&[0u8; 1000]);
+            p.set_dts(Some(dts));
+            p.set_pts(Some(dts));
+            p
+        };
+        let mut c = Coalescer::default();
+        // An IDR's parts join into one unit; the next timestamp hands it out.
+        for _ in 0..4 {
+            assert!(c.push(pkt(0)).unwrap().is_none());
+        }
+        let (unit, _) = c.push(pkt(3600)).unwrap().expect("the joined unit");
+        assert_eq!(unit.size(), 4000);
+        // A camera whose timestamps stop moving: refused within the cap.
+        let mut n = 0;
+        let e = loop {
+            match c.push(pkt(3600)) {
+                Ok(None) => n += 1,
+                Ok(Some(_)) => panic!("no unit while the DTS stands still"),
+                Err(e) => break e,
+            }
+            assert!(n < 10_000, "grew without bound");
+        };
+        assert!(n < MAX_ACCESS_UNIT_PARTS, "{n}");
+        assert!(e.to_string().contains("timestamps not advancing"), "{e}");
+    }
     use rand::SeedableRng;
 
     #[test]

@@ -68,7 +68,7 @@ impl Spool {
             serde_json::to_writer(&mut buf, &Line::Add(r.clone()))?;
             buf.push(b'\n');
         }
-        crate::fs::write_atomic(&self.path, &buf, false).map_err(std::io::Error::other)?;
+        crate::fs::write_atomic(&self.path, &buf, true).map_err(std::io::Error::other)?;
         self.file = OpenOptions::new().append(true).open(&self.path)?;
         Ok(())
     }

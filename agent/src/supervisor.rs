@@ -471,6 +471,18 @@ impl Supervisor {
         };
         let report = retention::sweep(&self.index, &policy, &holds, self.probe.as_ref(), now);
         let reads = self.reads.sweep(now, &policy.days, &holds);
+        // Masked copies made for exports go with their originals, and within
+        // the hour anyway (`queries::MASKED_MAX_AGE`).
+        {
+            let idx = self.index.lock().unwrap_or_else(|e| e.into_inner());
+            let at = std::time::SystemTime::UNIX_EPOCH
+                + std::time::Duration::from_millis(now.as_millisecond().max(0) as u64);
+            crate::control::queries::forget_stale_masked(
+                &idx.root().join("masked"),
+                at,
+                |c, seq| idx.segments(c).iter().any(|e| e.seq == seq),
+            );
+        }
         let mut alarms = Vec::new();
         for e in &reads.errors {
             alarms.push(format!("retention (reads): {e}"));
@@ -610,9 +622,22 @@ mod tests {
         let r = sup.sweep();
         assert_eq!((r.expired_deleted, r.held_kept), (2, 0), "{r:?}");
         assert_eq!(left(), 24);
-        // The clock alone moves the second day out.
+        // A masked copy made for an export of the second day's first hour, and
+        // one whose original is gone already: the orphan goes at once; the
+        // other with its original.
+        let masked = dir.path().join("masked");
+        std::fs::create_dir_all(&masked).unwrap();
+        let seq = sup.index().lock().unwrap().segments("c")[0].seq;
+        let copy = masked.join(format!("c-{seq}-0123456789abcdef.ts"));
+        std::fs::write(&copy, [0u8; 10]).unwrap();
+        std::fs::write(masked.join("c-0-0123456789abcdef.ts"), [0u8; 10]).unwrap();
+        sup.sweep();
+        assert!(copy.exists(), "its original is still kept");
+        assert_eq!(std::fs::read_dir(&masked).unwrap().count(), 1);
+        // The clock alone moves the second day out, and the masked copy with it.
         clock.advance(SignedDuration::from_hours(24));
         assert_eq!(sup.sweep().expired_deleted, 24);
         assert_eq!(left(), 0);
+        assert!(!copy.exists(), "a masked copy outlived its original");
     }
 }

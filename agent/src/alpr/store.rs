@@ -7,6 +7,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::io::Write;
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
@@ -215,9 +216,9 @@ impl ReadStore {
             Some(bytes) => {
                 let name = format!("{id}.jpg");
                 let tmp = crops.join(format!(".{name}.tmp"));
-                std::fs::write(&tmp, bytes).map_err(|e| AgentError::io("write", &tmp, e))?;
                 let dst = crops.join(&name);
-                std::fs::rename(&tmp, &dst).map_err(|e| AgentError::io("rename", &dst, e))?;
+                // Plates and faces in a crop: the agent's user alone reads them.
+                crate::fs::write_atomic_as(&tmp, &dst, bytes, true)?;
                 Some(name)
             }
             None => None,
@@ -233,6 +234,7 @@ impl ReadStore {
         let mut f = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
+            .mode(0o600)
             .open(&file)
             .map_err(|e| AgentError::io("open", &file, e))?;
         f.write_all(line.as_bytes())
@@ -318,6 +320,7 @@ impl ReadStore {
             let mut f = std::fs::OpenOptions::new()
                 .create(true)
                 .append(true)
+                .mode(0o600)
                 .open(&file)
                 .map_err(|e| AgentError::io("open", &file, e))?;
             f.write_all(text.as_bytes())

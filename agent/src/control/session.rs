@@ -411,7 +411,7 @@ impl Session {
                         Some(pb::controller_message::Msg::Config(c)) => {
                             let desired: AgentDesired = serde_json::from_slice(&c.json).map_err(|e| cerr(format!("config from the controller: {e}")))?;
                             let p = PersistedConfig { revision: c.revision, desired };
-                            write_atomic(&self.config_path(), &serde_json::to_vec(&p).map_err(cerr)?, false)?;
+                            write_atomic(&self.config_path(), &serde_json::to_vec(&p).map_err(cerr)?, true)?;
                             self.apply(&p.desired);
                             tx.send(pb::AgentMessage { msg: Some(pb::agent_message::Msg::Ack(pb::Ack { revision: c.revision })) }).await.map_err(cerr)?;
                         }
