@@ -32,11 +32,22 @@ enum Line {
     Ack(String),
 }
 
+/// Health reports kept waiting at most: each supersedes the one before (the
+/// controller keeps the latest), so an agent offline for weeks keeps the last
+/// few, not one a minute. Windows and alerts are all kept.
+pub const HEALTH_KEPT: usize = 3;
+
+/// Acknowledgement lines the file may carry before it is rewritten without
+/// them (and at least as many as pending reports).
+const DEAD_LINES_MAX: usize = 1024;
+
 /// The spool.
 pub struct Spool {
     path: PathBuf,
     file: File,
     pending: VecDeque<SpooledReport>,
+    /// Lines of the file that no longer count (acknowledged or superseded).
+    dead: usize,
 }
 
 impl Spool {
@@ -57,6 +68,7 @@ impl Spool {
             path: path.to_path_buf(),
             file: File::create(path.with_extension("tmp"))?,
             pending,
+            dead: 0,
         };
         s.rewrite()?;
         Ok(s)
@@ -70,7 +82,21 @@ impl Spool {
         }
         crate::fs::write_atomic(&self.path, &buf, true).map_err(std::io::Error::other)?;
         self.file = OpenOptions::new().append(true).open(&self.path)?;
+        self.dead = 0;
         Ok(())
+    }
+
+    /// Records that `key` no longer waits: the file rewritten when nothing
+    /// waits or when dead lines pile up, else an acknowledgement line.
+    fn forget(&mut self, key: &str) -> std::io::Result<()> {
+        self.pending.retain(|r| r.key != key);
+        self.dead += 2;
+        if self.pending.is_empty() || (self.dead > DEAD_LINES_MAX && self.dead > self.pending.len())
+        {
+            self.rewrite()
+        } else {
+            self.append(&Line::Ack(key.to_string()))
+        }
     }
 
     fn append(&mut self, l: &Line) -> std::io::Result<()> {
@@ -80,10 +106,23 @@ impl Spool {
         self.file.sync_data()
     }
 
-    /// Adds a report (durably) before it is sent.
+    /// Adds a report (durably) before it is sent. A health report drops the
+    /// oldest waiting ones beyond [`HEALTH_KEPT`].
     pub fn push(&mut self, r: SpooledReport) -> std::io::Result<()> {
+        let health = r.kind == "health";
         self.append(&Line::Add(r.clone()))?;
         self.pending.push_back(r);
+        if health {
+            let waiting: Vec<String> = self
+                .pending
+                .iter()
+                .filter(|p| p.kind == "health")
+                .map(|p| p.key.clone())
+                .collect();
+            for key in &waiting[..waiting.len().saturating_sub(HEALTH_KEPT)] {
+                self.forget(key)?;
+            }
+        }
         Ok(())
     }
 
@@ -92,12 +131,7 @@ impl Spool {
         if !self.pending.iter().any(|r| r.key == key) {
             return Ok(());
         }
-        self.pending.retain(|r| r.key != key);
-        if self.pending.is_empty() {
-            self.rewrite()
-        } else {
-            self.append(&Line::Ack(key.to_string()))
-        }
+        self.forget(key)
     }
 
     /// Everything not yet acknowledged, oldest first.
@@ -114,6 +148,40 @@ impl Spool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn weeks_offline_keep_the_last_health_reports_and_every_window() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("spool.jsonl");
+        let mut s = Spool::open(&p).unwrap();
+        for i in 0..5000 {
+            s.push(SpooledReport {
+                key: format!("h-{i}"),
+                kind: "health".into(),
+                json: serde_json::json!({"i": i}),
+            })
+            .unwrap();
+            if i % 100 == 0 {
+                s.push(SpooledReport {
+                    key: format!("w-{i}"),
+                    kind: "windows".into(),
+                    json: serde_json::json!({"i": i}),
+                })
+                .unwrap();
+            }
+        }
+        let keys: Vec<String> = s.pending().into_iter().map(|r| r.key).collect();
+        assert_eq!(keys.len(), 50 + HEALTH_KEPT, "{keys:?}");
+        assert_eq!(&keys[keys.len() - 3..], ["h-4997", "h-4998", "h-4999"]);
+        assert_eq!(keys.iter().filter(|k| k.starts_with("w-")).count(), 50);
+        // The file is rewritten as it goes: bounded, and it recovers the same.
+        let bytes = std::fs::metadata(&p).unwrap().len();
+        assert!(bytes < 200_000, "{bytes} bytes");
+        drop(s);
+        let again = Spool::open(&p).unwrap();
+        let after: Vec<String> = again.pending().into_iter().map(|r| r.key).collect();
+        assert_eq!(after, keys);
+    }
 
     fn r(k: &str) -> SpooledReport {
         SpooledReport {
