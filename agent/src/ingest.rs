@@ -139,6 +139,39 @@ pub struct CameraRuntime {
     pub alpr: Option<crate::alpr::site::AlprFeed>,
     /// Live view: every access unit goes to the tap (never blocks).
     pub live: Option<Arc<crate::live::LiveTap>>,
+    /// Set when this run has stopped (its last segment finished or abandoned).
+    pub done: Arc<std::sync::atomic::AtomicBool>,
+    /// The previous run of this camera, still stopping (a restart): its `done`.
+    /// This run recovers what a run left unfinished only once that one stopped,
+    /// or it would index the segment the old run is still writing.
+    pub after: Option<Arc<std::sync::atomic::AtomicBool>>,
+}
+
+/// How long a restarted camera waits for its previous run to stop before it
+/// records without recovering (the old run's socket timeout bounds its stop;
+/// what it leaves is recovered at the next start).
+fn predecessor_wait(opts: &IngestOptions) -> Duration {
+    opts.socket_timeout * 2 + Duration::from_secs(2)
+}
+
+/// Waits until `after` (a previous run's `done`) is set, at most `within`, or
+/// until `cancel`; whether it was set.
+pub fn wait_for_predecessor(
+    after: Option<&std::sync::atomic::AtomicBool>,
+    within: Duration,
+    cancel: &CancellationToken,
+) -> bool {
+    let Some(done) = after else {
+        return true;
+    };
+    let until = Instant::now() + within;
+    while !done.load(std::sync::atomic::Ordering::Acquire) {
+        if Instant::now() >= until || cancel.is_cancelled() {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    true
 }
 
 fn lock(s: &Mutex<CameraShared>) -> std::sync::MutexGuard<'_, CameraShared> {
@@ -247,12 +280,19 @@ pub fn run_camera(rt: CameraRuntime) {
     }
     s.health.state = CameraState::Stopped;
     s.windows.finish();
+    rt.done.store(true, std::sync::atomic::Ordering::Release);
 }
 
 fn camera_loop(rt: &CameraRuntime) {
     if rt.cfg.recording {
-        if let Err(e) = recover(&rt.cfg.id, &rt.index) {
-            lock(&rt.shared).health.last_error = Some(format!("recovery: {e}"));
+        if wait_for_predecessor(rt.after.as_deref(), predecessor_wait(&rt.opts), &rt.cancel) {
+            if let Err(e) = recover(&rt.cfg.id, &rt.index) {
+                lock(&rt.shared).health.last_error = Some(format!("recovery: {e}"));
+            }
+        } else if !rt.cancel.is_cancelled() {
+            lock(&rt.shared).health.last_error = Some(
+                "recovery skipped: the camera's previous run had not stopped (recovered at the next start)".into(),
+            );
         }
     }
     let mut backoff = Backoff::new(rt.opts.backoff_base, rt.opts.backoff_max);

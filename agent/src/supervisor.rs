@@ -45,6 +45,8 @@ pub struct SupervisorOptions {
 struct CameraTask {
     cfg: CameraConfig,
     cancel: CancellationToken,
+    /// Set by the camera's thread when it has stopped.
+    done: Arc<std::sync::atomic::AtomicBool>,
     handle: Option<JoinHandle<()>>,
     shared: Arc<Mutex<CameraShared>>,
     alpr: Option<Arc<AlprCounters>>,
@@ -253,6 +255,7 @@ impl Supervisor {
 
     fn spawn(&self, cfg: CameraConfig, stopping: &[CameraTask]) -> CameraTask {
         let cancel = CancellationToken::new();
+        let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
         // A restarted camera keeps its counters (reconnects, errors) across the restart.
         let prev = stopping.iter().rev().find(|t| t.cfg.id == cfg.id);
         let mut fresh = CameraShared::new(&cfg.id, self.opts.ingest.window_merge_gap);
@@ -300,6 +303,8 @@ impl Supervisor {
             cancel: cancel.clone(),
             alpr: feed,
             live: Some(self.live.tap(&cfg.id)),
+            done: done.clone(),
+            after: prev.map(|p| p.done.clone()),
         };
         let handle = std::thread::Builder::new()
             .name(format!("ingest-{}", cfg.id))
@@ -315,6 +320,7 @@ impl Supervisor {
         CameraTask {
             cfg,
             cancel,
+            done,
             handle,
             shared,
             alpr,
