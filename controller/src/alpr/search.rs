@@ -530,10 +530,12 @@ impl Controller {
         }
         let mut reasons = Vec::new();
         if c.pattern {
-            reasons.push(format!(
-                "partial plate {:?}: a pattern search across sites is outside the state-system rules",
-                c.plate
-            ));
+            // The pattern itself is under `plate` (sealed in the audit log, like
+            // every plate): a reason is free text, kept for good.
+            reasons.push(
+                "a partial plate: a pattern search across sites is outside the state-system rules"
+                    .to_string(),
+            );
         }
         if let Some(a) = &req.for_agency {
             reasons.push(format!("requested for another agency: {a}"));

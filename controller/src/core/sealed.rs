@@ -3,7 +3,7 @@
 //!
 //! When an entry is committed, every value under a key named `plate`,
 //! `read_id` or `crop_id` (in its details, before and after), and the name of
-//! an `AlprRead` entry, is taken out and replaced by the word `sealed`. What was
+//! an `AlprRead` or `Alert` entry, is taken out and replaced by the word `sealed`. What was
 //! taken out (JSON Pointer → value) is stored apart under
 //! `audit/sealed/<digest>` with a random 128-bit salt, and the chained entry
 //! holds only the digest, SHA-256(salt ‖ detail). The leader erases details
@@ -21,8 +21,9 @@ use sha2::{Digest, Sha256};
 pub const SEALED: &str = "audit/sealed/";
 /// Keys whose values are sealed wherever they appear.
 pub const SEALED_KEYS: [&str; 3] = ["plate", "read_id", "crop_id"];
-/// Entry kinds whose name is a read id.
-pub const SEALED_NAME_KINDS: [&str; 1] = ["AlprRead"];
+/// Entry kinds whose name holds a plate: a read id (`{ms}-{PLATE}`), and an
+/// alert's id (made from the read id of the read that matched).
+pub const SEALED_NAME_KINDS: [&str; 2] = ["AlprRead", "Alert"];
 /// What a sealed value reads as in the chained entry.
 pub const PLACEHOLDER: &str = "sealed";
 /// What a sealed value reads as once its detail was erased.
