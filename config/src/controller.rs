@@ -4,6 +4,20 @@ use crate::{from_yaml_strict, locate, Error, Problem, Result};
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 
+/// The default of `console_max_connections`.
+pub const DEFAULT_CONSOLE_CONNECTIONS: usize = 1024;
+/// The largest `console_max_connections` (a descriptor each, and the usual
+/// per-process limit is far below).
+pub const MAX_CONSOLE_CONNECTIONS: usize = 65_536;
+
+fn default_console_max_connections() -> usize {
+    DEFAULT_CONSOLE_CONNECTIONS
+}
+
+fn is_default_console_max_connections(n: &usize) -> bool {
+    *n == DEFAULT_CONSOLE_CONNECTIONS
+}
+
 /// The whole controller config.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ControllerConfig {
@@ -30,6 +44,16 @@ pub struct ControllerConfig {
     /// console. Served with the gRPC listener's certificate, so TLS must be on.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub console_listen: Option<String>,
+    /// Most console connections open at once (TLS handshakes included); one
+    /// more is closed as it arrives. A client that opens connections and sends
+    /// nothing then holds at most these, not every descriptor the controller
+    /// has (its gRPC door, agents and store share them). A city's operators
+    /// hold a few each (pages, a live view, the alert stream).
+    #[serde(
+        default = "default_console_max_connections",
+        skip_serializing_if = "is_default_console_max_connections"
+    )]
+    pub console_max_connections: usize,
     /// ALPR governance settings (verified agencies).
     #[serde(default, skip_serializing_if = "AlprSettings::is_empty")]
     pub alpr: AlprSettings,
@@ -650,6 +674,15 @@ impl ControllerConfig {
                 bad("http_listen", format!("{h:?} is not an address:port"));
             }
         }
+        if !(1..=MAX_CONSOLE_CONNECTIONS).contains(&cfg.console_max_connections) {
+            bad(
+                "console_max_connections",
+                format!(
+                    "{}: from 1 to {MAX_CONSOLE_CONNECTIONS}",
+                    cfg.console_max_connections
+                ),
+            );
+        }
         if let Some(c) = &cfg.console_listen {
             if c.parse::<std::net::SocketAddr>().is_err() {
                 bad("console_listen", format!("{c:?} is not an address:port"));
@@ -842,6 +875,15 @@ mod tests {
                 "store.etcd.endpoints.0"
             ]
         );
+    }
+
+    #[test]
+    fn console_connections_are_bounded() {
+        let c = ControllerConfig::parse("c.yaml", GOOD).unwrap();
+        assert_eq!(c.console_max_connections, DEFAULT_CONSOLE_CONNECTIONS);
+        let t = format!("{GOOD}console_max_connections: 0\n");
+        let e = ControllerConfig::parse("c.yaml", &t).unwrap_err();
+        assert_eq!(e.problems()[0].path, "console_max_connections");
     }
 
     #[test]

@@ -514,3 +514,41 @@ async fn three_people_take_one_request_through_the_chain_in_chromium() {
     }
     h.cancel.cancel();
 }
+
+/// Clients that open connections and say nothing hold at most
+/// `console_max_connections` of them: one more is closed as it arrives
+/// (counted), and a place freed serves the next operator.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn silent_connections_hold_at_most_console_max_connections() {
+    use tokio::io::AsyncReadExt;
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = config_embedded(dir.path());
+    cfg.console_listen = Some("127.0.0.1:0".into());
+    cfg.console_max_connections = 4;
+    let h = start(cfg, None).await;
+    let addr = h.running.console_addr.unwrap();
+    let mut silent = Vec::new();
+    for _ in 0..4 {
+        silent.push(tokio::net::TcpStream::connect(addr).await.unwrap());
+    }
+    // Each silent one holds its place (in its handshake) while the next arrives.
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    let mut over = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let mut b = [0u8; 1];
+    let n = tokio::time::timeout(std::time::Duration::from_secs(5), over.read(&mut b))
+        .await
+        .expect("the connection over the limit is closed at once");
+    assert!(matches!(n, Ok(0) | Err(_)), "{n:?}");
+    assert_eq!(
+        h.running
+            .controller
+            .metrics
+            .work_cancelled_of("console_connection_refused"),
+        1
+    );
+    // Places freed: an operator's page is served.
+    drop(silent);
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    let a = client(&h).get("/console/").await;
+    assert!(a.status == 200 || a.status == 303, "{}", a.status);
+}

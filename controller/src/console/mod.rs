@@ -169,15 +169,61 @@ impl Connected<IncomingStream<'_, TlsListener>> for ClientAddr {
 /// Connections whose TLS handshake is done: handshakes run in their own tasks,
 /// so a slow client never holds up the others.
 pub struct TlsListener {
-    rx: tokio::sync::mpsc::Receiver<(
-        tokio_rustls::server::TlsStream<tokio::net::TcpStream>,
-        SocketAddr,
-    )>,
+    rx: tokio::sync::mpsc::Receiver<(Conn, SocketAddr)>,
     local: SocketAddr,
 }
 
+/// One console connection: the TLS stream, and its place among
+/// `console_max_connections` (given back when the connection is dropped).
+pub struct Conn {
+    io: tokio_rustls::server::TlsStream<tokio::net::TcpStream>,
+    _place: tokio::sync::OwnedSemaphorePermit,
+}
+
+impl tokio::io::AsyncRead for Conn {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.io).poll_read(cx, buf)
+    }
+}
+
+impl tokio::io::AsyncWrite for Conn {
+    fn poll_write(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        std::pin::Pin::new(&mut self.io).poll_write(cx, buf)
+    }
+    fn poll_flush(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.io).poll_flush(cx)
+    }
+    fn poll_shutdown(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.io).poll_shutdown(cx)
+    }
+    fn poll_write_vectored(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        std::pin::Pin::new(&mut self.io).poll_write_vectored(cx, bufs)
+    }
+    fn is_write_vectored(&self) -> bool {
+        self.io.is_write_vectored()
+    }
+}
+
 impl axum::serve::Listener for TlsListener {
-    type Io = tokio_rustls::server::TlsStream<tokio::net::TcpStream>;
+    type Io = Conn;
     type Addr = SocketAddr;
 
     async fn accept(&mut self) -> (Self::Io, Self::Addr) {
@@ -240,9 +286,16 @@ pub async fn serve(
         .local_addr()
         .map_err(|e| Error::io("local address", e))?;
     let (tx, rx) = tokio::sync::mpsc::channel(64);
+    let places = Arc::new(tokio::sync::Semaphore::new(
+        ctl.config.console_max_connections,
+    ));
     {
         let cancel = cancel.clone();
+        let ctl = ctl.clone();
         tokio::spawn(async move {
+            // Refusals are counted and logged at most once a minute.
+            let mut refused_since_log = 0u64;
+            let mut last_log: Option<std::time::Instant> = None;
             loop {
                 let (stream, peer) = tokio::select! {
                     _ = cancel.cancelled() => return,
@@ -256,12 +309,36 @@ pub async fn serve(
                         }
                     },
                 };
+                // Every place taken: this one is closed as it arrives.
+                let Ok(place) = places.clone().try_acquire_owned() else {
+                    drop(stream);
+                    ctl.metrics.work_cancelled("console_connection_refused");
+                    refused_since_log += 1;
+                    if last_log.is_none_or(|t| t.elapsed() >= Duration::from_secs(60)) {
+                        tracing::warn!(
+                            refused = refused_since_log,
+                            max = ctl.config.console_max_connections,
+                            "console connections refused: console_max_connections open"
+                        );
+                        refused_since_log = 0;
+                        last_log = Some(std::time::Instant::now());
+                    }
+                    continue;
+                };
                 let _ = stream.set_nodelay(true);
                 let (acceptor, tx) = (acceptor.clone(), tx.clone());
                 tokio::spawn(async move {
                     match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
                         Ok(Ok(tls)) => {
-                            let _ = tx.send((tls, peer)).await;
+                            let _ = tx
+                                .send((
+                                    Conn {
+                                        io: tls,
+                                        _place: place,
+                                    },
+                                    peer,
+                                ))
+                                .await;
                         }
                         Ok(Err(e)) => {
                             tracing::debug!(%peer, error = %e, "console TLS handshake failed")
