@@ -454,20 +454,31 @@ async fn searches_crops_and_approvals_are_the_wings() {
         .await;
     assert_eq!(a.status, 409, "runs once: {}", a.body);
 
-    // Crops: the case number is the wing's to check, and every fetch is audited.
+    // Crops: a fetch carries the session's CSRF token (a page of another site
+    // could otherwise make the operator's browser fetch one, audited under
+    // their name and a case number they never gave): without it, refused and
+    // audited. With it, the case number is the wing's to check, and every fetch
+    // is audited.
     let read = "/console/crops/1780000000000-ABC1234";
-    let a = c.get(read).await;
+    let a = c.get(&format!("{read}?case=26-01234")).await;
+    assert_eq!(a.status, 403, "{}", a.body);
+    let a = c.get(&format!("{read}?case=26-01234&csrf=00ff")).await;
+    assert_eq!(a.status, 403, "{}", a.body);
+    let a = c.get(&format!("{read}?csrf={csrf}")).await;
     assert_eq!(a.status, 400, "{}", a.body);
     assert!(a.body.contains("case number"));
-    let a = c.get(&format!("{read}?case=26-01234")).await;
+    let a = c.get(&format!("{read}?case=26-01234&csrf={csrf}")).await;
     assert_eq!(a.status, 404, "no site holds it here: {}", a.body);
     let log = audit_log(&h).await;
     let crops: Vec<_> = log
         .iter()
         .filter(|e| e["actor"] == op && e["action"] == "alpr.crop")
         .collect();
-    assert_eq!(crops.len(), 2, "{crops:?}");
-    assert_eq!(crops[1]["details"]["case_number"], "26-01234");
+    assert_eq!(crops.len(), 4, "{crops:?}");
+    assert!(crops[..2]
+        .iter()
+        .all(|e| e["result"].as_str().unwrap().contains("CSRF")));
+    assert_eq!(crops[3]["details"]["case_number"], "26-01234");
 
     // A viewer: none of these pages in the menu, each refused.
     let mut v = signed_in(&h, viewer).await;
@@ -479,9 +490,9 @@ async fn searches_crops_and_approvals_are_the_wings() {
     }
     let a = v.get("/console/alerts/events").await;
     assert_eq!(a.status, 403, "{}", a.body);
-    let a = v.get(&format!("{read}?case=26-01234")).await;
-    assert_eq!(a.status, 403);
     let vcsrf = cams.csrf();
+    let a = v.get(&format!("{read}?case=26-01234&csrf={vcsrf}")).await;
+    assert_eq!(a.status, 403);
     let a = v
         .post(
             "/console/search",

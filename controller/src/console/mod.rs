@@ -513,7 +513,7 @@ impl Console {
     }
 
     /// Whether `given` is the CSRF token of the session `token`.
-    fn csrf_ok(&self, token: &str, given: &str) -> bool {
+    pub(crate) fn csrf_ok(&self, token: &str, given: &str) -> bool {
         hex::decode(given)
             .is_ok_and(|tag| ring::hmac::verify(&self.csrf_key, token.as_bytes(), &tag).is_ok())
     }
@@ -726,7 +726,7 @@ impl Console {
             "/console/approvals" => search::approvals(self, &signed, &query).await,
             p if p.starts_with("/console/crops/") => match p.strip_prefix("/console/crops/") {
                 Some(id) if !id.is_empty() && !id.contains('/') => {
-                    search::crop(self, &signed, &path_name(id), &query).await
+                    search::crop(self, &signed, &token, &path_name(id), &query, &path).await
                 }
                 _ => not_found(&signed),
             },
@@ -914,7 +914,7 @@ impl Console {
 
     /// 403 for a POST without the session's CSRF token, audited as a refusal
     /// of the action it asked for (when it named one).
-    async fn csrf_refused(
+    pub(crate) async fn csrf_refused(
         &self,
         signed: &Signed,
         what: Option<AuditAction>,

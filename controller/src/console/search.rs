@@ -163,7 +163,7 @@ pub async fn run(console: &Console, signed: &Signed, form: &[(String, String)]) 
         Ok(o) => {
             match &o.pending_approval {
                 Some(id) => pending(&mut b, signed, id, &o.approval_reasons, &req.case_number),
-                None => results(&mut b, &o, &req.case_number),
+                None => results(&mut b, &o, &req.case_number, &signed.csrf),
             }
             StatusCode::OK
         }
@@ -212,7 +212,7 @@ fn text<'a>(v: &'a serde_json::Value, key: &str) -> &'a str {
 
 /// A search's reads: site, camera, time, plate and its crop (fetched with
 /// the case number, through the console).
-fn results(b: &mut String, o: &SearchOutcome, case: &str) {
+fn results(b: &mut String, o: &SearchOutcome, case: &str, csrf: &str) {
     let _ = write!(
         b,
         "<section><h2>Results</h2><p>Query {}: {} reads from {} agents.</p>",
@@ -241,10 +241,11 @@ fn results(b: &mut String, o: &SearchOutcome, case: &str) {
         let (id, site) = (text(r, "id"), text(r, "site"));
         let crop = if r.get("crop").is_some_and(|c| !c.is_null()) && !id.is_empty() {
             format!(
-                "<img class=\"crop\" src=\"/console/crops/{}?case={}&amp;site={}\" alt=\"Crop of read {}\" loading=\"lazy\">",
+                "<img class=\"crop\" src=\"/console/crops/{}?case={}&amp;site={}&amp;csrf={}\" alt=\"Crop of read {}\" loading=\"lazy\">",
                 url_part(id),
                 url_part(case),
                 url_part(site),
+                url_part(csrf),
                 esc(id)
             )
         } else {
@@ -270,16 +271,25 @@ fn results(b: &mut String, o: &SearchOutcome, case: &str) {
     b.push_str("</section>");
 }
 
-/// `GET /console/crops/READ?case=…&site=…`: one read's JPEG crop, fetched
-/// from the agents under the case number as `camplane search crop` does
-/// (audited), never cached.
+/// `GET /console/crops/READ?case=…&site=…&csrf=…`: one read's JPEG crop,
+/// fetched from the agents under the case number as `camplane search crop`
+/// does (audited), never cached. A GET that fetches plate data and is audited
+/// under the operator's name carries the session's CSRF token, so a page of
+/// another site cannot make an operator's browser ask it (refused, audited).
 pub async fn crop(
     console: &Console,
     signed: &Signed,
+    token: &str,
     read_id: &str,
     query: &str,
+    path: &str,
 ) -> Response<Body> {
     let q = html::pairs(query);
+    if !console.csrf_ok(token, html::field(&q, "csrf")) {
+        return console
+            .csrf_refused(signed, Some(AuditAction::AlprCrop), path)
+            .await;
+    }
     let site = html::field(&q, "site");
     let sites = if site.is_empty() {
         vec![]
@@ -486,7 +496,7 @@ pub async fn decide(
         {
             Ok(o) => {
                 let mut b = html::message("note", &format!("Approved query {id} ran."));
-                results(&mut b, &o, case);
+                results(&mut b, &o, case, &signed.csrf);
                 page(signed, StatusCode::OK, "Query approvals", &b)
             }
             Err(e) => refusal(console, signed, &e).await,
@@ -585,10 +595,10 @@ mod tests {
             approval_reasons: vec![],
         };
         let mut b = String::new();
-        results(&mut b, &o, "26-01234");
-        assert!(
-            b.contains("src=\"/console/crops/1780000000000-ABC1234?case=26-01234&amp;site=depot\"")
-        );
+        results(&mut b, &o, "26-01234", "c5f");
+        assert!(b.contains(
+            "src=\"/console/crops/1780000000000-ABC1234?case=26-01234&amp;site=depot&amp;csrf=c5f\""
+        ));
         assert_eq!(
             b.matches("<img").count(),
             1,
