@@ -582,8 +582,7 @@ async fn video_is_asked_of_the_cameras_own_agent_only() {
             },
         ))
         .await
-        .err()
-        .expect("cam-2's gateway is offline");
+        .expect_err("cam-2's gateway is offline");
     assert!(err.message().contains("gw2"), "{err:?}");
     // gw1 was asked nothing.
     while let Ok(m) = tokio::time::timeout(std::time::Duration::from_secs(2), s.message()).await {
