@@ -403,20 +403,27 @@ fn window(camera: &str) -> serde_json::Value {
 /// another agent's camera or made-up names are refused (acknowledged, so the
 /// agent lets them go, but not stored, filed or published), audited once per
 /// camera per session and counted; its own camera's reports are stored.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_agent_speaks_only_for_its_own_cameras() {
-    let dir = tempfile::tempdir().unwrap();
-    let h = start(config_embedded(dir.path()), None).await;
-    apply(&h, &h.admin, CITY).await.unwrap();
-    let t1 = token_for(&h, "gw1").await.unwrap();
-    token_for(&h, "gw2").await.unwrap();
+/// The city, and two gateways at city-hall: gw1 records cam-1, gw2 cam-2.
+/// Returns gw1's enrolment token.
+async fn two_gateways(h: &Harness) -> pb::EnrollTokenResponse {
+    apply(h, &h.admin, CITY).await.unwrap();
+    let t1 = token_for(h, "gw1").await.unwrap();
+    token_for(h, "gw2").await.unwrap();
     let cam = |name: &str, agent: &str| {
         format!(
             "kind: Camera\nname: {name}\nspec:\n  site: city-hall\n  department: police\n  kind: fixed\n  purpose: property_protection\n  location: {{lat: 42.5006, lon: -90.6646}}\n  streams: {{main: \"rtsp://127.0.0.1:8554/{name}\"}}\n  agent: {agent}\n"
         )
     };
-    apply(&h, &h.admin, &cam("cam-1", "gw1")).await.unwrap();
-    apply(&h, &h.admin, &cam("cam-2", "gw2")).await.unwrap();
+    apply(h, &h.admin, &cam("cam-1", "gw1")).await.unwrap();
+    apply(h, &h.admin, &cam("cam-2", "gw2")).await.unwrap();
+    t1
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_agent_speaks_only_for_its_own_cameras() {
+    let dir = tempfile::tempdir().unwrap();
+    let h = start(config_embedded(dir.path()), None).await;
+    let t1 = two_gateways(&h).await;
     let (cert, key) = enroll(&h, &t1.token).await.unwrap();
     let ch = agent_channel(&h, &cert, &key).await.unwrap();
 
@@ -540,16 +547,7 @@ async fn an_agent_speaks_only_for_its_own_cameras() {
 async fn video_is_asked_of_the_cameras_own_agent_only() {
     let dir = tempfile::tempdir().unwrap();
     let h = start(config_embedded(dir.path()), None).await;
-    apply(&h, &h.admin, CITY).await.unwrap();
-    let t1 = token_for(&h, "gw1").await.unwrap();
-    token_for(&h, "gw2").await.unwrap();
-    let cam = |name: &str, agent: &str| {
-        format!(
-            "kind: Camera\nname: {name}\nspec:\n  site: city-hall\n  department: police\n  kind: fixed\n  purpose: property_protection\n  location: {{lat: 42.5006, lon: -90.6646}}\n  streams: {{main: \"rtsp://127.0.0.1:8554/{name}\"}}\n  agent: {agent}\n"
-        )
-    };
-    apply(&h, &h.admin, &cam("cam-1", "gw1")).await.unwrap();
-    apply(&h, &h.admin, &cam("cam-2", "gw2")).await.unwrap();
+    let t1 = two_gateways(&h).await;
     // Only gw1 is connected.
     let (cert, key) = enroll(&h, &t1.token).await.unwrap();
     let ch = agent_channel(&h, &cert, &key).await.unwrap();

@@ -8,18 +8,7 @@ use camplane_testkit::controller::*;
 use tonic::Code;
 
 async fn raise(h: &Harness, token: &str, key: &str, plate: &str) -> String {
-    let ctl = &h.running.controller;
-    let fleet = camplane_controller::fleet::Fleet {
-        ctl: ctl.clone(),
-        pki: camplane_controller::pki::Pki::load_or_create(
-            &ctl.store,
-            &ctl.config.city.name,
-            ctl.now(),
-        )
-        .await
-        .unwrap(),
-        index: Default::default(),
-    };
+    let fleet = fleet(h).await;
     let report = serde_json::json!({
         "read_id": format!("1780000000000-{plate}"), "camera": "lpr-1", "plate": plate,
         "time": "2026-06-01T12:00:00Z", "confidence": 0.93,

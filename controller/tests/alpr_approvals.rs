@@ -340,17 +340,7 @@ async fn plate_texts_in_the_audit_log_expire() {
         .await
         .unwrap();
     assert!(!pending.pending_approval.is_empty());
-    let fleet = camplane_controller::fleet::Fleet {
-        ctl: ctl.clone(),
-        pki: camplane_controller::pki::Pki::load_or_create(
-            &ctl.store,
-            &ctl.config.city.name,
-            ctl.now(),
-        )
-        .await
-        .unwrap(),
-        index: Default::default(),
-    };
+    let fleet = fleet(&h).await;
     let alert = serde_json::json!({
         "read_id": "1793500000000-KQZ4417", "camera": "lpr-1", "plate": "KQZ4417",
         "time": "2026-11-01T00:00:00Z", "confidence": 0.93,

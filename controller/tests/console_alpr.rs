@@ -46,18 +46,7 @@ async fn operator(h: &Harness, name: &str) -> String {
 /// Raises an alert as an agent's report does (as `alert_review.rs` does);
 /// `reason` is the hotlist entry's, shown with the alert. Returns its id.
 async fn raise(h: &Harness, token: &str, key: &str, plate: &str, reason: &str) -> String {
-    let ctl = &h.running.controller;
-    let fleet = camplane_controller::fleet::Fleet {
-        ctl: ctl.clone(),
-        pki: camplane_controller::pki::Pki::load_or_create(
-            &ctl.store,
-            &ctl.config.city.name,
-            ctl.now(),
-        )
-        .await
-        .unwrap(),
-        index: Default::default(),
-    };
+    let fleet = fleet(h).await;
     let report = serde_json::json!({
         "read_id": format!("1780000000000-{plate}"), "camera": "lpr-1", "plate": plate,
         "time": "2026-06-01T12:00:00Z", "confidence": 0.93,

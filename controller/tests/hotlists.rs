@@ -217,17 +217,7 @@ async fn hotlist_loads_versions_and_alerts() {
         "list_version": 3, "entry": {"plate": "ABC1234", "state": "IA", "reason": "stolen 05/30"},
         "matched_at": "2026-06-01T12:00:01Z",
     });
-    let fleet = camplane_controller::fleet::Fleet {
-        ctl: ctl.clone(),
-        pki: camplane_controller::pki::Pki::load_or_create(
-            &ctl.store,
-            &ctl.config.city.name,
-            ctl.now(),
-        )
-        .await
-        .unwrap(),
-        index: Default::default(),
-    };
+    let fleet = fleet(&h).await;
     let bytes = serde_json::to_vec(&report).unwrap();
     assert!(fleet
         .store_report("gw", "a-1", "alert", &bytes, 1)

@@ -102,28 +102,18 @@ impl pb::placement_server::Placement for Api {
         let mut files: Vec<(String, Vec<u8>)> = Vec::new();
         let mut total: u64 = 0;
         while let Some(m) = stream.message().await? {
-            match m.part {
+            // What takes the upload over its limits; refused as it arrives:
+            // nothing more is read, nothing stored.
+            let over = match m.part {
                 Some(Part::File(name)) => {
                     // Names and files count too, or a stream of empty files with
                     // long names would grow without bound under the byte limit.
                     total += name.len() as u64;
-                    if files.len() >= MAX_LAYER_FILES || total > max {
-                        let msg = format!(
-                            "layer {}: at most {MAX_LAYER_FILES} files and placement.max_layer_bytes ({max} bytes) with their names; nothing was stored",
-                            header.layer
-                        );
-                        return Err(self
-                            .ctl
-                            .refuse(
-                                &actor,
-                                crate::core::AuditAction::GisLoad,
-                                &header.layer,
-                                msg,
-                            )
-                            .await?
-                            .into());
-                    }
-                    files.push((name, Vec::new()))
+                    let over = (files.len() >= MAX_LAYER_FILES || total > max).then(|| {
+                        format!("at most {MAX_LAYER_FILES} files and placement.max_layer_bytes ({max} bytes) with their names")
+                    });
+                    files.push((name, Vec::new()));
+                    over
                 }
                 Some(Part::Chunk(bytes)) => {
                     if bytes.len() > camplane_proto::limits::LAYER_CHUNK {
@@ -140,29 +130,32 @@ impl pb::placement_server::Placement for Api {
                     };
                     total += bytes.len() as u64;
                     if total > max {
-                        // Refused as it arrives: nothing more is read, nothing stored.
-                        let msg = format!(
-                            "layer {}: {name} makes the upload more than placement.max_layer_bytes ({max} bytes); nothing was stored",
-                            header.layer
-                        );
-                        return Err(self
-                            .ctl
-                            .refuse(
-                                &actor,
-                                crate::core::AuditAction::GisLoad,
-                                &header.layer,
-                                msg,
-                            )
-                            .await?
-                            .into());
+                        Some(format!(
+                            "{name} makes the upload more than placement.max_layer_bytes ({max} bytes)"
+                        ))
+                    } else {
+                        data.extend_from_slice(&bytes);
+                        None
                     }
-                    data.extend_from_slice(&bytes);
                 }
                 Some(Part::Header(_)) | None => {
                     return Err(Status::invalid_argument(
                         "a layer upload has one header, first",
                     ))
                 }
+            };
+            if let Some(why) = over {
+                let msg = format!("layer {}: {why}; nothing was stored", header.layer);
+                return Err(self
+                    .ctl
+                    .refuse(
+                        &actor,
+                        crate::core::AuditAction::GisLoad,
+                        &header.layer,
+                        msg,
+                    )
+                    .await?
+                    .into());
             }
         }
         let l = self

@@ -879,3 +879,20 @@ pub fn start_example_controller(dir: &Path, admin_password: &str) -> ExampleCont
         ca,
     }
 }
+
+/// The fleet wing over `h`'s controller, to store reports as an agent's session
+/// does (`Fleet::store_report`) without an agent.
+pub async fn fleet(h: &Harness) -> camplane_controller::fleet::Fleet {
+    let ctl = &h.running.controller;
+    camplane_controller::fleet::Fleet {
+        ctl: ctl.clone(),
+        pki: camplane_controller::pki::Pki::load_or_create(
+            &ctl.store,
+            &ctl.config.city.name,
+            ctl.now(),
+        )
+        .await
+        .expect("the controller's CA"),
+        index: Default::default(),
+    }
+}
