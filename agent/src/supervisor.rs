@@ -478,16 +478,14 @@ impl Supervisor {
         let report = retention::sweep(&self.index, &policy, &holds, self.probe.as_ref(), now);
         let reads = self.reads.sweep(now, &policy.days, &holds);
         // Masked copies made for exports go with their originals, and within
-        // the hour anyway (`queries::MASKED_MAX_AGE`).
+        // the hour anyway (`retention::MASKED_MAX_AGE`).
         {
             let idx = self.index.lock().unwrap_or_else(|e| e.into_inner());
             let at = std::time::SystemTime::UNIX_EPOCH
                 + std::time::Duration::from_millis(now.as_millisecond().max(0) as u64);
-            crate::control::queries::forget_stale_masked(
-                &idx.root().join("masked"),
-                at,
-                |c, seq| idx.segments(c).iter().any(|e| e.seq == seq),
-            );
+            retention::forget_stale_masked(&idx.root().join("masked"), at, |c, seq| {
+                idx.segments(c).iter().any(|e| e.seq == seq)
+            });
         }
         let mut alarms = Vec::new();
         for e in &reads.errors {

@@ -38,6 +38,10 @@ const RPCS: &[(&str, Need)] = &[
     ),
     ("Objects.Apply(User)", Need::Op(Operation::ManageUsers)),
     (
+        "Objects.Apply(Camera marking)",
+        Need::Op(Operation::MarkReaderConfidential),
+    ),
+    (
         "Objects.Apply(FeeSchedule)",
         Need::Op(Operation::SetFeeSchedule),
     ),
@@ -344,6 +348,21 @@ async fn call(h: &Harness, c: &Caller, rpc: &str) -> Result<(), tonic::Status> {
                 "fx-viewer",
                 "kind: User\nname: fx-viewer\nspec:\n  department: police\n  roles: [viewer]\n",
             ))
+            .await
+        }
+        // cam-1 as stored, with a confidential marking of the caller's own:
+        // the chief's is made; Information Services' and everyone else's refused.
+        "Objects.Apply(Camera marking)" => {
+            let mut spec = get_json(h, &h.admin, "Camera", "cam-1").await?["spec"].clone();
+            spec["confidential"] = true.into();
+            spec["confidential_reason"] = format!("authz {role}").into();
+            spec["confidential_basis"] = "iowa-code-22.7".into();
+            apply(pb::Object {
+                kind: "Camera".into(),
+                name: "cam-1".into(),
+                json: serde_json::to_vec(&spec).unwrap(),
+                revision: 0,
+            })
             .await
         }
         "Objects.Get(Camera)" => get("Camera", "cam-1").await,

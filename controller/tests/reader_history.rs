@@ -181,6 +181,9 @@ async fn confidential_needs_a_reason_and_hides_only_from_its_date() {
     let clock = ManualClock::new("2026-09-20T15:00:00Z".parse().unwrap());
     let mut h = start(config_embedded(dir.path()), Some(Arc::new(clock.clone()))).await;
     apply(&h, &h.admin, CITY).await.unwrap();
+    // The chief, made while the city manager's session is fresh (a grant of
+    // chief takes their confirmation).
+    user(&h, "chief", &["chief"], "police").await;
     // The reader's gateway is registered (its token is not used).
     camplane_testkit::agent::enroll_token(&h, "city-hall").await;
     approved_lpr(&h, "rtsp://127.0.0.1:8554/lpr").await;
@@ -211,13 +214,32 @@ async fn confidential_needs_a_reason_and_hides_only_from_its_date() {
     assert!(refused
         .iter()
         .all(|e| e["result"].as_str().unwrap().starts_with("refused")));
-    // The legitimate marking: a reason and a listed basis, audited.
+    // The marking is the Police Department's determination (policy 5.05):
+    // Information Services' is refused, audited; the chief's, with a reason and
+    // a listed basis, is made, audited. The chief changes nothing else.
     let marked = format!(
         "{lpr}  confidential: true\n  confidential_reason: Iowa DCI task force site\n  confidential_basis: iowa-code-22.7\n"
     );
-    apply(&h, &h.admin, &marked).await.unwrap();
+    let e = apply(&h, &h.admin, &marked).await.unwrap_err();
+    assert_eq!(e.code(), Code::PermissionDenied, "{e:?}");
+    assert!(e.message().contains("Police Department"), "{e:?}");
+    let chief = login(&h.channel, "chief", &user_password("chief"))
+        .await
+        .unwrap();
+    // The camera's document alone (the request is not the chief's to apply).
+    let camera_doc = marked.rsplit("---\n").next().unwrap().to_string();
+    let elsewhere = camera_doc.replace("42.5011", "42.6011");
+    assert_ne!(elsewhere, camera_doc);
+    let e = apply(&h, &chief, &elsewhere).await.unwrap_err();
+    assert_eq!(e.code(), Code::PermissionDenied, "{e:?}");
+    assert!(e.message().contains("changes only"), "{e:?}");
+    apply(&h, &chief, &camera_doc).await.unwrap();
     let entries = entries_of(&audit_log(&h).await, "reader.confidential");
+    assert!(entries
+        .iter()
+        .any(|e| e["actor"] == "admin" && e["result"].as_str().unwrap().starts_with("denied")));
     let ok = entries.last().unwrap();
+    assert_eq!(ok["actor"], "chief");
     assert_eq!(ok["details"]["confidential"]["basis"], "iowa-code-22.7");
     assert_eq!(
         ok["details"]["confidential"]["reason"],

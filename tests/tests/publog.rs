@@ -414,7 +414,14 @@ async fn a_month_of_known_traffic_is_published_exactly() {
     let mut h = ctl::start(cfg, Some(Arc::new(clock.clone()))).await;
     let http = h.running.http_addr.expect("portal serving");
     ctl::apply(&h, &h.admin, ctl::CITY).await.unwrap();
-    ctl::apply(&h, &h.admin, READERS).await.unwrap();
+    // Information Services registers the readers; keeping lpr-hidden's places
+    // from the public is the Police Department's determination: the chief
+    // applies its marking.
+    let marking = "  confidential: true\n  confidential_reason: Iowa DCI task force site\n  confidential_basis: iowa-code-22.7\n";
+    assert!(READERS.contains(marking));
+    ctl::apply(&h, &h.admin, &READERS.replace(marking, ""))
+        .await
+        .unwrap();
     // The readers are in service under approved requests: their history (and
     // so the public list of their places) starts at their activation.
     let people = (
@@ -422,6 +429,11 @@ async fn a_month_of_known_traffic_is_published_exactly() {
         ctl::user(&h, "chief", &["chief"], "police").await,
         ctl::user(&h, "cm", &["city_manager"], "").await,
     );
+    let hidden = READERS
+        .split("---\n")
+        .find(|d| d.contains("name: lpr-hidden"))
+        .unwrap();
+    ctl::apply(&h, &people.1, hidden).await.unwrap();
     approve(&h, &["req-a", "req-hidden", "req-m"], &people).await;
     for cam in ["lpr-a", "lpr-hidden", "lpr-m"] {
         ctl::camera(&h, &h.admin, cam, "activate").await.unwrap();

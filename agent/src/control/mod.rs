@@ -13,7 +13,7 @@
 //!   while the controller is away and nothing is counted twice; its periodic loop
 //!   also runs retention.
 
-pub(crate) mod queries;
+mod queries;
 mod reporter;
 mod session;
 

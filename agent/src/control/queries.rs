@@ -182,46 +182,6 @@ fn forget_old_masked(dir: &std::path::Path, keep: &std::path::Path) {
     }
 }
 
-/// How long a masked copy outlives its making: a masked export streams it
-/// within minutes, and an export that resumes later masks again.
-pub const MASKED_MAX_AGE: std::time::Duration = std::time::Duration::from_secs(3600);
-
-/// Removes the masked copies (`{camera}-{seq}-{digest}.ts` in `dir`) whose
-/// original is no longer recorded (`recorded(camera, seq)` false: retention
-/// erased it, so its masked copy must go too) or that are older than
-/// [`MASKED_MAX_AGE`] at `now`. Returns how many were removed.
-pub fn forget_stale_masked(
-    dir: &std::path::Path,
-    now: std::time::SystemTime,
-    recorded: impl Fn(&str, u64) -> bool,
-) -> usize {
-    let Ok(rd) = std::fs::read_dir(dir) else {
-        return 0;
-    };
-    let mut removed = 0;
-    for e in rd.filter_map(|e| e.ok()) {
-        let path = e.path();
-        let name = e.file_name().to_string_lossy().into_owned();
-        // `{camera}-{seq}-{digest}.ts`: camera names may hold dashes.
-        let original = name.strip_suffix(".ts").and_then(|stem| {
-            let mut parts = stem.rsplitn(3, '-');
-            let (_digest, seq, camera) = (parts.next()?, parts.next()?, parts.next()?);
-            Some((camera.to_string(), seq.parse::<u64>().ok()?))
-        });
-        let old = e
-            .metadata()
-            .and_then(|m| m.modified())
-            .ok()
-            .and_then(|t| now.duration_since(t).ok())
-            .is_some_and(|age| age > MASKED_MAX_AGE);
-        let orphan = original.is_none_or(|(camera, seq)| !recorded(&camera, seq));
-        if (old || orphan) && std::fs::remove_file(&path).is_ok() {
-            removed += 1;
-        }
-    }
-    removed
-}
-
 /// One read's crop (JPEG bytes) with its camera, plate and time.
 fn crop(sup: &Supervisor, json: &[u8]) -> Answer {
     let q: CropQuery = serde_json::from_slice(json).map_err(|e| format!("query: {e}"))?;

@@ -391,11 +391,16 @@ pub enum Operation {
     /// Apply a department's fee schedule for copies of its video (its own
     /// department's manager: checked in `registry::objects`; or an admin).
     SetFeeSchedule,
+    /// Keep an ALPR reader's locations from the public list, or show them again:
+    /// the Police Department's determination (policy 5.05: "unless the agency
+    /// determines that the data is confidential"), applied as the camera's
+    /// `confidential` fields. The chief changes only those fields of a camera.
+    MarkReaderConfidential,
 }
 
 impl Operation {
     /// Every operation (the authorization test walks them all).
-    pub const ALL: [Operation; 44] = [
+    pub const ALL: [Operation; 45] = [
         Operation::ReadObjects,
         Operation::ReadUsers,
         Operation::WriteRegistry,
@@ -440,6 +445,7 @@ impl Operation {
         Operation::SignOffPolicy,
         Operation::ReadComplianceReport,
         Operation::SetFeeSchedule,
+        Operation::MarkReaderConfidential,
     ];
 
     /// The roles that may perform the operation.
@@ -520,6 +526,7 @@ impl Operation {
             // reproduction of City video": each department's manager, for their
             // own department; Information Services (admin) for any.
             Operation::SetFeeSchedule => &[DeptManager, Admin],
+            Operation::MarkReaderConfidential => &[Chief],
         }
     }
 

@@ -155,6 +155,68 @@ pub fn reader_events(
     out
 }
 
+/// Who may change a camera's confidential marking (`confidential` and its
+/// reason and basis): policy 5.05 keeps a reader's locations from the public
+/// list only when "the agency determines that the data is confidential", and
+/// the agency is the Police Department, so the chief
+/// ([`Operation::MarkReaderConfidential`]) marks and unmarks. Information
+/// Services applies every other field; the chief without its role changes
+/// only the marking of a camera that exists. A refusal is audited
+/// (`reader.confidential`, `reader.public` or `apply Camera`).
+pub fn check_marking(
+    actor: &Actor,
+    name: &str,
+    old: Option<&CameraSpec>,
+    new: &CameraSpec,
+) -> std::result::Result<(), crate::core::Refusal> {
+    let marking = |c: &CameraSpec| {
+        (
+            c.confidential,
+            c.confidential_reason.clone(),
+            c.confidential_basis.clone(),
+        )
+    };
+    let before = old.map(marking).unwrap_or((false, None, None));
+    let after = marking(new);
+    if before != after && !Operation::MarkReaderConfidential.allows(actor) {
+        let action = if after.0 {
+            AuditAction::ReaderConfidential
+        } else {
+            AuditAction::ReaderPublic
+        };
+        return Err(crate::core::Refusal::denied(
+            actor,
+            action,
+            "Camera",
+            name,
+            format!(
+                "whether camera {name}'s locations are kept from the public is the Police Department's determination (policy 5.05): the chief applies its confidential marking"
+            ),
+        ));
+    }
+    if !Operation::WriteRegistry.allows(actor) {
+        let only_marking = old.is_some_and(|o| {
+            let mut n = new.clone();
+            n.confidential = o.confidential;
+            n.confidential_reason = o.confidential_reason.clone();
+            n.confidential_basis = o.confidential_basis.clone();
+            &n == o
+        });
+        if !only_marking {
+            return Err(crate::core::Refusal::denied(
+                actor,
+                AuditAction::ApplyKind(Kind::Camera),
+                "Camera",
+                name,
+                format!(
+                    "the chief changes only camera {name}'s confidential marking (confidential, confidential_reason, confidential_basis) of a camera that exists; Information Services applies the rest"
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// What is wrong with a camera's confidential marking, as (path, message):
 /// `confidential: true` needs a reason (bounded, printable) and a basis from
 /// `bases`; the two fields mean nothing without it. The reason is never echoed.
@@ -476,6 +538,50 @@ mod tests {
             "confidential": confidential,
         }))
         .unwrap()
+    }
+
+    #[test]
+    fn the_chief_marks_a_reader_and_information_services_the_rest() {
+        use camplane_config::model::Role;
+        let who = |r: Role| Actor {
+            username: "u".into(),
+            roles: vec![r],
+            department: "police".into(),
+        };
+        let (admin, chief, viewer) = (who(Role::Admin), who(Role::Chief), who(Role::Viewer));
+        let public = spec(false);
+        let mut marked = spec(true);
+        marked.confidential_reason = Some("task force site".into());
+        marked.confidential_basis = Some("iowa-code-22.7".into());
+        let mut moved = public.clone();
+        moved.location.lat += 0.01;
+        // The marking, either way: the chief's, not Information Services'.
+        assert!(check_marking(&chief, "l", Some(&public), &marked).is_ok());
+        assert!(check_marking(&chief, "l", Some(&marked), &public).is_ok());
+        for (old, new) in [
+            (Some(&public), &marked),
+            (Some(&marked), &public),
+            (None, &marked),
+        ] {
+            let r = check_marking(&admin, "l", old, new).unwrap_err();
+            assert!(matches!(r.error, crate::Error::PermissionDenied(_)));
+            assert!(r.audit.is_some(), "audited");
+        }
+        let mut reworded = marked.clone();
+        reworded.confidential_reason = Some("another reason".into());
+        assert!(check_marking(&admin, "l", Some(&marked), &reworded).is_err());
+        // Everything else: Information Services', the marking kept as it is.
+        assert!(check_marking(&admin, "l", Some(&public), &moved).is_ok());
+        assert!(check_marking(&admin, "l", None, &public).is_ok());
+        let mut marked_moved = marked.clone();
+        marked_moved.location.lat += 0.01;
+        assert!(check_marking(&admin, "l", Some(&marked), &marked_moved).is_ok());
+        // The chief changes nothing else, and creates nothing.
+        assert!(check_marking(&chief, "l", Some(&public), &moved).is_err());
+        assert!(check_marking(&chief, "l", None, &marked).is_err());
+        assert!(check_marking(&chief, "l", Some(&public), &public).is_ok());
+        // Anyone else: neither.
+        assert!(check_marking(&viewer, "l", Some(&public), &marked).is_err());
     }
 
     #[test]

@@ -200,6 +200,14 @@ impl Controller {
                     Kind::FeeSchedule => Operation::SetFeeSchedule,
                     _ => Operation::WriteRegistry,
                 };
+                // The chief applies cameras' confidential markings, and nothing
+                // else of them (`readers::check_marking`, per camera).
+                if kind == Kind::Camera
+                    && !op.allows(actor)
+                    && Operation::MarkReaderConfidential.allows(actor)
+                {
+                    continue;
+                }
                 self.require(actor, op, AuditAction::ApplyKind(kind))
                     .await?;
             }
@@ -346,6 +354,12 @@ impl Controller {
                                 Spec::Camera(c) => {
                                     let mut st: CameraStatus = old.status_as();
                                     let old_spec: CameraSpec = old.spec_as()?;
+                                    crate::publog::check_marking(
+                                        actor,
+                                        name,
+                                        Some(&old_spec),
+                                        c,
+                                    )?;
                                     // An approval binds the camera for its life: a change of
                                     // an approved, active or suspended camera is checked
                                     // against its approved request again.
@@ -455,6 +469,7 @@ impl Controller {
                         None => {
                             let status = match spec {
                                 Spec::Camera(c) => {
+                                    crate::publog::check_marking(actor, name, None, c)?;
                                     let approved = c.placement_request.as_deref().is_some_and(
                                         |r| self.request_approved_for(r, name, c).is_ok(),
                                     );
