@@ -260,6 +260,49 @@ async fn the_console_plays_a_recorded_range_in_the_browser() {
     assert_eq!(end["details"]["outcome"], "viewer gone", "{end}");
     assert_eq!(end["actor"], "v-police");
 
+    // The viewer signs out (in another tab) while a range is paused: once the
+    // access re-check has come round, the range ends for the viewer with why,
+    // recorded as such, and nothing more is played.
+    let out_tab = signed_in(&h, "v-police").await;
+    let out_token = out_tab
+        .cookie
+        .as_deref()
+        .and_then(|c| c.split(';').next())
+        .and_then(|c| c.split_once('='))
+        .map(|(_, t)| t.to_string())
+        .expect("the session cookie");
+    let out_path = format!("{path}-out");
+    let mut s = ws(&out_tab, &out_path, Some(&origin))
+        .await
+        .expect("upgrade");
+    s.send(Message::text("pause")).await.unwrap();
+    let out = wait_for_start(&h, "incident 17-out").await;
+    camplane_proto::v1::auth_client::AuthClient::new(h.channel.clone())
+        .logout(ctl::req(&out_token, camplane_proto::v1::Empty {}))
+        .await
+        .unwrap();
+    tokio::time::sleep(
+        camplane_controller::viewing::live::ACCESS_RECHECK + Duration::from_millis(500),
+    )
+    .await;
+    s.send(Message::text("resume")).await.unwrap();
+    let mut last = String::new();
+    while let Some(m) = next(&mut s).await {
+        match m {
+            Message::Text(t) => last = t.to_string(),
+            Message::Close(_) => break,
+            _ => {}
+        }
+    }
+    assert!(last.starts_with("access withdrawn"), "{last}");
+    let end = view_end(&h, &out).await;
+    assert!(
+        end["details"]["outcome"]
+            .as_str()
+            .is_some_and(|o| o.starts_with("ended: access withdrawn")),
+        "{end}"
+    );
+
     // A whole range: the session and codec, the init segment first, then
     // fMP4, and `completed` at the end, the bytes counted. The range starts
     // at the recording's first segment.

@@ -31,6 +31,7 @@ impl pb::viewing_server::Viewing for ViewingApi {
 
     async fn playback(&self, req: Request<pb::PlaybackRequest>) -> R<Self::PlaybackStream> {
         let actor = self.api.actor(&req).await?;
+        let token = Api::token(&req)?;
         let r = req.into_inner();
         let pr = PlaybackRequest {
             camera: r.camera,
@@ -56,7 +57,8 @@ impl pb::viewing_server::Viewing for ViewingApi {
         tokio::spawn(async move {
             let sent = Arc::new(AtomicU64::new(0));
             let chunks = tx.clone();
-            let work = ctl.pump_playback(&hub, &session, &masks, &sent, |data| {
+            let mut access = crate::viewing::AccessWatch::new(&token, &session.camera);
+            let work = ctl.pump_playback(&hub, &session, &masks, &sent, &mut access, |data| {
                 let chunks = chunks.clone();
                 async move {
                     chunks
@@ -74,6 +76,11 @@ impl pb::viewing_server::Viewing for ViewingApi {
                 r = work => match r {
                     Ok(()) => "completed".to_string(),
                     Err(crate::Error::Cancelled(_)) => "viewer gone".to_string(),
+                    Err(e) if crate::viewing::is_withdrawal(&e) => {
+                        let outcome = format!("{}: {e}", crate::viewing::live::ACCESS_WITHDRAWN);
+                        let _ = tx.send(Err(e.into())).await;
+                        outcome
+                    }
                     Err(e) => {
                         let outcome = format!("failed: {e}");
                         let _ = tx.send(Err(e.into())).await;

@@ -191,6 +191,9 @@ pub enum Ended {
     Failed(String, String),
     /// The viewer kept the range paused for [`MAX_PAUSE`]: its source was given back.
     PausedTooLong,
+    /// The viewer's right to the camera ended while it played (signed out, a
+    /// role or an authorization withdrawn): the reason.
+    Withdrawn(String),
 }
 
 impl Ended {
@@ -203,6 +206,7 @@ impl Ended {
             Ended::Shutdown => "controller shutting down".into(),
             Ended::Failed(e, _) => format!("failed: {e}"),
             Ended::PausedTooLong => "paused too long".into(),
+            Ended::Withdrawn(e) => format!("{}: {e}", crate::viewing::live::ACCESS_WITHDRAWN),
         }
     }
 
@@ -213,6 +217,7 @@ impl Ended {
             Ended::ViewerGone | Ended::ViewerStalled => None,
             Ended::Shutdown => Some((1001, "controller shutting down".into())),
             Ended::Failed(_, shown) => Some((1011, format!("failed: {shown}"))),
+            Ended::Withdrawn(e) => Some((1008, format!("access withdrawn: {e}"))),
             Ended::PausedTooLong => Some((
                 1000,
                 format!(
@@ -375,6 +380,9 @@ where
         };
         let chunk = match next {
             Some(Ok(c)) => c,
+            Some(Err(e)) if crate::viewing::is_withdrawal(&e) => {
+                return Ended::Withdrawn(e.to_string());
+            }
             Some(Err(e)) => {
                 let shown = status_of(&e).1;
                 return Ended::Failed(e.to_string(), shown);
@@ -521,7 +529,7 @@ pub(super) async fn playback_ws(
     camera: &str,
     query: &str,
 ) -> Response<Body> {
-    let (actor, _token, ws) = match admit(console, &mut parts).await {
+    let (actor, token, ws) = match admit(console, &mut parts).await {
         Ok(x) => x,
         Err(r) => return r,
     };
@@ -534,17 +542,26 @@ pub(super) async fn playback_ws(
         unmasked: html::field(&q, "unmasked") == "1",
     };
     let ctl = console.ctl.clone();
-    ws.on_upgrade(move |socket| play(ctl, actor, req, socket))
+    ws.on_upgrade(move |socket| play(ctl, actor, token, req, socket))
 }
 
 /// One playback on an upgraded socket: started (checked, stored, audited)
 /// as the gRPC door starts it, pumped, ended and audited whatever ends it.
-async fn play(ctl: Arc<Controller>, actor: Actor, req: PlaybackRequest, mut socket: WebSocket) {
+async fn play(
+    ctl: Arc<Controller>,
+    actor: Actor,
+    token: String,
+    req: PlaybackRequest,
+    mut socket: WebSocket,
+) {
     let hub = ctl.wing::<Hub>();
     let started = ctl
         .start_playback(&hub, &actor, &req)
         .await
-        .and_then(|(s, masks)| playback_chunks(hub.clone(), &s, &masks).map(|c| (s, c)));
+        .and_then(|(s, masks)| {
+            let access = crate::viewing::AccessWatch::new(&token, &s.camera);
+            playback_chunks(hub.clone(), ctl.clone(), access, &s, &masks).map(|c| (s, c))
+        });
     let (session, chunks): (_, Chunks) = match started {
         Ok(x) => x,
         Err(e) => {

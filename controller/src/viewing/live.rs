@@ -583,10 +583,8 @@ pub struct LiveView {
     /// The masks burned in (none: the original).
     masks: Vec<PrivacyMask>,
     masks_checked: std::time::Instant,
-    /// The viewer's session token: the right is checked again with it every
-    /// [`ACCESS_RECHECK`].
-    token: String,
-    access_checked: std::time::Instant,
+    /// The viewer's right, checked again every [`ACCESS_RECHECK`].
+    access: super::AccessWatch,
 }
 
 impl LiveView {
@@ -612,20 +610,10 @@ impl LiveView {
         };
         match got {
             Ok(p) => {
-                if self.access_checked.elapsed() >= ACCESS_RECHECK {
-                    self.access_checked = std::time::Instant::now();
-                    match self.access_holds().await {
-                        Ok(()) => {}
-                        // The store out of reach for a moment is not a refusal:
-                        // checked again at the next tick.
-                        Err(Error::Unavailable(e)) => {
-                            tracing::warn!(session = %self.session.id, error = %e, "live view's access not checked again");
-                        }
-                        Err(e) => {
-                            self.end(&format!("{ACCESS_WITHDRAWN}: {e}")).await;
-                            return Some(Err(e));
-                        }
-                    }
+                let ctl = self.ctl.clone();
+                if let Err(e) = self.access.check(&ctl).await {
+                    self.end(&format!("{ACCESS_WITHDRAWN}: {e}")).await;
+                    return Some(Err(e));
                 }
                 // The original picture only while the lift lasts (the
                 // injected clock), however long the view was asked for.
@@ -677,16 +665,6 @@ impl LiveView {
                 Some(Err(Error::Agent(reason)))
             }
         }
-    }
-
-    /// Whether the viewer may still see the camera: the session resolved again
-    /// (signed out, expired, disabled, roles), then the recordings rule.
-    async fn access_holds(&self) -> Result<()> {
-        let actor = self.ctl.authenticate(&self.token).await?;
-        self.ctl
-            .check_recording_access(&actor, &self.session.camera, Right::View)
-            .await
-            .map(|_| ())
     }
 
     /// Ends the session now with `outcome` (`viewer gone`, ...), recorded.
@@ -842,8 +820,7 @@ impl Controller {
             lift_ends: masking.lift_ends,
             masks: masking.masks.clone(),
             masks_checked: std::time::Instant::now(),
-            token: token.to_string(),
-            access_checked: std::time::Instant::now(),
+            access: super::AccessWatch::new(token, &req.camera),
         };
         match self.wing::<Relay>().subscribe(
             self,

@@ -40,6 +40,60 @@ use std::time::Duration;
 
 pub mod player;
 
+/// A running view's right to its camera, checked again while it streams (a
+/// live view has no end of its own, and a playback can be paused): the
+/// viewer's session is resolved again (signed out, expired, disabled, the
+/// roles) and the recordings rule run again, at most every
+/// [`live::ACCESS_RECHECK`]. A view whose right ended ends
+/// [`live::ACCESS_WITHDRAWN`].
+pub struct AccessWatch {
+    token: String,
+    camera: String,
+    checked: std::time::Instant,
+}
+
+impl AccessWatch {
+    /// Watches `token`'s right to `camera`, just checked (the view's start).
+    pub fn new(token: &str, camera: &str) -> AccessWatch {
+        AccessWatch {
+            token: token.to_string(),
+            camera: camera.to_string(),
+            checked: std::time::Instant::now(),
+        }
+    }
+
+    /// The right checked again when [`live::ACCESS_RECHECK`] has passed: an
+    /// error (PermissionDenied or Unauthenticated, see [`is_withdrawal`]) when
+    /// it ended. A store out of reach for a moment is not a refusal: checked
+    /// again at the next tick.
+    pub async fn check(&mut self, ctl: &Controller) -> Result<()> {
+        if self.checked.elapsed() < live::ACCESS_RECHECK {
+            return Ok(());
+        }
+        self.checked = std::time::Instant::now();
+        let checked = match ctl.authenticate(&self.token).await {
+            Ok(actor) => ctl
+                .check_recording_access(&actor, &self.camera, Right::View)
+                .await
+                .map(|_| ()),
+            Err(e) => Err(e),
+        };
+        match checked {
+            Err(Error::Unavailable(e)) => {
+                tracing::warn!(camera = %self.camera, error = %e, "a view's access not checked again");
+                Ok(())
+            }
+            other => other,
+        }
+    }
+}
+
+/// Whether a view's stream ended because its viewer's right did (its outcome
+/// is then [`live::ACCESS_WITHDRAWN`]): nothing else a stream does refuses so.
+pub fn is_withdrawal(e: &Error) -> bool {
+    matches!(e, Error::PermissionDenied(_) | Error::Unauthenticated(_))
+}
+
 /// Key prefix of the viewing sessions.
 pub const SESSIONS: &str = "viewing/sessions/";
 
@@ -401,6 +455,7 @@ impl Controller {
         s: &ViewingSession,
         masks: &[PrivacyMask],
         sent: &std::sync::atomic::AtomicU64,
+        access: &mut AccessWatch,
         mut sink: F,
     ) -> std::result::Result<(), Error>
     where
@@ -422,6 +477,7 @@ impl Controller {
             masks: masks.to_vec(),
         };
         loop {
+            access.check(self).await?;
             let a = hub
                 .ask(
                     &s.agent,

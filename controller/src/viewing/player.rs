@@ -100,7 +100,13 @@ impl Controller {
 /// the stream ends with the range; `masks` (from `start_playback`) are burned
 /// in at the agent. Whoever stops early closes the agent's remux with
 /// [`Controller::close_playback`].
-pub fn playback_chunks(hub: Arc<Hub>, s: &ViewingSession, masks: &[PrivacyMask]) -> Result<Chunks> {
+pub fn playback_chunks(
+    hub: Arc<Hub>,
+    ctl: Arc<Controller>,
+    access: super::AccessWatch,
+    s: &ViewingSession,
+    masks: &[PrivacyMask],
+) -> Result<Chunks> {
     let (Some(from), Some(until)) = (s.from, s.until) else {
         return Err(Error::InvalidArgument("not a playback session".into()));
     };
@@ -117,8 +123,9 @@ pub fn playback_chunks(hub: Arc<Hub>, s: &ViewingSession, masks: &[PrivacyMask])
     };
     let agent = s.agent.clone();
     Ok(Box::pin(futures::stream::try_unfold(
-        (hub, agent, q),
-        |(hub, agent, mut q)| async move {
+        (hub, agent, q, ctl, access),
+        |(hub, agent, mut q, ctl, mut access)| async move {
+            access.check(&ctl).await?;
             let a = hub
                 .ask(
                     &agent,
@@ -131,7 +138,7 @@ pub fn playback_chunks(hub: Arc<Hub>, s: &ViewingSession, masks: &[PrivacyMask])
                 return Ok(None);
             }
             q.chunk += 1;
-            Ok::<_, Error>(Some((a.data, (hub, agent, q))))
+            Ok::<_, Error>(Some((a.data, (hub, agent, q, ctl, access))))
         },
     )))
 }
