@@ -110,6 +110,17 @@ async fn every_access_leaves_exactly_one_entry() {
     )
     .await
     .unwrap();
+    // cam-1, whose recordings the agent holds, is assigned to it too: a camera's
+    // video is asked of its own agent only.
+    let cam1 = ctl::CITY
+        .split("---\n")
+        .find(|d| d.contains("name: cam-1\n"))
+        .unwrap()
+        .replace(
+            "  placement_request: req-1",
+            "  placement_request: req-1\n  agent: city-hall-gw",
+        );
+    ctl::apply(&h, &h.admin, &cam1).await.unwrap();
     let adir = dir.path().join("agent");
     let sup = agent::supervisor(&adir);
     let t = now - SignedDuration::from_hours(2);

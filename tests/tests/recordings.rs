@@ -92,6 +92,25 @@ async fn export_verify_refuse_authorize_and_crop() {
     // The city-hall gateway, holding three segments of cam-1 (one over 1 MiB,
     // so it travels in several chunks) and a read with its crop.
     let token = agent::enroll_token(&h, "city-hall").await;
+    // cam-1 and the reader lpr-1 are that gateway's (a camera's video and crops
+    // are asked of, and taken from, its own agent only).
+    ctl::apply(
+        &h,
+        &h.admin,
+        &ctl::CITY.replace(
+            "  placement_request: req-1",
+            "  placement_request: req-1\n  agent: city-hall-gw",
+        ),
+    )
+    .await
+    .unwrap();
+    ctl::apply(
+        &h,
+        &h.admin,
+        "kind: Camera\nname: lpr-1\nspec:\n  site: city-hall\n  department: police\n  kind: fixed\n  purpose: alpr\n  location: {lat: 42.5006, lon: -90.6646}\n  streams: {main: \"rtsp://127.0.0.1:8554/lpr-1\"}\n  agent: city-hall-gw\n",
+    )
+    .await
+    .unwrap();
     let adir = dir_path.join("agent");
     let acfg = agent::config(h.running.addr.port(), &ca, &adir, &token.token);
     let sup = agent::supervisor(&adir);
