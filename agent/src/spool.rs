@@ -48,6 +48,9 @@ pub struct Spool {
     pending: VecDeque<SpooledReport>,
     /// Lines of the file that no longer count (acknowledged or superseded).
     dead: usize,
+    /// Health reports dropped unsent-or-unacknowledged because newer ones
+    /// superseded them, since the spool was opened.
+    superseded: u64,
 }
 
 impl Spool {
@@ -69,6 +72,7 @@ impl Spool {
             file: File::create(path.with_extension("tmp"))?,
             pending,
             dead: 0,
+            superseded: 0,
         };
         s.rewrite()?;
         Ok(s)
@@ -121,6 +125,7 @@ impl Spool {
                 .collect();
             for key in &waiting[..waiting.len().saturating_sub(HEALTH_KEPT)] {
                 self.forget(key)?;
+                self.superseded += 1;
             }
         }
         Ok(())
@@ -142,6 +147,12 @@ impl Spool {
     /// How many reports wait.
     pub fn depth(&self) -> usize {
         self.pending.len()
+    }
+
+    /// How many health reports newer ones superseded since the spool was
+    /// opened (some may have reached the controller before they were dropped).
+    pub fn superseded(&self) -> u64 {
+        self.superseded
     }
 }
 
@@ -172,6 +183,7 @@ mod tests {
         }
         let keys: Vec<String> = s.pending().into_iter().map(|r| r.key).collect();
         assert_eq!(keys.len(), 50 + HEALTH_KEPT, "{keys:?}");
+        assert_eq!(s.superseded(), 5000 - HEALTH_KEPT as u64);
         assert_eq!(&keys[keys.len() - 3..], ["h-4997", "h-4998", "h-4999"]);
         assert_eq!(keys.iter().filter(|k| k.starts_with("w-")).count(), 50);
         // The file is rewritten as it goes: bounded, and it recovers the same.

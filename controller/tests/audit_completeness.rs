@@ -21,12 +21,15 @@ async fn head(h: &ctl::Harness) -> u64 {
         .unwrap_or(0)
 }
 
-/// The entries after `since`; exactly one expected.
+/// The entries after `since`; exactly one expected. A config push to the agent
+/// that the access causes (a hold placed or released reaches its camera's
+/// gateway) is its own entry, written when the agent is sent it, and is not
+/// counted here.
 async fn one_new(h: &ctl::Harness, since: u64, what: &str) -> Value {
     let new: Vec<Value> = ctl::audit_log(h)
         .await
         .into_iter()
-        .filter(|e| e["seq"].as_u64().unwrap() > since)
+        .filter(|e| e["seq"].as_u64().unwrap() > since && e["action"] != "config.push")
         .collect();
     assert_eq!(new.len(), 1, "{what}: exactly one new entry, got {new:#?}");
     let e = new.into_iter().next().unwrap();

@@ -173,7 +173,10 @@ async fn a_partitioned_site_keeps_working_and_reports_exactly_once() {
             .kvs
             .len() as u64;
         let made = session.reports_made() - session.spool_depth() as u64;
-        if session.spool_depth() == 0 && stored == made {
+        // Health reports superseded during the partition (the controller keeps
+        // the latest) count as delivered; some of them reached it first.
+        let superseded = session.reports_superseded();
+        if session.spool_depth() == 0 && stored <= made && stored + superseded >= made {
             eprintln!(
                 "healed: {stored} reports stored after {:?}",
                 healed.elapsed()
@@ -182,7 +185,7 @@ async fn a_partitioned_site_keeps_working_and_reports_exactly_once() {
         }
         assert!(
             t0.elapsed() < Duration::from_secs(90),
-            "after healing: made {made}, stored {stored}, spooled {}",
+            "after healing: made {made}, stored {stored}, superseded {superseded}, spooled {}",
             session.spool_depth()
         );
         tokio::time::sleep(Duration::from_millis(300)).await;

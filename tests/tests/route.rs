@@ -145,6 +145,17 @@ async fn any_controller_answers_for_every_site() {
             CancellationToken::new(),
         ));
     }
+    // cam-1 is city hall's gateway's (a camera's video is asked of its own agent).
+    ctl::apply(
+        h0,
+        &h0.admin,
+        &ctl::CITY.replace(
+            "  placement_request: req-1",
+            "  placement_request: req-1\n  agent: city-hall-gw",
+        ),
+    )
+    .await
+    .unwrap();
     // The depot's read with its crop; city hall's segments of cam-1.
     let jpeg: Vec<u8> = b"\xff\xd8\xff\xe0 a plate crop \xff\xd9".to_vec();
     let depot_read = agents[1]

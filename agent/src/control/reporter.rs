@@ -140,6 +140,12 @@ impl Reporter {
         self.spool().depth()
     }
 
+    /// How many health reports newer ones superseded in the spool since start
+    /// (`spool::HEALTH_KEPT`).
+    pub fn superseded(&self) -> u64 {
+        self.spool().superseded()
+    }
+
     /// How many reports were made (spooled) since start.
     pub fn made(&self) -> u64 {
         self.made.load(Ordering::SeqCst)

@@ -129,6 +129,12 @@ impl Session {
         self.reporter.made()
     }
 
+    /// Health reports superseded by newer ones before they were acknowledged
+    /// (an agent offline keeps only its last few; see `spool::HEALTH_KEPT`).
+    pub fn reports_superseded(&self) -> u64 {
+        self.reporter.superseded()
+    }
+
     /// Spools a closed active window (or an amendment made at `now`) for the
     /// controller. Its key is its camera and start, so a window is stored once.
     pub fn report_window(&self, w: &ActiveWindow, now: Timestamp) -> Result<()> {
