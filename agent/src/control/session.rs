@@ -392,26 +392,33 @@ impl Session {
             .map_err(|s| cerr(format!("{}: {}", url, s.message())))?
             .into_inner();
         tracing::info!(controller = %url, "connected");
-        let mut sent: std::collections::HashSet<String> = std::collections::HashSet::new();
+        let mut sent: std::collections::HashMap<String, std::time::Instant> =
+            std::collections::HashMap::new();
+        let mut resend = tokio::time::interval(RESEND_AFTER / 2);
         loop {
-            // Send whatever is spooled and not yet sent on this connection, in order.
+            // Send whatever is spooled and not yet sent on this connection, in
+            // order, and again what stays unacknowledged for RESEND_AFTER.
             let pending = self.reporter.pending();
-            for r in pending {
-                if sent.insert(r.key.clone()) {
-                    let json = serde_json::to_vec(&r.json).map_err(cerr)?;
-                    let m = pb::AgentMessage {
-                        msg: Some(pb::agent_message::Msg::Report(pb::Report {
-                            key: r.key,
-                            kind: r.kind,
-                            json,
-                        })),
-                    };
-                    tx.send(m).await.map_err(cerr)?;
-                }
+            let due = due_reports(&mut sent, &pending, std::time::Instant::now());
+            for r in pending
+                .into_iter()
+                .zip(due)
+                .filter_map(|(r, d)| d.then_some(r))
+            {
+                let json = serde_json::to_vec(&r.json).map_err(cerr)?;
+                let m = pb::AgentMessage {
+                    msg: Some(pb::agent_message::Msg::Report(pb::Report {
+                        key: r.key,
+                        kind: r.kind,
+                        json,
+                    })),
+                };
+                tx.send(m).await.map_err(cerr)?;
             }
             tokio::select! {
                 _ = cancel.cancelled() => return Ok(()),
                 _ = self.reporter.notified() => {}
+                _ = resend.tick() => {}
                 m = inbound.message() => match m {
                     Ok(Some(msg)) => match msg.msg {
                         Some(pb::controller_message::Msg::Config(c)) => {
@@ -454,6 +461,38 @@ impl Session {
             }
         }
     }
+}
+
+/// How long a report sent on a connection may go unacknowledged before it is
+/// sent again on the same connection. The controller acknowledges a report once
+/// stored; one it failed to store (its store out of reach a moment) is not
+/// acknowledged, and waited for a reconnect before. Stored once per key, so a
+/// second send is harmless.
+pub const RESEND_AFTER: Duration = Duration::from_secs(60);
+
+/// Which of `pending` (in order) to send now: those not sent on this
+/// connection yet, and those sent more than [`RESEND_AFTER`] before `now`;
+/// `sent` (key: when it was last sent) is updated, and forgets the keys no
+/// longer pending, so it holds no more than the spool does.
+fn due_reports(
+    sent: &mut std::collections::HashMap<String, std::time::Instant>,
+    pending: &[crate::spool::SpooledReport],
+    now: std::time::Instant,
+) -> Vec<bool> {
+    let waiting: std::collections::HashSet<&str> = pending.iter().map(|r| r.key.as_str()).collect();
+    sent.retain(|k, _| waiting.contains(k.as_str()));
+    pending
+        .iter()
+        .map(|r| {
+            let due = sent
+                .get(&r.key)
+                .is_none_or(|t| now.duration_since(*t) >= RESEND_AFTER);
+            if due {
+                sent.insert(r.key.clone(), now);
+            }
+            due
+        })
+        .collect()
 }
 
 impl Session {
@@ -629,6 +668,36 @@ fn camera_configs(d: &AgentDesired, segment_seconds: u32) -> Vec<CameraConfig> {
             cc
         })
         .collect()
+}
+
+#[cfg(test)]
+mod resend_tests {
+    use super::*;
+
+    #[test]
+    fn unacknowledged_reports_are_sent_again_and_acknowledged_ones_forgotten() {
+        let r = |k: &str| crate::spool::SpooledReport {
+            key: k.into(),
+            kind: "windows".into(),
+            json: serde_json::json!({}),
+        };
+        let mut sent = std::collections::HashMap::new();
+        let t0 = std::time::Instant::now();
+        // Everything new goes at once, in order; nothing twice right after.
+        assert_eq!(due_reports(&mut sent, &[r("a"), r("b")], t0), [true, true]);
+        assert_eq!(
+            due_reports(&mut sent, &[r("a"), r("b"), r("c")], t0),
+            [false, false, true]
+        );
+        // "a" was acknowledged; "b" and "c" were not: sent again once RESEND_AFTER passed.
+        let later = t0 + RESEND_AFTER;
+        assert_eq!(
+            due_reports(&mut sent, &[r("b"), r("c")], later),
+            [true, true]
+        );
+        assert!(!sent.contains_key("a"), "an acknowledged key is forgotten");
+        assert_eq!(sent.len(), 2);
+    }
 }
 
 #[cfg(test)]
