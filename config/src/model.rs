@@ -428,6 +428,25 @@ pub struct CameraStatus {
     /// dummy cameras): since when it is flagged non-operational.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub non_operational_since: Option<Timestamp>,
+    /// The gateways that recorded it before its `spec.agent` changed, oldest
+    /// first (at most [`MAX_FORMER_AGENTS`]): its recordings there still age
+    /// out there, so its legal holds reach them too.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub former_agents: Vec<String>,
+}
+
+/// The most former gateways a camera's status remembers (a camera moves
+/// between gateways rarely; the oldest is forgotten first).
+pub const MAX_FORMER_AGENTS: usize = 8;
+
+/// `former` after a camera moved from `from` to another gateway: `from` last,
+/// once, the oldest dropped past [`MAX_FORMER_AGENTS`].
+pub fn with_former_agent(mut former: Vec<String>, from: &str) -> Vec<String> {
+    former.retain(|a| a != from);
+    former.push(from.to_string());
+    let over = former.len().saturating_sub(MAX_FORMER_AGENTS);
+    former.drain(..over);
+    former
 }
 
 /// A role of the governance spec.
@@ -1078,5 +1097,24 @@ mod hold_tests {
         assert!(!seg("2025-01-02T00:00:00.001Z", "2025-01-02T00:01:00Z"));
         // Another camera is never covered.
         assert!(!h.covers("c2", t("2025-01-01T10:00:00Z"), t("2025-01-01T10:01:00Z")));
+    }
+}
+
+#[cfg(test)]
+mod former_agent_tests {
+    use super::*;
+
+    #[test]
+    fn former_agents_keep_the_latest_move_once_and_are_bounded() {
+        let f = with_former_agent(vec![], "a");
+        assert_eq!(f, ["a"]);
+        let f = with_former_agent(with_former_agent(f, "b"), "a");
+        assert_eq!(f, ["b", "a"], "a moved away twice: once, last");
+        let mut f = f;
+        for i in 0..20 {
+            f = with_former_agent(f, &format!("g{i}"));
+        }
+        assert_eq!(f.len(), MAX_FORMER_AGENTS);
+        assert_eq!(f.last().unwrap(), "g19");
     }
 }

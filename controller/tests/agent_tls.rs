@@ -592,3 +592,50 @@ async fn video_is_asked_of_the_cameras_own_agent_only() {
     }
     drop(tx);
 }
+
+/// A camera moved to another gateway leaves its older recordings on the old
+/// one: its status remembers the old gateway, and a legal hold placed later
+/// reaches both (or the old one would age the held recordings out).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_moved_cameras_hold_reaches_the_gateway_that_keeps_its_older_recordings() {
+    let dir = tempfile::tempdir().unwrap();
+    let h = start(config_embedded(dir.path()), None).await;
+    two_gateways(&h).await;
+    let chief = user(&h, "chief", &["chief"], "police").await;
+    apply(
+        &h,
+        &h.admin,
+        "kind: Camera\nname: cam-2\nspec:\n  site: city-hall\n  department: police\n  kind: fixed\n  purpose: property_protection\n  location: {lat: 42.5006, lon: -90.6646}\n  streams: {main: \"rtsp://127.0.0.1:8554/cam-2\"}\n  agent: gw1\n",
+    )
+    .await
+    .unwrap();
+    let cam2 = get_json(&h, &h.admin, "Camera", "cam-2").await.unwrap();
+    assert_eq!(cam2["status"]["former_agents"], serde_json::json!(["gw2"]));
+    let spec = serde_json::json!({"case_number": "26-04711", "cameras": ["cam-2"],
+        "from": "2026-10-01T00:00:00Z", "until": "2026-10-02T00:00:00Z",
+        "reason": "criminal_investigation"});
+    pb::holds_client::HoldsClient::new(h.channel.clone())
+        .create(req(
+            &chief,
+            pb::SubmitRequest {
+                json: serde_json::to_vec(&spec).unwrap(),
+            },
+        ))
+        .await
+        .unwrap();
+    let fleet = fleet(&h).await;
+    for gw in ["gw1", "gw2"] {
+        let d = fleet.desired(gw).unwrap();
+        assert_eq!(d.holds.len(), 1, "{gw}: {:?}", d.holds);
+        assert_eq!(d.holds[0].cameras, ["cam-2"]);
+    }
+    assert!(
+        !fleet
+            .desired("gw2")
+            .unwrap()
+            .cameras
+            .iter()
+            .any(|c| c.id == "cam-2"),
+        "gw2 no longer runs it"
+    );
+}

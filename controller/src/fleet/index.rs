@@ -154,6 +154,9 @@ pub fn alpr_agents(map: &DesiredMap) -> Vec<String> {
 pub struct CamRow {
     /// The agent it is assigned to.
     pub agent: Option<String>,
+    /// The agents it was assigned to before (`CameraStatus::former_agents`):
+    /// they keep its older recordings, so its holds reach them too.
+    pub former: Vec<String>,
     /// Whether it reads plates (its spec's `alpr`, whatever its state).
     pub alpr: bool,
     /// What the agent runs for it, when the camera is active.
@@ -169,6 +172,8 @@ pub struct Rows {
     cams: HashMap<String, CamRow>,
     /// Agent to the cameras assigned to it (registered or not yet).
     by_agent: HashMap<String, BTreeSet<String>>,
+    /// Agent to the cameras it recorded before they moved to another.
+    by_former: HashMap<String, BTreeSet<String>>,
     /// Active legal holds.
     holds: Vec<LegalHoldSpec>,
 }
@@ -190,6 +195,29 @@ impl Rows {
             Some(r) => self.cams.insert(cam.to_string(), r.clone()),
             None => self.cams.remove(cam),
         };
+        // Former agents: a change of the list touches those it adds or drops.
+        let was: Vec<String> = old.as_ref().map(|o| o.former.clone()).unwrap_or_default();
+        let now: Vec<String> = row.as_ref().map(|r| r.former.clone()).unwrap_or_default();
+        for a in &was {
+            if !now.contains(a) {
+                if let Some(set) = self.by_former.get_mut(a) {
+                    set.remove(cam);
+                    if set.is_empty() {
+                        self.by_former.remove(a);
+                    }
+                }
+                touched.insert(a.clone());
+            }
+        }
+        for a in &now {
+            if !was.contains(a) {
+                self.by_former
+                    .entry(a.clone())
+                    .or_default()
+                    .insert(cam.to_string());
+                touched.insert(a.clone());
+            }
+        }
         if let Some(a) = old.and_then(|o| o.agent) {
             if let Some(set) = self.by_agent.get_mut(&a) {
                 set.remove(cam);
@@ -220,8 +248,8 @@ impl Rows {
         let mut cams = differ(&self.holds, &holds);
         cams.extend(differ(&holds, &self.holds));
         for c in cams {
-            if let Some(a) = self.cams.get(&c).and_then(|r| r.agent.clone()) {
-                touched.insert(a);
+            if let Some(r) = self.cams.get(&c) {
+                touched.extend(r.agent.iter().chain(&r.former).cloned());
             }
         }
         self.holds = holds;
@@ -238,8 +266,9 @@ impl Rows {
 
     /// One registered agent's desired config and its assigned cameras (any
     /// state): its active cameras in name order, and the holds on any camera
-    /// assigned to it. A suspended or retired camera's recordings are still on
-    /// the gateway and still age out there, so its holds must still reach it.
+    /// assigned to it or that it recorded before the camera moved. A suspended,
+    /// retired or moved camera's recordings are still on the gateway and still
+    /// age out there, so its holds must still reach it.
     pub fn entry(&self, agent: &str) -> Option<(AgentDesired, HashSet<String>, bool)> {
         let site = self.agents.get(agent)?;
         let names = self.by_agent.get(agent);
@@ -248,13 +277,15 @@ impl Rows {
             .flatten()
             .filter_map(|c| self.cams.get(c)?.runs.clone())
             .collect();
+        let former = self.by_former.get(agent);
         let holds = self
             .holds
             .iter()
             .filter(|h| {
-                h.cameras
-                    .iter()
-                    .any(|c| names.is_some_and(|n| n.contains(c.as_str())))
+                h.cameras.iter().any(|c| {
+                    names.is_some_and(|n| n.contains(c.as_str()))
+                        || former.is_some_and(|n| n.contains(c.as_str()))
+                })
             })
             .cloned()
             .collect();
@@ -424,6 +455,7 @@ mod tests {
     fn cam(agent: &str, active: bool) -> Option<CamRow> {
         Some(CamRow {
             agent: Some(agent.into()),
+            former: vec![],
             alpr: false,
             runs: active.then(|| runs("")),
         })
@@ -445,6 +477,39 @@ mod tests {
             "until": "2026-01-02T00:00:00Z",
         }))
         .unwrap()
+    }
+
+    #[test]
+    fn a_moved_cameras_holds_reach_the_gateway_that_keeps_its_older_recordings() {
+        let mut rows = Rows::default();
+        let mut t = BTreeSet::new();
+        rows.set_agent("a", Some("hq".into()), &mut t);
+        rows.set_agent("b", Some("hq".into()), &mut t);
+        // c1 moved from a to b (its status remembers a).
+        let mut moved = named(cam("b", true), "c1");
+        moved.as_mut().unwrap().former = vec!["a".into()];
+        rows.set_camera("c1", moved, &mut t);
+        let mut map = DesiredMap::new();
+        rebuild(&mut map, &rows, &t).unwrap();
+        assert!(map["a"].desired.cameras.is_empty(), "a runs it no more");
+        assert!(!map["a"].assigned.contains("c1"), "nor speaks for it");
+        // A hold on c1 touches and reaches both.
+        let mut t = BTreeSet::new();
+        rows.set_holds(vec![hold(&["c1"])], &mut t);
+        assert_eq!(t, BTreeSet::from(["a".to_string(), "b".to_string()]));
+        assert_eq!(rebuild(&mut map, &rows, &t).unwrap(), ["a", "b"]);
+        assert_eq!(
+            map["a"].desired.holds.len(),
+            1,
+            "a keeps c1's older recordings"
+        );
+        assert_eq!(map["b"].desired.holds.len(), 1);
+        // Forgotten (the list's oldest dropped), a is touched and its hold goes.
+        let mut t = BTreeSet::new();
+        rows.set_camera("c1", named(cam("b", true), "c1"), &mut t);
+        assert!(t.contains("a"));
+        rebuild(&mut map, &rows, &t).unwrap();
+        assert!(map["a"].desired.holds.is_empty());
     }
 
     #[test]

@@ -574,6 +574,7 @@ impl Fleet {
         });
         Some(index::CamRow {
             agent: c.agent,
+            former: st.former_agents,
             alpr: c.alpr,
             runs,
         })

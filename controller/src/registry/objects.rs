@@ -389,6 +389,17 @@ impl Controller {
                                             });
                                         }
                                     }
+                                    // A camera moved to another gateway leaves its
+                                    // recordings on the old one: remembered, so that
+                                    // its holds still reach them.
+                                    if let Some(from) = old_spec.agent.as_deref() {
+                                        if c.agent.as_deref() != Some(from) {
+                                            st.former_agents = with_former_agent(
+                                                std::mem::take(&mut st.former_agents),
+                                                from,
+                                            );
+                                        }
+                                    }
                                     events = reader_events(
                                         Some((&old_spec, st.state)),
                                         (c.as_ref(), st.state),
@@ -492,6 +503,7 @@ impl Controller {
                                             until: None,
                                         }],
                                         non_operational_since: None,
+                                        former_agents: vec![],
                                     })
                                 }
                                 Spec::PlacementRequest(_) => {
