@@ -551,4 +551,17 @@ async fn silent_connections_hold_at_most_console_max_connections() {
     tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     let a = client(&h).get("/console/").await;
     assert!(a.status == 200 || a.status == 303, "{}", a.status);
+    // A client that finishes its handshake and then says nothing (or trickles
+    // its headers) gives its place back after the header-read timeout.
+    let mut quiet = client(&h).connect_tls().await;
+    let t = std::time::Instant::now();
+    let n = tokio::time::timeout(std::time::Duration::from_secs(20), quiet.read(&mut b))
+        .await
+        .expect("closed within 20 s");
+    assert!(matches!(n, Ok(0) | Err(_)), "{n:?}");
+    assert!(
+        t.elapsed() >= std::time::Duration::from_secs(9),
+        "{:?}",
+        t.elapsed()
+    );
 }

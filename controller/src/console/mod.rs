@@ -37,10 +37,8 @@ use crate::core::{AuditAction, Controller};
 use crate::fleet::Fleet;
 use crate::{Error, Result};
 use axum::body::Body;
-use axum::extract::connect_info::Connected;
 use axum::extract::ConnectInfo;
 use axum::http::{header, HeaderMap, HeaderValue, Method, Request, Response, StatusCode};
-use axum::serve::IncomingStream;
 use html::Frame;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -160,17 +158,10 @@ fn nav(actor: &Actor) -> Vec<html::NavItem> {
 #[derive(Debug, Clone, Copy)]
 pub struct ClientAddr(pub SocketAddr);
 
-impl Connected<IncomingStream<'_, TlsListener>> for ClientAddr {
-    fn connect_info(stream: IncomingStream<'_, TlsListener>) -> Self {
-        ClientAddr(*stream.remote_addr())
-    }
-}
-
 /// Connections whose TLS handshake is done: handshakes run in their own tasks,
 /// so a slow client never holds up the others.
 pub struct TlsListener {
     rx: tokio::sync::mpsc::Receiver<(Conn, SocketAddr)>,
-    local: SocketAddr,
 }
 
 /// One console connection: the TLS stream, and its place among
@@ -222,20 +213,11 @@ impl tokio::io::AsyncWrite for Conn {
     }
 }
 
-impl axum::serve::Listener for TlsListener {
-    type Io = Conn;
-    type Addr = SocketAddr;
-
-    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
-        match self.rx.recv().await {
-            Some(c) => c,
-            // The accepting task ended (shutdown): nothing more comes.
-            None => std::future::pending().await,
-        }
-    }
-
-    fn local_addr(&self) -> std::io::Result<SocketAddr> {
-        Ok(self.local)
+impl TlsListener {
+    /// The next connection whose handshake is done; `None` once the accepting
+    /// task ended (shutdown).
+    async fn next(&mut self) -> Option<(Conn, SocketAddr)> {
+        self.rx.recv().await
     }
 }
 
@@ -349,7 +331,7 @@ pub async fn serve(
             }
         });
     }
-    let listener = TlsListener { rx, local: bound };
+    let listener = TlsListener { rx };
     let console = Arc::new(Console {
         ctl,
         fleet,
@@ -363,19 +345,60 @@ pub async fn serve(
             async move { secured(console.handle(client, req).await) }
         },
     );
-    tokio::spawn(async move {
-        if let Err(e) = axum::serve(
-            listener,
-            app.into_make_service_with_connect_info::<ClientAddr>(),
-        )
-        .with_graceful_shutdown(cancel.cancelled_owned())
-        .await
-        {
-            tracing::warn!(error = %e, "console stopped");
-        }
-    });
+    tokio::spawn(serve_connections(listener, app, cancel));
     tracing::info!(addr = %bound, "operator console serving https://{bound}/console/");
     Ok(bound)
+}
+
+/// How long a client has to send a request's headers once it has a
+/// connection (and between requests on a kept-alive one): a client that sends
+/// nothing, or trickles its headers, gives its place back (see
+/// `console_max_connections`). A page's request comes in one packet; a
+/// WebSocket or an event stream, once answered, is not reading headers.
+const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Serves each connection whose handshake is done (HTTP/1.1, WebSocket
+/// upgrades) until `cancel`, then lets the open ones finish what they answer.
+async fn serve_connections(
+    mut listener: TlsListener,
+    app: axum::Router,
+    cancel: CancellationToken,
+) {
+    let mut open = tokio::task::JoinSet::new();
+    loop {
+        let (io, peer) = tokio::select! {
+            () = cancel.cancelled() => break,
+            c = listener.next() => match c {
+                Some(c) => c,
+                None => break,
+            },
+        };
+        while open.try_join_next().is_some() {}
+        let (app, cancel) = (app.clone(), cancel.clone());
+        open.spawn(async move {
+            let svc = hyper::service::service_fn(move |mut req: Request<hyper::body::Incoming>| {
+                req.extensions_mut().insert(ConnectInfo(ClientAddr(peer)));
+                tower::ServiceExt::oneshot(app.clone(), req)
+            });
+            let conn = hyper::server::conn::http1::Builder::new()
+                .timer(hyper_util::rt::TokioTimer::new())
+                .header_read_timeout(HEADER_READ_TIMEOUT)
+                .serve_connection(hyper_util::rt::TokioIo::new(io), svc)
+                .with_upgrades();
+            tokio::pin!(conn);
+            let ended = tokio::select! {
+                r = conn.as_mut() => r,
+                () = cancel.cancelled() => {
+                    conn.as_mut().graceful_shutdown();
+                    conn.await
+                }
+            };
+            if let Err(e) = ended {
+                tracing::debug!(%peer, error = %e, "console connection ended");
+            }
+        });
+    }
+    while open.join_next().await.is_some() {}
 }
 
 /// Adds the security headers every answer carries.
