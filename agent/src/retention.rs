@@ -328,8 +328,9 @@ pub const MASKED_MAX_AGE: std::time::Duration = std::time::Duration::from_secs(3
 
 /// Removes the masked copies (`{camera}-{seq}-{digest}.ts` in `dir`) whose
 /// original is no longer recorded (`recorded(camera, seq)` false: retention
-/// erased it, so its masked copy must go too) or that are older than
-/// [`MASKED_MAX_AGE`] at `now`. Returns how many were removed.
+/// erased it, so its masked copy must go too), and any file there older than
+/// [`MASKED_MAX_AGE`] at `now` (a copy being written has another name and a
+/// fresh time). Returns how many were removed.
 pub fn forget_stale_masked(
     dir: &std::path::Path,
     now: std::time::SystemTime,
@@ -354,7 +355,9 @@ pub fn forget_stale_masked(
             .ok()
             .and_then(|t| now.duration_since(t).ok())
             .is_some_and(|age| age > MASKED_MAX_AGE);
-        let orphan = original.is_none_or(|(camera, seq)| !recorded(&camera, seq));
+        // A file of another name (a copy being written, `….tmp-PID`) goes only
+        // once it is old: taking it would break the export making it.
+        let orphan = original.is_some_and(|(camera, seq)| !recorded(&camera, seq));
         if (old || orphan) && std::fs::remove_file(&path).is_ok() {
             removed += 1;
         }

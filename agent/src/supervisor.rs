@@ -314,6 +314,8 @@ impl Supervisor {
             Err(e) => {
                 let mut s = shared.lock().unwrap_or_else(|e| e.into_inner());
                 s.health.last_error = Some(format!("cannot start thread: {e}"));
+                // Nothing runs, so nothing is left to wait for at a restart.
+                done.store(true, std::sync::atomic::Ordering::Release);
                 None
             }
         };
@@ -635,9 +637,13 @@ mod tests {
         let copy = masked.join(format!("c-{seq}-0123456789abcdef.ts"));
         std::fs::write(&copy, [0u8; 10]).unwrap();
         std::fs::write(masked.join("c-0-0123456789abcdef.ts"), [0u8; 10]).unwrap();
+        // A copy being written (mask::mask_file's temporary name) stays.
+        let writing = masked.join(format!("c-{seq}-0123456789abcdef.tmp-42"));
+        std::fs::write(&writing, [0u8; 10]).unwrap();
         sup.sweep();
         assert!(copy.exists(), "its original is still kept");
-        assert_eq!(std::fs::read_dir(&masked).unwrap().count(), 1);
+        assert!(writing.exists(), "a copy being written is not taken");
+        assert_eq!(std::fs::read_dir(&masked).unwrap().count(), 2);
         // The clock alone moves the second day out, and the masked copy with it.
         clock.advance(SignedDuration::from_hours(24));
         assert_eq!(sup.sweep().expired_deleted, 24);

@@ -163,6 +163,23 @@ pub struct CamRow {
     pub runs: Option<AgentCamera>,
 }
 
+/// Files `cam` under `agent`.
+fn link(map: &mut HashMap<String, BTreeSet<String>>, agent: &str, cam: &str) {
+    map.entry(agent.to_string())
+        .or_default()
+        .insert(cam.to_string());
+}
+
+/// Takes `cam` from under `agent`, and the agent's entry once it is empty.
+fn unlink(map: &mut HashMap<String, BTreeSet<String>>, agent: &str, cam: &str) {
+    if let Some(set) = map.get_mut(agent) {
+        set.remove(cam);
+        if set.is_empty() {
+            map.remove(agent);
+        }
+    }
+}
+
 /// The parsed inputs of the index.
 #[derive(Debug, Default)]
 pub struct Rows {
@@ -198,40 +215,20 @@ impl Rows {
         // Former agents: a change of the list touches those it adds or drops.
         let was: Vec<String> = old.as_ref().map(|o| o.former.clone()).unwrap_or_default();
         let now: Vec<String> = row.as_ref().map(|r| r.former.clone()).unwrap_or_default();
-        for a in &was {
-            if !now.contains(a) {
-                if let Some(set) = self.by_former.get_mut(a) {
-                    set.remove(cam);
-                    if set.is_empty() {
-                        self.by_former.remove(a);
-                    }
-                }
-                touched.insert(a.clone());
-            }
+        for a in was.iter().filter(|a| !now.contains(a)) {
+            unlink(&mut self.by_former, a, cam);
+            touched.insert(a.clone());
         }
-        for a in &now {
-            if !was.contains(a) {
-                self.by_former
-                    .entry(a.clone())
-                    .or_default()
-                    .insert(cam.to_string());
-                touched.insert(a.clone());
-            }
+        for a in now.iter().filter(|a| !was.contains(a)) {
+            link(&mut self.by_former, a, cam);
+            touched.insert(a.clone());
         }
         if let Some(a) = old.and_then(|o| o.agent) {
-            if let Some(set) = self.by_agent.get_mut(&a) {
-                set.remove(cam);
-                if set.is_empty() {
-                    self.by_agent.remove(&a);
-                }
-            }
+            unlink(&mut self.by_agent, &a, cam);
             touched.insert(a);
         }
         if let Some(a) = row.and_then(|r| r.agent) {
-            self.by_agent
-                .entry(a.clone())
-                .or_default()
-                .insert(cam.to_string());
+            link(&mut self.by_agent, &a, cam);
             touched.insert(a);
         }
     }
