@@ -140,12 +140,33 @@ async fn a_hold_ends_only_by_its_release() {
         assert!(new[0]["result"].as_str().unwrap().starts_with("denied"));
         assert_eq!(ctl.active_holds().unwrap().len(), 1, "still in force");
     }
+    // Nor does deleting its camera get round it (its holds reach the gateway
+    // through the camera's record): refused while the hold is in force, audited.
+    let delete_cam1 = || {
+        let mut c = pb::objects_client::ObjectsClient::new(h.channel.clone());
+        let r = req(
+            &h.admin,
+            pb::DeleteRequest {
+                kind: "Camera".into(),
+                name: "cam-1".into(),
+            },
+        );
+        async move { c.delete(r).await }
+    };
+    let e = delete_cam1().await.unwrap_err();
+    assert_eq!(e.code(), Code::FailedPrecondition, "{e:?}");
+    assert!(e.message().contains("legal hold"), "{e:?}");
+    assert!(audit_log(&h).await.iter().any(|e| e["action"] == "delete"
+        && e["name"] == "cam-1"
+        && e["result"].as_str().unwrap().starts_with("refused")));
     // The legitimate end: the chief releases it.
     pb::holds_client::HoldsClient::new(h.channel.clone())
         .release(req(&chief, pb::HoldName { name: name.clone() }))
         .await
         .unwrap();
     assert!(ctl.active_holds().unwrap().is_empty());
+    // Released, its camera (not active) may go.
+    delete_cam1().await.unwrap();
     // Released, it stays as the record of the hold.
     let e = delete_hold(&h, &h.admin, &name).await.unwrap_err();
     assert_eq!(e.code(), Code::PermissionDenied);

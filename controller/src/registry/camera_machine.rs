@@ -122,6 +122,9 @@ pub struct State<'a> {
     pub special_event: Option<&'a SpecialEvent>,
     /// The time now.
     pub now: Timestamp,
+    /// How many legal holds in force name it (asked only for a delete: 0
+    /// otherwise).
+    pub held_by: usize,
 }
 
 /// What a permitted step changes and records.
@@ -273,6 +276,14 @@ pub fn next(state: &State, action: Action, actor: &Actor) -> Result<Transition, 
                     "camera {name:?} is active: suspend or retire it first"
                 )));
             }
+            // Its holds reach its gateway through the camera's record: deleted,
+            // the held recordings would age out there.
+            if state.held_by > 0 {
+                return Err(precondition(format!(
+                    "camera {name:?} is named by {} legal hold(s) in force: its recordings are kept until they are released; delete it after",
+                    state.held_by
+                )));
+            }
             Ok(Transition::to(state.state, action))
         }
         Action::Approve => Err(Error::Internal("approve is decided above".into()).into()),
@@ -339,6 +350,27 @@ mod tests {
             cover,
             special_event: None,
             now: at("2026-07-01T12:00:00Z"),
+            held_by: 0,
+        }
+    }
+
+    #[test]
+    fn a_camera_named_by_a_hold_in_force_is_not_deleted() {
+        for st in [Proposed, Approved, Suspended, Retired] {
+            let held = State {
+                held_by: 1,
+                ..state(st, Cover::NotAsked)
+            };
+            assert_eq!(
+                run(&held, Action::Delete, &[Role::Admin]),
+                Out::Order,
+                "{st:?}"
+            );
+            assert_eq!(
+                run(&state(st, Cover::NotAsked), Action::Delete, &[Role::Admin]),
+                Out::Ok(st),
+                "{st:?}, released"
+            );
         }
     }
 

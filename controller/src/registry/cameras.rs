@@ -108,6 +108,7 @@ impl Controller {
                 cover: cover(spec.placement_request.as_deref(), answer.as_ref()),
                 special_event: spec.special_event.as_ref(),
                 now,
+                held_by: 0,
             };
             let t = camera_machine::next(&state, action, actor)?;
             if !t.write {
@@ -150,6 +151,7 @@ impl Controller {
                 cover: cover(Some(request), Some(&answer)),
                 special_event: spec.special_event.as_ref(),
                 now,
+                held_by: 0,
             };
             let Ok(t) = camera_machine::next(&state, Action::Approve, actor) else {
                 continue;
@@ -196,6 +198,7 @@ impl Controller {
                 cover: Cover::NotAsked,
                 special_event: spec.special_event.as_ref(),
                 now,
+                held_by: 0,
             };
             if let Ok(t) = camera_machine::next(&state, Action::EndSpecialEvent, &system) {
                 st.state = t.to;

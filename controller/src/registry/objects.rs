@@ -633,14 +633,28 @@ impl Controller {
             if kind == Kind::Camera {
                 let st: CameraStatus = old.status_as();
                 // Only the state decides a delete (a spec that no longer parses still goes).
+                let held_by = self
+                    .active_holds()?
+                    .iter()
+                    .filter(|h| h.cameras.iter().any(|c| c == name))
+                    .count();
                 let state = camera_machine::State {
                     name,
                     state: st.state,
                     cover: camera_machine::Cover::NotAsked,
                     special_event: None,
                     now: self.clock.now(),
+                    held_by,
                 };
-                camera_machine::next(&state, camera_machine::Action::Delete, actor)?;
+                // Out of order (active, or held) is a refusal on record too.
+                camera_machine::next(&state, camera_machine::Action::Delete, actor).map_err(
+                    |r| match r.audit {
+                        Some(_) => r,
+                        None => {
+                            Refusal::refused(actor, AuditAction::Delete, "Camera", name, r.error)
+                        }
+                    },
+                )?;
             }
             if kind == Kind::Site || kind == Kind::Department {
                 let field = if kind == Kind::Site {
