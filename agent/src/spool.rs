@@ -8,6 +8,7 @@
 //! (crash mid-write) is ignored. The file is rewritten without acknowledged
 //! reports when it has no pending ones.
 
+use camplane_proto::kinds::ReportKind;
 use serde::{Deserialize, Serialize};
 use std::collections::VecDeque;
 use std::fs::{File, OpenOptions};
@@ -113,14 +114,14 @@ impl Spool {
     /// Adds a report (durably) before it is sent. A health report drops the
     /// oldest waiting ones beyond [`HEALTH_KEPT`].
     pub fn push(&mut self, r: SpooledReport) -> std::io::Result<()> {
-        let health = r.kind == "health";
+        let health = r.kind == ReportKind::Health.as_str();
         self.append(&Line::Add(r.clone()))?;
         self.pending.push_back(r);
         if health {
             let waiting: Vec<String> = self
                 .pending
                 .iter()
-                .filter(|p| p.kind == "health")
+                .filter(|p| p.kind == ReportKind::Health.as_str())
                 .map(|p| p.key.clone())
                 .collect();
             for key in &waiting[..waiting.len().saturating_sub(HEALTH_KEPT)] {
