@@ -109,7 +109,7 @@ async fn every_access_leaves_exactly_one_entry() {
     ctl::apply(
         &h,
         &h.admin,
-        "kind: Camera\nname: lpr-1\nspec:\n  site: city-hall\n  department: police\n  kind: fixed\n  purpose: alpr\n  location: {lat: 42.5006, lon: -90.6646}\n  streams: {main: \"rtsp://127.0.0.1:8554/lpr-1\"}\n  agent: city-hall-gw\n",
+        &agent::reader_manifest("lpr-1", "city-hall", "city-hall-gw"),
     )
     .await
     .unwrap();

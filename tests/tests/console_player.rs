@@ -74,6 +74,21 @@ async fn next(s: &mut Ws) -> Option<Message> {
     }
 }
 
+/// Resumes a paused range and reads it to its end: the last text message
+/// (what the viewer is told).
+async fn resume_to_the_end(s: &mut Ws) -> String {
+    s.send(Message::text("resume")).await.unwrap();
+    let mut last = String::new();
+    while let Some(m) = next(s).await {
+        match m {
+            Message::Text(t) => last = t.to_string(),
+            Message::Close(_) => break,
+            _ => {}
+        }
+    }
+    last
+}
+
 /// The session id of the police viewer's playback with `reason`, once started.
 async fn wait_for_start(h: &ctl::Harness, reason: &str) -> String {
     let t = Instant::now();
@@ -285,15 +300,7 @@ async fn the_console_plays_a_recorded_range_in_the_browser() {
         camplane_controller::viewing::live::ACCESS_RECHECK + Duration::from_millis(500),
     )
     .await;
-    s.send(Message::text("resume")).await.unwrap();
-    let mut last = String::new();
-    while let Some(m) = next(&mut s).await {
-        match m {
-            Message::Text(t) => last = t.to_string(),
-            Message::Close(_) => break,
-            _ => {}
-        }
-    }
+    let last = resume_to_the_end(&mut s).await;
     assert!(last.starts_with("access withdrawn"), "{last}");
     let end = view_end(&h, &out).await;
     assert!(
@@ -448,15 +455,7 @@ async fn the_console_plays_a_recorded_range_in_the_browser() {
     stop.cancel();
     let _ = reporter.await;
     let _ = runner.await;
-    s.send(Message::text("resume")).await.unwrap();
-    let mut last = String::new();
-    while let Some(m) = next(&mut s).await {
-        match m {
-            Message::Text(t) => last = t.to_string(),
-            Message::Close(_) => break,
-            _ => {}
-        }
-    }
+    let last = resume_to_the_end(&mut s).await;
     assert!(last.starts_with("failed: "), "{last}");
     let end = view_end(&h, &failing).await;
     assert!(

@@ -116,3 +116,11 @@ pub async fn approved_lpr(h: &ctl::Harness, rtsp_url: &str) {
         ctl::act(h, who, "req-lpr", action, "", "").await.unwrap();
     }
 }
+
+/// A reader `name` at `site`, recorded by the gateway `agent` (no placement
+/// request: registered, not active).
+pub fn reader_manifest(name: &str, site: &str, agent: &str) -> String {
+    format!(
+        "kind: Camera\nname: {name}\nspec:\n  site: {site}\n  department: police\n  kind: fixed\n  purpose: alpr\n  location: {{lat: 42.5006, lon: -90.6646}}\n  streams: {{main: \"rtsp://127.0.0.1:8554/{name}\"}}\n  agent: {agent}\n"
+    )
+}
