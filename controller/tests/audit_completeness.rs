@@ -105,25 +105,9 @@ async fn every_access_leaves_exactly_one_entry() {
     // One gateway with a read and a recorded segment.
     let now = Timestamp::now();
     let token = agent::enroll_token(&h, "city-hall").await;
-    // Its reader, assigned to it (an agent's reads of other cameras are left out).
-    ctl::apply(
-        &h,
-        &h.admin,
-        &agent::reader_manifest("lpr-1", "city-hall", "city-hall-gw"),
-    )
-    .await
-    .unwrap();
-    // cam-1, whose recordings the agent holds, is assigned to it too: a camera's
-    // video is asked of its own agent only.
-    let cam1 = ctl::CITY
-        .split("---\n")
-        .find(|d| d.contains("name: cam-1\n"))
-        .unwrap()
-        .replace(
-            "  placement_request: req-1",
-            "  placement_request: req-1\n  agent: city-hall-gw",
-        );
-    ctl::apply(&h, &h.admin, &cam1).await.unwrap();
+    // Its reader and cam-1, whose recordings it holds, are assigned to it (an
+    // agent speaks only for its own cameras, and is asked only about them).
+    agent::city_hall_gw_cameras(&h).await;
     let adir = dir.path().join("agent");
     let sup = agent::supervisor(&adir);
     let t = now - SignedDuration::from_hours(2);

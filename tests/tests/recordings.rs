@@ -94,23 +94,7 @@ async fn export_verify_refuse_authorize_and_crop() {
     let token = agent::enroll_token(&h, "city-hall").await;
     // cam-1 and the reader lpr-1 are that gateway's (a camera's video and crops
     // are asked of, and taken from, its own agent only).
-    ctl::apply(
-        &h,
-        &h.admin,
-        &ctl::CITY.replace(
-            "  placement_request: req-1",
-            "  placement_request: req-1\n  agent: city-hall-gw",
-        ),
-    )
-    .await
-    .unwrap();
-    ctl::apply(
-        &h,
-        &h.admin,
-        &agent::reader_manifest("lpr-1", "city-hall", "city-hall-gw"),
-    )
-    .await
-    .unwrap();
+    agent::city_hall_gw_cameras(&h).await;
     let adir = dir_path.join("agent");
     let acfg = agent::config(h.running.addr.port(), &ca, &adir, &token.token);
     let sup = agent::supervisor(&adir);

@@ -124,3 +124,23 @@ pub fn reader_manifest(name: &str, site: &str, agent: &str) -> String {
         "kind: Camera\nname: {name}\nspec:\n  site: {site}\n  department: police\n  kind: fixed\n  purpose: alpr\n  location: {{lat: 42.5006, lon: -90.6646}}\n  streams: {{main: \"rtsp://127.0.0.1:8554/{name}\"}}\n  agent: {agent}\n"
     )
 }
+
+/// The city's `cam-1` and a reader `lpr-1`, both recorded by the city-hall
+/// gateway `city-hall-gw` (registered first, e.g. by [`enroll_token`]): for
+/// tests whose gateway holds their recordings and reads, since a camera's
+/// video and crops are asked of, and taken from, its own agent only.
+pub async fn city_hall_gw_cameras(h: &ctl::Harness) {
+    let cam1 = ctl::CITY
+        .split("---\n")
+        .find(|d| d.contains("name: cam-1\n"))
+        .expect("the city's cam-1")
+        .replace(
+            "  placement_request: req-1",
+            "  placement_request: req-1\n  agent: city-hall-gw",
+        );
+    let both = format!(
+        "{cam1}---\n{}",
+        reader_manifest("lpr-1", "city-hall", "city-hall-gw")
+    );
+    ctl::apply(h, &h.admin, &both).await.unwrap();
+}
