@@ -639,3 +639,69 @@ async fn a_moved_cameras_hold_reaches_the_gateway_that_keeps_its_older_recording
         "gw2 no longer runs it"
     );
 }
+
+/// A crop is taken only from the agent of the camera that read it: a gateway
+/// that answers with a crop of another gateway's camera is refused, audited,
+/// and the operator gets nothing from it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crop_of_another_gateways_camera_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let h = start(config_embedded(dir.path()), None).await;
+    let t1 = two_gateways(&h).await;
+    let op = qualified_user(&h, "op", "alpr_operator", "police").await;
+    let (cert, key) = enroll(&h, &t1.token).await.unwrap();
+    let ch = agent_channel(&h, &cert, &key).await.unwrap();
+    let (tx, rx) = tokio::sync::mpsc::channel(4);
+    tx.send(pb::AgentMessage {
+        msg: Some(pb::agent_message::Msg::Hello(pb::Hello {
+            agent: "gw1".into(),
+            ..Default::default()
+        })),
+    })
+    .await
+    .unwrap();
+    let mut s = pb::fleet_client::FleetClient::new(ch)
+        .control(tokio_stream::wrappers::ReceiverStream::new(rx))
+        .await
+        .unwrap()
+        .into_inner();
+    // gw1 answers every crop query with a crop it says is cam-2's (gw2's).
+    let answering = tokio::spawn(async move {
+        while let Ok(Some(m)) = s.message().await {
+            if let Some(pb::controller_message::Msg::Query(q)) = m.msg {
+                let a = pb::QueryAnswer {
+                    id: q.id,
+                    json: br#"{"camera": "cam-2"}"#.to_vec(),
+                    error: String::new(),
+                    data: b"\xff\xd8 not gw1's \xff\xd9".to_vec(),
+                };
+                let _ = tx
+                    .send(pb::AgentMessage {
+                        msg: Some(pb::agent_message::Msg::Answer(a)),
+                    })
+                    .await;
+            }
+        }
+    });
+    let e = pb::recordings_client::RecordingsClient::new(h.channel.clone())
+        .crop(req(
+            &op,
+            pb::CropRequest {
+                read_id: "1780000000000-ABC1234".into(),
+                case_number: "26-04711".into(),
+                sites: vec!["city-hall".into()],
+            },
+        ))
+        .await
+        .expect_err("no crop from a gateway speaking for another's camera");
+    assert_eq!(e.code(), tonic::Code::NotFound, "{e:?}");
+    assert!(e.message().contains("not its own"), "{e:?}");
+    let refused = entries(&h, "agent.report_refused").await;
+    assert!(
+        refused.iter().any(|e| e["actor"] == "agent:gw1"
+            && e["details"]["kind"] == "crop"
+            && e["details"]["cameras"] == serde_json::json!(["cam-2"])),
+        "{refused:?}"
+    );
+    answering.abort();
+}
