@@ -663,11 +663,43 @@ async fn a_recreated_name_does_not_inherit_the_chiefs_authorization() {
         .await
         .unwrap();
     assert!(may_view().await.is_ok(), "authorized by the chief");
+    // The chief's lift of cam-1's privacy masks for her is hers too.
+    let cam1 = CITY
+        .split("---\n")
+        .find(|d| d.contains("name: cam-1\n"))
+        .unwrap()
+        .to_string()
+        + "  privacy_masks:\n  - name: window\n    polygon: [[0.0, 0.0], [0.5, 0.0], [0.5, 0.5]]\n";
+    apply(&h, &h.admin, &cam1).await.unwrap();
+    let masks: Vec<camplane_config::model::PrivacyMask> = serde_json::from_value(
+        get_json(&h, &h.admin, "Camera", "cam-1").await.unwrap()["spec"]["privacy_masks"].clone(),
+    )
+    .unwrap();
+    assert_eq!(masks.len(), 1);
+    pb::masks_client::MasksClient::new(h.channel.clone())
+        .lift(req(
+            &chief,
+            pb::MaskLiftRequest {
+                user: "ann".into(),
+                camera: "cam-1".into(),
+                minutes: 30,
+                reason: "incident 14".into(),
+            },
+        ))
+        .await
+        .unwrap();
+    let unmasked = || ctl.masks_for_view(&masks, true, "ann", "cam-1");
+    assert!(unmasked().await.unwrap().masks.is_empty(), "lifted for ann");
     delete_user(&h, &h.admin, "ann").await.unwrap();
     qualified_user(&h, "ann", "viewer", "parks").await;
     let e = may_view().await.unwrap_err();
     assert!(
         matches!(e, camplane_controller::Error::PermissionDenied(_)),
         "{e:?}"
+    );
+    let e = unmasked().await.unwrap_err();
+    assert!(
+        matches!(e, camplane_controller::Error::PermissionDenied(_)),
+        "the new ann has no lift: {e:?}"
     );
 }

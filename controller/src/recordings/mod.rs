@@ -187,6 +187,14 @@ impl Controller {
         Ok((agent.to_string(), spec.site))
     }
 
+    /// The immutable id of the user named `name` now (the cache, fed by each
+    /// request's identity read); none when there is no such user.
+    pub(crate) fn user_id_of(&self, name: &str) -> Option<String> {
+        self.load(Kind::User, name)
+            .ok()
+            .and_then(|u| auth::user_id_of(&u.status).map(str::to_string))
+    }
+
     async fn refuse_recordings(
         &self,
         actor: &Actor,
@@ -235,10 +243,10 @@ impl Controller {
         let now = self.now();
         let mut user_id = None;
         let checked = (|| -> Result<Timestamp> {
-            let Ok(u) = self.load(Kind::User, user) else {
+            user_id = self.user_id_of(user);
+            if self.load(Kind::User, user).is_err() {
                 return Err(Error::NotFound(format!("user {:?}", shown(user, 60))));
-            };
-            user_id = auth::user_id_of(&u.status).map(str::to_string);
+            }
             match (camera.is_empty(), department.is_empty()) {
                 (true, true) | (false, false) => {
                     return Err(Error::InvalidArgument(
@@ -334,10 +342,7 @@ impl Controller {
             .spec_as()?;
         self.check_policy_acknowledged(actor).await?;
         // The actor's id as the identity read found it (that read fed the cache).
-        let my_id = self
-            .load(Kind::User, &actor.username)
-            .ok()
-            .and_then(|u| auth::user_id_of(&u.status).map(str::to_string));
+        let my_id = self.user_id_of(&actor.username);
         let l = self.store.list(AUTHORIZATIONS).await?;
         let auths: Vec<RecordingAuthorization> = l
             .kvs

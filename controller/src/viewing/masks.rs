@@ -32,6 +32,11 @@ pub const MAX_LIFT_REASON: usize = 500;
 pub struct MaskLift {
     /// Who may view unmasked.
     pub user: String,
+    /// That user's immutable id when the lift was made: a user deleted and
+    /// created again under the same name is someone else, and does not inherit
+    /// it. (Made before ids were kept: matched by name alone.)
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_id: Option<String>,
     /// The camera.
     pub camera: String,
     /// Why, as the chief wrote it.
@@ -167,7 +172,12 @@ impl Controller {
         camera: &str,
     ) -> Result<ViewMasks> {
         let lift = if unmasked && !masks.is_empty() {
-            self.mask_lift(camera, user).await?
+            // The lift is the person's: one made for an earlier holder of the
+            // name does not count.
+            let id = self.user_id_of(user);
+            self.mask_lift(camera, user)
+                .await?
+                .filter(|l| l.user_id.is_none() || l.user_id == id)
         } else {
             None
         };
@@ -218,6 +228,7 @@ impl Controller {
         let now = self.now();
         let lift = MaskLift {
             user: req.user.clone(),
+            user_id: self.user_id_of(&req.user),
             camera: req.camera.clone(),
             reason: req.reason.clone(),
             lifted_by: actor.username.clone(),
@@ -314,6 +325,7 @@ mod tests {
         let t0: Timestamp = "2026-11-01T10:00:00Z".parse().unwrap();
         let l = MaskLift {
             user: "v".into(),
+            user_id: None,
             camera: "cam-1".into(),
             reason: "r".into(),
             lifted_by: "c".into(),
@@ -343,6 +355,7 @@ mod tests {
         let t0: Timestamp = "2026-11-01T10:00:00Z".parse().unwrap();
         let l = MaskLift {
             user: "v".into(),
+            user_id: None,
             camera: "cam-1".into(),
             reason: "r".into(),
             lifted_by: "c".into(),
