@@ -539,6 +539,34 @@ async fn an_agent_speaks_only_for_its_own_cameras() {
     assert!(verify(&h).await.ok);
 }
 
+/// gw1 enrolled with `token` and its control stream open (its Hello sent):
+/// the sender of its messages and the stream of the controller's.
+async fn connect_gw1(
+    h: &Harness,
+    token: &pb::EnrollTokenResponse,
+) -> (
+    tokio::sync::mpsc::Sender<pb::AgentMessage>,
+    tonic::Streaming<pb::ControllerMessage>,
+) {
+    let (cert, key) = enroll(h, &token.token).await.unwrap();
+    let ch = agent_channel(h, &cert, &key).await.unwrap();
+    let (tx, rx) = tokio::sync::mpsc::channel(4);
+    tx.send(pb::AgentMessage {
+        msg: Some(pb::agent_message::Msg::Hello(pb::Hello {
+            agent: "gw1".into(),
+            ..Default::default()
+        })),
+    })
+    .await
+    .unwrap();
+    let s = pb::fleet_client::FleetClient::new(ch)
+        .control(tokio_stream::wrappers::ReceiverStream::new(rx))
+        .await
+        .unwrap()
+        .into_inner();
+    (tx, s)
+}
+
 /// A site may have several gateways: a camera's video is asked of the agent
 /// that records it (its `spec.agent`), never of another gateway at its site,
 /// which would learn who watches what and could answer for a camera that is not
@@ -549,22 +577,7 @@ async fn video_is_asked_of_the_cameras_own_agent_only() {
     let h = start(config_embedded(dir.path()), None).await;
     let t1 = two_gateways(&h).await;
     // Only gw1 is connected.
-    let (cert, key) = enroll(&h, &t1.token).await.unwrap();
-    let ch = agent_channel(&h, &cert, &key).await.unwrap();
-    let (tx, rx) = tokio::sync::mpsc::channel(4);
-    tx.send(pb::AgentMessage {
-        msg: Some(pb::agent_message::Msg::Hello(pb::Hello {
-            agent: "gw1".into(),
-            ..Default::default()
-        })),
-    })
-    .await
-    .unwrap();
-    let mut s = pb::fleet_client::FleetClient::new(ch)
-        .control(tokio_stream::wrappers::ReceiverStream::new(rx))
-        .await
-        .unwrap()
-        .into_inner();
+    let (tx, mut s) = connect_gw1(&h, &t1).await;
     s.message().await.unwrap().expect("gw1's first message");
 
     let viewer = qualified_user(&h, "v-police", "viewer", "police").await;
@@ -649,22 +662,7 @@ async fn a_crop_of_another_gateways_camera_is_refused() {
     let h = start(config_embedded(dir.path()), None).await;
     let t1 = two_gateways(&h).await;
     let op = qualified_user(&h, "op", "alpr_operator", "police").await;
-    let (cert, key) = enroll(&h, &t1.token).await.unwrap();
-    let ch = agent_channel(&h, &cert, &key).await.unwrap();
-    let (tx, rx) = tokio::sync::mpsc::channel(4);
-    tx.send(pb::AgentMessage {
-        msg: Some(pb::agent_message::Msg::Hello(pb::Hello {
-            agent: "gw1".into(),
-            ..Default::default()
-        })),
-    })
-    .await
-    .unwrap();
-    let mut s = pb::fleet_client::FleetClient::new(ch)
-        .control(tokio_stream::wrappers::ReceiverStream::new(rx))
-        .await
-        .unwrap()
-        .into_inner();
+    let (tx, mut s) = connect_gw1(&h, &t1).await;
     // gw1 answers every crop query with a crop it says is cam-2's (gw2's).
     let answering = tokio::spawn(async move {
         while let Ok(Some(m)) = s.message().await {
