@@ -653,6 +653,91 @@ async fn a_moved_cameras_hold_reaches_the_gateway_that_keeps_its_older_recording
     );
 }
 
+/// A camera moved to another gateway: its older recordings stay on the one it
+/// left, and are played from there (its own gateway is asked too, and keeps
+/// none of the range); a camera that never moved is still asked of its own
+/// gateway only (`video_is_asked_of_the_cameras_own_agent_only`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_moved_cameras_older_recordings_play_from_the_gateway_it_left() {
+    let dir = tempfile::tempdir().unwrap();
+    let h = start(config_embedded(dir.path()), None).await;
+    let t1 = two_gateways(&h).await;
+    // cam-1 moves from gw1 to gw2 (offline).
+    apply(
+        &h,
+        &h.admin,
+        "kind: Camera\nname: cam-1\nspec:\n  site: city-hall\n  department: police\n  kind: fixed\n  purpose: property_protection\n  location: {lat: 42.5006, lon: -90.6646}\n  streams: {main: \"rtsp://127.0.0.1:8554/cam-1\"}\n  agent: gw2\n",
+    )
+    .await
+    .unwrap();
+    let (tx, mut s) = connect_gw1(&h, &t1).await;
+    // gw1 keeps cam-1's first half hour of October 1st, and plays it.
+    let (asked_tx, mut asked) = tokio::sync::mpsc::unbounded_channel();
+    let answering = tokio::spawn(async move {
+        while let Ok(Some(m)) = s.message().await {
+            let Some(pb::controller_message::Msg::Query(q)) = m.msg else {
+                continue;
+            };
+            let body: serde_json::Value = serde_json::from_slice(&q.json).unwrap();
+            let _ = asked_tx.send((q.kind.clone(), body["camera"].clone()));
+            let json = match q.kind.as_str() {
+                "segments" => serde_json::to_vec(&serde_json::json!([{
+                    "seq": 1, "name": "1.ts",
+                    "start": "2026-10-01T00:00:00Z", "end": "2026-10-01T00:30:00Z",
+                    "size": 10, "sha256": "ab".repeat(32), "prev_sha256": "00".repeat(32)
+                }]))
+                .unwrap(),
+                _ => b"{}".to_vec(),
+            };
+            let a = pb::QueryAnswer {
+                id: q.id,
+                json,
+                error: String::new(),
+                // A playback of it ends at once (no chunk).
+                data: vec![],
+            };
+            let _ = tx
+                .send(pb::AgentMessage {
+                    msg: Some(pb::agent_message::Msg::Answer(a)),
+                })
+                .await;
+        }
+    });
+    let viewer = qualified_user(&h, "v-police", "viewer", "police").await;
+    let mut stream = pb::viewing_client::ViewingClient::new(h.channel.clone())
+        .playback(req(
+            &viewer,
+            pb::PlaybackRequest {
+                camera: "cam-1".into(),
+                from: "2026-10-01T00:00:00Z".into(),
+                to: "2026-10-01T01:00:00Z".into(),
+                reason: "before the move".into(),
+                unmasked: false,
+            },
+        ))
+        .await
+        .expect("played from the gateway it left, its own being offline")
+        .into_inner();
+    while stream.message().await.unwrap().is_some() {}
+    let mut kinds = vec![];
+    while let Ok(Some((kind, camera))) =
+        tokio::time::timeout(std::time::Duration::from_secs(2), asked.recv()).await
+    {
+        assert_eq!(camera, "cam-1");
+        kinds.push(kind);
+    }
+    assert!(kinds.iter().any(|k| k == "segments"), "{kinds:?}");
+    assert!(kinds.iter().any(|k| k == "playback"), "{kinds:?}");
+    let starts = entries(&h, "view.start").await;
+    assert!(
+        starts
+            .iter()
+            .any(|e| e["actor"] == "v-police" && e["name"] == "cam-1"),
+        "{starts:?}"
+    );
+    answering.abort();
+}
+
 /// A crop is taken only from the agent of the camera that read it: a gateway
 /// that answers with a crop of another gateway's camera is refused, audited,
 /// and the operator gets nothing from it.

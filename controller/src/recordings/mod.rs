@@ -26,7 +26,7 @@ use crate::core::AuditAction;
 use crate::core::Controller;
 use crate::{Error, Result};
 use camplane_config::model::{
-    AgentSpec, CameraSpec, Kind, PrivacyMask, SegmentInfo, SegmentsQuery,
+    AgentSpec, CameraSpec, CameraStatus, Kind, PrivacyMask, SegmentInfo, SegmentsQuery,
 };
 use camplane_proto::kinds::QueryKind;
 use jiff::{SignedDuration, Timestamp};
@@ -156,6 +156,54 @@ pub struct ExportPlan {
     /// Its fee (copies for someone outside the police); `None`: the police's
     /// own use, no fee.
     pub fee: Option<fees::Fee>,
+}
+
+/// One gateway's answer to "which of this camera's segments do you keep in
+/// this range" ([`Controller::segments_on_gateways`]).
+#[derive(Debug)]
+pub(crate) struct GatewaySegments {
+    /// The gateway's agent.
+    pub agent: String,
+    /// Its site.
+    pub site: String,
+    /// Its segments, or why it did not say.
+    pub answer: Result<Vec<SegmentInfo>>,
+}
+
+/// Which gateway's answer covers the most of `from..until` (the first of
+/// equals: the camera's own gateway before those it left); none when no
+/// gateway keeps any of it.
+pub(crate) fn best_gateway(
+    answers: &[GatewaySegments],
+    from: Timestamp,
+    until: Timestamp,
+) -> Option<usize> {
+    let covered = |segments: &[SegmentInfo]| -> i64 {
+        segments
+            .iter()
+            .map(|s| {
+                let (a, b) = (s.start.max(from), s.end.min(until));
+                if a < b {
+                    b.duration_since(a).as_millis().max(1) as i64
+                } else {
+                    // A segment the gateway lists for the range, however short.
+                    1
+                }
+            })
+            .sum()
+    };
+    let mut best: Option<(usize, i64)> = None;
+    for (i, g) in answers.iter().enumerate() {
+        let Ok(segments) = &g.answer else { continue };
+        if segments.is_empty() {
+            continue;
+        }
+        let c = covered(segments);
+        if best.is_none_or(|(_, b)| c > b) {
+            best = Some((i, c));
+        }
+    }
+    best.map(|(i, _)| i)
 }
 
 fn shown(s: &str, n: usize) -> String {
@@ -408,39 +456,118 @@ impl Controller {
         Ok(fees::Fee::charge(department, schedule, minutes, files))
     }
 
-    /// The camera's agent and its segments overlapping `from..until`.
-    async fn segments_for(
+    /// The gateways that may keep `camera`'s recordings, each with its site:
+    /// its agent (`spec.agent`) first, then the gateways it left
+    /// (`status.former_agents`, the latest first), where its older recordings
+    /// stay until they age out; gateways no longer registered are left out.
+    /// Only these are ever asked for its recorded video.
+    pub(crate) fn recording_gateways(
+        &self,
+        camera: &str,
+        cam: &CameraSpec,
+    ) -> Result<Vec<(String, String)>> {
+        let st: CameraStatus = self
+            .load(Kind::Camera, camera)
+            .map(|o| o.status_as())
+            .unwrap_or_default();
+        let mut out = Vec::with_capacity(1 + st.former_agents.len());
+        match self.camera_agent(camera, cam) {
+            Ok(a) => out.push(a),
+            Err(e) if st.former_agents.is_empty() => return Err(e),
+            Err(_) => {}
+        }
+        for agent in st.former_agents.iter().rev() {
+            if out.iter().any(|(a, _)| a == agent) {
+                continue;
+            }
+            if let Some(spec) = self
+                .load(Kind::Agent, agent)
+                .ok()
+                .and_then(|o| o.spec_as::<AgentSpec>().ok())
+            {
+                out.push((agent.clone(), spec.site));
+            }
+        }
+        if out.is_empty() {
+            return Err(Error::FailedPrecondition(format!(
+                "camera {camera} has no agent (spec.agent), and the gateways it left are no longer registered"
+            )));
+        }
+        Ok(out)
+    }
+
+    /// Asks every gateway that may keep `camera`'s recordings
+    /// ([`Controller::recording_gateways`]) at once for its segments
+    /// overlapping `from..until`: each gateway's answer, or why none, in that
+    /// order.
+    pub(crate) async fn segments_on_gateways(
         &self,
         hub: &Hub,
         camera: &str,
         cam: &CameraSpec,
         from: Timestamp,
         until: Timestamp,
-    ) -> Result<(String, String, Vec<SegmentInfo>)> {
-        let (agent, site) = self.camera_agent(camera, cam)?;
-        let q = SegmentsQuery {
+        timeout: Duration,
+    ) -> Result<Vec<GatewaySegments>> {
+        let q = serde_json::to_vec(&SegmentsQuery {
             camera: camera.to_string(),
             from,
             until,
-        };
-        let segments = hub
-            .ask(
-                &agent,
-                QueryKind::Segments,
-                serde_json::to_vec(&q)?,
-                AGENT_TIMEOUT,
-            )
-            .await
-            .and_then(|a| {
-                serde_json::from_slice::<Vec<SegmentInfo>>(&a.json)
-                    .map_err(|e| Error::Agent(format!("agent {agent}: unreadable answer: {e}")))
-            })?;
-        if segments.is_empty() {
-            return Err(Error::NotFound(format!(
-                "camera {camera} has no recording between {from} and {until}"
-            )));
+        })?;
+        let asked = self
+            .recording_gateways(camera, cam)?
+            .into_iter()
+            .map(|(agent, site)| {
+                let q = q.clone();
+                async move {
+                    let answer = hub
+                        .ask(&agent, QueryKind::Segments, q, timeout)
+                        .await
+                        .and_then(|a| {
+                            serde_json::from_slice::<Vec<SegmentInfo>>(&a.json).map_err(|e| {
+                                Error::Agent(format!("agent {agent}: unreadable answer: {e}"))
+                            })
+                        });
+                    GatewaySegments {
+                        agent,
+                        site,
+                        answer,
+                    }
+                }
+            });
+        Ok(futures::future::join_all(asked).await)
+    }
+
+    /// The gateway that keeps the most of `camera`'s video in `from..until`
+    /// ([`best_gateway`]), and its segments there: what an export copies and
+    /// a playback plays. A range recorded partly before a move is served from
+    /// one gateway, the one with more of it.
+    pub(crate) async fn segments_for(
+        &self,
+        hub: &Hub,
+        camera: &str,
+        cam: &CameraSpec,
+        from: Timestamp,
+        until: Timestamp,
+        timeout: Duration,
+    ) -> Result<(String, String, Vec<SegmentInfo>)> {
+        let mut answers = self
+            .segments_on_gateways(hub, camera, cam, from, until, timeout)
+            .await?;
+        match best_gateway(&answers, from, until) {
+            Some(i) => {
+                let g = answers.swap_remove(i);
+                let segments = g.answer?;
+                Ok((g.agent, g.site, segments))
+            }
+            None => match answers.into_iter().next().map(|g| g.answer) {
+                // Its own gateway could not say: that is the reason given.
+                Some(Err(e)) => Err(e),
+                _ => Err(Error::NotFound(format!(
+                    "camera {camera} has no recording between {from} and {until}"
+                ))),
+            },
         }
-        Ok((agent, site, segments))
     }
 
     /// Plans the masked copy that fulfils a released records request (the
@@ -481,7 +608,7 @@ impl Controller {
                 )));
             }
             let (agent, site, segments) = self
-                .segments_for(hub, &r.camera, &cam, r.from, r.until)
+                .segments_for(hub, &r.camera, &cam, r.from, r.until, AGENT_TIMEOUT)
                 .await?;
             let spans: Vec<(Timestamp, Timestamp)> =
                 segments.iter().map(|s| (s.start, s.end)).collect();
@@ -600,7 +727,7 @@ impl Controller {
             // its own (exports.allowed_dir was removed: ALLOWED_DIR_REMOVED).
             let out = shown(&req.out_dir, 1024);
             let (agent, site, segments) = self
-                .segments_for(hub, &req.camera, &cam, from, until)
+                .segments_for(hub, &req.camera, &cam, from, until, AGENT_TIMEOUT)
                 .await?;
             // A copy for someone outside the police is charged by the camera's
             // department's schedule; the police's own copies are not.
@@ -853,6 +980,57 @@ pub fn sign_manifest(pki: &crate::core::pki::Pki, body: serde_json::Value) -> Re
 
 #[cfg(test)]
 mod tests {
+
+    fn answer(agent: &str, spans: &[(&str, &str)]) -> GatewaySegments {
+        GatewaySegments {
+            agent: agent.into(),
+            site: "city-hall".into(),
+            answer: Ok(spans
+                .iter()
+                .enumerate()
+                .map(|(i, (a, b))| SegmentInfo {
+                    seq: i as u64,
+                    name: format!("{i}.ts"),
+                    start: a.parse().unwrap(),
+                    end: b.parse().unwrap(),
+                    size: 1,
+                    sha256: "ab".repeat(32),
+                    prev_sha256: "00".repeat(32),
+                })
+                .collect()),
+        }
+    }
+
+    /// A range is served by the gateway that keeps most of it; the camera's
+    /// own gateway wins a tie; one that did not answer, or keeps nothing, never.
+    #[test]
+    fn the_gateway_keeping_most_of_a_range_serves_it() {
+        let (from, until) = (
+            "2026-10-01T00:00:00Z".parse().unwrap(),
+            "2026-10-01T01:00:00Z".parse().unwrap(),
+        );
+        let offline = GatewaySegments {
+            agent: "gw2".into(),
+            site: "city-hall".into(),
+            answer: Err(Error::Agent("agent gw2 did not answer: offline".into())),
+        };
+        let old = answer("gw1", &[("2026-09-30T23:00:00Z", "2026-10-01T00:40:00Z")]);
+        // Its own gateway offline: the one it left serves the range.
+        assert_eq!(best_gateway(&[offline, old], from, until), Some(1));
+        // Own gateway keeps the last 10 minutes, the old one the first 40.
+        let own = answer("gw2", &[("2026-10-01T00:50:00Z", "2026-10-01T02:00:00Z")]);
+        let old = answer("gw1", &[("2026-09-30T23:00:00Z", "2026-10-01T00:40:00Z")]);
+        assert_eq!(best_gateway(&[own, old], from, until), Some(1));
+        // Equal: its own.
+        let own = answer("gw2", &[("2026-10-01T00:00:00Z", "2026-10-01T00:30:00Z")]);
+        let old = answer("gw1", &[("2026-10-01T00:30:00Z", "2026-10-01T01:00:00Z")]);
+        assert_eq!(best_gateway(&[own, old], from, until), Some(0));
+        // Nobody keeps any of it.
+        let own = answer("gw2", &[]);
+        let old = answer("gw1", &[]);
+        assert_eq!(best_gateway(&[own, old], from, until), None);
+    }
+
     use super::*;
 
     fn plan() -> ExportPlan {

@@ -32,7 +32,7 @@ use crate::core::AuditAction;
 use crate::core::Controller;
 use crate::recordings::Right;
 use crate::{Error, Result};
-use camplane_config::model::{PlaybackQuery, PrivacyMask, SegmentInfo, SegmentsQuery};
+use camplane_config::model::{PlaybackQuery, PrivacyMask};
 use camplane_proto::kinds::QueryKind;
 use jiff::{SignedDuration, Timestamp};
 use serde::{Deserialize, Serialize};
@@ -282,28 +282,17 @@ impl Controller {
                     "reason: at most {MAX_REASON} characters, no control characters"
                 )));
             }
-            let (agent, _site) = self.camera_agent(&req.camera, &cam)?;
-            let q = SegmentsQuery {
-                camera: req.camera.clone(),
-                from,
-                until,
-            };
-            let a = hub
-                .ask(
-                    &agent,
-                    QueryKind::Segments,
-                    serde_json::to_vec(&q)?,
+            // Its own gateway, or one it left that keeps the range.
+            let (agent, _site, _segments) = self
+                .segments_for(
+                    hub,
+                    &req.camera,
+                    &cam,
+                    from,
+                    until,
                     crate::recordings::AGENT_TIMEOUT,
                 )
                 .await?;
-            let segments: Vec<SegmentInfo> = serde_json::from_slice(&a.json)
-                .map_err(|e| Error::Agent(format!("agent {agent}: unreadable answer: {e}")))?;
-            if segments.is_empty() {
-                return Err(Error::NotFound(format!(
-                    "camera {} has no recording between {from} and {until}",
-                    req.camera
-                )));
-            }
             Ok((cam, basis, from, until, agent, masks))
         }
         .await;

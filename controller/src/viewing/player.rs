@@ -10,7 +10,7 @@ use crate::core::Controller;
 use crate::recordings::Right;
 use crate::viewing::{ViewingSession, AGENT_TIMEOUT};
 use crate::{Error, Result};
-use camplane_config::model::{PlaybackQuery, PrivacyMask, SegmentInfo, SegmentsQuery};
+use camplane_config::model::{PlaybackQuery, PrivacyMask, SegmentInfo};
 use camplane_proto::kinds::QueryKind;
 use jiff::{SignedDuration, Timestamp};
 use std::sync::Arc;
@@ -59,7 +59,8 @@ impl Controller {
     }
 
     /// `camera`'s recorded ranges between `from` and `until`, from its agent
-    /// (the query kind `segments`), for those who may watch it.
+    /// and the gateways it left (the query kind `segments`), for those who may
+    /// watch it.
     pub async fn recorded_ranges(
         &self,
         hub: &Hub,
@@ -71,22 +72,22 @@ impl Controller {
         let (cam, _) = self
             .check_recording_access(actor, camera, Right::View)
             .await?;
-        let (agent, _) = self.camera_agent(camera, &cam)?;
-        let q = SegmentsQuery {
-            camera: camera.to_string(),
-            from,
-            until,
-        };
-        let a = hub
-            .ask(
-                &agent,
-                QueryKind::Segments,
-                serde_json::to_vec(&q)?,
-                TIMELINE_AGENT_TIMEOUT,
-            )
+        // Its own gateway and those it left: every range any of them keeps.
+        let answers = self
+            .segments_on_gateways(hub, camera, &cam, from, until, TIMELINE_AGENT_TIMEOUT)
             .await?;
-        let segments: Vec<SegmentInfo> = serde_json::from_slice(&a.json)
-            .map_err(|e| Error::Agent(format!("agent {agent}: unreadable answer: {e}")))?;
+        let mut segments = Vec::new();
+        let mut own_error = None;
+        for (i, g) in answers.into_iter().enumerate() {
+            match g.answer {
+                Ok(s) => segments.extend(s),
+                Err(e) if i == 0 => own_error = Some(e),
+                Err(_) => {}
+            }
+        }
+        if let (true, Some(e)) = (segments.is_empty(), own_error) {
+            return Err(e);
+        }
         Ok(merge_ranges(&segments)
             .into_iter()
             .map(|(s, e)| (s.max(from), e.min(until)))
