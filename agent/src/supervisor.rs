@@ -17,7 +17,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::alpr::site::{AlertSink, AlprCounters, AlprSite, AlprSiteOptions, SiteCtx};
 use crate::alpr::store::ReadStore;
-use crate::clock::Clock;
+use crate::clock::{Clock, RetentionTime};
 use crate::config::{CameraConfig, ConfigProblem, LegalHold};
 use crate::error::{AgentError, Result};
 use crate::gps::Gps;
@@ -73,6 +73,8 @@ struct Inner {
     retention_days: HashMap<String, u32>,
     cpu_prev: Option<CpuSample>,
     alarms: Vec<String>,
+    /// The time recordings and reads age by (the wall clock, checked).
+    age_by: RetentionTime,
 }
 
 /// The agent's media supervisor.
@@ -118,6 +120,7 @@ impl Supervisor {
                 retention_days: HashMap::new(),
                 cpu_prev: None,
                 alarms: Vec::new(),
+                age_by: RetentionTime::default(),
             }),
             playbacks: crate::playback::Playbacks::default(),
             live: Arc::default(),
@@ -465,14 +468,23 @@ impl Supervisor {
         self.clock.clone()
     }
 
-    /// Runs retention at the clock's now with the current holds; raises or clears
-    /// the disk alarm. Blocking (deletes files): call from a blocking thread.
+    /// The controller said it is `t` (a report's acknowledgement): what the
+    /// wall clock is checked against before anything ages by it.
+    pub fn heard_controller_time(&self, t: Timestamp) {
+        let mono = self.clock.monotonic();
+        self.inner().age_by.heard(t, mono);
+    }
+
+    /// Runs retention at the clock's now, checked ([`RetentionTime`]), with the
+    /// current holds; raises or clears the disk and clock alarms. Blocking
+    /// (deletes files): call from a blocking thread.
     pub fn sweep(&self) -> SweepReport {
-        let now = self.clock.now();
-        let (holds, days) = {
-            let inner = self.inner();
-            (inner.holds.clone(), inner.retention_days.clone())
+        let (holds, days, age_by) = {
+            let mut inner = self.inner();
+            let age_by = inner.age_by.at(self.clock.now(), self.clock.monotonic());
+            (inner.holds.clone(), inner.retention_days.clone(), age_by)
         };
+        let now = age_by.now;
         let policy = RetentionPolicy {
             days,
             disk: self.opts.disk,
@@ -489,7 +501,7 @@ impl Supervisor {
                 idx.segments(c).iter().any(|e| e.seq == seq)
             });
         }
-        let mut alarms = Vec::new();
+        let mut alarms: Vec<String> = age_by.alarm.into_iter().collect();
         for e in &reads.errors {
             alarms.push(format!("retention (reads): {e}"));
         }
@@ -567,13 +579,12 @@ mod tests {
     use crate::retention::FixedProbe;
     use jiff::SignedDuration;
 
-    #[test]
-    fn retention_runs_on_the_injected_clock() {
-        let dir = tempfile::tempdir().unwrap();
-        let t0: Timestamp = "2025-01-01T00:00:00Z".parse().unwrap();
+    /// A supervisor on a manual clock at `t0`, with two days of hourly
+    /// segments of camera `c` recorded from `t0`.
+    fn two_days(dir: &std::path::Path, t0: Timestamp) -> (Supervisor, Arc<ManualClock>) {
         let clock = Arc::new(ManualClock::new(t0));
         let opts = SupervisorOptions {
-            root: dir.path().to_path_buf(),
+            root: dir.to_path_buf(),
             ingest: IngestOptions::default(),
             disk: DiskPolicy::default(),
         };
@@ -583,7 +594,6 @@ mod tests {
             Arc::new(FixedProbe::new(1 << 40, 1 << 40)),
         )
         .unwrap();
-        // Two days of hourly segments, recorded at t0.
         {
             let idx = sup.index();
             let mut idx = idx.lock().unwrap();
@@ -603,6 +613,42 @@ mod tests {
                 std::fs::write(idx.segment_path("c", &e), [0u8; 10]).unwrap();
             }
         }
+        (sup, clock)
+    }
+
+    /// The wall clock set 40 days forward while the agent runs: nothing ages
+    /// by it, the health report says why, and once the controller's time
+    /// agrees (the clock had been wrong before), retention follows it.
+    #[test]
+    fn a_wall_clock_jumping_forward_deletes_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let t0: Timestamp = "2025-01-01T00:00:00Z".parse().unwrap();
+        let (sup, clock) = two_days(dir.path(), t0);
+        let left = || sup.index().lock().unwrap().segments("c").len();
+        clock.advance(SignedDuration::from_hours(48));
+        assert_eq!(sup.sweep().expired_deleted, 0);
+        clock.jump(SignedDuration::from_hours(24 * 40));
+        clock.advance(SignedDuration::from_mins(10));
+        assert_eq!(sup.sweep().expired_deleted, 0);
+        assert_eq!(left(), 48);
+        let alarms = sup.health().alarms;
+        assert!(
+            alarms
+                .iter()
+                .any(|a| a.starts_with("clock: the wall clock")),
+            "{alarms:?}"
+        );
+        sup.heard_controller_time(clock.now());
+        assert_eq!(sup.sweep().expired_deleted, 48);
+        assert!(sup.health().alarms.is_empty());
+    }
+
+    #[test]
+    fn retention_runs_on_the_injected_clock() {
+        let dir = tempfile::tempdir().unwrap();
+        let t0: Timestamp = "2025-01-01T00:00:00Z".parse().unwrap();
+        // Two days of hourly segments, recorded at t0.
+        let (sup, clock) = two_days(dir.path(), t0);
         let hold = LegalHold {
             case_number: "25-00007".into(),
             cameras: vec!["c".into()],

@@ -452,7 +452,14 @@ impl Session {
                             let ack = self.apply_hotlist(&h.json);
                             tx.send(pb::AgentMessage { msg: Some(pb::agent_message::Msg::HotlistAck(ack)) }).await.map_err(cerr)?;
                         }
-                        Some(pb::controller_message::Msg::ReportAck(a)) => self.reporter.ack(&a.key),
+                        Some(pb::controller_message::Msg::ReportAck(a)) => {
+                            self.reporter.ack(&a.key);
+                            if let Ok(t) = jiff::Timestamp::from_millisecond(a.controller_time_ms) {
+                                if a.controller_time_ms > 0 {
+                                    self.sup.heard_controller_time(t);
+                                }
+                            }
+                        }
                         None => {}
                     },
                     Ok(None) => return Err(AgentError::Control("controller closed the session".into())),

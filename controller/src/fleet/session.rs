@@ -144,7 +144,7 @@ pub async fn run(
                         };
                         match stored {
                             Ok(_) => {
-                                let ack = pb::ControllerMessage { msg: Some(pb::controller_message::Msg::ReportAck(pb::ReportAck { key: r.key })) };
+                                let ack = pb::ControllerMessage { msg: Some(pb::controller_message::Msg::ReportAck(pb::ReportAck { key: r.key, controller_time_ms: fleet.ctl.now().as_millisecond() })) };
                                 if tx.send(Ok(ack)).await.is_err() { break; }
                             }
                             Err(e) => tracing::warn!(error = %e, key = %r.key, "report not stored; the agent will resend it"),
