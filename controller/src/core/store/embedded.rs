@@ -572,6 +572,16 @@ fn load(path: &Path) -> Result<(File, State)> {
         pos += 8 + len;
     }
     if let Some(at) = torn_at {
+        // A crash tears only the last write: nothing whole may follow. A
+        // damaged length field looks like a tear too, and would silently cut
+        // every acknowledged record after it.
+        if let Some(next) = whole_record_after(&data, at) {
+            return Err(corrupt(
+                path,
+                at as u64,
+                &format!("record length damaged: a whole record follows at byte {next}"),
+            ));
+        }
         tracing::warn!(path = %path.display(), offset = at, lost_bytes = data.len() - at,
             "dropping a torn record at the end of the store log (an unacknowledged write cut by a crash)");
         file.set_len(at as u64)
@@ -579,6 +589,20 @@ fn load(path: &Path) -> Result<(File, State)> {
             .map_err(|e| Error::io(path.display().to_string(), e))?;
     }
     Ok((file, st))
+}
+
+/// The first offset after `at` where a whole, checksummed, decodable record
+/// starts, if any: what tells a damaged length from a torn last write.
+fn whole_record_after(data: &[u8], at: usize) -> Option<usize> {
+    (at + 1..data.len().saturating_sub(8)).find(|&p| {
+        let rest = &data[p..];
+        let len = u32::from_le_bytes([rest[0], rest[1], rest[2], rest[3]]) as usize;
+        let crc = u32::from_le_bytes([rest[4], rest[5], rest[6], rest[7]]);
+        len > 0
+            && rest.len() - 8 >= len
+            && crc32fast::hash(&rest[8..8 + len]) == crc
+            && decode(&rest[8..8 + len]).is_some()
+    })
 }
 
 // ---------- the writer ----------
@@ -1005,6 +1029,24 @@ mod tests {
             );
             s.put("k9", vec![9]).await.unwrap();
         }
+        // Damage the first record's length (its high byte): it now runs past
+        // the end and looks like a tear, but whole records follow it: refuse
+        // to open rather than cut them.
+        let good = std::fs::read(&data).unwrap();
+        let mut bytes = good.clone();
+        bytes[MAGIC.len() + 3] = 0xff;
+        std::fs::write(&data, &bytes).unwrap();
+        let err = EmbeddedStore::open(dir.path()).err().expect("must refuse");
+        assert!(err.to_string().contains("whole record follows"), "{err}");
+        assert_eq!(std::fs::read(&data).unwrap(), bytes, "nothing cut");
+        // Its length made exactly the rest of the file: the same.
+        let mut bytes = good.clone();
+        let rest = (good.len() - MAGIC.len() - 8) as u32;
+        bytes[MAGIC.len()..MAGIC.len() + 4].copy_from_slice(&rest.to_le_bytes());
+        std::fs::write(&data, &bytes).unwrap();
+        let err = EmbeddedStore::open(dir.path()).err().expect("must refuse");
+        assert!(matches!(err, Error::Corrupt(_)), "{err}");
+        std::fs::write(&data, &good).unwrap();
         // Flip a byte inside an early record: refuse to open.
         let mut bytes = std::fs::read(&data).unwrap();
         bytes[MAGIC.len() + 30] ^= 0xff;
