@@ -74,6 +74,18 @@ fn not_sent(e: &etcd_client::Error) -> bool {
     }
 }
 
+/// Whether etcd refused a request outright (e.g. over `--max-txn-ops`):
+/// nothing was written.
+fn refused(e: &etcd_client::Error) -> bool {
+    matches!(e, etcd_client::Error::GRpcStatus(st) if st.code() == tonic::Code::InvalidArgument)
+}
+
+/// Whether a transaction that failed surely did not commit (it was not sent,
+/// or refused outright); otherwise it may still commit once etcd has a quorum.
+fn surely_not_committed(e: &etcd_client::Error) -> bool {
+    not_sent(e) || refused(e)
+}
+
 /// Runs an etcd request; when it could not be sent (see [`not_sent`]) tries again
 /// after a short pause, when the client's balancer picks a member that is up.
 async fn sent<T, F, Fut>(mut f: F) -> std::result::Result<T, etcd_client::Error>
@@ -324,11 +336,17 @@ impl EtcdStore {
         let resp = match resp {
             Ok(r) => r,
             Err(e) => {
-                for m in &written {
-                    self.drop_chunks_of(m).await;
+                let refused = refused(&e);
+                // Its chunks go only when the transaction surely did not
+                // commit: one sent and not answered may still commit, and its
+                // key would then name chunks that are gone (unreadable for
+                // good). Left behind when it did not commit, they are unnamed
+                // bytes, never read.
+                if surely_not_committed(&e) {
+                    for m in &written {
+                        self.drop_chunks_of(m).await;
+                    }
                 }
-                let refused = matches!(&e, etcd_client::Error::GRpcStatus(st)
-                    if st.code() == tonic::Code::InvalidArgument);
                 return Err(if not_sent(&e) {
                     Error::Unavailable(format!(
                         "etcd: no member reachable, nothing was written: {e}"
@@ -759,6 +777,22 @@ mod tests {
         assert!(!not_sent(&timeout), "a timed-out write may have landed");
         let denied = etcd_client::Error::GRpcStatus(tonic::Status::permission_denied("no"));
         assert!(!timed_out(&denied) && !not_sent(&denied));
+    }
+
+    /// A write's large-value chunks are taken back only when the write surely
+    /// did not commit: after a timeout it may still commit, naming them.
+    #[test]
+    fn a_timed_out_write_keeps_its_chunks() {
+        let timeout = etcd_client::Error::GRpcStatus(tonic::Status::cancelled("Timeout expired"));
+        assert!(!surely_not_committed(&timeout));
+        let lost = etcd_client::Error::GRpcStatus(tonic::Status::unavailable("leader changed"));
+        assert!(!surely_not_committed(&lost));
+        let unsent =
+            etcd_client::Error::GRpcStatus(tonic::Status::unavailable("connect error: refused"));
+        assert!(surely_not_committed(&unsent));
+        let too_many =
+            etcd_client::Error::GRpcStatus(tonic::Status::invalid_argument("too many operations"));
+        assert!(surely_not_committed(&too_many));
     }
 
     #[tokio::test]
