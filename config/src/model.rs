@@ -863,6 +863,30 @@ impl LegalHoldSpec {
         };
         start <= self.until && reaches_from && self.cameras.iter().any(|c| c == camera)
     }
+
+    /// Whether it keeps plate data (reads, alerts, plate texts in the audit
+    /// log) of `camera` at `t` past 30 days: [`HoldReason::keeps_plate_data`]
+    /// and [`LegalHoldSpec::covers`].
+    pub fn covers_plate_data(&self, camera: &str, t: Timestamp) -> bool {
+        self.reason.keeps_plate_data() && self.covers(camera, t, t)
+    }
+}
+
+impl HoldReason {
+    /// Whether a hold for this reason keeps plate data past 30 days. The ALPR
+    /// program (seed, "Data collected by the ALPR system shall be retained for
+    /// a period to not exceed 30 days, unless the data has been identified as
+    /// part of a criminal investigation") is narrower than the video rule
+    /// (policy 5.05: "criminal investigation or court proceedings … or other
+    /// bona fide use"): the chief's holds (a criminal investigation, or the
+    /// court proceedings of one) keep it; the City Manager's holds for other
+    /// uses and records requests keep video only.
+    pub fn keeps_plate_data(self) -> bool {
+        match self {
+            HoldReason::CriminalInvestigation | HoldReason::Court => true,
+            HoldReason::CityManagerApproved | HoldReason::RecordsRequest => false,
+        }
+    }
 }
 
 /// Who placed and released a hold.

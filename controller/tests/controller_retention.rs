@@ -111,6 +111,22 @@ async fn alerts_go_at_30_days_unless_held_and_report_keys_at_7() {
         .unwrap()
         .into_inner();
 
+    // The City Manager's hold on lpr-1 for another use keeps its video, not
+    // its plate data (the ALPR program keeps plate data past 30 days only for
+    // a criminal investigation).
+    let cm = user(&h, "cm", &["city_manager"], "police").await;
+    let spec = serde_json::json!({"case_number": "26-04712", "cameras": ["lpr-1"],
+        "from": "2026-06-01T00:00:00Z", "until": "2026-06-02T00:00:00Z", "reason": "city_manager_approved"});
+    pb::holds_client::HoldsClient::new(h.channel.clone())
+        .create(req(
+            &cm,
+            pb::SubmitRequest {
+                json: serde_json::to_vec(&spec).unwrap(),
+            },
+        ))
+        .await
+        .unwrap();
+
     // Day 29: nothing goes.
     clock.set("2026-06-30T12:00:00Z".parse().unwrap());
     let s = ctl.sweep_retention().await.unwrap();

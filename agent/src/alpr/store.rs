@@ -395,9 +395,10 @@ impl ReadStore {
                 continue;
             }
             reads.sort_by_key(|r| (r.time, r.id.clone()));
-            let (gone, keep): (Vec<StoredRead>, Vec<StoredRead>) = reads
-                .into_iter()
-                .partition(|r| expired(r) && !holds.iter().any(|h| h.covers(&cam, r.time, r.time)));
+            let (gone, keep): (Vec<StoredRead>, Vec<StoredRead>) =
+                reads.into_iter().partition(|r| {
+                    expired(r) && !holds.iter().any(|h| h.covers_plate_data(&cam, r.time))
+                });
             rep.held += keep.iter().filter(|r| expired(r)).count();
             if gone.is_empty() {
                 continue;
@@ -554,7 +555,14 @@ mod tests {
             until: t0 + SignedDuration::from_mins(1),
             reason: HoldReason::CriminalInvestigation,
         };
-        let holds = vec![hold];
+        // The City Manager's hold on d keeps its video, not its plate reads.
+        let other_use = LegalHold {
+            case_number: "CM-1".into(),
+            cameras: vec!["d".into()],
+            reason: HoldReason::CityManagerApproved,
+            ..hold.clone()
+        };
+        let holds = vec![hold, other_use];
         let days: HashMap<String, u32> = [("c".to_string(), 30)].into();
         // Day 30 minus a second: nothing expires.
         clock.set(t0 + SignedDuration::from_hours(24 * 30) - SignedDuration::from_secs(1));

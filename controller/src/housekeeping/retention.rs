@@ -10,13 +10,14 @@
 
 use crate::alpr::hotlist::{Alert, ALERTS};
 use crate::core::audit::Draft;
+use crate::core::object::StoredObject;
 use crate::core::sealed::{self, SealedRecord, SEALED};
 use crate::core::store::Op;
 use crate::core::AuditAction;
 use crate::core::Controller;
 use crate::fleet::REPORTS;
 use crate::Result;
-use camplane_config::model::{LegalHoldSpec, MAX_RETENTION_DAYS};
+use camplane_config::model::{Kind, LegalHoldSpec, LegalHoldStatus, MAX_RETENTION_DAYS};
 use jiff::{SignedDuration, Timestamp};
 
 /// Days stored agent reports are kept.
@@ -39,15 +40,19 @@ pub struct Swept {
     pub sealed: usize,
 }
 
+/// Plate data (alerts, plate texts) are kept past 30 days only by holds that
+/// keep plate data ([`LegalHoldSpec::covers_plate_data`]).
 fn held(holds: &[LegalHoldSpec], camera: &str, t: Timestamp) -> bool {
-    holds.iter().any(|h| h.covers(camera, t, t))
+    holds.iter().any(|h| h.covers_plate_data(camera, t))
 }
 
 impl Controller {
     /// Deletes what is past its time (idempotent: a second sweep finds nothing).
     pub async fn sweep_retention(&self) -> Result<Swept> {
         let now = self.now();
-        let holds = self.active_holds()?;
+        // From the store, not this replica's cache: a hold placed through
+        // another controller a moment ago must already count.
+        let holds = self.active_holds_stored().await?;
         let alert_cut = now - SignedDuration::from_hours(24 * i64::from(MAX_RETENTION_DAYS));
         let report_cut = now - SignedDuration::from_hours(24 * REPORT_DAYS);
         let health_cut = now - SignedDuration::from_hours(HEALTH_KEY_HOURS);
@@ -96,6 +101,24 @@ impl Controller {
                 doomed.push(kv.key);
             }
         }
+        // Holds placed while this sweep listed: read once more, and what a new
+        // hold covers is kept.
+        let latest = self.active_holds_stored().await?;
+        if latest != holds {
+            let before = doomed.len();
+            let mut kept = Vec::with_capacity(doomed.len());
+            for key in doomed {
+                if self.newly_held(&key, &latest).await? {
+                    continue;
+                }
+                kept.push(key);
+            }
+            doomed = kept;
+            tracing::info!(
+                kept = before - doomed.len(),
+                "holds placed during the retention sweep"
+            );
+        }
         for chunk in doomed.chunks(PER_TXN) {
             self.store
                 .txn(vec![], chunk.iter().cloned().map(Op::Delete).collect())
@@ -117,5 +140,35 @@ impl Controller {
             tracing::info!(?out, "retention sweep");
         }
         Ok(out)
+    }
+
+    /// Holds in force, read from the store (every replica's writes).
+    async fn active_holds_stored(&self) -> Result<Vec<LegalHoldSpec>> {
+        let mut out = Vec::new();
+        for kv in self.store.list(Kind::LegalHold.prefix()).await?.kvs {
+            let o: StoredObject = serde_json::from_slice(&kv.value)?;
+            let st: LegalHoldStatus = o.status_as();
+            if st.released_at.is_none() {
+                out.push(o.spec_as()?);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Whether the alert or sealed detail at `key` is covered by `holds`.
+    async fn newly_held(&self, key: &str, holds: &[LegalHoldSpec]) -> Result<bool> {
+        let Some(kv) = self.store.get(key).await? else {
+            return Ok(false);
+        };
+        if key.starts_with(ALERTS) {
+            if let Ok(a) = serde_json::from_slice::<Alert>(&kv.value) {
+                return Ok(held(holds, &a.report.camera, a.report.time));
+            }
+        } else if key.starts_with(SEALED) {
+            if let Ok(r) = serde_json::from_slice::<SealedRecord>(&kv.value) {
+                return Ok(r.cameras.iter().any(|c| held(holds, c, r.at)));
+            }
+        }
+        Ok(false)
     }
 }
