@@ -72,9 +72,13 @@ done
 # Alerts and searches are ALPR data: the operator's training and state-system
 # certification are on record (the admin's apply), and the operator acknowledges
 # the policy the controller runs under themselves, with their own password.
-printf 'kind: User\nname: operator\nspec:\n  department: police\n  roles: [alpr_operator]\n  trained_at: 2026-01-05T00:00:00Z\n  certified_until: 2099-01-01T00:00:00Z\n' > "$DATA/operator.yaml"
-cam apply -f "$DATA/operator.yaml" >/dev/null
-echo "operator-demo-password" | as operator policy acknowledge --password-stdin
+# The sergeant loads the state's hotlist and decides approvals: ALPR data too.
+for u in "operator alpr_operator" "sergeant supervisor"; do
+  set -- $u
+  printf 'kind: User\nname: %s\nspec:\n  department: police\n  roles: [%s]\n  trained_at: 2026-01-05T00:00:00Z\n  certified_until: 2099-01-01T00:00:00Z\n' "$1" "$2" > "$DATA/$1.yaml"
+  cam apply -f "$DATA/$1.yaml" >/dev/null
+  echo "$1-demo-password" | as "$1" policy acknowledge --password-stdin
+done
 # The chief watches cameras (live and recorded), under the policy acknowledged.
 echo "chief-demo-password" | as chief policy acknowledge --password-stdin
 as pd-manager request recommend req-ch-entrance -m "vandalism at the entrance" >/dev/null

@@ -315,6 +315,22 @@ fn a_custom_hotlist_waits_for_another_supervisor() {
             Some(&format!("{name}-password-123\n{name}-own-password-123\n")),
         );
         assert!(o.status.success(), "{}", text(&o));
+        // Case lists and their approvals are ALPR data: trained, certified,
+        // the policy acknowledged.
+        let yaml = dir.path().join(format!("{name}.yaml"));
+        std::fs::write(
+            &yaml,
+            format!("kind: User\nname: {name}\nspec:\n  department: police\n  roles: [supervisor]\n  trained_at: 2026-01-05T00:00:00Z\n  certified_until: 2099-01-01T00:00:00Z\n"),
+        )
+        .unwrap();
+        let o = env.cli("admin", &["apply", "-f", yaml.to_str().unwrap()], None);
+        assert!(o.status.success(), "{}", text(&o));
+        let o = env.cli(
+            name,
+            &["policy", "acknowledge", "--password-stdin"],
+            Some(&format!("{name}-own-password-123\n")),
+        );
+        assert!(o.status.success(), "{}", text(&o));
     }
     let csv = dir.path().join("case.csv");
     std::fs::write(&csv, "plate,state,reason\nINV1,IA,seen at the burglary\n").unwrap();

@@ -89,7 +89,7 @@ async fn alerts_are_verified_then_actioned_with_a_case_number() {
     qualify_operator(&h, "op", &["alpr_operator"], "2099-01-01T00:00:00Z").await;
     // Holds the role but lacks training and certification.
     let raw = user(&h, "raw", &["alpr_operator"], "police").await;
-    let sup = user(&h, "sup", &["supervisor"], "police").await;
+    let sup = qualified_user(&h, "sup", "supervisor", "police").await;
     let a1 = raise(&h, &op, "k-1", "ABC1234").await;
     let a2 = raise(&h, &op, "k-2", "XYZ999").await;
     let a3 = raise(&h, &op, "k-3", "LMN555").await;

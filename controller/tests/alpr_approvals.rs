@@ -116,8 +116,8 @@ async fn pattern_and_agency_queries_wait_for_a_supervisor_and_run_once() {
     let h = start(cfg, None).await;
     let op = operator(&h, "op", "2099-01-01T00:00:00Z").await;
     let op2 = operator(&h, "op2", "2099-01-01T00:00:00Z").await;
-    let sup = user(&h, "sup", &["supervisor"], "police").await;
-    let sup2 = user(&h, "sup2", &["supervisor"], "police").await;
+    let sup = qualified_user(&h, "sup", "supervisor", "police").await;
+    let sup2 = qualified_user(&h, "sup2", "supervisor", "police").await;
     // A supervisor who also queries (and so could approve their own request).
     let both = user(&h, "both", &["supervisor", "alpr_operator"], "police").await;
     qualify_operator(
@@ -420,7 +420,7 @@ async fn plate_texts_in_the_audit_log_expire() {
 async fn the_approval_queue_comes_in_pages() {
     let dir = tempfile::tempdir().unwrap();
     let h = start(config_embedded(dir.path()), None).await;
-    let sup = user(&h, "sup", &["supervisor"], "police").await;
+    let sup = qualified_user(&h, "sup", "supervisor", "police").await;
     let store = &h.running.controller.store;
     let n = 3000u64;
     let why = "x".repeat(500);

@@ -158,7 +158,7 @@ async fn every_access_leaves_exactly_one_entry() {
     tokio::time::sleep(Duration::from_millis(300)).await;
 
     let op = ctl::qualified_user(&h, "op", "alpr_operator", "police").await;
-    let sup_t = ctl::user(&h, "sup", &["supervisor"], "police").await;
+    let sup_t = ctl::qualified_user(&h, "sup", "supervisor", "police").await;
     let chief = ctl::qualified_user(&h, "chief", "chief", "police").await;
     let viewer = ctl::qualified_user(&h, "viewer", "viewer", "parks").await;
 

@@ -77,7 +77,7 @@ async fn monthly_report_counts_the_months_entries_deterministically() {
     let pw = |u: &str| format!("{u}-password-123");
     user(&h, "op", &["alpr_operator"], "police").await;
     qualify_operator(&h, "op", &["alpr_operator"], "2099-01-01T00:00:00Z").await;
-    user(&h, "sup", &["supervisor"], "police").await;
+    qualified_user(&h, "sup", "supervisor", "police").await;
     user(&h, "chief", &["chief"], "police").await;
     user(&h, "aud", &["auditor"], "").await;
     user(&h, "viewer", &["viewer"], "police").await;

@@ -88,8 +88,8 @@ async fn case_lists_need_a_case_an_approval_and_an_end() {
     let dir = tempfile::tempdir().unwrap();
     let clock = ManualClock::new("2026-06-01T12:00:00Z".parse().unwrap());
     let mut h = start(config_embedded(dir.path()), Some(Arc::new(clock.clone()))).await;
-    let sgt = user(&h, "sgt", &["supervisor"], "police").await;
-    let lt = user(&h, "lt", &["supervisor"], "police").await;
+    let sgt = qualified_user(&h, "sgt", "supervisor", "police").await;
+    let lt = qualified_user(&h, "lt", "supervisor", "police").await;
     let chief = user(&h, "chief", &["chief"], "police").await;
     let ctl = h.running.controller.clone();
     let csv = "plate,state,reason\nINV1,IA,seen at the burglary\n";
@@ -345,7 +345,7 @@ async fn uploads_are_bounded_and_fields_hold_no_control_characters() {
     cfg.hotlists.max_file_bytes = 200;
     cfg.hotlists.max_entries = 3;
     let h = start(cfg, None).await;
-    let sgt = user(&h, "sgt", &["supervisor"], "police").await;
+    let sgt = qualified_user(&h, "sgt", "supervisor", "police").await;
     let ncic = |name: &str, csv: String| pb::HotlistLoadRequest {
         source: "NCIC".into(),
         category: "stolen_vehicle".into(),

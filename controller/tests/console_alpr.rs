@@ -292,7 +292,7 @@ async fn searches_crops_and_approvals_are_the_wings() {
     let op = "op-search";
     let token = operator(&h, op).await;
     let sup = "sup-police";
-    user(&h, sup, &["supervisor"], "police").await;
+    qualified_user(&h, sup, "supervisor", "police").await;
     let viewer = "viewer-police";
     user(&h, viewer, &["viewer"], "police").await;
     let mut c = signed_in(&h, op).await;

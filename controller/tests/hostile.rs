@@ -531,7 +531,7 @@ async fn a_hotlist_upload_over_the_limit_is_refused_as_it_arrives() {
     let max = 3 * HOTLIST_CHUNK as u64;
     config.hotlists.max_file_bytes = max;
     let h = start(config, None).await;
-    let sup = user(&h, "sup", &["supervisor"], "police").await;
+    let sup = qualified_user(&h, "sup", "supervisor", "police").await;
     let sent = Arc::new(AtomicUsize::new(0));
     let counter = sent.clone();
     let header = pb::HotlistUpload::messages(ncic_upload("endless.csv", Vec::new()));
@@ -609,7 +609,7 @@ async fn an_unsigned_hotlist_upload_is_refused_before_any_chunk_is_read() {
     config.tls.enabled = false;
     let h = start(config, None).await;
     let viewer = user(&h, "clerk", &["viewer"], "police").await;
-    let sup = user(&h, "sup", &["supervisor"], "police").await;
+    let sup = qualified_user(&h, "sup", "supervisor", "police").await;
     let addr = h.running.addr;
     let path = "/camplane.v1.Hotlists/Upload";
     let long = std::time::Duration::from_secs(10);
@@ -659,7 +659,7 @@ async fn a_dropped_hotlist_upload_stops() {
     let mut config = config_embedded(dir.path());
     config.tls.enabled = false;
     let h = start(config, None).await;
-    let sup = user(&h, "sup", &["supervisor"], "police").await;
+    let sup = qualified_user(&h, "sup", "supervisor", "police").await;
     let metrics = h.running.controller.metrics.clone();
     assert_eq!(metrics.work_cancelled_of("hotlist"), 0);
     let addr = h.running.addr;
@@ -727,7 +727,7 @@ async fn a_multi_chunk_hotlist_loads_whole() {
     use sha2::Digest;
     let dir = tempfile::tempdir().unwrap();
     let h = start(config_embedded(dir.path()), None).await;
-    let sup = user(&h, "sup", &["supervisor"], "police").await;
+    let sup = qualified_user(&h, "sup", "supervisor", "police").await;
     let n = 60_000;
     let csv: String = std::iter::once("plate,state,reason\n".to_string())
         .chain((0..n).map(|i| format!("Q{i:06},IA,reported stolen, report {i:08}\n")))

@@ -30,11 +30,62 @@ async fn load(
     Ok(upload_hotlist(&h.channel, token, r).await?.into_inner())
 }
 
+/// State-system files and the approvals queue are ALPR data: a supervisor
+/// without training, a valid certification or the policy acknowledged loads
+/// nothing, sees no approval and decides none; each refusal audited.
+#[tokio::test]
+async fn an_unqualified_supervisor_neither_loads_nor_approves() {
+    let dir = tempfile::tempdir().unwrap();
+    let h = start(config_embedded(dir.path()), None).await;
+    let raw = user(&h, "sup-new", &["supervisor"], "police").await;
+    let csv = "plate,state\nABC1234,IA\n";
+    let e = load(&h, &raw, load_req("NCIC", "stolen_vehicle", csv, ""))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::PermissionDenied, "{e:?}");
+    assert!(h.running.controller.hotlists().is_empty());
+    let approvals = pb::alpr_approvals_client::AlprApprovalsClient::new(h.channel.clone());
+    let e = approvals
+        .clone()
+        .list(req(
+            &raw,
+            pb::AlprApprovalsRequest {
+                all: true,
+                ..Default::default()
+            },
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::PermissionDenied, "{e:?}");
+    let e = approvals
+        .clone()
+        .decide(req(
+            &raw,
+            pb::AlprApprovalDecision {
+                id: "aq-1780000000000-00000000".into(),
+                approve: true,
+                reason: "x".into(),
+            },
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::PermissionDenied, "{e:?}");
+    let denied: Vec<String> = audit_log(&h)
+        .await
+        .into_iter()
+        .filter(|e| {
+            e["actor"] == "sup-new" && e["result"].as_str().unwrap_or("").starts_with("denied")
+        })
+        .map(|e| e["action"].as_str().unwrap_or("").to_string())
+        .collect();
+    assert_eq!(denied.len(), 3, "{denied:?}");
+}
+
 #[tokio::test]
 async fn hotlist_loads_versions_and_alerts() {
     let dir = tempfile::tempdir().unwrap();
     let h = start(config_embedded(dir.path()), None).await;
-    let sup = user(&h, "sup", &["supervisor"], "police").await;
+    let sup = qualified_user(&h, "sup", "supervisor", "police").await;
     // Alerts are ALPR data: the operator who reads them is trained, certified
     // and acknowledges the policy; one who is not is refused, audited.
     let op = qualified_user(&h, "op", "alpr_operator", "police").await;
@@ -92,26 +143,45 @@ async fn hotlist_loads_versions_and_alerts() {
         assert!(e.message().contains(what), "{}", e.message());
     }
 
-    // Same file again: no new version. Add, remove: new versions, composed as one delta.
+    // Same file again: no new version. The next extracts (NEW1 added, then
+    // KLM55 gone): new versions, composed as one delta.
     let r = load(&h, &sup, load_req("NCIC", "stolen_vehicle", csv, ""))
         .await
         .unwrap();
     assert_eq!((r.version, r.upserted, r.removed), (1, 0, 0));
-    load(
-        &h,
-        &sup,
-        load_req("NCIC", "stolen_vehicle", "plate\nNEW1\n", "add"),
-    )
-    .await
-    .unwrap();
-    let r = load(
-        &h,
-        &sup,
-        load_req("NCIC", "stolen_vehicle", "plate\nKLM55\n", "remove"),
-    )
-    .await
-    .unwrap();
+    let v2 = "plate,state,reason,expiry\nABC1234,IA,stolen 05/30,2099-01-01\nKLM55,,,\nNEW1,,,\n";
+    load(&h, &sup, load_req("NCIC", "stolen_vehicle", v2, "replace"))
+        .await
+        .unwrap();
+    let v3 = "plate,state,reason,expiry\nABC1234,IA,stolen 05/30,2099-01-01\nNEW1,,,\n";
+    let r = load(&h, &sup, load_req("NCIC", "stolen_vehicle", v3, "replace"))
+        .await
+        .unwrap();
     assert_eq!((r.version, r.entries), (3, 2));
+    // A plate added or removed by hand is not the state's: refused (the
+    // department's own go on a case-bound list), audited, nothing changed.
+    for mode in ["add", "remove"] {
+        let e = load(
+            &h,
+            &sup,
+            load_req("NCIC", "warrant", "plate\nZZZ999\n", mode),
+        )
+        .await
+        .unwrap_err();
+        assert_eq!(e.code(), Code::InvalidArgument, "{e:?}");
+        assert!(e.message().contains("--mode replace"), "{e:?}");
+    }
+    assert_eq!(ctl.hotlists().len(), 1, "no ncic.warrant list");
+    let refused: Vec<serde_json::Value> = audit_log(&h)
+        .await
+        .into_iter()
+        .filter(|e| e["action"] == "hotlist.load")
+        .collect();
+    assert!(
+        refused.iter().any(|e| e["name"] == "ncic.warrant"
+            && e["result"].as_str().unwrap_or("").starts_with("refused")),
+        "{refused:?}"
+    );
     let info = ctl.hotlists().pop().unwrap();
     let u = ctl.hotlist_update(&info, 1).await.unwrap();
     assert_eq!((u.base_version, u.version), (1, 3));
@@ -146,7 +216,7 @@ async fn hotlist_loads_versions_and_alerts() {
     q.expires = (ctl.now() + std::time::Duration::from_secs(86_400)).to_string();
     let r = load(&h, &sup, q).await.unwrap();
     assert!(r.public, "unchanged until approved");
-    let sup2 = user(&h, "sup2", &["supervisor"], "police").await;
+    let sup2 = qualified_user(&h, "sup2", "supervisor", "police").await;
     pb::alpr_approvals_client::AlprApprovalsClient::new(h.channel.clone())
         .decide(req(
             &sup2,

@@ -63,7 +63,7 @@ async fn rendered_plates_raise_exactly_one_hotlist_alert_at_the_controller() {
     cfg.http_listen = Some("127.0.0.1:0".into());
     let h = ctl::start(cfg.clone(), None).await;
     ctl::apply(&h, &h.admin, ctl::CITY).await.unwrap();
-    let sup_user = ctl::user(&h, "sgt", &["supervisor"], "police").await;
+    let sup_user = ctl::qualified_user(&h, "sgt", "supervisor", "police").await;
     // Alerts are ALPR data: the operator who watches them is qualified.
     let op = ctl::qualified_user(&h, "op", "alpr_operator", "police").await;
     let token = agent::enroll_token(&h, "city-hall").await;
@@ -132,8 +132,15 @@ async fn rendered_plates_raise_exactly_one_hotlist_alert_at_the_controller() {
         hotlists.versions().get("ncic.stolen_vehicle") == Some(&1)
     })
     .await;
-    // A second version reaches the agent as a delta.
-    let r = load(&h, &sup_user, "plate\nQRS4567\n", "add").await;
+    // A second version (the state's next extract, loaded whole) reaches the
+    // agent as a delta.
+    let r = load(
+        &h,
+        &sup_user,
+        "plate,state,reason,expiry\nABC1234,IA,stolen 2026-05-30,2099-12-31\nQRS4567,,,\n",
+        "replace",
+    )
+    .await;
     assert_eq!((r.version, r.entries), (2, 2));
     wait_for(
         Duration::from_secs(10),

@@ -33,8 +33,8 @@ async fn a_case_list_reaches_agents_on_approval_and_leaves_at_its_expiry() {
     cfg.tls.ca_cert_file = Some(dir.path().join("ca.pem"));
     let h = ctl::start(cfg, Some(Arc::new(clock.clone()))).await;
     ctl::apply(&h, &h.admin, ctl::CITY).await.unwrap();
-    let sgt = ctl::user(&h, "sgt", &["supervisor"], "police").await;
-    let lt = ctl::user(&h, "lt", &["supervisor"], "police").await;
+    let sgt = ctl::qualified_user(&h, "sgt", "supervisor", "police").await;
+    let lt = ctl::qualified_user(&h, "lt", "supervisor", "police").await;
     let token = agent::enroll_token(&h, "city-hall").await;
     // The gateway reads plates (an approved reader, not yet live): lists go to
     // it. A second gateway on the site reads none and is never sent one.

@@ -64,7 +64,7 @@ async fn a_partitioned_site_keeps_working_and_reports_exactly_once() {
     cfg.tls.ca_cert_file = Some(dir.path().join("ca.pem"));
     let h = ctl::start(cfg, None).await;
     ctl::apply(&h, &h.admin, ctl::CITY).await.unwrap();
-    let sgt = ctl::user(&h, "sgt", &["supervisor"], "police").await;
+    let sgt = ctl::qualified_user(&h, "sgt", "supervisor", "police").await;
     let token = agent::enroll_token(&h, "city-hall").await;
     let cam = servers::RtspServer::start(
         servers::free_port(),

@@ -440,8 +440,8 @@ async fn a_month_of_known_traffic_is_published_exactly() {
     }
 
     // Hotlists: NCIC is public, the department's custom list is not.
-    let sgt = ctl::user(&h, "sgt", &["supervisor"], "police").await;
-    let lt = ctl::user(&h, "lt", &["supervisor"], "police").await;
+    let sgt = ctl::qualified_user(&h, "sgt", "supervisor", "police").await;
+    let lt = ctl::qualified_user(&h, "lt", "supervisor", "police").await;
     for (source, category, plates, public) in [
         ("NCIC", "stolen_vehicle", "ABC1234,IA\nXYZ9876,IL\n", None),
         ("STATE_DOT", "warrant", "KLM4455,IA\n", None),

@@ -332,7 +332,7 @@ async fn search_across_three_sites_with_one_down() {
         .await
         .unwrap();
     assert!(!r.pending_approval.is_empty(), "{r:?}");
-    let sup = ctl::user(&h, "sup", &["supervisor"], "police").await;
+    let sup = ctl::qualified_user(&h, "sup", "supervisor", "police").await;
     let approvals = pb::alpr_approvals_client::AlprApprovalsClient::new(h.channel.clone());
     approvals
         .clone()

@@ -219,10 +219,12 @@ impl Controller {
     /// all with `all`, oldest first; queries and custom or investigative
     /// hotlist loads alike.
     pub async fn alpr_approvals(&self, actor: &Actor, all: bool) -> Result<Vec<AlprApproval>> {
-        self.require(
+        // Approvals name plates, patterns and cases: ALPR data.
+        self.require_qualified(
             actor,
             Operation::ApproveAlprQuery,
             AuditAction::AlprApprovalList,
+            "AlprApproval",
         )
         .await?;
         let l = self.store.list(APPROVALS).await?;
@@ -252,7 +254,7 @@ impl Controller {
             ));
         }
         let audit = action.audit_action();
-        self.require(actor, Operation::ApproveAlprQuery, audit)
+        self.require_qualified(actor, Operation::ApproveAlprQuery, audit, "AlprApproval")
             .await?;
         match self.try_decide(actor, id, action, reason).await {
             Ok(a) => Ok(a),

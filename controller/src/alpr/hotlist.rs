@@ -21,7 +21,7 @@ use crate::core::auth::{Actor, Operation};
 use crate::core::store::{Op, WatchEvent};
 use crate::core::AuditAction;
 use crate::core::Controller;
-use crate::core::{KeyChange, KeyStep, KeyWrite, Refusal};
+use crate::core::{KeyChange, KeyStep, KeyWrite};
 use crate::{Error, Result};
 use camplane_config::hotlist::*;
 use futures::StreamExt;
@@ -311,8 +311,15 @@ impl Controller {
     /// investigative list is not loaded here: it waits for a supervisor's
     /// approval (`alpr/case_list.rs`). Refusals are audited.
     pub async fn load_hotlist(&self, actor: &Actor, req: LoadRequest) -> Result<LoadOutcome> {
-        self.require(actor, Operation::ManageHotlists, AuditAction::HotlistLoad)
-            .await?;
+        // The file is state-system (NCIC, DOT) or case data: for the trained
+        // and certified only.
+        self.require_qualified(
+            actor,
+            Operation::ManageHotlists,
+            AuditAction::HotlistLoad,
+            "Hotlist",
+        )
+        .await?;
         let name = list_name(req.source, req.category);
         match self.try_load(actor, req).await {
             Ok(o) => Ok(o),
@@ -351,6 +358,17 @@ impl Controller {
             )));
         }
         let now = self.now();
+        if !needs_case(req.source, req.category) && req.mode != LoadMode::Replace {
+            // A state list is the state system's extract, loaded whole: a plate
+            // added by hand to it would match as NCIC's without a case, an
+            // approval or an expiry (the department's own plates go on a
+            // custom or investigative list, which has all three).
+            return Err(Error::InvalidArgument(format!(
+                "{}: a {} list is loaded whole from the state system's file (--mode replace); plates of the department's own go on a custom or investigative list, bound to a case",
+                req.file,
+                req.source.as_str()
+            )));
+        }
         let binding = self.check_case_binding(&req, now)?;
         let sha = hex::encode(Sha256::digest(&req.csv));
         let text = String::from_utf8(req.csv).map_err(|e| {
@@ -695,16 +713,8 @@ impl Controller {
     /// training, a valid certification and the current acknowledgement. A
     /// refusal is audited under `what`.
     async fn require_alert_reader(&self, actor: &Actor, what: AuditAction) -> Result<()> {
-        self.require(actor, Operation::ReceiveAlerts, what).await?;
-        match self.check_qualified(actor).await {
-            Ok(()) => {}
-            Err(Error::PermissionDenied(msg)) => {
-                let r = Refusal::denied(actor, what, "Alert", "", msg);
-                return Err(self.record_refusal(r).await);
-            }
-            Err(e) => return Err(e),
-        }
-        Ok(())
+        self.require_qualified(actor, Operation::ReceiveAlerts, what, "Alert")
+            .await
     }
 
     /// Streams alerts: those received since `since` (if given), then each new

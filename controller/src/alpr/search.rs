@@ -15,8 +15,8 @@
 use super::route::{Presence, Route};
 use crate::core::audit::Draft;
 use crate::core::auth::{Actor, Operation};
-use crate::core::AuditAction;
 use crate::core::Controller;
+use crate::core::{AuditAction, Refusal};
 use crate::{Error, Result};
 use camplane_config::model::{AgentSpec, Kind, ReadQuery};
 use camplane_proto::kinds::QueryKind;
@@ -434,6 +434,25 @@ impl Controller {
             ));
         }
         self.check_qualified(actor).await
+    }
+
+    /// [`Controller::require`] `op`, then [`Controller::check_qualified`]: a
+    /// refusal of the latter audited under `what` (`kind`, no name).
+    pub(crate) async fn require_qualified(
+        &self,
+        actor: &Actor,
+        op: Operation,
+        what: AuditAction,
+        kind: &str,
+    ) -> Result<()> {
+        self.require(actor, op, what).await?;
+        match self.check_qualified(actor).await {
+            Err(Error::PermissionDenied(msg)) => {
+                let r = Refusal::denied(actor, what, kind, "", msg);
+                Err(self.record_refusal(r).await)
+            }
+            r => r,
+        }
     }
 
     /// Checks that `actor` may see ALPR data today, whatever the role that lets
