@@ -41,6 +41,59 @@ pub fn sync_dir(dir: &Path) -> std::io::Result<()> {
     std::fs::File::open(dir)?.sync_all()
 }
 
+/// How an [`append_whole`] failed.
+#[derive(Debug)]
+pub struct FailedAppend {
+    /// Why the write or its sync failed.
+    pub error: std::io::Error,
+    /// Set when the file could not be cut back to its length before the
+    /// append either: it may then end in a partial record, and the next
+    /// append must not land behind it.
+    pub cut_failed: Option<std::io::Error>,
+}
+
+/// Appends `bytes` to the end of `file` (opened for appending, `len` bytes
+/// long, ending on a record boundary) and syncs them; durable on return. A
+/// write or sync that fails part-way (ENOSPC, EIO) cuts the file back to
+/// `len`, so no partial record stays for the next append to land behind
+/// (misaligned fixed-size records, a line glued onto a partial one).
+pub fn append_whole(
+    file: &mut std::fs::File,
+    len: u64,
+    bytes: &[u8],
+) -> std::result::Result<(), FailedAppend> {
+    let written = (|| {
+        #[cfg(test)]
+        if let Some(n) = FAIL_NEXT_APPEND_AFTER.with(std::cell::Cell::take) {
+            std::io::Write::write_all(file, &bytes[..n.min(bytes.len())])?;
+            return Err(std::io::Error::other("injected failure part-way"));
+        }
+        std::io::Write::write_all(file, bytes)?;
+        file.sync_data()
+    })();
+    written.map_err(|error| FailedAppend {
+        error,
+        // The next successful append's sync makes the cut durable; a crash
+        // before it leaves a torn tail, which the readers drop.
+        cut_failed: file.set_len(len).err(),
+    })
+}
+
+#[cfg(test)]
+thread_local! {
+    /// Test hook: the next [`append_whole`] on this thread writes this many
+    /// bytes and then fails (a disk that filled up part-way).
+    static FAIL_NEXT_APPEND_AFTER: std::cell::Cell<Option<usize>> =
+        const { std::cell::Cell::new(None) };
+}
+
+/// Test hook: the next [`append_whole`] on this thread writes `n` bytes of
+/// what it was given and then fails.
+#[cfg(test)]
+pub fn fail_next_append_after(n: usize) {
+    FAIL_NEXT_APPEND_AFTER.with(|c| c.set(Some(n)));
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -55,6 +108,28 @@ mod tests {
         assert_eq!(std::fs::read(&p).unwrap(), b"two");
         assert!(!p.with_extension("tmp").exists());
         sync_dir(dir.path()).unwrap();
+    }
+
+    #[test]
+    fn a_failed_append_leaves_the_file_as_it_was() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("log");
+        std::fs::write(&p, b"one\n").unwrap();
+        let mut f = std::fs::OpenOptions::new().append(true).open(&p).unwrap();
+        fail_next_append_after(3);
+        let e = append_whole(&mut f, 4, b"two\n").unwrap_err();
+        assert!(e.cut_failed.is_none(), "{e:?}");
+        assert_eq!(
+            std::fs::read(&p).unwrap(),
+            b"one\n",
+            "the partial line is cut"
+        );
+        append_whole(&mut f, 4, b"three\n").unwrap();
+        assert_eq!(std::fs::read(&p).unwrap(), b"one\nthree\n");
+        // A handle that cannot write cannot cut either: the caller is told.
+        let mut ro = std::fs::File::open(&p).unwrap();
+        let e = append_whole(&mut ro, 10, b"four\n").unwrap_err();
+        assert!(e.cut_failed.is_some(), "{e:?}");
     }
 
     #[test]

@@ -10,6 +10,22 @@
 //! fails its CRC and is cut off at open. Deletions append tombstones; the log
 //! is rewritten (temp file + rename) when dead records outnumber live ones, so
 //! erased entries do not linger on disk for long.
+//!
+//! **Appends stay aligned.** An append that fails part-way (ENOSPC, EIO) is
+//! cut back to the log's length before it ([`crate::fs::append_whole`]), so
+//! the next record lands on a record boundary. If even that cut fails, the log
+//! is marked torn: every later append or deletion first tries the cut again
+//! and, while it keeps failing, is refused with an [`AgentError::Index`] that
+//! says so (nothing is written behind the partial record); opening the index
+//! again drops it as a torn tail. The in-memory entries change only once their
+//! records are durable.
+//!
+//! **A damaged stretch costs only itself.** `open` reads past a record that
+//! fails its check by looking for the next whole record at any byte offset
+//! (logs written before appends were cut back could carry a partial record
+//! with later records behind it); when it had to skip bytes before the end, it
+//! rewrites the log with the records it kept, so appends are aligned again.
+//! Only a damaged tail with no whole record after it is cut.
 
 use std::collections::{BTreeMap, HashSet};
 use std::fs::{self, File, OpenOptions};
@@ -89,6 +105,14 @@ fn encode(kind: u8, e: &Entry) -> [u8; RECORD_LEN] {
     b
 }
 
+/// Whether `b` (one record's length) is a whole record: a known kind, the
+/// reserved bytes zero as [`encode`] writes them, and its CRC.
+fn whole_record(b: &[u8]) -> bool {
+    matches!(b[0], KIND_ADD | KIND_DEL)
+        && b[RECORD_LEN - 8..RECORD_LEN - 4] == [0; 4]
+        && decode(b).is_some()
+}
+
 fn decode(b: &[u8]) -> Option<(u8, Entry)> {
     let crc = u32::from_le_bytes(b[RECORD_LEN - 4..].try_into().ok()?);
     if crc32fast::hash(&b[..RECORD_LEN - 4]) != crc {
@@ -117,6 +141,11 @@ fn decode(b: &[u8]) -> Option<(u8, Entry)> {
 struct CameraLog {
     path: PathBuf,
     file: File,
+    /// Bytes of whole records in the file (where the next append must land).
+    len: u64,
+    /// An append failed part-way and could not be cut back to `len`: the file
+    /// may end in a partial record. Cleared by the next cut that succeeds.
+    torn: bool,
     /// Live entries sorted by (start_ms, seq).
     entries: Vec<Entry>,
     dead: usize,
@@ -136,6 +165,52 @@ pub struct Index {
 pub struct ChainBreak {
     /// Sequence number of the segment whose `prev_sha256` does not match.
     pub seq: u64,
+}
+
+/// Replaces the log at `path` with `records` (temp file, fsync, rename, directory
+/// fsync) and opens it for appending.
+fn replace_log(path: &Path, records: &[u8]) -> std::io::Result<File> {
+    let tmp = path.with_extension("idx.tmp");
+    let mut f = File::create(&tmp)?;
+    f.write_all(records)?;
+    f.sync_all()?;
+    fs::rename(&tmp, path)?;
+    if let Some(dir) = path.parent() {
+        crate::fs::sync_dir(dir)?;
+    }
+    OpenOptions::new().append(true).open(path)
+}
+
+impl CameraLog {
+    /// Appends whole records, durably; on failure the log is as it was (see the
+    /// module doc: a failed append is cut back, a torn log refuses appends).
+    fn write(&mut self, records: &[u8]) -> Result<()> {
+        if self.torn {
+            self.file.set_len(self.len).map_err(|e| {
+                AgentError::Index(format!(
+                    "{}: an earlier append failed part-way and its partial record still \
+                     cannot be cut ({e}); nothing is appended behind it until the cut \
+                     succeeds or the index is opened again",
+                    self.path.display()
+                ))
+            })?;
+            self.torn = false;
+        }
+        crate::fs::append_whole(&mut self.file, self.len, records).map_err(|f| {
+            if let Some(cut) = &f.cut_failed {
+                self.torn = true;
+                tracing::error!(
+                    path = %self.path.display(),
+                    error = %f.error,
+                    cut_error = %cut,
+                    "index append failed and could not be cut back: appends refused until it can"
+                );
+            }
+            AgentError::io("append", &self.path, f.error)
+        })?;
+        self.len += records.len() as u64;
+        Ok(())
+    }
 }
 
 impl Index {
@@ -166,45 +241,74 @@ impl Index {
             .map_err(|e| AgentError::io("read", &path, e))?;
         let mut entries = Vec::new();
         let mut deleted = HashSet::new();
-        let mut good = 0usize;
         let mut next_seq = 0;
         let mut last_sha256 = [0; 32];
-        for chunk in bytes.chunks_exact(RECORD_LEN) {
-            let Some((kind, e)) = decode(chunk) else {
-                break;
-            };
-            match kind {
-                KIND_ADD => {
-                    next_seq = next_seq.max(e.seq + 1);
-                    last_sha256 = e.sha256;
-                    entries.push(e);
+        // The whole records, as read (rewritten when a damaged stretch was skipped).
+        let mut kept = Vec::with_capacity(bytes.len());
+        let mut skipped = 0usize;
+        let mut at = 0usize;
+        while at + RECORD_LEN <= bytes.len() {
+            let chunk = &bytes[at..at + RECORD_LEN];
+            if !whole_record(chunk) {
+                // Damage: look for the next whole record at any offset.
+                match (at + 1..=bytes.len() - RECORD_LEN)
+                    .find(|&o| whole_record(&bytes[o..o + RECORD_LEN]))
+                {
+                    Some(o) => {
+                        skipped += o - at;
+                        at = o;
+                        continue;
+                    }
+                    None => break,
                 }
-                KIND_DEL => {
-                    deleted.insert(e.seq);
-                }
-                _ => break,
             }
-            good += RECORD_LEN;
+            let Some((kind, e)) = decode(chunk) else {
+                break; // whole_record checked it
+            };
+            if kind == KIND_ADD {
+                next_seq = next_seq.max(e.seq + 1);
+                last_sha256 = e.sha256;
+                entries.push(e);
+            } else {
+                deleted.insert(e.seq);
+            }
+            kept.extend_from_slice(chunk);
+            at += RECORD_LEN;
         }
         let total = entries.len() + deleted.len();
         if !deleted.is_empty() {
             entries.retain(|e| !deleted.contains(&e.seq));
         }
         entries.sort_by_key(|e| (e.start_ms, e.seq));
-        let file = OpenOptions::new()
-            .append(true)
-            .open(&path)
-            .map_err(|e| AgentError::io("open", &path, e))?;
-        if good < bytes.len() {
-            // A torn or corrupt tail (crash mid-append): cut it so appends stay aligned.
-            tracing::warn!(path = %path.display(), kept = good, len = bytes.len(), "index tail cut");
-            file.set_len(good as u64)
-                .map_err(|e| AgentError::io("truncate", &path, e))?;
-        }
+        let file = if skipped > 0 {
+            // Records after a damaged stretch: rewrite so appends are aligned again.
+            tracing::warn!(
+                path = %path.display(),
+                skipped_bytes = skipped,
+                cut_bytes = bytes.len() - at,
+                kept_records = kept.len() / RECORD_LEN,
+                "index log damaged: records after the damage kept, log rewritten"
+            );
+            replace_log(&path, &kept).map_err(|e| AgentError::io("rewrite", &path, e))?
+        } else {
+            let file = OpenOptions::new()
+                .append(true)
+                .open(&path)
+                .map_err(|e| AgentError::io("open", &path, e))?;
+            if kept.len() < bytes.len() {
+                // A torn or corrupt tail (crash mid-append): cut it so appends stay aligned.
+                tracing::warn!(path = %path.display(), kept = kept.len(), len = bytes.len(), "index tail cut");
+                file.set_len(kept.len() as u64)
+                    .map_err(|e| AgentError::io("truncate", &path, e))?;
+            }
+            file
+        };
         Ok(CameraLog {
             dead: total - entries.len(),
             path,
             file,
+            len: kept.len() as u64,
+            torn: false,
             entries,
             next_seq,
             last_sha256,
@@ -234,11 +338,19 @@ impl Index {
                 .append(true)
                 .open(&path)
                 .map_err(|e| AgentError::io("create", &path, e))?;
+            // Created here, so empty; a file left by someone else is taken as
+            // it is (its length, for where the next append must land).
+            let len = file
+                .metadata()
+                .map_err(|e| AgentError::io("stat", &path, e))?
+                .len();
             self.cameras.insert(
                 camera.to_string(),
                 CameraLog {
                     path,
                     file,
+                    len,
+                    torn: false,
                     entries: Vec::new(),
                     dead: 0,
                     next_seq: 0,
@@ -272,10 +384,7 @@ impl Index {
             sha256,
             prev_sha256: log.last_sha256,
         };
-        log.file
-            .write_all(&encode(KIND_ADD, &e))
-            .and_then(|_| log.file.sync_data())
-            .map_err(|err| AgentError::io("append", &log.path, err))?;
+        log.write(&encode(KIND_ADD, &e))?;
         log.next_seq += 1;
         log.last_sha256 = sha256;
         let at = log
@@ -294,27 +403,28 @@ impl Index {
     ) -> Result<usize> {
         let log = self.log_mut(camera)?;
         let mut buf = Vec::new();
-        let mut n = 0;
+        let mut added = Vec::new();
+        let (mut next_seq, mut last_sha256) = (log.next_seq, log.last_sha256);
         for (start_ms, end_ms, size, nonce, sha256) in items {
             let e = Entry {
-                seq: log.next_seq,
+                seq: next_seq,
                 start_ms,
                 end_ms,
                 size,
                 nonce,
                 sha256,
-                prev_sha256: log.last_sha256,
+                prev_sha256: last_sha256,
             };
             buf.extend_from_slice(&encode(KIND_ADD, &e));
-            log.next_seq += 1;
-            log.last_sha256 = sha256;
-            log.entries.push(e);
-            n += 1;
+            next_seq += 1;
+            last_sha256 = sha256;
+            added.push(e);
         }
-        log.file
-            .write_all(&buf)
-            .and_then(|_| log.file.sync_data())
-            .map_err(|err| AgentError::io("append", &log.path, err))?;
+        // Nothing changes in memory unless the records are durable.
+        log.write(&buf)?;
+        let n = added.len();
+        (log.next_seq, log.last_sha256) = (next_seq, last_sha256);
+        log.entries.extend(added);
         log.entries.sort_by_key(|e| (e.start_ms, e.seq));
         Ok(n)
     }
@@ -369,20 +479,18 @@ impl Index {
         };
         let set: HashSet<u64> = seqs.iter().copied().collect();
         let mut buf = Vec::with_capacity(seqs.len() * RECORD_LEN);
+        for e in log.entries.iter().filter(|e| set.contains(&e.seq)) {
+            buf.extend_from_slice(&encode(KIND_DEL, e));
+        }
+        if buf.is_empty() {
+            return Ok(0);
+        }
+        // The entries stay until their tombstones are durable (a failed
+        // removal is tried again by the next sweep).
+        log.write(&buf)?;
         let before = log.entries.len();
-        log.entries.retain(|e| {
-            if set.contains(&e.seq) {
-                buf.extend_from_slice(&encode(KIND_DEL, e));
-                false
-            } else {
-                true
-            }
-        });
+        log.entries.retain(|e| !set.contains(&e.seq));
         let removed = before - log.entries.len();
-        log.file
-            .write_all(&buf)
-            .and_then(|_| log.file.sync_data())
-            .map_err(|err| AgentError::io("append", &log.path, err))?;
         log.dead += removed * 2;
         if log.dead > log.entries.len() {
             Self::compact(log)?;
@@ -392,7 +500,6 @@ impl Index {
 
     /// Rewrites a camera's log with only live records (temp file + rename).
     fn compact(log: &mut CameraLog) -> Result<()> {
-        let tmp = log.path.with_extension("idx.tmp");
         let mut buf = Vec::with_capacity(log.entries.len() * RECORD_LEN);
         let mut by_seq: Vec<&Entry> = log.entries.iter().collect();
         by_seq.sort_by_key(|e| e.seq);
@@ -402,21 +509,10 @@ impl Index {
         // Keep the chain head across compaction even if every entry went: a marker
         // record would be needed for that; instead we accept that a fully emptied
         // camera restarts its chain from its last known hash kept in memory.
-        (|| -> std::io::Result<()> {
-            let mut f = File::create(&tmp)?;
-            f.write_all(&buf)?;
-            f.sync_all()?;
-            fs::rename(&tmp, &log.path)?;
-            if let Some(dir) = log.path.parent() {
-                crate::fs::sync_dir(dir)?;
-            }
-            Ok(())
-        })()
-        .map_err(|e| AgentError::io("compact", &log.path, e))?;
-        log.file = OpenOptions::new()
-            .append(true)
-            .open(&log.path)
-            .map_err(|e| AgentError::io("open", &log.path, e))?;
+        log.file =
+            replace_log(&log.path, &buf).map_err(|e| AgentError::io("compact", &log.path, e))?;
+        log.len = buf.len() as u64;
+        log.torn = false;
         log.dead = 0;
         Ok(())
     }
@@ -508,5 +604,144 @@ mod tests {
         idx.append("c", 9, 10, 1, 0, h(2)).unwrap();
         drop(idx);
         assert_eq!(Index::open(dir.path()).unwrap().segments("c").len(), 4);
+    }
+
+    fn seqs(idx: &Index, cam: &str) -> Vec<u64> {
+        idx.segments(cam).iter().map(|e| e.seq).collect()
+    }
+
+    #[test]
+    fn a_failed_append_is_cut_back_and_later_records_survive_a_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("index/c.idx");
+        let mut idx = Index::open(dir.path()).unwrap();
+        for i in 0..3 {
+            idx.append("c", i, i + 1, 1, 0, h(1)).unwrap();
+        }
+        // The disk fills up 50 bytes into the next record.
+        crate::fs::fail_next_append_after(50);
+        assert!(idx.append("c", 3, 4, 1, 0, h(2)).is_err());
+        assert_eq!(fs::metadata(&p).unwrap().len(), 3 * RECORD_LEN as u64);
+        assert_eq!(seqs(&idx, "c"), [0, 1, 2], "memory unchanged");
+        // The same for a batch and for tombstones.
+        crate::fs::fail_next_append_after(RECORD_LEN + 7);
+        assert!(idx
+            .append_batch("c", [(5, 6, 1, 0, h(3)), (6, 7, 1, 0, h(4))])
+            .is_err());
+        crate::fs::fail_next_append_after(3);
+        assert!(idx.remove("c", &[0]).is_err());
+        assert_eq!(fs::metadata(&p).unwrap().len(), 3 * RECORD_LEN as u64);
+        assert_eq!(seqs(&idx, "c"), [0, 1, 2], "memory unchanged");
+        assert_eq!(idx.last_sha256("c"), h(1));
+        // Later records land aligned and survive a reopen.
+        assert_eq!(idx.append("c", 3, 4, 1, 0, h(2)).unwrap().seq, 3);
+        assert_eq!(idx.remove("c", &[1]).unwrap(), 1);
+        drop(idx);
+        let idx = Index::open(dir.path()).unwrap();
+        assert_eq!(
+            seqs(&idx, "c"),
+            [0, 2, 3],
+            "the deletion stays, no seq reused"
+        );
+        idx.verify_chain("c").unwrap();
+    }
+
+    #[test]
+    fn a_partial_record_that_could_not_be_cut_blocks_appends_until_the_cut_works() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("index/c.idx");
+        let mut idx = Index::open(dir.path()).unwrap();
+        for i in 0..3 {
+            idx.append("c", i, i + 1, 1, 0, h(1)).unwrap();
+        }
+        // An append fails and its cut fails too (a handle that can neither
+        // write nor truncate); a partial record stays behind (written here
+        // through a second handle, as the failed write would have left it).
+        let writable = std::mem::replace(
+            &mut idx.cameras.get_mut("c").unwrap().file,
+            File::open(&p).unwrap(),
+        );
+        assert!(idx.append("c", 3, 4, 1, 0, h(2)).is_err());
+        let mut other = OpenOptions::new().append(true).open(&p).unwrap();
+        other.write_all(&[0xA5; 50]).unwrap();
+        // While the cut keeps failing nothing is written behind the partial record.
+        let e = idx.append("c", 3, 4, 1, 0, h(2)).unwrap_err();
+        assert!(e.to_string().contains("cannot be cut"), "{e}");
+        assert!(idx.remove("c", &[0]).is_err());
+        assert_eq!(fs::metadata(&p).unwrap().len(), 3 * RECORD_LEN as u64 + 50);
+        // Once the cut works the next append lands aligned.
+        idx.cameras.get_mut("c").unwrap().file = writable;
+        assert_eq!(idx.append("c", 3, 4, 1, 0, h(2)).unwrap().seq, 3);
+        assert_eq!(idx.remove("c", &[0]).unwrap(), 1);
+        assert_eq!(idx.append("c", 4, 5, 1, 0, h(3)).unwrap().seq, 4);
+        drop(idx);
+        let idx = Index::open(dir.path()).unwrap();
+        assert_eq!(seqs(&idx, "c"), [1, 2, 3, 4]);
+        assert_eq!(fs::metadata(&p).unwrap().len(), 6 * RECORD_LEN as u64);
+        // Reopening drops a partial record left at the end.
+        drop(idx);
+        let mut other = OpenOptions::new().append(true).open(&p).unwrap();
+        other.write_all(&[0xA5; 50]).unwrap();
+        let mut idx = Index::open(dir.path()).unwrap();
+        assert_eq!(fs::metadata(&p).unwrap().len(), 6 * RECORD_LEN as u64);
+        assert_eq!(idx.append("c", 5, 6, 1, 0, h(4)).unwrap().seq, 5);
+        drop(idx);
+        assert_eq!(
+            seqs(&Index::open(dir.path()).unwrap(), "c"),
+            [1, 2, 3, 4, 5]
+        );
+    }
+
+    #[test]
+    fn records_behind_a_partial_one_are_kept_at_open() {
+        // What an append that failed part-way left before appends were cut
+        // back: a partial record with later additions and deletions behind it.
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("index/c.idx");
+        let mut idx = Index::open(dir.path()).unwrap();
+        for i in 0..3 {
+            idx.append("c", i, i + 1, 1, 0, h(i as u8)).unwrap();
+        }
+        drop(idx);
+        let mut tail = vec![0x5A; 50];
+        let add = |seq: u64, prev: u8| Entry {
+            seq,
+            start_ms: seq as i64,
+            end_ms: seq as i64 + 1,
+            size: 1,
+            nonce: 0,
+            sha256: h(seq as u8),
+            prev_sha256: h(prev),
+        };
+        tail.extend_from_slice(&encode(KIND_ADD, &add(3, 2)));
+        tail.extend_from_slice(&encode(KIND_DEL, &add(1, 0)));
+        tail.extend_from_slice(&encode(KIND_ADD, &add(4, 3)));
+        tail.extend_from_slice(&[0x5A; 20]); // and a torn last one
+        OpenOptions::new()
+            .append(true)
+            .open(&p)
+            .unwrap()
+            .write_all(&tail)
+            .unwrap();
+        let mut idx = Index::open(dir.path()).unwrap();
+        assert_eq!(
+            seqs(&idx, "c"),
+            [0, 2, 3, 4],
+            "the deleted segment stays gone"
+        );
+        assert_eq!(
+            fs::metadata(&p).unwrap().len(),
+            6 * RECORD_LEN as u64,
+            "rewritten aligned"
+        );
+        assert_eq!(
+            idx.append("c", 9, 10, 1, 0, h(9)).unwrap().seq,
+            5,
+            "no seq reused"
+        );
+        drop(idx);
+        let idx = Index::open(dir.path()).unwrap();
+        assert_eq!(seqs(&idx, "c"), [0, 2, 3, 4, 5]);
+        idx.verify_chain("c").unwrap();
     }
 }

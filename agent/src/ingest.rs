@@ -301,13 +301,19 @@ fn camera_loop(rt: &CameraRuntime) {
     while !rt.cancel.is_cancelled() {
         lock(&rt.shared).health.state = CameraState::Connecting;
         let mut delivered = false;
-        let r = session(rt, &mut delivered, ever_delivered);
+        let mut live_run = None;
+        let r = session(rt, &mut delivered, ever_delivered, &mut live_run);
         ever_delivered |= delivered;
-        if let Some(t) = &rt.live {
-            t.end(&match &r {
-                Ok(()) => format!("camera {}: stopped", rt.cfg.id),
-                Err(e) => format!("camera {}: connection lost: {e}", rt.cfg.id),
-            });
+        // Ends this connection's live streams only: a newer run of the camera
+        // (restarted while this one was stuck) keeps its own.
+        if let (Some(t), Some(run)) = (&rt.live, live_run) {
+            t.end(
+                run,
+                &match &r {
+                    Ok(()) => format!("camera {}: stopped", rt.cfg.id),
+                    Err(e) => format!("camera {}: connection lost: {e}", rt.cfg.id),
+                },
+            );
         }
         if rt.cancel.is_cancelled() {
             break;
@@ -329,8 +335,14 @@ fn camera_loop(rt: &CameraRuntime) {
     }
 }
 
-/// One connection. `delivered` is set once video arrived.
-fn session(rt: &CameraRuntime, delivered: &mut bool, reconnect: bool) -> Result<()> {
+/// One connection. `delivered` is set once video arrived; `live_run` once the
+/// connection started on the camera's live tap.
+fn session(
+    rt: &CameraRuntime,
+    delivered: &mut bool,
+    reconnect: bool,
+    live_run: &mut Option<crate::live::LiveRun>,
+) -> Result<()> {
     let mut ictx = open_input(&rt.cfg, &rt.opts)?;
     let info = video_info(&ictx)?;
     let params = ictx
@@ -367,9 +379,10 @@ fn session(rt: &CameraRuntime, delivered: &mut bool, reconnect: bool) -> Result<
         } else {
             None
         };
-        t.start(info.width, info.height, crate::live::TIMESCALE, refused);
+        let run = t.start(info.width, info.height, crate::live::TIMESCALE, refused);
         // A camera that sends SPS/PPS only in its SDP: FFmpeg keeps them here.
-        t.set_parameter_sets(&crate::ffmpeg::extradata(&params));
+        t.set_parameter_sets(run, &crate::ffmpeg::extradata(&params));
+        *live_run = Some(run);
     }
     let to_90k = |t: i64| {
         let Rational(n, d) = info.time_base;
@@ -428,9 +441,11 @@ fn session(rt: &CameraRuntime, delivered: &mut bool, reconnect: bool) -> Result<
         if let Some(f) = &rt.alpr {
             f.offer(&pkt, pkt.is_key() && !tainted, now, &mut feed_state);
         }
-        if let (Some(t), Some(d), Some(dts)) = (&rt.live, pkt.data(), pkt.dts()) {
+        if let (Some(t), Some(run), Some(d), Some(dts)) =
+            (&rt.live, *live_run, pkt.data(), pkt.dts())
+        {
             let key = pkt.is_key() && !tainted && annexb_has_idr(d, hevc);
-            t.frame(d, to_90k(dts), to_90k(pkt.pts().unwrap_or(dts)), key);
+            t.frame(run, d, to_90k(dts), to_90k(pkt.pts().unwrap_or(dts)), key);
         }
         if !rt.cfg.recording {
             continue;

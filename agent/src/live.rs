@@ -11,6 +11,13 @@
 //! recorder never waits. When the camera's connection ends every stream is
 //! ended with the reason ([`LiveTap::end`]).
 //!
+//! **A tap outlives its camera's runs.** A camera restarted runs in a new
+//! thread while the old one stops, and the old one may return late (stuck
+//! seconds in opening a dead URL): [`LiveTap::start`] hands each connection a
+//! [`LiveRun`], and only the run that started last feeds the tap or ends it;
+//! frames and ends from an older run are ignored. A start ends the streams an
+//! older run left open (a new connection's timestamps start afresh).
+//!
 //! **A new stream starts at once at a keyframe**: [`LiveTap::subscribe`]
 //! returns the kept GOP with the queue, taken under the same lock, so nothing
 //! is missed or repeated between them.
@@ -91,6 +98,8 @@ pub enum TapMsg {
 
 #[derive(Default)]
 struct TapState {
+    /// The run that started last (see [`LiveRun`]).
+    run: u64,
     /// Width, height, timescale of the connection (SPS/PPS from the first keyframe).
     stream: Option<(u32, u32, u32)>,
     track: Option<Arc<Track>>,
@@ -112,6 +121,11 @@ struct Sub {
 /// what follows.
 pub type Subscribed = (Arc<Track>, Vec<Arc<Frame>>, mpsc::Receiver<TapMsg>);
 
+/// One connection of a camera as its tap knows it, from [`LiveTap::start`]:
+/// what it feeds and ends is ignored once a newer connection started.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LiveRun(u64);
+
 /// One camera's live tap.
 #[derive(Default)]
 pub struct LiveTap {
@@ -131,29 +145,46 @@ impl LiveTap {
     }
 
     /// A connection began: its video's size and timescale; `refused` says
-    /// why it cannot be viewed live (not H.264).
-    pub fn start(&self, width: u32, height: u32, timescale: u32, refused: Option<String>) {
+    /// why it cannot be viewed live (not H.264). The run it returns feeds and
+    /// ends the tap until another connection starts; streams an older run
+    /// left open end here.
+    pub fn start(
+        &self,
+        width: u32,
+        height: u32,
+        timescale: u32,
+        refused: Option<String>,
+    ) -> LiveRun {
         let mut s = self.st();
+        s.run += 1;
+        end_subs(&mut s, "the camera's connection started again");
         s.stream = Some((width, height, timescale));
         s.track = None;
         s.gop.clear();
         s.gop_bytes = 0;
         s.refused = refused;
         s.parameter_sets = None;
+        LiveRun(s.run)
     }
 
     /// The connection's codec extradata (Annex B, as FFmpeg's RTSP demuxer
     /// keeps a camera's `sprop-parameter-sets`, or an `avcC` record): its SPS
     /// and PPS go in front of each keyframe that does not carry its own. Call
-    /// after [`LiveTap::start`].
-    pub fn set_parameter_sets(&self, extradata: &[u8]) {
+    /// after [`LiveTap::start`], with its run.
+    pub fn set_parameter_sets(&self, run: LiveRun, extradata: &[u8]) {
         let sets = parameter_sets(extradata);
-        self.st().parameter_sets = (!sets.is_empty()).then_some(sets);
+        let mut s = self.st();
+        if s.run == run.0 {
+            s.parameter_sets = (!sets.is_empty()).then_some(sets);
+        }
     }
 
-    /// One access unit (Annex B); `key`: a whole IDR. Never blocks.
-    pub fn frame(&self, data: &[u8], dts: i64, pts: i64, key: bool) {
+    /// One access unit (Annex B) of `run`; `key`: a whole IDR. Never blocks.
+    pub fn frame(&self, run: LiveRun, data: &[u8], dts: i64, pts: i64, key: bool) {
         let mut s = self.st();
+        if s.run != run.0 {
+            return; // a late frame of a connection that ended
+        }
         let Some((w, h, ts)) = s.stream else { return };
         if s.refused.is_some() {
             return;
@@ -219,9 +250,13 @@ impl LiveTap {
         }
     }
 
-    /// The camera's connection ended: every stream ends with `reason`.
-    pub fn end(&self, reason: &str) {
+    /// The camera's connection `run` ended: every stream ends with `reason`.
+    /// Nothing happens if a newer connection started since.
+    pub fn end(&self, run: LiveRun, reason: &str) {
         let mut s = self.st();
+        if s.run != run.0 {
+            return;
+        }
         s.stream = None;
         s.track = None;
         s.gop.clear();
@@ -909,17 +944,17 @@ mod tests {
     #[test]
     fn a_full_stream_skips_to_the_next_keyframe_and_the_recorder_never_waits() {
         let tap = LiveTap::default();
-        tap.start(320, 240, 90_000, None);
+        let run = tap.start(320, 240, 90_000, None);
         assert!(tap.subscribe().is_err(), "no picture yet");
-        tap.frame(&key_au(), 0, 0, true);
-        tap.frame(&p_au(), 3600, 3600, false);
+        tap.frame(run, &key_au(), 0, 0, true);
+        tap.frame(run, &p_au(), 3600, 3600, false);
         let (_t, gop, mut rx) = tap.subscribe().unwrap();
         assert_eq!(gop.len(), 2, "the kept GOP starts at the keyframe");
         assert!(gop[0].key);
         // Never read: fill the queue past its bound, the calls return at once.
         let t0 = std::time::Instant::now();
         for i in 0..(STREAM_QUEUE as i64 + 50) {
-            tap.frame(&p_au(), 7200 + i * 3600, 7200 + i * 3600, false);
+            tap.frame(run, &p_au(), 7200 + i * 3600, 7200 + i * 3600, false);
         }
         assert!(t0.elapsed() < std::time::Duration::from_secs(1));
         assert!(tap.dropped() > 0);
@@ -929,21 +964,54 @@ mod tests {
             n += 1;
         }
         assert_eq!(n, STREAM_QUEUE);
-        tap.frame(&p_au(), 1 << 30, 1 << 30, false);
+        tap.frame(run, &p_au(), 1 << 30, 1 << 30, false);
         assert!(
             rx.try_recv().is_err(),
             "a skipping stream waits for a keyframe"
         );
-        tap.frame(&key_au(), (1 << 30) + 3600, (1 << 30) + 3600, true);
+        tap.frame(run, &key_au(), (1 << 30) + 3600, (1 << 30) + 3600, true);
         match rx.try_recv() {
             Ok(TapMsg::Frame(f)) => assert!(f.key),
             other => panic!("{other:?}"),
         }
-        tap.end("camera gone");
+        tap.end(run, "camera gone");
         match rx.try_recv() {
             Ok(TapMsg::End(r)) => assert_eq!(r, "camera gone"),
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn an_older_runs_late_end_leaves_the_new_run_streaming() {
+        let tap = LiveTap::default();
+        let run1 = tap.start(320, 240, 90_000, None);
+        tap.frame(run1, &key_au(), 0, 0, true);
+        let (_t, _gop, mut rx1) = tap.subscribe().unwrap();
+        // The camera restarts: the new run starts while the old one is still
+        // stuck; the old run's streams end with the new start.
+        let run2 = tap.start(320, 240, 90_000, None);
+        match rx1.try_recv() {
+            Ok(TapMsg::End(r)) => assert_eq!(r, "the camera's connection started again"),
+            other => panic!("{other:?}"),
+        }
+        // The old run returns late: its end and any frame it still had are ignored.
+        tap.end(run1, "camera c: connection lost: timed out");
+        tap.frame(run1, &p_au(), 3600, 3600, false);
+        tap.frame(run2, &key_au(), 0, 0, true);
+        let (_t, gop, mut rx2) = tap.subscribe().expect("the new run streams");
+        assert_eq!(gop.len(), 1, "the old run's late frame is not in it");
+        tap.frame(run1, &key_au(), 7200, 7200, true);
+        assert!(rx2.try_recv().is_err(), "nor reaches a stream");
+        // The new run's own end does end it.
+        tap.end(run2, "camera c: stopped");
+        match rx2.try_recv() {
+            Ok(TapMsg::End(r)) => assert_eq!(r, "camera c: stopped"),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(
+            tap.subscribe().err().as_deref(),
+            Some("the camera is not streaming now")
+        );
     }
 
     #[test]
@@ -967,13 +1035,13 @@ mod tests {
         // Without them a bare keyframe gives no stream; with them it does,
         // and the stream's first frame carries them in front of the picture.
         let tap = LiveTap::default();
-        tap.start(320, 240, 90_000, None);
-        tap.frame(&idr, 0, 0, true);
+        let run = tap.start(320, 240, 90_000, None);
+        tap.frame(run, &idr, 0, 0, true);
         assert!(tap.subscribe().is_err());
-        tap.start(320, 240, 90_000, None);
-        tap.set_parameter_sets(&avcc);
-        tap.frame(&idr, 0, 0, true);
-        tap.frame(&p_au(), 3600, 3600, false);
+        let run = tap.start(320, 240, 90_000, None);
+        tap.set_parameter_sets(run, &avcc);
+        tap.frame(run, &idr, 0, 0, true);
+        tap.frame(run, &p_au(), 3600, 3600, false);
         let (t, gop, _rx) = tap.subscribe().unwrap();
         assert_eq!(
             (t.sps.as_slice(), t.pps.clone()),
@@ -982,7 +1050,7 @@ mod tests {
         assert_eq!(gop[0].data, [annexb.as_slice(), &idr].concat());
         assert_eq!(gop[1].data, p_au(), "only keyframes get them");
         // A keyframe with its own keeps them as they are.
-        tap.frame(&key_au(), 7200, 7200, true);
+        tap.frame(run, &key_au(), 7200, 7200, true);
         let (_, gop, _rx) = tap.subscribe().unwrap();
         assert_eq!(gop[0].data, key_au());
     }
@@ -990,8 +1058,8 @@ mod tests {
     #[test]
     fn h265_is_refused_with_the_reason() {
         let tap = LiveTap::default();
-        tap.start(320, 240, 90_000, Some("live view takes H.264".into()));
-        tap.frame(&key_au(), 0, 0, true);
+        let run = tap.start(320, 240, 90_000, Some("live view takes H.264".into()));
+        tap.frame(run, &key_au(), 0, 0, true);
         assert!(tap.subscribe().unwrap_err().contains("H.264"));
     }
 
@@ -1039,10 +1107,10 @@ mod tests {
         let units = camera_units(dir.path());
         assert_eq!(units.len(), 75);
         let tap = LiveTap::default();
-        tap.start(320, 240, 90_000, None);
+        let run = tap.start(320, 240, 90_000, None);
         // A GOP and a bit kept: the stream starts at the second keyframe.
         for (d, dts, pts, key) in &units[..30] {
-            tap.frame(d, *dts, *pts, *key);
+            tap.frame(run, d, *dts, *pts, *key);
         }
         let mask = camplane_config::model::PrivacyMask {
             name: "window".into(),
@@ -1055,9 +1123,9 @@ mod tests {
         assert!(e.contains("masks"), "{e}");
         let mut sf = stream_frames("cam-1", &[mask], tap.subscribe().unwrap()).unwrap();
         for (d, dts, pts, key) in &units[30..] {
-            tap.frame(d, *dts, *pts, *key);
+            tap.frame(run, d, *dts, *pts, *key);
         }
-        tap.end("camera gone");
+        tap.end(run, "camera gone");
         let track = sf.track().await.unwrap();
         assert_eq!((track.width, track.height), (320, 240));
         let mut w = Fmp4::new(track);
@@ -1106,9 +1174,9 @@ mod tests {
 
         // Unmasked: the kept GOP and the queue as they are.
         let tap = LiveTap::default();
-        tap.start(320, 240, 90_000, None);
+        let run = tap.start(320, 240, 90_000, None);
         for (d, dts, pts, key) in &units[..30] {
-            tap.frame(d, *dts, *pts, *key);
+            tap.frame(run, d, *dts, *pts, *key);
         }
         let mut sf = stream_frames("cam-1", &[], tap.subscribe().unwrap()).unwrap();
         let t = sf.track().await.unwrap();

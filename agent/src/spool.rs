@@ -4,15 +4,24 @@
 //! order on reconnect. The controller stores each key once, so a replay never
 //! double-counts.
 //!
-//! Format: JSON lines, `{"add": {...report}}` or `{"ack": "key"}`; a torn last line
-//! (crash mid-write) is ignored. The file is rewritten without acknowledged
-//! reports when it has no pending ones.
+//! Format: JSON lines, `{"add": {...report}}` or `{"ack": "key"}`. The file is
+//! rewritten without acknowledged reports when it has no pending ones.
+//!
+//! **A bad line costs only itself.** An append that fails part-way (ENOSPC,
+//! EIO) is cut back to the file's length before it
+//! ([`crate::fs::append_whole`]); if even that cut fails, the whole file is
+//! rewritten from memory (temp file + rename) before the next append, so no
+//! line is ever glued onto a partial one. At open, a line that does not parse
+//! (a torn last line, damage) is skipped, counted and warned about, and the
+//! lines after it are still read (bytes split on `\n`, so invalid UTF-8 does
+//! not stop the read either); a line that begins with a partial line (what an
+//! agent that did not cut back could leave) still yields the whole line glued
+//! at its end.
 
 use camplane_proto::kinds::ReportKind;
 use serde::{Deserialize, Serialize};
 use std::collections::VecDeque;
 use std::fs::{File, OpenOptions};
-use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 
 /// A report waiting for its acknowledgement.
@@ -46,6 +55,13 @@ const DEAD_LINES_MAX: usize = 1024;
 pub struct Spool {
     path: PathBuf,
     file: File,
+    /// Bytes of whole lines in the file (where the next append must land).
+    len: u64,
+    /// An append failed part-way and could not be cut back: the file is
+    /// rewritten from memory before the next append.
+    torn: bool,
+    /// Lines of the file that did not parse when it was opened.
+    skipped: usize,
     pending: VecDeque<SpooledReport>,
     /// Lines of the file that no longer count (acknowledged or superseded).
     dead: usize,
@@ -58,19 +74,38 @@ impl Spool {
     /// Opens the spool, recovering what is still pending.
     pub fn open(path: &Path) -> std::io::Result<Spool> {
         let mut pending: VecDeque<SpooledReport> = VecDeque::new();
-        if let Ok(f) = File::open(path) {
-            for line in BufReader::new(f).lines() {
-                let Ok(line) = line else { break };
-                match serde_json::from_str::<Line>(&line) {
-                    Ok(Line::Add(r)) => pending.push_back(r),
-                    Ok(Line::Ack(k)) => pending.retain(|r| r.key != k),
-                    Err(_) => break, // torn last line
-                }
+        let mut skipped = 0;
+        let bytes = match std::fs::read(path) {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+            Err(e) => return Err(e),
+        };
+        for line in bytes.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
+            let Some(l) = parse_line(line) else {
+                skipped += 1;
+                continue;
+            };
+            if l.glued {
+                skipped += 1;
             }
+            match l.line {
+                Line::Add(r) => pending.push_back(r),
+                Line::Ack(k) => pending.retain(|r| r.key != k),
+            }
+        }
+        if skipped > 0 {
+            tracing::warn!(
+                path = %path.display(),
+                skipped,
+                "report spool: lines that did not parse skipped"
+            );
         }
         let mut s = Spool {
             path: path.to_path_buf(),
             file: File::create(path.with_extension("tmp"))?,
+            len: 0,
+            torn: false,
+            skipped,
             pending,
             dead: 0,
             superseded: 0,
@@ -87,6 +122,8 @@ impl Spool {
         }
         crate::fs::write_atomic(&self.path, &buf, true).map_err(std::io::Error::other)?;
         self.file = OpenOptions::new().append(true).open(&self.path)?;
+        self.len = buf.len() as u64;
+        self.torn = false;
         self.dead = 0;
         Ok(())
     }
@@ -105,10 +142,30 @@ impl Spool {
     }
 
     fn append(&mut self, l: &Line) -> std::io::Result<()> {
+        if self.torn {
+            // A partial line may end the file: rewrite it whole first.
+            self.rewrite()?;
+        }
         let mut b = serde_json::to_vec(l)?;
         b.push(b'\n');
-        self.file.write_all(&b)?;
-        self.file.sync_data()
+        match crate::fs::append_whole(&mut self.file, self.len, &b) {
+            Ok(()) => {
+                self.len += b.len() as u64;
+                Ok(())
+            }
+            Err(f) => {
+                if let Some(cut) = &f.cut_failed {
+                    tracing::error!(
+                        path = %self.path.display(),
+                        error = %f.error,
+                        cut_error = %cut,
+                        "report spool append failed and could not be cut back: rewritten before the next"
+                    );
+                    self.torn = true;
+                }
+                Err(f.error)
+            }
+        }
     }
 
     /// Adds a report (durably) before it is sent. A health report drops the
@@ -155,11 +212,39 @@ impl Spool {
     pub fn superseded(&self) -> u64 {
         self.superseded
     }
+
+    /// Lines of the file that did not parse when the spool was opened.
+    pub fn skipped(&self) -> usize {
+        self.skipped
+    }
+}
+
+/// A line of the file as read back.
+struct ReadLine {
+    line: Line,
+    /// It came from the end of a line that began with something else (a
+    /// partial line an append that failed part-way left, the next one glued on).
+    glued: bool,
+}
+
+/// Parses one line of the file; a line that does not parse whole is tried
+/// from each later `{"add":` or `{"ack":` in it (how [`Line`] is written,
+/// with no space), so a whole line glued onto a partial one is not lost.
+fn parse_line(line: &[u8]) -> Option<ReadLine> {
+    if let Ok(line) = serde_json::from_slice::<Line>(line) {
+        return Some(ReadLine { line, glued: false });
+    }
+    const STARTS: [&[u8]; 2] = [br#"{"add":"#, br#"{"ack":"#];
+    (1..line.len())
+        .filter(|&i| STARTS.iter().any(|s| line[i..].starts_with(s)))
+        .find_map(|i| serde_json::from_slice::<Line>(&line[i..]).ok())
+        .map(|line| ReadLine { line, glued: true })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::io::Write;
 
     #[test]
     fn weeks_offline_keep_the_last_health_reports_and_every_window() {
@@ -202,6 +287,75 @@ mod tests {
             kind: "health".into(),
             json: serde_json::json!({"k": k}),
         }
+    }
+
+    fn keys(s: &Spool) -> Vec<String> {
+        s.pending().into_iter().map(|r| r.key).collect()
+    }
+
+    fn add_line(k: &str) -> Vec<u8> {
+        let mut b = serde_json::to_vec(&Line::Add(r(k))).unwrap();
+        b.push(b'\n');
+        b
+    }
+
+    #[test]
+    fn a_bad_line_does_not_end_the_read() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("spool.jsonl");
+        // A, then a partial line (no newline) with B glued onto it, then
+        // damage of every kind, then C.
+        let mut file = add_line("a");
+        file.extend_from_slice(br#"{"add":{"key":"x","kind":"win"#);
+        file.extend_from_slice(&add_line("b"));
+        file.extend_from_slice(b"\xff\xfe not json \xc3\n");
+        file.extend_from_slice(b"{\"ack\": 12}\n");
+        file.extend_from_slice(&add_line("c"));
+        file.extend_from_slice(br#"{"ack":"b"#);
+        std::fs::write(&p, &file).unwrap();
+        let s = Spool::open(&p).unwrap();
+        assert_eq!(keys(&s), ["a", "b", "c"]);
+        assert_eq!(s.skipped(), 4);
+        drop(s);
+        // The file was rewritten whole: nothing is skipped any more.
+        let s = Spool::open(&p).unwrap();
+        assert_eq!(
+            (keys(&s), s.skipped()),
+            (vec!["a".into(), "b".into(), "c".into()], 0)
+        );
+    }
+
+    #[test]
+    fn a_failed_append_leaves_no_partial_line() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("spool.jsonl");
+        let mut s = Spool::open(&p).unwrap();
+        s.push(r("a")).unwrap();
+        let len = std::fs::metadata(&p).unwrap().len();
+        // The disk fills up part-way through a line: the file is cut back.
+        crate::fs::fail_next_append_after(10);
+        assert!(s.push(r("b")).is_err());
+        assert_eq!(std::fs::metadata(&p).unwrap().len(), len);
+        assert_eq!(keys(&s), ["a"]);
+        s.push(r("c")).unwrap();
+        // An append whose cut fails too (a handle that can neither write nor
+        // truncate), a partial line left behind it: the next append rewrites
+        // the file from memory first.
+        s.file = File::open(&p).unwrap();
+        assert!(s.push(r("d")).is_err());
+        OpenOptions::new()
+            .append(true)
+            .open(&p)
+            .unwrap()
+            .write_all(br#"{"add":{"key":"d","ki"#)
+            .unwrap();
+        s.push(r("e")).unwrap();
+        drop(s);
+        let s = Spool::open(&p).unwrap();
+        assert_eq!(
+            (keys(&s), s.skipped()),
+            (vec!["a".into(), "c".into(), "e".into()], 0)
+        );
     }
 
     #[test]
