@@ -28,7 +28,7 @@ fn main() {
         cameras: vec!["cam-007".into()],
         from: t0,
         until: t0 + SignedDuration::from_hours(48),
-        reason: HoldReason::Court,
+        reason: HoldReason::Court.into(),
     };
     let mut runs = Vec::new();
     for run in 0..3 {

@@ -29,7 +29,7 @@ pub mod spool;
 pub mod supervisor;
 
 pub use clock::{Clock, ManualClock, SystemClock};
-pub use config::{CameraConfig, HoldReason, LegalHold, Transport};
+pub use config::{CameraConfig, HoldReason, LegalHold, PushedHoldReason, Transport};
 pub use error::{AgentError, Result};
 pub use health::{ActiveWindow, CameraHealth, CameraState, GatewayHealth};
 pub use retention::{DiskPolicy, DiskProbe, DiskSpace, SweepReport};

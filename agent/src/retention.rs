@@ -403,7 +403,7 @@ mod tests {
             cameras: vec![cam.into()],
             from: ts(from),
             until: ts(until),
-            reason: HoldReason::CriminalInvestigation,
+            reason: HoldReason::CriminalInvestigation.into(),
         }
     }
 

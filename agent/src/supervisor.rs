@@ -655,7 +655,7 @@ mod tests {
             from: "2025-01-01T10:00:00Z".parse().unwrap(),
             // Inclusive: end just before the 12:00 segment's first instant.
             until: "2025-01-01T11:59:59.999Z".parse().unwrap(),
-            reason: HoldReason::Court,
+            reason: HoldReason::Court.into(),
         };
         sup.reconcile(vec![], vec![hold]);
         let left = || sup.index().lock().unwrap().segments("c").len();
@@ -695,5 +695,51 @@ mod tests {
         assert_eq!(sup.sweep().expired_deleted, 24);
         assert_eq!(left(), 0);
         assert!(!copy.exists(), "a masked copy outlived its original");
+    }
+
+    /// The first hour of `c`'s recording, held.
+    fn first_hour_held(t0: Timestamp, reason: crate::config::PushedHoldReason) -> LegalHold {
+        LegalHold {
+            case_number: "25-00009".into(),
+            cameras: vec!["c".into()],
+            from: t0,
+            until: t0 + SignedDuration::from_mins(59),
+            reason,
+        }
+    }
+
+    /// A hold whose reason this build does not know (a newer controller's)
+    /// parses, and holds: a 31-day-old segment it covers is kept.
+    #[test]
+    fn a_hold_with_an_unknown_reason_still_holds() {
+        let dir = tempfile::tempdir().unwrap();
+        let t0: Timestamp = "2025-01-01T00:00:00Z".parse().unwrap();
+        let (sup, clock) = two_days(dir.path(), t0);
+        let d: crate::config::Desired = serde_json::from_value(serde_json::json!({
+            "agent": "gw", "site": "hq", "cameras": [],
+            "holds": [{"case_number": "25-00009", "cameras": ["c"],
+                       "from": "2025-01-01T00:00:00Z", "until": "2025-01-01T00:59:00Z",
+                       "reason": "something_new"}],
+        }))
+        .unwrap();
+        assert_eq!(
+            d.holds[0],
+            first_hour_held(
+                t0,
+                crate::config::PushedHoldReason::Unknown("something_new".into())
+            )
+        );
+        sup.reconcile(vec![], d.holds);
+        clock.set(t0 + SignedDuration::from_hours(24 * 31));
+        let r = sup.sweep();
+        assert_eq!(r.held_kept, 1, "{r:?}");
+        let segs = sup.index().lock().unwrap().segments("c").to_vec();
+        assert_eq!(segs[0].start(), t0, "the held first hour stays");
+        assert!(sup
+            .index()
+            .lock()
+            .unwrap()
+            .segment_path("c", &segs[0])
+            .is_file());
     }
 }

@@ -552,7 +552,7 @@ mod tests {
             cameras: vec!["c".into()],
             from: t0 - SignedDuration::from_mins(1),
             until: t0 + SignedDuration::from_mins(1),
-            reason: HoldReason::CriminalInvestigation,
+            reason: HoldReason::CriminalInvestigation.into(),
         };
         let holds = vec![hold];
         let days: HashMap<String, u32> = [("c".to_string(), 30)].into();

@@ -7,7 +7,6 @@ use std::time::Duration;
 
 use camplane_config::agent::AgentConfig;
 use camplane_config::hotlist::{AlertReport, HotlistUpdate};
-use camplane_config::model::AgentDesired;
 use camplane_proto::kinds::ReportKind;
 use camplane_proto::v1 as pb;
 use jiff::Timestamp;
@@ -17,7 +16,7 @@ use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity
 
 use super::queries;
 use super::reporter::Reporter;
-use crate::config::CameraConfig;
+use crate::config::{CameraConfig, Desired};
 use crate::error::{AgentError, Result};
 use crate::fs::write_atomic;
 use crate::health::ActiveWindow;
@@ -43,7 +42,7 @@ pub struct PersistedConfig {
     /// Its revision.
     pub revision: i64,
     /// The desired config.
-    pub desired: AgentDesired,
+    pub desired: Desired,
 }
 
 fn cerr(e: impl std::fmt::Display) -> AgentError {
@@ -151,7 +150,7 @@ impl Session {
             .await
     }
 
-    fn apply(&self, d: &AgentDesired) {
+    fn apply(&self, d: &Desired) {
         let cams = camera_configs(d, self.cfg.segment_seconds);
         let r = self.sup.reconcile(cams, d.holds.clone());
         tracing::info!(started = ?r.started, restarted = ?r.restarted, stopped = ?r.stopped, rejected = r.rejected.len(), "reconciled cameras");
@@ -422,7 +421,7 @@ impl Session {
                 m = inbound.message() => match m {
                     Ok(Some(msg)) => match msg.msg {
                         Some(pb::controller_message::Msg::Config(c)) => {
-                            let desired: AgentDesired = serde_json::from_slice(&c.json).map_err(|e| cerr(format!("config from the controller: {e}")))?;
+                            let desired: Desired = serde_json::from_slice(&c.json).map_err(|e| cerr(format!("config from the controller: {e}")))?;
                             let p = PersistedConfig { revision: c.revision, desired };
                             write_atomic(&self.config_path(), &serde_json::to_vec(&p).map_err(cerr)?, true)?;
                             self.apply(&p.desired);
@@ -659,7 +658,7 @@ fn key_and_csr() -> Result<(String, String)> {
 
 /// The cameras an agent runs for a desired config: the model's cameras as they
 /// come, with this agent's segment length.
-fn camera_configs(d: &AgentDesired, segment_seconds: u32) -> Vec<CameraConfig> {
+fn camera_configs(d: &Desired, segment_seconds: u32) -> Vec<CameraConfig> {
     d.cameras
         .iter()
         .map(|c| {
@@ -725,9 +724,9 @@ mod camera_config_tests {
             location: None,
             mobile: false,
         };
-        let d = AgentDesired {
+        let d = Desired {
             cameras: vec![cam(Some("rtsp://cam/sub")), cam(None)],
-            ..AgentDesired::default()
+            ..Desired::default()
         };
         let c = camera_configs(&d, 4);
         assert_eq!(c[0].main_url, "rtsp://cam/main");
@@ -742,7 +741,7 @@ mod camera_config_tests {
 
     #[test]
     fn a_cameras_own_alpr_fps_is_carried_and_checked() {
-        let mut d: AgentDesired = serde_json::from_value(serde_json::json!({
+        let mut d: Desired = serde_json::from_value(serde_json::json!({
             "agent": "gw", "site": "hq",
             "cameras": [
                 {"id": "a", "main_url": "rtsp://cam/a", "recording": true,
