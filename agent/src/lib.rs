@@ -16,6 +16,7 @@ pub mod ffmpeg;
 pub mod fs;
 pub mod gps;
 pub mod health;
+pub mod holds;
 pub mod hotlist;
 pub mod index;
 pub mod ingest;
