@@ -11,6 +11,7 @@ use std::sync::Mutex;
 use std::time::Instant;
 
 use camplane_agent::config::{HoldReason, LegalHold};
+use camplane_agent::holds::Holds;
 use camplane_agent::index::Index;
 use camplane_agent::retention::{sweep, FixedProbe, RetentionPolicy};
 use jiff::{SignedDuration, Timestamp};
@@ -28,7 +29,7 @@ fn main() {
         cameras: vec!["cam-007".into()],
         from: t0,
         until: t0 + SignedDuration::from_hours(48),
-        reason: HoldReason::Court,
+        reason: HoldReason::Court.into(),
     };
     let mut runs = Vec::new();
     for run in 0..3 {
@@ -66,13 +67,9 @@ fn main() {
         assert_eq!(idx.lock().unwrap().len(), CAMERAS * PER_CAMERA as usize);
         let probe = FixedProbe::new(1 << 42, 1 << 42);
         let t = Instant::now();
-        let r = sweep(
-            &idx,
-            &RetentionPolicy::default(),
-            std::slice::from_ref(&hold),
-            &probe,
-            now,
-        );
+        let holds = Holds::default();
+        holds.set(vec![hold.clone()]);
+        let r = sweep(&idx, &RetentionPolicy::default(), &holds, &probe, now);
         let el = t.elapsed();
         assert_eq!(r.expired_deleted + r.held_kept, files);
         assert!(r.errors.is_empty(), "{:?}", r.errors);

@@ -9,7 +9,16 @@ use crate::error::AgentError;
 
 /// The model's hold types and policy ceiling, used as they are: the desired config
 /// from the controller needs no copy or conversion (one contract per concept).
-pub use camplane_config::model::{HoldReason, LegalHoldSpec as LegalHold, MAX_RETENTION_DAYS};
+pub use camplane_config::model::{HoldReason, PushedHoldReason, MAX_RETENTION_DAYS};
+
+/// A legal hold as the agent reads it: the model's, with a reason this build
+/// may not know (a newer controller's) kept as sent. It holds all the same.
+pub type LegalHold = camplane_config::model::LegalHoldSpec<PushedHoldReason>;
+
+/// The desired config as the agent reads it from the controller (and from its
+/// saved copy): one hold whose reason this build does not know must not make
+/// the whole config unreadable, or new holds would never arrive.
+pub type Desired = camplane_config::model::AgentDesired<PushedHoldReason>;
 
 /// How the agent pulls RTP from the camera.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -374,9 +383,18 @@ mod tests {
         )
         .unwrap_err();
         assert_eq!(e.len(), 3);
-        let e = holds_from_json(
+        // A reason this build does not know is kept as sent: the hold holds.
+        let h = holds_from_json(
             r#"[{"case_number":"1","cameras":["c"],"from":"2025-01-01T00:00:00Z",
                  "until":"2025-01-02T00:00:00Z","reason":"curiosity"}]"#,
+        )
+        .unwrap();
+        assert_eq!(h[0].reason, PushedHoldReason::Unknown("curiosity".into()));
+        assert!(h[0].covers("c", t("2025-01-01T10:00:00Z"), t("2025-01-01T10:01:00Z")));
+        // A reason that is no text at all is refused, named.
+        let e = holds_from_json(
+            r#"[{"case_number":"1","cameras":["c"],"from":"2025-01-01T00:00:00Z",
+                 "until":"2025-01-02T00:00:00Z","reason":7}]"#,
         )
         .unwrap_err();
         assert_eq!(e[0].path, "[0].reason");

@@ -45,6 +45,14 @@ pub enum AgentError {
     /// The on-disk segment index is unreadable or inconsistent.
     #[error("index: {0}")]
     Index(String),
+    /// The saved desired config (`config.json`) does not parse.
+    #[error("saved config {path}: {message}")]
+    SavedConfig {
+        /// The file.
+        path: PathBuf,
+        /// Why it does not parse.
+        message: String,
+    },
     /// Enrolment or the session with the controller failed.
     #[error("controller: {0}")]
     Control(String),

@@ -16,6 +16,7 @@ pub mod ffmpeg;
 pub mod fs;
 pub mod gps;
 pub mod health;
+pub mod holds;
 pub mod hotlist;
 pub mod index;
 pub mod ingest;
@@ -29,7 +30,7 @@ pub mod spool;
 pub mod supervisor;
 
 pub use clock::{Clock, ManualClock, SystemClock};
-pub use config::{CameraConfig, HoldReason, LegalHold, Transport};
+pub use config::{CameraConfig, HoldReason, LegalHold, PushedHoldReason, Transport};
 pub use error::{AgentError, Result};
 pub use health::{ActiveWindow, CameraHealth, CameraState, GatewayHealth};
 pub use retention::{DiskPolicy, DiskProbe, DiskSpace, SweepReport};

@@ -15,6 +15,7 @@ use std::sync::Mutex;
 use jiff::{SignedDuration, Timestamp};
 
 use crate::config::{LegalHold, MAX_RETENTION_DAYS};
+use crate::holds::Holds;
 use crate::index::{Entry, Index};
 
 /// Free and total bytes of the recording filesystem.
@@ -146,6 +147,8 @@ pub struct SweepReport {
     pub errors: Vec<String>,
     /// Set when the disk was under threshold.
     pub alarm: Option<DiskAlarm>,
+    /// Nothing was deleted: the hold list is not known yet in this run.
+    pub waiting_for_holds: bool,
 }
 
 /// Whether any hold covers this segment of `camera`.
@@ -155,17 +158,41 @@ pub fn is_held(camera: &str, e: &Entry, holds: &[LegalHold]) -> bool {
 }
 
 /// Runs one sweep. The index lock is held only while planning and while erasing
-/// entries, not during file removal, so recorders keep appending.
+/// entries, not during file removal, so recorders keep appending. Plans go by
+/// the hold list in force when made; each file is checked again against the
+/// list in force right before it is removed ([`Holds::deleting`]), so a hold
+/// put in force while the sweep runs is kept. While the list is not known in
+/// this run nothing is deleted at all (`waiting_for_holds`), even with the disk
+/// short: the alarm says so.
 pub fn sweep(
     index: &Mutex<Index>,
     policy: &RetentionPolicy,
-    holds: &[LegalHold],
+    holds: &Holds,
     probe: &dyn DiskProbe,
     now: Timestamp,
 ) -> SweepReport {
     let mut report = SweepReport::default();
+    let Some(planned) = holds.snapshot() else {
+        report.waiting_for_holds = true;
+        match probe.space() {
+            Ok(space) => {
+                let required = policy.disk.required_free(space.total);
+                if space.free < required {
+                    report.alarm = Some(DiskAlarm {
+                        free_before: space.free,
+                        free_after: space.free,
+                        required,
+                        deleted: 0,
+                        resolved: false,
+                    });
+                }
+            }
+            Err(e) => report.errors.push(format!("disk probe: {e}")),
+        }
+        return report;
+    };
     // 1. Age.
-    let (root, mut victims) = {
+    let mut victims = {
         let idx = index.lock().unwrap_or_else(|e| e.into_inner());
         let mut victims: Vec<(String, Vec<Entry>)> = Vec::new();
         for cam in idx.cameras() {
@@ -174,7 +201,7 @@ pub fn sweep(
                 .checked_sub(SignedDuration::from_hours(24 * days))
                 .map(|t| t.as_millisecond())
                 .unwrap_or(i64::MIN);
-            let cam_holds: Vec<LegalHold> = holds
+            let cam_holds: Vec<LegalHold> = planned
                 .iter()
                 .filter(|h| h.cameras.iter().any(|c| c == cam))
                 .cloned()
@@ -194,13 +221,13 @@ pub fn sweep(
                 victims.push((cam.to_string(), v));
             }
         }
-        (idx.root().to_path_buf(), victims)
+        victims
     };
-    let _ = root;
     for (cam, v) in victims.iter_mut() {
-        let (n, bytes) = delete(index, cam, v, &mut report.errors);
-        report.expired_deleted += n;
-        report.bytes_freed += bytes;
+        let d = delete(index, cam, v, holds, &mut report.errors);
+        report.expired_deleted += d.deleted;
+        report.bytes_freed += d.bytes;
+        report.held_kept += d.held;
     }
 
     // 2. Disk pressure.
@@ -222,19 +249,24 @@ pub fn sweep(
     // Oldest unheld first across all cameras; batch per round to keep fsyncs few.
     loop {
         let batch = {
+            // The list in force now: a hold set since the sweep began counts.
+            let Some(planned) = holds.snapshot() else {
+                break;
+            };
             let idx = index.lock().unwrap_or_else(|e| e.into_inner());
-            oldest_unheld(&idx, holds, required - free)
+            oldest_unheld(&idx, &planned, required - free)
         };
         if batch.is_empty() {
             break;
         }
         let mut progressed = false;
         for (cam, mut v) in batch {
-            let (n, bytes) = delete(index, &cam, &mut v, &mut report.errors);
-            progressed |= n > 0;
-            deleted += n;
-            report.bytes_freed += bytes;
-            free = free.saturating_add(bytes);
+            let d = delete(index, &cam, &mut v, holds, &mut report.errors);
+            // A file found held at removal: the next round plans with that hold.
+            progressed |= d.deleted > 0 || d.held > 0;
+            deleted += d.deleted;
+            report.bytes_freed += d.bytes;
+            free = free.saturating_add(d.bytes);
         }
         if free >= required || !progressed {
             break;
@@ -288,38 +320,57 @@ fn oldest_unheld(idx: &Index, holds: &[LegalHold], need: u64) -> Vec<(String, Ve
         .collect()
 }
 
-/// Removes files, then erases the index entries of those actually gone.
+/// What one [`delete`] did.
+#[derive(Debug, Default)]
+struct Deleted {
+    /// Index entries erased (their files gone).
+    deleted: usize,
+    /// Bytes of files removed.
+    bytes: u64,
+    /// Planned victims a hold put in force since the plan covers: kept.
+    held: usize,
+}
+
+/// Removes files, each unless the hold list in force at that moment covers it,
+/// then erases the index entries of those actually gone.
 fn delete(
     index: &Mutex<Index>,
     cam: &str,
     victims: &mut [Entry],
+    holds: &Holds,
     errors: &mut Vec<String>,
-) -> (usize, u64) {
+) -> Deleted {
     let dir = index
         .lock()
         .unwrap_or_else(|e| e.into_inner())
         .camera_dir(cam);
+    let mut out = Deleted::default();
     let mut gone = Vec::with_capacity(victims.len());
-    let mut bytes = 0;
     for e in victims.iter() {
         let p = dir.join(e.file_name());
-        match std::fs::remove_file(&p) {
-            Ok(()) => {
-                bytes += e.size;
+        let removed = holds.deleting(|list| {
+            if is_held(cam, e, list) {
+                return None;
+            }
+            Some(std::fs::remove_file(&p))
+        });
+        match removed {
+            // Held now, or (never after a plan) no list known: kept.
+            None | Some(None) => out.held += 1,
+            Some(Some(Ok(()))) => {
+                out.bytes += e.size;
                 gone.push(e.seq);
             }
-            Err(err) if err.kind() == std::io::ErrorKind::NotFound => gone.push(e.seq),
-            Err(err) => errors.push(format!("remove {}: {err}", p.display())),
+            Some(Some(Err(err))) if err.kind() == std::io::ErrorKind::NotFound => gone.push(e.seq),
+            Some(Some(Err(err))) => errors.push(format!("remove {}: {err}", p.display())),
         }
     }
     let mut idx = index.lock().unwrap_or_else(|e| e.into_inner());
     match idx.remove(cam, &gone) {
-        Ok(n) => (n, bytes),
-        Err(e) => {
-            errors.push(e.to_string());
-            (0, bytes)
-        }
+        Ok(n) => out.deleted = n,
+        Err(e) => errors.push(e.to_string()),
     }
+    out
 }
 
 /// How long a masked copy outlives its making: a masked export streams it
@@ -397,13 +448,20 @@ mod tests {
         Mutex::new(idx)
     }
 
+    /// A hold list known in this run.
+    fn known(holds: Vec<LegalHold>) -> Holds {
+        let h = Holds::default();
+        h.set(holds);
+        h
+    }
+
     fn hold(cam: &str, from: &str, until: &str) -> LegalHold {
         LegalHold {
             case_number: "25-00001".into(),
             cameras: vec![cam.into()],
             from: ts(from),
             until: ts(until),
-            reason: HoldReason::CriminalInvestigation,
+            reason: HoldReason::CriminalInvestigation.into(),
         }
     }
 
@@ -416,11 +474,11 @@ mod tests {
         let probe = FixedProbe::new(u64::MAX / 2, u64::MAX / 2);
         let policy = RetentionPolicy::default();
         // `until` is inclusive: end just before the 12:00 segment's first instant.
-        let holds = vec![hold(
+        let holds = known(vec![hold(
             "c",
             "2025-01-01T10:00:00Z",
             "2025-01-01T11:59:59.999Z",
-        )];
+        )]);
         clock.advance(SignedDuration::from_hours(24 * 30));
         let r = sweep(&idx, &policy, &holds, &probe, clock.now());
         assert_eq!(
@@ -441,7 +499,7 @@ mod tests {
             "files really gone"
         );
         // Release: gone at the next sweep.
-        let r = sweep(&idx, &policy, &[], &probe, clock.now());
+        let r = sweep(&idx, &policy, &known(vec![]), &probe, clock.now());
         assert_eq!(r.expired_deleted, 2);
         drop(idx);
         let reopened = Index::open(dir.path()).unwrap();
@@ -467,7 +525,7 @@ mod tests {
         let r = sweep(
             &idx,
             &p,
-            &[],
+            &known(vec![]),
             &probe,
             t0 + SignedDuration::from_hours(24 * 8),
         );
@@ -498,11 +556,11 @@ mod tests {
             }
         }
         // `until` is inclusive: end just before the 01:00 segment's first instant.
-        let holds = vec![hold(
+        let holds = known(vec![hold(
             "a",
             "2025-01-01T00:00:00Z",
             "2025-01-01T00:59:59.999Z",
-        )];
+        )]);
         let policy = RetentionPolicy {
             days: HashMap::new(),
             disk: DiskPolicy {
@@ -540,7 +598,11 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let t0 = ts("2025-01-01T00:00:00Z");
         let idx = fill(dir.path(), "a", t0, 5);
-        let holds = vec![hold("a", "2024-01-01T00:00:00Z", "2026-01-01T00:00:00Z")];
+        let holds = known(vec![hold(
+            "a",
+            "2024-01-01T00:00:00Z",
+            "2026-01-01T00:00:00Z",
+        )]);
         let policy = RetentionPolicy {
             days: HashMap::new(),
             disk: DiskPolicy {
@@ -560,6 +622,66 @@ mod tests {
         assert_eq!(r.held_kept, 5);
         assert!(!r.alarm.unwrap().resolved);
         assert_eq!(idx.lock().unwrap().segments("a").len(), 5);
+    }
+
+    /// No hold list known in this run (no saved config read, no controller
+    /// yet): nothing goes, not for age, not for a full disk; the report says so.
+    #[test]
+    fn nothing_is_deleted_before_the_hold_list_is_known() {
+        let dir = tempfile::tempdir().unwrap();
+        let t0 = ts("2025-01-01T00:00:00Z");
+        let idx = fill(dir.path(), "a", t0, 5);
+        let policy = RetentionPolicy {
+            days: HashMap::new(),
+            disk: DiskPolicy {
+                min_free_bytes: 1 << 30,
+                min_free_percent: 0.0,
+            },
+        };
+        let probe = FixedProbe::new(0, 1 << 31);
+        let late = t0 + SignedDuration::from_hours(24 * 60);
+        let r = sweep(&idx, &policy, &Holds::default(), &probe, late);
+        assert!(r.waiting_for_holds);
+        assert_eq!(
+            (r.expired_deleted, r.pressure_deleted, r.held_kept),
+            (0, 0, 0)
+        );
+        let alarm = r.alarm.unwrap();
+        assert_eq!((alarm.deleted, alarm.resolved), (0, false));
+        assert_eq!(idx.lock().unwrap().segments("a").len(), 5);
+        assert_eq!(
+            std::fs::read_dir(idx.lock().unwrap().camera_dir("a"))
+                .unwrap()
+                .count(),
+            5
+        );
+        // Known (and empty): the sweep goes on as before.
+        let r = sweep(&idx, &policy, &known(vec![]), &probe, late);
+        assert!(!r.waiting_for_holds);
+        assert_eq!(r.expired_deleted, 5);
+    }
+
+    /// Victims planned against the list before a hold came: the hold is in
+    /// force when set, so the file it covers is kept at removal.
+    #[test]
+    fn a_victim_planned_before_a_hold_came_is_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let t0 = ts("2025-01-01T00:00:00Z");
+        let idx = fill(dir.path(), "a", t0, 3);
+        let holds = known(vec![]);
+        let mut plan: Vec<Entry> = idx.lock().unwrap().segments("a").to_vec();
+        holds.set(vec![hold(
+            "a",
+            "2025-01-01T00:00:00Z",
+            "2025-01-01T00:59:59.999Z",
+        )]);
+        let mut errors = Vec::new();
+        let d = delete(&idx, "a", &mut plan, &holds, &mut errors);
+        assert!(errors.is_empty(), "{errors:?}");
+        assert_eq!((d.deleted, d.held, d.bytes), (2, 1, 200));
+        let g = idx.lock().unwrap();
+        assert_eq!(g.segments("a").len(), 1);
+        assert!(g.segment_path("a", &g.segments("a")[0]).is_file());
     }
 
     #[test]

@@ -26,6 +26,7 @@ use crate::health::{
     cpu_percent, parse_meminfo, parse_proc_stat, ActiveWindow, CameraHealth, CpuSample,
     GatewayHealth,
 };
+use crate::holds::Holds;
 use crate::hotlist::Hotlists;
 use crate::index::Index;
 use crate::ingest::{run_camera, CameraRuntime, CameraShared, IngestOptions};
@@ -69,13 +70,24 @@ struct Inner {
     cameras: BTreeMap<String, CameraTask>,
     /// Stopped cameras' threads, joined when finished; their last windows kept.
     stopping: Vec<CameraTask>,
-    holds: Vec<LegalHold>,
     retention_days: HashMap<String, u32>,
     cpu_prev: Option<CpuSample>,
     alarms: Vec<String>,
+    /// Why the saved desired config could not be read, until the controller's
+    /// replaces it (a health alarm).
+    saved_config: Option<String>,
     /// The time recordings and reads age by (the wall clock, checked).
     age_by: RetentionTime,
 }
+
+/// The health alarm while the hold list is not known in this run (no saved
+/// desired config was read and the controller has not sent one): retention
+/// deletes no recording or read, since any might be held (the rule: held
+/// evidence is never deleted). A disk that fills meanwhile stops recording, the
+/// lesser harm. (Masked export copies still go: they are made again from their
+/// originals, which stay.)
+pub const WAITING_FOR_HOLDS: &str = "retention waits for the hold list (no readable saved config; \
+     controller not reached yet): no recording or plate read is deleted, and a full disk stops recording";
 
 /// The agent's media supervisor.
 pub struct Supervisor {
@@ -87,12 +99,15 @@ pub struct Supervisor {
     alpr: Mutex<(AlprSiteOptions, Option<Arc<AlprSite>>)>,
     site: Mutex<SiteCtx>,
     inner: Mutex<Inner>,
+    /// The legal holds in force; unknown until a reconcile.
+    holds: Holds,
     playbacks: crate::playback::Playbacks,
     live: Arc<crate::live::LiveTaps>,
 }
 
 impl Supervisor {
-    /// Opens the index under `opts.root` and starts with no cameras.
+    /// Opens the index under `opts.root` and starts with no cameras and no
+    /// hold list known: retention deletes nothing until the first reconcile.
     pub fn new(
         opts: SupervisorOptions,
         clock: Arc<dyn Clock>,
@@ -116,12 +131,13 @@ impl Supervisor {
             inner: Mutex::new(Inner {
                 cameras: BTreeMap::new(),
                 stopping: Vec::new(),
-                holds: Vec::new(),
                 retention_days: HashMap::new(),
                 cpu_prev: None,
                 alarms: Vec::new(),
+                saved_config: None,
                 age_by: RetentionTime::default(),
             }),
+            holds: Holds::default(),
             playbacks: crate::playback::Playbacks::default(),
             live: Arc::default(),
         })
@@ -199,9 +215,14 @@ impl Supervisor {
         Ok(site)
     }
 
-    /// Makes the running cameras match `desired` and stores `holds` for sweeps.
-    /// Invalid entries are rejected individually; never blocks on a camera.
+    /// Makes the running cameras match `desired` and puts `holds` in force for
+    /// sweeps: when it returns, no deletion (a running sweep's included) can
+    /// remove what they cover ([`Holds::set`] waits for the file being removed),
+    /// so the caller may then acknowledge them. The first reconcile makes the
+    /// hold list known: retention deletes nothing before it. Invalid entries are
+    /// rejected individually; never blocks on a camera.
     pub fn reconcile(&self, desired: Vec<CameraConfig>, holds: Vec<LegalHold>) -> ReconcileReport {
+        self.holds.set(holds);
         let mut report = ReconcileReport::default();
         let mut inner = self.inner();
         let mut want: BTreeMap<String, CameraConfig> = BTreeMap::new();
@@ -219,7 +240,6 @@ impl Supervisor {
                 report.rejected.extend(p);
             }
         }
-        inner.holds = holds;
         // Remember retention for cameras that go away too: their data still ages out.
         for c in want.values() {
             inner.retention_days.insert(c.id.clone(), c.retention_days);
@@ -408,6 +428,10 @@ impl Supervisor {
             mem_available,
             alarms: {
                 let mut a = inner.alarms.clone();
+                if !self.holds.known() {
+                    a.push(WAITING_FOR_HOLDS.to_string());
+                }
+                a.extend(inner.saved_config.clone());
                 let g = self.alpr.lock().unwrap_or_else(|e| e.into_inner());
                 if let Some(e) = g.1.as_ref().and_then(|s| {
                     s.load_error
@@ -475,22 +499,29 @@ impl Supervisor {
         self.inner().age_by.heard(t, mono);
     }
 
+    /// The saved desired config could not be read (`Some`: why, naming the
+    /// file), or the controller's has replaced it (`None`): a health alarm.
+    pub fn set_saved_config_alarm(&self, problem: Option<String>) {
+        self.inner().saved_config = problem;
+    }
+
     /// Runs retention at the clock's now, checked ([`RetentionTime`]), with the
-    /// current holds; raises or clears the disk and clock alarms. Blocking
-    /// (deletes files): call from a blocking thread.
+    /// holds in force at each deletion (nothing at all before they are known);
+    /// raises or clears the disk and clock alarms. Blocking (deletes files):
+    /// call from a blocking thread.
     pub fn sweep(&self) -> SweepReport {
-        let (holds, days, age_by) = {
+        let (days, age_by) = {
             let mut inner = self.inner();
             let age_by = inner.age_by.at(self.clock.now(), self.clock.monotonic());
-            (inner.holds.clone(), inner.retention_days.clone(), age_by)
+            (inner.retention_days.clone(), age_by)
         };
         let now = age_by.now;
         let policy = RetentionPolicy {
             days,
             disk: self.opts.disk,
         };
-        let report = retention::sweep(&self.index, &policy, &holds, self.probe.as_ref(), now);
-        let reads = self.reads.sweep(now, &policy.days, &holds);
+        let report = retention::sweep(&self.index, &policy, &self.holds, self.probe.as_ref(), now);
+        let reads = self.reads.sweep(now, &policy.days, &self.holds);
         // Masked copies made for exports go with their originals, and within
         // the hour anyway (`retention::MASKED_MAX_AGE`).
         {
@@ -505,7 +536,12 @@ impl Supervisor {
         for e in &reads.errors {
             alarms.push(format!("retention (reads): {e}"));
         }
-        if let Some(a) = &report.alarm {
+        if let Some(a) = report.alarm.as_ref().filter(|_| report.waiting_for_holds) {
+            alarms.push(format!(
+                "disk_pressure: {} bytes free < {} required; nothing deleted until the hold list is known",
+                a.free_before, a.required
+            ));
+        } else if let Some(a) = &report.alarm {
             alarms.push(format!(
                 "disk_pressure: {} bytes free < {} required; deleted {} oldest unheld segments{}",
                 a.free_before,
@@ -580,20 +616,24 @@ mod tests {
     use jiff::SignedDuration;
 
     /// A supervisor on a manual clock at `t0`, with two days of hourly
-    /// segments of camera `c` recorded from `t0`.
+    /// segments of camera `c` recorded from `t0`, and an empty disk.
     fn two_days(dir: &std::path::Path, t0: Timestamp) -> (Supervisor, Arc<ManualClock>) {
+        two_days_on(dir, t0, Arc::new(FixedProbe::new(1 << 40, 1 << 40)))
+    }
+
+    /// The same, measuring the disk with `probe`.
+    fn two_days_on(
+        dir: &std::path::Path,
+        t0: Timestamp,
+        probe: Arc<dyn DiskProbe>,
+    ) -> (Supervisor, Arc<ManualClock>) {
         let clock = Arc::new(ManualClock::new(t0));
         let opts = SupervisorOptions {
             root: dir.to_path_buf(),
             ingest: IngestOptions::default(),
             disk: DiskPolicy::default(),
         };
-        let sup = Supervisor::new(
-            opts,
-            clock.clone(),
-            Arc::new(FixedProbe::new(1 << 40, 1 << 40)),
-        )
-        .unwrap();
+        let sup = Supervisor::new(opts, clock.clone(), probe).unwrap();
         {
             let idx = sup.index();
             let mut idx = idx.lock().unwrap();
@@ -624,6 +664,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let t0: Timestamp = "2025-01-01T00:00:00Z".parse().unwrap();
         let (sup, clock) = two_days(dir.path(), t0);
+        sup.reconcile(vec![], vec![]);
         let left = || sup.index().lock().unwrap().segments("c").len();
         clock.advance(SignedDuration::from_hours(48));
         assert_eq!(sup.sweep().expired_deleted, 0);
@@ -655,7 +696,7 @@ mod tests {
             from: "2025-01-01T10:00:00Z".parse().unwrap(),
             // Inclusive: end just before the 12:00 segment's first instant.
             until: "2025-01-01T11:59:59.999Z".parse().unwrap(),
-            reason: HoldReason::Court,
+            reason: HoldReason::Court.into(),
         };
         sup.reconcile(vec![], vec![hold]);
         let left = || sup.index().lock().unwrap().segments("c").len();
@@ -695,5 +736,139 @@ mod tests {
         assert_eq!(sup.sweep().expired_deleted, 24);
         assert_eq!(left(), 0);
         assert!(!copy.exists(), "a masked copy outlived its original");
+    }
+
+    /// The first hour of `c`'s recording, held.
+    fn first_hour_held(t0: Timestamp, reason: crate::config::PushedHoldReason) -> LegalHold {
+        LegalHold {
+            case_number: "25-00009".into(),
+            cameras: vec!["c".into()],
+            from: t0,
+            until: t0 + SignedDuration::from_mins(59),
+            reason,
+        }
+    }
+
+    /// Start-up with no hold list (no readable saved config, controller not
+    /// reached): 31 days on and the disk full, nothing is deleted, and health
+    /// says why; the first hold list (a reconcile) lets retention go on, and
+    /// what it holds stays.
+    #[test]
+    fn retention_waits_for_the_hold_list() {
+        let dir = tempfile::tempdir().unwrap();
+        let t0: Timestamp = "2025-01-01T00:00:00Z".parse().unwrap();
+        let probe = Arc::new(FixedProbe::new(0, 1 << 40));
+        let (sup, clock) = two_days_on(dir.path(), t0, probe.clone());
+        let left = || sup.index().lock().unwrap().segments("c").len();
+        clock.advance(SignedDuration::from_hours(24 * 33));
+        let alarms = sup.health().alarms;
+        assert!(alarms.iter().any(|a| a == WAITING_FOR_HOLDS), "{alarms:?}");
+        let r = sup.sweep();
+        assert!(r.waiting_for_holds, "{r:?}");
+        assert_eq!((r.expired_deleted, r.pressure_deleted), (0, 0));
+        assert_eq!(left(), 48);
+        assert_eq!(sup.reads().len(), 0);
+        let alarms = sup.health().alarms;
+        assert!(alarms.iter().any(|a| a == WAITING_FOR_HOLDS), "{alarms:?}");
+        assert!(
+            alarms
+                .iter()
+                .any(|a| a.contains("nothing deleted until the hold list is known")),
+            "{alarms:?}"
+        );
+        // The controller's list arrives: the unheld go, the held hour stays.
+        probe.set(1 << 40, 1 << 40);
+        sup.reconcile(vec![], vec![first_hour_held(t0, HoldReason::Court.into())]);
+        let r = sup.sweep();
+        assert_eq!((r.expired_deleted, r.held_kept), (47, 1), "{r:?}");
+        assert_eq!(left(), 1);
+        assert!(sup.health().alarms.is_empty());
+    }
+
+    /// A hold whose reason this build does not know (a newer controller's)
+    /// parses, and holds: a 31-day-old segment it covers is kept.
+    #[test]
+    fn a_hold_with_an_unknown_reason_still_holds() {
+        let dir = tempfile::tempdir().unwrap();
+        let t0: Timestamp = "2025-01-01T00:00:00Z".parse().unwrap();
+        let (sup, clock) = two_days(dir.path(), t0);
+        let d: crate::config::Desired = serde_json::from_value(serde_json::json!({
+            "agent": "gw", "site": "hq", "cameras": [],
+            "holds": [{"case_number": "25-00009", "cameras": ["c"],
+                       "from": "2025-01-01T00:00:00Z", "until": "2025-01-01T00:59:00Z",
+                       "reason": "something_new"}],
+        }))
+        .unwrap();
+        assert_eq!(
+            d.holds[0],
+            first_hour_held(
+                t0,
+                crate::config::PushedHoldReason::Unknown("something_new".into())
+            )
+        );
+        sup.reconcile(vec![], d.holds);
+        clock.set(t0 + SignedDuration::from_hours(24 * 31));
+        let r = sup.sweep();
+        assert_eq!(r.held_kept, 1, "{r:?}");
+        let segs = sup.index().lock().unwrap().segments("c").to_vec();
+        assert_eq!(segs[0].start(), t0, "the held first hour stays");
+        assert!(sup
+            .index()
+            .lock()
+            .unwrap()
+            .segment_path("c", &segs[0])
+            .is_file());
+    }
+
+    /// Reports a full disk, and the first time it is asked (mid-sweep, between
+    /// the age pass and the disk-pressure pass) puts a new hold in force, as
+    /// the session does when the controller sends one.
+    struct HoldArrivesMidSweep {
+        sup: std::sync::OnceLock<std::sync::Weak<Supervisor>>,
+        hold: LegalHold,
+        /// Set once the reconcile returned: the session would acknowledge now.
+        acknowledged: std::sync::atomic::AtomicBool,
+    }
+
+    impl DiskProbe for HoldArrivesMidSweep {
+        fn space(&self) -> std::io::Result<crate::retention::DiskSpace> {
+            if !self.acknowledged.load(Ordering::SeqCst) {
+                if let Some(sup) = self.sup.get().and_then(std::sync::Weak::upgrade) {
+                    sup.reconcile(vec![], vec![self.hold.clone()]);
+                    self.acknowledged.store(true, Ordering::SeqCst);
+                }
+            }
+            Ok(crate::retention::DiskSpace {
+                free: 0,
+                total: 1 << 40,
+            })
+        }
+    }
+
+    /// A hold that arrives while a sweep runs is in force once acknowledged:
+    /// the sweep, begun with no holds, deletes every unheld segment for the
+    /// full disk but not the newly held oldest one.
+    #[test]
+    fn a_hold_acknowledged_during_a_sweep_is_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let t0: Timestamp = "2025-01-01T00:00:00Z".parse().unwrap();
+        let probe = Arc::new(HoldArrivesMidSweep {
+            sup: std::sync::OnceLock::new(),
+            hold: first_hour_held(t0, HoldReason::Court.into()),
+            acknowledged: std::sync::atomic::AtomicBool::new(false),
+        });
+        let (sup, clock) = two_days_on(dir.path(), t0, probe.clone());
+        let sup = Arc::new(sup);
+        sup.reconcile(vec![], vec![]);
+        let _ = probe.sup.set(Arc::downgrade(&sup));
+        clock.advance(SignedDuration::from_hours(48));
+        let oldest = sup.index().lock().unwrap().segments("c")[0];
+        let oldest_file = sup.index().lock().unwrap().segment_path("c", &oldest);
+        let r = sup.sweep();
+        assert!(probe.acknowledged.load(Ordering::SeqCst));
+        assert_eq!((r.expired_deleted, r.pressure_deleted), (0, 47), "{r:?}");
+        assert!(!r.alarm.unwrap().resolved, "only held data is left");
+        assert_eq!(sup.index().lock().unwrap().segments("c"), [oldest]);
+        assert!(oldest_file.is_file(), "the acknowledged hold was violated");
     }
 }

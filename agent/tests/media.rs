@@ -292,7 +292,7 @@ fn retention_holds_and_full_disk_on_recorded_segments() {
         cameras: vec!["c1".into()],
         from: last.start(),
         until: last.end(),
-        reason: HoldReason::Court,
+        reason: HoldReason::Court.into(),
     };
     sup.reconcile(vec![], vec![hold.clone()]);
 

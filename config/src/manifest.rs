@@ -637,6 +637,21 @@ mod tests {
         .contains("per_hour_cents"));
     }
 
+    /// Agents read a hold reason they do not know (`PushedHoldReason`); the
+    /// controller's doors never take one: the manifest and the gRPC door's
+    /// parser refuse it, naming it.
+    #[test]
+    fn an_unknown_hold_reason_is_refused_at_the_controllers_doors() {
+        let json =
+            br#"{"case_number": "25-00001", "cameras": ["c1"], "from": "2025-01-01T00:00:00Z",
+            "until": "2025-01-02T00:00:00Z", "reason": "something_new"}"#;
+        let e = Spec::from_json(Kind::LegalHold, json).unwrap_err();
+        assert!(e.contains("something_new"), "{e}");
+        let yaml = "kind: LegalHold\nname: h\nspec:\n  case_number: 25-00001\n  cameras: [c1]\n  from: 2025-01-01T00:00:00Z\n  until: 2025-01-02T00:00:00Z\n  reason: something_new\n";
+        assert!(parse("hold.yaml", yaml).is_err());
+        assert!(parse("hold.yaml", &yaml.replace("something_new", "court")).is_ok());
+    }
+
     const GOOD: &str = r#"
 kind: Department
 name: police

@@ -803,8 +803,14 @@ pub struct AgentCamera {
 }
 
 /// The whole desired config of one agent.
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
-pub struct AgentDesired {
+///
+/// `R` is a hold's reason: the controller writes it as [`HoldReason`] (the
+/// default, closed: user input naming another reason is refused); an agent
+/// reads it as [`PushedHoldReason`], so that a reason a newer controller added
+/// does not make the whole config unreadable (retention never reads the reason,
+/// and a hold of any reason holds).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AgentDesired<R = HoldReason> {
     /// The agent.
     pub agent: String,
     /// Its site.
@@ -812,8 +818,20 @@ pub struct AgentDesired {
     /// Active cameras assigned to it.
     pub cameras: Vec<AgentCamera>,
     /// Legal holds on its cameras: covered recordings are kept past retention.
-    #[serde(default)]
-    pub holds: Vec<LegalHoldSpec>,
+    #[serde(default = "Vec::new")]
+    pub holds: Vec<LegalHoldSpec<R>>,
+}
+
+// By hand: a derived Default would ask `R: Default`, and no reason is a default.
+impl<R> Default for AgentDesired<R> {
+    fn default() -> Self {
+        AgentDesired {
+            agent: String::new(),
+            site: String::new(),
+            cameras: Vec::new(),
+            holds: Vec::new(),
+        }
+    }
 }
 
 /// Why a legal hold was placed (governance: who may place which).
@@ -832,10 +850,30 @@ pub enum HoldReason {
     RecordsRequest,
 }
 
-/// A legal hold: recordings and reads of these cameras in `[from, until]` are
-/// kept past retention until the hold is released.
+/// A hold's reason as an agent reads it from its pushed config: a reason this
+/// build knows, or one it does not (a newer controller's), kept as sent. Either
+/// way the hold holds: retention never reads the reason. Only the agent's
+/// reading is this lenient; the controller's input stays [`HoldReason`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct LegalHoldSpec {
+#[serde(untagged)]
+pub enum PushedHoldReason {
+    /// A reason this build knows.
+    Known(HoldReason),
+    /// A reason this build does not know, as the controller sent it.
+    Unknown(String),
+}
+
+impl From<HoldReason> for PushedHoldReason {
+    fn from(r: HoldReason) -> Self {
+        PushedHoldReason::Known(r)
+    }
+}
+
+/// A legal hold: recordings and reads of these cameras in `[from, until]` are
+/// kept past retention until the hold is released. `R` is its reason: see
+/// [`AgentDesired`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LegalHoldSpec<R = HoldReason> {
     /// The case.
     pub case_number: String,
     /// The cameras.
@@ -845,10 +883,10 @@ pub struct LegalHoldSpec {
     /// End of the held range, inclusive: the last instant named is kept too.
     pub until: Timestamp,
     /// Why.
-    pub reason: HoldReason,
+    pub reason: R,
 }
 
-impl LegalHoldSpec {
+impl<R> LegalHoldSpec<R> {
     /// Whether this hold covers what `camera` recorded over `[start, end)`; a
     /// zero-length record (`end <= start`, e.g. a plate read) sits at `start`.
     ///
@@ -863,12 +901,37 @@ impl LegalHoldSpec {
         };
         start <= self.until && reaches_from && self.cameras.iter().any(|c| c == camera)
     }
+}
 
+impl<R: KeepsPlateData> LegalHoldSpec<R> {
     /// Whether it keeps plate data (reads, alerts, plate texts in the audit
     /// log) of `camera` at `t` past 30 days: [`HoldReason::keeps_plate_data`]
     /// and [`LegalHoldSpec::covers`].
     pub fn covers_plate_data(&self, camera: &str, t: Timestamp) -> bool {
         self.reason.keeps_plate_data() && self.covers(camera, t, t)
+    }
+}
+
+/// A hold's reason, as far as plate data go.
+pub trait KeepsPlateData {
+    /// Whether a hold for this reason keeps plate data past 30 days.
+    fn keeps_plate_data(&self) -> bool;
+}
+
+impl KeepsPlateData for HoldReason {
+    fn keeps_plate_data(&self) -> bool {
+        HoldReason::keeps_plate_data(*self)
+    }
+}
+
+impl KeepsPlateData for PushedHoldReason {
+    /// A reason this build does not know keeps them: an agent older than its
+    /// controller errs on the side of the hold.
+    fn keeps_plate_data(&self) -> bool {
+        match self {
+            PushedHoldReason::Known(r) => r.keeps_plate_data(),
+            PushedHoldReason::Unknown(_) => true,
+        }
     }
 }
 
@@ -1093,6 +1156,39 @@ mod hold_tests {
             until: t("2025-01-02T00:00:00Z"),
             reason: HoldReason::Court,
         }
+    }
+
+    /// A reason a newer controller added: the agent's reading keeps the
+    /// hold (and the reason as sent); the controller's reading refuses it.
+    #[test]
+    fn an_unknown_reason_is_read_by_agents_and_refused_by_the_controller() {
+        let json = serde_json::json!({
+            "agent": "gw", "site": "hq", "cameras": [],
+            "holds": [
+                {"case_number": "25-01234", "cameras": ["c1"], "from": "2025-01-01T00:00:00Z",
+                 "until": "2025-01-02T00:00:00Z", "reason": "something_new"},
+                {"case_number": "25-01235", "cameras": ["c1"], "from": "2025-01-01T00:00:00Z",
+                 "until": "2025-01-02T00:00:00Z", "reason": "court"},
+            ],
+        });
+        let d: AgentDesired<PushedHoldReason> = serde_json::from_value(json.clone()).unwrap();
+        assert_eq!(
+            d.holds[0].reason,
+            PushedHoldReason::Unknown("something_new".into())
+        );
+        assert_eq!(d.holds[1].reason, HoldReason::Court.into());
+        assert!(d.holds[0].covers("c1", t("2025-01-01T10:00:00Z"), t("2025-01-01T11:00:00Z")));
+        // Written back as it came (the agent persists what it runs).
+        assert_eq!(serde_json::to_value(&d).unwrap()["holds"], json["holds"]);
+        // The controller's own reading stays closed.
+        let e = serde_json::from_value::<AgentDesired>(json.clone()).unwrap_err();
+        assert!(e.to_string().contains("something_new"), "{e}");
+        let e = serde_json::from_value::<LegalHoldSpec>(json["holds"][0].clone()).unwrap_err();
+        assert!(e.to_string().contains("unknown variant"), "{e}");
+        // A reason that is no string at all is still refused.
+        let mut bad = json;
+        bad["holds"][0]["reason"] = serde_json::json!(7);
+        assert!(serde_json::from_value::<AgentDesired<PushedHoldReason>>(bad).is_err());
     }
 
     #[test]

@@ -150,7 +150,7 @@ async fn every_access_leaves_exactly_one_entry() {
     let stop = CancellationToken::new();
     tokio::spawn(session.clone().run(stop.clone()));
     for _ in 0..100 {
-        if session.persisted().is_some() {
+        if session.persisted().is_ok_and(|p| p.is_some()) {
             break;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;

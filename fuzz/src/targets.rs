@@ -3,7 +3,7 @@
 //! the input said left out), which the tests use to see that the seeds reach
 //! more than one path. A panic, an abort or a hang is a finding.
 
-use camplane_config::model::{AgentDesired, Kind, SegmentInfo};
+use camplane_config::model::{AgentDesired, Kind, PushedHoldReason, SegmentInfo};
 use camplane_placement::{LayerKind, LayerSet, Rules};
 use prost::Message;
 use std::path::{Path, PathBuf};
@@ -121,7 +121,7 @@ pub const TARGETS: &[Target] = &[
         name: "agent_wire",
         door: "the control stream's messages (protobuf both ways) and the config JSON an agent is pushed",
         seeds: || {
-            let config = serde_json::to_vec(&AgentDesired::default()).unwrap_or_default();
+            let config = serde_json::to_vec(&AgentDesired::<PushedHoldReason>::default()).unwrap_or_default();
             vec![config, vec![0x0a, 0x02, 0x08, 0x01], vec![0x12, 0x00]]
         },
         dictionary: &["\u{8}", "\u{12}", "\u{1a}", "\u{ff}\u{ff}\u{ff}\u{ff}\u{f}", "{", "}", "\"cameras\"", "\"hotlists\"", "[", "]", "null"],
@@ -284,7 +284,8 @@ fn run_wire(b: &[u8]) -> String {
     use camplane_proto::v1 as pb;
     let a = pb::AgentMessage::decode(b).is_ok();
     let c = pb::ControllerMessage::decode(b).is_ok();
-    let d = serde_json::from_slice::<AgentDesired>(b).map(drop);
+    // As an agent reads it (a hold reason it does not know is kept).
+    let d = serde_json::from_slice::<AgentDesired<PushedHoldReason>>(b).map(drop);
     format!("agent:{a} controller:{c} desired:{}", outcome(d))
 }
 

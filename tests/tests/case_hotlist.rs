@@ -118,7 +118,7 @@ async fn a_case_list_reaches_agents_on_approval_and_leaves_at_its_expiry() {
     wait_for(
         Duration::from_secs(30),
         "the plain gateway's config",
-        || plain_session.persisted().is_some(),
+        || plain_session.persisted().is_ok_and(|p| p.is_some()),
     )
     .await;
     tokio::time::sleep(Duration::from_secs(6)).await;

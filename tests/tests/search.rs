@@ -163,7 +163,11 @@ async fn search_across_three_sites_with_one_down() {
             .await
             .unwrap()
             .into_inner();
-        if l.objects.len() == 3 && agents.iter().all(|a| a.session.persisted().is_some()) {
+        if l.objects.len() == 3
+            && agents
+                .iter()
+                .all(|a| a.session.persisted().is_ok_and(|p| p.is_some()))
+        {
             break;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;

@@ -161,6 +161,8 @@ async fn agent_enrols_records_and_reports_exactly_once_across_a_controller_outag
         || {
             session
                 .persisted()
+                .ok()
+                .flatten()
                 .is_some_and(|p| p.desired.holds.iter().any(|h| h.case_number == "26-04711"))
         },
     )

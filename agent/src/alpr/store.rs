@@ -14,8 +14,9 @@ use std::sync::Mutex;
 use jiff::{SignedDuration, Timestamp};
 use serde::{Deserialize, Serialize};
 
-use crate::config::{LegalHold, MAX_RETENTION_DAYS};
+use crate::config::MAX_RETENTION_DAYS;
 use crate::error::{AgentError, Result};
+use crate::holds::Holds;
 
 /// One merged plate read as stored.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -368,13 +369,13 @@ impl ReadStore {
     /// Deletes reads older than their camera's retention (`days`, default and
     /// ceiling 30) at `now`, except those a hold covers. Day files are rewritten
     /// (temporary file + rename) or removed when emptied; crops are deleted.
-    pub fn sweep(
-        &self,
-        now: Timestamp,
-        days: &HashMap<String, u32>,
-        holds: &[LegalHold],
-    ) -> ReadSweep {
+    /// Each day's file is decided and written inside [`Holds::deleting`], against
+    /// the hold list in force then; nothing at all while it is not known.
+    pub fn sweep(&self, now: Timestamp, days: &HashMap<String, u32>, holds: &Holds) -> ReadSweep {
         let mut rep = ReadSweep::default();
+        if !holds.known() {
+            return rep;
+        }
         let mut st = self.lock();
         let mut by_file: BTreeMap<(String, String), Vec<StoredRead>> = BTreeMap::new();
         for r in st.by_plate.values() {
@@ -395,44 +396,50 @@ impl ReadStore {
                 continue;
             }
             reads.sort_by_key(|r| (r.time, r.id.clone()));
-            let (gone, keep): (Vec<StoredRead>, Vec<StoredRead>) =
-                reads.into_iter().partition(|r| {
-                    expired(r) && !holds.iter().any(|h| h.covers_plate_data(&cam, r.time))
-                });
-            rep.held += keep.iter().filter(|r| expired(r)).count();
-            if gone.is_empty() {
-                continue;
-            }
             let file = self.camera_dir(&cam).join(format!("{day}.jsonl"));
-            let w = if keep.is_empty() {
-                std::fs::remove_file(&file).or_else(|e| {
-                    if e.kind() == std::io::ErrorKind::NotFound {
-                        Ok(())
-                    } else {
-                        Err(e)
-                    }
-                })
-            } else {
-                let tmp = file.with_extension("jsonl.tmp");
-                let mut text = String::new();
-                for r in &keep {
-                    text.push_str(&serde_json::to_string(r).unwrap_or_default());
-                    text.push('\n');
+            let gone = holds.deleting(|holds| {
+                let (gone, keep): (Vec<StoredRead>, Vec<StoredRead>) =
+                    reads.into_iter().partition(|r| {
+                        expired(r) && !holds.iter().any(|h| h.covers_plate_data(&cam, r.time))
+                    });
+                rep.held += keep.iter().filter(|r| expired(r)).count();
+                if gone.is_empty() {
+                    return gone;
                 }
-                std::fs::write(&tmp, text).and_then(|_| std::fs::rename(&tmp, &file))
-            };
-            if let Err(e) = w {
-                rep.errors.push(format!("{}: {e}", file.display()));
-                continue;
-            }
-            for r in gone {
-                if let Some(p) = self.crop_path(&r) {
-                    if let Err(e) = std::fs::remove_file(&p) {
-                        if e.kind() != std::io::ErrorKind::NotFound {
-                            rep.errors.push(format!("{}: {e}", p.display()));
+                let w = if keep.is_empty() {
+                    std::fs::remove_file(&file).or_else(|e| {
+                        if e.kind() == std::io::ErrorKind::NotFound {
+                            Ok(())
+                        } else {
+                            Err(e)
+                        }
+                    })
+                } else {
+                    let tmp = file.with_extension("jsonl.tmp");
+                    let mut text = String::new();
+                    for r in &keep {
+                        text.push_str(&serde_json::to_string(r).unwrap_or_default());
+                        text.push('\n');
+                    }
+                    std::fs::write(&tmp, text).and_then(|_| std::fs::rename(&tmp, &file))
+                };
+                if let Err(e) = w {
+                    rep.errors.push(format!("{}: {e}", file.display()));
+                    return Vec::new();
+                }
+                // Crops go with their reads, under the same list.
+                for r in &gone {
+                    if let Some(p) = self.crop_path(r) {
+                        if let Err(e) = std::fs::remove_file(&p) {
+                            if e.kind() != std::io::ErrorKind::NotFound {
+                                rep.errors.push(format!("{}: {e}", p.display()));
+                            }
                         }
                     }
                 }
+                gone
+            });
+            for r in gone.unwrap_or_default() {
                 let ms = r.time.as_millisecond();
                 st.by_camera.remove(&(r.camera.clone(), ms, r.id.clone()));
                 st.by_plate.remove(&(r.plate.clone(), ms, r.id.clone()));
@@ -454,7 +461,7 @@ fn insert(st: &mut State, r: StoredRead) {
 mod tests {
     use super::*;
     use crate::clock::{Clock, ManualClock};
-    use crate::config::HoldReason;
+    use crate::config::{HoldReason, LegalHold};
 
     fn ts(s: &str) -> Timestamp {
         s.parse().unwrap()
@@ -553,17 +560,22 @@ mod tests {
             cameras: vec!["c".into()],
             from: t0 - SignedDuration::from_mins(1),
             until: t0 + SignedDuration::from_mins(1),
-            reason: HoldReason::CriminalInvestigation,
+            reason: HoldReason::CriminalInvestigation.into(),
         };
         // The City Manager's hold on d keeps its video, not its plate reads.
         let other_use = LegalHold {
             case_number: "CM-1".into(),
             cameras: vec!["d".into()],
-            reason: HoldReason::CityManagerApproved,
+            reason: HoldReason::CityManagerApproved.into(),
             ..hold.clone()
         };
-        let holds = vec![hold, other_use];
+        let holds = Holds::default();
         let days: HashMap<String, u32> = [("c".to_string(), 30)].into();
+        // Day 31, but the hold list is not known yet in this run: nothing goes.
+        let day31 = t0 + SignedDuration::from_hours(24 * 31);
+        assert_eq!(s.sweep(day31, &days, &holds), ReadSweep::default());
+        assert_eq!(s.len(), 3);
+        holds.set(vec![hold, other_use]);
         // Day 30 minus a second: nothing expires.
         clock.set(t0 + SignedDuration::from_hours(24 * 30) - SignedDuration::from_secs(1));
         let r = s.sweep(clock.now(), &days, &holds);
@@ -582,7 +594,9 @@ mod tests {
         // Survives reopening; releasing the hold lets it go.
         let s = ReadStore::open(d.path()).unwrap();
         assert_eq!(s.len(), 1);
-        let r = s.sweep(clock.now(), &days, &[]);
+        let released = Holds::default();
+        released.set(vec![]);
+        let r = s.sweep(clock.now(), &days, &released);
         assert_eq!(r.deleted, 1);
         assert!(!s.crop_path(&held).unwrap().exists());
         assert!(s.is_empty());

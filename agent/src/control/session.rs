@@ -7,7 +7,6 @@ use std::time::Duration;
 
 use camplane_config::agent::AgentConfig;
 use camplane_config::hotlist::{AlertReport, HotlistUpdate};
-use camplane_config::model::AgentDesired;
 use camplane_proto::kinds::ReportKind;
 use camplane_proto::v1 as pb;
 use jiff::Timestamp;
@@ -17,7 +16,7 @@ use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity
 
 use super::queries;
 use super::reporter::Reporter;
-use crate::config::CameraConfig;
+use crate::config::{CameraConfig, Desired};
 use crate::error::{AgentError, Result};
 use crate::fs::write_atomic;
 use crate::health::ActiveWindow;
@@ -43,7 +42,7 @@ pub struct PersistedConfig {
     /// Its revision.
     pub revision: i64,
     /// The desired config.
-    pub desired: AgentDesired,
+    pub desired: Desired,
 }
 
 fn cerr(e: impl std::fmt::Display) -> AgentError {
@@ -82,13 +81,27 @@ impl Session {
                 r.alert(&a);
             }
         }));
-        if let Some(p) = s.persisted() {
-            tracing::info!(
-                revision = p.revision,
-                cameras = p.desired.cameras.len(),
-                "running the last config until the controller answers"
-            );
-            s.apply(&p.desired);
+        // Its holds are the hold list until the controller's: without it,
+        // retention deletes nothing (`Supervisor::sweep`).
+        match s.persisted() {
+            Ok(Some(p)) => {
+                tracing::info!(
+                    revision = p.revision,
+                    cameras = p.desired.cameras.len(),
+                    holds = p.desired.holds.len(),
+                    "running the last config until the controller answers"
+                );
+                s.apply(&p.desired);
+            }
+            Ok(None) => tracing::info!(
+                "no saved config: cameras and retention wait for the controller's config"
+            ),
+            Err(e) => {
+                tracing::warn!(error = %e, "cameras and retention wait for the controller's config");
+                s.sup.set_saved_config_alarm(Some(format!(
+                    "{e}; cameras and retention wait for the controller's config"
+                )));
+            }
         }
         Ok(s)
     }
@@ -97,11 +110,22 @@ impl Session {
         self.cfg.data_dir.join("config.json")
     }
 
-    /// The last persisted config.
-    pub fn persisted(&self) -> Option<PersistedConfig> {
-        std::fs::read(self.config_path())
-            .ok()
-            .and_then(|b| serde_json::from_slice(&b).ok())
+    /// The last persisted config: `None` when there is none; an error names
+    /// the file when it cannot be read or does not parse (never taken for
+    /// none: it would hide why the agent runs without its holds).
+    pub fn persisted(&self) -> Result<Option<PersistedConfig>> {
+        let path = self.config_path();
+        let bytes = match std::fs::read(&path) {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(AgentError::io("reading the saved config", path, e)),
+        };
+        serde_json::from_slice(&bytes)
+            .map(Some)
+            .map_err(|e| AgentError::SavedConfig {
+                path,
+                message: e.to_string(),
+            })
     }
 
     /// The session's reports: the spool and its counters.
@@ -151,7 +175,7 @@ impl Session {
             .await
     }
 
-    fn apply(&self, d: &AgentDesired) {
+    fn apply(&self, d: &Desired) {
         let cams = camera_configs(d, self.cfg.segment_seconds);
         let r = self.sup.reconcile(cams, d.holds.clone());
         tracing::info!(started = ?r.started, restarted = ?r.restarted, stopped = ?r.stopped, rejected = r.rejected.len(), "reconciled cameras");
@@ -373,7 +397,13 @@ impl Session {
             .map_err(cerr)?;
         self.renew_if_due(ch.clone()).await?;
         let (tx, rx) = tokio::sync::mpsc::channel::<pb::AgentMessage>(256);
-        let running = self.persisted().map(|p| p.revision).unwrap_or(0);
+        // An unreadable saved config runs nothing: revision 0 asks for the config.
+        let running = self
+            .persisted()
+            .ok()
+            .flatten()
+            .map(|p| p.revision)
+            .unwrap_or(0);
         let hello = pb::AgentMessage {
             msg: Some(pb::agent_message::Msg::Hello(pb::Hello {
                 agent: agent.into(),
@@ -422,9 +452,12 @@ impl Session {
                 m = inbound.message() => match m {
                     Ok(Some(msg)) => match msg.msg {
                         Some(pb::controller_message::Msg::Config(c)) => {
-                            let desired: AgentDesired = serde_json::from_slice(&c.json).map_err(|e| cerr(format!("config from the controller: {e}")))?;
+                            let desired: Desired = serde_json::from_slice(&c.json).map_err(|e| cerr(format!("config from the controller: {e}")))?;
                             let p = PersistedConfig { revision: c.revision, desired };
                             write_atomic(&self.config_path(), &serde_json::to_vec(&p).map_err(cerr)?, true)?;
+                            self.sup.set_saved_config_alarm(None);
+                            // The holds are in force when apply returns (a running
+                            // sweep deletes nothing they cover): only then the ack.
                             self.apply(&p.desired);
                             tx.send(pb::AgentMessage { msg: Some(pb::agent_message::Msg::Ack(pb::Ack { revision: c.revision })) }).await.map_err(cerr)?;
                         }
@@ -659,7 +692,7 @@ fn key_and_csr() -> Result<(String, String)> {
 
 /// The cameras an agent runs for a desired config: the model's cameras as they
 /// come, with this agent's segment length.
-fn camera_configs(d: &AgentDesired, segment_seconds: u32) -> Vec<CameraConfig> {
+fn camera_configs(d: &Desired, segment_seconds: u32) -> Vec<CameraConfig> {
     d.cameras
         .iter()
         .map(|c| {
@@ -708,6 +741,102 @@ mod resend_tests {
 }
 
 #[cfg(test)]
+mod saved_config_tests {
+    use super::*;
+    use crate::retention::FixedProbe;
+    use crate::supervisor::{SupervisorOptions, WAITING_FOR_HOLDS};
+    use crate::ManualClock;
+    use jiff::SignedDuration;
+
+    /// An agent in `dir` (no controller will answer) whose camera `c`
+    /// recorded one hour at `t0`, and the clock 31 days later.
+    fn agent(dir: &std::path::Path, t0: Timestamp) -> (AgentConfig, Arc<Supervisor>) {
+        std::fs::write(dir.join("ca.pem"), "not used before a connection").unwrap();
+        let cfg = AgentConfig::parse(
+            "agent.yaml",
+            &format!(
+                "controllers: [https://127.0.0.1:9]\nca_file: {}\ndata_dir: {}\n",
+                dir.join("ca.pem").display(),
+                dir.display()
+            ),
+        )
+        .unwrap();
+        let clock = Arc::new(ManualClock::new(t0));
+        let opts = SupervisorOptions {
+            root: dir.join("recordings"),
+            ingest: Default::default(),
+            disk: Default::default(),
+        };
+        let probe = Arc::new(FixedProbe::new(1 << 40, 1 << 40));
+        let sup = Arc::new(Supervisor::new(opts, clock.clone(), probe).unwrap());
+        {
+            let idx = sup.index();
+            let mut idx = idx.lock().unwrap();
+            std::fs::create_dir_all(idx.camera_dir("c")).unwrap();
+            let (s, e) = (t0, t0 + SignedDuration::from_hours(1));
+            let e = idx
+                .append("c", s.as_millisecond(), e.as_millisecond(), 10, 0, [0; 32])
+                .unwrap();
+            std::fs::write(idx.segment_path("c", &e), [0u8; 10]).unwrap();
+        }
+        clock.set(t0 + SignedDuration::from_hours(24 * 31));
+        (cfg, sup)
+    }
+
+    fn segments(sup: &Supervisor) -> usize {
+        sup.index().lock().unwrap().segments("c").len()
+    }
+
+    /// The saved config holds the hold list at start: its hold (of a reason
+    /// this build does not know) keeps a 31-day-old segment.
+    #[test]
+    fn the_saved_configs_holds_are_in_force_at_start() {
+        let dir = tempfile::tempdir().unwrap();
+        let t0: Timestamp = "2025-01-01T00:00:00Z".parse().unwrap();
+        let (cfg, sup) = agent(dir.path(), t0);
+        let saved = serde_json::json!({"revision": 7, "desired": {
+            "agent": "gw", "site": "hq", "cameras": [],
+            "holds": [{"case_number": "25-00009", "cameras": ["c"],
+                       "from": "2025-01-01T00:00:00Z", "until": "2025-01-01T00:30:00Z",
+                       "reason": "something_new"}]}});
+        std::fs::write(dir.path().join("config.json"), saved.to_string()).unwrap();
+        let s = Session::new(cfg, sup.clone()).unwrap();
+        assert_eq!(s.persisted().unwrap().unwrap().revision, 7);
+        let r = sup.sweep();
+        assert_eq!((r.held_kept, r.expired_deleted), (1, 0), "{r:?}");
+        assert_eq!(segments(&sup), 1);
+        assert!(sup.health().alarms.is_empty(), "{:?}", sup.health().alarms);
+    }
+
+    /// A saved config that does not parse is reported (the file and why), not
+    /// taken for none, and nothing is deleted: the holds are not known.
+    #[test]
+    fn an_unreadable_saved_config_is_reported_and_deletes_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let t0: Timestamp = "2025-01-01T00:00:00Z".parse().unwrap();
+        let (cfg, sup) = agent(dir.path(), t0);
+        let file = dir.path().join("config.json");
+        std::fs::write(&file, br#"{"revision": 7, "desired": {"agent": "gw""#).unwrap();
+        let s = Session::new(cfg, sup.clone()).unwrap();
+        let e = s.persisted().unwrap_err();
+        assert!(matches!(e, AgentError::SavedConfig { .. }), "{e}");
+        let r = sup.sweep();
+        assert!(r.waiting_for_holds);
+        assert_eq!(segments(&sup), 1, "deleted before the hold list was known");
+        let alarms = sup.health().alarms;
+        assert!(alarms.iter().any(|a| a == WAITING_FOR_HOLDS), "{alarms:?}");
+        assert!(
+            alarms.iter().any(|a| a.contains(&file.display().to_string())
+                && a.contains("EOF while parsing")),
+            "{alarms:?}"
+        );
+        // No saved config at all: the same wait, without that alarm.
+        std::fs::remove_file(&file).unwrap();
+        assert!(s.persisted().unwrap().is_none());
+    }
+}
+
+#[cfg(test)]
 mod camera_config_tests {
     use super::*;
     use camplane_config::model::AgentCamera;
@@ -725,9 +854,9 @@ mod camera_config_tests {
             location: None,
             mobile: false,
         };
-        let d = AgentDesired {
+        let d = Desired {
             cameras: vec![cam(Some("rtsp://cam/sub")), cam(None)],
-            ..AgentDesired::default()
+            ..Desired::default()
         };
         let c = camera_configs(&d, 4);
         assert_eq!(c[0].main_url, "rtsp://cam/main");
@@ -742,7 +871,7 @@ mod camera_config_tests {
 
     #[test]
     fn a_cameras_own_alpr_fps_is_carried_and_checked() {
-        let mut d: AgentDesired = serde_json::from_value(serde_json::json!({
+        let mut d: Desired = serde_json::from_value(serde_json::json!({
             "agent": "gw", "site": "hq",
             "cameras": [
                 {"id": "a", "main_url": "rtsp://cam/a", "recording": true,
