@@ -470,14 +470,23 @@ fn session(
                 Some(w) => {
                     let changed = matches!((&w.sps, &sps), (Some(a), Some(b)) if a != b);
                     let long = secs.is_some_and(|s| w.elapsed(s) >= rt.cfg.segment_seconds as f64);
-                    changed || long
+                    changed || long || discontinuous(w.last_secs(), secs)
                 }
             };
             if rotate {
                 if let Some(w) = writer.take() {
                     finish(rt, w, now);
                 }
-                match SegmentWriter::create(&dir, now, params.clone(), info.time_base) {
+                let last_end = rt
+                    .index
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .segments(&rt.cfg.id)
+                    .iter()
+                    .map(|e| e.end())
+                    .max();
+                let start = segment_start(now, last_end);
+                match SegmentWriter::create(&dir, start, params.clone(), info.time_base) {
                     Ok(mut w) => {
                         w.sps = sps;
                         writer = Some(w);
@@ -487,6 +496,18 @@ fn session(
             } else if let (Some(w), Some(s)) = (writer.as_mut(), sps) {
                 w.sps.get_or_insert(s);
             }
+        }
+        // A jump of stream time inside a keyframe group: the segment ends
+        // here, and the next one starts at the next keyframe.
+        if !key
+            && writer
+                .as_ref()
+                .is_some_and(|w| discontinuous(w.last_secs(), secs))
+        {
+            if let Some(w) = writer.take() {
+                finish(rt, w, now);
+            }
+            continue;
         }
         if let Some(w) = writer.as_mut() {
             match w.write(&mut pkt) {
@@ -534,6 +555,50 @@ pub struct Coalescer {
 /// packet with one DTS, and joining them all would grow without bound while
 /// nothing reached the recording.
 pub const MAX_ACCESS_UNIT_PARTS: usize = 256;
+
+/// The longest step of stream time between two packets of one segment. A
+/// camera's packets come a frame interval apart (a second at 1 frame/s); a
+/// longer step is its clock jumping (an encoder or relay restarting), and a
+/// segment maps stream time to wall time linearly: playback would put what
+/// follows past the segment's end.
+pub const MAX_STREAM_STEP_SECS: f64 = 5.0;
+
+/// Where a new segment starts: the wall clock `now`, but not before the end
+/// of the camera's last indexed segment when the wall clock stepped back less
+/// than [`crate::clock::CLOCK_TOLERANCE`] (an NTP step, a clock kept in local
+/// time corrected): segments of one camera then never overlap, and the stamps
+/// catch up with the wall clock within that step. A larger step back is
+/// followed: stamps an hour or more in the future were wrong anyway.
+pub fn segment_start(now: Timestamp, last_end: Option<Timestamp>) -> Timestamp {
+    match last_end {
+        Some(e) if e > now && e.duration_since(now) <= crate::clock::CLOCK_TOLERANCE => e,
+        _ => now,
+    }
+}
+
+/// Where a segment ends: the wall clock at its end, but not before its start
+/// plus the stream time it holds (`span`): a wall clock stepped back while it
+/// recorded would give it no length, and a range asked for inside it nothing.
+pub fn segment_end(wall: Timestamp, start: Timestamp, span: Option<f64>) -> Timestamp {
+    let by_stream = span
+        .and_then(|s| jiff::SignedDuration::try_from_secs_f64(s).ok())
+        .and_then(|d| start.checked_add(d).ok());
+    match by_stream {
+        Some(t) if t > wall => t,
+        _ => wall,
+    }
+}
+
+/// Whether a keyframe at stream time `secs` cannot continue a segment whose
+/// last packet was at `last`: time went back (every later packet would be
+/// refused until it passed `last` again, recording nothing, perhaps for hours)
+/// or jumped more than [`MAX_STREAM_STEP_SECS`] forward. It starts a new one.
+pub fn discontinuous(last: Option<f64>, secs: Option<f64>) -> bool {
+    match (last, secs) {
+        (Some(l), Some(s)) => s < l || s - l > MAX_STREAM_STEP_SECS,
+        _ => false,
+    }
+}
 /// Most bytes of one joined access unit (a 4K IDR is a few MB).
 pub const MAX_ACCESS_UNIT_BYTES: usize = 16 << 20;
 
@@ -596,6 +661,7 @@ fn finish(rt: &CameraRuntime, w: SegmentWriter, end: Timestamp) {
         let _ = std::fs::remove_file(w.abandon());
         return;
     }
+    let end = segment_end(end, w.start(), w.stream_span());
     match w.finish(&rt.cfg.id, end, &rt.index) {
         Ok(e) => {
             let mut s = lock(&rt.shared);
@@ -609,6 +675,45 @@ fn finish(rt: &CameraRuntime, w: SegmentWriter, end: Timestamp) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A wall clock stepped back: a segment keeps the length of the stream it
+    /// holds, and the next one starts where it ended (within an hour's step).
+    #[test]
+    fn a_wall_clock_stepped_back_gives_segments_their_length_and_no_overlap() {
+        let t = |s: &str| s.parse::<Timestamp>().unwrap();
+        let start = t("2026-11-01T01:59:00Z");
+        // Stepped back an hour mid-segment: the wall says 01:00:30.
+        let end = segment_end(t("2026-11-01T01:00:30Z"), start, Some(60.0));
+        assert_eq!(end, t("2026-11-01T02:00:00Z"));
+        // Normal: the wall clock, a little after start + span.
+        let wall = t("2026-11-01T02:00:00.040Z");
+        assert_eq!(segment_end(wall, start, Some(60.0)), wall);
+        assert_eq!(segment_end(wall, start, None), wall);
+        // The next starts where the last ended, not an hour back over it.
+        assert_eq!(segment_start(t("2026-11-01T01:00:31Z"), Some(end)), end);
+        // A wall clock ahead of the last end is taken as it is.
+        let later = t("2026-11-01T02:10:00Z");
+        assert_eq!(segment_start(later, Some(end)), later);
+        // Stamps more than an hour ahead (a clock wrong before) are not chased.
+        let now = t("2026-11-01T00:30:00Z");
+        assert_eq!(segment_start(now, Some(t("2026-11-03T00:00:00Z"))), now);
+    }
+
+    /// Stream time going back, or leaping forward, ends a segment; a frame
+    /// interval, even at 1 frame/s, does not.
+    #[test]
+    fn a_jump_of_stream_time_starts_a_new_segment() {
+        assert!(!discontinuous(None, Some(3.0)));
+        assert!(!discontinuous(Some(10.0), None));
+        assert!(!discontinuous(Some(10.0), Some(10.04)));
+        assert!(!discontinuous(Some(10.0), Some(11.0)));
+        assert!(discontinuous(Some(10.0), Some(0.0)), "an encoder restarted");
+        assert!(discontinuous(Some(10.0), Some(9.9)));
+        assert!(discontinuous(
+            Some(10.0),
+            Some(10.0 + MAX_STREAM_STEP_SECS + 0.1)
+        ));
+    }
 
     #[test]
     fn a_stuck_dts_is_an_unusable_stream_not_a_growing_unit() {

@@ -106,6 +106,24 @@ impl SegmentWriter {
         self.first_secs.map(|f| secs - f).unwrap_or(0.0)
     }
 
+    /// When the segment started (wall clock, as opened).
+    pub fn start(&self) -> Timestamp {
+        self.start
+    }
+
+    /// Seconds of stream time between its first and last packets written.
+    pub fn stream_span(&self) -> Option<f64> {
+        Some(self.last_secs()? - self.first_secs?).filter(|s| s.is_finite() && *s >= 0.0)
+    }
+
+    /// The stream time (seconds, input time base) of the last packet written.
+    pub fn last_secs(&self) -> Option<f64> {
+        match (self.last_dts, self.offset) {
+            (Some(l), Some(o)) => Some((l + o) as f64 * f64::from(self.in_tb)),
+            _ => None,
+        }
+    }
+
     /// Packets written so far.
     pub fn packets(&self) -> u64 {
         self.packets
