@@ -54,6 +54,13 @@ pub struct ControllerConfig {
         skip_serializing_if = "is_default_console_max_connections"
     )]
     pub console_max_connections: usize,
+    /// Most connections to the public portal (`http_listen`) open at once, as
+    /// `console_max_connections` for the console: the portal needs no sign-in.
+    #[serde(
+        default = "default_console_max_connections",
+        skip_serializing_if = "is_default_console_max_connections"
+    )]
+    pub http_max_connections: usize,
     /// ALPR governance settings (verified agencies).
     #[serde(default, skip_serializing_if = "AlprSettings::is_empty")]
     pub alpr: AlprSettings,
@@ -683,6 +690,15 @@ impl ControllerConfig {
                 ),
             );
         }
+        if !(1..=MAX_CONSOLE_CONNECTIONS).contains(&cfg.http_max_connections) {
+            bad(
+                "http_max_connections",
+                format!(
+                    "{}: from 1 to {MAX_CONSOLE_CONNECTIONS}",
+                    cfg.http_max_connections
+                ),
+            );
+        }
         if let Some(c) = &cfg.console_listen {
             if c.parse::<std::net::SocketAddr>().is_err() {
                 bad("console_listen", format!("{c:?} is not an address:port"));
@@ -884,6 +900,10 @@ mod tests {
         let t = format!("{GOOD}console_max_connections: 0\n");
         let e = ControllerConfig::parse("c.yaml", &t).unwrap_err();
         assert_eq!(e.problems()[0].path, "console_max_connections");
+        assert_eq!(c.http_max_connections, DEFAULT_CONSOLE_CONNECTIONS);
+        let t = format!("{GOOD}http_max_connections: 100000\n");
+        let e = ControllerConfig::parse("c.yaml", &t).unwrap_err();
+        assert_eq!(e.problems()[0].path, "http_max_connections");
     }
 
     #[test]

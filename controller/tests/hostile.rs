@@ -38,6 +38,58 @@ async fn the_portal_answers_get_and_head_only() {
     assert_eq!(http_get(http, "/metrics").0, 200);
 }
 
+/// The portal needs no sign-in, so anyone may open connections to it: at most
+/// `http_max_connections` are open at once (one more is closed as it arrives,
+/// counted), and one that sends no request headers gives its place back after
+/// the header-read timeout.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn silent_portal_connections_hold_at_most_http_max_connections() {
+    use tokio::io::AsyncReadExt;
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = config_embedded(dir.path());
+    config.http_listen = Some("127.0.0.1:0".into());
+    config.http_max_connections = 3;
+    let h = start(config, None).await;
+    let http = h.running.http_addr.unwrap();
+    let mut silent = Vec::new();
+    for _ in 0..3 {
+        silent.push(tokio::net::TcpStream::connect(http).await.unwrap());
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    let mut over = tokio::net::TcpStream::connect(http).await.unwrap();
+    let mut b = [0u8; 1];
+    let n = tokio::time::timeout(std::time::Duration::from_secs(5), over.read(&mut b))
+        .await
+        .expect("the connection over the limit is closed at once");
+    assert!(matches!(n, Ok(0) | Err(_)), "{n:?}");
+    assert_eq!(
+        h.running
+            .controller
+            .metrics
+            .work_cancelled_of("http_connection_refused"),
+        1
+    );
+    // The silent ones are closed after the header-read timeout; the portal
+    // serves again.
+    let t = std::time::Instant::now();
+    for mut s in silent {
+        let n = tokio::time::timeout(std::time::Duration::from_secs(20), s.read(&mut b))
+            .await
+            .expect("closed within 20 s");
+        assert!(matches!(n, Ok(0) | Err(_)), "{n:?}");
+    }
+    assert!(
+        t.elapsed() >= std::time::Duration::from_secs(9),
+        "{:?}",
+        t.elapsed()
+    );
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    let status = tokio::task::spawn_blocking(move || http_get(http, "/metrics").0)
+        .await
+        .unwrap();
+    assert_eq!(status, 200);
+}
+
 /// A reply never exceeds the client's limit: `audit tail` comes in pages (the
 /// server caps a page at 1000 entries and about 1 MiB), and walking the pages
 /// gives the whole chain in order, nothing skipped or repeated.

@@ -143,6 +143,7 @@ pub async fn serve(
     let bound = listener
         .local_addr()
         .map_err(|e| crate::Error::io("local address", e))?;
+    let ctl_for_accept = ctl.clone();
     // No extractor takes the body: a request is answered (or refused) without
     // reading what a client sends after its headers.
     let app = axum::Router::new().fallback(move |method: Method, uri: Uri| {
@@ -166,14 +167,28 @@ pub async fn serve(
             crate::publog::portal::route(&ctl, uri.path()).await
         }
     });
+    // At most http_max_connections open, each given a header-read timeout:
+    // the portal needs no sign-in, so anyone can open connections to it.
+    let mut accepted = crate::core::http1::accept_bounded(
+        ctl_for_accept.clone(),
+        listener,
+        ctl_for_accept.config.http_max_connections,
+        ("http_connection_refused", "http_max_connections"),
+        cancel.clone(),
+    );
+    let (tx, rx) = tokio::sync::mpsc::channel(64);
     tokio::spawn(async move {
-        if let Err(e) = axum::serve(listener, app)
-            .with_graceful_shutdown(cancel.cancelled_owned())
-            .await
-        {
-            tracing::warn!(error = %e, "public portal stopped");
+        while let Some((stream, peer, place)) = accepted.recv().await {
+            if tx
+                .send((crate::core::http1::Placed::new(stream, place), peer))
+                .await
+                .is_err()
+            {
+                return;
+            }
         }
     });
+    tokio::spawn(crate::core::http1::serve_connections(rx, app, cancel));
     tracing::info!(addr = %bound, "public portal serving /public/");
     Ok(bound)
 }

@@ -33,7 +33,7 @@ mod users;
 
 use crate::core::audit::Draft;
 use crate::core::auth::{Actor, Operation};
-use crate::core::{AuditAction, Controller};
+use crate::core::{http1, AuditAction, Controller};
 use crate::fleet::Fleet;
 use crate::{Error, Result};
 use axum::body::Body;
@@ -154,72 +154,9 @@ fn nav(actor: &Actor) -> Vec<html::NavItem> {
     n
 }
 
-/// The client's address (the sign-in source, as the gRPC door's `remote_addr`).
-#[derive(Debug, Clone, Copy)]
-pub struct ClientAddr(pub SocketAddr);
-
-/// Connections whose TLS handshake is done: handshakes run in their own tasks,
-/// so a slow client never holds up the others.
-pub struct TlsListener {
-    rx: tokio::sync::mpsc::Receiver<(Conn, SocketAddr)>,
-}
-
-/// One console connection: the TLS stream, and its place among
-/// `console_max_connections` (given back when the connection is dropped).
-pub struct Conn {
-    io: tokio_rustls::server::TlsStream<tokio::net::TcpStream>,
-    _place: tokio::sync::OwnedSemaphorePermit,
-}
-
-impl tokio::io::AsyncRead for Conn {
-    fn poll_read(
-        mut self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-        buf: &mut tokio::io::ReadBuf<'_>,
-    ) -> std::task::Poll<std::io::Result<()>> {
-        std::pin::Pin::new(&mut self.io).poll_read(cx, buf)
-    }
-}
-
-impl tokio::io::AsyncWrite for Conn {
-    fn poll_write(
-        mut self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-        buf: &[u8],
-    ) -> std::task::Poll<std::io::Result<usize>> {
-        std::pin::Pin::new(&mut self.io).poll_write(cx, buf)
-    }
-    fn poll_flush(
-        mut self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<std::io::Result<()>> {
-        std::pin::Pin::new(&mut self.io).poll_flush(cx)
-    }
-    fn poll_shutdown(
-        mut self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<std::io::Result<()>> {
-        std::pin::Pin::new(&mut self.io).poll_shutdown(cx)
-    }
-    fn poll_write_vectored(
-        mut self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-        bufs: &[std::io::IoSlice<'_>],
-    ) -> std::task::Poll<std::io::Result<usize>> {
-        std::pin::Pin::new(&mut self.io).poll_write_vectored(cx, bufs)
-    }
-    fn is_write_vectored(&self) -> bool {
-        self.io.is_write_vectored()
-    }
-}
-
-impl TlsListener {
-    /// The next connection whose handshake is done; `None` once the accepting
-    /// task ended (shutdown).
-    async fn next(&mut self) -> Option<(Conn, SocketAddr)> {
-        self.rx.recv().await
-    }
-}
+/// One console connection: the TLS stream, holding its place among
+/// `console_max_connections` (TLS handshakes included).
+type Conn = http1::Placed<tokio_rustls::server::TlsStream<tokio::net::TcpStream>>;
 
 /// The TLS settings of the console: the server certificate and key (PEM) of
 /// the gRPC listener, HTTP/1.1, the ring provider the rest of the process uses.
@@ -267,71 +204,32 @@ pub async fn serve(
     let bound = tcp
         .local_addr()
         .map_err(|e| Error::io("local address", e))?;
-    let (tx, rx) = tokio::sync::mpsc::channel(64);
-    let places = Arc::new(tokio::sync::Semaphore::new(
+    let mut accepted = http1::accept_bounded(
+        ctl.clone(),
+        tcp,
         ctl.config.console_max_connections,
-    ));
-    {
-        let cancel = cancel.clone();
-        let ctl = ctl.clone();
-        tokio::spawn(async move {
-            // Refusals are counted and logged at most once a minute.
-            let mut refused_since_log = 0u64;
-            let mut last_log: Option<std::time::Instant> = None;
-            loop {
-                let (stream, peer) = tokio::select! {
-                    _ = cancel.cancelled() => return,
-                    r = tcp.accept() => match r {
-                        Ok(c) => c,
-                        Err(e) => {
-                            // Out of descriptors and the like: wait, then go on.
-                            tracing::warn!(error = %e, "console accept failed");
-                            tokio::time::sleep(Duration::from_millis(100)).await;
-                            continue;
-                        }
-                    },
-                };
-                // Every place taken: this one is closed as it arrives.
-                let Ok(place) = places.clone().try_acquire_owned() else {
-                    drop(stream);
-                    ctl.metrics.work_cancelled("console_connection_refused");
-                    refused_since_log += 1;
-                    if last_log.is_none_or(|t| t.elapsed() >= Duration::from_secs(60)) {
-                        tracing::warn!(
-                            refused = refused_since_log,
-                            max = ctl.config.console_max_connections,
-                            "console connections refused: console_max_connections open"
-                        );
-                        refused_since_log = 0;
-                        last_log = Some(std::time::Instant::now());
+        ("console_connection_refused", "console_max_connections"),
+        cancel.clone(),
+    );
+    // Handshakes run in their own tasks, so a slow client never holds up the
+    // others; each holds its place from the moment it was accepted.
+    let (tx, rx) = tokio::sync::mpsc::channel::<(Conn, SocketAddr)>(64);
+    tokio::spawn(async move {
+        while let Some((stream, peer, place)) = accepted.recv().await {
+            let (acceptor, tx) = (acceptor.clone(), tx.clone());
+            tokio::spawn(async move {
+                match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
+                    Ok(Ok(tls)) => {
+                        let _ = tx.send((http1::Placed::new(tls, place), peer)).await;
                     }
-                    continue;
-                };
-                let _ = stream.set_nodelay(true);
-                let (acceptor, tx) = (acceptor.clone(), tx.clone());
-                tokio::spawn(async move {
-                    match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
-                        Ok(Ok(tls)) => {
-                            let _ = tx
-                                .send((
-                                    Conn {
-                                        io: tls,
-                                        _place: place,
-                                    },
-                                    peer,
-                                ))
-                                .await;
-                        }
-                        Ok(Err(e)) => {
-                            tracing::debug!(%peer, error = %e, "console TLS handshake failed")
-                        }
-                        Err(_) => tracing::debug!(%peer, "console TLS handshake timed out"),
+                    Ok(Err(e)) => {
+                        tracing::debug!(%peer, error = %e, "console TLS handshake failed")
                     }
-                });
-            }
-        });
-    }
-    let listener = TlsListener { rx };
+                    Err(_) => tracing::debug!(%peer, "console TLS handshake timed out"),
+                }
+            });
+        }
+    });
     let console = Arc::new(Console {
         ctl,
         fleet,
@@ -340,65 +238,14 @@ pub async fn serve(
         map: Default::default(),
     });
     let app = axum::Router::new().fallback(
-        move |ConnectInfo(ClientAddr(client)): ConnectInfo<ClientAddr>, req: Request<Body>| {
+        move |ConnectInfo(client): ConnectInfo<SocketAddr>, req: Request<Body>| {
             let console = console.clone();
             async move { secured(console.handle(client, req).await) }
         },
     );
-    tokio::spawn(serve_connections(listener, app, cancel));
+    tokio::spawn(http1::serve_connections(rx, app, cancel));
     tracing::info!(addr = %bound, "operator console serving https://{bound}/console/");
     Ok(bound)
-}
-
-/// How long a client has to send a request's headers once it has a
-/// connection (and between requests on a kept-alive one): a client that sends
-/// nothing, or trickles its headers, gives its place back (see
-/// `console_max_connections`). A page's request comes in one packet; a
-/// WebSocket or an event stream, once answered, is not reading headers.
-const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// Serves each connection whose handshake is done (HTTP/1.1, WebSocket
-/// upgrades) until `cancel`, then lets the open ones finish what they answer.
-async fn serve_connections(
-    mut listener: TlsListener,
-    app: axum::Router,
-    cancel: CancellationToken,
-) {
-    let mut open = tokio::task::JoinSet::new();
-    loop {
-        let (io, peer) = tokio::select! {
-            () = cancel.cancelled() => break,
-            c = listener.next() => match c {
-                Some(c) => c,
-                None => break,
-            },
-        };
-        while open.try_join_next().is_some() {}
-        let (app, cancel) = (app.clone(), cancel.clone());
-        open.spawn(async move {
-            let svc = hyper::service::service_fn(move |mut req: Request<hyper::body::Incoming>| {
-                req.extensions_mut().insert(ConnectInfo(ClientAddr(peer)));
-                tower::ServiceExt::oneshot(app.clone(), req)
-            });
-            let conn = hyper::server::conn::http1::Builder::new()
-                .timer(hyper_util::rt::TokioTimer::new())
-                .header_read_timeout(HEADER_READ_TIMEOUT)
-                .serve_connection(hyper_util::rt::TokioIo::new(io), svc)
-                .with_upgrades();
-            tokio::pin!(conn);
-            let ended = tokio::select! {
-                r = conn.as_mut() => r,
-                () = cancel.cancelled() => {
-                    conn.as_mut().graceful_shutdown();
-                    conn.await
-                }
-            };
-            if let Err(e) = ended {
-                tracing::debug!(%peer, error = %e, "console connection ended");
-            }
-        });
-    }
-    while open.join_next().await.is_some() {}
 }
 
 /// Adds the security headers every answer carries.

@@ -10,6 +10,7 @@ pub mod clock;
 pub mod csv;
 pub mod error;
 pub mod events;
+pub mod http1;
 pub mod leader;
 pub mod metrics;
 pub mod object;
