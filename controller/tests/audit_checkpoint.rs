@@ -184,3 +184,24 @@ async fn checkpoints_are_signed_served_and_checked() {
         .is_some());
     h.cancel.cancel();
 }
+
+/// A controller that lost its lead signs from the head it read: a checkpoint
+/// stored meanwhile of a longer chain (the new leader's) is not moved back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stale_signer_does_not_move_the_checkpoint_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let h = start(config_embedded(dir.path()), None).await;
+    let ctl = h.running.controller.clone();
+    let first = wait_for_checkpoint(&h, None).await;
+    // The new leader's, of a chain 1000 entries longer than this one's head.
+    let kv = ctl.store.get(witness::LATEST).await.unwrap().unwrap();
+    let mut newer: serde_json::Value = serde_json::from_slice(&kv.value).unwrap();
+    newer["size"] = (first + 1000).into();
+    ctl.store
+        .put(witness::LATEST, serde_json::to_vec(&newer).unwrap())
+        .await
+        .unwrap();
+    let signed = ctl.sign_checkpoint().await.unwrap();
+    assert_eq!(signed.size, first + 1000, "the longer one stands");
+    assert_eq!(latest_size(&h).await, Some(first + 1000));
+}

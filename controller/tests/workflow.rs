@@ -329,6 +329,65 @@ pub async fn tamper_and_check(h: &Harness, store: &dyn Store) {
     assert_eq!(v.first_broken_seq, 6, "{}", v.message);
 }
 
+/// An entry stored past the head, outside any transaction that moved it, is
+/// not the chain's: named.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_entry_added_past_the_head_is_detected() {
+    let dir = tempfile::tempdir().unwrap();
+    std::env::set_var("CAMPLANE_TEST_NO_SUCH_VAR", ADMIN_PW);
+    let h = start(config_embedded(dir.path()), None).await;
+    apply(&h, &h.admin, CITY).await.unwrap();
+    let v = verify(&h).await;
+    assert!(v.ok, "{}", v.message);
+    let store = h.running.controller.store.clone();
+    let last = store.list("audit/entries/").await.unwrap().kvs.len() as u64;
+    let copy = store
+        .get(&camplane_controller::audit::entry_key(last))
+        .await
+        .unwrap()
+        .unwrap();
+    store
+        .put(
+            &camplane_controller::audit::entry_key(last + 1),
+            copy.value.to_vec(),
+        )
+        .await
+        .unwrap();
+    let v = verify(&h).await;
+    assert!(!v.ok);
+    assert!(v.message.contains("outside the chain"), "{}", v.message);
+}
+
+/// `audit verify` while the log grows: entries committed while it reads are
+/// not taken for removed ones (the head is read before the entries).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn verify_while_entries_are_written_finds_no_false_break() {
+    let dir = tempfile::tempdir().unwrap();
+    std::env::set_var("CAMPLANE_TEST_NO_SUCH_VAR", ADMIN_PW);
+    let h = start(config_embedded(dir.path()), None).await;
+    apply(&h, &h.admin, CITY).await.unwrap();
+    let stop = tokio_util::sync::CancellationToken::new();
+    let writer = {
+        let (channel, admin, stop) = (h.channel.clone(), h.admin.clone(), stop.clone());
+        tokio::spawn(async move {
+            let mut i = 0u64;
+            while !stop.is_cancelled() {
+                i += 1;
+                let doc =
+                    format!("kind: Department\nname: parks\nspec: {{display_name: Parks {i}}}\n");
+                apply_on(&channel, &admin, &doc).await.unwrap();
+            }
+            i
+        })
+    };
+    for _ in 0..40 {
+        let v = verify(&h).await;
+        assert!(v.ok, "{}", v.message);
+    }
+    stop.cancel();
+    assert!(writer.await.unwrap() > 0);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn corrupted_store_file_refuses_to_start() {
     let dir = tempfile::tempdir().unwrap();

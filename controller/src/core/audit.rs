@@ -271,6 +271,17 @@ impl AuditLog {
         })
     }
 
+    /// The stored head (the genesis when the log is empty).
+    async fn stored_head(&self) -> Result<Head> {
+        Ok(match self.core.store.get(HEAD).await? {
+            Some(kv) => serde_json::from_slice::<Head>(&kv.value)?,
+            None => Head {
+                seq: 0,
+                hash: GENESIS.into(),
+            },
+        })
+    }
+
     /// The stored entry `seq`, if there is one.
     pub async fn entry(&self, seq: u64) -> Result<Option<AuditEntry>> {
         match self.core.store.get(&entry_key(seq)).await? {
@@ -281,18 +292,19 @@ impl AuditLog {
 
     /// Walks the whole chain.
     pub async fn verify(&self) -> Result<Verification> {
+        // The head first, then the entries: an entry and the head move in one
+        // transaction, so the listing holds every entry up to this head, and
+        // entries committed while it was read (up to the head read after it)
+        // besides; those are checked at the next verify.
+        let head = self.stored_head().await?;
         let entries = self.core.store.list(ENTRIES).await?;
-        let head = match self.core.store.get(HEAD).await? {
-            Some(kv) => serde_json::from_slice::<Head>(&kv.value)?,
-            None => Head {
-                seq: 0,
-                hash: GENESIS.into(),
-            },
-        };
-        let v = verify_chain(
+        let after = self.stored_head().await?;
+        let in_chain = usize::try_from(head.seq).unwrap_or(usize::MAX);
+        let mut v = verify_chain(
             entries
                 .kvs
                 .iter()
+                .take(in_chain)
                 .map(|kv| (kv.key.as_str(), kv.value.as_slice())),
             head.seq,
             &head.hash,
@@ -300,16 +312,54 @@ impl AuditLog {
         if v.first_broken.is_some() {
             return Ok(v);
         }
+        if entries.kvs.len() as u64 > after.seq {
+            // More entries than any head ever named: not the chain's.
+            v.first_broken = Some(after.seq + 1);
+            v.message = format!(
+                "{} entries are stored but the head names {}: entries were added outside the chain",
+                entries.kvs.len(),
+                after.seq
+            );
+            return Ok(v);
+        }
         // A sealed detail still kept must be the one its entry's digest names
         // (erased ones are simply absent).
-        let by_digest: std::collections::HashMap<String, u64> = entries
+        let sealed_entries: Vec<(String, u64, Timestamp)> = entries
             .kvs
             .iter()
+            .take(in_chain)
             .filter_map(|kv| serde_json::from_slice::<AuditEntry>(&kv.value).ok())
             .filter(|e| !e.sealed.is_empty())
-            .map(|e| (e.sealed, e.seq))
+            .map(|e| (e.sealed, e.seq, e.at))
             .collect();
-        for kv in self.core.store.list(sealed::SEALED).await?.kvs {
+        let by_digest: std::collections::HashMap<&str, u64> = sealed_entries
+            .iter()
+            .map(|(d, seq, _)| (d.as_str(), *seq))
+            .collect();
+        let kept = self.core.store.list(sealed::SEALED).await?.kvs;
+        // A detail younger than its erasure (30 days, less a day for the
+        // sweep's cadence and clocks) must still be there: one removed early
+        // hides who searched for what.
+        let present: std::collections::HashSet<&str> = kept
+            .iter()
+            .map(|kv| kv.key.trim_start_matches(sealed::SEALED))
+            .collect();
+        let young =
+            self.core.clock.now() - jiff::SignedDuration::from_hours(24 * (sealed::KEEP_DAYS - 1));
+        if let Some((d, seq, _)) = sealed_entries
+            .iter()
+            .find(|(d, _, at)| *at > young && !present.contains(d.as_str()))
+        {
+            return Ok(Verification {
+                entries: v.entries,
+                first_broken: Some(*seq),
+                message: format!(
+                    "the sealed detail of entry {seq} ({}{d}) is gone before its 30 days: removed by hand",
+                    sealed::SEALED
+                ),
+            });
+        }
+        for kv in &kept {
             let digest = kv.key.trim_start_matches(sealed::SEALED);
             let fine = serde_json::from_slice::<SealedRecord>(&kv.value)
                 .is_ok_and(|r| r.digest() == digest);

@@ -11,7 +11,7 @@
 //! `checkpoints/months/{YYYY-MM}` (city time zone).
 
 use crate::core::audit::{Draft, GENESIS};
-use crate::core::store::{DynStore, Op};
+use crate::core::store::{Compare, DynStore, Op};
 use crate::core::{AuditAction, Controller};
 use crate::{Error, Result};
 use base64::engine::general_purpose::STANDARD as B64;
@@ -104,7 +104,16 @@ impl Controller {
     /// (`audit.checkpoint`), so the entry after the checkpointed head records it.
     pub async fn sign_checkpoint(&self) -> Result<StoredCheckpoint> {
         let key = self.witness_key().await?;
+        // The stored checkpoint before the head: a leader that lost its lead
+        // (a stale head) never moves the served checkpoint back.
+        let latest = self.store.get(LATEST).await?;
         let (size, hash_hex) = self.audit.head().await?;
+        if let Some(kv) = &latest {
+            let prev: StoredCheckpoint = serde_json::from_slice(&kv.value)?;
+            if prev.size > size {
+                return Ok(prev);
+            }
+        }
         let hash: [u8; 32] = hex::decode(&hash_hex)
             .ok()
             .and_then(|v| v.try_into().ok())
@@ -127,6 +136,16 @@ impl Controller {
         let tz =
             jiff::tz::TimeZone::get(&self.config.city.time_zone).unwrap_or(jiff::tz::TimeZone::UTC);
         let month = now.to_zoned(tz).strftime("%Y-%m").to_string();
+        let month_rev = match self.store.get(&month_key(&month)).await? {
+            Some(kv) => {
+                let prev: StoredCheckpoint = serde_json::from_slice(&kv.value)?;
+                if prev.size > size {
+                    return Ok(prev);
+                }
+                kv.mod_revision
+            }
+            None => 0,
+        };
         let bytes = serde_json::to_vec(&rec)?;
         let v = signer.verifier();
         let mut d = Draft::new(
@@ -139,17 +158,27 @@ impl Controller {
             "origin": cp.origin, "size": size, "hash": hash_hex,
             "key_id": v.key_id_hex(),
         });
-        self.audit
+        let compares = vec![
+            Compare::ModRevision(LATEST.into(), latest.map_or(0, |kv| kv.mod_revision)),
+            Compare::ModRevision(month_key(&month), month_rev),
+        ];
+        let committed = self
+            .audit
             .commit(
-                vec![],
+                compares,
                 vec![
                     Op::Put(LATEST.into(), bytes.clone()),
                     Op::Put(month_key(&month), bytes),
                 ],
                 d,
             )
-            .await?
-            .ok_or_else(|| Error::Internal("checkpoint commit without compares failed".into()))?;
+            .await?;
+        if committed.is_none() {
+            // Another controller signed meanwhile: its checkpoint stands.
+            return self.latest_checkpoint().await?.ok_or_else(|| {
+                Error::Internal("a checkpoint was signed meanwhile, then removed".into())
+            });
+        }
         tracing::info!(size, "audit checkpoint signed");
         Ok(rec)
     }
