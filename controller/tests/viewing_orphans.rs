@@ -54,17 +54,29 @@ async fn sessions_of_a_dead_controller_are_ended_by_the_leader() {
         put(s.key(), serde_json::to_vec(s).unwrap()).await;
     }
     put(held_key(&held.id), b"c-elsewhere".to_vec()).await;
-    clock.set(t0 + ORPHAN_GRACE - jiff::SignedDuration::from_secs(1));
+    // The leader first sees the orphan without its mark: the grace starts
+    // then (a mark missing for a moment ends nothing), whatever its age.
+    clock.set(t0 + ORPHAN_GRACE * 3);
+    assert_eq!(
+        ctl.end_orphaned_sessions().await.unwrap(),
+        0,
+        "first seen without its mark"
+    );
+    clock.set(t0 + ORPHAN_GRACE * 4 - jiff::SignedDuration::from_secs(1));
     assert_eq!(
         ctl.end_orphaned_sessions().await.unwrap(),
         0,
         "within the grace"
     );
-    clock.set(t0 + ORPHAN_GRACE + jiff::SignedDuration::from_secs(1));
-    let young = session("vs-4-young", t0 + ORPHAN_GRACE);
+    let end_at = t0 + ORPHAN_GRACE * 4 + jiff::SignedDuration::from_secs(1);
+    clock.set(end_at);
+    let young = session("vs-4-young", t0 + ORPHAN_GRACE * 4);
     put(young.key(), serde_json::to_vec(&young).unwrap()).await;
     assert_eq!(ctl.end_orphaned_sessions().await.unwrap(), 1);
     assert_eq!(ctl.end_orphaned_sessions().await.unwrap(), 0, "once");
+    // Its holder ending it late finds it ended: nothing more is written.
+    let again = ctl.end_viewing(&orphan, 9999, "completed").await.unwrap();
+    assert_eq!(again.outcome.as_deref(), Some(ORPHANED));
 
     let stored = |id: &str| {
         let id = id.to_string();
@@ -79,10 +91,7 @@ async fn sessions_of_a_dead_controller_are_ended_by_the_leader() {
     };
     let o = stored(&orphan.id).await;
     assert_eq!(o.outcome.as_deref(), Some(ORPHANED));
-    assert_eq!(
-        o.ended_at,
-        Some(t0 + ORPHAN_GRACE + jiff::SignedDuration::from_secs(1))
-    );
+    assert_eq!(o.ended_at, Some(end_at));
     assert_eq!(o.bytes, 4096, "the bytes last recorded");
     assert!(stored(&held.id).await.active());
     assert!(stored(&young.id).await.active());

@@ -96,6 +96,9 @@ pub struct Route {
     /// Other keys this controller holds under its lease while it serves what
     /// they name (a viewing session's mark), put again under a new lease.
     held: Mutex<std::collections::HashSet<String>>,
+    /// A record or held key whose write failed while the lease lived: the
+    /// keeper writes them again at its next turn, not only under a new lease.
+    unwritten: std::sync::atomic::AtomicBool,
 }
 
 impl Route {
@@ -118,6 +121,7 @@ impl Route {
             peer_serial: None,
             started: Timestamp::now(),
             held: Default::default(),
+            unwritten: Default::default(),
         }
     }
 
@@ -130,7 +134,9 @@ impl Route {
             .unwrap_or_else(|e| e.into_inner())
             .insert(key.to_string());
         if let Err(e) = self.put_held(key).await {
-            // The keeper puts it again with the next lease.
+            // The keeper puts it again at its next turn.
+            self.unwritten
+                .store(true, std::sync::atomic::Ordering::SeqCst);
             tracing::warn!(error = %e, %key, "held key not written");
         }
     }
@@ -204,6 +210,33 @@ impl Route {
         Ok(())
     }
 
+    /// Writes `p` again (the keeper) unless the agent's record is already
+    /// this one or a newer session's: one the agent opened at another
+    /// controller since is never overwritten by this stale copy.
+    async fn put_unless_newer(&self, p: &Presence) -> Result<()> {
+        let key = presence_key(&p.agent);
+        let rev = match self.store.get(&key).await? {
+            Some(kv) => {
+                if let Ok(stored) = serde_json::from_slice::<Presence>(&kv.value) {
+                    if stored.session == p.session || stored.since > p.since {
+                        return Ok(());
+                    }
+                }
+                kv.mod_revision
+            }
+            None => 0,
+        };
+        let lease = self.lease().await?;
+        self.store
+            .txn_leased(
+                vec![Compare::ModRevision(key, rev)],
+                vec![Op::Put(presence_key(&p.agent), serde_json::to_vec(p)?)],
+                lease,
+            )
+            .await?;
+        Ok(())
+    }
+
     /// Records that this controller holds `agent`'s session `session`; a newer
     /// session of the agent (here or elsewhere) overwrites an older one.
     pub async fn present(&self, agent: &str, session: u64, since: Timestamp) {
@@ -219,7 +252,9 @@ impl Route {
             .unwrap_or_else(|e| e.into_inner())
             .insert(agent.to_string(), p.clone());
         if let Err(e) = self.put(&p).await {
-            // The keeper puts it again with the next lease.
+            // The keeper puts it again at its next turn.
+            self.unwritten
+                .store(true, std::sync::atomic::Ordering::SeqCst);
             tracing::warn!(error = %e, %agent, "presence not recorded");
         }
     }
@@ -282,11 +317,16 @@ impl Route {
                 },
                 None => false,
             };
-            if alive {
+            let unwritten = self
+                .unwritten
+                .swap(false, std::sync::atomic::Ordering::SeqCst);
+            if alive && !unwritten {
                 continue;
             }
-            *self.lease.lock().unwrap_or_else(|e| e.into_inner()) = None;
-            registered = self.register_peer().await.is_ok();
+            if !alive {
+                *self.lease.lock().unwrap_or_else(|e| e.into_inner()) = None;
+                registered = self.register_peer().await.is_ok();
+            }
             let records: Vec<Presence> = self
                 .mine
                 .lock()
@@ -295,7 +335,9 @@ impl Route {
                 .cloned()
                 .collect();
             for p in records {
-                if let Err(e) = self.put(&p).await {
+                if let Err(e) = self.put_unless_newer(&p).await {
+                    self.unwritten
+                        .store(true, std::sync::atomic::Ordering::SeqCst);
                     tracing::warn!(error = %e, agent = %p.agent, "presence not recorded again");
                 }
             }
@@ -308,6 +350,8 @@ impl Route {
                 .collect();
             for key in held {
                 if let Err(e) = self.put_held(&key).await {
+                    self.unwritten
+                        .store(true, std::sync::atomic::Ordering::SeqCst);
                     tracing::warn!(error = %e, %key, "held key not written again");
                 }
             }
@@ -474,6 +518,49 @@ mod tests {
         let e = parts(Err(Error::Agent("agent a: no answer".into())));
         assert_eq!(e.len(), 1);
         assert_eq!(e[0].error, "agent a: no answer");
+    }
+
+    /// A record whose write failed while the lease lived is written again at
+    /// the keeper's next turn; and the keeper never writes its stale copy over
+    /// a newer session the agent opened at another controller.
+    #[tokio::test]
+    async fn the_keeper_writes_again_what_failed_and_never_over_a_newer_session() {
+        let dir = tempfile::tempdir().unwrap();
+        let store: DynStore = std::sync::Arc::new(
+            crate::core::store::embedded::EmbeddedStore::open(dir.path()).unwrap(),
+        );
+        let a = std::sync::Arc::new(Route::new(store.clone(), "127.0.0.1:1".into(), 1, None));
+        let t0 = Timestamp::now();
+        a.present("gw", 1, t0).await;
+        // As if that write had failed: the record is not there, and marked.
+        store
+            .txn(vec![], vec![Op::Delete(presence_key("gw"))])
+            .await
+            .unwrap();
+        a.unwritten.store(true, std::sync::atomic::Ordering::SeqCst);
+        let cancel = CancellationToken::new();
+        let keeper = tokio::spawn({
+            let (a, cancel) = (a.clone(), cancel.clone());
+            async move { a.keep(cancel).await }
+        });
+        let mut back = false;
+        for _ in 0..40 {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            if a.presence("gw").await.unwrap().is_some() {
+                back = true;
+                break;
+            }
+        }
+        assert!(back, "written again while the lease lives");
+        cancel.cancel();
+        keeper.await.unwrap();
+        // The agent's newer session at b: a's copy is not written over it.
+        let b = Route::new(store.clone(), "127.0.0.1:2".into(), 10, None);
+        b.present("gw", 7, t0 + jiff::SignedDuration::from_secs(5))
+            .await;
+        let mine = a.mine.lock().unwrap().get("gw").cloned().unwrap();
+        a.put_unless_newer(&mine).await.unwrap();
+        assert_eq!(a.presence("gw").await.unwrap().unwrap().controller, b.id);
     }
 
     #[tokio::test]

@@ -102,6 +102,10 @@ pub const SESSIONS: &str = "viewing/sessions/";
 /// died loses its mark, and the leader ends it ([`Controller::end_orphaned_sessions`]).
 pub const HELD: &str = "viewing/held/";
 
+/// When this leader first saw each running session without its mark.
+#[derive(Default)]
+struct UnmarkedSince(std::sync::Mutex<std::collections::HashMap<String, jiff::Timestamp>>);
+
 /// How long a running session may be without its mark before the leader ends
 /// it: well over a lease (`store.etcd.lease_seconds`, 10 s by default) and the
 /// keeper's putting it again under a new one.
@@ -369,6 +373,38 @@ impl Controller {
         bytes: u64,
         outcome: &str,
     ) -> Result<ViewingSession> {
+        // Ended once: a second end (the orphan job and the holder racing)
+        // finds it ended and writes nothing.
+        for _ in 0..8 {
+            let (stored, rev) = match self.store.get(&s.key()).await? {
+                Some(kv) => (
+                    serde_json::from_slice::<ViewingSession>(&kv.value)?,
+                    kv.mod_revision,
+                ),
+                None => (s.clone(), 0),
+            };
+            if !stored.active() {
+                return Ok(stored);
+            }
+            if let Some(ended) = self.try_end_viewing(s, bytes, outcome, rev).await? {
+                return Ok(ended);
+            }
+        }
+        Err(Error::Unavailable(format!(
+            "viewing session {} kept changing while it was ended",
+            s.id
+        )))
+    }
+
+    /// [`Controller::end_viewing`]'s write, if the session's record is still
+    /// at `rev`.
+    async fn try_end_viewing(
+        &self,
+        s: &ViewingSession,
+        bytes: u64,
+        outcome: &str,
+        rev: i64,
+    ) -> Result<Option<ViewingSession>> {
         let now = self.now();
         let mut ended = s.clone();
         ended.ended_at = Some(now);
@@ -383,9 +419,10 @@ impl Controller {
             "session": s.id, "camera": s.camera, "mode": s.mode, "duration_ms": duration_ms,
             "bytes": bytes, "masked": s.masked, "outcome": outcome,
         });
-        self.audit
+        let committed = self
+            .audit
             .commit(
-                vec![],
+                vec![Compare::ModRevision(ended.key(), rev)],
                 vec![
                     Op::Put(ended.key(), serde_json::to_vec(&ended)?),
                     Op::Delete(held_key(&s.id)),
@@ -393,10 +430,13 @@ impl Controller {
                 d,
             )
             .await?;
+        if committed.is_none() {
+            return Ok(None);
+        }
         if let Some(r) = self.wing::<Hub>().route() {
             r.let_go(&held_key(&s.id));
         }
-        Ok(ended)
+        Ok(Some(ended))
     }
 
     /// Marks session `id` as served by this controller, under its lease.
@@ -407,9 +447,11 @@ impl Controller {
     }
 
     /// Ends the running sessions whose controller stopped without ending them
-    /// (their mark gone, [`ORPHAN_GRACE`] after their start): each gets its end,
-    /// outcome [`ORPHANED`], and its `view.end`, with the bytes last recorded.
-    /// Run by the leader (housekeeping). Returns how many it ended.
+    /// (their mark seen gone for [`ORPHAN_GRACE`] by this leader: a mark
+    /// missing for a moment, while its controller's lease is renewed or its
+    /// put retried, ends nothing): each gets its end, outcome [`ORPHANED`],
+    /// and its `view.end`, with the bytes last recorded. Run by the leader
+    /// (housekeeping). Returns how many it ended.
     pub async fn end_orphaned_sessions(&self) -> Result<usize> {
         // Without a route no session here has a mark: nothing can be judged.
         if self.wing::<Hub>().route().is_none() {
@@ -417,20 +459,38 @@ impl Controller {
         }
         let now = self.now();
         let mut ended = 0;
+        let unmarked = self.wing::<UnmarkedSince>();
+        let mut seen = std::collections::HashSet::new();
         for kv in self.store.list(SESSIONS).await?.kvs {
             let Ok(s) = serde_json::from_slice::<ViewingSession>(&kv.value) else {
                 continue;
             };
-            if !s.active() || now.duration_since(s.started_at) < ORPHAN_GRACE {
+            if !s.active() {
                 continue;
             }
             if self.store.get(&held_key(&s.id)).await?.is_some() {
+                continue;
+            }
+            seen.insert(s.id.clone());
+            let since = *unmarked
+                .0
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .entry(s.id.clone())
+                .or_insert(now);
+            if now.duration_since(since) < ORPHAN_GRACE {
                 continue;
             }
             tracing::warn!(session = %s.id, camera = %s.camera, "viewing session without its controller: ended");
             self.end_viewing(&s, s.bytes, ORPHANED).await?;
             ended += 1;
         }
+        // Marked again, or ended: forgotten.
+        unmarked
+            .0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .retain(|id, _| seen.contains(id));
         Ok(ended)
     }
 
