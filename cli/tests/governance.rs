@@ -84,10 +84,18 @@ fn approvals_alerts_and_reports_through_the_cli() {
     let qualified = dir.path().join("op.yaml");
     std::fs::write(
         &qualified,
-        "kind: User\nname: op\nspec:\n  department: police\n  roles: [alpr_operator]\n  trained_at: 2026-01-05T00:00:00Z\n  certified_until: 2099-01-01T00:00:00Z\n",
+        "kind: User\nname: op\nspec:\n  department: police\n  roles: [alpr_operator]\n  trained_at: 2026-01-05T00:00:00Z\n  certified_until: 2099-01-01T00:00:00Z\n---\nkind: User\nname: sup\nspec:\n  department: police\n  roles: [supervisor]\n  trained_at: 2026-01-05T00:00:00Z\n  certified_until: 2099-01-01T00:00:00Z\n",
     )
     .unwrap();
     let o = env.cli("admin", &["apply", "-f", qualified.to_str().unwrap()], None);
+    assert!(o.status.success(), "{}", text(&o));
+    // The supervisor sees plates and patterns in the approvals queue: ALPR
+    // data, under the policy acknowledged too.
+    let o = env.cli(
+        "sup",
+        &["policy", "acknowledge", "--password-stdin"],
+        Some("sup-password-123\n"),
+    );
     assert!(o.status.success(), "{}", text(&o));
     // The operator acknowledges the policy themselves: shown its version and
     // SHA-256, giving their own password again.

@@ -391,6 +391,19 @@ async fn plate_texts_in_the_audit_log_expire() {
     assert_eq!(v.first_broken, e["seq"].as_u64(), "{v:?}");
     ctl.store.put(&key, kept.value.to_vec()).await.unwrap();
     assert!(ctl.audit.verify().await.unwrap().first_broken.is_none());
+    // One removed before its 30 days too (it would hide who searched what).
+    ctl.store
+        .txn(
+            vec![],
+            vec![camplane_controller::store::Op::Delete(key.clone())],
+        )
+        .await
+        .unwrap();
+    let v = ctl.audit.verify().await.unwrap();
+    assert_eq!(v.first_broken, e["seq"].as_u64(), "{v:?}");
+    assert!(v.message.contains("before its 30 days"), "{v:?}");
+    ctl.store.put(&key, kept.value.to_vec()).await.unwrap();
+    assert!(ctl.audit.verify().await.unwrap().first_broken.is_none());
 
     // Day 29: kept. Day 31: erased, and the chain still verifies.
     clock.advance(std::time::Duration::from_secs(29 * 86_400));
@@ -400,6 +413,21 @@ async fn plate_texts_in_the_audit_log_expire() {
     let swept = ctl.sweep_retention().await.unwrap();
     assert!(swept.sealed >= 1, "{swept:?}");
     assert!(ctl.store.get(&key).await.unwrap().is_none());
+    // The waiting pattern search names its pattern: erased too.
+    assert_eq!(swept.approvals, 1, "{swept:?}");
+    let stored = ctl
+        .store
+        .get(&format!(
+            "{}{}",
+            camplane_controller::alpr::approval::APPROVALS,
+            pending.pending_approval
+        ))
+        .await
+        .unwrap()
+        .unwrap();
+    let text = String::from_utf8_lossy(&stored.value);
+    assert!(!text.contains("KQZ44"), "{text}");
+    assert!(text.contains("\"erased\""), "{text}");
     let v = ctl.audit.verify().await.unwrap();
     assert!(v.first_broken.is_none(), "{v:?}");
     // Read straight from the log: the admin's session lapsed over the 31 days.
@@ -412,6 +440,40 @@ async fn plate_texts_in_the_audit_log_expire() {
     assert_eq!(e["details"]["plate"], "erased");
     assert_eq!(e["details"]["case_number"], "26-04711", "the rest stays");
     h.cancel.cancel();
+}
+
+/// A query approved for another agency is shared only if the agency is still
+/// on the verified list when it runs: the city took it off meanwhile, and the
+/// run is refused, audited, nothing returned.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_approved_query_for_an_agency_taken_off_the_list_does_not_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = config_embedded(dir.path());
+    cfg.alpr.verified_agencies = vec!["Iowa DCI".into()];
+    let h = start(cfg.clone(), None).await;
+    let op = operator(&h, "op", "2099-01-01T00:00:00Z").await;
+    let sup = qualified_user(&h, "sup", "supervisor", "police").await;
+    let r = search(&h, &op, search_req("ABC1234", "26-04711", "Iowa DCI"))
+        .await
+        .unwrap();
+    decide(&h, &sup, &r.pending_approval, true, "DCI case 4711")
+        .await
+        .unwrap();
+    cfg.alpr.verified_agencies = vec![];
+    let h = restart(h, cfg).await;
+    let e = pb::alpr_approvals_client::AlprApprovalsClient::new(h.channel.clone())
+        .run(req(
+            &op,
+            pb::RunApprovedRequest {
+                id: r.pending_approval.clone(),
+                ..Default::default()
+            },
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), tonic::Code::PermissionDenied, "{e:?}");
+    assert!(e.message().contains("verified list"), "{e:?}");
+    h.stop().await;
 }
 
 /// A long queue comes in pages under the reply limit, in the list's order

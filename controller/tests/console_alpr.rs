@@ -164,6 +164,10 @@ async fn alerts_are_reviewed_and_streamed_as_over_grpc() {
         audited(&h, op, "alerts.watch", "").await,
         "the stream is audited like `alerts watch`"
     );
+    assert!(
+        audited(&h, op, "alerts.watch", "delivered").await,
+        "each alert the stream gave is audited, naming it"
+    );
 
     // The page lists it, unverified, with verify and reject offered (not act).
     let page = c.get("/console/alerts").await;

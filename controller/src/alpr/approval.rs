@@ -370,6 +370,10 @@ impl Controller {
         let _turn = self.lock_key(&key(id)).await;
         let (old, rev) = self.load_approval(id).await?;
         let t = query_machine::next(&old, Action::Run, actor).map_err(|r| r.error)?;
+        // Approved for an agency then, shared only if it is verified now.
+        if let Some(a) = &old.for_agency {
+            self.check_verified_agency(a)?;
+        }
         let FanOut {
             query_id,
             reads,

@@ -96,7 +96,7 @@ pub struct ApprovedLoad {
     pub draft: Draft,
 }
 
-fn pending_key(id: &str) -> String {
+pub(crate) fn pending_key(id: &str) -> String {
     format!("{PENDING}{id}")
 }
 

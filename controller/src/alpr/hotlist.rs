@@ -717,6 +717,16 @@ impl Controller {
             .await
     }
 
+    /// One alert given to `watcher` through a watch: audited `alerts.watch`
+    /// with the alert (its name, the read it came from, is sealed and erased
+    /// with the plate data), its list and camera, before it is sent.
+    async fn audit_delivery(&self, watcher: &str, a: &Alert) -> Result<()> {
+        let mut d = Draft::new(watcher, AuditAction::AlertsWatch, "Alert", &a.id);
+        d.result = "delivered".into();
+        d.details = serde_json::json!({ "list": a.report.list, "camera": a.report.camera });
+        self.audit.record(d).await.map(|_| ())
+    }
+
     /// Streams alerts: those received since `since` (if given), then each new
     /// one as it arrives, until the receiver is dropped. The right is checked
     /// again with the caller's session `token` before each new alert and every
@@ -736,10 +746,14 @@ impl Controller {
         self.audit.record(d).await?;
         let l = self.store.list(ALERTS).await?;
         let (tx, rx) = tokio::sync::mpsc::channel(256);
+        let watcher = actor.username.clone();
         for kv in &l.kvs {
             if let Ok(a) = serde_json::from_slice::<Alert>(&kv.value) {
-                if since.is_some_and(|s| a.received_at >= s) && tx.send(Ok(a)).await.is_err() {
-                    return Ok(rx);
+                if since.is_some_and(|s| a.received_at >= s) {
+                    self.audit_delivery(&watcher, &a).await?;
+                    if tx.send(Ok(a)).await.is_err() {
+                        return Ok(rx);
+                    }
                 }
             }
         }
@@ -781,6 +795,11 @@ impl Controller {
                         Some(Ok(WatchEvent::Put(kv))) if kv.create_revision == kv.mod_revision => {
                             if let Ok(a) = serde_json::from_slice::<Alert>(&kv.value) {
                                 if !still_allowed(tx.clone()).await { return; }
+                                // Written before the plate leaves; no entry, no alert.
+                                if let Err(e) = ctl.audit_delivery(&watcher, &a).await {
+                                    let _ = tx.send(Err(e)).await;
+                                    return;
+                                }
                                 if tx.send(Ok(a)).await.is_err() { return; }
                             }
                         }

@@ -82,6 +82,14 @@ pub struct Transition {
 /// then who the actor is to this request, then the order.
 pub fn next(state: &AlprApproval, action: Action, actor: &Actor) -> Result<Transition, Refusal> {
     let id = &state.id;
+    // Its plate was erased with the ALPR data of its time (30 days after its
+    // last step): there is nothing left to approve or run.
+    if state.plate == crate::core::sealed::ERASED && action != Action::Reject {
+        return Err(Error::FailedPrecondition(format!(
+            "{id}'s plate was erased 30 days after its last step: ask again"
+        ))
+        .into());
+    }
     match action {
         Action::Approve | Action::Reject => {
             check(actor, Operation::ApproveAlprQuery, action.audit_action())?;
@@ -171,6 +179,28 @@ mod tests {
 
     fn approval(state: ApprovalState) -> AlprApproval {
         crate::alpr::approval::sample("aq-1-ab", state)
+    }
+
+    /// An approval whose plate was erased at 30 days is neither approved nor
+    /// run; it may still be rejected.
+    #[test]
+    fn an_erased_approval_is_not_approved_or_run() {
+        let sup = Actor {
+            username: "sup".into(),
+            roles: vec![Role::Supervisor],
+            department: "police".into(),
+        };
+        let mut a = approval(ApprovalState::Pending);
+        a.plate = crate::core::sealed::ERASED.into();
+        assert!(next(&a, Action::Approve, &sup).is_err());
+        assert!(next(&a, Action::Reject, &sup).is_ok());
+        a.state = ApprovalState::Approved;
+        let op = Actor {
+            username: a.requested_by.clone(),
+            roles: vec![Role::AlprOperator],
+            department: "police".into(),
+        };
+        assert!(next(&a, Action::Run, &op).is_err());
     }
 
     fn run(state: ApprovalState, action: Action, who: &str, roles: &[Role]) -> Out {

@@ -468,6 +468,24 @@ impl Controller {
         .await
     }
 
+    /// Sharing with another agency: only one on the city's verified list
+    /// (`alpr.verified_agencies`) as the controller runs now.
+    pub(crate) fn check_verified_agency(&self, agency: &str) -> Result<()> {
+        if self
+            .config
+            .alpr
+            .verified_agencies
+            .iter()
+            .any(|v| v == agency)
+        {
+            return Ok(());
+        }
+        Err(Error::PermissionDenied(format!(
+            "agency {:?} is not on the city's verified list (alpr.verified_agencies); ALPR data is shared only with verified agencies",
+            agency.chars().take(60).collect::<String>()
+        )))
+    }
+
     /// Checks a search: who asks, the case number, purpose, plate or pattern,
     /// time range and agency.
     pub(crate) async fn check_search(
@@ -493,12 +511,7 @@ impl Controller {
         }
         let (plate, pattern) = normalize_pattern(&req.plate)?;
         if let Some(a) = &req.for_agency {
-            if !self.config.alpr.verified_agencies.iter().any(|v| v == a) {
-                return Err(Error::PermissionDenied(format!(
-                    "agency {:?} is not on the city's verified list; ALPR data is shared only with verified agencies",
-                    a.chars().take(60).collect::<String>()
-                )));
-            }
+            self.check_verified_agency(a)?;
         }
         let until = req.until.unwrap_or(now);
         let from = match req.from {

@@ -112,14 +112,17 @@ pub async fn run(
                 Ok(Some(msg)) => match msg.msg {
                     Some(pb::agent_message::Msg::Hello(h)) => {
                         running_rev = h.config_revision;
-                        held = h.hotlists.into_iter().collect();
+                        held = held_lists(h.hotlists);
                         in_flight.clear();
                         hello_seen = true;
                     }
                     Some(pb::agent_message::Msg::Answer(a)) => fleet.ctl.wing::<Hub>().answer(&agent, a),
                     Some(pb::agent_message::Msg::HotlistAck(a)) => {
-                        in_flight.remove(&a.list);
-                        if a.version == 0 { held.remove(&a.list); } else { held.insert(a.list, a.version); }
+                        // Only a list pushed to it is acknowledged: made-up names
+                        // would grow `held`, walked after every message.
+                        if in_flight.remove(&a.list).is_some() {
+                            if a.version == 0 { held.remove(&a.list); } else { held.insert(a.list, a.version); }
+                        }
                     }
                     Some(pb::agent_message::Msg::Ack(a)) => running_rev = a.revision,
                     Some(pb::agent_message::Msg::Report(r)) => {
@@ -160,6 +163,21 @@ pub async fn run(
     fleet.ctl.wing::<Hub>().disconnect(&agent, hub_id);
     fleet.ctl.wing::<Hub>().absent(&agent, hub_id).await;
     tracing::info!("agent disconnected");
+}
+
+/// Most hotlists an agent's hello may say it holds: every source and category
+/// and a month of case lists fit many times over; names past it, and names
+/// that are no list's, are not kept (the agent drops what it is not served).
+const MAX_HELD_LISTS: usize = 4096;
+
+/// The lists an agent's hello says it holds, as far as they can be lists.
+fn held_lists(
+    said: impl IntoIterator<Item = (String, u64)>,
+) -> std::collections::HashMap<String, u64> {
+    said.into_iter()
+        .filter(|(l, _)| camplane_config::hotlist::parse_list_name(l).is_some())
+        .take(MAX_HELD_LISTS)
+        .collect()
 }
 
 /// The hotlist updates an agent holding `held` needs, skipping lists with an
@@ -220,4 +238,24 @@ fn push_msg(
             json: serde_json::to_vec(u)?,
         })),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A hello's list of held hotlists keeps what can be a list, at most
+    /// [`MAX_HELD_LISTS`] of them, whatever an agent sends.
+    #[test]
+    fn a_hello_keeps_only_what_can_be_lists_and_at_most_so_many() {
+        let said = ["ncic.stolen_vehicle", "..", "<b>x</b>", "ncic.stolen_car"]
+            .into_iter()
+            .map(|l| (l.to_string(), 3))
+            .chain((0..10_000).map(|i| (format!("custom.investigative.26-{i:05}"), 1)));
+        let held = held_lists(said);
+        assert_eq!(held.len(), MAX_HELD_LISTS);
+        assert_eq!(held.get("ncic.stolen_vehicle"), Some(&3));
+        assert!(!held.contains_key(".."));
+        assert!(!held.contains_key("ncic.stolen_car"));
+    }
 }

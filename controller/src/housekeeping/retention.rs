@@ -8,11 +8,12 @@
 //! an hour. The public log's filed windows, the
 //! latest health and the audit log are not touched.
 
+use crate::alpr::approval::{AlprApproval, APPROVALS};
 use crate::alpr::hotlist::{Alert, ALERTS};
 use crate::core::audit::Draft;
 use crate::core::object::StoredObject;
 use crate::core::sealed::{self, SealedRecord, SEALED};
-use crate::core::store::Op;
+use crate::core::store::{Compare, Op};
 use crate::core::AuditAction;
 use crate::core::Controller;
 use crate::fleet::REPORTS;
@@ -38,6 +39,9 @@ pub struct Swept {
     pub reports: usize,
     /// Sealed audit details (plate texts, read ids) erased.
     pub sealed: usize,
+    /// ALPR approvals whose plate or pattern was erased (30 days after their
+    /// last step), and pending case lists' rows deleted with them.
+    pub approvals: usize,
 }
 
 /// Plate data (alerts, plate texts) are kept past 30 days only by holds that
@@ -101,6 +105,41 @@ impl Controller {
                 doomed.push(kv.key);
             }
         }
+        // Approvals name the plate or pattern searched for, and a case list's
+        // waiting rows are plates: ALPR data, erased 30 days after the
+        // approval's last step (the audit entries keep who asked and why).
+        let mut scrubbed = Vec::new();
+        for kv in self.store.list(APPROVALS).await?.kvs {
+            let Ok(mut a) = serde_json::from_slice::<AlprApproval>(&kv.value) else {
+                continue;
+            };
+            let last = [Some(a.requested_at), a.decided_at, a.used_at]
+                .into_iter()
+                .flatten()
+                .max()
+                .unwrap_or(a.requested_at);
+            if last >= alert_cut || a.plate == sealed::ERASED {
+                continue;
+            }
+            a.plate = sealed::ERASED.into();
+            scrubbed.push((kv.key, kv.mod_revision, serde_json::to_vec(&a)?, a.id));
+        }
+        for (key, rev, value, id) in scrubbed {
+            // A decision or run meanwhile wins; the next sweep comes back.
+            let done = self
+                .store
+                .txn(
+                    vec![Compare::ModRevision(key.clone(), rev)],
+                    vec![
+                        Op::Put(key, value),
+                        Op::Delete(crate::alpr::case_list::pending_key(&id)),
+                    ],
+                )
+                .await?;
+            if done.succeeded {
+                out.approvals += 1;
+            }
+        }
         // Holds placed while this sweep listed: read once more, and what a new
         // hold covers is kept.
         let latest = self.active_holds_stored().await?;
@@ -124,7 +163,7 @@ impl Controller {
                 .txn(vec![], chunk.iter().cloned().map(Op::Delete).collect())
                 .await?;
         }
-        if out.alerts > 0 || out.reports > 0 || out.sealed > 0 {
+        if out.alerts > 0 || out.reports > 0 || out.sealed > 0 || out.approvals > 0 {
             let mut d = Draft::new(
                 "system",
                 AuditAction::RetentionSweep,
@@ -135,6 +174,7 @@ impl Controller {
                 "alerts_deleted": out.alerts, "alerts_held": out.alerts_held,
                 "reports_deleted": out.reports, "alert_days": MAX_RETENTION_DAYS,
                 "report_days": REPORT_DAYS, "sealed_details_erased": out.sealed,
+                "approvals_erased": out.approvals,
             });
             self.audit.record(d).await?;
             tracing::info!(?out, "retention sweep");
