@@ -117,13 +117,12 @@ pub async fn run(
                         hello_seen = true;
                     }
                     Some(pb::agent_message::Msg::Answer(a)) => fleet.ctl.wing::<Hub>().answer(&agent, a),
-                    Some(pb::agent_message::Msg::HotlistAck(a)) => {
-                        // Only a list pushed to it is acknowledged: made-up names
-                        // would grow `held`, walked after every message.
-                        if in_flight.remove(&a.list).is_some() {
-                            if a.version == 0 { held.remove(&a.list); } else { held.insert(a.list, a.version); }
-                        }
+                    // Only a list pushed to it is acknowledged: made-up names
+                    // would grow `held`, walked after every message.
+                    Some(pb::agent_message::Msg::HotlistAck(a)) if in_flight.remove(&a.list).is_some() => {
+                        if a.version == 0 { held.remove(&a.list); } else { held.insert(a.list, a.version); }
                     }
+                    Some(pb::agent_message::Msg::HotlistAck(_)) => {}
                     Some(pb::agent_message::Msg::Ack(a)) => running_rev = a.revision,
                     Some(pb::agent_message::Msg::Report(r)) => {
                         // An agent speaks only for its own cameras (fleet::reports).
