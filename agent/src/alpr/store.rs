@@ -144,6 +144,27 @@ struct State {
     by_camera: BTreeMap<Key, String>,
 }
 
+/// Appends whole lines to a day's file (owner-only), durably; a write that
+/// fails part-way is cut back ([`crate::fs::append_whole`]), so the next
+/// line is not glued onto a partial one and lost with it at the next open.
+fn append_lines(file: &Path, text: &str) -> Result<()> {
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .mode(0o600)
+        .open(file)
+        .map_err(|e| AgentError::io("open", file, e))?;
+    let len = f
+        .metadata()
+        .map_err(|e| AgentError::io("stat", file, e))?
+        .len();
+    crate::fs::append_whole(&mut f, len, text.as_bytes()).map_err(|e| {
+        if let Some(cut) = &e.cut_failed {
+            tracing::warn!(path = %file.display(), error = %cut, "a partial plate read could not be cut back");
+        }
+        AgentError::io("append", file, e.error)
+    })
+}
 /// The read store under a recording root.
 pub struct ReadStore {
     dir: PathBuf,
@@ -232,15 +253,7 @@ impl ReadStore {
             source: std::io::Error::other(e),
         })?;
         line.push('\n');
-        let mut f = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .mode(0o600)
-            .open(&file)
-            .map_err(|e| AgentError::io("open", &file, e))?;
-        f.write_all(line.as_bytes())
-            .and_then(|_| f.sync_data())
-            .map_err(|e| AgentError::io("append", &file, e))?;
+        append_lines(&file, &line)?;
         insert(&mut st, r.clone());
         Ok(r)
     }
@@ -318,15 +331,7 @@ impl ReadStore {
             if let Some(d) = file.parent() {
                 std::fs::create_dir_all(d).map_err(|e| AgentError::io("create", d, e))?;
             }
-            let mut f = std::fs::OpenOptions::new()
-                .create(true)
-                .append(true)
-                .mode(0o600)
-                .open(&file)
-                .map_err(|e| AgentError::io("open", &file, e))?;
-            f.write_all(text.as_bytes())
-                .and_then(|_| f.sync_data())
-                .map_err(|e| AgentError::io("append", &file, e))?;
+            append_lines(&file, &text)?;
         }
         Ok(n)
     }
@@ -600,6 +605,35 @@ mod tests {
         assert_eq!(r.deleted, 1);
         assert!(!s.crop_path(&held).unwrap().exists());
         assert!(s.is_empty());
+    }
+
+    /// A read whose write fails part-way (a full disk) leaves no partial line:
+    /// the next read is not glued onto it, and both survive a reopen.
+    #[test]
+    fn a_failed_append_loses_only_its_own_read() {
+        let d = tempfile::tempdir().unwrap();
+        let s = ReadStore::open(d.path()).unwrap();
+        let t0 = ts("2025-01-01T10:00:00Z");
+        s.append(new_read("c", "AAA111", t0), None).unwrap();
+        crate::fs::fail_next_append_after(20);
+        assert!(s
+            .append(
+                new_read("c", "BBB222", t0 + SignedDuration::from_secs(1)),
+                None
+            )
+            .is_err());
+        s.append(
+            new_read("c", "CCC333", t0 + SignedDuration::from_secs(2)),
+            None,
+        )
+        .unwrap();
+        let s = ReadStore::open(d.path()).unwrap();
+        let plates: Vec<String> = s
+            .list("c", t0, t0 + SignedDuration::from_secs(10))
+            .into_iter()
+            .map(|r| r.plate)
+            .collect();
+        assert_eq!(plates, ["AAA111", "CCC333"]);
     }
 
     #[test]
