@@ -263,6 +263,39 @@ impl SecretBox {
         }
     }
 
+    /// Seals `plain` bound to `what` (the associated data): nonce ‖
+    /// ciphertext ‖ tag. For other secrets than cameras' (the checkpoint key).
+    pub fn seal_bytes(&self, what: &str, plain: &[u8]) -> Result<Vec<u8>> {
+        let nonce_bytes: [u8; NONCE_LEN] = rand::random();
+        let mut data = plain.to_vec();
+        self.key
+            .seal_in_place_append_tag(
+                Nonce::assume_unique_for_key(nonce_bytes),
+                Aad::from(what.as_bytes()),
+                &mut data,
+            )
+            .map_err(|_| Error::Internal(format!("sealing {what} failed")))?;
+        let mut out = nonce_bytes.to_vec();
+        out.extend_from_slice(&data);
+        Ok(out)
+    }
+
+    /// Opens what [`SecretBox::seal_bytes`] sealed bound to `what`.
+    pub fn open_bytes(&self, what: &str, sealed: &[u8]) -> Result<Vec<u8>> {
+        let bad = || Error::Corrupt(format!("{what}: does not open with this store's key"));
+        if sealed.len() < NONCE_LEN {
+            return Err(bad());
+        }
+        let (n, ct) = sealed.split_at(NONCE_LEN);
+        let nonce = Nonce::try_assume_unique_for_key(n).map_err(|_| bad())?;
+        let mut buf = ct.to_vec();
+        let plain = self
+            .key
+            .open_in_place(nonce, Aad::from(what.as_bytes()), &mut buf)
+            .map_err(|_| bad())?;
+        Ok(plain.to_vec())
+    }
+
     /// Seals `c` for camera `camera`: nonce ‖ ciphertext ‖ tag.
     pub fn seal(&self, camera: &str, c: &CameraCredentials) -> Result<Vec<u8>> {
         let nonce_bytes: [u8; NONCE_LEN] = rand::random();

@@ -11,6 +11,7 @@
 //! `checkpoints/months/{YYYY-MM}` (city time zone).
 
 use crate::core::audit::{Draft, GENESIS};
+use crate::core::secrets::{SecretBox, KEY_FILE_SETTING};
 use crate::core::store::{Compare, DynStore, Op};
 use crate::core::{AuditAction, Controller};
 use crate::{Error, Result};
@@ -27,14 +28,65 @@ pub const LATEST: &str = "checkpoints/latest";
 /// Prefix of each month's last checkpoint.
 pub const MONTHS: &str = "checkpoints/months/";
 
-/// The checkpoint key as stored: its name (the origin) and the PKCS#8 key.
-#[derive(Clone, Serialize, Deserialize)]
+/// The checkpoint key: its name (the origin) and the PKCS#8 key.
+#[derive(Clone)]
 pub struct WitnessKey {
     /// The origin and key name, fixed when the key is made (so renaming the
     /// city does not orphan earlier checkpoints).
     pub origin: String,
     /// The Ed25519 key, PKCS#8, base64.
     pkcs8: String,
+}
+
+/// The checkpoint key as stored: in the clear, or, where the controller keeps
+/// its secrets key in a file (`auth.camera_secrets_key_file`), sealed with
+/// that key, so that whoever holds the store (a backup, an etcd snapshot)
+/// cannot sign a checkpoint of a chain they rewrote.
+#[derive(Serialize, Deserialize)]
+struct StoredKey {
+    origin: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pkcs8: Option<String>,
+    /// The PKCS#8 key sealed ([`SecretBox::seal_bytes`], bound to [`KEY`]), base64.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    sealed: Option<String>,
+}
+
+impl StoredKey {
+    fn of(k: &WitnessKey, sealer: Option<&SecretBox>) -> Result<StoredKey> {
+        Ok(match sealer {
+            Some(b) => StoredKey {
+                origin: k.origin.clone(),
+                pkcs8: None,
+                sealed: Some(B64.encode(b.seal_bytes(KEY, k.pkcs8.as_bytes())?)),
+            },
+            None => StoredKey {
+                origin: k.origin.clone(),
+                pkcs8: Some(k.pkcs8.clone()),
+                sealed: None,
+            },
+        })
+    }
+
+    fn key(self, sealer: Option<&SecretBox>) -> Result<WitnessKey> {
+        let pkcs8 = match (self.pkcs8, self.sealed, sealer) {
+            (Some(p), _, _) => p,
+            (None, Some(s), Some(b)) => {
+                let plain = b.open_bytes(KEY, &B64.decode(s).map_err(key_err)?)?;
+                String::from_utf8(plain).map_err(key_err)?
+            }
+            (None, Some(_), None) => {
+                return Err(Error::FailedPrecondition(format!(
+                    "{KEY} is sealed with the key in {KEY_FILE_SETTING}: set it"
+                )))
+            }
+            (None, None, _) => return Err(key_err("neither a key nor a sealed one")),
+        };
+        Ok(WitnessKey {
+            origin: self.origin,
+            pkcs8,
+        })
+    }
 }
 
 /// A stored checkpoint.
@@ -53,27 +105,42 @@ fn key_err(e: impl std::fmt::Display) -> Error {
 }
 
 impl WitnessKey {
-    /// Loads the key from the store, creating it on a new store (one replica wins).
-    pub async fn load_or_create(store: &DynStore, city: &str) -> Result<WitnessKey> {
-        if let Some(kv) = store.get(KEY).await? {
-            return Ok(serde_json::from_slice(&kv.value)?);
+    /// Loads the key from the store, creating it on a new store (one replica
+    /// wins); with `sealer` (the secrets key kept in a file), kept sealed, and
+    /// a key stored in the clear by an earlier version sealed in place.
+    pub async fn load_or_create(
+        store: &DynStore,
+        city: &str,
+        sealer: Option<&SecretBox>,
+    ) -> Result<WitnessKey> {
+        for _ in 0..4 {
+            if let Some(kv) = store.get(KEY).await? {
+                let stored: StoredKey = serde_json::from_slice(&kv.value)?;
+                let in_clear = stored.pkcs8.is_some();
+                let k = stored.key(sealer)?;
+                if in_clear && sealer.is_some() {
+                    let sealed = serde_json::to_vec(&StoredKey::of(&k, sealer)?)?;
+                    let out = store.compare_and_swap(KEY, kv.mod_revision, sealed).await?;
+                    if !out.succeeded {
+                        continue;
+                    }
+                    tracing::info!("checkpoint key sealed with the secrets key file");
+                }
+                return Ok(k);
+            }
+            let k = WitnessKey {
+                origin: checkpoint::origin_for_city(city),
+                pkcs8: B64.encode(Signer::generate_pkcs8().map_err(key_err)?),
+            };
+            let out = store
+                .compare_and_swap(KEY, 0, serde_json::to_vec(&StoredKey::of(&k, sealer)?)?)
+                .await?;
+            if out.succeeded {
+                return Ok(k);
+            }
+            // Another replica created it first: use theirs (next turn).
         }
-        let k = WitnessKey {
-            origin: checkpoint::origin_for_city(city),
-            pkcs8: B64.encode(Signer::generate_pkcs8().map_err(key_err)?),
-        };
-        let out = store
-            .compare_and_swap(KEY, 0, serde_json::to_vec(&k)?)
-            .await?;
-        if out.succeeded {
-            return Ok(k);
-        }
-        // Another replica created it first: use theirs.
-        let kv = store
-            .get(KEY)
-            .await?
-            .ok_or_else(|| Error::Internal("checkpoint key vanished".into()))?;
-        Ok(serde_json::from_slice(&kv.value)?)
+        Err(Error::Unavailable(format!("{KEY} kept changing")))
     }
 
     /// The signer.
@@ -96,7 +163,13 @@ pub fn month_key(month: &str) -> String {
 impl Controller {
     /// The checkpoint key (made on first use on a new store).
     pub async fn witness_key(&self) -> Result<WitnessKey> {
-        WitnessKey::load_or_create(&self.store, &self.config.city.name).await
+        // Sealed only with a key kept apart from the store: one kept in the
+        // store would open it for whoever holds the store.
+        let sealer = match &self.config.auth.camera_secrets_key_file {
+            Some(_) => Some(self.camera_secrets().await?),
+            None => None,
+        };
+        WitnessKey::load_or_create(&self.store, &self.config.city.name, sealer.as_deref()).await
     }
 
     /// Signs a checkpoint of the chain's head now and stores it as the latest and
@@ -212,5 +285,49 @@ impl Controller {
             .entry(size)
             .await?
             .map(|e| crate::core::audit::entry_hash(&e)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// With the secrets key kept in a file, the checkpoint key is stored
+    /// sealed: the store alone signs nothing. A key an earlier version stored
+    /// in the clear is sealed in place and stays the same key; without the
+    /// file, the sealed one does not open.
+    #[tokio::test]
+    async fn the_checkpoint_key_is_sealed_when_the_secrets_key_is_kept_apart() {
+        let dir = tempfile::tempdir().unwrap();
+        let store: DynStore = std::sync::Arc::new(
+            crate::core::store::embedded::EmbeddedStore::open(&dir.path().join("s")).unwrap(),
+        );
+        let clear = WitnessKey::load_or_create(&store, "Testville", None)
+            .await
+            .unwrap();
+        let raw = store.get(KEY).await.unwrap().unwrap();
+        assert!(String::from_utf8_lossy(&raw.value).contains(&clear.pkcs8));
+        let file = dir.path().join("secrets.key");
+        let sealer = SecretBox::load(&store, Some(&file)).await.unwrap();
+        let sealed = WitnessKey::load_or_create(&store, "Testville", Some(&sealer))
+            .await
+            .unwrap();
+        assert_eq!(sealed.pkcs8, clear.pkcs8, "the same key, now sealed");
+        let raw = store.get(KEY).await.unwrap().unwrap();
+        let text = String::from_utf8_lossy(&raw.value).to_string();
+        assert!(!text.contains(&clear.pkcs8), "{text}");
+        assert!(text.contains("sealed"), "{text}");
+        let again = WitnessKey::load_or_create(&store, "Testville", Some(&sealer))
+            .await
+            .unwrap();
+        assert_eq!(
+            again.verifier().unwrap().key_id_hex(),
+            clear.verifier().unwrap().key_id_hex()
+        );
+        let e = WitnessKey::load_or_create(&store, "Testville", None)
+            .await
+            .err()
+            .expect("sealed: needs the file");
+        assert!(e.to_string().contains(KEY_FILE_SETTING), "{e}");
     }
 }
