@@ -271,6 +271,12 @@ impl Index {
                 entries.push(e);
             } else {
                 deleted.insert(e.seq);
+                // The last number given (compaction leaves its deletion when
+                // every entry went), and its hash: the chain goes on.
+                if e.seq + 1 >= next_seq {
+                    next_seq = e.seq + 1;
+                    last_sha256 = e.sha256;
+                }
             }
             kept.extend_from_slice(chunk);
             at += RECORD_LEN;
@@ -506,9 +512,21 @@ impl Index {
         for e in by_seq {
             buf.extend_from_slice(&encode(KIND_ADD, e));
         }
-        // Keep the chain head across compaction even if every entry went: a marker
-        // record would be needed for that; instead we accept that a fully emptied
-        // camera restarts its chain from its last known hash kept in memory.
+        if log.entries.is_empty() && log.next_seq > 0 {
+            // Every entry went: one deletion record of the last sequence number
+            // (with its hash) keeps the numbering and the chain going after a
+            // reopen; sequence numbers are never given twice.
+            let marker = Entry {
+                seq: log.next_seq - 1,
+                start_ms: 0,
+                end_ms: 0,
+                size: 0,
+                nonce: 0,
+                sha256: log.last_sha256,
+                prev_sha256: [0; 32],
+            };
+            buf.extend_from_slice(&encode(KIND_DEL, &marker));
+        }
         log.file =
             replace_log(&log.path, &buf).map_err(|e| AgentError::io("compact", &log.path, e))?;
         log.len = buf.len() as u64;
@@ -537,6 +555,32 @@ mod tests {
 
     fn h(n: u8) -> [u8; 32] {
         [n; 32]
+    }
+
+    /// Every entry of a camera removed and the log compacted: after a reopen
+    /// the next segment gets a new number, chained to the last one's hash.
+    #[test]
+    fn an_emptied_log_keeps_its_numbering_and_chain() {
+        let dir = tempfile::tempdir().unwrap();
+        let last = {
+            let mut idx = Index::open(dir.path()).unwrap();
+            let mut seqs = vec![];
+            for i in 0..3 {
+                seqs.push(
+                    idx.append("c", i * 1000, i * 1000 + 999, 1, 0, h(i as u8 + 1))
+                        .unwrap()
+                        .seq,
+                );
+            }
+            // All three go: the log is compacted to nothing but its marker.
+            idx.remove("c", &seqs).unwrap();
+            seqs[2]
+        };
+        let mut idx = Index::open(dir.path()).unwrap();
+        assert!(idx.segments("c").is_empty());
+        let e = idx.append("c", 5000, 5999, 1, 0, h(9)).unwrap();
+        assert_eq!(e.seq, last + 1, "never the same number twice");
+        assert_eq!(e.prev_sha256, h(3), "chained to the last segment's hash");
     }
 
     #[test]
