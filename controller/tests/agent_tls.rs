@@ -567,6 +567,63 @@ async fn connect_gw1(
     (tx, s)
 }
 
+/// An open session lives on the certificate it connected with: when the
+/// agent enrols again (a new certificate), or is revoked and reinstated at
+/// once (its certificate cleared), the old session ends within a tick, not
+/// when it next reconnects; it is sent nothing more.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_session_ends_when_its_certificate_is_replaced_or_cleared() {
+    let dir = tempfile::tempdir().unwrap();
+    let h = start(config_embedded(dir.path()), None).await;
+    let t1 = two_gateways(&h).await;
+    let ends_soon = |mut s: tonic::Streaming<pb::ControllerMessage>| async move {
+        let t = std::time::Instant::now();
+        loop {
+            match tokio::time::timeout(std::time::Duration::from_secs(12), s.message()).await {
+                Err(_) => panic!("the old session still runs after 12 s"),
+                Ok(Ok(Some(_))) => continue,
+                Ok(Ok(None)) => panic!("ended without saying why"),
+                Ok(Err(st)) => return (st, t.elapsed()),
+            }
+        }
+    };
+    // Enrolled again with a new token: the first certificate's session ends.
+    let (_tx, s) = connect_gw1(&h, &t1).await;
+    let t2 = token_for(&h, "gw1").await.unwrap();
+    enroll(&h, &t2.token).await.unwrap();
+    let (st, _) = ends_soon(s).await;
+    assert_eq!(st.code(), Code::Unauthenticated, "{st:?}");
+    assert!(st.message().contains("replaced"), "{st:?}");
+    // Revoked and reinstated back to back (within one tick): ends too.
+    let t3 = token_for(&h, "gw1").await.unwrap();
+    let (_tx, s) = connect_gw1(&h, &t3).await;
+    let mut fleet = pb::fleet_client::FleetClient::new(h.channel.clone());
+    fleet
+        .revoke(req(
+            &h.admin,
+            pb::AgentName {
+                agent: "gw1".into(),
+            },
+        ))
+        .await
+        .unwrap();
+    fleet
+        .reinstate(req(
+            &h.admin,
+            pb::AgentReinstateRequest {
+                agent: "gw1".into(),
+                reason: "the gateway was stolen and a new one is coming".into(),
+            },
+        ))
+        .await
+        .unwrap();
+    let (st, _) = ends_soon(s).await;
+    assert!(
+        matches!(st.code(), Code::Unauthenticated | Code::PermissionDenied),
+        "{st:?}"
+    );
+}
+
 /// A site may have several gateways: a camera's video is asked of the agent
 /// that records it (its `spec.agent`), never of another gateway at its site,
 /// which would learn who watches what and could answer for a camera that is not

@@ -95,14 +95,18 @@ impl pb::fleet_server::Fleet for FleetApi {
         &self,
         req: Request<tonic::Streaming<pb::AgentMessage>>,
     ) -> R<Self::ControlStream> {
-        let agent = self.agent(&req).await?;
+        let id = {
+            let certs = req.peer_certs();
+            let der = certs.as_ref().and_then(|c| c.first()).map(|c| c.as_ref());
+            self.fleet.authenticate_agent_session(der).await?
+        };
         let inbound = req.into_inner();
         let fleet = self.fleet.clone();
         let cancel = self.cancel.clone();
         let (tx, rx) = tokio::sync::mpsc::channel::<Result<pb::ControllerMessage, Status>>(64);
-        let span = tracing::info_span!("agent_session", agent = %agent);
+        let span = tracing::info_span!("agent_session", agent = %id.name);
         tokio::spawn(tracing::Instrument::instrument(
-            crate::fleet::session::run(fleet, agent, inbound, tx, cancel),
+            crate::fleet::session::run(fleet, id, inbound, tx, cancel),
             span,
         ));
         Ok(Response::new(Box::pin(

@@ -221,6 +221,14 @@ pub fn peer_identity(der: &[u8]) -> Result<(String, String)> {
     Ok((cn, serial))
 }
 
+/// When a client certificate stops being valid (its notAfter).
+pub fn peer_not_after(der: &[u8]) -> Result<jiff::Timestamp> {
+    let (_, cert) = x509_parser::parse_x509_certificate(der)
+        .map_err(|e| Error::Unauthenticated(format!("unreadable client certificate: {e}")))?;
+    jiff::Timestamp::from_second(cert.validity().not_after.timestamp())
+        .map_err(|e| Error::Unauthenticated(format!("client certificate's notAfter: {e}")))
+}
+
 /// The serial (hex, as [`peer_identity`] gives it) of the first certificate in `pem`.
 pub fn pem_serial(pem: &str) -> Result<String> {
     let (_, p) = x509_parser::pem::parse_x509_pem(pem.as_bytes())

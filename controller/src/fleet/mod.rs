@@ -85,6 +85,17 @@ fn token_key(token: &str) -> String {
     format!("{ENROLL}{}", hex::encode(Sha256::digest(token.as_bytes())))
 }
 
+/// An agent's session identity: its name, and the certificate it connected with.
+#[derive(Debug, Clone)]
+pub struct AgentIdentity {
+    /// The agent.
+    pub name: String,
+    /// Its certificate's serial (hex).
+    pub serial: String,
+    /// Its certificate's end.
+    pub not_after: jiff::Timestamp,
+}
+
 impl Fleet {
     /// Issues a one-time enrolment token for a site's gateway (valid 24 hours),
     /// registering the agent if it is new.
@@ -286,13 +297,51 @@ impl Fleet {
 
     /// Whether a connected agent is still allowed (not revoked, still registered),
     /// from the store itself.
-    pub async fn authenticate_agent_name(&self, agent: &str) -> Result<()> {
+    pub async fn authenticate_agent_name(&self, agent: &str) -> Result<AgentStatus> {
         let st = self.agent_record_fresh(agent).await?.ok_or_else(|| {
             Error::Unauthenticated(format!("agent {agent:?} is no longer registered"))
         })?;
         if st.revoked {
             return Err(Error::PermissionDenied(format!(
                 "agent {agent:?} is revoked"
+            )));
+        }
+        Ok(st)
+    }
+
+    /// Who the peer certificate names, as [`Fleet::authenticate_agent`], with
+    /// what an open session checks again: the certificate's serial and end.
+    pub async fn authenticate_agent_session(
+        &self,
+        peer_der: Option<&[u8]>,
+    ) -> Result<AgentIdentity> {
+        let name = self.authenticate_agent(peer_der).await?;
+        let der = peer_der.unwrap_or_default();
+        Ok(AgentIdentity {
+            serial: crate::core::pki::peer_identity(der)?.1,
+            not_after: crate::core::pki::peer_not_after(der)?,
+            name,
+        })
+    }
+
+    /// Whether an open session's agent is still allowed on the certificate it
+    /// connected with: registered, not revoked, that certificate still its
+    /// current one (not replaced by an enrolment, nor cleared by a revoke and
+    /// reinstate), and not expired. TLS checked all of it only at the
+    /// handshake; a session lives for weeks.
+    pub async fn agent_session_allowed(&self, id: &AgentIdentity) -> Result<()> {
+        let st = self.authenticate_agent_name(&id.name).await?;
+        if !crate::core::pki::same_serial(&st.cert_serial, &id.serial) {
+            return Err(Error::Unauthenticated(format!(
+                "agent {:?}'s certificate was replaced: its session ends",
+                id.name
+            )));
+        }
+        // The clock rustls checked the certificate against at the handshake.
+        if jiff::Timestamp::now() >= id.not_after {
+            return Err(Error::Unauthenticated(format!(
+                "agent {:?}'s certificate expired at {}: its session ends",
+                id.name, id.not_after
             )));
         }
         Ok(())

@@ -16,11 +16,12 @@ use tonic::Status;
 /// Runs an agent's session until either side ends it or the controller stops.
 pub async fn run(
     fleet: Arc<Fleet>,
-    agent: String,
+    id: crate::fleet::AgentIdentity,
     mut inbound: tonic::Streaming<pb::AgentMessage>,
     tx: Sender<Result<pb::ControllerMessage, Status>>,
     cancel: CancellationToken,
 ) {
+    let agent = id.name.clone();
     // Only a change to this agent's desired config, or to a hotlist when the
     // agent reads plates, wakes a session (fleet::wake_on_changes); taken
     // before the first look below. Other agents are never sent a hotlist.
@@ -100,10 +101,11 @@ pub async fn run(
             _ = cancel.cancelled() => break,
             _ = wake.changed() => {}
             _ = tick.tick() => {
-                // A revoked agent's session ends within a tick. The record is
-                // read from the store, not the cache, so a replica whose watch
-                // lags ends it too (store reads of many sessions go out together).
-                if let Err(e) = fleet.authenticate_agent_name(&agent).await {
+                // A revoked agent's session ends within a tick, and so does one
+                // whose certificate was replaced or expired. The record is read
+                // from the store, not the cache, so a replica whose watch lags
+                // ends it too (store reads of many sessions go out together).
+                if let Err(e) = fleet.agent_session_allowed(&id).await {
                     let _ = tx.send(Err(e.into())).await;
                     break;
                 }
