@@ -589,8 +589,36 @@ async fn an_approval_binds_the_camera() {
         "  placement_request: req-1\n  recording: false",
     );
     apply(&h, &h.admin, &harmless).await.unwrap();
+    // A privacy mask may be added to the active camera, never taken away or
+    // redrawn by an edit (a new request does that; the chief lifts one for a
+    // view); nor may the camera move to another department.
+    let masked = format!(
+        "{harmless}  privacy_masks:\n  - name: window\n    polygon: [[0.0, 0.0], [0.5, 0.0], [0.5, 0.5]]\n"
+    );
+    apply(&h, &h.admin, &masked).await.unwrap();
+    let e = apply(&h, &h.admin, &harmless).await.unwrap_err();
+    assert_eq!(e.code(), Code::FailedPrecondition, "{e:?}");
+    assert!(e.message().contains("privacy_masks.0"), "{e:?}");
+    let redrawn = masked.replace("[0.5, 0.5]]", "[0.1, 0.1]]");
+    assert!(
+        apply(&h, &h.admin, &redrawn).await.is_err(),
+        "redrawn smaller"
+    );
+    let parks = masked.replace("department: police", "department: parks");
+    let e = apply(&h, &h.admin, &parks).await.unwrap_err();
+    assert!(e.message().contains("department:"), "{e:?}");
+    let st = get_json(&h, &h.admin, "cameras", "cam-1").await.unwrap();
+    assert_eq!(
+        st["spec"]["privacy_masks"].as_array().map(Vec::len),
+        Some(1)
+    );
+    assert_eq!(st["spec"]["department"], "police");
     let log = audit_log(&h).await;
     let denied = |action: &str, needle: &str| audited_denial(&log, action, needle);
+    assert!(
+        denied("apply Camera", "privacy_masks.0"),
+        "mask removal refusal audited"
+    );
     assert!(
         denied("camera.activate", "location"),
         "activation refusal audited"

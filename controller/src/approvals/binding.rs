@@ -90,6 +90,14 @@ pub fn mismatches(
             out.push("view: the approval has no view; a view needs a request that shows it".into())
         }
     }
+    if request.department != camera.department {
+        // Who may view it, who maintains it and whose report counts it follow
+        // the camera's department: the one that asked for it.
+        out.push(format!(
+            "department: {:?}, approved for {:?} (the installing department views it)",
+            camera.department, request.department
+        ));
+    }
     if request.purpose != camera.purpose {
         out.push(format!(
             "purpose: {:?}, approved {:?}",
@@ -126,8 +134,52 @@ pub fn mismatches(
     out
 }
 
+/// The privacy masks of an approved camera that a change would remove or
+/// redraw, named; empty when every mask stays (masks may be added). A mask
+/// kept the camera off what it may not see (placement: `needs_review` stands
+/// "until a privacy mask or a new heading brings it under"); taking it away
+/// is a new placement request, and the chief lifts one for one view only.
+pub fn masks_taken_away(
+    before: &[camplane_config::model::PrivacyMask],
+    after: &[camplane_config::model::PrivacyMask],
+) -> Vec<String> {
+    before
+        .iter()
+        .enumerate()
+        .filter(|(_, m)| !after.contains(m))
+        .map(|(i, _)| {
+            format!("privacy_masks.{i}: removed or redrawn; a mask of an approved camera is taken away only through a new placement request (the chief lifts one for a view)")
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
+
+    /// Masks may be added; one removed or redrawn is named.
+    #[test]
+    fn masks_of_an_approved_camera_are_only_added() {
+        use camplane_config::model::PrivacyMask;
+        let m = |name: &str, x: f64| -> PrivacyMask {
+            serde_json::from_value(serde_json::json!({
+                "name": name, "polygon": [[0.0, 0.0], [x, 0.0], [x, x]]
+            }))
+            .unwrap()
+        };
+        let before = vec![m("window", 0.5), m("door", 0.3)];
+        assert!(
+            masks_taken_away(&before, &[m("door", 0.3), m("window", 0.5), m("new", 0.2)])
+                .is_empty()
+        );
+        let gone = masks_taken_away(&before, &[m("door", 0.3)]);
+        assert_eq!(gone.len(), 1);
+        assert!(gone[0].starts_with("privacy_masks.0"), "{gone:?}");
+        assert_eq!(
+            masks_taken_away(&before, &[m("window", 0.1), m("door", 0.3)]).len(),
+            1
+        );
+    }
+
     use super::*;
     use camplane_config::model::{CameraKind, Mount, SpecialEvent, View};
     use jiff::Timestamp;

@@ -375,7 +375,20 @@ impl Controller {
                                                 format!("{:?}", st.state).to_lowercase()
                                             ))
                                         })?;
-                                        if let Err(error) = self.request_approved_for(req, name, c) {
+                                        let masks = crate::approvals::binding::masks_taken_away(
+                                            &old_spec.privacy_masks,
+                                            &c.privacy_masks,
+                                        );
+                                        let bound = if masks.is_empty() {
+                                            self.request_approved_for(req, name, c)
+                                        } else {
+                                            Err(Error::FailedPrecondition(format!(
+                                                "camera {name:?} is {}: {}",
+                                                format!("{:?}", st.state).to_lowercase(),
+                                                masks.join("; ")
+                                            )))
+                                        };
+                                        if let Err(error) = bound {
                                             let mut d = Draft::new(
                                                 &actor.username,
                                                 AuditAction::ApplyKind(Kind::Camera),
