@@ -109,7 +109,7 @@ impl Controller {
                 id,
                 department: &spec.department,
                 status: &st,
-                covert: spec.covert,
+                needs_chief: request_machine::needs_chief(spec.covert, Some(spec.purpose)),
             };
             let t = request_machine::next(&state, action, &who)?;
             st.steps.push(t.step(&who, self.clock.now()));

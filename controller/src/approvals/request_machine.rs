@@ -95,9 +95,18 @@ pub struct State<'a> {
     pub department: &'a str,
     /// Where it stands, its steps and its placement verdict.
     pub status: &'a PlacementRequestStatus,
-    /// A covert camera: the City Manager approves it only after the Chief of
-    /// Police has reviewed or overridden it.
-    pub covert: bool,
+    /// Police work (a covert camera, or one for a criminal investigation,
+    /// which lifts the prohibited-room and covert rules of placement): the
+    /// City Manager approves it only after the Chief of Police has reviewed or
+    /// overridden it.
+    pub needs_chief: bool,
+}
+
+/// Whether a request is police work whose approval needs the chief's step
+/// ([`State::needs_chief`]): a covert camera, or one for a criminal
+/// investigation.
+pub fn needs_chief(covert: bool, purpose: Option<camplane_config::model::Purpose>) -> bool {
+    covert || purpose == Some(camplane_config::model::Purpose::CriminalInvestigation)
 }
 
 /// Who takes the step, as which role (`None`: the first one that fits), with
@@ -238,10 +247,8 @@ pub fn next(state: &State, action: Action, actor: &Actor) -> Result<Transition, 
             .iter()
             .any(|s| s.role == role && s.action == "recommend")
     {
-        return Err(Error::FailedPrecondition(format!(
-            "request {id} was already reviewed as {role}"
-        ))
-        .into());
+        let e = Error::FailedPrecondition(format!("request {id} was already reviewed as {role}"));
+        return Err(Refusal::refused(user, what, "PlacementRequest", id, e));
     }
     // Separation of duties: one person takes one step of a request's chain,
     // whatever roles they hold (an override is a justification, not a step).
@@ -261,13 +268,14 @@ pub fn next(state: &State, action: Action, actor: &Actor) -> Result<Transition, 
         // fails closed: `cannot_check` too) is a refusal on the record.
         approval_gate(id, st)
             .map_err(|e| Refusal::refused(user, what, "PlacementRequest", id, e))?;
-        // Covert use is for criminal investigations: the chief's own step
-        // (a review or an override) must be on the request.
-        if state.covert && !st.steps.iter().any(|s| s.role == Role::Chief) {
-            return Err(Error::FailedPrecondition(format!(
-                "request {id} is for a covert camera: the City Manager approves it only after the Chief of Police has reviewed it"
-            ))
-            .into());
+        // Covert use and criminal investigations are the Police Department's
+        // (policy 5.05): the chief's own step (a review or an override) must
+        // be on the request. Refused on the record.
+        if state.needs_chief && !st.steps.iter().any(|s| s.role == Role::Chief) {
+            let e = Error::FailedPrecondition(format!(
+                "request {id} is for a covert camera or a criminal investigation: the City Manager approves it only after the Chief of Police has reviewed it"
+            ));
+            return Err(Refusal::refused(user, what, "PlacementRequest", id, e));
         }
     }
     if actor.comment.trim().is_empty() && matches!(action, Reject | Deny) {
@@ -435,7 +443,7 @@ mod tests {
             id: "r1",
             department: "parks",
             status: st,
-            covert: false,
+            needs_chief: false,
         };
         let a = Actor {
             user: &u,
@@ -609,7 +617,7 @@ mod tests {
             id: "r1",
             department: "parks",
             status: &st,
-            covert: false,
+            needs_chief: false,
         };
         let a = Actor {
             user: &u,
@@ -628,7 +636,7 @@ mod tests {
             id: "r1",
             department: "parks",
             status: &gated,
-            covert: false,
+            needs_chief: false,
         };
         let a = Actor {
             user: &u,
@@ -711,7 +719,7 @@ mod tests {
             id: "r1",
             department: "parks",
             status: &st,
-            covert: false,
+            needs_chief: false,
         };
         let a = Actor {
             user: &u,
@@ -745,7 +753,7 @@ mod tests {
                 id: "r1",
                 department: "parks",
                 status: &st,
-                covert: false,
+                needs_chief: false,
             };
             let a = Actor {
                 user: &u,
@@ -779,7 +787,7 @@ mod tests {
                 id: "r1",
                 department: "parks",
                 status: st,
-                covert: false,
+                needs_chief: false,
             };
             classify(next(
                 &s,
@@ -833,13 +841,13 @@ mod tests {
             username: "cm".into(),
             ..user(&[CityManager], "city")
         };
-        let approve = |steps: &[(&str, Role)], covert: bool| {
+        let approve = |steps: &[(&str, Role)], needs_chief: bool| {
             let st = status(Reviewed, steps, Some("eligible"));
             let s = State {
                 id: "r1",
                 department: "parks",
                 status: &st,
-                covert,
+                needs_chief,
             };
             classify(next(
                 &s,
@@ -856,6 +864,37 @@ mod tests {
         assert_eq!(approve(&is_only, false), Out::Ok(Approved));
         let with_chief = [("recommend", DeptManager), ("recommend", Chief)];
         assert_eq!(approve(&with_chief, true), Out::Ok(Approved));
+        // A criminal investigation lifts the placement rules for prohibited
+        // rooms and covert use: police work, the chief's step too, whichever
+        // department asks.
+        use camplane_config::model::Purpose;
+        assert!(needs_chief(false, Some(Purpose::CriminalInvestigation)));
+        assert!(!needs_chief(false, Some(Purpose::PropertyProtection)));
+        assert_eq!(
+            approve(
+                &is_only,
+                needs_chief(false, Some(Purpose::CriminalInvestigation))
+            ),
+            Out::Order
+        );
+        // The refusal is on the record.
+        let st = status(Reviewed, &is_only, Some("eligible"));
+        let s = State {
+            id: "r1",
+            department: "parks",
+            status: &st,
+            needs_chief: true,
+        };
+        let r = next(
+            &s,
+            Approve,
+            &Actor {
+                user: &cm,
+                as_role: None,
+                comment: "ok",
+            },
+        );
+        assert!(matches!(r, Err(Refusal { audit: Some(_), .. })));
     }
 
     #[test]

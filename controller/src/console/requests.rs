@@ -48,7 +48,10 @@ pub fn my_steps(actor: &Actor, o: &StoredObject) -> Vec<Action> {
         id: &o.name,
         department: text(&o.spec, "department"),
         status: &status,
-        covert: o.spec["covert"].as_bool().unwrap_or(false),
+        needs_chief: request_machine::needs_chief(
+            o.spec["covert"].as_bool().unwrap_or(false),
+            serde_json::from_value(o.spec["purpose"].clone()).ok(),
+        ),
     };
     let who = request_machine::Actor {
         user: actor,

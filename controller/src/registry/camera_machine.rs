@@ -225,16 +225,32 @@ pub fn next(state: &State, action: Action, actor: &Actor) -> Result<Transition, 
                         audit: Some(Box::new(d)),
                     });
                 }
-                Cover::NoRequest | Cover::NotAsked => return Err(precondition(format!(
-                    "camera {name} has no placement request: set spec.placement_request to an approved request"
-                ))),
+                // A camera without a request going live is the dummy-camera
+                // door: refused on the record.
+                Cover::NoRequest | Cover::NotAsked => {
+                    let error = Error::FailedPrecondition(format!(
+                        "camera {name} has no placement request: set spec.placement_request to an approved request"
+                    ));
+                    let mut d = Draft::new(&actor.username, action.audit_action(), "Camera", name);
+                    d.result = format!("refused: {error}");
+                    return Err(Refusal {
+                        error,
+                        audit: Some(Box::new(d)),
+                    });
+                }
             }
             if let Some(ev) = state.special_event {
                 if state.now < ev.from || state.now >= ev.until {
-                    return Err(precondition(format!(
+                    let error = Error::FailedPrecondition(format!(
                         "camera {name} is temporary for {:?}: it may be active only from {} until {}",
                         ev.event, ev.from, ev.until
-                    )));
+                    ));
+                    let mut d = Draft::new(&actor.username, action.audit_action(), "Camera", name);
+                    d.result = format!("refused: {error}");
+                    return Err(Refusal {
+                        error,
+                        audit: Some(Box::new(d)),
+                    });
                 }
             }
             Ok(Transition::to(CameraState::Active, action))

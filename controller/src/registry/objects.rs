@@ -472,10 +472,17 @@ impl Controller {
                                     }
                                     let mut st: PlacementRequestStatus = old.status_as();
                                     if st.state != RequestState::Submitted {
-                                        return Err(Error::FailedPrecondition(format!(
-                                            "PlacementRequest {name:?} is {:?}: its spec cannot change after review started; submit a new request",
-                                            st.state
-                                        )).into());
+                                        // An edit after approval started: on the record.
+                                        return Err(Refusal::refused(
+                                            actor,
+                                            AuditAction::ApplyKind(Kind::PlacementRequest),
+                                            "PlacementRequest",
+                                            name,
+                                            Error::FailedPrecondition(format!(
+                                                "PlacementRequest {name:?} is {:?}: its spec cannot change after review started; submit a new request",
+                                                st.state
+                                            )),
+                                        ));
                                     }
                                     let Some(v) = &verdict else {
                                         return Ok(Step::Keep(None));
