@@ -238,6 +238,35 @@ async fn run_on(mut cfg: camplane_config::controller::ControllerConfig) {
         Some(false),
         "still held until fulfilled"
     );
+    // A covert camera's (or a plate reader's) recordings are never released
+    // to the public: the copy is refused, audited, and the request stays.
+    let cam1 = CITY
+        .split("---\n")
+        .find(|d| d.contains("name: cam-1\n"))
+        .unwrap()
+        .to_string();
+    apply(&h, &h.admin, &format!("{cam1}  covert: true\n"))
+        .await
+        .unwrap();
+    ctl::acknowledge_policy(&h.channel, &pio, &ctl::user_password("rr-pio"))
+        .await
+        .unwrap();
+    let e = match pb::recordings_client::RecordingsClient::new(h.channel.clone())
+        .fulfil(req(
+            &pio,
+            pb::RecordsFulfilRequest {
+                id: id.clone(),
+                out_dir: "/tmp/release".into(),
+            },
+        ))
+        .await
+    {
+        Err(e) => e,
+        Ok(s) => s.into_inner().message().await.unwrap_err(),
+    };
+    assert_eq!(e.code(), Code::FailedPrecondition, "{e:?}");
+    assert!(e.message().contains("covert"), "{e:?}");
+    apply(&h, &h.admin, &cam1).await.unwrap();
     // A request covering recordings is fulfilled with their copy and its fee
     // (`fulfil ID --out DIR`, tests/tests/fees.rs), never closed without it.
     let e = step(&h, &pio, &id, RecordsStepFulfil, "")

@@ -596,6 +596,21 @@ impl Controller {
                 .load(Kind::Camera, &r.camera)
                 .map_err(|_| Error::NotFound(format!("camera {:?}", shown(&r.camera, 60))))?
                 .spec_as()?;
+            // A plate reader's images are ALPR data, "not open for the public
+            // view" (the ALPR program); a covert camera's video is a criminal
+            // investigation's. Neither is released to the public: the request
+            // is denied instead.
+            if cam.alpr || cam.covert {
+                return Err(Error::FailedPrecondition(format!(
+                    "camera {} {}: its recordings are not released to the public; deny the request",
+                    r.camera,
+                    if cam.alpr {
+                        "reads plates (ALPR data is not open for the public view)"
+                    } else {
+                        "is covert (used for a criminal investigation)"
+                    }
+                )));
+            }
             if cam.privacy_masks.is_empty() {
                 return Err(Error::FailedPrecondition(format!(
                     "camera {} has no privacy masks (spec.privacy_masks): a release outside the police is masked; its department draws them first",
