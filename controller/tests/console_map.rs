@@ -177,9 +177,49 @@ async fn the_map_draws_the_cameras_each_reader_may_see() {
         }
     };
     let eng_token = user(&h, "eng-2", &["engineer"], "").await;
-    let svg = grpc_map(eng_token).await;
+    let svg = grpc_map(eng_token.clone()).await;
     assert!(svg.contains("cam-park") && !svg.contains("cam-covert"));
     assert!(grpc_map(h.admin.clone()).await.contains("cam-covert"));
+    // Nor does `camera status` (which gateway records it names its site), nor
+    // `get` (its agent).
+    let fleet = fleet(&h).await;
+    let health = json!({"at": "2026-11-01T00:00:00Z", "disk_free": 1, "disk_total": 2,
+        "cpu_percent": null, "mem_total": 3, "mem_available": 1, "alarms": [],
+        "cameras": [{"id": "cam-covert", "state": "online"}, {"id": "cam-park", "state": "online"}]});
+    fleet
+        .store_report(
+            "city-hall-gw",
+            "h-1",
+            "health",
+            &serde_json::to_vec(&health).unwrap(),
+            1,
+        )
+        .await
+        .unwrap();
+    let status = |token: String| {
+        let ch = h.channel.clone();
+        async move {
+            let l = camplane_proto::v1::fleet_client::FleetClient::new(ch)
+                .camera_status(req(&token, camplane_proto::v1::ListRequest::default()))
+                .await
+                .unwrap()
+                .into_inner();
+            l.objects
+                .iter()
+                .map(|o| String::from_utf8_lossy(&o.json).to_string())
+                .collect::<String>()
+        }
+    };
+    let seen = status(eng_token.clone()).await;
+    assert!(
+        seen.contains("cam-park") && !seen.contains("cam-covert"),
+        "{seen}"
+    );
+    assert!(status(h.admin.clone()).await.contains("cam-covert"));
+    let c = get_json(&h, &eng_token, "Camera", "cam-covert")
+        .await
+        .unwrap();
+    assert!(c["spec"].get("agent").is_none(), "{c}");
     assert!(
         a.body.contains("href=\"/console/map\""),
         "in the engineer's menu"

@@ -847,10 +847,33 @@ impl Fleet {
             .require(actor, Operation::ReadObjects, AuditAction::CameraStatus)
             .await?;
         let l = self.ctl.store.list(HEALTH).await?;
+        let hidden = self.covert_hidden_from(actor)?;
         l.kvs
             .iter()
-            .map(|kv| Ok(serde_json::from_slice(&kv.value)?))
+            .map(|kv| {
+                let mut h: AgentHealth = serde_json::from_slice(&kv.value)?;
+                // Which gateway records a covert camera says where it is.
+                if let Some(cams) = h.health["cameras"].as_array_mut() {
+                    cams.retain(|c| c["id"].as_str().is_none_or(|id| !hidden.contains(id)));
+                }
+                Ok(h)
+            })
             .collect()
+    }
+
+    /// The covert cameras whose whereabouts `actor` does not see (none for
+    /// the chief, admins and auditors: `views::sees_covert`).
+    fn covert_hidden_from(&self, actor: &Actor) -> Result<std::collections::HashSet<String>> {
+        if crate::registry::views::sees_covert(actor) {
+            return Ok(Default::default());
+        }
+        Ok(self
+            .ctl
+            .list(Kind::Camera)?
+            .into_iter()
+            .filter(|(o, _)| o.spec["covert"].as_bool() == Some(true))
+            .map(|(o, _)| o.name)
+            .collect())
     }
 
     /// Every active-collection window the agents reported, oldest first per agent.
@@ -859,11 +882,16 @@ impl Fleet {
             .require(actor, Operation::ReadObjects, AuditAction::CameraWindows)
             .await?;
         let l = self.ctl.store.list(REPORTS).await?;
+        let hidden = self.covert_hidden_from(actor)?;
         let mut out: Vec<serde_json::Value> = Vec::new();
         let mut amendments = Vec::new();
         for kv in l.kvs {
             let v: serde_json::Value = serde_json::from_slice(&kv.value)?;
-            if v["kind"] == ReportKind::Windows.as_str() {
+            if v["kind"] == ReportKind::Windows.as_str()
+                && v["report"]["camera"]
+                    .as_str()
+                    .is_none_or(|c| !hidden.contains(c))
+            {
                 let mut w = v["report"].clone();
                 w["agent"] = v["agent"].clone();
                 if w["amends"] == true {

@@ -15,10 +15,12 @@ use serde_json::Value;
 /// Roles that see where covert cameras are.
 pub const SEE_COVERT: [Role; 3] = [Role::Chief, Role::Admin, Role::Auditor];
 
-/// The fields that say where a camera or a request is.
-const WHERE: [&str; 4] = ["location", "site", "view", "room"];
-/// The status fields that say where a covert camera has been.
-const STATUS_WHERE: [&str; 1] = ["location_history"];
+/// The fields that say where a camera or a request is (the gateway that
+/// records it names its site).
+const WHERE: [&str; 5] = ["location", "site", "view", "room", "agent"];
+/// The status fields that say where a covert camera has been (and on which
+/// gateways).
+const STATUS_WHERE: [&str; 2] = ["location_history", "former_agents"];
 
 pub use camplane_config::model::{
     url_has_credentials as has_credentials, url_without_credentials as without_credentials,
@@ -59,6 +61,11 @@ pub fn shown_to(actor: &Actor, mut obj: StoredObject) -> StoredObject {
             for f in STATUS_WHERE {
                 st.remove(f);
             }
+            // A request's placement verdict names the street it is near; its
+            // answer and reasons stay (the chain's people decide on them).
+            if let Some(v) = st.get_mut("verdict").and_then(Value::as_object_mut) {
+                v.remove("nearest_street");
+            }
         }
         obj.status["location_hidden"] =
             Value::String("covert: shown to the chief, admins and auditors only".into());
@@ -85,10 +92,10 @@ mod tests {
             name: "c".into(),
             spec: json!({
                 "site": "city-hall", "location": {"lat": 42.5, "lon": -90.6},
-                "view": {"heading": 90.0}, "covert": covert,
+                "view": {"heading": 90.0}, "covert": covert, "agent": "city-hall-gw",
                 "streams": {"main": "rtsp://admin:s3cret@10.0.0.5:554/main", "sub": "rtsp://10.0.0.5/sub"}
             }),
-            status: json!({"state": "active", "location_history": [
+            status: json!({"state": "active", "former_agents": ["depot-gw"], "location_history": [
                 {"location": {"lat": 42.5, "lon": -90.6}, "site": "city-hall", "from": "2026-01-01T00:00:00Z"}
             ]}),
         }
@@ -131,7 +138,19 @@ mod tests {
                 "{r}: location history"
             );
             assert_eq!(shown.status["state"], "active");
+            assert_eq!(shown.spec.get("agent").is_some(), sees, "{r}: its gateway");
+            assert_eq!(shown.status.get("former_agents").is_some(), sees, "{r}");
         }
+        // A covert request's verdict keeps its answer, not the street it is near.
+        let mut req = camera(true);
+        req.kind = "PlacementRequest".into();
+        req.status["verdict"] = json!({"verdict": "needs_review", "reasons": ["residential_view"],
+            "nearest_street": {"name": "Locust St", "class": "minor_arterial", "distance_m": 7.4}});
+        let shown = shown_to(&actor(&[Role::CityManager]), req.clone());
+        assert_eq!(shown.status["verdict"]["verdict"], "needs_review");
+        assert!(shown.status["verdict"].get("nearest_street").is_none());
+        let shown = shown_to(&actor(&[Role::Chief]), req);
+        assert!(shown.status["verdict"].get("nearest_street").is_some());
         // Not covert: everyone sees where it is.
         let shown = shown_to(&actor(&[Role::Viewer]), camera(false));
         assert!(shown.spec.get("location").is_some());
