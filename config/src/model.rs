@@ -626,6 +626,12 @@ pub struct ApprovalStep {
     /// Why.
     #[serde(default)]
     pub comment: String,
+    /// For an override: the placement verdict it justified. It justifies that
+    /// verdict only: a request checked again (a streets layer loaded since)
+    /// whose verdict changed needs an override of the new one. (Overrides
+    /// recorded before this was kept name none.)
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub overrode: Option<String>,
 }
 
 /// The controller's record of a placement request's progress.

@@ -145,6 +145,10 @@ impl Transition {
             actor: actor.user.username.clone(),
             at,
             comment: actor.comment.into(),
+            overrode: match self.action {
+                Action::Override => self.verdict.clone(),
+                _ => None,
+            },
         }
     }
 }
@@ -339,11 +343,11 @@ fn next_override(state: &State, actor: &Actor) -> Result<Transition, Refusal> {
             return Err(Refusal::denied(user, what, "PlacementRequest", id, msg));
         }
     };
-    if st
-        .steps
-        .iter()
-        .any(|s| s.action == "override" && s.role == role)
-    {
+    if st.steps.iter().any(|s| {
+        s.action == "override"
+            && s.role == role
+            && s.overrode.as_deref().is_none_or(|v| v == verdict)
+    }) {
         return Err(Error::FailedPrecondition(format!(
             "request {id} already has an override by the {role}"
         ))
@@ -425,6 +429,7 @@ mod tests {
                     actor: "x".into(),
                     at: Timestamp::UNIX_EPOCH,
                     comment: "c".into(),
+                    overrode: None,
                 })
                 .collect(),
             verdict: verdict.map(|v| json!({"answer": {"verdict": v, "reasons": []}})),
@@ -827,6 +832,7 @@ mod tests {
                 actor: "mgr".into(),
                 at: Timestamp::UNIX_EPOCH,
                 comment: "c".into(),
+                overrode: None,
             },
         );
         assert_eq!(try_as(&st, Recommend, &everything), Out::Ok(Reviewed));

@@ -157,14 +157,15 @@ pub fn approval_gate(id: &str, st: &PlacementRequestStatus) -> Result<()> {
     let Some(roles) = override_roles(id, st.verdict.as_ref())? else {
         return Ok(());
     };
-    if st
-        .steps
-        .iter()
-        .any(|s| s.action == "override" && roles.contains(&s.role))
-    {
+    let verdict = recorded_verdict(st.verdict.as_ref());
+    // An override justified the verdict it was made against, not a later one.
+    if st.steps.iter().any(|s| {
+        s.action == "override"
+            && roles.contains(&s.role)
+            && s.overrode.as_deref().is_none_or(|v| v == verdict)
+    }) {
         return Ok(());
     }
-    let verdict = recorded_verdict(st.verdict.as_ref());
     let load = if verdict == CANNOT_CHECK {
         "load the streets layer (`camplane gis load --layer streets FILE`) so the rules can check it, or have "
     } else {
@@ -333,6 +334,7 @@ mod tests {
                     actor: "x".into(),
                     at: Timestamp::UNIX_EPOCH,
                     comment: "because".into(),
+                    overrode: None,
                 })
                 .collect(),
             ..Default::default()
@@ -407,6 +409,15 @@ mod tests {
             )
         )
         .is_err());
+        // An override of `cannot_check` justifies that verdict only: checked
+        // again (a streets layer loaded since) as not_eligible, it needs its
+        // own override.
+        let mut st = status(v("not_eligible", &[]), vec![("override", Role::Engineer)]);
+        st.steps[0].overrode = Some("cannot_check".into());
+        let e = approval_gate("r", &st).unwrap_err();
+        assert!(e.to_string().contains("not_eligible"), "{e}");
+        st.steps[0].overrode = Some("not_eligible".into());
+        assert!(approval_gate("r", &st).is_ok());
     }
 
     #[test]
