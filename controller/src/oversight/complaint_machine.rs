@@ -276,6 +276,31 @@ pub fn next(id: &str, stage: Stage, action: Action, actor: &Actor) -> Result<Tra
     }
 }
 
+/// An appeal goes to someone else: whoever decided the complaint at a lower
+/// level does not decide (or record) it again at the next, whatever roles
+/// they hold (the chief who is also City Manager, say). `decided_by`: who
+/// recorded its decisions so far. Refused on the record.
+pub fn check_decider(
+    id: &str,
+    action: Action,
+    actor: &Actor,
+    decided_by: &[&str],
+) -> Result<(), Refusal> {
+    if matches!(action, Action::Decide { .. }) && decided_by.contains(&actor.username.as_str()) {
+        return Err(Refusal::denied(
+            actor,
+            action.audit_action(),
+            "Complaint",
+            id,
+            format!(
+                "{} decided complaint {id} before: its appeal is decided by someone else",
+                actor.username
+            ),
+        ));
+    }
+    Ok(())
+}
+
 /// A role refusal with the complaint named in its audit entry.
 fn name_refusal(mut r: Refusal, id: &str) -> Refusal {
     if let Some(d) = r.audit.as_mut() {
@@ -305,6 +330,28 @@ mod tests {
             roles: roles.to_vec(),
             department: "police".into(),
         }
+    }
+
+    /// One user who is chief and City Manager decides the complaint once:
+    /// its appeal goes to someone else.
+    #[test]
+    fn an_appeal_goes_to_someone_else() {
+        let both = Actor {
+            username: "pat".into(),
+            roles: vec![Role::Chief, Role::CityManager],
+            department: "police".into(),
+        };
+        let decide = Action::Decide { as_level: None };
+        let r = check_decider("cp-1", decide, &both, &["pat"]);
+        assert!(matches!(
+            r,
+            Err(Refusal {
+                error: Error::PermissionDenied(_),
+                audit: Some(_)
+            })
+        ));
+        assert!(check_decider("cp-1", decide, &both, &["kim"]).is_ok());
+        assert!(check_decider("cp-1", Action::Appeal, &both, &["pat"]).is_ok());
     }
 
     fn run(stage: Stage, action: Action, roles: &[Role]) -> Out {

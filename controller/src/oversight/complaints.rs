@@ -354,6 +354,13 @@ impl Controller {
             let Some(old) = old else {
                 return Err(Error::NotFound(format!("complaint {id}")).into());
             };
+            let decided_by: Vec<&str> = old
+                .steps
+                .iter()
+                .filter(|s| s.step == StepKind::Decide)
+                .map(|s| s.by.as_str())
+                .collect();
+            complaint_machine::check_decider(id, action, actor, &decided_by)?;
             let mut new = old.clone();
             new.stage = t.to;
             let mut d = Draft::new(&actor.username, t.audit, "Complaint", id);

@@ -348,6 +348,20 @@ impl Controller {
             let Some(old) = old else {
                 return Err(Error::NotFound(format!("records request {id}")).into());
             };
+            let by = |k: StepKind| -> Vec<&str> {
+                old.steps
+                    .iter()
+                    .filter(|s| s.step == k)
+                    .map(|s| s.by.as_str())
+                    .collect()
+            };
+            records_machine::check_people(
+                id,
+                action,
+                actor,
+                &by(StepKind::Review),
+                &by(StepKind::Advise),
+            )?;
             if action == Action::Fulfil {
                 if let Some(cam) = &old.camera {
                     // Its copy comes with its fee and manifest: `--out DIR`.

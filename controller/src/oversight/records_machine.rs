@@ -136,6 +136,36 @@ pub struct Transition {
     pub audit: AuditAction,
 }
 
+/// One person, one side of the advice: the City Attorney's advice comes from
+/// someone other than the officer who reviews and decides (policy 5.05: the
+/// officer decides "with consultation and advice from the City Attorney's
+/// Office"), whatever roles one user holds. `advised_by` and `reviewed_by`:
+/// who took those steps so far. Refused on the record.
+pub fn check_people(
+    id: &str,
+    action: Action,
+    actor: &Actor,
+    reviewed_by: &[&str],
+    advised_by: &[&str],
+) -> Result<(), Refusal> {
+    let me = actor.username.as_str();
+    let clash = match action {
+        Action::Advise if reviewed_by.contains(&me) => Some("reviewed it"),
+        Action::Decide(_) if advised_by.contains(&me) => Some("gave the legal advice on it"),
+        _ => None,
+    };
+    match clash {
+        None => Ok(()),
+        Some(what) => Err(Refusal::denied(
+            actor,
+            action.audit_action(),
+            "RecordsRequest",
+            id,
+            format!("{me} {what}: the advice and the decision are two people's"),
+        )),
+    }
+}
+
 /// The rule: the step `action` by `actor` on the request `id` at `stage`, or why not.
 pub fn next(id: &str, stage: Stage, action: Action, actor: &Actor) -> Result<Transition, Refusal> {
     let audit = action.audit_action();
@@ -225,6 +255,45 @@ mod tests {
             }
             Err(r) => panic!("unexpected {:?}", r.error),
         }
+    }
+
+    /// One user holding both pio and city_attorney cannot advise on a
+    /// request they reviewed, nor decide one they advised on; someone else can.
+    #[test]
+    fn the_advice_is_another_persons() {
+        let both = Actor {
+            username: "ann".into(),
+            roles: vec![Role::Pio, Role::CityAttorney],
+            department: String::new(),
+        };
+        let r = check_people("rr-1", Action::Advise, &both, &["ann"], &[]);
+        assert!(matches!(
+            r,
+            Err(Refusal {
+                error: Error::PermissionDenied(_),
+                audit: Some(_)
+            })
+        ));
+        assert!(check_people("rr-1", Action::Advise, &both, &["bob"], &[]).is_ok());
+        let r = check_people(
+            "rr-1",
+            Action::Decide(Decision::Release),
+            &both,
+            &["bob"],
+            &["ann"],
+        );
+        assert!(r.is_err());
+        assert!(
+            check_people(
+                "rr-1",
+                Action::Decide(Decision::Deny),
+                &both,
+                &["ann"],
+                &["cid"]
+            )
+            .is_ok(),
+            "the reviewing officer decides"
+        );
     }
 
     const STAGES: [Stage; 7] = [
