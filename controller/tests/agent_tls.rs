@@ -567,6 +567,67 @@ async fn connect_gw1(
     (tx, s)
 }
 
+/// An enrolment token belongs to the registration it was issued for: the
+/// agent deleted and its name registered again, the old token enrols nothing;
+/// and a reinstatement cancels any token left from before it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_token_enrols_only_the_registration_it_was_issued_for() {
+    let dir = tempfile::tempdir().unwrap();
+    let h = start(config_embedded(dir.path()), None).await;
+    apply(&h, &h.admin, CITY).await.unwrap();
+    let old = token_for(&h, "gw3").await.unwrap();
+    pb::objects_client::ObjectsClient::new(h.channel.clone())
+        .delete(req(
+            &h.admin,
+            pb::DeleteRequest {
+                kind: "Agent".into(),
+                name: "gw3".into(),
+            },
+        ))
+        .await
+        .unwrap();
+    let new = token_for(&h, "gw3").await.unwrap();
+    let e = enroll(&h, &old.token).await.unwrap_err();
+    assert_eq!(e.code(), Code::Unauthenticated, "{e:?}");
+    assert!(e.message().contains("earlier registration"), "{e:?}");
+    enroll(&h, &new.token).await.unwrap();
+    // Revoked, then a token slips in (as if made while the revocation
+    // committed), then reinstated: that token is cancelled.
+    let mut fleet = pb::fleet_client::FleetClient::new(h.channel.clone());
+    fleet
+        .revoke(req(
+            &h.admin,
+            pb::AgentName {
+                agent: "gw3".into(),
+            },
+        ))
+        .await
+        .unwrap();
+    let ctl = &h.running.controller;
+    let slipped = "cpe_slipped_in_during_the_revocation";
+    let rec = serde_json::json!({"agent": "gw3", "site": "city-hall",
+        "expires_at": "2099-01-01T00:00:00Z", "created_by": "admin"});
+    let key = format!(
+        "meta/enroll/{}",
+        hex::encode(<sha2::Sha256 as sha2::Digest>::digest(slipped.as_bytes()))
+    );
+    ctl.store
+        .put(&key, serde_json::to_vec(&rec).unwrap())
+        .await
+        .unwrap();
+    fleet
+        .reinstate(req(
+            &h.admin,
+            pb::AgentReinstateRequest {
+                agent: "gw3".into(),
+                reason: "the gateway was replaced".into(),
+            },
+        ))
+        .await
+        .unwrap();
+    assert!(ctl.store.get(&key).await.unwrap().is_none(), "cancelled");
+}
+
 /// An open session lives on the certificate it connected with: when the
 /// agent enrols again (a new certificate), or is revoked and reinstated at
 /// once (its certificate cleared), the old session ends within a tick, not

@@ -50,6 +50,11 @@ struct EnrollToken {
     site: String,
     expires_at: Timestamp,
     created_by: String,
+    /// The agent record's create revision when the token was made: a token
+    /// issued for a registration since deleted does not enrol a new one of
+    /// the same name. (None: a token from before this was kept.)
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    agent_created: Option<i64>,
 }
 
 /// The latest health an agent reported, with when it arrived.
@@ -143,6 +148,12 @@ impl Fleet {
                 "agent enroll",
             )
             .await?;
+        let agent_created = self
+            .ctl
+            .store
+            .get(&format!("{}{agent}", Kind::Agent.prefix()))
+            .await?
+            .map(|kv| kv.create_revision);
         let token = format!("cpe_{}", hex::encode(rand::random::<[u8; 24]>()));
         let now = self.ctl.now();
         let expires_at = now
@@ -153,6 +164,7 @@ impl Fleet {
             site: site.into(),
             expires_at,
             created_by: actor.username.clone(),
+            agent_created,
         };
         let mut d = Draft::new(
             &actor.username,
@@ -212,6 +224,15 @@ impl Fleet {
                     Some(a) => serde_json::from_slice(&a.value)?,
                     None => return Err(Error::NotFound(format!("Agent {:?}", rec.agent)).into()),
                 };
+                if let (Some(made), Some(a)) = (rec.agent_created, &kvs[0]) {
+                    if a.create_revision != made {
+                        return Err(Error::Unauthenticated(format!(
+                            "enrolment token was issued for an earlier registration of agent {:?} (deleted since); ask for a new one",
+                            rec.agent
+                        ))
+                        .into());
+                    }
+                }
                 let mut new = agent_obj.clone();
                 let mut st: AgentStatus = agent_obj.status_as();
                 if st.revoked {
@@ -447,6 +468,7 @@ impl Fleet {
             self.ctl.audit.record(d).await?;
             return Err(Error::InvalidArgument(msg.into()));
         }
+        let tokens = self.token_keys(agent).await?;
         self.ctl
             .update(Kind::Agent, agent, |obj| {
                 let obj = obj.ok_or_else(|| Error::NotFound(format!("Agent {agent:?}")))?;
@@ -462,12 +484,17 @@ impl Fleet {
                 st.cert_expires = None;
                 let mut new = obj.clone();
                 new.status = serde_json::to_value(&st)?;
-                let change = Change::put(
+                let mut change = Change::put(
                     &actor.username,
                     AuditAction::AgentReinstate,
                     new.clone(),
-                    serde_json::json!({"reason": reason}),
+                    serde_json::json!({"reason": reason, "enrolment_tokens_cancelled": tokens.len()}),
                 );
+                // A token that slipped past the revocation (made while it
+                // committed) goes too: the gateway enrols with a new one.
+                change
+                    .ops
+                    .extend(tokens.iter().map(|k| Op::Delete(k.clone())));
                 Ok(Step::Write(Box::new(change), new))
             })
             .await
