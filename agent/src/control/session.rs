@@ -23,6 +23,21 @@ use crate::health::ActiveWindow;
 use crate::hotlist::Applied;
 use crate::supervisor::Supervisor;
 
+/// How often an open session looks whether its certificate is due for
+/// renewal: hours matter against a life of days (`tls.agent_cert_days`).
+const RENEWAL_CHECK: Duration = Duration::from_secs(3600);
+
+/// Whether a certificate is due for renewal at `now`: past two thirds of its
+/// life (a third left to reach a controller in).
+pub fn renewal_due(meta: &IdentityMeta, now: Timestamp) -> bool {
+    let life = meta.expires_at.duration_since(meta.issued_at);
+    let due = meta
+        .issued_at
+        .checked_add(life * 2 / 3)
+        .unwrap_or(meta.expires_at);
+    now >= due
+}
+
 /// What the agent keeps about its identity.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct IdentityMeta {
@@ -322,18 +337,16 @@ impl Session {
         )))
     }
 
-    async fn renew_if_due(&self, ch: Channel) -> Result<()> {
+    /// Renews the certificate over `ch` when [`renewal_due`]; true when it
+    /// did (the session then reconnects with it: this connection still
+    /// presents the old one, which the controller no longer takes).
+    async fn renew_if_due(&self, ch: Channel) -> Result<bool> {
         let Some((_, _, meta)) = self.identity() else {
-            return Ok(());
+            return Ok(false);
         };
-        let life = meta.expires_at.duration_since(meta.issued_at);
-        let due = meta
-            .issued_at
-            .checked_add(life * 2 / 3)
-            .unwrap_or(meta.expires_at);
         // The wall clock, as for the certificate's validity.
-        if Timestamp::now() < due {
-            return Ok(());
+        if !renewal_due(&meta, Timestamp::now()) {
+            return Ok(false);
         }
         let (key, csr) = key_and_csr()?;
         let r = pb::fleet_client::FleetClient::new(ch)
@@ -343,7 +356,7 @@ impl Session {
             .into_inner();
         self.save_identity(&r.cert_pem, &key, &r, &meta.site)?;
         tracing::info!(expires = %r.expires_at, "certificate renewed");
-        Ok(())
+        Ok(true)
     }
 
     /// Keeps a session with some controller until cancelled.
@@ -395,7 +408,10 @@ impl Session {
             .connect()
             .await
             .map_err(cerr)?;
-        self.renew_if_due(ch.clone()).await?;
+        if self.renew_if_due(ch.clone()).await? {
+            tracing::info!(controller = %url, "reconnecting with the renewed certificate");
+            return Ok(());
+        }
         let (tx, rx) = tokio::sync::mpsc::channel::<pb::AgentMessage>(256);
         // An unreadable saved config runs nothing: revision 0 asks for the config.
         let running = self
@@ -425,6 +441,11 @@ impl Session {
         let mut sent: std::collections::HashMap<String, std::time::Instant> =
             std::collections::HashMap::new();
         let mut resend = tokio::time::interval(RESEND_AFTER / 2);
+        // A session lives for weeks: past two thirds of the certificate's
+        // life it ends, and the reconnection renews it (before it expires and
+        // no handshake, renewal included, works any more).
+        let mut renewal =
+            tokio::time::interval_at(tokio::time::Instant::now() + RENEWAL_CHECK, RENEWAL_CHECK);
         loop {
             // Send whatever is spooled and not yet sent on this connection, in
             // order, and again what stays unacknowledged for RESEND_AFTER.
@@ -449,6 +470,12 @@ impl Session {
                 _ = cancel.cancelled() => return Ok(()),
                 _ = self.reporter.notified() => {}
                 _ = resend.tick() => {}
+                _ = renewal.tick() => {
+                    if self.identity().is_some_and(|(_, _, m)| renewal_due(&m, Timestamp::now())) {
+                        tracing::info!(controller = %url, "certificate due for renewal: reconnecting");
+                        return Ok(());
+                    }
+                }
                 m = inbound.message() => match m {
                     Ok(Some(msg)) => match msg.msg {
                         Some(pb::controller_message::Msg::Config(c)) => {
@@ -737,6 +764,26 @@ mod resend_tests {
         );
         assert!(!sent.contains_key("a"), "an acknowledged key is forgotten");
         assert_eq!(sent.len(), 2);
+    }
+}
+
+#[cfg(test)]
+mod renewal_tests {
+    use super::*;
+
+    /// Due at two thirds of the certificate's life, not before.
+    #[test]
+    fn a_certificate_is_renewed_past_two_thirds_of_its_life() {
+        let t = |s: &str| s.parse::<Timestamp>().unwrap();
+        let meta = IdentityMeta {
+            agent: "gw".into(),
+            site: "city-hall".into(),
+            issued_at: t("2026-11-01T00:00:00Z"),
+            expires_at: t("2026-12-01T00:00:00Z"),
+        };
+        assert!(!renewal_due(&meta, t("2026-11-20T23:59:00Z")));
+        assert!(renewal_due(&meta, t("2026-11-21T00:00:00Z")));
+        assert!(renewal_due(&meta, t("2026-12-02T00:00:00Z")));
     }
 }
 
