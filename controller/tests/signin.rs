@@ -703,3 +703,87 @@ async fn a_recreated_name_does_not_inherit_the_chiefs_authorization() {
         "the new ann has no lift: {e:?}"
     );
 }
+
+/// The sessions of `name`, signed in `n` times directly on the controller.
+async fn sign_in_times(h: &Harness, name: &str, pw: &str, n: usize) -> Vec<String> {
+    let ctl = h.running.controller.clone();
+    let mut tokens = Vec::with_capacity(n);
+    for _ in 0..n {
+        tokens.push(ctl.login(name, pw, None).await.unwrap().token);
+    }
+    tokens
+}
+
+/// Asserts each of `tokens` is refused as a session from before the password
+/// changed (not merely waiting for a one-time password's change).
+async fn all_refused(h: &Harness, tokens: &[String], when: &str) {
+    for (i, t) in tokens.iter().enumerate() {
+        let e = whoami(h, t).await.unwrap_err();
+        assert_eq!(e.code(), Code::Unauthenticated, "{when}: token {i}: {e:?}");
+    }
+}
+
+/// `passwd` ends every other session of the user, however many there are (more
+/// than one transaction deletes) and whatever the replica's cache lists: a
+/// session opened before the password was set is refused. The caller's own
+/// session goes on. The clock stands still: it is not the times that decide.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_password_change_ends_every_other_session() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = ManualClock::new(Timestamp::now());
+    let h = start(config_embedded(dir.path()), Some(Arc::new(clock.clone()))).await;
+    let first = user(&h, "ana", &["viewer"], "police").await;
+    let pw = user_password("ana");
+    let mut tokens = sign_in_times(&h, "ana", &pw, 101).await;
+    tokens.push(first);
+    let mine = tokens.remove(0);
+    change_password(&h.channel, &mine, &pw, "ana-newer-password-2")
+        .await
+        .unwrap();
+    assert_eq!(whoami(&h, &mine).await.unwrap().username, "ana");
+    all_refused(&h, &tokens, "after passwd").await;
+    // The new password signs in; the old one does not.
+    login(&h.channel, "ana", "ana-newer-password-2")
+        .await
+        .unwrap();
+    login(&h.channel, "ana", &pw).await.unwrap_err();
+    h.cancel.cancel();
+}
+
+/// An admin's reset ends every session of the user, and they stay ended after
+/// the user sets their own password with a session of the one-time one (which
+/// goes on).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reset_ends_every_session_for_good() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = ManualClock::new(Timestamp::now());
+    let h = start(config_embedded(dir.path()), Some(Arc::new(clock.clone()))).await;
+    let first = user(&h, "ana", &["viewer"], "police").await;
+    let mut tokens = sign_in_times(&h, "ana", &user_password("ana"), 101).await;
+    tokens.push(first);
+    pb::users_client::UsersClient::new(h.channel.clone())
+        .reset_password(req(
+            &h.admin,
+            pb::ResetPasswordRequest {
+                username: "ana".into(),
+                password: "ana-reset-one-time-1".into(),
+            },
+        ))
+        .await
+        .unwrap();
+    all_refused(&h, &tokens, "after the reset").await;
+    let t = login(&h.channel, "ana", "ana-reset-one-time-1")
+        .await
+        .unwrap();
+    assert_eq!(
+        whoami(&h, &t).await.unwrap_err().code(),
+        Code::FailedPrecondition,
+        "one-time until changed"
+    );
+    change_password(&h.channel, &t, "ana-reset-one-time-1", "ana-own-again-pw-3")
+        .await
+        .unwrap();
+    assert_eq!(whoami(&h, &t).await.unwrap().username, "ana");
+    all_refused(&h, &tokens, "after the user's own passwd").await;
+    h.cancel.cancel();
+}

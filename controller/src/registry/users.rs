@@ -40,9 +40,11 @@ pub(crate) fn held_in(kvs: &[Option<crate::core::store::KeyValue>]) -> Vec<Role>
         .collect()
 }
 
-/// The most sessions a user's deletion or password change ends in its one
-/// transaction (within etcd's 128 operations); any left belong to the old id
-/// or password generation and are refused by [`Controller::authenticate`] anyway.
+/// The most sessions a user's deletion or password change deletes in its one
+/// transaction (within etcd's 128 operations). Deleting them only tidies the
+/// store: any left (more than these, or missing from this replica's cache)
+/// belong to the old id or password generation, and `resolve_session` refuses
+/// them on every controller ([`auth::outlived_password`]).
 const MAX_SESSIONS_ENDED: usize = 100;
 
 /// Where pending (and decided) governing grants are kept: `grants/{id}`.
@@ -246,6 +248,7 @@ impl Controller {
             user_id,
             created_at: now,
             expires_at: now.checked_add(ttl).unwrap_or(now),
+            password_generation: record.generation(),
         };
         let key = auth::session_key(&token);
         let mut d = Draft::new(username, AuditAction::Login, "User", username);
@@ -394,9 +397,15 @@ impl Controller {
         if spec.disabled {
             return Err(Error::Unauthenticated("user is disabled".into()));
         }
-        let one_time = pw
-            .as_ref()
-            .is_some_and(|kv| PasswordRecord::parse(&kv.value).one_time);
+        let record = pw.as_ref().map(|kv| PasswordRecord::parse(&kv.value));
+        // A password changed or reset since the sign-in ends the session, whether
+        // or not the change found it to delete.
+        if auth::outlived_password(&s, record.as_ref()) {
+            return Err(Error::Unauthenticated(
+                "the password changed since this session began; run `camplane login`".into(),
+            ));
+        }
+        let one_time = record.is_some_and(|r| r.one_time);
         let actor = Actor {
             username: s.username.clone(),
             roles: spec.roles,
@@ -432,7 +441,9 @@ impl Controller {
     /// `camplane passwd`: the signed-in user (`token`) changes their own
     /// password, giving the current one. A wrong current password counts as a
     /// failed sign-in. The new one is theirs (not one-time); their other
-    /// sessions end.
+    /// sessions end (refused from now on, see [`auth::outlived_password`]), and
+    /// this one goes on: it is moved to the new password's generation in the
+    /// same transaction.
     pub async fn change_password(
         &self,
         token: &str,
@@ -440,7 +451,8 @@ impl Controller {
         new: &str,
         source: Option<IpAddr>,
     ) -> Result<()> {
-        let (actor, session, _) = self.session_of(token).await?;
+        let this = self.resolve_session(token).await?;
+        let (actor, session, session_rev) = (&this.actor, &this.session, this.revs[0]);
         let name = actor.username.as_str();
         let now = self.clock.now();
         let source = source.map(lockout::source_key);
@@ -478,23 +490,35 @@ impl Controller {
             ));
         }
         let fresh = PasswordRecord::new(new, false, now)?;
-        let mut ops = vec![Op::Put(key.clone(), serde_json::to_vec(&fresh)?)];
-        let this = auth::session_key(token);
+        // The caller's own session goes on under the new password (compared, so
+        // a sign-out meanwhile is not undone); every other one is refused from
+        // now on, and those this replica knows of are deleted.
+        let this_key = auth::session_key(token);
+        let kept = Session {
+            password_generation: fresh.generation(),
+            ..session.clone()
+        };
+        let mut ops = vec![
+            Op::Put(key.clone(), serde_json::to_vec(&fresh)?),
+            Op::Put(this_key.clone(), serde_json::to_vec(&kept)?),
+        ];
         ops.extend(
             self.sessions_of(&session.user_id, name)
                 .into_iter()
-                .filter(|k| *k != this)
+                .filter(|k| *k != this_key)
+                .take(MAX_SESSIONS_ENDED - 1)
                 .map(Op::Delete),
         );
         let d = Draft::new(name, AuditAction::UserPasswd, "User", name);
-        let done = self
-            .audit
-            .commit(vec![Compare::ModRevision(key, kv.mod_revision)], ops, d)
-            .await?;
+        let compares = vec![
+            Compare::ModRevision(key, kv.mod_revision),
+            Compare::ModRevision(this_key, session_rev),
+        ];
+        let done = self.audit.commit(compares, ops, d).await?;
         match done {
             Some(_) => Ok(()),
             None => Err(Error::Conflict(
-                "the password changed meanwhile; try again".into(),
+                "the password or this session changed meanwhile; try again".into(),
             )),
         }
     }
@@ -1148,5 +1172,55 @@ mod tests {
             matches!(e, Error::Unauthenticated(ref m) if m.contains("disabled")),
             "B admitted a user disabled through A: {e}"
         );
+    }
+
+    /// A password changed through a replica whose cache never listed the user's
+    /// other sessions (opened through another) still ends them, on both: the
+    /// change deletes only what its cache knows, and every controller refuses a
+    /// session older than the password. The caller's own session goes on.
+    #[tokio::test]
+    async fn a_password_changed_through_a_lagging_replica_ends_sessions_it_never_saw() {
+        let dir = tempfile::tempdir().unwrap();
+        let (a, b, admin) = lagging_pair(dir.path()).await;
+        let spec = UserSpec {
+            display_name: "Officer".into(),
+            department: "police".into(),
+            roles: vec![Role::Viewer],
+            trained_at: None,
+            certified_until: None,
+            policy_version: None,
+            disabled: false,
+        };
+        a.add_user(&admin, "officer", spec, Some(OFFICER_PW.into()))
+            .await
+            .unwrap();
+        // One-time (set by an admin): the first sign-in changes it.
+        let first = a.login("officer", OFFICER_PW, None).await.unwrap().token;
+        let own = "the officer's own passphrase 23";
+        b.change_password(&first, OFFICER_PW, own, None)
+            .await
+            .unwrap();
+        let other = a.login("officer", own, None).await.unwrap().token;
+        let mine = a.login("officer", own, None).await.unwrap().token;
+        let id = a.session_of(&mine).await.unwrap().1.user_id;
+        assert!(
+            !b.sessions_of(&id, "officer")
+                .contains(&auth::session_key(&other)),
+            "B's cache lags"
+        );
+
+        let newer = "the officer's newer passphrase 31";
+        b.change_password(&mine, own, newer, None).await.unwrap();
+        for c in [&a, &b] {
+            // `first` B had read, so it was deleted; `other` it never saw.
+            let e = c.authenticate(&first).await.unwrap_err();
+            assert!(matches!(e, Error::Unauthenticated(_)), "{e}");
+            let e = c.authenticate(&other).await.unwrap_err();
+            assert!(
+                matches!(e, Error::Unauthenticated(ref m) if m.contains("password changed")),
+                "a session from before the change was admitted: {e}"
+            );
+            assert_eq!(c.authenticate(&mine).await.unwrap().username, "officer");
+        }
     }
 }
