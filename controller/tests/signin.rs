@@ -787,3 +787,80 @@ async fn a_reset_ends_every_session_for_good() {
     all_refused(&h, &tokens, "after the user's own passwd").await;
     h.cancel.cancel();
 }
+
+/// Twenty wrong passwords for one name at once (each from its own source) get
+/// no more than five checks: the rest meet the lock, as they would one by one.
+/// The same for twenty made-up names from one source.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_guesses_do_not_pass_the_lock_together() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = ManualClock::new(Timestamp::now());
+    let h = start(config_embedded(dir.path()), Some(Arc::new(clock.clone()))).await;
+    let ctl = h.running.controller.clone();
+    user(&h, "ana", &["viewer"], "police").await;
+    let before = audit_log(&h).await.len();
+
+    let at_once = |names: Vec<String>, sources: Vec<String>| {
+        let ctl = ctl.clone();
+        async move {
+            let tries: Vec<_> = names
+                .into_iter()
+                .zip(sources)
+                .map(|(n, s)| {
+                    let ctl = ctl.clone();
+                    tokio::spawn(async move {
+                        ctl.login(&n, "wrong-password-x", ip(&s)).await.unwrap_err()
+                    })
+                })
+                .collect();
+            let mut answers = Vec::new();
+            for t in tries {
+                answers.push(t.await.unwrap().to_string());
+            }
+            answers
+        }
+    };
+    let tally = |answers: &[String]| {
+        let wrong = answers
+            .iter()
+            .filter(|a| a.contains("wrong user name or password"))
+            .count();
+        let locked = answers.iter().filter(|a| a.contains("locked")).count();
+        assert_eq!(wrong + locked, answers.len(), "{answers:#?}");
+        wrong
+    };
+
+    let answers = at_once(
+        vec!["ana".to_string(); 20],
+        (0..20).map(|i| format!("10.0.0.{i}")).collect(),
+    )
+    .await;
+    assert_eq!(tally(&answers), 5, "{answers:#?}");
+    let log = audit_log(&h).await;
+    let failed: Vec<_> = entries(&log[before..], "login_failed");
+    assert_eq!(failed.len(), 5, "{failed:#?}");
+    let locked = entries(&log[before..], "login.locked");
+    assert_eq!(locked.len(), 1, "{locked:#?}");
+    assert_eq!(locked[0]["name"], "ana");
+
+    // One source, twenty made-up names at once.
+    let before = log.len();
+    let answers = at_once(
+        (0..20).map(|i| format!("nobody-{i}")).collect(),
+        vec!["192.0.2.9".to_string(); 20],
+    )
+    .await;
+    assert_eq!(tally(&answers), 5, "{answers:#?}");
+    let log = audit_log(&h).await;
+    assert_eq!(entries(&log[before..], "login_failed").len(), 5);
+    let locked = entries(&log[before..], "login.locked");
+    assert_eq!(locked.len(), 1, "{locked:#?}");
+    assert_eq!(locked[0]["name"], "192.0.2.9");
+
+    // The legitimate use beside it: after the lock, ana signs in.
+    clock.advance(Duration::from_secs(15 * 60));
+    ctl.login("ana", &user_password("ana"), ip("10.0.3.1"))
+        .await
+        .unwrap();
+    h.cancel.cancel();
+}

@@ -13,7 +13,7 @@ use crate::core::store::{Compare, Op};
 use crate::core::AuditAction;
 use crate::core::Controller;
 use crate::registry::grant_machine::{self, Decision, GrantState, RoleGrant};
-use crate::registry::lockout::{self, Lock, Locked, SignInLimits};
+use crate::registry::lockout::{self, Attempt, Lock, Locked, SignInLimits};
 use crate::{Error, Result};
 use camplane_config::manifest::Spec;
 use camplane_config::model::*;
@@ -180,22 +180,21 @@ impl Controller {
     /// Checks a password and opens a session. Failures are audited (the name
     /// bounded and escaped) and counted per name and per `source`; a name or
     /// source locked by [`lockout`] is refused before any check, and writes nothing.
+    /// The check is reserved as an attempt first ([`Controller::password_attempt`]),
+    /// so concurrent guesses cannot pass the lock together.
     pub async fn login(
         &self,
         username: &str,
         password: &str,
         source: Option<IpAddr>,
     ) -> Result<SignedIn> {
-        let now = self.clock.now();
-        let source = source.map(lockout::source_key);
-        let limits = self.wing::<SignInLimits>();
         let valid = auth::valid_user_name(username);
-        let counted = if valid { username } else { "" };
-        if let Some(lock) = limits.check(counted, source.as_deref(), now) {
-            return Err(locked_error(&lock));
-        }
+        let attempt = self
+            .password_attempt(valid.then_some(username), source)
+            .await?;
+        let now = self.clock.now();
         if !valid {
-            self.sign_in_failed(username, None, source.as_deref(), "not a valid user name")
+            self.sign_in_failed(username, attempt, "not a valid user name")
                 .await?;
             return Err(Error::InvalidArgument(format!(
                 "not a valid user name ({})",
@@ -218,13 +217,8 @@ impl Controller {
             }
         };
         if !ok {
-            self.sign_in_failed(
-                username,
-                Some(username),
-                source.as_deref(),
-                "wrong user name or password",
-            )
-            .await?;
+            self.sign_in_failed(username, attempt, "wrong user name or password")
+                .await?;
             return Err(Error::Unauthenticated("wrong user name or password".into()));
         }
         let (spec, record) = match (spec, record) {
@@ -233,13 +227,14 @@ impl Controller {
         };
         if record.expired(now) {
             // The right password: not counted towards a lock, but refused.
+            attempt.release(now);
             let msg = "your one-time password expired (72 hours after it was set); ask an admin for a new one";
             let mut d = Draft::new(username, AuditAction::LoginFailed, "User", username);
             d.result = format!("refused: {msg}");
             self.audit.record(d).await?;
             return Err(Error::Unauthenticated(msg.into()));
         }
-        limits.succeeded(username);
+        attempt.succeeded(now);
         let user_id = self.user_id(username).await?;
         let token = auth::new_token();
         let ttl = jiff::SignedDuration::from_mins(self.config.auth.token_ttl_minutes as i64);
@@ -264,25 +259,38 @@ impl Controller {
         })
     }
 
-    /// Audits a failed sign-in (or password check) of `shown` (stored bounded
-    /// and escaped), counts it against `user` and `source`, and audits each lock
-    /// it began once.
-    async fn sign_in_failed(
+    /// Reserves a password check for `user` (`None`: not a valid name, only the
+    /// source counts) from `source` ([`SignInLimits::begin`]): refused while a
+    /// lock is in force (nothing written), held back while the checks already in
+    /// flight could begin one.
+    async fn password_attempt(
         &self,
-        shown: &str,
         user: Option<&str>,
-        source: Option<&str>,
-        why: &str,
-    ) -> Result<()> {
+        source: Option<IpAddr>,
+    ) -> Result<Attempt> {
+        let source = source.map(lockout::source_key);
+        self.wing::<SignInLimits>()
+            .begin(user, source.as_deref(), || self.clock.now())
+            .await
+            .map_err(|lock| locked_error(&lock))
+    }
+
+    /// Counts the failed sign-in (or password check) `attempt` of `shown`
+    /// against its user and source, audits it (the name bounded and escaped),
+    /// and audits each lock it began once. Counted before anything is awaited, so
+    /// a request given up meanwhile still counts.
+    async fn sign_in_failed(&self, shown: &str, attempt: Attempt, why: &str) -> Result<()> {
         let now = self.clock.now();
+        let source = attempt.source().map(str::to_string);
+        let began = attempt.failed(now);
         let name = auth::escaped_user_name(shown);
         let mut d = Draft::new(&name, AuditAction::LoginFailed, "User", &name);
         d.result = format!("refused: {why}");
-        if let Some(s) = source {
+        if let Some(s) = &source {
             d.details = serde_json::json!({"source": s});
         }
         self.audit.record(d).await?;
-        for lock in self.wing::<SignInLimits>().failed(user, source, now) {
+        for lock in began {
             let (kind, target) = match &lock.what {
                 Locked::User(u) => ("User", u.as_str()),
                 Locked::Source(s) => ("Source", s.as_str()),
@@ -454,14 +462,8 @@ impl Controller {
         let this = self.resolve_session(token).await?;
         let (actor, session, session_rev) = (&this.actor, &this.session, this.revs[0]);
         let name = actor.username.as_str();
+        let attempt = self.password_attempt(Some(name), source).await?;
         let now = self.clock.now();
-        let source = source.map(lockout::source_key);
-        if let Some(lock) = self
-            .wing::<SignInLimits>()
-            .check(name, source.as_deref(), now)
-        {
-            return Err(locked_error(&lock));
-        }
         let key = format!("{}{name}", auth::PASSWORDS);
         let kv = self
             .store
@@ -470,17 +472,13 @@ impl Controller {
             .ok_or_else(|| Error::NotFound(format!("user {name:?} has no password")))?;
         let record = PasswordRecord::parse(&kv.value);
         if !auth::verify_password(old, &record.hash) {
-            self.sign_in_failed(
-                name,
-                Some(name),
-                source.as_deref(),
-                "wrong current password (passwd)",
-            )
-            .await?;
+            self.sign_in_failed(name, attempt, "wrong current password (passwd)")
+                .await?;
             return Err(Error::Unauthenticated(
                 "the current password is wrong".into(),
             ));
         }
+        attempt.release(now);
         if let Some(why) = auth::weak_password(new, &self.config.city.name) {
             return Err(Error::InvalidArgument(why));
         }
@@ -992,29 +990,19 @@ impl Controller {
     ) -> Result<PolicyText> {
         let actor = self.authenticate(token).await?;
         let name = actor.username.as_str();
+        let attempt = self.password_attempt(Some(name), source).await?;
         let now = self.clock.now();
-        let source = source.map(lockout::source_key);
-        if let Some(lock) = self
-            .wing::<SignInLimits>()
-            .check(name, source.as_deref(), now)
-        {
-            return Err(locked_error(&lock));
-        }
         let record = self
             .store
             .get(&format!("{}{name}", auth::PASSWORDS))
             .await?
             .map(|kv| PasswordRecord::parse(&kv.value));
         if !record.is_some_and(|r| auth::verify_password(password, &r.hash)) {
-            self.sign_in_failed(
-                name,
-                Some(name),
-                source.as_deref(),
-                "wrong password (policy acknowledge)",
-            )
-            .await?;
+            self.sign_in_failed(name, attempt, "wrong password (policy acknowledge)")
+                .await?;
             return Err(Error::Unauthenticated("the password is wrong".into()));
         }
+        attempt.release(now);
         let policy = self.policy_text()?;
         if policy.version != version || policy.sha256 != sha256 {
             let msg = format!(
