@@ -34,11 +34,16 @@ pub(crate) enum AuditCmd {
         /// The month, YYYY-MM.
         #[arg(long)]
         month: String,
-        /// The directory to write report.html and report.csv into.
+        /// The directory to write report.html and report.csv into (created
+        /// owner-only if missing; the two files are created new, owner-only: an
+        /// existing file or link of either name is refused).
         #[arg(long)]
         out: PathBuf,
     },
 }
+
+/// The files of a monthly report, the only names written.
+const REPORT_FILES: [&str; 2] = ["report.html", "report.csv"];
 
 fn hex_of(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
@@ -109,18 +114,21 @@ pub async fn run(c: &Client, ac: AuditCmd) -> Result<i32> {
             return Ok(code);
         }
         AuditCmd::Report { month, out } => {
+            for name in REPORT_FILES {
+                crate::files::refuse_existing(&out.join(name))?;
+            }
             let mut s = call(
                 pb::audit_reports_client::AuditReportsClient::new(c.channel.clone())
                     .monthly(c.req(pb::AuditReportRequest { month })?),
             )
             .await?;
-            std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
+            crate::files::create_private_dir(&out)?;
             // The files arrive in chunks; only the two names the report has are written.
             let mut files: Vec<(&str, std::fs::File)> = Vec::new();
             let mut entries = 0;
             while let Some(chunk) = s.message().await.map_err(crate::call::status)? {
                 entries = chunk.entries;
-                let name = ["report.html", "report.csv"]
+                let name = REPORT_FILES
                     .into_iter()
                     .find(|n| *n == chunk.file)
                     .ok_or_else(|| anyhow::anyhow!("unexpected report file {:?}", chunk.file))?;
@@ -128,8 +136,7 @@ pub async fn run(c: &Client, ac: AuditCmd) -> Result<i32> {
                 let f = match files.iter_mut().find(|(n, _)| *n == name) {
                     Some((_, f)) => f,
                     None => {
-                        let f = std::fs::File::create(&p)
-                            .with_context(|| format!("writing {}", p.display()))?;
+                        let f = crate::files::create_new_private(&p)?;
                         files.push((name, f));
                         println!("{}", p.display());
                         &mut files.last_mut().expect("just pushed").1

@@ -16,6 +16,7 @@ mod case_assist;
 mod complaint;
 mod compliance;
 mod export;
+mod files;
 mod gis;
 mod hold;
 mod hotlist;

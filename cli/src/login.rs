@@ -100,11 +100,7 @@ pub async fn login(c: &Client, username: String, password_stdin: bool) -> Result
             .login(pb::LoginRequest { username, password }),
     )
     .await?;
-    let p = token_path();
-    if let Some(d) = p.parent() {
-        std::fs::create_dir_all(d)?;
-    }
-    write_private(&p, &r.token)?;
+    crate::files::replace_private(&token_path(), r.token.as_bytes())?;
     println!(
         "signed in as {} ({}), token valid until {}",
         r.username,
@@ -134,17 +130,4 @@ pub async fn whoami(c: &Client) -> Result<i32> {
             .await?;
     println!("{} ({})", r.username, r.roles.join(", "));
     Ok(0)
-}
-
-/// Writes a file only its owner may read (the token is a credential).
-fn write_private(p: &std::path::Path, s: &str) -> Result<()> {
-    use std::os::unix::fs::OpenOptionsExt;
-    let mut f = std::fs::OpenOptions::new()
-        .create(true)
-        .write(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(p)?;
-    std::io::Write::write_all(&mut f, s.as_bytes())?;
-    Ok(())
 }

@@ -23,7 +23,8 @@ pub(crate) enum ViewCmd {
         /// To (RFC 3339); at most 24 hours after --from.
         #[arg(long)]
         to: String,
-        /// The MP4 file to write (created or replaced).
+        /// The MP4 file to write: created new, owner-only (an existing file or
+        /// link there is refused).
         #[arg(long)]
         out: PathBuf,
         /// Why (kept with the session and in the audit log).
@@ -44,7 +45,8 @@ pub(crate) enum ViewCmd {
         /// How many seconds of video to write.
         #[arg(long)]
         seconds: u32,
-        /// The MP4 file to write (created or replaced).
+        /// The MP4 file to write: created new, owner-only (an existing file or
+        /// link there is refused).
         #[arg(long)]
         out: PathBuf,
         /// Why (kept with the session and in the audit log).
@@ -84,6 +86,7 @@ pub async fn run(c: &Client, vc: ViewCmd) -> Result<i32> {
             if seconds == 0 {
                 anyhow::bail!("--seconds: at least 1");
             }
+            crate::files::refuse_existing(&out)?;
             let stream = call(
                 pb::viewing_client::ViewingClient::new(c.channel.clone())
                     .max_decoding_message_size(camplane_proto::limits::MEDIA_MAX_MESSAGE)
@@ -110,6 +113,7 @@ async fn playback(
     reason: String,
     unmasked: bool,
 ) -> Result<i32> {
+    crate::files::refuse_existing(&out)?;
     let stream = call(
         pb::viewing_client::ViewingClient::new(c.channel.clone()).playback(c.req(
             pb::PlaybackRequest {
@@ -125,15 +129,14 @@ async fn playback(
     write_stream(stream, "playback", out).await
 }
 
-/// Writes a viewing stream's chunks to `out`; a stream that fails exits 1
-/// with its reason.
+/// Writes a viewing stream's chunks to `out` (created new, owner-only); a
+/// stream that fails exits 1 with its reason.
 async fn write_stream(
     mut stream: tonic::Streaming<pb::PlaybackChunk>,
     what: &str,
     out: PathBuf,
 ) -> Result<i32> {
-    let mut f =
-        std::fs::File::create(&out).with_context(|| format!("creating {}", out.display()))?;
+    let mut f = crate::files::create_new_private(&out)?;
     let mut session = String::new();
     let mut bytes = 0u64;
     loop {

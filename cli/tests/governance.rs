@@ -269,6 +269,8 @@ fn approvals_alerts_and_reports_through_the_cli() {
     );
     assert!(csv.starts_with("section,row,column,value\n"), "{csv}");
     assert!(csv.contains("queries_per_user,1,user,op"), "{csv}");
+    // (A new directory: the report's files are never written over.)
+    let bad = dir.path().join("report-bad-month");
     let o = env.cli(
         "aud",
         &[
@@ -277,7 +279,7 @@ fn approvals_alerts_and_reports_through_the_cli() {
             "--month",
             "2026-13",
             "--out",
-            out.to_str().unwrap(),
+            bad.to_str().unwrap(),
         ],
         None,
     );

@@ -357,3 +357,119 @@ fn cli_tour_against_a_real_controller() {
     assert!(run(&["logout"]).status.success());
     assert!(!run(&["get", "cameras"]).status.success());
 }
+
+/// What the CLI writes on the user's disk is owner-only and never written
+/// through a link: the saved token (a stale 0644 file becomes 0600; a link at
+/// its path is replaced, its target untouched), playback output and the audit
+/// report (created new: an existing file or link is refused, naming it, and
+/// left as it was).
+#[test]
+fn local_files_are_owner_only_and_links_are_not_followed() {
+    use std::os::unix::fs::{symlink, PermissionsExt};
+    let mode = |p: &Path| std::fs::symlink_metadata(p).unwrap().permissions().mode() & 0o777;
+    let dir = tempfile::tempdir().unwrap();
+    let ctl = start_example_controller(dir.path(), "files-admin-password");
+    let home = dir.path().join("home");
+    let run = |args: &[&str]| cli(&home, &ctl, args, None);
+    let login = || {
+        let o = cli(
+            &home,
+            &ctl,
+            &["login", "--password-stdin"],
+            Some("files-admin-password\n"),
+        );
+        assert!(o.status.success(), "{}", text(&o));
+    };
+
+    // A token file left 0644 (by an older client, by hand) ends 0600.
+    std::fs::create_dir_all(&home).unwrap();
+    let token = home.join("token");
+    std::fs::write(&token, "stale").unwrap();
+    std::fs::set_permissions(&token, std::fs::Permissions::from_mode(0o644)).unwrap();
+    login();
+    assert_eq!(mode(&token), 0o600);
+    assert_ne!(std::fs::read_to_string(&token).unwrap(), "stale");
+
+    // A link at the token's path is replaced; what it pointed at is untouched.
+    let victim = dir.path().join("victim");
+    std::fs::write(&victim, "theirs").unwrap();
+    std::fs::set_permissions(&victim, std::fs::Permissions::from_mode(0o644)).unwrap();
+    std::fs::remove_file(&token).unwrap();
+    symlink(&victim, &token).unwrap();
+    login();
+    assert!(!std::fs::symlink_metadata(&token)
+        .unwrap()
+        .file_type()
+        .is_symlink());
+    assert_eq!(mode(&token), 0o600);
+    assert_eq!(std::fs::read_to_string(&victim).unwrap(), "theirs");
+    assert_eq!(mode(&victim), 0o644);
+    assert!(run(&["whoami"]).status.success());
+
+    // Playback into an existing file, or through a link: refused, named, untouched.
+    let existing = dir.path().join("existing.mp4");
+    std::fs::write(&existing, "keep").unwrap();
+    let link = dir.path().join("link.mp4");
+    symlink(&victim, &link).unwrap();
+    for out in [&existing, &link] {
+        let o = run(&[
+            "view",
+            "playback",
+            "ch-entrance",
+            "--from",
+            "2026-01-01T00:00:00Z",
+            "--to",
+            "2026-01-01T00:01:00Z",
+            "--out",
+            out.to_str().unwrap(),
+        ]);
+        assert!(!o.status.success(), "{}", text(&o));
+        assert!(
+            text(&o).contains(out.to_str().unwrap()) && text(&o).contains("already exists"),
+            "{}",
+            text(&o)
+        );
+    }
+    assert_eq!(std::fs::read_to_string(&existing).unwrap(), "keep");
+    assert_eq!(std::fs::read_to_string(&victim).unwrap(), "theirs");
+
+    // The audit report: written owner-only; not again over itself, nor through a link.
+    let month = jiff::Timestamp::now()
+        .to_zoned(jiff::tz::TimeZone::get("America/Chicago").unwrap())
+        .strftime("%Y-%m")
+        .to_string();
+    let report = |out: &Path| {
+        run(&[
+            "audit",
+            "report",
+            "--month",
+            &month,
+            "--out",
+            out.to_str().unwrap(),
+        ])
+    };
+    let out = dir.path().join("report");
+    let o = report(&out);
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(mode(&out), 0o700);
+    for f in ["report.html", "report.csv"] {
+        assert_eq!(mode(&out.join(f)), 0o600, "{f}");
+    }
+    let html = std::fs::read(out.join("report.html")).unwrap();
+    let o = report(&out);
+    assert!(!o.status.success(), "{}", text(&o));
+    assert!(
+        text(&o).contains("report.html") && text(&o).contains("already exists"),
+        "{}",
+        text(&o)
+    );
+    assert_eq!(std::fs::read(out.join("report.html")).unwrap(), html);
+    let linked = dir.path().join("linked");
+    std::fs::create_dir(&linked).unwrap();
+    symlink(&victim, linked.join("report.csv")).unwrap();
+    let o = report(&linked);
+    assert!(!o.status.success(), "{}", text(&o));
+    assert!(text(&o).contains("report.csv"), "{}", text(&o));
+    assert_eq!(std::fs::read_to_string(&victim).unwrap(), "theirs");
+    assert!(!linked.join("report.html").exists());
+}

@@ -703,3 +703,164 @@ async fn a_recreated_name_does_not_inherit_the_chiefs_authorization() {
         "the new ann has no lift: {e:?}"
     );
 }
+
+/// The sessions of `name`, signed in `n` times directly on the controller.
+async fn sign_in_times(h: &Harness, name: &str, pw: &str, n: usize) -> Vec<String> {
+    let ctl = h.running.controller.clone();
+    let mut tokens = Vec::with_capacity(n);
+    for _ in 0..n {
+        tokens.push(ctl.login(name, pw, None).await.unwrap().token);
+    }
+    tokens
+}
+
+/// Asserts each of `tokens` is refused as a session from before the password
+/// changed (not merely waiting for a one-time password's change).
+async fn all_refused(h: &Harness, tokens: &[String], when: &str) {
+    for (i, t) in tokens.iter().enumerate() {
+        let e = whoami(h, t).await.unwrap_err();
+        assert_eq!(e.code(), Code::Unauthenticated, "{when}: token {i}: {e:?}");
+    }
+}
+
+/// `passwd` ends every other session of the user, however many there are (more
+/// than one transaction deletes) and whatever the replica's cache lists: a
+/// session opened before the password was set is refused. The caller's own
+/// session goes on. The clock stands still: it is not the times that decide.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_password_change_ends_every_other_session() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = ManualClock::new(Timestamp::now());
+    let h = start(config_embedded(dir.path()), Some(Arc::new(clock.clone()))).await;
+    let first = user(&h, "ana", &["viewer"], "police").await;
+    let pw = user_password("ana");
+    let mut tokens = sign_in_times(&h, "ana", &pw, 101).await;
+    tokens.push(first);
+    let mine = tokens.remove(0);
+    change_password(&h.channel, &mine, &pw, "ana-newer-password-2")
+        .await
+        .unwrap();
+    assert_eq!(whoami(&h, &mine).await.unwrap().username, "ana");
+    all_refused(&h, &tokens, "after passwd").await;
+    // The new password signs in; the old one does not.
+    login(&h.channel, "ana", "ana-newer-password-2")
+        .await
+        .unwrap();
+    login(&h.channel, "ana", &pw).await.unwrap_err();
+    h.cancel.cancel();
+}
+
+/// An admin's reset ends every session of the user, and they stay ended after
+/// the user sets their own password with a session of the one-time one (which
+/// goes on).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reset_ends_every_session_for_good() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = ManualClock::new(Timestamp::now());
+    let h = start(config_embedded(dir.path()), Some(Arc::new(clock.clone()))).await;
+    let first = user(&h, "ana", &["viewer"], "police").await;
+    let mut tokens = sign_in_times(&h, "ana", &user_password("ana"), 101).await;
+    tokens.push(first);
+    pb::users_client::UsersClient::new(h.channel.clone())
+        .reset_password(req(
+            &h.admin,
+            pb::ResetPasswordRequest {
+                username: "ana".into(),
+                password: "ana-reset-one-time-1".into(),
+            },
+        ))
+        .await
+        .unwrap();
+    all_refused(&h, &tokens, "after the reset").await;
+    let t = login(&h.channel, "ana", "ana-reset-one-time-1")
+        .await
+        .unwrap();
+    assert_eq!(
+        whoami(&h, &t).await.unwrap_err().code(),
+        Code::FailedPrecondition,
+        "one-time until changed"
+    );
+    change_password(&h.channel, &t, "ana-reset-one-time-1", "ana-own-again-pw-3")
+        .await
+        .unwrap();
+    assert_eq!(whoami(&h, &t).await.unwrap().username, "ana");
+    all_refused(&h, &tokens, "after the user's own passwd").await;
+    h.cancel.cancel();
+}
+
+/// Twenty wrong passwords for one name at once (each from its own source) get
+/// no more than five checks: the rest meet the lock, as they would one by one.
+/// The same for twenty made-up names from one source.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_guesses_do_not_pass_the_lock_together() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = ManualClock::new(Timestamp::now());
+    let h = start(config_embedded(dir.path()), Some(Arc::new(clock.clone()))).await;
+    let ctl = h.running.controller.clone();
+    user(&h, "ana", &["viewer"], "police").await;
+    let before = audit_log(&h).await.len();
+
+    let at_once = |names: Vec<String>, sources: Vec<String>| {
+        let ctl = ctl.clone();
+        async move {
+            let tries: Vec<_> = names
+                .into_iter()
+                .zip(sources)
+                .map(|(n, s)| {
+                    let ctl = ctl.clone();
+                    tokio::spawn(async move {
+                        ctl.login(&n, "wrong-password-x", ip(&s)).await.unwrap_err()
+                    })
+                })
+                .collect();
+            let mut answers = Vec::new();
+            for t in tries {
+                answers.push(t.await.unwrap().to_string());
+            }
+            answers
+        }
+    };
+    let tally = |answers: &[String]| {
+        let wrong = answers
+            .iter()
+            .filter(|a| a.contains("wrong user name or password"))
+            .count();
+        let locked = answers.iter().filter(|a| a.contains("locked")).count();
+        assert_eq!(wrong + locked, answers.len(), "{answers:#?}");
+        wrong
+    };
+
+    let answers = at_once(
+        vec!["ana".to_string(); 20],
+        (0..20).map(|i| format!("10.0.0.{i}")).collect(),
+    )
+    .await;
+    assert_eq!(tally(&answers), 5, "{answers:#?}");
+    let log = audit_log(&h).await;
+    let failed: Vec<_> = entries(&log[before..], "login_failed");
+    assert_eq!(failed.len(), 5, "{failed:#?}");
+    let locked = entries(&log[before..], "login.locked");
+    assert_eq!(locked.len(), 1, "{locked:#?}");
+    assert_eq!(locked[0]["name"], "ana");
+
+    // One source, twenty made-up names at once.
+    let before = log.len();
+    let answers = at_once(
+        (0..20).map(|i| format!("nobody-{i}")).collect(),
+        vec!["192.0.2.9".to_string(); 20],
+    )
+    .await;
+    assert_eq!(tally(&answers), 5, "{answers:#?}");
+    let log = audit_log(&h).await;
+    assert_eq!(entries(&log[before..], "login_failed").len(), 5);
+    let locked = entries(&log[before..], "login.locked");
+    assert_eq!(locked.len(), 1, "{locked:#?}");
+    assert_eq!(locked[0]["name"], "192.0.2.9");
+
+    // The legitimate use beside it: after the lock, ana signs in.
+    clock.advance(Duration::from_secs(15 * 60));
+    ctl.login("ana", &user_password("ana"), ip("10.0.3.1"))
+        .await
+        .unwrap();
+    h.cancel.cancel();
+}

@@ -6,7 +6,6 @@
 //! covers the camera at the read's time.
 
 use std::collections::{BTreeMap, HashMap};
-use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;

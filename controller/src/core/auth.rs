@@ -58,6 +58,28 @@ pub struct Session {
     pub created_at: Timestamp,
     /// Expires.
     pub expires_at: Timestamp,
+    /// The generation of the password record it was opened with
+    /// ([`PasswordRecord::generation`]): once the password is changed or reset,
+    /// the session is refused ([`outlived_password`]), however many sessions the
+    /// change itself deleted. Empty on sessions stored before generations: those
+    /// are refused when they began before the password was last set.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub password_generation: String,
+}
+
+/// Whether `session` began under an older password than `record` (the user's
+/// password record now, `None` when there is none): changed with `passwd` or
+/// reset by an admin since. Such a session is refused, whichever controller's
+/// cache listed (or missed) it when the password changed.
+pub fn outlived_password(session: &Session, record: Option<&PasswordRecord>) -> bool {
+    let Some(record) = record else {
+        return true;
+    };
+    if session.password_generation.is_empty() {
+        // Stored before generations: only the times can tell.
+        return record.set_at.is_some_and(|t| session.created_at < t);
+    }
+    session.password_generation != record.generation()
 }
 
 /// Hashes a password with argon2id and a random salt.
@@ -199,6 +221,15 @@ impl PasswordRecord {
             one_time: false,
             set_at: None,
         })
+    }
+
+    /// Which password this is, for the sessions opened with it
+    /// ([`Session::password_generation`]): a digest of its salted hash, so every
+    /// password set (even the same one again, even at the same instant) has its
+    /// own, and nothing about the password can be read from it.
+    pub fn generation(&self) -> String {
+        let d = Sha256::digest(format!("camplane password generation\0{}", self.hash));
+        hex::encode(&d[..12])
     }
 
     /// Whether it is a one-time password past its 72 hours at `now`.
@@ -551,6 +582,40 @@ mod tests {
                 )
             );
         }
+    }
+
+    #[test]
+    fn a_session_outlives_no_password_change() {
+        let t0 = Timestamp::UNIX_EPOCH;
+        let first = PasswordRecord::new("first-password-1", false, t0).unwrap();
+        // The same password set again at the same instant is another generation.
+        let again = PasswordRecord::new("first-password-1", false, t0).unwrap();
+        assert_ne!(first.generation(), again.generation());
+        assert_eq!(
+            first.generation(),
+            PasswordRecord::parse(&serde_json::to_vec(&first).unwrap()).generation()
+        );
+        let session = |generation: &str, created_at: Timestamp| Session {
+            username: "ana".into(),
+            user_id: "u_0123456789abcdef".into(),
+            created_at,
+            expires_at: created_at + jiff::SignedDuration::from_hours(1),
+            password_generation: generation.into(),
+        };
+        let s = session(&first.generation(), t0);
+        assert!(!outlived_password(&s, Some(&first)));
+        assert!(outlived_password(&s, Some(&again)));
+        assert!(
+            outlived_password(&s, None),
+            "no password record, no session"
+        );
+        // A session stored before generations: by the times.
+        let later = t0 + jiff::SignedDuration::from_secs(1);
+        let changed = PasswordRecord::new("second-password-2", false, later).unwrap();
+        assert!(outlived_password(&session("", t0), Some(&changed)));
+        assert!(!outlived_password(&session("", later), Some(&changed)));
+        let bare = PasswordRecord::parse(b"$argon2id$bare-hash");
+        assert!(!outlived_password(&session("", t0), Some(&bare)));
     }
 
     #[test]

@@ -9,12 +9,21 @@
 //! entries with no failure in the window and no lock go first, then the least
 //! recently touched unlocked one, and only then the least recently touched lock.
 //!
+//! A password check is an [`Attempt`], reserved before the check
+//! ([`SignInLimits::begin`]) and settled after it: a failure counts, a success
+//! or an attempt given up does not. Attempts in flight count towards the limit
+//! while they run, so concurrent guesses cannot all pass the lock check before
+//! the first failure is counted: while the failures in the window and the
+//! attempts in flight make [`MAX_FAILURES`], the next attempt for that name (or
+//! source) waits for one of them to settle, and then meets the lock if they
+//! failed. A lone sign-in never waits.
+//!
 //! No clock here: the caller passes the injected clock's time.
 
 use jiff::{SignedDuration, Timestamp};
 use std::collections::{HashMap, VecDeque};
 use std::net::IpAddr;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 /// Failures within [`WINDOW`] that lock.
 pub const MAX_FAILURES: usize = 5;
@@ -48,6 +57,8 @@ struct Entry {
     failures: VecDeque<Timestamp>,
     locked_until: Option<Timestamp>,
     touched: Option<Timestamp>,
+    /// Attempts reserved and not settled yet.
+    in_flight: usize,
 }
 
 impl Entry {
@@ -55,7 +66,15 @@ impl Entry {
         self.locked_until.filter(|u| *u > now)
     }
     fn stale(&self, now: Timestamp) -> bool {
-        self.locked(now).is_none() && self.failures.back().is_none_or(|t| *t + WINDOW <= now)
+        self.locked(now).is_none()
+            && self.in_flight == 0
+            && self.failures.back().is_none_or(|t| *t + WINDOW <= now)
+    }
+    /// Whether another attempt may start: were all in flight to fail, they
+    /// would not yet make a lock's worth with the failures in the window.
+    fn room(&self, now: Timestamp) -> bool {
+        let live = self.failures.iter().filter(|t| **t + WINDOW > now).count();
+        live + self.in_flight < MAX_FAILURES
     }
 }
 
@@ -67,6 +86,26 @@ struct Tracker {
 impl Tracker {
     fn locked(&self, key: &str, now: Timestamp) -> Option<Timestamp> {
         self.map.get(key).and_then(|e| e.locked(now))
+    }
+
+    fn room(&self, key: &str, now: Timestamp) -> bool {
+        self.map.get(key).is_none_or(|e| e.room(now))
+    }
+
+    fn reserve(&mut self, key: &str, now: Timestamp) {
+        if !self.map.contains_key(key) && self.map.len() >= MAX_TRACKED {
+            self.make_room(now);
+        }
+        let e = self.map.entry(key.to_string()).or_default();
+        e.touched = Some(now);
+        e.in_flight += 1;
+    }
+
+    /// Settles one reserved attempt (an entry pushed out meanwhile has none).
+    fn unreserve(&mut self, key: &str) {
+        if let Some(e) = self.map.get_mut(key) {
+            e.in_flight = e.in_flight.saturating_sub(1);
+        }
     }
 
     /// Counts a failure; the lock's end when this failure began one.
@@ -98,11 +137,12 @@ impl Tracker {
             return;
         }
         // Unlocked entries go before locks, so a spray of made-up names cannot
-        // lift a lock by pushing it out.
+        // lift a lock by pushing it out; idle ones before those with attempts in
+        // flight.
         let victim = self
             .map
             .iter()
-            .min_by_key(|(_, e)| (e.locked(now).is_some(), e.touched))
+            .min_by_key(|(_, e)| (e.locked(now).is_some(), e.in_flight > 0, e.touched))
             .map(|(k, _)| k.clone());
         if let Some(k) = victim {
             self.map.remove(&k);
@@ -114,6 +154,87 @@ impl Tracker {
 #[derive(Debug, Default)]
 pub struct SignInLimits {
     inner: Mutex<(Tracker, Tracker)>,
+    /// Woken whenever an attempt settles (for those waiting in `begin`).
+    settled: tokio::sync::Notify,
+}
+
+/// What [`SignInLimits::try_begin`] found.
+#[derive(Debug, PartialEq, Eq)]
+enum Turn {
+    /// Reserved: the check may run.
+    Go,
+    /// Attempts in flight could lock the name or source: wait for one.
+    Wait,
+    /// A lock in force.
+    Locked(Lock),
+}
+
+/// How an attempt ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Outcome {
+    /// The password was wrong: counted.
+    Failed,
+    /// The right password at sign-in: the user's failures are cleared.
+    Succeeded,
+    /// Not counted either way (a right password given to `passwd`, an expired
+    /// one-time password, an attempt given up before its check).
+    Released,
+}
+
+/// A password check reserved by [`SignInLimits::begin`]: it counts towards the
+/// limit until settled. Dropped unsettled (the request given up before its
+/// check), it is released, uncounted.
+#[must_use = "an attempt counts until it is settled"]
+#[derive(Debug)]
+pub struct Attempt {
+    limits: Arc<SignInLimits>,
+    user: Option<String>,
+    source: Option<String>,
+    open: bool,
+}
+
+impl Attempt {
+    /// The source it is counted under.
+    pub fn source(&self) -> Option<&str> {
+        self.source.as_deref()
+    }
+
+    /// The password was wrong: counts the failure; the locks it began (each is
+    /// audited once).
+    pub fn failed(mut self, now: Timestamp) -> Vec<Lock> {
+        self.settle(Outcome::Failed, now)
+    }
+
+    /// The right password at sign-in: clears the user's failures (not the
+    /// source's).
+    pub fn succeeded(mut self, now: Timestamp) {
+        self.settle(Outcome::Succeeded, now);
+    }
+
+    /// Ends the attempt uncounted.
+    pub fn release(mut self, now: Timestamp) {
+        self.settle(Outcome::Released, now);
+    }
+
+    fn settle(&mut self, outcome: Outcome, now: Timestamp) -> Vec<Lock> {
+        if !std::mem::take(&mut self.open) {
+            return Vec::new();
+        }
+        let began = self
+            .limits
+            .settle(self.user.as_deref(), self.source.as_deref(), outcome, now);
+        self.limits.settled.notify_waiters();
+        began
+    }
+}
+
+impl Drop for Attempt {
+    fn drop(&mut self) {
+        if self.open {
+            // No clock here: a release does not look at the time.
+            self.settle(Outcome::Released, Timestamp::UNIX_EPOCH);
+        }
+    }
 }
 
 /// The key a source address is counted under.
@@ -151,10 +272,108 @@ impl SignInLimits {
         })
     }
 
-    /// Counts a failed sign-in; the locks it began (each is audited once).
-    /// `user` is `None` for a name that is not even valid: only its source counts.
-    pub fn failed(&self, user: Option<&str>, source: Option<&str>, now: Timestamp) -> Vec<Lock> {
+    /// Reserves a password check for `user` from `source` (`user` is `None` for
+    /// a name that is not even valid: only its source counts): refused with the
+    /// lock in force, if any; made to wait while the attempts in flight could
+    /// still lock the name or the source (`now` is asked again after each wait).
+    pub async fn begin(
+        self: &Arc<Self>,
+        user: Option<&str>,
+        source: Option<&str>,
+        now: impl Fn() -> Timestamp,
+    ) -> Result<Attempt, Lock> {
+        loop {
+            // Listening before looking, so a settle in between is not missed.
+            let mut settled = std::pin::pin!(self.settled.notified());
+            settled.as_mut().enable();
+            match self.try_begin(user, source, now()) {
+                Turn::Go => {
+                    return Ok(Attempt {
+                        limits: self.clone(),
+                        user: user.map(str::to_string),
+                        source: source.map(str::to_string),
+                        open: true,
+                    })
+                }
+                Turn::Locked(lock) => return Err(lock),
+                Turn::Wait => settled.await,
+            }
+        }
+    }
+
+    /// [`SignInLimits::begin`]'s one look, under the one mutex: the locks, then
+    /// the room, then the reservation.
+    fn try_begin(&self, user: Option<&str>, source: Option<&str>, now: Timestamp) -> Turn {
         let mut g = self.lock();
+        if let Some(u) = user {
+            if let Some(until) = g.0.locked(u, now) {
+                return Turn::Locked(Lock {
+                    what: Locked::User(u.into()),
+                    until,
+                });
+            }
+        }
+        if let Some(s) = source {
+            if let Some(until) = g.1.locked(s, now) {
+                return Turn::Locked(Lock {
+                    what: Locked::Source(s.into()),
+                    until,
+                });
+            }
+        }
+        if user.is_some_and(|u| !g.0.room(u, now)) || source.is_some_and(|s| !g.1.room(s, now)) {
+            return Turn::Wait;
+        }
+        if let Some(u) = user {
+            g.0.reserve(u, now);
+        }
+        if let Some(s) = source {
+            g.1.reserve(s, now);
+        }
+        Turn::Go
+    }
+
+    /// Settles one reserved attempt, under the one mutex (so no other attempt
+    /// sees it neither in flight nor counted); the locks a failure began.
+    fn settle(
+        &self,
+        user: Option<&str>,
+        source: Option<&str>,
+        outcome: Outcome,
+        now: Timestamp,
+    ) -> Vec<Lock> {
+        let mut g = self.lock();
+        if let Some(u) = user {
+            g.0.unreserve(u);
+        }
+        if let Some(s) = source {
+            g.1.unreserve(s);
+        }
+        match outcome {
+            Outcome::Failed => Self::count(&mut g, user, source, now),
+            Outcome::Succeeded => {
+                if let Some(e) = user.and_then(|u| g.0.map.get_mut(u)) {
+                    e.failures.clear();
+                }
+                Vec::new()
+            }
+            Outcome::Released => Vec::new(),
+        }
+    }
+
+    /// Counts a failed sign-in outside an [`Attempt`] (the tests of the counting).
+    #[cfg(test)]
+    fn failed(&self, user: Option<&str>, source: Option<&str>, now: Timestamp) -> Vec<Lock> {
+        Self::count(&mut self.lock(), user, source, now)
+    }
+
+    /// Counts a failed sign-in; the locks it began (each is audited once).
+    fn count(
+        g: &mut (Tracker, Tracker),
+        user: Option<&str>,
+        source: Option<&str>,
+        now: Timestamp,
+    ) -> Vec<Lock> {
         let mut began = Vec::new();
         if let Some(u) = user {
             if let Some(until) = g.0.fail(u, now) {
@@ -177,8 +396,11 @@ impl SignInLimits {
 
     /// A successful sign-in clears the user's failures (not the source's: an
     /// attacker's own account must not reset the count of its other guesses).
-    pub fn succeeded(&self, user: &str) {
-        self.lock().0.map.remove(user);
+    #[cfg(test)]
+    fn succeeded(&self, user: &str) {
+        if let Some(e) = self.lock().0.map.get_mut(user) {
+            e.failures.clear();
+        }
     }
 
     /// How many names and sources are tracked (the memory bound's test).
@@ -253,6 +475,92 @@ mod tests {
         }
         assert!(l.tracked().0 <= MAX_TRACKED);
         assert!(l.check("victim", None, t(6)).is_some());
+    }
+
+    /// Five attempts in flight for one name: a sixth waits instead of passing
+    /// the lock check with them; when the five fail, it meets the lock. A success
+    /// or an attempt given up makes room instead, uncounted.
+    #[test]
+    fn attempts_in_flight_count_towards_the_lock() {
+        let l = Arc::new(SignInLimits::default());
+        let reserve = |user: &str, src: &str| match l.try_begin(Some(user), Some(src), t(0)) {
+            Turn::Go => Attempt {
+                limits: l.clone(),
+                user: Some(user.into()),
+                source: Some(src.into()),
+                open: true,
+            },
+            other => panic!("{user} from {src}: {other:?}"),
+        };
+        let flying: Vec<Attempt> = (0..5)
+            .map(|i| reserve("ana", &format!("10.0.0.{i}")))
+            .collect();
+        assert_eq!(l.try_begin(Some("ana"), Some("10.0.1.1"), t(0)), Turn::Wait);
+        assert_eq!(l.try_begin(Some("bob"), Some("10.0.1.1"), t(0)), Turn::Go);
+        // One given up (dropped) and one right: room again, nothing counted.
+        let mut flying = flying.into_iter();
+        drop(flying.next());
+        flying.next().unwrap().succeeded(t(0));
+        let a = reserve("ana", "10.0.2.1");
+        let b = reserve("ana", "10.0.2.2");
+        assert_eq!(l.try_begin(Some("ana"), Some("10.0.1.1"), t(0)), Turn::Wait);
+        let mut began = Vec::new();
+        for f in flying.chain([a, b]) {
+            began.extend(f.failed(t(1)));
+        }
+        assert_eq!(
+            began,
+            vec![Lock {
+                what: Locked::User("ana".into()),
+                until: t(16)
+            }]
+        );
+        match l.try_begin(Some("ana"), Some("10.0.1.1"), t(2)) {
+            Turn::Locked(lock) => assert_eq!(lock.what, Locked::User("ana".into())),
+            other => panic!("{other:?}"),
+        }
+        // The source side: five names in flight from one source hold the sixth.
+        let flying: Vec<Attempt> = (0..5)
+            .map(|i| reserve(&format!("n{i}"), "10.9.9.9"))
+            .collect();
+        assert_eq!(l.try_begin(Some("n9"), Some("10.9.9.9"), t(2)), Turn::Wait);
+        assert_eq!(l.try_begin(None, Some("10.9.9.9"), t(2)), Turn::Wait);
+        drop(flying);
+        assert_eq!(l.try_begin(None, Some("10.9.9.9"), t(2)), Turn::Go);
+    }
+
+    /// `begin` waits for the attempts in flight and wakes when they settle.
+    #[tokio::test]
+    async fn a_waiting_attempt_wakes_when_one_settles() {
+        let l = Arc::new(SignInLimits::default());
+        let mut flying = Vec::new();
+        for _ in 0..5 {
+            flying.push(l.begin(Some("ana"), None, || t(0)).await.unwrap());
+        }
+        let waiter = tokio::spawn({
+            let l = l.clone();
+            async move {
+                l.begin(Some("ana"), None, || t(0))
+                    .await
+                    .map(|a| a.release(t(0)))
+            }
+        });
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        assert!(
+            !waiter.is_finished(),
+            "the sixth went ahead of five in flight"
+        );
+        flying.pop().unwrap().release(t(0));
+        waiter.await.unwrap().unwrap();
+        // The four left and one more fail: the next meets the lock at once.
+        for f in flying {
+            f.failed(t(0));
+        }
+        l.begin(Some("ana"), None, || t(0))
+            .await
+            .unwrap()
+            .failed(t(0));
+        assert!(l.begin(Some("ana"), None, || t(1)).await.is_err());
     }
 
     #[test]

@@ -13,7 +13,7 @@ use crate::core::store::{Compare, Op};
 use crate::core::AuditAction;
 use crate::core::Controller;
 use crate::registry::grant_machine::{self, Decision, GrantState, RoleGrant};
-use crate::registry::lockout::{self, Lock, Locked, SignInLimits};
+use crate::registry::lockout::{self, Attempt, Lock, Locked, SignInLimits};
 use crate::{Error, Result};
 use camplane_config::manifest::Spec;
 use camplane_config::model::*;
@@ -40,9 +40,11 @@ pub(crate) fn held_in(kvs: &[Option<crate::core::store::KeyValue>]) -> Vec<Role>
         .collect()
 }
 
-/// The most sessions a user's deletion or password change ends in its one
-/// transaction (within etcd's 128 operations); any left belong to the old id
-/// or password generation and are refused by [`Controller::authenticate`] anyway.
+/// The most sessions a user's deletion or password change deletes in its one
+/// transaction (within etcd's 128 operations). Deleting them only tidies the
+/// store: any left (more than these, or missing from this replica's cache)
+/// belong to the old id or password generation, and `resolve_session` refuses
+/// them on every controller ([`auth::outlived_password`]).
 const MAX_SESSIONS_ENDED: usize = 100;
 
 /// Where pending (and decided) governing grants are kept: `grants/{id}`.
@@ -178,22 +180,21 @@ impl Controller {
     /// Checks a password and opens a session. Failures are audited (the name
     /// bounded and escaped) and counted per name and per `source`; a name or
     /// source locked by [`lockout`] is refused before any check, and writes nothing.
+    /// The check is reserved as an attempt first ([`Controller::password_attempt`]),
+    /// so concurrent guesses cannot pass the lock together.
     pub async fn login(
         &self,
         username: &str,
         password: &str,
         source: Option<IpAddr>,
     ) -> Result<SignedIn> {
-        let now = self.clock.now();
-        let source = source.map(lockout::source_key);
-        let limits = self.wing::<SignInLimits>();
         let valid = auth::valid_user_name(username);
-        let counted = if valid { username } else { "" };
-        if let Some(lock) = limits.check(counted, source.as_deref(), now) {
-            return Err(locked_error(&lock));
-        }
+        let attempt = self
+            .password_attempt(valid.then_some(username), source)
+            .await?;
+        let now = self.clock.now();
         if !valid {
-            self.sign_in_failed(username, None, source.as_deref(), "not a valid user name")
+            self.sign_in_failed(username, attempt, "not a valid user name")
                 .await?;
             return Err(Error::InvalidArgument(format!(
                 "not a valid user name ({})",
@@ -216,13 +217,8 @@ impl Controller {
             }
         };
         if !ok {
-            self.sign_in_failed(
-                username,
-                Some(username),
-                source.as_deref(),
-                "wrong user name or password",
-            )
-            .await?;
+            self.sign_in_failed(username, attempt, "wrong user name or password")
+                .await?;
             return Err(Error::Unauthenticated("wrong user name or password".into()));
         }
         let (spec, record) = match (spec, record) {
@@ -231,13 +227,14 @@ impl Controller {
         };
         if record.expired(now) {
             // The right password: not counted towards a lock, but refused.
+            attempt.release(now);
             let msg = "your one-time password expired (72 hours after it was set); ask an admin for a new one";
             let mut d = Draft::new(username, AuditAction::LoginFailed, "User", username);
             d.result = format!("refused: {msg}");
             self.audit.record(d).await?;
             return Err(Error::Unauthenticated(msg.into()));
         }
-        limits.succeeded(username);
+        attempt.succeeded(now);
         let user_id = self.user_id(username).await?;
         let token = auth::new_token();
         let ttl = jiff::SignedDuration::from_mins(self.config.auth.token_ttl_minutes as i64);
@@ -246,6 +243,7 @@ impl Controller {
             user_id,
             created_at: now,
             expires_at: now.checked_add(ttl).unwrap_or(now),
+            password_generation: record.generation(),
         };
         let key = auth::session_key(&token);
         let mut d = Draft::new(username, AuditAction::Login, "User", username);
@@ -261,25 +259,38 @@ impl Controller {
         })
     }
 
-    /// Audits a failed sign-in (or password check) of `shown` (stored bounded
-    /// and escaped), counts it against `user` and `source`, and audits each lock
-    /// it began once.
-    async fn sign_in_failed(
+    /// Reserves a password check for `user` (`None`: not a valid name, only the
+    /// source counts) from `source` ([`SignInLimits::begin`]): refused while a
+    /// lock is in force (nothing written), held back while the checks already in
+    /// flight could begin one.
+    async fn password_attempt(
         &self,
-        shown: &str,
         user: Option<&str>,
-        source: Option<&str>,
-        why: &str,
-    ) -> Result<()> {
+        source: Option<IpAddr>,
+    ) -> Result<Attempt> {
+        let source = source.map(lockout::source_key);
+        self.wing::<SignInLimits>()
+            .begin(user, source.as_deref(), || self.clock.now())
+            .await
+            .map_err(|lock| locked_error(&lock))
+    }
+
+    /// Counts the failed sign-in (or password check) `attempt` of `shown`
+    /// against its user and source, audits it (the name bounded and escaped),
+    /// and audits each lock it began once. Counted before anything is awaited, so
+    /// a request given up meanwhile still counts.
+    async fn sign_in_failed(&self, shown: &str, attempt: Attempt, why: &str) -> Result<()> {
         let now = self.clock.now();
+        let source = attempt.source().map(str::to_string);
+        let began = attempt.failed(now);
         let name = auth::escaped_user_name(shown);
         let mut d = Draft::new(&name, AuditAction::LoginFailed, "User", &name);
         d.result = format!("refused: {why}");
-        if let Some(s) = source {
+        if let Some(s) = &source {
             d.details = serde_json::json!({"source": s});
         }
         self.audit.record(d).await?;
-        for lock in self.wing::<SignInLimits>().failed(user, source, now) {
+        for lock in began {
             let (kind, target) = match &lock.what {
                 Locked::User(u) => ("User", u.as_str()),
                 Locked::Source(s) => ("Source", s.as_str()),
@@ -394,9 +405,15 @@ impl Controller {
         if spec.disabled {
             return Err(Error::Unauthenticated("user is disabled".into()));
         }
-        let one_time = pw
-            .as_ref()
-            .is_some_and(|kv| PasswordRecord::parse(&kv.value).one_time);
+        let record = pw.as_ref().map(|kv| PasswordRecord::parse(&kv.value));
+        // A password changed or reset since the sign-in ends the session, whether
+        // or not the change found it to delete.
+        if auth::outlived_password(&s, record.as_ref()) {
+            return Err(Error::Unauthenticated(
+                "the password changed since this session began; run `camplane login`".into(),
+            ));
+        }
+        let one_time = record.is_some_and(|r| r.one_time);
         let actor = Actor {
             username: s.username.clone(),
             roles: spec.roles,
@@ -432,7 +449,9 @@ impl Controller {
     /// `camplane passwd`: the signed-in user (`token`) changes their own
     /// password, giving the current one. A wrong current password counts as a
     /// failed sign-in. The new one is theirs (not one-time); their other
-    /// sessions end.
+    /// sessions end (refused from now on, see [`auth::outlived_password`]), and
+    /// this one goes on: it is moved to the new password's generation in the
+    /// same transaction.
     pub async fn change_password(
         &self,
         token: &str,
@@ -440,16 +459,11 @@ impl Controller {
         new: &str,
         source: Option<IpAddr>,
     ) -> Result<()> {
-        let (actor, session, _) = self.session_of(token).await?;
+        let this = self.resolve_session(token).await?;
+        let (actor, session, session_rev) = (&this.actor, &this.session, this.revs[0]);
         let name = actor.username.as_str();
+        let attempt = self.password_attempt(Some(name), source).await?;
         let now = self.clock.now();
-        let source = source.map(lockout::source_key);
-        if let Some(lock) = self
-            .wing::<SignInLimits>()
-            .check(name, source.as_deref(), now)
-        {
-            return Err(locked_error(&lock));
-        }
         let key = format!("{}{name}", auth::PASSWORDS);
         let kv = self
             .store
@@ -458,17 +472,13 @@ impl Controller {
             .ok_or_else(|| Error::NotFound(format!("user {name:?} has no password")))?;
         let record = PasswordRecord::parse(&kv.value);
         if !auth::verify_password(old, &record.hash) {
-            self.sign_in_failed(
-                name,
-                Some(name),
-                source.as_deref(),
-                "wrong current password (passwd)",
-            )
-            .await?;
+            self.sign_in_failed(name, attempt, "wrong current password (passwd)")
+                .await?;
             return Err(Error::Unauthenticated(
                 "the current password is wrong".into(),
             ));
         }
+        attempt.release(now);
         if let Some(why) = auth::weak_password(new, &self.config.city.name) {
             return Err(Error::InvalidArgument(why));
         }
@@ -478,23 +488,35 @@ impl Controller {
             ));
         }
         let fresh = PasswordRecord::new(new, false, now)?;
-        let mut ops = vec![Op::Put(key.clone(), serde_json::to_vec(&fresh)?)];
-        let this = auth::session_key(token);
+        // The caller's own session goes on under the new password (compared, so
+        // a sign-out meanwhile is not undone); every other one is refused from
+        // now on, and those this replica knows of are deleted.
+        let this_key = auth::session_key(token);
+        let kept = Session {
+            password_generation: fresh.generation(),
+            ..session.clone()
+        };
+        let mut ops = vec![
+            Op::Put(key.clone(), serde_json::to_vec(&fresh)?),
+            Op::Put(this_key.clone(), serde_json::to_vec(&kept)?),
+        ];
         ops.extend(
             self.sessions_of(&session.user_id, name)
                 .into_iter()
-                .filter(|k| *k != this)
+                .filter(|k| *k != this_key)
+                .take(MAX_SESSIONS_ENDED - 1)
                 .map(Op::Delete),
         );
         let d = Draft::new(name, AuditAction::UserPasswd, "User", name);
-        let done = self
-            .audit
-            .commit(vec![Compare::ModRevision(key, kv.mod_revision)], ops, d)
-            .await?;
+        let compares = vec![
+            Compare::ModRevision(key, kv.mod_revision),
+            Compare::ModRevision(this_key, session_rev),
+        ];
+        let done = self.audit.commit(compares, ops, d).await?;
         match done {
             Some(_) => Ok(()),
             None => Err(Error::Conflict(
-                "the password changed meanwhile; try again".into(),
+                "the password or this session changed meanwhile; try again".into(),
             )),
         }
     }
@@ -968,29 +990,19 @@ impl Controller {
     ) -> Result<PolicyText> {
         let actor = self.authenticate(token).await?;
         let name = actor.username.as_str();
+        let attempt = self.password_attempt(Some(name), source).await?;
         let now = self.clock.now();
-        let source = source.map(lockout::source_key);
-        if let Some(lock) = self
-            .wing::<SignInLimits>()
-            .check(name, source.as_deref(), now)
-        {
-            return Err(locked_error(&lock));
-        }
         let record = self
             .store
             .get(&format!("{}{name}", auth::PASSWORDS))
             .await?
             .map(|kv| PasswordRecord::parse(&kv.value));
         if !record.is_some_and(|r| auth::verify_password(password, &r.hash)) {
-            self.sign_in_failed(
-                name,
-                Some(name),
-                source.as_deref(),
-                "wrong password (policy acknowledge)",
-            )
-            .await?;
+            self.sign_in_failed(name, attempt, "wrong password (policy acknowledge)")
+                .await?;
             return Err(Error::Unauthenticated("the password is wrong".into()));
         }
+        attempt.release(now);
         let policy = self.policy_text()?;
         if policy.version != version || policy.sha256 != sha256 {
             let msg = format!(
@@ -1148,5 +1160,55 @@ mod tests {
             matches!(e, Error::Unauthenticated(ref m) if m.contains("disabled")),
             "B admitted a user disabled through A: {e}"
         );
+    }
+
+    /// A password changed through a replica whose cache never listed the user's
+    /// other sessions (opened through another) still ends them, on both: the
+    /// change deletes only what its cache knows, and every controller refuses a
+    /// session older than the password. The caller's own session goes on.
+    #[tokio::test]
+    async fn a_password_changed_through_a_lagging_replica_ends_sessions_it_never_saw() {
+        let dir = tempfile::tempdir().unwrap();
+        let (a, b, admin) = lagging_pair(dir.path()).await;
+        let spec = UserSpec {
+            display_name: "Officer".into(),
+            department: "police".into(),
+            roles: vec![Role::Viewer],
+            trained_at: None,
+            certified_until: None,
+            policy_version: None,
+            disabled: false,
+        };
+        a.add_user(&admin, "officer", spec, Some(OFFICER_PW.into()))
+            .await
+            .unwrap();
+        // One-time (set by an admin): the first sign-in changes it.
+        let first = a.login("officer", OFFICER_PW, None).await.unwrap().token;
+        let own = "the officer's own passphrase 23";
+        b.change_password(&first, OFFICER_PW, own, None)
+            .await
+            .unwrap();
+        let other = a.login("officer", own, None).await.unwrap().token;
+        let mine = a.login("officer", own, None).await.unwrap().token;
+        let id = a.session_of(&mine).await.unwrap().1.user_id;
+        assert!(
+            !b.sessions_of(&id, "officer")
+                .contains(&auth::session_key(&other)),
+            "B's cache lags"
+        );
+
+        let newer = "the officer's newer passphrase 31";
+        b.change_password(&mine, own, newer, None).await.unwrap();
+        for c in [&a, &b] {
+            // `first` B had read, so it was deleted; `other` it never saw.
+            let e = c.authenticate(&first).await.unwrap_err();
+            assert!(matches!(e, Error::Unauthenticated(_)), "{e}");
+            let e = c.authenticate(&other).await.unwrap_err();
+            assert!(
+                matches!(e, Error::Unauthenticated(ref m) if m.contains("password changed")),
+                "a session from before the change was admitted: {e}"
+            );
+            assert_eq!(c.authenticate(&mine).await.unwrap().username, "officer");
+        }
     }
 }
