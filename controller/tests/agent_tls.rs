@@ -567,6 +567,64 @@ async fn connect_gw1(
     (tx, s)
 }
 
+/// A camera moved to another gateway: the gateway it left still counts the
+/// reads it made before the move, and sends its last windows late (its
+/// session ended with the move, or it was offline): they are filed for the
+/// public log. Its alerts about the camera are refused, as any agent's about
+/// a camera that is not its own.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_moved_cameras_late_windows_from_its_old_gateway_still_count() {
+    let dir = tempfile::tempdir().unwrap();
+    let h = start(config_embedded(dir.path()), None).await;
+    let t1 = two_gateways(&h).await;
+    apply(
+        &h,
+        &h.admin,
+        "kind: Camera\nname: cam-1\nspec:\n  site: city-hall\n  department: police\n  kind: fixed\n  purpose: property_protection\n  location: {lat: 42.5006, lon: -90.6646}\n  streams: {main: \"rtsp://127.0.0.1:8554/cam-1\"}\n  agent: gw2\n",
+    )
+    .await
+    .unwrap();
+    let (tx, mut s) = connect_gw1(&h, &t1).await;
+    let keys = ["w-late", "a-late"];
+    tx.send(report("w-late", "windows", window("cam-1")))
+        .await
+        .unwrap();
+    tx.send(report(
+        "a-late",
+        "alert",
+        serde_json::json!({"read_id": "1-X", "camera": "cam-1", "plate": "ABC1234",
+            "time": "2026-10-01T10:00:00Z", "confidence": 0.9, "list": "ncic.stolen_vehicle",
+            "source": "NCIC", "category": "stolen_vehicle", "list_version": 1,
+            "entry": {"plate": "ABC1234"}, "matched_at": "2026-10-01T10:00:01Z"}),
+    ))
+    .await
+    .unwrap();
+    let mut acked = Vec::new();
+    while acked.len() < keys.len() {
+        let m = tokio::time::timeout(std::time::Duration::from_secs(10), s.message())
+            .await
+            .expect("acknowledgements")
+            .unwrap()
+            .unwrap();
+        if let Some(pb::controller_message::Msg::ReportAck(a)) = m.msg {
+            acked.push(a.key);
+        }
+    }
+    let store = &h.running.controller.store;
+    let filed: Vec<String> = store
+        .list("windows/")
+        .await
+        .unwrap()
+        .kvs
+        .into_iter()
+        .map(|kv| kv.key)
+        .collect();
+    assert_eq!(filed.len(), 1, "{filed:?}");
+    assert!(filed[0].contains("/cam-1/"), "{filed:?}");
+    assert!(store.list("alerts/").await.unwrap().kvs.is_empty());
+    drop(tx);
+}
+
 /// An enrolment token belongs to the registration it was issued for: the
 /// agent deleted and its name registered again, the old token enrols nothing;
 /// and a reinstatement cancels any token left from before it.

@@ -138,6 +138,15 @@ async fn alerts_are_reviewed_and_streamed_as_over_grpc() {
         assert!(page.body.contains(&format!("href=\"{href}\"")), "{href}");
     }
 
+    // A page of another origin (a sibling site the cookie reaches) cannot open
+    // the stream in the operator's browser.
+    for extra in [
+        "Origin: https://evil.example\r\n",
+        "Sec-Fetch-Site: same-site\r\n",
+    ] {
+        let a = c.send("GET", "/console/alerts/events", extra, "").await;
+        assert_eq!(a.status, 403, "{extra}: {}", a.body);
+    }
     // The stream is open before the alert is raised; the alert arrives on it
     // as its card, escaped.
     let mut events = c.open("/console/alerts/events").await;
@@ -472,6 +481,20 @@ async fn searches_crops_and_approvals_are_the_wings() {
         .iter()
         .all(|e| e["result"].as_str().unwrap().contains("CSRF")));
     assert_eq!(crops[3]["details"]["case_number"], "26-01234");
+    // Their names are the read's, plate and all: sealed in the chain (and
+    // erased at 30 days), never written there in the clear.
+    let chained: String = h
+        .running
+        .controller
+        .store
+        .list("audit/entries/")
+        .await
+        .unwrap()
+        .kvs
+        .iter()
+        .map(|kv| String::from_utf8_lossy(&kv.value).to_string())
+        .collect();
+    assert!(!chained.contains("ABC1234"), "a plate in the chain");
 
     // A viewer: none of these pages in the menu, each refused.
     let mut v = signed_in(&h, viewer).await;

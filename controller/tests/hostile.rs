@@ -36,6 +36,15 @@ async fn the_portal_answers_get_and_head_only() {
     }
     // The portal still serves after the refusals.
     assert_eq!(http_get(http, "/metrics").0, 200);
+    // A month without its slash goes to the slash (its page's relative links
+    // to log.csv and log.json resolve there).
+    let (status, head) = http_raw(http, "GET", "/public/2026-10", "", b"");
+    assert_eq!(status, 301, "{head}");
+    assert!(
+        head.to_ascii_lowercase()
+            .contains("location: /public/2026-10/"),
+        "{head}"
+    );
 }
 
 /// The portal needs no sign-in, so anyone may open connections to it: at most

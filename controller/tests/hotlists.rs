@@ -403,3 +403,62 @@ async fn hotlist_loads_versions_and_alerts() {
     }
     h.cancel.cancel();
 }
+
+/// A watch from an old `since` gets the whole backlog, however long (more
+/// than its queue holds), each alert audited as delivered, then new ones.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_watch_replays_a_long_backlog() {
+    let dir = tempfile::tempdir().unwrap();
+    let h = start(config_embedded(dir.path()), None).await;
+    let op = qualified_user(&h, "op", "alpr_operator", "police").await;
+    let fleet = fleet(&h).await;
+    let n = 300;
+    for i in 0..n {
+        let report = serde_json::json!({
+            "read_id": format!("1780000000000-ABC{i:04}"), "camera": "lpr-1",
+            "plate": format!("ABC{i:04}"), "time": "2026-06-01T12:00:00Z", "confidence": 0.9,
+            "list": "ncic.stolen_vehicle", "source": "NCIC", "category": "stolen_vehicle",
+            "list_version": 1, "entry": {"plate": format!("ABC{i:04}")},
+            "matched_at": "2026-06-01T12:00:01Z",
+        });
+        fleet
+            .store_report(
+                "gw",
+                &format!("a-{i}"),
+                "alert",
+                &serde_json::to_vec(&report).unwrap(),
+                1,
+            )
+            .await
+            .unwrap();
+    }
+    let mut s = tokio::time::timeout(
+        Duration::from_secs(20),
+        pb::alerts_client::AlertsClient::new(h.channel.clone()).watch(req(
+            &op,
+            pb::AlertsRequest {
+                since: "2000-01-01T00:00:00Z".into(),
+                ..Default::default()
+            },
+        )),
+    )
+    .await
+    .expect("the watch answers at once, the backlog following")
+    .unwrap()
+    .into_inner();
+    let mut got = 0;
+    while got < n {
+        tokio::time::timeout(Duration::from_secs(20), s.message())
+            .await
+            .expect("the backlog keeps coming")
+            .unwrap()
+            .unwrap();
+        got += 1;
+    }
+    let delivered = audit_log(&h)
+        .await
+        .iter()
+        .filter(|e| e["action"] == "alerts.watch" && e["result"] == "delivered")
+        .count();
+    assert_eq!(delivered, n);
+}

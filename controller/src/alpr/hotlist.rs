@@ -747,16 +747,14 @@ impl Controller {
         let l = self.store.list(ALERTS).await?;
         let (tx, rx) = tokio::sync::mpsc::channel(256);
         let watcher = actor.username.clone();
-        for kv in &l.kvs {
-            if let Ok(a) = serde_json::from_slice::<Alert>(&kv.value) {
-                if since.is_some_and(|s| a.received_at >= s) {
-                    self.audit_delivery(&watcher, &a).await?;
-                    if tx.send(Ok(a)).await.is_err() {
-                        return Ok(rx);
-                    }
-                }
-            }
-        }
+        // Those since `since` go first, from the task below: sent here, more
+        // than the channel holds would wait for a receiver not returned yet.
+        let backlog: Vec<Alert> = l
+            .kvs
+            .iter()
+            .filter_map(|kv| serde_json::from_slice::<Alert>(&kv.value).ok())
+            .filter(|a| since.is_some_and(|s| a.received_at >= s))
+            .collect();
         let mut w = self.store.watch(ALERTS, l.revision + 1).await?;
         // A watch ends with the server too, so a shutdown does not wait on it.
         let shutdown = self.shutdown.clone();
@@ -786,6 +784,17 @@ impl Controller {
                     }
                 }
             };
+            for a in backlog {
+                // Written before the plate leaves; no entry, no alert.
+                if let Err(e) = ctl.audit_delivery(&watcher, &a).await {
+                    let _ = tx.send(Err(e)).await;
+                    return;
+                }
+                tokio::select! {
+                    r = tx.send(Ok(a)) => if r.is_err() { return; },
+                    _ = shutdown.cancelled() => return,
+                }
+            }
             loop {
                 tokio::select! {
                     _ = tx.closed() => return,

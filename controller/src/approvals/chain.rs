@@ -129,6 +129,27 @@ impl Controller {
     }
 
     /// Checks that `request` is approved and covers this camera.
+    /// An edit of an approved, active or suspended camera from `old` to
+    /// `new`: its privacy masks are only added to
+    /// ([`binding::masks_taken_away`]), and it is still what `request`
+    /// approved ([`Controller::request_approved_for`]).
+    pub(crate) fn approved_edit(
+        &self,
+        request: &str,
+        camera: &str,
+        old: &CameraSpec,
+        new: &CameraSpec,
+    ) -> Result<()> {
+        let masks = binding::masks_taken_away(&old.privacy_masks, &new.privacy_masks);
+        if !masks.is_empty() {
+            return Err(Error::FailedPrecondition(format!(
+                "camera {camera:?} is approved: {}",
+                masks.join("; ")
+            )));
+        }
+        self.request_approved_for(request, camera, new)
+    }
+
     pub(crate) fn request_approved_for(
         &self,
         request: &str,

@@ -329,16 +329,20 @@ pub(crate) fn refused(signed: &Signed, e: &Error) -> Response<Body> {
     )
 }
 
-/// The value of cookie `name` in the request's `Cookie` headers.
+/// The value of cookie `name` in the request's `Cookie` headers; none when
+/// it comes more than once (a second one, on a longer path or from a sibling
+/// site, could sign the operator in as someone else: neither is taken).
 fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
-    headers
+    let mut found = headers
         .get_all(header::COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(';'))
         .filter_map(|c| c.trim().split_once('='))
-        .find(|(k, _)| *k == name)
-        .map(|(_, v)| v)
+        .filter(|(k, _)| *k == name)
+        .map(|(_, v)| v);
+    let first = found.next()?;
+    found.next().is_none().then_some(first)
 }
 
 /// The `Set-Cookie` value that holds `token` for `max_age` seconds (0: removes it).
@@ -374,6 +378,15 @@ fn cross_site(headers: &HeaderMap) -> bool {
     origin
         .strip_prefix("https://")
         .is_none_or(|o| !o.eq_ignore_ascii_case(host))
+}
+
+/// Whether a browser says the request comes from another origin: an
+/// `Origin` that is not the console's, or `Sec-Fetch-Site` other than
+/// `same-origin` or `none` (typed in). Clients that send neither (the CLI's
+/// kind, tests) are not browsers a page can drive.
+fn fetched_from_elsewhere(headers: &HeaderMap) -> bool {
+    let site = headers.get("sec-fetch-site").and_then(|v| v.to_str().ok());
+    cross_site(headers) || site.is_some_and(|s| s != "same-origin" && s != "none")
 }
 
 impl Console {
@@ -589,6 +602,15 @@ impl Console {
             "/console/requests" => requests::list(self, &signed).await,
             // ALPR: alerts (and their event stream), searches, crops, query approvals.
             "/console/alerts" => alerts::list(self, &signed, &query).await,
+            // A stream of plates, audited under the operator's name: a page
+            // of another origin (a sibling site the cookie reaches) may not
+            // open it in the operator's browser.
+            "/console/alerts/events" if fetched_from_elsewhere(&parts.headers) => refused(
+                &signed,
+                &Error::PermissionDenied(
+                    "the alert stream is opened by the console's own pages".into(),
+                ),
+            ),
             "/console/alerts/events" => {
                 alerts::events(self, &signed, &token, &query, &parts.headers).await
             }
@@ -792,8 +814,22 @@ impl Console {
     ) -> Response<Body> {
         let msg = "the form's CSRF token is missing or wrong (reload the page and try again)";
         if let Some(action) = what {
-            let target: String = path.chars().take(128).collect();
-            let mut d = Draft::new(&signed.actor.username, action, "Console", &target);
+            // A crop's or an alert's path names its read, plate and all: the
+            // entry names it as the wing's own refusals do, so the audit log
+            // seals it and erases it with the plate data at 30 days.
+            let (kind, target): (&str, String) =
+                if let Some(id) = path.strip_prefix("/console/crops/") {
+                    ("AlprRead", path_name(id.split('?').next().unwrap_or("")))
+                } else if let Some(id) = path.strip_prefix("/console/alerts/") {
+                    (
+                        "Alert",
+                        path_name(id.split(['/', '?']).next().unwrap_or("")),
+                    )
+                } else {
+                    ("Console", path.to_string())
+                };
+            let target: String = target.chars().take(128).collect();
+            let mut d = Draft::new(&signed.actor.username, action, kind, &target);
             d.result = format!("refused: {msg}");
             if let Err(e) = self.ctl.audit.record(d).await {
                 tracing::warn!(error = %e, "console: CSRF refusal not audited");
@@ -832,6 +868,30 @@ fn login_page(status: StatusCode, msg: Option<&str>) -> Response<Body> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A session cookie sent twice (one planted on a longer path or from a
+    /// sibling site) is neither; a cross-origin fetch of the alert stream is
+    /// told apart from the console's own.
+    #[test]
+    fn a_doubled_session_cookie_signs_nobody_in() {
+        let mut h = HeaderMap::new();
+        h.insert(
+            header::COOKIE,
+            HeaderValue::from_static("a=1; camplane_session=mine"),
+        );
+        assert_eq!(cookie(&h, "camplane_session"), Some("mine"));
+        h.append(
+            header::COOKIE,
+            HeaderValue::from_static("camplane_session=planted"),
+        );
+        assert_eq!(cookie(&h, "camplane_session"), None);
+        let mut f = HeaderMap::new();
+        assert!(!fetched_from_elsewhere(&f), "no browser headers");
+        f.insert("sec-fetch-site", HeaderValue::from_static("same-origin"));
+        assert!(!fetched_from_elsewhere(&f));
+        f.insert("sec-fetch-site", HeaderValue::from_static("same-site"));
+        assert!(fetched_from_elsewhere(&f));
+    }
 
     #[test]
     fn the_cookie_is_http_only_secure_strict_and_scoped() {

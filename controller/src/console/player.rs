@@ -977,7 +977,7 @@ pub(super) async fn section(
     // the WebSocket's view decides again).
     let lift = match &may {
         Ok(_) => ctl
-            .mask_lift(camera, &signed.actor.username)
+            .lift_for(camera, &signed.actor.username)
             .await
             .ok()
             .flatten()

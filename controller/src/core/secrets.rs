@@ -296,20 +296,10 @@ impl SecretBox {
         Ok(plain.to_vec())
     }
 
-    /// Seals `c` for camera `camera`: nonce ‖ ciphertext ‖ tag.
+    /// Seals `c` for camera `camera`: nonce ‖ ciphertext ‖ tag, bound to the
+    /// camera's name.
     pub fn seal(&self, camera: &str, c: &CameraCredentials) -> Result<Vec<u8>> {
-        let nonce_bytes: [u8; NONCE_LEN] = rand::random();
-        let mut data = serde_json::to_vec(c)?;
-        self.key
-            .seal_in_place_append_tag(
-                Nonce::assume_unique_for_key(nonce_bytes),
-                Aad::from(camera.as_bytes()),
-                &mut data,
-            )
-            .map_err(|_| Error::Internal("sealing camera credentials failed".into()))?;
-        let mut out = nonce_bytes.to_vec();
-        out.extend_from_slice(&data);
-        Ok(out)
+        self.seal_bytes(camera, &serde_json::to_vec(c)?)
     }
 
     /// Opens credentials sealed for camera `camera`.
@@ -319,17 +309,8 @@ impl SecretBox {
                 "{CREDENTIALS}{camera}: does not open with this store's key (set the credentials again)"
             ))
         };
-        if sealed.len() < NONCE_LEN {
-            return Err(bad());
-        }
-        let (n, ct) = sealed.split_at(NONCE_LEN);
-        let nonce = Nonce::try_assume_unique_for_key(n).map_err(|_| bad())?;
-        let mut buf = ct.to_vec();
-        let plain = self
-            .key
-            .open_in_place(nonce, Aad::from(camera.as_bytes()), &mut buf)
-            .map_err(|_| bad())?;
-        serde_json::from_slice(plain).map_err(|_| bad())
+        let plain = self.open_bytes(camera, sealed).map_err(|_| bad())?;
+        serde_json::from_slice(&plain).map_err(|_| bad())
     }
 }
 

@@ -21,6 +21,10 @@ pub struct DesiredEntry {
     /// Every camera assigned to the agent, in any state: the cameras its
     /// reports may speak for (see [`reports`]).
     pub assigned: HashSet<String>,
+    /// The cameras it recorded before they moved to another gateway: its
+    /// late windows of them (reads it counted before the move, sent after)
+    /// still count in the public log.
+    pub formerly: HashSet<String>,
     /// Whether one of those cameras reads plates (any state: an approved
     /// reader's gateway holds the hotlists before the reader goes live). Only
     /// such agents are sent hotlists.
@@ -266,7 +270,10 @@ impl Rows {
     /// assigned to it or that it recorded before the camera moved. A suspended,
     /// retired or moved camera's recordings are still on the gateway and still
     /// age out there, so its holds must still reach it.
-    pub fn entry(&self, agent: &str) -> Option<(AgentDesired, HashSet<String>, bool)> {
+    pub fn entry(
+        &self,
+        agent: &str,
+    ) -> Option<(AgentDesired, HashSet<String>, HashSet<String>, bool)> {
         let site = self.agents.get(agent)?;
         let names = self.by_agent.get(agent);
         let cameras: Vec<AgentCamera> = names
@@ -287,6 +294,7 @@ impl Rows {
             .cloned()
             .collect();
         let assigned = names.into_iter().flatten().cloned().collect();
+        let formerly = former.into_iter().flatten().cloned().collect();
         let reads_plates = names
             .into_iter()
             .flatten()
@@ -299,6 +307,7 @@ impl Rows {
                 holds,
             },
             assigned,
+            formerly,
             reads_plates,
         ))
     }
@@ -325,7 +334,7 @@ pub fn rebuild(
 ) -> serde_json::Result<Vec<String>> {
     let mut changed = Vec::new();
     for a in touched {
-        let Some((desired, assigned, reads_plates)) = rows.entry(a) else {
+        let Some((desired, assigned, formerly, reads_plates)) = rows.entry(a) else {
             if map.remove(a).is_some() {
                 changed.push(a.clone());
             }
@@ -333,7 +342,10 @@ pub fn rebuild(
         };
         let old = map.get(a);
         if old.is_some_and(|e| {
-            e.desired == desired && e.assigned == assigned && e.reads_plates == reads_plates
+            e.desired == desired
+                && e.assigned == assigned
+                && e.formerly == formerly
+                && e.reads_plates == reads_plates
         }) {
             continue;
         }
@@ -350,6 +362,7 @@ pub fn rebuild(
                 desired,
                 json,
                 assigned,
+                formerly,
                 reads_plates,
             }),
         );
@@ -388,6 +401,7 @@ mod tests {
             desired,
             json,
             assigned: cameras.iter().map(|c| c.to_string()).collect(),
+            formerly: HashSet::new(),
             reads_plates: false,
         })
     }

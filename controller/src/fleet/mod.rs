@@ -731,8 +731,12 @@ impl Fleet {
             return Ok((Some(json.to_vec()), Vec::new()));
         };
         let entry = self.desired_entry(agent)?;
-        let (s, foreign) = reports::screen(ReportKind::parse(kind), &value, |c| {
+        let kind = ReportKind::parse(kind);
+        let (s, foreign) = reports::screen(kind, &value, |c| {
             entry.assigned.contains(c)
+                // A gateway's late windows of a camera it recorded before the
+                // camera moved: the reads it counted then.
+                || (kind == Some(ReportKind::Windows) && entry.formerly.contains(c))
         });
         Ok(match s {
             reports::Screened::Keep => (Some(json.to_vec()), foreign),
@@ -874,7 +878,7 @@ impl Fleet {
             .require(actor, Operation::ReadObjects, AuditAction::CameraStatus)
             .await?;
         let l = self.ctl.store.list(HEALTH).await?;
-        let hidden = self.covert_hidden_from(actor)?;
+        let hidden = self.ctl.covert_cameras_hidden_from(actor)?;
         l.kvs
             .iter()
             .map(|kv| {
@@ -888,20 +892,6 @@ impl Fleet {
             .collect()
     }
 
-    /// The covert cameras whose whereabouts `actor` does not see (none for
-    /// the chief, admins and auditors: `views::sees_covert`).
-    fn covert_hidden_from(&self, actor: &Actor) -> Result<std::collections::HashSet<String>> {
-        if crate::registry::views::sees_covert(actor) {
-            return Ok(Default::default());
-        }
-        Ok(self
-            .ctl
-            .list(Kind::Camera)?
-            .into_iter()
-            .filter(|(o, _)| o.spec["covert"].as_bool() == Some(true))
-            .map(|(o, _)| o.name)
-            .collect())
-    }
 
     /// Every active-collection window the agents reported, oldest first per agent.
     pub async fn windows(&self, actor: &Actor) -> Result<Vec<serde_json::Value>> {
@@ -909,7 +899,7 @@ impl Fleet {
             .require(actor, Operation::ReadObjects, AuditAction::CameraWindows)
             .await?;
         let l = self.ctl.store.list(REPORTS).await?;
-        let hidden = self.covert_hidden_from(actor)?;
+        let hidden = self.ctl.covert_cameras_hidden_from(actor)?;
         let mut out: Vec<serde_json::Value> = Vec::new();
         let mut amendments = Vec::new();
         for kv in l.kvs {

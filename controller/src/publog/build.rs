@@ -480,14 +480,18 @@ pub fn build(input: &MonthInput) -> PublicLog {
         totals.arrests += u64::from(a.arrests);
     }
 
-    // Databases: public sources with a list loaded before the month ended.
+    // Databases: public sources with a list served during the month (loaded
+    // before it ended, not lapsed or expired before it began).
     let public: BTreeMap<HotlistSource, bool> =
         input.sources.iter().map(|s| (s.source, s.public)).collect();
     let mut databases: Vec<String> = input
         .hotlists
         .iter()
         .filter(|h| {
+            let gone_before = h.lapsed_at.is_some_and(|l| l <= m_start)
+                || h.case.as_ref().is_some_and(|c| c.expires <= m_start);
             h.first_loaded_at.unwrap_or(h.loaded_at) < m_end
+                && !gone_before
                 && public.get(&h.source).copied().unwrap_or(true)
         })
         .map(|h| h.source.as_str().to_string())

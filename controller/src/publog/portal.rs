@@ -70,6 +70,15 @@ pub async fn route(ctl: &Controller, path: &str) -> Response {
             .await
             .map(|b| page(StatusCode::OK, "text/html; charset=utf-8", b))
     } else {
+        // A month without its slash: its page's relative links (log.csv,
+        // log.json) would resolve beside it, so it is sent to the slash.
+        if !rest.contains('/') && crate::publog::Month::parse(rest).is_ok() {
+            let mut r = StatusCode::MOVED_PERMANENTLY.into_response();
+            if let Ok(v) = HeaderValue::from_str(&format!("/public/{rest}/")) {
+                r.headers_mut().insert(header::LOCATION, v);
+            }
+            return r;
+        }
         let (month, file) = rest.split_once('/').unwrap_or((rest, ""));
         let (file, ctype) = match file {
             "" | "index.html" => ("index.html", "text/html; charset=utf-8"),

@@ -92,6 +92,20 @@ pub fn render_csv(log: &PublicLog) -> String {
     for db in &log.databases {
         let _ = writeln!(s, "database,,,,,,{blank},{},", csv_field(db));
     }
+    // The same complaint counts as the page and log.json.
+    let c = &log.complaints;
+    for (what, n) in [
+        ("received", c.received),
+        ("decided", c.decided),
+        ("appealed", c.appealed),
+        ("policy_followed", c.followed),
+        ("policy_not_followed", c.not_followed),
+    ] {
+        let _ = writeln!(s, "complaints,,,,,,{blank},{what},{n}");
+    }
+    if let Some(u) = &log.last_updated {
+        let _ = writeln!(s, "last_updated,,,,,,{blank},{},", csv_field(u));
+    }
     for h in &log.location_history {
         for l in &h.locations {
             place_row(&mut s, "location_history", &h.reader, l, &blank);

@@ -202,6 +202,8 @@ fn continued_windows_make_one_period_and_amendments_add() {
 fn html_escapes_and_csv_quotes() {
     let mut i = input(vec![]);
     i.city = "<script>x</script>".into();
+    i.complaints.received = 3;
+    i.complaints.not_followed = 1;
     let log = build(&i);
     let html = render_html(&log);
     assert!(!html.contains("<script>x"));
@@ -215,6 +217,16 @@ fn html_escapes_and_csv_quotes() {
     for l in csv.lines().filter(|l| !l.contains('"')) {
         assert_eq!(l.split(',').count(), cols, "{l}");
     }
+    // The complaint counts the page and log.json carry, the CSV too.
+    assert!(
+        csv.lines()
+            .any(|l| l.starts_with("complaints,") && l.ends_with(",received,3")),
+        "{csv}"
+    );
+    assert!(
+        csv.lines().any(|l| l.ends_with(",policy_not_followed,1")),
+        "{csv}"
+    );
 }
 
 #[test]
@@ -251,4 +263,33 @@ fn the_months_checkpoint_ends_the_html_and_nothing_else_changes() {
     );
     assert!(block.ends_with("</body></html>\n"));
     assert_eq!(with[1..], plain[1..], "log.csv and log.json unchanged");
+}
+
+/// "Databases compared" names the sources of lists served during the month:
+/// a case list that lapsed before it began is not named.
+#[test]
+fn a_list_that_lapsed_before_the_month_is_not_a_database_compared() {
+    let list = |source: &str, lapsed: Option<&str>| -> crate::alpr::hotlist::HotlistInfo {
+        serde_json::from_value(serde_json::json!({
+            "list": format!("{}.stolen_vehicle", source.to_lowercase()),
+            "source": source, "category": "stolen_vehicle", "version": 1, "entries": 1,
+            "loaded_by": "sgt", "loaded_at": "2026-08-01T00:00:00Z",
+            "file": "f.csv", "sha256": "00", "lapsed_at": lapsed,
+        }))
+        .unwrap()
+    };
+    let mut i = input(vec![]);
+    i.hotlists = vec![
+        list("NCIC", None),
+        list("CUSTOM", Some("2026-09-10T00:00:00Z")),
+        list("STATE_DOT", Some("2026-10-20T00:00:00Z")),
+    ];
+    let log = build(&i);
+    let v = serde_json::to_value(&log).unwrap();
+    assert_eq!(
+        v["databases"],
+        serde_json::json!(["NCIC", "STATE_DOT"]),
+        "{}",
+        v["databases"]
+    );
 }

@@ -375,19 +375,7 @@ impl Controller {
                                                 format!("{:?}", st.state).to_lowercase()
                                             ))
                                         })?;
-                                        let masks = crate::approvals::binding::masks_taken_away(
-                                            &old_spec.privacy_masks,
-                                            &c.privacy_masks,
-                                        );
-                                        let bound = if masks.is_empty() {
-                                            self.request_approved_for(req, name, c)
-                                        } else {
-                                            Err(Error::FailedPrecondition(format!(
-                                                "camera {name:?} is {}: {}",
-                                                format!("{:?}", st.state).to_lowercase(),
-                                                masks.join("; ")
-                                            )))
-                                        };
+                                        let bound = self.approved_edit(req, name, &old_spec, c);
                                         if let Err(error) = bound {
                                             let mut d = Draft::new(
                                                 &actor.username,

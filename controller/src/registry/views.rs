@@ -33,6 +33,26 @@ pub fn sees_covert(actor: &Actor) -> bool {
     SEE_COVERT.iter().any(|r| actor.has(*r))
 }
 
+impl crate::core::Controller {
+    /// The covert cameras whose whereabouts `actor` does not see (none for
+    /// the chief, admins and auditors: [`sees_covert`]): what other wings'
+    /// answers (camera health, windows) leave out.
+    pub(crate) fn covert_cameras_hidden_from(
+        &self,
+        actor: &Actor,
+    ) -> crate::Result<std::collections::HashSet<String>> {
+        if sees_covert(actor) {
+            return Ok(Default::default());
+        }
+        Ok(self
+            .list(Kind::Camera)?
+            .into_iter()
+            .filter(|(o, _)| o.spec["covert"].as_bool() == Some(true))
+            .map(|(o, _)| o.name)
+            .collect())
+    }
+}
+
 /// `obj` as `actor` may see it.
 pub fn shown_to(actor: &Actor, mut obj: StoredObject) -> StoredObject {
     let kind = Kind::parse(&obj.kind);

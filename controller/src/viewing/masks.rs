@@ -172,12 +172,7 @@ impl Controller {
         camera: &str,
     ) -> Result<ViewMasks> {
         let lift = if unmasked && !masks.is_empty() {
-            // The lift is the person's: one made for an earlier holder of the
-            // name does not count.
-            let id = self.user_id_of(user);
-            self.mask_lift(camera, user)
-                .await?
-                .filter(|l| l.user_id.is_none() || l.user_id == id)
+            self.lift_for(camera, user).await?
         } else {
             None
         };
@@ -255,7 +250,18 @@ impl Controller {
         Ok(lift)
     }
 
-    /// `user`'s latest lift on `camera`, if any (read from the store).
+    /// The lift of `camera`'s masks made for the person `user` names now:
+    /// one made for an earlier holder of the name does not count.
+    pub async fn lift_for(&self, camera: &str, user: &str) -> Result<Option<MaskLift>> {
+        let id = self.user_id_of(user);
+        Ok(self
+            .mask_lift(camera, user)
+            .await?
+            .filter(|l| l.user_id.is_none() || l.user_id == id))
+    }
+
+    /// `user`'s latest lift on `camera`, if any (read from the store), whoever
+    /// held the name then: [`Controller::lift_for`] is the person's.
     pub async fn mask_lift(&self, camera: &str, user: &str) -> Result<Option<MaskLift>> {
         match self.store.get(&lift_key(camera, user)).await? {
             Some(kv) => Ok(serde_json::from_slice(&kv.value).ok()),
