@@ -409,14 +409,34 @@ async fn two_gateways(h: &Harness) -> pb::EnrollTokenResponse {
     apply(h, &h.admin, CITY).await.unwrap();
     let t1 = token_for(h, "gw1").await.unwrap();
     token_for(h, "gw2").await.unwrap();
-    let cam = |name: &str, agent: &str| {
-        format!(
-            "kind: Camera\nname: {name}\nspec:\n  site: city-hall\n  department: police\n  kind: fixed\n  purpose: property_protection\n  location: {{lat: 42.5006, lon: -90.6646}}\n  streams: {{main: \"rtsp://127.0.0.1:8554/{name}\"}}\n  agent: {agent}\n"
-        )
-    };
-    apply(h, &h.admin, &cam("cam-1", "gw1")).await.unwrap();
-    apply(h, &h.admin, &cam("cam-2", "gw2")).await.unwrap();
+    camera_on(h, "cam-1", "gw1").await;
+    camera_on(h, "cam-2", "gw2").await;
     t1
+}
+
+/// Applies camera `name` at city-hall, recorded by `agent` (a move when it
+/// was another's).
+async fn camera_on(h: &Harness, name: &str, agent: &str) {
+    let doc = format!(
+        "kind: Camera\nname: {name}\nspec:\n  site: city-hall\n  department: police\n  kind: fixed\n  purpose: property_protection\n  location: {{lat: 42.5006, lon: -90.6646}}\n  streams: {{main: \"rtsp://127.0.0.1:8554/{name}\"}}\n  agent: {agent}\n"
+    );
+    apply(h, &h.admin, &doc).await.unwrap();
+}
+
+/// The keys of the next `n` report acknowledgements on `s`, in order.
+async fn acks(s: &mut tonic::Streaming<pb::ControllerMessage>, n: usize) -> Vec<String> {
+    let mut acked = Vec::new();
+    while acked.len() < n {
+        let m = tokio::time::timeout(std::time::Duration::from_secs(10), s.message())
+            .await
+            .expect("acknowledgements")
+            .unwrap()
+            .unwrap();
+        if let Some(pb::controller_message::Msg::ReportAck(a)) = m.msg {
+            acked.push(a.key);
+        }
+    }
+    acked
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -471,41 +491,17 @@ async fn an_agent_speaks_only_for_its_own_cameras() {
         .unwrap()
         .into_inner();
     // Every report is acknowledged (a refused one too: resending it would not help).
-    let mut acked = Vec::new();
-    while acked.len() < keys.len() {
-        let m = tokio::time::timeout(std::time::Duration::from_secs(10), s.message())
-            .await
-            .expect("acknowledgements")
-            .unwrap()
-            .unwrap();
-        if let Some(pb::controller_message::Msg::ReportAck(a)) = m.msg {
-            acked.push(a.key);
-        }
-    }
+    let acked = acks(&mut s, keys.len()).await;
     assert_eq!(acked, keys);
     drop(tx);
 
     // Only the agent's own reports are stored; no window of another camera is
     // filed for the public log, and no alert is raised.
     let store = &h.running.controller.store;
-    let mut stored: Vec<String> = store
-        .list("reports/gw1/")
-        .await
-        .unwrap()
-        .kvs
-        .into_iter()
-        .map(|kv| kv.key)
-        .collect();
+    let mut stored = stored_keys(&h, "reports/gw1/").await;
     stored.sort();
     assert_eq!(stored, ["reports/gw1/h-mixed", "reports/gw1/w-own"]);
-    let filed: Vec<String> = store
-        .list("windows/")
-        .await
-        .unwrap()
-        .kvs
-        .into_iter()
-        .map(|kv| kv.key)
-        .collect();
+    let filed = stored_keys(&h, "windows/").await;
     assert_eq!(filed.len(), 1, "{filed:?}");
     assert!(filed[0].contains("/cam-1/"), "{filed:?}");
     assert!(store.list("alerts/").await.unwrap().kvs.is_empty());
@@ -577,13 +573,7 @@ async fn a_moved_cameras_late_windows_from_its_old_gateway_still_count() {
     let dir = tempfile::tempdir().unwrap();
     let h = start(config_embedded(dir.path()), None).await;
     let t1 = two_gateways(&h).await;
-    apply(
-        &h,
-        &h.admin,
-        "kind: Camera\nname: cam-1\nspec:\n  site: city-hall\n  department: police\n  kind: fixed\n  purpose: property_protection\n  location: {lat: 42.5006, lon: -90.6646}\n  streams: {main: \"rtsp://127.0.0.1:8554/cam-1\"}\n  agent: gw2\n",
-    )
-    .await
-    .unwrap();
+    camera_on(&h, "cam-1", "gw2").await;
     let (tx, mut s) = connect_gw1(&h, &t1).await;
     let keys = ["w-late", "a-late"];
     tx.send(report("w-late", "windows", window("cam-1")))
@@ -599,26 +589,10 @@ async fn a_moved_cameras_late_windows_from_its_old_gateway_still_count() {
     ))
     .await
     .unwrap();
-    let mut acked = Vec::new();
-    while acked.len() < keys.len() {
-        let m = tokio::time::timeout(std::time::Duration::from_secs(10), s.message())
-            .await
-            .expect("acknowledgements")
-            .unwrap()
-            .unwrap();
-        if let Some(pb::controller_message::Msg::ReportAck(a)) = m.msg {
-            acked.push(a.key);
-        }
-    }
+    // Both acknowledged: the window kept, the alert refused.
+    assert_eq!(acks(&mut s, keys.len()).await, keys);
     let store = &h.running.controller.store;
-    let filed: Vec<String> = store
-        .list("windows/")
-        .await
-        .unwrap()
-        .kvs
-        .into_iter()
-        .map(|kv| kv.key)
-        .collect();
+    let filed = stored_keys(&h, "windows/").await;
     assert_eq!(filed.len(), 1, "{filed:?}");
     assert!(filed[0].contains("/cam-1/"), "{filed:?}");
     assert!(store.list("alerts/").await.unwrap().kvs.is_empty());
@@ -791,13 +765,7 @@ async fn a_moved_cameras_hold_reaches_the_gateway_that_keeps_its_older_recording
     let h = start(config_embedded(dir.path()), None).await;
     two_gateways(&h).await;
     let chief = user(&h, "chief", &["chief"], "police").await;
-    apply(
-        &h,
-        &h.admin,
-        "kind: Camera\nname: cam-2\nspec:\n  site: city-hall\n  department: police\n  kind: fixed\n  purpose: property_protection\n  location: {lat: 42.5006, lon: -90.6646}\n  streams: {main: \"rtsp://127.0.0.1:8554/cam-2\"}\n  agent: gw1\n",
-    )
-    .await
-    .unwrap();
+    camera_on(&h, "cam-2", "gw1").await;
     let cam2 = get_json(&h, &h.admin, "Camera", "cam-2").await.unwrap();
     assert_eq!(cam2["status"]["former_agents"], serde_json::json!(["gw2"]));
     let spec = serde_json::json!({"case_number": "26-04711", "cameras": ["cam-2"],
@@ -839,13 +807,7 @@ async fn a_moved_cameras_older_recordings_play_from_the_gateway_it_left() {
     let h = start(config_embedded(dir.path()), None).await;
     let t1 = two_gateways(&h).await;
     // cam-1 moves from gw1 to gw2 (offline).
-    apply(
-        &h,
-        &h.admin,
-        "kind: Camera\nname: cam-1\nspec:\n  site: city-hall\n  department: police\n  kind: fixed\n  purpose: property_protection\n  location: {lat: 42.5006, lon: -90.6646}\n  streams: {main: \"rtsp://127.0.0.1:8554/cam-1\"}\n  agent: gw2\n",
-    )
-    .await
-    .unwrap();
+    camera_on(&h, "cam-1", "gw2").await;
     let (tx, mut s) = connect_gw1(&h, &t1).await;
     // gw1 keeps cam-1's first half hour of October 1st, and plays it.
     let (asked_tx, mut asked) = tokio::sync::mpsc::unbounded_channel();

@@ -892,7 +892,6 @@ impl Fleet {
             .collect()
     }
 
-
     /// Every active-collection window the agents reported, oldest first per agent.
     pub async fn windows(&self, actor: &Actor) -> Result<Vec<serde_json::Value>> {
         self.ctl

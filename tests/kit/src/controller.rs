@@ -717,6 +717,20 @@ pub async fn qualify_operator(h: &Harness, name: &str, roles: &[&str], certified
         .unwrap();
 }
 
+/// The store keys under `prefix`, in key order (read from the store).
+pub async fn stored_keys(h: &Harness, prefix: &str) -> Vec<String> {
+    h.running
+        .controller
+        .store
+        .list(prefix)
+        .await
+        .expect("the store lists")
+        .kvs
+        .into_iter()
+        .map(|kv| kv.key)
+        .collect()
+}
+
 /// Every audit entry, oldest first, as JSON (read page by page, newest first,
 /// as `audit tail` does).
 pub async fn audit_log(h: &Harness) -> Vec<serde_json::Value> {
