@@ -512,10 +512,11 @@ impl Index {
         for e in by_seq {
             buf.extend_from_slice(&encode(KIND_ADD, e));
         }
-        if log.entries.is_empty() && log.next_seq > 0 {
-            // Every entry went: one deletion record of the last sequence number
-            // (with its hash) keeps the numbering and the chain going after a
-            // reopen; sequence numbers are never given twice.
+        if log.next_seq > 0 && !log.entries.iter().any(|e| e.seq == log.next_seq - 1) {
+            // The last number given went (every entry, or the newest while a
+            // hold keeps older ones): one deletion record of it (with its
+            // hash) keeps the numbering and the chain going after a reopen;
+            // sequence numbers are never given twice.
             let marker = Entry {
                 seq: log.next_seq - 1,
                 start_ms: 0,
@@ -581,6 +582,25 @@ mod tests {
         let e = idx.append("c", 5000, 5999, 1, 0, h(9)).unwrap();
         assert_eq!(e.seq, last + 1, "never the same number twice");
         assert_eq!(e.prev_sha256, h(3), "chained to the last segment's hash");
+        // The newest gone while an older one is kept (held): the same.
+        let dir = tempfile::tempdir().unwrap();
+        let last = {
+            let mut idx = Index::open(dir.path()).unwrap();
+            let seqs: Vec<u64> = (0..4)
+                .map(|i| {
+                    idx.append("c", i * 1000, i * 1000 + 999, 1, 0, h(i as u8 + 1))
+                        .unwrap()
+                        .seq
+                })
+                .collect();
+            idx.remove("c", &seqs[1..]).unwrap();
+            seqs[3]
+        };
+        let mut idx = Index::open(dir.path()).unwrap();
+        assert_eq!(idx.segments("c").len(), 1);
+        let e = idx.append("c", 5000, 5999, 1, 0, h(9)).unwrap();
+        assert_eq!(e.seq, last + 1);
+        assert_eq!(e.prev_sha256, h(4));
     }
 
     #[test]

@@ -459,6 +459,10 @@ fn session(
             continue; // segments start on keyframes
         }
         let secs = pkt.dts().or(pkt.pts()).map(|t| t as f64 * tb);
+        // Stream time is judged by decode times only: a packet without one
+        // (B-frames over RTP) has a presentation time that may lie before
+        // the last decode time without anything having jumped.
+        let dts_secs = pkt.dts().map(|t| t as f64 * tb);
         if key {
             let sps = if annexb {
                 pkt.data().and_then(|d| annexb_sps(d, hevc))
@@ -470,7 +474,7 @@ fn session(
                 Some(w) => {
                     let changed = matches!((&w.sps, &sps), (Some(a), Some(b)) if a != b);
                     let long = secs.is_some_and(|s| w.elapsed(s) >= rt.cfg.segment_seconds as f64);
-                    changed || long || discontinuous(w.last_secs(), secs)
+                    changed || long || discontinuous(w.last_secs(), dts_secs)
                 }
             };
             if rotate {
@@ -502,7 +506,7 @@ fn session(
         if !key
             && writer
                 .as_ref()
-                .is_some_and(|w| discontinuous(w.last_secs(), secs))
+                .is_some_and(|w| discontinuous(w.last_secs(), dts_secs))
         {
             if let Some(w) = writer.take() {
                 finish(rt, w, now);

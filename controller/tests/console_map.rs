@@ -210,6 +210,12 @@ async fn the_map_draws_the_cameras_each_reader_may_see() {
                 .collect::<String>()
         }
     };
+    // A report that is not an object (a broken or hostile agent) answers
+    // nothing about cameras, and breaks no one's `camera status`.
+    fleet
+        .store_report("odd-gw", "h-2", "health", b"[]", 1)
+        .await
+        .unwrap();
     let seen = status(eng_token.clone()).await;
     assert!(
         seen.contains("cam-park") && !seen.contains("cam-covert"),

@@ -215,26 +215,37 @@ impl Route {
     /// controller since is never overwritten by this stale copy.
     async fn put_unless_newer(&self, p: &Presence) -> Result<()> {
         let key = presence_key(&p.agent);
-        let rev = match self.store.get(&key).await? {
-            Some(kv) => {
-                if let Ok(stored) = serde_json::from_slice::<Presence>(&kv.value) {
-                    if stored.session == p.session || stored.since > p.since {
-                        return Ok(());
+        // The record changed between the read and the write (another
+        // controller's session ended, say): read it again.
+        for _ in 0..4 {
+            let rev = match self.store.get(&key).await? {
+                Some(kv) => {
+                    if let Ok(stored) = serde_json::from_slice::<Presence>(&kv.value) {
+                        if stored.session == p.session || stored.since > p.since {
+                            return Ok(());
+                        }
                     }
+                    kv.mod_revision
                 }
-                kv.mod_revision
+                None => 0,
+            };
+            let lease = self.lease().await?;
+            let out = self
+                .store
+                .txn_leased(
+                    vec![Compare::ModRevision(key.clone(), rev)],
+                    vec![Op::Put(key.clone(), serde_json::to_vec(p)?)],
+                    lease,
+                )
+                .await?;
+            if out.succeeded {
+                return Ok(());
             }
-            None => 0,
-        };
-        let lease = self.lease().await?;
-        self.store
-            .txn_leased(
-                vec![Compare::ModRevision(key, rev)],
-                vec![Op::Put(presence_key(&p.agent), serde_json::to_vec(p)?)],
-                lease,
-            )
-            .await?;
-        Ok(())
+        }
+        Err(Error::Unavailable(format!(
+            "presence of {} kept changing",
+            p.agent
+        )))
     }
 
     /// Records that this controller holds `agent`'s session `session`; a newer

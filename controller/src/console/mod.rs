@@ -605,12 +605,22 @@ impl Console {
             // A stream of plates, audited under the operator's name: a page
             // of another origin (a sibling site the cookie reaches) may not
             // open it in the operator's browser.
-            "/console/alerts/events" if fetched_from_elsewhere(&parts.headers) => refused(
-                &signed,
-                &Error::PermissionDenied(
+            "/console/alerts/events" if fetched_from_elsewhere(&parts.headers) => {
+                let e = Error::PermissionDenied(
                     "the alert stream is opened by the console's own pages".into(),
-                ),
-            ),
+                );
+                let mut d = Draft::new(
+                    &signed.actor.username,
+                    AuditAction::AlertsWatch,
+                    "Alert",
+                    "",
+                );
+                d.result = format!("denied: {e}");
+                if let Err(ae) = self.ctl.audit.record(d).await {
+                    tracing::warn!(error = %ae, "console: alert stream refusal not audited");
+                }
+                refused(&signed, &e)
+            }
             "/console/alerts/events" => {
                 alerts::events(self, &signed, &token, &query, &parts.headers).await
             }

@@ -226,11 +226,22 @@ impl Fleet {
                 };
                 if let (Some(made), Some(a)) = (rec.agent_created, &kvs[0]) {
                     if a.create_revision != made {
-                        return Err(Error::Unauthenticated(format!(
+                        // A leaked token tried on a name registered anew: on the record.
+                        let msg = format!(
                             "enrolment token was issued for an earlier registration of agent {:?} (deleted since); ask for a new one",
                             rec.agent
-                        ))
-                        .into());
+                        );
+                        let mut d = Draft::new(
+                            &format!("agent:{}", rec.agent),
+                            AuditAction::AgentEnroll,
+                            "Agent",
+                            &rec.agent,
+                        );
+                        d.result = format!("denied: {msg}");
+                        return Err(Refusal {
+                            error: Error::Unauthenticated(msg),
+                            audit: Some(Box::new(d)),
+                        });
                     }
                 }
                 let mut new = agent_obj.clone();
@@ -884,7 +895,8 @@ impl Fleet {
             .map(|kv| {
                 let mut h: AgentHealth = serde_json::from_slice(&kv.value)?;
                 // Which gateway records a covert camera says where it is.
-                if let Some(cams) = h.health["cameras"].as_array_mut() {
+                // (`get_mut`: a report that is not an object must not panic.)
+                if let Some(cams) = h.health.get_mut("cameras").and_then(|v| v.as_array_mut()) {
                     cams.retain(|c| c["id"].as_str().is_none_or(|id| !hidden.contains(id)));
                 }
                 Ok(h)

@@ -102,9 +102,12 @@ pub const SESSIONS: &str = "viewing/sessions/";
 /// died loses its mark, and the leader ends it ([`Controller::end_orphaned_sessions`]).
 pub const HELD: &str = "viewing/held/";
 
-/// When this leader first saw each running session without its mark.
+/// When this leader first saw each running session without its mark, and
+/// when it last looked.
 #[derive(Default)]
-struct UnmarkedSince(std::sync::Mutex<std::collections::HashMap<String, jiff::Timestamp>>);
+struct UnmarkedSince(
+    std::sync::Mutex<std::collections::HashMap<String, (jiff::Timestamp, jiff::Timestamp)>>,
+);
 
 /// How long a running session may be without its mark before the leader ends
 /// it: well over a lease (`store.etcd.lease_seconds`, 10 s by default) and the
@@ -472,12 +475,17 @@ impl Controller {
                 continue;
             }
             seen.insert(s.id.clone());
-            let since = *unmarked
-                .0
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .entry(s.id.clone())
-                .or_insert(now);
+            let since = {
+                let mut m = unmarked.0.lock().unwrap_or_else(|e| e.into_inner());
+                let (first, last) = m.entry(s.id.clone()).or_insert((now, now));
+                // Not looked at for a while (this controller lost the lead and
+                // took it again): what it saw then says nothing of now.
+                if now.duration_since(*last) > ORPHAN_GRACE {
+                    *first = now;
+                }
+                *last = now;
+                *first
+            };
             if now.duration_since(since) < ORPHAN_GRACE {
                 continue;
             }
