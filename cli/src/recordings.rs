@@ -252,11 +252,8 @@ pub(crate) async fn receive(
                     bail!("the controller sent a file name that is not a plain name");
                 }
                 let p = resolved.join(&f.name);
-                let file = std::fs::OpenOptions::new()
-                    .write(true)
-                    .create_new(true)
-                    .open(&p)
-                    .with_context(|| format!("creating {}", p.display()))?;
+                // Evidence: new, and the owner's only.
+                let file = crate::files::create_new_private(&p)?;
                 current = Some((f.name, file));
                 files += 1;
             }
@@ -269,7 +266,9 @@ pub(crate) async fn receive(
             }
             Some(pb::export_chunk::Part::ManifestJson(m)) => {
                 let p = resolved.join(camplane_export::MANIFEST);
-                std::fs::write(&p, &m).with_context(|| format!("writing {}", p.display()))?;
+                crate::files::create_new_private(&p)?
+                    .write_all(&m)
+                    .with_context(|| format!("writing {}", p.display()))?;
                 manifest = Some(
                     serde_json::from_slice::<serde_json::Value>(&m)
                         .context("the controller's manifest is not JSON")?,

@@ -151,11 +151,8 @@ pub async fn run(c: &Client, sc: SearchCmd) -> Result<i32> {
                 )?),
             )
             .await?;
-            std::fs::OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .open(&out)
-                .and_then(|mut f| std::io::Write::write_all(&mut f, &r.jpeg))
+            // A plate crop is ALPR data: new, and the owner's only.
+            std::io::Write::write_all(&mut crate::files::create_new_private(&out)?, &r.jpeg)
                 .with_context(|| format!("writing {}", out.display()))?;
             println!(
                 "{}: {} bytes (camera {}, agent {})",

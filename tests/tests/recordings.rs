@@ -226,9 +226,14 @@ async fn export_verify_refuse_authorize_and_crop() {
         )
         .await;
     assert_eq!(code, 0);
+    // Evidence stays the owner's: every exported file, the manifest too.
+    use std::os::unix::fs::PermissionsExt;
+    let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
     for n in &names {
         assert!(out.join(n).exists(), "{n} exported");
+        assert_eq!(mode(&out.join(n)), 0o600, "{n}");
     }
+    assert_eq!(mode(&out.join("manifest.json")), 0o600);
     let m: serde_json::Value =
         serde_json::from_slice(&std::fs::read(out.join("manifest.json")).unwrap()).unwrap();
     assert_eq!(m["case_number"], "26-04711");
@@ -488,6 +493,12 @@ async fn export_verify_refuse_authorize_and_crop() {
         0
     );
     assert_eq!(std::fs::read(&crop_file).unwrap(), jpeg);
+    assert_eq!(
+        std::os::unix::fs::PermissionsExt::mode(
+            &std::fs::metadata(&crop_file).unwrap().permissions()
+        ) & 0o777,
+        0o600
+    );
     let c = entries(&h, "alpr.crop").await;
     assert_eq!(c.len(), 2, "{c:#?}");
     assert!(c[0]["result"].as_str().unwrap().starts_with("refused"));
