@@ -224,24 +224,27 @@ impl Fleet {
                     Some(a) => serde_json::from_slice(&a.value)?,
                     None => return Err(Error::NotFound(format!("Agent {:?}", rec.agent)).into()),
                 };
+                // A refused enrolment is on the record, under the agent's name.
+                let denied = |error: Error| {
+                    let mut d = Draft::new(
+                        &format!("agent:{}", rec.agent),
+                        AuditAction::AgentEnroll,
+                        "Agent",
+                        &rec.agent,
+                    );
+                    d.result = format!("denied: {error}");
+                    Refusal {
+                        error,
+                        audit: Some(Box::new(d)),
+                    }
+                };
                 if let (Some(made), Some(a)) = (rec.agent_created, &kvs[0]) {
                     if a.create_revision != made {
-                        // A leaked token tried on a name registered anew: on the record.
-                        let msg = format!(
+                        // A leaked token tried on a name registered anew.
+                        return Err(denied(Error::Unauthenticated(format!(
                             "enrolment token was issued for an earlier registration of agent {:?} (deleted since); ask for a new one",
                             rec.agent
-                        );
-                        let mut d = Draft::new(
-                            &format!("agent:{}", rec.agent),
-                            AuditAction::AgentEnroll,
-                            "Agent",
-                            &rec.agent,
-                        );
-                        d.result = format!("denied: {msg}");
-                        return Err(Refusal {
-                            error: Error::Unauthenticated(msg),
-                            audit: Some(Box::new(d)),
-                        });
+                        ))));
                     }
                 }
                 let mut new = agent_obj.clone();
@@ -249,18 +252,10 @@ impl Fleet {
                 if st.revoked {
                     // Revocation cancels tokens; this refuses one that slipped past
                     // (made or redeemed while the revocation committed).
-                    let msg = format!("agent {:?} is revoked", rec.agent);
-                    let mut d = Draft::new(
-                        &format!("agent:{}", rec.agent),
-                        AuditAction::AgentEnroll,
-                        "Agent",
-                        &rec.agent,
-                    );
-                    d.result = format!("denied: {msg}");
-                    return Err(Refusal {
-                        error: Error::PermissionDenied(msg),
-                        audit: Some(Box::new(d)),
-                    });
+                    return Err(denied(Error::PermissionDenied(format!(
+                        "agent {:?} is revoked",
+                        rec.agent
+                    ))));
                 }
                 st.enrolled_at = Some(now);
                 st.cert_serial = serial.clone();
